@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Tears the stand-in NAS down: its containers, sshd, and (with --engine) the Docker engine it started.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/config.sh"
+ids=$(docker ps -aq --filter name='^scanium-' 2>/dev/null)
+[ -z "$ids" ] || docker rm -f $ids >/dev/null
+for pidfile in "$NAS_STATE"/sshd*.pid; do
+  [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null && rm -f "$pidfile"
+done
+if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
+echo "[nas] down"

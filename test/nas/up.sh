@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Brings the stand-in NAS up, idempotently: a Docker engine, a local base image,
+# an OpenSSH sshd on loopback with its own host key, a NAS user in the docker
+# group, a bare git origin and the NAS checkout of the sample application.
+# Installs the Debian packages it needs when run as root and they are missing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/config.sh"
+
+say() { printf '[nas] %s\n' "$*"; }
+die() { printf '[nas] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "the stand-in NAS needs root (it starts dockerd and sshd and creates the NAS user); run: sudo npm run nas:up"
+
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+[ -x /bin/busybox ] || need_pkgs+=(busybox-static)
+[ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+command -v ssh-keygen >/dev/null || need_pkgs+=(openssh-client)
+command -v git >/dev/null || need_pkgs+=(git)
+command -v flock >/dev/null || need_pkgs+=(util-linux)
+command -v sudo >/dev/null || need_pkgs+=(sudo)
+command -v curl >/dev/null || need_pkgs+=(curl)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  say "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+# busybox-static may leave /bin/busybox elsewhere
+BUSYBOX=$(command -v busybox || echo /bin/busybox)
+
+mkdir -p "$NAS_STATE"
+
+# 1. Docker engine: reuse a running one, else start one with no bridge and no iptables.
+if ! docker info >/dev/null 2>&1; then
+  say "starting dockerd"
+  setsid dockerd --bridge=none --iptables=false --ip6tables=false >"$NAS_DOCKERD_LOG" 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -20 "$NAS_DOCKERD_LOG" >&2; die "dockerd did not start (log: $NAS_DOCKERD_LOG)"; }
+fi
+
+# 2. A base image made locally: no registry is reachable.
+if ! docker image inspect "$NAS_BASE_IMAGE" >/dev/null 2>&1; then
+  say "building $NAS_BASE_IMAGE from busybox-static"
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/tmp" "$root/etc" "$root/www"
+  cp "$BUSYBOX" "$root/bin/busybox"
+  for applet in $("$BUSYBOX" --list); do [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"; done
+  echo 'root:x:0:0:root:/:/bin/sh' > "$root/etc/passwd"
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' - "$NAS_BASE_IMAGE" >/dev/null
+  rm -rf "$root"
+fi
+
+# 3. The NAS user: in the docker group, key login only.
+getent group docker >/dev/null || groupadd docker
+if ! id "$NAS_USER" >/dev/null 2>&1; then
+  useradd -m -s /bin/sh -G docker "$NAS_USER"
+fi
+usermod -p '*' "$NAS_USER"   # a useradd account is locked; sshd refuses locked accounts
+home=$(getent passwd "$NAS_USER" | cut -d: -f6)
+
+# 4. Keys: the server's host key (pinned by the tests) and the client key.
+[ -f "$NAS_STATE/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$NAS_STATE/ssh_host_ed25519_key"
+[ -f "$NAS_STATE/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nas-release-tests -f "$NAS_STATE/client_ed25519"
+install -d -m 700 -o "$NAS_USER" -g "$NAS_USER" "$home/.ssh"
+install -m 600 -o "$NAS_USER" -g "$NAS_USER" "$NAS_STATE/client_ed25519.pub" "$home/.ssh/authorized_keys"
+
+# 5. sshd on loopback with its own config.
+mkdir -p /run/sshd
+cat > "$NAS_STATE/sshd_config" <<CONF
+Port $NAS_SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $NAS_STATE/ssh_host_ed25519_key
+PidFile $NAS_STATE/sshd.pid
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin no
+MaxSessions 64
+MaxStartups 100:30:200
+LogLevel VERBOSE
+Subsystem sftp internal-sftp
+CONF
+if [ -f "$NAS_STATE/extra_sshd_config" ]; then cat "$NAS_STATE/extra_sshd_config" >> "$NAS_STATE/sshd_config"; fi
+/usr/sbin/sshd -t -f "$NAS_STATE/sshd_config"
+if ! { [ -f "$NAS_STATE/sshd.pid" ] && kill -0 "$(cat "$NAS_STATE/sshd.pid")" 2>/dev/null; }; then
+  say "starting sshd on 127.0.0.1:$NAS_SSH_PORT"
+  /usr/sbin/sshd -f "$NAS_STATE/sshd_config" -E "$NAS_STATE/sshd.log"
+else
+  kill -HUP "$(cat "$NAS_STATE/sshd.pid")"   # pick up a changed config
+fi
+ssh-keygen -l -f "$NAS_STATE/ssh_host_ed25519_key.pub" | awk '{print $2}' > "$NAS_STATE/host_fingerprint"
+
+# 6. The application: bare origin, NAS checkout, monitoring answers.
+"$here/reset.sh" --if-missing
+say "ready: ssh -i $NAS_STATE/client_ed25519 -p $NAS_SSH_PORT $NAS_USER@127.0.0.1 (host key $(cat "$NAS_STATE/host_fingerprint"))"
