@@ -1,0 +1,213 @@
+import type { ClientChannel } from 'ssh2';
+import type { ConnectionInputs } from '../inputs/connection.js';
+import { Executor, LineSplitter, type Marker, type ProgramResult } from '../ssh/exec.js';
+import { quote } from '../ssh/quote.js';
+import { Session } from '../ssh/session.js';
+import { Renderer, toolFunctions } from '../remote/command.js';
+import { detached } from '../remote/detached.js';
+import { beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
+import { LOCK_HEARTBEAT_EVERY, lockHolder } from '../remote/lock.js';
+import { parseTools, probeTools, type NasFacts } from '../remote/nas.js';
+import { lines, sh, type Shell } from '../remote/shell.js';
+import type { Progress } from '../report/progress.js';
+import { currentRun, type RunInfo } from '../report/run-info.js';
+
+export interface OperationOptions {
+  action: string;
+  stack: 'backend' | 'monitoring';
+  conn: ConnectionInputs;
+  progress: Progress;
+  /** Takes the release lock (everything that changes containers or the checkout). */
+  locking: boolean;
+}
+
+/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
+export function stateDirOf(repoPath: string): string {
+  return `${repoPath}/.git/nas-release`;
+}
+
+/**
+ * One release operation on the NAS: the SSH session, what the NAS has, the
+ * release lock, and the history. Flows build programs and run them here.
+ */
+export class Operation {
+  readonly run: RunInfo = currentRun();
+  readonly stateDir: string;
+  facts!: NasFacts;
+  render!: Renderer;
+  history: HistoryRecord[] = [];
+  /** An operation a vanished run left unfinished. */
+  interrupted?: HistoryRecord;
+  private lockChannel?: ClientChannel;
+  private heartbeat?: NodeJS.Timeout;
+  private record?: HistoryRecord;
+
+  private constructor(
+    readonly options: OperationOptions,
+    readonly session: Session,
+    readonly exec: Executor,
+  ) {
+    this.stateDir = stateDirOf(options.conn.repoPath);
+  }
+
+  get progress(): Progress {
+    return this.options.progress;
+  }
+  get conn(): ConnectionInputs {
+    return this.options.conn;
+  }
+  get dryRun(): boolean {
+    return this.options.conn.dryRun;
+  }
+
+  /** Connects, describes the NAS (failing before any change when a tool is missing) and takes the lock. */
+  static async open(options: OperationOptions): Promise<Operation> {
+    const { conn, progress } = options;
+    const platform = progress.platform;
+    if (conn.skipHostKeyCheck) {
+      progress.warn('insecure-skip-host-key-check is true: the NAS host key is not checked, so anyone on the path could impersonate it. Pin it with host-key.');
+    }
+    const session = await Session.connect({
+      ...conn,
+      onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
+    });
+    const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line));
+    const op = new Operation(options, session, exec);
+    try {
+      const probe = exec.run({ title: 'Describing the NAS', script: lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`), timeout: 60, quiet: true });
+      const locking = options.locking && !conn.dryRun;
+      // The probe and the lock are independent: ask both at once.
+      const [facts] = await Promise.all([probe, locking ? op.lock(probe) : Promise.resolve()]);
+      op.facts = parseTools(facts.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
+      if (facts.values.get('repo') !== 'yes') {
+        throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
+      }
+      op.render = new Renderer(op.facts.tools, conn.dryRun);
+      await progress.group('NAS', async () => {
+        platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
+        for (const line of op.facts.describe) platform.info(line);
+      });
+      if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
+      return op;
+    } catch (err) {
+      op.close();
+      throw err;
+    }
+  }
+
+  /** Takes the release lock; waits (printing who holds it) up to lock-timeout. */
+  private async lock(probe: Promise<unknown>): Promise<void> {
+    const { conn, progress } = this.options;
+    const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
+    this.exec.channels += 1;
+    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker });
+    const channel = await this.session.exec(`/bin/sh -c ${quote(script.text)}`);
+    this.lockChannel = channel;
+    const prefix = this.exec.marker + ' ';
+    await probe.catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      let lastHolder = '';
+      const output: string[] = [];
+      const splitter = new LineSplitter((line) => {
+        if (!line.startsWith(prefix)) return void output.push(line);
+        const [kind, ...rest] = line.slice(prefix.length).split(' ');
+        const info = describeHolder(rest.join(' '));
+        if (kind === 'locked') resolve();
+        else if (kind === 'held' && info !== lastHolder) {
+          lastHolder = info;
+          progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
+        } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
+        else if (kind === 'timeout') reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
+      });
+      channel.on('data', (d: Buffer) => splitter.push(d));
+      channel.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+      channel.on('close', (code: number | null) => reject(new Error(`The release lock could not be taken (exit ${code ?? 'none'}): ${output.join(' ').trim() || 'the lock process ended'}`)));
+    });
+    this.heartbeat = setInterval(() => channel.write('.\n'), LOCK_HEARTBEAT_EVERY * 1000);
+    this.heartbeat.unref();
+  }
+
+  /** Runs a program; its markers become progress lines. */
+  async runProgram(title: string, script: Shell, opts: { timeout?: number; quiet?: boolean; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+    return this.exec.run(
+      { title, script: lines(toolFunctions(this.facts.tools), script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
+      { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) },
+    );
+  }
+
+  /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
+  async runPhase(title: string, script: Shell, opts: { timeout?: number; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+    return this.runProgram(title, detached(this.stateDir, lines(toolFunctions(this.facts.tools), script)), opts);
+  }
+
+  private groupOpen = false;
+  private onMarker(m: Marker): void {
+    const { progress } = this.options;
+    switch (m.kind) {
+      case 'ok':
+        return progress.ok(m.text);
+      case 'warn':
+        return progress.warn(m.text);
+      case 'fail':
+        return progress.fail(m.text);
+      case 'group':
+        if (this.groupOpen) progress.platform.endGroup();
+        progress.platform.startGroup(m.text);
+        this.groupOpen = true;
+        return;
+      case 'endgroup':
+        if (this.groupOpen) progress.platform.endGroup();
+        this.groupOpen = false;
+        return;
+      default:
+        return progress.detail(m.text);
+    }
+  }
+
+  /** Reads the history (after the lock) with the flow's own read-only questions, in one round trip. */
+  async readState(questions: Shell): Promise<Map<string, string>> {
+    const result = await this.runProgram('Reading the NAS state', lines(readHistory(this.stateDir), questions), { quiet: true, timeout: 120 });
+    const { records, inProgress } = parseHistoryValues(result.values);
+    this.history = records;
+    if (inProgress) this.interrupted = { ...inProgress, outcome: 'interrupted', ended: new Date().toISOString() };
+    return result.values;
+  }
+
+  /** Says what an interrupted run left behind; `now` describes what runs now. */
+  reportInterrupted(now: string): void {
+    const r = this.interrupted;
+    if (!r) return;
+    this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
+  }
+
+  /** Shell that records this operation as started (and files an interrupted one). */
+  begin(record: Omit<HistoryRecord, 'id' | 'action' | 'stack' | 'actor' | 'run' | 'started'>): Shell {
+    this.record = { id: this.run.id, action: this.options.action, stack: this.options.stack, actor: this.run.actor, run: this.run.url, started: this.run.started, ...record };
+    if (this.dryRun) return sh`:`;
+    return beginOperation(this.stateDir, this.record, this.interrupted);
+  }
+
+  /** Records the end of this operation. */
+  async finish(outcome: Outcome, update: Partial<HistoryRecord> = {}): Promise<void> {
+    if (!this.record || this.dryRun) return;
+    const record: HistoryRecord = { ...this.record, ...update, outcome, ended: new Date().toISOString() };
+    this.record = undefined;
+    this.history.push(record);
+    await this.runProgram('Recording the release history', endOperation(this.stateDir, record), { quiet: true, timeout: 60 });
+  }
+
+  close(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.lockChannel?.end();
+    this.session.close();
+  }
+}
+
+function describeHolder(json: string): string {
+  try {
+    const h = JSON.parse(json) as { action?: string; run?: string; actor?: string; started?: string };
+    return `${h.action ?? 'an operation'} by ${h.actor ?? '?'} since ${h.started ?? '?'} (${h.run ?? 'unknown run'})`;
+  } catch {
+    return json.trim() || 'another operation';
+  }
+}

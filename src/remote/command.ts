@@ -1,0 +1,73 @@
+import { quoteArgv } from '../ssh/quote.js';
+import { Shell, sh, type Argv } from './shell.js';
+
+/**
+ * A remote command as data. `argv[0]` may name a tool (`docker`, `compose`,
+ * `git`) that the NAS resolves to a path (and sudo) once it is known.
+ */
+export interface Command {
+  argv: Argv;
+  env?: Readonly<Record<string, string>>;
+}
+
+export const command = (argv: Argv, env?: Record<string, string>): Command => (env ? { argv, env } : { argv });
+
+/** How the tools are reached on this NAS, found by the preflight. */
+export interface Tools {
+  docker: Argv;
+  compose: Argv;
+  git: Argv;
+  /** docker and compose go through `sudo -n`. */
+  sudo: boolean;
+}
+
+/** Tools by name only: for the first program, before anything is known. */
+export const bareTools: Tools = { docker: ['docker'], compose: ['docker', 'compose'], git: ['git'], sudo: false };
+
+/** The final argument list the NAS runs: tool resolved, sudo and env applied. */
+export function resolve(cmd: Command, tools: Tools): string[] {
+  const [name, ...rest] = cmd.argv;
+  const viaSudo = tools.sudo && (name === 'docker' || name === 'compose');
+  const tool = name === 'docker' ? tools.docker : name === 'compose' ? tools.compose : name === 'git' ? tools.git : [name];
+  const env = Object.entries(cmd.env ?? {}).map(([k, v]) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`not an environment variable name: ${k}`);
+    return `${k}=${v}`;
+  });
+  return [...(viaSudo ? ['sudo', '-n'] : []), ...(env.length ? ['env', ...env] : []), ...tool, ...rest];
+}
+
+/**
+ * Renders commands into program text. State-changing commands go through
+ * `change`, which in a dry run prints the command instead of running it.
+ */
+export class Renderer {
+  constructor(
+    readonly tools: Tools,
+    readonly dryRun: boolean,
+  ) {}
+
+  /** A read-only command: it runs even in a dry run. */
+  run(cmd: Command): Shell {
+    return new Shell(quoteArgv(this.resolve(cmd)));
+  }
+
+  /** A state-changing command. */
+  change(cmd: Command): Shell {
+    if (!this.dryRun) return this.run(cmd);
+    return sh`nr_say info ${'dry-run, would run: ' + quoteArgv(this.resolve(cmd))}`;
+  }
+
+  resolve(cmd: Command): string[] {
+    return resolve(cmd, this.tools);
+  }
+}
+
+/**
+ * Shell functions `nr_docker`, `nr_compose` and `nr_git` for the library code
+ * in health.ts and friends, bound to the tools found on this NAS.
+ */
+export function toolFunctions(tools: Tools): Shell {
+  const fn = (name: string, tool: 'docker' | 'compose' | 'git'): string =>
+    `${name}() { ${quoteArgv(resolve({ argv: [tool] }, tools))} "$@"; }`;
+  return new Shell([fn('nr_docker', 'docker'), fn('nr_compose', 'compose'), fn('nr_git', 'git')].join('\n'));
+}

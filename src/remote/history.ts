@@ -1,0 +1,117 @@
+import { sh, type Shell } from './shell.js';
+
+/**
+ * The release history: one JSON line per operation in `history.jsonl` beside
+ * the lock, inside `.git/` (never part of the work tree, never dirty, kept
+ * across deploys). An operation in progress is recorded in `current.json`
+ * (written to a temporary file and renamed, so never half-written); a run
+ * that finds one left behind reports it and files it as `interrupted`.
+ */
+export type Outcome = 'success' | 'failure' | 'rolled-back' | 'interrupted' | 'noop' | 'dry-run';
+
+export interface HistoryRecord {
+  id: string;
+  action: string;
+  stack: 'backend' | 'monitoring';
+  /** Backend image tag, or monitoring git tag. */
+  tag: string;
+  commit?: string;
+  previous?: string;
+  actor?: string;
+  run?: string;
+  started: string;
+  ended?: string;
+  outcome?: Outcome;
+  detail?: string;
+}
+
+export const HISTORY_FILE = 'history.jsonl';
+export const CURRENT_FILE = 'current.json';
+
+/** Reads the last lines of the history and any operation left in progress. */
+export function readHistory(stateDir: string, lastLines = 500): Shell {
+  return sh`nr_dir=${stateDir}
+nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
+nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+}
+
+/** Records the operation now starting (replacing any left behind, which the caller has filed). */
+export function beginOperation(stateDir: string, record: HistoryRecord, interrupted?: HistoryRecord): Shell {
+  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
+${interrupted ? appendLine(interrupted) : sh`:`}
+printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
+}
+
+/** Appends the finished operation and clears the in-progress record. */
+export function endOperation(stateDir: string, record: HistoryRecord): Shell {
+  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
+${appendLine(record)}
+rm -f "$nr_dir/${CURRENT_FILE}"`;
+}
+
+function appendLine(record: HistoryRecord): Shell {
+  // One short line in one write with O_APPEND: a crash leaves it whole or absent;
+  // the reader skips anything that does not parse all the same.
+  return sh`printf '%s\\n' ${JSON.stringify(record)} >> "$nr_dir/${HISTORY_FILE}"`;
+}
+
+function decode(b64: string | undefined): string {
+  return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
+}
+
+function isRecord(value: unknown): value is HistoryRecord {
+  const r = value as HistoryRecord;
+  return typeof r === 'object' && r !== null && typeof r.action === 'string' && typeof r.tag === 'string' && (r.stack === 'backend' || r.stack === 'monitoring');
+}
+
+/** Parses history lines, skipping any that are not whole records. */
+export function parseHistory(text: string): HistoryRecord[] {
+  const records: HistoryRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const value: unknown = JSON.parse(line);
+      if (isRecord(value)) records.push(value);
+    } catch {
+      /* a torn or foreign line: ignored */
+    }
+  }
+  return records;
+}
+
+export function parseHistoryValues(values: Map<string, string>): { records: HistoryRecord[]; inProgress?: HistoryRecord } {
+  const records = parseHistory(decode(values.get('history_b64')));
+  const current = parseHistory(decode(values.get('current_b64')))[0];
+  return current ? { records, inProgress: current } : { records };
+}
+
+/**
+ * The releases of one stack as a stack: a deploy or a named rollback pushes
+ * its tag, an empty-tag rollback pops back to the one below. With A, B, C
+ * deployed and C running, the previous release is B; after rolling back to B,
+ * it is A.
+ */
+export function releaseStack(records: readonly HistoryRecord[], stack: 'backend' | 'monitoring'): string[] {
+  const out: string[] = [];
+  for (const r of records) {
+    if (r.stack !== stack || r.outcome !== 'success' || !r.tag) continue;
+    if (r.detail === 'previous-release') {
+      const at = out.lastIndexOf(r.tag);
+      if (at >= 0) {
+        out.length = at + 1;
+        continue;
+      }
+    }
+    if (out[out.length - 1] !== r.tag) out.push(r.tag);
+  }
+  return out;
+}
+
+/** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */
+export function previousRelease(records: readonly HistoryRecord[], stack: 'backend' | 'monitoring', running: string): string | undefined {
+  const releases = releaseStack(records, stack);
+  let at = releases.lastIndexOf(running);
+  if (at < 0) at = releases.length;
+  for (let i = at - 1; i >= 0; i--) if (releases[i] !== running) return releases[i];
+  return undefined;
+}

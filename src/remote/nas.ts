@@ -1,0 +1,81 @@
+import { Shell, sh } from './shell.js';
+import type { Tools } from './command.js';
+import type { ComposeChoice } from '../inputs/connection.js';
+
+/** What the NAS has: found in one read-only program at the start of every action. */
+export interface NasFacts {
+  tools: Tools;
+  /** Lines for the collapsed "NAS" group. */
+  describe: string[];
+}
+
+/** A program snippet that reports where git, docker, compose and the helpers are, and their versions. */
+export function probeTools(sudo: boolean): Shell {
+  const s = new Shell(sudo ? 'sudo -n ' : '');
+  return sh`
+for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_value "path_$nr_t" "$(command -v "$nr_t" 2>/dev/null || true)"; done
+nr_value uname "$(uname -sm 2>/dev/null)"
+nr_value git_version "$(git --version 2>/dev/null)"
+${sudo ? sh`nr_value sudo_ok "$(sudo -n true 2>&1 && echo yes)"` : sh`:`}
+if command -v docker >/dev/null 2>&1; then
+  nr_value docker_version "$(${s}docker version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
+  nr_value compose_v2 "$(${s}docker compose version --short 2>/dev/null)"
+fi
+if command -v docker-compose >/dev/null 2>&1; then
+  nr_value compose_v1 "$(${s}docker-compose version --short 2>/dev/null)"
+fi`;
+}
+
+const WHERE = {
+  git: 'install Git (on Synology: Package Center → Git Server, or the SynoCommunity "Git" package; on QNAP: the Entware "git" package)',
+  docker: 'install Docker (on Synology: Package Center → Container Manager; on QNAP: App Center → Container Station)',
+  compose: 'install Docker Compose (Container Manager on Synology ships docker-compose; or add the compose plugin)',
+  flock: 'install util-linux flock (on QNAP: Entware "flock"); it keeps two releases from interleaving',
+  setsid: 'install setsid (util-linux or BusyBox); it keeps a recreate running when the SSH session drops',
+  timeout: 'install timeout (coreutils or BusyBox)',
+};
+
+/** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
+export function parseTools(values: Map<string, string>, opts: { sudo: boolean; compose: ComposeChoice; remotePath: string }): NasFacts {
+  const path = (t: string): string => values.get(`path_${t}`) ?? '';
+  for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout'] as const) {
+    if (!path(tool)) {
+      throw new Error(`The NAS has no '${tool}' on the PATH (${opts.remotePath}:$PATH): ${WHERE[tool]}. Nothing was changed.`);
+    }
+  }
+  if (opts.sudo && values.get('sudo_ok') !== 'yes') {
+    throw new Error(
+      `sudo: true, but sudo on the NAS asks for a password (${(values.get('sudo_ok') ?? '').trim() || 'sudo -n failed'}). Allow the NAS user to run docker without one, e.g. a sudoers line "<user> ALL=(root) NOPASSWD: ${path('docker')}${path('docker-compose') ? ', ' + path('docker-compose') : ''}", or put the user in the docker group and set sudo: false. Nothing was changed.`,
+    );
+  }
+  const dockerVersion = (values.get('docker_version') ?? '').trim();
+  if (!/^\d+\.\d+/.test(dockerVersion)) {
+    const hint = /permission denied/i.test(dockerVersion)
+      ? 'the SSH user may not use the Docker engine: add it to the docker group (root-equivalent), or set sudo: true with a sudoers rule'
+      : 'is the Docker engine running?';
+    throw new Error(`docker on the NAS cannot reach the engine: ${dockerVersion || 'no answer'} (${hint}). Nothing was changed.`);
+  }
+  const v2 = (values.get('compose_v2') ?? '').trim();
+  const v1 = (values.get('compose_v1') ?? '').trim();
+  let compose: string[];
+  let composeVersion: string;
+  if (opts.compose === 'docker compose' || (opts.compose === 'auto' && v2)) {
+    if (!v2) throw new Error(`compose-command is 'docker compose', but the NAS's docker has no compose plugin: ${WHERE.compose}, or set compose-command: docker-compose. Nothing was changed.`);
+    compose = [path('docker'), 'compose'];
+    composeVersion = `docker compose ${v2}`;
+  } else {
+    if (!v1) throw new Error(`The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`);
+    compose = [path('docker-compose')];
+    composeVersion = `docker-compose ${v1}`;
+  }
+  return {
+    tools: { docker: [path('docker')], compose, git: [path('git')], sudo: opts.sudo },
+    describe: [
+      `System:  ${values.get('uname') ?? '?'}`,
+      `docker:  ${path('docker')} (engine ${dockerVersion})${opts.sudo ? ' through sudo -n' : ''}`,
+      `compose: ${compose.join(' ')} (${composeVersion})`,
+      `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
+      `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
+    ],
+  };
+}

@@ -1,0 +1,37 @@
+import { Shell, lines, sh } from './shell.js';
+
+/**
+ * One remote program: a phase of a flow sent to the NAS in one round trip.
+ * Its text is built only from our own shell code and quoted values.
+ */
+export interface Program {
+  /** What it does, for the log and for errors ("Building image"). */
+  title: string;
+  script: Shell;
+  /** Seconds before the runner gives up on it. */
+  timeout: number;
+  /** Remote output is kept out of the log (read-only queries). */
+  quiet?: boolean;
+}
+
+/**
+ * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
+ * `value NAME VALUE`). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ */
+export const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() { printf '%s value %s %s\\n' "$NR_M" "$1" "$2"; }
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
+
+/** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
+export function programText(opts: { path: string; marker: string; script: Shell }): string {
+  return lines(
+    new Shell('{'),
+    sh`PATH=${opts.path}:"$PATH"; export PATH`,
+    sh`NR_M=${opts.marker}`,
+    new Shell('LC_ALL=C; export LC_ALL'),
+    PRELUDE,
+    opts.script,
+    new Shell('}'),
+  ).text + '\n';
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import * as core from '@actions/core';
+
+/**
+ * Where the actions' words go: the GitHub Actions runner, or a terminal when
+ * run as `nas-release`. The flows only ever talk to this interface.
+ */
+export interface Platform {
+  /** One of our own log lines. */
+  info(line: string): void;
+  /** One line printed by a remote command: never read as a workflow command. */
+  remote(line: string): void;
+  warning(message: string): void;
+  error(message: string): void;
+  startGroup(name: string): void;
+  endGroup(): void;
+  setSecret(value: string): void;
+  setOutput(name: string, value: string): void;
+  exportVariable(name: string, value: string): void;
+  addSummary(markdown: string): Promise<void>;
+  setFailed(message: string): void;
+}
+
+/** Replaces every registered secret, and each of its lines, with ***. */
+export class Redactor {
+  private readonly secrets: string[] = [];
+  add(value: string): string[] {
+    const parts = [value, ...value.split(/\r?\n/)].map((s) => s.trim()).filter((s) => s.length >= 3);
+    for (const part of parts) if (!this.secrets.includes(part)) this.secrets.push(part);
+    this.secrets.sort((a, b) => b.length - a.length);
+    return parts;
+  }
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join('***');
+    return out;
+  }
+}
+
+export class ActionsPlatform implements Platform {
+  private readonly redactor = new Redactor();
+  private readonly stopToken = randomBytes(12).toString('hex');
+  private stopped = false;
+
+  private ours(): void {
+    if (this.stopped) {
+      process.stdout.write(`::${this.stopToken}::\n`);
+      this.stopped = false;
+    }
+  }
+  info(line: string): void {
+    this.ours();
+    core.info(this.redactor.redact(line));
+  }
+  remote(line: string): void {
+    // Remote output could contain `::set-output` or `::add-mask::`: stop the
+    // runner from reading commands while it streams.
+    if (!this.stopped) {
+      process.stdout.write(`::stop-commands::${this.stopToken}\n`);
+      this.stopped = true;
+    }
+    process.stdout.write(this.redactor.redact(line) + '\n');
+  }
+  warning(message: string): void {
+    this.ours();
+    core.warning(this.redactor.redact(message));
+  }
+  error(message: string): void {
+    this.ours();
+    core.error(this.redactor.redact(message));
+  }
+  startGroup(name: string): void {
+    this.ours();
+    core.startGroup(name);
+  }
+  endGroup(): void {
+    this.ours();
+    core.endGroup();
+  }
+  setSecret(value: string): void {
+    this.ours();
+    for (const part of this.redactor.add(value)) core.setSecret(part);
+  }
+  setOutput(name: string, value: string): void {
+    this.ours();
+    core.setOutput(name, value);
+  }
+  exportVariable(name: string, value: string): void {
+    this.ours();
+    core.exportVariable(name, value);
+  }
+  async addSummary(markdown: string): Promise<void> {
+    if (!process.env.GITHUB_STEP_SUMMARY) return;
+    await core.summary.addRaw(this.redactor.redact(markdown), true).write();
+  }
+  setFailed(message: string): void {
+    this.ours();
+    core.setFailed(this.redactor.redact(message));
+  }
+}
+
+/** Plain terminal output for the `nas-release` command. */
+export class TerminalPlatform implements Platform {
+  private readonly redactor = new Redactor();
+  readonly outputs = new Map<string, string>();
+  private depth = 0;
+  private write(line: string, stream: NodeJS.WriteStream = process.stdout): void {
+    stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
+  }
+  info(line: string): void {
+    this.write(line);
+  }
+  remote(line: string): void {
+    this.write(`│ ${line}`);
+  }
+  warning(message: string): void {
+    this.write(`warning: ${message}`, process.stderr);
+  }
+  error(message: string): void {
+    this.write(`error: ${message}`, process.stderr);
+  }
+  startGroup(name: string): void {
+    this.write(`▸ ${name}`);
+    this.depth = 1;
+  }
+  endGroup(): void {
+    this.depth = 0;
+  }
+  setSecret(value: string): void {
+    this.redactor.add(value);
+  }
+  setOutput(name: string, value: string): void {
+    this.outputs.set(name, value);
+  }
+  exportVariable(): void {}
+  async addSummary(): Promise<void> {}
+  setFailed(message: string): void {
+    this.write(`✗ ${message}`, process.stderr);
+    process.exitCode = 1;
+  }
+}

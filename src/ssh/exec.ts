@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import type { Session } from './session.js';
+import { programText, type Program } from '../remote/program.js';
+
+export interface Marker {
+  kind: string;
+  text: string;
+}
+
+export interface ProgramResult {
+  code: number;
+  /** Values the program reported with `nr_value NAME VALUE`. */
+  values: Map<string, string>;
+  /** The last lines it printed, for error messages. */
+  tail: string[];
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  /** Progress markers, as they arrive. */
+  onMarker?: (marker: Marker) => void;
+  /** A non-zero exit is returned instead of thrown. */
+  allowFailure?: boolean;
+}
+
+export class RemoteError extends Error {
+  constructor(
+    readonly title: string,
+    readonly code: number,
+    readonly tail: string[],
+    readonly timedOut = false,
+  ) {
+    const last = tail.length ? `\nLast lines it printed:\n${tail.slice(-20).map((l) => `  ${l}`).join('\n')}` : '';
+    super(timedOut ? `${title}: timed out${last}` : `${title}: the command failed with exit code ${code}${last}`);
+  }
+}
+
+const TAIL_LINES = 40;
+const MAX_LINE = 16 * 1024;
+
+/** Splits a byte stream into lines without keeping more than one line in memory. */
+export class LineSplitter {
+  private partial = '';
+  constructor(private readonly onLine: (line: string) => void) {}
+  push(chunk: Buffer | string): void {
+    const text = this.partial + chunk.toString();
+    const parts = text.split(/\r?\n|\r/);
+    this.partial = parts.pop() ?? '';
+    if (this.partial.length > MAX_LINE) {
+      this.onLine(this.partial.slice(0, MAX_LINE) + ' …');
+      this.partial = '';
+    }
+    for (const line of parts) this.onLine(line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …' : line);
+  }
+  end(): void {
+    if (this.partial) this.onLine(this.partial);
+    this.partial = '';
+  }
+}
+
+/**
+ * The one executor: sends each program to the NAS as `sh -s` over the shared
+ * session, streams its output line by line into the log (memory stays
+ * bounded), turns its markers into progress lines, and enforces its timeout.
+ */
+export class Executor {
+  readonly marker = `@@nr-${randomBytes(6).toString('hex')}@@`;
+  /** Channels opened so far: the round trips the benchmark counts. */
+  channels = 0;
+
+  constructor(
+    readonly session: Session,
+    readonly remotePath: string,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  async run(program: Program, options: RunOptions = {}): Promise<ProgramResult> {
+    const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
+    this.channels += 1;
+    const channel = await this.session.exec('/bin/sh -s');
+    const values = new Map<string, string>();
+    const tail: string[] = [];
+    const prefix = this.marker + ' ';
+    const onLine = (line: string): void => {
+      if (line.startsWith(prefix)) {
+        const rest = line.slice(prefix.length);
+        const space = rest.indexOf(' ');
+        const kind = space < 0 ? rest : rest.slice(0, space);
+        const body = space < 0 ? '' : rest.slice(space + 1);
+        if (kind === 'value') {
+          const at = body.indexOf(' ');
+          values.set(at < 0 ? body : body.slice(0, at), at < 0 ? '' : body.slice(at + 1));
+        } else {
+          options.onMarker?.({ kind, text: body });
+        }
+        return;
+      }
+      tail.push(line);
+      if (tail.length > TAIL_LINES) tail.shift();
+      if (!program.quiet) this.print(line);
+    };
+    const out = new LineSplitter(onLine);
+    const err = new LineSplitter(onLine);
+
+    const { code, timedOut } = await new Promise<{ code: number; timedOut: boolean }>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        channel.signal('KILL');
+        channel.close();
+      }, program.timeout * 1000);
+      channel.on('data', (d: Buffer) => out.push(d));
+      channel.stderr.on('data', (d: Buffer) => err.push(d));
+      channel.on('close', (exitCode: number | null | undefined) => {
+        clearTimeout(timer);
+        out.end();
+        err.end();
+        if (exitCode === null || exitCode === undefined) {
+          if (timedOut) return resolve({ code: 124, timedOut });
+          return reject(new Error(`${program.title}: ${this.session.closed ?? 'the connection to the NAS was lost'} before the command finished`));
+        }
+        resolve({ code: exitCode, timedOut });
+      });
+      channel.end(text);
+    });
+    if ((code !== 0 || timedOut) && !options.allowFailure) throw new RemoteError(program.title, code, tail, timedOut);
+    return { code, values, tail, timedOut };
+  }
+}
