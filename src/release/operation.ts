@@ -144,6 +144,9 @@ export class Operation {
   private onMarker(m: Marker): void {
     const { progress } = this.options;
     switch (m.kind) {
+      case 'step':
+        progress.step(m.text);
+        return;
       case 'ok':
         return progress.ok(m.text);
       case 'warn':
@@ -184,7 +187,9 @@ export class Operation {
   begin(record: Omit<HistoryRecord, 'id' | 'action' | 'stack' | 'actor' | 'run' | 'started'>): Shell {
     this.record = { id: this.run.id, action: this.options.action, stack: this.options.stack, actor: this.run.actor, run: this.run.url, started: this.run.started, ...record };
     if (this.dryRun) return sh`:`;
-    return beginOperation(this.stateDir, this.record, this.interrupted);
+    const interrupted = this.interrupted;
+    this.interrupted = undefined; // filed once
+    return beginOperation(this.stateDir, this.record, interrupted);
   }
 
   /** Records the end of this operation. */

@@ -12,7 +12,7 @@ if [ "${1:-}" = --if-missing ] && [ -d "$NAS_ORIGIN" ] && [ -d "$NAS_REPO/.git" 
 as_nas() { runuser -u "$NAS_USER" -- env HOME="$(getent passwd "$NAS_USER" | cut -d: -f6)" "$@"; }
 
 # Containers of the sample application, and any leftover holding one of its names.
-ids=$(docker ps -aq --filter name='^scanium-' ; docker ps -aq --filter label=com.docker.compose.project=backend; docker ps -aq --filter label=com.docker.compose.project=monitoring)
+ids=$( { docker ps -aq --filter name="^scanium-"; docker ps -aq --filter label=com.docker.compose.project=backend; docker ps -aq --filter label=com.docker.compose.project=monitoring; } | sort -u)
 [ -z "$ids" ] || docker rm -f $ids >/dev/null
 imgs=$(docker images -q scanium-backend | sort -u)
 [ -z "$imgs" ] || docker rmi -f $imgs >/dev/null 2>&1 || true

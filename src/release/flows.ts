@@ -1,0 +1,11 @@
+import { cleanupBackend } from './backend/cleanup.js';
+import { deployBackend } from './backend/deploy.js';
+import { rollbackBackend } from './backend/rollback.js';
+import type { Flow } from './run.js';
+
+/** Every action's flow, by action name: used by the entry files and the `nas-release` command. */
+export const FLOWS: Record<string, Flow> = {
+  'deploy-backend': deployBackend,
+  'rollback-backend': rollbackBackend,
+  'cleanup-backend': cleanupBackend,
+};

@@ -1,0 +1,24 @@
+import { command, type Command } from './command.js';
+
+export const docker = {
+  build: (o: { image: string; tag: string; context: string; dockerfile?: string; revision: string }): Command =>
+    command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, '--label', `org.opencontainers.image.revision=${o.revision}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
+  imageExists: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
+  /** `Tag Size` lines of an image's tags. */
+  imageTags: (image: string): Command => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}}']),
+  containerImage: (container: string): Command => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
+  logs: (container: string, lines: number): Command => command(['docker', 'logs', '--tail', String(lines), container]),
+  remove: (containers: readonly string[]): Command => command(['docker', 'rm', '-f', ...containers]),
+  removeImages: (refs: readonly string[]): Command => command(['docker', 'image', 'rm', ...refs]),
+  pruneDangling: (): Command => command(['docker', 'image', 'prune', '--force']),
+};
+
+export const compose = {
+  /** Recreates one service with the image tag in the variable the compose file reads, never building. */
+  up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): Command =>
+    command(['compose', '--file', o.file, 'up', '--detach', '--no-build', '--no-deps', ...(o.force ? ['--force-recreate'] : []), o.service], { [o.tagVariable]: o.tag }),
+  down: (file: string): Command => command(['compose', '--file', file, 'down', '--remove-orphans']),
+  upAll: (file: string): Command => command(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
+  /** Names of the containers the compose project owns. */
+  project: (file: string): Command => command(['compose', '--file', file, 'config', '--services']),
+};
