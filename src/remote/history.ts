@@ -52,7 +52,9 @@ rm -f "$nr_dir/${CURRENT_FILE}"`;
 function appendLine(record: HistoryRecord): Shell {
   // One short line in one write with O_APPEND: a crash leaves it whole or absent;
   // the reader skips anything that does not parse all the same.
-  return sh`printf '%s\\n' ${JSON.stringify(record)} >> "$nr_dir/${HISTORY_FILE}"`;
+  // A torn last line (no newline) gets one first, so the new record stays whole.
+  return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
+printf '%s\\n' ${JSON.stringify(record)} >> "$nr_dir/${HISTORY_FILE}"`;
 }
 
 function decode(b64: string | undefined): string {

@@ -9,7 +9,18 @@ export function quote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Quotes each word of an argument list and joins them into one command. */
+const RESERVED = new Set(['case', 'coproc', 'do', 'done', 'elif', 'else', 'esac', 'fi', 'for', 'function', 'if', 'in', 'select', 'then', 'time', 'until', 'while', '!', '{', '}']);
+
+/**
+ * Quotes each word of an argument list and joins them into one command. A
+ * first word that the shell would read as an assignment or a reserved word
+ * is quoted too, so it always runs as the command.
+ */
 export function quoteArgv(argv: readonly string[]): string {
-  return argv.map(quote).join(' ');
+  return argv
+    .map((word, i) => {
+      const q = quote(word);
+      return i === 0 && q === word && (word.includes('=') || RESERVED.has(word)) ? `'${word}'` : q;
+    })
+    .join(' ');
 }
