@@ -1,6 +1,9 @@
 import { cleanupBackend } from './backend/cleanup.js';
 import { deployBackend } from './backend/deploy.js';
 import { rollbackBackend } from './backend/rollback.js';
+import { deployMonitoring } from './monitoring/deploy.js';
+import { rollbackMonitoring } from './monitoring/rollback.js';
+import { verifyMonitoring } from './monitoring/verify.js';
 import type { Flow } from './run.js';
 
 /** Every action's flow, by action name: used by the entry files and the `nas-release` command. */
@@ -8,4 +11,7 @@ export const FLOWS: Record<string, Flow> = {
   'deploy-backend': deployBackend,
   'rollback-backend': rollbackBackend,
   'cleanup-backend': cleanupBackend,
+  'deploy-monitoring': deployMonitoring,
+  'rollback-monitoring': rollbackMonitoring,
+  'verify-monitoring': verifyMonitoring,
 };

@@ -1,0 +1,137 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ANSWERS, HEALTH_URL, ORIGIN, REPO, asNas, connection, containerImage, containerState, docker, httpGet, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+
+const STACK = ['scanium-grafana', 'scanium-mimir', 'scanium-loki', 'scanium-tempo', 'scanium-alloy'];
+const deploy = (extra: Record<string, string> = {}) => runAction('deploy-monitoring', connection({ 'health-timeout': '60', ...extra }));
+const rollback = (extra: Record<string, string> = {}) => runAction('rollback-monitoring', connection({ 'health-timeout': '60', ...extra }));
+const verify = (extra: Record<string, string> = {}) => runAction('verify-monitoring', connection(extra));
+const alloyConfig = async () => (await httpGet('http://127.0.0.1:12345/config')).body;
+const answer = (path: string, body: string) => writeFileSync(join(ANSWERS, path), body);
+
+describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', () => {
+  beforeEach(() => resetNas());
+
+  it('deploys with a clean slate, tags and pushes the release, and reuses the tag on a re-run', async () => {
+    const sha = originHead();
+    const tag = `monitoring-${tagOf(sha)}`;
+    const run = await deploy();
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: sha, VERIFY_STATUS: 'passed' });
+    expect(run.stdout).toContain('Clean slate');
+    expect(run.stdout).toContain('✓ PASSED');
+    for (const c of STACK) expect(containerState(c)).toMatch(/^running/);
+    expect(asNas(['git', '-C', ORIGIN, 'rev-parse', `${tag}^{commit}`]).trim()).toBe(sha);
+    expect(asNas(['git', '-C', REPO, 'cat-file', '-t', tag]).trim()).toBe('tag'); // annotated
+    expect(run.summary).toContain('| Grafana | datasources |');
+
+    const again = await deploy();
+    expect(again.code, again.stdout).toBe(0);
+    expect(again.stdout).toContain(`Tag ${tag} already exists on this commit (a re-run): reusing it`);
+  });
+
+  it('removes a leftover container holding one of the stack names, with a warning', async () => {
+    docker('run', '-d', '--name', 'scanium-loki', '--network', 'host', 'nas-base:latest', 'sleep', '600');
+    const run = await deploy();
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/::warning::Removing leftover container scanium-loki \(running, started outside compose\)/);
+    expect(docker('inspect', '--format', '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', 'scanium-loki')).toBe(`${REPO}/monitoring`);
+    expect(containerState('scanium-loki')).toBe('running healthy');
+  });
+
+  it('rolls back to a named tag (detached, first configuration served), then to the previous release; refuses an unknown tag', async () => {
+    const first = `monitoring-${tagOf(originHead())}`;
+    expect((await deploy()).code).toBe(0);
+    expect(await alloyConfig()).toContain('revision: seed');
+    const secondSha = pushCommit({ 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Monitoring: second configuration');
+    const second = `monitoring-${tagOf(secondSha)}`;
+    expect((await deploy()).code).toBe(0);
+    expect(await alloyConfig()).toContain('revision: two');
+
+    const unknown = await rollback({ tag: 'monitoring-2020.01.01-0000000' });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stdout).toContain('does not exist');
+    expect(unknown.stdout).toContain(second);
+    expect(await alloyConfig()).toContain('revision: two');
+
+    const named = await rollback({ tag: first });
+    expect(named.code, named.stdout).toBe(0);
+    expect(named.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: first, PREVIOUS_MONITORING_COMMIT: secondSha, VERIFY_STATUS: 'passed' });
+    expect(named.stdout).toContain('The NAS checkout is now detached at');
+    expect(asNas(['git', '-C', REPO, 'describe', '--tags', '--exact-match']).trim()).toBe(first);
+    expect(() => asNas(['git', '-C', REPO, 'symbolic-ref', '-q', 'HEAD'])).toThrow();
+    expect(await alloyConfig()).toContain('revision: seed');
+
+    const previous = await rollback();
+    expect(previous.code, previous.stdout).toBe(0);
+    expect(previous.outputs.DEPLOYED_MONITORING_TAG).toBe(second);
+    expect(await alloyConfig()).toContain('revision: two');
+  });
+
+  it('a deploy-backend after a monitoring rollback warns, switches back to the branch and succeeds', async () => {
+    const first = `monitoring-${tagOf(originHead())}`;
+    expect((await deploy()).code).toBe(0);
+    const head = pushCommit({ 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Monitoring: second configuration');
+    expect((await deploy()).code).toBe(0);
+    expect((await rollback({ tag: first })).code).toBe(0);
+    const run = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }));
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`::warning::The checkout was detached at ${first}.*switching it back to branch main`));
+    expect(asNas(['git', '-C', REPO, 'symbolic-ref', '--short', 'HEAD']).trim()).toBe('main');
+    expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(head);
+    expect(containerImage('scanium-backend')).toBe(`scanium-backend:${tagOf(head)}`);
+  });
+});
+
+describe('verify-monitoring against the stand-in NAS', () => {
+  beforeEach(async () => {
+    resetNas();
+    expect((await deploy({ 'create-tag': 'false', verify: 'false' })).code).toBe(0);
+  });
+
+  it('passes with everything up, warns when Loki has no labels, and fails on warnings when asked', async () => {
+    const ok = await verify();
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.outputs.VERIFY_STATUS).toBe('passed');
+    const report = JSON.parse(ok.outputs.VERIFY_REPORT) as Array<{ component: string; status: string }>;
+    expect(report.filter((r) => r.status !== 'pass')).toEqual([]);
+    expect(report.map((r) => r.component)).toEqual(expect.arrayContaining(['Grafana', 'Mimir', 'Tempo', 'Loki', 'containers']));
+
+    answer('loki/loki/api/v1/labels', '{"status":"success","data":[]}');
+    const warned = await verify();
+    expect(warned.code).toBe(0);
+    expect(warned.outputs.VERIFY_STATUS).toBe('warnings');
+    expect(warned.stdout).toContain('⚠ PASSED WITH WARNINGS (1 warning)');
+    const strict = await verify({ 'fail-on-warnings': 'true' });
+    expect(strict.code).toBe(1);
+    expect(strict.outputs.VERIFY_STATUS).toBe('warnings');
+  });
+
+  it('fails naming a missing datasource, and when Mimir is stopped', async () => {
+    answer('grafana/api/datasources', '[{"uid":"MIMIR"},{"uid":"LOKI"}]');
+    const missing = await verify();
+    expect(missing.code).toBe(1);
+    expect(missing.outputs.VERIFY_STATUS).toBe('failed');
+    expect(missing.stdout).toContain('missing datasource UID(s): TEMPO');
+    expect(missing.stdout).toContain('✗ FAILED');
+
+    answer('grafana/api/datasources', '[{"uid":"MIMIR"},{"uid":"LOKI"},{"uid":"TEMPO"}]');
+    docker('stop', 'scanium-mimir');
+    const stopped = await verify();
+    expect(stopped.code).toBe(1);
+    const failedChecks = (JSON.parse(stopped.outputs.VERIFY_REPORT) as Array<{ component: string; check: string; status: string }>).filter((r) => r.status === 'fail');
+    expect(failedChecks.map((r) => `${r.component} ${r.check}`)).toEqual(expect.arrayContaining(['Mimir ready', 'containers scanium-mimir']));
+  });
+
+  it('uses grafana-credentials for the datasources, and never prints them', async () => {
+    answer('grafana.conf', '/api/datasources:admin:s3cret-Pa55word\n');
+    docker('kill', '--signal', 'HUP', 'scanium-grafana');
+    const without = await verify();
+    expect(without.code).toBe(1);
+    expect(without.stdout).toMatch(/Grafana datasources: HTTP 401.*grafana-credentials are needed/);
+    const withCreds = await verify({ 'grafana-credentials': 'admin:s3cret-Pa55word' });
+    expect(withCreds.code, withCreds.stdout).toBe(0);
+    expect(withCreds.outputs.VERIFY_STATUS).toBe('passed');
+  });
+});
