@@ -39,7 +39,7 @@ const connection: Record<string, InputSpec> = {
 const checkout: Record<string, InputSpec> = {
   branch: { description: 'Branch the NAS checkout follows.', default: 'main' },
   remote: { description: 'Git remote to fetch from.', default: 'origin' },
-  ref: { description: 'Full commit SHA to deploy; must be on the branch (pass `${{ github.sha }}`). Empty: the tip of remote/branch.', default: '' },
+  ref: { description: 'Full commit SHA to deploy; it must be on the branch (a workflow passes github.sha, so the pushed commit is the one deployed). Empty: the tip of remote/branch.', default: '' },
   'on-dirty': { description: 'What to do with local changes in the checkout: `fail` (list them, change nothing), `stash`, or `reset`.', default: 'fail' },
 };
 

@@ -75,13 +75,16 @@ export class Operation {
     const op = new Operation(options, session, exec);
     try {
       const probe = exec.run({ title: 'Describing the NAS', script: lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`), timeout: 60, quiet: true });
-      const locking = options.locking && !conn.dryRun;
-      // The probe and the lock are independent: ask both at once.
-      const [facts] = await Promise.all([probe, locking ? op.lock(probe) : Promise.resolve()]);
+      // The probe and the lock are independent: ask both at once. What the
+      // probe finds missing is reported first, whatever the lock says.
+      const locked = options.locking && !conn.dryRun ? op.lock() : Promise.resolve();
+      locked.catch(() => undefined);
+      const facts = await probe;
       op.facts = parseTools(facts.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
       if (facts.values.get('repo') !== 'yes') {
         throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
       }
+      await locked;
       op.render = new Renderer(op.facts.tools, conn.dryRun);
       await progress.group('NAS', async () => {
         platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
@@ -96,15 +99,14 @@ export class Operation {
   }
 
   /** Takes the release lock; waits (printing who holds it) up to lock-timeout. */
-  private async lock(probe: Promise<unknown>): Promise<void> {
+  private async lock(): Promise<void> {
     const { conn, progress } = this.options;
     const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
     this.exec.channels += 1;
     const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker });
-    const channel = await this.session.exec(`/bin/sh -c ${quote(script.text)}`);
+    const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
     this.lockChannel = channel;
     const prefix = this.exec.marker + ' ';
-    await probe.catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       let lastHolder = '';
       const output: string[] = [];

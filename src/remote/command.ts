@@ -33,7 +33,10 @@ export function resolve(cmd: Command, tools: Tools): string[] {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`not an environment variable name: ${k}`);
     return `${k}=${v}`;
   });
-  return [...(viaSudo ? ['sudo', '-n'] : []), ...(env.length ? ['env', ...env] : []), ...tool, ...rest];
+  // Through sudo, variables go as sudo's own VAR=value arguments (the sudoers
+  // rule needs SETENV), so the rule never has to allow `env`, which runs anything.
+  if (viaSudo) return ['sudo', '-n', ...env, ...tool, ...rest];
+  return [...(env.length ? ['env', ...env] : []), ...tool, ...rest];
 }
 
 /**

@@ -59,7 +59,7 @@ export class LineSplitter {
 }
 
 /**
- * The one executor: sends each program to the NAS as `sh -s` over the shared
+ * The one executor: sends each program to the NAS as `sh -s` (the NAS's own sh, found on its PATH) over the shared
  * session, streams its output line by line into the log (memory stays
  * bounded), turns its markers into progress lines, and enforces its timeout.
  */
@@ -77,7 +77,7 @@ export class Executor {
   async run(program: Program, options: RunOptions = {}): Promise<ProgramResult> {
     const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
     this.channels += 1;
-    const channel = await this.session.exec('/bin/sh -s');
+    const channel = await this.session.exec('sh -s');
     const values = new Map<string, string>();
     const tail: string[] = [];
     const prefix = this.marker + ' ';

@@ -37,6 +37,10 @@ rm -rf "$seed"
 as_nas git clone -q "$NAS_ORIGIN" "$NAS_REPO"
 as_nas git -C "$NAS_REPO" config user.name 'NAS'
 as_nas git -C "$NAS_REPO" config user.email 'nas@example.test'
+# shared with the sudo test users through the NAS user's group
+as_nas git -C "$NAS_REPO" config core.sharedRepository group
+as_nas git -C "$NAS_ORIGIN" config core.sharedRepository group
+chmod -R g+rwX "$NAS_REPO" "$NAS_ORIGIN"
 
 mkdir -p "$NAS_ANSWERS"
 cp -a "$here/answers/." "$NAS_ANSWERS/"

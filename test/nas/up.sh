@@ -60,6 +60,52 @@ if ! id "$NAS_USER" >/dev/null 2>&1; then
 fi
 usermod -p '*' "$NAS_USER"   # a useradd account is locked; sshd refuses locked accounts
 home=$(getent passwd "$NAS_USER" | cut -d: -f6)
+uid=$(id -u "$NAS_USER"); gid=$(id -g "$NAS_USER")
+
+# The NAS shells of the issue "Real NAS shells", as more logins of the same
+# files (same uid, same home and key), each with its own shell, PATH or groups:
+#  - port $NAS_SSH_PORT_SYNOLOGY: Synology-like, a PATH without docker (only in /usr/local/bin)
+#  - port $NAS_SSH_PORT_NOGIT: a PATH without git
+#  - user ${NAS_USER}bb: BusyBox sh as login shell, a PATH of BusyBox applets plus git and flock
+#  - user ${NAS_USER}sudo: not in the docker group, may run docker through sudo without a password
+#  - user ${NAS_USER}pw: not in the docker group, sudo asks for a password
+mkdir -p "$NAS_STATE/synology-bin" "$NAS_STATE/nogit-bin" "$NAS_STATE/busybox-bin"
+for d in /usr/bin /bin /usr/sbin /sbin; do
+  for f in "$d"/*; do
+    n=${f##*/}
+    case $n in docker|docker-compose|dockerd*) ;; *) [ -e "$NAS_STATE/synology-bin/$n" ] || ln -s "$f" "$NAS_STATE/synology-bin/$n" ;; esac
+    case $n in git|git-*) ;; *) [ -e "$NAS_STATE/nogit-bin/$n" ] || ln -s "$f" "$NAS_STATE/nogit-bin/$n" ;; esac
+  done
+done
+for applet in $("$BUSYBOX" --list); do ln -sf "$BUSYBOX" "$NAS_STATE/busybox-bin/$applet"; done
+ln -sf "$(command -v git)" "$NAS_STATE/busybox-bin/git"
+ln -sf "$(command -v flock)" "$NAS_STATE/busybox-bin/flock"
+# Synology keeps docker and docker-compose in /usr/local/bin
+[ -e /usr/local/bin/docker ] || ln -s "$(command -v docker)" /usr/local/bin/docker
+if ! [ -e /usr/local/bin/docker-compose ] && command -v docker-compose >/dev/null; then ln -s "$(command -v docker-compose)" /usr/local/bin/docker-compose; fi
+add_alias() { # a second login name for the NAS user's uid, with its own shell
+  local name=$1 shell=$2
+  id "$name" >/dev/null 2>&1 || useradd -o -u "$uid" -g "$gid" -M -d "$home" -s "$shell" -G docker "$name"
+  usermod -p '*' -s "$shell" "$name"
+}
+add_alias "${NAS_USER}bb" "$NAS_STATE/busybox-bin/sh"
+add_other() { # a user of its own (sudo resolves users by uid), sharing the checkout through the NAS user's group
+  local name=$1
+  if id "$name" >/dev/null 2>&1 && [ "$(id -u "$name")" = "$uid" ]; then userdel -f "$name"; fi
+  id "$name" >/dev/null 2>&1 || useradd -m -g "$gid" -s /bin/sh "$name"
+  usermod -p '*' "$name"
+  local h; h=$(getent passwd "$name" | cut -d: -f6)
+  install -d -m 700 -o "$name" "$h/.ssh"
+  install -m 600 -o "$name" "$NAS_STATE/client_ed25519.pub" "$h/.ssh/authorized_keys"
+  printf '[safe]\n\tdirectory = *\n' > "$h/.gitconfig"; chown "$name" "$h/.gitconfig"
+}
+add_other "${NAS_USER}sudo"
+add_other "${NAS_USER}pw"
+cat > /etc/sudoers.d/nas-standin <<SUDO
+${NAS_USER}sudo ALL=(root) NOPASSWD:SETENV: /usr/local/bin/docker, /usr/local/bin/docker-compose, /usr/bin/docker, /usr/bin/docker-compose
+${NAS_USER}pw ALL=(root) SETENV: /usr/local/bin/docker, /usr/local/bin/docker-compose, /usr/bin/docker, /usr/bin/docker-compose
+SUDO
+chmod 440 /etc/sudoers.d/nas-standin
 
 # 4. Keys: the server's host key (pinned by the tests) and the client key.
 [ -f "$NAS_STATE/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$NAS_STATE/ssh_host_ed25519_key"
@@ -71,6 +117,8 @@ install -m 600 -o "$NAS_USER" -g "$NAS_USER" "$NAS_STATE/client_ed25519.pub" "$h
 mkdir -p /run/sshd
 cat > "$NAS_STATE/sshd_config" <<CONF
 Port $NAS_SSH_PORT
+Port $NAS_SSH_PORT_SYNOLOGY
+Port $NAS_SSH_PORT_NOGIT
 ListenAddress 127.0.0.1
 HostKey $NAS_STATE/ssh_host_ed25519_key
 PidFile $NAS_STATE/sshd.pid
@@ -83,8 +131,13 @@ MaxSessions 64
 MaxStartups 100:30:200
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
+Match LocalPort $NAS_SSH_PORT_SYNOLOGY
+  SetEnv PATH=$NAS_STATE/synology-bin
+Match LocalPort $NAS_SSH_PORT_NOGIT
+  SetEnv PATH=$NAS_STATE/nogit-bin
+Match User ${NAS_USER}bb
+  SetEnv PATH=$NAS_STATE/busybox-bin
 CONF
-if [ -f "$NAS_STATE/extra_sshd_config" ]; then cat "$NAS_STATE/extra_sshd_config" >> "$NAS_STATE/sshd_config"; fi
 /usr/sbin/sshd -t -f "$NAS_STATE/sshd_config"
 if ! { [ -f "$NAS_STATE/sshd.pid" ] && kill -0 "$(cat "$NAS_STATE/sshd.pid")" 2>/dev/null; }; then
   say "starting sshd on 127.0.0.1:$NAS_SSH_PORT"

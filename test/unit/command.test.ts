@@ -44,7 +44,7 @@ describe('resolve', () => {
     expect(resolve(command(['curl', 'x']), sudoTools)).toEqual(['curl', 'x']);
   });
 
-  it('passes the environment through env, after sudo so that it reaches the tool', () => {
+  it('passes the environment through env, or as sudo\'s own VAR=value arguments (a SETENV rule, never `env` under sudo)', () => {
     expect(resolve(command(['compose', 'up'], { BACKEND_TAG: '2026.01.01-abcdef0', _X1: 'a b' }), nasTools)).toEqual([
       'env',
       'BACKEND_TAG=2026.01.01-abcdef0',
@@ -53,7 +53,7 @@ describe('resolve', () => {
       'compose',
       'up',
     ]);
-    expect(resolve(command(['compose', 'up'], { T: 'v' }), sudoTools)).toEqual(['sudo', '-n', 'env', 'T=v', '/usr/local/bin/docker', 'compose', 'up']);
+    expect(resolve(command(['compose', 'up'], { T: 'v' }), sudoTools)).toEqual(['sudo', '-n', 'T=v', '/usr/local/bin/docker', 'compose', 'up']);
     expect(resolve(command(['compose', 'up'], {}), nasTools)).toEqual(['/usr/local/bin/docker', 'compose', 'up']);
   });
 
@@ -183,7 +183,6 @@ describe('docker and compose commands', () => {
     expect(resolve(up, sudoTools)).toEqual([
       'sudo',
       '-n',
-      'env',
       'BACKEND_TAG=2026.01.10-abcdef0',
       '/usr/local/bin/docker',
       'compose',

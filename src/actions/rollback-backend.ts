@@ -1,0 +1,6 @@
+import { ActionsPlatform } from '../report/platform.js';
+import { runnerInputs } from '../inputs/reader.js';
+import { runAction } from '../release/run.js';
+import { FLOWS } from '../release/flows.js';
+
+void runAction('rollback-backend', FLOWS['rollback-backend'], runnerInputs, new ActionsPlatform());
