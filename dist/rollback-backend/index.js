@@ -56619,13 +56619,12 @@ function probeTools(sudo) {
 for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_value "path_$nr_t" "$(command -v "$nr_t" 2>/dev/null || true)"; done
 nr_value uname "$(uname -sm 2>/dev/null)"
 nr_value git_version "$(git --version 2>/dev/null)"
-${sudo ? sh `nr_value sudo_ok "$(sudo -n true 2>&1 && echo yes)"` : sh `:`}
 if command -v docker >/dev/null 2>&1; then
-  nr_value docker_version "$(${s}docker version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
-  nr_value compose_v2 "$(${s}docker compose version --short 2>/dev/null)"
+  nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
+  nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)"
 fi
 if command -v docker-compose >/dev/null 2>&1; then
-  nr_value compose_v1 "$(${s}docker-compose version --short 2>/dev/null)"
+  nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)"
 fi`;
 }
 const WHERE = {
@@ -56644,10 +56643,11 @@ function parseTools(values, opts) {
             throw new Error(`The NAS has no '${tool}' on the PATH (${opts.remotePath}:$PATH): ${WHERE[tool]}. Nothing was changed.`);
         }
     }
-    if (opts.sudo && values.get('sudo_ok') !== 'yes') {
-        throw new Error(`sudo: true, but sudo on the NAS asks for a password (${(values.get('sudo_ok') ?? '').trim() || 'sudo -n failed'}). Allow the NAS user to run docker without one, e.g. a sudoers line "<user> ALL=(root) NOPASSWD: ${path('docker')}${path('docker-compose') ? ', ' + path('docker-compose') : ''}", or put the user in the docker group and set sudo: false. Nothing was changed.`);
-    }
     const dockerVersion = (values.get('docker_version') ?? '').trim();
+    // sudo is asked with the very command the sudoers rule must allow (docker by its full path).
+    if (opts.sudo && /^sudo:/m.test(dockerVersion)) {
+        throw new Error(`sudo: true, but sudo on the NAS refused to run docker without a password (${dockerVersion}). Allow the NAS user to run docker without one, with a sudoers line such as "<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}${path('docker-compose') ? ', ' + path('docker-compose') : ''}" (SETENV lets the image tag through), or put the user in the docker group and set sudo: false. Nothing was changed.`);
+    }
     if (!/^\d+\.\d+/.test(dockerVersion)) {
         const hint = /permission denied/i.test(dockerVersion)
             ? 'the SSH user may not use the Docker engine: add it to the docker group (root-equivalent), or set sudo: true with a sudoers rule'
@@ -57099,7 +57099,7 @@ const HEALTH = new Shell(`nr_now() { date +%s; }
 nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
 nr_http_ok() {
   if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else wget -q -T 5 -O /dev/null "$1" 2>/dev/null; fi
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
 }
 nr_wait_container() {
   nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=0; nr_last=0
@@ -57522,8 +57522,9 @@ nr_get() {
     if [ -n "$3" ]; then nr_code=$(curl -sS -m ${timeoutSeconds} -o "$nr_f.body" -w '%{http_code}' -H @"$nr_tmp/auth" "$2" 2>"$nr_f.err")
     else nr_code=$(curl -sS -m ${timeoutSeconds} -o "$nr_f.body" -w '%{http_code}' "$2" 2>"$nr_f.err"); fi
   else
-    if [ -n "$3" ]; then wget -S -T ${timeoutSeconds} -O "$nr_f.body" --header "$(cat "$nr_tmp/auth")" "$2" 2>"$nr_f.err"
-    else wget -S -T ${timeoutSeconds} -O "$nr_f.body" "$2" 2>"$nr_f.err"; fi
+    # timeout(1) rather than wget -T, which some BusyBox builds lack or crash on
+    if [ -n "$3" ]; then timeout ${timeoutSeconds} wget -S -O "$nr_f.body" --header "$(cat "$nr_tmp/auth")" "$2" 2>"$nr_f.err"
+    else timeout ${timeoutSeconds} wget -S -O "$nr_f.body" "$2" 2>"$nr_f.err"; fi
     nr_code=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$nr_f.err" | tail -n 1 | sed 's/.* //')
   fi
   [ -n "$nr_code" ] || nr_code=0

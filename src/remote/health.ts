@@ -15,7 +15,7 @@ export const HEALTH = new Shell(`nr_now() { date +%s; }
 nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
 nr_http_ok() {
   if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else wget -q -T 5 -O /dev/null "$1" 2>/dev/null; fi
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
 }
 nr_wait_container() {
   nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=0; nr_last=0

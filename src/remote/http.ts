@@ -37,8 +37,9 @@ nr_get() {
     if [ -n "$3" ]; then nr_code=$(curl -sS -m ${timeoutSeconds} -o "$nr_f.body" -w '%{http_code}' -H @"$nr_tmp/auth" "$2" 2>"$nr_f.err")
     else nr_code=$(curl -sS -m ${timeoutSeconds} -o "$nr_f.body" -w '%{http_code}' "$2" 2>"$nr_f.err"); fi
   else
-    if [ -n "$3" ]; then wget -S -T ${timeoutSeconds} -O "$nr_f.body" --header "$(cat "$nr_tmp/auth")" "$2" 2>"$nr_f.err"
-    else wget -S -T ${timeoutSeconds} -O "$nr_f.body" "$2" 2>"$nr_f.err"; fi
+    # timeout(1) rather than wget -T, which some BusyBox builds lack or crash on
+    if [ -n "$3" ]; then timeout ${timeoutSeconds} wget -S -O "$nr_f.body" --header "$(cat "$nr_tmp/auth")" "$2" 2>"$nr_f.err"
+    else timeout ${timeoutSeconds} wget -S -O "$nr_f.body" "$2" 2>"$nr_f.err"; fi
     nr_code=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$nr_f.err" | tail -n 1 | sed 's/.* //')
   fi
   [ -n "$nr_code" ] || nr_code=0

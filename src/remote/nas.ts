@@ -16,13 +16,12 @@ export function probeTools(sudo: boolean): Shell {
 for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_value "path_$nr_t" "$(command -v "$nr_t" 2>/dev/null || true)"; done
 nr_value uname "$(uname -sm 2>/dev/null)"
 nr_value git_version "$(git --version 2>/dev/null)"
-${sudo ? sh`nr_value sudo_ok "$(sudo -n true 2>&1 && echo yes)"` : sh`:`}
 if command -v docker >/dev/null 2>&1; then
-  nr_value docker_version "$(${s}docker version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
-  nr_value compose_v2 "$(${s}docker compose version --short 2>/dev/null)"
+  nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
+  nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)"
 fi
 if command -v docker-compose >/dev/null 2>&1; then
-  nr_value compose_v1 "$(${s}docker-compose version --short 2>/dev/null)"
+  nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)"
 fi`;
 }
 
@@ -43,12 +42,13 @@ export function parseTools(values: Map<string, string>, opts: { sudo: boolean; c
       throw new Error(`The NAS has no '${tool}' on the PATH (${opts.remotePath}:$PATH): ${WHERE[tool]}. Nothing was changed.`);
     }
   }
-  if (opts.sudo && values.get('sudo_ok') !== 'yes') {
+  const dockerVersion = (values.get('docker_version') ?? '').trim();
+  // sudo is asked with the very command the sudoers rule must allow (docker by its full path).
+  if (opts.sudo && /^sudo:/m.test(dockerVersion)) {
     throw new Error(
-      `sudo: true, but sudo on the NAS asks for a password (${(values.get('sudo_ok') ?? '').trim() || 'sudo -n failed'}). Allow the NAS user to run docker without one, e.g. a sudoers line "<user> ALL=(root) NOPASSWD: ${path('docker')}${path('docker-compose') ? ', ' + path('docker-compose') : ''}", or put the user in the docker group and set sudo: false. Nothing was changed.`,
+      `sudo: true, but sudo on the NAS refused to run docker without a password (${dockerVersion}). Allow the NAS user to run docker without one, with a sudoers line such as "<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}${path('docker-compose') ? ', ' + path('docker-compose') : ''}" (SETENV lets the image tag through), or put the user in the docker group and set sudo: false. Nothing was changed.`,
     );
   }
-  const dockerVersion = (values.get('docker_version') ?? '').trim();
   if (!/^\d+\.\d+/.test(dockerVersion)) {
     const hint = /permission denied/i.test(dockerVersion)
       ? 'the SSH user may not use the Docker engine: add it to the docker group (root-equivalent), or set sudo: true with a sudoers rule'

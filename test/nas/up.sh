@@ -22,6 +22,7 @@ command -v git >/dev/null || need_pkgs+=(git)
 command -v flock >/dev/null || need_pkgs+=(util-linux)
 command -v sudo >/dev/null || need_pkgs+=(sudo)
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v wget >/dev/null || need_pkgs+=(wget)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -80,6 +81,10 @@ done
 for applet in $("$BUSYBOX" --list); do ln -sf "$BUSYBOX" "$NAS_STATE/busybox-bin/$applet"; done
 ln -sf "$(command -v git)" "$NAS_STATE/busybox-bin/git"
 ln -sf "$(command -v flock)" "$NAS_STATE/busybox-bin/flock"
+# Debian's static busybox wget crashes outside a container (static glibc and the
+# host's NSS), so this userland gets a real wget in its place: no curl here, so
+# the actions' wget path is the one exercised.
+ln -sf "$(command -v wget)" "$NAS_STATE/busybox-bin/wget"
 # Synology keeps docker and docker-compose in /usr/local/bin
 [ -e /usr/local/bin/docker ] || ln -s "$(command -v docker)" /usr/local/bin/docker
 if ! [ -e /usr/local/bin/docker-compose ] && command -v docker-compose >/dev/null; then ln -s "$(command -v docker-compose)" /usr/local/bin/docker-compose; fi

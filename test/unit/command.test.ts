@@ -320,8 +320,8 @@ describe('parseTools', () => {
   });
 
   it('with sudo, needs sudo to work without a password, and then marks the tools', () => {
-    expect(() => parseTools(probe({ sudo_ok: 'sudo: a password is required' }), { ...opts, sudo: true })).toThrow(/sudo: a password is required.*NOPASSWD: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose/);
-    expect(parseTools(probe({ sudo_ok: 'yes' }), { ...opts, sudo: true }).tools.sudo).toBe(true);
+    expect(() => parseTools(probe({ docker_version: 'sudo: a password is required' }), { ...opts, sudo: true })).toThrow(/sudo: a password is required.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose/);
+    expect(parseTools(probe(), { ...opts, sudo: true }).tools.sudo).toBe(true);
   });
 
   it('reads what the probe prints on a real machine', () => {
