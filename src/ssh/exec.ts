@@ -106,8 +106,13 @@ export class Executor {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
+        // Ask the NAS to end it, but do not wait: sshd may hold the channel
+        // open until the remote process exits by itself.
         channel.signal('KILL');
         channel.close();
+        out.end();
+        err.end();
+        resolve({ code: 124, timedOut });
       }, program.timeout * 1000);
       channel.on('data', (d: Buffer) => out.push(d));
       channel.stderr.on('data', (d: Buffer) => err.push(d));
