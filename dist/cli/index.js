@@ -692,7 +692,7 @@ module.exports = Writer;
 
 /***/ }),
 
-/***/ 2218:
+/***/ 9837:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Copyright 2011 Mark Cavage <mcavage@gmail.com> All rights reserved.
@@ -5157,7 +5157,7 @@ const {
   randomBytes,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(2218);
+const { Ber } = __nccwpck_require__(9837);
 const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
 
 const { CIPHER_INFO } = __nccwpck_require__(2888);
@@ -15292,7 +15292,7 @@ const {
   randomFillSync,
 } = __nccwpck_require__(6982);
 
-const { Ber } = __nccwpck_require__(2218);
+const { Ber } = __nccwpck_require__(9837);
 
 const {
   COMPAT,
@@ -17214,7 +17214,7 @@ const {
 } = __nccwpck_require__(6982);
 const supportedOpenSSLCiphers = getCiphers();
 
-const { Ber } = __nccwpck_require__(2218);
+const { Ber } = __nccwpck_require__(9837);
 const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
 
 const { CIPHER_INFO } = __nccwpck_require__(2888);
@@ -18812,7 +18812,7 @@ exports.validateNumber = function validateNumber(value, name) {
 "use strict";
 
 
-const Ber = (__nccwpck_require__(2218).Ber);
+const Ber = (__nccwpck_require__(9837).Ber);
 
 let DISCONNECT_REASON;
 
@@ -61079,6 +61079,11 @@ const monitoringRelease = {
     'tag-prefix': { description: 'Prefix of the monitoring release tags.', default: 'monitoring-' },
     verify: { description: 'Run the verify-monitoring checks after the release.', default: 'true' },
 };
+const deployments = {
+    environment: { description: 'GitHub environment to record the release in as a deployment (empty: none).', default: '' },
+    'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
+    'github-token': { description: 'Token for the deployments API; it needs `deployments: write`.', default: '${{ github.token }}', secret: true },
+};
 const backendOutputs = {
     DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
     PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -61099,6 +61104,7 @@ const ACTIONS = {
             'pre-deploy': { description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG and PREVIOUS_BACKEND_TAG are set); failing stops the deploy.', default: '' },
             'post-deploy': { description: 'Shell command run on the NAS in repo-path after a verified deploy.', default: '' },
             'keep-images': { description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).', default: '0' },
+            ...deployments,
         },
         outputs: { ...backendOutputs, ROLLED_BACK: '`true` when the new release failed and the previous one was put back.' },
     },
@@ -61111,6 +61117,7 @@ const ACTIONS = {
             ...backend,
             tag: { description: 'Tag to roll back to (YYYY.MM.DD-<7 hex> or latest). Empty: the release deployed before the one running.', default: '' },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            ...deployments,
         },
         outputs: backendOutputs,
     },
@@ -61142,6 +61149,7 @@ const ACTIONS = {
             'create-tag': { description: 'Create the annotated release tag on the deployed commit.', default: 'true' },
             'push-tag': { description: 'Push the release tag to the remote (a failed push is a warning).', default: 'true' },
             ...verify,
+            ...deployments,
         },
         outputs: {
             DEPLOYED_MONITORING_TAG: 'The monitoring release tag.',
@@ -61158,6 +61166,7 @@ const ACTIONS = {
             ...monitoringRelease,
             tag: { description: 'Monitoring tag (<tag-prefix>YYYY.MM.DD-<7 hex>). Empty: the release deployed before the current one.', default: '' },
             ...verify,
+            ...deployments,
         },
         outputs: {
             DEPLOYED_MONITORING_TAG: 'The monitoring release tag now checked out.',
@@ -61217,8 +61226,9 @@ class InputReader {
         let value = this.raw(name) ?? '';
         if (opts.trim !== false)
             value = value.trim();
+        // A default that is a runner expression (`${{ github.token }}`) is the runner's to fill; elsewhere it is empty.
         if (value === '')
-            value = spec.default ?? '';
+            value = spec.default?.includes('${{') ? '' : (spec.default ?? '');
         if (spec.required && value === '')
             throw new InputError(name, 'is required and was not given');
         if (value.includes('\0'))
@@ -61382,7 +61392,128 @@ class Progress {
     }
 }
 
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: ./src/report/run-info.ts
+
+function currentRun(now = new Date()) {
+    const env = process.env;
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
+    const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
+    return {
+        id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,
+        actor: env.GITHUB_ACTOR ?? safe(() => (0,external_node_os_namespaceObject.userInfo)().username),
+        url,
+        started: now.toISOString(),
+    };
+}
+function safe(fn) {
+    try {
+        return fn();
+    }
+    catch {
+        return 'unknown';
+    }
+}
+
+;// CONCATENATED MODULE: ./src/github/deployments.ts
+
+function readDeploymentInputs(r) {
+    return {
+        environment: r.matching('environment', /^[^\0-\x1f'"`$\\]{1,255}$/, 'a GitHub environment name'),
+        environmentUrl: r.url('environment-url'),
+        token: r.string('github-token'),
+    };
+}
+/**
+ * Records a release as a GitHub deployment of the released commit, when the
+ * `environment` input is set: `in_progress` at the start, then `success` or
+ * `failure`, linking the run's log. A token without `deployments: write`
+ * (or any API trouble) is a warning, never a failed release.
+ */
+class DeploymentRecorder {
+    progress;
+    url;
+    inputs;
+    finished = false;
+    constructor(progress) {
+        this.progress = progress;
+    }
+    async start(inputs, ref, description) {
+        if (!inputs.environment)
+            return;
+        const repo = process.env.GITHUB_REPOSITORY;
+        if (!inputs.token || !repo) {
+            this.progress.warn(`environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`);
+            return;
+        }
+        this.inputs = inputs;
+        const api = (process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
+        const created = await this.call(`${api}/repos/${repo}/deployments`, {
+            ref,
+            environment: inputs.environment,
+            description: description.slice(0, 140),
+            auto_merge: false,
+            required_contexts: [],
+            production_environment: /^prod/i.test(inputs.environment),
+        });
+        const id = created?.id;
+        if (!id)
+            return;
+        this.url = `${api}/repos/${repo}/deployments/${id}/statuses`;
+        await this.status('in_progress', description);
+    }
+    async finish(ok, description) {
+        if (!this.url || this.finished)
+            return;
+        this.finished = true;
+        await this.status(ok ? 'success' : 'failure', description);
+    }
+    async status(state, description) {
+        if (!this.url || !this.inputs)
+            return;
+        const logUrl = currentRun().url;
+        await this.call(this.url, {
+            state,
+            description: description.slice(0, 140),
+            ...(logUrl.startsWith('http') ? { log_url: logUrl } : {}),
+            ...(this.inputs.environmentUrl ? { environment_url: this.inputs.environmentUrl } : {}),
+            auto_inactive: state === 'success',
+        });
+    }
+    async call(url, body) {
+        try {
+            const res = await fetch(url, {
+                method: 'POST',
+                headers: {
+                    authorization: `Bearer ${this.inputs?.token ?? ''}`,
+                    accept: 'application/vnd.github+json',
+                    'content-type': 'application/json',
+                    'x-github-api-version': '2022-11-28',
+                    'user-agent': 'nas-release',
+                },
+                body: JSON.stringify(body),
+                signal: AbortSignal.timeout(15_000),
+            });
+            if (!res.ok) {
+                const hint = res.status === 403 || res.status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
+                this.progress.warn(`Recording the GitHub deployment failed: HTTP ${res.status}${hint}. The release itself is not affected.`);
+                this.url = undefined;
+                return undefined;
+            }
+            return await res.json();
+        }
+        catch (err) {
+            this.progress.warn(`Recording the GitHub deployment failed: ${err.message}. The release itself is not affected.`);
+            this.url = undefined;
+            return undefined;
+        }
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/release/run.ts
+
 
 
 
@@ -61401,8 +61532,10 @@ async function runAction(action, flow, raw, platform) {
                 platform.setSecret(value.trim());
         }
     }
+    const deployment = new DeploymentRecorder(progress);
     try {
-        const result = await flow(reader, progress);
+        const result = await flow(reader, progress, { deployment });
+        await deployment.finish(result.ok, result.ok ? `${action} succeeded` : (result.error ?? `${action} failed`).split('\n')[0]);
         for (const [name, value] of Object.entries(result.outputs)) {
             platform.setOutput(name, value);
             platform.exportVariable(name, value);
@@ -61415,6 +61548,7 @@ async function runAction(action, flow, raw, platform) {
     }
     catch (err) {
         const message = err instanceof InputError ? `${err.message}. Nothing was changed on the NAS.` : err.message;
+        await deployment.finish(false, message.split('\n')[0]);
         progress.fail(message.split('\n')[0]);
         platform.setFailed(message);
         return false;
@@ -61745,6 +61879,8 @@ const docker = {
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
     /** `Tag Size` lines of an image's tags. */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}}']),
+    /** The commit an image was built from (deploy-backend labels it). */
+    revision: (ref) => command(['docker', 'image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', ref]),
     containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
     logs: (container, lines) => command(['docker', 'logs', '--tail', String(lines), container]),
     remove: (containers) => command(['docker', 'rm', '-f', ...containers]),
@@ -61962,8 +62098,13 @@ class Executor {
             let timedOut = false;
             const timer = setTimeout(() => {
                 timedOut = true;
+                // Ask the NAS to end it, but do not wait: sshd may hold the channel
+                // open until the remote process exits by itself.
                 channel.signal('KILL');
                 channel.close();
+                out.end();
+                err.end();
+                resolve({ code: 124, timedOut });
             }, program.timeout * 1000);
             channel.on('data', (d) => out.push(d));
             channel.stderr.on('data', (d) => err.push(d));
@@ -62264,31 +62405,6 @@ function parseTools(values, opts) {
             `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
         ],
     };
-}
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
-;// CONCATENATED MODULE: ./src/report/run-info.ts
-
-function currentRun(now = new Date()) {
-    const env = process.env;
-    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
-    const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
-    return {
-        id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,
-        actor: env.GITHUB_ACTOR ?? safe(() => (0,external_node_os_namespaceObject.userInfo)().username),
-        url,
-        started: now.toISOString(),
-    };
-}
-function safe(fn) {
-    try {
-        return fn();
-    }
-    catch {
-        return 'unknown';
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/release/operation.ts
@@ -62800,9 +62916,11 @@ nr_value running ${p.tag}; nr_value rolled_back false; exit 41`}`);
 
 
 
+
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
-async function deployBackend(reader, progress) {
+async function deployBackend(reader, progress, context) {
     const inputs = readDeployBackend(reader);
+    const deployment = readDeploymentInputs(reader);
     const { conn, target, checkout } = inputs;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     progress.plan(8);
@@ -62818,6 +62936,7 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
         const commit = state.get('commit') ?? '';
         const tag = datedTag(commit, new Date());
         const ref = `${target.image}:${tag}`;
+        await context.deployment.start(deployment, commit, `Deploy ${ref}`);
         // Move the checkout and build in one detached phase: a hang-up leaves no half-done checkout.
         const built = await op.runPhase('Updating the checkout and building the image', sh `${op.begin({ tag, commit, detail: 'deploy' })}
 nr_say step ${`Updating repository from ${checkout.remote}/${checkout.branch}`}
@@ -62902,9 +63021,11 @@ function failureOf(tail, code) {
 
 
 
+
 /** rollback-backend: bring back a named tag, or the release before the running one. */
-async function rollbackBackend(reader, progress) {
+async function rollbackBackend(reader, progress, context) {
     const inputs = readRollbackBackend(reader);
+    const deployment = readDeploymentInputs(reader);
     const { conn, target } = inputs;
     progress.banner('Backend Rollback - NAS Local');
     progress.plan(5);
@@ -62944,6 +63065,18 @@ ${imageTagsValue(op, target.image)}`);
             const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
             progress.results('ROLLBACK NOT NEEDED', outputs);
             return { ok: true, outputs };
+        }
+        if (deployment.environment) {
+            // The commit the target tag was built from: the history knows it, else the image's revision label.
+            let commit = [...op.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
+            if (!commit) {
+                const label = await op.runProgram('Reading the image revision', sh `nr_value revision "$(${op.render.run(docker.revision(ref))} 2>/dev/null)"`, { quiet: true, timeout: 60 });
+                commit = label.values.get('revision');
+            }
+            if (commit)
+                await context.deployment.start(deployment, commit, `Rollback of the backend from ${current || 'nothing'} to ${tag}`);
+            else
+                progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
         }
         const released = await op.runPhase('Rolling back the backend', sh `${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
 ${recreateBackend(op.render, {
@@ -63329,9 +63462,11 @@ if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held 
 
 
 
+
 /** deploy-monitoring: release the stack's configuration from git, restart it cleanly, verify it, tag the release. */
-async function deployMonitoring(reader, progress) {
+async function deployMonitoring(reader, progress, context) {
     const inputs = readDeployMonitoring(reader);
+    const deployment = readDeploymentInputs(reader);
     const { conn, stack, checkout } = inputs;
     const place = { repo: conn.repoPath, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
     progress.banner('Monitoring Stack Deployment - NAS');
@@ -63346,6 +63481,7 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
         const commit = state.get('commit') ?? '';
         const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
         const leftovers = findLeftovers(place, state);
+        await context.deployment.start(deployment, commit, `Deploy monitoring ${tag}`);
         const phase = await op.runPhase('Releasing the monitoring stack', sh `${op.begin({ tag, commit, detail: 'deploy' })}
 nr_say step 'Preflight: looking for leftover containers'
 ${removeLeftovers(op.render, leftovers)}
@@ -63415,9 +63551,11 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
 
 
 
+
 /** rollback-monitoring: check out an earlier release tag (detached) and restart the stack cleanly. */
-async function rollbackMonitoring(reader, progress) {
+async function rollbackMonitoring(reader, progress, context) {
     const inputs = readRollbackMonitoring(reader);
+    const deployment = readDeploymentInputs(reader);
     const { conn, stack } = inputs;
     const repo = conn.repoPath;
     const place = { repo, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
@@ -63433,11 +63571,13 @@ async function rollbackMonitoring(reader, progress) {
 nr_value head "$(${op.render.run(git.revParse(repo, 'HEAD'))})"
 nr_value branch "$(nr_git -C ${repo} symbolic-ref -q --short HEAD)"
 nr_value head_tags "$(nr_git -C ${repo} tag --points-at HEAD | tr '\\n' ' ')"
-nr_value tags "$(nr_git -C ${repo} tag --list | tr '\\n' ' ')"
+nr_value tags "$(nr_git -C ${repo} tag --list --format='%(refname:short)=%(*objectname)%(objectname)' | tr '\\n' ' ')"
 nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | head -n 20 | tr '\\n' ';')"`);
         op.reportInterrupted('');
         const order = op.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
-        const available = newestFirst((state.get('tags') ?? '').split(' ').filter((t) => isMonitoringTag(t, stack.tagPrefix)), order);
+        // `tag=<commit>` (an annotated tag's commit, then the tag object: the first 40 hex are the commit)
+        const tagCommits = new Map((state.get('tags') ?? '').split(' ').filter(Boolean).map((t) => [t.slice(0, t.lastIndexOf('=')), t.slice(t.lastIndexOf('=') + 1, t.lastIndexOf('=') + 41)]));
+        const available = newestFirst([...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)), order);
         const headCommit = state.get('head') ?? '';
         const headTag = (state.get('head_tags') ?? '').split(' ').filter((t) => isMonitoringTag(t, stack.tagPrefix))[0] ?? '';
         const branch = state.get('branch') ?? '';
@@ -63461,6 +63601,7 @@ nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | he
         const dirty = (state.get('dirty') ?? '').trim();
         if (dirty)
             throw new Error(`The checkout has local changes to tracked files (${dirty.replace(/;$/, '').split(';').join(', ')}); a rollback would mix them into the old release. Commit, stash or discard them first. Nothing was changed.`);
+        await context.deployment.start(deployment, tagCommits.get(tag) ?? '', `Rollback of monitoring from ${current || headCommit.slice(0, 7)} to ${tag}`);
         const phase = await op.runPhase('Rolling back the monitoring stack', sh `${op.begin({ tag, previous: current || headCommit, detail: inputs.tag ? 'named' : 'previous-release' })}
 ${op.render.change(git.checkoutDetached(repo, `refs/tags/${tag}`))} || { nr_say fail ${`git checkout ${tag} failed`}; exit 22; }
 nr_value commit "$(${op.render.run(git.revParse(repo, `refs/tags/${tag}^{commit}`))})"

@@ -42,7 +42,8 @@ export class InputReader {
     this.read.add(name);
     let value = this.raw(name) ?? '';
     if (opts.trim !== false) value = value.trim();
-    if (value === '') value = spec.default ?? '';
+    // A default that is a runner expression (`${{ github.token }}`) is the runner's to fill; elsewhere it is empty.
+    if (value === '') value = spec.default?.includes('${{') ? '' : (spec.default ?? '');
     if (spec.required && value === '') throw new InputError(name, 'is required and was not given');
     if (value.includes('\0')) throw new InputError(name, 'holds a NUL byte');
     if (!opts.multiline && /[\r\n]/.test(value)) throw new InputError(name, 'must be a single line');

@@ -72,6 +72,12 @@ const monitoringRelease: Record<string, InputSpec> = {
   verify: { description: 'Run the verify-monitoring checks after the release.', default: 'true' },
 };
 
+const deployments: Record<string, InputSpec> = {
+  environment: { description: 'GitHub environment to record the release in as a deployment (empty: none).', default: '' },
+  'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
+  'github-token': { description: 'Token for the deployments API; it needs `deployments: write`.', default: '${{ github.token }}', secret: true },
+};
+
 const backendOutputs = {
   DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
   PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -93,6 +99,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       'pre-deploy': { description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG and PREVIOUS_BACKEND_TAG are set); failing stops the deploy.', default: '' },
       'post-deploy': { description: 'Shell command run on the NAS in repo-path after a verified deploy.', default: '' },
       'keep-images': { description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).', default: '0' },
+      ...deployments,
     },
     outputs: { ...backendOutputs, ROLLED_BACK: '`true` when the new release failed and the previous one was put back.' },
   },
@@ -105,6 +112,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...backend,
       tag: { description: 'Tag to roll back to (YYYY.MM.DD-<7 hex> or latest). Empty: the release deployed before the one running.', default: '' },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      ...deployments,
     },
     outputs: backendOutputs,
   },
@@ -136,6 +144,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       'create-tag': { description: 'Create the annotated release tag on the deployed commit.', default: 'true' },
       'push-tag': { description: 'Push the release tag to the remote (a failed push is a warning).', default: 'true' },
       ...verify,
+      ...deployments,
     },
     outputs: {
       DEPLOYED_MONITORING_TAG: 'The monitoring release tag.',
@@ -152,6 +161,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...monitoringRelease,
       tag: { description: 'Monitoring tag (<tag-prefix>YYYY.MM.DD-<7 hex>). Empty: the release deployed before the current one.', default: '' },
       ...verify,
+      ...deployments,
     },
     outputs: {
       DEPLOYED_MONITORING_TAG: 'The monitoring release tag now checked out.',

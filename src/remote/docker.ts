@@ -6,6 +6,8 @@ export const docker = {
   imageExists: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
   /** `Tag Size` lines of an image's tags. */
   imageTags: (image: string): Command => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}}']),
+  /** The commit an image was built from (deploy-backend labels it). */
+  revision: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', ref]),
   containerImage: (container: string): Command => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
   logs: (container: string, lines: number): Command => command(['docker', 'logs', '--tail', String(lines), container]),
   remove: (containers: readonly string[]): Command => command(['docker', 'rm', '-f', ...containers]),

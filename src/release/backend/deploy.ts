@@ -6,15 +6,17 @@ import { previousRelease } from '../../remote/history.js';
 import { sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
+import type { FlowContext, FlowResult } from '../run.js';
+import { readDeploymentInputs } from '../../github/deployments.js';
 import { datedTag } from '../tags.js';
 import { cleanupImages, imageInventory } from './cleanup.js';
 import { datedTags } from './images.js';
 import { recreateBackend } from './recreate.js';
 
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
-export async function deployBackend(reader: InputReader, progress: Progress): Promise<FlowResult> {
+export async function deployBackend(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
   const inputs = readDeployBackend(reader);
+  const deployment = readDeploymentInputs(reader);
   const { conn, target, checkout } = inputs;
   progress.banner('Backend Deployment - NAS Local Tagged Build');
   progress.plan(8);
@@ -32,6 +34,7 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`,
     const commit = state.get('commit') ?? '';
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
+    await context.deployment.start(deployment, commit, `Deploy ${ref}`);
 
     // Move the checkout and build in one detached phase: a hang-up leaves no half-done checkout.
     const built = await op.runPhase(

@@ -5,15 +5,17 @@ import { previousRelease } from '../../remote/history.js';
 import { sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
+import type { FlowContext, FlowResult } from '../run.js';
+import { readDeploymentInputs } from '../../github/deployments.js';
 import { imageTagsValue } from './cleanup.js';
 import { failureOf } from './deploy.js';
 import { datedTags, parseImageTags } from './images.js';
 import { recreateBackend } from './recreate.js';
 
 /** rollback-backend: bring back a named tag, or the release before the running one. */
-export async function rollbackBackend(reader: InputReader, progress: Progress): Promise<FlowResult> {
+export async function rollbackBackend(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
   const inputs = readRollbackBackend(reader);
+  const deployment = readDeploymentInputs(reader);
   const { conn, target } = inputs;
   progress.banner('Backend Rollback - NAS Local');
   progress.plan(5);
@@ -58,6 +60,16 @@ ${imageTagsValue(op, target.image)}`,
       return { ok: true, outputs };
     }
 
+    if (deployment.environment) {
+      // The commit the target tag was built from: the history knows it, else the image's revision label.
+      let commit = [...op.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
+      if (!commit) {
+        const label = await op.runProgram('Reading the image revision', sh`nr_value revision "$(${op.render.run(docker.revision(ref))} 2>/dev/null)"`, { quiet: true, timeout: 60 });
+        commit = label.values.get('revision');
+      }
+      if (commit) await context.deployment.start(deployment, commit, `Rollback of the backend from ${current || 'nothing'} to ${tag}`);
+      else progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
+    }
     const released = await op.runPhase(
       'Rolling back the backend',
       sh`${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}

@@ -6,14 +6,16 @@ import { sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { failureOf } from '../backend/deploy.js';
 import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
+import type { FlowContext, FlowResult } from '../run.js';
+import { readDeploymentInputs } from '../../github/deployments.js';
 import { datedTag } from '../tags.js';
 import { containerOwners, findLeftovers, removeLeftovers, restartStack, type StackPlace } from './stack.js';
 import { reportVerification, verificationSummary, verifyStack } from './verify.js';
 
 /** deploy-monitoring: release the stack's configuration from git, restart it cleanly, verify it, tag the release. */
-export async function deployMonitoring(reader: InputReader, progress: Progress): Promise<FlowResult> {
+export async function deployMonitoring(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
   const inputs = readDeployMonitoring(reader);
+  const deployment = readDeploymentInputs(reader);
   const { conn, stack, checkout } = inputs;
   const place: StackPlace = { repo: conn.repoPath, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
   progress.banner('Monitoring Stack Deployment - NAS');
@@ -28,6 +30,7 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
     const commit = state.get('commit') ?? '';
     const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
     const leftovers = findLeftovers(place, state);
+    await context.deployment.start(deployment, commit, `Deploy monitoring ${tag}`);
 
     const phase = await op.runPhase(
       'Releasing the monitoring stack',

@@ -7,14 +7,16 @@ import { sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { failureOf } from '../backend/deploy.js';
 import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
+import type { FlowContext, FlowResult } from '../run.js';
+import { readDeploymentInputs } from '../../github/deployments.js';
 import { isMonitoringTag, newestFirst } from '../tags.js';
 import { restartStack, type StackPlace } from './stack.js';
 import { reportVerification, verificationSummary, verifyStack } from './verify.js';
 
 /** rollback-monitoring: check out an earlier release tag (detached) and restart the stack cleanly. */
-export async function rollbackMonitoring(reader: InputReader, progress: Progress): Promise<FlowResult> {
+export async function rollbackMonitoring(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
   const inputs = readRollbackMonitoring(reader);
+  const deployment = readDeploymentInputs(reader);
   const { conn, stack } = inputs;
   const repo = conn.repoPath;
   const place: StackPlace = { repo, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
@@ -30,11 +32,13 @@ export async function rollbackMonitoring(reader: InputReader, progress: Progress
 nr_value head "$(${op.render.run(git.revParse(repo, 'HEAD'))})"
 nr_value branch "$(nr_git -C ${repo} symbolic-ref -q --short HEAD)"
 nr_value head_tags "$(nr_git -C ${repo} tag --points-at HEAD | tr '\\n' ' ')"
-nr_value tags "$(nr_git -C ${repo} tag --list | tr '\\n' ' ')"
+nr_value tags "$(nr_git -C ${repo} tag --list --format='%(refname:short)=%(*objectname)%(objectname)' | tr '\\n' ' ')"
 nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | head -n 20 | tr '\\n' ';')"`);
     op.reportInterrupted('');
     const order = op.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
-    const available = newestFirst((state.get('tags') ?? '').split(' ').filter((t) => isMonitoringTag(t, stack.tagPrefix)), order);
+    // `tag=<commit>` (an annotated tag's commit, then the tag object: the first 40 hex are the commit)
+    const tagCommits = new Map((state.get('tags') ?? '').split(' ').filter(Boolean).map((t) => [t.slice(0, t.lastIndexOf('=')), t.slice(t.lastIndexOf('=') + 1, t.lastIndexOf('=') + 41)] as const));
+    const available = newestFirst([...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)), order);
     const headCommit = state.get('head') ?? '';
     const headTag = (state.get('head_tags') ?? '').split(' ').filter((t) => isMonitoringTag(t, stack.tagPrefix))[0] ?? '';
     const branch = state.get('branch') ?? '';
@@ -58,6 +62,7 @@ nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | he
     const dirty = (state.get('dirty') ?? '').trim();
     if (dirty) throw new Error(`The checkout has local changes to tracked files (${dirty.replace(/;$/, '').split(';').join(', ')}); a rollback would mix them into the old release. Commit, stash or discard them first. Nothing was changed.`);
 
+    await context.deployment.start(deployment, tagCommits.get(tag) ?? '', `Rollback of monitoring from ${current || headCommit.slice(0, 7)} to ${tag}`);
     const phase = await op.runPhase(
       'Rolling back the monitoring stack',
       sh`${op.begin({ tag, previous: current || headCommit, detail: inputs.tag ? 'named' : 'previous-release' })}
