@@ -57617,8 +57617,10 @@ function removeLeftovers(r, leftovers) {
 function restartStack(r, s, steps) {
     return lines(HEALTH, sh `cd ${s.repo} || exit 30
 nr_say step ${steps.restart}
-${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say fail 'compose down failed'; exit 51; }
-${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say fail 'compose up failed'; exit 52; }
+nr_say group ${`compose down --remove-orphans, up -d (${s.composeFile})`}
+${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; exit 51; }
+${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; exit 52; }
+nr_say endgroup
 nr_say ok 'Stack started'
 nr_say step ${steps.health}`, r.dryRun
         ? sh `nr_say info 'dry-run: health wait skipped'`
@@ -58030,6 +58032,7 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
             return { ok: false, outputs, error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}` };
         }
         let summary = '';
+        progress.step('Verifying the stack');
         if (stack.verify && !conn.dryRun) {
             const { verification } = await verifyStack(op, inputs.checks);
             reportVerification(progress, verification);

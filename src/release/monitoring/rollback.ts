@@ -79,6 +79,7 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
       return { ok: false, outputs, error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}` };
     }
     let summary = '';
+    progress.step('Verifying the stack');
     if (stack.verify && !conn.dryRun) {
       const { verification } = await verifyStack(op, inputs.checks);
       reportVerification(progress, verification);

@@ -64,8 +64,10 @@ export function restartStack(r: Renderer, s: StackPlace, steps: { restart: strin
     HEALTH,
     sh`cd ${s.repo} || exit 30
 nr_say step ${steps.restart}
-${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say fail 'compose down failed'; exit 51; }
-${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say fail 'compose up failed'; exit 52; }
+nr_say group ${`compose down --remove-orphans, up -d (${s.composeFile})`}
+${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; exit 51; }
+${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; exit 52; }
+nr_say endgroup
 nr_say ok 'Stack started'
 nr_say step ${steps.health}`,
     r.dryRun
