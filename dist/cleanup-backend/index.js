@@ -56334,6 +56334,11 @@ function endOperation(stateDir, record) {
 ${appendLine(record)}
 rm -f "$nr_dir/${CURRENT_FILE}"`;
 }
+/** Appends a record (an interrupted operation filed by the next one). */
+function appendRecord(stateDir, record) {
+    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
+${appendLine(record)}`;
+}
 function appendLine(record) {
     // One short line in one write with O_APPEND: a crash leaves it whole or absent;
     // the reader skips anything that does not parse all the same.
@@ -56856,6 +56861,7 @@ class Operation {
     lockChannel;
     heartbeat;
     record;
+    finished = false;
     constructor(options, session, exec) {
         this.options = options;
         this.session = session;
@@ -56998,23 +57004,54 @@ class Operation {
             return;
         this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
     }
+    baseRecord() {
+        return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.run.started };
+    }
     /** Shell that records this operation as started (and files an interrupted one). */
     begin(record) {
-        this.record = { id: this.run.id, action: this.options.action, stack: this.options.stack, actor: this.run.actor, run: this.run.url, started: this.run.started, ...record };
+        this.record = { ...this.baseRecord(), ...record };
         if (this.dryRun)
             return sh `:`;
         const interrupted = this.interrupted;
         this.interrupted = undefined; // filed once
         return beginOperation(this.stateDir, this.record, interrupted);
     }
-    /** Records the end of this operation. */
-    async finish(outcome, update = {}) {
-        if (!this.record || this.dryRun)
-            return;
-        const record = { ...this.record, ...update, outcome, ended: new Date().toISOString() };
-        this.record = undefined;
-        this.history.push(record);
-        await this.runProgram('Recording the release history', endOperation(this.stateDir, record), { quiet: true, timeout: 60 });
+    /**
+     * Records the end of this operation (one history line per operation, also
+     * when it ends without changing anything), asking `questions` (read-only)
+     * in the same round trip.
+     */
+    async finish(outcome, update = {}, questions) {
+        const writes = this.options.locking && !this.dryRun && !this.finished;
+        this.finished = true;
+        const record = writes ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
+        const interrupted = writes ? this.interrupted : undefined;
+        this.interrupted = undefined;
+        if (record)
+            this.history.push(record);
+        if (!record && !questions)
+            return new Map();
+        const result = await this.runProgram('Recording the release history', lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, record ? endOperation(this.stateDir, record) : undefined, questions), { quiet: true, timeout: 60 });
+        return result.values;
+    }
+    /**
+     * Opens an operation, runs `body`, and closes it. An error after the lock
+     * was taken is recorded in the history as a failure, then rethrown.
+     */
+    static async run(options, body) {
+        const op = await Operation.open(options);
+        try {
+            return await body(op);
+        }
+        catch (err) {
+            if (!op.finished && !op.session.closed) {
+                await op.finish('failure', { detail: err.message.split('\n')[0].slice(0, 300) }).catch(() => undefined);
+            }
+            throw err;
+        }
+        finally {
+            op.close();
+        }
     }
     close() {
         if (this.heartbeat)
@@ -57079,11 +57116,6 @@ function datedTags(tags, order = []) {
 
 
 
-/** The image's tags and sizes, in one read-only call. */
-async function imageInventory(op, image) {
-    const result = await op.runProgram('Listing images', imageTagsValue(op, image), { quiet: true, timeout: 120 });
-    return parseImageTags(Buffer.from(result.values.get('tags_b64') ?? '', 'base64').toString());
-}
 /** Reports the image's `Tag Size` lines as the value `tags_b64` (any number of them). */
 function imageTagsValue(op, image) {
     return sh `nr_value tags_b64 "$(${op.render.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
@@ -57114,8 +57146,7 @@ async function cleanupBackend(reader, progress) {
     progress.banner('Backend Image Cleanup - NAS Local');
     progress.plan(3);
     progress.step(`Taking the release lock on ${inputs.conn.host}`);
-    const op = await Operation.open({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true });
-    try {
+    return Operation.run({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true }, async (op) => {
         progress.ok(inputs.conn.dryRun ? 'Connected (dry-run: nothing is removed)' : 'Release lock held');
         progress.step(`Listing ${inputs.image} images`);
         const state = await op.readState(sh `nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
@@ -57128,13 +57159,11 @@ ${imageTagsValue(op, inputs.image)}`);
         const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
         const plan = await cleanupImages(op, { image: inputs.image, keep: inputs.keep, running, rollbackTarget, inventory, pruneDangling: inputs.pruneDangling });
         const outputs = { REMOVED_TAGS: JSON.stringify(plan.remove), KEPT_TAGS: JSON.stringify(plan.keep), FREED_BYTES: String(plan.freedBytes) };
+        await op.finish('success', { detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300) });
         progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
         await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`);
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
@@ -57341,8 +57370,7 @@ async function deployBackend(reader, progress, context) {
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     progress.plan(8);
     progress.step(`Taking the release lock on ${conn.host}`);
-    const op = await Operation.open({ action: 'deploy-backend', stack: 'backend', conn, progress, locking: true });
-    try {
+    return Operation.run({ action: 'deploy-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
         progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
         // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
         const state = await op.readState(sh `nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
@@ -57407,8 +57435,8 @@ ${recreateBackend(op.render, {
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
-        await op.finish('success', { tag, commit, previous });
-        const inventory = await imageInventory(op, target.image);
+        const finished = await op.finish('success', { tag, commit, previous }, imageTagsValue(op, target.image));
+        const inventory = parseImageTags(Buffer.from(finished.get('tags_b64') ?? '', 'base64').toString());
         const recent = datedTags(inventory).slice(0, 5);
         if (inputs.keepImages > 0)
             await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
@@ -57416,10 +57444,7 @@ ${recreateBackend(op.render, {
         progress.detail(`Recent tags: ${recent.join(', ')}`);
         await progress.platform.addSummary(`### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`);
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 /** The line that says why, from a failed program's last lines. */
 function failureOf(tail, code) {
@@ -57446,8 +57471,7 @@ async function rollbackBackend(reader, progress, context) {
     progress.banner('Backend Rollback - NAS Local');
     progress.plan(5);
     progress.step(`Taking the release lock on ${conn.host}`);
-    const op = await Operation.open({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true });
-    try {
+    return Operation.run({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
         progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
         const state = await op.readState(sh `nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
 ${imageTagsValue(op, target.image)}`);
@@ -57478,6 +57502,7 @@ ${imageTagsValue(op, target.image)}`);
         progress.detail(`Target image:  ${ref}`);
         if (current === tag && !inputs.force) {
             progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
+            await op.finish('noop', { tag, previous: current, detail: 'already running' });
             const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
             progress.results('ROLLBACK NOT NEEDED', outputs);
             return { ok: true, outputs };
@@ -57519,10 +57544,7 @@ ${recreateBackend(op.render, {
         progress.ok(`Successfully rolled back to: ${tag}`);
         await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/monitoring.ts
@@ -57846,8 +57868,7 @@ async function verifyMonitoring(reader, progress) {
     progress.banner('Monitoring Verification - NAS');
     progress.plan(2);
     progress.step(`Connecting to ${conn.host}`);
-    const op = await Operation.open({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false });
-    try {
+    return Operation.run({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false }, async (op) => {
         progress.ok('Connected');
         progress.step('Running the checks');
         const lockCheck = sh `nr_lock=${op.stateDir}/lock
@@ -57864,10 +57885,7 @@ if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held 
             return { ok: false, outputs, error: why };
         }
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/release/monitoring/deploy.ts
@@ -57890,8 +57908,7 @@ async function deployMonitoring(reader, progress, context) {
     progress.banner('Monitoring Stack Deployment - NAS');
     progress.plan(8);
     progress.step(`Taking the release lock on ${conn.host}`);
-    const op = await Operation.open({ action: 'deploy-monitoring', stack: 'monitoring', conn, progress, locking: true });
-    try {
+    return Operation.run({ action: 'deploy-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
         progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
         const state = await op.readState(sh `${containerOwners(op.render, place)}
 ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
@@ -57952,10 +57969,7 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
         progress.results('MONITORING DEPLOYMENT COMPLETE', { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, VERIFY_STATUS: outputs.VERIFY_STATUS });
         await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${summary}`);
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/release/monitoring/rollback.ts
@@ -57980,8 +57994,7 @@ async function rollbackMonitoring(reader, progress, context) {
     progress.banner('Monitoring Stack Rollback - NAS');
     progress.plan(6);
     progress.step(`Taking the release lock on ${conn.host}`);
-    const op = await Operation.open({ action: 'rollback-monitoring', stack: 'monitoring', conn, progress, locking: true });
-    try {
+    return Operation.run({ action: 'rollback-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
         progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
         const remotes = sh `nr_r=$(${op.render.run(command(['git', '-C', repo, 'remote']))} | head -n 1)`;
         const state = await op.readState(sh `${remotes}
@@ -58048,10 +58061,7 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
         progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
         await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${summary}`);
         return { ok: true, outputs };
-    }
-    finally {
-        op.close();
-    }
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/release/flows.ts

@@ -5,7 +5,7 @@ import { quote } from '../ssh/quote.js';
 import { Session } from '../ssh/session.js';
 import { Renderer, toolFunctions } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
-import { beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
+import { appendRecord, beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
 import { LOCK_HEARTBEAT_EVERY, lockHolder } from '../remote/lock.js';
 import { parseTools, probeTools, type NasFacts } from '../remote/nas.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
@@ -41,6 +41,7 @@ export class Operation {
   private lockChannel?: ClientChannel;
   private heartbeat?: NodeJS.Timeout;
   private record?: HistoryRecord;
+  private finished = false;
 
   private constructor(
     readonly options: OperationOptions,
@@ -185,22 +186,56 @@ export class Operation {
     this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
   }
 
+  private baseRecord(): HistoryRecord {
+    return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.run.started };
+  }
+
   /** Shell that records this operation as started (and files an interrupted one). */
   begin(record: Omit<HistoryRecord, 'id' | 'action' | 'stack' | 'actor' | 'run' | 'started'>): Shell {
-    this.record = { id: this.run.id, action: this.options.action, stack: this.options.stack, actor: this.run.actor, run: this.run.url, started: this.run.started, ...record };
+    this.record = { ...this.baseRecord(), ...record };
     if (this.dryRun) return sh`:`;
     const interrupted = this.interrupted;
     this.interrupted = undefined; // filed once
     return beginOperation(this.stateDir, this.record, interrupted);
   }
 
-  /** Records the end of this operation. */
-  async finish(outcome: Outcome, update: Partial<HistoryRecord> = {}): Promise<void> {
-    if (!this.record || this.dryRun) return;
-    const record: HistoryRecord = { ...this.record, ...update, outcome, ended: new Date().toISOString() };
-    this.record = undefined;
-    this.history.push(record);
-    await this.runProgram('Recording the release history', endOperation(this.stateDir, record), { quiet: true, timeout: 60 });
+  /**
+   * Records the end of this operation (one history line per operation, also
+   * when it ends without changing anything), asking `questions` (read-only)
+   * in the same round trip.
+   */
+  async finish(outcome: Outcome, update: Partial<HistoryRecord> = {}, questions?: Shell): Promise<Map<string, string>> {
+    const writes = this.options.locking && !this.dryRun && !this.finished;
+    this.finished = true;
+    const record: HistoryRecord | undefined = writes ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
+    const interrupted = writes ? this.interrupted : undefined;
+    this.interrupted = undefined;
+    if (record) this.history.push(record);
+    if (!record && !questions) return new Map();
+    const result = await this.runProgram(
+      'Recording the release history',
+      lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, record ? endOperation(this.stateDir, record) : undefined, questions),
+      { quiet: true, timeout: 60 },
+    );
+    return result.values;
+  }
+
+  /**
+   * Opens an operation, runs `body`, and closes it. An error after the lock
+   * was taken is recorded in the history as a failure, then rethrown.
+   */
+  static async run<T>(options: OperationOptions, body: (op: Operation) => Promise<T>): Promise<T> {
+    const op = await Operation.open(options);
+    try {
+      return await body(op);
+    } catch (err) {
+      if (!op.finished && !op.session.closed) {
+        await op.finish('failure', { detail: (err as Error).message.split('\n')[0].slice(0, 300) }).catch(() => undefined);
+      }
+      throw err;
+    } finally {
+      op.close();
+    }
   }
 
   close(): void {

@@ -49,6 +49,12 @@ ${appendLine(record)}
 rm -f "$nr_dir/${CURRENT_FILE}"`;
 }
 
+/** Appends a record (an interrupted operation filed by the next one). */
+export function appendRecord(stateDir: string, record: HistoryRecord): Shell {
+  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
+${appendLine(record)}`;
+}
+
 function appendLine(record: HistoryRecord): Shell {
   // One short line in one write with O_APPEND: a crash leaves it whole or absent;
   // the reader skips anything that does not parse all the same.

@@ -112,10 +112,12 @@ describe('rollback-backend against the stand-in NAS', () => {
     expect(unknown.stdout).toContain('does not exist on the NAS');
     expect(unknown.stdout.indexOf(c)).toBeLessThan(unknown.stdout.indexOf(a, unknown.stdout.indexOf('Available tags')));
     expect(containerImage('scanium-backend')).toBe(`scanium-backend:${c}`);
+    expect(historyLines().at(-1)).toMatchObject({ action: 'rollback-backend', outcome: 'failure' });
 
     const same = await rollback({ tag: c });
     expect(same.code).toBe(0);
     expect(same.stdout).toContain('is already running: nothing to do');
+    expect(historyLines().at(-1)).toMatchObject({ action: 'rollback-backend', tag: c, outcome: 'noop' });
 
     const toB = await rollback();
     expect(toB.code, toB.stdout).toBe(0);

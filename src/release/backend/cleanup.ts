@@ -8,12 +8,6 @@ import { Operation } from '../operation.js';
 import type { FlowResult } from '../run.js';
 import { parseImageTags, planCleanup, type CleanupPlan, type ImageTag } from './images.js';
 
-/** The image's tags and sizes, in one read-only call. */
-export async function imageInventory(op: Operation, image: string): Promise<ImageTag[]> {
-  const result = await op.runProgram('Listing images', imageTagsValue(op, image), { quiet: true, timeout: 120 });
-  return parseImageTags(Buffer.from(result.values.get('tags_b64') ?? '', 'base64').toString());
-}
-
 /** Reports the image's `Tag Size` lines as the value `tags_b64` (any number of them). */
 export function imageTagsValue(op: Operation, image: string): Shell {
   return sh`nr_value tags_b64 "$(${op.render.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
@@ -51,8 +45,7 @@ export async function cleanupBackend(reader: InputReader, progress: Progress): P
   progress.banner('Backend Image Cleanup - NAS Local');
   progress.plan(3);
   progress.step(`Taking the release lock on ${inputs.conn.host}`);
-  const op = await Operation.open({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true });
-  try {
+  return Operation.run({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true }, async (op) => {
     progress.ok(inputs.conn.dryRun ? 'Connected (dry-run: nothing is removed)' : 'Release lock held');
     progress.step(`Listing ${inputs.image} images`);
     const state = await op.readState(
@@ -67,10 +60,9 @@ ${imageTagsValue(op, inputs.image)}`,
     const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
     const plan = await cleanupImages(op, { image: inputs.image, keep: inputs.keep, running, rollbackTarget, inventory, pruneDangling: inputs.pruneDangling });
     const outputs = { REMOVED_TAGS: JSON.stringify(plan.remove), KEPT_TAGS: JSON.stringify(plan.keep), FREED_BYTES: String(plan.freedBytes) };
+    await op.finish('success', { detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300) });
     progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
     await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`);
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }

@@ -9,8 +9,8 @@ import { Operation } from '../operation.js';
 import type { FlowContext, FlowResult } from '../run.js';
 import { readDeploymentInputs } from '../../github/deployments.js';
 import { datedTag } from '../tags.js';
-import { cleanupImages, imageInventory } from './cleanup.js';
-import { datedTags } from './images.js';
+import { cleanupImages, imageTagsValue } from './cleanup.js';
+import { datedTags, parseImageTags } from './images.js';
 import { recreateBackend } from './recreate.js';
 
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
@@ -21,8 +21,7 @@ export async function deployBackend(reader: InputReader, progress: Progress, con
   progress.banner('Backend Deployment - NAS Local Tagged Build');
   progress.plan(8);
   progress.step(`Taking the release lock on ${conn.host}`);
-  const op = await Operation.open({ action: 'deploy-backend', stack: 'backend', conn, progress, locking: true });
-  try {
+  return Operation.run({ action: 'deploy-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
     progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
     const state = await op.readState(
@@ -99,18 +98,15 @@ ${recreateBackend(op.render, {
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await op.finish('success', { tag, commit, previous });
-
-    const inventory = await imageInventory(op, target.image);
+    const finished = await op.finish('success', { tag, commit, previous }, imageTagsValue(op, target.image));
+    const inventory = parseImageTags(Buffer.from(finished.get('tags_b64') ?? '', 'base64').toString());
     const recent = datedTags(inventory).slice(0, 5);
     if (inputs.keepImages > 0) await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
     progress.detail(`Recent tags: ${recent.join(', ')}`);
     await progress.platform.addSummary(`### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`);
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }
 
 /** The line that says why, from a failed program's last lines. */

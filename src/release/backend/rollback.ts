@@ -20,8 +20,7 @@ export async function rollbackBackend(reader: InputReader, progress: Progress, c
   progress.banner('Backend Rollback - NAS Local');
   progress.plan(5);
   progress.step(`Taking the release lock on ${conn.host}`);
-  const op = await Operation.open({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true });
-  try {
+  return Operation.run({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
     progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const state = await op.readState(
       sh`nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
@@ -55,6 +54,7 @@ ${imageTagsValue(op, target.image)}`,
     progress.detail(`Target image:  ${ref}`);
     if (current === tag && !inputs.force) {
       progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
+      await op.finish('noop', { tag, previous: current, detail: 'already running' });
       const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
       progress.results('ROLLBACK NOT NEEDED', outputs);
       return { ok: true, outputs };
@@ -99,7 +99,5 @@ ${recreateBackend(op.render, {
     progress.ok(`Successfully rolled back to: ${tag}`);
     await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }

@@ -21,8 +21,7 @@ export async function deployMonitoring(reader: InputReader, progress: Progress, 
   progress.banner('Monitoring Stack Deployment - NAS');
   progress.plan(8);
   progress.step(`Taking the release lock on ${conn.host}`);
-  const op = await Operation.open({ action: 'deploy-monitoring', stack: 'monitoring', conn, progress, locking: true });
-  try {
+  return Operation.run({ action: 'deploy-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
     progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const state = await op.readState(sh`${containerOwners(op.render, place)}
 ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
@@ -90,7 +89,5 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
     progress.results('MONITORING DEPLOYMENT COMPLETE', { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, VERIFY_STATUS: outputs.VERIFY_STATUS });
     await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${summary}`);
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }

@@ -23,8 +23,7 @@ export async function rollbackMonitoring(reader: InputReader, progress: Progress
   progress.banner('Monitoring Stack Rollback - NAS');
   progress.plan(6);
   progress.step(`Taking the release lock on ${conn.host}`);
-  const op = await Operation.open({ action: 'rollback-monitoring', stack: 'monitoring', conn, progress, locking: true });
-  try {
+  return Operation.run({ action: 'rollback-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
     progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const remotes = sh`nr_r=$(${op.render.run(command(['git', '-C', repo, 'remote']))} | head -n 1)`;
     const state = await op.readState(sh`${remotes}
@@ -95,7 +94,5 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
     progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
     await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${summary}`);
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }

@@ -61,8 +61,7 @@ export async function verifyMonitoring(reader: InputReader, progress: Progress):
   progress.banner('Monitoring Verification - NAS');
   progress.plan(2);
   progress.step(`Connecting to ${conn.host}`);
-  const op = await Operation.open({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false });
-  try {
+  return Operation.run({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false }, async (op) => {
     progress.ok('Connected');
     progress.step('Running the checks');
     const lockCheck = sh`nr_lock=${op.stateDir}/lock
@@ -78,7 +77,5 @@ if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held 
       return { ok: false, outputs, error: why };
     }
     return { ok: true, outputs };
-  } finally {
-    op.close();
-  }
+  });
 }
