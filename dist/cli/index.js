@@ -63446,6 +63446,20 @@ function reportVerification(progress, verification) {
 function verificationSummary(title, verification) {
     return `### ${title}: ${verification.status}\n\n${checksTable(verification.results)}\n`;
 }
+/**
+ * The verification step of a monitoring release: runs and reports the checks
+ * unless `verify` is false or this is a dry run. Status `skipped` then.
+ */
+async function verifyRelease(op, checks, enabled) {
+    op.progress.step('Verifying the stack');
+    if (!enabled || op.dryRun) {
+        op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
+        return { status: 'skipped', failed: false, summary: '' };
+    }
+    const { verification } = await verifyStack(op, checks);
+    reportVerification(op.progress, verification);
+    return { status: verification.status, failed: verification.failed, summary: verificationSummary('Verification', verification) };
+}
 /** verify-monitoring: read-only checks of the stack, from the NAS. Takes no lock. */
 async function verifyMonitoring(reader, progress) {
     const { conn, checks } = readVerifyMonitoring(reader);
@@ -63515,20 +63529,12 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
             await op.finish('failure', { detail: phase.code === 53 ? 'health check failed' : 'release failed' });
             return { ok: false, outputs, error: `deploy-monitoring failed: ${failureOf(phase.tail, phase.code)}` };
         }
-        progress.step('Verifying the stack');
-        let summary = '';
-        if (stack.verify && !conn.dryRun) {
-            const { verification } = await verifyStack(op, inputs.checks);
-            reportVerification(progress, verification);
-            outputs.VERIFY_STATUS = verification.status;
-            summary = verificationSummary('Verification', verification);
-            if (verification.failed) {
-                await op.finish('failure', { tag, commit, detail: `verification ${verification.status}` });
-                return { ok: false, outputs, error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verification.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created` };
-            }
+        const verified = await verifyRelease(op, inputs.checks, stack.verify);
+        outputs.VERIFY_STATUS = verified.status;
+        if (verified.failed) {
+            await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
+            return { ok: false, outputs, error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created` };
         }
-        else
-            progress.detail(conn.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
         progress.step(`Tagging the release (${tag})`);
         if (inputs.createTag) {
             const push = `git -C ${conn.repoPath} push ${checkout.remote} refs/tags/${tag}`;
@@ -63551,7 +63557,7 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
         outputs.DEPLOYED_MONITORING_TAG = tag;
         await op.finish('success', { tag, commit });
         progress.results('MONITORING DEPLOYMENT COMPLETE', { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, VERIFY_STATUS: outputs.VERIFY_STATUS });
-        await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${summary}`);
+        await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
         return { ok: true, outputs };
     });
 }
@@ -63628,22 +63634,16 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
             await op.finish('failure', { tag, commit, detail: 'health check failed' });
             return { ok: false, outputs, error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}` };
         }
-        let summary = '';
-        progress.step('Verifying the stack');
-        if (stack.verify && !conn.dryRun) {
-            const { verification } = await verifyStack(op, inputs.checks);
-            reportVerification(progress, verification);
-            outputs.VERIFY_STATUS = verification.status;
-            summary = verificationSummary('Verification', verification);
-            if (verification.failed) {
-                await op.finish('failure', { tag, commit, detail: `verification ${verification.status}` });
-                return { ok: false, outputs, error: `The monitoring stack was rolled back to ${tag} but verification ${verification.status}` };
-            }
+        const verified = await verifyRelease(op, inputs.checks, stack.verify);
+        outputs.VERIFY_STATUS = verified.status;
+        if (verified.failed) {
+            await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
+            return { ok: false, outputs, error: `The monitoring stack was rolled back to ${tag} but verification ${verified.status}` };
         }
         await op.finish('success', { tag, commit, previous: current || headCommit, detail: inputs.tag ? 'named' : 'previous-release' });
         progress.results('MONITORING ROLLBACK COMPLETE', outputs);
         progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
-        await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${summary}`);
+        await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`);
         return { ok: true, outputs };
     });
 }

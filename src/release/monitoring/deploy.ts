@@ -10,7 +10,7 @@ import type { FlowContext, FlowResult } from '../run.js';
 import { readDeploymentInputs } from '../../github/deployments.js';
 import { datedTag } from '../tags.js';
 import { containerOwners, findLeftovers, removeLeftovers, restartStack, type StackPlace } from './stack.js';
-import { reportVerification, verificationSummary, verifyStack } from './verify.js';
+import { verifyRelease } from './verify.js';
 
 /** deploy-monitoring: release the stack's configuration from git, restart it cleanly, verify it, tag the release. */
 export async function deployMonitoring(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
@@ -50,18 +50,12 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
       return { ok: false, outputs, error: `deploy-monitoring failed: ${failureOf(phase.tail, phase.code)}` };
     }
 
-    progress.step('Verifying the stack');
-    let summary = '';
-    if (stack.verify && !conn.dryRun) {
-      const { verification } = await verifyStack(op, inputs.checks);
-      reportVerification(progress, verification);
-      outputs.VERIFY_STATUS = verification.status;
-      summary = verificationSummary('Verification', verification);
-      if (verification.failed) {
-        await op.finish('failure', { tag, commit, detail: `verification ${verification.status}` });
-        return { ok: false, outputs, error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verification.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created` };
-      }
-    } else progress.detail(conn.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
+    const verified = await verifyRelease(op, inputs.checks, stack.verify);
+    outputs.VERIFY_STATUS = verified.status;
+    if (verified.failed) {
+      await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
+      return { ok: false, outputs, error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created` };
+    }
 
     progress.step(`Tagging the release (${tag})`);
     if (inputs.createTag) {
@@ -87,7 +81,7 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
     outputs.DEPLOYED_MONITORING_TAG = tag;
     await op.finish('success', { tag, commit });
     progress.results('MONITORING DEPLOYMENT COMPLETE', { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, VERIFY_STATUS: outputs.VERIFY_STATUS });
-    await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${summary}`);
+    await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
     return { ok: true, outputs };
   });
 }

@@ -11,7 +11,7 @@ import type { FlowContext, FlowResult } from '../run.js';
 import { readDeploymentInputs } from '../../github/deployments.js';
 import { isMonitoringTag, newestFirst } from '../tags.js';
 import { restartStack, type StackPlace } from './stack.js';
-import { reportVerification, verificationSummary, verifyStack } from './verify.js';
+import { verifyRelease } from './verify.js';
 
 /** rollback-monitoring: check out an earlier release tag (detached) and restart the stack cleanly. */
 export async function rollbackMonitoring(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
@@ -77,22 +77,16 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
       await op.finish('failure', { tag, commit, detail: 'health check failed' });
       return { ok: false, outputs, error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}` };
     }
-    let summary = '';
-    progress.step('Verifying the stack');
-    if (stack.verify && !conn.dryRun) {
-      const { verification } = await verifyStack(op, inputs.checks);
-      reportVerification(progress, verification);
-      outputs.VERIFY_STATUS = verification.status;
-      summary = verificationSummary('Verification', verification);
-      if (verification.failed) {
-        await op.finish('failure', { tag, commit, detail: `verification ${verification.status}` });
-        return { ok: false, outputs, error: `The monitoring stack was rolled back to ${tag} but verification ${verification.status}` };
-      }
+    const verified = await verifyRelease(op, inputs.checks, stack.verify);
+    outputs.VERIFY_STATUS = verified.status;
+    if (verified.failed) {
+      await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
+      return { ok: false, outputs, error: `The monitoring stack was rolled back to ${tag} but verification ${verified.status}` };
     }
     await op.finish('success', { tag, commit, previous: current || headCommit, detail: inputs.tag ? 'named' : 'previous-release' });
     progress.results('MONITORING ROLLBACK COMPLETE', outputs);
     progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
-    await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${summary}`);
+    await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`);
     return { ok: true, outputs };
   });
 }

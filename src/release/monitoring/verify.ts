@@ -55,6 +55,21 @@ export function verificationSummary(title: string, verification: Verification): 
   return `### ${title}: ${verification.status}\n\n${checksTable(verification.results)}\n`;
 }
 
+/**
+ * The verification step of a monitoring release: runs and reports the checks
+ * unless `verify` is false or this is a dry run. Status `skipped` then.
+ */
+export async function verifyRelease(op: Operation, checks: VerifyInputs, enabled: boolean): Promise<{ status: VerifyStatus | 'skipped'; failed: boolean; summary: string }> {
+  op.progress.step('Verifying the stack');
+  if (!enabled || op.dryRun) {
+    op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
+    return { status: 'skipped', failed: false, summary: '' };
+  }
+  const { verification } = await verifyStack(op, checks);
+  reportVerification(op.progress, verification);
+  return { status: verification.status, failed: verification.failed, summary: verificationSummary('Verification', verification) };
+}
+
 /** verify-monitoring: read-only checks of the stack, from the NAS. Takes no lock. */
 export async function verifyMonitoring(reader: InputReader, progress: Progress): Promise<FlowResult> {
   const { conn, checks } = readVerifyMonitoring(reader);
