@@ -62284,7 +62284,7 @@ mkdir -p "$nr_dir"
 rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
 NR_M="$NR_M" PATH="$PATH" setsid sh -c ${inner.text} nr-phase "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 &
 nr_pid=$!
-nr_off=0; nr_idle=0
+nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
   nr_size=$(wc -c < "$nr_dir/phase.log" | tr -d ' ')
@@ -62293,7 +62293,8 @@ while :; do
   fi
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  nr_sleep 0.2
+  # poll often while a phase is young (most end within seconds), then less
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 100 ]; then nr_sleep 0.1; else nr_sleep 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }
@@ -62317,6 +62318,8 @@ const LOCK_HEARTBEAT_EVERY = 10;
  */
 function lockHolder(opts) {
     return sh `NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH
+for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
 mkdir -p "$nr_dir" || exit 70
 exec 9>>"$nr_dir/lock" || exit 70
@@ -62342,7 +62345,12 @@ while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ];
 
 ;// CONCATENATED MODULE: ./src/remote/nas.ts
 
-/** A program snippet that reports where git, docker, compose and the helpers are, and their versions. */
+/**
+ * A program snippet that reports where git, docker, compose and the helpers
+ * are, and their versions. The version queries run in the background (a
+ * Python docker-compose takes most of a second to answer); the program that
+ * holds this snippet ends with `wait`.
+ */
 function probeTools(sudo) {
     const s = new Shell(sudo ? 'sudo -n ' : '');
     return sh `
@@ -62350,12 +62358,20 @@ for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_valu
 nr_value uname "$(uname -sm 2>/dev/null)"
 nr_value git_version "$(git --version 2>/dev/null)"
 if command -v docker >/dev/null 2>&1; then
-  nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
-  nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)"
+  ( nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')" ) &
+  ( nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)" ) &
 fi
 if command -v docker-compose >/dev/null 2>&1; then
-  nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)"
+  ( nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)" ) &
 fi`;
+}
+/**
+ * Tool functions for the first program, before the probe has spoken: docker
+ * and git as found on the NAS's PATH (docker through sudo when asked).
+ */
+function probingToolFunctions(sudo) {
+    return new Shell(`nr_docker() { ${sudo ? 'sudo -n ' : ''}"$(command -v docker || echo docker)" "$@"; }
+nr_git() { git "$@"; }`);
 }
 const WHERE = {
     git: 'install Git (on Synology: Package Center → Git Server, or the SynoCommunity "Git" package; on QNAP: the Entware "git" package)',
@@ -62365,13 +62381,17 @@ const WHERE = {
     setsid: 'install setsid (util-linux or BusyBox); it keeps a recreate running when the SSH session drops',
     timeout: 'install timeout (coreutils or BusyBox)',
 };
+/** The one-line explanation of a missing tool. */
+function missingTool(tool, remotePath) {
+    const where = WHERE[tool] ?? `install ${tool}`;
+    return `The NAS has no '${tool}' on the PATH (${remotePath}:$PATH): ${where}. Nothing was changed.`;
+}
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 function parseTools(values, opts) {
     const path = (t) => values.get(`path_${t}`) ?? '';
     for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout']) {
-        if (!path(tool)) {
-            throw new Error(`The NAS has no '${tool}' on the PATH (${opts.remotePath}:$PATH): ${WHERE[tool]}. Nothing was changed.`);
-        }
+        if (!path(tool))
+            throw new Error(missingTool(tool, opts.remotePath));
     }
     const dockerVersion = (values.get('docker_version') ?? '').trim();
     // sudo is asked with the very command the sudoers rule must allow (docker by its full path).
@@ -62423,6 +62443,8 @@ function parseTools(values, opts) {
 
 
 
+/** Until the probe has spoken, docker and git are the probing shell functions. */
+const PROBING_TOOLS = { docker: ['nr_docker'], compose: ['nr_compose'], git: ['nr_git'], sudo: false };
 /** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
 function stateDirOf(repoPath) {
     return `${repoPath}/.git/nas-release`;
@@ -62437,7 +62459,9 @@ class Operation {
     exec;
     run = currentRun();
     stateDir;
+    /** What the NAS has: known once readState has run. */
     facts;
+    /** Renders commands; until the probe has spoken, docker and git go through the probing functions. */
     render;
     history = [];
     /** An operation a vanished run left unfinished. */
@@ -62451,6 +62475,7 @@ class Operation {
         this.session = session;
         this.exec = exec;
         this.stateDir = stateDirOf(options.conn.repoPath);
+        this.render = new Renderer(PROBING_TOOLS, options.conn.dryRun);
     }
     get progress() {
         return this.options.progress;
@@ -62475,23 +62500,8 @@ class Operation {
         const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line));
         const op = new Operation(options, session, exec);
         try {
-            const probe = exec.run({ title: 'Describing the NAS', script: lines(probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`), timeout: 60, quiet: true });
-            // The probe and the lock are independent: ask both at once. What the
-            // probe finds missing is reported first, whatever the lock says.
-            const locked = options.locking && !conn.dryRun ? op.lock() : Promise.resolve();
-            locked.catch(() => undefined);
-            const facts = await probe;
-            op.facts = parseTools(facts.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
-            if (facts.values.get('repo') !== 'yes') {
-                throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
-            }
-            await locked;
-            op.render = new Renderer(op.facts.tools, conn.dryRun);
-            await progress.group('NAS', async () => {
-                platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
-                for (const line of op.facts.describe)
-                    platform.info(line);
-            });
+            if (options.locking && !conn.dryRun)
+                await op.lock();
             if (conn.dryRun)
                 progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
             return op;
@@ -62506,7 +62516,7 @@ class Operation {
         const { conn, progress } = this.options;
         const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
         this.exec.channels += 1;
-        const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker });
+        const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath });
         const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
         this.lockChannel = channel;
         const prefix = this.exec.marker + ' ';
@@ -62526,6 +62536,8 @@ class Operation {
                 }
                 else if (kind === 'phase')
                     progress.detail(`Waiting: ${rest.join(' ')}`);
+                else if (kind === 'missing')
+                    reject(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
                 else if (kind === 'timeout')
                     reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
             });
@@ -62538,10 +62550,13 @@ class Operation {
     }
     /** Runs a program; its markers become progress lines. */
     async runProgram(title, script, opts = {}) {
-        return this.exec.run({ title, script: lines(toolFunctions(this.facts.tools), script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) });
+        const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
+        return this.exec.run({ title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) });
     }
     /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
     async runPhase(title, script, opts = {}) {
+        if (!this.facts)
+            throw new Error('a phase ran before the NAS was described');
         return this.runProgram(title, detached(this.stateDir, lines(toolFunctions(this.facts.tools), script)), opts);
     }
     groupOpen = false;
@@ -62572,9 +62587,27 @@ class Operation {
                 return progress.detail(m.text);
         }
     }
-    /** Reads the history (after the lock) with the flow's own read-only questions, in one round trip. */
+    /**
+     * The first program of every action, after the lock: describes the NAS
+     * (failing before any change when a tool is missing), reads the history,
+     * and asks the flow's own read-only questions, all in one round trip.
+     */
     async readState(questions) {
-        const result = await this.runProgram('Reading the NAS state', lines(readHistory(this.stateDir), questions), { quiet: true, timeout: 120 });
+        const { conn, progress } = this.options;
+        const result = await this.runProgram('Reading the NAS state', lines(probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh `wait`), { quiet: true, timeout: 120, allowFailure: true });
+        this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
+        if (result.values.get('repo') !== 'yes') {
+            throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
+        }
+        if (result.code !== 0)
+            throw new RemoteError('Reading the NAS state', result.code, result.tail);
+        this.render = new Renderer(this.facts.tools, conn.dryRun);
+        const facts = this.facts;
+        await progress.group('NAS', async () => {
+            progress.platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${this.session.presentedKey})`);
+            for (const line of facts.describe)
+                progress.platform.info(line);
+        });
         const { records, inProgress } = parseHistoryValues(result.values);
         this.history = records;
         if (inProgress)
@@ -62831,7 +62864,7 @@ nr_http_ok() {
   else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
 }
 nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=0; nr_last=0
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
   set -- $(nr_state "$nr_c"); nr_r0=$3
   while :; do
     set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
@@ -62846,12 +62879,12 @@ nr_wait_container() {
         unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
         none)
           if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else nr_up=$((nr_up + 1)); [ "$nr_up" -ge 5 ] && return 0; fi ;;
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
       esac
     fi
     if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
     if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    sleep 1
+    nr_sleep 0.25
   done
 }
 nr_wait_stack() {
@@ -62870,7 +62903,7 @@ nr_wait_stack() {
     if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
     if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
     if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    sleep 1
+    nr_sleep 0.25
   done
 }`);
 
@@ -63412,15 +63445,17 @@ function checksTable(results) {
 
 
 
-/** Every check in one round trip to the NAS: the HTTP GETs in parallel and the containers' states. */
-async function verifyStack(op, v, extra = sh `:`) {
-    const requests = checkRequests(v);
-    const result = await op.runProgram('Verifying the monitoring stack', lines(HEALTH, extra, httpGetAll(requests, authorizationHeader(v.grafanaCredentials)), ...v.containers.map((c, i) => sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`)), { quiet: true, timeout: 60 });
-    const responses = new Map(requests.map((r) => [r.id, parseHttpValue(result.values.get(`http_${r.id}`))]));
-    const states = new Map(v.containers.map((c, i) => [c, result.values.get(`state_${i}`) ?? 'missing']));
+/** Every check as one program: the HTTP GETs from the NAS in parallel, and the containers' states. */
+function checksProgram(v) {
+    return lines(HEALTH, httpGetAll(checkRequests(v), authorizationHeader(v.grafanaCredentials)), ...v.containers.map((c, i) => sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
+}
+/** Judges what the checks program reported. */
+function judgeChecks(v, values) {
+    const responses = new Map(checkRequests(v).map((r) => [r.id, parseHttpValue(values.get(`http_${r.id}`))]));
+    const states = new Map(v.containers.map((c, i) => [c, values.get(`state_${i}`) ?? 'missing']));
     const results = evaluateChecks(v, responses, states);
     const status = overallStatus(results);
-    return { verification: { results, status, failed: status === 'failed' || (status === 'warnings' && v.failOnWarnings) }, values: result.values };
+    return { results, status, failed: status === 'failed' || (status === 'warnings' && v.failOnWarnings) };
 }
 /** Prints the checks and the verdict the way operators know it. */
 function reportVerification(progress, verification) {
@@ -63456,7 +63491,8 @@ async function verifyRelease(op, checks, enabled) {
         op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
         return { status: 'skipped', failed: false, summary: '' };
     }
-    const { verification } = await verifyStack(op, checks);
+    const result = await op.runProgram('Verifying the monitoring stack', checksProgram(checks), { quiet: true, timeout: 60 });
+    const verification = judgeChecks(checks, result.values);
     reportVerification(op.progress, verification);
     return { status: verification.status, failed: verification.failed, summary: verificationSummary('Verification', verification) };
 }
@@ -63469,9 +63505,11 @@ async function verifyMonitoring(reader, progress) {
     return Operation.run({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false }, async (op) => {
         progress.ok('Connected');
         progress.step('Running the checks');
+        // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
         const lockCheck = sh `nr_lock=${op.stateDir}/lock
 if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${op.stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi`;
-        const { verification, values } = await verifyStack(op, checks, lockCheck);
+        const values = await op.readState(lines(lockCheck, checksProgram(checks)));
+        const verification = judgeChecks(checks, values);
         const held = values.get('lock_held');
         if (held !== undefined)
             progress.warn(`A release operation holds the lock (${held.trim() || 'unknown holder'}): the stack may be restarting, so these checks may see it mid-change`);

@@ -1,16 +1,19 @@
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionInputs } from '../inputs/connection.js';
-import { Executor, LineSplitter, type Marker, type ProgramResult } from '../ssh/exec.js';
+import { Executor, LineSplitter, RemoteError, type Marker, type ProgramResult } from '../ssh/exec.js';
 import { quote } from '../ssh/quote.js';
 import { Session } from '../ssh/session.js';
-import { Renderer, toolFunctions } from '../remote/command.js';
+import { Renderer, toolFunctions, type Tools } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
 import { appendRecord, beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
 import { LOCK_HEARTBEAT_EVERY, lockHolder } from '../remote/lock.js';
-import { parseTools, probeTools, type NasFacts } from '../remote/nas.js';
+import { missingTool, parseTools, probeTools, probingToolFunctions, type NasFacts } from '../remote/nas.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
 import type { Progress } from '../report/progress.js';
 import { currentRun, type RunInfo } from '../report/run-info.js';
+
+/** Until the probe has spoken, docker and git are the probing shell functions. */
+const PROBING_TOOLS: Tools = { docker: ['nr_docker'], compose: ['nr_compose'], git: ['nr_git'], sudo: false };
 
 export interface OperationOptions {
   action: string;
@@ -33,8 +36,10 @@ export function stateDirOf(repoPath: string): string {
 export class Operation {
   readonly run: RunInfo = currentRun();
   readonly stateDir: string;
-  facts!: NasFacts;
-  render!: Renderer;
+  /** What the NAS has: known once readState has run. */
+  facts?: NasFacts;
+  /** Renders commands; until the probe has spoken, docker and git go through the probing functions. */
+  render: Renderer;
   history: HistoryRecord[] = [];
   /** An operation a vanished run left unfinished. */
   interrupted?: HistoryRecord;
@@ -49,6 +54,7 @@ export class Operation {
     readonly exec: Executor,
   ) {
     this.stateDir = stateDirOf(options.conn.repoPath);
+    this.render = new Renderer(PROBING_TOOLS, options.conn.dryRun);
   }
 
   get progress(): Progress {
@@ -75,22 +81,7 @@ export class Operation {
     const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line));
     const op = new Operation(options, session, exec);
     try {
-      const probe = exec.run({ title: 'Describing the NAS', script: lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`), timeout: 60, quiet: true });
-      // The probe and the lock are independent: ask both at once. What the
-      // probe finds missing is reported first, whatever the lock says.
-      const locked = options.locking && !conn.dryRun ? op.lock() : Promise.resolve();
-      locked.catch(() => undefined);
-      const facts = await probe;
-      op.facts = parseTools(facts.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
-      if (facts.values.get('repo') !== 'yes') {
-        throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
-      }
-      await locked;
-      op.render = new Renderer(op.facts.tools, conn.dryRun);
-      await progress.group('NAS', async () => {
-        platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
-        for (const line of op.facts.describe) platform.info(line);
-      });
+      if (options.locking && !conn.dryRun) await op.lock();
       if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
       return op;
     } catch (err) {
@@ -104,7 +95,7 @@ export class Operation {
     const { conn, progress } = this.options;
     const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
     this.exec.channels += 1;
-    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker });
+    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath });
     const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
     this.lockChannel = channel;
     const prefix = this.exec.marker + ' ';
@@ -120,6 +111,7 @@ export class Operation {
           lastHolder = info;
           progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
+        else if (kind === 'missing') reject(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
         else if (kind === 'timeout') reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
       });
       channel.on('data', (d: Buffer) => splitter.push(d));
@@ -132,14 +124,16 @@ export class Operation {
 
   /** Runs a program; its markers become progress lines. */
   async runProgram(title: string, script: Shell, opts: { timeout?: number; quiet?: boolean; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+    const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
     return this.exec.run(
-      { title, script: lines(toolFunctions(this.facts.tools), script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
+      { title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
       { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) },
     );
   }
 
   /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
   async runPhase(title: string, script: Shell, opts: { timeout?: number; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+    if (!this.facts) throw new Error('a phase ran before the NAS was described');
     return this.runProgram(title, detached(this.stateDir, lines(toolFunctions(this.facts.tools), script)), opts);
   }
 
@@ -170,9 +164,29 @@ export class Operation {
     }
   }
 
-  /** Reads the history (after the lock) with the flow's own read-only questions, in one round trip. */
+  /**
+   * The first program of every action, after the lock: describes the NAS
+   * (failing before any change when a tool is missing), reads the history,
+   * and asks the flow's own read-only questions, all in one round trip.
+   */
   async readState(questions: Shell): Promise<Map<string, string>> {
-    const result = await this.runProgram('Reading the NAS state', lines(readHistory(this.stateDir), questions), { quiet: true, timeout: 120 });
+    const { conn, progress } = this.options;
+    const result = await this.runProgram(
+      'Reading the NAS state',
+      lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh`wait`),
+      { quiet: true, timeout: 120, allowFailure: true },
+    );
+    this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
+    if (result.values.get('repo') !== 'yes') {
+      throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
+    }
+    if (result.code !== 0) throw new RemoteError('Reading the NAS state', result.code, result.tail);
+    this.render = new Renderer(this.facts.tools, conn.dryRun);
+    const facts = this.facts;
+    await progress.group('NAS', async () => {
+      progress.platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${this.session.presentedKey})`);
+      for (const line of facts.describe) progress.platform.info(line);
+    });
     const { records, inProgress } = parseHistoryValues(result.values);
     this.history = records;
     if (inProgress) this.interrupted = { ...inProgress, outcome: 'interrupted', ended: new Date().toISOString() };

@@ -16,7 +16,7 @@ mkdir -p "$nr_dir"
 rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
 NR_M="$NR_M" PATH="$PATH" setsid sh -c ${inner.text} nr-phase "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 &
 nr_pid=$!
-nr_off=0; nr_idle=0
+nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
   nr_size=$(wc -c < "$nr_dir/phase.log" | tr -d ' ')
@@ -25,7 +25,8 @@ while :; do
   fi
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  nr_sleep 0.2
+  # poll often while a phase is young (most end within seconds), then less
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 100 ]; then nr_sleep 0.1; else nr_sleep 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }

@@ -18,7 +18,7 @@ nr_http_ok() {
   else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
 }
 nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=0; nr_last=0
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
   set -- $(nr_state "$nr_c"); nr_r0=$3
   while :; do
     set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
@@ -33,12 +33,12 @@ nr_wait_container() {
         unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
         none)
           if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else nr_up=$((nr_up + 1)); [ "$nr_up" -ge 5 ] && return 0; fi ;;
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
       esac
     fi
     if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
     if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    sleep 1
+    nr_sleep 0.25
   done
 }
 nr_wait_stack() {
@@ -57,6 +57,6 @@ nr_wait_stack() {
     if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
     if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
     if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    sleep 1
+    nr_sleep 0.25
   done
 }`);

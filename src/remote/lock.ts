@@ -16,8 +16,10 @@ export const LOCK_HEARTBEAT_EVERY = 10;
  * Before reporting `locked` it also waits for a detached phase that an
  * earlier, vanished holder left running (see detached.ts).
  */
-export function lockHolder(opts: { stateDir: string; holder: string; timeout: number; marker: string }): Shell {
+export function lockHolder(opts: { stateDir: string; holder: string; timeout: number; marker: string; path: string }): Shell {
   return sh`NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH
+for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
 mkdir -p "$nr_dir" || exit 70
 exec 9>>"$nr_dir/lock" || exit 70

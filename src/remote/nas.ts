@@ -9,7 +9,12 @@ export interface NasFacts {
   describe: string[];
 }
 
-/** A program snippet that reports where git, docker, compose and the helpers are, and their versions. */
+/**
+ * A program snippet that reports where git, docker, compose and the helpers
+ * are, and their versions. The version queries run in the background (a
+ * Python docker-compose takes most of a second to answer); the program that
+ * holds this snippet ends with `wait`.
+ */
 export function probeTools(sudo: boolean): Shell {
   const s = new Shell(sudo ? 'sudo -n ' : '');
   return sh`
@@ -17,12 +22,21 @@ for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_valu
 nr_value uname "$(uname -sm 2>/dev/null)"
 nr_value git_version "$(git --version 2>/dev/null)"
 if command -v docker >/dev/null 2>&1; then
-  nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')"
-  nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)"
+  ( nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')" ) &
+  ( nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)" ) &
 fi
 if command -v docker-compose >/dev/null 2>&1; then
-  nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)"
+  ( nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)" ) &
 fi`;
+}
+
+/**
+ * Tool functions for the first program, before the probe has spoken: docker
+ * and git as found on the NAS's PATH (docker through sudo when asked).
+ */
+export function probingToolFunctions(sudo: boolean): Shell {
+  return new Shell(`nr_docker() { ${sudo ? 'sudo -n ' : ''}"$(command -v docker || echo docker)" "$@"; }
+nr_git() { git "$@"; }`);
 }
 
 const WHERE = {
@@ -34,13 +48,17 @@ const WHERE = {
   timeout: 'install timeout (coreutils or BusyBox)',
 };
 
+/** The one-line explanation of a missing tool. */
+export function missingTool(tool: string, remotePath: string): string {
+  const where = WHERE[tool as keyof typeof WHERE] ?? `install ${tool}`;
+  return `The NAS has no '${tool}' on the PATH (${remotePath}:$PATH): ${where}. Nothing was changed.`;
+}
+
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 export function parseTools(values: Map<string, string>, opts: { sudo: boolean; compose: ComposeChoice; remotePath: string }): NasFacts {
   const path = (t: string): string => values.get(`path_${t}`) ?? '';
   for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout'] as const) {
-    if (!path(tool)) {
-      throw new Error(`The NAS has no '${tool}' on the PATH (${opts.remotePath}:$PATH): ${WHERE[tool]}. Nothing was changed.`);
-    }
+    if (!path(tool)) throw new Error(missingTool(tool, opts.remotePath));
   }
   const dockerVersion = (values.get('docker_version') ?? '').trim();
   // sudo is asked with the very command the sudoers rule must allow (docker by its full path).

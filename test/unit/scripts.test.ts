@@ -73,7 +73,7 @@ describe('remote programs are valid POSIX sh', () => {
   const dryRenderer = new Renderer(bareTools, true);
   const checkout = { repo: '/volume1/my apps/repo', remote: 'origin', branch: 'main', ref: '', onDirty: 'fail' as const, runLabel: "run 1 by o'brien" };
   const scripts: Record<string, Shell> = {
-    lockHolder: lockHolder({ stateDir, holder: JSON.stringify({ action: 'deploy-backend', actor: "o'brien $(id)" }), timeout: 600, marker: MARKER }),
+    lockHolder: lockHolder({ stateDir, holder: JSON.stringify({ action: 'deploy-backend', actor: "o'brien $(id)" }), timeout: 600, marker: MARKER, path: '/usr/local/bin' }),
     detached: detached(stateDir, lines(toolFunctions(renderer.tools), sh`nr_say ok ${'it\'s "done" $(id)'}; exit 3`)),
     beginOperation: beginOperation(stateDir, record('2026.01.10-abcdef0')),
     'beginOperation (filing an interrupted one)': beginOperation(stateDir, record('2026.01.10-abcdef0'), record('2026.01.09-1234567', { outcome: 'interrupted', detail: "it's `x`" })),
@@ -202,7 +202,7 @@ describe('the release history, run locally', () => {
 
 /** Starts a lock holder as the runner does (`/bin/sh -c script` on its own channel) and collects its output. */
 function startHolder(stateDir: string, holder: string, timeout: number): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null>; waitFor: (text: string) => Promise<void> } {
-  const child = spawn('/bin/sh', ['-c', lockHolder({ stateDir, holder, timeout, marker: MARKER }).text]);
+  const child = spawn('/bin/sh', ['-c', lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin' }).text]);
   children.push(child);
   let out = '';
   const waiters: (() => void)[] = [];

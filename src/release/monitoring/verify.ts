@@ -15,24 +15,22 @@ export interface Verification {
   failed: boolean;
 }
 
-/** Every check in one round trip to the NAS: the HTTP GETs in parallel and the containers' states. */
-export async function verifyStack(op: Operation, v: VerifyInputs, extra: Shell = sh`:`): Promise<{ verification: Verification; values: Map<string, string> }> {
-  const requests = checkRequests(v);
-  const result = await op.runProgram(
-    'Verifying the monitoring stack',
-    lines(
-      HEALTH,
-      extra,
-      httpGetAll(requests, authorizationHeader(v.grafanaCredentials)),
-      ...v.containers.map((c, i) => sh`nr_value ${`state_${i}`} "$(nr_state ${c})"`),
-    ),
-    { quiet: true, timeout: 60 },
+/** Every check as one program: the HTTP GETs from the NAS in parallel, and the containers' states. */
+export function checksProgram(v: VerifyInputs): Shell {
+  return lines(
+    HEALTH,
+    httpGetAll(checkRequests(v), authorizationHeader(v.grafanaCredentials)),
+    ...v.containers.map((c, i) => sh`nr_value ${`state_${i}`} "$(nr_state ${c})"`),
   );
-  const responses = new Map<string, HttpResponse>(requests.map((r) => [r.id, parseHttpValue(result.values.get(`http_${r.id}`))]));
-  const states = new Map(v.containers.map((c, i) => [c, result.values.get(`state_${i}`) ?? 'missing']));
+}
+
+/** Judges what the checks program reported. */
+export function judgeChecks(v: VerifyInputs, values: Map<string, string>): Verification {
+  const responses = new Map<string, HttpResponse>(checkRequests(v).map((r) => [r.id, parseHttpValue(values.get(`http_${r.id}`))]));
+  const states = new Map(v.containers.map((c, i) => [c, values.get(`state_${i}`) ?? 'missing']));
   const results = evaluateChecks(v, responses, states);
   const status = overallStatus(results);
-  return { verification: { results, status, failed: status === 'failed' || (status === 'warnings' && v.failOnWarnings) }, values: result.values };
+  return { results, status, failed: status === 'failed' || (status === 'warnings' && v.failOnWarnings) };
 }
 
 /** Prints the checks and the verdict the way operators know it. */
@@ -65,7 +63,8 @@ export async function verifyRelease(op: Operation, checks: VerifyInputs, enabled
     op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
     return { status: 'skipped', failed: false, summary: '' };
   }
-  const { verification } = await verifyStack(op, checks);
+  const result = await op.runProgram('Verifying the monitoring stack', checksProgram(checks), { quiet: true, timeout: 60 });
+  const verification = judgeChecks(checks, result.values);
   reportVerification(op.progress, verification);
   return { status: verification.status, failed: verification.failed, summary: verificationSummary('Verification', verification) };
 }
@@ -79,9 +78,11 @@ export async function verifyMonitoring(reader: InputReader, progress: Progress):
   return Operation.run({ action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false }, async (op) => {
     progress.ok('Connected');
     progress.step('Running the checks');
+    // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
     const lockCheck = sh`nr_lock=${op.stateDir}/lock
 if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${op.stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi`;
-    const { verification, values } = await verifyStack(op, checks, lockCheck);
+    const values = await op.readState(lines(lockCheck, checksProgram(checks)));
+    const verification = judgeChecks(checks, values);
     const held = values.get('lock_held');
     if (held !== undefined) progress.warn(`A release operation holds the lock (${held.trim() || 'unknown holder'}): the stack may be restarting, so these checks may see it mid-change`);
     reportVerification(progress, verification);
