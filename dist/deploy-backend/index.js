@@ -55365,7 +55365,10 @@ class ActionsPlatform {
             process.stdout.write(`::stop-commands::${this.stopToken}\n`);
             this.stopped = true;
         }
-        process.stdout.write(this.redactor.redact(line) + '\n');
+        return process.stdout.write(this.redactor.redact(line) + '\n');
+    }
+    drained(resume) {
+        process.stdout.once('drain', resume);
     }
     warning(message) {
         this.ours();
@@ -55412,13 +55415,16 @@ class TerminalPlatform {
     outputs = new Map();
     depth = 0;
     write(line, stream = process.stdout) {
-        stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
+        return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
     }
     info(line) {
         this.write(line);
     }
     remote(line) {
-        this.write(`│ ${line}`);
+        return this.write(`│ ${line}`);
+    }
+    drained(resume) {
+        process.stdout.once('drain', resume);
     }
     warning(message) {
         this.write(`warning: ${message}`, process.stderr);
@@ -56477,13 +56483,20 @@ class Executor {
     session;
     remotePath;
     print;
+    drained;
     marker = `@@nr-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}@@`;
     /** Channels opened so far: the round trips the benchmark counts. */
     channels = 0;
-    constructor(session, remotePath, print) {
+    /**
+     * `print` returns false when the log cannot take more for now; the channel
+     * is then paused until `drained` calls back, so a command that prints
+     * without end never piles its output up in memory.
+     */
+    constructor(session, remotePath, print, drained = (resume) => resume()) {
         this.session = session;
         this.remotePath = remotePath;
         this.print = print;
+        this.drained = drained;
     }
     async run(program, options = {}) {
         const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
@@ -56492,6 +56505,7 @@ class Executor {
         const values = new Map();
         const tail = [];
         const prefix = this.marker + ' ';
+        let backedUp = false;
         const onLine = (line) => {
             if (line.startsWith(prefix)) {
                 const rest = line.slice(prefix.length);
@@ -56510,8 +56524,19 @@ class Executor {
             tail.push(line);
             if (tail.length > TAIL_LINES)
                 tail.shift();
-            if (!program.quiet)
-                this.print(line);
+            if (!program.quiet && this.print(line) === false)
+                backedUp = true;
+        };
+        const relieve = () => {
+            if (!backedUp)
+                return;
+            backedUp = false;
+            channel.pause();
+            channel.stderr.pause();
+            this.drained(() => {
+                channel.resume();
+                channel.stderr.resume();
+            });
         };
         const out = new LineSplitter(onLine);
         const err = new LineSplitter(onLine);
@@ -56527,8 +56552,14 @@ class Executor {
                 err.end();
                 resolve({ code: 124, timedOut });
             }, program.timeout * 1000);
-            channel.on('data', (d) => out.push(d));
-            channel.stderr.on('data', (d) => err.push(d));
+            channel.on('data', (d) => {
+                out.push(d);
+                relieve();
+            });
+            channel.stderr.on('data', (d) => {
+                err.push(d);
+                relieve();
+            });
             channel.on('close', (exitCode) => {
                 clearTimeout(timer);
                 out.end();
@@ -56913,7 +56944,7 @@ class Operation {
             ...conn,
             onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
         });
-        const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line));
+        const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
         const op = new Operation(options, session, exec);
         try {
             if (options.locking && !conn.dryRun)

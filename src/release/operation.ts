@@ -78,7 +78,7 @@ export class Operation {
       ...conn,
       onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
     });
-    const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line));
+    const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
     const op = new Operation(options, session, exec);
     try {
       if (options.locking && !conn.dryRun) await op.lock();

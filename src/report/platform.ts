@@ -8,8 +8,12 @@ import * as core from '@actions/core';
 export interface Platform {
   /** One of our own log lines. */
   info(line: string): void;
-  /** One line printed by a remote command: never read as a workflow command. */
-  remote(line: string): void;
+  /**
+   * One line printed by a remote command: never read as a workflow command.
+   * Returns false when the log is backed up; `drained` then says when to go on.
+   */
+  remote(line: string): boolean;
+  drained(resume: () => void): void;
   warning(message: string): void;
   error(message: string): void;
   startGroup(name: string): void;
@@ -52,14 +56,17 @@ export class ActionsPlatform implements Platform {
     this.ours();
     core.info(this.redactor.redact(line));
   }
-  remote(line: string): void {
+  remote(line: string): boolean {
     // Remote output could contain `::set-output` or `::add-mask::`: stop the
     // runner from reading commands while it streams.
     if (!this.stopped) {
       process.stdout.write(`::stop-commands::${this.stopToken}\n`);
       this.stopped = true;
     }
-    process.stdout.write(this.redactor.redact(line) + '\n');
+    return process.stdout.write(this.redactor.redact(line) + '\n');
+  }
+  drained(resume: () => void): void {
+    process.stdout.once('drain', resume);
   }
   warning(message: string): void {
     this.ours();
@@ -104,14 +111,17 @@ export class TerminalPlatform implements Platform {
   private readonly redactor = new Redactor();
   readonly outputs = new Map<string, string>();
   private depth = 0;
-  private write(line: string, stream: NodeJS.WriteStream = process.stdout): void {
-    stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
+  private write(line: string, stream: NodeJS.WriteStream = process.stdout): boolean {
+    return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
   }
   info(line: string): void {
     this.write(line);
   }
-  remote(line: string): void {
-    this.write(`│ ${line}`);
+  remote(line: string): boolean {
+    return this.write(`│ ${line}`);
+  }
+  drained(resume: () => void): void {
+    process.stdout.once('drain', resume);
   }
   warning(message: string): void {
     this.write(`warning: ${message}`, process.stderr);

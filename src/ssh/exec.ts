@@ -68,10 +68,16 @@ export class Executor {
   /** Channels opened so far: the round trips the benchmark counts. */
   channels = 0;
 
+  /**
+   * `print` returns false when the log cannot take more for now; the channel
+   * is then paused until `drained` calls back, so a command that prints
+   * without end never piles its output up in memory.
+   */
   constructor(
     readonly session: Session,
     readonly remotePath: string,
-    private readonly print: (line: string) => void,
+    private readonly print: (line: string) => boolean | void,
+    private readonly drained: (resume: () => void) => void = (resume) => resume(),
   ) {}
 
   async run(program: Program, options: RunOptions = {}): Promise<ProgramResult> {
@@ -81,6 +87,7 @@ export class Executor {
     const values = new Map<string, string>();
     const tail: string[] = [];
     const prefix = this.marker + ' ';
+    let backedUp = false;
     const onLine = (line: string): void => {
       if (line.startsWith(prefix)) {
         const rest = line.slice(prefix.length);
@@ -97,7 +104,17 @@ export class Executor {
       }
       tail.push(line);
       if (tail.length > TAIL_LINES) tail.shift();
-      if (!program.quiet) this.print(line);
+      if (!program.quiet && this.print(line) === false) backedUp = true;
+    };
+    const relieve = (): void => {
+      if (!backedUp) return;
+      backedUp = false;
+      channel.pause();
+      channel.stderr.pause();
+      this.drained(() => {
+        channel.resume();
+        channel.stderr.resume();
+      });
     };
     const out = new LineSplitter(onLine);
     const err = new LineSplitter(onLine);
@@ -114,8 +131,14 @@ export class Executor {
         err.end();
         resolve({ code: 124, timedOut });
       }, program.timeout * 1000);
-      channel.on('data', (d: Buffer) => out.push(d));
-      channel.stderr.on('data', (d: Buffer) => err.push(d));
+      channel.on('data', (d: Buffer) => {
+        out.push(d);
+        relieve();
+      });
+      channel.stderr.on('data', (d: Buffer) => {
+        err.push(d);
+        relieve();
+      });
       channel.on('close', (exitCode: number | null | undefined) => {
         clearTimeout(timer);
         out.end();
