@@ -56768,6 +56768,7 @@ function lockHolder(opts) {
 PATH=${opts.path}:"$PATH"; export PATH
 for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
+[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit 68; }
 mkdir -p "$nr_dir" || exit 70
 exec 9>>"$nr_dir/lock" || exit 70
 nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
@@ -56933,7 +56934,7 @@ class Operation {
     get dryRun() {
         return this.options.conn.dryRun;
     }
-    /** Connects, describes the NAS (failing before any change when a tool is missing) and takes the lock. */
+    /** Connects and takes the release lock (the NAS is described by the first program, readState). */
     static async open(options) {
         const { conn, progress } = options;
         const platform = progress.platform;
@@ -56985,6 +56986,8 @@ class Operation {
                     progress.detail(`Waiting: ${rest.join(' ')}`);
                 else if (kind === 'missing')
                     reject(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
+                else if (kind === 'norepo')
+                    reject(new Error(noCheckout(conn.repoPath)));
                 else if (kind === 'timeout')
                     reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
             });
@@ -57044,7 +57047,7 @@ class Operation {
         const result = await this.runProgram('Reading the NAS state', lines(probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh `wait`), { quiet: true, timeout: 120, allowFailure: true });
         this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
         if (result.values.get('repo') !== 'yes') {
-            throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
+            throw new Error(noCheckout(conn.repoPath));
         }
         if (result.code !== 0)
             throw new RemoteError('Reading the NAS state', result.code, result.tail);
@@ -57123,6 +57126,9 @@ class Operation {
         this.lockChannel?.end();
         this.session.close();
     }
+}
+function noCheckout(repoPath) {
+    return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 function describeHolder(json) {
     try {

@@ -67,7 +67,7 @@ export class Operation {
     return this.options.conn.dryRun;
   }
 
-  /** Connects, describes the NAS (failing before any change when a tool is missing) and takes the lock. */
+  /** Connects and takes the release lock (the NAS is described by the first program, readState). */
   static async open(options: OperationOptions): Promise<Operation> {
     const { conn, progress } = options;
     const platform = progress.platform;
@@ -112,6 +112,7 @@ export class Operation {
           progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
         else if (kind === 'missing') reject(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
+        else if (kind === 'norepo') reject(new Error(noCheckout(conn.repoPath)));
         else if (kind === 'timeout') reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
       });
       channel.on('data', (d: Buffer) => splitter.push(d));
@@ -178,7 +179,7 @@ export class Operation {
     );
     this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
     if (result.values.get('repo') !== 'yes') {
-      throw new Error(`repo-path ${conn.repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`);
+      throw new Error(noCheckout(conn.repoPath));
     }
     if (result.code !== 0) throw new RemoteError('Reading the NAS state', result.code, result.tail);
     this.render = new Renderer(this.facts.tools, conn.dryRun);
@@ -257,6 +258,10 @@ export class Operation {
     this.lockChannel?.end();
     this.session.close();
   }
+}
+
+function noCheckout(repoPath: string): string {
+  return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 
 function describeHolder(json: string): string {

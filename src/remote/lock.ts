@@ -21,6 +21,7 @@ export function lockHolder(opts: { stateDir: string; holder: string; timeout: nu
 PATH=${opts.path}:"$PATH"; export PATH
 for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
+[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit 68; }
 mkdir -p "$nr_dir" || exit 70
 exec 9>>"$nr_dir/lock" || exit 70
 nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }

@@ -96,6 +96,15 @@ describe('deploy-backend against the stand-in NAS', () => {
   });
 });
 
+describe('deploy-backend without a checkout', () => {
+  it('a repo-path that is not a checkout fails before anything is created there', async () => {
+    const run = await deploy({ 'repo-path': '/volume1/docker/nothing-here/repo' });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('repo-path /volume1/docker/nothing-here/repo is not a git checkout on the NAS');
+    expect(existsSync('/volume1/docker/nothing-here')).toBe(false);
+  });
+});
+
 describe('rollback-backend against the stand-in NAS', () => {
   beforeEach(() => resetNas());
 
