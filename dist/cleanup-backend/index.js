@@ -56450,23 +56450,32 @@ class RemoteError extends Error {
 }
 const TAIL_LINES = 40;
 const MAX_LINE = 16 * 1024;
+/** A marker line (a value such as the release history, base64 on one line) is kept whole up to this size. */
+const MAX_MARKER_LINE = 16 * 1024 * 1024;
 /** Splits a byte stream into lines without keeping more than one line in memory. */
 class LineSplitter {
     onLine;
+    keepWhole;
     partial = '';
-    constructor(onLine) {
+    constructor(onLine, 
+    /** Lines to keep whole (up to MAX_MARKER_LINE): truncating a value would corrupt it. */
+    keepWhole = () => false) {
         this.onLine = onLine;
+        this.keepWhole = keepWhole;
+    }
+    tooLong(line) {
+        return line.length > (this.keepWhole(line) ? MAX_MARKER_LINE : MAX_LINE);
     }
     push(chunk) {
         const text = this.partial + chunk.toString();
         const parts = text.split(/\r?\n|\r/);
         this.partial = parts.pop() ?? '';
-        if (this.partial.length > MAX_LINE) {
+        if (this.partial.length > MAX_LINE && this.tooLong(this.partial)) {
             this.onLine(this.partial.slice(0, MAX_LINE) + ' …');
             this.partial = '';
         }
         for (const line of parts)
-            this.onLine(line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …' : line);
+            this.onLine(line.length > MAX_LINE && this.tooLong(line) ? line.slice(0, MAX_LINE) + ' …' : line);
     }
     end() {
         if (this.partial)
@@ -56538,7 +56547,7 @@ class Executor {
                 channel.stderr.resume();
             });
         };
-        const out = new LineSplitter(onLine);
+        const out = new LineSplitter(onLine, (line) => line.startsWith(prefix));
         const err = new LineSplitter(onLine);
         const { code, timedOut } = await new Promise((resolve, reject) => {
             let timedOut = false;
@@ -56702,7 +56711,16 @@ class Session {
         if (this.closedReason)
             return Promise.reject(new Error(this.closedReason));
         return new Promise((resolve, reject) => {
-            this.client.exec(command, (err, channel) => (err ? reject(err) : resolve(channel)));
+            this.client.exec(command, (err, channel) => {
+                if (!err)
+                    return resolve(channel);
+                // A link that drops fails the pending request ("No response from server", "Unable to exec")
+                // just before ssh2 reports the close: say that, rather than the request's own error.
+                setTimeout(() => {
+                    const lost = this.closedReason ?? (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
+                    reject(lost ? new Error(`${lost} (${err.message})`) : err);
+                }, 50);
+            });
         });
     }
     get closed() {
@@ -56915,6 +56933,8 @@ class Operation {
     /** An operation a vanished run left unfinished. */
     interrupted;
     lockChannel;
+    /** When the lock was taken: the history's start of this operation (the wait before it is not part of it). */
+    lockedAt;
     heartbeat;
     record;
     finished = false;
@@ -56976,8 +56996,10 @@ class Operation {
                     return void output.push(line);
                 const [kind, ...rest] = line.slice(prefix.length).split(' ');
                 const info = describeHolder(rest.join(' '));
-                if (kind === 'locked')
+                if (kind === 'locked') {
+                    this.lockedAt = new Date().toISOString();
                     resolve();
+                }
                 else if (kind === 'held' && info !== lastHolder) {
                     lastHolder = info;
                     progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
@@ -57007,6 +57029,9 @@ class Operation {
     async runPhase(title, script, opts = {}) {
         if (!this.facts)
             throw new Error('a phase ran before the NAS was described');
+        // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
+        if (this.dryRun)
+            return this.runProgram(title, script, opts);
         return this.runProgram(title, detached(this.stateDir, lines(toolFunctions(this.facts.tools), script)), opts);
     }
     groupOpen = false;
@@ -57072,7 +57097,7 @@ class Operation {
         this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
     }
     baseRecord() {
-        return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.run.started };
+        return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.lockedAt ?? this.run.started };
     }
     /** Shell that records this operation as started (and files an interrupted one). */
     begin(record) {
@@ -57496,12 +57521,15 @@ ${recreateBackend(op.render, {
             ROLLED_BACK: String(rolledBack),
         };
         if (released.code !== 0) {
-            await op.finish(rolledBack ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : 'health check failed' });
-            const why = rolledBack
-                ? `The release ${target.image}:${tag} failed its health check and was rolled back to ${target.image}:${running}`
-                : released.code === 31
-                    ? 'pre-deploy failed; no container was changed'
-                    : `The release ${target.image}:${tag} failed: ${failureOf(released.tail, released.code)}`;
+            const rollbackFailed = released.code === 42;
+            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : rollbackFailed ? 'release and rollback failed' : 'health check failed' });
+            const why = rollbackFailed
+                ? `The release ${target.image}:${tag} failed and putting ${target.image}:${previous} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
+                : rolledBack
+                    ? `The release ${target.image}:${tag} failed its health check and was rolled back to ${target.image}:${running}`
+                    : released.code === 31
+                        ? 'pre-deploy failed; no container was changed'
+                        : `The release ${target.image}:${tag} failed: ${failureOf(released.tail, released.code)}`;
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
@@ -57602,10 +57630,13 @@ ${recreateBackend(op.render, {
         const outputs = { DEPLOYED_BACKEND_TAG: running, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: running ? `${target.image}:${running}` : '' };
         if (released.code !== 0) {
             const rolledBack = released.values.get('rolled_back') === 'true';
-            await op.finish(rolledBack ? 'rolled-back' : 'failure', { tag, previous: current, detail: 'health check failed' });
-            const why = rolledBack
-                ? `The rollback target ${ref} failed its health check; ${target.image}:${running} was put back`
-                : `The rollback to ${ref} failed: ${failureOf(released.tail, released.code)}`;
+            const rollbackFailed = released.code === 42;
+            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, previous: current, detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed' });
+            const why = rollbackFailed
+                ? `The rollback to ${ref} failed and putting ${target.image}:${current} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
+                : rolledBack
+                    ? `The rollback target ${ref} failed its health check; ${target.image}:${running} was put back`
+                    : `The rollback to ${ref} failed: ${failureOf(released.tail, released.code)}`;
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }

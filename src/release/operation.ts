@@ -44,6 +44,8 @@ export class Operation {
   /** An operation a vanished run left unfinished. */
   interrupted?: HistoryRecord;
   private lockChannel?: ClientChannel;
+  /** When the lock was taken: the history's start of this operation (the wait before it is not part of it). */
+  private lockedAt?: string;
   private heartbeat?: NodeJS.Timeout;
   private record?: HistoryRecord;
   private finished = false;
@@ -106,8 +108,10 @@ export class Operation {
         if (!line.startsWith(prefix)) return void output.push(line);
         const [kind, ...rest] = line.slice(prefix.length).split(' ');
         const info = describeHolder(rest.join(' '));
-        if (kind === 'locked') resolve();
-        else if (kind === 'held' && info !== lastHolder) {
+        if (kind === 'locked') {
+          this.lockedAt = new Date().toISOString();
+          resolve();
+        } else if (kind === 'held' && info !== lastHolder) {
           lastHolder = info;
           progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
@@ -135,6 +139,8 @@ export class Operation {
   /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
   async runPhase(title: string, script: Shell, opts: { timeout?: number; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
     if (!this.facts) throw new Error('a phase ran before the NAS was described');
+    // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
+    if (this.dryRun) return this.runProgram(title, script, opts);
     return this.runProgram(title, detached(this.stateDir, lines(toolFunctions(this.facts.tools), script)), opts);
   }
 
@@ -202,7 +208,7 @@ export class Operation {
   }
 
   private baseRecord(): HistoryRecord {
-    return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.run.started };
+    return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.lockedAt ?? this.run.started };
   }
 
   /** Shell that records this operation as started (and files an interrupted one). */

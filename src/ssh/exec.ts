@@ -37,20 +37,29 @@ export class RemoteError extends Error {
 
 const TAIL_LINES = 40;
 const MAX_LINE = 16 * 1024;
+/** A marker line (a value such as the release history, base64 on one line) is kept whole up to this size. */
+const MAX_MARKER_LINE = 16 * 1024 * 1024;
 
 /** Splits a byte stream into lines without keeping more than one line in memory. */
 export class LineSplitter {
   private partial = '';
-  constructor(private readonly onLine: (line: string) => void) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    /** Lines to keep whole (up to MAX_MARKER_LINE): truncating a value would corrupt it. */
+    private readonly keepWhole: (line: string) => boolean = () => false,
+  ) {}
+  private tooLong(line: string): boolean {
+    return line.length > (this.keepWhole(line) ? MAX_MARKER_LINE : MAX_LINE);
+  }
   push(chunk: Buffer | string): void {
     const text = this.partial + chunk.toString();
     const parts = text.split(/\r?\n|\r/);
     this.partial = parts.pop() ?? '';
-    if (this.partial.length > MAX_LINE) {
+    if (this.partial.length > MAX_LINE && this.tooLong(this.partial)) {
       this.onLine(this.partial.slice(0, MAX_LINE) + ' …');
       this.partial = '';
     }
-    for (const line of parts) this.onLine(line.length > MAX_LINE ? line.slice(0, MAX_LINE) + ' …' : line);
+    for (const line of parts) this.onLine(line.length > MAX_LINE && this.tooLong(line) ? line.slice(0, MAX_LINE) + ' …' : line);
   }
   end(): void {
     if (this.partial) this.onLine(this.partial);
@@ -116,7 +125,7 @@ export class Executor {
         channel.stderr.resume();
       });
     };
-    const out = new LineSplitter(onLine);
+    const out = new LineSplitter(onLine, (line) => line.startsWith(prefix));
     const err = new LineSplitter(onLine);
 
     const { code, timedOut } = await new Promise<{ code: number; timedOut: boolean }>((resolve, reject) => {

@@ -124,7 +124,15 @@ export class Session {
   exec(command: string): Promise<ClientChannel> {
     if (this.closedReason) return Promise.reject(new Error(this.closedReason));
     return new Promise((resolve, reject) => {
-      this.client.exec(command, (err, channel) => (err ? reject(err) : resolve(channel)));
+      this.client.exec(command, (err, channel) => {
+        if (!err) return resolve(channel);
+        // A link that drops fails the pending request ("No response from server", "Unable to exec")
+        // just before ssh2 reports the close: say that, rather than the request's own error.
+        setTimeout(() => {
+          const lost = this.closedReason ?? (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
+          reject(lost ? new Error(`${lost} (${err.message})`) : err);
+        }, 50);
+      });
     });
   }
 

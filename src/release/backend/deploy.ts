@@ -89,8 +89,11 @@ ${recreateBackend(op.render, {
       ROLLED_BACK: String(rolledBack),
     };
     if (released.code !== 0) {
-      await op.finish(rolledBack ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : 'health check failed' });
-      const why = rolledBack
+      const rollbackFailed = released.code === 42;
+      await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : rollbackFailed ? 'release and rollback failed' : 'health check failed' });
+      const why = rollbackFailed
+        ? `The release ${target.image}:${tag} failed and putting ${target.image}:${previous} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
+        : rolledBack
         ? `The release ${target.image}:${tag} failed its health check and was rolled back to ${target.image}:${running}`
         : released.code === 31
           ? 'pre-deploy failed; no container was changed'

@@ -87,8 +87,11 @@ ${recreateBackend(op.render, {
     const outputs = { DEPLOYED_BACKEND_TAG: running, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: running ? `${target.image}:${running}` : '' };
     if (released.code !== 0) {
       const rolledBack = released.values.get('rolled_back') === 'true';
-      await op.finish(rolledBack ? 'rolled-back' : 'failure', { tag, previous: current, detail: 'health check failed' });
-      const why = rolledBack
+      const rollbackFailed = released.code === 42;
+      await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, previous: current, detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed' });
+      const why = rollbackFailed
+        ? `The rollback to ${ref} failed and putting ${target.image}:${current} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
+        : rolledBack
         ? `The rollback target ${ref} failed its health check; ${target.image}:${running} was put back`
         : `The rollback to ${ref} failed: ${failureOf(released.tail, released.code)}`;
       progress.fail(why);

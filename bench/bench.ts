@@ -1,0 +1,421 @@
+/**
+ * Benchmarks of the actions against the stand-in NAS (test/nas), side by side
+ * with the hand-run way where there is one. Writes docs/benchmarks.md and
+ * exits 1 when a target is missed.
+ *
+ *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
+ *
+ * It resets the stand-in NAS's application before and after (test/nas/reset.sh).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, freemem, totalmem, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { TcpProxy } from '../test/e2e/support/proxy.js';
+
+const ROOT = resolve(__dirname, '..');
+const STATE = '/var/lib/nas-standin';
+const SSHD_LOG = join(STATE, 'sshd.log');
+const REPO = '/volume1/docker/scanium/repo';
+const ORIGIN = '/volume1/git/scanium.git';
+const NAS_USER = 'nas';
+const HEALTH_URL = 'http://127.0.0.1:18080/health';
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const ACTIONS = ['deploy-backend', 'rollback-backend', 'cleanup-backend', 'deploy-monitoring', 'rollback-monitoring', 'verify-monitoring'];
+
+// ---------------------------------------------------------------- helpers
+
+function asNas(args: string[], input?: string): string {
+  return execFileSync('runuser', ['-u', NAS_USER, '--', ...args], { encoding: 'utf8', input, cwd: '/tmp', env: { ...process.env, HOME: `/home/${NAS_USER}` } });
+}
+function sh(script: string): string {
+  return execFileSync('sh', ['-c', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+}
+function resetNas(): void {
+  execFileSync('bash', [join(ROOT, 'test/nas/reset.sh')], { stdio: 'pipe' });
+}
+
+let serial = 0;
+/** Commits to the origin as a developer would; returns the SHA. */
+function pushCommit(files: Record<string, string>, message: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nr-bench-'));
+  execFileSync('chown', [NAS_USER, dir]);
+  asNas(['git', 'clone', '-q', ORIGIN, dir]);
+  for (const [path, content] of Object.entries(files)) {
+    const full = join(dir, path);
+    if (!existsSync(dirname(full))) asNas(['mkdir', '-p', dirname(full)]);
+    asNas(['tee', full], content);
+  }
+  const id = ['-c', 'user.name=Developer', '-c', 'user.email=dev@example.test'];
+  asNas(['git', '-C', dir, ...id, 'add', '-A']);
+  asNas(['git', '-C', dir, ...id, 'commit', '-q', '-m', message]);
+  asNas(['git', '-C', dir, 'push', '-q', 'origin', 'HEAD:main']);
+  const sha = asNas(['git', '-C', dir, 'rev-parse', 'HEAD']).trim();
+  rmSync(dir, { recursive: true, force: true });
+  return sha;
+}
+const newRelease = (): string => pushCommit({ 'backend/www/version': `bench ${++serial} ${Date.now()}\n` }, `Bench release ${serial}`);
+
+function connection(port: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    host: '127.0.0.1',
+    port: String(port),
+    username: NAS_USER,
+    'private-key': readFileSync(join(STATE, 'client_ed25519'), 'utf8'),
+    'host-key': readFileSync(join(STATE, 'host_fingerprint'), 'utf8').trim(),
+    ...extra,
+  };
+}
+
+interface Run {
+  code: number;
+  ms: number;
+  tail: string;
+  stdoutBytes: number;
+  maxRssKb?: number;
+  /** When the process was spawned (performance.now()). */
+  spawnedAt: number;
+}
+
+/** Runs an action's bundle as the runner does (INPUT_* variables); keeps only the tail of its log. */
+function runBundle(action: string, inputs: Record<string, string>, opts: { measureRss?: boolean; onSpawn?: (kill: () => void) => void } = {}): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), `nr-bench-${action}-`));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+    GITHUB_ACTOR: 'bench',
+    GITHUB_REPOSITORY: 'example/app',
+    GITHUB_RUN_ID: String(Date.now()),
+    GITHUB_SERVER_URL: 'https://github.example',
+  };
+  for (const f of [env.GITHUB_OUTPUT, env.GITHUB_ENV, env.GITHUB_STEP_SUMMARY]) writeFileSync(f, '');
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
+  const bundle = join(ROOT, 'dist', action, 'index.js');
+  const [cmd, args] = opts.measureRss ? ['/usr/bin/time', ['-f', 'NR_MAXRSS_KB=%M', process.execPath, bundle]] : [process.execPath, [bundle]];
+  const spawnedAt = performance.now();
+  const child = spawn(cmd, args as string[], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let tail = '';
+  let stderr = '';
+  let stdoutBytes = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    stdoutBytes += d.length;
+    tail = (tail + d.toString()).slice(-6000);
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-6000)));
+  opts.onSpawn?.(() => child.kill('SIGKILL'));
+  return new Promise((resolveRun) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      const rss = /NR_MAXRSS_KB=(\d+)/.exec(stderr);
+      resolveRun({ code: code ?? (signal ? 137 : 1), ms: performance.now() - spawnedAt, tail: tail + stderr.replace(/NR_MAXRSS_KB=\d+\n?/, ''), stdoutBytes, spawnedAt, ...(rss ? { maxRssKb: Number(rss[1]) } : {}) });
+    });
+  });
+}
+
+/** The hand-run way: one `ssh` call running the steps as a shell script on the NAS. */
+const HAND_SCRIPT = `set -e
+cd ${REPO}
+git fetch -q origin
+git checkout -q -B main origin/main
+tag=$(date -u +%Y.%m.%d)-$(git rev-parse --short=7 HEAD)
+docker build -t scanium-backend:$tag backend
+BACKEND_TAG=$tag docker-compose --file backend/docker-compose.yml up -d --no-build --no-deps api
+n=0
+until [ "$(docker inspect -f '{{.State.Health.Status}}' scanium-backend)" = healthy ]; do
+  n=$((n + 1)); [ $n -le 120 ] || { echo 'not healthy' >&2; exit 1; }
+  sleep 1
+done
+curl -fsS -o /dev/null ${HEALTH_URL}
+echo "deployed $tag"
+`;
+let knownHosts = '';
+function handRun(port: number): Promise<Run> {
+  if (!knownHosts) {
+    knownHosts = join(mkdtempSync(join(tmpdir(), 'nr-bench-ssh-')), 'known_hosts');
+    writeFileSync(knownHosts, `nas-standin ${readFileSync(join(STATE, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+  }
+  const args = ['-p', String(port), '-i', join(STATE, 'client_ed25519'), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'HostKeyAlias=nas-standin', '-o', 'LogLevel=ERROR', `${NAS_USER}@127.0.0.1`, 'sh -s'];
+  const spawnedAt = performance.now();
+  const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let tail = '';
+  let stdoutBytes = 0;
+  child.stdout.on('data', (d: Buffer) => {
+    stdoutBytes += d.length;
+    tail = (tail + d.toString()).slice(-4000);
+  });
+  child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
+  child.stdin.end(HAND_SCRIPT);
+  return new Promise((resolveRun) => child.on('close', (code) => resolveRun({ code: code ?? 1, ms: performance.now() - spawnedAt, tail, stdoutBytes, spawnedAt })));
+}
+
+/** SSH channels (sessions) sshd started for the connections the proxy forwarded since `records` was at `from`. */
+async function channelsSince(proxy: TcpProxy, fromRecord: number, logOffset: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, 300)); // sshd writes its log asynchronously
+  const ports = new Set(proxy.records.filter((r) => r.id > fromRecord && r.upstreamPort).map((r) => r.upstreamPort));
+  const text = readFileSync(SSHD_LOG).subarray(logOffset).toString();
+  let n = 0;
+  for (const m of text.matchAll(/Starting session: \S+ for \S+ from 127\.0\.0\.1 port (\d+) /g)) if (ports.has(Number(m[1]))) n += 1;
+  return n;
+}
+const logSize = (): number => statSync(SSHD_LOG).size;
+const lastRecordId = (proxy: TcpProxy): number => proxy.records.at(-1)?.id ?? 0;
+
+/** Runs `fn` through the proxy and also counts the SSH channels it opened. */
+async function counted<T extends Run>(proxy: TcpProxy, fn: () => Promise<T>): Promise<T & { channels: number }> {
+  const from = lastRecordId(proxy);
+  const offset = logSize();
+  const run = await fn();
+  return { ...run, channels: await channelsSince(proxy, from, offset) };
+}
+
+function must<T extends Run>(run: T, what: string): T {
+  if (run.code !== 0) throw new Error(`${what} failed (exit ${run.code}):\n${run.tail.slice(-3000)}`);
+  return run;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sec = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+
+interface Row {
+  measure: string;
+  result: string;
+  target: string;
+  /** true: met; false: missed; undefined: no target or not measured. */
+  ok?: boolean;
+  note?: string;
+}
+
+// ---------------------------------------------------------------- measurements
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it drives the stand-in NAS: docker, runuser, sshd log); run: sudo flock /tmp/nas-e2e.lock npm run bench');
+  for (const a of ACTIONS.slice(0, 3)) if (!existsSync(join(ROOT, 'dist', a, 'index.js'))) throw new Error(`dist/${a}/index.js is missing: build first (npm run build)`);
+  const rows: Row[] = [];
+  const raw: string[] = [];
+  const proxy = await TcpProxy.start({ targetPort: 2222 });
+  const log = (line: string): void => {
+    console.log(line);
+    raw.push(line);
+  };
+
+  resetNas();
+  try {
+    // A first release, so that every measured deploy replaces a running one.
+    must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL })), 'the first deploy');
+
+    // (1) deploy-backend of a new commit vs the hand-run script, loopback and 50 ms round trip; (2) channels.
+    const deployChannels: number[] = [];
+    const handChannels: number[] = [];
+    for (const rtt of [0, 50]) {
+      proxy.delayMs = rtt / 2;
+      const action: number[] = [];
+      const hand: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const order = i % 2 === 0 ? ['action', 'hand'] : ['hand', 'action'];
+        for (const who of order) {
+          newRelease();
+          if (who === 'action') {
+            const run = must(await counted(proxy, () => runBundle('deploy-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'deploy-backend');
+            action.push(run.ms);
+            deployChannels.push(run.channels);
+          } else {
+            const run = must(await counted(proxy, () => handRun(proxy.port)), 'the hand-run deploy');
+            hand.push(run.ms);
+            handChannels.push(run.channels);
+          }
+        }
+      }
+      const ratio = median(action) / median(hand);
+      log(`deploy @${rtt} ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`);
+      rows.push({ measure: `deploy-backend, new commit, ${rtt ? `${rtt} ms round trip` : 'loopback'}: action / hand-run (median of ${RUNS})`, result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`, target: rtt === 50 ? '≤ 1.10' : '—', ...(rtt === 50 ? { ok: ratio <= 1.1 } : {}) });
+    }
+    proxy.delayMs = 0;
+    log(`channels: deploy-backend ${deployChannels.join(', ')}; hand-run ${handChannels.join(', ')}`);
+    rows.push({ measure: 'SSH channels per deploy-backend (hand-run: 1 ssh call)', result: `${median(deployChannels)} (hand-run ${median(handChannels)})`, target: '—' });
+
+    const rollback = must(await counted(proxy, () => runBundle('rollback-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'rollback-backend');
+    rows.push({ measure: 'SSH channels per rollback-backend', result: String(rollback.channels), target: '—' });
+
+    // (3) verify-monitoring at 50 ms round trip.
+    await measureVerify(proxy, rows, log);
+
+    // (4) cleanup-backend: 5 dated tags vs 200, same channels.
+    await measureCleanup(proxy, rows, log);
+
+    // (5) peak RSS of deploy-backend while the build prints 50 MB.
+    proxy.delayMs = 0;
+    pushCommit({ 'backend/Dockerfile': 'FROM nas-base:latest\nCOPY www /www\nRUN head -c 37500000 /dev/zero | base64\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n' }, 'A build that prints 50 MB');
+    const loud = must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }), 'the 50 MB build deploy');
+    const rssMb = (loud.maxRssKb ?? 0) / 1024;
+    log(`50 MB build: ${sec(loud.ms)}, log ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${rssMb.toFixed(1)} MiB`);
+    rows.push({ measure: `Peak RSS of deploy-backend while the build prints 50 MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`, result: `${rssMb.toFixed(1)} MiB`, target: '< 120 MB', ok: rssMb * 1.048576 < 120 });
+
+    // (6) start-up: process start to the first byte the proxy sees; bundle sizes.
+    await measureStartup(proxy, rows, log);
+  } finally {
+    await proxy.close();
+    resetNas();
+  }
+
+  const missed = rows.filter((r) => r.ok === false);
+  writeReport(rows, raw);
+  console.log('');
+  for (const r of rows) console.log(`${r.ok === false ? 'MISSED' : r.ok ? 'ok    ' : '      '} ${r.measure}: ${r.result.replace(/\*/g, '')} (target ${r.target})`);
+  console.log(`\nwrote docs/benchmarks.md${missed.length ? `; ${missed.length} target(s) missed` : ''}`);
+  process.exitCode = missed.length ? 1 : 0;
+}
+
+async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  const measure = 'verify-monitoring at 50 ms round trip (median)';
+  if (!existsSync(join(ROOT, 'dist/verify-monitoring/index.js'))) {
+    rows.push({ measure, result: 'n/a: dist/verify-monitoring is missing', target: '< 1.5 s' });
+    return;
+  }
+  const deployed = await runBundle('deploy-monitoring', connection(2222, { 'health-timeout': '90' }));
+  if (deployed.code !== 0) {
+    rows.push({ measure, result: 'n/a: deploy-monitoring did not bring the stack up', target: '< 1.5 s', note: deployed.tail.slice(-300) });
+    return;
+  }
+  proxy.delayMs = 25;
+  const times: number[] = [];
+  const channels: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const run = await counted(proxy, () => runBundle('verify-monitoring', connection(proxy.port)));
+    if (run.code !== 0) {
+      proxy.delayMs = 0;
+      rows.push({ measure, result: `n/a: verify-monitoring failed (exit ${run.code})`, target: '< 1.5 s', note: run.tail.slice(-300) });
+      return;
+    }
+    times.push(run.ms);
+    channels.push(run.channels);
+  }
+  proxy.delayMs = 0;
+  log(`verify-monitoring @50 ms: ${times.map((x) => x.toFixed(0)).join(', ')} ms; channels ${channels.join(', ')}`);
+  rows.push({ measure, result: `${sec(median(times))} (${median(channels)} channel(s))`, target: '< 1.5 s', ok: median(times) < 1500 });
+}
+
+async function measureCleanup(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  proxy.delayMs = 0;
+  const running = sh(`docker inspect --format '{{.Config.Image}}' scanium-backend`).trim();
+  const datedCount = (): number => sh(`docker image ls scanium-backend --format '{{.Tag}}'`).split('\n').filter((t) => /^\d{4}\.\d{2}\.\d{2}-[0-9a-f]{7}$/.test(t)).length;
+  /** Adds dated tags (of the running image) until there are `n`. */
+  const fill = (n: number): void => {
+    const missing = n - datedCount();
+    if (missing <= 0) return;
+    const tags = Array.from({ length: missing }, (_, i) => {
+      const d = new Date(Date.UTC(2024, 0, 1) + i * 86_400_000);
+      const p = (x: number): string => String(x).padStart(2, '0');
+      return `${d.getUTCFullYear()}.${p(d.getUTCMonth() + 1)}.${p(d.getUTCDate())}-${(0xa000000 + i).toString(16)}`;
+    });
+    sh(`for t in ${tags.join(' ')}; do docker tag ${running} scanium-backend:$t; done`);
+  };
+  // Down to 5 dated tags first (not measured).
+  must(await runBundle('cleanup-backend', connection(2222, { keep: '5' })), 'cleanup-backend keep 5');
+  fill(5);
+  const results: Array<{ tags: number; ms: number; channels: number; removed: number }> = [];
+  for (const n of [5, 200]) {
+    fill(n);
+    const tags = datedCount();
+    const run = must(await counted(proxy, () => runBundle('cleanup-backend', connection(proxy.port, { keep: '3' }))), `cleanup-backend with ${n} tags`);
+    results.push({ tags, ms: run.ms, channels: run.channels, removed: tags - datedCount() });
+  }
+  log(`cleanup: ${results.map((r) => `${r.tags} tags: ${r.ms.toFixed(0)} ms, ${r.channels} channels, removed ${r.removed}`).join('; ')}`);
+  const [few, many] = results;
+  rows.push({
+    measure: `cleanup-backend (keep 3): ${few.tags} dated tags vs ${many.tags}: time, channels (removed ${few.removed} vs ${many.removed})`,
+    result: `${sec(few.ms)}, ${few.channels} ch / ${sec(many.ms)}, ${many.channels} ch`,
+    target: 'same channels',
+    ok: few.channels === many.channels,
+  });
+}
+
+async function measureStartup(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  proxy.delayMs = 0;
+  const sizes: string[] = [];
+  for (const action of ACTIONS) {
+    const bundle = join(ROOT, 'dist', action, 'index.js');
+    if (!existsSync(bundle)) {
+      rows.push({ measure: `start-up of ${action}`, result: 'n/a: no bundle', target: '< 200 ms' });
+      continue;
+    }
+    sizes.push(`${action} ${(statSync(bundle).size / 1024).toFixed(0)} KiB`);
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      let kill = (): void => undefined;
+      let first = 0;
+      const from = lastRecordId(proxy);
+      let poll: NodeJS.Timeout | undefined;
+      const seen = new Promise<void>((resolveSeen) => {
+        poll = setInterval(() => {
+          const r = proxy.records.find((x) => x.id > from && x.firstClientByteAt);
+          if (r) {
+            first = r.firstClientByteAt!;
+            kill(); // before any lock or change: the dry-run never got that far
+            resolveSeen();
+          }
+        }, 2);
+      });
+      const run = runBundle(action, connection(proxy.port, { 'dry-run': 'true' }), { onSpawn: (k) => (kill = k) });
+      await Promise.race([seen, run.then(() => undefined)]);
+      clearInterval(poll);
+      const done = await run;
+      if (!first) throw new Error(`${action} never connected:\n${done.tail.slice(-1500)}`);
+      times.push(first - done.spawnedAt);
+    }
+    log(`start-up ${action}: ${times.map((x) => x.toFixed(0)).join(', ')} ms`);
+    rows.push({ measure: `start-up of ${action}: process start to its first byte at the proxy (median)`, result: `${median(times).toFixed(0)} ms`, target: '< 200 ms', ok: median(times) < 200 });
+  }
+  rows.push({ measure: 'bundle sizes (dist/<action>/index.js)', result: sizes.join('; '), target: '—' });
+}
+
+function writeReport(rows: Row[], raw: string[]): void {
+  const node = process.version;
+  const mem = `${(totalmem() / 2 ** 30).toFixed(1)} GiB (${(freemem() / 2 ** 30).toFixed(1)} GiB free)`;
+  const cpu = `${execFileSync('nproc', { encoding: 'utf8' }).trim()} × ${cpus()[0]?.model ?? '?'}`;
+  let docker = '?';
+  try {
+    docker = sh(`docker version --format '{{.Server.Version}}'`).trim();
+  } catch {
+    /* left as ? */
+  }
+  const cell = (s: string): string => s.replace(/\|/g, '\\|');
+  const text = `# Benchmarks
+
+Measured against the stand-in NAS (\`test/nas\`: real sshd on 127.0.0.1:2222, real dockerd, bare git origin), through a TCP proxy
+(\`test/e2e/support/proxy.ts\`) that adds a delay to every chunk each way for the 50 ms round-trip rows. The hand-run way is one
+\`ssh\` call running the same steps as a shell script (git fetch and checkout, docker build, docker-compose up, poll health once a second).
+
+- Date: ${new Date().toISOString()}
+- Machine: ${cpu}; memory ${mem}; ${execFileSync('uname', ['-srm'], { encoding: 'utf8' }).trim()}
+- Node ${node}; Docker engine ${docker}
+- Runs per median: ${RUNS}
+- Reproduce: \`sudo flock /tmp/nas-e2e.lock npm run bench\` (the stand-in NAS must be up: \`sudo npm run nas:up\`)
+
+| Measure | Result | Target | Met |
+|---|---|---|---|
+${rows.map((r) => `| ${cell(r.measure)} | ${cell(r.result)} | ${cell(r.target)} | ${r.ok === undefined ? '—' : r.ok ? 'yes' : '**no**'} |`).join('\n')}
+
+Channels are the SSH sessions sshd started (\`Starting session\` lines of its VERBOSE log) on the connections the proxy forwarded.
+${rows.some((r) => r.note) ? `\nNotes:\n\n${rows.filter((r) => r.note).map((r) => `- ${r.measure}: \`${(r.note ?? '').replace(/\s+/g, ' ').slice(0, 300)}\``).join('\n')}\n` : ''}
+Raw numbers:
+
+\`\`\`
+${raw.join('\n')}
+\`\`\`
+`;
+  mkdirSync(join(ROOT, 'docs'), { recursive: true });
+  writeFileSync(join(ROOT, 'docs/benchmarks.md'), text);
+}
+
+main().catch((err: unknown) => {
+  console.error((err as Error).stack ?? String(err));
+  process.exitCode = 2;
+});
