@@ -56299,8 +56299,8 @@ function toolFunctions(tools) {
 const docker = {
     build: (o) => command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, '--label', `org.opencontainers.image.revision=${o.revision}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
-    /** `Tag Size` lines of an image's tags. */
-    imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}}']),
+    /** `Tag Size ID` lines of an image's tags. */
+    imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
     /** The commit an image was built from (deploy-backend labels it). */
     revision: (ref) => command(['docker', 'image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', ref]),
     containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
@@ -57167,14 +57167,14 @@ function describeHolder(json) {
 
 ;// CONCATENATED MODULE: ./src/release/backend/images.ts
 
-/** Parses `docker image ls --format '{{.Tag}} {{.Size}}'` lines ("2026.01.10-abc123f 12.3MB"). */
+/** Parses `docker image ls --format '{{.Tag}} {{.Size}} {{.ID}}'` lines ("2026.01.10-abc123f 12.3MB 5cfddd1be29a"). */
 function parseImageTags(text) {
     const out = [];
     for (const line of text.split('\n')) {
-        const [tag, size] = line.trim().split(/\s+/);
+        const [tag, size, id] = line.trim().split(/\s+/);
         if (!tag || tag === '<none>')
             continue;
-        out.push({ tag, bytes: parseSize(size ?? '') });
+        out.push({ tag, bytes: parseSize(size ?? ''), ...(id ? { id } : {}) });
     }
     return out;
 }
@@ -57196,8 +57196,17 @@ function planCleanup(tags, keep, protectedTags, order = []) {
     const guard = new Set(protectedTags.filter((t) => !!t));
     const keepList = dated.filter((t, i) => i < keep || guard.has(t));
     const remove = dated.filter((t) => !keepList.includes(t));
-    const size = new Map(tags.map((t) => [t.tag, t.bytes]));
-    return { keep: keepList, remove, freedBytes: remove.reduce((sum, t) => sum + (size.get(t) ?? 0), 0) };
+    // An image is freed only when every tag naming it goes (an estimate: layers may be shared).
+    const gone = new Set(remove);
+    const images = new Map();
+    for (const t of tags) {
+        const key = t.id ?? `tag:${t.tag}`;
+        const image = images.get(key) ?? { bytes: t.bytes, allGone: true };
+        image.allGone &&= gone.has(t.tag);
+        images.set(key, image);
+    }
+    const freedBytes = [...images.values()].reduce((sum, i) => sum + (i.allGone ? i.bytes : 0), 0);
+    return { keep: keepList, remove, freedBytes };
 }
 /** The dated tags present, newest first. */
 function datedTags(tags, order = []) {

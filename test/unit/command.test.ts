@@ -167,7 +167,7 @@ describe('docker and compose commands', () => {
 
   it('reads images and containers', () => {
     expect(docker.imageExists('img:tag').argv).toEqual(['docker', 'image', 'inspect', '--format', '{{.Id}}', 'img:tag']);
-    expect(docker.imageTags('img').argv).toEqual(['docker', 'image', 'ls', 'img', '--format', '{{.Tag}} {{.Size}}']);
+    expect(docker.imageTags('img').argv).toEqual(['docker', 'image', 'ls', 'img', '--format', '{{.Tag}} {{.Size}} {{.ID}}']);
     expect(docker.containerImage('c').argv).toEqual(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', 'c']);
     expect(docker.logs('c', 50).argv).toEqual(['docker', 'logs', '--tail', '50', 'c']);
   });

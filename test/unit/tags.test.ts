@@ -157,6 +157,18 @@ describe('image tags and the cleanup keep-rules', () => {
     expect(parseSize('N/A')).toBe(0);
   });
 
+  it('counts an image as freed only when every tag naming it goes', () => {
+    const tags = [
+      { tag: T('01', 'a'), bytes: 100, id: 'img1' },
+      { tag: T('02', 'b'), bytes: 100, id: 'img1' },
+      { tag: T('03', 'c'), bytes: 70, id: 'img2' },
+      { tag: T('04', 'd'), bytes: 50, id: 'img3' },
+    ];
+    expect(planCleanup(tags, 2, []).freedBytes).toBe(100); // 01 and 02 go: img1 is freed
+    expect(planCleanup(tags, 3, []).freedBytes).toBe(0); // 02 stays: img1 is still named
+    expect(parseImageTags(`${T('05', 'e')} 1.5MB 5cfddd1be29a`)).toEqual([{ tag: T('05', 'e'), bytes: 1_500_000, id: '5cfddd1be29a' }]);
+  });
+
   it('keeps the newest dated tags and removes the older ones, both newest first', () => {
     const tags = ['01', '02', '03', '04', '05'].map((d, i) => ({ tag: T(d, 'abcde'[i]), bytes: 100 }));
     const plan = planCleanup([...tags, { tag: 'latest', bytes: 5 }, { tag: 'custom', bytes: 5 }], 2, []);

@@ -3,15 +3,17 @@ import { isDatedTag, newestFirst } from '../tags.js';
 export interface ImageTag {
   tag: string;
   bytes: number;
+  /** The image the tag names: several tags may name one image. */
+  id?: string;
 }
 
-/** Parses `docker image ls --format '{{.Tag}} {{.Size}}'` lines ("2026.01.10-abc123f 12.3MB"). */
+/** Parses `docker image ls --format '{{.Tag}} {{.Size}} {{.ID}}'` lines ("2026.01.10-abc123f 12.3MB 5cfddd1be29a"). */
 export function parseImageTags(text: string): ImageTag[] {
   const out: ImageTag[] = [];
   for (const line of text.split('\n')) {
-    const [tag, size] = line.trim().split(/\s+/);
+    const [tag, size, id] = line.trim().split(/\s+/);
     if (!tag || tag === '<none>') continue;
-    out.push({ tag, bytes: parseSize(size ?? '') });
+    out.push({ tag, bytes: parseSize(size ?? ''), ...(id ? { id } : {}) });
   }
   return out;
 }
@@ -40,8 +42,17 @@ export function planCleanup(tags: readonly ImageTag[], keep: number, protectedTa
   const guard = new Set(protectedTags.filter((t): t is string => !!t));
   const keepList = dated.filter((t, i) => i < keep || guard.has(t));
   const remove = dated.filter((t) => !keepList.includes(t));
-  const size = new Map(tags.map((t) => [t.tag, t.bytes]));
-  return { keep: keepList, remove, freedBytes: remove.reduce((sum, t) => sum + (size.get(t) ?? 0), 0) };
+  // An image is freed only when every tag naming it goes (an estimate: layers may be shared).
+  const gone = new Set(remove);
+  const images = new Map<string, { bytes: number; allGone: boolean }>();
+  for (const t of tags) {
+    const key = t.id ?? `tag:${t.tag}`;
+    const image = images.get(key) ?? { bytes: t.bytes, allGone: true };
+    image.allGone &&= gone.has(t.tag);
+    images.set(key, image);
+  }
+  const freedBytes = [...images.values()].reduce((sum, i) => sum + (i.allGone ? i.bytes : 0), 0);
+  return { keep: keepList, remove, freedBytes };
 }
 
 /** The dated tags present, newest first. */
