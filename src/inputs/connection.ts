@@ -1,26 +1,18 @@
 import { parseHostKeys, type PinnedKey } from '../ssh/host-key.js';
+import type { ConnectOptions } from '../ssh/session.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
 export type ComposeChoice = 'auto' | 'docker compose' | 'docker-compose';
 
-/** The inputs every action shares: how to reach the NAS and where the checkout is. */
-export interface ConnectionInputs {
-  host: string;
-  port: number;
-  username: string;
-  privateKey?: string;
-  passphrase?: string;
-  password?: string;
-  hostKeys: PinnedKey[];
-  skipHostKeyCheck: boolean;
-  connectTimeout: number;
+/** The inputs every action shares: how to reach the NAS (what the SSH session takes) and where the checkout is. */
+export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {
   repoPath: string;
   composeCommand: ComposeChoice;
   lockTimeout: number;
   dryRun: boolean;
   remotePath: string;
   sudo: boolean;
-  /** Values to mask in the log. */
+  /** The secret values given, to mask in the log. */
   secrets: string[];
 }
 
