@@ -33,6 +33,9 @@ fi
 BUSYBOX=$(command -v busybox || echo /bin/busybox)
 
 mkdir -p "$NAS_STATE"
+# The server's host key (pinned by the tests) and the client key, before the users that trust it.
+[ -f "$NAS_STATE/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$NAS_STATE/ssh_host_ed25519_key"
+[ -f "$NAS_STATE/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nas-release-tests -f "$NAS_STATE/client_ed25519"
 
 # 1. Docker engine: reuse a running one, else start one with no bridge and no iptables.
 if ! docker info >/dev/null 2>&1; then
@@ -113,8 +116,6 @@ SUDO
 chmod 440 /etc/sudoers.d/nas-standin
 
 # 4. Keys: the server's host key (pinned by the tests) and the client key.
-[ -f "$NAS_STATE/ssh_host_ed25519_key" ] || ssh-keygen -q -t ed25519 -N '' -f "$NAS_STATE/ssh_host_ed25519_key"
-[ -f "$NAS_STATE/client_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C nas-release-tests -f "$NAS_STATE/client_ed25519"
 install -d -m 700 -o "$NAS_USER" -g "$NAS_USER" "$home/.ssh"
 install -m 600 -o "$NAS_USER" -g "$NAS_USER" "$NAS_STATE/client_ed25519.pub" "$home/.ssh/authorized_keys"
 
