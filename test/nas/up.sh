@@ -115,7 +115,7 @@ ${NAS_USER}pw ALL=(root) SETENV: /usr/local/bin/docker, /usr/local/bin/docker-co
 SUDO
 chmod 440 /etc/sudoers.d/nas-standin
 
-# 4. Keys: the server's host key (pinned by the tests) and the client key.
+# 4. The NAS user trusts the client key.
 install -d -m 700 -o "$NAS_USER" -g "$NAS_USER" "$home/.ssh"
 install -m 600 -o "$NAS_USER" -g "$NAS_USER" "$NAS_STATE/client_ed25519.pub" "$home/.ssh/authorized_keys"
 
