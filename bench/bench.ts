@@ -5,6 +5,9 @@
  *
  *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
  *
+ * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup) measures
+ * only those, prints them and leaves docs/benchmarks.md alone.
+ *
  * It resets the stand-in NAS's application before and after (test/nas/reset.sh).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,6 +24,10 @@ const ORIGIN = '/volume1/git/scanium.git';
 const NAS_USER = 'nas';
 const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup'];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
+for (const m of ONLY) if (!MEASURES.includes(m)) throw new Error(`BENCH_ONLY: unknown measure ${m} (known: ${MEASURES.join(', ')})`);
+const measuring = (m: string): boolean => ONLY.includes(m);
 const ACTIONS = ['deploy-backend', 'rollback-backend', 'cleanup-backend', 'deploy-monitoring', 'rollback-monitoring', 'verify-monitoring'];
 
 // ---------------------------------------------------------------- helpers
@@ -211,66 +218,66 @@ async function main(): Promise<void> {
     // A first release, so that every measured deploy replaces a running one.
     must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL })), 'the first deploy');
 
-    // (1) deploy-backend of a new commit vs the hand-run script, loopback and 50 ms round trip; (2) channels.
-    const deployChannels: number[] = [];
-    const handChannels: number[] = [];
-    for (const rtt of [0, 50]) {
-      proxy.delayMs = rtt / 2;
-      const action: number[] = [];
-      const hand: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const order = i % 2 === 0 ? ['action', 'hand'] : ['hand', 'action'];
-        for (const who of order) {
-          newRelease();
-          if (who === 'action') {
-            const run = must(await counted(proxy, () => runBundle('deploy-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'deploy-backend');
-            action.push(run.ms);
-            deployChannels.push(run.channels);
-          } else {
-            const run = must(await counted(proxy, () => handRun(proxy.port)), 'the hand-run deploy');
-            hand.push(run.ms);
-            handChannels.push(run.channels);
-          }
-        }
-      }
-      const ratio = median(action) / median(hand);
-      log(`deploy @${rtt} ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`);
-      rows.push({ measure: `deploy-backend, new commit, ${rtt ? `${rtt} ms round trip` : 'loopback'}: action / hand-run (median of ${RUNS})`, result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`, target: rtt === 50 ? '≤ 1.10' : '—', ...(rtt === 50 ? { ok: ratio <= 1.1 } : {}) });
-    }
-    proxy.delayMs = 0;
-    log(`channels: deploy-backend ${deployChannels.join(', ')}; hand-run ${handChannels.join(', ')}`);
-    rows.push({ measure: 'SSH channels per deploy-backend (hand-run: 1 ssh call)', result: `${median(deployChannels)} (hand-run ${median(handChannels)})`, target: '—' });
-
-    const rollback = must(await counted(proxy, () => runBundle('rollback-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'rollback-backend');
-    rows.push({ measure: 'SSH channels per rollback-backend', result: String(rollback.channels), target: '—' });
-
-    // (3) verify-monitoring at 50 ms round trip.
-    await measureVerify(proxy, rows, log);
-
-    // (4) cleanup-backend: 5 dated tags vs 200, same channels.
-    await measureCleanup(proxy, rows, log);
-
-    // (5) peak RSS of deploy-backend while the build prints 50 MB.
-    proxy.delayMs = 0;
-    pushCommit({ 'backend/Dockerfile': 'FROM nas-base:latest\nCOPY www /www\nRUN head -c 37500000 /dev/zero | base64\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n' }, 'A build that prints 50 MB');
-    const loud = must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }), 'the 50 MB build deploy');
-    const rssMb = (loud.maxRssKb ?? 0) / 1024;
-    log(`50 MB build: ${sec(loud.ms)}, log ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${rssMb.toFixed(1)} MiB`);
-    rows.push({ measure: `Peak RSS of deploy-backend while the build prints 50 MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`, result: `${rssMb.toFixed(1)} MiB`, target: '< 120 MB', ok: rssMb * 1.048576 < 120 });
-
-    // (6) start-up: process start to the first byte the proxy sees; bundle sizes.
-    await measureStartup(proxy, rows, log);
+    if (measuring('deploy')) await measureDeploy(proxy, rows, log);
+    if (measuring('verify')) await measureVerify(proxy, rows, log);
+    if (measuring('cleanup')) await measureCleanup(proxy, rows, log);
+    if (measuring('rss')) await measureRss(rows, log);
+    if (measuring('startup')) await measureStartup(proxy, rows, log);
   } finally {
     await proxy.close();
     resetNas();
   }
 
   const missed = rows.filter((r) => r.ok === false);
-  writeReport(rows, raw);
+  if (ONLY === MEASURES) writeReport(rows, raw);
   console.log('');
   for (const r of rows) console.log(`${r.ok === false ? 'MISSED' : r.ok ? 'ok    ' : '      '} ${r.measure}: ${r.result.replace(/\*/g, '')} (target ${r.target})`);
-  console.log(`\nwrote docs/benchmarks.md${missed.length ? `; ${missed.length} target(s) missed` : ''}`);
+  console.log(ONLY === MEASURES ? `\nwrote docs/benchmarks.md${missed.length ? `; ${missed.length} target(s) missed` : ''}` : `\nBENCH_ONLY: docs/benchmarks.md left alone${missed.length ? `; ${missed.length} target(s) missed` : ''}`);
   process.exitCode = missed.length ? 1 : 0;
+}
+
+/** (1) deploy-backend of a new commit vs the hand-run script, loopback and 50 ms round trip; (2) channels. */
+async function measureDeploy(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  const deployChannels: number[] = [];
+  const handChannels: number[] = [];
+  for (const rtt of [0, 50]) {
+    proxy.delayMs = rtt / 2;
+    const action: number[] = [];
+    const hand: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const order = i % 2 === 0 ? ['action', 'hand'] : ['hand', 'action'];
+      for (const who of order) {
+        newRelease();
+        if (who === 'action') {
+          const run = must(await counted(proxy, () => runBundle('deploy-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'deploy-backend');
+          action.push(run.ms);
+          deployChannels.push(run.channels);
+        } else {
+          const run = must(await counted(proxy, () => handRun(proxy.port)), 'the hand-run deploy');
+          hand.push(run.ms);
+          handChannels.push(run.channels);
+        }
+      }
+    }
+    const ratio = median(action) / median(hand);
+    log(`deploy @${rtt} ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`);
+    rows.push({ measure: `deploy-backend, new commit, ${rtt ? `${rtt} ms round trip` : 'loopback'}: action / hand-run (median of ${RUNS})`, result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`, target: rtt === 50 ? '≤ 1.10' : '—', ...(rtt === 50 ? { ok: ratio <= 1.1 } : {}) });
+  }
+  proxy.delayMs = 0;
+  log(`channels: deploy-backend ${deployChannels.join(', ')}; hand-run ${handChannels.join(', ')}`);
+  rows.push({ measure: 'SSH channels per deploy-backend (hand-run: 1 ssh call)', result: `${median(deployChannels)} (hand-run ${median(handChannels)})`, target: '—' });
+
+  const rollback = must(await counted(proxy, () => runBundle('rollback-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'rollback-backend');
+  rows.push({ measure: 'SSH channels per rollback-backend', result: String(rollback.channels), target: '—' });
+}
+
+/** (5) peak RSS of deploy-backend while the build prints 50 MB. */
+async function measureRss(rows: Row[], log: (l: string) => void): Promise<void> {
+  pushCommit({ 'backend/Dockerfile': 'FROM nas-base:latest\nCOPY www /www\nRUN head -c 37500000 /dev/zero | base64\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n' }, 'A build that prints 50 MB');
+  const loud = must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }), 'the 50 MB build deploy');
+  const rssMb = (loud.maxRssKb ?? 0) / 1024;
+  log(`50 MB build: ${sec(loud.ms)}, log ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${rssMb.toFixed(1)} MiB`);
+  rows.push({ measure: `Peak RSS of deploy-backend while the build prints 50 MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`, result: `${rssMb.toFixed(1)} MiB`, target: '< 120 MB', ok: rssMb * 1.048576 < 120 });
 }
 
 async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {

@@ -56297,12 +56297,11 @@ function toolFunctions(tools) {
 ;// CONCATENATED MODULE: ./src/remote/docker.ts
 
 const docker = {
-    build: (o) => command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, '--label', `org.opencontainers.image.revision=${o.revision}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
+    /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
+    build: (o) => command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
     /** `Tag Size ID` lines of an image's tags. */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
-    /** The commit an image was built from (deploy-backend labels it). */
-    revision: (ref) => command(['docker', 'image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', ref]),
     containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
     logs: (container, lines) => command(['docker', 'logs', '--tail', String(lines), container]),
     remove: (containers) => command(['docker', 'rm', '-f', ...containers]),
@@ -56334,7 +56333,11 @@ function beginOperation(stateDir, record, interrupted) {
 ${interrupted ? appendLine(interrupted) : sh `:`}
 printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
 }
-/** Appends the finished operation and clears the in-progress record. */
+/**
+ * Appends the finished operation and clears the in-progress record. A record
+ * without `ended` gets the NAS's clock: written at the end of a detached phase,
+ * it is on disk the moment the release is done, whatever happens to the runner.
+ */
 function endOperation(stateDir, record) {
     return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
 ${appendLine(record)}
@@ -56349,8 +56352,10 @@ function appendLine(record) {
     // One short line in one write with O_APPEND: a crash leaves it whole or absent;
     // the reader skips anything that does not parse all the same.
     // A torn last line (no newline) gets one first, so the new record stays whole.
+    const json = JSON.stringify(record);
+    const line = record.ended ? sh `printf '%s\\n' ${json}` : sh `printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
     return sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-printf '%s\\n' ${JSON.stringify(record)} >> "$nr_dir/${HISTORY_FILE}"`;
+${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
 function decode(b64) {
     return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
@@ -56496,6 +56501,8 @@ class Executor {
     marker = `@@nr-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}@@`;
     /** Channels opened so far: the round trips the benchmark counts. */
     channels = 0;
+    /** A channel opened ahead (`sh -s` waiting for its program), see prepare(). */
+    spare;
     /**
      * `print` returns false when the log cannot take more for now; the channel
      * is then paused until `drained` calls back, so a command that prints
@@ -56507,10 +56514,33 @@ class Executor {
         this.print = print;
         this.drained = drained;
     }
+    /**
+     * Opens the channel for the next program now: `sh -s` starts on the NAS and
+     * waits for its program, so the two round trips of opening a channel overlap
+     * whatever the runner waits for meanwhile (the lock, the current program).
+     */
+    prepare() {
+        if (this.spare || this.session.closed)
+            return;
+        this.spare = this.open();
+        this.spare.catch(() => undefined); // reported by the run that takes it
+    }
+    /** Closes a prepared channel no program took: its `sh` reads end of input and exits. */
+    close() {
+        this.spare?.then((channel) => channel.end(), () => undefined);
+        this.spare = undefined;
+    }
+    open() {
+        this.channels += 1;
+        return this.session.exec('sh -s');
+    }
     async run(program, options = {}) {
         const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
-        this.channels += 1;
-        const channel = await this.session.exec('sh -s');
+        const opening = this.spare ?? this.open();
+        this.spare = undefined;
+        const channel = await opening;
+        if (options.next)
+            this.prepare();
         const values = new Map();
         const tail = [];
         const prefix = this.marker + ' ';
@@ -56661,13 +56691,16 @@ class Session {
                     return true;
                 },
             };
+            // Only the one method we have: ssh2 would otherwise try "none" first, a round trip for nothing.
             if (options.privateKey) {
                 config.privateKey = options.privateKey;
                 if (options.passphrase)
                     config.passphrase = options.passphrase;
+                config.authHandler = ['publickey'];
             }
             else if (options.password !== undefined) {
                 config.password = options.password;
+                config.authHandler = ['password'];
             }
             let settled = false;
             client.on('ready', () => {
@@ -56699,6 +56732,9 @@ class Session {
             });
             try {
                 client.connect(config);
+                // Programs and markers are small writes answered by small writes: Nagle's algorithm
+                // would hold each one back for the peer's delayed ACK.
+                client.setNoDelay(true);
             }
             catch (err) {
                 settled = true;
@@ -56752,14 +56788,14 @@ nr_pid=$!
 nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
-  nr_size=$(wc -c < "$nr_dir/phase.log" | tr -d ' ')
+  nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
   if [ "$nr_size" -gt "$nr_off" ]; then
     tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
   fi
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  # poll often while a phase is young (most end within seconds), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 100 ]; then nr_sleep 0.1; else nr_sleep 0.3; fi
+  # poll often while a phase is young (most end within seconds: the runner waits for that), then less
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_sleep 0.05; else nr_sleep 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }
@@ -56813,9 +56849,10 @@ while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ];
 
 /**
  * A program snippet that reports where git, docker, compose and the helpers
- * are, and their versions. The version queries run in the background (a
- * Python docker-compose takes most of a second to answer); the program that
- * holds this snippet ends with `wait`.
+ * are, and their versions. The version queries run in the background; the
+ * program that holds this snippet ends with `wait`. A standalone
+ * docker-compose is found but not asked its version: a Python one takes most
+ * of a second to start, longer than the rest of the probe together.
  */
 function probeTools(sudo) {
     const s = new Shell(sudo ? 'sudo -n ' : '');
@@ -56827,9 +56864,7 @@ if command -v docker >/dev/null 2>&1; then
   ( nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')" ) &
   ( nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)" ) &
 fi
-if command -v docker-compose >/dev/null 2>&1; then
-  ( nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)" ) &
-fi`;
+${sudo ? sh `command -v docker-compose >/dev/null 2>&1 && nr_value sudo_compose "$(sudo -n -l "$(command -v docker-compose)" >/dev/null 2>&1 && echo allowed)"` : sh `:`}`;
 }
 /**
  * Tool functions for the first program, before the probe has spoken: docker
@@ -56871,7 +56906,7 @@ function parseTools(values, opts) {
         throw new Error(`docker on the NAS cannot reach the engine: ${dockerVersion || 'no answer'} (${hint}). Nothing was changed.`);
     }
     const v2 = (values.get('compose_v2') ?? '').trim();
-    const v1 = (values.get('compose_v1') ?? '').trim();
+    const standalone = path('docker-compose');
     let compose;
     let composeVersion;
     if (opts.compose === 'docker compose' || (opts.compose === 'auto' && v2)) {
@@ -56881,10 +56916,13 @@ function parseTools(values, opts) {
         composeVersion = `docker compose ${v2}`;
     }
     else {
-        if (!v1)
+        if (!standalone)
             throw new Error(`The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`);
-        compose = [path('docker-compose')];
-        composeVersion = `docker-compose ${v1}`;
+        if (opts.sudo && values.get('sudo_compose') !== 'allowed') {
+            throw new Error(`sudo: true, but sudo on the NAS does not let this user run ${standalone} without a password. Add it to the sudoers rule ("<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}, ${standalone}"). Nothing was changed.`);
+        }
+        compose = [standalone];
+        composeVersion = 'standalone docker-compose';
     }
     return {
         tools: { docker: [path('docker')], compose, git: [path('git')], sudo: opts.sudo },
@@ -56938,6 +56976,8 @@ class Operation {
     heartbeat;
     record;
     finished = false;
+    /** The phase that ended the operation wrote its success line itself. */
+    recordedSuccess = false;
     constructor(options, session, exec) {
         this.options = options;
         this.session = session;
@@ -56967,6 +57007,7 @@ class Operation {
         });
         const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
         const op = new Operation(options, session, exec);
+        exec.prepare(); // the channel of readState opens while the lock is taken
         try {
             if (options.locking && !conn.dryRun)
                 await op.lock();
@@ -57023,7 +57064,7 @@ class Operation {
     /** Runs a program; its markers become progress lines. */
     async runProgram(title, script, opts = {}) {
         const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
-        return this.exec.run({ title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) });
+        return this.exec.run({ title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}), ...(opts.next ? { next: true } : {}) });
     }
     /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
     async runPhase(title, script, opts = {}) {
@@ -57069,7 +57110,9 @@ class Operation {
      */
     async readState(questions) {
         const { conn, progress } = this.options;
-        const result = await this.runProgram('Reading the NAS state', lines(probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh `wait`), { quiet: true, timeout: 120, allowFailure: true });
+        const result = await this.runProgram('Reading the NAS state', lines(probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh `wait`), 
+        // A locking operation always runs another program (its phase, or at least its history line).
+        { quiet: true, timeout: 120, allowFailure: true, next: this.options.locking });
         this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
         if (result.values.get('repo') !== 'yes') {
             throw new Error(noCheckout(conn.repoPath));
@@ -57109,21 +57152,34 @@ class Operation {
         return beginOperation(this.stateDir, this.record, interrupted);
     }
     /**
+     * Shell, for the end of a detached phase, that records this operation's
+     * success on the NAS (with the NAS's clock) as soon as it happens, so a
+     * runner cancelled a moment later loses nothing. finish('success') then
+     * writes nothing more.
+     */
+    succeeded(update = {}) {
+        if (!this.options.locking || this.dryRun)
+            return sh `:`;
+        this.recordedSuccess = true;
+        return endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined });
+    }
+    /**
      * Records the end of this operation (one history line per operation, also
      * when it ends without changing anything), asking `questions` (read-only)
      * in the same round trip.
      */
     async finish(outcome, update = {}, questions) {
-        const writes = this.options.locking && !this.dryRun && !this.finished;
+        const first = !this.finished;
         this.finished = true;
-        const record = writes ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
-        const interrupted = writes ? this.interrupted : undefined;
-        this.interrupted = undefined;
+        const record = first && this.options.locking && !this.dryRun ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
         if (record)
             this.history.push(record);
-        if (!record && !questions)
+        const write = outcome === 'success' && this.recordedSuccess ? undefined : record;
+        const interrupted = write ? this.interrupted : undefined;
+        this.interrupted = undefined;
+        if (!write && !questions)
             return new Map();
-        const result = await this.runProgram('Recording the release history', lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, record ? endOperation(this.stateDir, record) : undefined, questions), { quiet: true, timeout: 60 });
+        const result = await this.runProgram('Recording the release history', lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, write ? endOperation(this.stateDir, write) : undefined, questions), { quiet: true, timeout: 60 });
         return result.values;
     }
     /**
@@ -57149,6 +57205,7 @@ class Operation {
         if (this.heartbeat)
             clearInterval(this.heartbeat);
         this.lockChannel?.end();
+        this.exec.close();
         this.session.close();
     }
 }
@@ -57485,8 +57542,10 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
         const tag = datedTag(commit, new Date());
         const ref = `${target.image}:${tag}`;
         await context.deployment.start(deployment, commit, `Deploy ${ref}`);
-        // Move the checkout and build in one detached phase: a hang-up leaves no half-done checkout.
-        const built = await op.runPhase('Updating the checkout and building the image', sh `${op.begin({ tag, commit, detail: 'deploy' })}
+        // One detached phase from checkout to health, so a hang-up cannot leave a half-done
+        // checkout or recreate, and no round trip is spent between the build and the recreate.
+        const previous = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
+        const released = await op.runPhase('Releasing the backend', sh `${op.begin({ tag, commit, previous, detail: 'deploy' })}
 nr_say step ${`Updating repository from ${checkout.remote}/${checkout.branch}`}
 ${moveCheckout(op.render, { repo: conn.repoPath, ...checkout, runLabel: `${op.run.url} (${op.run.actor})` }, commit)}
 nr_say info ${`${commit.slice(0, 7)} ${state.get('subject') ?? ''}`}
@@ -57498,19 +57557,15 @@ if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then
   nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
 else
   nr_say group ${`docker build ${ref}`}
-  ${op.render.change(docker.build({ image: target.image, tag, context: inputs.buildContext, dockerfile: inputs.dockerfile, revision: commit }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; exit 33; }
+  ${op.render.change(docker.build({ image: target.image, tag, context: inputs.buildContext, dockerfile: inputs.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; exit 33; }
   nr_say endgroup
   nr_say ok 'Image built'
 fi
 nr_say step 'Verifying image tag'
 if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${conn.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi`, { timeout: 3600, allowFailure: true });
-        if (built.code !== 0) {
-            await op.finish('failure', { detail: built.code === 33 ? 'build failed' : built.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
-            return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(built.tail, built.code)}` };
-        }
-        const previous = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
-        const released = await op.runPhase('Recreating the backend', sh `${op.begin({ tag, commit, previous, detail: 'deploy' })}
+else ${conn.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi
+nr_value built yes
+(
 ${recreateBackend(op.render, {
             repo: conn.repoPath,
             target,
@@ -57520,7 +57575,18 @@ ${recreateBackend(op.render, {
             preDeploy: inputs.preDeploy,
             postDeploy: inputs.postDeploy,
             steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
-        })}`, { timeout: target.healthTimeout * 2 + 900, allowFailure: true });
+        })}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${op.succeeded({ tag, commit, previous })}
+${imageTagsValue(op, target.image)}
+fi
+exit "$nr_rc"`, { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true });
+        if (released.code !== 0 && released.values.get('built') !== 'yes') {
+            await op.finish('failure', { detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
+            return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}` };
+        }
         const running = released.values.get('running') ?? '';
         const rolledBack = released.values.get('rolled_back') === 'true';
         const outputs = {
@@ -57542,8 +57608,8 @@ ${recreateBackend(op.render, {
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
-        const finished = await op.finish('success', { tag, commit, previous }, imageTagsValue(op, target.image));
-        const inventory = parseImageTags(Buffer.from(finished.get('tags_b64') ?? '', 'base64').toString());
+        await op.finish('success', { tag, commit, previous });
+        const inventory = parseImageTags(Buffer.from(released.values.get('tags_b64') ?? '', 'base64').toString());
         const recent = datedTags(inventory).slice(0, 5);
         if (inputs.keepImages > 0)
             await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
@@ -57560,6 +57626,8 @@ function failureOf(tail, code) {
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
+
+
 
 
 
@@ -57615,11 +57683,11 @@ ${imageTagsValue(op, target.image)}`);
             return { ok: true, outputs };
         }
         if (deployment.environment) {
-            // The commit the target tag was built from: the history knows it, else the image's revision label.
+            // The commit the target tag was built from: the history knows it, else the checkout resolves the tag's short SHA.
             let commit = [...op.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-            if (!commit) {
-                const label = await op.runProgram('Reading the image revision', sh `nr_value revision "$(${op.render.run(docker.revision(ref))} 2>/dev/null)"`, { quiet: true, timeout: 60 });
-                commit = label.values.get('revision');
+            if (!commit && isDatedTag(tag)) {
+                const resolved = await op.runProgram('Finding the commit of the tag', sh `nr_value commit "$(${op.render.run(git.revParse(conn.repoPath, `${tag.slice(-7)}^{commit}`))})"`, { quiet: true, timeout: 60, allowFailure: true });
+                commit = resolved.values.get('commit') || undefined;
             }
             if (commit)
                 await context.deployment.start(deployment, commit, `Rollback of the backend from ${current || 'nothing'} to ${tag}`);
@@ -57627,6 +57695,7 @@ ${imageTagsValue(op, target.image)}`);
                 progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
         }
         const released = await op.runPhase('Rolling back the backend', sh `${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
+(
 ${recreateBackend(op.render, {
             repo: conn.repoPath,
             target,
@@ -57634,7 +57703,13 @@ ${recreateBackend(op.render, {
             fallback: current,
             force: inputs.force || current === tag,
             steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
-        })}`, { timeout: target.healthTimeout * 2 + 600, allowFailure: true });
+        })}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${op.succeeded()}
+fi
+exit "$nr_rc"`, { timeout: target.healthTimeout * 2 + 600, allowFailure: true });
         const running = released.values.get('running') ?? '';
         const outputs = { DEPLOYED_BACKEND_TAG: running, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: running ? `${target.image}:${running}` : '' };
         if (released.code !== 0) {
@@ -57649,7 +57724,7 @@ ${recreateBackend(op.render, {
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
-        await op.finish('success', { tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' });
+        await op.finish('success');
         progress.results('ROLLBACK COMPLETE', { 'Previous image': runningImage, 'Current image': ref });
         progress.ok(`Successfully rolled back to: ${tag}`);
         await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);

@@ -15,6 +15,16 @@ import { currentRun, type RunInfo } from '../report/run-info.js';
 /** Until the probe has spoken, docker and git are the probing shell functions. */
 const PROBING_TOOLS: Tools = { docker: ['nr_docker'], compose: ['nr_compose'], git: ['nr_git'], sudo: false };
 
+export interface ProgramOptions {
+  /** Seconds before the runner gives up on it. */
+  timeout?: number;
+  allowFailure?: boolean;
+  /** Sees each marker first; true when it handled it. */
+  onMarker?: (m: Marker) => boolean;
+  /** Another program surely follows: its channel opens while this one runs. */
+  next?: boolean;
+}
+
 export interface OperationOptions {
   action: string;
   stack: 'backend' | 'monitoring';
@@ -49,6 +59,8 @@ export class Operation {
   private heartbeat?: NodeJS.Timeout;
   private record?: HistoryRecord;
   private finished = false;
+  /** The phase that ended the operation wrote its success line itself. */
+  private recordedSuccess = false;
 
   private constructor(
     readonly options: OperationOptions,
@@ -82,6 +94,7 @@ export class Operation {
     });
     const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
     const op = new Operation(options, session, exec);
+    exec.prepare(); // the channel of readState opens while the lock is taken
     try {
       if (options.locking && !conn.dryRun) await op.lock();
       if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
@@ -128,16 +141,16 @@ export class Operation {
   }
 
   /** Runs a program; its markers become progress lines. */
-  async runProgram(title: string, script: Shell, opts: { timeout?: number; quiet?: boolean; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+  async runProgram(title: string, script: Shell, opts: ProgramOptions & { quiet?: boolean } = {}): Promise<ProgramResult> {
     const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
     return this.exec.run(
       { title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
-      { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) },
+      { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}), ...(opts.next ? { next: true } : {}) },
     );
   }
 
   /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
-  async runPhase(title: string, script: Shell, opts: { timeout?: number; allowFailure?: boolean; onMarker?: (m: Marker) => boolean } = {}): Promise<ProgramResult> {
+  async runPhase(title: string, script: Shell, opts: ProgramOptions = {}): Promise<ProgramResult> {
     if (!this.facts) throw new Error('a phase ran before the NAS was described');
     // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
     if (this.dryRun) return this.runProgram(title, script, opts);
@@ -181,7 +194,8 @@ export class Operation {
     const result = await this.runProgram(
       'Reading the NAS state',
       lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh`wait`),
-      { quiet: true, timeout: 120, allowFailure: true },
+      // A locking operation always runs another program (its phase, or at least its history line).
+      { quiet: true, timeout: 120, allowFailure: true, next: this.options.locking },
     );
     this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
     if (result.values.get('repo') !== 'yes') {
@@ -221,21 +235,35 @@ export class Operation {
   }
 
   /**
+   * Shell, for the end of a detached phase, that records this operation's
+   * success on the NAS (with the NAS's clock) as soon as it happens, so a
+   * runner cancelled a moment later loses nothing. finish('success') then
+   * writes nothing more.
+   */
+  succeeded(update: Partial<HistoryRecord> = {}): Shell {
+    if (!this.options.locking || this.dryRun) return sh`:`;
+    this.recordedSuccess = true;
+    return endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined });
+  }
+
+  /**
    * Records the end of this operation (one history line per operation, also
    * when it ends without changing anything), asking `questions` (read-only)
    * in the same round trip.
    */
   async finish(outcome: Outcome, update: Partial<HistoryRecord> = {}, questions?: Shell): Promise<Map<string, string>> {
-    const writes = this.options.locking && !this.dryRun && !this.finished;
+    const first = !this.finished;
     this.finished = true;
-    const record: HistoryRecord | undefined = writes ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
-    const interrupted = writes ? this.interrupted : undefined;
-    this.interrupted = undefined;
+    const record: HistoryRecord | undefined =
+      first && this.options.locking && !this.dryRun ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
     if (record) this.history.push(record);
-    if (!record && !questions) return new Map();
+    const write = outcome === 'success' && this.recordedSuccess ? undefined : record;
+    const interrupted = write ? this.interrupted : undefined;
+    this.interrupted = undefined;
+    if (!write && !questions) return new Map();
     const result = await this.runProgram(
       'Recording the release history',
-      lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, record ? endOperation(this.stateDir, record) : undefined, questions),
+      lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, write ? endOperation(this.stateDir, write) : undefined, questions),
       { quiet: true, timeout: 60 },
     );
     return result.values;
@@ -262,6 +290,7 @@ export class Operation {
   close(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.lockChannel?.end();
+    this.exec.close();
     this.session.close();
   }
 }

@@ -19,14 +19,14 @@ nr_pid=$!
 nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
-  nr_size=$(wc -c < "$nr_dir/phase.log" | tr -d ' ')
+  nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
   if [ "$nr_size" -gt "$nr_off" ]; then
     tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
   fi
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  # poll often while a phase is young (most end within seconds), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 100 ]; then nr_sleep 0.1; else nr_sleep 0.3; fi
+  # poll often while a phase is young (most end within seconds: the runner waits for that), then less
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_sleep 0.05; else nr_sleep 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }

@@ -1,13 +1,12 @@
 import { command, type Command } from './command.js';
 
 export const docker = {
-  build: (o: { image: string; tag: string; context: string; dockerfile?: string; revision: string }): Command =>
-    command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, '--label', `org.opencontainers.image.revision=${o.revision}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
+  /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
+  build: (o: { image: string; tag: string; context: string; dockerfile?: string }): Command =>
+    command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
   imageExists: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
   /** `Tag Size ID` lines of an image's tags. */
   imageTags: (image: string): Command => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
-  /** The commit an image was built from (deploy-backend labels it). */
-  revision: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{index .Config.Labels "org.opencontainers.image.revision"}}', ref]),
   containerImage: (container: string): Command => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
   logs: (container: string, lines: number): Command => command(['docker', 'logs', '--tail', String(lines), container]),
   remove: (containers: readonly string[]): Command => command(['docker', 'rm', '-f', ...containers]),

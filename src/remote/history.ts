@@ -42,7 +42,11 @@ ${interrupted ? appendLine(interrupted) : sh`:`}
 printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
 }
 
-/** Appends the finished operation and clears the in-progress record. */
+/**
+ * Appends the finished operation and clears the in-progress record. A record
+ * without `ended` gets the NAS's clock: written at the end of a detached phase,
+ * it is on disk the moment the release is done, whatever happens to the runner.
+ */
 export function endOperation(stateDir: string, record: HistoryRecord): Shell {
   return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
 ${appendLine(record)}
@@ -59,8 +63,10 @@ function appendLine(record: HistoryRecord): Shell {
   // One short line in one write with O_APPEND: a crash leaves it whole or absent;
   // the reader skips anything that does not parse all the same.
   // A torn last line (no newline) gets one first, so the new record stays whole.
+  const json = JSON.stringify(record);
+  const line = record.ended ? sh`printf '%s\\n' ${json}` : sh`printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
   return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-printf '%s\\n' ${JSON.stringify(record)} >> "$nr_dir/${HISTORY_FILE}"`;
+${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
 
 function decode(b64: string | undefined): string {

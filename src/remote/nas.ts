@@ -11,9 +11,10 @@ export interface NasFacts {
 
 /**
  * A program snippet that reports where git, docker, compose and the helpers
- * are, and their versions. The version queries run in the background (a
- * Python docker-compose takes most of a second to answer); the program that
- * holds this snippet ends with `wait`.
+ * are, and their versions. The version queries run in the background; the
+ * program that holds this snippet ends with `wait`. A standalone
+ * docker-compose is found but not asked its version: a Python one takes most
+ * of a second to start, longer than the rest of the probe together.
  */
 export function probeTools(sudo: boolean): Shell {
   const s = new Shell(sudo ? 'sudo -n ' : '');
@@ -25,9 +26,7 @@ if command -v docker >/dev/null 2>&1; then
   ( nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')" ) &
   ( nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)" ) &
 fi
-if command -v docker-compose >/dev/null 2>&1; then
-  ( nr_value compose_v1 "$(${s}"$(command -v docker-compose)" version --short 2>/dev/null)" ) &
-fi`;
+${sudo ? sh`command -v docker-compose >/dev/null 2>&1 && nr_value sudo_compose "$(sudo -n -l "$(command -v docker-compose)" >/dev/null 2>&1 && echo allowed)"` : sh`:`}`;
 }
 
 /**
@@ -74,7 +73,7 @@ export function parseTools(values: Map<string, string>, opts: { sudo: boolean; c
     throw new Error(`docker on the NAS cannot reach the engine: ${dockerVersion || 'no answer'} (${hint}). Nothing was changed.`);
   }
   const v2 = (values.get('compose_v2') ?? '').trim();
-  const v1 = (values.get('compose_v1') ?? '').trim();
+  const standalone = path('docker-compose');
   let compose: string[];
   let composeVersion: string;
   if (opts.compose === 'docker compose' || (opts.compose === 'auto' && v2)) {
@@ -82,9 +81,12 @@ export function parseTools(values: Map<string, string>, opts: { sudo: boolean; c
     compose = [path('docker'), 'compose'];
     composeVersion = `docker compose ${v2}`;
   } else {
-    if (!v1) throw new Error(`The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`);
-    compose = [path('docker-compose')];
-    composeVersion = `docker-compose ${v1}`;
+    if (!standalone) throw new Error(`The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`);
+    if (opts.sudo && values.get('sudo_compose') !== 'allowed') {
+      throw new Error(`sudo: true, but sudo on the NAS does not let this user run ${standalone} without a password. Add it to the sudoers rule ("<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}, ${standalone}"). Nothing was changed.`);
+    }
+    compose = [standalone];
+    composeVersion = 'standalone docker-compose';
   }
   return {
     tools: { docker: [path('docker')], compose, git: [path('git')], sudo: opts.sudo },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ClientChannel } from 'ssh2';
 import type { Session } from './session.js';
 import { programText, type Program } from '../remote/program.js';
 
@@ -21,6 +22,8 @@ export interface RunOptions {
   onMarker?: (marker: Marker) => void;
   /** A non-zero exit is returned instead of thrown. */
   allowFailure?: boolean;
+  /** Another program follows: open its channel while this one runs. */
+  next?: boolean;
 }
 
 export class RemoteError extends Error {
@@ -76,6 +79,8 @@ export class Executor {
   readonly marker = `@@nr-${randomBytes(6).toString('hex')}@@`;
   /** Channels opened so far: the round trips the benchmark counts. */
   channels = 0;
+  /** A channel opened ahead (`sh -s` waiting for its program), see prepare(). */
+  private spare?: Promise<ClientChannel>;
 
   /**
    * `print` returns false when the log cannot take more for now; the channel
@@ -89,10 +94,34 @@ export class Executor {
     private readonly drained: (resume: () => void) => void = (resume) => resume(),
   ) {}
 
+  /**
+   * Opens the channel for the next program now: `sh -s` starts on the NAS and
+   * waits for its program, so the two round trips of opening a channel overlap
+   * whatever the runner waits for meanwhile (the lock, the current program).
+   */
+  prepare(): void {
+    if (this.spare || this.session.closed) return;
+    this.spare = this.open();
+    this.spare.catch(() => undefined); // reported by the run that takes it
+  }
+
+  /** Closes a prepared channel no program took: its `sh` reads end of input and exits. */
+  close(): void {
+    this.spare?.then((channel) => channel.end(), () => undefined);
+    this.spare = undefined;
+  }
+
+  private open(): Promise<ClientChannel> {
+    this.channels += 1;
+    return this.session.exec('sh -s');
+  }
+
   async run(program: Program, options: RunOptions = {}): Promise<ProgramResult> {
     const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
-    this.channels += 1;
-    const channel = await this.session.exec('sh -s');
+    const opening = this.spare ?? this.open();
+    this.spare = undefined;
+    const channel = await opening;
+    if (options.next) this.prepare();
     const values = new Map<string, string>();
     const tail: string[] = [];
     const prefix = this.marker + ' ';

@@ -83,11 +83,14 @@ export class Session {
           return true;
         },
       };
+      // Only the one method we have: ssh2 would otherwise try "none" first, a round trip for nothing.
       if (options.privateKey) {
         config.privateKey = options.privateKey;
         if (options.passphrase) config.passphrase = options.passphrase;
+        config.authHandler = ['publickey'];
       } else if (options.password !== undefined) {
         config.password = options.password;
+        config.authHandler = ['password'];
       }
       let settled = false;
       client.on('ready', () => {
@@ -113,6 +116,9 @@ export class Session {
       });
       try {
         client.connect(config);
+        // Programs and markers are small writes answered by small writes: Nagle's algorithm
+        // would hold each one back for the peer's delayed ACK.
+        client.setNoDelay(true);
       } catch (err) {
         settled = true;
         reject(new PermanentConnectError(`The private-key could not be used: ${(err as Error).message}`));

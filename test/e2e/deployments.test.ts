@@ -1,7 +1,8 @@
+import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HEALTH_URL, connection, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import { HEALTH_URL, REPO, connection, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
 
 interface Request {
   method: string;
@@ -56,6 +57,12 @@ describe('GitHub deployments', () => {
     expect(rollback.body.ref).toBe(first);
     expect(String(rollback.body.description)).toBe(`Rollback of the backend from ${tagOf(second)} to ${tagOf(first)}`);
     expect(api.requests.at(-1)!.body.state).toBe('success');
+
+    // A tag the release history does not know (history lost, or an image built by hand): its short SHA names the commit.
+    rmSync(`${REPO}/.git/nas-release/history.jsonl`);
+    const named = await runAction('rollback-backend', connection({ ...inputs, tag: tagOf(second) }), { env });
+    expect(named.code, named.stdout).toBe(0);
+    expect(api.requests.filter((r) => r.url === '/repos/example/app/deployments').at(-1)!.body.ref).toBe(second);
   });
 
   it('a failed release is recorded as failure', async () => {

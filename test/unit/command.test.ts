@@ -142,23 +142,19 @@ nr_docker ${['a b', '$x']}; nr_compose up; nr_git ${"it's"}`);
 });
 
 describe('docker and compose commands', () => {
-  it('builds an image with the tag and the revision label', () => {
-    expect(resolve(docker.build({ image: 'scanium-backend', tag: '2026.01.10-abcdef0', context: '/repo/backend', revision: 'abcdef0123' }), nasTools)).toEqual([
+  it('builds an image with the tag', () => {
+    expect(resolve(docker.build({ image: 'scanium-backend', tag: '2026.01.10-abcdef0', context: '/repo/backend' }), nasTools)).toEqual([
       '/usr/local/bin/docker',
       'build',
       '--tag',
       'scanium-backend:2026.01.10-abcdef0',
-      '--label',
-      'org.opencontainers.image.revision=abcdef0123',
       '/repo/backend',
     ]);
-    expect(docker.build({ image: 'i', tag: 't', context: 'ctx', dockerfile: 'ctx/Dockerfile.prod', revision: 'r' }).argv).toEqual([
+    expect(docker.build({ image: 'i', tag: 't', context: 'ctx', dockerfile: 'ctx/Dockerfile.prod' }).argv).toEqual([
       'docker',
       'build',
       '--tag',
       'i:t',
-      '--label',
-      'org.opencontainers.image.revision=r',
       '--file',
       'ctx/Dockerfile.prod',
       'ctx',
@@ -285,7 +281,6 @@ describe('parseTools', () => {
         git_version: 'git version 2.39.2',
         docker_version: '24.0.2 ',
         compose_v2: 'v2.20.1',
-        compose_v1: '1.29.2',
         ...over,
       }),
     );
@@ -299,13 +294,15 @@ describe('parseTools', () => {
   });
 
   it('falls back to docker-compose under auto, and uses it when asked', () => {
-    expect(parseTools(probe({ compose_v2: '' }), opts).tools.compose).toEqual(['/usr/local/bin/docker-compose']);
+    const standalone = parseTools(probe({ compose_v2: '' }), opts);
+    expect(standalone.tools.compose).toEqual(['/usr/local/bin/docker-compose']);
+    expect(standalone.describe.join('\n')).toContain('compose: /usr/local/bin/docker-compose (standalone docker-compose)');
     expect(parseTools(probe(), { ...opts, compose: 'docker-compose' }).tools.compose).toEqual(['/usr/local/bin/docker-compose']);
   });
 
   it('explains a missing compose, changing nothing', () => {
     expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, compose: 'docker compose' })).toThrow(/compose-command is 'docker compose', but .*no compose plugin.*Nothing was changed/);
-    expect(() => parseTools(probe({ compose_v2: '', compose_v1: '' }), opts)).toThrow(/neither 'docker compose' nor 'docker-compose'.*Nothing was changed/);
+    expect(() => parseTools(probe({ compose_v2: '', 'path_docker-compose': '' }), opts)).toThrow(/neither 'docker compose' nor 'docker-compose'.*Nothing was changed/);
   });
 
   it('names each missing tool and where to get it', () => {
@@ -322,6 +319,11 @@ describe('parseTools', () => {
   it('with sudo, needs sudo to work without a password, and then marks the tools', () => {
     expect(() => parseTools(probe({ docker_version: 'sudo: a password is required' }), { ...opts, sudo: true })).toThrow(/sudo: a password is required.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose/);
     expect(parseTools(probe(), { ...opts, sudo: true }).tools.sudo).toBe(true);
+  });
+
+  it('with sudo and a standalone docker-compose, needs sudo to allow that one too', () => {
+    expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, sudo: true })).toThrow(/does not let this user run \/usr\/local\/bin\/docker-compose without a password.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose.*Nothing was changed/);
+    expect(parseTools(probe({ compose_v2: '', sudo_compose: 'allowed' }), { ...opts, sudo: true }).tools.compose).toEqual(['/usr/local/bin/docker-compose']);
   });
 
   it('reads what the probe prints on a real machine', () => {

@@ -191,6 +191,17 @@ describe('the release history, run locally', () => {
     expect(read().records.map((r) => r.tag)).toEqual(['2026.01.10-aaaaaaa', '2026.01.11-bbbbbbb', '2026.01.12-ccccccc', '2026.01.14-eeeeeee']);
   });
 
+  it('stamps a record without an end time with the clock of the machine that writes it', () => {
+    const before = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const f = record('2026.01.15-fffffff', { outcome: 'success', detail: 'ends "here" }' });
+    expect(runProgram(endOperation(stateDir, f)).status).toBe(0);
+    const last = read().records.at(-1);
+    expect(last).toEqual({ ...f, ended: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) });
+    const ended = new Date(last?.ended ?? '');
+    expect(ended.getTime()).toBeGreaterThanOrEqual(before.getTime());
+    expect(ended.getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
   it('reads only the last lines', () => {
     const dir = join(work, 'long-history');
     mkdirSync(dir, { recursive: true });

@@ -35,10 +35,12 @@ ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`,
     const ref = `${target.image}:${tag}`;
     await context.deployment.start(deployment, commit, `Deploy ${ref}`);
 
-    // Move the checkout and build in one detached phase: a hang-up leaves no half-done checkout.
-    const built = await op.runPhase(
-      'Updating the checkout and building the image',
-      sh`${op.begin({ tag, commit, detail: 'deploy' })}
+    // One detached phase from checkout to health, so a hang-up cannot leave a half-done
+    // checkout or recreate, and no round trip is spent between the build and the recreate.
+    const previous = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
+    const released = await op.runPhase(
+      'Releasing the backend',
+      sh`${op.begin({ tag, commit, previous, detail: 'deploy' })}
 nr_say step ${`Updating repository from ${checkout.remote}/${checkout.branch}`}
 ${moveCheckout(op.render, { repo: conn.repoPath, ...checkout, runLabel: `${op.run.url} (${op.run.actor})` }, commit)}
 nr_say info ${`${commit.slice(0, 7)} ${state.get('subject') ?? ''}`}
@@ -50,24 +52,15 @@ if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then
   nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
 else
   nr_say group ${`docker build ${ref}`}
-  ${op.render.change(docker.build({ image: target.image, tag, context: inputs.buildContext, dockerfile: inputs.dockerfile, revision: commit }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; exit 33; }
+  ${op.render.change(docker.build({ image: target.image, tag, context: inputs.buildContext, dockerfile: inputs.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; exit 33; }
   nr_say endgroup
   nr_say ok 'Image built'
 fi
 nr_say step 'Verifying image tag'
 if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${conn.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi`,
-      { timeout: 3600, allowFailure: true },
-    );
-    if (built.code !== 0) {
-      await op.finish('failure', { detail: built.code === 33 ? 'build failed' : built.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
-      return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(built.tail, built.code)}` };
-    }
-
-    const previous = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
-    const released = await op.runPhase(
-      'Recreating the backend',
-      sh`${op.begin({ tag, commit, previous, detail: 'deploy' })}
+else ${conn.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi
+nr_value built yes
+(
 ${recreateBackend(op.render, {
   repo: conn.repoPath,
   target,
@@ -77,9 +70,21 @@ ${recreateBackend(op.render, {
   preDeploy: inputs.preDeploy,
   postDeploy: inputs.postDeploy,
   steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
-})}`,
-      { timeout: target.healthTimeout * 2 + 900, allowFailure: true },
+})}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${op.succeeded({ tag, commit, previous })}
+${imageTagsValue(op, target.image)}
+fi
+exit "$nr_rc"`,
+      { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true },
     );
+    if (released.code !== 0 && released.values.get('built') !== 'yes') {
+      await op.finish('failure', { detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
+      return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}` };
+    }
+
     const running = released.values.get('running') ?? '';
     const rolledBack = released.values.get('rolled_back') === 'true';
     const outputs = {
@@ -101,8 +106,8 @@ ${recreateBackend(op.render, {
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    const finished = await op.finish('success', { tag, commit, previous }, imageTagsValue(op, target.image));
-    const inventory = parseImageTags(Buffer.from(finished.get('tags_b64') ?? '', 'base64').toString());
+    await op.finish('success', { tag, commit, previous });
+    const inventory = parseImageTags(Buffer.from(released.values.get('tags_b64') ?? '', 'base64').toString());
     const recent = datedTags(inventory).slice(0, 5);
     if (inputs.keepImages > 0) await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });

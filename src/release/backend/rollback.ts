@@ -1,6 +1,7 @@
 import { readRollbackBackend } from '../../inputs/backend.js';
 import type { InputReader } from '../../inputs/reader.js';
 import { docker } from '../../remote/docker.js';
+import { git } from '../../remote/git.js';
 import { previousRelease } from '../../remote/history.js';
 import { sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
@@ -10,6 +11,7 @@ import { readDeploymentInputs } from '../../github/deployments.js';
 import { imageTagsValue } from './cleanup.js';
 import { failureOf } from './deploy.js';
 import { datedTags, parseImageTags } from './images.js';
+import { isDatedTag } from '../tags.js';
 import { recreateBackend } from './recreate.js';
 
 /** rollback-backend: bring back a named tag, or the release before the running one. */
@@ -61,11 +63,11 @@ ${imageTagsValue(op, target.image)}`,
     }
 
     if (deployment.environment) {
-      // The commit the target tag was built from: the history knows it, else the image's revision label.
+      // The commit the target tag was built from: the history knows it, else the checkout resolves the tag's short SHA.
       let commit = [...op.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-      if (!commit) {
-        const label = await op.runProgram('Reading the image revision', sh`nr_value revision "$(${op.render.run(docker.revision(ref))} 2>/dev/null)"`, { quiet: true, timeout: 60 });
-        commit = label.values.get('revision');
+      if (!commit && isDatedTag(tag)) {
+        const resolved = await op.runProgram('Finding the commit of the tag', sh`nr_value commit "$(${op.render.run(git.revParse(conn.repoPath, `${tag.slice(-7)}^{commit}`))})"`, { quiet: true, timeout: 60, allowFailure: true });
+        commit = resolved.values.get('commit') || undefined;
       }
       if (commit) await context.deployment.start(deployment, commit, `Rollback of the backend from ${current || 'nothing'} to ${tag}`);
       else progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
@@ -73,6 +75,7 @@ ${imageTagsValue(op, target.image)}`,
     const released = await op.runPhase(
       'Rolling back the backend',
       sh`${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
+(
 ${recreateBackend(op.render, {
   repo: conn.repoPath,
   target,
@@ -80,7 +83,13 @@ ${recreateBackend(op.render, {
   fallback: current,
   force: inputs.force || current === tag,
   steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
-})}`,
+})}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${op.succeeded()}
+fi
+exit "$nr_rc"`,
       { timeout: target.healthTimeout * 2 + 600, allowFailure: true },
     );
     const running = released.values.get('running') ?? '';
@@ -97,7 +106,7 @@ ${recreateBackend(op.render, {
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await op.finish('success', { tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' });
+    await op.finish('success');
     progress.results('ROLLBACK COMPLETE', { 'Previous image': runningImage, 'Current image': ref });
     progress.ok(`Successfully rolled back to: ${tag}`);
     await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);
