@@ -1,6 +1,7 @@
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionInputs } from '../inputs/connection.js';
 import { Executor, LineSplitter, RemoteError, type Marker, type ProgramResult } from '../ssh/exec.js';
+import { programText, type Program } from '../remote/program.js';
 import { quote } from '../ssh/quote.js';
 import { Session } from '../ssh/session.js';
 import { Renderer, toolFunctions, type Tools } from '../remote/command.js';
@@ -8,7 +9,7 @@ import { detached } from '../remote/detached.js';
 import { appendRecord, beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
 import { LOCK_HEARTBEAT_EVERY, lockHolder } from '../remote/lock.js';
 import { missingTool, parseTools, probeTools, probingToolFunctions, type NasFacts } from '../remote/nas.js';
-import { lines, sh, type Shell } from '../remote/shell.js';
+import { Shell, lines, sh } from '../remote/shell.js';
 import type { Progress } from '../report/progress.js';
 import { currentRun, type RunInfo } from '../report/run-info.js';
 
@@ -81,7 +82,7 @@ export class Operation {
     return this.options.conn.dryRun;
   }
 
-  /** Connects and takes the release lock (the NAS is described by the first program, readState). */
+  /** Connects; the release lock is taken by readState, with the first questions on the same channel. */
   static async open(options: OperationOptions): Promise<Operation> {
     const { conn, progress } = options;
     const platform = progress.platform;
@@ -93,51 +94,77 @@ export class Operation {
       onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
     });
     const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
-    const op = new Operation(options, session, exec);
-    exec.prepare(); // the channel of readState opens while the lock is taken
-    try {
-      if (options.locking && !conn.dryRun) await op.lock();
-      if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
-      return op;
-    } catch (err) {
-      op.close();
-      throw err;
-    }
+    // The channel of the next program opens while the lock and the state are awaited.
+    exec.prepare();
+    if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
+    return new Operation(options, session, exec);
   }
 
-  /** Takes the release lock; waits (printing who holds it) up to lock-timeout. */
-  private async lock(): Promise<void> {
+  /**
+   * Takes the release lock, waiting (and printing who holds it) up to
+   * lock-timeout, then runs `state` under it on the same channel: the lock
+   * and the first questions cost one round trip.
+   */
+  private async lockAndRead(state: Program): Promise<ProgramResult> {
     const { conn, progress } = this.options;
     const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
+    const output = this.exec.output(state, { onMarker: (m) => this.onMarker(m), allowFailure: true });
+    const then = new Shell(programText({ path: conn.remotePath, marker: this.exec.marker, script: state.script }));
+    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath, then });
     this.exec.channels += 1;
-    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath });
     const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
     this.lockChannel = channel;
     const prefix = this.exec.marker + ' ';
-    await new Promise<void>((resolve, reject) => {
+    return new Promise<ProgramResult>((resolve, reject) => {
+      let locked = false;
       let lastHolder = '';
-      const output: string[] = [];
-      const splitter = new LineSplitter((line) => {
-        if (!line.startsWith(prefix)) return void output.push(line);
+      let timer: NodeJS.Timeout | undefined;
+      const before: string[] = [];
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      const onLock = (line: string): void => {
+        if (!line.startsWith(prefix)) return void before.push(line);
         const [kind, ...rest] = line.slice(prefix.length).split(' ');
         const info = describeHolder(rest.join(' '));
         if (kind === 'locked') {
+          locked = true;
           this.lockedAt = new Date().toISOString();
-          resolve();
+          progress.ok('Release lock held');
+          this.heartbeat = setInterval(() => channel.write('.\n'), LOCK_HEARTBEAT_EVERY * 1000);
+          this.heartbeat.unref();
+          timer = setTimeout(() => fail(new RemoteError(state.title, 124, output.tail, true)), state.timeout * 1000);
         } else if (kind === 'held' && info !== lastHolder) {
           lastHolder = info;
           progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
-        else if (kind === 'missing') reject(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
-        else if (kind === 'norepo') reject(new Error(noCheckout(conn.repoPath)));
-        else if (kind === 'timeout') reject(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
+        else if (kind === 'missing') fail(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
+        else if (kind === 'norepo') fail(new Error(noCheckout(conn.repoPath)));
+        else if (kind === 'timeout') fail(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
+      };
+      const out = new LineSplitter((line) => {
+        if (!locked) return onLock(line);
+        if (line.startsWith(`${prefix}state `)) {
+          clearTimeout(timer);
+          return void resolve(output.result(Number(line.slice(prefix.length + 'state '.length)) || 0));
+        }
+        output.line(line);
+      }, (line) => output.isMarker(line));
+      const err = new LineSplitter((line) => (locked ? output.line(line) : before.push(line)));
+      channel.on('data', (d: Buffer) => out.push(d));
+      channel.stderr.on('data', (d: Buffer) => err.push(d));
+      channel.on('close', (code: number | null) => {
+        err.end();
+        fail(
+          new Error(
+            locked
+              ? `${state.title}: ${this.session.closed ?? 'the lock process ended'} before the command finished`
+              : `The release lock could not be taken (exit ${code ?? 'none'}): ${before.join(' ').trim() || 'the lock process ended'}`,
+          ),
+        );
       });
-      channel.on('data', (d: Buffer) => splitter.push(d));
-      channel.stderr.on('data', (d: Buffer) => output.push(d.toString()));
-      channel.on('close', (code: number | null) => reject(new Error(`The release lock could not be taken (exit ${code ?? 'none'}): ${output.join(' ').trim() || 'the lock process ended'}`)));
     });
-    this.heartbeat = setInterval(() => channel.write('.\n'), LOCK_HEARTBEAT_EVERY * 1000);
-    this.heartbeat.unref();
   }
 
   /** Runs a program; its markers become progress lines. */
@@ -191,12 +218,19 @@ export class Operation {
    */
   async readState(questions: Shell): Promise<Map<string, string>> {
     const { conn, progress } = this.options;
-    const result = await this.runProgram(
-      'Reading the NAS state',
-      lines(probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh`wait`),
+    const state: Program = {
+      title: 'Reading the NAS state',
+      script: lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh`wait`),
+      timeout: 120,
+      quiet: true,
+    };
+    let result: ProgramResult;
+    if (this.options.locking && !this.dryRun) result = await this.lockAndRead(state);
+    else {
+      if (this.options.locking) progress.ok('Connected (dry-run: no lock)');
       // A locking operation always runs another program (its phase, or at least its history line).
-      { quiet: true, timeout: 120, allowFailure: true, next: this.options.locking },
-    );
+      result = await this.exec.run(state, { onMarker: (m) => this.onMarker(m), allowFailure: true, next: this.options.locking });
+    }
     this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
     if (result.values.get('repo') !== 'yes') {
       throw new Error(noCheckout(conn.repoPath));
@@ -255,7 +289,7 @@ export class Operation {
     const first = !this.finished;
     this.finished = true;
     const record: HistoryRecord | undefined =
-      first && this.options.locking && !this.dryRun ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
+      first && this.options.locking && !this.dryRun && this.lockedAt ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
     if (record) this.history.push(record);
     const write = outcome === 'success' && this.recordedSuccess ? undefined : record;
     const interrupted = write ? this.interrupted : undefined;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import * as core from '@actions/core';
+import { appendSummary, commandLine, exportVariable, setOutput } from './workflow-commands.js';
 
 /**
  * Where the actions' words go: the GitHub Actions runner, or a terminal when
@@ -52,9 +52,12 @@ export class ActionsPlatform implements Platform {
       this.stopped = false;
     }
   }
+  private command(name: string, data: string): void {
+    process.stdout.write(commandLine(name, data) + '\n');
+  }
   info(line: string): void {
     this.ours();
-    core.info(this.redactor.redact(line));
+    process.stdout.write(this.redactor.redact(line) + '\n');
   }
   remote(line: string): boolean {
     // Remote output could contain `::set-output` or `::add-mask::`: stop the
@@ -70,39 +73,40 @@ export class ActionsPlatform implements Platform {
   }
   warning(message: string): void {
     this.ours();
-    core.warning(this.redactor.redact(message));
+    this.command('warning', this.redactor.redact(message));
   }
   error(message: string): void {
     this.ours();
-    core.error(this.redactor.redact(message));
+    this.command('error', this.redactor.redact(message));
   }
   startGroup(name: string): void {
     this.ours();
-    core.startGroup(name);
+    this.command('group', name);
   }
   endGroup(): void {
     this.ours();
-    core.endGroup();
+    this.command('endgroup', '');
   }
   setSecret(value: string): void {
     this.ours();
-    for (const part of this.redactor.add(value)) core.setSecret(part);
+    for (const part of this.redactor.add(value)) this.command('add-mask', part);
   }
   setOutput(name: string, value: string): void {
     this.ours();
-    core.setOutput(name, value);
+    setOutput(name, value);
   }
   exportVariable(name: string, value: string): void {
     this.ours();
-    core.exportVariable(name, value);
+    exportVariable(name, value);
   }
-  async addSummary(markdown: string): Promise<void> {
-    if (!process.env.GITHUB_STEP_SUMMARY) return;
-    await core.summary.addRaw(this.redactor.redact(markdown), true).write();
+  addSummary(markdown: string): Promise<void> {
+    appendSummary(this.redactor.redact(markdown));
+    return Promise.resolve();
   }
   setFailed(message: string): void {
     this.ours();
-    core.setFailed(this.redactor.redact(message));
+    process.exitCode = 1;
+    this.command('error', this.redactor.redact(message));
   }
 }
 

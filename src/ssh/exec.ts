@@ -71,6 +71,56 @@ export class LineSplitter {
 }
 
 /**
+ * One program's output, line by line: marker lines become values and
+ * progress markers, the others go to the log (unless the program is quiet)
+ * and into a bounded tail for error messages.
+ */
+export class ProgramOutput {
+  readonly values = new Map<string, string>();
+  readonly tail: string[] = [];
+  private readonly prefix: string;
+
+  constructor(
+    marker: string,
+    private readonly program: Pick<Program, 'title' | 'quiet'>,
+    private readonly options: RunOptions,
+    private readonly print: (line: string) => boolean | void,
+  ) {
+    this.prefix = marker + ' ';
+  }
+
+  isMarker(line: string): boolean {
+    return line.startsWith(this.prefix);
+  }
+
+  /** Takes one line; false when the log is backed up. */
+  line(line: string): boolean {
+    if (line.startsWith(this.prefix)) {
+      const rest = line.slice(this.prefix.length);
+      const space = rest.indexOf(' ');
+      const kind = space < 0 ? rest : rest.slice(0, space);
+      const body = space < 0 ? '' : rest.slice(space + 1);
+      if (kind === 'value') {
+        const at = body.indexOf(' ');
+        this.values.set(at < 0 ? body : body.slice(0, at), at < 0 ? '' : body.slice(at + 1));
+      } else {
+        this.options.onMarker?.({ kind, text: body });
+      }
+      return true;
+    }
+    this.tail.push(line);
+    if (this.tail.length > TAIL_LINES) this.tail.shift();
+    return this.program.quiet ? true : this.print(line) !== false;
+  }
+
+  /** The result once the program has exited; throws on failure unless allowFailure. */
+  result(code: number, timedOut = false): ProgramResult {
+    if ((code !== 0 || timedOut) && !this.options.allowFailure) throw new RemoteError(this.program.title, code, this.tail, timedOut);
+    return { code, values: this.values, tail: this.tail, timedOut };
+  }
+}
+
+/**
  * The one executor: sends each program to the NAS as `sh -s` (the NAS's own sh, found on its PATH) over the shared
  * session, streams its output line by line into the log (memory stays
  * bounded), turns its markers into progress lines, and enforces its timeout.
@@ -111,6 +161,11 @@ export class Executor {
     this.spare = undefined;
   }
 
+  /** Reads the output of one program (see ProgramOutput), printing it unless it is quiet. */
+  output(program: Pick<Program, 'title' | 'quiet'>, options: RunOptions = {}): ProgramOutput {
+    return new ProgramOutput(this.marker, program, options, this.print);
+  }
+
   private open(): Promise<ClientChannel> {
     this.channels += 1;
     return this.session.exec('sh -s');
@@ -122,27 +177,10 @@ export class Executor {
     this.spare = undefined;
     const channel = await opening;
     if (options.next) this.prepare();
-    const values = new Map<string, string>();
-    const tail: string[] = [];
-    const prefix = this.marker + ' ';
+    const output = this.output(program, options);
     let backedUp = false;
     const onLine = (line: string): void => {
-      if (line.startsWith(prefix)) {
-        const rest = line.slice(prefix.length);
-        const space = rest.indexOf(' ');
-        const kind = space < 0 ? rest : rest.slice(0, space);
-        const body = space < 0 ? '' : rest.slice(space + 1);
-        if (kind === 'value') {
-          const at = body.indexOf(' ');
-          values.set(at < 0 ? body : body.slice(0, at), at < 0 ? '' : body.slice(at + 1));
-        } else {
-          options.onMarker?.({ kind, text: body });
-        }
-        return;
-      }
-      tail.push(line);
-      if (tail.length > TAIL_LINES) tail.shift();
-      if (!program.quiet && this.print(line) === false) backedUp = true;
+      if (!output.line(line)) backedUp = true;
     };
     const relieve = (): void => {
       if (!backedUp) return;
@@ -154,7 +192,7 @@ export class Executor {
         channel.stderr.resume();
       });
     };
-    const out = new LineSplitter(onLine, (line) => line.startsWith(prefix));
+    const out = new LineSplitter(onLine, (line) => output.isMarker(line));
     const err = new LineSplitter(onLine);
 
     const { code, timedOut } = await new Promise<{ code: number; timedOut: boolean }>((resolve, reject) => {
@@ -189,7 +227,6 @@ export class Executor {
       });
       channel.end(text);
     });
-    if ((code !== 0 || timedOut) && !options.allowFailure) throw new RemoteError(program.title, code, tail, timedOut);
-    return { code, values, tail, timedOut };
+    return output.result(code, timedOut);
   }
 }

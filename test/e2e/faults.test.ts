@@ -97,13 +97,15 @@ function matcher(at: string | RegExp): (text: string) => boolean {
   return (text) => (typeof at === 'string' ? text.includes(at) : at.test(text));
 }
 
-/** Runs an action through the proxy and cuts every connection when the log shows `at` (after `afterMs`). */
-async function runAndCut(proxy: TcpProxy, action: string, extra: Record<string, string>, at: string | RegExp, afterMs = 0, base = inputs): Promise<Broken> {
+/** Runs an action through the proxy (delaying each chunk `delayMs`) and cuts every connection when the log shows `at` (after `afterMs`). */
+async function runAndCut(proxy: TcpProxy, action: string, extra: Record<string, string>, point: Point, base = inputs): Promise<Broken> {
+  const { at, afterMs = 0, delayMs = 0 } = point;
   const seen = matcher(at);
   let log = '';
   let struck = false;
   let armed = true;
   const t0 = Date.now();
+  proxy.delayMs = delayMs;
   const run = await runAction(action, base({ ...extra, port: String(proxy.port) }), {
     onStdout: (chunk) => {
       log += chunk;
@@ -113,6 +115,7 @@ async function runAndCut(proxy: TcpProxy, action: string, extra: Record<string, 
       }
     },
   });
+  proxy.delayMs = 0;
   return { code: run.code, stdout: run.stdout, struck, ms: Date.now() - t0 };
 }
 
@@ -213,9 +216,10 @@ const DEPLOY_POINTS: Array<[string, Point]> = [
   ['after the recreate', { at: 'Container recreated' }],
   ['when the health wait starts', { at: '[7/8] Waiting', variant: 'slow' }],
   ['in the middle of the health wait', { at: 'waiting...', variant: 'slow' }],
-  ['once healthy', { at: 'Backend is healthy' }],
-  ['while verifying the deployment', { at: '[8/8] Verifying' }],
-  ['before the history records the end', { at: 'Health endpoint responding' }],
+  // The last steps end the phase, and with it the release: a slow link keeps its end in flight when the cut lands.
+  ['once healthy', { at: 'Backend is healthy', delayMs: 150 }],
+  ['while verifying the deployment', { at: '[8/8] Verifying', delayMs: 150 }],
+  ['as the phase records the release in the history', { at: 'Health endpoint responding', delayMs: 150 }],
   ['after a failed health check, before the automatic rollback', { at: 'Last 100 log lines', variant: 'broken' }],
   ['in the middle of the automatic rollback', { at: 'Rolling back to', variant: 'broken' }],
   // killed runners
@@ -228,9 +232,8 @@ const DEPLOY_POINTS: Array<[string, Point]> = [
 describe('deploy-backend survives a cut link or a killed runner at every step', () => {
   it('a cut while connecting: the action retries and deploys', async () => {
     const sha = commit('fast');
-    proxy.delayMs = 40; // a handshake of several 80 ms round trips: the cut lands inside it
-    const fault = await runAndCut(proxy, 'deploy-backend', {}, '[1/8] Taking the release lock', 60);
-    proxy.delayMs = 0;
+    // A handshake of several 80 ms round trips: the cut lands inside it.
+    const fault = await runAndCut(proxy, 'deploy-backend', {}, { at: '[1/8] Taking the release lock', afterMs: 60, delayMs: 40 });
     expect(fault.struck).toBe(true);
     expect(fault.stdout).toMatch(/connection attempt 1 failed/);
     expect(fault.code, fault.stdout.slice(-2000)).toBe(0);
@@ -244,7 +247,7 @@ describe('deploy-backend survives a cut link or a killed runner at every step', 
     const variant = point.variant ?? 'fast';
     const before = running();
     const sha = commit(variant);
-    const fault = how === 'cut' ? await runAndCut(proxy, 'deploy-backend', {}, point.at, point.afterMs) : await runAndKill('deploy-backend', {}, point.at);
+    const fault = how === 'cut' ? await runAndCut(proxy, 'deploy-backend', {}, point) : await runAndKill('deploy-backend', {}, point.at);
     if (variant !== 'broken') good = { sha, tag: tagOf(sha) };
     // A broken release is never left running: the phase on the NAS rolls it back by itself.
     await expectRecovery(fault, how, variant === 'broken' ? [before] : [before, tagOf(sha)], good);
@@ -260,7 +263,7 @@ const ROLLBACK_POINTS: Array<[string, Point & { named?: boolean }]> = [
   ['in the middle of the recreate', { at: /Recreating scanium-backend \.\.\. *\n/ }],
   ['after the recreate', { at: 'Container recreated' }],
   ['in the middle of the health wait', { at: 'waiting...', named: true }],
-  ['while verifying the rollback', { at: 'Verifying rollback' }],
+  ['while verifying the rollback', { at: 'Verifying rollback', delayMs: 150 }],
   // killed runners
   ['in the middle of the recreate', { at: /Recreating scanium-backend \.\.\. *\n/, how: 'kill' }],
   ['in the middle of the health wait', { at: 'waiting...', named: true, how: 'kill' }],
@@ -290,11 +293,19 @@ describe('rollback-backend survives a cut link or a killed runner at every step'
     expect(before).toBe(good.tag);
     const target = point.named ? slowTag : previous;
     const extra: Record<string, string> = point.named ? { tag: slowTag } : {};
-    const fault = how === 'cut' ? await runAndCut(proxy, 'rollback-backend', extra, point.at, point.afterMs) : await runAndKill('rollback-backend', extra, point.at);
+    const fault = how === 'cut' ? await runAndCut(proxy, 'rollback-backend', extra, point) : await runAndKill('rollback-backend', extra, point.at);
     // An empty-tag rollback goes to the release before the running one, however long the history has grown.
     const chosen = /Target: the previous release, (\S+)/.exec(fault.stdout)?.[1];
     if (chosen) expect(chosen, 'the rollback chose another release than the one before the running one').toBe(previous);
     await expectRecovery(fault, how, [before, target], good);
+    // A rollback that the NAS finished in spite of the fault is a release like any other (it ran, healthy):
+    // with the recovery deploy after it, it is now the release before the running one.
+    const [rolled, recovered] = historyLines().slice(-2);
+    expect(recovered).toMatchObject({ action: 'deploy-backend', tag: good.tag, outcome: 'success' });
+    if (rolled.action === 'rollback-backend' && rolled.outcome === 'success') {
+      expect(rolled.tag).toBe(target);
+      previous = target;
+    }
   });
 });
 
@@ -421,7 +432,7 @@ describe('deploy-monitoring and rollback-monitoring survive a cut link or a kill
 
   it.each(MONITORING_POINTS)('%s', async (_name, point) => {
     const how = point.how ?? 'cut';
-    const fault = how === 'cut' ? await runAndCut(proxy, point.action, {}, point.at, 0, monitoringInputs) : await runAndKill(point.action, {}, point.at, monitoringInputs);
+    const fault = how === 'cut' ? await runAndCut(proxy, point.action, {}, point, monitoringInputs) : await runAndKill(point.action, {}, point.at, monitoringInputs);
     expect(fault.struck, `the ${how} never happened:\n${fault.stdout.slice(-2000)}`).toBe(true);
     if (how === 'kill') expect(fault.code).toBe(137);
     else {

@@ -11,7 +11,7 @@ import { CURRENT_FILE, HISTORY_FILE, beginOperation, endOperation, parseHistoryV
 import { lockHolder } from '../../src/remote/lock.js';
 import { probeTools } from '../../src/remote/nas.js';
 import { PRELUDE, programText } from '../../src/remote/program.js';
-import { lines, sh, type Shell } from '../../src/remote/shell.js';
+import { Shell, lines, sh } from '../../src/remote/shell.js';
 
 const MARKER = '@@m@@';
 const work = mkdtempSync(join(tmpdir(), 'scripts-test-'));
@@ -74,6 +74,7 @@ describe('remote programs are valid POSIX sh', () => {
   const checkout = { repo: '/volume1/my apps/repo', remote: 'origin', branch: 'main', ref: '', onDirty: 'fail' as const, runLabel: "run 1 by o'brien" };
   const scripts: Record<string, Shell> = {
     lockHolder: lockHolder({ stateDir, holder: JSON.stringify({ action: 'deploy-backend', actor: "o'brien $(id)" }), timeout: 600, marker: MARKER, path: '/usr/local/bin' }),
+    'lockHolder (then)': lockHolder({ stateDir, holder: 'h', timeout: 600, marker: MARKER, path: '/usr/local/bin', then: new Shell(programText({ path: '/bin', marker: MARKER, script: lines(probeTools(true), sh`wait`) })) }),
     detached: detached(stateDir, lines(toolFunctions(renderer.tools), sh`nr_say ok ${'it\'s "done" $(id)'}; exit 3`)),
     beginOperation: beginOperation(stateDir, record('2026.01.10-abcdef0')),
     'beginOperation (filing an interrupted one)': beginOperation(stateDir, record('2026.01.10-abcdef0'), record('2026.01.09-1234567', { outcome: 'interrupted', detail: "it's `x`" })),
@@ -212,8 +213,8 @@ describe('the release history, run locally', () => {
 });
 
 /** Starts a lock holder as the runner does (`/bin/sh -c script` on its own channel) and collects its output. */
-function startHolder(stateDir: string, holder: string, timeout: number): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null>; waitFor: (text: string) => Promise<void> } {
-  const child = spawn('/bin/sh', ['-c', lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin' }).text]);
+function startHolder(stateDir: string, holder: string, timeout: number, then?: Shell): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null>; waitFor: (text: string) => Promise<void> } {
+  const child = spawn('/bin/sh', ['-c', lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text]);
   children.push(child);
   let out = '';
   const waiters: (() => void)[] = [];
@@ -261,6 +262,19 @@ describe('the release lock, run locally', () => {
     await third.waitFor(`${MARKER} locked\n`);
     third.child.stdin.end();
     expect(await third.exited).toBe(0);
+  });
+
+  it('runs the first questions under the lock on the same channel, then keeps holding it', async () => {
+    const stateDir = join(work, 'lock-then');
+    const question = new Shell(programText({ path: '/usr/bin:/bin', marker: MARKER, script: sh`nr_value holder "$(cat ${join(stateDir, 'holder')})"; read -r nr_x && nr_value stdin "$nr_x"; exit 7` }));
+    const first = startHolder(stateDir, 'first', 5, question);
+    await first.waitFor(`${MARKER} state 7\n`);
+    // It asked after locking (the holder file was written), and could not eat the heartbeats.
+    expect(first.output()).toBe(`${MARKER} locked\n${MARKER} value holder first\n${MARKER} state 7\n`);
+    const second = startHolder(stateDir, 'second', 0);
+    expect(await second.exited).toBe(75);
+    first.child.stdin.end();
+    expect(await first.exited).toBe(0);
   });
 
   it('goes to a waiting holder as soon as it is let go', async () => {

@@ -46,7 +46,6 @@ export async function cleanupBackend(reader: InputReader, progress: Progress): P
   progress.plan(3);
   progress.step(`Taking the release lock on ${inputs.conn.host}`);
   return Operation.run({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true }, async (op) => {
-    progress.ok(inputs.conn.dryRun ? 'Connected (dry-run: nothing is removed)' : 'Release lock held');
     progress.step(`Listing ${inputs.image} images`);
     const state = await op.readState(
       sh`nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"

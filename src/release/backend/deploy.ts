@@ -22,10 +22,9 @@ export async function deployBackend(reader: InputReader, progress: Progress, con
   progress.plan(8);
   progress.step(`Taking the release lock on ${conn.host}`);
   return Operation.run({ action: 'deploy-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
-    progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
-    // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
+    // Read the state and fetch the target commit in one round trip (the image query beside the fetch); the work tree is not touched yet.
     const state = await op.readState(
-      sh`nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
+      sh`( nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
 ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`,
     );
     const runningImage = state.get('running_image') ?? '';

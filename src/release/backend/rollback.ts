@@ -23,7 +23,6 @@ export async function rollbackBackend(reader: InputReader, progress: Progress, c
   progress.plan(5);
   progress.step(`Taking the release lock on ${conn.host}`);
   return Operation.run({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
-    progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const state = await op.readState(
       sh`nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
 ${imageTagsValue(op, target.image)}`,

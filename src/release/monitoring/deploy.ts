@@ -22,7 +22,6 @@ export async function deployMonitoring(reader: InputReader, progress: Progress, 
   progress.plan(8);
   progress.step(`Taking the release lock on ${conn.host}`);
   return Operation.run({ action: 'deploy-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
-    progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const state = await op.readState(sh`${containerOwners(op.render, place)}
 ${fetchTarget(op.render, { repo: conn.repoPath, ...checkout })}`);
     op.reportInterrupted('');

@@ -24,7 +24,6 @@ export async function rollbackMonitoring(reader: InputReader, progress: Progress
   progress.plan(6);
   progress.step(`Taking the release lock on ${conn.host}`);
   return Operation.run({ action: 'rollback-monitoring', stack: 'monitoring', conn, progress, locking: true }, async (op) => {
-    progress.ok(conn.dryRun ? 'Connected (dry-run: no lock)' : 'Release lock held');
     const remotes = sh`nr_r=$(${op.render.run(command(['git', '-C', repo, 'remote']))} | head -n 1)`;
     const state = await op.readState(sh`${remotes}
 [ -n "$nr_r" ] && nr_git -C ${repo} fetch --quiet --tags --force "$nr_r" 2>/dev/null
