@@ -131,6 +131,8 @@ describe('rollback-backend against the stand-in NAS', () => {
     const toB = await rollback();
     expect(toB.code, toB.stdout).toBe(0);
     expect(toB.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: b, PREVIOUS_BACKEND_TAG: c, BACKEND_IMAGE: `scanium-backend:${b}` });
+    // Six steps, numbered out of six.
+    expect(toB.stdout.match(/^\[\d\/\d\] /gm)).toEqual(['[1/6] ', '[2/6] ', '[3/6] ', '[4/6] ', '[5/6] ', '[6/6] ']);
     expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('b\n');
     const toA = await rollback();
     expect(toA.code, toA.stdout).toBe(0);

@@ -20,7 +20,7 @@ export async function rollbackBackend(reader: InputReader, progress: Progress, c
   const deployment = readDeploymentInputs(reader);
   const { conn, target } = inputs;
   progress.banner('Backend Rollback - NAS Local');
-  progress.plan(5);
+  progress.plan(6);
   progress.step(`Taking the release lock on ${conn.host}`);
   return Operation.run({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
     const state = await op.readState(
