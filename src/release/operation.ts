@@ -93,7 +93,7 @@ export class Operation {
       ...conn,
       onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
     });
-    const exec = new Executor(session, conn.remotePath, (line) => platform.remote(line), (resume) => platform.drained(resume));
+    const exec = new Executor(session, conn.remotePath, (lines) => platform.remote(lines), (resume) => platform.drained(resume));
     // The channel of the next program opens while the lock and the state are awaited.
     exec.prepare();
     if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');

@@ -9,10 +9,10 @@ export interface Platform {
   /** One of our own log lines. */
   info(line: string): void;
   /**
-   * One line printed by a remote command: never read as a workflow command.
+   * Lines printed by a remote command: never read as workflow commands.
    * Returns false when the log is backed up; `drained` then says when to go on.
    */
-  remote(line: string): boolean;
+  remote(lines: readonly string[]): boolean;
   drained(resume: () => void): void;
   warning(message: string): void;
   error(message: string): void;
@@ -25,7 +25,7 @@ export interface Platform {
   setFailed(message: string): void;
 }
 
-/** Replaces every registered secret, and each of its lines, with ***. */
+/** Replaces every registered secret, and each of its lines, with *** (in a line or a block of lines alike). */
 export class Redactor {
   private readonly secrets: string[] = [];
   add(value: string): string[] {
@@ -59,14 +59,14 @@ export class ActionsPlatform implements Platform {
     this.ours();
     process.stdout.write(this.redactor.redact(line) + '\n');
   }
-  remote(line: string): boolean {
+  remote(lines: readonly string[]): boolean {
     // Remote output could contain `::set-output` or `::add-mask::`: stop the
     // runner from reading commands while it streams.
     if (!this.stopped) {
       process.stdout.write(`::stop-commands::${this.stopToken}\n`);
       this.stopped = true;
     }
-    return process.stdout.write(this.redactor.redact(line) + '\n');
+    return process.stdout.write(this.redactor.redact(lines.join('\n') + '\n'));
   }
   drained(resume: () => void): void {
     process.stdout.once('drain', resume);
@@ -121,8 +121,10 @@ export class TerminalPlatform implements Platform {
   info(line: string): void {
     this.write(line);
   }
-  remote(line: string): boolean {
-    return this.write(`│ ${line}`);
+  remote(lines: readonly string[]): boolean {
+    let ok = true;
+    for (const line of lines) ok = this.write(`│ ${line}`);
+    return ok;
   }
   drained(resume: () => void): void {
     process.stdout.once('drain', resume);

@@ -202,8 +202,8 @@ class Recorder implements Platform {
   info(line: string): void {
     this.lines.push(line);
   }
-  remote(line: string): boolean {
-    this.lines.push(line);
+  remote(lines: readonly string[]): boolean {
+    this.lines.push(...lines);
     return true;
   }
   drained(resume: () => void): void {

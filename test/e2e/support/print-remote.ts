@@ -21,7 +21,7 @@ const session = await Session.connect({
   connectTimeout: 20,
 });
 let lines = 0;
-const exec = new Executor(session, '/usr/bin:/bin', () => void (lines += 1));
+const exec = new Executor(session, '/usr/bin:/bin', (batch) => void (lines += batch.length));
 const result = await exec.run({ title: 'print', script: sh`head -c ${mb * 1024 * 1024} /dev/zero | base64`, timeout: 120 });
 session.close();
 const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
