@@ -25093,7 +25093,7 @@ class ProgramOutput {
 }
 /**
  * The one executor: sends each program to the NAS as `sh -s` (the NAS's own sh, found on its PATH) over the shared
- * session, streams its output line by line into the log (memory stays
+ * session, streams its output into the log a chunk of lines at a time (memory stays
  * bounded), turns its markers into progress lines, and enforces its timeout.
  */
 class Executor {
@@ -25397,6 +25397,9 @@ const LOCK_HEARTBEAT_EVERY = 10;
  * heartbeats stop, the process exits and the kernel drops the lock: nothing
  * stale is left to release by hand.
  *
+ * The runner sends it as a brace group to `sh -s` (parsed whole, then run),
+ * and keeps that input open: the heartbeats follow it on the same stream.
+ *
  * Markers: `held <holder>` while waiting, `timeout <holder>`, `locked`.
  * Before reporting `locked` it also waits for a detached phase that an
  * earlier, vanished holder left running (see detached.ts). Then it runs
@@ -25537,7 +25540,6 @@ function parseTools(values, opts) {
 
 
 
-
 /** Until the probe has spoken, docker and git are the probing shell functions. */
 const PROBING_TOOLS = { docker: ['nr_docker'], compose: ['nr_compose'], git: ['nr_git'], sudo: false };
 /** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
@@ -25615,7 +25617,9 @@ class Operation {
         const then = new Shell(programText({ path: conn.remotePath, marker: this.exec.marker, script: state.script }));
         const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath, then });
         this.exec.channels += 1;
-        const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
+        // Like every program, on standard input (never on a command line); the channel's input stays open for the heartbeats.
+        const channel = await this.session.exec('sh -s');
+        channel.write(lines(new Shell('{'), script, new Shell('}')).text + '\n');
         this.lockChannel = channel;
         const prefix = this.exec.marker + ' ';
         return new Promise((resolve, reject) => {

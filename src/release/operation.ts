@@ -2,7 +2,6 @@ import type { ClientChannel } from 'ssh2';
 import type { ConnectionInputs } from '../inputs/connection.js';
 import { Executor, LineSplitter, RemoteError, type Marker, type ProgramResult } from '../ssh/exec.js';
 import { programText, type Program } from '../remote/program.js';
-import { quote } from '../ssh/quote.js';
 import { Session } from '../ssh/session.js';
 import { Renderer, toolFunctions, type Tools } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
@@ -112,7 +111,9 @@ export class Operation {
     const then = new Shell(programText({ path: conn.remotePath, marker: this.exec.marker, script: state.script }));
     const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath, then });
     this.exec.channels += 1;
-    const channel = await this.session.exec(`sh -c ${quote(script.text)}`);
+    // Like every program, on standard input (never on a command line); the channel's input stays open for the heartbeats.
+    const channel = await this.session.exec('sh -s');
+    channel.write(lines(new Shell('{'), script, new Shell('}')).text + '\n');
     this.lockChannel = channel;
     const prefix = this.exec.marker + ' ';
     return new Promise<ProgramResult>((resolve, reject) => {

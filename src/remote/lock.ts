@@ -12,6 +12,9 @@ export const LOCK_HEARTBEAT_EVERY = 10;
  * heartbeats stop, the process exits and the kernel drops the lock: nothing
  * stale is left to release by hand.
  *
+ * The runner sends it as a brace group to `sh -s` (parsed whole, then run),
+ * and keeps that input open: the heartbeats follow it on the same stream.
+ *
  * Markers: `held <holder>` while waiting, `timeout <holder>`, `locked`.
  * Before reporting `locked` it also waits for a detached phase that an
  * earlier, vanished holder left running (see detached.ts). Then it runs

@@ -139,7 +139,7 @@ export class ProgramOutput {
 
 /**
  * The one executor: sends each program to the NAS as `sh -s` (the NAS's own sh, found on its PATH) over the shared
- * session, streams its output line by line into the log (memory stays
+ * session, streams its output into the log a chunk of lines at a time (memory stays
  * bounded), turns its markers into progress lines, and enforces its timeout.
  */
 export class Executor {

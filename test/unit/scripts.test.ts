@@ -95,8 +95,8 @@ describe('remote programs are valid POSIX sh', () => {
     for (const [shellName, shell] of Object.entries(shells)) {
       it(`${name} parses with ${shellName}`, () => {
         expect(syntaxErrors(shell, programText({ path: '/usr/local/bin:/bin', marker: MARKER, script }))).toBe('');
-        // The lock holder runs as `sh -c <script>` on its own channel, not inside a program.
-        expect(syntaxErrors(shell, script.text + '\n')).toBe('');
+        // The lock holder runs as a brace group of its own, not inside a program.
+        expect(syntaxErrors(shell, `{\n${script.text}\n}\n`)).toBe('');
       });
     }
   }
@@ -212,9 +212,11 @@ describe('the release history, run locally', () => {
   });
 });
 
-/** Starts a lock holder as the runner does (`/bin/sh -c script` on its own channel) and collects its output. */
+/** Starts a lock holder as the runner does (on its own channel) and collects its output. */
 function startHolder(stateDir: string, holder: string, timeout: number, then?: Shell): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null>; waitFor: (text: string) => Promise<void> } {
-  const child = spawn('/bin/sh', ['-c', lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text]);
+  // As the runner does: the holder as a brace group on `sh -s`, whose input then carries the heartbeats.
+  const child = spawn('/bin/sh', ['-s']);
+  child.stdin.write(`{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text}\n}\n`);
   children.push(child);
   let out = '';
   const waiters: (() => void)[] = [];
