@@ -23894,9 +23894,8 @@ class ActionsPlatform {
         return Promise.resolve();
     }
     setFailed(message) {
-        this.ours();
         process.exitCode = 1;
-        this.command('error', this.redactor.redact(message));
+        this.error(message);
     }
 }
 /** Plain terminal output for the `nas-release` command. */
@@ -25680,7 +25679,7 @@ class Operation {
     /** Runs a program; its markers become progress lines. */
     async runProgram(title, script, opts = {}) {
         const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
-        return this.exec.run({ title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}), ...(opts.next ? { next: true } : {}) });
+        return this.exec.run({ title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) }, { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) });
     }
     /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
     async runPhase(title, script, opts = {}) {
@@ -25780,16 +25779,25 @@ class Operation {
         return beginOperation(this.stateDir, this.record, interrupted);
     }
     /**
-     * Shell, for the end of a detached phase, that records this operation's
-     * success on the NAS (with the NAS's clock) as soon as it happens, so a
-     * runner cancelled a moment later loses nothing. finish('success') then
+     * Shell for a detached phase: `body` in a subshell, then, when it exits 0,
+     * this operation's success line (with the NAS's clock) and `after`; exits
+     * with the body's status. The success is on disk as soon as it happens, so
+     * a runner cancelled a moment later loses nothing; finish('success') then
      * writes nothing more.
      */
-    succeeded(update = {}) {
-        if (!this.options.locking || this.dryRun)
-            return sh `:`;
-        this.recordedSuccess = true;
-        return endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined });
+    recordingSuccess(body, update = {}, after) {
+        const record = this.options.locking && !this.dryRun;
+        if (record)
+            this.recordedSuccess = true;
+        return sh `(
+${body}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${record ? endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined }) : sh `:`}
+${after ?? sh `:`}
+fi
+exit "$nr_rc"`;
     }
     /**
      * Records the end of this operation (one history line per operation, also
@@ -26191,8 +26199,7 @@ nr_say step 'Verifying image tag'
 if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${conn.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi
 nr_value built yes
-(
-${recreateBackend(op.render, {
+${op.recordingSuccess(recreateBackend(op.render, {
             repo: conn.repoPath,
             target,
             tag,
@@ -26201,14 +26208,7 @@ ${recreateBackend(op.render, {
             preDeploy: inputs.preDeploy,
             postDeploy: inputs.postDeploy,
             steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
-        })}
-)
-nr_rc=$?
-if [ "$nr_rc" = 0 ]; then
-${op.succeeded({ tag, commit, previous })}
-${imageTagsValue(op, target.image)}
-fi
-exit "$nr_rc"`, { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true });
+        }), { tag, commit, previous }, imageTagsValue(op, target.image))}`, { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true });
         if (released.code !== 0 && released.values.get('built') !== 'yes') {
             await op.finish('failure', { detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
             return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}` };
@@ -26320,21 +26320,14 @@ ${imageTagsValue(op, target.image)}`);
                 progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
         }
         const released = await op.runPhase('Rolling back the backend', sh `${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
-(
-${recreateBackend(op.render, {
+${op.recordingSuccess(recreateBackend(op.render, {
             repo: conn.repoPath,
             target,
             tag,
             fallback: current,
             force: inputs.force || current === tag,
             steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
-        })}
-)
-nr_rc=$?
-if [ "$nr_rc" = 0 ]; then
-${op.succeeded()}
-fi
-exit "$nr_rc"`, { timeout: target.healthTimeout * 2 + 600, allowFailure: true });
+        }))}`, { timeout: target.healthTimeout * 2 + 600, allowFailure: true });
         const running = released.values.get('running') ?? '';
         const outputs = { DEPLOYED_BACKEND_TAG: running, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: running ? `${target.image}:${running}` : '' };
         if (released.code !== 0) {

@@ -21,8 +21,6 @@ export interface ProgramOptions {
   allowFailure?: boolean;
   /** Sees each marker first; true when it handled it. */
   onMarker?: (m: Marker) => boolean;
-  /** Another program surely follows: its channel opens while this one runs. */
-  next?: boolean;
 }
 
 export interface OperationOptions {
@@ -173,7 +171,7 @@ export class Operation {
     const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
     return this.exec.run(
       { title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
-      { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}), ...(opts.next ? { next: true } : {}) },
+      { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) },
     );
   }
 
@@ -270,15 +268,24 @@ export class Operation {
   }
 
   /**
-   * Shell, for the end of a detached phase, that records this operation's
-   * success on the NAS (with the NAS's clock) as soon as it happens, so a
-   * runner cancelled a moment later loses nothing. finish('success') then
+   * Shell for a detached phase: `body` in a subshell, then, when it exits 0,
+   * this operation's success line (with the NAS's clock) and `after`; exits
+   * with the body's status. The success is on disk as soon as it happens, so
+   * a runner cancelled a moment later loses nothing; finish('success') then
    * writes nothing more.
    */
-  succeeded(update: Partial<HistoryRecord> = {}): Shell {
-    if (!this.options.locking || this.dryRun) return sh`:`;
-    this.recordedSuccess = true;
-    return endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined });
+  recordingSuccess(body: Shell, update: Partial<HistoryRecord> = {}, after?: Shell): Shell {
+    const record = this.options.locking && !this.dryRun;
+    if (record) this.recordedSuccess = true;
+    return sh`(
+${body}
+)
+nr_rc=$?
+if [ "$nr_rc" = 0 ]; then
+${record ? endOperation(this.stateDir, { ...(this.record ?? this.baseRecord()), ...update, outcome: 'success', ended: undefined }) : sh`:`}
+${after ?? sh`:`}
+fi
+exit "$nr_rc"`;
   }
 
   /**

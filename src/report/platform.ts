@@ -104,9 +104,8 @@ export class ActionsPlatform implements Platform {
     return Promise.resolve();
   }
   setFailed(message: string): void {
-    this.ours();
     process.exitCode = 1;
-    this.command('error', this.redactor.redact(message));
+    this.error(message);
   }
 }
 

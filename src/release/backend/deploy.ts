@@ -59,24 +59,20 @@ nr_say step 'Verifying image tag'
 if ${op.render.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${conn.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; exit 34`}; fi
 nr_value built yes
-(
-${recreateBackend(op.render, {
-  repo: conn.repoPath,
-  target,
-  tag,
-  fallback: inputs.autoRollback ? previous : '',
-  force: false,
-  preDeploy: inputs.preDeploy,
-  postDeploy: inputs.postDeploy,
-  steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
-})}
-)
-nr_rc=$?
-if [ "$nr_rc" = 0 ]; then
-${op.succeeded({ tag, commit, previous })}
-${imageTagsValue(op, target.image)}
-fi
-exit "$nr_rc"`,
+${op.recordingSuccess(
+  recreateBackend(op.render, {
+    repo: conn.repoPath,
+    target,
+    tag,
+    fallback: inputs.autoRollback ? previous : '',
+    force: false,
+    preDeploy: inputs.preDeploy,
+    postDeploy: inputs.postDeploy,
+    steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
+  }),
+  { tag, commit, previous },
+  imageTagsValue(op, target.image),
+)}`,
       { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true },
     );
     if (released.code !== 0 && released.values.get('built') !== 'yes') {

@@ -74,21 +74,16 @@ ${imageTagsValue(op, target.image)}`,
     const released = await op.runPhase(
       'Rolling back the backend',
       sh`${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
-(
-${recreateBackend(op.render, {
-  repo: conn.repoPath,
-  target,
-  tag,
-  fallback: current,
-  force: inputs.force || current === tag,
-  steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
-})}
-)
-nr_rc=$?
-if [ "$nr_rc" = 0 ]; then
-${op.succeeded()}
-fi
-exit "$nr_rc"`,
+${op.recordingSuccess(
+  recreateBackend(op.render, {
+    repo: conn.repoPath,
+    target,
+    tag,
+    fallback: current,
+    force: inputs.force || current === tag,
+    steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
+  }),
+)}`,
       { timeout: target.healthTimeout * 2 + 600, allowFailure: true },
     );
     const running = released.values.get('running') ?? '';
