@@ -26,14 +26,27 @@ const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup'];
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
-for (const m of ONLY) if (!MEASURES.includes(m)) throw new Error(`BENCH_ONLY: unknown measure ${m} (known: ${MEASURES.join(', ')})`);
+for (const m of ONLY)
+  if (!MEASURES.includes(m)) throw new Error(`BENCH_ONLY: unknown measure ${m} (known: ${MEASURES.join(', ')})`);
 const measuring = (m: string): boolean => ONLY.includes(m);
-const ACTIONS = ['deploy-backend', 'rollback-backend', 'cleanup-backend', 'deploy-monitoring', 'rollback-monitoring', 'verify-monitoring'];
+const ACTIONS = [
+  'deploy-backend',
+  'rollback-backend',
+  'cleanup-backend',
+  'deploy-monitoring',
+  'rollback-monitoring',
+  'verify-monitoring',
+];
 
 // ---------------------------------------------------------------- helpers
 
 function asNas(args: string[], input?: string): string {
-  return execFileSync('runuser', ['-u', NAS_USER, '--', ...args], { encoding: 'utf8', input, cwd: '/tmp', env: { ...process.env, HOME: `/home/${NAS_USER}` } });
+  return execFileSync('runuser', ['-u', NAS_USER, '--', ...args], {
+    encoding: 'utf8',
+    input,
+    cwd: '/tmp',
+    env: { ...process.env, HOME: `/home/${NAS_USER}` },
+  });
 }
 function sh(script: string): string {
   return execFileSync('sh', ['-c', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -61,7 +74,8 @@ function pushCommit(files: Record<string, string>, message: string): string {
   rmSync(dir, { recursive: true, force: true });
   return sha;
 }
-const newRelease = (): string => pushCommit({ 'backend/www/version': `bench ${++serial} ${Date.now()}\n` }, `Bench release ${serial}`);
+const newRelease = (): string =>
+  pushCommit({ 'backend/www/version': `bench ${++serial} ${Date.now()}\n` }, `Bench release ${serial}`);
 
 function connection(port: number, extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -85,7 +99,11 @@ interface Run {
 }
 
 /** Runs an action's bundle as the runner does (INPUT_* variables); keeps only the tail of its log. */
-function runBundle(action: string, inputs: Record<string, string>, opts: { measureRss?: boolean; onSpawn?: (kill: () => void) => void } = {}): Promise<Run> {
+function runBundle(
+  action: string,
+  inputs: Record<string, string>,
+  opts: { measureRss?: boolean; onSpawn?: (kill: () => void) => void } = {},
+): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), `nr-bench-${action}-`));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -101,7 +119,9 @@ function runBundle(action: string, inputs: Record<string, string>, opts: { measu
   for (const f of [env.GITHUB_OUTPUT, env.GITHUB_ENV, env.GITHUB_STEP_SUMMARY]) writeFileSync(f, '');
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   const bundle = join(ROOT, 'dist', action, 'index.js');
-  const [cmd, args] = opts.measureRss ? ['/usr/bin/time', ['-f', 'NR_MAXRSS_KB=%M', process.execPath, bundle]] : [process.execPath, [bundle]];
+  const [cmd, args] = opts.measureRss
+    ? ['/usr/bin/time', ['-f', 'NR_MAXRSS_KB=%M', process.execPath, bundle]]
+    : [process.execPath, [bundle]];
   const spawnedAt = performance.now();
   const child = spawn(cmd, args as string[], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
@@ -119,7 +139,14 @@ function runBundle(action: string, inputs: Record<string, string>, opts: { measu
       clearTimeout(timer);
       rmSync(dir, { recursive: true, force: true });
       const rss = /NR_MAXRSS_KB=(\d+)/.exec(stderr);
-      resolveRun({ code: code ?? (signal ? 137 : 1), ms: performance.now() - spawnedAt, tail: tail + stderr.replace(/NR_MAXRSS_KB=\d+\n?/, ''), stdoutBytes, spawnedAt, ...(rss ? { maxRssKb: Number(rss[1]) } : {}) });
+      resolveRun({
+        code: code ?? (signal ? 137 : 1),
+        ms: performance.now() - spawnedAt,
+        tail: tail + stderr.replace(/NR_MAXRSS_KB=\d+\n?/, ''),
+        stdoutBytes,
+        spawnedAt,
+        ...(rss ? { maxRssKb: Number(rss[1]) } : {}),
+      });
     });
   });
 }
@@ -144,9 +171,29 @@ let knownHosts = '';
 function handRun(port: number): Promise<Run> {
   if (!knownHosts) {
     knownHosts = join(mkdtempSync(join(tmpdir(), 'nr-bench-ssh-')), 'known_hosts');
-    writeFileSync(knownHosts, `nas-standin ${readFileSync(join(STATE, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    writeFileSync(
+      knownHosts,
+      `nas-standin ${readFileSync(join(STATE, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`,
+    );
   }
-  const args = ['-p', String(port), '-i', join(STATE, 'client_ed25519'), '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'HostKeyAlias=nas-standin', '-o', 'LogLevel=ERROR', `${NAS_USER}@127.0.0.1`, 'sh -s'];
+  const args = [
+    '-p',
+    String(port),
+    '-i',
+    join(STATE, 'client_ed25519'),
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHosts}`,
+    '-o',
+    'HostKeyAlias=nas-standin',
+    '-o',
+    'LogLevel=ERROR',
+    `${NAS_USER}@127.0.0.1`,
+    'sh -s',
+  ];
   const spawnedAt = performance.now();
   const child = spawn('ssh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let tail = '';
@@ -157,7 +204,11 @@ function handRun(port: number): Promise<Run> {
   });
   child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
   child.stdin.end(HAND_SCRIPT);
-  return new Promise((resolveRun) => child.on('close', (code) => resolveRun({ code: code ?? 1, ms: performance.now() - spawnedAt, tail, stdoutBytes, spawnedAt })));
+  return new Promise((resolveRun) =>
+    child.on('close', (code) =>
+      resolveRun({ code: code ?? 1, ms: performance.now() - spawnedAt, tail, stdoutBytes, spawnedAt }),
+    ),
+  );
 }
 
 /** SSH channels (sessions) sshd started for the connections the proxy forwarded since `records` was at `from`. */
@@ -166,7 +217,8 @@ async function channelsSince(proxy: TcpProxy, fromRecord: number, logOffset: num
   const ports = new Set(proxy.records.filter((r) => r.id > fromRecord && r.upstreamPort).map((r) => r.upstreamPort));
   const text = readFileSync(SSHD_LOG).subarray(logOffset).toString();
   let n = 0;
-  for (const m of text.matchAll(/Starting session: \S+ for \S+ from 127\.0\.0\.1 port (\d+) /g)) if (ports.has(Number(m[1]))) n += 1;
+  for (const m of text.matchAll(/Starting session: \S+ for \S+ from 127\.0\.0\.1 port (\d+) /g))
+    if (ports.has(Number(m[1]))) n += 1;
   return n;
 }
 const logSize = (): number => statSync(SSHD_LOG).size;
@@ -203,8 +255,13 @@ interface Row {
 // ---------------------------------------------------------------- measurements
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('the benchmark needs root (it drives the stand-in NAS: docker, runuser, sshd log); run: sudo flock /tmp/nas-e2e.lock npm run bench');
-  for (const a of ACTIONS.slice(0, 3)) if (!existsSync(join(ROOT, 'dist', a, 'index.js'))) throw new Error(`dist/${a}/index.js is missing: build first (npm run build)`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'the benchmark needs root (it drives the stand-in NAS: docker, runuser, sshd log); run: sudo flock /tmp/nas-e2e.lock npm run bench',
+    );
+  for (const a of ACTIONS.slice(0, 3))
+    if (!existsSync(join(ROOT, 'dist', a, 'index.js')))
+      throw new Error(`dist/${a}/index.js is missing: build first (npm run build)`);
   const rows: Row[] = [];
   const raw: string[] = [];
   const proxy = await TcpProxy.start({ targetPort: 2222 });
@@ -231,8 +288,15 @@ async function main(): Promise<void> {
   const missed = rows.filter((r) => r.ok === false);
   if (ONLY === MEASURES) writeReport(rows, raw);
   console.log('');
-  for (const r of rows) console.log(`${r.ok === false ? 'MISSED' : r.ok ? 'ok    ' : '      '} ${r.measure}: ${r.result.replace(/\*/g, '')} (target ${r.target})`);
-  console.log(ONLY === MEASURES ? `\nwrote docs/benchmarks.md${missed.length ? `; ${missed.length} target(s) missed` : ''}` : `\nBENCH_ONLY: docs/benchmarks.md left alone${missed.length ? `; ${missed.length} target(s) missed` : ''}`);
+  for (const r of rows)
+    console.log(
+      `${r.ok === false ? 'MISSED' : r.ok ? 'ok    ' : '      '} ${r.measure}: ${r.result.replace(/\*/g, '')} (target ${r.target})`,
+    );
+  console.log(
+    ONLY === MEASURES
+      ? `\nwrote docs/benchmarks.md${missed.length ? `; ${missed.length} target(s) missed` : ''}`
+      : `\nBENCH_ONLY: docs/benchmarks.md left alone${missed.length ? `; ${missed.length} target(s) missed` : ''}`,
+  );
   process.exitCode = missed.length ? 1 : 0;
 }
 
@@ -249,7 +313,12 @@ async function measureDeploy(proxy: TcpProxy, rows: Row[], log: (l: string) => v
       for (const who of order) {
         newRelease();
         if (who === 'action') {
-          const run = must(await counted(proxy, () => runBundle('deploy-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'deploy-backend');
+          const run = must(
+            await counted(proxy, () =>
+              runBundle('deploy-backend', connection(proxy.port, { 'health-url': HEALTH_URL })),
+            ),
+            'deploy-backend',
+          );
           action.push(run.ms);
           deployChannels.push(run.channels);
         } else {
@@ -260,24 +329,52 @@ async function measureDeploy(proxy: TcpProxy, rows: Row[], log: (l: string) => v
       }
     }
     const ratio = median(action) / median(hand);
-    log(`deploy @${rtt} ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`);
-    rows.push({ measure: `deploy-backend, new commit, ${rtt ? `${rtt} ms round trip` : 'loopback'}: action / hand-run (median of ${RUNS})`, result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`, target: rtt === 50 ? '≤ 1.10' : '—', ...(rtt === 50 ? { ok: ratio <= 1.1 } : {}) });
+    log(
+      `deploy @${rtt} ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`,
+    );
+    rows.push({
+      measure: `deploy-backend, new commit, ${rtt ? `${rtt} ms round trip` : 'loopback'}: action / hand-run (median of ${RUNS})`,
+      result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`,
+      target: rtt === 50 ? '≤ 1.10' : '—',
+      ...(rtt === 50 ? { ok: ratio <= 1.1 } : {}),
+    });
   }
   proxy.delayMs = 0;
   log(`channels: deploy-backend ${deployChannels.join(', ')}; hand-run ${handChannels.join(', ')}`);
-  rows.push({ measure: 'SSH channels per deploy-backend (hand-run: 1 ssh call)', result: `${median(deployChannels)} (hand-run ${median(handChannels)})`, target: '—' });
+  rows.push({
+    measure: 'SSH channels per deploy-backend (hand-run: 1 ssh call)',
+    result: `${median(deployChannels)} (hand-run ${median(handChannels)})`,
+    target: '—',
+  });
 
-  const rollback = must(await counted(proxy, () => runBundle('rollback-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))), 'rollback-backend');
+  const rollback = must(
+    await counted(proxy, () => runBundle('rollback-backend', connection(proxy.port, { 'health-url': HEALTH_URL }))),
+    'rollback-backend',
+  );
   rows.push({ measure: 'SSH channels per rollback-backend', result: String(rollback.channels), target: '—' });
 }
 
 /** (5) peak RSS of deploy-backend while the build prints 50 MB. */
 async function measureRss(rows: Row[], log: (l: string) => void): Promise<void> {
-  pushCommit({ 'backend/Dockerfile': 'FROM nas-base:latest\nCOPY www /www\nRUN head -c 37500000 /dev/zero | base64\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n' }, 'A build that prints 50 MB');
-  const loud = must(await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }), 'the 50 MB build deploy');
+  pushCommit(
+    {
+      'backend/Dockerfile':
+        'FROM nas-base:latest\nCOPY www /www\nRUN head -c 37500000 /dev/zero | base64\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n',
+    },
+    'A build that prints 50 MB',
+  );
+  const loud = must(
+    await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }),
+    'the 50 MB build deploy',
+  );
   const rssMb = (loud.maxRssKb ?? 0) / 1024;
   log(`50 MB build: ${sec(loud.ms)}, log ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${rssMb.toFixed(1)} MiB`);
-  rows.push({ measure: `Peak RSS of deploy-backend while the build prints 50 MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`, result: `${rssMb.toFixed(1)} MiB`, target: '< 120 MB', ok: rssMb * 1.048576 < 120 });
+  rows.push({
+    measure: `Peak RSS of deploy-backend while the build prints 50 MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`,
+    result: `${rssMb.toFixed(1)} MiB`,
+    target: '< 120 MB',
+    ok: rssMb * 1.048576 < 120,
+  });
 }
 
 async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
@@ -288,7 +385,12 @@ async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => v
   }
   const deployed = await runBundle('deploy-monitoring', connection(2222, { 'health-timeout': '90' }));
   if (deployed.code !== 0) {
-    rows.push({ measure, result: 'n/a: deploy-monitoring did not bring the stack up', target: '< 1.5 s', note: deployed.tail.slice(-300) });
+    rows.push({
+      measure,
+      result: 'n/a: deploy-monitoring did not bring the stack up',
+      target: '< 1.5 s',
+      note: deployed.tail.slice(-300),
+    });
     return;
   }
   proxy.delayMs = 25;
@@ -298,7 +400,12 @@ async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => v
     const run = await counted(proxy, () => runBundle('verify-monitoring', connection(proxy.port)));
     if (run.code !== 0) {
       proxy.delayMs = 0;
-      rows.push({ measure, result: `n/a: verify-monitoring failed (exit ${run.code})`, target: '< 1.5 s', note: run.tail.slice(-300) });
+      rows.push({
+        measure,
+        result: `n/a: verify-monitoring failed (exit ${run.code})`,
+        target: '< 1.5 s',
+        note: run.tail.slice(-300),
+      });
       return;
     }
     times.push(run.ms);
@@ -306,13 +413,21 @@ async function measureVerify(proxy: TcpProxy, rows: Row[], log: (l: string) => v
   }
   proxy.delayMs = 0;
   log(`verify-monitoring @50 ms: ${times.map((x) => x.toFixed(0)).join(', ')} ms; channels ${channels.join(', ')}`);
-  rows.push({ measure, result: `${sec(median(times))} (${median(channels)} channel(s))`, target: '< 1.5 s', ok: median(times) < 1500 });
+  rows.push({
+    measure,
+    result: `${sec(median(times))} (${median(channels)} channel(s))`,
+    target: '< 1.5 s',
+    ok: median(times) < 1500,
+  });
 }
 
 async function measureCleanup(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
   proxy.delayMs = 0;
   const running = sh(`docker inspect --format '{{.Config.Image}}' scanium-backend`).trim();
-  const datedCount = (): number => sh(`docker image ls scanium-backend --format '{{.Tag}}'`).split('\n').filter((t) => /^\d{4}\.\d{2}\.\d{2}-[0-9a-f]{7}$/.test(t)).length;
+  const datedCount = (): number =>
+    sh(`docker image ls scanium-backend --format '{{.Tag}}'`)
+      .split('\n')
+      .filter((t) => /^\d{4}\.\d{2}\.\d{2}-[0-9a-f]{7}$/.test(t)).length;
   /** Adds dated tags (of the running image) until there are `n`. */
   const fill = (n: number): void => {
     const missing = n - datedCount();
@@ -331,10 +446,15 @@ async function measureCleanup(proxy: TcpProxy, rows: Row[], log: (l: string) => 
   for (const n of [5, 200]) {
     fill(n);
     const tags = datedCount();
-    const run = must(await counted(proxy, () => runBundle('cleanup-backend', connection(proxy.port, { keep: '3' }))), `cleanup-backend with ${n} tags`);
+    const run = must(
+      await counted(proxy, () => runBundle('cleanup-backend', connection(proxy.port, { keep: '3' }))),
+      `cleanup-backend with ${n} tags`,
+    );
     results.push({ tags, ms: run.ms, channels: run.channels, removed: tags - datedCount() });
   }
-  log(`cleanup: ${results.map((r) => `${r.tags} tags: ${r.ms.toFixed(0)} ms, ${r.channels} channels, removed ${r.removed}`).join('; ')}`);
+  log(
+    `cleanup: ${results.map((r) => `${r.tags} tags: ${r.ms.toFixed(0)} ms, ${r.channels} channels, removed ${r.removed}`).join('; ')}`,
+  );
   const [few, many] = results;
   rows.push({
     measure: `cleanup-backend (keep 3): ${few.tags} dated tags vs ${many.tags}: time, channels (removed ${few.removed} vs ${many.removed})`,
@@ -378,7 +498,12 @@ async function measureStartup(proxy: TcpProxy, rows: Row[], log: (l: string) => 
       times.push(first - done.spawnedAt);
     }
     log(`start-up ${action}: ${times.map((x) => x.toFixed(0)).join(', ')} ms`);
-    rows.push({ measure: `start-up of ${action}: process start to its first byte at the proxy (median)`, result: `${median(times).toFixed(0)} ms`, target: '< 200 ms', ok: median(times) < 200 });
+    rows.push({
+      measure: `start-up of ${action}: process start to its first byte at the proxy (median)`,
+      result: `${median(times).toFixed(0)} ms`,
+      target: '< 200 ms',
+      ok: median(times) < 200,
+    });
   }
   rows.push({ measure: 'bundle sizes (dist/<action>/index.js)', result: sizes.join('; '), target: '—' });
 }
@@ -411,7 +536,14 @@ Measured against the stand-in NAS (\`test/nas\`: real sshd on 127.0.0.1:2222, re
 ${rows.map((r) => `| ${cell(r.measure)} | ${cell(r.result)} | ${cell(r.target)} | ${r.ok === undefined ? '—' : r.ok ? 'yes' : '**no**'} |`).join('\n')}
 
 Channels are the SSH sessions sshd started (\`Starting session\` lines of its VERBOSE log) on the connections the proxy forwarded.
-${rows.some((r) => r.note) ? `\nNotes:\n\n${rows.filter((r) => r.note).map((r) => `- ${r.measure}: \`${(r.note ?? '').replace(/\s+/g, ' ').slice(0, 300)}\``).join('\n')}\n` : ''}
+${
+  rows.some((r) => r.note)
+    ? `\nNotes:\n\n${rows
+        .filter((r) => r.note)
+        .map((r) => `- ${r.measure}: \`${(r.note ?? '').replace(/\s+/g, ' ').slice(0, 300)}\``)
+        .join('\n')}\n`
+    : ''
+}
 Raw numbers:
 
 \`\`\`

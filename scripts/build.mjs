@@ -15,7 +15,18 @@
  * byte-identical and --check can hold dist/ to the sources in CI.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -48,7 +59,10 @@ async function bundleOne(entry, outDir) {
   });
   mkdirSync(outDir, { recursive: true });
   for (const [name, asset] of Object.entries(assets)) {
-    if (name.endsWith('.node')) die(`${entry} pulls in the native module ${name}; dist/ must hold JavaScript only (keep ignore-scripts=true in .npmrc)`);
+    if (name.endsWith('.node'))
+      die(
+        `${entry} pulls in the native module ${name}; dist/ must hold JavaScript only (keep ignore-scripts=true in .npmrc)`,
+      );
     const file = join(outDir, name);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, asset.source);
@@ -71,16 +85,24 @@ function entries(actionNames) {
   const missing = actionNames.filter((n) => !files.includes(n));
   const extra = files.filter((n) => !actionNames.includes(n));
   if (missing.length) die(`no entry file for ${missing.map((n) => `src/actions/${n}.ts`).join(', ')}`);
-  if (extra.length) die(`src/actions/ holds ${extra.map((n) => `${n}.ts`).join(', ')}, which ACTIONS in src/inputs/spec.ts does not declare`);
+  if (extra.length)
+    die(
+      `src/actions/ holds ${extra.map((n) => `${n}.ts`).join(', ')}, which ACTIONS in src/inputs/spec.ts does not declare`,
+    );
   if (!existsSync(join(ROOT, `src/${CLI}.ts`))) die(`src/${CLI}.ts is missing`);
   return [...files.map((n) => ({ name: n, entry: `src/actions/${n}.ts` })), { name: CLI, entry: `src/${CLI}.ts` }];
 }
 
 function runChild(entry, outDir) {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [SELF, '--one', entry, outDir], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [SELF, '--one', entry, outDir], {
+      cwd: ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     child.on('error', fail);
-    child.on('exit', (code, signal) => (code === 0 ? done() : fail(new Error(`bundling ${entry} failed (${signal ?? `exit ${code}`})`))));
+    child.on('exit', (code, signal) =>
+      code === 0 ? done() : fail(new Error(`bundling ${entry} failed (${signal ?? `exit ${code}`})`)),
+    );
   });
 }
 
@@ -119,7 +141,11 @@ function assertNoNative(dir) {
 
 /** Loads each bundle once, without inputs: it must fail fast through runAction, not crash on a missing module. */
 function smokeTest(outRoot, list) {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('INPUT_') && !k.startsWith('GITHUB_') && !k.startsWith('RUNNER_')));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.startsWith('INPUT_') && !k.startsWith('GITHUB_') && !k.startsWith('RUNNER_'),
+    ),
+  );
   const problems = [];
   for (const { name } of list) {
     const main = join(outRoot, name, 'index.js');
@@ -130,9 +156,14 @@ function smokeTest(outRoot, list) {
     const ms = Date.now() - started;
     const out = `${r.stdout}${r.stderr}`;
     if (name === CLI) {
-      if (r.status !== 0) problems.push(`dist/${name}/index.js --help exited ${r.status ?? r.signal}: ${out.trim().split('\n').slice(-3).join(' | ')}`);
+      if (r.status !== 0)
+        problems.push(
+          `dist/${name}/index.js --help exited ${r.status ?? r.signal}: ${out.trim().split('\n').slice(-3).join(' | ')}`,
+        );
     } else if (r.status !== 1 || !out.includes('::error::')) {
-      problems.push(`dist/${name}/index.js without inputs should fail through runAction (exit 1, ::error::), got ${r.status ?? r.signal}: ${out.trim().split('\n').slice(-3).join(' | ')}`);
+      problems.push(
+        `dist/${name}/index.js without inputs should fail through runAction (exit 1, ::error::), got ${r.status ?? r.signal}: ${out.trim().split('\n').slice(-3).join(' | ')}`,
+      );
     }
     if (ms > 5000) problems.push(`dist/${name}/index.js took ${ms} ms to start`);
   }
@@ -171,12 +202,17 @@ async function main() {
       const committed = listFiles(dist);
       for (const f of built) {
         if (!committed.includes(f)) differences.push(`dist/${f}: missing`);
-        else if (!readFileSync(join(tmp, f)).equals(readFileSync(join(dist, f)))) differences.push(`dist/${f}: differs from a fresh build`);
-        else if ((statSync(join(tmp, f)).mode & 0o111) !== (statSync(join(dist, f)).mode & 0o111)) differences.push(`dist/${f}: executable bit differs`);
+        else if (!readFileSync(join(tmp, f)).equals(readFileSync(join(dist, f))))
+          differences.push(`dist/${f}: differs from a fresh build`);
+        else if ((statSync(join(tmp, f)).mode & 0o111) !== (statSync(join(dist, f)).mode & 0o111))
+          differences.push(`dist/${f}: executable bit differs`);
       }
-      for (const f of committed) if (!built.includes(f)) differences.push(`dist/${f}: not produced by the build (stale file)`);
+      for (const f of committed)
+        if (!built.includes(f)) differences.push(`dist/${f}: not produced by the build (stale file)`);
       if (differences.length) {
-        console.error(`check-dist: ${differences.length} generated file(s) differ from the sources:\n  ${differences.join('\n  ')}\nRun npm run build and commit the result.`);
+        console.error(
+          `check-dist: ${differences.length} generated file(s) differ from the sources:\n  ${differences.join('\n  ')}\nRun npm run build and commit the result.`,
+        );
         process.exitCode = 1;
       } else {
         console.log('check-dist: dist/, action.yml files and README tables match the sources');

@@ -26,14 +26,29 @@ function show(line) {
 }
 
 async function action(name, inputs = {}) {
-  console.log(`\n━━━ ${name} ${Object.entries(inputs).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  console.log(
+    `\n━━━ ${name} ${Object.entries(inputs)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   const dir = mkdtempSync(join(tmpdir(), 'demo-'));
   const out = join(dir, 'out');
   writeFileSync(out, '');
   writeFileSync(join(dir, 'env'), '');
-  const env = { PATH: process.env.PATH, HOME: process.env.HOME, GITHUB_OUTPUT: out, GITHUB_ENV: join(dir, 'env'), GITHUB_ACTOR: 'demo', GITHUB_REPOSITORY: 'example/scanium', GITHUB_RUN_ID: String(Date.now()) };
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GITHUB_OUTPUT: out,
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_ACTOR: 'demo',
+    GITHUB_REPOSITORY: 'example/scanium',
+    GITHUB_RUN_ID: String(Date.now()),
+  };
   for (const [k, v] of Object.entries({ ...connection, ...inputs })) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, [join(ROOT, 'dist', name, 'index.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', name, 'index.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let partial = '';
   child.stdout.on('data', (d) => {
     const lines = (partial + d).split('\n');
@@ -78,10 +93,17 @@ const steps = [
   () => action('cleanup-backend', { keep: '1' }),
   () => action('deploy-monitoring'),
   () => action('verify-monitoring'),
-  () => (push('monitoring/alloy/config.alloy', '// revision: demo\n', 'Monitoring: new Alloy configuration'), action('deploy-monitoring')),
+  () => (
+    push('monitoring/alloy/config.alloy', '// revision: demo\n', 'Monitoring: new Alloy configuration'),
+    action('deploy-monitoring')
+  ),
   () => action('rollback-monitoring'),
 ];
 let failed = 0;
 for (const step of steps) if ((await step()).code !== 0) failed++;
-console.log(failed ? `\n✗ ${failed} step(s) failed` : '\n✓ Release cycle complete: deploy, second deploy, rollback, cleanup, monitoring deploy, verify, monitoring rollback');
+console.log(
+  failed
+    ? `\n✗ ${failed} step(s) failed`
+    : '\n✓ Release cycle complete: deploy, second deploy, rollback, cleanup, monitoring deploy, verify, monitoring rollback',
+);
 process.exit(failed ? 1 : 0);

@@ -44,12 +44,16 @@ export function defuseExpressions(text: string): string {
 export function actionManifest(name: string, spec: ActionSpec): Record<string, unknown> {
   const inputs: Record<string, Record<string, unknown>> = {};
   for (const [input, s] of Object.entries(spec.inputs)) {
-    const entry: Record<string, unknown> = { description: defuseExpressions(s.description), required: s.required === true };
+    const entry: Record<string, unknown> = {
+      description: defuseExpressions(s.description),
+      required: s.required === true,
+    };
     if (s.default !== undefined) entry.default = s.default;
     inputs[input] = entry;
   }
   const outputs: Record<string, { description: string }> = {};
-  for (const [output, description] of Object.entries(spec.outputs)) outputs[output] = { description: defuseExpressions(description) };
+  for (const [output, description] of Object.entries(spec.outputs))
+    outputs[output] = { description: defuseExpressions(description) };
   return {
     name: defuseExpressions(spec.name),
     description: defuseExpressions(spec.description),
@@ -88,7 +92,16 @@ function codeCell(value: string): string {
 
 /** The Markdown section of one action. */
 export function actionSection(name: string, spec: ActionSpec): string {
-  const lines = [`### ${name}`, '', `**${prose(spec.name)}.** ${prose(spec.description)}`, '', '```yaml', `- uses: ${USES_OWNER}/nas-release/actions/${name}@v1`, '```', ''];
+  const lines = [
+    `### ${name}`,
+    '',
+    `**${prose(spec.name)}.** ${prose(spec.description)}`,
+    '',
+    '```yaml',
+    `- uses: ${USES_OWNER}/nas-release/actions/${name}@v1`,
+    '```',
+    '',
+  ];
   lines.push('| input | default | required | description |', '| --- | --- | --- | --- |');
   for (const [input, s] of Object.entries(spec.inputs)) {
     const def = s.default === undefined ? '' : codeCell(s.default);
@@ -96,7 +109,8 @@ export function actionSection(name: string, spec: ActionSpec): string {
     lines.push(`| \`${input}\` | ${def} | ${s.required ? 'yes' : 'no'} | ${cell(description)} |`);
   }
   lines.push('', '| output | description |', '| --- | --- |');
-  for (const [output, description] of Object.entries(spec.outputs)) lines.push(`| \`${output}\` | ${cell(description)} |`);
+  for (const [output, description] of Object.entries(spec.outputs))
+    lines.push(`| \`${output}\` | ${cell(description)} |`);
   return lines.join('\n');
 }
 
@@ -113,8 +127,16 @@ export function renderReadme(current: string | undefined, actions: Record<string
   const text = current ?? MINIMAL_README;
   const start = text.indexOf(README_START);
   const end = text.indexOf(README_END);
-  if (start < 0 || end < 0 || end < start || text.indexOf(README_START, start + 1) >= 0 || text.indexOf(README_END, end + 1) >= 0) {
-    throw new Error(`README.md must hold exactly one ${README_START} followed by one ${README_END}; the action tables are generated between them`);
+  if (
+    start < 0 ||
+    end < 0 ||
+    end < start ||
+    text.indexOf(README_START, start + 1) >= 0 ||
+    text.indexOf(README_END, end + 1) >= 0
+  ) {
+    throw new Error(
+      `README.md must hold exactly one ${README_START} followed by one ${README_END}; the action tables are generated between them`,
+    );
   }
   return text.slice(0, start + README_START.length) + readmeTables(actions) + text.slice(end);
 }
@@ -126,7 +148,10 @@ export function generateMetadata(root: string): GeneratedFile[] {
     files.push({ path: `actions/${name}/action.yml`, content: actionYaml(name, spec) });
   }
   const readme = join(root, 'README.md');
-  files.push({ path: 'README.md', content: renderReadme(existsSync(readme) ? readFileSync(readme, 'utf8') : undefined) });
+  files.push({
+    path: 'README.md',
+    content: renderReadme(existsSync(readme) ? readFileSync(readme, 'utf8') : undefined),
+  });
   return files;
 }
 

@@ -51,7 +51,10 @@ function isBoolean(spec: ActionSpec, input: string): boolean {
 /** The inputs and outputs as the action's action.yml declares them; the spec when the file is not there. */
 function actionHelp(action: string): Help {
   const spec = ACTIONS[action];
-  const candidates = [join(here(), '..', '..', 'actions', action, 'action.yml'), join(here(), '..', 'actions', action, 'action.yml')];
+  const candidates = [
+    join(here(), '..', '..', 'actions', action, 'action.yml'),
+    join(here(), '..', 'actions', action, 'action.yml'),
+  ];
   for (const file of candidates) {
     if (!existsSync(file)) continue;
     try {
@@ -68,7 +71,10 @@ function actionHelp(action: string): Help {
           default: i.default === undefined || i.default === null ? undefined : String(i.default),
           required: i.required === true,
         })),
-        outputs: Object.entries(doc.outputs ?? {}).map(([name, o]) => ({ name, description: String(o.description ?? '') })),
+        outputs: Object.entries(doc.outputs ?? {}).map(([name, o]) => ({
+          name,
+          description: String(o.description ?? ''),
+        })),
         source: file,
       };
     } catch {
@@ -77,7 +83,12 @@ function actionHelp(action: string): Help {
   }
   return {
     description: spec.description,
-    inputs: Object.entries(spec.inputs).map(([name, i]) => ({ name, description: i.description, default: i.default, required: i.required === true })),
+    inputs: Object.entries(spec.inputs).map(([name, i]) => ({
+      name,
+      description: i.description,
+      default: i.default,
+      required: i.required === true,
+    })),
     outputs: Object.entries(spec.outputs).map(([name, description]) => ({ name, description })),
     source: 'built-in spec',
   };
@@ -113,7 +124,12 @@ function actionHelpText(action: string): string {
   const lines = [`Usage: ${PROG} ${action} [--<input> <value>]...`, '', help.description, '', 'Inputs:'];
   for (const input of help.inputs) {
     const flag = isBoolean(spec, input.name) ? `--${input.name}[=true|false]` : `--${input.name} <value>`;
-    const notes = [input.required ? 'required' : undefined, input.default !== undefined && input.default !== '' ? `default: ${input.default.replace(/\n/g, '\\n')}` : undefined].filter(Boolean);
+    const notes = [
+      input.required ? 'required' : undefined,
+      input.default !== undefined && input.default !== ''
+        ? `default: ${input.default.replace(/\n/g, '\\n')}`
+        : undefined,
+    ].filter(Boolean);
     lines.push(`  ${flag}${notes.length ? `  (${notes.join('; ')})` : ''}`);
     if (FILE_INPUTS.includes(input.name)) lines.push(`  --${input.name}-file <path>  (read the value from a file)`);
     lines.push(indent(input.description, '      '));
@@ -129,7 +145,9 @@ function readValueFile(flag: string, path: string, input: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new UsageError(
+      `${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
   // A key keeps its text as written; a password file's final newline is not part of the password.
   return input === 'private-key' ? text : text.replace(/\r?\n$/, '');
@@ -145,13 +163,19 @@ function parseFlags(action: string, argv: string[]): Map<string, string> {
       .join(', ');
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: inputs are given as --<input> <value>`);
+    if (!arg.startsWith('--') || arg === '--')
+      throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: inputs are given as --<input> <value>`);
     const eq = arg.indexOf('=');
     const flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
     let value: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
     let input = flag;
     let fromFile = false;
-    if (!(flag in spec.inputs) && flag.endsWith('-file') && FILE_INPUTS.includes(flag.slice(0, -5)) && flag.slice(0, -5) in spec.inputs) {
+    if (
+      !(flag in spec.inputs) &&
+      flag.endsWith('-file') &&
+      FILE_INPUTS.includes(flag.slice(0, -5)) &&
+      flag.slice(0, -5) in spec.inputs
+    ) {
       input = flag.slice(0, -5);
       fromFile = true;
     }
@@ -166,7 +190,8 @@ function parseFlags(action: string, argv: string[]): Map<string, string> {
           value = 'true';
         }
       } else {
-        if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`--${flag} needs a value (or write --${flag}=<value>)`);
+        if (next === undefined || (next.startsWith('--') && next.length > 2))
+          throw new UsageError(`--${flag} needs a value (or write --${flag}=<value>)`);
         value = next;
         i++;
       }

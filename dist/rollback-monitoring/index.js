@@ -23949,33 +23949,68 @@ class TerminalPlatform {
 const connection = {
     host: { description: 'NAS host name or address.', required: true },
     port: { description: 'SSH port.', default: '22' },
-    username: { description: 'SSH user: a NAS user in the docker group (or allowed to run docker through sudo), not necessarily root.', required: true },
+    username: {
+        description: 'SSH user: a NAS user in the docker group (or allowed to run docker through sudo), not necessarily root.',
+        required: true,
+    },
     'private-key': { description: 'Private key (OpenSSH or PEM) for the SSH user.', secret: true },
     passphrase: { description: 'Passphrase of the private key.', secret: true },
     password: { description: 'Password authentication, when no private-key is given.', secret: true },
-    'host-key': { description: 'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.' },
-    'insecure-skip-host-key-check': { description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).', default: 'false' },
+    'host-key': {
+        description: 'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.',
+    },
+    'insecure-skip-host-key-check': {
+        description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
+        default: 'false',
+    },
     'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
     'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
-    'compose-command': { description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).', default: 'auto' },
-    'lock-timeout': { description: 'Seconds to wait while another release operation holds the NAS checkout.', default: '600' },
-    'dry-run': { description: 'Print every state-changing command instead of running it; read-only commands still run.', default: 'false' },
-    'remote-path': { description: 'Put in front of the PATH of every remote command (Synology keeps docker in /usr/local/bin, outside the PATH of a non-interactive SSH session).', default: '/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin' },
-    sudo: { description: 'Run docker and compose through `sudo -n` (for a NAS user outside the docker group).', default: 'false' },
+    'compose-command': {
+        description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
+        default: 'auto',
+    },
+    'lock-timeout': {
+        description: 'Seconds to wait while another release operation holds the NAS checkout.',
+        default: '600',
+    },
+    'dry-run': {
+        description: 'Print every state-changing command instead of running it; read-only commands still run.',
+        default: 'false',
+    },
+    'remote-path': {
+        description: 'Put in front of the PATH of every remote command (Synology keeps docker in /usr/local/bin, outside the PATH of a non-interactive SSH session).',
+        default: '/usr/local/bin:/usr/local/sbin:/usr/bin:/bin:/usr/sbin:/sbin',
+    },
+    sudo: {
+        description: 'Run docker and compose through `sudo -n` (for a NAS user outside the docker group).',
+        default: 'false',
+    },
 };
 const checkout = {
     branch: { description: 'Branch the NAS checkout follows.', default: 'main' },
     remote: { description: 'Git remote to fetch from.', default: 'origin' },
-    ref: { description: 'Full commit SHA to deploy; it must be on the branch (a workflow passes github.sha, so the pushed commit is the one deployed). Empty: the tip of remote/branch.', default: '' },
-    'on-dirty': { description: 'What to do with local changes in the checkout: `fail` (list them, change nothing), `stash`, or `reset`.', default: 'fail' },
+    ref: {
+        description: 'Full commit SHA to deploy; it must be on the branch (a workflow passes github.sha, so the pushed commit is the one deployed). Empty: the tip of remote/branch.',
+        default: '',
+    },
+    'on-dirty': {
+        description: 'What to do with local changes in the checkout: `fail` (list them, change nothing), `stash`, or `reset`.',
+        default: 'fail',
+    },
 };
 const backend = {
     image: { description: 'Image name; tags are YYYY.MM.DD-<sha7>.', default: 'scanium-backend' },
-    'compose-file': { description: 'Compose file of the backend, relative to repo-path.', default: 'backend/docker-compose.yml' },
+    'compose-file': {
+        description: 'Compose file of the backend, relative to repo-path.',
+        default: 'backend/docker-compose.yml',
+    },
     service: { description: 'Compose service to recreate.', default: 'api' },
     container: { description: 'Name of the container the service runs as.', default: 'scanium-backend' },
     'tag-variable': { description: 'Variable the compose file reads the image tag from.', default: 'BACKEND_TAG' },
-    'health-url': { description: 'URL fetched on the NAS to check health (empty: the container healthcheck, else the container staying up).', default: '' },
+    'health-url': {
+        description: 'URL fetched on the NAS to check health (empty: the container healthcheck, else the container staying up).',
+        default: '',
+    },
     'health-timeout': { description: 'Seconds to wait for the backend to become healthy.', default: '120' },
 };
 const verify = {
@@ -23984,21 +24019,43 @@ const verify = {
     'mimir-url': { description: 'Mimir URL as reached from the NAS.', default: 'http://127.0.0.1:9009' },
     'loki-url': { description: 'Loki URL as reached from the NAS.', default: 'http://127.0.0.1:3100' },
     'tempo-url': { description: 'Tempo URL as reached from the NAS.', default: 'http://127.0.0.1:3200' },
-    'expected-datasources': { description: 'Datasource UIDs Grafana must list (comma or newline separated).', default: 'MIMIR,LOKI,TEMPO' },
-    'required-metrics': { description: 'PromQL selectors (one a line) that must each return at least one series from Mimir.', default: 'up{source="pipeline"}\nup{job="scanium-backend"}' },
+    'expected-datasources': {
+        description: 'Datasource UIDs Grafana must list (comma or newline separated).',
+        default: 'MIMIR,LOKI,TEMPO',
+    },
+    'required-metrics': {
+        description: 'PromQL selectors (one a line) that must each return at least one series from Mimir.',
+        default: 'up{source="pipeline"}\nup{job="scanium-backend"}',
+    },
     'fail-on-warnings': { description: 'Fail the step on a warning too.', default: 'false' },
-    containers: { description: 'Containers of the monitoring stack (comma or newline separated).', default: 'scanium-grafana,scanium-mimir,scanium-loki,scanium-tempo,scanium-alloy' },
+    containers: {
+        description: 'Containers of the monitoring stack (comma or newline separated).',
+        default: 'scanium-grafana,scanium-mimir,scanium-loki,scanium-tempo,scanium-alloy',
+    },
 };
 const monitoringRelease = {
-    'compose-file': { description: 'Compose file of the monitoring stack, relative to repo-path.', default: 'monitoring/docker-compose.yml' },
-    'health-timeout': { description: 'Seconds to wait for every container to run (and be healthy where it has a healthcheck).', default: '90' },
+    'compose-file': {
+        description: 'Compose file of the monitoring stack, relative to repo-path.',
+        default: 'monitoring/docker-compose.yml',
+    },
+    'health-timeout': {
+        description: 'Seconds to wait for every container to run (and be healthy where it has a healthcheck).',
+        default: '90',
+    },
     'tag-prefix': { description: 'Prefix of the monitoring release tags.', default: 'monitoring-' },
     verify: { description: 'Run the verify-monitoring checks after the release.', default: 'true' },
 };
 const deployments = {
-    environment: { description: 'GitHub environment to record the release in as a deployment (empty: none).', default: '' },
+    environment: {
+        description: 'GitHub environment to record the release in as a deployment (empty: none).',
+        default: '',
+    },
     'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
-    'github-token': { description: 'Token for the deployments API; it needs `deployments: write`.', default: '${{ github.token }}', secret: true },
+    'github-token': {
+        description: 'Token for the deployments API; it needs `deployments: write`.',
+        default: '${{ github.token }}',
+        secret: true,
+    },
 };
 const backendOutputs = {
     DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
@@ -24016,13 +24073,25 @@ const ACTIONS = {
             'build-context': { description: 'Build context, relative to repo-path.', default: 'backend' },
             dockerfile: { description: "Dockerfile, relative to repo-path (empty: the context's Dockerfile).", default: '' },
             ...checkout,
-            'auto-rollback': { description: 'When the new release fails its health check, put the previous one back.', default: 'true' },
-            'pre-deploy': { description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG and PREVIOUS_BACKEND_TAG are set); failing stops the deploy.', default: '' },
+            'auto-rollback': {
+                description: 'When the new release fails its health check, put the previous one back.',
+                default: 'true',
+            },
+            'pre-deploy': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG and PREVIOUS_BACKEND_TAG are set); failing stops the deploy.',
+                default: '',
+            },
             'post-deploy': { description: 'Shell command run on the NAS in repo-path after a verified deploy.', default: '' },
-            'keep-images': { description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).', default: '0' },
+            'keep-images': {
+                description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).',
+                default: '0',
+            },
             ...deployments,
         },
-        outputs: { ...backendOutputs, ROLLED_BACK: '`true` when the new release failed and the previous one was put back.' },
+        outputs: {
+            ...backendOutputs,
+            ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
+        },
     },
     'rollback-backend': {
         name: 'NAS release: roll back backend',
@@ -24031,7 +24100,10 @@ const ACTIONS = {
         inputs: {
             ...connection,
             ...backend,
-            tag: { description: 'Tag to roll back to (YYYY.MM.DD-<7 hex> or latest). Empty: the release deployed before the one running.', default: '' },
+            tag: {
+                description: 'Tag to roll back to (YYYY.MM.DD-<7 hex> or latest). Empty: the release deployed before the one running.',
+                default: '',
+            },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
             ...deployments,
         },
@@ -24080,7 +24152,10 @@ const ACTIONS = {
         inputs: {
             ...connection,
             ...monitoringRelease,
-            tag: { description: 'Monitoring tag (<tag-prefix>YYYY.MM.DD-<7 hex>). Empty: the release deployed before the current one.', default: '' },
+            tag: {
+                description: 'Monitoring tag (<tag-prefix>YYYY.MM.DD-<7 hex>). Empty: the release deployed before the current one.',
+                default: '',
+            },
             ...verify,
             ...deployments,
         },
@@ -24186,7 +24261,10 @@ class InputReader {
     }
     /** A comma- or newline-separated list, each item matching `pattern`. */
     list(name, pattern, what) {
-        const items = this.string(name, { multiline: true }).split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+        const items = this.string(name, { multiline: true })
+            .split(/[,\n]/)
+            .map((s) => s.trim())
+            .filter(Boolean);
         for (const item of items)
             if (!pattern.test(item))
                 throw new InputError(name, `item ${JSON.stringify(item.slice(0, 200))} is not ${what}`);
@@ -24194,7 +24272,10 @@ class InputReader {
     }
     /** Non-empty lines. */
     lines(name) {
-        const items = this.string(name, { multiline: true }).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+        const items = this.string(name, { multiline: true })
+            .split(/\r?\n/)
+            .map((s) => s.trim())
+            .filter(Boolean);
         for (const item of items)
             if (CONTROL.test(item))
                 throw new InputError(name, 'holds a control character');
@@ -24315,7 +24396,9 @@ const external_node_os_namespaceObject = require("node:os");
 function currentRun(now = new Date()) {
     const env = process.env;
     const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
+    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+        : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
     const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
     return {
         id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,
@@ -24413,7 +24496,9 @@ class DeploymentRecorder {
                 signal: AbortSignal.timeout(15_000),
             });
             if (!res.ok) {
-                const hint = res.status === 403 || res.status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
+                const hint = res.status === 403 || res.status === 404
+                    ? ' (does the workflow grant `permissions: deployments: write`?)'
+                    : '';
                 this.progress.warn(`Recording the GitHub deployment failed: HTTP ${res.status}${hint}. The release itself is not affected.`);
                 this.url = undefined;
                 return undefined;
@@ -24670,7 +24755,28 @@ function quote(value) {
         return value;
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
-const RESERVED = new Set(['case', 'coproc', 'do', 'done', 'elif', 'else', 'esac', 'fi', 'for', 'function', 'if', 'in', 'select', 'then', 'time', 'until', 'while', '!', '{', '}']);
+const RESERVED = new Set([
+    'case',
+    'coproc',
+    'do',
+    'done',
+    'elif',
+    'else',
+    'esac',
+    'fi',
+    'for',
+    'function',
+    'if',
+    'in',
+    'select',
+    'then',
+    'time',
+    'until',
+    'while',
+    '!',
+    '{',
+    '}',
+]);
 /**
  * Quotes each word of an argument list and joins them into one command. A
  * first word that the shell would read as an assignment or a reserved word
@@ -24723,7 +24829,10 @@ function sh(strings, ...values) {
 }
 /** Joins shell fragments line by line. */
 function lines(...parts) {
-    return new Shell(parts.filter((p) => p instanceof Shell).map((p) => p.text).join('\n'));
+    return new Shell(parts
+        .filter((p) => p instanceof Shell)
+        .map((p) => p.text)
+        .join('\n'));
 }
 /** Renders a value or an argument list as one quoted shell word or command. */
 function word(part) {
@@ -24790,7 +24899,14 @@ function toolFunctions(tools) {
 
 const docker = {
     /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
-    build: (o) => command(['docker', 'build', '--tag', `${o.image}:${o.tag}`, ...(o.dockerfile ? ['--file', o.dockerfile] : []), o.context]),
+    build: (o) => command([
+        'docker',
+        'build',
+        '--tag',
+        `${o.image}:${o.tag}`,
+        ...(o.dockerfile ? ['--file', o.dockerfile] : []),
+        o.context,
+    ]),
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
     /** `Tag Size ID` lines of an image's tags. */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
@@ -24802,7 +24918,17 @@ const docker = {
 };
 const compose = {
     /** Recreates one service with the image tag in the variable the compose file reads, never building. */
-    up: (o) => command(['compose', '--file', o.file, 'up', '--detach', '--no-build', '--no-deps', ...(o.force ? ['--force-recreate'] : []), o.service], { [o.tagVariable]: o.tag }),
+    up: (o) => command([
+        'compose',
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        o.service,
+    ], { [o.tagVariable]: o.tag }),
     down: (file) => command(['compose', '--file', file, 'down', '--remove-orphans']),
     upAll: (file) => command(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
     /** Names of the containers the compose project owns. */
@@ -24845,7 +24971,9 @@ function appendLine(record) {
     // the reader skips anything that does not parse all the same.
     // A torn last line (no newline) gets one first, so the new record stays whole.
     const json = JSON.stringify(record);
-    const line = record.ended ? sh `printf '%s\\n' ${json}` : sh `printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
+    const line = record.ended
+        ? sh `printf '%s\\n' ${json}`
+        : sh `printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
     return sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
 ${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
@@ -24854,7 +24982,11 @@ function decode(b64) {
 }
 function isRecord(value) {
     const r = value;
-    return typeof r === 'object' && r !== null && typeof r.action === 'string' && typeof r.tag === 'string' && (r.stack === 'backend' || r.stack === 'monitoring');
+    return (typeof r === 'object' &&
+        r !== null &&
+        typeof r.action === 'string' &&
+        typeof r.tag === 'string' &&
+        (r.stack === 'backend' || r.stack === 'monitoring'));
 }
 /** Parses history lines, skipping any that are not whole records. */
 function parseHistory(text) {
@@ -24971,7 +25103,7 @@ nr_value() { printf '%s value %s %s\\n' "$NR_M" "$1" "$2"; }
 nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 function programText(opts) {
-    return lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), PRELUDE, opts.script, new Shell('}')).text + '\n';
+    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), PRELUDE, opts.script, new Shell('}')).text + '\n');
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/exec.ts
@@ -24984,7 +25116,12 @@ class RemoteError extends Error {
     tail;
     timedOut;
     constructor(title, code, tail, timedOut = false) {
-        const last = tail.length ? `\nLast lines it printed:\n${tail.slice(-20).map((l) => `  ${l}`).join('\n')}` : '';
+        const last = tail.length
+            ? `\nLast lines it printed:\n${tail
+                .slice(-20)
+                .map((l) => `  ${l}`)
+                .join('\n')}`
+            : '';
         super(timedOut ? `${title}: timed out${last}` : `${title}: the command failed with exit code ${code}${last}`);
         this.title = title;
         this.code = code;
@@ -25336,7 +25473,8 @@ class Session {
                 // A link that drops fails the pending request ("No response from server", "Unable to exec")
                 // just before ssh2 reports the close: say that, rather than the request's own error.
                 setTimeout(() => {
-                    const lost = this.closedReason ?? (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
+                    const lost = this.closedReason ??
+                        (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
                     reject(lost ? new Error(`${lost} (${err.message})`) : err);
                 }, 50);
             });
@@ -25429,10 +25567,12 @@ fi
 exec 8>&-
 printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
 printf '%s locked\\n' "$NR_M"
-${opts.then ? sh `(
+${opts.then
+        ? sh `(
 ${opts.then}
 ) </dev/null 9>&-
-printf '%s state %s\\n' "$NR_M" "$?"` : sh `:`}
+printf '%s state %s\\n' "$NR_M" "$?"`
+        : sh `:`}
 while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done
 : > "$nr_dir/holder"`;
 }
@@ -25611,10 +25751,22 @@ class Operation {
      */
     async lockAndRead(state) {
         const { conn, progress } = this.options;
-        const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
+        const holder = JSON.stringify({
+            action: this.options.action,
+            run: this.run.url,
+            actor: this.run.actor,
+            started: this.run.started,
+        });
         const output = this.exec.output(state, { onMarker: (m) => this.onMarker(m), allowFailure: true });
         const then = new Shell(programText({ path: conn.remotePath, marker: this.exec.marker, script: state.script }));
-        const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath, then });
+        const script = lockHolder({
+            stateDir: this.stateDir,
+            holder,
+            timeout: conn.lockTimeout,
+            marker: this.exec.marker,
+            path: conn.remotePath,
+            then,
+        });
         this.exec.channels += 1;
         // Like every program, on standard input (never on a command line); the channel's input stays open for the heartbeats.
         const channel = await this.session.exec('sh -s');
@@ -25738,9 +25890,17 @@ class Operation {
             if (this.options.locking)
                 progress.ok('Connected (dry-run: no lock)');
             // A locking operation always runs another program (its phase, or at least its history line).
-            result = await this.exec.run(state, { onMarker: (m) => this.onMarker(m), allowFailure: true, next: this.options.locking });
+            result = await this.exec.run(state, {
+                onMarker: (m) => this.onMarker(m),
+                allowFailure: true,
+                next: this.options.locking,
+            });
         }
-        this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
+        this.facts = parseTools(result.values, {
+            sudo: conn.sudo,
+            compose: conn.composeCommand,
+            remotePath: conn.remotePath,
+        });
         if (result.values.get('repo') !== 'yes') {
             throw new Error(noCheckout(conn.repoPath));
         }
@@ -25767,7 +25927,15 @@ class Operation {
         this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
     }
     baseRecord() {
-        return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.lockedAt ?? this.run.started };
+        return {
+            id: this.run.id,
+            action: this.options.action,
+            stack: this.options.stack,
+            tag: '',
+            actor: this.run.actor,
+            run: this.run.url,
+            started: this.lockedAt ?? this.run.started,
+        };
     }
     /** Shell that records this operation as started (and files an interrupted one). */
     begin(record) {
@@ -25807,7 +25975,9 @@ exit "$nr_rc"`;
     async finish(outcome, update = {}, questions) {
         const first = !this.finished;
         this.finished = true;
-        const record = first && this.options.locking && !this.dryRun && this.lockedAt ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
+        const record = first && this.options.locking && !this.dryRun && this.lockedAt
+            ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() }
+            : undefined;
         if (record)
             this.history.push(record);
         const write = outcome === 'success' && this.recordedSuccess ? undefined : record;
@@ -25829,7 +25999,9 @@ exit "$nr_rc"`;
         }
         catch (err) {
             if (!op.finished && !op.session.closed) {
-                await op.finish('failure', { detail: err.message.split('\n')[0].slice(0, 300) }).catch(() => undefined);
+                await op
+                    .finish('failure', { detail: err.message.split('\n')[0].slice(0, 300) })
+                    .catch(() => undefined);
             }
             throw err;
         }
@@ -25948,14 +26120,29 @@ async function cleanupBackend(reader, progress) {
         const state = await op.readState(sh `nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
 ${imageTagsValue(op, inputs.image)}`);
         const runningImage = state.get('running_image') ?? '';
-        const running = runningImage.startsWith(`${inputs.image}:`) ? runningImage.slice(inputs.image.length + 1) : undefined;
+        const running = runningImage.startsWith(`${inputs.image}:`)
+            ? runningImage.slice(inputs.image.length + 1)
+            : undefined;
         const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
         progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
         progress.step('Removing old images');
         const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
-        const plan = await cleanupImages(op, { image: inputs.image, keep: inputs.keep, running, rollbackTarget, inventory, pruneDangling: inputs.pruneDangling });
-        const outputs = { REMOVED_TAGS: JSON.stringify(plan.remove), KEPT_TAGS: JSON.stringify(plan.keep), FREED_BYTES: String(plan.freedBytes) };
-        await op.finish('success', { detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300) });
+        const plan = await cleanupImages(op, {
+            image: inputs.image,
+            keep: inputs.keep,
+            running,
+            rollbackTarget,
+            inventory,
+            pruneDangling: inputs.pruneDangling,
+        });
+        const outputs = {
+            REMOVED_TAGS: JSON.stringify(plan.remove),
+            KEPT_TAGS: JSON.stringify(plan.keep),
+            FREED_BYTES: String(plan.freedBytes),
+        };
+        await op.finish('success', {
+            detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300),
+        });
         progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
         await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`);
         return { ok: true, outputs };
@@ -25988,8 +26175,10 @@ function fetchTarget(r, t) {
     const upstream = `refs/remotes/${t.remote}/${t.branch}`;
     return sh `${r.run(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; exit 20; }
 ${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; exit 20; }
-${t.ref ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; exit 20; }
-${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; exit 20; }` : sh `:`}
+${t.ref
+        ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; exit 20; }
+${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; exit 20; }`
+        : sh `:`}
 nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
 nr_value subject "$(${r.run(command(['git', '-C', t.repo, 'log', '-1', '--format=%s', t.ref || upstream]))} | head -c 200)"`;
 }
@@ -26207,11 +26396,21 @@ ${op.recordingSuccess(recreateBackend(op.render, {
             force: false,
             preDeploy: inputs.preDeploy,
             postDeploy: inputs.postDeploy,
-            steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
+            steps: {
+                recreate: 'Deploying backend container',
+                health: 'Waiting for backend to be healthy',
+                verify: 'Verifying deployment',
+            },
         }), { tag, commit, previous }, imageTagsValue(op, target.image))}`, { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true });
         if (released.code !== 0 && released.values.get('built') !== 'yes') {
-            await op.finish('failure', { detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
-            return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}` };
+            await op.finish('failure', {
+                detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed',
+            });
+            return {
+                ok: false,
+                outputs: {},
+                error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+            };
         }
         const running = released.values.get('running') ?? '';
         const rolledBack = released.values.get('rolled_back') === 'true';
@@ -26223,7 +26422,16 @@ ${op.recordingSuccess(recreateBackend(op.render, {
         };
         if (released.code !== 0) {
             const rollbackFailed = released.code === 42;
-            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : rollbackFailed ? 'release and rollback failed' : 'health check failed' });
+            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
+                tag,
+                commit,
+                previous,
+                detail: released.code === 31
+                    ? 'pre-deploy failed'
+                    : rollbackFailed
+                        ? 'release and rollback failed'
+                        : 'health check failed',
+            });
             const why = rollbackFailed
                 ? `The release ${target.image}:${tag} failed and putting ${target.image}:${previous} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
                 : rolledBack
@@ -26238,7 +26446,14 @@ ${op.recordingSuccess(recreateBackend(op.render, {
         const inventory = parseImageTags(Buffer.from(released.values.get('tags_b64') ?? '', 'base64').toString());
         const recent = datedTags(inventory).slice(0, 5);
         if (inputs.keepImages > 0)
-            await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
+            await cleanupImages(op, {
+                image: target.image,
+                keep: inputs.keepImages,
+                running: tag,
+                rollbackTarget: previousRelease(op.history, 'backend', tag),
+                inventory,
+                pruneDangling: false,
+            });
         progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
         progress.detail(`Recent tags: ${recent.join(', ')}`);
         await progress.platform.addSummary(`### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`);
@@ -26326,14 +26541,26 @@ ${op.recordingSuccess(recreateBackend(op.render, {
             tag,
             fallback: current,
             force: inputs.force || current === tag,
-            steps: { recreate: `Setting ${target.tagVariable} and redeploying`, health: 'Waiting for backend to be healthy', verify: 'Verifying rollback' },
+            steps: {
+                recreate: `Setting ${target.tagVariable} and redeploying`,
+                health: 'Waiting for backend to be healthy',
+                verify: 'Verifying rollback',
+            },
         }))}`, { timeout: target.healthTimeout * 2 + 600, allowFailure: true });
         const running = released.values.get('running') ?? '';
-        const outputs = { DEPLOYED_BACKEND_TAG: running, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: running ? `${target.image}:${running}` : '' };
+        const outputs = {
+            DEPLOYED_BACKEND_TAG: running,
+            PREVIOUS_BACKEND_TAG: current,
+            BACKEND_IMAGE: running ? `${target.image}:${running}` : '',
+        };
         if (released.code !== 0) {
             const rolledBack = released.values.get('rolled_back') === 'true';
             const rollbackFailed = released.code === 42;
-            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, previous: current, detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed' });
+            await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
+                tag,
+                previous: current,
+                detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed',
+            });
             const why = rollbackFailed
                 ? `The rollback to ${ref} failed and putting ${target.image}:${current} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
                 : rolledBack
@@ -26378,7 +26605,14 @@ function readStack(r) {
     };
 }
 function readDeployMonitoring(r) {
-    return { conn: readConnection(r), stack: readStack(r), checkout: readCheckout(r), createTag: r.bool('create-tag'), pushTag: r.bool('push-tag'), checks: readVerify(r) };
+    return {
+        conn: readConnection(r),
+        stack: readStack(r),
+        checkout: readCheckout(r),
+        createTag: r.bool('create-tag'),
+        pushTag: r.bool('push-tag'),
+        checks: readVerify(r),
+    };
 }
 function readRollbackMonitoring(r) {
     const stack = readStack(r);
@@ -26420,7 +26654,10 @@ function findLeftovers(s, values) {
         const [status, ...rest] = line.split(' ');
         const owner = rest.join(' ').trim();
         if (owner !== dir)
-            out.push({ name, why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose` });
+            out.push({
+                name,
+                why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
+            });
     });
     for (const name of (values.get('exited') ?? '').split(' ').filter(Boolean)) {
         if (!s.containers.includes(name) && s.containers.some((c) => name.includes(c)))
@@ -26507,7 +26744,10 @@ function checkRequests(v) {
         { id: 'grafana_health', url: `${v.grafanaUrl}/api/health` },
         { id: 'grafana_datasources', url: `${v.grafanaUrl}/api/datasources`, auth: true },
         { id: 'mimir_ready', url: `${v.mimirUrl}/ready` },
-        ...v.requiredMetrics.map((m, i) => ({ id: `mimir_metric_${i}`, url: `${v.mimirUrl}/prometheus/api/v1/query?query=${encodeURIComponent(m)}` })),
+        ...v.requiredMetrics.map((m, i) => ({
+            id: `mimir_metric_${i}`,
+            url: `${v.mimirUrl}/prometheus/api/v1/query?query=${encodeURIComponent(m)}`,
+        })),
         { id: 'tempo_ready', url: `${v.tempoUrl}/ready` },
         { id: 'tempo_echo', url: `${v.tempoUrl}/api/echo` },
         { id: 'tempo_search', url: `${v.tempoUrl}/api/search?limit=1` },
@@ -26606,7 +26846,11 @@ function evaluateChecks(v, responses, containers) {
         const state = containers.get(name) ?? 'missing';
         const [status, health] = state.split(' ');
         const ok = status === 'running' && (health === 'healthy' || health === 'none');
-        add('containers', name, ok ? 'pass' : 'fail', ok ? `running${health === 'healthy' ? ', healthy' : ''}` : state === 'missing' ? 'not found' : `${status}${health && health !== 'none' ? `, ${health}` : ''}`);
+        add('containers', name, ok ? 'pass' : 'fail', ok
+            ? `running${health === 'healthy' ? ', healthy' : ''}`
+            : state === 'missing'
+                ? 'not found'
+                : `${status}${health && health !== 'none' ? `, ${health}` : ''}`);
     }
     return out;
 }
@@ -26621,7 +26865,11 @@ function overallStatus(results) {
 function checksTable(results) {
     const icon = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail' };
     const esc = (s) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    return ['| Component | Check | Result | Detail |', '|---|---|---|---|', ...results.map((r) => `| ${r.component} | ${esc(r.check)} | ${icon[r.status]} | ${esc(r.detail)} |`)].join('\n');
+    return [
+        '| Component | Check | Result | Detail |',
+        '|---|---|---|---|',
+        ...results.map((r) => `| ${r.component} | ${esc(r.check)} | ${icon[r.status]} | ${esc(r.detail)} |`),
+    ].join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/release/monitoring/verify.ts
@@ -26677,10 +26925,17 @@ async function verifyRelease(op, checks, enabled) {
         op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
         return { status: 'skipped', failed: false, summary: '' };
     }
-    const result = await op.runProgram('Verifying the monitoring stack', checksProgram(checks), { quiet: true, timeout: 60 });
+    const result = await op.runProgram('Verifying the monitoring stack', checksProgram(checks), {
+        quiet: true,
+        timeout: 60,
+    });
     const verification = judgeChecks(checks, result.values);
     reportVerification(op.progress, verification);
-    return { status: verification.status, failed: verification.failed, summary: verificationSummary('Verification', verification) };
+    return {
+        status: verification.status,
+        failed: verification.failed,
+        summary: verificationSummary('Verification', verification),
+    };
 }
 /** verify-monitoring: read-only checks of the stack, from the NAS. Takes no lock. */
 async function verifyMonitoring(reader, progress) {
@@ -26703,7 +26958,9 @@ if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held 
         const outputs = { VERIFY_STATUS: verification.status, VERIFY_REPORT: JSON.stringify(verification.results) };
         await progress.platform.addSummary(verificationSummary('Monitoring verification', verification));
         if (verification.failed) {
-            const why = verification.status === 'failed' ? 'Monitoring verification failed' : 'Monitoring verification passed with warnings, and fail-on-warnings is true';
+            const why = verification.status === 'failed'
+                ? 'Monitoring verification failed'
+                : 'Monitoring verification passed with warnings, and fail-on-warnings is true';
             return { ok: false, outputs, error: why };
         }
         return { ok: true, outputs };
@@ -26726,7 +26983,12 @@ async function deployMonitoring(reader, progress, context) {
     const inputs = readDeployMonitoring(reader);
     const deployment = readDeploymentInputs(reader);
     const { conn, stack, checkout } = inputs;
-    const place = { repo: conn.repoPath, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
+    const place = {
+        repo: conn.repoPath,
+        composeFile: stack.composeFile,
+        containers: inputs.checks.containers,
+        healthTimeout: stack.healthTimeout,
+    };
     progress.banner('Monitoring Stack Deployment - NAS');
     progress.plan(8);
     progress.step(`Taking the release lock on ${conn.host}`);
@@ -26756,7 +27018,11 @@ ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove
         outputs.VERIFY_STATUS = verified.status;
         if (verified.failed) {
             await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
-            return { ok: false, outputs, error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created` };
+            return {
+                ok: false,
+                outputs,
+                error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created`,
+            };
         }
         progress.step(`Tagging the release (${tag})`);
         if (inputs.createTag) {
@@ -26772,14 +27038,22 @@ else nr_say warn ${`Could not push ${tag} to ${checkout.remote} (no credentials 
                 : sh `:`}`, { timeout: 300, allowFailure: true });
             if (tagged.code !== 0) {
                 await op.finish('failure', { tag, commit, detail: 'tagging failed' });
-                return { ok: false, outputs, error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}` };
+                return {
+                    ok: false,
+                    outputs,
+                    error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
+                };
             }
         }
         else
             progress.detail('create-tag: false, no tag created');
         outputs.DEPLOYED_MONITORING_TAG = tag;
         await op.finish('success', { tag, commit });
-        progress.results('MONITORING DEPLOYMENT COMPLETE', { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, VERIFY_STATUS: outputs.VERIFY_STATUS });
+        progress.results('MONITORING DEPLOYMENT COMPLETE', {
+            DEPLOYED_MONITORING_TAG: tag,
+            MONITORING_COMMIT: commit,
+            VERIFY_STATUS: outputs.VERIFY_STATUS,
+        });
         await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
         return { ok: true, outputs };
     });
@@ -26803,7 +27077,12 @@ async function rollbackMonitoring(reader, progress, context) {
     const deployment = readDeploymentInputs(reader);
     const { conn, stack } = inputs;
     const repo = conn.repoPath;
-    const place = { repo, composeFile: stack.composeFile, containers: inputs.checks.containers, healthTimeout: stack.healthTimeout };
+    const place = {
+        repo,
+        composeFile: stack.composeFile,
+        containers: inputs.checks.containers,
+        healthTimeout: stack.healthTimeout,
+    };
     progress.banner('Monitoring Stack Rollback - NAS');
     progress.plan(6);
     progress.step(`Taking the release lock on ${conn.host}`);
@@ -26819,12 +27098,19 @@ nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | he
         op.reportInterrupted('');
         const order = op.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
         // `tag=<commit>` (an annotated tag's commit, then the tag object: the first 40 hex are the commit)
-        const tagCommits = new Map((state.get('tags') ?? '').split(' ').filter(Boolean).map((t) => [t.slice(0, t.lastIndexOf('=')), t.slice(t.lastIndexOf('=') + 1, t.lastIndexOf('=') + 41)]));
+        const tagCommits = new Map((state.get('tags') ?? '')
+            .split(' ')
+            .filter(Boolean)
+            .map((t) => [t.slice(0, t.lastIndexOf('=')), t.slice(t.lastIndexOf('=') + 1, t.lastIndexOf('=') + 41)]));
         const available = newestFirst([...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)), order);
         const headCommit = state.get('head') ?? '';
         const headTag = (state.get('head_tags') ?? '').split(' ').filter((t) => isMonitoringTag(t, stack.tagPrefix))[0] ?? '';
         const branch = state.get('branch') ?? '';
-        const current = headTag || [...op.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.commit === headCommit)?.tag || '';
+        const current = headTag ||
+            [...op.history]
+                .reverse()
+                .find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.commit === headCommit)?.tag ||
+            '';
         let tag = inputs.tag;
         if (!tag) {
             const previous = previousRelease(op.history, 'monitoring', current);
@@ -26851,18 +27137,36 @@ nr_value commit "$(${op.render.run(git.revParse(repo, `refs/tags/${tag}^{commit}
 nr_say ok ${`Checked out ${tag}`}
 ${restartStack(op.render, place, { restart: 'Restarting the stack (down --remove-orphans, up -d)', health: 'Waiting for the stack to be healthy' })}`, { timeout: stack.healthTimeout + 1800, allowFailure: true });
         const commit = phase.values.get('commit') ?? '';
-        const outputs = { DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: commit, PREVIOUS_MONITORING_COMMIT: headCommit, VERIFY_STATUS: 'skipped' };
+        const outputs = {
+            DEPLOYED_MONITORING_TAG: tag,
+            MONITORING_COMMIT: commit,
+            PREVIOUS_MONITORING_COMMIT: headCommit,
+            VERIFY_STATUS: 'skipped',
+        };
         if (phase.code !== 0) {
             await op.finish('failure', { tag, commit, detail: 'health check failed' });
-            return { ok: false, outputs, error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}` };
+            return {
+                ok: false,
+                outputs,
+                error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}`,
+            };
         }
         const verified = await verifyRelease(op, inputs.checks, stack.verify);
         outputs.VERIFY_STATUS = verified.status;
         if (verified.failed) {
             await op.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
-            return { ok: false, outputs, error: `The monitoring stack was rolled back to ${tag} but verification ${verified.status}` };
+            return {
+                ok: false,
+                outputs,
+                error: `The monitoring stack was rolled back to ${tag} but verification ${verified.status}`,
+            };
         }
-        await op.finish('success', { tag, commit, previous: current || headCommit, detail: inputs.tag ? 'named' : 'previous-release' });
+        await op.finish('success', {
+            tag,
+            commit,
+            previous: current || headCommit,
+            detail: inputs.tag ? 'named' : 'previous-release',
+        });
         progress.results('MONITORING ROLLBACK COMPLETE', outputs);
         progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
         await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || headCommit.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`);

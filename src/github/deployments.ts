@@ -35,7 +35,9 @@ export class DeploymentRecorder {
     if (!inputs.environment) return;
     const repo = process.env.GITHUB_REPOSITORY;
     if (!inputs.token || !repo) {
-      this.progress.warn(`environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`);
+      this.progress.warn(
+        `environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`,
+      );
       return;
     }
     this.inputs = inputs;
@@ -87,14 +89,21 @@ export class DeploymentRecorder {
         signal: AbortSignal.timeout(15_000),
       });
       if (!res.ok) {
-        const hint = res.status === 403 || res.status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
-        this.progress.warn(`Recording the GitHub deployment failed: HTTP ${res.status}${hint}. The release itself is not affected.`);
+        const hint =
+          res.status === 403 || res.status === 404
+            ? ' (does the workflow grant `permissions: deployments: write`?)'
+            : '';
+        this.progress.warn(
+          `Recording the GitHub deployment failed: HTTP ${res.status}${hint}. The release itself is not affected.`,
+        );
         this.url = undefined;
         return undefined;
       }
       return await res.json();
     } catch (err) {
-      this.progress.warn(`Recording the GitHub deployment failed: ${(err as Error).message}. The release itself is not affected.`);
+      this.progress.warn(
+        `Recording the GitHub deployment failed: ${(err as Error).message}. The release itself is not affected.`,
+      );
       this.url = undefined;
       return undefined;
     }

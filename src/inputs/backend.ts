@@ -86,7 +86,10 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
 export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
   const tag = r.string('tag');
   if (tag !== '' && !isBackendRollbackTag(tag)) {
-    throw new InputError('tag', `must be a release tag like 2026.01.09-def4567 (YYYY.MM.DD-<7 hex>) or latest, or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`);
+    throw new InputError(
+      'tag',
+      `must be a release tag like 2026.01.09-def4567 (YYYY.MM.DD-<7 hex>) or latest, or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`,
+    );
   }
   return { conn: readConnection(r), target: readTarget(r), tag, force: r.bool('force') };
 }

@@ -24,9 +24,13 @@ export function readConnection(r: InputReader): ConnectionInputs {
   const passphrase = r.string('passphrase', { trim: false });
   const password = r.string('password', { trim: false });
   if (privateKey && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
-    throw new InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
+    throw new InputError(
+      'private-key',
+      'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)',
+    );
   }
-  if (!privateKey && !password) throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
+  if (!privateKey && !password)
+    throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
   let hostKeys: PinnedKey[];
   try {
     hostKeys = parseHostKeys(r.string('host-key', { multiline: true }));

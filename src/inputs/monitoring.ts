@@ -56,7 +56,14 @@ export interface DeployMonitoringInputs {
 }
 
 export function readDeployMonitoring(r: InputReader): DeployMonitoringInputs {
-  return { conn: readConnection(r), stack: readStack(r), checkout: readCheckout(r), createTag: r.bool('create-tag'), pushTag: r.bool('push-tag'), checks: readVerify(r) };
+  return {
+    conn: readConnection(r),
+    stack: readStack(r),
+    checkout: readCheckout(r),
+    createTag: r.bool('create-tag'),
+    pushTag: r.bool('push-tag'),
+    checks: readVerify(r),
+  };
 }
 
 export interface RollbackMonitoringInputs {
@@ -70,7 +77,10 @@ export function readRollbackMonitoring(r: InputReader): RollbackMonitoringInputs
   const stack = readStack(r);
   const tag = r.string('tag');
   if (tag !== '' && !isMonitoringTag(tag, stack.tagPrefix)) {
-    throw new InputError('tag', `must be a monitoring release tag like ${stack.tagPrefix}2026.01.09-def4567 (<tag-prefix>YYYY.MM.DD-<7 hex>), or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`);
+    throw new InputError(
+      'tag',
+      `must be a monitoring release tag like ${stack.tagPrefix}2026.01.09-def4567 (<tag-prefix>YYYY.MM.DD-<7 hex>), or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`,
+    );
   }
   return { conn: readConnection(r), stack, tag, checks: readVerify(r) };
 }

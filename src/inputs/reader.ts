@@ -69,7 +69,10 @@ export class InputReader {
   oneOf<T extends string>(name: string, values: readonly T[]): T {
     const value = this.string(name);
     if (!(values as readonly string[]).includes(value)) {
-      throw new InputError(name, `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(value)}`);
+      throw new InputError(
+        name,
+        `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(value)}`,
+      );
     }
     return value as T;
   }
@@ -77,20 +80,28 @@ export class InputReader {
   /** A value that must match `pattern`; `what` says what it should look like. */
   matching(name: string, pattern: RegExp, what: string): string {
     const value = this.string(name);
-    if (value !== '' && !pattern.test(value)) throw new InputError(name, `must be ${what}, not ${JSON.stringify(value.slice(0, 200))}`);
+    if (value !== '' && !pattern.test(value))
+      throw new InputError(name, `must be ${what}, not ${JSON.stringify(value.slice(0, 200))}`);
     return value;
   }
 
   /** A comma- or newline-separated list, each item matching `pattern`. */
   list(name: string, pattern: RegExp, what: string): string[] {
-    const items = this.string(name, { multiline: true }).split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
-    for (const item of items) if (!pattern.test(item)) throw new InputError(name, `item ${JSON.stringify(item.slice(0, 200))} is not ${what}`);
+    const items = this.string(name, { multiline: true })
+      .split(/[,\n]/)
+      .map((s) => s.trim())
+      .filter(Boolean);
+    for (const item of items)
+      if (!pattern.test(item)) throw new InputError(name, `item ${JSON.stringify(item.slice(0, 200))} is not ${what}`);
     return items;
   }
 
   /** Non-empty lines. */
   lines(name: string): string[] {
-    const items = this.string(name, { multiline: true }).split(/\r?\n/).map((s) => s.trim()).filter(Boolean);
+    const items = this.string(name, { multiline: true })
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const item of items) if (CONTROL.test(item)) throw new InputError(name, 'holds a control character');
     return items;
   }
@@ -99,7 +110,11 @@ export class InputReader {
   relativePath(name: string): string {
     const value = this.string(name);
     if (value === '') return value;
-    if (value.startsWith('/') || value.split('/').includes('..')) throw new InputError(name, `must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
+    if (value.startsWith('/') || value.split('/').includes('..'))
+      throw new InputError(
+        name,
+        `must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`,
+      );
     return value;
   }
 
@@ -112,7 +127,8 @@ export class InputReader {
     } catch {
       throw new InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
     }
-    if (!/^https?:$/.test(url.protocol) || /\s/.test(value)) throw new InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+    if (!/^https?:$/.test(url.protocol) || /\s/.test(value))
+      throw new InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
     return value.replace(/\/+$/, '');
   }
 

@@ -5,7 +5,15 @@ import { programText, type Program } from '../remote/program.js';
 import { Session } from '../ssh/session.js';
 import { Renderer, toolFunctions, type Tools } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
-import { appendRecord, beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord, type Outcome } from '../remote/history.js';
+import {
+  appendRecord,
+  beginOperation,
+  endOperation,
+  parseHistoryValues,
+  readHistory,
+  type HistoryRecord,
+  type Outcome,
+} from '../remote/history.js';
 import { LOCK_HEARTBEAT_EVERY, lockHolder } from '../remote/lock.js';
 import { missingTool, parseTools, probeTools, probingToolFunctions, type NasFacts } from '../remote/nas.js';
 import { Shell, lines, sh } from '../remote/shell.js';
@@ -84,16 +92,25 @@ export class Operation {
     const { conn, progress } = options;
     const platform = progress.platform;
     if (conn.skipHostKeyCheck) {
-      progress.warn('insecure-skip-host-key-check is true: the NAS host key is not checked, so anyone on the path could impersonate it. Pin it with host-key.');
+      progress.warn(
+        'insecure-skip-host-key-check is true: the NAS host key is not checked, so anyone on the path could impersonate it. Pin it with host-key.',
+      );
     }
     const session = await Session.connect({
       ...conn,
-      onRetry: (attempt, reason, delay) => platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
+      onRetry: (attempt, reason, delay) =>
+        platform.info(`   connection attempt ${attempt} failed (${reason}); retrying in ${(delay / 1000).toFixed(1)}s`),
     });
-    const exec = new Executor(session, conn.remotePath, (lines) => platform.remote(lines), (resume) => platform.drained(resume));
+    const exec = new Executor(
+      session,
+      conn.remotePath,
+      (lines) => platform.remote(lines),
+      (resume) => platform.drained(resume),
+    );
     // The channel of the next program opens while the lock and the state are awaited.
     exec.prepare();
-    if (conn.dryRun) progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
+    if (conn.dryRun)
+      progress.warn('dry-run: state-changing commands are printed, not run; the release lock is not taken');
     return new Operation(options, session, exec);
   }
 
@@ -104,10 +121,22 @@ export class Operation {
    */
   private async lockAndRead(state: Program): Promise<ProgramResult> {
     const { conn, progress } = this.options;
-    const holder = JSON.stringify({ action: this.options.action, run: this.run.url, actor: this.run.actor, started: this.run.started });
+    const holder = JSON.stringify({
+      action: this.options.action,
+      run: this.run.url,
+      actor: this.run.actor,
+      started: this.run.started,
+    });
     const output = this.exec.output(state, { onMarker: (m) => this.onMarker(m), allowFailure: true });
     const then = new Shell(programText({ path: conn.remotePath, marker: this.exec.marker, script: state.script }));
-    const script = lockHolder({ stateDir: this.stateDir, holder, timeout: conn.lockTimeout, marker: this.exec.marker, path: conn.remotePath, then });
+    const script = lockHolder({
+      stateDir: this.stateDir,
+      holder,
+      timeout: conn.lockTimeout,
+      marker: this.exec.marker,
+      path: conn.remotePath,
+      then,
+    });
     this.exec.channels += 1;
     // Like every program, on standard input (never on a command line); the channel's input stays open for the heartbeats.
     const channel = await this.session.exec('sh -s');
@@ -136,20 +165,30 @@ export class Operation {
           timer = setTimeout(() => fail(new RemoteError(state.title, 124, output.tail, true)), state.timeout * 1000);
         } else if (kind === 'held' && info !== lastHolder) {
           lastHolder = info;
-          progress.detail(`Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`);
+          progress.detail(
+            `Waiting for the release lock of ${conn.repoPath} (up to ${conn.lockTimeout}s), held by ${info}`,
+          );
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
         else if (kind === 'missing') fail(new Error(missingTool(rest[0] ?? '?', conn.remotePath)));
         else if (kind === 'norepo') fail(new Error(noCheckout(conn.repoPath)));
-        else if (kind === 'timeout') fail(new Error(`The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`));
+        else if (kind === 'timeout')
+          fail(
+            new Error(
+              `The release lock of ${conn.repoPath} is held by ${info}; gave up after lock-timeout (${conn.lockTimeout}s). Nothing was changed.`,
+            ),
+          );
       };
-      const out = new LineSplitter((line) => {
-        if (!locked) return onLock(line);
-        if (line.startsWith(`${prefix}state `)) {
-          clearTimeout(timer);
-          return void resolve(output.result(Number(line.slice(prefix.length + 'state '.length)) || 0));
-        }
-        output.line(line);
-      }, (line) => output.isMarker(line));
+      const out = new LineSplitter(
+        (line) => {
+          if (!locked) return onLock(line);
+          if (line.startsWith(`${prefix}state `)) {
+            clearTimeout(timer);
+            return void resolve(output.result(Number(line.slice(prefix.length + 'state '.length)) || 0));
+          }
+          output.line(line);
+        },
+        (line) => output.isMarker(line),
+      );
       const err = new LineSplitter((line) => (locked ? output.line(line) : before.push(line)));
       channel.on('data', (d: Buffer) => out.push(d));
       channel.stderr.on('data', (d: Buffer) => err.push(d));
@@ -167,7 +206,11 @@ export class Operation {
   }
 
   /** Runs a program; its markers become progress lines. */
-  async runProgram(title: string, script: Shell, opts: ProgramOptions & { quiet?: boolean } = {}): Promise<ProgramResult> {
+  async runProgram(
+    title: string,
+    script: Shell,
+    opts: ProgramOptions & { quiet?: boolean } = {},
+  ): Promise<ProgramResult> {
     const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
     return this.exec.run(
       { title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
@@ -219,7 +262,14 @@ export class Operation {
     const { conn, progress } = this.options;
     const state: Program = {
       title: 'Reading the NAS state',
-      script: lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions, sh`wait`),
+      script: lines(
+        probingToolFunctions(conn.sudo),
+        probeTools(conn.sudo),
+        sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`,
+        readHistory(this.stateDir),
+        questions,
+        sh`wait`,
+      ),
       timeout: 120,
       quiet: true,
     };
@@ -228,9 +278,17 @@ export class Operation {
     else {
       if (this.options.locking) progress.ok('Connected (dry-run: no lock)');
       // A locking operation always runs another program (its phase, or at least its history line).
-      result = await this.exec.run(state, { onMarker: (m) => this.onMarker(m), allowFailure: true, next: this.options.locking });
+      result = await this.exec.run(state, {
+        onMarker: (m) => this.onMarker(m),
+        allowFailure: true,
+        next: this.options.locking,
+      });
     }
-    this.facts = parseTools(result.values, { sudo: conn.sudo, compose: conn.composeCommand, remotePath: conn.remotePath });
+    this.facts = parseTools(result.values, {
+      sudo: conn.sudo,
+      compose: conn.composeCommand,
+      remotePath: conn.remotePath,
+    });
     if (result.values.get('repo') !== 'yes') {
       throw new Error(noCheckout(conn.repoPath));
     }
@@ -238,7 +296,9 @@ export class Operation {
     this.render = new Renderer(this.facts.tools, conn.dryRun);
     const facts = this.facts;
     await progress.group('NAS', async () => {
-      progress.platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${this.session.presentedKey})`);
+      progress.platform.info(
+        `Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${this.session.presentedKey})`,
+      );
       for (const line of facts.describe) progress.platform.info(line);
     });
     const { records, inProgress } = parseHistoryValues(result.values);
@@ -251,11 +311,21 @@ export class Operation {
   reportInterrupted(now: string): void {
     const r = this.interrupted;
     if (!r) return;
-    this.progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
+    this.progress.warn(
+      `The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`,
+    );
   }
 
   private baseRecord(): HistoryRecord {
-    return { id: this.run.id, action: this.options.action, stack: this.options.stack, tag: '', actor: this.run.actor, run: this.run.url, started: this.lockedAt ?? this.run.started };
+    return {
+      id: this.run.id,
+      action: this.options.action,
+      stack: this.options.stack,
+      tag: '',
+      actor: this.run.actor,
+      run: this.run.url,
+      started: this.lockedAt ?? this.run.started,
+    };
   }
 
   /** Shell that records this operation as started (and files an interrupted one). */
@@ -297,7 +367,9 @@ exit "$nr_rc"`;
     const first = !this.finished;
     this.finished = true;
     const record: HistoryRecord | undefined =
-      first && this.options.locking && !this.dryRun && this.lockedAt ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() } : undefined;
+      first && this.options.locking && !this.dryRun && this.lockedAt
+        ? { ...(this.record ?? this.baseRecord()), ...update, outcome, ended: new Date().toISOString() }
+        : undefined;
     if (record) this.history.push(record);
     const write = outcome === 'success' && this.recordedSuccess ? undefined : record;
     const interrupted = write ? this.interrupted : undefined;
@@ -305,7 +377,11 @@ exit "$nr_rc"`;
     if (!write && !questions) return new Map();
     const result = await this.runProgram(
       'Recording the release history',
-      lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, write ? endOperation(this.stateDir, write) : undefined, questions),
+      lines(
+        interrupted ? appendRecord(this.stateDir, interrupted) : undefined,
+        write ? endOperation(this.stateDir, write) : undefined,
+        questions,
+      ),
       { quiet: true, timeout: 60 },
     );
     return result.values;
@@ -321,7 +397,9 @@ exit "$nr_rc"`;
       return await body(op);
     } catch (err) {
       if (!op.finished && !op.session.closed) {
-        await op.finish('failure', { detail: (err as Error).message.split('\n')[0].slice(0, 300) }).catch(() => undefined);
+        await op
+          .finish('failure', { detail: (err as Error).message.split('\n')[0].slice(0, 300) })
+          .catch(() => undefined);
       }
       throw err;
     } finally {

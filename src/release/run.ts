@@ -39,7 +39,10 @@ export async function runAction(action: string, flow: Flow, raw: RawInputs, plat
   const deployment = new DeploymentRecorder(progress);
   try {
     const result = await flow(reader, progress, { deployment });
-    await deployment.finish(result.ok, result.ok ? `${action} succeeded` : (result.error ?? `${action} failed`).split('\n')[0]);
+    await deployment.finish(
+      result.ok,
+      result.ok ? `${action} succeeded` : (result.error ?? `${action} failed`).split('\n')[0],
+    );
     for (const [name, value] of Object.entries(result.outputs)) {
       platform.setOutput(name, value);
       platform.exportVariable(name, value);
@@ -50,7 +53,8 @@ export async function runAction(action: string, flow: Flow, raw: RawInputs, plat
     }
     return true;
   } catch (err) {
-    const message = err instanceof InputError ? `${err.message}. Nothing was changed on the NAS.` : (err as Error).message;
+    const message =
+      err instanceof InputError ? `${err.message}. Nothing was changed on the NAS.` : (err as Error).message;
     await deployment.finish(false, message.split('\n')[0]);
     progress.fail(message.split('\n')[0]);
     platform.setFailed(message);

@@ -34,4 +34,3 @@ export function newestFirst(tags: readonly string[], order: readonly string[] = 
   const date = (t: string): string => t.replace(/^.*?(\d{4}\.\d{2}\.\d{2})-[0-9a-f]{7}$/, '$1');
   return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || rank(b) - rank(a) || b.localeCompare(a));
 }
-

@@ -28,7 +28,8 @@ export const bareTools: Tools = { docker: ['docker'], compose: ['docker', 'compo
 export function resolve(cmd: Command, tools: Tools): string[] {
   const [name, ...rest] = cmd.argv;
   const viaSudo = tools.sudo && (name === 'docker' || name === 'compose');
-  const tool = name === 'docker' ? tools.docker : name === 'compose' ? tools.compose : name === 'git' ? tools.git : [name];
+  const tool =
+    name === 'docker' ? tools.docker : name === 'compose' ? tools.compose : name === 'git' ? tools.git : [name];
   const env = Object.entries(cmd.env ?? {}).map(([k, v]) => {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`not an environment variable name: ${k}`);
     return `${k}=${v}`;

@@ -10,7 +10,14 @@ import { Shell, lines, sh } from './shell.js';
  * included, and exits with the phase's status.
  */
 export function detached(stateDir: string, phase: Shell): Shell {
-  const inner = lines(sh`exec 8>>"$1/busy"; flock 8`, new Shell('('), PRELUDE, phase, new Shell(')'), sh`echo $? > "$1/phase.rc"`);
+  const inner = lines(
+    sh`exec 8>>"$1/busy"; flock 8`,
+    new Shell('('),
+    PRELUDE,
+    phase,
+    new Shell(')'),
+    sh`echo $? > "$1/phase.rc"`,
+  );
   return sh`nr_dir=${stateDir}
 mkdir -p "$nr_dir"
 rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"

@@ -4,18 +4,27 @@ import { sh, type Shell } from './shell.js';
 export type OnDirty = 'fail' | 'stash' | 'reset';
 
 export const git = {
-  fetch: (repo: string, remote: string): Command => command(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', remote]),
+  fetch: (repo: string, remote: string): Command =>
+    command(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', remote]),
   status: (repo: string): Command => command(['git', '-C', repo, 'status', '--porcelain', '--untracked-files=all']),
-  stash: (repo: string, message: string): Command => command(['git', '-C', repo, 'stash', 'push', '--include-untracked', '--quiet', '-m', message]),
+  stash: (repo: string, message: string): Command =>
+    command(['git', '-C', repo, 'stash', 'push', '--include-untracked', '--quiet', '-m', message]),
   resetHard: (repo: string): Command => command(['git', '-C', repo, 'reset', '--hard', '--quiet']),
   clean: (repo: string): Command => command(['git', '-C', repo, 'clean', '-fd', '--quiet']),
-  isAncestor: (repo: string, commit: string, of: string): Command => command(['git', '-C', repo, 'merge-base', '--is-ancestor', commit, of]),
-  checkoutBranch: (repo: string, branch: string, target: string): Command => command(['git', '-C', repo, 'checkout', '--quiet', '-B', branch, target]),
-  setUpstream: (repo: string, remote: string, branch: string): Command => command(['git', '-C', repo, 'branch', '--quiet', `--set-upstream-to=${remote}/${branch}`, branch]),
-  checkoutDetached: (repo: string, ref: string): Command => command(['git', '-C', repo, 'checkout', '--quiet', '--detach', ref]),
-  revParse: (repo: string, ref: string): Command => command(['git', '-C', repo, 'rev-parse', '--verify', '--quiet', ref]),
-  tagAnnotated: (repo: string, tag: string, commit: string, message: string): Command => command(['git', '-C', repo, 'tag', '-a', tag, commit, '-m', message]),
-  pushTag: (repo: string, remote: string, tag: string): Command => command(['git', '-C', repo, 'push', '--quiet', remote, `refs/tags/${tag}`]),
+  isAncestor: (repo: string, commit: string, of: string): Command =>
+    command(['git', '-C', repo, 'merge-base', '--is-ancestor', commit, of]),
+  checkoutBranch: (repo: string, branch: string, target: string): Command =>
+    command(['git', '-C', repo, 'checkout', '--quiet', '-B', branch, target]),
+  setUpstream: (repo: string, remote: string, branch: string): Command =>
+    command(['git', '-C', repo, 'branch', '--quiet', `--set-upstream-to=${remote}/${branch}`, branch]),
+  checkoutDetached: (repo: string, ref: string): Command =>
+    command(['git', '-C', repo, 'checkout', '--quiet', '--detach', ref]),
+  revParse: (repo: string, ref: string): Command =>
+    command(['git', '-C', repo, 'rev-parse', '--verify', '--quiet', ref]),
+  tagAnnotated: (repo: string, tag: string, commit: string, message: string): Command =>
+    command(['git', '-C', repo, 'tag', '-a', tag, commit, '-m', message]),
+  pushTag: (repo: string, remote: string, tag: string): Command =>
+    command(['git', '-C', repo, 'push', '--quiet', remote, `refs/tags/${tag}`]),
 };
 
 export interface CheckoutTarget {
@@ -38,8 +47,12 @@ export function fetchTarget(r: Renderer, t: Omit<CheckoutTarget, 'onDirty' | 'ru
   const upstream = `refs/remotes/${t.remote}/${t.branch}`;
   return sh`${r.run(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; exit 20; }
 ${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; exit 20; }
-${t.ref ? sh`${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; exit 20; }
-${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; exit 20; }` : sh`:`}
+${
+  t.ref
+    ? sh`${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; exit 20; }
+${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; exit 20; }`
+    : sh`:`
+}
 nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
 nr_value subject "$(${r.run(command(['git', '-C', t.repo, 'log', '-1', '--format=%s', t.ref || upstream]))} | head -c 200)"`;
 }

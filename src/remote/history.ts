@@ -64,7 +64,9 @@ function appendLine(record: HistoryRecord): Shell {
   // the reader skips anything that does not parse all the same.
   // A torn last line (no newline) gets one first, so the new record stays whole.
   const json = JSON.stringify(record);
-  const line = record.ended ? sh`printf '%s\\n' ${json}` : sh`printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
+  const line = record.ended
+    ? sh`printf '%s\\n' ${json}`
+    : sh`printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
   return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
 ${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
@@ -75,7 +77,13 @@ function decode(b64: string | undefined): string {
 
 function isRecord(value: unknown): value is HistoryRecord {
   const r = value as HistoryRecord;
-  return typeof r === 'object' && r !== null && typeof r.action === 'string' && typeof r.tag === 'string' && (r.stack === 'backend' || r.stack === 'monitoring');
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.action === 'string' &&
+    typeof r.tag === 'string' &&
+    (r.stack === 'backend' || r.stack === 'monitoring')
+  );
 }
 
 /** Parses history lines, skipping any that are not whole records. */
@@ -93,7 +101,10 @@ export function parseHistory(text: string): HistoryRecord[] {
   return records;
 }
 
-export function parseHistoryValues(values: Map<string, string>): { records: HistoryRecord[]; inProgress?: HistoryRecord } {
+export function parseHistoryValues(values: Map<string, string>): {
+  records: HistoryRecord[];
+  inProgress?: HistoryRecord;
+} {
   const records = parseHistory(decode(values.get('history_b64')));
   const current = parseHistory(decode(values.get('current_b64')))[0];
   return current ? { records, inProgress: current } : { records };
@@ -122,7 +133,11 @@ export function releaseStack(records: readonly HistoryRecord[], stack: 'backend'
 }
 
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */
-export function previousRelease(records: readonly HistoryRecord[], stack: 'backend' | 'monitoring', running: string): string | undefined {
+export function previousRelease(
+  records: readonly HistoryRecord[],
+  stack: 'backend' | 'monitoring',
+  running: string,
+): string | undefined {
   const releases = releaseStack(records, stack);
   let at = releases.lastIndexOf(running);
   if (at < 0) at = releases.length;

@@ -24,8 +24,7 @@ export interface HttpResponse {
  */
 export function httpGetAll(requests: readonly HttpRequest[], authorization: string, timeoutSeconds = 5): Shell {
   for (const r of requests) if (!/^\w+$/.test(r.id)) throw new Error(`bad request id ${r.id}`);
-  const one = (r: HttpRequest): Shell =>
-    sh`( nr_get ${r.id} ${r.url} ${r.auth && authorization ? 'auth' : ''} ) &`;
+  const one = (r: HttpRequest): Shell => sh`( nr_get ${r.id} ${r.url} ${r.auth && authorization ? 'auth' : ''} ) &`;
   return lines(
     sh`nr_tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$nr_tmp"' EXIT

@@ -21,7 +21,14 @@ export const LOCK_HEARTBEAT_EVERY = 10;
  * `then` (a program: the operation's first, read-only questions) under the
  * lock without another round trip, and reports its status as `state <code>`.
  */
-export function lockHolder(opts: { stateDir: string; holder: string; timeout: number; marker: string; path: string; then?: Shell }): Shell {
+export function lockHolder(opts: {
+  stateDir: string;
+  holder: string;
+  timeout: number;
+  marker: string;
+  path: string;
+  then?: Shell;
+}): Shell {
   return sh`NR_M=${opts.marker}
 PATH=${opts.path}:"$PATH"; export PATH
 for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
@@ -45,10 +52,14 @@ fi
 exec 8>&-
 printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
 printf '%s locked\\n' "$NR_M"
-${opts.then ? sh`(
+${
+  opts.then
+    ? sh`(
 ${opts.then}
 ) </dev/null 9>&-
-printf '%s state %s\\n' "$NR_M" "$?"` : sh`:`}
+printf '%s state %s\\n' "$NR_M" "$?"`
+    : sh`:`
+}
 while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done
 : > "$nr_dir/holder"`;
 }

@@ -54,7 +54,10 @@ export function missingTool(tool: string, remotePath: string): string {
 }
 
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
-export function parseTools(values: Map<string, string>, opts: { sudo: boolean; compose: ComposeChoice; remotePath: string }): NasFacts {
+export function parseTools(
+  values: Map<string, string>,
+  opts: { sudo: boolean; compose: ComposeChoice; remotePath: string },
+): NasFacts {
   const path = (t: string): string => values.get(`path_${t}`) ?? '';
   for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout'] as const) {
     if (!path(tool)) throw new Error(missingTool(tool, opts.remotePath));
@@ -70,20 +73,30 @@ export function parseTools(values: Map<string, string>, opts: { sudo: boolean; c
     const hint = /permission denied/i.test(dockerVersion)
       ? 'the SSH user may not use the Docker engine: add it to the docker group (root-equivalent), or set sudo: true with a sudoers rule'
       : 'is the Docker engine running?';
-    throw new Error(`docker on the NAS cannot reach the engine: ${dockerVersion || 'no answer'} (${hint}). Nothing was changed.`);
+    throw new Error(
+      `docker on the NAS cannot reach the engine: ${dockerVersion || 'no answer'} (${hint}). Nothing was changed.`,
+    );
   }
   const v2 = (values.get('compose_v2') ?? '').trim();
   const standalone = path('docker-compose');
   let compose: string[];
   let composeVersion: string;
   if (opts.compose === 'docker compose' || (opts.compose === 'auto' && v2)) {
-    if (!v2) throw new Error(`compose-command is 'docker compose', but the NAS's docker has no compose plugin: ${WHERE.compose}, or set compose-command: docker-compose. Nothing was changed.`);
+    if (!v2)
+      throw new Error(
+        `compose-command is 'docker compose', but the NAS's docker has no compose plugin: ${WHERE.compose}, or set compose-command: docker-compose. Nothing was changed.`,
+      );
     compose = [path('docker'), 'compose'];
     composeVersion = `docker compose ${v2}`;
   } else {
-    if (!standalone) throw new Error(`The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`);
+    if (!standalone)
+      throw new Error(
+        `The NAS has neither 'docker compose' nor 'docker-compose': ${WHERE.compose}. Nothing was changed.`,
+      );
     if (opts.sudo && values.get('sudo_compose') !== 'allowed') {
-      throw new Error(`sudo: true, but sudo on the NAS does not let this user run ${standalone} without a password. Add it to the sudoers rule ("<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}, ${standalone}"). Nothing was changed.`);
+      throw new Error(
+        `sudo: true, but sudo on the NAS does not let this user run ${standalone} without a password. Add it to the sudoers rule ("<user> ALL=(root) NOPASSWD:SETENV: ${path('docker')}, ${standalone}"). Nothing was changed.`,
+      );
     }
     compose = [standalone];
     composeVersion = 'standalone docker-compose';

@@ -25,13 +25,15 @@ nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 export function programText(opts: { path: string; marker: string; script: Shell }): string {
-  return lines(
-    new Shell('{'),
-    sh`PATH=${opts.path}:"$PATH"; export PATH`,
-    sh`NR_M=${opts.marker}`,
-    new Shell('LC_ALL=C; export LC_ALL'),
-    PRELUDE,
-    opts.script,
-    new Shell('}'),
-  ).text + '\n';
+  return (
+    lines(
+      new Shell('{'),
+      sh`PATH=${opts.path}:"$PATH"; export PATH`,
+      sh`NR_M=${opts.marker}`,
+      new Shell('LC_ALL=C; export LC_ALL'),
+      PRELUDE,
+      opts.script,
+      new Shell('}'),
+    ).text + '\n'
+  );
 }

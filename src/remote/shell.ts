@@ -38,7 +38,12 @@ export function sh(strings: TemplateStringsArray, ...values: Part[]): Shell {
 
 /** Joins shell fragments line by line. */
 export function lines(...parts: (Shell | false | undefined | null)[]): Shell {
-  return new Shell(parts.filter((p): p is Shell => p instanceof Shell).map((p) => p.text).join('\n'));
+  return new Shell(
+    parts
+      .filter((p): p is Shell => p instanceof Shell)
+      .map((p) => p.text)
+      .join('\n'),
+  );
 }
 
 /** Renders a value or an argument list as one quoted shell word or command. */

@@ -11,7 +11,10 @@ export interface RunInfo {
 export function currentRun(now = new Date()): RunInfo {
   const env = process.env;
   const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-  const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}` : `terminal ${safe(() => userInfo().username)}@${safe(hostname)} pid ${process.pid}`;
+  const url =
+    env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+      ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+      : `terminal ${safe(() => userInfo().username)}@${safe(hostname)} pid ${process.pid}`;
   const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
   return {
     id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,

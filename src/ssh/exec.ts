@@ -37,7 +37,12 @@ export class RemoteError extends Error {
     readonly tail: string[],
     readonly timedOut = false,
   ) {
-    const last = tail.length ? `\nLast lines it printed:\n${tail.slice(-20).map((l) => `  ${l}`).join('\n')}` : '';
+    const last = tail.length
+      ? `\nLast lines it printed:\n${tail
+          .slice(-20)
+          .map((l) => `  ${l}`)
+          .join('\n')}`
+      : '';
     super(timedOut ? `${title}: timed out${last}` : `${title}: the command failed with exit code ${code}${last}`);
   }
 }
@@ -66,7 +71,8 @@ export class LineSplitter {
       this.onLine(this.partial.slice(0, MAX_LINE) + ' …');
       this.partial = '';
     }
-    for (const line of parts) this.onLine(line.length > MAX_LINE && this.tooLong(line) ? line.slice(0, MAX_LINE) + ' …' : line);
+    for (const line of parts)
+      this.onLine(line.length > MAX_LINE && this.tooLong(line) ? line.slice(0, MAX_LINE) + ' …' : line);
   }
   end(): void {
     if (this.partial) this.onLine(this.partial);
@@ -132,7 +138,8 @@ export class ProgramOutput {
   /** The result once the program has exited; throws on failure unless allowFailure. */
   result(code: number, timedOut = false): ProgramResult {
     this.flush();
-    if ((code !== 0 || timedOut) && !this.options.allowFailure) throw new RemoteError(this.program.title, code, this.tail, timedOut);
+    if ((code !== 0 || timedOut) && !this.options.allowFailure)
+      throw new RemoteError(this.program.title, code, this.tail, timedOut);
     return { code, values: this.values, tail: this.tail, timedOut };
   }
 }
@@ -174,7 +181,10 @@ export class Executor {
 
   /** Closes a prepared channel no program took: its `sh` reads end of input and exits. */
   close(): void {
-    this.spare?.then((channel) => channel.end(), () => undefined);
+    this.spare?.then(
+      (channel) => channel.end(),
+      () => undefined,
+    );
     this.spare = undefined;
   }
 
@@ -237,7 +247,11 @@ export class Executor {
         err.end();
         if (exitCode === null || exitCode === undefined) {
           if (timedOut) return resolve({ code: 124, timedOut });
-          return reject(new Error(`${program.title}: ${this.session.closed ?? 'the connection to the NAS was lost'} before the command finished`));
+          return reject(
+            new Error(
+              `${program.title}: ${this.session.closed ?? 'the connection to the NAS was lost'} before the command finished`,
+            ),
+          );
         }
         resolve({ code: exitCode, timedOut });
       });

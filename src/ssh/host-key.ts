@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 /** One line of the `host-key` input: a fingerprint, or a public key blob. */
 export type PinnedKey = { kind: 'fingerprint'; sha256: string } | { kind: 'key'; type: string; sha256: string };
 
-const KEY_TYPE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+const KEY_TYPE =
+  /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
 
 /** The fingerprint OpenSSH prints: `SHA256:` and unpadded base64 of the key blob's SHA-256. */
 export function fingerprint(keyBlob: Buffer): string {
@@ -29,14 +30,17 @@ export function parseHostKeys(text: string): PinnedKey[] {
     const fields = line.split(/\s+/);
     const at = fields.findIndex((f) => KEY_TYPE.test(f));
     if (at < 0 || at > 1 || fields.length < at + 2) {
-      throw new Error(`${where} is neither a SHA256: fingerprint nor a public key line as ssh-keyscan prints it ("[host] type base64")`);
+      throw new Error(
+        `${where} is neither a SHA256: fingerprint nor a public key line as ssh-keyscan prints it ("[host] type base64")`,
+      );
     }
     const blob = Buffer.from(fields[at + 1], 'base64');
     if (blob.length < 16 || blob.toString('base64').replace(/=+$/, '') !== fields[at + 1].replace(/=+$/, '')) {
       throw new Error(`${where}: the key is not valid base64`);
     }
     const typeInBlob = blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1');
-    if (typeInBlob !== fields[at]) throw new Error(`${where}: the key says it is ${fields[at]} but holds ${typeInBlob}`);
+    if (typeInBlob !== fields[at])
+      throw new Error(`${where}: the key says it is ${fields[at]} but holds ${typeInBlob}`);
     keys.push({ kind: 'key', type: fields[at], sha256: fingerprint(blob) });
   }
   return keys;

@@ -19,7 +19,8 @@ export interface ConnectOptions {
 /** A failure that no retry can mend: wrong key, wrong host key, bad credentials. */
 export class PermanentConnectError extends Error {}
 
-const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|Not connected/i;
+const TRANSIENT =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|Not connected/i;
 
 /**
  * One SSH connection to the NAS, reused for every step of an action run.
@@ -47,7 +48,9 @@ export class Session {
         if (err instanceof PermanentConnectError || !TRANSIENT.test(reason)) throw err;
         const delay = Math.min(500 * 2 ** (attempt - 1), 5000);
         if (attempt >= 5 || Date.now() + delay + 500 > deadline) {
-          throw new Error(`Could not connect to ${options.host}:${options.port} after ${attempt} attempt(s) within ${options.connectTimeout}s: ${reason}`);
+          throw new Error(
+            `Could not connect to ${options.host}:${options.port} after ${attempt} attempt(s) within ${options.connectTimeout}s: ${reason}`,
+          );
         }
         options.onRetry?.(attempt, reason, delay);
         await new Promise((r) => setTimeout(r, delay));
@@ -105,14 +108,22 @@ export class Session {
         settled = true;
         client.end();
         if (hostKeyProblem) reject(new PermanentConnectError(hostKeyProblem));
-        else if (err.level === 'client-authentication') reject(new PermanentConnectError(`SSH authentication as ${options.username} failed: the NAS accepted none of the given credentials (${options.privateKey ? 'private-key' : 'password'}).`));
-        else if (/parse|passphrase|Unsupported key|Cannot parse/i.test(err.message)) reject(new PermanentConnectError(`The private-key could not be used: ${err.message}`));
+        else if (err.level === 'client-authentication')
+          reject(
+            new PermanentConnectError(
+              `SSH authentication as ${options.username} failed: the NAS accepted none of the given credentials (${options.privateKey ? 'private-key' : 'password'}).`,
+            ),
+          );
+        else if (/parse|passphrase|Unsupported key|Cannot parse/i.test(err.message))
+          reject(new PermanentConnectError(`The private-key could not be used: ${err.message}`));
         else reject(err);
       });
       client.on('close', () => {
         if (settled) return;
         settled = true;
-        reject(hostKeyProblem ? new PermanentConnectError(hostKeyProblem) : new Error('Connection lost before handshake'));
+        reject(
+          hostKeyProblem ? new PermanentConnectError(hostKeyProblem) : new Error('Connection lost before handshake'),
+        );
       });
       try {
         client.connect(config);
@@ -135,7 +146,9 @@ export class Session {
         // A link that drops fails the pending request ("No response from server", "Unable to exec")
         // just before ssh2 reports the close: say that, rather than the request's own error.
         setTimeout(() => {
-          const lost = this.closedReason ?? (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
+          const lost =
+            this.closedReason ??
+            (/No response from server/i.test(err.message) ? 'the connection to the NAS was lost' : undefined);
           reject(lost ? new Error(`${lost} (${err.message})`) : err);
         }, 50);
       });

@@ -1,9 +1,28 @@
 import { existsSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { BROKEN_BUILD, BROKEN_HEALTH, HEALTH_URL, REPO, asNas, connection, containerImage, containerState, docker, historyLines, httpGet, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  BROKEN_BUILD,
+  BROKEN_HEALTH,
+  HEALTH_URL,
+  REPO,
+  asNas,
+  connection,
+  containerImage,
+  containerState,
+  docker,
+  historyLines,
+  httpGet,
+  originHead,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 
-const deploy = (extra: Record<string, string> = {}) => runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, ...extra }));
-const rollback = (extra: Record<string, string> = {}) => runAction('rollback-backend', connection({ 'health-url': HEALTH_URL, ...extra }));
+const deploy = (extra: Record<string, string> = {}) =>
+  runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, ...extra }));
+const rollback = (extra: Record<string, string> = {}) =>
+  runAction('rollback-backend', connection({ 'health-url': HEALTH_URL, ...extra }));
 
 describe('deploy-backend against the stand-in NAS', () => {
   beforeEach(() => resetNas());
@@ -13,7 +32,12 @@ describe('deploy-backend against the stand-in NAS', () => {
     const run = await deploy();
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const tag = tagOf(sha);
-    expect(run.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: '', BACKEND_IMAGE: `scanium-backend:${tag}`, ROLLED_BACK: 'false' });
+    expect(run.outputs).toMatchObject({
+      DEPLOYED_BACKEND_TAG: tag,
+      PREVIOUS_BACKEND_TAG: '',
+      BACKEND_IMAGE: `scanium-backend:${tag}`,
+      ROLLED_BACK: 'false',
+    });
     expect(run.env.DEPLOYED_BACKEND_TAG).toBe(tag);
     expect(containerImage('scanium-backend')).toBe(`scanium-backend:${tag}`);
     expect(containerState('scanium-backend')).toBe('running healthy');
@@ -23,7 +47,13 @@ describe('deploy-backend against the stand-in NAS', () => {
     expect(run.stdout).toContain(`DEPLOYED_BACKEND_TAG=${tag}`);
     expect(run.summary).toContain(tag);
     const history = historyLines();
-    expect(history.at(-1)).toMatchObject({ action: 'deploy-backend', tag, commit: sha, outcome: 'success', actor: 'e2e-tester' });
+    expect(history.at(-1)).toMatchObject({
+      action: 'deploy-backend',
+      tag,
+      commit: sha,
+      outcome: 'success',
+      actor: 'e2e-tester',
+    });
     // the history lives outside the work tree: the checkout stays clean
     expect(asNas(['git', '-C', REPO, 'status', '--porcelain'])).toBe('');
   });
@@ -40,8 +70,14 @@ describe('deploy-backend against the stand-in NAS', () => {
     const broken = tagOf(pushCommit(BROKEN_HEALTH, 'Break the health endpoint'));
     const run3 = await deploy({ 'health-timeout': '60' });
     expect(run3.code).not.toBe(0);
-    expect(run3.outputs).toMatchObject({ ROLLED_BACK: 'true', DEPLOYED_BACKEND_TAG: second, PREVIOUS_BACKEND_TAG: second });
-    expect(run3.stdout).toMatch(new RegExp(`::error::.*${broken.replace(/\./g, '\\.')}.*${second.replace(/\./g, '\\.')}`));
+    expect(run3.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      DEPLOYED_BACKEND_TAG: second,
+      PREVIOUS_BACKEND_TAG: second,
+    });
+    expect(run3.stdout).toMatch(
+      new RegExp(`::error::.*${broken.replace(/\./g, '\\.')}.*${second.replace(/\./g, '\\.')}`),
+    );
     expect(run3.stdout).toContain('Last 100 log lines of scanium-backend');
     expect(containerImage('scanium-backend')).toBe(`scanium-backend:${second}`);
     expect(containerState('scanium-backend')).toBe('running healthy');
@@ -85,7 +121,9 @@ describe('deploy-backend against the stand-in NAS', () => {
     const stashed = await deploy({ 'on-dirty': 'stash' });
     expect(stashed.code, stashed.stdout).toBe(0);
     expect(stashed.stdout).toMatch(/::warning::Local changes in the checkout were stashed/);
-    expect(asNas(['git', '-C', REPO, 'stash', 'list'])).toContain('nas-release: local changes before https://github.example/example/app/actions/runs/');
+    expect(asNas(['git', '-C', REPO, 'stash', 'list'])).toContain(
+      'nas-release: local changes before https://github.example/example/app/actions/runs/',
+    );
     expect(asNas(['git', '-C', REPO, 'status', '--porcelain'])).toBe('');
 
     asNas(['sh', '-c', `echo again >> ${REPO}/backend/www/version`]);
@@ -130,7 +168,11 @@ describe('rollback-backend against the stand-in NAS', () => {
 
     const toB = await rollback();
     expect(toB.code, toB.stdout).toBe(0);
-    expect(toB.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: b, PREVIOUS_BACKEND_TAG: c, BACKEND_IMAGE: `scanium-backend:${b}` });
+    expect(toB.outputs).toMatchObject({
+      DEPLOYED_BACKEND_TAG: b,
+      PREVIOUS_BACKEND_TAG: c,
+      BACKEND_IMAGE: `scanium-backend:${b}`,
+    });
     // Six steps, numbered out of six.
     expect(toB.stdout.match(/^\[\d\/\d\] /gm)).toEqual(['[1/6] ', '[2/6] ', '[3/6] ', '[4/6] ', '[5/6] ', '[6/6] ']);
     expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('b\n');

@@ -8,7 +8,18 @@ import { FLOWS } from '../../src/release/flows.js';
 import { runAction as runFlow } from '../../src/release/run.js';
 import type { Platform } from '../../src/report/platform.js';
 import { quote } from '../../src/ssh/quote.js';
-import { HEALTH_URL, ORIGIN, asNas, connection, containerImage, containerState, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  HEALTH_URL,
+  ORIGIN,
+  asNas,
+  connection,
+  containerImage,
+  containerState,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 import { TcpProxy } from './support/proxy.js';
 
 /**
@@ -47,7 +58,13 @@ const META = [...'$`"\'\\;|&<>(){}[]*?!#~ \t\n%^=,:@', 'é', '💥', '\u202e', '
 
 /** What a valid value of each input looks like, to put hostile text beside. */
 function validBase(): Record<string, string> {
-  return connection({ 'dry-run': 'true', 'health-url': HEALTH_URL, 'health-timeout': '5', 'connect-timeout': '10', 'lock-timeout': '5' });
+  return connection({
+    'dry-run': 'true',
+    'health-url': HEALTH_URL,
+    'health-timeout': '5',
+    'connect-timeout': '10',
+    'lock-timeout': '5',
+  });
 }
 function validLike(action: string, name: string): string {
   return validBase()[name] ?? ACTIONS[action].inputs[name].default ?? '';
@@ -62,7 +79,9 @@ function hostile(action: string, name: string): fc.Arbitrary<string> {
       payload,
       payload.map((p) => valid + p),
       payload.map((p) => p + valid),
-      fc.tuple(fc.string({ unit: fc.constantFrom(...META), minLength: 1, maxLength: 40 }), payload).map(([soup, p]) => soup + p + soup),
+      fc
+        .tuple(fc.string({ unit: fc.constantFrom(...META), minLength: 1, maxLength: 40 }), payload)
+        .map(([soup, p]) => soup + p + soup),
       fc.tuple(fc.string({ unit: 'grapheme', maxLength: 40 }), payload).map(([u, p]) => `${valid}/${u}${p}`),
       fc.tuple(fc.integer({ min: 200, max: 2500 }), payload).map(([n, p]) => (valid + p).repeat(n).slice(0, 60_000)),
     )
@@ -93,7 +112,9 @@ async function check(proxy: TcpProxy, action: string, name: string, value: strin
   if (!connected) {
     // Not an input refusal yet nothing connected: only a value ssh itself cannot use (a key, a host), and the error says which.
     expect(run.code, `${what}\n${run.stdout.slice(-1500)}`).toBe(1);
-    expect(run.stdout, `${what}: failed before connecting without naming the input`).toMatch(new RegExp(`::error::.*\\b${escapeRe(name)}\\b`));
+    expect(run.stdout, `${what}: failed before connecting without naming the input`).toMatch(
+      new RegExp(`::error::.*\\b${escapeRe(name)}\\b`),
+    );
     return false;
   }
   // The value was taken as it is and the action went on with it (the sentinel says it never ran).
@@ -160,7 +181,10 @@ describe('values used literally on the NAS (no dry-run)', () => {
       expect(cleanup.code, cleanup.stdout).toBe(0);
       // the lock lives in that checkout: the path was used as given
       expect(existsSync(`${dir}/repo/.git/nas-release/lock`)).toBe(true);
-      const dry = await runAction('deploy-backend', connection({ 'repo-path': `${dir}/repo`, 'dry-run': 'true', 'health-url': HEALTH_URL }));
+      const dry = await runAction(
+        'deploy-backend',
+        connection({ 'repo-path': `${dir}/repo`, 'dry-run': 'true', 'health-url': HEALTH_URL }),
+      );
       expect(dry.code, dry.stdout).toBe(0);
       // printed as one shell word, quoted: the commands it would run take the path as given
       expect(dry.stdout).toContain(`git -C ${quote(`${dir}/repo`)} checkout`);
@@ -170,7 +194,10 @@ describe('values used literally on the NAS (no dry-run)', () => {
   });
 
   it('a remote-path holding $( ) and ; is only a PATH', async () => {
-    const run = await runAction('cleanup-backend', connection({ 'remote-path': `/usr/local/bin:/usr/bin:/bin:/tmp/$(touch ${SENTINEL});x` }));
+    const run = await runAction(
+      'cleanup-backend',
+      connection({ 'remote-path': `/usr/local/bin:/usr/bin:/bin:/tmp/$(touch ${SENTINEL});x` }),
+    );
     expect(run.code, run.stdout).toBe(0);
     expect(existsSync(SENTINEL)).toBe(false);
   });
@@ -178,7 +205,10 @@ describe('values used literally on the NAS (no dry-run)', () => {
   it('a dockerfile and a health-url holding shell text reach docker and curl as they are', async () => {
     const before = containerImage('scanium-backend');
     const sha = pushCommit({ 'backend/www/version': 'literal\n' }, 'Literal inputs');
-    const bad = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, dockerfile: `backend/Dockerfile;touch ${SENTINEL}` }));
+    const bad = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, dockerfile: `backend/Dockerfile;touch ${SENTINEL}` }),
+    );
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('Build failed');
     // docker looked for a file named so (it names the first path component it could not find)
@@ -230,8 +260,14 @@ describe('NUL bytes (which no environment variable can carry)', () => {
   it.each(Object.keys(ACTIONS))('%s refuses a NUL in any input, naming it, before connecting', async (action) => {
     const proxy = proxies[0];
     for (const name of Object.keys(ACTIONS[action].inputs)) {
-      const values = { ...validBase(), port: String(proxy.port), [name]: `${validLike(action, name) || 'x'}\0$(touch ${SENTINEL})` };
-      expect(() => new InputReader(action, (n) => values[n]).string(name, { multiline: true })).toThrow(`Input '${name}': holds a NUL byte`);
+      const values = {
+        ...validBase(),
+        port: String(proxy.port),
+        [name]: `${validLike(action, name) || 'x'}\0$(touch ${SENTINEL})`,
+      };
+      expect(() => new InputReader(action, (n) => values[n]).string(name, { multiline: true })).toThrow(
+        `Input '${name}': holds a NUL byte`,
+      );
       const before = proxy.connections;
       const platform = new Recorder();
       const ok = await runFlow(action, FLOWS[action], (n) => values[n], platform);

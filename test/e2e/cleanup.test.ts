@@ -1,7 +1,19 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { HEALTH_URL, connection, containerImage, docker, historyLines, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  HEALTH_URL,
+  connection,
+  containerImage,
+  docker,
+  historyLines,
+  originHead,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 
-const tagsOf = (): string[] => docker('image', 'ls', 'scanium-backend', '--format', '{{.Tag}}').split('\n').filter(Boolean);
+const tagsOf = (): string[] =>
+  docker('image', 'ls', 'scanium-backend', '--format', '{{.Tag}}').split('\n').filter(Boolean);
 
 describe('cleanup-backend against the stand-in NAS', () => {
   beforeEach(() => resetNas());
@@ -12,9 +24,19 @@ describe('cleanup-backend against the stand-in NAS', () => {
     const b = tagOf(pushCommit({ 'backend/www/version': 'b\n' }, 'B'));
     expect((await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }))).code).toBe(0);
     // B runs, A is where an empty-tag rollback would go. Both are dated today; 30 newer-looking ones are not.
-    const old = Array.from({ length: 30 }, (_, i) => `2020.01.${String((i % 28) + 1).padStart(2, '0')}-${(0xabc0000 + i).toString(16)}`);
-    const future = ['2099.12.31-f000001', '2099.12.30-f000002', '2099.12.29-f000003', '2099.12.28-f000004', '2099.12.27-f000005'];
-    for (const t of [...old, ...future, 'latest', 'handmade']) docker('tag', `scanium-backend:${a}`, `scanium-backend:${t}`);
+    const old = Array.from(
+      { length: 30 },
+      (_, i) => `2020.01.${String((i % 28) + 1).padStart(2, '0')}-${(0xabc0000 + i).toString(16)}`,
+    );
+    const future = [
+      '2099.12.31-f000001',
+      '2099.12.30-f000002',
+      '2099.12.29-f000003',
+      '2099.12.28-f000004',
+      '2099.12.27-f000005',
+    ];
+    for (const t of [...old, ...future, 'latest', 'handmade'])
+      docker('tag', `scanium-backend:${a}`, `scanium-backend:${t}`);
     const before = tagsOf();
 
     const dry = await runAction('cleanup-backend', connection({ keep: '5', 'dry-run': 'true' }));

@@ -2,7 +2,18 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { HEALTH_URL, ROOT, STATE, assertNoSecrets, containerImage, hostFingerprint, originHead, privateKey, resetNas, tagOf } from './harness.js';
+import {
+  HEALTH_URL,
+  ROOT,
+  STATE,
+  assertNoSecrets,
+  containerImage,
+  hostFingerprint,
+  originHead,
+  privateKey,
+  resetNas,
+  tagOf,
+} from './harness.js';
 
 const run = promisify(execFile);
 const CLI = join(ROOT, 'dist/cli/index.js');
@@ -32,7 +43,18 @@ describe('nas-release from a terminal (the README quick start)', () => {
 
   it('deploys and rolls back through the CLI with the same lock, history and output as the action', async () => {
     const sha = originHead();
-    const conn = ['--host', '127.0.0.1', '--port', '2222', '--username', 'nas', '--private-key-file', join(STATE, 'client_ed25519'), '--host-key', hostFingerprint()];
+    const conn = [
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '2222',
+      '--username',
+      'nas',
+      '--private-key-file',
+      join(STATE, 'client_ed25519'),
+      '--host-key',
+      hostFingerprint(),
+    ];
     const deployed = await cli(['deploy-backend', ...conn, '--health-url', HEALTH_URL]);
     expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
     expect(deployed.stdout).toContain('[8/8] Verifying deployment...');

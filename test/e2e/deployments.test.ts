@@ -19,9 +19,20 @@ async function fakeApi(status = 201): Promise<{ server: Server; url: string; req
     let data = '';
     req.on('data', (c: Buffer) => (data += c.toString()));
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', url: req.url ?? '', auth: String(req.headers.authorization ?? ''), body: JSON.parse(data || '{}') as Record<string, unknown> });
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        auth: String(req.headers.authorization ?? ''),
+        body: JSON.parse(data || '{}') as Record<string, unknown>,
+      });
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(status >= 400 ? { message: 'Resource not accessible by integration' } : { id: req.url?.endsWith('/deployments') ? next++ : 1 }));
+      res.end(
+        JSON.stringify(
+          status >= 400
+            ? { message: 'Resource not accessible by integration' }
+            : { id: req.url?.endsWith('/deployments') ? next++ : 1 },
+        ),
+      );
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -36,7 +47,12 @@ describe('GitHub deployments', () => {
   it('records a deploy and a rollback as deployments of their commits, with their statuses', async () => {
     api = await fakeApi();
     const env = { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app', GITHUB_RUN_ID: '4242' };
-    const inputs = { 'health-url': HEALTH_URL, environment: 'production', 'environment-url': 'https://app.example.test', 'github-token': 'ghs_exampletoken0123456789' };
+    const inputs = {
+      'health-url': HEALTH_URL,
+      environment: 'production',
+      'environment-url': 'https://app.example.test',
+      'github-token': 'ghs_exampletoken0123456789',
+    };
     const first = originHead();
     expect((await runAction('deploy-backend', connection(inputs), { env })).code).toBe(0);
     const second = pushCommit({ 'backend/www/version': '2\n' }, 'two');
@@ -47,9 +63,14 @@ describe('GitHub deployments', () => {
     expect(created.map((r) => r.body.ref)).toEqual([first, second]);
     expect(created[1].body).toMatchObject({ environment: 'production', required_contexts: [], auto_merge: false });
     expect(created[1].auth).toBe('Bearer ghs_exampletoken0123456789');
-    const statuses = api.requests.filter((r) => /^\/repos\/example\/app\/deployments\/101\/statuses$/.test(r.url)).map((r) => r.body);
+    const statuses = api.requests
+      .filter((r) => /^\/repos\/example\/app\/deployments\/101\/statuses$/.test(r.url))
+      .map((r) => r.body);
     expect(statuses.map((s) => s.state)).toEqual(['in_progress', 'success']);
-    expect(statuses[1]).toMatchObject({ log_url: 'https://github.example/example/app/actions/runs/4242', environment_url: 'https://app.example.test' });
+    expect(statuses[1]).toMatchObject({
+      log_url: 'https://github.example/example/app/actions/runs/4242',
+      environment_url: 'https://app.example.test',
+    });
 
     const rolled = await runAction('rollback-backend', connection(inputs), { env });
     expect(rolled.code, rolled.stdout).toBe(0);
@@ -69,22 +90,39 @@ describe('GitHub deployments', () => {
     api = await fakeApi();
     const env = { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' };
     pushCommit({ 'backend/Dockerfile': 'FROM nas-base:latest\nRUN exit 3\n' }, 'broken build');
-    const run = await runAction('deploy-backend', connection({ environment: 'staging', 'github-token': 'ghs_exampletoken0123456789' }), { env });
+    const run = await runAction(
+      'deploy-backend',
+      connection({ environment: 'staging', 'github-token': 'ghs_exampletoken0123456789' }),
+      { env },
+    );
     expect(run.code).toBe(1);
-    expect(api.requests.filter((r) => r.url.endsWith('/statuses')).map((r) => r.body.state)).toEqual(['in_progress', 'failure']);
+    expect(api.requests.filter((r) => r.url.endsWith('/statuses')).map((r) => r.body.state)).toEqual([
+      'in_progress',
+      'failure',
+    ]);
   });
 
   it('a token without deployments: write gives a warning, never a failed release', async () => {
     api = await fakeApi(403);
-    const run = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, environment: 'production', 'github-token': 'ghs_exampletoken0123456789' }), { env: { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' } });
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, environment: 'production', 'github-token': 'ghs_exampletoken0123456789' }),
+      { env: { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' } },
+    );
     expect(run.code, run.stdout).toBe(0);
-    expect(run.stdout).toMatch(/::warning::Recording the GitHub deployment failed: HTTP 403 \(does the workflow grant `permissions: deployments: write`\?\)/);
+    expect(run.stdout).toMatch(
+      /::warning::Recording the GitHub deployment failed: HTTP 403 \(does the workflow grant `permissions: deployments: write`\?\)/,
+    );
     expect(api.requests).toHaveLength(1);
   });
 
   it('records nothing when environment is empty', async () => {
     api = await fakeApi();
-    const run = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, 'github-token': 'ghs_exampletoken0123456789' }), { env: { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' } });
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, 'github-token': 'ghs_exampletoken0123456789' }),
+      { env: { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' } },
+    );
     expect(run.code).toBe(0);
     expect(api.requests).toEqual([]);
   });

@@ -3,7 +3,19 @@ import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, HEALTH_URL, connection, containerImage, containerState, historyLines, httpGet, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  ROOT,
+  HEALTH_URL,
+  connection,
+  containerImage,
+  containerState,
+  historyLines,
+  httpGet,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 import { TcpProxy } from './support/proxy.js';
 
 /**
@@ -17,7 +29,8 @@ import { TcpProxy } from './support/proxy.js';
 const CONTAINER = 'scanium-backend';
 const IMAGE = 'scanium-backend';
 const SOCKET = '/var/run/docker.sock';
-const inputs = (extra: Record<string, string> = {}): Record<string, string> => connection({ 'health-url': HEALTH_URL, 'health-timeout': '30', ...extra });
+const inputs = (extra: Record<string, string> = {}): Record<string, string> =>
+  connection({ 'health-url': HEALTH_URL, 'health-timeout': '30', ...extra });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // The sample backend in three variants. The slow one starts its server after
@@ -40,8 +53,10 @@ services:
     restart: unless-stopped
     stop_grace_period: 1s
 ${HEALTHCHECK}${startPeriod ? '      start_period: 20s\n' : ''}`;
-const FAST_DOCKERFILE = 'FROM nas-base:latest\nCOPY www /www\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n';
-const SLOW_DOCKERFILE = 'FROM nas-base:latest\nCOPY www /www\nCMD ["sh", "-c", "sleep 5; exec httpd -f -p 127.0.0.1:18080 -h /www"]\n';
+const FAST_DOCKERFILE =
+  'FROM nas-base:latest\nCOPY www /www\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n';
+const SLOW_DOCKERFILE =
+  'FROM nas-base:latest\nCOPY www /www\nCMD ["sh", "-c", "sleep 5; exec httpd -f -p 127.0.0.1:18080 -h /www"]\n';
 
 type Variant = 'fast' | 'slow' | 'broken';
 let serial = 0;
@@ -68,7 +83,9 @@ async function healthyTag(ms = 60_000): Promise<string> {
     if (containerState(CONTAINER) === 'running healthy') return running();
     await sleep(300);
   }
-  expect.fail(`${CONTAINER} is not running healthy after ${ms / 1000}s: ${containerState(CONTAINER)} (${containerImage(CONTAINER)})`);
+  expect.fail(
+    `${CONTAINER} is not running healthy after ${ms / 1000}s: ${containerState(CONTAINER)} (${containerImage(CONTAINER)})`,
+  );
 }
 
 /** The history reads back: every line is a whole record. */
@@ -98,7 +115,13 @@ function matcher(at: string | RegExp): (text: string) => boolean {
 }
 
 /** Runs an action through the proxy (delaying each chunk `delayMs`) and cuts every connection when the log shows `at` (after `afterMs`). */
-async function runAndCut(proxy: TcpProxy, action: string, extra: Record<string, string>, point: Point, base = inputs): Promise<Broken> {
+async function runAndCut(
+  proxy: TcpProxy,
+  action: string,
+  extra: Record<string, string>,
+  point: Point,
+  base = inputs,
+): Promise<Broken> {
   const { at, afterMs = 0, delayMs = 0 } = point;
   const seen = matcher(at);
   let log = '';
@@ -120,14 +143,34 @@ async function runAndCut(proxy: TcpProxy, action: string, extra: Record<string, 
 }
 
 /** Runs an action's bundle as the runner does and SIGKILLs it when the log shows `at`. */
-async function runAndKill(action: string, extra: Record<string, string>, at: string | RegExp, base = inputs): Promise<Broken> {
+async function runAndKill(
+  action: string,
+  extra: Record<string, string>,
+  at: string | RegExp,
+  base = inputs,
+): Promise<Broken> {
   const dir = mkdtempSync(join(tmpdir(), `nr-kill-${action}-`));
-  const files = { GITHUB_OUTPUT: join(dir, 'output'), GITHUB_ENV: join(dir, 'env'), GITHUB_STEP_SUMMARY: join(dir, 'summary') };
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+  };
   for (const f of Object.values(files)) writeFileSync(f, '');
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...files, GITHUB_ACTOR: 'e2e-tester', GITHUB_REPOSITORY: 'example/app', GITHUB_RUN_ID: String(Date.now()), GITHUB_SERVER_URL: 'https://github.example' };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    ...files,
+    GITHUB_ACTOR: 'e2e-tester',
+    GITHUB_REPOSITORY: 'example/app',
+    GITHUB_RUN_ID: String(Date.now()),
+    GITHUB_SERVER_URL: 'https://github.example',
+  };
   for (const [k, v] of Object.entries(base(extra))) env[`INPUT_${k.toUpperCase()}`] = v;
   const t0 = Date.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', action, 'index.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', action, 'index.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const seen = matcher(at);
   let stdout = '';
   let struck = false;
@@ -148,7 +191,13 @@ async function runAndKill(action: string, extra: Record<string, string>, at: str
 }
 
 /** What a user checks after a fault, then the next (direct) deploy of `good`. */
-async function expectRecovery(fault: Broken, how: 'cut' | 'kill', allowed: string[], good: { sha: string; tag: string }, mayFinish = false): Promise<void> {
+async function expectRecovery(
+  fault: Broken,
+  how: 'cut' | 'kill',
+  allowed: string[],
+  good: { sha: string; tag: string },
+  mayFinish = false,
+): Promise<void> {
   expect(fault.struck, `the ${how} never happened:\n${fault.stdout.slice(-2000)}`).toBe(true);
   if (how === 'kill') expect(fault.code).toBe(137);
   else if (mayFinish && fault.code === 0) {
@@ -228,7 +277,10 @@ const DEPLOY_POINTS: Array<[string, Point]> = [
   // The last steps end the phase, and with it the release: a slow link keeps its end in flight when the cut lands.
   ['once healthy', { at: 'Backend is healthy', delayMs: 150, mayFinish: true }],
   ['while verifying the deployment', { at: '[8/8] Verifying', delayMs: 150, mayFinish: true }],
-  ['as the phase records the release in the history', { at: 'Health endpoint responding', delayMs: 150, mayFinish: true }],
+  [
+    'as the phase records the release in the history',
+    { at: 'Health endpoint responding', delayMs: 150, mayFinish: true },
+  ],
   ['after a failed health check, before the automatic rollback', { at: 'Last 100 log lines', variant: 'broken' }],
   ['in the middle of the automatic rollback', { at: 'Rolling back to', variant: 'broken' }],
   // killed runners
@@ -242,7 +294,12 @@ describe('deploy-backend survives a cut link or a killed runner at every step', 
   it('a cut while connecting: the action retries and deploys', async () => {
     const sha = commit('fast');
     // A handshake of several 80 ms round trips: the cut lands inside it.
-    const fault = await runAndCut(proxy, 'deploy-backend', {}, { at: '[1/8] Taking the release lock', afterMs: 60, delayMs: 40 });
+    const fault = await runAndCut(
+      proxy,
+      'deploy-backend',
+      {},
+      { at: '[1/8] Taking the release lock', afterMs: 60, delayMs: 40 },
+    );
     expect(fault.struck).toBe(true);
     expect(fault.stdout).toMatch(/connection attempt 1 failed/);
     expect(fault.code, fault.stdout.slice(-2000)).toBe(0);
@@ -256,7 +313,10 @@ describe('deploy-backend survives a cut link or a killed runner at every step', 
     const variant = point.variant ?? 'fast';
     const before = running();
     const sha = commit(variant);
-    const fault = how === 'cut' ? await runAndCut(proxy, 'deploy-backend', {}, point) : await runAndKill('deploy-backend', {}, point.at);
+    const fault =
+      how === 'cut'
+        ? await runAndCut(proxy, 'deploy-backend', {}, point)
+        : await runAndKill('deploy-backend', {}, point.at);
     if (variant !== 'broken') good = { sha, tag: tagOf(sha) };
     // A broken release is never left running: the phase on the NAS rolls it back by itself.
     await expectRecovery(fault, how, variant === 'broken' ? [before] : [before, tagOf(sha)], good, point.mayFinish);
@@ -302,7 +362,10 @@ describe('rollback-backend survives a cut link or a killed runner at every step'
     expect(before).toBe(good.tag);
     const target = point.named ? slowTag : previous;
     const extra: Record<string, string> = point.named ? { tag: slowTag } : {};
-    const fault = how === 'cut' ? await runAndCut(proxy, 'rollback-backend', extra, point) : await runAndKill('rollback-backend', extra, point.at);
+    const fault =
+      how === 'cut'
+        ? await runAndCut(proxy, 'rollback-backend', extra, point)
+        : await runAndKill('rollback-backend', extra, point.at);
     // An empty-tag rollback goes to the release before the running one, however long the history has grown.
     const chosen = /Target: the previous release, (\S+)/.exec(fault.stdout)?.[1];
     if (chosen) expect(chosen, 'the rollback chose another release than the one before the running one').toBe(previous);
@@ -325,20 +388,42 @@ describe('five operations at once', () => {
     const count = historyLines().length;
     const ops = ['deploy-backend', 'rollback-backend', 'deploy-backend', 'rollback-backend', 'deploy-backend'];
     const ids = ops.map((_, i) => `${Date.now()}${i}`);
-    const runs = await Promise.all(ops.map((action, i) => runAction(action, inputs({ 'lock-timeout': '300' }), { env: { GITHUB_RUN_ID: ids[i] } })));
+    const runs = await Promise.all(
+      ops.map((action, i) => runAction(action, inputs({ 'lock-timeout': '300' }), { env: { GITHUB_RUN_ID: ids[i] } })),
+    );
     for (const run of runs) {
       if (run.code !== 0) expect(run.stdout).toMatch(/::error::The release lock .* is held by/);
     }
     expect(runs.filter((r) => r.code === 0).length, runs.map((r) => r.stdout.slice(-800)).join('\n----\n')).toBe(5);
     // Some waited, and said for whom.
-    expect(runs.some((r) => /Waiting for the release lock of .* held by (deploy|rollback)-backend by e2e-tester/.test(r.stdout))).toBe(true);
+    expect(
+      runs.some((r) =>
+        /Waiting for the release lock of .* held by (deploy|rollback)-backend by e2e-tester/.test(r.stdout),
+      ),
+    ).toBe(true);
 
-    const added = historyLines().slice(count).filter((l) => ids.includes(l.id));
-    expect(added.map((l) => l.action).sort()).toEqual(['deploy-backend', 'deploy-backend', 'deploy-backend', 'rollback-backend', 'rollback-backend']);
+    const added = historyLines()
+      .slice(count)
+      .filter((l) => ids.includes(l.id));
+    expect(added.map((l) => l.action).sort()).toEqual([
+      'deploy-backend',
+      'deploy-backend',
+      'deploy-backend',
+      'rollback-backend',
+      'rollback-backend',
+    ]);
     expect(added.every((l) => l.outcome === 'success')).toBe(true);
-    const spans = added.map((l) => ({ started: Date.parse(l.started), ended: Date.parse(l.ended), what: `${l.action} ${l.tag} ${l.started}..${l.ended}` })).sort((a, b) => a.started - b.started);
+    const spans = added
+      .map((l) => ({
+        started: Date.parse(l.started),
+        ended: Date.parse(l.ended),
+        what: `${l.action} ${l.tag} ${l.started}..${l.ended}`,
+      }))
+      .sort((a, b) => a.started - b.started);
     for (let i = 1; i < spans.length; i++) {
-      expect(spans[i].started, `${spans[i - 1].what} overlaps ${spans[i].what}`).toBeGreaterThanOrEqual(spans[i - 1].ended);
+      expect(spans[i].started, `${spans[i - 1].what} overlaps ${spans[i].what}`).toBeGreaterThanOrEqual(
+        spans[i - 1].ended,
+      );
     }
     expect(await healthyTag(30_000)).toMatch(/^\d{4}\.\d{2}\.\d{2}-[0-9a-f]{7}$/);
   });
@@ -361,7 +446,9 @@ describe('the Docker engine fails for the NAS user', () => {
       engineUp();
     }
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/::error::docker on the NAS cannot reach the engine: permission denied.*Nothing was changed/);
+    expect(run.stdout).toMatch(
+      /::error::docker on the NAS cannot reach the engine: permission denied.*Nothing was changed/,
+    );
     expect(running()).toBe(before);
     expect(containerState(CONTAINER)).toBe('running healthy');
     good = { sha, tag: tagOf(sha) };
@@ -406,7 +493,8 @@ describe('the Docker engine fails for the NAS user', () => {
 });
 
 const STACK = ['scanium-grafana', 'scanium-mimir', 'scanium-loki', 'scanium-tempo', 'scanium-alloy'];
-const monitoringInputs = (extra: Record<string, string> = {}): Record<string, string> => connection({ 'health-timeout': '60', ...extra });
+const monitoringInputs = (extra: Record<string, string> = {}): Record<string, string> =>
+  connection({ 'health-timeout': '60', ...extra });
 
 /** Waits (up to `ms`) until every container of the monitoring stack runs, healthy where it has a healthcheck. */
 async function stackUp(ms = 60_000): Promise<void> {
@@ -416,17 +504,27 @@ async function stackUp(ms = 60_000): Promise<void> {
     if (states().every((s) => s === 'running' || s === 'running healthy')) return;
     await sleep(300);
   }
-  expect.fail(`the monitoring stack is not up after ${ms / 1000}s: ${STACK.map((c, i) => `${c} ${states()[i]}`).join(', ')}`);
+  expect.fail(
+    `the monitoring stack is not up after ${ms / 1000}s: ${STACK.map((c, i) => `${c} ${states()[i]}`).join(', ')}`,
+  );
 }
 
-const MONITORING_POINTS: Array<[string, { action: 'deploy-monitoring' | 'rollback-monitoring'; at: string; how?: 'cut' | 'kill' }]> = [
+const MONITORING_POINTS: Array<
+  [string, { action: 'deploy-monitoring' | 'rollback-monitoring'; at: string; how?: 'cut' | 'kill' }]
+> = [
   ['deploy-monitoring, in the middle of the restart', { action: 'deploy-monitoring', at: 'Restarting the stack' }],
-  ['deploy-monitoring, in the middle of the health wait', { action: 'deploy-monitoring', at: 'Waiting for the stack to be healthy' }],
+  [
+    'deploy-monitoring, in the middle of the health wait',
+    { action: 'deploy-monitoring', at: 'Waiting for the stack to be healthy' },
+  ],
   ['deploy-monitoring, while verifying', { action: 'deploy-monitoring', at: 'Verifying the stack' }],
   ['deploy-monitoring, while tagging', { action: 'deploy-monitoring', at: 'Tagging the release' }],
   ['rollback-monitoring, right after the checkout', { action: 'rollback-monitoring', at: 'Checked out monitoring-' }],
   ['rollback-monitoring, in the middle of the restart', { action: 'rollback-monitoring', at: 'Restarting the stack' }],
-  ['deploy-monitoring, killed in the middle of the restart', { action: 'deploy-monitoring', at: 'Restarting the stack', how: 'kill' }],
+  [
+    'deploy-monitoring, killed in the middle of the restart',
+    { action: 'deploy-monitoring', at: 'Restarting the stack', how: 'kill' },
+  ],
 ];
 
 describe('deploy-monitoring and rollback-monitoring survive a cut link or a killed runner', () => {
@@ -434,14 +532,20 @@ describe('deploy-monitoring and rollback-monitoring survive a cut link or a kill
   beforeAll(async () => {
     // Two monitoring releases: the rollback target and the one running.
     expect((await runAction('deploy-monitoring', monitoringInputs())).code).toBe(0);
-    head = pushCommit({ 'monitoring/alloy/config.alloy': `// revision: faults ${Date.now()}\n` }, 'Monitoring: a second configuration');
+    head = pushCommit(
+      { 'monitoring/alloy/config.alloy': `// revision: faults ${Date.now()}\n` },
+      'Monitoring: a second configuration',
+    );
     const second = await runAction('deploy-monitoring', monitoringInputs());
     expect(second.code, second.stdout.slice(-2000)).toBe(0);
   });
 
   it.each(MONITORING_POINTS)('%s', async (_name, point) => {
     const how = point.how ?? 'cut';
-    const fault = how === 'cut' ? await runAndCut(proxy, point.action, {}, point, monitoringInputs) : await runAndKill(point.action, {}, point.at, monitoringInputs);
+    const fault =
+      how === 'cut'
+        ? await runAndCut(proxy, point.action, {}, point, monitoringInputs)
+        : await runAndKill(point.action, {}, point.at, monitoringInputs);
     expect(fault.struck, `the ${how} never happened:\n${fault.stdout.slice(-2000)}`).toBe(true);
     if (how === 'kill') expect(fault.code).toBe(137);
     else {
@@ -456,8 +560,16 @@ describe('deploy-monitoring and rollback-monitoring survive a cut link or a kill
     console.log(`${how}: run ${fault.ms} ms, next deploy-monitoring ${took} ms`);
     expect(next.code, next.stdout.slice(-3000)).toBe(0);
     expect(took).toBeLessThan(60_000);
-    expect(next.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: `monitoring-${tagOf(head)}`, MONITORING_COMMIT: head, VERIFY_STATUS: 'passed' });
+    expect(next.outputs).toMatchObject({
+      DEPLOYED_MONITORING_TAG: `monitoring-${tagOf(head)}`,
+      MONITORING_COMMIT: head,
+      VERIFY_STATUS: 'passed',
+    });
     await stackUp(5_000);
-    expect(expectHistoryReadable().at(-1)).toMatchObject({ action: 'deploy-monitoring', commit: head, outcome: 'success' });
+    expect(expectHistoryReadable().at(-1)).toMatchObject({
+      action: 'deploy-monitoring',
+      commit: head,
+      outcome: 'success',
+    });
   });
 });

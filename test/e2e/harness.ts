@@ -22,7 +22,14 @@ export function hostFingerprint(): string {
 
 /** The inputs that reach the stand-in NAS. */
 export function connection(extra: Record<string, string> = {}): Record<string, string> {
-  return { host: '127.0.0.1', port: '2222', username: NAS_USER, 'private-key': privateKey(), 'host-key': hostFingerprint(), ...extra };
+  return {
+    host: '127.0.0.1',
+    port: '2222',
+    username: NAS_USER,
+    'private-key': privateKey(),
+    'host-key': hostFingerprint(),
+    ...extra,
+  };
 }
 
 export interface ActionRun {
@@ -53,13 +60,38 @@ function parseFileCommands(text: string): Record<string, string> {
  * INPUT_* variables, outputs through GITHUB_OUTPUT. Asserts that no secret
  * reaches the log except in the ::add-mask:: commands that hide it.
  */
-export async function runAction(name: string, inputs: Record<string, string>, opts: { env?: Record<string, string>; secrets?: string[]; timeoutMs?: number; onStdout?: (chunk: string) => void } = {}): Promise<ActionRun> {
+export async function runAction(
+  name: string,
+  inputs: Record<string, string>,
+  opts: {
+    env?: Record<string, string>;
+    secrets?: string[];
+    timeoutMs?: number;
+    onStdout?: (chunk: string) => void;
+  } = {},
+): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), `nr-${name}-`));
-  const files = { GITHUB_OUTPUT: join(dir, 'output'), GITHUB_ENV: join(dir, 'env'), GITHUB_STEP_SUMMARY: join(dir, 'summary') };
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'output'),
+    GITHUB_ENV: join(dir, 'env'),
+    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
+  };
   for (const f of Object.values(files)) writeFileSync(f, '');
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...files, GITHUB_ACTOR: 'e2e-tester', GITHUB_REPOSITORY: 'example/app', GITHUB_RUN_ID: String(Date.now()), GITHUB_SERVER_URL: 'https://github.example', ...opts.env };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    ...files,
+    GITHUB_ACTOR: 'e2e-tester',
+    GITHUB_REPOSITORY: 'example/app',
+    GITHUB_RUN_ID: String(Date.now()),
+    GITHUB_SERVER_URL: 'https://github.example',
+    ...opts.env,
+  };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, [join(ROOT, 'dist', name, 'index.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(ROOT, 'dist', name, 'index.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -83,16 +115,28 @@ export async function runAction(name: string, inputs: Record<string, string>, op
     summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8'),
   };
   rmSync(dir, { recursive: true, force: true });
-  const secrets = [inputs['private-key'], inputs.passphrase, inputs.password, inputs['grafana-credentials'], ...(opts.secrets ?? [])].filter((s): s is string => !!s && s.trim().length > 0);
+  const secrets = [
+    inputs['private-key'],
+    inputs.passphrase,
+    inputs.password,
+    inputs['grafana-credentials'],
+    ...(opts.secrets ?? []),
+  ].filter((s): s is string => !!s && s.trim().length > 0);
   assertNoSecrets(run, secrets);
   return run;
 }
 
 /** No secret, nor any line of one, appears outside the ::add-mask:: commands. */
 export function assertNoSecrets(run: Pick<ActionRun, 'stdout' | 'stderr' | 'summary'>, secrets: string[]): void {
-  const text = [run.stdout, run.stderr, run.summary].join('\n').split('\n').filter((l) => !l.startsWith('::add-mask::')).join('\n');
+  const text = [run.stdout, run.stderr, run.summary]
+    .join('\n')
+    .split('\n')
+    .filter((l) => !l.startsWith('::add-mask::'))
+    .join('\n');
   for (const secret of secrets) {
-    for (const part of [secret, ...secret.split('\n')].map((s) => s.trim()).filter((s) => s.length >= 8 && !/^-----(BEGIN|END) /.test(s))) {
+    for (const part of [secret, ...secret.split('\n')]
+      .map((s) => s.trim())
+      .filter((s) => s.length >= 8 && !/^-----(BEGIN|END) /.test(s))) {
       expect(text.includes(part), `a secret line leaked into the log: ${part.slice(0, 12)}…`).toBe(false);
     }
   }
@@ -100,7 +144,12 @@ export function assertNoSecrets(run: Pick<ActionRun, 'stdout' | 'stderr' | 'summ
 
 /** Runs a command on this machine as the NAS user (for checks and for setting up state). */
 export function asNas(args: string[], input?: string): string {
-  return execFileSync('runuser', ['-u', NAS_USER, '--', ...args], { encoding: 'utf8', input, cwd: '/tmp', env: { ...process.env, HOME: `/home/${NAS_USER}` } });
+  return execFileSync('runuser', ['-u', NAS_USER, '--', ...args], {
+    encoding: 'utf8',
+    input,
+    cwd: '/tmp',
+    env: { ...process.env, HOME: `/home/${NAS_USER}` },
+  });
 }
 
 export function sh(script: string): string {
@@ -129,7 +178,19 @@ export function pushCommit(files: Record<string, string | null>, message: string
     }
   }
   asNas(['git', '-C', dir, '-c', 'user.name=Developer', '-c', 'user.email=dev@example.test', 'add', '-A']);
-  asNas(['git', '-C', dir, '-c', 'user.name=Developer', '-c', 'user.email=dev@example.test', 'commit', '-q', '-m', message]);
+  asNas([
+    'git',
+    '-C',
+    dir,
+    '-c',
+    'user.name=Developer',
+    '-c',
+    'user.email=dev@example.test',
+    'commit',
+    '-q',
+    '-m',
+    message,
+  ]);
   asNas(['git', '-C', dir, 'push', '-q', 'origin', 'HEAD:main']);
   const sha = asNas(['git', '-C', dir, 'rev-parse', 'HEAD']).trim();
   rmSync(dir, { recursive: true, force: true });
@@ -180,7 +241,10 @@ export async function httpGet(url: string): Promise<{ status: number; body: stri
 export function historyLines(): Array<Record<string, string>> {
   const file = join(REPO, '.git/nas-release/history.jsonl');
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, string>);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, string>);
 }
 
 export function ensureDir(path: string): void {

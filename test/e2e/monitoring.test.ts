@@ -1,11 +1,29 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ANSWERS, HEALTH_URL, ORIGIN, REPO, asNas, connection, containerImage, containerState, docker, httpGet, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  ANSWERS,
+  HEALTH_URL,
+  ORIGIN,
+  REPO,
+  asNas,
+  connection,
+  containerImage,
+  containerState,
+  docker,
+  httpGet,
+  originHead,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 
 const STACK = ['scanium-grafana', 'scanium-mimir', 'scanium-loki', 'scanium-tempo', 'scanium-alloy'];
-const deploy = (extra: Record<string, string> = {}) => runAction('deploy-monitoring', connection({ 'health-timeout': '60', ...extra }));
-const rollback = (extra: Record<string, string> = {}) => runAction('rollback-monitoring', connection({ 'health-timeout': '60', ...extra }));
+const deploy = (extra: Record<string, string> = {}) =>
+  runAction('deploy-monitoring', connection({ 'health-timeout': '60', ...extra }));
+const rollback = (extra: Record<string, string> = {}) =>
+  runAction('rollback-monitoring', connection({ 'health-timeout': '60', ...extra }));
 const verify = (extra: Record<string, string> = {}) => runAction('verify-monitoring', connection(extra));
 const alloyConfig = async () => (await httpGet('http://127.0.0.1:12345/config')).body;
 const answer = (path: string, body: string) => writeFileSync(join(ANSWERS, path), body);
@@ -18,7 +36,11 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
     const tag = `monitoring-${tagOf(sha)}`;
     const run = await deploy();
     expect(run.code, run.stdout).toBe(0);
-    expect(run.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: tag, MONITORING_COMMIT: sha, VERIFY_STATUS: 'passed' });
+    expect(run.outputs).toMatchObject({
+      DEPLOYED_MONITORING_TAG: tag,
+      MONITORING_COMMIT: sha,
+      VERIFY_STATUS: 'passed',
+    });
     expect(run.stdout).toContain('Clean slate');
     expect(run.stdout).toContain('✓ PASSED');
     for (const c of STACK) expect(containerState(c)).toMatch(/^running/);
@@ -35,8 +57,17 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
     docker('run', '-d', '--name', 'scanium-loki', '--network', 'host', 'nas-base:latest', 'sleep', '600');
     const run = await deploy();
     expect(run.code, run.stdout).toBe(0);
-    expect(run.stdout).toMatch(/::warning::Removing leftover container scanium-loki \(running, started outside compose\)/);
-    expect(docker('inspect', '--format', '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', 'scanium-loki')).toBe(`${REPO}/monitoring`);
+    expect(run.stdout).toMatch(
+      /::warning::Removing leftover container scanium-loki \(running, started outside compose\)/,
+    );
+    expect(
+      docker(
+        'inspect',
+        '--format',
+        '{{index .Config.Labels "com.docker.compose.project.working_dir"}}',
+        'scanium-loki',
+      ),
+    ).toBe(`${REPO}/monitoring`);
     expect(containerState('scanium-loki')).toBe('running healthy');
   });
 
@@ -44,7 +75,10 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
     const first = `monitoring-${tagOf(originHead())}`;
     expect((await deploy()).code).toBe(0);
     expect(await alloyConfig()).toContain('revision: seed');
-    const secondSha = pushCommit({ 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Monitoring: second configuration');
+    const secondSha = pushCommit(
+      { 'monitoring/alloy/config.alloy': '// revision: two\n' },
+      'Monitoring: second configuration',
+    );
     const second = `monitoring-${tagOf(secondSha)}`;
     expect((await deploy()).code).toBe(0);
     expect(await alloyConfig()).toContain('revision: two');
@@ -57,7 +91,11 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
 
     const named = await rollback({ tag: first });
     expect(named.code, named.stdout).toBe(0);
-    expect(named.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: first, PREVIOUS_MONITORING_COMMIT: secondSha, VERIFY_STATUS: 'passed' });
+    expect(named.outputs).toMatchObject({
+      DEPLOYED_MONITORING_TAG: first,
+      PREVIOUS_MONITORING_COMMIT: secondSha,
+      VERIFY_STATUS: 'passed',
+    });
     expect(named.stdout).toContain('The NAS checkout is now detached at');
     expect(asNas(['git', '-C', REPO, 'describe', '--tags', '--exact-match']).trim()).toBe(first);
     expect(() => asNas(['git', '-C', REPO, 'symbolic-ref', '-q', 'HEAD'])).toThrow();
@@ -72,12 +110,17 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
   it('a deploy-backend after a monitoring rollback warns, switches back to the branch and succeeds', async () => {
     const first = `monitoring-${tagOf(originHead())}`;
     expect((await deploy()).code).toBe(0);
-    const head = pushCommit({ 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Monitoring: second configuration');
+    const head = pushCommit(
+      { 'monitoring/alloy/config.alloy': '// revision: two\n' },
+      'Monitoring: second configuration',
+    );
     expect((await deploy()).code).toBe(0);
     expect((await rollback({ tag: first })).code).toBe(0);
     const run = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }));
     expect(run.code, run.stdout).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`::warning::The checkout was detached at ${first}.*switching it back to branch main`));
+    expect(run.stdout).toMatch(
+      new RegExp(`::warning::The checkout was detached at ${first}.*switching it back to branch main`),
+    );
     expect(asNas(['git', '-C', REPO, 'symbolic-ref', '--short', 'HEAD']).trim()).toBe('main');
     expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(head);
     expect(containerImage('scanium-backend')).toBe(`scanium-backend:${tagOf(head)}`);
@@ -96,7 +139,9 @@ describe('verify-monitoring against the stand-in NAS', () => {
     expect(ok.outputs.VERIFY_STATUS).toBe('passed');
     const report = JSON.parse(ok.outputs.VERIFY_REPORT) as Array<{ component: string; status: string }>;
     expect(report.filter((r) => r.status !== 'pass')).toEqual([]);
-    expect(report.map((r) => r.component)).toEqual(expect.arrayContaining(['Grafana', 'Mimir', 'Tempo', 'Loki', 'containers']));
+    expect(report.map((r) => r.component)).toEqual(
+      expect.arrayContaining(['Grafana', 'Mimir', 'Tempo', 'Loki', 'containers']),
+    );
 
     answer('loki/loki/api/v1/labels', '{"status":"success","data":[]}');
     const warned = await verify();
@@ -120,8 +165,12 @@ describe('verify-monitoring against the stand-in NAS', () => {
     docker('stop', 'scanium-mimir');
     const stopped = await verify();
     expect(stopped.code).toBe(1);
-    const failedChecks = (JSON.parse(stopped.outputs.VERIFY_REPORT) as Array<{ component: string; check: string; status: string }>).filter((r) => r.status === 'fail');
-    expect(failedChecks.map((r) => `${r.component} ${r.check}`)).toEqual(expect.arrayContaining(['Mimir ready', 'containers scanium-mimir']));
+    const failedChecks = (
+      JSON.parse(stopped.outputs.VERIFY_REPORT) as Array<{ component: string; check: string; status: string }>
+    ).filter((r) => r.status === 'fail');
+    expect(failedChecks.map((r) => `${r.component} ${r.check}`)).toEqual(
+      expect.arrayContaining(['Mimir ready', 'containers scanium-mimir']),
+    );
   });
 
   it('uses grafana-credentials for the datasources, and never prints them', async () => {

@@ -1,5 +1,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HEALTH_URL, REPO, asNas, connection, containerImage, containerState, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  HEALTH_URL,
+  REPO,
+  asNas,
+  connection,
+  containerImage,
+  containerState,
+  originHead,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 
 /**
  * The NAS shells operators meet (issue "Real NAS shells"): a Synology-like
@@ -16,7 +28,12 @@ async function releaseCycle(extra: Record<string, string>): Promise<void> {
   const d1 = await runAction('deploy-backend', conn({ 'health-url': HEALTH_URL }));
   expect(d1.code, d1.stdout).toBe(0);
   expect(d1.stdout).toMatch(/docker: +\/usr\/local\/bin\/docker/);
-  const second = tagOf(pushCommit({ 'backend/www/version': 'two\n', 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Second release'));
+  const second = tagOf(
+    pushCommit(
+      { 'backend/www/version': 'two\n', 'monitoring/alloy/config.alloy': '// revision: two\n' },
+      'Second release',
+    ),
+  );
   const d2 = await runAction('deploy-backend', conn({ 'health-url': HEALTH_URL }));
   expect(d2.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: second, PREVIOUS_BACKEND_TAG: first });
   const rb = await runAction('rollback-backend', conn({ 'health-url': HEALTH_URL }));
@@ -28,7 +45,10 @@ async function releaseCycle(extra: Record<string, string>): Promise<void> {
 
   // monitoring: release the seed's configuration, then the second, verify, roll back to the first
   asNas(['git', '-C', REPO, 'checkout', '-q', 'main']);
-  const m1 = await runAction('deploy-monitoring', conn({ ref: asNas(['git', '-C', REPO, 'rev-parse', 'HEAD~1']).trim(), 'health-timeout': '60' }));
+  const m1 = await runAction(
+    'deploy-monitoring',
+    conn({ ref: asNas(['git', '-C', REPO, 'rev-parse', 'HEAD~1']).trim(), 'health-timeout': '60' }),
+  );
   expect(m1.code, m1.stdout).toBe(0);
   const m2 = await runAction('deploy-monitoring', conn({ 'health-timeout': '60' }));
   expect(m2.code, m2.stdout).toBe(0);
@@ -38,7 +58,8 @@ async function releaseCycle(extra: Record<string, string>): Promise<void> {
   const mr = await runAction('rollback-monitoring', conn({ 'health-timeout': '60' }));
   expect(mr.code, mr.stdout).toBe(0);
   expect(mr.outputs.DEPLOYED_MONITORING_TAG).toBe(m1.outputs.DEPLOYED_MONITORING_TAG);
-  for (const c of ['scanium-grafana', 'scanium-mimir', 'scanium-loki', 'scanium-tempo', 'scanium-alloy']) expect(containerState(c)).toMatch(/^running/);
+  for (const c of ['scanium-grafana', 'scanium-mimir', 'scanium-loki', 'scanium-tempo', 'scanium-alloy'])
+    expect(containerState(c)).toMatch(/^running/);
 }
 
 describe('NAS shells', () => {
@@ -79,7 +100,10 @@ describe('NAS shells', () => {
     const denied = await runAction('deploy-backend', connection({ username: 'nassudo', 'health-url': HEALTH_URL }));
     expect(denied.code).toBe(1);
     expect(denied.stdout).toMatch(/cannot reach the engine.*permission denied.*docker group.*sudo: true/i);
-    const run = await runAction('deploy-backend', connection({ username: 'nassudo', sudo: 'true', 'health-url': HEALTH_URL }));
+    const run = await runAction(
+      'deploy-backend',
+      connection({ username: 'nassudo', sudo: 'true', 'health-url': HEALTH_URL }),
+    );
     expect(run.code, run.stdout).toBe(0);
     expect(run.stdout).toContain('through sudo -n');
     expect(containerImage('scanium-backend')).toBe(`scanium-backend:${run.outputs.DEPLOYED_BACKEND_TAG}`);
@@ -91,7 +115,9 @@ describe('NAS shells', () => {
     resetNas();
     const run = await runAction('deploy-backend', connection({ username: 'naspw', sudo: 'true' }));
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/sudo on the NAS refused to run docker without a password.*NOPASSWD:SETENV:.*docker group.*Nothing was changed/);
+    expect(run.stdout).toMatch(
+      /sudo on the NAS refused to run docker without a password.*NOPASSWD:SETENV:.*docker group.*Nothing was changed/,
+    );
     expect(containerState('scanium-backend')).toBe('missing');
   });
 });

@@ -8,10 +8,18 @@ import { parseHostKeys } from '../../src/ssh/host-key.js';
 import { Session } from '../../src/ssh/session.js';
 import { ROOT, STATE, connection, hostFingerprint, privateKey, runAction } from './harness.js';
 
-const base = () => ({ host: '127.0.0.1', port: 2222, username: 'nas', privateKey: privateKey(), skipHostKeyCheck: false, connectTimeout: 20 });
+const base = () => ({
+  host: '127.0.0.1',
+  port: 2222,
+  username: 'nas',
+  privateKey: privateKey(),
+  skipHostKeyCheck: false,
+  connectTimeout: 20,
+});
 const hostKeyLine = () => readFileSync(join(STATE, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
 // A read-only action run that connects and describes the NAS: cleanup in dry-run changes nothing.
-const probe = (extra: Record<string, string>) => runAction('cleanup-backend', connection({ 'dry-run': 'true', ...extra }));
+const probe = (extra: Record<string, string>) =>
+  runAction('cleanup-backend', connection({ 'dry-run': 'true', ...extra }));
 
 describe('the SSH core against the real sshd', () => {
   it('connects with the pinned fingerprint, or with the key line as ssh-keyscan prints it', async () => {
@@ -42,7 +50,13 @@ describe('the SSH core against the real sshd', () => {
   });
 
   it('streams 50 MB of remote output without the process memory growing with it', () => {
-    const run = (mb: number) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'support/print-remote.ts'), String(mb)], { cwd: ROOT, encoding: 'utf8' })) as { lines: number; tail: number; peakKb: number };
+    const run = (mb: number) =>
+      JSON.parse(
+        execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'support/print-remote.ts'), String(mb)], {
+          cwd: ROOT,
+          encoding: 'utf8',
+        }),
+      ) as { lines: number; tail: number; peakKb: number };
     const small = run(1);
     const large = run(50);
     expect(large.lines).toBeGreaterThan(50 * small.lines * 0.9);
@@ -55,7 +69,9 @@ describe('the SSH core against the real sshd', () => {
     try {
       const exec = new Executor(session, '/usr/bin:/bin', () => undefined);
       const started = Date.now();
-      const err = await exec.run({ title: 'Sleeping on the NAS', script: sh`echo started; sleep 60`, timeout: 2 }).catch((e: unknown) => e);
+      const err = await exec
+        .run({ title: 'Sleeping on the NAS', script: sh`echo started; sleep 60`, timeout: 2 })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
       expect((err as RemoteError).message).toMatch(/^Sleeping on the NAS: timed out/);
       expect((err as RemoteError).message).toContain('started');
@@ -72,7 +88,9 @@ describe('the SSH core against the real sshd', () => {
     const session = await Session.connect({ ...base(), hostKeys: parseHostKeys(hostFingerprint()) });
     try {
       const exec = new Executor(session, '/usr/bin:/bin', () => undefined);
-      const err = (await exec.run({ title: 'Failing step', script: sh`echo one; echo two >&2; exit 7`, timeout: 10 }).catch((e: unknown) => e)) as RemoteError;
+      const err = (await exec
+        .run({ title: 'Failing step', script: sh`echo one; echo two >&2; exit 7`, timeout: 10 })
+        .catch((e: unknown) => e)) as RemoteError;
       expect(err.code).toBe(7);
       expect(err.message).toMatch(/Failing step: the command failed with exit code 7/);
       expect(err.tail).toEqual(['one', 'two']);
@@ -84,17 +102,34 @@ describe('the SSH core against the real sshd', () => {
   it('gives up on a closed port after bounded retries, within the connect timeout', async () => {
     const retries: number[] = [];
     const started = Date.now();
-    const err = (await Session.connect({ ...base(), port: 2299, hostKeys: [], connectTimeout: 5, onRetry: (n) => retries.push(n) }).catch((e: unknown) => e)) as Error;
+    const err = (await Session.connect({
+      ...base(),
+      port: 2299,
+      hostKeys: [],
+      connectTimeout: 5,
+      onRetry: (n) => retries.push(n),
+    }).catch((e: unknown) => e)) as Error;
     const elapsed = Date.now() - started;
-    expect(err.message).toMatch(/Could not connect to 127\.0\.0\.1:2299 after \d attempt\(s\) within 5s: .*ECONNREFUSED/);
+    expect(err.message).toMatch(
+      /Could not connect to 127\.0\.0\.1:2299 after \d attempt\(s\) within 5s: .*ECONNREFUSED/,
+    );
     expect(retries.length).toBeGreaterThanOrEqual(2);
     expect(elapsed).toBeLessThan(5_500);
   });
 
   it('never retries a refused key', async () => {
-    const other = execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"'], { encoding: 'utf8' });
+    const other = execFileSync(
+      'sh',
+      ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"'],
+      { encoding: 'utf8' },
+    );
     const retries: number[] = [];
-    const err = (await Session.connect({ ...base(), privateKey: other, hostKeys: parseHostKeys(hostFingerprint()), onRetry: (n) => retries.push(n) }).catch((e: unknown) => e)) as Error;
+    const err = (await Session.connect({
+      ...base(),
+      privateKey: other,
+      hostKeys: parseHostKeys(hostFingerprint()),
+      onRetry: (n) => retries.push(n),
+    }).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/SSH authentication as nas failed/);
     expect(retries).toEqual([]);
   });

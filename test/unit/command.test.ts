@@ -10,7 +10,12 @@ import { parseTools, probeTools } from '../../src/remote/nas.js';
 import { programText } from '../../src/remote/program.js';
 import { sh, type Shell } from '../../src/remote/shell.js';
 
-const nasTools: Tools = { docker: ['/usr/local/bin/docker'], compose: ['/usr/local/bin/docker', 'compose'], git: ['/usr/bin/git'], sudo: false };
+const nasTools: Tools = {
+  docker: ['/usr/local/bin/docker'],
+  compose: ['/usr/local/bin/docker', 'compose'],
+  git: ['/usr/bin/git'],
+  sudo: false,
+};
 const sudoTools: Tools = { ...nasTools, sudo: true };
 const v1Tools: Tools = { ...nasTools, compose: ['/usr/local/bin/docker-compose'] };
 
@@ -19,7 +24,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Runs a script as a program through /bin/sh, as the NAS would, and returns what it printed. */
 function runProgram(script: Shell): string {
-  return execFileSync('/bin/sh', ['-s'], { input: programText({ path: '/usr/bin:/bin', marker: '@@m@@', script }), encoding: 'utf8' });
+  return execFileSync('/bin/sh', ['-s'], {
+    input: programText({ path: '/usr/bin:/bin', marker: '@@m@@', script }),
+    encoding: 'utf8',
+  });
 }
 
 describe('resolve', () => {
@@ -39,12 +47,18 @@ describe('resolve', () => {
 
   it('runs only docker and compose through sudo -n', () => {
     expect(resolve(command(['docker', 'ps']), sudoTools)).toEqual(['sudo', '-n', '/usr/local/bin/docker', 'ps']);
-    expect(resolve(command(['compose', 'up']), sudoTools)).toEqual(['sudo', '-n', '/usr/local/bin/docker', 'compose', 'up']);
+    expect(resolve(command(['compose', 'up']), sudoTools)).toEqual([
+      'sudo',
+      '-n',
+      '/usr/local/bin/docker',
+      'compose',
+      'up',
+    ]);
     expect(resolve(command(['git', 'fetch']), sudoTools)).toEqual(['/usr/bin/git', 'fetch']);
     expect(resolve(command(['curl', 'x']), sudoTools)).toEqual(['curl', 'x']);
   });
 
-  it('passes the environment through env, or as sudo\'s own VAR=value arguments (a SETENV rule, never `env` under sudo)', () => {
+  it("passes the environment through env, or as sudo's own VAR=value arguments (a SETENV rule, never `env` under sudo)", () => {
     expect(resolve(command(['compose', 'up'], { BACKEND_TAG: '2026.01.01-abcdef0', _X1: 'a b' }), nasTools)).toEqual([
       'env',
       'BACKEND_TAG=2026.01.01-abcdef0',
@@ -53,13 +67,22 @@ describe('resolve', () => {
       'compose',
       'up',
     ]);
-    expect(resolve(command(['compose', 'up'], { T: 'v' }), sudoTools)).toEqual(['sudo', '-n', 'T=v', '/usr/local/bin/docker', 'compose', 'up']);
+    expect(resolve(command(['compose', 'up'], { T: 'v' }), sudoTools)).toEqual([
+      'sudo',
+      '-n',
+      'T=v',
+      '/usr/local/bin/docker',
+      'compose',
+      'up',
+    ]);
     expect(resolve(command(['compose', 'up'], {}), nasTools)).toEqual(['/usr/local/bin/docker', 'compose', 'up']);
   });
 
   it('refuses what is not an environment variable name', () => {
     for (const bad of ['', '1TAG', 'A-B', 'A B', 'A=B', 'A;id', '$(id)', 'É']) {
-      expect(() => resolve(command(['compose', 'up'], { [bad]: 'x' }), nasTools)).toThrow(/not an environment variable name/);
+      expect(() => resolve(command(['compose', 'up'], { [bad]: 'x' }), nasTools)).toThrow(
+        /not an environment variable name/,
+      );
     }
   });
 
@@ -71,19 +94,30 @@ describe('resolve', () => {
 
 describe('Renderer', () => {
   // A stand-in "docker" that shows its arguments, so the rendered text can be run for real.
-  const showTools: Tools = { docker: ['printf', '[%s]'], compose: ['printf', '<%s>'], git: ['printf', '{%s}'], sudo: false };
+  const showTools: Tools = {
+    docker: ['printf', '[%s]'],
+    compose: ['printf', '<%s>'],
+    git: ['printf', '{%s}'],
+    sudo: false,
+  };
 
   it('renders a command that hands every argument to the tool unchanged', () => {
     const r = new Renderer(showTools, false);
     const args = ['a b', "it's", '$(touch x)', '`id`', '*', '', '-n'];
-    expect(r.run(command(['docker', ...args])).text).toBe(`printf '[%s]' 'a b' 'it'\\''s' '$(touch x)' '\`id\`' '*' '' -n`);
-    expect(execFileSync('/bin/sh', ['-c', r.run(command(['docker', ...args])).text], { cwd: work, encoding: 'utf8' })).toBe(args.map((a) => `[${a}]`).join(''));
+    expect(r.run(command(['docker', ...args])).text).toBe(
+      `printf '[%s]' 'a b' 'it'\\''s' '$(touch x)' '\`id\`' '*' '' -n`,
+    );
+    expect(
+      execFileSync('/bin/sh', ['-c', r.run(command(['docker', ...args])).text], { cwd: work, encoding: 'utf8' }),
+    ).toBe(args.map((a) => `[${a}]`).join(''));
     expect(existsSync(join(work, 'x'))).toBe(false);
   });
 
   it('passes the environment to the tool', () => {
     const r = new Renderer({ ...showTools, compose: ['sh', '-c', 'printf "%s" "$BACKEND_TAG"'] }, false);
-    expect(execFileSync('/bin/sh', ['-c', r.run(command(['compose'], { BACKEND_TAG: 'a $b' })).text], { encoding: 'utf8' })).toBe('a $b');
+    expect(
+      execFileSync('/bin/sh', ['-c', r.run(command(['compose'], { BACKEND_TAG: 'a $b' })).text], { encoding: 'utf8' }),
+    ).toBe('a $b');
   });
 
   it('runs a state-changing command for real when not a dry run', () => {
@@ -107,7 +141,12 @@ describe('Renderer', () => {
   });
 
   it('resolves with its tools', () => {
-    expect(new Renderer(sudoTools, false).resolve(command(['docker', 'ps']))).toEqual(['sudo', '-n', '/usr/local/bin/docker', 'ps']);
+    expect(new Renderer(sudoTools, false).resolve(command(['docker', 'ps']))).toEqual([
+      'sudo',
+      '-n',
+      '/usr/local/bin/docker',
+      'ps',
+    ]);
   });
 });
 
@@ -130,26 +169,32 @@ describe('toolFunctions', () => {
   });
 
   it('works in a real shell, arguments intact', () => {
-    const tools: Tools = { docker: ['printf', '[%s]'], compose: ['printf', '<%s>'], git: ['printf', '{%s}'], sudo: false };
+    const tools: Tools = {
+      docker: ['printf', '[%s]'],
+      compose: ['printf', '<%s>'],
+      git: ['printf', '{%s}'],
+      sudo: false,
+    };
     const out = runProgram(sh`${toolFunctions(tools)}
 nr_docker ${['a b', '$x']}; nr_compose up; nr_git ${"it's"}`);
     expect(out).toBe("[a b][$x]<up>{it's}");
   });
 
   it('quotes a tool path with spaces', () => {
-    expect(toolFunctions({ ...nasTools, git: ['/volume1/@appstore/Git Server/bin/git'] }).text).toContain(`nr_git() { '/volume1/@appstore/Git Server/bin/git' "$@"; }`);
+    expect(toolFunctions({ ...nasTools, git: ['/volume1/@appstore/Git Server/bin/git'] }).text).toContain(
+      `nr_git() { '/volume1/@appstore/Git Server/bin/git' "$@"; }`,
+    );
   });
 });
 
 describe('docker and compose commands', () => {
   it('builds an image with the tag', () => {
-    expect(resolve(docker.build({ image: 'scanium-backend', tag: '2026.01.10-abcdef0', context: '/repo/backend' }), nasTools)).toEqual([
-      '/usr/local/bin/docker',
-      'build',
-      '--tag',
-      'scanium-backend:2026.01.10-abcdef0',
-      '/repo/backend',
-    ]);
+    expect(
+      resolve(
+        docker.build({ image: 'scanium-backend', tag: '2026.01.10-abcdef0', context: '/repo/backend' }),
+        nasTools,
+      ),
+    ).toEqual(['/usr/local/bin/docker', 'build', '--tag', 'scanium-backend:2026.01.10-abcdef0', '/repo/backend']);
     expect(docker.build({ image: 'i', tag: 't', context: 'ctx', dockerfile: 'ctx/Dockerfile.prod' }).argv).toEqual([
       'docker',
       'build',
@@ -162,9 +207,30 @@ describe('docker and compose commands', () => {
   });
 
   it('reads images and containers', () => {
-    expect(docker.imageExists('img:tag').argv).toEqual(['docker', 'image', 'inspect', '--format', '{{.Id}}', 'img:tag']);
-    expect(docker.imageTags('img').argv).toEqual(['docker', 'image', 'ls', 'img', '--format', '{{.Tag}} {{.Size}} {{.ID}}']);
-    expect(docker.containerImage('c').argv).toEqual(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', 'c']);
+    expect(docker.imageExists('img:tag').argv).toEqual([
+      'docker',
+      'image',
+      'inspect',
+      '--format',
+      '{{.Id}}',
+      'img:tag',
+    ]);
+    expect(docker.imageTags('img').argv).toEqual([
+      'docker',
+      'image',
+      'ls',
+      'img',
+      '--format',
+      '{{.Tag}} {{.Size}} {{.ID}}',
+    ]);
+    expect(docker.containerImage('c').argv).toEqual([
+      'docker',
+      'container',
+      'inspect',
+      '--format',
+      '{{.Config.Image}}',
+      'c',
+    ]);
     expect(docker.logs('c', 50).argv).toEqual(['docker', 'logs', '--tail', '50', 'c']);
   });
 
@@ -175,7 +241,12 @@ describe('docker and compose commands', () => {
   });
 
   it('recreates one service with the tag in its variable, without building or touching its dependencies', () => {
-    const up = compose.up({ file: '/repo/backend/docker-compose.yml', service: 'api', tagVariable: 'BACKEND_TAG', tag: '2026.01.10-abcdef0' });
+    const up = compose.up({
+      file: '/repo/backend/docker-compose.yml',
+      service: 'api',
+      tagVariable: 'BACKEND_TAG',
+      tag: '2026.01.10-abcdef0',
+    });
     expect(resolve(up, sudoTools)).toEqual([
       'sudo',
       '-n',
@@ -190,15 +261,33 @@ describe('docker and compose commands', () => {
       '--no-deps',
       'api',
     ]);
-    expect(compose.up({ file: 'f', service: 's', tagVariable: 'T', tag: 't', force: true }).argv).toEqual(['compose', '--file', 'f', 'up', '--detach', '--no-build', '--no-deps', '--force-recreate', 's']);
+    expect(compose.up({ file: 'f', service: 's', tagVariable: 'T', tag: 't', force: true }).argv).toEqual([
+      'compose',
+      '--file',
+      'f',
+      'up',
+      '--detach',
+      '--no-build',
+      '--no-deps',
+      '--force-recreate',
+      's',
+    ]);
   });
 
   it('refuses a tag variable that is not a variable name', () => {
-    expect(() => resolve(compose.up({ file: 'f', service: 's', tagVariable: 'X;id', tag: 't' }), nasTools)).toThrow(/not an environment variable name/);
+    expect(() => resolve(compose.up({ file: 'f', service: 's', tagVariable: 'X;id', tag: 't' }), nasTools)).toThrow(
+      /not an environment variable name/,
+    );
   });
 
   it('restarts and lists the whole stack', () => {
-    expect(resolve(compose.down('/r/m.yml'), v1Tools)).toEqual(['/usr/local/bin/docker-compose', '--file', '/r/m.yml', 'down', '--remove-orphans']);
+    expect(resolve(compose.down('/r/m.yml'), v1Tools)).toEqual([
+      '/usr/local/bin/docker-compose',
+      '--file',
+      '/r/m.yml',
+      'down',
+      '--remove-orphans',
+    ]);
     expect(compose.upAll('f').argv).toEqual(['compose', '--file', 'f', 'up', '--detach', '--remove-orphans']);
     expect(compose.project('f').argv).toEqual(['compose', '--file', 'f', 'config', '--services']);
   });
@@ -226,7 +315,16 @@ describe('git commands', () => {
   });
 
   it('fetches tags too, and reads the status with untracked files', () => {
-    expect(git.fetch('/r', 'origin').argv).toEqual(['git', '-C', '/r', 'fetch', '--quiet', '--tags', '--force', 'origin']);
+    expect(git.fetch('/r', 'origin').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'fetch',
+      '--quiet',
+      '--tags',
+      '--force',
+      'origin',
+    ]);
     expect(git.status('/r').argv).toEqual(['git', '-C', '/r', 'status', '--porcelain', '--untracked-files=all']);
   });
 
@@ -245,9 +343,34 @@ describe('git commands', () => {
   });
 
   it('moves the branch, tags and pushes exactly the tag', () => {
-    expect(git.checkoutBranch('/r', 'main', 'refs/remotes/origin/main').argv).toEqual(['git', '-C', '/r', 'checkout', '--quiet', '-B', 'main', 'refs/remotes/origin/main']);
-    expect(git.setUpstream('/r', 'origin', 'main').argv).toEqual(['git', '-C', '/r', 'branch', '--quiet', '--set-upstream-to=origin/main', 'main']);
-    expect(git.checkoutDetached('/r', 'monitoring-2026.01.01-abcdef0').argv).toEqual(['git', '-C', '/r', 'checkout', '--quiet', '--detach', 'monitoring-2026.01.01-abcdef0']);
+    expect(git.checkoutBranch('/r', 'main', 'refs/remotes/origin/main').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'checkout',
+      '--quiet',
+      '-B',
+      'main',
+      'refs/remotes/origin/main',
+    ]);
+    expect(git.setUpstream('/r', 'origin', 'main').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'branch',
+      '--quiet',
+      '--set-upstream-to=origin/main',
+      'main',
+    ]);
+    expect(git.checkoutDetached('/r', 'monitoring-2026.01.01-abcdef0').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'checkout',
+      '--quiet',
+      '--detach',
+      'monitoring-2026.01.01-abcdef0',
+    ]);
     expect(git.tagAnnotated('/r', 'monitoring-2026.01.01-abcdef0', 'abc', 'Monitoring release').argv).toEqual([
       'git',
       '-C',
@@ -259,9 +382,33 @@ describe('git commands', () => {
       '-m',
       'Monitoring release',
     ]);
-    expect(git.pushTag('/r', 'origin', 'monitoring-2026.01.01-abcdef0').argv).toEqual(['git', '-C', '/r', 'push', '--quiet', 'origin', 'refs/tags/monitoring-2026.01.01-abcdef0']);
-    expect(git.isAncestor('/r', 'abc', 'refs/remotes/origin/main').argv).toEqual(['git', '-C', '/r', 'merge-base', '--is-ancestor', 'abc', 'refs/remotes/origin/main']);
-    expect(git.revParse('/r', 'abc^{commit}').argv).toEqual(['git', '-C', '/r', 'rev-parse', '--verify', '--quiet', 'abc^{commit}']);
+    expect(git.pushTag('/r', 'origin', 'monitoring-2026.01.01-abcdef0').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'push',
+      '--quiet',
+      'origin',
+      'refs/tags/monitoring-2026.01.01-abcdef0',
+    ]);
+    expect(git.isAncestor('/r', 'abc', 'refs/remotes/origin/main').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'merge-base',
+      '--is-ancestor',
+      'abc',
+      'refs/remotes/origin/main',
+    ]);
+    expect(git.revParse('/r', 'abc^{commit}').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      'abc^{commit}',
+    ]);
   });
 });
 
@@ -288,7 +435,12 @@ describe('parseTools', () => {
 
   it('uses the tools the NAS has, with the compose plugin first under auto', () => {
     const facts = parseTools(probe(), opts);
-    expect(facts.tools).toEqual({ docker: ['/usr/local/bin/docker'], compose: ['/usr/local/bin/docker', 'compose'], git: ['/usr/bin/git'], sudo: false });
+    expect(facts.tools).toEqual({
+      docker: ['/usr/local/bin/docker'],
+      compose: ['/usr/local/bin/docker', 'compose'],
+      git: ['/usr/bin/git'],
+      sudo: false,
+    });
     expect(facts.describe.join('\n')).toContain('docker compose v2.20.1');
     expect(facts.describe.join('\n')).toContain('/usr/bin/git (2.39.2)');
   });
@@ -296,34 +448,57 @@ describe('parseTools', () => {
   it('falls back to docker-compose under auto, and uses it when asked', () => {
     const standalone = parseTools(probe({ compose_v2: '' }), opts);
     expect(standalone.tools.compose).toEqual(['/usr/local/bin/docker-compose']);
-    expect(standalone.describe.join('\n')).toContain('compose: /usr/local/bin/docker-compose (standalone docker-compose)');
-    expect(parseTools(probe(), { ...opts, compose: 'docker-compose' }).tools.compose).toEqual(['/usr/local/bin/docker-compose']);
+    expect(standalone.describe.join('\n')).toContain(
+      'compose: /usr/local/bin/docker-compose (standalone docker-compose)',
+    );
+    expect(parseTools(probe(), { ...opts, compose: 'docker-compose' }).tools.compose).toEqual([
+      '/usr/local/bin/docker-compose',
+    ]);
   });
 
   it('explains a missing compose, changing nothing', () => {
-    expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, compose: 'docker compose' })).toThrow(/compose-command is 'docker compose', but .*no compose plugin.*Nothing was changed/);
-    expect(() => parseTools(probe({ compose_v2: '', 'path_docker-compose': '' }), opts)).toThrow(/neither 'docker compose' nor 'docker-compose'.*Nothing was changed/);
+    expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, compose: 'docker compose' })).toThrow(
+      /compose-command is 'docker compose', but .*no compose plugin.*Nothing was changed/,
+    );
+    expect(() => parseTools(probe({ compose_v2: '', 'path_docker-compose': '' }), opts)).toThrow(
+      /neither 'docker compose' nor 'docker-compose'.*Nothing was changed/,
+    );
   });
 
   it('names each missing tool and where to get it', () => {
     for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout']) {
-      expect(() => parseTools(probe({ [`path_${tool}`]: '' }), opts)).toThrow(new RegExp(`The NAS has no '${tool}' on the PATH \\(/usr/local/bin:\\$PATH\\).*Nothing was changed`));
+      expect(() => parseTools(probe({ [`path_${tool}`]: '' }), opts)).toThrow(
+        new RegExp(`The NAS has no '${tool}' on the PATH \\(/usr/local/bin:\\$PATH\\).*Nothing was changed`),
+      );
     }
   });
 
   it('explains a docker engine it cannot reach, with a hint for a permission problem', () => {
-    expect(() => parseTools(probe({ docker_version: 'permission denied while trying to connect to the Docker daemon socket' }), opts)).toThrow(/docker group.*sudo: true/);
+    expect(() =>
+      parseTools(
+        probe({ docker_version: 'permission denied while trying to connect to the Docker daemon socket' }),
+        opts,
+      ),
+    ).toThrow(/docker group.*sudo: true/);
     expect(() => parseTools(probe({ docker_version: '' }), opts)).toThrow(/no answer.*is the Docker engine running/);
   });
 
   it('with sudo, needs sudo to work without a password, and then marks the tools', () => {
-    expect(() => parseTools(probe({ docker_version: 'sudo: a password is required' }), { ...opts, sudo: true })).toThrow(/sudo: a password is required.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose/);
+    expect(() =>
+      parseTools(probe({ docker_version: 'sudo: a password is required' }), { ...opts, sudo: true }),
+    ).toThrow(
+      /sudo: a password is required.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose/,
+    );
     expect(parseTools(probe(), { ...opts, sudo: true }).tools.sudo).toBe(true);
   });
 
   it('with sudo and a standalone docker-compose, needs sudo to allow that one too', () => {
-    expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, sudo: true })).toThrow(/does not let this user run \/usr\/local\/bin\/docker-compose without a password.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose.*Nothing was changed/);
-    expect(parseTools(probe({ compose_v2: '', sudo_compose: 'allowed' }), { ...opts, sudo: true }).tools.compose).toEqual(['/usr/local/bin/docker-compose']);
+    expect(() => parseTools(probe({ compose_v2: '' }), { ...opts, sudo: true })).toThrow(
+      /does not let this user run \/usr\/local\/bin\/docker-compose without a password.*NOPASSWD:SETENV: \/usr\/local\/bin\/docker, \/usr\/local\/bin\/docker-compose.*Nothing was changed/,
+    );
+    expect(
+      parseTools(probe({ compose_v2: '', sudo_compose: 'allowed' }), { ...opts, sudo: true }).tools.compose,
+    ).toEqual(['/usr/local/bin/docker-compose']);
   });
 
   it('reads what the probe prints on a real machine', () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { parseHistory, parseHistoryValues, previousRelease, releaseStack, type HistoryRecord, type Outcome } from '../../src/remote/history.js';
+import {
+  parseHistory,
+  parseHistoryValues,
+  previousRelease,
+  releaseStack,
+  type HistoryRecord,
+  type Outcome,
+} from '../../src/remote/history.js';
 
 const A = '2026.01.01-aaaaaaa';
 const B = '2026.01.02-bbbbbbb';
@@ -9,11 +16,20 @@ const D = '2026.01.04-ddddddd';
 let n = 0;
 function rec(tag: string, extra: Partial<HistoryRecord> & { outcome?: Outcome } = {}): HistoryRecord {
   n += 1;
-  return { id: `run-${n}`, action: 'deploy-backend', stack: 'backend', tag, started: `2026-01-01T00:00:${String(n % 60).padStart(2, '0')}Z`, outcome: 'success', ...extra };
+  return {
+    id: `run-${n}`,
+    action: 'deploy-backend',
+    stack: 'backend',
+    tag,
+    started: `2026-01-01T00:00:${String(n % 60).padStart(2, '0')}Z`,
+    outcome: 'success',
+    ...extra,
+  };
 }
 const deploy = (tag: string, outcome: Outcome = 'success'): HistoryRecord => rec(tag, { outcome });
 /** An empty-tag rollback: recorded with the tag it went back to. */
-const rollbackToPrevious = (tag: string, outcome: Outcome = 'success'): HistoryRecord => rec(tag, { action: 'rollback-backend', detail: 'previous-release', outcome });
+const rollbackToPrevious = (tag: string, outcome: Outcome = 'success'): HistoryRecord =>
+  rec(tag, { action: 'rollback-backend', detail: 'previous-release', outcome });
 const rollbackNamed = (tag: string): HistoryRecord => rec(tag, { action: 'rollback-backend', detail: 'named' });
 const jsonl = (records: HistoryRecord[]): string => records.map((r) => JSON.stringify(r)).join('\n') + '\n';
 
@@ -66,7 +82,14 @@ describe('parseHistoryValues', () => {
 
   it('reports nothing in progress when there is none, and no records when there is no history', () => {
     const records = [deploy(A)];
-    expect(parseHistoryValues(new Map([['history_b64', b64(jsonl(records))], ['current_b64', '']]))).toEqual({ records });
+    expect(
+      parseHistoryValues(
+        new Map([
+          ['history_b64', b64(jsonl(records))],
+          ['current_b64', ''],
+        ]),
+      ),
+    ).toEqual({ records });
     expect(parseHistoryValues(new Map())).toEqual({ records: [] });
     expect(parseHistoryValues(new Map([['current_b64', b64('{"torn')]]))).toEqual({ records: [] });
   });
@@ -102,7 +125,13 @@ describe('releaseStack and previousRelease', () => {
 
   it('failed, rolled-back, interrupted, no-op and dry-run operations do not count', () => {
     const others: Outcome[] = ['failure', 'rolled-back', 'interrupted', 'noop', 'dry-run'];
-    const h = [deploy(A), deploy(B), ...others.map((o) => deploy(C, o)), ...others.map((o) => rollbackToPrevious(A, o)), rec(D, { outcome: undefined })];
+    const h = [
+      deploy(A),
+      deploy(B),
+      ...others.map((o) => deploy(C, o)),
+      ...others.map((o) => rollbackToPrevious(A, o)),
+      rec(D, { outcome: undefined }),
+    ];
     expect(releaseStack(h, 'backend')).toEqual([A, B]);
     expect(previousRelease(h, 'backend', B)).toBe(A);
   });
@@ -121,7 +150,8 @@ describe('releaseStack and previousRelease', () => {
   });
 
   it('keeps the stacks apart', () => {
-    const mon = (tag: string): HistoryRecord => rec(`monitoring-${tag}`, { stack: 'monitoring', action: 'deploy-monitoring' });
+    const mon = (tag: string): HistoryRecord =>
+      rec(`monitoring-${tag}`, { stack: 'monitoring', action: 'deploy-monitoring' });
     const h = [deploy(A), mon(A), deploy(B), mon(B), mon(C)];
     expect(releaseStack(h, 'backend')).toEqual([A, B]);
     expect(releaseStack(h, 'monitoring')).toEqual([`monitoring-${A}`, `monitoring-${B}`, `monitoring-${C}`]);

@@ -19,7 +19,18 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function makeKey(type: 'ed25519' | 'ecdsa' | 'rsa', name: string): RealKey {
   const file = join(work, name);
-  execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', `test@${name}`, '-f', file]);
+  execFileSync('ssh-keygen', [
+    '-q',
+    '-t',
+    type,
+    ...(type === 'rsa' ? ['-b', '2048'] : []),
+    '-N',
+    '',
+    '-C',
+    `test@${name}`,
+    '-f',
+    file,
+  ]);
   const line = readFileSync(`${file}.pub`, 'utf8').trim();
   const [keyType, base64] = line.split(' ');
   const printed = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' });
@@ -57,13 +68,27 @@ describe('parseHostKeys', () => {
   });
 
   it('accepts a line as ssh-keyscan prints it (with the host field)', () => {
-    expect(parseHostKeys(`nas.local ${ed.type} ${ed.base64}`)).toEqual([{ kind: 'key', type: 'ssh-ed25519', sha256: ed.sha256 }]);
-    expect(parseHostKeys(`[192.168.1.10]:2222 ${ecdsa.type} ${ecdsa.base64}`)).toEqual([{ kind: 'key', type: ecdsa.type, sha256: ecdsa.sha256 }]);
-    expect(parseHostKeys(`nas,10.0.0.2 ${rsa.type}\t${rsa.base64}`)).toEqual([{ kind: 'key', type: 'ssh-rsa', sha256: rsa.sha256 }]);
+    expect(parseHostKeys(`nas.local ${ed.type} ${ed.base64}`)).toEqual([
+      { kind: 'key', type: 'ssh-ed25519', sha256: ed.sha256 },
+    ]);
+    expect(parseHostKeys(`[192.168.1.10]:2222 ${ecdsa.type} ${ecdsa.base64}`)).toEqual([
+      { kind: 'key', type: ecdsa.type, sha256: ecdsa.sha256 },
+    ]);
+    expect(parseHostKeys(`nas,10.0.0.2 ${rsa.type}\t${rsa.base64}`)).toEqual([
+      { kind: 'key', type: 'ssh-rsa', sha256: rsa.sha256 },
+    ]);
   });
 
   it('reads several lines, skipping comments and blank lines (LF or CRLF)', () => {
-    const text = [`# nas.local:22 SSH-2.0-OpenSSH_9.2`, '', ed.sha256, '   ', `nas.local ${rsa.type} ${rsa.base64}`, '# end', `${ecdsa.line}`].join('\r\n');
+    const text = [
+      `# nas.local:22 SSH-2.0-OpenSSH_9.2`,
+      '',
+      ed.sha256,
+      '   ',
+      `nas.local ${rsa.type} ${rsa.base64}`,
+      '# end',
+      `${ecdsa.line}`,
+    ].join('\r\n');
     expect(parseHostKeys(text)).toEqual([
       { kind: 'fingerprint', sha256: ed.sha256 },
       { kind: 'key', type: 'ssh-rsa', sha256: rsa.sha256 },
@@ -77,7 +102,9 @@ describe('parseHostKeys', () => {
   });
 
   it('rejects garbage, naming the line', () => {
-    expect(() => parseHostKeys('garbage')).toThrow(/host-key line 1 is neither a SHA256: fingerprint nor a public key line/);
+    expect(() => parseHostKeys('garbage')).toThrow(
+      /host-key line 1 is neither a SHA256: fingerprint nor a public key line/,
+    );
     expect(() => parseHostKeys(`${ed.sha256}\n\n# comment\nyes`)).toThrow(/host-key line 4\b/);
     expect(() => parseHostKeys('SHA256:tooShort')).toThrow(/host-key line 1\b/);
     expect(() => parseHostKeys(`MD5:${'ab:'.repeat(15)}ab`)).toThrow(/host-key line 1\b/);
@@ -88,14 +115,22 @@ describe('parseHostKeys', () => {
 
   it('rejects a key that is not valid base64, naming the line', () => {
     const broken = ed.base64.slice(0, 20) + '!!!' + ed.base64.slice(23);
-    expect(() => parseHostKeys(`${ed.sha256}\nnas ${ed.type} ${broken}`)).toThrow(/host-key line 2: the key is not valid base64/);
+    expect(() => parseHostKeys(`${ed.sha256}\nnas ${ed.type} ${broken}`)).toThrow(
+      /host-key line 2: the key is not valid base64/,
+    );
     expect(() => parseHostKeys(`${ed.type} AAAA`)).toThrow(/host-key line 1: the key is not valid base64/);
-    expect(() => parseHostKeys(`${ed.type} ${ed.base64.replace(/^AAAA/, 'AA=AA')}`)).toThrow(/host-key line 1: the key is not valid base64/);
+    expect(() => parseHostKeys(`${ed.type} ${ed.base64.replace(/^AAAA/, 'AA=AA')}`)).toThrow(
+      /host-key line 1: the key is not valid base64/,
+    );
   });
 
   it('rejects a key whose declared type differs from the type inside it, naming the line', () => {
-    expect(() => parseHostKeys(`nas ssh-rsa ${ed.base64}`)).toThrow(/host-key line 1: the key says it is ssh-rsa but holds ssh-ed25519/);
-    expect(() => parseHostKeys(`${ed.line}\n${'ssh-ed25519'} ${rsa.base64}`)).toThrow(/host-key line 2: .*ssh-ed25519 but holds ssh-rsa/);
+    expect(() => parseHostKeys(`nas ssh-rsa ${ed.base64}`)).toThrow(
+      /host-key line 1: the key says it is ssh-rsa but holds ssh-ed25519/,
+    );
+    expect(() => parseHostKeys(`${ed.line}\n${'ssh-ed25519'} ${rsa.base64}`)).toThrow(
+      /host-key line 2: .*ssh-ed25519 but holds ssh-rsa/,
+    );
   });
 });
 

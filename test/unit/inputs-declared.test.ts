@@ -12,7 +12,11 @@ const SAMPLES: Record<string, string> = {
   host: '127.0.0.1',
   port: '1', // nothing listens: each flow must have read every input before it connects
   username: 'nas',
-  'private-key': execFileSync('sh', ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"'], { encoding: 'utf8' }),
+  'private-key': execFileSync(
+    'sh',
+    ['-c', 'd=$(mktemp -d) && ssh-keygen -q -t ed25519 -N "" -f "$d/k" && cat "$d/k" && rm -rf "$d"'],
+    { encoding: 'utf8' },
+  ),
   'host-key': 'SHA256:' + 'A'.repeat(43),
   'connect-timeout': '1',
   tag: '',
@@ -31,7 +35,9 @@ describe('inputs read by each action', () => {
       const quiet = process.stdout.write;
       process.stdout.write = () => true;
       try {
-        await expect(FLOWS[action](reader, progress, { deployment: new DeploymentRecorder(progress) })).rejects.toThrow(/Could not connect to 127\.0\.0\.1:1/);
+        await expect(FLOWS[action](reader, progress, { deployment: new DeploymentRecorder(progress) })).rejects.toThrow(
+          /Could not connect to 127\.0\.0\.1:1/,
+        );
       } finally {
         process.stdout.write = quiet;
       }

@@ -9,7 +9,8 @@ import { ACTIONS } from '../../src/inputs/spec.js';
 import { fingerprint } from '../../src/ssh/host-key.js';
 
 const ACTION = 'deploy-backend';
-const reader = (raw: Record<string, string>, action = ACTION): InputReader => new InputReader(action, (name) => raw[name]);
+const reader = (raw: Record<string, string>, action = ACTION): InputReader =>
+  new InputReader(action, (name) => raw[name]);
 
 /** Runs `fn` and returns the InputError it throws. */
 function inputError(fn: () => unknown): InputError {
@@ -81,10 +82,18 @@ describe('InputReader', () => {
 
   it('reads compose-command as one of its choices', () => {
     for (const ok of ['auto', 'docker compose', 'docker-compose']) {
-      expect(reader({ 'compose-command': ok }).oneOf('compose-command', ['auto', 'docker compose', 'docker-compose'])).toBe(ok);
+      expect(
+        reader({ 'compose-command': ok }).oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
+      ).toBe(ok);
     }
     expect(reader({}).oneOf('compose-command', ['auto', 'docker compose', 'docker-compose'])).toBe('auto');
-    const err = inputError(() => reader({ 'compose-command': 'podman-compose' }).oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']));
+    const err = inputError(() =>
+      reader({ 'compose-command': 'podman-compose' }).oneOf('compose-command', [
+        'auto',
+        'docker compose',
+        'docker-compose',
+      ]),
+    );
     expect(err.input).toBe('compose-command');
     expect(err.message).toContain('"docker-compose"');
   });
@@ -105,7 +114,9 @@ describe('InputReader', () => {
 
   it('accepts several lines where an input allows them, but never a NUL byte', () => {
     expect(reader({ 'pre-deploy': 'echo a\necho b' }).string('pre-deploy', { multiline: true })).toBe('echo a\necho b');
-    expect(inputError(() => reader({ 'pre-deploy': 'a\0b' }).string('pre-deploy', { multiline: true })).input).toBe('pre-deploy');
+    expect(inputError(() => reader({ 'pre-deploy': 'a\0b' }).string('pre-deploy', { multiline: true })).input).toBe(
+      'pre-deploy',
+    );
   });
 
   it('keeps leading and trailing space when asked not to trim', () => {
@@ -113,7 +124,9 @@ describe('InputReader', () => {
   });
 
   it('reads a path inside the checkout and refuses absolute paths and ..', () => {
-    expect(reader({ 'compose-file': 'deploy/compose prod.yml' }).relativePath('compose-file')).toBe('deploy/compose prod.yml');
+    expect(reader({ 'compose-file': 'deploy/compose prod.yml' }).relativePath('compose-file')).toBe(
+      'deploy/compose prod.yml',
+    );
     expect(reader({ 'compose-file': 'a/..b/c..' }).relativePath('compose-file')).toBe('a/..b/c..');
     expect(reader({}).relativePath('compose-file')).toBe('backend/docker-compose.yml');
     expect(reader({}).relativePath('dockerfile')).toBe('');
@@ -125,10 +138,20 @@ describe('InputReader', () => {
   });
 
   it('reads an http(s) URL, without its trailing slash', () => {
-    expect(reader({ 'health-url': 'http://127.0.0.1:8080/health' }).url('health-url')).toBe('http://127.0.0.1:8080/health');
+    expect(reader({ 'health-url': 'http://127.0.0.1:8080/health' }).url('health-url')).toBe(
+      'http://127.0.0.1:8080/health',
+    );
     expect(reader({ 'health-url': 'https://nas.local/api/' }).url('health-url')).toBe('https://nas.local/api');
     expect(reader({}).url('health-url')).toBe('');
-    for (const bad of ['nas.local/health', 'ftp://nas/x', 'file:///etc/passwd', 'javascript:alert(1)', 'http://nas/a b', 'http://', '$(id)']) {
+    for (const bad of [
+      'nas.local/health',
+      'ftp://nas/x',
+      'file:///etc/passwd',
+      'javascript:alert(1)',
+      'http://nas/a b',
+      'http://',
+      '$(id)',
+    ]) {
       const err = inputError(() => reader({ 'health-url': bad }).url('health-url'));
       expect(err.input).toBe('health-url');
       expect(err.message).toMatch(/http:\/\/ or https:\/\/ URL/);
@@ -136,7 +159,9 @@ describe('InputReader', () => {
   });
 
   it('checks a value against a pattern, naming the input and what it should be', () => {
-    expect(reader({ image: 'registry.local/team/api' }).matching('image', PATTERNS.image, 'an image name')).toBe('registry.local/team/api');
+    expect(reader({ image: 'registry.local/team/api' }).matching('image', PATTERNS.image, 'an image name')).toBe(
+      'registry.local/team/api',
+    );
     const err = inputError(() => reader({ image: 'Bad Image' }).matching('image', PATTERNS.image, 'an image name'));
     expect(err.input).toBe('image');
     expect(err.message).toBe(`Input 'image': must be an image name, not "Bad Image"`);
@@ -157,7 +182,9 @@ describe('InputReader', () => {
   });
 
   it('throws on reading an input the action does not declare, and on an unknown action', () => {
-    expect(() => reader({ 'grafana-url': 'http://x' }).string('grafana-url')).toThrow(/deploy-backend reads input 'grafana-url', which its action.yml does not declare/);
+    expect(() => reader({ 'grafana-url': 'http://x' }).string('grafana-url')).toThrow(
+      /deploy-backend reads input 'grafana-url', which its action.yml does not declare/,
+    );
     expect(() => reader({}).bool('force')).toThrow(/does not declare/);
     expect(() => new InputReader('deploy-everything', () => undefined)).toThrow(/unknown action/);
   });
@@ -185,7 +212,12 @@ describe('InputReader', () => {
 });
 
 describe('readConnection', () => {
-  const base = (): Record<string, string> => ({ host: 'nas.local', username: 'deploy', 'private-key': privateKey, 'host-key': publicFingerprint });
+  const base = (): Record<string, string> => ({
+    host: 'nas.local',
+    username: 'deploy',
+    'private-key': privateKey,
+    'host-key': publicFingerprint,
+  });
 
   it('reads a complete connection with its defaults', () => {
     const c = readConnection(reader(base()));
@@ -264,7 +296,9 @@ describe('readConnection', () => {
   });
 
   it('requires an absolute repo-path; spaces are fine and a trailing slash goes', () => {
-    expect(readConnection(reader({ ...base(), 'repo-path': '/volume1/my apps/repo/' })).repoPath).toBe('/volume1/my apps/repo');
+    expect(readConnection(reader({ ...base(), 'repo-path': '/volume1/my apps/repo/' })).repoPath).toBe(
+      '/volume1/my apps/repo',
+    );
     expect(readConnection(reader({ ...base(), 'repo-path': '/' })).repoPath).toBe('/');
     for (const bad of ['volume1/repo', '~/repo', './repo']) {
       const err = inputError(() => readConnection(reader({ ...base(), 'repo-path': bad })));
@@ -274,25 +308,52 @@ describe('readConnection', () => {
   });
 
   it('requires remote-path to be absolute directories separated by colons', () => {
-    expect(readConnection(reader({ ...base(), 'remote-path': '/opt/bin:/usr/local/bin' })).remotePath).toBe('/opt/bin:/usr/local/bin');
-    expect(readConnection(reader({ ...base(), 'remote-path': '/opt/my tools/bin' })).remotePath).toBe('/opt/my tools/bin');
+    expect(readConnection(reader({ ...base(), 'remote-path': '/opt/bin:/usr/local/bin' })).remotePath).toBe(
+      '/opt/bin:/usr/local/bin',
+    );
+    expect(readConnection(reader({ ...base(), 'remote-path': '/opt/my tools/bin' })).remotePath).toBe(
+      '/opt/my tools/bin',
+    );
     for (const bad of ['opt/bin', '/opt/bin:', '/a::/b', ':/a', '/a:bin']) {
       expect(inputError(() => readConnection(reader({ ...base(), 'remote-path': bad }))).input).toBe('remote-path');
     }
   });
 
   it('reads the numbers and switches, naming the input that is wrong', () => {
-    const c = readConnection(reader({ ...base(), port: '2222', 'connect-timeout': '5', 'lock-timeout': '0', 'dry-run': 'TRUE', sudo: 'True', 'compose-command': 'docker-compose' }));
-    expect(c).toMatchObject({ port: 2222, connectTimeout: 5, lockTimeout: 0, dryRun: true, sudo: true, composeCommand: 'docker-compose' });
+    const c = readConnection(
+      reader({
+        ...base(),
+        port: '2222',
+        'connect-timeout': '5',
+        'lock-timeout': '0',
+        'dry-run': 'TRUE',
+        sudo: 'True',
+        'compose-command': 'docker-compose',
+      }),
+    );
+    expect(c).toMatchObject({
+      port: 2222,
+      connectTimeout: 5,
+      lockTimeout: 0,
+      dryRun: true,
+      sudo: true,
+      composeCommand: 'docker-compose',
+    });
     expect(inputError(() => readConnection(reader({ ...base(), port: '0' }))).input).toBe('port');
-    expect(inputError(() => readConnection(reader({ ...base(), 'connect-timeout': '0' }))).input).toBe('connect-timeout');
+    expect(inputError(() => readConnection(reader({ ...base(), 'connect-timeout': '0' }))).input).toBe(
+      'connect-timeout',
+    );
     expect(inputError(() => readConnection(reader({ ...base(), 'lock-timeout': '86401' }))).input).toBe('lock-timeout');
     expect(inputError(() => readConnection(reader({ ...base(), 'dry-run': 'yes' }))).input).toBe('dry-run');
-    expect(inputError(() => readConnection(reader({ ...base(), 'compose-command': 'podman' }))).input).toBe('compose-command');
+    expect(inputError(() => readConnection(reader({ ...base(), 'compose-command': 'podman' }))).input).toBe(
+      'compose-command',
+    );
   });
 
   it('reads every input all actions share', () => {
-    const shared = Object.keys(ACTIONS[ACTION].inputs).filter((n) => Object.values(ACTIONS).every((a) => n in a.inputs));
+    const shared = Object.keys(ACTIONS[ACTION].inputs).filter((n) =>
+      Object.values(ACTIONS).every((a) => n in a.inputs),
+    );
     expect(shared).toContain('host-key');
     for (const action of Object.keys(ACTIONS)) {
       const r = reader(base(), action);

@@ -3,7 +3,15 @@ import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../src/inputs/spec.js';
-import { NODE_RUNTIME, README_END, README_START, actionYaml, defuseExpressions, readmeTables, renderReadme } from '../../scripts/metadata.js';
+import {
+  NODE_RUNTIME,
+  README_END,
+  README_START,
+  actionYaml,
+  defuseExpressions,
+  readmeTables,
+  renderReadme,
+} from '../../scripts/metadata.js';
 
 const ROOT = resolve(__dirname, '../..');
 const ACTIONS_DIR = join(ROOT, 'actions');
@@ -33,7 +41,9 @@ const manifests = new Map<string, { text: string; doc: Manifest }>(
 function strings(value: unknown, path: string[] = []): [string, string][] {
   if (typeof value === 'string') return [[path.join('.'), value]];
   if (value && typeof value === 'object') {
-    return Object.entries(value).flatMap(([k, v]) => (path[0] === 'inputs' && path.length === 2 && k === 'default' ? [] : strings(v, [...path, k])));
+    return Object.entries(value).flatMap(([k, v]) =>
+      path[0] === 'inputs' && path.length === 2 && k === 'default' ? [] : strings(v, [...path, k]),
+    );
   }
   return [];
 }
@@ -67,21 +77,27 @@ describe('actions/*/action.yml', () => {
     expect([...versions]).toEqual(['node24']);
   });
 
-  it.each(Object.keys(ACTIONS))('%s: declares exactly the inputs of the spec, with their defaults and required flags', (name) => {
-    const spec = ACTIONS[name];
-    const inputs = manifests.get(name)!.doc.inputs ?? {};
-    expect(Object.keys(inputs)).toEqual(Object.keys(spec.inputs));
-    for (const [input, s] of Object.entries(spec.inputs)) {
-      const declared = inputs[input];
-      expect(declared.required, `${name}.${input}.required`).toBe(s.required === true);
-      expect('default' in declared, `${name}.${input} default present`).toBe(s.default !== undefined);
-      expect(declared.default, `${name}.${input}.default`).toBe(s.default);
-      // A default YAML would read as a boolean or a number would reach the action as a different string.
-      if (s.default !== undefined) expect(typeof declared.default, `${name}.${input}.default type`).toBe('string');
-      expect(typeof declared.description === 'string' && declared.description.length > 0, `${name}.${input}.description`).toBe(true);
-      if (s.required) expect(s.default, `${name}.${input}: required with a default`).toBeUndefined();
-    }
-  });
+  it.each(Object.keys(ACTIONS))(
+    '%s: declares exactly the inputs of the spec, with their defaults and required flags',
+    (name) => {
+      const spec = ACTIONS[name];
+      const inputs = manifests.get(name)!.doc.inputs ?? {};
+      expect(Object.keys(inputs)).toEqual(Object.keys(spec.inputs));
+      for (const [input, s] of Object.entries(spec.inputs)) {
+        const declared = inputs[input];
+        expect(declared.required, `${name}.${input}.required`).toBe(s.required === true);
+        expect('default' in declared, `${name}.${input} default present`).toBe(s.default !== undefined);
+        expect(declared.default, `${name}.${input}.default`).toBe(s.default);
+        // A default YAML would read as a boolean or a number would reach the action as a different string.
+        if (s.default !== undefined) expect(typeof declared.default, `${name}.${input}.default type`).toBe('string');
+        expect(
+          typeof declared.description === 'string' && declared.description.length > 0,
+          `${name}.${input}.description`,
+        ).toBe(true);
+        if (s.required) expect(s.default, `${name}.${input}: required with a default`).toBeUndefined();
+      }
+    },
+  );
 
   it.each(Object.keys(ACTIONS))('%s: declares exactly the outputs of the spec, description only', (name) => {
     const spec = ACTIONS[name];
@@ -93,10 +109,13 @@ describe('actions/*/action.yml', () => {
     }
   });
 
-  it.each(Object.keys(ACTIONS))('%s: holds no ${{ }} outside input defaults (the runner would refuse to load it)', (name) => {
-    const found = strings(manifests.get(name)!.doc).filter(([, text]) => text.includes('${{'));
-    expect(found).toEqual([]);
-  });
+  it.each(Object.keys(ACTIONS))(
+    '%s: holds no ${{ }} outside input defaults (the runner would refuse to load it)',
+    (name) => {
+      const found = strings(manifests.get(name)!.doc).filter(([, text]) => text.includes('${{'));
+      expect(found).toEqual([]);
+    },
+  );
 
   it.each(Object.keys(ACTIONS))('%s: is exactly what the generator writes (npm run build)', (name) => {
     expect(manifests.get(name)!.text).toBe(actionYaml(name, ACTIONS[name]));
@@ -127,7 +146,8 @@ describe('README action tables', () => {
       expect(section).toContain('| input | default | required | description |');
       expect(section).toContain('| output | description |');
       for (const input of Object.keys(spec.inputs)) expect(section, `${name} ${input}`).toContain(`| \`${input}\` |`);
-      for (const output of Object.keys(spec.outputs)) expect(section, `${name} ${output}`).toContain(`| \`${output}\` |`);
+      for (const output of Object.keys(spec.outputs))
+        expect(section, `${name} ${output}`).toContain(`| \`${output}\` |`);
       const rows = section.split('\n').filter((l) => /^\| `/.test(l));
       expect(rows).toHaveLength(Object.keys(spec.inputs).length + Object.keys(spec.outputs).length);
       // Every row has its four (inputs) or two (outputs) cells: no unescaped | in a cell.
@@ -148,7 +168,9 @@ describe('the metadata generator', () => {
 
   it('refuses a README without its markers, or with two of them', () => {
     expect(() => renderReadme('# Title\n')).toThrow(/action-tables/);
-    expect(() => renderReadme(`${README_START}\n${README_END}\n${README_START}\n${README_END}\n`)).toThrow(/exactly one/);
+    expect(() => renderReadme(`${README_START}\n${README_END}\n${README_START}\n${README_END}\n`)).toThrow(
+      /exactly one/,
+    );
     expect(() => renderReadme(`${README_END}\n${README_START}\n`)).toThrow();
   });
 
@@ -158,7 +180,17 @@ describe('the metadata generator', () => {
   });
 
   it('quotes string defaults YAML would read as another type', () => {
-    const text = actionYaml('x', { name: 'X', description: 'd', icon: 'box', inputs: { a: { description: 'a', default: 'true' }, b: { description: 'b', default: '22' }, c: { description: 'c', default: '' } }, outputs: {} });
+    const text = actionYaml('x', {
+      name: 'X',
+      description: 'd',
+      icon: 'box',
+      inputs: {
+        a: { description: 'a', default: 'true' },
+        b: { description: 'b', default: '22' },
+        c: { description: 'c', default: '' },
+      },
+      outputs: {},
+    });
     const doc = parse(text) as Manifest;
     expect(doc.inputs).toEqual({
       a: { description: 'a', required: false, default: 'true' },
@@ -168,7 +200,15 @@ describe('the metadata generator', () => {
   });
 
   it('escapes what Markdown would swallow in a table', () => {
-    const tables = readmeTables({ x: { name: 'X', description: 'tag <sha7>', icon: 'box', inputs: { a: { description: 'one | two', default: 'l1\nl2' } }, outputs: { O: 'out' } } });
+    const tables = readmeTables({
+      x: {
+        name: 'X',
+        description: 'tag <sha7>',
+        icon: 'box',
+        inputs: { a: { description: 'one | two', default: 'l1\nl2' } },
+        outputs: { O: 'out' },
+      },
+    });
     expect(tables).toContain('tag &lt;sha7&gt;');
     expect(tables).toContain('| `a` | `l1`<br>`l2` | no | one \\| two |');
   });

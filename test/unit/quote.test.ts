@@ -31,8 +31,50 @@ function wordsSeenBy(shell: string[], values: string[]): string[] {
 
 // Pieces that mean something to a shell, mixed with arbitrary Unicode.
 const SPECIAL = [
-  "'", '"', '\\', '$', '$(', ')', '`', '${', '}', '\n', '\r', '\t', ' ', '*', '?', '[', ']', '~', '-', '--', '#', ';', '&', '|', '<', '>', '!', '=',
-  '%', '^', '{', ',', "'\\''", "\\'", '$(touch x)', '`id`', '\x01', '\x7f', '\x81', 'é', '日本', '😀', '\u200b', '\ufeff',
+  "'",
+  '"',
+  '\\',
+  '$',
+  '$(',
+  ')',
+  '`',
+  '${',
+  '}',
+  '\n',
+  '\r',
+  '\t',
+  ' ',
+  '*',
+  '?',
+  '[',
+  ']',
+  '~',
+  '-',
+  '--',
+  '#',
+  ';',
+  '&',
+  '|',
+  '<',
+  '>',
+  '!',
+  '=',
+  '%',
+  '^',
+  '{',
+  ',',
+  "'\\''",
+  "\\'",
+  '$(touch x)',
+  '`id`',
+  '\x01',
+  '\x7f',
+  '\x81',
+  'é',
+  '日本',
+  '😀',
+  '\u200b',
+  '\ufeff',
 ];
 const unit = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...SPECIAL) },
@@ -41,7 +83,26 @@ const unit = fc.oneof(
 );
 const value = fc.oneof(
   { weight: 10, arbitrary: fc.string({ unit, maxLength: 40 }) },
-  { weight: 1, arbitrary: fc.constantFrom('', '-n', '-e', '--', '-', '*', '/*', '.*', '~', '~root', 'a b', '%s', '\\n', 'x=y', 'A=1') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '',
+      '-n',
+      '-e',
+      '--',
+      '-',
+      '*',
+      '/*',
+      '.*',
+      '~',
+      '~root',
+      'a b',
+      '%s',
+      '\\n',
+      'x=y',
+      'A=1',
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit, minLength: 500, maxLength: 3000 }) },
 );
 const argv = fc.array(value, { minLength: 1, maxLength: 8 });
@@ -75,8 +136,30 @@ describe('quote', () => {
     });
 
     it(`round-trips the edge cases through ${shell.name}`, () => {
-      const long = "a'b\"c$(d)`e`\n".repeat(4000);
-      const values = ['', '', "'", "''", '\\', '-n', '-e', '--help', '*', '/*', '$HOME', '${PATH}', '$(id)', '`id`', 'a\nb', '\n', 'ü日😀', 'x=y', '~', '#', long];
+      const long = 'a\'b"c$(d)`e`\n'.repeat(4000);
+      const values = [
+        '',
+        '',
+        "'",
+        "''",
+        '\\',
+        '-n',
+        '-e',
+        '--help',
+        '*',
+        '/*',
+        '$HOME',
+        '${PATH}',
+        '$(id)',
+        '`id`',
+        'a\nb',
+        '\n',
+        'ü日😀',
+        'x=y',
+        '~',
+        '#',
+        long,
+      ];
       expect(wordsSeenBy(shell.argv, values)).toEqual(values);
     });
   }
@@ -106,13 +189,24 @@ describe('quote', () => {
 
   it('never runs what a value holds, for arbitrary values around an injection', () => {
     const sentinel = join(work, 'qsentinel-prop');
-    const inject = fc.constantFrom(`$(touch ${sentinel})`, `\`touch ${sentinel}\``, `';touch ${sentinel};'`, `";touch ${sentinel};"`, `\n touch ${sentinel}\n`);
+    const inject = fc.constantFrom(
+      `$(touch ${sentinel})`,
+      `\`touch ${sentinel}\``,
+      `';touch ${sentinel};'`,
+      `";touch ${sentinel};"`,
+      `\n touch ${sentinel}\n`,
+    );
     fc.assert(
-      fc.property(fc.string({ unit, maxLength: 10 }), inject, fc.string({ unit, maxLength: 10 }), (before, attack, after) => {
-        const v = before + attack + after;
-        expect(wordsSeenBy(SHELLS[1].argv, [v])).toEqual([v]);
-        expect(existsSync(sentinel)).toBe(false);
-      }),
+      fc.property(
+        fc.string({ unit, maxLength: 10 }),
+        inject,
+        fc.string({ unit, maxLength: 10 }),
+        (before, attack, after) => {
+          const v = before + attack + after;
+          expect(wordsSeenBy(SHELLS[1].argv, [v])).toEqual([v]);
+          expect(existsSync(sentinel)).toBe(false);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -126,8 +220,15 @@ describe('quote', () => {
       writeFileSync(file, '#!/bin/sh\nprintf "ran:%s" "$*"\n');
       chmodSync(file, 0o755);
       for (const shell of SHELLS) {
-        const result = spawnSync(shell.argv[0], [...shell.argv.slice(1), quoteArgv([name, 'arg 1'])], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-        expect({ name, shell: shell.name, out: result.stdout.toString(), status: result.status }).toEqual({ name, shell: shell.name, out: 'ran:arg 1', status: 0 });
+        const result = spawnSync(shell.argv[0], [...shell.argv.slice(1), quoteArgv([name, 'arg 1'])], {
+          env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        });
+        expect({ name, shell: shell.name, out: result.stdout.toString(), status: result.status }).toEqual({
+          name,
+          shell: shell.name,
+          out: 'ran:arg 1',
+          status: 0,
+        });
       }
     }
   });
@@ -146,7 +247,9 @@ describe('sh tagged template', () => {
   });
 
   it('renders an argument list word by word', () => {
-    expect(sh`run ${['docker', 'rm', '-f', 'my container', "it's"]}`.text).toBe("run docker rm -f 'my container' 'it'\\''s'");
+    expect(sh`run ${['docker', 'rm', '-f', 'my container', "it's"]}`.text).toBe(
+      "run docker rm -f 'my container' 'it'\\''s'",
+    );
     expect(sh`run ${[]}!`.text).toBe('run !');
   });
 
@@ -166,11 +269,15 @@ describe('sh tagged template', () => {
 
   it('a program built with sh hands values to the shell unchanged', () => {
     fc.assert(
-      fc.property(fc.string({ unit, maxLength: 30 }), fc.array(fc.string({ unit, maxLength: 10 }), { maxLength: 4 }), (one, many) => {
-        const script = sh`v=${one}; printf '%s\\0' "$v" ${many}`;
-        const out = runIn(['/bin/sh', '-c'], script.text).toString('utf8');
-        expect(out.split('\0').slice(0, -1)).toEqual([one, ...many]);
-      }),
+      fc.property(
+        fc.string({ unit, maxLength: 30 }),
+        fc.array(fc.string({ unit, maxLength: 10 }), { maxLength: 4 }),
+        (one, many) => {
+          const script = sh`v=${one}; printf '%s\\0' "$v" ${many}`;
+          const out = runIn(['/bin/sh', '-c'], script.text).toString('utf8');
+          expect(out.split('\0').slice(0, -1)).toEqual([one, ...many]);
+        },
+      ),
       { numRuns: 100 },
     );
   });

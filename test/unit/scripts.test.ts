@@ -7,7 +7,15 @@ import { Renderer, bareTools, toolFunctions } from '../../src/remote/command.js'
 import { detached } from '../../src/remote/detached.js';
 import { fetchTarget, moveCheckout, type CheckoutTarget } from '../../src/remote/git.js';
 import { HEALTH } from '../../src/remote/health.js';
-import { CURRENT_FILE, HISTORY_FILE, beginOperation, endOperation, parseHistoryValues, readHistory, type HistoryRecord } from '../../src/remote/history.js';
+import {
+  CURRENT_FILE,
+  HISTORY_FILE,
+  beginOperation,
+  endOperation,
+  parseHistoryValues,
+  readHistory,
+  type HistoryRecord,
+} from '../../src/remote/history.js';
 import { lockHolder } from '../../src/remote/lock.js';
 import { probeTools } from '../../src/remote/nas.js';
 import { PRELUDE, programText } from '../../src/remote/program.js';
@@ -41,7 +49,13 @@ interface Ran {
 /** Runs a program locally as the NAS would: its text piped into `/bin/sh -s`. */
 function runProgram(script: Shell, opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Ran {
   const text = programText({ path: '/usr/bin:/bin', marker: MARKER, script });
-  const result = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8', cwd: opts.cwd ?? work, env: opts.env ?? process.env, timeout: 60_000 });
+  const result = spawnSync('/bin/sh', ['-s'], {
+    input: text,
+    encoding: 'utf8',
+    cwd: opts.cwd ?? work,
+    env: opts.env ?? process.env,
+    timeout: 60_000,
+  });
   const values = new Map<string, string>();
   const markers: string[] = [];
   for (const line of `${result.stdout}\n${result.stderr}`.split('\n')) {
@@ -69,27 +83,67 @@ const record = (tag: string, extra: Partial<HistoryRecord> = {}): HistoryRecord 
 
 describe('remote programs are valid POSIX sh', () => {
   const stateDir = '/volume1/my apps/repo/.git/nas-release';
-  const renderer = new Renderer({ docker: ['/usr/local/bin/docker'], compose: ['/usr/local/bin/docker', 'compose'], git: ['/usr/bin/git'], sudo: true }, false);
+  const renderer = new Renderer(
+    {
+      docker: ['/usr/local/bin/docker'],
+      compose: ['/usr/local/bin/docker', 'compose'],
+      git: ['/usr/bin/git'],
+      sudo: true,
+    },
+    false,
+  );
   const dryRenderer = new Renderer(bareTools, true);
-  const checkout = { repo: '/volume1/my apps/repo', remote: 'origin', branch: 'main', ref: '', onDirty: 'fail' as const, runLabel: "run 1 by o'brien" };
+  const checkout = {
+    repo: '/volume1/my apps/repo',
+    remote: 'origin',
+    branch: 'main',
+    ref: '',
+    onDirty: 'fail' as const,
+    runLabel: "run 1 by o'brien",
+  };
   const scripts: Record<string, Shell> = {
-    lockHolder: lockHolder({ stateDir, holder: JSON.stringify({ action: 'deploy-backend', actor: "o'brien $(id)" }), timeout: 600, marker: MARKER, path: '/usr/local/bin' }),
-    'lockHolder (then)': lockHolder({ stateDir, holder: 'h', timeout: 600, marker: MARKER, path: '/usr/local/bin', then: new Shell(programText({ path: '/bin', marker: MARKER, script: lines(probeTools(true), sh`wait`) })) }),
+    lockHolder: lockHolder({
+      stateDir,
+      holder: JSON.stringify({ action: 'deploy-backend', actor: "o'brien $(id)" }),
+      timeout: 600,
+      marker: MARKER,
+      path: '/usr/local/bin',
+    }),
+    'lockHolder (then)': lockHolder({
+      stateDir,
+      holder: 'h',
+      timeout: 600,
+      marker: MARKER,
+      path: '/usr/local/bin',
+      then: new Shell(programText({ path: '/bin', marker: MARKER, script: lines(probeTools(true), sh`wait`) })),
+    }),
     detached: detached(stateDir, lines(toolFunctions(renderer.tools), sh`nr_say ok ${'it\'s "done" $(id)'}; exit 3`)),
     beginOperation: beginOperation(stateDir, record('2026.01.10-abcdef0')),
-    'beginOperation (filing an interrupted one)': beginOperation(stateDir, record('2026.01.10-abcdef0'), record('2026.01.09-1234567', { outcome: 'interrupted', detail: "it's `x`" })),
+    'beginOperation (filing an interrupted one)': beginOperation(
+      stateDir,
+      record('2026.01.10-abcdef0'),
+      record('2026.01.09-1234567', { outcome: 'interrupted', detail: "it's `x`" }),
+    ),
     endOperation: endOperation(stateDir, record('2026.01.10-abcdef0', { outcome: 'success' })),
     readHistory: readHistory(stateDir),
     'probeTools(false)': probeTools(false),
     'probeTools(true)': probeTools(true),
-    HEALTH: lines(toolFunctions(renderer.tools), HEALTH, sh`nr_wait_container api 120 ${'http://127.0.0.1:8080/health'} && nr_wait_stack 90 a b`),
+    HEALTH: lines(
+      toolFunctions(renderer.tools),
+      HEALTH,
+      sh`nr_wait_container api 120 ${'http://127.0.0.1:8080/health'} && nr_wait_stack 90 a b`,
+    ),
     fetchTarget: fetchTarget(renderer, checkout),
     'fetchTarget (ref)': fetchTarget(dryRenderer, { ...checkout, ref: 'a'.repeat(40) }),
     moveCheckout: moveCheckout(renderer, checkout, 'a'.repeat(40)),
     'moveCheckout (dry run, stash)': moveCheckout(dryRenderer, { ...checkout, onDirty: 'stash' }, 'a'.repeat(40)),
     'moveCheckout (reset)': moveCheckout(renderer, { ...checkout, onDirty: 'reset' }, 'a'.repeat(40)),
   };
-  const shells: Record<string, string[]> = { 'dash (/bin/sh)': ['/bin/sh'], 'busybox sh': ['/bin/busybox', 'sh'], 'bash --posix': ['bash', '--posix'] };
+  const shells: Record<string, string[]> = {
+    'dash (/bin/sh)': ['/bin/sh'],
+    'busybox sh': ['/bin/busybox', 'sh'],
+    'bash --posix': ['bash', '--posix'],
+  };
 
   for (const [name, script] of Object.entries(scripts)) {
     for (const [shellName, shell] of Object.entries(shells)) {
@@ -102,8 +156,12 @@ describe('remote programs are valid POSIX sh', () => {
   }
 
   it('the syntax check does catch a broken program', () => {
-    expect(syntaxErrors(['/bin/sh'], programText({ path: '/bin', marker: MARKER, script: sh`if true; then echo` }))).not.toBe('');
-    expect(syntaxErrors(['/bin/busybox', 'sh'], programText({ path: '/bin', marker: MARKER, script: sh`echo $(` }))).not.toBe('');
+    expect(
+      syntaxErrors(['/bin/sh'], programText({ path: '/bin', marker: MARKER, script: sh`if true; then echo` })),
+    ).not.toBe('');
+    expect(
+      syntaxErrors(['/bin/busybox', 'sh'], programText({ path: '/bin', marker: MARKER, script: sh`echo $(` })),
+    ).not.toBe('');
   });
 
   it('the prelude parses on its own', () => {
@@ -135,7 +193,9 @@ if then`);
 
   it('with the /bin/sh of busybox too', () => {
     const text = programText({ path: '/usr/bin:/bin', marker: MARKER, script: sh`nr_value k ${"it's $(x) `y`"}` });
-    expect(execFileSync('/bin/busybox', ['sh', '-s'], { input: text, encoding: 'utf8' })).toBe("@@m@@ value k it's $(x) `y`\n");
+    expect(execFileSync('/bin/busybox', ['sh', '-s'], { input: text, encoding: 'utf8' })).toBe(
+      "@@m@@ value k it's $(x) `y`\n",
+    );
   });
 });
 
@@ -152,7 +212,9 @@ describe('the release history, run locally', () => {
   });
 
   it('records an operation in progress, then files it when it ends', () => {
-    const a = record('2026.01.10-aaaaaaa', { detail: `it's "quoted" $(touch ${join(work, 'pwned')}) \`id\` ünï ✓\nsecond line` });
+    const a = record('2026.01.10-aaaaaaa', {
+      detail: `it's "quoted" $(touch ${join(work, 'pwned')}) \`id\` ünï ✓\nsecond line`,
+    });
     expect(runProgram(beginOperation(stateDir, a)).status).toBe(0);
     expect(existsSync(join(stateDir, CURRENT_FILE))).toBe(true);
     expect(read()).toEqual({ records: [], inProgress: a });
@@ -189,7 +251,12 @@ describe('the release history, run locally', () => {
   it('keeps a record appended after a torn line', () => {
     const e = record('2026.01.14-eeeeeee', { outcome: 'success' });
     expect(runProgram(endOperation(stateDir, e)).status).toBe(0);
-    expect(read().records.map((r) => r.tag)).toEqual(['2026.01.10-aaaaaaa', '2026.01.11-bbbbbbb', '2026.01.12-ccccccc', '2026.01.14-eeeeeee']);
+    expect(read().records.map((r) => r.tag)).toEqual([
+      '2026.01.10-aaaaaaa',
+      '2026.01.11-bbbbbbb',
+      '2026.01.12-ccccccc',
+      '2026.01.14-eeeeeee',
+    ]);
   });
 
   it('stamps a record without an end time with the clock of the machine that writes it', () => {
@@ -206,17 +273,32 @@ describe('the release history, run locally', () => {
   it('reads only the last lines', () => {
     const dir = join(work, 'long-history');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, HISTORY_FILE), Array.from({ length: 30 }, (_, i) => JSON.stringify(record(`t${i}`, { outcome: 'success' }))).join('\n') + '\n');
+    writeFileSync(
+      join(dir, HISTORY_FILE),
+      Array.from({ length: 30 }, (_, i) => JSON.stringify(record(`t${i}`, { outcome: 'success' }))).join('\n') + '\n',
+    );
     const result = runProgram(readHistory(dir, 5));
     expect(parseHistoryValues(result.values).records.map((r) => r.tag)).toEqual(['t25', 't26', 't27', 't28', 't29']);
   });
 });
 
 /** Starts a lock holder as the runner does (on its own channel) and collects its output. */
-function startHolder(stateDir: string, holder: string, timeout: number, then?: Shell): { child: ChildProcessWithoutNullStreams; output: () => string; exited: Promise<number | null>; waitFor: (text: string) => Promise<void> } {
+function startHolder(
+  stateDir: string,
+  holder: string,
+  timeout: number,
+  then?: Shell,
+): {
+  child: ChildProcessWithoutNullStreams;
+  output: () => string;
+  exited: Promise<number | null>;
+  waitFor: (text: string) => Promise<void>;
+} {
   // As the runner does: the holder as a brace group on `sh -s`, whose input then carries the heartbeats.
   const child = spawn('/bin/sh', ['-s']);
-  child.stdin.write(`{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text}\n}\n`);
+  child.stdin.write(
+    `{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text}\n}\n`,
+  );
   children.push(child);
   let out = '';
   const waiters: (() => void)[] = [];
@@ -234,7 +316,9 @@ function startHolder(stateDir: string, holder: string, timeout: number, then?: S
       };
       waiters.push(check);
       check();
-      void exited.then(() => (out.includes(text) ? resolve() : reject(new Error(`the lock holder ended without printing ${text}: ${out}`))));
+      void exited.then(() =>
+        out.includes(text) ? resolve() : reject(new Error(`the lock holder ended without printing ${text}: ${out}`)),
+      );
     });
   return { child, output: () => out, exited, waitFor };
 }
@@ -268,7 +352,13 @@ describe('the release lock, run locally', () => {
 
   it('runs the first questions under the lock on the same channel, then keeps holding it', async () => {
     const stateDir = join(work, 'lock-then');
-    const question = new Shell(programText({ path: '/usr/bin:/bin', marker: MARKER, script: sh`nr_value holder "$(cat ${join(stateDir, 'holder')})"; read -r nr_x && nr_value stdin "$nr_x"; exit 7` }));
+    const question = new Shell(
+      programText({
+        path: '/usr/bin:/bin',
+        marker: MARKER,
+        script: sh`nr_value holder "$(cat ${join(stateDir, 'holder')})"; read -r nr_x && nr_value stdin "$nr_x"; exit 7`,
+      }),
+    );
     const first = startHolder(stateDir, 'first', 5, question);
     await first.waitFor(`${MARKER} state 7\n`);
     // It asked after locking (the holder file was written), and could not eat the heartbeats.
@@ -296,7 +386,9 @@ describe('the release lock, run locally', () => {
 describe('a detached phase, run locally', () => {
   it('relays the phase output, markers included, and exits with its status', () => {
     const stateDir = join(work, 'phase-state');
-    const result = runProgram(detached(stateDir, sh`nr_say ok ${"it's $(x)"}; echo plain output; echo to stderr >&2; exit 3`));
+    const result = runProgram(
+      detached(stateDir, sh`nr_say ok ${"it's $(x)"}; echo plain output; echo to stderr >&2; exit 3`),
+    );
     expect(result.status).toBe(3);
     expect(result.markers).toEqual(["ok it's $(x)"]);
     expect(result.stdout).toContain('plain output\n');
@@ -307,7 +399,11 @@ describe('a detached phase, run locally', () => {
   it('keeps running to the end when the channel that started it goes away', async () => {
     const stateDir = join(work, 'phase-survives');
     const file = join(work, 'phase finished');
-    const text = programText({ path: '/usr/bin:/bin', marker: MARKER, script: detached(stateDir, sh`nr_say info started; sleep 1; touch ${file}`) });
+    const text = programText({
+      path: '/usr/bin:/bin',
+      marker: MARKER,
+      script: detached(stateDir, sh`nr_say info started; sleep 1; touch ${file}`),
+    });
     const child = spawn('/bin/sh', ['-s']);
     children.push(child);
     const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
@@ -323,14 +419,19 @@ describe('a detached phase, run locally', () => {
     await exited;
     expect(existsSync(file)).toBe(false);
     const deadline = Date.now() + 10_000;
-    while (!existsSync(join(stateDir, 'phase.rc')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while (!existsSync(join(stateDir, 'phase.rc')) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(join(stateDir, 'phase.rc'), 'utf8').trim()).toBe('0');
   });
 
   it('makes the next lock holder wait for a phase left running', async () => {
     const stateDir = join(work, 'phase-and-lock');
-    const text = programText({ path: '/usr/bin:/bin', marker: MARKER, script: detached(stateDir, sh`nr_say info started; sleep 2`) });
+    const text = programText({
+      path: '/usr/bin:/bin',
+      marker: MARKER,
+      script: detached(stateDir, sh`nr_say info started; sleep 2`),
+    });
     const child = spawn('/bin/sh', ['-s']);
     children.push(child);
     await new Promise<void>((resolve) => {
@@ -353,8 +454,17 @@ describe('fetchTarget and moveCheckout, run locally against real git repositorie
   const origin = join(base, 'origin.git');
   const dev = join(base, 'dev');
   const repo = join(base, 'nas checkout');
-  const env = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@example.com', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.com' };
-  const gitIn = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
+  const env = {
+    ...process.env,
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@example.com',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@example.com',
+  };
+  const gitIn = (cwd: string, ...args: string[]): string =>
+    execFileSync('git', args, { cwd, env, encoding: 'utf8' }).trim();
   const commit = (file: string, content: string): string => {
     writeFileSync(join(dev, file), content);
     gitIn(dev, 'add', '-A');
@@ -362,8 +472,17 @@ describe('fetchTarget and moveCheckout, run locally against real git repositorie
     gitIn(dev, 'push', '-q', 'origin', 'HEAD:main');
     return gitIn(dev, 'rev-parse', 'HEAD');
   };
-  const target = (over: Partial<CheckoutTarget> = {}): CheckoutTarget => ({ repo, remote: 'origin', branch: 'main', ref: '', onDirty: 'fail', runLabel: 'run 7', ...over });
-  const fetch = (over: Partial<CheckoutTarget> = {}): Ran => runProgram(fetchTarget(new Renderer(bareTools, false), target(over)), { env });
+  const target = (over: Partial<CheckoutTarget> = {}): CheckoutTarget => ({
+    repo,
+    remote: 'origin',
+    branch: 'main',
+    ref: '',
+    onDirty: 'fail',
+    runLabel: 'run 7',
+    ...over,
+  });
+  const fetch = (over: Partial<CheckoutTarget> = {}): Ran =>
+    runProgram(fetchTarget(new Renderer(bareTools, false), target(over)), { env });
   const move = (commitSha: string, over: Partial<CheckoutTarget> = {}, dryRun = false): Ran =>
     runProgram(moveCheckout(new Renderer(bareTools, dryRun), target(over), commitSha), { env });
 
@@ -436,8 +555,14 @@ describe('fetchTarget and moveCheckout, run locally against real git repositorie
   it('in a dry run prints the stash and the checkout instead of running them', () => {
     const result = move(first, { onDirty: 'stash' }, true);
     expect(result.status).toBe(0);
-    expect(result.markers.some((m) => m.startsWith('info dry-run, would run: git -C') && m.includes(' stash push '))).toBe(true);
-    expect(result.markers.some((m) => m.startsWith('info dry-run, would run: git -C') && m.includes(` checkout --quiet -B main ${first}`))).toBe(true);
+    expect(
+      result.markers.some((m) => m.startsWith('info dry-run, would run: git -C') && m.includes(' stash push ')),
+    ).toBe(true);
+    expect(
+      result.markers.some(
+        (m) => m.startsWith('info dry-run, would run: git -C') && m.includes(` checkout --quiet -B main ${first}`),
+      ),
+    ).toBe(true);
     expect(gitIn(repo, 'stash', 'list')).toBe('');
     expect(readFileSync(join(repo, 'a.txt'), 'utf8')).toBe('local edit\n');
     expect(gitIn(repo, 'rev-parse', 'HEAD')).toBe(second);
@@ -466,7 +591,13 @@ describe('fetchTarget and moveCheckout, run locally against real git repositorie
     gitIn(repo, 'checkout', '-q', '--detach', first);
     const result = move(second);
     expect(result.status).toBe(0);
-    expect(result.markers.some((m) => m.startsWith(`warn The checkout was detached at ${first.slice(0, 7)}`) && m.includes('switching it back to branch main.'))).toBe(true);
+    expect(
+      result.markers.some(
+        (m) =>
+          m.startsWith(`warn The checkout was detached at ${first.slice(0, 7)}`) &&
+          m.includes('switching it back to branch main.'),
+      ),
+    ).toBe(true);
     expect(gitIn(repo, 'symbolic-ref', '--short', 'HEAD')).toBe('main');
     expect(gitIn(repo, 'rev-parse', 'HEAD')).toBe(second);
     expect(gitIn(repo, 'rev-parse', '--abbrev-ref', 'main@{upstream}')).toBe('origin/main');
@@ -508,7 +639,9 @@ describe('the health waits, run locally against a stand-in docker', () => {
     state('slow', 'running starting 0');
     const result = wait(sh`nr_wait_container slow 1 ''`);
     expect(result.status).toBe(1);
-    expect(result.markers.at(-1)).toBe('fail Container slow is not healthy after 1s (state: running, health: starting)');
+    expect(result.markers.at(-1)).toBe(
+      'fail Container slow is not healthy after 1s (state: running, health: starting)',
+    );
   });
 
   it('a stack passes when every container runs, healthy where it has a check', () => {

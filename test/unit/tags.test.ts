@@ -98,31 +98,33 @@ describe('isMonitoringTag', () => {
 
 describe('newestFirst', () => {
   it('sorts by date, newest first', () => {
-    expect(newestFirst(['2026.01.02-aaaaaaa', '2025.12.31-ccccccc', '2026.01.10-bbbbbbb', '2026.10.01-ddddddd'])).toEqual([
-      '2026.10.01-ddddddd',
-      '2026.01.10-bbbbbbb',
-      '2026.01.02-aaaaaaa',
-      '2025.12.31-ccccccc',
-    ]);
+    expect(
+      newestFirst(['2026.01.02-aaaaaaa', '2025.12.31-ccccccc', '2026.01.10-bbbbbbb', '2026.10.01-ddddddd']),
+    ).toEqual(['2026.10.01-ddddddd', '2026.01.10-bbbbbbb', '2026.01.02-aaaaaaa', '2025.12.31-ccccccc']);
   });
 
   it('on the same date puts the one deployed later first, and unknown ones last', () => {
     const tags = ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-ccccccc', '2026.01.09-fffffff'];
     const order = ['2026.01.10-bbbbbbb', '2026.01.10-aaaaaaa'];
-    expect(newestFirst(tags, order)).toEqual(['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-ccccccc', '2026.01.09-fffffff']);
+    expect(newestFirst(tags, order)).toEqual([
+      '2026.01.10-aaaaaaa',
+      '2026.01.10-bbbbbbb',
+      '2026.01.10-ccccccc',
+      '2026.01.09-fffffff',
+    ]);
   });
 
   it('counts the last time a tag was deployed', () => {
     const tags = ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb'];
-    expect(newestFirst(tags, ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-aaaaaaa'])[0]).toBe('2026.01.10-aaaaaaa');
+    expect(newestFirst(tags, ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-aaaaaaa'])[0]).toBe(
+      '2026.01.10-aaaaaaa',
+    );
   });
 
   it('sorts monitoring tags by their date too', () => {
-    expect(newestFirst(['monitoring-2026.01.02-aaaaaaa', 'monitoring-2026.01.10-bbbbbbb', 'monitoring-2025.06.01-fffffff'])).toEqual([
-      'monitoring-2026.01.10-bbbbbbb',
-      'monitoring-2026.01.02-aaaaaaa',
-      'monitoring-2025.06.01-fffffff',
-    ]);
+    expect(
+      newestFirst(['monitoring-2026.01.02-aaaaaaa', 'monitoring-2026.01.10-bbbbbbb', 'monitoring-2025.06.01-fffffff']),
+    ).toEqual(['monitoring-2026.01.10-bbbbbbb', 'monitoring-2026.01.02-aaaaaaa', 'monitoring-2025.06.01-fffffff']);
   });
 
   it('does not change the list it is given', () => {
@@ -133,12 +135,18 @@ describe('newestFirst', () => {
 
   it('orders any set of dated tags by date, whatever order they come in', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.stringMatching(/^20[2-3]\d\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d)-[0-9a-f]{7}$/), { maxLength: 20 }), (tags) => {
-        const sorted = newestFirst(tags);
-        expect([...sorted].sort()).toEqual([...tags].sort());
-        for (let i = 1; i < sorted.length; i++) expect(sorted[i - 1].slice(0, 10) >= sorted[i].slice(0, 10)).toBe(true);
-        expect(newestFirst([...tags].reverse())).toEqual(sorted);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.stringMatching(/^20[2-3]\d\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d)-[0-9a-f]{7}$/), {
+          maxLength: 20,
+        }),
+        (tags) => {
+          const sorted = newestFirst(tags);
+          expect([...sorted].sort()).toEqual([...tags].sort());
+          for (let i = 1; i < sorted.length; i++)
+            expect(sorted[i - 1].slice(0, 10) >= sorted[i].slice(0, 10)).toBe(true);
+          expect(newestFirst([...tags].reverse())).toEqual(sorted);
+        },
+      ),
     );
   });
 });
@@ -166,7 +174,9 @@ describe('image tags and the cleanup keep-rules', () => {
     ];
     expect(planCleanup(tags, 2, []).freedBytes).toBe(100); // 01 and 02 go: img1 is freed
     expect(planCleanup(tags, 3, []).freedBytes).toBe(0); // 02 stays: img1 is still named
-    expect(parseImageTags(`${T('05', 'e')} 1.5MB 5cfddd1be29a`)).toEqual([{ tag: T('05', 'e'), bytes: 1_500_000, id: '5cfddd1be29a' }]);
+    expect(parseImageTags(`${T('05', 'e')} 1.5MB 5cfddd1be29a`)).toEqual([
+      { tag: T('05', 'e'), bytes: 1_500_000, id: '5cfddd1be29a' },
+    ]);
   });
 
   it('keeps the newest dated tags and removes the older ones, both newest first', () => {
@@ -185,6 +195,12 @@ describe('image tags and the cleanup keep-rules', () => {
   });
 
   it('lists the dated tags newest first', () => {
-    expect(datedTags([{ tag: T('01', 'a'), bytes: 0 }, { tag: 'latest', bytes: 0 }, { tag: T('03', 'c'), bytes: 0 }])).toEqual([T('03', 'c'), T('01', 'a')]);
+    expect(
+      datedTags([
+        { tag: T('01', 'a'), bytes: 0 },
+        { tag: 'latest', bytes: 0 },
+        { tag: T('03', 'c'), bytes: 0 },
+      ]),
+    ).toEqual([T('03', 'c'), T('01', 'a')]);
   });
 });

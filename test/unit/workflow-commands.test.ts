@@ -2,7 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { appendSummary, commandLine, escapeData, escapeProperty, exportVariable, fileCommandBlock, setOutput } from '../../src/report/workflow-commands.js';
+import {
+  appendSummary,
+  commandLine,
+  escapeData,
+  escapeProperty,
+  exportVariable,
+  fileCommandBlock,
+  setOutput,
+} from '../../src/report/workflow-commands.js';
 
 /** Reads file commands back the way the runner does: `name<<delimiter`, lines, `delimiter`. */
 function parseFileCommands(text: string): Record<string, string> {
@@ -59,7 +67,10 @@ describe('file commands', () => {
     setOutput('DEPLOYED_BACKEND_TAG', '2026.01.10-abcdef0');
     setOutput('REMOVED_TAGS', '["a",\n"b"]');
     exportVariable('NR_EXAMPLE', 'one\ntwo');
-    expect(parseFileCommands(readFileSync(join(dir, 'GITHUB_OUTPUT'), 'utf8'))).toEqual({ DEPLOYED_BACKEND_TAG: '2026.01.10-abcdef0', REMOVED_TAGS: '["a",\n"b"]' });
+    expect(parseFileCommands(readFileSync(join(dir, 'GITHUB_OUTPUT'), 'utf8'))).toEqual({
+      DEPLOYED_BACKEND_TAG: '2026.01.10-abcdef0',
+      REMOVED_TAGS: '["a",\n"b"]',
+    });
     expect(parseFileCommands(readFileSync(join(dir, 'GITHUB_ENV'), 'utf8'))).toEqual({ NR_EXAMPLE: 'one\ntwo' });
     expect(process.env.NR_EXAMPLE).toBe('one\ntwo');
   });

@@ -34,7 +34,9 @@ interface Workflow {
   jobs?: Record<string, Job>;
 }
 
-const workflows = new Map<string, Workflow>(files.map((f) => [f, parse(readFileSync(join(ROOT, f), 'utf8')) as Workflow]));
+const workflows = new Map<string, Workflow>(
+  files.map((f) => [f, parse(readFileSync(join(ROOT, f), 'utf8')) as Workflow]),
+);
 
 /** The action of this repository a step uses, by either spelling: ./actions/<name> or <owner>/nas-release/actions/<name>@<ref>. */
 function ourAction(uses: string | undefined): string | undefined {
@@ -86,17 +88,22 @@ describe('workflows', () => {
     expect(await lint(readFileSync(join(ROOT, file), 'utf8'), file)).toEqual([]);
   });
 
-  it.each(files)('%s sets permissions at the top and grants no more than reading contents and writing deployments', (file) => {
-    const wf = workflows.get(file)!;
-    expect(wf.permissions, 'top-level permissions').toBeTypeOf('object');
-    const all = [wf.permissions, ...Object.values(wf.jobs ?? {}).map((j) => j.permissions)].filter((p) => p !== undefined);
-    for (const perms of all) {
-      expect(perms).not.toBe('write-all');
-      for (const [scope, level] of Object.entries(perms as Record<string, string>)) {
-        if (level === 'write') expect(scope, `${file}: ${scope}: write`).toBe('deployments');
+  it.each(files)(
+    '%s sets permissions at the top and grants no more than reading contents and writing deployments',
+    (file) => {
+      const wf = workflows.get(file)!;
+      expect(wf.permissions, 'top-level permissions').toBeTypeOf('object');
+      const all = [wf.permissions, ...Object.values(wf.jobs ?? {}).map((j) => j.permissions)].filter(
+        (p) => p !== undefined,
+      );
+      for (const perms of all) {
+        expect(perms).not.toBe('write-all');
+        for (const [scope, level] of Object.entries(perms as Record<string, string>)) {
+          if (level === 'write') expect(scope, `${file}: ${scope}: write`).toBe('deployments');
+        }
       }
-    }
-  });
+    },
+  );
 
   it.each(files)('%s puts no ${{ }} inside a run: script (values reach scripts through env)', (file) => {
     for (const [job, j] of Object.entries(workflows.get(file)!.jobs ?? {})) {
@@ -116,9 +123,11 @@ describe('workflows', () => {
         if (!action) continue;
         expect(Object.keys(ACTIONS), `${file} ${job}: ${step.uses}`).toContain(action);
         const declared = ACTIONS[action].inputs;
-        for (const input of Object.keys(step.with ?? {})) expect(Object.keys(declared), `${file} ${job}: ${action} with ${input}`).toContain(input);
+        for (const input of Object.keys(step.with ?? {}))
+          expect(Object.keys(declared), `${file} ${job}: ${action} with ${input}`).toContain(input);
         for (const [input, spec] of Object.entries(declared)) {
-          if (spec.required) expect(Object.keys(step.with ?? {}), `${file} ${job}: ${action} needs ${input}`).toContain(input);
+          if (spec.required)
+            expect(Object.keys(step.with ?? {}), `${file} ${job}: ${action} needs ${input}`).toContain(input);
         }
       }
     }
@@ -134,7 +143,8 @@ describe('workflows', () => {
       const text = JSON.stringify(j);
       for (const m of text.matchAll(/steps\.([\w-]+)\.outputs\.([\w-]+)/g)) {
         const action = ids.get(m[1]);
-        if (action) expect(Object.keys(ACTIONS[action].outputs), `${file} ${job}: steps.${m[1]}.outputs.${m[2]}`).toContain(m[2]);
+        if (action)
+          expect(Object.keys(ACTIONS[action].outputs), `${file} ${job}: steps.${m[1]}.outputs.${m[2]}`).toContain(m[2]);
       }
     }
   });
@@ -144,7 +154,9 @@ describe('workflows', () => {
       new Set(
         files
           .filter((f) => f.startsWith(prefix))
-          .flatMap((f) => Object.values(workflows.get(f)!.jobs ?? {}).flatMap((j) => (j.steps ?? []).map((s) => ourAction(s.uses))))
+          .flatMap((f) =>
+            Object.values(workflows.get(f)!.jobs ?? {}).flatMap((j) => (j.steps ?? []).map((s) => ourAction(s.uses))),
+          )
           .filter((a): a is string => !!a),
       );
     expect([...used('.github/workflows/e2e.yml')].sort()).toEqual(Object.keys(ACTIONS).sort());

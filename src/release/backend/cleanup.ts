@@ -16,12 +16,21 @@ export function imageTagsValue(op: Operation, image: string): Shell {
 /** Removes what the keep-rules let go, in one remote call whatever their number. */
 export async function cleanupImages(
   op: Operation,
-  o: { image: string; keep: number; running?: string; rollbackTarget?: string; inventory: ImageTag[]; pruneDangling: boolean },
+  o: {
+    image: string;
+    keep: number;
+    running?: string;
+    rollbackTarget?: string;
+    inventory: ImageTag[];
+    pruneDangling: boolean;
+  },
 ): Promise<CleanupPlan> {
   const { progress } = op;
   const order = op.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
   const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], order);
-  progress.detail(`Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`);
+  progress.detail(
+    `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`,
+  );
   if (plan.remove.length === 0 && !o.pruneDangling) {
     progress.ok('Nothing to remove');
     return plan;
@@ -35,7 +44,9 @@ ${o.pruneDangling ? sh`${op.render.change(docker.pruneDangling())} >/dev/null &&
   );
   if (removed.code !== 0) progress.warn(`Removing images ended with exit code ${removed.code}`);
   for (const tag of plan.remove) progress.detail(`${op.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
-  progress.ok(`${op.dryRun ? 'Would remove' : 'Removed'} ${plan.remove.length} image tag(s), about ${(plan.freedBytes / 1e6).toFixed(1)} MB`);
+  progress.ok(
+    `${op.dryRun ? 'Would remove' : 'Removed'} ${plan.remove.length} image tag(s), about ${(plan.freedBytes / 1e6).toFixed(1)} MB`,
+  );
   return plan;
 }
 
@@ -45,23 +56,43 @@ export async function cleanupBackend(reader: InputReader, progress: Progress): P
   progress.banner('Backend Image Cleanup - NAS Local');
   progress.plan(3);
   progress.step(`Taking the release lock on ${inputs.conn.host}`);
-  return Operation.run({ action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true }, async (op) => {
-    progress.step(`Listing ${inputs.image} images`);
-    const state = await op.readState(
-      sh`nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
+  return Operation.run(
+    { action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true },
+    async (op) => {
+      progress.step(`Listing ${inputs.image} images`);
+      const state = await op.readState(
+        sh`nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
 ${imageTagsValue(op, inputs.image)}`,
-    );
-    const runningImage = state.get('running_image') ?? '';
-    const running = runningImage.startsWith(`${inputs.image}:`) ? runningImage.slice(inputs.image.length + 1) : undefined;
-    const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
-    progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
-    progress.step('Removing old images');
-    const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
-    const plan = await cleanupImages(op, { image: inputs.image, keep: inputs.keep, running, rollbackTarget, inventory, pruneDangling: inputs.pruneDangling });
-    const outputs = { REMOVED_TAGS: JSON.stringify(plan.remove), KEPT_TAGS: JSON.stringify(plan.keep), FREED_BYTES: String(plan.freedBytes) };
-    await op.finish('success', { detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300) });
-    progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
-    await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`);
-    return { ok: true, outputs };
-  });
+      );
+      const runningImage = state.get('running_image') ?? '';
+      const running = runningImage.startsWith(`${inputs.image}:`)
+        ? runningImage.slice(inputs.image.length + 1)
+        : undefined;
+      const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
+      progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
+      progress.step('Removing old images');
+      const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
+      const plan = await cleanupImages(op, {
+        image: inputs.image,
+        keep: inputs.keep,
+        running,
+        rollbackTarget,
+        inventory,
+        pruneDangling: inputs.pruneDangling,
+      });
+      const outputs = {
+        REMOVED_TAGS: JSON.stringify(plan.remove),
+        KEPT_TAGS: JSON.stringify(plan.keep),
+        FREED_BYTES: String(plan.freedBytes),
+      };
+      await op.finish('success', {
+        detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300),
+      });
+      progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
+      await progress.platform.addSummary(
+        `### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`,
+      );
+      return { ok: true, outputs };
+    },
+  );
 }

@@ -14,7 +14,11 @@ import { datedTags, parseImageTags } from './images.js';
 import { recreateBackend } from './recreate.js';
 
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
-export async function deployBackend(reader: InputReader, progress: Progress, context: FlowContext): Promise<FlowResult> {
+export async function deployBackend(
+  reader: InputReader,
+  progress: Progress,
+  context: FlowContext,
+): Promise<FlowResult> {
   const inputs = readDeployBackend(reader);
   const deployment = readDeploymentInputs(reader);
   const { conn, target, checkout } = inputs;
@@ -68,7 +72,11 @@ ${op.recordingSuccess(
     force: false,
     preDeploy: inputs.preDeploy,
     postDeploy: inputs.postDeploy,
-    steps: { recreate: 'Deploying backend container', health: 'Waiting for backend to be healthy', verify: 'Verifying deployment' },
+    steps: {
+      recreate: 'Deploying backend container',
+      health: 'Waiting for backend to be healthy',
+      verify: 'Verifying deployment',
+    },
   }),
   { tag, commit, previous },
   imageTagsValue(op, target.image),
@@ -76,8 +84,15 @@ ${op.recordingSuccess(
       { timeout: 3600 + target.healthTimeout * 2 + 900, allowFailure: true },
     );
     if (released.code !== 0 && released.values.get('built') !== 'yes') {
-      await op.finish('failure', { detail: released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed' });
-      return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}` };
+      await op.finish('failure', {
+        detail:
+          released.code === 33 ? 'build failed' : released.code === 21 ? 'dirty checkout' : 'checkout or build failed',
+      });
+      return {
+        ok: false,
+        outputs: {},
+        error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+      };
     }
 
     const running = released.values.get('running') ?? '';
@@ -90,24 +105,44 @@ ${op.recordingSuccess(
     };
     if (released.code !== 0) {
       const rollbackFailed = released.code === 42;
-      await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', { tag, commit, previous, detail: released.code === 31 ? 'pre-deploy failed' : rollbackFailed ? 'release and rollback failed' : 'health check failed' });
+      await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
+        tag,
+        commit,
+        previous,
+        detail:
+          released.code === 31
+            ? 'pre-deploy failed'
+            : rollbackFailed
+              ? 'release and rollback failed'
+              : 'health check failed',
+      });
       const why = rollbackFailed
         ? `The release ${target.image}:${tag} failed and putting ${target.image}:${previous} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
         : rolledBack
-        ? `The release ${target.image}:${tag} failed its health check and was rolled back to ${target.image}:${running}`
-        : released.code === 31
-          ? 'pre-deploy failed; no container was changed'
-          : `The release ${target.image}:${tag} failed: ${failureOf(released.tail, released.code)}`;
+          ? `The release ${target.image}:${tag} failed its health check and was rolled back to ${target.image}:${running}`
+          : released.code === 31
+            ? 'pre-deploy failed; no container was changed'
+            : `The release ${target.image}:${tag} failed: ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
     await op.finish('success', { tag, commit, previous });
     const inventory = parseImageTags(Buffer.from(released.values.get('tags_b64') ?? '', 'base64').toString());
     const recent = datedTags(inventory).slice(0, 5);
-    if (inputs.keepImages > 0) await cleanupImages(op, { image: target.image, keep: inputs.keepImages, running: tag, rollbackTarget: previousRelease(op.history, 'backend', tag), inventory, pruneDangling: false });
+    if (inputs.keepImages > 0)
+      await cleanupImages(op, {
+        image: target.image,
+        keep: inputs.keepImages,
+        running: tag,
+        rollbackTarget: previousRelease(op.history, 'backend', tag),
+        inventory,
+        pruneDangling: false,
+      });
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
     progress.detail(`Recent tags: ${recent.join(', ')}`);
-    await progress.platform.addSummary(`### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`);
+    await progress.platform.addSummary(
+      `### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`,
+    );
     return { ok: true, outputs };
   });
 }

@@ -37,8 +37,16 @@ export interface CleanupPlan {
  * tag, the tag an empty-tag rollback would go to, `latest`, and anything that
  * is not a dated tag. Everything else goes. Both lists newest first.
  */
-export function planCleanup(tags: readonly ImageTag[], keep: number, protectedTags: readonly (string | undefined)[], order: readonly string[] = []): CleanupPlan {
-  const dated = newestFirst(tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag), order);
+export function planCleanup(
+  tags: readonly ImageTag[],
+  keep: number,
+  protectedTags: readonly (string | undefined)[],
+  order: readonly string[] = [],
+): CleanupPlan {
+  const dated = newestFirst(
+    tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag),
+    order,
+  );
   const guard = new Set(protectedTags.filter((t): t is string => !!t));
   const keepList = dated.filter((t, i) => i < keep || guard.has(t));
   const remove = dated.filter((t) => !keepList.includes(t));
@@ -57,5 +65,8 @@ export function planCleanup(tags: readonly ImageTag[], keep: number, protectedTa
 
 /** The dated tags present, newest first. */
 export function datedTags(tags: readonly ImageTag[], order: readonly string[] = []): string[] {
-  return newestFirst(tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag), order);
+  return newestFirst(
+    tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag),
+    order,
+  );
 }

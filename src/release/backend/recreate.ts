@@ -26,7 +26,8 @@ export interface RecreatePlan {
 export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
   const { target: t } = p;
   const ref = `${t.image}:${p.tag}`;
-  const up = (tag: string, force: boolean): Shell => r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
+  const up = (tag: string, force: boolean): Shell =>
+    r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
   const hook = (name: string, text: string | undefined, failCode: number): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
@@ -64,15 +65,17 @@ fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
 ${r.run(docker.logs(t.container, 100))} 2>&1 || true
 nr_say endgroup
-${p.fallback
-  ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
+${
+  p.fallback
+    ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true; exit 40
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
 nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; exit 42`
-  : sh`nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
-nr_value running ${p.tag}; nr_value rolled_back false; exit 41`}`,
+    : sh`nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
+nr_value running ${p.tag}; nr_value rolled_back false; exit 41`
+}`,
   );
 }

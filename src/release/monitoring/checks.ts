@@ -16,7 +16,10 @@ export function checkRequests(v: VerifyInputs): HttpRequest[] {
     { id: 'grafana_health', url: `${v.grafanaUrl}/api/health` },
     { id: 'grafana_datasources', url: `${v.grafanaUrl}/api/datasources`, auth: true },
     { id: 'mimir_ready', url: `${v.mimirUrl}/ready` },
-    ...v.requiredMetrics.map((m, i) => ({ id: `mimir_metric_${i}`, url: `${v.mimirUrl}/prometheus/api/v1/query?query=${encodeURIComponent(m)}` })),
+    ...v.requiredMetrics.map((m, i) => ({
+      id: `mimir_metric_${i}`,
+      url: `${v.mimirUrl}/prometheus/api/v1/query?query=${encodeURIComponent(m)}`,
+    })),
     { id: 'tempo_ready', url: `${v.tempoUrl}/ready` },
     { id: 'tempo_echo', url: `${v.tempoUrl}/api/echo` },
     { id: 'tempo_search', url: `${v.tempoUrl}/api/search?limit=1` },
@@ -50,10 +53,15 @@ function json(r: HttpResponse): unknown {
  * back when it does not pass. `containers` maps each stack container to its
  * `status health restarts` line (or `missing`).
  */
-export function evaluateChecks(v: VerifyInputs, responses: Map<string, HttpResponse>, containers: Map<string, string>): CheckResult[] {
+export function evaluateChecks(
+  v: VerifyInputs,
+  responses: Map<string, HttpResponse>,
+  containers: Map<string, string>,
+): CheckResult[] {
   const get = (id: string): HttpResponse => responses.get(id) ?? { status: 0, body: '', error: 'not asked' };
   const out: CheckResult[] = [];
-  const add = (component: string, check: string, status: CheckStatus, detail: string): void => void out.push({ component, check, status, detail });
+  const add = (component: string, check: string, status: CheckStatus, detail: string): void =>
+    void out.push({ component, check, status, detail });
 
   const gh = get('grafana_health');
   const health = json(gh) as { database?: string } | undefined;
@@ -68,7 +76,12 @@ export function evaluateChecks(v: VerifyInputs, responses: Map<string, HttpRespo
     if (missing.length) add('Grafana', 'datasources', 'fail', `missing datasource UID(s): ${missing.join(', ')}`);
     else add('Grafana', 'datasources', 'pass', `${v.expectedDatasources.join(', ') || 'none expected'} present`);
   } else if (gd.status === 401 || gd.status === 403) {
-    add('Grafana', 'datasources', 'fail', `${answered(gd)} (grafana-credentials ${v.grafanaCredentials ? 'were refused' : 'are needed'})`);
+    add(
+      'Grafana',
+      'datasources',
+      'fail',
+      `${answered(gd)} (grafana-credentials ${v.grafanaCredentials ? 'were refused' : 'are needed'})`,
+    );
   } else {
     add('Grafana', 'datasources', 'fail', gd.status === 200 ? `not a JSON list: ${answered(gd)}` : answered(gd));
   }
@@ -80,7 +93,12 @@ export function evaluateChecks(v: VerifyInputs, responses: Map<string, HttpRespo
     const body = json(r) as { status?: string; data?: { result?: unknown[] } } | undefined;
     const series = body?.data?.result;
     if (r.status === 200 && body?.status === 'success' && Array.isArray(series)) {
-      add('Mimir', `metric ${metric}`, series.length > 0 ? 'pass' : 'warn', series.length > 0 ? `${series.length} series` : `no series for ${metric}`);
+      add(
+        'Mimir',
+        `metric ${metric}`,
+        series.length > 0 ? 'pass' : 'warn',
+        series.length > 0 ? `${series.length} series` : `no series for ${metric}`,
+      );
     } else if (r.status === 0 || mr.status !== 200) {
       add('Mimir', `metric ${metric}`, 'fail', answered(r));
     } else {
@@ -90,25 +108,47 @@ export function evaluateChecks(v: VerifyInputs, responses: Map<string, HttpRespo
 
   const tr = get('tempo_ready');
   const te = get('tempo_echo');
-  if (tr.status === 200 && te.status >= 200 && te.status < 300) add('Tempo', 'ready', 'pass', 'ready, api/echo answers');
+  if (tr.status === 200 && te.status >= 200 && te.status < 300)
+    add('Tempo', 'ready', 'pass', 'ready, api/echo answers');
   else add('Tempo', 'ready', 'fail', tr.status !== 200 ? answered(tr) : `api/echo: ${answered(te)}`);
   const ts = get('tempo_search');
   const traces = (json(ts) as { traces?: unknown[] } | undefined)?.traces;
-  if (ts.status === 200 && Array.isArray(traces)) add('Tempo', 'search', traces.length ? 'pass' : 'warn', traces.length ? 'traces found' : 'no traces yet (normal on a fresh store)');
+  if (ts.status === 200 && Array.isArray(traces))
+    add(
+      'Tempo',
+      'search',
+      traces.length ? 'pass' : 'warn',
+      traces.length ? 'traces found' : 'no traces yet (normal on a fresh store)',
+    );
   else add('Tempo', 'search', ts.status === 0 ? 'fail' : 'warn', answered(ts));
 
   const lr = get('loki_ready');
   add('Loki', 'ready', lr.status === 200 ? 'pass' : 'fail', lr.status === 200 ? 'ready' : answered(lr));
   const ll = get('loki_labels');
   const labels = (json(ll) as { data?: unknown[] } | undefined)?.data;
-  if (ll.status === 200 && Array.isArray(labels)) add('Loki', 'labels', labels.length ? 'pass' : 'warn', labels.length ? `${labels.length} label(s)` : 'no labels: is ingestion working?');
+  if (ll.status === 200 && Array.isArray(labels))
+    add(
+      'Loki',
+      'labels',
+      labels.length ? 'pass' : 'warn',
+      labels.length ? `${labels.length} label(s)` : 'no labels: is ingestion working?',
+    );
   else add('Loki', 'labels', ll.status === 0 ? 'fail' : 'warn', answered(ll));
 
   for (const name of v.containers) {
     const state = containers.get(name) ?? 'missing';
     const [status, health] = state.split(' ');
     const ok = status === 'running' && (health === 'healthy' || health === 'none');
-    add('containers', name, ok ? 'pass' : 'fail', ok ? `running${health === 'healthy' ? ', healthy' : ''}` : state === 'missing' ? 'not found' : `${status}${health && health !== 'none' ? `, ${health}` : ''}`);
+    add(
+      'containers',
+      name,
+      ok ? 'pass' : 'fail',
+      ok
+        ? `running${health === 'healthy' ? ', healthy' : ''}`
+        : state === 'missing'
+          ? 'not found'
+          : `${status}${health && health !== 'none' ? `, ${health}` : ''}`,
+    );
   }
   return out;
 }
@@ -125,5 +165,9 @@ export function overallStatus(results: readonly CheckResult[]): VerifyStatus {
 export function checksTable(results: readonly CheckResult[]): string {
   const icon = { pass: '✅ pass', warn: '⚠️ warn', fail: '❌ fail' };
   const esc = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  return ['| Component | Check | Result | Detail |', '|---|---|---|---|', ...results.map((r) => `| ${r.component} | ${esc(r.check)} | ${icon[r.status]} | ${esc(r.detail)} |`)].join('\n');
+  return [
+    '| Component | Check | Result | Detail |',
+    '|---|---|---|---|',
+    ...results.map((r) => `| ${r.component} | ${esc(r.check)} | ${icon[r.status]} | ${esc(r.detail)} |`),
+  ].join('\n');
 }

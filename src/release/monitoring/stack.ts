@@ -19,7 +19,10 @@ export function projectDir(s: StackPlace): string {
 /** Asks, for each stack name, who owns the container holding it, and lists exited containers. */
 export function containerOwners(r: Renderer, s: StackPlace): Shell {
   return lines(
-    ...s.containers.map((c, i) => sh`nr_value ${`owner_${i}`} "$(${r.run({ argv: ['docker', 'container', 'inspect', '--format', '{{.State.Status}} {{index .Config.Labels "com.docker.compose.project.working_dir"}}', c] })} 2>/dev/null)"`),
+    ...s.containers.map(
+      (c, i) =>
+        sh`nr_value ${`owner_${i}`} "$(${r.run({ argv: ['docker', 'container', 'inspect', '--format', '{{.State.Status}} {{index .Config.Labels "com.docker.compose.project.working_dir"}}', c] })} 2>/dev/null)"`,
+    ),
     sh`nr_value exited "$(${r.run({ argv: ['docker', 'container', 'ls', '--all', '--filter', 'status=exited', '--filter', 'status=created', '--format', '{{.Names}}'] })} | tr '\\n' ' ')"`,
   );
 }
@@ -37,10 +40,15 @@ export function findLeftovers(s: StackPlace, values: Map<string, string>): { nam
     if (!line) return;
     const [status, ...rest] = line.split(' ');
     const owner = rest.join(' ').trim();
-    if (owner !== dir) out.push({ name, why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose` });
+    if (owner !== dir)
+      out.push({
+        name,
+        why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
+      });
   });
   for (const name of (values.get('exited') ?? '').split(' ').filter(Boolean)) {
-    if (!s.containers.includes(name) && s.containers.some((c) => name.includes(c))) out.push({ name, why: 'an exited duplicate' });
+    if (!s.containers.includes(name) && s.containers.some((c) => name.includes(c)))
+      out.push({ name, why: 'an exited duplicate' });
   }
   return out;
 }
@@ -49,7 +57,10 @@ export function findLeftovers(s: StackPlace, values: Map<string, string>): { nam
 export function removeLeftovers(r: Renderer, leftovers: readonly { name: string; why: string }[]): Shell {
   if (leftovers.length === 0) return sh`nr_say ok 'Clean slate: no leftover containers'`;
   return lines(
-    ...leftovers.map((l) => sh`nr_say warn ${`Removing leftover container ${l.name} (${l.why}): it would cause name conflicts and stale DNS answers in the stack`}`),
+    ...leftovers.map(
+      (l) =>
+        sh`nr_say warn ${`Removing leftover container ${l.name} (${l.why}): it would cause name conflicts and stale DNS answers in the stack`}`,
+    ),
     sh`${r.change(docker.remove(leftovers.map((l) => l.name)))} >/dev/null || { nr_say fail 'Could not remove the leftover containers'; exit 50; }`,
   );
 }

@@ -10,22 +10,26 @@ import { Session } from '../../../src/ssh/session.js';
 import { sh } from '../../../src/remote/shell.js';
 
 async function main(): Promise<void> {
-const mb = Number(process.argv[2] ?? '1');
-const session = await Session.connect({
-  host: '127.0.0.1',
-  port: 2222,
-  username: 'nas',
-  privateKey: readFileSync('/var/lib/nas-standin/client_ed25519', 'utf8'),
-  hostKeys: parseHostKeys(readFileSync('/var/lib/nas-standin/host_fingerprint', 'utf8')),
-  skipHostKeyCheck: false,
-  connectTimeout: 20,
-});
-let lines = 0;
-const exec = new Executor(session, '/usr/bin:/bin', (batch) => void (lines += batch.length));
-const result = await exec.run({ title: 'print', script: sh`head -c ${mb * 1024 * 1024} /dev/zero | base64`, timeout: 120 });
-session.close();
-const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
-console.log(JSON.stringify({ mb, lines, tail: result.tail.length, peakKb: Number(hwm) }));
+  const mb = Number(process.argv[2] ?? '1');
+  const session = await Session.connect({
+    host: '127.0.0.1',
+    port: 2222,
+    username: 'nas',
+    privateKey: readFileSync('/var/lib/nas-standin/client_ed25519', 'utf8'),
+    hostKeys: parseHostKeys(readFileSync('/var/lib/nas-standin/host_fingerprint', 'utf8')),
+    skipHostKeyCheck: false,
+    connectTimeout: 20,
+  });
+  let lines = 0;
+  const exec = new Executor(session, '/usr/bin:/bin', (batch) => void (lines += batch.length));
+  const result = await exec.run({
+    title: 'print',
+    script: sh`head -c ${mb * 1024 * 1024} /dev/zero | base64`,
+    timeout: 120,
+  });
+  session.close();
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  console.log(JSON.stringify({ mb, lines, tail: result.tail.length, peakKb: Number(hwm) }));
 }
 
 void main();

@@ -107,12 +107,21 @@ class DelayedPipe {
       this.queued -= data.length;
       this.write(data);
     }
-    if (this.queued <= this.maxQueued && !this.waitingDrain && this.from.isPaused() && this.from.readyState !== 'opening') this.from.resume();
+    if (
+      this.queued <= this.maxQueued &&
+      !this.waitingDrain &&
+      this.from.isPaused() &&
+      this.from.readyState !== 'opening'
+    )
+      this.from.resume();
     if (this.queue.length) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, Math.max(0, this.queue[0].due - now));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.pump();
+        },
+        Math.max(0, this.queue[0].due - now),
+      );
     } else if (this.ended && !this.to.destroyed) {
       this.to.end();
     }
@@ -189,7 +198,13 @@ export class TcpProxy {
       return;
     }
     this.connections += 1;
-    const record: ConnectionRecord = { id: this.nextId++, openedAt: performance.now(), bytesUp: 0, bytesDown: 0, cut: false };
+    const record: ConnectionRecord = {
+      id: this.nextId++,
+      openedAt: performance.now(),
+      bytesUp: 0,
+      bytesDown: 0,
+      cut: false,
+    };
     this.records.push(record);
     if (this.records.length > this.opts.maxRecords) this.records.shift();
     const upstream = connect({ host: this.opts.targetHost, port: this.opts.targetPort, allowHalfOpen: true });
