@@ -8,16 +8,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "The demo brings up a stand-in NAS (dockerd, sshd, a NAS user), which needs root: sudo npm run demo" >&2
   exit 1
 fi
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 24 ]; then
-  NODE24_DIR=${NODE24_DIR:-/opt/node24}
-  if ! "$NODE24_DIR/node_modules/.bin/node" --version 2>/dev/null | grep -q '^v24\.'; then
-    echo "[demo] installing Node 24 into $NODE24_DIR (the actions run on node24)"
-    mkdir -p "$NODE24_DIR" && (cd "$NODE24_DIR" && npm install --no-save --no-audit --no-fund --ignore-scripts=false node@24 >/dev/null)
-  fi
-  export PATH="$NODE24_DIR/node_modules/.bin:$PATH"
-fi
-[ -d node_modules/yaml ] || npm ci --no-audit --no-fund
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then npm ci --no-audit --no-fund; fi
 bash test/nas/up.sh
 bash test/nas/reset.sh
-exec node scripts/demo.mjs
+exec bash scripts/node24.sh node scripts/demo.mjs
