@@ -3,32 +3,22 @@ import { InputError, InputReader, type RawInputs } from '../inputs/reader.js';
 import type { Platform } from '../report/platform.js';
 import { Progress } from '../report/progress.js';
 import { DeploymentRecorder } from '../github/deployments.js';
-
-/** A release flow: reads its inputs, does its work, returns its outputs (or throws). */
-export type Flow = (reader: InputReader, progress: Progress, context: FlowContext) => Promise<FlowResult>;
-
-/** What a flow may use besides its inputs and the log. */
-export interface FlowContext {
-  /** The GitHub deployment of the release, when the `environment` input is set. */
-  deployment: DeploymentRecorder;
-}
-
-export interface FlowResult {
-  /** Outputs, also exported to the job's environment. */
-  outputs: Record<string, string>;
-  /** False when the flow set its outputs but the step must fail (a rolled-back deploy). */
-  ok: boolean;
-  /** The failure message when ok is false. */
-  error?: string;
-}
+import { SshNas } from '../nas/ssh-nas.js';
+import type { Flow, FlowSettings } from './flow.js';
 
 /**
  * Runs one action from its inputs to its outputs: the same code for the
- * runner's entry files and for the `nas-release` command.
+ * runner's entry files and for the `nas-release` command. Inputs become
+ * typed settings first (a bad one fails before anything connects), then the
+ * flow runs against the NAS over SSH.
  */
-export async function runAction(action: string, flow: Flow, raw: RawInputs, platform: Platform): Promise<boolean> {
+export async function runAction<S extends FlowSettings>(
+  action: string,
+  flow: Flow<S>,
+  raw: RawInputs,
+  platform: Platform,
+): Promise<boolean> {
   const progress = new Progress(platform);
-  const reader = new InputReader(action, raw);
   // Mask every secret before anything can print it, also when a later input is invalid.
   for (const [name, spec] of Object.entries(ACTIONS[action]?.inputs ?? {})) {
     if (spec.secret) {
@@ -38,7 +28,9 @@ export async function runAction(action: string, flow: Flow, raw: RawInputs, plat
   }
   const deployment = new DeploymentRecorder(progress);
   try {
-    const result = await flow(reader, progress, { deployment });
+    const settings = flow.settings(new InputReader(action, raw));
+    const nas = new SshNas(settings.conn, flow.kind, progress);
+    const result = await nas.operate((n) => flow.run(settings, n, { progress, deployment }));
     await deployment.finish(
       result.ok,
       result.ok ? `${action} succeeded` : (result.error ?? `${action} failed`).split('\n')[0],

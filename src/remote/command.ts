@@ -4,13 +4,25 @@ import { Shell, sh, type Argv } from './shell.js';
 /**
  * A remote command as data. `argv[0]` may name a tool (`docker`, `compose`,
  * `git`) that the NAS resolves to a path (and sudo) once it is known.
+ * `changes` marks a command that changes the NAS: the Renderer only renders
+ * those through `change`, which a dry run prints instead of running, so dry
+ * runs are safe by construction rather than by care.
  */
 export interface Command {
   argv: Argv;
   env?: Readonly<Record<string, string>>;
+  readonly changes: boolean;
 }
+/** A command that only reads. */
+export type ReadCommand = Command & { readonly changes: false };
+/** A command that changes containers, images or the checkout. */
+export type ChangeCommand = Command & { readonly changes: true };
 
-export const command = (argv: Argv, env?: Record<string, string>): Command => (env ? { argv, env } : { argv });
+export const command = (argv: Argv, env?: Record<string, string>): ReadCommand =>
+  env ? { argv, env, changes: false } : { argv, changes: false };
+
+export const change = (argv: Argv, env?: Record<string, string>): ChangeCommand =>
+  env ? { argv, env, changes: true } : { argv, changes: true };
 
 /** How the tools are reached on this NAS, found by the preflight. */
 export interface Tools {
@@ -25,7 +37,7 @@ export interface Tools {
 export const bareTools: Tools = { docker: ['docker'], compose: ['docker', 'compose'], git: ['git'], sudo: false };
 
 /** The final argument list the NAS runs: tool resolved, sudo and env applied. */
-export function resolve(cmd: Command, tools: Tools): string[] {
+export function resolve(cmd: Pick<Command, 'argv' | 'env'>, tools: Tools): string[] {
   const [name, ...rest] = cmd.argv;
   const viaSudo = tools.sudo && (name === 'docker' || name === 'compose');
   const tool =
@@ -51,17 +63,18 @@ export class Renderer {
   ) {}
 
   /** A read-only command: it runs even in a dry run. */
-  run(cmd: Command): Shell {
+  run(cmd: ReadCommand): Shell {
+    if (cmd.changes) throw new Error(`${cmd.argv.join(' ')} changes the NAS: render it with change()`);
     return new Shell(quoteArgv(this.resolve(cmd)));
   }
 
-  /** A state-changing command. */
-  change(cmd: Command): Shell {
-    if (!this.dryRun) return this.run(cmd);
+  /** A state-changing command: printed, not run, in a dry run. */
+  change(cmd: ChangeCommand): Shell {
+    if (!this.dryRun) return new Shell(quoteArgv(this.resolve(cmd)));
     return sh`nr_say info ${'dry-run, would run: ' + quoteArgv(this.resolve(cmd))}`;
   }
 
-  resolve(cmd: Command): string[] {
+  resolve(cmd: Pick<Command, 'argv' | 'env'>): string[] {
     return resolve(cmd, this.tools);
   }
 }

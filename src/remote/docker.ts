@@ -1,9 +1,9 @@
-import { command, type Command } from './command.js';
+import { change, command, type ChangeCommand, type ReadCommand } from './command.js';
 
 export const docker = {
   /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
-  build: (o: { image: string; tag: string; context: string; dockerfile?: string }): Command =>
-    command([
+  build: (o: { image: string; tag: string; context: string; dockerfile?: string }): ChangeCommand =>
+    change([
       'docker',
       'build',
       '--tag',
@@ -11,22 +11,47 @@ export const docker = {
       ...(o.dockerfile ? ['--file', o.dockerfile] : []),
       o.context,
     ]),
-  imageExists: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
+  imageExists: (ref: string): ReadCommand => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
   /** `Tag Size ID` lines of an image's tags. */
-  imageTags: (image: string): Command =>
+  imageTags: (image: string): ReadCommand =>
     command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
-  containerImage: (container: string): Command =>
+  containerImage: (container: string): ReadCommand =>
     command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
-  logs: (container: string, lines: number): Command => command(['docker', 'logs', '--tail', String(lines), container]),
-  remove: (containers: readonly string[]): Command => command(['docker', 'rm', '-f', ...containers]),
-  removeImages: (refs: readonly string[]): Command => command(['docker', 'image', 'rm', ...refs]),
-  pruneDangling: (): Command => command(['docker', 'image', 'prune', '--force']),
+  /** `<status> <compose working_dir>` of a container: who owns a stack name. */
+  containerOwner: (container: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'inspect',
+      '--format',
+      '{{.State.Status}} {{index .Config.Labels "com.docker.compose.project.working_dir"}}',
+      container,
+    ]),
+  /** Names of exited and created containers. */
+  stoppedContainers: (): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'ls',
+      '--all',
+      '--filter',
+      'status=exited',
+      '--filter',
+      'status=created',
+      '--format',
+      '{{.Names}}',
+    ]),
+  logs: (container: string, lines: number): ReadCommand =>
+    command(['docker', 'logs', '--tail', String(lines), container]),
+  remove: (containers: readonly string[]): ChangeCommand => change(['docker', 'rm', '-f', ...containers]),
+  removeImages: (refs: readonly string[]): ChangeCommand => change(['docker', 'image', 'rm', ...refs]),
+  pruneDangling: (): ChangeCommand => change(['docker', 'image', 'prune', '--force']),
 };
 
 export const compose = {
   /** Recreates one service with the image tag in the variable the compose file reads, never building. */
-  up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): Command =>
-    command(
+  up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): ChangeCommand =>
+    change(
       [
         'compose',
         '--file',
@@ -40,8 +65,8 @@ export const compose = {
       ],
       { [o.tagVariable]: o.tag },
     ),
-  down: (file: string): Command => command(['compose', '--file', file, 'down', '--remove-orphans']),
-  upAll: (file: string): Command => command(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
+  down: (file: string): ChangeCommand => change(['compose', '--file', file, 'down', '--remove-orphans']),
+  upAll: (file: string): ChangeCommand => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
   /** Names of the containers the compose project owns. */
-  project: (file: string): Command => command(['compose', '--file', file, 'config', '--services']),
+  project: (file: string): ReadCommand => command(['compose', '--file', file, 'config', '--services']),
 };

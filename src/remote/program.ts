@@ -15,6 +15,89 @@ export interface Program {
 }
 
 /**
+ * A NAS-side program with a typed result: the module that builds it owns its
+ * shell text, the names of the values it reports (`nr_value NAME VALUE`) and
+ * the decoder that turns them into `T`, so no flow ever looks a value up by name.
+ */
+export interface TypedProgram<T> extends Program {
+  decode(values: ReadonlyMap<string, string>): T;
+}
+
+/** What a typed program ended with: its exit code (compared with the program's named codes) and its decoded values. */
+export interface ProgramOutcome<T> {
+  code: number;
+  values: T;
+  /** The last lines it printed, for error messages. */
+  tail: readonly string[];
+  timedOut: boolean;
+}
+
+/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+const DECLARED = new Map<string, number>();
+
+/**
+ * A program's exit codes, declared once as a TypeScript enum and handed to the
+ * shell as variables: `exitCodes(ReleaseExit)` defines `NR_EXIT_BUILD_FAILED=33`
+ * and so on, and `codes.exit(ReleaseExit.BuildFailed)` renders
+ * `exit "$NR_EXIT_BUILD_FAILED"`. The shell never holds a number of its own.
+ */
+export class ExitCodes<E extends Record<string, string | number>> {
+  private readonly names = new Map<number, string>();
+  constructor(codes: E) {
+    for (const [key, value] of Object.entries(codes)) {
+      if (typeof value !== 'number') continue; // a numeric enum maps values back to names too
+      const name = `NR_EXIT_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+      const known = DECLARED.get(name);
+      if (known !== undefined && known !== value) throw new Error(`${name} is declared as ${known} and ${value}`);
+      DECLARED.set(name, value);
+      this.names.set(value, name);
+    }
+  }
+  /** `"$NR_EXIT_…"`: the code as the shell sees it. */
+  code(value: E[keyof E]): Shell {
+    const name = this.names.get(value as number);
+    if (!name) throw new Error(`exit code ${String(value)} is not declared`);
+    return new Shell(`"$${name}"`);
+  }
+  /** `exit "$NR_EXIT_…"`. */
+  exit(value: E[keyof E]): Shell {
+    return sh`exit ${this.code(value)}`;
+  }
+}
+
+/** The shell definitions of every declared exit code. */
+export function exitCodeDefinitions(): Shell {
+  return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+}
+
+export function exitCodes<E extends Record<string, string | number>>(codes: E): ExitCodes<E> {
+  return new ExitCodes(codes);
+}
+
+/**
+ * The numbered steps of a flow, as a list: `[n/N]` comes from its length, so
+ * the count cannot drift from the lines printed. A program announces a step
+ * with `steps.say(i)` (`nr_say step TEXT` on the NAS); the runner announces
+ * its own with Progress.step.
+ */
+export class Steps<K extends string> {
+  readonly keys: readonly K[];
+  constructor(private readonly texts: Readonly<Record<K, string>>) {
+    this.keys = Object.keys(texts) as K[];
+  }
+  get count(): number {
+    return this.keys.length;
+  }
+  text(key: K): string {
+    return this.texts[key];
+  }
+  /** The step's marker line, for a program that runs on the NAS. */
+  say(key: K, text: string = this.texts[key]): Shell {
+    return sh`nr_say step ${text}`;
+  }
+}
+
+/**
  * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
  * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
  * `value NAME VALUE`). `$NR_M` is a per-run nonce, so remote output cannot forge one.
@@ -31,6 +114,7 @@ export function programText(opts: { path: string; marker: string; script: Shell 
       sh`PATH=${opts.path}:"$PATH"; export PATH`,
       sh`NR_M=${opts.marker}`,
       new Shell('LC_ALL=C; export LC_ALL'),
+      exitCodeDefinitions(),
       PRELUDE,
       opts.script,
       new Shell('}'),

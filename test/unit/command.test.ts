@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Renderer, bareTools, command, resolve, toolFunctions, type Tools } from '../../src/remote/command.js';
+import { Renderer, bareTools, change, command, resolve, toolFunctions, type Tools } from '../../src/remote/command.js';
 import { compose, docker } from '../../src/remote/docker.js';
 import { git } from '../../src/remote/git.js';
 import { parseTools, probeTools } from '../../src/remote/nas.js';
@@ -87,8 +87,34 @@ describe('resolve', () => {
   });
 
   it('builds a command without env when none is given', () => {
-    expect(command(['docker'])).toEqual({ argv: ['docker'] });
-    expect(command(['docker'], { A: '1' })).toEqual({ argv: ['docker'], env: { A: '1' } });
+    expect(command(['docker'])).toEqual({ argv: ['docker'], changes: false });
+    expect(command(['docker'], { A: '1' })).toEqual({ argv: ['docker'], env: { A: '1' }, changes: false });
+  });
+
+  it('marks what changes the NAS, so a dry run cannot run it', () => {
+    const changing = [
+      docker.build({ image: 'i', tag: 't', context: '.' }),
+      docker.remove(['c']),
+      docker.removeImages(['i:t']),
+      docker.pruneDangling(),
+      compose.up({ file: 'f', service: 's', tagVariable: 'T', tag: 't' }),
+      compose.down('f'),
+      compose.upAll('f'),
+      git.fetch('/r', 'origin'),
+      git.fetchAll('/r'),
+      git.stash('/r', 'm'),
+      git.resetHard('/r'),
+      git.clean('/r'),
+      git.checkoutBranch('/r', 'main', 't'),
+      git.setUpstream('/r', 'origin', 'main'),
+      git.checkoutDetached('/r', 'x'),
+      git.tagAnnotated('/r', 't', 'c', 'm'),
+      git.pushTag('/r', 'origin', 't'),
+    ];
+    for (const cmd of changing) expect(cmd.changes, cmd.argv.join(' ')).toBe(true);
+    const r = new Renderer(bareTools, false);
+    // The type system refuses it; at run time too, in case a cast slips through.
+    expect(() => r.run(docker.remove(['c']) as unknown as ReturnType<typeof command>)).toThrow(/changes the NAS/);
   });
 });
 
@@ -123,14 +149,14 @@ describe('Renderer', () => {
   it('runs a state-changing command for real when not a dry run', () => {
     const file = join(work, 'changed');
     const r = new Renderer({ ...bareTools, docker: ['touch'] }, false);
-    runProgram(r.change(command(['docker', file])));
+    runProgram(r.change(change(['docker', file])));
     expect(existsSync(file)).toBe(true);
   });
 
   it('in a dry run prints a state-changing command instead of running it', () => {
     const file = join(work, 'dry run file');
     const r = new Renderer({ ...bareTools, docker: ['touch'] }, true);
-    const out = runProgram(r.change(command(['docker', file])));
+    const out = runProgram(r.change(change(['docker', file])));
     expect(out).toBe(`@@m@@ info dry-run, would run: touch '${file}'\n`);
     expect(existsSync(file)).toBe(false);
   });
@@ -307,11 +333,16 @@ describe('git commands', () => {
       git.checkoutDetached('/r', 'x'),
       git.revParse('/r', 'x'),
       git.tagAnnotated('/r', 't', 'c', 'm'),
-      git.pushTag('/r', 'origin', 't'),
     ]) {
       expect(cmd.argv.slice(0, 3)).toEqual(['git', '-C', '/r']);
       expect(cmd.env).toBeUndefined();
     }
+    // A push never waits for a password prompt on the NAS.
+    expect(git.pushTag('/r', 'origin', 't').argv.slice(0, 3)).toEqual(['git', '-C', '/r']);
+    expect(git.pushTag('/r', 'origin', 't').env).toEqual({
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+    });
   });
 
   it('fetches tags too, and reads the status with untracked files', () => {
@@ -325,7 +356,15 @@ describe('git commands', () => {
       '--force',
       'origin',
     ]);
-    expect(git.status('/r').argv).toEqual(['git', '-C', '/r', 'status', '--porcelain', '--untracked-files=all']);
+    expect(git.status('/r').argv).toEqual([
+      'git',
+      '-C',
+      '/r',
+      '--no-optional-locks',
+      'status',
+      '--porcelain',
+      '--untracked-files=all',
+    ]);
   });
 
   it('keeps a stash message as one argument', () => {

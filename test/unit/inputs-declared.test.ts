@@ -3,9 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { InputReader } from '../../src/inputs/reader.js';
 import { ACTIONS } from '../../src/inputs/spec.js';
 import { FLOWS } from '../../src/release/flows.js';
-import { DeploymentRecorder } from '../../src/github/deployments.js';
-import { Progress } from '../../src/report/progress.js';
-import { TerminalPlatform } from '../../src/report/platform.js';
 
 /** A valid value for each input whose default is not enough. */
 const SAMPLES: Record<string, string> = {
@@ -24,23 +21,14 @@ const SAMPLES: Record<string, string> = {
 
 /**
  * The inputs each action's code reads are exactly those its action.yml
- * declares: the reader refuses an undeclared one, and this runs every flow
- * up to its connection attempt and checks that it read all the declared ones.
+ * declares: the reader refuses an undeclared one, and this parses every
+ * action's settings (all a flow ever reads) and checks that they read all the declared ones.
  */
 describe('inputs read by each action', () => {
   for (const [action, spec] of Object.entries(ACTIONS)) {
-    it(`${action} reads exactly the inputs its action.yml declares`, async () => {
+    it(`${action} reads exactly the inputs its action.yml declares`, () => {
       const reader = new InputReader(action, (name) => SAMPLES[name]);
-      const progress = new Progress(new TerminalPlatform());
-      const quiet = process.stdout.write;
-      process.stdout.write = () => true;
-      try {
-        await expect(FLOWS[action](reader, progress, { deployment: new DeploymentRecorder(progress) })).rejects.toThrow(
-          /Could not connect to 127\.0\.0\.1:1/,
-        );
-      } finally {
-        process.stdout.write = quiet;
-      }
+      FLOWS[action].settings(reader);
       expect([...reader.read].sort()).toEqual(Object.keys(spec.inputs).sort());
       expect(reader.unread()).toEqual([]);
     });

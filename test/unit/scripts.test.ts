@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Renderer, bareTools, toolFunctions } from '../../src/remote/command.js';
 import { detached } from '../../src/remote/detached.js';
-import { fetchTarget, moveCheckout, type CheckoutTarget } from '../../src/remote/git.js';
+import { fetchTarget, moveCheckout, type CheckoutTarget } from '../../src/programs/checkout.js';
 import { HEALTH } from '../../src/remote/health.js';
 import {
   CURRENT_FILE,

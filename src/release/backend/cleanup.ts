@@ -1,98 +1,100 @@
-import { readCleanupBackend } from '../../inputs/backend.js';
-import type { InputReader } from '../../inputs/reader.js';
-import { docker } from '../../remote/docker.js';
-import { previousRelease } from '../../remote/history.js';
-import { sh, type Shell } from '../../remote/shell.js';
+import { readCleanupBackend, type CleanupBackendInputs } from '../../inputs/backend.js';
+import type { Nas } from '../../nas/nas.js';
+import { imagesState, removeImages, runningTag } from '../../programs/backend.js';
+import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { Steps } from '../../remote/program.js';
 import type { Progress } from '../../report/progress.js';
-import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
-import { parseImageTags, planCleanup, type CleanupPlan, type ImageTag } from './images.js';
+import { defineFlow } from '../flow.js';
+import { planCleanup, type ImageTag } from './images.js';
 
-/** Reports the image's `Tag Size` lines as the value `tags_b64` (any number of them). */
-export function imageTagsValue(op: Operation, image: string): Shell {
-  return sh`nr_value tags_b64 "$(${op.render.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
+export const CLEANUP_STEPS = new Steps({
+  lock: 'Taking the release lock',
+  list: 'Listing images',
+  remove: 'Removing old images',
+});
+
+export interface CleanupResult {
+  keep: string[];
+  /** What was removed (or, in a dry run, would be). */
+  removed: string[];
+  /** Planned, but docker refused (a container still uses it). */
+  failed: string[];
+  freedBytes: number;
 }
 
 /** Removes what the keep-rules let go, in one remote call whatever their number. */
 export async function cleanupImages(
-  op: Operation,
+  nas: Nas,
+  progress: Progress,
   o: {
     image: string;
     keep: number;
     running?: string;
     rollbackTarget?: string;
     inventory: ImageTag[];
+    history: readonly HistoryRecord[];
     pruneDangling: boolean;
   },
-): Promise<CleanupPlan> {
-  const { progress } = op;
-  const order = op.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
+): Promise<CleanupResult> {
+  const order = o.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
   const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], order);
   progress.detail(
     `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`,
   );
   if (plan.remove.length === 0 && !o.pruneDangling) {
     progress.ok('Nothing to remove');
-    return plan;
+    return { keep: plan.keep, removed: [], failed: [], freedBytes: 0 };
   }
-  const refs = plan.remove.map((t) => `${o.image}:${t}`);
-  const removed = await op.runProgram(
-    'Removing old images',
-    sh`${refs.length ? sh`${op.render.change(docker.removeImages(refs))} || nr_say warn 'Some images could not be removed (still used by a container?)'` : sh`:`}
-${o.pruneDangling ? sh`${op.render.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'` : sh`:`}`,
-    { timeout: 1800, allowFailure: true },
-  );
-  if (removed.code !== 0) progress.warn(`Removing images ended with exit code ${removed.code}`);
-  for (const tag of plan.remove) progress.detail(`${op.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
+  const outcome = await nas.runProgram(removeImages(nas.render, o.image, plan.remove, o.pruneDangling));
+  if (outcome.code !== 0) progress.warn(`Removing images ended with exit code ${outcome.code}`);
+  const { removed, kept } = outcome.values;
+  // What stays and what was freed, once the tags docker refused are known: freed bytes count only images whose every tag went.
+  const done = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...kept], order);
+  const freedBytes = done.freedBytes;
+  for (const tag of removed) progress.detail(`${nas.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
+  for (const tag of kept) progress.detail(`kept ${o.image}:${tag}: docker could not remove it`);
   progress.ok(
-    `${op.dryRun ? 'Would remove' : 'Removed'} ${plan.remove.length} image tag(s), about ${(plan.freedBytes / 1e6).toFixed(1)} MB`,
+    `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freedBytes / 1e6).toFixed(1)} MB`,
   );
-  return plan;
+  return { keep: done.keep, removed, failed: kept, freedBytes };
 }
 
 /** cleanup-backend: keep the newest dated tags, never the running one or the rollback target. */
-export async function cleanupBackend(reader: InputReader, progress: Progress): Promise<FlowResult> {
-  const inputs = readCleanupBackend(reader);
-  progress.banner('Backend Image Cleanup - NAS Local');
-  progress.plan(3);
-  progress.step(`Taking the release lock on ${inputs.conn.host}`);
-  return Operation.run(
-    { action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true },
-    async (op) => {
-      progress.step(`Listing ${inputs.image} images`);
-      const state = await op.readState(
-        sh`nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
-${imageTagsValue(op, inputs.image)}`,
-      );
-      const runningImage = state.get('running_image') ?? '';
-      const running = runningImage.startsWith(`${inputs.image}:`)
-        ? runningImage.slice(inputs.image.length + 1)
-        : undefined;
-      const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
-      progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
-      progress.step('Removing old images');
-      const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;
-      const plan = await cleanupImages(op, {
-        image: inputs.image,
-        keep: inputs.keep,
-        running,
-        rollbackTarget,
-        inventory,
-        pruneDangling: inputs.pruneDangling,
-      });
-      const outputs = {
-        REMOVED_TAGS: JSON.stringify(plan.remove),
-        KEPT_TAGS: JSON.stringify(plan.keep),
-        FREED_BYTES: String(plan.freedBytes),
-      };
-      await op.finish('success', {
-        detail: `removed ${plan.remove.length} tag(s): ${plan.remove.join(' ')}`.slice(0, 300),
-      });
-      progress.results(inputs.conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
-      await progress.platform.addSummary(
-        `### Backend images cleaned up\n\nKept ${plan.keep.length}, removed ${plan.remove.length} (${(plan.freedBytes / 1e6).toFixed(1)} MB).\n`,
-      );
-      return { ok: true, outputs };
-    },
-  );
-}
+export const cleanupBackend = defineFlow<CleanupBackendInputs>({
+  kind: { action: 'cleanup-backend', stack: 'backend', locking: true },
+  settings: readCleanupBackend,
+  async run(settings, nas, { progress }) {
+    const { conn, image } = settings;
+    progress.banner('Backend Image Cleanup - NAS Local');
+    progress.plan(CLEANUP_STEPS.count);
+    progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(imagesState(image, settings.container));
+    progress.step(`Listing ${image} images`);
+    const running = runningTag(image, state.answers.runningImage) || undefined;
+    const { inventory } = state.answers;
+    progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
+    progress.step(CLEANUP_STEPS.text('remove'));
+    const result = await cleanupImages(nas, progress, {
+      image,
+      keep: settings.keep,
+      running,
+      rollbackTarget: running ? previousRelease(state.history, 'backend', running) : undefined,
+      inventory,
+      history: state.history,
+      pruneDangling: settings.pruneDangling,
+    });
+    const outputs = {
+      REMOVED_TAGS: JSON.stringify(result.removed),
+      KEPT_TAGS: JSON.stringify(result.keep),
+      FREED_BYTES: String(result.freedBytes),
+    };
+    await nas.finish('success', {
+      detail: `removed ${result.removed.length} tag(s): ${result.removed.join(' ')}`.slice(0, 300),
+    });
+    progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
+    await progress.platform.addSummary(
+      `### Backend images cleaned up\n\nKept ${result.keep.length}, removed ${result.removed.length} (${(result.freedBytes / 1e6).toFixed(1)} MB).\n`,
+    );
+    return { ok: true, outputs };
+  },
+});

@@ -1,46 +1,47 @@
-import { readRollbackBackend } from '../../inputs/backend.js';
-import type { InputReader } from '../../inputs/reader.js';
-import { docker } from '../../remote/docker.js';
-import { git } from '../../remote/git.js';
+import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
+import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
+import {
+  BackendExit,
+  commitOfTag,
+  imagesState,
+  rollbackPhase,
+  ROLLBACK_STEPS,
+  runningTag,
+} from '../../programs/backend.js';
 import { previousRelease } from '../../remote/history.js';
-import { sh } from '../../remote/shell.js';
-import type { Progress } from '../../report/progress.js';
-import { Operation } from '../operation.js';
-import type { FlowContext, FlowResult } from '../run.js';
-import { readDeploymentInputs } from '../../github/deployments.js';
-import { imageTagsValue } from './cleanup.js';
-import { failureOf } from './deploy.js';
-import { datedTags, parseImageTags } from './images.js';
+import { Steps } from '../../remote/program.js';
+import { recreateFailure, reportInterrupted } from '../failures.js';
+import { defineFlow } from '../flow.js';
 import { isDatedTag } from '../tags.js';
-import { recreateBackend } from './recreate.js';
+import { datedTags } from './images.js';
+
+export const ROLLBACK_BACKEND_STEPS = new Steps({
+  lock: 'Taking the release lock',
+  image: 'Verifying the image exists',
+  current: 'Checking current deployment',
+  ...ROLLBACK_STEPS,
+});
 
 /** rollback-backend: bring back a named tag, or the release before the running one. */
-export async function rollbackBackend(
-  reader: InputReader,
-  progress: Progress,
-  context: FlowContext,
-): Promise<FlowResult> {
-  const inputs = readRollbackBackend(reader);
-  const deployment = readDeploymentInputs(reader);
-  const { conn, target } = inputs;
-  progress.banner('Backend Rollback - NAS Local');
-  progress.plan(6);
-  progress.step(`Taking the release lock on ${conn.host}`);
-  return Operation.run({ action: 'rollback-backend', stack: 'backend', conn, progress, locking: true }, async (op) => {
-    const state = await op.readState(
-      sh`nr_value running_image "$(${op.render.run(docker.containerImage(target.container))} 2>/dev/null)"
-${imageTagsValue(op, target.image)}`,
-    );
-    const runningImage = state.get('running_image') ?? '';
-    op.reportInterrupted(`The backend now runs ${runningImage || 'nothing'}.`);
-    const current = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
-    const order = op.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
-    const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
+export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: DeploymentInputs }>({
+  kind: { action: 'rollback-backend', stack: 'backend', locking: true },
+  settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
+  async run(settings, nas, { progress, deployment }) {
+    const { conn, target } = settings;
+    const steps = ROLLBACK_BACKEND_STEPS;
+    progress.banner('Backend Rollback - NAS Local');
+    progress.plan(steps.count);
+    progress.step(`${steps.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(imagesState(target.image, target.container));
+    const { runningImage, inventory } = state.answers;
+    reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
+    const current = runningTag(target.image, runningImage);
+    const order = state.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
     const available = datedTags(inventory, order);
 
-    let tag = inputs.tag;
+    let tag = settings.tag;
     if (!tag) {
-      const previous = previousRelease(op.history, 'backend', current);
+      const previous = previousRelease(state.history, 'backend', current);
       if (!previous) {
         throw new Error(
           `No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
@@ -58,83 +59,72 @@ ${imageTagsValue(op, target.image)}`,
       );
     }
     progress.ok('Image exists');
-    progress.step('Checking current deployment');
+    progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
-    if (current === tag && !inputs.force) {
+    if (current === tag && !settings.force) {
       progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
-      await op.finish('noop', { tag, previous: current, detail: 'already running' });
+      await nas.finish('noop', { tag, previous: current, detail: 'already running' });
       const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
       progress.results('ROLLBACK NOT NEEDED', outputs);
       return { ok: true, outputs };
     }
 
-    if (deployment.environment) {
+    if (settings.deployment.environment) {
       // The commit the target tag was built from: the history knows it, else the checkout resolves the tag's short SHA.
-      let commit = [...op.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-      if (!commit && isDatedTag(tag)) {
-        const resolved = await op.runProgram(
-          'Finding the commit of the tag',
-          sh`nr_value commit "$(${op.render.run(git.revParse(conn.repoPath, `${tag.slice(-7)}^{commit}`))})"`,
-          { quiet: true, timeout: 60, allowFailure: true },
-        );
-        commit = resolved.values.get('commit') || undefined;
-      }
+      let commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
+      if (!commit && isDatedTag(tag))
+        commit = (await nas.runProgram(commitOfTag(nas.render, conn.repoPath, tag.slice(-7)))).values || undefined;
       if (commit)
-        await context.deployment.start(
-          deployment,
+        await deployment.start(
+          settings.deployment,
           commit,
           `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
         );
       else progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
     }
-    const released = await op.runPhase(
-      'Rolling back the backend',
-      sh`${op.begin({ tag, previous: current, detail: inputs.tag ? 'named' : 'previous-release' })}
-${op.recordingSuccess(
-  recreateBackend(op.render, {
-    repo: conn.repoPath,
-    target,
-    tag,
-    fallback: current,
-    force: inputs.force || current === tag,
-    steps: {
-      recreate: `Setting ${target.tagVariable} and redeploying`,
-      health: 'Waiting for backend to be healthy',
-      verify: 'Verifying rollback',
-    },
-  }),
-)}`,
-      { timeout: target.healthTimeout * 2 + 600, allowFailure: true },
+    const released = await nas.runPhase(
+      rollbackPhase(nas.render, {
+        repo: conn.repoPath,
+        target,
+        tag,
+        current,
+        force: settings.force || current === tag,
+        named: !!settings.tag,
+      }),
     );
-    const running = released.values.get('running') ?? '';
+    const { running, rolledBack } = released.values;
     const outputs = {
       DEPLOYED_BACKEND_TAG: running,
       PREVIOUS_BACKEND_TAG: current,
       BACKEND_IMAGE: running ? `${target.image}:${running}` : '',
     };
     if (released.code !== 0) {
-      const rolledBack = released.values.get('rolled_back') === 'true';
-      const rollbackFailed = released.code === 42;
-      await op.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
+      const rollbackFailed = released.code === BackendExit.RollbackFailed;
+      await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         previous: current,
         detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed',
       });
-      const why = rollbackFailed
-        ? `The rollback to ${ref} failed and putting ${target.image}:${current} back failed too; the backend runs ${running ? `${target.image}:${running}` : 'an unknown image (docker did not answer)'}. ${failureOf(released.tail, released.code)}`
-        : rolledBack
-          ? `The rollback target ${ref} failed its health check; ${target.image}:${running} was put back`
-          : `The rollback to ${ref} failed: ${failureOf(released.tail, released.code)}`;
+      const why = recreateFailure({
+        what: `The rollback to ${ref}`,
+        image: target.image,
+        fallback: current,
+        running,
+        rolledBack,
+        rollbackFailed,
+        tail: released.tail,
+        code: released.code,
+      });
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await op.finish('success');
+    await nas.finish('success');
     progress.results('ROLLBACK COMPLETE', { 'Previous image': runningImage, 'Current image': ref });
     progress.ok(`Successfully rolled back to: ${tag}`);
     await progress.platform.addSummary(
       `### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`,
     );
     return { ok: true, outputs };
-  });
-}
+  },
+});

@@ -1,11 +1,11 @@
 import { readVerifyMonitoring, type VerifyInputs } from '../../inputs/monitoring.js';
-import type { InputReader } from '../../inputs/reader.js';
-import { HEALTH } from '../../remote/health.js';
-import { httpGetAll, parseHttpValue, type HttpResponse } from '../../remote/http.js';
-import { lines, sh, type Shell } from '../../remote/shell.js';
+import type { Nas } from '../../nas/nas.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { checksProgram, verifyState, type CheckAnswers } from '../../programs/monitoring.js';
+import { Steps } from '../../remote/program.js';
 import type { Progress } from '../../report/progress.js';
-import { Operation } from '../operation.js';
-import type { FlowResult } from '../run.js';
+import { reportInProgress } from '../failures.js';
+import { defineFlow } from '../flow.js';
 import {
   authorizationHeader,
   checkRequests,
@@ -23,22 +23,9 @@ export interface Verification {
   failed: boolean;
 }
 
-/** Every check as one program: the HTTP GETs from the NAS in parallel, and the containers' states. */
-export function checksProgram(v: VerifyInputs): Shell {
-  return lines(
-    HEALTH,
-    httpGetAll(checkRequests(v), authorizationHeader(v.grafanaCredentials)),
-    ...v.containers.map((c, i) => sh`nr_value ${`state_${i}`} "$(nr_state ${c})"`),
-  );
-}
-
-/** Judges what the checks program reported. */
-export function judgeChecks(v: VerifyInputs, values: Map<string, string>): Verification {
-  const responses = new Map<string, HttpResponse>(
-    checkRequests(v).map((r) => [r.id, parseHttpValue(values.get(`http_${r.id}`))]),
-  );
-  const states = new Map(v.containers.map((c, i) => [c, values.get(`state_${i}`) ?? 'missing']));
-  const results = evaluateChecks(v, responses, states);
+/** Judges what the checks saw. */
+export function judgeChecks(v: VerifyInputs, answers: CheckAnswers): Verification {
+  const results = evaluateChecks(v, answers.responses, answers.states);
   const status = overallStatus(results);
   return { results, status, failed: status === 'failed' || (status === 'warnings' && v.failOnWarnings) };
 }
@@ -72,21 +59,21 @@ export function verificationSummary(title: string, verification: Verification): 
  * unless `verify` is false or this is a dry run. Status `skipped` then.
  */
 export async function verifyRelease(
-  op: Operation,
+  nas: Nas,
+  progress: Progress,
   checks: VerifyInputs,
   enabled: boolean,
 ): Promise<{ status: VerifyStatus | 'skipped'; failed: boolean; summary: string }> {
-  op.progress.step('Verifying the stack');
-  if (!enabled || op.dryRun) {
-    op.progress.detail(op.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
+  progress.step('Verifying the stack');
+  if (!enabled || nas.dryRun) {
+    progress.detail(nas.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
     return { status: 'skipped', failed: false, summary: '' };
   }
-  const result = await op.runProgram('Verifying the monitoring stack', checksProgram(checks), {
-    quiet: true,
-    timeout: 60,
-  });
-  const verification = judgeChecks(checks, result.values);
-  reportVerification(op.progress, verification);
+  const outcome = await nas.runProgram(
+    checksProgram(checkRequests(checks), authorizationHeader(checks.grafanaCredentials), checks),
+  );
+  const verification = judgeChecks(checks, outcome.values);
+  reportVerification(progress, verification);
   return {
     status: verification.status,
     failed: verification.failed,
@@ -94,38 +81,44 @@ export async function verifyRelease(
   };
 }
 
+export const VERIFY_STEPS = new Steps({ connect: 'Connecting', checks: 'Running the checks' });
+
 /** verify-monitoring: read-only checks of the stack, from the NAS. Takes no lock. */
-export async function verifyMonitoring(reader: InputReader, progress: Progress): Promise<FlowResult> {
-  const { conn, checks } = readVerifyMonitoring(reader);
-  progress.banner('Monitoring Verification - NAS');
-  progress.plan(2);
-  progress.step(`Connecting to ${conn.host}`);
-  return Operation.run(
-    { action: 'verify-monitoring', stack: 'monitoring', conn, progress, locking: false },
-    async (op) => {
-      progress.ok('Connected');
-      progress.step('Running the checks');
-      // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
-      const lockCheck = sh`nr_lock=${op.stateDir}/lock
-if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${op.stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi`;
-      const values = await op.readState(lines(lockCheck, checksProgram(checks)));
-      const verification = judgeChecks(checks, values);
-      const held = values.get('lock_held');
-      if (held !== undefined)
-        progress.warn(
-          `A release operation holds the lock (${held.trim() || 'unknown holder'}): the stack may be restarting, so these checks may see it mid-change`,
-        );
-      reportVerification(progress, verification);
-      const outputs = { VERIFY_STATUS: verification.status, VERIFY_REPORT: JSON.stringify(verification.results) };
-      await progress.platform.addSummary(verificationSummary('Monitoring verification', verification));
-      if (verification.failed) {
-        const why =
-          verification.status === 'failed'
-            ? 'Monitoring verification failed'
-            : 'Monitoring verification passed with warnings, and fail-on-warnings is true';
-        return { ok: false, outputs, error: why };
-      }
-      return { ok: true, outputs };
-    },
-  );
-}
+export const verifyMonitoring = defineFlow({
+  kind: { action: 'verify-monitoring', stack: 'monitoring', locking: false },
+  settings: readVerifyMonitoring,
+  async run({ conn, checks }, nas, { progress }) {
+    progress.banner('Monitoring Verification - NAS');
+    progress.plan(VERIFY_STEPS.count);
+    progress.step(`Connecting to ${conn.host}`);
+    // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
+    const state = await nas.readState(
+      verifyState(
+        stateDirOf(conn.repoPath),
+        checkRequests(checks),
+        authorizationHeader(checks.grafanaCredentials),
+        checks,
+      ),
+    );
+    progress.ok('Connected');
+    progress.step(VERIFY_STEPS.text('checks'));
+    const { lockHolder } = state.answers;
+    if (lockHolder !== undefined)
+      progress.warn(
+        `A release operation holds the lock (${lockHolder}): the stack may be restarting, so these checks may see it mid-change`,
+      );
+    else reportInProgress(progress, state.inProgress);
+    const verification = judgeChecks(checks, state.answers);
+    reportVerification(progress, verification);
+    const outputs = { VERIFY_STATUS: verification.status, VERIFY_REPORT: JSON.stringify(verification.results) };
+    await progress.platform.addSummary(verificationSummary('Monitoring verification', verification));
+    if (verification.failed) {
+      const why =
+        verification.status === 'failed'
+          ? 'Monitoring verification failed'
+          : 'Monitoring verification passed with warnings, and fail-on-warnings is true';
+      return { ok: false, outputs, error: why };
+    }
+    return { ok: true, outputs };
+  },
+});

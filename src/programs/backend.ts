@@ -1,0 +1,337 @@
+import type { BackendTarget, CheckoutInputs } from '../inputs/backend.js';
+import type { Phase, StateQuestions } from '../nas/nas.js';
+import type { Renderer } from '../remote/command.js';
+import { compose, docker } from '../remote/docker.js';
+import { git } from '../remote/git.js';
+import { HEALTH } from '../remote/health.js';
+import { exitCodes, Steps, type TypedProgram } from '../remote/program.js';
+import { lines, sh, type Shell } from '../remote/shell.js';
+import { parseImageTags, type ImageTag } from '../release/backend/images.js';
+import {
+  CHECKOUT,
+  CheckoutExit,
+  decodeFetchedTarget,
+  fetchTarget,
+  moveCheckout,
+  type FetchedTarget,
+} from './checkout.js';
+
+/** How the backend's phases end. */
+export const BackendExit = {
+  ...CheckoutExit,
+  /** repo-path vanished between the state read and the phase. */
+  NoCheckout: 30,
+  PreDeployFailed: 31,
+  PostDeployFailed: 32,
+  BuildFailed: 33,
+  ImageMissingAfterBuild: 34,
+  /** The new tag failed and the fallback runs again, healthy. */
+  RolledBack: 40,
+  /** The new tag failed and there was nothing to go back to: it is left for inspection. */
+  FailedWithoutFallback: 41,
+  /** The new tag failed and the fallback did not come back healthy either. */
+  RollbackFailed: 42,
+} as const;
+export type BackendExit = (typeof BackendExit)[keyof typeof BackendExit];
+const EXIT = exitCodes(BackendExit);
+void CHECKOUT; // the checkout's codes are part of BackendExit: declared once, in checkout.ts
+
+/** The tag a container runs, when it runs this image. */
+export function runningTag(image: string, runningImage: string): string {
+  return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
+}
+
+/** The image's tags, base64 in one value (any number of them). */
+function inventoryValue(r: Renderer, image: string): Shell {
+  return sh`nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
+}
+function decodeInventory(values: ReadonlyMap<string, string>): ImageTag[] {
+  return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
+}
+
+export interface DeployState extends FetchedTarget {
+  /** `image:tag` the container runs, empty without one. */
+  runningImage: string;
+}
+
+/** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
+export function deployState(
+  target: BackendTarget,
+  checkout: CheckoutInputs & { repo: string },
+): StateQuestions<DeployState> {
+  return {
+    // The image query runs beside the fetch; its value line is short, so it cannot tear another.
+    script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
+${fetchTarget(r, checkout)}`,
+    decode: (values) => ({ runningImage: values.get('running_image') ?? '', ...decodeFetchedTarget(values) }),
+  };
+}
+
+export interface ImagesState {
+  runningImage: string;
+  inventory: ImageTag[];
+}
+
+/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
+export function imagesState(image: string, container: string): StateQuestions<ImagesState> {
+  return {
+    script: (r) => sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"
+${inventoryValue(r, image)}`,
+    decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
+  };
+}
+
+/** The steps the NAS announces while it recreates the backend (their texts differ between deploy and rollback). */
+export type RecreateSteps = Steps<'recreate' | 'health' | 'verify'>;
+
+export interface RecreatePlan {
+  repo: string;
+  target: BackendTarget;
+  tag: string;
+  /** Tag to put back when the new one fails; empty: none (leave it for inspection). */
+  fallback: string;
+  force: boolean;
+  preDeploy?: string;
+  postDeploy?: string;
+  steps: RecreateSteps;
+}
+
+/** What a recreate reports. */
+export interface RecreateValues {
+  /** The tag that ran before. */
+  previous: string;
+  /** The tag that runs now (empty when docker did not answer). */
+  running: string;
+  rolledBack: boolean;
+}
+function decodeRecreate(values: ReadonlyMap<string, string>): RecreateValues {
+  return {
+    previous: values.get('previous') ?? '',
+    running: values.get('running') ?? '',
+    rolledBack: values.get('rolled_back') === 'true',
+  };
+}
+
+/**
+ * Changes the running backend: pre-deploy, recreate with the tag, wait for
+ * health, verify, post-deploy; when the new tag fails, print its logs and put
+ * the fallback tag back. Run detached on the NAS, so a hang-up cannot cut it in half.
+ */
+export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
+  const { target: t } = p;
+  const ref = `${t.image}:${p.tag}`;
+  const up = (tag: string, force: boolean): Shell =>
+    r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
+  const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
+    text
+      ? sh`nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+      : sh`:`;
+  return lines(
+    HEALTH,
+    sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
+nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
+case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
+nr_value previous "$nr_prev"
+${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.steps.say('recreate')}
+if ${up(p.tag, p.force)}; then
+  nr_say ok 'Container recreated'
+  ${p.steps.say('health')}
+  ${r.dryRun ? sh`nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh`nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
+else
+  nr_say fail 'docker compose up failed'; nr_ok=0
+fi
+if [ "$nr_ok" = 1 ]; then
+  nr_say ok 'Backend is healthy'
+  ${p.steps.say('verify')}
+  nr_now_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null)
+  if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok "Container is running with image: $nr_now_img"
+  else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
+  ${t.healthUrl && !r.dryRun ? sh`if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh`:`}
+fi
+if [ "$nr_ok" = 1 ]; then
+  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  nr_value running ${p.tag}; nr_value rolled_back false
+  exit 0
+fi
+nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
+${r.run(docker.logs(t.container, 100))} 2>&1 || true
+nr_say endgroup
+${
+  p.fallback
+    ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
+if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
+  nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
+  nr_value running ${p.fallback}; nr_value rolled_back true; ${EXIT.exit(BackendExit.RolledBack)}
+fi
+nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
+nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; ${EXIT.exit(BackendExit.RollbackFailed)}`
+    : sh`nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
+nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.FailedWithoutFallback)}`
+}`,
+  );
+}
+
+/** The steps of a backend release on the NAS, after the runner's lock step. */
+export const RELEASE_STEPS = {
+  checkout: 'Updating repository',
+  tag: 'Computing image tag',
+  build: 'Building backend image',
+  verifyImage: 'Verifying image tag',
+  recreate: 'Deploying backend container',
+  health: 'Waiting for backend to be healthy',
+  verify: 'Verifying deployment',
+} as const;
+
+export interface ReleasePlan {
+  repo: string;
+  target: BackendTarget;
+  checkout: CheckoutInputs;
+  commit: string;
+  subject: string;
+  tag: string;
+  buildContext: string;
+  dockerfile: string;
+  /** What runs now: put back when the release fails (empty: nothing to put back, or auto-rollback is off). */
+  fallback: string;
+  previous: string;
+  preDeploy?: string;
+  postDeploy?: string;
+  /** Names the run in a stash message. */
+  runLabel: string;
+}
+
+export interface ReleaseValues extends RecreateValues {
+  /** The image was built (or reused): a failure after this may have changed what runs. */
+  built: boolean;
+  /** The image's tags after a successful release. */
+  inventory: ImageTag[];
+}
+
+/** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
+export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> {
+  const { target } = p;
+  const ref = `${target.image}:${p.tag}`;
+  const steps = new Steps(RELEASE_STEPS);
+  return {
+    title: 'Releasing the backend',
+    timeout: 3600 + target.healthTimeout * 2 + 900,
+    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
+    success: { tag: p.tag, commit: p.commit, previous: p.previous },
+    afterSuccess: inventoryValue(r, target.image),
+    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Building backend image (${ref})`)}
+cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${EXIT.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${recreateBackend(r, {
+  repo: p.repo,
+  target,
+  tag: p.tag,
+  fallback: p.fallback,
+  force: false,
+  ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
+  ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+  steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+})}`,
+    decode: (values) => ({
+      ...decodeRecreate(values),
+      built: values.get('built') === 'yes',
+      inventory: decodeInventory(values),
+    }),
+  };
+}
+
+/** The steps of a backend rollback on the NAS. */
+export const ROLLBACK_STEPS = {
+  recreate: 'Redeploying with the target tag',
+  health: 'Waiting for backend to be healthy',
+  verify: 'Verifying rollback',
+} as const;
+
+/** rollback-backend's detached phase: recreate with the target tag; the tag that ran before is the fallback. */
+export function rollbackPhase(
+  r: Renderer,
+  p: { repo: string; target: BackendTarget; tag: string; current: string; force: boolean; named: boolean },
+): Phase<RecreateValues> {
+  return {
+    title: 'Rolling back the backend',
+    timeout: p.target.healthTimeout * 2 + 600,
+    begin: { tag: p.tag, previous: p.current, detail: p.named ? 'named' : 'previous-release' },
+    script: recreateBackend(r, {
+      repo: p.repo,
+      target: p.target,
+      tag: p.tag,
+      fallback: p.current,
+      force: p.force,
+      steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+    }),
+    decode: decodeRecreate,
+  };
+}
+
+/** The commit a dated tag was built from, by its short SHA, through git on the NAS. */
+export function commitOfTag(r: Renderer, repo: string, shortSha: string): TypedProgram<string> {
+  return {
+    title: 'Finding the commit of the tag',
+    timeout: 60,
+    quiet: true,
+    script: sh`nr_value commit "$(${r.run(git.revParse(repo, `${shortSha}^{commit}`))})"`,
+    decode: (values) => values.get('commit') ?? '',
+  };
+}
+
+/** What removing images did, tag by tag. */
+export interface Removal {
+  removed: string[];
+  /** Tags docker refused to remove (used by a container, say). */
+  kept: string[];
+}
+
+/**
+ * Removes image tags in one docker call (in one program, whatever their
+ * number), then lists what is left, so the log and the outputs count only
+ * what was really removed. A dry run removes nothing and reports what would go.
+ */
+export function removeImages(
+  r: Renderer,
+  image: string,
+  tags: readonly string[],
+  pruneDangling: boolean,
+): TypedProgram<Removal> {
+  return {
+    title: 'Removing old images',
+    timeout: 1800,
+    script: lines(
+      tags.length
+        ? sh`${r.change(docker.removeImages(tags.map((t) => `${image}:${t}`)))} 2>&1 || nr_say warn 'Some images could not be removed (still used by a container?)'
+${inventoryValue(r, image)}`
+        : undefined,
+      pruneDangling
+        ? sh`${r.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'`
+        : undefined,
+      sh`:`,
+    ),
+    decode: (values) => {
+      if (r.dryRun) return { removed: [...tags], kept: [] };
+      const left = new Set(decodeInventory(values).map((t) => t.tag));
+      return { removed: tags.filter((t) => !left.has(t)), kept: tags.filter((t) => left.has(t)) };
+    },
+  };
+}
