@@ -1,4 +1,4 @@
-import { isBackendRollbackTag } from '../release/tags.js';
+import { isBackendRollbackTag } from '../rules/tags.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';

@@ -2,7 +2,9 @@ import { parseHostKeys, type PinnedKey } from '../ssh/host-key.js';
 import type { ConnectOptions } from '../ssh/session.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
-export type ComposeChoice = 'auto' | 'docker compose' | 'docker-compose';
+import type { ComposeChoice } from '../remote/nas.js';
+
+export type { ComposeChoice };
 
 /** The inputs every action shares: how to reach the NAS (what the SSH session takes) and where the checkout is. */
 export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {

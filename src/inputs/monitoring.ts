@@ -1,4 +1,4 @@
-import { isMonitoringTag } from '../release/tags.js';
+import { isMonitoringTag } from '../rules/tags.js';
 import { readCheckout, type CheckoutInputs } from './backend.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';

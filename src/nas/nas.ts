@@ -1,8 +1,7 @@
 import type { Renderer } from '../remote/command.js';
 import type { HistoryRecord, Outcome } from '../remote/history.js';
 import type { NasFacts } from '../remote/nas.js';
-import type { ProgramOutcome, TypedProgram } from '../remote/program.js';
-import type { Shell } from '../remote/shell.js';
+import type { Phase, ProgramOutcome, RecordUpdate, StateQuestions, TypedProgram } from '../remote/program.js';
 import type { RunInfo } from '../report/run-info.js';
 
 /**
@@ -47,13 +46,6 @@ export interface Nas {
   finish(outcome: Outcome, update?: RecordUpdate): Promise<void>;
 }
 
-/** The flow's own first questions: asked under the lock, with the probe and the history. */
-export interface StateQuestions<T> {
-  /** Read-only shell, given the renderer of the probing tools (nothing is known of the NAS yet). */
-  script(render: Renderer): Shell;
-  decode(values: ReadonlyMap<string, string>): T;
-}
-
 export interface NasState<T> {
   facts: NasFacts;
   /** The last records of the release history, oldest first. */
@@ -65,18 +57,6 @@ export interface NasState<T> {
   answers: T;
 }
 
-/** The fields of this operation's history record a flow sets. */
-export type RecordUpdate = Partial<Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail'>>;
-
-export interface Phase<T> extends TypedProgram<T> {
-  /** The record this operation starts with. */
-  begin: RecordUpdate;
-  /** What the success line adds to it, when the body exits 0. */
-  success?: RecordUpdate;
-  /** Read-only shell run after the success line (e.g. listing what is left). */
-  afterSuccess?: Shell;
-}
-
 /** What an operation is, for the lock and the history. */
 export interface OperationKind {
   action: string;
@@ -84,3 +64,5 @@ export interface OperationKind {
   /** Takes the release lock (everything that changes containers or the checkout). */
   locking: boolean;
 }
+
+export type { Phase, RecordUpdate, StateQuestions };

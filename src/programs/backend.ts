@@ -1,12 +1,11 @@
 import type { BackendTarget, CheckoutInputs } from '../inputs/backend.js';
-import type { Phase, StateQuestions } from '../nas/nas.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
 import { HEALTH } from '../remote/health.js';
-import { exitCodes, Steps, type TypedProgram } from '../remote/program.js';
+import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
-import { parseImageTags, type ImageTag } from '../release/backend/images.js';
+import { parseImageTags, type ImageTag } from '../rules/images.js';
 import {
   CHECKOUT,
   CheckoutExit,

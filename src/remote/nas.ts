@@ -1,6 +1,8 @@
 import { Shell, sh } from './shell.js';
 import type { Tools } from './command.js';
-import type { ComposeChoice } from '../inputs/connection.js';
+
+/** Which compose to use: the compose-command input. */
+export type ComposeChoice = 'auto' | 'docker compose' | 'docker-compose';
 
 /** What the NAS has: found in one read-only program at the start of every action. */
 export interface NasFacts {

@@ -1,3 +1,5 @@
+import type { Renderer } from './command.js';
+import type { HistoryRecord } from './history.js';
 import { Shell, lines, sh } from './shell.js';
 
 /**
@@ -21,6 +23,29 @@ export interface Program {
  */
 export interface TypedProgram<T> extends Program {
   decode(values: ReadonlyMap<string, string>): T;
+}
+
+/** A flow's own first questions: asked under the release lock, with the NAS probe and the history, in one round trip. */
+export interface StateQuestions<T> {
+  /** Read-only shell, given the renderer of the probing tools (nothing is known of the NAS yet). */
+  script(render: Renderer): Shell;
+  decode(values: ReadonlyMap<string, string>): T;
+}
+
+/** The fields of an operation's history record a flow sets. */
+export type RecordUpdate = Partial<Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail'>>;
+
+/**
+ * A state-changing program run detached on the NAS: it records the operation
+ * as started, and its success line when its body exits 0, on the NAS itself.
+ */
+export interface Phase<T> extends TypedProgram<T> {
+  /** The record this operation starts with. */
+  begin: RecordUpdate;
+  /** What the success line adds to it, when the body exits 0. */
+  success?: RecordUpdate;
+  /** Read-only shell run after the success line (e.g. listing what is left). */
+  afterSuccess?: Shell;
 }
 
 /** What a typed program ended with: its exit code (compared with the program's named codes) and its decoded values. */

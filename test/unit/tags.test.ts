@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { datedTags, parseImageTags, parseSize, planCleanup } from '../../src/release/backend/images.js';
-import { datedTag, isBackendRollbackTag, isDatedTag, isMonitoringTag, newestFirst } from '../../src/release/tags.js';
+import { datedTags, parseImageTags, parseSize, planCleanup } from '../../src/rules/images.js';
+import { datedTag, isBackendRollbackTag, isDatedTag, isMonitoringTag, newestFirst } from '../../src/rules/tags.js';
 
 const SHA = 'abcdef0123456789abcdef0123456789abcdef01';
 

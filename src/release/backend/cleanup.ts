@@ -5,7 +5,7 @@ import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import type { Progress } from '../../report/progress.js';
 import { defineFlow } from '../flow.js';
-import { planCleanup, type ImageTag } from './images.js';
+import { planCleanup, type ImageTag } from '../../rules/images.js';
 
 export const CLEANUP_STEPS = new Steps({
   lock: 'Taking the release lock',

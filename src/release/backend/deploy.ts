@@ -7,9 +7,9 @@ import { BackendExit, deployState, releasePhase, RELEASE_STEPS, runningTag } fro
 import { CheckoutExit } from '../../programs/checkout.js';
 import { failureOf, recreateFailure, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { datedTag } from '../tags.js';
+import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
-import { datedTags } from './images.js';
+import { datedTags } from '../../rules/images.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 

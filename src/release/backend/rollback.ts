@@ -12,8 +12,8 @@ import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { recreateFailure, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { isDatedTag } from '../tags.js';
-import { datedTags } from './images.js';
+import { isDatedTag } from '../../rules/tags.js';
+import { datedTags } from '../../rules/images.js';
 
 export const ROLLBACK_BACKEND_STEPS = new Steps({
   lock: 'Taking the release lock',

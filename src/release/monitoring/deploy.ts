@@ -11,7 +11,7 @@ import { MonitoringExit } from '../../programs/monitoring.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { datedTag } from '../tags.js';
+import { datedTag } from '../../rules/tags.js';
 import { verifyRelease } from './verify.js';
 
 export const DEPLOY_MONITORING_STEPS = new Steps({

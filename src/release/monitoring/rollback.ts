@@ -5,7 +5,7 @@ import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { isMonitoringTag, newestFirst } from '../tags.js';
+import { isMonitoringTag, newestFirst } from '../../rules/tags.js';
 import { verifyRelease } from './verify.js';
 
 export const ROLLBACK_MONITORING_STEPS = new Steps({

@@ -1,4 +1,4 @@
-import { isDatedTag, newestFirst } from '../tags.js';
+import { isDatedTag, newestFirst } from './tags.js';
 
 export interface ImageTag {
   tag: string;
