@@ -32,6 +32,16 @@ export const BackendExit = {
   RollbackFailed: 42,
 } as const;
 export type BackendExit = (typeof BackendExit)[keyof typeof BackendExit];
+
+/** The exits of a release that end it before the recreate: no container was touched. */
+export const BEFORE_RECREATE: ReadonlySet<number> = new Set([
+  BackendExit.FetchFailed,
+  BackendExit.DirtyCheckout,
+  BackendExit.CheckoutFailed,
+  BackendExit.NoCheckout,
+  BackendExit.BuildFailed,
+  BackendExit.ImageMissingAfterBuild,
+]);
 const EXIT = exitCodes(BackendExit);
 void CHECKOUT; // the checkout's codes are part of BackendExit: declared once, in checkout.ts
 
@@ -282,6 +292,17 @@ export function rollbackPhase(
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
     }),
     decode: decodeRecreate,
+  };
+}
+
+/** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
+export function whatRuns(r: Renderer, container: string): TypedProgram<string> {
+  return {
+    title: 'Asking what runs now',
+    timeout: 60,
+    quiet: true,
+    script: sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+    decode: (values) => values.get('running_image') ?? '',
   };
 }
 

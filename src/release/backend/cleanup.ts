@@ -4,6 +4,7 @@ import { imagesState, removeImages, runningTag } from '../../programs/backend.js
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import type { Progress } from '../../report/progress.js';
+import { reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { planCleanup, type ImageTag } from '../../rules/images.js';
 
@@ -69,6 +70,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
     progress.plan(CLEANUP_STEPS.count);
     progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
     const state = await nas.readState(imagesState(image, settings.container));
+    reportInProgress(progress, state.inProgress);
     progress.step(`Listing ${image} images`);
     const running = runningTag(image, state.answers.runningImage) || undefined;
     const { inventory } = state.answers;

@@ -3,10 +3,18 @@ import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backen
 import type { DeploymentInputs } from '../../github/deployments.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
-import { BackendExit, deployState, releasePhase, RELEASE_STEPS, runningTag } from '../../programs/backend.js';
+import {
+  BackendExit,
+  BEFORE_RECREATE,
+  deployState,
+  releasePhase,
+  RELEASE_STEPS,
+  runningTag,
+  whatRuns,
+} from '../../programs/backend.js';
 import { CheckoutExit } from '../../programs/checkout.js';
-import { failureOf, recreateFailure, reportInterrupted } from '../failures.js';
-import { defineFlow } from '../flow.js';
+import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
+import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
@@ -24,7 +32,7 @@ function beforeRecreate(code: number): string {
 export const deployBackend = defineFlow<DeployBackendInputs & { deployment: DeploymentInputs }>({
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
-  async run(settings, nas, { progress, deployment }) {
+  async run(settings, nas, { progress, deployment }): Promise<FlowResult> {
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     progress.plan(DEPLOY_STEPS.count);
@@ -33,6 +41,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }));
     const { runningImage, commit, subject } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
+    reportInProgress(progress, state.inProgress);
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
@@ -58,12 +67,36 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       }),
     );
     const { values } = released;
-    if (released.code !== 0 && !values.built) {
+    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreate(released.code) });
       return {
         ok: false,
         outputs: {},
         error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+      };
+    }
+    if (!values.running) {
+      // The phase's report was cut short (a full disk on the NAS loses its log and its markers, a
+      // killed phase ends without them): say only what is known, its exit code and what runs now.
+      const now = await nas.runProgram(whatRuns(nas.render, target.container));
+      const tagNow = runningTag(target.image, now.values);
+      await nas.finish('failure', {
+        tag,
+        commit,
+        previous,
+        detail: `release ended with exit code ${released.code}, report incomplete`,
+      });
+      const why = `The release of ${ref} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the backend now runs ${now.values || 'nothing'}. ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return {
+        ok: false,
+        outputs: {
+          DEPLOYED_BACKEND_TAG: tagNow,
+          PREVIOUS_BACKEND_TAG: previous,
+          BACKEND_IMAGE: now.values,
+          ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+        },
+        error: why,
       };
     }
 

@@ -10,7 +10,7 @@ import {
 } from '../../programs/backend.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
-import { recreateFailure, reportInterrupted } from '../failures.js';
+import { recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { isDatedTag } from '../../rules/tags.js';
 import { datedTags } from '../../rules/images.js';
@@ -35,6 +35,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const state = await nas.readState(imagesState(target.image, target.container));
     const { runningImage, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
+    reportInProgress(progress, state.inProgress);
     const current = runningTag(target.image, runningImage);
     const order = state.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
     const available = datedTags(inventory, order);

@@ -9,7 +9,7 @@ import {
 } from '../../programs/monitoring.js';
 import { MonitoringExit } from '../../programs/monitoring.js';
 import { Steps } from '../../remote/program.js';
-import { failureOf, reportInterrupted } from '../failures.js';
+import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { verifyRelease } from './verify.js';
@@ -38,6 +38,7 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
     progress.step(`${DEPLOY_MONITORING_STEPS.text('lock')} on ${conn.host}`);
     const state = await nas.readState(stackState(place, checkout));
     reportInterrupted(progress, state.interrupted, '');
+    reportInProgress(progress, state.inProgress);
     const { commit, subject, leftovers } = state.answers;
     const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
     await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag}`);

@@ -3,7 +3,7 @@ import { readRollbackMonitoring, type RollbackMonitoringInputs } from '../../inp
 import { checkoutState, rollbackStackPhase, ROLLBACK_STACK_STEPS, type StackPlace } from '../../programs/monitoring.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
-import { failureOf, reportInterrupted } from '../failures.js';
+import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { isMonitoringTag, newestFirst } from '../../rules/tags.js';
 import { verifyRelease } from './verify.js';
@@ -35,6 +35,7 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     progress.step(`${steps.text('lock')} on ${conn.host}`);
     const state = await nas.readState(checkoutState(repo));
     reportInterrupted(progress, state.interrupted, '');
+    reportInProgress(progress, state.inProgress);
     const { head, branch, headTags, tagCommits, dirty } = state.answers;
     const order = state.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
     const available = newestFirst(
