@@ -115,9 +115,11 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         previous,
         detail: preDeployFailed
           ? 'pre-deploy failed'
-          : rollbackFailed
-            ? 'release and rollback failed'
-            : 'health check failed',
+          : released.code === BackendExit.PostDeployFailed
+            ? 'post-deploy failed'
+            : rollbackFailed
+              ? 'release and rollback failed'
+              : 'health check failed',
       });
       const why = preDeployFailed
         ? 'pre-deploy failed; no container was changed'
