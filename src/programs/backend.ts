@@ -161,8 +161,8 @@ if [ "$nr_ok" = 1 ]; then
   ${t.healthUrl && !r.dryRun ? sh`if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh`:`}
 fi
 if [ "$nr_ok" = 1 ]; then
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   nr_value running ${p.tag}; nr_value rolled_back false
+  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -283,6 +283,7 @@ export function rollbackPhase(
     title: 'Rolling back the backend',
     timeout: p.target.healthTimeout * 2 + 600,
     begin: { tag: p.tag, previous: p.current, detail: p.named ? 'named' : 'previous-release' },
+    success: {},
     script: recreateBackend(r, {
       repo: p.repo,
       target: p.target,

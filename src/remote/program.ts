@@ -42,7 +42,12 @@ export type RecordUpdate = Partial<Pick<HistoryRecord, 'tag' | 'commit' | 'previ
 export interface Phase<T> extends TypedProgram<T> {
   /** The record this operation starts with. */
   begin: RecordUpdate;
-  /** What the success line adds to it, when the body exits 0. */
+  /**
+   * Set when the phase ends the release: the phase then writes the success
+   * line itself, with what it adds, when its body exits 0, so a runner
+   * cancelled a moment later loses nothing. Unset when a step follows on the
+   * runner (a verification): the flow's finish() records the outcome.
+   */
   success?: RecordUpdate;
   /** Read-only shell run after the success line (e.g. listing what is left). */
   afterSuccess?: Shell;

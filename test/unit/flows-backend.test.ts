@@ -246,7 +246,7 @@ describe('deploy-backend', () => {
     nas.answerState({ answers: deployState(), history: [released('backend', T3)] });
     nas.answer(RELEASE, {
       code: BackendExit.PostDeployFailed,
-      values: releaseValues({ running: '' }),
+      values: releaseValues({}),
       said: [{ kind: 'fail', text: 'post-deploy failed (exit 3)' }],
     });
 
@@ -263,6 +263,23 @@ describe('deploy-backend', () => {
     expect(nas.finishes).toEqual([
       { outcome: 'failure', update: { tag: TAG, commit: COMMIT, previous: T3, detail: 'post-deploy failed' } },
     ]);
+  });
+
+  it('defect 12.15: a report cut short (a full disk lost the markers) says the exit code and what runs now', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: deployState(), history: [released('backend', T3)] });
+    // The detached phase ended without a status file and its markers were lost: the follower exits 1.
+    nas.answer(RELEASE, { code: 1, values: releaseValues({ running: '', built: false, previous: '' }) });
+    nas.answer('Asking what runs now', { code: 0, values: `${IMAGE}:${TAG}` });
+
+    const result = await deployBackend.run(settingsOf(deployBackend), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.error).not.toMatch(/before any container changed/);
+    expect(result.error).toMatch(/ended with exit code 1 and its report from the NAS is incomplete/);
+    expect(result.error).toContain(`the backend now runs ${IMAGE}:${TAG}`);
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: TAG, BACKEND_IMAGE: `${IMAGE}:${TAG}` });
+    expect(nas.finishes[0]).toMatchObject({ outcome: 'failure' });
   });
 
   it('an interrupted previous operation is reported before the release goes on', async () => {

@@ -91,7 +91,11 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       FREED_BYTES: String(result.freedBytes),
     };
     await nas.finish('success', {
-      detail: `removed ${result.removed.length} tag(s): ${result.removed.join(' ')}`.slice(0, 300),
+      detail:
+        `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`.slice(
+          0,
+          300,
+        ),
     });
     progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
     await progress.platform.addSummary(

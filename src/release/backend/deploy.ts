@@ -22,6 +22,9 @@ import { datedTags } from '../../rules/images.js';
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
 /** Why a release that never reached the recreate failed, for the history. */
+/** Exit codes the release phase itself ends with: any other means its report was cut short. */
+const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
+
 function beforeRecreate(code: number): string {
   if (code === BackendExit.BuildFailed) return 'build failed';
   if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
@@ -75,7 +78,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
       };
     }
-    if (!values.running) {
+    const reported = released.code === 0 ? values.running !== '' : KNOWN_EXITS.has(released.code);
+    if (!reported) {
       // The phase's report was cut short (a full disk on the NAS loses its log and its markers, a
       // killed phase ends without them): say only what is known, its exit code and what runs now.
       const now = await nas.runProgram(whatRuns(nas.render, target.container));
