@@ -119,6 +119,10 @@ export class LockClient {
             this.lost = `the release lock's process on the NAS ended (${this.session.closed ?? `exit ${code ?? 'none'}`})`;
           return;
         }
+        if (locked && !this.session.closed)
+          return fail(
+            new LockLostError(state.title, `its process on the NAS ended (exit ${code ?? 'by a signal'}) while it ran`),
+          );
         fail(
           new Error(
             locked
@@ -145,7 +149,7 @@ export class LockClient {
 export class LockLostError extends Error {
   constructor(step: string, why: string) {
     super(
-      `The release lock was lost before "${step}": ${why}. Another release may be running; nothing more was changed. Run the release again.`,
+      `The release lock was lost at "${step}": ${why}. Another release may be running now; nothing more was changed. Run the release again.`,
     );
   }
 }

@@ -107,18 +107,22 @@ export class SshNas implements Nas {
     };
     let result: ProgramResult;
     if (this.locking) {
-      result = await lock.takeAndRead(
-        {
-          stateDir: this.stateDir,
-          repoPath: conn.repoPath,
-          remotePath: conn.remotePath,
-          timeout: conn.lockTimeout,
-          holder: { action: this.kind.action, run: this.run.url, actor: this.run.actor, started: this.run.started },
-        },
-        state,
-        this.relay.relay,
-      );
-      this.history.startedAt = lock.lockedAt;
+      try {
+        result = await lock.takeAndRead(
+          {
+            stateDir: this.stateDir,
+            repoPath: conn.repoPath,
+            remotePath: conn.remotePath,
+            timeout: conn.lockTimeout,
+            holder: { action: this.kind.action, run: this.run.url, actor: this.run.actor, started: this.run.started },
+          },
+          state,
+          this.relay.relay,
+        );
+      } finally {
+        // Once taken, the lock makes this an operation of the history, also when it fails before answering.
+        this.history.startedAt = lock.lockedAt;
+      }
     } else {
       if (this.kind.locking) progress.ok('Connected (dry-run: no lock)');
       // A locking operation always runs another program (its phase, or at least its history line).

@@ -41,7 +41,7 @@ describe('defect 12.10: losing the release lock goes unnoticed', () => {
     );
     expect(killed).toMatch(/^\d+/);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/The release lock was lost before "Releasing the backend"/);
+    expect(run.stdout).toMatch(/The release lock was lost at "Reading the NAS state"/);
     expect(run.stdout).not.toMatch(/\[2\/8\] Updating repository/);
     // Nothing was released: no backend container exists.
     expect(sh('docker ps -a --filter name=^scanium-backend$ --format "{{.Names}}"').trim()).toBe('');
