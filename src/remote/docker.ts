@@ -12,9 +12,9 @@ export const docker = {
       o.context,
     ]),
   imageExists: (ref: string): Command => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
-  /** `Tag Size ID` lines of an image's tags. */
+  /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
   imageTags: (image: string): Command =>
-    command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
+    command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
   containerImage: (container: string): Command =>
     command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
   logs: (container: string, lines: number): Command => command(['docker', 'logs', '--tail', String(lines), container]),

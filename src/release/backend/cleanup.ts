@@ -2,16 +2,19 @@ import { readCleanupBackend } from '../../inputs/backend.js';
 import type { InputReader } from '../../inputs/reader.js';
 import { docker } from '../../remote/docker.js';
 import { previousRelease } from '../../remote/history.js';
-import { sh, type Shell } from '../../remote/shell.js';
+import { lines, sh, type Shell } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { Operation } from '../operation.js';
 import type { FlowResult } from '../run.js';
-import { parseImageTags, planCleanup, type CleanupPlan, type ImageTag } from './images.js';
+import { freedBytes, parseImageTags, planCleanup, type CleanupPlan, type ImageTag } from './images.js';
 
 /** Reports the image's `Tag Size` lines as the value `tags_b64` (any number of them). */
 export function imageTagsValue(op: Operation, image: string): Shell {
   return sh`nr_value tags_b64 "$(${op.render.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
 }
+
+/** The value `removed_<i>` is `yes` when the i-th planned tag went. */
+const REMOVED_VALUE = 'removed_';
 
 /** Removes what the keep-rules let go, in one remote call whatever their number. */
 export async function cleanupImages(
@@ -26,8 +29,7 @@ export async function cleanupImages(
   },
 ): Promise<CleanupPlan> {
   const { progress } = op;
-  const order = op.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
-  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], order);
+  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], op.history);
   progress.detail(
     `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`,
   );
@@ -35,19 +37,39 @@ export async function cleanupImages(
     progress.ok('Nothing to remove');
     return plan;
   }
-  const refs = plan.remove.map((t) => `${o.image}:${t}`);
+  // One `docker image rm` per tag, each saying whether its tag went: one that fails (a container
+  // still uses the image) must not be reported, nor counted, as removed.
+  const removal = plan.remove.map(
+    (tag, i) =>
+      sh`if ${op.render.change(docker.removeImages([`${o.image}:${tag}`]))} >/dev/null; then nr_value ${`${REMOVED_VALUE}${i}`} yes
+else nr_say warn ${`Could not remove ${o.image}:${tag} (still used by a container?)`}; fi`,
+  );
   const removed = await op.runProgram(
     'Removing old images',
-    sh`${refs.length ? sh`${op.render.change(docker.removeImages(refs))} || nr_say warn 'Some images could not be removed (still used by a container?)'` : sh`:`}
+    sh`${removal.length ? lines(...removal) : sh`:`}
 ${o.pruneDangling ? sh`${op.render.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'` : sh`:`}`,
     { timeout: 1800, allowFailure: true },
   );
   if (removed.code !== 0) progress.warn(`Removing images ended with exit code ${removed.code}`);
-  for (const tag of plan.remove) progress.detail(`${op.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
+  const done = op.dryRun ? plan : removedOf(plan, o.inventory, removed.values);
+  for (const tag of done.remove) progress.detail(`${op.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
   progress.ok(
-    `${op.dryRun ? 'Would remove' : 'Removed'} ${plan.remove.length} image tag(s), about ${(plan.freedBytes / 1e6).toFixed(1)} MB`,
+    `${op.dryRun ? 'Would remove' : 'Removed'} ${done.remove.length} image tag(s), about ${(done.freedBytes / 1e6).toFixed(1)} MB`,
   );
-  return plan;
+  if (done.failed.length)
+    progress.warn(`${done.failed.length} tag(s) could not be removed and are still there: ${done.failed.join(' ')}`);
+  return done;
+}
+
+/** What the removal program says went, and the bytes freed by that alone. */
+export function removedOf(plan: CleanupPlan, inventory: readonly ImageTag[], values: Map<string, string>): CleanupPlan {
+  const gone = plan.remove.filter((_, i) => values.get(`${REMOVED_VALUE}${i}`) === 'yes');
+  return {
+    keep: plan.keep,
+    remove: gone,
+    failed: plan.remove.filter((t) => !gone.includes(t)),
+    freedBytes: freedBytes(inventory, new Set(gone)),
+  };
 }
 
 /** cleanup-backend: keep the newest dated tags, never the running one or the rollback target. */
@@ -59,7 +81,7 @@ export async function cleanupBackend(reader: InputReader, progress: Progress): P
   return Operation.run(
     { action: 'cleanup-backend', stack: 'backend', conn: inputs.conn, progress, locking: true },
     async (op) => {
-      progress.step(`Listing ${inputs.image} images`);
+      // The listing rides on the program that takes the lock: its step is named once the lock line is out.
       const state = await op.readState(
         sh`nr_value running_image "$(${op.render.run(docker.containerImage(inputs.container))} 2>/dev/null)"
 ${imageTagsValue(op, inputs.image)}`,
@@ -69,6 +91,7 @@ ${imageTagsValue(op, inputs.image)}`,
         ? runningImage.slice(inputs.image.length + 1)
         : undefined;
       const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
+      progress.step(`Listing ${inputs.image} images`);
       progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
       progress.step('Removing old images');
       const rollbackTarget = running ? previousRelease(op.history, 'backend', running) : undefined;

@@ -128,7 +128,7 @@ ${op.recordingSuccess(
     }
     await op.finish('success', { tag, commit, previous });
     const inventory = parseImageTags(Buffer.from(released.values.get('tags_b64') ?? '', 'base64').toString());
-    const recent = datedTags(inventory).slice(0, 5);
+    const recent = datedTags(inventory, op.history).slice(0, 5);
     if (inputs.keepImages > 0)
       await cleanupImages(op, {
         image: target.image,

@@ -34,9 +34,8 @@ ${imageTagsValue(op, target.image)}`,
     const runningImage = state.get('running_image') ?? '';
     op.reportInterrupted(`The backend now runs ${runningImage || 'nothing'}.`);
     const current = runningImage.startsWith(`${target.image}:`) ? runningImage.slice(target.image.length + 1) : '';
-    const order = op.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
     const inventory = parseImageTags(Buffer.from(state.get('tags_b64') ?? '', 'base64').toString());
-    const available = datedTags(inventory, order);
+    const available = datedTags(inventory, op.history);
 
     let tag = inputs.tag;
     if (!tag) {

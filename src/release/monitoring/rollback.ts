@@ -9,7 +9,7 @@ import { failureOf } from '../backend/deploy.js';
 import { Operation } from '../operation.js';
 import type { FlowContext, FlowResult } from '../run.js';
 import { readDeploymentInputs } from '../../github/deployments.js';
-import { isMonitoringTag, newestFirst } from '../tags.js';
+import { isMonitoringTag, lastReleased, newestFirst } from '../tags.js';
 import { restartStack, type StackPlace } from './stack.js';
 import { verifyRelease } from './verify.js';
 
@@ -44,7 +44,6 @@ nr_value head_tags "$(nr_git -C ${repo} tag --points-at HEAD | tr '\\n' ' ')"
 nr_value tags "$(nr_git -C ${repo} tag --list --format='%(refname:short)=%(*objectname)%(objectname)' | tr '\\n' ' ')"
 nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | head -n 20 | tr '\\n' ';')"`);
       op.reportInterrupted('');
-      const order = op.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
       // `tag=<commit>` (an annotated tag's commit, then the tag object: the first 40 hex are the commit)
       const tagCommits = new Map(
         (state.get('tags') ?? '')
@@ -56,7 +55,7 @@ nr_value dirty "$(nr_git -C ${repo} status --porcelain --untracked-files=no | he
       );
       const available = newestFirst(
         [...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)),
-        order,
+        lastReleased(op.history, 'monitoring'),
       );
       const headCommit = state.get('head') ?? '';
       const headTag =
