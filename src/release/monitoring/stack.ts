@@ -16,21 +16,28 @@ export function projectDir(s: StackPlace): string {
   return dir ? `${s.repo}/${dir}` : s.repo;
 }
 
-/** Asks, for each stack name, who owns the container holding it, and lists exited containers. */
+/** The compose project a container belongs to, as the folder it was started from. */
+const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
+
+/** Asks, for each stack name, who owns the container holding it, and lists exited containers with their owners. */
 export function containerOwners(r: Renderer, s: StackPlace): Shell {
   return lines(
     ...s.containers.map(
       (c, i) =>
-        sh`nr_value ${`owner_${i}`} "$(${r.run({ argv: ['docker', 'container', 'inspect', '--format', '{{.State.Status}} {{index .Config.Labels "com.docker.compose.project.working_dir"}}', c] })} 2>/dev/null)"`,
+        sh`nr_value ${`owner_${i}`} "$(${r.run({ argv: ['docker', 'container', 'inspect', '--format', `{{.State.Status}} {{index .Config.Labels "${PROJECT_DIR_LABEL}"}}`, c] })} 2>/dev/null)"`,
     ),
-    sh`nr_value exited "$(${r.run({ argv: ['docker', 'container', 'ls', '--all', '--filter', 'status=exited', '--filter', 'status=created', '--format', '{{.Names}}'] })} | tr '\\n' ' ')"`,
+    // `name owner-folder` lines (a folder may hold spaces), encoded to stay one value line
+    sh`nr_value exited_b64 "$(${r.run({ argv: ['docker', 'container', 'ls', '--all', '--filter', 'status=exited', '--filter', 'status=created', '--format', `{{.Names}} {{.Label "${PROJECT_DIR_LABEL}"}}`] })} | base64 | tr -d '\\n')"`,
   );
 }
 
 /**
  * Containers that would break the stack: one holding a stack name that this
  * compose project does not own (a leftover from an older folder or a manual
- * `docker run`), and exited duplicates of a stack name.
+ * `docker run`), and exited duplicates of a stack name: the `<12 hex>_<name>`
+ * compose renames a container to while recreating it, left behind when that
+ * failed. Names are matched whole; a container of another compose project is
+ * never a duplicate, whatever its name.
  */
 export function findLeftovers(s: StackPlace, values: Map<string, string>): { name: string; why: string }[] {
   const out: { name: string; why: string }[] = [];
@@ -46,8 +53,12 @@ export function findLeftovers(s: StackPlace, values: Map<string, string>): { nam
         why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
       });
   });
-  for (const name of (values.get('exited') ?? '').split(' ').filter(Boolean)) {
-    if (!s.containers.includes(name) && s.containers.some((c) => name.includes(c)))
+  const exited = Buffer.from(values.get('exited_b64') ?? '', 'base64').toString();
+  for (const line of exited.split('\n')) {
+    const [name = '', ...rest] = line.trim().split(' ');
+    const owner = rest.join(' ').trim();
+    const renamed = /^[0-9a-f]{12}_(.+)$/.exec(name);
+    if (renamed && s.containers.includes(renamed[1]) && (owner === '' || owner === dir))
       out.push({ name, why: 'an exited duplicate' });
   }
   return out;
