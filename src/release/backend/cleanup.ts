@@ -8,7 +8,7 @@ import { Operation } from '../operation.js';
 import type { FlowResult } from '../run.js';
 import { freedBytes, parseImageTags, planCleanup, type CleanupPlan, type ImageTag } from './images.js';
 
-/** Reports the image's `Tag Size` lines as the value `tags_b64` (any number of them). */
+/** Reports the image listing (`docker.imageTags` lines) as the value `tags_b64` (any number of them). */
 export function imageTagsValue(op: Operation, image: string): Shell {
   return sh`nr_value tags_b64 "$(${op.render.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
 }
