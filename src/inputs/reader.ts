@@ -106,7 +106,7 @@ export class InputReader {
     return items;
   }
 
-  /** A path inside the checkout: relative, no `..`. */
+  /** A path inside the checkout: relative, no `..`, and no leading `-` (docker would read it as an option). */
   relativePath(name: string): string {
     const value = this.string(name);
     if (value === '') return value;
@@ -114,6 +114,11 @@ export class InputReader {
       throw new InputError(
         name,
         `must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`,
+      );
+    if (value.startsWith('-'))
+      throw new InputError(
+        name,
+        `must not start with - (docker would take it as an option); for a folder of that name write ./${value.slice(0, 200)}`,
       );
     return value;
   }

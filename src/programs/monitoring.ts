@@ -45,14 +45,18 @@ export interface Leftover {
 function containerOwners(r: Renderer, s: StackPlace): Shell {
   return lines(
     ...s.containers.map((c, i) => sh`nr_value ${`owner_${i}`} "$(${r.run(docker.containerOwner(c))} 2>/dev/null)"`),
-    sh`nr_value exited "$(${r.run(docker.stoppedContainers())} | tr '\\n' ' ')"`,
+    // encoded, to stay one value line
+    sh`nr_value exited_b64 "$(${r.run(docker.stoppedContainers())} | base64 | tr -d '\\n')"`,
   );
 }
 
 /**
  * Containers that would break the stack: one holding a stack name that this
  * compose project does not own (a leftover from an older folder or a manual
- * `docker run`), and exited duplicates of a stack name.
+ * `docker run`), and exited duplicates of a stack name: the `<12 hex>_<name>`
+ * compose renames a container to while recreating it, left behind when that
+ * failed. Names are matched whole; a container of another compose project is
+ * never a duplicate, whatever its name.
  */
 export function findLeftovers(s: StackPlace, values: ReadonlyMap<string, string>): Leftover[] {
   const out: Leftover[] = [];
@@ -68,8 +72,12 @@ export function findLeftovers(s: StackPlace, values: ReadonlyMap<string, string>
         why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
       });
   });
-  for (const name of (values.get('exited') ?? '').split(' ').filter(Boolean)) {
-    if (!s.containers.includes(name) && s.containers.some((c) => name.includes(c)))
+  const exited = Buffer.from(values.get('exited_b64') ?? '', 'base64').toString();
+  for (const line of exited.split('\n')) {
+    const [name = '', ...rest] = line.trim().split(' ');
+    const owner = rest.join(' ').trim();
+    const renamed = /^[0-9a-f]{12}_(.+)$/.exec(name);
+    if (renamed && s.containers.includes(renamed[1]) && (owner === '' || owner === dir))
       out.push({ name, why: 'an exited duplicate' });
   }
   return out;

@@ -1,5 +1,8 @@
 import { change, command, type ChangeCommand, type ReadCommand } from './command.js';
 
+/** The compose project a container belongs to, as the folder it was started from. */
+const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
+
 export const docker = {
   /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
   build: (o: { image: string; tag: string; context: string; dockerfile?: string }): ChangeCommand =>
@@ -12,22 +15,22 @@ export const docker = {
       o.context,
     ]),
   imageExists: (ref: string): ReadCommand => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
-  /** `Tag Size ID` lines of an image's tags. */
+  /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
   imageTags: (image: string): ReadCommand =>
-    command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}}']),
+    command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
   containerImage: (container: string): ReadCommand =>
     command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
-  /** `<status> <compose working_dir>` of a container: who owns a stack name. */
+  /** `<status> <compose project folder>` of a container: who owns a stack name. */
   containerOwner: (container: string): ReadCommand =>
     command([
       'docker',
       'container',
       'inspect',
       '--format',
-      '{{.State.Status}} {{index .Config.Labels "com.docker.compose.project.working_dir"}}',
+      `{{.State.Status}} {{index .Config.Labels "${PROJECT_DIR_LABEL}"}}`,
       container,
     ]),
-  /** Names of exited and created containers. */
+  /** `<name> <compose project folder>` lines of exited and created containers (the folder may hold spaces). */
   stoppedContainers: (): ReadCommand =>
     command([
       'docker',
@@ -39,7 +42,7 @@ export const docker = {
       '--filter',
       'status=created',
       '--format',
-      '{{.Names}}',
+      `{{.Names}} {{.Label "${PROJECT_DIR_LABEL}"}}`,
     ]),
   logs: (container: string, lines: number): ReadCommand =>
     command(['docker', 'logs', '--tail', String(lines), container]),

@@ -1,3 +1,5 @@
+import type { HistoryRecord } from '../remote/history.js';
+
 /** The backend's image tags and the monitoring's git tags: `YYYY.MM.DD-<sha7>`. */
 
 export const DATED_TAG = /^\d{4}\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d|3[01])-[0-9a-f]{7}$/;
@@ -25,12 +27,37 @@ export function isMonitoringTag(tag: string, prefix: string): boolean {
   return tag.startsWith(prefix) && isDatedTag(tag.slice(prefix.length));
 }
 
+/** When each tag last became the running release, in milliseconds since the epoch. */
+export type ReleaseTimes = ReadonlyMap<string, number>;
+
 /**
- * Newest first: by date, then by the order they were deployed in
- * (`order`, later first; unknown last), then by name.
+ * What the history knows: the last time each tag of `stack` was deployed or
+ * rolled back to successfully. Failed, rolled-back and no-op records say
+ * nothing about which release is newer, so they do not count.
  */
-export function newestFirst(tags: readonly string[], order: readonly string[] = []): string[] {
-  const rank = (t: string): number => order.lastIndexOf(t);
+export function lastReleased(records: readonly HistoryRecord[], stack: HistoryRecord['stack']): Map<string, number> {
+  const times = new Map<string, number>();
+  for (const r of records) {
+    if (r.stack !== stack || r.outcome !== 'success' || !r.tag || !/^(deploy|rollback)-/.test(r.action)) continue;
+    const when = Date.parse(r.ended ?? r.started);
+    if (Number.isFinite(when)) times.set(r.tag, Math.max(when, times.get(r.tag) ?? when));
+  }
+  return times;
+}
+
+/**
+ * Newest first: by the date in the tag, then, on the same date, by when the
+ * tag last became the release (`times`, later first; unknown last). The name
+ * decides only between tags nothing else tells apart, so that the order is
+ * the same whatever order the tags come in.
+ */
+export function newestFirst(tags: readonly string[], times: ReleaseTimes = new Map()): string[] {
+  const time = (t: string): number => times.get(t) ?? -Infinity;
   const date = (t: string): string => t.replace(/^.*?(\d{4}\.\d{2}\.\d{2})-[0-9a-f]{7}$/, '$1');
-  return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || rank(b) - rank(a) || b.localeCompare(a));
+  const later = (a: string, b: string): number => {
+    const ta = time(a);
+    const tb = time(b);
+    return ta === tb ? 0 : tb > ta ? 1 : -1;
+  };
+  return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || later(a, b) || b.localeCompare(a));
 }

@@ -171,6 +171,24 @@ describe.each(Object.keys(ACTIONS))('%s: hostile input values are refused or use
   });
 });
 
+describe('defect 12.12: a build-context starting with - never reaches docker as an option', () => {
+  it('defect 12.12: - and --output=... are refused before connecting, naming build-context', async () => {
+    const dest = `/tmp/nr-build-output-${randomBytes(6).toString('hex')}`;
+    for (const value of ['-', `--output=type=local,dest=${dest}`]) {
+      const before = proxies[0].connections;
+      const run = await runAction(
+        'deploy-backend',
+        connection({ port: String(proxies[0].port), 'health-url': HEALTH_URL, 'build-context': value }),
+      );
+      expect(run.code, run.stdout).toBe(1);
+      expect(run.stdout).toMatch(/^::error::Input 'build-context': must not start with -/m);
+      expect(run.stdout).toContain('Nothing was changed on the NAS');
+      expect(proxies[0].connections).toBe(before);
+    }
+    expect(existsSync(dest)).toBe(false);
+  });
+});
+
 describe('values used literally on the NAS (no dry-run)', () => {
   it('a repo-path with spaces, quotes and $( ) works as the path it names', async () => {
     for (const dir of ['/volume1/docker/scan ium', `/volume1/docker/x $(touch ${SENTINEL}) ';y\`z\``]) {

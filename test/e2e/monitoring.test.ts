@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -69,6 +70,52 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
       ),
     ).toBe(`${REPO}/monitoring`);
     expect(containerState('scanium-loki')).toBe('running healthy');
+  });
+
+  it('defect 12.5: removes only exact duplicates of stack names, never a container that merely contains one or belongs to another compose project', async () => {
+    const bystanders = [
+      'scanium-grafana-image-renderer',
+      'photos-scanium-loki-migration',
+      'scanium-tempo-compactor-old',
+      // named like compose's own duplicate, but of another compose project
+      '0123456789ab_scanium-mimir',
+    ];
+    const duplicate = 'abcdef012345_scanium-alloy'; // compose's rename of an old scanium-alloy, left by a failed recreate
+    const made = [...bystanders, duplicate];
+    try {
+      for (const name of bystanders.slice(0, 3)) docker('create', '--name', name, 'nas-base:latest', 'true');
+      docker(
+        'create',
+        '--name',
+        bystanders[3],
+        '--label',
+        'com.docker.compose.project=photos',
+        '--label',
+        'com.docker.compose.project.working_dir=/volume1/docker/photos',
+        'nas-base:latest',
+        'true',
+      );
+      docker(
+        'create',
+        '--name',
+        duplicate,
+        '--label',
+        `com.docker.compose.project.working_dir=${REPO}/monitoring`,
+        'nas-base:latest',
+        'true',
+      );
+      const run = await deploy();
+      expect(run.code, run.stdout).toBe(0);
+      for (const name of bystanders) {
+        expect(containerState(name), name).toMatch(/^created/);
+        expect(run.stdout).not.toContain(`Removing leftover container ${name}`);
+      }
+      expect(run.stdout).toContain(`Removing leftover container ${duplicate} (an exited duplicate)`);
+      expect(containerState(duplicate)).toBe('missing');
+      for (const c of STACK) expect(containerState(c)).toMatch(/^running/);
+    } finally {
+      spawnSync('docker', ['rm', '--force', ...made], { stdio: 'ignore' }); // some are gone already
+    }
   });
 
   it('rolls back to a named tag (detached, first configuration served), then to the previous release; refuses an unknown tag', async () => {

@@ -247,7 +247,7 @@ describe('docker and compose commands', () => {
       'ls',
       'img',
       '--format',
-      '{{.Tag}} {{.Size}} {{.ID}}',
+      '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}',
     ]);
     expect(docker.containerImage('c').argv).toEqual([
       'docker',

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDeployBackend } from '../../src/inputs/backend.js';
 import { readConnection } from '../../src/inputs/connection.js';
 import { InputError, InputReader, PATTERNS, runnerInputs } from '../../src/inputs/reader.js';
 import { ACTIONS } from '../../src/inputs/spec.js';
@@ -137,6 +138,20 @@ describe('InputReader', () => {
     }
   });
 
+  it('defect 12.12: refuses a build-context (or any checkout path) starting with -, naming the input', () => {
+    for (const bad of ['-', '--output=type=local,dest=/anywhere', '-f', '--', '-./x']) {
+      const err = inputError(() => readDeployBackend(reader({ ...connectionInputs(), 'build-context': bad })));
+      expect(err.input).toBe('build-context');
+      expect(err.message).toMatch(/^Input 'build-context': must not start with -/);
+    }
+    for (const name of ['compose-file', 'dockerfile']) {
+      expect(inputError(() => reader({ [name]: '--help' }).relativePath(name)).input).toBe(name);
+    }
+    expect(readDeployBackend(reader({ ...connectionInputs(), 'build-context': './-ctx' })).buildContext).toBe('./-ctx');
+    expect(readDeployBackend(reader({ ...connectionInputs(), 'build-context': 'a/-b' })).buildContext).toBe('a/-b');
+    expect(readDeployBackend(reader(connectionInputs())).buildContext).toBe('backend');
+  });
+
   it('reads an http(s) URL, without its trailing slash', () => {
     expect(reader({ 'health-url': 'http://127.0.0.1:8080/health' }).url('health-url')).toBe(
       'http://127.0.0.1:8080/health',
@@ -211,13 +226,16 @@ describe('InputReader', () => {
   });
 });
 
+/** A connection readConnection accepts (the keys exist once beforeAll has run). */
+const connectionInputs = (): Record<string, string> => ({
+  host: 'nas.local',
+  username: 'deploy',
+  'private-key': privateKey,
+  'host-key': publicFingerprint,
+});
+
 describe('readConnection', () => {
-  const base = (): Record<string, string> => ({
-    host: 'nas.local',
-    username: 'deploy',
-    'private-key': privateKey,
-    'host-key': publicFingerprint,
-  });
+  const base = connectionInputs;
 
   it('reads a complete connection with its defaults', () => {
     const c = readConnection(reader(base()));

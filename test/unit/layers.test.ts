@@ -11,8 +11,8 @@ const SRC = resolve(__dirname, '../../src');
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['ssh', 'report'], // the SSH session and executor; the log
-  ['rules'], // pure release rules: tags, image inventory and cleanup, judging checks
-  ['remote'], // shell text and the command catalog
+  ['remote'], // shell text, the command catalog, and the history's records
+  ['rules'], // pure release rules: dated tags and their order, the image inventory and what cleanup keeps
   ['inputs'], // typed settings from the action's inputs
   ['programs'], // the NAS-side programs, each with its exit codes, values and steps
   ['nas'], // the seam: the Nas interface and its SSH implementation

@@ -233,7 +233,10 @@ describe('monitoring programs decode their values', () => {
         owner_0: 'running /volume1/docker/shop/repo/monitoring',
         owner_1: 'running /volume1/docker/old-monitoring',
         owner_2: 'exited ',
-        exited: 'scanium-loki-1 unrelated ',
+        // compose's rename of a container it was recreating; a look-alike of another project; an unrelated one
+        exited_b64: Buffer.from(
+          'a1b2c3d4e5f6_scanium-loki \nscanium-loki-1 /volume1/docker/other\nunrelated \n',
+        ).toString('base64'),
       }),
     );
     expect(decoded).toEqual({
@@ -242,7 +245,7 @@ describe('monitoring programs decode their values', () => {
       leftovers: [
         { name: 'scanium-loki', why: 'running, owned by the compose project in /volume1/docker/old-monitoring' },
         { name: 'scanium-tempo', why: 'exited, started outside compose' },
-        { name: 'scanium-loki-1', why: 'an exited duplicate' },
+        { name: 'a1b2c3d4e5f6_scanium-loki', why: 'an exited duplicate' },
       ],
     });
   });

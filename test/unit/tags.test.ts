@@ -1,7 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { datedTags, parseImageTags, parseSize, planCleanup } from '../../src/rules/images.js';
-import { datedTag, isBackendRollbackTag, isDatedTag, isMonitoringTag, newestFirst } from '../../src/rules/tags.js';
+import { datedTags, parseCreatedAt, parseImageTags, parseSize, planCleanup } from '../../src/rules/images.js';
+import { previousRelease, type HistoryRecord } from '../../src/remote/history.js';
+import {
+  datedTag,
+  isBackendRollbackTag,
+  isDatedTag,
+  isMonitoringTag,
+  lastReleased,
+  newestFirst,
+} from '../../src/rules/tags.js';
 
 const SHA = 'abcdef0123456789abcdef0123456789abcdef01';
 
@@ -103,22 +111,18 @@ describe('newestFirst', () => {
     ).toEqual(['2026.10.01-ddddddd', '2026.01.10-bbbbbbb', '2026.01.02-aaaaaaa', '2025.12.31-ccccccc']);
   });
 
-  it('on the same date puts the one deployed later first, and unknown ones last', () => {
+  it('on the same date puts the one released later first, and unknown ones last', () => {
     const tags = ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-ccccccc', '2026.01.09-fffffff'];
-    const order = ['2026.01.10-bbbbbbb', '2026.01.10-aaaaaaa'];
-    expect(newestFirst(tags, order)).toEqual([
+    const times = new Map([
+      ['2026.01.10-bbbbbbb', Date.parse('2026-01-10T09:00:00Z')],
+      ['2026.01.10-aaaaaaa', Date.parse('2026-01-10T10:00:00Z')],
+    ]);
+    expect(newestFirst(tags, times)).toEqual([
       '2026.01.10-aaaaaaa',
       '2026.01.10-bbbbbbb',
       '2026.01.10-ccccccc',
       '2026.01.09-fffffff',
     ]);
-  });
-
-  it('counts the last time a tag was deployed', () => {
-    const tags = ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb'];
-    expect(newestFirst(tags, ['2026.01.10-aaaaaaa', '2026.01.10-bbbbbbb', '2026.01.10-aaaaaaa'])[0]).toBe(
-      '2026.01.10-aaaaaaa',
-    );
   });
 
   it('sorts monitoring tags by their date too', () => {
@@ -202,5 +206,100 @@ describe('image tags and the cleanup keep-rules', () => {
         { tag: T('03', 'c'), bytes: 0 },
       ]),
     ).toEqual([T('03', 'c'), T('01', 'a')]);
+  });
+});
+
+describe('defect 12.4: same-day releases are ordered by what happened, never by the sha', () => {
+  const day = '2026.01.10';
+  const [E, TWO, A, B, C] = ['eeeeeee', '2222222', 'aaaaaaa', 'bbbbbbb', 'ccccccc'].map((sha) => `${day}-${sha}`);
+  let clock = Date.parse('2026-01-10T08:00:00Z');
+  const record = (r: Partial<HistoryRecord> & Pick<HistoryRecord, 'action' | 'tag'>): HistoryRecord => {
+    clock += 60_000;
+    const at = new Date(clock).toISOString();
+    return { id: String(clock), stack: 'backend', started: at, ended: at, outcome: 'success', ...r };
+  };
+
+  it('defect 12.4: without history, same-day tags keep the newer release (the image creation time decides)', () => {
+    // Deployed by the hand-run script in the order eeeeeee, 2222222, aaaaaaa; aaaaaaa runs.
+    const inventory = parseImageTags(
+      [
+        `${A} 12.3MB 3333333333aa 2026-01-10 11:00:00 +0000 UTC`,
+        `${E} 12.3MB 1111111111ee 2026-01-10 09:00:00 +0000 UTC`,
+        `${TWO} 12.3MB 2222222222bb 2026-01-10 10:00:00 +0000 UTC`,
+        'latest 12.3MB 3333333333aa 2026-01-10 11:00:00 +0000 UTC',
+      ].join('\n'),
+    );
+    const plan = planCleanup(inventory, 2, [A, previousRelease([], 'backend', A)], []);
+    expect(plan.keep).toEqual([A, TWO]);
+    expect(plan.remove).toEqual([E]);
+    expect(plan.freedBytes).toBe(12_300_000);
+    expect(datedTags(inventory)).toEqual([A, TWO, E]);
+  });
+
+  it('defect 12.4: a failed rollback does not make its target the newest release', () => {
+    // Released in the order A, B, C, D; their shas sort in another order.
+    const [A, B, C, D] = ['ccccccc', 'aaaaaaa', 'ddddddd', 'bbbbbbb'].map((sha) => `${day}-${sha}`);
+    const history = [
+      record({ action: 'deploy-backend', tag: A }),
+      record({ action: 'deploy-backend', tag: B, previous: A }),
+      record({ action: 'deploy-backend', tag: C, previous: B }),
+      record({ action: 'deploy-backend', tag: D, previous: C }),
+      record({ action: 'rollback-backend', tag: A, previous: D, outcome: 'rolled-back', detail: 'named' }),
+      record({ action: 'rollback-backend', tag: A, previous: D, outcome: 'failure', detail: 'named' }),
+    ];
+    const inventory = [A, B, C, D].map((tag) => ({ tag, bytes: 100 }));
+    const plan = planCleanup(inventory, 3, [D, previousRelease(history, 'backend', D)], history);
+    expect(plan.keep).toEqual([D, C, B]);
+    expect(plan.remove).toEqual([A]);
+  });
+
+  it('defect 12.4: a successful rollback makes its target the newest, whatever the images were built at', () => {
+    const history = [
+      record({ action: 'deploy-backend', tag: A }),
+      record({ action: 'deploy-backend', tag: B, previous: A }),
+      record({ action: 'rollback-backend', tag: A, previous: B, detail: 'named' }),
+      record({ action: 'cleanup-backend', tag: '' }),
+      record({ action: 'deploy-backend', tag: C, previous: A, outcome: 'noop' }),
+    ];
+    const created = Date.parse('2026-01-10T08:00:00Z');
+    const inventory = [A, B, C].map((tag, i) => ({ tag, bytes: 1, created: created + i * 1000 }));
+    // C was built before either release and never released itself: its build time puts it last.
+    expect(datedTags(inventory, history)).toEqual([A, B, C]);
+  });
+
+  it("defect 12.4: deploy-backend's recent tags are newest first (the history, then the build time)", () => {
+    const history = [record({ action: 'deploy-backend', tag: E }), record({ action: 'deploy-backend', tag: TWO })];
+    const built = clock + 60_000; // a hand-built image after the last recorded release
+    const inventory = [
+      { tag: E, bytes: 1, created: Date.parse('2026-01-10T08:00:00Z') },
+      { tag: TWO, bytes: 1, created: Date.parse('2026-01-10T08:00:30Z') },
+      { tag: A, bytes: 1, created: built },
+      { tag: '2026.01.09-fffffff', bytes: 1, created: built + 1000 },
+    ];
+    expect(datedTags(inventory, history)).toEqual([A, TWO, E, '2026.01.09-fffffff']);
+  });
+
+  it('counts only successful deploys and rollbacks of the stack, at their last time', () => {
+    const history = [
+      record({ action: 'deploy-backend', tag: A }),
+      record({ action: 'deploy-backend', tag: B }),
+      record({ action: 'rollback-backend', tag: A, detail: 'previous-release' }),
+      record({ action: 'deploy-backend', tag: C, outcome: 'failure' }),
+      record({ action: 'deploy-monitoring', tag: `monitoring-${E}`, stack: 'monitoring' }),
+    ];
+    const times = lastReleased(history, 'backend');
+    expect([...times.keys()].sort()).toEqual([A, B]);
+    expect(times.get(A)).toBe(Date.parse(history[2].ended!));
+    expect([...lastReleased(history, 'monitoring').keys()]).toEqual([`monitoring-${E}`]);
+  });
+
+  it("reads docker's CreatedAt, with any offset, and nothing else", () => {
+    expect(parseCreatedAt('2026-01-10 09:00:00 +0000 UTC')).toBe(Date.parse('2026-01-10T09:00:00Z'));
+    expect(parseCreatedAt('2026-01-10 10:00:00 +0100 CET')).toBe(Date.parse('2026-01-10T09:00:00Z'));
+    expect(parseCreatedAt('2026-01-10 09:00:00.5 -0230 X')).toBe(Date.parse('2026-01-10T11:30:00.5Z'));
+    for (const bad of ['', 'N/A', '2 hours ago', '2026-01-10']) expect(parseCreatedAt(bad)).toBeUndefined();
+    expect(parseImageTags(`${A} 1.5MB 5cfddd1be29a 2026-01-10 09:00:00 +0000 UTC`)).toEqual([
+      { tag: A, bytes: 1_500_000, id: '5cfddd1be29a', created: Date.parse('2026-01-10T09:00:00Z') },
+    ]);
   });
 });

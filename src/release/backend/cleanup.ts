@@ -6,7 +6,7 @@ import { Steps } from '../../remote/program.js';
 import type { Progress } from '../../report/progress.js';
 import { reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { planCleanup, type ImageTag } from '../../rules/images.js';
+import { datedTags, freedBytes, planCleanup, type ImageTag } from '../../rules/images.js';
 
 export const CLEANUP_STEPS = new Steps({
   lock: 'Taking the release lock',
@@ -37,8 +37,7 @@ export async function cleanupImages(
     pruneDangling: boolean;
   },
 ): Promise<CleanupResult> {
-  const order = o.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
-  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], order);
+  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], o.history);
   progress.detail(
     `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`,
   );
@@ -49,15 +48,15 @@ export async function cleanupImages(
   const outcome = await nas.runProgram(removeImages(nas.render, o.image, plan.remove, o.pruneDangling));
   if (outcome.code !== 0) progress.warn(`Removing images ended with exit code ${outcome.code}`);
   const { removed, kept } = outcome.values;
-  // What stays and what was freed, once the tags docker refused are known: freed bytes count only images whose every tag went.
-  const done = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...kept], order);
-  const freedBytes = done.freedBytes;
+  // Freed bytes count only images whose every tag really went.
+  const freed = freedBytes(o.inventory, new Set(removed));
+  const keep = datedTags(o.inventory, o.history).filter((t) => plan.keep.includes(t) || kept.includes(t));
   for (const tag of removed) progress.detail(`${nas.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
   for (const tag of kept) progress.detail(`kept ${o.image}:${tag}: docker could not remove it`);
   progress.ok(
-    `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freedBytes / 1e6).toFixed(1)} MB`,
+    `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`,
   );
-  return { keep: done.keep, removed, failed: kept, freedBytes };
+  return { keep, removed, failed: kept, freedBytes: freed };
 }
 
 /** cleanup-backend: keep the newest dated tags, never the running one or the rollback target. */

@@ -141,8 +141,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       return { ok: false, outputs, error: why };
     }
     await nas.finish('success', { tag, commit, previous });
-    const order = state.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
-    const recent = datedTags(values.inventory, [...order, tag]).slice(0, 5);
+    const recent = datedTags(values.inventory, state.history).slice(0, 5);
     if (settings.keepImages > 0)
       await cleanupImages(nas, progress, {
         image: target.image,

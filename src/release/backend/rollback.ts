@@ -37,8 +37,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     const current = runningTag(target.image, runningImage);
-    const order = state.history.filter((r) => r.stack === 'backend').map((r) => r.tag);
-    const available = datedTags(inventory, order);
+    const available = datedTags(inventory, state.history);
 
     let tag = settings.tag;
     if (!tag) {

@@ -5,7 +5,7 @@ import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { isMonitoringTag, newestFirst } from '../../rules/tags.js';
+import { isMonitoringTag, lastReleased, newestFirst } from '../../rules/tags.js';
 import { verifyRelease } from './verify.js';
 
 export const ROLLBACK_MONITORING_STEPS = new Steps({
@@ -37,10 +37,9 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     reportInterrupted(progress, state.interrupted, '');
     reportInProgress(progress, state.inProgress);
     const { head, branch, headTags, tagCommits, dirty } = state.answers;
-    const order = state.history.filter((r) => r.stack === 'monitoring').map((r) => r.tag);
     const available = newestFirst(
       [...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)),
-      order,
+      lastReleased(state.history, 'monitoring'),
     );
     const headTag = headTags.find((t) => isMonitoringTag(t, stack.tagPrefix)) ?? '';
     const current =
