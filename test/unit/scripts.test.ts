@@ -288,6 +288,7 @@ function startHolder(
   holder: string,
   timeout: number,
   then?: Shell,
+  thenTimeout?: number,
 ): {
   child: ChildProcessWithoutNullStreams;
   output: () => string;
@@ -297,7 +298,7 @@ function startHolder(
   // As the runner does: the holder as a brace group on `sh -s`, whose input then carries the heartbeats.
   const child = spawn('/bin/sh', ['-s']);
   child.stdin.write(
-    `{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text}\n}\n`,
+    `{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}), ...(thenTimeout ? { thenTimeout } : {}) }).text}\n}\n`,
   );
   children.push(child);
   let out = '';
@@ -321,6 +322,20 @@ function startHolder(
       );
     });
   return { child, output: () => out, exited, waitFor };
+}
+
+/** A process that still runs (a zombie nobody reaped has ended). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 describe('the release lock, run locally', () => {
@@ -363,6 +378,56 @@ describe('the release lock, run locally', () => {
     await first.waitFor(`${MARKER} state 7\n`);
     // It asked after locking (the holder file was written), and could not eat the heartbeats.
     expect(first.output()).toBe(`${MARKER} locked\n${MARKER} value holder first\n${MARKER} state 7\n`);
+    const second = startHolder(stateDir, 'second', 0);
+    expect(await second.exited).toBe(75);
+    first.child.stdin.end();
+    expect(await first.exited).toBe(0);
+  });
+
+  it('defect 12.3: a runner that goes away during the first questions ends them and frees the lock at once', async () => {
+    const stateDir = join(work, 'lock-gone-during-state');
+    // A hung fetch: a process of the questions and one it started in the background, both waiting for ever.
+    const hung = new Shell(
+      programText({
+        path: '/usr/bin:/bin',
+        marker: MARKER,
+        script: sh`sleep 300 & nr_value child "$!"; sh -c 'sleep 301 & echo $!; wait' | { read -r nr_p; nr_value grandchild "$nr_p"; cat; }`,
+      }),
+    );
+    const first = startHolder(stateDir, 'first', 5, hung);
+    await first.waitFor(`${MARKER} value grandchild `);
+    const pids = [...first.output().matchAll(/value (?:child|grandchild) (\d+)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(2);
+    expect(pids.every(alive)).toBe(true);
+    const started = Date.now();
+    first.child.stdin.end();
+    const code = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('still holding'), 5000))]);
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(first.output()).not.toContain('state');
+    expect(readFileSync(join(stateDir, 'holder'), 'utf8')).toBe('');
+    // the lock is free, and nothing the questions started is left running
+    const next = startHolder(stateDir, 'next', 0);
+    await next.waitFor(`${MARKER} locked\n`);
+    next.child.stdin.end();
+    expect(await next.exited).toBe(0);
+    await until(() => !pids.some(alive));
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('defect 12.3: the first questions are bounded in time on the NAS', async () => {
+    const stateDir = join(work, 'lock-state-limit');
+    const hung = new Shell(
+      programText({ path: '/usr/bin:/bin', marker: MARKER, script: sh`nr_value waiting yes; sleep 300` }),
+    );
+    const first = startHolder(stateDir, 'first', 5, hung, 1);
+    await first.waitFor(`${MARKER} value waiting yes\n`);
+    const stateLine = first.waitFor(`${MARKER} state 124\n`);
+    await Promise.race([
+      stateLine,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(first.output())), 5000)),
+    ]);
+    // still holding the lock for the runner, which decides what to do
     const second = startHolder(stateDir, 'second', 0);
     expect(await second.exited).toBe(75);
     first.child.stdin.end();
