@@ -448,6 +448,37 @@ describe('the release lock, run locally', () => {
   });
 });
 
+/** Starts a program as the NAS would (on `sh -s`), without waiting for it. */
+function startProgram(script: Shell): {
+  output: () => string;
+  exited: Promise<number | null>;
+  waitFor: (text: string) => Promise<void>;
+} {
+  const child = spawn('/bin/sh', ['-s']);
+  children.push(child);
+  let out = '';
+  const waiters: (() => void)[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  });
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  child.stdin.end(programText({ path: '/usr/bin:/bin', marker: MARKER, script }));
+  const waitFor = (text: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(text)) resolve();
+      };
+      waiters.push(check);
+      check();
+      void exited.then(() =>
+        out.includes(text) ? resolve() : reject(new Error(`ended without ${text}: ${out.slice(0, 500)}`)),
+      );
+    });
+  return { output: () => out, exited, waitFor };
+}
+
 describe('a detached phase, run locally', () => {
   it('relays the phase output, markers included, and exits with its status', () => {
     const stateDir = join(work, 'phase-state');
@@ -488,6 +519,42 @@ describe('a detached phase, run locally', () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(join(stateDir, 'phase.rc'), 'utf8').trim()).toBe('0');
+  });
+
+  it('defect 12.8: a phase started while another runs reports its own output and status', async () => {
+    const stateDir = join(work, 'phase-overlap');
+    const a = startProgram(detached(stateDir, sh`nr_say info phase A; sleep 2; echo output of A; exit 3`));
+    await a.waitFor(`${MARKER} info phase A`);
+    await new Promise((r) => setTimeout(r, 300));
+    const b = startProgram(detached(stateDir, sh`nr_say info phase B; echo output of B; exit 5`));
+    const [ra, rb] = await Promise.all([a.exited, b.exited]);
+    expect(ra).toBe(3);
+    expect(a.output()).toContain('output of A');
+    expect(a.output()).not.toContain('B');
+    expect(rb).toBe(5);
+    expect(b.output()).toBe(`${MARKER} info phase B\noutput of B\n`);
+    expect(readFileSync(join(stateDir, 'phase.rc'), 'utf8').trim()).toBe('5');
+  });
+
+  it('defect 12.9: a phase is handed over as a file: any size, and nothing of it on a command line', async () => {
+    const stateDir = join(work, 'phase-as-file');
+    const hook = `hook-text-${'h'.repeat(40)}`;
+    // over 200 KiB of script, more than one argument may hold
+    const big = 'x'.repeat(210 * 1024);
+    const script = sh`nr_big=${big}
+nr_say info ${hook} "\${#nr_big}"
+sleep 1
+echo done`;
+    const phase = startProgram(detached(stateDir, script));
+    await phase.waitFor(`${MARKER} info ${hook} ${big.length}`);
+    const args = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(args).not.toContain(hook);
+    expect(args).not.toContain(MARKER);
+    expect(args).not.toContain('x'.repeat(100));
+    expect(await phase.exited).toBe(0);
+    expect(phase.output()).toContain('done\n');
+    // the file is private while it exists, and gone once the phase is done
+    expect(existsSync(join(stateDir, 'phase.sh'))).toBe(false);
   });
 
   it('makes the next lock holder wait for a phase left running', async () => {
