@@ -30,9 +30,17 @@ export const VALUE_CHUNK = 3000;
  */
 export const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
 nr_value() {
-  if [ "\${#2}" -le ${VALUE_CHUNK} ]; then printf '%s value %s %s\\n' "$NR_M" "$1" "$2"; return; fi
-  printf '%s value %s \\n' "$NR_M" "$1"
-  printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
+  # survive, and a NAS without fold sends it on one line
+  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
 }
 nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 

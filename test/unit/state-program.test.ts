@@ -115,4 +115,20 @@ esac
       expect(previousRelease(read, 'backend', tagOf(999))).toBe(tagOf(998));
     }
   }, 60_000);
+
+  it('sends a long value in lines the runner joins; one with other than ASCII, or without fold, on one line', async () => {
+    const ascii = Array.from({ length: 5000 }, (_, i) => `${i} ab\\c`).join(' ');
+    const other = Array.from({ length: 5000 }, (_, i) => `${i} ünï`).join(' ');
+    const shell = sh`nr_value ascii ${ascii}; nr_value other ${other}; nr_value short x`;
+    const withFold = await runSlowlyRead(shell, { path: '/usr/bin:/bin', stallMs: 0 });
+    expect(withFold.values.get('ascii')).toBe(ascii);
+    expect(withFold.values.get('other')).toBe(other);
+    expect(withFold.values.get('short')).toBe('x');
+    const bin = join(work, 'no-fold-bin');
+    mkdirSync(bin, { recursive: true });
+    // a PATH without fold (or anything else: the shell's builtins do the rest)
+    const noFold = await runSlowlyRead(sh`PATH=${bin}; ${shell}`, { path: bin, stallMs: 0 });
+    expect(noFold.values.get('ascii')).toBe(ascii);
+    expect(noFold.values.get('other')).toBe(other);
+  });
 });
