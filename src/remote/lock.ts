@@ -1,9 +1,11 @@
-import { sh, type Shell } from './shell.js';
+import { Shell, sh } from './shell.js';
 
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 export const LOCK_HEARTBEAT_GRACE = 45;
 /** How often the runner sends one. */
 export const LOCK_HEARTBEAT_EVERY = 10;
+/** Seconds the first questions may take on the NAS (the runner gives them 120 from `locked`). */
+export const STATE_PROGRAM_LIMIT = 110;
 
 /**
  * The release lock: a process on the NAS holds `flock` on a file for as long
@@ -20,6 +22,11 @@ export const LOCK_HEARTBEAT_EVERY = 10;
  * earlier, vanished holder left running (see detached.ts). Then it runs
  * `then` (a program: the operation's first, read-only questions) under the
  * lock without another round trip, and reports its status as `state <code>`.
+ * `then` runs in a session of its own (one process group), bounded by
+ * `thenTimeout` on the NAS, while the heartbeats are already watched: when the
+ * runner goes away during it (EOF, or no heartbeat), its whole group is ended
+ * and the lock dropped at once, so a hung fetch or a wedged dockerd cannot
+ * keep it.
  */
 export function lockHolder(opts: {
   stateDir: string;
@@ -28,10 +35,13 @@ export function lockHolder(opts: {
   marker: string;
   path: string;
   then?: Shell;
+  /** Seconds `then` may run on the NAS. */
+  thenTimeout?: number;
 }): Shell {
+  const heartbeats = sh`while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
   return sh`NR_M=${opts.marker}
 PATH=${opts.path}:"$PATH"; export PATH
-for nr_t in flock timeout; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
+for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
 [ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit 68; }
 mkdir -p "$nr_dir" || exit 70
@@ -52,14 +62,36 @@ fi
 exec 8>&-
 printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
 printf '%s locked\\n' "$NR_M"
-${
-  opts.then
-    ? sh`(
-${opts.then}
-) </dev/null 9>&-
-printf '%s state %s\\n' "$NR_M" "$?"`
-    : sh`:`
-}
-while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done
+${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT, heartbeats) : heartbeats}
 : > "$nr_dir/holder"`;
+}
+
+/**
+ * Runs the first questions (a whole program, handed to `sh -s` as a quoted
+ * here-doc: nothing on a command line) in a session of their own under
+ * `timeout`, with the heartbeat loop listening in the background from the
+ * start. When that loop ends before the questions do (the runner is gone), it
+ * signals the holder, which ends the questions' process group and exits,
+ * dropping the lock. Otherwise the holder reports `state <code>` and keeps the
+ * lock as long as the heartbeats come.
+ */
+function thenUnderLock(then: Shell, marker: string, limit: number, heartbeats: Shell): Shell {
+  const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
+  if (then.text.split('\n').includes(end)) throw new Error('the first program contains its own end line');
+  return sh`nr_gone=
+trap 'nr_gone=1' USR1
+exec 3<&0
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new Shell(end)}' &
+${then}
+${new Shell(end)}
+nr_state=$!
+( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
+nr_watch=$!
+exec 3<&-
+wait "$nr_state"; nr_rc=$?
+# what the questions left behind (or all of them, when the runner is gone) goes with their group
+kill -TERM -"$nr_state" 2>/dev/null
+if [ -n "$nr_gone" ]; then : > "$nr_dir/holder"; exit 0; fi
+printf '%s state %s\\n' "$NR_M" "$nr_rc"
+wait "$nr_watch"`;
 }

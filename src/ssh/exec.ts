@@ -113,9 +113,12 @@ export class ProgramOutput {
       const space = rest.indexOf(' ');
       const kind = space < 0 ? rest : rest.slice(0, space);
       const body = space < 0 ? '' : rest.slice(space + 1);
-      if (kind === 'value') {
+      if (kind === 'value' || kind === 'value+') {
+        // `value+` continues a long value, sent a line at a time (see VALUE_CHUNK in program.ts)
         const at = body.indexOf(' ');
-        this.values.set(at < 0 ? body : body.slice(0, at), at < 0 ? '' : body.slice(at + 1));
+        const name = at < 0 ? body : body.slice(0, at);
+        const text = at < 0 ? '' : body.slice(at + 1);
+        this.values.set(name, kind === 'value+' ? (this.values.get(name) ?? '') + text : text);
       } else {
         this.flush(); // what the program printed before the marker comes first
         this.options.onMarker?.({ kind, text: body });

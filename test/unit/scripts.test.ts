@@ -288,6 +288,7 @@ function startHolder(
   holder: string,
   timeout: number,
   then?: Shell,
+  thenTimeout?: number,
 ): {
   child: ChildProcessWithoutNullStreams;
   output: () => string;
@@ -297,7 +298,7 @@ function startHolder(
   // As the runner does: the holder as a brace group on `sh -s`, whose input then carries the heartbeats.
   const child = spawn('/bin/sh', ['-s']);
   child.stdin.write(
-    `{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}) }).text}\n}\n`,
+    `{\n${lockHolder({ stateDir, holder, timeout, marker: MARKER, path: '/usr/local/bin', ...(then ? { then } : {}), ...(thenTimeout ? { thenTimeout } : {}) }).text}\n}\n`,
   );
   children.push(child);
   let out = '';
@@ -321,6 +322,20 @@ function startHolder(
       );
     });
   return { child, output: () => out, exited, waitFor };
+}
+
+/** A process that still runs (a zombie nobody reaped has ended). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }
 
 describe('the release lock, run locally', () => {
@@ -369,6 +384,56 @@ describe('the release lock, run locally', () => {
     expect(await first.exited).toBe(0);
   });
 
+  it('defect 12.3: a runner that goes away during the first questions ends them and frees the lock at once', async () => {
+    const stateDir = join(work, 'lock-gone-during-state');
+    // A hung fetch: a process of the questions and one it started in the background, both waiting for ever.
+    const hung = new Shell(
+      programText({
+        path: '/usr/bin:/bin',
+        marker: MARKER,
+        script: sh`sleep 300 & nr_value child "$!"; sh -c 'sleep 301 & echo $!; wait' | { read -r nr_p; nr_value grandchild "$nr_p"; cat; }`,
+      }),
+    );
+    const first = startHolder(stateDir, 'first', 5, hung);
+    await first.waitFor(`${MARKER} value grandchild `);
+    const pids = [...first.output().matchAll(/value (?:child|grandchild) (\d+)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(2);
+    expect(pids.every(alive)).toBe(true);
+    const started = Date.now();
+    first.child.stdin.end();
+    const code = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('still holding'), 5000))]);
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(first.output()).not.toContain('state');
+    expect(readFileSync(join(stateDir, 'holder'), 'utf8')).toBe('');
+    // the lock is free, and nothing the questions started is left running
+    const next = startHolder(stateDir, 'next', 0);
+    await next.waitFor(`${MARKER} locked\n`);
+    next.child.stdin.end();
+    expect(await next.exited).toBe(0);
+    await until(() => !pids.some(alive));
+    expect(pids.filter(alive)).toEqual([]);
+  });
+
+  it('defect 12.3: the first questions are bounded in time on the NAS', async () => {
+    const stateDir = join(work, 'lock-state-limit');
+    const hung = new Shell(
+      programText({ path: '/usr/bin:/bin', marker: MARKER, script: sh`nr_value waiting yes; sleep 300` }),
+    );
+    const first = startHolder(stateDir, 'first', 5, hung, 1);
+    await first.waitFor(`${MARKER} value waiting yes\n`);
+    const stateLine = first.waitFor(`${MARKER} state 124\n`);
+    await Promise.race([
+      stateLine,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(first.output())), 5000)),
+    ]);
+    // still holding the lock for the runner, which decides what to do
+    const second = startHolder(stateDir, 'second', 0);
+    expect(await second.exited).toBe(75);
+    first.child.stdin.end();
+    expect(await first.exited).toBe(0);
+  });
+
   it('goes to a waiting holder as soon as it is let go', async () => {
     const stateDir = join(work, 'lock-handover');
     const first = startHolder(stateDir, 'first', 5);
@@ -382,6 +447,37 @@ describe('the release lock, run locally', () => {
     expect(await second.exited).toBe(0);
   });
 });
+
+/** Starts a program as the NAS would (on `sh -s`), without waiting for it. */
+function startProgram(script: Shell): {
+  output: () => string;
+  exited: Promise<number | null>;
+  waitFor: (text: string) => Promise<void>;
+} {
+  const child = spawn('/bin/sh', ['-s']);
+  children.push(child);
+  let out = '';
+  const waiters: (() => void)[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  });
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  child.stdin.end(programText({ path: '/usr/bin:/bin', marker: MARKER, script }));
+  const waitFor = (text: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (out.includes(text)) resolve();
+      };
+      waiters.push(check);
+      check();
+      void exited.then(() =>
+        out.includes(text) ? resolve() : reject(new Error(`ended without ${text}: ${out.slice(0, 500)}`)),
+      );
+    });
+  return { output: () => out, exited, waitFor };
+}
 
 describe('a detached phase, run locally', () => {
   it('relays the phase output, markers included, and exits with its status', () => {
@@ -423,6 +519,42 @@ describe('a detached phase, run locally', () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(existsSync(file)).toBe(true);
     expect(readFileSync(join(stateDir, 'phase.rc'), 'utf8').trim()).toBe('0');
+  });
+
+  it('defect 12.8: a phase started while another runs reports its own output and status', async () => {
+    const stateDir = join(work, 'phase-overlap');
+    const a = startProgram(detached(stateDir, sh`nr_say info phase A; sleep 2; echo output of A; exit 3`));
+    await a.waitFor(`${MARKER} info phase A`);
+    await new Promise((r) => setTimeout(r, 300));
+    const b = startProgram(detached(stateDir, sh`nr_say info phase B; echo output of B; exit 5`));
+    const [ra, rb] = await Promise.all([a.exited, b.exited]);
+    expect(ra).toBe(3);
+    expect(a.output()).toContain('output of A');
+    expect(a.output()).not.toContain('B');
+    expect(rb).toBe(5);
+    expect(b.output()).toBe(`${MARKER} info phase B\noutput of B\n`);
+    expect(readFileSync(join(stateDir, 'phase.rc'), 'utf8').trim()).toBe('5');
+  });
+
+  it('defect 12.9: a phase is handed over as a file: any size, and nothing of it on a command line', async () => {
+    const stateDir = join(work, 'phase-as-file');
+    const hook = `hook-text-${'h'.repeat(40)}`;
+    // over 200 KiB of script, more than one argument may hold
+    const big = 'x'.repeat(210 * 1024);
+    const script = sh`nr_big=${big}
+nr_say info ${hook} "\${#nr_big}"
+sleep 1
+echo done`;
+    const phase = startProgram(detached(stateDir, script));
+    await phase.waitFor(`${MARKER} info ${hook} ${big.length}`);
+    const args = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(args).not.toContain(hook);
+    expect(args).not.toContain(MARKER);
+    expect(args).not.toContain('x'.repeat(100));
+    expect(await phase.exited).toBe(0);
+    expect(phase.output()).toContain('done\n');
+    // the file is private while it exists, and gone once the phase is done
+    expect(existsSync(join(stateDir, 'phase.sh'))).toBe(false);
   });
 
   it('makes the next lock holder wait for a phase left running', async () => {
