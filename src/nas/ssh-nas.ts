@@ -9,6 +9,7 @@ import type { Progress } from '../report/progress.js';
 import { currentRun, type RunInfo } from '../report/run-info.js';
 import { Executor, RemoteError, type ProgramResult } from '../ssh/exec.js';
 import { Session } from '../ssh/session.js';
+import { LockExit, STATE_PROGRAM_LIMIT } from '../remote/lock.js';
 import { HistoryRecorder } from './history-recorder.js';
 import { LockClient, noCheckout } from './lock-client.js';
 import type { Nas, NasState, OperationKind, Phase, RecordUpdate, StateQuestions } from './nas.js';
@@ -128,6 +129,10 @@ export class SshNas implements Nas {
       // A locking operation always runs another program (its phase, or at least its history line).
       result = await exec.run(state, { onMarker: this.relay.relay, allowFailure: true, next: this.kind.locking });
     }
+    if (this.locking && result.code === LockExit.StateTimedOut)
+      throw new Error(
+        `Reading the NAS state took longer than ${STATE_PROGRAM_LIMIT}s on the NAS and was stopped there (a git fetch that hangs, or a Docker engine that does not answer?). The release lock was let go. Nothing was changed.`,
+      );
     const facts = parseTools(result.values, {
       sudo: conn.sudo,
       compose: conn.composeCommand,

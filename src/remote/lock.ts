@@ -1,4 +1,16 @@
+import { exitCodeDefinitions, exitCodes } from './program.js';
 import { Shell, sh } from './shell.js';
+
+/** How the lock holder ends when it cannot hold the lock (it also says why, in a marker). */
+export const LockExit = {
+  NoCheckout: 68,
+  ToolMissing: 69,
+  NoStateDir: 70,
+  LockTimeout: 75,
+  /** timeout(1)'s code: the first questions ran past STATE_PROGRAM_LIMIT on the NAS. */
+  StateTimedOut: 124,
+} as const;
+const EXIT = exitCodes(LockExit);
 
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 export const LOCK_HEARTBEAT_GRACE = 45;
@@ -41,14 +53,15 @@ export function lockHolder(opts: {
   const heartbeats = sh`while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
   return sh`NR_M=${opts.marker}
 PATH=${opts.path}:"$PATH"; export PATH
-for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit 69; }; done
+${exitCodeDefinitions()}
+for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit 68; }
-mkdir -p "$nr_dir" || exit 70
-exec 9>>"$nr_dir/lock" || exit 70
+[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoCheckout)}; }
+mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
+exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
 nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
 while ! flock -n 9; do
-  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; exit 75; fi
+  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; ${EXIT.exit(LockExit.LockTimeout)}; fi
   printf '%s held %s\\n' "$NR_M" "$(nr_holder)"
   nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
   flock -w "$nr_step" 9 && break
@@ -57,7 +70,7 @@ done
 exec 8>>"$nr_dir/busy"
 if ! flock -n 8; then
   printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
-  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; exit 75; }
+  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; ${EXIT.exit(LockExit.LockTimeout)}; }
 fi
 exec 8>&-
 printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
