@@ -1,6 +1,6 @@
 import type { ClientChannel } from 'ssh2';
 import type { ConnectionInputs } from '../inputs/connection.js';
-import { Executor, LineSplitter, RemoteError, type Marker, type ProgramResult } from '../ssh/exec.js';
+import { Executor, LineSplitter, RemoteError, type Job, type Marker, type ProgramResult } from '../ssh/exec.js';
 import { programText, type Program } from '../remote/program.js';
 import { Session } from '../ssh/session.js';
 import { Renderer, toolFunctions, type Tools } from '../remote/command.js';
@@ -103,7 +103,6 @@ export class Operation {
     });
     const exec = new Executor(
       session,
-      conn.remotePath,
       (lines) => platform.remote(lines),
       (resume) => platform.drained(resume),
     );
@@ -213,9 +212,20 @@ export class Operation {
   ): Promise<ProgramResult> {
     const tools = this.facts ? toolFunctions(this.facts.tools) : probingToolFunctions(this.conn.sudo);
     return this.exec.run(
-      { title, script: lines(tools, script), timeout: opts.timeout ?? 600, ...(opts.quiet ? { quiet: true } : {}) },
+      this.job({
+        title,
+        script: lines(tools, script),
+        timeout: opts.timeout ?? 600,
+        ...(opts.quiet ? { quiet: true } : {}),
+      }),
       { onMarker: (m) => opts.onMarker?.(m) || this.onMarker(m), ...(opts.allowFailure ? { allowFailure: true } : {}) },
     );
+  }
+
+  /** A program as the executor takes it: its text rendered with this run's marker and PATH. */
+  private job(program: Program): Job {
+    const text = programText({ path: this.conn.remotePath, marker: this.exec.marker, script: program.script });
+    return { title: program.title, text, timeout: program.timeout, ...(program.quiet ? { quiet: true } : {}) };
   }
 
   /** Runs a state-changing phase detached on the NAS (see detached.ts), following its log. */
@@ -278,7 +288,7 @@ export class Operation {
     else {
       if (this.options.locking) progress.ok('Connected (dry-run: no lock)');
       // A locking operation always runs another program (its phase, or at least its history line).
-      result = await this.exec.run(state, {
+      result = await this.exec.run(this.job(state), {
         onMarker: (m) => this.onMarker(m),
         allowFailure: true,
         next: this.options.locking,
