@@ -178,7 +178,7 @@ async function listening(port: number, timeoutMs: number): Promise<void> {
  * are an RSA and an ed25519 key, as most NAS have: ssh2 prefers ed25519.
  */
 describe('a NAS with an RSA and an ed25519 host key', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nr-sshd-rsa-'));
+  let dir = '';
   let sshd: ChildProcess | undefined;
   let port = 0;
   const key = (type: 'rsa' | 'ed25519') => {
@@ -188,6 +188,7 @@ describe('a NAS with an RSA and an ed25519 host key', () => {
   };
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nr-sshd-rsa-'));
     for (const type of ['rsa', 'ed25519'])
       execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', join(dir, `ssh_host_${type}_key`)]);
     port = await freePort();
@@ -217,7 +218,7 @@ describe('a NAS with an RSA and an ed25519 host key', () => {
 
   afterAll(() => {
     sshd?.kill();
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('defect 12.6: pinning its RSA key line as ssh-keyscan prints it connects, with the RSA key', async () => {
