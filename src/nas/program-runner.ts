@@ -1,9 +1,15 @@
 import { toolFunctions, type Tools } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
-import { exitCodeDefinitions, type ProgramOutcome, type TypedProgram } from '../remote/program.js';
+import {
+  exitCodeDefinitions,
+  programText,
+  type Program,
+  type ProgramOutcome,
+  type TypedProgram,
+} from '../remote/program.js';
 import { lines, type Shell } from '../remote/shell.js';
 import type { Progress } from '../report/progress.js';
-import type { Executor, Marker, ProgramResult } from '../ssh/exec.js';
+import type { Executor, Job, Marker, ProgramResult, RunOptions } from '../ssh/exec.js';
 
 /** Turns a program's progress markers into the log's progress lines and groups. */
 export class MarkerRelay {
@@ -48,7 +54,20 @@ export class ProgramRunner {
     private readonly exec: Executor,
     private readonly relay: MarkerRelay,
     private readonly stateDir: string,
+    /** Goes in front of the NAS's PATH in every program (remote-path). */
+    private readonly remotePath: string,
   ) {}
+
+  /** A program as the executor takes it: its text, with this run's marker and PATH. */
+  job(program: Program): Job {
+    const text = programText({ path: this.remotePath, marker: this.exec.marker, script: program.script });
+    return { title: program.title, text, timeout: program.timeout, ...(program.quiet ? { quiet: true } : {}) };
+  }
+
+  /** Runs a program as it is (the first one: its tools are the probing functions), relaying its markers. */
+  plain(program: Program, options: Omit<RunOptions, 'onMarker'> = {}): Promise<ProgramResult> {
+    return this.exec.run(this.job(program), { onMarker: this.relay.relay, ...options });
+  }
 
   async foreground<T>(program: TypedProgram<T>, tools: Tools): Promise<ProgramOutcome<T>> {
     return decoded(program, await this.send(program, lines(toolFunctions(tools), program.script)));
@@ -62,10 +81,7 @@ export class ProgramRunner {
   }
 
   private send(program: TypedProgram<unknown>, script: Shell): Promise<ProgramResult> {
-    return this.exec.run(
-      { title: program.title, script, timeout: program.timeout, ...(program.quiet ? { quiet: true } : {}) },
-      { onMarker: this.relay.relay, allowFailure: true },
-    );
+    return this.plain({ ...program, script }, { allowFailure: true });
   }
 }
 

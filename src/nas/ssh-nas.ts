@@ -73,7 +73,6 @@ export class SshNas implements Nas {
     });
     const exec = new Executor(
       session,
-      conn.remotePath,
       (lines) => platform.remote(lines),
       (resume) => platform.drained(resume),
     );
@@ -85,14 +84,14 @@ export class SshNas implements Nas {
       session,
       exec,
       lock: new LockClient(session, exec, progress),
-      runner: new ProgramRunner(exec, this.relay, this.stateDir),
+      runner: new ProgramRunner(exec, this.relay, this.stateDir, conn.remotePath),
     };
     return this.connected;
   }
 
   async readState<T>(questions: StateQuestions<T>): Promise<NasState<T>> {
     const { conn, progress } = this;
-    const { exec, lock, session } = await this.connect();
+    const { lock, session, runner } = await this.connect();
     const state: Program = {
       title: 'Reading the NAS state',
       script: lines(
@@ -127,7 +126,7 @@ export class SshNas implements Nas {
     } else {
       if (this.kind.locking) progress.ok('Connected (dry-run: no lock)');
       // A locking operation always runs another program (its phase, or at least its history line).
-      result = await exec.run(state, { onMarker: this.relay.relay, allowFailure: true, next: this.kind.locking });
+      result = await runner.plain(state, { allowFailure: true, next: this.kind.locking });
     }
     if (this.locking && result.code === LockExit.StateTimedOut)
       throw new Error(

@@ -9,7 +9,7 @@ export interface Platform {
   /** One of our own log lines. */
   info(line: string): void;
   /**
-   * Lines printed by a remote command: never read as workflow commands.
+   * Output of a remote command, each string one or more lines joined by \n: never read as workflow commands.
    * Returns false when the log is backed up; `drained` then says when to go on.
    */
   remote(lines: readonly string[]): boolean;
@@ -122,7 +122,7 @@ export class TerminalPlatform implements Platform {
   }
   remote(lines: readonly string[]): boolean {
     let ok = true;
-    for (const line of lines) ok = this.write(`│ ${line}`);
+    for (const text of lines) for (const line of text.split('\n')) ok = this.write(`│ ${line}`);
     return ok;
   }
   drained(resume: () => void): void {

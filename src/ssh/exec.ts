@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
-import { GarbageCollector } from './garbage.js';
+import { StringDecoder } from 'node:string_decoder';
 import type { Session } from './session.js';
-import { programText, type Program } from '../remote/program.js';
 
 export interface Marker {
   kind: string;
@@ -27,8 +26,27 @@ export interface RunOptions {
   next?: boolean;
 }
 
-/** Prints lines of remote output; false when the log cannot take more for now. */
+/**
+ * Prints remote output, each string one or more lines joined by \n (a chunk
+ * of output at a time, not a string per line); false when the log cannot take
+ * more for now.
+ */
 export type Print = (lines: readonly string[]) => boolean | void;
+
+/**
+ * One program as plain data: the text `sh -s` reads on the NAS (rendered by
+ * the layer that writes programs, with this executor's marker) and how to run it.
+ */
+export interface Job {
+  /** What it does, for the log and for errors ("Building image"). */
+  title: string;
+  /** The whole program, as the NAS's `sh -s` reads it on standard input. */
+  text: string;
+  /** Seconds before the runner gives up on it. */
+  timeout: number;
+  /** Remote output is kept out of the log (read-only queries). */
+  quiet?: boolean;
+}
 
 export class RemoteError extends Error {
   constructor(
@@ -51,51 +69,141 @@ const TAIL_LINES = 40;
 const MAX_LINE = 16 * 1024;
 /** A marker line (a value such as the release history, base64 on one line) is kept whole up to this size. */
 const MAX_MARKER_LINE = 16 * 1024 * 1024;
+const CR = 13;
+const LF = 10;
 
-/** Splits a byte stream into lines without keeping more than one line in memory. */
+/** The longest line of `text` (lines joined by \n) is no longer than `max`. */
+function linesWithin(text: string, max: number): boolean {
+  if (text.length <= max) return true;
+  for (let start = 0; ;) {
+    const end = text.indexOf('\n', start);
+    if ((end < 0 ? text.length : end) - start > max) return false;
+    if (end < 0) return true;
+    start = end + 1;
+  }
+}
+
+function truncated(line: string): string {
+  return line.slice(0, MAX_LINE) + ' …';
+}
+
+/**
+ * Splits a byte stream into lines without keeping more than one unfinished
+ * line in memory. Bytes are decoded as a stream, so a UTF-8 character split
+ * between two SSH packets stays whole; line breaks are \n, \r\n or \r (also
+ * when split between packets).
+ *
+ * Lines reach `onLine` one by one; or, when `onText` is given, runs of plain
+ * lines reach it as one string (joined by \n): a build that prints 500 MB then
+ * costs a string per packet rather than one per line. Lines that `special`
+ * picks (markers) still reach `onLine` alone, kept whole up to MAX_MARKER_LINE;
+ * any other line is cut at MAX_LINE.
+ */
 export class LineSplitter {
   private partial = '';
+  /** The last text ended with \r: a \n that starts the next one belongs to it. */
+  private afterCR = false;
+  private readonly decoder = new StringDecoder('utf8');
   constructor(
     private readonly onLine: (line: string) => void,
-    /** Lines to keep whole (up to MAX_MARKER_LINE): truncating a value would corrupt it. */
-    private readonly keepWhole: (line: string) => boolean = () => false,
+    private readonly special: (line: string) => boolean = () => false,
+    private readonly onText?: (text: string) => void,
+    /** A string every special line starts with, to find them without splitting. */
+    private readonly specialPrefix?: string,
   ) {}
-  private tooLong(line: string): boolean {
-    return line.length > (this.keepWhole(line) ? MAX_MARKER_LINE : MAX_LINE);
-  }
+
   push(chunk: Buffer | string): void {
-    const text = this.partial + chunk.toString();
-    const parts = text.split(/\r?\n|\r/);
-    this.partial = parts.pop() ?? '';
-    if (this.partial.length > MAX_LINE && this.tooLong(this.partial)) {
-      this.onLine(this.partial.slice(0, MAX_LINE) + ' …');
-      this.partial = '';
-    }
-    for (const line of parts)
-      this.onLine(line.length > MAX_LINE && this.tooLong(line) ? line.slice(0, MAX_LINE) + ' …' : line);
+    this.take(typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
   }
+
   end(): void {
-    if (this.partial) this.onLine(this.partial);
+    this.take(this.decoder.end());
+    if (this.partial) this.lines(this.partial);
     this.partial = '';
+  }
+
+  private take(text: string): void {
+    if (this.afterCR && text.charCodeAt(0) === LF) text = text.slice(1);
+    if (text === '') return;
+    this.afterCR = text.charCodeAt(text.length - 1) === CR;
+    let last = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
+    if (last < 0) {
+      this.partial += text;
+      if (this.partial.length > MAX_LINE && !(this.special(this.partial) && this.partial.length <= MAX_MARKER_LINE)) {
+        this.lines(truncated(this.partial));
+        this.partial = '';
+      }
+      return;
+    }
+    const rest = text.slice(last + 1);
+    if (text.charCodeAt(last) === LF && last > 0 && text.charCodeAt(last - 1) === CR) last -= 1;
+    let complete = this.partial + text.slice(0, last);
+    this.partial = rest;
+    if (complete.includes('\r')) complete = complete.replace(/\r\n?/g, '\n');
+    this.lines(complete);
+  }
+
+  /** Hands over `text`: one or more whole lines, joined by \n. */
+  private lines(text: string): void {
+    const onText = this.onText;
+    if (!onText) {
+      for (let start = 0; ;) {
+        const end = text.indexOf('\n', start);
+        this.line(end < 0 ? text.slice(start) : text.slice(start, end));
+        if (end < 0) return;
+        start = end + 1;
+      }
+    }
+    // Runs of plain lines go on whole; a special line alone.
+    const prefix = this.specialPrefix;
+    let from = 0;
+    for (let at = prefix ? text.indexOf(prefix) : -1; at >= 0; at = text.indexOf(prefix!, at + 1)) {
+      if (at > 0 && text.charCodeAt(at - 1) !== LF) continue;
+      if (at > from) this.run(text.slice(from, at - 1));
+      const end = text.indexOf('\n', at);
+      this.line(end < 0 ? text.slice(at) : text.slice(at, end));
+      from = end < 0 ? text.length + 1 : end + 1;
+      if (end < 0) break;
+      at = end;
+    }
+    if (from === 0) this.run(text);
+    else if (from <= text.length) this.run(text.slice(from));
+  }
+
+  private run(text: string): void {
+    if (linesWithin(text, MAX_LINE)) return this.onText!(text);
+    for (let start = 0; ;) {
+      const end = text.indexOf('\n', start);
+      this.line(end < 0 ? text.slice(start) : text.slice(start, end));
+      if (end < 0) return;
+      start = end + 1;
+    }
+  }
+
+  private line(line: string): void {
+    if (line.length > MAX_LINE && !(line.length <= MAX_MARKER_LINE && this.special(line))) line = truncated(line);
+    this.onLine(line);
   }
 }
 
 /**
- * One program's output, line by line: marker lines become values and
- * progress markers, the others go to the log (unless the program is quiet)
- * and into a bounded tail for error messages. Log lines are printed a chunk
- * at a time (flush): one write per chunk rather than per line keeps the
- * garbage of a build that prints 50 MB small.
+ * One program's output: marker lines become values and progress markers,
+ * the others go to the log (unless the program is quiet) and into a bounded
+ * tail for error messages. Log text is printed a chunk of lines at a time
+ * (flush), one string per chunk: a build that prints 500 MB makes no
+ * string per line.
  */
 export class ProgramOutput {
   readonly values = new Map<string, string>();
-  readonly tail: string[] = [];
   private readonly prefix: string;
   private pending: string[] = [];
+  /** The latest runs of lines, just enough of them for the tail. */
+  private recent: { text: string; lines: number }[] = [];
+  private recentLines = 0;
 
   constructor(
     marker: string,
-    private readonly program: Pick<Program, 'title' | 'quiet'>,
+    private readonly program: { title: string; quiet?: boolean },
     private readonly options: RunOptions,
     private readonly print: Print,
   ) {
@@ -104,6 +212,15 @@ export class ProgramOutput {
 
   isMarker(line: string): boolean {
     return line.startsWith(this.prefix);
+  }
+
+  /** The last lines it printed (up to 40), for error messages. */
+  get tail(): string[] {
+    return this.recent
+      .map((run) => run.text)
+      .join('\n')
+      .split('\n')
+      .slice(-TAIL_LINES);
   }
 
   /** Takes one line. */
@@ -125,26 +242,41 @@ export class ProgramOutput {
       }
       return;
     }
-    this.tail.push(line);
-    if (this.tail.length > TAIL_LINES) this.tail.shift();
-    if (!this.program.quiet) this.pending.push(line);
+    this.text(line);
+  }
+
+  /** Takes a run of ordinary lines (no marker), joined by \n. */
+  text(text: string): void {
+    const lines = countLines(text);
+    this.recent.push({ text, lines });
+    this.recentLines += lines;
+    while (this.recent.length > 1 && this.recentLines - this.recent[0].lines >= TAIL_LINES)
+      this.recentLines -= this.recent.shift()!.lines;
+    if (!this.program.quiet) this.pending.push(text);
   }
 
   /** Prints the lines taken so far; false when the log is backed up. */
   flush(): boolean {
     if (this.pending.length === 0) return true;
-    const lines = this.pending;
+    const text = this.pending;
     this.pending = [];
-    return this.print(lines) !== false;
+    return this.print(text) !== false;
   }
 
   /** The result once the program has exited; throws on failure unless allowFailure. */
   result(code: number, timedOut = false): ProgramResult {
     this.flush();
+    const tail = this.tail;
     if ((code !== 0 || timedOut) && !this.options.allowFailure)
-      throw new RemoteError(this.program.title, code, this.tail, timedOut);
-    return { code, values: this.values, tail: this.tail, timedOut };
+      throw new RemoteError(this.program.title, code, tail, timedOut);
+    return { code, values: this.values, tail, timedOut };
   }
+}
+
+function countLines(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
+  return n;
 }
 
 /**
@@ -166,7 +298,6 @@ export class Executor {
    */
   constructor(
     readonly session: Session,
-    readonly remotePath: string,
     private readonly print: Print,
     private readonly drained: (resume: () => void) => void = (resume) => resume(),
   ) {}
@@ -192,7 +323,7 @@ export class Executor {
   }
 
   /** Reads the output of one program (see ProgramOutput), printing it unless it is quiet. */
-  output(program: Pick<Program, 'title' | 'quiet'>, options: RunOptions = {}): ProgramOutput {
+  output(program: Pick<Job, 'title' | 'quiet'>, options: RunOptions = {}): ProgramOutput {
     return new ProgramOutput(this.marker, program, options, this.print);
   }
 
@@ -201,14 +332,14 @@ export class Executor {
     return this.session.exec('sh -s');
   }
 
-  async run(program: Program, options: RunOptions = {}): Promise<ProgramResult> {
-    const text = programText({ path: this.remotePath, marker: this.marker, script: program.script });
+  async run(program: Job, options: RunOptions = {}): Promise<ProgramResult> {
     const opening = this.spare ?? this.open();
     this.spare = undefined;
     const channel = await opening;
     if (options.next) this.prepare();
     const output = this.output(program, options);
     const onLine = (line: string): void => output.line(line);
+    const onText = (text: string): void => output.text(text);
     const relieve = (): void => {
       if (output.flush()) return;
       channel.pause();
@@ -218,9 +349,9 @@ export class Executor {
         channel.stderr.resume();
       });
     };
-    const garbage = new GarbageCollector();
-    const out = new LineSplitter(onLine, (line) => output.isMarker(line));
-    const err = new LineSplitter(onLine);
+    const isMarker = (line: string): boolean => output.isMarker(line);
+    const out = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
+    const err = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
 
     const { code, timedOut } = await new Promise<{ code: number; timedOut: boolean }>((resolve, reject) => {
       let timedOut = false;
@@ -236,12 +367,10 @@ export class Executor {
       }, program.timeout * 1000);
       channel.on('data', (d: Buffer) => {
         out.push(d);
-        garbage.add(d.length);
         relieve();
       });
       channel.stderr.on('data', (d: Buffer) => {
         err.push(d);
-        garbage.add(d.length);
         relieve();
       });
       channel.on('close', (exitCode: number | null | undefined) => {
@@ -258,7 +387,7 @@ export class Executor {
         }
         resolve({ code: exitCode, timedOut });
       });
-      channel.end(text);
+      channel.end(program.text);
     });
     return output.result(code, timedOut);
   }

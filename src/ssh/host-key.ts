@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ServerHostKeyAlgorithm } from 'ssh2';
 
 /** One line of the `host-key` input: a fingerprint, or a public key blob. */
 export type PinnedKey = { kind: 'fingerprint'; sha256: string } | { kind: 'key'; type: string; sha256: string };
@@ -52,11 +53,65 @@ export function hostKeyMatches(pinned: readonly PinnedKey[], presented: Buffer):
   return pinned.some((key) => key.sha256 === fp);
 }
 
+/** The type a public key blob declares first (`ssh-ed25519`, `ssh-rsa`, ...). */
+export function keyTypeOf(keyBlob: Buffer): string {
+  if (keyBlob.length < 4) return 'unknown';
+  return keyBlob.subarray(4, 4 + keyBlob.readUInt32BE(0)).toString('latin1') || 'unknown';
+}
+
+/** The host-key algorithms the SSH client offers by default, in its order of preference. */
+export const DEFAULT_HOST_KEY_ALGORITHMS: readonly ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+
+/** The signature algorithms by which a server proves it holds a key of each type (RSA has three). */
+const ALGORITHMS_OF_TYPE: Record<string, readonly ServerHostKeyAlgorithm[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+  'ssh-dss': ['ssh-dss'],
+};
+
+/**
+ * The host-key algorithms to offer, so that the server presents a pinned key
+ * rather than the one it prefers: a NAS with RSA and ed25519 keys, pinned to
+ * its RSA key line, would otherwise prove ed25519 and look like an impostor.
+ * Only key lines give a type. When every pin is a key line, only their types
+ * are offered; when some are bare fingerprints (any type), the key lines'
+ * types come first and the default order follows; with no typed pin (or a
+ * type the client cannot verify), undefined: the default order.
+ */
+export function hostKeyAlgorithms(pinned: readonly PinnedKey[]): ServerHostKeyAlgorithm[] | undefined {
+  const typed = [...new Set(pinned.flatMap((key) => (key.kind === 'key' ? (ALGORITHMS_OF_TYPE[key.type] ?? []) : [])))];
+  if (typed.length === 0) return undefined;
+  if (pinned.every((key) => key.kind === 'key')) return typed;
+  return [...typed, ...DEFAULT_HOST_KEY_ALGORITHMS.filter((a) => !typed.includes(a))];
+}
+
+/** How a pinned entry reads in an error: its type when the pin gives one. */
+export function describePinned(key: PinnedKey): string {
+  return key.kind === 'key' ? `${key.type} ${key.sha256}` : key.sha256;
+}
+
+/** The file name OpenSSH gives a host key of this type (`ssh_host_rsa_key.pub`). */
+function hostKeyFile(type: string): string {
+  const name = /^ssh-(ed25519|rsa|dss)$/.exec(type)?.[1] ?? (type.startsWith('ecdsa-') ? 'ecdsa' : 'ed25519');
+  return `/etc/ssh/ssh_host_${name}_key.pub`;
+}
+
 /** What an operator needs when the key is not pinned or does not match. */
-export function hostKeyAdvice(host: string, port: number, presented: string): string {
+export function hostKeyAdvice(host: string, port: number, presented: string, type = 'ssh-ed25519'): string {
   return [
     `The NAS presented the host key ${presented}.`,
-    `Check it on the NAS itself (not over the network): ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`,
+    `Check it on the NAS itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
     `or from a trusted machine: ssh-keyscan -p ${port} ${host} | ssh-keygen -lf -`,
     `Then set the input host-key to that fingerprint (store it as a secret such as NAS_HOST_KEY).`,
   ].join('\n');

@@ -1,5 +1,14 @@
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
-import { fingerprint, hostKeyAdvice, hostKeyMatches, type PinnedKey } from './host-key.js';
+import { NodeSSH, type Config } from 'node-ssh';
+import type { Client, ClientChannel } from 'ssh2';
+import {
+  describePinned,
+  fingerprint,
+  hostKeyAdvice,
+  hostKeyAlgorithms,
+  hostKeyMatches,
+  keyTypeOf,
+  type PinnedKey,
+} from './host-key.js';
 
 export interface ConnectOptions {
   host: string;
@@ -28,6 +37,8 @@ const TRANSIENT =
  */
 export class Session {
   private constructor(
+    private readonly ssh: NodeSSH,
+    /** The ssh2 connection node-ssh hands over, for channel-level work (backpressure, standard input). */
     private readonly client: Client,
     readonly presentedKey: string,
   ) {}
@@ -58,83 +69,84 @@ export class Session {
     }
   }
 
-  private static attempt(options: ConnectOptions, timeoutMs: number): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      const client = new Client();
-      let presented = '';
-      let hostKeyProblem: string | undefined;
-      const config: ConnectConfig = {
-        host: options.host,
-        port: options.port,
-        username: options.username,
-        readyTimeout: timeoutMs,
-        keepaliveInterval: 10_000,
-        keepaliveCountMax: 3,
-        // The verifier is synchronous and always returns a boolean: ssh2 then
-        // closes the connection before authentication when it says false.
-        hostVerifier: (key: Buffer): boolean => {
-          presented = fingerprint(key);
-          if (options.skipHostKeyCheck) return true;
-          if (options.hostKeys.length === 0) {
-            hostKeyProblem = `No host-key is set, so the NAS cannot be trusted and no command was run.\n${hostKeyAdvice(options.host, options.port, presented)}\n(Or set insecure-skip-host-key-check: true to skip this check, which lets anyone on the path impersonate the NAS.)`;
-            return false;
-          }
-          if (!hostKeyMatches(options.hostKeys, key)) {
-            hostKeyProblem = `HOST KEY MISMATCH: the NAS presented ${presented}, which is not the pinned host-key (${options.hostKeys.map((k) => k.sha256).join(', ')}). No command was run. If the NAS was reinstalled or its keys changed on purpose, update host-key; otherwise someone may be impersonating it.\n${hostKeyAdvice(options.host, options.port, presented)}`;
-            return false;
-          }
-          return true;
-        },
-      };
-      // Only the one method we have: ssh2 would otherwise try "none" first, a round trip for nothing.
-      if (options.privateKey) {
-        config.privateKey = options.privateKey;
-        if (options.passphrase) config.passphrase = options.passphrase;
-        config.authHandler = ['publickey'];
-      } else if (options.password !== undefined) {
-        config.password = options.password;
-        config.authHandler = ['password'];
-      }
-      let settled = false;
-      client.on('ready', () => {
-        settled = true;
-        const session = new Session(client, presented);
-        client.on('close', () => (session.closedReason ??= 'the connection to the NAS closed'));
-        client.on('error', (err) => (session.closedReason = `the connection to the NAS failed: ${err.message}`));
-        resolve(session);
-      });
-      client.on('error', (err: Error & { level?: string }) => {
-        if (settled) return;
-        settled = true;
-        client.end();
-        if (hostKeyProblem) reject(new PermanentConnectError(hostKeyProblem));
-        else if (err.level === 'client-authentication')
-          reject(
-            new PermanentConnectError(
-              `SSH authentication as ${options.username} failed: the NAS accepted none of the given credentials (${options.privateKey ? 'private-key' : 'password'}).`,
-            ),
-          );
-        else if (/parse|passphrase|Unsupported key|Cannot parse/i.test(err.message))
-          reject(new PermanentConnectError(`The private-key could not be used: ${err.message}`));
-        else reject(err);
-      });
-      client.on('close', () => {
-        if (settled) return;
-        settled = true;
-        reject(
-          hostKeyProblem ? new PermanentConnectError(hostKeyProblem) : new Error('Connection lost before handshake'),
-        );
-      });
-      try {
-        client.connect(config);
-        // Programs and markers are small writes answered by small writes: Nagle's algorithm
-        // would hold each one back for the peer's delayed ACK.
-        client.setNoDelay(true);
-      } catch (err) {
-        settled = true;
-        reject(new PermanentConnectError(`The private-key could not be used: ${(err as Error).message}`));
-      }
-    });
+  private static async attempt(options: ConnectOptions, timeoutMs: number): Promise<Session> {
+    let presented = '';
+    let hostKeyProblem: string | undefined;
+    const algorithms = options.skipHostKeyCheck ? undefined : hostKeyAlgorithms(options.hostKeys);
+    const config: Config = {
+      host: options.host,
+      port: options.port,
+      username: options.username,
+      readyTimeout: timeoutMs,
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+      // Offer the pinned key types only, else the NAS proves the key it prefers, which may not be the pinned one.
+      ...(algorithms ? { algorithms: { serverHostKey: algorithms } } : {}),
+      // The verifier is synchronous and always returns a boolean: ssh2 then
+      // closes the connection before authentication when it says false.
+      hostVerifier: (key: Buffer): boolean => {
+        presented = fingerprint(key);
+        if (options.skipHostKeyCheck) return true;
+        const type = keyTypeOf(key);
+        if (options.hostKeys.length === 0) {
+          hostKeyProblem = `No host-key is set, so the NAS cannot be trusted and no command was run.\n${hostKeyAdvice(options.host, options.port, presented, type)}\n(Or set insecure-skip-host-key-check: true to skip this check, which lets anyone on the path impersonate the NAS.)`;
+          return false;
+        }
+        if (!hostKeyMatches(options.hostKeys, key)) {
+          const untyped = options.hostKeys.every((k) => k.kind === 'fingerprint')
+            ? ` A fingerprint does not say which type of key it is, so the NAS proved its ${type} key: if the pinned fingerprint is of another of its keys, pin that key's line as ssh-keyscan prints it (type and key) instead.`
+            : '';
+          hostKeyProblem = `HOST KEY MISMATCH: the NAS presented its ${type} key ${presented}, which is not the pinned host-key (${options.hostKeys.map(describePinned).join(', ')}). No command was run. If the NAS was reinstalled or its keys changed on purpose, update host-key; otherwise someone may be impersonating it.${untyped}\n${hostKeyAdvice(options.host, options.port, presented, type)}`;
+          return false;
+        }
+        return true;
+      },
+    };
+    // Only the one method we have: ssh2 would otherwise try "none" first, a round trip for nothing.
+    if (options.privateKey) {
+      config.privateKey = options.privateKey;
+      if (options.passphrase) config.passphrase = options.passphrase;
+      config.authHandler = ['publickey'];
+    } else if (options.password !== undefined) {
+      config.password = options.password;
+      config.authHandler = ['password'];
+    }
+    const ssh = new NodeSSH();
+    try {
+      const connecting = ssh.connect(config);
+      // node-ssh creates the ssh2 client and starts connecting before its first await.
+      // Programs and markers are small writes answered by small writes: Nagle's algorithm
+      // would hold each one back for the peer's delayed ACK.
+      ssh.connection?.setNoDelay(true);
+      await connecting;
+    } catch (err) {
+      ssh.dispose();
+      throw Session.failure(err as Error & { level?: string }, options, hostKeyProblem);
+    }
+    const client = ssh.connection;
+    if (!client) throw new Error('Connection lost before handshake');
+    const session = new Session(ssh, client, presented);
+    client.on('close', () => (session.closedReason ??= 'the connection to the NAS closed'));
+    client.on('error', (err) => (session.closedReason = `the connection to the NAS failed: ${err.message}`));
+    return session;
+  }
+
+  /** Why an attempt failed, as a PermanentConnectError when no retry can mend it. */
+  private static failure(
+    err: Error & { level?: string },
+    options: ConnectOptions,
+    hostKeyProblem: string | undefined,
+  ): Error {
+    if (hostKeyProblem) return new PermanentConnectError(hostKeyProblem);
+    if (err.level === 'client-authentication')
+      return new PermanentConnectError(
+        `SSH authentication as ${options.username} failed: the NAS accepted none of the given credentials (${options.privateKey ? 'private-key' : 'password'}).`,
+      );
+    if (/parse|passphrase|Unsupported key|Cannot parse/i.test(err.message))
+      return new PermanentConnectError(`The private-key could not be used: ${err.message}`);
+    // node-ssh reports a connection that closed before the handshake as "No response from server".
+    if (/No response from server/i.test(err.message)) return new Error('Connection lost before handshake');
+    return err;
   }
 
   /** Opens a channel running `command` (which must be built by quoting). */
@@ -160,6 +172,6 @@ export class Session {
   }
 
   close(): void {
-    this.client.end();
+    this.ssh.dispose();
   }
 }

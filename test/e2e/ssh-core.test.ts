@@ -1,8 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { sh } from '../../src/remote/shell.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { programText } from '../../src/remote/program.js';
+import { sh, type Shell } from '../../src/remote/shell.js';
 import { Executor, RemoteError } from '../../src/ssh/exec.js';
 import { parseHostKeys } from '../../src/ssh/host-key.js';
 import { Session } from '../../src/ssh/session.js';
@@ -17,6 +20,12 @@ const base = () => ({
   connectTimeout: 20,
 });
 const hostKeyLine = () => readFileSync(join(STATE, 'ssh_host_ed25519_key.pub'), 'utf8').trim();
+/** A program as the executor takes it. */
+const job = (exec: Executor, title: string, script: Shell, timeout: number) => ({
+  title,
+  text: programText({ path: '/usr/bin:/bin', marker: exec.marker, script }),
+  timeout,
+});
 // A read-only action run that connects and describes the NAS: cleanup in dry-run changes nothing.
 const probe = (extra: Record<string, string>) =>
   runAction('cleanup-backend', connection({ 'dry-run': 'true', ...extra }));
@@ -67,17 +76,17 @@ describe('the SSH core against the real sshd', () => {
   it('ends a command at its timeout and says which command', async () => {
     const session = await Session.connect({ ...base(), hostKeys: parseHostKeys(hostFingerprint()) });
     try {
-      const exec = new Executor(session, '/usr/bin:/bin', () => undefined);
+      const exec = new Executor(session, () => undefined);
       const started = Date.now();
       const err = await exec
-        .run({ title: 'Sleeping on the NAS', script: sh`echo started; sleep 60`, timeout: 2 })
+        .run(job(exec, 'Sleeping on the NAS', sh`echo started; sleep 60`, 2))
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RemoteError);
       expect((err as RemoteError).message).toMatch(/^Sleeping on the NAS: timed out/);
       expect((err as RemoteError).message).toContain('started');
       expect(Date.now() - started).toBeLessThan(10_000);
       // the session stays usable after a timed-out command
-      const ok = await exec.run({ title: 'echo', script: sh`nr_value answer 42`, timeout: 10 });
+      const ok = await exec.run(job(exec, 'echo', sh`nr_value answer 42`, 10));
       expect(ok.values.get('answer')).toBe('42');
     } finally {
       session.close();
@@ -87,9 +96,9 @@ describe('the SSH core against the real sshd', () => {
   it('a failing command reports its exit code and last lines', async () => {
     const session = await Session.connect({ ...base(), hostKeys: parseHostKeys(hostFingerprint()) });
     try {
-      const exec = new Executor(session, '/usr/bin:/bin', () => undefined);
+      const exec = new Executor(session, () => undefined);
       const err = (await exec
-        .run({ title: 'Failing step', script: sh`echo one; echo two >&2; exit 7`, timeout: 10 })
+        .run(job(exec, 'Failing step', sh`echo one; echo two >&2; exit 7`, 10))
         .catch((e: unknown) => e)) as RemoteError;
       expect(err.code).toBe(7);
       expect(err.message).toMatch(/Failing step: the command failed with exit code 7/);
@@ -132,5 +141,105 @@ describe('the SSH core against the real sshd', () => {
     }).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/SSH authentication as nas failed/);
     expect(retries).toEqual([]);
+  });
+});
+
+/** A free loopback port, found by letting the kernel pick one. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves once something accepts connections on the port. */
+async function listening(port: number, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return;
+    if (Date.now() > until) throw new Error(`sshd did not listen on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A second sshd of the stand-in NAS (same user, same checkout) whose host keys
+ * are an RSA and an ed25519 key, as most NAS have: ssh2 prefers ed25519.
+ */
+describe('a NAS with an RSA and an ed25519 host key', () => {
+  let dir = '';
+  let sshd: ChildProcess | undefined;
+  let port = 0;
+  const key = (type: 'rsa' | 'ed25519') => {
+    const line = readFileSync(join(dir, `ssh_host_${type}_key.pub`), 'utf8').trim();
+    const printed = execFileSync('ssh-keygen', ['-lf', join(dir, `ssh_host_${type}_key.pub`)], { encoding: 'utf8' });
+    return { line, sha256: /(SHA256:\S+)/.exec(printed)![1] };
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'nr-sshd-rsa-'));
+    for (const type of ['rsa', 'ed25519'])
+      execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', join(dir, `ssh_host_${type}_key`)]);
+    port = await freePort();
+    writeFileSync(
+      join(dir, 'sshd_config'),
+      [
+        `Port ${port}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${join(dir, 'ssh_host_rsa_key')}`,
+        `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        'UsePAM no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'PermitRootLogin no',
+        'MaxSessions 64',
+        '',
+      ].join('\n'),
+    );
+    // -D: stays a child of the test, ended in afterAll by its own pid.
+    sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], {
+      stdio: 'ignore',
+    });
+    await listening(port, 10_000);
+  });
+
+  afterAll(() => {
+    sshd?.kill();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('defect 12.6: pinning its RSA key line as ssh-keyscan prints it connects, with the RSA key', async () => {
+    const rsa = key('rsa');
+    const run = await probe({ port: String(port), 'host-key': `[127.0.0.1]:${port} ${rsa.line}` });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).not.toContain('HOST KEY MISMATCH');
+    expect(run.stdout).toContain(`host key ${rsa.sha256}`);
+    // The preferred key still works when it is the one pinned.
+    const ed = key('ed25519');
+    const byEd = await probe({ port: String(port), 'host-key': ed.line });
+    expect(byEd.code, byEd.stdout).toBe(0);
+    expect(byEd.stdout).toContain(`host key ${ed.sha256}`);
+  });
+
+  it('defect 12.6: a pinned RSA fingerprint (no type) that meets the ed25519 key says which key type was presented', async () => {
+    const rsa = key('rsa');
+    const ed = key('ed25519');
+    const run = await probe({ port: String(port), 'host-key': rsa.sha256 });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`HOST KEY MISMATCH: the NAS presented its ssh-ed25519 key ${ed.sha256}`);
+    expect(run.stdout).toContain("pin that key's line as ssh-keyscan prints it");
   });
 });

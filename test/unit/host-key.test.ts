@@ -3,7 +3,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fingerprint, hostKeyAdvice, hostKeyMatches, parseHostKeys } from '../../src/ssh/host-key.js';
+import {
+  DEFAULT_HOST_KEY_ALGORITHMS,
+  fingerprint,
+  hostKeyAdvice,
+  hostKeyAlgorithms,
+  hostKeyMatches,
+  keyTypeOf,
+  parseHostKeys,
+} from '../../src/ssh/host-key.js';
 
 /** A real key pair made by ssh-keygen, and the fingerprint ssh-keygen prints for it. */
 interface RealKey {
@@ -162,5 +170,40 @@ describe('hostKeyAdvice', () => {
     expect(advice).toContain(ed.sha256);
     expect(advice).toContain('ssh-keyscan -p 2222 nas.local');
     expect(advice).toContain('host-key');
+  });
+
+  it('names the host key file of the presented type', () => {
+    expect(hostKeyAdvice('nas', 22, rsa.sha256, 'ssh-rsa')).toContain('ssh-keygen -lf /etc/ssh/ssh_host_rsa_key.pub');
+    expect(hostKeyAdvice('nas', 22, ecdsa.sha256, ecdsa.type)).toContain('/etc/ssh/ssh_host_ecdsa_key.pub');
+  });
+});
+
+describe('keyTypeOf', () => {
+  it('reads the type a key blob declares', () => {
+    expect(keyTypeOf(ed.blob)).toBe('ssh-ed25519');
+    expect(keyTypeOf(rsa.blob)).toBe('ssh-rsa');
+    expect(keyTypeOf(ecdsa.blob)).toBe(ecdsa.type);
+  });
+});
+
+describe('hostKeyAlgorithms', () => {
+  it('offers only the types of pinned key lines, so the NAS proves the pinned key (defect 12.6)', () => {
+    expect(hostKeyAlgorithms(parseHostKeys(`nas ${rsa.type} ${rsa.base64}`))).toEqual([
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+    ]);
+    expect(hostKeyAlgorithms(parseHostKeys(`${ecdsa.line}\n${ed.line}`))).toEqual([ecdsa.type, 'ssh-ed25519']);
+  });
+
+  it('keeps the default order when the pin is fingerprints only (they give no type)', () => {
+    expect(hostKeyAlgorithms(parseHostKeys(rsa.sha256))).toBeUndefined();
+    expect(hostKeyAlgorithms([])).toBeUndefined();
+  });
+
+  it("puts the key lines' types first, then the default order, when fingerprints are pinned too", () => {
+    const offered = hostKeyAlgorithms(parseHostKeys(`${ed.sha256}\n${rsa.line}`));
+    expect(offered?.slice(0, 3)).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
+    expect(new Set(offered)).toEqual(new Set(DEFAULT_HOST_KEY_ALGORITHMS));
   });
 });

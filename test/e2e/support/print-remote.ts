@@ -7,7 +7,15 @@ import { readFileSync } from 'node:fs';
 import { Executor } from '../../../src/ssh/exec.js';
 import { parseHostKeys } from '../../../src/ssh/host-key.js';
 import { Session } from '../../../src/ssh/session.js';
+import { programText } from '../../../src/remote/program.js';
 import { sh } from '../../../src/remote/shell.js';
+
+/** Lines in one printed string (it holds one or more, joined by \n). */
+function countLines(text: string): number {
+  let n = 1;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
+  return n;
+}
 
 async function main(): Promise<void> {
   const mb = Number(process.argv[2] ?? '1');
@@ -21,10 +29,16 @@ async function main(): Promise<void> {
     connectTimeout: 20,
   });
   let lines = 0;
-  const exec = new Executor(session, '/usr/bin:/bin', (batch) => void (lines += batch.length));
+  const exec = new Executor(session, (batch) => {
+    for (const text of batch) lines += countLines(text);
+  });
   const result = await exec.run({
     title: 'print',
-    script: sh`head -c ${mb * 1024 * 1024} /dev/zero | base64`,
+    text: programText({
+      path: '/usr/bin:/bin',
+      marker: exec.marker,
+      script: sh`head -c ${mb * 1024 * 1024} /dev/zero | base64`,
+    }),
     timeout: 120,
   });
   session.close();

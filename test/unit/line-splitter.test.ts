@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { LineSplitter, ProgramOutput } from '../../src/ssh/exec.js';
+
+/** Feeds `chunks` through a splitter and returns the lines it handed over. */
+function split(chunks: (Buffer | string)[]): string[] {
+  const lines: string[] = [];
+  const splitter = new LineSplitter((line) => lines.push(line));
+  for (const chunk of chunks) splitter.push(chunk);
+  splitter.end();
+  return lines;
+}
+
+/** Every way of cutting `bytes` in two. */
+function cuts(bytes: Buffer): [Buffer, Buffer][] {
+  return Array.from({ length: bytes.length - 1 }, (_, i) => [bytes.subarray(0, i + 1), bytes.subarray(i + 1)]);
+}
+
+describe('LineSplitter', () => {
+  it('defect 12.11: a UTF-8 character split between two SSH packets stays whole', () => {
+    const text = 'Größe: 5 € — 日本語 🚀\nnext line\n';
+    for (const [first, second] of cuts(Buffer.from(text, 'utf8'))) {
+      expect(split([first, second])).toEqual(['Größe: 5 € — 日本語 🚀', 'next line']);
+    }
+  });
+
+  it('splits at \\n, \\r\\n and \\r, also when \\r\\n is split between packets', () => {
+    expect(split(['a\nb\r\nc\rd'])).toEqual(['a', 'b', 'c', 'd']);
+    for (const [first, second] of cuts(Buffer.from('one\r\ntwo\r\n'))) {
+      expect(split([first, second])).toEqual(['one', 'two']);
+    }
+    expect(split(['empty\n\nlines\n'])).toEqual(['empty', '', 'lines']);
+  });
+
+  it('hands runs of plain lines over as one string, markers alone', () => {
+    const marker = '@@m@@ ';
+    const texts: string[] = [];
+    const lines: string[] = [];
+    const special = (line: string) => line.startsWith(marker);
+    const splitter = new LineSplitter(
+      (l) => lines.push(l),
+      special,
+      (t) => texts.push(t),
+      marker,
+    );
+    splitter.push('one\ntwo\n@@m@@ ok done\nthree\nfour @@m@@ not at the start\n@@m@@ value x 1');
+    splitter.end();
+    expect(texts).toEqual(['one\ntwo', 'three\nfour @@m@@ not at the start']);
+    expect(lines).toEqual(['@@m@@ ok done', '@@m@@ value x 1']);
+  });
+
+  it('cuts an endless line at 16 KiB but keeps a marker line whole', () => {
+    const long = 'x'.repeat(40 * 1024);
+    const [cut] = split([long.slice(0, 20000), long.slice(20000), '\n']);
+    expect(cut).toBe('x'.repeat(16 * 1024) + ' …');
+    const value = '@@m@@ value history ' + 'A'.repeat(100 * 1024);
+    const lines: string[] = [];
+    const splitter = new LineSplitter(
+      (l) => lines.push(l),
+      (l) => l.startsWith('@@m@@ '),
+    );
+    for (let at = 0; at < value.length; at += 32 * 1024) splitter.push(value.slice(at, at + 32 * 1024));
+    splitter.push('\n');
+    splitter.end();
+    expect(lines).toEqual([value]);
+  });
+});
+
+describe('ProgramOutput', () => {
+  it('keeps the last 40 lines for error messages, whatever runs they came in', () => {
+    const printed: string[] = [];
+    const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => void printed.push(...texts));
+    const all = Array.from({ length: 130 }, (_, i) => `line ${i + 1}`);
+    output.text(all.slice(0, 100).join('\n'));
+    output.line(all[100]);
+    output.text(all.slice(101, 129).join('\n'));
+    output.line('@@m@@ value answer 42');
+    output.text(all[129]);
+    const result = output.result(0);
+    expect(result.tail).toEqual(all.slice(-40));
+    expect(result.values.get('answer')).toBe('42');
+    expect(printed.join('\n').split('\n')).toEqual(all);
+  });
+
+  it('prints nothing of a quiet program, yet keeps its tail', () => {
+    const printed: string[] = [];
+    const output = new ProgramOutput(
+      '@@m@@',
+      { title: 'Reading', quiet: true },
+      { allowFailure: true },
+      (texts) => void printed.push(...texts),
+    );
+    output.text('a\nb');
+    expect(output.result(3).tail).toEqual(['a', 'b']);
+    expect(printed).toEqual([]);
+  });
+});
