@@ -216,6 +216,7 @@ export class ProgramOutput {
 
   /** The last lines it printed (up to 40), for error messages. */
   get tail(): string[] {
+    if (this.recent.length === 0) return [];
     return this.recent
       .map((run) => run.text)
       .join('\n')
