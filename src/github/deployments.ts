@@ -23,6 +23,11 @@ type Octokit = ReturnType<typeof import('@actions/github').getOctokit>;
 const CALL_TIMEOUT_MS = 15_000;
 const RETRY_DELAYS_MS = [1_000, 3_000];
 
+/** The HTTP status the API answered with; undefined when no answer came (Octokit calls that a 500). */
+function answeredStatus(err: unknown): number | undefined {
+  return (err as { response?: { status?: number } }).response?.status;
+}
+
 /**
  * An Octokit from @actions/github: its base URL is GITHUB_API_URL (GitHub
  * Enterprise Server), and it goes through the runner's proxy settings. It is
@@ -40,8 +45,9 @@ async function octokit(token: string): Promise<Octokit> {
           request: { ...options.request, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) },
         });
       } catch (err) {
-        const status = (err as { status?: number }).status;
-        const transient = status === undefined || status === 0 || status === 429 || status >= 500;
+        const status = answeredStatus(err);
+        const timedOut = (err as { cause?: Error }).cause?.name === 'TimeoutError';
+        const transient = status === undefined ? !timedOut : status === 429 || status >= 500;
         if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
         await new Promise((resume) => setTimeout(resume, RETRY_DELAYS_MS[attempt]));
       }
@@ -123,7 +129,7 @@ export class DeploymentRecorder {
       this.client ??= await octokit(this.inputs?.token ?? '');
       return await fn(this.client);
     } catch (err) {
-      const status = (err as { status?: number }).status;
+      const status = answeredStatus(err);
       const hint =
         status === 403 || status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
       const why = status ? `HTTP ${status}${hint}` : (err as Error).message;

@@ -144,6 +144,21 @@ describe('GitHub deployments', () => {
     expect(api.requests.slice(2).map((r) => r.body.state)).toEqual(['in_progress', 'success']);
   });
 
+  it('an API that does not answer gives a warning saying why, never a failed release', async () => {
+    api = await fakeApi();
+    const closed = api.url;
+    await new Promise((r) => api.server.close(r));
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, environment: 'production', 'github-token': 'ghs_exampletoken0123456789' }),
+      { env: { GITHUB_API_URL: closed, GITHUB_REPOSITORY: 'example/app' } },
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(
+      /::warning::Recording the GitHub deployment failed: (?!HTTP)\S.*The release itself is not affected\./,
+    );
+  });
+
   it('records nothing when environment is empty', async () => {
     api = await fakeApi();
     const run = await runAction(
