@@ -17,6 +17,44 @@ export function readDeploymentInputs(r: InputReader): DeploymentInputs {
 }
 
 type State = 'in_progress' | 'success' | 'failure';
+type Octokit = ReturnType<typeof import('@actions/github').getOctokit>;
+
+/** How long one API call may take, and how often a call that met a server error or no answer is tried again. */
+const CALL_TIMEOUT_MS = 15_000;
+const RETRY_DELAYS_MS = [1_000, 3_000];
+
+/** The HTTP status the API answered with; undefined when no answer came (Octokit calls that a 500). */
+function answeredStatus(err: unknown): number | undefined {
+  return (err as { response?: { status?: number } }).response?.status;
+}
+
+/**
+ * An Octokit from @actions/github: its base URL is GITHUB_API_URL (GitHub
+ * Enterprise Server), and it goes through the runner's proxy settings. It is
+ * loaded only when a deployment is recorded: Octokit is large, and most runs
+ * never need it. A call that gets no answer, 429 or a 5xx is tried again.
+ */
+async function octokit(token: string): Promise<Octokit> {
+  const { getOctokit } = await import('@actions/github');
+  const client = getOctokit(token, { userAgent: 'nas-release' });
+  client.hook.wrap('request', async (request, options) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await request({
+          ...options,
+          request: { ...options.request, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) },
+        });
+      } catch (err) {
+        const status = answeredStatus(err);
+        const timedOut = (err as { cause?: Error }).cause?.name === 'TimeoutError';
+        const transient = status === undefined ? !timedOut : status === 429 || status >= 500;
+        if (!transient || attempt >= RETRY_DELAYS_MS.length) throw err;
+        await new Promise((resume) => setTimeout(resume, RETRY_DELAYS_MS[attempt]));
+      }
+    }
+  });
+  return client;
+}
 
 /**
  * Records a release as a GitHub deployment of the released commit, when the
@@ -25,7 +63,8 @@ type State = 'in_progress' | 'success' | 'failure';
  * (or any API trouble) is a warning, never a failed release.
  */
 export class DeploymentRecorder {
-  private url?: string;
+  private client?: Octokit;
+  private deployment?: { owner: string; repo: string; id: number };
   private inputs?: DeploymentInputs;
   private finished = false;
 
@@ -33,78 +72,69 @@ export class DeploymentRecorder {
 
   async start(inputs: DeploymentInputs, ref: string, description: string): Promise<void> {
     if (!inputs.environment) return;
-    const repo = process.env.GITHUB_REPOSITORY;
-    if (!inputs.token || !repo) {
+    const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
+    if (!inputs.token || !owner || !repo) {
       this.progress.warn(
         `environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`,
       );
       return;
     }
     this.inputs = inputs;
-    const api = (process.env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/+$/, '');
-    const created = await this.call(`${api}/repos/${repo}/deployments`, {
-      ref,
-      environment: inputs.environment,
-      description: description.slice(0, 140),
-      auto_merge: false,
-      required_contexts: [],
-      production_environment: /^prod/i.test(inputs.environment),
+    const id = await this.call(async (client) => {
+      const created = await client.rest.repos.createDeployment({
+        owner,
+        repo,
+        ref,
+        environment: inputs.environment,
+        description: description.slice(0, 140),
+        auto_merge: false,
+        required_contexts: [],
+        production_environment: /^prod/i.test(inputs.environment),
+      });
+      return 'id' in created.data ? created.data.id : undefined;
     });
-    const id = (created as { id?: number } | undefined)?.id;
     if (!id) return;
-    this.url = `${api}/repos/${repo}/deployments/${id}/statuses`;
+    this.deployment = { owner, repo, id };
     await this.status('in_progress', description);
   }
 
   async finish(ok: boolean, description: string): Promise<void> {
-    if (!this.url || this.finished) return;
+    if (!this.deployment || this.finished) return;
     this.finished = true;
     await this.status(ok ? 'success' : 'failure', description);
   }
 
   private async status(state: State, description: string): Promise<void> {
-    if (!this.url || !this.inputs) return;
+    const deployment = this.deployment;
+    const inputs = this.inputs;
+    if (!deployment || !inputs) return;
     const logUrl = currentRun().url;
-    await this.call(this.url, {
-      state,
-      description: description.slice(0, 140),
-      ...(logUrl.startsWith('http') ? { log_url: logUrl } : {}),
-      ...(this.inputs.environmentUrl ? { environment_url: this.inputs.environmentUrl } : {}),
-      auto_inactive: state === 'success',
-    });
+    await this.call((client) =>
+      client.rest.repos.createDeploymentStatus({
+        owner: deployment.owner,
+        repo: deployment.repo,
+        deployment_id: deployment.id,
+        state,
+        description: description.slice(0, 140),
+        ...(logUrl.startsWith('http') ? { log_url: logUrl } : {}),
+        ...(inputs.environmentUrl ? { environment_url: inputs.environmentUrl } : {}),
+        auto_inactive: state === 'success',
+      }),
+    );
   }
 
-  private async call(url: string, body: unknown): Promise<unknown> {
+  /** One API call; any failure becomes a warning and ends the recording. */
+  private async call<T>(fn: (client: Octokit) => Promise<T>): Promise<T | undefined> {
     try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${this.inputs?.token ?? ''}`,
-          accept: 'application/vnd.github+json',
-          'content-type': 'application/json',
-          'x-github-api-version': '2022-11-28',
-          'user-agent': 'nas-release',
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(15_000),
-      });
-      if (!res.ok) {
-        const hint =
-          res.status === 403 || res.status === 404
-            ? ' (does the workflow grant `permissions: deployments: write`?)'
-            : '';
-        this.progress.warn(
-          `Recording the GitHub deployment failed: HTTP ${res.status}${hint}. The release itself is not affected.`,
-        );
-        this.url = undefined;
-        return undefined;
-      }
-      return await res.json();
+      this.client ??= await octokit(this.inputs?.token ?? '');
+      return await fn(this.client);
     } catch (err) {
-      this.progress.warn(
-        `Recording the GitHub deployment failed: ${(err as Error).message}. The release itself is not affected.`,
-      );
-      this.url = undefined;
+      const status = answeredStatus(err);
+      const hint =
+        status === 403 || status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
+      const why = status ? `HTTP ${status}${hint}` : (err as Error).message;
+      this.progress.warn(`Recording the GitHub deployment failed: ${why}. The release itself is not affected.`);
+      this.deployment = undefined;
       return undefined;
     }
   }

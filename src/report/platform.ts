@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { appendSummary, commandLine, exportVariable, setOutput } from './workflow-commands.js';
+import * as core from '@actions/core';
 
 /**
  * Where the actions' words go: the GitHub Actions runner, or a terminal when
  * run as `nas-release`. The flows only ever talk to this interface.
  */
 export interface Platform {
-  /** One of our own log lines. */
+  /** One of our own log lines (it may quote text from the NAS, the repository or an HTTP body). */
   info(line: string): void;
   /**
    * Output of a remote command, each string one or more lines joined by \n: never read as workflow commands.
@@ -41,71 +41,97 @@ export class Redactor {
   }
 }
 
+/**
+ * Whether the runner could read some line of `text` as a workflow command:
+ * one that starts with `::` once leading white space is gone, or the legacy
+ * `##[name ...]` form, which the runner finds anywhere in a line. The runner
+ * splits on CR as well as LF, and its idea of white space is wider than
+ * ASCII, so any leading run of spaces, separators and control characters
+ * counts.
+ */
+export function readableAsCommand(text: string): boolean {
+  if (text.includes('##[')) return true;
+  return text.split(/\r\n|\r|\n/).some((line) => /^[\s\p{Z}\p{Cc}\p{Cf}]*::/u.test(line));
+}
+
+/**
+ * The GitHub Actions runner, through @actions/core. Lines that did not come
+ * from us (remote output, and any line of ours that quotes text which could
+ * be read as a command) are printed with workflow commands stopped, under a
+ * random token only this process knows; our own next command resumes them.
+ */
 export class ActionsPlatform implements Platform {
   private readonly redactor = new Redactor();
-  private readonly stopToken = randomBytes(12).toString('hex');
+  private readonly stopToken = randomBytes(16).toString('hex');
   private stopped = false;
 
+  /** Before a line or command of ours that the runner must read: resume commands if they are stopped. */
   private ours(): void {
     if (this.stopped) {
       process.stdout.write(`::${this.stopToken}::\n`);
       this.stopped = false;
     }
   }
-  private command(name: string, data: string): void {
-    process.stdout.write(commandLine(name, data) + '\n');
-  }
-  info(line: string): void {
-    this.ours();
-    process.stdout.write(this.redactor.redact(line) + '\n');
-  }
-  remote(lines: readonly string[]): boolean {
-    // Remote output could contain `::set-output` or `::add-mask::`: stop the
-    // runner from reading commands while it streams.
+  /** Before text that must not be read as a command. */
+  private stop(): void {
     if (!this.stopped) {
       process.stdout.write(`::stop-commands::${this.stopToken}\n`);
       this.stopped = true;
     }
+  }
+  info(line: string): void {
+    const text = this.redactor.redact(line);
+    // A line quoting a container log, a commit subject or an HTTP body stays text.
+    if (readableAsCommand(text)) this.stop();
+    else this.ours();
+    core.info(text);
+  }
+  remote(lines: readonly string[]): boolean {
+    this.stop();
     return process.stdout.write(this.redactor.redact(lines.join('\n') + '\n'));
   }
   drained(resume: () => void): void {
     process.stdout.once('drain', resume);
   }
+  // The runner reads `::warning::`, `::error::` and `::group::` lines as their
+  // command first, so what their data quotes (escaped by core onto one line)
+  // cannot start another.
   warning(message: string): void {
     this.ours();
-    this.command('warning', this.redactor.redact(message));
+    core.warning(this.redactor.redact(message));
   }
   error(message: string): void {
     this.ours();
-    this.command('error', this.redactor.redact(message));
+    core.error(this.redactor.redact(message));
   }
   startGroup(name: string): void {
     this.ours();
-    this.command('group', name);
+    core.startGroup(this.redactor.redact(name));
   }
   endGroup(): void {
     this.ours();
-    this.command('endgroup', '');
+    core.endGroup();
   }
   setSecret(value: string): void {
     this.ours();
-    for (const part of this.redactor.add(value)) this.command('add-mask', part);
+    for (const part of this.redactor.add(value)) core.setSecret(part);
   }
   setOutput(name: string, value: string): void {
     this.ours();
-    setOutput(name, value);
+    core.setOutput(name, value);
   }
   exportVariable(name: string, value: string): void {
     this.ours();
-    exportVariable(name, value);
+    core.exportVariable(name, value);
   }
-  addSummary(markdown: string): Promise<void> {
-    appendSummary(this.redactor.redact(markdown));
-    return Promise.resolve();
+  async addSummary(markdown: string): Promise<void> {
+    // Outside a runner (no summary file) there is nowhere to write it.
+    if (!process.env.GITHUB_STEP_SUMMARY) return;
+    await core.summary.addRaw(this.redactor.redact(markdown), true).write();
   }
   setFailed(message: string): void {
-    process.exitCode = 1;
-    this.error(message);
+    this.ours();
+    core.setFailed(this.redactor.redact(message));
   }
 }
 

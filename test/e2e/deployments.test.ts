@@ -11,10 +11,14 @@ interface Request {
   body: Record<string, unknown>;
 }
 
-/** A local stand-in for the GitHub REST API (GITHUB_API_URL) that records what it is asked. */
-async function fakeApi(status = 201): Promise<{ server: Server; url: string; requests: Request[] }> {
+/**
+ * A local stand-in for the GitHub REST API (GITHUB_API_URL) that records what it is asked.
+ * The first `failFirst` requests get 502, as a GitHub having a bad moment would answer.
+ */
+async function fakeApi(status = 201, failFirst = 0): Promise<{ server: Server; url: string; requests: Request[] }> {
   const requests: Request[] = [];
   let next = 100;
+  let failures = failFirst;
   const server = createServer((req: IncomingMessage, res) => {
     let data = '';
     req.on('data', (c: Buffer) => (data += c.toString()));
@@ -25,12 +29,18 @@ async function fakeApi(status = 201): Promise<{ server: Server; url: string; req
         auth: String(req.headers.authorization ?? ''),
         body: JSON.parse(data || '{}') as Record<string, unknown>,
       });
+      if (failures > 0) {
+        failures -= 1;
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'Server Error' }));
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify(
           status >= 400
             ? { message: 'Resource not accessible by integration' }
-            : { id: req.url?.endsWith('/deployments') ? next++ : 1 },
+            : { id: req.url?.endsWith('/deployments') ? next++ : 1, state: 'in_progress' },
         ),
       );
     });
@@ -62,7 +72,7 @@ describe('GitHub deployments', () => {
     const created = api.requests.filter((r) => r.url === '/repos/example/app/deployments');
     expect(created.map((r) => r.body.ref)).toEqual([first, second]);
     expect(created[1].body).toMatchObject({ environment: 'production', required_contexts: [], auto_merge: false });
-    expect(created[1].auth).toBe('Bearer ghs_exampletoken0123456789');
+    expect(created[1].auth).toBe('token ghs_exampletoken0123456789');
     const statuses = api.requests
       .filter((r) => /^\/repos\/example\/app\/deployments\/101\/statuses$/.test(r.url))
       .map((r) => r.body);
@@ -114,6 +124,39 @@ describe('GitHub deployments', () => {
       /::warning::Recording the GitHub deployment failed: HTTP 403 \(does the workflow grant `permissions: deployments: write`\?\)/,
     );
     expect(api.requests).toHaveLength(1);
+  });
+
+  it('goes to the GitHub Enterprise Server API under GITHUB_API_URL, and tries a server error again', async () => {
+    api = await fakeApi(201, 1);
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, environment: 'production', 'github-token': 'ghs_exampletoken0123456789' }),
+      { env: { GITHUB_API_URL: `${api.url}/api/v3`, GITHUB_REPOSITORY: 'example/app' } },
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).not.toContain('Recording the GitHub deployment failed');
+    expect(api.requests.map((r) => r.url)).toEqual([
+      '/api/v3/repos/example/app/deployments',
+      '/api/v3/repos/example/app/deployments',
+      '/api/v3/repos/example/app/deployments/100/statuses',
+      '/api/v3/repos/example/app/deployments/100/statuses',
+    ]);
+    expect(api.requests.slice(2).map((r) => r.body.state)).toEqual(['in_progress', 'success']);
+  });
+
+  it('an API that does not answer gives a warning saying why, never a failed release', async () => {
+    api = await fakeApi();
+    const closed = api.url;
+    await new Promise((r) => api.server.close(r));
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, environment: 'production', 'github-token': 'ghs_exampletoken0123456789' }),
+      { env: { GITHUB_API_URL: closed, GITHUB_REPOSITORY: 'example/app' } },
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(
+      /::warning::Recording the GitHub deployment failed: (?!HTTP)\S.*The release itself is not affected\./,
+    );
   });
 
   it('records nothing when environment is empty', async () => {

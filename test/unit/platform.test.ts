@@ -1,0 +1,186 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ActionsPlatform, Redactor, readableAsCommand } from '../../src/report/platform.js';
+import { readAsRunner } from '../e2e/support/runner-commands.js';
+
+/** Reads file commands back the way the runner does: `name<<delimiter`, lines, `delimiter`. */
+function parseFileCommands(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i]);
+    if (!m) continue;
+    const end = lines.indexOf(m[2], i + 1);
+    out[m[1]] = lines.slice(i + 1, end).join('\n');
+    i = end;
+  }
+  return out;
+}
+
+/** What a line of remote text, a commit subject or an HTTP body could carry to act on the runner. */
+const HOSTILE = [
+  '::set-output name=NR_INJECTED::true',
+  '::add-mask::nr-injected-mask',
+  '::stop-commands::nr-injected-stop',
+  'subject ##[set-output name=NR_INJECTED_LEGACY;]true',
+  '   ::set-env name=NR_INJECTED_ENV::true',
+  '\u00a0::add-mask::nr-injected-nbsp',
+];
+
+describe('ActionsPlatform', () => {
+  let dir: string;
+  let stdout: string;
+  let writeResult: boolean;
+  const saved = { ...process.env };
+  const savedExitCode = process.exitCode;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nr-platform-'));
+    for (const name of ['GITHUB_OUTPUT', 'GITHUB_ENV', 'GITHUB_STEP_SUMMARY']) {
+      process.env[name] = join(dir, name);
+      writeFileSync(process.env[name], '');
+    }
+    stdout = '';
+    writeResult = true;
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stdout += chunk.toString();
+      return writeResult;
+    });
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+    rmSync(dir, { recursive: true, force: true });
+    process.env = { ...saved };
+    process.exitCode = savedExitCode;
+  });
+  const file = (name: string): string => readFileSync(join(dir, name), 'utf8');
+
+  it('setOutput and exportVariable write blocks to GITHUB_OUTPUT and GITHUB_ENV that a value cannot end early', () => {
+    const p = new ActionsPlatform();
+    p.setOutput('DEPLOYED_BACKEND_TAG', '2026.01.10-abcdef0');
+    p.setOutput('REMOVED_TAGS', '["a",\n"b"]\nghadelimiter_fake\nEVIL<<x');
+    p.exportVariable('NR_EXAMPLE', 'one\ntwo');
+    expect(parseFileCommands(file('GITHUB_OUTPUT'))).toEqual({
+      DEPLOYED_BACKEND_TAG: '2026.01.10-abcdef0',
+      REMOVED_TAGS: '["a",\n"b"]\nghadelimiter_fake\nEVIL<<x',
+    });
+    expect(parseFileCommands(file('GITHUB_ENV'))).toEqual({ NR_EXAMPLE: 'one\ntwo' });
+    expect(process.env.NR_EXAMPLE).toBe('one\ntwo');
+    expect(readAsRunner(stdout).commands).toEqual([]);
+  });
+
+  it('setSecret masks the value and each of its lines, in the runner and in our own lines', () => {
+    const p = new ActionsPlatform();
+    p.setSecret('-----BEGIN KEY-----\nAAAAsecretline1\nBBBBsecretline2\n-----END KEY-----');
+    p.info('key line AAAAsecretline1 and BBBBsecretline2');
+    p.warning('warned about AAAAsecretline1');
+    const reading = readAsRunner(stdout);
+    expect(reading.masks).toEqual(expect.arrayContaining(['AAAAsecretline1', 'BBBBsecretline2']));
+    const shown = stdout
+      .split('\n')
+      .filter((l) => !l.startsWith('::add-mask::'))
+      .join('\n');
+    expect(shown).not.toContain('secretline');
+    expect(shown).toContain('key line *** and ***');
+    expect(shown).toContain('::warning::warned about ***');
+  });
+
+  it('remote lines are printed with commands stopped under a random token; our next line resumes them', () => {
+    const p = new ActionsPlatform();
+    expect(p.remote(HOSTILE)).toBe(true);
+    p.warning('ours');
+    p.remote(['more remote text']);
+    p.setFailed('the release failed');
+    const reading = readAsRunner(stdout);
+    expect(reading.commands.map((c) => c.name)).toEqual([
+      'stop-commands',
+      reading.stopTokens[0],
+      'warning',
+      'stop-commands',
+      reading.stopTokens[0],
+      'error',
+    ]);
+    expect(reading.stopTokens[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(reading.stopTokens[1]).toBe(reading.stopTokens[0]);
+    expect(reading.text).toEqual(expect.arrayContaining([...HOSTILE, 'more remote text']));
+    expect(process.exitCode).toBe(1);
+
+    stdout = '';
+    new ActionsPlatform().remote(['x']);
+    expect(readAsRunner(stdout).stopTokens[0]).not.toBe(reading.stopTokens[0]);
+  });
+
+  it('remote() says when the log is backed up, and drained() waits for it', () => {
+    const p = new ActionsPlatform();
+    writeResult = false;
+    expect(p.remote(['a', 'b'])).toBe(false);
+    const resume = vi.fn();
+    p.drained(resume);
+    expect(resume).not.toHaveBeenCalled();
+    process.stdout.emit('drain');
+    expect(resume).toHaveBeenCalledOnce();
+  });
+
+  it('defect 12.2: our lines quoting remote text cannot issue workflow commands', () => {
+    const p = new ActionsPlatform();
+    for (const line of HOSTILE) p.info(`   ${line}`);
+    p.info(`✗ The release failed: exit code 41; last lines:\n${HOSTILE.join('\n')}`);
+    p.info(`carriage\r${HOSTILE[0]}`);
+    p.info('an ordinary line');
+    p.warning(`Grafana: ${HOSTILE.join('\n')}`);
+    p.error(HOSTILE[0]);
+    p.startGroup(HOSTILE[3]);
+    p.endGroup();
+    p.setFailed(HOSTILE.join('\n'));
+    p.setOutput('REAL', 'yes');
+
+    const reading = readAsRunner(stdout);
+    const token = reading.stopTokens[0];
+    expect(reading.stopTokens.every((t) => t === token)).toBe(true);
+    expect(token).toMatch(/^[0-9a-f]{32}$/);
+    expect(reading.commands.filter((c) => !['stop-commands', token].includes(c.name)).map((c) => c.name)).toEqual([
+      'warning',
+      'error',
+      'group',
+      'endgroup',
+      'error',
+    ]);
+    expect(reading.masks).toEqual([]);
+    expect(reading.outputs).toEqual({});
+    expect(reading.env).toEqual({});
+    expect(parseFileCommands(file('GITHUB_OUTPUT'))).toEqual({ REAL: 'yes' });
+    for (const line of HOSTILE) expect(reading.text.join('\n')).toContain(line);
+    expect(reading.text).toContain('an ordinary line');
+  });
+
+  it('readableAsCommand knows both forms of a command, on any line of a block', () => {
+    expect(readableAsCommand('::warning::x')).toBe(true);
+    expect(readableAsCommand(' \t::x::')).toBe(true);
+    expect(readableAsCommand('\ufeff::add-mask::y')).toBe(true);
+    expect(readableAsCommand('fine\n  ::set-output name=a::b')).toBe(true);
+    expect(readableAsCommand('fine\r::set-output name=a::b')).toBe(true);
+    expect(readableAsCommand('a subject ##[error]x')).toBe(true);
+    expect(readableAsCommand('   Image tag: 2026.01.10-abc1234 (ipv6 ::1)')).toBe(false);
+    expect(readableAsCommand('[2/8] Computing image tag...')).toBe(false);
+  });
+
+  it('addSummary appends Markdown to the job summary, redacted; nothing without a summary file', async () => {
+    const p = new ActionsPlatform();
+    p.setSecret('hunter2-secret');
+    await p.addSummary('### One\n');
+    await p.addSummary('### Two hunter2-secret');
+    expect(file('GITHUB_STEP_SUMMARY')).toBe('### One\n\n### Two ***\n');
+    delete process.env.GITHUB_STEP_SUMMARY;
+    await expect(p.addSummary('x')).resolves.toBeUndefined();
+  });
+});
+
+describe('Redactor', () => {
+  it('hides the longest secret first, and every line of a multi-line one', () => {
+    const r = new Redactor();
+    r.add('abc');
+    r.add('abcdef\nline-two');
+    expect(r.redact('abcdef abc line-two ab')).toBe('*** *** *** ab');
+  });
+});
