@@ -3,7 +3,7 @@ import { Shell, sh } from './shell.js';
 
 /** How the lock holder ends when it cannot hold the lock (it also says why, in a marker). */
 export const LockExit = {
-  NoCheckout: 68,
+  NoRepo: 68,
   ToolMissing: 69,
   NoStateDir: 70,
   LockTimeout: 75,
@@ -56,7 +56,7 @@ PATH=${opts.path}:"$PATH"; export PATH
 ${exitCodeDefinitions()}
 for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
 nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoCheckout)}; }
+[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoRepo)}; }
 mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
 exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
 nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }

@@ -292,3 +292,18 @@ describe('monitoring programs decode their values', () => {
     expect('lockHolder' in questions.decode(values({}))).toBe(false);
   });
 });
+
+describe('exit codes', () => {
+  it('every exit code name means one number across all programs (the whole action loads)', async () => {
+    // Loading the action loads every program module; a name declared with two numbers throws.
+    await expect(import('../../src/release/run.js')).resolves.toBeDefined();
+    const { exitCodeDefinitions } = await import('../../src/remote/program.js');
+    const names = exitCodeDefinitions()
+      .text.split('; ')
+      .map((d) => d.split('=')[0]);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toEqual(
+      expect.arrayContaining(['NR_EXIT_BUILD_FAILED', 'NR_EXIT_NO_REPO', 'NR_EXIT_STACK_UNHEALTHY']),
+    );
+  });
+});
