@@ -169,12 +169,13 @@ export class SshNas implements Nas {
 
   async runPhase<T>(phase: Phase<T>): Promise<ProgramOutcome<T>> {
     const { runner, tools } = this.ready(phase.title);
+    // The start first: the success line extends the record it begins.
+    const begin = this.history.begin(phase.begin);
     // A phase that ends the release writes its success line itself; one that a verification follows leaves it to finish().
     const body = phase.success
       ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess)
       : lines(phase.script, phase.afterSuccess);
-    const script = sh`${this.history.begin(phase.begin)}
-${body}`;
+    const script = lines(begin, body);
     // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
     if (this.dryRun) return runner.foreground({ ...phase, script }, tools);
     return runner.detached(phase, tools, script);

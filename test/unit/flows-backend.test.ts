@@ -525,7 +525,7 @@ describe('cleanup-backend', () => {
       KEPT_TAGS: JSON.stringify([T5, T4, T3, T2]),
       FREED_BYTES: String(100 * MB),
     });
-    expect(platform.lines).toContain(`   kept ${IMAGE}:${T4}: docker could not remove it`);
+    expect(platform.warnings).toContain(`Could not remove ${IMAGE}:${T4} (still used by a container?); it is kept`);
     expect(platform.lines).not.toContain(`   removed ${IMAGE}:${T4}`);
     expect(platform.lines).toContain('✓ Removed 1 image tag(s), about 100.0 MB');
     expect(nas.finishes[0].update.detail).toBe(`removed 1 tag(s): ${T1}`);

@@ -52,7 +52,7 @@ export async function cleanupImages(
   const freed = freedBytes(o.inventory, new Set(removed));
   const keep = datedTags(o.inventory, o.history).filter((t) => plan.keep.includes(t) || kept.includes(t));
   for (const tag of removed) progress.detail(`${nas.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
-  for (const tag of kept) progress.detail(`kept ${o.image}:${tag}: docker could not remove it`);
+  for (const tag of kept) progress.warn(`Could not remove ${o.image}:${tag} (still used by a container?); it is kept`);
   progress.ok(
     `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`,
   );

@@ -1,7 +1,7 @@
 import { readDeploymentInputs } from '../../github/deployments.js';
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
-import { previousRelease } from '../../remote/history.js';
+import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import {
   BackendExit,
@@ -141,7 +141,22 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       return { ok: false, outputs, error: why };
     }
     await nas.finish('success', { tag, commit, previous });
-    const recent = datedTags(values.inventory, state.history).slice(0, 5);
+    // The order of the tags counts this release, which the history read before it does not hold.
+    const history: HistoryRecord[] = [
+      ...state.history,
+      {
+        id: nas.run.id,
+        action: 'deploy-backend',
+        stack: 'backend',
+        tag,
+        commit,
+        previous,
+        started: nas.run.started,
+        ended: new Date().toISOString(),
+        outcome: 'success',
+      },
+    ];
+    const recent = datedTags(values.inventory, history).slice(0, 5);
     if (settings.keepImages > 0)
       await cleanupImages(nas, progress, {
         image: target.image,
@@ -149,7 +164,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         running: tag,
         rollbackTarget: previousRelease(state.history, 'backend', tag),
         inventory: values.inventory,
-        history: state.history,
+        history,
         pruneDangling: false,
       });
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
