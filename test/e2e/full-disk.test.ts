@@ -39,17 +39,20 @@ mount -t tmpfs -o size=8m,mode=0755 nas-release-small ${SMALL} && chown nas:nas 
       '-c',
       `avail=$(df -Pk ${SMALL} | awk 'NR==2 {print $4}'); head -c $(( (avail - 400) * 1024 )) /dev/zero > ${SMALL}/ballast`,
     ]);
-    // The pre-deploy command fills the rest: what the phase prints after it (its markers, its status) is lost.
+    // The pre-deploy command fills the rest: what the phase prints after it (its markers, maybe its status) is lost.
     const run = await runAction(
       'deploy-backend',
       connection({
         'repo-path': REPO,
         'health-url': HEALTH_URL,
-        'pre-deploy': `head -c 100000000 /dev/zero > ${SMALL}/fill 2>/dev/null; true`,
+        // Printed, as a chatty build would: the phase's log fills the volume to its last byte.
+        'pre-deploy': 'yes filler | head -c 100000000; true',
       }),
     );
     const runs = containerImage('scanium-backend');
-    expect(sh(`df -Pk ${SMALL} | awk 'NR==2 {print $4}'`).trim()).toBe('0'); // the disk did fill up
+    // The disk did fill up: the markers after the pre-deploy command never reached the runner.
+    expect(run.stdout).not.toMatch(/DEPLOYMENT COMPLETE/);
+    expect(run.stdout).toMatch(/its report from the NAS is incomplete \(is the NAS's disk full\?\)/);
     expect(run.code, run.stdout).toBe(1);
     if (runs === `scanium-backend:${tagOf(sha)}`) expect(run.stdout).not.toMatch(/before any container changed/);
     // What runs now is named, and the outputs say the same.
