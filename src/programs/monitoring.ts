@@ -30,6 +30,15 @@ export interface StackPlace {
   healthTimeout: number;
 }
 
+/** Where the stack lives, from an action's settings. */
+export function stackPlace(
+  repo: string,
+  stack: { composeFile: string; healthTimeout: number },
+  checks: { containers: string[] },
+): StackPlace {
+  return { repo, composeFile: stack.composeFile, containers: checks.containers, healthTimeout: stack.healthTimeout };
+}
+
 /** The folder compose names the project after, as its containers' working_dir label holds it. */
 export function projectDir(s: StackPlace): string {
   const dir = s.composeFile.includes('/') ? s.composeFile.slice(0, s.composeFile.lastIndexOf('/')) : '';

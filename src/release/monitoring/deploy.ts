@@ -5,7 +5,7 @@ import {
   RELEASE_STACK_STEPS,
   stackState,
   tagRelease,
-  type StackPlace,
+  stackPlace,
 } from '../../programs/monitoring.js';
 import { MonitoringExit } from '../../programs/monitoring.js';
 import { Steps } from '../../remote/program.js';
@@ -27,12 +27,7 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
   settings: (reader) => ({ ...readDeployMonitoring(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, { progress, deployment }) {
     const { conn, stack, checkout } = settings;
-    const place: StackPlace = {
-      repo: conn.repoPath,
-      composeFile: stack.composeFile,
-      containers: settings.checks.containers,
-      healthTimeout: stack.healthTimeout,
-    };
+    const place = stackPlace(conn.repoPath, stack, settings.checks);
     progress.banner('Monitoring Stack Deployment - NAS');
     progress.plan(DEPLOY_MONITORING_STEPS.count);
     progress.step(`${DEPLOY_MONITORING_STEPS.text('lock')} on ${conn.host}`);

@@ -1,6 +1,6 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
 import { readRollbackMonitoring, type RollbackMonitoringInputs } from '../../inputs/monitoring.js';
-import { checkoutState, rollbackStackPhase, ROLLBACK_STACK_STEPS, type StackPlace } from '../../programs/monitoring.js';
+import { checkoutState, rollbackStackPhase, ROLLBACK_STACK_STEPS, stackPlace } from '../../programs/monitoring.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
@@ -24,12 +24,7 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     const { conn, stack } = settings;
     const repo = conn.repoPath;
     const steps = ROLLBACK_MONITORING_STEPS;
-    const place: StackPlace = {
-      repo,
-      composeFile: stack.composeFile,
-      containers: settings.checks.containers,
-      healthTimeout: stack.healthTimeout,
-    };
+    const place = stackPlace(repo, stack, settings.checks);
     progress.banner('Monitoring Stack Rollback - NAS');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
