@@ -61439,7 +61439,6 @@ const BEFORE_RECREATE = new Set([
     BackendExit.ImageMissingAfterBuild,
 ]);
 const backend_EXIT = exitCodes(BackendExit);
-void CHECKOUT; // the checkout's codes are part of BackendExit: declared once, in checkout.ts
 /** The tag a container runs, when it runs this image. */
 function runningTag(image, runningImage) {
     return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';

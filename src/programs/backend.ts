@@ -6,14 +6,7 @@ import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
-import {
-  CHECKOUT,
-  CheckoutExit,
-  decodeFetchedTarget,
-  fetchTarget,
-  moveCheckout,
-  type FetchedTarget,
-} from './checkout.js';
+import { CheckoutExit, decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
@@ -43,7 +36,6 @@ export const BEFORE_RECREATE: ReadonlySet<number> = new Set([
   BackendExit.ImageMissingAfterBuild,
 ]);
 const EXIT = exitCodes(BackendExit);
-void CHECKOUT; // the checkout's codes are part of BackendExit: declared once, in checkout.ts
 
 /** The tag a container runs, when it runs this image. */
 export function runningTag(image: string, runningImage: string): string {
