@@ -62174,15 +62174,16 @@ function containerOwners(r, s) {
     sh `nr_value exited_b64 "$(${r.run(docker.stoppedContainers())} | base64 | tr -d '\\n')"`);
 }
 /**
- * Containers that would break the stack: one holding a stack name that this
- * compose project does not own (a leftover from an older folder or a manual
- * `docker run`), and exited duplicates of a stack name: the `<12 hex>_<name>`
- * compose renames a container to while recreating it, left behind when that
- * failed. Names are matched whole; a container of another compose project is
- * never a duplicate, whatever its name.
+ * Containers that would break the stack: one holding a stack name that no
+ * compose project owns (a manual `docker run`), and exited duplicates of a
+ * stack name: the `<12 hex>_<name>` compose renames a container to while
+ * recreating it, left behind when that failed. Names are matched whole. A
+ * container of another compose project is never a leftover, whatever its name:
+ * one that holds a stack name is a conflict, for the operator to resolve.
  */
 function findLeftovers(s, values) {
-    const out = [];
+    const leftovers = [];
+    const conflicts = [];
     const dir = projectDir(s);
     s.containers.forEach((name, i) => {
         const line = (values.get(`owner_${i}`) ?? '').trim();
@@ -62190,11 +62191,10 @@ function findLeftovers(s, values) {
             return;
         const [status, ...rest] = line.split(' ');
         const owner = rest.join(' ').trim();
-        if (owner !== dir)
-            out.push({
-                name,
-                why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
-            });
+        if (!owner)
+            leftovers.push({ name, why: `${status}, started outside compose` });
+        else if (owner !== dir)
+            conflicts.push({ name, why: `${status}, owned by the compose project in ${owner}` });
     });
     const exited = Buffer.from(values.get('exited_b64') ?? '', 'base64').toString();
     for (const line of exited.split('\n')) {
@@ -62202,9 +62202,9 @@ function findLeftovers(s, values) {
         const owner = rest.join(' ').trim();
         const renamed = /^[0-9a-f]{12}_(.+)$/.exec(name);
         if (renamed && s.containers.includes(renamed[1]) && (owner === '' || owner === dir))
-            out.push({ name, why: 'an exited duplicate' });
+            leftovers.push({ name, why: 'an exited duplicate' });
     }
-    return out;
+    return { leftovers, conflicts };
 }
 /** Removes the leftovers, naming each. */
 function removeLeftovers(r, leftovers) {
@@ -62250,7 +62250,7 @@ function stackState(place, checkout) {
     return {
         script: (r) => sh `${containerOwners(r, place)}
 ${fetchTarget(r, { repo: place.repo, ...checkout })}`,
-        decode: (values) => ({ ...decodeFetchedTarget(values), leftovers: findLeftovers(place, values) }),
+        decode: (values) => ({ ...decodeFetchedTarget(values), ...findLeftovers(place, values) }),
     };
 }
 /** deploy-monitoring's detached phase: clear leftovers, move the checkout, restart the stack and wait for it. */
@@ -62621,7 +62621,9 @@ const deployMonitoring = defineFlow({
         const state = await nas.readState(stackState(place, checkout));
         reportInterrupted(progress, state.interrupted, '');
         reportInProgress(progress, state.inProgress);
-        const { commit, subject, leftovers } = state.answers;
+        const { commit, subject, leftovers, conflicts } = state.answers;
+        if (conflicts.length)
+            throw new Error(`${conflicts.map((c) => `Container ${c.name} (${c.why})`).join('; ')} holds a name of this stack. deploy-monitoring never removes another compose project's container: stop that project or remove the container, then deploy again. Nothing was changed.`);
         const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
         await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag}`);
         const phase = await nas.runPhase(releaseStackPhase(nas.render, {

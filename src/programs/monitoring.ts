@@ -60,26 +60,27 @@ function containerOwners(r: Renderer, s: StackPlace): Shell {
 }
 
 /**
- * Containers that would break the stack: one holding a stack name that this
- * compose project does not own (a leftover from an older folder or a manual
- * `docker run`), and exited duplicates of a stack name: the `<12 hex>_<name>`
- * compose renames a container to while recreating it, left behind when that
- * failed. Names are matched whole; a container of another compose project is
- * never a duplicate, whatever its name.
+ * Containers that would break the stack: one holding a stack name that no
+ * compose project owns (a manual `docker run`), and exited duplicates of a
+ * stack name: the `<12 hex>_<name>` compose renames a container to while
+ * recreating it, left behind when that failed. Names are matched whole. A
+ * container of another compose project is never a leftover, whatever its name:
+ * one that holds a stack name is a conflict, for the operator to resolve.
  */
-export function findLeftovers(s: StackPlace, values: ReadonlyMap<string, string>): Leftover[] {
-  const out: Leftover[] = [];
+export function findLeftovers(
+  s: StackPlace,
+  values: ReadonlyMap<string, string>,
+): { leftovers: Leftover[]; conflicts: Leftover[] } {
+  const leftovers: Leftover[] = [];
+  const conflicts: Leftover[] = [];
   const dir = projectDir(s);
   s.containers.forEach((name, i) => {
     const line = (values.get(`owner_${i}`) ?? '').trim();
     if (!line) return;
     const [status, ...rest] = line.split(' ');
     const owner = rest.join(' ').trim();
-    if (owner !== dir)
-      out.push({
-        name,
-        why: owner ? `${status}, owned by the compose project in ${owner}` : `${status}, started outside compose`,
-      });
+    if (!owner) leftovers.push({ name, why: `${status}, started outside compose` });
+    else if (owner !== dir) conflicts.push({ name, why: `${status}, owned by the compose project in ${owner}` });
   });
   const exited = Buffer.from(values.get('exited_b64') ?? '', 'base64').toString();
   for (const line of exited.split('\n')) {
@@ -87,9 +88,9 @@ export function findLeftovers(s: StackPlace, values: ReadonlyMap<string, string>
     const owner = rest.join(' ').trim();
     const renamed = /^[0-9a-f]{12}_(.+)$/.exec(name);
     if (renamed && s.containers.includes(renamed[1]) && (owner === '' || owner === dir))
-      out.push({ name, why: 'an exited duplicate' });
+      leftovers.push({ name, why: 'an exited duplicate' });
   }
-  return out;
+  return { leftovers, conflicts };
 }
 
 /** Removes the leftovers, naming each. */
@@ -149,7 +150,10 @@ export const RELEASE_STACK_STEPS = {
 } as const;
 
 export interface StackState extends FetchedTarget {
+  /** Removed by the release, each with a warning. */
   leftovers: Leftover[];
+  /** Stack names held by another compose project's containers: the release refuses to start. */
+  conflicts: Leftover[];
 }
 
 /** deploy-monitoring's first questions: who holds the stack's names, and the commit to release. */
@@ -157,7 +161,7 @@ export function stackState(place: StackPlace, checkout: CheckoutInputs): StateQu
   return {
     script: (r) => sh`${containerOwners(r, place)}
 ${fetchTarget(r, { repo: place.repo, ...checkout })}`,
-    decode: (values) => ({ ...decodeFetchedTarget(values), leftovers: findLeftovers(place, values) }),
+    decode: (values) => ({ ...decodeFetchedTarget(values), ...findLeftovers(place, values) }),
   };
 }
 

@@ -72,6 +72,39 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
     expect(containerState('scanium-loki')).toBe('running healthy');
   });
 
+  it('defect 12.5: a stack name held by another compose project stops the release, and that container stays', async () => {
+    const other = '/volume1/docker/other-monitoring';
+    docker(
+      'create',
+      '--name',
+      'scanium-loki',
+      '--label',
+      `com.docker.compose.project.working_dir=${other}`,
+      'nas-base:latest',
+      'true',
+    );
+    try {
+      const run = await deploy();
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(
+        new RegExp(
+          `::error::Container scanium-loki \\(created, owned by the compose project in ${other}\\) holds a name of this stack`,
+        ),
+      );
+      expect(run.stdout).not.toMatch(/Removing leftover container scanium-loki/);
+      expect(
+        docker(
+          'inspect',
+          '--format',
+          '{{index .Config.Labels "com.docker.compose.project.working_dir"}}',
+          'scanium-loki',
+        ),
+      ).toBe(other);
+    } finally {
+      docker('rm', '-f', 'scanium-loki');
+    }
+  });
+
   it('defect 12.5: removes only exact duplicates of stack names, never a container that merely contains one or belongs to another compose project', async () => {
     const bystanders = [
       'scanium-grafana-image-renderer',

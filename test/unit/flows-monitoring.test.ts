@@ -38,6 +38,7 @@ describe('deploy-monitoring', () => {
     commit: COMMIT,
     subject: 'Alert on 5xx',
     leftovers: [],
+    conflicts: [],
     ...extra,
   });
 
@@ -163,6 +164,20 @@ describe('deploy-monitoring', () => {
     );
     expect(script).toContain('docker rm -f scanium-grafana scanium-loki-old');
     expect(nas.phases[0].begin).toEqual({ tag: TAG, commit: COMMIT, detail: 'deploy' });
+  });
+
+  it('defect 12.5: a stack name held by another compose project stops the release before any change', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: stackState({
+        conflicts: [{ name: 'scanium-loki', why: 'running, owned by the compose project in /volume1/docker/old' }],
+      }),
+    });
+
+    await expect(deployMonitoring.run(settingsOf(deployMonitoring), nas, context)).rejects.toThrow(
+      /Container scanium-loki \(running, owned by the compose project in \/volume1\/docker\/old\) holds a name of this stack\. deploy-monitoring never removes another compose project's container.*Nothing was changed\./,
+    );
+    expect(nas.phases).toEqual([]);
   });
 
   it('create-tag: false runs no tag program, and the release is still recorded', async () => {

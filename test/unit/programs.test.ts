@@ -225,7 +225,7 @@ describe('monitoring programs decode their values', () => {
     });
   });
 
-  it('stackState: a container another project or no project owns is a leftover, and so is an exited duplicate', () => {
+  it('defect 12.5: stackState: a container no project owns is a leftover, and so is an exited duplicate; one of another project is a conflict', () => {
     const decoded = stackState(place, checkout).decode(
       values({
         commit: COMMIT,
@@ -243,9 +243,11 @@ describe('monitoring programs decode their values', () => {
       commit: COMMIT,
       subject: 'Alert on 5xx',
       leftovers: [
-        { name: 'scanium-loki', why: 'running, owned by the compose project in /volume1/docker/old-monitoring' },
         { name: 'scanium-tempo', why: 'exited, started outside compose' },
         { name: 'a1b2c3d4e5f6_scanium-loki', why: 'an exited duplicate' },
+      ],
+      conflicts: [
+        { name: 'scanium-loki', why: 'running, owned by the compose project in /volume1/docker/old-monitoring' },
       ],
     });
   });

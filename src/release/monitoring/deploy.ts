@@ -34,7 +34,11 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
     const state = await nas.readState(stackState(place, checkout));
     reportInterrupted(progress, state.interrupted, '');
     reportInProgress(progress, state.inProgress);
-    const { commit, subject, leftovers } = state.answers;
+    const { commit, subject, leftovers, conflicts } = state.answers;
+    if (conflicts.length)
+      throw new Error(
+        `${conflicts.map((c) => `Container ${c.name} (${c.why})`).join('; ')} holds a name of this stack. deploy-monitoring never removes another compose project's container: stop that project or remove the container, then deploy again. Nothing was changed.`,
+      );
     const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
     await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag}`);
 
