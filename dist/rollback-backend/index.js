@@ -58731,15 +58731,8 @@ class LineSplitter {
     /** Hands over `text`: one or more whole lines, joined by \n. */
     lines(text) {
         const onText = this.onText;
-        if (!onText) {
-            for (let start = 0;;) {
-                const end = text.indexOf('\n', start);
-                this.line(end < 0 ? text.slice(start) : text.slice(start, end));
-                if (end < 0)
-                    return;
-                start = end + 1;
-            }
-        }
+        if (!onText)
+            return this.eachLine(text);
         // Runs of plain lines go on whole; a special line alone.
         const prefix = this.specialPrefix;
         let from = 0;
@@ -58763,6 +58756,10 @@ class LineSplitter {
     run(text) {
         if (linesWithin(text, MAX_LINE))
             return this.onText(text);
+        this.eachLine(text);
+    }
+    /** Hands over each line of `text` by itself. */
+    eachLine(text) {
         for (let start = 0;;) {
             const end = text.indexOf('\n', start);
             this.line(end < 0 ? text.slice(start) : text.slice(start, end));

@@ -146,14 +146,7 @@ export class LineSplitter {
   /** Hands over `text`: one or more whole lines, joined by \n. */
   private lines(text: string): void {
     const onText = this.onText;
-    if (!onText) {
-      for (let start = 0; ;) {
-        const end = text.indexOf('\n', start);
-        this.line(end < 0 ? text.slice(start) : text.slice(start, end));
-        if (end < 0) return;
-        start = end + 1;
-      }
-    }
+    if (!onText) return this.eachLine(text);
     // Runs of plain lines go on whole; a special line alone.
     const prefix = this.specialPrefix;
     let from = 0;
@@ -172,6 +165,11 @@ export class LineSplitter {
 
   private run(text: string): void {
     if (linesWithin(text, MAX_LINE)) return this.onText!(text);
+    this.eachLine(text);
+  }
+
+  /** Hands over each line of `text` by itself. */
+  private eachLine(text: string): void {
     for (let start = 0; ;) {
       const end = text.indexOf('\n', start);
       this.line(end < 0 ? text.slice(start) : text.slice(start, end));
