@@ -135,11 +135,19 @@ export class ActionsPlatform implements Platform {
   }
 }
 
-/** Plain terminal output for the `nas-release` command. */
+/**
+ * Plain terminal output for the `nas-release` command. It issues no workflow
+ * commands of its own, so when it runs inside a workflow's `run:` step (where
+ * the runner reads its output) it stops them for good before its first line:
+ * nothing it prints, from the NAS or elsewhere, can act on the runner.
+ */
 export class TerminalPlatform implements Platform {
   private readonly redactor = new Redactor();
   readonly outputs = new Map<string, string>();
   private depth = 0;
+  constructor(insideRunner = process.env.GITHUB_ACTIONS === 'true') {
+    if (insideRunner) process.stdout.write(`::stop-commands::${randomBytes(16).toString('hex')}\n`);
+  }
   private write(line: string, stream: NodeJS.WriteStream = process.stdout): boolean {
     return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
   }

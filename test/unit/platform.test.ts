@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ActionsPlatform, Redactor, readableAsCommand } from '../../src/report/platform.js';
+import { ActionsPlatform, Redactor, TerminalPlatform, readableAsCommand } from '../../src/report/platform.js';
 import { readAsRunner } from '../e2e/support/runner-commands.js';
 
 /** Reads file commands back the way the runner does: `name<<delimiter`, lines, `delimiter`. */
@@ -182,5 +182,44 @@ describe('Redactor', () => {
     r.add('abc');
     r.add('abcdef\nline-two');
     expect(r.redact('abcdef abc line-two ab')).toBe('*** *** *** ab');
+  });
+});
+
+describe('TerminalPlatform', () => {
+  let stdout: string;
+  beforeEach(() => {
+    stdout = '';
+    const capture = (chunk: string | Uint8Array): boolean => ((stdout += chunk.toString()), true);
+    vi.spyOn(process.stdout, 'write').mockImplementation(capture);
+    vi.spyOn(process.stderr, 'write').mockImplementation(capture);
+  });
+  afterEach(() => vi.restoreAllMocks());
+
+  const printEverywhere = (platform: TerminalPlatform): void => {
+    for (const line of HOSTILE) {
+      platform.info(line);
+      platform.remote([line, `text\r${line}`]);
+      platform.warning(line);
+      platform.startGroup(line);
+      platform.endGroup();
+    }
+  };
+
+  it('inside a workflow run step, nothing it prints acts on the runner', () => {
+    printEverywhere(new TerminalPlatform(true));
+    const reading = readAsRunner(stdout);
+    expect(reading.commands.map((c) => c.name)).toEqual(['stop-commands']);
+    expect(reading.outputs).toEqual({});
+    expect(reading.env).toEqual({});
+    expect(reading.masks).toEqual([]);
+    expect(reading.text.join('\n')).toContain('::set-output name=NR_INJECTED::true');
+  });
+
+  it('in a terminal it prints the text as it is, with no workflow command', () => {
+    printEverywhere(new TerminalPlatform(false));
+    expect(stdout).not.toMatch(/^::stop-commands::[0-9a-f]{32}$/m);
+    expect(stdout).toContain('│ ::set-output name=NR_INJECTED::true');
+    // What the guard is for: the same text, unguarded, would act on a runner.
+    expect(readAsRunner(stdout).commands.length).toBeGreaterThan(0);
   });
 });
