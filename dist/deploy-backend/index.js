@@ -57609,11 +57609,20 @@ class ActionsPlatform {
         setFailed(this.redactor.redact(message));
     }
 }
-/** Plain terminal output for the `nas-release` command. */
+/**
+ * Plain terminal output for the `nas-release` command. It issues no workflow
+ * commands of its own, so when it runs inside a workflow's `run:` step (where
+ * the runner reads its output) it stops them for good before its first line:
+ * nothing it prints, from the NAS or elsewhere, can act on the runner.
+ */
 class TerminalPlatform {
     redactor = new Redactor();
     outputs = new Map();
     depth = 0;
+    constructor(insideRunner = process.env.GITHUB_ACTIONS === 'true') {
+        if (insideRunner)
+            process.stdout.write(`::stop-commands::${randomBytes(16).toString('hex')}\n`);
+    }
     write(line, stream = process.stdout) {
         return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
     }
@@ -57852,7 +57861,7 @@ const ACTIONS = {
             ...deployments,
         },
         outputs: {
-            DEPLOYED_MONITORING_TAG: 'The monitoring release tag.',
+            DEPLOYED_MONITORING_TAG: 'The monitoring release tag (empty with create-tag: false).',
             MONITORING_COMMIT: 'Full SHA of the deployed commit.',
             VERIFY_STATUS: '`passed`, `warnings`, `failed`, or `skipped`.',
         },
@@ -62263,7 +62272,7 @@ ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.check
 ${moveCheckout(r, { repo: p.place.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
-nr_say ok ${`Release tag: ${p.tag}`}
+nr_say ok ${p.tag ? `Release tag: ${p.tag}` : 'No release tag (create-tag: false)'}
 ${restartStack(r, p.place, new Steps(RESTART_STEPS))}`,
         decode: () => undefined,
     };
@@ -62621,8 +62630,10 @@ const deployMonitoring = defineFlow({
         const { commit, subject, leftovers, conflicts } = state.answers;
         if (conflicts.length)
             throw new Error(`${conflicts.map((c) => `Container ${c.name} (${c.why})`).join('; ')} holds a name of this stack. deploy-monitoring never removes another compose project's container: stop that project or remove the container, then deploy again. Nothing was changed.`);
-        const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
-        await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag}`);
+        // Without a tag the release is recorded by its commit alone: a tag name that exists nowhere
+        // would later be offered (and fail) as the target of an empty-tag rollback.
+        const tag = settings.createTag ? `${stack.tagPrefix}${datedTag(commit, new Date())}` : '';
+        await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag || commit.slice(0, 7)}`);
         const phase = await nas.runPhase(releaseStackPhase(nas.render, {
             place,
             checkout,
@@ -62649,8 +62660,8 @@ const deployMonitoring = defineFlow({
                 error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created`,
             };
         }
-        progress.step(`Tagging the release (${tag})`);
-        if (settings.createTag) {
+        if (tag) {
+            progress.step(`Tagging the release (${tag})`);
             const tagged = await nas.runProgram(tagRelease(nas.render, {
                 repo: conn.repoPath,
                 remote: checkout.remote,
@@ -62668,8 +62679,10 @@ const deployMonitoring = defineFlow({
                 };
             }
         }
-        else
+        else {
+            progress.step('Tagging the release');
             progress.detail('create-tag: false, no tag created');
+        }
         outputs.DEPLOYED_MONITORING_TAG = tag;
         await nas.finish('success', { tag, commit });
         progress.results('MONITORING DEPLOYMENT COMPLETE', {
@@ -62677,7 +62690,7 @@ const deployMonitoring = defineFlow({
             MONITORING_COMMIT: commit,
             VERIFY_STATUS: outputs.VERIFY_STATUS,
         });
-        await progress.platform.addSummary(`### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
+        await progress.platform.addSummary(`### Monitoring deployed: \`${tag || commit.slice(0, 7)}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
         return { ok: true, outputs };
     },
 });

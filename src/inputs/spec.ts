@@ -230,7 +230,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...deployments,
     },
     outputs: {
-      DEPLOYED_MONITORING_TAG: 'The monitoring release tag.',
+      DEPLOYED_MONITORING_TAG: 'The monitoring release tag (empty with create-tag: false).',
       MONITORING_COMMIT: 'Full SHA of the deployed commit.',
       VERIFY_STATUS: '`passed`, `warnings`, `failed`, or `skipped`.',
     },

@@ -173,6 +173,7 @@ export function releaseStackPhase(
     checkout: CheckoutInputs;
     commit: string;
     subject: string;
+    /** Empty: the release gets no tag (create-tag: false). */
     tag: string;
     leftovers: readonly Leftover[];
     runLabel: string;
@@ -189,7 +190,7 @@ ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.check
 ${moveCheckout(r, { repo: p.place.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
-nr_say ok ${`Release tag: ${p.tag}`}
+nr_say ok ${p.tag ? `Release tag: ${p.tag}` : 'No release tag (create-tag: false)'}
 ${restartStack(r, p.place, new Steps(RESTART_STEPS))}`,
     decode: () => undefined,
   };

@@ -187,6 +187,26 @@ describe('deploy-monitoring and rollback-monitoring against the stand-in NAS', (
     expect(await alloyConfig()).toContain('revision: two');
   });
 
+  it('a release deployed with create-tag: false names no tag, and an empty-tag rollback goes to the last tagged one', async () => {
+    const first = `monitoring-${tagOf(originHead())}`;
+    expect((await deploy()).code).toBe(0);
+    const untaggedSha = pushCommit(
+      { 'monitoring/alloy/config.alloy': '// revision: untagged\n' },
+      'Monitoring: untagged',
+    );
+    const untagged = await deploy({ 'create-tag': 'false' });
+    expect(untagged.code, untagged.stdout).toBe(0);
+    expect(untagged.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: '', MONITORING_COMMIT: untaggedSha });
+    expect(untagged.stdout).toContain('No release tag (create-tag: false)');
+    expect(untagged.stdout).not.toContain(tagOf(untaggedSha));
+    expect(await alloyConfig()).toContain('revision: untagged');
+
+    const back = await rollback();
+    expect(back.code, back.stdout).toBe(0);
+    expect(back.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: first, PREVIOUS_MONITORING_COMMIT: untaggedSha });
+    expect(await alloyConfig()).toContain('revision: seed');
+  });
+
   it('a deploy-backend after a monitoring rollback warns, switches back to the branch and succeeds', async () => {
     const first = `monitoring-${tagOf(originHead())}`;
     expect((await deploy()).code).toBe(0);

@@ -163,7 +163,7 @@ describe('deploy-monitoring', () => {
       'Removing leftover container scanium-grafana (running, started outside compose): it would cause name conflicts',
     );
     expect(script).toContain('docker rm -f scanium-grafana scanium-loki-old');
-    expect(nas.phases[0].begin).toEqual({ tag: TAG, commit: COMMIT, detail: 'deploy' });
+    expect(nas.phases[0].begin).toEqual({ tag: '', commit: COMMIT, detail: 'deploy' });
   });
 
   it('defect 12.5: a stack name held by another compose project stops the release before any change', async () => {
@@ -180,7 +180,7 @@ describe('deploy-monitoring', () => {
     expect(nas.phases).toEqual([]);
   });
 
-  it('create-tag: false runs no tag program, and the release is still recorded', async () => {
+  it('create-tag: false runs no tag program and names no tag; the release is still recorded by its commit', async () => {
     const { nas, platform, context } = fakeWorld();
     const settings = settingsOf(deployMonitoring, { 'create-tag': 'false' });
     nas.answerState({ answers: stackState() });
@@ -192,7 +192,11 @@ describe('deploy-monitoring', () => {
     expect(result.ok).toBe(true);
     expect(nas.ran).toEqual([RELEASE, VERIFY]);
     expect(platform.lines).toContain('   create-tag: false, no tag created');
-    expect(nas.finishes).toEqual([{ outcome: 'success', update: { tag: TAG, commit: COMMIT } }]);
+    expect(result.outputs.DEPLOYED_MONITORING_TAG).toBe('');
+    // No tag name that exists nowhere, in the history or anywhere else.
+    expect(nas.phases[0].begin).toEqual({ tag: '', commit: COMMIT, detail: 'deploy' });
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { tag: '', commit: COMMIT } }]);
+    expect(platform.lines.join('\n')).not.toContain(TAG);
     expectSteps(platform, 8, 8);
   });
 

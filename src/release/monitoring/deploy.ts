@@ -39,8 +39,10 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
       throw new Error(
         `${conflicts.map((c) => `Container ${c.name} (${c.why})`).join('; ')} holds a name of this stack. deploy-monitoring never removes another compose project's container: stop that project or remove the container, then deploy again. Nothing was changed.`,
       );
-    const tag = `${stack.tagPrefix}${datedTag(commit, new Date())}`;
-    await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag}`);
+    // Without a tag the release is recorded by its commit alone: a tag name that exists nowhere
+    // would later be offered (and fail) as the target of an empty-tag rollback.
+    const tag = settings.createTag ? `${stack.tagPrefix}${datedTag(commit, new Date())}` : '';
+    await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag || commit.slice(0, 7)}`);
 
     const phase = await nas.runPhase(
       releaseStackPhase(nas.render, {
@@ -72,8 +74,8 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
       };
     }
 
-    progress.step(`Tagging the release (${tag})`);
-    if (settings.createTag) {
+    if (tag) {
+      progress.step(`Tagging the release (${tag})`);
       const tagged = await nas.runProgram(
         tagRelease(nas.render, {
           repo: conn.repoPath,
@@ -92,7 +94,10 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
           error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
         };
       }
-    } else progress.detail('create-tag: false, no tag created');
+    } else {
+      progress.step('Tagging the release');
+      progress.detail('create-tag: false, no tag created');
+    }
     outputs.DEPLOYED_MONITORING_TAG = tag;
     await nas.finish('success', { tag, commit });
     progress.results('MONITORING DEPLOYMENT COMPLETE', {
@@ -101,7 +106,7 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
       VERIFY_STATUS: outputs.VERIFY_STATUS,
     });
     await progress.platform.addSummary(
-      `### Monitoring deployed: \`${tag}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`,
+      `### Monitoring deployed: \`${tag || commit.slice(0, 7)}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`,
     );
     return { ok: true, outputs };
   },
