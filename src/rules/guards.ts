@@ -86,8 +86,7 @@ export function parseGuards(text: string): Guard[] {
   for (const line of text.split(/\r?\n/)) {
     if (!line.trim() || line.trim().startsWith('#')) continue;
     const guard = parseGuard(line);
-    if (guards.some((g) => g.name === guard.name))
-      throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
+    if (guards.some((g) => g.name === guard.name)) throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
     guards.push(guard);
   }
   return guards;
@@ -127,6 +126,19 @@ export function worstOf(g: Pick<Guard, 'op'>, values: readonly number[]): number
   return g.op.startsWith('>') ? Math.max(...real) : Math.min(...real);
 }
 
+/** How a release is watched after its health check (issue 17). */
+export interface WatchPlan {
+  guards: readonly Guard[];
+  /** The Prometheus API base as reached from the NAS (`…/api/v1/query` is appended). */
+  metricsUrl: string;
+  /** How long to watch, in seconds (above 0). */
+  seconds: number;
+  /** Seconds between polls. */
+  interval: number;
+  /** What a failed or empty query does: a warning, or a failure of the watch (the release is rolled back). */
+  onQueryError: 'warn' | 'fail';
+}
+
 /** One poll of one guard: its worst value, or why there was none. */
 export interface Sample {
   /** Seconds since the watch started (NAS clock). */
@@ -145,7 +157,10 @@ export interface Sample {
  * query) breaks the run: the condition was not seen to hold. Returns the
  * index of the poll where the breach is seen, or undefined.
  */
-export function breachAt(g: Pick<Guard, 'op' | 'threshold' | 'forSeconds'>, samples: readonly Sample[]): number | undefined {
+export function breachAt(
+  g: Pick<Guard, 'op' | 'threshold' | 'forSeconds'>,
+  samples: readonly Sample[],
+): number | undefined {
   let since: number | undefined;
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i];

@@ -1,18 +1,13 @@
-import { breachAt, describeGuard, formatDuration, worstOf, type Guard, type Sample } from '../rules/guards.js';
-import { lines, sh, Shell } from './shell.js';
-
-/** How a release is watched after its health check (issue 17). */
-export interface WatchPlan {
-  guards: readonly Guard[];
-  /** The Prometheus API base as reached from the NAS (`…/api/v1/query` is appended). */
-  metricsUrl: string;
-  /** How long to watch, in seconds (above 0). */
-  seconds: number;
-  /** Seconds between polls. */
-  interval: number;
-  /** What a failed or empty query does: a warning, or a failure of the watch (the release is rolled back). */
-  onQueryError: 'warn' | 'fail';
-}
+import {
+  breachAt,
+  describeGuard,
+  formatDuration,
+  worstOf,
+  type Guard,
+  type Sample,
+  type WatchPlan,
+} from '../rules/guards.js';
+import { lines, sh, Shell } from '../remote/shell.js';
 
 /** Seconds one query may take before it counts as failed. */
 export const QUERY_TIMEOUT = 10;
@@ -36,7 +31,8 @@ export const QUERY_TIMEOUT = 10;
  * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
  * (or a scalar's `"result":[t,"v"]`) is one series.
  */
-export const WATCH = new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
+export const WATCH =
+  new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
 nr_prom_get() {
   if command -v curl >/dev/null 2>&1; then
     nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
@@ -102,7 +98,9 @@ nr_watch_guard() {
         [ -n "$nr_wsince" ] || nr_wsince=$nr_at
         nr_wheld=$((nr_at - nr_wsince))
         nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
-        [ "$nr_wheld" -ge "$nr_wfor" ] && nr_watch_breach=$nr_wi
+        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
+          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
+        fi
       else
         nr_wsince=
         nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
@@ -112,7 +110,9 @@ nr_watch_guard() {
       [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
       printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
       nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
-      [ "$nr_watch_on_error" = fail ] && nr_watch_failed=$nr_wi ;;
+      if [ "$nr_watch_on_error" = fail ]; then
+        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
+      fi ;;
   esac
   eval "nr_watch_since_$nr_wi=\\$nr_wsince"
 }`);
@@ -135,15 +135,15 @@ const samplesName = (i: number): string => `watch_samples_${i}`;
  */
 export function watchGuards(p: WatchPlan): Shell {
   const every = formatDuration(p.interval);
-  const polls = p.guards.map((g, i) =>
-    sh`nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`,
+  const polls = p.guards.map(
+    (g, i) => sh`nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`,
   );
   return lines(
     WATCH,
     sh`nr_watch() {
 nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
 nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
-nr_watch_breach=; nr_watch_failed=; nr_watch_n=0; nr_watch_t0=$(date +%s)
+nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
 nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
 while :; do
   nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
@@ -154,10 +154,10 @@ while :; do
   nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
   nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
 done
-nr_say endgroup`,
+nr_say endgroup
+[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`,
     ...p.guards.map(
-      (_, i) =>
-        sh`nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`,
+      (_, i) => sh`nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`,
     ),
     sh`rm -rf "$nr_watch_dir"
 if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${GUARD} "$nr_watch_breach"; return 1; fi
@@ -190,7 +190,9 @@ export interface WatchResult {
 
 function decodeSamples(b64: string | undefined): Sample[] {
   const out: Sample[] = [];
-  for (const line of Buffer.from(b64 ?? '', 'base64').toString('utf8').split('\n')) {
+  for (const line of Buffer.from(b64 ?? '', 'base64')
+    .toString('utf8')
+    .split('\n')) {
     const m = /^(\d+) (v|e) (.*)$/.exec(line);
     if (!m) continue;
     const at = Number(m[1]);
@@ -207,8 +209,7 @@ function decodeSamples(b64: string | undefined): Sample[] {
 /** The watch's values as the runner reads them. */
 export function decodeWatch(values: ReadonlyMap<string, string>, guards: readonly Guard[]): WatchResult {
   const raw = values.get(STATUS) ?? '';
-  const status: WatchResult['status'] =
-    raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+  const status: WatchResult['status'] = raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
   const reports = guards.map((g, i): GuardReport => {
     const samples = decodeSamples(values.get(samplesName(i + 1)));
     const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
