@@ -44,9 +44,11 @@ if running; then
   kill -HUP "$(cat "$pidfile")"   # pick up a changed config
 else
   say "starting prometheus on $listen"
+  # Descriptors above 2 are closed: a daemon that kept the caller's (say the fd of
+  # `flock /tmp/nas-e2e.lock bash prometheus.sh`) would hold that lock for ever.
   setsid prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --storage.tsdb.retention.time=2d --web.listen-address="$listen" \
-    >"$dir/prometheus.log" 2>&1 </dev/null &
+    >"$dir/prometheus.log" 2>&1 </dev/null 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! > "$pidfile"
 fi
 for _ in $(seq 1 60); do
