@@ -2,6 +2,14 @@ import { isBackendRollbackTag } from '../rules/tags.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';
+import {
+  formatDuration,
+  GuardSyntaxError,
+  parseDuration,
+  parseGuards,
+  type Guard,
+  type WatchPlan,
+} from '../rules/guards.js';
 
 /** Where the backend lives on the NAS and how to check it. */
 export interface BackendTarget {
@@ -31,6 +39,8 @@ export interface DeployBackendInputs {
   preDeploy: string;
   postDeploy: string;
   keepImages: number;
+  /** The metrics watch after the health check; undefined: no watch. */
+  watch?: WatchPlan;
 }
 
 export interface RollbackBackendInputs {
@@ -80,7 +90,48 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     preDeploy: r.string('pre-deploy', { multiline: true }),
     postDeploy: r.string('post-deploy', { multiline: true }),
     keepImages: r.int('keep-images', 0, 1000),
+    ...readWatch(r),
   };
+}
+
+function duration(r: InputReader, name: string, max: number): number {
+  const text = r.string(name);
+  const seconds = text === '' ? 0 : parseDuration(text);
+  if (seconds === undefined || seconds > max)
+    throw new InputError(
+      name,
+      `must be a duration like 30s, 10m or 1h (at most ${formatDuration(max)}), not ${JSON.stringify(text.slice(0, 100))}`,
+    );
+  return seconds;
+}
+
+/** The watch inputs, all checked even when the watch is off, so a typo never waits for the day it is turned on. */
+function readWatch(r: InputReader): { watch?: WatchPlan } {
+  let guards: Guard[];
+  try {
+    guards = parseGuards(r.string('guards', { multiline: true }));
+  } catch (err) {
+    if (err instanceof GuardSyntaxError) throw new InputError('guards', err.message);
+    throw err;
+  }
+  const metricsUrl = r.url('metrics-url');
+  if (/^https?:\/\/[^/]*@/.test(metricsUrl))
+    throw new InputError(
+      'metrics-url',
+      'must not hold credentials (user:password@): they would reach the log and the NAS command line',
+    );
+  const seconds = duration(r, 'watch', 24 * 3600);
+  const interval = duration(r, 'watch-interval', 3600);
+  const onQueryError = r.oneOf('on-query-error', ['warn', 'fail'] as const);
+  if (seconds === 0) return {};
+  if (interval < 1) throw new InputError('watch-interval', 'must be at least 1s');
+  if (guards.length === 0)
+    throw new InputError(
+      'guards',
+      `is empty, but watch is ${formatDuration(seconds)}: give at least one guard to watch`,
+    );
+  if (!metricsUrl) throw new InputError('metrics-url', 'is empty, but a watch needs the Prometheus query API');
+  return { watch: { guards, metricsUrl, seconds, interval, onQueryError } };
 }
 
 export function readRollbackBackend(r: InputReader): RollbackBackendInputs {

@@ -141,6 +141,28 @@ const deployments: Record<string, InputSpec> = {
   },
 };
 
+const watch: Record<string, InputSpec> = {
+  guards: {
+    description:
+      'Metrics guards watched after the health check, one a line: `<name>: <PromQL> <op> <threshold> for <duration>` (op one of > >= < <=), e.g. `errors: sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m`. A guard breaches when its condition held at every poll for its duration; the release is then rolled back.',
+    default: '',
+  },
+  'metrics-url': {
+    description: 'Prometheus query API base as reached from the NAS (`/api/v1/query` is appended).',
+    default: 'http://127.0.0.1:9009/prometheus',
+  },
+  watch: {
+    description: 'How long to watch the guards after the health check, like `10m` (`0` or empty: no watch).',
+    default: '0',
+  },
+  'watch-interval': { description: 'Time between polls of the guards, like `15s`.', default: '15s' },
+  'on-query-error': {
+    description:
+      'A guard query that fails or returns no series: `warn` (the poll counts as not breaching) or `fail` (the release is rolled back).',
+    default: 'warn',
+  },
+};
+
 const backendOutputs = {
   DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
   PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -173,11 +195,15 @@ export const ACTIONS: Record<string, ActionSpec> = {
         description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).',
         default: '0',
       },
+      ...watch,
       ...deployments,
     },
     outputs: {
       ...backendOutputs,
       ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
+      WATCH_STATUS:
+        '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+      WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
     },
   },
   'rollback-backend': {

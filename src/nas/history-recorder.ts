@@ -2,6 +2,7 @@ import { appendRecord, beginOperation, endOperation, type HistoryRecord, type Ou
 import { sh, lines, type Shell } from '../remote/shell.js';
 import type { RunInfo } from '../report/run-info.js';
 import type { OperationKind, RecordUpdate } from './nas.js';
+import type { PhaseEnding } from '../remote/program.js';
 
 /**
  * This operation's line in the release history: the shell that records it
@@ -16,6 +17,8 @@ export class HistoryRecorder {
   private finished = false;
   /** The phase that ended the operation wrote its success line itself. */
   private successWritten = false;
+  /** Other ends the phase writes itself: finish() with one of them writes nothing more. */
+  private phaseEndings: readonly PhaseEnding[] = [];
   /** When the lock was taken: the start of this operation (the wait before it is not part of it). */
   startedAt?: string;
 
@@ -58,8 +61,18 @@ export class HistoryRecorder {
    * with the body's status. The success is on disk as soon as it happens, so
    * a runner cancelled a moment later loses nothing.
    */
-  recordingSuccess(body: Shell, update: RecordUpdate = {}, after?: Shell): Shell {
-    if (this.recording) this.successWritten = true;
+  recordingSuccess(body: Shell, update: RecordUpdate = {}, after?: Shell, endings: readonly PhaseEnding[] = []): Shell {
+    if (this.recording) {
+      this.successWritten = true;
+      this.phaseEndings = endings;
+    }
+    const others = this.recording
+      ? endings.map(
+          (e) => sh`if [ "$nr_rc" = ${e.code} ]; then
+${endOperation(this.stateDir, { ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
+fi`,
+        )
+      : [];
     const success = this.recording
       ? endOperation(this.stateDir, {
           ...(this.record ?? this.base()),
@@ -76,6 +89,7 @@ if [ "$nr_rc" = 0 ]; then
 ${success}
 ${after ?? sh`:`}
 fi
+${lines(sh`:`, ...others)}
 exit "$nr_rc"`;
   }
 
@@ -93,7 +107,8 @@ exit "$nr_rc"`;
       outcome,
       ended: new Date().toISOString(),
     };
-    const write = !(outcome === 'success' && this.successWritten);
+    const writtenByPhase = this.phaseEndings.some((e) => e.outcome === outcome && e.update.detail === update.detail);
+    const write = !(outcome === 'success' && this.successWritten) && !writtenByPhase;
     if (!write) return { record };
     const interrupted = this.interrupted;
     this.interrupted = undefined;

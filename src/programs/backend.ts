@@ -3,6 +3,8 @@ import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
 import { HEALTH } from '../remote/health.js';
+import type { WatchPlan } from '../rules/guards.js';
+import { decodeWatch, watchGuards, type WatchResult } from './watch.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
@@ -23,6 +25,8 @@ export const BackendExit = {
   FailedWithoutFallback: 41,
   /** The new tag failed and the fallback did not come back healthy either. */
   RollbackFailed: 42,
+  /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
+  WatchRolledBack: 43,
 } as const;
 export type BackendExit = (typeof BackendExit)[keyof typeof BackendExit];
 
@@ -94,6 +98,8 @@ export interface RecreatePlan {
   force: boolean;
   preDeploy?: string;
   postDeploy?: string;
+  /** Watch the metrics guards once healthy, before post-deploy; a breach rolls back like a failed health check. */
+  watch?: WatchPlan;
   steps: RecreateSteps;
 }
 
@@ -129,9 +135,12 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
+  const watch = r.dryRun ? undefined : p.watch;
   return lines(
     HEALTH,
-    sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
+    watch ? watchGuards(watch) : undefined,
+    sh`nr_watch_breach=; nr_watch_failed=
+cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
@@ -151,6 +160,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? sh`if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh`:`}
+  ${watch ? sh`if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh`nr_say info 'dry-run: metrics watch skipped'` : sh`:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -165,7 +175,9 @@ ${
     ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
-  nr_value running ${p.fallback}; nr_value rolled_back true; ${EXIT.exit(BackendExit.RolledBack)}
+  nr_value running ${p.fallback}; nr_value rolled_back true
+  [ -z "$nr_watch_breach$nr_watch_failed" ] || ${EXIT.exit(BackendExit.WatchRolledBack)}
+  ${EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
 nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; ${EXIT.exit(BackendExit.RollbackFailed)}`
@@ -202,6 +214,7 @@ export interface ReleasePlan {
   postDeploy?: string;
   /** Names the run in a stash message. */
   runLabel: string;
+  watch?: WatchPlan;
 }
 
 export interface ReleaseValues extends RecreateValues {
@@ -209,7 +222,12 @@ export interface ReleaseValues extends RecreateValues {
   built: boolean;
   /** The image's tags after a successful release. */
   inventory: ImageTag[];
+  /** The metrics watch, as far as it went. */
+  watch: WatchResult;
 }
+
+/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
+export const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
 
 /** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
 export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> {
@@ -218,9 +236,22 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
   const steps = new Steps(RELEASE_STEPS);
   return {
     title: 'Releasing the backend',
-    timeout: 3600 + target.healthTimeout * 2 + 900,
+    // a watch's polls may each take up to a query timeout per guard past the interval
+    timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
     begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-    success: { tag: p.tag, commit: p.commit, previous: p.previous },
+    success: { tag: p.tag, commit: p.commit, previous: p.previous, ...(p.watch ? { detail: 'watch passed' } : {}) },
+    // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
+    ...(p.watch
+      ? {
+          endings: [
+            {
+              code: BackendExit.WatchRolledBack,
+              outcome: 'rolled-back' as const,
+              update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
+            },
+          ],
+        }
+      : {}),
     afterSuccess: inventoryValue(r, target.image),
     script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
@@ -249,12 +280,14 @@ ${recreateBackend(r, {
   force: false,
   ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+  ...(p.watch ? { watch: p.watch } : {}),
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
 })}`,
     decode: (values) => ({
       ...decodeRecreate(values),
       built: values.get('built') === 'yes',
       inventory: decodeInventory(values),
+      watch: decodeWatch(values, p.watch?.guards ?? []),
     }),
   };
 }

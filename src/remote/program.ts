@@ -1,5 +1,5 @@
 import type { Renderer } from './command.js';
-import type { HistoryRecord } from './history.js';
+import type { HistoryRecord, Outcome } from './history.js';
 import { Shell, lines, sh } from './shell.js';
 
 /**
@@ -51,6 +51,20 @@ export interface Phase<T> extends TypedProgram<T> {
   success?: RecordUpdate;
   /** Read-only shell run after the success line (e.g. listing what is left). */
   afterSuccess?: Shell;
+  /**
+   * Other ends the phase records itself, by exit code: an outcome that may
+   * come long after the runner is gone (a rollback by the metrics watch) is
+   * on disk when it happens. The flow's finish() with the same outcome and
+   * detail then writes nothing more.
+   */
+  endings?: readonly PhaseEnding[];
+}
+
+/** An end of a phase that the phase records on the NAS itself. */
+export interface PhaseEnding {
+  code: number;
+  outcome: Outcome;
+  update: RecordUpdate;
 }
 
 /** What a typed program ended with: its exit code (compared with the program's named codes) and its decoded values. */

@@ -50,6 +50,7 @@ describe('deploy-backend', () => {
     rolledBack: false,
     built: true,
     inventory: [],
+    watch: { status: '', guards: [] },
     ...values,
   });
 
@@ -78,6 +79,8 @@ describe('deploy-backend', () => {
         PREVIOUS_BACKEND_TAG: T3,
         BACKEND_IMAGE: `${IMAGE}:${TAG}`,
         ROLLED_BACK: 'false',
+        WATCH_STATUS: 'skipped',
+        WATCH_REPORT: '{"status":"skipped","guards":[]}',
       },
     });
     expect(nas.ran).toEqual([RELEASE]);
@@ -133,6 +136,8 @@ describe('deploy-backend', () => {
       PREVIOUS_BACKEND_TAG: T3,
       BACKEND_IMAGE: `${IMAGE}:${T3}`,
       ROLLED_BACK: 'true',
+      WATCH_STATUS: 'skipped',
+      WATCH_REPORT: '{"status":"skipped","guards":[]}',
     });
     expect(result.error).toBe(
       `The release ${IMAGE}:${TAG} failed its health check and was rolled back to ${IMAGE}:${T3}`,

@@ -80,6 +80,7 @@ describe('backend programs decode their values', () => {
         { tag: '2026.02.10-5555555', bytes: 1_200_000_000, id: '77aa00bb11cc' },
         { tag: 'latest', bytes: 312_000_000, id: '5cfddd1be29a' },
       ],
+      watch: { status: '', guards: [] },
     });
   });
 
@@ -90,6 +91,7 @@ describe('backend programs decode their values', () => {
       rolledBack: false,
       built: false,
       inventory: [],
+      watch: { status: '', guards: [] },
     });
   });
 

@@ -10,8 +10,11 @@ import {
   releasePhase,
   RELEASE_STEPS,
   runningTag,
+  WATCH_ROLLBACK_DETAIL,
   whatRuns,
 } from '../../programs/backend.js';
+import type { WatchResult } from '../../programs/watch.js';
+import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from './watch-report.js';
 import { CheckoutExit } from '../../programs/checkout.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
@@ -24,6 +27,14 @@ export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELE
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
+
+/** WATCH_STATUS from how the release phase ended. */
+function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
+  if (watch.status === 'passed' && code === 0) return 'passed';
+  if (code === BackendExit.WatchRolledBack) return 'rolled-back';
+  if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
+  return 'skipped';
+}
 
 function beforeRecreate(code: number): string {
   if (code === BackendExit.BuildFailed) return 'build failed';
@@ -52,6 +63,10 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
     const previous = runningTag(target.image, runningImage);
+    const skippedWatch = {
+      WATCH_STATUS: 'skipped',
+      WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+    };
     const released = await nas.runPhase(
       releasePhase(nas.render, {
         repo: conn.repoPath,
@@ -67,6 +82,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
+        ...(settings.watch ? { watch: settings.watch } : {}),
       }),
     );
     const { values } = released;
@@ -99,17 +115,24 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           PREVIOUS_BACKEND_TAG: previous,
           BACKEND_IMAGE: now.values,
           ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+          ...skippedWatch,
         },
         error: why,
       };
     }
 
+    const watchStatus = watchStatusOf(released.code, values.watch);
     const outputs = {
       DEPLOYED_BACKEND_TAG: values.running,
       PREVIOUS_BACKEND_TAG: values.previous || previous,
       BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
       ROLLED_BACK: String(values.rolledBack),
+      WATCH_STATUS: watchStatus,
+      WATCH_REPORT: watchReportJson(watchStatus, values.watch),
     };
+    if (values.watch.guards.length && values.watch.status)
+      await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
+    const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       const preDeployFailed = released.code === BackendExit.PreDeployFailed;
@@ -117,26 +140,40 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         tag,
         commit,
         previous,
-        detail: preDeployFailed
-          ? 'pre-deploy failed'
-          : released.code === BackendExit.PostDeployFailed
-            ? 'post-deploy failed'
-            : rollbackFailed
-              ? 'release and rollback failed'
-              : 'health check failed',
+        detail: watchEnded
+          ? rollbackFailed
+            ? 'watch breached and rollback failed'
+            : released.code === BackendExit.WatchRolledBack
+              ? WATCH_ROLLBACK_DETAIL
+              : 'watch breached, nothing to roll back to'
+          : preDeployFailed
+            ? 'pre-deploy failed'
+            : released.code === BackendExit.PostDeployFailed
+              ? 'post-deploy failed'
+              : rollbackFailed
+                ? 'release and rollback failed'
+                : 'health check failed',
       });
-      const why = preDeployFailed
-        ? 'pre-deploy failed; no container was changed'
-        : recreateFailure({
-            what: `The release ${ref}`,
-            image: target.image,
-            fallback: previous,
-            running: values.running,
-            rolledBack: values.rolledBack,
-            rollbackFailed,
-            tail: released.tail,
-            code: released.code,
-          });
+      const why = watchEnded
+        ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${
+            released.code === BackendExit.WatchRolledBack
+              ? `It was rolled back to ${target.image}:${values.running}.`
+              : rollbackFailed
+                ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
+                : 'There was no previous release to roll back to: it is left running for inspection.'
+          }`
+        : preDeployFailed
+          ? 'pre-deploy failed; no container was changed'
+          : recreateFailure({
+              what: `The release ${ref}`,
+              image: target.image,
+              fallback: previous,
+              running: values.running,
+              rolledBack: values.rolledBack,
+              rollbackFailed,
+              tail: released.tail,
+              code: released.code,
+            });
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }

@@ -1,0 +1,207 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { HistoryRecorder } from '../../src/nas/history-recorder.js';
+import {
+  BackendExit,
+  WATCH_ROLLBACK_DETAIL,
+  type DeployState,
+  type ReleaseValues,
+} from '../../src/programs/backend.js';
+import { decodeWatch } from '../../src/programs/watch.js';
+import { deployBackend } from '../../src/release/backend/deploy.js';
+import { PRELUDE } from '../../src/remote/program.js';
+import { lines, sh } from '../../src/remote/shell.js';
+import { parseGuards } from '../../src/rules/guards.js';
+import { FAKE_RUN, fakeWorld } from '../support/fake-nas.js';
+import { released } from '../support/records.js';
+import { settingsOf } from '../support/settings.js';
+
+const IMAGE = 'scanium-backend';
+const COMMIT = 'c0ffee1d2e3f405162738495a6b7c8d9e0f1a2b3';
+const TAG = '2026.03.02-c0ffee1';
+const T3 = '2026.01.20-3333333';
+const RELEASE = 'Releasing the backend';
+const ERRORS = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))';
+const GUARDS = `errors: ${ERRORS} > 0.01 for 30s\nlatency: histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m]))) > 10 for 5m`;
+const WATCH_INPUTS = { guards: GUARDS, watch: '10m', 'watch-interval': '15s' };
+
+const b64 = (text: string): string => Buffer.from(text).toString('base64');
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date('2026-03-02T09:00:00.000Z'));
+});
+afterEach(() => vi.useRealTimers());
+
+const state: DeployState = { runningImage: `${IMAGE}:${T3}`, commit: COMMIT, subject: 'Fix the cart total' };
+const release = (watchValues: Record<string, string>, values: Partial<ReleaseValues> = {}): ReleaseValues => ({
+  previous: T3,
+  running: TAG,
+  rolledBack: false,
+  built: true,
+  inventory: [],
+  watch: decodeWatch(new Map(Object.entries(watchValues)), parseGuards(GUARDS)),
+  ...values,
+});
+
+describe('deploy-backend with a metrics watch', () => {
+  it('passes: WATCH_STATUS=passed, each guard samples in WATCH_REPORT, a summary table of worst values', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: state, history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: 0,
+      values: release({
+        watch_status: 'passed',
+        watch_samples_1: b64('0 v 0 2\n15 v 0.004 2\n30 e the query returned no series\n'),
+        watch_samples_2: b64('0 v 1.5 1\n15 v 2.25 1\n30 v NaN 1\n'),
+      }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WATCH_INPUTS), nas, context);
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs.WATCH_STATUS).toBe('passed');
+    expect(JSON.parse(result.outputs.WATCH_REPORT)).toEqual({
+      status: 'passed',
+      guards: [
+        {
+          name: 'errors',
+          query: ERRORS,
+          condition: `${ERRORS} > 0.01 for 30s`,
+          worst: 0.004,
+          breached: false,
+          errors: 1,
+          samples: [
+            { at: 0, value: 0 },
+            { at: 15, value: 0.004 },
+            { at: 30, error: 'the query returned no series' },
+          ],
+        },
+        expect.objectContaining({ name: 'latency', worst: 2.25, errors: 0 }),
+      ],
+    });
+    const summary = platform.summary.join('');
+    expect(summary).toContain('### Metrics watch: passed');
+    expect(summary).toContain(
+      '| errors | `` sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 30s `` | 0.004 | 3 | 1 | ok |',
+    );
+    expect(summary).toContain('| latency |');
+    // The phase carries the watch, and says in its success line that the watch passed.
+    const phase = nas.phases[0];
+    expect(phase.success).toMatchObject({ detail: 'watch passed' });
+    expect(phase.script.text).toContain('nr_watch_guard 1 errors ');
+    expect(phase.script.text).not.toContain(ERRORS);
+  });
+
+  it('a breach rolls back: ROLLED_BACK=true, WATCH_STATUS=rolled-back, the error shows guard, values and query', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: state, history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BackendExit.WatchRolledBack,
+      values: release(
+        {
+          watch_status: 'breached',
+          watch_guard: '1',
+          watch_samples_1: b64('0 v 0.002 1\n15 v 0.05 1\n30 v 0.051 1\n45 v 0.06 1\n'),
+          watch_samples_2: b64('0 v 1 1\n15 v 1 1\n30 v 1 1\n45 v 1 1\n'),
+        },
+        { running: T3, rolledBack: true },
+      ),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WATCH_INPUTS), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      WATCH_STATUS: 'rolled-back',
+      DEPLOYED_BACKEND_TAG: T3,
+    });
+    expect(result.error).toBe(
+      `The release ${IMAGE}:${TAG} passed its health check but its metrics watch failed: guard errors breached (${ERRORS} > 0.01 for 30s); values over time (seconds since the watch began): 0s 0.002, 15s 0.05, 30s 0.051, 45s 0.06; query: ${ERRORS}. It was rolled back to ${IMAGE}:${T3}.`,
+    );
+    expect(nas.finishes).toEqual([
+      { outcome: 'rolled-back', update: { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL } },
+    ]);
+    // the phase itself records that rollback on the NAS, with the same detail
+    expect(nas.phases[0].endings).toEqual([
+      {
+        code: BackendExit.WatchRolledBack,
+        outcome: 'rolled-back',
+        update: { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL },
+      },
+    ]);
+    expect(platform.summary.join('')).toMatch(/\| errors \| .* \| 0\.06 \| 4 \| 0 \| breached \|/);
+  });
+
+  it('a breach with nothing to roll back to: WATCH_STATUS=breached, the release left for inspection', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...state, runningImage: '' } });
+    nas.answer(RELEASE, {
+      code: BackendExit.FailedWithoutFallback,
+      values: release(
+        { watch_status: 'breached', watch_guard: '2', watch_samples_2: b64('0 v 12 1\n') },
+        { previous: '' },
+      ),
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, WATCH_INPUTS), nas, context);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'false', WATCH_STATUS: 'breached' });
+    expect(result.error).toContain('guard latency breached');
+    expect(result.error).toContain('no previous release to roll back to');
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'failure',
+      update: { detail: 'watch breached, nothing to roll back to' },
+    });
+  });
+});
+
+describe('a phase ending written on the NAS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watch-history-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the phase writes its rolled-back line itself, and the flow does not write it again', () => {
+    const recorder = new HistoryRecorder(
+      { action: 'deploy-backend', stack: 'backend', locking: true },
+      FAKE_RUN,
+      dir,
+      true,
+    );
+    recorder.startedAt = FAKE_RUN.started;
+    const update = { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL };
+    const script = lines(
+      PRELUDE,
+      recorder.begin({ tag: TAG, detail: 'deploy' }),
+      recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
+        { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
+      ]),
+    );
+    const run = spawnSync('sh', ['-c', script.text], { encoding: 'utf8' });
+    expect(run.status).toBe(BackendExit.WatchRolledBack);
+    const history = readFileSync(join(dir, 'history.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, string>);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ ...update, outcome: 'rolled-back', action: 'deploy-backend' });
+    expect(Date.parse(history[0].ended)).not.toBeNaN();
+    expect(recorder.finish('rolled-back', update).shell).toBeUndefined();
+  });
+
+  it('another rolled-back ending (a failed health check) is still written by the flow', () => {
+    const recorder = new HistoryRecorder(
+      { action: 'deploy-backend', stack: 'backend', locking: true },
+      FAKE_RUN,
+      dir,
+      true,
+    );
+    recorder.startedAt = FAKE_RUN.started;
+    recorder.begin({ tag: TAG });
+    recorder.recordingSuccess(sh`:`, {}, undefined, [
+      { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update: { detail: WATCH_ROLLBACK_DETAIL } },
+    ]);
+    expect(recorder.finish('rolled-back', { detail: 'health check failed' }).shell).toBeDefined();
+  });
+});
