@@ -4931,7 +4931,7 @@ const {
   SUPPORTED_SERVER_HOST_KEY,
 } = __nccwpck_require__(4020);
 const { init: cryptoInit } = __nccwpck_require__(2888);
-const Protocol = __nccwpck_require__(7841);
+const Protocol = __nccwpck_require__(222);
 const { parseKey } = __nccwpck_require__(1789);
 const { SFTP } = __nccwpck_require__(4996);
 const {
@@ -7811,7 +7811,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7841:
+/***/ 222:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -21544,7 +21544,7 @@ const {
 const { init: cryptoInit } = __nccwpck_require__(2888);
 const { KexInit } = __nccwpck_require__(4637);
 const { parseKey } = __nccwpck_require__(1789);
-const Protocol = __nccwpck_require__(7841);
+const Protocol = __nccwpck_require__(222);
 const { SFTP } = __nccwpck_require__(4996);
 const { writeUInt32BE } = __nccwpck_require__(2184);
 
@@ -57778,6 +57778,25 @@ const deployments = {
         secret: true,
     },
 };
+const watch = {
+    guards: {
+        description: 'Metrics guards watched after the health check, one a line: `<name>: <PromQL> <op> <threshold> for <duration>` (op one of > >= < <=), e.g. `errors: sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m`. A guard breaches when its condition held at every poll for its duration; the release is then rolled back.',
+        default: '',
+    },
+    'metrics-url': {
+        description: 'Prometheus query API base as reached from the NAS (`/api/v1/query` is appended).',
+        default: 'http://127.0.0.1:9009/prometheus',
+    },
+    watch: {
+        description: 'How long to watch the guards after the health check, like `10m` (`0` or empty: no watch).',
+        default: '0',
+    },
+    'watch-interval': { description: 'Time between polls of the guards, like `15s`.', default: '15s' },
+    'on-query-error': {
+        description: 'A guard query that fails or returns no series: `warn` (the poll counts as not breaching) or `fail` (the release is rolled back).',
+        default: 'warn',
+    },
+};
 const backendOutputs = {
     DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
     PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -57807,11 +57826,14 @@ const ACTIONS = {
                 description: 'When above 0, keep only this many dated tags after a successful deploy (as cleanup-backend).',
                 default: '0',
             },
+            ...watch,
             ...deployments,
         },
         outputs: {
             ...backendOutputs,
             ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
+            WATCH_STATUS: '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+            WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
         },
     },
     'rollback-backend': {
@@ -60340,6 +60362,8 @@ class HistoryRecorder {
     finished = false;
     /** The phase that ended the operation wrote its success line itself. */
     successWritten = false;
+    /** Other ends the phase writes itself: finish() with one of them writes nothing more. */
+    phaseEndings = [];
     /** When the lock was taken: the start of this operation (the wait before it is not part of it). */
     startedAt;
     constructor(kind, run, stateDir, 
@@ -60379,9 +60403,16 @@ class HistoryRecorder {
      * with the body's status. The success is on disk as soon as it happens, so
      * a runner cancelled a moment later loses nothing.
      */
-    recordingSuccess(body, update = {}, after) {
-        if (this.recording)
+    recordingSuccess(body, update = {}, after, endings = []) {
+        if (this.recording) {
             this.successWritten = true;
+            this.phaseEndings = endings;
+        }
+        const others = this.recording
+            ? endings.map((e) => sh `if [ "$nr_rc" = ${e.code} ]; then
+${endOperation(this.stateDir, { ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
+fi`)
+            : [];
         const success = this.recording
             ? endOperation(this.stateDir, {
                 ...(this.record ?? this.base()),
@@ -60398,6 +60429,7 @@ if [ "$nr_rc" = 0 ]; then
 ${success}
 ${after ?? sh `:`}
 fi
+${lines(sh `:`, ...others)}
 exit "$nr_rc"`;
     }
     /**
@@ -60416,7 +60448,8 @@ exit "$nr_rc"`;
             outcome,
             ended: new Date().toISOString(),
         };
-        const write = !(outcome === 'success' && this.successWritten);
+        const writtenByPhase = this.phaseEndings.some((e) => e.outcome === outcome && e.update.detail === update.detail);
+        const write = !(outcome === 'success' && this.successWritten) && !writtenByPhase;
         if (!write)
             return { record };
         const interrupted = this.interrupted;
@@ -60862,7 +60895,7 @@ class SshNas {
         const begin = this.history.begin(phase.begin);
         // A phase that ends the release writes its success line itself; one that a verification follows leaves it to finish().
         const body = phase.success
-            ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess)
+            ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess, phase.endings)
             : lines(phase.script, phase.afterSuccess);
         const script = lines(begin, body);
         // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
@@ -61051,7 +61084,140 @@ function readConnection(r) {
     };
 }
 
+;// CONCATENATED MODULE: ./src/rules/guards.ts
+/**
+ * Guards of a release watch (issue 17): `<name>: <PromQL> <op> <threshold> for <duration>`,
+ * one a line, and the rule that says when one is breached. The watch itself
+ * runs on the NAS (remote/watch.ts) and applies the same rule in its shell;
+ * this module is what the runner checks inputs with and reports from.
+ */
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600 };
+/**
+ * A duration like `90s`, `5m`, `1h30m`; a bare number is seconds. Returns
+ * undefined when the text is not one.
+ */
+function parseDuration(text) {
+    const t = text.trim();
+    if (/^\d+$/.test(t))
+        return Number(t);
+    if (!/^(\d+[hms])+$/.test(t))
+        return undefined;
+    let seconds = 0;
+    for (const [, n, unit] of t.matchAll(/(\d+)([hms])/g))
+        seconds += Number(n) * UNIT_SECONDS[unit];
+    return seconds;
+}
+/** Seconds as the shortest duration text (`300` → `5m`, `90` → `1m30s`). */
+function formatDuration(seconds) {
+    if (seconds === 0)
+        return '0s';
+    let out = '';
+    let left = seconds;
+    for (const [unit, size] of [
+        ['h', 3600],
+        ['m', 60],
+        ['s', 1],
+    ]) {
+        if (left >= size) {
+            out += `${Math.floor(left / size)}${unit}`;
+            left %= size;
+        }
+    }
+    return out;
+}
+class GuardSyntaxError extends Error {
+}
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
+// The condition is read from the end of the line, so the PromQL may hold comparisons of its own.
+const GUARD = /^([^:]*):(.+?)\s(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+for\s+(\S+)$/;
+/** One guard line; throws GuardSyntaxError saying what is wrong. */
+function parseGuard(line) {
+    const m = GUARD.exec(line.trim());
+    if (!m)
+        throw new GuardSyntaxError(`${JSON.stringify(line.trim().slice(0, 200))} is not "<name>: <PromQL> <op> <threshold> for <duration>" (op one of > >= < <=, e.g. "errors: sum(rate(http_requests_total{code=~\\"5..\\"}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m")`);
+    const [, rawName, rawQuery, op, threshold, rawFor] = m;
+    const name = rawName.trim();
+    if (!NAME.test(name))
+        throw new GuardSyntaxError(`guard name ${JSON.stringify(name.slice(0, 80))} must start with a letter and hold only letters, digits, _ . - (at most 63)`);
+    const query = rawQuery.trim();
+    if (query.length > 4000)
+        throw new GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
+    const forSeconds = parseDuration(rawFor);
+    if (forSeconds === undefined || forSeconds > 86400)
+        throw new GuardSyntaxError(`guard ${name}: "for ${rawFor.slice(0, 40)}" is not a duration like 30s, 5m or 1h (at most 24h)`);
+    return { name, query, op: op, threshold, forSeconds };
+}
+/** The `guards` input: one guard a line; blank lines and lines starting with # are skipped. */
+function parseGuards(text) {
+    const guards = [];
+    for (const line of text.split(/\r?\n/)) {
+        if (!line.trim() || line.trim().startsWith('#'))
+            continue;
+        const guard = parseGuard(line);
+        if (guards.some((g) => g.name === guard.name))
+            throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
+        guards.push(guard);
+    }
+    return guards;
+}
+/** The guard's condition as text: `sum(...) > 0.01 for 5m`. */
+function describeGuard(g) {
+    return `${g.query} ${g.op} ${g.threshold} for ${formatDuration(g.forSeconds)}`;
+}
+/**
+ * Whether a value breaches the guard's threshold. NaN never does (Prometheus
+ * compares NaN as false too); +Inf and -Inf compare as the infinities they are.
+ */
+function breaches(g, value) {
+    if (Number.isNaN(value))
+        return false;
+    const t = Number(g.threshold);
+    switch (g.op) {
+        case '>':
+            return value > t;
+        case '>=':
+            return value >= t;
+        case '<':
+            return value < t;
+        case '<=':
+            return value <= t;
+    }
+}
+/**
+ * Of several series, the one that matters: the highest for `>`/`>=`, the
+ * lowest for `<`/`<=` (any series breaching is a breach, and the worst is reported).
+ */
+function worstOf(g, values) {
+    const real = values.filter((v) => !Number.isNaN(v));
+    if (real.length === 0)
+        return values.length ? NaN : undefined;
+    return g.op.startsWith('>') ? Math.max(...real) : Math.min(...real);
+}
+/**
+ * The breach rule: a guard is breached at a poll when its condition held at
+ * every poll since the first breaching one of the current run, and that run
+ * has lasted at least `for` (so the breach is seen at most one interval after
+ * the condition has held for its duration). A poll without a value (a failed
+ * query) breaks the run: the condition was not seen to hold. Returns the
+ * index of the poll where the breach is seen, or undefined.
+ */
+function breachAt(g, samples) {
+    let since;
+    for (let i = 0; i < samples.length; i++) {
+        const s = samples[i];
+        if (s.value !== undefined && breaches(g, s.value)) {
+            since ??= s.at;
+            if (s.at - since >= g.forSeconds)
+                return i;
+        }
+        else
+            since = undefined;
+    }
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/backend.ts
+
 
 
 
@@ -61085,7 +61251,42 @@ function readDeployBackend(r) {
         preDeploy: r.string('pre-deploy', { multiline: true }),
         postDeploy: r.string('post-deploy', { multiline: true }),
         keepImages: r.int('keep-images', 0, 1000),
+        ...readWatch(r),
     };
+}
+function duration(r, name, max) {
+    const text = r.string(name);
+    const seconds = text === '' ? 0 : parseDuration(text);
+    if (seconds === undefined || seconds > max)
+        throw new InputError(name, `must be a duration like 30s, 10m or 1h (at most ${formatDuration(max)}), not ${JSON.stringify(text.slice(0, 100))}`);
+    return seconds;
+}
+/** The watch inputs, all checked even when the watch is off, so a typo never waits for the day it is turned on. */
+function readWatch(r) {
+    let guards;
+    try {
+        guards = parseGuards(r.string('guards', { multiline: true }));
+    }
+    catch (err) {
+        if (err instanceof GuardSyntaxError)
+            throw new InputError('guards', err.message);
+        throw err;
+    }
+    const metricsUrl = r.url('metrics-url');
+    if (/^https?:\/\/[^/]*@/.test(metricsUrl))
+        throw new InputError('metrics-url', 'must not hold credentials (user:password@): they would reach the log and the NAS command line');
+    const seconds = duration(r, 'watch', 24 * 3600);
+    const interval = duration(r, 'watch-interval', 3600);
+    const onQueryError = r.oneOf('on-query-error', ['warn', 'fail']);
+    if (seconds === 0)
+        return {};
+    if (interval < 1)
+        throw new InputError('watch-interval', 'must be at least 1s');
+    if (guards.length === 0)
+        throw new InputError('guards', `is empty, but watch is ${formatDuration(seconds)}: give at least one guard to watch`);
+    if (!metricsUrl)
+        throw new InputError('metrics-url', 'is empty, but a watch needs the Prometheus query API');
+    return { watch: { guards, metricsUrl, seconds, interval, onQueryError } };
 }
 function readRollbackBackend(r) {
     const tag = r.string('tag');
@@ -61267,6 +61468,192 @@ nr_wait_stack() {
   done
 }`);
 
+;// CONCATENATED MODULE: ./src/programs/watch.ts
+
+
+/** Seconds one query may take before it counts as failed. */
+const QUERY_TIMEOUT = 10;
+/**
+ * The NAS side of the watch: constant shell, values only as arguments.
+ *
+ * nr_prom_get URL FILE      GETs URL into FILE (curl, else wget), prints the HTTP status (0: no answer)
+ * nr_prom_parse OP THR      reads a /api/v1/query answer on stdin and prints one line:
+ *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
+ *                             highest value for > and >=, the lowest for < and <=, NaN only when every
+ *                             series is NaN; BREACH 1 when WORST breaches THR),
+ *                             `empty` (no series), or `error MESSAGE`
+ * nr_watch_guard I NAME Q OP THR FOR
+ *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
+ *                           prints the progress line, sets nr_watch_breach=I on a breach, and
+ *                           nr_watch_failed=I on a failed query under on-query-error=fail
+ *
+ * The JSON is read without a JSON parser: escaped backslashes and quotes are
+ * dropped first, so no text inside a string (a label value, an error message)
+ * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
+ * (or a scalar's `"result":[t,"v"]`) is one series.
+ */
+const WATCH = new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
+nr_prom_get() {
+  if command -v curl >/dev/null 2>&1; then
+    nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
+  else
+    : > "$2"
+    # timeout(1) rather than wget -T (see nr_http_ok); GNU wget keeps the body of a 400, which says what is wrong with the query
+    if [ -n "$nr_watch_gnu_wget" ]; then timeout ${QUERY_TIMEOUT} wget --content-on-error -S -O "$2" "$1" 2>"$2.err"
+    else timeout ${QUERY_TIMEOUT} wget -S -O "$2" "$1" 2>"$2.err"; fi
+    nr_pc=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$2.err" | tail -n 1 | sed 's/.* //')
+  fi
+  case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
+}
+nr_prom_parse() {
+  head -c 1000000 | awk -v op="$1" -v thr="$2" '
+    function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
+    function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
+    { body = body $0 " " }
+    END {
+      gsub(/\\\\\\\\/, "", body); gsub(/\\\\"/, "", body)
+      ws = "[ \\t\\r\\n]*"
+      if (body !~ ("\\"status\\"" ws ":" ws "\\"success\\"")) {
+        msg = "not a Prometheus query answer"
+        if (match(body, "\\"error\\"" ws ":" ws "\\"[^\\"]*\\"")) { msg = substr(body, RSTART, RLENGTH); sub(/^"error"[^:]*:[^"]*"/, "", msg); sub(/"$/, "", msg) }
+        print "error " clean(msg); exit
+      }
+      type = ""
+      if (match(body, "\\"resultType\\"" ws ":" ws "\\"[a-z]*\\"")) { type = substr(body, RSTART, RLENGTH); sub(/"$/, "", type); sub(/.*"/, "", type) }
+      if (type == "vector") pat = "\\"value\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else if (type == "scalar") pat = "\\"result\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else { print "error the query returns a " (type == "" ? "result of no known type" : type) ", not an instant vector or a scalar"; exit }
+      n = 0; worst = ""; rest = body
+      while (match(rest, pat)) {
+        v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+        sub(/"$/, "", v); sub(/.*"/, "", v); n++
+        if (v !~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ && v !~ /^([-+]?Inf|NaN)$/) { print "error a series value is not a number: " clean(v); exit }
+        if (v == "NaN") { if (worst == "") worst = v; continue }
+        if (worst == "" || worst == "NaN" || (op ~ /^>/ ? num(v) > num(worst) : num(v) < num(worst))) worst = v
+      }
+      if (n == 0) { print "empty"; exit }
+      b = 0
+      if (worst != "NaN") {
+        x = num(worst); t = thr + 0
+        if (op == ">") b = x > t; else if (op == ">=") b = x >= t; else if (op == "<") b = x < t; else if (op == "<=") b = x <= t
+      }
+      print "value " clean(worst) " " n " " (b ? 1 : 0)
+    }'
+}
+nr_watch_guard() {
+  nr_wi=$1; nr_wn=$2; nr_wq=$3; nr_wop=$4; nr_wthr=$5; nr_wfor=$6; nr_wf="$nr_watch_dir/$1"
+  nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
+  if [ "$nr_wcode" = 0 ]; then
+    nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
+  else
+    nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
+    case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
+  fi
+  eval "nr_wsince=\\\${nr_watch_since_$nr_wi}"
+  case $nr_wres in
+    'value '*)
+      set -- $nr_wres
+      printf '%s v %s %s\\n' "$nr_at" "$2" "$3" >> "$nr_wf"
+      if [ "$4" = 1 ]; then
+        [ -n "$nr_wsince" ] || nr_wsince=$nr_at
+        nr_wheld=$((nr_at - nr_wsince))
+        nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
+        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
+          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
+        fi
+      else
+        nr_wsince=
+        nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
+      fi ;;
+    *)
+      nr_wsince=
+      [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
+      printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
+      nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
+      if [ "$nr_watch_on_error" = fail ]; then
+        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
+      fi ;;
+  esac
+  eval "nr_watch_since_$nr_wi=\\$nr_wsince"
+}`);
+/** Every byte but letters, digits and `-_.` percent-encoded: the query travels as data of a URL. */
+function urlEncode(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+/** The value names the watch reports. */
+const STATUS = 'watch_status';
+const watch_GUARD = 'watch_guard';
+const samplesName = (i) => `watch_samples_${i}`;
+/**
+ * Shell that watches the guards on the NAS until the watch time is over or a
+ * guard breaches; it returns 0 when the release passed, 1 when it must be
+ * rolled back (a breach, or a failed query under on-query-error=fail). The
+ * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
+ */
+function watchGuards(p) {
+    const every = formatDuration(p.interval);
+    const polls = p.guards.map((g, i) => sh `nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`);
+    return lines(WATCH, sh `nr_watch() {
+nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
+nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
+nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
+nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
+while :; do
+  nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
+  nr_say info "poll $nr_watch_n at \${nr_at}s of ${new Shell(String(p.seconds))}s"`, ...polls, sh `  [ -n "$nr_watch_breach$nr_watch_failed" ] && break
+  [ "$nr_at" -ge ${p.seconds} ] && break
+  nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
+  nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
+done
+nr_say endgroup
+[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`, ...p.guards.map((_, i) => sh `nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`), sh `rm -rf "$nr_watch_dir"
+if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${watch_GUARD} "$nr_watch_breach"; return 1; fi
+if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${watch_GUARD} "$nr_watch_failed"; return 1; fi
+nr_value ${STATUS} passed; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
+}`);
+}
+function decodeSamples(b64) {
+    const out = [];
+    for (const line of Buffer.from(b64 ?? '', 'base64')
+        .toString('utf8')
+        .split('\n')) {
+        const m = /^(\d+) (v|e) (.*)$/.exec(line);
+        if (!m)
+            continue;
+        const at = Number(m[1]);
+        if (m[2] === 'e')
+            out.push({ at, error: m[3] });
+        else {
+            const raw = m[3].split(' ')[0];
+            const value = raw === '+Inf' || raw === 'Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
+            out.push({ at, value });
+        }
+    }
+    return out;
+}
+/** The watch's values as the runner reads them. */
+function decodeWatch(values, guards) {
+    const raw = values.get(STATUS) ?? '';
+    const status = raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+    const reports = guards.map((g, i) => {
+        const samples = decodeSamples(values.get(samplesName(i + 1)));
+        const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
+        const worst = worstOf(g, seen);
+        return {
+            name: g.name,
+            query: g.query,
+            condition: describeGuard(g),
+            samples,
+            ...(worst === undefined ? {} : { worst }),
+            errors: samples.filter((s) => s.error !== undefined).length,
+            breached: breachAt(g, samples) !== undefined,
+        };
+    });
+    const index = Number(values.get(watch_GUARD) ?? '0') - 1;
+    const guard = reports[index];
+    return { status, guards: reports, ...(guard ? { guard } : {}) };
+}
+
 ;// CONCATENATED MODULE: ./src/rules/images.ts
 
 /**
@@ -61419,6 +61806,7 @@ nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
 
 
 
+
 /** How the backend's phases end. */
 const BackendExit = {
     ...CheckoutExit,
@@ -61434,6 +61822,8 @@ const BackendExit = {
     FailedWithoutFallback: 41,
     /** The new tag failed and the fallback did not come back healthy either. */
     RollbackFailed: 42,
+    /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
+    WatchRolledBack: 43,
 };
 /** The exits of a release that end it before the recreate: no container was touched. */
 const BEFORE_RECREATE = new Set([
@@ -61494,7 +61884,9 @@ function recreateBackend(r, p) {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
         : sh `:`;
-    return lines(HEALTH, sh `cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
+    const watch = r.dryRun ? undefined : p.watch;
+    return lines(HEALTH, watch ? watchGuards(watch) : undefined, sh `nr_watch_breach=; nr_watch_failed=
+cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
@@ -61514,6 +61906,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
+  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -61527,7 +61920,9 @@ ${p.fallback
         ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
-  nr_value running ${p.fallback}; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RolledBack)}
+  nr_value running ${p.fallback}; nr_value rolled_back true
+  [ -z "$nr_watch_breach$nr_watch_failed" ] || ${backend_EXIT.exit(BackendExit.WatchRolledBack)}
+  ${backend_EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
 nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
@@ -61544,6 +61939,8 @@ const RELEASE_STEPS = {
     health: 'Waiting for backend to be healthy',
     verify: 'Verifying deployment',
 };
+/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
+const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
 /** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
 function releasePhase(r, p) {
     const { target } = p;
@@ -61551,9 +61948,22 @@ function releasePhase(r, p) {
     const steps = new Steps(RELEASE_STEPS);
     return {
         title: 'Releasing the backend',
-        timeout: 3600 + target.healthTimeout * 2 + 900,
+        // a watch's polls may each take up to a query timeout per guard past the interval
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
         begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous },
+        success: { tag: p.tag, commit: p.commit, previous: p.previous, ...(p.watch ? { detail: 'watch passed' } : {}) },
+        // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
+        ...(p.watch
+            ? {
+                endings: [
+                    {
+                        code: BackendExit.WatchRolledBack,
+                        outcome: 'rolled-back',
+                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
+                    },
+                ],
+            }
+            : {}),
         afterSuccess: inventoryValue(r, target.image),
         script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
@@ -61582,12 +61992,14 @@ ${recreateBackend(r, {
             force: false,
             ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+            ...(p.watch ? { watch: p.watch } : {}),
             steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
         })}`,
         decode: (values) => ({
             ...decodeRecreate(values),
             built: values.get('built') === 'yes',
             inventory: decodeInventory(values),
+            watch: decodeWatch(values, p.watch?.guards ?? []),
         }),
     };
 }
@@ -61771,7 +62183,64 @@ const cleanupBackend = defineFlow({
     },
 });
 
+;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
+/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
+function jsonValue(v) {
+    if (Number.isFinite(v))
+        return v;
+    if (Number.isNaN(v))
+        return 'NaN';
+    return v > 0 ? '+Inf' : '-Inf';
+}
+function showValue(v) {
+    if (v === undefined)
+        return '(none)';
+    const j = jsonValue(v);
+    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
+}
+function jsonSample(s) {
+    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
+}
+/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
+function watchReportJson(status, watch) {
+    return JSON.stringify({
+        status,
+        guards: watch.guards.map((g) => ({
+            name: g.name,
+            query: g.query,
+            condition: g.condition,
+            worst: g.worst === undefined ? null : jsonValue(g.worst),
+            breached: g.breached,
+            errors: g.errors,
+            samples: g.samples.map(jsonSample),
+        })),
+    });
+}
+/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
+function valuesOverTime(g, last = 20) {
+    const shown = g.samples.slice(-last);
+    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
+    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
+}
+/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
+function watchFailure(watch) {
+    const g = watch.guard;
+    if (!g)
+        return 'the metrics watch failed';
+    const what = watch.status === 'query-failed'
+        ? `the query of guard ${g.name} failed and on-query-error is fail`
+        : `guard ${g.name} breached (${g.condition})`;
+    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
+}
+/** The job summary's table: each guard's worst value. */
+function watchSummary(status, watch) {
+    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : 'ok'} |`);
+    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
+
 
 
 
@@ -61787,6 +62256,16 @@ const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STE
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
 const KNOWN_EXITS = new Set(Object.values(BackendExit));
+/** WATCH_STATUS from how the release phase ended. */
+function watchStatusOf(code, watch) {
+    if (watch.status === 'passed' && code === 0)
+        return 'passed';
+    if (code === BackendExit.WatchRolledBack)
+        return 'rolled-back';
+    if (watch.status === 'breached' || watch.status === 'query-failed')
+        return 'breached';
+    return 'skipped';
+}
 function beforeRecreate(code) {
     if (code === BackendExit.BuildFailed)
         return 'build failed';
@@ -61814,6 +62293,10 @@ const deployBackend = defineFlow({
         // One detached phase from checkout to health, so a hang-up cannot leave a half-done
         // checkout or recreate, and no round trip is spent between the build and the recreate.
         const previous = runningTag(target.image, runningImage);
+        const skippedWatch = {
+            WATCH_STATUS: 'skipped',
+            WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+        };
         const released = await nas.runPhase(releasePhase(nas.render, {
             repo: conn.repoPath,
             target,
@@ -61828,6 +62311,7 @@ const deployBackend = defineFlow({
             preDeploy: settings.preDeploy,
             postDeploy: settings.postDeploy,
             runLabel: `${nas.run.url} (${nas.run.actor})`,
+            ...(settings.watch ? { watch: settings.watch } : {}),
         }));
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
@@ -61859,16 +62343,23 @@ const deployBackend = defineFlow({
                     PREVIOUS_BACKEND_TAG: previous,
                     BACKEND_IMAGE: now.values,
                     ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+                    ...skippedWatch,
                 },
                 error: why,
             };
         }
+        const watchStatus = watchStatusOf(released.code, values.watch);
         const outputs = {
             DEPLOYED_BACKEND_TAG: values.running,
             PREVIOUS_BACKEND_TAG: values.previous || previous,
             BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
             ROLLED_BACK: String(values.rolledBack),
+            WATCH_STATUS: watchStatus,
+            WATCH_REPORT: watchReportJson(watchStatus, values.watch),
         };
+        if (values.watch.guards.length && values.watch.status)
+            await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
+        const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
         if (released.code !== 0) {
             const rollbackFailed = released.code === BackendExit.RollbackFailed;
             const preDeployFailed = released.code === BackendExit.PreDeployFailed;
@@ -61876,26 +62367,38 @@ const deployBackend = defineFlow({
                 tag,
                 commit,
                 previous,
-                detail: preDeployFailed
-                    ? 'pre-deploy failed'
-                    : released.code === BackendExit.PostDeployFailed
-                        ? 'post-deploy failed'
-                        : rollbackFailed
-                            ? 'release and rollback failed'
-                            : 'health check failed',
+                detail: watchEnded
+                    ? rollbackFailed
+                        ? 'watch breached and rollback failed'
+                        : released.code === BackendExit.WatchRolledBack
+                            ? WATCH_ROLLBACK_DETAIL
+                            : 'watch breached, nothing to roll back to'
+                    : preDeployFailed
+                        ? 'pre-deploy failed'
+                        : released.code === BackendExit.PostDeployFailed
+                            ? 'post-deploy failed'
+                            : rollbackFailed
+                                ? 'release and rollback failed'
+                                : 'health check failed',
             });
-            const why = preDeployFailed
-                ? 'pre-deploy failed; no container was changed'
-                : recreateFailure({
-                    what: `The release ${ref}`,
-                    image: target.image,
-                    fallback: previous,
-                    running: values.running,
-                    rolledBack: values.rolledBack,
-                    rollbackFailed,
-                    tail: released.tail,
-                    code: released.code,
-                });
+            const why = watchEnded
+                ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${released.code === BackendExit.WatchRolledBack
+                    ? `It was rolled back to ${target.image}:${values.running}.`
+                    : rollbackFailed
+                        ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
+                        : 'There was no previous release to roll back to: it is left running for inspection.'}`
+                : preDeployFailed
+                    ? 'pre-deploy failed; no container was changed'
+                    : recreateFailure({
+                        what: `The release ${ref}`,
+                        image: target.image,
+                        fallback: previous,
+                        running: values.running,
+                        rolledBack: values.rolledBack,
+                        rollbackFailed,
+                        tail: released.tail,
+                        code: released.code,
+                    });
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
