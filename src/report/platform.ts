@@ -88,7 +88,9 @@ export class ActionsPlatform implements Platform {
   }
   remote(lines: readonly string[]): boolean {
     this.stop();
-    return process.stdout.write(this.redactor.redact(lines.join('\n') + '\n'));
+    let ok = true;
+    for (const text of lines) ok = process.stdout.write(utf8Line(this.redactor.redact(text))) && ok;
+    return ok;
   }
   drained(resume: () => void): void {
     process.stdout.once('drain', resume);
@@ -133,6 +135,17 @@ export class ActionsPlatform implements Platform {
     this.ours();
     core.setFailed(this.redactor.redact(message));
   }
+}
+
+/**
+ * `text` and a line break, as the bytes stdout writes. While the log's reader
+ * is behind, stdout queues what it is given: bytes, not a string that would
+ * stay on V8's heap (and be copied from young space to old) until its turn.
+ */
+function utf8Line(text: string): Buffer {
+  const bytes = Buffer.allocUnsafe(Buffer.byteLength(text) + 1);
+  bytes[bytes.write(text)] = 0x0a;
+  return bytes;
 }
 
 /**

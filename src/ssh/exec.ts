@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientChannel } from 'ssh2';
-import { StringDecoder } from 'node:string_decoder';
 import type { Session } from './session.js';
 
 export interface Marker {
@@ -66,6 +65,8 @@ export class RemoteError extends Error {
 }
 
 const TAIL_LINES = 40;
+/** The tail's lines, as UTF-8, take no more than this. */
+const TAIL_BYTES = 64 * 1024;
 const MAX_LINE = 16 * 1024;
 /** A marker line (a value such as the release history, base64 on one line) is kept whole up to this size. */
 const MAX_MARKER_LINE = 16 * 1024 * 1024;
@@ -87,25 +88,43 @@ function truncated(line: string): string {
   return line.slice(0, MAX_LINE) + ' …';
 }
 
+/** The index of the first \n or \r of `bytes` at or after `from`, or -1. */
+function firstBreak(bytes: Buffer, from: number): number {
+  const lf = bytes.indexOf(LF, from);
+  const cr = bytes.indexOf(CR, from);
+  return lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+}
+
 /**
  * Splits a byte stream into lines without keeping more than one unfinished
- * line in memory. Bytes are decoded as a stream, so a UTF-8 character split
- * between two SSH packets stays whole; line breaks are \n, \r\n or \r (also
- * when split between packets).
+ * line in memory. Line breaks are \n, \r\n or \r (also when split between
+ * packets). Bytes are cut into lines before they are decoded: a break is one
+ * byte that never occurs inside a UTF-8 character, so a character split
+ * between two SSH packets stays whole.
  *
  * Lines reach `onLine` one by one; or, when `onText` is given, runs of plain
  * lines reach it as one string (joined by \n): a build that prints 500 MB then
  * costs a string per packet rather than one per line. Lines that `special`
  * picks (markers) still reach `onLine` alone, kept whole up to MAX_MARKER_LINE;
  * any other line is cut at MAX_LINE.
+ *
+ * The unfinished last line of a packet is copied out of it, as bytes, into a
+ * buffer this splitter reuses; it is decoded once its end arrives. So a packet
+ * is decoded once, into one string per run of its whole lines, and nothing of
+ * it stays alive once its lines are handed over: what a long build prints is
+ * garbage at once instead of surviving into the next packet.
  */
 export class LineSplitter {
-  private partial = '';
-  /** The last text ended with \r: a \n that starts the next one belongs to it. */
+  /** The unfinished line so far (its first `heldLength` bytes). */
+  private held = Buffer.allocUnsafe(0);
+  private heldLength = 0;
+  /** The held line is longer than MAX_LINE and special, so it is kept up to MAX_MARKER_LINE. */
+  private heldSpecial = false;
+  /** The last packet ended with \r: a \n that starts the next one belongs to it. */
   private afterCR = false;
-  private readonly decoder = new StringDecoder('utf8');
   constructor(
     private readonly onLine: (line: string) => void,
+    /** Whether a line is special; asked of a line's start (its first MAX_LINE characters or more). */
     private readonly special: (line: string) => boolean = () => false,
     private readonly onText?: (text: string) => void,
     /** A string every special line starts with, to find them without splitting. */
@@ -113,34 +132,75 @@ export class LineSplitter {
   ) {}
 
   push(chunk: Buffer | string): void {
-    this.take(typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    let from = 0;
+    if (this.afterCR && bytes.length > 0) {
+      this.afterCR = false;
+      if (bytes[0] === LF) from = 1;
+    }
+    if (from === bytes.length) return;
+    this.afterCR = bytes[bytes.length - 1] === CR;
+    const last = Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR));
+    if (last < from) return this.hold(bytes, from, bytes.length);
+    if (this.heldLength > 0) {
+      // the held line ends at this packet's first break
+      const first = firstBreak(bytes, from);
+      this.hold(bytes, from, first);
+      if (this.heldLength > 0) this.endHeld(); // (unless it went out already, cut at MAX_LINE)
+      from = bytes[first] === CR && bytes[first + 1] === LF ? first + 2 : first + 1;
+    }
+    if (from <= last) {
+      // whole lines from..last (without the break that ends the last one)
+      const end = bytes[last] === LF && last > from && bytes[last - 1] === CR ? last - 1 : last;
+      let text = bytes.toString('utf8', from, end);
+      if (text.includes('\r')) text = text.replace(/\r\n?/g, '\n');
+      this.lines(text);
+    }
+    this.hold(bytes, last + 1, bytes.length);
   }
 
   end(): void {
-    this.take(this.decoder.end());
-    if (this.partial) this.lines(this.partial);
-    this.partial = '';
+    if (this.heldLength > 0) this.endHeld();
   }
 
-  private take(text: string): void {
-    if (this.afterCR && text.charCodeAt(0) === LF) text = text.slice(1);
-    if (text === '') return;
-    this.afterCR = text.charCodeAt(text.length - 1) === CR;
-    let last = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
-    if (last < 0) {
-      this.partial += text;
-      if (this.partial.length > MAX_LINE && !(this.special(this.partial) && this.partial.length <= MAX_MARKER_LINE)) {
-        this.lines(truncated(this.partial));
-        this.partial = '';
-      }
+  /** Copies `bytes[from..to]` onto the held line; a plain line cut at MAX_LINE goes out at once. */
+  private hold(bytes: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    const length = this.heldLength + (to - from);
+    if (length > this.held.length) {
+      const grown = Buffer.allocUnsafe(Math.max(length, 2 * this.held.length, 256));
+      this.held.copy(grown, 0, 0, this.heldLength);
+      this.held = grown;
+    }
+    bytes.copy(this.held, this.heldLength, from, to);
+    this.heldLength = length;
+    // A line is cut by characters: its bytes say when it may be too long (a character is at least one byte).
+    if (length <= MAX_LINE || this.heldSpecial) {
+      if (length <= MAX_MARKER_LINE || !this.heldSpecial) return;
+      this.heldSpecial = false; // a special line longer than MAX_MARKER_LINE is cut too
+    }
+    const text = this.held.toString('utf8', 0, length);
+    if (text.length <= MAX_LINE) return;
+    if (length <= MAX_MARKER_LINE && this.special(text.slice(0, MAX_LINE))) {
+      this.heldSpecial = true;
       return;
     }
-    const rest = text.slice(last + 1);
-    if (text.charCodeAt(last) === LF && last > 0 && text.charCodeAt(last - 1) === CR) last -= 1;
-    let complete = this.partial + text.slice(0, last);
-    this.partial = rest;
-    if (complete.includes('\r')) complete = complete.replace(/\r\n?/g, '\n');
-    this.lines(complete);
+    this.line(truncated(text));
+    this.release();
+  }
+
+  /** Hands over the held line (its end has come) and lets it go. */
+  private endHeld(): void {
+    const line = this.held.toString('utf8', 0, this.heldLength);
+    this.release();
+    this.lines(line);
+  }
+
+  private release(): void {
+    this.heldLength = 0;
+    this.heldSpecial = false;
+    // one very long line (a marker of megabytes) does not keep its buffer for the rest of the run
+    if (this.held.length > 4 * MAX_LINE) this.held = Buffer.allocUnsafe(0);
   }
 
   /** Hands over `text`: one or more whole lines, joined by \n. */
@@ -185,6 +245,61 @@ export class LineSplitter {
 }
 
 /**
+ * The last lines a program printed (up to TAIL_LINES, or fewer when they are
+ * long: at most TAIL_BYTES of them), for error messages. They are copied into
+ * a buffer of fixed size: keeping the strings they came in would keep a whole
+ * packet of output alive for the sake of its last lines.
+ */
+export class RecentLines {
+  private bytes = Buffer.allocUnsafe(0);
+  private length = 0;
+  /** Older bytes were let go: the first line held may have lost its start. */
+  private cut = false;
+
+  /** Takes a run of lines, joined by \n. */
+  add(text: string): void {
+    // Only its last TAIL_LINES lines can be wanted.
+    let start = 0;
+    for (let n = 0, at = text.length; at > 0;) {
+      at = text.lastIndexOf('\n', at - 1);
+      if (at < 0) break;
+      if (++n === TAIL_LINES) {
+        start = at + 1;
+        break;
+      }
+    }
+    let piece = start > 0 ? text.slice(start) : text;
+    let size = Buffer.byteLength(piece) + 1;
+    if (size > TAIL_BYTES) {
+      // Its end is enough (a character takes at most 3 bytes of UTF-8 per UTF-16 unit).
+      piece = piece.slice(piece.length - Math.floor((TAIL_BYTES - 1) / 3));
+      size = Buffer.byteLength(piece) + 1;
+      this.length = 0;
+      this.cut = true;
+    }
+    if (this.bytes.length === 0) this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
+    if (this.length + size > this.bytes.length) {
+      // Keep the newest bytes, so that with this run there are no more than TAIL_BYTES.
+      const keep = Math.max(0, TAIL_BYTES - size);
+      this.bytes.copyWithin(0, this.length - keep, this.length);
+      this.length = keep;
+      this.cut = true;
+    }
+    this.length += this.bytes.write(piece, this.length, 'utf8');
+    this.bytes[this.length++] = LF;
+  }
+
+  get lines(): string[] {
+    if (this.length === 0) return [];
+    const from = Math.max(0, this.length - TAIL_BYTES);
+    const lines = this.bytes.toString('utf8', from, this.length - 1).split('\n');
+    // a line whose start was let go is left out
+    if (from > 0 ? this.bytes[from - 1] !== LF : this.cut) lines.shift();
+    return lines.slice(-TAIL_LINES);
+  }
+}
+
+/**
  * One program's output: marker lines become values and progress markers,
  * the others go to the log (unless the program is quiet) and into a bounded
  * tail for error messages. Log text is printed a chunk of lines at a time
@@ -195,9 +310,7 @@ export class ProgramOutput {
   readonly values = new Map<string, string>();
   private readonly prefix: string;
   private pending: string[] = [];
-  /** The latest runs of lines, just enough of them for the tail. */
-  private recent: { text: string; lines: number }[] = [];
-  private recentLines = 0;
+  private readonly recent = new RecentLines();
 
   constructor(
     marker: string,
@@ -214,12 +327,7 @@ export class ProgramOutput {
 
   /** The last lines it printed (up to 40), for error messages. */
   get tail(): string[] {
-    if (this.recent.length === 0) return [];
-    return this.recent
-      .map((run) => run.text)
-      .join('\n')
-      .split('\n')
-      .slice(-TAIL_LINES);
+    return this.recent.lines;
   }
 
   /** Takes one line. */
@@ -246,11 +354,7 @@ export class ProgramOutput {
 
   /** Takes a run of ordinary lines (no marker), joined by \n. */
   text(text: string): void {
-    const lines = countLines(text);
-    this.recent.push({ text, lines });
-    this.recentLines += lines;
-    while (this.recent.length > 1 && this.recentLines - this.recent[0].lines >= TAIL_LINES)
-      this.recentLines -= this.recent.shift()!.lines;
+    this.recent.add(text);
     if (!this.program.quiet) this.pending.push(text);
   }
 
@@ -270,12 +374,6 @@ export class ProgramOutput {
       throw new RemoteError(this.program.title, code, tail, timedOut);
     return { code, values: this.values, tail, timedOut };
   }
-}
-
-function countLines(text: string): number {
-  let n = 1;
-  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
-  return n;
 }
 
 /**

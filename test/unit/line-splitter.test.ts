@@ -81,6 +81,22 @@ describe('ProgramOutput', () => {
     expect(printed.join('\n').split('\n')).toEqual(all);
   });
 
+  it('keeps the last 40 lines of a long log, and no more than 64 KiB of long lines', () => {
+    const output = new ProgramOutput('@@m@@', { title: 'Building', quiet: true }, { allowFailure: true }, () => true);
+    const all = Array.from({ length: 50_000 }, (_, i) => `line ${i + 1} ${'ü'.repeat(i % 50)}`);
+    for (let at = 0; at < all.length; at += 437) output.text(all.slice(at, at + 437).join('\n'));
+    expect(output.result(1).tail).toEqual(all.slice(-40));
+
+    const long = new ProgramOutput('@@m@@', { title: 'Building', quiet: true }, { allowFailure: true }, () => true);
+    const wide = Array.from({ length: 100 }, (_, i) => `${i}:` + 'y'.repeat(10_000));
+    for (const line of wide) long.text(line);
+    long.text('last');
+    const tail = long.result(1).tail;
+    expect(tail.at(-1)).toBe('last');
+    expect(tail.slice(0, -1)).toEqual(wide.slice(-tail.length + 1));
+    expect(Buffer.byteLength(tail.join('\n'))).toBeLessThanOrEqual(64 * 1024);
+  });
+
   it('prints nothing of a quiet program, yet keeps its tail', () => {
     const printed: string[] = [];
     const output = new ProgramOutput(

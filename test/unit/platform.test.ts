@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ActionsPlatform, Redactor, TerminalPlatform, readableAsCommand } from '../../src/report/platform.js';
+import { LineSplitter, ProgramOutput } from '../../src/ssh/exec.js';
 import { readAsRunner } from '../e2e/support/runner-commands.js';
 
 /** Reads file commands back the way the runner does: `name<<delimiter`, lines, `delimiter`. */
@@ -120,6 +121,38 @@ describe('ActionsPlatform', () => {
     expect(resume).not.toHaveBeenCalled();
     process.stdout.emit('drain');
     expect(resume).toHaveBeenCalledOnce();
+  });
+
+  it('a long remote log is printed whole and in order, a secret masked even when a packet cuts it', () => {
+    const p = new ActionsPlatform();
+    p.setSecret('s3cr3t-Wörd');
+    stdout = '';
+    // 20 000 lines of mixed text (some with the secret, some not ASCII, CRLF and CR line breaks)
+    const lines = Array.from({ length: 20_000 }, (_, i) =>
+      i % 997 === 0 ? `step ${i}: token=s3cr3t-Wörd ok` : `line ${i} Größe 日本語 🚀 ${'x'.repeat(i % 90)}`,
+    );
+    const log = Buffer.from(lines.map((l, i) => l + (i % 3 === 0 ? '\r\n' : i % 7 === 0 ? '\r' : '\n')).join(''));
+    const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => p.remote(texts));
+    const splitter = new LineSplitter(
+      (line) => output.line(line),
+      (line) => output.isMarker(line),
+      (text) => output.text(text),
+      '@@m@@ ',
+    );
+    // packets of changing sizes, cut anywhere: in a character, between \r and \n, in the secret
+    let seed = 7;
+    for (let at = 0; at < log.length;) {
+      seed = (seed * 48271) % 2147483647;
+      const size = 1 + (seed % 40_000);
+      splitter.push(log.subarray(at, at + size));
+      output.flush();
+      at += size;
+    }
+    splitter.end();
+    output.result(0);
+    const expected = lines.map((l) => l.replace('s3cr3t-Wörd', '***'));
+    expect(readAsRunner(stdout).text).toEqual(expected);
+    expect(stdout).not.toContain('s3cr3t');
   });
 
   it('defect 12.2: our lines quoting remote text cannot issue workflow commands', () => {
