@@ -18,6 +18,10 @@ import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
+import { listBackups } from '../../programs/backups.js';
+import { envSha256 } from '../../programs/env-file.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { backupPlan, commitOf, pruneBackups } from './backup.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -27,6 +31,8 @@ const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
 
 function beforeRecreate(code: number): string {
   if (code === BackendExit.BuildFailed) return 'build failed';
+  if (code === BackendExit.BackupFailed) return 'backup failed';
+  if (code === BackendExit.EnvFileFailed) return 'environment file not written';
   if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
   return 'checkout or build failed';
 }
@@ -52,6 +58,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
     const previous = runningTag(target.image, runningImage);
+    const { backups, envFile } = settings;
+    const env = envFile.content ? envSha256(envFile.content) : undefined;
     const released = await nas.runPhase(
       releasePhase(nas.render, {
         repo: conn.repoPath,
@@ -67,15 +75,44 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
+        ...(backups.enabled
+          ? {
+              backup: {
+                plan: backupPlan(backups, { repo: conn.repoPath, ...target }),
+                label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+                restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+              },
+            }
+          : {}),
+        ...(envFile.content
+          ? {
+              envFile: {
+                plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                content: envFile.content,
+                sha256: env,
+              },
+            }
+          : {}),
       }),
     );
+    const backupOutputs: Record<string, string> = backups.enabled
+      ? {
+          BACKUP_ID: released.values.backup?.id ?? '',
+          BACKUP_PATH: released.values.backup?.path ?? '',
+          BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+      : {};
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreate(released.code) });
+      const what =
+        released.code === BackendExit.BackupFailed
+          ? 'the backup before the release failed (its partial folder was removed)'
+          : failureOf(released.tail, released.code);
       return {
         ok: false,
         outputs: {},
-        error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+        error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failureOf(released.tail, released.code)}` : ''}`,
       };
     }
     const reported = released.code === 0 ? values.running !== '' : KNOWN_EXITS.has(released.code);
@@ -109,7 +146,12 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       PREVIOUS_BACKEND_TAG: values.previous || previous,
       BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
       ROLLED_BACK: String(values.rolledBack),
+      ...backupOutputs,
     };
+    if (values.safety?.id)
+      progress.warn(
+        `The data of before the release was restored (auto-rollback-restore); the failed release's data is in backup ${values.safety.id}`,
+      );
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       const preDeployFailed = released.code === BackendExit.PreDeployFailed;
@@ -140,7 +182,29 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await nas.finish('success', { tag, commit, previous });
+    await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
+    if (backups.enabled && !nas.dryRun) {
+      const listed = await nas.runProgram(listBackups(backups.dir));
+      await pruneBackups(nas, progress, {
+        dir: backups.dir,
+        keep: backups.keep,
+        running: tag,
+        history: [
+          ...state.history,
+          {
+            id: nas.run.id,
+            action: 'deploy-backend',
+            stack: 'backend',
+            tag,
+            commit,
+            previous,
+            started: nas.run.started,
+            outcome: 'success',
+          },
+        ],
+        entries: listed.values,
+      });
+    }
     // The order of the tags counts this release, which the history read before it does not hold.
     const history: HistoryRecord[] = [
       ...state.history,

@@ -1,0 +1,198 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readBackupBackend, readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
+import { InputError, InputReader } from '../../src/inputs/reader.js';
+import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../src/programs/backups.js';
+import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
+import { Renderer, bareTools } from '../../src/remote/command.js';
+import { PRELUDE } from '../../src/remote/program.js';
+import { Shell, lines, sh } from '../../src/remote/shell.js';
+import {
+  autoBackup,
+  backupsOutput,
+  parseBackupListing,
+  parseDatabaseLine,
+  parseVolumeLines,
+  planBackupRetention,
+  type BackupEntry,
+  type Manifest,
+} from '../../src/rules/backups.js';
+import { CONNECTION_INPUTS } from '../support/settings.js';
+
+const reader = (action: string, raw: Record<string, string>): InputReader =>
+  new InputReader(action, (name) => ({ ...CONNECTION_INPUTS, ...raw })[name]);
+
+function inputError(fn: () => unknown): InputError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('expected an InputError, nothing was thrown');
+}
+
+const T1 = '2026.01.01-1111111';
+const T2 = '2026.01.10-2222222';
+const T3 = '2026.01.20-3333333';
+const entry = (id: string, reason = 'before x', verifies = true): BackupEntry => ({
+  id,
+  verifies,
+  bytes: 10,
+  manifest: { id, tag: id.slice(17), commit: '', reason, time: '', items: [] },
+});
+
+describe('backup-databases and backup-volumes', () => {
+  it('reads postgres, mysql and custom lines', () => {
+    expect(parseDatabaseLine('postgres:db')).toEqual({ kind: 'postgres', service: 'db', database: '' });
+    expect(parseDatabaseLine(' mysql:legacy/shop ')).toEqual({ kind: 'mysql', service: 'legacy', database: 'shop' });
+    expect(parseDatabaseLine('custom:search/index dump="tar -C /data -c ." restore="tar -C /data -x"')).toEqual({
+      kind: 'custom',
+      service: 'search',
+      database: 'index',
+      dump: 'tar -C /data -c .',
+      restore: 'tar -C /data -x',
+    });
+  });
+
+  it('refuses an unknown kind, a bad service name, a custom line without its commands, naming the input', () => {
+    const bad = ['redis:cache', 'postgres:db;rm -rf /', 'postgres:', 'custom:search/index dump="x"', 'postgres:db/a b'];
+    for (const line of bad) {
+      const err = inputError(() => readDeployBackend(reader('deploy-backend', { 'backup-databases': line })));
+      expect(err.message).toContain('backup-databases');
+    }
+    const err = inputError(() => readDeployBackend(reader('deploy-backend', { 'backup-volumes': 'uploads\n../etc' })));
+    expect(err.message).toContain('backup-volumes');
+    expect(err.message).toContain('../etc');
+  });
+
+  it('volumes: one a line, blank lines and repeats dropped', () => {
+    expect(parseVolumeLines(['uploads', '', 'vectors', 'uploads'])).toEqual(['uploads', 'vectors']);
+  });
+
+  it('backs up only when something is configured; the directory defaults beside the checkout', () => {
+    const off = readDeployBackend(reader('deploy-backend', {}));
+    expect(off.backups.enabled).toBe(false);
+    expect(off.backups.dir).toBe('/volume1/docker/shop/backups');
+    const on = readBackupBackend(
+      reader('backup-backend', { 'backup-volumes': 'uploads', 'backup-dir': '/volume2/b/' }),
+    );
+    expect(on.backups).toMatchObject({ enabled: true, volumes: ['uploads'], dir: '/volume2/b', keep: 10 });
+    const disabled = readDeployBackend(reader('deploy-backend', { 'backup-volumes': 'uploads', backup: 'false' }));
+    expect(disabled.backups.enabled).toBe(false);
+  });
+
+  it('restore-backup: empty, auto, or an id; anything else is refused naming the input', () => {
+    expect(readRollbackBackend(reader('rollback-backend', { 'restore-backup': 'auto' })).restoreBackup).toBe('auto');
+    const id = `20260120T101500Z-${T2}`;
+    expect(readRollbackBackend(reader('rollback-backend', { 'restore-backup': id })).restoreBackup).toBe(id);
+    const err = inputError(() => readRollbackBackend(reader('rollback-backend', { 'restore-backup': '../../etc' })));
+    expect(err.message).toContain('restore-backup');
+  });
+});
+
+describe('choosing backups', () => {
+  const entries = [
+    entry(`20260110T100000Z-${T1}`),
+    entry(`20260120T100000Z-${T2}`),
+    entry(`20260121T100000Z-${T3}`, 'safety before restore x'),
+    entry(`20260122T100000Z-${T3}`),
+    entry(`20260123T100000Z-${T3}`, 'manual'),
+  ];
+
+  it('auto: the newest backup of the target release that is not a safety backup', () => {
+    expect(autoBackup(entries, T3)?.id).toBe(`20260123T100000Z-${T3}`);
+    expect(autoBackup(entries.slice(0, 3), T3)).toBeUndefined();
+    expect(autoBackup(entries, T2)?.id).toBe(`20260120T100000Z-${T2}`);
+  });
+
+  it('retention keeps the newest N and never the running release’s nor the previous one’s', () => {
+    const plan = planBackupRetention(entries, 1, { running: T3, previous: T1 });
+    expect(plan.keep).toEqual([`20260123T100000Z-${T3}`, `20260110T100000Z-${T1}`]);
+    expect(plan.remove).toEqual([`20260122T100000Z-${T3}`, `20260121T100000Z-${T3}`, `20260120T100000Z-${T2}`]);
+  });
+
+  it('the BACKUPS output: newest first with release, size and verification', () => {
+    const out = JSON.parse(backupsOutput(entries)) as Array<{ id: string; release: string; verifies: boolean }>;
+    expect(out.map((e) => e.id)[0]).toBe(`20260123T100000Z-${T3}`);
+    expect(out[0]).toMatchObject({ release: T3, verifies: true });
+  });
+
+  it('a listing line whose manifest names another id does not verify', () => {
+    const manifest: Manifest = { id: 'other', tag: '', commit: '', reason: '', time: '', items: [] };
+    const b64 = Buffer.from(JSON.stringify(manifest)).toString('base64');
+    const [e] = parseBackupListing(`20260110T100000Z-none ok 5 ${b64}\n`);
+    expect(e.verifies).toBe(false);
+  });
+});
+
+describe('NAS-side backup shell, run with a real sh', () => {
+  const work = mkdtempSync(join(tmpdir(), 'backups-test-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  /** Runs shell with the prelude and a marker, and returns the values it reported. */
+  function run(script: string): Map<string, string> {
+    const text = lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text;
+    const out = execFileSync('sh', ['-c', text], { encoding: 'utf8' });
+    const values = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const m = /^MARK value (\S+) ?(.*)$/.exec(line);
+      if (m) values.set(m[1], m[2]);
+    }
+    return values;
+  }
+
+  function makeBackup(id: string, files: Record<string, string>): string {
+    const dir = join(work, id);
+    mkdirSync(dir, { recursive: true });
+    const sums: string[] = [];
+    const items: string[] = [];
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(join(dir, name), content);
+      const sum = envSha256(content);
+      sums.push(`${sum}  ${name}`);
+      items.push(JSON.stringify({ kind: 'volume', source: name, file: name, bytes: content.length, sha256: sum }));
+    }
+    writeFileSync(join(dir, 'SHA256SUMS'), sums.join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      `{"id":"${id}","tag":"","commit":"","reason":"manual","time":"","items":[${items.join(',')}]}\n`,
+    );
+    return dir;
+  }
+
+  it('lists each backup with its verdict: whole, corrupt, a file missing', () => {
+    makeBackup('20260101T000000Z-whole', { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const corrupt = makeBackup('20260102T000000Z-corrupt', { 'a.tar.gz': 'aaa' });
+    writeFileSync(join(corrupt, 'a.tar.gz'), 'aab');
+    const missing = makeBackup('20260103T000000Z-missing', { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    rmSync(join(missing, 'b.dump'));
+    mkdirSync(join(work, '.partial-20260104T000000Z-x'));
+    const values = run(lines(BACKUP_LIBRARY, listingValue(work)).text);
+    const listed = decodeListing(values);
+    expect(listed.map((e) => [e.id, e.verifies])).toEqual([
+      ['20260103T000000Z-missing', false],
+      ['20260102T000000Z-corrupt', false],
+      ['20260101T000000Z-whole', true],
+    ]);
+  });
+
+  it('writes the environment file atomically, private, with a copy kept for the release', () => {
+    const repo = join(work, 'repo');
+    mkdirSync(join(repo, '.git'), { recursive: true });
+    const r = new Renderer(bareTools, false);
+    const content = 'DATABASE_URL=postgres://shop:s3cret@127.0.0.1/shop\nFEATURE=on\n';
+    const plan = { repo, path: 'backend/.env', stateDir: join(repo, '.git/nas-release') };
+    run(writeEnvFile(r, plan, content, T2, T1).text);
+    const stat = (f: string): string => execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim();
+    expect(execFileSync('cat', [join(repo, 'backend/.env')], { encoding: 'utf8' })).toBe(content);
+    expect(stat(join(repo, 'backend/.env'))).toBe('600');
+    expect(stat(join(repo, `.git/nas-release/env/${T2}.env`))).toBe('600');
+    expect(execFileSync('cat', [join(repo, '.git/info/exclude')], { encoding: 'utf8' })).toContain('/backend/.env');
+    // the secret is in the program's text only as base64, never as an argument of a command
+    expect(writeEnvFile(r, plan, content, T2, T1).text).not.toContain('s3cret');
+  });
+});
