@@ -140,7 +140,8 @@ export function backupFunction(p: BackupPlan, label: BackupLabel, prefix = 'back
     const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
     items.push(sh`nr_bk_item=${`volume ${volume}`}
 nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
-nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . > "$nr_bk_tmp/"${file} 2> "$nr_bk_tmp/.err" || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+{ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
 nr_bk_add ${file} ${head}`);
   }
   for (const db of p.databases) {
@@ -160,7 +161,8 @@ nr_bk_add ${file} ${head}`);
         : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
     items.push(sh`nr_bk_item=${source}
 nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
-nr_rc=0; nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} > "$nr_bk_tmp/"${file} 2> "$nr_bk_tmp/.err" || nr_rc=$?
+{ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+nr_rc=$(cat "$nr_bk_tmp/.rc")
 if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
 [ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
 nr_bk_add ${file} ${head}`);
@@ -175,8 +177,22 @@ nr_bk_add ${file} ${head}`);
   rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
   nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
   nr_bk_items=''; nr_bk_total=0
+  # standard input to FILE, its sha256 computed on the way (beside the write, not after it)
+  nr_bk_write() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    if mkfifo "$nr_bk_tmp/.fifo" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.sum" &
+      nr_bk_hasher=$!
+      tee "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/$1"
+      wait "$nr_bk_hasher"; rm -f "$nr_bk_tmp/.fifo"
+    else
+      cat > "$nr_bk_tmp/$1"
+    fi
+  }
   nr_bk_add() {
-    nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1"); nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
+    rm -f "$nr_bk_tmp/.sum"
+    nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
     chmod 600 "$nr_bk_tmp/$1"
     printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS"
     nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
@@ -186,7 +202,7 @@ nr_bk_add ${file} ${head}`);
   ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
   nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
 ${lines(...items)}
-  rm -f "$nr_bk_tmp/.err"
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
   ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
   sync 2>/dev/null || true
   mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }

@@ -9,4 +9,5 @@ for pidfile in "$NAS_STATE"/sshd*.pid; do
   [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null && rm -f "$pidfile"
 done
 if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
+bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
 echo "[nas] down"

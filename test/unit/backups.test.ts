@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readBackupBackend, readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
 import { InputError, InputReader } from '../../src/inputs/reader.js';
-import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../src/programs/backups.js';
+import { BACKUP_LIBRARY, backupFunction, decodeListing, listingValue } from '../../src/programs/backups.js';
 import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
 import { PRELUDE } from '../../src/remote/program.js';
@@ -178,6 +178,74 @@ describe('NAS-side backup shell, run with a real sh', () => {
       ['20260102T000000Z-corrupt', false],
       ['20260101T000000Z-whole', true],
     ]);
+  });
+
+  /** A docker that answers as the NAS's would for a compose project `store` (a function, as the runner's nr_docker is). */
+  const FAKE_DOCKER = `nr_docker() {
+  case "$1 $2" in
+    "inspect --format") if [ "$4" = c0ffee ]; then echo /nrb-db; else return 1; fi ;;
+    "volume ls") echo store_uploads ;;
+    "run --rm") printf 'volume-bytes' ;;
+    "ps -q") [ "$6" = label=com.docker.compose.service=db ] && echo c0ffee ;;
+    "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; printf 'dump-bytes' ;;
+    *) return 1 ;;
+  esac
+}`;
+  const plan = (dir: string) => ({
+    dir,
+    repo: join(work, 'repo'),
+    composeFile: 'store/docker-compose.yml',
+    container: 'nrb-api',
+    volumes: ['uploads'],
+    databases: [{ kind: 'postgres' as const, service: 'db', database: '' }],
+    image: 'busybox:latest',
+  });
+
+  it('takes a backup: a private folder renamed when whole, a manifest with the sha256 of every item', () => {
+    const dir = join(work, 'taken');
+    const values = run(
+      lines(
+        new Shell(FAKE_DOCKER),
+        BACKUP_LIBRARY,
+        backupFunction(plan(dir), { tag: T2, commit: 'abc', reason: 'manual' }),
+        sh`nr_backup`,
+      ).text,
+    );
+    const id = values.get('backup_id') ?? '';
+    expect(id).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${T2}$`));
+    expect(values.get('backup_bytes')).toBe(String('volume-bytes'.length + 'dump-bytes'.length));
+    const folder = join(dir, id);
+    const stat = (f: string): string => execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim();
+    expect(stat(folder)).toBe('700');
+    expect(stat(join(folder, 'volume-uploads.tar.gz'))).toBe('600');
+    const manifest = JSON.parse(execFileSync('cat', [join(folder, 'manifest.json')], { encoding: 'utf8' })) as Manifest;
+    expect(manifest).toMatchObject({ id, tag: T2, commit: 'abc', reason: 'manual' });
+    expect(manifest.items).toEqual([
+      {
+        kind: 'volume',
+        source: 'uploads',
+        file: 'volume-uploads.tar.gz',
+        bytes: 12,
+        sha256: envSha256('volume-bytes'),
+      },
+      { kind: 'postgres', source: 'db', file: 'postgres-db.dump', bytes: 10, sha256: envSha256('dump-bytes') },
+    ]);
+    expect(decodeListing(run(lines(BACKUP_LIBRARY, listingValue(dir)).text))[0]).toMatchObject({ id, verifies: true });
+  });
+
+  it('a failed item: the partial folder is removed, the item and the reason are named', () => {
+    const dir = join(work, 'failed');
+    const script = lines(
+      sh`NR_FAKE_DUMP=fail`,
+      new Shell(FAKE_DOCKER),
+      BACKUP_LIBRARY,
+      backupFunction(plan(dir), { tag: T2, commit: '', reason: 'manual' }),
+      sh`nr_backup || echo RETURNED-1`,
+    ).text;
+    const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], { encoding: 'utf8' });
+    expect(out).toContain('RETURNED-1');
+    expect(out).toMatch(/Backup of postgres:db failed: .*connection refused/);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('writes the environment file atomically, private, with a copy kept for the release', () => {
