@@ -211,8 +211,16 @@ ${lines(...items)}
 }`;
 }
 
-/** A backup taken by itself (backup-backend, or before a deploy's phase). */
-export function takeBackup(r: Renderer, p: BackupPlan, label: BackupLabel): TypedProgram<BackupValues> {
+/**
+ * A backup taken by itself (backup-backend), then the listing of the
+ * directory in the same round trip; the backup just written is not hashed a
+ * second time (its sums were computed while it was written).
+ */
+export function takeBackup(
+  r: Renderer,
+  p: BackupPlan,
+  label: BackupLabel,
+): TypedProgram<BackupValues & { entries: BackupEntry[] }> {
   return {
     title: 'Taking a backup',
     timeout: 6 * 3600,
@@ -222,8 +230,9 @@ export function takeBackup(r: Renderer, p: BackupPlan, label: BackupLabel): Type
       r.dryRun
         ? sh`nr_say info 'dry-run: no backup taken'`
         : sh`nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`,
+      listingValue(p.dir, new Shell('"$nr_bk_id"')),
     ),
-    decode: (values) => decodeBackup(values),
+    decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
   };
 }
 
@@ -238,12 +247,13 @@ export function listBackups(dir: string): TypedProgram<BackupEntry[]> {
   };
 }
 
-export function listingValue(dir: string): Shell {
+export function listingValue(dir: string, justWritten: Shell = new Shell("''")): Shell {
   return sh`nr_value backups_b64 "$(
   for nr_d in ${dir}/[0-9]*T*Z-*; do
     [ -d "$nr_d" ] || continue
-    nr_ok=bad; nr_bk_verify "$nr_d" && nr_ok=ok
-    nr_b=$(cat "$nr_d"/* 2>/dev/null | wc -c)
+    nr_ok=bad
+    if [ "\${nr_d##*/}" = ${justWritten} ]; then nr_ok=ok; elif nr_bk_verify "$nr_d"; then nr_ok=ok; fi
+    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
     printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
   done | base64 | tr -d '\\n')"`;
 }

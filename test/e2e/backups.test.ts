@@ -78,7 +78,7 @@ export PGHOST=127.0.0.1 PGPORT=55432 PGUSER=shop PGDATABASE=shop
 mkdir -p /www
 i=0; until pg_isready -q; do i=$((i + 1)); [ "$i" -gt 60 ] && exit 1; sleep 1; done
 psql -X -q -v ON_ERROR_STOP=1 -f /app/migrate.sql || echo 'migration failed'
-if psql -X -q -tA -f /app/check.sql >/dev/null 2>&1; then echo ok > /www/health; fi
+if psql -X -q -tA -v ON_ERROR_STOP=1 -f /app/check.sql >/dev/null 2>&1; then echo ok > /www/health; fi
 echo "written by $(cat /app/release)" > "/uploads/$(cat /app/release).txt"
 printf '%s\\n' "$GREETING" > /www/greeting
 exec httpd -f -p 127.0.0.1:55435 -h /www

@@ -93,6 +93,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     reportInProgress(progress, state.inProgress);
     const running = runningTag(settings.image, state.answers.runningImage);
     let outputs: Record<string, string> = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
+    let listed: BackupEntry[] | undefined;
     progress.step(BACKUP_STEPS.text('backup'));
     if (backups.enabled) {
       const taken = await nas.runProgram(
@@ -120,6 +121,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
         BACKUP_PATH: taken.values.path,
         BACKUP_BYTES: String(taken.values.bytes),
       };
+      listed = taken.values.entries;
     } else {
       progress.ok(
         backups.volumes.length || backups.databases.length
@@ -128,7 +130,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
       );
     }
     progress.step(BACKUP_STEPS.text('list'));
-    let entries = (await nas.runProgram(listBackups(backups.dir))).values;
+    let entries = listed ?? (await nas.runProgram(listBackups(backups.dir))).values;
     entries = await pruneBackups(nas, progress, {
       dir: backups.dir,
       keep: backups.keep,
