@@ -319,6 +319,24 @@ describe('backups bound to releases', () => {
     expect(containerImage(API)).toBe(`store-api:${r1}`);
   });
 
+  it('auto-rollback-restore: a failed release is rolled back with the data and env file of before', async () => {
+    const before = rows();
+    const files = uploads();
+    const failed = await run('deploy-backend', {
+      'env-file-content': ENV_AFTER,
+      'auto-rollback': 'true',
+      'auto-rollback-restore': 'true',
+    });
+    expect(failed.code).not.toBe(0);
+    expect(failed.outputs.ROLLED_BACK, failed.stdout).toBe('true');
+    expect(failed.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    expect(rows()).toBe(before);
+    expect(uploads()).toEqual(files);
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+    expect((await httpGet(`${APP_URL}/greeting`)).body.trim()).toBe('hello-before');
+    expect(failed.stdout).toMatch(/the failed release's data is in backup \d{8}T\d{6}Z-/);
+  });
+
   it('bad input fails before anything changes, naming it', async () => {
     const count = backupIds().length;
     const apiStarted = startedAt(API);
