@@ -404,7 +404,8 @@ export function rollbackPhase(
       fallback: p.current,
       force: p.force || !!p.restore,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
-      beforeRecreate: lines(env, p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, sh`:`),
+      // the restore verifies the backup before anything changes, so it comes before the environment file
+      beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh`:`),
       ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
     }),
     decode: (values) => ({

@@ -74,6 +74,7 @@ export function decodeBackup(values: ReadonlyMap<string, string>, prefix = 'back
  *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
  *   nr_bk_service PROJECT SERVICE  the running container of a compose service
  *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
+ *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
  *   nr_bk_sum FILE                 its sha256
  */
 export const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
@@ -98,6 +99,11 @@ nr_bk_verify() {
   # every item of the manifest has its line, and every line holds
   [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
   ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
+}
+nr_bk_present() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
 }`);
 
 /** The dump commands, run inside the database's container: credentials from its own environment. */
@@ -230,29 +236,35 @@ export function takeBackup(
       r.dryRun
         ? sh`nr_say info 'dry-run: no backup taken'`
         : sh`nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`,
-      listingValue(p.dir, new Shell('"$nr_bk_id"')),
+      listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') }),
     ),
     decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
   };
 }
 
 /** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
-export function listBackups(dir: string): TypedProgram<BackupEntry[]> {
+export function listBackups(dir: string, o: { quick?: boolean } = {}): TypedProgram<BackupEntry[]> {
   return {
     title: 'Listing backups',
     timeout: 3600,
     quiet: true,
-    script: lines(BACKUP_LIBRARY, listingValue(dir)),
+    script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
     decode: decodeListing,
   };
 }
 
-export function listingValue(dir: string, justWritten: Shell = new Shell("''")): Shell {
+/**
+ * The listing value. `quick`: a backup "verifies" when every file it lists is
+ * there (no data read: for choosing one, whose sha256 the restore checks
+ * first); else each file's sha256 is checked, except the backup just written.
+ */
+export function listingValue(dir: string, o: { quick?: boolean; justWritten?: Shell } = {}): Shell {
+  const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
   return sh`nr_value backups_b64 "$(
   for nr_d in ${dir}/[0-9]*T*Z-*; do
     [ -d "$nr_d" ] || continue
     nr_ok=bad
-    if [ "\${nr_d##*/}" = ${justWritten} ]; then nr_ok=ok; elif nr_bk_verify "$nr_d"; then nr_ok=ok; fi
+    if [ "\${nr_d##*/}" = ${o.justWritten ?? new Shell("''")} ]; then nr_ok=ok; elif ${check} "$nr_d"; then nr_ok=ok; fi
     nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
     printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
   done | base64 | tr -d '\\n')"`;

@@ -178,6 +178,13 @@ describe('NAS-side backup shell, run with a real sh', () => {
       ['20260102T000000Z-corrupt', false],
       ['20260101T000000Z-whole', true],
     ]);
+    // quick: files present, no data read (the restore checks the sha256 first)
+    const quick = decodeListing(run(lines(BACKUP_LIBRARY, listingValue(work, { quick: true })).text));
+    expect(quick.map((e) => [e.id, e.verifies])).toEqual([
+      ['20260103T000000Z-missing', false],
+      ['20260102T000000Z-corrupt', true],
+      ['20260101T000000Z-whole', true],
+    ]);
   });
 
   /** A docker that answers as the NAS's would for a compose project `store` (a function, as the runner's nr_docker is). */

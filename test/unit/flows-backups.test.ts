@@ -73,14 +73,14 @@ describe('rollback-backend restore-backup', () => {
     expect(nas.finishes).toEqual([]);
   });
 
-  it('a backup that does not verify is refused before anything changes', async () => {
+  it('a backup with a file missing is refused before anything changes', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: imagesState(T3), history });
     nas.answer('Listing backups', { code: 0, values: [entry(BEFORE_T3, `before ${T3}`, false)] });
 
     const run = rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
 
-    await expect(run).rejects.toThrow(/backup .* is corrupt or incomplete.*Nothing was changed/s);
+    await expect(run).rejects.toThrow(/backup .* is incomplete or corrupt.*Nothing was changed/s);
     expect(nas.phases).toEqual([]);
   });
 
@@ -107,7 +107,7 @@ describe('rollback-backend restore-backup', () => {
 describe('backup-backend', () => {
   it('takes a backup, lists, keeps the newest N and never the running release’s or the previous one’s', async () => {
     const { nas, context } = fakeWorld();
-    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}`, entries: [] }, history });
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}` }, history });
     const taken = `20260125T000000Z-${T3}`;
     const listed = [
       entry(`20260105T000000Z-${T1}`, 'manual'),
@@ -139,7 +139,7 @@ describe('backup-backend', () => {
 
   it('a failed backup fails the step, naming why', async () => {
     const { nas, context } = fakeWorld();
-    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}`, entries: [] }, history });
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}` }, history });
     nas.answer('Taking a backup', {
       code: BackendExit.BackupFailed,
       values: { id: '', path: '', bytes: 0, entries: [] },

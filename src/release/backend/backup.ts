@@ -1,15 +1,6 @@
 import { readBackupBackend, type BackupBackendInputs, type BackupSettings } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import {
-  BACKUP_LIBRARY,
-  BackupExit,
-  decodeListing,
-  listBackups,
-  listingValue,
-  removeBackups,
-  takeBackup,
-  type BackupPlan,
-} from '../../programs/backups.js';
+import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
 import { runningTag } from '../../programs/backend.js';
 import { docker } from '../../remote/docker.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
@@ -67,16 +58,12 @@ export async function pruneBackups(
 
 interface BackupState {
   runningImage: string;
-  entries: BackupEntry[];
 }
 
-function backupState(container: string, dir: string): StateQuestions<BackupState> {
+function backupState(container: string): StateQuestions<BackupState> {
   return {
-    script: (r) =>
-      sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"
-${BACKUP_LIBRARY}
-${listingValue(dir)}`,
-    decode: (values) => ({ runningImage: values.get('running_image') ?? '', entries: decodeListing(values) }),
+    script: (r) => sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+    decode: (values) => ({ runningImage: values.get('running_image') ?? '' }),
   };
 }
 
@@ -89,7 +76,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     progress.banner('Backend Backup - NAS Local');
     progress.plan(BACKUP_STEPS.count);
     progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(backupState(settings.container, backups.dir));
+    const state = await nas.readState(backupState(settings.container));
     reportInProgress(progress, state.inProgress);
     const running = runningTag(settings.image, state.answers.runningImage);
     let outputs: Record<string, string> = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };

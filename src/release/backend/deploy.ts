@@ -184,7 +184,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     }
     await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
     if (backups.enabled && !nas.dryRun) {
-      const listed = await nas.runProgram(listBackups(backups.dir));
+      const listed = await nas.runProgram(listBackups(backups.dir, { quick: true }));
       await pruneBackups(nas, progress, {
         dir: backups.dir,
         keep: backups.keep,

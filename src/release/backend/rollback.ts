@@ -76,7 +76,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     // The backup to restore: found and verified before anything changes (the phase verifies it again first).
     let restore: BackupEntry | undefined;
     if (settings.restoreBackup) {
-      const entries = (await nas.runProgram(listBackups(settings.backupDir))).values;
+      const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
       restore =
         settings.restoreBackup === 'auto'
           ? autoBackup(entries, tag)
@@ -88,10 +88,10 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         );
       if (!restore.verifies || !restore.manifest)
         throw new Error(
-          `restore-backup: backup ${restore.id} is corrupt or incomplete (a file is missing or does not match its sha256 in its manifest); it is not restored. Nothing was changed.`,
+          `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
         );
       progress.ok(
-        `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}; verifies)`,
+        `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
       );
     }
     if (current === tag && !settings.force && !restore) {
