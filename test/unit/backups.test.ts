@@ -1,14 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readBackupBackend, readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
 import { InputError, InputReader } from '../../src/inputs/reader.js';
-import { BACKUP_LIBRARY, backupFunction, decodeListing, listingValue } from '../../src/programs/backups.js';
+import {
+  BACKUP_LIBRARY,
+  BackupExit,
+  backupFunction,
+  decodeListing,
+  listingValue,
+  restoreData,
+} from '../../src/programs/backups.js';
 import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
-import { PRELUDE } from '../../src/remote/program.js';
+import { exitCodeDefinitions, PRELUDE } from '../../src/remote/program.js';
 import { Shell, lines, sh } from '../../src/remote/shell.js';
 import {
   autoBackup,
@@ -194,6 +201,8 @@ describe('NAS-side backup shell, run with a real sh', () => {
     "volume ls") echo store_uploads ;;
     "run --rm") printf 'volume-bytes' ;;
     "ps -q") [ "$6" = label=com.docker.compose.service=db ] && echo c0ffee ;;
+    "exec -i") cat > /dev/null ;;
+    "stop nrb-api") : ;;
     "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; printf 'dump-bytes' ;;
     *) return 1 ;;
   esac
@@ -253,6 +262,73 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(out).toContain('RETURNED-1');
     expect(out).toMatch(/Backup of postgres:db failed: .*connection refused/);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  /** Runs a restore with a docker that records every call; returns its exit code and the calls. */
+  function restore(id: string): { code: number; calls: string[]; out: string } {
+    const log = join(work, `calls-${id}`);
+    const docker = `${FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`)}`;
+    const item = (file: string, kind: 'volume' | 'postgres', source: string) => ({
+      kind,
+      source,
+      file,
+      bytes: 0,
+      sha256: '',
+    });
+    const script = lines(
+      exitCodeDefinitions(),
+      sh`NR_M=MARK`,
+      PRELUDE,
+      new Shell(docker),
+      restoreData(
+        new Renderer(bareTools, false),
+        {
+          dir: work,
+          id,
+          repo: join(work, 'repo'),
+          composeFile: 'store/docker-compose.yml',
+          container: 'nrb-api',
+          items: [item('a.tar.gz', 'volume', 'uploads'), item('b.dump', 'postgres', 'db')],
+          image: 'busybox:latest',
+        },
+        { tag: T3, commit: '', reason: `safety before restore ${id}` },
+      ),
+    ).text;
+    let code = 0;
+    let out = '';
+    try {
+      out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+    } catch (e) {
+      code = (e as { status: number }).status;
+      out = (e as { stdout: string }).stdout;
+    }
+    const calls = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+    return { code, calls, out };
+  }
+
+  it('a restore of a corrupt backup exits before any docker call that changes something', () => {
+    const id = '20260105T000000Z-restore-corrupt';
+    const dir = makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    writeFileSync(join(dir, 'b.dump'), 'bbX');
+    const { code, calls, out } = restore(id);
+    expect(code).toBe(BackupExit.BackupCorrupt);
+    expect(out).toContain(`Backup ${id} is missing or corrupt`);
+    expect(calls).toEqual([]);
+  });
+
+  it('a restore: verify, safety backup, stop the backend, restore the database and the volume', () => {
+    const id = '20260106T000000Z-restore-whole';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const { code, calls, out } = restore(id);
+    expect(code, out).toBe(0);
+    const kinds = calls.map((c) => c.split(' ').slice(0, 2).join(' '));
+    const at = (prefix: string): number => kinds.findIndex((k) => k.startsWith(prefix));
+    // the safety backup reads (run --rm ... :ro, exec) before the backend stops; the restores come after
+    expect(at('run --rm')).toBeLessThan(at('stop nrb-api'));
+    expect(at('stop nrb-api')).toBeLessThan(at('exec -i'));
+    expect(calls.some((c) => c.startsWith('exec -i nrb-db sh -c') && c.includes('pg_restore'))).toBe(true);
+    expect(calls.some((c) => c.startsWith('run --rm -i') && c.includes('tar -xzf -'))).toBe(true);
+    expect(out).toMatch(/MARK value safety_id \d{8}T\d{6}Z-2026\.01\.20-3333333/);
   });
 
   it('writes the environment file atomically, private, with a copy kept for the release', () => {
