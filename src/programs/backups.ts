@@ -1,5 +1,5 @@
 import type { Renderer } from '../remote/command.js';
-import { exitCodes, type TypedProgram } from '../remote/program.js';
+import { exitCodes, type Phase, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import {
   itemFile,
@@ -226,16 +226,20 @@ export function takeBackup(
   r: Renderer,
   p: BackupPlan,
   label: BackupLabel,
-): TypedProgram<BackupValues & { entries: BackupEntry[] }> {
+): Phase<BackupValues & { entries: BackupEntry[] }> {
   return {
     title: 'Taking a backup',
     timeout: 6 * 3600,
+    // detached like every change: a runner that vanishes cannot leave a partial folder behind
+    begin: { tag: label.tag, detail: 'backup' },
+    success: { tag: label.tag, detail: 'backup' },
     script: lines(
       BACKUP_LIBRARY,
       backupFunction(p, label),
       r.dryRun
         ? sh`nr_say info 'dry-run: no backup taken'`
         : sh`nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`,
+      // the listing in the same phase (read-only), where the id of the backup just written is known
       listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') }),
     ),
     decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),

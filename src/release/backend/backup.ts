@@ -83,7 +83,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     let listed: BackupEntry[] | undefined;
     progress.step(BACKUP_STEPS.text('backup'));
     if (backups.enabled) {
-      const taken = await nas.runProgram(
+      const taken = await nas.runPhase(
         takeBackup(
           nas.render,
           backupPlan(backups, {
