@@ -5,7 +5,7 @@
  *
  *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
  *
- * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch) measures
+ * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup) measures
  * only those, prints them and leaves docs/benchmarks.md alone.
  * BENCH_WATCH_SECONDS (60 by default) is how long the watch row watches; the
  * issue's 5 minutes is BENCH_WATCH_SECONDS=300.
@@ -26,7 +26,7 @@ const ORIGIN = '/volume1/git/scanium.git';
 const NAS_USER = 'nas';
 const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch'];
+const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup'];
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 60);
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
 for (const m of ONLY)
@@ -39,6 +39,7 @@ const ACTIONS = [
   'deploy-monitoring',
   'rollback-monitoring',
   'verify-monitoring',
+  'backup-backend',
 ];
 
 // ---------------------------------------------------------------- helpers
@@ -173,7 +174,7 @@ curl -fsS -o /dev/null ${HEALTH_URL}
 echo "deployed $tag"
 `;
 let knownHosts = '';
-function handRun(port: number): Promise<Run> {
+function handRun(port: number, script = HAND_SCRIPT): Promise<Run> {
   if (!knownHosts) {
     knownHosts = join(mkdtempSync(join(tmpdir(), 'nr-bench-ssh-')), 'known_hosts');
     writeFileSync(
@@ -208,7 +209,7 @@ function handRun(port: number): Promise<Run> {
     tail = (tail + d.toString()).slice(-4000);
   });
   child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
-  child.stdin.end(HAND_SCRIPT);
+  child.stdin.end(script);
   return new Promise((resolveRun) =>
     child.on('close', (code) =>
       resolveRun({ code: code ?? 1, ms: performance.now() - spawnedAt, tail, stdoutBytes, spawnedAt }),
@@ -286,6 +287,7 @@ async function main(): Promise<void> {
     if (measuring('rss')) await measureRss(rows, log);
     if (measuring('startup')) await measureStartup(proxy, rows, log);
     if (measuring('watch')) await measureWatch(rows, log);
+    if (measuring('backup')) await measureBackup(rows, log);
   } finally {
     await proxy.close();
     resetNas();
@@ -536,6 +538,84 @@ async function measureCleanup(proxy: TcpProxy, rows: Row[], log: (l: string) => 
     target: 'same channels',
     ok: few.channels === many.channels,
   });
+}
+
+/**
+ * backup-backend of a 200 MB volume and of a 100,000-row PostgreSQL database
+ * (nas-postgres:latest, test/nas/postgres.sh) vs the same commands typed by
+ * hand over ssh, alternating, in one run; target ≤ 1.15× the hand-run median.
+ * The runner's peak memory is measured too: the data never passes through it.
+ */
+async function measureBackup(rows: Row[], log: (l: string) => void): Promise<void> {
+  const project = 'nrbbench';
+  const volume = `${project}_data`;
+  const db = 'nrb-bench-db';
+  const dir = '/volume1/docker/scanium/bench-backups';
+  const clean = (): void => {
+    sh(
+      `docker rm -f ${db} >/dev/null 2>&1 || true; docker volume rm -f ${volume} >/dev/null 2>&1 || true; rm -rf ${dir} /tmp/nrb-hand.*`,
+    );
+  };
+  clean();
+  try {
+    sh(
+      `docker volume create --label com.docker.compose.project=${project} --label com.docker.compose.volume=data ${volume} >/dev/null`,
+    );
+    // incompressible, like photos and uploads
+    sh(`docker run --rm -v ${volume}:/v nas-base:latest sh -c 'head -c 200000000 /dev/urandom > /v/blob'`);
+    sh(
+      `docker run -d --name ${db} --network host -e PGPORT=55436 -e POSTGRES_USER=bench -e POSTGRES_PASSWORD=bench-pass -e POSTGRES_DB=bench --label com.docker.compose.project=${project} --label com.docker.compose.service=db nas-postgres:latest >/dev/null`,
+    );
+    sh(`for i in $(seq 1 60); do docker exec ${db} pg_isready -q && break; sleep 0.5; done`);
+    sh(
+      `docker exec ${db} psql -X -q -U bench -d bench -c "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS name, now() AS created FROM generate_series(1, 100000) g"`,
+    );
+    sh(`install -d -o ${NAS_USER} -m 700 ${dir}`);
+    const common = {
+      container: db,
+      'backup-dir': dir,
+      'backup-image': 'nas-base:latest',
+      'backup-keep': '1',
+    };
+    const cases = [
+      {
+        name: 'backup of a 200 MB volume',
+        inputs: { ...common, 'backup-volumes': 'data' },
+        hand: `docker run --rm -v ${volume}:/v:ro nas-base:latest tar -C /v -czf - . > /tmp/nrb-hand.tar.gz\n`,
+      },
+      {
+        name: 'backup of a 100,000-row PostgreSQL database',
+        inputs: { ...common, 'backup-databases': 'postgres:db' },
+        hand: `docker exec ${db} sh -c 'pg_dump -U "$POSTGRES_USER" -Fc "$POSTGRES_DB"' > /tmp/nrb-hand.dump\n`,
+      },
+    ];
+    const runs = Math.max(3, Math.min(RUNS, 5));
+    for (const c of cases) {
+      const ours: number[] = [];
+      const hand: number[] = [];
+      let rssKb = 0;
+      for (let i = 0; i < runs; i++) {
+        const h = must(await handRun(2222, c.hand), `hand-run ${c.name}`);
+        hand.push(h.ms);
+        sh(`rm -rf ${dir}/[0-9]*`); // each run backs up into an empty directory, as the hand-run writes one file
+        const a = must(await runBundle('backup-backend', connection(2222, c.inputs), { measureRss: true }), c.name);
+        ours.push(a.ms);
+        rssKb = Math.max(rssKb, a.maxRssKb ?? 0);
+      }
+      const ratio = median(ours) / median(hand);
+      log(
+        `${c.name}: ours ${ours.map((m) => m.toFixed(0)).join(', ')} ms; hand ${hand.map((m) => m.toFixed(0)).join(', ')} ms`,
+      );
+      rows.push({
+        measure: `${c.name}: backup-backend vs \`${c.hand.trim().slice(0, 60)}…\` by hand (median of ${runs}; runner peak RSS)`,
+        result: `${sec(median(ours))} vs ${sec(median(hand))} = ${ratio.toFixed(2)}×; ${(rssKb / 1024).toFixed(0)} MB`,
+        target: '≤ 1.15×',
+        ok: ratio <= 1.15,
+      });
+    }
+  } finally {
+    clean();
+  }
 }
 
 async function measureStartup(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {

@@ -57561,7 +57561,10 @@ class ActionsPlatform {
     }
     remote(lines) {
         this.stop();
-        return process.stdout.write(this.redactor.redact(lines.join('\n') + '\n'));
+        let ok = true;
+        for (const text of lines)
+            ok = process.stdout.write(utf8Line(this.redactor.redact(text))) && ok;
+        return ok;
     }
     drained(resume) {
         process.stdout.once('drain', resume);
@@ -57608,6 +57611,16 @@ class ActionsPlatform {
         this.ours();
         setFailed(this.redactor.redact(message));
     }
+}
+/**
+ * `text` and a line break, as the bytes stdout writes. While the log's reader
+ * is behind, stdout queues what it is given: bytes, not a string that would
+ * stay on V8's heap (and be copied from young space to old) until its turn.
+ */
+function utf8Line(text) {
+    const bytes = Buffer.allocUnsafe(Buffer.byteLength(text) + 1);
+    bytes[bytes.write(text)] = 0x0a;
+    return bytes;
 }
 /**
  * Plain terminal output for the `nas-release` command. It issues no workflow
@@ -57797,6 +57810,47 @@ const watch = {
         default: 'warn',
     },
 };
+/** What a backup holds and where it goes (issue 13). */
+const backups = {
+    'backup-volumes': {
+        description: 'Compose volumes of the backend to back up, one a line (archived through a short-lived container).',
+        default: '',
+    },
+    'backup-databases': {
+        description: 'Databases to back up, one a line: `postgres:<service>[/<database>]`, `mysql:<service>[/<database>]` (dumped in the service\'s container, credentials from its environment), or `custom:<service>/<name> dump="<command>" restore="<command>"`.',
+        default: '',
+    },
+    backup: {
+        description: 'Take a backup before the release when backup-volumes or backup-databases name anything.',
+        default: 'true',
+    },
+    'backup-dir': {
+        description: 'Directory of the backups on the NAS (empty: `<repo-path>/../backups`).',
+        default: '',
+    },
+    'backup-keep': {
+        description: "Keep the newest N backups (never the running release's nor the one a rollback to the previous release restores).",
+        default: '10',
+    },
+    'backup-image': {
+        description: 'Image of the short-lived container that reads and writes a volume.',
+        default: 'busybox:latest',
+    },
+};
+/** The backend's environment file, released with it. */
+const envFile = {
+    'env-file-content': {
+        description: "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
+        default: '',
+        secret: true,
+    },
+    'env-file': { description: 'Path of the environment file, relative to repo-path.', default: 'backend/.env' },
+};
+const backupOutputs = {
+    BACKUP_ID: 'Id of the backup taken (`<UTC time>-<tag>`), empty when none was.',
+    BACKUP_PATH: 'Folder of that backup on the NAS.',
+    BACKUP_BYTES: 'Its size in bytes.',
+};
 const backendOutputs = {
     DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
     PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -57827,6 +57881,12 @@ const ACTIONS = {
                 default: '0',
             },
             ...watch,
+            ...backups,
+            'auto-rollback-restore': {
+                description: 'When the new release fails and is rolled back, also restore the backup taken just before it (for migrations the previous release cannot read).',
+                default: 'false',
+            },
+            ...envFile,
             ...deployments,
         },
         outputs: {
@@ -57834,6 +57894,7 @@ const ACTIONS = {
             ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
             WATCH_STATUS: '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
             WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
+            ...backupOutputs,
         },
     },
     'rollback-backend': {
@@ -57848,9 +57909,37 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'restore-backup': {
+                description: 'Data to restore with the rollback: empty (images only), `auto` (the backup taken just before the release being rolled back), or a backup id.',
+                default: '',
+            },
+            'backup-dir': backups['backup-dir'],
+            'backup-image': backups['backup-image'],
+            ...envFile,
             ...deployments,
         },
-        outputs: backendOutputs,
+        outputs: {
+            ...backendOutputs,
+            RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
+            SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
+        },
+    },
+    'backup-backend': {
+        name: 'NAS release: back up backend data',
+        description: "Back up the backend's volumes and databases on the NAS (a nightly schedule, or before maintenance), and list the backups.",
+        icon: 'archive',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            container: backend.container,
+            image: backend.image,
+            ...backups,
+            backup: { description: 'Take a backup (`false`: only list the backups).', default: 'true' },
+        },
+        outputs: {
+            ...backupOutputs,
+            BACKUPS: 'JSON list of the backups, newest first: id, release, commit, time, reason, bytes, verifies, items.',
+        },
     },
     'cleanup-backend': {
         name: 'NAS release: clean up backend images',
@@ -58067,6 +58156,8 @@ const PATTERNS = {
     absolutePath: /^\/[^\0\n\r]*$/,
     remotePath: /^(\/[^:\0\n\r]*)(:\/[^:\0\n\r]*)*$/,
     tagPrefix: /^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$/,
+    /** An image with an optional registry, tag or digest (busybox:latest, registry.example:5000/tools/box:1.36). */
+    imageRef: /^[a-z0-9]+([._:-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
 };
 
 ;// CONCATENATED MODULE: ./src/report/progress.ts
@@ -58651,10 +58742,7 @@ function stateDirOf(repoPath) {
     return `${repoPath}/.git/nas-release`;
 }
 
-;// CONCATENATED MODULE: external "node:string_decoder"
-const external_node_string_decoder_namespaceObject = require("node:string_decoder");
 ;// CONCATENATED MODULE: ./src/ssh/exec.ts
-
 
 class RemoteError extends Error {
     title;
@@ -58676,6 +58764,8 @@ class RemoteError extends Error {
     }
 }
 const TAIL_LINES = 40;
+/** The tail's lines, as UTF-8, take no more than this. */
+const TAIL_BYTES = 64 * 1024;
 const MAX_LINE = 16 * 1024;
 /** A marker line (a value such as the release history, base64 on one line) is kept whole up to this size. */
 const MAX_MARKER_LINE = 16 * 1024 * 1024;
@@ -58697,28 +58787,46 @@ function linesWithin(text, max) {
 function truncated(line) {
     return line.slice(0, MAX_LINE) + ' …';
 }
+/** The index of the first \n or \r of `bytes` at or after `from`, or -1. */
+function firstBreak(bytes, from) {
+    const lf = bytes.indexOf(LF, from);
+    const cr = bytes.indexOf(CR, from);
+    return lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
+}
 /**
  * Splits a byte stream into lines without keeping more than one unfinished
- * line in memory. Bytes are decoded as a stream, so a UTF-8 character split
- * between two SSH packets stays whole; line breaks are \n, \r\n or \r (also
- * when split between packets).
+ * line in memory. Line breaks are \n, \r\n or \r (also when split between
+ * packets). Bytes are cut into lines before they are decoded: a break is one
+ * byte that never occurs inside a UTF-8 character, so a character split
+ * between two SSH packets stays whole.
  *
  * Lines reach `onLine` one by one; or, when `onText` is given, runs of plain
  * lines reach it as one string (joined by \n): a build that prints 500 MB then
  * costs a string per packet rather than one per line. Lines that `special`
  * picks (markers) still reach `onLine` alone, kept whole up to MAX_MARKER_LINE;
  * any other line is cut at MAX_LINE.
+ *
+ * The unfinished last line of a packet is copied out of it, as bytes, into a
+ * buffer this splitter reuses; it is decoded once its end arrives. So a packet
+ * is decoded once, into one string per run of its whole lines, and nothing of
+ * it stays alive once its lines are handed over: what a long build prints is
+ * garbage at once instead of surviving into the next packet.
  */
 class LineSplitter {
     onLine;
     special;
     onText;
     specialPrefix;
-    partial = '';
-    /** The last text ended with \r: a \n that starts the next one belongs to it. */
+    /** The unfinished line so far (its first `heldLength` bytes). */
+    held = Buffer.allocUnsafe(0);
+    heldLength = 0;
+    /** The held line is longer than MAX_LINE and special, so it is kept up to MAX_MARKER_LINE. */
+    heldSpecial = false;
+    /** The last packet ended with \r: a \n that starts the next one belongs to it. */
     afterCR = false;
-    decoder = new external_node_string_decoder_namespaceObject.StringDecoder('utf8');
-    constructor(onLine, special = () => false, onText, 
+    constructor(onLine, 
+    /** Whether a line is special; asked of a line's start (its first MAX_LINE characters or more). */
+    special = () => false, onText, 
     /** A string every special line starts with, to find them without splitting. */
     specialPrefix) {
         this.onLine = onLine;
@@ -58727,37 +58835,81 @@ class LineSplitter {
         this.specialPrefix = specialPrefix;
     }
     push(chunk) {
-        this.take(typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+        let from = 0;
+        if (this.afterCR && bytes.length > 0) {
+            this.afterCR = false;
+            if (bytes[0] === LF)
+                from = 1;
+        }
+        if (from === bytes.length)
+            return;
+        this.afterCR = bytes[bytes.length - 1] === CR;
+        const last = Math.max(bytes.lastIndexOf(LF), bytes.lastIndexOf(CR));
+        if (last < from)
+            return this.hold(bytes, from, bytes.length);
+        if (this.heldLength > 0) {
+            // the held line ends at this packet's first break
+            const first = firstBreak(bytes, from);
+            this.hold(bytes, from, first);
+            if (this.heldLength > 0)
+                this.endHeld(); // (unless it went out already, cut at MAX_LINE)
+            from = bytes[first] === CR && bytes[first + 1] === LF ? first + 2 : first + 1;
+        }
+        if (from <= last) {
+            // whole lines from..last (without the break that ends the last one)
+            const end = bytes[last] === LF && last > from && bytes[last - 1] === CR ? last - 1 : last;
+            let text = bytes.toString('utf8', from, end);
+            if (text.includes('\r'))
+                text = text.replace(/\r\n?/g, '\n');
+            this.lines(text);
+        }
+        this.hold(bytes, last + 1, bytes.length);
     }
     end() {
-        this.take(this.decoder.end());
-        if (this.partial)
-            this.lines(this.partial);
-        this.partial = '';
+        if (this.heldLength > 0)
+            this.endHeld();
     }
-    take(text) {
-        if (this.afterCR && text.charCodeAt(0) === LF)
-            text = text.slice(1);
-        if (text === '')
+    /** Copies `bytes[from..to]` onto the held line; a plain line cut at MAX_LINE goes out at once. */
+    hold(bytes, from, to) {
+        if (to <= from)
             return;
-        this.afterCR = text.charCodeAt(text.length - 1) === CR;
-        let last = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
-        if (last < 0) {
-            this.partial += text;
-            if (this.partial.length > MAX_LINE && !(this.special(this.partial) && this.partial.length <= MAX_MARKER_LINE)) {
-                this.lines(truncated(this.partial));
-                this.partial = '';
-            }
+        const length = this.heldLength + (to - from);
+        if (length > this.held.length) {
+            const grown = Buffer.allocUnsafe(Math.max(length, 2 * this.held.length, 256));
+            this.held.copy(grown, 0, 0, this.heldLength);
+            this.held = grown;
+        }
+        bytes.copy(this.held, this.heldLength, from, to);
+        this.heldLength = length;
+        // A line is cut by characters: its bytes say when it may be too long (a character is at least one byte).
+        if (length <= MAX_LINE || this.heldSpecial) {
+            if (length <= MAX_MARKER_LINE || !this.heldSpecial)
+                return;
+            this.heldSpecial = false; // a special line longer than MAX_MARKER_LINE is cut too
+        }
+        const text = this.held.toString('utf8', 0, length);
+        if (text.length <= MAX_LINE)
+            return;
+        if (length <= MAX_MARKER_LINE && this.special(text.slice(0, MAX_LINE))) {
+            this.heldSpecial = true;
             return;
         }
-        const rest = text.slice(last + 1);
-        if (text.charCodeAt(last) === LF && last > 0 && text.charCodeAt(last - 1) === CR)
-            last -= 1;
-        let complete = this.partial + text.slice(0, last);
-        this.partial = rest;
-        if (complete.includes('\r'))
-            complete = complete.replace(/\r\n?/g, '\n');
-        this.lines(complete);
+        this.line(truncated(text));
+        this.release();
+    }
+    /** Hands over the held line (its end has come) and lets it go. */
+    endHeld() {
+        const line = this.held.toString('utf8', 0, this.heldLength);
+        this.release();
+        this.lines(line);
+    }
+    release() {
+        this.heldLength = 0;
+        this.heldSpecial = false;
+        // one very long line (a marker of megabytes) does not keep its buffer for the rest of the run
+        if (this.held.length > 4 * MAX_LINE)
+            this.held = Buffer.allocUnsafe(0);
     }
     /** Hands over `text`: one or more whole lines, joined by \n. */
     lines(text) {
@@ -58806,6 +58958,62 @@ class LineSplitter {
     }
 }
 /**
+ * The last lines a program printed (up to TAIL_LINES, or fewer when they are
+ * long: at most TAIL_BYTES of them), for error messages. They are copied into
+ * a buffer of fixed size: keeping the strings they came in would keep a whole
+ * packet of output alive for the sake of its last lines.
+ */
+class RecentLines {
+    bytes = Buffer.allocUnsafe(0);
+    length = 0;
+    /** Older bytes were let go: the first line held may have lost its start. */
+    cut = false;
+    /** Takes a run of lines, joined by \n. */
+    add(text) {
+        // Only its last TAIL_LINES lines can be wanted.
+        let start = 0;
+        for (let n = 0, at = text.length; at > 0;) {
+            at = text.lastIndexOf('\n', at - 1);
+            if (at < 0)
+                break;
+            if (++n === TAIL_LINES) {
+                start = at + 1;
+                break;
+            }
+        }
+        let piece = start > 0 ? text.slice(start) : text;
+        let size = Buffer.byteLength(piece) + 1;
+        if (size > TAIL_BYTES) {
+            // Its end is enough (a character takes at most 3 bytes of UTF-8 per UTF-16 unit).
+            piece = piece.slice(piece.length - Math.floor((TAIL_BYTES - 1) / 3));
+            size = Buffer.byteLength(piece) + 1;
+            this.length = 0;
+            this.cut = true;
+        }
+        if (this.bytes.length === 0)
+            this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
+        if (this.length + size > this.bytes.length) {
+            // Keep the newest bytes, so that with this run there are no more than TAIL_BYTES.
+            const keep = Math.max(0, TAIL_BYTES - size);
+            this.bytes.copyWithin(0, this.length - keep, this.length);
+            this.length = keep;
+            this.cut = true;
+        }
+        this.length += this.bytes.write(piece, this.length, 'utf8');
+        this.bytes[this.length++] = LF;
+    }
+    get lines() {
+        if (this.length === 0)
+            return [];
+        const from = Math.max(0, this.length - TAIL_BYTES);
+        const lines = this.bytes.toString('utf8', from, this.length - 1).split('\n');
+        // a line whose start was let go is left out
+        if (from > 0 ? this.bytes[from - 1] !== LF : this.cut)
+            lines.shift();
+        return lines.slice(-TAIL_LINES);
+    }
+}
+/**
  * One program's output: marker lines become values and progress markers,
  * the others go to the log (unless the program is quiet) and into a bounded
  * tail for error messages. Log text is printed a chunk of lines at a time
@@ -58819,9 +59027,7 @@ class ProgramOutput {
     values = new Map();
     prefix;
     pending = [];
-    /** The latest runs of lines, just enough of them for the tail. */
-    recent = [];
-    recentLines = 0;
+    recent = new RecentLines();
     constructor(marker, program, options, print) {
         this.program = program;
         this.options = options;
@@ -58833,13 +59039,7 @@ class ProgramOutput {
     }
     /** The last lines it printed (up to 40), for error messages. */
     get tail() {
-        if (this.recent.length === 0)
-            return [];
-        return this.recent
-            .map((run) => run.text)
-            .join('\n')
-            .split('\n')
-            .slice(-TAIL_LINES);
+        return this.recent.lines;
     }
     /** Takes one line. */
     line(line) {
@@ -58865,11 +59065,7 @@ class ProgramOutput {
     }
     /** Takes a run of ordinary lines (no marker), joined by \n. */
     text(text) {
-        const lines = countLines(text);
-        this.recent.push({ text, lines });
-        this.recentLines += lines;
-        while (this.recent.length > 1 && this.recentLines - this.recent[0].lines >= TAIL_LINES)
-            this.recentLines -= this.recent.shift().lines;
+        this.recent.add(text);
         if (!this.program.quiet)
             this.pending.push(text);
     }
@@ -58889,12 +59085,6 @@ class ProgramOutput {
             throw new RemoteError(this.program.title, code, tail, timedOut);
         return { code, values: this.values, tail, timedOut };
     }
-}
-function countLines(text) {
-    let n = 1;
-    for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1))
-        n += 1;
-    return n;
 }
 /**
  * The one executor: sends each program to the NAS as `sh -s` (the NAS's own sh, found on its PATH) over the shared
@@ -61216,7 +61406,159 @@ function breachAt(g, samples) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/rules/backups.ts
+/**
+ * What a backup holds and which backups to keep or restore: pure logic, so
+ * the parsing of the inputs and the choice of a backup are tested without a NAS.
+ */
+/** A name docker and compose accept, also safe as part of a file name. */
+const backups_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
+class BackupSpecError extends Error {
+}
+/**
+ * Parses one line of `backup-databases`:
+ *   postgres:<service>[/<database>]
+ *   mysql:<service>[/<database>]
+ *   custom:<service>/<name> dump="<command>" restore="<command>"
+ * An empty database means the container's own (POSTGRES_DB, MYSQL_DATABASE).
+ * A custom item's dump command writes the backup to standard output, its
+ * restore command reads it on standard input; both run in the service's container.
+ */
+function parseDatabaseLine(line) {
+    const text = line.trim();
+    const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
+    if (custom) {
+        const [, service, database, dump, restore] = custom;
+        checkName(service, 'service', text);
+        checkName(database, 'name', text);
+        return { kind: 'custom', service, database, dump, restore };
+    }
+    if (text.startsWith('custom:'))
+        throw new BackupSpecError(`${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`);
+    const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
+    if (!m)
+        throw new BackupSpecError(`${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`);
+    const [, kind, service, database = ''] = m;
+    checkName(service, 'service', text);
+    if (database)
+        checkName(database, 'database', text);
+    return { kind: kind, service, database };
+}
+function checkName(value, what, line) {
+    if (!backups_NAME.test(value))
+        throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
+}
+/** Parses `backup-volumes`: one compose volume a line. */
+function parseVolumeLines(lines) {
+    const out = [];
+    for (const raw of lines) {
+        const v = raw.trim();
+        if (!v)
+            continue;
+        if (!backups_NAME.test(v))
+            throw new BackupSpecError(`${JSON.stringify(v.slice(0, 100))} is not a compose volume name`);
+        if (!out.includes(v))
+            out.push(v);
+    }
+    return out;
+}
+/** The file an item is stored in, inside the backup folder. */
+function itemFile(item) {
+    if (item.kind === 'volume')
+        return `volume-${item.volume}.tar.gz`;
+    return `${item.kind}-${item.service}${item.database ? `-${item.database}` : ''}.dump`;
+}
+/** A backup id: `<UTC time>-<tag>` (tag `none` when nothing ran). */
+const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+function isBackupId(text) {
+    return BACKUP_ID.test(text);
+}
+/** Parses a manifest; undefined when it is not one. */
+function parseManifest(text) {
+    try {
+        const m = JSON.parse(text);
+        if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !Array.isArray(m.items))
+            return undefined;
+        return m;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Parses the listing the NAS prints: one line a backup,
+ * `<id> <ok|bad> <bytes> <manifest base64>`.
+ */
+function parseBackupListing(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const [id, verdict, bytes, b64] = line.trim().split(/\s+/);
+        if (!id || !isBackupId(id))
+            continue;
+        const manifest = b64 ? parseManifest(Buffer.from(b64, 'base64').toString('utf8')) : undefined;
+        out.push({
+            id,
+            verifies: verdict === 'ok' && !!manifest && manifest.id === id,
+            bytes: Number(bytes) || 0,
+            ...(manifest ? { manifest } : {}),
+        });
+    }
+    return newestBackupsFirst(out);
+}
+/** Ids start with their UTC time, so they sort by it. */
+function newestBackupsFirst(entries) {
+    return [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** The tag a backup id names. */
+function tagOfBackup(id) {
+    return id.slice(id.indexOf('-') + 1);
+}
+/**
+ * The backup `auto` restores when rolling back to `target`: the newest one
+ * that holds the target release's data (taken while it ran, just before the
+ * release that replaced it). Safety backups taken before a restore are not
+ * candidates: they hold data a restore already replaced.
+ */
+function autoBackup(entries, target) {
+    return newestBackupsFirst(entries).find((e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'));
+}
+/**
+ * Which backups retention removes: all but the newest `keep`, never the
+ * newest one of the running release nor the one a rollback to the previous
+ * release would restore.
+ */
+function planBackupRetention(entries, keep, protect) {
+    const sorted = newestBackupsFirst(entries);
+    const protectedIds = new Set();
+    for (const tag of [protect.running, protect.previous]) {
+        if (!tag)
+            continue;
+        const found = autoBackup(sorted, tag);
+        if (found)
+            protectedIds.add(found.id);
+    }
+    const kept = [];
+    const removed = [];
+    sorted.forEach((e, i) => (i < keep || protectedIds.has(e.id) ? kept : removed).push(e.id));
+    return { keep: kept, remove: removed };
+}
+/** The BACKUPS output: newest first, with the release, size and whether it verifies. */
+function backupsOutput(entries) {
+    return JSON.stringify(newestBackupsFirst(entries).map((e) => ({
+        id: e.id,
+        release: e.manifest?.tag ?? tagOfBackup(e.id),
+        commit: e.manifest?.commit ?? '',
+        time: e.manifest?.time ?? '',
+        reason: e.manifest?.reason ?? '',
+        bytes: e.bytes,
+        verifies: e.verifies,
+        items: (e.manifest?.items ?? []).map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`),
+    })));
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/backend.ts
+
 
 
 
@@ -61240,9 +61582,54 @@ function readCheckout(r) {
         onDirty: r.oneOf('on-dirty', ['fail', 'stash', 'reset']),
     };
 }
-function readDeployBackend(r) {
+/** The backup directory: absolute, default beside the checkout. */
+function readBackupDir(r, repoPath) {
+    const dir = r.matching('backup-dir', PATTERNS.absolutePath, 'an absolute path on the NAS').replace(/\/+$/, '');
+    if (dir)
+        return dir;
+    const parent = repoPath.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
+    return `${parent === '/' ? '' : parent}/backups`;
+}
+function readBackups(r, repoPath) {
+    let volumes;
+    let databases;
+    try {
+        volumes = parseVolumeLines(r.lines('backup-volumes'));
+    }
+    catch (e) {
+        if (e instanceof BackupSpecError)
+            throw new InputError('backup-volumes', e.message);
+        throw e;
+    }
+    try {
+        databases = r.lines('backup-databases').map(parseDatabaseLine);
+    }
+    catch (e) {
+        if (e instanceof BackupSpecError)
+            throw new InputError('backup-databases', e.message);
+        throw e;
+    }
+    const wanted = r.bool('backup');
     return {
-        conn: readConnection(r),
+        enabled: wanted && (volumes.length > 0 || databases.length > 0),
+        volumes,
+        databases,
+        dir: readBackupDir(r, repoPath),
+        keep: r.int('backup-keep', 1, 10000),
+        image: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
+    };
+}
+function readEnvFile(r) {
+    const path = r.relativePath('env-file');
+    const content = r.string('env-file-content', { multiline: true, trim: false });
+    if (content !== '' && !path)
+        throw new InputError('env-file', 'is required when env-file-content is given');
+    return { path, content };
+}
+function readDeployBackend(r) {
+    const conn = readConnection(r);
+    return {
+        conn,
         target: readTarget(r),
         buildContext: r.relativePath('build-context') || '.',
         dockerfile: r.relativePath('dockerfile'),
@@ -61252,6 +61639,19 @@ function readDeployBackend(r) {
         postDeploy: r.string('post-deploy', { multiline: true }),
         keepImages: r.int('keep-images', 0, 1000),
         ...readWatch(r),
+        backups: readBackups(r, conn.repoPath),
+        autoRollbackRestore: r.bool('auto-rollback-restore'),
+        envFile: readEnvFile(r),
+    };
+}
+function readBackupBackend(r) {
+    const conn = readConnection(r);
+    return {
+        conn,
+        composeFile: r.relativePath('compose-file'),
+        container: r.matching('container', PATTERNS.name, 'a container name'),
+        image: r.matching('image', PATTERNS.image, 'a Docker image name'),
+        backups: readBackups(r, conn.repoPath),
     };
 }
 function duration(r, name, max) {
@@ -61293,7 +61693,20 @@ function readRollbackBackend(r) {
     if (tag !== '' && !isBackendRollbackTag(tag)) {
         throw new InputError('tag', `must be a release tag like 2026.01.09-def4567 (YYYY.MM.DD-<7 hex>) or latest, or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`);
     }
-    return { conn: readConnection(r), target: readTarget(r), tag, force: r.bool('force') };
+    const restoreBackup = r.string('restore-backup');
+    if (restoreBackup !== '' && restoreBackup !== 'auto' && !isBackupId(restoreBackup))
+        throw new InputError('restore-backup', `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`);
+    const conn = readConnection(r);
+    return {
+        conn,
+        target: readTarget(r),
+        tag,
+        force: r.bool('force'),
+        restoreBackup,
+        backupDir: readBackupDir(r, conn.repoPath),
+        backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
+        envFile: readEnvFile(r),
+    };
 }
 function readCleanupBackend(r) {
     return {
@@ -61303,6 +61716,298 @@ function readCleanupBackend(r) {
         keep: r.int('keep', 0, 10000),
         pruneDangling: r.bool('prune-dangling'),
     };
+}
+
+;// CONCATENATED MODULE: ./src/programs/backups.ts
+
+
+
+/**
+ * Backups and restores on the NAS (issue 13): the shell that archives named
+ * volumes through a short-lived container and dumps databases inside their
+ * own containers, writes a backup folder under a temporary name with a
+ * manifest and the sha256 of every file, verifies one, and restores one.
+ * The data never passes through the runner; no password is ever on a command
+ * line (the dump tools read them from the container's own environment).
+ */
+const BackupExit = {
+    /** An item could not be backed up: the partial folder is removed, nothing else changed. */
+    BackupFailed: 50,
+    /** The backup to restore is missing, or a file of it does not match its sha256. */
+    BackupCorrupt: 51,
+    /** The safety backup before a restore failed: nothing was restored. */
+    SafetyBackupFailed: 52,
+    /** A database or a volume could not be restored. */
+    RestoreFailed: 53,
+    /** The environment file could not be written: no container was changed. */
+    EnvFileFailed: 54,
+};
+const BACKUP_EXIT = exitCodes(BackupExit);
+function decodeBackup(values, prefix = 'backup') {
+    return {
+        id: values.get(`${prefix}_id`) ?? '',
+        path: values.get(`${prefix}_path`) ?? '',
+        bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
+    };
+}
+/**
+ * Library functions (constant shell; values arrive as arguments):
+ *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
+ *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
+ *   nr_bk_service PROJECT SERVICE  the running container of a compose service
+ *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
+ *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
+ *   nr_bk_sum FILE                 its sha256
+ */
+const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
+  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
+  if [ -z "$nr_p" ]; then
+    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
+  fi
+  printf '%s' "$nr_p"
+}
+nr_bk_volume() {
+  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
+  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
+  [ -n "$nr_v" ] && printf '%s' "$nr_v"
+}
+nr_bk_service() {
+  nr_s=$(nr_docker ps -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null | head -n 1)
+  [ -n "$nr_s" ] && nr_docker inspect --format '{{.Name}}' "$nr_s" 2>/dev/null | sed 's|^/||'
+}
+nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
+nr_bk_verify() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  # every item of the manifest has its line, and every line holds
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
+}
+nr_bk_present() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
+}`);
+/** The dump commands, run inside the database's container: credentials from its own environment. */
+const DUMP = {
+    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc "${1:-${POSTGRES_DB:-$u}}"',
+    mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
+};
+/** The restore commands: end the sessions, drop and recreate the database, read the dump on standard input. */
+const RESTORE = {
+    postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
+psql -X -q -v ON_ERROR_STOP=1 -U "$u" -d postgres -v d="$d" >/dev/null <<'SQL' || exit 1
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
+DROP DATABASE IF EXISTS :"d";
+CREATE DATABASE :"d";
+SQL
+exec pg_restore -U "$u" -d "$d" --no-owner --exit-on-error`,
+    mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
+d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
+"$m" -u "$u" -e "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
+exec "$m" -u "$u" "$d"`,
+};
+/** Each database kind's tool, to say why a container does not fit. */
+const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' };
+/**
+ * Defines `nr_backup`: takes a backup of the plan's items into
+ * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
+ * on failure it removes the partial folder, says which item failed and why,
+ * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
+ */
+function backupFunction(p, label, prefix = 'backup') {
+    const tag = label.tag || 'none';
+    const items = [];
+    for (const volume of p.volumes) {
+        const file = itemFile({ kind: 'volume', volume });
+        const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
+        items.push(sh `nr_bk_item=${`volume ${volume}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
+{ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head}`);
+    }
+    for (const db of p.databases) {
+        const file = itemFile(db);
+        const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
+        const head = JSON.stringify({
+            kind: db.kind,
+            source: db.service,
+            ...(db.database ? { database: db.database } : {}),
+            ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
+            file,
+        }).slice(0, -1);
+        const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
+        const misfit = db.kind === 'custom'
+            ? `the dump command failed (exit $nr_rc)`
+            : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+        items.push(sh `nr_bk_item=${source}
+nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
+{ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+nr_rc=$(cat "$nr_bk_tmp/.rc")
+if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
+[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head}`);
+    }
+    const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
+    return sh `nr_backup() {
+  nr_bk_dir=${p.dir}
+  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
+  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
+  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
+  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
+  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
+  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
+  nr_bk_items=''; nr_bk_total=0
+  # standard input to FILE, its sha256 computed on the way (beside the write, not after it)
+  nr_bk_write() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    if mkfifo "$nr_bk_tmp/.fifo" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.sum" &
+      nr_bk_hasher=$!
+      tee "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/$1"
+      wait "$nr_bk_hasher"; rm -f "$nr_bk_tmp/.fifo"
+    else
+      cat > "$nr_bk_tmp/$1"
+    fi
+  }
+  nr_bk_add() {
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
+    rm -f "$nr_bk_tmp/.sum"
+    nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
+    chmod 600 "$nr_bk_tmp/$1"
+    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS"
+    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
+    nr_bk_total=$((nr_bk_total + nr_bk_b))
+    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
+  }
+  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
+  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+${lines(...items)}
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
+  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
+  sync 2>/dev/null || true
+  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
+  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
+  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
+}`;
+}
+/**
+ * A backup taken by itself (backup-backend), then the listing of the
+ * directory in the same round trip; the backup just written is not hashed a
+ * second time (its sums were computed while it was written).
+ */
+function takeBackup(r, p, label) {
+    return {
+        title: 'Taking a backup',
+        timeout: 6 * 3600,
+        // detached like every change: a runner that vanishes cannot leave a partial folder behind
+        begin: { tag: label.tag, detail: 'backup' },
+        success: { tag: label.tag, detail: 'backup' },
+        script: lines(BACKUP_LIBRARY, backupFunction(p, label), r.dryRun
+            ? sh `nr_say info 'dry-run: no backup taken'`
+            : sh `nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`, 
+        // the listing in the same phase (read-only), where the id of the backup just written is known
+        listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') })),
+        decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
+    };
+}
+/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
+function listBackups(dir, o = {}) {
+    return {
+        title: 'Listing backups',
+        timeout: 3600,
+        quiet: true,
+        script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
+        decode: decodeListing,
+    };
+}
+/**
+ * The listing value. `quick`: a backup "verifies" when every file it lists is
+ * there (no data read: for choosing one, whose sha256 the restore checks
+ * first); else each file's sha256 is checked, except the backup just written.
+ */
+function listingValue(dir, o = {}) {
+    const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
+    return sh `nr_value backups_b64 "$(
+  for nr_d in ${dir}/[0-9]*T*Z-*; do
+    [ -d "$nr_d" ] || continue
+    nr_ok=bad
+    if [ "\${nr_d##*/}" = ${o.justWritten ?? new Shell("''")} ]; then nr_ok=ok; elif ${check} "$nr_d"; then nr_ok=ok; fi
+    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
+    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
+  done | base64 | tr -d '\\n')"`;
+}
+function decodeListing(values) {
+    return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
+}
+/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
+function removeBackups(r, dir, ids) {
+    return {
+        title: 'Removing old backups',
+        timeout: 600,
+        script: r.dryRun
+            ? sh `nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
+            : lines(...ids.map((id) => sh `rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh `:`),
+        decode: () => undefined,
+    };
+}
+/**
+ * The first part of a restore, inside the rollback's detached phase: verify,
+ * take a safety backup of the same items, stop the containers that use the
+ * data (never the database services), restore each database and volume.
+ * The caller recreates the backend after it; other stopped containers are
+ * started again by `restartStopped`.
+ */
+function restoreData(r, p, safety) {
+    const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
+    const name = typeof p.id === 'string' ? p.id : 'taken before the release';
+    const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
+    const databases = p.items
+        .filter((i) => i.kind !== 'volume')
+        .map((i) => i.kind === 'custom'
+        ? {
+            kind: 'custom',
+            service: i.source,
+            database: i.database ?? '',
+            dump: i.dump ?? 'exit 1',
+            restore: i.restore ?? '',
+        }
+        : { kind: i.kind, service: i.source, database: i.database ?? '' });
+    const restoreItems = p.items.map((i) => {
+        const file = sh `"$nr_rs_dir/"${i.file}`;
+        if (i.kind === 'volume')
+            return sh `nr_bk_item=${`volume ${i.source}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
+nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${p.image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_say ok ${`Volume ${i.source} restored`}`;
+        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
+        const name = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${name} cannot be restored`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${name} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_say ok ${`Database ${name} restored`}`;
+    });
+    return sh `${BACKUP_LIBRARY}
+nr_rs_dir=${folder}
+if ! nr_bk_verify "$nr_rs_dir"; then
+  nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
+  ${BACKUP_EXIT.exit(BackupExit.BackupCorrupt)}
+fi
+nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${r.dryRun
+        ? sh `nr_say info 'dry-run: no safety backup, nothing restored'`
+        : sh `nr_backup || { nr_say fail 'The safety backup failed: nothing was restored'; ${BACKUP_EXIT.exit(BackupExit.SafetyBackupFailed)}; }
+nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+# the containers that use the data stop; the database services keep running
+nr_rs_stopped=''
+nr_docker stop ${p.container} >/dev/null 2>&1 && nr_say ok ${`Stopped ${p.container}`}
+${lines(...volumes.map((v) => sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
+  nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
+  [ "$nr_n" = ${p.container} ] && continue
+  nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
+done`))}
+${lines(...restoreItems)}
+for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done`}`;
 }
 
 ;// CONCATENATED MODULE: ./src/remote/docker.ts
@@ -61798,7 +62503,54 @@ ${r.change(git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
 nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
 }
 
+;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
+
+
+/** The sha256 the history records (never the content). */
+function envSha256(content) {
+    return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
+}
+function keptCopy(p, tag) {
+    return `${p.stateDir}/env/${tag || 'none'}.env`;
+}
+/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
+function excluded(p) {
+    return sh `grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
+}
+/**
+ * Writes the release's environment file and keeps a copy for `tag`; the file
+ * that was there first is kept for `previous` when that release has none, so
+ * a rollback to it gets back what it ran with.
+ */
+function writeEnvFile(r, p, content, tag, previous) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
+    const b64 = Buffer.from(content, 'utf8').toString('base64');
+    return sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`}
+if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, previous)} ); fi
+( umask 077; printf '%s' ${b64} | base64 -d > ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} || { rm -f ${`${file}.nr-tmp`}; nr_say fail ${`Cannot write ${p.path}`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }
+( umask 077; cp ${file} ${`${keptCopy(p, tag)}.tmp`} && mv -f ${`${keptCopy(p, tag)}.tmp`} ${keptCopy(p, tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${tag}`}
+${excluded(p)}
+nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${tag}`}`;
+}
+/** Puts back the environment file a release ran with, when a copy of it was kept. */
+function putBackEnvFile(r, p, tag) {
+    const file = `${p.repo}/${p.path}`;
+    const copy = keptCopy(p, tag);
+    if (r.dryRun)
+        return sh `[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
+    return sh `if [ -f ${copy} ]; then
+  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
+  ${excluded(p)}
+fi`;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
+
+
 
 
 
@@ -61824,6 +62576,7 @@ const BackendExit = {
     RollbackFailed: 42,
     /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
     WatchRolledBack: 43,
+    ...BackupExit,
 };
 /** The exits of a release that end it before the recreate: no container was touched. */
 const BEFORE_RECREATE = new Set([
@@ -61833,6 +62586,8 @@ const BEFORE_RECREATE = new Set([
     BackendExit.NoCheckout,
     BackendExit.BuildFailed,
     BackendExit.ImageMissingAfterBuild,
+    BackendExit.BackupFailed,
+    BackendExit.EnvFileFailed,
 ]);
 const backend_EXIT = exitCodes(BackendExit);
 /** The tag a container runs, when it runs this image. */
@@ -61891,6 +62646,7 @@ nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh `:`}
 ${p.steps.say('recreate')}
 if ${up(p.tag, p.force)}; then
   nr_say ok 'Container recreated'
@@ -61918,6 +62674,7 @@ ${r.run(docker.logs(t.container, 100))} 2>&1 || true
 nr_say endgroup
 ${p.fallback
         ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
+${p.onFallback ?? sh `:`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true
@@ -61939,6 +62696,27 @@ const RELEASE_STEPS = {
     health: 'Waiting for backend to be healthy',
     verify: 'Verifying deployment',
 };
+/** The manifest items a backup plan makes (to restore the backup a phase just took). */
+function planItems(plan) {
+    return [
+        ...plan.volumes.map((v) => ({
+            kind: 'volume',
+            source: v,
+            file: itemFile({ kind: 'volume', volume: v }),
+            bytes: 0,
+            sha256: '',
+        })),
+        ...plan.databases.map((d) => ({
+            kind: d.kind,
+            source: d.service,
+            ...(d.database ? { database: d.database } : {}),
+            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+            file: itemFile(d),
+            bytes: 0,
+            sha256: '',
+        })),
+    ];
+}
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
 const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
 /** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
@@ -61950,8 +62728,14 @@ function releasePhase(r, p) {
         title: 'Releasing the backend',
         // a watch's polls may each take up to a query timeout per guard past the interval
         timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous, ...(p.watch ? { detail: 'watch passed' } : {}) },
+        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+        success: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            ...envRecord(p),
+            ...(p.watch ? { detail: 'watch passed' } : {}),
+        },
         // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
         ...(p.watch
             ? {
@@ -61965,7 +62749,13 @@ function releasePhase(r, p) {
             }
             : {}),
         afterSuccess: inventoryValue(r, target.image),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+        script: sh `${p.backup
+            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
+                ? sh `nr_say info 'dry-run: no backup taken'`
+                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
+            : sh `:`}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
@@ -61994,14 +62784,36 @@ ${recreateBackend(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             ...(p.watch ? { watch: p.watch } : {}),
             steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
         })}`,
         decode: (values) => ({
             ...decodeRecreate(values),
             built: values.get('built') === 'yes',
             inventory: decodeInventory(values),
             watch: decodeWatch(values, p.watch?.guards ?? []),
+            ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
         }),
     };
+}
+function envRecord(p) {
+    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
+function fallbackShell(r, p) {
+    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
+        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(r, {
+            dir: p.backup.plan.dir,
+            id: new Shell('"$nr_bk_id"'),
+            repo: p.repo,
+            composeFile: p.target.composeFile,
+            container: p.target.container,
+            items: planItems(p.backup.plan),
+            image: p.backup.plan.image,
+        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}`
+        : undefined, sh `:`);
 }
 /** The steps of a backend rollback on the NAS. */
 const ROLLBACK_STEPS = {
@@ -62009,22 +62821,38 @@ const ROLLBACK_STEPS = {
     health: 'Waiting for backend to be healthy',
     verify: 'Verifying rollback',
 };
-/** rollback-backend's detached phase: recreate with the target tag; the tag that ran before is the fallback. */
 function rollbackPhase(r, p) {
+    const env = p.envFile
+        ? p.envFile.content
+            ? writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.current)
+            : putBackEnvFile(r, p.envFile.plan, p.tag)
+        : undefined;
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
     return {
-        title: 'Rolling back the backend',
-        timeout: p.target.healthTimeout * 2 + 600,
-        begin: { tag: p.tag, previous: p.current, detail: p.named ? 'named' : 'previous-release' },
+        title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
+        timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
+        begin: {
+            tag: p.tag,
+            previous: p.current,
+            detail: p.named ? 'named' : 'previous-release',
+            ...(restoreId ? { backup: restoreId } : {}),
+        },
         success: {},
         script: recreateBackend(r, {
             repo: p.repo,
             target: p.target,
             tag: p.tag,
             fallback: p.current,
-            force: p.force,
+            force: p.force || !!p.restore,
             steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+            // the restore verifies the backup before anything changes, so it comes before the environment file
+            beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh `:`),
+            ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
         }),
-        decode: decodeRecreate,
+        decode: (values) => ({
+            ...decodeRecreate(values),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+        }),
     };
 }
 /** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
@@ -62108,6 +62936,127 @@ function reportInProgress(progress, running) {
 function defineFlow(flow) {
     return flow;
 }
+
+;// CONCATENATED MODULE: ./src/release/backend/backup.ts
+
+
+
+
+
+
+
+
+
+
+const BACKUP_STEPS = new Steps({
+    lock: 'Taking the release lock',
+    backup: 'Backing up volumes and databases',
+    list: 'Listing backups',
+});
+/** The backup plan of the inputs, for a compose file and container. */
+function backupPlan(b, o) {
+    return {
+        dir: b.dir,
+        repo: o.repo,
+        composeFile: o.composeFile,
+        container: o.container,
+        volumes: b.volumes,
+        databases: b.databases,
+        image: b.image,
+    };
+}
+/** The commit a release tag was deployed from, as the history knows it. */
+function commitOf(history, tag) {
+    return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+/** Keeps the newest `keep` backups and the ones a rollback needs; removes the others. Returns what is left. */
+async function pruneBackups(nas, progress, o) {
+    const previous = o.running ? previousRelease(o.history, 'backend', o.running) : undefined;
+    const plan = planBackupRetention(o.entries, o.keep, { running: o.running, previous });
+    const remove = plan.remove.filter(isBackupId);
+    if (remove.length === 0)
+        return o.entries;
+    progress.detail(`Keeping ${plan.keep.length} backup(s) (keep ${o.keep}; always those of ${o.running || 'the running release'}${previous ? ` and ${previous}` : ''}); removing ${remove.length}`);
+    const outcome = await nas.runProgram(removeBackups(nas.render, o.dir, remove));
+    if (outcome.code !== 0) {
+        progress.warn(`Removing old backups ended with exit code ${outcome.code}`);
+        return o.entries;
+    }
+    return nas.dryRun ? o.entries : o.entries.filter((e) => !remove.includes(e.id));
+}
+function backupState(container) {
+    return {
+        script: (r) => sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+        decode: (values) => ({ runningImage: values.get('running_image') ?? '' }),
+    };
+}
+/** backup-backend: back up the backend's volumes and databases on the NAS, prune, and list the backups. */
+const backupBackend = defineFlow({
+    kind: { action: 'backup-backend', stack: 'backend', locking: true },
+    settings: readBackupBackend,
+    async run(settings, nas, { progress }) {
+        const { conn, backups } = settings;
+        progress.banner('Backend Backup - NAS Local');
+        progress.plan(BACKUP_STEPS.count);
+        progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
+        const state = await nas.readState(backupState(settings.container));
+        reportInProgress(progress, state.inProgress);
+        const running = runningTag(settings.image, state.answers.runningImage);
+        let outputs = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
+        let listed;
+        progress.step(BACKUP_STEPS.text('backup'));
+        if (backups.enabled) {
+            const taken = await nas.runPhase(takeBackup(nas.render, backupPlan(backups, {
+                repo: conn.repoPath,
+                composeFile: settings.composeFile,
+                container: settings.container,
+            }), { tag: running, commit: commitOf(state.history, running), reason: 'manual' }));
+            if (taken.code !== 0) {
+                const why = taken.code === BackupExit.BackupFailed
+                    ? `The backup failed; its partial folder was removed. ${failureOf(taken.tail, taken.code)}`
+                    : `The backup ended with exit code ${taken.code}. ${failureOf(taken.tail, taken.code)}`;
+                await nas.finish('failure', { tag: running, detail: 'backup failed' });
+                progress.fail(why);
+                return { ok: false, outputs: {}, error: why };
+            }
+            outputs = {
+                BACKUP_ID: taken.values.id,
+                BACKUP_PATH: taken.values.path,
+                BACKUP_BYTES: String(taken.values.bytes),
+            };
+            listed = taken.values.entries;
+        }
+        else {
+            progress.ok(backups.volumes.length || backups.databases.length
+                ? 'Backup off (backup: false): listing only'
+                : 'Nothing to back up (backup-volumes and backup-databases are empty): listing only');
+        }
+        progress.step(BACKUP_STEPS.text('list'));
+        let entries = listed ?? (await nas.runProgram(listBackups(backups.dir))).values;
+        entries = await pruneBackups(nas, progress, {
+            dir: backups.dir,
+            keep: backups.keep,
+            running,
+            history: state.history,
+            entries,
+        });
+        for (const e of entries)
+            progress.detail(`${e.id}  ${(e.bytes / 1e6).toFixed(1)} MB  ${e.verifies ? 'verifies' : 'DOES NOT VERIFY'}  ${e.manifest?.reason ?? ''}`);
+        const bad = entries.filter((e) => !e.verifies);
+        if (bad.length)
+            progress.warn(`${bad.length} backup(s) do not verify: ${bad.map((e) => e.id).join(', ')}`);
+        progress.ok(`${entries.length} backup(s) in ${backups.dir}`);
+        await nas.finish('success', {
+            tag: running,
+            detail: outputs.BACKUP_ID ? `backup ${outputs.BACKUP_ID}` : 'listed backups',
+        });
+        const all = { ...outputs, BACKUPS: backupsOutput(entries) };
+        progress.results(outputs.BACKUP_ID ? 'BACKUP COMPLETE' : 'BACKUPS LISTED', outputs);
+        if (outputs.BACKUP_ID)
+            await progress.platform.addSummary(`### Backend backed up\n\n\`${outputs.BACKUP_ID}\` (${(Number(outputs.BACKUP_BYTES) / 1e6).toFixed(1)} MB) on ${conn.host}.\n`);
+        return { ok: true, outputs: all };
+    },
+});
 
 ;// CONCATENATED MODULE: ./src/release/backend/cleanup.ts
 
@@ -62252,6 +63201,10 @@ function watchSummary(status, watch) {
 
 
 
+
+
+
+
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
@@ -62269,6 +63222,10 @@ function watchStatusOf(code, watch) {
 function beforeRecreate(code) {
     if (code === BackendExit.BuildFailed)
         return 'build failed';
+    if (code === BackendExit.BackupFailed)
+        return 'backup failed';
+    if (code === BackendExit.EnvFileFailed)
+        return 'environment file not written';
     if (code === CheckoutExit.DirtyCheckout)
         return 'dirty checkout';
     return 'checkout or build failed';
@@ -62297,6 +63254,8 @@ const deployBackend = defineFlow({
             WATCH_STATUS: 'skipped',
             WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
         };
+        const { backups, envFile } = settings;
+        const env = envFile.content ? envSha256(envFile.content) : undefined;
         const released = await nas.runPhase(releasePhase(nas.render, {
             repo: conn.repoPath,
             target,
@@ -62312,14 +63271,42 @@ const deployBackend = defineFlow({
             postDeploy: settings.postDeploy,
             runLabel: `${nas.run.url} (${nas.run.actor})`,
             ...(settings.watch ? { watch: settings.watch } : {}),
+            ...(backups.enabled
+                ? {
+                    backup: {
+                        plan: backupPlan(backups, { repo: conn.repoPath, ...target }),
+                        label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+                        restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+                    },
+                }
+                : {}),
+            ...(envFile.content
+                ? {
+                    envFile: {
+                        plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                        content: envFile.content,
+                        sha256: env,
+                    },
+                }
+                : {}),
         }));
+        const backupOutputs = backups.enabled
+            ? {
+                BACKUP_ID: released.values.backup?.id ?? '',
+                BACKUP_PATH: released.values.backup?.path ?? '',
+                BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+            }
+            : {};
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
             await nas.finish('failure', { detail: beforeRecreate(released.code) });
+            const what = released.code === BackendExit.BackupFailed
+                ? 'the backup before the release failed (its partial folder was removed)'
+                : failureOf(released.tail, released.code);
             return {
                 ok: false,
                 outputs: {},
-                error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+                error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failureOf(released.tail, released.code)}` : ''}`,
             };
         }
         const reported = released.code === 0 ? values.running !== '' : KNOWN_EXITS.has(released.code);
@@ -62356,10 +63343,13 @@ const deployBackend = defineFlow({
             ROLLED_BACK: String(values.rolledBack),
             WATCH_STATUS: watchStatus,
             WATCH_REPORT: watchReportJson(watchStatus, values.watch),
+            ...backupOutputs,
         };
         if (values.watch.guards.length && values.watch.status)
             await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
         const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
+        if (values.safety?.id)
+            progress.warn(`The data of before the release was restored (auto-rollback-restore); the failed release's data is in backup ${values.safety.id}`);
         if (released.code !== 0) {
             const rollbackFailed = released.code === BackendExit.RollbackFailed;
             const preDeployFailed = released.code === BackendExit.PreDeployFailed;
@@ -62402,7 +63392,29 @@ const deployBackend = defineFlow({
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
-        await nas.finish('success', { tag, commit, previous });
+        await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
+        if (backups.enabled && !nas.dryRun) {
+            const listed = await nas.runProgram(listBackups(backups.dir, { quick: true }));
+            await pruneBackups(nas, progress, {
+                dir: backups.dir,
+                keep: backups.keep,
+                running: tag,
+                history: [
+                    ...state.history,
+                    {
+                        id: nas.run.id,
+                        action: 'deploy-backend',
+                        stack: 'backend',
+                        tag,
+                        commit,
+                        previous,
+                        started: nas.run.started,
+                        outcome: 'success',
+                    },
+                ],
+                entries: listed.values,
+            });
+        }
         // The order of the tags counts this release, which the history read before it does not hold.
         const history = [
             ...state.history,
@@ -62446,6 +63458,16 @@ const deployBackend = defineFlow({
 
 
 
+
+
+
+
+/** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
+const NOTHING_CHANGED = new Set([
+    BackendExit.BackupCorrupt,
+    BackendExit.SafetyBackupFailed,
+    BackendExit.EnvFileFailed,
+]);
 const ROLLBACK_BACKEND_STEPS = new Steps({
     lock: 'Taking the release lock',
     image: 'Verifying the image exists',
@@ -62487,7 +63509,22 @@ const rollbackBackend = defineFlow({
         progress.step(steps.text('current'));
         progress.detail(`Current image: ${runningImage || '(no container)'}`);
         progress.detail(`Target image:  ${ref}`);
-        if (current === tag && !settings.force) {
+        // The backup to restore: found and verified before anything changes (the phase verifies it again first).
+        let restore;
+        if (settings.restoreBackup) {
+            const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
+            restore =
+                settings.restoreBackup === 'auto'
+                    ? autoBackup(entries, tag)
+                    : entries.find((e) => e.id === settings.restoreBackup);
+            const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
+            if (!restore)
+                throw new Error(`restore-backup: ${settings.restoreBackup === 'auto' ? `no backup of ${tag} (taken while it ran) exists` : `backup ${settings.restoreBackup} does not exist`} in ${settings.backupDir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`);
+            if (!restore.verifies || !restore.manifest)
+                throw new Error(`restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`);
+            progress.ok(`Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`);
+        }
+        if (current === tag && !settings.force && !restore) {
             progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
             await nas.finish('noop', { tag, previous: current, detail: 'already running' });
             const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
@@ -62511,13 +63548,53 @@ const rollbackBackend = defineFlow({
             current,
             force: settings.force || current === tag,
             named: !!settings.tag,
+            ...(restore?.manifest
+                ? {
+                    restore: {
+                        plan: {
+                            dir: settings.backupDir,
+                            id: restore.id,
+                            repo: conn.repoPath,
+                            composeFile: target.composeFile,
+                            container: target.container,
+                            items: restore.manifest.items,
+                            image: settings.backupImage,
+                        },
+                        safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+                    },
+                }
+                : {}),
+            ...(settings.envFile.path
+                ? {
+                    envFile: {
+                        plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                        content: settings.envFile.content,
+                    },
+                }
+                : {}),
         }));
         const { running, rolledBack } = released.values;
         const outputs = {
             DEPLOYED_BACKEND_TAG: running,
             PREVIOUS_BACKEND_TAG: current,
             BACKEND_IMAGE: running ? `${target.image}:${running}` : '',
+            ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
         };
+        const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+        if (restore && released.code !== 0 && NOTHING_CHANGED.has(released.code)) {
+            await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore refused' });
+            const why = `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
+            progress.fail(why);
+            return { ok: false, outputs, error: why };
+        }
+        if (restore && released.code === BackendExit.RestoreFailed) {
+            await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore failed' });
+            const why = `Restoring ${restore.id} failed part way; the data of before the restore is in backup ${outputs.SAFETY_BACKUP_ID || '(none)'} (restore it by id to undo). ${failureOf(released.tail, released.code)}`;
+            progress.fail(why);
+            return { ok: false, outputs, error: why };
+        }
+        if (restore && released.code === 0)
+            outputs.RESTORED_BACKUP = restore.id;
         if (released.code !== 0) {
             const rollbackFailed = released.code === BackendExit.RollbackFailed;
             await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
@@ -62538,8 +63615,12 @@ const rollbackBackend = defineFlow({
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }
-        await nas.finish('success');
-        progress.results('ROLLBACK COMPLETE', { 'Previous image': runningImage, 'Current image': ref });
+        await nas.finish('success', { ...envRecord, ...(restore ? { backup: restore.id } : {}) });
+        progress.results('ROLLBACK COMPLETE', {
+            'Previous image': runningImage,
+            'Current image': ref,
+            ...(restore ? { 'Restored backup': restore.id, 'Safety backup': outputs.SAFETY_BACKUP_ID } : {}),
+        });
         progress.ok(`Successfully rolled back to: ${tag}`);
         await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);
         return { ok: true, outputs };
@@ -63298,11 +64379,13 @@ const rollbackMonitoring = defineFlow({
 
 
 
+
 /** Every action's flow, by action name: used by the entry files and the `nas-release` command. */
 const FLOWS = {
     'deploy-backend': deployBackend,
     'rollback-backend': rollbackBackend,
     'cleanup-backend': cleanupBackend,
+    'backup-backend': backupBackend,
     'deploy-monitoring': deployMonitoring,
     'rollback-monitoring': rollbackMonitoring,
     'verify-monitoring': verifyMonitoring,

@@ -10,6 +10,30 @@ import {
   type Guard,
   type WatchPlan,
 } from '../rules/guards.js';
+import {
+  BackupSpecError,
+  isBackupId,
+  parseDatabaseLine,
+  parseVolumeLines,
+  type DatabaseItem,
+} from '../rules/backups.js';
+
+/** What a backup holds and where backups go (issue 13). */
+export interface BackupSettings {
+  /** Take one before a release (true when anything is configured and `backup` is not false). */
+  enabled: boolean;
+  volumes: string[];
+  databases: DatabaseItem[];
+  dir: string;
+  keep: number;
+  image: string;
+}
+
+/** The backend's environment file, released with it; content empty: left alone. */
+export interface EnvFileSettings {
+  path: string;
+  content: string;
+}
 
 /** Where the backend lives on the NAS and how to check it. */
 export interface BackendTarget {
@@ -41,6 +65,9 @@ export interface DeployBackendInputs {
   keepImages: number;
   /** The metrics watch after the health check; undefined: no watch. */
   watch?: WatchPlan;
+  backups: BackupSettings;
+  autoRollbackRestore: boolean;
+  envFile: EnvFileSettings;
 }
 
 export interface RollbackBackendInputs {
@@ -48,6 +75,19 @@ export interface RollbackBackendInputs {
   target: BackendTarget;
   tag: string;
   force: boolean;
+  /** '' (images only), 'auto', or a backup id. */
+  restoreBackup: string;
+  backupDir: string;
+  backupImage: string;
+  envFile: EnvFileSettings;
+}
+
+export interface BackupBackendInputs {
+  conn: ConnectionInputs;
+  composeFile: string;
+  container: string;
+  image: string;
+  backups: BackupSettings;
 }
 
 export interface CleanupBackendInputs {
@@ -79,9 +119,51 @@ export function readCheckout(r: InputReader): CheckoutInputs {
   };
 }
 
-export function readDeployBackend(r: InputReader): DeployBackendInputs {
+/** The backup directory: absolute, default beside the checkout. */
+function readBackupDir(r: InputReader, repoPath: string): string {
+  const dir = r.matching('backup-dir', PATTERNS.absolutePath, 'an absolute path on the NAS').replace(/\/+$/, '');
+  if (dir) return dir;
+  const parent = repoPath.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
+  return `${parent === '/' ? '' : parent}/backups`;
+}
+
+export function readBackups(r: InputReader, repoPath: string): BackupSettings {
+  let volumes: string[];
+  let databases: DatabaseItem[];
+  try {
+    volumes = parseVolumeLines(r.lines('backup-volumes'));
+  } catch (e) {
+    if (e instanceof BackupSpecError) throw new InputError('backup-volumes', e.message);
+    throw e;
+  }
+  try {
+    databases = r.lines('backup-databases').map(parseDatabaseLine);
+  } catch (e) {
+    if (e instanceof BackupSpecError) throw new InputError('backup-databases', e.message);
+    throw e;
+  }
+  const wanted = r.bool('backup');
   return {
-    conn: readConnection(r),
+    enabled: wanted && (volumes.length > 0 || databases.length > 0),
+    volumes,
+    databases,
+    dir: readBackupDir(r, repoPath),
+    keep: r.int('backup-keep', 1, 10000),
+    image: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
+  };
+}
+
+export function readEnvFile(r: InputReader): EnvFileSettings {
+  const path = r.relativePath('env-file');
+  const content = r.string('env-file-content', { multiline: true, trim: false });
+  if (content !== '' && !path) throw new InputError('env-file', 'is required when env-file-content is given');
+  return { path, content };
+}
+
+export function readDeployBackend(r: InputReader): DeployBackendInputs {
+  const conn = readConnection(r);
+  return {
+    conn,
     target: readTarget(r),
     buildContext: r.relativePath('build-context') || '.',
     dockerfile: r.relativePath('dockerfile'),
@@ -91,6 +173,20 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     postDeploy: r.string('post-deploy', { multiline: true }),
     keepImages: r.int('keep-images', 0, 1000),
     ...readWatch(r),
+    backups: readBackups(r, conn.repoPath),
+    autoRollbackRestore: r.bool('auto-rollback-restore'),
+    envFile: readEnvFile(r),
+  };
+}
+
+export function readBackupBackend(r: InputReader): BackupBackendInputs {
+  const conn = readConnection(r);
+  return {
+    conn,
+    composeFile: r.relativePath('compose-file'),
+    container: r.matching('container', PATTERNS.name, 'a container name'),
+    image: r.matching('image', PATTERNS.image, 'a Docker image name'),
+    backups: readBackups(r, conn.repoPath),
   };
 }
 
@@ -142,7 +238,23 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       `must be a release tag like 2026.01.09-def4567 (YYYY.MM.DD-<7 hex>) or latest, or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`,
     );
   }
-  return { conn: readConnection(r), target: readTarget(r), tag, force: r.bool('force') };
+  const restoreBackup = r.string('restore-backup');
+  if (restoreBackup !== '' && restoreBackup !== 'auto' && !isBackupId(restoreBackup))
+    throw new InputError(
+      'restore-backup',
+      `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`,
+    );
+  const conn = readConnection(r);
+  return {
+    conn,
+    target: readTarget(r),
+    tag,
+    force: r.bool('force'),
+    restoreBackup,
+    backupDir: readBackupDir(r, conn.repoPath),
+    backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
+    envFile: readEnvFile(r),
+  };
 }
 
 export function readCleanupBackend(r: InputReader): CleanupBackendInputs {

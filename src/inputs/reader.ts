@@ -155,4 +155,7 @@ export const PATTERNS = {
   absolutePath: /^\/[^\0\n\r]*$/,
   remotePath: /^(\/[^:\0\n\r]*)(:\/[^:\0\n\r]*)*$/,
   tagPrefix: /^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$/,
+  /** An image with an optional registry, tag or digest (busybox:latest, registry.example:5000/tools/box:1.36). */
+  imageRef:
+    /^[a-z0-9]+([._:-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
 };

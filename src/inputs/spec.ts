@@ -163,6 +163,53 @@ const watch: Record<string, InputSpec> = {
   },
 };
 
+/** What a backup holds and where it goes (issue 13). */
+const backups: Record<string, InputSpec> = {
+  'backup-volumes': {
+    description: 'Compose volumes of the backend to back up, one a line (archived through a short-lived container).',
+    default: '',
+  },
+  'backup-databases': {
+    description:
+      'Databases to back up, one a line: `postgres:<service>[/<database>]`, `mysql:<service>[/<database>]` (dumped in the service\'s container, credentials from its environment), or `custom:<service>/<name> dump="<command>" restore="<command>"`.',
+    default: '',
+  },
+  backup: {
+    description: 'Take a backup before the release when backup-volumes or backup-databases name anything.',
+    default: 'true',
+  },
+  'backup-dir': {
+    description: 'Directory of the backups on the NAS (empty: `<repo-path>/../backups`).',
+    default: '',
+  },
+  'backup-keep': {
+    description:
+      "Keep the newest N backups (never the running release's nor the one a rollback to the previous release restores).",
+    default: '10',
+  },
+  'backup-image': {
+    description: 'Image of the short-lived container that reads and writes a volume.',
+    default: 'busybox:latest',
+  },
+};
+
+/** The backend's environment file, released with it. */
+const envFile: Record<string, InputSpec> = {
+  'env-file-content': {
+    description:
+      "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
+    default: '',
+    secret: true,
+  },
+  'env-file': { description: 'Path of the environment file, relative to repo-path.', default: 'backend/.env' },
+};
+
+const backupOutputs = {
+  BACKUP_ID: 'Id of the backup taken (`<UTC time>-<tag>`), empty when none was.',
+  BACKUP_PATH: 'Folder of that backup on the NAS.',
+  BACKUP_BYTES: 'Its size in bytes.',
+};
+
 const backendOutputs = {
   DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
   PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -196,6 +243,13 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '0',
       },
       ...watch,
+      ...backups,
+      'auto-rollback-restore': {
+        description:
+          'When the new release fails and is rolled back, also restore the backup taken just before it (for migrations the previous release cannot read).',
+        default: 'false',
+      },
+      ...envFile,
       ...deployments,
     },
     outputs: {
@@ -204,6 +258,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       WATCH_STATUS:
         '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
+      ...backupOutputs,
     },
   },
   'rollback-backend': {
@@ -219,9 +274,39 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '',
       },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      'restore-backup': {
+        description:
+          'Data to restore with the rollback: empty (images only), `auto` (the backup taken just before the release being rolled back), or a backup id.',
+        default: '',
+      },
+      'backup-dir': backups['backup-dir'],
+      'backup-image': backups['backup-image'],
+      ...envFile,
       ...deployments,
     },
-    outputs: backendOutputs,
+    outputs: {
+      ...backendOutputs,
+      RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
+      SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
+    },
+  },
+  'backup-backend': {
+    name: 'NAS release: back up backend data',
+    description:
+      "Back up the backend's volumes and databases on the NAS (a nightly schedule, or before maintenance), and list the backups.",
+    icon: 'archive',
+    inputs: {
+      ...connection,
+      'compose-file': backend['compose-file'],
+      container: backend.container,
+      image: backend.image,
+      ...backups,
+      backup: { description: 'Take a backup (`false`: only list the backups).', default: 'true' },
+    },
+    outputs: {
+      ...backupOutputs,
+      BACKUPS: 'JSON list of the backups, newest first: id, release, commit, time, reason, bytes, verifies, items.',
+    },
   },
   'cleanup-backend': {
     name: 'NAS release: clean up backend images',

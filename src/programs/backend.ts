@@ -6,9 +6,23 @@ import { HEALTH } from '../remote/health.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, watchGuards, type WatchResult } from './watch.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
-import { lines, sh, type Shell } from '../remote/shell.js';
+import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { CheckoutExit, decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+import {
+  BACKUP_EXIT,
+  BACKUP_LIBRARY,
+  BackupExit,
+  backupFunction,
+  decodeBackup,
+  restoreData,
+  type BackupLabel,
+  type BackupPlan,
+  type BackupValues,
+  type RestorePlan,
+} from './backups.js';
+import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
+import { itemFile, type ManifestItem } from '../rules/backups.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
@@ -27,6 +41,7 @@ export const BackendExit = {
   RollbackFailed: 42,
   /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
   WatchRolledBack: 43,
+  ...BackupExit,
 } as const;
 export type BackendExit = (typeof BackendExit)[keyof typeof BackendExit];
 
@@ -38,6 +53,8 @@ export const BEFORE_RECREATE: ReadonlySet<number> = new Set([
   BackendExit.NoCheckout,
   BackendExit.BuildFailed,
   BackendExit.ImageMissingAfterBuild,
+  BackendExit.BackupFailed,
+  BackendExit.EnvFileFailed,
 ]);
 const EXIT = exitCodes(BackendExit);
 
@@ -101,6 +118,10 @@ export interface RecreatePlan {
   /** Watch the metrics guards once healthy, before post-deploy; a breach rolls back like a failed health check. */
   watch?: WatchPlan;
   steps: RecreateSteps;
+  /** Runs after pre-deploy, before the container changes (a restore, an environment file). */
+  beforeRecreate?: Shell;
+  /** Runs before the fallback is put back (its environment file, a restore of the data). */
+  onFallback?: Shell;
 }
 
 /** What a recreate reports. */
@@ -145,6 +166,7 @@ nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate')}
 if ${up(p.tag, p.force)}; then
   nr_say ok 'Container recreated'
@@ -173,6 +195,7 @@ nr_say endgroup
 ${
   p.fallback
     ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
+${p.onFallback ?? sh`:`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true
@@ -215,6 +238,32 @@ export interface ReleasePlan {
   /** Names the run in a stash message. */
   runLabel: string;
   watch?: WatchPlan;
+  /** A backup taken before anything changes, of the data the running release uses. */
+  backup?: { plan: BackupPlan; label: BackupLabel; restoreOnFallback: boolean };
+  /** The environment file this release writes. */
+  envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
+}
+
+/** The manifest items a backup plan makes (to restore the backup a phase just took). */
+export function planItems(plan: BackupPlan): ManifestItem[] {
+  return [
+    ...plan.volumes.map((v): ManifestItem => ({
+      kind: 'volume',
+      source: v,
+      file: itemFile({ kind: 'volume', volume: v }),
+      bytes: 0,
+      sha256: '',
+    })),
+    ...plan.databases.map((d): ManifestItem => ({
+      kind: d.kind,
+      source: d.service,
+      ...(d.database ? { database: d.database } : {}),
+      ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+      file: itemFile(d),
+      bytes: 0,
+      sha256: '',
+    })),
+  ];
 }
 
 export interface ReleaseValues extends RecreateValues {
@@ -224,6 +273,9 @@ export interface ReleaseValues extends RecreateValues {
   inventory: ImageTag[];
   /** The metrics watch, as far as it went. */
   watch: WatchResult;
+  backup?: BackupValues;
+  /** The backup of the failed release's data taken before a restore on fallback. */
+  safety?: BackupValues;
 }
 
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
@@ -238,8 +290,14 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
     title: 'Releasing the backend',
     // a watch's polls may each take up to a query timeout per guard past the interval
     timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-    success: { tag: p.tag, commit: p.commit, previous: p.previous, ...(p.watch ? { detail: 'watch passed' } : {}) },
+    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+    success: {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      ...envRecord(p),
+      ...(p.watch ? { detail: 'watch passed' } : {}),
+    },
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {
@@ -253,7 +311,19 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
         }
       : {}),
     afterSuccess: inventoryValue(r, target.image),
-    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+    script: sh`${
+      p.backup
+        ? lines(
+            BACKUP_LIBRARY,
+            backupFunction(p.backup.plan, p.backup.label),
+            r.dryRun
+              ? sh`nr_say info 'dry-run: no backup taken'`
+              : sh`nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`,
+          )
+        : sh`:`
+    }
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
@@ -282,14 +352,46 @@ ${recreateBackend(r, {
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
   ...(p.watch ? { watch: p.watch } : {}),
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+  ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+  ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
 })}`,
     decode: (values) => ({
       ...decodeRecreate(values),
       built: values.get('built') === 'yes',
       inventory: decodeInventory(values),
       watch: decodeWatch(values, p.watch?.guards ?? []),
+      ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+      ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
     }),
   };
+}
+
+function envRecord(p: ReleasePlan): { env?: string } {
+  return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+
+/** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
+function fallbackShell(r: Renderer, p: ReleasePlan): Shell {
+  return lines(
+    p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined,
+    p.backup?.restoreOnFallback && !r.dryRun
+      ? sh`nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(
+  r,
+  {
+    dir: p.backup.plan.dir,
+    id: new Shell('"$nr_bk_id"'),
+    repo: p.repo,
+    composeFile: p.target.composeFile,
+    container: p.target.container,
+    items: planItems(p.backup.plan),
+    image: p.backup.plan.image,
+  },
+  { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' },
+)}`
+      : undefined,
+    sh`:`,
+  );
 }
 
 /** The steps of a backend rollback on the NAS. */
@@ -300,24 +402,55 @@ export const ROLLBACK_STEPS = {
 } as const;
 
 /** rollback-backend's detached phase: recreate with the target tag; the tag that ran before is the fallback. */
+export interface RollbackValues extends RecreateValues {
+  safety?: BackupValues;
+}
+
 export function rollbackPhase(
   r: Renderer,
-  p: { repo: string; target: BackendTarget; tag: string; current: string; force: boolean; named: boolean },
-): Phase<RecreateValues> {
+  p: {
+    repo: string;
+    target: BackendTarget;
+    tag: string;
+    current: string;
+    force: boolean;
+    named: boolean;
+    /** Data to restore before the recreate, and the label of the safety backup taken first. */
+    restore?: { plan: RestorePlan; safety: BackupLabel };
+    envFile?: { plan: EnvFilePlan; content: string };
+  },
+): Phase<RollbackValues> {
+  const env = p.envFile
+    ? p.envFile.content
+      ? writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.current)
+      : putBackEnvFile(r, p.envFile.plan, p.tag)
+    : undefined;
+  const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
   return {
-    title: 'Rolling back the backend',
-    timeout: p.target.healthTimeout * 2 + 600,
-    begin: { tag: p.tag, previous: p.current, detail: p.named ? 'named' : 'previous-release' },
+    title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
+    timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
+    begin: {
+      tag: p.tag,
+      previous: p.current,
+      detail: p.named ? 'named' : 'previous-release',
+      ...(restoreId ? { backup: restoreId } : {}),
+    },
     success: {},
     script: recreateBackend(r, {
       repo: p.repo,
       target: p.target,
       tag: p.tag,
       fallback: p.current,
-      force: p.force,
+      force: p.force || !!p.restore,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+      // the restore verifies the backup before anything changes, so it comes before the environment file
+      beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh`:`),
+      ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
     }),
-    decode: decodeRecreate,
+    decode: (values) => ({
+      ...decodeRecreate(values),
+      ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+    }),
   };
 }
 

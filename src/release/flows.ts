@@ -1,3 +1,4 @@
+import { backupBackend } from './backend/backup.js';
 import { cleanupBackend } from './backend/cleanup.js';
 import { deployBackend } from './backend/deploy.js';
 import { rollbackBackend } from './backend/rollback.js';
@@ -11,6 +12,7 @@ export const FLOWS: Record<string, Flow<FlowSettings>> = {
   'deploy-backend': deployBackend,
   'rollback-backend': rollbackBackend,
   'cleanup-backend': cleanupBackend,
+  'backup-backend': backupBackend,
   'deploy-monitoring': deployMonitoring,
   'rollback-monitoring': rollbackMonitoring,
   'verify-monitoring': verifyMonitoring,

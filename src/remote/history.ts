@@ -23,6 +23,10 @@ export interface HistoryRecord {
   ended?: string;
   outcome?: Outcome;
   detail?: string;
+  /** The backup a rollback restored (issue 13). */
+  backup?: string;
+  /** sha256 of the environment file the release wrote (never its content). */
+  env?: string;
 }
 
 export const HISTORY_FILE = 'history.jsonl';

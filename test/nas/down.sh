@@ -10,4 +10,5 @@ for pidfile in "$NAS_STATE"/sshd*.pid; do
 done
 "$here/prometheus.sh" --stop
 if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
+bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
 echo "[nas] down"

@@ -21,6 +21,10 @@ import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
+import { listBackups } from '../../programs/backups.js';
+import { envSha256 } from '../../programs/env-file.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { backupPlan, commitOf, pruneBackups } from './backup.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -38,6 +42,8 @@ function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
 
 function beforeRecreate(code: number): string {
   if (code === BackendExit.BuildFailed) return 'build failed';
+  if (code === BackendExit.BackupFailed) return 'backup failed';
+  if (code === BackendExit.EnvFileFailed) return 'environment file not written';
   if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
   return 'checkout or build failed';
 }
@@ -67,6 +73,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       WATCH_STATUS: 'skipped',
       WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
     };
+    const { backups, envFile } = settings;
+    const env = envFile.content ? envSha256(envFile.content) : undefined;
     const released = await nas.runPhase(
       releasePhase(nas.render, {
         repo: conn.repoPath,
@@ -83,15 +91,44 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         postDeploy: settings.postDeploy,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         ...(settings.watch ? { watch: settings.watch } : {}),
+        ...(backups.enabled
+          ? {
+              backup: {
+                plan: backupPlan(backups, { repo: conn.repoPath, ...target }),
+                label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+                restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+              },
+            }
+          : {}),
+        ...(envFile.content
+          ? {
+              envFile: {
+                plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                content: envFile.content,
+                sha256: env,
+              },
+            }
+          : {}),
       }),
     );
+    const backupOutputs: Record<string, string> = backups.enabled
+      ? {
+          BACKUP_ID: released.values.backup?.id ?? '',
+          BACKUP_PATH: released.values.backup?.path ?? '',
+          BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+      : {};
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreate(released.code) });
+      const what =
+        released.code === BackendExit.BackupFailed
+          ? 'the backup before the release failed (its partial folder was removed)'
+          : failureOf(released.tail, released.code);
       return {
         ok: false,
         outputs: {},
-        error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+        error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failureOf(released.tail, released.code)}` : ''}`,
       };
     }
     const reported = released.code === 0 ? values.running !== '' : KNOWN_EXITS.has(released.code);
@@ -129,10 +166,15 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       ROLLED_BACK: String(values.rolledBack),
       WATCH_STATUS: watchStatus,
       WATCH_REPORT: watchReportJson(watchStatus, values.watch),
+      ...backupOutputs,
     };
     if (values.watch.guards.length && values.watch.status)
       await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
     const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
+    if (values.safety?.id)
+      progress.warn(
+        `The data of before the release was restored (auto-rollback-restore); the failed release's data is in backup ${values.safety.id}`,
+      );
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       const preDeployFailed = released.code === BackendExit.PreDeployFailed;
@@ -177,7 +219,29 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await nas.finish('success', { tag, commit, previous });
+    await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
+    if (backups.enabled && !nas.dryRun) {
+      const listed = await nas.runProgram(listBackups(backups.dir, { quick: true }));
+      await pruneBackups(nas, progress, {
+        dir: backups.dir,
+        keep: backups.keep,
+        running: tag,
+        history: [
+          ...state.history,
+          {
+            id: nas.run.id,
+            action: 'deploy-backend',
+            stack: 'backend',
+            tag,
+            commit,
+            previous,
+            started: nas.run.started,
+            outcome: 'success',
+          },
+        ],
+        entries: listed.values,
+      });
+    }
     // The order of the tags counts this release, which the history read before it does not hold.
     const history: HistoryRecord[] = [
       ...state.history,

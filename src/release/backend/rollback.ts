@@ -10,10 +10,21 @@ import {
 } from '../../programs/backend.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
-import { recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
+import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { isDatedTag } from '../../rules/tags.js';
 import { datedTags } from '../../rules/images.js';
+import { listBackups } from '../../programs/backups.js';
+import { envSha256 } from '../../programs/env-file.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { autoBackup, type BackupEntry } from '../../rules/backups.js';
+
+/** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
+const NOTHING_CHANGED: ReadonlySet<number> = new Set([
+  BackendExit.BackupCorrupt,
+  BackendExit.SafetyBackupFailed,
+  BackendExit.EnvFileFailed,
+]);
 
 export const ROLLBACK_BACKEND_STEPS = new Steps({
   lock: 'Taking the release lock',
@@ -62,7 +73,28 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
-    if (current === tag && !settings.force) {
+    // The backup to restore: found and verified before anything changes (the phase verifies it again first).
+    let restore: BackupEntry | undefined;
+    if (settings.restoreBackup) {
+      const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
+      restore =
+        settings.restoreBackup === 'auto'
+          ? autoBackup(entries, tag)
+          : entries.find((e) => e.id === settings.restoreBackup);
+      const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
+      if (!restore)
+        throw new Error(
+          `restore-backup: ${settings.restoreBackup === 'auto' ? `no backup of ${tag} (taken while it ran) exists` : `backup ${settings.restoreBackup} does not exist`} in ${settings.backupDir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`,
+        );
+      if (!restore.verifies || !restore.manifest)
+        throw new Error(
+          `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
+        );
+      progress.ok(
+        `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
+      );
+    }
+    if (current === tag && !settings.force && !restore) {
       progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
       await nas.finish('noop', { tag, previous: current, detail: 'already running' });
       const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
@@ -91,14 +123,53 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
+        ...(restore?.manifest
+          ? {
+              restore: {
+                plan: {
+                  dir: settings.backupDir,
+                  id: restore.id,
+                  repo: conn.repoPath,
+                  composeFile: target.composeFile,
+                  container: target.container,
+                  items: restore.manifest.items,
+                  image: settings.backupImage,
+                },
+                safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+              },
+            }
+          : {}),
+        ...(settings.envFile.path
+          ? {
+              envFile: {
+                plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                content: settings.envFile.content,
+              },
+            }
+          : {}),
       }),
     );
     const { running, rolledBack } = released.values;
-    const outputs = {
+    const outputs: Record<string, string> = {
       DEPLOYED_BACKEND_TAG: running,
       PREVIOUS_BACKEND_TAG: current,
       BACKEND_IMAGE: running ? `${target.image}:${running}` : '',
+      ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
     };
+    const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+    if (restore && released.code !== 0 && NOTHING_CHANGED.has(released.code)) {
+      await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore refused' });
+      const why = `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return { ok: false, outputs, error: why };
+    }
+    if (restore && released.code === BackendExit.RestoreFailed) {
+      await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore failed' });
+      const why = `Restoring ${restore.id} failed part way; the data of before the restore is in backup ${outputs.SAFETY_BACKUP_ID || '(none)'} (restore it by id to undo). ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return { ok: false, outputs, error: why };
+    }
+    if (restore && released.code === 0) outputs.RESTORED_BACKUP = restore.id;
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
@@ -119,8 +190,12 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
-    await nas.finish('success');
-    progress.results('ROLLBACK COMPLETE', { 'Previous image': runningImage, 'Current image': ref });
+    await nas.finish('success', { ...envRecord, ...(restore ? { backup: restore.id } : {}) });
+    progress.results('ROLLBACK COMPLETE', {
+      'Previous image': runningImage,
+      'Current image': ref,
+      ...(restore ? { 'Restored backup': restore.id, 'Safety backup': outputs.SAFETY_BACKUP_ID } : {}),
+    });
     progress.ok(`Successfully rolled back to: ${tag}`);
     await progress.platform.addSummary(
       `### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`,

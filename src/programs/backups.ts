@@ -1,0 +1,372 @@
+import type { Renderer } from '../remote/command.js';
+import { exitCodes, type Phase, type TypedProgram } from '../remote/program.js';
+import { Shell, lines, sh } from '../remote/shell.js';
+import {
+  itemFile,
+  parseBackupListing,
+  type BackupEntry,
+  type DatabaseItem,
+  type ManifestItem,
+} from '../rules/backups.js';
+
+/**
+ * Backups and restores on the NAS (issue 13): the shell that archives named
+ * volumes through a short-lived container and dumps databases inside their
+ * own containers, writes a backup folder under a temporary name with a
+ * manifest and the sha256 of every file, verifies one, and restores one.
+ * The data never passes through the runner; no password is ever on a command
+ * line (the dump tools read them from the container's own environment).
+ */
+export const BackupExit = {
+  /** An item could not be backed up: the partial folder is removed, nothing else changed. */
+  BackupFailed: 50,
+  /** The backup to restore is missing, or a file of it does not match its sha256. */
+  BackupCorrupt: 51,
+  /** The safety backup before a restore failed: nothing was restored. */
+  SafetyBackupFailed: 52,
+  /** A database or a volume could not be restored. */
+  RestoreFailed: 53,
+  /** The environment file could not be written: no container was changed. */
+  EnvFileFailed: 54,
+} as const;
+export type BackupExit = (typeof BackupExit)[keyof typeof BackupExit];
+export const BACKUP_EXIT = exitCodes(BackupExit);
+
+/** What to back up, as the inputs declare it. */
+export interface BackupPlan {
+  /** The backup directory on the NAS (absolute). */
+  dir: string;
+  /** The checkout, and the compose file relative to it: the compose project of the volumes and services. */
+  repo: string;
+  composeFile: string;
+  /** The backend's container: its compose project names the volumes. */
+  container: string;
+  volumes: readonly string[];
+  databases: readonly DatabaseItem[];
+  /** Image of the short-lived container that reads a volume. */
+  image: string;
+}
+
+/** Why a backup is taken and which release's data it holds. */
+export interface BackupLabel {
+  tag: string;
+  commit: string;
+  reason: string;
+}
+
+/** What a backup reports. */
+export interface BackupValues {
+  id: string;
+  path: string;
+  bytes: number;
+}
+export function decodeBackup(values: ReadonlyMap<string, string>, prefix = 'backup'): BackupValues {
+  return {
+    id: values.get(`${prefix}_id`) ?? '',
+    path: values.get(`${prefix}_path`) ?? '',
+    bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
+  };
+}
+
+/**
+ * Library functions (constant shell; values arrive as arguments):
+ *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
+ *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
+ *   nr_bk_service PROJECT SERVICE  the running container of a compose service
+ *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
+ *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
+ *   nr_bk_sum FILE                 its sha256
+ */
+export const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
+  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
+  if [ -z "$nr_p" ]; then
+    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
+  fi
+  printf '%s' "$nr_p"
+}
+nr_bk_volume() {
+  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
+  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
+  [ -n "$nr_v" ] && printf '%s' "$nr_v"
+}
+nr_bk_service() {
+  nr_s=$(nr_docker ps -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null | head -n 1)
+  [ -n "$nr_s" ] && nr_docker inspect --format '{{.Name}}' "$nr_s" 2>/dev/null | sed 's|^/||'
+}
+nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
+nr_bk_verify() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  # every item of the manifest has its line, and every line holds
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
+}
+nr_bk_present() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
+}`);
+
+/** The dump commands, run inside the database's container: credentials from its own environment. */
+const DUMP = {
+  postgres:
+    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc "${1:-${POSTGRES_DB:-$u}}"',
+  mysql:
+    'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
+} as const;
+
+/** The restore commands: end the sessions, drop and recreate the database, read the dump on standard input. */
+const RESTORE = {
+  postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
+psql -X -q -v ON_ERROR_STOP=1 -U "$u" -d postgres -v d="$d" >/dev/null <<'SQL' || exit 1
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
+DROP DATABASE IF EXISTS :"d";
+CREATE DATABASE :"d";
+SQL
+exec pg_restore -U "$u" -d "$d" --no-owner --exit-on-error`,
+  mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
+d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
+"$m" -u "$u" -e "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
+exec "$m" -u "$u" "$d"`,
+} as const;
+
+/** Each database kind's tool, to say why a container does not fit. */
+const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' } as const;
+
+/**
+ * Defines `nr_backup`: takes a backup of the plan's items into
+ * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
+ * on failure it removes the partial folder, says which item failed and why,
+ * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
+ */
+export function backupFunction(p: BackupPlan, label: BackupLabel, prefix = 'backup'): Shell {
+  const tag = label.tag || 'none';
+  const items: Shell[] = [];
+  for (const volume of p.volumes) {
+    const file = itemFile({ kind: 'volume', volume });
+    const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
+    items.push(sh`nr_bk_item=${`volume ${volume}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
+{ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head}`);
+  }
+  for (const db of p.databases) {
+    const file = itemFile(db);
+    const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
+    const head = JSON.stringify({
+      kind: db.kind,
+      source: db.service,
+      ...(db.database ? { database: db.database } : {}),
+      ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
+      file,
+    }).slice(0, -1);
+    const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
+    const misfit =
+      db.kind === 'custom'
+        ? `the dump command failed (exit $nr_rc)`
+        : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+    items.push(sh`nr_bk_item=${source}
+nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
+{ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+nr_rc=$(cat "$nr_bk_tmp/.rc")
+if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
+[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head}`);
+  }
+  const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
+  return sh`nr_backup() {
+  nr_bk_dir=${p.dir}
+  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
+  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
+  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
+  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
+  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
+  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
+  nr_bk_items=''; nr_bk_total=0
+  # standard input to FILE, its sha256 computed on the way (beside the write, not after it)
+  nr_bk_write() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    if mkfifo "$nr_bk_tmp/.fifo" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.sum" &
+      nr_bk_hasher=$!
+      tee "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/$1"
+      wait "$nr_bk_hasher"; rm -f "$nr_bk_tmp/.fifo"
+    else
+      cat > "$nr_bk_tmp/$1"
+    fi
+  }
+  nr_bk_add() {
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
+    rm -f "$nr_bk_tmp/.sum"
+    nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
+    chmod 600 "$nr_bk_tmp/$1"
+    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS"
+    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
+    nr_bk_total=$((nr_bk_total + nr_bk_b))
+    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
+  }
+  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
+  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+${lines(...items)}
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
+  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
+  sync 2>/dev/null || true
+  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
+  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
+  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
+}`;
+}
+
+/**
+ * A backup taken by itself (backup-backend), then the listing of the
+ * directory in the same round trip; the backup just written is not hashed a
+ * second time (its sums were computed while it was written).
+ */
+export function takeBackup(
+  r: Renderer,
+  p: BackupPlan,
+  label: BackupLabel,
+): Phase<BackupValues & { entries: BackupEntry[] }> {
+  return {
+    title: 'Taking a backup',
+    timeout: 6 * 3600,
+    // detached like every change: a runner that vanishes cannot leave a partial folder behind
+    begin: { tag: label.tag, detail: 'backup' },
+    success: { tag: label.tag, detail: 'backup' },
+    script: lines(
+      BACKUP_LIBRARY,
+      backupFunction(p, label),
+      r.dryRun
+        ? sh`nr_say info 'dry-run: no backup taken'`
+        : sh`nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`,
+      // the listing in the same phase (read-only), where the id of the backup just written is known
+      listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') }),
+    ),
+    decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
+  };
+}
+
+/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
+export function listBackups(dir: string, o: { quick?: boolean } = {}): TypedProgram<BackupEntry[]> {
+  return {
+    title: 'Listing backups',
+    timeout: 3600,
+    quiet: true,
+    script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
+    decode: decodeListing,
+  };
+}
+
+/**
+ * The listing value. `quick`: a backup "verifies" when every file it lists is
+ * there (no data read: for choosing one, whose sha256 the restore checks
+ * first); else each file's sha256 is checked, except the backup just written.
+ */
+export function listingValue(dir: string, o: { quick?: boolean; justWritten?: Shell } = {}): Shell {
+  const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
+  return sh`nr_value backups_b64 "$(
+  for nr_d in ${dir}/[0-9]*T*Z-*; do
+    [ -d "$nr_d" ] || continue
+    nr_ok=bad
+    if [ "\${nr_d##*/}" = ${o.justWritten ?? new Shell("''")} ]; then nr_ok=ok; elif ${check} "$nr_d"; then nr_ok=ok; fi
+    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
+    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
+  done | base64 | tr -d '\\n')"`;
+}
+export function decodeListing(values: ReadonlyMap<string, string>): BackupEntry[] {
+  return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
+}
+
+/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
+export function removeBackups(r: Renderer, dir: string, ids: readonly string[]): TypedProgram<void> {
+  return {
+    title: 'Removing old backups',
+    timeout: 600,
+    script: r.dryRun
+      ? sh`nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
+      : lines(...ids.map((id) => sh`rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh`:`),
+    decode: () => undefined,
+  };
+}
+
+/** What a restore reads from the backup's manifest. */
+export interface RestorePlan {
+  dir: string;
+  /** The backup's id, or shell that expands to it (the backup a phase just took). */
+  id: string | Shell;
+  repo: string;
+  composeFile: string;
+  /** The backend container: stopped first, recreated after. */
+  container: string;
+  items: readonly ManifestItem[];
+  image: string;
+}
+
+/**
+ * The first part of a restore, inside the rollback's detached phase: verify,
+ * take a safety backup of the same items, stop the containers that use the
+ * data (never the database services), restore each database and volume.
+ * The caller recreates the backend after it; other stopped containers are
+ * started again by `restartStopped`.
+ */
+export function restoreData(r: Renderer, p: RestorePlan, safety: BackupLabel): Shell {
+  const folder = typeof p.id === 'string' ? sh`${`${p.dir}/${p.id}`}` : sh`${p.dir}/${p.id}`;
+  const name = typeof p.id === 'string' ? p.id : 'taken before the release';
+  const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
+  const databases: DatabaseItem[] = p.items
+    .filter((i) => i.kind !== 'volume')
+    .map((i) =>
+      i.kind === 'custom'
+        ? {
+            kind: 'custom',
+            service: i.source,
+            database: i.database ?? '',
+            dump: i.dump ?? 'exit 1',
+            restore: i.restore ?? '',
+          }
+        : { kind: i.kind as 'postgres' | 'mysql', service: i.source, database: i.database ?? '' },
+    );
+  const restoreItems = p.items.map((i) => {
+    const file = sh`"$nr_rs_dir/"${i.file}`;
+    if (i.kind === 'volume')
+      return sh`nr_bk_item=${`volume ${i.source}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
+nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${p.image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_say ok ${`Volume ${i.source} restored`}`;
+    const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind as 'postgres' | 'mysql'];
+    const name = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+    return sh`nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${name} cannot be restored`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${name} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
+nr_say ok ${`Database ${name} restored`}`;
+  });
+  return sh`${BACKUP_LIBRARY}
+nr_rs_dir=${folder}
+if ! nr_bk_verify "$nr_rs_dir"; then
+  nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
+  ${BACKUP_EXIT.exit(BackupExit.BackupCorrupt)}
+fi
+nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${
+  r.dryRun
+    ? sh`nr_say info 'dry-run: no safety backup, nothing restored'`
+    : sh`nr_backup || { nr_say fail 'The safety backup failed: nothing was restored'; ${BACKUP_EXIT.exit(BackupExit.SafetyBackupFailed)}; }
+nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+# the containers that use the data stop; the database services keep running
+nr_rs_stopped=''
+nr_docker stop ${p.container} >/dev/null 2>&1 && nr_say ok ${`Stopped ${p.container}`}
+${lines(
+  ...volumes.map(
+    (
+      v,
+    ) => sh`nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
+  nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
+  [ "$nr_n" = ${p.container} ] && continue
+  nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
+done`,
+  ),
+)}
+${lines(...restoreItems)}
+for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done`
+}`;
+}

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import type { Renderer } from '../remote/command.js';
+import { sh, type Shell } from '../remote/shell.js';
+import { BACKUP_EXIT, BackupExit } from './backups.js';
+
+/**
+ * The backend's environment file as part of a release (issue 13): written
+ * atomically and private to the SSH user, a copy kept per release tag in the
+ * state directory, so a rollback puts the target's file back with its image.
+ * The content travels base64 inside the phase (a here-doc on standard input,
+ * then a private file), through `printf`, a shell builtin: never on a command line.
+ */
+export interface EnvFilePlan {
+  repo: string;
+  /** Relative to repo. */
+  path: string;
+  stateDir: string;
+}
+
+/** The sha256 the history records (never the content). */
+export function envSha256(content: string): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function keptCopy(p: EnvFilePlan, tag: string): string {
+  return `${p.stateDir}/env/${tag || 'none'}.env`;
+}
+
+/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
+function excluded(p: EnvFilePlan): Shell {
+  return sh`grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
+}
+
+/**
+ * Writes the release's environment file and keeps a copy for `tag`; the file
+ * that was there first is kept for `previous` when that release has none, so
+ * a rollback to it gets back what it ran with.
+ */
+export function writeEnvFile(r: Renderer, p: EnvFilePlan, content: string, tag: string, previous: string): Shell {
+  const file = `${p.repo}/${p.path}`;
+  if (r.dryRun) return sh`nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
+  const b64 = Buffer.from(content, 'utf8').toString('base64');
+  return sh`( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`}
+if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, previous)} ); fi
+( umask 077; printf '%s' ${b64} | base64 -d > ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} || { rm -f ${`${file}.nr-tmp`}; nr_say fail ${`Cannot write ${p.path}`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }
+( umask 077; cp ${file} ${`${keptCopy(p, tag)}.tmp`} && mv -f ${`${keptCopy(p, tag)}.tmp`} ${keptCopy(p, tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${tag}`}
+${excluded(p)}
+nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${tag}`}`;
+}
+
+/** Puts back the environment file a release ran with, when a copy of it was kept. */
+export function putBackEnvFile(r: Renderer, p: EnvFilePlan, tag: string): Shell {
+  const file = `${p.repo}/${p.path}`;
+  const copy = keptCopy(p, tag);
+  if (r.dryRun) return sh`[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
+  return sh`if [ -f ${copy} ]; then
+  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
+  ${excluded(p)}
+fi`;
+}

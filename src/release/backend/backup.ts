@@ -1,0 +1,147 @@
+import { readBackupBackend, type BackupBackendInputs, type BackupSettings } from '../../inputs/backend.js';
+import type { Nas } from '../../nas/nas.js';
+import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
+import { runningTag } from '../../programs/backend.js';
+import { docker } from '../../remote/docker.js';
+import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { Steps, type StateQuestions } from '../../remote/program.js';
+import { sh } from '../../remote/shell.js';
+import type { Progress } from '../../report/progress.js';
+import { backupsOutput, isBackupId, planBackupRetention, type BackupEntry } from '../../rules/backups.js';
+import { failureOf, reportInProgress } from '../failures.js';
+import { defineFlow } from '../flow.js';
+
+export const BACKUP_STEPS = new Steps({
+  lock: 'Taking the release lock',
+  backup: 'Backing up volumes and databases',
+  list: 'Listing backups',
+});
+
+/** The backup plan of the inputs, for a compose file and container. */
+export function backupPlan(b: BackupSettings, o: { repo: string; composeFile: string; container: string }): BackupPlan {
+  return {
+    dir: b.dir,
+    repo: o.repo,
+    composeFile: o.composeFile,
+    container: o.container,
+    volumes: b.volumes,
+    databases: b.databases,
+    image: b.image,
+  };
+}
+
+/** The commit a release tag was deployed from, as the history knows it. */
+export function commitOf(history: readonly HistoryRecord[], tag: string): string {
+  return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+
+/** Keeps the newest `keep` backups and the ones a rollback needs; removes the others. Returns what is left. */
+export async function pruneBackups(
+  nas: Nas,
+  progress: Progress,
+  o: { dir: string; keep: number; running: string; history: readonly HistoryRecord[]; entries: BackupEntry[] },
+): Promise<BackupEntry[]> {
+  const previous = o.running ? previousRelease(o.history, 'backend', o.running) : undefined;
+  const plan = planBackupRetention(o.entries, o.keep, { running: o.running, previous });
+  const remove = plan.remove.filter(isBackupId);
+  if (remove.length === 0) return o.entries;
+  progress.detail(
+    `Keeping ${plan.keep.length} backup(s) (keep ${o.keep}; always those of ${o.running || 'the running release'}${previous ? ` and ${previous}` : ''}); removing ${remove.length}`,
+  );
+  const outcome = await nas.runProgram(removeBackups(nas.render, o.dir, remove));
+  if (outcome.code !== 0) {
+    progress.warn(`Removing old backups ended with exit code ${outcome.code}`);
+    return o.entries;
+  }
+  return nas.dryRun ? o.entries : o.entries.filter((e) => !remove.includes(e.id));
+}
+
+interface BackupState {
+  runningImage: string;
+}
+
+function backupState(container: string): StateQuestions<BackupState> {
+  return {
+    script: (r) => sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+    decode: (values) => ({ runningImage: values.get('running_image') ?? '' }),
+  };
+}
+
+/** backup-backend: back up the backend's volumes and databases on the NAS, prune, and list the backups. */
+export const backupBackend = defineFlow<BackupBackendInputs>({
+  kind: { action: 'backup-backend', stack: 'backend', locking: true },
+  settings: readBackupBackend,
+  async run(settings, nas, { progress }) {
+    const { conn, backups } = settings;
+    progress.banner('Backend Backup - NAS Local');
+    progress.plan(BACKUP_STEPS.count);
+    progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(backupState(settings.container));
+    reportInProgress(progress, state.inProgress);
+    const running = runningTag(settings.image, state.answers.runningImage);
+    let outputs: Record<string, string> = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
+    let listed: BackupEntry[] | undefined;
+    progress.step(BACKUP_STEPS.text('backup'));
+    if (backups.enabled) {
+      const taken = await nas.runPhase(
+        takeBackup(
+          nas.render,
+          backupPlan(backups, {
+            repo: conn.repoPath,
+            composeFile: settings.composeFile,
+            container: settings.container,
+          }),
+          { tag: running, commit: commitOf(state.history, running), reason: 'manual' },
+        ),
+      );
+      if (taken.code !== 0) {
+        const why =
+          taken.code === BackupExit.BackupFailed
+            ? `The backup failed; its partial folder was removed. ${failureOf(taken.tail, taken.code)}`
+            : `The backup ended with exit code ${taken.code}. ${failureOf(taken.tail, taken.code)}`;
+        await nas.finish('failure', { tag: running, detail: 'backup failed' });
+        progress.fail(why);
+        return { ok: false, outputs: {}, error: why };
+      }
+      outputs = {
+        BACKUP_ID: taken.values.id,
+        BACKUP_PATH: taken.values.path,
+        BACKUP_BYTES: String(taken.values.bytes),
+      };
+      listed = taken.values.entries;
+    } else {
+      progress.ok(
+        backups.volumes.length || backups.databases.length
+          ? 'Backup off (backup: false): listing only'
+          : 'Nothing to back up (backup-volumes and backup-databases are empty): listing only',
+      );
+    }
+    progress.step(BACKUP_STEPS.text('list'));
+    let entries = listed ?? (await nas.runProgram(listBackups(backups.dir))).values;
+    entries = await pruneBackups(nas, progress, {
+      dir: backups.dir,
+      keep: backups.keep,
+      running,
+      history: state.history,
+      entries,
+    });
+    for (const e of entries)
+      progress.detail(
+        `${e.id}  ${(e.bytes / 1e6).toFixed(1)} MB  ${e.verifies ? 'verifies' : 'DOES NOT VERIFY'}  ${e.manifest?.reason ?? ''}`,
+      );
+    const bad = entries.filter((e) => !e.verifies);
+    if (bad.length) progress.warn(`${bad.length} backup(s) do not verify: ${bad.map((e) => e.id).join(', ')}`);
+    progress.ok(`${entries.length} backup(s) in ${backups.dir}`);
+    await nas.finish('success', {
+      tag: running,
+      detail: outputs.BACKUP_ID ? `backup ${outputs.BACKUP_ID}` : 'listed backups',
+    });
+    const all = { ...outputs, BACKUPS: backupsOutput(entries) };
+    progress.results(outputs.BACKUP_ID ? 'BACKUP COMPLETE' : 'BACKUPS LISTED', outputs);
+    if (outputs.BACKUP_ID)
+      await progress.platform.addSummary(
+        `### Backend backed up\n\n\`${outputs.BACKUP_ID}\` (${(Number(outputs.BACKUP_BYTES) / 1e6).toFixed(1)} MB) on ${conn.host}.\n`,
+      );
+    return { ok: true, outputs: all };
+  },
+});

@@ -1,0 +1,204 @@
+/**
+ * What a backup holds and which backups to keep or restore: pure logic, so
+ * the parsing of the inputs and the choice of a backup are tested without a NAS.
+ */
+
+/** One database a backup dumps, from a line of `backup-databases`. */
+export type DatabaseItem =
+  | { kind: 'postgres' | 'mysql'; service: string; database: string }
+  | { kind: 'custom'; service: string; database: string; dump: string; restore: string };
+
+/** A name docker and compose accept, also safe as part of a file name. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
+export class BackupSpecError extends Error {}
+
+/**
+ * Parses one line of `backup-databases`:
+ *   postgres:<service>[/<database>]
+ *   mysql:<service>[/<database>]
+ *   custom:<service>/<name> dump="<command>" restore="<command>"
+ * An empty database means the container's own (POSTGRES_DB, MYSQL_DATABASE).
+ * A custom item's dump command writes the backup to standard output, its
+ * restore command reads it on standard input; both run in the service's container.
+ */
+export function parseDatabaseLine(line: string): DatabaseItem {
+  const text = line.trim();
+  const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
+  if (custom) {
+    const [, service, database, dump, restore] = custom;
+    checkName(service, 'service', text);
+    checkName(database, 'name', text);
+    return { kind: 'custom', service, database, dump, restore };
+  }
+  if (text.startsWith('custom:'))
+    throw new BackupSpecError(
+      `${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`,
+    );
+  const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
+  if (!m)
+    throw new BackupSpecError(
+      `${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`,
+    );
+  const [, kind, service, database = ''] = m;
+  checkName(service, 'service', text);
+  if (database) checkName(database, 'database', text);
+  return { kind: kind as 'postgres' | 'mysql', service, database };
+}
+
+function checkName(value: string, what: string, line: string): void {
+  if (!NAME.test(value))
+    throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
+}
+
+/** Parses `backup-volumes`: one compose volume a line. */
+export function parseVolumeLines(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of lines) {
+    const v = raw.trim();
+    if (!v) continue;
+    if (!NAME.test(v)) throw new BackupSpecError(`${JSON.stringify(v.slice(0, 100))} is not a compose volume name`);
+    if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+/** The file an item is stored in, inside the backup folder. */
+export function itemFile(item: { kind: string; service?: string; database?: string; volume?: string }): string {
+  if (item.kind === 'volume') return `volume-${item.volume}.tar.gz`;
+  return `${item.kind}-${item.service}${item.database ? `-${item.database}` : ''}.dump`;
+}
+
+/** A backup id: `<UTC time>-<tag>` (tag `none` when nothing ran). */
+export const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isBackupId(text: string): boolean {
+  return BACKUP_ID.test(text);
+}
+
+/** An item as the manifest lists it. */
+export interface ManifestItem {
+  kind: 'volume' | 'postgres' | 'mysql' | 'custom';
+  /** The compose volume, or the compose service of a database. */
+  source: string;
+  database?: string;
+  /** For custom items: how it was dumped and how to restore it. */
+  dump?: string;
+  restore?: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  id: string;
+  /** The release whose data it holds: what ran when it was taken ('' when nothing ran). */
+  tag: string;
+  commit: string;
+  /** Why it was taken: `pre-deploy <tag>`, `manual`, `safety before restore <id>`. */
+  reason: string;
+  time: string;
+  items: ManifestItem[];
+}
+
+/** What the NAS says of one backup folder. */
+export interface BackupEntry {
+  id: string;
+  manifest?: Manifest;
+  /** Every file the manifest lists is there with its sha256. */
+  verifies: boolean;
+  bytes: number;
+}
+
+/** Parses a manifest; undefined when it is not one. */
+export function parseManifest(text: string): Manifest | undefined {
+  try {
+    const m = JSON.parse(text) as Manifest;
+    if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !Array.isArray(m.items)) return undefined;
+    return m;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses the listing the NAS prints: one line a backup,
+ * `<id> <ok|bad> <bytes> <manifest base64>`.
+ */
+export function parseBackupListing(text: string): BackupEntry[] {
+  const out: BackupEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [id, verdict, bytes, b64] = line.trim().split(/\s+/);
+    if (!id || !isBackupId(id)) continue;
+    const manifest = b64 ? parseManifest(Buffer.from(b64, 'base64').toString('utf8')) : undefined;
+    out.push({
+      id,
+      verifies: verdict === 'ok' && !!manifest && manifest.id === id,
+      bytes: Number(bytes) || 0,
+      ...(manifest ? { manifest } : {}),
+    });
+  }
+  return newestBackupsFirst(out);
+}
+
+/** Ids start with their UTC time, so they sort by it. */
+export function newestBackupsFirst<T extends { id: string }>(entries: readonly T[]): T[] {
+  return [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/** The tag a backup id names. */
+export function tagOfBackup(id: string): string {
+  return id.slice(id.indexOf('-') + 1);
+}
+
+/**
+ * The backup `auto` restores when rolling back to `target`: the newest one
+ * that holds the target release's data (taken while it ran, just before the
+ * release that replaced it). Safety backups taken before a restore are not
+ * candidates: they hold data a restore already replaced.
+ */
+export function autoBackup(entries: readonly BackupEntry[], target: string): BackupEntry | undefined {
+  return newestBackupsFirst(entries).find(
+    (e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'),
+  );
+}
+
+/**
+ * Which backups retention removes: all but the newest `keep`, never the
+ * newest one of the running release nor the one a rollback to the previous
+ * release would restore.
+ */
+export function planBackupRetention(
+  entries: readonly BackupEntry[],
+  keep: number,
+  protect: { running?: string; previous?: string },
+): { keep: string[]; remove: string[] } {
+  const sorted = newestBackupsFirst(entries);
+  const protectedIds = new Set<string>();
+  for (const tag of [protect.running, protect.previous]) {
+    if (!tag) continue;
+    const found = autoBackup(sorted, tag);
+    if (found) protectedIds.add(found.id);
+  }
+  const kept: string[] = [];
+  const removed: string[] = [];
+  sorted.forEach((e, i) => (i < keep || protectedIds.has(e.id) ? kept : removed).push(e.id));
+  return { keep: kept, remove: removed };
+}
+
+/** The BACKUPS output: newest first, with the release, size and whether it verifies. */
+export function backupsOutput(entries: readonly BackupEntry[]): string {
+  return JSON.stringify(
+    newestBackupsFirst(entries).map((e) => ({
+      id: e.id,
+      release: e.manifest?.tag ?? tagOfBackup(e.id),
+      commit: e.manifest?.commit ?? '',
+      time: e.manifest?.time ?? '',
+      reason: e.manifest?.reason ?? '',
+      bytes: e.bytes,
+      verifies: e.verifies,
+      items: (e.manifest?.items ?? []).map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`),
+    })),
+  );
+}

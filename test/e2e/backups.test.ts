@@ -1,0 +1,365 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  asNas,
+  connection,
+  containerImage,
+  docker,
+  historyLines,
+  httpGet,
+  pushCommit,
+  REPO,
+  resetNas,
+  runAction,
+  tagOf,
+  type ActionRun,
+} from './harness.js';
+import { TcpProxy } from './support/proxy.js';
+
+/**
+ * Issue 13: data and configuration bound to releases, on the stand-in NAS
+ * with a real PostgreSQL server (nas-postgres:latest, test/nas/postgres.sh)
+ * and a named volume. A second sample application, `store/`, is pushed by the
+ * tests themselves so the shared sample backend stays as the other tests know it.
+ */
+const BACKUPS = '/volume1/docker/scanium/backups';
+const API = 'nrb-api';
+const DB = 'nrb-db';
+const APP_URL = 'http://127.0.0.1:55435';
+const DB_PASSWORD = 'db-pass-Ahd8uuT4';
+
+const COMPOSE = `# The backup tests' application: an API on 127.0.0.1:55435, PostgreSQL on 55432, an uploads volume.
+version: "3.8"
+services:
+  db:
+    image: nas-postgres:latest
+    container_name: ${DB}
+    network_mode: host
+    environment:
+      POSTGRES_USER: shop
+      POSTGRES_PASSWORD: ${DB_PASSWORD}
+      POSTGRES_DB: shop
+      PGPORT: "55432"
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+    stop_grace_period: 5s
+  api:
+    build: .
+    image: store-api:\${STORE_TAG:-latest}
+    container_name: ${API}
+    network_mode: host
+    environment:
+      GREETING: "\${GREETING:-unset}"
+      PGPASSWORD: "\${DB_PASSWORD:-}"
+    volumes:
+      - uploads:/uploads
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:55435/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 2
+volumes:
+  pgdata:
+  uploads:
+`;
+
+const DOCKERFILE = `FROM nas-postgres:latest
+USER root
+COPY start.sh migrate.sql check.sql release /app/
+CMD ["sh", "/app/start.sh"]
+`;
+
+/** Migrates, writes its file to the uploads volume, and is healthy only when the schema is the one it reads. */
+const START = `set -u
+export PGHOST=127.0.0.1 PGPORT=55432 PGUSER=shop PGDATABASE=shop
+mkdir -p /www
+i=0; until pg_isready -q; do i=$((i + 1)); [ "$i" -gt 60 ] && exit 1; sleep 1; done
+psql -X -q -v ON_ERROR_STOP=1 -f /app/migrate.sql || echo 'migration failed'
+if psql -X -q -tA -v ON_ERROR_STOP=1 -f /app/check.sql >/dev/null 2>&1; then echo ok > /www/health; fi
+echo "written by $(cat /app/release)" > "/uploads/$(cat /app/release).txt"
+printf '%s\\n' "$GREETING" > /www/greeting
+exec httpd -f -p 127.0.0.1:55435 -h /www
+`;
+
+function release(name: string, migrate: string, check: string): Record<string, string> {
+  return {
+    'store/docker-compose.yml': COMPOSE,
+    'store/Dockerfile': DOCKERFILE,
+    'store/start.sh': START,
+    'store/migrate.sql': migrate,
+    'store/check.sql': check,
+    'store/release': `${name}\n`,
+  };
+}
+const GOOD = release(
+  'r1',
+  'CREATE TABLE IF NOT EXISTS items (id serial PRIMARY KEY, name text NOT NULL);\n',
+  'SELECT count(*) FROM items;\n',
+);
+/** Its migration renames the table the releases read, and its own check fails: it never becomes healthy. */
+const BREAKING = release(
+  'r2',
+  'ALTER TABLE items RENAME TO items_v2;\nALTER TABLE items_v2 ADD COLUMN price int;\n',
+  'SELECT count(*) FROM items WHERE price IS NULL;\n',
+);
+
+const ENV_BEFORE = `GREETING=hello-before\nDB_PASSWORD=${DB_PASSWORD}\n`;
+const ENV_AFTER = `GREETING=hello-after\nDB_PASSWORD=${DB_PASSWORD}\n`;
+
+const TARGET = {
+  image: 'store-api',
+  'compose-file': 'store/docker-compose.yml',
+  service: 'api',
+  container: API,
+  'tag-variable': 'STORE_TAG',
+  'build-context': 'store',
+  'health-url': `${APP_URL}/health`,
+  'health-timeout': '40',
+  'env-file': 'store/.env',
+  'backup-volumes': 'uploads',
+  'backup-databases': 'postgres:db',
+  'backup-image': 'nas-base:latest',
+};
+
+function inputs(extra: Record<string, string> = {}): Record<string, string> {
+  return connection({ ...TARGET, ...extra });
+}
+
+async function run(action: string, extra: Record<string, string>, port?: number): Promise<ActionRun> {
+  const secrets = [extra['env-file-content'] ?? ''].filter(Boolean);
+  return runAction(action, inputs({ ...extra, ...(port ? { port: String(port) } : {}) }), { secrets });
+}
+
+function psql(sql: string): string {
+  return docker('exec', DB, 'psql', '-X', '-q', '-tA', '-U', 'shop', '-d', 'shop', '-c', sql);
+}
+function rows(): string {
+  return psql('SELECT name FROM items ORDER BY id');
+}
+function uploads(): string[] {
+  return docker('exec', API, 'ls', '/uploads').split('\n').filter(Boolean).sort();
+}
+function backupIds(): string[] {
+  return existsSync(BACKUPS) ? readdirSync(BACKUPS).sort() : [];
+}
+function startedAt(name: string): string {
+  return docker('inspect', '--format', '{{.State.StartedAt}}', name);
+}
+function removeStore(): void {
+  execFileSync('bash', [join(__dirname, '../nas/postgres.sh'), '--down'], { stdio: 'pipe' });
+  for (const img of docker('images', '-q', 'store-api').split('\n').filter(Boolean))
+    execFileSync('docker', ['rmi', '-f', img], { stdio: 'pipe' });
+  execFileSync('rm', ['-rf', BACKUPS]);
+}
+
+let r1 = '';
+let r2 = '';
+
+beforeAll(async () => {
+  removeStore();
+  resetNas();
+  const sha = pushCommit(GOOD, 'store: an API with a database and uploads');
+  r1 = tagOf(sha);
+  // The database service runs before the first release (a release recreates only the API).
+  asNas(['git', '-C', REPO, 'pull', '-q', '--ff-only']);
+  asNas(['sh', '-c', `cd ${REPO} && docker-compose --file store/docker-compose.yml up --detach db`]);
+  for (let i = 0; i < 60; i++) {
+    try {
+      docker('exec', DB, 'pg_isready', '-q');
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+});
+
+afterAll(() => {
+  removeStore();
+});
+
+describe('backups bound to releases', () => {
+  it('a first release with its env file; its rows and files are written', async () => {
+    const first = await run('deploy-backend', { 'env-file-content': ENV_BEFORE });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    // a first release backs up what there is (an empty database, no files), for the release before: none
+    expect(first.outputs.BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-none$/);
+    psql("INSERT INTO items (name) VALUES ('apple'), ('pear')");
+    docker('exec', API, 'sh', '-c', 'echo photo > /uploads/photo-1.jpg');
+    expect((await httpGet(`${APP_URL}/greeting`)).body.trim()).toBe('hello-before');
+    const env = join(REPO, 'store/.env');
+    expect(readFileSync(env, 'utf8')).toBe(ENV_BEFORE);
+    expect(statSync(env).mode & 0o777).toBe(0o600);
+    expect(historyLines().at(-1)).toMatchObject({ action: 'deploy-backend', tag: r1, outcome: 'success' });
+    expect(JSON.stringify(historyLines())).not.toContain('hello-before');
+    expect(historyLines().at(-1)?.env).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('a release whose migration breaks the schema fails its health check; rollback auto brings back rows, files and env', async () => {
+    const sha = pushCommit(BREAKING, 'store: rename items (breaks the old release)');
+    r2 = tagOf(sha);
+    const broken = await run('deploy-backend', { 'env-file-content': ENV_AFTER, 'auto-rollback': 'false' });
+    expect(broken.code).not.toBe(0);
+    const before = broken.outputs.BACKUP_ID;
+    expect(before).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${r1.replace(/\./g, '\\.')}$`));
+    // the backup folder: private, a manifest with a sha256 per item
+    const folder = join(BACKUPS, before);
+    expect(statSync(folder).mode & 0o777).toBe(0o700);
+    const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as {
+      tag: string;
+      items: Array<{ kind: string; source: string; sha256: string; bytes: number; file: string }>;
+    };
+    expect(manifest.tag).toBe(r1);
+    expect(manifest.items.map((i) => `${i.kind}:${i.source}`).sort()).toEqual(['postgres:db', 'volume:uploads']);
+    for (const i of manifest.items) {
+      expect(i.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(statSync(join(folder, i.file)).mode & 0o777).toBe(0o600);
+    }
+    expect(backupIds().filter((d) => d.startsWith('.partial'))).toEqual([]);
+    // the schema is broken and the new file written
+    expect(() => rows()).toThrow();
+    expect(uploads()).toContain('r2.txt');
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_AFTER);
+
+    const back = await run('rollback-backend', { 'restore-backup': 'auto' });
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(back.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    expect(back.outputs.RESTORED_BACKUP).toBe(before);
+    // the safety backup holds the data of the failed release it replaced
+    expect(back.outputs.SAFETY_BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-/);
+    expect(back.outputs.SAFETY_BACKUP_ID.endsWith(`-${r2}`)).toBe(true);
+    expect(rows()).toBe('apple\npear');
+    expect(uploads()).toEqual(['photo-1.jpg', 'r1.txt']);
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+    expect((await httpGet(`${APP_URL}/greeting`)).body.trim()).toBe('hello-before');
+    expect(containerImage(API)).toBe(`store-api:${r1}`);
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      tag: r1,
+      outcome: 'success',
+      backup: before,
+    });
+    // the safety backup holds the broken state: a restore can be undone
+    expect(backupIds()).toContain(back.outputs.SAFETY_BACKUP_ID);
+  });
+
+  it('backup-backend takes a backup by itself and lists them newest first, verified', async () => {
+    const taken = await run('backup-backend', { 'backup-keep': '10' });
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    const list = JSON.parse(taken.outputs.BACKUPS) as Array<{
+      id: string;
+      release: string;
+      verifies: boolean;
+      bytes: number;
+    }>;
+    expect(list[0].id).toBe(taken.outputs.BACKUP_ID);
+    expect(list[0]).toMatchObject({ release: r1, verifies: true });
+    expect(Number(taken.outputs.BACKUP_BYTES)).toBeGreaterThan(0);
+    expect(list.map((e) => e.id)).toEqual([...list.map((e) => e.id)].sort().reverse());
+  });
+
+  it('restoring a corrupt backup changes nothing', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    const id = taken.outputs.BACKUP_ID;
+    psql("INSERT INTO items (name) VALUES ('plum')");
+    const file = join(BACKUPS, id, 'volume-uploads.tar.gz');
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 5] ^= 0xff;
+    writeFileSync(file, bytes);
+    const apiStarted = startedAt(API);
+    const count = backupIds().length;
+
+    const refused = await run('rollback-backend', { tag: r1, 'restore-backup': id });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain(id);
+    expect(refused.stdout + refused.stderr).toMatch(/corrupt/);
+    expect(rows()).toBe('apple\npear\nplum');
+    expect(startedAt(API)).toBe(apiStarted);
+    expect(backupIds().length).toBe(count);
+  });
+
+  it('a cut link during a restore leaves the data restored, not half', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    psql("INSERT INTO items (name) VALUES ('quince')");
+    docker('exec', API, 'sh', '-c', 'echo late > /uploads/late.txt');
+    const proxy = await TcpProxy.start({ targetPort: 2222 });
+    try {
+      let log = '';
+      let armed = true;
+      const cutRun = runAction(
+        'rollback-backend',
+        inputs({ tag: r1, 'restore-backup': taken.outputs.BACKUP_ID, port: String(proxy.port) }),
+        {
+          onStdout: (chunk) => {
+            log += chunk;
+            if (armed && log.includes('verifies (sha256 of every file)')) {
+              armed = false;
+              proxy.cut();
+            }
+          },
+        },
+      );
+      const cut = await cutRun;
+      expect(armed, 'the link was cut during the restore').toBe(false);
+      expect(cut.code).not.toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    // the detached phase goes on without the runner: wait for it to end
+    for (let i = 0; i < 120 && existsSync(join(REPO, '.git/nas-release/phase.sh')); i++)
+      await new Promise((r) => setTimeout(r, 500));
+    expect(existsSync(join(REPO, '.git/nas-release/phase.sh'))).toBe(false);
+    expect(rows()).toBe('apple\npear\nplum');
+    expect(uploads()).toEqual(['photo-1.jpg', 'r1.txt']);
+    expect(containerImage(API)).toBe(`store-api:${r1}`);
+  });
+
+  it('auto-rollback-restore: a failed release is rolled back with the data and env file of before', async () => {
+    const before = rows();
+    const files = uploads();
+    const failed = await run('deploy-backend', {
+      'env-file-content': ENV_AFTER,
+      'auto-rollback': 'true',
+      'auto-rollback-restore': 'true',
+    });
+    expect(failed.code).not.toBe(0);
+    expect(failed.outputs.ROLLED_BACK, failed.stdout).toBe('true');
+    expect(failed.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    expect(rows()).toBe(before);
+    expect(uploads()).toEqual(files);
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+    expect((await httpGet(`${APP_URL}/greeting`)).body.trim()).toBe('hello-before');
+    expect(failed.stdout).toMatch(/the failed release's data is in backup \d{8}T\d{6}Z-/);
+  });
+
+  it('bad input fails before anything changes, naming it', async () => {
+    const count = backupIds().length;
+    const apiStarted = startedAt(API);
+    const cases: Array<[string, Record<string, string>, RegExp]> = [
+      ['backup-backend', { 'backup-volumes': 'nosuch' }, /nosuch/],
+      ['backup-backend', { 'backup-databases': 'postgres:nosvc' }, /nosvc/],
+      ['backup-backend', { 'backup-databases': 'mysql:db' }, /mysqldump.*MySQL/],
+      ['deploy-backend', { 'backup-volumes': 'uploads\nnosuch' }, /nosuch/],
+      [
+        'rollback-backend',
+        { tag: r1, 'restore-backup': '20200101T000000Z-2020.01.01-0000000' },
+        /20200101T000000Z-2020\.01\.01-0000000.*does not exist/,
+      ],
+      ['backup-backend', { 'backup-databases': 'redis:cache' }, /backup-databases/],
+    ];
+    for (const [action, extra, message] of cases) {
+      const failed = await run(action, extra);
+      expect(failed.code, `${action} ${JSON.stringify(extra)}`).not.toBe(0);
+      expect(failed.stdout + failed.stderr).toMatch(message);
+    }
+    expect(backupIds().length).toBe(count);
+    expect(backupIds().filter((d) => d.startsWith('.partial'))).toEqual([]);
+    expect(startedAt(API)).toBe(apiStarted);
+    expect(containerImage(API)).toBe(`store-api:${r1}`);
+  });
+});

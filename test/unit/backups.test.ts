@@ -1,0 +1,349 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readBackupBackend, readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
+import { InputError, InputReader } from '../../src/inputs/reader.js';
+import {
+  BACKUP_LIBRARY,
+  BackupExit,
+  backupFunction,
+  decodeListing,
+  listingValue,
+  restoreData,
+} from '../../src/programs/backups.js';
+import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
+import { Renderer, bareTools } from '../../src/remote/command.js';
+import { exitCodeDefinitions, PRELUDE } from '../../src/remote/program.js';
+import { Shell, lines, sh } from '../../src/remote/shell.js';
+import {
+  autoBackup,
+  backupsOutput,
+  parseBackupListing,
+  parseDatabaseLine,
+  parseVolumeLines,
+  planBackupRetention,
+  type BackupEntry,
+  type Manifest,
+} from '../../src/rules/backups.js';
+import { CONNECTION_INPUTS } from '../support/settings.js';
+
+const reader = (action: string, raw: Record<string, string>): InputReader =>
+  new InputReader(action, (name) => ({ ...CONNECTION_INPUTS, ...raw })[name]);
+
+function inputError(fn: () => unknown): InputError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(InputError);
+    return err as InputError;
+  }
+  throw new Error('expected an InputError, nothing was thrown');
+}
+
+const T1 = '2026.01.01-1111111';
+const T2 = '2026.01.10-2222222';
+const T3 = '2026.01.20-3333333';
+const entry = (id: string, reason = 'before x', verifies = true): BackupEntry => ({
+  id,
+  verifies,
+  bytes: 10,
+  manifest: { id, tag: id.slice(17), commit: '', reason, time: '', items: [] },
+});
+
+describe('backup-databases and backup-volumes', () => {
+  it('reads postgres, mysql and custom lines', () => {
+    expect(parseDatabaseLine('postgres:db')).toEqual({ kind: 'postgres', service: 'db', database: '' });
+    expect(parseDatabaseLine(' mysql:legacy/shop ')).toEqual({ kind: 'mysql', service: 'legacy', database: 'shop' });
+    expect(parseDatabaseLine('custom:search/index dump="tar -C /data -c ." restore="tar -C /data -x"')).toEqual({
+      kind: 'custom',
+      service: 'search',
+      database: 'index',
+      dump: 'tar -C /data -c .',
+      restore: 'tar -C /data -x',
+    });
+  });
+
+  it('refuses an unknown kind, a bad service name, a custom line without its commands, naming the input', () => {
+    const bad = ['redis:cache', 'postgres:db;rm -rf /', 'postgres:', 'custom:search/index dump="x"', 'postgres:db/a b'];
+    for (const line of bad) {
+      const err = inputError(() => readDeployBackend(reader('deploy-backend', { 'backup-databases': line })));
+      expect(err.message).toContain('backup-databases');
+    }
+    const err = inputError(() => readDeployBackend(reader('deploy-backend', { 'backup-volumes': 'uploads\n../etc' })));
+    expect(err.message).toContain('backup-volumes');
+    expect(err.message).toContain('../etc');
+  });
+
+  it('volumes: one a line, blank lines and repeats dropped', () => {
+    expect(parseVolumeLines(['uploads', '', 'vectors', 'uploads'])).toEqual(['uploads', 'vectors']);
+  });
+
+  it('backs up only when something is configured; the directory defaults beside the checkout', () => {
+    const off = readDeployBackend(reader('deploy-backend', {}));
+    expect(off.backups.enabled).toBe(false);
+    expect(off.backups.dir).toBe('/volume1/docker/shop/backups');
+    const on = readBackupBackend(
+      reader('backup-backend', { 'backup-volumes': 'uploads', 'backup-dir': '/volume2/b/' }),
+    );
+    expect(on.backups).toMatchObject({ enabled: true, volumes: ['uploads'], dir: '/volume2/b', keep: 10 });
+    const disabled = readDeployBackend(reader('deploy-backend', { 'backup-volumes': 'uploads', backup: 'false' }));
+    expect(disabled.backups.enabled).toBe(false);
+  });
+
+  it('restore-backup: empty, auto, or an id; anything else is refused naming the input', () => {
+    expect(readRollbackBackend(reader('rollback-backend', { 'restore-backup': 'auto' })).restoreBackup).toBe('auto');
+    const id = `20260120T101500Z-${T2}`;
+    expect(readRollbackBackend(reader('rollback-backend', { 'restore-backup': id })).restoreBackup).toBe(id);
+    const err = inputError(() => readRollbackBackend(reader('rollback-backend', { 'restore-backup': '../../etc' })));
+    expect(err.message).toContain('restore-backup');
+  });
+});
+
+describe('choosing backups', () => {
+  const entries = [
+    entry(`20260110T100000Z-${T1}`),
+    entry(`20260120T100000Z-${T2}`),
+    entry(`20260121T100000Z-${T3}`, 'safety before restore x'),
+    entry(`20260122T100000Z-${T3}`),
+    entry(`20260123T100000Z-${T3}`, 'manual'),
+  ];
+
+  it('auto: the newest backup of the target release that is not a safety backup', () => {
+    expect(autoBackup(entries, T3)?.id).toBe(`20260123T100000Z-${T3}`);
+    expect(autoBackup(entries.slice(0, 3), T3)).toBeUndefined();
+    expect(autoBackup(entries, T2)?.id).toBe(`20260120T100000Z-${T2}`);
+  });
+
+  it('retention keeps the newest N and never the running release’s nor the previous one’s', () => {
+    const plan = planBackupRetention(entries, 1, { running: T3, previous: T1 });
+    expect(plan.keep).toEqual([`20260123T100000Z-${T3}`, `20260110T100000Z-${T1}`]);
+    expect(plan.remove).toEqual([`20260122T100000Z-${T3}`, `20260121T100000Z-${T3}`, `20260120T100000Z-${T2}`]);
+  });
+
+  it('the BACKUPS output: newest first with release, size and verification', () => {
+    const out = JSON.parse(backupsOutput(entries)) as Array<{ id: string; release: string; verifies: boolean }>;
+    expect(out.map((e) => e.id)[0]).toBe(`20260123T100000Z-${T3}`);
+    expect(out[0]).toMatchObject({ release: T3, verifies: true });
+  });
+
+  it('a listing line whose manifest names another id does not verify', () => {
+    const manifest: Manifest = { id: 'other', tag: '', commit: '', reason: '', time: '', items: [] };
+    const b64 = Buffer.from(JSON.stringify(manifest)).toString('base64');
+    const [e] = parseBackupListing(`20260110T100000Z-none ok 5 ${b64}\n`);
+    expect(e.verifies).toBe(false);
+  });
+});
+
+describe('NAS-side backup shell, run with a real sh', () => {
+  const work = mkdtempSync(join(tmpdir(), 'backups-test-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  /** Runs shell with the prelude and a marker, and returns the values it reported. */
+  function run(script: string): Map<string, string> {
+    const text = lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text;
+    const out = execFileSync('sh', ['-c', text], { encoding: 'utf8' });
+    const values = new Map<string, string>();
+    for (const line of out.split('\n')) {
+      const m = /^MARK value (\S+) ?(.*)$/.exec(line);
+      if (m) values.set(m[1], m[2]);
+    }
+    return values;
+  }
+
+  function makeBackup(id: string, files: Record<string, string>): string {
+    const dir = join(work, id);
+    mkdirSync(dir, { recursive: true });
+    const sums: string[] = [];
+    const items: string[] = [];
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(join(dir, name), content);
+      const sum = envSha256(content);
+      sums.push(`${sum}  ${name}`);
+      items.push(JSON.stringify({ kind: 'volume', source: name, file: name, bytes: content.length, sha256: sum }));
+    }
+    writeFileSync(join(dir, 'SHA256SUMS'), sums.join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      `{"id":"${id}","tag":"","commit":"","reason":"manual","time":"","items":[${items.join(',')}]}\n`,
+    );
+    return dir;
+  }
+
+  it('lists each backup with its verdict: whole, corrupt, a file missing', () => {
+    makeBackup('20260101T000000Z-whole', { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const corrupt = makeBackup('20260102T000000Z-corrupt', { 'a.tar.gz': 'aaa' });
+    writeFileSync(join(corrupt, 'a.tar.gz'), 'aab');
+    const missing = makeBackup('20260103T000000Z-missing', { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    rmSync(join(missing, 'b.dump'));
+    mkdirSync(join(work, '.partial-20260104T000000Z-x'));
+    const values = run(lines(BACKUP_LIBRARY, listingValue(work)).text);
+    const listed = decodeListing(values);
+    expect(listed.map((e) => [e.id, e.verifies])).toEqual([
+      ['20260103T000000Z-missing', false],
+      ['20260102T000000Z-corrupt', false],
+      ['20260101T000000Z-whole', true],
+    ]);
+    // quick: files present, no data read (the restore checks the sha256 first)
+    const quick = decodeListing(run(lines(BACKUP_LIBRARY, listingValue(work, { quick: true })).text));
+    expect(quick.map((e) => [e.id, e.verifies])).toEqual([
+      ['20260103T000000Z-missing', false],
+      ['20260102T000000Z-corrupt', true],
+      ['20260101T000000Z-whole', true],
+    ]);
+  });
+
+  /** A docker that answers as the NAS's would for a compose project `store` (a function, as the runner's nr_docker is). */
+  const FAKE_DOCKER = `nr_docker() {
+  case "$1 $2" in
+    "inspect --format") if [ "$4" = c0ffee ]; then echo /nrb-db; else return 1; fi ;;
+    "volume ls") echo store_uploads ;;
+    "run --rm") printf 'volume-bytes' ;;
+    "ps -q") [ "$6" = label=com.docker.compose.service=db ] && echo c0ffee ;;
+    "exec -i") cat > /dev/null ;;
+    "stop nrb-api") : ;;
+    "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; printf 'dump-bytes' ;;
+    *) return 1 ;;
+  esac
+}`;
+  const plan = (dir: string) => ({
+    dir,
+    repo: join(work, 'repo'),
+    composeFile: 'store/docker-compose.yml',
+    container: 'nrb-api',
+    volumes: ['uploads'],
+    databases: [{ kind: 'postgres' as const, service: 'db', database: '' }],
+    image: 'busybox:latest',
+  });
+
+  it('takes a backup: a private folder renamed when whole, a manifest with the sha256 of every item', () => {
+    const dir = join(work, 'taken');
+    const values = run(
+      lines(
+        new Shell(FAKE_DOCKER),
+        BACKUP_LIBRARY,
+        backupFunction(plan(dir), { tag: T2, commit: 'abc', reason: 'manual' }),
+        sh`nr_backup`,
+      ).text,
+    );
+    const id = values.get('backup_id') ?? '';
+    expect(id).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${T2}$`));
+    expect(values.get('backup_bytes')).toBe(String('volume-bytes'.length + 'dump-bytes'.length));
+    const folder = join(dir, id);
+    const stat = (f: string): string => execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim();
+    expect(stat(folder)).toBe('700');
+    expect(stat(join(folder, 'volume-uploads.tar.gz'))).toBe('600');
+    const manifest = JSON.parse(execFileSync('cat', [join(folder, 'manifest.json')], { encoding: 'utf8' })) as Manifest;
+    expect(manifest).toMatchObject({ id, tag: T2, commit: 'abc', reason: 'manual' });
+    expect(manifest.items).toEqual([
+      {
+        kind: 'volume',
+        source: 'uploads',
+        file: 'volume-uploads.tar.gz',
+        bytes: 12,
+        sha256: envSha256('volume-bytes'),
+      },
+      { kind: 'postgres', source: 'db', file: 'postgres-db.dump', bytes: 10, sha256: envSha256('dump-bytes') },
+    ]);
+    expect(decodeListing(run(lines(BACKUP_LIBRARY, listingValue(dir)).text))[0]).toMatchObject({ id, verifies: true });
+  });
+
+  it('a failed item: the partial folder is removed, the item and the reason are named', () => {
+    const dir = join(work, 'failed');
+    const script = lines(
+      sh`NR_FAKE_DUMP=fail`,
+      new Shell(FAKE_DOCKER),
+      BACKUP_LIBRARY,
+      backupFunction(plan(dir), { tag: T2, commit: '', reason: 'manual' }),
+      sh`nr_backup || echo RETURNED-1`,
+    ).text;
+    const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], { encoding: 'utf8' });
+    expect(out).toContain('RETURNED-1');
+    expect(out).toMatch(/Backup of postgres:db failed: .*connection refused/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  /** Runs a restore with a docker that records every call; returns its exit code and the calls. */
+  function restore(id: string): { code: number; calls: string[]; out: string } {
+    const log = join(work, `calls-${id}`);
+    const docker = `${FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`)}`;
+    const item = (file: string, kind: 'volume' | 'postgres', source: string) => ({
+      kind,
+      source,
+      file,
+      bytes: 0,
+      sha256: '',
+    });
+    const script = lines(
+      exitCodeDefinitions(),
+      sh`NR_M=MARK`,
+      PRELUDE,
+      new Shell(docker),
+      restoreData(
+        new Renderer(bareTools, false),
+        {
+          dir: work,
+          id,
+          repo: join(work, 'repo'),
+          composeFile: 'store/docker-compose.yml',
+          container: 'nrb-api',
+          items: [item('a.tar.gz', 'volume', 'uploads'), item('b.dump', 'postgres', 'db')],
+          image: 'busybox:latest',
+        },
+        { tag: T3, commit: '', reason: `safety before restore ${id}` },
+      ),
+    ).text;
+    let code = 0;
+    let out = '';
+    try {
+      out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+    } catch (e) {
+      code = (e as { status: number }).status;
+      out = (e as { stdout: string }).stdout;
+    }
+    const calls = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+    return { code, calls, out };
+  }
+
+  it('a restore of a corrupt backup exits before any docker call that changes something', () => {
+    const id = '20260105T000000Z-restore-corrupt';
+    const dir = makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    writeFileSync(join(dir, 'b.dump'), 'bbX');
+    const { code, calls, out } = restore(id);
+    expect(code).toBe(BackupExit.BackupCorrupt);
+    expect(out).toContain(`Backup ${id} is missing or corrupt`);
+    expect(calls).toEqual([]);
+  });
+
+  it('a restore: verify, safety backup, stop the backend, restore the database and the volume', () => {
+    const id = '20260106T000000Z-restore-whole';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const { code, calls, out } = restore(id);
+    expect(code, out).toBe(0);
+    const kinds = calls.map((c) => c.split(' ').slice(0, 2).join(' '));
+    const at = (prefix: string): number => kinds.findIndex((k) => k.startsWith(prefix));
+    // the safety backup reads (run --rm ... :ro, exec) before the backend stops; the restores come after
+    expect(at('run --rm')).toBeLessThan(at('stop nrb-api'));
+    expect(at('stop nrb-api')).toBeLessThan(at('exec -i'));
+    expect(calls.some((c) => c.startsWith('exec -i nrb-db sh -c') && c.includes('pg_restore'))).toBe(true);
+    expect(calls.some((c) => c.startsWith('run --rm -i') && c.includes('tar -xzf -'))).toBe(true);
+    expect(out).toMatch(/MARK value safety_id \d{8}T\d{6}Z-2026\.01\.20-3333333/);
+  });
+
+  it('writes the environment file atomically, private, with a copy kept for the release', () => {
+    const repo = join(work, 'repo');
+    mkdirSync(join(repo, '.git'), { recursive: true });
+    const r = new Renderer(bareTools, false);
+    const content = 'DATABASE_URL=postgres://shop:s3cret@127.0.0.1/shop\nFEATURE=on\n';
+    const plan = { repo, path: 'backend/.env', stateDir: join(repo, '.git/nas-release') };
+    run(writeEnvFile(r, plan, content, T2, T1).text);
+    const stat = (f: string): string => execFileSync('stat', ['-c', '%a', f], { encoding: 'utf8' }).trim();
+    expect(execFileSync('cat', [join(repo, 'backend/.env')], { encoding: 'utf8' })).toBe(content);
+    expect(stat(join(repo, 'backend/.env'))).toBe('600');
+    expect(stat(join(repo, `.git/nas-release/env/${T2}.env`))).toBe('600');
+    expect(execFileSync('cat', [join(repo, '.git/info/exclude')], { encoding: 'utf8' })).toContain('/backend/.env');
+    // the secret is in the program's text only as base64, never as an argument of a command
+    expect(writeEnvFile(r, plan, content, T2, T1).text).not.toContain('s3cret');
+  });
+});

@@ -1,0 +1,185 @@
+import { describe, expect, it } from 'vitest';
+import { BackendExit, type ImagesState, type RollbackValues } from '../../src/programs/backend.js';
+import { backupBackend } from '../../src/release/backend/backup.js';
+import { deployBackend } from '../../src/release/backend/deploy.js';
+import { rollbackBackend } from '../../src/release/backend/rollback.js';
+import type { BackupEntry } from '../../src/rules/backups.js';
+import { fakeWorld } from '../support/fake-nas.js';
+import { released } from '../support/records.js';
+import { settingsOf } from '../support/settings.js';
+
+const IMAGE = 'scanium-backend';
+const T1 = '2026.01.01-1111111';
+const T2 = '2026.01.10-2222222';
+const T3 = '2026.01.20-3333333';
+const inventory = [T1, T2, T3].map((tag) => ({ tag, bytes: 1 }));
+const imagesState = (running: string): ImagesState => ({ runningImage: `${IMAGE}:${running}`, inventory });
+const history = [released('backend', T1), released('backend', T2), released('backend', T3)];
+
+const entry = (id: string, reason: string, verifies = true): BackupEntry => ({
+  id,
+  verifies,
+  bytes: 1000,
+  manifest: {
+    id,
+    tag: id.slice(17),
+    commit: '',
+    reason,
+    time: '',
+    items: [
+      { kind: 'volume', source: 'uploads', file: 'volume-uploads.tar.gz', bytes: 500, sha256: 'a'.repeat(64) },
+      { kind: 'postgres', source: 'db', file: 'postgres-db.dump', bytes: 500, sha256: 'b'.repeat(64) },
+    ],
+  },
+});
+/** Taken while T2 ran, just before T3 was deployed: what `auto` restores when rolling back to T2. */
+const BEFORE_T3 = `20260120T090000Z-${T2}`;
+const BACKUPS = [entry(`20260110T090000Z-${T1}`, `before ${T2}`), entry(BEFORE_T3, `before ${T3}`)];
+
+describe('rollback-backend restore-backup', () => {
+  it('auto restores the backup taken just before the release being rolled back, in the rollback phase', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    const safety = { id: `20260121T000000Z-${T3}`, path: '/x', bytes: 9 };
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: 0,
+      values: { previous: T3, running: T2, rolledBack: false, safety },
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({
+      DEPLOYED_BACKEND_TAG: T2,
+      RESTORED_BACKUP: BEFORE_T3,
+      SAFETY_BACKUP_ID: safety.id,
+    });
+    expect(nas.phases[0].begin).toEqual({ tag: T2, previous: T3, detail: 'previous-release', backup: BEFORE_T3 });
+    expect(nas.phases[0].script.text).toContain(`/volume1/docker/shop/backups/${BEFORE_T3}`);
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { backup: BEFORE_T3 } }]);
+  });
+
+  it('a backup id that does not exist is refused before anything changes, naming it', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    const missing = `20250101T000000Z-${T1}`;
+
+    const run = rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': missing }), nas, context);
+
+    await expect(run).rejects.toThrow(`restore-backup: backup ${missing} does not exist`);
+    expect(nas.phases).toEqual([]);
+    expect(nas.finishes).toEqual([]);
+  });
+
+  it('a backup with a file missing is refused before anything changes', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: [entry(BEFORE_T3, `before ${T3}`, false)] });
+
+    const run = rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    await expect(run).rejects.toThrow(/backup .* is incomplete or corrupt.*Nothing was changed/s);
+    expect(nas.phases).toEqual([]);
+  });
+
+  it('a corrupt backup found by the phase itself: failure recorded with the id, nothing changed', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.BackupCorrupt,
+      values: { previous: T3, running: '', rolledBack: false },
+      tail: ['Backup is missing or corrupt'],
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/refused before anything changed/);
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: T2, previous: T3, backup: BEFORE_T3, detail: 'restore refused' } },
+    ]);
+  });
+});
+
+describe('backup-backend', () => {
+  it('takes a backup, lists, keeps the newest N and never the running release’s or the previous one’s', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}` }, history });
+    const taken = `20260125T000000Z-${T3}`;
+    const listed = [
+      entry(`20260105T000000Z-${T1}`, 'manual'),
+      entry(`20260115T000000Z-${T2}`, `before ${T3}`),
+      entry(`20260120T000000Z-${T3}`, 'manual'),
+      entry(taken, 'manual'),
+    ];
+    nas.answer('Taking a backup', {
+      code: 0,
+      values: { id: taken, path: `/b/${taken}`, bytes: 1234, entries: listed },
+    });
+    nas.answer('Removing old backups', { code: 0, values: undefined });
+
+    const result = await backupBackend.run(
+      settingsOf(backupBackend, { 'backup-volumes': 'uploads', 'backup-databases': 'postgres:db', 'backup-keep': '1' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs.BACKUP_ID).toBe(taken);
+    expect(result.outputs.BACKUP_BYTES).toBe('1234');
+    // T3 runs (its newest backup is kept), T2 is the previous release (kept); the rest goes
+    expect(nas.program('Removing old backups')?.script.text).toContain(`20260105T000000Z-${T1}`);
+    expect(nas.program('Removing old backups')?.script.text).not.toContain(`20260115T000000Z-${T2}`);
+    const ids = (JSON.parse(result.outputs.BACKUPS) as Array<{ id: string }>).map((e) => e.id);
+    expect(ids).toEqual([taken, `20260115T000000Z-${T2}`]);
+  });
+
+  it('a failed backup fails the step, naming why', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}` }, history });
+    nas.answer('Taking a backup', {
+      code: BackendExit.BackupFailed,
+      values: { id: '', path: '', bytes: 0, entries: [] },
+      tail: ['Backup of volume nosuch failed: no volume nosuch in compose project store'],
+    });
+
+    const result = await backupBackend.run(settingsOf(backupBackend, { 'backup-volumes': 'nosuch' }), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/partial folder was removed.*no volume nosuch/s);
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { tag: T3, detail: 'backup failed' } }]);
+  });
+});
+
+describe('deploy-backend with backups', () => {
+  it('a failed backup stops the release before any container changes', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { runningImage: `${IMAGE}:${T3}`, commit: 'c0ffee1d2e3f405162738495a6b7c8d9e0f1a2b3', subject: 'x' },
+      history,
+    });
+    nas.answer('Releasing the backend', {
+      code: BackendExit.BackupFailed,
+      values: { previous: '', running: '', rolledBack: false, built: false, inventory: [] },
+      tail: ['Backup of postgres:db failed: the container of service db has no pg_dump'],
+    });
+
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { 'backup-databases': 'postgres:db' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/failed before any container changed: the backup before the release failed/);
+    expect(result.error).toContain('postgres:db');
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'backup failed' } }]);
+    // the backup comes first in the phase, before the checkout moves
+    const text = nas.phases[0].script.text;
+    expect(text.indexOf('nr_backup ||')).toBeGreaterThan(-1);
+    expect(text.indexOf('nr_backup ||')).toBeLessThan(text.indexOf('Updating repository'));
+  });
+});
