@@ -57951,9 +57951,12 @@ const ACTIONS = {
             container: backend.container,
             keep: { description: 'How many dated tags to keep.', default: '10' },
             'prune-dangling': { description: 'Also remove dangling images.', default: 'true' },
+            'backup-dir': backups['backup-dir'],
+            'backup-keep': backups['backup-keep'],
         },
         outputs: {
             REMOVED_TAGS: 'JSON array of the removed tags, newest first.',
+            REMOVED_BACKUPS: 'JSON array of the ids of the backups removed by backup-keep.',
             KEPT_TAGS: 'JSON array of the kept tags, newest first.',
             FREED_BYTES: 'Bytes freed (an estimate from the image sizes).',
         },
@@ -61709,12 +61712,14 @@ function readRollbackBackend(r) {
     };
 }
 function readCleanupBackend(r) {
+    const conn = readConnection(r);
     return {
-        conn: readConnection(r),
+        conn,
         image: r.matching('image', PATTERNS.image, 'a Docker image name'),
         container: r.matching('container', PATTERNS.name, 'a container name'),
         keep: r.int('keep', 0, 10000),
         pruneDangling: r.bool('prune-dangling'),
+        backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
     };
 }
 
@@ -63066,6 +63071,9 @@ const backupBackend = defineFlow({
 
 
 
+
+
+
 const CLEANUP_STEPS = new Steps({
     lock: 'Taking the release lock',
     list: 'Listing images',
@@ -63093,7 +63101,15 @@ async function cleanupImages(nas, progress, o) {
     progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`);
     return { keep, removed, failed: kept, freedBytes: freed };
 }
-/** cleanup-backend: keep the newest dated tags, never the running one or the rollback target. */
+/** cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through). */
+function cleanupState(image, container, backupDir) {
+    const images = imagesState(image, container);
+    return {
+        script: (r) => lines(images.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
+        decode: (values) => ({ ...images.decode(values), backups: decodeListing(values) }),
+    };
+}
+/** cleanup-backend: keep the newest dated tags, never the running one or the rollback target; prune backups alike. */
 const cleanupBackend = defineFlow({
     kind: { action: 'cleanup-backend', stack: 'backend', locking: true },
     settings: readCleanupBackend,
@@ -63102,7 +63118,7 @@ const cleanupBackend = defineFlow({
         progress.banner('Backend Image Cleanup - NAS Local');
         progress.plan(CLEANUP_STEPS.count);
         progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(imagesState(image, settings.container));
+        const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
         reportInProgress(progress, state.inProgress);
         progress.step(`Listing ${image} images`);
         const running = runningTag(image, state.answers.runningImage) || undefined;
@@ -63118,13 +63134,28 @@ const cleanupBackend = defineFlow({
             history: state.history,
             pruneDangling: settings.pruneDangling,
         });
+        const { backups } = state.answers;
+        const left = backups.length
+            ? await pruneBackups(nas, progress, {
+                dir: settings.backups.dir,
+                keep: settings.backups.keep,
+                running: running ?? '',
+                history: state.history,
+                entries: backups,
+            })
+            : backups;
+        const removedBackups = backups.filter((b) => !left.includes(b)).map((b) => b.id);
+        if (backups.length && !nas.dryRun)
+            progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removedBackups.length} of ${backups.length} backup(s) in ${settings.backups.dir}`);
         const outputs = {
             REMOVED_TAGS: JSON.stringify(result.removed),
             KEPT_TAGS: JSON.stringify(result.keep),
             FREED_BYTES: String(result.freedBytes),
+            REMOVED_BACKUPS: JSON.stringify(nas.dryRun ? [] : removedBackups),
         };
+        const removedText = `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`;
         await nas.finish('success', {
-            detail: `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`.slice(0, 300),
+            detail: `${removedText}${removedBackups.length ? `; ${removedBackups.length} backup(s)` : ''}`.slice(0, 300),
         });
         progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
         await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${result.keep.length}, removed ${result.removed.length} (${(result.freedBytes / 1e6).toFixed(1)} MB).\n`);

@@ -96,6 +96,8 @@ export interface CleanupBackendInputs {
   container: string;
   keep: number;
   pruneDangling: boolean;
+  /** Backups are pruned too (the directory may hold none). */
+  backups: { dir: string; keep: number };
 }
 
 function readTarget(r: InputReader): BackendTarget {
@@ -258,11 +260,13 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
 }
 
 export function readCleanupBackend(r: InputReader): CleanupBackendInputs {
+  const conn = readConnection(r);
   return {
-    conn: readConnection(r),
+    conn,
     image: r.matching('image', PATTERNS.image, 'a Docker image name'),
     container: r.matching('container', PATTERNS.name, 'a container name'),
     keep: r.int('keep', 0, 10000),
     pruneDangling: r.bool('prune-dangling'),
+    backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
   };
 }

@@ -319,9 +319,12 @@ export const ACTIONS: Record<string, ActionSpec> = {
       container: backend.container,
       keep: { description: 'How many dated tags to keep.', default: '10' },
       'prune-dangling': { description: 'Also remove dangling images.', default: 'true' },
+      'backup-dir': backups['backup-dir'],
+      'backup-keep': backups['backup-keep'],
     },
     outputs: {
       REMOVED_TAGS: 'JSON array of the removed tags, newest first.',
+      REMOVED_BACKUPS: 'JSON array of the ids of the backups removed by backup-keep.',
       KEPT_TAGS: 'JSON array of the kept tags, newest first.',
       FREED_BYTES: 'Bytes freed (an estimate from the image sizes).',
     },

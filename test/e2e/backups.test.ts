@@ -261,6 +261,25 @@ describe('backups bound to releases', () => {
     expect(list.map((e) => e.id)).toEqual([...list.map((e) => e.id)].sort().reverse());
   });
 
+  it('cleanup-backend prunes backups to backup-keep, never the one a rollback would restore', async () => {
+    expect((await run('backup-backend', { 'backup-keep': '10' })).code).toBe(0);
+    const before = backupIds();
+    expect(before.length).toBeGreaterThan(2);
+    const cleaned = await run('cleanup-backend', { keep: '10', 'backup-keep': '1' });
+    expect(cleaned.code, cleaned.stdout + cleaned.stderr).toBe(0);
+    const removed = JSON.parse(cleaned.outputs.REMOVED_BACKUPS) as string[];
+    const after = backupIds();
+    expect(removed.length).toBeGreaterThan(0);
+    expect(after).toEqual(before.filter((id) => !removed.includes(id)));
+    // the newest is kept, and so is the running release's own newest backup (what `auto` would restore for it)
+    expect(after).toContain(before.at(-1));
+    const running = containerImage(API).split(':')[1];
+    const ofRunning = before.filter((id) => id.endsWith(`-${running}`)).at(-1);
+    expect(ofRunning).toBeDefined();
+    expect(after).toContain(ofRunning);
+    expect(cleaned.stdout).toContain(`Removed ${removed.length} of ${before.length} backup(s) in ${BACKUPS}`);
+  });
+
   it('restoring a corrupt backup changes nothing', async () => {
     const taken = await run('backup-backend', {});
     expect(taken.code).toBe(0);

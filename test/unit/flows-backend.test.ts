@@ -468,7 +468,7 @@ describe('cleanup-backend', () => {
   // T1, T2, T3 deployed; T3 runs (so T2 is the rollback target); T4 and T5 were built but never released.
   const history = [released('backend', T1), released('backend', T2), released('backend', T3)];
   const inventory = [T5, T4, T3, T2, T1, 'latest'].map((tag) => ({ tag, bytes: 100 * MB, id: `id-${tag}` }));
-  const state: ImagesState = { runningImage: `${IMAGE}:${T3}`, inventory };
+  const state: ImagesState & { backups: [] } = { runningImage: `${IMAGE}:${T3}`, inventory, backups: [] };
 
   it('keeps the newest, the running tag and the rollback target; removes the rest', async () => {
     const { nas, platform, context } = fakeWorld();
@@ -483,6 +483,7 @@ describe('cleanup-backend', () => {
         REMOVED_TAGS: JSON.stringify([T4, T1]),
         KEPT_TAGS: JSON.stringify([T5, T3, T2]),
         FREED_BYTES: String(200 * MB),
+        REMOVED_BACKUPS: '[]',
       },
     });
     const script = nas.program(REMOVE)!.script.text;
@@ -508,6 +509,7 @@ describe('cleanup-backend', () => {
       REMOVED_TAGS: '[]',
       KEPT_TAGS: JSON.stringify([T5, T4, T3, T2, T1]),
       FREED_BYTES: '0',
+      REMOVED_BACKUPS: '[]',
     });
     expect(nas.ran).toEqual([]);
     expect(platform.lines).toContain('✓ Nothing to remove');
@@ -529,6 +531,7 @@ describe('cleanup-backend', () => {
       REMOVED_TAGS: JSON.stringify([T1]),
       KEPT_TAGS: JSON.stringify([T5, T4, T3, T2]),
       FREED_BYTES: String(100 * MB),
+      REMOVED_BACKUPS: '[]',
     });
     expect(platform.warnings).toContain(`Could not remove ${IMAGE}:${T4} (still used by a container?); it is kept`);
     expect(platform.lines).not.toContain(`   removed ${IMAGE}:${T4}`);

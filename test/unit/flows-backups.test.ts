@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BackendExit, type ImagesState, type RollbackValues } from '../../src/programs/backend.js';
 import { backupBackend } from '../../src/release/backend/backup.js';
+import { cleanupBackend } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
 import type { BackupEntry } from '../../src/rules/backups.js';
@@ -181,5 +182,46 @@ describe('deploy-backend with backups', () => {
     const text = nas.phases[0].script.text;
     expect(text.indexOf('nr_backup ||')).toBeGreaterThan(-1);
     expect(text.indexOf('nr_backup ||')).toBeLessThan(text.indexOf('Updating repository'));
+  });
+});
+
+describe('cleanup-backend prunes backups', () => {
+  const oldest = `20260102T000000Z-${T1}`;
+  const older = `20260105T000000Z-${T1}`;
+  const backups = [entry(oldest, `before ${T2}`), entry(older, 'manual'), entry(BEFORE_T3, `before ${T3}`)];
+
+  it('keeps the newest backup-keep and the ones a rollback needs, in the same run as the images', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: { ...imagesState(T3), backups }, history });
+    nas.answer('Removing old backups', { code: 0, values: undefined });
+
+    const result = await cleanupBackend.run(
+      settingsOf(cleanupBackend, { keep: '10', 'prune-dangling': 'false', 'backup-keep': '1' }),
+      nas,
+      context,
+    );
+
+    expect(result.outputs.REMOVED_BACKUPS).toBe(JSON.stringify([oldest, older]));
+    expect(nas.ran).toEqual(['Removing old backups']);
+    const script = nas.program('Removing old backups')!.script.text;
+    expect(script).toContain(`rm -rf /volume1/docker/shop/backups/${older}`);
+    expect(script).toContain(`rm -rf /volume1/docker/shop/backups/${oldest}`);
+    expect(script).not.toContain(BEFORE_T3);
+    expect(platform.lines).toContain('✓ Removed 2 of 3 backup(s) in /volume1/docker/shop/backups');
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { detail: 'removed 0 tag(s); 2 backup(s)' } }]);
+  });
+
+  it('no backups: no backup program, and an empty REMOVED_BACKUPS', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...imagesState(T3), backups: [] }, history });
+
+    const result = await cleanupBackend.run(
+      settingsOf(cleanupBackend, { keep: '10', 'prune-dangling': 'false' }),
+      nas,
+      context,
+    );
+
+    expect(result.outputs.REMOVED_BACKUPS).toBe('[]');
+    expect(nas.ran).toEqual([]);
   });
 });

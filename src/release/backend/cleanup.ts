@@ -1,8 +1,12 @@
 import { readCleanupBackend, type CleanupBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { imagesState, removeImages, runningTag } from '../../programs/backend.js';
+import { imagesState, removeImages, runningTag, type ImagesState } from '../../programs/backend.js';
+import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../programs/backups.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
-import { Steps } from '../../remote/program.js';
+import { Steps, type StateQuestions } from '../../remote/program.js';
+import { lines } from '../../remote/shell.js';
+import type { BackupEntry } from '../../rules/backups.js';
+import { pruneBackups } from './backup.js';
 import type { Progress } from '../../report/progress.js';
 import { reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
@@ -59,7 +63,20 @@ export async function cleanupImages(
   return { keep, removed, failed: kept, freedBytes: freed };
 }
 
-/** cleanup-backend: keep the newest dated tags, never the running one or the rollback target. */
+/** cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through). */
+function cleanupState(
+  image: string,
+  container: string,
+  backupDir: string,
+): StateQuestions<ImagesState & { backups: BackupEntry[] }> {
+  const images = imagesState(image, container);
+  return {
+    script: (r) => lines(images.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
+    decode: (values) => ({ ...images.decode(values), backups: decodeListing(values) }),
+  };
+}
+
+/** cleanup-backend: keep the newest dated tags, never the running one or the rollback target; prune backups alike. */
 export const cleanupBackend = defineFlow<CleanupBackendInputs>({
   kind: { action: 'cleanup-backend', stack: 'backend', locking: true },
   settings: readCleanupBackend,
@@ -68,7 +85,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
     progress.banner('Backend Image Cleanup - NAS Local');
     progress.plan(CLEANUP_STEPS.count);
     progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(imagesState(image, settings.container));
+    const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
     reportInProgress(progress, state.inProgress);
     progress.step(`Listing ${image} images`);
     const running = runningTag(image, state.answers.runningImage) || undefined;
@@ -84,17 +101,30 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       history: state.history,
       pruneDangling: settings.pruneDangling,
     });
+    const { backups } = state.answers;
+    const left = backups.length
+      ? await pruneBackups(nas, progress, {
+          dir: settings.backups.dir,
+          keep: settings.backups.keep,
+          running: running ?? '',
+          history: state.history,
+          entries: backups,
+        })
+      : backups;
+    const removedBackups = backups.filter((b) => !left.includes(b)).map((b) => b.id);
+    if (backups.length && !nas.dryRun)
+      progress.ok(
+        `${nas.dryRun ? 'Would remove' : 'Removed'} ${removedBackups.length} of ${backups.length} backup(s) in ${settings.backups.dir}`,
+      );
     const outputs = {
       REMOVED_TAGS: JSON.stringify(result.removed),
       KEPT_TAGS: JSON.stringify(result.keep),
       FREED_BYTES: String(result.freedBytes),
+      REMOVED_BACKUPS: JSON.stringify(nas.dryRun ? [] : removedBackups),
     };
+    const removedText = `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`;
     await nas.finish('success', {
-      detail:
-        `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`.slice(
-          0,
-          300,
-        ),
+      detail: `${removedText}${removedBackups.length ? `; ${removedBackups.length} backup(s)` : ''}`.slice(0, 300),
     });
     progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
     await progress.platform.addSummary(
