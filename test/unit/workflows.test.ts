@@ -318,4 +318,48 @@ describe('workflows', () => {
       expect(release.indexOf('gh release create')).toBeLessThan(release.indexOf('major='));
     });
   });
+
+  describe('the README\'s "Reaching your NAS" snippets', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('## Reaching your NAS');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const snippets = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    /** A snippet's steps: a whole job, or the steps of one (indented as in a job). */
+    const stepsOf = (text: string): Step[] => {
+      const indent = Math.min(
+        ...text
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => /^ */.exec(l)![0].length),
+      );
+      const doc = parse(text.replace(new RegExp(`^ {${indent}}`, 'gm'), '')) as {
+        steps?: Step[];
+        jobs?: Record<string, Job>;
+      };
+      return doc.steps ?? Object.values(doc.jobs ?? {}).flatMap((j) => j.steps ?? []);
+    };
+
+    it('has the three ways, each with a snippet, and says what two runs at once do', () => {
+      for (const way of ['### A self-hosted runner', '### A jump host', '### A VPN step'])
+        expect(section).toContain(way);
+      expect(section).toContain('2.327.1');
+      expect(snippets.length).toBeGreaterThanOrEqual(4);
+      expect(readme).toContain('## When two runs start at once');
+    });
+
+    it('pins third-party actions by SHA and gives ours only inputs they declare', () => {
+      const steps = snippets.flatMap(stepsOf);
+      expect(steps.filter((s) => ourAction(s.uses)).length).toBeGreaterThanOrEqual(4);
+      for (const step of steps) {
+        if (!step.uses) continue;
+        const action = ourAction(step.uses);
+        if (!action) {
+          expect(step.uses).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+          expect(section).toMatch(new RegExp(`${step.uses} # v\\d+\\.\\d+\\.\\d+`));
+          continue;
+        }
+        for (const input of Object.keys(step.with ?? {})) expect(Object.keys(ACTIONS[action].inputs)).toContain(input);
+      }
+    });
+  });
 });
