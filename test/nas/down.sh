@@ -8,5 +8,6 @@ ids=$(docker ps -aq --filter name='^scanium-' 2>/dev/null)
 for pidfile in "$NAS_STATE"/sshd*.pid; do
   [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null && rm -f "$pidfile"
 done
+"$here/bastion.sh" --down   # the jump host (issue #16)
 if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
 echo "[nas] down"

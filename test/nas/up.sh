@@ -153,6 +153,8 @@ else
 fi
 ssh-keygen -l -f "$NAS_STATE/ssh_host_ed25519_key.pub" | awk '{print $2}' > "$NAS_STATE/host_fingerprint"
 
+"$here/bastion.sh"   # the jump host and the runner's network namespace (issue #16)
+
 # 6. The application: bare origin, NAS checkout, monitoring answers.
 "$here/reset.sh" --if-missing
 say "ready: ssh -i $NAS_STATE/client_ed25519 -p $NAS_SSH_PORT $NAS_USER@127.0.0.1 (host key $(cat "$NAS_STATE/host_fingerprint"))"
