@@ -146,7 +146,12 @@ export class Session {
     if (!client) return Promise.reject(new Error('Connection lost before handshake'));
     return new Promise((resolve, reject) => {
       client.forwardOut('127.0.0.1', 0, options.host, options.port, (err, channel) => {
-        if (!err) return resolve(channel);
+        if (!err) {
+          // The jump host ends the channel when its link to the NAS drops. A TCP socket closes on such an end;
+          // a channel stays half open, and the NAS connection would wait for answers forever: close it the same way.
+          channel.once('end', () => channel.destroy());
+          return resolve(channel);
+        }
         const reason = (err as Error & { reason?: number }).reason;
         const message = `The jump host ${options.jump?.host}:${options.jump?.port} could not reach the NAS (${err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given'}) at ${options.host}:${options.port}`;
         // A forwarding the jump host's rules forbid stays forbidden; a refused or unreachable NAS may come back.

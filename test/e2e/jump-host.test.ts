@@ -33,6 +33,8 @@ const NETNS = 'nr-runner';
 const BASTION = { host: '10.201.0.1', port: 2230, user: 'nasjump', dir: `${STATE}/bastion` };
 /** A proxy in front of the bastion, on the namespace's link, for the cut-link tests (a port of this helper's range). */
 const CUT_PORT = 2231;
+/** A proxy in front of the NAS's sshd that the bastion may forward to (bastion.sh's PermitOpen), to cut the bastion's side. */
+const NAS_CUT_PORT = 2232;
 const CONTAINER = 'scanium-backend';
 
 const bastionKey = (): string => readFileSync(`${BASTION.dir}/client_ed25519`, 'utf8');
@@ -237,6 +239,23 @@ describe('a cut link through the bastion behaves like a cut without one', () => 
     return { ...run, struck };
   }
 
+  /** What faults.test.ts checks after a cut: the phase left on the NAS ends healthy by itself, the history reads, the next deploy works. */
+  async function expectRecovered(before: string, next: string): Promise<void> {
+    const end = Date.now() + 60_000;
+    while (containerState(CONTAINER) !== 'running healthy' && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 300));
+    expect(containerState(CONTAINER)).toBe('running healthy');
+    expect([before, tagOf(next)]).toContain(containerImage(CONTAINER).replace(`${CONTAINER}:`, ''));
+    for (const line of historyLines()) expect(line.outcome).toMatch(/^(success|failure|rolled-back|interrupted|noop)$/);
+    // The next run through the bastion deploys within a minute (no stale lock).
+    const t0 = Date.now();
+    const again = await inRunner('deploy-backend', viaJump());
+    expect(again.code, again.stdout.slice(-3000)).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(60_000);
+    expectHealthy(tagOf(next));
+    expect(historyLines().at(-1)).toMatchObject({ action: 'deploy-backend', tag: tagOf(next), outcome: 'success' });
+  }
+
   beforeAll(async () => {
     resetNas();
     proxy = await TcpProxy.start({
@@ -262,6 +281,31 @@ describe('a cut link through the bastion behaves like a cut without one', () => 
     expectHealthy(tagOf(next));
   });
 
+  it('defect: a cut between the bastion and the NAS went unnoticed (the tunnel stayed half open); now the same failure and recovery as a direct cut', async () => {
+    const inner = await TcpProxy.start({ listenPort: NAS_CUT_PORT, targetPort: 2222 });
+    try {
+      const before = containerImage(CONTAINER).replace(`${CONTAINER}:`, '');
+      const next = sha();
+      let log = '';
+      let struck = false;
+      // The link to the bastion stays up: only the NAS's side of the tunnel drops.
+      const run = await inRunner(
+        'deploy-backend',
+        viaJump({ port: String(NAS_CUT_PORT), 'health-timeout': '30' }),
+        (chunk) => {
+          log += chunk;
+          if (!struck && /Recreating scanium-backend \.\.\. *\n/.test(log)) struck = inner.cut() > 0;
+        },
+      );
+      expect(struck, run.stdout.slice(-2000)).toBe(true);
+      expect(run.code, run.stdout.slice(-2000)).toBe(1);
+      expect(run.stdout).toMatch(/::error::.*connection to the NAS/);
+      await expectRecovered(before, next);
+    } finally {
+      await inner.close();
+    }
+  });
+
   it('a cut in the middle of the recreate: the step fails saying the connection to the NAS was lost, the NAS finishes by itself, the next deploy works', async () => {
     const before = containerImage(CONTAINER).replace(`${CONTAINER}:`, '');
     const next = sha();
@@ -269,20 +313,6 @@ describe('a cut link through the bastion behaves like a cut without one', () => 
     expect(run.struck, run.stdout.slice(-2000)).toBe(true);
     expect(run.code, run.stdout.slice(-2000)).toBe(1);
     expect(run.stdout).toMatch(/::error::.*connection to the NAS/);
-    // The phase left on the NAS finishes by itself: the old or the new release, healthy.
-    const end = Date.now() + 60_000;
-    while (containerState(CONTAINER) !== 'running healthy' && Date.now() < end)
-      await new Promise((r) => setTimeout(r, 300));
-    expect(containerState(CONTAINER)).toBe('running healthy');
-    expect([before, tagOf(next)]).toContain(containerImage(CONTAINER).replace(`${CONTAINER}:`, ''));
-    for (const line of historyLines()) expect(line.outcome).toMatch(/^(success|failure|rolled-back|interrupted|noop)$/);
-
-    // The next run through the bastion deploys within a minute (no stale lock).
-    const t0 = Date.now();
-    const again = await inRunner('deploy-backend', viaJump());
-    expect(again.code, again.stdout.slice(-3000)).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(60_000);
-    expectHealthy(tagOf(next));
-    expect(historyLines().at(-1)).toMatchObject({ action: 'deploy-backend', tag: tagOf(next), outcome: 'success' });
+    await expectRecovered(before, next);
   });
 });

@@ -17,6 +17,8 @@ ADDR_NS=10.201.0.2
 BASTION_PORT=2230
 BASTION_USER=nasjump
 BASTION_DIR=$NAS_STATE/bastion
+# The jump host tests' proxy in front of the NAS's sshd, to cut the link between the bastion and the NAS.
+NAS_PROXY_PORT=2232
 
 say() { printf '[bastion] %s\n' "$*"; }
 
@@ -77,7 +79,7 @@ PubkeyAuthentication yes
 PermitRootLogin no
 AllowUsers $BASTION_USER
 AllowTcpForwarding local
-PermitOpen 127.0.0.1:$NAS_SSH_PORT
+PermitOpen 127.0.0.1:$NAS_SSH_PORT 127.0.0.1:$NAS_PROXY_PORT
 AllowAgentForwarding no
 AllowStreamLocalForwarding no
 X11Forwarding no
