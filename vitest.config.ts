@@ -4,7 +4,15 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 60_000,
+          // GitHub's workflow parser imports its JSON schemas without an import attribute, which Node refuses: Vite bundles it instead.
+          server: { deps: { inline: ['@actions/workflow-parser'] } },
+        },
+      },
       {
         test: {
           name: 'e2e',

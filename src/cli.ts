@@ -21,7 +21,16 @@ import { TerminalPlatform } from './report/platform.js';
 
 const PROG = 'nas-release';
 /** Inputs that can also be read from a file with --<input>-file PATH. */
-const FILE_INPUTS = ['private-key', 'passphrase', 'password', 'grafana-credentials', 'host-key'];
+const FILE_INPUTS = [
+  'private-key',
+  'passphrase',
+  'password',
+  'grafana-credentials',
+  'host-key',
+  'jump-private-key',
+  'jump-password',
+  'jump-host-key',
+];
 
 class UsageError extends Error {}
 

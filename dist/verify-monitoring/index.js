@@ -57697,6 +57697,21 @@ const connection = {
         description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
         default: 'false',
     },
+    'jump-host': {
+        description: 'Jump host (bastion) to reach the NAS through: the SSH connection to the NAS is tunnelled over one to this host. Empty: connect to the NAS directly.',
+        default: '',
+    },
+    'jump-port': { description: 'SSH port of the jump host.', default: '22' },
+    'jump-username': {
+        description: 'SSH user on the jump host (it needs TCP forwarding to the NAS, no shell).',
+        default: '',
+    },
+    'jump-private-key': { description: 'Private key (OpenSSH or PEM) for the jump host user.', secret: true },
+    'jump-password': { description: 'Password for the jump host user, when no jump-private-key is given.', secret: true },
+    'jump-host-key': {
+        description: "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
+        default: '',
+    },
     'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
     'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
     'compose-command': {
@@ -60090,13 +60105,13 @@ function fingerprint(keyBlob) {
  * or a public key as `ssh-keyscan` prints it (with or without the host field).
  * Blank lines and `#` comments are ignored.
  */
-function parseHostKeys(text) {
+function parseHostKeys(text, input = 'host-key') {
     const keys = [];
     for (const [index, raw] of text.split(/\r?\n/).entries()) {
         const line = raw.trim();
         if (line === '' || line.startsWith('#'))
             continue;
-        const where = `host-key line ${index + 1}`;
+        const where = `${input} line ${index + 1}`;
         const fp = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(line);
         if (fp) {
             keys.push({ kind: 'fingerprint', sha256: `SHA256:${fp[1]}` });
@@ -60174,13 +60189,16 @@ function hostKeyFile(type) {
     const name = /^ssh-(ed25519|rsa|dss)$/.exec(type)?.[1] ?? (type.startsWith('ecdsa-') ? 'ecdsa' : 'ed25519');
     return `/etc/ssh/ssh_host_${name}_key.pub`;
 }
+const NAS_KEY_OWNER = { name: 'the NAS', input: 'host-key', secret: 'NAS_HOST_KEY' };
+const JUMP_KEY_OWNER = { name: 'the jump host', input: 'jump-host-key', secret: 'JUMP_HOST_KEY' };
 /** What an operator needs when the key is not pinned or does not match. */
-function hostKeyAdvice(host, port, presented, type = 'ssh-ed25519') {
+function hostKeyAdvice(host, port, presented, type = 'ssh-ed25519', owner = NAS_KEY_OWNER) {
+    const Name = owner.name.charAt(0).toUpperCase() + owner.name.slice(1);
     return [
-        `The NAS presented the host key ${presented}.`,
-        `Check it on the NAS itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
+        `${Name} presented the host key ${presented}.`,
+        `Check it on ${owner.name} itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
         `or from a trusted machine: ssh-keyscan -p ${port} ${host} | ssh-keygen -lf -`,
-        `Then set the input host-key to that fingerprint (store it as a secret such as NAS_HOST_KEY).`,
+        `Then set the input ${owner.input} to that fingerprint (store it as a secret such as ${owner.secret}).`,
     ].join('\n');
 }
 
@@ -60190,26 +60208,37 @@ function hostKeyAdvice(host, port, presented, type = 'ssh-ed25519') {
 /** A failure that no retry can mend: wrong key, wrong host key, bad credentials. */
 class PermanentConnectError extends Error {
 }
-const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|Not connected/i;
+const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|EPIPE|EAI_AGAIN|Timed out while waiting for handshake|Connection lost before handshake|socket hang up|Not connected|could not reach the NAS/i;
+/** ssh2's reason code when the server refuses a forwarding by its rules (sshd's PermitOpen, AllowTcpForwarding). */
+const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
 /**
  * One SSH connection to the NAS, reused for every step of an action run.
- * Host keys are pinned; keepalives notice a dead link.
+ * Host keys are pinned; keepalives notice a dead link. With a jump host, the
+ * NAS connection runs inside a channel of the jump host's connection, and
+ * both hops' host keys are pinned.
  */
 class Session {
     ssh;
     client;
     presentedKey;
+    jumpSsh;
+    jumpPresentedKey;
     constructor(ssh, 
     /** The ssh2 connection node-ssh hands over, for channel-level work (backpressure, standard input). */
-    client, presentedKey) {
+    client, presentedKey, 
+    /** The connection to the jump host that carries the NAS connection, if any. */
+    jumpSsh, jumpPresentedKey) {
         this.ssh = ssh;
         this.client = client;
         this.presentedKey = presentedKey;
+        this.jumpSsh = jumpSsh;
+        this.jumpPresentedKey = jumpPresentedKey;
     }
     closedReason;
     /** Connects with bounded retries for transient failures, never for authentication or host-key failures. */
     static async connect(options) {
         const deadline = Date.now() + options.connectTimeout * 1000;
+        const via = options.jump ? ` through the jump host ${options.jump.host}:${options.jump.port}` : '';
         let attempt = 0;
         for (;;) {
             attempt += 1;
@@ -60223,7 +60252,7 @@ class Session {
                     throw err;
                 const delay = Math.min(500 * 2 ** (attempt - 1), 5000);
                 if (attempt >= 5 || Date.now() + delay + 500 > deadline) {
-                    throw new Error(`Could not connect to ${options.host}:${options.port} after ${attempt} attempt(s) within ${options.connectTimeout}s: ${reason}`);
+                    throw new Error(`Could not connect to ${options.host}:${options.port}${via} after ${attempt} attempt(s) within ${options.connectTimeout}s: ${reason}`);
                 }
                 options.onRetry?.(attempt, reason, delay);
                 await new Promise((r) => setTimeout(r, delay));
@@ -60231,48 +60260,120 @@ class Session {
         }
     }
     static async attempt(options, timeoutMs) {
+        const nasHop = {
+            creds: options,
+            owner: NAS_KEY_OWNER,
+            skipHostKeyCheck: options.skipHostKeyCheck,
+            keyInput: 'private-key',
+            passwordInput: 'password',
+        };
+        if (!options.jump) {
+            const nas = await Session.connectHop(nasHop, timeoutMs);
+            return Session.open(nas);
+        }
+        const started = Date.now();
+        const jump = await Session.connectHop({
+            creds: options.jump,
+            owner: JUMP_KEY_OWNER,
+            // Only the NAS's check can be skipped: the jump host is the one that faces the internet.
+            skipHostKeyCheck: false,
+            keyInput: 'jump-private-key',
+            passwordInput: 'jump-password',
+        }, timeoutMs);
+        try {
+            const tunnel = await Session.tunnel(jump.ssh, options);
+            const nas = await Session.connectHop(nasHop, Math.max(timeoutMs - (Date.now() - started), 1000), tunnel);
+            return Session.open(nas, jump);
+        }
+        catch (err) {
+            jump.ssh.dispose();
+            throw err;
+        }
+    }
+    /** Asks the jump host for a direct-tcpip channel to the NAS's SSH port. */
+    static tunnel(jump, options) {
+        const client = jump.connection;
+        if (!client)
+            return Promise.reject(new Error('Connection lost before handshake'));
+        return new Promise((resolve, reject) => {
+            client.forwardOut('127.0.0.1', 0, options.host, options.port, (err, channel) => {
+                if (!err) {
+                    // The jump host ends the channel when its link to the NAS drops. A TCP socket closes on such an end;
+                    // a channel stays half open, and the NAS connection would wait for answers forever: close it the same way.
+                    channel.once('end', () => channel.destroy());
+                    return resolve(channel);
+                }
+                const reason = err.reason;
+                const message = `The jump host ${options.jump?.host}:${options.jump?.port} could not reach the NAS (${err.message.replace(/^\(SSH\) Channel open failure: /, '') || 'no reason given'}) at ${options.host}:${options.port}`;
+                // A forwarding the jump host's rules forbid stays forbidden; a refused or unreachable NAS may come back.
+                if (reason === OPEN_ADMINISTRATIVELY_PROHIBITED)
+                    return reject(new PermanentConnectError(`${message}: its sshd does not allow forwarding there (AllowTcpForwarding, PermitOpen). No command was run.`));
+                reject(new Error(message));
+            });
+        });
+    }
+    /** Wraps the connected hop(s) into a session that notices when the link closes. */
+    static open(nas, jump) {
+        const client = nas.ssh.connection;
+        if (!client)
+            throw new Error('Connection lost before handshake');
+        const session = new Session(nas.ssh, client, nas.presented, jump?.ssh, jump?.presented);
+        client.on('close', () => (session.closedReason ??= 'the connection to the NAS closed'));
+        client.on('error', (err) => (session.closedReason = `the connection to the NAS failed: ${err.message}`));
+        const jumpClient = jump?.ssh.connection;
+        jumpClient?.on('close', () => (session.closedReason ??= 'the connection to the NAS closed (the link to the jump host dropped)'));
+        jumpClient?.on('error', (err) => (session.closedReason ??= `the connection to the NAS failed: the link to the jump host failed: ${err.message}`));
+        return session;
+    }
+    /** Connects and authenticates to one hop, over `sock` when given (a channel of the jump host), else over TCP. */
+    static async connectHop(hop, timeoutMs, sock) {
+        const { creds, owner } = hop;
         let presented = '';
         let hostKeyProblem;
-        const algorithms = options.skipHostKeyCheck ? undefined : hostKeyAlgorithms(options.hostKeys);
+        const algorithms = hop.skipHostKeyCheck ? undefined : hostKeyAlgorithms(creds.hostKeys);
         const config = {
-            host: options.host,
-            port: options.port,
-            username: options.username,
+            ...(sock ? { sock } : { host: creds.host, port: creds.port }),
+            username: creds.username,
             readyTimeout: timeoutMs,
             keepaliveInterval: 10_000,
             keepaliveCountMax: 3,
-            // Offer the pinned key types only, else the NAS proves the key it prefers, which may not be the pinned one.
+            // Offer the pinned key types only, else the server proves the key it prefers, which may not be the pinned one.
             ...(algorithms ? { algorithms: { serverHostKey: algorithms } } : {}),
             // The verifier is synchronous and always returns a boolean: ssh2 then
             // closes the connection before authentication when it says false.
             hostVerifier: (key) => {
                 presented = fingerprint(key);
-                if (options.skipHostKeyCheck)
+                if (hop.skipHostKeyCheck)
                     return true;
                 const type = keyTypeOf(key);
-                if (options.hostKeys.length === 0) {
-                    hostKeyProblem = `No host-key is set, so the NAS cannot be trusted and no command was run.\n${hostKeyAdvice(options.host, options.port, presented, type)}\n(Or set insecure-skip-host-key-check: true to skip this check, which lets anyone on the path impersonate the NAS.)`;
+                const advice = hostKeyAdvice(creds.host, creds.port, presented, type, owner);
+                const nothing = owner === NAS_KEY_OWNER ? 'No command was run.' : 'Nothing was sent to the NAS.';
+                if (creds.hostKeys.length === 0) {
+                    hostKeyProblem =
+                        owner === NAS_KEY_OWNER
+                            ? `No host-key is set, so the NAS cannot be trusted and no command was run.\n${advice}\n(Or set insecure-skip-host-key-check: true to skip this check, which lets anyone on the path impersonate the NAS.)`
+                            : `No ${owner.input} is set, so ${owner.name} cannot be trusted and nothing was sent to the NAS.\n${advice}`;
                     return false;
                 }
-                if (!hostKeyMatches(options.hostKeys, key)) {
-                    const untyped = options.hostKeys.every((k) => k.kind === 'fingerprint')
-                        ? ` A fingerprint does not say which type of key it is, so the NAS proved its ${type} key: if the pinned fingerprint is of another of its keys, pin that key's line as ssh-keyscan prints it (type and key) instead.`
+                if (!hostKeyMatches(creds.hostKeys, key)) {
+                    const untyped = creds.hostKeys.every((k) => k.kind === 'fingerprint')
+                        ? ` A fingerprint does not say which type of key it is, so ${owner.name} proved its ${type} key: if the pinned fingerprint is of another of its keys, pin that key's line as ssh-keyscan prints it (type and key) instead.`
                         : '';
-                    hostKeyProblem = `HOST KEY MISMATCH: the NAS presented its ${type} key ${presented}, which is not the pinned host-key (${options.hostKeys.map(describePinned).join(', ')}). No command was run. If the NAS was reinstalled or its keys changed on purpose, update host-key; otherwise someone may be impersonating it.${untyped}\n${hostKeyAdvice(options.host, options.port, presented, type)}`;
+                    hostKeyProblem = `HOST KEY MISMATCH: ${owner.name} presented its ${type} key ${presented}, which is not the pinned ${owner.input} (${creds.hostKeys.map(describePinned).join(', ')}). ${nothing} If ${owner.name} was reinstalled or its keys changed on purpose, update ${owner.input}; otherwise someone may be impersonating it.${untyped}\n${advice}`;
                     return false;
                 }
                 return true;
             },
         };
         // Only the one method we have: ssh2 would otherwise try "none" first, a round trip for nothing.
-        if (options.privateKey) {
-            config.privateKey = options.privateKey;
-            if (options.passphrase)
-                config.passphrase = options.passphrase;
+        if (creds.privateKey) {
+            config.privateKey = creds.privateKey;
+            if (creds.passphrase)
+                config.passphrase = creds.passphrase;
             config.authHandler = ['publickey'];
         }
-        else if (options.password !== undefined) {
-            config.password = options.password;
+        else if (creds.password !== undefined) {
+            config.password = creds.password;
             config.authHandler = ['password'];
         }
         const ssh = new NodeSSH();
@@ -60280,30 +60381,26 @@ class Session {
             const connecting = ssh.connect(config);
             // node-ssh creates the ssh2 client and starts connecting before its first await.
             // Programs and markers are small writes answered by small writes: Nagle's algorithm
-            // would hold each one back for the peer's delayed ACK.
+            // would hold each one back for the peer's delayed ACK. (Over a jump host, the
+            // jump host's connection carries the TCP socket; a channel has no such setting.)
             ssh.connection?.setNoDelay(true);
             await connecting;
         }
         catch (err) {
             ssh.dispose();
-            throw Session.failure(err, options, hostKeyProblem);
+            throw Session.failure(err, hop, hostKeyProblem);
         }
-        const client = ssh.connection;
-        if (!client)
-            throw new Error('Connection lost before handshake');
-        const session = new Session(ssh, client, presented);
-        client.on('close', () => (session.closedReason ??= 'the connection to the NAS closed'));
-        client.on('error', (err) => (session.closedReason = `the connection to the NAS failed: ${err.message}`));
-        return session;
+        return { ssh, presented };
     }
     /** Why an attempt failed, as a PermanentConnectError when no retry can mend it. */
-    static failure(err, options, hostKeyProblem) {
+    static failure(err, hop, hostKeyProblem) {
         if (hostKeyProblem)
             return new PermanentConnectError(hostKeyProblem);
+        const { creds, owner } = hop;
         if (err.level === 'client-authentication')
-            return new PermanentConnectError(`SSH authentication as ${options.username} failed: the NAS accepted none of the given credentials (${options.privateKey ? 'private-key' : 'password'}).`);
+            return new PermanentConnectError(`SSH authentication as ${creds.username} failed: ${owner.name} accepted none of the given credentials (${creds.privateKey ? hop.keyInput : hop.passwordInput}).`);
         if (/parse|passphrase|Unsupported key|Cannot parse/i.test(err.message))
-            return new PermanentConnectError(`The private-key could not be used: ${err.message}`);
+            return new PermanentConnectError(`The ${hop.keyInput} could not be used: ${err.message}`);
         // node-ssh reports a connection that closed before the handshake as "No response from server".
         if (/No response from server/i.test(err.message))
             return new Error('Connection lost before handshake');
@@ -60332,6 +60429,7 @@ class Session {
     }
     close() {
         this.ssh.dispose();
+        this.jumpSsh?.dispose();
     }
 }
 
@@ -61055,6 +61153,8 @@ class SshNas {
         this.facts = facts;
         this.render = new Renderer(facts.tools, conn.dryRun);
         await progress.group('NAS', async () => {
+            if (conn.jump)
+                progress.platform.info(`Jump:    ${conn.jump.username}@${conn.jump.host}:${conn.jump.port} (host key ${session.jumpPresentedKey})`);
             progress.platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
             for (const line of facts.describe)
                 progress.platform.info(line);
@@ -61242,18 +61342,13 @@ function readConnection(r) {
     const privateKey = r.string('private-key', { multiline: true, trim: false }).trim();
     const passphrase = r.string('passphrase', { trim: false });
     const password = r.string('password', { trim: false });
-    if (privateKey && !/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(privateKey)) {
+    if (privateKey && !isPrivateKey(privateKey)) {
         throw new InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
     }
     if (!privateKey && !password)
         throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
-    let hostKeys;
-    try {
-        hostKeys = parseHostKeys(r.string('host-key', { multiline: true }));
-    }
-    catch (err) {
-        throw new InputError('host-key', err.message);
-    }
+    const hostKeys = readHostKeys(r, 'host-key');
+    const jump = readJump(r);
     const skipHostKeyCheck = r.bool('insecure-skip-host-key-check');
     const repoPath = r.matching('repo-path', PATTERNS.absolutePath, 'an absolute path').replace(/(.)\/+$/, '$1');
     const remotePath = r.matching('remote-path', PATTERNS.remotePath, 'absolute directories separated by colons');
@@ -61266,6 +61361,7 @@ function readConnection(r) {
         ...(password && !privateKey ? { password } : {}),
         hostKeys,
         skipHostKeyCheck,
+        ...(jump ? { jump } : {}),
         connectTimeout: r.int('connect-timeout', 1, 3600),
         repoPath,
         composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
@@ -61273,7 +61369,59 @@ function readConnection(r) {
         dryRun: r.bool('dry-run'),
         remotePath,
         sudo: r.bool('sudo'),
-        secrets: [privateKey, passphrase, password].filter(Boolean),
+        secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
+    };
+}
+function readHostKeys(r, input) {
+    try {
+        return parseHostKeys(r.string(input, { multiline: true }), input);
+    }
+    catch (err) {
+        throw new InputError(input, err.message);
+    }
+}
+function isPrivateKey(text) {
+    return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
+}
+/**
+ * The jump host, when jump-host is set. Its other inputs without it are a
+ * mistake (a workflow that believes it goes through a bastion), so they are refused.
+ * A missing jump-host-key is refused when connecting, where the presented fingerprint can be shown.
+ */
+function readJump(r) {
+    const host = r.matching('jump-host', PATTERNS.host, 'a host name or an IP address');
+    const port = r.string('jump-port');
+    const username = r.string('jump-username');
+    const privateKey = r.string('jump-private-key', { multiline: true, trim: false }).trim();
+    const password = r.string('jump-password', { trim: false });
+    const hostKeyText = r.string('jump-host-key', { multiline: true });
+    if (!host) {
+        const given = Object.entries({
+            'jump-username': username,
+            'jump-private-key': privateKey,
+            'jump-password': password,
+            'jump-host-key': hostKeyText,
+        }).find(([, value]) => value !== '');
+        if (given)
+            throw new InputError(given[0], 'is set but jump-host is not: set jump-host to go through a jump host');
+        if (port !== '22')
+            throw new InputError('jump-port', 'is set but jump-host is not: set jump-host to go through a jump host');
+        return undefined;
+    }
+    if (!username)
+        throw new InputError('jump-username', 'is required with jump-host: the user to log in as on the jump host');
+    if (!PATTERNS.username.test(username))
+        throw new InputError('jump-username', `must be a user name (letters, digits, . _ - @), not ${JSON.stringify(username.slice(0, 200))}`);
+    if (privateKey && !isPrivateKey(privateKey))
+        throw new InputError('jump-private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
+    if (!privateKey && !password)
+        throw new InputError('jump-private-key', "or jump-password is required with jump-host: give the jump host user's SSH private key (or a password)");
+    return {
+        host,
+        port: r.int('jump-port', 1, 65535),
+        username,
+        ...(privateKey ? { privateKey } : { password }),
+        hostKeys: readHostKeys(r, 'jump-host-key'),
     };
 }
 

@@ -37,6 +37,23 @@ const connection: Record<string, InputSpec> = {
     description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
     default: 'false',
   },
+  'jump-host': {
+    description:
+      'Jump host (bastion) to reach the NAS through: the SSH connection to the NAS is tunnelled over one to this host. Empty: connect to the NAS directly.',
+    default: '',
+  },
+  'jump-port': { description: 'SSH port of the jump host.', default: '22' },
+  'jump-username': {
+    description: 'SSH user on the jump host (it needs TCP forwarding to the NAS, no shell).',
+    default: '',
+  },
+  'jump-private-key': { description: 'Private key (OpenSSH or PEM) for the jump host user.', secret: true },
+  'jump-password': { description: 'Password for the jump host user, when no jump-private-key is given.', secret: true },
+  'jump-host-key': {
+    description:
+      "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
+    default: '',
+  },
   'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
   'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
   'compose-command': {

@@ -142,6 +142,10 @@ export class SshNas implements Nas {
     this.facts = facts;
     this.render = new Renderer(facts.tools, conn.dryRun);
     await progress.group('NAS', async () => {
+      if (conn.jump)
+        progress.platform.info(
+          `Jump:    ${conn.jump.username}@${conn.jump.host}:${conn.jump.port} (host key ${session.jumpPresentedKey})`,
+        );
       progress.platform.info(`Host:    ${conn.username}@${conn.host}:${conn.port} (host key ${session.presentedKey})`);
       for (const line of facts.describe) progress.platform.info(line);
     });

@@ -17,12 +17,12 @@ export function fingerprint(keyBlob: Buffer): string {
  * or a public key as `ssh-keyscan` prints it (with or without the host field).
  * Blank lines and `#` comments are ignored.
  */
-export function parseHostKeys(text: string): PinnedKey[] {
+export function parseHostKeys(text: string, input = 'host-key'): PinnedKey[] {
   const keys: PinnedKey[] = [];
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const where = `host-key line ${index + 1}`;
+    const where = `${input} line ${index + 1}`;
     const fp = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(line);
     if (fp) {
       keys.push({ kind: 'fingerprint', sha256: `SHA256:${fp[1]}` });
@@ -107,12 +107,31 @@ function hostKeyFile(type: string): string {
   return `/etc/ssh/ssh_host_${name}_key.pub`;
 }
 
+/** Which machine a host key belongs to, as the messages name it: the NAS, or the jump host in front of it. */
+export interface HostKeyOwner {
+  /** `the NAS`, `the jump host` */
+  name: string;
+  /** The input that pins its key. */
+  input: string;
+  /** The secret a workflow would keep the key in. */
+  secret: string;
+}
+export const NAS_KEY_OWNER: HostKeyOwner = { name: 'the NAS', input: 'host-key', secret: 'NAS_HOST_KEY' };
+export const JUMP_KEY_OWNER: HostKeyOwner = { name: 'the jump host', input: 'jump-host-key', secret: 'JUMP_HOST_KEY' };
+
 /** What an operator needs when the key is not pinned or does not match. */
-export function hostKeyAdvice(host: string, port: number, presented: string, type = 'ssh-ed25519'): string {
+export function hostKeyAdvice(
+  host: string,
+  port: number,
+  presented: string,
+  type = 'ssh-ed25519',
+  owner: HostKeyOwner = NAS_KEY_OWNER,
+): string {
+  const Name = owner.name.charAt(0).toUpperCase() + owner.name.slice(1);
   return [
-    `The NAS presented the host key ${presented}.`,
-    `Check it on the NAS itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
+    `${Name} presented the host key ${presented}.`,
+    `Check it on ${owner.name} itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
     `or from a trusted machine: ssh-keyscan -p ${port} ${host} | ssh-keygen -lf -`,
-    `Then set the input host-key to that fingerprint (store it as a secret such as NAS_HOST_KEY).`,
+    `Then set the input ${owner.input} to that fingerprint (store it as a secret such as ${owner.secret}).`,
   ].join('\n');
 }

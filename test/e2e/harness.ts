@@ -68,6 +68,8 @@ export async function runAction(
     secrets?: string[];
     timeoutMs?: number;
     onStdout?: (chunk: string) => void;
+    /** Run the bundle inside this network namespace (the jump host tests' runner, test/nas/bastion.sh). */
+    netns?: string;
   } = {},
 ): Promise<ActionRun> {
   const dir = mkdtempSync(join(tmpdir(), `nr-${name}-`));
@@ -88,7 +90,9 @@ export async function runAction(
     ...opts.env,
   };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, [join(ROOT, 'dist', name, 'index.js')], {
+  const bundle = [process.execPath, join(ROOT, 'dist', name, 'index.js')];
+  const [command, ...args] = opts.netns ? ['ip', 'netns', 'exec', opts.netns, ...bundle] : bundle;
+  const child = spawn(command, args, {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -120,6 +124,8 @@ export async function runAction(
     inputs.passphrase,
     inputs.password,
     inputs['grafana-credentials'],
+    inputs['jump-private-key'],
+    inputs['jump-password'],
     ...(opts.secrets ?? []),
   ].filter((s): s is string => !!s && s.trim().length > 0);
   assertNoSecrets(run, secrets);

