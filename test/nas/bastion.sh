@@ -38,7 +38,7 @@ if [ "${1:-}" = --down ]; then
 fi
 
 [ "$(id -u)" = 0 ] || { echo "[bastion] ERROR: needs root" >&2; exit 1; }
-command -v ip >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
+command -v ip >/dev/null || { export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null; }
 
 # 1. The runner's namespace and its one link, to the bastion's address only.
 ip netns list | grep -qw "$NETNS" || ip netns add "$NETNS"
