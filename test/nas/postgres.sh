@@ -65,9 +65,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pw" --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C >/dev/null
   rm -f "$pw"
   if [ -n "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != postgres ]; then
-    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-    createdb -U "$POSTGRES_USER" "$POSTGRES_DB"
+    # The set-up server listens on a socket of its own: a client waiting for the
+    # server (pg_isready) must not take it for the real one, which starts after it.
+    init=$(mktemp -d)
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=$init" -w start >/dev/null
+    createdb -h "$init" -U "$POSTGRES_USER" "$POSTGRES_DB"
     pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+    rm -rf "$init"
   fi
 fi
 exec postgres -D "$PGDATA" -c listen_addresses=127.0.0.1
