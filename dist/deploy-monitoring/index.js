@@ -62901,7 +62901,10 @@ function releasePhase(r, p) {
                 ],
             }
             : {}),
-        afterSuccess: inventoryValue(r, target.image),
+        // The backups are listed in the same round trip, for retention (presence only, no data read).
+        afterSuccess: p.backup
+            ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
+            : inventoryValue(r, target.image),
         script: sh `${p.backup
             ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
                 ? sh `nr_say info 'dry-run: no backup taken'`
@@ -62947,6 +62950,7 @@ ${recreateBackend(r, {
             watch: decodeWatch(values, p.watch?.guards ?? []),
             ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
             ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
         }),
     };
 }
@@ -63005,6 +63009,7 @@ function rollbackPhase(r, p) {
         decode: (values) => ({
             ...decodeRecreate(values),
             ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
         }),
     };
 }
@@ -63383,7 +63388,6 @@ function watchSummary(status, watch) {
 
 
 
-
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
@@ -63572,28 +63576,6 @@ const deployBackend = defineFlow({
             return { ok: false, outputs, error: why };
         }
         await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
-        if (backups.enabled && !nas.dryRun) {
-            const listed = await nas.runProgram(listBackups(backups.dir, { quick: true }));
-            await pruneBackups(nas, progress, {
-                dir: backups.dir,
-                keep: backups.keep,
-                running: tag,
-                history: [
-                    ...state.history,
-                    {
-                        id: nas.run.id,
-                        action: 'deploy-backend',
-                        stack: 'backend',
-                        tag,
-                        commit,
-                        previous,
-                        started: nas.run.started,
-                        outcome: 'success',
-                    },
-                ],
-                entries: listed.values,
-            });
-        }
         // The order of the tags counts this release, which the history read before it does not hold.
         const history = [
             ...state.history,
@@ -63609,6 +63591,14 @@ const deployBackend = defineFlow({
                 outcome: 'success',
             },
         ];
+        if (backups.enabled && !nas.dryRun && values.backups)
+            await pruneBackups(nas, progress, {
+                dir: backups.dir,
+                keep: backups.keep,
+                running: tag,
+                history,
+                entries: values.backups,
+            });
         const recent = datedTags(values.inventory, history).slice(0, 5);
         if (settings.keepImages > 0)
             await cleanupImages(nas, progress, {

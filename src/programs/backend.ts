@@ -20,9 +20,11 @@ import {
   type BackupPlan,
   type BackupValues,
   type RestorePlan,
+  decodeListing,
+  listingValue,
 } from './backups.js';
 import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
-import { itemFile, type ManifestItem } from '../rules/backups.js';
+import { itemFile, type BackupEntry, type ManifestItem } from '../rules/backups.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
@@ -276,6 +278,8 @@ export interface ReleaseValues extends RecreateValues {
   backup?: BackupValues;
   /** The backup of the failed release's data taken before a restore on fallback. */
   safety?: BackupValues;
+  /** With backups configured, the backups there are after a successful release (for retention). */
+  backups?: BackupEntry[];
 }
 
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
@@ -310,7 +314,10 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
           ],
         }
       : {}),
-    afterSuccess: inventoryValue(r, target.image),
+    // The backups are listed in the same round trip, for retention (presence only, no data read).
+    afterSuccess: p.backup
+      ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
+      : inventoryValue(r, target.image),
     script: sh`${
       p.backup
         ? lines(
@@ -362,6 +369,7 @@ ${recreateBackend(r, {
       watch: decodeWatch(values, p.watch?.guards ?? []),
       ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
     }),
   };
 }
@@ -450,6 +458,7 @@ export function rollbackPhase(
     decode: (values) => ({
       ...decodeRecreate(values),
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
     }),
   };
 }

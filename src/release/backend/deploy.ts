@@ -21,7 +21,6 @@ import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
-import { listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { backupPlan, commitOf, pruneBackups } from './backup.js';
@@ -220,28 +219,6 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       return { ok: false, outputs, error: why };
     }
     await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
-    if (backups.enabled && !nas.dryRun) {
-      const listed = await nas.runProgram(listBackups(backups.dir, { quick: true }));
-      await pruneBackups(nas, progress, {
-        dir: backups.dir,
-        keep: backups.keep,
-        running: tag,
-        history: [
-          ...state.history,
-          {
-            id: nas.run.id,
-            action: 'deploy-backend',
-            stack: 'backend',
-            tag,
-            commit,
-            previous,
-            started: nas.run.started,
-            outcome: 'success',
-          },
-        ],
-        entries: listed.values,
-      });
-    }
     // The order of the tags counts this release, which the history read before it does not hold.
     const history: HistoryRecord[] = [
       ...state.history,
@@ -257,6 +234,14 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         outcome: 'success',
       },
     ];
+    if (backups.enabled && !nas.dryRun && values.backups)
+      await pruneBackups(nas, progress, {
+        dir: backups.dir,
+        keep: backups.keep,
+        running: tag,
+        history,
+        entries: values.backups,
+      });
     const recent = datedTags(values.inventory, history).slice(0, 5);
     if (settings.keepImages > 0)
       await cleanupImages(nas, progress, {
