@@ -62105,11 +62105,33 @@ function removeBackups(r, dir, ids) {
     };
 }
 /**
+ * Defines shell function NAME: restores ITEMS from the backup folder given as
+ * its argument, returning 1 at the first item that fails (named in the log).
+ */
+function restoreItemsFunction(image, items, name) {
+    const restores = items.map((i) => {
+        const file = sh `"$1/"${i.file}`;
+        if (i.kind === 'volume')
+            return sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
+nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
+nr_say ok ${`Volume ${i.source} restored`}`;
+        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
+        const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
+nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
+nr_say ok ${`Database ${what} restored`}`;
+    });
+    return sh `${new Shell(name)}() {
+${lines(...restores, sh `:`)}
+}`;
+}
+/**
  * The first part of a restore, inside the rollback's detached phase: verify,
  * take a safety backup of the same items, stop the containers that use the
- * data (never the database services), restore each database and volume.
- * The caller recreates the backend after it; other stopped containers are
- * started again by `restartStopped`.
+ * data (never the database services), restore each database and volume,
+ * start the others again. The caller recreates the backend after it. When an
+ * item fails, the safety backup is restored, everything stopped starts again
+ * and it exits RestoreFailed (value `restore_undone`: yes or no).
  */
 function restoreData(r, p, safety) {
     const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
@@ -62126,21 +62148,29 @@ function restoreData(r, p, safety) {
             restore: i.restore ?? '',
         }
         : { kind: i.kind, service: i.source, database: i.database ?? '' });
-    const restoreItems = p.items.map((i) => {
-        const file = sh `"$nr_rs_dir/"${i.file}`;
-        if (i.kind === 'volume')
-            return sh `nr_bk_item=${`volume ${i.source}`}
-nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
-nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${p.image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
-nr_say ok ${`Volume ${i.source} restored`}`;
-        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
-        const name = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
-        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${name} cannot be restored`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
-nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${name} failed`}; ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}; }
-nr_say ok ${`Database ${name} restored`}`;
-    });
+    // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
+    const safetyItems = [
+        ...volumes.map((v) => ({
+            kind: 'volume',
+            source: v,
+            file: itemFile({ kind: 'volume', volume: v }),
+            bytes: 0,
+            sha256: '',
+        })),
+        ...databases.map((d) => ({
+            kind: d.kind,
+            source: d.service,
+            ...(d.database ? { database: d.database } : {}),
+            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+            file: itemFile(d),
+            bytes: 0,
+            sha256: '',
+        })),
+    ];
     return sh `${BACKUP_LIBRARY}
 nr_rs_dir=${folder}
+${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
+${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
 if ! nr_bk_verify "$nr_rs_dir"; then
   nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
   ${BACKUP_EXIT.exit(BackupExit.BackupCorrupt)}
@@ -62150,16 +62180,29 @@ ${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, contain
 ${r.dryRun
         ? sh `nr_say info 'dry-run: no safety backup, nothing restored'`
         : sh `nr_backup || { nr_say fail 'The safety backup failed: nothing was restored'; ${BACKUP_EXIT.exit(BackupExit.SafetyBackupFailed)}; }
+nr_rs_safety="$nr_bk_dir/$nr_bk_id"
 nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
 # the containers that use the data stop; the database services keep running
 nr_rs_stopped=''
-nr_docker stop ${p.container} >/dev/null 2>&1 && nr_say ok ${`Stopped ${p.container}`}
+nr_rs_backend=''
+nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
 ${lines(...volumes.map((v) => sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
   nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
   [ "$nr_n" = ${p.container} ] && continue
   nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
 done`))}
-${lines(...restoreItems)}
+if ! nr_rs_items "$nr_rs_dir"; then
+  # ends whole or not at all: the data of before comes back from the safety backup, and what was stopped starts again
+  nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
+  if nr_rs_undo_items "$nr_rs_safety"; then
+    nr_value restore_undone yes; nr_say ok 'The data of before the restore is back'
+  else
+    nr_value restore_undone no; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+  fi
+  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_say ok ${`Started ${p.container} again`}
+  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
+  ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}
+fi
 for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done`}`;
 }
 
@@ -63010,6 +63053,7 @@ function rollbackPhase(r, p) {
             ...decodeRecreate(values),
             ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
             ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+            ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
         }),
     };
 }
@@ -63757,8 +63801,18 @@ const rollbackBackend = defineFlow({
             return { ok: false, outputs, error: why };
         }
         if (restore && released.code === BackendExit.RestoreFailed) {
-            await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore failed' });
-            const why = `Restoring ${restore.id} failed part way; the data of before the restore is in backup ${outputs.SAFETY_BACKUP_ID || '(none)'} (restore it by id to undo). ${failureOf(released.tail, released.code)}`;
+            const undone = released.values.restoreUndone === true;
+            await nas.finish('failure', {
+                tag,
+                previous: current,
+                backup: restore.id,
+                detail: undone ? 'restore failed, undone' : 'restore failed',
+            });
+            const safetyId = outputs.SAFETY_BACKUP_ID || '(none)';
+            const state = undone
+                ? `the data of before it was put back from safety backup ${safetyId} and ${current || 'the backend'} runs again`
+                : `the data of before it could not be put back; it is in safety backup ${safetyId} (restore it by id)`;
+            const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
             progress.fail(why);
             return { ok: false, outputs, error: why };
         }

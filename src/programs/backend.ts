@@ -412,6 +412,8 @@ export const ROLLBACK_STEPS = {
 /** rollback-backend's detached phase: recreate with the target tag; the tag that ran before is the fallback. */
 export interface RollbackValues extends RecreateValues {
   safety?: BackupValues;
+  /** A restore failed part way: whether the data of before it was put back from the safety backup. */
+  restoreUndone?: boolean;
 }
 
 export function rollbackPhase(
@@ -459,6 +461,7 @@ export function rollbackPhase(
       ...decodeRecreate(values),
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+      ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
     }),
   };
 }

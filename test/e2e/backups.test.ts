@@ -338,6 +338,34 @@ describe('backups bound to releases', () => {
     expect(containerImage(API)).toBe(`store-api:${r1}`);
   });
 
+  it('a restore that fails part way puts the data of before back and the backend runs on', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    const id = taken.outputs.BACKUP_ID;
+    // a dump pg_restore cannot read, with sums that still match: the volume restores, then the database fails
+    const dump = join(BACKUPS, id, 'postgres-db.dump');
+    writeFileSync(dump, 'not a dump\n');
+    const sum = execFileSync('sha256sum', [dump], { encoding: 'utf8' }).split(' ')[0];
+    const sums = join(BACKUPS, id, 'SHA256SUMS');
+    writeFileSync(sums, readFileSync(sums, 'utf8').replace(/^\S+(  postgres-db\.dump)$/m, `${sum}$1`));
+    psql("INSERT INTO items (name) VALUES ('rowan')");
+    docker('exec', API, 'sh', '-c', 'echo after > /uploads/after-backup.txt');
+    const before = rows();
+    const files = uploads();
+    const image = containerImage(API);
+
+    const failed = await run('rollback-backend', { tag: r1, 'restore-backup': id });
+
+    expect(failed.code).not.toBe(0);
+    expect(failed.stdout + failed.stderr).toMatch(/Restoring postgres:db failed/);
+    expect(failed.stdout + failed.stderr).toMatch(/put back from safety backup \S+ and \S+ runs again/);
+    expect(rows()).toBe(before);
+    expect(uploads()).toEqual(files);
+    expect(containerImage(API)).toBe(image);
+    expect(docker('inspect', '--format', '{{.State.Running}}', API)).toBe('true');
+    expect((await httpGet(`${APP_URL}/health`)).status).toBe(200);
+  });
+
   it('auto-rollback-restore: a failed release is rolled back with the data and env file of before', async () => {
     const before = rows();
     const files = uploads();

@@ -264,10 +264,20 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  /** Runs a restore with a docker that records every call; returns its exit code and the calls. */
-  function restore(id: string): { code: number; calls: string[]; out: string } {
+  /**
+   * Runs a restore with a docker that records every call; returns its exit code and the calls.
+   * `failFirstRestore`: the first database restore fails (the one from the backup, not the undo).
+   */
+  function restore(id: string, o: { failFirstRestore?: boolean } = {}): { code: number; calls: string[]; out: string } {
     const log = join(work, `calls-${id}`);
-    const docker = `${FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`)}`;
+    const failOnce = join(work, `fail-once-${id}`);
+    if (o.failFirstRestore) writeFileSync(failOnce, '');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`)
+      .replace(
+        '"exec -i") cat > /dev/null ;;',
+        `"exec -i") cat > /dev/null; if [ -e '${failOnce}' ]; then rm '${failOnce}'; return 1; fi ;;`,
+      )
+      .replace('"stop nrb-api") : ;;', '"stop nrb-api"|"start nrb-api") : ;;');
     const item = (file: string, kind: 'volume' | 'postgres', source: string) => ({
       kind,
       source,
@@ -329,6 +339,22 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(calls.some((c) => c.startsWith('exec -i nrb-db sh -c') && c.includes('pg_restore'))).toBe(true);
     expect(calls.some((c) => c.startsWith('run --rm -i') && c.includes('tar -xzf -'))).toBe(true);
     expect(out).toMatch(/MARK value safety_id \d{8}T\d{6}Z-2026\.01\.20-3333333/);
+  });
+
+  it('a restore that fails part way puts the data of before back from the safety backup and starts the backend again', () => {
+    const id = '20260107T000000Z-restore-fails';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const { code, calls, out } = restore(id, { failFirstRestore: true });
+    expect(code, out).toBe(BackupExit.RestoreFailed);
+    const safety = /MARK value safety_id (\S+)/.exec(out)?.[1];
+    expect(safety).toBeTruthy();
+    // the volume from the backup, the failed database, then both items again from the safety backup
+    const restores = calls.filter((c) => c.startsWith('run --rm -i') || c.startsWith('exec -i'));
+    expect(restores.map((c) => c.split(' ')[0])).toEqual(['run', 'exec', 'run', 'exec']);
+    expect(out).toContain('Restoring postgres:db failed');
+    expect(out).toContain(`Putting the data of before the restore back from safety backup ${safety}`);
+    expect(out).toContain('MARK value restore_undone yes');
+    expect(calls.indexOf('start nrb-api')).toBeGreaterThan(calls.lastIndexOf(restores[3]));
   });
 
   it('writes the environment file atomically, private, with a copy kept for the release', () => {

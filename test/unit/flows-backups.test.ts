@@ -103,6 +103,31 @@ describe('rollback-backend restore-backup', () => {
       { outcome: 'failure', update: { tag: T2, previous: T3, backup: BEFORE_T3, detail: 'restore refused' } },
     ]);
   });
+
+  it('a restore that failed part way and was undone says the data of before is back', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.RestoreFailed,
+      values: {
+        previous: T3,
+        running: '',
+        rolledBack: false,
+        restoreUndone: true,
+        safety: { id: '20260102T000000Z-safety', path: '', bytes: 1 },
+      },
+      tail: ['Restoring postgres:db failed'],
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/put back from safety backup 20260102T000000Z-safety and .* runs again/);
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: T2, previous: T3, backup: BEFORE_T3, detail: 'restore failed, undone' } },
+    ]);
+  });
 });
 
 describe('backup-backend', () => {

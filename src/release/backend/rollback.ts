@@ -164,8 +164,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       return { ok: false, outputs, error: why };
     }
     if (restore && released.code === BackendExit.RestoreFailed) {
-      await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore failed' });
-      const why = `Restoring ${restore.id} failed part way; the data of before the restore is in backup ${outputs.SAFETY_BACKUP_ID || '(none)'} (restore it by id to undo). ${failureOf(released.tail, released.code)}`;
+      const undone = released.values.restoreUndone === true;
+      await nas.finish('failure', {
+        tag,
+        previous: current,
+        backup: restore.id,
+        detail: undone ? 'restore failed, undone' : 'restore failed',
+      });
+      const safetyId = outputs.SAFETY_BACKUP_ID || '(none)';
+      const state = undone
+        ? `the data of before it was put back from safety backup ${safetyId} and ${current || 'the backend'} runs again`
+        : `the data of before it could not be put back; it is in safety backup ${safetyId} (restore it by id)`;
+      const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
