@@ -214,9 +214,11 @@ function upServices(
 function waitAll(r: Renderer, p: ServicesRecreatePlan, moves: readonly { spec: ServiceSpec; i: number }[]): Shell {
   if (r.dryRun) return sh`nr_say info 'dry-run: health wait skipped'`;
   return lines(
+    // each container found once (a recreate gives it a new id), then reused by the wait and the verification
+    ...moves.map(({ spec, i }) => sh`${new Shell(`nr_c_${i}`)}=${containerOf(spec)}`),
     ...moves.map(
       ({ spec, i }) =>
-        sh`( nr_wait_container ${containerOf(spec)} ${p.healthTimeout} ${spec.healthUrl} ) & ${new Shell(`nr_wait_${i}=$!`)}`,
+        sh`( nr_wait_container ${new Shell(`"$nr_c_${i}"`)} ${p.healthTimeout} ${spec.healthUrl} ) & ${new Shell(`nr_wait_${i}=$!`)}`,
     ),
     ...moves.map(
       ({ spec, i }) =>
@@ -255,7 +257,9 @@ nr_say ok ${`${name} done`}`
       )} || nr_up_ok=0`,
   );
   const verify = indexed.map(
-    (m) => sh`nr_now_img=${imageOf(m.spec)}
+    (
+      m,
+    ) => sh`nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
 if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
 else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`,
   );
