@@ -170,9 +170,23 @@ export function serviceRecord(s: ServiceSpec, tag: string): ServiceRecord {
   return { tag, image: s.image, container: s.container, tagVariable: s.tagVariable, healthUrl: s.healthUrl };
 }
 
+/** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
 function isServiceRecord(v: unknown): v is ServiceRecord {
   const r = v as ServiceRecord;
-  return typeof r === 'object' && r !== null && typeof r.tag === 'string' && typeof r.image === 'string';
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.tag === 'string' &&
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(r.tag) &&
+    typeof r.image === 'string' &&
+    /^[a-z0-9][a-z0-9._/:-]{0,254}$/.test(r.image) &&
+    typeof r.container === 'string' &&
+    /^([A-Za-z0-9][A-Za-z0-9_.-]{0,127})?$/.test(r.container) &&
+    typeof r.tagVariable === 'string' &&
+    /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(r.tagVariable) &&
+    typeof r.healthUrl === 'string' &&
+    /^(https?:\/\/\S*)?$/.test(r.healthUrl)
+  );
 }
 
 /** The services a history record names, skipping anything malformed (the history is a file on the NAS). */

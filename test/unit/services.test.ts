@@ -203,5 +203,8 @@ describe('each service in the history', () => {
   it('ignores service entries the history file holds that are not records', () => {
     const odd = released('backend', A, { services: { api: { tag: 5 } as unknown as ServiceRecord } });
     expect(releasedServices([odd]).size).toBe(0);
+    // a field that would reach docker as an option is not a service of the release
+    const option = released('backend', A, { services: { api: { ...svc(A), image: '--help' }, worker: svc(A) } });
+    expect([...releasedServices([option]).keys()]).toEqual(['worker']);
   });
 });
