@@ -5,7 +5,7 @@
  *
  *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
  *
- * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup) measures
+ * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup, services) measures
  * only those, prints them and leaves docs/benchmarks.md alone.
  * BENCH_WATCH_SECONDS (60 by default) is how long the watch row watches; the
  * issue's 5 minutes is BENCH_WATCH_SECONDS=300.
@@ -26,7 +26,7 @@ const ORIGIN = '/volume1/git/scanium.git';
 const NAS_USER = 'nas';
 const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup'];
+const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup', 'services'];
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 60);
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
 for (const m of ONLY)
@@ -61,10 +61,10 @@ function resetNas(): void {
 
 let serial = 0;
 /** Commits to the origin as a developer would; returns the SHA. */
-function pushCommit(files: Record<string, string>, message: string): string {
+function pushCommit(files: Record<string, string>, message: string, origin = ORIGIN): string {
   const dir = mkdtempSync(join(tmpdir(), 'nr-bench-'));
   execFileSync('chown', [NAS_USER, dir]);
-  asNas(['git', 'clone', '-q', ORIGIN, dir]);
+  asNas(['git', 'clone', '-q', origin, dir]);
   for (const [path, content] of Object.entries(files)) {
     const full = join(dir, path);
     if (!existsSync(dirname(full))) asNas(['mkdir', '-p', dirname(full)]);
@@ -288,6 +288,7 @@ async function main(): Promise<void> {
     if (measuring('startup')) await measureStartup(proxy, rows, log);
     if (measuring('watch')) await measureWatch(rows, log);
     if (measuring('backup')) await measureBackup(rows, log);
+    if (measuring('services')) await measureServices(proxy, rows, log);
   } finally {
     await proxy.close();
     resetNas();
@@ -662,6 +663,89 @@ async function measureStartup(proxy: TcpProxy, rows: Row[], log: (l: string) => 
     });
   }
   rows.push({ measure: 'bundle sizes (dist/<action>/index.js)', result: sizes.join('; '), target: '—' });
+}
+
+// ---------------------------------------------------------------- several services (issue 14)
+
+/** The three-service sample application (test/nas/app/multi, seeded by test/nas/services.sh). */
+const SERVICES_REPO = '/volume1/docker/nrs-multi/repo';
+const SERVICES_ORIGIN = '/volume1/git/nrs-multi.git';
+const SERVICES_INPUTS = {
+  'repo-path': SERVICES_REPO,
+  'compose-file': 'nrs/docker-compose.yml',
+  image: 'nrs-api',
+  container: 'nrs-api',
+  'build-context': 'nrs/api',
+  services: `api tag-variable=API_TAG
+worker tag-variable=WORKER_TAG
+web image=nrs-web build-context=nrs/web tag-variable=WEB_TAG health-url=http://127.0.0.1:18102/health`,
+};
+/** The same release typed by hand in one ssh session: both images built, the three recreated, each one checked. */
+const SERVICES_HAND_SCRIPT = `set -e
+cd ${SERVICES_REPO}
+git fetch -q origin
+git checkout -q -B main origin/main
+tag=$(date -u +%Y.%m.%d)-$(git rev-parse --short=7 HEAD)
+docker build -q -t nrs-api:$tag nrs/api >/dev/null
+docker build -q -t nrs-web:$tag nrs/web >/dev/null
+API_TAG=$tag WORKER_TAG=$tag WEB_TAG=$tag docker-compose --file nrs/docker-compose.yml up -d --no-build --no-deps api worker web
+worker=$(docker ps -q --filter label=com.docker.compose.project=nrs --filter label=com.docker.compose.service=worker)
+n=0
+until [ "$(docker inspect -f '{{.State.Health.Status}}' nrs-api)" = healthy ] && [ "$(docker inspect -f '{{.State.Health.Status}}' $worker)" = healthy ] && curl -fsS -o /dev/null http://127.0.0.1:18102/health; do
+  n=$((n + 1)); [ $n -le 480 ] || { echo 'not healthy' >&2; exit 1; }
+  sleep 0.25
+done
+echo "deployed $tag"
+`;
+
+/**
+ * A three-service release (two images) at a 50 ms round trip: the action
+ * against the same release typed by hand in one ssh session, alternating,
+ * in one run; target ≤ 1.10× the hand-run median.
+ */
+async function measureServices(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  const reset = (): void => void execFileSync('bash', [join(ROOT, 'test/nas/services.sh')], { stdio: 'pipe' });
+  reset();
+  try {
+    const release = (): string =>
+      pushCommit(
+        { 'nrs/api/www/version': `bench ${++serial}\n`, 'nrs/web/www/version': `bench ${serial}\n` },
+        `Bench services release ${serial}`,
+        SERVICES_ORIGIN,
+      );
+    // A first release, so that every measured one replaces three running services.
+    must(await runBundle('deploy-backend', connection(2222, SERVICES_INPUTS)), 'the first services deploy');
+    proxy.delayMs = 25;
+    const action: number[] = [];
+    const hand: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      for (const who of i % 2 === 0 ? ['action', 'hand'] : ['hand', 'action']) {
+        release();
+        if (who === 'action')
+          action.push(
+            must(
+              await runBundle('deploy-backend', connection(proxy.port, SERVICES_INPUTS)),
+              'deploy-backend (services)',
+            ).ms,
+          );
+        else hand.push(must(await handRun(proxy.port, SERVICES_HAND_SCRIPT), 'the hand-run services deploy').ms);
+      }
+    }
+    proxy.delayMs = 0;
+    const ratio = median(action) / median(hand);
+    log(
+      `services @50 ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`,
+    );
+    rows.push({
+      measure: `deploy-backend, three services from two images, 50 ms round trip: action / hand-run in one ssh session (median of ${RUNS})`,
+      result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`,
+      target: '≤ 1.10',
+      ok: ratio <= 1.1,
+    });
+  } finally {
+    proxy.delayMs = 0;
+    reset();
+  }
 }
 
 function writeReport(rows: Row[], raw: string[]): void {

@@ -17,6 +17,7 @@ import {
   parseVolumeLines,
   type DatabaseItem,
 } from '../rules/backups.js';
+import { parseServiceNames, parseServices, ServicesSyntaxError, type ServiceSpec } from '../rules/services.js';
 
 /** What a backup holds and where backups go (issue 13). */
 export interface BackupSettings {
@@ -68,6 +69,8 @@ export interface DeployBackendInputs {
   backups: BackupSettings;
   autoRollbackRestore: boolean;
   envFile: EnvFileSettings;
+  /** Several services released together (issue 14); empty: the single service of `target`. */
+  services: ServiceSpec[];
 }
 
 export interface RollbackBackendInputs {
@@ -80,6 +83,8 @@ export interface RollbackBackendInputs {
   backupDir: string;
   backupImage: string;
   envFile: EnvFileSettings;
+  /** Services of a several-service release to roll back; empty: all of them (or the single service). */
+  services: string[];
 }
 
 export interface BackupBackendInputs {
@@ -98,6 +103,19 @@ export interface CleanupBackendInputs {
   pruneDangling: boolean;
   /** Backups are pruned too (the directory may hold none). */
   backups: { dir: string; keep: number };
+  /** Several services (issue 14): their images are cleaned up each, none of their running or rollback tags go. */
+  services: ServiceSpec[];
+  composeFile: string;
+}
+
+/** The `services` lines, checked before anything connects; errors name the input and the line. */
+function readServices(r: InputReader, defaults: Omit<ServiceSpec, 'name'> & { service: string }): ServiceSpec[] {
+  try {
+    return parseServices(r.string('services', { multiline: true }), defaults, PATTERNS);
+  } catch (e) {
+    if (e instanceof ServicesSyntaxError) throw new InputError('services', e.message);
+    throw e;
+  }
 }
 
 function readTarget(r: InputReader): BackendTarget {
@@ -164,7 +182,7 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
 
 export function readDeployBackend(r: InputReader): DeployBackendInputs {
   const conn = readConnection(r);
-  return {
+  const settings: Omit<DeployBackendInputs, 'services'> = {
     conn,
     target: readTarget(r),
     buildContext: r.relativePath('build-context') || '.',
@@ -179,6 +197,29 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     autoRollbackRestore: r.bool('auto-rollback-restore'),
     envFile: readEnvFile(r),
   };
+  const services = readServices(r, {
+    ...settings.target,
+    buildContext: settings.buildContext,
+    dockerfile: settings.dockerfile,
+  });
+  if (services.length) servicesOnly(settings);
+  return { ...settings, services };
+}
+
+/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
+function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
+  const unsupported: [string, boolean][] = [
+    ['watch', !!s.watch],
+    ['backup-volumes', s.backups.enabled],
+    ['env-file-content', s.envFile.content !== ''],
+    ['auto-rollback-restore', s.autoRollbackRestore],
+  ];
+  const used = unsupported.find(([, on]) => on);
+  if (used)
+    throw new InputError(
+      used[0],
+      'is not supported together with services yet (a several-service release has no metrics watch, backups or environment file); release the services without it',
+    );
 }
 
 export function readBackupBackend(r: InputReader): BackupBackendInputs {
@@ -256,17 +297,40 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     backupDir: readBackupDir(r, conn.repoPath),
     backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
     envFile: readEnvFile(r),
+    services: readServiceNames(r),
   };
+}
+
+function readServiceNames(r: InputReader): string[] {
+  try {
+    return parseServiceNames(r.string('services', { multiline: true }), PATTERNS);
+  } catch (e) {
+    if (e instanceof ServicesSyntaxError) throw new InputError('services', e.message);
+    throw e;
+  }
 }
 
 export function readCleanupBackend(r: InputReader): CleanupBackendInputs {
   const conn = readConnection(r);
+  const image = r.matching('image', PATTERNS.image, 'a Docker image name');
+  const container = r.matching('container', PATTERNS.name, 'a container name');
   return {
     conn,
-    image: r.matching('image', PATTERNS.image, 'a Docker image name'),
-    container: r.matching('container', PATTERNS.name, 'a container name'),
+    image,
+    container,
     keep: r.int('keep', 0, 10000),
     pruneDangling: r.bool('prune-dangling'),
     backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
+    composeFile: r.relativePath('compose-file'),
+    // cleanup needs only each service's image and container; the other keys are never used here
+    services: readServices(r, {
+      service: r.matching('service', PATTERNS.name, 'a compose service name'),
+      image,
+      container,
+      tagVariable: 'TAG',
+      buildContext: '.',
+      dockerfile: '',
+      healthUrl: '',
+    }),
   };
 }

@@ -111,6 +111,17 @@ const backend: Record<string, InputSpec> = {
   'health-timeout': { description: 'Seconds to wait for the backend to become healthy.', default: '120' },
 };
 
+/** Several services in one release (issue 14). */
+const services: InputSpec = {
+  description:
+    'Several compose services released together, one a line: the compose service name, then `key=value` words `image=`, `container=`, `tag-variable=`, `build-context=`, `dockerfile=`, `health-url=`; what a line leaves out comes from the single-service inputs (`container` only for the line of `service`; the others: the container compose makes). Empty: the single service of `service`.',
+  default: '',
+};
+const deployedServices = {
+  DEPLOYED_SERVICES:
+    'JSON: each service of a several-service release to its tag, image and previous tag (not set for a single service).',
+};
+
 const verify: Record<string, InputSpec> = {
   'grafana-url': { description: 'Grafana URL as reached from the NAS.', default: 'http://127.0.0.1:3000' },
   'grafana-credentials': { description: '`user:password` for basic auth, or an API token.', default: '', secret: true },
@@ -242,6 +253,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
     inputs: {
       ...connection,
       ...backend,
+      services,
       'build-context': { description: 'Build context, relative to repo-path.', default: 'backend' },
       dockerfile: { description: "Dockerfile, relative to repo-path (empty: the context's Dockerfile).", default: '' },
       ...checkout,
@@ -276,6 +288,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
         '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
+      ...deployedServices,
     },
   },
   'rollback-backend': {
@@ -291,6 +304,11 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '',
       },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      services: {
+        description:
+          "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
+        default: '',
+      },
       'restore-backup': {
         description:
           'Data to restore with the rollback: empty (images only), `auto` (the backup taken just before the release being rolled back), or a backup id.',
@@ -305,6 +323,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...backendOutputs,
       RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
       SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
+      ...deployedServices,
     },
   },
   'backup-backend': {
@@ -334,7 +353,10 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...connection,
       image: backend.image,
       container: backend.container,
-      keep: { description: 'How many dated tags to keep.', default: '10' },
+      services,
+      'compose-file': backend['compose-file'],
+      service: backend.service,
+      keep: { description: 'How many dated tags to keep (per image).', default: '10' },
       'prune-dangling': { description: 'Also remove dangling images.', default: 'true' },
       'backup-dir': backups['backup-dir'],
       'backup-keep': backups['backup-keep'],

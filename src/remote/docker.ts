@@ -68,6 +68,27 @@ export const compose = {
       ],
       { [o.tagVariable]: o.tag },
     ),
+  /** Recreates several services at once (issue 14), each tag in the variable its service reads, never building. */
+  upServices: (o: {
+    file: string;
+    services: readonly string[];
+    env: Record<string, string>;
+    force?: boolean;
+  }): ChangeCommand =>
+    change(
+      [
+        'compose',
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        ...o.services,
+      ],
+      o.env,
+    ),
   down: (file: string): ChangeCommand => change(['compose', '--file', file, 'down', '--remove-orphans']),
   upAll: (file: string): ChangeCommand => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
   /** Names of the containers the compose project owns. */

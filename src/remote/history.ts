@@ -27,6 +27,18 @@ export interface HistoryRecord {
   backup?: string;
   /** sha256 of the environment file the release wrote (never its content). */
   env?: string;
+  /** A release of several services (issue 14): each service's tag, and how to find and check it again. */
+  services?: Record<string, ServiceRecord>;
+}
+
+/** What the history keeps of one service of a release. */
+export interface ServiceRecord {
+  tag: string;
+  image: string;
+  /** Empty: the container compose made for the service. */
+  container: string;
+  tagVariable: string;
+  healthUrl: string;
 }
 
 export const HISTORY_FILE = 'history.jsonl';

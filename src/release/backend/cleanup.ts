@@ -11,6 +11,9 @@ import type { Progress } from '../../report/progress.js';
 import { reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTags, freedBytes, planCleanup, type ImageTag } from '../../rules/images.js';
+import { servicesImages, serviceTag } from '../../programs/services.js';
+import { imageHistory, previousServiceRelease } from '../../rules/services.js';
+import type { FlowResult } from '../flow.js';
 
 export const CLEANUP_STEPS = new Steps({
   lock: 'Taking the release lock',
@@ -36,14 +39,16 @@ export async function cleanupImages(
     keep: number;
     running?: string;
     rollbackTarget?: string;
+    /** More tags that must stay (the running and rollback tags of other services of the image). */
+    protect?: readonly string[];
     inventory: ImageTag[];
     history: readonly HistoryRecord[];
     pruneDangling: boolean;
   },
 ): Promise<CleanupResult> {
-  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], o.history);
+  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...(o.protect ?? [])], o.history);
   progress.detail(
-    `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`,
+    `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}${o.protect?.length ? `, the services' running and rollback tags ${[...new Set(o.protect)].join(' ')}` : ''}, latest and undated tags)`,
   );
   if (plan.remove.length === 0 && !o.pruneDangling) {
     progress.ok('Nothing to remove');
@@ -88,6 +93,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
     const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
     reportInProgress(progress, state.inProgress);
     progress.step(`Listing ${image} images`);
+    if (settings.services.length) return cleanupServices(settings, nas, progress, state.history, state.answers.backups);
     const running = runningTag(image, state.answers.runningImage) || undefined;
     const { inventory } = state.answers;
     progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
@@ -133,3 +139,67 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
     return { ok: true, outputs };
   },
 });
+
+/**
+ * cleanup-backend with several services (issue 14): the newest `keep` dated
+ * tags of each image stay, and never a tag any service of the image runs or
+ * would go back to in an empty-tag rollback. Outputs name `image:tag`.
+ */
+async function cleanupServices(
+  settings: CleanupBackendInputs,
+  nas: Nas,
+  progress: Progress,
+  history: readonly HistoryRecord[],
+  backups: BackupEntry[],
+): Promise<FlowResult> {
+  const { conn, services } = settings;
+  progress.step(`Listing the images of ${services.map((s) => s.name).join(', ')}`);
+  const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, settings.composeFile, services));
+  const running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+  for (const [i, s] of services.entries()) progress.detail(`${s.name}: runs ${s.image}:${running[i] || '(nothing)'}`);
+  progress.step(CLEANUP_STEPS.text('remove'));
+  const removed: string[] = [];
+  const kept: string[] = [];
+  let freed = 0;
+  for (const [image, inventory] of asked.values.inventory) {
+    const protect = services.flatMap((s, i) =>
+      s.image === image && running[i] ? [running[i], previousServiceRelease(history, s.name, running[i]) ?? ''] : [],
+    );
+    const result = await cleanupImages(nas, progress, {
+      image,
+      keep: settings.keep,
+      protect: protect.filter(Boolean),
+      inventory,
+      history: imageHistory(history, image),
+      pruneDangling: false,
+    });
+    removed.push(...result.removed.map((t) => `${image}:${t}`));
+    kept.push(...result.keep.map((t) => `${image}:${t}`));
+    freed += result.freedBytes;
+  }
+  if (settings.pruneDangling) await nas.runProgram(removeImages(nas.render, services[0].image, [], true));
+  const left = backups.length
+    ? await pruneBackups(nas, progress, {
+        dir: settings.backups.dir,
+        keep: settings.backups.keep,
+        running: running[0] ?? '',
+        history,
+        entries: backups,
+      })
+    : backups;
+  const removedBackups = nas.dryRun ? [] : backups.filter((b) => !left.includes(b)).map((b) => b.id);
+  const outputs = {
+    REMOVED_TAGS: JSON.stringify(removed),
+    KEPT_TAGS: JSON.stringify(kept),
+    FREED_BYTES: String(freed),
+    REMOVED_BACKUPS: JSON.stringify(removedBackups),
+  };
+  await nas.finish('success', {
+    detail: `removed ${removed.length} tag(s)${removed.length ? `: ${removed.join(' ')}` : ''}`.slice(0, 300),
+  });
+  progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
+  await progress.platform.addSummary(
+    `### Service images cleaned up\n\nKept ${kept.length}, removed ${removed.length} (${(freed / 1e6).toFixed(1)} MB).\n`,
+  );
+  return { ok: true, outputs };
+}

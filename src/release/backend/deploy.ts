@@ -24,6 +24,7 @@ import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { backupPlan, commitOf, pruneBackups } from './backup.js';
+import { deployServices } from './deploy-services.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -51,7 +52,10 @@ function beforeRecreate(code: number): string {
 export const deployBackend = defineFlow<DeployBackendInputs & { deployment: DeploymentInputs }>({
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
-  async run(settings, nas, { progress, deployment }): Promise<FlowResult> {
+  async run(settings, nas, context): Promise<FlowResult> {
+    // Several services (issue 14) take their own path; an empty `services` is today's single service, unchanged.
+    if (settings.services.length) return deployServices(settings, nas, context);
+    const { progress, deployment } = context;
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     progress.plan(DEPLOY_STEPS.count);

@@ -18,6 +18,7 @@ import { listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
+import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 
 /** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
 const NOTHING_CHANGED: ReadonlySet<number> = new Set([
@@ -37,7 +38,8 @@ export const ROLLBACK_BACKEND_STEPS = new Steps({
 export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: DeploymentInputs }>({
   kind: { action: 'rollback-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
-  async run(settings, nas, { progress, deployment }) {
+  async run(settings, nas, context) {
+    const { progress, deployment } = context;
     const { conn, target } = settings;
     const steps = ROLLBACK_BACKEND_STEPS;
     progress.banner('Backend Rollback - NAS Local');
@@ -47,6 +49,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const { runningImage, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
+    // A release of several services (issue 14) is rolled back per service; without one, today's single service.
+    if (settings.services.length || servicesOfLastRelease(state.history).size)
+      return rollbackServices(settings, nas, state, context);
     const current = runningTag(target.image, runningImage);
     const available = datedTags(inventory, state.history);
 

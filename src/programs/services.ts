@@ -1,0 +1,461 @@
+import { posix } from 'node:path';
+import type { CheckoutInputs } from '../inputs/backend.js';
+import { command, type Renderer } from '../remote/command.js';
+import { compose, docker } from '../remote/docker.js';
+import { HEALTH } from '../remote/health.js';
+import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
+import { Shell, lines, sh } from '../remote/shell.js';
+import { parseImageTags, type ImageTag } from '../rules/images.js';
+import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
+import { BackendExit, RELEASE_STEPS } from './backend.js';
+import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+
+/**
+ * The NAS side of a release of several compose services (issue 14): what
+ * each service runs, getting each distinct image once, recreating them
+ * together, waiting for all of them in parallel under one timeout, and
+ * putting every one back when any fails. Values are reported by the
+ * service's position in the list, so no name is ever a shell word of ours.
+ */
+
+const EXIT = exitCodes(BackendExit);
+
+/** The labels compose puts on a service's container: found by docker alone (no compose call, none of its start-up time). */
+const SERVICE_LABEL = 'com.docker.compose.service';
+const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
+
+/**
+ * Shell functions finding a service's container: its own name, or the one
+ * compose made for the service of this compose file (its labels name the
+ * service and the compose file's folder; an id works wherever a name does).
+ * nr_svc_container NAME SERVICE, nr_svc_image NAME SERVICE, nr_svc_logs NAME SERVICE.
+ */
+function containerFinder(r: Renderer, repo: string, composeFile: string): Shell {
+  const inspect = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+  const logs = r.run(command(['docker', 'logs', '--tail', '100']));
+  const list = r.run(command(['docker', 'container', 'ls', '--all', '--quiet']));
+  return sh`nr_svc_dir=$(cd ${repo} 2>/dev/null && cd ${posix.dirname(composeFile)} 2>/dev/null && pwd)
+nr_svc_container() { if [ -n "$1" ]; then printf '%s\n' "$1"; else ${list} --filter "label=${new Shell(SERVICE_LABEL)}=$2" --filter "label=${new Shell(PROJECT_DIR_LABEL)}=$nr_svc_dir" 2>/dev/null | head -n 1; fi; }
+nr_svc_image() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspect} "$nr_sc" 2>/dev/null; }
+nr_svc_logs() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${logs} "$nr_sc" 2>&1; }`;
+}
+const containerOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell =>
+  sh`"$(nr_svc_container ${s.container} ${s.name})"`;
+const imageOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell => sh`"$(nr_svc_image ${s.container} ${s.name})"`;
+
+/** `image:tag` each service's container runs, as values `svc_image_<i>`. */
+function runningImages(r: Renderer, repo: string, composeFile: string, services: readonly ServiceSpec[]): Shell {
+  return lines(
+    containerFinder(r, repo, composeFile),
+    ...services.map((s, i) => sh`nr_value ${`svc_image_${i}`} ${imageOf(s)}`),
+  );
+}
+function decodeRunningImages(values: ReadonlyMap<string, string>, services: readonly ServiceSpec[]): string[] {
+  return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
+}
+
+/** The tag a service runs, when its container runs the service's image. */
+export function serviceTag(image: string, runningImage: string): string {
+  return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
+}
+
+export interface ServicesDeployState extends FetchedTarget {
+  /** `image:tag` each service runs, in the order of the list (empty: none). */
+  runningImages: string[];
+}
+
+/** deploy-backend's first questions with several services: what each runs, and the commit to release. */
+export function servicesDeployState(
+  services: readonly ServiceSpec[],
+  composeFile: string,
+  checkout: CheckoutInputs & { repo: string },
+): StateQuestions<ServicesDeployState> {
+  return {
+    script: (r) => sh`( ${runningImages(r, checkout.repo, composeFile, services)} ) &
+${fetchTarget(r, checkout)}
+wait`,
+    decode: (values) => ({ runningImages: decodeRunningImages(values, services), ...decodeFetchedTarget(values) }),
+  };
+}
+
+export interface ServicesImagesState {
+  runningImages: string[];
+  /** The tags of each distinct image, by image name. */
+  inventory: Map<string, ImageTag[]>;
+}
+
+function inventoryValues(r: Renderer, images: readonly string[]): Shell {
+  return lines(
+    ...images.map(
+      (image, i) => sh`nr_value ${`img_tags_b64_${i}`} "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`,
+    ),
+  );
+}
+function decodeInventories(values: ReadonlyMap<string, string>, images: readonly string[]): Map<string, ImageTag[]> {
+  return new Map(
+    images.map((image, i) => [
+      image,
+      parseImageTags(Buffer.from(values.get(`img_tags_b64_${i}`) ?? '', 'base64').toString()),
+    ]),
+  );
+}
+
+/** What each service runs and which tags each image has: rollback's and cleanup's questions once the services are known. */
+export function servicesImages(
+  r: Renderer,
+  repo: string,
+  composeFile: string,
+  services: readonly ServiceSpec[],
+): TypedProgram<ServicesImagesState> {
+  const images = [...new Set(services.map((s) => s.image))];
+  return {
+    title: 'Asking what each service runs',
+    timeout: 120,
+    quiet: true,
+    script: lines(runningImages(r, repo, composeFile, services), inventoryValues(r, images)),
+    decode: (values) => ({
+      runningImages: decodeRunningImages(values, services),
+      inventory: decodeInventories(values, images),
+    }),
+  };
+}
+
+/**
+ * Gets one image of the release onto the NAS, tagged `image:tag`: today by
+ * building it there (reused when the tag exists). One function per distinct
+ * image, so other sources (a registry pull, a stream from the runner) slot in here.
+ */
+export function obtainImage(r: Renderer, o: ImageToObtain & { tag: string }): Shell {
+  const ref = `${o.image}:${o.tag}`;
+  return sh`if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
+else
+  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
+  ${r.change(docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${EXIT.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok ${`Image ${ref} built`}
+fi
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
+else ${r.dryRun ? sh`nr_say info ${`dry-run: ${ref} was not built`}` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
+}
+
+/** One service in a recreate: where it goes and what to put back. */
+export interface ServiceMove {
+  spec: ServiceSpec;
+  /** The tag it is recreated with. */
+  tag: string;
+  /** The tag it ran before, put back when the release fails; empty: nothing to put back. */
+  fallback: string;
+}
+
+export interface ServicesRecreatePlan {
+  repo: string;
+  composeFile: string;
+  /** The services recreated, in the order of the list. */
+  moves: readonly ServiceMove[];
+  /** Services left alone: their tags still go to compose, so a file that reads their variables sees what they run. */
+  others: readonly { spec: ServiceSpec; tag: string }[];
+  healthTimeout: number;
+  force: boolean;
+  /** Put back what ran before when any service fails (auto-rollback). */
+  fallback: boolean;
+  preDeploy?: string;
+  postDeploy?: string;
+  /** BACKEND_TAG and PREVIOUS_BACKEND_TAG of the hooks. */
+  hookTags: { tag: string; previous: string };
+  steps: Steps<'recreate' | 'health' | 'verify'>;
+}
+
+/** What a recreate of several services reports. */
+export interface ServicesRecreateValues {
+  /** The tag each moved service runs at the end, in the order of the moves (empty: docker did not answer). */
+  running: string[];
+  /** The services that failed their health check (or whose container was not what it should be). */
+  failed: string[];
+  /** The last log lines of each service that failed. */
+  failedLogs: Map<string, string>;
+  rolledBack: boolean;
+}
+
+/** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
+const FAILED_LOG_LINES = 10;
+
+function decodeServicesRecreate(
+  values: ReadonlyMap<string, string>,
+  moves: readonly ServiceMove[],
+): ServicesRecreateValues {
+  return {
+    running: moves.map((_, i) => values.get(`svc_running_${i}`) ?? ''),
+    failedLogs: new Map(
+      moves.flatMap((m, i): [string, string][] => {
+        const b64 = values.get(`svc_logs_b64_${i}`);
+        return b64 === undefined ? [] : [[m.spec.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
+      }),
+    ),
+    failed: (values.get('failed') ?? '').split(' ').filter(Boolean),
+    rolledBack: values.get('rolled_back') === 'true',
+  };
+}
+
+/** `compose up` of the services to a tag each; the variables of the services left alone keep their tags. */
+function upServices(
+  r: Renderer,
+  p: ServicesRecreatePlan,
+  targets: readonly { spec: ServiceSpec; tag: string }[],
+  force: boolean,
+): Shell {
+  const env: Record<string, string> = {};
+  for (const o of p.others) env[o.spec.tagVariable] = o.tag;
+  for (const t of targets) env[t.spec.tagVariable] = t.tag;
+  return r.change(compose.upServices({ file: p.composeFile, services: targets.map((t) => t.spec.name), env, force }));
+}
+
+/** Waits for the services in parallel (one timeout for all); names each that fails in `nr_failed`. */
+function waitAll(r: Renderer, p: ServicesRecreatePlan, moves: readonly { spec: ServiceSpec; i: number }[]): Shell {
+  if (r.dryRun) return sh`nr_say info 'dry-run: health wait skipped'`;
+  return lines(
+    // each container found once (a recreate gives it a new id), then reused by the wait and the verification
+    ...moves.map(({ spec, i }) => sh`${new Shell(`nr_c_${i}`)}=${containerOf(spec)}`),
+    ...moves.map(
+      ({ spec, i }) =>
+        sh`( nr_wait_container ${new Shell(`"$nr_c_${i}"`)} ${p.healthTimeout} ${spec.healthUrl} ) & ${new Shell(`nr_wait_${i}=$!`)}`,
+    ),
+    ...moves.map(
+      ({ spec, i }) =>
+        sh`if wait ${new Shell(`"$nr_wait_${i}"`)}; then nr_say ok ${`${spec.name} is healthy`}; else nr_failed="$nr_failed "${spec.name}; fi`,
+    ),
+  );
+}
+
+/**
+ * Recreates several services together: pre-deploy, one `compose up` of all
+ * of them (per target tag), the health of every one awaited in parallel,
+ * each container's image verified, post-deploy. When any fails, its last log
+ * lines are printed and every moved service goes back to its fallback tag
+ * (the others stay as they are: they did not change). Run detached.
+ */
+export function recreateServices(r: Renderer, p: ServicesRecreatePlan): Shell {
+  const indexed = p.moves.map((m, i) => ({ ...m, i }));
+  const byTag = (list: typeof indexed, tagOf: (m: ServiceMove) => string): Map<string, typeof indexed> => {
+    const out = new Map<string, typeof indexed>();
+    for (const m of list) out.set(tagOf(m), [...(out.get(tagOf(m)) ?? []), m]);
+    return out;
+  };
+  const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
+    text
+      ? sh`nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+      : sh`:`;
+  const ups = [...byTag(indexed, (m) => m.tag)].map(
+    ([tag, ms]) =>
+      sh`${upServices(
+        r,
+        p,
+        ms.map((m) => ({ spec: m.spec, tag })),
+        p.force,
+      )} || nr_up_ok=0`,
+  );
+  const verify = indexed.map(
+    (
+      m,
+    ) => sh`nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
+if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
+else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`,
+  );
+  const logs = indexed.map(
+    (m) => sh`case " $nr_failed " in *${` ${m.spec.name} `}*)
+  nr_lg=$(nr_svc_logs ${m.spec.container} ${m.spec.name})
+  nr_say group ${`Last 100 log lines of ${m.spec.name} (${m.spec.image}:${m.tag})`}
+  printf '%s\n' "$nr_lg"
+  nr_say endgroup
+  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+esac`,
+  );
+  const back = indexed.filter((m) => m.fallback);
+  const fallback =
+    p.fallback && back.length
+      ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
+${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
+nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
+${lines(
+  ...[...byTag(back, (m) => m.fallback)].map(
+    ([tag, ms]) =>
+      sh`${upServices(
+        r,
+        p,
+        ms.map((m) => ({ spec: m.spec, tag })),
+        true,
+      )} || nr_up_ok=0`,
+  ),
+)}
+${waitAll(r, p, back)}
+nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
+nr_value failed "$nr_failed"
+${lines(...back.map((m) => sh`nr_value ${`svc_running_${m.i}`} "$(nr_svc_image ${m.spec.container} ${m.spec.name} | sed 's/^.*://')"`))}
+${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+nr_value rolled_back true
+if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
+  nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  ${EXIT.exit(BackendExit.RolledBack)}
+fi
+nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
+${EXIT.exit(BackendExit.RollbackFailed)}`
+      : sh`nr_say warn 'Nothing to put back: the new containers are left for inspection'
+nr_value failed "$nr_failed"
+${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+nr_value rolled_back false
+${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
+  return lines(
+    HEALTH,
+    containerFinder(r, p.repo, p.composeFile),
+    sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
+nr_failed=
+${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
+nr_up_ok=1
+${lines(...ups)}
+if [ "$nr_up_ok" = 1 ]; then
+  nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
+  ${p.steps.say('health')}
+  ${waitAll(r, p, indexed)}
+  if [ -z "$nr_failed" ]; then
+    ${p.steps.say('verify')}
+    ${lines(...verify)}
+  fi
+else
+  nr_say fail 'docker compose up failed'; nr_failed=${` ${p.moves.map((m) => m.spec.name).join(' ')}`}
+fi
+if [ -z "$nr_failed" ]; then
+  nr_say ok 'Every service is healthy'
+  ${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+  nr_value failed ''; nr_value rolled_back false
+  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  exit 0
+fi
+nr_say fail "Not healthy:$nr_failed"
+${lines(...logs)}
+${fallback}`,
+  );
+}
+
+export interface ServicesReleasePlan {
+  repo: string;
+  composeFile: string;
+  checkout: CheckoutInputs;
+  commit: string;
+  subject: string;
+  tag: string;
+  services: readonly ServiceSpec[];
+  /** The tag each service runs now, in the order of the list (empty: none, or not its image). */
+  previous: readonly string[];
+  healthTimeout: number;
+  autoRollback: boolean;
+  preDeploy?: string;
+  postDeploy?: string;
+  runLabel: string;
+  /** The history's record of the services (their tags in this release). */
+  record: Record<string, ServiceRecord>;
+}
+
+export interface ServicesReleaseValues extends ServicesRecreateValues {
+  built: boolean;
+  /** The tags of each distinct image after a successful release. */
+  inventory: Map<string, ImageTag[]>;
+}
+
+/** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
+export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase<ServicesReleaseValues> {
+  const steps = new Steps(RELEASE_STEPS);
+  const images = distinctImages(p.services);
+  const moves = p.services.map((spec, i) => ({
+    spec,
+    tag: p.tag,
+    fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
+  }));
+  const firstPrevious = p.previous.find(Boolean) ?? '';
+  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record };
+  return {
+    title: 'Releasing the services',
+    timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
+    begin: { ...update, detail: 'deploy' },
+    success: update,
+    afterSuccess: inventoryValues(
+      r,
+      images.map((i) => i.image),
+    ),
+    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Getting ${images.length} image(s) for ${p.services.length} service(s): ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
+cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
+${lines(...images.map((i) => obtainImage(r, { ...i, tag: p.tag })))}
+${steps.say('verifyImage')}
+nr_say ok ${`Every image exists with tag ${p.tag}`}
+nr_value built yes
+${recreateServices(r, {
+  repo: p.repo,
+  composeFile: p.composeFile,
+  moves,
+  others: [],
+  healthTimeout: p.healthTimeout,
+  force: false,
+  fallback: p.autoRollback,
+  ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
+  ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+  hookTags: { tag: p.tag, previous: firstPrevious },
+  steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+})}`,
+    decode: (values) => ({
+      ...decodeServicesRecreate(values, moves),
+      built: values.get('built') === 'yes',
+      inventory: decodeInventories(
+        values,
+        images.map((i) => i.image),
+      ),
+    }),
+  };
+}
+
+/** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
+export function servicesRollbackPhase(
+  r: Renderer,
+  p: {
+    repo: string;
+    composeFile: string;
+    moves: readonly ServiceMove[];
+    others: readonly { spec: ServiceSpec; tag: string }[];
+    healthTimeout: number;
+    force: boolean;
+    named: boolean;
+    record: Record<string, ServiceRecord>;
+    steps: Steps<'recreate' | 'health' | 'verify'>;
+  },
+): Phase<ServicesRecreateValues> {
+  const first = p.moves[0];
+  return {
+    title: 'Rolling back services',
+    timeout: p.healthTimeout * 2 + 600,
+    begin: {
+      tag: first?.tag ?? '',
+      previous: first?.fallback ?? '',
+      detail: p.named ? 'named' : 'previous-release',
+      services: p.record,
+    },
+    success: {},
+    script: recreateServices(r, {
+      repo: p.repo,
+      composeFile: p.composeFile,
+      moves: p.moves,
+      others: p.others,
+      healthTimeout: p.healthTimeout,
+      force: p.force,
+      fallback: true,
+      hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
+      steps: p.steps,
+    }),
+    decode: (values) => decodeServicesRecreate(values, p.moves),
+  };
+}

@@ -1,0 +1,219 @@
+import type { DeploymentInputs } from '../../github/deployments.js';
+import type { DeployBackendInputs } from '../../inputs/backend.js';
+import type { Nas } from '../../nas/nas.js';
+import { BackendExit, BEFORE_RECREATE } from '../../programs/backend.js';
+import { CheckoutExit } from '../../programs/checkout.js';
+import {
+  servicesDeployState,
+  servicesImages,
+  servicesReleasePhase,
+  serviceTag,
+  type ServicesRecreateValues,
+} from '../../programs/services.js';
+import type { HistoryRecord } from '../../remote/history.js';
+import { datedTag } from '../../rules/tags.js';
+import { imageHistory, previousServiceRelease, serviceRecord, type ServiceSpec } from '../../rules/services.js';
+import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
+import type { FlowContext, FlowResult } from '../flow.js';
+import { cleanupImages } from './cleanup.js';
+import { watchReportJson } from './watch-report.js';
+import { Steps } from '../../remote/program.js';
+import { RELEASE_STEPS } from '../../programs/backend.js';
+
+const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
+const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
+
+/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
+export function deployedServices(
+  services: readonly Pick<ServiceSpec, 'name' | 'image'>[],
+  running: readonly string[],
+  previous: readonly string[],
+): string {
+  return JSON.stringify(
+    Object.fromEntries(
+      services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }]),
+    ),
+  );
+}
+
+/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
+export function servicesFailure(
+  tag: string,
+  services: readonly ServiceSpec[],
+  values: ServicesRecreateValues,
+  code: number,
+  tail: readonly string[],
+): string {
+  const failed = values.failed.length ? values.failed.join(', ') : 'a service';
+  const logs = values.failed
+    .map((name) => {
+      const text = values.failedLogs.get(name);
+      return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+    .join('');
+  const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
+  if (code === BackendExit.RolledBack)
+    return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
+  if (code === BackendExit.RollbackFailed)
+    return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
+  if (code === BackendExit.FailedWithoutFallback)
+    return `The release ${tag} failed: ${failed} did not become healthy, and nothing ran before to put back (left for inspection: ${now}).${logs}`;
+  if (code === BackendExit.PreDeployFailed) return 'pre-deploy failed; no container was changed';
+  return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
+}
+
+/**
+ * deploy-backend with several services (issue 14): the same steps as a
+ * single-service release, in one detached phase; every service gets the
+ * release's tag, and when any fails every one goes back to what ran before.
+ */
+export async function deployServices(
+  settings: DeployBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  { progress, deployment }: FlowContext,
+): Promise<FlowResult> {
+  const { conn, target, checkout, services } = settings;
+  progress.banner('Backend Deployment - NAS Local Tagged Build');
+  progress.plan(DEPLOY_STEPS.count);
+  progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+  const state = await nas.readState(
+    servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }),
+  );
+  const { runningImages, commit, subject } = state.answers;
+  const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
+  reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
+  reportInProgress(progress, state.inProgress);
+  const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
+  const tag = datedTag(commit, new Date());
+  await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
+  const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag)]));
+  const released = await nas.runPhase(
+    servicesReleasePhase(nas.render, {
+      repo: conn.repoPath,
+      composeFile: target.composeFile,
+      checkout,
+      commit,
+      subject,
+      tag,
+      services,
+      previous,
+      healthTimeout: target.healthTimeout,
+      autoRollback: settings.autoRollback,
+      ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+      ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+      runLabel: `${nas.run.url} (${nas.run.actor})`,
+      record,
+    }),
+  );
+  const firstPrevious = previous.find(Boolean) ?? '';
+  const skippedWatch = {
+    WATCH_STATUS: 'skipped',
+    WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+  };
+  if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
+    await nas.finish('failure', {
+      detail:
+        released.code === BackendExit.BuildFailed
+          ? 'build failed'
+          : released.code === CheckoutExit.DirtyCheckout
+            ? 'dirty checkout'
+            : 'checkout or build failed',
+    });
+    return {
+      ok: false,
+      outputs: {},
+      error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+    };
+  }
+  const { values } = released;
+  const reported =
+    released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
+  let running = values.running;
+  if (!reported) {
+    // The report was cut short: say only what is known, asked again.
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
+    running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+  }
+  const outputs: Record<string, string> = {
+    DEPLOYED_BACKEND_TAG: running[0] ?? '',
+    PREVIOUS_BACKEND_TAG: previous[0] ?? '',
+    BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
+    ROLLED_BACK: String(values.rolledBack && released.code !== 0),
+    ...skippedWatch,
+    DEPLOYED_SERVICES: deployedServices(services, running, previous),
+  };
+  const nowRecord = Object.fromEntries(
+    services.flatMap((s, i) => (running[i] ? [[s.name, serviceRecord(s, running[i])]] : [])),
+  );
+  if (!reported) {
+    await nas.finish('failure', {
+      tag,
+      commit,
+      previous: firstPrevious,
+      services: nowRecord,
+      detail: `release ended with exit code ${released.code}, report incomplete`,
+    });
+    const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs, error: why };
+  }
+  if (released.code !== 0) {
+    const rolledBack = released.code === BackendExit.RolledBack;
+    await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+      tag,
+      commit,
+      previous: firstPrevious,
+      services: nowRecord,
+      detail:
+        released.code === BackendExit.PreDeployFailed
+          ? 'pre-deploy failed'
+          : released.code === BackendExit.PostDeployFailed
+            ? 'post-deploy failed'
+            : released.code === BackendExit.RollbackFailed
+              ? 'release and rollback failed'
+              : `health check failed: ${values.failed.join(', ')}`,
+    });
+    const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+    progress.fail(why);
+    return { ok: false, outputs, error: why };
+  }
+  await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
+  // The order of the tags counts this release, which the history read before it does not hold.
+  const history: HistoryRecord[] = [
+    ...state.history,
+    {
+      id: nas.run.id,
+      action: 'deploy-backend',
+      stack: 'backend',
+      tag,
+      commit,
+      previous: firstPrevious,
+      started: nas.run.started,
+      ended: new Date().toISOString(),
+      outcome: 'success',
+      services: record,
+    },
+  ];
+  if (settings.keepImages > 0)
+    for (const [image, inventory] of values.inventory) {
+      const users = services.filter((s) => s.image === image);
+      await cleanupImages(nas, progress, {
+        image,
+        keep: settings.keepImages,
+        running: tag,
+        protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
+        inventory,
+        history: imageHistory(history, image),
+        pruneDangling: false,
+      });
+    }
+  progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
+  for (const [i, s] of services.entries())
+    progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
+  await progress.platform.addSummary(
+    `### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
+      .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
+      .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`,
+  );
+  return { ok: true, outputs };
+}

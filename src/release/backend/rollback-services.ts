@@ -1,0 +1,170 @@
+import type { DeploymentInputs } from '../../github/deployments.js';
+import type { RollbackBackendInputs } from '../../inputs/backend.js';
+import type { Nas, NasState } from '../../nas/nas.js';
+import { BackendExit, ROLLBACK_STEPS } from '../../programs/backend.js';
+import { servicesImages, servicesRollbackPhase, serviceTag, type ServiceMove } from '../../programs/services.js';
+import type { HistoryRecord } from '../../remote/history.js';
+import { Steps } from '../../remote/program.js';
+import { datedTags } from '../../rules/images.js';
+import {
+  previousServiceRelease,
+  recordServices,
+  releasedServices,
+  serviceRecord,
+  type ServiceRecord,
+  type ServiceSpec,
+} from '../../rules/services.js';
+import { failureOf } from '../failures.js';
+import type { FlowContext, FlowResult } from '../flow.js';
+import { deployedServices, servicesFailure } from './deploy-services.js';
+
+/** The services of the last release, when it was a release of several services (the history says). */
+export function servicesOfLastRelease(history: readonly HistoryRecord[]): Map<string, ServiceRecord> {
+  const lastDeploy = [...history]
+    .reverse()
+    .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
+  return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
+}
+
+function specOf(name: string, r: ServiceRecord): ServiceSpec {
+  return {
+    name,
+    image: r.image,
+    container: r.container,
+    tagVariable: r.tagVariable,
+    healthUrl: r.healthUrl,
+    buildContext: '.',
+    dockerfile: '',
+  };
+}
+
+/**
+ * rollback-backend with several services (issue 14): the named services (or
+ * all of the release's) each to `tag`, or each to its own previous release
+ * by the history; the other services are not touched. Unknown names fail
+ * before anything changes, listing the services there are.
+ */
+export async function rollbackServices(
+  settings: RollbackBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  state: NasState<unknown>,
+  { progress }: FlowContext,
+): Promise<FlowResult> {
+  const { conn, target } = settings;
+  const known = servicesOfLastRelease(state.history);
+  const names = settings.services.length ? settings.services : [...known.keys()];
+  const unknown = names.filter((n) => !known.has(n));
+  if (unknown.length || known.size === 0)
+    throw new Error(
+      `Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`,
+    );
+  if (settings.restoreBackup)
+    throw new Error(
+      "Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.",
+    );
+  const all = [...known].map(([name, r]) => specOf(name, r));
+  progress.step('Verifying the images exist');
+  const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
+  const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
+  const moves: ServiceMove[] = [];
+  for (const name of names) {
+    const spec = all.find((s) => s.name === name) as ServiceSpec;
+    const now = current.get(name) ?? '';
+    const tag = settings.tag || previousServiceRelease(state.history, name, now);
+    const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
+    if (!tag)
+      throw new Error(
+        `No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
+      );
+    if (!(asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag))
+      throw new Error(
+        `Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
+      );
+    progress.detail(
+      `${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`,
+    );
+    if (now !== tag || settings.force) moves.push({ spec, tag, fallback: now });
+  }
+  progress.step('Checking current deployment');
+  for (const s of all)
+    progress.detail(
+      `${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`,
+    );
+  const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
+  const outputsFor = (running: Map<string, string>): Record<string, string> => {
+    const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
+    const tagOf = (n: string): string => running.get(n) ?? current.get(n) ?? '';
+    return {
+      DEPLOYED_BACKEND_TAG: tagOf(first.name),
+      PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
+      BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
+      DEPLOYED_SERVICES: deployedServices(
+        all,
+        all.map((s) => tagOf(s.name)),
+        all.map((s) => current.get(s.name) ?? ''),
+      ),
+    };
+  };
+  if (moves.length === 0) {
+    progress.ok(
+      `${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`,
+    );
+    await nas.finish('noop', { detail: 'already running' });
+    const outputs = outputsFor(new Map());
+    progress.results('ROLLBACK NOT NEEDED', outputs);
+    return { ok: true, outputs };
+  }
+  const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag)]));
+  const released = await nas.runPhase(
+    servicesRollbackPhase(nas.render, {
+      repo: conn.repoPath,
+      composeFile: target.composeFile,
+      moves,
+      others: all
+        .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
+        .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
+      healthTimeout: target.healthTimeout,
+      force: settings.force,
+      named: !!settings.tag,
+      record,
+      steps,
+    }),
+  );
+  const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
+  const outputs = outputsFor(running);
+  if (released.code !== 0) {
+    const rolledBack = released.code === BackendExit.RolledBack;
+    await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+      services: Object.fromEntries(
+        moves.flatMap((m) =>
+          running.get(m.spec.name) ? [[m.spec.name, serviceRecord(m.spec, running.get(m.spec.name) ?? '')]] : [],
+        ),
+      ),
+      detail:
+        released.code === BackendExit.RollbackFailed
+          ? 'rollback and restore failed'
+          : `health check failed: ${released.values.failed.join(', ')}`,
+    });
+    const why = servicesFailure(
+      `rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`,
+      moves.map((m) => m.spec),
+      released.values,
+      released.code,
+      released.tail,
+    ).replace(/^The release /, 'The ');
+    progress.fail(why);
+    return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
+  }
+  await nas.finish('success', {});
+  progress.results('ROLLBACK COMPLETE', {
+    ...Object.fromEntries(
+      moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`]),
+    ),
+  });
+  await progress.platform.addSummary(
+    `### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
+      .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
+      .join('\n')}\n\nOn ${conn.host}.\n`,
+  );
+  return { ok: true, outputs };
+}
