@@ -2,6 +2,7 @@ import { isBackendRollbackTag } from '../rules/tags.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';
+import { readImageSource, type ImageSource } from './image-source.js';
 import {
   formatDuration,
   GuardSyntaxError,
@@ -68,6 +69,8 @@ export interface DeployBackendInputs {
   backups: BackupSettings;
   autoRollbackRestore: boolean;
   envFile: EnvFileSettings;
+  /** Where the image comes from (issue 14). */
+  source: ImageSource;
 }
 
 export interface RollbackBackendInputs {
@@ -80,6 +83,8 @@ export interface RollbackBackendInputs {
   backupDir: string;
   backupImage: string;
   envFile: EnvFileSettings;
+  /** `registry`: a target tag missing on the NAS is pulled (issue 14). */
+  source: ImageSource;
 }
 
 export interface BackupBackendInputs {
@@ -164,9 +169,11 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
 
 export function readDeployBackend(r: InputReader): DeployBackendInputs {
   const conn = readConnection(r);
+  const target = readTarget(r);
   return {
     conn,
-    target: readTarget(r),
+    target,
+    source: readImageSource(r, target.image, { withTag: true }),
     buildContext: r.relativePath('build-context') || '.',
     dockerfile: r.relativePath('dockerfile'),
     checkout: readCheckout(r),
@@ -247,9 +254,11 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`,
     );
   const conn = readConnection(r);
+  const target = readTarget(r);
   return {
     conn,
-    target: readTarget(r),
+    target,
+    source: readImageSource(r, target.image, { withTag: false }),
     tag,
     force: r.bool('force'),
     restoreBackup,
