@@ -25,13 +25,14 @@ import {
 } from './backups.js';
 import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
 import { itemFile, type BackupEntry, type ManifestItem } from '../rules/backups.js';
-import type { ImageSource } from '../inputs/image-source.js';
+import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
   ImageExit,
   decodeNasLayers,
   nasLayersScript,
   obtainImage,
   obtainStepText,
+  pullImage,
   type NasLayers,
 } from './image-sources.js';
 
@@ -327,12 +328,20 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
     title: 'Releasing the backend',
     // a watch's polls may each take up to a query timeout per guard past the interval
     timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+    begin: {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      detail: 'deploy',
+      ...envRecord(p),
+      ...pulledRecord(p),
+    },
     success: {
       tag: p.tag,
       commit: p.commit,
       previous: p.previous,
       ...envRecord(p),
+      ...pulledRecord(p),
       ...(p.watch ? { detail: 'watch passed' } : {}),
     },
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
@@ -410,6 +419,11 @@ function envRecord(p: ReleasePlan): { env?: string } {
   return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
 }
 
+/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
+function pulledRecord(p: ReleasePlan): { pulled?: string } {
+  return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+}
+
 /** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
 function fallbackShell(r: Renderer, p: ReleasePlan): Shell {
   return lines(
@@ -458,6 +472,8 @@ export function rollbackPhase(
     /** Data to restore before the recreate, and the label of the safety backup taken first. */
     restore?: { plan: RestorePlan; safety: BackupLabel };
     envFile?: { plan: EnvFilePlan; content: string };
+    /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
+    pull?: { ref: string; login?: RegistryLogin; authDir: string };
   },
 ): Phase<RollbackValues> {
   const env = p.envFile
@@ -484,7 +500,20 @@ export function rollbackPhase(
       force: p.force || !!p.restore,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
       // the restore verifies the backup before anything changes, so it comes before the environment file
-      beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh`:`),
+      beforeRecreate: lines(
+        p.pull
+          ? pullImage(r, {
+              ref: p.pull.ref,
+              target: `${p.target.image}:${p.tag}`,
+              authDir: p.pull.authDir,
+              what: 'the missing image',
+              ...(p.pull.login ? { login: p.pull.login } : {}),
+            })
+          : undefined,
+        p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined,
+        env,
+        sh`:`,
+      ),
       ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
     }),
     decode: (values) => ({

@@ -27,6 +27,8 @@ export interface HistoryRecord {
   backup?: string;
   /** sha256 of the environment file the release wrote (never its content). */
   env?: string;
+  /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
+  pulled?: string;
 }
 
 export const HISTORY_FILE = 'history.jsonl';

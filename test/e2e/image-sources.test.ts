@@ -174,6 +174,28 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     expect(run2.code, run2.stdout).toBe(0);
     expect(run2.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: tagOf(second), PREVIOUS_BACKEND_TAG: tag });
     expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('from the registry, two\n');
+    expect(historyLines().at(-1)).toMatchObject({ tag: tagOf(second), pulled: second });
+
+    // a rollback to a release whose image is gone from the NAS pulls it again (the history knows its registry tag)
+    docker('image', 'rm', `${PULLED}:${tag}`, `${PULLED}:${sha}`);
+    const back = await runAction(
+      'rollback-backend',
+      connection({
+        'health-url': HEALTH_URL,
+        image: PULLED,
+        'image-source': 'registry',
+        'registry-username': REG_USER,
+        'registry-password': REG_PASSWORD,
+      }),
+      { secrets: [REG_PASSWORD] },
+    );
+    expect(back.code, back.stdout).toBe(0);
+    expect(back.stdout).toContain(
+      `Image ${PULLED}:${tag} is not on the NAS: it is pulled from the registry (${PULLED}:${sha})`,
+    );
+    expect(containerImage('scanium-backend')).toBe(`${PULLED}:${tag}`);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect(existsSync(join(REPO, '.git/nas-release/registry-auth'))).toBe(false);
   });
 
   it('registry: a wrong password or a tag never pushed fails before any container changes, naming the image', async () => {
