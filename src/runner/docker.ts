@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
 import { PassThrough, Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { getExecOutput } from '@actions/exec';
 import { LayerFilter } from './tar-filter.js';
+import { ParallelGzip } from './parallel-gzip.js';
 
 /**
  * The runner's own docker (issue 14, image-source: runner): builds an image
@@ -133,7 +133,7 @@ export function saveImage(
   });
   const raw = new Counter();
   const filter = new LayerFilter(o.skip);
-  const gzip = createGzip({ level: o.level ?? 6 });
+  const gzip = new ParallelGzip({ level: o.level ?? 6 });
   const sent = new Counter();
   // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
   const out = new PassThrough({

@@ -302,3 +302,19 @@ describe('deploy-backend with image-source: runner (fake NAS)', () => {
     ]);
   });
 });
+
+describe('ParallelGzip', () => {
+  it('compresses in blocks side by side into one stream that gunzip reads whole, in order', async () => {
+    const { ParallelGzip } = await import('../../src/runner/parallel-gzip.js');
+    const input = Buffer.concat(
+      Array.from({ length: 300 }, (_, i) => Buffer.from(`line ${i} ${'x'.repeat(i % 50)}\n`)),
+    );
+    const pieces: Buffer[] = [];
+    const source = Readable.from(Array.from({ length: 60 }, (_, i) => input.subarray(i * 200, (i + 1) * 200)));
+    for await (const piece of source.pipe(new ParallelGzip({ level: 6, blockSize: 1000, inFlight: 3 })))
+      pieces.push(piece as Buffer);
+    const members = Buffer.concat(pieces);
+    expect(execFileSync('gunzip', ['-c'], { input: members }).equals(input.subarray(0, 12000))).toBe(true);
+    expect(execFileSync('busybox', ['gunzip', '-c'], { input: members }).equals(input.subarray(0, 12000))).toBe(true);
+  });
+});
