@@ -5,7 +5,7 @@
  *
  *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
  *
- * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup, services) measures
+ * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup, services, runner) measures
  * only those, prints them and leaves docs/benchmarks.md alone.
  * BENCH_WATCH_SECONDS (60 by default) is how long the watch row watches; the
  * issue's 5 minutes is BENCH_WATCH_SECONDS=300.
@@ -26,7 +26,7 @@ const ORIGIN = '/volume1/git/scanium.git';
 const NAS_USER = 'nas';
 const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup', 'services'];
+const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup', 'services', 'runner'];
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 60);
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
 for (const m of ONLY)
@@ -108,7 +108,7 @@ interface Run {
 function runBundle(
   action: string,
   inputs: Record<string, string>,
-  opts: { measureRss?: boolean; onSpawn?: (kill: () => void) => void } = {},
+  opts: { measureRss?: boolean; onSpawn?: (kill: () => void) => void; env?: Record<string, string> } = {},
 ): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), `nr-bench-${action}-`));
   const env: Record<string, string> = {
@@ -121,6 +121,7 @@ function runBundle(
     GITHUB_REPOSITORY: 'example/app',
     GITHUB_RUN_ID: String(Date.now()),
     GITHUB_SERVER_URL: 'https://github.example',
+    ...opts.env,
   };
   for (const f of [env.GITHUB_OUTPUT, env.GITHUB_ENV, env.GITHUB_STEP_SUMMARY]) writeFileSync(f, '');
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
@@ -289,6 +290,7 @@ async function main(): Promise<void> {
     if (measuring('watch')) await measureWatch(rows, log);
     if (measuring('backup')) await measureBackup(rows, log);
     if (measuring('services')) await measureServices(proxy, rows, log);
+    if (measuring('runner')) await measureRunner(proxy, rows, log);
   } finally {
     await proxy.close();
     resetNas();
@@ -746,6 +748,119 @@ async function measureServices(proxy: TcpProxy, rows: Row[], log: (l: string) =>
     proxy.delayMs = 0;
     reset();
   }
+}
+
+/**
+ * (issue 14) deploy-backend with image-source: runner, an image of about 100 MB built on the runner's own engine
+ * (test/nas/image-sources.sh) and streamed into the NAS, against the same typed by hand: docker build, then
+ * `docker save | gzip | ssh nas docker load`, then one ssh call that checks out, recreates and waits for health.
+ */
+async function measureRunner(proxy: TcpProxy, rows: Row[], log: (l: string) => void): Promise<void> {
+  const runnerDocker = 'unix:///run/nas-runner/docker.sock';
+  const image = 'nrr-bench';
+  const compose = readFileSync(join(ROOT, 'test/nas/app/backend/docker-compose.yml'), 'utf8').replace(
+    'image: scanium-backend:',
+    `image: ${image}:`,
+  );
+  const clean = (): void => {
+    for (const host of ['', `DOCKER_HOST=${runnerDocker} `])
+      sh(
+        `${host}docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^${image}:' | xargs -r ${host}docker image rm --force >/dev/null 2>&1 || true`,
+      );
+  };
+  /** A release whose image holds 100 MB of its own (random, so every release sends all of it). */
+  const release = (): { sha: string; ws: string } => {
+    const n = ++serial;
+    const sha = pushCommit(
+      {
+        'backend/docker-compose.yml': compose,
+        'backend/Dockerfile': `FROM nas-base:latest\nRUN echo bench ${n} ${Date.now()} && head -c 100000000 /dev/urandom > /blob\nCOPY www /www\nCMD ["httpd", "-f", "-p", "127.0.0.1:18080", "-h", "/www"]\n`,
+      },
+      `Bench runner release ${n}`,
+    );
+    const ws = mkdtempSync(join(tmpdir(), 'nrr-bench-ws-'));
+    const home = mkdtempSync(join(tmpdir(), 'nrr-bench-home-'));
+    writeFileSync(join(home, '.gitconfig'), '[safe]\n\tdirectory = *\n');
+    execFileSync('git', ['clone', '-q', ORIGIN, ws], { env: { ...process.env, HOME: home } });
+    execFileSync('git', ['-C', ws, 'checkout', '-q', sha]);
+    rmSync(home, { recursive: true, force: true });
+    return { sha, ws };
+  };
+  const ssh = `ssh -p ${proxy.port} -i ${join(STATE, 'client_ed25519')} -o BatchMode=yes -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR ${NAS_USER}@127.0.0.1`;
+  const byHand = (ws: string, tag: string): Promise<Run> => {
+    const script = `set -eo pipefail
+export DOCKER_HOST=${runnerDocker}
+docker build -q -t ${image}:${tag} ${ws}/backend >/dev/null
+docker save ${image}:${tag} | gzip | ${ssh} docker load
+unset DOCKER_HOST
+${ssh} sh -s <<'NAS'
+set -e
+cd ${REPO}
+git fetch -q origin
+git checkout -q -B main origin/main
+BACKEND_TAG=${tag} docker-compose --file backend/docker-compose.yml up -d --no-build --no-deps api
+n=0
+until [ "$(docker inspect -f '{{.State.Health.Status}}' scanium-backend)" = healthy ]; do
+  n=$((n + 1)); [ $n -le 120 ] || { echo 'not healthy' >&2; exit 1; }
+  sleep 1
+done
+curl -fsS -o /dev/null ${HEALTH_URL}
+NAS
+`;
+    const spawnedAt = performance.now();
+    const child = spawn('bash', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    child.stdout.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
+    child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
+    return new Promise((done) =>
+      child.on('close', (code) =>
+        done({ code: code ?? 1, ms: performance.now() - spawnedAt, tail, stdoutBytes: 0, spawnedAt }),
+      ),
+    );
+  };
+  const dated = (sha: string): string =>
+    `${new Date().toISOString().slice(0, 10).replace(/-/g, '.')}-${sha.slice(0, 7)}`;
+  proxy.delayMs = 0;
+  const action: number[] = [];
+  const hand: number[] = [];
+  const runs = Math.min(RUNS, 3);
+  try {
+    for (let i = 0; i < runs; i++) {
+      for (const who of i % 2 === 0 ? ['action', 'hand'] : ['hand', 'action']) {
+        const { sha, ws } = release();
+        try {
+          if (who === 'action') {
+            const run = must(
+              await runBundle(
+                'deploy-backend',
+                connection(proxy.port, { 'health-url': HEALTH_URL, image, 'image-source': 'runner' }),
+                { env: { DOCKER_HOST: runnerDocker, GITHUB_WORKSPACE: ws } },
+              ),
+              'deploy-backend (image-source: runner)',
+            );
+            const sent = /Sent \S+ to the NAS: ([^\n]*)/.exec(run.tail);
+            if (sent) log(`runner release: ${sent[1]}`);
+            action.push(run.ms);
+          } else hand.push(must(await byHand(ws, dated(sha)), 'the hand-run runner release').ms);
+        } finally {
+          rmSync(ws, { recursive: true, force: true });
+        }
+        clean(); // every release builds and sends its 100 MB anew
+      }
+    }
+  } finally {
+    clean();
+  }
+  const ratio = median(action) / median(hand);
+  log(
+    `runner release @0 ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`,
+  );
+  rows.push({
+    measure: `deploy-backend, image-source: runner, 100 MB image, loopback: action / docker save | gzip | ssh docker load by hand (median of ${runs})`,
+    result: `${sec(median(action))} / ${sec(median(hand))} = **${ratio.toFixed(2)}**`,
+    target: '≤ 1.15',
+    ok: ratio <= 1.15,
+  });
 }
 
 function writeReport(rows: Row[], raw: string[]): void {

@@ -2,6 +2,7 @@ import { isBackendRollbackTag } from '../rules/tags.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';
+import { readImageSource, type ImageSource } from './image-source.js';
 import {
   formatDuration,
   GuardSyntaxError,
@@ -71,6 +72,8 @@ export interface DeployBackendInputs {
   envFile: EnvFileSettings;
   /** Several services released together (issue 14); empty: the single service of `target`. */
   services: ServiceSpec[];
+  /** Where the image comes from (issue 14). */
+  source: ImageSource;
 }
 
 export interface RollbackBackendInputs {
@@ -85,6 +88,8 @@ export interface RollbackBackendInputs {
   envFile: EnvFileSettings;
   /** Services of a several-service release to roll back; empty: all of them (or the single service). */
   services: string[];
+  /** `registry`: a target tag missing on the NAS is pulled (issue 14). */
+  source: ImageSource;
 }
 
 export interface BackupBackendInputs {
@@ -182,9 +187,11 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
 
 export function readDeployBackend(r: InputReader): DeployBackendInputs {
   const conn = readConnection(r);
+  const target = readTarget(r);
   const settings: Omit<DeployBackendInputs, 'services'> = {
     conn,
-    target: readTarget(r),
+    target,
+    source: readImageSource(r, target.image, { withTag: true }),
     buildContext: r.relativePath('build-context') || '.',
     dockerfile: r.relativePath('dockerfile'),
     checkout: readCheckout(r),
@@ -213,6 +220,7 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
     ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
+    ['image-source', s.source.kind !== 'nas'],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
@@ -288,9 +296,11 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`,
     );
   const conn = readConnection(r);
+  const target = readTarget(r);
   return {
     conn,
-    target: readTarget(r),
+    target,
+    source: readImageSource(r, target.image, { withTag: false }),
     tag,
     force: r.bool('force'),
     restoreBackup,

@@ -146,7 +146,13 @@ export class InputReader {
 export const PATTERNS = {
   host: /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)$/,
   username: /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/,
-  image: /^[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/,
+  /** An image name, optionally registry-qualified as docker takes it (ghcr.io/owner/app/api, 127.0.0.1:5000/app). */
+  image:
+    /^([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]{1,5})?\/)?[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/,
+  /** A registry host as `docker login` takes it: a name or address, with an optional port. */
+  registry: /^[A-Za-z0-9]+([.-][A-Za-z0-9]+)*(:[0-9]{1,5})?$/,
+  /** A docker tag. */
+  dockerTag: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/,
   name: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
   envName: /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
   branch: /^(?!.*\.\.)(?!.*\.lock$)(?!.*\/\/)(?!\/)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}(?<![./])$/,

@@ -222,6 +222,26 @@ const backups: Record<string, InputSpec> = {
 };
 
 /** The backend's environment file, released with it. */
+/** Where the release's image comes from (issue 14). */
+const imageSource: Record<string, InputSpec> = {
+  'image-source': {
+    description:
+      '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source.',
+    default: 'nas',
+  },
+  registry: {
+    description:
+      'Registry to log in to with registry-username (empty: the registry named in image, such as ghcr.io, else Docker Hub).',
+    default: '',
+  },
+  'registry-username': { description: 'User for the registry (empty: pull without logging in).', default: '' },
+  'registry-password': {
+    description:
+      'Password or token for the registry, given to `docker login --password-stdin` on the NAS; never on a command line.',
+    secret: true,
+  },
+};
+
 const envFile: Record<string, InputSpec> = {
   'env-file-content': {
     description:
@@ -254,8 +274,22 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...connection,
       ...backend,
       services,
-      'build-context': { description: 'Build context, relative to repo-path.', default: 'backend' },
-      dockerfile: { description: "Dockerfile, relative to repo-path (empty: the context's Dockerfile).", default: '' },
+      'build-context': {
+        description:
+          "Build context, relative to repo-path (with image-source: runner, relative to the runner's workspace).",
+        default: 'backend',
+      },
+      dockerfile: {
+        description:
+          "Dockerfile, relative to repo-path (with image-source: runner, to the runner's workspace); empty: the context's Dockerfile.",
+        default: '',
+      },
+      ...imageSource,
+      'image-tag': {
+        description:
+          'With image-source: registry, the tag the workflow pushed (a commit SHA, a version): pulled, then also tagged YYYY.MM.DD-<sha7> on the NAS.',
+        default: '',
+      },
       ...checkout,
       'auto-rollback': {
         description: 'When the new release fails its health check, put the previous one back.',
@@ -309,6 +343,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
           "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
         default: '',
       },
+      ...imageSource,
       'restore-backup': {
         description:
           'Data to restore with the rollback: empty (images only), `auto` (the backup taken just before the release being rolled back), or a backup id.',

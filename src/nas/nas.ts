@@ -1,4 +1,5 @@
 import type { Renderer } from '../remote/command.js';
+import type { Readable } from 'node:stream';
 import type { HistoryRecord, Outcome } from '../remote/history.js';
 import type { NasFacts } from '../remote/nas.js';
 import type { Phase, ProgramOutcome, RecordUpdate, StateQuestions, TypedProgram } from '../remote/program.js';
@@ -30,6 +31,14 @@ export interface Nas {
 
   /** Runs a program in the foreground; its progress markers become log lines. Never throws for a non-zero exit. */
   runProgram<T>(program: TypedProgram<T>): Promise<ProgramOutcome<T>>;
+
+  /**
+   * Runs a program in the foreground with `input` streamed to its standard
+   * input (an image built on the runner, into `docker load`): no file on
+   * either side, with backpressure. Rejects when `input` fails, so a cut
+   * stream is never taken for a whole one; otherwise never throws for a non-zero exit.
+   */
+  streamProgram<T>(program: TypedProgram<T>, input: Readable): Promise<ProgramOutcome<T>>;
 
   /**
    * Runs a state-changing phase on the NAS detached from the SSH session, so

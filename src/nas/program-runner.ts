@@ -7,6 +7,7 @@ import {
   type ProgramOutcome,
   type TypedProgram,
 } from '../remote/program.js';
+import type { Readable } from 'node:stream';
 import { lines, type Shell } from '../remote/shell.js';
 import type { Progress } from '../report/progress.js';
 import type { Executor, Job, Marker, ProgramResult, RunOptions } from '../ssh/exec.js';
@@ -77,6 +78,15 @@ export class ProgramRunner {
     return decoded(
       program,
       await this.send(program, detached(this.stateDir, lines(exitCodeDefinitions(), toolFunctions(tools), script))),
+    );
+  }
+
+  /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
+  async streamed<T>(program: TypedProgram<T>, tools: Tools, input: Readable): Promise<ProgramOutcome<T>> {
+    const job = this.job({ ...program, script: lines(toolFunctions(tools), program.script) });
+    return decoded(
+      program,
+      await this.exec.runWithInput(job, input, { onMarker: this.relay.relay, allowFailure: true }),
     );
   }
 

@@ -15,6 +15,7 @@ import { LockClient, noCheckout } from './lock-client.js';
 import type { Nas, NasState, OperationKind, Phase, RecordUpdate, StateQuestions } from './nas.js';
 import { MarkerRelay, ProgramRunner } from './program-runner.js';
 import type { Outcome } from '../remote/history.js';
+import type { Readable } from 'node:stream';
 
 /** Until the probe has spoken, docker and git are the probing shell functions. */
 const PROBING_TOOLS: Tools = { docker: ['nr_docker'], compose: ['nr_compose'], git: ['nr_git'], sudo: false };
@@ -169,6 +170,11 @@ export class SshNas implements Nas {
   async runProgram<T>(program: TypedProgram<T>): Promise<ProgramOutcome<T>> {
     const { runner, tools } = this.ready(program.title);
     return runner.foreground(program, tools);
+  }
+
+  async streamProgram<T>(program: TypedProgram<T>, input: Readable): Promise<ProgramOutcome<T>> {
+    const { runner, tools } = this.ready(program.title);
+    return runner.streamed(program, tools, input);
   }
 
   async runPhase<T>(phase: Phase<T>): Promise<ProgramOutcome<T>> {

@@ -25,10 +25,21 @@ import {
 } from './backups.js';
 import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
 import { itemFile, type BackupEntry, type ManifestItem } from '../rules/backups.js';
+import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
+import {
+  ImageExit,
+  decodeNasLayers,
+  nasLayersScript,
+  obtainImage,
+  obtainStepText,
+  pullImage,
+  type NasLayers,
+} from './image-sources.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
   ...CheckoutExit,
+  ...ImageExit,
   /** repo-path vanished between the state read and the phase. */
   NoCheckout: 30,
   PreDeployFailed: 31,
@@ -57,6 +68,9 @@ export const BEFORE_RECREATE: ReadonlySet<number> = new Set([
   BackendExit.ImageMissingAfterBuild,
   BackendExit.BackupFailed,
   BackendExit.EnvFileFailed,
+  BackendExit.RegistryLoginFailed,
+  BackendExit.PullFailed,
+  BackendExit.ImageNotTransferred,
 ]);
 const EXIT = exitCodes(BackendExit);
 
@@ -76,18 +90,35 @@ function decodeInventory(values: ReadonlyMap<string, string>): ImageTag[] {
 export interface DeployState extends FetchedTarget {
   /** `image:tag` the container runs, empty without one. */
   runningImage: string;
+  /** With image-source runner: the layers the NAS has, and the image's tags there. */
+  layers?: NasLayers;
+  inventory?: ImageTag[];
 }
 
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
 export function deployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
+  source: ImageSource = { kind: 'nas' },
 ): StateQuestions<DeployState> {
+  const runner = source.kind === 'runner';
   return {
     // The image query runs beside the fetch; its value line is short, so it cannot tear another.
+    // The layers' value line is long: it is asked after the others have ended.
     script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
-${fetchTarget(r, checkout)}`,
-    decode: (values) => ({ runningImage: values.get('running_image') ?? '', ...decodeFetchedTarget(values) }),
+${fetchTarget(r, checkout)}${
+      runner
+        ? sh`
+wait
+${nasLayersScript(r)}
+${inventoryValue(r, target.image)}`
+        : sh``
+    }`,
+    decode: (values) => ({
+      runningImage: values.get('running_image') ?? '',
+      ...decodeFetchedTarget(values),
+      ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+    }),
   };
 }
 
@@ -165,7 +196,7 @@ nr_say ok ${`${name} done`}`
     sh`nr_watch_breach=; nr_watch_failed=
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
-case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
+case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
@@ -205,7 +236,7 @@ if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout
   ${EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
-nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; ${EXIT.exit(BackendExit.RollbackFailed)}`
+nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${EXIT.exit(BackendExit.RollbackFailed)}`
     : sh`nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
 nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.FailedWithoutFallback)}`
 }`,
@@ -244,6 +275,9 @@ export interface ReleasePlan {
   backup?: { plan: BackupPlan; label: BackupLabel; restoreOnFallback: boolean };
   /** The environment file this release writes. */
   envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
+  /** Where the image comes from (default: built on the NAS), and the registry login's private folder. */
+  source?: ImageSource;
+  authDir?: string;
 }
 
 /** The manifest items a backup plan makes (to restore the backup a phase just took). */
@@ -294,12 +328,20 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
     title: 'Releasing the backend',
     // a watch's polls may each take up to a query timeout per guard past the interval
     timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+    begin: {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      detail: 'deploy',
+      ...envRecord(p),
+      ...pulledRecord(p),
+    },
     success: {
       tag: p.tag,
       commit: p.commit,
       previous: p.previous,
       ...envRecord(p),
+      ...pulledRecord(p),
       ...(p.watch ? { detail: 'watch passed' } : {}),
     },
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
@@ -335,16 +377,15 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
+${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
+${obtainImage(r, {
+  image: target.image,
+  tag: p.tag,
+  source: p.source ?? { kind: 'nas' },
+  build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+  authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+})}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${EXIT.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
@@ -376,6 +417,11 @@ ${recreateBackend(r, {
 
 function envRecord(p: ReleasePlan): { env?: string } {
   return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+
+/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
+function pulledRecord(p: ReleasePlan): { pulled?: string } {
+  return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
 }
 
 /** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
@@ -428,6 +474,8 @@ export function rollbackPhase(
     /** Data to restore before the recreate, and the label of the safety backup taken first. */
     restore?: { plan: RestorePlan; safety: BackupLabel };
     envFile?: { plan: EnvFilePlan; content: string };
+    /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
+    pull?: { ref: string; login?: RegistryLogin; authDir: string };
   },
 ): Phase<RollbackValues> {
   const env = p.envFile
@@ -454,7 +502,20 @@ export function rollbackPhase(
       force: p.force || !!p.restore,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
       // the restore verifies the backup before anything changes, so it comes before the environment file
-      beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh`:`),
+      beforeRecreate: lines(
+        p.pull
+          ? pullImage(r, {
+              ref: p.pull.ref,
+              target: `${p.target.image}:${p.tag}`,
+              authDir: p.pull.authDir,
+              what: 'the missing image',
+              ...(p.pull.login ? { login: p.pull.login } : {}),
+            })
+          : undefined,
+        p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined,
+        env,
+        sh`:`,
+      ),
       ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
     }),
     decode: (values) => ({

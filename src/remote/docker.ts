@@ -49,6 +49,24 @@ export const docker = {
   remove: (containers: readonly string[]): ChangeCommand => change(['docker', 'rm', '-f', ...containers]),
   removeImages: (refs: readonly string[]): ChangeCommand => change(['docker', 'image', 'rm', ...refs]),
   pruneDangling: (): ChangeCommand => change(['docker', 'image', 'prune', '--force']),
+  // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
+  // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
+  login: (o: { server: string; username: string; config: string }): ChangeCommand =>
+    change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
+      DOCKER_CONFIG: o.config,
+    }),
+  logout: (o: { server: string; config: string }): ChangeCommand =>
+    change(['docker', 'logout', ...(o.server ? [o.server] : [])], { DOCKER_CONFIG: o.config }),
+  pull: (ref: string, config?: string): ChangeCommand =>
+    change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
+  tag: (source: string, target: string): ChangeCommand => change(['docker', 'tag', source, target]),
+  /** Reads an image archive (docker save's tar) on standard input. */
+  load: (): ChangeCommand => change(['docker', 'load']),
+  /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */
+  imageLayers: (refs: readonly string[]): ReadCommand =>
+    command(['docker', 'image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ...refs]),
+  /** Every image's ID, for imageLayers. */
+  imageIds: (): ReadCommand => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
 
 export const compose = {

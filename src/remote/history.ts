@@ -29,6 +29,8 @@ export interface HistoryRecord {
   env?: string;
   /** A release of several services (issue 14): each service's tag, and how to find and check it again. */
   services?: Record<string, ServiceRecord>;
+  /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
+  pulled?: string;
 }
 
 /** What the history keeps of one service of a release. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
 import type { Session } from './session.js';
 
@@ -434,6 +435,50 @@ export class Executor {
     this.spare = undefined;
     const channel = await opening;
     if (options.next) this.prepare();
+    return this.follow(channel, program, options, () => channel.end(program.text));
+  }
+
+  /**
+   * Runs a program whose standard input, once the program has been read, is
+   * `input` (an image archive, say), streamed with backpressure: nothing is
+   * held in memory or written to a file on either side. The program still
+   * arrives on standard input, as its first line (base64): the command line is
+   * a constant, and the shell's `read` takes exactly that line, so what follows
+   * is left for the program's commands. An error of `input` (the producer
+   * failed) ends the channel at once, so a cut stream is never taken for a whole one.
+   */
+  async runWithInput(program: Job, input: Readable, options: RunOptions = {}): Promise<ProgramResult> {
+    this.channels += 1;
+    const channel = await this.session.exec(
+      `sh -c 'IFS= read -r nr_program && eval "$(printf %s "$nr_program" | base64 -d)"'`,
+    );
+    let failed: Error | undefined;
+    const following = this.follow(channel, program, { ...options, allowFailure: true }, () => {
+      input.once('error', (err: Error) => {
+        failed = err;
+        input.unpipe(channel);
+        channel.signal('KILL');
+        channel.close();
+      });
+      channel.write(Buffer.from(program.text).toString('base64') + '\n');
+      input.pipe(channel);
+    });
+    const result = await following.catch((err: Error) => {
+      throw failed ?? err;
+    });
+    if (failed) throw failed;
+    if (result.code !== 0 && !options.allowFailure)
+      throw new RemoteError(program.title, result.code, result.tail, result.timedOut);
+    return result;
+  }
+
+  /** Relays a program's output from its channel until it exits; `feed` sends its standard input. */
+  private async follow(
+    channel: ClientChannel,
+    program: Job,
+    options: RunOptions,
+    feed: () => void,
+  ): Promise<ProgramResult> {
     const output = this.output(program, options);
     const onLine = (line: string): void => output.line(line);
     const onText = (text: string): void => output.text(text);
@@ -484,7 +529,7 @@ export class Executor {
         }
         resolve({ code: exitCode, timedOut });
       });
-      channel.end(program.text);
+      feed();
     });
     return output.result(code, timedOut);
   }

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FlowContext } from '../../src/release/flow.js';
 import type { Nas, NasState, Phase, RecordUpdate, StateQuestions } from '../../src/nas/nas.js';
 import { MarkerRelay } from '../../src/nas/program-runner.js';
@@ -43,6 +44,7 @@ export type NasCall =
   | { kind: 'readState'; questions: StateQuestions<unknown> }
   | { kind: 'program'; title: string; program: TypedProgram<unknown> }
   | { kind: 'phase'; title: string; phase: Phase<unknown> }
+  | { kind: 'stream'; title: string; program: TypedProgram<unknown>; bytes: number }
   | { kind: 'finish'; outcome: Outcome; update: RecordUpdate };
 
 interface Scripted {
@@ -127,6 +129,14 @@ export class FakeNas implements Nas {
     return this.play(program);
   }
 
+  /** Reads the whole stream (so its producer runs to the end, or fails), counting its bytes, then plays the scripted outcome. */
+  async streamProgram<T>(program: TypedProgram<T>, input: Readable): Promise<ProgramOutcome<T>> {
+    let bytes = 0;
+    for await (const chunk of input) bytes += (chunk as Buffer).length;
+    this.calls.push({ kind: 'stream', title: program.title, program: program as TypedProgram<unknown>, bytes });
+    return this.play(program);
+  }
+
   async runPhase<T>(phase: Phase<T>): Promise<ProgramOutcome<T>> {
     this.calls.push({ kind: 'phase', title: phase.title, phase: phase as Phase<unknown> });
     return this.play(phase);
@@ -161,7 +171,9 @@ export class FakeNas implements Nas {
 
   /** The titles of the programs and phases the flow ran, in order. */
   get ran(): string[] {
-    return this.calls.flatMap((c) => (c.kind === 'program' || c.kind === 'phase' ? [c.title] : []));
+    return this.calls.flatMap((c) =>
+      c.kind === 'program' || c.kind === 'phase' || c.kind === 'stream' ? [c.title] : [],
+    );
   }
 
   /** The phases the flow ran. */

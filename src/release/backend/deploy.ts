@@ -25,6 +25,8 @@ import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { backupPlan, commitOf, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
+import { imageFromRunner } from './image-from-runner.js';
+import { obtainFailure } from '../../programs/image-sources.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -42,6 +44,9 @@ function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
 
 function beforeRecreate(code: number): string {
   if (code === BackendExit.BuildFailed) return 'build failed';
+  if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
+  if (code === BackendExit.PullFailed) return 'image pull failed';
+  if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
   if (code === BackendExit.BackupFailed) return 'backup failed';
   if (code === BackendExit.EnvFileFailed) return 'environment file not written';
   if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
@@ -58,16 +63,37 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const { progress, deployment } = context;
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
-    progress.plan(DEPLOY_STEPS.count);
+    // An image built on the runner is one more step, on the runner, before the NAS's phase.
+    progress.plan(DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
     progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
     // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
-    const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }));
+    const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source));
     const { runningImage, commit, subject } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+    if (settings.source.kind === 'runner') {
+      const fromRunner = await imageFromRunner(nas, progress, {
+        image: target.image,
+        tag,
+        commit,
+        context: settings.buildContext,
+        dockerfile: settings.dockerfile,
+        layers: state.answers.layers ?? { chains: [] },
+        inventory: state.answers.inventory ?? [],
+      });
+      if (!fromRunner.ok) {
+        progress.fail(fromRunner.error);
+        await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
+        return {
+          ok: false,
+          outputs: {},
+          error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
+        };
+      }
+    }
 
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
@@ -93,6 +119,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
+        source: settings.source,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         ...(settings.watch ? { watch: settings.watch } : {}),
         ...(backups.enabled
           ? {
@@ -124,10 +152,13 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreate(released.code) });
+      const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
       const what =
         released.code === BackendExit.BackupFailed
           ? 'the backup before the release failed (its partial folder was removed)'
-          : failureOf(released.tail, released.code);
+          : imageProblem
+            ? `${imageProblem}. ${failureOf(released.tail, released.code)}`
+            : failureOf(released.tail, released.code);
       return {
         ok: false,
         outputs: {},

@@ -19,6 +19,7 @@ import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
+import type { RegistryLogin } from '../../inputs/image-source.js';
 
 /** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
 const NOTHING_CHANGED: ReadonlySet<number> = new Set([
@@ -68,13 +69,27 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     }
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
-    if (!inventory.some((t) => t.tag === tag)) {
+    // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
+    let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
+    if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
+      const pulled = [...state.history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
+      pull = {
+        ref: `${target.image}:${pulled ?? tag}`,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        ...(settings.source.login ? { login: settings.source.login } : {}),
+      };
+      progress.warn(
+        `Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`,
+      );
+    } else if (!inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
       throw new Error(
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`,
       );
     }
-    progress.ok('Image exists');
+    if (!pull) progress.ok('Image exists');
     progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
@@ -128,6 +143,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
+        ...(pull ? { pull } : {}),
         ...(restore?.manifest
           ? {
               restore: {
@@ -183,6 +199,20 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
+    }
+    if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
+      await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
+      const why = `The rollback to ${ref} stopped before anything changed: ${
+        released.code === BackendExit.RegistryLoginFailed
+          ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
+          : `pulling ${pull.ref} failed (is it still in the registry?)`
+      }. ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return {
+        ok: false,
+        outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
+        error: why,
+      };
     }
     if (restore && released.code === 0) outputs.RESTORED_BACKUP = restore.id;
     if (released.code !== 0) {

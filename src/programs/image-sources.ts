@@ -1,0 +1,171 @@
+import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
+import type { Renderer } from '../remote/command.js';
+import { docker } from '../remote/docker.js';
+import { exitCodes, type StateQuestions, type TypedProgram } from '../remote/program.js';
+import { sh, type Shell } from '../remote/shell.js';
+
+/**
+ * Where one image comes from, on the NAS (issue 14). Each function here is
+ * about one image `{ image, tag }`, so a release of several services calls it
+ * once for each distinct image.
+ */
+export const ImageExit = {
+  /** repo-path vanished between the state read and the phase. */
+  NoCheckout: 30,
+  BuildFailed: 33,
+  ImageMissingAfterBuild: 34,
+  /** `docker login` refused the registry credentials (or could not reach the registry). */
+  RegistryLoginFailed: 70,
+  /** `docker pull` failed: the tag is missing, or the registry refused it. */
+  PullFailed: 71,
+  /** The image streamed from the runner is not in the NAS's engine. */
+  ImageNotTransferred: 72,
+} as const;
+const EXIT = exitCodes(ImageExit);
+
+/** One image a release needs on the NAS, and where it comes from. */
+export interface ObtainPlan {
+  image: string;
+  /** The dated tag the release runs (YYYY.MM.DD-<sha7>). */
+  tag: string;
+  source: ImageSource;
+  /** `nas`: what the NAS builds from, in its checkout. */
+  build: { repo: string; context: string; dockerfile: string };
+  /** `registry`: a private DOCKER_CONFIG for the login, removed after the pull (a folder only this release uses). */
+  authDir: string;
+}
+
+/**
+ * Pulls `ref` from the registry and tags it `target`. With credentials,
+ * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
+ * touched), the password on `docker login`'s standard input through `printf`,
+ * a shell builtin: it is in no process's arguments. Logs out and removes the
+ * folder right after the pull, whatever its outcome.
+ */
+export function pullImage(
+  r: Renderer,
+  o: { ref: string; target: string; login?: RegistryLogin; authDir: string; what: string },
+): Shell {
+  const server = o.login?.server ?? '';
+  const where = server || 'Docker Hub';
+  if (r.dryRun)
+    return sh`nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
+  const config = o.login ? o.authDir : undefined;
+  const login = o.login
+    ? sh`rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+nr_say info ${`Logging in to ${where} as ${o.login.username}`}
+if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
+  nr_say ok ${`Logged in to ${where}`}
+else
+  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
+  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
+  ${EXIT.exit(ImageExit.RegistryLoginFailed)}
+fi`
+    : sh`:`;
+  const logout = o.login
+    ? sh`${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
+rm -rf ${o.authDir}`
+    : sh`:`;
+  return sh`${login}
+nr_say group ${`docker pull ${o.ref}`}
+if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
+nr_say endgroup
+${logout}
+if [ "$nr_pulled" = 0 ]; then
+  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
+  ${EXIT.exit(ImageExit.PullFailed)}
+fi
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${EXIT.exit(ImageExit.PullFailed)}; }
+nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
+}
+
+/**
+ * The shell that puts `image:tag` on the NAS from its source: built from the
+ * checkout (reused when it exists, as before), pulled from the registry
+ * (always: a re-run pulls what the workflow pushed), or checked to have
+ * arrived from the runner (streamed before the phase, see loadImage).
+ */
+export function obtainImage(r: Renderer, p: ObtainPlan): Shell {
+  const ref = `${p.image}:${p.tag}`;
+  const source = p.source;
+  if (source.kind === 'registry')
+    return pullImage(r, {
+      ref: `${p.image}:${source.tag}`,
+      target: ref,
+      authDir: p.authDir,
+      what: 'image',
+      ...(source.login ? { login: source.login } : {}),
+    });
+  if (source.kind === 'runner')
+    return sh`if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not sent'` : sh`nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+  return sh`cd ${p.build.repo} || ${EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+}
+
+/** What the step that obtains an image says, by source. */
+export function obtainStepText(source: ImageSource, ref: string): string {
+  if (source.kind === 'registry') return `Pulling backend image (${ref})`;
+  if (source.kind === 'runner') return `Checking backend image from the runner (${ref})`;
+  return `Building backend image (${ref})`;
+}
+
+/** The layer chains of the images on the NAS: what a stream from the runner may leave out. */
+export interface NasLayers {
+  /** Each image's diff IDs, base layer first. */
+  chains: string[][];
+}
+
+/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
+export function nasLayersScript(r: Renderer): Shell {
+  return sh`nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
+if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
+}
+export function decodeNasLayers(values: ReadonlyMap<string, string>): NasLayers {
+  const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
+  return {
+    chains: text
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).filter(Boolean))
+      .filter((c) => c.length > 0),
+  };
+}
+
+/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
+export function nasLayersQuestion(): StateQuestions<NasLayers> {
+  return { script: (r) => nasLayersScript(r), decode: decodeNasLayers };
+}
+
+/**
+ * Loads an image archive (docker save's tar, gzip-compressed) from standard
+ * input into the NAS's engine: `gunzip | docker load`, no file. Reports
+ * whether `ref` is there afterwards.
+ */
+export function loadImage(r: Renderer, ref: string): TypedProgram<{ loaded: boolean }> {
+  return {
+    title: 'Loading the image into the NAS',
+    timeout: 6 * 3600,
+    script: sh`( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+    decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
+  };
+}
+
+/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
+export function obtainFailure(source: ImageSource, image: string, tag: string, code: number): string | undefined {
+  const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
+  const login = source.kind === 'registry' ? source.login : undefined;
+  if (code === ImageExit.RegistryLoginFailed)
+    return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+  if (code === ImageExit.PullFailed)
+    return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+  if (code === ImageExit.ImageNotTransferred) return `the image ${image}:${tag} built on the runner is not on the NAS`;
+  return undefined;
+}

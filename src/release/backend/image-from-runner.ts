@@ -1,0 +1,124 @@
+import type { Nas } from '../../nas/nas.js';
+import { loadImage, type NasLayers } from '../../programs/image-sources.js';
+import type { Progress } from '../../report/progress.js';
+import type { ImageTag } from '../../rules/images.js';
+import { layersOnNas } from '../../rules/layers.js';
+import {
+  buildOnRunner,
+  imageLayers,
+  inWorkspace,
+  saveImage,
+  workspace,
+  workspaceCommit,
+  type SaveStats,
+} from '../../runner/docker.js';
+
+/** The step the runner adds to a release whose image it builds. */
+export const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
+
+export interface RunnerImagePlan {
+  image: string;
+  /** The dated tag (YYYY.MM.DD-<sha7>): the image is built under this name on the runner and arrives so on the NAS. */
+  tag: string;
+  /** The commit the NAS releases: the workspace must hold it. */
+  commit: string;
+  /** Relative to the runner's workspace. */
+  context: string;
+  dockerfile: string;
+  /** What the NAS has (asked in the state round trip). */
+  layers: NasLayers;
+  inventory: readonly ImageTag[];
+}
+
+export type RunnerImageResult = { ok: true; sent?: SaveStats } | { ok: false; error: string; detail: string };
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const speed = (s: SaveStats): string => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
+
+/**
+ * Puts one image on the NAS from the runner: builds it with the runner's
+ * docker, then streams `docker save` (without the layers the NAS has,
+ * gzip-compressed) into `docker load` on the NAS over the SSH connection the
+ * release already holds. Nothing on the NAS changes but its image store: the
+ * release phase recreates afterwards. A stream that leaves layers out and
+ * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
+ */
+export async function imageFromRunner(nas: Nas, progress: Progress, p: RunnerImagePlan): Promise<RunnerImageResult> {
+  const ref = `${p.image}:${p.tag}`;
+  progress.step(RUNNER_STEP);
+  if (p.inventory.some((t) => t.tag === p.tag)) {
+    progress.ok(
+      `Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`,
+    );
+    return { ok: true };
+  }
+  if (nas.dryRun) {
+    progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
+    return { ok: true };
+  }
+  const checkedOut = await workspaceCommit();
+  if (checkedOut && checkedOut !== p.commit)
+    return fail(
+      `The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`,
+      'runner checkout is another commit',
+    );
+  if (!checkedOut)
+    progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
+
+  progress.platform.startGroup(`docker build ${ref} (on the runner)`);
+  const built = await buildOnRunner(
+    {
+      ref,
+      context: inWorkspace(p.context),
+      ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
+      cacheScope: p.image,
+    },
+    (line) => progress.platform.remote([line]),
+  );
+  progress.platform.endGroup();
+  if (built.code !== 0)
+    return fail(
+      `The build of ${ref} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code}); nothing was sent, the running container was not touched`,
+      'build on the runner failed',
+    );
+  progress.ok(`Built ${ref} on the runner (docker ${built.args[0]})`);
+
+  const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
+  let sent = await send(nas, progress, ref, skip);
+  if (!sent.ok && skip.size > 0) {
+    progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
+    sent = await send(nas, progress, ref, new Set());
+  }
+  if (!sent.ok) return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
+  const s = sent.stats;
+  progress.ok(
+    `Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${
+      s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''
+    }`,
+  );
+  return { ok: true, sent: s };
+}
+
+async function send(
+  nas: Nas,
+  progress: Progress,
+  ref: string,
+  skip: ReadonlySet<string>,
+): Promise<{ ok: true; stats: SaveStats } | { ok: false; error: string }> {
+  const save = saveImage(ref, {
+    skip,
+    onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
+  });
+  try {
+    const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
+    if (loaded.code !== 0 || !loaded.values.loaded)
+      return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
+    return { ok: true, stats: save.stats() };
+  } catch (err) {
+    return { ok: false, error: `Sending ${ref} to the NAS failed: ${(err as Error).message}` };
+  }
+}
+
+function fail(error: string, detail: string): RunnerImageResult {
+  return { ok: false, error, detail };
+}
