@@ -68,6 +68,8 @@ export interface DeployBackendInputs {
   backups: BackupSettings;
   autoRollbackRestore: boolean;
   envFile: EnvFileSettings;
+  /** issue 15 */
+  blueGreen: BlueGreenSettings;
 }
 
 export interface RollbackBackendInputs {
@@ -80,6 +82,8 @@ export interface RollbackBackendInputs {
   backupDir: string;
   backupImage: string;
   envFile: EnvFileSettings;
+  /** issue 15 */
+  blueGreen: BlueGreenSettings;
 }
 
 export interface BackupBackendInputs {
@@ -99,6 +103,58 @@ export interface CleanupBackendInputs {
   /** Backups are pruned too (the directory may hold none). */
   backups: { dir: string; keep: number };
 }
+
+// --- blue-green (issue 15) ---
+/** How a release replaces the running backend. */
+export type Strategy = 'recreate' | 'blue-green';
+export type Color = 'blue' | 'green';
+
+/** The blue-green settings: the proxy, the two colours' ports and what happens to the old colour. */
+export interface BlueGreenSettings {
+  strategy: Strategy;
+  proxyService: string;
+  /** Relative to repo-path. */
+  upstreamFile: string;
+  portVariable: string;
+  ports: Readonly<Record<Color, number>>;
+  drainSeconds: number;
+  keepWarm: number;
+  /** The user's own command that switches another proxy; empty: the upstream file and nginx. */
+  switchCommand: string;
+}
+
+/** Every blue-green input, checked whatever the strategy, so a typo never waits for the day it is turned on. */
+export function readBlueGreen(r: InputReader): BlueGreenSettings {
+  const strategy = r.oneOf('strategy', ['recreate', 'blue-green'] as const);
+  const ports = { blue: r.int('blue-port', 1, 65535), green: r.int('green-port', 1, 65535) };
+  if (ports.blue === ports.green) throw new InputError('green-port', `must differ from blue-port (${ports.blue})`);
+  const upstreamFile = r.relativePath('proxy-upstream-file');
+  if (strategy === 'blue-green' && !upstreamFile)
+    throw new InputError('proxy-upstream-file', 'is required with strategy blue-green');
+  return {
+    strategy,
+    proxyService: r.matching('proxy-service', PATTERNS.name, 'a compose service name'),
+    upstreamFile,
+    portVariable: r.matching('port-variable', PATTERNS.envName, 'an environment variable name'),
+    ports,
+    drainSeconds: r.int('drain-seconds', 0, 3600),
+    keepWarm: r.int('keep-warm', 0, 7 * 24 * 3600),
+    switchCommand: r.string('switch-command', { multiline: true }),
+  };
+}
+
+/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
+function refuseWithBlueGreen(d: DeployBackendInputs): void {
+  if (d.blueGreen.strategy !== 'blue-green') return;
+  const unsupported: Array<[string, boolean]> = [
+    ['watch', !!d.watch],
+    ['backup-volumes', d.backups.enabled],
+    ['env-file-content', d.envFile.content !== ''],
+  ];
+  for (const [name, set] of unsupported)
+    if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+}
+// --- end blue-green ---
 
 function readTarget(r: InputReader): BackendTarget {
   return {
@@ -164,7 +220,7 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
 
 export function readDeployBackend(r: InputReader): DeployBackendInputs {
   const conn = readConnection(r);
-  return {
+  const settings: DeployBackendInputs = {
     conn,
     target: readTarget(r),
     buildContext: r.relativePath('build-context') || '.',
@@ -178,7 +234,10 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     backups: readBackups(r, conn.repoPath),
     autoRollbackRestore: r.bool('auto-rollback-restore'),
     envFile: readEnvFile(r),
+    blueGreen: readBlueGreen(r), // issue 15
   };
+  refuseWithBlueGreen(settings); // issue 15
+  return settings;
 }
 
 export function readBackupBackend(r: InputReader): BackupBackendInputs {
@@ -247,7 +306,7 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`,
     );
   const conn = readConnection(r);
-  return {
+  const settings: RollbackBackendInputs = {
     conn,
     target: readTarget(r),
     tag,
@@ -256,7 +315,16 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     backupDir: readBackupDir(r, conn.repoPath),
     backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
     envFile: readEnvFile(r),
+    blueGreen: readBlueGreen(r), // issue 15
   };
+  // issue 15: a blue-green rollback changes images only
+  if (settings.blueGreen.strategy === 'blue-green')
+    for (const [name, set] of [
+      ['restore-backup', restoreBackup !== ''],
+      ['env-file-content', settings.envFile.content !== ''],
+    ] as const)
+      if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+  return settings;
 }
 
 export function readCleanupBackend(r: InputReader): CleanupBackendInputs {

@@ -27,6 +27,8 @@ export interface HistoryRecord {
   backup?: string;
   /** sha256 of the environment file the release wrote (never its content). */
   env?: string;
+  /** blue-green (issue 15): the colour serving through the proxy after this operation. */
+  color?: 'blue' | 'green';
 }
 
 export const HISTORY_FILE = 'history.jsonl';

@@ -1,4 +1,5 @@
 import { readDeploymentInputs } from '../../github/deployments.js';
+import { deployBlueGreen } from './blue-green.js'; // issue 15
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
@@ -52,6 +53,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, { progress, deployment }): Promise<FlowResult> {
+    if (settings.blueGreen.strategy === 'blue-green') return deployBlueGreen(settings, nas, { progress, deployment }); // issue 15
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     progress.plan(DEPLOY_STEPS.count);

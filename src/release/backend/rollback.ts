@@ -1,4 +1,5 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
+import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
 import {
   BackendExit,
@@ -38,6 +39,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
   kind: { action: 'rollback-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, { progress, deployment }) {
+    if (settings.blueGreen.strategy === 'blue-green') return rollbackBlueGreen(settings, nas, { progress, deployment }); // issue 15
     const { conn, target } = settings;
     const steps = ROLLBACK_BACKEND_STEPS;
     progress.banner('Backend Rollback - NAS Local');
