@@ -81,10 +81,10 @@ function colorLibrary(r: Renderer): Shell {
     shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))),
     shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
-    shellFunction('nr_nginx_test', r.run(colors.nginxTest(ARG[0]))),
+    shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
     r.dryRun
-      ? new Shell('nr_nginx_reload() { nr_say info "dry-run, would run: nginx -s reload in $1"; }')
-      : shellFunction('nr_nginx_reload', r.change(colors.nginxReload(ARG[0]))),
+      ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
+      : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
   );
 }
 
@@ -265,11 +265,11 @@ nr_say ok ${`${name} done`}`
   rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
   { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
   [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
-  if ! nr_out=$(nr_nginx_test "$nr_px" 2>&1); then
-    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx -t: $nr_l"; done
+  # a configuration that does not validate is never reloaded: the running workers keep the old one
+  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
     nr_put_back; return 1
   fi
-  nr_out=$(nr_nginx_reload "$nr_px" 2>&1) || { printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx -s reload: $nr_l"; done; nr_put_back; return 1; }
   rm -f "$nr_upstream.nr-prev"
 }
 nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
@@ -284,11 +284,12 @@ nr_value previous ${p.previous}
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_live_cid=${p.live ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh`''`}
+nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh`''`}
 case "$([ -n "$nr_idle_cid" ] && nr_bg_state "$nr_idle_cid" 2>/dev/null)" in
-  ${`running healthy ${ref}`}|${`running none ${ref}`}) nr_warm=true ;;
+  ${`running healthy ${ref}`}) nr_warm=true ;;
+  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
 esac
-if [ "$nr_warm" = true ] && { [ -z ${idleUrl} ] || nr_http_ok ${idleUrl}; }; then
+if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
@@ -316,15 +317,15 @@ ${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${id
 ${
   bg.switchCommand
     ? sh`:`
-    : sh`nr_px=$(nr_bg_find ${project} ${bg.proxyService} 2>/dev/null)
-case "$([ -n "$nr_px" ] && nr_bg_state "$nr_px" 2>/dev/null)" in
-  running*) ;;
+    : sh`nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
+case "$nr_px" in
+  ?*) ;;
   *)
     # no proxy running (the first blue-green release): it starts with the upstream of the new colour
     nr_say info ${`Starting the proxy (${bg.proxyService})`}
     { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
     ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
-    nr_px=$(nr_bg_find ${project} ${bg.proxyService} 2>/dev/null) ;;
+    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
 esac`
 }
 ${

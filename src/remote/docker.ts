@@ -135,9 +135,26 @@ export const colors = {
     change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
       ...o.env,
     }),
-  /** Validates the proxy's configuration in its container (it changes nothing). */
-  nginxTest: (container: string): ReadCommand => command(['docker', 'exec', container, 'nginx', '-t']),
-  /** Graceful reload: new workers take the new upstream, old ones finish the requests they hold. */
-  nginxReload: (container: string): ChangeCommand => change(['docker', 'exec', container, 'nginx', '-s', 'reload']),
+  /** The id of a compose project's service container while it runs (empty otherwise). */
+  runningContainerOf: (project: string, service: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'ls',
+      '--quiet',
+      '--latest',
+      '--filter',
+      'status=running',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ]),
+  /**
+   * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
+   * take the new upstream, old ones finish the requests they hold). One exec: the switch is on the critical path.
+   */
+  nginxTestAndReload: (container: string): ChangeCommand =>
+    change(['docker', 'exec', container, 'sh', '-c', 'nginx -t 2>&1 && nginx -s reload 2>&1']),
 };
 // --- end blue-green ---

@@ -11,5 +11,6 @@ done
 "$here/prometheus.sh" --stop
 "$here/bastion.sh" --down   # the jump host (issue #16)
 bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
+bash "$here/bluegreen.sh" --down   # the blue-green sample's containers (issue 15)
 if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
 echo "[nas] down"
