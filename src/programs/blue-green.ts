@@ -164,6 +164,18 @@ export function blueGreenImagesState(
   };
 }
 
+/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
+export function tagsInUse(image: string): StateQuestions<string[]> {
+  return {
+    script: (r) => sh`nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
+    decode: (values) =>
+      (values.get('images_in_use') ?? '')
+        .split(' ')
+        .filter((ref) => ref.startsWith(`${image}:`))
+        .map((ref) => ref.slice(image.length + 1)),
+  };
+}
+
 /** The tag a colour runs, when it runs this image. */
 export function colorTag(image: string, state: ColorState): string {
   return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';

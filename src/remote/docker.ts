@@ -135,6 +135,8 @@ export const colors = {
     change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
       ...o.env,
     }),
+  /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
+  imagesInUse: (): ReadCommand => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
   /** The id of a compose project's service container while it runs (empty otherwise). */
   runningContainerOf: (project: string, service: string): ReadCommand =>
     command([

@@ -5,6 +5,7 @@ import {
   type BlueGreenState,
   type SwitchValues,
 } from '../../src/programs/blue-green.js';
+import { cleanupBackend } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
 import type { ImageTag } from '../../src/rules/images.js';
@@ -176,5 +177,26 @@ describe('rollback-backend with strategy blue-green', () => {
 
   it('refuses restore-backup with blue-green before connecting', () => {
     expect(() => settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' })).toThrow('restore-backup');
+  });
+});
+
+describe('cleanup-backend beside blue-green', () => {
+  it('never removes the image of a warm colour (nor of the live one), whatever keep says', async () => {
+    const T1 = '2026.01.01-1111111';
+    const { nas, context } = fakeWorld();
+    // blue-green: the `container` input runs nothing; green is live on TAG, blue warm on T2 (not the rollback target)
+    nas.answerState({
+      answers: {
+        runningImage: '',
+        inventory: [TAG, T3, T2, T1].map((tag) => ({ tag, bytes: 1, id: `id-${tag}` })),
+        backups: [],
+        inUse: [TAG, T2],
+      },
+      history: [released('backend', T1), released('backend', T2), released('backend', T3), released('backend', TAG)],
+    });
+    nas.answer('Removing old images', { code: 0, values: { removed: [T3, T1], kept: [] } });
+    const result = await cleanupBackend.run(settingsOf(cleanupBackend, { keep: '1' }), nas, context);
+    expect(JSON.parse(result.outputs.KEPT_TAGS)).toEqual([TAG, T2]);
+    expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T3} ${IMAGE}:${T1}`);
   });
 });

@@ -13,13 +13,15 @@ import {
   LIVE_KEPT,
   otherColor,
   SWITCH_STEPS,
+  tagsInUse,
   type BlueGreenState,
   type SwitchValues,
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
-import { Steps, type ProgramOutcome } from '../../remote/program.js';
-import { datedTags } from '../../rules/images.js';
+import { Steps, type ProgramOutcome, type TypedProgram } from '../../remote/program.js';
+import { lines } from '../../remote/shell.js';
+import { datedTags, type ImageTag } from '../../rules/images.js';
 import { datedTag, isDatedTag } from '../../rules/tags.js';
 import type { Progress } from '../../report/progress.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
@@ -218,15 +220,16 @@ export async function deployBlueGreen(
       },
     ];
     // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
-    const inventory = await nas.runProgram(imagesInventory(nas, target.image, target.container));
+    const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
     await cleanupImages(nas, progress, {
       image: target.image,
       keep: settings.keepImages,
       running: tag,
       rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
-      inventory: inventory.values,
+      inventory: images.values.inventory,
       history,
       pruneDangling: false,
+      inUse: images.values.inUse,
     });
   }
   progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
@@ -236,14 +239,19 @@ export async function deployBlueGreen(
   return { ok: true, outputs: end.outputs };
 }
 
-function imagesInventory(nas: Nas, image: string, container: string) {
+function imagesInventory(
+  nas: Nas,
+  image: string,
+  container: string,
+): TypedProgram<{ inventory: ImageTag[]; inUse: string[] }> {
   const q = imagesState(image, container);
+  const inUse = tagsInUse(image);
   return {
     title: 'Listing the images',
     timeout: 60,
     quiet: true,
-    script: q.script(nas.render),
-    decode: (values: ReadonlyMap<string, string>) => q.decode(values).inventory,
+    script: lines(q.script(nas.render), inUse.script(nas.render)),
+    decode: (values) => ({ inventory: q.decode(values).inventory, inUse: inUse.decode(values) }),
   };
 }
 
