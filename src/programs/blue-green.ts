@@ -387,14 +387,28 @@ ${
           : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`),
         bg.keepWarm > 0
           ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-          : sh`nr_sleep ${bg.drainSeconds}
-if ${removeColor(p.live)} >/dev/null 2>&1; then nr_say ok ${`The ${p.live} colour was stopped`}; else nr_say warn ${`The ${p.live} colour could not be stopped`}; fi`,
+          : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }),
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
 ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`,
   );
+}
+
+/**
+ * The drain and the old colour's stop, off the release's critical path: the
+ * new release serves from the switch on, so the phase ends there and the
+ * runner reports it, while a job it leaves behind waits for the requests in
+ * flight and stops the old colour. That job keeps the phase's busy lock (its
+ * descriptor 8, inherited), so the next release waits for the stop, exactly
+ * as it waits for a phase; it runs in the phase's own session, so a runner
+ * that vanishes cannot cut it short.
+ */
+function drainThenStop(r: Renderer, o: { drainSeconds: number; color: Color; stop: Shell }): Shell {
+  if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
+  return sh`( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   get,
   nrgInputs,
   nrgRecreateInputs,
+  oneColourRuns,
   pushSample,
   pushVersion,
   resetSample,
@@ -62,8 +63,8 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
         expect(await version()).toBe(v);
         tags.push(run.outputs.DEPLOYED_BACKEND_TAG);
         outputs.push(run.outputs);
-        // keep-warm 0: the old colour is gone once the release ends
-        expect(runningColors()).toEqual([`nrg-backend-${run.outputs.LIVE_COLOR} ${NRG_IMAGE}:${tagOfSha(sha)}`]);
+        // keep-warm 0: the old colour stops once its drain (1 s) is over
+        expect(await oneColourRuns()).toEqual([`nrg-backend-${run.outputs.LIVE_COLOR} ${NRG_IMAGE}:${tagOfSha(sha)}`]);
       }
       // the previous release (three), then a named older one (one), then the previous again
       for (const [extra, want] of [
@@ -104,7 +105,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(await version()).toBe(before);
     expect(upstream()).toBe(up);
     // the failed colour was stopped: only the live one runs
-    expect(runningColors()).toHaveLength(1);
+    expect(await oneColourRuns()).toHaveLength(1);
     expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'rolled-back', detail: 'health check failed' });
   });
 
@@ -163,7 +164,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(switchMs).toBeLessThan(1000);
     expect(await version()).toBe('five');
     // this rollback keeps nothing warm (keep-warm 0): the release it left is stopped after the drain
-    expect(runningColors()).toHaveLength(1);
+    expect(await oneColourRuns()).toHaveLength(1);
     expect(tagOfSha(sha)).toBe(six.outputs.DEPLOYED_BACKEND_TAG);
   });
 

@@ -113,7 +113,9 @@ const POINTS: Array<[string, Point<Variant> & { how: 'cut' | 'kill' }]> = [
   ['cut at the idle colour’s start', { at: /Starting nrg-backend:\S+ as the \w+ colour/, how: 'cut' }],
   ['cut in the health wait', { at: 'Waiting for the idle colour', variant: 'slow', how: 'cut' }],
   ['cut at the switch', { at: 'Switching the proxy', how: 'cut', delayMs: 100 }],
-  ['cut in the drain', { at: 'Draining the', how: 'cut' }],
+  ['cut right after the switch', { at: 'The proxy sends requests to the', how: 'cut', delayMs: 100 }],
+  // the phase ends at the drain (the stop runs after it, in the background): a slow link keeps its end in flight
+  ['cut in the drain', { at: 'Draining the', how: 'cut', delayMs: 150 }],
   ['killed at the idle colour’s start', { at: /Starting nrg-backend:\S+ as the \w+ colour/, how: 'kill' }],
   ['killed in the health wait', { at: 'Waiting for the idle colour', variant: 'slow', how: 'kill' }],
   ['killed at the switch', { at: 'Switching the proxy', how: 'kill' }],

@@ -101,11 +101,22 @@ export function runningColors(): string[] {
     .sort();
 }
 
+/** Waits (up to `ms`) until only one colour runs: the old one stops after its drain, in the background. */
+export async function oneColourRuns(ms = 15_000): Promise<string[]> {
+  const end = Date.now() + ms;
+  let colors = runningColors();
+  while (colors.length !== 1 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 200));
+    colors = runningColors();
+  }
+  return colors;
+}
+
 /** Makes the sample ready for recreate: no colour containers, the proxy pointing at blue's port, reloaded. */
 export function toRecreate(): void {
   for (const c of ['nrg-backend-blue', 'nrg-backend-green'])
     try {
-      sampleDocker('rm', '-f', c);
+      execFileSync('docker', ['rm', '-f', c], { stdio: 'pipe' });
     } catch {
       /* not there */
     }
