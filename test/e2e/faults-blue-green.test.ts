@@ -105,7 +105,8 @@ async function expectRecovery(fault: Broken, how: 'cut' | 'kill', allowed: strin
   expect(run.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOfSha(next.sha));
   const after = await oneColourServes(10_000);
   expect(after.version).toBe(next.version);
-  previousVersion = serving;
+  // what the fault left serving is the release before the running one: an empty-tag rollback's target
+  previousVersion = now.version;
   serving = next.version;
 }
 
