@@ -33,7 +33,9 @@ export interface StateQuestions<T> {
 }
 
 /** The fields of an operation's history record a flow sets. */
-export type RecordUpdate = Partial<Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'color'>>;
+export type RecordUpdate = Partial<
+  Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'color'>
+>;
 
 /**
  * A state-changing program run detached on the NAS: it records the operation
