@@ -13,6 +13,7 @@ import {
   pushVersion,
   resetSample,
   runningColors,
+  sampleDocker,
   sampleHistory,
   tagOfSha,
   toRecreate,
@@ -166,6 +167,28 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     // this rollback keeps nothing warm (keep-warm 0): the release it left is stopped after the drain
     expect(await oneColourRuns()).toHaveLength(1);
     expect(tagOfSha(sha)).toBe(six.outputs.DEPLOYED_BACKEND_TAG);
+  });
+
+  it('switch-command: the user’s own command switches the proxy, with COLOR, CONTAINER and PORT in its environment', async () => {
+    pushVersion('hooked');
+    // what a user would write for their own proxy; here it drives the same nginx by hand
+    const hook = [
+      'echo "$COLOR $CONTAINER $PORT" > /tmp/nrg-switched',
+      `printf 'server 127.0.0.1:%s;\\n' "$PORT" > nrg/nginx/upstream.conf.new`,
+      'mv -f nrg/nginx/upstream.conf.new nrg/nginx/upstream.conf',
+      'docker exec nrg-proxy nginx -s reload',
+    ].join('\n');
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    const report = await underLoad(async () => {
+      run = await deploy({ 'switch-command': hook });
+    });
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(await version()).toBe('hooked');
+    const [color, container, port] = readFileSync('/tmp/nrg-switched', 'utf8').trim().split(' ');
+    expect(color).toBe(run.outputs.LIVE_COLOR);
+    expect(port).toBe(color === 'blue' ? '18121' : '18122');
+    expect(sampleDocker('inspect', '--format', '{{.Name}}', container)).toBe(`/nrg-backend-${color}`);
   });
 
   it('the recreate strategy beside it, on the same proxy and load, loses requests', async () => {
