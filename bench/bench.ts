@@ -5,7 +5,7 @@
  *
  *   sudo flock /tmp/nas-e2e.lock npm run bench          (BENCH_RUNS=5 by default)
  *
- * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup, services, runner) measures
+ * BENCH_ONLY=deploy,rss (of deploy, verify, cleanup, rss, startup, watch, backup, services, runner, bluegreen) measures
  * only those, prints them and leaves docs/benchmarks.md alone.
  * BENCH_WATCH_SECONDS (60 by default) is how long the watch row watches; the
  * issue's 5 minutes is BENCH_WATCH_SECONDS=300.
@@ -17,6 +17,16 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { cpus, freemem, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TcpProxy } from '../test/e2e/support/proxy.js';
+// issue 15: the blue-green sample and the load generator
+import {
+  nrgInputs,
+  nrgRecreateInputs,
+  pushVersion,
+  resetSample,
+  tagOfSha,
+  toRecreate,
+} from '../test/e2e/support/blue-green.js';
+import { LoadGenerator, type LoadReport } from '../test/e2e/support/load.js';
 
 const ROOT = resolve(__dirname, '..');
 const STATE = '/var/lib/nas-standin';
@@ -26,7 +36,18 @@ const ORIGIN = '/volume1/git/scanium.git';
 const NAS_USER = 'nas';
 const HEALTH_URL = 'http://127.0.0.1:18080/health';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const MEASURES = ['deploy', 'verify', 'cleanup', 'rss', 'startup', 'watch', 'backup', 'services', 'runner'];
+const MEASURES = [
+  'deploy',
+  'verify',
+  'cleanup',
+  'rss',
+  'startup',
+  'watch',
+  'backup',
+  'services',
+  'runner',
+  'bluegreen',
+];
 const WATCH_SECONDS = Number(process.env.BENCH_WATCH_SECONDS ?? 60);
 const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((m) => m.trim()) : MEASURES;
 for (const m of ONLY)
@@ -291,6 +312,7 @@ async function main(): Promise<void> {
     if (measuring('backup')) await measureBackup(rows, log);
     if (measuring('services')) await measureServices(proxy, rows, log);
     if (measuring('runner')) await measureRunner(proxy, rows, log);
+    if (measuring('bluegreen')) await measureBlueGreen(rows, log); // issue 15
   } finally {
     await proxy.close();
     resetNas();
@@ -861,6 +883,94 @@ NAS
     target: '≤ 1.15',
     ok: ratio <= 1.15,
   });
+}
+
+// ---------------------------------------------------------------- blue-green (issue 15)
+
+const BG_RELEASES = Number(process.env.BENCH_BG_RELEASES ?? 20);
+
+/**
+ * (issue 15) The blue-green sample behind nginx, with ~50 requests a second
+ * through the proxy: BG_RELEASES deploys and as many rollbacks with
+ * blue-green, then the same with recreate on the same proxy (requests lost,
+ * longest gap, release times); then warm rollbacks, timed from the runner's
+ * command to the first request the target answers.
+ */
+async function measureBlueGreen(rows: Row[], log: (l: string) => void): Promise<void> {
+  const cycle = async (
+    inputs: (extra?: Record<string, string>) => Record<string, string>,
+    label: string,
+  ): Promise<{ report: LoadReport; deploys: number[] }> => {
+    const deploys: number[] = [];
+    const load = new LoadGenerator('http://127.0.0.1:18120/version', 50).start();
+    for (let i = 0; i < BG_RELEASES; i++) {
+      const sha = pushVersion(`${label} ${i}`);
+      const d = must(await runBundle('deploy-backend', inputs()), `${label} deploy ${i}`);
+      if (!d.tail.includes(tagOfSha(sha))) throw new Error(`${label} deploy ${i} did not release ${tagOfSha(sha)}`);
+      deploys.push(d.ms);
+      must(await runBundle('rollback-backend', inputs()), `${label} rollback ${i}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const report = await load.stop();
+    log(
+      `${label}: ${BG_RELEASES} deploys + ${BG_RELEASES} rollbacks under load: ${JSON.stringify({ ...report, failures: report.failures.slice(0, 2) })}; deploys ${deploys.map((x) => x.toFixed(0)).join(', ')} ms`,
+    );
+    return { report, deploys };
+  };
+  resetSample();
+  try {
+    must(await runBundle('deploy-backend', nrgInputs()), 'the first blue-green deploy');
+    const bg = await cycle(nrgInputs, 'blue-green');
+    toRecreate();
+    must(await runBundle('deploy-backend', nrgRecreateInputs()), 'the first recreate deploy');
+    const rc = await cycle(nrgRecreateInputs, 'recreate');
+    rows.push({
+      measure: `~50 req/s through nginx, ${BG_RELEASES} deploys + ${BG_RELEASES} rollbacks: requests lost, blue-green (recreate beside it)`,
+      result: `**${bg.report.failed}** of ${bg.report.sent}, longest gap ${bg.report.longestGapMs} ms (recreate: ${rc.report.failed} of ${rc.report.sent}, longest gap ${rc.report.longestGapMs} ms)`,
+      target: '0 (recreate > 0)',
+      ok: bg.report.failed === 0 && rc.report.failed > 0,
+    });
+    const ratio = median(bg.deploys) / median(rc.deploys);
+    rows.push({
+      measure: `deploy-backend release time, blue-green / recreate (no keep-warm; the drain and the old colour's stop follow the release; median of ${BG_RELEASES})`,
+      result: `${sec(median(bg.deploys))} / ${sec(median(rc.deploys))} = **${ratio.toFixed(2)}**`,
+      target: '≤ 1.20',
+      ok: ratio <= 1.2,
+    });
+
+    // Warm rollbacks: each deploy keeps the old colour warm, the rollback switches back to it.
+    resetSample();
+    must(await runBundle('deploy-backend', nrgInputs()), 'the first blue-green deploy (warm)');
+    const toFirst: number[] = [];
+    const onNas: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      pushVersion(`warm ${i}`);
+      // the history's previous release is always the seed ('one'): each rollback pops back to it
+      const before = 'one\n';
+      must(await runBundle('deploy-backend', nrgInputs({ 'keep-warm': '300' })), `warm deploy ${i}`);
+      const load = new LoadGenerator('http://127.0.0.1:18120/version', 50).start();
+      await new Promise((r) => setTimeout(r, 300));
+      const run = must(await runBundle('rollback-backend', nrgInputs({ 'keep-warm': '300' })), `warm rollback ${i}`);
+      await new Promise((r) => setTimeout(r, 300));
+      const report = await load.stop();
+      const first = load.firstAnswer(before, run.spawnedAt);
+      if (!first || report.failed) throw new Error(`warm rollback ${i}: ${JSON.stringify(report)}`);
+      toFirst.push(first.endedAt - run.spawnedAt);
+      onNas.push(Number(/Switch \(on the NAS\)=(\d+) ms/.exec(run.tail)?.[1] ?? NaN));
+    }
+    log(
+      `warm rollback: command to first answer of the target ${toFirst.map((x) => x.toFixed(0)).join(', ')} ms; on the NAS ${onNas.join(', ')} ms`,
+    );
+    rows.push({
+      measure:
+        "warm rollback (blue-green): from the runner's command to the first request the target answers (median of 5; on the NAS)",
+      result: `**${sec(median(toFirst))}** (${sec(median(onNas))} on the NAS)`,
+      target: '< 1 s',
+      ok: median(toFirst) < 1000,
+    });
+  } finally {
+    resetSample();
+  }
 }
 
 function writeReport(rows: Row[], raw: string[]): void {

@@ -74,6 +74,8 @@ export interface DeployBackendInputs {
   services: ServiceSpec[];
   /** Where the image comes from (issue 14). */
   source: ImageSource;
+  /** issue 15 */
+  blueGreen: BlueGreenSettings;
 }
 
 export interface RollbackBackendInputs {
@@ -90,6 +92,8 @@ export interface RollbackBackendInputs {
   services: string[];
   /** `registry`: a target tag missing on the NAS is pulled (issue 14). */
   source: ImageSource;
+  /** issue 15 */
+  blueGreen: BlueGreenSettings;
 }
 
 export interface BackupBackendInputs {
@@ -122,6 +126,59 @@ function readServices(r: InputReader, defaults: Omit<ServiceSpec, 'name'> & { se
     throw e;
   }
 }
+
+// --- blue-green (issue 15) ---
+/** How a release replaces the running backend. */
+export type Strategy = 'recreate' | 'blue-green';
+export type Color = 'blue' | 'green';
+
+/** The blue-green settings: the proxy, the two colours' ports and what happens to the old colour. */
+export interface BlueGreenSettings {
+  strategy: Strategy;
+  proxyService: string;
+  /** Relative to repo-path. */
+  upstreamFile: string;
+  portVariable: string;
+  ports: Readonly<Record<Color, number>>;
+  drainSeconds: number;
+  keepWarm: number;
+  /** The user's own command that switches another proxy; empty: the upstream file and nginx. */
+  switchCommand: string;
+}
+
+/** Every blue-green input, checked whatever the strategy, so a typo never waits for the day it is turned on. */
+export function readBlueGreen(r: InputReader): BlueGreenSettings {
+  const strategy = r.oneOf('strategy', ['recreate', 'blue-green'] as const);
+  const ports = { blue: r.int('blue-port', 1, 65535), green: r.int('green-port', 1, 65535) };
+  if (ports.blue === ports.green) throw new InputError('green-port', `must differ from blue-port (${ports.blue})`);
+  const upstreamFile = r.relativePath('proxy-upstream-file');
+  if (strategy === 'blue-green' && !upstreamFile)
+    throw new InputError('proxy-upstream-file', 'is required with strategy blue-green');
+  return {
+    strategy,
+    proxyService: r.matching('proxy-service', PATTERNS.name, 'a compose service name'),
+    upstreamFile,
+    portVariable: r.matching('port-variable', PATTERNS.envName, 'an environment variable name'),
+    ports,
+    drainSeconds: r.int('drain-seconds', 0, 3600),
+    keepWarm: r.int('keep-warm', 0, 7 * 24 * 3600),
+    switchCommand: r.string('switch-command', { multiline: true }),
+  };
+}
+
+/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
+function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
+  if (d.blueGreen.strategy !== 'blue-green') return;
+  const unsupported: Array<[string, boolean]> = [
+    ['image-source', d.source.kind !== 'nas'],
+    ['watch', !!d.watch],
+    ['backup-volumes', d.backups.enabled],
+    ['env-file-content', d.envFile.content !== ''],
+  ];
+  for (const [name, set] of unsupported)
+    if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+}
+// --- end blue-green ---
 
 function readTarget(r: InputReader): BackendTarget {
   return {
@@ -203,6 +260,7 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     backups: readBackups(r, conn.repoPath),
     autoRollbackRestore: r.bool('auto-rollback-restore'),
     envFile: readEnvFile(r),
+    blueGreen: readBlueGreen(r), // issue 15
   };
   const services = readServices(r, {
     ...settings.target,
@@ -210,6 +268,7 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     dockerfile: settings.dockerfile,
   });
   if (services.length) servicesOnly(settings);
+  refuseWithBlueGreen(settings); // issue 15
   return { ...settings, services };
 }
 
@@ -221,12 +280,13 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
     ['image-source', s.source.kind !== 'nas'],
+    ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no metrics watch, backups or environment file); release the services without it',
+      'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, registry or runner images, or blue-green); release the services without it',
     );
 }
 
@@ -297,7 +357,7 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     );
   const conn = readConnection(r);
   const target = readTarget(r);
-  return {
+  const settings: RollbackBackendInputs = {
     conn,
     target,
     source: readImageSource(r, target.image, { withTag: false }),
@@ -308,7 +368,18 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
     envFile: readEnvFile(r),
     services: readServiceNames(r),
+    blueGreen: readBlueGreen(r), // issue 15
   };
+  // issue 15: a blue-green rollback changes images only
+  if (settings.blueGreen.strategy === 'blue-green')
+    for (const [name, set] of [
+      ['restore-backup', restoreBackup !== ''],
+      ['env-file-content', settings.envFile.content !== ''],
+      ['services', settings.services.length > 0],
+      ['image-source', settings.source.kind !== 'nas'],
+    ] as const)
+      if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+  return settings;
 }
 
 function readServiceNames(r: InputReader): string[] {

@@ -258,6 +258,50 @@ const backupOutputs = {
   BACKUP_BYTES: 'Its size in bytes.',
 };
 
+// --- blue-green (issue 15): zero-downtime releases behind a reverse proxy ---
+const blueGreen: Record<string, InputSpec> = {
+  strategy: {
+    description:
+      '`recreate` (stop the running backend, start the new one) or `blue-green` (start the new release beside the live one as the idle colour, switch the proxy to it once healthy, then stop the old one: no request is lost).',
+    default: 'recreate',
+  },
+  'proxy-service': {
+    description:
+      'blue-green: compose service of the reverse proxy (nginx) in compose-file; its container is validated (`nginx -t`) and reloaded (`nginx -s reload`).',
+    default: 'proxy',
+  },
+  'proxy-upstream-file': {
+    description:
+      "blue-green: the proxy's upstream include, relative to repo-path; it holds one line, `server 127.0.0.1:<port of the live colour>;`, written atomically (mount its folder into the proxy, not the file, and keep it out of git).",
+    default: 'backend/nginx/upstream.conf',
+  },
+  'port-variable': {
+    description: 'blue-green: variable the compose file reads the port of a colour from.',
+    default: 'BACKEND_PORT',
+  },
+  'blue-port': { description: 'blue-green: port the blue colour listens on.', default: '8081' },
+  'green-port': { description: 'blue-green: port the green colour listens on.', default: '8082' },
+  'drain-seconds': {
+    description: 'blue-green: seconds the old colour keeps running after the switch, for requests in flight.',
+    default: '5',
+  },
+  'keep-warm': {
+    description:
+      'blue-green: seconds the old colour stays up after the switch, so a rollback to it is a switch alone; `0` stops it after the drain. A timer on the NAS stops it when this time has passed (the next release replaces it anyway).',
+    default: '300',
+  },
+  'switch-command': {
+    description:
+      "blue-green: your own command run on the NAS (in repo-path) to point another proxy (Traefik, Caddy, the NAS's own) at the new colour, instead of the upstream file and nginx; COLOR, CONTAINER and PORT are in its environment. Non-zero fails the switch and the live colour keeps serving.",
+    default: '',
+  },
+};
+const blueGreenOutputs = {
+  LIVE_COLOR:
+    'blue-green: the colour serving through the proxy when the action ends (`blue` or `green`); empty with recreate.',
+};
+// --- end blue-green ---
+
 const backendOutputs = {
   DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
   PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -314,6 +358,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       },
       ...envFile,
       ...deployments,
+      ...blueGreen, // issue 15
     },
     outputs: {
       ...backendOutputs,
@@ -323,6 +368,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
       ...deployedServices,
+      ...blueGreenOutputs, // issue 15
     },
   },
   'rollback-backend': {
@@ -353,12 +399,14 @@ export const ACTIONS: Record<string, ActionSpec> = {
       'backup-image': backups['backup-image'],
       ...envFile,
       ...deployments,
+      ...blueGreen, // issue 15
     },
     outputs: {
       ...backendOutputs,
       RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
       SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
       ...deployedServices,
+      ...blueGreenOutputs, // issue 15
     },
   },
   'backup-backend': {

@@ -112,3 +112,90 @@ export const compose = {
   /** Names of the containers the compose project owns. */
   project: (file: string): ReadCommand => command(['compose', '--file', file, 'config', '--services']),
 };
+
+// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
+/** Colour-aware commands: a colour is the backend service run under its own compose project. */
+export const colors = {
+  /** The id of the (newest) container of a compose project's service, running or not. */
+  containerOf: (project: string, service: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'ls',
+      '--all',
+      '--quiet',
+      '--latest',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ]),
+  /** `<status> <health|none> <image>` of a container. */
+  containerState: (container: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'inspect',
+      '--format',
+      '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.Config.Image}}',
+      container,
+    ]),
+  /** Starts one service under its own project name, the colour and its port in the environment, never building. */
+  up: (o: {
+    file: string;
+    project: string;
+    service: string;
+    env: Readonly<Record<string, string>>;
+    force: boolean;
+  }): ChangeCommand =>
+    change(
+      [
+        'compose',
+        '--project-name',
+        o.project,
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        o.service,
+      ],
+      { ...o.env },
+    ),
+  /** Stops and removes one service's container of a project (a colour that no longer serves). */
+  remove: (o: {
+    file: string;
+    project: string;
+    service: string;
+    env: Readonly<Record<string, string>>;
+  }): ChangeCommand =>
+    change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
+      ...o.env,
+    }),
+  /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
+  imagesInUse: (): ReadCommand => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
+  /** The id of a compose project's service container while it runs (empty otherwise). */
+  runningContainerOf: (project: string, service: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'ls',
+      '--quiet',
+      '--latest',
+      '--filter',
+      'status=running',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ]),
+  /**
+   * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
+   * take the new upstream, old ones finish the requests they hold). One exec: the switch is on the critical path.
+   */
+  nginxTestAndReload: (container: string): ChangeCommand =>
+    change(['docker', 'exec', container, 'sh', '-c', 'nginx -t 2>&1 && nginx -s reload 2>&1']),
+};
+// --- end blue-green ---

@@ -31,6 +31,8 @@ export interface HistoryRecord {
   services?: Record<string, ServiceRecord>;
   /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
   pulled?: string;
+  /** blue-green (issue 15): the colour serving through the proxy after this operation. */
+  color?: 'blue' | 'green';
 }
 
 /** What the history keeps of one service of a release. */

@@ -161,4 +161,5 @@ ssh-keygen -l -f "$NAS_STATE/ssh_host_ed25519_key.pub" | awk '{print $2}' > "$NA
 bash "$here/postgres.sh"   # the database server image of the backup tests (issue 13)
 bash "$here/services.sh" --if-missing   # the three-service sample application (issue 14)
 bash "$here/image-sources.sh"   # the registry and the runner's own engine (issue 14)
+bash "$here/bluegreen.sh"   # nginx and the blue-green sample (issue 15)
 say "ready: ssh -i $NAS_STATE/client_ed25519 -p $NAS_SSH_PORT $NAS_USER@127.0.0.1 (host key $(cat "$NAS_STATE/host_fingerprint"))"

@@ -4,6 +4,7 @@ import { imagesState, removeImages, runningTag, type ImagesState } from '../../p
 import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../programs/backups.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
+import { tagsInUse } from '../../programs/blue-green.js'; // issue 15
 import { lines } from '../../remote/shell.js';
 import type { BackupEntry } from '../../rules/backups.js';
 import { pruneBackups } from './backup.js';
@@ -44,9 +45,16 @@ export async function cleanupImages(
     inventory: ImageTag[];
     history: readonly HistoryRecord[];
     pruneDangling: boolean;
+    /** Tags containers use (the colours of blue-green, issue 15): never removed. */
+    inUse?: readonly string[];
   },
 ): Promise<CleanupResult> {
-  const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...(o.protect ?? [])], o.history);
+  const plan = planCleanup(
+    o.inventory,
+    o.keep,
+    [o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])],
+    o.history,
+  );
   progress.detail(
     `Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}${o.protect?.length ? `, the services' running and rollback tags ${[...new Set(o.protect)].join(' ')}` : ''}, latest and undated tags)`,
   );
@@ -73,11 +81,12 @@ function cleanupState(
   image: string,
   container: string,
   backupDir: string,
-): StateQuestions<ImagesState & { backups: BackupEntry[] }> {
+): StateQuestions<ImagesState & { backups: BackupEntry[]; inUse: string[] }> {
   const images = imagesState(image, container);
+  const inUse = tagsInUse(image); // issue 15
   return {
-    script: (r) => lines(images.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
-    decode: (values) => ({ ...images.decode(values), backups: decodeListing(values) }),
+    script: (r) => lines(images.script(r), inUse.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
+    decode: (values) => ({ ...images.decode(values), inUse: inUse.decode(values), backups: decodeListing(values) }),
   };
 }
 
@@ -106,6 +115,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       inventory,
       history: state.history,
       pruneDangling: settings.pruneDangling,
+      inUse: state.answers.inUse, // issue 15: a warm colour's image
     });
     const { backups } = state.answers;
     const left = backups.length

@@ -1,4 +1,5 @@
 import { readDeploymentInputs } from '../../github/deployments.js';
+import { deployBlueGreen } from './blue-green.js'; // issue 15
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
@@ -58,8 +59,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context): Promise<FlowResult> {
-    // Several services (issue 14) take their own path; an empty `services` is today's single service, unchanged.
+    // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
     if (settings.services.length) return deployServices(settings, nas, context);
+    if (settings.blueGreen.strategy === 'blue-green') return deployBlueGreen(settings, nas, context);
     const { progress, deployment } = context;
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');

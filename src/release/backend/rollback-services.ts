@@ -62,6 +62,14 @@ export async function rollbackServices(
     throw new Error(
       "Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.",
     );
+  if (settings.source.kind !== 'nas')
+    throw new Error(
+      "Input 'image-source': pulling a missing tag is not supported with several services yet (a rollback of services uses the images on the NAS). Nothing was changed.",
+    );
+  if (settings.envFile.content)
+    throw new Error(
+      "Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.",
+    );
   const all = [...known].map(([name, r]) => specOf(name, r));
   progress.step('Verifying the images exist');
   const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));

@@ -1,4 +1,5 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
+import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
 import {
   BackendExit,
@@ -40,6 +41,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
   kind: { action: 'rollback-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context) {
+    if (settings.blueGreen.strategy === 'blue-green') return rollbackBlueGreen(settings, nas, context); // issue 15
     const { progress, deployment } = context;
     const { conn, target } = settings;
     const steps = ROLLBACK_BACKEND_STEPS;

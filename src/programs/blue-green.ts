@@ -1,0 +1,499 @@
+import type { BackendTarget, BlueGreenSettings, CheckoutInputs, Color } from '../inputs/backend.js';
+import type { Renderer } from '../remote/command.js';
+import { colors, docker } from '../remote/docker.js';
+import { HEALTH } from '../remote/health.js';
+import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
+import { Shell, lines, sh } from '../remote/shell.js';
+import { stateDirOf } from '../remote/state-dir.js';
+import { BackendExit, RELEASE_STEPS } from './backend.js';
+import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+import type { ImageTag } from '../rules/images.js';
+
+/**
+ * Blue-green releases (issue 15): the backend service runs under two compose
+ * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
+ * same compose file, under `<project>`) sends requests to the live one through
+ * a one-line upstream include. A release starts the idle colour beside the
+ * live one, waits for its health, points the proxy at it, drains and stops
+ * (or keeps warm) the old one: all in one detached phase.
+ */
+
+/** How a blue-green phase ends, besides the backend's own exits (NoCheckout, PreDeployFailed, ...). */
+export const BlueGreenExit = {
+  /** The live colour is not the one the runner read (a vanished run's phase switched it): nothing changed. */
+  BlueGreenStateChanged: 60,
+  /** compose could not start the idle colour; the live one serves on. */
+  BlueGreenIdleStartFailed: 61,
+  /** The idle colour failed its health check; it is stopped, the proxy was never touched. */
+  BlueGreenIdleUnhealthy: 62,
+  /** `nginx -t` refused the configuration (or the reload failed): the live colour serves on. */
+  BlueGreenProxyRefused: 63,
+  /** The user's switch-command failed: the live colour serves on. */
+  BlueGreenSwitchFailed: 64,
+  /** After the switch the proxy did not answer: switched back, the live colour serves on. */
+  BlueGreenProxyCheckFailed: 65,
+} as const;
+export type BlueGreenExit = (typeof BlueGreenExit)[keyof typeof BlueGreenExit];
+const EXIT = exitCodes(BlueGreenExit);
+const BACKEND = exitCodes(BackendExit);
+
+/** The exits after which the colour that served before still serves, and the new one was stopped. */
+export const LIVE_KEPT: ReadonlySet<number> = new Set([
+  BlueGreenExit.BlueGreenIdleStartFailed,
+  BlueGreenExit.BlueGreenIdleUnhealthy,
+  BlueGreenExit.BlueGreenProxyRefused,
+  BlueGreenExit.BlueGreenSwitchFailed,
+  BlueGreenExit.BlueGreenProxyCheckFailed,
+]);
+
+export const COLORS: readonly Color[] = ['blue', 'green'];
+export const otherColor = (c: Color): Color => (c === 'blue' ? 'green' : 'blue');
+
+/** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
+export function composeProject(composeFile: string): string {
+  const parts = composeFile.split('/').filter(Boolean);
+  const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
+  return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
+}
+
+/** The state file that says which colour serves (written after each switch, atomically). */
+export const LIVE_FILE = 'live-color';
+/** `<colour> <until epoch>` of the old colour kept warm; the timer stops it only while this line is unchanged. */
+export const WARM_FILE = 'warm-color';
+
+/** Placeholders for a shell function's arguments in a catalog command rendered as its body. */
+const ARG = ['NR_ARG_1', 'NR_ARG_2'] as const;
+
+/** `name() { <command with NR_ARG_n as "$n"> ; }`: a catalog command as a shell function of its arguments. */
+function shellFunction(name: string, body: Shell): Shell {
+  // the placeholders are plain words (quote() leaves them bare): one inside quotes would stay literal
+  if (/'[^']*NR_ARG_\d[^']*'/.test(body.text)) throw new Error(`${name}: an argument placeholder was quoted`);
+  let text = body.text;
+  ARG.forEach((arg, i) => {
+    text = text.split(arg).join(`"$${i + 1}"`);
+  });
+  return new Shell(`${name}() { ${text}; }`);
+}
+
+/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
+function colorLibrary(r: Renderer): Shell {
+  return lines(
+    shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))),
+    shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
+    shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
+    shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
+    r.dryRun
+      ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
+      : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
+  );
+}
+
+/** The health URL of a colour: health-url (through the proxy) with the colour's port. */
+export function colorUrl(healthUrl: string, port: number): string {
+  if (!healthUrl) return '';
+  const url = new URL(healthUrl);
+  url.port = String(port);
+  return url.toString();
+}
+
+/** What one colour's container is doing. */
+export interface ColorState {
+  /** running, exited, ... or empty without a container. */
+  status: string;
+  /** healthy, unhealthy, starting, none. */
+  health: string;
+  /** `image:tag`. */
+  image: string;
+}
+
+export interface BlueGreenState {
+  /** The colour serving through the proxy, empty before the first blue-green release. */
+  live: Color | '';
+  colors: Record<Color, ColorState>;
+}
+
+/** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
+function colorQuestions(r: Renderer, repo: string, target: BackendTarget): Shell {
+  const project = composeProject(target.composeFile);
+  const one = (c: Color): Shell =>
+    sh`nr_c=$(nr_bg_find ${`${project}-${c}`} ${target.service} 2>/dev/null)
+nr_value ${`bg_${c}`} "$([ -n "$nr_c" ] && nr_bg_state "$nr_c" 2>/dev/null)"`;
+  return lines(
+    colorLibrary(r),
+    sh`nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`,
+    one('blue'),
+    one('green'),
+  );
+}
+
+function decodeColorState(text: string | undefined): ColorState {
+  const [status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
+  return { status, health, image };
+}
+
+function decodeColors(values: ReadonlyMap<string, string>): BlueGreenState {
+  const live = values.get('bg_live')?.trim();
+  return {
+    live: live === 'blue' || live === 'green' ? live : '',
+    colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+  };
+}
+
+export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {}
+
+/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
+export function blueGreenDeployState(
+  target: BackendTarget,
+  checkout: CheckoutInputs & { repo: string },
+): StateQuestions<BlueGreenDeployState> {
+  return {
+    script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
+    decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+  };
+}
+
+/** rollback-backend's first questions with blue-green: the colours and the image's tags. */
+export function blueGreenImagesState(
+  repo: string,
+  target: BackendTarget,
+  inventory: StateQuestions<{ inventory: ImageTag[] }>,
+): StateQuestions<BlueGreenState & { inventory: ImageTag[] }> {
+  return {
+    script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
+    decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+  };
+}
+
+/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
+export function tagsInUse(image: string): StateQuestions<string[]> {
+  return {
+    script: (r) => sh`nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
+    decode: (values) =>
+      (values.get('images_in_use') ?? '')
+        .split(' ')
+        .filter((ref) => ref.startsWith(`${image}:`))
+        .map((ref) => ref.slice(image.length + 1)),
+  };
+}
+
+/** The tag a colour runs, when it runs this image. */
+export function colorTag(image: string, state: ColorState): string {
+  return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';
+}
+
+/** The steps of the blue-green part of a phase. */
+export const SWITCH_STEPS = {
+  start: 'Starting the idle colour',
+  health: 'Waiting for the idle colour to be healthy',
+  switch: 'Switching the proxy',
+  drain: 'Draining the old colour',
+} as const;
+
+export interface SwitchPlan {
+  repo: string;
+  target: BackendTarget;
+  bg: BlueGreenSettings;
+  tag: string;
+  /** The colour serving now (as the runner read it), empty before the first blue-green release. */
+  live: Color | '';
+  preDeploy?: string;
+  postDeploy?: string;
+  /** PREVIOUS_BACKEND_TAG for the hooks. */
+  previous: string;
+}
+
+/** What a blue-green phase reports. */
+export interface SwitchValues {
+  /** The tag serving through the proxy when the phase ended. */
+  running: string;
+  /** The colour serving when the phase ended. */
+  liveColor: Color | '';
+  /** The new release was refused (unhealthy, proxy refused) and the live one serves on. */
+  rolledBack: boolean;
+  /** The idle colour already ran the tag, healthy: the release was a switch alone. */
+  warm: boolean;
+  /** Milliseconds from the start of the phase to the proxy's reload (the switch). */
+  switchMs?: number;
+}
+
+export function decodeSwitch(values: ReadonlyMap<string, string>): SwitchValues {
+  const live = values.get('live_color');
+  const ms = Number(values.get('switch_ms'));
+  return {
+    running: values.get('running') ?? '',
+    liveColor: live === 'blue' || live === 'green' ? live : '',
+    rolledBack: values.get('rolled_back') === 'true',
+    warm: values.get('warm') === 'true',
+    ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
+  };
+}
+
+/**
+ * The NAS-side switch: start the idle colour (unless it already runs the tag,
+ * healthy: a warm rollback), wait for its health, point the proxy at it,
+ * check through the proxy, drain, stop or keep warm the old colour. A failure
+ * before the switch leaves the proxy untouched and stops the idle colour.
+ */
+export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof typeof SWITCH_STEPS>): Shell {
+  const { target: t, bg } = p;
+  const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  const project = composeProject(t.composeFile);
+  const ref = `${t.image}:${p.tag}`;
+  const stateDir = stateDirOf(p.repo);
+  const idlePort = bg.ports[idle];
+  const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
+  const envOf = (c: Color): Record<string, string> => ({
+    COLOR: c,
+    [bg.portVariable]: String(bg.ports[c]),
+    [t.tagVariable]: p.tag,
+  });
+  const removeColor = (c: Color): Shell =>
+    r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+  // A colour this phase started is stopped when the release fails; a warm one it found running stays.
+  const stopIdle = sh`if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+  const refused = (code: BlueGreenExit): Shell =>
+    sh`${stopIdle}
+nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
+  const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
+    text
+      ? sh`nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+      : sh`:`;
+  const setLive = (c: Color | ''): Shell =>
+    sh`printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
+  // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
+  // the colour, container and port reach it through its environment only.
+  const userSwitch = (c: Color, cid: Shell): Shell =>
+    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
+  const switchTo = (c: Color, cid: Shell): Shell =>
+    bg.switchCommand ? sh`${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh`nr_switch_to ${bg.ports[c]}`;
+  return lines(
+    HEALTH,
+    colorLibrary(r),
+    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
+    new Shell(`nr_switch_to() {
+  nr_up_new="$nr_upstream.nr-new.$$"
+  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
+  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
+  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
+  # a configuration that does not validate is never reloaded: the running workers keep the old one
+  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_put_back; return 1
+  fi
+  rm -f "$nr_upstream.nr-prev"
+}
+nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
+nr_ms() { nr_t=$(date +%s%N 2>/dev/null); case $nr_t in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_t / 1000000 ));; esac; }`),
+    sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
+nr_dir=${stateDir}
+nr_t0=$(nr_ms); nr_warm=false
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
+if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
+nr_value previous ${p.previous}
+${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
+nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh`''`}
+case "$([ -n "$nr_idle_cid" ] && nr_bg_state "$nr_idle_cid" 2>/dev/null)" in
+  ${`running healthy ${ref}`}) nr_warm=true ;;
+  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
+esac
+if [ "$nr_warm" = true ]; then
+  nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
+else
+  nr_warm=false
+  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+    nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
+    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
+  fi
+  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  nr_say ok ${`The ${idle} colour started`}
+  ${steps.say('health')}
+  ${
+    r.dryRun
+      ? sh`nr_say info 'dry-run: health wait skipped'`
+      : sh`if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
+    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
+    nr_bg_logs "$nr_idle_cid" 2>&1 || true
+    nr_say endgroup
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
+  fi`
+  }
+  nr_say ok ${`The ${idle} colour is healthy`}
+fi
+${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
+${
+  bg.switchCommand
+    ? sh`:`
+    : sh`nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
+case "$nr_px" in
+  ?*) ;;
+  *)
+    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
+    nr_say info ${`Starting the proxy (${bg.proxyService})`}
+    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
+    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
+    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
+esac`
+}
+${
+  r.dryRun
+    ? sh`nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
+    : bg.switchCommand
+      ? sh`if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
+  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
+  nr_say fail 'switch-command failed: the live colour serves on'
+  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
+fi
+while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
+      : sh`if ! nr_switch_to ${idlePort}; then
+  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
+fi`
+}
+nr_value switch_ms "$(( $(nr_ms) - nr_t0 ))"
+${setLive(idle)}
+rm -f "$nr_dir/${new Shell(WARM_FILE)}"
+nr_say ok ${`The proxy sends requests to the ${idle} colour`}
+${
+  t.healthUrl && !r.dryRun
+    ? sh`nr_i=0
+until nr_http_ok ${t.healthUrl}; do
+  nr_i=$((nr_i + 1))
+  if [ "$nr_i" -ge 40 ]; then
+    nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
+    ${p.live ? sh`${switchTo(p.live, new Shell('"$nr_live_cid"'))} || nr_say warn 'Switching back failed'` : sh`:`}
+    ${setLive(p.live)}
+    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
+  fi
+  nr_sleep 0.25
+done
+nr_say ok ${`${t.healthUrl} answers through the proxy`}`
+    : sh`:`
+}
+nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${
+  p.live
+    ? lines(
+        bg.keepWarm > 0
+          ? steps.say(
+              'drain',
+              `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`,
+            )
+          : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`),
+        bg.keepWarm > 0
+          ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
+          : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }),
+      )
+    : steps.say('drain', 'No old colour to drain (the first blue-green release)')
+}
+${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+exit 0`,
+  );
+}
+
+/**
+ * The drain and the old colour's stop, off the release's critical path: the
+ * new release serves from the switch on, so the phase ends there and the
+ * runner reports it, while a job it leaves behind waits for the requests in
+ * flight and stops the old colour. That job keeps the phase's busy lock (its
+ * descriptor 8, inherited), so the next release waits for the stop, exactly
+ * as it waits for a phase; it runs in the phase's own session, so a runner
+ * that vanishes cannot cut it short.
+ */
+function drainThenStop(r: Renderer, o: { drainSeconds: number; color: Color; stop: Shell }): Shell {
+  if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
+  return sh`( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
+}
+
+/**
+ * Keeps the old colour running for `seconds`, then stops it: a timer detached
+ * on the NAS (its own session, no descriptor of the phase, so it holds no lock
+ * while it sleeps) that takes the busy lock, as a phase does, and stops the
+ * colour only while the warm line it wrote is unchanged: a switch back to that
+ * colour, or the next release, rewrites or removes it. A NAS that reboots
+ * loses the timer; the next release then replaces the warm colour anyway.
+ */
+function keepWarm(r: Renderer, o: { repo: string; color: Color; seconds: number; stop: Shell }): Shell {
+  const timer = sh`sleep "$1" 2>/dev/null
+exec 8>>"$2/busy"; flock 8
+[ "$(cat "$2/${new Shell(WARM_FILE)}" 2>/dev/null)" = "$3" ] || exit 0
+[ "$(cat "$2/${new Shell(LIVE_FILE)}" 2>/dev/null)" != ${o.color} ] || exit 0
+cd ${o.repo} && ${o.stop} >/dev/null 2>&1
+rm -f "$2/${new Shell(WARM_FILE)}"`;
+  return sh`nr_warm_line="${new Shell(o.color)} $(( $(date +%s) + ${o.seconds} ))"
+printf '%s\\n' "$nr_warm_line" > "$nr_dir/${new Shell(WARM_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(WARM_FILE)}.tmp" "$nr_dir/${new Shell(WARM_FILE)}"
+${r.dryRun ? sh`:` : sh`setsid sh -c ${timer.text} nr-warm-timer ${o.seconds} "$nr_dir" "$nr_warm_line" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &`}
+nr_say ok ${`The ${o.color} colour stays up for ${o.seconds}s; a timer on the NAS stops it then, unless it serves again`}`;
+}
+
+/** The steps of a blue-green release on the NAS, after the runner's lock step. */
+export const BLUE_GREEN_RELEASE_STEPS = {
+  checkout: RELEASE_STEPS.checkout,
+  tag: RELEASE_STEPS.tag,
+  build: RELEASE_STEPS.build,
+  verifyImage: RELEASE_STEPS.verifyImage,
+  ...SWITCH_STEPS,
+} as const;
+
+export interface BlueGreenReleasePlan extends SwitchPlan {
+  checkout: CheckoutInputs;
+  commit: string;
+  subject: string;
+  buildContext: string;
+  dockerfile: string;
+  runLabel: string;
+}
+
+/** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
+export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Phase<SwitchValues & { built: boolean }> {
+  const { target } = p;
+  const ref = `${target.image}:${p.tag}`;
+  const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
+  const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  return {
+    title: 'Releasing the backend (blue-green)',
+    timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
+    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
+    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Building backend image (${ref})`)}
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+    decode: (values) => ({ ...decodeSwitch(values), built: values.get('built') === 'yes' }),
+  };
+}
+
+/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
+export function blueGreenRollbackPhase(r: Renderer, p: SwitchPlan & { named: boolean }): Phase<SwitchValues> {
+  const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  return {
+    title: 'Rolling back the backend (blue-green)',
+    timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
+    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
+    success: { color: idle },
+    script: switchColors(r, p, new Steps(SWITCH_STEPS)),
+    decode: decodeSwitch,
+  };
+}

@@ -1,0 +1,359 @@
+import type { DeploymentInputs } from '../../github/deployments.js';
+import type { DeployBackendInputs, RollbackBackendInputs } from '../../inputs/backend.js';
+import type { Nas } from '../../nas/nas.js';
+import { BackendExit, imagesState } from '../../programs/backend.js';
+import {
+  BLUE_GREEN_RELEASE_STEPS,
+  BlueGreenExit,
+  blueGreenDeployState,
+  blueGreenImagesState,
+  blueGreenReleasePhase,
+  blueGreenRollbackPhase,
+  colorTag,
+  LIVE_KEPT,
+  otherColor,
+  SWITCH_STEPS,
+  tagsInUse,
+  type BlueGreenState,
+  type SwitchValues,
+} from '../../programs/blue-green.js';
+import { CheckoutExit } from '../../programs/checkout.js';
+import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { Steps, type ProgramOutcome, type TypedProgram } from '../../remote/program.js';
+import { lines } from '../../remote/shell.js';
+import { datedTags, type ImageTag } from '../../rules/images.js';
+import { datedTag, isDatedTag } from '../../rules/tags.js';
+import type { Progress } from '../../report/progress.js';
+import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
+import type { FlowContext, FlowResult } from '../flow.js';
+import { cleanupImages } from './cleanup.js';
+
+/**
+ * The runner's side of blue-green releases (issue 15): deploy-backend and
+ * rollback-backend branch here when `strategy` is `blue-green`. Everything
+ * that changes the NAS, from the idle colour's start to the old one's stop,
+ * is one detached phase (src/programs/blue-green.ts).
+ */
+
+export const BLUE_GREEN_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...BLUE_GREEN_RELEASE_STEPS });
+export const BLUE_GREEN_ROLLBACK_STEPS = new Steps({
+  lock: 'Taking the release lock',
+  image: 'Verifying the image exists',
+  ...SWITCH_STEPS,
+});
+
+/** The exits of a release that end it before any colour changed. */
+const BEFORE_START: ReadonlySet<number> = new Set([
+  CheckoutExit.FetchFailed,
+  CheckoutExit.DirtyCheckout,
+  CheckoutExit.CheckoutFailed,
+  BackendExit.NoCheckout,
+  BackendExit.BuildFailed,
+  BackendExit.ImageMissingAfterBuild,
+  BackendExit.PreDeployFailed,
+  BlueGreenExit.BlueGreenStateChanged,
+]);
+
+/** Why the live colour kept serving, for the history and the annotation. */
+function refusal(code: number): string {
+  switch (code) {
+    case BlueGreenExit.BlueGreenIdleStartFailed:
+      return 'the idle colour did not start';
+    case BlueGreenExit.BlueGreenIdleUnhealthy:
+      return 'health check failed';
+    case BlueGreenExit.BlueGreenProxyRefused:
+      return 'proxy configuration refused';
+    case BlueGreenExit.BlueGreenSwitchFailed:
+      return 'switch-command failed';
+    default:
+      return 'the proxy did not answer after the switch';
+  }
+}
+
+function describeColors(progress: Progress, image: string, state: BlueGreenState): void {
+  for (const c of ['blue', 'green'] as const) {
+    const s = state.colors[c];
+    progress.detail(
+      `${c}${state.live === c ? ' (live)' : ''}: ${s.status ? `${s.status}${s.health !== 'none' ? ` ${s.health}` : ''} ${s.image}` : 'no container'}`,
+    );
+  }
+  if (!state.live) progress.detail(`No colour is live yet: ${image} starts as blue`);
+}
+
+/** Outputs and the failure message of a phase that ended without the switch, or with it. */
+function ending(
+  o: {
+    what: string;
+    image: string;
+    live: BlueGreenState['live'];
+    previous: string;
+    tag: string;
+  },
+  phase: ProgramOutcome<SwitchValues>,
+): {
+  outputs: Record<string, string>;
+  error?: string;
+  outcome: 'success' | 'rolled-back' | 'failure';
+  detail?: string;
+} {
+  const { values, code } = phase;
+  if (code === 0) {
+    return {
+      outcome: 'success',
+      outputs: {
+        DEPLOYED_BACKEND_TAG: o.tag,
+        PREVIOUS_BACKEND_TAG: o.previous,
+        BACKEND_IMAGE: `${o.image}:${o.tag}`,
+        ROLLED_BACK: 'false',
+        LIVE_COLOR: values.liveColor,
+      },
+    };
+  }
+  const kept = LIVE_KEPT.has(code);
+  const outputs = {
+    DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
+    PREVIOUS_BACKEND_TAG: o.previous,
+    BACKEND_IMAGE: kept
+      ? o.previous
+        ? `${o.image}:${o.previous}`
+        : ''
+      : values.running
+        ? `${o.image}:${values.running}`
+        : '',
+    ROLLED_BACK: String(kept),
+    LIVE_COLOR: kept ? o.live : values.liveColor,
+  };
+  if (kept) {
+    const why = refusal(code);
+    return {
+      outcome: o.live ? 'rolled-back' : 'failure',
+      detail: why,
+      outputs,
+      error: `${o.what} was not switched to (${why}); ${o.live ? `the ${o.live} colour (${o.image}:${o.previous}) serves on` : 'nothing served before it'}. ${failureOf(phase.tail, code)}`,
+    };
+  }
+  return {
+    outcome: 'failure',
+    detail: `ended with exit code ${code}`,
+    outputs,
+    error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
+  };
+}
+
+/** deploy-backend with strategy blue-green. */
+export async function deployBlueGreen(
+  settings: DeployBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  { progress, deployment }: FlowContext,
+): Promise<FlowResult> {
+  const { conn, target, checkout, blueGreen: bg } = settings;
+  const steps = BLUE_GREEN_DEPLOY_STEPS;
+  progress.banner('Backend Deployment - blue-green behind the proxy');
+  progress.plan(steps.count);
+  progress.step(`${steps.text('lock')} on ${conn.host}`);
+  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+  const { commit, subject, live } = state.answers;
+  const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
+  reportInterrupted(
+    progress,
+    state.interrupted,
+    `The live colour is ${live || 'none'}${previous ? ` (${target.image}:${previous})` : ''}.`,
+  );
+  reportInProgress(progress, state.inProgress);
+  describeColors(progress, target.image, state.answers);
+  const tag = datedTag(commit, new Date());
+  const ref = `${target.image}:${tag}`;
+  await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+  const released = await nas.runPhase(
+    blueGreenReleasePhase(nas.render, {
+      repo: conn.repoPath,
+      target,
+      bg,
+      tag,
+      live,
+      previous,
+      checkout,
+      commit,
+      subject,
+      buildContext: settings.buildContext,
+      dockerfile: settings.dockerfile,
+      runLabel: `${nas.run.url} (${nas.run.actor})`,
+      ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+      ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+    }),
+  );
+  if (released.code !== 0 && BEFORE_START.has(released.code)) {
+    await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
+    return {
+      ok: false,
+      outputs: {},
+      error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+    };
+  }
+  const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag }, released);
+  if (end.outcome !== 'success') {
+    await nas.finish(end.outcome, {
+      tag,
+      commit,
+      previous,
+      ...(end.detail ? { detail: end.detail } : {}),
+      ...(live ? { color: live } : {}),
+    });
+    progress.fail(end.error ?? '');
+    return { ok: false, outputs: end.outputs, error: end.error };
+  }
+  const idle = live ? otherColor(live) : 'blue';
+  await nas.finish('success', { tag, commit, previous, color: idle });
+  if (settings.keepImages > 0) {
+    const history: HistoryRecord[] = [
+      ...state.history,
+      {
+        id: nas.run.id,
+        action: 'deploy-backend',
+        stack: 'backend',
+        tag,
+        commit,
+        previous,
+        started: nas.run.started,
+        ended: new Date().toISOString(),
+        outcome: 'success',
+      },
+    ];
+    // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
+    const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
+    await cleanupImages(nas, progress, {
+      image: target.image,
+      keep: settings.keepImages,
+      running: tag,
+      rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
+      inventory: images.values.inventory,
+      history,
+      pruneDangling: false,
+      inUse: images.values.inUse,
+    });
+  }
+  progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
+  await progress.platform.addSummary(
+    `### Backend deployed (blue-green)\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Live colour | ${idle} |\n| Previous | \`${previous || '(none)'}\`${live && bg.keepWarm > 0 ? ` (kept warm ${bg.keepWarm}s on ${live})` : ''} |\n| Host | ${conn.host} |\n`,
+  );
+  return { ok: true, outputs: end.outputs };
+}
+
+function imagesInventory(
+  nas: Nas,
+  image: string,
+  container: string,
+): TypedProgram<{ inventory: ImageTag[]; inUse: string[] }> {
+  const q = imagesState(image, container);
+  const inUse = tagsInUse(image);
+  return {
+    title: 'Listing the images',
+    timeout: 60,
+    quiet: true,
+    script: lines(q.script(nas.render), inUse.script(nas.render)),
+    decode: (values) => ({ inventory: q.decode(values).inventory, inUse: inUse.decode(values) }),
+  };
+}
+
+/** rollback-backend with strategy blue-green: a switch alone when the target is still warm. */
+export async function rollbackBlueGreen(
+  settings: RollbackBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  { progress, deployment }: FlowContext,
+): Promise<FlowResult> {
+  const { conn, target, blueGreen: bg } = settings;
+  const steps = BLUE_GREEN_ROLLBACK_STEPS;
+  progress.banner('Backend Rollback - blue-green behind the proxy');
+  progress.plan(steps.count);
+  progress.step(`${steps.text('lock')} on ${conn.host}`);
+  const state = await nas.readState(
+    blueGreenImagesState(conn.repoPath, target, imagesState(target.image, target.container)),
+  );
+  const { live, inventory } = state.answers;
+  const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
+  reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
+  reportInProgress(progress, state.inProgress);
+  describeColors(progress, target.image, state.answers);
+  const available = datedTags(inventory, state.history);
+  let tag = settings.tag;
+  if (!tag) {
+    const previous = previousRelease(state.history, 'backend', current);
+    if (!previous)
+      throw new Error(
+        `No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
+      );
+    tag = previous;
+    progress.detail(`Target: the previous release, ${tag} (from the release history)`);
+  }
+  const ref = `${target.image}:${tag}`;
+  progress.step(`Verifying image ${ref} exists`);
+  if (!inventory.some((t) => t.tag === tag))
+    throw new Error(
+      `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
+    );
+  progress.ok('Image exists');
+  if (current === tag) {
+    progress.ok(`${ref} is already live (${live}): nothing to do`);
+    await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
+    const outputs = {
+      DEPLOYED_BACKEND_TAG: tag,
+      PREVIOUS_BACKEND_TAG: current,
+      BACKEND_IMAGE: ref,
+      LIVE_COLOR: live,
+    };
+    progress.results('ROLLBACK NOT NEEDED', outputs);
+    return { ok: true, outputs };
+  }
+  const idle = live ? otherColor(live) : 'blue';
+  if (colorTag(target.image, state.answers.colors[idle]) === tag)
+    progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+  if (settings.deployment.environment) {
+    const commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
+    if (commit)
+      await deployment.start(settings.deployment, commit, `Rollback of the backend from ${current} to ${tag}`);
+    else if (isDatedTag(tag)) progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
+  }
+  const released = await nas.runPhase(
+    blueGreenRollbackPhase(nas.render, {
+      repo: conn.repoPath,
+      target,
+      bg,
+      tag,
+      live,
+      previous: current,
+      named: !!settings.tag,
+    }),
+  );
+  if (released.code !== 0 && BEFORE_START.has(released.code)) {
+    await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
+    return {
+      ok: false,
+      outputs: {},
+      error: `rollback-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+    };
+  }
+  const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag }, released);
+  delete end.outputs.ROLLED_BACK;
+  if (end.outcome !== 'success') {
+    await nas.finish(end.outcome, {
+      tag,
+      previous: current,
+      ...(end.detail ? { detail: end.detail } : {}),
+      ...(live ? { color: live } : {}),
+    });
+    progress.fail(end.error ?? '');
+    return { ok: false, outputs: end.outputs, error: end.error };
+  }
+  await nas.finish('success', { color: idle });
+  progress.results('ROLLBACK COMPLETE', {
+    'Previous image': current ? `${target.image}:${current}` : '(none)',
+    'Current image': ref,
+    LIVE_COLOR: idle,
+    ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
+  });
+  progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
+  await progress.platform.addSummary(
+    `### Backend rolled back (blue-green)\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}; the ${idle} colour is live.\n`,
+  );
+  return { ok: true, outputs: end.outputs };
+}

@@ -1,0 +1,209 @@
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runAction } from './harness.js';
+import {
+  NRG_IMAGE,
+  PROXY_URL,
+  UPSTREAM,
+  get,
+  nrgInputs,
+  nrgRecreateInputs,
+  oneColourRuns,
+  pushSample,
+  pushVersion,
+  resetSample,
+  runningColors,
+  sampleDocker,
+  sampleHistory,
+  tagOfSha,
+  toRecreate,
+} from './support/blue-green.js';
+import { LoadGenerator, type LoadReport } from './support/load.js';
+
+/**
+ * Zero-downtime releases (issue 15) on the stand-in NAS: a real nginx in
+ * front of the sample's two colours, and a steady ~50 requests a second
+ * through it while the actions run.
+ */
+
+const deploy = (extra: Record<string, string> = {}) => runAction('deploy-backend', nrgInputs(extra));
+const rollback = (extra: Record<string, string> = {}) => runAction('rollback-backend', nrgInputs(extra));
+const version = async (): Promise<string> => (await get(`${PROXY_URL}/version`)).body.trim();
+const upstream = (): string => readFileSync(UPSTREAM, 'utf8');
+
+/** Runs `fn` under load through the proxy and reports what the load saw. */
+async function underLoad(fn: (load: LoadGenerator) => Promise<void>): Promise<LoadReport> {
+  const load = new LoadGenerator(`${PROXY_URL}/version`, 50).start();
+  try {
+    await fn(load);
+  } finally {
+    // a last second of requests after the release: what runs then must answer too
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return load.stop();
+}
+
+describe('blue-green deploys and rollbacks behind nginx', () => {
+  const tags: string[] = [];
+  beforeAll(async () => {
+    resetSample();
+    const first = await deploy();
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    tags.push(first.outputs.DEPLOYED_BACKEND_TAG);
+    expect(first.outputs.LIVE_COLOR).toBe('blue');
+  });
+
+  it('three deploys and three rollbacks under ~50 req/s lose no request; each ends with one colour live', async () => {
+    const outputs: Array<Record<string, string>> = [];
+    const report = await underLoad(async () => {
+      for (const v of ['two', 'three', 'four']) {
+        const sha = pushVersion(v);
+        const run = await deploy();
+        expect(run.code, run.stdout.slice(-3000)).toBe(0);
+        expect(run.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOfSha(sha));
+        expect(await version()).toBe(v);
+        tags.push(run.outputs.DEPLOYED_BACKEND_TAG);
+        outputs.push(run.outputs);
+        // keep-warm 0: the old colour stops once its drain (1 s) is over
+        expect(await oneColourRuns()).toEqual([`nrg-backend-${run.outputs.LIVE_COLOR} ${NRG_IMAGE}:${tagOfSha(sha)}`]);
+      }
+      // the previous release (three), then a named older one (one), then the previous again
+      for (const [extra, want] of [
+        [{}, 'three'],
+        [{ tag: tags[0] }, 'one'],
+        [{ tag: tags[3] }, 'four'],
+      ] as const) {
+        const run = await rollback(extra);
+        expect(run.code, run.stdout.slice(-3000)).toBe(0);
+        expect(await version()).toBe(want);
+        outputs.push(run.outputs);
+      }
+    });
+    console.log(`blue-green under load: ${JSON.stringify(report)}`);
+    expect(report.sent).toBeGreaterThan(100);
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    // the colours alternate, and the history says which one is live
+    expect(outputs.map((o) => o.LIVE_COLOR)).toEqual(['green', 'blue', 'green', 'blue', 'green', 'blue']);
+    const last = sampleHistory().at(-1);
+    expect(last).toMatchObject({ action: 'rollback-backend', tag: tags[3], outcome: 'success', color: 'blue' });
+    expect(upstream()).toBe('server 127.0.0.1:18121;\n');
+  });
+
+  it('a release that fails its health check never touches the proxy: the live colour serves on, ROLLED_BACK', async () => {
+    const before = await version();
+    const live = sampleHistory().at(-1)?.color;
+    const up = upstream();
+    pushSample({ 'nrg/www/health': null, 'nrg/www/version': 'broken\n' }, 'Break the health endpoint');
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    const report = await underLoad(async () => {
+      run = await deploy({ 'health-timeout': '8' });
+    });
+    expect(run.code).toBe(1);
+    expect(run.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: live });
+    expect(run.stdout).toContain('Last 100 log lines of the');
+    expect(run.stdout).toMatch(/::error::.*was not switched to \(health check failed\)/);
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(await version()).toBe(before);
+    expect(upstream()).toBe(up);
+    // the failed colour was stopped: only the live one runs
+    expect(await oneColourRuns()).toHaveLength(1);
+    expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'rolled-back', detail: 'health check failed' });
+  });
+
+  it('a configuration nginx -t refuses is never reloaded: the release fails with nginx’s message, the live colour serves on', async () => {
+    const before = await version();
+    const up = upstream();
+    const good = readFileSync('/volume1/docker/nrg/repo/nrg/nginx/nginx.conf', 'utf8');
+    pushSample(
+      {
+        'nrg/www/health': '{"status":"ok"}\n',
+        'nrg/www/version': 'five\n',
+        'nrg/nginx/nginx.conf': good.replace('proxy_pass', 'proxy_passs'),
+      },
+      'A typo in the proxy configuration',
+    );
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    const report = await underLoad(async () => {
+      run = await deploy();
+    });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/nginx: .*unknown directive "proxy_passs"/);
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    // the running nginx kept its configuration: the old release answers, the upstream is the old one
+    expect(await version()).toBe(before);
+    expect(upstream()).toBe(up);
+    expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'rolled-back', detail: 'proxy configuration refused' });
+    // the fix deploys
+    pushSample({ 'nrg/nginx/nginx.conf': good }, 'Fix the typo');
+    const fixed = await deploy();
+    expect(fixed.code, fixed.stdout.slice(-3000)).toBe(0);
+    expect(await version()).toBe('five');
+  });
+
+  it('a warm rollback is a switch alone: the old colour answers well under a second after the switch begins', async () => {
+    const sha = pushVersion('six');
+    const six = await deploy({ 'keep-warm': '120' });
+    expect(six.code, six.stdout.slice(-3000)).toBe(0);
+    expect(runningColors()).toHaveLength(2); // the old colour is kept warm
+    let run!: Awaited<ReturnType<typeof rollback>>;
+    let sentAt = 0;
+    let firstFive: number | undefined;
+    const report = await underLoad(async (load) => {
+      sentAt = performance.now();
+      run = await rollback();
+      firstFive = load.firstAnswer('five\n', sentAt)?.endedAt;
+    });
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(run.stdout).toContain('(kept warm): switching only');
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(firstFive).toBeDefined();
+    const switchMs = Number(/Switch \(on the NAS\)=(\d+) ms/.exec(run.stdout)?.[1]);
+    console.log(
+      `warm rollback: switch on the NAS ${switchMs} ms, command to first answer ${Math.round((firstFive ?? 0) - sentAt)} ms`,
+    );
+    expect(switchMs).toBeLessThan(1000);
+    expect(await version()).toBe('five');
+    // this rollback keeps nothing warm (keep-warm 0): the release it left is stopped after the drain
+    expect(await oneColourRuns()).toHaveLength(1);
+    expect(tagOfSha(sha)).toBe(six.outputs.DEPLOYED_BACKEND_TAG);
+  });
+
+  it('switch-command: the user’s own command switches the proxy, with COLOR, CONTAINER and PORT in its environment', async () => {
+    pushVersion('hooked');
+    // what a user would write for their own proxy; here it drives the same nginx by hand
+    const hook = [
+      'echo "$COLOR $CONTAINER $PORT" > /tmp/nrg-switched',
+      `printf 'server 127.0.0.1:%s;\\n' "$PORT" > nrg/nginx/upstream.conf.new`,
+      'mv -f nrg/nginx/upstream.conf.new nrg/nginx/upstream.conf',
+      'docker exec nrg-proxy nginx -s reload',
+    ].join('\n');
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    const report = await underLoad(async () => {
+      run = await deploy({ 'switch-command': hook });
+    });
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(await version()).toBe('hooked');
+    const [color, container, port] = readFileSync('/tmp/nrg-switched', 'utf8').trim().split(' ');
+    expect(color).toBe(run.outputs.LIVE_COLOR);
+    expect(port).toBe(color === 'blue' ? '18121' : '18122');
+    expect(sampleDocker('inspect', '--format', '{{.Name}}', container)).toBe(`/nrg-backend-${color}`);
+  });
+
+  it('the recreate strategy beside it, on the same proxy and load, loses requests', async () => {
+    toRecreate();
+    const first = await runAction('deploy-backend', nrgRecreateInputs());
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    const report = await underLoad(async () => {
+      for (const v of ['seven', 'eight']) {
+        pushVersion(v);
+        const run = await runAction('deploy-backend', nrgRecreateInputs());
+        expect(run.code, run.stdout.slice(-3000)).toBe(0);
+        expect(await version()).toBe(v);
+      }
+    });
+    console.log(`recreate under load: ${JSON.stringify(report)}`);
+    expect(report.failed).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The blue-green sample of the stand-in NAS (issue 15), idempotent, root:
+#  - nrg-nginx:latest, an nginx image made without a registry: FROM the local
+#    BusyBox base with the nginx binary of Debian's nginx package (apt-get
+#    download + dpkg -x) and the libraries it links copied in;
+#  - the sample application (test/nas/app-bluegreen: the backend as two colours
+#    and nginx in front, ports 18120 proxy, 18121 blue, 18122 green) in a bare
+#    origin and a NAS checkout of its own, /volume1/docker/nrg/repo.
+# --reset: puts the sample back to its first state (no nrg-* containers or
+# nrg-backend images, a fresh origin and checkout). --down: removes its containers.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/config.sh"
+NRG_IMAGE=nrg-nginx:latest
+NRG_ORIGIN=$NAS_VOLUME/git/nrg.git
+NRG_REPO=$NAS_VOLUME/docker/nrg/repo
+say() { printf '[nas/bluegreen] %s\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo 'bluegreen.sh needs root' >&2; exit 1; }
+
+remove_containers() {
+  local ids
+  ids=$( { docker ps -aq --filter name='^nrg-'; for p in nrg nrg-blue nrg-green; do docker ps -aq --filter label=com.docker.compose.project=$p; done; } | sort -u)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+}
+if [ "${1:-}" = --down ]; then remove_containers; exit 0; fi
+
+# 1. The proxy image.
+if ! docker image inspect "$NRG_IMAGE" >/dev/null 2>&1; then
+  say "building $NRG_IMAGE from Debian's nginx package"
+  ctx=$(mktemp -d)
+  trap 'rm -rf "$ctx"' EXIT
+  chmod 755 "$ctx"
+  ( cd "$ctx" && apt-get download nginx >/dev/null 2>&1 ) || { apt-get update -qq && ( cd "$ctx" && apt-get download nginx >/dev/null ); }
+  mkdir -p "$ctx/pkg" "$ctx/rootfs/usr/sbin"
+  dpkg -x "$ctx"/nginx_*.deb "$ctx/pkg"
+  cp -a "$ctx/pkg/usr/sbin/nginx" "$ctx/rootfs/usr/sbin/nginx"
+  copy() { mkdir -p "$ctx/rootfs$(dirname "$1")"; cp -aL "$1" "$ctx/rootfs$1"; }
+  ldd "$ctx/pkg/usr/sbin/nginx" | awk '/=> \//{print $3} /^\s*\/lib/{print $1}' | sort -u | while read -r lib; do copy "$lib"; done
+  copy /lib64/ld-linux-x86-64.so.2 2>/dev/null || true
+  cat > "$ctx/Dockerfile" <<DOCKERFILE
+FROM $NAS_BASE_IMAGE
+COPY rootfs/ /
+RUN mkdir -p /etc/nginx /var/log/nginx /var/lib/nginx/body /var/lib/nginx/proxy /var/lib/nginx/fastcgi /var/lib/nginx/uwsgi /var/lib/nginx/scgi /run \\
+ && echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >> /etc/passwd \\
+ && echo 'nogroup:x:65534:' >> /etc/group && echo 'nobody:x:65534:' >> /etc/group \\
+ && echo 'www-data:x:33:33:www-data:/var/www:/bin/false' >> /etc/passwd && echo 'www-data:x:33:' >> /etc/group
+ENV PATH=/usr/sbin:/bin
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+DOCKERFILE
+  docker build -q -t "$NRG_IMAGE" "$ctx" >/dev/null
+  say "built $NRG_IMAGE ($(docker run --rm "$NRG_IMAGE" nginx -v 2>&1))"
+fi
+
+# 2. The sample application: origin and checkout (again with --reset).
+as_nas() { runuser -u "$NAS_USER" -- env HOME="$(getent passwd "$NAS_USER" | cut -d: -f6)" "$@"; }
+if [ "${1:-}" = --reset ] || ! [ -d "$NRG_ORIGIN" ] || ! [ -d "$NRG_REPO/.git" ]; then
+  remove_containers
+  imgs=$(docker images -q nrg-backend | sort -u)
+  [ -z "$imgs" ] || docker rmi -f $imgs >/dev/null 2>&1 || true
+  rm -rf "$NRG_ORIGIN" "$NRG_REPO"
+  install -d -o "$NAS_USER" -g "$NAS_USER" "$NAS_VOLUME/git" "$NAS_VOLUME/docker" "$NAS_VOLUME/docker/nrg"
+  as_nas git init -q --bare -b main "$NRG_ORIGIN"
+  seed=$(mktemp -d)
+  cp -a "$here/app-bluegreen/." "$seed/"
+  chown -R "$NAS_USER:$NAS_USER" "$seed"
+  (
+    cd "$seed"
+    export GIT_AUTHOR_NAME=Developer GIT_AUTHOR_EMAIL=dev@example.test GIT_COMMITTER_NAME=Developer GIT_COMMITTER_EMAIL=dev@example.test
+    export GIT_AUTHOR_DATE='2026-01-10T12:00:00Z' GIT_COMMITTER_DATE='2026-01-10T12:00:00Z'
+    as_nas git init -q -b main .
+    as_nas git add -A
+    as_nas git commit -q -m 'Seed: blue-green sample behind nginx'
+    as_nas git push -q "$NRG_ORIGIN" main
+  )
+  rm -rf "$seed"
+  as_nas git clone -q "$NRG_ORIGIN" "$NRG_REPO"
+  as_nas git -C "$NRG_REPO" config user.name 'NAS'
+  as_nas git -C "$NRG_REPO" config user.email 'nas@example.test'
+  say "sample ready in $NRG_REPO"
+fi

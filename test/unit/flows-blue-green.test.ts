@@ -1,0 +1,202 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  BlueGreenExit,
+  type BlueGreenDeployState,
+  type BlueGreenState,
+  type SwitchValues,
+} from '../../src/programs/blue-green.js';
+import { cleanupBackend } from '../../src/release/backend/cleanup.js';
+import { deployBackend } from '../../src/release/backend/deploy.js';
+import { rollbackBackend } from '../../src/release/backend/rollback.js';
+import type { ImageTag } from '../../src/rules/images.js';
+import { fakeWorld } from '../support/fake-nas.js';
+import { released } from '../support/records.js';
+import { settingsOf } from '../support/settings.js';
+
+const IMAGE = 'scanium-backend';
+const COMMIT = 'c0ffee1d2e3f405162738495a6b7c8d9e0f1a2b3';
+const NOW = new Date('2026-03-02T09:00:00.000Z');
+const TAG = '2026.03.02-c0ffee1';
+const T2 = '2026.01.10-2222222';
+const T3 = '2026.01.20-3333333';
+const RELEASE = 'Releasing the backend (blue-green)';
+const ROLLBACK = 'Rolling back the backend (blue-green)';
+const BLUE_GREEN = { strategy: 'blue-green' };
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(NOW);
+});
+afterEach(() => vi.useRealTimers());
+
+const running = (tag: string) => ({ status: 'running', health: 'healthy', image: `${IMAGE}:${tag}` });
+const none = { status: '', health: '', image: '' };
+const colors = (live: BlueGreenState['live'], blue = none, green = none): BlueGreenState => ({
+  live,
+  colors: { blue, green },
+});
+const switched = (v: Partial<SwitchValues>): SwitchValues & { built: boolean } => ({
+  running: TAG,
+  liveColor: 'green',
+  rolledBack: false,
+  warm: false,
+  built: true,
+  ...v,
+});
+
+describe('deploy-backend with strategy blue-green', () => {
+  const state = (s: BlueGreenState): BlueGreenDeployState => ({ ...s, commit: COMMIT, subject: 'Fix the cart' });
+
+  it('starts the idle colour beside the live one and records the new live colour', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, { code: 0, values: switched({}) });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result).toEqual({
+      ok: true,
+      outputs: {
+        DEPLOYED_BACKEND_TAG: TAG,
+        PREVIOUS_BACKEND_TAG: T3,
+        BACKEND_IMAGE: `${IMAGE}:${TAG}`,
+        ROLLED_BACK: 'false',
+        LIVE_COLOR: 'green',
+      },
+    });
+    // one detached phase, which starts green (the idle colour) and records it as live on success
+    expect(nas.ran).toEqual([RELEASE]);
+    const phase = nas.phases[0];
+    expect(phase.success).toMatchObject({ tag: TAG, previous: T3, color: 'green' });
+    expect(phase.script.text).toContain('--project-name backend-green');
+    expect(phase.script.text).toMatch(/BACKEND_PORT=8082/);
+    expect(nas.finishes).toEqual([
+      { outcome: 'success', update: { tag: TAG, commit: COMMIT, previous: T3, color: 'green' } },
+    ]);
+    expect(platform.steps.map((s) => `${s.n}/${s.of}`)).toEqual([
+      '1/9',
+      '2/9',
+      '3/9',
+      '4/9',
+      '5/9',
+      '6/9',
+      '7/9',
+      '8/9',
+      '9/9',
+    ]);
+  });
+
+  it('the first blue-green release starts blue', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('')) });
+    nas.answer(RELEASE, { code: 0, values: switched({ liveColor: 'blue' }) });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result.outputs.LIVE_COLOR).toBe('blue');
+    expect(nas.phases[0].script.text).toContain('--project-name backend-blue');
+  });
+
+  it('an idle colour that fails its health check: ROLLED_BACK, the live colour in the outputs and the history', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenIdleUnhealthy,
+      values: switched({ running: T3, liveColor: 'blue', rolledBack: true }),
+      tail: ['Container abc is unhealthy (after 30s)'],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: 'blue', DEPLOYED_BACKEND_TAG: T3 });
+    expect(result.error).toMatch(/was not switched to \(health check failed\); the blue colour .* serves on/);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: { tag: TAG, commit: COMMIT, previous: T3, detail: 'health check failed', color: 'blue' },
+      },
+    ]);
+  });
+
+  it('nginx refusing the configuration fails the release with its message', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('green', none, running(T3))) });
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenProxyRefused,
+      values: switched({ running: T3, liveColor: 'green', rolledBack: true }),
+      tail: ['nginx: [emerg] unknown directive "proxy_passs"'],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result.error).toContain('proxy configuration refused');
+    expect(result.error).toContain('unknown directive "proxy_passs"');
+    expect(result.outputs.LIVE_COLOR).toBe('green');
+  });
+
+  it.each([
+    [{ watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' }, 'watch'],
+    [{ 'backup-volumes': 'data' }, 'backup-volumes'],
+    [{ 'env-file': 'backend/.env', 'env-file-content': 'A=1' }, 'env-file-content'],
+  ])('refuses %o before connecting, naming %s', (inputs, name) => {
+    expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
+  });
+});
+
+describe('rollback-backend with strategy blue-green', () => {
+  const inventory: ImageTag[] = [
+    { tag: TAG, bytes: 1 },
+    { tag: T3, bytes: 1 },
+    { tag: T2, bytes: 1 },
+  ];
+  const history = [released('backend', T2), released('backend', T3), released('backend', TAG)];
+
+  it('the previous release still warm on the idle colour: one phase, a switch, the other colour live', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', running(T3), running(TAG)), inventory }, history });
+    nas.answer(ROLLBACK, {
+      code: 0,
+      values: { running: T3, liveColor: 'blue', rolledBack: false, warm: true, switchMs: 240 },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, BLUE_GREEN), nas, context);
+    expect(result).toEqual({
+      ok: true,
+      outputs: {
+        DEPLOYED_BACKEND_TAG: T3,
+        PREVIOUS_BACKEND_TAG: TAG,
+        BACKEND_IMAGE: `${IMAGE}:${T3}`,
+        LIVE_COLOR: 'blue',
+      },
+    });
+    expect(platform.log).toContain('still warm on the blue colour: the rollback is a switch');
+    expect(nas.phases[0].success).toEqual({ color: 'blue' });
+    expect(nas.phases[0].begin).toMatchObject({ tag: T3, previous: TAG, detail: 'previous-release' });
+  });
+
+  it('the live release is the target: nothing to do', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', none, running(T3)), inventory }, history });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { ...BLUE_GREEN, tag: T3 }), nas, context);
+    expect(result.ok).toBe(true);
+    expect(nas.ran).toEqual([]);
+    expect(nas.finishes[0].outcome).toBe('noop');
+  });
+
+  it('refuses restore-backup with blue-green before connecting', () => {
+    expect(() => settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' })).toThrow('restore-backup');
+  });
+});
+
+describe('cleanup-backend beside blue-green', () => {
+  it('never removes the image of a warm colour (nor of the live one), whatever keep says', async () => {
+    const T1 = '2026.01.01-1111111';
+    const { nas, context } = fakeWorld();
+    // blue-green: the `container` input runs nothing; green is live on TAG, blue warm on T2 (not the rollback target)
+    nas.answerState({
+      answers: {
+        runningImage: '',
+        inventory: [TAG, T3, T2, T1].map((tag) => ({ tag, bytes: 1, id: `id-${tag}` })),
+        backups: [],
+        inUse: [TAG, T2],
+      },
+      history: [released('backend', T1), released('backend', T2), released('backend', T3), released('backend', TAG)],
+    });
+    nas.answer('Removing old images', { code: 0, values: { removed: [T3, T1], kept: [] } });
+    const result = await cleanupBackend.run(settingsOf(cleanupBackend, { keep: '1' }), nas, context);
+    expect(JSON.parse(result.outputs.KEPT_TAGS)).toEqual([TAG, T2]);
+    expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T3} ${IMAGE}:${T1}`);
+  });
+});
