@@ -45,6 +45,12 @@ export interface BackupPlan {
   databases: readonly DatabaseItem[];
   /** Image of the short-lived container that reads a volume. */
   image: string;
+  /**
+   * The compose project and the running container of each database service,
+   * when the caller found them already (in the read of the NAS state, under
+   * the same lock); else the backup looks them up itself.
+   */
+  found?: { project: string; containers: Readonly<Record<string, string>> };
 }
 
 /** Why a backup is taken and which release's data it holds. */
@@ -172,8 +178,9 @@ nr_bk_add ${file} ${head}`);
       db.kind === 'custom'
         ? `the dump command failed (exit $nr_rc)`
         : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+    const found = p.found?.containers[db.service];
     items.push(sh`nr_bk_item=${source}
-nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
+nr_bk_c=${found ? sh`${found}` : sh`$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
 { nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
 nr_rc=$(cat "$nr_bk_tmp/.rc")
 if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
@@ -227,7 +234,7 @@ nr_bk_add ${file} ${head}`);
     nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
   }
   ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_bk_proj=${p.found?.project ? sh`${p.found.project}` : sh`$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
 ${lines(...items)}
   rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
   ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }

@@ -289,6 +289,30 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(readdirSync(join(dir, id)).sort()).toEqual(['SHA256SUMS', 'manifest.json', 'volume-uploads.tar.gz']);
   });
 
+  it('with the project and containers found in the state read, the backup phase makes no docker lookups', () => {
+    const dir = join(work, 'found');
+    const log = join(work, 'calls-found');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`);
+    const values = run(
+      lines(
+        new Shell(docker),
+        BACKUP_LIBRARY,
+        backupFunction(
+          { ...plan(dir), volumes: [], found: { project: 'store', containers: { db: 'nrb-db' } } },
+          { tag: T2, commit: '', reason: 'manual' },
+        ),
+        sh`nr_backup`,
+      ).text,
+    );
+    expect(values.get('backup_bytes')).toBe(String('dump-bytes'.length));
+    expect(
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((c) => c.split(' ')[0]),
+    ).toEqual(['exec']);
+  });
+
   it('a volume container that fails before it opens the fifo: the backup fails, naming why, and does not hang', () => {
     const dir = join(work, 'no-container');
     const script = lines(
