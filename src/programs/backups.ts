@@ -213,6 +213,8 @@ nr_bk_add ${file} ${head}`);
   # its archive into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
   nr_bk_receive() {
     rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    # docker run -v cannot mount a path with a colon: such a folder takes the stream
+    case $nr_bk_tmp in *:*) return 1 ;; esac
     mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
     { tee "$nr_bk_tmp/$1" < "$nr_bk_tmp/.fifo" | sha256sum | cut -d ' ' -f 1 > "$nr_bk_tmp/.sum"; } &
     nr_bk_receiver=$!

@@ -313,6 +313,23 @@ describe('NAS-side backup shell, run with a real sh', () => {
     ).toEqual(['exec']);
   });
 
+  it('a backup directory with a colon in its path (which docker run -v cannot mount) streams the archive', () => {
+    const dir = join(work, 'with:colon');
+    const log = join(work, 'calls-colon');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`);
+    const values = run(
+      lines(
+        new Shell(docker),
+        BACKUP_LIBRARY,
+        backupFunction({ ...plan(dir), databases: [] }, { tag: T2, commit: '', reason: 'manual' }),
+        sh`nr_backup`,
+      ).text,
+    );
+    expect(readFileSync(log, 'utf8')).not.toContain('/nr-archive');
+    const id = values.get('backup_id') ?? '';
+    expect(readFileSync(join(dir, id, 'volume-uploads.tar.gz'), 'utf8')).toBe('volume-bytes');
+  });
+
   it('a volume container that fails before it opens the fifo: the backup fails, naming why, and does not hang', () => {
     const dir = join(work, 'no-container');
     const script = lines(
