@@ -393,6 +393,8 @@ async function measureDeploy(proxy: TcpProxy, rows: Row[], log: (l: string) => v
  */
 async function measureRss(rows: Row[], log: (l: string) => void): Promise<void> {
   const peaks: number[] = [];
+  // One process's peak depends on when V8 happens to collect: the median of a few runs, every run shown.
+  const rssRuns = Math.max(1, Math.min(RUNS, 3));
   for (const mb of [50, 500]) {
     // base64 prints 4 bytes for every 3 it reads.
     const raw = (mb * 1_000_000 * 3) / 4;
@@ -402,20 +404,28 @@ async function measureRss(rows: Row[], log: (l: string) => void): Promise<void> 
       },
       `A build that prints ${mb} MB`,
     );
-    const loud = must(
-      await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }),
-      `the ${mb} MB build deploy`,
-    );
-    const rssMb = (loud.maxRssKb ?? 0) / 1024;
+    const each: number[] = [];
+    let loud: Run | undefined;
+    for (let i = 0; i < rssRuns; i++) {
+      // a new commit each time, so that each run builds (and prints) again
+      if (i > 0) newRelease();
+      loud = must(
+        await runBundle('deploy-backend', connection(2222, { 'health-url': HEALTH_URL }), { measureRss: true }),
+        `the ${mb} MB build deploy`,
+      );
+      each.push((loud.maxRssKb ?? 0) / 1024);
+    }
+    const rssMb = median(each);
     peaks.push(rssMb);
+    const last = loud!;
     log(
-      `${mb} MB build: ${sec(loud.ms)}, log ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${rssMb.toFixed(1)} MiB`,
+      `${mb} MB build: ${sec(last.ms)}, log ${(last.stdoutBytes / 1e6).toFixed(1)} MB, peak RSS ${each.map((x) => x.toFixed(1)).join(', ')} MiB (median ${rssMb.toFixed(1)})`,
     );
     rows.push({
-      measure: `Peak RSS of deploy-backend while the build prints ${mb} MB (its log: ${(loud.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(loud.ms)})`,
+      measure: `Peak RSS of deploy-backend while the build prints ${mb} MB (its log: ${(last.stdoutBytes / 1e6).toFixed(1)} MB, ${sec(last.ms)}; median of ${rssRuns}: ${each.map((x) => x.toFixed(1)).join(', ')} MiB)`,
       result: `${rssMb.toFixed(1)} MiB`,
       target: '< 160 MB',
-      ok: rssMb * 1.048576 < 160,
+      ok: Math.max(...each) * 1.048576 < 160,
     });
   }
   const [small, large] = peaks;

@@ -45,6 +45,12 @@ export interface BackupPlan {
   databases: readonly DatabaseItem[];
   /** Image of the short-lived container that reads a volume. */
   image: string;
+  /**
+   * The compose project and the running container of each database service,
+   * when the caller found them already (in the read of the NAS state, under
+   * the same lock); else the backup looks them up itself.
+   */
+  found?: { project: string; containers: Readonly<Record<string, string>> };
 }
 
 /** Why a backup is taken and which release's data it holds. */
@@ -90,8 +96,10 @@ nr_bk_volume() {
   [ -n "$nr_v" ] && printf '%s' "$nr_v"
 }
 nr_bk_service() {
-  nr_s=$(nr_docker ps -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null | head -n 1)
-  [ -n "$nr_s" ] && nr_docker inspect --format '{{.Name}}' "$nr_s" 2>/dev/null | sed 's|^/||'
+  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
+  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
+  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
 }
 nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
 nr_bk_verify() {
@@ -146,7 +154,12 @@ export function backupFunction(p: BackupPlan, label: BackupLabel, prefix = 'back
     const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
     items.push(sh`nr_bk_item=${`volume ${volume}`}
 nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
-{ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+if nr_bk_receive ${file}; then
+  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
+  nr_bk_received
+else
+  { nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+fi
 [ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
 nr_bk_add ${file} ${head}`);
   }
@@ -165,8 +178,9 @@ nr_bk_add ${file} ${head}`);
       db.kind === 'custom'
         ? `the dump command failed (exit $nr_rc)`
         : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+    const found = p.found?.containers[db.service];
     items.push(sh`nr_bk_item=${source}
-nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
+nr_bk_c=${found ? sh`${found}` : sh`$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
 { nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
 nr_rc=$(cat "$nr_bk_tmp/.rc")
 if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
@@ -195,6 +209,22 @@ nr_bk_add ${file} ${head}`);
       cat > "$nr_bk_tmp/$1"
     fi
   }
+  # a fifo in the partial folder whose bytes become FILE, their sha256 computed on the way: a volume's container writes
+  # its archive into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
+  nr_bk_receive() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    # docker run -v cannot mount a path with a colon: such a folder takes the stream
+    case $nr_bk_tmp in *:*) return 1 ;; esac
+    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
+    { tee "$nr_bk_tmp/$1" < "$nr_bk_tmp/.fifo" | sha256sum | cut -d ' ' -f 1 > "$nr_bk_tmp/.sum"; } &
+    nr_bk_receiver=$!
+  }
+  nr_bk_received() {
+    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
+    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
+    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
+    wait "$nr_bk_receiver"; rm -f "$nr_bk_tmp/.fifo"
+  }
   nr_bk_add() {
     nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
     rm -f "$nr_bk_tmp/.sum"
@@ -206,11 +236,12 @@ nr_bk_add ${file} ${head}`);
     nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
   }
   ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_bk_proj=${p.found?.project ? sh`${p.found.project}` : sh`$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
 ${lines(...items)}
   rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
   ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
-  sync 2>/dev/null || true
+  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
+  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
   mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
   nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
   nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"

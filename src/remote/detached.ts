@@ -44,6 +44,10 @@ NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$
 nr_pid=$!
 # the phase holds the busy lock from here on, whatever happens to this channel
 exec 8>&-
+# the phase is this shell's child: its end (SIGCHLD) cuts the nap before the next poll short, so its status
+# goes back at once rather than up to a poll later (dash and BusyBox ash end a wait on a trapped signal; bash naps on)
+trap : CHLD
+nr_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
 nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
@@ -54,7 +58,7 @@ while :; do
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
   # poll often while a phase is young (most end within seconds: the runner waits for that), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_sleep 0.05; else nr_sleep 0.3; fi
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_nap 0.05; else nr_nap 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }

@@ -199,8 +199,12 @@ describe('NAS-side backup shell, run with a real sh', () => {
   case "$1 $2" in
     "inspect --format") if [ "$4" = c0ffee ]; then echo /nrb-db; else return 1; fi ;;
     "volume ls") echo store_uploads ;;
-    "run --rm") printf 'volume-bytes' ;;
-    "ps -q") [ "$6" = label=com.docker.compose.service=db ] && echo c0ffee ;;
+    "run --rm")
+      # as docker does: the archive goes to a mounted /nr-archive when there is one, else to standard output
+      nr_fake_out=; for nr_a in "$@"; do case $nr_a in *:/nr-archive) nr_fake_out=\${nr_a%:/nr-archive} ;; esac; done
+      [ "$NR_FAKE_RUN" = fail ] && { echo 'docker: Error response from daemon: no such image' >&2; return 125; }
+      if [ -n "$nr_fake_out" ]; then printf 'volume-bytes' > "$nr_fake_out"; else printf 'volume-bytes'; fi ;;
+    "ps --filter") [ "$5" = label=com.docker.compose.service=db ] && echo nrb-db ;;
     "exec -i") cat > /dev/null ;;
     "stop nrb-api") : ;;
     "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; printf 'dump-bytes' ;;
@@ -261,6 +265,86 @@ describe('NAS-side backup shell, run with a real sh', () => {
     const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], { encoding: 'utf8' });
     expect(out).toContain('RETURNED-1');
     expect(out).toMatch(/Backup of postgres:db failed: .*connection refused/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it("a volume is archived into a fifo the container mounts, not through docker's output stream", () => {
+    const dir = join(work, 'mounted');
+    const log = join(work, 'calls-mounted');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`);
+    const values = run(
+      lines(
+        new Shell(docker),
+        BACKUP_LIBRARY,
+        backupFunction({ ...plan(dir), databases: [] }, { tag: T2, commit: '', reason: 'manual' }),
+        sh`nr_backup`,
+      ).text,
+    );
+    const runCall = readFileSync(log, 'utf8')
+      .split('\n')
+      .find((c) => c.startsWith('run --rm'));
+    expect(runCall).toMatch(/ -v \S+\/\.partial-\S+\/\.fifo:\/nr-archive .* tar -C \/nr-volume -czf \/nr-archive \.$/);
+    const id = values.get('backup_id') ?? '';
+    expect(readFileSync(join(dir, id, 'volume-uploads.tar.gz'), 'utf8')).toBe('volume-bytes');
+    expect(readdirSync(join(dir, id)).sort()).toEqual(['SHA256SUMS', 'manifest.json', 'volume-uploads.tar.gz']);
+  });
+
+  it('with the project and containers found in the state read, the backup phase makes no docker lookups', () => {
+    const dir = join(work, 'found');
+    const log = join(work, 'calls-found');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`);
+    const values = run(
+      lines(
+        new Shell(docker),
+        BACKUP_LIBRARY,
+        backupFunction(
+          { ...plan(dir), volumes: [], found: { project: 'store', containers: { db: 'nrb-db' } } },
+          { tag: T2, commit: '', reason: 'manual' },
+        ),
+        sh`nr_backup`,
+      ).text,
+    );
+    expect(values.get('backup_bytes')).toBe(String('dump-bytes'.length));
+    expect(
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((c) => c.split(' ')[0]),
+    ).toEqual(['exec']);
+  });
+
+  it('a backup directory with a colon in its path (which docker run -v cannot mount) streams the archive', () => {
+    const dir = join(work, 'with:colon');
+    const log = join(work, 'calls-colon');
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`);
+    const values = run(
+      lines(
+        new Shell(docker),
+        BACKUP_LIBRARY,
+        backupFunction({ ...plan(dir), databases: [] }, { tag: T2, commit: '', reason: 'manual' }),
+        sh`nr_backup`,
+      ).text,
+    );
+    expect(readFileSync(log, 'utf8')).not.toContain('/nr-archive');
+    const id = values.get('backup_id') ?? '';
+    expect(readFileSync(join(dir, id, 'volume-uploads.tar.gz'), 'utf8')).toBe('volume-bytes');
+  });
+
+  it('a volume container that fails before it opens the fifo: the backup fails, naming why, and does not hang', () => {
+    const dir = join(work, 'no-container');
+    const script = lines(
+      sh`NR_FAKE_RUN=fail`,
+      new Shell(FAKE_DOCKER),
+      BACKUP_LIBRARY,
+      backupFunction({ ...plan(dir), databases: [] }, { tag: T2, commit: '', reason: 'manual' }),
+      sh`nr_backup || echo RETURNED-1`,
+    ).text;
+    const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(out).toContain('RETURNED-1');
+    expect(out).toMatch(/Backup of volume uploads failed: .*no such image/);
     expect(readdirSync(dir)).toEqual([]);
   });
 

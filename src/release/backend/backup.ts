@@ -2,10 +2,10 @@ import { readBackupBackend, type BackupBackendInputs, type BackupSettings } from
 import type { Nas } from '../../nas/nas.js';
 import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
 import { runningTag } from '../../programs/backend.js';
-import { docker } from '../../remote/docker.js';
+import { command } from '../../remote/command.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
-import { sh } from '../../remote/shell.js';
+import { lines, sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
 import { backupsOutput, isBackupId, planBackupRetention, type BackupEntry } from '../../rules/backups.js';
 import { failureOf, reportInProgress } from '../failures.js';
@@ -18,8 +18,12 @@ export const BACKUP_STEPS = new Steps({
 });
 
 /** The backup plan of the inputs, for a compose file and container. */
-export function backupPlan(b: BackupSettings, o: { repo: string; composeFile: string; container: string }): BackupPlan {
+export function backupPlan(
+  b: BackupSettings,
+  o: { repo: string; composeFile: string; container: string; found?: BackupPlan['found'] },
+): BackupPlan {
   return {
+    ...(o.found ? { found: o.found } : {}),
     dir: b.dir,
     repo: o.repo,
     composeFile: o.composeFile,
@@ -58,12 +62,52 @@ export async function pruneBackups(
 
 interface BackupState {
   runningImage: string;
+  /** The compose project and database containers, found with the state (see BackupPlan.found). */
+  found?: BackupPlan['found'];
 }
 
-function backupState(container: string): StateQuestions<BackupState> {
+const PROJECT_LABEL = 'com.docker.compose.project';
+const SERVICE_LABEL = 'com.docker.compose.service';
+
+/**
+ * The running image and, in the same docker call, the compose project of the
+ * backend container; the running containers of the database services in one
+ * more, beside it. So the backup phase makes no lookups of its own.
+ */
+function backupState(container: string, services: readonly string[]): StateQuestions<BackupState> {
+  const inspect = command([
+    'docker',
+    'container',
+    'inspect',
+    '--format',
+    `{{.Config.Image}} {{index .Config.Labels "${PROJECT_LABEL}"}}`,
+    container,
+  ]);
+  const running = command([
+    'docker',
+    'ps',
+    ...services.flatMap((s) => ['--filter', `label=${SERVICE_LABEL}=${s}`]),
+    '--format',
+    `{{.Label "${PROJECT_LABEL}"}} {{.Label "${SERVICE_LABEL}"}} {{.Names}}`,
+  ]);
   return {
-    script: (r) => sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
-    decode: (values) => ({ runningImage: values.get('running_image') ?? '' }),
+    script: (r) =>
+      lines(
+        services.length ? sh`( nr_value backup_services "$(${r.run(running)} 2>/dev/null | tr '\n' ' ')" ) &` : null,
+        sh`nr_value backup_container "$(${r.run(inspect)} 2>/dev/null)"`,
+      ),
+    decode: (values) => {
+      const [runningImage = '', project = ''] = (values.get('backup_container') ?? '').split(' ');
+      if (!project) return { runningImage };
+      const containers: Record<string, string> = {};
+      const words = (values.get('backup_services') ?? '').split(' ').filter(Boolean);
+      for (let i = 0; i + 2 < words.length; i += 3) {
+        // legacy links list "other/alias" names beside the container's own
+        const name = words[i + 2].split(',').find((n) => !n.includes('/'));
+        if (words[i] === project && name && !containers[words[i + 1]]) containers[words[i + 1]] = name;
+      }
+      return { runningImage, found: { project, containers } };
+    },
   };
 }
 
@@ -76,7 +120,9 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     progress.banner('Backend Backup - NAS Local');
     progress.plan(BACKUP_STEPS.count);
     progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(backupState(settings.container));
+    const state = await nas.readState(
+      backupState(settings.container, backups.enabled ? backups.databases.map((d) => d.service) : []),
+    );
     reportInProgress(progress, state.inProgress);
     const running = runningTag(settings.image, state.answers.runningImage);
     let outputs: Record<string, string> = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
@@ -90,6 +136,7 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
             repo: conn.repoPath,
             composeFile: settings.composeFile,
             container: settings.container,
+            found: state.answers.found,
           }),
           { tag: running, commit: commitOf(state.history, running), reason: 'manual' },
         ),
