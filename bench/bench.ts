@@ -714,7 +714,10 @@ const SERVICES_INPUTS = {
 worker tag-variable=WORKER_TAG
 web image=nrs-web build-context=nrs/web tag-variable=WEB_TAG health-url=http://127.0.0.1:18102/health`,
 };
-/** The same release typed by hand in one ssh session: both images built, the three recreated, each one checked. */
+/**
+ * The same release typed by hand in one ssh session: both images built, the three recreated, each one checked,
+ * polling once a second as the single-service hand-run (HAND_SCRIPT) does.
+ */
 const SERVICES_HAND_SCRIPT = `set -e
 cd ${SERVICES_REPO}
 git fetch -q origin
@@ -726,8 +729,8 @@ API_TAG=$tag WORKER_TAG=$tag WEB_TAG=$tag docker-compose --file nrs/docker-compo
 worker=$(docker ps -q --filter label=com.docker.compose.project=nrs --filter label=com.docker.compose.service=worker)
 n=0
 until [ "$(docker inspect -f '{{.State.Health.Status}}' nrs-api)" = healthy ] && [ "$(docker inspect -f '{{.State.Health.Status}}' $worker)" = healthy ] && curl -fsS -o /dev/null http://127.0.0.1:18102/health; do
-  n=$((n + 1)); [ $n -le 480 ] || { echo 'not healthy' >&2; exit 1; }
-  sleep 0.25
+  n=$((n + 1)); [ $n -le 120 ] || { echo 'not healthy' >&2; exit 1; }
+  sleep 1
 done
 echo "deployed $tag"
 `;

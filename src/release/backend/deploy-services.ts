@@ -57,7 +57,7 @@ export function servicesFailure(
   if (code === BackendExit.RollbackFailed)
     return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
   if (code === BackendExit.FailedWithoutFallback)
-    return `The release ${tag} failed: ${failed} did not become healthy, and nothing ran before to put back (left for inspection: ${now}).${logs}`;
+    return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
   if (code === BackendExit.PreDeployFailed) return 'pre-deploy failed; no container was changed';
   return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
 }
