@@ -57052,14 +57052,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = tr.argStringToArray(commandLine);
+        const commandArgs = argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new tr.ToolRunner(toolPath, args, options);
+        const runner = new ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -57079,8 +57079,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new StringDecoder('utf8');
-        const stderrDecoder = new StringDecoder('utf8');
+        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -57562,8 +57562,11 @@ class ActionsPlatform {
     remote(lines) {
         this.stop();
         let ok = true;
+        // A string, not a Buffer: stdout encodes it into memory of its own that is freed when the write is done,
+        // where a Buffer per chunk is external memory that only a garbage collection frees (a 500 MB log
+        // left ~90 MB of them waiting). Memory stays bounded by 'drain' (see drained).
         for (const text of lines)
-            ok = process.stdout.write(utf8Line(this.redactor.redact(text))) && ok;
+            ok = process.stdout.write(`${this.redactor.redact(text)}\n`) && ok;
         return ok;
     }
     drained(resume) {
@@ -57611,16 +57614,6 @@ class ActionsPlatform {
         this.ours();
         setFailed(this.redactor.redact(message));
     }
-}
-/**
- * `text` and a line break, as the bytes stdout writes. While the log's reader
- * is behind, stdout queues what it is given: bytes, not a string that would
- * stay on V8's heap (and be copied from young space to old) until its turn.
- */
-function utf8Line(text) {
-    const bytes = Buffer.allocUnsafe(Buffer.byteLength(text) + 1);
-    bytes[bytes.write(text)] = 0x0a;
-    return bytes;
 }
 /**
  * Plain terminal output for the `nas-release` command. It issues no workflow
@@ -57762,6 +57755,14 @@ const backend = {
     },
     'health-timeout': { description: 'Seconds to wait for the backend to become healthy.', default: '120' },
 };
+/** Several services in one release (issue 14). */
+const services = {
+    description: 'Several compose services released together, one a line: the compose service name, then `key=value` words `image=`, `container=`, `tag-variable=`, `build-context=`, `dockerfile=`, `health-url=`; what a line leaves out comes from the single-service inputs (`container` only for the line of `service`; the others: the container compose makes). Empty: the single service of `service`.',
+    default: '',
+};
+const deployedServices = {
+    DEPLOYED_SERVICES: 'JSON: each service of a several-service release to its tag, image and previous tag (not set for a single service).',
+};
 const verify = {
     'grafana-url': { description: 'Grafana URL as reached from the NAS.', default: 'http://127.0.0.1:3000' },
     'grafana-credentials': { description: '`user:password` for basic auth, or an API token.', default: '', secret: true },
@@ -57853,6 +57854,22 @@ const backups = {
     },
 };
 /** The backend's environment file, released with it. */
+/** Where the release's image comes from (issue 14). */
+const imageSource = {
+    'image-source': {
+        description: '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source.',
+        default: 'nas',
+    },
+    registry: {
+        description: 'Registry to log in to with registry-username (empty: the registry named in image, such as ghcr.io, else Docker Hub).',
+        default: '',
+    },
+    'registry-username': { description: 'User for the registry (empty: pull without logging in).', default: '' },
+    'registry-password': {
+        description: 'Password or token for the registry, given to `docker login --password-stdin` on the NAS; never on a command line.',
+        secret: true,
+    },
+};
 const envFile = {
     'env-file-content': {
         description: "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
@@ -57866,6 +57883,43 @@ const backupOutputs = {
     BACKUP_PATH: 'Folder of that backup on the NAS.',
     BACKUP_BYTES: 'Its size in bytes.',
 };
+// --- blue-green (issue 15): zero-downtime releases behind a reverse proxy ---
+const blueGreen = {
+    strategy: {
+        description: '`recreate` (stop the running backend, start the new one) or `blue-green` (start the new release beside the live one as the idle colour, switch the proxy to it once healthy, then stop the old one: no request is lost).',
+        default: 'recreate',
+    },
+    'proxy-service': {
+        description: 'blue-green: compose service of the reverse proxy (nginx) in compose-file; its container is validated (`nginx -t`) and reloaded (`nginx -s reload`).',
+        default: 'proxy',
+    },
+    'proxy-upstream-file': {
+        description: "blue-green: the proxy's upstream include, relative to repo-path; it holds one line, `server 127.0.0.1:<port of the live colour>;`, written atomically (mount its folder into the proxy, not the file, and keep it out of git).",
+        default: 'backend/nginx/upstream.conf',
+    },
+    'port-variable': {
+        description: 'blue-green: variable the compose file reads the port of a colour from.',
+        default: 'BACKEND_PORT',
+    },
+    'blue-port': { description: 'blue-green: port the blue colour listens on.', default: '8081' },
+    'green-port': { description: 'blue-green: port the green colour listens on.', default: '8082' },
+    'drain-seconds': {
+        description: 'blue-green: seconds the old colour keeps running after the switch, for requests in flight.',
+        default: '5',
+    },
+    'keep-warm': {
+        description: 'blue-green: seconds the old colour stays up after the switch, so a rollback to it is a switch alone; `0` stops it after the drain. A timer on the NAS stops it when this time has passed (the next release replaces it anyway).',
+        default: '300',
+    },
+    'switch-command': {
+        description: "blue-green: your own command run on the NAS (in repo-path) to point another proxy (Traefik, Caddy, the NAS's own) at the new colour, instead of the upstream file and nginx; COLOR, CONTAINER and PORT are in its environment. Non-zero fails the switch and the live colour keeps serving.",
+        default: '',
+    },
+};
+const blueGreenOutputs = {
+    LIVE_COLOR: 'blue-green: the colour serving through the proxy when the action ends (`blue` or `green`); empty with recreate.',
+};
+// --- end blue-green ---
 const backendOutputs = {
     DEPLOYED_BACKEND_TAG: 'The backend tag running when the action ends.',
     PREVIOUS_BACKEND_TAG: 'The tag that was running before (empty on a first deploy).',
@@ -57879,8 +57933,20 @@ const ACTIONS = {
         inputs: {
             ...connection,
             ...backend,
-            'build-context': { description: 'Build context, relative to repo-path.', default: 'backend' },
-            dockerfile: { description: "Dockerfile, relative to repo-path (empty: the context's Dockerfile).", default: '' },
+            services,
+            'build-context': {
+                description: "Build context, relative to repo-path (with image-source: runner, relative to the runner's workspace).",
+                default: 'backend',
+            },
+            dockerfile: {
+                description: "Dockerfile, relative to repo-path (with image-source: runner, to the runner's workspace); empty: the context's Dockerfile.",
+                default: '',
+            },
+            ...imageSource,
+            'image-tag': {
+                description: 'With image-source: registry, the tag the workflow pushed (a commit SHA, a version): pulled, then also tagged YYYY.MM.DD-<sha7> on the NAS.',
+                default: '',
+            },
             ...checkout,
             'auto-rollback': {
                 description: 'When the new release fails its health check, put the previous one back.',
@@ -57903,6 +57969,7 @@ const ACTIONS = {
             },
             ...envFile,
             ...deployments,
+            ...blueGreen, // issue 15
         },
         outputs: {
             ...backendOutputs,
@@ -57910,6 +57977,8 @@ const ACTIONS = {
             WATCH_STATUS: '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
             WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
             ...backupOutputs,
+            ...deployedServices,
+            ...blueGreenOutputs, // issue 15
         },
     },
     'rollback-backend': {
@@ -57924,6 +57993,11 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            services: {
+                description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
+                default: '',
+            },
+            ...imageSource,
             'restore-backup': {
                 description: 'Data to restore with the rollback: empty (images only), `auto` (the backup taken just before the release being rolled back), or a backup id.',
                 default: '',
@@ -57932,11 +58006,14 @@ const ACTIONS = {
             'backup-image': backups['backup-image'],
             ...envFile,
             ...deployments,
+            ...blueGreen, // issue 15
         },
         outputs: {
             ...backendOutputs,
             RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
             SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
+            ...deployedServices,
+            ...blueGreenOutputs, // issue 15
         },
     },
     'backup-backend': {
@@ -57964,7 +58041,10 @@ const ACTIONS = {
             ...connection,
             image: backend.image,
             container: backend.container,
-            keep: { description: 'How many dated tags to keep.', default: '10' },
+            services,
+            'compose-file': backend['compose-file'],
+            service: backend.service,
+            keep: { description: 'How many dated tags to keep (per image).', default: '10' },
             'prune-dangling': { description: 'Also remove dangling images.', default: 'true' },
             'backup-dir': backups['backup-dir'],
             'backup-keep': backups['backup-keep'],
@@ -58165,7 +58245,12 @@ class InputReader {
 const PATTERNS = {
     host: /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)$/,
     username: /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/,
-    image: /^[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/,
+    /** An image name, optionally registry-qualified as docker takes it (ghcr.io/owner/app/api, 127.0.0.1:5000/app). */
+    image: /^([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]{1,5})?\/)?[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$/,
+    /** A registry host as `docker login` takes it: a name or address, with an optional port. */
+    registry: /^[A-Za-z0-9]+([.-][A-Za-z0-9]+)*(:[0-9]{1,5})?$/,
+    /** A docker tag. */
+    dockerTag: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/,
     name: /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/,
     envName: /^[A-Za-z_][A-Za-z0-9_]{0,127}$/,
     branch: /^(?!.*\.\.)(?!.*\.lock$)(?!.*\/\/)(?!\/)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}(?<![./])$/,
@@ -59158,6 +59243,42 @@ class Executor {
         const channel = await opening;
         if (options.next)
             this.prepare();
+        return this.follow(channel, program, options, () => channel.end(program.text));
+    }
+    /**
+     * Runs a program whose standard input, once the program has been read, is
+     * `input` (an image archive, say), streamed with backpressure: nothing is
+     * held in memory or written to a file on either side. The program still
+     * arrives on standard input, as its first line (base64): the command line is
+     * a constant, and the shell's `read` takes exactly that line, so what follows
+     * is left for the program's commands. An error of `input` (the producer
+     * failed) ends the channel at once, so a cut stream is never taken for a whole one.
+     */
+    async runWithInput(program, input, options = {}) {
+        this.channels += 1;
+        const channel = await this.session.exec(`sh -c 'IFS= read -r nr_program && eval "$(printf %s "$nr_program" | base64 -d)"'`);
+        let failed;
+        const following = this.follow(channel, program, { ...options, allowFailure: true }, () => {
+            input.once('error', (err) => {
+                failed = err;
+                input.unpipe(channel);
+                channel.signal('KILL');
+                channel.close();
+            });
+            channel.write(Buffer.from(program.text).toString('base64') + '\n');
+            input.pipe(channel);
+        });
+        const result = await following.catch((err) => {
+            throw failed ?? err;
+        });
+        if (failed)
+            throw failed;
+        if (result.code !== 0 && !options.allowFailure)
+            throw new RemoteError(program.title, result.code, result.tail, result.timedOut);
+        return result;
+    }
+    /** Relays a program's output from its channel until it exits; `feed` sends its standard input. */
+    async follow(channel, program, options, feed) {
         const output = this.output(program, options);
         const onLine = (line) => output.line(line);
         const onText = (text) => output.text(text);
@@ -59205,7 +59326,7 @@ class Executor {
                 }
                 resolve({ code: exitCode, timedOut });
             });
-            channel.end(program.text);
+            feed();
         });
         return output.result(code, timedOut);
     }
@@ -60941,6 +61062,10 @@ NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$
 nr_pid=$!
 # the phase holds the busy lock from here on, whatever happens to this channel
 exec 8>&-
+# the phase is this shell's child: its end (SIGCHLD) cuts the nap before the next poll short, so its status
+# goes back at once rather than up to a poll later (dash and BusyBox ash end a wait on a trapped signal; bash naps on)
+trap : CHLD
+nr_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
 nr_off=0; nr_idle=0; nr_polls=0
 while :; do
   nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
@@ -60951,7 +61076,7 @@ while :; do
   [ "$nr_done" = 1 ] && break
   if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
   # poll often while a phase is young (most end within seconds: the runner waits for that), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_sleep 0.05; else nr_sleep 0.3; fi
+  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_nap 0.05; else nr_nap 0.3; fi
 done
 exit "$(cat "$nr_dir/phase.rc")"`;
 }
@@ -61029,6 +61154,11 @@ class ProgramRunner {
     }
     async detached(program, tools, script) {
         return decoded(program, await this.send(program, detached(this.stateDir, lines(exitCodeDefinitions(), toolFunctions(tools), script))));
+    }
+    /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
+    async streamed(program, tools, input) {
+        const job = this.job({ ...program, script: lines(toolFunctions(tools), program.script) });
+        return decoded(program, await this.exec.runWithInput(job, input, { onMarker: this.relay.relay, allowFailure: true }));
     }
     send(program, script) {
         return this.plain({ ...program, script }, { allowFailure: true });
@@ -61181,6 +61311,10 @@ class SshNas {
     async runProgram(program) {
         const { runner, tools } = this.ready(program.title);
         return runner.foreground(program, tools);
+    }
+    async streamProgram(program, input) {
+        const { runner, tools } = this.ready(program.title);
+        return runner.streamed(program, tools, input);
     }
     async runPhase(phase) {
         const { runner, tools } = this.ready(phase.title);
@@ -61422,6 +61556,58 @@ function readJump(r) {
         username,
         ...(privateKey ? { privateKey } : { password }),
         hostKeys: readHostKeys(r, 'jump-host-key'),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/image-source.ts
+
+const IMAGE_SOURCES = ['nas', 'registry', 'runner'];
+const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
+/** The registry an image name is pulled from, as docker reads the name ('' for Docker Hub). */
+function registryOf(image) {
+    const slash = image.indexOf('/');
+    if (slash < 0)
+        return '';
+    const first = image.slice(0, slash);
+    return first.includes('.') || first.includes(':') || first === 'localhost' ? first : '';
+}
+/**
+ * Reads image-source and the registry inputs (and image-tag, on deploy-backend),
+ * all of them whatever the source, so a typo fails the day it is written.
+ */
+function readImageSource(r, image, opts) {
+    const kind = r.oneOf('image-source', IMAGE_SOURCES);
+    const server = r.matching('registry', PATTERNS.registry, 'a registry host such as ghcr.io or 127.0.0.1:5000');
+    const username = r.string('registry-username');
+    const password = r.string('registry-password');
+    const tag = opts.withTag
+        ? r.matching('image-tag', PATTERNS.dockerTag, 'a docker tag (letters, digits, _ . -), such as a commit SHA')
+        : '';
+    if (kind !== 'registry') {
+        if (tag)
+            throw new InputError('image-tag', `is used only with image-source: registry (image-source is ${kind})`);
+        for (const [name, value] of [
+            ['registry', server],
+            ['registry-username', username],
+            ['registry-password', password],
+        ])
+            if (value)
+                throw new InputError(name, `is used only with image-source: registry (image-source is ${kind})`);
+        return { kind };
+    }
+    if (opts.withTag && !tag)
+        throw new InputError('image-tag', 'is required with image-source: registry: the tag the workflow pushed');
+    if (password && !username)
+        throw new InputError('registry-username', 'is required when registry-password is given');
+    if (username && !password)
+        throw new InputError('registry-password', 'is required when registry-username is given');
+    const named = registryOf(image);
+    if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
+        throw new InputError('registry', `is ${server}, but image ${image} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${image.split('/').pop()})`);
+    return {
+        kind,
+        tag,
+        ...(username ? { login: { server: named, username, password } } : {}),
     };
 }
 
@@ -61708,12 +61894,253 @@ function backupsOutput(entries) {
     })));
 }
 
+;// CONCATENATED MODULE: ./src/rules/services.ts
+
+class ServicesSyntaxError extends Error {
+}
+const KEYS = ['image', 'container', 'tag-variable', 'build-context', 'dockerfile', 'health-url'];
+function relativePath(value, where, key) {
+    if (value.startsWith('/') || value.split('/').includes('..'))
+        throw new ServicesSyntaxError(`${where}: ${key} must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
+    if (value.startsWith('-'))
+        throw new ServicesSyntaxError(`${where}: ${key} must not start with - (docker would take it as an option)`);
+    return value;
+}
+function httpUrl(value, where) {
+    if (value === '')
+        return value;
+    let ok = false;
+    try {
+        ok = /^https?:$/.test(new URL(value).protocol);
+    }
+    catch {
+        ok = false;
+    }
+    if (!ok)
+        throw new ServicesSyntaxError(`${where}: health-url must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+    return value.replace(/\/+$/, '');
+}
+/**
+ * Parses the `services` lines: `<service> [key=value ...]`, keys `image`,
+ * `container`, `tag-variable`, `build-context`, `dockerfile`, `health-url`.
+ * Blank lines and `#` lines are skipped. What a line leaves out comes from
+ * `defaults`; `container` only for the service the `service` input names
+ * (two containers cannot share a name), the others get the one compose makes.
+ * `health-url=` with nothing after it means no URL. Errors say the line.
+ */
+function parseServices(text, defaults, rules) {
+    const out = [];
+    text.split(/\r?\n/).forEach((raw, i) => {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const where = `line ${i + 1} (${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)})`;
+        const [name, ...words] = line.split(/\s+/);
+        if (name.includes('='))
+            throw new ServicesSyntaxError(`${where}: a line starts with the compose service name, then key=value words`);
+        if (!rules.name.test(name))
+            throw new ServicesSyntaxError(`${where}: ${JSON.stringify(name)} is not a compose service name`);
+        const given = new Map();
+        for (const w of words) {
+            const at = w.indexOf('=');
+            const key = (at > 0 ? w.slice(0, at) : w);
+            if (at <= 0 || !KEYS.includes(key))
+                throw new ServicesSyntaxError(`${where}: ${JSON.stringify(w.slice(0, 60))} is not one of ${KEYS.map((k) => `${k}=`).join(', ')}`);
+            if (given.has(key))
+                throw new ServicesSyntaxError(`${where}: ${key} is given twice`);
+            given.set(key, w.slice(at + 1));
+        }
+        const value = (key, fallback) => given.get(key) ?? fallback;
+        const image = value('image', defaults.image);
+        if (!rules.image.test(image))
+            throw new ServicesSyntaxError(`${where}: image must be a Docker image name, not ${JSON.stringify(image)}`);
+        const container = value('container', name === defaults.service ? defaults.container : '');
+        if (container !== '' && !rules.name.test(container))
+            throw new ServicesSyntaxError(`${where}: container must be a container name, not ${JSON.stringify(container)}`);
+        const tagVariable = value('tag-variable', defaults.tagVariable);
+        if (!rules.envName.test(tagVariable))
+            throw new ServicesSyntaxError(`${where}: tag-variable must be an environment variable name, not ${JSON.stringify(tagVariable)}`);
+        const buildContext = relativePath(value('build-context', defaults.buildContext) || '.', where, 'build-context');
+        const dockerfile = value('dockerfile', defaults.dockerfile);
+        if (dockerfile)
+            relativePath(dockerfile, where, 'dockerfile');
+        const healthUrl = httpUrl(value('health-url', defaults.healthUrl), where);
+        if (out.some((s) => s.name === name))
+            throw new ServicesSyntaxError(`${where}: service ${name} is listed twice`);
+        if (container && out.some((s) => s.container === container))
+            throw new ServicesSyntaxError(`${where}: container ${container} is already the container of another service`);
+        const sameImage = out.find((s) => s.image === image);
+        if (sameImage && (sameImage.buildContext !== buildContext || sameImage.dockerfile !== dockerfile))
+            throw new ServicesSyntaxError(`${where}: image ${image} is also the image of ${sameImage.name}, built from ${sameImage.buildContext}${sameImage.dockerfile ? ` with ${sameImage.dockerfile}` : ''}: services sharing an image share its build-context and dockerfile`);
+        out.push({ name, image, container, tagVariable, buildContext, dockerfile, healthUrl });
+    });
+    return out;
+}
+function distinctImages(services) {
+    const byImage = new Map();
+    for (const s of services) {
+        const known = byImage.get(s.image);
+        if (known)
+            known.services.push(s.name);
+        else
+            byImage.set(s.image, {
+                image: s.image,
+                buildContext: s.buildContext,
+                dockerfile: s.dockerfile,
+                services: [s.name],
+            });
+    }
+    return [...byImage.values()];
+}
+/** rollback-backend's `services`: names, comma or newline separated. */
+function parseServiceNames(text, rules) {
+    const names = text
+        .split(/[,\n]/)
+        .map((s) => s.trim())
+        .filter(Boolean);
+    for (const n of names)
+        if (!rules.name.test(n))
+            throw new ServicesSyntaxError(`${JSON.stringify(n.slice(0, 100))} is not a compose service name`);
+    return [...new Set(names)];
+}
+function serviceRecord(s, tag) {
+    return { tag, image: s.image, container: s.container, tagVariable: s.tagVariable, healthUrl: s.healthUrl };
+}
+/** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
+function isServiceRecord(v) {
+    const r = v;
+    return (typeof r === 'object' &&
+        r !== null &&
+        typeof r.tag === 'string' &&
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(r.tag) &&
+        typeof r.image === 'string' &&
+        /^[a-z0-9][a-z0-9._/:-]{0,254}$/.test(r.image) &&
+        typeof r.container === 'string' &&
+        /^([A-Za-z0-9][A-Za-z0-9_.-]{0,127})?$/.test(r.container) &&
+        typeof r.tagVariable === 'string' &&
+        /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(r.tagVariable) &&
+        typeof r.healthUrl === 'string' &&
+        /^(https?:\/\/\S*)?$/.test(r.healthUrl));
+}
+/** The services a history record names, skipping anything malformed (the history is a file on the NAS). */
+function recordServices(record) {
+    const out = new Map();
+    const services = record.services;
+    if (typeof services !== 'object' || services === null)
+        return out;
+    for (const [name, v] of Object.entries(services))
+        if (isServiceRecord(v))
+            out.set(name, v);
+    return out;
+}
+/**
+ * The release's services as the history knows them: the last successful
+ * deploy with services sets the list; rollbacks after it move the tags of
+ * the services they name, and nothing else.
+ */
+function releasedServices(records) {
+    let current = new Map();
+    for (const r of records) {
+        if (r.stack !== 'backend' || r.outcome !== 'success')
+            continue;
+        const services = recordServices(r);
+        if (services.size === 0)
+            continue;
+        if (r.action === 'deploy-backend')
+            current = new Map(services);
+        else
+            for (const [name, s] of services)
+                if (current.has(name))
+                    current.set(name, s);
+    }
+    return current;
+}
+/**
+ * The release an empty-tag rollback of one service goes to: the same stack
+ * rule as the backend's (A, B, C deployed: B, then A), over the records that
+ * moved this service. A rollback of another service does not count.
+ */
+function previousServiceRelease(records, service, running) {
+    const own = records.flatMap((r) => {
+        const s = recordServices(r).get(service);
+        return s ? [{ ...r, tag: s.tag }] : [];
+    });
+    const releases = releaseStack(own, 'backend');
+    let at = releases.lastIndexOf(running);
+    if (at < 0)
+        at = releases.length;
+    for (let i = at - 1; i >= 0; i--)
+        if (releases[i] !== running)
+            return releases[i];
+    return undefined;
+}
+/**
+ * The history as one image's own: each record that moved a service of the
+ * image, with that service's tag as its tag, so "newest" and "previous" of
+ * an image count only the releases of its services (a rollback of another
+ * image's service does not make a tag of this one newer).
+ */
+function imageHistory(records, image) {
+    return records.flatMap((r) => {
+        const tags = [...new Set([...recordServices(r).values()].filter((s) => s.image === image).map((s) => s.tag))];
+        return tags.map((tag) => ({ ...r, tag }));
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/inputs/backend.ts
 
 
 
 
 
+
+
+/** The `services` lines, checked before anything connects; errors name the input and the line. */
+function readServices(r, defaults) {
+    try {
+        return parseServices(r.string('services', { multiline: true }), defaults, PATTERNS);
+    }
+    catch (e) {
+        if (e instanceof ServicesSyntaxError)
+            throw new InputError('services', e.message);
+        throw e;
+    }
+}
+/** Every blue-green input, checked whatever the strategy, so a typo never waits for the day it is turned on. */
+function readBlueGreen(r) {
+    const strategy = r.oneOf('strategy', ['recreate', 'blue-green']);
+    const ports = { blue: r.int('blue-port', 1, 65535), green: r.int('green-port', 1, 65535) };
+    if (ports.blue === ports.green)
+        throw new InputError('green-port', `must differ from blue-port (${ports.blue})`);
+    const upstreamFile = r.relativePath('proxy-upstream-file');
+    if (strategy === 'blue-green' && !upstreamFile)
+        throw new InputError('proxy-upstream-file', 'is required with strategy blue-green');
+    return {
+        strategy,
+        proxyService: r.matching('proxy-service', PATTERNS.name, 'a compose service name'),
+        upstreamFile,
+        portVariable: r.matching('port-variable', PATTERNS.envName, 'an environment variable name'),
+        ports,
+        drainSeconds: r.int('drain-seconds', 0, 3600),
+        keepWarm: r.int('keep-warm', 0, 7 * 24 * 3600),
+        switchCommand: r.string('switch-command', { multiline: true }),
+    };
+}
+/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
+function refuseWithBlueGreen(d) {
+    if (d.blueGreen.strategy !== 'blue-green')
+        return;
+    const unsupported = [
+        ['image-source', d.source.kind !== 'nas'],
+        ['watch', !!d.watch],
+        ['backup-volumes', d.backups.enabled],
+        ['env-file-content', d.envFile.content !== ''],
+    ];
+    for (const [name, set] of unsupported)
+        if (set)
+            throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+}
+// --- end blue-green ---
 function readTarget(r) {
     return {
         image: r.matching('image', PATTERNS.image, 'a Docker image name (lowercase, e.g. scanium-backend)'),
@@ -61779,9 +62206,11 @@ function readEnvFile(r) {
 }
 function readDeployBackend(r) {
     const conn = readConnection(r);
-    return {
+    const target = readTarget(r);
+    const settings = {
         conn,
-        target: readTarget(r),
+        target,
+        source: readImageSource(r, target.image, { withTag: true }),
         buildContext: r.relativePath('build-context') || '.',
         dockerfile: r.relativePath('dockerfile'),
         checkout: readCheckout(r),
@@ -61793,7 +62222,31 @@ function readDeployBackend(r) {
         backups: readBackups(r, conn.repoPath),
         autoRollbackRestore: r.bool('auto-rollback-restore'),
         envFile: readEnvFile(r),
+        blueGreen: readBlueGreen(r), // issue 15
     };
+    const services = readServices(r, {
+        ...settings.target,
+        buildContext: settings.buildContext,
+        dockerfile: settings.dockerfile,
+    });
+    if (services.length)
+        servicesOnly(settings);
+    refuseWithBlueGreen(settings); // issue 15
+    return { ...settings, services };
+}
+/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
+function servicesOnly(s) {
+    const unsupported = [
+        ['watch', !!s.watch],
+        ['backup-volumes', s.backups.enabled],
+        ['env-file-content', s.envFile.content !== ''],
+        ['auto-rollback-restore', s.autoRollbackRestore],
+        ['image-source', s.source.kind !== 'nas'],
+        ['strategy', s.blueGreen.strategy !== 'recreate'],
+    ];
+    const used = unsupported.find(([, on]) => on);
+    if (used)
+        throw new InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, registry or runner images, or blue-green); release the services without it');
 }
 function readBackupBackend(r) {
     const conn = readConnection(r);
@@ -61848,26 +62301,64 @@ function readRollbackBackend(r) {
     if (restoreBackup !== '' && restoreBackup !== 'auto' && !isBackupId(restoreBackup))
         throw new InputError('restore-backup', `must be empty, auto, or a backup id like 20260109T101500Z-2026.01.09-def4567; got ${JSON.stringify(restoreBackup.slice(0, 100))}`);
     const conn = readConnection(r);
-    return {
+    const target = readTarget(r);
+    const settings = {
         conn,
-        target: readTarget(r),
+        target,
+        source: readImageSource(r, target.image, { withTag: false }),
         tag,
         force: r.bool('force'),
         restoreBackup,
         backupDir: readBackupDir(r, conn.repoPath),
         backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
         envFile: readEnvFile(r),
+        services: readServiceNames(r),
+        blueGreen: readBlueGreen(r), // issue 15
     };
+    // issue 15: a blue-green rollback changes images only
+    if (settings.blueGreen.strategy === 'blue-green')
+        for (const [name, set] of [
+            ['restore-backup', restoreBackup !== ''],
+            ['env-file-content', settings.envFile.content !== ''],
+            ['services', settings.services.length > 0],
+            ['image-source', settings.source.kind !== 'nas'],
+        ])
+            if (set)
+                throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+    return settings;
+}
+function readServiceNames(r) {
+    try {
+        return parseServiceNames(r.string('services', { multiline: true }), PATTERNS);
+    }
+    catch (e) {
+        if (e instanceof ServicesSyntaxError)
+            throw new InputError('services', e.message);
+        throw e;
+    }
 }
 function readCleanupBackend(r) {
     const conn = readConnection(r);
+    const image = r.matching('image', PATTERNS.image, 'a Docker image name');
+    const container = r.matching('container', PATTERNS.name, 'a container name');
     return {
         conn,
-        image: r.matching('image', PATTERNS.image, 'a Docker image name'),
-        container: r.matching('container', PATTERNS.name, 'a container name'),
+        image,
+        container,
         keep: r.int('keep', 0, 10000),
         pruneDangling: r.bool('prune-dangling'),
         backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
+        composeFile: r.relativePath('compose-file'),
+        // cleanup needs only each service's image and container; the other keys are never used here
+        services: readServices(r, {
+            service: r.matching('service', PATTERNS.name, 'a compose service name'),
+            image,
+            container,
+            tagVariable: 'TAG',
+            buildContext: '.',
+            dockerfile: '',
+            healthUrl: '',
+        }),
     };
 }
 
@@ -61925,8 +62416,10 @@ nr_bk_volume() {
   [ -n "$nr_v" ] && printf '%s' "$nr_v"
 }
 nr_bk_service() {
-  nr_s=$(nr_docker ps -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null | head -n 1)
-  [ -n "$nr_s" ] && nr_docker inspect --format '{{.Name}}' "$nr_s" 2>/dev/null | sed 's|^/||'
+  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
+  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
+  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
 }
 nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
 nr_bk_verify() {
@@ -61975,7 +62468,12 @@ function backupFunction(p, label, prefix = 'backup') {
         const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
         items.push(sh `nr_bk_item=${`volume ${volume}`}
 nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
-{ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+if nr_bk_receive ${file}; then
+  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
+  nr_bk_received
+else
+  { nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+fi
 [ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
 nr_bk_add ${file} ${head}`);
     }
@@ -61993,8 +62491,9 @@ nr_bk_add ${file} ${head}`);
         const misfit = db.kind === 'custom'
             ? `the dump command failed (exit $nr_rc)`
             : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+        const found = p.found?.containers[db.service];
         items.push(sh `nr_bk_item=${source}
-nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${db.service}) || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
+nr_bk_c=${found ? sh `${found}` : sh `$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
 { nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
 nr_rc=$(cat "$nr_bk_tmp/.rc")
 if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
@@ -62023,6 +62522,22 @@ nr_bk_add ${file} ${head}`);
       cat > "$nr_bk_tmp/$1"
     fi
   }
+  # a fifo in the partial folder whose bytes become FILE, their sha256 computed on the way: a volume's container writes
+  # its archive into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
+  nr_bk_receive() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    # docker run -v cannot mount a path with a colon: such a folder takes the stream
+    case $nr_bk_tmp in *:*) return 1 ;; esac
+    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
+    { tee "$nr_bk_tmp/$1" < "$nr_bk_tmp/.fifo" | sha256sum | cut -d ' ' -f 1 > "$nr_bk_tmp/.sum"; } &
+    nr_bk_receiver=$!
+  }
+  nr_bk_received() {
+    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
+    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
+    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
+    wait "$nr_bk_receiver"; rm -f "$nr_bk_tmp/.fifo"
+  }
   nr_bk_add() {
     nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
     rm -f "$nr_bk_tmp/.sum"
@@ -62034,11 +62549,12 @@ nr_bk_add ${file} ${head}`);
     nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
   }
   ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_bk_proj=${p.found?.project ? sh `${p.found.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
 ${lines(...items)}
   rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
   ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
-  sync 2>/dev/null || true
+  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
+  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
   mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
   nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
   nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
@@ -62250,6 +62766,20 @@ const docker = {
     remove: (containers) => change(['docker', 'rm', '-f', ...containers]),
     removeImages: (refs) => change(['docker', 'image', 'rm', ...refs]),
     pruneDangling: () => change(['docker', 'image', 'prune', '--force']),
+    // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
+    // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
+    login: (o) => change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
+        DOCKER_CONFIG: o.config,
+    }),
+    logout: (o) => change(['docker', 'logout', ...(o.server ? [o.server] : [])], { DOCKER_CONFIG: o.config }),
+    pull: (ref, config) => change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
+    tag: (source, target) => change(['docker', 'tag', source, target]),
+    /** Reads an image archive (docker save's tar) on standard input. */
+    load: () => change(['docker', 'load']),
+    /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */
+    imageLayers: (refs) => command(['docker', 'image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ...refs]),
+    /** Every image's ID, for imageLayers. */
+    imageIds: () => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
 const compose = {
     /** Recreates one service with the image tag in the variable the compose file reads, never building. */
@@ -62264,11 +62794,89 @@ const compose = {
         ...(o.force ? ['--force-recreate'] : []),
         o.service,
     ], { [o.tagVariable]: o.tag }),
+    /** Recreates several services at once (issue 14), each tag in the variable its service reads, never building. */
+    upServices: (o) => change([
+        'compose',
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        ...o.services,
+    ], o.env),
     down: (file) => change(['compose', '--file', file, 'down', '--remove-orphans']),
     upAll: (file) => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
     /** Names of the containers the compose project owns. */
     project: (file) => command(['compose', '--file', file, 'config', '--services']),
 };
+// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
+/** Colour-aware commands: a colour is the backend service run under its own compose project. */
+const colors = {
+    /** The id of the (newest) container of a compose project's service, running or not. */
+    containerOf: (project, service) => command([
+        'docker',
+        'container',
+        'ls',
+        '--all',
+        '--quiet',
+        '--latest',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
+    ]),
+    /** `<status> <health|none> <image>` of a container. */
+    containerState: (container) => command([
+        'docker',
+        'container',
+        'inspect',
+        '--format',
+        '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.Config.Image}}',
+        container,
+    ]),
+    /** Starts one service under its own project name, the colour and its port in the environment, never building. */
+    up: (o) => change([
+        'compose',
+        '--project-name',
+        o.project,
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        o.service,
+    ], { ...o.env }),
+    /** Stops and removes one service's container of a project (a colour that no longer serves). */
+    remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
+        ...o.env,
+    }),
+    /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
+    imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
+    /** The id of a compose project's service container while it runs (empty otherwise). */
+    runningContainerOf: (project, service) => command([
+        'docker',
+        'container',
+        'ls',
+        '--quiet',
+        '--latest',
+        '--filter',
+        'status=running',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
+    ]),
+    /**
+     * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
+     * take the new upstream, old ones finish the requests they hold). One exec: the switch is on the critical path.
+     */
+    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', 'nginx -t 2>&1 && nginx -s reload 2>&1']),
+};
+// --- end blue-green ---
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
 
@@ -62743,7 +63351,153 @@ function putBackEnvFile(r, p, tag) {
 fi`;
 }
 
+;// CONCATENATED MODULE: ./src/programs/image-sources.ts
+
+
+
+/**
+ * Where one image comes from, on the NAS (issue 14). Each function here is
+ * about one image `{ image, tag }`, so a release of several services calls it
+ * once for each distinct image.
+ */
+const ImageExit = {
+    /** repo-path vanished between the state read and the phase. */
+    NoCheckout: 30,
+    BuildFailed: 33,
+    ImageMissingAfterBuild: 34,
+    /** `docker login` refused the registry credentials (or could not reach the registry). */
+    RegistryLoginFailed: 70,
+    /** `docker pull` failed: the tag is missing, or the registry refused it. */
+    PullFailed: 71,
+    /** The image streamed from the runner is not in the NAS's engine. */
+    ImageNotTransferred: 72,
+};
+const image_sources_EXIT = exitCodes(ImageExit);
+/**
+ * Pulls `ref` from the registry and tags it `target`. With credentials,
+ * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
+ * touched), the password on `docker login`'s standard input through `printf`,
+ * a shell builtin: it is in no process's arguments. Logs out and removes the
+ * folder right after the pull, whatever its outcome.
+ */
+function pullImage(r, o) {
+    const server = o.login?.server ?? '';
+    const where = server || 'Docker Hub';
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
+    const config = o.login ? o.authDir : undefined;
+    const login = o.login
+        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+nr_say info ${`Logging in to ${where} as ${o.login.username}`}
+if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
+  nr_say ok ${`Logged in to ${where}`}
+else
+  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
+  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+fi`
+        : sh `:`;
+    const logout = o.login
+        ? sh `${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
+rm -rf ${o.authDir}`
+        : sh `:`;
+    return sh `${login}
+nr_say group ${`docker pull ${o.ref}`}
+if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
+nr_say endgroup
+${logout}
+if [ "$nr_pulled" = 0 ]; then
+  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+fi
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
+}
+/**
+ * The shell that puts `image:tag` on the NAS from its source: built from the
+ * checkout (reused when it exists, as before), pulled from the registry
+ * (always: a re-run pulls what the workflow pushed), or checked to have
+ * arrived from the runner (streamed before the phase, see loadImage).
+ */
+function obtainImage(r, p) {
+    const ref = `${p.image}:${p.tag}`;
+    const source = p.source;
+    if (source.kind === 'registry')
+        return pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: ref,
+            authDir: p.authDir,
+            what: 'image',
+            ...(source.login ? { login: source.login } : {}),
+        });
+    if (source.kind === 'runner')
+        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+}
+/** What the step that obtains an image says, by source. */
+function obtainStepText(source, ref) {
+    if (source.kind === 'registry')
+        return `Pulling backend image (${ref})`;
+    if (source.kind === 'runner')
+        return `Checking backend image from the runner (${ref})`;
+    return `Building backend image (${ref})`;
+}
+/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
+function nasLayersScript(r) {
+    return sh `nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
+if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
+}
+function decodeNasLayers(values) {
+    const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
+    return {
+        chains: text
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/).filter(Boolean))
+            .filter((c) => c.length > 0),
+    };
+}
+/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
+function nasLayersQuestion() {
+    return { script: (r) => nasLayersScript(r), decode: decodeNasLayers };
+}
+/**
+ * Loads an image archive (docker save's tar, gzip-compressed) from standard
+ * input into the NAS's engine: `gunzip | docker load`, no file. Reports
+ * whether `ref` is there afterwards.
+ */
+function loadImage(r, ref) {
+    return {
+        title: 'Loading the image into the NAS',
+        timeout: 6 * 3600,
+        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
+    };
+}
+/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
+function obtainFailure(source, image, tag, code) {
+    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
+    const login = source.kind === 'registry' ? source.login : undefined;
+    if (code === ImageExit.RegistryLoginFailed)
+        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+    if (code === ImageExit.PullFailed)
+        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+    if (code === ImageExit.ImageNotTransferred)
+        return `the image ${image}:${tag} built on the runner is not on the NAS`;
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
 
 
 
@@ -62758,6 +63512,7 @@ fi`;
 /** How the backend's phases end. */
 const BackendExit = {
     ...CheckoutExit,
+    ...ImageExit,
     /** repo-path vanished between the state read and the phase. */
     NoCheckout: 30,
     PreDeployFailed: 31,
@@ -62784,6 +63539,9 @@ const BEFORE_RECREATE = new Set([
     BackendExit.ImageMissingAfterBuild,
     BackendExit.BackupFailed,
     BackendExit.EnvFileFailed,
+    BackendExit.RegistryLoginFailed,
+    BackendExit.PullFailed,
+    BackendExit.ImageNotTransferred,
 ]);
 const backend_EXIT = exitCodes(BackendExit);
 /** The tag a container runs, when it runs this image. */
@@ -62798,12 +63556,23 @@ function decodeInventory(values) {
     return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
-function deployState(target, checkout) {
+function deployState(target, checkout, source = { kind: 'nas' }) {
+    const runner = source.kind === 'runner';
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
+        // The layers' value line is long: it is asked after the others have ended.
         script: (r) => sh `( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
-${fetchTarget(r, checkout)}`,
-        decode: (values) => ({ runningImage: values.get('running_image') ?? '', ...decodeFetchedTarget(values) }),
+${fetchTarget(r, checkout)}${runner
+            ? sh `
+wait
+${nasLayersScript(r)}
+${inventoryValue(r, target.image)}`
+            : sh ``}`,
+        decode: (values) => ({
+            runningImage: values.get('running_image') ?? '',
+            ...decodeFetchedTarget(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+        }),
     };
 }
 /** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
@@ -62839,7 +63608,7 @@ nr_say ok ${`${name} done`}`
     return lines(HEALTH, watch ? watchGuards(watch) : undefined, sh `nr_watch_breach=; nr_watch_failed=
 cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
-case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img#*:} ;; *) nr_prev= ;; esac
+case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh `:`}
@@ -62878,7 +63647,7 @@ if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout
   ${backend_EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
-nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^[^:]*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
+nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
         : sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
 nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(BackendExit.FailedWithoutFallback)}`}`);
 }
@@ -62924,12 +63693,20 @@ function releasePhase(r, p) {
         title: 'Releasing the backend',
         // a watch's polls may each take up to a query timeout per guard past the interval
         timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+        begin: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            detail: 'deploy',
+            ...envRecord(p),
+            ...pulledRecord(p),
+        },
         success: {
             tag: p.tag,
             commit: p.commit,
             previous: p.previous,
             ...envRecord(p),
+            ...pulledRecord(p),
             ...(p.watch ? { detail: 'watch passed' } : {}),
         },
         // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
@@ -62959,16 +63736,15 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
+${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
+${obtainImage(r, {
+            image: target.image,
+            tag: p.tag,
+            source: p.source ?? { kind: 'nas' },
+            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        })}
 cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${backend_EXIT.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
@@ -62999,6 +63775,10 @@ ${recreateBackend(r, {
 }
 function envRecord(p) {
     return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
+function pulledRecord(p) {
+    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
 }
 /** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
 function fallbackShell(r, p) {
@@ -63046,7 +63826,15 @@ function rollbackPhase(r, p) {
             force: p.force || !!p.restore,
             steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes, so it comes before the environment file
-            beforeRecreate: lines(p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh `:`),
+            beforeRecreate: lines(p.pull
+                ? pullImage(r, {
+                    ref: p.pull.ref,
+                    target: `${p.target.image}:${p.tag}`,
+                    authDir: p.pull.authDir,
+                    what: 'the missing image',
+                    ...(p.pull.login ? { login: p.pull.login } : {}),
+                })
+                : undefined, p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh `:`),
             ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
         }),
         decode: (values) => ({
@@ -63158,6 +63946,7 @@ const BACKUP_STEPS = new Steps({
 /** The backup plan of the inputs, for a compose file and container. */
 function backupPlan(b, o) {
     return {
+        ...(o.found ? { found: o.found } : {}),
         dir: b.dir,
         repo: o.repo,
         composeFile: o.composeFile,
@@ -63186,10 +63975,45 @@ async function pruneBackups(nas, progress, o) {
     }
     return nas.dryRun ? o.entries : o.entries.filter((e) => !remove.includes(e.id));
 }
-function backupState(container) {
+const PROJECT_LABEL = 'com.docker.compose.project';
+const SERVICE_LABEL = 'com.docker.compose.service';
+/**
+ * The running image and, in the same docker call, the compose project of the
+ * backend container; the running containers of the database services in one
+ * more, beside it. So the backup phase makes no lookups of its own.
+ */
+function backupState(container, services) {
+    const inspect = command([
+        'docker',
+        'container',
+        'inspect',
+        '--format',
+        `{{.Config.Image}} {{index .Config.Labels "${PROJECT_LABEL}"}}`,
+        container,
+    ]);
+    const running = command([
+        'docker',
+        'ps',
+        ...services.flatMap((s) => ['--filter', `label=${SERVICE_LABEL}=${s}`]),
+        '--format',
+        `{{.Label "${PROJECT_LABEL}"}} {{.Label "${SERVICE_LABEL}"}} {{.Names}}`,
+    ]);
     return {
-        script: (r) => sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
-        decode: (values) => ({ runningImage: values.get('running_image') ?? '' }),
+        script: (r) => lines(services.length ? sh `( nr_value backup_services "$(${r.run(running)} 2>/dev/null | tr '\n' ' ')" ) &` : null, sh `nr_value backup_container "$(${r.run(inspect)} 2>/dev/null)"`),
+        decode: (values) => {
+            const [runningImage = '', project = ''] = (values.get('backup_container') ?? '').split(' ');
+            if (!project)
+                return { runningImage };
+            const containers = {};
+            const words = (values.get('backup_services') ?? '').split(' ').filter(Boolean);
+            for (let i = 0; i + 2 < words.length; i += 3) {
+                // legacy links list "other/alias" names beside the container's own
+                const name = words[i + 2].split(',').find((n) => !n.includes('/'));
+                if (words[i] === project && name && !containers[words[i + 1]])
+                    containers[words[i + 1]] = name;
+            }
+            return { runningImage, found: { project, containers } };
+        },
     };
 }
 /** backup-backend: back up the backend's volumes and databases on the NAS, prune, and list the backups. */
@@ -63201,7 +64025,7 @@ const backupBackend = defineFlow({
         progress.banner('Backend Backup - NAS Local');
         progress.plan(BACKUP_STEPS.count);
         progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(backupState(settings.container));
+        const state = await nas.readState(backupState(settings.container, backups.enabled ? backups.databases.map((d) => d.service) : []));
         reportInProgress(progress, state.inProgress);
         const running = runningTag(settings.image, state.answers.runningImage);
         let outputs = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
@@ -63212,6 +64036,7 @@ const backupBackend = defineFlow({
                 repo: conn.repoPath,
                 composeFile: settings.composeFile,
                 container: settings.container,
+                found: state.answers.found,
             }), { tag: running, commit: commitOf(state.history, running), reason: 'manual' }));
             if (taken.code !== 0) {
                 const why = taken.code === BackupExit.BackupFailed
@@ -63260,10 +64085,678 @@ const backupBackend = defineFlow({
     },
 });
 
+;// CONCATENATED MODULE: ./src/programs/blue-green.ts
+
+
+
+
+
+
+
+/**
+ * Blue-green releases (issue 15): the backend service runs under two compose
+ * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
+ * same compose file, under `<project>`) sends requests to the live one through
+ * a one-line upstream include. A release starts the idle colour beside the
+ * live one, waits for its health, points the proxy at it, drains and stops
+ * (or keeps warm) the old one: all in one detached phase.
+ */
+/** How a blue-green phase ends, besides the backend's own exits (NoCheckout, PreDeployFailed, ...). */
+const BlueGreenExit = {
+    /** The live colour is not the one the runner read (a vanished run's phase switched it): nothing changed. */
+    BlueGreenStateChanged: 60,
+    /** compose could not start the idle colour; the live one serves on. */
+    BlueGreenIdleStartFailed: 61,
+    /** The idle colour failed its health check; it is stopped, the proxy was never touched. */
+    BlueGreenIdleUnhealthy: 62,
+    /** `nginx -t` refused the configuration (or the reload failed): the live colour serves on. */
+    BlueGreenProxyRefused: 63,
+    /** The user's switch-command failed: the live colour serves on. */
+    BlueGreenSwitchFailed: 64,
+    /** After the switch the proxy did not answer: switched back, the live colour serves on. */
+    BlueGreenProxyCheckFailed: 65,
+};
+const blue_green_EXIT = exitCodes(BlueGreenExit);
+const BACKEND = exitCodes(BackendExit);
+/** The exits after which the colour that served before still serves, and the new one was stopped. */
+const LIVE_KEPT = new Set([
+    BlueGreenExit.BlueGreenIdleStartFailed,
+    BlueGreenExit.BlueGreenIdleUnhealthy,
+    BlueGreenExit.BlueGreenProxyRefused,
+    BlueGreenExit.BlueGreenSwitchFailed,
+    BlueGreenExit.BlueGreenProxyCheckFailed,
+]);
+const COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
+const otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
+/** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
+function composeProject(composeFile) {
+    const parts = composeFile.split('/').filter(Boolean);
+    const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
+    return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
+}
+/** The state file that says which colour serves (written after each switch, atomically). */
+const LIVE_FILE = 'live-color';
+/** `<colour> <until epoch>` of the old colour kept warm; the timer stops it only while this line is unchanged. */
+const WARM_FILE = 'warm-color';
+/** Placeholders for a shell function's arguments in a catalog command rendered as its body. */
+const ARG = ['NR_ARG_1', 'NR_ARG_2'];
+/** `name() { <command with NR_ARG_n as "$n"> ; }`: a catalog command as a shell function of its arguments. */
+function shellFunction(name, body) {
+    // the placeholders are plain words (quote() leaves them bare): one inside quotes would stay literal
+    if (/'[^']*NR_ARG_\d[^']*'/.test(body.text))
+        throw new Error(`${name}: an argument placeholder was quoted`);
+    let text = body.text;
+    ARG.forEach((arg, i) => {
+        text = text.split(arg).join(`"$${i + 1}"`);
+    });
+    return new Shell(`${name}() { ${text}; }`);
+}
+/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
+function colorLibrary(r) {
+    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))), shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), r.dryRun
+        ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
+        : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
+}
+/** The health URL of a colour: health-url (through the proxy) with the colour's port. */
+function colorUrl(healthUrl, port) {
+    if (!healthUrl)
+        return '';
+    const url = new URL(healthUrl);
+    url.port = String(port);
+    return url.toString();
+}
+/** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
+function colorQuestions(r, repo, target) {
+    const project = composeProject(target.composeFile);
+    const one = (c) => sh `nr_c=$(nr_bg_find ${`${project}-${c}`} ${target.service} 2>/dev/null)
+nr_value ${`bg_${c}`} "$([ -n "$nr_c" ] && nr_bg_state "$nr_c" 2>/dev/null)"`;
+    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
+}
+function decodeColorState(text) {
+    const [status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
+    return { status, health, image };
+}
+function decodeColors(values) {
+    const live = values.get('bg_live')?.trim();
+    return {
+        live: live === 'blue' || live === 'green' ? live : '',
+        colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+    };
+}
+/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
+function blueGreenDeployState(target, checkout) {
+    return {
+        script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
+        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+    };
+}
+/** rollback-backend's first questions with blue-green: the colours and the image's tags. */
+function blueGreenImagesState(repo, target, inventory) {
+    return {
+        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
+        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+    };
+}
+/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
+function tagsInUse(image) {
+    return {
+        script: (r) => sh `nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
+        decode: (values) => (values.get('images_in_use') ?? '')
+            .split(' ')
+            .filter((ref) => ref.startsWith(`${image}:`))
+            .map((ref) => ref.slice(image.length + 1)),
+    };
+}
+/** The tag a colour runs, when it runs this image. */
+function colorTag(image, state) {
+    return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';
+}
+/** The steps of the blue-green part of a phase. */
+const SWITCH_STEPS = {
+    start: 'Starting the idle colour',
+    health: 'Waiting for the idle colour to be healthy',
+    switch: 'Switching the proxy',
+    drain: 'Draining the old colour',
+};
+function decodeSwitch(values) {
+    const live = values.get('live_color');
+    const ms = Number(values.get('switch_ms'));
+    return {
+        running: values.get('running') ?? '',
+        liveColor: live === 'blue' || live === 'green' ? live : '',
+        rolledBack: values.get('rolled_back') === 'true',
+        warm: values.get('warm') === 'true',
+        ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
+    };
+}
+/**
+ * The NAS-side switch: start the idle colour (unless it already runs the tag,
+ * healthy: a warm rollback), wait for its health, point the proxy at it,
+ * check through the proxy, drain, stop or keep warm the old colour. A failure
+ * before the switch leaves the proxy untouched and stops the idle colour.
+ */
+function switchColors(r, p, steps) {
+    const { target: t, bg } = p;
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    const project = composeProject(t.composeFile);
+    const ref = `${t.image}:${p.tag}`;
+    const stateDir = stateDirOf(p.repo);
+    const idlePort = bg.ports[idle];
+    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
+    const envOf = (c) => ({
+        COLOR: c,
+        [bg.portVariable]: String(bg.ports[c]),
+        [t.tagVariable]: p.tag,
+    });
+    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+    // A colour this phase started is stopped when the release fails; a warm one it found running stays.
+    const stopIdle = sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+    const refused = (code) => sh `${stopIdle}
+nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
+    const hook = (name, text, failure) => text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+    const setLive = (c) => sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
+    // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
+    // the colour, container and port reach it through its environment only.
+    const userSwitch = (c, cid) => sh `( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
+    const switchTo = (c, cid) => bg.switchCommand ? sh `${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh `nr_switch_to ${bg.ports[c]}`;
+    return lines(HEALTH, colorLibrary(r), 
+    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
+    new Shell(`nr_switch_to() {
+  nr_up_new="$nr_upstream.nr-new.$$"
+  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
+  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
+  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
+  # a configuration that does not validate is never reloaded: the running workers keep the old one
+  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_put_back; return 1
+  fi
+  rm -f "$nr_upstream.nr-prev"
+}
+nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
+nr_ms() { nr_t=$(date +%s%N 2>/dev/null); case $nr_t in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_t / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
+nr_dir=${stateDir}
+nr_t0=$(nr_ms); nr_warm=false
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
+if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
+nr_value previous ${p.previous}
+${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
+nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
+case "$([ -n "$nr_idle_cid" ] && nr_bg_state "$nr_idle_cid" 2>/dev/null)" in
+  ${`running healthy ${ref}`}) nr_warm=true ;;
+  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
+esac
+if [ "$nr_warm" = true ]; then
+  nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
+else
+  nr_warm=false
+  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+    nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
+    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
+  fi
+  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  nr_say ok ${`The ${idle} colour started`}
+  ${steps.say('health')}
+  ${r.dryRun
+        ? sh `nr_say info 'dry-run: health wait skipped'`
+        : sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
+    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
+    nr_bg_logs "$nr_idle_cid" 2>&1 || true
+    nr_say endgroup
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
+  fi`}
+  nr_say ok ${`The ${idle} colour is healthy`}
+fi
+${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
+${bg.switchCommand
+        ? sh `:`
+        : sh `nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
+case "$nr_px" in
+  ?*) ;;
+  *)
+    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
+    nr_say info ${`Starting the proxy (${bg.proxyService})`}
+    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
+    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
+    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
+esac`}
+${r.dryRun
+        ? sh `nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
+        : bg.switchCommand
+            ? sh `if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
+  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
+  nr_say fail 'switch-command failed: the live colour serves on'
+  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
+fi
+while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
+            : sh `if ! nr_switch_to ${idlePort}; then
+  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
+fi`}
+nr_value switch_ms "$(( $(nr_ms) - nr_t0 ))"
+${setLive(idle)}
+rm -f "$nr_dir/${new Shell(WARM_FILE)}"
+nr_say ok ${`The proxy sends requests to the ${idle} colour`}
+${t.healthUrl && !r.dryRun
+        ? sh `nr_i=0
+until nr_http_ok ${t.healthUrl}; do
+  nr_i=$((nr_i + 1))
+  if [ "$nr_i" -ge 40 ]; then
+    nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
+    ${p.live ? sh `${switchTo(p.live, new Shell('"$nr_live_cid"'))} || nr_say warn 'Switching back failed'` : sh `:`}
+    ${setLive(p.live)}
+    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
+  fi
+  nr_sleep 0.25
+done
+nr_say ok ${`${t.healthUrl} answers through the proxy`}`
+        : sh `:`}
+nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.live
+        ? lines(bg.keepWarm > 0
+            ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
+            : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`), bg.keepWarm > 0
+            ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
+            : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }))
+        : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
+${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+exit 0`);
+}
+/**
+ * The drain and the old colour's stop, off the release's critical path: the
+ * new release serves from the switch on, so the phase ends there and the
+ * runner reports it, while a job it leaves behind waits for the requests in
+ * flight and stops the old colour. That job keeps the phase's busy lock (its
+ * descriptor 8, inherited), so the next release waits for the stop, exactly
+ * as it waits for a phase; it runs in the phase's own session, so a runner
+ * that vanishes cannot cut it short.
+ */
+function drainThenStop(r, o) {
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
+    return sh `( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
+}
+/**
+ * Keeps the old colour running for `seconds`, then stops it: a timer detached
+ * on the NAS (its own session, no descriptor of the phase, so it holds no lock
+ * while it sleeps) that takes the busy lock, as a phase does, and stops the
+ * colour only while the warm line it wrote is unchanged: a switch back to that
+ * colour, or the next release, rewrites or removes it. A NAS that reboots
+ * loses the timer; the next release then replaces the warm colour anyway.
+ */
+function keepWarm(r, o) {
+    const timer = sh `sleep "$1" 2>/dev/null
+exec 8>>"$2/busy"; flock 8
+[ "$(cat "$2/${new Shell(WARM_FILE)}" 2>/dev/null)" = "$3" ] || exit 0
+[ "$(cat "$2/${new Shell(LIVE_FILE)}" 2>/dev/null)" != ${o.color} ] || exit 0
+cd ${o.repo} && ${o.stop} >/dev/null 2>&1
+rm -f "$2/${new Shell(WARM_FILE)}"`;
+    return sh `nr_warm_line="${new Shell(o.color)} $(( $(date +%s) + ${o.seconds} ))"
+printf '%s\\n' "$nr_warm_line" > "$nr_dir/${new Shell(WARM_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(WARM_FILE)}.tmp" "$nr_dir/${new Shell(WARM_FILE)}"
+${r.dryRun ? sh `:` : sh `setsid sh -c ${timer.text} nr-warm-timer ${o.seconds} "$nr_dir" "$nr_warm_line" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &`}
+nr_say ok ${`The ${o.color} colour stays up for ${o.seconds}s; a timer on the NAS stops it then, unless it serves again`}`;
+}
+/** The steps of a blue-green release on the NAS, after the runner's lock step. */
+const BLUE_GREEN_RELEASE_STEPS = {
+    checkout: RELEASE_STEPS.checkout,
+    tag: RELEASE_STEPS.tag,
+    build: RELEASE_STEPS.build,
+    verifyImage: RELEASE_STEPS.verifyImage,
+    ...SWITCH_STEPS,
+};
+/** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
+function blueGreenReleasePhase(r, p) {
+    const { target } = p;
+    const ref = `${target.image}:${p.tag}`;
+    const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    return {
+        title: 'Releasing the backend (blue-green)',
+        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
+        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
+        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Building backend image (${ref})`)}
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+        decode: (values) => ({ ...decodeSwitch(values), built: values.get('built') === 'yes' }),
+    };
+}
+/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
+function blueGreenRollbackPhase(r, p) {
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    return {
+        title: 'Rolling back the backend (blue-green)',
+        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
+        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
+        success: { color: idle },
+        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
+        decode: decodeSwitch,
+    };
+}
+
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+;// CONCATENATED MODULE: ./src/programs/services.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * The NAS side of a release of several compose services (issue 14): what
+ * each service runs, getting each distinct image once, recreating them
+ * together, waiting for all of them in parallel under one timeout, and
+ * putting every one back when any fails. Values are reported by the
+ * service's position in the list, so no name is ever a shell word of ours.
+ */
+const services_EXIT = exitCodes(BackendExit);
+/** The labels compose puts on a service's container: found by docker alone (no compose call, none of its start-up time). */
+const services_SERVICE_LABEL = 'com.docker.compose.service';
+const services_PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
+/**
+ * Shell functions finding a service's container: its own name, or the one
+ * compose made for the service of this compose file (its labels name the
+ * service and the compose file's folder; an id works wherever a name does).
+ * nr_svc_container NAME SERVICE, nr_svc_image NAME SERVICE, nr_svc_logs NAME SERVICE.
+ */
+function containerFinder(r, repo, composeFile) {
+    const inspect = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+    const logs = r.run(command(['docker', 'logs', '--tail', '100']));
+    const list = r.run(command(['docker', 'container', 'ls', '--all', '--quiet']));
+    return sh `nr_svc_dir=$(cd ${repo} 2>/dev/null && cd ${external_node_path_namespaceObject.posix.dirname(composeFile)} 2>/dev/null && pwd)
+nr_svc_container() { if [ -n "$1" ]; then printf '%s\n' "$1"; else ${list} --filter "label=${new Shell(services_SERVICE_LABEL)}=$2" --filter "label=${new Shell(services_PROJECT_DIR_LABEL)}=$nr_svc_dir" 2>/dev/null | head -n 1; fi; }
+nr_svc_image() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspect} "$nr_sc" 2>/dev/null; }
+nr_svc_logs() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${logs} "$nr_sc" 2>&1; }`;
+}
+const containerOf = (s) => sh `"$(nr_svc_container ${s.container} ${s.name})"`;
+const imageOf = (s) => sh `"$(nr_svc_image ${s.container} ${s.name})"`;
+/** `image:tag` each service's container runs, as values `svc_image_<i>`. */
+function runningImages(r, repo, composeFile, services) {
+    return lines(containerFinder(r, repo, composeFile), ...services.map((s, i) => sh `nr_value ${`svc_image_${i}`} ${imageOf(s)}`));
+}
+function decodeRunningImages(values, services) {
+    return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
+}
+/** The tag a service runs, when its container runs the service's image. */
+function serviceTag(image, runningImage) {
+    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
+}
+/** deploy-backend's first questions with several services: what each runs, and the commit to release. */
+function servicesDeployState(services, composeFile, checkout) {
+    return {
+        script: (r) => sh `( ${runningImages(r, checkout.repo, composeFile, services)} ) &
+${fetchTarget(r, checkout)}
+wait`,
+        decode: (values) => ({ runningImages: decodeRunningImages(values, services), ...decodeFetchedTarget(values) }),
+    };
+}
+function inventoryValues(r, images) {
+    return lines(...images.map((image, i) => sh `nr_value ${`img_tags_b64_${i}`} "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`));
+}
+function decodeInventories(values, images) {
+    return new Map(images.map((image, i) => [
+        image,
+        parseImageTags(Buffer.from(values.get(`img_tags_b64_${i}`) ?? '', 'base64').toString()),
+    ]));
+}
+/** What each service runs and which tags each image has: rollback's and cleanup's questions once the services are known. */
+function servicesImages(r, repo, composeFile, services) {
+    const images = [...new Set(services.map((s) => s.image))];
+    return {
+        title: 'Asking what each service runs',
+        timeout: 120,
+        quiet: true,
+        script: lines(runningImages(r, repo, composeFile, services), inventoryValues(r, images)),
+        decode: (values) => ({
+            runningImages: decodeRunningImages(values, services),
+            inventory: decodeInventories(values, images),
+        }),
+    };
+}
+/**
+ * Gets one image of the release onto the NAS, tagged `image:tag`: today by
+ * building it there (reused when the tag exists). One function per distinct
+ * image, so other sources (a registry pull, a stream from the runner) slot in here.
+ */
+function services_obtainImage(r, o) {
+    const ref = `${o.image}:${o.tag}`;
+    return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
+else
+  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
+  ${r.change(docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok ${`Image ${ref} built`}
+fi
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
+else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
+}
+/** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
+const FAILED_LOG_LINES = 10;
+function decodeServicesRecreate(values, moves) {
+    return {
+        running: moves.map((_, i) => values.get(`svc_running_${i}`) ?? ''),
+        failedLogs: new Map(moves.flatMap((m, i) => {
+            const b64 = values.get(`svc_logs_b64_${i}`);
+            return b64 === undefined ? [] : [[m.spec.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
+        })),
+        failed: (values.get('failed') ?? '').split(' ').filter(Boolean),
+        rolledBack: values.get('rolled_back') === 'true',
+    };
+}
+/** `compose up` of the services to a tag each; the variables of the services left alone keep their tags. */
+function upServices(r, p, targets, force) {
+    const env = {};
+    for (const o of p.others)
+        env[o.spec.tagVariable] = o.tag;
+    for (const t of targets)
+        env[t.spec.tagVariable] = t.tag;
+    return r.change(compose.upServices({ file: p.composeFile, services: targets.map((t) => t.spec.name), env, force }));
+}
+/** Waits for the services in parallel (one timeout for all); names each that fails in `nr_failed`. */
+function waitAll(r, p, moves) {
+    if (r.dryRun)
+        return sh `nr_say info 'dry-run: health wait skipped'`;
+    return lines(
+    // each container found once (a recreate gives it a new id), then reused by the wait and the verification
+    ...moves.map(({ spec, i }) => sh `${new Shell(`nr_c_${i}`)}=${containerOf(spec)}`), ...moves.map(({ spec, i }) => sh `( nr_wait_container ${new Shell(`"$nr_c_${i}"`)} ${p.healthTimeout} ${spec.healthUrl} ) & ${new Shell(`nr_wait_${i}=$!`)}`), ...moves.map(({ spec, i }) => sh `if wait ${new Shell(`"$nr_wait_${i}"`)}; then nr_say ok ${`${spec.name} is healthy`}; else nr_failed="$nr_failed "${spec.name}; fi`));
+}
+/**
+ * Recreates several services together: pre-deploy, one `compose up` of all
+ * of them (per target tag), the health of every one awaited in parallel,
+ * each container's image verified, post-deploy. When any fails, its last log
+ * lines are printed and every moved service goes back to its fallback tag
+ * (the others stay as they are: they did not change). Run detached.
+ */
+function recreateServices(r, p) {
+    const indexed = p.moves.map((m, i) => ({ ...m, i }));
+    const byTag = (list, tagOf) => {
+        const out = new Map();
+        for (const m of list)
+            out.set(tagOf(m), [...(out.get(tagOf(m)) ?? []), m]);
+        return out;
+    };
+    const hook = (name, text, failure) => text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${services_EXIT.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+    const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
+    const verify = indexed.map((m) => sh `nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
+if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
+else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`);
+    const logs = indexed.map((m) => sh `case " $nr_failed " in *${` ${m.spec.name} `}*)
+  nr_lg=$(nr_svc_logs ${m.spec.container} ${m.spec.name})
+  nr_say group ${`Last 100 log lines of ${m.spec.name} (${m.spec.image}:${m.tag})`}
+  printf '%s\n' "$nr_lg"
+  nr_say endgroup
+  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+esac`);
+    const back = indexed.filter((m) => m.fallback);
+    const fallback = p.fallback && back.length
+        ? sh `nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
+${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
+nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
+${lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => sh `${upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
+${waitAll(r, p, back)}
+nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
+nr_value failed "$nr_failed"
+${lines(...back.map((m) => sh `nr_value ${`svc_running_${m.i}`} "$(nr_svc_image ${m.spec.container} ${m.spec.name} | sed 's/^.*://')"`))}
+${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+nr_value rolled_back true
+if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
+  nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  ${services_EXIT.exit(BackendExit.RolledBack)}
+fi
+nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
+${services_EXIT.exit(BackendExit.RollbackFailed)}`
+        : sh `nr_say warn 'Nothing to put back: the new containers are left for inspection'
+nr_value failed "$nr_failed"
+${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+nr_value rolled_back false
+${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
+    return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+nr_failed=
+${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
+nr_up_ok=1
+${lines(...ups)}
+if [ "$nr_up_ok" = 1 ]; then
+  nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
+  ${p.steps.say('health')}
+  ${waitAll(r, p, indexed)}
+  if [ -z "$nr_failed" ]; then
+    ${p.steps.say('verify')}
+    ${lines(...verify)}
+  fi
+else
+  nr_say fail 'docker compose up failed'; nr_failed=${` ${p.moves.map((m) => m.spec.name).join(' ')}`}
+fi
+if [ -z "$nr_failed" ]; then
+  nr_say ok 'Every service is healthy'
+  ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
+  nr_value failed ''; nr_value rolled_back false
+  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  exit 0
+fi
+nr_say fail "Not healthy:$nr_failed"
+${lines(...logs)}
+${fallback}`);
+}
+/** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
+function servicesReleasePhase(r, p) {
+    const steps = new Steps(RELEASE_STEPS);
+    const images = distinctImages(p.services);
+    const moves = p.services.map((spec, i) => ({
+        spec,
+        tag: p.tag,
+        fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
+    }));
+    const firstPrevious = p.previous.find(Boolean) ?? '';
+    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record };
+    return {
+        title: 'Releasing the services',
+        timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
+        begin: { ...update, detail: 'deploy' },
+        success: update,
+        afterSuccess: inventoryValues(r, images.map((i) => i.image)),
+        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Getting ${images.length} image(s) for ${p.services.length} service(s): ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
+cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+${lines(...images.map((i) => services_obtainImage(r, { ...i, tag: p.tag })))}
+${steps.say('verifyImage')}
+nr_say ok ${`Every image exists with tag ${p.tag}`}
+nr_value built yes
+${recreateServices(r, {
+            repo: p.repo,
+            composeFile: p.composeFile,
+            moves,
+            others: [],
+            healthTimeout: p.healthTimeout,
+            force: false,
+            fallback: p.autoRollback,
+            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
+            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+            hookTags: { tag: p.tag, previous: firstPrevious },
+            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+        })}`,
+        decode: (values) => ({
+            ...decodeServicesRecreate(values, moves),
+            built: values.get('built') === 'yes',
+            inventory: decodeInventories(values, images.map((i) => i.image)),
+        }),
+    };
+}
+/** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
+function servicesRollbackPhase(r, p) {
+    const first = p.moves[0];
+    return {
+        title: 'Rolling back services',
+        timeout: p.healthTimeout * 2 + 600,
+        begin: {
+            tag: first?.tag ?? '',
+            previous: first?.fallback ?? '',
+            detail: p.named ? 'named' : 'previous-release',
+            services: p.record,
+        },
+        success: {},
+        script: recreateServices(r, {
+            repo: p.repo,
+            composeFile: p.composeFile,
+            moves: p.moves,
+            others: p.others,
+            healthTimeout: p.healthTimeout,
+            force: p.force,
+            fallback: true,
+            hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
+            steps: p.steps,
+        }),
+        decode: (values) => decodeServicesRecreate(values, p.moves),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/cleanup.ts
 
 
 
+
+
+ // issue 15
 
 
 
@@ -63278,8 +64771,8 @@ const CLEANUP_STEPS = new Steps({
 });
 /** Removes what the keep-rules let go, in one remote call whatever their number. */
 async function cleanupImages(nas, progress, o) {
-    const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget], o.history);
-    progress.detail(`Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}, latest and undated tags)`);
+    const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])], o.history);
+    progress.detail(`Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}${o.protect?.length ? `, the services' running and rollback tags ${[...new Set(o.protect)].join(' ')}` : ''}, latest and undated tags)`);
     if (plan.remove.length === 0 && !o.pruneDangling) {
         progress.ok('Nothing to remove');
         return { keep: plan.keep, removed: [], failed: [], freedBytes: 0 };
@@ -63301,9 +64794,10 @@ async function cleanupImages(nas, progress, o) {
 /** cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through). */
 function cleanupState(image, container, backupDir) {
     const images = imagesState(image, container);
+    const inUse = tagsInUse(image); // issue 15
     return {
-        script: (r) => lines(images.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
-        decode: (values) => ({ ...images.decode(values), backups: decodeListing(values) }),
+        script: (r) => lines(images.script(r), inUse.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
+        decode: (values) => ({ ...images.decode(values), inUse: inUse.decode(values), backups: decodeListing(values) }),
     };
 }
 /** cleanup-backend: keep the newest dated tags, never the running one or the rollback target; prune backups alike. */
@@ -63318,6 +64812,8 @@ const cleanupBackend = defineFlow({
         const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
         reportInProgress(progress, state.inProgress);
         progress.step(`Listing ${image} images`);
+        if (settings.services.length)
+            return cleanupServices(settings, nas, progress, state.history, state.answers.backups);
         const running = runningTag(image, state.answers.runningImage) || undefined;
         const { inventory } = state.answers;
         progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
@@ -63330,6 +64826,7 @@ const cleanupBackend = defineFlow({
             inventory,
             history: state.history,
             pruneDangling: settings.pruneDangling,
+            inUse: state.answers.inUse, // issue 15: a warm colour's image
         });
         const { backups } = state.answers;
         const left = backups.length
@@ -63359,6 +64856,350 @@ const cleanupBackend = defineFlow({
         return { ok: true, outputs };
     },
 });
+/**
+ * cleanup-backend with several services (issue 14): the newest `keep` dated
+ * tags of each image stay, and never a tag any service of the image runs or
+ * would go back to in an empty-tag rollback. Outputs name `image:tag`.
+ */
+async function cleanupServices(settings, nas, progress, history, backups) {
+    const { conn, services } = settings;
+    progress.step(`Listing the images of ${services.map((s) => s.name).join(', ')}`);
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, settings.composeFile, services));
+    const running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: runs ${s.image}:${running[i] || '(nothing)'}`);
+    progress.step(CLEANUP_STEPS.text('remove'));
+    const removed = [];
+    const kept = [];
+    let freed = 0;
+    for (const [image, inventory] of asked.values.inventory) {
+        const protect = services.flatMap((s, i) => s.image === image && running[i] ? [running[i], previousServiceRelease(history, s.name, running[i]) ?? ''] : []);
+        const result = await cleanupImages(nas, progress, {
+            image,
+            keep: settings.keep,
+            protect: protect.filter(Boolean),
+            inventory,
+            history: imageHistory(history, image),
+            pruneDangling: false,
+        });
+        removed.push(...result.removed.map((t) => `${image}:${t}`));
+        kept.push(...result.keep.map((t) => `${image}:${t}`));
+        freed += result.freedBytes;
+    }
+    if (settings.pruneDangling)
+        await nas.runProgram(removeImages(nas.render, services[0].image, [], true));
+    const left = backups.length
+        ? await pruneBackups(nas, progress, {
+            dir: settings.backups.dir,
+            keep: settings.backups.keep,
+            running: running[0] ?? '',
+            history,
+            entries: backups,
+        })
+        : backups;
+    const removedBackups = nas.dryRun ? [] : backups.filter((b) => !left.includes(b)).map((b) => b.id);
+    const outputs = {
+        REMOVED_TAGS: JSON.stringify(removed),
+        KEPT_TAGS: JSON.stringify(kept),
+        FREED_BYTES: String(freed),
+        REMOVED_BACKUPS: JSON.stringify(removedBackups),
+    };
+    await nas.finish('success', {
+        detail: `removed ${removed.length} tag(s)${removed.length ? `: ${removed.join(' ')}` : ''}`.slice(0, 300),
+    });
+    progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
+    await progress.platform.addSummary(`### Service images cleaned up\n\nKept ${kept.length}, removed ${removed.length} (${(freed / 1e6).toFixed(1)} MB).\n`);
+    return { ok: true, outputs };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
+
+
+
+
+
+
+
+
+
+/**
+ * The runner's side of blue-green releases (issue 15): deploy-backend and
+ * rollback-backend branch here when `strategy` is `blue-green`. Everything
+ * that changes the NAS, from the idle colour's start to the old one's stop,
+ * is one detached phase (src/programs/blue-green.ts).
+ */
+const BLUE_GREEN_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...BLUE_GREEN_RELEASE_STEPS });
+const BLUE_GREEN_ROLLBACK_STEPS = new Steps({
+    lock: 'Taking the release lock',
+    image: 'Verifying the image exists',
+    ...SWITCH_STEPS,
+});
+/** The exits of a release that end it before any colour changed. */
+const BEFORE_START = new Set([
+    CheckoutExit.FetchFailed,
+    CheckoutExit.DirtyCheckout,
+    CheckoutExit.CheckoutFailed,
+    BackendExit.NoCheckout,
+    BackendExit.BuildFailed,
+    BackendExit.ImageMissingAfterBuild,
+    BackendExit.PreDeployFailed,
+    BlueGreenExit.BlueGreenStateChanged,
+]);
+/** Why the live colour kept serving, for the history and the annotation. */
+function refusal(code) {
+    switch (code) {
+        case BlueGreenExit.BlueGreenIdleStartFailed:
+            return 'the idle colour did not start';
+        case BlueGreenExit.BlueGreenIdleUnhealthy:
+            return 'health check failed';
+        case BlueGreenExit.BlueGreenProxyRefused:
+            return 'proxy configuration refused';
+        case BlueGreenExit.BlueGreenSwitchFailed:
+            return 'switch-command failed';
+        default:
+            return 'the proxy did not answer after the switch';
+    }
+}
+function describeColors(progress, image, state) {
+    for (const c of ['blue', 'green']) {
+        const s = state.colors[c];
+        progress.detail(`${c}${state.live === c ? ' (live)' : ''}: ${s.status ? `${s.status}${s.health !== 'none' ? ` ${s.health}` : ''} ${s.image}` : 'no container'}`);
+    }
+    if (!state.live)
+        progress.detail(`No colour is live yet: ${image} starts as blue`);
+}
+/** Outputs and the failure message of a phase that ended without the switch, or with it. */
+function ending(o, phase) {
+    const { values, code } = phase;
+    if (code === 0) {
+        return {
+            outcome: 'success',
+            outputs: {
+                DEPLOYED_BACKEND_TAG: o.tag,
+                PREVIOUS_BACKEND_TAG: o.previous,
+                BACKEND_IMAGE: `${o.image}:${o.tag}`,
+                ROLLED_BACK: 'false',
+                LIVE_COLOR: values.liveColor,
+            },
+        };
+    }
+    const kept = LIVE_KEPT.has(code);
+    const outputs = {
+        DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
+        PREVIOUS_BACKEND_TAG: o.previous,
+        BACKEND_IMAGE: kept
+            ? o.previous
+                ? `${o.image}:${o.previous}`
+                : ''
+            : values.running
+                ? `${o.image}:${values.running}`
+                : '',
+        ROLLED_BACK: String(kept),
+        LIVE_COLOR: kept ? o.live : values.liveColor,
+    };
+    if (kept) {
+        const why = refusal(code);
+        return {
+            outcome: o.live ? 'rolled-back' : 'failure',
+            detail: why,
+            outputs,
+            error: `${o.what} was not switched to (${why}); ${o.live ? `the ${o.live} colour (${o.image}:${o.previous}) serves on` : 'nothing served before it'}. ${failureOf(phase.tail, code)}`,
+        };
+    }
+    return {
+        outcome: 'failure',
+        detail: `ended with exit code ${code}`,
+        outputs,
+        error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
+    };
+}
+/** deploy-backend with strategy blue-green. */
+async function deployBlueGreen(settings, nas, { progress, deployment }) {
+    const { conn, target, checkout, blueGreen: bg } = settings;
+    const steps = BLUE_GREEN_DEPLOY_STEPS;
+    progress.banner('Backend Deployment - blue-green behind the proxy');
+    progress.plan(steps.count);
+    progress.step(`${steps.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+    const { commit, subject, live } = state.answers;
+    const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
+    reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}${previous ? ` (${target.image}:${previous})` : ''}.`);
+    reportInProgress(progress, state.inProgress);
+    describeColors(progress, target.image, state.answers);
+    const tag = datedTag(commit, new Date());
+    const ref = `${target.image}:${tag}`;
+    await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+    const released = await nas.runPhase(blueGreenReleasePhase(nas.render, {
+        repo: conn.repoPath,
+        target,
+        bg,
+        tag,
+        live,
+        previous,
+        checkout,
+        commit,
+        subject,
+        buildContext: settings.buildContext,
+        dockerfile: settings.dockerfile,
+        runLabel: `${nas.run.url} (${nas.run.actor})`,
+        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+    }));
+    if (released.code !== 0 && BEFORE_START.has(released.code)) {
+        await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
+        return {
+            ok: false,
+            outputs: {},
+            error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+        };
+    }
+    const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag }, released);
+    if (end.outcome !== 'success') {
+        await nas.finish(end.outcome, {
+            tag,
+            commit,
+            previous,
+            ...(end.detail ? { detail: end.detail } : {}),
+            ...(live ? { color: live } : {}),
+        });
+        progress.fail(end.error ?? '');
+        return { ok: false, outputs: end.outputs, error: end.error };
+    }
+    const idle = live ? otherColor(live) : 'blue';
+    await nas.finish('success', { tag, commit, previous, color: idle });
+    if (settings.keepImages > 0) {
+        const history = [
+            ...state.history,
+            {
+                id: nas.run.id,
+                action: 'deploy-backend',
+                stack: 'backend',
+                tag,
+                commit,
+                previous,
+                started: nas.run.started,
+                ended: new Date().toISOString(),
+                outcome: 'success',
+            },
+        ];
+        // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
+        const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
+        await cleanupImages(nas, progress, {
+            image: target.image,
+            keep: settings.keepImages,
+            running: tag,
+            rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
+            inventory: images.values.inventory,
+            history,
+            pruneDangling: false,
+            inUse: images.values.inUse,
+        });
+    }
+    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
+    await progress.platform.addSummary(`### Backend deployed (blue-green)\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Live colour | ${idle} |\n| Previous | \`${previous || '(none)'}\`${live && bg.keepWarm > 0 ? ` (kept warm ${bg.keepWarm}s on ${live})` : ''} |\n| Host | ${conn.host} |\n`);
+    return { ok: true, outputs: end.outputs };
+}
+function imagesInventory(nas, image, container) {
+    const q = imagesState(image, container);
+    const inUse = tagsInUse(image);
+    return {
+        title: 'Listing the images',
+        timeout: 60,
+        quiet: true,
+        script: lines(q.script(nas.render), inUse.script(nas.render)),
+        decode: (values) => ({ inventory: q.decode(values).inventory, inUse: inUse.decode(values) }),
+    };
+}
+/** rollback-backend with strategy blue-green: a switch alone when the target is still warm. */
+async function rollbackBlueGreen(settings, nas, { progress, deployment }) {
+    const { conn, target, blueGreen: bg } = settings;
+    const steps = BLUE_GREEN_ROLLBACK_STEPS;
+    progress.banner('Backend Rollback - blue-green behind the proxy');
+    progress.plan(steps.count);
+    progress.step(`${steps.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imagesState(target.image, target.container)));
+    const { live, inventory } = state.answers;
+    const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
+    reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
+    reportInProgress(progress, state.inProgress);
+    describeColors(progress, target.image, state.answers);
+    const available = datedTags(inventory, state.history);
+    let tag = settings.tag;
+    if (!tag) {
+        const previous = previousRelease(state.history, 'backend', current);
+        if (!previous)
+            throw new Error(`No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        tag = previous;
+        progress.detail(`Target: the previous release, ${tag} (from the release history)`);
+    }
+    const ref = `${target.image}:${tag}`;
+    progress.step(`Verifying image ${ref} exists`);
+    if (!inventory.some((t) => t.tag === tag))
+        throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+    progress.ok('Image exists');
+    if (current === tag) {
+        progress.ok(`${ref} is already live (${live}): nothing to do`);
+        await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
+        const outputs = {
+            DEPLOYED_BACKEND_TAG: tag,
+            PREVIOUS_BACKEND_TAG: current,
+            BACKEND_IMAGE: ref,
+            LIVE_COLOR: live,
+        };
+        progress.results('ROLLBACK NOT NEEDED', outputs);
+        return { ok: true, outputs };
+    }
+    const idle = live ? otherColor(live) : 'blue';
+    if (colorTag(target.image, state.answers.colors[idle]) === tag)
+        progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+    if (settings.deployment.environment) {
+        const commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
+        if (commit)
+            await deployment.start(settings.deployment, commit, `Rollback of the backend from ${current} to ${tag}`);
+        else if (isDatedTag(tag))
+            progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
+    }
+    const released = await nas.runPhase(blueGreenRollbackPhase(nas.render, {
+        repo: conn.repoPath,
+        target,
+        bg,
+        tag,
+        live,
+        previous: current,
+        named: !!settings.tag,
+    }));
+    if (released.code !== 0 && BEFORE_START.has(released.code)) {
+        await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
+        return {
+            ok: false,
+            outputs: {},
+            error: `rollback-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+        };
+    }
+    const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag }, released);
+    delete end.outputs.ROLLED_BACK;
+    if (end.outcome !== 'success') {
+        await nas.finish(end.outcome, {
+            tag,
+            previous: current,
+            ...(end.detail ? { detail: end.detail } : {}),
+            ...(live ? { color: live } : {}),
+        });
+        progress.fail(end.error ?? '');
+        return { ok: false, outputs: end.outputs, error: end.error };
+    }
+    await nas.finish('success', { color: idle });
+    progress.results('ROLLBACK COMPLETE', {
+        'Previous image': current ? `${target.image}:${current}` : '(none)',
+        'Current image': ref,
+        LIVE_COLOR: idle,
+        ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
+    });
+    progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
+    await progress.platform.addSummary(`### Backend rolled back (blue-green)\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}; the ${idle} colour is live.\n`);
+    return { ok: true, outputs: end.outputs };
+}
 
 ;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
 /** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
@@ -63416,12 +65257,7 @@ function watchSummary(status, watch) {
     return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
 }
 
-;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
 
 
 
@@ -63433,9 +65269,648 @@ function watchSummary(status, watch) {
 
 
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
+const KNOWN_EXITS = new Set(Object.values(BackendExit));
+/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
+function deploy_services_deployedServices(services, running, previous) {
+    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
+}
+/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
+function servicesFailure(tag, services, values, code, tail) {
+    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
+    if (code === BackendExit.RolledBack)
+        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
+    if (code === BackendExit.RollbackFailed)
+        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
+    if (code === BackendExit.FailedWithoutFallback)
+        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
+    if (code === BackendExit.PreDeployFailed)
+        return 'pre-deploy failed; no container was changed';
+    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
+}
+/**
+ * deploy-backend with several services (issue 14): the same steps as a
+ * single-service release, in one detached phase; every service gets the
+ * release's tag, and when any fails every one goes back to what ran before.
+ */
+async function deployServices(settings, nas, { progress, deployment }) {
+    const { conn, target, checkout, services } = settings;
+    progress.banner('Backend Deployment - NAS Local Tagged Build');
+    progress.plan(DEPLOY_STEPS.count);
+    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }));
+    const { runningImages, commit, subject } = state.answers;
+    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
+    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
+    reportInProgress(progress, state.inProgress);
+    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
+    const tag = datedTag(commit, new Date());
+    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
+    const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag)]));
+    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        checkout,
+        commit,
+        subject,
+        tag,
+        services,
+        previous,
+        healthTimeout: target.healthTimeout,
+        autoRollback: settings.autoRollback,
+        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+        runLabel: `${nas.run.url} (${nas.run.actor})`,
+        record,
+    }));
+    const firstPrevious = previous.find(Boolean) ?? '';
+    const skippedWatch = {
+        WATCH_STATUS: 'skipped',
+        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+    };
+    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
+        await nas.finish('failure', {
+            detail: released.code === BackendExit.BuildFailed
+                ? 'build failed'
+                : released.code === CheckoutExit.DirtyCheckout
+                    ? 'dirty checkout'
+                    : 'checkout or build failed',
+        });
+        return {
+            ok: false,
+            outputs: {},
+            error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+        };
+    }
+    const { values } = released;
+    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
+    let running = values.running;
+    if (!reported) {
+        // The report was cut short: say only what is known, asked again.
+        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
+        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    }
+    const outputs = {
+        DEPLOYED_BACKEND_TAG: running[0] ?? '',
+        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
+        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
+        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
+        ...skippedWatch,
+        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
+    };
+    const nowRecord = Object.fromEntries(services.flatMap((s, i) => (running[i] ? [[s.name, serviceRecord(s, running[i])]] : [])));
+    if (!reported) {
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: `release ended with exit code ${released.code}, report incomplete`,
+        });
+        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: released.code === BackendExit.PreDeployFailed
+                ? 'pre-deploy failed'
+                : released.code === BackendExit.PostDeployFailed
+                    ? 'post-deploy failed'
+                    : released.code === BackendExit.RollbackFailed
+                        ? 'release and rollback failed'
+                        : `health check failed: ${values.failed.join(', ')}`,
+        });
+        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
+    // The order of the tags counts this release, which the history read before it does not hold.
+    const history = [
+        ...state.history,
+        {
+            id: nas.run.id,
+            action: 'deploy-backend',
+            stack: 'backend',
+            tag,
+            commit,
+            previous: firstPrevious,
+            started: nas.run.started,
+            ended: new Date().toISOString(),
+            outcome: 'success',
+            services: record,
+        },
+    ];
+    if (settings.keepImages > 0)
+        for (const [image, inventory] of values.inventory) {
+            const users = services.filter((s) => s.image === image);
+            await cleanupImages(nas, progress, {
+                image,
+                keep: settings.keepImages,
+                running: tag,
+                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
+                inventory,
+                history: imageHistory(history, image),
+                pruneDangling: false,
+            });
+        }
+    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
+    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
+        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
+        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
+;// CONCATENATED MODULE: ./src/rules/layers.ts
+/**
+ * The layers of an image that need not cross to the NAS (issue 14,
+ * image-source: runner): a layer is there when the NAS has an image whose
+ * layers start with the same chain (the same diff IDs up to and including
+ * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
+ */
+function layersOnNas(image, nasChains) {
+    const strip = (d) => d.replace(/^sha256:/, '');
+    const prefixes = new Set();
+    for (const chain of nasChains) {
+        let prefix = '';
+        for (const d of chain) {
+            prefix += `${strip(d)} `;
+            prefixes.add(prefix);
+        }
+    }
+    const present = new Set();
+    const missing = new Set();
+    let prefix = '';
+    for (const d of image.map(strip)) {
+        prefix += `${d} `;
+        (prefixes.has(prefix) ? present : missing).add(d);
+    }
+    // A blob that one position needs cannot be left out for another that has it.
+    for (const d of missing)
+        present.delete(d);
+    return present;
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
+
+const BLOCK = 512;
+const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
+/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
+function entrySize(header) {
+    const field = header.subarray(124, 136);
+    if (field[0] & 0x80) {
+        let n = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            n = n * 256 + field[i];
+        return n;
+    }
+    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+    return text ? parseInt(text, 8) : 0;
+}
+function field(header, from, to) {
+    const end = header.indexOf(0, from);
+    return header.toString('utf8', from, end < 0 || end > to ? to : end);
+}
+/** `path=` of a PAX extended header's records, if any. */
+function paxPath(data) {
+    let at = 0;
+    let path;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        if (space < 0)
+            break;
+        const length = parseInt(data.toString('latin1', at, space), 10);
+        if (!(length > 0))
+            break;
+        const record = data.toString('utf8', space + 1, at + length - 1);
+        if (record.startsWith('path='))
+            path = record.slice(5);
+        at += length;
+    }
+    return path;
+}
+/**
+ * Leaves out of a `docker save` archive the layer blobs the NAS already has.
+ * An archive of Docker 25 or later (OCI layout) names each layer
+ * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
+ * blob is the uncompressed tar); `docker load` looks a layer up by its chain
+ * and reads its file only when it is missing, so leaving out a layer the NAS
+ * has changes nothing it loads. Everything else (the manifests, the config,
+ * the layers of an older engine's layout, whose names say nothing of their
+ * content) passes through unchanged. A streaming filter: it holds at most one
+ * header and its extended header, never an entry's data.
+ */
+class LayerFilter extends external_node_stream_.Transform {
+    skip;
+    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
+    remaining = 0;
+    keep = true;
+    pending = [];
+    pendingLength = 0;
+    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
+    extension = [];
+    extensionPath;
+    /** Reading an extended header's data: it is held, not passed. */
+    readingExtension;
+    ended = false;
+    dropped = 0;
+    droppedBytes = 0;
+    constructor(skip) {
+        super();
+        this.skip = skip;
+    }
+    _transform(chunk, _enc, done) {
+        let at = 0;
+        while (at < chunk.length) {
+            if (this.ended) {
+                this.push(chunk.subarray(at));
+                break;
+            }
+            if (this.remaining > 0) {
+                const n = Math.min(this.remaining, chunk.length - at);
+                const piece = chunk.subarray(at, at + n);
+                if (this.readingExtension)
+                    this.readingExtension.data.push(Buffer.from(piece));
+                else if (this.keep)
+                    this.push(piece);
+                else
+                    this.droppedBytes += n;
+                this.remaining -= n;
+                at += n;
+                if (this.remaining === 0 && this.readingExtension)
+                    this.endExtension();
+                continue;
+            }
+            // a header block, perhaps split between chunks
+            const need = BLOCK - this.pendingLength;
+            const piece = chunk.subarray(at, at + need);
+            this.pending.push(Buffer.from(piece));
+            this.pendingLength += piece.length;
+            at += piece.length;
+            if (this.pendingLength < BLOCK)
+                break;
+            const header = Buffer.concat(this.pending, BLOCK);
+            this.pending = [];
+            this.pendingLength = 0;
+            this.header(header);
+        }
+        done();
+    }
+    _flush(done) {
+        if (this.pendingLength)
+            this.push(Buffer.concat(this.pending));
+        done();
+    }
+    header(header) {
+        if (header.every((b) => b === 0)) {
+            // the end of the archive: whatever follows is passed as it is
+            for (const e of this.extension)
+                this.push(e);
+            this.extension = [];
+            this.push(header);
+            this.ended = true;
+            return;
+        }
+        const size = entrySize(header);
+        const padded = Math.ceil(size / BLOCK) * BLOCK;
+        const type = String.fromCharCode(header[156]);
+        if (type === 'x' || type === 'L') {
+            this.extension.push(header);
+            this.readingExtension = { kind: type, size, data: [] };
+            this.remaining = padded;
+            if (padded === 0)
+                this.endExtension();
+            return;
+        }
+        const prefix = field(header, 345, 500);
+        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+        const blob = LAYER_BLOB.exec(name);
+        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
+        if (this.keep) {
+            for (const e of this.extension)
+                this.push(e);
+            this.push(header);
+        }
+        else {
+            this.dropped += 1;
+            this.droppedBytes += BLOCK;
+        }
+        this.extension = [];
+        this.extensionPath = undefined;
+        this.remaining = padded;
+    }
+    endExtension() {
+        const ext = this.readingExtension;
+        this.readingExtension = undefined;
+        const data = Buffer.concat(ext.data);
+        this.extension.push(data);
+        const body = data.subarray(0, ext.size);
+        if (ext.kind === 'x')
+            this.extensionPath = paxPath(body) ?? this.extensionPath;
+        else
+            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
+    }
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
+
+
+function compress(data, options) {
+    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+/**
+ * gzip in blocks compressed side by side on libuv's thread pool, as pigz
+ * does: each block is a gzip member of its own, and a stream of members is
+ * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
+ * output keeps the input's order; at most `inFlight` blocks are held, so
+ * memory stays bounded and backpressure reaches the producer. Compression is
+ * the runner's slowest step of a transfer, and one deflate stream keeps one
+ * core busy while the others wait.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    options;
+    block = [];
+    blockLength = 0;
+    queue = [];
+    constructor(options = { level: 6 }) {
+        super();
+        this.options = options;
+    }
+    get blockSize() {
+        return this.options.blockSize ?? 1 << 20;
+    }
+    _transform(chunk, _enc, done) {
+        this.block.push(chunk);
+        this.blockLength += chunk.length;
+        if (this.blockLength < this.blockSize)
+            return done();
+        this.dispatch();
+        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
+    }
+    _flush(done) {
+        if (this.blockLength > 0)
+            this.dispatch();
+        this.emitUntil(0).then(() => done(), done);
+    }
+    dispatch() {
+        const data = Buffer.concat(this.block, this.blockLength);
+        this.block = [];
+        this.blockLength = 0;
+        const compressed = compress(data, { level: this.options.level });
+        compressed.catch(() => undefined); // reported when its turn comes
+        this.queue.push(compressed);
+    }
+    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
+    async emitUntil(limit) {
+        while (this.queue.length > limit)
+            this.push(await this.queue.shift());
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/docker.ts
+
+
+
+
+
+
+async function output(args, cwd) {
+    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
+async function builderOf() {
+    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
+    if (version.code !== 0)
+        return { buildx: false, cache: false };
+    const inspect = await output(['buildx', 'inspect']);
+    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
+    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
+    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
+    return { buildx: true, cache: exports && service };
+}
+/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
+function buildArgs(o, builder) {
+    const file = o.dockerfile ? ['--file', o.dockerfile] : [];
+    if (!builder.buildx)
+        return ['build', '--tag', o.ref, ...file, o.context];
+    const cache = builder.cache
+        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
+        : [];
+    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
+}
+/** The workspace the runner checked the repository out in: build paths are relative to it. */
+function workspace() {
+    return process.env.GITHUB_WORKSPACE || process.cwd();
+}
+function inWorkspace(path) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
+}
+/** The commit checked out in the workspace, or '' when it is not a git checkout. */
+async function workspaceCommit() {
+    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
+        ignoreReturnCode: true,
+        silent: true,
+    }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return r.exitCode === 0 ? r.stdout.trim() : '';
+}
+/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
+async function buildOnRunner(o, print) {
+    const builder = await builderOf();
+    const args = buildArgs(o, builder);
+    const r = await getExecOutput('docker', args, {
+        ignoreReturnCode: true,
+        silent: true,
+        cwd: workspace(),
+        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
+    });
+    return { code: r.exitCode, args };
+}
+/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
+async function imageLayers(ref) {
+    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
+    if (r.code !== 0)
+        return [];
+    return r.stdout
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((d) => d.replace(/^sha256:/, ''));
+}
+/** Counts the bytes that pass. */
+class Counter extends external_node_stream_.Transform {
+    bytes = 0;
+    _transform(chunk, _enc, done) {
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+}
+/**
+ * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
+ * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
+ * It ends only once docker save has exited 0, and fails otherwise, so a
+ * consumer never takes a cut archive for a whole one. `onProgress` is called
+ * every `everyMs` while it runs, and `stats` once it has ended.
+ */
+function saveImage(ref, o) {
+    const started = Date.now();
+    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+        if (stderr.length < 4000)
+            stderr += d.toString();
+    });
+    const exited = new Promise((resolve) => {
+        child.on('error', () => resolve(127));
+        child.on('close', (code) => resolve(code ?? 1));
+    });
+    const raw = new Counter();
+    const filter = new LayerFilter(o.skip);
+    const gzip = new ParallelGzip({ level: o.level ?? 6 });
+    const sent = new Counter();
+    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
+    const out = new external_node_stream_.PassThrough({
+        flush(done) {
+            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
+        },
+    });
+    const stats = () => ({
+        archive: raw.bytes,
+        sent: sent.bytes,
+        skippedLayers: filter.dropped,
+        skippedBytes: filter.droppedBytes,
+        seconds: (Date.now() - started) / 1000,
+    });
+    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
+    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
+        if (timer)
+            clearInterval(timer);
+        if (err) {
+            child.kill('SIGKILL');
+            out.destroy(err);
+        }
+    });
+    return { stream: out, stats };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
+
+
+
+/** The step the runner adds to a release whose image it builds. */
+const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
+/**
+ * Puts one image on the NAS from the runner: builds it with the runner's
+ * docker, then streams `docker save` (without the layers the NAS has,
+ * gzip-compressed) into `docker load` on the NAS over the SSH connection the
+ * release already holds. Nothing on the NAS changes but its image store: the
+ * release phase recreates afterwards. A stream that leaves layers out and
+ * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
+ */
+async function imageFromRunner(nas, progress, p) {
+    const ref = `${p.image}:${p.tag}`;
+    progress.step(RUNNER_STEP);
+    if (p.inventory.some((t) => t.tag === p.tag)) {
+        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
+        return { ok: true };
+    }
+    if (nas.dryRun) {
+        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
+        return { ok: true };
+    }
+    const checkedOut = await workspaceCommit();
+    if (checkedOut && checkedOut !== p.commit)
+        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
+    if (!checkedOut)
+        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
+    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
+    const built = await buildOnRunner({
+        ref,
+        context: inWorkspace(p.context),
+        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
+        cacheScope: p.image,
+    }, (line) => progress.platform.remote([line]));
+    progress.platform.endGroup();
+    if (built.code !== 0)
+        return fail(`The build of ${ref} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code}); nothing was sent, the running container was not touched`, 'build on the runner failed');
+    progress.ok(`Built ${ref} on the runner (docker ${built.args[0]})`);
+    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
+    let sent = await send(nas, progress, ref, skip);
+    if (!sent.ok && skip.size > 0) {
+        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
+        sent = await send(nas, progress, ref, new Set());
+    }
+    if (!sent.ok)
+        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
+    const s = sent.stats;
+    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
+    return { ok: true, sent: s };
+}
+async function send(nas, progress, ref, skip) {
+    const save = saveImage(ref, {
+        skip,
+        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
+    });
+    try {
+        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
+        if (loaded.code !== 0 || !loaded.values.loaded)
+            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
+        return { ok: true, stats: save.stats() };
+    }
+    catch (err) {
+        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
+    }
+}
+function fail(error, detail) {
+    return { ok: false, error, detail };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
+
+ // issue 15
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const deploy_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
-const KNOWN_EXITS = new Set(Object.values(BackendExit));
+const deploy_KNOWN_EXITS = new Set(Object.values(BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code, watch) {
     if (watch.status === 'passed' && code === 0)
@@ -63449,6 +65924,12 @@ function watchStatusOf(code, watch) {
 function beforeRecreate(code) {
     if (code === BackendExit.BuildFailed)
         return 'build failed';
+    if (code === BackendExit.RegistryLoginFailed)
+        return 'registry login failed';
+    if (code === BackendExit.PullFailed)
+        return 'image pull failed';
+    if (code === BackendExit.ImageNotTransferred)
+        return 'image not transferred';
     if (code === BackendExit.BackupFailed)
         return 'backup failed';
     if (code === BackendExit.EnvFileFailed)
@@ -63461,19 +65942,46 @@ function beforeRecreate(code) {
 const deployBackend = defineFlow({
     kind: { action: 'deploy-backend', stack: 'backend', locking: true },
     settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, { progress, deployment }) {
+    async run(settings, nas, context) {
+        // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
+        if (settings.services.length)
+            return deployServices(settings, nas, context);
+        if (settings.blueGreen.strategy === 'blue-green')
+            return deployBlueGreen(settings, nas, context);
+        const { progress, deployment } = context;
         const { conn, target, checkout } = settings;
         progress.banner('Backend Deployment - NAS Local Tagged Build');
-        progress.plan(DEPLOY_STEPS.count);
-        progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+        // An image built on the runner is one more step, on the runner, before the NAS's phase.
+        progress.plan(deploy_DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
+        progress.step(`${deploy_DEPLOY_STEPS.text('lock')} on ${conn.host}`);
         // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
-        const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }));
+        const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source));
         const { runningImage, commit, subject } = state.answers;
         reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
         reportInProgress(progress, state.inProgress);
         const tag = datedTag(commit, new Date());
         const ref = `${target.image}:${tag}`;
         await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+        if (settings.source.kind === 'runner') {
+            const fromRunner = await imageFromRunner(nas, progress, {
+                image: target.image,
+                tag,
+                commit,
+                context: settings.buildContext,
+                dockerfile: settings.dockerfile,
+                layers: state.answers.layers ?? { chains: [] },
+                inventory: state.answers.inventory ?? [],
+            });
+            if (!fromRunner.ok) {
+                progress.fail(fromRunner.error);
+                await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
+                return {
+                    ok: false,
+                    outputs: {},
+                    error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
+                };
+            }
+        }
         // One detached phase from checkout to health, so a hang-up cannot leave a half-done
         // checkout or recreate, and no round trip is spent between the build and the recreate.
         const previous = runningTag(target.image, runningImage);
@@ -63497,6 +66005,8 @@ const deployBackend = defineFlow({
             preDeploy: settings.preDeploy,
             postDeploy: settings.postDeploy,
             runLabel: `${nas.run.url} (${nas.run.actor})`,
+            source: settings.source,
+            authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
             ...(settings.watch ? { watch: settings.watch } : {}),
             ...(backups.enabled
                 ? {
@@ -63527,16 +66037,19 @@ const deployBackend = defineFlow({
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
             await nas.finish('failure', { detail: beforeRecreate(released.code) });
+            const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
             const what = released.code === BackendExit.BackupFailed
                 ? 'the backup before the release failed (its partial folder was removed)'
-                : failureOf(released.tail, released.code);
+                : imageProblem
+                    ? `${imageProblem}. ${failureOf(released.tail, released.code)}`
+                    : failureOf(released.tail, released.code);
             return {
                 ok: false,
                 outputs: {},
                 error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failureOf(released.tail, released.code)}` : ''}`,
             };
         }
-        const reported = released.code === 0 ? values.running !== '' : KNOWN_EXITS.has(released.code);
+        const reported = released.code === 0 ? values.running !== '' : deploy_KNOWN_EXITS.has(released.code);
         if (!reported) {
             // The phase's report was cut short (a full disk on the NAS loses its log and its markers, a
             // killed phase ends without them): say only what is known, its exit code and what runs now.
@@ -63661,7 +66174,131 @@ const deployBackend = defineFlow({
     },
 });
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
+
+
+
+
+
+
+
+/** The services of the last release, when it was a release of several services (the history says). */
+function servicesOfLastRelease(history) {
+    const lastDeploy = [...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
+    return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
+}
+function specOf(name, r) {
+    return {
+        name,
+        image: r.image,
+        container: r.container,
+        tagVariable: r.tagVariable,
+        healthUrl: r.healthUrl,
+        buildContext: '.',
+        dockerfile: '',
+    };
+}
+/**
+ * rollback-backend with several services (issue 14): the named services (or
+ * all of the release's) each to `tag`, or each to its own previous release
+ * by the history; the other services are not touched. Unknown names fail
+ * before anything changes, listing the services there are.
+ */
+async function rollbackServices(settings, nas, state, { progress }) {
+    const { conn, target } = settings;
+    const known = servicesOfLastRelease(state.history);
+    const names = settings.services.length ? settings.services : [...known.keys()];
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length || known.size === 0)
+        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
+    if (settings.restoreBackup)
+        throw new Error("Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.");
+    if (settings.source.kind !== 'nas')
+        throw new Error("Input 'image-source': pulling a missing tag is not supported with several services yet (a rollback of services uses the images on the NAS). Nothing was changed.");
+    if (settings.envFile.content)
+        throw new Error("Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.");
+    const all = [...known].map(([name, r]) => specOf(name, r));
+    progress.step('Verifying the images exist');
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
+    const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
+    const moves = [];
+    for (const name of names) {
+        const spec = all.find((s) => s.name === name);
+        const now = current.get(name) ?? '';
+        const tag = settings.tag || previousServiceRelease(state.history, name, now);
+        const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
+        if (!tag)
+            throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        if (!(asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag))
+            throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+        progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
+        if (now !== tag || settings.force)
+            moves.push({ spec, tag, fallback: now });
+    }
+    progress.step('Checking current deployment');
+    for (const s of all)
+        progress.detail(`${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`);
+    const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
+    const outputsFor = (running) => {
+        const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
+        const tagOf = (n) => running.get(n) ?? current.get(n) ?? '';
+        return {
+            DEPLOYED_BACKEND_TAG: tagOf(first.name),
+            PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
+            BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
+            DEPLOYED_SERVICES: deploy_services_deployedServices(all, all.map((s) => tagOf(s.name)), all.map((s) => current.get(s.name) ?? '')),
+        };
+    };
+    if (moves.length === 0) {
+        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`);
+        await nas.finish('noop', { detail: 'already running' });
+        const outputs = outputsFor(new Map());
+        progress.results('ROLLBACK NOT NEEDED', outputs);
+        return { ok: true, outputs };
+    }
+    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag)]));
+    const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        moves,
+        others: all
+            .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
+            .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
+        healthTimeout: target.healthTimeout,
+        force: settings.force,
+        named: !!settings.tag,
+        record,
+        steps,
+    }));
+    const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
+    const outputs = outputsFor(running);
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name) ? [[m.spec.name, serviceRecord(m.spec, running.get(m.spec.name) ?? '')]] : [])),
+            detail: released.code === BackendExit.RollbackFailed
+                ? 'rollback and restore failed'
+                : `health check failed: ${released.values.failed.join(', ')}`,
+        });
+        const why = servicesFailure(`rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`, moves.map((m) => m.spec), released.values, released.code, released.tail).replace(/^The release /, 'The ');
+        progress.fail(why);
+        return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
+    }
+    await nas.finish('success', {});
+    progress.results('ROLLBACK COMPLETE', {
+        ...Object.fromEntries(moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`])),
+    });
+    await progress.platform.addSummary(`### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
+        .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
+        .join('\n')}\n\nOn ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
+
+ // issue 15
 
 
 
@@ -63691,7 +66328,10 @@ const ROLLBACK_BACKEND_STEPS = new Steps({
 const rollbackBackend = defineFlow({
     kind: { action: 'rollback-backend', stack: 'backend', locking: true },
     settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, { progress, deployment }) {
+    async run(settings, nas, context) {
+        if (settings.blueGreen.strategy === 'blue-green')
+            return rollbackBlueGreen(settings, nas, context); // issue 15
+        const { progress, deployment } = context;
         const { conn, target } = settings;
         const steps = ROLLBACK_BACKEND_STEPS;
         progress.banner('Backend Rollback - NAS Local');
@@ -63701,6 +66341,9 @@ const rollbackBackend = defineFlow({
         const { runningImage, inventory } = state.answers;
         reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
         reportInProgress(progress, state.inProgress);
+        // A release of several services (issue 14) is rolled back per service; without one, today's single service.
+        if (settings.services.length || servicesOfLastRelease(state.history).size)
+            return rollbackServices(settings, nas, state, context);
         const current = runningTag(target.image, runningImage);
         const available = datedTags(inventory, state.history);
         let tag = settings.tag;
@@ -63714,11 +66357,25 @@ const rollbackBackend = defineFlow({
         }
         const ref = `${target.image}:${tag}`;
         progress.step(`Verifying image ${ref} exists`);
-        if (!inventory.some((t) => t.tag === tag)) {
+        // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
+        let pull;
+        if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
+            const pulled = [...state.history]
+                .reverse()
+                .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
+            pull = {
+                ref: `${target.image}:${pulled ?? tag}`,
+                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+                ...(settings.source.login ? { login: settings.source.login } : {}),
+            };
+            progress.warn(`Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`);
+        }
+        else if (!inventory.some((t) => t.tag === tag)) {
             const list = available.slice(0, 15).join('\n  ');
             throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`);
         }
-        progress.ok('Image exists');
+        if (!pull)
+            progress.ok('Image exists');
         progress.step(steps.text('current'));
         progress.detail(`Current image: ${runningImage || '(no container)'}`);
         progress.detail(`Target image:  ${ref}`);
@@ -63761,6 +66418,7 @@ const rollbackBackend = defineFlow({
             current,
             force: settings.force || current === tag,
             named: !!settings.tag,
+            ...(pull ? { pull } : {}),
             ...(restore?.manifest
                 ? {
                     restore: {
@@ -63815,6 +66473,18 @@ const rollbackBackend = defineFlow({
             const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
             progress.fail(why);
             return { ok: false, outputs, error: why };
+        }
+        if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
+            await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
+            const why = `The rollback to ${ref} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
+                ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
+                : `pulling ${pull.ref} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
+            progress.fail(why);
+            return {
+                ok: false,
+                outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
+                error: why,
+            };
         }
         if (restore && released.code === 0)
             outputs.RESTORED_BACKUP = restore.id;
