@@ -117,7 +117,10 @@ describe('cleanup-backend against the stand-in NAS', () => {
     buildByHand(head, held);
     buildByHand(head, free);
     // A stopped container of another name uses the held tag's image: `docker image rm` refuses that tag.
-    docker('create', '--name', 'scanium-holder', `scanium-backend:${held}`);
+    // It is created from the image's id, so cleanup cannot see it uses the tag (a container that names the
+    // tag is kept by cleanup's in-use check, and then docker is never asked).
+    const heldId = docker('image', 'inspect', '--format', '{{.Id}}', `scanium-backend:${held}`);
+    docker('create', '--name', 'scanium-holder', heldId);
     const freeBytes = sizeOf(free);
     expect(freeBytes).toBeGreaterThan(0);
 
