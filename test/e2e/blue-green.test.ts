@@ -29,6 +29,19 @@ import { LoadGenerator, type LoadReport } from './support/load.js';
 const deploy = (extra: Record<string, string> = {}) => runAction('deploy-backend', nrgInputs(extra));
 const rollback = (extra: Record<string, string> = {}) => runAction('rollback-backend', nrgInputs(extra));
 const version = async (): Promise<string> => (await get(`${PROXY_URL}/version`)).body.trim();
+/**
+ * What a new visitor gets once the switch has settled: nginx's reload returns before its old workers stop
+ * accepting, so a request in the first moments after the action returns may still reach the old colour
+ * (known limit, see the README). Asks until the answer is `want`, for up to 3 s, and returns the last answer.
+ */
+async function settledVersion(want: string): Promise<string> {
+  let got = await version();
+  for (let i = 0; i < 30 && got !== want; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    got = await version();
+  }
+  return got;
+}
 const upstream = (): string => readFileSync(UPSTREAM, 'utf8');
 
 /** Runs `fn` under load through the proxy and reports what the load saw. */
@@ -61,7 +74,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
         const run = await deploy();
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
         expect(run.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOfSha(sha));
-        expect(await version()).toBe(v);
+        expect(await settledVersion(v)).toBe(v);
         tags.push(run.outputs.DEPLOYED_BACKEND_TAG);
         outputs.push(run.outputs);
         // keep-warm 0: the old colour stops once its drain (1 s) is over
@@ -75,7 +88,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
       ] as const) {
         const run = await rollback(extra);
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
-        expect(await version()).toBe(want);
+        expect(await settledVersion(want)).toBe(want);
         outputs.push(run.outputs);
       }
     });
@@ -138,7 +151,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     pushSample({ 'nrg/nginx/nginx.conf': good }, 'Fix the typo');
     const fixed = await deploy();
     expect(fixed.code, fixed.stdout.slice(-3000)).toBe(0);
-    expect(await version()).toBe('five');
+    expect(await settledVersion('five')).toBe('five');
   });
 
   it('a warm rollback is a switch alone: the old colour answers well under a second after the switch begins', async () => {
@@ -148,12 +161,14 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(runningColors()).toHaveLength(2); // the old colour is kept warm
     let run!: Awaited<ReturnType<typeof rollback>>;
     let sentAt = 0;
-    let firstFive: number | undefined;
+    let seen!: LoadGenerator;
     const report = await underLoad(async (load) => {
+      seen = load;
       sentAt = performance.now();
       run = await rollback();
-      firstFive = load.firstAnswer('five\n', sentAt)?.endedAt;
     });
+    // asked once the load has stopped: the first answer may come just after the action returns
+    const firstFive = seen.firstAnswer('five\n', sentAt)?.endedAt;
     expect(run.code, run.stdout.slice(-3000)).toBe(0);
     expect(run.stdout).toContain('(kept warm): switching only');
     expect(report.failed, report.failures.join('\n')).toBe(0);
@@ -163,7 +178,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
       `warm rollback: switch on the NAS ${switchMs} ms, command to first answer ${Math.round((firstFive ?? 0) - sentAt)} ms`,
     );
     expect(switchMs).toBeLessThan(1000);
-    expect(await version()).toBe('five');
+    expect(await settledVersion('five')).toBe('five');
     // this rollback keeps nothing warm (keep-warm 0): the release it left is stopped after the drain
     expect(await oneColourRuns()).toHaveLength(1);
     expect(tagOfSha(sha)).toBe(six.outputs.DEPLOYED_BACKEND_TAG);
@@ -184,7 +199,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     });
     expect(run.code, run.stdout.slice(-3000)).toBe(0);
     expect(report.failed, report.failures.join('\n')).toBe(0);
-    expect(await version()).toBe('hooked');
+    expect(await settledVersion('hooked')).toBe('hooked');
     const [color, container, port] = readFileSync('/tmp/nrg-switched', 'utf8').trim().split(' ');
     expect(color).toBe(run.outputs.LIVE_COLOR);
     expect(port).toBe(color === 'blue' ? '18121' : '18122');
@@ -200,7 +215,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
         pushVersion(v);
         const run = await runAction('deploy-backend', nrgRecreateInputs());
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
-        expect(await version()).toBe(v);
+        expect(await settledVersion(v)).toBe(v);
       }
     });
     console.log(`recreate under load: ${JSON.stringify(report)}`);

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,14 +126,23 @@ export function toRecreate(): void {
   rmSync(`${NRG_REPO}/.git/nas-release/live-color`, { force: true });
 }
 
-/** GET through the proxy (or any URL), never throwing. */
-export async function get(url: string): Promise<{ status: number; body: string }> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
-    return { status: res.status, body: await res.text() };
-  } catch {
-    return { status: 0, body: '' };
-  }
+/**
+ * GET through the proxy (or any URL), never throwing, on a connection of its own as a new visitor's would be:
+ * a kept-alive connection stays with an nginx worker of before a reload, which finishes it on the old upstream.
+ */
+export function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((done) => {
+    const req = request(url, { agent: false, timeout: 3000, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+      res.on('error', () => done({ status: 0, body: '' }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => done({ status: 0, body: '' }));
+    req.end();
+  });
 }
 
 /** The dated tag a release of `sha` gets today. */
