@@ -169,12 +169,13 @@ export function resetNas(): void {
 
 /**
  * Commits files to the origin as a developer would (clone, change, push) and
- * returns the new commit's full SHA. A null content deletes the file.
+ * returns the new commit's full SHA. A null content deletes the file. `origin`:
+ * another sample application's bare origin.
  */
-export function pushCommit(files: Record<string, string | null>, message: string): string {
+export function pushCommit(files: Record<string, string | null>, message: string, origin = ORIGIN): string {
   const dir = mkdtempSync(join(tmpdir(), 'nr-dev-'));
   execFileSync('chown', [NAS_USER, dir]);
-  asNas(['git', 'clone', '-q', ORIGIN, dir]);
+  asNas(['git', 'clone', '-q', origin, dir]);
   for (const [path, content] of Object.entries(files)) {
     const full = join(dir, path);
     if (content === null) rmSync(full, { force: true });

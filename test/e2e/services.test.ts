@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   ROOT,
@@ -13,6 +12,7 @@ import {
   httpGet,
   runAction,
   tagOf,
+  pushCommit,
 } from './harness.js';
 
 /** The three-service sample application (test/nas/app/multi, seeded by test/nas/services.sh). */
@@ -65,24 +65,7 @@ function images(): { api: string; worker: string; web: string } {
 
 /** Pushes a commit to the application's origin as a developer would; returns its SHA. */
 function push(files: Record<string, string | null>, message: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nrs-dev-'));
-  execFileSync('chown', ['nas', dir]);
-  asNas(['git', 'clone', '-q', ORIGIN, dir]);
-  for (const [path, content] of Object.entries(files)) {
-    const full = join(dir, path);
-    if (content === null) asNas(['rm', '-f', full]);
-    else {
-      if (!existsSync(dirname(full))) asNas(['mkdir', '-p', dirname(full)]);
-      asNas(['tee', full], content);
-    }
-  }
-  const git = ['git', '-C', dir, '-c', 'user.name=Developer', '-c', 'user.email=dev@example.test'];
-  asNas([...git, 'add', '-A']);
-  asNas([...git, 'commit', '-q', '-m', message]);
-  asNas(['git', '-C', dir, 'push', '-q', 'origin', 'HEAD:main']);
-  const sha = asNas(['git', '-C', dir, 'rev-parse', 'HEAD']).trim();
-  rmSync(dir, { recursive: true, force: true });
-  return sha;
+  return pushCommit(files, message, ORIGIN);
 }
 const head = (): string => asNas(['git', '-C', ORIGIN, 'rev-parse', 'main']).trim();
 const history = (): Array<Record<string, unknown>> =>

@@ -1,8 +1,8 @@
 import { request } from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pushCommit } from '../harness.js';
 
 /**
  * The blue-green sample of the stand-in NAS (test/nas/bluegreen.sh): its own
@@ -65,24 +65,7 @@ export function resetSample(): void {
 
 /** Commits files to the sample's origin as a developer would; returns the commit's SHA. A null content deletes. */
 export function pushSample(files: Record<string, string | null>, message: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nrg-dev-'));
-  execFileSync('chown', [NAS_USER, dir]);
-  asNas(['git', 'clone', '-q', NRG_ORIGIN, dir]);
-  for (const [path, content] of Object.entries(files)) {
-    const full = join(dir, path);
-    if (content === null) rmSync(full, { force: true });
-    else {
-      if (!existsSync(dirname(full))) asNas(['mkdir', '-p', dirname(full)]);
-      asNas(['tee', full], content);
-    }
-  }
-  const git = ['git', '-C', dir, '-c', 'user.name=Developer', '-c', 'user.email=dev@example.test'];
-  asNas([...git, 'add', '-A']);
-  asNas([...git, 'commit', '-q', '-m', message]);
-  asNas([...git, 'push', '-q', 'origin', 'HEAD:main']);
-  const sha = asNas(['git', '-C', dir, 'rev-parse', 'HEAD']).trim();
-  rmSync(dir, { recursive: true, force: true });
-  return sha;
+  return pushCommit(files, message, NRG_ORIGIN);
 }
 
 /** A new release of the sample: its /version answers `version`. */
