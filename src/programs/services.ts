@@ -47,7 +47,10 @@ const imageOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell => sh`"$(nr_
 function runningImages(r: Renderer, repo: string, composeFile: string, services: readonly ServiceSpec[]): Shell {
   return lines(
     containerFinder(r, repo, composeFile),
-    ...services.map((s, i) => sh`nr_value ${`svc_image_${i}`} ${imageOf(s)}`),
+    // svcbench: each service asked at once (one or two docker calls each), not one after the other; each value is one
+    // line, written whole
+    ...services.map((s, i) => sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`),
+    sh`wait`,
   );
 }
 function decodeRunningImages(values: ReadonlyMap<string, string>, services: readonly ServiceSpec[]): string[] {
@@ -138,6 +141,44 @@ fi
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
 else ${r.dryRun ? sh`nr_say info ${`dry-run: ${ref} was not built`}` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
 }
+
+// ---- svcbench: the distinct images got at once
+/**
+ * Runs the parts (each may `exit` with a named code, as obtainImage does) at
+ * the same time, each in a subshell: the first one's output live, each
+ * other's kept in a file of its own and printed after it, in the order of the
+ * list. It waits for every part (nothing is left building), then goes on only
+ * when all of them succeeded; else it exits with the code of the first that
+ * failed, in the order of the list, printing no output after that one's. A NAS
+ * without mktemp runs them one after the other, as a dry run or a single part
+ * does. Each part's text is written once, as a shell function (so it must not
+ * read the positional parameters).
+ */
+export function allAtOnce(r: Renderer, parts: readonly Shell[]): Shell {
+  if (r.dryRun || parts.length < 2) return lines(...parts);
+  const numbered = parts.map((part, n) => ({ part, n, fn: new Shell(`nr_par_${n}`) }));
+  const rest = numbered.slice(1);
+  const file = (n: number): Shell => new Shell(`"$nr_par/${n}"`);
+  return sh`${lines(
+    ...numbered.map(
+      ({ part, fn }) => sh`${fn}() {
+${part}
+}`,
+    ),
+  )}
+if nr_par=$(mktemp -d 2>/dev/null) && [ -d "$nr_par" ]; then
+${lines(...rest.map(({ n, fn }) => sh`  ( ${fn} ) > ${file(n)} 2>&1 & ${new Shell(`nr_par_pid_${n}=$!`)}`))}
+  nr_par_rc=0
+  ( ${numbered[0].fn} ) || nr_par_rc=$?
+${lines(...rest.map(({ n }) => sh`  ${new Shell(`nr_par_rc_${n}=0; wait "$nr_par_pid_${n}" || nr_par_rc_${n}=$?`)}`))}
+${lines(...rest.map(({ n }) => sh`  if [ "$nr_par_rc" = 0 ]; then cat ${file(n)}; ${new Shell(`nr_par_rc=$nr_par_rc_${n}`)}; fi`))}
+  rm -rf "$nr_par"
+  [ "$nr_par_rc" = 0 ] || exit "$nr_par_rc"
+else
+${lines(...numbered.map(({ fn }) => sh`  ${fn}`))}
+fi`;
+}
+// ---- end svcbench
 
 /** One service in a recreate: where it goes and what to put back. */
 export interface ServiceMove {
@@ -356,11 +397,13 @@ export interface ServicesReleasePlan {
   runLabel: string;
   /** The history's record of the services (their tags in this release). */
   record: Record<string, ServiceRecord>;
+  /** svcbench: list each image's tags after a success, for keep-images (unset: not asked, no docker call spent). */
+  listTags?: boolean;
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
   built: boolean;
-  /** The tags of each distinct image after a successful release. */
+  /** The tags of each distinct image after a successful release (with listTags; else none). */
   inventory: Map<string, ImageTag[]>;
 }
 
@@ -380,10 +423,14 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
     begin: { ...update, detail: 'deploy' },
     success: update,
-    afterSuccess: inventoryValues(
-      r,
-      images.map((i) => i.image),
-    ),
+    ...(p.listTags
+      ? {
+          afterSuccess: inventoryValues(
+            r,
+            images.map((i) => i.image),
+          ),
+        }
+      : {}),
     script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -391,7 +438,10 @@ ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `Getting ${images.length} image(s) for ${p.services.length} service(s): ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-${lines(...images.map((i) => obtainImage(r, { ...i, tag: p.tag })))}
+${allAtOnce(
+  r,
+  images.map((i) => obtainImage(r, { ...i, tag: p.tag })),
+)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
 nr_value built yes

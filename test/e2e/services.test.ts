@@ -137,6 +137,45 @@ describe('several services in one release (issue 14)', () => {
     expect(history().at(-1)).toMatchObject({ outcome: 'rolled-back', tag: broken });
   });
 
+  // svcbench: the two images are built at the same time
+  it('a failed build of one image, built beside the other, changes no container and names the image', async () => {
+    const { b } = await twoReleases();
+    const broken = tagOf(
+      push(
+        { 'nrs/web/Dockerfile': 'FROM nas-base:latest\nRUN echo web cannot build >&2; exit 3\n' },
+        'Break the web build',
+      ),
+    );
+    const run = await deploy();
+    expect(run.code).not.toBe(0);
+    expect(images(), run.stdout).toEqual({ api: `nrs-api:${b}`, worker: `nrs-api:${b}`, web: `nrs-web:${b}` });
+    const error = run.stdout.split('\n').find((l) => l.startsWith('::error::')) ?? '';
+    expect(error).toContain('failed before any container changed');
+    expect(error).toContain('web cannot build');
+    expect(run.stdout).toContain(`Build of nrs-web:${broken} failed`);
+    // the other image was built all the same, and its log comes first, whole
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `::group::docker build nrs-api:${broken}[^]*Image nrs-api:${broken} built[^]*::group::docker build nrs-web:${broken}[^]*web cannot build`,
+      ),
+    );
+    expect(history().at(-1)).toMatchObject({ outcome: 'failure', detail: 'build failed' });
+  });
+
+  it('keep-images after a several-service release keeps the newest per image and the rollback tags', async () => {
+    const { a, b } = await twoReleases();
+    const c = tagOf(push({ 'nrs/api/www/version': 'api three\n', 'nrs/web/www/version': 'web three\n' }, 'Third'));
+    const run = await deploy({ 'keep-images': '1' });
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const tags = (image: string): string[] =>
+      docker('images', image, '--format', '{{.Tag}}').split('\n').filter(Boolean).sort();
+    // C runs, B is every service's rollback target, A goes
+    expect(tags('nrs-api'), run.stdout).toEqual([b, c].sort());
+    expect(tags('nrs-web')).toEqual([b, c].sort());
+    expect(run.stdout).toContain(`removed nrs-api:${a}`);
+  });
+  // end svcbench
+
   it('rolls back one service to a named tag and leaves the others untouched', async () => {
     const { a, b } = await twoReleases();
     const apiId = docker('inspect', '--format', '{{.Id}}', 'nrs-api');

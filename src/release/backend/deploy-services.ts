@@ -103,6 +103,7 @@ export async function deployServices(
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       runLabel: `${nas.run.url} (${nas.run.actor})`,
       record,
+      listTags: settings.keepImages > 0, // svcbench
     }),
   );
   const firstPrevious = previous.find(Boolean) ?? '';
