@@ -297,10 +297,12 @@ nr_say ok ${`${name} done`}`
         p.force,
       )} || nr_up_ok=0`,
   );
+  const inspectImages = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+  // svcbench: one docker call for every container (a line each, in order, when all of them answer); else one each
+  const allImages = sh`nr_imgs=$(${inspectImages} ${new Shell(indexed.map((m) => `"$nr_c_${m.i}"`).join(' '))} 2>/dev/null) || nr_imgs=`;
   const verify = indexed.map(
-    (
-      m,
-    ) => sh`nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
+    (m, k) => sh`nr_now_img=$(printf '%s\n' "$nr_imgs" | sed -n ${`${k + 1}p`})
+[ -n "$nr_imgs" ] || nr_now_img=$(${inspectImages} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
 if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
 else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`,
   );
@@ -362,7 +364,7 @@ if [ "$nr_up_ok" = 1 ]; then
   ${waitAll(r, p, indexed)}
   if [ -z "$nr_failed" ]; then
     ${p.steps.say('verify')}
-    ${lines(...verify)}
+    ${lines(allImages, ...verify)}
   fi
 else
   nr_say fail 'docker compose up failed'; nr_failed=${` ${p.moves.map((m) => m.spec.name).join(' ')}`}
