@@ -771,7 +771,7 @@ async function measureServices(proxy: TcpProxy, rows: Row[], log: (l: string) =>
     proxy.delayMs = 0;
     const ratio = median(action) / median(hand);
     log(
-      `services @50 ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms`,
+      `services @50 ms RTT: action ${action.map((x) => x.toFixed(0)).join(', ')} ms; hand-run ${hand.map((x) => x.toFixed(0)).join(', ')} ms; each pair run back to back: ${action.map((x, i) => (x / hand[i]).toFixed(2)).join(', ')}`,
     );
     rows.push({
       measure: `deploy-backend, three services from two images, 50 ms round trip: action / hand-run in one ssh session (median of ${RUNS})`,
