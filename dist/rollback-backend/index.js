@@ -58736,6 +58736,10 @@ function releaseStack(records, stack) {
     }
     return out;
 }
+/** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
+function commitOf(history, tag) {
+    return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */
 function previousRelease(records, stack, running) {
     const releases = releaseStack(records, stack);
@@ -63991,10 +63995,6 @@ function backupPlan(b, o) {
         image: b.image,
     };
 }
-/** The commit a release tag was deployed from, as the history knows it. */
-function commitOf(history, tag) {
-    return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
-}
 /** Keeps the newest `keep` backups and the ones a rollback needs; removes the others. Returns what is left. */
 async function pruneBackups(nas, progress, o) {
     const previous = o.running ? previousRelease(o.history, 'backend', o.running) : undefined;
@@ -66298,7 +66298,30 @@ const deployBackend = defineFlow({
     },
 });
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
+
+
+
+/**
+ * Starts the GitHub deployment of a rollback to `tag`, when an environment is
+ * set: for the commit the tag was built from (the history knows it, else the
+ * checkout resolves the dated tag's short SHA). Without a commit it only warns:
+ * a deployment record is never a reason to stop a rollback.
+ */
+async function startRollbackDeployment(nas, { progress, deployment }, o) {
+    if (!o.inputs.environment)
+        return;
+    let commit = commitOf(o.history, o.tag);
+    if (!commit && isDatedTag(o.tag))
+        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
+    if (commit)
+        await deployment.start(o.inputs, commit, o.description);
+    else
+        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
+
 
 
 
@@ -66332,7 +66355,8 @@ function specOf(name, r) {
  * by the history; the other services are not touched. Unknown names fail
  * before anything changes, listing the services there are.
  */
-async function rollbackServices(settings, nas, state, { progress }) {
+async function rollbackServices(settings, nas, state, context) {
+    const { progress } = context;
     const { conn, target } = settings;
     const known = servicesOfLastRelease(state.history);
     const names = settings.services.length ? settings.services : [...known.keys()];
@@ -66405,6 +66429,18 @@ async function rollbackServices(settings, nas, state, { progress }) {
         progress.results('ROLLBACK NOT NEEDED', outputs);
         return { ok: true, outputs };
     }
+    // One deployment for one release: services sent each to its own previous release may land on several.
+    const targets = [...new Set(moves.map((m) => m.tag))];
+    if (targets.length === 1)
+        await startRollbackDeployment(nas, context, {
+            inputs: settings.deployment,
+            repo: conn.repoPath,
+            history: state.history,
+            tag: targets[0],
+            description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
+        });
+    else if (settings.deployment.environment)
+        progress.warn(`The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`);
     const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
     const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
     const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
@@ -66496,7 +66532,7 @@ const rollbackBackend = defineFlow({
     async run(settings, nas, context) {
         if (settings.blueGreen.strategy === 'blue-green')
             return rollbackBlueGreen(settings, nas, context); // issue 15
-        const { progress, deployment } = context;
+        const { progress } = context;
         const { conn, target } = settings;
         const steps = ROLLBACK_BACKEND_STEPS;
         progress.banner('Backend Rollback - NAS Local');
@@ -66566,16 +66602,13 @@ const rollbackBackend = defineFlow({
             progress.results('ROLLBACK NOT NEEDED', outputs);
             return { ok: true, outputs };
         }
-        if (settings.deployment.environment) {
-            // The commit the target tag was built from: the history knows it, else the checkout resolves the tag's short SHA.
-            let commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-            if (!commit && isDatedTag(tag))
-                commit = (await nas.runProgram(commitOfTag(nas.render, conn.repoPath, tag.slice(-7)))).values || undefined;
-            if (commit)
-                await deployment.start(settings.deployment, commit, `Rollback of the backend from ${current || 'nothing'} to ${tag}`);
-            else
-                progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
-        }
+        await startRollbackDeployment(nas, context, {
+            inputs: settings.deployment,
+            repo: conn.repoPath,
+            history: state.history,
+            tag,
+            description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
+        });
         const released = await nas.runPhase(rollbackPhase(nas.render, {
             repo: conn.repoPath,
             target,

@@ -154,6 +154,11 @@ export function releaseStack(records: readonly HistoryRecord[], stack: 'backend'
   return out;
 }
 
+/** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
+export function commitOf(history: readonly HistoryRecord[], tag: string): string {
+  return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */
 export function previousRelease(
   records: readonly HistoryRecord[],

@@ -180,6 +180,45 @@ describe('rollback-backend of some services', () => {
     });
   });
 
+  it("with an environment, a rollback of services to one release records its deployment for that release's commit", async () => {
+    const { nas, context, deployment } = fakeWorld();
+    const commitOfB = `b${'1'.repeat(39)}`;
+    nas.answerState({
+      answers: singleState,
+      history: [deployOf(A), { ...deployOf(B), commit: commitOfB }, deployOf(C)],
+    });
+    nas.answer(ASK, { code: 0, values: asked(C, C, C) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [B, B], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const settings = settingsOf(rollbackBackend, { services: 'api,worker', environment: 'production' });
+    expect((await rollbackBackend.run(settings, nas, context)).ok).toBe(true);
+    expect(deployment.started).toEqual([
+      { environment: 'production', ref: commitOfB, description: `Rollback of api, worker to ${B}` },
+    ]);
+  });
+
+  it('services that go back to different releases record no deployment, and say why', async () => {
+    const { nas, context, deployment, platform } = fakeWorld();
+    // api and worker last moved apart: the worker alone went to B, so their previous releases differ
+    const workerOnly = released('backend', B, {
+      action: 'rollback-backend',
+      services: { worker: record(B, 'shop-api', 'WORKER_TAG') },
+    });
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C), workerOnly] });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [B, C], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const settings = settingsOf(rollbackBackend, { services: 'api,worker', environment: 'production' });
+    expect((await rollbackBackend.run(settings, nas, context)).ok).toBe(true);
+    expect(deployment.started).toEqual([]);
+    // api goes to B (before C); the worker, on B after its own rollback, to C (the release it left)
+    expect(platform.warnings.join('\n')).toContain(`go back to 2 different releases (${B}, ${C})`);
+  });
+
   it('a tag missing from the NAS for one service: nothing changes', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B)] });

@@ -2,7 +2,7 @@ import { readDeploymentInputs } from '../../github/deployments.js';
 import { deployBlueGreen } from './blue-green.js'; // issue 15
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
-import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import {
   BackendExit,
@@ -24,7 +24,7 @@ import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { backupPlan, commitOf, pruneBackups } from './backup.js';
+import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
 import { imageFromRunner } from './image-from-runner.js';
 import { obtainFailure } from '../../programs/image-sources.js';

@@ -26,6 +26,7 @@ import {
 import { failureOf } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { deployedServices, servicesFailure } from './deploy-services.js';
+import { startRollbackDeployment } from './rollback-deployment.js';
 
 /** The services of the last release, when it was a release of several services (the history says). */
 export function servicesOfLastRelease(history: readonly HistoryRecord[]): Map<string, ServiceRecord> {
@@ -57,8 +58,9 @@ export async function rollbackServices(
   settings: RollbackBackendInputs & { deployment: DeploymentInputs },
   nas: Nas,
   state: NasState<unknown>,
-  { progress }: FlowContext,
+  context: FlowContext,
 ): Promise<FlowResult> {
+  const { progress } = context;
   const { conn, target } = settings;
   const known = servicesOfLastRelease(state.history);
   const names = settings.services.length ? settings.services : [...known.keys()];
@@ -152,6 +154,20 @@ export async function rollbackServices(
     progress.results('ROLLBACK NOT NEEDED', outputs);
     return { ok: true, outputs };
   }
+  // One deployment for one release: services sent each to its own previous release may land on several.
+  const targets = [...new Set(moves.map((m) => m.tag))];
+  if (targets.length === 1)
+    await startRollbackDeployment(nas, context, {
+      inputs: settings.deployment,
+      repo: conn.repoPath,
+      history: state.history,
+      tag: targets[0],
+      description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
+    });
+  else if (settings.deployment.environment)
+    progress.warn(
+      `The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`,
+    );
   const pulledOf = (m: ServiceMove): string | undefined => pulledTagOf(state.history, m.spec.image, m.tag);
   const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
   const released = await nas.runPhase(
