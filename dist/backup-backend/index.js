@@ -63929,6 +63929,26 @@ ${inventoryValue(r, image)}`
 }
 
 ;// CONCATENATED MODULE: ./src/release/failures.ts
+
+
+/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
+function beforeRecreateDetail(code) {
+    if (code === BackendExit.BuildFailed)
+        return 'build failed';
+    if (code === BackendExit.RegistryLoginFailed)
+        return 'registry login failed';
+    if (code === BackendExit.PullFailed)
+        return 'image pull failed';
+    if (code === BackendExit.ImageNotTransferred)
+        return 'image not transferred';
+    if (code === BackendExit.BackupFailed)
+        return 'backup failed';
+    if (code === BackendExit.EnvFileFailed)
+        return 'environment file not written';
+    if (code === CheckoutExit.DirtyCheckout)
+        return 'dirty checkout';
+    return 'checkout or build failed';
+}
 /** The line that says why, from a failed program's last lines. */
 function failureOf(tail, code) {
     const last = tail.filter((l) => l.trim()).slice(-8);
@@ -65797,26 +65817,11 @@ function fail(error, detail) {
 
 
 
-
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS = new Set(Object.values(BackendExit));
 /** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
 function deploy_services_deployedServices(services, running, previous) {
     return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
-}
-/** The history's word for a release that ended before the recreate. */
-function beforeRecreateDetail(code) {
-    if (code === BackendExit.BuildFailed)
-        return 'build failed';
-    if (code === BackendExit.RegistryLoginFailed)
-        return 'registry login failed';
-    if (code === BackendExit.PullFailed)
-        return 'image pull failed';
-    if (code === BackendExit.ImageNotTransferred)
-        return 'image not transferred';
-    if (code === CheckoutExit.DirtyCheckout)
-        return 'dirty checkout';
-    return 'checkout or build failed';
 }
 /** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
 function servicesFailure(tag, services, values, code, tail) {
@@ -66030,7 +66035,6 @@ async function deployServices(settings, nas, { progress, deployment }) {
 
 
 
-
 const deploy_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
@@ -66044,23 +66048,6 @@ function watchStatusOf(code, watch) {
     if (watch.status === 'breached' || watch.status === 'query-failed')
         return 'breached';
     return 'skipped';
-}
-function beforeRecreate(code) {
-    if (code === BackendExit.BuildFailed)
-        return 'build failed';
-    if (code === BackendExit.RegistryLoginFailed)
-        return 'registry login failed';
-    if (code === BackendExit.PullFailed)
-        return 'image pull failed';
-    if (code === BackendExit.ImageNotTransferred)
-        return 'image not transferred';
-    if (code === BackendExit.BackupFailed)
-        return 'backup failed';
-    if (code === BackendExit.EnvFileFailed)
-        return 'environment file not written';
-    if (code === CheckoutExit.DirtyCheckout)
-        return 'dirty checkout';
-    return 'checkout or build failed';
 }
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 const deployBackend = defineFlow({
@@ -66160,7 +66147,7 @@ const deployBackend = defineFlow({
             : {};
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-            await nas.finish('failure', { detail: beforeRecreate(released.code) });
+            await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
             const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
             const what = released.code === BackendExit.BackupFailed
                 ? 'the backup before the release failed (its partial folder was removed)'

@@ -2,7 +2,6 @@ import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
 import { BackendExit, BEFORE_RECREATE } from '../../programs/backend.js';
-import { CheckoutExit } from '../../programs/checkout.js';
 import {
   servicesDeployState,
   servicesImages,
@@ -19,7 +18,7 @@ import {
   serviceRecord,
   type ServiceSpec,
 } from '../../rules/services.js';
-import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
+import { beforeRecreateDetail, failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
 import { watchReportJson } from './watch-report.js';
@@ -44,16 +43,6 @@ export function deployedServices(
       services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }]),
     ),
   );
-}
-
-/** The history's word for a release that ended before the recreate. */
-function beforeRecreateDetail(code: number): string {
-  if (code === BackendExit.BuildFailed) return 'build failed';
-  if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
-  if (code === BackendExit.PullFailed) return 'image pull failed';
-  if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
-  if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
-  return 'checkout or build failed';
 }
 
 /** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
