@@ -62488,7 +62488,12 @@ SQL
 exec pg_restore -U "$u" -d "$d" --no-owner --exit-on-error`,
     mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
 d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
-"$m" -u "$u" -e "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
+# the database's sessions end first: one in a transaction holds its tables' locks, which DROP DATABASE would wait for
+for s in $("$m" -u "$u" -N -B -e 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\t' '$2 == ENVIRON["d"] { print $1 }'); do
+  "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
+done
+# a session that takes a lock again meanwhile makes the restore fail (and be undone), not wait for a day
+"$m" -u "$u" -e "SET SESSION lock_wait_timeout = 60; DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
 exec "$m" -u "$u" "$d"`,
 };
 /** Each database kind's tool, to say why a container does not fit. */
