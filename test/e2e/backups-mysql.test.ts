@@ -1,4 +1,4 @@
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import {
   runAction,
   tagOf,
   type ActionRun,
+  commandLinesDuring,
 } from './harness.js';
 
 /**
@@ -126,29 +127,6 @@ function removeShelf(): void {
   execFileSync('rm', ['-rf', BACKUPS]);
 }
 
-/** Every command line on this machine (the NAS's, its containers' too) while `body` runs, sampled every 10 ms. */
-async function commandLinesDuring<T>(body: () => Promise<T>): Promise<{ result: T; seen: Set<string> }> {
-  const seen = new Set<string>();
-  let running = true;
-  const sample = async (): Promise<void> => {
-    while (running) {
-      await new Promise<void>((resolve) =>
-        execFile('ps', ['-eo', 'args='], { maxBuffer: 1 << 24 }, (_err, out) => {
-          for (const line of String(out).split('\n')) seen.add(line);
-          resolve();
-        }),
-      );
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  const sampling = sample();
-  try {
-    return { result: await body(), seen };
-  } finally {
-    running = false;
-    await sampling;
-  }
-}
 function expectNoPasswordIn(seen: Set<string>): void {
   // the sampling saw the dump or the restore at work (else it proves nothing) ...
   expect([...seen].some((l) => /mariadb-dump|mysqldump|mariadb |mysql /.test(l))).toBe(true);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -262,3 +262,27 @@ export function ensureDir(path: string): void {
 export const BROKEN_HEALTH = { 'backend/www/health': null } as const;
 /** A commit of the sample backend whose build fails. */
 export const BROKEN_BUILD = { 'backend/Dockerfile': 'FROM nas-base:latest\nRUN exit 7\n' } as const;
+
+/** Every command line on this machine (the NAS's and its containers') while `body` runs, sampled every 10 ms: where a secret must never show. */
+export async function commandLinesDuring<T>(body: () => Promise<T>): Promise<{ result: T; seen: Set<string> }> {
+  const seen = new Set<string>();
+  let running = true;
+  const sample = async (): Promise<void> => {
+    while (running) {
+      await new Promise<void>((resolve) =>
+        execFile('ps', ['-eo', 'args='], { maxBuffer: 1 << 24 }, (_err, out) => {
+          for (const line of String(out).split('\n')) seen.add(line);
+          resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const sampling = sample();
+  try {
+    return { result: await body(), seen };
+  } finally {
+    running = false;
+    await sampling;
+  }
+}
