@@ -66,7 +66,8 @@ export async function runAction(
     env?: Record<string, string>;
     secrets?: string[];
     timeoutMs?: number;
-    onStdout?: (chunk: string) => void;
+    /** Each chunk of the log; `kill` SIGKILLs the action (a runner that vanishes) and says whether it was still running. */
+    onStdout?: (chunk: string, kill: () => boolean) => void;
     /** Run the bundle inside this network namespace (the jump host tests' runner, test/nas/bastion.sh). */
     netns?: string;
   } = {},
@@ -97,9 +98,10 @@ export async function runAction(
   });
   let stdout = '';
   let stderr = '';
+  const kill = (): boolean => child.kill('SIGKILL');
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
-    opts.onStdout?.(d.toString());
+    opts.onStdout?.(d.toString(), kill);
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number>((res) => {
