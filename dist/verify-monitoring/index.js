@@ -62825,21 +62825,9 @@ const docker = {
     /** Every image's ID, for imageLayers. */
     imageIds: () => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
-const compose = {
-    /** Recreates one service with the image tag in the variable the compose file reads, never building. */
-    up: (o) => change([
-        'compose',
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        o.service,
-    ], { [o.tagVariable]: o.tag }),
-    /** Recreates several services at once (issue 14), each tag in the variable its service reads, never building. */
-    upServices: (o) => change([
+/** Recreates services, each tag in the variable its service reads, never building (nor their dependencies). */
+function upServices(o) {
+    return change([
         'compose',
         '--file',
         o.file,
@@ -62849,7 +62837,13 @@ const compose = {
         '--no-deps',
         ...(o.force ? ['--force-recreate'] : []),
         ...o.services,
-    ], o.env),
+    ], o.env);
+}
+const compose = {
+    /** Recreates one service with the image tag in the variable the compose file reads. */
+    up: (o) => upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
+    /** Recreates several services at once (issue 14). */
+    upServices,
     down: (file) => change(['compose', '--file', file, 'down', '--remove-orphans']),
     upAll: (file) => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
     /** Names of the containers the compose project owns. */
@@ -64648,7 +64642,7 @@ function decodeServicesRecreate(values, moves) {
     };
 }
 /** `compose up` of the services to a tag each; the variables of the services left alone keep their tags. */
-function upServices(r, p, targets, force) {
+function services_upServices(r, p, targets, force) {
     const env = {};
     for (const o of p.others)
         env[o.spec.tagVariable] = o.tag;
@@ -64684,7 +64678,7 @@ function recreateServices(r, p) {
 ( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${services_EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
         : sh `:`;
-    const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
+    const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
     const verify = indexed.map((m) => sh `nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
 if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
 else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`);
@@ -64700,7 +64694,7 @@ esac`);
         ? sh `nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
-${lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => sh `${upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
+${lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
 ${waitAll(r, p, back)}
 nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
 nr_value failed "$nr_failed"
