@@ -61825,6 +61825,27 @@ const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 function isBackupId(text) {
     return BACKUP_ID.test(text);
 }
+/** The manifest items a backup of these volumes and databases holds, before sizes and sums are known. */
+function plannedItems(volumes, databases) {
+    return [
+        ...volumes.map((v) => ({
+            kind: 'volume',
+            source: v,
+            file: itemFile({ kind: 'volume', volume: v }),
+            bytes: 0,
+            sha256: '',
+        })),
+        ...databases.map((d) => ({
+            kind: d.kind,
+            source: d.service,
+            ...(d.database ? { database: d.database } : {}),
+            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+            file: itemFile(d),
+            bytes: 0,
+            sha256: '',
+        })),
+    ];
+}
 /** Parses a manifest; undefined when it is not one. */
 function parseManifest(text) {
     try {
@@ -62709,24 +62730,7 @@ function restoreData(r, p, safety) {
         }
         : { kind: i.kind, service: i.source, database: i.database ?? '' });
     // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
-    const safetyItems = [
-        ...volumes.map((v) => ({
-            kind: 'volume',
-            source: v,
-            file: itemFile({ kind: 'volume', volume: v }),
-            bytes: 0,
-            sha256: '',
-        })),
-        ...databases.map((d) => ({
-            kind: d.kind,
-            source: d.service,
-            ...(d.database ? { database: d.database } : {}),
-            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-            file: itemFile(d),
-            bytes: 0,
-            sha256: '',
-        })),
-    ];
+    const safetyItems = plannedItems(volumes, databases);
     return sh `${BACKUP_LIBRARY}
 nr_rs_dir=${folder}
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
@@ -63699,27 +63703,6 @@ const RELEASE_STEPS = {
     health: 'Waiting for backend to be healthy',
     verify: 'Verifying deployment',
 };
-/** The manifest items a backup plan makes (to restore the backup a phase just took). */
-function planItems(plan) {
-    return [
-        ...plan.volumes.map((v) => ({
-            kind: 'volume',
-            source: v,
-            file: itemFile({ kind: 'volume', volume: v }),
-            bytes: 0,
-            sha256: '',
-        })),
-        ...plan.databases.map((d) => ({
-            kind: d.kind,
-            source: d.service,
-            ...(d.database ? { database: d.database } : {}),
-            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-            file: itemFile(d),
-            bytes: 0,
-            sha256: '',
-        })),
-    ];
-}
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
 const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
 /** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
@@ -63828,7 +63811,7 @@ ${restoreData(r, {
             repo: p.repo,
             composeFile: p.target.composeFile,
             container: p.target.container,
-            items: planItems(p.backup.plan),
+            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
             image: p.backup.plan.image,
         }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}`
         : undefined, sh `:`);

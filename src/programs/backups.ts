@@ -4,6 +4,7 @@ import { Shell, lines, sh } from '../remote/shell.js';
 import {
   itemFile,
   parseBackupListing,
+  plannedItems,
   type BackupEntry,
   type DatabaseItem,
   type ManifestItem,
@@ -391,24 +392,7 @@ export function restoreData(r: Renderer, p: RestorePlan, safety: BackupLabel): S
         : { kind: i.kind as 'postgres' | 'mysql', service: i.source, database: i.database ?? '' },
     );
   // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
-  const safetyItems: ManifestItem[] = [
-    ...volumes.map((v) => ({
-      kind: 'volume' as const,
-      source: v,
-      file: itemFile({ kind: 'volume', volume: v }),
-      bytes: 0,
-      sha256: '',
-    })),
-    ...databases.map((d) => ({
-      kind: d.kind,
-      source: d.service,
-      ...(d.database ? { database: d.database } : {}),
-      ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-      file: itemFile(d),
-      bytes: 0,
-      sha256: '',
-    })),
-  ];
+  const safetyItems = plannedItems(volumes, databases);
   return sh`${BACKUP_LIBRARY}
 nr_rs_dir=${folder}
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
