@@ -57562,11 +57562,19 @@ class ActionsPlatform {
     remote(lines) {
         this.stop();
         let ok = true;
-        // A string, not a Buffer: stdout encodes it into memory of its own that is freed when the write is done,
-        // where a Buffer per chunk is external memory that only a garbage collection frees (a 500 MB log
-        // left ~90 MB of them waiting). Memory stays bounded by 'drain' (see drained).
-        for (const text of lines)
-            ok = process.stdout.write(`${this.redactor.redact(text)}\n`) && ok;
+        for (const part of lines) {
+            if (typeof part === 'string') {
+                ok = process.stdout.write(`${this.redactor.redact(part)}\n`) && ok;
+                continue;
+            }
+            // The log gets the packet's own bytes unless a secret is there: no copy, no new Buffer (each
+            // new one would be external memory more that only a garbage collection frees). Secrets are
+            // looked for in the text, which dies as soon as it is searched: when V8 next collects its
+            // young generation it finds nothing of it alive. Memory stays bounded by 'drain'.
+            const text = part.toString('utf8');
+            const shown = this.redactor.redact(text);
+            ok = process.stdout.write(shown === text ? part : shown) && ok;
+        }
         return ok;
     }
     drained(resume) {
@@ -57637,9 +57645,12 @@ class TerminalPlatform {
     }
     remote(lines) {
         let ok = true;
-        for (const text of lines)
+        for (const part of lines) {
+            // a Buffer's lines each end with \n: the last one is not followed by another line
+            const text = typeof part === 'string' ? part : part.toString('utf8', 0, part.length - 1);
             for (const line of text.split('\n'))
                 ok = this.write(`│ ${line}`);
+        }
         return ok;
     }
     drained(resume) {
@@ -58894,6 +58905,20 @@ function linesWithin(text, max) {
 function truncated(line) {
     return line.slice(0, MAX_LINE) + ' …';
 }
+/** Whether no line of `bytes[from..to]` (lines that each end with \n) is longer than `max` bytes. */
+function byteLinesWithin(bytes, from, to, max) {
+    if (to - from <= max)
+        return true;
+    for (let start = from; start < to;) {
+        const end = bytes.indexOf(LF, start);
+        if (end < 0 || end >= to)
+            return to - start <= max;
+        if (end - start > max)
+            return false;
+        start = end + 1;
+    }
+    return true;
+}
 /** The index of the first \n or \r of `bytes` at or after `from`, or -1. */
 function firstBreak(bytes, from) {
     const lf = bytes.indexOf(LF, from);
@@ -58913,6 +58938,14 @@ function firstBreak(bytes, from) {
  * picks (markers) still reach `onLine` alone, kept whole up to MAX_MARKER_LINE;
  * any other line is cut at MAX_LINE.
  *
+ * When `onBytes` is given too, a packet's run of whole plain lines reaches it
+ * as the packet's own bytes (each line with its \n), never decoded here: the
+ * log can take them as they are, so a long build makes no string of its own
+ * per packet that V8 would have to keep alive while it is being written out
+ * (such survivors are what makes V8 grow its young generation as a log goes
+ * on). Marker lines are found in the bytes and decoded alone; a run with a \r
+ * or a line longer than MAX_LINE takes the string path (it is rewritten or cut).
+ *
  * The unfinished last line of a packet is copied out of it, as bytes, into a
  * buffer this splitter reuses; it is decoded once its end arrives. So a packet
  * is decoded once, into one string per run of its whole lines, and nothing of
@@ -58924,6 +58957,7 @@ class LineSplitter {
     special;
     onText;
     specialPrefix;
+    onBytes;
     /** The unfinished line so far (its first `heldLength` bytes). */
     held = Buffer.allocUnsafe(0);
     heldLength = 0;
@@ -58935,12 +58969,17 @@ class LineSplitter {
     /** Whether a line is special; asked of a line's start (its first MAX_LINE characters or more). */
     special = () => false, onText, 
     /** A string every special line starts with, to find them without splitting. */
-    specialPrefix) {
+    specialPrefix, 
+    /** Takes runs of whole plain lines as bytes, each line ending with \n (see above); needs `specialPrefix`. */
+    onBytes) {
         this.onLine = onLine;
         this.special = special;
         this.onText = onText;
         this.specialPrefix = specialPrefix;
+        this.onBytes = onBytes;
+        this.prefixBytes = specialPrefix ? Buffer.from(specialPrefix, 'utf8') : undefined;
     }
+    prefixBytes;
     push(chunk) {
         const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
         let from = 0;
@@ -58963,7 +59002,11 @@ class LineSplitter {
                 this.endHeld(); // (unless it went out already, cut at MAX_LINE)
             from = bytes[first] === CR && bytes[first + 1] === LF ? first + 2 : first + 1;
         }
-        if (from <= last) {
+        if (from <= last && this.onBytes && this.prefixBytes && bytes.indexOf(CR, from) < 0) {
+            // whole lines from..last, each with its \n, as they came
+            this.byteLines(bytes, from, last + 1);
+        }
+        else if (from <= last) {
             // whole lines from..last (without the break that ends the last one)
             const end = bytes[last] === LF && last > from && bytes[last - 1] === CR ? last - 1 : last;
             let text = bytes.toString('utf8', from, end);
@@ -59017,6 +59060,29 @@ class LineSplitter {
         // one very long line (a marker of megabytes) does not keep its buffer for the rest of the run
         if (this.held.length > 4 * MAX_LINE)
             this.held = Buffer.allocUnsafe(0);
+    }
+    /** Hands over `bytes[from..to]`: whole lines, each ending with \n; marker lines alone, decoded. */
+    byteLines(bytes, from, to) {
+        const prefix = this.prefixBytes;
+        let run = from;
+        for (let at = bytes.indexOf(prefix, from); at >= 0 && at < to; at = bytes.indexOf(prefix, at + 1)) {
+            if (at > from && bytes[at - 1] !== LF)
+                continue;
+            this.plainBytes(bytes, run, at);
+            const end = bytes.indexOf(LF, at);
+            this.line(bytes.toString('utf8', at, end));
+            run = end + 1;
+            at = end;
+        }
+        this.plainBytes(bytes, run, to);
+    }
+    /** Plain whole lines `bytes[from..to]`: as bytes, or (when one is too long and must be cut) as text. */
+    plainBytes(bytes, from, to) {
+        if (to <= from)
+            return;
+        if (byteLinesWithin(bytes, from, to, MAX_LINE))
+            return this.onBytes(bytes.subarray(from, to));
+        this.eachLine(bytes.toString('utf8', from, to - 1));
     }
     /** Hands over `text`: one or more whole lines, joined by \n. */
     lines(text) {
@@ -59109,6 +59175,36 @@ class RecentLines {
         this.length += this.bytes.write(piece, this.length, 'utf8');
         this.bytes[this.length++] = LF;
     }
+    /** Takes whole lines as bytes, each ending with \n. */
+    addBytes(bytes) {
+        // Only its last TAIL_LINES lines can be wanted; they are copied, so the packet is not kept.
+        let start = 0;
+        for (let n = 0, at = bytes.length - 1; at > 0;) {
+            at = bytes.lastIndexOf(LF, at - 1);
+            if (at < 0)
+                break;
+            if (++n === TAIL_LINES) {
+                start = at + 1;
+                break;
+            }
+        }
+        if (bytes.length - start > TAIL_BYTES) {
+            // Its end is enough; a character cut at the start is the line the cut drops.
+            start = bytes.length - TAIL_BYTES;
+            this.length = 0;
+            this.cut = true;
+        }
+        const size = bytes.length - start;
+        if (this.bytes.length === 0)
+            this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
+        if (this.length + size > this.bytes.length) {
+            const keep = Math.max(0, TAIL_BYTES - size);
+            this.bytes.copyWithin(0, this.length - keep, this.length);
+            this.length = keep;
+            this.cut = true;
+        }
+        this.length += bytes.copy(this.bytes, this.length, start);
+    }
     get lines() {
         if (this.length === 0)
             return [];
@@ -59175,6 +59271,12 @@ class ProgramOutput {
         this.recent.add(text);
         if (!this.program.quiet)
             this.pending.push(text);
+    }
+    /** Takes a run of ordinary lines (no marker) as bytes, each line ending with \n. */
+    bytes(bytes) {
+        this.recent.addBytes(bytes);
+        if (!this.program.quiet)
+            this.pending.push(bytes);
     }
     /** Prints the lines taken so far; false when the log is backed up. */
     flush() {
@@ -59286,6 +59388,7 @@ class Executor {
         const output = this.output(program, options);
         const onLine = (line) => output.line(line);
         const onText = (text) => output.text(text);
+        const onBytes = (bytes) => output.bytes(bytes);
         const relieve = () => {
             if (output.flush())
                 return;
@@ -59297,8 +59400,8 @@ class Executor {
             });
         };
         const isMarker = (line) => output.isMarker(line);
-        const out = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
-        const err = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
+        const out = new LineSplitter(onLine, isMarker, onText, `${this.marker} `, onBytes);
+        const err = new LineSplitter(onLine, isMarker, onText, `${this.marker} `, onBytes);
         const { code, timedOut } = await new Promise((resolve, reject) => {
             let timedOut = false;
             const timer = setTimeout(() => {
