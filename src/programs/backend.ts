@@ -24,7 +24,7 @@ import {
   listingValue,
 } from './backups.js';
 import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
-import { itemFile, type BackupEntry, type ManifestItem } from '../rules/backups.js';
+import { plannedItems, type BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
   ImageExit,
@@ -280,28 +280,6 @@ export interface ReleasePlan {
   authDir?: string;
 }
 
-/** The manifest items a backup plan makes (to restore the backup a phase just took). */
-export function planItems(plan: BackupPlan): ManifestItem[] {
-  return [
-    ...plan.volumes.map((v): ManifestItem => ({
-      kind: 'volume',
-      source: v,
-      file: itemFile({ kind: 'volume', volume: v }),
-      bytes: 0,
-      sha256: '',
-    })),
-    ...plan.databases.map((d): ManifestItem => ({
-      kind: d.kind,
-      source: d.service,
-      ...(d.database ? { database: d.database } : {}),
-      ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-      file: itemFile(d),
-      bytes: 0,
-      sha256: '',
-    })),
-  ];
-}
-
 export interface ReleaseValues extends RecreateValues {
   /** The image was built (or reused): a failure after this may have changed what runs. */
   built: boolean;
@@ -438,7 +416,7 @@ ${restoreData(
     repo: p.repo,
     composeFile: p.target.composeFile,
     container: p.target.container,
-    items: planItems(p.backup.plan),
+    items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
     image: p.backup.plan.image,
   },
   { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' },

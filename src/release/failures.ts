@@ -1,5 +1,19 @@
+import { BackendExit } from '../programs/backend.js';
+import { CheckoutExit } from '../programs/checkout.js';
 import type { HistoryRecord } from '../remote/history.js';
 import type { Progress } from '../report/progress.js';
+
+/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
+export function beforeRecreateDetail(code: number): string {
+  if (code === BackendExit.BuildFailed) return 'build failed';
+  if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
+  if (code === BackendExit.PullFailed) return 'image pull failed';
+  if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
+  if (code === BackendExit.BackupFailed) return 'backup failed';
+  if (code === BackendExit.EnvFileFailed) return 'environment file not written';
+  if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
+  return 'checkout or build failed';
+}
 
 /** The line that says why, from a failed program's last lines. */
 export function failureOf(tail: readonly string[], code: number): string {

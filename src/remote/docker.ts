@@ -69,44 +69,35 @@ export const docker = {
   imageIds: (): ReadCommand => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
 
+/** Recreates services, each tag in the variable its service reads, never building (nor their dependencies). */
+function upServices(o: {
+  file: string;
+  services: readonly string[];
+  env: Record<string, string>;
+  force?: boolean;
+}): ChangeCommand {
+  return change(
+    [
+      'compose',
+      '--file',
+      o.file,
+      'up',
+      '--detach',
+      '--no-build',
+      '--no-deps',
+      ...(o.force ? ['--force-recreate'] : []),
+      ...o.services,
+    ],
+    o.env,
+  );
+}
+
 export const compose = {
-  /** Recreates one service with the image tag in the variable the compose file reads, never building. */
+  /** Recreates one service with the image tag in the variable the compose file reads. */
   up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): ChangeCommand =>
-    change(
-      [
-        'compose',
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        o.service,
-      ],
-      { [o.tagVariable]: o.tag },
-    ),
-  /** Recreates several services at once (issue 14), each tag in the variable its service reads, never building. */
-  upServices: (o: {
-    file: string;
-    services: readonly string[];
-    env: Record<string, string>;
-    force?: boolean;
-  }): ChangeCommand =>
-    change(
-      [
-        'compose',
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        ...o.services,
-      ],
-      o.env,
-    ),
+    upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
+  /** Recreates several services at once (issue 14). */
+  upServices,
   down: (file: string): ChangeCommand => change(['compose', '--file', file, 'down', '--remove-orphans']),
   upAll: (file: string): ChangeCommand => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
   /** Names of the containers the compose project owns. */

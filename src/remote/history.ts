@@ -43,6 +43,8 @@ export interface ServiceRecord {
   container: string;
   tagVariable: string;
   healthUrl: string;
+  /** image-source: registry: the registry tag the service's image was pulled as (a rollback pulls it again when the image is gone). */
+  pulled?: string;
 }
 
 export const HISTORY_FILE = 'history.jsonl';
@@ -150,6 +152,11 @@ export function releaseStack(records: readonly HistoryRecord[], stack: 'backend'
     if (out[out.length - 1] !== r.tag) out.push(r.tag);
   }
   return out;
+}
+
+/** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
+export function commitOf(history: readonly HistoryRecord[], tag: string): string {
+  return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
 }
 
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */

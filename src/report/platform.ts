@@ -9,10 +9,11 @@ export interface Platform {
   /** One of our own log lines (it may quote text from the NAS, the repository or an HTTP body). */
   info(line: string): void;
   /**
-   * Output of a remote command, each string one or more lines joined by \n: never read as workflow commands.
+   * Output of a remote command, never read as workflow commands: each string one or more lines joined by \n,
+   * each Buffer whole lines as the NAS sent them, each ending with \n.
    * Returns false when the log is backed up; `drained` then says when to go on.
    */
-  remote(lines: readonly string[]): boolean;
+  remote(lines: readonly (string | Buffer)[]): boolean;
   drained(resume: () => void): void;
   warning(message: string): void;
   error(message: string): void;
@@ -86,13 +87,22 @@ export class ActionsPlatform implements Platform {
     else this.ours();
     core.info(text);
   }
-  remote(lines: readonly string[]): boolean {
+  remote(lines: readonly (string | Buffer)[]): boolean {
     this.stop();
     let ok = true;
-    // A string, not a Buffer: stdout encodes it into memory of its own that is freed when the write is done,
-    // where a Buffer per chunk is external memory that only a garbage collection frees (a 500 MB log
-    // left ~90 MB of them waiting). Memory stays bounded by 'drain' (see drained).
-    for (const text of lines) ok = process.stdout.write(`${this.redactor.redact(text)}\n`) && ok;
+    for (const part of lines) {
+      if (typeof part === 'string') {
+        ok = process.stdout.write(`${this.redactor.redact(part)}\n`) && ok;
+        continue;
+      }
+      // The log gets the packet's own bytes unless a secret is there: no copy, no new Buffer (each
+      // new one would be external memory more that only a garbage collection frees). Secrets are
+      // looked for in the text, which dies as soon as it is searched: when V8 next collects its
+      // young generation it finds nothing of it alive. Memory stays bounded by 'drain'.
+      const text = part.toString('utf8');
+      const shown = this.redactor.redact(text);
+      ok = process.stdout.write(shown === text ? part : shown) && ok;
+    }
     return ok;
   }
   drained(resume: () => void): void {
@@ -159,9 +169,13 @@ export class TerminalPlatform implements Platform {
   info(line: string): void {
     this.write(line);
   }
-  remote(lines: readonly string[]): boolean {
+  remote(lines: readonly (string | Buffer)[]): boolean {
     let ok = true;
-    for (const text of lines) for (const line of text.split('\n')) ok = this.write(`│ ${line}`);
+    for (const part of lines) {
+      // a Buffer's lines each end with \n: the last one is not followed by another line
+      const text = typeof part === 'string' ? part : part.toString('utf8', 0, part.length - 1);
+      for (const line of text.split('\n')) ok = this.write(`│ ${line}`);
+    }
     return ok;
   }
   drained(resume: () => void): void {

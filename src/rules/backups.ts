@@ -91,6 +91,28 @@ export interface ManifestItem {
   sha256: string;
 }
 
+/** The manifest items a backup of these volumes and databases holds, before sizes and sums are known. */
+export function plannedItems(volumes: readonly string[], databases: readonly DatabaseItem[]): ManifestItem[] {
+  return [
+    ...volumes.map((v): ManifestItem => ({
+      kind: 'volume',
+      source: v,
+      file: itemFile({ kind: 'volume', volume: v }),
+      bytes: 0,
+      sha256: '',
+    })),
+    ...databases.map((d): ManifestItem => ({
+      kind: d.kind,
+      source: d.service,
+      ...(d.database ? { database: d.database } : {}),
+      ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+      file: itemFile(d),
+      bytes: 0,
+      sha256: '',
+    })),
+  ];
+}
+
 export interface Manifest {
   id: string;
   /** The release whose data it holds: what ran when it was taken ('' when nothing ran). */

@@ -27,11 +27,12 @@ export interface RunOptions {
 }
 
 /**
- * Prints remote output, each string one or more lines joined by \n (a chunk
- * of output at a time, not a string per line); false when the log cannot take
- * more for now.
+ * Prints remote output a chunk at a time, not a string per line: a string is
+ * one or more lines joined by \n (no break at its end); a Buffer is whole
+ * lines as the NAS sent them, each ending with \n. False when the log cannot
+ * take more for now.
  */
-export type Print = (lines: readonly string[]) => boolean | void;
+export type Print = (lines: readonly (string | Buffer)[]) => boolean | void;
 
 /**
  * One program as plain data: the text `sh -s` reads on the NAS (rendered by
@@ -89,6 +90,18 @@ function truncated(line: string): string {
   return line.slice(0, MAX_LINE) + ' …';
 }
 
+/** Whether no line of `bytes[from..to]` (lines that each end with \n) is longer than `max` bytes. */
+function byteLinesWithin(bytes: Buffer, from: number, to: number, max: number): boolean {
+  if (to - from <= max) return true;
+  for (let start = from; start < to;) {
+    const end = bytes.indexOf(LF, start);
+    if (end < 0 || end >= to) return to - start <= max;
+    if (end - start > max) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
 /** The index of the first \n or \r of `bytes` at or after `from`, or -1. */
 function firstBreak(bytes: Buffer, from: number): number {
   const lf = bytes.indexOf(LF, from);
@@ -108,6 +121,14 @@ function firstBreak(bytes: Buffer, from: number): number {
  * costs a string per packet rather than one per line. Lines that `special`
  * picks (markers) still reach `onLine` alone, kept whole up to MAX_MARKER_LINE;
  * any other line is cut at MAX_LINE.
+ *
+ * When `onBytes` is given too, a packet's run of whole plain lines reaches it
+ * as the packet's own bytes (each line with its \n), never decoded here: the
+ * log can take them as they are, so a long build makes no string of its own
+ * per packet that V8 would have to keep alive while it is being written out
+ * (such survivors are what makes V8 grow its young generation as a log goes
+ * on). Marker lines are found in the bytes and decoded alone; a run with a \r
+ * or a line longer than MAX_LINE takes the string path (it is rewritten or cut).
  *
  * The unfinished last line of a packet is copied out of it, as bytes, into a
  * buffer this splitter reuses; it is decoded once its end arrives. So a packet
@@ -130,7 +151,12 @@ export class LineSplitter {
     private readonly onText?: (text: string) => void,
     /** A string every special line starts with, to find them without splitting. */
     private readonly specialPrefix?: string,
-  ) {}
+    /** Takes runs of whole plain lines as bytes, each line ending with \n (see above); needs `specialPrefix`. */
+    private readonly onBytes?: (bytes: Buffer) => void,
+  ) {
+    this.prefixBytes = specialPrefix ? Buffer.from(specialPrefix, 'utf8') : undefined;
+  }
+  private readonly prefixBytes?: Buffer;
 
   push(chunk: Buffer | string): void {
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
@@ -150,7 +176,10 @@ export class LineSplitter {
       if (this.heldLength > 0) this.endHeld(); // (unless it went out already, cut at MAX_LINE)
       from = bytes[first] === CR && bytes[first + 1] === LF ? first + 2 : first + 1;
     }
-    if (from <= last) {
+    if (from <= last && this.onBytes && this.prefixBytes && bytes.indexOf(CR, from) < 0) {
+      // whole lines from..last, each with its \n, as they came
+      this.byteLines(bytes, from, last + 1);
+    } else if (from <= last) {
       // whole lines from..last (without the break that ends the last one)
       const end = bytes[last] === LF && last > from && bytes[last - 1] === CR ? last - 1 : last;
       let text = bytes.toString('utf8', from, end);
@@ -202,6 +231,28 @@ export class LineSplitter {
     this.heldSpecial = false;
     // one very long line (a marker of megabytes) does not keep its buffer for the rest of the run
     if (this.held.length > 4 * MAX_LINE) this.held = Buffer.allocUnsafe(0);
+  }
+
+  /** Hands over `bytes[from..to]`: whole lines, each ending with \n; marker lines alone, decoded. */
+  private byteLines(bytes: Buffer, from: number, to: number): void {
+    const prefix = this.prefixBytes!;
+    let run = from;
+    for (let at = bytes.indexOf(prefix, from); at >= 0 && at < to; at = bytes.indexOf(prefix, at + 1)) {
+      if (at > from && bytes[at - 1] !== LF) continue;
+      this.plainBytes(bytes, run, at);
+      const end = bytes.indexOf(LF, at);
+      this.line(bytes.toString('utf8', at, end));
+      run = end + 1;
+      at = end;
+    }
+    this.plainBytes(bytes, run, to);
+  }
+
+  /** Plain whole lines `bytes[from..to]`: as bytes, or (when one is too long and must be cut) as text. */
+  private plainBytes(bytes: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    if (byteLinesWithin(bytes, from, to, MAX_LINE)) return this.onBytes!(bytes.subarray(from, to));
+    this.eachLine(bytes.toString('utf8', from, to - 1));
   }
 
   /** Hands over `text`: one or more whole lines, joined by \n. */
@@ -290,6 +341,35 @@ export class RecentLines {
     this.bytes[this.length++] = LF;
   }
 
+  /** Takes whole lines as bytes, each ending with \n. */
+  addBytes(bytes: Buffer): void {
+    // Only its last TAIL_LINES lines can be wanted; they are copied, so the packet is not kept.
+    let start = 0;
+    for (let n = 0, at = bytes.length - 1; at > 0;) {
+      at = bytes.lastIndexOf(LF, at - 1);
+      if (at < 0) break;
+      if (++n === TAIL_LINES) {
+        start = at + 1;
+        break;
+      }
+    }
+    if (bytes.length - start > TAIL_BYTES) {
+      // Its end is enough; a character cut at the start is the line the cut drops.
+      start = bytes.length - TAIL_BYTES;
+      this.length = 0;
+      this.cut = true;
+    }
+    const size = bytes.length - start;
+    if (this.bytes.length === 0) this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
+    if (this.length + size > this.bytes.length) {
+      const keep = Math.max(0, TAIL_BYTES - size);
+      this.bytes.copyWithin(0, this.length - keep, this.length);
+      this.length = keep;
+      this.cut = true;
+    }
+    this.length += bytes.copy(this.bytes, this.length, start);
+  }
+
   get lines(): string[] {
     if (this.length === 0) return [];
     const from = Math.max(0, this.length - TAIL_BYTES);
@@ -310,7 +390,7 @@ export class RecentLines {
 export class ProgramOutput {
   readonly values = new Map<string, string>();
   private readonly prefix: string;
-  private pending: string[] = [];
+  private pending: (string | Buffer)[] = [];
   private readonly recent = new RecentLines();
 
   constructor(
@@ -357,6 +437,12 @@ export class ProgramOutput {
   text(text: string): void {
     this.recent.add(text);
     if (!this.program.quiet) this.pending.push(text);
+  }
+
+  /** Takes a run of ordinary lines (no marker) as bytes, each line ending with \n. */
+  bytes(bytes: Buffer): void {
+    this.recent.addBytes(bytes);
+    if (!this.program.quiet) this.pending.push(bytes);
   }
 
   /** Prints the lines taken so far; false when the log is backed up. */
@@ -482,6 +568,7 @@ export class Executor {
     const output = this.output(program, options);
     const onLine = (line: string): void => output.line(line);
     const onText = (text: string): void => output.text(text);
+    const onBytes = (bytes: Buffer): void => output.bytes(bytes);
     const relieve = (): void => {
       if (output.flush()) return;
       channel.pause();
@@ -492,8 +579,8 @@ export class Executor {
       });
     };
     const isMarker = (line: string): boolean => output.isMarker(line);
-    const out = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
-    const err = new LineSplitter(onLine, isMarker, onText, `${this.marker} `);
+    const out = new LineSplitter(onLine, isMarker, onText, `${this.marker} `, onBytes);
+    const err = new LineSplitter(onLine, isMarker, onText, `${this.marker} `, onBytes);
 
     const { code, timedOut } = await new Promise<{ code: number; timedOut: boolean }>((resolve, reject) => {
       let timedOut = false;

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -66,7 +66,8 @@ export async function runAction(
     env?: Record<string, string>;
     secrets?: string[];
     timeoutMs?: number;
-    onStdout?: (chunk: string) => void;
+    /** Each chunk of the log; `kill` SIGKILLs the action (a runner that vanishes) and says whether it was still running. */
+    onStdout?: (chunk: string, kill: () => boolean) => void;
     /** Run the bundle inside this network namespace (the jump host tests' runner, test/nas/bastion.sh). */
     netns?: string;
   } = {},
@@ -97,9 +98,10 @@ export async function runAction(
   });
   let stdout = '';
   let stderr = '';
+  const kill = (): boolean => child.kill('SIGKILL');
   child.stdout.on('data', (d: Buffer) => {
     stdout += d.toString();
-    opts.onStdout?.(d.toString());
+    opts.onStdout?.(d.toString(), kill);
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number>((res) => {
@@ -142,7 +144,7 @@ export function assertNoSecrets(run: Pick<ActionRun, 'stdout' | 'stderr' | 'summ
     for (const part of [secret, ...secret.split('\n')]
       .map((s) => s.trim())
       .filter((s) => s.length >= 8 && !/^-----(BEGIN|END) /.test(s))) {
-      // a plain throw, not vitest's expect: the bench imports this file (through support/blue-green.ts) outside vitest
+      // thrown, not expect(): bench/bench.ts loads this file too, outside vitest
       if (text.includes(part)) throw new Error(`a secret line leaked into the log: ${part.slice(0, 12)}…`);
     }
   }
@@ -262,3 +264,27 @@ export function ensureDir(path: string): void {
 export const BROKEN_HEALTH = { 'backend/www/health': null } as const;
 /** A commit of the sample backend whose build fails. */
 export const BROKEN_BUILD = { 'backend/Dockerfile': 'FROM nas-base:latest\nRUN exit 7\n' } as const;
+
+/** Every command line on this machine (the NAS's and its containers') while `body` runs, sampled every 10 ms: where a secret must never show. */
+export async function commandLinesDuring<T>(body: () => Promise<T>): Promise<{ result: T; seen: Set<string> }> {
+  const seen = new Set<string>();
+  let running = true;
+  const sample = async (): Promise<void> => {
+    while (running) {
+      await new Promise<void>((resolve) =>
+        execFile('ps', ['-eo', 'args='], { maxBuffer: 1 << 24 }, (_err, out) => {
+          for (const line of String(out).split('\n')) seen.add(line);
+          resolve();
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const sampling = sample();
+  try {
+    return { result: await body(), seen };
+  } finally {
+    running = false;
+    await sampling;
+  }
+}

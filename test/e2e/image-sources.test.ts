@@ -1,4 +1,4 @@
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import {
   resetNas,
   runAction,
   tagOf,
+  commandLinesDuring,
 } from './harness.js';
 
 /** The runner's own engine and the registry of test/nas/image-sources.sh. */
@@ -93,30 +94,6 @@ function nasHas(ref: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Every command line on this machine (the NAS's) while `body` runs, sampled every 10 ms. */
-async function commandLinesDuring<T>(body: () => Promise<T>): Promise<{ result: T; seen: Set<string> }> {
-  const seen = new Set<string>();
-  let running = true;
-  const sample = async (): Promise<void> => {
-    while (running) {
-      await new Promise<void>((resolve) =>
-        execFile('ps', ['-eo', 'args='], { maxBuffer: 1 << 24 }, (_err, out) => {
-          for (const line of String(out).split('\n')) seen.add(line);
-          resolve();
-        }),
-      );
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  const sampling = sample();
-  try {
-    return { result: await body(), seen };
-  } finally {
-    running = false;
-    await sampling;
   }
 }
 

@@ -11,6 +11,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/config.sh"
+. "$here/seed.sh"
 NRG_IMAGE=nrg-nginx:latest
 NRG_ORIGIN=$NAS_VOLUME/git/nrg.git
 NRG_REPO=$NAS_VOLUME/docker/nrg/repo
@@ -53,29 +54,12 @@ DOCKERFILE
 fi
 
 # 2. The sample application: origin and checkout (again with --reset).
-as_nas() { runuser -u "$NAS_USER" -- env HOME="$(getent passwd "$NAS_USER" | cut -d: -f6)" "$@"; }
 if [ "${1:-}" = --reset ] || ! [ -d "$NRG_ORIGIN" ] || ! [ -d "$NRG_REPO/.git" ]; then
   remove_containers
   imgs=$(docker images -q nrg-backend | sort -u)
   [ -z "$imgs" ] || docker rmi -f $imgs >/dev/null 2>&1 || true
   rm -rf "$NRG_ORIGIN" "$NRG_REPO"
   install -d -o "$NAS_USER" -g "$NAS_USER" "$NAS_VOLUME/git" "$NAS_VOLUME/docker" "$NAS_VOLUME/docker/nrg"
-  as_nas git init -q --bare -b main "$NRG_ORIGIN"
-  seed=$(mktemp -d)
-  cp -a "$here/app-bluegreen/." "$seed/"
-  chown -R "$NAS_USER:$NAS_USER" "$seed"
-  (
-    cd "$seed"
-    export GIT_AUTHOR_NAME=Developer GIT_AUTHOR_EMAIL=dev@example.test GIT_COMMITTER_NAME=Developer GIT_COMMITTER_EMAIL=dev@example.test
-    export GIT_AUTHOR_DATE='2026-01-10T12:00:00Z' GIT_COMMITTER_DATE='2026-01-10T12:00:00Z'
-    as_nas git init -q -b main .
-    as_nas git add -A
-    as_nas git commit -q -m 'Seed: blue-green sample behind nginx'
-    as_nas git push -q "$NRG_ORIGIN" main
-  )
-  rm -rf "$seed"
-  as_nas git clone -q "$NRG_ORIGIN" "$NRG_REPO"
-  as_nas git -C "$NRG_REPO" config user.name 'NAS'
-  as_nas git -C "$NRG_REPO" config user.email 'nas@example.test'
+  seed_sample "$NRG_ORIGIN" "$NRG_REPO" "$here/app-bluegreen" '' 'Seed: blue-green sample behind nginx'
   say "sample ready in $NRG_REPO"
 fi

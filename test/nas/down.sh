@@ -11,6 +11,7 @@ done
 "$here/prometheus.sh" --stop
 "$here/bastion.sh" --down   # the jump host (issue #16)
 bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
+bash "$here/mariadb.sh" --down   # the MySQL backup tests' containers and volumes
 bash "$here/services.sh" --down   # the three-service sample application (issue 14)
 bash "$here/image-sources.sh" --down   # the registry and the runner's engine (issue 14)
 bash "$here/bluegreen.sh" --down   # the blue-green sample's containers (issue 15)

@@ -12,7 +12,7 @@ NRS_DIR=$NAS_VOLUME/docker/nrs-multi
 NRS_REPO=$NRS_DIR/repo
 NRS_ORIGIN=$NAS_VOLUME/git/nrs-multi.git
 
-as_nas() { runuser -u "$NAS_USER" -- env HOME="$(getent passwd "$NAS_USER" | cut -d: -f6)" "$@"; }
+. "$here/seed.sh"
 
 if [ "${1:-}" = --if-missing ] && [ -d "$NRS_ORIGIN" ] && [ -d "$NRS_REPO/.git" ]; then exit 0; fi
 
@@ -25,21 +25,4 @@ imgs=$(docker images -q nrs-api; docker images -q nrs-web)
 
 rm -rf "$NRS_ORIGIN" "$NRS_REPO"
 install -d -o "$NAS_USER" -g "$NAS_USER" "$NAS_VOLUME/git" "$NAS_VOLUME/docker" "$NRS_DIR"
-as_nas git init -q --bare -b main "$NRS_ORIGIN"
-seed=$(mktemp -d)
-mkdir "$seed/nrs"
-cp -a "$here/app/multi/." "$seed/nrs/"
-chown -R "$NAS_USER:$NAS_USER" "$seed"
-(
-  cd "$seed"
-  export GIT_AUTHOR_NAME=Developer GIT_AUTHOR_EMAIL=dev@example.test GIT_COMMITTER_NAME=Developer GIT_COMMITTER_EMAIL=dev@example.test
-  export GIT_AUTHOR_DATE='2026-01-10T12:00:00Z' GIT_COMMITTER_DATE='2026-01-10T12:00:00Z'
-  as_nas git init -q -b main .
-  as_nas git add -A
-  as_nas git commit -q -m 'Seed: three services from two images'
-  as_nas git push -q "$NRS_ORIGIN" main
-)
-rm -rf "$seed"
-as_nas git clone -q "$NRS_ORIGIN" "$NRS_REPO"
-as_nas git -C "$NRS_REPO" config user.name 'NAS'
-as_nas git -C "$NRS_REPO" config user.email 'nas@example.test'
+seed_sample "$NRS_ORIGIN" "$NRS_REPO" "$here/app/multi" nrs 'Seed: three services from two images'

@@ -159,6 +159,7 @@ ssh-keygen -l -f "$NAS_STATE/ssh_host_ed25519_key.pub" | awk '{print $2}' > "$NA
 "$here/reset.sh" --if-missing
 "$here/prometheus.sh"   # the metrics store of the release watch (issue 17)
 bash "$here/postgres.sh"   # the database server image of the backup tests (issue 13)
+bash "$here/mariadb.sh"   # the MySQL/MariaDB server image of the backup tests (issue 13)
 bash "$here/services.sh" --if-missing   # the three-service sample application (issue 14)
 bash "$here/image-sources.sh"   # the registry and the runner's own engine (issue 14)
 bash "$here/bluegreen.sh"   # nginx and the blue-green sample (issue 15)

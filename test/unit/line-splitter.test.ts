@@ -65,10 +65,77 @@ describe('LineSplitter', () => {
   });
 });
 
+describe('LineSplitter with onBytes', () => {
+  const marker = '@@m@@ ';
+  /** Feeds `chunks`; returns what it handed over, in order: bytes as { bytes }, lines and texts as strings. */
+  function splitBytes(chunks: (Buffer | string)[]): { all: (string | { bytes: Buffer })[]; packets: Buffer[] } {
+    const all: (string | { bytes: Buffer })[] = [];
+    const packets = chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+    const splitter = new LineSplitter(
+      (line) => all.push(`line:${line}`),
+      (line) => line.startsWith(marker),
+      (text) => all.push(`text:${text}`),
+      marker,
+      (bytes) => all.push({ bytes }),
+    );
+    for (const packet of packets) splitter.push(packet);
+    splitter.end();
+    return { all, packets };
+  }
+  const shown = (all: (string | { bytes: Buffer })[]): string[] =>
+    all.map((x) => (typeof x === 'string' ? x : `bytes:${x.bytes.toString()}`));
+
+  it("issue 11.8: a packet's whole plain lines are handed over as the packet's own bytes, not decoded", () => {
+    const { all, packets } = splitBytes(['one\ntwo\nthr', 'ee\nfour\nfive\n']);
+    expect(shown(all)).toEqual(['bytes:one\ntwo\n', 'text:three', 'bytes:four\nfive\n']);
+    // the very memory of the packets: no copy, no string
+    const handed = all.filter((x): x is { bytes: Buffer } => typeof x !== 'string').map((x) => x.bytes);
+    expect(handed[0].buffer).toBe(packets[0].buffer);
+    expect(handed[1].buffer).toBe(packets[1].buffer);
+  });
+
+  it('decodes marker lines alone, and only those at the start of a line', () => {
+    const { all } = splitBytes(['a\n@@m@@ ok done\nb @@m@@ not one\n@@m@@ value x 1\n@@m@@ step last\nc\n']);
+    expect(shown(all)).toEqual([
+      'bytes:a\n',
+      'line:@@m@@ ok done',
+      'bytes:b @@m@@ not one\n',
+      'line:@@m@@ value x 1',
+      'line:@@m@@ step last',
+      'bytes:c\n',
+    ]);
+  });
+
+  it('takes the string path for a run with \r (rewritten to \n) and for a line it must cut', () => {
+    expect(shown(splitBytes(['a\r\nb\rc\n']).all)).toEqual(['text:a\nb\nc']);
+    const long = 'x'.repeat(20 * 1024);
+    expect(shown(splitBytes([`short\n${long}\nafter\n`]).all)).toEqual([
+      'line:short',
+      `line:${'x'.repeat(16 * 1024)} …`,
+      'line:after',
+    ]);
+  });
+
+  it('keeps a UTF-8 character split between packets whole, whichever path a line takes', () => {
+    const text = 'Größe: 5 € — 日本語 🚀\nnext line\n';
+    for (const [first, second] of cuts(Buffer.from(text, 'utf8'))) {
+      const log = splitBytes([first, second])
+        .all.map((x) => (typeof x === 'string' ? x.replace(/^(text|line):/, '') + '\n' : x.bytes.toString()))
+        .join('');
+      expect(log).toBe(text);
+    }
+  });
+});
+
 describe('ProgramOutput', () => {
   it('keeps the last 40 lines for error messages, whatever runs they came in', () => {
     const printed: string[] = [];
-    const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => void printed.push(...texts));
+    const output = new ProgramOutput(
+      '@@m@@',
+      { title: 'Building' },
+      {},
+      (texts) => void printed.push(...texts.map(String)),
+    );
     const all = Array.from({ length: 130 }, (_, i) => `line ${i + 1}`);
     output.text(all.slice(0, 100).join('\n'));
     output.line(all[100]);
@@ -97,16 +164,42 @@ describe('ProgramOutput', () => {
     expect(Buffer.byteLength(tail.join('\n'))).toBeLessThanOrEqual(64 * 1024);
   });
 
+  it('keeps the last 40 lines whether they came as bytes or as text', () => {
+    const printed: (string | Buffer)[] = [];
+    const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => void printed.push(...texts));
+    const all = Array.from({ length: 130 }, (_, i) => `line ${i + 1} ${'é'.repeat(i % 7)}`);
+    output.bytes(Buffer.from(all.slice(0, 100).join('\n') + '\n'));
+    output.text(all[100]);
+    output.bytes(Buffer.from(all.slice(101, 129).join('\n') + '\n'));
+    output.line('@@m@@ value answer 42');
+    output.bytes(Buffer.from(all[129] + '\n'));
+    const result = output.result(0);
+    expect(result.tail).toEqual(all.slice(-40));
+    expect(result.values.get('answer')).toBe('42');
+    const log = printed.map((p) => (typeof p === 'string' ? p + '\n' : p.toString())).join('');
+    expect(log).toBe(all.join('\n') + '\n');
+
+    const wide = new ProgramOutput('@@m@@', { title: 'Building', quiet: true }, { allowFailure: true }, () => true);
+    const lines = Array.from({ length: 100 }, (_, i) => `${i}:` + 'y'.repeat(10_000));
+    wide.bytes(Buffer.from(lines.join('\n') + '\n'));
+    wide.bytes(Buffer.from('last\n'));
+    const tail = wide.result(1).tail;
+    expect(tail.at(-1)).toBe('last');
+    expect(tail.slice(0, -1)).toEqual(lines.slice(-tail.length + 1));
+    expect(Buffer.byteLength(tail.join('\n'))).toBeLessThanOrEqual(64 * 1024);
+  });
+
   it('prints nothing of a quiet program, yet keeps its tail', () => {
     const printed: string[] = [];
     const output = new ProgramOutput(
       '@@m@@',
       { title: 'Reading', quiet: true },
       { allowFailure: true },
-      (texts) => void printed.push(...texts),
+      (texts) => void printed.push(...texts.map(String)),
     );
     output.text('a\nb');
-    expect(output.result(3).tail).toEqual(['a', 'b']);
+    output.bytes(Buffer.from('c\nd\n'));
+    expect(output.result(3).tail).toEqual(['a', 'b', 'c', 'd']);
     expect(printed).toEqual([]);
   });
 });

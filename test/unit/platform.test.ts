@@ -155,6 +155,57 @@ describe('ActionsPlatform', () => {
     expect(stdout).not.toContain('s3cr3t');
   });
 
+  it('a long remote log with \\n breaks, handed over as packet bytes, is printed whole, a secret masked', () => {
+    const p = new ActionsPlatform();
+    p.setSecret('s3cr3t-Wörd');
+    stdout = '';
+    const lines = Array.from({ length: 20_000 }, (_, i) =>
+      i % 997 === 0 ? `step ${i}: token=s3cr3t-Wörd ok` : `line ${i} Größe 日本語 🚀 ${'x'.repeat(i % 90)}`,
+    );
+    const log = Buffer.from(lines.join('\n') + '\n');
+    const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => p.remote(texts));
+    const splitter = new LineSplitter(
+      (line) => output.line(line),
+      (line) => output.isMarker(line),
+      (text) => output.text(text),
+      '@@m@@ ',
+      (bytes) => output.bytes(bytes),
+    );
+    let seed = 11;
+    for (let at = 0; at < log.length;) {
+      seed = (seed * 48271) % 2147483647;
+      const size = 1 + (seed % 40_000);
+      splitter.push(log.subarray(at, at + size));
+      output.flush();
+      at += size;
+    }
+    splitter.end();
+    expect(output.result(0).tail).toEqual(lines.slice(-40).map((l) => l.replace('s3cr3t-Wörd', '***')));
+    expect(readAsRunner(stdout).text).toEqual(lines.map((l) => l.replace('s3cr3t-Wörd', '***')));
+    expect(stdout).not.toContain('s3cr3t');
+  });
+
+  it('issue 11.8: remote bytes go to stdout as they came, unless they hold a secret', () => {
+    const p = new ActionsPlatform();
+    p.setSecret('s3cr3t-Wörd');
+    stdout = '';
+    const chunks: (string | Uint8Array)[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      chunks.push(chunk);
+      stdout += chunk.toString();
+      return true;
+    });
+    const plain = Buffer.from(`${HOSTILE.join('\n')}\nplain\n`);
+    const secret = Buffer.from('token=s3cr3t-Wörd\n');
+    expect(p.remote([plain, secret, 'a string'])).toBe(true);
+    // the packet's own memory is written, no copy of it and no string
+    expect(chunks).toContain(plain);
+    expect(chunks).not.toContain(secret);
+    const reading = readAsRunner(stdout);
+    expect(reading.commands.map((c) => c.name)).toEqual(['stop-commands']);
+    expect(reading.text).toEqual([...HOSTILE, 'plain', 'token=***', 'a string']);
+  });
+
   it('defect 12.2: our lines quoting remote text cannot issue workflow commands', () => {
     const p = new ActionsPlatform();
     for (const line of HOSTILE) p.info(`   ${line}`);
@@ -231,7 +282,7 @@ describe('TerminalPlatform', () => {
   const printEverywhere = (platform: TerminalPlatform): void => {
     for (const line of HOSTILE) {
       platform.info(line);
-      platform.remote([line, `text\r${line}`]);
+      platform.remote([line, `text\r${line}`, Buffer.from(`bytes\n${line}\n`)]);
       platform.warning(line);
       platform.startGroup(line);
       platform.endGroup();
@@ -252,6 +303,7 @@ describe('TerminalPlatform', () => {
     printEverywhere(new TerminalPlatform(false));
     expect(stdout).not.toMatch(/^::stop-commands::[0-9a-f]{32}$/m);
     expect(stdout).toContain('│ ::set-output name=NR_INJECTED::true');
+    expect(stdout).toContain('│ bytes\n│ ::set-output name=NR_INJECTED::true\n');
     // What the guard is for: the same text, unguarded, would act on a runner.
     expect(readAsRunner(stdout).commands.length).toBeGreaterThan(0);
   });

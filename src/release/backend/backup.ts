@@ -3,7 +3,7 @@ import type { Nas } from '../../nas/nas.js';
 import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
 import { runningTag } from '../../programs/backend.js';
 import { command } from '../../remote/command.js';
-import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
 import { lines, sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
@@ -32,11 +32,6 @@ export function backupPlan(
     databases: b.databases,
     image: b.image,
   };
-}
-
-/** The commit a release tag was deployed from, as the history knows it. */
-export function commitOf(history: readonly HistoryRecord[], tag: string): string {
-  return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
 }
 
 /** Keeps the newest `keep` backups and the ones a rollback needs; removes the others. Returns what is left. */

@@ -2,7 +2,7 @@ import { readDeploymentInputs } from '../../github/deployments.js';
 import { deployBlueGreen } from './blue-green.js'; // issue 15
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
-import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import {
   BackendExit,
@@ -16,15 +16,14 @@ import {
 } from '../../programs/backend.js';
 import type { WatchResult } from '../../programs/watch.js';
 import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from './watch-report.js';
-import { CheckoutExit } from '../../programs/checkout.js';
-import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
+import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { backupPlan, commitOf, pruneBackups } from './backup.js';
+import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
 import { imageFromRunner } from './image-from-runner.js';
 import { obtainFailure } from '../../programs/image-sources.js';
@@ -41,17 +40,6 @@ function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
   if (code === BackendExit.WatchRolledBack) return 'rolled-back';
   if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
   return 'skipped';
-}
-
-function beforeRecreate(code: number): string {
-  if (code === BackendExit.BuildFailed) return 'build failed';
-  if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
-  if (code === BackendExit.PullFailed) return 'image pull failed';
-  if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
-  if (code === BackendExit.BackupFailed) return 'backup failed';
-  if (code === BackendExit.EnvFileFailed) return 'environment file not written';
-  if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
-  return 'checkout or build failed';
 }
 
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
@@ -153,7 +141,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       : {};
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-      await nas.finish('failure', { detail: beforeRecreate(released.code) });
+      await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
       const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
       const what =
         released.code === BackendExit.BackupFailed

@@ -1,25 +1,18 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
 import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
-import {
-  BackendExit,
-  commitOfTag,
-  imagesState,
-  rollbackPhase,
-  ROLLBACK_STEPS,
-  runningTag,
-} from '../../programs/backend.js';
+import { BackendExit, imagesState, rollbackPhase, ROLLBACK_STEPS, runningTag } from '../../programs/backend.js';
 import { previousRelease } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
-import { isDatedTag } from '../../rules/tags.js';
 import { datedTags } from '../../rules/images.js';
 import { listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
+import { startRollbackDeployment } from './rollback-deployment.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
 
 /** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
@@ -42,7 +35,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
   settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context) {
     if (settings.blueGreen.strategy === 'blue-green') return rollbackBlueGreen(settings, nas, context); // issue 15
-    const { progress, deployment } = context;
+    const { progress } = context;
     const { conn, target } = settings;
     const steps = ROLLBACK_BACKEND_STEPS;
     progress.banner('Backend Rollback - NAS Local');
@@ -124,19 +117,13 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       return { ok: true, outputs };
     }
 
-    if (settings.deployment.environment) {
-      // The commit the target tag was built from: the history knows it, else the checkout resolves the tag's short SHA.
-      let commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-      if (!commit && isDatedTag(tag))
-        commit = (await nas.runProgram(commitOfTag(nas.render, conn.repoPath, tag.slice(-7)))).values || undefined;
-      if (commit)
-        await deployment.start(
-          settings.deployment,
-          commit,
-          `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
-        );
-      else progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
-    }
+    await startRollbackDeployment(nas, context, {
+      inputs: settings.deployment,
+      repo: conn.repoPath,
+      history: state.history,
+      tag,
+      description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
+    });
     const released = await nas.runPhase(
       rollbackPhase(nas.render, {
         repo: conn.repoPath,

@@ -1,8 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ROOT, runAction } from '../harness.js';
+import { runAction } from '../harness.js';
 import type { TcpProxy } from './proxy.js';
 
 /**
@@ -59,45 +55,18 @@ export async function killDuring(
   at: string | RegExp,
   base: (extra: Record<string, string>) => Record<string, string>,
 ): Promise<Broken> {
-  const dir = mkdtempSync(join(tmpdir(), `nr-kill-${action}-`));
-  const files = {
-    GITHUB_OUTPUT: join(dir, 'output'),
-    GITHUB_ENV: join(dir, 'env'),
-    GITHUB_STEP_SUMMARY: join(dir, 'summary'),
-  };
-  for (const f of Object.values(files)) writeFileSync(f, '');
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/root',
-    ...files,
-    GITHUB_ACTOR: 'e2e-tester',
-    GITHUB_REPOSITORY: 'example/app',
-    GITHUB_RUN_ID: String(Date.now()),
-    GITHUB_SERVER_URL: 'https://github.example',
-  };
-  for (const [k, v] of Object.entries(base(extra))) env[`INPUT_${k.toUpperCase()}`] = v;
   const t0 = Date.now();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', action, 'index.js')], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   const seen = matcher(at);
-  let stdout = '';
+  let log = '';
   let struck = false;
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    if (!struck && seen(stdout)) struck = child.kill('SIGKILL');
+  const run = await runAction(action, base(extra), {
+    timeoutMs: 120_000,
+    onStdout: (chunk, kill) => {
+      log += chunk;
+      if (!struck && seen(log)) struck = kill();
+    },
   });
-  child.stderr.resume();
-  const code = await new Promise<number>((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (c, signal) => {
-      clearTimeout(timer);
-      resolve(c ?? (signal === 'SIGKILL' ? 137 : 1));
-    });
-  });
-  rmSync(dir, { recursive: true, force: true });
-  return { code, stdout, struck, ms: Date.now() - t0 };
+  return { code: run.code, stdout: run.stdout, struck, ms: Date.now() - t0 };
 }
 
 /** Where a fault strikes; `V` names the variants of the release the test pushes. */

@@ -10,8 +10,13 @@ import { Session } from '../../../src/ssh/session.js';
 import { programText } from '../../../src/remote/program.js';
 import { sh } from '../../../src/remote/shell.js';
 
-/** Lines in one printed string (it holds one or more, joined by \n). */
-function countLines(text: string): number {
+/** Lines in one printed string (one or more, joined by \n) or Buffer (whole lines, each ending with \n). */
+function countLines(text: string | Buffer): number {
+  if (typeof text !== 'string') {
+    let lines = 0;
+    for (let at = text.indexOf(10); at >= 0; at = text.indexOf(10, at + 1)) lines += 1;
+    return lines;
+  }
   let n = 1;
   for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n += 1;
   return n;
