@@ -64644,7 +64644,10 @@ const containerOf = (s) => sh `"$(nr_svc_container ${s.container} ${s.name})"`;
 const imageOf = (s) => sh `"$(nr_svc_image ${s.container} ${s.name})"`;
 /** `image:tag` each service's container runs, as values `svc_image_<i>`. */
 function runningImages(r, repo, composeFile, services) {
-    return lines(containerFinder(r, repo, composeFile), ...services.map((s, i) => sh `nr_value ${`svc_image_${i}`} ${imageOf(s)}`));
+    return lines(containerFinder(r, repo, composeFile), 
+    // svcbench: each service asked at once (one or two docker calls each), not one after the other; each value is one
+    // line, written whole
+    ...services.map((s, i) => sh `( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`), sh `wait`);
 }
 function decodeRunningImages(values, services) {
     return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
@@ -64714,6 +64717,39 @@ fi
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
 else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
 }
+// ---- svcbench: the distinct images got at once
+/**
+ * Runs the parts (each may `exit` with a named code, as obtainImage does) at
+ * the same time, each in a subshell: the first one's output live, each
+ * other's kept in a file of its own and printed after it, in the order of the
+ * list. It waits for every part (nothing is left building), then goes on only
+ * when all of them succeeded; else it exits with the code of the first that
+ * failed, in the order of the list, printing no output after that one's. A NAS
+ * without mktemp runs them one after the other, as a dry run or a single part
+ * does. Each part's text is written once, as a shell function (so it must not
+ * read the positional parameters).
+ */
+function allAtOnce(r, parts) {
+    if (r.dryRun || parts.length < 2)
+        return lines(...parts);
+    const numbered = parts.map((part, n) => ({ part, n, fn: new Shell(`nr_par_${n}`) }));
+    const rest = numbered.slice(1);
+    const file = (n) => new Shell(`"$nr_par/${n}"`);
+    return sh `${lines(...numbered.map(({ part, fn }) => sh `${fn}() {
+${part}
+}`))}
+if nr_par=$(mktemp -d 2>/dev/null) && [ -d "$nr_par" ]; then
+${lines(...rest.map(({ n, fn }) => sh `  ( ${fn} ) > ${file(n)} 2>&1 & ${new Shell(`nr_par_pid_${n}=$!`)}`))}
+  nr_par_rc=0
+  ( ${numbered[0].fn} ) || nr_par_rc=$?
+${lines(...rest.map(({ n }) => sh `  ${new Shell(`nr_par_rc_${n}=0; wait "$nr_par_pid_${n}" || nr_par_rc_${n}=$?`)}`))}
+${lines(...rest.map(({ n }) => sh `  if [ "$nr_par_rc" = 0 ]; then cat ${file(n)}; ${new Shell(`nr_par_rc=$nr_par_rc_${n}`)}; fi`))}
+  rm -rf "$nr_par"
+  [ "$nr_par_rc" = 0 ] || exit "$nr_par_rc"
+else
+${lines(...numbered.map(({ fn }) => sh `  ${fn}`))}
+fi`;
+}
 /** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
 const FAILED_LOG_LINES = 10;
 function decodeServicesRecreate(values, moves) {
@@ -64765,7 +64801,11 @@ function recreateServices(r, p) {
 nr_say ok ${`${name} done`}`
         : sh `:`;
     const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
-    const verify = indexed.map((m) => sh `nr_now_img=$(${r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']))} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
+    const inspectImages = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+    // svcbench: one docker call for every container (a line each, in order, when all of them answer); else one each
+    const allImages = sh `nr_imgs=$(${inspectImages} ${new Shell(indexed.map((m) => `"$nr_c_${m.i}"`).join(' '))} 2>/dev/null) || nr_imgs=`;
+    const verify = indexed.map((m, k) => sh `nr_now_img=$(printf '%s\n' "$nr_imgs" | sed -n ${`${k + 1}p`})
+[ -n "$nr_imgs" ] || nr_now_img=$(${inspectImages} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
 if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
 else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`);
     const logs = indexed.map((m) => sh `case " $nr_failed " in *${` ${m.spec.name} `}*)
@@ -64810,7 +64850,7 @@ if [ "$nr_up_ok" = 1 ]; then
   ${waitAll(r, p, indexed)}
   if [ -z "$nr_failed" ]; then
     ${p.steps.say('verify')}
-    ${lines(...verify)}
+    ${lines(allImages, ...verify)}
   fi
 else
   nr_say fail 'docker compose up failed'; nr_failed=${` ${p.moves.map((m) => m.spec.name).join(' ')}`}
@@ -64861,7 +64901,11 @@ ${source.kind === 'nas'
         timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
         begin: { ...update, detail: 'deploy' },
         success: update,
-        afterSuccess: inventoryValues(r, images.map((i) => i.image)),
+        ...(p.listTags
+            ? {
+                afterSuccess: inventoryValues(r, images.map((i) => i.image)),
+            }
+            : {}),
         script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -64869,7 +64913,7 @@ ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-${lines(...obtain)}
+${source.kind === 'nas' ? allAtOnce(r, obtain) : lines(...obtain)}
 cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
@@ -65995,6 +66039,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
         record,
         source,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        listTags: settings.keepImages > 0, // svcbench
     }));
     const firstPrevious = previous.find(Boolean) ?? '';
     const skippedWatch = {
