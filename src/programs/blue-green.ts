@@ -1,6 +1,6 @@
 import type { BackendTarget, BlueGreenSettings, CheckoutInputs, Color } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
-import { colors, docker } from '../remote/docker.js';
+import { colors, docker, NGINX_RELOAD_PENDING_EXIT, NGINX_RELOAD_WAIT_SECONDS } from '../remote/docker.js';
 import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
@@ -32,6 +32,8 @@ export const BlueGreenExit = {
   BlueGreenSwitchFailed: 64,
   /** After the switch the proxy did not answer: switched back, the live colour serves on. */
   BlueGreenProxyCheckFailed: 65,
+  /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+  BlueGreenProxyReloadPending: 66,
 } as const;
 export type BlueGreenExit = (typeof BlueGreenExit)[keyof typeof BlueGreenExit];
 const EXIT = exitCodes(BlueGreenExit);
@@ -44,6 +46,7 @@ export const LIVE_KEPT: ReadonlySet<number> = new Set([
   BlueGreenExit.BlueGreenProxyRefused,
   BlueGreenExit.BlueGreenSwitchFailed,
   BlueGreenExit.BlueGreenProxyCheckFailed,
+  BlueGreenExit.BlueGreenProxyReloadPending,
 ]);
 
 export const COLORS: readonly Color[] = ['blue', 'green'];
@@ -278,9 +281,13 @@ nr_say ok ${`${name} done`}`
   { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
   [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
   # a configuration that does not validate is never reloaded: the running workers keep the old one
-  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
     printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back; return 1
+    nr_put_back
+    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
+    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
+    return 1
   fi
   rm -f "$nr_upstream.nr-prev"
 }
@@ -350,7 +357,11 @@ ${
   ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
 fi
 while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-      : sh`if ! nr_switch_to ${idlePort}; then
+      : sh`nr_switch_to ${idlePort}; nr_rc=$?
+if [ "$nr_rc" -eq 2 ]; then
+  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
+elif [ "$nr_rc" -ne 0 ]; then
   nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
   ${refused(BlueGreenExit.BlueGreenProxyRefused)}
 fi`
