@@ -57857,7 +57857,7 @@ const backups = {
 /** Where the release's image comes from (issue 14). */
 const imageSource = {
     'image-source': {
-        description: '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source.',
+        description: '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source. With `services`, it applies to every service, each distinct image obtained once.',
         default: 'nas',
     },
     registry: {
@@ -61574,8 +61574,12 @@ function registryOf(image) {
 /**
  * Reads image-source and the registry inputs (and image-tag, on deploy-backend),
  * all of them whatever the source, so a typo fails the day it is written.
+ * `image` is the release's image, or each distinct image of a release of
+ * several services: the credentials log in to one registry, so with them
+ * every image must be on that one (`imagesInput` names the input that lists them).
  */
 function readImageSource(r, image, opts) {
+    const images = typeof image === 'string' ? [image] : image;
     const kind = r.oneOf('image-source', IMAGE_SOURCES);
     const server = r.matching('registry', PATTERNS.registry, 'a registry host such as ghcr.io or 127.0.0.1:5000');
     const username = r.string('registry-username');
@@ -61601,9 +61605,15 @@ function readImageSource(r, image, opts) {
         throw new InputError('registry-username', 'is required when registry-password is given');
     if (username && !password)
         throw new InputError('registry-password', 'is required when registry-username is given');
-    const named = registryOf(image);
-    if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
-        throw new InputError('registry', `is ${server}, but image ${image} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${image.split('/').pop()})`);
+    for (const one of images) {
+        const named = registryOf(one);
+        if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
+            throw new InputError('registry', `is ${server}, but image ${one} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${one.split('/').pop()})`);
+    }
+    const named = registryOf(images[0] ?? '');
+    const elsewhere = images.find((one) => registryOf(one) !== named);
+    if (username && elsewhere !== undefined)
+        throw new InputError(opts.imagesInput ?? 'image', `names images on two registries (${images[0]} on ${named || 'Docker Hub'}, ${elsewhere} on ${registryOf(elsewhere) || 'Docker Hub'}), but registry-username and registry-password log in to one: release them from one registry`);
     return {
         kind,
         tag,
@@ -62003,8 +62013,27 @@ function parseServiceNames(text, rules) {
             throw new ServicesSyntaxError(`${JSON.stringify(n.slice(0, 100))} is not a compose service name`);
     return [...new Set(names)];
 }
-function serviceRecord(s, tag) {
-    return { tag, image: s.image, container: s.container, tagVariable: s.tagVariable, healthUrl: s.healthUrl };
+/** `pulled`: the registry tag the image of `tag` was pulled as (image-source: registry), when known. */
+function serviceRecord(s, tag, pulled) {
+    return {
+        tag,
+        image: s.image,
+        container: s.container,
+        tagVariable: s.tagVariable,
+        healthUrl: s.healthUrl,
+        ...(pulled ? { pulled } : {}),
+    };
+}
+/**
+ * The registry tag `image:tag` was pulled as, by the history (the newest
+ * record that says): what a rollback pulls when the image is gone from the NAS.
+ */
+function pulledTagOf(records, image, tag) {
+    for (const r of [...records].reverse())
+        for (const s of recordServices(r).values())
+            if (s.image === image && s.tag === tag && s.pulled)
+                return s.pulled;
+    return undefined;
 }
 /** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
 function isServiceRecord(v) {
@@ -62020,7 +62049,8 @@ function isServiceRecord(v) {
         typeof r.tagVariable === 'string' &&
         /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(r.tagVariable) &&
         typeof r.healthUrl === 'string' &&
-        /^(https?:\/\/\S*)?$/.test(r.healthUrl));
+        /^(https?:\/\/\S*)?$/.test(r.healthUrl) &&
+        (r.pulled === undefined || (typeof r.pulled === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(r.pulled))));
 }
 /** The services a history record names, skipping anything malformed (the history is a file on the NAS). */
 function recordServices(record) {
@@ -62207,12 +62237,18 @@ function readEnvFile(r) {
 function readDeployBackend(r) {
     const conn = readConnection(r);
     const target = readTarget(r);
+    const buildContext = r.relativePath('build-context') || '.';
+    const dockerfile = r.relativePath('dockerfile');
+    const services = readServices(r, { ...target, buildContext, dockerfile });
     const settings = {
         conn,
         target,
-        source: readImageSource(r, target.image, { withTag: true }),
-        buildContext: r.relativePath('build-context') || '.',
-        dockerfile: r.relativePath('dockerfile'),
+        // issue 14: with several services, one image-source for all of them, each distinct image obtained once
+        source: services.length
+            ? readImageSource(r, distinctImages(services).map((i) => i.image), { withTag: true, imagesInput: 'services' })
+            : readImageSource(r, target.image, { withTag: true }),
+        buildContext,
+        dockerfile,
         checkout: readCheckout(r),
         autoRollback: r.bool('auto-rollback'),
         preDeploy: r.string('pre-deploy', { multiline: true }),
@@ -62224,11 +62260,6 @@ function readDeployBackend(r) {
         envFile: readEnvFile(r),
         blueGreen: readBlueGreen(r), // issue 15
     };
-    const services = readServices(r, {
-        ...settings.target,
-        buildContext: settings.buildContext,
-        dockerfile: settings.dockerfile,
-    });
     if (services.length)
         servicesOnly(settings);
     refuseWithBlueGreen(settings); // issue 15
@@ -62241,12 +62272,11 @@ function servicesOnly(s) {
         ['backup-volumes', s.backups.enabled],
         ['env-file-content', s.envFile.content !== ''],
         ['auto-rollback-restore', s.autoRollbackRestore],
-        ['image-source', s.source.kind !== 'nas'],
         ['strategy', s.blueGreen.strategy !== 'recreate'],
     ];
     const used = unsupported.find(([, on]) => on);
     if (used)
-        throw new InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, registry or runner images, or blue-green); release the services without it');
+        throw new InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it');
 }
 function readBackupBackend(r) {
     const conn = readConnection(r);
@@ -62433,9 +62463,14 @@ nr_bk_present() {
   [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
   while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
 }`);
-/** The dump commands, run inside the database's container: credentials from its own environment. */
+/**
+ * The dump commands, run inside the database's container: credentials from its own environment.
+ * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
+ * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
+ * reads any level.
+ */
 const DUMP = {
-    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc "${1:-${POSTGRES_DB:-$u}}"',
+    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 "${1:-${POSTGRES_DB:-$u}}"',
     mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
 };
 /** The restore commands: end the sessions, drop and recreate the database, read the dump on standard input. */
@@ -64473,6 +64508,7 @@ const external_node_path_namespaceObject = require("node:path");
 
 
 
+
 /**
  * The NAS side of a release of several compose services (issue 14): what
  * each service runs, getting each distinct image once, recreating them
@@ -64513,12 +64549,23 @@ function serviceTag(image, runningImage) {
     return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
 }
 /** deploy-backend's first questions with several services: what each runs, and the commit to release. */
-function servicesDeployState(services, composeFile, checkout) {
+function servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }) {
+    const runner = source.kind === 'runner';
+    const images = distinctImages(services).map((i) => i.image);
     return {
+        // the layers' value line is long: asked after the others have ended (as for a single service)
         script: (r) => sh `( ${runningImages(r, checkout.repo, composeFile, services)} ) &
 ${fetchTarget(r, checkout)}
-wait`,
-        decode: (values) => ({ runningImages: decodeRunningImages(values, services), ...decodeFetchedTarget(values) }),
+wait${runner
+            ? sh `
+${nasLayersScript(r)}
+${inventoryValues(r, images)}`
+            : sh ``}`,
+        decode: (values) => ({
+            runningImages: decodeRunningImages(values, services),
+            ...decodeFetchedTarget(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
+        }),
     };
 }
 function inventoryValues(r, images) {
@@ -64684,7 +64731,26 @@ function servicesReleasePhase(r, p) {
         fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
     }));
     const firstPrevious = p.previous.find(Boolean) ?? '';
-    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record };
+    const source = p.source ?? { kind: 'nas' };
+    // as a single-service release records it; each service's record holds it too
+    const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
+    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
+    const getting = source.kind === 'registry'
+        ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
+        : source.kind === 'runner'
+            ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
+            : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
+    // each image once, whatever the source; `obtaining` says which one an image exit is about
+    const obtain = images.map((i, n) => sh `nr_value obtaining ${String(n)}
+${source.kind === 'nas'
+        ? services_obtainImage(r, { ...i, tag: p.tag })
+        : obtainImage(r, {
+            image: i.image,
+            tag: p.tag,
+            source,
+            build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
+            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        })}`);
     return {
         title: 'Releasing the services',
         timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
@@ -64696,9 +64762,10 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Getting ${images.length} image(s) for ${p.services.length} service(s): ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
+${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-${lines(...images.map((i) => services_obtainImage(r, { ...i, tag: p.tag })))}
+${lines(...obtain)}
+cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
 nr_value built yes
@@ -64718,6 +64785,7 @@ ${recreateServices(r, {
         decode: (values) => ({
             ...decodeServicesRecreate(values, moves),
             built: values.get('built') === 'yes',
+            ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
             inventory: decodeInventories(values, images.map((i) => i.image)),
         }),
     };
@@ -64735,7 +64803,13 @@ function servicesRollbackPhase(r, p) {
             services: p.record,
         },
         success: {},
-        script: recreateServices(r, {
+        script: lines(...(p.pulls ?? []).map((pull) => pullImage(r, {
+            ref: pull.ref,
+            target: pull.target,
+            authDir: pull.authDir,
+            what: `the missing image of ${pull.services.join(', ')}`,
+            ...(pull.login ? { login: pull.login } : {}),
+        })), recreateServices(r, {
             repo: p.repo,
             composeFile: p.composeFile,
             moves: p.moves,
@@ -64745,7 +64819,7 @@ function servicesRollbackPhase(r, p) {
             fallback: true,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
-        }),
+        })),
         decode: (values) => decodeServicesRecreate(values, p.moves),
     };
 }
@@ -65257,214 +65331,6 @@ function watchSummary(status, watch) {
     return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
 }
 
-;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
-
-
-
-
-
-
-
-
-
-
-const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-const KNOWN_EXITS = new Set(Object.values(BackendExit));
-/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
-function deploy_services_deployedServices(services, running, previous) {
-    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
-}
-/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
-function servicesFailure(tag, services, values, code, tail) {
-    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
-    const logs = values.failed
-        .map((name) => {
-        const text = values.failedLogs.get(name);
-        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
-    })
-        .join('');
-    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-    if (code === BackendExit.RolledBack)
-        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
-    if (code === BackendExit.RollbackFailed)
-        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
-    if (code === BackendExit.FailedWithoutFallback)
-        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
-    if (code === BackendExit.PreDeployFailed)
-        return 'pre-deploy failed; no container was changed';
-    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
-}
-/**
- * deploy-backend with several services (issue 14): the same steps as a
- * single-service release, in one detached phase; every service gets the
- * release's tag, and when any fails every one goes back to what ran before.
- */
-async function deployServices(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, services } = settings;
-    progress.banner('Backend Deployment - NAS Local Tagged Build');
-    progress.plan(DEPLOY_STEPS.count);
-    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }));
-    const { runningImages, commit, subject } = state.answers;
-    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
-    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
-    reportInProgress(progress, state.inProgress);
-    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
-    const tag = datedTag(commit, new Date());
-    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-    const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag)]));
-    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        checkout,
-        commit,
-        subject,
-        tag,
-        services,
-        previous,
-        healthTimeout: target.healthTimeout,
-        autoRollback: settings.autoRollback,
-        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-        runLabel: `${nas.run.url} (${nas.run.actor})`,
-        record,
-    }));
-    const firstPrevious = previous.find(Boolean) ?? '';
-    const skippedWatch = {
-        WATCH_STATUS: 'skipped',
-        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
-    };
-    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-        await nas.finish('failure', {
-            detail: released.code === BackendExit.BuildFailed
-                ? 'build failed'
-                : released.code === CheckoutExit.DirtyCheckout
-                    ? 'dirty checkout'
-                    : 'checkout or build failed',
-        });
-        return {
-            ok: false,
-            outputs: {},
-            error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
-        };
-    }
-    const { values } = released;
-    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
-    let running = values.running;
-    if (!reported) {
-        // The report was cut short: say only what is known, asked again.
-        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
-        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
-    }
-    const outputs = {
-        DEPLOYED_BACKEND_TAG: running[0] ?? '',
-        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
-        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
-        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-        ...skippedWatch,
-        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
-    };
-    const nowRecord = Object.fromEntries(services.flatMap((s, i) => (running[i] ? [[s.name, serviceRecord(s, running[i])]] : [])));
-    if (!reported) {
-        await nas.finish('failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: `release ended with exit code ${released.code}, report incomplete`,
-        });
-        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: released.code === BackendExit.PreDeployFailed
-                ? 'pre-deploy failed'
-                : released.code === BackendExit.PostDeployFailed
-                    ? 'post-deploy failed'
-                    : released.code === BackendExit.RollbackFailed
-                        ? 'release and rollback failed'
-                        : `health check failed: ${values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-    // The order of the tags counts this release, which the history read before it does not hold.
-    const history = [
-        ...state.history,
-        {
-            id: nas.run.id,
-            action: 'deploy-backend',
-            stack: 'backend',
-            tag,
-            commit,
-            previous: firstPrevious,
-            started: nas.run.started,
-            ended: new Date().toISOString(),
-            outcome: 'success',
-            services: record,
-        },
-    ];
-    if (settings.keepImages > 0)
-        for (const [image, inventory] of values.inventory) {
-            const users = services.filter((s) => s.image === image);
-            await cleanupImages(nas, progress, {
-                image,
-                keep: settings.keepImages,
-                running: tag,
-                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
-                inventory,
-                history: imageHistory(history, image),
-                pruneDangling: false,
-            });
-        }
-    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
-    for (const [i, s] of services.entries())
-        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
-    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
-        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
-        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
-
-;// CONCATENATED MODULE: ./src/rules/layers.ts
-/**
- * The layers of an image that need not cross to the NAS (issue 14,
- * image-source: runner): a layer is there when the NAS has an image whose
- * layers start with the same chain (the same diff IDs up to and including
- * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
- */
-function layersOnNas(image, nasChains) {
-    const strip = (d) => d.replace(/^sha256:/, '');
-    const prefixes = new Set();
-    for (const chain of nasChains) {
-        let prefix = '';
-        for (const d of chain) {
-            prefix += `${strip(d)} `;
-            prefixes.add(prefix);
-        }
-    }
-    const present = new Set();
-    const missing = new Set();
-    let prefix = '';
-    for (const d of image.map(strip)) {
-        prefix += `${d} `;
-        (prefixes.has(prefix) ? present : missing).add(d);
-    }
-    // A blob that one position needs cannot be left out for another that has it.
-    for (const d of missing)
-        present.delete(d);
-    return present;
-}
-
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = require("node:child_process");
 // EXTERNAL MODULE: external "node:stream"
@@ -65813,6 +65679,36 @@ function saveImage(ref, o) {
     return { stream: out, stats };
 }
 
+;// CONCATENATED MODULE: ./src/rules/layers.ts
+/**
+ * The layers of an image that need not cross to the NAS (issue 14,
+ * image-source: runner): a layer is there when the NAS has an image whose
+ * layers start with the same chain (the same diff IDs up to and including
+ * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
+ */
+function layersOnNas(image, nasChains) {
+    const strip = (d) => d.replace(/^sha256:/, '');
+    const prefixes = new Set();
+    for (const chain of nasChains) {
+        let prefix = '';
+        for (const d of chain) {
+            prefix += `${strip(d)} `;
+            prefixes.add(prefix);
+        }
+    }
+    const present = new Set();
+    const missing = new Set();
+    let prefix = '';
+    for (const d of image.map(strip)) {
+        prefix += `${d} `;
+        (prefixes.has(prefix) ? present : missing).add(d);
+    }
+    // A blob that one position needs cannot be left out for another that has it.
+    for (const d of missing)
+        present.delete(d);
+    return present;
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
 
 
@@ -65831,7 +65727,7 @@ const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} 
  */
 async function imageFromRunner(nas, progress, p) {
     const ref = `${p.image}:${p.tag}`;
-    progress.step(RUNNER_STEP);
+    progress.step(p.step ?? RUNNER_STEP);
     if (p.inventory.some((t) => t.tag === p.tag)) {
         progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
         return { ok: true };
@@ -65885,6 +65781,234 @@ async function send(nas, progress, ref, skip) {
 }
 function fail(error, detail) {
     return { ok: false, error, detail };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
+const KNOWN_EXITS = new Set(Object.values(BackendExit));
+/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
+function deploy_services_deployedServices(services, running, previous) {
+    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
+}
+/** The history's word for a release that ended before the recreate. */
+function beforeRecreateDetail(code) {
+    if (code === BackendExit.BuildFailed)
+        return 'build failed';
+    if (code === BackendExit.RegistryLoginFailed)
+        return 'registry login failed';
+    if (code === BackendExit.PullFailed)
+        return 'image pull failed';
+    if (code === BackendExit.ImageNotTransferred)
+        return 'image not transferred';
+    if (code === CheckoutExit.DirtyCheckout)
+        return 'dirty checkout';
+    return 'checkout or build failed';
+}
+/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
+function servicesFailure(tag, services, values, code, tail) {
+    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
+    if (code === BackendExit.RolledBack)
+        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
+    if (code === BackendExit.RollbackFailed)
+        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
+    if (code === BackendExit.FailedWithoutFallback)
+        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
+    if (code === BackendExit.PreDeployFailed)
+        return 'pre-deploy failed; no container was changed';
+    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
+}
+/**
+ * deploy-backend with several services (issue 14): the same steps as a
+ * single-service release, in one detached phase; every service gets the
+ * release's tag, and when any fails every one goes back to what ran before.
+ */
+async function deployServices(settings, nas, { progress, deployment }) {
+    const { conn, target, checkout, services, source } = settings;
+    const images = distinctImages(services);
+    progress.banner('Backend Deployment - NAS Local Tagged Build');
+    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
+    progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
+    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source));
+    const { runningImages, commit, subject } = state.answers;
+    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
+    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
+    reportInProgress(progress, state.inProgress);
+    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
+    const tag = datedTag(commit, new Date());
+    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
+    const pulled = source.kind === 'registry' ? source.tag : undefined;
+    const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag, pulled)]));
+    if (source.kind === 'runner') {
+        // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
+        const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
+        for (const i of images) {
+            const ref = `${i.image}:${tag}`;
+            const fromRunner = await imageFromRunner(nas, progress, {
+                image: i.image,
+                tag,
+                commit,
+                context: i.buildContext,
+                dockerfile: i.dockerfile,
+                layers,
+                inventory: state.answers.inventory?.get(i.image) ?? [],
+                step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
+            });
+            if (!fromRunner.ok) {
+                progress.fail(fromRunner.error);
+                await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
+                return {
+                    ok: false,
+                    outputs: {},
+                    error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
+                };
+            }
+            if (fromRunner.sent)
+                layers.chains.push(await imageLayers(ref));
+        }
+    }
+    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        checkout,
+        commit,
+        subject,
+        tag,
+        services,
+        previous,
+        healthTimeout: target.healthTimeout,
+        autoRollback: settings.autoRollback,
+        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+        runLabel: `${nas.run.url} (${nas.run.actor})`,
+        record,
+        source,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+    }));
+    const firstPrevious = previous.find(Boolean) ?? '';
+    const skippedWatch = {
+        WATCH_STATUS: 'skipped',
+        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+    };
+    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
+        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
+        // an image exit names the image being obtained (and the services that run it)
+        const failedImage = images[released.values.obtaining ?? -1];
+        const imageProblem = failedImage && obtainFailure(source, failedImage.image, tag, released.code);
+        return {
+            ok: false,
+            outputs: {},
+            error: `deploy-backend failed before any container changed: ${imageProblem
+                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
+                : failureOf(released.tail, released.code)}`,
+        };
+    }
+    const { values } = released;
+    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
+    let running = values.running;
+    if (!reported) {
+        // The report was cut short: say only what is known, asked again.
+        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
+        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    }
+    const outputs = {
+        DEPLOYED_BACKEND_TAG: running[0] ?? '',
+        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
+        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
+        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
+        ...skippedWatch,
+        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
+    };
+    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i] ? [[s.name, serviceRecord(s, running[i], running[i] === tag ? pulled : undefined)]] : []));
+    if (!reported) {
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: `release ended with exit code ${released.code}, report incomplete`,
+        });
+        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: released.code === BackendExit.PreDeployFailed
+                ? 'pre-deploy failed'
+                : released.code === BackendExit.PostDeployFailed
+                    ? 'post-deploy failed'
+                    : released.code === BackendExit.RollbackFailed
+                        ? 'release and rollback failed'
+                        : `health check failed: ${values.failed.join(', ')}`,
+        });
+        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
+    // The order of the tags counts this release, which the history read before it does not hold.
+    const history = [
+        ...state.history,
+        {
+            id: nas.run.id,
+            action: 'deploy-backend',
+            stack: 'backend',
+            tag,
+            commit,
+            previous: firstPrevious,
+            started: nas.run.started,
+            ended: new Date().toISOString(),
+            outcome: 'success',
+            services: record,
+        },
+    ];
+    if (settings.keepImages > 0)
+        for (const [image, inventory] of values.inventory) {
+            const users = services.filter((s) => s.image === image);
+            await cleanupImages(nas, progress, {
+                image,
+                keep: settings.keepImages,
+                running: tag,
+                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
+                inventory,
+                history: imageHistory(history, image),
+                pruneDangling: false,
+            });
+        }
+    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
+    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
+        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
+        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
+    return { ok: true, outputs };
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
@@ -66182,6 +66306,8 @@ const deployBackend = defineFlow({
 
 
 
+
+
 /** The services of the last release, when it was a release of several services (the history says). */
 function servicesOfLastRelease(history) {
     const lastDeploy = [...history]
@@ -66215,8 +66341,6 @@ async function rollbackServices(settings, nas, state, { progress }) {
         throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
     if (settings.restoreBackup)
         throw new Error("Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.");
-    if (settings.source.kind !== 'nas')
-        throw new Error("Input 'image-source': pulling a missing tag is not supported with several services yet (a rollback of services uses the images on the NAS). Nothing was changed.");
     if (settings.envFile.content)
         throw new Error("Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.");
     const all = [...known].map(([name, r]) => specOf(name, r));
@@ -66224,6 +66348,9 @@ async function rollbackServices(settings, nas, state, { progress }) {
     const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
     const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
     const moves = [];
+    // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
+    const pulls = [];
+    const source = settings.source;
     for (const name of names) {
         const spec = all.find((s) => s.name === name);
         const now = current.get(name) ?? '';
@@ -66231,7 +66358,27 @@ async function rollbackServices(settings, nas, state, { progress }) {
         const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
         if (!tag)
             throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-        if (!(asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag))
+        const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
+        if (!onNas && source.kind === 'registry') {
+            // the credentials go only to the registry the inputs name, whatever a service's image in the history says
+            if (source.login && registryOf(spec.image) !== source.login.server)
+                throw new Error(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`);
+            const ref = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+            const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
+            if (same)
+                same.services.push(name);
+            else {
+                pulls.push({
+                    ref,
+                    target: `${spec.image}:${tag}`,
+                    services: [name],
+                    authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+                    ...(source.login ? { login: source.login } : {}),
+                });
+                progress.warn(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${ref}) before anything changes`);
+            }
+        }
+        else if (!onNas)
             throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
         progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
         if (now !== tag || settings.force)
@@ -66258,7 +66405,8 @@ async function rollbackServices(settings, nas, state, { progress }) {
         progress.results('ROLLBACK NOT NEEDED', outputs);
         return { ok: true, outputs };
     }
-    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag)]));
+    const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
+    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
     const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
         repo: conn.repoPath,
         composeFile: target.composeFile,
@@ -66271,13 +66419,30 @@ async function rollbackServices(settings, nas, state, { progress }) {
         named: !!settings.tag,
         record,
         steps,
+        // only the pulls of services that move (a service already on its tag has its image)
+        pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
     }));
     const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
     const outputs = outputsFor(running);
+    if (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed) {
+        await nas.finish('failure', { detail: 'image pull failed' });
+        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
+            ? `logging in to ${source.kind === 'registry' ? source.login?.server || 'Docker Hub' : 'the registry'} failed (check registry-username and registry-password)`
+            : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
     if (released.code !== 0) {
         const rolledBack = released.code === BackendExit.RolledBack;
         await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name) ? [[m.spec.name, serviceRecord(m.spec, running.get(m.spec.name) ?? '')]] : [])),
+            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name)
+                ? [
+                    [
+                        m.spec.name,
+                        serviceRecord(m.spec, running.get(m.spec.name) ?? '', pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? '')),
+                    ],
+                ]
+                : [])),
             detail: released.code === BackendExit.RollbackFailed
                 ? 'rollback and restore failed'
                 : `health check failed: ${released.values.failed.join(', ')}`,

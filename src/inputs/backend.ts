@@ -18,7 +18,13 @@ import {
   parseVolumeLines,
   type DatabaseItem,
 } from '../rules/backups.js';
-import { parseServiceNames, parseServices, ServicesSyntaxError, type ServiceSpec } from '../rules/services.js';
+import {
+  distinctImages,
+  parseServiceNames,
+  parseServices,
+  ServicesSyntaxError,
+  type ServiceSpec,
+} from '../rules/services.js';
 
 /** What a backup holds and where backups go (issue 13). */
 export interface BackupSettings {
@@ -245,12 +251,22 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
 export function readDeployBackend(r: InputReader): DeployBackendInputs {
   const conn = readConnection(r);
   const target = readTarget(r);
+  const buildContext = r.relativePath('build-context') || '.';
+  const dockerfile = r.relativePath('dockerfile');
+  const services = readServices(r, { ...target, buildContext, dockerfile });
   const settings: Omit<DeployBackendInputs, 'services'> = {
     conn,
     target,
-    source: readImageSource(r, target.image, { withTag: true }),
-    buildContext: r.relativePath('build-context') || '.',
-    dockerfile: r.relativePath('dockerfile'),
+    // issue 14: with several services, one image-source for all of them, each distinct image obtained once
+    source: services.length
+      ? readImageSource(
+          r,
+          distinctImages(services).map((i) => i.image),
+          { withTag: true, imagesInput: 'services' },
+        )
+      : readImageSource(r, target.image, { withTag: true }),
+    buildContext,
+    dockerfile,
     checkout: readCheckout(r),
     autoRollback: r.bool('auto-rollback'),
     preDeploy: r.string('pre-deploy', { multiline: true }),
@@ -262,11 +278,6 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     envFile: readEnvFile(r),
     blueGreen: readBlueGreen(r), // issue 15
   };
-  const services = readServices(r, {
-    ...settings.target,
-    buildContext: settings.buildContext,
-    dockerfile: settings.dockerfile,
-  });
   if (services.length) servicesOnly(settings);
   refuseWithBlueGreen(settings); // issue 15
   return { ...settings, services };
@@ -279,14 +290,13 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
     ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
-    ['image-source', s.source.kind !== 'nas'],
     ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, registry or runner images, or blue-green); release the services without it',
+      'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it',
     );
 }
 

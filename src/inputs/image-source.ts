@@ -35,8 +35,16 @@ export function registryOf(image: string): string {
 /**
  * Reads image-source and the registry inputs (and image-tag, on deploy-backend),
  * all of them whatever the source, so a typo fails the day it is written.
+ * `image` is the release's image, or each distinct image of a release of
+ * several services: the credentials log in to one registry, so with them
+ * every image must be on that one (`imagesInput` names the input that lists them).
  */
-export function readImageSource(r: InputReader, image: string, opts: { withTag: boolean }): ImageSource {
+export function readImageSource(
+  r: InputReader,
+  image: string | readonly string[],
+  opts: { withTag: boolean; imagesInput?: string },
+): ImageSource {
+  const images = typeof image === 'string' ? [image] : image;
   const kind = r.oneOf('image-source', IMAGE_SOURCES);
   const server = r.matching('registry', PATTERNS.registry, 'a registry host such as ghcr.io or 127.0.0.1:5000');
   const username = r.string('registry-username');
@@ -58,11 +66,20 @@ export function readImageSource(r: InputReader, image: string, opts: { withTag: 
     throw new InputError('image-tag', 'is required with image-source: registry: the tag the workflow pushed');
   if (password && !username) throw new InputError('registry-username', 'is required when registry-password is given');
   if (username && !password) throw new InputError('registry-password', 'is required when registry-username is given');
-  const named = registryOf(image);
-  if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
+  for (const one of images) {
+    const named = registryOf(one);
+    if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
+      throw new InputError(
+        'registry',
+        `is ${server}, but image ${one} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${one.split('/').pop()})`,
+      );
+  }
+  const named = registryOf(images[0] ?? '');
+  const elsewhere = images.find((one) => registryOf(one) !== named);
+  if (username && elsewhere !== undefined)
     throw new InputError(
-      'registry',
-      `is ${server}, but image ${image} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${image.split('/').pop()})`,
+      opts.imagesInput ?? 'image',
+      `names images on two registries (${images[0]} on ${named || 'Docker Hub'}, ${elsewhere} on ${registryOf(elsewhere) || 'Docker Hub'}), but registry-username and registry-password log in to one: release them from one registry`,
     );
   return {
     kind,

@@ -226,7 +226,7 @@ const backups: Record<string, InputSpec> = {
 const imageSource: Record<string, InputSpec> = {
   'image-source': {
     description:
-      '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source.',
+      '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source. With `services`, it applies to every service, each distinct image obtained once.',
     default: 'nas',
   },
   registry: {

@@ -9,6 +9,14 @@ import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
 import { BackendExit, RELEASE_STEPS } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
+import {
+  decodeNasLayers,
+  nasLayersScript,
+  obtainImage as obtainFromSource,
+  pullImage,
+  type NasLayers,
+} from './image-sources.js';
 
 /**
  * The NAS side of a release of several compose services (issue 14): what
@@ -62,6 +70,9 @@ export function serviceTag(image: string, runningImage: string): string {
 export interface ServicesDeployState extends FetchedTarget {
   /** `image:tag` each service runs, in the order of the list (empty: none). */
   runningImages: string[];
+  /** With image-source runner: the layers the NAS has, and each distinct image's tags there. */
+  layers?: NasLayers;
+  inventory?: Map<string, ImageTag[]>;
 }
 
 /** deploy-backend's first questions with several services: what each runs, and the commit to release. */
@@ -69,12 +80,26 @@ export function servicesDeployState(
   services: readonly ServiceSpec[],
   composeFile: string,
   checkout: CheckoutInputs & { repo: string },
+  source: ImageSource = { kind: 'nas' },
 ): StateQuestions<ServicesDeployState> {
+  const runner = source.kind === 'runner';
+  const images = distinctImages(services).map((i) => i.image);
   return {
+    // the layers' value line is long: asked after the others have ended (as for a single service)
     script: (r) => sh`( ${runningImages(r, checkout.repo, composeFile, services)} ) &
 ${fetchTarget(r, checkout)}
-wait`,
-    decode: (values) => ({ runningImages: decodeRunningImages(values, services), ...decodeFetchedTarget(values) }),
+wait${
+      runner
+        ? sh`
+${nasLayersScript(r)}
+${inventoryValues(r, images)}`
+        : sh``
+    }`,
+    decode: (values) => ({
+      runningImages: decodeRunningImages(values, services),
+      ...decodeFetchedTarget(values),
+      ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
+    }),
   };
 }
 
@@ -356,10 +381,15 @@ export interface ServicesReleasePlan {
   runLabel: string;
   /** The history's record of the services (their tags in this release). */
   record: Record<string, ServiceRecord>;
+  /** Where every image comes from (one source for the release; default: built on the NAS), and the registry login's private folder. */
+  source?: ImageSource;
+  authDir?: string;
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
   built: boolean;
+  /** The position (in distinctImages) of the image being obtained when the phase ended: the one that failed, on an image exit. */
+  obtaining?: number;
   /** The tags of each distinct image after a successful release. */
   inventory: Map<string, ImageTag[]>;
 }
@@ -374,7 +404,32 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
     fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
   }));
   const firstPrevious = p.previous.find(Boolean) ?? '';
-  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record };
+  const source = p.source ?? { kind: 'nas' };
+  // as a single-service release records it; each service's record holds it too
+  const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
+  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
+  const getting =
+    source.kind === 'registry'
+      ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
+      : source.kind === 'runner'
+        ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
+        : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
+  // each image once, whatever the source; `obtaining` says which one an image exit is about
+  const obtain = images.map(
+    (i, n) =>
+      sh`nr_value obtaining ${String(n)}
+${
+  source.kind === 'nas'
+    ? obtainImage(r, { ...i, tag: p.tag })
+    : obtainFromSource(r, {
+        image: i.image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
+        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+      })
+}`,
+  );
   return {
     title: 'Releasing the services',
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
@@ -389,9 +444,10 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Getting ${images.length} image(s) for ${p.services.length} service(s): ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
+${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-${lines(...images.map((i) => obtainImage(r, { ...i, tag: p.tag })))}
+${lines(...obtain)}
+cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
 nr_value built yes
@@ -411,12 +467,22 @@ ${recreateServices(r, {
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
       built: values.get('built') === 'yes',
+      ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
       inventory: decodeInventories(
         values,
         images.map((i) => i.image),
       ),
     }),
   };
+}
+
+/** A target image a rollback of services pulls (image-source: registry), once for the services that run it. */
+export interface ServicePull {
+  ref: string;
+  target: string;
+  services: string[];
+  login?: RegistryLogin;
+  authDir: string;
 }
 
 /** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
@@ -432,6 +498,8 @@ export function servicesRollbackPhase(
     named: boolean;
     record: Record<string, ServiceRecord>;
     steps: Steps<'recreate' | 'health' | 'verify'>;
+    /** Target images gone from the NAS (image-source: registry): each pulled as `ref` and tagged `target` first, before anything changes. */
+    pulls?: readonly ServicePull[];
   },
 ): Phase<ServicesRecreateValues> {
   const first = p.moves[0];
@@ -445,17 +513,28 @@ export function servicesRollbackPhase(
       services: p.record,
     },
     success: {},
-    script: recreateServices(r, {
-      repo: p.repo,
-      composeFile: p.composeFile,
-      moves: p.moves,
-      others: p.others,
-      healthTimeout: p.healthTimeout,
-      force: p.force,
-      fallback: true,
-      hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
-      steps: p.steps,
-    }),
+    script: lines(
+      ...(p.pulls ?? []).map((pull) =>
+        pullImage(r, {
+          ref: pull.ref,
+          target: pull.target,
+          authDir: pull.authDir,
+          what: `the missing image of ${pull.services.join(', ')}`,
+          ...(pull.login ? { login: pull.login } : {}),
+        }),
+      ),
+      recreateServices(r, {
+        repo: p.repo,
+        composeFile: p.composeFile,
+        moves: p.moves,
+        others: p.others,
+        healthTimeout: p.healthTimeout,
+        force: p.force,
+        fallback: true,
+        hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
+        steps: p.steps,
+      }),
+    ),
     decode: (values) => decodeServicesRecreate(values, p.moves),
   };
 }

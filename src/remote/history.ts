@@ -43,6 +43,8 @@ export interface ServiceRecord {
   container: string;
   tagVariable: string;
   healthUrl: string;
+  /** image-source: registry: the registry tag the service's image was pulled as (a rollback pulls it again when the image is gone). */
+  pulled?: string;
 }
 
 export const HISTORY_FILE = 'history.jsonl';

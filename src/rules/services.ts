@@ -166,8 +166,26 @@ export function parseServiceNames(text: string, rules: Pick<ServiceNameRules, 'n
   return [...new Set(names)];
 }
 
-export function serviceRecord(s: ServiceSpec, tag: string): ServiceRecord {
-  return { tag, image: s.image, container: s.container, tagVariable: s.tagVariable, healthUrl: s.healthUrl };
+/** `pulled`: the registry tag the image of `tag` was pulled as (image-source: registry), when known. */
+export function serviceRecord(s: ServiceSpec, tag: string, pulled?: string): ServiceRecord {
+  return {
+    tag,
+    image: s.image,
+    container: s.container,
+    tagVariable: s.tagVariable,
+    healthUrl: s.healthUrl,
+    ...(pulled ? { pulled } : {}),
+  };
+}
+
+/**
+ * The registry tag `image:tag` was pulled as, by the history (the newest
+ * record that says): what a rollback pulls when the image is gone from the NAS.
+ */
+export function pulledTagOf(records: readonly HistoryRecord[], image: string, tag: string): string | undefined {
+  for (const r of [...records].reverse())
+    for (const s of recordServices(r).values()) if (s.image === image && s.tag === tag && s.pulled) return s.pulled;
+  return undefined;
 }
 
 /** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
@@ -185,7 +203,8 @@ function isServiceRecord(v: unknown): v is ServiceRecord {
     typeof r.tagVariable === 'string' &&
     /^[A-Za-z_][A-Za-z0-9_]{0,127}$/.test(r.tagVariable) &&
     typeof r.healthUrl === 'string' &&
-    /^(https?:\/\/\S*)?$/.test(r.healthUrl)
+    /^(https?:\/\/\S*)?$/.test(r.healthUrl) &&
+    (r.pulled === undefined || (typeof r.pulled === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(r.pulled)))
   );
 }
 

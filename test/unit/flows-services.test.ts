@@ -224,3 +224,249 @@ describe('cleanup-backend with several services', () => {
     expect(JSON.parse(result.outputs.REMOVED_TAGS)).toEqual([`shop-web:${A}`]);
   });
 });
+
+/** The services from a registry (issue 14): api and worker share one image, web has its own. */
+const REG = '127.0.0.1:5000';
+const REG_SERVICES = `api tag-variable=API_TAG
+worker tag-variable=WORKER_TAG
+web image=${REG}/shop-web build-context=web tag-variable=WEB_TAG health-url=http://127.0.0.1:8002/health`;
+const REG_PASSWORD = 'reg-secret-Zq81';
+const REG_INPUTS = {
+  services: REG_SERVICES,
+  image: `${REG}/shop-api`,
+  container: 'shop-api',
+  'build-context': 'api',
+  'image-source': 'registry',
+  'image-tag': COMMIT,
+  'registry-username': 'ci-bot',
+  'registry-password': REG_PASSWORD,
+};
+const count = (text: string, part: string): number => text.split(part).length - 1;
+/** The images a script pulls: the `docker pull` commands (with the release's own DOCKER_CONFIG), not the log lines naming them. */
+const pulls = (text: string): string[] => [...text.matchAll(/registry-auth docker pull (\S+)/g)].map((m) => m[1]);
+
+describe('deploy-backend with several services from a registry or the runner', () => {
+  const state = (running: string): ServicesDeployState => ({
+    runningImages: [`${REG}/shop-api:${running}`, `${REG}/shop-api:${running}`, `${REG}/shop-web:${running}`],
+    commit: COMMIT,
+    subject: 'Three services',
+  });
+  const released = (running: string[]): ServicesReleaseValues => ({
+    running,
+    failed: [],
+    failedLogs: new Map(),
+    rolledBack: false,
+    built: true,
+    inventory: new Map(),
+  });
+
+  it('registry: each distinct image pulled once as image:image-tag and tagged with the release tag, then all recreated', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, { code: 0, values: released([TAG, TAG, TAG]) });
+    const result = await deployBackend.run(settingsOf(deployBackend, REG_INPUTS), nas, context);
+    expect(result.ok, result.ok ? '' : result.error).toBe(true);
+    const script = nas.phases[0].script.text;
+    // two images for three services: two pulls, each logged in before and out after, no build
+    expect(pulls(script)).toEqual([`${REG}/shop-api:${COMMIT}`, `${REG}/shop-web:${COMMIT}`]);
+    expect(count(script, 'docker login --username ci-bot --password-stdin 127.0.0.1:5000')).toBe(2);
+    expect(count(script, 'docker logout 127.0.0.1:5000')).toBe(2);
+    expect(script).toContain(`docker tag ${REG}/shop-api:${COMMIT} ${REG}/shop-api:${TAG}`);
+    expect(script).toContain(`docker tag ${REG}/shop-web:${COMMIT} ${REG}/shop-web:${TAG}`);
+    expect(script).not.toContain('docker build');
+    expect(script).not.toContain(REG_PASSWORD);
+    // every pull comes before the one compose up of the three
+    const up = script.indexOf('docker compose --file backend/docker-compose.yml up');
+    expect(script.lastIndexOf('docker pull')).toBeLessThan(up);
+    expect(script).toContain(
+      `env API_TAG=${TAG} WORKER_TAG=${TAG} WEB_TAG=${TAG} docker compose --file backend/docker-compose.yml up --detach --no-build --no-deps api worker web`,
+    );
+    // the history: the registry tag, for the release and for each service (a rollback pulls it again)
+    expect(nas.phases[0].begin).toMatchObject({
+      tag: TAG,
+      pulled: COMMIT,
+      services: {
+        api: { tag: TAG, pulled: COMMIT },
+        worker: { tag: TAG, pulled: COMMIT },
+        web: { tag: TAG, pulled: COMMIT },
+      },
+    });
+    expect(nas.finishes[0]).toMatchObject({ outcome: 'success', update: { services: { web: { pulled: COMMIT } } } });
+    expect(JSON.parse(result.outputs.DEPLOYED_SERVICES)).toMatchObject({
+      web: { tag: TAG, image: `${REG}/shop-web`, previous: B },
+    });
+  });
+
+  it('registry: a missing tag of one image fails before any container changes, naming that image and its services', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.PullFailed,
+      values: { ...released([]), built: false, obtaining: 1 },
+      tail: [`Pulling ${REG}/shop-web:${COMMIT} failed`],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, REG_INPUTS), nas, context);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toMatch(
+      new RegExp(
+        `^deploy-backend failed before any container changed: pulling ${REG}/shop-web:${COMMIT} failed: the tag is missing from the registry.* \\(the image of web\\)`,
+      ),
+    );
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'image pull failed' } }]);
+  });
+
+  it('runner: one runner step for each distinct image, none sent again when the NAS has it', async () => {
+    const { nas, platform, context } = fakeWorld();
+    const inventory = [{ tag: TAG, bytes: 1 }];
+    nas.answerState({
+      answers: {
+        ...state(B),
+        runningImages: [`shop-api:${B}`, `shop-api:${B}`, `shop-web:${B}`],
+        layers: { chains: [] },
+        inventory: new Map([
+          ['shop-api', inventory],
+          ['shop-web', inventory],
+        ]),
+      },
+      history: [deployOf(B)],
+    });
+    nas.answer<ServicesReleaseValues>(RELEASE, { code: 0, values: released([TAG, TAG, TAG]) });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...INPUTS, 'image-source': 'runner' }),
+      nas,
+      context,
+    );
+    expect(result.ok, result.ok ? '' : result.error).toBe(true);
+    expect(nas.ran).toEqual([RELEASE]);
+    // the layers and each image's tags are asked in the round trip that takes the lock
+    const asked = (nas.calls[0] as { questions: { script: (r: unknown) => { text: string } } }).questions.script(
+      nas.render,
+    ).text;
+    expect(asked).toContain('nas_layers_b64');
+    expect(asked).toContain('img_tags_b64_1');
+    expect(platform.steps.filter((s) => s.text.startsWith('Building the image on the runner'))).toEqual([
+      {
+        n: 2,
+        of: 10,
+        text: `Building the image on the runner and sending it to the NAS (shop-api:${TAG}, for api, worker)`,
+      },
+      { n: 3, of: 10, text: `Building the image on the runner and sending it to the NAS (shop-web:${TAG}, for web)` },
+    ]);
+    const script = nas.phases[0].script.text;
+    expect(count(script, 'is on the NAS (built on the runner)')).toBe(2);
+    expect(script).not.toContain('docker build');
+  });
+});
+
+describe('rollback-backend of services from a registry', () => {
+  const regRecord = (tag: string, image: string, tagVariable: string, pulled?: string): ServiceRecord => ({
+    tag,
+    image: `${REG}/${image}`,
+    container: tagVariable === 'API_TAG' ? 'shop-api' : '',
+    tagVariable,
+    healthUrl: '',
+    ...(pulled ? { pulled } : {}),
+  });
+  const regDeploy = (tag: string, pulled: string): HistoryRecord =>
+    released('backend', tag, {
+      pulled,
+      services: {
+        api: regRecord(tag, 'shop-api', 'API_TAG', pulled),
+        worker: regRecord(tag, 'shop-api', 'WORKER_TAG', pulled),
+        web: regRecord(tag, 'shop-web', 'WEB_TAG', pulled),
+      },
+    });
+  const history = [regDeploy(A, 'sha-aaa'), regDeploy(B, 'sha-bbb')];
+  const singleState = { runningImage: '', inventory: [] };
+  // the NAS lost web's image of A
+  const asked: ServicesImagesState = {
+    runningImages: [`${REG}/shop-api:${B}`, `${REG}/shop-api:${B}`, `${REG}/shop-web:${B}`],
+    inventory: new Map([
+      [`${REG}/shop-api`, [A, B].map((tag) => ({ tag, bytes: 1 }))],
+      [`${REG}/shop-web`, [{ tag: B, bytes: 1 }]],
+    ]),
+  };
+  const inputs = {
+    image: `${REG}/shop-api`,
+    'image-source': 'registry',
+    'registry-username': 'ci-bot',
+    'registry-password': REG_PASSWORD,
+  };
+
+  it('a target image gone from the NAS is pulled as the registry tag it was released from, before anything changes', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history });
+    nas.answer(ASK, { code: 0, values: asked });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [A, A], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...inputs, services: 'api,web' }),
+      nas,
+      context,
+    );
+    expect(result.ok, result.ok ? '' : result.error).toBe(true);
+    const script = nas.phases[0].script.text;
+    // only web's image is pulled (api's A is on the NAS), once, before the compose up
+    expect(pulls(script)).toEqual([`${REG}/shop-web:sha-aaa`]);
+    expect(script).toContain(`docker tag ${REG}/shop-web:sha-aaa ${REG}/shop-web:${A}`);
+    expect(script.indexOf('docker pull')).toBeLessThan(script.indexOf('docker compose'));
+    expect(script).not.toContain(REG_PASSWORD);
+    expect(platform.warnings.join('\n')).toContain(
+      `Image ${REG}/shop-web:${A} (service web) is not on the NAS: it is pulled from the registry (${REG}/shop-web:sha-aaa)`,
+    );
+    // the history keeps the registry tag of each service moved, for the next rollback
+    expect(nas.phases[0].begin).toMatchObject({
+      services: { api: { tag: A, pulled: 'sha-aaa' }, web: { tag: A, pulled: 'sha-aaa' } },
+    });
+  });
+
+  it('a failed pull stops the rollback before anything changes', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history });
+    nas.answer(ASK, { code: 0, values: asked });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: BackendExit.PullFailed,
+      values: { running: [], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...inputs, services: 'web', tag: A }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toMatch(
+      new RegExp(
+        `^The rollback of web to ${A} stopped before anything changed: pulling ${REG}/shop-web:sha-aaa failed`,
+      ),
+    );
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'image pull failed' } }]);
+  });
+
+  it('credentials go only to the registry the inputs name: an image of another registry is refused', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history });
+    nas.answer(ASK, { code: 0, values: asked });
+    await expect(
+      rollbackBackend.run(
+        settingsOf(rollbackBackend, { ...inputs, image: 'ghcr.io/acme/shop-api', services: 'web', tag: A }),
+        nas,
+        context,
+      ),
+    ).rejects.toThrow(
+      /would be pulled from 127\.0\.0\.1:5000, but registry-username logs in to ghcr\.io.*Nothing was changed/,
+    );
+    expect(nas.ran).toEqual([ASK]);
+  });
+
+  it('without image-source registry a missing image still fails, nothing pulled', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history });
+    nas.answer(ASK, { code: 0, values: asked });
+    await expect(
+      rollbackBackend.run(settingsOf(rollbackBackend, { services: 'web', tag: A }), nas, context),
+    ).rejects.toThrow(`Image ${REG}/shop-web:${A} (service web) does not exist on the NAS`);
+    expect(nas.ran).toEqual([ASK]);
+  });
+});

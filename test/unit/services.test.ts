@@ -10,6 +10,8 @@ import {
   parseServiceNames,
   parseServices,
   previousServiceRelease,
+  pulledTagOf,
+  recordServices,
   releasedServices,
   ServicesSyntaxError,
   type ServiceDefaults,
@@ -133,6 +135,52 @@ orders-worker image=ghcr.io/acme/shop/orders tag-variable=ORDERS_TAG build-conte
     expect(settingsOf(deployBackend, { 'backup-volumes': 'uploads' }).services).toEqual([]);
   });
 
+  it('one image-source for all the services: registry reads every distinct image, checked before connecting', () => {
+    const lines =
+      'api image=127.0.0.1:5000/shop-api\nworker image=127.0.0.1:5000/shop-api\nweb image=127.0.0.1:5000/shop-web';
+    const registry = { 'image-source': 'registry', 'image-tag': 'c0ffee1', services: lines };
+    const login = { 'registry-username': 'ci-bot', 'registry-password': 'token-1' };
+    // the image input (scanium-backend, of no line) is not an image of the release: registry agrees with the lines'
+    expect(settingsOf(deployBackend, { ...registry, ...login, registry: '127.0.0.1:5000' }).source).toEqual({
+      kind: 'registry',
+      tag: 'c0ffee1',
+      login: { server: '127.0.0.1:5000', username: 'ci-bot', password: 'token-1' },
+    });
+    expect(
+      settingsOf(deployBackend, { ...registry, services: 'api\nworker', image: 'ghcr.io/acme/api' }).source,
+    ).toEqual({
+      kind: 'registry',
+      tag: 'c0ffee1',
+    });
+    expect(() => settingsOf(deployBackend, { ...registry, 'image-tag': '' })).toThrow(
+      /^Input 'image-tag': is required/,
+    );
+    // registry must agree with every image, naming the one that does not
+    expect(() =>
+      settingsOf(deployBackend, {
+        ...registry,
+        services: `${lines}\nmailer image=ghcr.io/acme/mailer`,
+        registry: '127.0.0.1:5000',
+      }),
+    ).toThrow(/^Input 'registry': is 127\.0\.0\.1:5000, but image ghcr\.io\/acme\/mailer is pulled from ghcr\.io/);
+    // one set of credentials logs in to one registry; anonymous pulls may come from several
+    expect(() =>
+      settingsOf(deployBackend, { ...registry, ...login, services: `${lines}\nmailer image=ghcr.io/acme/mailer` }),
+    ).toThrow(
+      /^Input 'services': names images on two registries \(127\.0\.0\.1:5000\/shop-api on 127\.0\.0\.1:5000, ghcr\.io\/acme\/mailer on ghcr\.io\)/,
+    );
+    expect(
+      settingsOf(deployBackend, { ...registry, services: `${lines}\nmailer image=ghcr.io/acme/mailer` }).services,
+    ).toHaveLength(4);
+    expect(settingsOf(deployBackend, { services: 'api\nworker', 'image-source': 'runner' }).source).toEqual({
+      kind: 'runner',
+    });
+    // the refusals that stay
+    expect(() => settingsOf(deployBackend, { ...registry, 'env-file': '.env', 'env-file-content': 'A=1' })).toThrow(
+      /^Input 'env-file-content': is not supported together with services yet/,
+    );
+  });
+
   it("rollback-backend's services: names, comma or newline separated, each checked", () => {
     expect(parseServiceNames('api, worker\nweb,,api', PATTERNS)).toEqual(['api', 'worker', 'web']);
     expect(parseServiceNames('', PATTERNS)).toEqual([]);
@@ -198,6 +246,19 @@ describe('each service in the history', () => {
     const history = [deployOf(A), deployOf(B), rollbackOf({ web: svc(A, 'web') }, true)];
     expect(imageHistory(history, 'shop').map((r) => r.tag)).toEqual([A, B]);
     expect(imageHistory(history, 'web').map((r) => r.tag)).toEqual([A, B, A]);
+  });
+
+  it("a service's pulled registry tag: kept when it is a docker tag, found again by image and tag", () => {
+    const pulledDeploy = released('backend', B, {
+      services: { api: { ...svc(B), pulled: 'c0ffee1' }, web: svc(B, 'web') },
+    });
+    expect(recordServices(pulledDeploy).get('api')?.pulled).toBe('c0ffee1');
+    expect(pulledTagOf([deployOf(A), pulledDeploy], 'shop', B)).toBe('c0ffee1');
+    expect(pulledTagOf([deployOf(A), pulledDeploy], 'shop', A)).toBeUndefined();
+    expect(pulledTagOf([deployOf(A), pulledDeploy], 'web', B)).toBeUndefined();
+    // a pulled tag that is not a docker tag (it would reach docker pull) makes the entry no record
+    const odd = released('backend', B, { services: { api: { ...svc(B), pulled: 'x;reboot' } } });
+    expect(recordServices(odd).size).toBe(0);
   });
 
   it('ignores service entries the history file holds that are not records', () => {

@@ -12,13 +12,23 @@ import {
 } from '../../programs/services.js';
 import type { HistoryRecord } from '../../remote/history.js';
 import { datedTag } from '../../rules/tags.js';
-import { imageHistory, previousServiceRelease, serviceRecord, type ServiceSpec } from '../../rules/services.js';
+import {
+  distinctImages,
+  imageHistory,
+  previousServiceRelease,
+  serviceRecord,
+  type ServiceSpec,
+} from '../../rules/services.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
 import { watchReportJson } from './watch-report.js';
 import { Steps } from '../../remote/program.js';
 import { RELEASE_STEPS } from '../../programs/backend.js';
+import { obtainFailure } from '../../programs/image-sources.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { imageLayers } from '../../runner/docker.js';
+import { imageFromRunner, RUNNER_STEP } from './image-from-runner.js';
 
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
@@ -34,6 +44,16 @@ export function deployedServices(
       services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }]),
     ),
   );
+}
+
+/** The history's word for a release that ended before the recreate. */
+function beforeRecreateDetail(code: number): string {
+  if (code === BackendExit.BuildFailed) return 'build failed';
+  if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
+  if (code === BackendExit.PullFailed) return 'image pull failed';
+  if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
+  if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';
+  return 'checkout or build failed';
 }
 
 /** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
@@ -72,12 +92,14 @@ export async function deployServices(
   nas: Nas,
   { progress, deployment }: FlowContext,
 ): Promise<FlowResult> {
-  const { conn, target, checkout, services } = settings;
+  const { conn, target, checkout, services, source } = settings;
+  const images = distinctImages(services);
   progress.banner('Backend Deployment - NAS Local Tagged Build');
-  progress.plan(DEPLOY_STEPS.count);
+  // image-source runner: one step on the runner for each distinct image, before the NAS's phase
+  progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
   progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
   const state = await nas.readState(
-    servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }),
+    servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source),
   );
   const { runningImages, commit, subject } = state.answers;
   const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
@@ -86,7 +108,35 @@ export async function deployServices(
   const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
   const tag = datedTag(commit, new Date());
   await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-  const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag)]));
+  const pulled = source.kind === 'registry' ? source.tag : undefined;
+  const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag, pulled)]));
+  if (source.kind === 'runner') {
+    // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
+    const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
+    for (const i of images) {
+      const ref = `${i.image}:${tag}`;
+      const fromRunner = await imageFromRunner(nas, progress, {
+        image: i.image,
+        tag,
+        commit,
+        context: i.buildContext,
+        dockerfile: i.dockerfile,
+        layers,
+        inventory: state.answers.inventory?.get(i.image) ?? [],
+        step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
+      });
+      if (!fromRunner.ok) {
+        progress.fail(fromRunner.error);
+        await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
+        return {
+          ok: false,
+          outputs: {},
+          error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
+        };
+      }
+      if (fromRunner.sent) layers.chains.push(await imageLayers(ref));
+    }
+  }
   const released = await nas.runPhase(
     servicesReleasePhase(nas.render, {
       repo: conn.repoPath,
@@ -103,6 +153,8 @@ export async function deployServices(
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       runLabel: `${nas.run.url} (${nas.run.actor})`,
       record,
+      source,
+      authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
     }),
   );
   const firstPrevious = previous.find(Boolean) ?? '';
@@ -111,18 +163,18 @@ export async function deployServices(
     WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
   };
   if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-    await nas.finish('failure', {
-      detail:
-        released.code === BackendExit.BuildFailed
-          ? 'build failed'
-          : released.code === CheckoutExit.DirtyCheckout
-            ? 'dirty checkout'
-            : 'checkout or build failed',
-    });
+    await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
+    // an image exit names the image being obtained (and the services that run it)
+    const failedImage = images[released.values.obtaining ?? -1];
+    const imageProblem = failedImage && obtainFailure(source, failedImage.image, tag, released.code);
     return {
       ok: false,
       outputs: {},
-      error: `deploy-backend failed before any container changed: ${failureOf(released.tail, released.code)}`,
+      error: `deploy-backend failed before any container changed: ${
+        imageProblem
+          ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
+          : failureOf(released.tail, released.code)
+      }`,
     };
   }
   const { values } = released;
@@ -143,7 +195,9 @@ export async function deployServices(
     DEPLOYED_SERVICES: deployedServices(services, running, previous),
   };
   const nowRecord = Object.fromEntries(
-    services.flatMap((s, i) => (running[i] ? [[s.name, serviceRecord(s, running[i])]] : [])),
+    services.flatMap((s, i) =>
+      running[i] ? [[s.name, serviceRecord(s, running[i], running[i] === tag ? pulled : undefined)]] : [],
+    ),
   );
   if (!reported) {
     await nas.finish('failure', {

@@ -28,6 +28,8 @@ export interface RunnerImagePlan {
   /** What the NAS has (asked in the state round trip). */
   layers: NasLayers;
   inventory: readonly ImageTag[];
+  /** The step's text (a release of several images names each); default RUNNER_STEP. */
+  step?: string;
 }
 
 export type RunnerImageResult = { ok: true; sent?: SaveStats } | { ok: false; error: string; detail: string };
@@ -45,7 +47,7 @@ const speed = (s: SaveStats): string => `${(s.sent / 1e6 / Math.max(s.seconds, 0
  */
 export async function imageFromRunner(nas: Nas, progress: Progress, p: RunnerImagePlan): Promise<RunnerImageResult> {
   const ref = `${p.image}:${p.tag}`;
-  progress.step(RUNNER_STEP);
+  progress.step(p.step ?? RUNNER_STEP);
   if (p.inventory.some((t) => t.tag === p.tag)) {
     progress.ok(
       `Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`,

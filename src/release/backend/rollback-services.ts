@@ -2,12 +2,21 @@ import type { DeploymentInputs } from '../../github/deployments.js';
 import type { RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas, NasState } from '../../nas/nas.js';
 import { BackendExit, ROLLBACK_STEPS } from '../../programs/backend.js';
-import { servicesImages, servicesRollbackPhase, serviceTag, type ServiceMove } from '../../programs/services.js';
+import {
+  servicesImages,
+  servicesRollbackPhase,
+  serviceTag,
+  type ServiceMove,
+  type ServicePull,
+} from '../../programs/services.js';
+import { registryOf } from '../../inputs/image-source.js';
+import { stateDirOf } from '../../remote/state-dir.js';
 import type { HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import { datedTags } from '../../rules/images.js';
 import {
   previousServiceRelease,
+  pulledTagOf,
   recordServices,
   releasedServices,
   serviceRecord,
@@ -62,10 +71,6 @@ export async function rollbackServices(
     throw new Error(
       "Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.",
     );
-  if (settings.source.kind !== 'nas')
-    throw new Error(
-      "Input 'image-source': pulling a missing tag is not supported with several services yet (a rollback of services uses the images on the NAS). Nothing was changed.",
-    );
   if (settings.envFile.content)
     throw new Error(
       "Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.",
@@ -75,6 +80,9 @@ export async function rollbackServices(
   const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
   const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
   const moves: ServiceMove[] = [];
+  // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
+  const pulls: ServicePull[] = [];
+  const source = settings.source;
   for (const name of names) {
     const spec = all.find((s) => s.name === name) as ServiceSpec;
     const now = current.get(name) ?? '';
@@ -84,7 +92,29 @@ export async function rollbackServices(
       throw new Error(
         `No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
       );
-    if (!(asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag))
+    const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
+    if (!onNas && source.kind === 'registry') {
+      // the credentials go only to the registry the inputs name, whatever a service's image in the history says
+      if (source.login && registryOf(spec.image) !== source.login.server)
+        throw new Error(
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`,
+        );
+      const ref = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+      const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
+      if (same) same.services.push(name);
+      else {
+        pulls.push({
+          ref,
+          target: `${spec.image}:${tag}`,
+          services: [name],
+          authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+          ...(source.login ? { login: source.login } : {}),
+        });
+        progress.warn(
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${ref}) before anything changes`,
+        );
+      }
+    } else if (!onNas)
       throw new Error(
         `Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
       );
@@ -122,7 +152,8 @@ export async function rollbackServices(
     progress.results('ROLLBACK NOT NEEDED', outputs);
     return { ok: true, outputs };
   }
-  const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag)]));
+  const pulledOf = (m: ServiceMove): string | undefined => pulledTagOf(state.history, m.spec.image, m.tag);
+  const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
   const released = await nas.runPhase(
     servicesRollbackPhase(nas.render, {
       repo: conn.repoPath,
@@ -136,16 +167,39 @@ export async function rollbackServices(
       named: !!settings.tag,
       record,
       steps,
+      // only the pulls of services that move (a service already on its tag has its image)
+      pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
     }),
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
   const outputs = outputsFor(running);
+  if (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed) {
+    await nas.finish('failure', { detail: 'image pull failed' });
+    const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${
+      released.code === BackendExit.RegistryLoginFailed
+        ? `logging in to ${source.kind === 'registry' ? source.login?.server || 'Docker Hub' : 'the registry'} failed (check registry-username and registry-password)`
+        : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`
+    }. ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: outputsFor(new Map()), error: why };
+  }
   if (released.code !== 0) {
     const rolledBack = released.code === BackendExit.RolledBack;
     await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
       services: Object.fromEntries(
         moves.flatMap((m) =>
-          running.get(m.spec.name) ? [[m.spec.name, serviceRecord(m.spec, running.get(m.spec.name) ?? '')]] : [],
+          running.get(m.spec.name)
+            ? [
+                [
+                  m.spec.name,
+                  serviceRecord(
+                    m.spec,
+                    running.get(m.spec.name) ?? '',
+                    pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? ''),
+                  ),
+                ],
+              ]
+            : [],
         ),
       ),
       detail:
