@@ -85,6 +85,8 @@ function colorLibrary(r: Renderer): Shell {
     shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
+    shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0]))),
+    shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0]))),
     r.dryRun
       ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
       : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
@@ -292,10 +294,11 @@ nr_say ok ${`${name} done`}`
   rm -f "$nr_upstream.nr-prev"
 }
 nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_t=$(date +%s%N 2>/dev/null); case $nr_t in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_t / 1000000 ));; esac; }`),
+nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`),
     sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
-nr_t0=$(nr_ms); nr_warm=false
+# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
+nr_bg_t0=$(nr_ms); nr_warm=false
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
@@ -366,7 +369,7 @@ elif [ "$nr_rc" -ne 0 ]; then
   ${refused(BlueGreenExit.BlueGreenProxyRefused)}
 fi`
 }
-nr_value switch_ms "$(( $(nr_ms) - nr_t0 ))"
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
 ${setLive(idle)}
 rm -f "$nr_dir/${new Shell(WARM_FILE)}"
 nr_say ok ${`The proxy sends requests to the ${idle} colour`}
@@ -398,7 +401,13 @@ ${
           : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`),
         bg.keepWarm > 0
           ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-          : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }),
+          : drainThenStop(r, {
+              drainSeconds: bg.drainSeconds,
+              color: p.live,
+              project: `${project}-${p.live}`,
+              service: t.service,
+              stop: removeColor(p.live),
+            }),
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
@@ -416,9 +425,17 @@ exit 0`,
  * as it waits for a phase; it runs in the phase's own session, so a runner
  * that vanishes cannot cut it short.
  */
-function drainThenStop(r: Renderer, o: { drainSeconds: number; color: Color; stop: Shell }): Shell {
+function drainThenStop(
+  r: Renderer,
+  o: { drainSeconds: number; color: Color; project: string; service: string; stop: Shell },
+): Shell {
   if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-  return sh`( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+  // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
+  // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
+  return sh`( nr_sleep ${o.drainSeconds}
+  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
+  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
 nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
 }
 

@@ -174,6 +174,10 @@ export const colors = {
     change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
       ...o.env,
     }),
+  /** Stops a container the way compose would: its own stop signal and timeout (compose's stop_grace_period). */
+  stop: (container: string): ChangeCommand => change(['docker', 'container', 'stop', container]),
+  /** Removes a stopped container. */
+  removeStopped: (container: string): ChangeCommand => change(['docker', 'container', 'rm', container]),
   /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
   imagesInUse: (): ReadCommand => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
   /** The id of a compose project's service container while it runs (empty otherwise). */

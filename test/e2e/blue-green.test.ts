@@ -198,6 +198,18 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(await oneColourRuns()).toHaveLength(1);
   });
 
+  it('defect 15.2: a rollback that starts its colour reports the time of its switch, not the epoch', async () => {
+    // keep-warm 0: the target is not warm, so the phase starts it and waits for its health before the switch
+    const run = await rollback();
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(run.stdout).not.toContain('(kept warm): switching only');
+    const switchMs = Number(/Switch \(on the NAS\)=(\d+) ms/.exec(run.stdout)?.[1]);
+    expect(switchMs).toBeGreaterThan(0);
+    expect(switchMs).toBeLessThan(30_000); // health-timeout
+    expect(await version()).toBe('five');
+    expect(await oneColourRuns()).toHaveLength(1);
+  });
+
   it('switch-command: the user’s own command switches the proxy, with COLOR, CONTAINER and PORT in its environment', async () => {
     pushVersion('hooked');
     // what a user would write for their own proxy; here it drives the same nginx by hand
