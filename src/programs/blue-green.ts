@@ -1,6 +1,12 @@
 import type { BackendTarget, BlueGreenSettings, CheckoutInputs, Color } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
-import { colors, docker, NGINX_RELOAD_PENDING_EXIT, NGINX_RELOAD_WAIT_SECONDS } from '../remote/docker.js';
+import {
+  colors,
+  docker,
+  NGINX_NO_OLD_WORKERS_EXIT,
+  NGINX_RELOAD_PENDING_EXIT,
+  NGINX_RELOAD_WAIT_SECONDS,
+} from '../remote/docker.js';
 import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
@@ -85,8 +91,7 @@ function colorLibrary(r: Renderer): Shell {
     shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
-    shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0]))),
-    shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0]))),
+    shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))),
     r.dryRun
       ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
       : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
@@ -398,7 +403,10 @@ ${
               'drain',
               `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`,
             )
-          : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`),
+          : steps.say(
+              'drain',
+              `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`,
+            ),
         bg.keepWarm > 0
           ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
           : drainThenStop(r, {
@@ -406,6 +414,9 @@ ${
               color: p.live,
               project: `${project}-${p.live}`,
               service: t.service,
+              port: bg.ports[p.live],
+              // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
+              earlyEnd: !bg.switchCommand,
               stop: removeColor(p.live),
             }),
       )
@@ -423,20 +434,43 @@ exit 0`,
  * flight and stops the old colour. That job keeps the phase's busy lock (its
  * descriptor 8, inherited), so the next release waits for the stop, exactly
  * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short.
+ * that vanishes cannot cut it short. With the built-in nginx switch the drain
+ * ends as soon as nothing is in flight: nginx's workers of before the switch
+ * have exited (each finishes its requests first) and no connection to the old
+ * colour's port is open; `drainSeconds` is then the longest wait.
  */
 function drainThenStop(
   r: Renderer,
-  o: { drainSeconds: number; color: Color; project: string; service: string; stop: Shell },
+  o: {
+    drainSeconds: number;
+    color: Color;
+    project: string;
+    service: string;
+    port: number;
+    earlyEnd: boolean;
+    stop: Shell;
+  },
 ): Shell {
   if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
+  const drain = o.earlyEnd
+    ? sh`nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
+    : sh`nr_sleep ${o.drainSeconds}`;
   // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
   // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
-  return sh`( nr_sleep ${o.drainSeconds}
+  return sh`${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
+${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
+nr_bg_in_flight() {
+  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
+  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+( ${drain}
   nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
   { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
-nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
+nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
 }
 
 /**

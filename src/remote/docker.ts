@@ -202,7 +202,18 @@ export const colors = {
    */
   nginxTestAndReload: (container: string): ChangeCommand =>
     change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
+  /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
+  nginxOldWorkers: (container: string): ReadCommand =>
+    command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
+
+/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
+export const NGINX_NO_OLD_WORKERS_EXIT = 4;
+/** Exits 0 while a worker of before the last reload is still finishing its requests. */
+const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
+  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
+done
+exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
 
 /** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
 export const NGINX_RELOAD_WAIT_SECONDS = 10;

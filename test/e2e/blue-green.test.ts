@@ -210,6 +210,30 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(await oneColourRuns()).toHaveLength(1);
   });
 
+  it('a request in flight holds the drain; with none left the old colour stops before drain-seconds', async () => {
+    // a CGI endpoint that answers after 6 s, with the version of the colour that serves it
+    const slowImage = `FROM nas-base:latest\nCOPY www /www\nRUN chmod 755 /www/cgi-bin/slow\nCMD ["sh", "-c", "exec httpd -f -p 127.0.0.1:$BACKEND_PORT -h /www"]\n`;
+    const slowScript = "#!/bin/sh\nsleep 6\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat /www/version\n";
+    pushSample(
+      { 'nrg/Dockerfile': slowImage, 'nrg/www/cgi-bin/slow': slowScript, 'nrg/www/version': 'slow one\n' },
+      'A slow endpoint',
+    );
+    const first = await deploy();
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    expect(await oneColourRuns()).toHaveLength(1);
+    pushVersion('slow two');
+    const inFlight = get(`${PROXY_URL}/cgi-bin/slow`, 20_000);
+    const run = await deploy({ 'drain-seconds': '20' });
+    const returnedAt = Date.now();
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(await version()).toBe('slow two');
+    // the old colour answered the request it held before it was stopped
+    expect(await inFlight).toEqual({ status: 200, body: 'slow one\n' });
+    // and it stopped soon after, far inside the 20 s the drain could have taken
+    expect(await oneColourRuns(20_000)).toHaveLength(1);
+    expect(Date.now() - returnedAt).toBeLessThan(10_000);
+  });
+
   it('switch-command: the user’s own command switches the proxy, with COLOR, CONTAINER and PORT in its environment', async () => {
     pushVersion('hooked');
     // what a user would write for their own proxy; here it drives the same nginx by hand
