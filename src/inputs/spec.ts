@@ -282,7 +282,8 @@ const blueGreen: Record<string, InputSpec> = {
   'blue-port': { description: 'blue-green: port the blue colour listens on.', default: '8081' },
   'green-port': { description: 'blue-green: port the green colour listens on.', default: '8082' },
   'drain-seconds': {
-    description: 'blue-green: seconds the old colour keeps running after the switch, for requests in flight.',
+    description:
+      'blue-green: the longest the old colour keeps running after the switch for requests in flight; the drain ends once none is left (with `switch-command`, it lasts the whole time).',
     default: '5',
   },
   'keep-warm': {

@@ -1,6 +1,12 @@
 import type { BackendTarget, BlueGreenSettings, CheckoutInputs, Color } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
-import { colors, docker } from '../remote/docker.js';
+import {
+  colors,
+  docker,
+  NGINX_NO_OLD_WORKERS_EXIT,
+  NGINX_RELOAD_PENDING_EXIT,
+  NGINX_RELOAD_WAIT_SECONDS,
+} from '../remote/docker.js';
 import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
@@ -32,6 +38,8 @@ export const BlueGreenExit = {
   BlueGreenSwitchFailed: 64,
   /** After the switch the proxy did not answer: switched back, the live colour serves on. */
   BlueGreenProxyCheckFailed: 65,
+  /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+  BlueGreenProxyReloadPending: 66,
 } as const;
 export type BlueGreenExit = (typeof BlueGreenExit)[keyof typeof BlueGreenExit];
 const EXIT = exitCodes(BlueGreenExit);
@@ -44,6 +52,7 @@ export const LIVE_KEPT: ReadonlySet<number> = new Set([
   BlueGreenExit.BlueGreenProxyRefused,
   BlueGreenExit.BlueGreenSwitchFailed,
   BlueGreenExit.BlueGreenProxyCheckFailed,
+  BlueGreenExit.BlueGreenProxyReloadPending,
 ]);
 
 export const COLORS: readonly Color[] = ['blue', 'green'];
@@ -82,6 +91,7 @@ function colorLibrary(r: Renderer): Shell {
     shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
+    shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))),
     r.dryRun
       ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
       : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
@@ -278,17 +288,22 @@ nr_say ok ${`${name} done`}`
   { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
   [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
   # a configuration that does not validate is never reloaded: the running workers keep the old one
-  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
     printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back; return 1
+    nr_put_back
+    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
+    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
+    return 1
   fi
   rm -f "$nr_upstream.nr-prev"
 }
 nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_t=$(date +%s%N 2>/dev/null); case $nr_t in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_t / 1000000 ));; esac; }`),
+nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`),
     sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
-nr_t0=$(nr_ms); nr_warm=false
+# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
+nr_bg_t0=$(nr_ms); nr_warm=false
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
@@ -350,12 +365,16 @@ ${
   ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
 fi
 while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-      : sh`if ! nr_switch_to ${idlePort}; then
+      : sh`nr_switch_to ${idlePort}; nr_rc=$?
+if [ "$nr_rc" -eq 2 ]; then
+  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
+elif [ "$nr_rc" -ne 0 ]; then
   nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
   ${refused(BlueGreenExit.BlueGreenProxyRefused)}
 fi`
 }
-nr_value switch_ms "$(( $(nr_ms) - nr_t0 ))"
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
 ${setLive(idle)}
 rm -f "$nr_dir/${new Shell(WARM_FILE)}"
 nr_say ok ${`The proxy sends requests to the ${idle} colour`}
@@ -384,10 +403,22 @@ ${
               'drain',
               `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`,
             )
-          : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`),
+          : steps.say(
+              'drain',
+              `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`,
+            ),
         bg.keepWarm > 0
           ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-          : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }),
+          : drainThenStop(r, {
+              drainSeconds: bg.drainSeconds,
+              color: p.live,
+              project: `${project}-${p.live}`,
+              service: t.service,
+              port: bg.ports[p.live],
+              // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
+              earlyEnd: !bg.switchCommand,
+              stop: removeColor(p.live),
+            }),
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
@@ -403,12 +434,43 @@ exit 0`,
  * flight and stops the old colour. That job keeps the phase's busy lock (its
  * descriptor 8, inherited), so the next release waits for the stop, exactly
  * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short.
+ * that vanishes cannot cut it short. With the built-in nginx switch the drain
+ * ends as soon as nothing is in flight: nginx's workers of before the switch
+ * have exited (each finishes its requests first) and no connection to the old
+ * colour's port is open; `drainSeconds` is then the longest wait.
  */
-function drainThenStop(r: Renderer, o: { drainSeconds: number; color: Color; stop: Shell }): Shell {
+function drainThenStop(
+  r: Renderer,
+  o: {
+    drainSeconds: number;
+    color: Color;
+    project: string;
+    service: string;
+    port: number;
+    earlyEnd: boolean;
+    stop: Shell;
+  },
+): Shell {
   if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-  return sh`( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
-nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
+  const drain = o.earlyEnd
+    ? sh`nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
+    : sh`nr_sleep ${o.drainSeconds}`;
+  // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
+  // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
+  return sh`${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
+${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
+nr_bg_in_flight() {
+  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
+  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+( ${drain}
+  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
+  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runAction } from './harness.js';
 import {
@@ -30,9 +30,9 @@ const deploy = (extra: Record<string, string> = {}) => runAction('deploy-backend
 const rollback = (extra: Record<string, string> = {}) => runAction('rollback-backend', nrgInputs(extra));
 const version = async (): Promise<string> => (await get(`${PROXY_URL}/version`)).body.trim();
 /**
- * What a new visitor gets once the switch has settled: nginx's reload returns before its old workers stop
- * accepting, so a request in the first moments after the action returns may still reach the old colour
- * (known limit, see the README). Asks until the answer is `want`, for up to 3 s, and returns the last answer.
+ * With a user's switch-command the wait for nginx's reload is the user's: their hook (below) returns as soon as
+ * `nginx -s reload` does, so for a moment the old workers may still answer. Asks until the answer is `want`, for
+ * up to 3 s. The built-in switch needs no such wait: it returns once the old workers stopped accepting.
  */
 async function settledVersion(want: string): Promise<string> {
   let got = await version();
@@ -42,6 +42,8 @@ async function settledVersion(want: string): Promise<string> {
   }
   return got;
 }
+/** What the post-deploy smoke test of defect 15.1 read through the proxy. */
+const AFTER_SWITCH = '/tmp/nrg-after-switch';
 const upstream = (): string => readFileSync(UPSTREAM, 'utf8');
 
 /** Runs `fn` under load through the proxy and reports what the load saw. */
@@ -74,7 +76,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
         const run = await deploy();
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
         expect(run.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOfSha(sha));
-        expect(await settledVersion(v)).toBe(v);
+        expect(await version()).toBe(v);
         tags.push(run.outputs.DEPLOYED_BACKEND_TAG);
         outputs.push(run.outputs);
         // keep-warm 0: the old colour stops once its drain (1 s) is over
@@ -88,7 +90,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
       ] as const) {
         const run = await rollback(extra);
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
-        expect(await settledVersion(want)).toBe(want);
+        expect(await version()).toBe(want);
         outputs.push(run.outputs);
       }
     });
@@ -151,7 +153,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     pushSample({ 'nrg/nginx/nginx.conf': good }, 'Fix the typo');
     const fixed = await deploy();
     expect(fixed.code, fixed.stdout.slice(-3000)).toBe(0);
-    expect(await settledVersion('five')).toBe('five');
+    expect(await version()).toBe('five');
   });
 
   it('a warm rollback is a switch alone: the old colour answers well under a second after the switch begins', async () => {
@@ -178,10 +180,58 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
       `warm rollback: switch on the NAS ${switchMs} ms, command to first answer ${Math.round((firstFive ?? 0) - sentAt)} ms`,
     );
     expect(switchMs).toBeLessThan(1000);
-    expect(await settledVersion('five')).toBe('five');
+    expect(await version()).toBe('five');
     // this rollback keeps nothing warm (keep-warm 0): the release it left is stopped after the drain
     expect(await oneColourRuns()).toHaveLength(1);
     expect(tagOfSha(sha)).toBe(six.outputs.DEPLOYED_BACKEND_TAG);
+  });
+
+  it('defect 15.1: a new visitor right after the switch reaches the new colour, not an old nginx worker', async () => {
+    // nginx -s reload returns before the old workers stop accepting; a smoke test in post-deploy runs on the NAS
+    // moments after the switch, on a fresh connection: it must already see the release it follows
+    rmSync(AFTER_SWITCH, { force: true });
+    pushVersion('smoke');
+    const run = await deploy({ 'post-deploy': `curl -sS -m 5 ${PROXY_URL}/version > ${AFTER_SWITCH}` });
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(readFileSync(AFTER_SWITCH, 'utf8')).toBe('smoke\n');
+    expect(await version()).toBe('smoke');
+    expect(await oneColourRuns()).toHaveLength(1);
+  });
+
+  it('defect 15.2: a rollback that starts its colour reports the time of its switch, not the epoch', async () => {
+    // keep-warm 0: the target is not warm, so the phase starts it and waits for its health before the switch
+    const run = await rollback();
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(run.stdout).not.toContain('(kept warm): switching only');
+    const switchMs = Number(/Switch \(on the NAS\)=(\d+) ms/.exec(run.stdout)?.[1]);
+    expect(switchMs).toBeGreaterThan(0);
+    expect(switchMs).toBeLessThan(30_000); // health-timeout
+    expect(await version()).toBe('five');
+    expect(await oneColourRuns()).toHaveLength(1);
+  });
+
+  it('a request in flight holds the drain; with none left the old colour stops before drain-seconds', async () => {
+    // a CGI endpoint that answers after 6 s, with the version of the colour that serves it
+    const slowImage = `FROM nas-base:latest\nCOPY www /www\nRUN chmod 755 /www/cgi-bin/slow\nCMD ["sh", "-c", "exec httpd -f -p 127.0.0.1:$BACKEND_PORT -h /www"]\n`;
+    const slowScript = "#!/bin/sh\nsleep 6\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\ncat /www/version\n";
+    pushSample(
+      { 'nrg/Dockerfile': slowImage, 'nrg/www/cgi-bin/slow': slowScript, 'nrg/www/version': 'slow one\n' },
+      'A slow endpoint',
+    );
+    const first = await deploy();
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    expect(await oneColourRuns()).toHaveLength(1);
+    pushVersion('slow two');
+    const inFlight = get(`${PROXY_URL}/cgi-bin/slow`, 20_000);
+    const run = await deploy({ 'drain-seconds': '20' });
+    const returnedAt = Date.now();
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    expect(await version()).toBe('slow two');
+    // the old colour answered the request it held before it was stopped
+    expect(await inFlight).toEqual({ status: 200, body: 'slow one\n' });
+    // and it stopped soon after, far inside the 20 s the drain could have taken
+    expect(await oneColourRuns(20_000)).toHaveLength(1);
+    expect(Date.now() - returnedAt).toBeLessThan(10_000);
   });
 
   it('switch-command: the user’s own command switches the proxy, with COLOR, CONTAINER and PORT in its environment', async () => {
@@ -215,7 +265,7 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
         pushVersion(v);
         const run = await runAction('deploy-backend', nrgRecreateInputs());
         expect(run.code, run.stdout.slice(-3000)).toBe(0);
-        expect(await settledVersion(v)).toBe(v);
+        expect(await version()).toBe(v);
       }
     });
     console.log(`recreate under load: ${JSON.stringify(report)}`);

@@ -127,6 +127,21 @@ describe('deploy-backend with strategy blue-green', () => {
     expect(result.outputs.LIVE_COLOR).toBe('green');
   });
 
+  it('nginx not taking the reload in time fails the release, the live colour kept', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('green', none, running(T3))) });
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenProxyReloadPending,
+      values: switched({ running: T3, liveColor: 'green', rolledBack: true }),
+      tail: [
+        'nginx: the old worker 7 still accepts 10s after the reload: the master did not take the new configuration',
+      ],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result.error).toContain('the proxy did not take the new configuration in time');
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: 'green', DEPLOYED_BACKEND_TAG: T3 });
+  });
+
   it.each([
     [{ watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' }, 'watch'],
     [{ 'backup-volumes': 'data' }, 'backup-volumes'],

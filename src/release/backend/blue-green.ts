@@ -65,6 +65,8 @@ function refusal(code: number): string {
       return 'proxy configuration refused';
     case BlueGreenExit.BlueGreenSwitchFailed:
       return 'switch-command failed';
+    case BlueGreenExit.BlueGreenProxyReloadPending:
+      return 'the proxy did not take the new configuration in time';
     default:
       return 'the proxy did not answer after the switch';
   }

@@ -113,9 +113,9 @@ export function toRecreate(): void {
  * GET through the proxy (or any URL), never throwing, on a connection of its own as a new visitor's would be:
  * a kept-alive connection stays with an nginx worker of before a reload, which finishes it on the old upstream.
  */
-export function get(url: string): Promise<{ status: number; body: string }> {
+export function get(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
   return new Promise((done) => {
-    const req = request(url, { agent: false, timeout: 3000, headers: { connection: 'close' } }, (res) => {
+    const req = request(url, { agent: false, timeout: timeoutMs, headers: { connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
