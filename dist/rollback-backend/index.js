@@ -57915,7 +57915,7 @@ const blueGreen = {
     'blue-port': { description: 'blue-green: port the blue colour listens on.', default: '8081' },
     'green-port': { description: 'blue-green: port the green colour listens on.', default: '8082' },
     'drain-seconds': {
-        description: 'blue-green: seconds the old colour keeps running after the switch, for requests in flight.',
+        description: 'blue-green: the longest the old colour keeps running after the switch for requests in flight; the drain ends once none is left (with `switch-command`, it lasts the whole time).',
         default: '5',
     },
     'keep-warm': {
@@ -62999,6 +62999,10 @@ const colors = {
     remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
         ...o.env,
     }),
+    /** Stops a container the way compose would: its own stop signal and timeout (compose's stop_grace_period). */
+    stop: (container) => change(['docker', 'container', 'stop', container]),
+    /** Removes a stopped container. */
+    removeStopped: (container) => change(['docker', 'container', 'rm', container]),
     /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
     imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
     /** The id of a compose project's service container while it runs (empty otherwise). */
@@ -63017,10 +63021,47 @@ const colors = {
     ]),
     /**
      * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
-     * take the new upstream, old ones finish the requests they hold). One exec: the switch is on the critical path.
+     * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
+     * effect. One exec: the switch is on the critical path.
      */
-    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', 'nginx -t 2>&1 && nginx -s reload 2>&1']),
+    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
+    /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
+    nginxOldWorkers: (container) => command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
+/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
+const NGINX_NO_OLD_WORKERS_EXIT = 4;
+/** Exits 0 while a worker of before the last reload is still finishing its requests. */
+const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
+  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
+done
+exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
+/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
+const NGINX_RELOAD_WAIT_SECONDS = 10;
+/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
+const NGINX_RELOAD_PENDING_EXIT = 3;
+const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
+/**
+ * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
+ * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
+ * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
+ * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
+ * what a BusyBox or Debian nginx container has.
+ */
+const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
+nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
+nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
+nginx -s reload 2>&1 || exit
+nr_n=0
+while :; do
+  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
+  [ -n "$nr_busy" ] || exit 0
+  nr_n=$((nr_n + 1))
+  if [ "$nr_n" -gt ${NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
+    echo "the old worker $nr_busy still accepts ${NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
+    exit ${NGINX_RELOAD_PENDING_EXIT}
+  fi
+  sleep 0.02
+done`;
 // --- end blue-green ---
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
@@ -64255,6 +64296,8 @@ const BlueGreenExit = {
     BlueGreenSwitchFailed: 64,
     /** After the switch the proxy did not answer: switched back, the live colour serves on. */
     BlueGreenProxyCheckFailed: 65,
+    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+    BlueGreenProxyReloadPending: 66,
 };
 const blue_green_EXIT = exitCodes(BlueGreenExit);
 const BACKEND = exitCodes(BackendExit);
@@ -64265,6 +64308,7 @@ const LIVE_KEPT = new Set([
     BlueGreenExit.BlueGreenProxyRefused,
     BlueGreenExit.BlueGreenSwitchFailed,
     BlueGreenExit.BlueGreenProxyCheckFailed,
+    BlueGreenExit.BlueGreenProxyReloadPending,
 ]);
 const COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
 const otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
@@ -64293,7 +64337,7 @@ function shellFunction(name, body) {
 }
 /** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
 function colorLibrary(r) {
-    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))), shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), r.dryRun
+    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))), shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
         ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
         : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
 }
@@ -64411,16 +64455,21 @@ nr_say ok ${`${name} done`}`
   { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
   [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
   # a configuration that does not validate is never reloaded: the running workers keep the old one
-  if ! nr_out=$(nr_nginx_switch "$nr_px" 2>&1); then
+  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
     printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back; return 1
+    nr_put_back
+    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
+    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
+    return 1
   fi
   rm -f "$nr_upstream.nr-prev"
 }
 nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_t=$(date +%s%N 2>/dev/null); case $nr_t in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_t / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
+nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
-nr_t0=$(nr_ms); nr_warm=false
+# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
+nr_bg_t0=$(nr_ms); nr_warm=false
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
@@ -64477,11 +64526,15 @@ ${r.dryRun
   ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
 fi
 while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-            : sh `if ! nr_switch_to ${idlePort}; then
+            : sh `nr_switch_to ${idlePort}; nr_rc=$?
+if [ "$nr_rc" -eq 2 ]; then
+  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
+elif [ "$nr_rc" -ne 0 ]; then
   nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
   ${refused(BlueGreenExit.BlueGreenProxyRefused)}
 fi`}
-nr_value switch_ms "$(( $(nr_ms) - nr_t0 ))"
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
 ${setLive(idle)}
 rm -f "$nr_dir/${new Shell(WARM_FILE)}"
 nr_say ok ${`The proxy sends requests to the ${idle} colour`}
@@ -64503,9 +64556,18 @@ nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back fal
 ${p.live
         ? lines(bg.keepWarm > 0
             ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
-            : steps.say('drain', `Draining the ${p.live} colour for ${bg.drainSeconds}s, then stopping it`), bg.keepWarm > 0
+            : steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), bg.keepWarm > 0
             ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-            : drainThenStop(r, { drainSeconds: bg.drainSeconds, color: p.live, stop: removeColor(p.live) }))
+            : drainThenStop(r, {
+                drainSeconds: bg.drainSeconds,
+                color: p.live,
+                project: `${project}-${p.live}`,
+                service: t.service,
+                port: bg.ports[p.live],
+                // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
+                earlyEnd: !bg.switchCommand,
+                stop: removeColor(p.live),
+            }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
 ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`);
@@ -64517,13 +64579,33 @@ exit 0`);
  * flight and stops the old colour. That job keeps the phase's busy lock (its
  * descriptor 8, inherited), so the next release waits for the stop, exactly
  * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short.
+ * that vanishes cannot cut it short. With the built-in nginx switch the drain
+ * ends as soon as nothing is in flight: nginx's workers of before the switch
+ * have exited (each finishes its requests first) and no connection to the old
+ * colour's port is open; `drainSeconds` is then the longest wait.
  */
 function drainThenStop(r, o) {
     if (r.dryRun)
         return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-    return sh `( nr_sleep ${o.drainSeconds}; ${o.stop} ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
-nr_say ok ${`The ${o.color} colour stops in ${o.drainSeconds}s, once the requests it holds are answered (the next release waits for it)`}`;
+    const drain = o.earlyEnd
+        ? sh `nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
+        : sh `nr_sleep ${o.drainSeconds}`;
+    // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
+    // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
+    return sh `${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
+${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
+nr_bg_in_flight() {
+  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
+  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+( ${drain}
+  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
+  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
 }
 /**
  * Keeps the old colour running for `seconds`, then stops it: a timer detached
@@ -65180,6 +65262,8 @@ function refusal(code) {
             return 'proxy configuration refused';
         case BlueGreenExit.BlueGreenSwitchFailed:
             return 'switch-command failed';
+        case BlueGreenExit.BlueGreenProxyReloadPending:
+            return 'the proxy did not take the new configuration in time';
         default:
             return 'the proxy did not answer after the switch';
     }
