@@ -64727,7 +64727,7 @@ const imageOf = (s) => sh `"$(nr_svc_image ${s.container} ${s.name})"`;
 /** `image:tag` each service's container runs, as values `svc_image_<i>`. */
 function runningImages(r, repo, composeFile, services) {
     return lines(containerFinder(r, repo, composeFile), 
-    // svcbench: each service asked at once (one or two docker calls each), not one after the other; each value is one
+    // each service asked at once (one or two docker calls each), not one after the other; each value is one
     // line, written whole
     ...services.map((s, i) => sh `( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`), sh `wait`);
 }
@@ -64799,7 +64799,6 @@ fi
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
 else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
 }
-// ---- svcbench: the distinct images got at once
 /**
  * Runs the parts (each may `exit` with a named code, as obtainImage does) at
  * the same time, each in a subshell: the first one's output live, each
@@ -64884,7 +64883,7 @@ nr_say ok ${`${name} done`}`
         : sh `:`;
     const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
     const inspectImages = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
-    // svcbench: one docker call for every container (a line each, in order, when all of them answer); else one each
+    // one docker call for every container (a line each, in order, when all of them answer); else one each
     const allImages = sh `nr_imgs=$(${inspectImages} ${new Shell(indexed.map((m) => `"$nr_c_${m.i}"`).join(' '))} 2>/dev/null) || nr_imgs=`;
     const verify = indexed.map((m, k) => sh `nr_now_img=$(printf '%s\n' "$nr_imgs" | sed -n ${`${k + 1}p`})
 [ -n "$nr_imgs" ] || nr_now_img=$(${inspectImages} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
@@ -66123,7 +66122,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
         record,
         source,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-        listTags: settings.keepImages > 0, // svcbench
+        listTags: settings.keepImages > 0,
     }));
     const firstPrevious = previous.find(Boolean) ?? '';
     const skippedWatch = {

@@ -55,7 +55,7 @@ const imageOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell => sh`"$(nr_
 function runningImages(r: Renderer, repo: string, composeFile: string, services: readonly ServiceSpec[]): Shell {
   return lines(
     containerFinder(r, repo, composeFile),
-    // svcbench: each service asked at once (one or two docker calls each), not one after the other; each value is one
+    // each service asked at once (one or two docker calls each), not one after the other; each value is one
     // line, written whole
     ...services.map((s, i) => sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`),
     sh`wait`,
@@ -167,7 +167,6 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
 else ${r.dryRun ? sh`nr_say info ${`dry-run: ${ref} was not built`}` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
 }
 
-// ---- svcbench: the distinct images got at once
 /**
  * Runs the parts (each may `exit` with a named code, as obtainImage does) at
  * the same time, each in a subshell: the first one's output live, each
@@ -203,7 +202,6 @@ else
 ${lines(...numbered.map(({ fn }) => sh`  ${fn}`))}
 fi`;
 }
-// ---- end svcbench
 
 /** One service in a recreate: where it goes and what to put back. */
 export interface ServiceMove {
@@ -323,7 +321,7 @@ nr_say ok ${`${name} done`}`
       )} || nr_up_ok=0`,
   );
   const inspectImages = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
-  // svcbench: one docker call for every container (a line each, in order, when all of them answer); else one each
+  // one docker call for every container (a line each, in order, when all of them answer); else one each
   const allImages = sh`nr_imgs=$(${inspectImages} ${new Shell(indexed.map((m) => `"$nr_c_${m.i}"`).join(' '))} 2>/dev/null) || nr_imgs=`;
   const verify = indexed.map(
     (m, k) => sh`nr_now_img=$(printf '%s\n' "$nr_imgs" | sed -n ${`${k + 1}p`})
@@ -427,7 +425,7 @@ export interface ServicesReleasePlan {
   /** Where every image comes from (one source for the release; default: built on the NAS), and the registry login's private folder. */
   source?: ImageSource;
   authDir?: string;
-  /** svcbench: list each image's tags after a success, for keep-images (unset: not asked, no docker call spent). */
+  /** List each image's tags after a success, for keep-images (unset: not asked, no docker call spent). */
   listTags?: boolean;
 }
 

@@ -144,7 +144,7 @@ export async function deployServices(
       record,
       source,
       authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-      listTags: settings.keepImages > 0, // svcbench
+      listTags: settings.keepImages > 0,
     }),
   );
   const firstPrevious = previous.find(Boolean) ?? '';
