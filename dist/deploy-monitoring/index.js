@@ -66014,6 +66014,12 @@ async function send(nas, progress, ref, skip) {
 function fail(error, detail) {
     return { ok: false, error, detail };
 }
+/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
+async function runnerFailed(nas, progress, release, failed) {
+    progress.fail(failed.error);
+    await nas.finish('failure', { ...release, detail: failed.detail });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
+}
 
 ;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
 
@@ -66092,15 +66098,8 @@ async function deployServices(settings, nas, { progress, deployment }) {
                 inventory: state.answers.inventory?.get(i.image) ?? [],
                 step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
             });
-            if (!fromRunner.ok) {
-                progress.fail(fromRunner.error);
-                await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
-                return {
-                    ok: false,
-                    outputs: {},
-                    error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
-                };
-            }
+            if (!fromRunner.ok)
+                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
             if (fromRunner.sent)
                 layers.chains.push(await imageLayers(ref));
         }
@@ -66296,15 +66295,8 @@ const deployBackend = defineFlow({
                 layers: state.answers.layers ?? { chains: [] },
                 inventory: state.answers.inventory ?? [],
             });
-            if (!fromRunner.ok) {
-                progress.fail(fromRunner.error);
-                await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
-                return {
-                    ok: false,
-                    outputs: {},
-                    error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
-                };
-            }
+            if (!fromRunner.ok)
+                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
         }
         // One detached phase from checkout to health, so a hang-up cannot leave a half-done
         // checkout or recreate, and no round trip is spent between the build and the recreate.

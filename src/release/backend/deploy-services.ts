@@ -27,7 +27,7 @@ import { RELEASE_STEPS } from '../../programs/backend.js';
 import { obtainFailure } from '../../programs/image-sources.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { imageLayers } from '../../runner/docker.js';
-import { imageFromRunner, RUNNER_STEP } from './image-from-runner.js';
+import { imageFromRunner, runnerFailed, RUNNER_STEP } from './image-from-runner.js';
 
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
@@ -114,15 +114,7 @@ export async function deployServices(
         inventory: state.answers.inventory?.get(i.image) ?? [],
         step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
       });
-      if (!fromRunner.ok) {
-        progress.fail(fromRunner.error);
-        await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
-        return {
-          ok: false,
-          outputs: {},
-          error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
-        };
-      }
+      if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
       if (fromRunner.sent) layers.chains.push(await imageLayers(ref));
     }
   }

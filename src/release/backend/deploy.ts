@@ -25,7 +25,7 @@ import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
-import { imageFromRunner } from './image-from-runner.js';
+import { imageFromRunner, runnerFailed } from './image-from-runner.js';
 import { obtainFailure } from '../../programs/image-sources.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
@@ -74,15 +74,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         layers: state.answers.layers ?? { chains: [] },
         inventory: state.answers.inventory ?? [],
       });
-      if (!fromRunner.ok) {
-        progress.fail(fromRunner.error);
-        await nas.finish('failure', { tag, commit, detail: fromRunner.detail });
-        return {
-          ok: false,
-          outputs: {},
-          error: `deploy-backend failed before any container changed: ${fromRunner.error}`,
-        };
-      }
+      if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
     }
 
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done

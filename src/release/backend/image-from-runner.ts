@@ -1,4 +1,5 @@
 import type { Nas } from '../../nas/nas.js';
+import type { FlowResult } from '../flow.js';
 import { loadImage, type NasLayers } from '../../programs/image-sources.js';
 import type { Progress } from '../../report/progress.js';
 import type { ImageTag } from '../../rules/images.js';
@@ -123,4 +124,16 @@ async function send(
 
 function fail(error: string, detail: string): RunnerImageResult {
   return { ok: false, error, detail };
+}
+
+/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
+export async function runnerFailed(
+  nas: Nas,
+  progress: Progress,
+  release: { tag: string; commit: string },
+  failed: { error: string; detail: string },
+): Promise<FlowResult> {
+  progress.fail(failed.error);
+  await nas.finish('failure', { ...release, detail: failed.detail });
+  return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
 }
