@@ -62972,14 +62972,23 @@ const colors = {
         '--filter',
         `label=com.docker.compose.service=${service}`,
     ]),
-    /** `<status> <health|none> <image>` of a container. */
-    containerState: (container) => command([
+    /**
+     * `<id> <status> <image> <docker's status text>` of the (newest) container of a compose project's service: one
+     * call, as the first questions and the warm check sit on a rollback's critical path. The text carries the health
+     * ("Up 2 minutes (healthy)"); the image is the `image:tag` it was made from, or an id once that tag moved.
+     */
+    containerStateOf: (project, service) => command([
         'docker',
         'container',
-        'inspect',
+        'ls',
+        '--all',
+        '--latest',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
         '--format',
-        '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.Config.Image}}',
-        container,
+        '{{.ID}} {{.State}} {{.Image}} {{.Status}}',
     ]),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
     up: (o) => change([
@@ -63738,6 +63747,15 @@ function runningTag(image, runningImage) {
 function inventoryValue(r, image) {
     return sh `nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
 }
+/**
+ * The image's tags asked beside the questions already started in the background, and sent once they have
+ * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
+ */
+function inventoryAfterOthers(r, image) {
+    return sh `nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
+wait
+nr_value tags_b64 "$nr_tags_b64"`;
+}
 function decodeInventory(values) {
     return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
@@ -63764,9 +63782,16 @@ ${inventoryValue(r, target.image)}`
 /** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
 function imagesState(image, container) {
     return {
-        script: (r) => sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"
-${inventoryValue(r, image)}`,
+        script: (r) => sh `( nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)" ) &
+${inventoryAfterOthers(r, image)}`,
         decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
+    };
+}
+/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
+function imageInventory(image) {
+    return {
+        script: (r) => inventoryAfterOthers(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
     };
 }
 function decodeRecreate(values) {
@@ -64335,9 +64360,18 @@ function shellFunction(name, body) {
     });
     return new Shell(`${name}() { ${text}; }`);
 }
+/**
+ * `nr_bg_state_of PROJECT SERVICE`: `<id> <status> <healthy|unhealthy|starting|none> <image>` of the service's
+ * container under that project, empty without one; the health read from docker's status text.
+ */
+const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
+  nr_bg_ls "$1" "$2" | { IFS=' ' read -r nr_i nr_s nr_img nr_st || exit 0
+    case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
+    printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
+}`);
 /** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
 function colorLibrary(r) {
-    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))), shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
+    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
         ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
         : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
 }
@@ -64352,12 +64386,12 @@ function colorUrl(healthUrl, port) {
 /** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
 function colorQuestions(r, repo, target) {
     const project = composeProject(target.composeFile);
-    const one = (c) => sh `nr_c=$(nr_bg_find ${`${project}-${c}`} ${target.service} 2>/dev/null)
-nr_value ${`bg_${c}`} "$([ -n "$nr_c" ] && nr_bg_state "$nr_c" 2>/dev/null)"`;
+    // each colour in the background, beside the other questions: their value lines are short, so none tears another
+    const one = (c) => sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
     return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
 }
 function decodeColorState(text) {
-    const [status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
+    const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
     return { status, health, image };
 }
 function decodeColors(values) {
@@ -64476,9 +64510,10 @@ if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:
 nr_value previous ${p.previous}
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_idle_cid=\${nr_idle%% *}
 nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
-case "$([ -n "$nr_idle_cid" ] && nr_bg_state "$nr_idle_cid" 2>/dev/null)" in
+case "\${nr_idle#* }" in
   ${`running healthy ${ref}`}) nr_warm=true ;;
   ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
 esac
@@ -65424,7 +65459,7 @@ async function rollbackBlueGreen(settings, nas, { progress, deployment }) {
     progress.banner('Backend Rollback - blue-green behind the proxy');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imagesState(target.image, target.container)));
+    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
     const { live, inventory } = state.answers;
     const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
     reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);

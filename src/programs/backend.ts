@@ -83,6 +83,15 @@ export function runningTag(image: string, runningImage: string): string {
 function inventoryValue(r: Renderer, image: string): Shell {
   return sh`nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
 }
+/**
+ * The image's tags asked beside the questions already started in the background, and sent once they have
+ * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
+ */
+function inventoryAfterOthers(r: Renderer, image: string): Shell {
+  return sh`nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
+wait
+nr_value tags_b64 "$nr_tags_b64"`;
+}
 function decodeInventory(values: ReadonlyMap<string, string>): ImageTag[] {
   return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
@@ -130,9 +139,17 @@ export interface ImagesState {
 /** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
 export function imagesState(image: string, container: string): StateQuestions<ImagesState> {
   return {
-    script: (r) => sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"
-${inventoryValue(r, image)}`,
+    script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)" ) &
+${inventoryAfterOthers(r, image)}`,
     decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
+  };
+}
+
+/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
+export function imageInventory(image: string): StateQuestions<{ inventory: ImageTag[] }> {
+  return {
+    script: (r) => inventoryAfterOthers(r, image),
+    decode: (values) => ({ inventory: decodeInventory(values) }),
   };
 }
 

@@ -84,11 +84,22 @@ function shellFunction(name: string, body: Shell): Shell {
   return new Shell(`${name}() { ${text}; }`);
 }
 
+/**
+ * `nr_bg_state_of PROJECT SERVICE`: `<id> <status> <healthy|unhealthy|starting|none> <image>` of the service's
+ * container under that project, empty without one; the health read from docker's status text.
+ */
+export const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
+  nr_bg_ls "$1" "$2" | { IFS=' ' read -r nr_i nr_s nr_img nr_st || exit 0
+    case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
+    printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
+}`);
+
 /** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
 function colorLibrary(r: Renderer): Shell {
   return lines(
     shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))),
-    shellFunction('nr_bg_state', r.run(colors.containerState(ARG[0]))),
+    shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))),
+    COLOR_STATE_OF,
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
     shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))),
@@ -125,9 +136,9 @@ export interface BlueGreenState {
 /** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
 function colorQuestions(r: Renderer, repo: string, target: BackendTarget): Shell {
   const project = composeProject(target.composeFile);
+  // each colour in the background, beside the other questions: their value lines are short, so none tears another
   const one = (c: Color): Shell =>
-    sh`nr_c=$(nr_bg_find ${`${project}-${c}`} ${target.service} 2>/dev/null)
-nr_value ${`bg_${c}`} "$([ -n "$nr_c" ] && nr_bg_state "$nr_c" 2>/dev/null)"`;
+    sh`( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
   return lines(
     colorLibrary(r),
     sh`nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`,
@@ -137,7 +148,7 @@ nr_value ${`bg_${c}`} "$([ -n "$nr_c" ] && nr_bg_state "$nr_c" 2>/dev/null)"`;
 }
 
 function decodeColorState(text: string | undefined): ColorState {
-  const [status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
+  const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
   return { status, health, image };
 }
 
@@ -310,9 +321,10 @@ if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:
 nr_value previous ${p.previous}
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_idle_cid=\${nr_idle%% *}
 nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh`''`}
-case "$([ -n "$nr_idle_cid" ] && nr_bg_state "$nr_idle_cid" 2>/dev/null)" in
+case "\${nr_idle#* }" in
   ${`running healthy ${ref}`}) nr_warm=true ;;
   ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
 esac

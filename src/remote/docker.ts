@@ -121,15 +121,24 @@ export const colors = {
       '--filter',
       `label=com.docker.compose.service=${service}`,
     ]),
-  /** `<status> <health|none> <image>` of a container. */
-  containerState: (container: string): ReadCommand =>
+  /**
+   * `<id> <status> <image> <docker's status text>` of the (newest) container of a compose project's service: one
+   * call, as the first questions and the warm check sit on a rollback's critical path. The text carries the health
+   * ("Up 2 minutes (healthy)"); the image is the `image:tag` it was made from, or an id once that tag moved.
+   */
+  containerStateOf: (project: string, service: string): ReadCommand =>
     command([
       'docker',
       'container',
-      'inspect',
+      'ls',
+      '--all',
+      '--latest',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
       '--format',
-      '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.Config.Image}}',
-      container,
+      '{{.ID}} {{.State}} {{.Image}} {{.Status}}',
     ]),
   /** Starts one service under its own project name, the colour and its port in the environment, never building. */
   up: (o: {

@@ -11,6 +11,7 @@ import { InputReader } from '../../src/inputs/reader.js';
 import {
   blueGreenReleasePhase,
   blueGreenRollbackPhase,
+  COLOR_STATE_OF,
   colorUrl,
   composeProject,
 } from '../../src/programs/blue-green.js';
@@ -55,6 +56,37 @@ describe('blue-green programs', () => {
   it('a colour is checked at the health URL on its own port', () => {
     expect(colorUrl('http://127.0.0.1:8080/health', 8082)).toBe('http://127.0.0.1:8082/health');
     expect(colorUrl('', 8082)).toBe('');
+  });
+
+  // docker 20.10's `container ls` status texts, as the stand-in's engine and a Synology's print them
+  const stateLines: Array<[string, string]> = [
+    [
+      '0a1b2c running shop-backend:2026.03.01-1111111 Up 2 minutes (healthy)',
+      '0a1b2c running healthy shop-backend:2026.03.01-1111111',
+    ],
+    [
+      '0a1b2c running shop-backend:2026.03.01-1111111 Up 3 seconds (health: starting)',
+      '0a1b2c running starting shop-backend:2026.03.01-1111111',
+    ],
+    [
+      '0a1b2c running shop-backend:2026.03.01-1111111 Up About a minute (unhealthy)',
+      '0a1b2c running unhealthy shop-backend:2026.03.01-1111111',
+    ],
+    [
+      '0a1b2c running shop-backend:2026.03.01-1111111 Up 5 hours',
+      '0a1b2c running none shop-backend:2026.03.01-1111111',
+    ],
+    ['0a1b2c exited 3f9e2d1c0b7a Exited (137) 2 minutes ago', '0a1b2c exited none 3f9e2d1c0b7a'],
+    ['', ''],
+  ];
+  it.each(stateLines)("a colour's state is read from docker's status text: %j", (line, expected) => {
+    const script = `nr_bg_ls() { [ "$1 $2" = 'shop-blue api' ] && printf '%s' ${JSON.stringify(line)} | grep .; }
+${COLOR_STATE_OF.text}
+nr_bg_state_of shop-blue api; nr_bg_state_of shop-green api`;
+    for (const shell of [['dash'], ['busybox', 'sh']]) {
+      const r = spawnSync(shell[0], [...shell.slice(1), '-c', script], { encoding: 'utf8' });
+      expect(r.stdout).toBe(expected ? `${expected}\n` : '');
+    }
   });
 
   const variants: Array<[string, Partial<BlueGreenSettings>, boolean]> = [

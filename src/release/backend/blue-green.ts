@@ -1,7 +1,7 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs, RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, imagesState } from '../../programs/backend.js';
+import { BackendExit, imageInventory, imagesState } from '../../programs/backend.js';
 import {
   BLUE_GREEN_RELEASE_STEPS,
   BlueGreenExit,
@@ -268,9 +268,7 @@ export async function rollbackBlueGreen(
   progress.banner('Backend Rollback - blue-green behind the proxy');
   progress.plan(steps.count);
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(
-    blueGreenImagesState(conn.repoPath, target, imagesState(target.image, target.container)),
-  );
+  const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
   const { live, inventory } = state.answers;
   const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
   reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
