@@ -256,6 +256,40 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(sampleDocker('inspect', '--format', '{{.Name}}', container)).toBe(`/nrg-backend-${color}`);
   });
 
+  it('a reload nginx does not take in time is undone: the upstream is put back, the live colour serves on', async () => {
+    const before = await version();
+    const live = sampleHistory().at(-1)?.color;
+    const up = upstream();
+    pushVersion('stuck');
+    // nginx's master (PID 1 of the proxy) stopped: nginx -t passes and the reload signal is sent, but it waits
+    // unread, and the old workers go on accepting with the old upstream
+    sampleDocker('kill', '--signal', 'STOP', 'nrg-proxy');
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    let report!: LoadReport;
+    try {
+      report = await underLoad(async () => {
+        run = await deploy();
+      });
+    } finally {
+      // the master wakes, takes the pending reload, and reads the upstream as it was put back
+      sampleDocker('kill', '--signal', 'CONT', 'nrg-proxy');
+    }
+    expect(run.code, run.stdout.slice(-3000)).toBe(1);
+    expect(run.stdout).toMatch(
+      /nginx did not take the new configuration within 10s of its reload: the upstream was put back/,
+    );
+    expect(run.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: live });
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(upstream()).toBe(up);
+    expect(await settledVersion(before)).toBe(before);
+    // the release that was refused is stopped: only the live colour runs
+    expect(await oneColourRuns()).toEqual([expect.stringMatching(new RegExp(`^nrg-backend-${live} `))]);
+    expect(sampleHistory().at(-1)).toMatchObject({
+      outcome: 'rolled-back',
+      detail: 'the proxy did not take the new configuration in time',
+    });
+  });
+
   it('the recreate strategy beside it, on the same proxy and load, loses requests', async () => {
     toRecreate();
     const first = await runAction('deploy-backend', nrgRecreateInputs());
