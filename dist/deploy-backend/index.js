@@ -62932,10 +62932,14 @@ const docker = {
     /** Every image's ID, for imageLayers. */
     imageIds: () => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
-/** Recreates services, each tag in the variable its service reads, never building (nor their dependencies). */
+/**
+ * Recreates services, each tag in the variable its service reads, never building (nor their dependencies); under
+ * `project` instead of the name compose derives from the file's folder (a blue-green colour).
+ */
 function upServices(o) {
     return change([
         'compose',
+        ...(o.project ? ['--project-name', o.project] : []),
         '--file',
         o.file,
         'up',
@@ -62991,19 +62995,7 @@ const colors = {
         '{{.ID}} {{.State}} {{.Image}} {{.Status}}',
     ]),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
-    up: (o) => change([
-        'compose',
-        '--project-name',
-        o.project,
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        o.service,
-    ], { ...o.env }),
+    up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
     /** Stops and removes one service's container of a project (a colour that no longer serves). */
     remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
         ...o.env,

@@ -69,9 +69,13 @@ export const docker = {
   imageIds: (): ReadCommand => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
 };
 
-/** Recreates services, each tag in the variable its service reads, never building (nor their dependencies). */
+/**
+ * Recreates services, each tag in the variable its service reads, never building (nor their dependencies); under
+ * `project` instead of the name compose derives from the file's folder (a blue-green colour).
+ */
 function upServices(o: {
   file: string;
+  project?: string;
   services: readonly string[];
   env: Record<string, string>;
   force?: boolean;
@@ -79,6 +83,7 @@ function upServices(o: {
   return change(
     [
       'compose',
+      ...(o.project ? ['--project-name', o.project] : []),
       '--file',
       o.file,
       'up',
@@ -148,22 +153,7 @@ export const colors = {
     env: Readonly<Record<string, string>>;
     force: boolean;
   }): ChangeCommand =>
-    change(
-      [
-        'compose',
-        '--project-name',
-        o.project,
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        o.service,
-      ],
-      { ...o.env },
-    ),
+    upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
   /** Stops and removes one service's container of a project (a colour that no longer serves). */
   remove: (o: {
     file: string;
