@@ -62961,39 +62961,29 @@ const compose = {
     project: (file) => command(['compose', '--file', file, 'config', '--services']),
 };
 // --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
-/** Colour-aware commands: a colour is the backend service run under its own compose project. */
-const colors = {
-    /** The id of the (newest) container of a compose project's service, running or not. */
-    containerOf: (project, service) => command([
+/** `docker container ls` of one compose project's service, found by the labels compose gives its containers. */
+function serviceContainers(project, service, options) {
+    return command([
         'docker',
         'container',
         'ls',
-        '--all',
-        '--quiet',
-        '--latest',
+        ...options,
         '--filter',
         `label=com.docker.compose.project=${project}`,
         '--filter',
         `label=com.docker.compose.service=${service}`,
-    ]),
+    ]);
+}
+/** Colour-aware commands: a colour is the backend service run under its own compose project. */
+const colors = {
+    /** The id of the (newest) container of a compose project's service, running or not. */
+    containerOf: (project, service) => serviceContainers(project, service, ['--all', '--quiet', '--latest']),
     /**
      * `<id> <status> <image> <docker's status text>` of the (newest) container of a compose project's service: one
      * call, as the first questions and the warm check sit on a rollback's critical path. The text carries the health
      * ("Up 2 minutes (healthy)"); the image is the `image:tag` it was made from, or an id once that tag moved.
      */
-    containerStateOf: (project, service) => command([
-        'docker',
-        'container',
-        'ls',
-        '--all',
-        '--latest',
-        '--filter',
-        `label=com.docker.compose.project=${project}`,
-        '--filter',
-        `label=com.docker.compose.service=${service}`,
-        '--format',
-        '{{.ID}} {{.State}} {{.Image}} {{.Status}}',
-    ]),
+    containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
     up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
     /** Stops and removes one service's container of a project (a colour that no longer serves). */
@@ -63007,19 +62997,7 @@ const colors = {
     /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
     imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
     /** The id of a compose project's service container while it runs (empty otherwise). */
-    runningContainerOf: (project, service) => command([
-        'docker',
-        'container',
-        'ls',
-        '--quiet',
-        '--latest',
-        '--filter',
-        'status=running',
-        '--filter',
-        `label=com.docker.compose.project=${project}`,
-        '--filter',
-        `label=com.docker.compose.service=${service}`,
-    ]),
+    runningContainerOf: (project, service) => serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
     /**
      * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
      * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
