@@ -58747,6 +58747,24 @@ function releaseStack(records, stack) {
     }
     return out;
 }
+/**
+ * The history as it reads once this run's successful deploy is filed: a cleanup after the release orders the
+ * tags by it, and the history read before the release does not hold it yet.
+ */
+function withDeploy(history, run, release) {
+    return [
+        ...history,
+        {
+            id: run.id,
+            action: 'deploy-backend',
+            stack: 'backend',
+            ...release,
+            started: run.started,
+            ended: new Date().toISOString(),
+            outcome: 'success',
+        },
+    ];
+}
 /** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
 function commitOf(history, tag) {
     return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
@@ -65380,20 +65398,7 @@ async function deployBlueGreen(settings, nas, { progress, deployment }) {
     const idle = live ? otherColor(live) : 'blue';
     await nas.finish('success', { tag, commit, previous, color: idle });
     if (settings.keepImages > 0) {
-        const history = [
-            ...state.history,
-            {
-                id: nas.run.id,
-                action: 'deploy-backend',
-                stack: 'backend',
-                tag,
-                commit,
-                previous,
-                started: nas.run.started,
-                ended: new Date().toISOString(),
-                outcome: 'success',
-            },
-        ];
+        const history = withDeploy(state.history, nas.run, { tag, commit, previous });
         // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
         const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
         await cleanupImages(nas, progress, {
@@ -66040,6 +66045,7 @@ async function runnerFailed(nas, progress, release, failed) {
 
 
 
+
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS = new Set(Object.values(BackendExit));
 /** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
@@ -66195,22 +66201,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
         return { ok: false, outputs, error: why };
     }
     await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-    // The order of the tags counts this release, which the history read before it does not hold.
-    const history = [
-        ...state.history,
-        {
-            id: nas.run.id,
-            action: 'deploy-backend',
-            stack: 'backend',
-            tag,
-            commit,
-            previous: firstPrevious,
-            started: nas.run.started,
-            ended: new Date().toISOString(),
-            outcome: 'success',
-            services: record,
-        },
-    ];
+    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
     if (settings.keepImages > 0)
         for (const [image, inventory] of values.inventory) {
             const users = services.filter((s) => s.image === image);
@@ -66454,21 +66445,7 @@ const deployBackend = defineFlow({
             return { ok: false, outputs, error: why };
         }
         await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
-        // The order of the tags counts this release, which the history read before it does not hold.
-        const history = [
-            ...state.history,
-            {
-                id: nas.run.id,
-                action: 'deploy-backend',
-                stack: 'backend',
-                tag,
-                commit,
-                previous,
-                started: nas.run.started,
-                ended: new Date().toISOString(),
-                outcome: 'success',
-            },
-        ];
+        const history = withDeploy(state.history, nas.run, { tag, commit, previous });
         if (backups.enabled && !nas.dryRun && values.backups)
             await pruneBackups(nas, progress, {
                 dir: backups.dir,

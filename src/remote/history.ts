@@ -154,6 +154,29 @@ export function releaseStack(records: readonly HistoryRecord[], stack: 'backend'
   return out;
 }
 
+/**
+ * The history as it reads once this run's successful deploy is filed: a cleanup after the release orders the
+ * tags by it, and the history read before the release does not hold it yet.
+ */
+export function withDeploy(
+  history: readonly HistoryRecord[],
+  run: { id: string; started: string },
+  release: Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'services'>,
+): HistoryRecord[] {
+  return [
+    ...history,
+    {
+      id: run.id,
+      action: 'deploy-backend',
+      stack: 'backend',
+      ...release,
+      started: run.started,
+      ended: new Date().toISOString(),
+      outcome: 'success',
+    },
+  ];
+}
+
 /** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
 export function commitOf(history: readonly HistoryRecord[], tag: string): string {
   return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';

@@ -18,7 +18,7 @@ import {
   type SwitchValues,
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
-import { previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { previousRelease, withDeploy } from '../../remote/history.js';
 import { Steps, type ProgramOutcome, type TypedProgram } from '../../remote/program.js';
 import { lines } from '../../remote/shell.js';
 import { datedTags, type ImageTag } from '../../rules/images.js';
@@ -207,20 +207,7 @@ export async function deployBlueGreen(
   const idle = live ? otherColor(live) : 'blue';
   await nas.finish('success', { tag, commit, previous, color: idle });
   if (settings.keepImages > 0) {
-    const history: HistoryRecord[] = [
-      ...state.history,
-      {
-        id: nas.run.id,
-        action: 'deploy-backend',
-        stack: 'backend',
-        tag,
-        commit,
-        previous,
-        started: nas.run.started,
-        ended: new Date().toISOString(),
-        outcome: 'success',
-      },
-    ];
+    const history = withDeploy(state.history, nas.run, { tag, commit, previous });
     // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
     const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
     await cleanupImages(nas, progress, {

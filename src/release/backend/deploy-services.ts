@@ -9,7 +9,7 @@ import {
   serviceTag,
   type ServicesRecreateValues,
 } from '../../programs/services.js';
-import type { HistoryRecord } from '../../remote/history.js';
+import { withDeploy } from '../../remote/history.js';
 import { datedTag } from '../../rules/tags.js';
 import {
   distinctImages,
@@ -214,22 +214,7 @@ export async function deployServices(
     return { ok: false, outputs, error: why };
   }
   await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-  // The order of the tags counts this release, which the history read before it does not hold.
-  const history: HistoryRecord[] = [
-    ...state.history,
-    {
-      id: nas.run.id,
-      action: 'deploy-backend',
-      stack: 'backend',
-      tag,
-      commit,
-      previous: firstPrevious,
-      started: nas.run.started,
-      ended: new Date().toISOString(),
-      outcome: 'success',
-      services: record,
-    },
-  ];
+  const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
   if (settings.keepImages > 0)
     for (const [image, inventory] of values.inventory) {
       const users = services.filter((s) => s.image === image);

@@ -2,7 +2,7 @@ import { readDeploymentInputs } from '../../github/deployments.js';
 import { deployBlueGreen } from './blue-green.js'; // issue 15
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
-import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
+import { commitOf, previousRelease, withDeploy } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
 import {
   BackendExit,
@@ -236,21 +236,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       return { ok: false, outputs, error: why };
     }
     await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
-    // The order of the tags counts this release, which the history read before it does not hold.
-    const history: HistoryRecord[] = [
-      ...state.history,
-      {
-        id: nas.run.id,
-        action: 'deploy-backend',
-        stack: 'backend',
-        tag,
-        commit,
-        previous,
-        started: nas.run.started,
-        ended: new Date().toISOString(),
-        outcome: 'success',
-      },
-    ];
+    const history = withDeploy(state.history, nas.run, { tag, commit, previous });
     if (backups.enabled && !nas.dryRun && values.backups)
       await pruneBackups(nas, progress, {
         dir: backups.dir,
