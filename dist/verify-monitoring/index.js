@@ -65239,7 +65239,25 @@ async function cleanupServices(settings, nas, progress, history, backups) {
     return { ok: true, outputs };
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-target.ts
+
+/**
+ * The tag a rollback goes to: the one the input names, or else the release
+ * before the running one in the history; without one, an error that lists the
+ * tags the NAS has, before anything changed.
+ */
+function rollbackTarget(progress, settings, o) {
+    if (settings.tag)
+        return settings.tag;
+    const previous = previousRelease(o.history, 'backend', o.current);
+    if (!previous)
+        throw new Error(`No previous release in the history of ${settings.conn.repoPath} to roll back to (running: ${o.current || 'nothing'}). Name a tag; available: ${o.available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+    progress.detail(`Target: the previous release, ${previous} (from the release history)`);
+    return previous;
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
 
 
 
@@ -65441,14 +65459,7 @@ async function rollbackBlueGreen(settings, nas, { progress, deployment }) {
     reportInProgress(progress, state.inProgress);
     describeColors(progress, target.image, state.answers);
     const available = datedTags(inventory, state.history);
-    let tag = settings.tag;
-    if (!tag) {
-        const previous = previousRelease(state.history, 'backend', current);
-        if (!previous)
-            throw new Error(`No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-        tag = previous;
-        progress.detail(`Target: the previous release, ${tag} (from the release history)`);
-    }
+    const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
     if (!inventory.some((t) => t.tag === tag))
@@ -66721,15 +66732,7 @@ const rollbackBackend = defineFlow({
             return rollbackServices(settings, nas, state, context);
         const current = runningTag(target.image, runningImage);
         const available = datedTags(inventory, state.history);
-        let tag = settings.tag;
-        if (!tag) {
-            const previous = previousRelease(state.history, 'backend', current);
-            if (!previous) {
-                throw new Error(`No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-            }
-            tag = previous;
-            progress.detail(`Target: the previous release, ${tag} (from the release history)`);
-        }
+        const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
         const ref = `${target.image}:${tag}`;
         progress.step(`Verifying image ${ref} exists`);
         // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.

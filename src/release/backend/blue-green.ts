@@ -19,6 +19,7 @@ import {
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
 import { previousRelease, withDeploy } from '../../remote/history.js';
+import { rollbackTarget } from './rollback-target.js';
 import { Steps, type ProgramOutcome, type TypedProgram } from '../../remote/program.js';
 import { lines } from '../../remote/shell.js';
 import { datedTags, type ImageTag } from '../../rules/images.js';
@@ -262,16 +263,7 @@ export async function rollbackBlueGreen(
   reportInProgress(progress, state.inProgress);
   describeColors(progress, target.image, state.answers);
   const available = datedTags(inventory, state.history);
-  let tag = settings.tag;
-  if (!tag) {
-    const previous = previousRelease(state.history, 'backend', current);
-    if (!previous)
-      throw new Error(
-        `No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
-      );
-    tag = previous;
-    progress.detail(`Target: the previous release, ${tag} (from the release history)`);
-  }
+  const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
   const ref = `${target.image}:${tag}`;
   progress.step(`Verifying image ${ref} exists`);
   if (!inventory.some((t) => t.tag === tag))

@@ -2,7 +2,7 @@ import { readDeploymentInputs, type DeploymentInputs } from '../../github/deploy
 import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
 import { BackendExit, imagesState, rollbackPhase, ROLLBACK_STEPS, runningTag } from '../../programs/backend.js';
-import { previousRelease } from '../../remote/history.js';
+import { rollbackTarget } from './rollback-target.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
@@ -51,17 +51,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const current = runningTag(target.image, runningImage);
     const available = datedTags(inventory, state.history);
 
-    let tag = settings.tag;
-    if (!tag) {
-      const previous = previousRelease(state.history, 'backend', current);
-      if (!previous) {
-        throw new Error(
-          `No previous release in the history of ${conn.repoPath} to roll back to (running: ${current || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
-        );
-      }
-      tag = previous;
-      progress.detail(`Target: the previous release, ${tag} (from the release history)`);
-    }
+    const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
