@@ -138,6 +138,8 @@ describe('blue-green deploy-backend survives a cut link or a killed runner', () 
 describe('blue-green rollback-backend survives a cut link or a killed runner', () => {
   it.each([
     ['cut at the switch', { at: 'Switching the proxy', how: 'cut', delayMs: 100 }],
+    ['killed at the switch', { at: 'Switching the proxy', how: 'kill' }],
+    ['cut in the drain', { at: 'Draining the', how: 'cut', delayMs: 150 }],
     ['killed in the drain', { at: 'Draining the', how: 'kill' }],
   ] as Array<[string, Point<Variant> & { how: 'cut' | 'kill' }]>)('%s', async (_name, point) => {
     const before = serving;
@@ -149,5 +151,21 @@ describe('blue-green rollback-backend survives a cut link or a killed runner', (
           )
         : await killDuring('rollback-backend', {}, point.at, inputs);
     await expectRecovery(fault, point.how, [before, target]);
+  });
+});
+
+describe('a warm blue-green rollback survives a killed runner at its switch', () => {
+  it('killed at the switch back to the warm colour', async () => {
+    // the release before keeps running warm beside the new one: the rollback is a switch alone
+    const before = serving;
+    const next = release('fast');
+    const warm = await runAction('deploy-backend', inputs({ 'keep-warm': '120' }));
+    expect(warm.code, warm.stdout.slice(-3000)).toBe(0);
+    expect(runningColors()).toHaveLength(2);
+    // keep-warm 0 on the rollback: once switched, the release it leaves stops after the drain
+    const fault = await killDuring('rollback-backend', {}, 'Switching the proxy', inputs);
+    expect(fault.stdout).toContain('(kept warm): switching only');
+    serving = next.version;
+    await expectRecovery(fault, 'kill', [before, next.version]);
   });
 });
