@@ -63775,6 +63775,13 @@ ${inventoryAfterOthers(r, image)}`,
         decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
     };
 }
+/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
+function imageTags(image) {
+    return {
+        script: (r) => inventoryValue(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
+    };
+}
 /** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
 function imageInventory(image) {
     return {
@@ -64664,11 +64671,15 @@ function blueGreenReleasePhase(r, p) {
     const ref = `${target.image}:${p.tag}`;
     const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
     const idle = p.live ? otherColor(p.live) : 'blue';
+    const tags = imageTags(target.image);
+    const inUse = tagsInUse(target.image);
     return {
         title: 'Releasing the backend (blue-green)',
         timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
         begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
         success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+        // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
+        ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
         script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -64689,7 +64700,11 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${
 else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
 ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
-        decode: (values) => ({ ...decodeSwitch(values), built: values.get('built') === 'yes' }),
+        decode: (values) => ({
+            ...decodeSwitch(values),
+            built: values.get('built') === 'yes',
+            ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
+        }),
     };
 }
 /** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
@@ -65256,6 +65271,28 @@ function rollbackTarget(progress, settings, o) {
     return previous;
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
+
+
+
+/**
+ * Starts the GitHub deployment of a rollback to `tag`, when an environment is
+ * set: for the commit the tag was built from (the history knows it, else the
+ * checkout resolves the dated tag's short SHA). Without a commit it only warns:
+ * a deployment record is never a reason to stop a rollback.
+ */
+async function startRollbackDeployment(nas, { progress, deployment }, o) {
+    if (!o.inputs.environment)
+        return;
+    let commit = commitOf(o.history, o.tag);
+    if (!commit && isDatedTag(o.tag))
+        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
+    if (commit)
+        await deployment.start(o.inputs, commit, o.description);
+    else
+        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
 
 
@@ -65392,6 +65429,7 @@ async function deployBlueGreen(settings, nas, { progress, deployment }) {
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
         ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+        listImages: settings.keepImages > 0,
     }));
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
         await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
@@ -65415,38 +65453,28 @@ async function deployBlueGreen(settings, nas, { progress, deployment }) {
     }
     const idle = live ? otherColor(live) : 'blue';
     await nas.finish('success', { tag, commit, previous, color: idle });
-    if (settings.keepImages > 0) {
+    const images = released.values.images;
+    if (settings.keepImages > 0 && images) {
         const history = withDeploy(state.history, nas.run, { tag, commit, previous });
         // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
-        const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
         await cleanupImages(nas, progress, {
             image: target.image,
             keep: settings.keepImages,
             running: tag,
             rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
-            inventory: images.values.inventory,
+            inventory: images.inventory,
             history,
             pruneDangling: false,
-            inUse: images.values.inUse,
+            inUse: images.inUse,
         });
     }
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
     await progress.platform.addSummary(`### Backend deployed (blue-green)\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Live colour | ${idle} |\n| Previous | \`${previous || '(none)'}\`${live && bg.keepWarm > 0 ? ` (kept warm ${bg.keepWarm}s on ${live})` : ''} |\n| Host | ${conn.host} |\n`);
     return { ok: true, outputs: end.outputs };
 }
-function imagesInventory(nas, image, container) {
-    const q = imagesState(image, container);
-    const inUse = tagsInUse(image);
-    return {
-        title: 'Listing the images',
-        timeout: 60,
-        quiet: true,
-        script: lines(q.script(nas.render), inUse.script(nas.render)),
-        decode: (values) => ({ inventory: q.decode(values).inventory, inUse: inUse.decode(values) }),
-    };
-}
 /** rollback-backend with strategy blue-green: a switch alone when the target is still warm. */
-async function rollbackBlueGreen(settings, nas, { progress, deployment }) {
+async function rollbackBlueGreen(settings, nas, context) {
+    const { progress } = context;
     const { conn, target, blueGreen: bg } = settings;
     const steps = BLUE_GREEN_ROLLBACK_STEPS;
     progress.banner('Backend Rollback - blue-green behind the proxy');
@@ -65480,13 +65508,13 @@ async function rollbackBlueGreen(settings, nas, { progress, deployment }) {
     const idle = live ? otherColor(live) : 'blue';
     if (colorTag(target.image, state.answers.colors[idle]) === tag)
         progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
-    if (settings.deployment.environment) {
-        const commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-        if (commit)
-            await deployment.start(settings.deployment, commit, `Rollback of the backend from ${current} to ${tag}`);
-        else if (isDatedTag(tag))
-            progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
-    }
+    await startRollbackDeployment(nas, context, {
+        inputs: settings.deployment,
+        repo: conn.repoPath,
+        history: state.history,
+        tag,
+        description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
+    });
     const released = await nas.runPhase(blueGreenRollbackPhase(nas.render, {
         repo: conn.repoPath,
         target,
@@ -66482,28 +66510,6 @@ const deployBackend = defineFlow({
         return { ok: true, outputs };
     },
 });
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
-
-
-
-/**
- * Starts the GitHub deployment of a rollback to `tag`, when an environment is
- * set: for the commit the tag was built from (the history knows it, else the
- * checkout resolves the dated tag's short SHA). Without a commit it only warns:
- * a deployment record is never a reason to stop a rollback.
- */
-async function startRollbackDeployment(nas, { progress, deployment }, o) {
-    if (!o.inputs.environment)
-        return;
-    let commit = commitOf(o.history, o.tag);
-    if (!commit && isDatedTag(o.tag))
-        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
-    if (commit)
-        await deployment.start(o.inputs, commit, o.description);
-    else
-        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
-}
 
 ;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
 

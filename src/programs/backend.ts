@@ -145,6 +145,14 @@ ${inventoryAfterOthers(r, image)}`,
   };
 }
 
+/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
+export function imageTags(image: string): StateQuestions<{ inventory: ImageTag[] }> {
+  return {
+    script: (r) => inventoryValue(r, image),
+    decode: (values) => ({ inventory: decodeInventory(values) }),
+  };
+}
+
 /** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
 export function imageInventory(image: string): StateQuestions<{ inventory: ImageTag[] }> {
   return {

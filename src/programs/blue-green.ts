@@ -11,7 +11,7 @@ import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
-import { BackendExit, RELEASE_STEPS } from './backend.js';
+import { BackendExit, imageTags, RELEASE_STEPS } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
 
@@ -522,19 +522,31 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
   buildContext: string;
   dockerfile: string;
   runLabel: string;
+  /** List the image's tags and the tags containers use after a success, for keep-images (unset: not asked). */
+  listImages?: boolean;
 }
 
+/** What a blue-green release reports; `images` with listImages. */
+export type BlueGreenReleaseValues = SwitchValues & {
+  built: boolean;
+  images?: { inventory: ImageTag[]; inUse: string[] };
+};
+
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
-export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Phase<SwitchValues & { built: boolean }> {
+export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Phase<BlueGreenReleaseValues> {
   const { target } = p;
   const ref = `${target.image}:${p.tag}`;
   const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  const tags = imageTags(target.image);
+  const inUse = tagsInUse(target.image);
   return {
     title: 'Releasing the backend (blue-green)',
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
     begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
     success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+    // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
+    ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
     script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -555,7 +567,11 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
 ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
-    decode: (values) => ({ ...decodeSwitch(values), built: values.get('built') === 'yes' }),
+    decode: (values) => ({
+      ...decodeSwitch(values),
+      built: values.get('built') === 'yes',
+      ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
+    }),
   };
 }
 

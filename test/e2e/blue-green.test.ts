@@ -256,6 +256,22 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(sampleDocker('inspect', '--format', '{{.Name}}', container)).toBe(`/nrg-backend-${color}`);
   });
 
+  it('keep-images with blue-green: the images go in the same release, the live and the previous one stay', async () => {
+    const datedTags = (): string[] =>
+      sampleDocker('images', '--format', '{{.Tag}}', NRG_IMAGE)
+        .split('\n')
+        .filter((t) => /^\d{4}\.\d{2}\.\d{2}-[0-9a-f]{7}$/.test(t));
+    expect(datedTags().length).toBeGreaterThan(2);
+    pushVersion('kept');
+    const run = await deploy({ 'keep-images': '1' });
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    const left = datedTags();
+    expect(left).toContain(run.outputs.DEPLOYED_BACKEND_TAG);
+    expect(left).toContain(run.outputs.PREVIOUS_BACKEND_TAG);
+    expect(left).toHaveLength(2);
+    expect(await version()).toBe('kept');
+  });
+
   it('a reload nginx does not take in time is undone: the upstream is put back, the live colour serves on', async () => {
     const before = await version();
     const live = sampleHistory().at(-1)?.color;

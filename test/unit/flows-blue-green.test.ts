@@ -84,6 +84,33 @@ describe('deploy-backend with strategy blue-green', () => {
     ]);
   });
 
+  it('keep-images: the phase lists the tags after its success, and no program more asks them', async () => {
+    const T1 = '2026.01.01-1111111';
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: state(colors('blue', running(T3))),
+      history: [released('backend', T1), released('backend', T2), released('backend', T3)],
+    });
+    nas.answer(RELEASE, {
+      code: 0,
+      values: {
+        ...switched({}),
+        images: { inventory: [TAG, T3, T2, T1].map((tag) => ({ tag, bytes: 1, id: `id-${tag}` })), inUse: [TAG, T3] },
+      },
+    });
+    nas.answer('Removing old images', { code: 0, values: { removed: [T2, T1], kept: [] } });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'keep-images': '1' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    expect(nas.ran).toEqual([RELEASE, 'Removing old images']);
+    expect(nas.phases[0].afterSuccess?.text).toContain('images_in_use');
+    // the new release and the previous one (live a moment ago, its colour still up) stay
+    expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T2} ${IMAGE}:${T1}`);
+  });
+
   it('the first blue-green release starts blue', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: state(colors('')) });
@@ -179,6 +206,21 @@ describe('rollback-backend with strategy blue-green', () => {
     expect(platform.log).toContain('still warm on the blue colour: the rollback is a switch');
     expect(nas.phases[0].success).toEqual({ color: 'blue' });
     expect(nas.phases[0].begin).toMatchObject({ tag: T3, previous: TAG, detail: 'previous-release' });
+  });
+
+  it('with an environment, the rollback records its deployment for the commit the history knows', async () => {
+    const { nas, context, deployment } = fakeWorld();
+    const commitOfT3 = `3${'0'.repeat(39)}`;
+    nas.answerState({
+      answers: { ...colors('green', running(T3), running(TAG)), inventory },
+      history: [released('backend', T2), released('backend', T3, { commit: commitOfT3 }), released('backend', TAG)],
+    });
+    nas.answer(ROLLBACK, { code: 0, values: { running: T3, liveColor: 'blue', rolledBack: false, warm: true } });
+    const settings = settingsOf(rollbackBackend, { ...BLUE_GREEN, environment: 'production' });
+    expect((await rollbackBackend.run(settings, nas, context)).ok).toBe(true);
+    expect(deployment.started).toEqual([
+      { environment: 'production', ref: commitOfT3, description: `Rollback of the backend from ${TAG} to ${T3}` },
+    ]);
   });
 
   it('the live release is the target: nothing to do', async () => {

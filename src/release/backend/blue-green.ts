@@ -1,7 +1,7 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs, RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, imageInventory, imagesState } from '../../programs/backend.js';
+import { BackendExit, imageInventory } from '../../programs/backend.js';
 import {
   BLUE_GREEN_RELEASE_STEPS,
   BlueGreenExit,
@@ -13,17 +13,16 @@ import {
   LIVE_KEPT,
   otherColor,
   SWITCH_STEPS,
-  tagsInUse,
   type BlueGreenState,
   type SwitchValues,
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
 import { previousRelease, withDeploy } from '../../remote/history.js';
 import { rollbackTarget } from './rollback-target.js';
-import { Steps, type ProgramOutcome, type TypedProgram } from '../../remote/program.js';
-import { lines } from '../../remote/shell.js';
-import { datedTags, type ImageTag } from '../../rules/images.js';
-import { datedTag, isDatedTag } from '../../rules/tags.js';
+import { startRollbackDeployment } from './rollback-deployment.js';
+import { Steps, type ProgramOutcome } from '../../remote/program.js';
+import { datedTags } from '../../rules/images.js';
+import { datedTag } from '../../rules/tags.js';
 import type { Progress } from '../../report/progress.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
@@ -183,6 +182,7 @@ export async function deployBlueGreen(
       runLabel: `${nas.run.url} (${nas.run.actor})`,
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+      listImages: settings.keepImages > 0,
     }),
   );
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
@@ -207,19 +207,19 @@ export async function deployBlueGreen(
   }
   const idle = live ? otherColor(live) : 'blue';
   await nas.finish('success', { tag, commit, previous, color: idle });
-  if (settings.keepImages > 0) {
+  const images = released.values.images;
+  if (settings.keepImages > 0 && images) {
     const history = withDeploy(state.history, nas.run, { tag, commit, previous });
     // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
-    const images = await nas.runProgram(imagesInventory(nas, target.image, target.container));
     await cleanupImages(nas, progress, {
       image: target.image,
       keep: settings.keepImages,
       running: tag,
       rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
-      inventory: images.values.inventory,
+      inventory: images.inventory,
       history,
       pruneDangling: false,
-      inUse: images.values.inUse,
+      inUse: images.inUse,
     });
   }
   progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
@@ -229,28 +229,13 @@ export async function deployBlueGreen(
   return { ok: true, outputs: end.outputs };
 }
 
-function imagesInventory(
-  nas: Nas,
-  image: string,
-  container: string,
-): TypedProgram<{ inventory: ImageTag[]; inUse: string[] }> {
-  const q = imagesState(image, container);
-  const inUse = tagsInUse(image);
-  return {
-    title: 'Listing the images',
-    timeout: 60,
-    quiet: true,
-    script: lines(q.script(nas.render), inUse.script(nas.render)),
-    decode: (values) => ({ inventory: q.decode(values).inventory, inUse: inUse.decode(values) }),
-  };
-}
-
 /** rollback-backend with strategy blue-green: a switch alone when the target is still warm. */
 export async function rollbackBlueGreen(
   settings: RollbackBackendInputs & { deployment: DeploymentInputs },
   nas: Nas,
-  { progress, deployment }: FlowContext,
+  context: FlowContext,
 ): Promise<FlowResult> {
+  const { progress } = context;
   const { conn, target, blueGreen: bg } = settings;
   const steps = BLUE_GREEN_ROLLBACK_STEPS;
   progress.banner('Backend Rollback - blue-green behind the proxy');
@@ -286,12 +271,13 @@ export async function rollbackBlueGreen(
   const idle = live ? otherColor(live) : 'blue';
   if (colorTag(target.image, state.answers.colors[idle]) === tag)
     progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
-  if (settings.deployment.environment) {
-    const commit = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit;
-    if (commit)
-      await deployment.start(settings.deployment, commit, `Rollback of the backend from ${current} to ${tag}`);
-    else if (isDatedTag(tag)) progress.warn(`No commit is known for ${ref}: no GitHub deployment is recorded`);
-  }
+  await startRollbackDeployment(nas, context, {
+    inputs: settings.deployment,
+    repo: conn.repoPath,
+    history: state.history,
+    tag,
+    description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
+  });
   const released = await nas.runPhase(
     blueGreenRollbackPhase(nas.render, {
       repo: conn.repoPath,
