@@ -59149,6 +59149,20 @@ class LineSplitter {
     }
 }
 /**
+ * Where the last TAIL_LINES lines of a run start: `lastNewline(from)` finds the
+ * newline at or before `from` (-1: none), searching back from `end`.
+ */
+function lastLinesStart(lastNewline, end) {
+    for (let n = 0, at = end; at > 0;) {
+        at = lastNewline(at - 1);
+        if (at < 0)
+            break;
+        if (++n === TAIL_LINES)
+            return at + 1;
+    }
+    return 0;
+}
+/**
  * The last lines a program printed (up to TAIL_LINES, or fewer when they are
  * long: at most TAIL_BYTES of them), for error messages. They are copied into
  * a buffer of fixed size: keeping the strings they came in would keep a whole
@@ -59162,16 +59176,7 @@ class RecentLines {
     /** Takes a run of lines, joined by \n. */
     add(text) {
         // Only its last TAIL_LINES lines can be wanted.
-        let start = 0;
-        for (let n = 0, at = text.length; at > 0;) {
-            at = text.lastIndexOf('\n', at - 1);
-            if (at < 0)
-                break;
-            if (++n === TAIL_LINES) {
-                start = at + 1;
-                break;
-            }
-        }
+        const start = lastLinesStart((from) => text.lastIndexOf('\n', from), text.length);
         let piece = start > 0 ? text.slice(start) : text;
         let size = Buffer.byteLength(piece) + 1;
         if (size > TAIL_BYTES) {
@@ -59181,47 +59186,33 @@ class RecentLines {
             this.length = 0;
             this.cut = true;
         }
-        if (this.bytes.length === 0)
-            this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
-        if (this.length + size > this.bytes.length) {
-            // Keep the newest bytes, so that with this run there are no more than TAIL_BYTES.
-            const keep = Math.max(0, TAIL_BYTES - size);
-            this.bytes.copyWithin(0, this.length - keep, this.length);
-            this.length = keep;
-            this.cut = true;
-        }
+        this.makeRoom(size);
         this.length += this.bytes.write(piece, this.length, 'utf8');
         this.bytes[this.length++] = LF;
     }
     /** Takes whole lines as bytes, each ending with \n. */
     addBytes(bytes) {
         // Only its last TAIL_LINES lines can be wanted; they are copied, so the packet is not kept.
-        let start = 0;
-        for (let n = 0, at = bytes.length - 1; at > 0;) {
-            at = bytes.lastIndexOf(LF, at - 1);
-            if (at < 0)
-                break;
-            if (++n === TAIL_LINES) {
-                start = at + 1;
-                break;
-            }
-        }
+        let start = lastLinesStart((from) => bytes.lastIndexOf(LF, from), bytes.length - 1);
         if (bytes.length - start > TAIL_BYTES) {
             // Its end is enough; a character cut at the start is the line the cut drops.
             start = bytes.length - TAIL_BYTES;
             this.length = 0;
             this.cut = true;
         }
-        const size = bytes.length - start;
+        this.makeRoom(bytes.length - start);
+        this.length += bytes.copy(this.bytes, this.length, start);
+    }
+    /** Room for `size` bytes more: the oldest go, so that with them there are no more than TAIL_BYTES. */
+    makeRoom(size) {
         if (this.bytes.length === 0)
             this.bytes = Buffer.allocUnsafe(2 * TAIL_BYTES);
-        if (this.length + size > this.bytes.length) {
-            const keep = Math.max(0, TAIL_BYTES - size);
-            this.bytes.copyWithin(0, this.length - keep, this.length);
-            this.length = keep;
-            this.cut = true;
-        }
-        this.length += bytes.copy(this.bytes, this.length, start);
+        if (this.length + size <= this.bytes.length)
+            return;
+        const keep = Math.max(0, TAIL_BYTES - size);
+        this.bytes.copyWithin(0, this.length - keep, this.length);
+        this.length = keep;
+        this.cut = true;
     }
     get lines() {
         if (this.length === 0)
