@@ -20,6 +20,23 @@ function parseFileCommands(text: string): Record<string, string> {
   return out;
 }
 
+/** 20 000 lines of mixed text: some with the secret, some not ASCII. */
+function longLog(): string[] {
+  return Array.from({ length: 20_000 }, (_, i) =>
+    i % 997 === 0 ? `step ${i}: token=s3cr3t-Wörd ok` : `line ${i} Größe 日本語 🚀 ${'x'.repeat(i % 90)}`,
+  );
+}
+
+/** Hands `log` over in packets of changing sizes (from `seed`), cut anywhere: in a character, in a line break, in the secret. */
+function inPackets(log: Buffer, seed: number, push: (packet: Buffer) => void): void {
+  for (let at = 0; at < log.length;) {
+    seed = (seed * 48271) % 2147483647;
+    const size = 1 + (seed % 40_000);
+    push(log.subarray(at, at + size));
+    at += size;
+  }
+}
+
 /** What a line of remote text, a commit subject or an HTTP body could carry to act on the runner. */
 const HOSTILE = [
   '::set-output name=NR_INJECTED::true',
@@ -128,9 +145,7 @@ describe('ActionsPlatform', () => {
     p.setSecret('s3cr3t-Wörd');
     stdout = '';
     // 20 000 lines of mixed text (some with the secret, some not ASCII, CRLF and CR line breaks)
-    const lines = Array.from({ length: 20_000 }, (_, i) =>
-      i % 997 === 0 ? `step ${i}: token=s3cr3t-Wörd ok` : `line ${i} Größe 日本語 🚀 ${'x'.repeat(i % 90)}`,
-    );
+    const lines = longLog();
     const log = Buffer.from(lines.map((l, i) => l + (i % 3 === 0 ? '\r\n' : i % 7 === 0 ? '\r' : '\n')).join(''));
     const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => p.remote(texts));
     const splitter = new LineSplitter(
@@ -140,14 +155,10 @@ describe('ActionsPlatform', () => {
       '@@m@@ ',
     );
     // packets of changing sizes, cut anywhere: in a character, between \r and \n, in the secret
-    let seed = 7;
-    for (let at = 0; at < log.length;) {
-      seed = (seed * 48271) % 2147483647;
-      const size = 1 + (seed % 40_000);
-      splitter.push(log.subarray(at, at + size));
+    inPackets(log, 7, (packet) => {
+      splitter.push(packet);
       output.flush();
-      at += size;
-    }
+    });
     splitter.end();
     output.result(0);
     const expected = lines.map((l) => l.replace('s3cr3t-Wörd', '***'));
@@ -159,9 +170,7 @@ describe('ActionsPlatform', () => {
     const p = new ActionsPlatform();
     p.setSecret('s3cr3t-Wörd');
     stdout = '';
-    const lines = Array.from({ length: 20_000 }, (_, i) =>
-      i % 997 === 0 ? `step ${i}: token=s3cr3t-Wörd ok` : `line ${i} Größe 日本語 🚀 ${'x'.repeat(i % 90)}`,
-    );
+    const lines = longLog();
     const log = Buffer.from(lines.join('\n') + '\n');
     const output = new ProgramOutput('@@m@@', { title: 'Building' }, {}, (texts) => p.remote(texts));
     const splitter = new LineSplitter(
@@ -171,14 +180,10 @@ describe('ActionsPlatform', () => {
       '@@m@@ ',
       (bytes) => output.bytes(bytes),
     );
-    let seed = 11;
-    for (let at = 0; at < log.length;) {
-      seed = (seed * 48271) % 2147483647;
-      const size = 1 + (seed % 40_000);
-      splitter.push(log.subarray(at, at + size));
+    inPackets(log, 11, (packet) => {
+      splitter.push(packet);
       output.flush();
-      at += size;
-    }
+    });
     splitter.end();
     expect(output.result(0).tail).toEqual(lines.slice(-40).map((l) => l.replace('s3cr3t-Wörd', '***')));
     expect(readAsRunner(stdout).text).toEqual(lines.map((l) => l.replace('s3cr3t-Wörd', '***')));
