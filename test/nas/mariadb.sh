@@ -17,16 +17,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/config.sh"
+. "$here/seed.sh"
 MARIADB_IMAGE=${NAS_MARIADB_IMAGE:-nas-mariadb:latest}
 say() { printf '[nas/mariadb] %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || { echo 'mariadb.sh needs root' >&2; exit 1; }
 if [ "${1:-}" = --down ]; then
   # what the MySQL backup tests start: the containers nrm-*, the compose project "shelf" and its volumes
-  ids=$(docker ps -aq --filter name='^nrm-' 2>/dev/null)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
-  vols=$(docker volume ls -q --filter label=com.docker.compose.project=shelf 2>/dev/null)
-  [ -z "$vols" ] || docker volume rm $vols >/dev/null
+  remove_sample_app nrm- shelf
   exit 0
 fi
 

@@ -12,16 +12,14 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/config.sh"
+. "$here/seed.sh"
 PG_IMAGE=${NAS_PG_IMAGE:-nas-postgres:latest}
 say() { printf '[nas/postgres] %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || { echo 'postgres.sh needs root' >&2; exit 1; }
 if [ "${1:-}" = --down ]; then
   # what the backup tests start: the containers nrb-*, the compose project "store" and its volumes
-  ids=$(docker ps -aq --filter name='^nrb-' 2>/dev/null)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
-  vols=$(docker volume ls -q --filter label=com.docker.compose.project=store 2>/dev/null)
-  [ -z "$vols" ] || docker volume rm $vols >/dev/null
+  remove_sample_app nrb- store
   exit 0
 fi
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then

@@ -1,4 +1,4 @@
-# Shared by the stand-in's sample applications (reset.sh, services.sh, bluegreen.sh); sourced after config.sh.
+# Shared by the stand-in's sample applications (reset.sh, services.sh, bluegreen.sh, postgres.sh, mariadb.sh); sourced after config.sh.
 
 # Runs a command as the NAS user, with its own HOME (git reads its config there).
 as_nas() { runuser -u "$NAS_USER" -- env HOME="$(getent passwd "$NAS_USER" | cut -d: -f6)" "$@"; }
@@ -26,4 +26,14 @@ seed_sample() {
   as_nas git clone -q "$origin" "$repo"
   as_nas git -C "$repo" config user.name 'NAS'
   as_nas git -C "$repo" config user.email 'nas@example.test'
+}
+
+# remove_sample_app PREFIX PROJECT: what a test application started, by container name prefix and by compose
+# project, with the project's volumes.
+remove_sample_app() {
+  local ids vols
+  ids=$(docker ps -aq --filter name="^$1" 2>/dev/null)
+  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  vols=$(docker volume ls -q --filter label=com.docker.compose.project="$2" 2>/dev/null)
+  [ -z "$vols" ] || docker volume rm $vols >/dev/null
 }
