@@ -12,6 +12,7 @@ import {
   decodeListing,
   listingValue,
   restoreData,
+  restoreOrExit,
 } from '../../src/programs/backups.js';
 import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
@@ -387,6 +388,7 @@ describe('NAS-side backup shell, run with a real sh', () => {
         },
         { tag: T3, commit: '', reason: `safety before restore ${id}` },
       ),
+      restoreOrExit(),
     ).text;
     let code = 0;
     let out = '';
@@ -417,9 +419,9 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(code, out).toBe(0);
     const kinds = calls.map((c) => c.split(' ').slice(0, 2).join(' '));
     const at = (prefix: string): number => kinds.findIndex((k) => k.startsWith(prefix));
-    // the safety backup reads (run --rm ... :ro, exec) before the backend stops; the restores come after
-    expect(at('run --rm')).toBeLessThan(at('stop nrb-api'));
-    expect(at('stop nrb-api')).toBeLessThan(at('exec -i'));
+    // the backend stops before the safety backup reads (run --rm ... :ro, exec): a quiesced snapshot; the restores come after
+    expect(at('stop nrb-api')).toBeLessThan(at('run --rm'));
+    expect(at('run --rm')).toBeLessThan(at('exec -i'));
     expect(calls.some((c) => c.startsWith('exec -i nrb-db sh -c') && c.includes('pg_restore'))).toBe(true);
     expect(calls.some((c) => c.startsWith('run --rm -i') && c.includes('tar -xzf -'))).toBe(true);
     expect(out).toMatch(/MARK value safety_id \d{8}T\d{6}Z-2026\.01\.20-3333333/);
