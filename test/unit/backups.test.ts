@@ -353,7 +353,10 @@ describe('NAS-side backup shell, run with a real sh', () => {
    * Runs a restore with a docker that records every call; returns its exit code and the calls.
    * `failFirstRestore`: the first database restore fails (the one from the backup, not the undo).
    */
-  function restore(id: string, o: { failFirstRestore?: boolean } = {}): { code: number; calls: string[]; out: string } {
+  function restore(
+    id: string,
+    o: { failFirstRestore?: boolean; then?: string } = {},
+  ): { code: number; calls: string[]; out: string } {
     const log = join(work, `calls-${id}`);
     const failOnce = join(work, `fail-once-${id}`);
     if (o.failFirstRestore) writeFileSync(failOnce, '');
@@ -388,7 +391,7 @@ describe('NAS-side backup shell, run with a real sh', () => {
         },
         { tag: T3, commit: '', reason: `safety before restore ${id}` },
       ),
-      restoreOrExit(),
+      o.then === undefined ? restoreOrExit() : new Shell(o.then),
     ).text;
     let code = 0;
     let out = '';
@@ -441,6 +444,22 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(out).toContain(`Putting the data of before the restore back from safety backup ${safety}`);
     expect(out).toContain('MARK value restore_undone yes');
     expect(calls.indexOf('start nrb-api')).toBeGreaterThan(calls.lastIndexOf(restores[3]));
+  });
+
+  it('data safety 1: in a fallback, a restore that fails returns (undone, named) and the script goes on, the backend left to the recreate', () => {
+    const id = '20260108T000000Z-restore-fallback';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const { code, calls, out } = restore(id, {
+      failFirstRestore: true,
+      then: 'nr_restore; echo "RESTORE-RC=$?"; echo CONTINUED',
+    });
+    expect(code, out).toBe(0);
+    expect(out).toContain(`RESTORE-RC=${BackupExit.RestoreFailed}`);
+    expect(out).toContain('CONTINUED');
+    expect(out).toContain('MARK value data undone');
+    // the failed release is not started again (its start may migrate again): the fallback's compose up replaces it
+    expect(calls).toContain('stop nrb-api');
+    expect(calls).not.toContain('start nrb-api');
   });
 
   it('writes the environment file atomically, private, with a copy kept for the release', () => {
