@@ -215,7 +215,11 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         previous: current,
         ...(restore ? { backup: restore.id } : {}),
         detail: [
-          envFailed ? 'environment file not written' : rollbackFailed ? 'rollback failed' : 'health check failed',
+          envFailed
+            ? 'environment file not written'
+            : rollbackFailed
+              ? 'health check failed and putting back failed'
+              : 'health check failed',
           ...(data ? [data.detail] : []),
         ].join(', '),
       });
