@@ -195,6 +195,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       const preDeployFailed = released.code === BackendExit.PreDeployFailed;
+      // the phase wrote a watch rollback's line itself, word for word
+      const writtenByPhase =
+        released.code === BackendExit.WatchRolledBack || released.code === BackendExit.WatchRolledBackDataNotPutBack;
       const watchDetail = (): string =>
         rollbackFailed
           ? 'watch breached and rollback failed'
@@ -203,9 +206,6 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
             : released.code === BackendExit.WatchRolledBackDataNotPutBack
               ? WATCH_ROLLBACK_DATA_DETAIL
               : 'watch breached, nothing to roll back to';
-      // the phase wrote a watch rollback's line itself, word for word
-      const writtenByPhase =
-        released.code === BackendExit.WatchRolledBack || released.code === BackendExit.WatchRolledBackDataNotPutBack;
       const detail = watchEnded
         ? watchDetail()
         : preDeployFailed
@@ -223,7 +223,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       });
       const why = watchEnded
         ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${
-            released.code === BackendExit.WatchRolledBack
+            writtenByPhase
               ? `It was rolled back to ${target.image}:${values.running}.`
               : rollbackFailed
                 ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
