@@ -220,7 +220,7 @@ export async function rollbackServices(
       ),
       detail:
         released.code === BackendExit.RollbackFailed
-          ? 'rollback and restore failed'
+          ? 'health check failed and putting back failed'
           : `health check failed: ${released.values.failed.join(', ')}`,
     });
     const why = servicesFailure(

@@ -7,7 +7,7 @@ import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTags } from '../../rules/images.js';
-import { listBackups } from '../../programs/backups.js';
+import { DataOutcome, listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
@@ -15,8 +15,8 @@ import { rollbackServices, servicesOfLastRelease } from './rollback-services.js'
 import { startRollbackDeployment } from './rollback-deployment.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
 
-/** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
-const NOTHING_CHANGED: ReadonlySet<number> = new Set([
+/** A restore that ends with these restored nothing: the backup did not verify, the safety backup failed, the environment file was not staged. */
+const NOTHING_RESTORED: ReadonlySet<number> = new Set([
   BackendExit.BackupCorrupt,
   BackendExit.SafetyBackupFailed,
   BackendExit.EnvFileFailed,
@@ -144,6 +144,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
               envFile: {
                 plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
                 content: settings.envFile.content,
+                ...(settings.envFile.content ? { sha256: envSha256(settings.envFile.content) } : {}),
               },
             }
           : {}),
@@ -157,9 +158,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
     };
     const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
-    if (restore && released.code !== 0 && NOTHING_CHANGED.has(released.code)) {
-      await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore refused' });
-      const why = `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
+    // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
+    if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
+      const began = released.values.restoreBegan === true;
+      await nas.finish('failure', {
+        tag,
+        previous: current,
+        backup: restore.id,
+        detail: began ? 'safety backup failed, nothing restored' : 'restore refused',
+      });
+      const why = began
+        ? `The restore of ${restore.id} stopped before it changed any data: the safety backup failed; ${target.container} was stopped for it and started again on ${current || 'the image it ran'}. ${failureOf(released.tail, released.code)}`
+        : `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
@@ -193,26 +203,45 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         error: why,
       };
     }
-    if (restore && released.code === 0) outputs.RESTORED_BACKUP = restore.id;
+    // RESTORED_BACKUP names the backup only when its data is what the backend has now
+    if (restore && (released.code === 0 || released.values.data === DataOutcome.Restored))
+      outputs.RESTORED_BACKUP = restore.id;
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
+      const envFailed = released.values.envFileFailed === true;
+      const data = restore ? dataAfterUndo(restore.id, outputs.SAFETY_BACKUP_ID, released.values.data) : undefined;
       await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         previous: current,
-        detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed',
+        ...(restore ? { backup: restore.id } : {}),
+        detail: [
+          envFailed
+            ? 'environment file not written'
+            : rollbackFailed
+              ? 'health check failed and putting back failed'
+              : 'health check failed',
+          ...(data ? [data.detail] : []),
+        ].join(', '),
       });
-      const why = recreateFailure({
-        what: `The rollback to ${ref}`,
-        image: target.image,
-        fallback: current,
-        running,
-        rolledBack,
-        rollbackFailed,
-        tail: released.tail,
-        code: released.code,
-      });
-      progress.fail(why);
-      return { ok: false, outputs, error: why };
+      const why = envFailed
+        ? `The rollback to ${ref} stopped after the restore: ${settings.envFile.path} could not be written, so ${ref} was not started; ${
+            rollbackFailed
+              ? `putting ${target.image}:${current} back failed too`
+              : `${target.image}:${running} runs again`
+          }. ${failureOf(released.tail, released.code)}`
+        : recreateFailure({
+            what: `The rollback to ${ref}`,
+            image: target.image,
+            fallback: current,
+            running,
+            rolledBack,
+            rollbackFailed,
+            tail: released.tail,
+            code: released.code,
+          });
+      const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+      progress.fail(said);
+      return { ok: false, outputs, error: said };
     }
     await nas.finish('success', { ...envRecord, ...(restore ? { backup: restore.id } : {}) });
     progress.results('ROLLBACK COMPLETE', {
@@ -227,3 +256,25 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     return { ok: true, outputs };
   },
 });
+
+/** What the data is after a rollback with a restore whose recreate failed: the restore undone, or not. */
+function dataAfterUndo(
+  backup: string,
+  safety: string,
+  data: DataOutcome | undefined,
+): { detail: string; text: string } {
+  if (data === DataOutcome.Undone)
+    return {
+      detail: 'restore undone',
+      text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
+    };
+  if (data === DataOutcome.NotUndone)
+    return {
+      detail: 'restore not undone',
+      text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
+    };
+  return {
+    detail: 'data restored',
+    text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
+  };
+}
