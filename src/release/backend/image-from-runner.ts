@@ -83,7 +83,7 @@ export async function imageFromRunner(nas: Nas, progress: Progress, p: RunnerIma
       'runner cannot build for the NAS platform',
     );
   const target = p.platform ? ` for ${p.platform}` : '';
-  progress.platform.startGroup(`docker build ${ref}${target} (on the runner)`);
+  progress.platform.startGroup(`docker build ${ref} (on the runner)`);
   const built = await buildOnRunner(
     {
       ref,
