@@ -33,6 +33,7 @@ import {
   obtainImage,
   obtainStepText,
   pullImage,
+  pulledDigestFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -347,6 +348,7 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ...pulledRecord(p),
       ...(p.watch ? { detail: 'watch passed' } : {}),
     },
+    ...(p.source?.kind === 'registry' ? { successFields: pulledDigestFields(r, ref, target.image) } : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {
