@@ -15,6 +15,7 @@ import {
   nasLayersScript,
   obtainImage as obtainFromSource,
   pullImage,
+  pulledDigestsFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -478,6 +479,15 @@ ${
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
     begin: { ...update, detail: 'deploy' },
     success: update,
+    ...(source.kind === 'registry'
+      ? {
+          successFields: pulledDigestsFields(
+            r,
+            images.map((i) => i.image),
+            p.tag,
+          ),
+        }
+      : {}),
     ...(p.listTags
       ? {
           afterSuccess: inventoryValues(

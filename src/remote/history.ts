@@ -33,6 +33,8 @@ export interface HistoryRecord {
   pulled?: string;
   /** The digest (`sha256:…`) of what that pull got: a rollback pulls `image@digest`, never a tag that may have moved since. */
   digest?: string;
+  /** The same for a release of several services: each image's digest, by image name. */
+  digests?: Record<string, string>;
   /** blue-green (issue 15): the colour serving through the proxy after this operation. */
   color?: 'blue' | 'green';
 }

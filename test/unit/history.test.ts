@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HistoryRecorder } from '../../src/nas/history-recorder.js';
-import { pulledDigestFields } from '../../src/programs/image-sources.js';
+import { pulledDigestFields, pulledDigestsFields } from '../../src/programs/image-sources.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
 import { sh } from '../../src/remote/shell.js';
 import {
@@ -187,7 +187,10 @@ describe('data safety 9: the success line of a registry release records the dige
   const DIGEST = `sha256:${'ab12'.repeat(16)}`;
 
   /** Runs a phase's recorded body with real dash and a docker whose inspect prints `digests`; the history's lines. */
-  function successLine(digests: string): Array<Record<string, unknown>> {
+  function successLine(
+    digests: string,
+    fields = pulledDigestFields(new Renderer(bareTools, false), `${IMAGE}:${TAG}`, IMAGE),
+  ): Array<Record<string, unknown>> {
     const dir = mkdtempSync(join(tmpdir(), 'history-digest-'));
     try {
       writeFileSync(join(dir, 'digests'), digests);
@@ -199,13 +202,7 @@ describe('data safety 9: the success line of a registry release records the dige
         true,
       );
       recorder.begin({ tag: TAG, pulled: 'latest' });
-      const script = recorder.recordingSuccess(
-        sh`:`,
-        { tag: TAG, pulled: 'latest' },
-        undefined,
-        [],
-        pulledDigestFields(new Renderer(bareTools, false), `${IMAGE}:${TAG}`, IMAGE),
-      );
+      const script = recorder.recordingSuccess(sh`:`, { tag: TAG, pulled: 'latest' }, undefined, [], fields);
       const r = spawnSync('dash', ['-c', script.text], {
         encoding: 'utf8',
         env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` },
@@ -230,5 +227,12 @@ describe('data safety 9: the success line of a registry release records the dige
     const [odd] = successLine(`${IMAGE}@sha256:ab"},"outcome":"failure\n`);
     expect(odd).toMatchObject({ tag: TAG, outcome: 'success' });
     expect(odd).not.toHaveProperty('digest');
+  });
+
+  it("several services: each image's digest by image name", () => {
+    const fields = pulledDigestsFields(new Renderer(bareTools, false), [IMAGE, 'ghcr.io/o/web'], TAG);
+    // the fake docker answers the same for both images: only the one whose repository it names is recorded
+    expect(successLine(`${IMAGE}@${DIGEST}\n`, fields)[0]).toMatchObject({ digests: { [IMAGE]: DIGEST } });
+    expect(successLine('', fields)[0]).not.toHaveProperty('digests');
   });
 });
