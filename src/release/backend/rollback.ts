@@ -58,10 +58,10 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
     let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
     if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-      const record = [...state.history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.pulled);
-      const pulled = record?.pulled;
+      const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
+      const pulled = records.find((r) => r.pulled)?.pulled;
       // the digest it was released with: its tag may name other content by now
-      const digest = record?.digest && DIGEST.test(record.digest) ? record.digest : undefined;
+      const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
       pull = {
         ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
