@@ -37,6 +37,7 @@ import {
   obtainImage,
   obtainStepText,
   pullImage,
+  pulledDigestFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -225,7 +226,7 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const watch = r.dryRun ? undefined : p.watch;
@@ -371,6 +372,7 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ...pulledRecord(p),
       ...(p.watch ? { detail: 'watch passed' } : {}),
     },
+    ...(p.source?.kind === 'registry' ? { successFields: pulledDigestFields(r, ref, target.image) } : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {

@@ -317,7 +317,7 @@ nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_b
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const setLive = (c: Color | ''): Shell =>
@@ -325,7 +325,7 @@ nr_say ok ${`${name} done`}`
   // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
   // the colour, container and port reach it through its environment only.
   const userSwitch = (c: Color, cid: Shell): Shell =>
-    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
+    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
   const switchTo = (c: Color, cid: Shell): Shell =>
     bg.switchCommand ? sh`${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh`nr_switch_to ${bg.ports[c]}`;
   return lines(

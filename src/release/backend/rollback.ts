@@ -14,6 +14,7 @@ import { autoBackup, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
+import { DIGEST } from '../../programs/image-sources.js';
 
 /** A restore that ends with these restored nothing: the backup did not verify, the safety backup failed, the environment file was not staged. */
 const NOTHING_RESTORED: ReadonlySet<number> = new Set([
@@ -57,17 +58,19 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
     let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
     if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-      const pulled = [...state.history]
-        .reverse()
-        .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
+      const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
+      const pulled = records.find((r) => r.pulled)?.pulled;
+      // the digest it was released with: its tag may name other content by now
+      const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
       pull = {
-        ref: `${target.image}:${pulled ?? tag}`,
+        ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         ...(settings.source.login ? { login: settings.source.login } : {}),
       };
-      progress.warn(
-        `Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`,
-      );
+      const from = digest
+        ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
+        : `the registry (${pull.ref})`;
+      progress.warn(`Image ${ref} is not on the NAS: it is pulled from ${from} before anything changes`);
     } else if (!inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
       throw new Error(
