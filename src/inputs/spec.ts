@@ -376,7 +376,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...backendOutputs,
       ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
       WATCH_STATUS:
-        '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+        '`passed` (no guard breached during the watch, and each got answers), `inconclusive` (a guard never got one good answer: the release stays, with a warning naming the guard), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
       ...deployedServices,

@@ -38,6 +38,8 @@ const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
   if (watch.status === 'passed' && code === 0) return 'passed';
+  // A guard never answered: the release stays, but it cannot be said to have passed.
+  if (watch.status === 'inconclusive' && code === 0) return 'inconclusive';
   if (code === BackendExit.WatchRolledBack) return 'rolled-back';
   if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
   return 'skipped';
