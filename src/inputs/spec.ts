@@ -125,9 +125,19 @@ const deployedServices = {
 };
 
 const verify: Record<string, InputSpec> = {
+  checks: {
+    description:
+      'What to verify (comma or newline separated): `grafana`, `prometheus`, `mimir`, `loki`, `tempo`, `containers`. Only these run and appear in the report.',
+    default: 'grafana,mimir,loki,tempo,containers',
+  },
   'grafana-url': { description: 'Grafana URL as reached from the NAS.', default: 'http://127.0.0.1:3000' },
   'grafana-credentials': { description: '`user:password` for basic auth, or an API token.', default: '', secret: true },
   'mimir-url': { description: 'Mimir URL as reached from the NAS.', default: 'http://127.0.0.1:9009' },
+  'prometheus-url': {
+    description:
+      'Prometheus URL as reached from the NAS, for the `prometheus` check (readiness at `/-/ready`, queries at `/api/v1/query`).',
+    default: 'http://127.0.0.1:9090',
+  },
   'loki-url': { description: 'Loki URL as reached from the NAS.', default: 'http://127.0.0.1:3100' },
   'tempo-url': { description: 'Tempo URL as reached from the NAS.', default: 'http://127.0.0.1:3200' },
   'expected-datasources': {
@@ -135,7 +145,8 @@ const verify: Record<string, InputSpec> = {
     default: 'MIMIR,LOKI,TEMPO',
   },
   'required-metrics': {
-    description: 'PromQL selectors (one a line) that must each return at least one series from Mimir.',
+    description:
+      'PromQL selectors (one a line) that must each return at least one series: from Mimir when `checks` names `mimir` (also when it names `prometheus` too), else from Prometheus when it names `prometheus`.',
     default: 'up{source="pipeline"}\nup{job="scanium-backend"}',
   },
   'fail-on-warnings': { description: 'Fail the step on a warning too.', default: 'false' },
@@ -368,7 +379,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...backendOutputs,
       ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
       WATCH_STATUS:
-        '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+        '`passed` (no guard breached during the watch, and each got answers), `inconclusive` (a guard never got one good answer: the release stays, with a warning naming the guard), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
       ...deployedServices,

@@ -135,7 +135,8 @@ const samplesName = (i: number): string => `watch_samples_${i}`;
 /**
  * Shell that watches the guards on the NAS until the watch time is over or a
  * guard breaches; it returns 0 when the release passed, 1 when it must be
- * rolled back (a breach, or a failed query under on-query-error=fail). The
+ * rolled back (a breach, or a failed query under on-query-error=fail); a
+ * watch in which a guard never got one good answer ends `inconclusive`. The
  * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
  */
 export function watchGuards(p: WatchPlan): Shell {
@@ -164,9 +165,20 @@ nr_say endgroup
     ...p.guards.map(
       (_, i) => sh`nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`,
     ),
+    // A guard without one value in its samples watched nothing: the watch cannot say the release passed.
+    sh`nr_watch_silent=`,
+    ...p.guards.map(
+      (g, i) =>
+        sh`grep -q '^[0-9]* v ' "$nr_watch_dir/"${i + 1} 2>/dev/null || nr_watch_silent="$nr_watch_silent "${g.name}`,
+    ),
     sh`rm -rf "$nr_watch_dir"
 if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${GUARD} "$nr_watch_breach"; return 1; fi
 if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${GUARD} "$nr_watch_failed"; return 1; fi
+if [ -n "$nr_watch_silent" ]; then
+  nr_value ${STATUS} inconclusive
+  nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
+  return 0
+fi
 nr_value ${STATUS} passed; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
 }`,
   );
@@ -186,8 +198,11 @@ export interface GuardReport {
 }
 
 export interface WatchResult {
-  /** What the NAS reported: empty when the watch did not run (or its report was cut short). */
-  status: '' | 'passed' | 'breached' | 'query-failed';
+  /**
+   * What the NAS reported: empty when the watch did not run (or its report was cut short);
+   * `inconclusive` when it ran to its end but a guard never got one good answer.
+   */
+  status: '' | 'passed' | 'inconclusive' | 'breached' | 'query-failed';
   /** The guard that ended the watch (breached, or whose query failed under on-query-error=fail). */
   guard?: GuardReport;
   guards: GuardReport[];
@@ -214,7 +229,8 @@ function decodeSamples(b64: string | undefined): Sample[] {
 /** The watch's values as the runner reads them. */
 export function decodeWatch(values: ReadonlyMap<string, string>, guards: readonly Guard[]): WatchResult {
   const raw = values.get(STATUS) ?? '';
-  const status: WatchResult['status'] = raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+  const status: WatchResult['status'] =
+    raw === 'passed' || raw === 'inconclusive' || raw === 'breached' || raw === 'query-failed' ? raw : '';
   const reports = guards.map((g, i): GuardReport => {
     const samples = decodeSamples(values.get(samplesName(i + 1)));
     const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));

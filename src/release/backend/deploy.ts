@@ -22,6 +22,7 @@ import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from '.
 import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
+import { promqlSyntaxError } from '../../rules/promql.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
@@ -40,6 +41,8 @@ const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
   if (watch.status === 'passed' && code === 0) return 'passed';
+  // A guard never answered: the release stays, but it cannot be said to have passed.
+  if (watch.status === 'inconclusive' && code === 0) return 'inconclusive';
   if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack) return 'rolled-back';
   if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
   return 'skipped';
@@ -48,7 +51,8 @@ function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 export const deployBackend = defineFlow<DeployBackendInputs & { deployment: DeploymentInputs }>({
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
-  settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
+  // The guards' PromQL is parsed here, so only this flow's bundle carries the grammar.
+  settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context): Promise<FlowResult> {
     // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
     if (settings.services.length) return deployServices(settings, nas, context);
