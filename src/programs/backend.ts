@@ -2,9 +2,10 @@ import type { BackendTarget, CheckoutInputs } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
+import { stateDirOf } from '../remote/state-dir.js';
 import { HEALTH } from '../remote/health.js';
 import type { WatchPlan } from '../rules/guards.js';
-import { decodeWatch, watchGuards, type WatchResult } from './watch.js';
+import { decodeWatch, watchDetailField, watchGuards, type WatchResult } from './watch.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
@@ -232,7 +233,7 @@ nr_say ok ${`${name} done`}`
   const watch = r.dryRun ? undefined : p.watch;
   return lines(
     HEALTH,
-    watch ? watchGuards(watch) : undefined,
+    watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined,
     sh`nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
@@ -287,6 +288,11 @@ nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | s
 nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.FailedWithoutFallback)}`
 }`,
   );
+}
+
+/** Where the watch leaves how it ended, for the success line the phase writes after its body. */
+function watchOutcomeFile(repo: string): string {
+  return `${stateDirOf(repo)}/watch-outcome`;
 }
 
 /** The steps of a backend release on the NAS, after the runner's lock step. */
@@ -370,9 +376,16 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       previous: p.previous,
       ...envRecord(p),
       ...pulledRecord(p),
-      ...(p.watch ? { detail: 'watch passed' } : {}),
     },
-    ...(p.source?.kind === 'registry' ? { successFields: pulledDigestFields(r, ref, target.image) } : {}),
+    ...(p.source?.kind === 'registry' || p.watch
+      ? {
+          successFields: lines(
+            p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined,
+            p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined,
+            sh`:`,
+          ),
+        }
+      : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {

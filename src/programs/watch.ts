@@ -8,6 +8,7 @@ import {
   type WatchPlan,
 } from '../rules/guards.js';
 import { lines, sh, Shell } from '../remote/shell.js';
+import { RECORD_MORE } from '../remote/history.js';
 
 /** Seconds one query may take before it counts as failed. */
 export const QUERY_TIMEOUT = 10;
@@ -127,6 +128,16 @@ export function urlEncode(text: string): string {
   return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/**
+ * The success line's detail, from how the watch ended on the NAS (`watch passed`, `watch inconclusive`): an
+ * inconclusive watch must not be filed as passed. The phase's body runs in a subshell, so the watch leaves its
+ * outcome in `file` for the line written after it.
+ */
+export function watchDetailField(file: string): Shell {
+  return sh`nr_wo=$(cat ${file} 2>/dev/null); rm -f ${file}
+case $nr_wo in passed|inconclusive) ${new Shell(RECORD_MORE)}="$${new Shell(RECORD_MORE)}"',"detail":"watch '"$nr_wo"'"' ;; esac`;
+}
+
 /** The value names the watch reports. */
 const STATUS = 'watch_status';
 const GUARD = 'watch_guard';
@@ -139,8 +150,9 @@ const samplesName = (i: number): string => `watch_samples_${i}`;
  * watch in which a guard never got one good answer ends `inconclusive`. The
  * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
  */
-export function watchGuards(p: WatchPlan): Shell {
+export function watchGuards(p: WatchPlan, outcomeFile?: string): Shell {
   const every = formatDuration(p.interval);
+  const keep = (outcome: string): Shell => (outcomeFile ? sh`printf '%s' ${outcome} > ${outcomeFile}` : sh`:`);
   const polls = p.guards.map(
     (g, i) => sh`nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`,
   );
@@ -175,11 +187,11 @@ nr_say endgroup
 if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${GUARD} "$nr_watch_breach"; return 1; fi
 if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${GUARD} "$nr_watch_failed"; return 1; fi
 if [ -n "$nr_watch_silent" ]; then
-  nr_value ${STATUS} inconclusive
+  nr_value ${STATUS} inconclusive; ${keep('inconclusive')}
   nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
   return 0
 fi
-nr_value ${STATUS} passed; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
+nr_value ${STATUS} passed; ${keep('passed')}; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
 }`,
   );
 }

@@ -172,6 +172,7 @@ describe('deploy-backend watches its metrics guards against a real Prometheus', 
     expect(report.guards[0].errors).toBe(report.guards[0].samples.length);
     expect(report.guards[0].worst).toBeNull();
     expect(warned.summary).toContain('### Metrics watch: inconclusive');
+    expect(historyLines().at(-1)).toMatchObject({ tag: good, outcome: 'success', detail: 'watch inconclusive' });
     await expectRunning(good);
 
     // A guard whose PromQL does not parse is refused before anything connects, naming the guard and where.

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HistoryRecorder } from '../../src/nas/history-recorder.js';
 import { pulledDigestFields, pulledDigestsFields } from '../../src/programs/image-sources.js';
+import { watchDetailField } from '../../src/programs/watch.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
-import { sh } from '../../src/remote/shell.js';
+import { lines, sh } from '../../src/remote/shell.js';
 import {
   parseHistory,
   parseHistoryValues,
@@ -181,7 +182,7 @@ describe('releaseStack and previousRelease', () => {
   });
 });
 
-describe('data safety 9: the success line of a registry release records the digest it pulled', () => {
+describe('the success line the phase writes on the NAS (data safety 9: the digest a registry release pulled)', () => {
   const IMAGE = '127.0.0.1:5000/app';
   const TAG = '2026.01.01-aaaaaaa';
   const DIGEST = `sha256:${'ab12'.repeat(16)}`;
@@ -227,6 +228,15 @@ describe('data safety 9: the success line of a registry release records the dige
     const [odd] = successLine(`${IMAGE}@sha256:ab"},"outcome":"failure\n`);
     expect(odd).toMatchObject({ tag: TAG, outcome: 'success' });
     expect(odd).not.toHaveProperty('digest');
+  });
+
+  it('a watched release: the detail says how the watch ended, and an inconclusive watch is never filed as passed', () => {
+    const file = join(tmpdir(), `watch-outcome-${process.pid}`);
+    const after = (outcome: string) =>
+      successLine(`${IMAGE}@${DIGEST}\n`, lines(sh`printf %s ${outcome} > ${file}`, watchDetailField(file)))[0];
+    expect(after('passed')).toMatchObject({ outcome: 'success', detail: 'watch passed' });
+    expect(after('inconclusive')).toMatchObject({ outcome: 'success', detail: 'watch inconclusive' });
+    expect(after('')).not.toHaveProperty('detail');
   });
 
   it("several services: each image's digest by image name", () => {
