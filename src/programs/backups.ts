@@ -129,11 +129,11 @@ nr_bk_sized() {
  * The dump commands, run inside the database's container: credentials from its own environment.
  * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
  * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
- * reads any level.
+ * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
  */
 const DUMP = {
   postgres:
-    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 "${1:-${POSTGRES_DB:-$u}}"',
+    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
   mysql:
     'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
 } as const;
