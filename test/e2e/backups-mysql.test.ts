@@ -302,7 +302,8 @@ describe('MySQL/MariaDB backups and restores (nas-mariadb)', () => {
     await watch;
     expect(failed.code).not.toBe(0);
     expect(failed.stdout + failed.stderr).toMatch(/Restoring mysql:db failed/);
-    expect([...answers]).toEqual([before]);
+    // a session ended by the undo's swap is not a database without its rows: every answer given is the rows of before
+    expect([...answers].filter((a) => !/ERROR (2006|2013|1927)/.test(a))).toEqual([before]);
     expect(rows()).toBe(before);
   });
 
