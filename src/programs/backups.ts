@@ -140,6 +140,12 @@ const DUMP = {
 
 /** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
 const MYSQL_RELOAD = 75;
+/**
+ * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
+ * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
+ */
+const MYSQL_OBJECTS =
+  '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
 
 /**
  * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
@@ -450,14 +456,19 @@ nr_say ok ${`Volume ${i.source} restored`}`;
     const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
     const exec = sh`nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
     return sh`nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
-${exec} < ${file}; nr_rc=$?
 ${
   i.kind === 'mysql'
-    ? sh`if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
-  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place of the database`}
+    ? sh`nr_rs_mode=
+if grep -Eq ${MYSQL_OBJECTS} ${file}; then
+  nr_rs_mode=replace
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
+fi
+${exec} $nr_rs_mode < ${file}; nr_rc=$?
+if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
   ${exec} replace < ${file}; nr_rc=$?
 fi`
-    : sh`:`
+    : sh`${exec} < ${file}; nr_rc=$?`
 }
 [ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
 nr_say ok ${`Database ${what} restored`}`;
