@@ -10,7 +10,7 @@ import { datedTags } from '../../rules/images.js';
 import { DataOutcome, listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { autoBackup, type BackupEntry } from '../../rules/backups.js';
+import { autoBackup, manifestProblem, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
@@ -97,6 +97,12 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       if (!restore.verifies || !restore.manifest)
         throw new Error(
           `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
+        );
+      // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
+      const problem = manifestProblem(restore.manifest);
+      if (problem)
+        throw new Error(
+          `restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`,
         );
       progress.ok(
         `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
