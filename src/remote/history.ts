@@ -31,6 +31,10 @@ export interface HistoryRecord {
   services?: Record<string, ServiceRecord>;
   /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
   pulled?: string;
+  /** The image (name, no tag) the tag is of: an empty-tag rollback goes back across a renamed image. */
+  image?: string;
+  /** What the backend ran before this operation (`image:tag`, or what docker names it) and that image's id. */
+  ran?: { image: string; id: string };
   /** blue-green (issue 15): the colour serving through the proxy after this operation. */
   color?: 'blue' | 'green';
 }
@@ -180,6 +184,13 @@ export function withDeploy(
 /** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
 export function commitOf(history: readonly HistoryRecord[], tag: string): string {
   return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+
+/** The image a successful backend release of `tag` ran, as the history knows it (undefined before it recorded images). */
+export function imageOf(history: readonly HistoryRecord[], tag: string): string | undefined {
+  return [...history]
+    .reverse()
+    .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.image)?.image;
 }
 
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */

@@ -8,6 +8,7 @@ import {
   BackendExit,
   BEFORE_RECREATE,
   deployState,
+  fallbackOf,
   releasePhase,
   RELEASE_STEPS,
   runningTag,
@@ -80,6 +81,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
     const previous = runningTag(target.image, runningImage);
+    // What runs now comes back when the release fails, by its image's id: also under a renamed image or a moved tag.
+    const { runningId } = state.answers;
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     const skippedWatch = {
       WATCH_STATUS: 'skipped',
       WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
@@ -96,7 +100,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         tag,
         buildContext: settings.buildContext,
         dockerfile: settings.dockerfile,
-        fallback: settings.autoRollback ? previous : '',
+        fallback: settings.autoRollback ? fallback.tag : '',
+        ...(fallback.ran ? { fallbackRan: fallback.ran } : {}),
         previous,
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
@@ -210,14 +215,16 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
               ? 'post-deploy failed'
               : rollbackFailed
                 ? 'release and rollback failed'
-                : 'health check failed',
+                : values.upFailed
+                  ? 'container not created'
+                  : 'health check failed',
       });
       const why = watchEnded
         ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${
             released.code === BackendExit.WatchRolledBack
               ? `It was rolled back to ${target.image}:${values.running}.`
               : rollbackFailed
-                ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
+                ? `Putting ${target.image}:${fallback.tag} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
                 : 'There was no previous release to roll back to: it is left running for inspection.'
           }`
         : preDeployFailed
@@ -225,9 +232,10 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           : recreateFailure({
               what: `The release ${ref}`,
               image: target.image,
-              fallback: previous,
+              fallback: fallback.tag,
               running: values.running,
               rolledBack: values.rolledBack,
+              upFailed: values.upFailed,
               rollbackFailed,
               tail: released.tail,
               code: released.code,

@@ -1,7 +1,16 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
 import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
-import { BackendExit, imagesState, rollbackPhase, ROLLBACK_STEPS, runningTag } from '../../programs/backend.js';
+import {
+  BackendExit,
+  fallbackOf,
+  imageIds,
+  imagesState,
+  rollbackPhase,
+  ROLLBACK_STEPS,
+  runningTag,
+} from '../../programs/backend.js';
+import { imageOf } from '../../remote/history.js';
 import { rollbackTarget } from './rollback-target.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
@@ -42,7 +51,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
     const state = await nas.readState(imagesState(target.image, target.container));
-    const { runningImage, inventory } = state.answers;
+    const { runningImage, runningId, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     // A release of several services (issue 14) is rolled back per service; without one, today's single service.
@@ -56,7 +65,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.step(`Verifying image ${ref} exists`);
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
     let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
-    if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
+    // A release of the image under its name of before a rename comes back under the name the compose file reads now.
+    const ranAs = imageOf(state.history, tag);
+    let renamed: string | undefined;
+    if (!inventory.some((t) => t.tag === tag) && ranAs && ranAs !== target.image) {
+      renamed = `${ranAs}:${tag}`;
+      const [id] = (await nas.runProgram(imageIds(nas.render, [renamed]))).values;
+      if (!id)
+        throw new Error(
+          `Image ${renamed} (the release ${tag}, before ${target.image} was its name) is not on the NAS any more. Nothing was changed.`,
+        );
+      progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
+    } else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
       const pulled = [...state.history]
         .reverse()
         .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
@@ -74,7 +94,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`,
       );
     }
-    if (!pull) progress.ok('Image exists');
+    if (!pull && !renamed) progress.ok('Image exists');
     progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
@@ -122,7 +142,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
+        fallback: fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag),
         ...(pull ? { pull } : {}),
+        ...(renamed ? { renamed } : {}),
         ...(restore?.manifest
           ? {
               restore: {
@@ -178,6 +200,16 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
+    }
+    if (renamed && released.code === BackendExit.PullFailed) {
+      await nas.finish('failure', { tag, previous: current, detail: 'image not tagged' });
+      const why = `The rollback to ${ref} stopped before anything changed: ${renamed} could not be tagged as ${ref}. ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return {
+        ok: false,
+        outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
+        error: why,
+      };
     }
     if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
       await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
