@@ -172,7 +172,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           DEPLOYED_BACKEND_TAG: tagNow,
           PREVIOUS_BACKEND_TAG: previous,
           BACKEND_IMAGE: now.values,
-          ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+          ROLLED_BACK: String(tagNow !== '' && tagNow === fallback.tag),
           ...skippedWatch,
         },
         error: why,

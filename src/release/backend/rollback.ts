@@ -127,6 +127,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       return { ok: true, outputs };
     }
 
+    // What runs now comes back if the target fails, by its image's id (it may run under another name).
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     await startRollbackDeployment(nas, context, {
       inputs: settings.deployment,
       repo: conn.repoPath,
@@ -142,7 +144,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
-        fallback: fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag),
+        fallback,
         ...(pull ? { pull } : {}),
         ...(renamed ? { renamed } : {}),
         ...(restore?.manifest
@@ -231,15 +233,20 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         previous: current,
-        detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed',
+        detail: rollbackFailed
+          ? 'rollback and restore failed'
+          : released.values.upFailed
+            ? 'container not created'
+            : 'health check failed',
       });
       const why = recreateFailure({
         what: `The rollback to ${ref}`,
         image: target.image,
-        fallback: current,
+        fallback: fallback.tag,
         running,
         rolledBack,
         rollbackFailed,
+        upFailed: released.values.upFailed,
         tail: released.tail,
         code: released.code,
       });
