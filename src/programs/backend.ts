@@ -313,7 +313,7 @@ nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.F
  * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
  * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
  */
-function keepFallback(r: Renderer, ref: string, id: string): Shell {
+export function keepFallback(r: Renderer, ref: string, id: string): Shell {
   return sh`if [ "$(${r.run(docker.imageExists(ref))} 2>/dev/null)" != ${id} ]; then
   ${r.change(docker.tag(id, ref))} && nr_say info ${`Tagged ${id} as ${ref}`} || nr_say warn ${`Cannot tag ${id} as ${ref}`}
 fi`;

@@ -49,6 +49,8 @@ export interface ServiceRecord {
   healthUrl: string;
   /** image-source: registry: the registry tag the service's image was pulled as (a rollback pulls it again when the image is gone). */
   pulled?: string;
+  /** What the service ran before this operation, and that image's id. */
+  ran?: { image: string; id: string };
 }
 
 export const HISTORY_FILE = 'history.jsonl';
