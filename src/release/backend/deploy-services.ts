@@ -189,7 +189,17 @@ export async function deployServices(
   };
   const nowRecord = Object.fromEntries(
     services.flatMap((s, i) =>
-      running[i] ? [[s.name, serviceRecord(s, running[i], running[i] === tag ? pulled : undefined)]] : [],
+      running[i]
+        ? [
+            [
+              s.name,
+              {
+                ...serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
+                ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
+              },
+            ],
+          ]
+        : [],
     ),
   );
   if (!reported) {
