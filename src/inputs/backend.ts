@@ -121,6 +121,8 @@ export interface CleanupBackendInputs {
   /** Several services (issue 14): their images are cleaned up each, none of their running or rollback tags go. */
   services: ServiceSpec[];
   composeFile: string;
+  /** The compose service: blue-green runs it under the colours' projects, never as `container`. */
+  service: string;
 }
 
 /** The `services` lines, checked before anything connects; errors name the input and the line. */
@@ -405,17 +407,19 @@ export function readCleanupBackend(r: InputReader): CleanupBackendInputs {
   const conn = readConnection(r);
   const image = r.matching('image', PATTERNS.image, 'a Docker image name');
   const container = r.matching('container', PATTERNS.name, 'a container name');
+  const service = r.matching('service', PATTERNS.name, 'a compose service name');
   return {
     conn,
     image,
     container,
+    service,
     keep: r.int('keep', 0, 10000),
     pruneDangling: r.bool('prune-dangling'),
     backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
     composeFile: r.relativePath('compose-file'),
     // cleanup needs only each service's image and container; the other keys are never used here
     services: readServices(r, {
-      service: r.matching('service', PATTERNS.name, 'a compose service name'),
+      service,
       image,
       container,
       tagVariable: 'TAG',

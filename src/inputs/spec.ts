@@ -9,6 +9,8 @@ export interface InputSpec {
   required?: boolean;
   /** Masked in the log, every line of it. */
   secret?: boolean;
+  /** Its lines are `KEY=value`: each value is masked on its own too (see envValues). */
+  envValues?: boolean;
 }
 export interface ActionSpec {
   name: string;
@@ -248,6 +250,7 @@ const envFile: Record<string, InputSpec> = {
       "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
     default: '',
     secret: true,
+    envValues: true,
   },
   'env-file': { description: 'Path of the environment file, relative to repo-path.', default: 'backend/.env' },
 };

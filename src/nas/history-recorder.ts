@@ -1,5 +1,12 @@
-import { appendRecord, beginOperation, endOperation, type HistoryRecord, type Outcome } from '../remote/history.js';
-import { sh, lines, type Shell } from '../remote/shell.js';
+import {
+  RECORD_MORE,
+  appendRecord,
+  beginOperation,
+  endOperation,
+  type HistoryRecord,
+  type Outcome,
+} from '../remote/history.js';
+import { Shell, sh, lines } from '../remote/shell.js';
 import type { RunInfo } from '../report/run-info.js';
 import type { OperationKind, RecordUpdate } from './nas.js';
 import type { PhaseEnding } from '../remote/program.js';
@@ -61,7 +68,13 @@ export class HistoryRecorder {
    * with the body's status. The success is on disk as soon as it happens, so
    * a runner cancelled a moment later loses nothing.
    */
-  recordingSuccess(body: Shell, update: RecordUpdate = {}, after?: Shell, endings: readonly PhaseEnding[] = []): Shell {
+  recordingSuccess(
+    body: Shell,
+    update: RecordUpdate = {},
+    after?: Shell,
+    endings: readonly PhaseEnding[] = [],
+    fields?: Shell,
+  ): Shell {
     if (this.recording) {
       this.successWritten = true;
       this.phaseEndings = endings;
@@ -81,11 +94,13 @@ fi`,
           ended: undefined,
         })
       : sh`:`;
-    return sh`(
+    return sh`${new Shell(RECORD_MORE)}=
+(
 ${body}
 )
 nr_rc=$?
 if [ "$nr_rc" = 0 ]; then
+${this.recording && fields ? fields : sh`:`}
 ${success}
 ${after ?? sh`:`}
 fi

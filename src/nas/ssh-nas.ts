@@ -183,7 +183,13 @@ export class SshNas implements Nas {
     const begin = this.history.begin(phase.begin);
     // A phase that ends the release writes its success line itself; one that a verification follows leaves it to finish().
     const body = phase.success
-      ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess, phase.endings)
+      ? this.history.recordingSuccess(
+          phase.script,
+          phase.success,
+          phase.afterSuccess,
+          phase.endings,
+          phase.successFields,
+        )
       : lines(phase.script, phase.afterSuccess);
     const script = lines(begin, body);
     // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.

@@ -15,7 +15,11 @@ import {
   BackupExit,
   backupFunction,
   decodeBackup,
+  decodeDataOutcome,
   restoreData,
+  restoreOrExit,
+  undoRestore,
+  type DataOutcome,
   type BackupLabel,
   type BackupPlan,
   type BackupValues,
@@ -23,7 +27,7 @@ import {
   decodeListing,
   listingValue,
 } from './backups.js';
-import { putBackEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
+import { installEnvFile, putBackEnvFile, stageEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
 import { plannedItems, type BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
@@ -33,6 +37,7 @@ import {
   obtainImage,
   obtainStepText,
   pullImage,
+  pulledDigestFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -54,6 +59,10 @@ export const BackendExit = {
   RollbackFailed: 42,
   /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
   WatchRolledBack: 43,
+  /** As RolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+  RolledBackDataNotPutBack: 44,
+  /** As WatchRolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+  WatchRolledBackDataNotPutBack: 45,
   ...BackupExit,
 } as const;
 export type BackendExit = (typeof BackendExit)[keyof typeof BackendExit];
@@ -213,9 +222,15 @@ export interface RecreatePlan {
   /** Watch the metrics guards once healthy, before post-deploy; a breach rolls back like a failed health check. */
   watch?: WatchPlan;
   steps: RecreateSteps;
-  /** Runs after pre-deploy, before the container changes (a restore, an environment file). */
+  /**
+   * Runs after pre-deploy, before the container changes (a restore, an environment file). It may set
+   * nr_before_failed after a change it could not finish: the recreate is skipped and the fallback comes back.
+   */
   beforeRecreate?: Shell;
-  /** Runs before the fallback is put back (its environment file, a restore of the data). */
+  /**
+   * Runs before the fallback is put back (its environment file, a restore of the data); it never ends the
+   * phase, and sets nr_fb_incomplete when the data the fallback ran with could not be put back.
+   */
   onFallback?: Shell;
 }
 
@@ -251,14 +266,14 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const watch = r.dryRun ? undefined : p.watch;
   return lines(
     HEALTH,
     watch ? watchGuards(watch) : undefined,
-    sh`nr_watch_breach=; nr_watch_failed=
+    sh`nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
@@ -266,7 +281,9 @@ nr_value previous "$nr_prev"
 ${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate')}
-if ${up(p.tag, p.force)}; then
+if [ -n "$nr_before_failed" ]; then
+  nr_say fail 'The recreate did not start: what comes before it failed after a change'; nr_ok=0
+elif ${up(p.tag, p.force)}; then
   nr_say ok 'Container recreated'
   ${p.steps.say('health')}
   ${r.dryRun ? sh`nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh`nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
@@ -298,7 +315,11 @@ ${p.fallbackRan ? keepFallback(r, `${t.image}:${p.fallback}`, p.fallbackRan.id) 
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true
-  [ -z "$nr_watch_breach$nr_watch_failed" ] || ${EXIT.exit(BackendExit.WatchRolledBack)}
+  if [ -n "$nr_watch_breach$nr_watch_failed" ]; then
+    [ -z "$nr_fb_incomplete" ] || ${EXIT.exit(BackendExit.WatchRolledBackDataNotPutBack)}
+    ${EXIT.exit(BackendExit.WatchRolledBack)}
+  fi
+  [ -z "$nr_fb_incomplete" ] || ${EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
   ${EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
@@ -368,12 +389,16 @@ export interface ReleaseValues extends RecreateValues {
   backup?: BackupValues;
   /** The backup of the failed release's data taken before a restore on fallback. */
   safety?: BackupValues;
+  /** What the restore on fallback did to the data (none: no restore ran). */
+  data?: DataOutcome;
   /** With backups configured, the backups there are after a successful release (for retention). */
   backups?: BackupEntry[];
 }
 
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
 export const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
+/** …and when the data of before the release could not be restored on the way back. */
+export const WATCH_ROLLBACK_DATA_DETAIL = `${WATCH_ROLLBACK_DETAIL}; data of before not restored`;
 
 /** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
 export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> {
@@ -403,6 +428,7 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ...pulledRecord(p),
       ...(p.watch ? { detail: 'watch passed' } : {}),
     },
+    ...(p.source?.kind === 'registry' ? { successFields: pulledDigestFields(r, ref, target.image) } : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {
@@ -412,6 +438,15 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
               outcome: 'rolled-back' as const,
               update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
             },
+            ...(p.fallback && p.backup?.restoreOnFallback
+              ? [
+                  {
+                    code: BackendExit.WatchRolledBackDataNotPutBack,
+                    outcome: 'rolled-back' as const,
+                    update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DATA_DETAIL },
+                  },
+                ]
+              : []),
           ],
         }
       : {}),
@@ -470,6 +505,7 @@ ${recreateBackend(r, {
       watch: decodeWatch(values, p.watch?.guards ?? []),
       ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+      ...decodeDataOutcome(values),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
     }),
   };
@@ -484,7 +520,10 @@ function pulledRecord(p: ReleasePlan): { pulled?: string } {
   return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
 }
 
-/** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
+/**
+ * What a failed release does before its fallback comes back: its environment file, and its data when asked.
+ * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
+ */
 function fallbackShell(r: Renderer, p: ReleasePlan): Shell {
   return lines(
     p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined,
@@ -502,7 +541,8 @@ ${restoreData(
     image: p.backup.plan.image,
   },
   { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' },
-)}`
+)}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
       : undefined,
     sh`:`,
   );
@@ -520,6 +560,12 @@ export interface RollbackValues extends RecreateValues {
   safety?: BackupValues;
   /** A restore failed part way: whether the data of before it was put back from the safety backup. */
   restoreUndone?: boolean;
+  /** What the restore did to the data, as far as the phase went (none: no restore, or it never reached the verify). */
+  data?: DataOutcome;
+  /** The restore went past its verify: it stopped containers and the data may have changed. */
+  restoreBegan?: boolean;
+  /** The environment file could not take its place after the restore: the recreate never started. */
+  envFileFailed?: boolean;
 }
 
 export function rollbackPhase(
@@ -533,7 +579,8 @@ export function rollbackPhase(
     named: boolean;
     /** Data to restore before the recreate, and the label of the safety backup taken first. */
     restore?: { plan: RestorePlan; safety: BackupLabel };
-    envFile?: { plan: EnvFilePlan; content: string };
+    /** The environment file: written with `content` (recorded by `sha256`), else the target's kept copy put back. */
+    envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
     /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
     pull?: { ref: string; login?: RegistryLogin; authDir: string };
     /** The target ran under another image name (renamed since): that `image:tag` is tagged as the target first. */
@@ -542,12 +589,24 @@ export function rollbackPhase(
     fallback?: Fallback;
   },
 ): Phase<RollbackValues> {
-  const env = p.envFile
-    ? p.envFile.content
-      ? writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.current)
-      : putBackEnvFile(r, p.envFile.plan, p.tag)
-    : undefined;
+  const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
+  // The file is staged before anything changes; after a restore, one that cannot take its place undoes the
+  // restore (through the fallback) rather than leave the backend stopped.
+  const installed = written
+    ? installEnvFile(
+        r,
+        written.plan,
+        written.content,
+        { tag: p.tag, previous: p.current },
+        p.restore
+          ? sh`nr_value before_failed env-file; nr_before_failed=1`
+          : BACKUP_EXIT.exit(BackupExit.EnvFileFailed),
+      )
+    : p.envFile
+      ? putBackEnvFile(r, p.envFile.plan, p.tag)
+      : undefined;
   const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+  const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
   return {
     title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
     timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
@@ -558,8 +617,9 @@ export function rollbackPhase(
       ...(p.fallback?.ran ? { ran: p.fallback.ran } : {}),
       detail: p.named ? 'named' : 'previous-release',
       ...(restoreId ? { backup: restoreId } : {}),
+      ...env,
     },
-    success: {},
+    success: env,
     script: recreateBackend(r, {
       repo: p.repo,
       target: p.target,
@@ -568,7 +628,7 @@ export function rollbackPhase(
       ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
       force: p.force || !!p.restore,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
-      // the restore verifies the backup before anything changes, so it comes before the environment file
+      // the restore verifies the backup before anything changes; the environment file is staged before it
       beforeRecreate: lines(
         p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined,
         p.pull
@@ -580,17 +640,30 @@ export function rollbackPhase(
               ...(p.pull.login ? { login: p.pull.login } : {}),
             })
           : undefined,
-        p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined,
-        env,
+        written ? stageEnvFile(r, written.plan, written.content) : undefined,
+        p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined,
+        installed,
         sh`:`,
       ),
-      ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
+      // the release that ran before comes back on the data it ran with
+      ...(p.envFile || p.restore
+        ? {
+            onFallback: lines(
+              p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined,
+              p.restore ? undoRestore() : undefined,
+              sh`:`,
+            ),
+          }
+        : {}),
     }),
     decode: (values) => ({
       ...decodeRecreate(values),
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+      ...decodeDataOutcome(values),
+      ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+      ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
     }),
   };
 }

@@ -367,12 +367,42 @@ ${lines(...restores, sh`:`)}
 }
 
 /**
- * The first part of a restore, inside the rollback's detached phase: verify,
- * take a safety backup of the same items, stop the containers that use the
- * data (never the database services), restore each database and volume,
- * start the others again. The caller recreates the backend after it. When an
- * item fails, the safety backup is restored, everything stopped starts again
- * and it exits RestoreFailed (value `restore_undone`: yes or no).
+ * What a restore did to the data, reported as value `data` (the last one
+ * said wins: an undo after the recreate overrides `restored`).
+ */
+export const DataOutcome = {
+  /** The backup's data is in place. */
+  Restored: 'restored',
+  /** The backup is missing or does not verify: the data was not touched. */
+  BackupCorrupt: 'backup-corrupt',
+  /** The safety backup failed: the data was not touched. */
+  SafetyBackupFailed: 'safety-backup-failed',
+  /** An item failed, or the release after the restore did: the data of before is back from the safety backup. */
+  Undone: 'undone',
+  /** An item failed, or the release after the restore did, and the data of before could not be put back: it is in the safety backup. */
+  NotUndone: 'not-undone',
+} as const;
+export type DataOutcome = (typeof DataOutcome)[keyof typeof DataOutcome];
+const DATA_OUTCOMES: ReadonlySet<string> = new Set(Object.values(DataOutcome));
+export function decodeDataOutcome(values: ReadonlyMap<string, string>): { data?: DataOutcome } {
+  const data = values.get('data') ?? '';
+  return DATA_OUTCOMES.has(data) ? { data: data as DataOutcome } : {};
+}
+
+/**
+ * Defines the restore's shell functions (nothing runs yet):
+ *   nr_restore     verify; stop the containers that use the data (never the
+ *                  database services), so the failed release's sessions end
+ *                  and the safety backup is a quiesced snapshot; take it;
+ *                  restore each database and volume; start the others again.
+ *                  Returns 0, or the BackupExit code of how it failed; when an
+ *                  item fails it puts the data of before back first. It never
+ *                  starts the backend again: the caller recreates it, or
+ *                  starts it (nr_rs_start_backend).
+ *   nr_rs_undo     puts the data of before back from the safety backup, the
+ *                  containers that use it stopped (a recreate that failed after
+ *                  the restore); returns 1 when it could not.
+ * Reports `data` (DataOutcome), `restore_undone` (yes, no) and the `safety_…` values.
  */
 export function restoreData(r: Renderer, p: RestorePlan, safety: BackupLabel): Shell {
   const folder = typeof p.id === 'string' ? sh`${`${p.dir}/${p.id}`}` : sh`${p.dir}/${p.id}`;
@@ -393,49 +423,93 @@ export function restoreData(r: Renderer, p: RestorePlan, safety: BackupLabel): S
     );
   // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
   const safetyItems = plannedItems(volumes, databases);
+  const data = (o: DataOutcome): Shell => sh`nr_value data ${o}`;
+  const fail = (code: BackupExit): Shell => sh`return ${BACKUP_EXIT.code(code)}`;
   return sh`${BACKUP_LIBRARY}
 nr_rs_dir=${folder}
+nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
 ${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-if ! nr_bk_verify "$nr_rs_dir"; then
-  nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
-  ${BACKUP_EXIT.exit(BackupExit.BackupCorrupt)}
-fi
-nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
 ${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
-${
-  r.dryRun
-    ? sh`nr_say info 'dry-run: no safety backup, nothing restored'`
-    : sh`nr_backup || { nr_say fail 'The safety backup failed: nothing was restored'; ${BACKUP_EXIT.exit(BackupExit.SafetyBackupFailed)}; }
-nr_rs_safety="$nr_bk_dir/$nr_bk_id"
-nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-# the containers that use the data stop; the database services keep running
-nr_rs_stopped=''
-nr_rs_backend=''
-nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+# the containers that use the data stop (their sessions and locks end with them); the database services keep running
+nr_rs_stop() {
+  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
 ${lines(
+  sh`  :`,
   ...volumes.map(
     (
       v,
-    ) => sh`nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
-  nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-  [ "$nr_n" = ${p.container} ] && continue
-  nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
-done`,
+    ) => sh`  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
+    nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
+    [ "$nr_n" = ${p.container} ] && continue
+    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
+  done`,
   ),
 )}
-if ! nr_rs_items "$nr_rs_dir"; then
-  # ends whole or not at all: the data of before comes back from the safety backup, and what was stopped starts again
+}
+nr_rs_start_others() {
+  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
+  nr_rs_stopped=
+}
+nr_rs_start_backend() {
+  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
+  :
+}
+nr_rs_undo() {
   nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
   if nr_rs_undo_items "$nr_rs_safety"; then
-    nr_value restore_undone yes; nr_say ok 'The data of before the restore is back'
+    nr_value restore_undone yes; ${data(DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
+    nr_rs_done=
   else
-    nr_value restore_undone no; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+    nr_value restore_undone no; ${data(DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+    return 1
   fi
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_say ok ${`Started ${p.container} again`}
-  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
-  ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}
-fi
-for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done`
+}
+nr_restore() {
+  if ! nr_bk_verify "$nr_rs_dir"; then
+    nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
+    ${data(DataOutcome.BackupCorrupt)}; ${fail(BackupExit.BackupCorrupt)}
+  fi
+  nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
+${
+  r.dryRun
+    ? sh`  nr_say info 'dry-run: no safety backup, nothing restored'`
+    : sh`  nr_value restore_began yes
+  nr_rs_stop
+  if ! nr_backup; then
+    nr_say fail 'The safety backup failed: nothing was restored'
+    nr_rs_start_others; ${data(DataOutcome.SafetyBackupFailed)}; ${fail(BackupExit.SafetyBackupFailed)}
+  fi
+  nr_rs_safety="$nr_bk_dir/$nr_bk_id"
+  if ! nr_rs_items "$nr_rs_dir"; then
+    # ends whole or not at all: the data of before comes back from the safety backup
+    nr_rs_undo
+    nr_rs_start_others; ${fail(BackupExit.RestoreFailed)}
+  fi
+  nr_rs_done=yes; ${data(DataOutcome.Restored)}
+  nr_rs_start_others`
+}
 }`;
+}
+
+/**
+ * A restore that, when it fails, ends the phase with its code: the backend
+ * (the release that ran before) started again first.
+ */
+export function restoreOrExit(): Shell {
+  return sh`nr_restore || { nr_rs_rc=$?; nr_rs_start_backend; exit "$nr_rs_rc"; }`;
+}
+
+/**
+ * Undoes a restore that happened (nothing otherwise), for a recreate after it
+ * that failed: stops the containers that use the data, puts the data of
+ * before back; sets nr_fb_incomplete when it could not.
+ */
+export function undoRestore(): Shell {
+  return sh`if [ "$nr_rs_done" = yes ]; then
+  nr_rs_stop
+  nr_rs_undo || nr_fb_incomplete=1
+  nr_rs_start_others
+fi`;
 }

@@ -8,7 +8,14 @@ import {
   NGINX_RELOAD_WAIT_SECONDS,
 } from '../remote/docker.js';
 import { HEALTH } from '../remote/health.js';
-import { exitCodes, Steps, type Phase, type StateQuestions } from '../remote/program.js';
+import {
+  exitCodes,
+  Steps,
+  type Phase,
+  type PhaseEnding,
+  type RecordUpdate,
+  type StateQuestions,
+} from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
 import { BackendExit, imageTags, RELEASE_STEPS } from './backend.js';
@@ -40,8 +47,27 @@ export const BlueGreenExit = {
   BlueGreenProxyCheckFailed: 65,
   /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
   BlueGreenProxyReloadPending: 66,
+  /**
+   * An incident: after the switch the proxy did not answer, and the switch back failed too. The proxy still sends
+   * requests to the new colour, which is kept running and recorded as live; the old one runs beside it, undrained.
+   */
+  BlueGreenSwitchBackFailed: 67,
 } as const;
 export type BlueGreenExit = (typeof BlueGreenExit)[keyof typeof BlueGreenExit];
+
+/** The history's detail for BlueGreenSwitchBackFailed: which colour serves. */
+export function switchBackFailedDetail(serving: Color): string {
+  return `incident: no answer through the proxy after the switch, and the switch back failed; the ${serving} colour serves`;
+}
+
+/** The incident is recorded on the NAS as it happens, with the colour that serves: the runner may be gone by then. */
+function switchBackEnding(serving: Color, update: RecordUpdate): PhaseEnding {
+  return {
+    code: BlueGreenExit.BlueGreenSwitchBackFailed,
+    outcome: 'failure',
+    update: { ...update, detail: switchBackFailedDetail(serving), color: serving },
+  };
+}
 const EXIT = exitCodes(BlueGreenExit);
 const BACKEND = exitCodes(BackendExit);
 
@@ -134,7 +160,7 @@ export interface BlueGreenState {
 }
 
 /** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
-function colorQuestions(r: Renderer, repo: string, target: BackendTarget): Shell {
+function colorQuestions(r: Renderer, repo: string, target: Pick<BackendTarget, 'composeFile' | 'service'>): Shell {
   const project = composeProject(target.composeFile);
   // each colour in the background, beside the other questions: their value lines are short, so none tears another
   const one = (c: Color): Shell =>
@@ -158,6 +184,19 @@ function decodeColors(values: ReadonlyMap<string, string>): BlueGreenState {
     live: live === 'blue' || live === 'green' ? live : '',
     colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
   };
+}
+
+/** The live colour and each colour's container, found through compose's labels (cleanup-backend's protected tags). */
+export function colorsState(
+  repo: string,
+  target: Pick<BackendTarget, 'composeFile' | 'service'>,
+): StateQuestions<BlueGreenState> {
+  return { script: (r) => colorQuestions(r, repo, target), decode: decodeColors };
+}
+
+/** The tag the live colour runs: the one a blue-green release serves, and an empty-tag rollback starts from. */
+export function liveTag(image: string, state: BlueGreenState): string {
+  return state.live ? colorTag(image, state.colors[state.live]) : '';
 }
 
 export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {}
@@ -278,7 +317,7 @@ nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_b
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const setLive = (c: Color | ''): Shell =>
@@ -286,7 +325,7 @@ nr_say ok ${`${name} done`}`
   // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
   // the colour, container and port reach it through its environment only.
   const userSwitch = (c: Color, cid: Shell): Shell =>
-    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
+    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
   const switchTo = (c: Color, cid: Shell): Shell =>
     bg.switchCommand ? sh`${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh`nr_switch_to ${bg.ports[c]}`;
   return lines(
@@ -397,7 +436,7 @@ until nr_http_ok ${t.healthUrl}; do
   nr_i=$((nr_i + 1))
   if [ "$nr_i" -ge 40 ]; then
     nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
-    ${p.live ? sh`${switchTo(p.live, new Shell('"$nr_live_cid"'))} || nr_say warn 'Switching back failed'` : sh`:`}
+    ${p.live ? switchBackOrKeep(p, idle, switchTo(p.live, new Shell('"$nr_live_cid"'))) : sh`:`}
     ${setLive(p.live)}
     ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
   fi
@@ -437,6 +476,29 @@ ${
 ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`,
   );
+}
+
+/** What the user must check when the switch back failed: the proxy they route with. */
+export function proxyToCheck(bg: BlueGreenSettings): string {
+  return bg.switchCommand
+    ? 'the proxy your switch-command drives'
+    : `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`;
+}
+
+/**
+ * The switch back after a failed check through the proxy; when it fails too, the proxy still routes to the new
+ * colour (the built-in switch puts its upstream line back): that colour stays up and is recorded as live, the old
+ * one is left running, and the phase ends with an incident of its own.
+ */
+function switchBackOrKeep(p: SwitchPlan, idle: Color, switchBack: Shell): Shell {
+  const live = p.live as Color;
+  const ref = `${p.target.image}:${p.tag}`;
+  const before = p.previous ? ` (${p.target.image}:${p.previous})` : '';
+  return sh`if ! ${switchBack}; then
+      nr_say fail ${`INCIDENT: switching back to the ${live} colour failed too. The proxy still sends requests to the ${idle} colour (${ref}): it is kept running and recorded as live, and the ${live} colour${before} runs beside it. Check ${proxyToCheck(p.bg)} and what ${p.target.healthUrl} answers through it, then deploy again or roll back`}
+      nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+      ${EXIT.exit(BlueGreenExit.BlueGreenSwitchBackFailed)}
+    fi`;
 }
 
 /**
@@ -545,6 +607,7 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
     begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
     success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+    endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
     // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
     ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
     script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
@@ -583,6 +646,7 @@ export function blueGreenRollbackPhase(r: Renderer, p: SwitchPlan & { named: boo
     timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
     begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
     success: { color: idle },
+    endings: [switchBackEnding(idle, {})],
     script: switchColors(r, p, new Steps(SWITCH_STEPS)),
     decode: decodeSwitch,
   };

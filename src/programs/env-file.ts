@@ -17,6 +17,28 @@ export interface EnvFilePlan {
   stateDir: string;
 }
 
+/** The shortest value of an environment file masked on its own. */
+export const ENV_VALUE_MIN = 8;
+
+/**
+ * The values of an environment file's `KEY=value` lines (an `export ` in
+ * front and one pair of quotes around dropped), for masking each on its own:
+ * an application prints a value (a DSN in a connection error), not the line.
+ * Values shorter than ENV_VALUE_MIN characters (`1`, `true`, a port, a log
+ * level) are left to the line's mask: masked alone, every such word of the
+ * log would read `***`.
+ */
+export function envValues(content: string): string[] {
+  const out: string[] = [];
+  for (const line of content.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const value = /^(["'])(.*)\1$/.exec(m[1])?.[2] ?? m[1];
+    if (value.trim().length >= ENV_VALUE_MIN) out.push(value.trim());
+  }
+  return out;
+}
+
 /** The sha256 the history records (never the content). */
 export function envSha256(content: string): string {
   return createHash('sha256').update(content).digest('hex');
@@ -37,15 +59,53 @@ function excluded(p: EnvFilePlan): Shell {
  * a rollback to it gets back what it ran with.
  */
 export function writeEnvFile(r: Renderer, p: EnvFilePlan, content: string, tag: string, previous: string): Shell {
+  if (r.dryRun) return stageEnvFile(r, p, content);
+  return sh`${stageEnvFile(r, p, content)}
+${installEnvFile(r, p, content, { tag, previous }, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))}`;
+}
+
+/** In the private state directory: a phase cut short leaves no file in the checkout. */
+function stagedFile(p: EnvFilePlan): string {
+  return `${p.stateDir}/env/.staged`;
+}
+
+/**
+ * The first half of writeEnvFile, before anything changes: the content in a
+ * private file of the state directory (nothing reads it yet); the phase
+ * ends EnvFileFailed when it cannot be written.
+ */
+export function stageEnvFile(r: Renderer, p: EnvFilePlan, content: string): Shell {
   const file = `${p.repo}/${p.path}`;
   if (r.dryRun) return sh`nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
   const b64 = Buffer.from(content, 'utf8').toString('base64');
-  return sh`( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`}
-if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, previous)} ); fi
-( umask 077; printf '%s' ${b64} | base64 -d > ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} || { rm -f ${`${file}.nr-tmp`}; nr_say fail ${`Cannot write ${p.path}`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }
-( umask 077; cp ${file} ${`${keptCopy(p, tag)}.tmp`} && mv -f ${`${keptCopy(p, tag)}.tmp`} ${keptCopy(p, tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${tag}`}
-${excluded(p)}
-nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${tag}`}`;
+  const staged = stagedFile(p);
+  return sh`( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`} &&
+( umask 077; printf '%s' ${b64} | base64 -d > ${staged} ) && chmod 600 ${staged} || { rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}: nothing was changed`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }`;
+}
+
+/**
+ * The second half: the staged file takes the environment file's place (one
+ * rename), with the copies kept; `failed` runs when it cannot.
+ */
+export function installEnvFile(
+  r: Renderer,
+  p: EnvFilePlan,
+  content: string,
+  o: { tag: string; previous: string },
+  failed: Shell,
+): Shell {
+  const file = `${p.repo}/${p.path}`;
+  if (r.dryRun) return sh`:`;
+  const staged = stagedFile(p);
+  return sh`if [ -f ${file} ] && [ ! -f ${keptCopy(p, o.previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, o.previous)} ); fi
+if mv -f ${staged} ${file}; then
+  ( umask 077; cp ${file} ${`${keptCopy(p, o.tag)}.tmp`} && mv -f ${`${keptCopy(p, o.tag)}.tmp`} ${keptCopy(p, o.tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${o.tag}`}
+  ${excluded(p)}
+  nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
+else
+  rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}`}
+  ${failed}
+fi`;
 }
 
 /** Puts back the environment file a release ran with, when a copy of it was kept. */

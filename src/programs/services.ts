@@ -15,6 +15,7 @@ import {
   nasLayersScript,
   obtainImage as obtainFromSource,
   pullImage,
+  pulledDigestsFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -326,7 +327,7 @@ export function recreateServices(r: Renderer, p: ServicesRecreatePlan): Shell {
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const ups = [...byTag(indexed, (m) => m.tag)].map(
@@ -499,6 +500,15 @@ ${
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
     begin: { ...update, detail: 'deploy' },
     success: update,
+    ...(source.kind === 'registry'
+      ? {
+          successFields: pulledDigestsFields(
+            r,
+            images.map((i) => i.image),
+            p.tag,
+          ),
+        }
+      : {}),
     ...(p.listTags
       ? {
           afterSuccess: inventoryValues(

@@ -11,6 +11,8 @@ import { lines, sh, Shell } from '../remote/shell.js';
 
 /** Seconds one query may take before it counts as failed. */
 export const QUERY_TIMEOUT = 10;
+/** The largest answer the watch reads (bytes); a larger one is a failed query, said as such, never cut. */
+export const ANSWER_CAP = 1_000_000;
 
 /**
  * The NAS side of the watch: constant shell, values only as arguments.
@@ -20,7 +22,7 @@ export const QUERY_TIMEOUT = 10;
  *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
  *                             highest value for > and >=, the lowest for < and <=, NaN only when every
  *                             series is NaN; BREACH 1 when WORST breaches THR),
- *                             `empty` (no series), or `error MESSAGE`
+ *                             `empty` (no series), or `error MESSAGE`; the caller keeps it to ANSWER_CAP bytes
  * nr_watch_guard I NAME Q OP THR FOR
  *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
  *                           prints the progress line, sets nr_watch_breach=I on a breach, and
@@ -46,7 +48,7 @@ nr_prom_get() {
   case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
 }
 nr_prom_parse() {
-  head -c 1000000 | awk -v op="$1" -v thr="$2" '
+  awk -v op="$1" -v thr="$2" '
     function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
     function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
     { body = body $0 " " }
@@ -85,6 +87,9 @@ nr_watch_guard() {
   nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
   if [ "$nr_wcode" = 0 ]; then
     nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
+  elif nr_wsize=$(wc -c < "$nr_wf.body") && [ "$((nr_wsize))" -gt ${ANSWER_CAP} ]; then
+    # a series past any cut could be the one that breaches: an answer too long to read whole is not read at all
+    nr_wres="error the answer is $((nr_wsize)) bytes, over the ${ANSWER_CAP} the watch reads: aggregate the query (max, sum, topk) so it returns fewer series"
   else
     nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
     case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac

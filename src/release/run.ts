@@ -1,4 +1,5 @@
 import { ACTIONS } from '../inputs/spec.js';
+import { envValues } from '../programs/env-file.js';
 import { InputError, InputReader, type RawInputs } from '../inputs/reader.js';
 import type { Platform } from '../report/platform.js';
 import { Progress } from '../report/progress.js';
@@ -24,6 +25,7 @@ export async function runAction<S extends FlowSettings>(
     if (spec.secret) {
       const value = raw(name);
       if (value && value.trim()) platform.setSecret(value.trim());
+      if (value && spec.envValues) for (const v of envValues(value)) platform.setSecret(v);
     }
   }
   const deployment = new DeploymentRecorder(progress);

@@ -63,6 +63,9 @@ export const docker = {
   pull: (ref: string, config?: string): ChangeCommand =>
     change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
   tag: (source: string, target: string): ChangeCommand => change(['docker', 'tag', source, target]),
+  /** `repo@sha256:…` lines: the registry digests an image was pulled (or pushed) as. */
+  repoDigests: (ref: string): ReadCommand =>
+    command(['docker', 'image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', ref]),
   /** Reads an image archive (docker save's tar) on standard input. */
   load: (): ChangeCommand => change(['docker', 'load']),
   /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */

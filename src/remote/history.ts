@@ -1,4 +1,4 @@
-import { sh, type Shell } from './shell.js';
+import { Shell, sh } from './shell.js';
 
 /**
  * The release history: one JSON line per operation in `history.jsonl` beside
@@ -35,6 +35,10 @@ export interface HistoryRecord {
   image?: string;
   /** What the backend ran before this operation (`image:tag`, or what docker names it) and that image's id. */
   ran?: { image: string; id: string };
+  /** The digest (`sha256:…`) of what that pull got: a rollback pulls `image@digest`, never a tag that may have moved since. */
+  digest?: string;
+  /** The same for a release of several services: each image's digest, by image name. */
+  digests?: Record<string, string>;
   /** blue-green (issue 15): the colour serving through the proxy after this operation. */
   color?: 'blue' | 'green';
 }
@@ -54,6 +58,11 @@ export interface ServiceRecord {
 }
 
 export const HISTORY_FILE = 'history.jsonl';
+/**
+ * The shell variable with members (`,"name":"value"`) that a record written on
+ * the NAS adds to what the runner knew: what only the NAS learns during a phase.
+ */
+export const RECORD_MORE = 'nr_record_more';
 export const CURRENT_FILE = 'current.json';
 
 /** Reads the last lines of the history and any operation left in progress. */
@@ -94,7 +103,7 @@ function appendLine(record: HistoryRecord): Shell {
   const json = JSON.stringify(record);
   const line = record.ended
     ? sh`printf '%s\\n' ${json}`
-    : sh`printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
+    : sh`printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new Shell(RECORD_MORE)}"`;
   return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
 ${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }

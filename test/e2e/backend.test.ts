@@ -97,6 +97,44 @@ describe('deploy-backend against the stand-in NAS', () => {
     expect(containerState('scanium-backend')).toBe('running healthy');
   });
 
+  it('data safety 11: a failed release whose application prints a value of its env file shows *** in its log lines', async () => {
+    const dsn = 'postgres://shop:Sup3r-s3cret-pw@db:5432/shop';
+    pushCommit(
+      {
+        ...BROKEN_HEALTH,
+        // the application reads the env file and prints the DSN in its connection error, as apps do
+        'backend/docker-compose.yml': `services:
+  api:
+    build: .
+    image: scanium-backend:\${BACKEND_TAG:-latest}
+    container_name: scanium-backend
+    network_mode: host
+    env_file: .env
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:18080/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 3
+`,
+        'backend/Dockerfile': `FROM nas-base:latest
+COPY www /www
+CMD ["sh", "-c", "echo \\"connection to $DATABASE_URL failed\\"; exec httpd -f -p 127.0.0.1:18080 -h /www"]
+`,
+      },
+      'An application that prints its DSN and never gets healthy',
+    );
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, 'env-file-content': `DATABASE_URL=${dsn}\nLOG_LEVEL=info\nDEBUG=1\n` }),
+      // runAction fails the test when the DSN reaches the log anywhere
+      { secrets: [dsn] },
+    );
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/Last 100 log lines of scanium-backend/);
+    expect(run.stdout).toContain('connection to *** failed');
+  });
+
   it('ref pins an older commit of the branch; a ref not on the branch is refused', async () => {
     const old = pushCommit({ 'backend/www/version': 'old\n' }, 'Older');
     pushCommit({ 'backend/www/version': 'newer\n' }, 'Newer');

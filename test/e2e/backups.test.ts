@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -382,6 +382,128 @@ describe('backups bound to releases', () => {
     expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
     expect((await httpGet(`${APP_URL}/greeting`)).body.trim()).toBe('hello-before');
     expect(failed.stdout).toMatch(/the failed release's data is in backup \d{8}T\d{6}Z-/);
+  });
+
+  it('data safety 2: a rollback with restore whose target fails its health check puts the data of before back', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    const id = taken.outputs.BACKUP_ID;
+    psql("INSERT INTO items (name) VALUES ('sloe')");
+    docker('exec', API, 'sh', '-c', 'echo late > /uploads/after-backup-2.txt');
+    const before = rows();
+    const files = uploads();
+
+    // r2 never becomes healthy, and its migration renames the table of the data just restored
+    const failed = await run('rollback-backend', { tag: r2, 'restore-backup': id });
+
+    const log = failed.stdout + failed.stderr;
+    expect(failed.code, log).not.toBe(0);
+    const safety = failed.outputs.SAFETY_BACKUP_ID;
+    expect(safety).toMatch(/^\d{8}T\d{6}Z-/);
+    expect(containerImage(API)).toBe(`store-api:${r1}`);
+    expect(rows()).toBe(before);
+    expect(uploads()).toEqual(files);
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+    expect(failed.outputs.RESTORED_BACKUP).toBe('');
+    expect(log).toContain(
+      `The restore of ${id} was undone: the data of before it is back from safety backup ${safety}`,
+    );
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      tag: r2,
+      outcome: 'rolled-back',
+      backup: id,
+      detail: 'health check failed, restore undone',
+    });
+  });
+
+  it('data safety 3: an environment file that cannot be written refuses a restore before anything changes', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    psql("INSERT INTO items (name) VALUES ('medlar')");
+    const before = rows();
+    const apiStarted = startedAt(API);
+    // a directory (not empty) where the file would be written: every way of writing it fails
+    const blockers = [join(REPO, 'store/.env.nr-tmp'), join(REPO, '.git/nas-release/env/.staged')];
+    for (const b of blockers) mkdirSync(join(b, 'x'), { recursive: true });
+    try {
+      const refused = await run('rollback-backend', {
+        tag: r1,
+        'restore-backup': taken.outputs.BACKUP_ID,
+        'env-file-content': ENV_AFTER,
+      });
+      const log = refused.stdout + refused.stderr;
+      expect(refused.code, log).not.toBe(0);
+      expect(log).toMatch(/refused before anything changed/);
+      expect(startedAt(API)).toBe(apiStarted);
+      expect(docker('inspect', '--format', '{{.State.Running}}', API)).toBe('true');
+      expect(rows()).toBe(before);
+      expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+      expect(historyLines().at(-1)).toMatchObject({ outcome: 'failure', detail: 'restore refused' });
+    } finally {
+      for (const b of blockers) rmSync(b, { recursive: true, force: true });
+    }
+  });
+
+  it('data safety 1: a restore that fails in the automatic rollback still brings the previous release back, and says the data was not restored', async () => {
+    // a custom item whose restore refuses the dump taken before the release (a full disk or a broken dump fails
+    // the same way): the restore fails part way, after PostgreSQL was restored
+    const schema =
+      'custom:db/schema dump="psql -X -tA -U shop -d shop -c \'SELECT count(*) FROM pg_tables WHERE tablename = $$items_v2$$\'" restore="read n && test $n = 1"';
+    psql('DROP TABLE IF EXISTS items_v2');
+    const before = rows();
+    const failed = await run('deploy-backend', {
+      'env-file-content': ENV_AFTER,
+      'auto-rollback': 'true',
+      'auto-rollback-restore': 'true',
+      'backup-databases': `postgres:db\n${schema}`,
+    });
+    const log = failed.stdout + failed.stderr;
+    expect(failed.code, log).not.toBe(0);
+    expect(failed.outputs.ROLLED_BACK, log).toBe('true');
+    expect(failed.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    expect(containerImage(API)).toBe(`store-api:${r1}`);
+    expect((await httpGet(`${APP_URL}/health`)).status).toBe(200);
+    expect(readFileSync(join(REPO, 'store/.env'), 'utf8')).toBe(ENV_BEFORE);
+    // the data is the failed release's, put back whole from the safety backup, and the run says so
+    expect(psql('SELECT name FROM items_v2 ORDER BY id')).toBe(before);
+    expect(log).toMatch(
+      new RegExp(
+        `The data of before the release was NOT restored: restoring backup ${failed.outputs.BACKUP_ID} failed part way and the failed release's data was put back from safety backup \\d{8}T\\d{6}Z-`,
+      ),
+    );
+    expect(log).not.toMatch(/The data of before the release was restored/);
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'deploy-backend',
+      tag: r2,
+      outcome: 'rolled-back',
+      detail: 'health check failed, data not restored (restore failed, undone)',
+    });
+  });
+
+  it('data safety 1: a failed release that holds a table lock cannot hang the automatic rollback: it stops before the safety backup', async () => {
+    // its migration takes an exclusive lock on items and its session waits in the transaction: a hung migration
+    const hanging = release(
+      'r3',
+      'BEGIN;\nLOCK TABLE items IN ACCESS EXCLUSIVE MODE;\n\\! sleep 3600\n',
+      'SELECT count(*) FROM items;\n',
+    );
+    const r3 = tagOf(pushCommit(hanging, 'store: a migration that hangs holding a lock'));
+    psql("INSERT INTO items (name) VALUES ('yew')");
+    const before = rows();
+    const failed = await runAction(
+      'deploy-backend',
+      inputs({ 'env-file-content': ENV_BEFORE, 'auto-rollback': 'true', 'auto-rollback-restore': 'true' }),
+      { secrets: [ENV_BEFORE], timeoutMs: 150_000 },
+    );
+    const log = failed.stdout + failed.stderr;
+    expect(failed.code, log).not.toBe(0);
+    expect(failed.outputs.ROLLED_BACK, log).toBe('true');
+    expect(failed.outputs.DEPLOYED_BACKEND_TAG).toBe(r1);
+    expect(log).toMatch(new RegExp(`Stopped ${API}[\\s\\S]*Backed up postgres:db`));
+    expect(log).toContain(`The data of before the release was restored from backup ${failed.outputs.BACKUP_ID}`);
+    expect(rows()).toBe(before);
+    expect(historyLines().at(-1)).toMatchObject({ action: 'deploy-backend', tag: r3, outcome: 'rolled-back' });
   });
 
   it('bad input fails before anything changes, naming it', async () => {

@@ -4,8 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runAction } from './harness.js';
 import {
   NRG_IMAGE,
+  NRG_REPO,
   PROXY_URL,
   UPSTREAM,
+  asNas,
   get,
   nrgInputs,
   nrgRecreateInputs,
@@ -46,6 +48,10 @@ async function settledVersion(want: string): Promise<string> {
 /** What the post-deploy smoke test of defect 15.1 read through the proxy. */
 const AFTER_SWITCH = '/tmp/nrg-after-switch';
 const upstream = (): string => readFileSync(UPSTREAM, 'utf8');
+/** The colour the state file records as live. */
+const liveColor = (): string => readFileSync(`${NRG_REPO}/.git/nas-release/live-color`, 'utf8').trim();
+/** The sample's own proxy configuration, as seeded. */
+const GOOD_NGINX = readFileSync(join(__dirname, '../nas/app-bluegreen/nrg/nginx/nginx.conf'), 'utf8');
 
 /** Runs `fn` under load through the proxy and reports what the load saw. */
 async function underLoad(fn: (load: LoadGenerator) => Promise<void>): Promise<LoadReport> {
@@ -320,6 +326,104 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
       outcome: 'rolled-back',
       detail: 'the proxy did not take the new configuration in time',
     });
+  });
+
+  it('data safety 5: the proxy check and the switch back both fail: the colour the proxy routes to stays up, recorded as live', async () => {
+    const old = liveColor();
+    const idle = old === 'blue' ? 'green' : 'blue';
+    // the new colour is healthy on its own port, but the proxy it brings answers its health check 503
+    const sha = pushSample(
+      {
+        'nrg/www/version': 'stranded\n',
+        'nrg/nginx/nginx.conf': GOOD_NGINX.replace(
+          '    location / {',
+          '    location = /health { return 503; }\n    location / {',
+        ),
+      },
+      'A proxy that hides the health check',
+    );
+    // once switched, someone edits the proxy's configuration on the NAS: the switch back fails nginx -t
+    const conf = `${NRG_REPO}/nrg/nginx/nginx.conf`;
+    let log = '';
+    let broken = false;
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    try {
+      run = await runAction('deploy-backend', nrgInputs(), {
+        onStdout: (chunk) => {
+          log += chunk;
+          if (!broken && log.includes('The proxy sends requests to the')) {
+            broken = true;
+            asNas(['sh', '-c', `sed 's/proxy_pass /proxy_passs /' ${conf} > ${conf}.new && cat ${conf}.new > ${conf}`]);
+          }
+        },
+      });
+    } finally {
+      if (broken) asNas(['sh', '-c', `rm -f ${conf}.new && git -C ${NRG_REPO} checkout -- nrg/nginx/nginx.conf`]);
+    }
+    expect(broken, run.stdout.slice(-3000)).toBe(true);
+    expect(run.code, run.stdout.slice(-3000)).toBe(1);
+    // something serves, and the state file says what: the new colour, behind the upstream left in place
+    expect(upstream()).toBe(`server 127.0.0.1:${idle === 'blue' ? 18121 : 18122};\n`);
+    expect(await version()).toBe('stranded');
+    expect(liveColor()).toBe(idle);
+    expect(runningColors()).toEqual(
+      expect.arrayContaining([
+        `nrg-backend-${idle} ${NRG_IMAGE}:${tagOfSha(sha)}`,
+        expect.stringMatching(`^nrg-backend-${old} `),
+      ]),
+    );
+    // and the run says so: an incident, the colour that serves, what to check
+    expect(run.stdout).toMatch(/does not answer through the proxy: switching back/);
+    expect(run.stdout).toMatch(/nginx: .*unknown directive "proxy_passs"/);
+    expect(run.stdout).toMatch(
+      new RegExp(`::error::.*INCIDENT: The release ${NRG_IMAGE}:${tagOfSha(sha)} switched the proxy`),
+    );
+    expect(run.stdout).toContain(`The proxy still sends requests to the ${idle} colour`);
+    expect(run.outputs).toMatchObject({ LIVE_COLOR: idle, DEPLOYED_BACKEND_TAG: tagOfSha(sha), ROLLED_BACK: 'false' });
+    expect(sampleHistory().at(-1)).toMatchObject({
+      action: 'deploy-backend',
+      outcome: 'failure',
+      color: idle,
+      detail: expect.stringMatching(/^incident: .*switch back failed; the \w+ colour serves$/),
+    });
+    // the fix of the proxy goes with the next release
+    pushSample({ 'nrg/nginx/nginx.conf': GOOD_NGINX }, 'The health check through the proxy again');
+  });
+
+  it('data safety 14: a post-deploy failure after the switch files the colour that serves, not the old one', async () => {
+    const old = liveColor();
+    pushSample(
+      { 'nrg/nginx/nginx.conf': GOOD_NGINX, 'nrg/www/version': 'smoke fails\n' },
+      'A release its smoke test fails',
+    );
+    const run = await deploy({ 'post-deploy': 'echo "smoke test: 1 failure"; exit 3' });
+    expect(run.code, run.stdout.slice(-3000)).toBe(1);
+    expect(run.stdout).toContain('post-deploy failed (exit 3)');
+    const serving = run.outputs.LIVE_COLOR;
+    expect(serving).toBe(old === 'blue' ? 'green' : 'blue');
+    expect(await version()).toBe('smoke fails');
+    expect(liveColor()).toBe(serving);
+    expect(sampleHistory().at(-1)).toMatchObject({ action: 'deploy-backend', outcome: 'failure', color: serving });
+  });
+
+  it('data safety 12: cleanup-backend keeps the release an empty-tag rollback goes to, found through the colours', async () => {
+    pushVersion('cleaned');
+    const run = await deploy();
+    expect(run.code, run.stdout.slice(-3000)).toBe(0);
+    // the old colour is stopped and removed after its drain: no container holds its image any more
+    expect(await oneColourRuns()).toHaveLength(1);
+    // blue-green never uses `container`: what a user leaves there names no colour
+    const cleaned = await runAction(
+      'cleanup-backend',
+      nrgInputs({ container: 'nrg-api', keep: '1', 'prune-dangling': 'false' }),
+    );
+    expect(cleaned.code, cleaned.stdout.slice(-3000)).toBe(0);
+    // the rollback a user runs next still finds its image
+    const back = await rollback();
+    expect(back.code, back.stdout.slice(-3000)).toBe(0);
+    expect(cleaned.stdout).toContain(`running: ${run.outputs.DEPLOYED_BACKEND_TAG}`);
+    expect(JSON.parse(cleaned.outputs.KEPT_TAGS)).toContain(back.outputs.DEPLOYED_BACKEND_TAG);
+    expect(back.outputs.PREVIOUS_BACKEND_TAG).toBe(run.outputs.DEPLOYED_BACKEND_TAG);
   });
 
   it('the recreate strategy beside it, on the same proxy and load, loses requests', async () => {

@@ -39,12 +39,14 @@ function runnerDocker(...args: string[]): string {
 function removeOwnImages(): void {
   for (const engine of [undefined, RUNNER_DOCKER]) {
     const env = { ...process.env, ...(engine ? { DOCKER_HOST: engine } : {}) };
-    const refs = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
+    // an image a re-pushed tag left without a name (`<none>`) goes by its id
+    const refs = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], {
       encoding: 'utf8',
       env,
     })
       .split('\n')
-      .filter((r) => r.startsWith(`${PULLED}:`) || r.startsWith(`${BUILT}:`));
+      .filter((r) => r.startsWith(`${PULLED}:`) || r.startsWith(`${BUILT}:`))
+      .map((r) => (r.split(' ')[0].endsWith(':<none>') ? r.split(' ')[1] : r.split(' ')[0]));
     if (refs.length) execFileSync('docker', ['image', 'rm', '--force', ...refs], { env, stdio: 'ignore' });
   }
 }
@@ -330,5 +332,59 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     } finally {
       rmSync(old, { recursive: true, force: true });
     }
+  });
+});
+
+describe('data safety 9: a registry rollback gets back what the release ran', () => {
+  beforeEach(() => {
+    resetNas();
+    removeOwnImages();
+  });
+  afterAll(() => {
+    resetNas();
+    removeOwnImages();
+  });
+
+  it('a tag re-pushed with other content since: the rollback pulls the digest of the release, not the tag', async () => {
+    const one = pushCommit(
+      { 'backend/docker-compose.yml': composeFor(PULLED), 'backend/www/version': 'one\n' },
+      'Release one, pushed as moving',
+    );
+    buildAndPush(one, 'moving');
+    const first = await deploy(registryInputs('moving'));
+    expect(first.code, first.stdout).toBe(0);
+    const id = docker('image', 'inspect', '--format', '{{.Id}}', `${PULLED}:${tagOf(one)}`);
+    const recorded = historyLines().at(-1) ?? {};
+    expect(recorded).toMatchObject({ tag: tagOf(one), pulled: 'moving', outcome: 'success' });
+
+    // the same tag now names other content, and release one's image is gone from the NAS
+    const two = pushCommit({ 'backend/www/version': 'two\n' }, 'Release two, pushed as moving too');
+    buildAndPush(two, 'moving');
+    const second = await deploy(registryInputs('moving'));
+    expect(second.code, second.stdout).toBe(0);
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('two\n');
+    docker('image', 'rm', `${PULLED}:${tagOf(one)}`);
+    expect(nasHas(id)).toBe(false);
+
+    const back = await runAction(
+      'rollback-backend',
+      connection({
+        'health-url': HEALTH_URL,
+        image: PULLED,
+        'image-source': 'registry',
+        'registry-username': REG_USER,
+        'registry-password': REG_PASSWORD,
+      }),
+      { secrets: [REG_PASSWORD] },
+    );
+    expect(back.code, back.stdout).toBe(0);
+    expect(containerImage('scanium-backend')).toBe(`${PULLED}:${tagOf(one)}`);
+    expect(docker('image', 'inspect', '--format', '{{.Id}}', `${PULLED}:${tagOf(one)}`)).toBe(id);
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('one\n');
+    // the history kept the digest release one was pulled as, and the rollback says it pulled that
+    expect(recorded.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(back.stdout).toContain(
+      `it is pulled from the registry (${PULLED}:moving) by the digest it was released with (${PULLED}@${recorded.digest})`,
+    );
   });
 });

@@ -220,6 +220,13 @@ describe('several services with image-source registry or runner (issue 14)', () 
       pulled: sha,
       services: { api: { tag, pulled: sha }, worker: { tag, pulled: sha }, web: { tag, image: WEB, pulled: sha } },
     });
+    // data safety 9: and the digest each image was pulled as, which a rollback pulls rather than the tag
+    const digests = history().at(-1)?.digests as Record<string, string>;
+    expect(Object.keys(digests).sort()).toEqual([API, WEB].sort());
+    for (const image of [API, WEB])
+      expect(docker('image', 'inspect', '--format', '{{join .RepoDigests " "}}', `${image}:${tag}`)).toContain(
+        `${image}@${digests[image]}`,
+      );
     expect(run.stdout).toContain(`::add-mask::${REG_PASSWORD}`);
     expect(readFileSync(HISTORY, 'utf8')).not.toContain(REG_PASSWORD);
     expect(existsSync(AUTH_DIR)).toBe(false);
@@ -259,6 +266,7 @@ describe('several services with image-source registry or runner (issue 14)', () 
     expect(back.stdout).toContain(
       `Image ${WEB}:${tag} (service web) is not on the NAS: it is pulled from the registry (${WEB}:${sha})`,
     );
+    expect(back.stdout).toContain(`by the digest it was released with (${WEB}@${digests[WEB]})`);
     expect(images()).toEqual({ api: `${API}:${two}`, worker: `${API}:${two}`, web: `${WEB}:${tag}` });
     expect((await httpGet('http://127.0.0.1:18102/version')).body).toBe('web one\n');
     expect(docker('inspect', '--format', '{{.State.StartedAt}}', 'nrs-api')).toBe(apiStarted);

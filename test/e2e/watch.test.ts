@@ -186,6 +186,42 @@ describe('deploy-backend watches its metrics guards against a real Prometheus', 
   });
 });
 
+/**
+ * One series of value 0 whose label fills the first 999,9xx bytes of the answer (label_replace repeating
+ * it tenfold, five times over), then, sorted after it, one of value 0.5: past the first 1,000,000 bytes.
+ */
+function longAnswerQuery(): string {
+  let q = 'label_replace(vector(0), "pad", "xxxxxxxxx", "", "")';
+  for (const extra of [9, 9, 8, 7, 0]) {
+    const tenfold = '${1}'.repeat(10) + 'x'.repeat(extra);
+    q = `label_replace(${q}, "pad", "${tenfold}", "pad", "(.*)")`;
+  }
+  return `sort(${q} or label_replace(vector(0.5), "late", "yes", "", ""))`;
+}
+
+describe('data safety 10: an answer too long to read whole', () => {
+  beforeEach(() => resetNas());
+
+  it('is a failed query that names the guard and the cap, never a cut answer that passes', async () => {
+    const first = await firstRelease();
+    releaseWithErrors('0', 'Release watched by a guard with a long answer');
+    const run = await runAction(
+      'deploy-backend',
+      watchInputs({ guards: `long: ${longAnswerQuery()} > 0.01 for 2s`, 'on-query-error': 'fail', watch: '4s' }),
+    );
+    expect(run.stdout).toMatch(
+      /Guard long: query failed: the answer is 1000\d\d\d bytes, over the 1000000 the watch reads: aggregate the query/,
+    );
+    expect(run.code).toBe(1);
+    expect(run.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      WATCH_STATUS: 'rolled-back',
+      DEPLOYED_BACKEND_TAG: first,
+    });
+    await expectRunning(first);
+  });
+});
+
 describe('a cut link during the watch still ends in passed or rolled back', () => {
   let proxy: TcpProxy;
   beforeAll(async () => {

@@ -12,6 +12,7 @@ import {
   decodeListing,
   listingValue,
   restoreData,
+  restoreOrExit,
 } from '../../src/programs/backups.js';
 import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
@@ -352,7 +353,10 @@ describe('NAS-side backup shell, run with a real sh', () => {
    * Runs a restore with a docker that records every call; returns its exit code and the calls.
    * `failFirstRestore`: the first database restore fails (the one from the backup, not the undo).
    */
-  function restore(id: string, o: { failFirstRestore?: boolean } = {}): { code: number; calls: string[]; out: string } {
+  function restore(
+    id: string,
+    o: { failFirstRestore?: boolean; then?: string } = {},
+  ): { code: number; calls: string[]; out: string } {
     const log = join(work, `calls-${id}`);
     const failOnce = join(work, `fail-once-${id}`);
     if (o.failFirstRestore) writeFileSync(failOnce, '');
@@ -387,6 +391,7 @@ describe('NAS-side backup shell, run with a real sh', () => {
         },
         { tag: T3, commit: '', reason: `safety before restore ${id}` },
       ),
+      o.then === undefined ? restoreOrExit() : new Shell(o.then),
     ).text;
     let code = 0;
     let out = '';
@@ -417,9 +422,9 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(code, out).toBe(0);
     const kinds = calls.map((c) => c.split(' ').slice(0, 2).join(' '));
     const at = (prefix: string): number => kinds.findIndex((k) => k.startsWith(prefix));
-    // the safety backup reads (run --rm ... :ro, exec) before the backend stops; the restores come after
-    expect(at('run --rm')).toBeLessThan(at('stop nrb-api'));
-    expect(at('stop nrb-api')).toBeLessThan(at('exec -i'));
+    // the backend stops before the safety backup reads (run --rm ... :ro, exec): a quiesced snapshot; the restores come after
+    expect(at('stop nrb-api')).toBeLessThan(at('run --rm'));
+    expect(at('run --rm')).toBeLessThan(at('exec -i'));
     expect(calls.some((c) => c.startsWith('exec -i nrb-db sh -c') && c.includes('pg_restore'))).toBe(true);
     expect(calls.some((c) => c.startsWith('run --rm -i') && c.includes('tar -xzf -'))).toBe(true);
     expect(out).toMatch(/MARK value safety_id \d{8}T\d{6}Z-2026\.01\.20-3333333/);
@@ -439,6 +444,22 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(out).toContain(`Putting the data of before the restore back from safety backup ${safety}`);
     expect(out).toContain('MARK value restore_undone yes');
     expect(calls.indexOf('start nrb-api')).toBeGreaterThan(calls.lastIndexOf(restores[3]));
+  });
+
+  it('data safety 1: in a fallback, a restore that fails returns (undone, named) and the script goes on, the backend left to the recreate', () => {
+    const id = '20260108T000000Z-restore-fallback';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const { code, calls, out } = restore(id, {
+      failFirstRestore: true,
+      then: 'nr_restore; echo "RESTORE-RC=$?"; echo CONTINUED',
+    });
+    expect(code, out).toBe(0);
+    expect(out).toContain(`RESTORE-RC=${BackupExit.RestoreFailed}`);
+    expect(out).toContain('CONTINUED');
+    expect(out).toContain('MARK value data undone');
+    // the failed release is not started again (its start may migrate again): the fallback's compose up replaces it
+    expect(calls).toContain('stop nrb-api');
+    expect(calls).not.toContain('start nrb-api');
   });
 
   it('writes the environment file atomically, private, with a copy kept for the release', () => {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { BackendExit, type ImagesState, type RollbackValues } from '../../src/programs/backend.js';
+import { BackendExit, type ImagesState, type ReleaseValues, type RollbackValues } from '../../src/programs/backend.js';
+import { envSha256 } from '../../src/programs/env-file.js';
 import { backupBackend } from '../../src/release/backend/backup.js';
 import { cleanupBackend } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
 import type { BackupEntry } from '../../src/rules/backups.js';
+import { datedTag } from '../../src/rules/tags.js';
 import { fakeWorld } from '../support/fake-nas.js';
 import { released } from '../support/records.js';
 import { settingsOf } from '../support/settings.js';
@@ -254,5 +256,217 @@ describe('cleanup-backend prunes backups', () => {
 
     expect(result.outputs.REMOVED_BACKUPS).toBe('[]');
     expect(nas.ran).toEqual([]);
+  });
+});
+
+describe('data safety in the failure paths', () => {
+  const COMMIT = 'c0ffee1d2e3f405162738495a6b7c8d9e0f1a2b3';
+  const TAG = datedTag(COMMIT, new Date());
+  const BEFORE = `20260302T090000Z-${T3}`;
+  const SAFETY = `20260302T091000Z-${TAG}`;
+  const releaseValues = (values: Partial<ReleaseValues>): ReleaseValues => ({
+    previous: T3,
+    running: T3,
+    rolledBack: true,
+    built: true,
+    inventory: [],
+    watch: { status: '', guards: [] },
+    backup: { id: BEFORE, path: `/b/${BEFORE}`, bytes: 1 },
+    ...values,
+  });
+  const deployWithRestore = {
+    'backup-databases': 'postgres:db',
+    'auto-rollback': 'true',
+    'auto-rollback-restore': 'true',
+  };
+
+  it('data safety 1: a fallback whose restore failed says the data was NOT restored, in the warning, the error and the history', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}`, commit: COMMIT, subject: 'x' }, history });
+    nas.answer('Releasing the backend', {
+      code: BackendExit.RolledBackDataNotPutBack,
+      values: releaseValues({ safety: { id: SAFETY, path: '', bytes: 1 }, data: 'undone' }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, deployWithRestore), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', DEPLOYED_BACKEND_TAG: T3, BACKUP_ID: BEFORE });
+    expect(platform.warnings.join('\n')).not.toMatch(/was restored/);
+    const said = `The data of before the release was NOT restored: restoring backup ${BEFORE} failed part way and the failed release's data was put back from safety backup ${SAFETY}; ${T3} runs on the failed release's data`;
+    expect(platform.warnings).toContain(said);
+    expect(result.error).toContain(said);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: {
+          tag: TAG,
+          commit: COMMIT,
+          previous: T3,
+          detail: 'health check failed, data not restored (restore failed, undone)',
+        },
+      },
+    ]);
+  });
+
+  it('data safety 1: the fallback never ends the phase at a failed restore; it goes on to bring the previous release back', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { runningImage: `${IMAGE}:${T3}`, commit: COMMIT, subject: 'x' }, history });
+    nas.answer('Releasing the backend', { code: 0, values: releaseValues({ running: TAG, rolledBack: false }) });
+    nas.answer('Removing old images', { code: 0, values: { removed: [], kept: [] } });
+
+    await deployBackend.run(settingsOf(deployBackend, deployWithRestore), nas, context);
+
+    const text = nas.phases[0].script.text;
+    const fallback = text.slice(text.indexOf(`Rolling back to ${IMAGE}:${T3}`));
+    const up = fallback.indexOf('up --detach');
+    expect(up).toBeGreaterThan(-1);
+    // from the restore to the previous release's compose up, no exit: a restore's failure is said, then passed
+    const call = fallback.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    expect(call).toBeGreaterThan(-1);
+    expect(fallback.slice(call, up)).not.toMatch(/\bexit\b/);
+    const body = fallback.slice(fallback.indexOf('nr_restore() {'));
+    expect(body.slice(0, body.indexOf('\n}\n'))).toContain('nr_rs_items "$nr_rs_dir"');
+    expect(body.slice(0, body.indexOf('\n}\n'))).not.toMatch(/\bexit\b/);
+  });
+
+  it('data safety 2: a rollback with restore whose target fails its health check undoes the restore and says so', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.RolledBack,
+      values: {
+        previous: T3,
+        running: T3,
+        rolledBack: true,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        restoreBegan: true,
+        data: 'undone',
+      },
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: T3, RESTORED_BACKUP: '', SAFETY_BACKUP_ID: SAFETY });
+    expect(result.error).toContain(
+      `The restore of ${BEFORE_T3} was undone: the data of before it is back from safety backup ${SAFETY}.`,
+    );
+    expect(platform.lines.join('\n')).toContain('was undone');
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: { tag: T2, previous: T3, backup: BEFORE_T3, detail: 'health check failed, restore undone' },
+      },
+    ]);
+    // the phase puts the data of before back before the release that ran before comes back
+    const text = nas.phases[0].script.text;
+    const fallback = text.slice(text.indexOf(`Rolling back to ${IMAGE}:${T3}`));
+    expect(fallback.indexOf('nr_rs_undo')).toBeGreaterThan(-1);
+    expect(fallback.indexOf('nr_rs_undo')).toBeLessThan(fallback.indexOf('up --detach'));
+  });
+
+  it('data safety 2: an undo that failed says the data is partly restored and where the data of before is', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.RolledBackDataNotPutBack,
+      values: {
+        previous: T3,
+        running: T3,
+        rolledBack: true,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        restoreBegan: true,
+        data: 'not-undone',
+      },
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.outputs.RESTORED_BACKUP).toBe('');
+    expect(result.error).toContain(`the data of before is in safety backup ${SAFETY} (restore it by id)`);
+    expect(nas.finishes[0].update.detail).toBe('health check failed, restore not undone');
+  });
+
+  it('data safety 3: the environment file is staged before the restore; one that cannot take its place after it undoes the restore', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.RolledBack,
+      values: {
+        previous: T3,
+        running: T3,
+        rolledBack: true,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        restoreBegan: true,
+        envFileFailed: true,
+        data: 'undone',
+      },
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { 'restore-backup': 'auto', 'env-file-content': 'A=1\n' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(false);
+    expect(result.error).not.toMatch(/refused before anything changed/);
+    expect(result.error).toContain(
+      `The rollback to ${IMAGE}:${T2} stopped after the restore: backend/.env could not be written, so ${IMAGE}:${T2} was not started; ${IMAGE}:${T3} runs again.`,
+    );
+    expect(result.error).toContain(`The restore of ${BEFORE_T3} was undone`);
+    expect(nas.finishes[0]).toEqual({
+      outcome: 'rolled-back',
+      update: { tag: T2, previous: T3, backup: BEFORE_T3, detail: 'environment file not written, restore undone' },
+    });
+    const text = nas.phases[0].script.text;
+    expect(text.indexOf('/env/.staged')).toBeGreaterThan(-1);
+    expect(text.indexOf('/env/.staged')).toBeLessThan(text.indexOf('nr_restore ||'));
+  });
+
+  it('data safety 3: a safety backup that failed after the backend stopped is not "refused before anything changed"', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Listing backups', { code: 0, values: BACKUPS });
+    nas.answer<RollbackValues>('Restoring the data and rolling back the backend', {
+      code: BackendExit.SafetyBackupFailed,
+      values: {
+        previous: T3,
+        running: '',
+        rolledBack: false,
+        restoreBegan: true,
+        data: 'safety-backup-failed',
+      },
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    expect(result.error).not.toMatch(/refused before anything changed/);
+    expect(result.error).toMatch(
+      /the safety backup failed; scanium-backend was stopped for it and started again on 2026.01.20-3333333/,
+    );
+    expect(nas.finishes[0].update.detail).toBe('safety backup failed, nothing restored');
+  });
+
+  it("data safety 14: a rollback's environment file sha256 reaches the history, as a deploy's does", async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    nas.answer('Rolling back the backend', { code: 0, values: { previous: T3, running: T2, rolledBack: false } });
+    const content = 'GREETING=hello\n';
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { 'env-file-content': content }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    // the phase writes the success line itself: the sha256 must be in it
+    expect(nas.phases[0].success).toEqual({ env: envSha256(content) });
+    expect(nas.phases[0].begin).toMatchObject({ env: envSha256(content) });
   });
 });

@@ -1,11 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   BlueGreenExit,
+  switchBackFailedDetail,
   type BlueGreenDeployState,
   type BlueGreenState,
   type SwitchValues,
 } from '../../src/programs/blue-green.js';
-import { cleanupBackend } from '../../src/release/backend/cleanup.js';
+import { BackendExit } from '../../src/programs/backend.js';
+import { cleanupBackend, cleanupState } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
 import type { ImageTag } from '../../src/rules/images.js';
@@ -169,6 +171,68 @@ describe('deploy-backend with strategy blue-green', () => {
     expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: 'green', DEPLOYED_BACKEND_TAG: T3 });
   });
 
+  it('data safety 5: the proxy check and the switch back both fail: the colour the proxy routes to serves, recorded as live, an incident', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenSwitchBackFailed,
+      values: switched({ running: TAG, liveColor: 'green', rolledBack: false }),
+      tail: ['INCIDENT: switching back to the blue colour failed too'],
+    });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'health-url': 'http://127.0.0.1:8080/health' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    // the new release serves through the proxy: the outputs say so, not the colour it left
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: TAG, LIVE_COLOR: 'green', ROLLED_BACK: 'false' });
+    expect(result.error).toMatch(/^INCIDENT: .*switching back to the blue colour failed/);
+    expect(result.error).toContain(`The proxy still sends requests to the green colour (${IMAGE}:${TAG})`);
+    expect(result.error).toMatch(/Check the proxy \(service proxy, .*\) and what health-url answers through it/);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'failure',
+        update: { tag: TAG, commit: COMMIT, previous: T3, detail: switchBackFailedDetail('green'), color: 'green' },
+      },
+    ]);
+    // the phase files the incident on the NAS itself, with the colour that serves, and exits with its own code
+    const phase = nas.phases[0];
+    expect(phase.endings).toEqual([
+      {
+        code: BlueGreenExit.BlueGreenSwitchBackFailed,
+        outcome: 'failure',
+        update: { tag: TAG, commit: COMMIT, previous: T3, detail: switchBackFailedDetail('green'), color: 'green' },
+      },
+    ]);
+    expect(phase.script.text).toMatch(
+      /if ! nr_switch_to 8081; then[^]*nr_value live_color green[^]*NR_EXIT_BLUE_GREEN_SWITCH_BACK_FAILED/,
+    );
+  });
+
+  it('data safety 14: a post-deploy failure after the switch files the colour that serves, not the old one', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BackendExit.PostDeployFailed,
+      values: switched({ running: TAG, liveColor: 'green' }),
+      tail: ['post-deploy failed (exit 3)'],
+    });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'post-deploy': 'exit 3' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: TAG, LIVE_COLOR: 'green' });
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'failure',
+        update: { tag: TAG, commit: COMMIT, previous: T3, detail: 'ended with exit code 32', color: 'green' },
+      },
+    ]);
+  });
+
   it.each([
     [{ watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' }, 'watch'],
     [{ 'backup-volumes': 'data' }, 'backup-volumes'],
@@ -232,6 +296,29 @@ describe('rollback-backend with strategy blue-green', () => {
     expect(nas.finishes[0].outcome).toBe('noop');
   });
 
+  it('data safety 5: a rollback whose switch back fails too records the colour the proxy routes to', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', none, running(TAG)), inventory }, history });
+    nas.answer(ROLLBACK, {
+      code: BlueGreenExit.BlueGreenSwitchBackFailed,
+      values: { running: T3, liveColor: 'blue', rolledBack: false, warm: false },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, BLUE_GREEN), nas, context);
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: T3, LIVE_COLOR: 'blue' });
+    expect(result.error).toContain(`The proxy still sends requests to the blue colour (${IMAGE}:${T3})`);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'failure',
+        update: { tag: T3, previous: TAG, detail: switchBackFailedDetail('blue'), color: 'blue' },
+      },
+    ]);
+    expect(nas.phases[0].endings?.[0]).toMatchObject({
+      code: BlueGreenExit.BlueGreenSwitchBackFailed,
+      update: { color: 'blue' },
+    });
+  });
+
   it('refuses restore-backup with blue-green before connecting', () => {
     expect(() => settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' })).toThrow('restore-backup');
   });
@@ -255,5 +342,38 @@ describe('cleanup-backend beside blue-green', () => {
     const result = await cleanupBackend.run(settingsOf(cleanupBackend, { keep: '1' }), nas, context);
     expect(JSON.parse(result.outputs.KEPT_TAGS)).toEqual([TAG, T2]);
     expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T3} ${IMAGE}:${T1}`);
+  });
+
+  it('data safety 12: the live colour found through compose labels: its tag and the rollback target stay', async () => {
+    const T1 = '2026.01.01-1111111';
+    const { nas, context } = fakeWorld();
+    const settings = settingsOf(cleanupBackend, { keep: '1' });
+    // what the NAS answers: `container` names no colour; green is live on TAG (its compose project's container)
+    const questions = cleanupState(settings);
+    const text = questions.script(nas.render).text;
+    expect(text).toContain('nr_bg_state_of backend-blue api');
+    expect(text).toContain('nr_bg_state_of backend-green api');
+    const read = questions.decode(
+      new Map([
+        ['running_image', ''],
+        ['bg_live', 'green'],
+        ['bg_green', `4f2a1c running healthy ${IMAGE}:${TAG}`],
+        ['bg_blue', ''],
+      ]),
+    );
+    expect(read.runningImage).toBe(`${IMAGE}:${TAG}`);
+    nas.answerState({
+      answers: {
+        ...read,
+        inventory: [TAG, T3, T2, T1].map((tag) => ({ tag, bytes: 1, id: `id-${tag}` })),
+        inUse: [TAG],
+      },
+      history: [released('backend', T1), released('backend', T2), released('backend', T3), released('backend', TAG)],
+    });
+    nas.answer('Removing old images', { code: 0, values: { removed: [T2, T1], kept: [] } });
+    const result = await cleanupBackend.run(settings, nas, context);
+    // T3 is where an empty-tag rollback from TAG goes: it stays with the live tag
+    expect(JSON.parse(result.outputs.KEPT_TAGS)).toEqual([TAG, T3]);
+    expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T2} ${IMAGE}:${T1}`);
   });
 });

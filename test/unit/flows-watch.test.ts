@@ -137,6 +137,54 @@ describe('deploy-backend with a metrics watch', () => {
     expect(platform.summary.join('')).toMatch(/\| errors \| .* \| 0\.06 \| 4 \| 0 \| breached \|/);
   });
 
+  it('data safety 1: a breach whose restore failed on the way back: rolled back, the data NOT restored, in the error and the history line the phase writes', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: state, history: [released('backend', T3)] });
+    const before = `20260302T085900Z-${T3}`;
+    nas.answer(RELEASE, {
+      code: BackendExit.WatchRolledBackDataNotPutBack,
+      values: release(
+        { watch_status: 'breached', watch_guard: '2', watch_samples_2: b64('0 v 12 1\n') },
+        {
+          running: T3,
+          rolledBack: true,
+          backup: { id: before, path: '', bytes: 1 },
+          data: 'safety-backup-failed',
+        },
+      ),
+    });
+
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, {
+        ...WATCH_INPUTS,
+        'backup-databases': 'postgres:db',
+        'auto-rollback-restore': 'true',
+      }),
+      nas,
+      context,
+    );
+
+    expect(result.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      WATCH_STATUS: 'rolled-back',
+      DEPLOYED_BACKEND_TAG: T3,
+    });
+    expect(result.error).toContain(`It was rolled back to ${IMAGE}:${T3}.`);
+    expect(result.error).toContain(
+      `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${T3} runs on the failed release's data`,
+    );
+    expect(platform.warnings.join('\n')).not.toMatch(/was restored/);
+    const detail = `${WATCH_ROLLBACK_DETAIL}; data of before not restored`;
+    expect(nas.finishes).toEqual([
+      { outcome: 'rolled-back', update: { tag: TAG, commit: COMMIT, previous: T3, detail } },
+    ]);
+    expect(nas.phases[0].endings).toContainEqual({
+      code: BackendExit.WatchRolledBackDataNotPutBack,
+      outcome: 'rolled-back',
+      update: { tag: TAG, commit: COMMIT, previous: T3, detail },
+    });
+  });
+
   it('a breach with nothing to roll back to: WATCH_STATUS=breached, the release left for inspection', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: { ...state, runningImage: '' } });

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
 import { registryOf } from '../../src/inputs/image-source.js';
 import { InputReader } from '../../src/inputs/reader.js';
@@ -284,7 +284,16 @@ describe('deploy-backend with image-source: runner (fake NAS)', () => {
   });
 
   it('a workspace at another commit fails before anything is built, sent or changed', async () => {
-    vi.stubEnv('GITHUB_WORKSPACE', resolve(__dirname, '../..'));
+    // A repository of its own: the test must not depend on being run from a git checkout with an identity.
+    const workspace = mkdtempSync(join(tmpdir(), 'runner-workspace-'));
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-C', workspace, '-c', 'user.name=test', '-c', 'user.email=test@example.invalid', ...args]);
+    git('init', '-q');
+    writeFileSync(join(workspace, 'Dockerfile'), 'FROM scratch\n');
+    git('add', 'Dockerfile');
+    git('commit', '-q', '-m', 'another commit');
+    vi.stubEnv('GITHUB_WORKSPACE', workspace);
+    onTestFinished(() => rmSync(workspace, { recursive: true, force: true }));
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: state([]) });
     const result = await deployBackend.run(

@@ -81,6 +81,11 @@ const workflows = new Map<string, Workflow>(
   files.map((f) => [f, parse(readFileSync(join(ROOT, f), 'utf8')) as Workflow]),
 );
 
+/** A job that pushes an image to a registry (from a run: script). */
+function pushesImage(j: Job): boolean {
+  return (j.steps ?? []).some((s) => /\bdocker (image )?push\b/.test(s.run ?? ''));
+}
+
 /** The action of this repository a step uses, by either spelling: ./actions/<name> or <owner>/nas-release/actions/<name>@<ref>. */
 function ourAction(uses: string | undefined): string | undefined {
   const m = uses?.match(/^(?:\.\/actions\/([\w-]+)$|[\w.-]+\/nas-release\/actions\/([\w-]+)@[\w.-]+$)/);
@@ -114,6 +119,8 @@ describe('workflows', () => {
         'examples/workflows/rollback.yml',
         'examples/workflows/verify-monitoring.yml',
         'examples/workflows/cleanup.yml',
+        'examples/workflows/deploy-from-registry.yml',
+        'examples/workflows/rollback-from-registry.yml',
         '.github/workflows/release.yml',
       ]),
     );
@@ -141,7 +148,7 @@ describe('workflows', () => {
   });
 
   it.each(files)(
-    '%s sets permissions at the top and grants no more than reading contents and writing deployments (the release job: contents)',
+    '%s sets permissions at the top and grants no more than reading contents and writing deployments (the release job: contents; a job that pushes an image: packages)',
     (file) => {
       const wf = workflows.get(file)!;
       expect(wf.permissions, 'top-level permissions').toBeTypeOf('object');
@@ -152,9 +159,15 @@ describe('workflows', () => {
         expect(j.permissions).not.toBe('write-all');
         // Publishing a release and moving the major tag is the one job that writes the repository.
         const writable = file === RELEASE && job === 'release' ? 'contents' : 'deployments';
+        // Pushing an image to GitHub's registry is the one job that writes packages, and it releases nothing.
+        const pushes = pushesImage(j);
         for (const [scope, level] of Object.entries(j.permissions as Record<string, string>)) {
-          if (level === 'write') expect(scope, `${file} ${job}: ${scope}: write`).toBe(writable);
+          if (level === 'write')
+            expect(scope, `${file} ${job}: ${scope}: write`).toBe(
+              pushes && scope === 'packages' ? 'packages' : writable,
+            );
         }
+        if (pushes) expect(JSON.stringify(j), `${file} ${job} pushes and releases`).not.toMatch(/nas-release\/actions/);
       }
     },
   );
@@ -290,6 +303,130 @@ describe('workflows', () => {
           expect(c.group, `${file}: the rollback's group`).toContain('github.run_id');
       }
     }
+  });
+
+  describe('the examples, as copied', () => {
+    interface Use {
+      file: string;
+      job: string;
+      j: Job;
+      step: Step;
+      action: string;
+    }
+    const uses: Use[] = EXAMPLES.flatMap((file) =>
+      Object.entries(workflows.get(file)!.jobs ?? {}).flatMap(([job, j]) =>
+        (j.steps ?? []).flatMap((step) => {
+          const action = ourAction(step.uses);
+          return action ? [{ file, job, j, step, action }] : [];
+        }),
+      ),
+    );
+    const where = (u: Use): string => `${u.file} ${u.job}: ${u.action}`;
+    const withOf = (u: Use, input: string): string => String(u.step.with?.[input] ?? '');
+    const permissionsOf = (j: Job): Record<string, string> => (j.permissions ?? {}) as Record<string, string>;
+    const JOB_TOKEN = /^\$\{\{ (secrets\.GITHUB_TOKEN|github\.token) \}\}$/;
+    /** A value with the workflow's and the job's `${{ env.X }}` put in. */
+    const resolved = (u: Use, value: string): string => {
+      const wf = workflows.get(u.file)! as Workflow & { env?: Record<string, string> };
+      const env = { ...wf.env, ...(u.j.env as Record<string, string> | undefined) };
+      return value.replace(/\$\{\{ env\.(\w+) \}\}/g, (_, name: string) => env[name] ?? `<no env ${name}>`);
+    };
+    const fromRegistry = (action: string): Use[] =>
+      uses.filter((u) => u.action === action && withOf(u, 'image-source') === 'registry');
+
+    it('pass the Grafana credentials wherever a monitoring release or check verifies Grafana', () => {
+      const verifying = uses.filter(
+        (u) => 'grafana-credentials' in ACTIONS[u.action].inputs && withOf(u, 'verify') !== 'false',
+      );
+      expect(new Set(verifying.map((u) => u.action))).toEqual(
+        new Set(['deploy-monitoring', 'rollback-monitoring', 'verify-monitoring']),
+      );
+      // Without them Grafana answers the datasource check with 401 and the release fails.
+      for (const u of verifying)
+        expect(withOf(u, 'grafana-credentials'), where(u)).toMatch(/^\$\{\{ secrets\.\w+ \}\}$/);
+    });
+
+    it('let a backend rollback name the services of any application as free text, empty for all of them', () => {
+      const rollbacks = uses.filter((u) => u.action === 'rollback-backend');
+      expect(rollbacks.length).toBeGreaterThanOrEqual(2);
+      for (const u of rollbacks) {
+        const m = /^\$\{\{ inputs\.([\w-]+) \}\}$/.exec(withOf(u, 'services'));
+        expect(m, `${where(u)}: services is a dispatch input, passed as typed`).not.toBeNull();
+        const on = workflows.get(u.file)!.on as {
+          workflow_dispatch?: { inputs?: Record<string, Record<string, unknown>> };
+        };
+        const input = on.workflow_dispatch?.inputs?.[m![1]];
+        expect(input, `${where(u)}: the input ${m![1]}`).toMatchObject({ type: 'string', default: '' });
+        expect(input?.options, `${where(u)}: no list of names`).toBeUndefined();
+        expect(input?.required ?? false, `${where(u)}: may be left empty`).toBe(false);
+      }
+    });
+
+    it("let the NAS pull with the job's own GITHUB_TOKEN, allowed only to read packages", () => {
+      const pulls = [...fromRegistry('deploy-backend'), ...fromRegistry('rollback-backend')];
+      expect(pulls.length).toBeGreaterThanOrEqual(2);
+      for (const u of pulls) {
+        expect(withOf(u, 'registry-password'), where(u)).toMatch(JOB_TOKEN);
+        expect(withOf(u, 'registry-username'), where(u)).toBe('${{ github.actor }}');
+        expect(permissionsOf(u.j).packages, `${where(u)}: packages`).toBe('read');
+      }
+    });
+
+    it("push images with the job's own GITHUB_TOKEN, allowed to write packages, and no other secret", () => {
+      const pushing = EXAMPLES.flatMap((file) =>
+        Object.entries(workflows.get(file)!.jobs ?? {})
+          .filter(([, j]) => pushesImage(j))
+          .map(([job, j]) => ({ at: `${file} ${job}`, j })),
+      );
+      expect(pushing.length).toBeGreaterThanOrEqual(1);
+      for (const { at, j } of pushing) {
+        expect(permissionsOf(j).packages, `${at}: packages`).toBe('write');
+        const text = JSON.stringify(j);
+        expect(text, `${at}: logs in with the job's token`).toMatch(
+          /\$\{\{ (secrets\.GITHUB_TOKEN|github\.token) \}\}/,
+        );
+        for (const m of text.matchAll(/secrets\.(\w+)/g))
+          expect(m[1], `${at}: a long-lived token`).toBe('GITHUB_TOKEN');
+        expect(text, `${at}: the token on standard input`).toContain('--password-stdin');
+      }
+    });
+
+    it('roll back every image deployed from a registry with image-source: registry, so a removed image is pulled again', () => {
+      const deployed = fromRegistry('deploy-backend');
+      expect(deployed.length).toBeGreaterThanOrEqual(1);
+      const rolledBack = new Set(fromRegistry('rollback-backend').map((u) => resolved(u, withOf(u, 'image'))));
+      for (const u of deployed) {
+        const image = resolved(u, withOf(u, 'image'));
+        expect(image, where(u)).toMatch(/^[a-z0-9.-]+\/[a-z0-9./_-]+$/);
+        expect([...rolledBack], `${where(u)}: a rollback of ${image}`).toContain(image);
+      }
+    });
+
+    it('come with a Dependabot configuration that keeps the pinned actions and the npm packages current', () => {
+      const config = parse(readFileSync(join(ROOT, '.github/dependabot.yml'), 'utf8')) as {
+        version?: number;
+        updates?: {
+          'package-ecosystem': string;
+          directory?: string;
+          directories?: string[];
+          schedule?: { interval?: string };
+        }[];
+      };
+      expect(config.version).toBe(2);
+      const update = (ecosystem: string) => {
+        const u = config.updates?.find((x) => x['package-ecosystem'] === ecosystem);
+        expect(u, ecosystem).toBeDefined();
+        expect(['daily', 'weekly', 'monthly'], `${ecosystem}: schedule`).toContain(u?.schedule?.interval);
+        return u?.directories ?? (u?.directory ? [u.directory] : []);
+      };
+      // "/" is where Dependabot reads .github/workflows; any other folder of workflows is named.
+      const folders = DIRS.filter((dir) => files.some((f) => f.startsWith(`${dir}/`))).map((dir) =>
+        dir === '.github/workflows' ? '/' : `/${dir}`,
+      );
+      expect(update('github-actions')).toEqual(expect.arrayContaining(folders));
+      expect(update('npm')).toContain('/');
+      expect(existsSync(join(ROOT, 'package-lock.json'))).toBe(true);
+    });
   });
 
   describe('the release workflow', () => {

@@ -13,6 +13,8 @@ import {
   LIVE_KEPT,
   otherColor,
   SWITCH_STEPS,
+  proxyToCheck,
+  switchBackFailedDetail,
   type BlueGreenState,
   type SwitchValues,
 } from '../../programs/blue-green.js';
@@ -90,6 +92,8 @@ function ending(
     live: BlueGreenState['live'];
     previous: string;
     tag: string;
+    /** What the user checks when the switch back failed. */
+    proxy: string;
   },
   phase: ProgramOutcome<SwitchValues>,
 ): {
@@ -97,6 +101,8 @@ function ending(
   error?: string;
   outcome: 'success' | 'rolled-back' | 'failure';
   detail?: string;
+  /** The colour that serves now, for the history. */
+  color: BlueGreenState['live'];
 } {
   const { values, code } = phase;
   if (code === 0) {
@@ -109,6 +115,7 @@ function ending(
         ROLLED_BACK: 'false',
         LIVE_COLOR: values.liveColor,
       },
+      color: values.liveColor,
     };
   }
   const kept = LIVE_KEPT.has(code);
@@ -130,13 +137,27 @@ function ending(
     return {
       outcome: o.live ? 'rolled-back' : 'failure',
       detail: why,
+      color: o.live,
       outputs,
       error: `${o.what} was not switched to (${why}); ${o.live ? `the ${o.live} colour (${o.image}:${o.previous}) serves on` : 'nothing served before it'}. ${failureOf(phase.tail, code)}`,
+    };
+  }
+  // after the switch the phase says which colour serves (a post-deploy failure, the incident below)
+  const color = values.liveColor || o.live;
+  if (code === BlueGreenExit.BlueGreenSwitchBackFailed && values.liveColor) {
+    const serving = values.liveColor;
+    return {
+      outcome: 'failure',
+      detail: switchBackFailedDetail(serving),
+      color: serving,
+      outputs,
+      error: `INCIDENT: ${o.what} switched the proxy to the ${serving} colour, which did not answer through it, and switching back to the ${o.live || 'old'} colour failed. The proxy still sends requests to the ${serving} colour (${o.image}:${values.running}): it is kept running and recorded as live, and the ${o.live || 'old'} colour${o.previous ? ` (${o.image}:${o.previous})` : ''} runs beside it. Check ${o.proxy} and what health-url answers through it, then deploy again or roll back. ${failureOf(phase.tail, code)}`,
     };
   }
   return {
     outcome: 'failure',
     detail: `ended with exit code ${code}`,
+    color,
     outputs,
     error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
   };
@@ -193,14 +214,17 @@ export async function deployBlueGreen(
       error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
     };
   }
-  const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag }, released);
+  const end = ending(
+    { what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: proxyToCheck(bg) },
+    released,
+  );
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,
       commit,
       previous,
       ...(end.detail ? { detail: end.detail } : {}),
-      ...(live ? { color: live } : {}),
+      ...(end.color ? { color: end.color } : {}),
     });
     progress.fail(end.error ?? '');
     return { ok: false, outputs: end.outputs, error: end.error };
@@ -297,14 +321,17 @@ export async function rollbackBlueGreen(
       error: `rollback-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
     };
   }
-  const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag }, released);
+  const end = ending(
+    { what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) },
+    released,
+  );
   delete end.outputs.ROLLED_BACK;
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,
       previous: current,
       ...(end.detail ? { detail: end.detail } : {}),
-      ...(live ? { color: live } : {}),
+      ...(end.color ? { color: end.color } : {}),
     });
     progress.fail(end.error ?? '');
     return { ok: false, outputs: end.outputs, error: end.error };

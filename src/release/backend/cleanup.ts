@@ -4,7 +4,7 @@ import { imagesState, removeImages, runningTag, type ImagesState } from '../../p
 import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../programs/backups.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
-import { tagsInUse } from '../../programs/blue-green.js'; // issue 15
+import { colorsState, liveTag, tagsInUse } from '../../programs/blue-green.js'; // issue 15
 import { lines } from '../../remote/shell.js';
 import type { BackupEntry } from '../../rules/backups.js';
 import { pruneBackups } from './backup.js';
@@ -76,17 +76,38 @@ export async function cleanupImages(
   return { keep, removed, failed: kept, freedBytes: freed };
 }
 
-/** cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through). */
-function cleanupState(
-  image: string,
-  container: string,
-  backupDir: string,
+/**
+ * cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through).
+ * What runs is the live blue-green colour's image when one serves (found through compose's labels: the colours
+ * never run under `container`), else the container's.
+ */
+export function cleanupState(
+  settings: CleanupBackendInputs,
 ): StateQuestions<ImagesState & { backups: BackupEntry[]; inUse: string[] }> {
-  const images = imagesState(image, container);
+  const { image } = settings;
+  const colors = colorsState(settings.conn.repoPath, settings);
+  const images = imagesState(image, settings.container);
   const inUse = tagsInUse(image); // issue 15
   return {
-    script: (r) => lines(images.script(r), inUse.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
-    decode: (values) => ({ ...images.decode(values), inUse: inUse.decode(values), backups: decodeListing(values) }),
+    // the colours' questions first: they run in the background, and the image's tags wait for them
+    script: (r) =>
+      lines(
+        colors.script(r),
+        images.script(r),
+        inUse.script(r),
+        BACKUP_LIBRARY,
+        listingValue(settings.backups.dir, { quick: true }),
+      ),
+    decode: (values) => {
+      const running = images.decode(values);
+      const live = liveTag(image, colors.decode(values));
+      return {
+        ...running,
+        ...(live ? { runningImage: `${image}:${live}` } : {}),
+        inUse: inUse.decode(values),
+        backups: decodeListing(values),
+      };
+    },
   };
 }
 
@@ -99,7 +120,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
     progress.banner('Backend Image Cleanup - NAS Local');
     progress.plan(CLEANUP_STEPS.count);
     progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
+    const state = await nas.readState(cleanupState(settings));
     reportInProgress(progress, state.inProgress);
     progress.step(`Listing ${image} images`);
     if (settings.services.length) return cleanupServices(settings, nas, progress, state.history, state.answers.backups);

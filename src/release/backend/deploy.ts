@@ -12,9 +12,12 @@ import {
   releasePhase,
   RELEASE_STEPS,
   runningTag,
+  WATCH_ROLLBACK_DATA_DETAIL,
   WATCH_ROLLBACK_DETAIL,
   whatRuns,
+  type ReleaseValues,
 } from '../../programs/backend.js';
+import { DataOutcome } from '../../programs/backups.js';
 import type { WatchResult } from '../../programs/watch.js';
 import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from './watch-report.js';
 import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
@@ -38,7 +41,7 @@ const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
   if (watch.status === 'passed' && code === 0) return 'passed';
-  if (code === BackendExit.WatchRolledBack) return 'rolled-back';
+  if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack) return 'rolled-back';
   if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
   return 'skipped';
 }
@@ -192,36 +195,42 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (values.watch.guards.length && values.watch.status)
       await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
     const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
-    if (values.safety?.id)
-      progress.warn(
-        `The data of before the release was restored (auto-rollback-restore); the failed release's data is in backup ${values.safety.id}`,
-      );
+    const data = fallbackData(values, fallback.tag);
+    if (data) progress.warn(data.text);
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
       const preDeployFailed = released.code === BackendExit.PreDeployFailed;
+      // the phase wrote a watch rollback's line itself, word for word
+      const writtenByPhase =
+        released.code === BackendExit.WatchRolledBack || released.code === BackendExit.WatchRolledBackDataNotPutBack;
+      const watchDetail = (): string =>
+        rollbackFailed
+          ? 'watch breached and rollback failed'
+          : released.code === BackendExit.WatchRolledBack
+            ? WATCH_ROLLBACK_DETAIL
+            : released.code === BackendExit.WatchRolledBackDataNotPutBack
+              ? WATCH_ROLLBACK_DATA_DETAIL
+              : 'watch breached, nothing to roll back to';
+      const detail = watchEnded
+        ? watchDetail()
+        : preDeployFailed
+          ? 'pre-deploy failed'
+          : released.code === BackendExit.PostDeployFailed
+            ? 'post-deploy failed'
+            : rollbackFailed
+              ? 'release and rollback failed'
+              : values.upFailed
+                ? 'container not created'
+                : 'health check failed';
       await nas.finish(values.rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         commit,
         previous,
-        detail: watchEnded
-          ? rollbackFailed
-            ? 'watch breached and rollback failed'
-            : released.code === BackendExit.WatchRolledBack
-              ? WATCH_ROLLBACK_DETAIL
-              : 'watch breached, nothing to roll back to'
-          : preDeployFailed
-            ? 'pre-deploy failed'
-            : released.code === BackendExit.PostDeployFailed
-              ? 'post-deploy failed'
-              : rollbackFailed
-                ? 'release and rollback failed'
-                : values.upFailed
-                  ? 'container not created'
-                  : 'health check failed',
+        detail: data && !(watchEnded && writtenByPhase) ? `${detail}, ${data.detail}` : detail,
       });
       const why = watchEnded
         ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${
-            released.code === BackendExit.WatchRolledBack
+            writtenByPhase
               ? `It was rolled back to ${target.image}:${values.running}.`
               : rollbackFailed
                 ? `Putting ${target.image}:${fallback.tag} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
@@ -240,8 +249,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
               tail: released.tail,
               code: released.code,
             });
-      progress.fail(why);
-      return { ok: false, outputs, error: why };
+      const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+      progress.fail(said);
+      return { ok: false, outputs, error: said };
     }
     await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
     const history = withDeploy(state.history, nas.run, { tag, commit, previous });
@@ -272,3 +282,39 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     return { ok: true, outputs };
   },
 });
+
+/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
+function fallbackData(values: ReleaseValues, previous: string): { detail: string; text: string } | undefined {
+  const backup = values.backup?.id ?? '';
+  const safety = values.safety?.id ?? '';
+  const on = `${previous || 'the previous release'} runs on the failed release's data`;
+  switch (values.data) {
+    case undefined:
+      return undefined;
+    case DataOutcome.Restored:
+      return {
+        detail: 'data of before restored',
+        text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
+      };
+    case DataOutcome.BackupCorrupt:
+      return {
+        detail: 'data not restored (backup corrupt)',
+        text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
+      };
+    case DataOutcome.SafetyBackupFailed:
+      return {
+        detail: 'data not restored (safety backup failed)',
+        text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
+      };
+    case DataOutcome.Undone:
+      return {
+        detail: 'data not restored (restore failed, undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
+      };
+    case DataOutcome.NotUndone:
+      return {
+        detail: 'data not restored (restore failed, not undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
+      };
+  }
+}

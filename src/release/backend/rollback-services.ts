@@ -16,6 +16,7 @@ import { Steps } from '../../remote/program.js';
 import { datedTags } from '../../rules/images.js';
 import {
   previousServiceRelease,
+  pulledDigestOf,
   pulledTagOf,
   recordServices,
   releasedServices,
@@ -101,7 +102,10 @@ export async function rollbackServices(
         throw new Error(
           `Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`,
         );
-      const ref = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+      const pulled = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+      // the digest it was released with: its tag may name other content by now
+      const digest = pulledDigestOf(state.history, spec.image, tag);
+      const ref = digest ? `${spec.image}@${digest}` : pulled;
       const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
       if (same) same.services.push(name);
       else {
@@ -113,7 +117,7 @@ export async function rollbackServices(
           ...(source.login ? { login: source.login } : {}),
         });
         progress.warn(
-          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${ref}) before anything changes`,
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${pulled})${digest ? ` by the digest it was released with (${ref})` : ''} before anything changes`,
         );
       }
     } else if (!onNas)
@@ -220,7 +224,7 @@ export async function rollbackServices(
       ),
       detail:
         released.code === BackendExit.RollbackFailed
-          ? 'rollback and restore failed'
+          ? 'health check failed and putting back failed'
           : `health check failed: ${released.values.failed.join(', ')}`,
     });
     const why = servicesFailure(

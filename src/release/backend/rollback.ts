@@ -16,16 +16,17 @@ import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTags } from '../../rules/images.js';
-import { listBackups } from '../../programs/backups.js';
+import { DataOutcome, listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
+import { DIGEST } from '../../programs/image-sources.js';
 
-/** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
-const NOTHING_CHANGED: ReadonlySet<number> = new Set([
+/** A restore that ends with these restored nothing: the backup did not verify, the safety backup failed, the environment file was not staged. */
+const NOTHING_RESTORED: ReadonlySet<number> = new Set([
   BackendExit.BackupCorrupt,
   BackendExit.SafetyBackupFailed,
   BackendExit.EnvFileFailed,
@@ -77,17 +78,19 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         );
       progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
     } else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-      const pulled = [...state.history]
-        .reverse()
-        .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
+      const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
+      const pulled = records.find((r) => r.pulled)?.pulled;
+      // the digest it was released with: its tag may name other content by now
+      const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
       pull = {
-        ref: `${target.image}:${pulled ?? tag}`,
+        ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         ...(settings.source.login ? { login: settings.source.login } : {}),
       };
-      progress.warn(
-        `Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`,
-      );
+      const from = digest
+        ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
+        : `the registry (${pull.ref})`;
+      progress.warn(`Image ${ref} is not on the NAS: it is pulled from ${from} before anything changes`);
     } else if (!inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
       throw new Error(
@@ -168,6 +171,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
               envFile: {
                 plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
                 content: settings.envFile.content,
+                ...(settings.envFile.content ? { sha256: envSha256(settings.envFile.content) } : {}),
               },
             }
           : {}),
@@ -181,9 +185,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
     };
     const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
-    if (restore && released.code !== 0 && NOTHING_CHANGED.has(released.code)) {
-      await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore refused' });
-      const why = `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
+    // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
+    if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
+      const began = released.values.restoreBegan === true;
+      await nas.finish('failure', {
+        tag,
+        previous: current,
+        backup: restore.id,
+        detail: began ? 'safety backup failed, nothing restored' : 'restore refused',
+      });
+      const why = began
+        ? `The restore of ${restore.id} stopped before it changed any data: the safety backup failed; ${target.container} was stopped for it and started again on ${current || 'the image it ran'}. ${failureOf(released.tail, released.code)}`
+        : `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
@@ -227,31 +240,48 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         error: why,
       };
     }
-    if (restore && released.code === 0) outputs.RESTORED_BACKUP = restore.id;
+    // RESTORED_BACKUP names the backup only when its data is what the backend has now
+    if (restore && (released.code === 0 || released.values.data === DataOutcome.Restored))
+      outputs.RESTORED_BACKUP = restore.id;
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
+      const envFailed = released.values.envFileFailed === true;
+      const data = restore ? dataAfterUndo(restore.id, outputs.SAFETY_BACKUP_ID, released.values.data) : undefined;
       await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         previous: current,
-        detail: rollbackFailed
-          ? 'rollback and restore failed'
-          : released.values.upFailed
-            ? 'container not created'
-            : 'health check failed',
+        ...(restore ? { backup: restore.id } : {}),
+        detail: [
+          envFailed
+            ? 'environment file not written'
+            : rollbackFailed
+              ? 'health check failed and putting back failed'
+              : released.values.upFailed
+                ? 'container not created'
+                : 'health check failed',
+          ...(data ? [data.detail] : []),
+        ].join(', '),
       });
-      const why = recreateFailure({
-        what: `The rollback to ${ref}`,
-        image: target.image,
-        fallback: fallback.tag,
-        running,
-        rolledBack,
-        rollbackFailed,
-        upFailed: released.values.upFailed,
-        tail: released.tail,
-        code: released.code,
-      });
-      progress.fail(why);
-      return { ok: false, outputs, error: why };
+      const why = envFailed
+        ? `The rollback to ${ref} stopped after the restore: ${settings.envFile.path} could not be written, so ${ref} was not started; ${
+            rollbackFailed
+              ? `putting ${target.image}:${fallback.tag} back failed too`
+              : `${target.image}:${running} runs again`
+          }. ${failureOf(released.tail, released.code)}`
+        : recreateFailure({
+            what: `The rollback to ${ref}`,
+            image: target.image,
+            fallback: fallback.tag,
+            running,
+            rolledBack,
+            rollbackFailed,
+            upFailed: released.values.upFailed,
+            tail: released.tail,
+            code: released.code,
+          });
+      const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+      progress.fail(said);
+      return { ok: false, outputs, error: said };
     }
     await nas.finish('success', { ...envRecord, ...(restore ? { backup: restore.id } : {}) });
     progress.results('ROLLBACK COMPLETE', {
@@ -266,3 +296,25 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     return { ok: true, outputs };
   },
 });
+
+/** What the data is after a rollback with a restore whose recreate failed: the restore undone, or not. */
+function dataAfterUndo(
+  backup: string,
+  safety: string,
+  data: DataOutcome | undefined,
+): { detail: string; text: string } {
+  if (data === DataOutcome.Undone)
+    return {
+      detail: 'restore undone',
+      text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
+    };
+  if (data === DataOutcome.NotUndone)
+    return {
+      detail: 'restore not undone',
+      text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
+    };
+  return {
+    detail: 'data restored',
+    text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
+  };
+}
