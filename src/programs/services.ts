@@ -7,7 +7,7 @@ import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } 
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
-import { BackendExit, RELEASE_STEPS } from './backend.js';
+import { BackendExit, keepFallback, RELEASE_STEPS, type Fallback } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
@@ -41,11 +41,13 @@ const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
  */
 function containerFinder(r: Renderer, repo: string, composeFile: string): Shell {
   const inspect = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+  const inspectId = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Image}}']));
   const logs = r.run(command(['docker', 'logs', '--tail', '100']));
   const list = r.run(command(['docker', 'container', 'ls', '--all', '--quiet']));
   return sh`nr_svc_dir=$(cd ${repo} 2>/dev/null && cd ${posix.dirname(composeFile)} 2>/dev/null && pwd)
 nr_svc_container() { if [ -n "$1" ]; then printf '%s\n' "$1"; else ${list} --filter "label=${new Shell(SERVICE_LABEL)}=$2" --filter "label=${new Shell(PROJECT_DIR_LABEL)}=$nr_svc_dir" 2>/dev/null | head -n 1; fi; }
 nr_svc_image() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspect} "$nr_sc" 2>/dev/null; }
+nr_svc_image_id() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspectId} "$nr_sc" 2>/dev/null; }
 nr_svc_logs() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${logs} "$nr_sc" 2>&1; }`;
 }
 const containerOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell =>
@@ -58,12 +60,23 @@ function runningImages(r: Renderer, repo: string, composeFile: string, services:
     containerFinder(r, repo, composeFile),
     // each service asked at once (one or two docker calls each), not one after the other; each value is one
     // line, written whole
-    ...services.map((s, i) => sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`),
+    ...services.map(
+      (s, i) =>
+        sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)}; nr_value ${`svc_image_id_${i}`} "$(nr_svc_image_id ${s.container} ${s.name})" ) &`,
+    ),
     sh`wait`,
   );
 }
 function decodeRunningImages(values: ReadonlyMap<string, string>, services: readonly ServiceSpec[]): string[] {
   return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
+}
+/** The image id each service's container runs, when docker named any. */
+function decodeRunningIds(
+  values: ReadonlyMap<string, string>,
+  services: readonly ServiceSpec[],
+): { runningIds?: string[] } {
+  const ids = services.map((_, i) => values.get(`svc_image_id_${i}`) ?? '');
+  return ids.some(Boolean) ? { runningIds: ids } : {};
 }
 
 /** The tag a service runs, when its container runs the service's image. */
@@ -74,6 +87,8 @@ export function serviceTag(image: string, runningImage: string): string {
 export interface ServicesDeployState extends FetchedTarget {
   /** `image:tag` each service runs, in the order of the list (empty: none). */
   runningImages: string[];
+  /** The id of the image each service runs (empty: none). */
+  runningIds?: string[];
   /** With image-source runner: the layers the NAS has, and each distinct image's tags there. */
   layers?: NasLayers;
   inventory?: Map<string, ImageTag[]>;
@@ -101,6 +116,7 @@ ${inventoryValues(r, images)}`
     }`,
     decode: (values) => ({
       runningImages: decodeRunningImages(values, services),
+      ...decodeRunningIds(values, services),
       ...decodeFetchedTarget(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
     }),
@@ -211,6 +227,8 @@ export interface ServiceMove {
   tag: string;
   /** The tag it ran before, put back when the release fails; empty: nothing to put back. */
   fallback: string;
+  /** The image it ran, by id: the fallback tag is made to name it before it comes back. */
+  fallbackRan?: { image: string; id: string };
 }
 
 export interface ServicesRecreatePlan {
@@ -342,8 +360,9 @@ esac`,
   const back = indexed.filter((m) => m.fallback);
   const fallback =
     p.fallback && back.length
-      ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
+      ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
+${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${lines(
   ...[...byTag(back, (m) => m.fallback)].map(
@@ -416,6 +435,8 @@ export interface ServicesReleasePlan {
   services: readonly ServiceSpec[];
   /** The tag each service runs now, in the order of the list (empty: none, or not its image). */
   previous: readonly string[];
+  /** What each service falls back to, by image id (default: its previous tag). */
+  fallbacks?: readonly Fallback[];
   healthTimeout: number;
   autoRollback: boolean;
   preDeploy?: string;
@@ -442,11 +463,11 @@ export interface ServicesReleaseValues extends ServicesRecreateValues {
 export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase<ServicesReleaseValues> {
   const steps = new Steps(RELEASE_STEPS);
   const images = distinctImages(p.services);
-  const moves = p.services.map((spec, i) => ({
-    spec,
-    tag: p.tag,
-    fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
-  }));
+  const moves = p.services.map((spec, i): ServiceMove => {
+    const back = p.fallbacks?.[i];
+    const fallback = p.autoRollback ? (back ? back.tag : (p.previous[i] ?? '')) : '';
+    return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
+  });
   const firstPrevious = p.previous.find(Boolean) ?? '';
   const source = p.source ?? { kind: 'nas' };
   // as a single-service release records it; each service's record holds it too

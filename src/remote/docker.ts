@@ -20,6 +20,9 @@ export const docker = {
     command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
   containerImage: (container: string): ReadCommand =>
     command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
+  /** The id of the image a container runs: what it runs even once no tag names that image any more. */
+  containerImageId: (container: string): ReadCommand =>
+    command(['docker', 'container', 'inspect', '--format', '{{.Image}}', container]),
   /** `<status> <compose project folder>` of a container: who owns a stack name. */
   containerOwner: (container: string): ReadCommand =>
     command([

@@ -31,6 +31,10 @@ export interface HistoryRecord {
   services?: Record<string, ServiceRecord>;
   /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
   pulled?: string;
+  /** The image (name, no tag) the tag is of: an empty-tag rollback goes back across a renamed image. */
+  image?: string;
+  /** What the backend ran before this operation (`image:tag`, or what docker names it) and that image's id. */
+  ran?: { image: string; id: string };
   /** The digest (`sha256:…`) of what that pull got: a rollback pulls `image@digest`, never a tag that may have moved since. */
   digest?: string;
   /** The same for a release of several services: each image's digest, by image name. */
@@ -49,6 +53,8 @@ export interface ServiceRecord {
   healthUrl: string;
   /** image-source: registry: the registry tag the service's image was pulled as (a rollback pulls it again when the image is gone). */
   pulled?: string;
+  /** What the service ran before this operation, and that image's id. */
+  ran?: { image: string; id: string };
 }
 
 export const HISTORY_FILE = 'history.jsonl';
@@ -189,6 +195,13 @@ export function withDeploy(
 /** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
 export function commitOf(history: readonly HistoryRecord[], tag: string): string {
   return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+
+/** The image a successful backend release of `tag` ran, as the history knows it (undefined before it recorded images). */
+export function imageOf(history: readonly HistoryRecord[], tag: string): string | undefined {
+  return [...history]
+    .reverse()
+    .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.image)?.image;
 }
 
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */

@@ -34,7 +34,10 @@ export interface StateQuestions<T> {
 
 /** The fields of an operation's history record a flow sets. */
 export type RecordUpdate = Partial<
-  Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'services' | 'pulled' | 'color'>
+  Pick<
+    HistoryRecord,
+    'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'services' | 'pulled' | 'color' | 'image' | 'ran'
+  >
 >;
 
 /**

@@ -15,6 +15,7 @@ import {
   docker,
   historyLines,
   httpGet,
+  originHead,
   pushCommit,
   resetNas,
   runAction,
@@ -72,9 +73,28 @@ function workspaceAt(sha: string): string {
 /** What the workflow does before a registry release: build on the runner and push `image:tag`. */
 function buildAndPush(sha: string, tag: string): void {
   const ws = workspaceAt(sha);
+  try {
+    push(join(ws, 'backend'), tag);
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+/** Pushes an image that cannot start (no command: in real life a broken entrypoint, a wrong architecture). */
+function pushBroken(tag: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nrr-broken-'));
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM nas-base:latest\nLABEL broken=no-command\n');
+    push(dir, tag);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function push(context: string, tag: string): void {
   const config = mkdtempSync(join(tmpdir(), 'nrr-cfg-'));
   try {
-    runnerDocker('build', '--quiet', '--tag', `${PULLED}:${tag}`, join(ws, 'backend'));
+    runnerDocker('build', '--quiet', '--tag', `${PULLED}:${tag}`, context);
     execFileSync('docker', ['login', '--username', REG_USER, '--password-stdin', REGISTRY], {
       input: REG_PASSWORD,
       env: { ...process.env, DOCKER_HOST: RUNNER_DOCKER, DOCKER_CONFIG: config },
@@ -86,7 +106,6 @@ function buildAndPush(sha: string, tag: string): void {
     });
   } finally {
     rmSync(config, { recursive: true, force: true });
-    rmSync(ws, { recursive: true, force: true });
   }
 }
 
@@ -206,6 +225,66 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     expect(docker('inspect', '--format', '{{.State.StartedAt}}', 'scanium-backend')).toBe(started);
     expect(historyLines().at(-1)).toMatchObject({ outcome: 'failure', detail: 'image pull failed' });
     expect((await httpGet(HEALTH_URL)).status).toBe(200);
+  });
+
+  it('data safety 31: a registry release that cannot start under a renamed image brings back the NAS-built release; an empty-tag rollback crosses the rename', async () => {
+    const built = originHead();
+    const first = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }));
+    expect(first.code, first.stdout).toBe(0);
+    const before = `scanium-backend:${tagOf(built)}`;
+    const id = docker('image', 'inspect', '--format', '{{.Id}}', before);
+
+    const sha = pushCommit({ 'backend/docker-compose.yml': composeFor(PULLED) }, 'Images from the registry');
+    pushBroken(sha);
+    const run = await deploy(registryInputs(sha));
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain('No command specified'); // compose's own error
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(run.stdout).toMatch(/::error::The release .* could not be created .* and was rolled back to /);
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect((await httpGet(HEALTH_URL)).status).toBe(200);
+    expect(historyLines().at(-1)).toMatchObject({
+      tag: tagOf(sha),
+      outcome: 'rolled-back',
+      detail: 'container not created',
+      ran: { image: before, id },
+    });
+
+    // the image fixed: the rename succeeds, then an empty-tag rollback goes back to the NAS-built release
+    const fixed = pushCommit({ 'backend/www/version': 'from the registry\n' }, 'Fixed image');
+    buildAndPush(fixed, fixed);
+    expect((await deploy(registryInputs(fixed))).code).toBe(0);
+    expect(containerImage('scanium-backend')).toBe(`${PULLED}:${tagOf(fixed)}`);
+    const back = await runAction('rollback-backend', connection({ 'health-url': HEALTH_URL, image: PULLED }));
+    expect(back.code, back.stdout).toBe(0);
+    expect(back.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOf(built));
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+  });
+
+  it('data safety 31: a backend started by hand (no history) comes back when the first registry release cannot start', async () => {
+    const app = join(REPO, 'backend');
+    docker('build', '--quiet', '--tag', 'scanium-backend:latest', app);
+    execFileSync('docker-compose', ['--file', join(app, 'docker-compose.yml'), 'up', '--detach', '--no-build'], {
+      cwd: app,
+      stdio: 'ignore',
+    });
+    const id = docker('inspect', '--format', '{{.Image}}', 'scanium-backend');
+    expect(historyLines()).toEqual([]);
+
+    const sha = pushCommit({ 'backend/docker-compose.yml': composeFor(PULLED) }, 'Images from the registry');
+    pushBroken(sha);
+    const run = await deploy(registryInputs(sha));
+    expect(run.code).not.toBe(0);
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(run.stdout).not.toContain('left for inspection');
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect(historyLines().at(-1)).toMatchObject({
+      outcome: 'rolled-back',
+      ran: { image: 'scanium-backend:latest', id },
+    });
   });
 
   it('runner: builds with the runner engine, streams the image over SSH into the NAS, runs it', async () => {

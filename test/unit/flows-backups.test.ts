@@ -58,7 +58,13 @@ describe('rollback-backend restore-backup', () => {
       RESTORED_BACKUP: BEFORE_T3,
       SAFETY_BACKUP_ID: safety.id,
     });
-    expect(nas.phases[0].begin).toEqual({ tag: T2, previous: T3, detail: 'previous-release', backup: BEFORE_T3 });
+    expect(nas.phases[0].begin).toEqual({
+      tag: T2,
+      image: IMAGE,
+      previous: T3,
+      detail: 'previous-release',
+      backup: BEFORE_T3,
+    });
     expect(nas.phases[0].script.text).toContain(`/volume1/docker/shop/backups/${BEFORE_T3}`);
     expect(nas.finishes).toEqual([{ outcome: 'success', update: { backup: BEFORE_T3 } }]);
   });

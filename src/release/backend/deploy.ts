@@ -8,6 +8,7 @@ import {
   BackendExit,
   BEFORE_RECREATE,
   deployState,
+  fallbackOf,
   releasePhase,
   RELEASE_STEPS,
   runningTag,
@@ -87,6 +88,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
     const previous = runningTag(target.image, runningImage);
+    // What runs now comes back when the release fails, by its image's id: also under a renamed image or a moved tag.
+    const { runningId } = state.answers;
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     const skippedWatch = {
       WATCH_STATUS: 'skipped',
       WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
@@ -103,7 +107,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         tag,
         buildContext: settings.buildContext,
         dockerfile: settings.dockerfile,
-        fallback: settings.autoRollback ? previous : '',
+        fallback: settings.autoRollback ? fallback.tag : '',
+        ...(fallback.ran ? { fallbackRan: fallback.ran } : {}),
         previous,
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
@@ -174,7 +179,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           DEPLOYED_BACKEND_TAG: tagNow,
           PREVIOUS_BACKEND_TAG: previous,
           BACKEND_IMAGE: now.values,
-          ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+          ROLLED_BACK: String(tagNow !== '' && tagNow === fallback.tag),
           ...skippedWatch,
         },
         error: why,
@@ -194,7 +199,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (values.watch.guards.length && values.watch.status)
       await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
     const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
-    const data = fallbackData(values, previous);
+    const data = fallbackData(values, fallback.tag);
     if (data) progress.warn(data.text);
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
@@ -218,7 +223,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
             ? 'post-deploy failed'
             : rollbackFailed
               ? 'release and rollback failed'
-              : 'health check failed';
+              : values.upFailed
+                ? 'container not created'
+                : 'health check failed';
       await nas.finish(values.rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         commit,
@@ -230,7 +237,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
             writtenByPhase
               ? `It was rolled back to ${target.image}:${values.running}.`
               : rollbackFailed
-                ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
+                ? `Putting ${target.image}:${fallback.tag} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
                 : 'There was no previous release to roll back to: it is left running for inspection.'
           }`
         : preDeployFailed
@@ -238,9 +245,10 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           : recreateFailure({
               what: `The release ${ref}`,
               image: target.image,
-              fallback: previous,
+              fallback: fallback.tag,
               running: values.running,
               rolledBack: values.rolledBack,
+              upFailed: values.upFailed,
               rollbackFailed,
               tail: released.tail,
               code: released.code,

@@ -1,7 +1,16 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
 import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
-import { BackendExit, imagesState, rollbackPhase, ROLLBACK_STEPS, runningTag } from '../../programs/backend.js';
+import {
+  BackendExit,
+  fallbackOf,
+  imageIds,
+  imagesState,
+  rollbackPhase,
+  ROLLBACK_STEPS,
+  runningTag,
+} from '../../programs/backend.js';
+import { imageOf } from '../../remote/history.js';
 import { rollbackTarget } from './rollback-target.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
@@ -43,7 +52,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
     const state = await nas.readState(imagesState(target.image, target.container));
-    const { runningImage, inventory } = state.answers;
+    const { runningImage, runningId, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     // A release of several services (issue 14) is rolled back per service; without one, today's single service.
@@ -57,7 +66,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.step(`Verifying image ${ref} exists`);
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
     let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
-    if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
+    // A release of the image under its name of before a rename comes back under the name the compose file reads now.
+    const ranAs = imageOf(state.history, tag);
+    let renamed: string | undefined;
+    if (!inventory.some((t) => t.tag === tag) && ranAs && ranAs !== target.image) {
+      renamed = `${ranAs}:${tag}`;
+      const [id] = (await nas.runProgram(imageIds(nas.render, [renamed]))).values;
+      if (!id)
+        throw new Error(
+          `Image ${renamed} (the release ${tag}, before ${target.image} was its name) is not on the NAS any more. Nothing was changed.`,
+        );
+      progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
+    } else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
       const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
       const pulled = records.find((r) => r.pulled)?.pulled;
       // the digest it was released with: its tag may name other content by now
@@ -77,7 +97,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`,
       );
     }
-    if (!pull) progress.ok('Image exists');
+    if (!pull && !renamed) progress.ok('Image exists');
     progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
@@ -116,6 +136,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       return { ok: true, outputs };
     }
 
+    // What runs now comes back if the target fails, by its image's id (it may run under another name).
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     await startRollbackDeployment(nas, context, {
       inputs: settings.deployment,
       repo: conn.repoPath,
@@ -131,7 +153,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
+        fallback,
         ...(pull ? { pull } : {}),
+        ...(renamed ? { renamed } : {}),
         ...(restore?.manifest
           ? {
               restore: {
@@ -198,6 +222,16 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
+    if (renamed && released.code === BackendExit.PullFailed) {
+      await nas.finish('failure', { tag, previous: current, detail: 'image not tagged' });
+      const why = `The rollback to ${ref} stopped before anything changed: ${renamed} could not be tagged as ${ref}. ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return {
+        ok: false,
+        outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
+        error: why,
+      };
+    }
     if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
       await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
       const why = `The rollback to ${ref} stopped before anything changed: ${
@@ -228,23 +262,26 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
             ? 'environment file not written'
             : rollbackFailed
               ? 'health check failed and putting back failed'
-              : 'health check failed',
+              : released.values.upFailed
+                ? 'container not created'
+                : 'health check failed',
           ...(data ? [data.detail] : []),
         ].join(', '),
       });
       const why = envFailed
         ? `The rollback to ${ref} stopped after the restore: ${settings.envFile.path} could not be written, so ${ref} was not started; ${
             rollbackFailed
-              ? `putting ${target.image}:${current} back failed too`
+              ? `putting ${target.image}:${fallback.tag} back failed too`
               : `${target.image}:${running} runs again`
           }. ${failureOf(released.tail, released.code)}`
         : recreateFailure({
             what: `The rollback to ${ref}`,
             image: target.image,
-            fallback: current,
+            fallback: fallback.tag,
             running,
             rolledBack,
             rollbackFailed,
+            upFailed: released.values.upFailed,
             tail: released.tail,
             code: released.code,
           });
