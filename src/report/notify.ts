@@ -233,6 +233,6 @@ function reasonOf(err: unknown, timeoutSeconds: number): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError') return `no answer within ${timeoutSeconds}s`;
   // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND…), without the URL.
-  if (e.cause?.code) return e.cause.code;
-  return e.message.replace(/https?:\/\/\S+/g, '<url>');
+  const why = e.cause?.code ?? e.cause?.message ?? e.message;
+  return why.replace(/\w+:\/\/\S+/g, '<url>');
 }
