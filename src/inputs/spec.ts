@@ -521,4 +521,20 @@ export const ACTIONS: Record<string, ActionSpec> = {
   },
 };
 
+// Every action reports its outcome the same way: a release always, a scheduled check or maintenance on failure.
+for (const [name, action] of Object.entries(ACTIONS)) {
+  const release = name.startsWith('deploy-') || name.startsWith('rollback-');
+  action.inputs.notify = {
+    description:
+      'Where to send a message with the outcome, one URL a line: a Slack (`https://hooks.slack.com/…`) or Discord (`https://discord.com/api/webhooks/…`) incoming webhook, ntfy (`https://ntfy.sh/<topic>`, or `ntfy+https://<host>/<topic>` for your own server), Gotify (`gotify+https://<host>/message?token=<app token>`), or any other `https://` URL (a JSON body). `http://` only to a loopback or private address. Each line is a secret. A message that cannot be sent is a warning.',
+    default: '',
+    secret: true,
+  };
+  action.inputs['notify-on'] = {
+    description:
+      '`always` (every outcome), `failure` (a failure, an automatic or guard rollback, an interrupted operation, a failed verify) or `never`.',
+    default: release ? 'always' : 'failure',
+  };
+}
+
 export type ActionName = keyof typeof ACTIONS;

@@ -2,7 +2,10 @@ import {
   RECORD_MORE,
   appendRecord,
   beginOperation,
+  clearUnreported,
   endOperation,
+  markUnreported,
+  reportKey,
   type HistoryRecord,
   type Outcome,
 } from '../remote/history.js';
@@ -79,15 +82,18 @@ export class HistoryRecorder {
       this.successWritten = true;
       this.phaseEndings = endings;
     }
+    // Each end the phase writes itself is also unreported until the runner has seen it (finish() takes it out).
+    const ending = (record: HistoryRecord): Shell =>
+      lines(endOperation(this.stateDir, record), markUnreported(this.stateDir, record));
     const others = this.recording
       ? endings.map(
           (e) => sh`if [ "$nr_rc" = ${e.code} ]; then
-${endOperation(this.stateDir, { ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
+${ending({ ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
 fi`,
         )
       : [];
     const success = this.recording
-      ? endOperation(this.stateDir, {
+      ? ending({
           ...(this.record ?? this.base()),
           ...update,
           outcome: 'success',
@@ -134,6 +140,15 @@ exit "$nr_rc"`;
         endOperation(this.stateDir, record),
       ),
     };
+  }
+
+  /**
+   * Shell that takes this operation out of the unreported list once finish()
+   * has run: this runner has seen how its phase ended, so the next run need not report it.
+   */
+  seen(): Shell | undefined {
+    if (!this.finished || !this.successWritten || !this.startedAt) return undefined;
+    return clearUnreported(this.stateDir, [reportKey(this.record ?? this.base())]);
   }
 
   get isFinished(): boolean {

@@ -64,12 +64,42 @@ export const HISTORY_FILE = 'history.jsonl';
  */
 export const RECORD_MORE = 'nr_record_more';
 export const CURRENT_FILE = 'current.json';
+/**
+ * Keys of operations a detached phase ended on the NAS whose runner has not
+ * (yet) seen that end: the runner takes its own key out once it has, so what
+ * stays was finished by the NAS after its runner vanished, for the next run to report.
+ */
+export const UNREPORTED_FILE = 'unreported';
+
+/** The key of one operation in the unreported list. */
+export function reportKey(record: Pick<HistoryRecord, 'id' | 'action' | 'started'>): string {
+  return `${record.id} ${record.action} ${record.started}`;
+}
+
+/** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
+export function markUnreported(stateDir: string, record: HistoryRecord): Shell {
+  return sh`nr_dir=${stateDir}
+( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+}
+
+/** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
+export function clearUnreported(stateDir: string, keys: readonly string[]): Shell {
+  if (!keys.length) return sh`:`;
+  const patterns = keys.flatMap((k) => ['-e', k]);
+  return sh`nr_dir=${stateDir}
+if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
+  ( flock -w 10 6
+    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
+    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
+fi`;
+}
 
 /** Reads the last lines of the history and any operation left in progress. */
 export function readHistory(stateDir: string, lastLines = 500): Shell {
   return sh`nr_dir=${stateDir}
 nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
+nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
 }
 
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
@@ -145,6 +175,14 @@ export function parseHistoryValues(values: Map<string, string>): {
   const records = parseHistory(decode(values.get('history_b64')));
   const current = parseHistory(decode(values.get('current_b64')))[0];
   return current ? { records, inProgress: current } : { records };
+}
+
+/** Keys of the operations the NAS finished after their runner vanished (see UNREPORTED_FILE). */
+export function parseUnreported(values: Map<string, string>): string[] {
+  return decode(values.get('unreported_b64'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /**
