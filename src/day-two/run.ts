@@ -95,7 +95,12 @@ const logs: Command<{ composeFile: string; service: string; tail: number; follow
         clearTimeout(stopping);
       }
     }
-    if (code === NO_CONTAINERS_EXIT) return 1;
+    if (code === NO_CONTAINERS_EXIT) {
+      out.setFailed(
+        `No container ${s.service ? `of service ${s.service} ` : ''}of ${s.composeFile} exists on the NAS (none of its compose projects has one).`,
+      );
+      return 1;
+    }
     if (code !== 0) {
       out.setFailed(`compose logs ended with exit code ${code}`);
       return 1;

@@ -133,16 +133,16 @@ export const NO_CONTAINERS_EXIT = 3;
 /**
  * `compose logs` of every project of the compose file that has a container
  * (of `service`, when given): the colours of a blue-green backend too. With
- * `follow`, the projects' logs run side by side until the runner's end of
- * the channel's input: then the whole process group is ended, so nothing is
- * left following on the NAS.
+ * `follow`, the projects' logs run side by side, each in a session of its
+ * own, until the runner ends the channel's input (Ctrl-C): then each
+ * session is ended, so nothing is left following on the NAS.
  */
 export function logsProgram(
   r: Renderer,
   p: { repo: string; composeFile: string; service: string; tail: number; follow: boolean },
 ): TypedProgram<undefined> {
   const serviceFilter = p.service ? ['--filter', `label=com.docker.compose.service=${p.service}`] : [];
-  const parts = projectsOf(p.composeFile).map((project, i) => {
+  const parts = projectsOf(p.composeFile).map((project) => {
     const logs = r.run(
       command([
         'compose',
@@ -169,35 +169,28 @@ export function logsProgram(
         ...serviceFilter,
       ]),
     );
-    const fn = new Shell(`nr_logs_${i}`);
-    return {
-      define: sh`${fn}() { ${logs}; }`,
-      run: sh`if [ -n "$(${found} 2>/dev/null)" ]; then nr_any=1; ${p.follow ? sh`${fn} & nr_pids="$nr_pids $!"` : sh`${fn} || nr_rc=$?`}; fi`,
-    };
+    // setsid: the job leads a process group of its own, which the watcher ends whole (compose may run children)
+    return sh`if [ -n "$(${found} 2>/dev/null)" ]; then nr_any=1; ${p.follow ? sh`setsid ${logs} 3<&- & nr_pids="$nr_pids $!"` : sh`${logs} || nr_rc=$?`}; fi`;
   });
-  const what = p.service ? `of service ${p.service} ` : '';
   return {
     title: 'Printing the logs',
     // a follow runs until Ctrl-C: the timer must not end it
     timeout: p.follow ? 7 * 24 * 3600 : 600,
     script: lines(
-      ...parts.map((part) => part.define),
       sh`cd ${p.repo} || exit 1
 nr_any=; nr_pids=; nr_rc=0`,
-      // The channel's input stays open while the runner follows; its end (Ctrl-C) ends every process of this program.
+      // the channel's input, kept for the watcher (a background job's own input is /dev/null)
+      p.follow ? sh`exec 3<&0` : undefined,
+      ...parts,
+      sh`[ -n "$nr_any" ] || exit ${NO_CONTAINERS_EXIT}`,
       p.follow
-        ? sh`trap 'exit 0' TERM
-exec 3<&0
-( while IFS= read -r nr_line; do :; done; kill -TERM 0 ) <&3 &
+        ? sh`( while IFS= read -r nr_line; do :; done; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
 nr_watch=$!
-exec 3<&-`
-        : undefined,
-      ...parts.map((part) => part.run),
-      sh`if [ -z "$nr_any" ]; then
-  ${p.follow ? sh`kill "$nr_watch" 2>/dev/null` : sh`:`}
-  echo ${`No container ${what}of ${p.composeFile} exists on the NAS.`} >&2; exit ${NO_CONTAINERS_EXIT}
-fi`,
-      p.follow ? sh`wait $nr_pids; kill "$nr_watch" 2>/dev/null` : sh`exit "$nr_rc"`,
+exec 3<&-
+wait $nr_pids
+kill "$nr_watch" 2>/dev/null
+exit 0`
+        : sh`exit "$nr_rc"`,
     ),
     decode: () => undefined,
   };
