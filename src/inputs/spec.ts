@@ -399,6 +399,16 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '',
       },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      'pre-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+        default: '',
+      },
+      'post-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+        default: '',
+      },
       services: {
         description:
           "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
