@@ -59,7 +59,7 @@ const FIELDS = [
  * `nr_flock_state FILE`: `held` when some process holds a flock on FILE, `free` when none does (or FILE does not
  * exist), `unknown` when /proc/locks cannot be read. Looks at the kernel's table: takes nothing.
  */
-const FLOCK_STATE = new Shell(`nr_flock_state() {
+export const FLOCK_STATE = new Shell(`nr_flock_state() {
   [ -e "$1" ] || { echo free; return; }
   [ -r /proc/locks ] || { echo unknown; return; }
   nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
