@@ -101,6 +101,9 @@ export interface RollbackBackendInputs {
   source: ImageSource;
   /** issue 15 */
   blueGreen: BlueGreenSettings;
+  /** The user's commands around the change, as pre-deploy and post-deploy are around a deploy. */
+  preRollback: string;
+  postRollback: string;
 }
 
 export interface BackupBackendInputs {
@@ -385,6 +388,8 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     envFile: readEnvFile(r),
     services: readServiceNames(r),
     blueGreen: readBlueGreen(r), // issue 15
+    preRollback: r.string('pre-rollback', { multiline: true }),
+    postRollback: r.string('post-rollback', { multiline: true }),
   };
   // issue 15: a blue-green rollback changes images only
   if (settings.blueGreen.strategy === 'blue-green')

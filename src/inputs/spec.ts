@@ -399,6 +399,16 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '',
       },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      'pre-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+        default: '',
+      },
+      'post-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+        default: '',
+      },
       services: {
         description:
           "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
@@ -538,3 +548,45 @@ for (const [name, action] of Object.entries(ACTIONS)) {
 }
 
 export type ActionName = keyof typeof ACTIONS;
+
+/** A day-two command of `nas-release` (read-only, no release lock): flags as inputs, no action.yml. */
+export interface CommandSpec {
+  description: string;
+  inputs: Record<string, InputSpec>;
+  /** The input a bare argument gives (`nas-release logs api`). */
+  positional?: string;
+}
+
+const json: InputSpec = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+export const COMMANDS: Record<string, CommandSpec> = {
+  status: {
+    description:
+      'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+    inputs: {
+      ...connection,
+      'compose-file': backend['compose-file'],
+      json,
+    },
+  },
+  history: {
+    description: 'Show the release history, newest first.',
+    inputs: {
+      ...connection,
+      limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+      json,
+    },
+  },
+  logs: {
+    description: "Print the services' logs through compose (every colour of a blue-green backend).",
+    positional: 'service',
+    inputs: {
+      ...connection,
+      'compose-file': backend['compose-file'],
+      service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+      tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+      follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+    },
+  },
+};

@@ -206,6 +206,14 @@ export function imageInventory(image: string): StateQuestions<{ inventory: Image
   };
 }
 
+/** The names of the user's commands before and after a recreate, for the log. */
+export interface HookNames {
+  pre: string;
+  post: string;
+}
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+export const ROLLBACK_HOOKS: HookNames = { pre: 'pre-rollback', post: 'post-rollback' };
+
 /** The steps the NAS announces while it recreates the backend (their texts differ between deploy and rollback). */
 export type RecreateSteps = Steps<'recreate' | 'health' | 'verify'>;
 
@@ -220,6 +228,8 @@ export interface RecreatePlan {
   force: boolean;
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** Watch the metrics guards once healthy, before post-deploy; a breach rolls back like a failed health check. */
   watch?: WatchPlan;
   steps: RecreateSteps;
@@ -279,7 +289,7 @@ cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -302,7 +312,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -600,6 +610,8 @@ export function rollbackPhase(
     renamed?: string;
     /** What runs now, by id: put back when the target fails (default: the running tag). */
     fallback?: Fallback;
+    preRollback?: string;
+    postRollback?: string;
   },
 ): Phase<RollbackValues> {
   const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
@@ -640,6 +652,9 @@ export function rollbackPhase(
       fallback: p.fallback ? p.fallback.tag : p.current,
       ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
       force: p.force || !!p.restore,
+      ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+      ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+      hookNames: ROLLBACK_HOOKS,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
       // the restore verifies the backup before anything changes; the environment file is staged before it
       beforeRecreate: lines(

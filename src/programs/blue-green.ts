@@ -18,7 +18,7 @@ import {
 } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
-import { BackendExit, imageTags, RELEASE_STEPS } from './backend.js';
+import { BackendExit, imageTags, RELEASE_STEPS, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
 
@@ -258,6 +258,8 @@ export interface SwitchPlan {
   live: Color | '';
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** PREVIOUS_BACKEND_TAG for the hooks. */
   previous: string;
 }
@@ -358,7 +360,7 @@ cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -473,7 +475,7 @@ ${
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`,
   );
 }

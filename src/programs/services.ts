@@ -7,7 +7,7 @@ import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } 
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
-import { BackendExit, keepFallback, RELEASE_STEPS, type Fallback } from './backend.js';
+import { BackendExit, keepFallback, RELEASE_STEPS, ROLLBACK_HOOKS, type Fallback, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
@@ -244,6 +244,8 @@ export interface ServicesRecreatePlan {
   fallback: boolean;
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** BACKEND_TAG and PREVIOUS_BACKEND_TAG of the hooks. */
   hookTags: { tag: string; previous: string };
   steps: Steps<'recreate' | 'health' | 'verify'>;
@@ -397,7 +399,7 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     containerFinder(r, p.repo, p.composeFile),
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -416,7 +418,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -578,6 +580,8 @@ export function servicesRollbackPhase(
     steps: Steps<'recreate' | 'health' | 'verify'>;
     /** Target images gone from the NAS (image-source: registry): each pulled as `ref` and tagged `target` first, before anything changes. */
     pulls?: readonly ServicePull[];
+    preRollback?: string;
+    postRollback?: string;
   },
 ): Phase<ServicesRecreateValues> {
   const first = p.moves[0];
@@ -609,6 +613,9 @@ export function servicesRollbackPhase(
         healthTimeout: p.healthTimeout,
         force: p.force,
         fallback: true,
+        ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+        ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+        hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
       }),

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   BROKEN_BUILD,
@@ -230,5 +232,43 @@ describe('rollback-backend against the stand-in NAS', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain("Input 'tag'");
     expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('pre-rollback and post-rollback run around the change with BACKEND_TAG and PREVIOUS_BACKEND_TAG; a failing pre-rollback changes nothing', async () => {
+    const a = tagOf(originHead());
+    expect((await deploy()).code).toBe(0);
+    const b = tagOf(pushCommit({ 'backend/www/version': 'b\n' }, 'B'));
+    expect((await deploy()).code).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'nr-hooks-'));
+    chownSync(dir, Number(asNas(['id', '-u']).trim()), Number(asNas(['id', '-g']).trim()));
+    // each hook says its tags and what runs while it runs
+    const says = (file: string): string =>
+      `printf '%s %s %s\\n' "$BACKEND_TAG" "$PREVIOUS_BACKEND_TAG" "$(docker inspect --format '{{.Config.Image}}' scanium-backend)" > ${dir}/${file}`;
+    const started = docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', 'scanium-backend');
+
+    const refused = await rollback({ tag: a, 'pre-rollback': `${says('refused')}; exit 7` });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('pre-rollback failed (exit 7)');
+    expect(refused.stdout).toContain(
+      `pre-rollback failed, so the rollback to scanium-backend:${a} stopped before anything changed`,
+    );
+    expect(readFileSync(join(dir, 'refused'), 'utf8')).toBe(`${a} ${b} scanium-backend:${b}\n`);
+    expect(docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', 'scanium-backend')).toBe(started);
+    expect(refused.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: b, BACKEND_IMAGE: `scanium-backend:${b}` });
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      tag: a,
+      previous: b,
+      outcome: 'failure',
+      detail: 'pre-rollback failed',
+    });
+
+    const done = await rollback({ tag: a, 'pre-rollback': says('pre'), 'post-rollback': says('post') });
+    expect(done.code, done.stdout).toBe(0);
+    expect(readFileSync(join(dir, 'pre'), 'utf8')).toBe(`${a} ${b} scanium-backend:${b}\n`);
+    expect(readFileSync(join(dir, 'post'), 'utf8')).toBe(`${a} ${b} scanium-backend:${a}\n`);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect(historyLines().at(-1)).toMatchObject({ action: 'rollback-backend', tag: a, outcome: 'success' });
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -28,6 +28,7 @@ import { failureOf } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { deployedServices, servicesFailure } from './deploy-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
+import { rollbackHookFailure } from './rollback-hooks.js';
 
 /** The services of the last release, when it was a release of several services (the history says). */
 export function servicesOfLastRelease(history: readonly HistoryRecord[]): Map<string, ServiceRecord> {
@@ -189,6 +190,8 @@ export async function rollbackServices(
       steps,
       // only the pulls of services that move (a service already on its tag has its image)
       pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+      ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+      ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
     }),
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
@@ -202,6 +205,16 @@ export async function rollbackServices(
     }. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);
     return { ok: false, outputs: outputsFor(new Map()), error: why };
+  }
+  const hookFailure = rollbackHookFailure(
+    released.code,
+    `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`,
+  );
+  if (hookFailure) {
+    await nas.finish('failure', { detail: hookFailure.detail });
+    const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
   }
   if (released.code !== 0) {
     const rolledBack = released.code === BackendExit.RolledBack;

@@ -22,6 +22,7 @@ import { stateDirOf } from '../../remote/state-dir.js';
 import { autoBackup, manifestProblem, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
+import { rollbackHookFailure } from './rollback-hooks.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
 import { DIGEST } from '../../programs/image-sources.js';
 
@@ -156,6 +157,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         fallback,
         ...(pull ? { pull } : {}),
         ...(renamed ? { renamed } : {}),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
         ...(restore?.manifest
           ? {
               restore: {
@@ -191,6 +194,16 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
     };
     const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+    const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+    if (hookFailure) {
+      await nas.finish('failure', { tag, previous: current, detail: hookFailure.detail });
+      const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      const kept: Record<string, string> = hookFailure.changed
+        ? {}
+        : { DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage };
+      return { ok: false, outputs: { ...outputs, ...kept }, error: why };
+    }
     // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
     if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
       const began = released.values.restoreBegan === true;
