@@ -58013,6 +58013,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -58140,6 +58148,37 @@ for (const [name, action] of Object.entries(ACTIONS)) {
         default: release ? 'always' : 'failure',
     };
 }
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
 
@@ -58166,7 +58205,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -63595,6 +63635,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -64636,6 +64678,8 @@ function imageInventory(image) {
         decode: (values) => ({ inventory: decodeInventory(values) }),
     };
 }
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const backend_ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
 function decodeRecreate(values) {
     return {
         previous: values.get('previous') ?? '',
@@ -64664,7 +64708,7 @@ cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh `:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -64687,7 +64731,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -64911,6 +64955,9 @@ function rollbackPhase(r, p) {
             fallback: p.fallback ? p.fallback.tag : p.current,
             ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
             force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: backend_ROLLBACK_HOOKS,
             steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes; the environment file is staged before it
             beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
@@ -65240,7 +65287,7 @@ cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -65336,7 +65383,7 @@ ${p.live
                 stop: removeColor(p.live),
             }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`);
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
@@ -65943,7 +65990,7 @@ nr_value rolled_back false
 ${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -65962,7 +66009,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -66074,6 +66121,9 @@ function servicesRollbackPhase(r, p) {
             healthTimeout: p.healthTimeout,
             force: p.force,
             fallback: true,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
         })),

@@ -63528,6 +63528,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -63655,1060 +63663,149 @@ for (const [name, action] of Object.entries(ACTIONS)) {
         default: release ? 'always' : 'failure',
     };
 }
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/ssh/quote.ts
-/**
- * The one place where a value becomes part of a remote shell command.
- * POSIX single quotes keep every byte literal; a quote inside is closed,
- * escaped and reopened. NUL cannot travel in a shell word, so it is refused.
- */
-function quote(value) {
-    if (value.includes('\0'))
-        throw new Error('a value holds a NUL byte, which a remote command cannot carry');
-    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
-        return value;
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-const RESERVED = new Set([
-    'case',
-    'coproc',
-    'do',
-    'done',
-    'elif',
-    'else',
-    'esac',
-    'fi',
-    'for',
-    'function',
-    'if',
-    'in',
-    'select',
-    'then',
-    'time',
-    'until',
-    'while',
-    '!',
-    '{',
-    '}',
-]);
-/**
- * Quotes each word of an argument list and joins them into one command. A
- * first word that the shell would read as an assignment or a reserved word
- * is quoted too, so it always runs as the command.
- */
-function quoteArgv(argv) {
-    return argv
-        .map((word, i) => {
-        const q = quote(word);
-        return i === 0 && q === word && (word.includes('=') || RESERVED.has(word)) ? `'${word}'` : q;
-    })
-        .join(' ');
-}
+;// CONCATENATED MODULE: ./src/ssh/host-key.ts
 
-;// CONCATENATED MODULE: ./src/remote/shell.ts
-
-/** Shell text that is safe to paste: written by us, or made by quoting. */
-class Shell {
-    text;
-    constructor(text) {
-        this.text = text;
-    }
-    toString() {
-        return this.text;
-    }
-}
-function render(part) {
-    if (part instanceof Shell)
-        return part.text;
-    if (typeof part === 'number') {
-        if (!Number.isFinite(part))
-            throw new Error(`not a finite number: ${part}`);
-        return String(part);
-    }
-    if (typeof part === 'string')
-        return quote(part);
-    return quoteArgv(part);
+const KEY_TYPE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
+/** The fingerprint OpenSSH prints: `SHA256:` and unpadded base64 of the key blob's SHA-256. */
+function fingerprint(keyBlob) {
+    return 'SHA256:' + (0,external_node_crypto_.createHash)('sha256').update(keyBlob).digest('base64').replace(/=+$/, '');
 }
 /**
- * Tagged template for remote shell code. The literal text is ours; every
- * interpolated value is quoted (an argument list word by word), unless it is
- * already Shell. So `sh\`cd ${path} && ${argv}\`` can never run an input.
+ * Parses the `host-key` input: one entry a line, each a `SHA256:` fingerprint
+ * or a public key as `ssh-keyscan` prints it (with or without the host field).
+ * Blank lines and `#` comments are ignored.
  */
-function sh(strings, ...values) {
-    let out = strings[0];
-    values.forEach((value, i) => {
-        out += render(value) + strings[i + 1];
-    });
-    return new Shell(out);
-}
-/** Joins shell fragments line by line. */
-function lines(...parts) {
-    return new Shell(parts
-        .filter((p) => p instanceof Shell)
-        .map((p) => p.text)
-        .join('\n'));
-}
-/** Renders a value or an argument list as one quoted shell word or command. */
-function word(part) {
-    return new Shell(render(part));
-}
-
-;// CONCATENATED MODULE: ./src/remote/program.ts
-
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
-const DECLARED = new Map();
-/**
- * A program's exit codes, declared once as a TypeScript enum and handed to the
- * shell as variables: `exitCodes(ReleaseExit)` defines `NR_EXIT_BUILD_FAILED=33`
- * and so on, and `codes.exit(ReleaseExit.BuildFailed)` renders
- * `exit "$NR_EXIT_BUILD_FAILED"`. The shell never holds a number of its own.
- */
-class ExitCodes {
-    names = new Map();
-    constructor(codes) {
-        for (const [key, value] of Object.entries(codes)) {
-            if (typeof value !== 'number')
-                continue; // a numeric enum maps values back to names too
-            const name = `NR_EXIT_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
-            const known = DECLARED.get(name);
-            if (known !== undefined && known !== value)
-                throw new Error(`${name} is declared as ${known} and ${value}`);
-            DECLARED.set(name, value);
-            this.names.set(value, name);
-        }
-    }
-    /** `"$NR_EXIT_…"`: the code as the shell sees it. */
-    code(value) {
-        const name = this.names.get(value);
-        if (!name)
-            throw new Error(`exit code ${String(value)} is not declared`);
-        return new Shell(`"$${name}"`);
-    }
-    /** `exit "$NR_EXIT_…"`. */
-    exit(value) {
-        return sh `exit ${this.code(value)}`;
-    }
-}
-/** The shell definitions of every declared exit code. */
-function exitCodeDefinitions() {
-    return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
-}
-function exitCodes(codes) {
-    return new ExitCodes(codes);
-}
-/**
- * The numbered steps of a flow, as a list: `[n/N]` comes from its length, so
- * the count cannot drift from the lines printed. A program announces a step
- * with `steps.say(i)` (`nr_say step TEXT` on the NAS); the runner announces
- * its own with Progress.step.
- */
-class Steps {
-    texts;
-    keys;
-    constructor(texts) {
-        this.texts = texts;
-        this.keys = Object.keys(texts);
-    }
-    get count() {
-        return this.keys.length;
-    }
-    text(key) {
-        return this.texts[key];
-    }
-    /** The step's marker line, for a program that runs on the NAS. */
-    say(key, text = this.texts[key]) {
-        return sh `nr_say step ${text}`;
-    }
-}
-/**
- * The longest value printed on one line. A write to a pipe of up to PIPE_BUF
- * (4096 bytes on Linux) bytes is atomic; a longer one can be split, and a line
- * that a background job prints at that moment lands inside it. So a longer
- * value goes as lines of this size (`value+` appends to it).
- */
-const VALUE_CHUNK = 3000;
-/**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
- */
-const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
-}
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
-/** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
-function programText(opts) {
-    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new Shell('}')).text + '\n');
-}
-
-;// CONCATENATED MODULE: ./src/rules/backups.ts
-/**
- * What a backup holds and which backups to keep or restore: pure logic, so
- * the parsing of the inputs and the choice of a backup are tested without a NAS.
- */
-/** A name docker and compose accept, also safe as part of a file name. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
-class BackupSpecError extends Error {
-}
-/**
- * Parses one line of `backup-databases`:
- *   postgres:<service>[/<database>]
- *   mysql:<service>[/<database>]
- *   custom:<service>/<name> dump="<command>" restore="<command>"
- * An empty database means the container's own (POSTGRES_DB, MYSQL_DATABASE).
- * A custom item's dump command writes the backup to standard output, its
- * restore command reads it on standard input; both run in the service's container.
- */
-function parseDatabaseLine(line) {
-    const text = line.trim();
-    const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
-    if (custom) {
-        const [, service, database, dump, restore] = custom;
-        checkName(service, 'service', text);
-        checkName(database, 'name', text);
-        return { kind: 'custom', service, database, dump, restore };
-    }
-    if (text.startsWith('custom:'))
-        throw new BackupSpecError(`${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`);
-    const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
-    if (!m)
-        throw new BackupSpecError(`${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`);
-    const [, kind, service, database = ''] = m;
-    checkName(service, 'service', text);
-    if (database)
-        checkName(database, 'database', text);
-    return { kind: kind, service, database };
-}
-function checkName(value, what, line) {
-    if (!NAME.test(value))
-        throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
-}
-/** Parses `backup-volumes`: one compose volume a line. */
-function parseVolumeLines(lines) {
-    const out = [];
-    for (const raw of lines) {
-        const v = raw.trim();
-        if (!v)
+function parseHostKeys(text, input = 'host-key') {
+    const keys = [];
+    for (const [index, raw] of text.split(/\r?\n/).entries()) {
+        const line = raw.trim();
+        if (line === '' || line.startsWith('#'))
             continue;
-        if (!NAME.test(v))
-            throw new BackupSpecError(`${JSON.stringify(v.slice(0, 100))} is not a compose volume name`);
-        if (!out.includes(v))
-            out.push(v);
+        const where = `${input} line ${index + 1}`;
+        const fp = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(line);
+        if (fp) {
+            keys.push({ kind: 'fingerprint', sha256: `SHA256:${fp[1]}` });
+            continue;
+        }
+        const fields = line.split(/\s+/);
+        const at = fields.findIndex((f) => KEY_TYPE.test(f));
+        if (at < 0 || at > 1 || fields.length < at + 2) {
+            throw new Error(`${where} is neither a SHA256: fingerprint nor a public key line as ssh-keyscan prints it ("[host] type base64")`);
+        }
+        const blob = Buffer.from(fields[at + 1], 'base64');
+        if (blob.length < 16 || blob.toString('base64').replace(/=+$/, '') !== fields[at + 1].replace(/=+$/, '')) {
+            throw new Error(`${where}: the key is not valid base64`);
+        }
+        const typeInBlob = blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1');
+        if (typeInBlob !== fields[at])
+            throw new Error(`${where}: the key says it is ${fields[at]} but holds ${typeInBlob}`);
+        keys.push({ kind: 'key', type: fields[at], sha256: fingerprint(blob) });
     }
-    return out;
+    return keys;
 }
-/** The file an item is stored in, inside the backup folder. */
-function itemFile(item) {
-    if (item.kind === 'volume')
-        return `volume-${item.volume}.tar.gz`;
-    return `${item.kind}-${item.service}${item.database ? `-${item.database}` : ''}.dump`;
+/** True when the key the server presented is one of the pinned ones. */
+function hostKeyMatches(pinned, presented) {
+    const fp = fingerprint(presented);
+    return pinned.some((key) => key.sha256 === fp);
 }
-/** A backup id: `<UTC time>-<tag>` (tag `none` when nothing ran). */
-const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-function isBackupId(text) {
-    return BACKUP_ID.test(text);
+/** The type a public key blob declares first (`ssh-ed25519`, `ssh-rsa`, ...). */
+function keyTypeOf(keyBlob) {
+    if (keyBlob.length < 4)
+        return 'unknown';
+    return keyBlob.subarray(4, 4 + keyBlob.readUInt32BE(0)).toString('latin1') || 'unknown';
 }
-/** The manifest items a backup of these volumes and databases holds, before sizes and sums are known. */
-function plannedItems(volumes, databases) {
-    return [
-        ...volumes.map((v) => ({
-            kind: 'volume',
-            source: v,
-            file: itemFile({ kind: 'volume', volume: v }),
-            bytes: 0,
-            sha256: '',
-        })),
-        ...databases.map((d) => ({
-            kind: d.kind,
-            source: d.service,
-            ...(d.database ? { database: d.database } : {}),
-            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-            file: itemFile(d),
-            bytes: 0,
-            sha256: '',
-        })),
-    ];
-}
-/** Why an item cannot be restored: its kind, names, commands and file follow the rules of the inputs; undefined when they do. */
-function restoreItemProblem(item) {
-    if (typeof item !== 'object' || item === null)
-        return 'an item is not an object';
-    const i = item;
-    const kinds = ['volume', 'postgres', 'mysql', 'custom'];
-    if (typeof i.kind !== 'string' || !kinds.includes(i.kind))
-        return `kind ${JSON.stringify(i.kind)} is not one of ${kinds.join(', ')}`;
-    const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
-    if (typeof i.source !== 'string' || !NAME.test(i.source))
-        return `${what}: its source is not a ${i.kind === 'volume' ? 'compose volume' : 'service'} name`;
-    if (i.database !== undefined && (typeof i.database !== 'string' || (i.database !== '' && !NAME.test(i.database))))
-        return `${what}: ${JSON.stringify(String(i.database).slice(0, 100))} is not a database name`;
-    if (i.kind === 'volume' && i.database !== undefined)
-        return `${what}: a volume has no database`;
-    if (i.kind === 'custom') {
-        if (!i.database)
-            return `${what}: a custom item needs its name`;
-        // the same rule as a custom line of backup-databases: a command within double quotes
-        for (const c of ['dump', 'restore'])
-            if (typeof i[c] !== 'string' || !/^[^"]+$/.test(i[c]))
-                return `${what}: its ${c} command is missing or holds a double quote`;
-    }
-    else if (i.dump !== undefined || i.restore !== undefined)
-        return `${what}: only a custom item has commands`;
-    // a file of the backup folder itself: a plain name, never a path out of it
-    if (typeof i.file !== 'string' || !NAME.test(i.file))
-        return `${what}: its file ${JSON.stringify(String(i.file).slice(0, 100))} is not a file name`;
-    return undefined;
-}
-/** Why a manifest item cannot be restored (its text reaches the NAS's shell); undefined when it can. */
-function manifestItemProblem(item) {
-    const problem = restoreItemProblem(item);
-    if (problem)
-        return problem;
-    const i = item;
-    const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
-    if (typeof i.bytes !== 'number' || !Number.isSafeInteger(i.bytes) || i.bytes < 0)
-        return `${what}: its bytes is not a count`;
-    if (typeof i.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(i.sha256))
-        return `${what}: its sha256 is not 64 hex digits`;
-    return undefined;
-}
-/** Why a manifest's items cannot be restored, the first reason found; undefined when they can. */
-function manifestProblem(m) {
-    if (!Array.isArray(m.items) || m.items.length === 0)
-        return 'it lists no item';
-    for (const item of m.items) {
-        const problem = manifestItemProblem(item);
-        if (problem)
-            return problem;
-    }
-    const files = m.items.map((i) => i.file);
-    if (new Set(files).size !== files.length)
-        return 'it lists a file twice';
-    return undefined;
-}
-/** Parses a manifest; undefined when it is not one. */
-function parseManifest(text) {
-    try {
-        const m = JSON.parse(text);
-        if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !Array.isArray(m.items))
-            return undefined;
-        return m;
-    }
-    catch {
+/** The host-key algorithms the SSH client offers by default, in its order of preference. */
+const DEFAULT_HOST_KEY_ALGORITHMS = [
+    'ssh-ed25519',
+    'ecdsa-sha2-nistp256',
+    'ecdsa-sha2-nistp384',
+    'ecdsa-sha2-nistp521',
+    'rsa-sha2-512',
+    'rsa-sha2-256',
+    'ssh-rsa',
+];
+/** The signature algorithms by which a server proves it holds a key of each type (RSA has three). */
+const ALGORITHMS_OF_TYPE = {
+    'ssh-ed25519': ['ssh-ed25519'],
+    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+    'ssh-dss': ['ssh-dss'],
+};
+/**
+ * The host-key algorithms to offer, so that the server presents a pinned key
+ * rather than the one it prefers: a NAS with RSA and ed25519 keys, pinned to
+ * its RSA key line, would otherwise prove ed25519 and look like an impostor.
+ * Only key lines give a type. When every pin is a key line, only their types
+ * are offered; when some are bare fingerprints (any type), the key lines'
+ * types come first and the default order follows; with no typed pin (or a
+ * type the client cannot verify), undefined: the default order.
+ */
+function hostKeyAlgorithms(pinned) {
+    const typed = [...new Set(pinned.flatMap((key) => (key.kind === 'key' ? (ALGORITHMS_OF_TYPE[key.type] ?? []) : [])))];
+    if (typed.length === 0)
         return undefined;
-    }
+    if (pinned.every((key) => key.kind === 'key'))
+        return typed;
+    return [...typed, ...DEFAULT_HOST_KEY_ALGORITHMS.filter((a) => !typed.includes(a))];
 }
-/**
- * Parses the listing the NAS prints: one line a backup,
- * `<id> <ok|bad> <bytes> <manifest base64>`.
- */
-function parseBackupListing(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        const [id, verdict, bytes, b64] = line.trim().split(/\s+/);
-        if (!id || !isBackupId(id))
-            continue;
-        const manifest = b64 ? parseManifest(Buffer.from(b64, 'base64').toString('utf8')) : undefined;
-        out.push({
-            id,
-            verifies: verdict === 'ok' && !!manifest && manifest.id === id,
-            bytes: Number(bytes) || 0,
-            ...(manifest ? { manifest } : {}),
-        });
-    }
-    return newestBackupsFirst(out);
+/** How a pinned entry reads in an error: its type when the pin gives one. */
+function describePinned(key) {
+    return key.kind === 'key' ? `${key.type} ${key.sha256}` : key.sha256;
 }
-/** Ids start with their UTC time, so they sort by it. */
-function newestBackupsFirst(entries) {
-    return [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+/** The file name OpenSSH gives a host key of this type (`ssh_host_rsa_key.pub`). */
+function hostKeyFile(type) {
+    const name = /^ssh-(ed25519|rsa|dss)$/.exec(type)?.[1] ?? (type.startsWith('ecdsa-') ? 'ecdsa' : 'ed25519');
+    return `/etc/ssh/ssh_host_${name}_key.pub`;
 }
-/** The tag a backup id names. */
-function tagOfBackup(id) {
-    return id.slice(id.indexOf('-') + 1);
-}
-/**
- * The backup `auto` restores when rolling back to `target`: the newest one
- * that holds the target release's data (taken while it ran, just before the
- * release that replaced it). Safety backups taken before a restore are not
- * candidates: they hold data a restore already replaced.
- */
-function autoBackup(entries, target) {
-    return newestBackupsFirst(entries).find((e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'));
-}
-/**
- * Which backups retention removes: all but the newest `keep`, never the
- * newest one of the running release nor the one a rollback to the previous
- * release would restore.
- */
-function planBackupRetention(entries, keep, protect) {
-    const sorted = newestBackupsFirst(entries);
-    const protectedIds = new Set();
-    for (const tag of [protect.running, protect.previous]) {
-        if (!tag)
-            continue;
-        const found = autoBackup(sorted, tag);
-        if (found)
-            protectedIds.add(found.id);
-    }
-    const kept = [];
-    const removed = [];
-    sorted.forEach((e, i) => (i < keep || protectedIds.has(e.id) ? kept : removed).push(e.id));
-    return { keep: kept, remove: removed };
-}
-/** The BACKUPS output: newest first, with the release, size and whether it verifies. */
-function backupsOutput(entries) {
-    return JSON.stringify(newestBackupsFirst(entries).map((e) => ({
-        id: e.id,
-        release: e.manifest?.tag ?? tagOfBackup(e.id),
-        commit: e.manifest?.commit ?? '',
-        time: e.manifest?.time ?? '',
-        reason: e.manifest?.reason ?? '',
-        bytes: e.bytes,
-        verifies: e.verifies,
-        items: (e.manifest?.items ?? []).map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`),
-    })));
-}
-
-;// CONCATENATED MODULE: ./src/programs/backups.ts
-
-
-
-/**
- * Backups and restores on the NAS (issue 13): the shell that archives named
- * volumes through a short-lived container and dumps databases inside their
- * own containers, writes a backup folder under a temporary name with a
- * manifest and the sha256 of every file, verifies one, and restores one.
- * The data never passes through the runner; no password is ever on a command
- * line (the dump tools read them from the container's own environment).
- */
-const BackupExit = {
-    /** An item could not be backed up: the partial folder is removed, nothing else changed. */
-    BackupFailed: 50,
-    /** The backup to restore is missing, or a file of it does not match its sha256. */
-    BackupCorrupt: 51,
-    /** The safety backup before a restore failed: nothing was restored. */
-    SafetyBackupFailed: 52,
-    /** A database or a volume could not be restored. */
-    RestoreFailed: 53,
-    /** The environment file could not be written: no container was changed. */
-    EnvFileFailed: 54,
-};
-const BACKUP_EXIT = exitCodes(BackupExit);
-function decodeBackup(values, prefix = 'backup') {
-    return {
-        id: values.get(`${prefix}_id`) ?? '',
-        path: values.get(`${prefix}_path`) ?? '',
-        bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
-    };
-}
-/**
- * Library functions (constant shell; values arrive as arguments):
- *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
- *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
- *   nr_bk_service PROJECT SERVICE  the running container of a compose service
- *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
- *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
- *   nr_bk_sized FOLDER             every file the manifest lists is there with its size (no data read)
- *   nr_bk_sum FILE                 its sha256
- */
-const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
-  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
-  if [ -z "$nr_p" ]; then
-    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
-  fi
-  printf '%s' "$nr_p"
-}
-nr_bk_volume() {
-  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
-  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
-  [ -n "$nr_v" ] && printf '%s' "$nr_v"
-}
-nr_bk_service() {
-  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
-  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
-  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
-}
-nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
-nr_bk_verify() {
-  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
-  # every item of the manifest has its line, and every line holds
-  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
-  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
-}
-nr_bk_present() {
-  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
-  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
-  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
-}
-nr_bk_sized() {
-  nr_bk_present "$1" || return 1
-  grep -o '"file":"[^"/]*","bytes":[0-9]*' "$1/manifest.json" | sed 's/^"file":"//; s/","bytes":/ /' | {
-    nr_n=0
-    while read -r nr_file nr_bytes; do [ "$(wc -c < "$1/$nr_file")" -eq "$nr_bytes" ] || exit 1; nr_n=$((nr_n + 1)); done
-    [ "$nr_n" -eq "$(grep -c . "$1/SHA256SUMS")" ]
-  }
-}`);
-/**
- * The dump commands, run inside the database's container: credentials from its own environment.
- * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
- * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
- * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
- */
-const DUMP = {
-    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
-    mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
-};
-/** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
-const MYSQL_RELOAD = 75;
-/**
- * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
- * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
- */
-const MYSQL_OBJECTS = '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
-/**
- * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
- * database of its own; the one in use is replaced only once the load is whole, in one step (PostgreSQL: two renames in
- * one transaction; MySQL/MariaDB: one RENAME TABLE of every table), so a load that fails leaves it as it was.
- * Every wait on the server is bounded: a session that keeps a lock fails the restore (which is then undone).
- */
-const RESTORE = {
-    postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
-# sessions of their own on another database: the one restored may be the server's default (postgres)
-c=template1; [ "$d" = template1 ] && c=postgres
-q() { psql -X -q -tA -v ON_ERROR_STOP=1 -U "$u" -d "$c" -v d="$d" -v t="$t" -v o="$o"; }
-t=; o=; t=$(echo "SELECT 'nr_restore_' || left(md5(:'d'), 16)" | q) && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
-# no wait on the server is unbounded: a lock a session keeps fails the restore, which is then undone
-w="SET client_min_messages = warning; SET lock_timeout = '60s'; SET statement_timeout = '600s';"
-# the dump loads into a database of its own: the one in use is replaced only once the load is whole
-q >/dev/null <<SQL || exit 1
-$w
-DROP DATABASE IF EXISTS :"t";
-DROP DATABASE IF EXISTS :"o";
-CREATE DATABASE :"t" TEMPLATE template0;
-SQL
-if ! pg_restore -U "$u" -d "$t" --no-owner --exit-on-error; then
-  echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1
-fi
-# one transaction renames the database in use away and the loaded one in its place (sessions ended first): whole or not at all
-q >/dev/null <<SQL || { echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1; }
-$w
-SELECT set_config('nr.d', :'d', false), set_config('nr.t', :'t', false), set_config('nr.o', :'o', false);
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
-DO \\$\\$ BEGIN
-  IF EXISTS (SELECT FROM pg_database WHERE datname = current_setting('nr.d')) THEN
-    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.d'), current_setting('nr.o'));
-  END IF;
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.t'), current_setting('nr.d'));
-END \\$\\$;
-SQL
-echo "$w DROP DATABASE IF EXISTS :\\"o\\";" | q >/dev/null || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
-    mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
-d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
-# a session that keeps a lock makes the restore fail (and be undone), not wait for a day
-q() { "$m" -u "$u" -N -B -e "SET SESSION lock_wait_timeout = 60; $1"; }
-# the database's sessions end first: one in a transaction holds its tables' locks
-ends() {
-  for s in $(q 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\\t' '$2 == ENVIRON["d"] { print $1 }'); do
-    "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
-  done
-}
-if [ "$2" = replace ]; then ends; q "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1; exec "$m" -u "$u" "$d"; fi
-t=$(q "SELECT CONCAT('nr_restore_', LEFT(MD5('$d'), 16))") && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
-# the dump loads into a database of its own: the one in use is replaced only once the load is whole
-q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`; CREATE DATABASE \\\`$t\\\`" || exit 1
-"$m" -u "$u" "$t" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit 1; }
-# views, triggers, routines and events cannot move to another database: such a database is replaced by a second load
-in="IN ('$d', '$t')"
-n=$(q "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA $in AND TABLE_TYPE <> 'BASE TABLE') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA $in)") || n=x
-[ "$n" = 0 ] || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit ${MYSQL_RELOAD}; }
-# one RENAME TABLE moves the tables in use away and the loaded ones in their place: whole or not at all
-ends
-pair() { printf "SELECT %s AS k, TABLE_NAME AS n, CONCAT('\\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\` TO \\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\`') AS r FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'" "$1" "$2" "$3" "$2"; }
-q "CREATE DATABASE IF NOT EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$o\\\`; SET SESSION group_concat_max_len = 16777216;
-SELECT GROUP_CONCAT(r ORDER BY k, n SEPARATOR ', ') INTO @p FROM ($(pair 0 "$d" "$o") UNION ALL $(pair 1 "$t" "$d")) AS s;
-SET @q = IF(@p IS NULL, 'DO 0', CONCAT('RENAME TABLE ', @p)); PREPARE s FROM @q; EXECUTE s" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`"; exit 1; }
-q "DROP DATABASE IF EXISTS \\\`$o\\\`; DROP DATABASE IF EXISTS \\\`$t\\\`" || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
-};
-/** Each database kind's tool, to say why a container does not fit. */
-const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' };
-/**
- * Defines `nr_backup`: takes a backup of the plan's items into
- * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
- * on failure it removes the partial folder, says which item failed and why,
- * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
- */
-function backupFunction(p, label, prefix = 'backup') {
-    const tag = label.tag || 'none';
-    const items = [];
-    for (const volume of p.volumes) {
-        const file = itemFile({ kind: 'volume', volume });
-        const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
-        items.push(sh `nr_bk_item=${`volume ${volume}`}
-nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort ${`no volume ${volume} in compose project`} "$nr_bk_proj"; return 1; }
-if nr_bk_receive ${file}; then
-  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
-  nr_bk_received; nr_bk_w=$?; nr_bk_why=
-else
-  nr_bk_why=$({ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
-fi
-nr_bk_whole ${file} || return 1
-[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head} || return 1`);
-    }
-    for (const db of p.databases) {
-        const file = itemFile(db);
-        const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
-        const head = JSON.stringify({
-            kind: db.kind,
-            source: db.service,
-            ...(db.database ? { database: db.database } : {}),
-            ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
-            file,
-        }).slice(0, -1);
-        const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
-        const misfit = db.kind === 'custom'
-            ? `the dump command failed (exit $nr_rc)`
-            : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
-        const found = p.found?.containers[db.service];
-        items.push(sh `nr_bk_item=${source}
-nr_bk_c=${found ? sh `${found}` : sh `$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort ${`service ${db.service} has no running container in compose project`} "$nr_bk_proj"; return 1; }
-nr_bk_why=$({ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
-nr_bk_whole ${file} || return 1
-nr_rc=$(cat "$nr_bk_tmp/.rc")
-if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
-[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head} || return 1`);
-    }
-    const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
-    return sh `nr_backup() {
-  nr_bk_dir=${p.dir}
-  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
-  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
-  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
-  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
-  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
-  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
-  nr_bk_items=''; nr_bk_total=0
-  # standard input to FILE, its sha256 and its length computed on the way (beside the write, not after it). It fails,
-  # printing why, when a write fails or the file holds other bytes than were hashed (a full disk, a quota, a size limit):
-  # a file cut short is never summed as whole
-  nr_bk_write() {
-    rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed"
-    if mkfifo -m 600 "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>/dev/null; then
-      nr_bk_sum "$nr_bk_tmp/.hash" > "$nr_bk_tmp/.sum" &
-      nr_bk_hasher=$!
-      wc -c < "$nr_bk_tmp/.count" > "$nr_bk_tmp/.hashed" &
-      nr_bk_counter=$!
-      nr_bk_e=$(tee "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
-      wait "$nr_bk_hasher" || nr_bk_rc=1; wait "$nr_bk_counter" || nr_bk_rc=1
-      rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count"
-    else
-      # no fifo: summed from the disk after the write, whose own status alone says the file is whole
-      nr_bk_e=$(cat 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
-      [ "$nr_bk_rc" != 0 ] || { nr_bk_sum "$nr_bk_tmp/$1" > "$nr_bk_tmp/.sum" && wc -c < "$nr_bk_tmp/$1" > "$nr_bk_tmp/.hashed"; } || nr_bk_rc=1
-    fi
-    if [ "$nr_bk_rc" != 0 ]; then
-      printf '%s' "writing $1 failed"; [ -z "$nr_bk_e" ] || printf ': %s' "$(printf '%s' "$nr_bk_e" | tail -n 1)"
-      return 1
-    fi
-    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); nr_bk_n=$(cat "$nr_bk_tmp/.hashed" 2>/dev/null); nr_bk_d=$(wc -c < "$nr_bk_tmp/$1")
-    case \${#nr_bk_s}:$nr_bk_s in 64:*[!0-9a-f]* | 64:) ;; 64:*) [ -n "$nr_bk_n" ] && [ $((nr_bk_n)) -eq $((nr_bk_d)) ] && return 0 ;; esac
-    printf '%s' "$1 holds $((nr_bk_d)) bytes of the $((nr_bk_n)) read, or its sha256 could not be kept"
-    return 1
-  }
-  # a fifo in the partial folder whose bytes become FILE through nr_bk_write: a volume's container writes its archive
-  # into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
-  nr_bk_receive() {
-    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.why"
-    # docker run -v cannot mount a path with a colon: such a folder takes the stream
-    case $nr_bk_tmp in *:*) return 1 ;; esac
-    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
-    nr_bk_write "$1" < "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.why" &
-    nr_bk_receiver=$!
-  }
-  # the status of the receiver's write
-  nr_bk_received() {
-    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
-    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
-    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
-    wait "$nr_bk_receiver"; nr_bk_rc=$?; rm -f "$nr_bk_tmp/.fifo"
-    return "$nr_bk_rc"
-  }
-  # after a write ($nr_bk_w its status, $nr_bk_why or .why the reason): the backup ends when FILE is not whole
-  nr_bk_whole() {
-    [ "$nr_bk_w" = 0 ] && return 0
-    [ -n "$nr_bk_why" ] || nr_bk_why=$(cat "$nr_bk_tmp/.why" 2>/dev/null)
-    nr_bk_abort "\${nr_bk_why:-writing $1 failed} (is the disk full, a quota reached or a file size limit hit?)"
-    return 1
-  }
-  nr_bk_add() {
-    nr_bk_s=$(cat "$nr_bk_tmp/.sum"); nr_bk_b=$(cat "$nr_bk_tmp/.hashed"); nr_bk_b=$((nr_bk_b))
-    rm -f "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed" "$nr_bk_tmp/.why"
-    chmod 600 "$nr_bk_tmp/$1"
-    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS" || { nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
-    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
-    nr_bk_total=$((nr_bk_total + nr_bk_b))
-    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
-  }
-  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" ) || { nr_bk_item=SHA256SUMS; nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
-  nr_bk_proj=${p.found?.project ? sh `${p.found.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
-${lines(...items)}
-  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc" "$nr_bk_tmp/.why"
-  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
-  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
-  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
-  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
-  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
-  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
-}`;
-}
-/**
- * A backup taken by itself (backup-backend), then the listing of the
- * directory in the same round trip; the backup just written is not hashed a
- * second time (its sums were computed while it was written, from the bytes
- * that reached the disk), but its files and their sizes are checked.
- */
-function takeBackup(r, p, label) {
-    return {
-        title: 'Taking a backup',
-        timeout: 6 * 3600,
-        // detached like every change: a runner that vanishes cannot leave a partial folder behind
-        begin: { tag: label.tag, detail: 'backup' },
-        success: { tag: label.tag, detail: 'backup' },
-        script: lines(BACKUP_LIBRARY, backupFunction(p, label), r.dryRun
-            ? sh `nr_say info 'dry-run: no backup taken'`
-            : sh `nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`, 
-        // the listing in the same phase (read-only), where the id of the backup just written is known
-        listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') })),
-        decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
-    };
-}
-/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
-function listBackups(dir, o = {}) {
-    return {
-        title: 'Listing backups',
-        timeout: 3600,
-        quiet: true,
-        script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
-        decode: decodeListing,
-    };
-}
-/**
- * The listing value. `quick`: a backup "verifies" when every file it lists is
- * there (no data read: for choosing one, whose sha256 the restore checks
- * first); else each file's sha256 is checked, except the backup just written,
- * whose files must be there with the sizes its manifest gives.
- */
-function listingValue(dir, o = {}) {
-    const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
-    return sh `nr_value backups_b64 "$(
-  for nr_d in ${dir}/[0-9]*T*Z-*; do
-    [ -d "$nr_d" ] || continue
-    nr_ok=bad
-    nr_chk=${check}; [ "\${nr_d##*/}" != ${o.justWritten ?? new Shell("''")} ] || nr_chk=nr_bk_sized
-    if "$nr_chk" "$nr_d"; then nr_ok=ok; fi
-    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
-    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
-  done | base64 | tr -d '\\n')"`;
-}
-function decodeListing(values) {
-    return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
-}
-/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
-function removeBackups(r, dir, ids) {
-    return {
-        title: 'Removing old backups',
-        timeout: 600,
-        script: r.dryRun
-            ? sh `nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
-            : lines(...ids.map((id) => sh `rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh `:`),
-        decode: () => undefined,
-    };
-}
-/**
- * Defines shell function NAME: restores ITEMS from the backup folder given as
- * its argument, returning 1 at the first item that fails (named in the log).
- */
-function restoreItemsFunction(image, items, name) {
-    // the items come from a manifest.json: held to the rules of the inputs, whatever the caller checked
-    for (const item of items) {
-        const problem = restoreItemProblem(item);
-        if (problem)
-            throw new Error(`The backup's manifest.json cannot be restored: ${problem}`);
-    }
-    const restores = items.map((i) => {
-        const file = sh `"$1/"${i.file}`;
-        if (i.kind === 'volume')
-            return sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
-nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
-nr_say ok ${`Volume ${i.source} restored`}`;
-        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
-        const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
-        const exec = sh `nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
-        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
-${i.kind === 'mysql'
-            ? sh `nr_rs_mode=
-if grep -Eq ${MYSQL_OBJECTS} ${file}; then
-  nr_rs_mode=replace
-  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
-fi
-${exec} $nr_rs_mode < ${file}; nr_rc=$?
-if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
-  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
-  ${exec} replace < ${file}; nr_rc=$?
-fi`
-            : sh `${exec} < ${file}; nr_rc=$?`}
-[ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
-nr_say ok ${`Database ${what} restored`}`;
-    });
-    return sh `${new Shell(name)}() {
-${lines(...restores, sh `:`)}
-}`;
-}
-/**
- * What a restore did to the data, reported as value `data` (the last one
- * said wins: an undo after the recreate overrides `restored`).
- */
-const DataOutcome = {
-    /** The backup's data is in place. */
-    Restored: 'restored',
-    /** The backup is missing or does not verify: the data was not touched. */
-    BackupCorrupt: 'backup-corrupt',
-    /** The safety backup failed: the data was not touched. */
-    SafetyBackupFailed: 'safety-backup-failed',
-    /** An item failed, or the release after the restore did: the data of before is back from the safety backup. */
-    Undone: 'undone',
-    /** An item failed, or the release after the restore did, and the data of before could not be put back: it is in the safety backup. */
-    NotUndone: 'not-undone',
-};
-const DATA_OUTCOMES = new Set(Object.values(DataOutcome));
-function decodeDataOutcome(values) {
-    const data = values.get('data') ?? '';
-    return DATA_OUTCOMES.has(data) ? { data: data } : {};
-}
-/**
- * Defines the restore's shell functions (nothing runs yet):
- *   nr_restore     verify; stop the containers that use the data (never the
- *                  database services), so the failed release's sessions end
- *                  and the safety backup is a quiesced snapshot; take it;
- *                  restore each database and volume; start the others again.
- *                  Returns 0, or the BackupExit code of how it failed; when an
- *                  item fails it puts the data of before back first. It never
- *                  starts the backend again: the caller recreates it, or
- *                  starts it (nr_rs_start_backend).
- *   nr_rs_undo     puts the data of before back from the safety backup, the
- *                  containers that use it stopped (a recreate that failed after
- *                  the restore); returns 1 when it could not.
- * Reports `data` (DataOutcome), `restore_undone` (yes, no) and the `safety_…` values.
- */
-function restoreData(r, p, safety) {
-    const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
-    const name = typeof p.id === 'string' ? p.id : 'taken before the release';
-    const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
-    const databases = p.items
-        .filter((i) => i.kind !== 'volume')
-        .map((i) => i.kind === 'custom'
-        ? {
-            kind: 'custom',
-            service: i.source,
-            database: i.database ?? '',
-            dump: i.dump ?? 'exit 1',
-            restore: i.restore ?? '',
-        }
-        : { kind: i.kind, service: i.source, database: i.database ?? '' });
-    // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
-    const safetyItems = plannedItems(volumes, databases);
-    const data = (o) => sh `nr_value data ${o}`;
-    const fail = (code) => sh `return ${BACKUP_EXIT.code(code)}`;
-    return sh `${BACKUP_LIBRARY}
-nr_rs_dir=${folder}
-nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
-${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
-${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
-# the containers that use the data stop (their sessions and locks end with them); the database services keep running
-nr_rs_stop() {
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
-${lines(sh `  :`, ...volumes.map((v) => sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
-    nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-    [ "$nr_n" = ${p.container} ] && continue
-    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
-  done`))}
-}
-nr_rs_start_others() {
-  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
-  nr_rs_stopped=
-}
-nr_rs_start_backend() {
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
-  :
-}
-nr_rs_undo() {
-  nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
-  if nr_rs_undo_items "$nr_rs_safety"; then
-    nr_value restore_undone yes; ${data(DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
-    nr_rs_done=
-  else
-    nr_value restore_undone no; ${data(DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
-    return 1
-  fi
-}
-nr_restore() {
-  if ! nr_bk_verify "$nr_rs_dir"; then
-    nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
-    ${data(DataOutcome.BackupCorrupt)}; ${fail(BackupExit.BackupCorrupt)}
-  fi
-  nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
-${r.dryRun
-        ? sh `  nr_say info 'dry-run: no safety backup, nothing restored'`
-        : sh `  nr_value restore_began yes
-  nr_rs_stop
-  if ! nr_backup; then
-    nr_say fail 'The safety backup failed: nothing was restored'
-    nr_rs_start_others; ${data(DataOutcome.SafetyBackupFailed)}; ${fail(BackupExit.SafetyBackupFailed)}
-  fi
-  nr_rs_safety="$nr_bk_dir/$nr_bk_id"
-  if ! nr_rs_items "$nr_rs_dir"; then
-    # ends whole or not at all: the data of before comes back from the safety backup
-    nr_rs_undo
-    nr_rs_start_others; ${fail(BackupExit.RestoreFailed)}
-  fi
-  nr_rs_done=yes; ${data(DataOutcome.Restored)}
-  nr_rs_start_others`}
-}`;
-}
-/**
- * A restore that, when it fails, ends the phase with its code: the backend
- * (the release that ran before) started again first.
- */
-function restoreOrExit() {
-    return sh `nr_restore || { nr_rs_rc=$?; nr_rs_start_backend; exit "$nr_rs_rc"; }`;
-}
-/**
- * Undoes a restore that happened (nothing otherwise), for a recreate after it
- * that failed: stops the containers that use the data, puts the data of
- * before back; sets nr_fb_incomplete when it could not.
- */
-function undoRestore() {
-    return sh `if [ "$nr_rs_done" = yes ]; then
-  nr_rs_stop
-  nr_rs_undo || nr_fb_incomplete=1
-  nr_rs_start_others
-fi`;
-}
-
-;// CONCATENATED MODULE: ./src/programs/env-file.ts
-
-
-
-/** The shortest value of an environment file masked on its own. */
-const ENV_VALUE_MIN = 8;
-/**
- * The values of an environment file's `KEY=value` lines (an `export ` in
- * front and one pair of quotes around dropped), for masking each on its own:
- * an application prints a value (a DSN in a connection error), not the line.
- * Values shorter than ENV_VALUE_MIN characters (`1`, `true`, a port, a log
- * level) are left to the line's mask: masked alone, every such word of the
- * log would read `***`.
- */
-function envValues(content) {
-    const out = [];
-    for (const line of content.split(/\r?\n/)) {
-        const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*?)\s*$/.exec(line);
-        if (!m)
-            continue;
-        const value = /^(["'])(.*)\1$/.exec(m[1])?.[2] ?? m[1];
-        if (value.trim().length >= ENV_VALUE_MIN)
-            out.push(value.trim());
-    }
-    return out;
-}
-/** The sha256 the history records (never the content). */
-function envSha256(content) {
-    return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
-}
-function keptCopy(p, tag) {
-    return `${p.stateDir}/env/${tag || 'none'}.env`;
-}
-/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
-function excluded(p) {
-    return sh `grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
-}
-/**
- * Writes the release's environment file and keeps a copy for `tag`; the file
- * that was there first is kept for `previous` when that release has none, so
- * a rollback to it gets back what it ran with.
- */
-function writeEnvFile(r, p, content, tag, previous) {
-    if (r.dryRun)
-        return stageEnvFile(r, p, content);
-    return sh `${stageEnvFile(r, p, content)}
-${installEnvFile(r, p, content, { tag, previous }, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))}`;
-}
-/** In the private state directory: a phase cut short leaves no file in the checkout. */
-function stagedFile(p) {
-    return `${p.stateDir}/env/.staged`;
-}
-/**
- * The first half of writeEnvFile, before anything changes: the content in a
- * private file of the state directory (nothing reads it yet); the phase
- * ends EnvFileFailed when it cannot be written.
- */
-function stageEnvFile(r, p, content) {
-    const file = `${p.repo}/${p.path}`;
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
-    const b64 = Buffer.from(content, 'utf8').toString('base64');
-    const staged = stagedFile(p);
-    return sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`} &&
-( umask 077; printf '%s' ${b64} | base64 -d > ${staged} ) && chmod 600 ${staged} || { rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}: nothing was changed`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }`;
-}
-/**
- * The second half: the staged file takes the environment file's place (one
- * rename), with the copies kept; `failed` runs when it cannot.
- */
-function installEnvFile(r, p, content, o, failed) {
-    const file = `${p.repo}/${p.path}`;
-    if (r.dryRun)
-        return sh `:`;
-    const staged = stagedFile(p);
-    return sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, o.previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, o.previous)} ); fi
-if mv -f ${staged} ${file}; then
-  ( umask 077; cp ${file} ${`${keptCopy(p, o.tag)}.tmp`} && mv -f ${`${keptCopy(p, o.tag)}.tmp`} ${keptCopy(p, o.tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${o.tag}`}
-  ${excluded(p)}
-  nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
-else
-  rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}`}
-  ${failed}
-fi`;
-}
-/** Puts back the environment file a release ran with, when a copy of it was kept. */
-function putBackEnvFile(r, p, tag) {
-    const file = `${p.repo}/${p.path}`;
-    const copy = keptCopy(p, tag);
-    if (r.dryRun)
-        return sh `[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
-    return sh `if [ -f ${copy} ]; then
-  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
-  ${excluded(p)}
-fi`;
+const NAS_KEY_OWNER = { name: 'the NAS', input: 'host-key', secret: 'NAS_HOST_KEY' };
+const JUMP_KEY_OWNER = { name: 'the jump host', input: 'jump-host-key', secret: 'JUMP_HOST_KEY' };
+/** What an operator needs when the key is not pinned or does not match. */
+function hostKeyAdvice(host, port, presented, type = 'ssh-ed25519', owner = NAS_KEY_OWNER) {
+    const Name = owner.name.charAt(0).toUpperCase() + owner.name.slice(1);
+    return [
+        `${Name} presented the host key ${presented}.`,
+        `Check it on ${owner.name} itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
+        `or from a trusted machine: ssh-keyscan -p ${port} ${host} | ssh-keygen -lf -`,
+        `Then set the input ${owner.input} to that fingerprint (store it as a secret such as ${owner.secret}).`,
+    ].join('\n');
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
@@ -64736,7 +63833,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -64866,223 +63964,401 @@ const PATTERNS = {
     imageRef: /^[a-z0-9]+([._:-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
 };
 
-;// CONCATENATED MODULE: ./src/report/progress.ts
-const RULE = '═'.repeat(60);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/report/notify.ts
+
+const NOTIFY_ON = ['always', 'failure', 'never'];
+/** Seconds one notification may take; they are all sent at once. */
+const NOTIFY_TIMEOUT_SECONDS = 10;
+/** Why a line of `notify` is refused (the line itself is a secret and is never quoted). */
+class NotifyUrlError extends Error {
+}
 /**
- * The progress format operators know from the NAS scripts:
- * `[2/8] Computing image tag...`, then `✓ Image tag: ...`, `⚠` and `✗`,
- * and a closing block of KEY=VALUE results.
+ * Recognises a line of `notify`: `ntfy+https://…` and `gotify+https://…`
+ * by their prefix, Slack and Discord by their webhook hosts, ntfy.sh by its
+ * host; anything else gets a JSON body. https only, except for a loopback or
+ * private address (a receiver on the NAS's own network).
  */
-class Progress {
-    platform;
-    total = 0;
-    current = 0;
-    warnings = [];
-    constructor(platform) {
-        this.platform = platform;
-    }
-    banner(title) {
-        this.platform.info(RULE);
-        this.platform.info(title);
-        this.platform.info(RULE);
-    }
-    plan(total) {
-        this.total = total;
-        this.current = 0;
-    }
-    /** Starts the next numbered step. */
-    step(text) {
-        this.current += 1;
-        const label = `[${this.current}/${this.total}] ${text}...`;
-        this.platform.info('');
-        this.platform.info(label);
-        return label;
-    }
-    ok(text) {
-        this.platform.info(`✓ ${text}`);
-    }
-    detail(text) {
-        this.platform.info(`   ${text}`);
-    }
-    warn(text) {
-        this.warnings.push(text);
-        this.platform.info(`⚠ ${text}`);
-        this.platform.warning(text);
-    }
-    fail(text) {
-        this.platform.info(`✗ ${text}`);
-    }
-    /** Runs `fn` inside a collapsible group of the log. */
-    async group(name, fn) {
-        this.platform.startGroup(name);
-        try {
-            return await fn();
-        }
-        finally {
-            this.platform.endGroup();
-        }
-    }
-    /** The closing block: a heading and the results as KEY=VALUE lines. */
-    results(heading, values) {
-        this.platform.info('');
-        this.banner(heading);
-        for (const [key, value] of Object.entries(values))
-            this.platform.info(`${key}=${value}`);
-    }
-}
-
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = require("node:os");
-;// CONCATENATED MODULE: ./src/report/run-info.ts
-
-function currentRun(now = new Date()) {
-    const env = process.env;
-    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
-    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
-        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
-        : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
-    const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
-    return {
-        id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,
-        actor: env.GITHUB_ACTOR ?? safe(() => (0,external_node_os_namespaceObject.userInfo)().username),
-        url,
-        started: now.toISOString(),
-    };
-}
-function safe(fn) {
+function notifyTarget(line) {
+    const prefixed = /^(ntfy|gotify)\+(.*)$/i.exec(line);
+    const raw = prefixed ? prefixed[2] : line;
+    let url;
     try {
-        return fn();
+        url = new URL(raw);
     }
     catch {
-        return 'unknown';
+        throw new NotifyUrlError('is not a URL');
+    }
+    if (/\s/.test(raw))
+        throw new NotifyUrlError('holds white space');
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        throw new NotifyUrlError(`must be an https:// URL, not ${url.protocol}//`);
+    const host = url.hostname.toLowerCase();
+    if (url.protocol === 'http:' && !localHost(host))
+        throw new NotifyUrlError(`uses http:// to ${host}: its token would cross the network in clear text; use https:// (http:// is taken only for a loopback or private address)`);
+    if (url.username || url.password)
+        throw new NotifyUrlError('must not hold a user or password (put a token in its path or query)');
+    let kind = 'json';
+    if (prefixed)
+        kind = prefixed[1].toLowerCase();
+    else if (host === 'hooks.slack.com')
+        kind = 'slack';
+    else if (/^(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)$/.test(host) &&
+        url.pathname.startsWith('/api/webhooks/'))
+        kind = 'discord';
+    else if (host === 'ntfy.sh')
+        kind = 'ntfy';
+    if (kind === 'ntfy' && url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).length !== 1)
+        throw new NotifyUrlError('is an ntfy URL without a topic (write https://ntfy.sh/<topic>)');
+    if (kind === 'gotify' && !url.searchParams.get('token'))
+        throw new NotifyUrlError('is a Gotify URL without ?token= (write gotify+https://<host>/message?token=<app token>)');
+    return { kind, url: url.toString(), label: `${SERVICE[kind]} (${url.host})` };
+}
+const SERVICE = {
+    slack: 'Slack',
+    discord: 'Discord',
+    ntfy: 'ntfy',
+    gotify: 'Gotify',
+    json: 'webhook',
+};
+/** localhost, a loopback address, or a private (RFC 1918, unique local, link-local) one. */
+function localHost(host) {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (bare === 'localhost')
+        return true;
+    const family = (0,external_node_net_.isIP)(bare);
+    if (family === 4) {
+        const [a, b] = bare.split('.').map(Number);
+        return (a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254));
+    }
+    if (family === 6)
+        return bare === '::1' || /^f[cd]/i.test(bare) || /^fe[89ab]/i.test(bare);
+    return false;
+}
+const OUTCOME_WORDS = {
+    success: { icon: '✅', words: 'succeeded' },
+    noop: { icon: '✅', words: 'changed nothing (already in place)' },
+    failure: { icon: '❌', words: 'failed' },
+    'rolled-back': { icon: '↩️', words: 'failed and was rolled back automatically' },
+    'guard-breach': { icon: '↩️', words: 'breached a metrics guard and was rolled back automatically' },
+    'verify-failed': { icon: '❌', words: 'found the monitoring stack failing' },
+    'verify-warnings': { icon: '⚠️', words: 'found warnings in the monitoring stack' },
+    interrupted: { icon: '⚠️', words: 'was interrupted (its runner vanished before the end)' },
+};
+/** Whether an outcome is worth a message under `notify-on`. */
+function wanted(on, outcome) {
+    if (on === 'never')
+        return false;
+    if (on === 'always')
+        return true;
+    return outcome !== 'success' && outcome !== 'noop' && outcome !== 'verify-warnings';
+}
+/** The message's title: action, outcome and release. */
+function titleOf(e) {
+    const o = OUTCOME_WORDS[e.outcome];
+    const release = e.tag ? ` ${e.image ? `${e.image}:` : ''}${e.tag}` : '';
+    return `${o.icon} ${e.action}${release} ${o.words}${e.repository ? ` (${e.repository})` : ''}`;
+}
+/** The message's body lines: the release, what ran before, why, and where to read the log. */
+function bodyOf(e) {
+    const out = [];
+    if (e.tag)
+        out.push(`Release: ${e.image ? `${e.image}:` : ''}${e.tag}${e.commit ? ` (commit ${e.commit})` : ''}`);
+    else if (e.commit)
+        out.push(`Commit: ${e.commit}`);
+    if (e.previous)
+        out.push(`Before: ${e.previous}`);
+    if (e.reason)
+        out.push(`Reason: ${e.reason}`);
+    out.push(`Run: ${e.run}`);
+    if (e.reportedBy)
+        out.push(`Reported late by ${e.reportedBy}: the runner of this operation vanished and the NAS finished it by itself.`);
+    return out;
+}
+/** The request for one target: its body and headers. */
+function requestOf(target, e) {
+    const title = titleOf(e);
+    const body = bodyOf(e);
+    const text = [title, ...body].join('\n');
+    const json = { 'content-type': 'application/json' };
+    const failed = wanted('failure', e.outcome);
+    switch (target.kind) {
+        case 'slack':
+            return { body: JSON.stringify({ text }), headers: json };
+        case 'discord':
+            // Discord refuses content over 2000 characters.
+            return { body: JSON.stringify({ content: text.slice(0, 2000), allowed_mentions: { parse: [] } }), headers: json };
+        case 'ntfy':
+            // Header values must be Latin-1: the title goes in the body's first line instead when it is not.
+            return {
+                body: body.join('\n'),
+                headers: {
+                    'content-type': 'text/plain; charset=utf-8',
+                    title: latin1(title),
+                    priority: failed ? 'high' : 'default',
+                    tags: failed ? 'warning' : 'white_check_mark',
+                },
+            };
+        case 'gotify':
+            return {
+                body: JSON.stringify({ title, message: body.join('\n'), priority: failed ? 8 : 4 }),
+                headers: json,
+            };
+        case 'json':
+            return { body: JSON.stringify({ text, title, ...e }), headers: json };
     }
 }
-
-;// CONCATENATED MODULE: ./src/github/deployments.ts
-
-function readDeploymentInputs(r) {
-    return {
-        environment: r.matching('environment', /^[^\0-\x1f'"`$\\]{1,255}$/, 'a GitHub environment name'),
-        environmentUrl: r.url('environment-url'),
-        token: r.string('github-token'),
-    };
-}
-/** How long one API call may take, and how often a call that met a server error or no answer is tried again. */
-const CALL_TIMEOUT_MS = 15_000;
-const RETRY_DELAYS_MS = [1_000, 3_000];
-/** The HTTP status the API answered with; undefined when no answer came (Octokit calls that a 500). */
-function answeredStatus(err) {
-    return err.response?.status;
+function latin1(s) {
+    return s.replace(/[^\x20-\x7e\xa0-\xff]/g, '').trim();
 }
 /**
- * An Octokit from @actions/github: its base URL is GITHUB_API_URL (GitHub
- * Enterprise Server), and it goes through the runner's proxy settings. It is
- * loaded only when a deployment is recorded: Octokit is large, and most runs
- * never need it. A call that gets no answer, 429 or a 5xx is tried again.
+ * Sends `event` to every target at once, each within the timeout. Never
+ * throws: a message that cannot be sent is a warning naming the service and
+ * host, never the URL. Returns how many were delivered.
  */
-async function octokit(token) {
-    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
-    const client = getOctokit(token, { userAgent: 'nas-release' });
-    client.hook.wrap('request', async (request, options) => {
-        for (let attempt = 0;; attempt++) {
-            try {
-                return await request({
-                    ...options,
-                    request: { ...options.request, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) },
-                });
-            }
-            catch (err) {
-                const status = answeredStatus(err);
-                const timedOut = err.cause?.name === 'TimeoutError';
-                const transient = status === undefined ? !timedOut : status === 429 || status >= 500;
-                if (!transient || attempt >= RETRY_DELAYS_MS.length)
-                    throw err;
-                await new Promise((resume) => setTimeout(resume, RETRY_DELAYS_MS[attempt]));
-            }
-        }
-    });
-    return client;
-}
-/**
- * Records a release as a GitHub deployment of the released commit, when the
- * `environment` input is set: `in_progress` at the start, then `success` or
- * `failure`, linking the run's log. A token without `deployments: write`
- * (or any API trouble) is a warning, never a failed release.
- */
-class DeploymentRecorder {
-    progress;
-    client;
-    deployment;
-    inputs;
-    finished = false;
-    constructor(progress) {
-        this.progress = progress;
-    }
-    async start(inputs, ref, description) {
-        if (!inputs.environment)
-            return;
-        const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
-        if (!inputs.token || !owner || !repo) {
-            this.progress.warn(`environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`);
-            return;
-        }
-        this.inputs = inputs;
-        const id = await this.call(async (client) => {
-            const created = await client.rest.repos.createDeployment({
-                owner,
-                repo,
-                ref,
-                environment: inputs.environment,
-                description: description.slice(0, 140),
-                auto_merge: false,
-                required_contexts: [],
-                production_environment: /^prod/i.test(inputs.environment),
-            });
-            return 'id' in created.data ? created.data.id : undefined;
-        });
-        if (!id)
-            return;
-        this.deployment = { owner, repo, id };
-        await this.status('in_progress', description);
-    }
-    async finish(ok, description) {
-        if (!this.deployment || this.finished)
-            return;
-        this.finished = true;
-        await this.status(ok ? 'success' : 'failure', description);
-    }
-    async status(state, description) {
-        const deployment = this.deployment;
-        const inputs = this.inputs;
-        if (!deployment || !inputs)
-            return;
-        const logUrl = currentRun().url;
-        await this.call((client) => client.rest.repos.createDeploymentStatus({
-            owner: deployment.owner,
-            repo: deployment.repo,
-            deployment_id: deployment.id,
-            state,
-            description: description.slice(0, 140),
-            ...(logUrl.startsWith('http') ? { log_url: logUrl } : {}),
-            ...(inputs.environmentUrl ? { environment_url: inputs.environmentUrl } : {}),
-            auto_inactive: state === 'success',
-        }));
-    }
-    /** One API call; any failure becomes a warning and ends the recording. */
-    async call(fn) {
+async function sendAll(targets, event, warn, timeoutSeconds = NOTIFY_TIMEOUT_SECONDS) {
+    const sent = await Promise.all(targets.map(async (target) => {
+        const { body, headers } = requestOf(target, event);
         try {
-            this.client ??= await octokit(this.inputs?.token ?? '');
-            return await fn(this.client);
+            const res = await fetch(target.url, {
+                method: 'POST',
+                body,
+                headers,
+                redirect: 'error',
+                signal: AbortSignal.timeout(timeoutSeconds * 1000),
+            });
+            await res.body?.cancel();
+            if (!res.ok)
+                throw new Error(`HTTP ${res.status}`);
+            return true;
         }
         catch (err) {
-            const status = answeredStatus(err);
-            const hint = status === 403 || status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
-            const why = status ? `HTTP ${status}${hint}` : err.message;
-            this.progress.warn(`Recording the GitHub deployment failed: ${why}. The release itself is not affected.`);
-            this.deployment = undefined;
-            return undefined;
+            warn(`The ${target.label} notification was not sent: ${reasonOf(err, timeoutSeconds)}. The release itself is not affected.`);
+            return false;
         }
+    }));
+    return sent.filter(Boolean).length;
+}
+function reasonOf(err, timeoutSeconds) {
+    const e = err;
+    if (e.name === 'TimeoutError')
+        return `no answer within ${timeoutSeconds}s`;
+    // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND…), without the URL.
+    const why = e.cause?.code ?? e.cause?.message ?? e.message;
+    return why.replace(/\w+:\/\/\S+/g, '<url>');
+}
+
+;// CONCATENATED MODULE: ./src/inputs/notify.ts
+
+
+/** Reads `notify` and `notify-on`: each line a URL whose kind is known, refused (never quoted: it holds a token) before anything connects. */
+function readNotify(reader) {
+    const lines = reader.lines('notify');
+    const on = reader.oneOf('notify-on', NOTIFY_ON);
+    const targets = lines.map((line, i) => {
+        try {
+            return notifyTarget(line);
+        }
+        catch (err) {
+            if (err instanceof NotifyUrlError)
+                throw new InputError('notify', `line ${i + 1} ${err.message}`);
+            throw err;
+        }
+    });
+    return { targets, on };
+}
+
+;// CONCATENATED MODULE: ./src/inputs/connection.ts
+
+
+
+function readConnection(r) {
+    const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
+    const port = r.int('port', 1, 65535);
+    const username = r.matching('username', PATTERNS.username, 'a user name (letters, digits, . _ - @)');
+    const privateKey = r.string('private-key', { multiline: true, trim: false }).trim();
+    const passphrase = r.string('passphrase', { trim: false });
+    const password = r.string('password', { trim: false });
+    if (privateKey && !isPrivateKey(privateKey)) {
+        throw new InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
     }
+    if (!privateKey && !password)
+        throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
+    const hostKeys = readHostKeys(r, 'host-key');
+    const jump = readJump(r);
+    const skipHostKeyCheck = r.bool('insecure-skip-host-key-check');
+    const repoPath = r.matching('repo-path', PATTERNS.absolutePath, 'an absolute path').replace(/(.)\/+$/, '$1');
+    const remotePath = r.matching('remote-path', PATTERNS.remotePath, 'absolute directories separated by colons');
+    return {
+        host,
+        port,
+        username,
+        ...(privateKey ? { privateKey } : {}),
+        ...(passphrase ? { passphrase } : {}),
+        ...(password && !privateKey ? { password } : {}),
+        hostKeys,
+        skipHostKeyCheck,
+        ...(jump ? { jump } : {}),
+        connectTimeout: r.int('connect-timeout', 1, 3600),
+        repoPath,
+        composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
+        lockTimeout: r.int('lock-timeout', 0, 86400),
+        dryRun: r.bool('dry-run'),
+        remotePath,
+        sudo: r.bool('sudo'),
+        notify: readNotify(r),
+        secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
+    };
+}
+function readHostKeys(r, input) {
+    try {
+        return parseHostKeys(r.string(input, { multiline: true }), input);
+    }
+    catch (err) {
+        throw new InputError(input, err.message);
+    }
+}
+function isPrivateKey(text) {
+    return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
+}
+/**
+ * The jump host, when jump-host is set. Its other inputs without it are a
+ * mistake (a workflow that believes it goes through a bastion), so they are refused.
+ * A missing jump-host-key is refused when connecting, where the presented fingerprint can be shown.
+ */
+function readJump(r) {
+    const host = r.matching('jump-host', PATTERNS.host, 'a host name or an IP address');
+    const port = r.string('jump-port');
+    const username = r.string('jump-username');
+    const privateKey = r.string('jump-private-key', { multiline: true, trim: false }).trim();
+    const password = r.string('jump-password', { trim: false });
+    const hostKeyText = r.string('jump-host-key', { multiline: true });
+    if (!host) {
+        const given = Object.entries({
+            'jump-username': username,
+            'jump-private-key': privateKey,
+            'jump-password': password,
+            'jump-host-key': hostKeyText,
+        }).find(([, value]) => value !== '');
+        if (given)
+            throw new InputError(given[0], 'is set but jump-host is not: set jump-host to go through a jump host');
+        if (port !== '22')
+            throw new InputError('jump-port', 'is set but jump-host is not: set jump-host to go through a jump host');
+        return undefined;
+    }
+    if (!username)
+        throw new InputError('jump-username', 'is required with jump-host: the user to log in as on the jump host');
+    if (!PATTERNS.username.test(username))
+        throw new InputError('jump-username', `must be a user name (letters, digits, . _ - @), not ${JSON.stringify(username.slice(0, 200))}`);
+    if (privateKey && !isPrivateKey(privateKey))
+        throw new InputError('jump-private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
+    if (!privateKey && !password)
+        throw new InputError('jump-private-key', "or jump-password is required with jump-host: give the jump host user's SSH private key (or a password)");
+    return {
+        host,
+        port: r.int('jump-port', 1, 65535),
+        username,
+        ...(privateKey ? { privateKey } : { password }),
+        hostKeys: readHostKeys(r, 'jump-host-key'),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/ssh/quote.ts
+/**
+ * The one place where a value becomes part of a remote shell command.
+ * POSIX single quotes keep every byte literal; a quote inside is closed,
+ * escaped and reopened. NUL cannot travel in a shell word, so it is refused.
+ */
+function quote(value) {
+    if (value.includes('\0'))
+        throw new Error('a value holds a NUL byte, which a remote command cannot carry');
+    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
+        return value;
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+const RESERVED = new Set([
+    'case',
+    'coproc',
+    'do',
+    'done',
+    'elif',
+    'else',
+    'esac',
+    'fi',
+    'for',
+    'function',
+    'if',
+    'in',
+    'select',
+    'then',
+    'time',
+    'until',
+    'while',
+    '!',
+    '{',
+    '}',
+]);
+/**
+ * Quotes each word of an argument list and joins them into one command. A
+ * first word that the shell would read as an assignment or a reserved word
+ * is quoted too, so it always runs as the command.
+ */
+function quoteArgv(argv) {
+    return argv
+        .map((word, i) => {
+        const q = quote(word);
+        return i === 0 && q === word && (word.includes('=') || RESERVED.has(word)) ? `'${word}'` : q;
+    })
+        .join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/remote/shell.ts
+
+/** Shell text that is safe to paste: written by us, or made by quoting. */
+class Shell {
+    text;
+    constructor(text) {
+        this.text = text;
+    }
+    toString() {
+        return this.text;
+    }
+}
+function render(part) {
+    if (part instanceof Shell)
+        return part.text;
+    if (typeof part === 'number') {
+        if (!Number.isFinite(part))
+            throw new Error(`not a finite number: ${part}`);
+        return String(part);
+    }
+    if (typeof part === 'string')
+        return quote(part);
+    return quoteArgv(part);
+}
+/**
+ * Tagged template for remote shell code. The literal text is ours; every
+ * interpolated value is quoted (an argument list word by word), unless it is
+ * already Shell. So `sh\`cd ${path} && ${argv}\`` can never run an input.
+ */
+function sh(strings, ...values) {
+    let out = strings[0];
+    values.forEach((value, i) => {
+        out += render(value) + strings[i + 1];
+    });
+    return new Shell(out);
+}
+/** Joins shell fragments line by line. */
+function lines(...parts) {
+    return new Shell(parts
+        .filter((p) => p instanceof Shell)
+        .map((p) => p.text)
+        .join('\n'));
+}
+/** Renders a value or an argument list as one quoted shell word or command. */
+function word(part) {
+    return new Shell(render(part));
 }
 
 ;// CONCATENATED MODULE: ./src/remote/command.ts
@@ -65428,6 +64704,33 @@ function parseTools(values, opts) {
 /** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
 function stateDirOf(repoPath) {
     return `${repoPath}/.git/nas-release`;
+}
+
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = require("node:os");
+;// CONCATENATED MODULE: ./src/report/run-info.ts
+
+function currentRun(now = new Date()) {
+    const env = process.env;
+    const server = env.GITHUB_SERVER_URL ?? 'https://github.com';
+    const url = env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+        ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`
+        : `terminal ${safe(() => (0,external_node_os_namespaceObject.userInfo)().username)}@${safe(external_node_os_namespaceObject.hostname)} pid ${process.pid}`;
+    const attempt = env.GITHUB_RUN_ATTEMPT ? `-${env.GITHUB_RUN_ATTEMPT}` : '';
+    return {
+        id: env.GITHUB_RUN_ID ? `${env.GITHUB_RUN_ID}${attempt}` : `local-${now.getTime()}-${process.pid}`,
+        actor: env.GITHUB_ACTOR ?? safe(() => (0,external_node_os_namespaceObject.userInfo)().username),
+        url,
+        started: now.toISOString(),
+    };
+}
+function safe(fn) {
+    try {
+        return fn();
+    }
+    catch {
+        return 'unknown';
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/exec.ts
@@ -66888,115 +66191,6 @@ class NodeSSH {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ssh/host-key.ts
-
-const KEY_TYPE = /^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com)$/;
-/** The fingerprint OpenSSH prints: `SHA256:` and unpadded base64 of the key blob's SHA-256. */
-function fingerprint(keyBlob) {
-    return 'SHA256:' + (0,external_node_crypto_.createHash)('sha256').update(keyBlob).digest('base64').replace(/=+$/, '');
-}
-/**
- * Parses the `host-key` input: one entry a line, each a `SHA256:` fingerprint
- * or a public key as `ssh-keyscan` prints it (with or without the host field).
- * Blank lines and `#` comments are ignored.
- */
-function parseHostKeys(text, input = 'host-key') {
-    const keys = [];
-    for (const [index, raw] of text.split(/\r?\n/).entries()) {
-        const line = raw.trim();
-        if (line === '' || line.startsWith('#'))
-            continue;
-        const where = `${input} line ${index + 1}`;
-        const fp = /^SHA256:([A-Za-z0-9+/]{43})=?$/.exec(line);
-        if (fp) {
-            keys.push({ kind: 'fingerprint', sha256: `SHA256:${fp[1]}` });
-            continue;
-        }
-        const fields = line.split(/\s+/);
-        const at = fields.findIndex((f) => KEY_TYPE.test(f));
-        if (at < 0 || at > 1 || fields.length < at + 2) {
-            throw new Error(`${where} is neither a SHA256: fingerprint nor a public key line as ssh-keyscan prints it ("[host] type base64")`);
-        }
-        const blob = Buffer.from(fields[at + 1], 'base64');
-        if (blob.length < 16 || blob.toString('base64').replace(/=+$/, '') !== fields[at + 1].replace(/=+$/, '')) {
-            throw new Error(`${where}: the key is not valid base64`);
-        }
-        const typeInBlob = blob.subarray(4, 4 + blob.readUInt32BE(0)).toString('latin1');
-        if (typeInBlob !== fields[at])
-            throw new Error(`${where}: the key says it is ${fields[at]} but holds ${typeInBlob}`);
-        keys.push({ kind: 'key', type: fields[at], sha256: fingerprint(blob) });
-    }
-    return keys;
-}
-/** True when the key the server presented is one of the pinned ones. */
-function hostKeyMatches(pinned, presented) {
-    const fp = fingerprint(presented);
-    return pinned.some((key) => key.sha256 === fp);
-}
-/** The type a public key blob declares first (`ssh-ed25519`, `ssh-rsa`, ...). */
-function keyTypeOf(keyBlob) {
-    if (keyBlob.length < 4)
-        return 'unknown';
-    return keyBlob.subarray(4, 4 + keyBlob.readUInt32BE(0)).toString('latin1') || 'unknown';
-}
-/** The host-key algorithms the SSH client offers by default, in its order of preference. */
-const DEFAULT_HOST_KEY_ALGORITHMS = [
-    'ssh-ed25519',
-    'ecdsa-sha2-nistp256',
-    'ecdsa-sha2-nistp384',
-    'ecdsa-sha2-nistp521',
-    'rsa-sha2-512',
-    'rsa-sha2-256',
-    'ssh-rsa',
-];
-/** The signature algorithms by which a server proves it holds a key of each type (RSA has three). */
-const ALGORITHMS_OF_TYPE = {
-    'ssh-ed25519': ['ssh-ed25519'],
-    'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
-    'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
-    'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
-    'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
-    'ssh-dss': ['ssh-dss'],
-};
-/**
- * The host-key algorithms to offer, so that the server presents a pinned key
- * rather than the one it prefers: a NAS with RSA and ed25519 keys, pinned to
- * its RSA key line, would otherwise prove ed25519 and look like an impostor.
- * Only key lines give a type. When every pin is a key line, only their types
- * are offered; when some are bare fingerprints (any type), the key lines'
- * types come first and the default order follows; with no typed pin (or a
- * type the client cannot verify), undefined: the default order.
- */
-function hostKeyAlgorithms(pinned) {
-    const typed = [...new Set(pinned.flatMap((key) => (key.kind === 'key' ? (ALGORITHMS_OF_TYPE[key.type] ?? []) : [])))];
-    if (typed.length === 0)
-        return undefined;
-    if (pinned.every((key) => key.kind === 'key'))
-        return typed;
-    return [...typed, ...DEFAULT_HOST_KEY_ALGORITHMS.filter((a) => !typed.includes(a))];
-}
-/** How a pinned entry reads in an error: its type when the pin gives one. */
-function describePinned(key) {
-    return key.kind === 'key' ? `${key.type} ${key.sha256}` : key.sha256;
-}
-/** The file name OpenSSH gives a host key of this type (`ssh_host_rsa_key.pub`). */
-function hostKeyFile(type) {
-    const name = /^ssh-(ed25519|rsa|dss)$/.exec(type)?.[1] ?? (type.startsWith('ecdsa-') ? 'ecdsa' : 'ed25519');
-    return `/etc/ssh/ssh_host_${name}_key.pub`;
-}
-const NAS_KEY_OWNER = { name: 'the NAS', input: 'host-key', secret: 'NAS_HOST_KEY' };
-const JUMP_KEY_OWNER = { name: 'the jump host', input: 'jump-host-key', secret: 'JUMP_HOST_KEY' };
-/** What an operator needs when the key is not pinned or does not match. */
-function hostKeyAdvice(host, port, presented, type = 'ssh-ed25519', owner = NAS_KEY_OWNER) {
-    const Name = owner.name.charAt(0).toUpperCase() + owner.name.slice(1);
-    return [
-        `${Name} presented the host key ${presented}.`,
-        `Check it on ${owner.name} itself (not over the network): ssh-keygen -lf ${hostKeyFile(type)}`,
-        `or from a trusted machine: ssh-keyscan -p ${port} ${host} | ssh-keygen -lf -`,
-        `Then set the input ${owner.input} to that fingerprint (store it as a secret such as ${owner.secret}).`,
-    ].join('\n');
-}
-
 ;// CONCATENATED MODULE: ./src/ssh/session.ts
 
 
@@ -67226,6 +66420,106 @@ class Session {
         this.ssh.dispose();
         this.jumpSsh?.dispose();
     }
+}
+
+;// CONCATENATED MODULE: ./src/remote/program.ts
+
+/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+const DECLARED = new Map();
+/**
+ * A program's exit codes, declared once as a TypeScript enum and handed to the
+ * shell as variables: `exitCodes(ReleaseExit)` defines `NR_EXIT_BUILD_FAILED=33`
+ * and so on, and `codes.exit(ReleaseExit.BuildFailed)` renders
+ * `exit "$NR_EXIT_BUILD_FAILED"`. The shell never holds a number of its own.
+ */
+class ExitCodes {
+    names = new Map();
+    constructor(codes) {
+        for (const [key, value] of Object.entries(codes)) {
+            if (typeof value !== 'number')
+                continue; // a numeric enum maps values back to names too
+            const name = `NR_EXIT_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+            const known = DECLARED.get(name);
+            if (known !== undefined && known !== value)
+                throw new Error(`${name} is declared as ${known} and ${value}`);
+            DECLARED.set(name, value);
+            this.names.set(value, name);
+        }
+    }
+    /** `"$NR_EXIT_…"`: the code as the shell sees it. */
+    code(value) {
+        const name = this.names.get(value);
+        if (!name)
+            throw new Error(`exit code ${String(value)} is not declared`);
+        return new Shell(`"$${name}"`);
+    }
+    /** `exit "$NR_EXIT_…"`. */
+    exit(value) {
+        return sh `exit ${this.code(value)}`;
+    }
+}
+/** The shell definitions of every declared exit code. */
+function exitCodeDefinitions() {
+    return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+}
+function exitCodes(codes) {
+    return new ExitCodes(codes);
+}
+/**
+ * The numbered steps of a flow, as a list: `[n/N]` comes from its length, so
+ * the count cannot drift from the lines printed. A program announces a step
+ * with `steps.say(i)` (`nr_say step TEXT` on the NAS); the runner announces
+ * its own with Progress.step.
+ */
+class Steps {
+    texts;
+    keys;
+    constructor(texts) {
+        this.texts = texts;
+        this.keys = Object.keys(texts);
+    }
+    get count() {
+        return this.keys.length;
+    }
+    text(key) {
+        return this.texts[key];
+    }
+    /** The step's marker line, for a program that runs on the NAS. */
+    say(key, text = this.texts[key]) {
+        return sh `nr_say step ${text}`;
+    }
+}
+/**
+ * The longest value printed on one line. A write to a pipe of up to PIPE_BUF
+ * (4096 bytes on Linux) bytes is atomic; a longer one can be split, and a line
+ * that a background job prints at that moment lands inside it. So a longer
+ * value goes as lines of this size (`value+` appends to it).
+ */
+const VALUE_CHUNK = 3000;
+/**
+ * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
+ * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
+ * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ */
+const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() {
+  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
+  # survive, and a NAS without fold sends it on one line
+  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+}
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
+/** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
+function programText(opts) {
+    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new Shell('}')).text + '\n');
 }
 
 ;// CONCATENATED MODULE: ./src/remote/lock.ts
@@ -67987,209 +67281,6575 @@ function unreportedOf(records, keys, locking) {
     return out;
 }
 
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./src/report/notify.ts
+;// CONCATENATED MODULE: ./src/remote/docker.ts
 
-const NOTIFY_ON = ['always', 'failure', 'never'];
-/** Seconds one notification may take; they are all sent at once. */
-const NOTIFY_TIMEOUT_SECONDS = 10;
-/** Why a line of `notify` is refused (the line itself is a secret and is never quoted). */
-class NotifyUrlError extends Error {
-}
+/** The compose project a container belongs to, as the folder it was started from. */
+const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
+const docker = {
+    /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
+    build: (o) => change([
+        'docker',
+        'build',
+        '--tag',
+        `${o.image}:${o.tag}`,
+        ...(o.dockerfile ? ['--file', o.dockerfile] : []),
+        o.context,
+    ]),
+    imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
+    /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
+    imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
+    containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
+    /** The id of the image a container runs: what it runs even once no tag names that image any more. */
+    containerImageId: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Image}}', container]),
+    /** `<status> <compose project folder>` of a container: who owns a stack name. */
+    containerOwner: (container) => command([
+        'docker',
+        'container',
+        'inspect',
+        '--format',
+        `{{.State.Status}} {{index .Config.Labels "${PROJECT_DIR_LABEL}"}}`,
+        container,
+    ]),
+    /** `<name> <compose project folder>` lines of exited and created containers (the folder may hold spaces). */
+    stoppedContainers: () => command([
+        'docker',
+        'container',
+        'ls',
+        '--all',
+        '--filter',
+        'status=exited',
+        '--filter',
+        'status=created',
+        '--format',
+        `{{.Names}} {{.Label "${PROJECT_DIR_LABEL}"}}`,
+    ]),
+    logs: (container, lines) => command(['docker', 'logs', '--tail', String(lines), container]),
+    remove: (containers) => change(['docker', 'rm', '-f', ...containers]),
+    removeImages: (refs) => change(['docker', 'image', 'rm', ...refs]),
+    pruneDangling: () => change(['docker', 'image', 'prune', '--force']),
+    // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
+    // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
+    login: (o) => change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
+        DOCKER_CONFIG: o.config,
+    }),
+    logout: (o) => change(['docker', 'logout', ...(o.server ? [o.server] : [])], { DOCKER_CONFIG: o.config }),
+    pull: (ref, config) => change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
+    tag: (source, target) => change(['docker', 'tag', source, target]),
+    /** `repo@sha256:…` lines: the registry digests an image was pulled (or pushed) as. */
+    repoDigests: (ref) => command(['docker', 'image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', ref]),
+    /** Reads an image archive (docker save's tar) on standard input. */
+    load: () => change(['docker', 'load']),
+    /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */
+    imageLayers: (refs) => command(['docker', 'image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ...refs]),
+    /** Every image's ID, for imageLayers. */
+    imageIds: () => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
+};
 /**
- * Recognises a line of `notify`: `ntfy+https://…` and `gotify+https://…`
- * by their prefix, Slack and Discord by their webhook hosts, ntfy.sh by its
- * host; anything else gets a JSON body. https only, except for a loopback or
- * private address (a receiver on the NAS's own network).
+ * Recreates services, each tag in the variable its service reads, never building (nor their dependencies); under
+ * `project` instead of the name compose derives from the file's folder (a blue-green colour).
  */
-function notifyTarget(line) {
-    const prefixed = /^(ntfy|gotify)\+(.*)$/i.exec(line);
-    const raw = prefixed ? prefixed[2] : line;
-    let url;
-    try {
-        url = new URL(raw);
-    }
-    catch {
-        throw new NotifyUrlError('is not a URL');
-    }
-    if (/\s/.test(raw))
-        throw new NotifyUrlError('holds white space');
-    if (url.protocol !== 'https:' && url.protocol !== 'http:')
-        throw new NotifyUrlError(`must be an https:// URL, not ${url.protocol}//`);
-    const host = url.hostname.toLowerCase();
-    if (url.protocol === 'http:' && !localHost(host))
-        throw new NotifyUrlError(`uses http:// to ${host}: its token would cross the network in clear text; use https:// (http:// is taken only for a loopback or private address)`);
-    if (url.username || url.password)
-        throw new NotifyUrlError('must not hold a user or password (put a token in its path or query)');
-    let kind = 'json';
-    if (prefixed)
-        kind = prefixed[1].toLowerCase();
-    else if (host === 'hooks.slack.com')
-        kind = 'slack';
-    else if (/^(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)$/.test(host) &&
-        url.pathname.startsWith('/api/webhooks/'))
-        kind = 'discord';
-    else if (host === 'ntfy.sh')
-        kind = 'ntfy';
-    if (kind === 'ntfy' && url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).length !== 1)
-        throw new NotifyUrlError('is an ntfy URL without a topic (write https://ntfy.sh/<topic>)');
-    if (kind === 'gotify' && !url.searchParams.get('token'))
-        throw new NotifyUrlError('is a Gotify URL without ?token= (write gotify+https://<host>/message?token=<app token>)');
-    return { kind, url: url.toString(), label: `${SERVICE[kind]} (${url.host})` };
+function upServices(o) {
+    return change([
+        'compose',
+        ...(o.project ? ['--project-name', o.project] : []),
+        '--file',
+        o.file,
+        'up',
+        '--detach',
+        '--no-build',
+        '--no-deps',
+        ...(o.force ? ['--force-recreate'] : []),
+        ...o.services,
+    ], o.env);
 }
-const SERVICE = {
-    slack: 'Slack',
-    discord: 'Discord',
-    ntfy: 'ntfy',
-    gotify: 'Gotify',
-    json: 'webhook',
+const compose = {
+    /** Recreates one service with the image tag in the variable the compose file reads. */
+    up: (o) => upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
+    /** Recreates several services at once (issue 14). */
+    upServices,
+    down: (file) => change(['compose', '--file', file, 'down', '--remove-orphans']),
+    upAll: (file) => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
+    /** Names of the containers the compose project owns. */
+    project: (file) => command(['compose', '--file', file, 'config', '--services']),
 };
-/** localhost, a loopback address, or a private (RFC 1918, unique local, link-local) one. */
-function localHost(host) {
-    const bare = host.replace(/^\[|\]$/g, '');
-    if (bare === 'localhost')
-        return true;
-    const family = (0,external_node_net_.isIP)(bare);
-    if (family === 4) {
-        const [a, b] = bare.split('.').map(Number);
-        return (a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254));
-    }
-    if (family === 6)
-        return bare === '::1' || /^f[cd]/i.test(bare) || /^fe[89ab]/i.test(bare);
-    return false;
+// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
+/** `docker container ls` of one compose project's service, found by the labels compose gives its containers. */
+function serviceContainers(project, service, options) {
+    return command([
+        'docker',
+        'container',
+        'ls',
+        ...options,
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
+    ]);
 }
-const OUTCOME_WORDS = {
-    success: { icon: '✅', words: 'succeeded' },
-    noop: { icon: '✅', words: 'changed nothing (already in place)' },
-    failure: { icon: '❌', words: 'failed' },
-    'rolled-back': { icon: '↩️', words: 'failed and was rolled back automatically' },
-    'guard-breach': { icon: '↩️', words: 'breached a metrics guard and was rolled back automatically' },
-    'verify-failed': { icon: '❌', words: 'found the monitoring stack failing' },
-    'verify-warnings': { icon: '⚠️', words: 'found warnings in the monitoring stack' },
-    interrupted: { icon: '⚠️', words: 'was interrupted (its runner vanished before the end)' },
+/** Colour-aware commands: a colour is the backend service run under its own compose project. */
+const colors = {
+    /** The id of the (newest) container of a compose project's service, running or not. */
+    containerOf: (project, service) => serviceContainers(project, service, ['--all', '--quiet', '--latest']),
+    /**
+     * `<id> <status> <image> <docker's status text>` of the (newest) container of a compose project's service: one
+     * call, as the first questions and the warm check sit on a rollback's critical path. The text carries the health
+     * ("Up 2 minutes (healthy)"); the image is the `image:tag` it was made from, or an id once that tag moved.
+     */
+    containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
+    /** Starts one service under its own project name, the colour and its port in the environment, never building. */
+    up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
+    /** Stops and removes one service's container of a project (a colour that no longer serves). */
+    remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
+        ...o.env,
+    }),
+    /** Stops a container the way compose would: its own stop signal and timeout (compose's stop_grace_period). */
+    stop: (container) => change(['docker', 'container', 'stop', container]),
+    /** Removes a stopped container. */
+    removeStopped: (container) => change(['docker', 'container', 'rm', container]),
+    /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
+    imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
+    /** The id of a compose project's service container while it runs (empty otherwise). */
+    runningContainerOf: (project, service) => serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
+    /**
+     * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
+     * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
+     * effect. One exec: the switch is on the critical path.
+     */
+    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
+    /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
+    nginxOldWorkers: (container) => command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
-/** Whether an outcome is worth a message under `notify-on`. */
-function wanted(on, outcome) {
-    if (on === 'never')
-        return false;
-    if (on === 'always')
-        return true;
-    return outcome !== 'success' && outcome !== 'noop' && outcome !== 'verify-warnings';
+/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
+const NGINX_NO_OLD_WORKERS_EXIT = 4;
+/** Exits 0 while a worker of before the last reload is still finishing its requests. */
+const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
+  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
+done
+exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
+/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
+const NGINX_RELOAD_WAIT_SECONDS = 10;
+/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
+const NGINX_RELOAD_PENDING_EXIT = 3;
+const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
+/**
+ * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
+ * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
+ * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
+ * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
+ * what a BusyBox or Debian nginx container has.
+ */
+const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
+nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
+nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
+nginx -s reload 2>&1 || exit
+nr_n=0
+while :; do
+  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
+  [ -n "$nr_busy" ] || exit 0
+  nr_n=$((nr_n + 1))
+  if [ "$nr_n" -gt ${NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
+    echo "the old worker $nr_busy still accepts ${NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
+    exit ${NGINX_RELOAD_PENDING_EXIT}
+  fi
+  sleep 0.02
+done`;
+// --- end blue-green ---
+
+;// CONCATENATED MODULE: ./src/remote/health.ts
+
+/**
+ * Health waits that run on the NAS, polling locally once a second rather
+ * than once a round trip. Constant shell code: values arrive as arguments.
+ *
+ * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
+ * nr_wait_container C T URL  waits up to T seconds for container C: its own
+ *                            healthcheck, else URL, else staying up; fails at
+ *                            once when it exits or restarts
+ * nr_wait_stack T C...       waits until every container runs, and is
+ *                            healthy where it has a healthcheck
+ */
+const HEALTH = new Shell(`nr_now() { date +%s; }
+nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
+nr_http_ok() {
+  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
 }
-/** The message's title: action, outcome and release. */
-function titleOf(e) {
-    const o = OUTCOME_WORDS[e.outcome];
-    const release = e.tag ? ` ${e.image ? `${e.image}:` : ''}${e.tag}` : '';
-    return `${o.icon} ${e.action}${release} ${o.words}${e.repository ? ` (${e.repository})` : ''}`;
+nr_wait_container() {
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
+  set -- $(nr_state "$nr_c"); nr_r0=$3
+  while :; do
+    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
+    case $1 in
+      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
+      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
+    esac
+    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
+    if [ "$1" = running ]; then
+      case $2 in
+        healthy) return 0 ;;
+        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
+        none)
+          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
+      esac
+    fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
 }
-/** The message's body lines: the release, what ran before, why, and where to read the log. */
-function bodyOf(e) {
-    const out = [];
-    if (e.tag)
-        out.push(`Release: ${e.image ? `${e.image}:` : ''}${e.tag}${e.commit ? ` (commit ${e.commit})` : ''}`);
-    else if (e.commit)
-        out.push(`Commit: ${e.commit}`);
-    if (e.previous)
-        out.push(`Before: ${e.previous}`);
-    if (e.reason)
-        out.push(`Reason: ${e.reason}`);
-    out.push(`Run: ${e.run}`);
-    if (e.reportedBy)
-        out.push(`Reported late by ${e.reportedBy}: the runner of this operation vanished and the NAS finished it by itself.`);
+nr_wait_stack() {
+  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
+  while :; do
+    nr_ok=0; nr_n=0; nr_bad=''
+    for nr_c in "$@"; do
+      nr_n=$((nr_n + 1))
+      nr_s=$(nr_state "$nr_c")
+      case $nr_s in
+        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
+        *) nr_bad="$nr_bad $nr_c" ;;
+      esac
+    done
+    nr_el=$(( $(nr_now) - nr_t0 ))
+    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}`);
+
+;// CONCATENATED MODULE: ./src/remote/git.ts
+
+const git = {
+    /** Writes remote-tracking refs and tags in .git (never the work tree): a dry run does not fetch. */
+    fetch: (repo, remote) => change(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', remote]),
+    /** Tags and branches of every remote: a monitoring rollback may name a tag made elsewhere. */
+    fetchAll: (repo) => change(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', '--all']),
+    /** --no-optional-locks: reading the status must not take index.lock from a release running beside a dry run. */
+    status: (repo) => command(['git', '-C', repo, '--no-optional-locks', 'status', '--porcelain', '--untracked-files=all']),
+    trackedChanges: (repo) => command(['git', '-C', repo, '--no-optional-locks', 'status', '--porcelain', '--untracked-files=no']),
+    stash: (repo, message) => change(['git', '-C', repo, 'stash', 'push', '--include-untracked', '--quiet', '-m', message]),
+    resetHard: (repo) => change(['git', '-C', repo, 'reset', '--hard', '--quiet']),
+    clean: (repo) => change(['git', '-C', repo, 'clean', '-fd', '--quiet']),
+    isAncestor: (repo, commit, of) => command(['git', '-C', repo, 'merge-base', '--is-ancestor', commit, of]),
+    checkoutBranch: (repo, branch, target) => change(['git', '-C', repo, 'checkout', '--quiet', '-B', branch, target]),
+    setUpstream: (repo, remote, branch) => change(['git', '-C', repo, 'branch', '--quiet', `--set-upstream-to=${remote}/${branch}`, branch]),
+    checkoutDetached: (repo, ref) => change(['git', '-C', repo, 'checkout', '--quiet', '--detach', ref]),
+    revParse: (repo, ref) => command(['git', '-C', repo, 'rev-parse', '--verify', '--quiet', ref]),
+    shortHead: (repo) => command(['git', '-C', repo, 'rev-parse', '--short', 'HEAD']),
+    subject: (repo, ref) => command(['git', '-C', repo, 'log', '-1', '--format=%s', ref]),
+    /** Exits non-zero when HEAD is detached. */
+    symbolicHead: (repo) => command(['git', '-C', repo, 'symbolic-ref', '-q', 'HEAD']),
+    branchName: (repo) => command(['git', '-C', repo, 'symbolic-ref', '-q', '--short', 'HEAD']),
+    exactTag: (repo, ref) => command(['git', '-C', repo, 'describe', '--tags', '--exact-match', ref]),
+    remotes: (repo) => command(['git', '-C', repo, 'remote']),
+    tagsAt: (repo, ref) => command(['git', '-C', repo, 'tag', '--points-at', ref]),
+    /** `tag=<commit><tag object>` lines: an annotated tag's commit comes first. */
+    tagCommits: (repo) => command(['git', '-C', repo, 'tag', '--list', '--format=%(refname:short)=%(*objectname)%(objectname)']),
+    tagAnnotated: (repo, tag, commit, message) => change(['git', '-C', repo, 'tag', '-a', tag, commit, '-m', message]),
+    /** Never prompts: a NAS without push credentials fails at once. */
+    pushTag: (repo, remote, tag) => change(['git', '-C', repo, 'push', '--quiet', remote, `refs/tags/${tag}`], {
+        GIT_TERMINAL_PROMPT: '0',
+        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
+    }),
+};
+
+;// CONCATENATED MODULE: ./src/rules/guards.ts
+/**
+ * Guards of a release watch (issue 17): `<name>: <PromQL> <op> <threshold> for <duration>`,
+ * one a line, and the rule that says when one is breached. The watch itself
+ * runs on the NAS (remote/watch.ts) and applies the same rule in its shell;
+ * this module is what the runner checks inputs with and reports from.
+ */
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600 };
+/**
+ * A duration like `90s`, `5m`, `1h30m`; a bare number is seconds. Returns
+ * undefined when the text is not one.
+ */
+function parseDuration(text) {
+    const t = text.trim();
+    if (/^\d+$/.test(t))
+        return Number(t);
+    if (!/^(\d+[hms])+$/.test(t))
+        return undefined;
+    let seconds = 0;
+    for (const [, n, unit] of t.matchAll(/(\d+)([hms])/g))
+        seconds += Number(n) * UNIT_SECONDS[unit];
+    return seconds;
+}
+/** Seconds as the shortest duration text (`300` → `5m`, `90` → `1m30s`). */
+function formatDuration(seconds) {
+    if (seconds === 0)
+        return '0s';
+    let out = '';
+    let left = seconds;
+    for (const [unit, size] of [
+        ['h', 3600],
+        ['m', 60],
+        ['s', 1],
+    ]) {
+        if (left >= size) {
+            out += `${Math.floor(left / size)}${unit}`;
+            left %= size;
+        }
+    }
     return out;
 }
-/** The request for one target: its body and headers. */
-function requestOf(target, e) {
-    const title = titleOf(e);
-    const body = bodyOf(e);
-    const text = [title, ...body].join('\n');
-    const json = { 'content-type': 'application/json' };
-    const failed = wanted('failure', e.outcome);
-    switch (target.kind) {
-        case 'slack':
-            return { body: JSON.stringify({ text }), headers: json };
-        case 'discord':
-            // Discord refuses content over 2000 characters.
-            return { body: JSON.stringify({ content: text.slice(0, 2000), allowed_mentions: { parse: [] } }), headers: json };
-        case 'ntfy':
-            // Header values must be Latin-1: the title goes in the body's first line instead when it is not.
-            return {
-                body: body.join('\n'),
-                headers: {
-                    'content-type': 'text/plain; charset=utf-8',
-                    title: latin1(title),
-                    priority: failed ? 'high' : 'default',
-                    tags: failed ? 'warning' : 'white_check_mark',
-                },
-            };
-        case 'gotify':
-            return {
-                body: JSON.stringify({ title, message: body.join('\n'), priority: failed ? 8 : 4 }),
-                headers: json,
-            };
-        case 'json':
-            return { body: JSON.stringify({ text, title, ...e }), headers: json };
-    }
+class GuardSyntaxError extends Error {
 }
-function latin1(s) {
-    return s.replace(/[^\x20-\x7e\xa0-\xff]/g, '').trim();
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
+// The condition is read from the end of the line, so the PromQL may hold comparisons of its own.
+const GUARD = /^([^:]*):(.+?)\s(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+for\s+(\S+)$/;
+/**
+ * One guard line; throws GuardSyntaxError saying what is wrong. With `promql`,
+ * the query is parsed too, and refused with the position of its first error.
+ */
+function parseGuard(line, promql) {
+    const m = GUARD.exec(line.trim());
+    if (!m)
+        throw new GuardSyntaxError(`${JSON.stringify(line.trim().slice(0, 200))} is not "<name>: <PromQL> <op> <threshold> for <duration>" (op one of > >= < <=, e.g. "errors: sum(rate(http_requests_total{code=~\\"5..\\"}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m")`);
+    const [, rawName, rawQuery, op, threshold, rawFor] = m;
+    const name = rawName.trim();
+    if (!NAME.test(name))
+        throw new GuardSyntaxError(`guard name ${JSON.stringify(name.slice(0, 80))} must start with a letter and hold only letters, digits, _ . - (at most 63)`);
+    const query = rawQuery.trim();
+    if (query.length > 4000)
+        throw new GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
+    const bad = promql?.(query);
+    if (bad)
+        throw new GuardSyntaxError(`guard ${name}: its PromQL does not parse at character ${bad.at + 1} of ${JSON.stringify(query)} (${bad.near ? `at ${JSON.stringify(bad.near)}` : 'it ends there: something is missing'})`);
+    const forSeconds = parseDuration(rawFor);
+    if (forSeconds === undefined || forSeconds > 86400)
+        throw new GuardSyntaxError(`guard ${name}: "for ${rawFor.slice(0, 40)}" is not a duration like 30s, 5m or 1h (at most 24h)`);
+    return { name, query, op: op, threshold, forSeconds };
+}
+/** The `guards` input: one guard a line; blank lines and lines starting with # are skipped. */
+function parseGuards(text, promql) {
+    const guards = [];
+    for (const line of text.split(/\r?\n/)) {
+        if (!line.trim() || line.trim().startsWith('#'))
+            continue;
+        const guard = parseGuard(line, promql);
+        if (guards.some((g) => g.name === guard.name))
+            throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
+        guards.push(guard);
+    }
+    return guards;
+}
+/** The guard's condition as text: `sum(...) > 0.01 for 5m`. */
+function describeGuard(g) {
+    return `${g.query} ${g.op} ${g.threshold} for ${formatDuration(g.forSeconds)}`;
 }
 /**
- * Sends `event` to every target at once, each within the timeout. Never
- * throws: a message that cannot be sent is a warning naming the service and
- * host, never the URL. Returns how many were delivered.
+ * Whether a value breaches the guard's threshold. NaN never does (Prometheus
+ * compares NaN as false too); +Inf and -Inf compare as the infinities they are.
  */
-async function sendAll(targets, event, warn, timeoutSeconds = NOTIFY_TIMEOUT_SECONDS) {
-    const sent = await Promise.all(targets.map(async (target) => {
-        const { body, headers } = requestOf(target, event);
+function breaches(g, value) {
+    if (Number.isNaN(value))
+        return false;
+    const t = Number(g.threshold);
+    switch (g.op) {
+        case '>':
+            return value > t;
+        case '>=':
+            return value >= t;
+        case '<':
+            return value < t;
+        case '<=':
+            return value <= t;
+    }
+}
+/**
+ * Of several series, the one that matters: the highest for `>`/`>=`, the
+ * lowest for `<`/`<=` (any series breaching is a breach, and the worst is reported).
+ */
+function worstOf(g, values) {
+    const real = values.filter((v) => !Number.isNaN(v));
+    if (real.length === 0)
+        return values.length ? NaN : undefined;
+    return g.op.startsWith('>') ? Math.max(...real) : Math.min(...real);
+}
+/**
+ * The breach rule: a guard is breached at a poll when its condition held at
+ * every poll since the first breaching one of the current run, and that run
+ * has lasted at least `for` (so the breach is seen at most one interval after
+ * the condition has held for its duration). A poll without a value (a failed
+ * query) breaks the run: the condition was not seen to hold. Returns the
+ * index of the poll where the breach is seen, or undefined.
+ */
+function breachAt(g, samples) {
+    let since;
+    for (let i = 0; i < samples.length; i++) {
+        const s = samples[i];
+        if (s.value !== undefined && breaches(g, s.value)) {
+            since ??= s.at;
+            if (s.at - since >= g.forSeconds)
+                return i;
+        }
+        else
+            since = undefined;
+    }
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/programs/watch.ts
+
+
+
+/** Seconds one query may take before it counts as failed. */
+const QUERY_TIMEOUT = 10;
+/** The largest answer the watch reads (bytes); a larger one is a failed query, said as such, never cut. */
+const ANSWER_CAP = 1_000_000;
+/**
+ * The NAS side of the watch: constant shell, values only as arguments.
+ *
+ * nr_prom_get URL FILE      GETs URL into FILE (curl, else wget), prints the HTTP status (0: no answer)
+ * nr_prom_parse OP THR      reads a /api/v1/query answer on stdin and prints one line:
+ *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
+ *                             highest value for > and >=, the lowest for < and <=, NaN only when every
+ *                             series is NaN; BREACH 1 when WORST breaches THR),
+ *                             `empty` (no series), or `error MESSAGE`; the caller keeps it to ANSWER_CAP bytes
+ * nr_watch_guard I NAME Q OP THR FOR
+ *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
+ *                           prints the progress line, sets nr_watch_breach=I on a breach, and
+ *                           nr_watch_failed=I on a failed query under on-query-error=fail
+ *
+ * The JSON is read without a JSON parser: escaped backslashes and quotes are
+ * dropped first, so no text inside a string (a label value, an error message)
+ * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
+ * (or a scalar's `"result":[t,"v"]`) is one series.
+ */
+const WATCH = new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
+nr_prom_get() {
+  if command -v curl >/dev/null 2>&1; then
+    nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
+  else
+    : > "$2"
+    # timeout(1) rather than wget -T (see nr_http_ok); GNU wget keeps the body of a 400, which says what is wrong with the query
+    if [ -n "$nr_watch_gnu_wget" ]; then timeout ${QUERY_TIMEOUT} wget --content-on-error -S -O "$2" "$1" 2>"$2.err"
+    else timeout ${QUERY_TIMEOUT} wget -S -O "$2" "$1" 2>"$2.err"; fi
+    nr_pc=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$2.err" | tail -n 1 | sed 's/.* //')
+  fi
+  case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
+}
+nr_prom_parse() {
+  awk -v op="$1" -v thr="$2" '
+    function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
+    function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
+    { body = body $0 " " }
+    END {
+      gsub(/\\\\\\\\/, "", body); gsub(/\\\\"/, "", body)
+      ws = "[ \\t\\r\\n]*"
+      if (body !~ ("\\"status\\"" ws ":" ws "\\"success\\"")) {
+        msg = "not a Prometheus query answer"
+        if (match(body, "\\"error\\"" ws ":" ws "\\"[^\\"]*\\"")) { msg = substr(body, RSTART, RLENGTH); sub(/^"error"[^:]*:[^"]*"/, "", msg); sub(/"$/, "", msg) }
+        print "error " clean(msg); exit
+      }
+      type = ""
+      if (match(body, "\\"resultType\\"" ws ":" ws "\\"[a-z]*\\"")) { type = substr(body, RSTART, RLENGTH); sub(/"$/, "", type); sub(/.*"/, "", type) }
+      if (type == "vector") pat = "\\"value\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else if (type == "scalar") pat = "\\"result\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else { print "error the query returns a " (type == "" ? "result of no known type" : type) ", not an instant vector or a scalar"; exit }
+      n = 0; worst = ""; rest = body
+      while (match(rest, pat)) {
+        v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+        sub(/"$/, "", v); sub(/.*"/, "", v); n++
+        if (v !~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ && v !~ /^([-+]?Inf|NaN)$/) { print "error a series value is not a number: " clean(v); exit }
+        if (v == "NaN") { if (worst == "") worst = v; continue }
+        if (worst == "" || worst == "NaN" || (op ~ /^>/ ? num(v) > num(worst) : num(v) < num(worst))) worst = v
+      }
+      if (n == 0) { print "empty"; exit }
+      b = 0
+      if (worst != "NaN") {
+        x = num(worst); t = thr + 0
+        if (op == ">") b = x > t; else if (op == ">=") b = x >= t; else if (op == "<") b = x < t; else if (op == "<=") b = x <= t
+      }
+      print "value " clean(worst) " " n " " (b ? 1 : 0)
+    }'
+}
+nr_watch_guard() {
+  nr_wi=$1; nr_wn=$2; nr_wq=$3; nr_wop=$4; nr_wthr=$5; nr_wfor=$6; nr_wf="$nr_watch_dir/$1"
+  nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
+  if [ "$nr_wcode" = 0 ]; then
+    nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
+  elif nr_wsize=$(wc -c < "$nr_wf.body") && [ "$((nr_wsize))" -gt ${ANSWER_CAP} ]; then
+    # a series past any cut could be the one that breaches: an answer too long to read whole is not read at all
+    nr_wres="error the answer is $((nr_wsize)) bytes, over the ${ANSWER_CAP} the watch reads: aggregate the query (max, sum, topk) so it returns fewer series"
+  else
+    nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
+    case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
+  fi
+  eval "nr_wsince=\\\${nr_watch_since_$nr_wi}"
+  case $nr_wres in
+    'value '*)
+      set -- $nr_wres
+      printf '%s v %s %s\\n' "$nr_at" "$2" "$3" >> "$nr_wf"
+      if [ "$4" = 1 ]; then
+        [ -n "$nr_wsince" ] || nr_wsince=$nr_at
+        nr_wheld=$((nr_at - nr_wsince))
+        nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
+        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
+          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
+        fi
+      else
+        nr_wsince=
+        nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
+      fi ;;
+    *)
+      nr_wsince=
+      [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
+      printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
+      nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
+      if [ "$nr_watch_on_error" = fail ]; then
+        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
+      fi ;;
+  esac
+  eval "nr_watch_since_$nr_wi=\\$nr_wsince"
+}`);
+/** Every byte but letters, digits and `-_.` percent-encoded: the query travels as data of a URL. */
+function urlEncode(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+/**
+ * The success line's detail, from how the watch ended on the NAS (`watch passed`, `watch inconclusive`): an
+ * inconclusive watch must not be filed as passed. The phase's body runs in a subshell, so the watch leaves its
+ * outcome in `file` for the line written after it.
+ */
+function watchDetailField(file) {
+    return sh `nr_wo=$(cat ${file} 2>/dev/null); rm -f ${file}
+case $nr_wo in passed|inconclusive) ${new Shell(RECORD_MORE)}="$${new Shell(RECORD_MORE)}"',"detail":"watch '"$nr_wo"'"' ;; esac`;
+}
+/** The value names the watch reports. */
+const STATUS = 'watch_status';
+const watch_GUARD = 'watch_guard';
+const samplesName = (i) => `watch_samples_${i}`;
+/**
+ * Shell that watches the guards on the NAS until the watch time is over or a
+ * guard breaches; it returns 0 when the release passed, 1 when it must be
+ * rolled back (a breach, or a failed query under on-query-error=fail); a
+ * watch in which a guard never got one good answer ends `inconclusive`. The
+ * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
+ */
+function watchGuards(p, outcomeFile) {
+    const every = formatDuration(p.interval);
+    const keep = (outcome) => (outcomeFile ? sh `printf '%s' ${outcome} > ${outcomeFile}` : sh `:`);
+    const polls = p.guards.map((g, i) => sh `nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`);
+    return lines(WATCH, sh `nr_watch() {
+nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
+nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
+nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
+nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
+while :; do
+  nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
+  nr_say info "poll $nr_watch_n at \${nr_at}s of ${new Shell(String(p.seconds))}s"`, ...polls, sh `  [ -n "$nr_watch_breach$nr_watch_failed" ] && break
+  [ "$nr_at" -ge ${p.seconds} ] && break
+  nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
+  nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
+done
+nr_say endgroup
+[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`, ...p.guards.map((_, i) => sh `nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`), 
+    // A guard without one value in its samples watched nothing: the watch cannot say the release passed.
+    sh `nr_watch_silent=`, ...p.guards.map((g, i) => sh `grep -q '^[0-9]* v ' "$nr_watch_dir/"${i + 1} 2>/dev/null || nr_watch_silent="$nr_watch_silent "${g.name}`), sh `rm -rf "$nr_watch_dir"
+if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${watch_GUARD} "$nr_watch_breach"; return 1; fi
+if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${watch_GUARD} "$nr_watch_failed"; return 1; fi
+if [ -n "$nr_watch_silent" ]; then
+  nr_value ${STATUS} inconclusive; ${keep('inconclusive')}
+  nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
+  return 0
+fi
+nr_value ${STATUS} passed; ${keep('passed')}; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
+}`);
+}
+function decodeSamples(b64) {
+    const out = [];
+    for (const line of Buffer.from(b64 ?? '', 'base64')
+        .toString('utf8')
+        .split('\n')) {
+        const m = /^(\d+) (v|e) (.*)$/.exec(line);
+        if (!m)
+            continue;
+        const at = Number(m[1]);
+        if (m[2] === 'e')
+            out.push({ at, error: m[3] });
+        else {
+            const raw = m[3].split(' ')[0];
+            const value = raw === '+Inf' || raw === 'Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
+            out.push({ at, value });
+        }
+    }
+    return out;
+}
+/** The watch's values as the runner reads them. */
+function decodeWatch(values, guards) {
+    const raw = values.get(STATUS) ?? '';
+    const status = raw === 'passed' || raw === 'inconclusive' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+    const reports = guards.map((g, i) => {
+        const samples = decodeSamples(values.get(samplesName(i + 1)));
+        const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
+        const worst = worstOf(g, seen);
+        return {
+            name: g.name,
+            query: g.query,
+            condition: describeGuard(g),
+            samples,
+            ...(worst === undefined ? {} : { worst }),
+            errors: samples.filter((s) => s.error !== undefined).length,
+            breached: breachAt(g, samples) !== undefined,
+        };
+    });
+    const index = Number(values.get(watch_GUARD) ?? '0') - 1;
+    const guard = reports[index];
+    return { status, guards: reports, ...(guard ? { guard } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/rules/tags.ts
+/** The backend's image tags and the monitoring's git tags: `YYYY.MM.DD-<sha7>`. */
+const DATED_TAG = /^\d{4}\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d|3[01])-[0-9a-f]{7}$/;
+/** The tag of a commit deployed at `when` (UTC date). */
+function datedTag(commit, when) {
+    if (!/^[0-9a-f]{7,64}$/.test(commit))
+        throw new Error(`not a commit hash: ${commit}`);
+    const y = when.getUTCFullYear();
+    const m = String(when.getUTCMonth() + 1).padStart(2, '0');
+    const d = String(when.getUTCDate()).padStart(2, '0');
+    return `${y}.${m}.${d}-${commit.slice(0, 7)}`;
+}
+function isDatedTag(tag) {
+    return DATED_TAG.test(tag);
+}
+/** A backend rollback target: a dated tag or `latest`. */
+function isBackendRollbackTag(tag) {
+    return tag === 'latest' || isDatedTag(tag);
+}
+/** A monitoring release tag: the prefix and a dated tag. */
+function isMonitoringTag(tag, prefix) {
+    return tag.startsWith(prefix) && isDatedTag(tag.slice(prefix.length));
+}
+/**
+ * What the history knows: the last time each tag of `stack` was deployed or
+ * rolled back to successfully. Failed, rolled-back and no-op records say
+ * nothing about which release is newer, so they do not count.
+ */
+function lastReleased(records, stack) {
+    const times = new Map();
+    for (const r of records) {
+        if (r.stack !== stack || r.outcome !== 'success' || !r.tag || !/^(deploy|rollback)-/.test(r.action))
+            continue;
+        const when = Date.parse(r.ended ?? r.started);
+        if (Number.isFinite(when))
+            times.set(r.tag, Math.max(when, times.get(r.tag) ?? when));
+    }
+    return times;
+}
+/**
+ * Newest first: by the date in the tag, then, on the same date, by when the
+ * tag last became the release (`times`, later first; unknown last). The name
+ * decides only between tags nothing else tells apart, so that the order is
+ * the same whatever order the tags come in.
+ */
+function newestFirst(tags, times = new Map()) {
+    const time = (t) => times.get(t) ?? -Infinity;
+    const date = (t) => t.replace(/^.*?(\d{4}\.\d{2}\.\d{2})-[0-9a-f]{7}$/, '$1');
+    const later = (a, b) => {
+        const ta = time(a);
+        const tb = time(b);
+        return ta === tb ? 0 : tb > ta ? 1 : -1;
+    };
+    return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || later(a, b) || b.localeCompare(a));
+}
+
+;// CONCATENATED MODULE: ./src/rules/images.ts
+
+/**
+ * Parses `docker image ls --format '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}'` lines
+ * ("2026.01.10-abc123f 12.3MB 5cfddd1be29a 2026-01-10 09:00:00 +0000 UTC").
+ */
+function parseImageTags(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const [tag, size, id, ...createdAt] = line.trim().split(/\s+/);
+        if (!tag || tag === '<none>')
+            continue;
+        const created = parseCreatedAt(createdAt.join(' '));
+        out.push({
+            tag,
+            bytes: parseSize(size ?? ''),
+            ...(id ? { id } : {}),
+            ...(created !== undefined ? { created } : {}),
+        });
+    }
+    return out;
+}
+/** Docker's `CreatedAt` ("2026-01-10 09:00:00 +0000 UTC") in milliseconds since the epoch; undefined when it is not that. */
+function parseCreatedAt(text) {
+    const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)? ([+-]\d{2})(\d{2})\b/.exec(text.trim());
+    if (!m)
+        return undefined;
+    const when = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ''}${m[4]}:${m[5]}`);
+    return Number.isFinite(when) ? when : undefined;
+}
+/**
+ * When each tag last became the backend's release: its last successful deploy
+ * or rollback in the history, or the time its image was built when that is
+ * later (or the history does not know it: a hand-built image, a re-cloned
+ * checkout, records older than the history read).
+ */
+function releaseTimes(tags, history) {
+    const times = lastReleased(history, 'backend');
+    for (const t of tags)
+        if (t.created !== undefined)
+            times.set(t.tag, Math.max(t.created, times.get(t.tag) ?? t.created));
+    return times;
+}
+/** Docker's human sizes ("570MB", "1.2GB", "532kB", "12B") in bytes. */
+function parseSize(text) {
+    const m = /^([\d.]+)\s*([kKMGT]?B)$/.exec(text.trim());
+    if (!m)
+        return 0;
+    const unit = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 }[m[2]] ?? 1;
+    return Math.round(Number(m[1]) * unit);
+}
+/**
+ * The keep-rules: the newest `keep` dated tags stay, and so do the running
+ * tag, the tag an empty-tag rollback would go to, `latest`, and anything that
+ * is not a dated tag. Everything else goes. Both lists newest first (see
+ * `datedTags`).
+ */
+function planCleanup(tags, keep, protectedTags, history = []) {
+    const dated = datedTags(tags, history);
+    const guard = new Set(protectedTags.filter((t) => !!t));
+    const keepList = dated.filter((t, i) => i < keep || guard.has(t));
+    const remove = dated.filter((t) => !keepList.includes(t));
+    return { keep: keepList, remove, failed: [], freedBytes: freedBytes(tags, new Set(remove)) };
+}
+/** The bytes freed when the tags `gone` go: an image is freed only when every tag naming it goes (an estimate: layers may be shared). */
+function freedBytes(tags, gone) {
+    const images = new Map();
+    for (const t of tags) {
+        const key = t.id ?? `tag:${t.tag}`;
+        const image = images.get(key) ?? { bytes: t.bytes, allGone: true };
+        image.allGone &&= gone.has(t.tag);
+        images.set(key, image);
+    }
+    return [...images.values()].reduce((sum, i) => sum + (i.allGone ? i.bytes : 0), 0);
+}
+/** The dated tags present, newest first: by date, then by when each last became the release (`releaseTimes`). */
+function datedTags(tags, history = []) {
+    return newestFirst(tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag), releaseTimes(tags, history));
+}
+
+;// CONCATENATED MODULE: ./src/programs/checkout.ts
+
+
+
+/** How moving the checkout can fail. */
+const CheckoutExit = {
+    /** The fetch failed, or the branch or ref is not on the remote. */
+    FetchFailed: 20,
+    /** Local changes and on-dirty: fail (or stashing/discarding them failed). */
+    DirtyCheckout: 21,
+    CheckoutFailed: 22,
+};
+const CHECKOUT = exitCodes(CheckoutExit);
+/** Decodes fetchTarget's values. */
+function decodeFetchedTarget(values) {
+    return { commit: values.get('commit') ?? '', subject: values.get('subject') ?? '' };
+}
+/**
+ * Fetches the remote and finds the commit to release: `ref` (which must be on
+ * remote/branch) or the branch's tip. Touches only remote-tracking refs and
+ * tags, never the work tree (a dry run does not fetch: it reads what was
+ * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
+ */
+function fetchTarget(r, t) {
+    const upstream = `refs/remotes/${t.remote}/${t.branch}`;
+    return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
+${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
+${t.ref
+        ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
+${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }`
+        : sh `:`}
+nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
+nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 200)"`;
+}
+/**
+ * Moves the checkout to `commit` on the branch: local changes per `on-dirty`
+ * first, and a checkout left detached (a monitoring rollback) is switched
+ * back to the branch with a warning.
+ */
+function moveCheckout(r, t, commit) {
+    return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
+if [ -n "$nr_dirty" ]; then
+  case ${t.onDirty} in
+    fail)
+      nr_say fail 'The checkout has local changes (on-dirty: fail); nothing was changed. Dirty paths:'
+      printf '%s\n' "$nr_dirty" | head -n 50 | while IFS= read -r nr_l; do nr_say info "  $nr_l"; done
+      ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)} ;;
+    stash)
+      ${r.change(git.stash(t.repo, `nas-release: local changes before ${t.runLabel}`))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
+      nr_say warn ${`Local changes in the checkout were stashed (on-dirty: stash); see git stash list in ${t.repo}`} ;;
+    reset)
+      ${r.change(git.resetHard(t.repo))} && ${r.change(git.clean(t.repo))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
+      nr_say warn 'Local changes in the checkout were discarded (on-dirty: reset)' ;;
+  esac
+fi
+if ! ${r.run(git.symbolicHead(t.repo))} >/dev/null; then
+  nr_at=$(${r.run(git.exactTag(t.repo, 'HEAD'))} 2>/dev/null || ${r.run(git.shortHead(t.repo))})
+  nr_say warn "The checkout was detached at $nr_at (a monitoring rollback); switching it back to branch "${t.branch}". The monitoring files on disk change with it."
+fi
+${r.change(git.checkoutBranch(t.repo, t.branch, commit))} || { nr_say fail ${`git checkout ${t.branch} failed`}; ${CHECKOUT.exit(CheckoutExit.CheckoutFailed)}; }
+${r.change(git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
+nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
+}
+
+;// CONCATENATED MODULE: ./src/rules/backups.ts
+/**
+ * What a backup holds and which backups to keep or restore: pure logic, so
+ * the parsing of the inputs and the choice of a backup are tested without a NAS.
+ */
+/** A name docker and compose accept, also safe as part of a file name. */
+const backups_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
+class BackupSpecError extends Error {
+}
+/**
+ * Parses one line of `backup-databases`:
+ *   postgres:<service>[/<database>]
+ *   mysql:<service>[/<database>]
+ *   custom:<service>/<name> dump="<command>" restore="<command>"
+ * An empty database means the container's own (POSTGRES_DB, MYSQL_DATABASE).
+ * A custom item's dump command writes the backup to standard output, its
+ * restore command reads it on standard input; both run in the service's container.
+ */
+function parseDatabaseLine(line) {
+    const text = line.trim();
+    const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
+    if (custom) {
+        const [, service, database, dump, restore] = custom;
+        checkName(service, 'service', text);
+        checkName(database, 'name', text);
+        return { kind: 'custom', service, database, dump, restore };
+    }
+    if (text.startsWith('custom:'))
+        throw new BackupSpecError(`${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`);
+    const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
+    if (!m)
+        throw new BackupSpecError(`${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`);
+    const [, kind, service, database = ''] = m;
+    checkName(service, 'service', text);
+    if (database)
+        checkName(database, 'database', text);
+    return { kind: kind, service, database };
+}
+function checkName(value, what, line) {
+    if (!backups_NAME.test(value))
+        throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
+}
+/** Parses `backup-volumes`: one compose volume a line. */
+function parseVolumeLines(lines) {
+    const out = [];
+    for (const raw of lines) {
+        const v = raw.trim();
+        if (!v)
+            continue;
+        if (!backups_NAME.test(v))
+            throw new BackupSpecError(`${JSON.stringify(v.slice(0, 100))} is not a compose volume name`);
+        if (!out.includes(v))
+            out.push(v);
+    }
+    return out;
+}
+/** The file an item is stored in, inside the backup folder. */
+function itemFile(item) {
+    if (item.kind === 'volume')
+        return `volume-${item.volume}.tar.gz`;
+    return `${item.kind}-${item.service}${item.database ? `-${item.database}` : ''}.dump`;
+}
+/** A backup id: `<UTC time>-<tag>` (tag `none` when nothing ran). */
+const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+function isBackupId(text) {
+    return BACKUP_ID.test(text);
+}
+/** The manifest items a backup of these volumes and databases holds, before sizes and sums are known. */
+function plannedItems(volumes, databases) {
+    return [
+        ...volumes.map((v) => ({
+            kind: 'volume',
+            source: v,
+            file: itemFile({ kind: 'volume', volume: v }),
+            bytes: 0,
+            sha256: '',
+        })),
+        ...databases.map((d) => ({
+            kind: d.kind,
+            source: d.service,
+            ...(d.database ? { database: d.database } : {}),
+            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+            file: itemFile(d),
+            bytes: 0,
+            sha256: '',
+        })),
+    ];
+}
+/** Why an item cannot be restored: its kind, names, commands and file follow the rules of the inputs; undefined when they do. */
+function restoreItemProblem(item) {
+    if (typeof item !== 'object' || item === null)
+        return 'an item is not an object';
+    const i = item;
+    const kinds = ['volume', 'postgres', 'mysql', 'custom'];
+    if (typeof i.kind !== 'string' || !kinds.includes(i.kind))
+        return `kind ${JSON.stringify(i.kind)} is not one of ${kinds.join(', ')}`;
+    const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
+    if (typeof i.source !== 'string' || !backups_NAME.test(i.source))
+        return `${what}: its source is not a ${i.kind === 'volume' ? 'compose volume' : 'service'} name`;
+    if (i.database !== undefined && (typeof i.database !== 'string' || (i.database !== '' && !backups_NAME.test(i.database))))
+        return `${what}: ${JSON.stringify(String(i.database).slice(0, 100))} is not a database name`;
+    if (i.kind === 'volume' && i.database !== undefined)
+        return `${what}: a volume has no database`;
+    if (i.kind === 'custom') {
+        if (!i.database)
+            return `${what}: a custom item needs its name`;
+        // the same rule as a custom line of backup-databases: a command within double quotes
+        for (const c of ['dump', 'restore'])
+            if (typeof i[c] !== 'string' || !/^[^"]+$/.test(i[c]))
+                return `${what}: its ${c} command is missing or holds a double quote`;
+    }
+    else if (i.dump !== undefined || i.restore !== undefined)
+        return `${what}: only a custom item has commands`;
+    // a file of the backup folder itself: a plain name, never a path out of it
+    if (typeof i.file !== 'string' || !backups_NAME.test(i.file))
+        return `${what}: its file ${JSON.stringify(String(i.file).slice(0, 100))} is not a file name`;
+    return undefined;
+}
+/** Why a manifest item cannot be restored (its text reaches the NAS's shell); undefined when it can. */
+function manifestItemProblem(item) {
+    const problem = restoreItemProblem(item);
+    if (problem)
+        return problem;
+    const i = item;
+    const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
+    if (typeof i.bytes !== 'number' || !Number.isSafeInteger(i.bytes) || i.bytes < 0)
+        return `${what}: its bytes is not a count`;
+    if (typeof i.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(i.sha256))
+        return `${what}: its sha256 is not 64 hex digits`;
+    return undefined;
+}
+/** Why a manifest's items cannot be restored, the first reason found; undefined when they can. */
+function manifestProblem(m) {
+    if (!Array.isArray(m.items) || m.items.length === 0)
+        return 'it lists no item';
+    for (const item of m.items) {
+        const problem = manifestItemProblem(item);
+        if (problem)
+            return problem;
+    }
+    const files = m.items.map((i) => i.file);
+    if (new Set(files).size !== files.length)
+        return 'it lists a file twice';
+    return undefined;
+}
+/** Parses a manifest; undefined when it is not one. */
+function parseManifest(text) {
+    try {
+        const m = JSON.parse(text);
+        if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !Array.isArray(m.items))
+            return undefined;
+        return m;
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Parses the listing the NAS prints: one line a backup,
+ * `<id> <ok|bad> <bytes> <manifest base64>`.
+ */
+function parseBackupListing(text) {
+    const out = [];
+    for (const line of text.split('\n')) {
+        const [id, verdict, bytes, b64] = line.trim().split(/\s+/);
+        if (!id || !isBackupId(id))
+            continue;
+        const manifest = b64 ? parseManifest(Buffer.from(b64, 'base64').toString('utf8')) : undefined;
+        out.push({
+            id,
+            verifies: verdict === 'ok' && !!manifest && manifest.id === id,
+            bytes: Number(bytes) || 0,
+            ...(manifest ? { manifest } : {}),
+        });
+    }
+    return newestBackupsFirst(out);
+}
+/** Ids start with their UTC time, so they sort by it. */
+function newestBackupsFirst(entries) {
+    return [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+/** The tag a backup id names. */
+function tagOfBackup(id) {
+    return id.slice(id.indexOf('-') + 1);
+}
+/**
+ * The backup `auto` restores when rolling back to `target`: the newest one
+ * that holds the target release's data (taken while it ran, just before the
+ * release that replaced it). Safety backups taken before a restore are not
+ * candidates: they hold data a restore already replaced.
+ */
+function autoBackup(entries, target) {
+    return newestBackupsFirst(entries).find((e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'));
+}
+/**
+ * Which backups retention removes: all but the newest `keep`, never the
+ * newest one of the running release nor the one a rollback to the previous
+ * release would restore.
+ */
+function planBackupRetention(entries, keep, protect) {
+    const sorted = newestBackupsFirst(entries);
+    const protectedIds = new Set();
+    for (const tag of [protect.running, protect.previous]) {
+        if (!tag)
+            continue;
+        const found = autoBackup(sorted, tag);
+        if (found)
+            protectedIds.add(found.id);
+    }
+    const kept = [];
+    const removed = [];
+    sorted.forEach((e, i) => (i < keep || protectedIds.has(e.id) ? kept : removed).push(e.id));
+    return { keep: kept, remove: removed };
+}
+/** The BACKUPS output: newest first, with the release, size and whether it verifies. */
+function backupsOutput(entries) {
+    return JSON.stringify(newestBackupsFirst(entries).map((e) => ({
+        id: e.id,
+        release: e.manifest?.tag ?? tagOfBackup(e.id),
+        commit: e.manifest?.commit ?? '',
+        time: e.manifest?.time ?? '',
+        reason: e.manifest?.reason ?? '',
+        bytes: e.bytes,
+        verifies: e.verifies,
+        items: (e.manifest?.items ?? []).map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`),
+    })));
+}
+
+;// CONCATENATED MODULE: ./src/programs/backups.ts
+
+
+
+/**
+ * Backups and restores on the NAS (issue 13): the shell that archives named
+ * volumes through a short-lived container and dumps databases inside their
+ * own containers, writes a backup folder under a temporary name with a
+ * manifest and the sha256 of every file, verifies one, and restores one.
+ * The data never passes through the runner; no password is ever on a command
+ * line (the dump tools read them from the container's own environment).
+ */
+const BackupExit = {
+    /** An item could not be backed up: the partial folder is removed, nothing else changed. */
+    BackupFailed: 50,
+    /** The backup to restore is missing, or a file of it does not match its sha256. */
+    BackupCorrupt: 51,
+    /** The safety backup before a restore failed: nothing was restored. */
+    SafetyBackupFailed: 52,
+    /** A database or a volume could not be restored. */
+    RestoreFailed: 53,
+    /** The environment file could not be written: no container was changed. */
+    EnvFileFailed: 54,
+};
+const BACKUP_EXIT = exitCodes(BackupExit);
+function decodeBackup(values, prefix = 'backup') {
+    return {
+        id: values.get(`${prefix}_id`) ?? '',
+        path: values.get(`${prefix}_path`) ?? '',
+        bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
+    };
+}
+/**
+ * Library functions (constant shell; values arrive as arguments):
+ *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
+ *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
+ *   nr_bk_service PROJECT SERVICE  the running container of a compose service
+ *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
+ *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
+ *   nr_bk_sized FOLDER             every file the manifest lists is there with its size (no data read)
+ *   nr_bk_sum FILE                 its sha256
+ */
+const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
+  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
+  if [ -z "$nr_p" ]; then
+    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
+  fi
+  printf '%s' "$nr_p"
+}
+nr_bk_volume() {
+  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
+  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
+  [ -n "$nr_v" ] && printf '%s' "$nr_v"
+}
+nr_bk_service() {
+  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
+  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
+  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
+}
+nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
+nr_bk_verify() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  # every item of the manifest has its line, and every line holds
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
+}
+nr_bk_present() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
+}
+nr_bk_sized() {
+  nr_bk_present "$1" || return 1
+  grep -o '"file":"[^"/]*","bytes":[0-9]*' "$1/manifest.json" | sed 's/^"file":"//; s/","bytes":/ /' | {
+    nr_n=0
+    while read -r nr_file nr_bytes; do [ "$(wc -c < "$1/$nr_file")" -eq "$nr_bytes" ] || exit 1; nr_n=$((nr_n + 1)); done
+    [ "$nr_n" -eq "$(grep -c . "$1/SHA256SUMS")" ]
+  }
+}`);
+/**
+ * The dump commands, run inside the database's container: credentials from its own environment.
+ * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
+ * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
+ * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
+ */
+const DUMP = {
+    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
+    mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
+};
+/** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
+const MYSQL_RELOAD = 75;
+/**
+ * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
+ * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
+ */
+const MYSQL_OBJECTS = '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
+/**
+ * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
+ * database of its own; the one in use is replaced only once the load is whole, in one step (PostgreSQL: two renames in
+ * one transaction; MySQL/MariaDB: one RENAME TABLE of every table), so a load that fails leaves it as it was.
+ * Every wait on the server is bounded: a session that keeps a lock fails the restore (which is then undone).
+ */
+const RESTORE = {
+    postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
+# sessions of their own on another database: the one restored may be the server's default (postgres)
+c=template1; [ "$d" = template1 ] && c=postgres
+q() { psql -X -q -tA -v ON_ERROR_STOP=1 -U "$u" -d "$c" -v d="$d" -v t="$t" -v o="$o"; }
+t=; o=; t=$(echo "SELECT 'nr_restore_' || left(md5(:'d'), 16)" | q) && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# no wait on the server is unbounded: a lock a session keeps fails the restore, which is then undone
+w="SET client_min_messages = warning; SET lock_timeout = '60s'; SET statement_timeout = '600s';"
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q >/dev/null <<SQL || exit 1
+$w
+DROP DATABASE IF EXISTS :"t";
+DROP DATABASE IF EXISTS :"o";
+CREATE DATABASE :"t" TEMPLATE template0;
+SQL
+if ! pg_restore -U "$u" -d "$t" --no-owner --exit-on-error; then
+  echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1
+fi
+# one transaction renames the database in use away and the loaded one in its place (sessions ended first): whole or not at all
+q >/dev/null <<SQL || { echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1; }
+$w
+SELECT set_config('nr.d', :'d', false), set_config('nr.t', :'t', false), set_config('nr.o', :'o', false);
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
+DO \\$\\$ BEGIN
+  IF EXISTS (SELECT FROM pg_database WHERE datname = current_setting('nr.d')) THEN
+    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.d'), current_setting('nr.o'));
+  END IF;
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.t'), current_setting('nr.d'));
+END \\$\\$;
+SQL
+echo "$w DROP DATABASE IF EXISTS :\\"o\\";" | q >/dev/null || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
+    mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
+d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
+# a session that keeps a lock makes the restore fail (and be undone), not wait for a day
+q() { "$m" -u "$u" -N -B -e "SET SESSION lock_wait_timeout = 60; $1"; }
+# the database's sessions end first: one in a transaction holds its tables' locks
+ends() {
+  for s in $(q 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\\t' '$2 == ENVIRON["d"] { print $1 }'); do
+    "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
+  done
+}
+if [ "$2" = replace ]; then ends; q "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1; exec "$m" -u "$u" "$d"; fi
+t=$(q "SELECT CONCAT('nr_restore_', LEFT(MD5('$d'), 16))") && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`; CREATE DATABASE \\\`$t\\\`" || exit 1
+"$m" -u "$u" "$t" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit 1; }
+# views, triggers, routines and events cannot move to another database: such a database is replaced by a second load
+in="IN ('$d', '$t')"
+n=$(q "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA $in AND TABLE_TYPE <> 'BASE TABLE') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA $in)") || n=x
+[ "$n" = 0 ] || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit ${MYSQL_RELOAD}; }
+# one RENAME TABLE moves the tables in use away and the loaded ones in their place: whole or not at all
+ends
+pair() { printf "SELECT %s AS k, TABLE_NAME AS n, CONCAT('\\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\` TO \\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\`') AS r FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'" "$1" "$2" "$3" "$2"; }
+q "CREATE DATABASE IF NOT EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$o\\\`; SET SESSION group_concat_max_len = 16777216;
+SELECT GROUP_CONCAT(r ORDER BY k, n SEPARATOR ', ') INTO @p FROM ($(pair 0 "$d" "$o") UNION ALL $(pair 1 "$t" "$d")) AS s;
+SET @q = IF(@p IS NULL, 'DO 0', CONCAT('RENAME TABLE ', @p)); PREPARE s FROM @q; EXECUTE s" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`"; exit 1; }
+q "DROP DATABASE IF EXISTS \\\`$o\\\`; DROP DATABASE IF EXISTS \\\`$t\\\`" || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
+};
+/** Each database kind's tool, to say why a container does not fit. */
+const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' };
+/**
+ * Defines `nr_backup`: takes a backup of the plan's items into
+ * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
+ * on failure it removes the partial folder, says which item failed and why,
+ * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
+ */
+function backupFunction(p, label, prefix = 'backup') {
+    const tag = label.tag || 'none';
+    const items = [];
+    for (const volume of p.volumes) {
+        const file = itemFile({ kind: 'volume', volume });
+        const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
+        items.push(sh `nr_bk_item=${`volume ${volume}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort ${`no volume ${volume} in compose project`} "$nr_bk_proj"; return 1; }
+if nr_bk_receive ${file}; then
+  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
+  nr_bk_received; nr_bk_w=$?; nr_bk_why=
+else
+  nr_bk_why=$({ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
+fi
+nr_bk_whole ${file} || return 1
+[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head} || return 1`);
+    }
+    for (const db of p.databases) {
+        const file = itemFile(db);
+        const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
+        const head = JSON.stringify({
+            kind: db.kind,
+            source: db.service,
+            ...(db.database ? { database: db.database } : {}),
+            ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
+            file,
+        }).slice(0, -1);
+        const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
+        const misfit = db.kind === 'custom'
+            ? `the dump command failed (exit $nr_rc)`
+            : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+        const found = p.found?.containers[db.service];
+        items.push(sh `nr_bk_item=${source}
+nr_bk_c=${found ? sh `${found}` : sh `$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort ${`service ${db.service} has no running container in compose project`} "$nr_bk_proj"; return 1; }
+nr_bk_why=$({ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
+nr_bk_whole ${file} || return 1
+nr_rc=$(cat "$nr_bk_tmp/.rc")
+if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
+[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head} || return 1`);
+    }
+    const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
+    return sh `nr_backup() {
+  nr_bk_dir=${p.dir}
+  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
+  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
+  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
+  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
+  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
+  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
+  nr_bk_items=''; nr_bk_total=0
+  # standard input to FILE, its sha256 and its length computed on the way (beside the write, not after it). It fails,
+  # printing why, when a write fails or the file holds other bytes than were hashed (a full disk, a quota, a size limit):
+  # a file cut short is never summed as whole
+  nr_bk_write() {
+    rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed"
+    if mkfifo -m 600 "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.hash" > "$nr_bk_tmp/.sum" &
+      nr_bk_hasher=$!
+      wc -c < "$nr_bk_tmp/.count" > "$nr_bk_tmp/.hashed" &
+      nr_bk_counter=$!
+      nr_bk_e=$(tee "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      wait "$nr_bk_hasher" || nr_bk_rc=1; wait "$nr_bk_counter" || nr_bk_rc=1
+      rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count"
+    else
+      # no fifo: summed from the disk after the write, whose own status alone says the file is whole
+      nr_bk_e=$(cat 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      [ "$nr_bk_rc" != 0 ] || { nr_bk_sum "$nr_bk_tmp/$1" > "$nr_bk_tmp/.sum" && wc -c < "$nr_bk_tmp/$1" > "$nr_bk_tmp/.hashed"; } || nr_bk_rc=1
+    fi
+    if [ "$nr_bk_rc" != 0 ]; then
+      printf '%s' "writing $1 failed"; [ -z "$nr_bk_e" ] || printf ': %s' "$(printf '%s' "$nr_bk_e" | tail -n 1)"
+      return 1
+    fi
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); nr_bk_n=$(cat "$nr_bk_tmp/.hashed" 2>/dev/null); nr_bk_d=$(wc -c < "$nr_bk_tmp/$1")
+    case \${#nr_bk_s}:$nr_bk_s in 64:*[!0-9a-f]* | 64:) ;; 64:*) [ -n "$nr_bk_n" ] && [ $((nr_bk_n)) -eq $((nr_bk_d)) ] && return 0 ;; esac
+    printf '%s' "$1 holds $((nr_bk_d)) bytes of the $((nr_bk_n)) read, or its sha256 could not be kept"
+    return 1
+  }
+  # a fifo in the partial folder whose bytes become FILE through nr_bk_write: a volume's container writes its archive
+  # into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
+  nr_bk_receive() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.why"
+    # docker run -v cannot mount a path with a colon: such a folder takes the stream
+    case $nr_bk_tmp in *:*) return 1 ;; esac
+    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
+    nr_bk_write "$1" < "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.why" &
+    nr_bk_receiver=$!
+  }
+  # the status of the receiver's write
+  nr_bk_received() {
+    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
+    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
+    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
+    wait "$nr_bk_receiver"; nr_bk_rc=$?; rm -f "$nr_bk_tmp/.fifo"
+    return "$nr_bk_rc"
+  }
+  # after a write ($nr_bk_w its status, $nr_bk_why or .why the reason): the backup ends when FILE is not whole
+  nr_bk_whole() {
+    [ "$nr_bk_w" = 0 ] && return 0
+    [ -n "$nr_bk_why" ] || nr_bk_why=$(cat "$nr_bk_tmp/.why" 2>/dev/null)
+    nr_bk_abort "\${nr_bk_why:-writing $1 failed} (is the disk full, a quota reached or a file size limit hit?)"
+    return 1
+  }
+  nr_bk_add() {
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum"); nr_bk_b=$(cat "$nr_bk_tmp/.hashed"); nr_bk_b=$((nr_bk_b))
+    rm -f "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed" "$nr_bk_tmp/.why"
+    chmod 600 "$nr_bk_tmp/$1"
+    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS" || { nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
+    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
+    nr_bk_total=$((nr_bk_total + nr_bk_b))
+    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
+  }
+  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" ) || { nr_bk_item=SHA256SUMS; nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
+  nr_bk_proj=${p.found?.project ? sh `${p.found.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+${lines(...items)}
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc" "$nr_bk_tmp/.why"
+  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
+  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
+  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
+  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
+  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
+  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
+}`;
+}
+/**
+ * A backup taken by itself (backup-backend), then the listing of the
+ * directory in the same round trip; the backup just written is not hashed a
+ * second time (its sums were computed while it was written, from the bytes
+ * that reached the disk), but its files and their sizes are checked.
+ */
+function takeBackup(r, p, label) {
+    return {
+        title: 'Taking a backup',
+        timeout: 6 * 3600,
+        // detached like every change: a runner that vanishes cannot leave a partial folder behind
+        begin: { tag: label.tag, detail: 'backup' },
+        success: { tag: label.tag, detail: 'backup' },
+        script: lines(BACKUP_LIBRARY, backupFunction(p, label), r.dryRun
+            ? sh `nr_say info 'dry-run: no backup taken'`
+            : sh `nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`, 
+        // the listing in the same phase (read-only), where the id of the backup just written is known
+        listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') })),
+        decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
+    };
+}
+/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
+function listBackups(dir, o = {}) {
+    return {
+        title: 'Listing backups',
+        timeout: 3600,
+        quiet: true,
+        script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
+        decode: decodeListing,
+    };
+}
+/**
+ * The listing value. `quick`: a backup "verifies" when every file it lists is
+ * there (no data read: for choosing one, whose sha256 the restore checks
+ * first); else each file's sha256 is checked, except the backup just written,
+ * whose files must be there with the sizes its manifest gives.
+ */
+function listingValue(dir, o = {}) {
+    const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
+    return sh `nr_value backups_b64 "$(
+  for nr_d in ${dir}/[0-9]*T*Z-*; do
+    [ -d "$nr_d" ] || continue
+    nr_ok=bad
+    nr_chk=${check}; [ "\${nr_d##*/}" != ${o.justWritten ?? new Shell("''")} ] || nr_chk=nr_bk_sized
+    if "$nr_chk" "$nr_d"; then nr_ok=ok; fi
+    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
+    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
+  done | base64 | tr -d '\\n')"`;
+}
+function decodeListing(values) {
+    return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
+}
+/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
+function removeBackups(r, dir, ids) {
+    return {
+        title: 'Removing old backups',
+        timeout: 600,
+        script: r.dryRun
+            ? sh `nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
+            : lines(...ids.map((id) => sh `rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh `:`),
+        decode: () => undefined,
+    };
+}
+/**
+ * Defines shell function NAME: restores ITEMS from the backup folder given as
+ * its argument, returning 1 at the first item that fails (named in the log).
+ */
+function restoreItemsFunction(image, items, name) {
+    // the items come from a manifest.json: held to the rules of the inputs, whatever the caller checked
+    for (const item of items) {
+        const problem = restoreItemProblem(item);
+        if (problem)
+            throw new Error(`The backup's manifest.json cannot be restored: ${problem}`);
+    }
+    const restores = items.map((i) => {
+        const file = sh `"$1/"${i.file}`;
+        if (i.kind === 'volume')
+            return sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
+nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
+nr_say ok ${`Volume ${i.source} restored`}`;
+        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
+        const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+        const exec = sh `nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
+        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
+${i.kind === 'mysql'
+            ? sh `nr_rs_mode=
+if grep -Eq ${MYSQL_OBJECTS} ${file}; then
+  nr_rs_mode=replace
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
+fi
+${exec} $nr_rs_mode < ${file}; nr_rc=$?
+if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
+  ${exec} replace < ${file}; nr_rc=$?
+fi`
+            : sh `${exec} < ${file}; nr_rc=$?`}
+[ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
+nr_say ok ${`Database ${what} restored`}`;
+    });
+    return sh `${new Shell(name)}() {
+${lines(...restores, sh `:`)}
+}`;
+}
+/**
+ * What a restore did to the data, reported as value `data` (the last one
+ * said wins: an undo after the recreate overrides `restored`).
+ */
+const DataOutcome = {
+    /** The backup's data is in place. */
+    Restored: 'restored',
+    /** The backup is missing or does not verify: the data was not touched. */
+    BackupCorrupt: 'backup-corrupt',
+    /** The safety backup failed: the data was not touched. */
+    SafetyBackupFailed: 'safety-backup-failed',
+    /** An item failed, or the release after the restore did: the data of before is back from the safety backup. */
+    Undone: 'undone',
+    /** An item failed, or the release after the restore did, and the data of before could not be put back: it is in the safety backup. */
+    NotUndone: 'not-undone',
+};
+const DATA_OUTCOMES = new Set(Object.values(DataOutcome));
+function decodeDataOutcome(values) {
+    const data = values.get('data') ?? '';
+    return DATA_OUTCOMES.has(data) ? { data: data } : {};
+}
+/**
+ * Defines the restore's shell functions (nothing runs yet):
+ *   nr_restore     verify; stop the containers that use the data (never the
+ *                  database services), so the failed release's sessions end
+ *                  and the safety backup is a quiesced snapshot; take it;
+ *                  restore each database and volume; start the others again.
+ *                  Returns 0, or the BackupExit code of how it failed; when an
+ *                  item fails it puts the data of before back first. It never
+ *                  starts the backend again: the caller recreates it, or
+ *                  starts it (nr_rs_start_backend).
+ *   nr_rs_undo     puts the data of before back from the safety backup, the
+ *                  containers that use it stopped (a recreate that failed after
+ *                  the restore); returns 1 when it could not.
+ * Reports `data` (DataOutcome), `restore_undone` (yes, no) and the `safety_…` values.
+ */
+function restoreData(r, p, safety) {
+    const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
+    const name = typeof p.id === 'string' ? p.id : 'taken before the release';
+    const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
+    const databases = p.items
+        .filter((i) => i.kind !== 'volume')
+        .map((i) => i.kind === 'custom'
+        ? {
+            kind: 'custom',
+            service: i.source,
+            database: i.database ?? '',
+            dump: i.dump ?? 'exit 1',
+            restore: i.restore ?? '',
+        }
+        : { kind: i.kind, service: i.source, database: i.database ?? '' });
+    // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
+    const safetyItems = plannedItems(volumes, databases);
+    const data = (o) => sh `nr_value data ${o}`;
+    const fail = (code) => sh `return ${BACKUP_EXIT.code(code)}`;
+    return sh `${BACKUP_LIBRARY}
+nr_rs_dir=${folder}
+nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
+${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
+${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+# the containers that use the data stop (their sessions and locks end with them); the database services keep running
+nr_rs_stop() {
+  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+${lines(sh `  :`, ...volumes.map((v) => sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
+    nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
+    [ "$nr_n" = ${p.container} ] && continue
+    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
+  done`))}
+}
+nr_rs_start_others() {
+  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
+  nr_rs_stopped=
+}
+nr_rs_start_backend() {
+  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
+  :
+}
+nr_rs_undo() {
+  nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
+  if nr_rs_undo_items "$nr_rs_safety"; then
+    nr_value restore_undone yes; ${data(DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
+    nr_rs_done=
+  else
+    nr_value restore_undone no; ${data(DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+    return 1
+  fi
+}
+nr_restore() {
+  if ! nr_bk_verify "$nr_rs_dir"; then
+    nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
+    ${data(DataOutcome.BackupCorrupt)}; ${fail(BackupExit.BackupCorrupt)}
+  fi
+  nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
+${r.dryRun
+        ? sh `  nr_say info 'dry-run: no safety backup, nothing restored'`
+        : sh `  nr_value restore_began yes
+  nr_rs_stop
+  if ! nr_backup; then
+    nr_say fail 'The safety backup failed: nothing was restored'
+    nr_rs_start_others; ${data(DataOutcome.SafetyBackupFailed)}; ${fail(BackupExit.SafetyBackupFailed)}
+  fi
+  nr_rs_safety="$nr_bk_dir/$nr_bk_id"
+  if ! nr_rs_items "$nr_rs_dir"; then
+    # ends whole or not at all: the data of before comes back from the safety backup
+    nr_rs_undo
+    nr_rs_start_others; ${fail(BackupExit.RestoreFailed)}
+  fi
+  nr_rs_done=yes; ${data(DataOutcome.Restored)}
+  nr_rs_start_others`}
+}`;
+}
+/**
+ * A restore that, when it fails, ends the phase with its code: the backend
+ * (the release that ran before) started again first.
+ */
+function restoreOrExit() {
+    return sh `nr_restore || { nr_rs_rc=$?; nr_rs_start_backend; exit "$nr_rs_rc"; }`;
+}
+/**
+ * Undoes a restore that happened (nothing otherwise), for a recreate after it
+ * that failed: stops the containers that use the data, puts the data of
+ * before back; sets nr_fb_incomplete when it could not.
+ */
+function undoRestore() {
+    return sh `if [ "$nr_rs_done" = yes ]; then
+  nr_rs_stop
+  nr_rs_undo || nr_fb_incomplete=1
+  nr_rs_start_others
+fi`;
+}
+
+;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
+
+
+/** The shortest value of an environment file masked on its own. */
+const ENV_VALUE_MIN = 8;
+/**
+ * The values of an environment file's `KEY=value` lines (an `export ` in
+ * front and one pair of quotes around dropped), for masking each on its own:
+ * an application prints a value (a DSN in a connection error), not the line.
+ * Values shorter than ENV_VALUE_MIN characters (`1`, `true`, a port, a log
+ * level) are left to the line's mask: masked alone, every such word of the
+ * log would read `***`.
+ */
+function envValues(content) {
+    const out = [];
+    for (const line of content.split(/\r?\n/)) {
+        const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*?)\s*$/.exec(line);
+        if (!m)
+            continue;
+        const value = /^(["'])(.*)\1$/.exec(m[1])?.[2] ?? m[1];
+        if (value.trim().length >= ENV_VALUE_MIN)
+            out.push(value.trim());
+    }
+    return out;
+}
+/** The sha256 the history records (never the content). */
+function envSha256(content) {
+    return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
+}
+function keptCopy(p, tag) {
+    return `${p.stateDir}/env/${tag || 'none'}.env`;
+}
+/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
+function excluded(p) {
+    return sh `grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
+}
+/**
+ * Writes the release's environment file and keeps a copy for `tag`; the file
+ * that was there first is kept for `previous` when that release has none, so
+ * a rollback to it gets back what it ran with.
+ */
+function writeEnvFile(r, p, content, tag, previous) {
+    if (r.dryRun)
+        return stageEnvFile(r, p, content);
+    return sh `${stageEnvFile(r, p, content)}
+${installEnvFile(r, p, content, { tag, previous }, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))}`;
+}
+/** In the private state directory: a phase cut short leaves no file in the checkout. */
+function stagedFile(p) {
+    return `${p.stateDir}/env/.staged`;
+}
+/**
+ * The first half of writeEnvFile, before anything changes: the content in a
+ * private file of the state directory (nothing reads it yet); the phase
+ * ends EnvFileFailed when it cannot be written.
+ */
+function stageEnvFile(r, p, content) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
+    const b64 = Buffer.from(content, 'utf8').toString('base64');
+    const staged = stagedFile(p);
+    return sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`} &&
+( umask 077; printf '%s' ${b64} | base64 -d > ${staged} ) && chmod 600 ${staged} || { rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}: nothing was changed`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }`;
+}
+/**
+ * The second half: the staged file takes the environment file's place (one
+ * rename), with the copies kept; `failed` runs when it cannot.
+ */
+function installEnvFile(r, p, content, o, failed) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun)
+        return sh `:`;
+    const staged = stagedFile(p);
+    return sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, o.previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, o.previous)} ); fi
+if mv -f ${staged} ${file}; then
+  ( umask 077; cp ${file} ${`${keptCopy(p, o.tag)}.tmp`} && mv -f ${`${keptCopy(p, o.tag)}.tmp`} ${keptCopy(p, o.tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${o.tag}`}
+  ${excluded(p)}
+  nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
+else
+  rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}`}
+  ${failed}
+fi`;
+}
+/** Puts back the environment file a release ran with, when a copy of it was kept. */
+function putBackEnvFile(r, p, tag) {
+    const file = `${p.repo}/${p.path}`;
+    const copy = keptCopy(p, tag);
+    if (r.dryRun)
+        return sh `[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
+    return sh `if [ -f ${copy} ]; then
+  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
+  ${excluded(p)}
+fi`;
+}
+
+;// CONCATENATED MODULE: ./src/programs/image-sources.ts
+
+
+
+
+/**
+ * Where one image comes from, on the NAS (issue 14). Each function here is
+ * about one image `{ image, tag }`, so a release of several services calls it
+ * once for each distinct image.
+ */
+const ImageExit = {
+    /** repo-path vanished between the state read and the phase. */
+    NoCheckout: 30,
+    BuildFailed: 33,
+    ImageMissingAfterBuild: 34,
+    /** `docker login` refused the registry credentials (or could not reach the registry). */
+    RegistryLoginFailed: 70,
+    /** `docker pull` failed: the tag is missing, or the registry refused it. */
+    PullFailed: 71,
+    /** The image streamed from the runner is not in the NAS's engine. */
+    ImageNotTransferred: 72,
+};
+const image_sources_EXIT = exitCodes(ImageExit);
+/**
+ * Pulls `ref` from the registry and tags it `target`. With credentials,
+ * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
+ * touched), the password on `docker login`'s standard input through `printf`,
+ * a shell builtin: it is in no process's arguments. Logs out and removes the
+ * folder right after the pull, whatever its outcome.
+ */
+function pullImage(r, o) {
+    const server = o.login?.server ?? '';
+    const where = server || 'Docker Hub';
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
+    const config = o.login ? o.authDir : undefined;
+    const login = o.login
+        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+nr_say info ${`Logging in to ${where} as ${o.login.username}`}
+if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
+  nr_say ok ${`Logged in to ${where}`}
+else
+  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
+  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+fi`
+        : sh `:`;
+    const logout = o.login
+        ? sh `${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
+rm -rf ${o.authDir}`
+        : sh `:`;
+    return sh `${login}
+nr_say group ${`docker pull ${o.ref}`}
+if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
+nr_say endgroup
+${logout}
+if [ "$nr_pulled" = 0 ]; then
+  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+fi
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
+}
+/** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
+function asDockerNames(image) {
+    return image.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
+}
+/** A digest as the history may hold it: `sha256:` and 64 hex digits. */
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** Shell that sets nr_pd to the digest `ref` was pulled as from `image`'s repository ('' when none, or not sha256 and hex). */
+function digestOf(r, ref, image) {
+    return sh `nr_pd=$(${r.run(docker.repoDigests(ref))} 2>/dev/null | awk -v r=${`${asDockerNames(image)}@`} 'index($0, r) == 1 { print substr($0, length(r) + 1); exit }')
+case $nr_pd in sha256:*[!0-9a-f]*) nr_pd= ;; sha256:?*) ;; *) nr_pd= ;; esac`;
+}
+/**
+ * Shell that sets RECORD_MORE (history.ts) to the digest `ref` was pulled as
+ * from `image`'s repository, for the history: a rollback pulls that digest,
+ * never the tag again (a tag moves: `latest`, a branch, a re-pushed version).
+ */
+function pulledDigestFields(r, ref, image) {
+    return sh `${digestOf(r, ref, image)}
+[ -z "$nr_pd" ] || ${new Shell(RECORD_MORE)}=',"digest":"'"$nr_pd"'"'`;
+}
+/** The same for the images of a release of several services: `digests`, by image. */
+function pulledDigestsFields(r, images, tag) {
+    return lines(sh `nr_pds=`, ...images.map((image) => sh `${digestOf(r, `${image}:${tag}`, image)}
+[ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
+}
+/**
+ * The shell that puts `image:tag` on the NAS from its source: built from the
+ * checkout (reused when it exists, as before), pulled from the registry
+ * (always: a re-run pulls what the workflow pushed), or checked to have
+ * arrived from the runner (streamed before the phase, see loadImage).
+ */
+function obtainImage(r, p) {
+    const ref = `${p.image}:${p.tag}`;
+    const source = p.source;
+    if (source.kind === 'registry')
+        return pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: ref,
+            authDir: p.authDir,
+            what: 'image',
+            ...(source.login ? { login: source.login } : {}),
+        });
+    if (source.kind === 'runner')
+        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+}
+/** What the step that obtains an image says, by source. */
+function obtainStepText(source, ref) {
+    if (source.kind === 'registry')
+        return `Pulling backend image (${ref})`;
+    if (source.kind === 'runner')
+        return `Checking backend image from the runner (${ref})`;
+    return `Building backend image (${ref})`;
+}
+/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
+function nasLayersScript(r) {
+    return sh `nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
+if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
+}
+function decodeNasLayers(values) {
+    const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
+    return {
+        chains: text
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/).filter(Boolean))
+            .filter((c) => c.length > 0),
+    };
+}
+/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
+function nasLayersQuestion() {
+    return { script: (r) => nasLayersScript(r), decode: decodeNasLayers };
+}
+/**
+ * Loads an image archive (docker save's tar, gzip-compressed) from standard
+ * input into the NAS's engine: `gunzip | docker load`, no file. Reports
+ * whether `ref` is there afterwards.
+ */
+function loadImage(r, ref) {
+    return {
+        title: 'Loading the image into the NAS',
+        timeout: 6 * 3600,
+        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
+    };
+}
+/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
+function obtainFailure(source, image, tag, code) {
+    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
+    const login = source.kind === 'registry' ? source.login : undefined;
+    if (code === ImageExit.RegistryLoginFailed)
+        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+    if (code === ImageExit.PullFailed)
+        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+    if (code === ImageExit.ImageNotTransferred)
+        return `the image ${image}:${tag} built on the runner is not on the NAS`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/programs/backend.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How the backend's phases end. */
+const BackendExit = {
+    ...CheckoutExit,
+    ...ImageExit,
+    /** repo-path vanished between the state read and the phase. */
+    NoCheckout: 30,
+    PreDeployFailed: 31,
+    PostDeployFailed: 32,
+    BuildFailed: 33,
+    ImageMissingAfterBuild: 34,
+    /** The new tag failed and the fallback runs again, healthy. */
+    RolledBack: 40,
+    /** The new tag failed and there was nothing to go back to: it is left for inspection. */
+    FailedWithoutFallback: 41,
+    /** The new tag failed and the fallback did not come back healthy either. */
+    RollbackFailed: 42,
+    /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
+    WatchRolledBack: 43,
+    /** As RolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+    RolledBackDataNotPutBack: 44,
+    /** As WatchRolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+    WatchRolledBackDataNotPutBack: 45,
+    ...BackupExit,
+};
+/** The exits of a release that end it before the recreate: no container was touched. */
+const BEFORE_RECREATE = new Set([
+    BackendExit.FetchFailed,
+    BackendExit.DirtyCheckout,
+    BackendExit.CheckoutFailed,
+    BackendExit.NoCheckout,
+    BackendExit.BuildFailed,
+    BackendExit.ImageMissingAfterBuild,
+    BackendExit.BackupFailed,
+    BackendExit.EnvFileFailed,
+    BackendExit.RegistryLoginFailed,
+    BackendExit.PullFailed,
+    BackendExit.ImageNotTransferred,
+]);
+const backend_EXIT = exitCodes(BackendExit);
+/** The tag a container runs, when it runs this image. */
+function runningTag(image, runningImage) {
+    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
+}
+/** The tag a fallback that no tag of the image names gets: it says what it is, and one image always gets the same. */
+function fallbackTag(id) {
+    return `fallback-${id.replace(/^sha256:/, '').slice(0, 12)}`;
+}
+/**
+ * The fallback of a release of `image:tag`, from what the container runs now: its own tag when it runs one of this
+ * image (and that is not the tag being released, which a pull may move), else its image by id under fallbackTag.
+ */
+function fallbackOf(image, running, tag) {
+    const now = runningTag(image, running.image);
+    if (!running.id)
+        return { tag: now };
+    return { tag: now && now !== tag ? now : fallbackTag(running.id), ran: { image: running.image, id: running.id } };
+}
+/** The image's tags, base64 in one value (any number of them). */
+function inventoryValue(r, image) {
+    return sh `nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
+}
+/**
+ * The image's tags asked beside the questions already started in the background, and sent once they have
+ * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
+ */
+function inventoryAfterOthers(r, image) {
+    return sh `nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
+wait
+nr_value tags_b64 "$nr_tags_b64"`;
+}
+function decodeInventory(values) {
+    return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
+}
+/** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
+function deployState(target, checkout, source = { kind: 'nas' }) {
+    const runner = source.kind === 'runner';
+    return {
+        // The image query runs beside the fetch; its value line is short, so it cannot tear another.
+        // The layers' value line is long: it is asked after the others have ended.
+        script: (r) => sh `( ${runningValues(r, target.container)} ) &
+${fetchTarget(r, checkout)}${runner
+            ? sh `
+wait
+${nasLayersScript(r)}
+${inventoryValue(r, target.image)}`
+            : sh ``}`,
+        decode: (values) => ({
+            ...decodeRunning(values),
+            ...decodeFetchedTarget(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+        }),
+    };
+}
+/** What the container runs: its `image:tag` and its image's id (two short value lines). */
+function runningValues(r, container) {
+    return sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"; nr_value running_image_id "$(${r.run(docker.containerImageId(container))} 2>/dev/null)"`;
+}
+function decodeRunning(values) {
+    const id = values.get('running_image_id');
+    return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
+}
+/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
+function imagesState(image, container) {
+    return {
+        script: (r) => sh `( ${runningValues(r, container)} ) &
+${inventoryAfterOthers(r, image)}`,
+        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+    };
+}
+/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
+function imageTags(image) {
+    return {
+        script: (r) => inventoryValue(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
+    };
+}
+/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
+function imageInventory(image) {
+    return {
+        script: (r) => inventoryAfterOthers(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
+    };
+}
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
+function decodeRecreate(values) {
+    return {
+        previous: values.get('previous') ?? '',
+        running: values.get('running') ?? '',
+        rolledBack: values.get('rolled_back') === 'true',
+        ...(values.get('up_failed') === 'yes' ? { upFailed: true } : {}),
+    };
+}
+/**
+ * Changes the running backend: pre-deploy, recreate with the tag, wait for
+ * health, verify, post-deploy; when the new tag fails, print its logs and put
+ * the fallback tag back. Run detached on the NAS, so a hang-up cannot cut it in half.
+ */
+function recreateBackend(r, p) {
+    const { target: t } = p;
+    const ref = `${t.image}:${p.tag}`;
+    const up = (tag, force) => r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
+    const hook = (name, text, failure) => text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+    const watch = r.dryRun ? undefined : p.watch;
+    return lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
+cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
+nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
+case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
+nr_value previous "$nr_prev"
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh `:`}
+${p.steps.say('recreate')}
+if [ -n "$nr_before_failed" ]; then
+  nr_say fail 'The recreate did not start: what comes before it failed after a change'; nr_ok=0
+elif ${up(p.tag, p.force)}; then
+  nr_say ok 'Container recreated'
+  ${p.steps.say('health')}
+  ${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh `nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
+else
+  nr_say fail 'docker compose up failed (its error is above)'; nr_ok=0; nr_value up_failed yes
+fi
+if [ "$nr_ok" = 1 ]; then
+  nr_say ok 'Backend is healthy'
+  ${p.steps.say('verify')}
+  nr_now_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null)
+  if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
+  else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
+  ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
+  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
+fi
+if [ "$nr_ok" = 1 ]; then
+  nr_value running ${p.tag}; nr_value rolled_back false
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  exit 0
+fi
+nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
+${r.run(docker.logs(t.container, 100))} 2>&1 || true
+nr_say endgroup
+${p.fallback
+        ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}${p.fallbackRan ? ` (what ran before: ${p.fallbackRan.image}, ${p.fallbackRan.id})` : ''}`}
+${p.onFallback ?? sh `:`}
+${p.fallbackRan ? keepFallback(r, `${t.image}:${p.fallback}`, p.fallbackRan.id) : sh `:`}
+if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
+  nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
+  nr_value running ${p.fallback}; nr_value rolled_back true
+  if [ -n "$nr_watch_breach$nr_watch_failed" ]; then
+    [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.WatchRolledBackDataNotPutBack)}
+    ${backend_EXIT.exit(BackendExit.WatchRolledBack)}
+  fi
+  [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
+  ${backend_EXIT.exit(BackendExit.RolledBack)}
+fi
+nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
+nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
+        : sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
+nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(BackendExit.FailedWithoutFallback)}`}`);
+}
+/** Where the watch leaves how it ended, for the success line the phase writes after its body. */
+function watchOutcomeFile(repo) {
+    return `${stateDirOf(repo)}/watch-outcome`;
+}
+/**
+ * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
+ * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
+ */
+function keepFallback(r, ref, id) {
+    return sh `if [ "$(${r.run(docker.imageExists(ref))} 2>/dev/null)" != ${id} ]; then
+  ${r.change(docker.tag(id, ref))} && nr_say info ${`Tagged ${id} as ${ref}`} || nr_say warn ${`Cannot tag ${id} as ${ref}`}
+fi`;
+}
+/** The steps of a backend release on the NAS, after the runner's lock step. */
+const RELEASE_STEPS = {
+    checkout: 'Updating repository',
+    tag: 'Computing image tag',
+    build: 'Building backend image',
+    verifyImage: 'Verifying image tag',
+    recreate: 'Deploying backend container',
+    health: 'Waiting for backend to be healthy',
+    verify: 'Verifying deployment',
+};
+/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
+const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
+/** …and when the data of before the release could not be restored on the way back. */
+const WATCH_ROLLBACK_DATA_DETAIL = `${WATCH_ROLLBACK_DETAIL}; data of before not restored`;
+/** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
+function releasePhase(r, p) {
+    const { target } = p;
+    const ref = `${target.image}:${p.tag}`;
+    const steps = new Steps(RELEASE_STEPS);
+    return {
+        title: 'Releasing the backend',
+        // a watch's polls may each take up to a query timeout per guard past the interval
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+        begin: {
+            tag: p.tag,
+            image: target.image,
+            commit: p.commit,
+            previous: p.previous,
+            detail: 'deploy',
+            ...(p.fallbackRan ? { ran: p.fallbackRan } : {}),
+            ...envRecord(p),
+            ...pulledRecord(p),
+        },
+        success: {
+            tag: p.tag,
+            image: target.image,
+            commit: p.commit,
+            previous: p.previous,
+            ...envRecord(p),
+            ...pulledRecord(p),
+        },
+        ...(p.source?.kind === 'registry' || p.watch
+            ? {
+                successFields: lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, sh `:`),
+            }
+            : {}),
+        // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
+        ...(p.watch
+            ? {
+                endings: [
+                    {
+                        code: BackendExit.WatchRolledBack,
+                        outcome: 'rolled-back',
+                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
+                    },
+                    ...(p.fallback && p.backup?.restoreOnFallback
+                        ? [
+                            {
+                                code: BackendExit.WatchRolledBackDataNotPutBack,
+                                outcome: 'rolled-back',
+                                update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DATA_DETAIL },
+                            },
+                        ]
+                        : []),
+                ],
+            }
+            : {}),
+        // The backups are listed in the same round trip, for retention (presence only, no data read).
+        afterSuccess: p.backup
+            ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
+            : inventoryValue(r, target.image),
+        script: sh `${p.backup
+            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
+                ? sh `nr_say info 'dry-run: no backup taken'`
+                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
+            : sh `:`}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
+${obtainImage(r, {
+            image: target.image,
+            tag: p.tag,
+            source: p.source ?? { kind: 'nas' },
+            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        })}
+cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${recreateBackend(r, {
+            repo: p.repo,
+            target,
+            tag: p.tag,
+            fallback: p.fallback,
+            ...(p.fallback && p.fallbackRan ? { fallbackRan: p.fallbackRan } : {}),
+            force: false,
+            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
+            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+            ...(p.watch ? { watch: p.watch } : {}),
+            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
+        })}`,
+        decode: (values) => ({
+            ...decodeRecreate(values),
+            built: values.get('built') === 'yes',
+            inventory: decodeInventory(values),
+            watch: decodeWatch(values, p.watch?.guards ?? []),
+            ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...decodeDataOutcome(values),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+        }),
+    };
+}
+function envRecord(p) {
+    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
+function pulledRecord(p) {
+    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+}
+/**
+ * What a failed release does before its fallback comes back: its environment file, and its data when asked.
+ * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
+ */
+function fallbackShell(r, p) {
+    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
+        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(r, {
+            dir: p.backup.plan.dir,
+            id: new Shell('"$nr_bk_id"'),
+            repo: p.repo,
+            composeFile: p.target.composeFile,
+            container: p.target.container,
+            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
+            image: p.backup.plan.image,
+        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
+        : undefined, sh `:`);
+}
+/** The steps of a backend rollback on the NAS. */
+const ROLLBACK_STEPS = {
+    recreate: 'Redeploying with the target tag',
+    health: 'Waiting for backend to be healthy',
+    verify: 'Verifying rollback',
+};
+function rollbackPhase(r, p) {
+    const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
+    // The file is staged before anything changes; after a restore, one that cannot take its place undoes the
+    // restore (through the fallback) rather than leave the backend stopped.
+    const installed = written
+        ? installEnvFile(r, written.plan, written.content, { tag: p.tag, previous: p.current }, p.restore
+            ? sh `nr_value before_failed env-file; nr_before_failed=1`
+            : BACKUP_EXIT.exit(BackupExit.EnvFileFailed))
+        : p.envFile
+            ? putBackEnvFile(r, p.envFile.plan, p.tag)
+            : undefined;
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    return {
+        title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
+        timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
+        begin: {
+            tag: p.tag,
+            image: p.target.image,
+            previous: p.current,
+            ...(p.fallback?.ran ? { ran: p.fallback.ran } : {}),
+            detail: p.named ? 'named' : 'previous-release',
+            ...(restoreId ? { backup: restoreId } : {}),
+            ...env,
+        },
+        success: env,
+        script: recreateBackend(r, {
+            repo: p.repo,
+            target: p.target,
+            tag: p.tag,
+            fallback: p.fallback ? p.fallback.tag : p.current,
+            ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
+            force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
+            steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+            // the restore verifies the backup before anything changes; the environment file is staged before it
+            beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
+                ? pullImage(r, {
+                    ref: p.pull.ref,
+                    target: `${p.target.image}:${p.tag}`,
+                    authDir: p.pull.authDir,
+                    what: 'the missing image',
+                    ...(p.pull.login ? { login: p.pull.login } : {}),
+                })
+                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
+            // the release that ran before comes back on the data it ran with
+            ...(p.envFile || p.restore
+                ? {
+                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
+                }
+                : {}),
+        }),
+        decode: (values) => ({
+            ...decodeRecreate(values),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+            ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+            ...decodeDataOutcome(values),
+            ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+            ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+        }),
+    };
+}
+/** Tags `from` as `to` before anything changes, or ends the phase as a failed pull would: nothing changed. */
+function retag(r, from, to) {
+    return sh `${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${backend_EXIT.exit(BackendExit.PullFailed)}; }`;
+}
+/** The ids of images by reference, empty for one the NAS does not have. */
+function imageIds(r, refs) {
+    return {
+        title: 'Looking for the images',
+        timeout: 60,
+        quiet: true,
+        script: lines(...refs.map((ref, i) => sh `nr_value ${`image_id_${i}`} "$(${r.run(docker.imageExists(ref))} 2>/dev/null)"`)),
+        decode: (values) => refs.map((_, i) => values.get(`image_id_${i}`) ?? ''),
+    };
+}
+/** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
+function whatRuns(r, container) {
+    return {
+        title: 'Asking what runs now',
+        timeout: 60,
+        quiet: true,
+        script: sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+        decode: (values) => values.get('running_image') ?? '',
+    };
+}
+/** The commit a dated tag was built from, by its short SHA, through git on the NAS. */
+function commitOfTag(r, repo, shortSha) {
+    return {
+        title: 'Finding the commit of the tag',
+        timeout: 60,
+        quiet: true,
+        script: sh `nr_value commit "$(${r.run(git.revParse(repo, `${shortSha}^{commit}`))})"`,
+        decode: (values) => values.get('commit') ?? '',
+    };
+}
+/**
+ * Removes image tags in one docker call (in one program, whatever their
+ * number), then lists what is left, so the log and the outputs count only
+ * what was really removed. A dry run removes nothing and reports what would go.
+ */
+function removeImages(r, image, tags, pruneDangling) {
+    return {
+        title: 'Removing old images',
+        timeout: 1800,
+        script: lines(tags.length
+            ? sh `${r.change(docker.removeImages(tags.map((t) => `${image}:${t}`)))} 2>&1 || nr_say warn 'Some images could not be removed (still used by a container?)'
+${inventoryValue(r, image)}`
+            : undefined, pruneDangling
+            ? sh `${r.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'`
+            : undefined, sh `:`),
+        decode: (values) => {
+            if (r.dryRun)
+                return { removed: [...tags], kept: [] };
+            const left = new Set(decodeInventory(values).map((t) => t.tag));
+            return { removed: tags.filter((t) => !left.has(t)), kept: tags.filter((t) => left.has(t)) };
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/programs/blue-green.ts
+
+
+
+
+
+
+
+/**
+ * Blue-green releases (issue 15): the backend service runs under two compose
+ * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
+ * same compose file, under `<project>`) sends requests to the live one through
+ * a one-line upstream include. A release starts the idle colour beside the
+ * live one, waits for its health, points the proxy at it, drains and stops
+ * (or keeps warm) the old one: all in one detached phase.
+ */
+/** How a blue-green phase ends, besides the backend's own exits (NoCheckout, PreDeployFailed, ...). */
+const BlueGreenExit = {
+    /** The live colour is not the one the runner read (a vanished run's phase switched it): nothing changed. */
+    BlueGreenStateChanged: 60,
+    /** compose could not start the idle colour; the live one serves on. */
+    BlueGreenIdleStartFailed: 61,
+    /** The idle colour failed its health check; it is stopped, the proxy was never touched. */
+    BlueGreenIdleUnhealthy: 62,
+    /** `nginx -t` refused the configuration (or the reload failed): the live colour serves on. */
+    BlueGreenProxyRefused: 63,
+    /** The user's switch-command failed: the live colour serves on. */
+    BlueGreenSwitchFailed: 64,
+    /** After the switch the proxy did not answer: switched back, the live colour serves on. */
+    BlueGreenProxyCheckFailed: 65,
+    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+    BlueGreenProxyReloadPending: 66,
+    /**
+     * An incident: after the switch the proxy did not answer, and the switch back failed too. The proxy still sends
+     * requests to the new colour, which is kept running and recorded as live; the old one runs beside it, undrained.
+     */
+    BlueGreenSwitchBackFailed: 67,
+};
+/** The history's detail for BlueGreenSwitchBackFailed: which colour serves. */
+function switchBackFailedDetail(serving) {
+    return `incident: no answer through the proxy after the switch, and the switch back failed; the ${serving} colour serves`;
+}
+/** The incident is recorded on the NAS as it happens, with the colour that serves: the runner may be gone by then. */
+function switchBackEnding(serving, update) {
+    return {
+        code: BlueGreenExit.BlueGreenSwitchBackFailed,
+        outcome: 'failure',
+        update: { ...update, detail: switchBackFailedDetail(serving), color: serving },
+    };
+}
+const blue_green_EXIT = exitCodes(BlueGreenExit);
+const BACKEND = exitCodes(BackendExit);
+/** The exits after which the colour that served before still serves, and the new one was stopped. */
+const LIVE_KEPT = new Set([
+    BlueGreenExit.BlueGreenIdleStartFailed,
+    BlueGreenExit.BlueGreenIdleUnhealthy,
+    BlueGreenExit.BlueGreenProxyRefused,
+    BlueGreenExit.BlueGreenSwitchFailed,
+    BlueGreenExit.BlueGreenProxyCheckFailed,
+    BlueGreenExit.BlueGreenProxyReloadPending,
+]);
+const COLORS = ['blue', 'green'];
+const otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
+/** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
+function composeProject(composeFile) {
+    const parts = composeFile.split('/').filter(Boolean);
+    const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
+    return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
+}
+/** The state file that says which colour serves (written after each switch, atomically). */
+const LIVE_FILE = 'live-color';
+/** `<colour> <until epoch>` of the old colour kept warm; the timer stops it only while this line is unchanged. */
+const WARM_FILE = 'warm-color';
+/** Placeholders for a shell function's arguments in a catalog command rendered as its body. */
+const ARG = ['NR_ARG_1', 'NR_ARG_2'];
+/** `name() { <command with NR_ARG_n as "$n"> ; }`: a catalog command as a shell function of its arguments. */
+function shellFunction(name, body) {
+    // the placeholders are plain words (quote() leaves them bare): one inside quotes would stay literal
+    if (/'[^']*NR_ARG_\d[^']*'/.test(body.text))
+        throw new Error(`${name}: an argument placeholder was quoted`);
+    let text = body.text;
+    ARG.forEach((arg, i) => {
+        text = text.split(arg).join(`"$${i + 1}"`);
+    });
+    return new Shell(`${name}() { ${text}; }`);
+}
+/**
+ * `nr_bg_state_of PROJECT SERVICE`: `<id> <status> <healthy|unhealthy|starting|none> <image>` of the service's
+ * container under that project, empty without one; the health read from docker's status text.
+ */
+const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
+  nr_bg_ls "$1" "$2" | { IFS=' ' read -r nr_i nr_s nr_img nr_st || exit 0
+    case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
+    printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
+}`);
+/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
+function colorLibrary(r) {
+    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
+        ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
+        : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
+}
+/** The health URL of a colour: health-url (through the proxy) with the colour's port. */
+function colorUrl(healthUrl, port) {
+    if (!healthUrl)
+        return '';
+    const url = new URL(healthUrl);
+    url.port = String(port);
+    return url.toString();
+}
+/** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
+function colorQuestions(r, repo, target) {
+    const project = composeProject(target.composeFile);
+    // each colour in the background, beside the other questions: their value lines are short, so none tears another
+    const one = (c) => sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
+    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
+}
+function decodeColorState(text) {
+    const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
+    return { status, health, image };
+}
+function decodeColors(values) {
+    const live = values.get('bg_live')?.trim();
+    return {
+        live: live === 'blue' || live === 'green' ? live : '',
+        colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+    };
+}
+/** The live colour and each colour's container, found through compose's labels (cleanup-backend's protected tags). */
+function colorsState(repo, target) {
+    return { script: (r) => colorQuestions(r, repo, target), decode: decodeColors };
+}
+/** The tag the live colour runs: the one a blue-green release serves, and an empty-tag rollback starts from. */
+function liveTag(image, state) {
+    return state.live ? colorTag(image, state.colors[state.live]) : '';
+}
+/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
+function blueGreenDeployState(target, checkout) {
+    return {
+        script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
+        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+    };
+}
+/** rollback-backend's first questions with blue-green: the colours and the image's tags. */
+function blueGreenImagesState(repo, target, inventory) {
+    return {
+        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
+        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+    };
+}
+/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
+function tagsInUse(image) {
+    return {
+        script: (r) => sh `nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
+        decode: (values) => (values.get('images_in_use') ?? '')
+            .split(' ')
+            .filter((ref) => ref.startsWith(`${image}:`))
+            .map((ref) => ref.slice(image.length + 1)),
+    };
+}
+/** The tag a colour runs, when it runs this image. */
+function colorTag(image, state) {
+    return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';
+}
+/** The steps of the blue-green part of a phase. */
+const SWITCH_STEPS = {
+    start: 'Starting the idle colour',
+    health: 'Waiting for the idle colour to be healthy',
+    switch: 'Switching the proxy',
+    drain: 'Draining the old colour',
+};
+function decodeSwitch(values) {
+    const live = values.get('live_color');
+    const ms = Number(values.get('switch_ms'));
+    return {
+        running: values.get('running') ?? '',
+        liveColor: live === 'blue' || live === 'green' ? live : '',
+        rolledBack: values.get('rolled_back') === 'true',
+        warm: values.get('warm') === 'true',
+        ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
+    };
+}
+/**
+ * The NAS-side switch: start the idle colour (unless it already runs the tag,
+ * healthy: a warm rollback), wait for its health, point the proxy at it,
+ * check through the proxy, drain, stop or keep warm the old colour. A failure
+ * before the switch leaves the proxy untouched and stops the idle colour.
+ */
+function switchColors(r, p, steps) {
+    const { target: t, bg } = p;
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    const project = composeProject(t.composeFile);
+    const ref = `${t.image}:${p.tag}`;
+    const stateDir = stateDirOf(p.repo);
+    const idlePort = bg.ports[idle];
+    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
+    const envOf = (c) => ({
+        COLOR: c,
+        [bg.portVariable]: String(bg.ports[c]),
+        [t.tagVariable]: p.tag,
+    });
+    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+    // A colour this phase started is stopped when the release fails; a warm one it found running stays.
+    const stopIdle = sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+    const refused = (code) => sh `${stopIdle}
+nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
+    const hook = (name, text, failure) => text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+    const setLive = (c) => sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
+    // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
+    // the colour, container and port reach it through its environment only.
+    const userSwitch = (c, cid) => sh `( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
+    const switchTo = (c, cid) => bg.switchCommand ? sh `${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh `nr_switch_to ${bg.ports[c]}`;
+    return lines(HEALTH, colorLibrary(r), 
+    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
+    new Shell(`nr_switch_to() {
+  nr_up_new="$nr_upstream.nr-new.$$"
+  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
+  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
+  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
+  # a configuration that does not validate is never reloaded: the running workers keep the old one
+  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_put_back
+    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
+    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
+    return 1
+  fi
+  rm -f "$nr_upstream.nr-prev"
+}
+nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
+nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
+nr_dir=${stateDir}
+# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
+nr_bg_t0=$(nr_ms); nr_warm=false
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
+if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
+nr_value previous ${p.previous}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
+nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+nr_idle_cid=\${nr_idle%% *}
+nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
+case "\${nr_idle#* }" in
+  ${`running healthy ${ref}`}) nr_warm=true ;;
+  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
+esac
+if [ "$nr_warm" = true ]; then
+  nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
+else
+  nr_warm=false
+  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+    nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
+    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
+  fi
+  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  nr_say ok ${`The ${idle} colour started`}
+  ${steps.say('health')}
+  ${r.dryRun
+        ? sh `nr_say info 'dry-run: health wait skipped'`
+        : sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
+    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
+    nr_bg_logs "$nr_idle_cid" 2>&1 || true
+    nr_say endgroup
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
+  fi`}
+  nr_say ok ${`The ${idle} colour is healthy`}
+fi
+${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
+${bg.switchCommand
+        ? sh `:`
+        : sh `nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
+case "$nr_px" in
+  ?*) ;;
+  *)
+    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
+    nr_say info ${`Starting the proxy (${bg.proxyService})`}
+    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
+    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
+    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
+esac`}
+${r.dryRun
+        ? sh `nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
+        : bg.switchCommand
+            ? sh `if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
+  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
+  nr_say fail 'switch-command failed: the live colour serves on'
+  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
+fi
+while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
+            : sh `nr_switch_to ${idlePort}; nr_rc=$?
+if [ "$nr_rc" -eq 2 ]; then
+  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
+elif [ "$nr_rc" -ne 0 ]; then
+  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
+  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
+fi`}
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
+${setLive(idle)}
+rm -f "$nr_dir/${new Shell(WARM_FILE)}"
+nr_say ok ${`The proxy sends requests to the ${idle} colour`}
+${t.healthUrl && !r.dryRun
+        ? sh `nr_i=0
+until nr_http_ok ${t.healthUrl}; do
+  nr_i=$((nr_i + 1))
+  if [ "$nr_i" -ge 40 ]; then
+    nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
+    ${p.live ? switchBackOrKeep(p, idle, switchTo(p.live, new Shell('"$nr_live_cid"'))) : sh `:`}
+    ${setLive(p.live)}
+    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
+  fi
+  nr_sleep 0.25
+done
+nr_say ok ${`${t.healthUrl} answers through the proxy`}`
+        : sh `:`}
+nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.live
+        ? lines(bg.keepWarm > 0
+            ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
+            : steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), bg.keepWarm > 0
+            ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
+            : drainThenStop(r, {
+                drainSeconds: bg.drainSeconds,
+                color: p.live,
+                project: `${project}-${p.live}`,
+                service: t.service,
+                port: bg.ports[p.live],
+                // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
+                earlyEnd: !bg.switchCommand,
+                stop: removeColor(p.live),
+            }))
+        : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+exit 0`);
+}
+/** What the user must check when the switch back failed: the proxy they route with. */
+function proxyToCheck(bg) {
+    return bg.switchCommand
+        ? 'the proxy your switch-command drives'
+        : `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`;
+}
+/**
+ * The switch back after a failed check through the proxy; when it fails too, the proxy still routes to the new
+ * colour (the built-in switch puts its upstream line back): that colour stays up and is recorded as live, the old
+ * one is left running, and the phase ends with an incident of its own.
+ */
+function switchBackOrKeep(p, idle, switchBack) {
+    const live = p.live;
+    const ref = `${p.target.image}:${p.tag}`;
+    const before = p.previous ? ` (${p.target.image}:${p.previous})` : '';
+    return sh `if ! ${switchBack}; then
+      nr_say fail ${`INCIDENT: switching back to the ${live} colour failed too. The proxy still sends requests to the ${idle} colour (${ref}): it is kept running and recorded as live, and the ${live} colour${before} runs beside it. Check ${proxyToCheck(p.bg)} and what ${p.target.healthUrl} answers through it, then deploy again or roll back`}
+      nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+      ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenSwitchBackFailed)}
+    fi`;
+}
+/**
+ * The drain and the old colour's stop, off the release's critical path: the
+ * new release serves from the switch on, so the phase ends there and the
+ * runner reports it, while a job it leaves behind waits for the requests in
+ * flight and stops the old colour. That job keeps the phase's busy lock (its
+ * descriptor 8, inherited), so the next release waits for the stop, exactly
+ * as it waits for a phase; it runs in the phase's own session, so a runner
+ * that vanishes cannot cut it short. With the built-in nginx switch the drain
+ * ends as soon as nothing is in flight: nginx's workers of before the switch
+ * have exited (each finishes its requests first) and no connection to the old
+ * colour's port is open; `drainSeconds` is then the longest wait.
+ */
+function drainThenStop(r, o) {
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
+    const drain = o.earlyEnd
+        ? sh `nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
+        : sh `nr_sleep ${o.drainSeconds}`;
+    // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
+    // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
+    return sh `${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
+${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
+nr_bg_in_flight() {
+  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
+  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+( ${drain}
+  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
+  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
+nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
+}
+/**
+ * Keeps the old colour running for `seconds`, then stops it: a timer detached
+ * on the NAS (its own session, no descriptor of the phase, so it holds no lock
+ * while it sleeps) that takes the busy lock, as a phase does, and stops the
+ * colour only while the warm line it wrote is unchanged: a switch back to that
+ * colour, or the next release, rewrites or removes it. A NAS that reboots
+ * loses the timer; the next release then replaces the warm colour anyway.
+ */
+function keepWarm(r, o) {
+    const timer = sh `sleep "$1" 2>/dev/null
+exec 8>>"$2/busy"; flock 8
+[ "$(cat "$2/${new Shell(WARM_FILE)}" 2>/dev/null)" = "$3" ] || exit 0
+[ "$(cat "$2/${new Shell(LIVE_FILE)}" 2>/dev/null)" != ${o.color} ] || exit 0
+cd ${o.repo} && ${o.stop} >/dev/null 2>&1
+rm -f "$2/${new Shell(WARM_FILE)}"`;
+    return sh `nr_warm_line="${new Shell(o.color)} $(( $(date +%s) + ${o.seconds} ))"
+printf '%s\\n' "$nr_warm_line" > "$nr_dir/${new Shell(WARM_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(WARM_FILE)}.tmp" "$nr_dir/${new Shell(WARM_FILE)}"
+${r.dryRun ? sh `:` : sh `setsid sh -c ${timer.text} nr-warm-timer ${o.seconds} "$nr_dir" "$nr_warm_line" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &`}
+nr_say ok ${`The ${o.color} colour stays up for ${o.seconds}s; a timer on the NAS stops it then, unless it serves again`}`;
+}
+/** The steps of a blue-green release on the NAS, after the runner's lock step. */
+const BLUE_GREEN_RELEASE_STEPS = {
+    checkout: RELEASE_STEPS.checkout,
+    tag: RELEASE_STEPS.tag,
+    build: RELEASE_STEPS.build,
+    verifyImage: RELEASE_STEPS.verifyImage,
+    ...SWITCH_STEPS,
+};
+/** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
+function blueGreenReleasePhase(r, p) {
+    const { target } = p;
+    const ref = `${target.image}:${p.tag}`;
+    const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    const tags = imageTags(target.image);
+    const inUse = tagsInUse(target.image);
+    return {
+        title: 'Releasing the backend (blue-green)',
+        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
+        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
+        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+        endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
+        // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
+        ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
+        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', `Building backend image (${ref})`)}
+cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+        decode: (values) => ({
+            ...decodeSwitch(values),
+            built: values.get('built') === 'yes',
+            ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
+        }),
+    };
+}
+/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
+function blueGreenRollbackPhase(r, p) {
+    const idle = p.live ? otherColor(p.live) : 'blue';
+    return {
+        title: 'Rolling back the backend (blue-green)',
+        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
+        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
+        success: { color: idle },
+        endings: [switchBackEnding(idle, {})],
+        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
+        decode: decodeSwitch,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/programs/day-two.ts
+
+
+
+
+/**
+ * The NAS side of the CLI's day-two commands (status, logs): read-only, and
+ * without the release lock. Whether the lock is held is read from the
+ * kernel's lock table, never by trying to take it.
+ */
+/** The compose projects of a compose file: the one compose derives, and the blue-green colours. */
+function projectsOf(composeFile) {
+    const project = composeProject(composeFile);
+    return [project, ...COLORS.map((c) => `${project}-${c}`)];
+}
+const FIELDS = [
+    '{{.Name}}',
+    '{{index .Config.Labels "com.docker.compose.project"}}',
+    '{{index .Config.Labels "com.docker.compose.service"}}',
+    '{{.Config.Image}}',
+    '{{.State.Status}}',
+    '{{if .State.Health}}{{.State.Health.Status}}{{end}}',
+    '{{.State.StartedAt}}',
+    '{{.State.FinishedAt}}',
+];
+/**
+ * `nr_flock_state FILE`: `held` when some process holds a flock on FILE, `free` when none does (or FILE does not
+ * exist), `unknown` when /proc/locks cannot be read. Looks at the kernel's table: takes nothing.
+ */
+const FLOCK_STATE = new Shell(`nr_flock_state() {
+  [ -e "$1" ] || { echo free; return; }
+  [ -r /proc/locks ] || { echo unknown; return; }
+  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
+  [ -n "$nr_ino" ] || { echo unknown; return; }
+  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
+}`);
+function decodeB64(values, name) {
+    return Buffer.from(values.get(name) ?? '', 'base64').toString('utf8');
+}
+function decodeContainers(text) {
+    return text
+        .split('\n')
+        .filter((line) => line.includes('\t'))
+        .map((line) => {
+        const [name = '', project = '', service = '', image = '', state = '', health = '', startedAt = '', finishedAt = '',] = line.split('\t');
+        return { name: name.replace(/^\//, ''), project, service, image, state, health, startedAt, finishedAt };
+    });
+}
+function flockState(value) {
+    return value === 'held' || value === 'free' ? value : 'unknown';
+}
+/** status's questions: the containers of the compose file's projects, the live colour, the lock. */
+function statusQuestions(repo, composeFile) {
+    const dir = stateDirOf(repo);
+    return {
+        script: (r) => {
+            const inspect = r.run(command(['docker', 'container', 'inspect', '--format', FIELDS.join('\t')]));
+            const perProject = projectsOf(composeFile).map((project) => sh `nr_ids=$(${r.run(command(['docker', 'container', 'ls', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${project}`]))} 2>/dev/null)
+[ -z "$nr_ids" ] || ${inspect} $nr_ids 2>/dev/null`);
+            return lines(FLOCK_STATE, sh `nr_dir=${dir}
+nr_value live_color "$(head -n 1 "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null | tr -cd 'a-z')"
+nr_value lock "$(nr_flock_state "$nr_dir/lock")"
+nr_value phase "$(nr_flock_state "$nr_dir/busy")"
+nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
+nr_value containers_b64 "$({
+${lines(...perProject)}
+} | base64 | tr -d '\\n')"`);
+        },
+        decode: (values) => ({
+            containers: decodeContainers(decodeB64(values, 'containers_b64')),
+            liveColor: values.get('live_color') ?? '',
+            lock: flockState(values.get('lock')),
+            phase: flockState(values.get('phase')),
+            holder: decodeB64(values, 'holder_b64').trim(),
+        }),
+    };
+}
+/** The exit of the logs program when no container of the compose file (or of the service) exists. */
+const NO_CONTAINERS_EXIT = 3;
+/**
+ * `compose logs` of every project of the compose file that has a container
+ * (of `service`, when given): the colours of a blue-green backend too. With
+ * `follow`, the projects' logs run side by side, each in a session of its
+ * own, until the runner ends the channel's input (Ctrl-C): then each
+ * session is ended, so nothing is left following on the NAS.
+ */
+function logsProgram(r, p) {
+    const serviceFilter = p.service ? ['--filter', `label=com.docker.compose.service=${p.service}`] : [];
+    const parts = projectsOf(p.composeFile).map((project) => {
+        const logs = r.run(command([
+            'compose',
+            '--project-name',
+            project,
+            '--file',
+            p.composeFile,
+            'logs',
+            '--tail',
+            String(p.tail),
+            ...(p.follow ? ['--follow'] : []),
+            ...(p.service ? [p.service] : []),
+        ]));
+        const found = r.run(command([
+            'docker',
+            'container',
+            'ls',
+            '--all',
+            '--quiet',
+            '--filter',
+            `label=com.docker.compose.project=${project}`,
+            ...serviceFilter,
+        ]));
+        // setsid: the job leads a process group of its own, which the watcher ends whole (compose may run children)
+        return sh `if [ -n "$(${found} 2>/dev/null)" ]; then nr_any=1; ${p.follow ? sh `setsid ${logs} 3<&- & nr_pids="$nr_pids $!"` : sh `${logs} || nr_rc=$?`}; fi`;
+    });
+    return {
+        title: 'Printing the logs',
+        // a follow runs until Ctrl-C: the timer must not end it
+        timeout: p.follow ? 7 * 24 * 3600 : 600,
+        script: lines(sh `cd ${p.repo} || exit 1
+nr_any=; nr_pids=; nr_rc=0`, 
+        // the channel's input, kept for the watcher (a background job's own input is /dev/null)
+        p.follow ? sh `exec 3<&0` : undefined, ...parts, sh `[ -n "$nr_any" ] || exit ${NO_CONTAINERS_EXIT}`, p.follow
+            ? sh `( while IFS= read -r nr_line; do :; done; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
+nr_watch=$!
+exec 3<&-
+wait $nr_pids
+kill "$nr_watch" 2>/dev/null
+exit 0`
+            : sh `exit "$nr_rc"`),
+        decode: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/report/progress.ts
+const RULE = '═'.repeat(60);
+/**
+ * The progress format operators know from the NAS scripts:
+ * `[2/8] Computing image tag...`, then `✓ Image tag: ...`, `⚠` and `✗`,
+ * and a closing block of KEY=VALUE results.
+ */
+class Progress {
+    platform;
+    total = 0;
+    current = 0;
+    warnings = [];
+    constructor(platform) {
+        this.platform = platform;
+    }
+    banner(title) {
+        this.platform.info(RULE);
+        this.platform.info(title);
+        this.platform.info(RULE);
+    }
+    plan(total) {
+        this.total = total;
+        this.current = 0;
+    }
+    /** Starts the next numbered step. */
+    step(text) {
+        this.current += 1;
+        const label = `[${this.current}/${this.total}] ${text}...`;
+        this.platform.info('');
+        this.platform.info(label);
+        return label;
+    }
+    ok(text) {
+        this.platform.info(`✓ ${text}`);
+    }
+    detail(text) {
+        this.platform.info(`   ${text}`);
+    }
+    warn(text) {
+        this.warnings.push(text);
+        this.platform.info(`⚠ ${text}`);
+        this.platform.warning(text);
+    }
+    fail(text) {
+        this.platform.info(`✗ ${text}`);
+    }
+    /** Runs `fn` inside a collapsible group of the log. */
+    async group(name, fn) {
+        this.platform.startGroup(name);
         try {
-            const res = await fetch(target.url, {
-                method: 'POST',
-                body,
-                headers,
-                redirect: 'error',
-                signal: AbortSignal.timeout(timeoutSeconds * 1000),
-            });
-            await res.body?.cancel();
-            if (!res.ok)
-                throw new Error(`HTTP ${res.status}`);
+            return await fn();
+        }
+        finally {
+            this.platform.endGroup();
+        }
+    }
+    /** The closing block: a heading and the results as KEY=VALUE lines. */
+    results(heading, values) {
+        this.platform.info('');
+        this.banner(heading);
+        for (const [key, value] of Object.entries(values))
+            this.platform.info(`${key}=${value}`);
+    }
+}
+
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/command.js
+
+
+/**
+ * Issues a command to the GitHub Actions runner
+ *
+ * @param command - The command name to issue
+ * @param properties - Additional properties for the command (key-value pairs)
+ * @param message - The message to include with the command
+ * @remarks
+ * This function outputs a specially formatted string to stdout that the Actions
+ * runner interprets as a command. These commands can control workflow behavior,
+ * set outputs, create annotations, mask values, and more.
+ *
+ * Command Format:
+ *   ::name key=value,key=value::message
+ *
+ * @example
+ * ```typescript
+ * // Issue a warning annotation
+ * issueCommand('warning', {}, 'This is a warning message');
+ * // Output: ::warning::This is a warning message
+ *
+ * // Set an environment variable
+ * issueCommand('set-env', { name: 'MY_VAR' }, 'some value');
+ * // Output: ::set-env name=MY_VAR::some value
+ *
+ * // Add a secret mask
+ * issueCommand('add-mask', {}, 'secretValue123');
+ * // Output: ::add-mask::secretValue123
+ * ```
+ *
+ * @internal
+ * This is an internal utility function that powers the public API functions
+ * such as setSecret, warning, error, and exportVariable.
+ */
+function command_issueCommand(command, properties, message) {
+    const cmd = new Command(command, properties, message);
+    process.stdout.write(cmd.toString() + os.EOL);
+}
+function command_issue(name, message = '') {
+    command_issueCommand(name, {}, message);
+}
+const CMD_STRING = '::';
+class Command {
+    constructor(command, properties, message) {
+        if (!command) {
+            command = 'missing.command';
+        }
+        this.command = command;
+        this.properties = properties;
+        this.message = message;
+    }
+    toString() {
+        let cmdStr = CMD_STRING + this.command;
+        if (this.properties && Object.keys(this.properties).length > 0) {
+            cmdStr += ' ';
+            let first = true;
+            for (const key in this.properties) {
+                if (this.properties.hasOwnProperty(key)) {
+                    const val = this.properties[key];
+                    if (val) {
+                        if (first) {
+                            first = false;
+                        }
+                        else {
+                            cmdStr += ',';
+                        }
+                        cmdStr += `${key}=${escapeProperty(val)}`;
+                    }
+                }
+            }
+        }
+        cmdStr += `${CMD_STRING}${escapeData(this.message)}`;
+        return cmdStr;
+    }
+}
+function escapeData(s) {
+    return toCommandValue(s)
+        .replace(/%/g, '%25')
+        .replace(/\r/g, '%0D')
+        .replace(/\n/g, '%0A');
+}
+function escapeProperty(s) {
+    return toCommandValue(s)
+        .replace(/%/g, '%25')
+        .replace(/\r/g, '%0D')
+        .replace(/\n/g, '%0A')
+        .replace(/:/g, '%3A')
+        .replace(/,/g, '%2C');
+}
+//# sourceMappingURL=command.js.map
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(6982);
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
+// For internal use, subject to change.
+// We use any as a valid input type
+/* eslint-disable @typescript-eslint/no-explicit-any */
+
+
+
+
+function file_command_issueFileCommand(command, message) {
+    const filePath = process.env[`GITHUB_${command}`];
+    if (!filePath) {
+        throw new Error(`Unable to find environment variable for file command ${command}`);
+    }
+    if (!fs.existsSync(filePath)) {
+        throw new Error(`Missing file at path: ${filePath}`);
+    }
+    fs.appendFileSync(filePath, `${toCommandValue(message)}${os.EOL}`, {
+        encoding: 'utf8'
+    });
+}
+function file_command_prepareKeyValueMessage(key, value) {
+    const delimiter = `ghadelimiter_${crypto.randomUUID()}`;
+    const convertedValue = toCommandValue(value);
+    // These should realistically never happen, but just in case someone finds a
+    // way to exploit uuid generation let's not allow keys or values that contain
+    // the delimiter.
+    if (key.includes(delimiter)) {
+        throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
+    }
+    if (convertedValue.includes(delimiter)) {
+        throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
+    }
+    return `${key}<<${delimiter}${os.EOL}${convertedValue}${os.EOL}${delimiter}`;
+}
+//# sourceMappingURL=file-command.js.map
+// EXTERNAL MODULE: external "http"
+var external_http_ = __nccwpck_require__(8611);
+// EXTERNAL MODULE: external "https"
+var external_https_ = __nccwpck_require__(5692);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
             return true;
         }
-        catch (err) {
-            warn(`The ${target.label} notification was not sent: ${reasonOf(err, timeoutSeconds)}. The release itself is not affected.`);
-            return false;
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+// EXTERNAL MODULE: ./node_modules/tunnel/index.js
+var node_modules_tunnel = __nccwpck_require__(770);
+// EXTERNAL MODULE: ./node_modules/undici/index.js
+var undici = __nccwpck_require__(4371);
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
+/* eslint-disable @typescript-eslint/no-explicit-any */
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function lib_getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class lib_HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
         }
-    }));
-    return sent.filter(Boolean).length;
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? https : http;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
 }
-function reasonOf(err, timeoutSeconds) {
-    const e = err;
-    if (e.name === 'TimeoutError')
-        return `no answer within ${timeoutSeconds}s`;
-    // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND…), without the URL.
-    const why = e.cause?.code ?? e.cause?.message ?? e.message;
-    return why.replace(/\w+:\/\/\S+/g, '<url>');
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
+var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+class BasicCredentialHandler {
+    constructor(username, password) {
+        this.username = username;
+        this.password = password;
+    }
+    prepareRequest(options) {
+        if (!options.headers) {
+            throw Error('The request has no headers');
+        }
+        options.headers['Authorization'] = `Basic ${Buffer.from(`${this.username}:${this.password}`).toString('base64')}`;
+    }
+    // This handler cannot handle 401
+    canHandleAuthentication() {
+        return false;
+    }
+    handleAuthentication() {
+        return auth_awaiter(this, void 0, void 0, function* () {
+            throw new Error('not implemented');
+        });
+    }
 }
+class auth_BearerCredentialHandler {
+    constructor(token) {
+        this.token = token;
+    }
+    // currently implements pre-authorization
+    // TODO: support preAuth = false where it hooks on 401
+    prepareRequest(options) {
+        if (!options.headers) {
+            throw Error('The request has no headers');
+        }
+        options.headers['Authorization'] = `Bearer ${this.token}`;
+    }
+    // This handler cannot handle 401
+    canHandleAuthentication() {
+        return false;
+    }
+    handleAuthentication() {
+        return auth_awaiter(this, void 0, void 0, function* () {
+            throw new Error('not implemented');
+        });
+    }
+}
+class PersonalAccessTokenCredentialHandler {
+    constructor(token) {
+        this.token = token;
+    }
+    // currently implements pre-authorization
+    // TODO: support preAuth = false where it hooks on 401
+    prepareRequest(options) {
+        if (!options.headers) {
+            throw Error('The request has no headers');
+        }
+        options.headers['Authorization'] = `Basic ${Buffer.from(`PAT:${this.token}`).toString('base64')}`;
+    }
+    // This handler cannot handle 401
+    canHandleAuthentication() {
+        return false;
+    }
+    handleAuthentication() {
+        return auth_awaiter(this, void 0, void 0, function* () {
+            throw new Error('not implemented');
+        });
+    }
+}
+//# sourceMappingURL=auth.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/oidc-utils.js
+var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
 
-;// CONCATENATED MODULE: ./src/inputs/notify.ts
 
 
-/** Reads `notify` and `notify-on`: each line a URL whose kind is known, refused (never quoted: it holds a token) before anything connects. */
-function readNotify(reader) {
-    const lines = reader.lines('notify');
-    const on = reader.oneOf('notify-on', NOTIFY_ON);
-    const targets = lines.map((line, i) => {
+class oidc_utils_OidcClient {
+    static createHttpClient(allowRetry = true, maxRetry = 10) {
+        const requestOptions = {
+            allowRetries: allowRetry,
+            maxRetries: maxRetry
+        };
+        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(oidc_utils_OidcClient.getRequestToken())], requestOptions);
+    }
+    static getRequestToken() {
+        const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
+        if (!token) {
+            throw new Error('Unable to get ACTIONS_ID_TOKEN_REQUEST_TOKEN env variable');
+        }
+        return token;
+    }
+    static getIDTokenUrl() {
+        const runtimeUrl = process.env['ACTIONS_ID_TOKEN_REQUEST_URL'];
+        if (!runtimeUrl) {
+            throw new Error('Unable to get ACTIONS_ID_TOKEN_REQUEST_URL env variable');
+        }
+        return runtimeUrl;
+    }
+    static getCall(id_token_url) {
+        return oidc_utils_awaiter(this, void 0, void 0, function* () {
+            var _a;
+            const httpclient = oidc_utils_OidcClient.createHttpClient();
+            const res = yield httpclient
+                .getJson(id_token_url)
+                .catch(error => {
+                throw new Error(`Failed to get ID Token. \n 
+        Error Code : ${error.statusCode}\n 
+        Error Message: ${error.message}`);
+            });
+            const id_token = (_a = res.result) === null || _a === void 0 ? void 0 : _a.value;
+            if (!id_token) {
+                throw new Error('Response json body do not have ID Token field');
+            }
+            return id_token;
+        });
+    }
+    static getIDToken(audience) {
+        return oidc_utils_awaiter(this, void 0, void 0, function* () {
+            try {
+                // New ID Token is requested from action service
+                let id_token_url = oidc_utils_OidcClient.getIDTokenUrl();
+                if (audience) {
+                    const encodedAudience = encodeURIComponent(audience);
+                    id_token_url = `${id_token_url}&audience=${encodedAudience}`;
+                }
+                debug(`ID token url is ${id_token_url}`);
+                const id_token = yield oidc_utils_OidcClient.getCall(id_token_url);
+                setSecret(id_token);
+                return id_token;
+            }
+            catch (error) {
+                throw new Error(`Error message: ${error.message}`);
+            }
+        });
+    }
+}
+//# sourceMappingURL=oidc-utils.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/summary.js
+var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+const { access, appendFile, writeFile } = external_fs_.promises;
+const SUMMARY_ENV_VAR = 'GITHUB_STEP_SUMMARY';
+const SUMMARY_DOCS_URL = 'https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-job-summary';
+class Summary {
+    constructor() {
+        this._buffer = '';
+    }
+    /**
+     * Finds the summary file path from the environment, rejects if env var is not found or file does not exist
+     * Also checks r/w permissions.
+     *
+     * @returns step summary file path
+     */
+    filePath() {
+        return summary_awaiter(this, void 0, void 0, function* () {
+            if (this._filePath) {
+                return this._filePath;
+            }
+            const pathFromEnv = process.env[SUMMARY_ENV_VAR];
+            if (!pathFromEnv) {
+                throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
+            }
+            try {
+                yield access(pathFromEnv, external_fs_.constants.R_OK | external_fs_.constants.W_OK);
+            }
+            catch (_a) {
+                throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
+            }
+            this._filePath = pathFromEnv;
+            return this._filePath;
+        });
+    }
+    /**
+     * Wraps content in an HTML tag, adding any HTML attributes
+     *
+     * @param {string} tag HTML tag to wrap
+     * @param {string | null} content content within the tag
+     * @param {[attribute: string]: string} attrs key-value list of HTML attributes to add
+     *
+     * @returns {string} content wrapped in HTML element
+     */
+    wrap(tag, content, attrs = {}) {
+        const htmlAttrs = Object.entries(attrs)
+            .map(([key, value]) => ` ${key}="${value}"`)
+            .join('');
+        if (!content) {
+            return `<${tag}${htmlAttrs}>`;
+        }
+        return `<${tag}${htmlAttrs}>${content}</${tag}>`;
+    }
+    /**
+     * Writes text in the buffer to the summary buffer file and empties buffer. Will append by default.
+     *
+     * @param {SummaryWriteOptions} [options] (optional) options for write operation
+     *
+     * @returns {Promise<Summary>} summary instance
+     */
+    write(options) {
+        return summary_awaiter(this, void 0, void 0, function* () {
+            const overwrite = !!(options === null || options === void 0 ? void 0 : options.overwrite);
+            const filePath = yield this.filePath();
+            const writeFunc = overwrite ? writeFile : appendFile;
+            yield writeFunc(filePath, this._buffer, { encoding: 'utf8' });
+            return this.emptyBuffer();
+        });
+    }
+    /**
+     * Clears the summary buffer and wipes the summary file
+     *
+     * @returns {Summary} summary instance
+     */
+    clear() {
+        return summary_awaiter(this, void 0, void 0, function* () {
+            return this.emptyBuffer().write({ overwrite: true });
+        });
+    }
+    /**
+     * Returns the current summary buffer as a string
+     *
+     * @returns {string} string of summary buffer
+     */
+    stringify() {
+        return this._buffer;
+    }
+    /**
+     * If the summary buffer is empty
+     *
+     * @returns {boolen} true if the buffer is empty
+     */
+    isEmptyBuffer() {
+        return this._buffer.length === 0;
+    }
+    /**
+     * Resets the summary buffer without writing to summary file
+     *
+     * @returns {Summary} summary instance
+     */
+    emptyBuffer() {
+        this._buffer = '';
+        return this;
+    }
+    /**
+     * Adds raw text to the summary buffer
+     *
+     * @param {string} text content to add
+     * @param {boolean} [addEOL=false] (optional) append an EOL to the raw text (default: false)
+     *
+     * @returns {Summary} summary instance
+     */
+    addRaw(text, addEOL = false) {
+        this._buffer += text;
+        return addEOL ? this.addEOL() : this;
+    }
+    /**
+     * Adds the operating system-specific end-of-line marker to the buffer
+     *
+     * @returns {Summary} summary instance
+     */
+    addEOL() {
+        return this.addRaw(external_os_.EOL);
+    }
+    /**
+     * Adds an HTML codeblock to the summary buffer
+     *
+     * @param {string} code content to render within fenced code block
+     * @param {string} lang (optional) language to syntax highlight code
+     *
+     * @returns {Summary} summary instance
+     */
+    addCodeBlock(code, lang) {
+        const attrs = Object.assign({}, (lang && { lang }));
+        const element = this.wrap('pre', this.wrap('code', code), attrs);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML list to the summary buffer
+     *
+     * @param {string[]} items list of items to render
+     * @param {boolean} [ordered=false] (optional) if the rendered list should be ordered or not (default: false)
+     *
+     * @returns {Summary} summary instance
+     */
+    addList(items, ordered = false) {
+        const tag = ordered ? 'ol' : 'ul';
+        const listItems = items.map(item => this.wrap('li', item)).join('');
+        const element = this.wrap(tag, listItems);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML table to the summary buffer
+     *
+     * @param {SummaryTableCell[]} rows table rows
+     *
+     * @returns {Summary} summary instance
+     */
+    addTable(rows) {
+        const tableBody = rows
+            .map(row => {
+            const cells = row
+                .map(cell => {
+                if (typeof cell === 'string') {
+                    return this.wrap('td', cell);
+                }
+                const { header, data, colspan, rowspan } = cell;
+                const tag = header ? 'th' : 'td';
+                const attrs = Object.assign(Object.assign({}, (colspan && { colspan })), (rowspan && { rowspan }));
+                return this.wrap(tag, data, attrs);
+            })
+                .join('');
+            return this.wrap('tr', cells);
+        })
+            .join('');
+        const element = this.wrap('table', tableBody);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds a collapsable HTML details element to the summary buffer
+     *
+     * @param {string} label text for the closed state
+     * @param {string} content collapsable content
+     *
+     * @returns {Summary} summary instance
+     */
+    addDetails(label, content) {
+        const element = this.wrap('details', this.wrap('summary', label) + content);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML image tag to the summary buffer
+     *
+     * @param {string} src path to the image you to embed
+     * @param {string} alt text description of the image
+     * @param {SummaryImageOptions} options (optional) addition image attributes
+     *
+     * @returns {Summary} summary instance
+     */
+    addImage(src, alt, options) {
+        const { width, height } = options || {};
+        const attrs = Object.assign(Object.assign({}, (width && { width })), (height && { height }));
+        const element = this.wrap('img', null, Object.assign({ src, alt }, attrs));
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML section heading element
+     *
+     * @param {string} text heading text
+     * @param {number | string} [level=1] (optional) the heading level, default: 1
+     *
+     * @returns {Summary} summary instance
+     */
+    addHeading(text, level) {
+        const tag = `h${level}`;
+        const allowedTag = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].includes(tag)
+            ? tag
+            : 'h1';
+        const element = this.wrap(allowedTag, text);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML thematic break (<hr>) to the summary buffer
+     *
+     * @returns {Summary} summary instance
+     */
+    addSeparator() {
+        const element = this.wrap('hr', null);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML line break (<br>) to the summary buffer
+     *
+     * @returns {Summary} summary instance
+     */
+    addBreak() {
+        const element = this.wrap('br', null);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML blockquote to the summary buffer
+     *
+     * @param {string} text quote text
+     * @param {string} cite (optional) citation url
+     *
+     * @returns {Summary} summary instance
+     */
+    addQuote(text, cite) {
+        const attrs = Object.assign({}, (cite && { cite }));
+        const element = this.wrap('blockquote', text, attrs);
+        return this.addRaw(element).addEOL();
+    }
+    /**
+     * Adds an HTML anchor tag to the summary buffer
+     *
+     * @param {string} text link text/content
+     * @param {string} href hyperlink
+     *
+     * @returns {Summary} summary instance
+     */
+    addLink(text, href) {
+        const element = this.wrap('a', text, { href });
+        return this.addRaw(element).addEOL();
+    }
+}
+const _summary = new Summary();
+/**
+ * @deprecated use `core.summary`
+ */
+const markdownSummary = (/* unused pure expression or super */ null && (_summary));
+const summary = (/* unused pure expression or super */ null && (_summary));
+//# sourceMappingURL=summary.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
+
+/**
+ * toPosixPath converts the given path to the posix form. On Windows, \\ will be
+ * replaced with /.
+ *
+ * @param pth. Path to transform.
+ * @return string Posix path.
+ */
+function toPosixPath(pth) {
+    return pth.replace(/[\\]/g, '/');
+}
+/**
+ * toWin32Path converts the given path to the win32 form. On Linux, / will be
+ * replaced with \\.
+ *
+ * @param pth. Path to transform.
+ * @return string Win32 path.
+ */
+function toWin32Path(pth) {
+    return pth.replace(/[/]/g, '\\');
+}
+/**
+ * toPlatformPath converts the given path to a platform-specific path. It does
+ * this by replacing instances of / and \ with the platform-specific path
+ * separator.
+ *
+ * @param pth The path to platformize.
+ * @return string The platform-specific path.
+ */
+function toPlatformPath(pth) {
+    return pth.replace(/[/\\]/g, path.sep);
+}
+//# sourceMappingURL=path-utils.js.map
+// EXTERNAL MODULE: external "string_decoder"
+var external_string_decoder_ = __nccwpck_require__(3193);
+// EXTERNAL MODULE: external "events"
+var external_events_ = __nccwpck_require__(4434);
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(5317);
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
+// export const {open} = 'fs'
+const IS_WINDOWS = process.platform === 'win32';
+/**
+ * Custom implementation of readlink to ensure Windows junctions
+ * maintain trailing backslash for backward compatibility with Node.js < 24
+ *
+ * In Node.js 20, Windows junctions (directory symlinks) always returned paths
+ * with trailing backslashes. Node.js 24 removed this behavior, which breaks
+ * code that relied on this format for path operations.
+ *
+ * This implementation restores the Node 20 behavior by adding a trailing
+ * backslash to all junction results on Windows.
+ */
+function readlink(fsPath) {
+    return io_util_awaiter(this, void 0, void 0, function* () {
+        const result = yield fs.promises.readlink(fsPath);
+        // On Windows, restore Node 20 behavior: add trailing backslash to all results
+        // since junctions on Windows are always directory links
+        if (IS_WINDOWS && !result.endsWith('\\')) {
+            return `${result}\\`;
+        }
+        return result;
+    });
+}
+// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
+const UV_FS_O_EXLOCK = 0x10000000;
+const READONLY = external_fs_.constants.O_RDONLY;
+function exists(fsPath) {
+    return io_util_awaiter(this, void 0, void 0, function* () {
         try {
-            return notifyTarget(line);
+            yield stat(fsPath);
         }
         catch (err) {
-            if (err instanceof NotifyUrlError)
-                throw new InputError('notify', `line ${i + 1} ${err.message}`);
+            if (err.code === 'ENOENT') {
+                return false;
+            }
             throw err;
         }
+        return true;
     });
-    return { targets, on };
+}
+function isDirectory(fsPath_1) {
+    return io_util_awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
+        return stats.isDirectory();
+    });
+}
+/**
+ * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
+ * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
+ */
+function isRooted(p) {
+    p = normalizeSeparators(p);
+    if (!p) {
+        throw new Error('isRooted() parameter "p" cannot be empty');
+    }
+    if (IS_WINDOWS) {
+        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
+        ); // e.g. C: or C:\hello
+    }
+    return p.startsWith('/');
+}
+/**
+ * Best effort attempt to determine whether a file exists and is executable.
+ * @param filePath    file path to check
+ * @param extensions  additional file extensions to try
+ * @return if file exists and is executable, returns the file path. otherwise empty string.
+ */
+function tryGetExecutablePath(filePath, extensions) {
+    return io_util_awaiter(this, void 0, void 0, function* () {
+        let stats = undefined;
+        try {
+            // test file exists
+            stats = yield stat(filePath);
+        }
+        catch (err) {
+            if (err.code !== 'ENOENT') {
+                // eslint-disable-next-line no-console
+                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+            }
+        }
+        if (stats && stats.isFile()) {
+            if (IS_WINDOWS) {
+                // on Windows, test for valid extension
+                const upperExt = external_path_.extname(filePath).toUpperCase();
+                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
+                    return filePath;
+                }
+            }
+            else {
+                if (isUnixExecutable(stats)) {
+                    return filePath;
+                }
+            }
+        }
+        // try each extension
+        const originalFilePath = filePath;
+        for (const extension of extensions) {
+            filePath = originalFilePath + extension;
+            stats = undefined;
+            try {
+                stats = yield stat(filePath);
+            }
+            catch (err) {
+                if (err.code !== 'ENOENT') {
+                    // eslint-disable-next-line no-console
+                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+                }
+            }
+            if (stats && stats.isFile()) {
+                if (IS_WINDOWS) {
+                    // preserve the case of the actual file (since an extension was appended)
+                    try {
+                        const directory = external_path_.dirname(filePath);
+                        const upperName = external_path_.basename(filePath).toUpperCase();
+                        for (const actualName of yield readdir(directory)) {
+                            if (upperName === actualName.toUpperCase()) {
+                                filePath = external_path_.join(directory, actualName);
+                                break;
+                            }
+                        }
+                    }
+                    catch (err) {
+                        // eslint-disable-next-line no-console
+                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+                    }
+                    return filePath;
+                }
+                else {
+                    if (isUnixExecutable(stats)) {
+                        return filePath;
+                    }
+                }
+            }
+        }
+        return '';
+    });
+}
+function normalizeSeparators(p) {
+    p = p || '';
+    if (IS_WINDOWS) {
+        // convert slashes on Windows
+        p = p.replace(/\//g, '\\');
+        // remove redundant slashes
+        return p.replace(/\\\\+/g, '\\');
+    }
+    // remove redundant slashes
+    return p.replace(/\/\/+/g, '/');
+}
+// on Mac/Linux, test the execute bit
+//     R   W  X  R  W X R W X
+//   256 128 64 32 16 8 4 2 1
+function isUnixExecutable(stats) {
+    return ((stats.mode & 1) > 0 ||
+        ((stats.mode & 8) > 0 &&
+            process.getgid !== undefined &&
+            stats.gid === process.getgid()) ||
+        ((stats.mode & 64) > 0 &&
+            process.getuid !== undefined &&
+            stats.uid === process.getuid()));
+}
+// Get the path of cmd.exe in windows
+function getCmdPath() {
+    var _a;
+    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
+}
+//# sourceMappingURL=io-util.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+/**
+ * Copies a file or folder.
+ * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See CopyOptions.
+ */
+function cp(source_1, dest_1) {
+    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
+        const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
+        // Dest is an existing file, but not forcing
+        if (destStat && destStat.isFile() && !force) {
+            return;
+        }
+        // If dest is an existing directory, should copy inside.
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
+            ? path.join(dest, path.basename(source))
+            : dest;
+        if (!(yield ioUtil.exists(source))) {
+            throw new Error(`no such file or directory: ${source}`);
+        }
+        const sourceStat = yield ioUtil.stat(source);
+        if (sourceStat.isDirectory()) {
+            if (!recursive) {
+                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
+            }
+            else {
+                yield cpDirRecursive(source, newDest, 0, force);
+            }
+        }
+        else {
+            if (path.relative(source, newDest) === '') {
+                // a file cannot be copied to itself
+                throw new Error(`'${newDest}' and '${source}' are the same file`);
+            }
+            yield io_copyFile(source, newDest, force);
+        }
+    });
+}
+/**
+ * Moves a path.
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See MoveOptions.
+ */
+function mv(source_1, dest_1) {
+    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        if (yield ioUtil.exists(dest)) {
+            let destExists = true;
+            if (yield ioUtil.isDirectory(dest)) {
+                // If dest is directory copy src into dest
+                dest = path.join(dest, path.basename(source));
+                destExists = yield ioUtil.exists(dest);
+            }
+            if (destExists) {
+                if (options.force == null || options.force) {
+                    yield rmRF(dest);
+                }
+                else {
+                    throw new Error('Destination already exists');
+                }
+            }
+        }
+        yield mkdirP(path.dirname(dest));
+        yield ioUtil.rename(source, dest);
+    });
+}
+/**
+ * Remove a path recursively with force
+ *
+ * @param inputPath path to remove
+ */
+function rmRF(inputPath) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (ioUtil.IS_WINDOWS) {
+            // Check for invalid characters
+            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
+            if (/[*"<>|]/.test(inputPath)) {
+                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
+            }
+        }
+        try {
+            // note if path does not exist, error is silent
+            yield ioUtil.rm(inputPath, {
+                force: true,
+                maxRetries: 3,
+                recursive: true,
+                retryDelay: 300
+            });
+        }
+        catch (err) {
+            throw new Error(`File was unable to be removed ${err}`);
+        }
+    });
+}
+/**
+ * Make a directory.  Creates the full path with folders in between
+ * Will throw if it fails
+ *
+ * @param   fsPath        path to create
+ * @returns Promise<void>
+ */
+function mkdirP(fsPath) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        ok(fsPath, 'a path argument must be provided');
+        yield ioUtil.mkdir(fsPath, { recursive: true });
+    });
+}
+/**
+ * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
+ * If you check and the tool does not exist, it will throw.
+ *
+ * @param     tool              name of the tool
+ * @param     check             whether to check if tool exists
+ * @returns   Promise<string>   path to tool
+ */
+function which(tool, check) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // recursive when check=true
+        if (check) {
+            const result = yield which(tool, false);
+            if (!result) {
+                if (IS_WINDOWS) {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+                }
+                else {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+                }
+            }
+            return result;
+        }
+        const matches = yield findInPath(tool);
+        if (matches && matches.length > 0) {
+            return matches[0];
+        }
+        return '';
+    });
+}
+/**
+ * Returns a list of all occurrences of the given tool on the system path.
+ *
+ * @returns   Promise<string[]>  the paths of the tool
+ */
+function findInPath(tool) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // build the list of extensions to try
+        const extensions = [];
+        if (IS_WINDOWS && process.env['PATHEXT']) {
+            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
+                if (extension) {
+                    extensions.push(extension);
+                }
+            }
+        }
+        // if it's rooted, return it if exists. otherwise return empty.
+        if (isRooted(tool)) {
+            const filePath = yield tryGetExecutablePath(tool, extensions);
+            if (filePath) {
+                return [filePath];
+            }
+            return [];
+        }
+        // if any path separators, return empty
+        if (tool.includes(external_path_.sep)) {
+            return [];
+        }
+        // build the list of directories
+        //
+        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
+        // it feels like we should not do this. Checking the current directory seems like more of a use
+        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
+        // across platforms.
+        const directories = [];
+        if (process.env.PATH) {
+            for (const p of process.env.PATH.split(external_path_.delimiter)) {
+                if (p) {
+                    directories.push(p);
+                }
+            }
+        }
+        // find all matches
+        const matches = [];
+        for (const directory of directories) {
+            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
+            if (filePath) {
+                matches.push(filePath);
+            }
+        }
+        return matches;
+    });
+}
+function readCopyOptions(options) {
+    const force = options.force == null ? true : options.force;
+    const recursive = Boolean(options.recursive);
+    const copySourceDirectory = options.copySourceDirectory == null
+        ? true
+        : Boolean(options.copySourceDirectory);
+    return { force, recursive, copySourceDirectory };
+}
+function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        // Ensure there is not a run away recursive copy
+        if (currentDepth >= 255)
+            return;
+        currentDepth++;
+        yield mkdirP(destDir);
+        const files = yield ioUtil.readdir(sourceDir);
+        for (const fileName of files) {
+            const srcFile = `${sourceDir}/${fileName}`;
+            const destFile = `${destDir}/${fileName}`;
+            const srcFileStat = yield ioUtil.lstat(srcFile);
+            if (srcFileStat.isDirectory()) {
+                // Recurse
+                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
+            }
+            else {
+                yield io_copyFile(srcFile, destFile, force);
+            }
+        }
+        // Change the mode for the newly created directory
+        yield ioUtil.chmod(destDir, (yield ioUtil.stat(sourceDir)).mode);
+    });
+}
+// Buffered file copy
+function io_copyFile(srcFile, destFile, force) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if ((yield ioUtil.lstat(srcFile)).isSymbolicLink()) {
+            // unlink/re-link it
+            try {
+                yield ioUtil.lstat(destFile);
+                yield ioUtil.unlink(destFile);
+            }
+            catch (e) {
+                // Try to override file permission
+                if (e.code === 'EPERM') {
+                    yield ioUtil.chmod(destFile, '0666');
+                    yield ioUtil.unlink(destFile);
+                }
+                // other errors = it doesn't exist, no work to do
+            }
+            // Copy over symlink
+            const symlinkFull = yield ioUtil.readlink(srcFile);
+            yield ioUtil.symlink(symlinkFull, destFile, ioUtil.IS_WINDOWS ? 'junction' : null);
+        }
+        else if (!(yield ioUtil.exists(destFile)) || force) {
+            yield ioUtil.copyFile(srcFile, destFile);
+        }
+    });
+}
+//# sourceMappingURL=io.js.map
+;// CONCATENATED MODULE: external "timers"
+const external_timers_namespaceObject = require("timers");
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+
+/* eslint-disable @typescript-eslint/unbound-method */
+const toolrunner_IS_WINDOWS = process.platform === 'win32';
+/*
+ * Class for running command line tools. Handles quoting and arg parsing in a platform agnostic way.
+ */
+class ToolRunner extends external_events_.EventEmitter {
+    constructor(toolPath, args, options) {
+        super();
+        if (!toolPath) {
+            throw new Error("Parameter 'toolPath' cannot be null or empty.");
+        }
+        this.toolPath = toolPath;
+        this.args = args || [];
+        this.options = options || {};
+    }
+    _debug(message) {
+        if (this.options.listeners && this.options.listeners.debug) {
+            this.options.listeners.debug(message);
+        }
+    }
+    _getCommandString(options, noPrefix) {
+        const toolPath = this._getSpawnFileName();
+        const args = this._getSpawnArgs(options);
+        let cmd = noPrefix ? '' : '[command]'; // omit prefix when piped to a second tool
+        if (toolrunner_IS_WINDOWS) {
+            // Windows + cmd file
+            if (this._isCmdFile()) {
+                cmd += toolPath;
+                for (const a of args) {
+                    cmd += ` ${a}`;
+                }
+            }
+            // Windows + verbatim
+            else if (options.windowsVerbatimArguments) {
+                cmd += `"${toolPath}"`;
+                for (const a of args) {
+                    cmd += ` ${a}`;
+                }
+            }
+            // Windows (regular)
+            else {
+                cmd += this._windowsQuoteCmdArg(toolPath);
+                for (const a of args) {
+                    cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+                }
+            }
+        }
+        else {
+            // OSX/Linux - this can likely be improved with some form of quoting.
+            // creating processes on Unix is fundamentally different than Windows.
+            // on Unix, execvp() takes an arg array.
+            cmd += toolPath;
+            for (const a of args) {
+                cmd += ` ${a}`;
+            }
+        }
+        return cmd;
+    }
+    _processLineBuffer(data, strBuffer, onLine) {
+        try {
+            let s = strBuffer + data.toString();
+            let n = s.indexOf(external_os_.EOL);
+            while (n > -1) {
+                const line = s.substring(0, n);
+                onLine(line);
+                // the rest of the string ...
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
+            }
+            return s;
+        }
+        catch (err) {
+            // streaming lines to console is best effort.  Don't fail a build.
+            this._debug(`error processing line. Failed with error ${err}`);
+            return '';
+        }
+    }
+    _getSpawnFileName() {
+        if (toolrunner_IS_WINDOWS) {
+            if (this._isCmdFile()) {
+                return process.env['COMSPEC'] || 'cmd.exe';
+            }
+        }
+        return this.toolPath;
+    }
+    _getSpawnArgs(options) {
+        if (toolrunner_IS_WINDOWS) {
+            if (this._isCmdFile()) {
+                let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+                for (const a of this.args) {
+                    argline += ' ';
+                    argline += options.windowsVerbatimArguments
+                        ? a
+                        : this._windowsQuoteCmdArg(a);
+                }
+                argline += '"';
+                return [argline];
+            }
+        }
+        return this.args;
+    }
+    _endsWith(str, end) {
+        return str.endsWith(end);
+    }
+    _isCmdFile() {
+        const upperToolPath = this.toolPath.toUpperCase();
+        return (this._endsWith(upperToolPath, '.CMD') ||
+            this._endsWith(upperToolPath, '.BAT'));
+    }
+    _windowsQuoteCmdArg(arg) {
+        // for .exe, apply the normal quoting rules that libuv applies
+        if (!this._isCmdFile()) {
+            return this._uvQuoteCmdArg(arg);
+        }
+        // otherwise apply quoting rules specific to the cmd.exe command line parser.
+        // the libuv rules are generic and are not designed specifically for cmd.exe
+        // command line parser.
+        //
+        // for a detailed description of the cmd.exe command line parser, refer to
+        // http://stackoverflow.com/questions/4094699/how-does-the-windows-command-interpreter-cmd-exe-parse-scripts/7970912#7970912
+        // need quotes for empty arg
+        if (!arg) {
+            return '""';
+        }
+        // determine whether the arg needs to be quoted
+        const cmdSpecialChars = [
+            ' ',
+            '\t',
+            '&',
+            '(',
+            ')',
+            '[',
+            ']',
+            '{',
+            '}',
+            '^',
+            '=',
+            ';',
+            '!',
+            "'",
+            '+',
+            ',',
+            '`',
+            '~',
+            '|',
+            '<',
+            '>',
+            '"'
+        ];
+        let needsQuotes = false;
+        for (const char of arg) {
+            if (cmdSpecialChars.some(x => x === char)) {
+                needsQuotes = true;
+                break;
+            }
+        }
+        // short-circuit if quotes not needed
+        if (!needsQuotes) {
+            return arg;
+        }
+        // the following quoting rules are very similar to the rules that by libuv applies.
+        //
+        // 1) wrap the string in quotes
+        //
+        // 2) double-up quotes - i.e. " => ""
+        //
+        //    this is different from the libuv quoting rules. libuv replaces " with \", which unfortunately
+        //    doesn't work well with a cmd.exe command line.
+        //
+        //    note, replacing " with "" also works well if the arg is passed to a downstream .NET console app.
+        //    for example, the command line:
+        //          foo.exe "myarg:""my val"""
+        //    is parsed by a .NET console app into an arg array:
+        //          [ "myarg:\"my val\"" ]
+        //    which is the same end result when applying libuv quoting rules. although the actual
+        //    command line from libuv quoting rules would look like:
+        //          foo.exe "myarg:\"my val\""
+        //
+        // 3) double-up slashes that precede a quote,
+        //    e.g.  hello \world    => "hello \world"
+        //          hello\"world    => "hello\\""world"
+        //          hello\\"world   => "hello\\\\""world"
+        //          hello world\    => "hello world\\"
+        //
+        //    technically this is not required for a cmd.exe command line, or the batch argument parser.
+        //    the reasons for including this as a .cmd quoting rule are:
+        //
+        //    a) this is optimized for the scenario where the argument is passed from the .cmd file to an
+        //       external program. many programs (e.g. .NET console apps) rely on the slash-doubling rule.
+        //
+        //    b) it's what we've been doing previously (by deferring to node default behavior) and we
+        //       haven't heard any complaints about that aspect.
+        //
+        // note, a weakness of the quoting rules chosen here, is that % is not escaped. in fact, % cannot be
+        // escaped when used on the command line directly - even though within a .cmd file % can be escaped
+        // by using %%.
+        //
+        // the saving grace is, on the command line, %var% is left as-is if var is not defined. this contrasts
+        // the line parsing rules within a .cmd file, where if var is not defined it is replaced with nothing.
+        //
+        // one option that was explored was replacing % with ^% - i.e. %var% => ^%var^%. this hack would
+        // often work, since it is unlikely that var^ would exist, and the ^ character is removed when the
+        // variable is used. the problem, however, is that ^ is not removed when %* is used to pass the args
+        // to an external program.
+        //
+        // an unexplored potential solution for the % escaping problem, is to create a wrapper .cmd file.
+        // % can be escaped within a .cmd file.
+        let reverse = '"';
+        let quoteHit = true;
+        for (let i = arg.length; i > 0; i--) {
+            // walk the string in reverse
+            reverse += arg[i - 1];
+            if (quoteHit && arg[i - 1] === '\\') {
+                reverse += '\\'; // double the slash
+            }
+            else if (arg[i - 1] === '"') {
+                quoteHit = true;
+                reverse += '"'; // double the quote
+            }
+            else {
+                quoteHit = false;
+            }
+        }
+        reverse += '"';
+        return reverse.split('').reverse().join('');
+    }
+    _uvQuoteCmdArg(arg) {
+        // Tool runner wraps child_process.spawn() and needs to apply the same quoting as
+        // Node in certain cases where the undocumented spawn option windowsVerbatimArguments
+        // is used.
+        //
+        // Since this function is a port of quote_cmd_arg from Node 4.x (technically, lib UV,
+        // see https://github.com/nodejs/node/blob/v4.x/deps/uv/src/win/process.c for details),
+        // pasting copyright notice from Node within this function:
+        //
+        //      Copyright Joyent, Inc. and other Node contributors. All rights reserved.
+        //
+        //      Permission is hereby granted, free of charge, to any person obtaining a copy
+        //      of this software and associated documentation files (the "Software"), to
+        //      deal in the Software without restriction, including without limitation the
+        //      rights to use, copy, modify, merge, publish, distribute, sublicense, and/or
+        //      sell copies of the Software, and to permit persons to whom the Software is
+        //      furnished to do so, subject to the following conditions:
+        //
+        //      The above copyright notice and this permission notice shall be included in
+        //      all copies or substantial portions of the Software.
+        //
+        //      THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+        //      IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+        //      FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+        //      AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+        //      LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING
+        //      FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
+        //      IN THE SOFTWARE.
+        if (!arg) {
+            // Need double quotation for empty argument
+            return '""';
+        }
+        if (!arg.includes(' ') && !arg.includes('\t') && !arg.includes('"')) {
+            // No quotation needed
+            return arg;
+        }
+        if (!arg.includes('"') && !arg.includes('\\')) {
+            // No embedded double quotes or backslashes, so I can just wrap
+            // quote marks around the whole thing.
+            return `"${arg}"`;
+        }
+        // Expected input/output:
+        //   input : hello"world
+        //   output: "hello\"world"
+        //   input : hello""world
+        //   output: "hello\"\"world"
+        //   input : hello\world
+        //   output: hello\world
+        //   input : hello\\world
+        //   output: hello\\world
+        //   input : hello\"world
+        //   output: "hello\\\"world"
+        //   input : hello\\"world
+        //   output: "hello\\\\\"world"
+        //   input : hello world\
+        //   output: "hello world\\" - note the comment in libuv actually reads "hello world\"
+        //                             but it appears the comment is wrong, it should be "hello world\\"
+        let reverse = '"';
+        let quoteHit = true;
+        for (let i = arg.length; i > 0; i--) {
+            // walk the string in reverse
+            reverse += arg[i - 1];
+            if (quoteHit && arg[i - 1] === '\\') {
+                reverse += '\\';
+            }
+            else if (arg[i - 1] === '"') {
+                quoteHit = true;
+                reverse += '\\';
+            }
+            else {
+                quoteHit = false;
+            }
+        }
+        reverse += '"';
+        return reverse.split('').reverse().join('');
+    }
+    _cloneExecOptions(options) {
+        options = options || {};
+        const result = {
+            cwd: options.cwd || process.cwd(),
+            env: options.env || process.env,
+            silent: options.silent || false,
+            windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+            failOnStdErr: options.failOnStdErr || false,
+            ignoreReturnCode: options.ignoreReturnCode || false,
+            delay: options.delay || 10000
+        };
+        result.outStream = options.outStream || process.stdout;
+        result.errStream = options.errStream || process.stderr;
+        return result;
+    }
+    _getSpawnOptions(options, toolPath) {
+        options = options || {};
+        const result = {};
+        result.cwd = options.cwd;
+        result.env = options.env;
+        result['windowsVerbatimArguments'] =
+            options.windowsVerbatimArguments || this._isCmdFile();
+        if (options.windowsVerbatimArguments) {
+            result.argv0 = `"${toolPath}"`;
+        }
+        return result;
+    }
+    /**
+     * Exec a tool.
+     * Output will be streamed to the live console.
+     * Returns promise with return code
+     *
+     * @param     tool     path to tool to exec
+     * @param     options  optional exec options.  See ExecOptions
+     * @returns   number
+     */
+    exec() {
+        return toolrunner_awaiter(this, void 0, void 0, function* () {
+            // root the tool path if it is unrooted and contains relative pathing
+            if (!isRooted(this.toolPath) &&
+                (this.toolPath.includes('/') ||
+                    (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
+                // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
+                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            }
+            // if the tool is only a file name, then resolve it from the PATH
+            // otherwise verify it exists (add extension on Windows if necessary)
+            this.toolPath = yield which(this.toolPath, true);
+            return new Promise((resolve, reject) => toolrunner_awaiter(this, void 0, void 0, function* () {
+                this._debug(`exec tool: ${this.toolPath}`);
+                this._debug('arguments:');
+                for (const arg of this.args) {
+                    this._debug(`   ${arg}`);
+                }
+                const optionsNonNull = this._cloneExecOptions(this.options);
+                if (!optionsNonNull.silent && optionsNonNull.outStream) {
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
+                }
+                const state = new ExecState(optionsNonNull, this.toolPath);
+                state.on('debug', (message) => {
+                    this._debug(message);
+                });
+                if (this.options.cwd && !(yield exists(this.options.cwd))) {
+                    return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+                }
+                const fileName = this._getSpawnFileName();
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                let stdbuffer = '';
+                if (cp.stdout) {
+                    cp.stdout.on('data', (data) => {
+                        if (this.options.listeners && this.options.listeners.stdout) {
+                            this.options.listeners.stdout(data);
+                        }
+                        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+                            optionsNonNull.outStream.write(data);
+                        }
+                        stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+                            if (this.options.listeners && this.options.listeners.stdline) {
+                                this.options.listeners.stdline(line);
+                            }
+                        });
+                    });
+                }
+                let errbuffer = '';
+                if (cp.stderr) {
+                    cp.stderr.on('data', (data) => {
+                        state.processStderr = true;
+                        if (this.options.listeners && this.options.listeners.stderr) {
+                            this.options.listeners.stderr(data);
+                        }
+                        if (!optionsNonNull.silent &&
+                            optionsNonNull.errStream &&
+                            optionsNonNull.outStream) {
+                            const s = optionsNonNull.failOnStdErr
+                                ? optionsNonNull.errStream
+                                : optionsNonNull.outStream;
+                            s.write(data);
+                        }
+                        errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+                            if (this.options.listeners && this.options.listeners.errline) {
+                                this.options.listeners.errline(line);
+                            }
+                        });
+                    });
+                }
+                cp.on('error', (err) => {
+                    state.processError = err.message;
+                    state.processExited = true;
+                    state.processClosed = true;
+                    state.CheckComplete();
+                });
+                cp.on('exit', (code) => {
+                    state.processExitCode = code;
+                    state.processExited = true;
+                    this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+                    state.CheckComplete();
+                });
+                cp.on('close', (code) => {
+                    state.processExitCode = code;
+                    state.processExited = true;
+                    state.processClosed = true;
+                    this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+                    state.CheckComplete();
+                });
+                state.on('done', (error, exitCode) => {
+                    if (stdbuffer.length > 0) {
+                        this.emit('stdline', stdbuffer);
+                    }
+                    if (errbuffer.length > 0) {
+                        this.emit('errline', errbuffer);
+                    }
+                    cp.removeAllListeners();
+                    if (error) {
+                        reject(error);
+                    }
+                    else {
+                        resolve(exitCode);
+                    }
+                });
+                if (this.options.input) {
+                    if (!cp.stdin) {
+                        throw new Error('child process missing stdin');
+                    }
+                    cp.stdin.end(this.options.input);
+                }
+            }));
+        });
+    }
+}
+/**
+ * Convert an arg string to an array of args. Handles escaping
+ *
+ * @param    argString   string of arguments
+ * @returns  string[]    array of arguments
+ */
+function argStringToArray(argString) {
+    const args = [];
+    let inQuotes = false;
+    let escaped = false;
+    let arg = '';
+    function append(c) {
+        // we only escape double quotes.
+        if (escaped && c !== '"') {
+            arg += '\\';
+        }
+        arg += c;
+        escaped = false;
+    }
+    for (let i = 0; i < argString.length; i++) {
+        const c = argString.charAt(i);
+        if (c === '"') {
+            if (!escaped) {
+                inQuotes = !inQuotes;
+            }
+            else {
+                append(c);
+            }
+            continue;
+        }
+        if (c === '\\' && escaped) {
+            append(c);
+            continue;
+        }
+        if (c === '\\' && inQuotes) {
+            escaped = true;
+            continue;
+        }
+        if (c === ' ' && !inQuotes) {
+            if (arg.length > 0) {
+                args.push(arg);
+                arg = '';
+            }
+            continue;
+        }
+        append(c);
+    }
+    if (arg.length > 0) {
+        args.push(arg.trim());
+    }
+    return args;
+}
+class ExecState extends external_events_.EventEmitter {
+    constructor(options, toolPath) {
+        super();
+        this.processClosed = false; // tracks whether the process has exited and stdio is closed
+        this.processError = '';
+        this.processExitCode = 0;
+        this.processExited = false; // tracks whether the process has exited
+        this.processStderr = false; // tracks whether stderr was written to
+        this.delay = 10000; // 10 seconds
+        this.done = false;
+        this.timeout = null;
+        if (!toolPath) {
+            throw new Error('toolPath must not be empty');
+        }
+        this.options = options;
+        this.toolPath = toolPath;
+        if (options.delay) {
+            this.delay = options.delay;
+        }
+    }
+    CheckComplete() {
+        if (this.done) {
+            return;
+        }
+        if (this.processClosed) {
+            this._setResult();
+        }
+        else if (this.processExited) {
+            this.timeout = (0,external_timers_namespaceObject.setTimeout)(ExecState.HandleTimeout, this.delay, this);
+        }
+    }
+    _debug(message) {
+        this.emit('debug', message);
+    }
+    _setResult() {
+        // determine whether there is an error
+        let error;
+        if (this.processExited) {
+            if (this.processError) {
+                error = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+            }
+            else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+                error = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+            }
+            else if (this.processStderr && this.options.failOnStdErr) {
+                error = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+            }
+        }
+        // clear the timeout
+        if (this.timeout) {
+            clearTimeout(this.timeout);
+            this.timeout = null;
+        }
+        this.done = true;
+        this.emit('done', error, this.processExitCode);
+    }
+    static HandleTimeout(state) {
+        if (state.done) {
+            return;
+        }
+        if (!state.processClosed && state.processExited) {
+            const message = `The STDIO streams did not close within ${state.delay / 1000} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+            state._debug(message);
+        }
+        state._setResult();
+    }
+}
+//# sourceMappingURL=toolrunner.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+/**
+ * Exec a command.
+ * Output will be streamed to the live console.
+ * Returns promise with return code
+ *
+ * @param     commandLine        command to execute (can include additional args). Must be correctly escaped.
+ * @param     args               optional arguments for tool. Escaping is handled by the lib.
+ * @param     options            optional exec options.  See ExecOptions
+ * @returns   Promise<number>    exit code
+ */
+function exec_exec(commandLine, args, options) {
+    return exec_awaiter(this, void 0, void 0, function* () {
+        const commandArgs = argStringToArray(commandLine);
+        if (commandArgs.length === 0) {
+            throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+        }
+        // Path to tool to execute should be first arg
+        const toolPath = commandArgs[0];
+        args = commandArgs.slice(1).concat(args || []);
+        const runner = new ToolRunner(toolPath, args, options);
+        return runner.exec();
+    });
+}
+/**
+ * Exec a command and get the output.
+ * Output will be streamed to the live console.
+ * Returns promise with the exit code and collected stdout and stderr
+ *
+ * @param     commandLine           command to execute (can include additional args). Must be correctly escaped.
+ * @param     args                  optional arguments for tool. Escaping is handled by the lib.
+ * @param     options               optional exec options.  See ExecOptions
+ * @returns   Promise<ExecOutput>   exit code, stdout, and stderr
+ */
+function getExecOutput(commandLine, args, options) {
+    return exec_awaiter(this, void 0, void 0, function* () {
+        var _a, _b;
+        let stdout = '';
+        let stderr = '';
+        //Using string decoder covers the case where a mult-byte character is split
+        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
+        const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+        const stdErrListener = (data) => {
+            stderr += stderrDecoder.write(data);
+            if (originalStdErrListener) {
+                originalStdErrListener(data);
+            }
+        };
+        const stdOutListener = (data) => {
+            stdout += stdoutDecoder.write(data);
+            if (originalStdoutListener) {
+                originalStdoutListener(data);
+            }
+        };
+        const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+        const exitCode = yield exec_exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+        //flush any remaining characters
+        stdout += stdoutDecoder.end();
+        stderr += stderrDecoder.end();
+        return {
+            exitCode,
+            stdout,
+            stderr
+        };
+    });
+}
+//# sourceMappingURL=exec.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
+var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
+        silent: true
+    });
+    const { stdout: name } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
+        silent: true
+    });
+    return {
+        name: name.trim(),
+        version: version.trim()
+    };
+});
+const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    var _a, _b, _c, _d;
+    const { stdout } = yield exec.getExecOutput('sw_vers', undefined, {
+        silent: true
+    });
+    const version = (_b = (_a = stdout.match(/ProductVersion:\s*(.+)/)) === null || _a === void 0 ? void 0 : _a[1]) !== null && _b !== void 0 ? _b : '';
+    const name = (_d = (_c = stdout.match(/ProductName:\s*(.+)/)) === null || _c === void 0 ? void 0 : _c[1]) !== null && _d !== void 0 ? _d : '';
+    return {
+        name,
+        version
+    };
+});
+const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
+    const { stdout } = yield exec.getExecOutput('lsb_release', ['-i', '-r', '-s'], {
+        silent: true
+    });
+    const [name, version] = stdout.trim().split('\n');
+    return {
+        name,
+        version
+    };
+});
+const platform = external_os_.platform();
+const arch = external_os_.arch();
+const isWindows = platform === 'win32';
+const isMacOS = platform === 'darwin';
+const isLinux = platform === 'linux';
+function getDetails() {
+    return platform_awaiter(this, void 0, void 0, function* () {
+        return Object.assign(Object.assign({}, (yield (isWindows
+            ? getWindowsInfo()
+            : isMacOS
+                ? getMacOsInfo()
+                : getLinuxInfo()))), { platform,
+            arch,
+            isWindows,
+            isMacOS,
+            isLinux });
+    });
+}
+//# sourceMappingURL=platform.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
+var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+/**
+ * The code to exit an action
+ */
+var ExitCode;
+(function (ExitCode) {
+    /**
+     * A code indicating that the action was successful
+     */
+    ExitCode[ExitCode["Success"] = 0] = "Success";
+    /**
+     * A code indicating that the action was a failure
+     */
+    ExitCode[ExitCode["Failure"] = 1] = "Failure";
+})(ExitCode || (ExitCode = {}));
+//-----------------------------------------------------------------------
+// Variables
+//-----------------------------------------------------------------------
+/**
+ * Sets env variable for this action and future actions in the job
+ * @param name the name of the variable to set
+ * @param val the value of the variable. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function exportVariable(name, val) {
+    const convertedVal = toCommandValue(val);
+    process.env[name] = convertedVal;
+    const filePath = process.env['GITHUB_ENV'] || '';
+    if (filePath) {
+        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
+    }
+    issueCommand('set-env', { name }, convertedVal);
+}
+/**
+ * Registers a secret which will get masked from logs
+ *
+ * @param secret - Value of the secret to be masked
+ * @remarks
+ * This function instructs the Actions runner to mask the specified value in any
+ * logs produced during the workflow run. Once registered, the secret value will
+ * be replaced with asterisks (***) whenever it appears in console output, logs,
+ * or error messages.
+ *
+ * This is useful for protecting sensitive information such as:
+ * - API keys
+ * - Access tokens
+ * - Authentication credentials
+ * - URL parameters containing signatures (SAS tokens)
+ *
+ * Note that masking only affects future logs; any previous appearances of the
+ * secret in logs before calling this function will remain unmasked.
+ *
+ * @example
+ * ```typescript
+ * // Register an API token as a secret
+ * const apiToken = "abc123xyz456";
+ * setSecret(apiToken);
+ *
+ * // Now any logs containing this value will show *** instead
+ * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
+ * ```
+ */
+function core_setSecret(secret) {
+    issueCommand('add-mask', {}, secret);
+}
+/**
+ * Prepends inputPath to the PATH (for this action and future actions)
+ * @param inputPath
+ */
+function addPath(inputPath) {
+    const filePath = process.env['GITHUB_PATH'] || '';
+    if (filePath) {
+        issueFileCommand('PATH', inputPath);
+    }
+    else {
+        issueCommand('add-path', {}, inputPath);
+    }
+    process.env['PATH'] = `${inputPath}${path.delimiter}${process.env['PATH']}`;
+}
+/**
+ * Gets the value of an input.
+ * Unless trimWhitespace is set to false in InputOptions, the value is also trimmed.
+ * Returns an empty string if the value is not defined.
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   string
+ */
+function getInput(name, options) {
+    const val = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
+    if (options && options.required && !val) {
+        throw new Error(`Input required and not supplied: ${name}`);
+    }
+    if (options && options.trimWhitespace === false) {
+        return val;
+    }
+    return val.trim();
+}
+/**
+ * Gets the values of an multiline input.  Each value is also trimmed.
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   string[]
+ *
+ */
+function getMultilineInput(name, options) {
+    const inputs = getInput(name, options)
+        .split('\n')
+        .filter(x => x !== '');
+    if (options && options.trimWhitespace === false) {
+        return inputs;
+    }
+    return inputs.map(input => input.trim());
+}
+/**
+ * Gets the input value of the boolean type in the YAML 1.2 "core schema" specification.
+ * Support boolean input list: `true | True | TRUE | false | False | FALSE` .
+ * The return value is also in boolean type.
+ * ref: https://yaml.org/spec/1.2/spec.html#id2804923
+ *
+ * @param     name     name of the input to get
+ * @param     options  optional. See InputOptions.
+ * @returns   boolean
+ */
+function getBooleanInput(name, options) {
+    const trueValue = ['true', 'True', 'TRUE'];
+    const falseValue = ['false', 'False', 'FALSE'];
+    const val = getInput(name, options);
+    if (trueValue.includes(val))
+        return true;
+    if (falseValue.includes(val))
+        return false;
+    throw new TypeError(`Input does not meet YAML 1.2 "Core Schema" specification: ${name}\n` +
+        `Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
+}
+/**
+ * Sets the value of an output.
+ *
+ * @param     name     name of the output to set
+ * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function setOutput(name, value) {
+    const filePath = process.env['GITHUB_OUTPUT'] || '';
+    if (filePath) {
+        return issueFileCommand('OUTPUT', prepareKeyValueMessage(name, value));
+    }
+    process.stdout.write(os.EOL);
+    issueCommand('set-output', { name }, toCommandValue(value));
+}
+/**
+ * Enables or disables the echoing of commands into stdout for the rest of the step.
+ * Echoing is disabled by default if ACTIONS_STEP_DEBUG is not set.
+ *
+ */
+function setCommandEcho(enabled) {
+    issue('echo', enabled ? 'on' : 'off');
+}
+//-----------------------------------------------------------------------
+// Results
+//-----------------------------------------------------------------------
+/**
+ * Sets the action status to failed.
+ * When the action exits it will be with an exit code of 1
+ * @param message add error issue message
+ */
+function setFailed(message) {
+    process.exitCode = ExitCode.Failure;
+    error(message);
+}
+//-----------------------------------------------------------------------
+// Logging Commands
+//-----------------------------------------------------------------------
+/**
+ * Gets whether Actions Step Debug is on or not
+ */
+function isDebug() {
+    return process.env['RUNNER_DEBUG'] === '1';
+}
+/**
+ * Writes debug message to user log
+ * @param message debug message
+ */
+function core_debug(message) {
+    issueCommand('debug', {}, message);
+}
+/**
+ * Adds an error issue
+ * @param message error issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function error(message, properties = {}) {
+    issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Adds a warning issue
+ * @param message warning issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function warning(message, properties = {}) {
+    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Adds a notice issue
+ * @param message notice issue message. Errors will be converted to string via toString()
+ * @param properties optional properties to add to the annotation.
+ */
+function notice(message, properties = {}) {
+    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+}
+/**
+ * Writes info to log with console.log.
+ * @param message info message
+ */
+function info(message) {
+    process.stdout.write(message + os.EOL);
+}
+/**
+ * Begin an output group.
+ *
+ * Output until the next `groupEnd` will be foldable in this group
+ *
+ * @param name The name of the output group
+ */
+function startGroup(name) {
+    issue('group', name);
+}
+/**
+ * End an output group.
+ */
+function endGroup() {
+    issue('endgroup');
+}
+/**
+ * Wrap an asynchronous function call in a group.
+ *
+ * Returns the same type as the function itself.
+ *
+ * @param name The name of the group
+ * @param fn The function to wrap in the group
+ */
+function group(name, fn) {
+    return core_awaiter(this, void 0, void 0, function* () {
+        startGroup(name);
+        let result;
+        try {
+            result = yield fn();
+        }
+        finally {
+            endGroup();
+        }
+        return result;
+    });
+}
+//-----------------------------------------------------------------------
+// Wrapper action state
+//-----------------------------------------------------------------------
+/**
+ * Saves state for current action, the state can only be retrieved by this action's post job execution.
+ *
+ * @param     name     name of the state to store
+ * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function saveState(name, value) {
+    const filePath = process.env['GITHUB_STATE'] || '';
+    if (filePath) {
+        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+    }
+    issueCommand('save-state', { name }, toCommandValue(value));
+}
+/**
+ * Gets the value of an state set by this action's main execution.
+ *
+ * @param     name     name of the state to get
+ * @returns   string
+ */
+function getState(name) {
+    return process.env[`STATE_${name}`] || '';
+}
+function getIDToken(aud) {
+    return core_awaiter(this, void 0, void 0, function* () {
+        return yield OidcClient.getIDToken(aud);
+    });
+}
+/**
+ * Summary exports
+ */
+
+/**
+ * @deprecated use core.summary
+ */
+
+/**
+ * Path exports
+ */
+
+/**
+ * Platform utilities exports
+ */
+
+//# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/report/platform.ts
+
+
+/** Replaces every registered secret, and each of its lines, with *** (in a line or a block of lines alike). */
+class Redactor {
+    secrets = [];
+    add(value) {
+        const parts = [value, ...value.split(/\r?\n/)].map((s) => s.trim()).filter((s) => s.length >= 3);
+        for (const part of parts)
+            if (!this.secrets.includes(part))
+                this.secrets.push(part);
+        this.secrets.sort((a, b) => b.length - a.length);
+        return parts;
+    }
+    redact(text) {
+        let out = text;
+        for (const secret of this.secrets)
+            if (out.includes(secret))
+                out = out.split(secret).join('***');
+        return out;
+    }
+}
+/**
+ * Whether the runner could read some line of `text` as a workflow command:
+ * one that starts with `::` once leading white space is gone, or the legacy
+ * `##[name ...]` form, which the runner finds anywhere in a line. The runner
+ * splits on CR as well as LF, and its idea of white space is wider than
+ * ASCII, so any leading run of spaces, separators and control characters
+ * counts.
+ */
+function readableAsCommand(text) {
+    if (text.includes('##['))
+        return true;
+    return text.split(/\r\n|\r|\n/).some((line) => /^[\s\p{Z}\p{Cc}\p{Cf}]*::/u.test(line));
+}
+/**
+ * The GitHub Actions runner, through @actions/core. Lines that did not come
+ * from us (remote output, and any line of ours that quotes text which could
+ * be read as a command) are printed with workflow commands stopped, under a
+ * random token only this process knows; our own next command resumes them.
+ */
+class ActionsPlatform {
+    redactor = new Redactor();
+    stopToken = randomBytes(16).toString('hex');
+    stopped = false;
+    /** Before a line or command of ours that the runner must read: resume commands if they are stopped. */
+    ours() {
+        if (this.stopped) {
+            process.stdout.write(`::${this.stopToken}::\n`);
+            this.stopped = false;
+        }
+    }
+    /** Before text that must not be read as a command. */
+    stop() {
+        if (!this.stopped) {
+            process.stdout.write(`::stop-commands::${this.stopToken}\n`);
+            this.stopped = true;
+        }
+    }
+    info(line) {
+        const text = this.redactor.redact(line);
+        // A line quoting a container log, a commit subject or an HTTP body stays text.
+        if (readableAsCommand(text))
+            this.stop();
+        else
+            this.ours();
+        core.info(text);
+    }
+    remote(lines) {
+        this.stop();
+        let ok = true;
+        for (const part of lines) {
+            if (typeof part === 'string') {
+                ok = process.stdout.write(`${this.redactor.redact(part)}\n`) && ok;
+                continue;
+            }
+            // The log gets the packet's own bytes unless a secret is there: no copy, no new Buffer (each
+            // new one would be external memory more that only a garbage collection frees). Secrets are
+            // looked for in the text, which dies as soon as it is searched: when V8 next collects its
+            // young generation it finds nothing of it alive. Memory stays bounded by 'drain'.
+            const text = part.toString('utf8');
+            const shown = this.redactor.redact(text);
+            ok = process.stdout.write(shown === text ? part : shown) && ok;
+        }
+        return ok;
+    }
+    drained(resume) {
+        process.stdout.once('drain', resume);
+    }
+    // The runner reads `::warning::`, `::error::` and `::group::` lines as their
+    // command first, so what their data quotes (escaped by core onto one line)
+    // cannot start another.
+    warning(message) {
+        this.ours();
+        core.warning(this.redactor.redact(message));
+    }
+    error(message) {
+        this.ours();
+        core.error(this.redactor.redact(message));
+    }
+    startGroup(name) {
+        this.ours();
+        core.startGroup(this.redactor.redact(name));
+    }
+    endGroup() {
+        this.ours();
+        core.endGroup();
+    }
+    setSecret(value) {
+        this.ours();
+        for (const part of this.redactor.add(value))
+            core.setSecret(part);
+    }
+    setOutput(name, value) {
+        this.ours();
+        core.setOutput(name, value);
+    }
+    exportVariable(name, value) {
+        this.ours();
+        core.exportVariable(name, value);
+    }
+    async addSummary(markdown) {
+        // Outside a runner (no summary file) there is nowhere to write it.
+        if (!process.env.GITHUB_STEP_SUMMARY)
+            return;
+        await core.summary.addRaw(this.redactor.redact(markdown), true).write();
+    }
+    setFailed(message) {
+        this.ours();
+        core.setFailed(this.redactor.redact(message));
+    }
+}
+/**
+ * Plain terminal output for the `nas-release` command. It issues no workflow
+ * commands of its own, so when it runs inside a workflow's `run:` step (where
+ * the runner reads its output) it stops them for good before its first line:
+ * nothing it prints, from the NAS or elsewhere, can act on the runner.
+ */
+class TerminalPlatform {
+    redactor = new Redactor();
+    outputs = new Map();
+    depth = 0;
+    constructor(insideRunner = process.env.GITHUB_ACTIONS === 'true') {
+        if (insideRunner)
+            process.stdout.write(`::stop-commands::${(0,external_node_crypto_.randomBytes)(16).toString('hex')}\n`);
+    }
+    write(line, stream = process.stdout) {
+        return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
+    }
+    info(line) {
+        this.write(line);
+    }
+    remote(lines) {
+        let ok = true;
+        for (const part of lines) {
+            // a Buffer's lines each end with \n: the last one is not followed by another line
+            const text = typeof part === 'string' ? part : part.toString('utf8', 0, part.length - 1);
+            for (const line of text.split('\n'))
+                ok = this.write(`│ ${line}`);
+        }
+        return ok;
+    }
+    drained(resume) {
+        process.stdout.once('drain', resume);
+    }
+    warning(message) {
+        this.write(`warning: ${message}`, process.stderr);
+    }
+    error(message) {
+        this.write(`error: ${message}`, process.stderr);
+    }
+    startGroup(name) {
+        this.write(`▸ ${name}`);
+        this.depth = 1;
+    }
+    endGroup() {
+        this.depth = 0;
+    }
+    setSecret(value) {
+        this.redactor.add(value);
+    }
+    setOutput(name, value) {
+        this.outputs.set(name, value);
+    }
+    exportVariable() { }
+    async addSummary() { }
+    setFailed(message) {
+        this.write(`✗ ${message}`, process.stderr);
+        process.exitCode = 1;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/day-two/platform.ts
+
+
+/**
+ * Where a day-two command's words go: its answer (a table, JSON, the logs)
+ * on standard output, everything else (the connection, warnings, errors) on
+ * standard error, so `--json` leaves standard output to JSON alone. Inside a
+ * workflow's `run:` step, workflow commands are stopped for good before the
+ * first line: nothing read from the NAS can act on the runner.
+ */
+class DayTwoPlatform {
+    redactor = new Redactor();
+    constructor(
+    /** Standard output holds JSON only: the stop line goes to standard error. */
+    json, insideRunner = process.env.GITHUB_ACTIONS === 'true') {
+        if (insideRunner)
+            (json ? process.stderr : process.stdout).write(`::stop-commands::${(0,external_node_crypto_.randomBytes)(16).toString('hex')}\n`);
+    }
+    /** The command's answer. */
+    print(text) {
+        process.stdout.write(this.redactor.redact(text) + '\n');
+    }
+    info(line) {
+        process.stderr.write(this.redactor.redact(line) + '\n');
+    }
+    /** The logs, as the NAS sends them. */
+    remote(lines) {
+        let ok = true;
+        for (const part of lines) {
+            const text = typeof part === 'string' ? `${part}\n` : part.toString('utf8');
+            ok = process.stdout.write(this.redactor.redact(text)) && ok;
+        }
+        return ok;
+    }
+    drained(resume) {
+        process.stdout.once('drain', resume);
+    }
+    warning(message) {
+        this.info(`warning: ${message}`);
+    }
+    error(message) {
+        this.info(`error: ${message}`);
+    }
+    startGroup(name) {
+        this.info(`▸ ${name}`);
+    }
+    endGroup() { }
+    setSecret(value) {
+        this.redactor.add(value);
+    }
+    setOutput() { }
+    exportVariable() { }
+    async addSummary() { }
+    setFailed(message) {
+        this.info(`✗ ${message}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/day-two/views.ts
+
+/** The tag of `image:tag` (a registry's port is not a tag). */
+function tagOfImage(image) {
+    const at = image.lastIndexOf(':');
+    return at > image.lastIndexOf('/') ? image.slice(at + 1) : '';
+}
+function parseHolder(text) {
+    if (!text)
+        return null;
+    try {
+        const h = JSON.parse(text);
+        return typeof h === 'object' && h !== null ? h : null;
+    }
+    catch {
+        return { action: text };
+    }
+}
+function serviceOf(c, project, liveColor) {
+    const color = c.project.startsWith(`${project}-`) ? c.project.slice(project.length + 1) : null;
+    const running = c.state === 'running';
+    return {
+        service: c.service,
+        container: c.name,
+        color,
+        live: color !== null && color === liveColor,
+        image: c.image,
+        tag: tagOfImage(c.image),
+        state: c.state,
+        health: c.health || c.state,
+        since: (running ? c.startedAt : c.finishedAt).replace(/\.\d+Z$/, 'Z'),
+    };
+}
+function statusReport(o) {
+    const { answers } = o;
+    const project = composeProject(o.composeFile);
+    return {
+        host: o.host,
+        repoPath: o.repoPath,
+        composeFile: o.composeFile,
+        services: answers.containers
+            .map((c) => serviceOf(c, project, answers.liveColor))
+            .sort((a, b) => a.service.localeCompare(b.service) || (a.color ?? '').localeCompare(b.color ?? '')),
+        liveColor: answers.liveColor || null,
+        lock: {
+            state: answers.lock,
+            // the holder file outlives a holder killed outright: it names a holder only while the lock is held (or may be)
+            holder: answers.lock === 'free' ? null : parseHolder(answers.holder),
+        },
+        phaseRunning: answers.phase === 'unknown' ? null : answers.phase === 'held',
+        inProgress: o.inProgress ?? null,
+        lastOperation: o.history.length ? o.history[o.history.length - 1] : null,
+    };
+}
+/** Text from the NAS shown in a terminal: no control character (an escape sequence) gets through. */
+function clean(text) {
+    return (text ?? '').replace(/[\0-\x1f\x7f-\x9f]/g, '?');
+}
+/** Columns padded to their widest cell. */
+function table(header, rows) {
+    const cells = [header, ...rows.map((r) => r.map((c) => clean(c) || '-'))];
+    const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+    return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
+function views_describeHolder(h) {
+    return `${clean(h.action) || 'an operation'} by ${clean(h.actor) || '?'} since ${clean(h.started) || '?'} (${clean(h.run) || 'unknown run'})`;
+}
+function describeRecord(r) {
+    const move = r.previous ? `${clean(r.previous)} -> ${clean(r.tag) || '?'}` : clean(r.tag) || '?';
+    const detail = r.detail ? ` (${clean(r.detail)})` : '';
+    return `${clean(r.action)} ${move}: ${clean(r.outcome) || 'in progress'}${detail}, ${clean(r.ended ?? r.started)} by ${clean(r.actor) || '?'} (${clean(r.run) || 'unknown run'})`;
+}
+function statusText(s) {
+    const out = [`${clean(s.host)}:${clean(s.repoPath)} (${clean(s.composeFile)})`, ''];
+    out.push(s.services.length
+        ? table(['SERVICE', 'COLOUR', 'CONTAINER', 'TAG', 'HEALTH', 'SINCE'], s.services.map((v) => [
+            v.service,
+            v.color ? `${v.color}${v.live ? ' (live)' : ''}` : '',
+            v.container,
+            v.tag || v.image,
+            v.health,
+            v.since,
+        ]))
+        : 'No container of the compose file exists on the NAS.', '');
+    if (s.liveColor)
+        out.push(`Live colour:    ${clean(s.liveColor)}`);
+    const lock = s.lock.state === 'free'
+        ? 'free'
+        : s.lock.state === 'held'
+            ? `held by ${s.lock.holder ? views_describeHolder(s.lock.holder) : 'an operation that has not said who it is'}`
+            : `unknown (the NAS does not show its locks)${s.lock.holder ? `; last taken by ${views_describeHolder(s.lock.holder)}` : ''}`;
+    out.push(`Release lock:   ${lock}`);
+    if (s.phaseRunning)
+        out.push('Release phase:  running on the NAS');
+    if (s.inProgress)
+        out.push(`In progress:    ${describeRecord(s.inProgress)}`);
+    out.push(`Last operation: ${s.lastOperation ? describeRecord(s.lastOperation) : 'none recorded'}`);
+    return out.join('\n');
+}
+/** The history as `history` shows it: newest first, the operation in progress (if any) on top. */
+function historyView(records, inProgress, limit) {
+    const newest = [...records].reverse();
+    const all = inProgress ? [{ ...inProgress, inProgress: true }, ...newest] : newest;
+    return all.slice(0, limit);
+}
+function historyText(rows) {
+    if (!rows.length)
+        return 'No operation is recorded in the release history yet.';
+    return table(['STARTED', 'ACTION', 'TAG', 'PREVIOUS', 'OUTCOME', 'ACTOR', 'DETAIL'], rows.map((r) => [
+        r.started,
+        r.action,
+        r.tag,
+        r.previous ?? '',
+        r.inProgress ? 'in progress' : (r.outcome ?? ''),
+        r.actor ?? '',
+        r.detail ?? '',
+    ]));
+}
+/** JSON for standard output: `#` escaped, so no line of it can be read as a runner's `##[` command. */
+function jsonText(value) {
+    return JSON.stringify(value, null, 2).replace(/#/g, '\\u0023');
+}
+
+;// CONCATENATED MODULE: ./src/day-two/run.ts
+
+
+
+
+
+
+
+
+
+
+/** Nothing more to ask than what every state read asks (the probe, the history). */
+const NOTHING = { script: () => sh `:`, decode: () => undefined };
+function prepare(command, r) {
+    const settings = { ...command.settings(r), conn: readConnection(r) };
+    return { conn: settings.conn, run: (nas, out, ssh) => command.run(settings, nas, out, ssh) };
+}
+function composeFileOf(r) {
+    return r.relativePath('compose-file');
+}
+const run_status = {
+    settings: (r) => ({ composeFile: composeFileOf(r), json: r.bool('json') }),
+    async run(s, nas, out) {
+        const state = await nas.readState(statusQuestions(s.conn.repoPath, s.composeFile));
+        const report = statusReport({
+            host: s.conn.host,
+            repoPath: s.conn.repoPath,
+            composeFile: s.composeFile,
+            answers: state.answers,
+            history: state.history,
+            ...(state.inProgress ? { inProgress: state.inProgress } : {}),
+        });
+        out.print(s.json ? jsonText(report) : statusText(report));
+        return 0;
+    },
+};
+const run_history = {
+    settings: (r) => ({ limit: r.int('limit', 1, 500), json: r.bool('json') }),
+    async run(s, nas, out) {
+        const state = await nas.readState(NOTHING);
+        const rows = historyView(state.history, state.inProgress, s.limit);
+        out.print(s.json ? jsonText(rows) : historyText(rows));
+        return 0;
+    },
+};
+const logs = {
+    settings: (r) => ({
+        composeFile: composeFileOf(r),
+        service: r.matching('service', PATTERNS.name, 'a compose service name'),
+        tail: r.int('tail', 0, 1_000_000),
+        follow: r.bool('follow'),
+    }),
+    async run(s, nas, out, ssh) {
+        await nas.readState(NOTHING);
+        const program = logsProgram(nas.render, { repo: s.conn.repoPath, ...s });
+        let code;
+        if (!s.follow)
+            code = (await nas.runProgram(program)).code;
+        else {
+            // The program's input stays open while it follows; Ctrl-C ends it, and the NAS ends the logs (see logsProgram).
+            const input = new external_node_stream_.PassThrough();
+            let stopping;
+            const stop = () => {
+                if (stopping)
+                    return void ssh.close();
+                out.info('Stopping...');
+                input.end();
+                // a NAS that does not answer is let go of
+                stopping = setTimeout(() => ssh.close(), 5000);
+                stopping.unref();
+            };
+            process.on('SIGINT', stop);
+            process.on('SIGTERM', stop);
+            try {
+                code = (await nas.streamProgram(program, input)).code;
+            }
+            finally {
+                process.off('SIGINT', stop);
+                process.off('SIGTERM', stop);
+                clearTimeout(stopping);
+            }
+        }
+        if (code === NO_CONTAINERS_EXIT) {
+            out.setFailed(`No container ${s.service ? `of service ${s.service} ` : ''}of ${s.composeFile} exists on the NAS (none of its compose projects has one).`);
+            return 1;
+        }
+        if (code !== 0) {
+            out.setFailed(`compose logs ended with exit code ${code}`);
+            return 1;
+        }
+        return 0;
+    },
+};
+const PREPARE = {
+    status: (r) => prepare(run_status, r),
+    history: (r) => prepare(run_history, r),
+    logs: (r) => prepare(logs, r),
+};
+/**
+ * Runs a day-two command: its flags become settings first (a wrong one fails
+ * before anything connects), then it reads the NAS without the release lock
+ * and writes nothing there (no history line either).
+ */
+async function runCommand(name, raw) {
+    const prepareCommand = PREPARE[name];
+    if (!prepareCommand)
+        throw new Error(`unknown command ${name}`);
+    const spec = COMMANDS[name];
+    const json = 'json' in spec.inputs && /^true$/i.test(raw('json') ?? '');
+    const platform = new DayTwoPlatform(json);
+    for (const [input, i] of Object.entries(spec.inputs)) {
+        const value = raw(input);
+        if (i.secret && value && value.trim())
+            platform.setSecret(value.trim());
+    }
+    let command;
+    try {
+        command = prepareCommand(new InputReader(name, raw));
+    }
+    catch (err) {
+        if (!(err instanceof InputError))
+            throw err;
+        platform.setFailed(err.message);
+        return 2;
+    }
+    const progress = new Progress(platform);
+    const nas = new SshNas(command.conn, { action: name, stack: 'backend', locking: false }, progress);
+    try {
+        return await nas.operate((n) => command.run(n, platform, nas));
+    }
+    catch (err) {
+        platform.setFailed(err.message);
+        return 1;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/github/deployments.ts
+
+function readDeploymentInputs(r) {
+    return {
+        environment: r.matching('environment', /^[^\0-\x1f'"`$\\]{1,255}$/, 'a GitHub environment name'),
+        environmentUrl: r.url('environment-url'),
+        token: r.string('github-token'),
+    };
+}
+/** How long one API call may take, and how often a call that met a server error or no answer is tried again. */
+const CALL_TIMEOUT_MS = 15_000;
+const RETRY_DELAYS_MS = [1_000, 3_000];
+/** The HTTP status the API answered with; undefined when no answer came (Octokit calls that a 500). */
+function answeredStatus(err) {
+    return err.response?.status;
+}
+/**
+ * An Octokit from @actions/github: its base URL is GITHUB_API_URL (GitHub
+ * Enterprise Server), and it goes through the runner's proxy settings. It is
+ * loaded only when a deployment is recorded: Octokit is large, and most runs
+ * never need it. A call that gets no answer, 429 or a 5xx is tried again.
+ */
+async function octokit(token) {
+    const { getOctokit } = await __nccwpck_require__.e(/* import() */ 413).then(__nccwpck_require__.bind(__nccwpck_require__, 2413));
+    const client = getOctokit(token, { userAgent: 'nas-release' });
+    client.hook.wrap('request', async (request, options) => {
+        for (let attempt = 0;; attempt++) {
+            try {
+                return await request({
+                    ...options,
+                    request: { ...options.request, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) },
+                });
+            }
+            catch (err) {
+                const status = answeredStatus(err);
+                const timedOut = err.cause?.name === 'TimeoutError';
+                const transient = status === undefined ? !timedOut : status === 429 || status >= 500;
+                if (!transient || attempt >= RETRY_DELAYS_MS.length)
+                    throw err;
+                await new Promise((resume) => setTimeout(resume, RETRY_DELAYS_MS[attempt]));
+            }
+        }
+    });
+    return client;
+}
+/**
+ * Records a release as a GitHub deployment of the released commit, when the
+ * `environment` input is set: `in_progress` at the start, then `success` or
+ * `failure`, linking the run's log. A token without `deployments: write`
+ * (or any API trouble) is a warning, never a failed release.
+ */
+class DeploymentRecorder {
+    progress;
+    client;
+    deployment;
+    inputs;
+    finished = false;
+    constructor(progress) {
+        this.progress = progress;
+    }
+    async start(inputs, ref, description) {
+        if (!inputs.environment)
+            return;
+        const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
+        if (!inputs.token || !owner || !repo) {
+            this.progress.warn(`environment is set but ${!inputs.token ? 'github-token is empty' : 'GITHUB_REPOSITORY is not set'}: no GitHub deployment is recorded`);
+            return;
+        }
+        this.inputs = inputs;
+        const id = await this.call(async (client) => {
+            const created = await client.rest.repos.createDeployment({
+                owner,
+                repo,
+                ref,
+                environment: inputs.environment,
+                description: description.slice(0, 140),
+                auto_merge: false,
+                required_contexts: [],
+                production_environment: /^prod/i.test(inputs.environment),
+            });
+            return 'id' in created.data ? created.data.id : undefined;
+        });
+        if (!id)
+            return;
+        this.deployment = { owner, repo, id };
+        await this.status('in_progress', description);
+    }
+    async finish(ok, description) {
+        if (!this.deployment || this.finished)
+            return;
+        this.finished = true;
+        await this.status(ok ? 'success' : 'failure', description);
+    }
+    async status(state, description) {
+        const deployment = this.deployment;
+        const inputs = this.inputs;
+        if (!deployment || !inputs)
+            return;
+        const logUrl = currentRun().url;
+        await this.call((client) => client.rest.repos.createDeploymentStatus({
+            owner: deployment.owner,
+            repo: deployment.repo,
+            deployment_id: deployment.id,
+            state,
+            description: description.slice(0, 140),
+            ...(logUrl.startsWith('http') ? { log_url: logUrl } : {}),
+            ...(inputs.environmentUrl ? { environment_url: inputs.environmentUrl } : {}),
+            auto_inactive: state === 'success',
+        }));
+    }
+    /** One API call; any failure becomes a warning and ends the recording. */
+    async call(fn) {
+        try {
+            this.client ??= await octokit(this.inputs?.token ?? '');
+            return await fn(this.client);
+        }
+        catch (err) {
+            const status = answeredStatus(err);
+            const hint = status === 403 || status === 404 ? ' (does the workflow grant `permissions: deployments: write`?)' : '';
+            const why = status ? `HTTP ${status}${hint}` : err.message;
+            this.progress.warn(`Recording the GitHub deployment failed: ${why}. The release itself is not affected.`);
+            this.deployment = undefined;
+            return undefined;
+        }
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/release/notify-run.ts
@@ -68365,157 +74025,6 @@ async function runAction(action, flow, raw, platform) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/rules/tags.ts
-/** The backend's image tags and the monitoring's git tags: `YYYY.MM.DD-<sha7>`. */
-const DATED_TAG = /^\d{4}\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d|3[01])-[0-9a-f]{7}$/;
-/** The tag of a commit deployed at `when` (UTC date). */
-function datedTag(commit, when) {
-    if (!/^[0-9a-f]{7,64}$/.test(commit))
-        throw new Error(`not a commit hash: ${commit}`);
-    const y = when.getUTCFullYear();
-    const m = String(when.getUTCMonth() + 1).padStart(2, '0');
-    const d = String(when.getUTCDate()).padStart(2, '0');
-    return `${y}.${m}.${d}-${commit.slice(0, 7)}`;
-}
-function isDatedTag(tag) {
-    return DATED_TAG.test(tag);
-}
-/** A backend rollback target: a dated tag or `latest`. */
-function isBackendRollbackTag(tag) {
-    return tag === 'latest' || isDatedTag(tag);
-}
-/** A monitoring release tag: the prefix and a dated tag. */
-function isMonitoringTag(tag, prefix) {
-    return tag.startsWith(prefix) && isDatedTag(tag.slice(prefix.length));
-}
-/**
- * What the history knows: the last time each tag of `stack` was deployed or
- * rolled back to successfully. Failed, rolled-back and no-op records say
- * nothing about which release is newer, so they do not count.
- */
-function lastReleased(records, stack) {
-    const times = new Map();
-    for (const r of records) {
-        if (r.stack !== stack || r.outcome !== 'success' || !r.tag || !/^(deploy|rollback)-/.test(r.action))
-            continue;
-        const when = Date.parse(r.ended ?? r.started);
-        if (Number.isFinite(when))
-            times.set(r.tag, Math.max(when, times.get(r.tag) ?? when));
-    }
-    return times;
-}
-/**
- * Newest first: by the date in the tag, then, on the same date, by when the
- * tag last became the release (`times`, later first; unknown last). The name
- * decides only between tags nothing else tells apart, so that the order is
- * the same whatever order the tags come in.
- */
-function newestFirst(tags, times = new Map()) {
-    const time = (t) => times.get(t) ?? -Infinity;
-    const date = (t) => t.replace(/^.*?(\d{4}\.\d{2}\.\d{2})-[0-9a-f]{7}$/, '$1');
-    const later = (a, b) => {
-        const ta = time(a);
-        const tb = time(b);
-        return ta === tb ? 0 : tb > ta ? 1 : -1;
-    };
-    return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || later(a, b) || b.localeCompare(a));
-}
-
-;// CONCATENATED MODULE: ./src/inputs/connection.ts
-
-
-
-function readConnection(r) {
-    const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
-    const port = r.int('port', 1, 65535);
-    const username = r.matching('username', PATTERNS.username, 'a user name (letters, digits, . _ - @)');
-    const privateKey = r.string('private-key', { multiline: true, trim: false }).trim();
-    const passphrase = r.string('passphrase', { trim: false });
-    const password = r.string('password', { trim: false });
-    if (privateKey && !isPrivateKey(privateKey)) {
-        throw new InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
-    }
-    if (!privateKey && !password)
-        throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
-    const hostKeys = readHostKeys(r, 'host-key');
-    const jump = readJump(r);
-    const skipHostKeyCheck = r.bool('insecure-skip-host-key-check');
-    const repoPath = r.matching('repo-path', PATTERNS.absolutePath, 'an absolute path').replace(/(.)\/+$/, '$1');
-    const remotePath = r.matching('remote-path', PATTERNS.remotePath, 'absolute directories separated by colons');
-    return {
-        host,
-        port,
-        username,
-        ...(privateKey ? { privateKey } : {}),
-        ...(passphrase ? { passphrase } : {}),
-        ...(password && !privateKey ? { password } : {}),
-        hostKeys,
-        skipHostKeyCheck,
-        ...(jump ? { jump } : {}),
-        connectTimeout: r.int('connect-timeout', 1, 3600),
-        repoPath,
-        composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
-        lockTimeout: r.int('lock-timeout', 0, 86400),
-        dryRun: r.bool('dry-run'),
-        remotePath,
-        sudo: r.bool('sudo'),
-        notify: readNotify(r),
-        secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
-    };
-}
-function readHostKeys(r, input) {
-    try {
-        return parseHostKeys(r.string(input, { multiline: true }), input);
-    }
-    catch (err) {
-        throw new InputError(input, err.message);
-    }
-}
-function isPrivateKey(text) {
-    return /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text);
-}
-/**
- * The jump host, when jump-host is set. Its other inputs without it are a
- * mistake (a workflow that believes it goes through a bastion), so they are refused.
- * A missing jump-host-key is refused when connecting, where the presented fingerprint can be shown.
- */
-function readJump(r) {
-    const host = r.matching('jump-host', PATTERNS.host, 'a host name or an IP address');
-    const port = r.string('jump-port');
-    const username = r.string('jump-username');
-    const privateKey = r.string('jump-private-key', { multiline: true, trim: false }).trim();
-    const password = r.string('jump-password', { trim: false });
-    const hostKeyText = r.string('jump-host-key', { multiline: true });
-    if (!host) {
-        const given = Object.entries({
-            'jump-username': username,
-            'jump-private-key': privateKey,
-            'jump-password': password,
-            'jump-host-key': hostKeyText,
-        }).find(([, value]) => value !== '');
-        if (given)
-            throw new InputError(given[0], 'is set but jump-host is not: set jump-host to go through a jump host');
-        if (port !== '22')
-            throw new InputError('jump-port', 'is set but jump-host is not: set jump-host to go through a jump host');
-        return undefined;
-    }
-    if (!username)
-        throw new InputError('jump-username', 'is required with jump-host: the user to log in as on the jump host');
-    if (!PATTERNS.username.test(username))
-        throw new InputError('jump-username', `must be a user name (letters, digits, . _ - @), not ${JSON.stringify(username.slice(0, 200))}`);
-    if (privateKey && !isPrivateKey(privateKey))
-        throw new InputError('jump-private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
-    if (!privateKey && !password)
-        throw new InputError('jump-private-key', "or jump-password is required with jump-host: give the jump host user's SSH private key (or a password)");
-    return {
-        host,
-        port: r.int('jump-port', 1, 65535),
-        username,
-        ...(privateKey ? { privateKey } : { password }),
-        hostKeys: readHostKeys(r, 'jump-host-key'),
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/inputs/image-source.ts
 
 const IMAGE_SOURCES = ['nas', 'registry', 'runner'];
@@ -68576,144 +74085,6 @@ function readImageSource(r, image, opts) {
         tag,
         ...(username ? { login: { server: named, username, password } } : {}),
     };
-}
-
-;// CONCATENATED MODULE: ./src/rules/guards.ts
-/**
- * Guards of a release watch (issue 17): `<name>: <PromQL> <op> <threshold> for <duration>`,
- * one a line, and the rule that says when one is breached. The watch itself
- * runs on the NAS (remote/watch.ts) and applies the same rule in its shell;
- * this module is what the runner checks inputs with and reports from.
- */
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600 };
-/**
- * A duration like `90s`, `5m`, `1h30m`; a bare number is seconds. Returns
- * undefined when the text is not one.
- */
-function parseDuration(text) {
-    const t = text.trim();
-    if (/^\d+$/.test(t))
-        return Number(t);
-    if (!/^(\d+[hms])+$/.test(t))
-        return undefined;
-    let seconds = 0;
-    for (const [, n, unit] of t.matchAll(/(\d+)([hms])/g))
-        seconds += Number(n) * UNIT_SECONDS[unit];
-    return seconds;
-}
-/** Seconds as the shortest duration text (`300` → `5m`, `90` → `1m30s`). */
-function formatDuration(seconds) {
-    if (seconds === 0)
-        return '0s';
-    let out = '';
-    let left = seconds;
-    for (const [unit, size] of [
-        ['h', 3600],
-        ['m', 60],
-        ['s', 1],
-    ]) {
-        if (left >= size) {
-            out += `${Math.floor(left / size)}${unit}`;
-            left %= size;
-        }
-    }
-    return out;
-}
-class GuardSyntaxError extends Error {
-}
-const guards_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
-// The condition is read from the end of the line, so the PromQL may hold comparisons of its own.
-const GUARD = /^([^:]*):(.+?)\s(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+for\s+(\S+)$/;
-/**
- * One guard line; throws GuardSyntaxError saying what is wrong. With `promql`,
- * the query is parsed too, and refused with the position of its first error.
- */
-function parseGuard(line, promql) {
-    const m = GUARD.exec(line.trim());
-    if (!m)
-        throw new GuardSyntaxError(`${JSON.stringify(line.trim().slice(0, 200))} is not "<name>: <PromQL> <op> <threshold> for <duration>" (op one of > >= < <=, e.g. "errors: sum(rate(http_requests_total{code=~\\"5..\\"}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m")`);
-    const [, rawName, rawQuery, op, threshold, rawFor] = m;
-    const name = rawName.trim();
-    if (!guards_NAME.test(name))
-        throw new GuardSyntaxError(`guard name ${JSON.stringify(name.slice(0, 80))} must start with a letter and hold only letters, digits, _ . - (at most 63)`);
-    const query = rawQuery.trim();
-    if (query.length > 4000)
-        throw new GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
-    const bad = promql?.(query);
-    if (bad)
-        throw new GuardSyntaxError(`guard ${name}: its PromQL does not parse at character ${bad.at + 1} of ${JSON.stringify(query)} (${bad.near ? `at ${JSON.stringify(bad.near)}` : 'it ends there: something is missing'})`);
-    const forSeconds = parseDuration(rawFor);
-    if (forSeconds === undefined || forSeconds > 86400)
-        throw new GuardSyntaxError(`guard ${name}: "for ${rawFor.slice(0, 40)}" is not a duration like 30s, 5m or 1h (at most 24h)`);
-    return { name, query, op: op, threshold, forSeconds };
-}
-/** The `guards` input: one guard a line; blank lines and lines starting with # are skipped. */
-function parseGuards(text, promql) {
-    const guards = [];
-    for (const line of text.split(/\r?\n/)) {
-        if (!line.trim() || line.trim().startsWith('#'))
-            continue;
-        const guard = parseGuard(line, promql);
-        if (guards.some((g) => g.name === guard.name))
-            throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
-        guards.push(guard);
-    }
-    return guards;
-}
-/** The guard's condition as text: `sum(...) > 0.01 for 5m`. */
-function describeGuard(g) {
-    return `${g.query} ${g.op} ${g.threshold} for ${formatDuration(g.forSeconds)}`;
-}
-/**
- * Whether a value breaches the guard's threshold. NaN never does (Prometheus
- * compares NaN as false too); +Inf and -Inf compare as the infinities they are.
- */
-function breaches(g, value) {
-    if (Number.isNaN(value))
-        return false;
-    const t = Number(g.threshold);
-    switch (g.op) {
-        case '>':
-            return value > t;
-        case '>=':
-            return value >= t;
-        case '<':
-            return value < t;
-        case '<=':
-            return value <= t;
-    }
-}
-/**
- * Of several series, the one that matters: the highest for `>`/`>=`, the
- * lowest for `<`/`<=` (any series breaching is a breach, and the worst is reported).
- */
-function worstOf(g, values) {
-    const real = values.filter((v) => !Number.isNaN(v));
-    if (real.length === 0)
-        return values.length ? NaN : undefined;
-    return g.op.startsWith('>') ? Math.max(...real) : Math.min(...real);
-}
-/**
- * The breach rule: a guard is breached at a poll when its condition held at
- * every poll since the first breaching one of the current run, and that run
- * has lasted at least `for` (so the breach is seen at most one interval after
- * the condition has held for its duration). A poll without a value (a failed
- * query) breaks the run: the condition was not seen to hold. Returns the
- * index of the poll where the breach is seen, or undefined.
- */
-function breachAt(g, samples) {
-    let since;
-    for (let i = 0; i < samples.length; i++) {
-        const s = samples[i];
-        if (s.value !== undefined && breaches(g, s.value)) {
-            since ??= s.at;
-            if (s.at - since >= g.forSeconds)
-                return i;
-        }
-        else
-            since = undefined;
-    }
-    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/rules/services.ts
@@ -69174,6 +74545,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -69221,1303 +74594,6 @@ function readCleanupBackend(r) {
             dockerfile: '',
             healthUrl: '',
         }),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/remote/docker.ts
-
-/** The compose project a container belongs to, as the folder it was started from. */
-const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
-const docker = {
-    /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
-    build: (o) => change([
-        'docker',
-        'build',
-        '--tag',
-        `${o.image}:${o.tag}`,
-        ...(o.dockerfile ? ['--file', o.dockerfile] : []),
-        o.context,
-    ]),
-    imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
-    /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
-    imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
-    containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
-    /** The id of the image a container runs: what it runs even once no tag names that image any more. */
-    containerImageId: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Image}}', container]),
-    /** `<status> <compose project folder>` of a container: who owns a stack name. */
-    containerOwner: (container) => command([
-        'docker',
-        'container',
-        'inspect',
-        '--format',
-        `{{.State.Status}} {{index .Config.Labels "${PROJECT_DIR_LABEL}"}}`,
-        container,
-    ]),
-    /** `<name> <compose project folder>` lines of exited and created containers (the folder may hold spaces). */
-    stoppedContainers: () => command([
-        'docker',
-        'container',
-        'ls',
-        '--all',
-        '--filter',
-        'status=exited',
-        '--filter',
-        'status=created',
-        '--format',
-        `{{.Names}} {{.Label "${PROJECT_DIR_LABEL}"}}`,
-    ]),
-    logs: (container, lines) => command(['docker', 'logs', '--tail', String(lines), container]),
-    remove: (containers) => change(['docker', 'rm', '-f', ...containers]),
-    removeImages: (refs) => change(['docker', 'image', 'rm', ...refs]),
-    pruneDangling: () => change(['docker', 'image', 'prune', '--force']),
-    // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
-    // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
-    login: (o) => change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
-        DOCKER_CONFIG: o.config,
-    }),
-    logout: (o) => change(['docker', 'logout', ...(o.server ? [o.server] : [])], { DOCKER_CONFIG: o.config }),
-    pull: (ref, config) => change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
-    tag: (source, target) => change(['docker', 'tag', source, target]),
-    /** `repo@sha256:…` lines: the registry digests an image was pulled (or pushed) as. */
-    repoDigests: (ref) => command(['docker', 'image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', ref]),
-    /** Reads an image archive (docker save's tar) on standard input. */
-    load: () => change(['docker', 'load']),
-    /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */
-    imageLayers: (refs) => command(['docker', 'image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ...refs]),
-    /** Every image's ID, for imageLayers. */
-    imageIds: () => command(['docker', 'image', 'ls', '--quiet', '--no-trunc']),
-};
-/**
- * Recreates services, each tag in the variable its service reads, never building (nor their dependencies); under
- * `project` instead of the name compose derives from the file's folder (a blue-green colour).
- */
-function upServices(o) {
-    return change([
-        'compose',
-        ...(o.project ? ['--project-name', o.project] : []),
-        '--file',
-        o.file,
-        'up',
-        '--detach',
-        '--no-build',
-        '--no-deps',
-        ...(o.force ? ['--force-recreate'] : []),
-        ...o.services,
-    ], o.env);
-}
-const compose = {
-    /** Recreates one service with the image tag in the variable the compose file reads. */
-    up: (o) => upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
-    /** Recreates several services at once (issue 14). */
-    upServices,
-    down: (file) => change(['compose', '--file', file, 'down', '--remove-orphans']),
-    upAll: (file) => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
-    /** Names of the containers the compose project owns. */
-    project: (file) => command(['compose', '--file', file, 'config', '--services']),
-};
-// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
-/** `docker container ls` of one compose project's service, found by the labels compose gives its containers. */
-function serviceContainers(project, service, options) {
-    return command([
-        'docker',
-        'container',
-        'ls',
-        ...options,
-        '--filter',
-        `label=com.docker.compose.project=${project}`,
-        '--filter',
-        `label=com.docker.compose.service=${service}`,
-    ]);
-}
-/** Colour-aware commands: a colour is the backend service run under its own compose project. */
-const colors = {
-    /** The id of the (newest) container of a compose project's service, running or not. */
-    containerOf: (project, service) => serviceContainers(project, service, ['--all', '--quiet', '--latest']),
-    /**
-     * `<id> <status> <image> <docker's status text>` of the (newest) container of a compose project's service: one
-     * call, as the first questions and the warm check sit on a rollback's critical path. The text carries the health
-     * ("Up 2 minutes (healthy)"); the image is the `image:tag` it was made from, or an id once that tag moved.
-     */
-    containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
-    /** Starts one service under its own project name, the colour and its port in the environment, never building. */
-    up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
-    /** Stops and removes one service's container of a project (a colour that no longer serves). */
-    remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
-        ...o.env,
-    }),
-    /** Stops a container the way compose would: its own stop signal and timeout (compose's stop_grace_period). */
-    stop: (container) => change(['docker', 'container', 'stop', container]),
-    /** Removes a stopped container. */
-    removeStopped: (container) => change(['docker', 'container', 'rm', container]),
-    /** The `image:tag` of every container, running or stopped (a warm colour's image is never removed). */
-    imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
-    /** The id of a compose project's service container while it runs (empty otherwise). */
-    runningContainerOf: (project, service) => serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
-    /**
-     * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
-     * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
-     * effect. One exec: the switch is on the critical path.
-     */
-    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
-    /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
-    nginxOldWorkers: (container) => command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
-};
-/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
-const NGINX_NO_OLD_WORKERS_EXIT = 4;
-/** Exits 0 while a worker of before the last reload is still finishing its requests. */
-const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
-  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
-done
-exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
-/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
-const NGINX_RELOAD_WAIT_SECONDS = 10;
-/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
-const NGINX_RELOAD_PENDING_EXIT = 3;
-const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
-/**
- * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
- * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
- * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
- * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
- * what a BusyBox or Debian nginx container has.
- */
-const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
-nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
-nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
-nginx -s reload 2>&1 || exit
-nr_n=0
-while :; do
-  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
-  [ -n "$nr_busy" ] || exit 0
-  nr_n=$((nr_n + 1))
-  if [ "$nr_n" -gt ${NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
-    echo "the old worker $nr_busy still accepts ${NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
-    exit ${NGINX_RELOAD_PENDING_EXIT}
-  fi
-  sleep 0.02
-done`;
-// --- end blue-green ---
-
-;// CONCATENATED MODULE: ./src/remote/git.ts
-
-const git = {
-    /** Writes remote-tracking refs and tags in .git (never the work tree): a dry run does not fetch. */
-    fetch: (repo, remote) => change(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', remote]),
-    /** Tags and branches of every remote: a monitoring rollback may name a tag made elsewhere. */
-    fetchAll: (repo) => change(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', '--all']),
-    /** --no-optional-locks: reading the status must not take index.lock from a release running beside a dry run. */
-    status: (repo) => command(['git', '-C', repo, '--no-optional-locks', 'status', '--porcelain', '--untracked-files=all']),
-    trackedChanges: (repo) => command(['git', '-C', repo, '--no-optional-locks', 'status', '--porcelain', '--untracked-files=no']),
-    stash: (repo, message) => change(['git', '-C', repo, 'stash', 'push', '--include-untracked', '--quiet', '-m', message]),
-    resetHard: (repo) => change(['git', '-C', repo, 'reset', '--hard', '--quiet']),
-    clean: (repo) => change(['git', '-C', repo, 'clean', '-fd', '--quiet']),
-    isAncestor: (repo, commit, of) => command(['git', '-C', repo, 'merge-base', '--is-ancestor', commit, of]),
-    checkoutBranch: (repo, branch, target) => change(['git', '-C', repo, 'checkout', '--quiet', '-B', branch, target]),
-    setUpstream: (repo, remote, branch) => change(['git', '-C', repo, 'branch', '--quiet', `--set-upstream-to=${remote}/${branch}`, branch]),
-    checkoutDetached: (repo, ref) => change(['git', '-C', repo, 'checkout', '--quiet', '--detach', ref]),
-    revParse: (repo, ref) => command(['git', '-C', repo, 'rev-parse', '--verify', '--quiet', ref]),
-    shortHead: (repo) => command(['git', '-C', repo, 'rev-parse', '--short', 'HEAD']),
-    subject: (repo, ref) => command(['git', '-C', repo, 'log', '-1', '--format=%s', ref]),
-    /** Exits non-zero when HEAD is detached. */
-    symbolicHead: (repo) => command(['git', '-C', repo, 'symbolic-ref', '-q', 'HEAD']),
-    branchName: (repo) => command(['git', '-C', repo, 'symbolic-ref', '-q', '--short', 'HEAD']),
-    exactTag: (repo, ref) => command(['git', '-C', repo, 'describe', '--tags', '--exact-match', ref]),
-    remotes: (repo) => command(['git', '-C', repo, 'remote']),
-    tagsAt: (repo, ref) => command(['git', '-C', repo, 'tag', '--points-at', ref]),
-    /** `tag=<commit><tag object>` lines: an annotated tag's commit comes first. */
-    tagCommits: (repo) => command(['git', '-C', repo, 'tag', '--list', '--format=%(refname:short)=%(*objectname)%(objectname)']),
-    tagAnnotated: (repo, tag, commit, message) => change(['git', '-C', repo, 'tag', '-a', tag, commit, '-m', message]),
-    /** Never prompts: a NAS without push credentials fails at once. */
-    pushTag: (repo, remote, tag) => change(['git', '-C', repo, 'push', '--quiet', remote, `refs/tags/${tag}`], {
-        GIT_TERMINAL_PROMPT: '0',
-        GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
-    }),
-};
-
-;// CONCATENATED MODULE: ./src/remote/health.ts
-
-/**
- * Health waits that run on the NAS, polling locally once a second rather
- * than once a round trip. Constant shell code: values arrive as arguments.
- *
- * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
- * nr_wait_container C T URL  waits up to T seconds for container C: its own
- *                            healthcheck, else URL, else staying up; fails at
- *                            once when it exits or restarts
- * nr_wait_stack T C...       waits until every container runs, and is
- *                            healthy where it has a healthcheck
- */
-const HEALTH = new Shell(`nr_now() { date +%s; }
-nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
-nr_http_ok() {
-  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
-}
-nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
-  set -- $(nr_state "$nr_c"); nr_r0=$3
-  while :; do
-    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
-    case $1 in
-      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
-      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
-    esac
-    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
-    if [ "$1" = running ]; then
-      case $2 in
-        healthy) return 0 ;;
-        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
-        none)
-          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
-      esac
-    fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}
-nr_wait_stack() {
-  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
-  while :; do
-    nr_ok=0; nr_n=0; nr_bad=''
-    for nr_c in "$@"; do
-      nr_n=$((nr_n + 1))
-      nr_s=$(nr_state "$nr_c")
-      case $nr_s in
-        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
-        *) nr_bad="$nr_bad $nr_c" ;;
-      esac
-    done
-    nr_el=$(( $(nr_now) - nr_t0 ))
-    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}`);
-
-;// CONCATENATED MODULE: ./src/programs/watch.ts
-
-
-
-/** Seconds one query may take before it counts as failed. */
-const QUERY_TIMEOUT = 10;
-/** The largest answer the watch reads (bytes); a larger one is a failed query, said as such, never cut. */
-const ANSWER_CAP = 1_000_000;
-/**
- * The NAS side of the watch: constant shell, values only as arguments.
- *
- * nr_prom_get URL FILE      GETs URL into FILE (curl, else wget), prints the HTTP status (0: no answer)
- * nr_prom_parse OP THR      reads a /api/v1/query answer on stdin and prints one line:
- *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
- *                             highest value for > and >=, the lowest for < and <=, NaN only when every
- *                             series is NaN; BREACH 1 when WORST breaches THR),
- *                             `empty` (no series), or `error MESSAGE`; the caller keeps it to ANSWER_CAP bytes
- * nr_watch_guard I NAME Q OP THR FOR
- *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
- *                           prints the progress line, sets nr_watch_breach=I on a breach, and
- *                           nr_watch_failed=I on a failed query under on-query-error=fail
- *
- * The JSON is read without a JSON parser: escaped backslashes and quotes are
- * dropped first, so no text inside a string (a label value, an error message)
- * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
- * (or a scalar's `"result":[t,"v"]`) is one series.
- */
-const WATCH = new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
-nr_prom_get() {
-  if command -v curl >/dev/null 2>&1; then
-    nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
-  else
-    : > "$2"
-    # timeout(1) rather than wget -T (see nr_http_ok); GNU wget keeps the body of a 400, which says what is wrong with the query
-    if [ -n "$nr_watch_gnu_wget" ]; then timeout ${QUERY_TIMEOUT} wget --content-on-error -S -O "$2" "$1" 2>"$2.err"
-    else timeout ${QUERY_TIMEOUT} wget -S -O "$2" "$1" 2>"$2.err"; fi
-    nr_pc=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$2.err" | tail -n 1 | sed 's/.* //')
-  fi
-  case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
-}
-nr_prom_parse() {
-  awk -v op="$1" -v thr="$2" '
-    function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
-    function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
-    { body = body $0 " " }
-    END {
-      gsub(/\\\\\\\\/, "", body); gsub(/\\\\"/, "", body)
-      ws = "[ \\t\\r\\n]*"
-      if (body !~ ("\\"status\\"" ws ":" ws "\\"success\\"")) {
-        msg = "not a Prometheus query answer"
-        if (match(body, "\\"error\\"" ws ":" ws "\\"[^\\"]*\\"")) { msg = substr(body, RSTART, RLENGTH); sub(/^"error"[^:]*:[^"]*"/, "", msg); sub(/"$/, "", msg) }
-        print "error " clean(msg); exit
-      }
-      type = ""
-      if (match(body, "\\"resultType\\"" ws ":" ws "\\"[a-z]*\\"")) { type = substr(body, RSTART, RLENGTH); sub(/"$/, "", type); sub(/.*"/, "", type) }
-      if (type == "vector") pat = "\\"value\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
-      else if (type == "scalar") pat = "\\"result\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
-      else { print "error the query returns a " (type == "" ? "result of no known type" : type) ", not an instant vector or a scalar"; exit }
-      n = 0; worst = ""; rest = body
-      while (match(rest, pat)) {
-        v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
-        sub(/"$/, "", v); sub(/.*"/, "", v); n++
-        if (v !~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ && v !~ /^([-+]?Inf|NaN)$/) { print "error a series value is not a number: " clean(v); exit }
-        if (v == "NaN") { if (worst == "") worst = v; continue }
-        if (worst == "" || worst == "NaN" || (op ~ /^>/ ? num(v) > num(worst) : num(v) < num(worst))) worst = v
-      }
-      if (n == 0) { print "empty"; exit }
-      b = 0
-      if (worst != "NaN") {
-        x = num(worst); t = thr + 0
-        if (op == ">") b = x > t; else if (op == ">=") b = x >= t; else if (op == "<") b = x < t; else if (op == "<=") b = x <= t
-      }
-      print "value " clean(worst) " " n " " (b ? 1 : 0)
-    }'
-}
-nr_watch_guard() {
-  nr_wi=$1; nr_wn=$2; nr_wq=$3; nr_wop=$4; nr_wthr=$5; nr_wfor=$6; nr_wf="$nr_watch_dir/$1"
-  nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
-  if [ "$nr_wcode" = 0 ]; then
-    nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
-  elif nr_wsize=$(wc -c < "$nr_wf.body") && [ "$((nr_wsize))" -gt ${ANSWER_CAP} ]; then
-    # a series past any cut could be the one that breaches: an answer too long to read whole is not read at all
-    nr_wres="error the answer is $((nr_wsize)) bytes, over the ${ANSWER_CAP} the watch reads: aggregate the query (max, sum, topk) so it returns fewer series"
-  else
-    nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
-    case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
-  fi
-  eval "nr_wsince=\\\${nr_watch_since_$nr_wi}"
-  case $nr_wres in
-    'value '*)
-      set -- $nr_wres
-      printf '%s v %s %s\\n' "$nr_at" "$2" "$3" >> "$nr_wf"
-      if [ "$4" = 1 ]; then
-        [ -n "$nr_wsince" ] || nr_wsince=$nr_at
-        nr_wheld=$((nr_at - nr_wsince))
-        nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
-        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
-          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
-        fi
-      else
-        nr_wsince=
-        nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
-      fi ;;
-    *)
-      nr_wsince=
-      [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
-      printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
-      nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
-      if [ "$nr_watch_on_error" = fail ]; then
-        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
-      fi ;;
-  esac
-  eval "nr_watch_since_$nr_wi=\\$nr_wsince"
-}`);
-/** Every byte but letters, digits and `-_.` percent-encoded: the query travels as data of a URL. */
-function urlEncode(text) {
-    return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-/**
- * The success line's detail, from how the watch ended on the NAS (`watch passed`, `watch inconclusive`): an
- * inconclusive watch must not be filed as passed. The phase's body runs in a subshell, so the watch leaves its
- * outcome in `file` for the line written after it.
- */
-function watchDetailField(file) {
-    return sh `nr_wo=$(cat ${file} 2>/dev/null); rm -f ${file}
-case $nr_wo in passed|inconclusive) ${new Shell(RECORD_MORE)}="$${new Shell(RECORD_MORE)}"',"detail":"watch '"$nr_wo"'"' ;; esac`;
-}
-/** The value names the watch reports. */
-const STATUS = 'watch_status';
-const watch_GUARD = 'watch_guard';
-const samplesName = (i) => `watch_samples_${i}`;
-/**
- * Shell that watches the guards on the NAS until the watch time is over or a
- * guard breaches; it returns 0 when the release passed, 1 when it must be
- * rolled back (a breach, or a failed query under on-query-error=fail); a
- * watch in which a guard never got one good answer ends `inconclusive`. The
- * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
- */
-function watchGuards(p, outcomeFile) {
-    const every = formatDuration(p.interval);
-    const keep = (outcome) => (outcomeFile ? sh `printf '%s' ${outcome} > ${outcomeFile}` : sh `:`);
-    const polls = p.guards.map((g, i) => sh `nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`);
-    return lines(WATCH, sh `nr_watch() {
-nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
-nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
-nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
-nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
-while :; do
-  nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
-  nr_say info "poll $nr_watch_n at \${nr_at}s of ${new Shell(String(p.seconds))}s"`, ...polls, sh `  [ -n "$nr_watch_breach$nr_watch_failed" ] && break
-  [ "$nr_at" -ge ${p.seconds} ] && break
-  nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
-  nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
-done
-nr_say endgroup
-[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`, ...p.guards.map((_, i) => sh `nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`), 
-    // A guard without one value in its samples watched nothing: the watch cannot say the release passed.
-    sh `nr_watch_silent=`, ...p.guards.map((g, i) => sh `grep -q '^[0-9]* v ' "$nr_watch_dir/"${i + 1} 2>/dev/null || nr_watch_silent="$nr_watch_silent "${g.name}`), sh `rm -rf "$nr_watch_dir"
-if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${watch_GUARD} "$nr_watch_breach"; return 1; fi
-if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${watch_GUARD} "$nr_watch_failed"; return 1; fi
-if [ -n "$nr_watch_silent" ]; then
-  nr_value ${STATUS} inconclusive; ${keep('inconclusive')}
-  nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
-  return 0
-fi
-nr_value ${STATUS} passed; ${keep('passed')}; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
-}`);
-}
-function decodeSamples(b64) {
-    const out = [];
-    for (const line of Buffer.from(b64 ?? '', 'base64')
-        .toString('utf8')
-        .split('\n')) {
-        const m = /^(\d+) (v|e) (.*)$/.exec(line);
-        if (!m)
-            continue;
-        const at = Number(m[1]);
-        if (m[2] === 'e')
-            out.push({ at, error: m[3] });
-        else {
-            const raw = m[3].split(' ')[0];
-            const value = raw === '+Inf' || raw === 'Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-            out.push({ at, value });
-        }
-    }
-    return out;
-}
-/** The watch's values as the runner reads them. */
-function decodeWatch(values, guards) {
-    const raw = values.get(STATUS) ?? '';
-    const status = raw === 'passed' || raw === 'inconclusive' || raw === 'breached' || raw === 'query-failed' ? raw : '';
-    const reports = guards.map((g, i) => {
-        const samples = decodeSamples(values.get(samplesName(i + 1)));
-        const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
-        const worst = worstOf(g, seen);
-        return {
-            name: g.name,
-            query: g.query,
-            condition: describeGuard(g),
-            samples,
-            ...(worst === undefined ? {} : { worst }),
-            errors: samples.filter((s) => s.error !== undefined).length,
-            breached: breachAt(g, samples) !== undefined,
-        };
-    });
-    const index = Number(values.get(watch_GUARD) ?? '0') - 1;
-    const guard = reports[index];
-    return { status, guards: reports, ...(guard ? { guard } : {}) };
-}
-
-;// CONCATENATED MODULE: ./src/rules/images.ts
-
-/**
- * Parses `docker image ls --format '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}'` lines
- * ("2026.01.10-abc123f 12.3MB 5cfddd1be29a 2026-01-10 09:00:00 +0000 UTC").
- */
-function parseImageTags(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        const [tag, size, id, ...createdAt] = line.trim().split(/\s+/);
-        if (!tag || tag === '<none>')
-            continue;
-        const created = parseCreatedAt(createdAt.join(' '));
-        out.push({
-            tag,
-            bytes: parseSize(size ?? ''),
-            ...(id ? { id } : {}),
-            ...(created !== undefined ? { created } : {}),
-        });
-    }
-    return out;
-}
-/** Docker's `CreatedAt` ("2026-01-10 09:00:00 +0000 UTC") in milliseconds since the epoch; undefined when it is not that. */
-function parseCreatedAt(text) {
-    const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)? ([+-]\d{2})(\d{2})\b/.exec(text.trim());
-    if (!m)
-        return undefined;
-    const when = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ''}${m[4]}:${m[5]}`);
-    return Number.isFinite(when) ? when : undefined;
-}
-/**
- * When each tag last became the backend's release: its last successful deploy
- * or rollback in the history, or the time its image was built when that is
- * later (or the history does not know it: a hand-built image, a re-cloned
- * checkout, records older than the history read).
- */
-function releaseTimes(tags, history) {
-    const times = lastReleased(history, 'backend');
-    for (const t of tags)
-        if (t.created !== undefined)
-            times.set(t.tag, Math.max(t.created, times.get(t.tag) ?? t.created));
-    return times;
-}
-/** Docker's human sizes ("570MB", "1.2GB", "532kB", "12B") in bytes. */
-function parseSize(text) {
-    const m = /^([\d.]+)\s*([kKMGT]?B)$/.exec(text.trim());
-    if (!m)
-        return 0;
-    const unit = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 }[m[2]] ?? 1;
-    return Math.round(Number(m[1]) * unit);
-}
-/**
- * The keep-rules: the newest `keep` dated tags stay, and so do the running
- * tag, the tag an empty-tag rollback would go to, `latest`, and anything that
- * is not a dated tag. Everything else goes. Both lists newest first (see
- * `datedTags`).
- */
-function planCleanup(tags, keep, protectedTags, history = []) {
-    const dated = datedTags(tags, history);
-    const guard = new Set(protectedTags.filter((t) => !!t));
-    const keepList = dated.filter((t, i) => i < keep || guard.has(t));
-    const remove = dated.filter((t) => !keepList.includes(t));
-    return { keep: keepList, remove, failed: [], freedBytes: freedBytes(tags, new Set(remove)) };
-}
-/** The bytes freed when the tags `gone` go: an image is freed only when every tag naming it goes (an estimate: layers may be shared). */
-function freedBytes(tags, gone) {
-    const images = new Map();
-    for (const t of tags) {
-        const key = t.id ?? `tag:${t.tag}`;
-        const image = images.get(key) ?? { bytes: t.bytes, allGone: true };
-        image.allGone &&= gone.has(t.tag);
-        images.set(key, image);
-    }
-    return [...images.values()].reduce((sum, i) => sum + (i.allGone ? i.bytes : 0), 0);
-}
-/** The dated tags present, newest first: by date, then by when each last became the release (`releaseTimes`). */
-function datedTags(tags, history = []) {
-    return newestFirst(tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag), releaseTimes(tags, history));
-}
-
-;// CONCATENATED MODULE: ./src/programs/checkout.ts
-
-
-
-/** How moving the checkout can fail. */
-const CheckoutExit = {
-    /** The fetch failed, or the branch or ref is not on the remote. */
-    FetchFailed: 20,
-    /** Local changes and on-dirty: fail (or stashing/discarding them failed). */
-    DirtyCheckout: 21,
-    CheckoutFailed: 22,
-};
-const CHECKOUT = exitCodes(CheckoutExit);
-/** Decodes fetchTarget's values. */
-function decodeFetchedTarget(values) {
-    return { commit: values.get('commit') ?? '', subject: values.get('subject') ?? '' };
-}
-/**
- * Fetches the remote and finds the commit to release: `ref` (which must be on
- * remote/branch) or the branch's tip. Touches only remote-tracking refs and
- * tags, never the work tree (a dry run does not fetch: it reads what was
- * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
- */
-function fetchTarget(r, t) {
-    const upstream = `refs/remotes/${t.remote}/${t.branch}`;
-    return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${t.ref
-        ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }`
-        : sh `:`}
-nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
-nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 200)"`;
-}
-/**
- * Moves the checkout to `commit` on the branch: local changes per `on-dirty`
- * first, and a checkout left detached (a monitoring rollback) is switched
- * back to the branch with a warning.
- */
-function moveCheckout(r, t, commit) {
-    return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
-if [ -n "$nr_dirty" ]; then
-  case ${t.onDirty} in
-    fail)
-      nr_say fail 'The checkout has local changes (on-dirty: fail); nothing was changed. Dirty paths:'
-      printf '%s\n' "$nr_dirty" | head -n 50 | while IFS= read -r nr_l; do nr_say info "  $nr_l"; done
-      ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)} ;;
-    stash)
-      ${r.change(git.stash(t.repo, `nas-release: local changes before ${t.runLabel}`))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
-      nr_say warn ${`Local changes in the checkout were stashed (on-dirty: stash); see git stash list in ${t.repo}`} ;;
-    reset)
-      ${r.change(git.resetHard(t.repo))} && ${r.change(git.clean(t.repo))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
-      nr_say warn 'Local changes in the checkout were discarded (on-dirty: reset)' ;;
-  esac
-fi
-if ! ${r.run(git.symbolicHead(t.repo))} >/dev/null; then
-  nr_at=$(${r.run(git.exactTag(t.repo, 'HEAD'))} 2>/dev/null || ${r.run(git.shortHead(t.repo))})
-  nr_say warn "The checkout was detached at $nr_at (a monitoring rollback); switching it back to branch "${t.branch}". The monitoring files on disk change with it."
-fi
-${r.change(git.checkoutBranch(t.repo, t.branch, commit))} || { nr_say fail ${`git checkout ${t.branch} failed`}; ${CHECKOUT.exit(CheckoutExit.CheckoutFailed)}; }
-${r.change(git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
-nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
-}
-
-;// CONCATENATED MODULE: ./src/programs/image-sources.ts
-
-
-
-
-/**
- * Where one image comes from, on the NAS (issue 14). Each function here is
- * about one image `{ image, tag }`, so a release of several services calls it
- * once for each distinct image.
- */
-const ImageExit = {
-    /** repo-path vanished between the state read and the phase. */
-    NoCheckout: 30,
-    BuildFailed: 33,
-    ImageMissingAfterBuild: 34,
-    /** `docker login` refused the registry credentials (or could not reach the registry). */
-    RegistryLoginFailed: 70,
-    /** `docker pull` failed: the tag is missing, or the registry refused it. */
-    PullFailed: 71,
-    /** The image streamed from the runner is not in the NAS's engine. */
-    ImageNotTransferred: 72,
-};
-const image_sources_EXIT = exitCodes(ImageExit);
-/**
- * Pulls `ref` from the registry and tags it `target`. With credentials,
- * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
- * touched), the password on `docker login`'s standard input through `printf`,
- * a shell builtin: it is in no process's arguments. Logs out and removes the
- * folder right after the pull, whatever its outcome.
- */
-function pullImage(r, o) {
-    const server = o.login?.server ?? '';
-    const where = server || 'Docker Hub';
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
-    const config = o.login ? o.authDir : undefined;
-    const login = o.login
-        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
-nr_say info ${`Logging in to ${where} as ${o.login.username}`}
-if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
-  nr_say ok ${`Logged in to ${where}`}
-else
-  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
-  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
-fi`
-        : sh `:`;
-    const logout = o.login
-        ? sh `${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
-rm -rf ${o.authDir}`
-        : sh `:`;
-    return sh `${login}
-nr_say group ${`docker pull ${o.ref}`}
-if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
-nr_say endgroup
-${logout}
-if [ "$nr_pulled" = 0 ]; then
-  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
-fi
-${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
-nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
-}
-/** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
-function asDockerNames(image) {
-    return image.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
-}
-/** A digest as the history may hold it: `sha256:` and 64 hex digits. */
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
-/** Shell that sets nr_pd to the digest `ref` was pulled as from `image`'s repository ('' when none, or not sha256 and hex). */
-function digestOf(r, ref, image) {
-    return sh `nr_pd=$(${r.run(docker.repoDigests(ref))} 2>/dev/null | awk -v r=${`${asDockerNames(image)}@`} 'index($0, r) == 1 { print substr($0, length(r) + 1); exit }')
-case $nr_pd in sha256:*[!0-9a-f]*) nr_pd= ;; sha256:?*) ;; *) nr_pd= ;; esac`;
-}
-/**
- * Shell that sets RECORD_MORE (history.ts) to the digest `ref` was pulled as
- * from `image`'s repository, for the history: a rollback pulls that digest,
- * never the tag again (a tag moves: `latest`, a branch, a re-pushed version).
- */
-function pulledDigestFields(r, ref, image) {
-    return sh `${digestOf(r, ref, image)}
-[ -z "$nr_pd" ] || ${new Shell(RECORD_MORE)}=',"digest":"'"$nr_pd"'"'`;
-}
-/** The same for the images of a release of several services: `digests`, by image. */
-function pulledDigestsFields(r, images, tag) {
-    return lines(sh `nr_pds=`, ...images.map((image) => sh `${digestOf(r, `${image}:${tag}`, image)}
-[ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
-}
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-function obtainImage(r, p) {
-    const ref = `${p.image}:${p.tag}`;
-    const source = p.source;
-    if (source.kind === 'registry')
-        return pullImage(r, {
-            ref: `${p.image}:${source.tag}`,
-            target: ref,
-            authDir: p.authDir,
-            what: 'image',
-            ...(source.login ? { login: source.login } : {}),
-        });
-    if (source.kind === 'runner')
-        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-/** What the step that obtains an image says, by source. */
-function obtainStepText(source, ref) {
-    if (source.kind === 'registry')
-        return `Pulling backend image (${ref})`;
-    if (source.kind === 'runner')
-        return `Checking backend image from the runner (${ref})`;
-    return `Building backend image (${ref})`;
-}
-/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
-function nasLayersScript(r) {
-    return sh `nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
-if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
-}
-function decodeNasLayers(values) {
-    const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
-    return {
-        chains: text
-            .split('\n')
-            .map((l) => l.trim().split(/\s+/).filter(Boolean))
-            .filter((c) => c.length > 0),
-    };
-}
-/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
-function nasLayersQuestion() {
-    return { script: (r) => nasLayersScript(r), decode: decodeNasLayers };
-}
-/**
- * Loads an image archive (docker save's tar, gzip-compressed) from standard
- * input into the NAS's engine: `gunzip | docker load`, no file. Reports
- * whether `ref` is there afterwards.
- */
-function loadImage(r, ref) {
-    return {
-        title: 'Loading the image into the NAS',
-        timeout: 6 * 3600,
-        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
-        decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
-    };
-}
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code) {
-    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-    const login = source.kind === 'registry' ? source.login : undefined;
-    if (code === ImageExit.RegistryLoginFailed)
-        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-    if (code === ImageExit.PullFailed)
-        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-    if (code === ImageExit.ImageNotTransferred)
-        return `the image ${image}:${tag} built on the runner is not on the NAS`;
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/programs/backend.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** How the backend's phases end. */
-const BackendExit = {
-    ...CheckoutExit,
-    ...ImageExit,
-    /** repo-path vanished between the state read and the phase. */
-    NoCheckout: 30,
-    PreDeployFailed: 31,
-    PostDeployFailed: 32,
-    BuildFailed: 33,
-    ImageMissingAfterBuild: 34,
-    /** The new tag failed and the fallback runs again, healthy. */
-    RolledBack: 40,
-    /** The new tag failed and there was nothing to go back to: it is left for inspection. */
-    FailedWithoutFallback: 41,
-    /** The new tag failed and the fallback did not come back healthy either. */
-    RollbackFailed: 42,
-    /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
-    WatchRolledBack: 43,
-    /** As RolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
-    RolledBackDataNotPutBack: 44,
-    /** As WatchRolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
-    WatchRolledBackDataNotPutBack: 45,
-    ...BackupExit,
-};
-/** The exits of a release that end it before the recreate: no container was touched. */
-const BEFORE_RECREATE = new Set([
-    BackendExit.FetchFailed,
-    BackendExit.DirtyCheckout,
-    BackendExit.CheckoutFailed,
-    BackendExit.NoCheckout,
-    BackendExit.BuildFailed,
-    BackendExit.ImageMissingAfterBuild,
-    BackendExit.BackupFailed,
-    BackendExit.EnvFileFailed,
-    BackendExit.RegistryLoginFailed,
-    BackendExit.PullFailed,
-    BackendExit.ImageNotTransferred,
-]);
-const backend_EXIT = exitCodes(BackendExit);
-/** The tag a container runs, when it runs this image. */
-function runningTag(image, runningImage) {
-    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
-}
-/** The tag a fallback that no tag of the image names gets: it says what it is, and one image always gets the same. */
-function fallbackTag(id) {
-    return `fallback-${id.replace(/^sha256:/, '').slice(0, 12)}`;
-}
-/**
- * The fallback of a release of `image:tag`, from what the container runs now: its own tag when it runs one of this
- * image (and that is not the tag being released, which a pull may move), else its image by id under fallbackTag.
- */
-function fallbackOf(image, running, tag) {
-    const now = runningTag(image, running.image);
-    if (!running.id)
-        return { tag: now };
-    return { tag: now && now !== tag ? now : fallbackTag(running.id), ran: { image: running.image, id: running.id } };
-}
-/** The image's tags, base64 in one value (any number of them). */
-function inventoryValue(r, image) {
-    return sh `nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
-}
-/**
- * The image's tags asked beside the questions already started in the background, and sent once they have
- * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
- */
-function inventoryAfterOthers(r, image) {
-    return sh `nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
-wait
-nr_value tags_b64 "$nr_tags_b64"`;
-}
-function decodeInventory(values) {
-    return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
-}
-/** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
-function deployState(target, checkout, source = { kind: 'nas' }) {
-    const runner = source.kind === 'runner';
-    return {
-        // The image query runs beside the fetch; its value line is short, so it cannot tear another.
-        // The layers' value line is long: it is asked after the others have ended.
-        script: (r) => sh `( ${runningValues(r, target.container)} ) &
-${fetchTarget(r, checkout)}${runner
-            ? sh `
-wait
-${nasLayersScript(r)}
-${inventoryValue(r, target.image)}`
-            : sh ``}`,
-        decode: (values) => ({
-            ...decodeRunning(values),
-            ...decodeFetchedTarget(values),
-            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
-        }),
-    };
-}
-/** What the container runs: its `image:tag` and its image's id (two short value lines). */
-function runningValues(r, container) {
-    return sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"; nr_value running_image_id "$(${r.run(docker.containerImageId(container))} 2>/dev/null)"`;
-}
-function decodeRunning(values) {
-    const id = values.get('running_image_id');
-    return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
-}
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-function imagesState(image, container) {
-    return {
-        script: (r) => sh `( ${runningValues(r, container)} ) &
-${inventoryAfterOthers(r, image)}`,
-        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
-    };
-}
-/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
-function imageTags(image) {
-    return {
-        script: (r) => inventoryValue(r, image),
-        decode: (values) => ({ inventory: decodeInventory(values) }),
-    };
-}
-/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
-function imageInventory(image) {
-    return {
-        script: (r) => inventoryAfterOthers(r, image),
-        decode: (values) => ({ inventory: decodeInventory(values) }),
-    };
-}
-function decodeRecreate(values) {
-    return {
-        previous: values.get('previous') ?? '',
-        running: values.get('running') ?? '',
-        rolledBack: values.get('rolled_back') === 'true',
-        ...(values.get('up_failed') === 'yes' ? { upFailed: true } : {}),
-    };
-}
-/**
- * Changes the running backend: pre-deploy, recreate with the tag, wait for
- * health, verify, post-deploy; when the new tag fails, print its logs and put
- * the fallback tag back. Run detached on the NAS, so a hang-up cannot cut it in half.
- */
-function recreateBackend(r, p) {
-    const { target: t } = p;
-    const ref = `${t.image}:${p.tag}`;
-    const up = (tag, force) => r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const watch = r.dryRun ? undefined : p.watch;
-    return lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
-nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
-case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
-nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
-${p.beforeRecreate ?? sh `:`}
-${p.steps.say('recreate')}
-if [ -n "$nr_before_failed" ]; then
-  nr_say fail 'The recreate did not start: what comes before it failed after a change'; nr_ok=0
-elif ${up(p.tag, p.force)}; then
-  nr_say ok 'Container recreated'
-  ${p.steps.say('health')}
-  ${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh `nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
-else
-  nr_say fail 'docker compose up failed (its error is above)'; nr_ok=0; nr_value up_failed yes
-fi
-if [ "$nr_ok" = 1 ]; then
-  nr_say ok 'Backend is healthy'
-  ${p.steps.say('verify')}
-  nr_now_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null)
-  if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
-  else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
-  ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
-  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
-fi
-if [ "$nr_ok" = 1 ]; then
-  nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-  exit 0
-fi
-nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
-${r.run(docker.logs(t.container, 100))} 2>&1 || true
-nr_say endgroup
-${p.fallback
-        ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}${p.fallbackRan ? ` (what ran before: ${p.fallbackRan.image}, ${p.fallbackRan.id})` : ''}`}
-${p.onFallback ?? sh `:`}
-${p.fallbackRan ? keepFallback(r, `${t.image}:${p.fallback}`, p.fallbackRan.id) : sh `:`}
-if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
-  nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
-  nr_value running ${p.fallback}; nr_value rolled_back true
-  if [ -n "$nr_watch_breach$nr_watch_failed" ]; then
-    [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.WatchRolledBackDataNotPutBack)}
-    ${backend_EXIT.exit(BackendExit.WatchRolledBack)}
-  fi
-  [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
-  ${backend_EXIT.exit(BackendExit.RolledBack)}
-fi
-nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
-nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
-        : sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
-nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(BackendExit.FailedWithoutFallback)}`}`);
-}
-/** Where the watch leaves how it ended, for the success line the phase writes after its body. */
-function watchOutcomeFile(repo) {
-    return `${stateDirOf(repo)}/watch-outcome`;
-}
-/**
- * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
- * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
- */
-function keepFallback(r, ref, id) {
-    return sh `if [ "$(${r.run(docker.imageExists(ref))} 2>/dev/null)" != ${id} ]; then
-  ${r.change(docker.tag(id, ref))} && nr_say info ${`Tagged ${id} as ${ref}`} || nr_say warn ${`Cannot tag ${id} as ${ref}`}
-fi`;
-}
-/** The steps of a backend release on the NAS, after the runner's lock step. */
-const RELEASE_STEPS = {
-    checkout: 'Updating repository',
-    tag: 'Computing image tag',
-    build: 'Building backend image',
-    verifyImage: 'Verifying image tag',
-    recreate: 'Deploying backend container',
-    health: 'Waiting for backend to be healthy',
-    verify: 'Verifying deployment',
-};
-/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
-const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
-/** …and when the data of before the release could not be restored on the way back. */
-const WATCH_ROLLBACK_DATA_DETAIL = `${WATCH_ROLLBACK_DETAIL}; data of before not restored`;
-/** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
-function releasePhase(r, p) {
-    const { target } = p;
-    const ref = `${target.image}:${p.tag}`;
-    const steps = new Steps(RELEASE_STEPS);
-    return {
-        title: 'Releasing the backend',
-        // a watch's polls may each take up to a query timeout per guard past the interval
-        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-        begin: {
-            tag: p.tag,
-            image: target.image,
-            commit: p.commit,
-            previous: p.previous,
-            detail: 'deploy',
-            ...(p.fallbackRan ? { ran: p.fallbackRan } : {}),
-            ...envRecord(p),
-            ...pulledRecord(p),
-        },
-        success: {
-            tag: p.tag,
-            image: target.image,
-            commit: p.commit,
-            previous: p.previous,
-            ...envRecord(p),
-            ...pulledRecord(p),
-        },
-        ...(p.source?.kind === 'registry' || p.watch
-            ? {
-                successFields: lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, sh `:`),
-            }
-            : {}),
-        // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-        ...(p.watch
-            ? {
-                endings: [
-                    {
-                        code: BackendExit.WatchRolledBack,
-                        outcome: 'rolled-back',
-                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-                    },
-                    ...(p.fallback && p.backup?.restoreOnFallback
-                        ? [
-                            {
-                                code: BackendExit.WatchRolledBackDataNotPutBack,
-                                outcome: 'rolled-back',
-                                update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DATA_DETAIL },
-                            },
-                        ]
-                        : []),
-                ],
-            }
-            : {}),
-        // The backups are listed in the same round trip, for retention (presence only, no data read).
-        afterSuccess: p.backup
-            ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
-            : inventoryValue(r, target.image),
-        script: sh `${p.backup
-            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
-                ? sh `nr_say info 'dry-run: no backup taken'`
-                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
-            : sh `:`}
-${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
-nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
-${steps.say('tag')}
-nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
-${obtainImage(r, {
-            image: target.image,
-            tag: p.tag,
-            source: p.source ?? { kind: 'nas' },
-            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        })}
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
-${steps.say('verifyImage')}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
-nr_value built yes
-${recreateBackend(r, {
-            repo: p.repo,
-            target,
-            tag: p.tag,
-            fallback: p.fallback,
-            ...(p.fallback && p.fallbackRan ? { fallbackRan: p.fallbackRan } : {}),
-            force: false,
-            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
-            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
-            ...(p.watch ? { watch: p.watch } : {}),
-            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
-            ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
-        })}`,
-        decode: (values) => ({
-            ...decodeRecreate(values),
-            built: values.get('built') === 'yes',
-            inventory: decodeInventory(values),
-            watch: decodeWatch(values, p.watch?.guards ?? []),
-            ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
-            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
-            ...decodeDataOutcome(values),
-            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
-        }),
-    };
-}
-function envRecord(p) {
-    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
-}
-/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
-function pulledRecord(p) {
-    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
-}
-/**
- * What a failed release does before its fallback comes back: its environment file, and its data when asked.
- * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
- */
-function fallbackShell(r, p) {
-    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
-        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${restoreData(r, {
-            dir: p.backup.plan.dir,
-            id: new Shell('"$nr_bk_id"'),
-            repo: p.repo,
-            composeFile: p.target.composeFile,
-            container: p.target.container,
-            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-            image: p.backup.plan.image,
-        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
-nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
-        : undefined, sh `:`);
-}
-/** The steps of a backend rollback on the NAS. */
-const ROLLBACK_STEPS = {
-    recreate: 'Redeploying with the target tag',
-    health: 'Waiting for backend to be healthy',
-    verify: 'Verifying rollback',
-};
-function rollbackPhase(r, p) {
-    const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
-    // The file is staged before anything changes; after a restore, one that cannot take its place undoes the
-    // restore (through the fallback) rather than leave the backend stopped.
-    const installed = written
-        ? installEnvFile(r, written.plan, written.content, { tag: p.tag, previous: p.current }, p.restore
-            ? sh `nr_value before_failed env-file; nr_before_failed=1`
-            : BACKUP_EXIT.exit(BackupExit.EnvFileFailed))
-        : p.envFile
-            ? putBackEnvFile(r, p.envFile.plan, p.tag)
-            : undefined;
-    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
-    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
-    return {
-        title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
-        timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
-        begin: {
-            tag: p.tag,
-            image: p.target.image,
-            previous: p.current,
-            ...(p.fallback?.ran ? { ran: p.fallback.ran } : {}),
-            detail: p.named ? 'named' : 'previous-release',
-            ...(restoreId ? { backup: restoreId } : {}),
-            ...env,
-        },
-        success: env,
-        script: recreateBackend(r, {
-            repo: p.repo,
-            target: p.target,
-            tag: p.tag,
-            fallback: p.fallback ? p.fallback.tag : p.current,
-            ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
-            force: p.force || !!p.restore,
-            steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
-            // the restore verifies the backup before anything changes; the environment file is staged before it
-            beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
-                ? pullImage(r, {
-                    ref: p.pull.ref,
-                    target: `${p.target.image}:${p.tag}`,
-                    authDir: p.pull.authDir,
-                    what: 'the missing image',
-                    ...(p.pull.login ? { login: p.pull.login } : {}),
-                })
-                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
-            // the release that ran before comes back on the data it ran with
-            ...(p.envFile || p.restore
-                ? {
-                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
-                }
-                : {}),
-        }),
-        decode: (values) => ({
-            ...decodeRecreate(values),
-            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
-            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
-            ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
-            ...decodeDataOutcome(values),
-            ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
-            ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
-        }),
-    };
-}
-/** Tags `from` as `to` before anything changes, or ends the phase as a failed pull would: nothing changed. */
-function retag(r, from, to) {
-    return sh `${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${backend_EXIT.exit(BackendExit.PullFailed)}; }`;
-}
-/** The ids of images by reference, empty for one the NAS does not have. */
-function imageIds(r, refs) {
-    return {
-        title: 'Looking for the images',
-        timeout: 60,
-        quiet: true,
-        script: lines(...refs.map((ref, i) => sh `nr_value ${`image_id_${i}`} "$(${r.run(docker.imageExists(ref))} 2>/dev/null)"`)),
-        decode: (values) => refs.map((_, i) => values.get(`image_id_${i}`) ?? ''),
-    };
-}
-/** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
-function whatRuns(r, container) {
-    return {
-        title: 'Asking what runs now',
-        timeout: 60,
-        quiet: true,
-        script: sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
-        decode: (values) => values.get('running_image') ?? '',
-    };
-}
-/** The commit a dated tag was built from, by its short SHA, through git on the NAS. */
-function commitOfTag(r, repo, shortSha) {
-    return {
-        title: 'Finding the commit of the tag',
-        timeout: 60,
-        quiet: true,
-        script: sh `nr_value commit "$(${r.run(git.revParse(repo, `${shortSha}^{commit}`))})"`,
-        decode: (values) => values.get('commit') ?? '',
-    };
-}
-/**
- * Removes image tags in one docker call (in one program, whatever their
- * number), then lists what is left, so the log and the outputs count only
- * what was really removed. A dry run removes nothing and reports what would go.
- */
-function removeImages(r, image, tags, pruneDangling) {
-    return {
-        title: 'Removing old images',
-        timeout: 1800,
-        script: lines(tags.length
-            ? sh `${r.change(docker.removeImages(tags.map((t) => `${image}:${t}`)))} 2>&1 || nr_say warn 'Some images could not be removed (still used by a container?)'
-${inventoryValue(r, image)}`
-            : undefined, pruneDangling
-            ? sh `${r.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'`
-            : undefined, sh `:`),
-        decode: (values) => {
-            if (r.dryRun)
-                return { removed: [...tags], kept: [] };
-            const left = new Set(decodeInventory(values).map((t) => t.tag));
-            return { removed: tags.filter((t) => !left.has(t)), kept: tags.filter((t) => left.has(t)) };
-        },
     };
 }
 
@@ -70735,488 +74811,6 @@ const backupBackend = defineFlow({
         return { ok: true, outputs: all };
     },
 });
-
-;// CONCATENATED MODULE: ./src/programs/blue-green.ts
-
-
-
-
-
-
-
-/**
- * Blue-green releases (issue 15): the backend service runs under two compose
- * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
- * same compose file, under `<project>`) sends requests to the live one through
- * a one-line upstream include. A release starts the idle colour beside the
- * live one, waits for its health, points the proxy at it, drains and stops
- * (or keeps warm) the old one: all in one detached phase.
- */
-/** How a blue-green phase ends, besides the backend's own exits (NoCheckout, PreDeployFailed, ...). */
-const BlueGreenExit = {
-    /** The live colour is not the one the runner read (a vanished run's phase switched it): nothing changed. */
-    BlueGreenStateChanged: 60,
-    /** compose could not start the idle colour; the live one serves on. */
-    BlueGreenIdleStartFailed: 61,
-    /** The idle colour failed its health check; it is stopped, the proxy was never touched. */
-    BlueGreenIdleUnhealthy: 62,
-    /** `nginx -t` refused the configuration (or the reload failed): the live colour serves on. */
-    BlueGreenProxyRefused: 63,
-    /** The user's switch-command failed: the live colour serves on. */
-    BlueGreenSwitchFailed: 64,
-    /** After the switch the proxy did not answer: switched back, the live colour serves on. */
-    BlueGreenProxyCheckFailed: 65,
-    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
-    BlueGreenProxyReloadPending: 66,
-    /**
-     * An incident: after the switch the proxy did not answer, and the switch back failed too. The proxy still sends
-     * requests to the new colour, which is kept running and recorded as live; the old one runs beside it, undrained.
-     */
-    BlueGreenSwitchBackFailed: 67,
-};
-/** The history's detail for BlueGreenSwitchBackFailed: which colour serves. */
-function switchBackFailedDetail(serving) {
-    return `incident: no answer through the proxy after the switch, and the switch back failed; the ${serving} colour serves`;
-}
-/** The incident is recorded on the NAS as it happens, with the colour that serves: the runner may be gone by then. */
-function switchBackEnding(serving, update) {
-    return {
-        code: BlueGreenExit.BlueGreenSwitchBackFailed,
-        outcome: 'failure',
-        update: { ...update, detail: switchBackFailedDetail(serving), color: serving },
-    };
-}
-const blue_green_EXIT = exitCodes(BlueGreenExit);
-const BACKEND = exitCodes(BackendExit);
-/** The exits after which the colour that served before still serves, and the new one was stopped. */
-const LIVE_KEPT = new Set([
-    BlueGreenExit.BlueGreenIdleStartFailed,
-    BlueGreenExit.BlueGreenIdleUnhealthy,
-    BlueGreenExit.BlueGreenProxyRefused,
-    BlueGreenExit.BlueGreenSwitchFailed,
-    BlueGreenExit.BlueGreenProxyCheckFailed,
-    BlueGreenExit.BlueGreenProxyReloadPending,
-]);
-const COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
-const otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
-/** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
-function composeProject(composeFile) {
-    const parts = composeFile.split('/').filter(Boolean);
-    const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
-    return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
-}
-/** The state file that says which colour serves (written after each switch, atomically). */
-const LIVE_FILE = 'live-color';
-/** `<colour> <until epoch>` of the old colour kept warm; the timer stops it only while this line is unchanged. */
-const WARM_FILE = 'warm-color';
-/** Placeholders for a shell function's arguments in a catalog command rendered as its body. */
-const ARG = ['NR_ARG_1', 'NR_ARG_2'];
-/** `name() { <command with NR_ARG_n as "$n"> ; }`: a catalog command as a shell function of its arguments. */
-function shellFunction(name, body) {
-    // the placeholders are plain words (quote() leaves them bare): one inside quotes would stay literal
-    if (/'[^']*NR_ARG_\d[^']*'/.test(body.text))
-        throw new Error(`${name}: an argument placeholder was quoted`);
-    let text = body.text;
-    ARG.forEach((arg, i) => {
-        text = text.split(arg).join(`"$${i + 1}"`);
-    });
-    return new Shell(`${name}() { ${text}; }`);
-}
-/**
- * `nr_bg_state_of PROJECT SERVICE`: `<id> <status> <healthy|unhealthy|starting|none> <image>` of the service's
- * container under that project, empty without one; the health read from docker's status text.
- */
-const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
-  nr_bg_ls "$1" "$2" | { IFS=' ' read -r nr_i nr_s nr_img nr_st || exit 0
-    case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
-    printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
-}`);
-/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
-function colorLibrary(r) {
-    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
-        ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
-        : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
-}
-/** The health URL of a colour: health-url (through the proxy) with the colour's port. */
-function colorUrl(healthUrl, port) {
-    if (!healthUrl)
-        return '';
-    const url = new URL(healthUrl);
-    url.port = String(port);
-    return url.toString();
-}
-/** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
-function colorQuestions(r, repo, target) {
-    const project = composeProject(target.composeFile);
-    // each colour in the background, beside the other questions: their value lines are short, so none tears another
-    const one = (c) => sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
-    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
-}
-function decodeColorState(text) {
-    const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
-    return { status, health, image };
-}
-function decodeColors(values) {
-    const live = values.get('bg_live')?.trim();
-    return {
-        live: live === 'blue' || live === 'green' ? live : '',
-        colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
-    };
-}
-/** The live colour and each colour's container, found through compose's labels (cleanup-backend's protected tags). */
-function colorsState(repo, target) {
-    return { script: (r) => colorQuestions(r, repo, target), decode: decodeColors };
-}
-/** The tag the live colour runs: the one a blue-green release serves, and an empty-tag rollback starts from. */
-function liveTag(image, state) {
-    return state.live ? colorTag(image, state.colors[state.live]) : '';
-}
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
-function blueGreenDeployState(target, checkout) {
-    return {
-        script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
-    };
-}
-/** rollback-backend's first questions with blue-green: the colours and the image's tags. */
-function blueGreenImagesState(repo, target, inventory) {
-    return {
-        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
-        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
-    };
-}
-/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
-function tagsInUse(image) {
-    return {
-        script: (r) => sh `nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
-        decode: (values) => (values.get('images_in_use') ?? '')
-            .split(' ')
-            .filter((ref) => ref.startsWith(`${image}:`))
-            .map((ref) => ref.slice(image.length + 1)),
-    };
-}
-/** The tag a colour runs, when it runs this image. */
-function colorTag(image, state) {
-    return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';
-}
-/** The steps of the blue-green part of a phase. */
-const SWITCH_STEPS = {
-    start: 'Starting the idle colour',
-    health: 'Waiting for the idle colour to be healthy',
-    switch: 'Switching the proxy',
-    drain: 'Draining the old colour',
-};
-function decodeSwitch(values) {
-    const live = values.get('live_color');
-    const ms = Number(values.get('switch_ms'));
-    return {
-        running: values.get('running') ?? '',
-        liveColor: live === 'blue' || live === 'green' ? live : '',
-        rolledBack: values.get('rolled_back') === 'true',
-        warm: values.get('warm') === 'true',
-        ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
-    };
-}
-/**
- * The NAS-side switch: start the idle colour (unless it already runs the tag,
- * healthy: a warm rollback), wait for its health, point the proxy at it,
- * check through the proxy, drain, stop or keep warm the old colour. A failure
- * before the switch leaves the proxy untouched and stops the idle colour.
- */
-function switchColors(r, p, steps) {
-    const { target: t, bg } = p;
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    const project = composeProject(t.composeFile);
-    const ref = `${t.image}:${p.tag}`;
-    const stateDir = stateDirOf(p.repo);
-    const idlePort = bg.ports[idle];
-    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
-    const envOf = (c) => ({
-        COLOR: c,
-        [bg.portVariable]: String(bg.ports[c]),
-        [t.tagVariable]: p.tag,
-    });
-    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
-    // A colour this phase started is stopped when the release fails; a warm one it found running stays.
-    const stopIdle = sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
-    const refused = (code) => sh `${stopIdle}
-nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const setLive = (c) => sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
-    // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
-    // the colour, container and port reach it through its environment only.
-    const userSwitch = (c, cid) => sh `( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
-    const switchTo = (c, cid) => bg.switchCommand ? sh `${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh `nr_switch_to ${bg.ports[c]}`;
-    return lines(HEALTH, colorLibrary(r), 
-    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
-    new Shell(`nr_switch_to() {
-  nr_up_new="$nr_upstream.nr-new.$$"
-  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
-  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
-  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
-  # a configuration that does not validate is never reloaded: the running workers keep the old one
-  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
-  if [ "$nr_rc" -ne 0 ]; then
-    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back
-    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
-    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
-    return 1
-  fi
-  rm -f "$nr_upstream.nr-prev"
-}
-nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
-nr_dir=${stateDir}
-# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
-if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
-nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
-${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_idle_cid=\${nr_idle%% *}
-nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
-case "\${nr_idle#* }" in
-  ${`running healthy ${ref}`}) nr_warm=true ;;
-  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
-esac
-if [ "$nr_warm" = true ]; then
-  nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
-else
-  nr_warm=false
-  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
-    nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
-    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
-  fi
-  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-  nr_say ok ${`The ${idle} colour started`}
-  ${steps.say('health')}
-  ${r.dryRun
-        ? sh `nr_say info 'dry-run: health wait skipped'`
-        : sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
-    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
-    nr_bg_logs "$nr_idle_cid" 2>&1 || true
-    nr_say endgroup
-    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
-    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
-  fi`}
-  nr_say ok ${`The ${idle} colour is healthy`}
-fi
-${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
-${bg.switchCommand
-        ? sh `:`
-        : sh `nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
-case "$nr_px" in
-  ?*) ;;
-  *)
-    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
-    nr_say info ${`Starting the proxy (${bg.proxyService})`}
-    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
-    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
-    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
-esac`}
-${r.dryRun
-        ? sh `nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
-        : bg.switchCommand
-            ? sh `if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
-  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
-  nr_say fail 'switch-command failed: the live colour serves on'
-  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
-fi
-while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-            : sh `nr_switch_to ${idlePort}; nr_rc=$?
-if [ "$nr_rc" -eq 2 ]; then
-  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
-elif [ "$nr_rc" -ne 0 ]; then
-  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
-fi`}
-nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
-${setLive(idle)}
-rm -f "$nr_dir/${new Shell(WARM_FILE)}"
-nr_say ok ${`The proxy sends requests to the ${idle} colour`}
-${t.healthUrl && !r.dryRun
-        ? sh `nr_i=0
-until nr_http_ok ${t.healthUrl}; do
-  nr_i=$((nr_i + 1))
-  if [ "$nr_i" -ge 40 ]; then
-    nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
-    ${p.live ? switchBackOrKeep(p, idle, switchTo(p.live, new Shell('"$nr_live_cid"'))) : sh `:`}
-    ${setLive(p.live)}
-    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
-  fi
-  nr_sleep 0.25
-done
-nr_say ok ${`${t.healthUrl} answers through the proxy`}`
-        : sh `:`}
-nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.live
-        ? lines(bg.keepWarm > 0
-            ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
-            : steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), bg.keepWarm > 0
-            ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-            : drainThenStop(r, {
-                drainSeconds: bg.drainSeconds,
-                color: p.live,
-                project: `${project}-${p.live}`,
-                service: t.service,
-                port: bg.ports[p.live],
-                // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
-                earlyEnd: !bg.switchCommand,
-                stop: removeColor(p.live),
-            }))
-        : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-exit 0`);
-}
-/** What the user must check when the switch back failed: the proxy they route with. */
-function proxyToCheck(bg) {
-    return bg.switchCommand
-        ? 'the proxy your switch-command drives'
-        : `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`;
-}
-/**
- * The switch back after a failed check through the proxy; when it fails too, the proxy still routes to the new
- * colour (the built-in switch puts its upstream line back): that colour stays up and is recorded as live, the old
- * one is left running, and the phase ends with an incident of its own.
- */
-function switchBackOrKeep(p, idle, switchBack) {
-    const live = p.live;
-    const ref = `${p.target.image}:${p.tag}`;
-    const before = p.previous ? ` (${p.target.image}:${p.previous})` : '';
-    return sh `if ! ${switchBack}; then
-      nr_say fail ${`INCIDENT: switching back to the ${live} colour failed too. The proxy still sends requests to the ${idle} colour (${ref}): it is kept running and recorded as live, and the ${live} colour${before} runs beside it. Check ${proxyToCheck(p.bg)} and what ${p.target.healthUrl} answers through it, then deploy again or roll back`}
-      nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-      ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenSwitchBackFailed)}
-    fi`;
-}
-/**
- * The drain and the old colour's stop, off the release's critical path: the
- * new release serves from the switch on, so the phase ends there and the
- * runner reports it, while a job it leaves behind waits for the requests in
- * flight and stops the old colour. That job keeps the phase's busy lock (its
- * descriptor 8, inherited), so the next release waits for the stop, exactly
- * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short. With the built-in nginx switch the drain
- * ends as soon as nothing is in flight: nginx's workers of before the switch
- * have exited (each finishes its requests first) and no connection to the old
- * colour's port is open; `drainSeconds` is then the longest wait.
- */
-function drainThenStop(r, o) {
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-    const drain = o.earlyEnd
-        ? sh `nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
-  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
-        : sh `nr_sleep ${o.drainSeconds}`;
-    // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
-    // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
-    return sh `${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
-${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
-nr_bg_in_flight() {
-  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
-  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
-  [ -r /proc/net/tcp ] || return 0
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
-}
-( ${drain}
-  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
-  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
-) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
-nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
-}
-/**
- * Keeps the old colour running for `seconds`, then stops it: a timer detached
- * on the NAS (its own session, no descriptor of the phase, so it holds no lock
- * while it sleeps) that takes the busy lock, as a phase does, and stops the
- * colour only while the warm line it wrote is unchanged: a switch back to that
- * colour, or the next release, rewrites or removes it. A NAS that reboots
- * loses the timer; the next release then replaces the warm colour anyway.
- */
-function keepWarm(r, o) {
-    const timer = sh `sleep "$1" 2>/dev/null
-exec 8>>"$2/busy"; flock 8
-[ "$(cat "$2/${new Shell(WARM_FILE)}" 2>/dev/null)" = "$3" ] || exit 0
-[ "$(cat "$2/${new Shell(LIVE_FILE)}" 2>/dev/null)" != ${o.color} ] || exit 0
-cd ${o.repo} && ${o.stop} >/dev/null 2>&1
-rm -f "$2/${new Shell(WARM_FILE)}"`;
-    return sh `nr_warm_line="${new Shell(o.color)} $(( $(date +%s) + ${o.seconds} ))"
-printf '%s\\n' "$nr_warm_line" > "$nr_dir/${new Shell(WARM_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(WARM_FILE)}.tmp" "$nr_dir/${new Shell(WARM_FILE)}"
-${r.dryRun ? sh `:` : sh `setsid sh -c ${timer.text} nr-warm-timer ${o.seconds} "$nr_dir" "$nr_warm_line" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &`}
-nr_say ok ${`The ${o.color} colour stays up for ${o.seconds}s; a timer on the NAS stops it then, unless it serves again`}`;
-}
-/** The steps of a blue-green release on the NAS, after the runner's lock step. */
-const BLUE_GREEN_RELEASE_STEPS = {
-    checkout: RELEASE_STEPS.checkout,
-    tag: RELEASE_STEPS.tag,
-    build: RELEASE_STEPS.build,
-    verifyImage: RELEASE_STEPS.verifyImage,
-    ...SWITCH_STEPS,
-};
-/** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
-function blueGreenReleasePhase(r, p) {
-    const { target } = p;
-    const ref = `${target.image}:${p.tag}`;
-    const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    const tags = imageTags(target.image);
-    const inUse = tagsInUse(target.image);
-    return {
-        title: 'Releasing the backend (blue-green)',
-        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
-        endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
-        // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-        ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
-nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
-${steps.say('tag')}
-nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
-${steps.say('verifyImage')}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
-nr_value built yes
-${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
-        decode: (values) => ({
-            ...decodeSwitch(values),
-            built: values.get('built') === 'yes',
-            ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
-        }),
-    };
-}
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
-function blueGreenRollbackPhase(r, p) {
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    return {
-        title: 'Rolling back the backend (blue-green)',
-        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        success: { color: idle },
-        endings: [switchBackEnding(idle, {})],
-        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
-        decode: decodeSwitch,
-    };
-}
 
 ;// CONCATENATED MODULE: ./src/programs/services.ts
 
@@ -71464,7 +75058,7 @@ nr_value rolled_back false
 ${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -71483,7 +75077,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -71595,6 +75189,9 @@ function servicesRollbackPhase(r, p) {
             healthTimeout: p.healthTimeout,
             force: p.force,
             fallback: true,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
         })),
@@ -71819,7 +75416,32 @@ async function startRollbackDeployment(nas, { progress, deployment }, o) {
         progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-hooks.ts
+
+/**
+ * What a rollback that a user's hook ended left: pre-rollback fails before
+ * anything changes; post-rollback fails once the target runs, verified.
+ * `what` names the rollback ("the rollback to app:2026.01.09-def4567").
+ * Undefined for any other end.
+ */
+function rollbackHookFailure(code, what) {
+    if (code === BackendExit.PreDeployFailed)
+        return {
+            detail: 'pre-rollback failed',
+            why: `pre-rollback failed, so ${what} stopped before anything changed: what ran before runs on.`,
+            changed: false,
+        };
+    if (code === BackendExit.PostDeployFailed)
+        return {
+            detail: 'post-rollback failed',
+            why: `${what.charAt(0).toUpperCase()}${what.slice(1)} is done (it runs and passed its checks), but post-rollback failed.`,
+            changed: true,
+        };
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
 
 
 
@@ -72064,7 +75686,24 @@ async function rollbackBlueGreen(settings, nas, context) {
         live,
         previous: current,
         named: !!settings.tag,
+        ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
+        hookNames: ROLLBACK_HOOKS,
     }));
+    const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+    if (hookFailure) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            detail: hookFailure.detail,
+            ...(hookFailure.changed ? { color: idle } : live ? { color: live } : {}),
+        });
+        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) }, released);
+        delete end.outputs.ROLLED_BACK;
+        return { ok: false, outputs: hookFailure.changed ? end.outputs : {}, error: why };
+    }
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
         await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
         return {
@@ -77661,1138 +81300,6 @@ function promqlSyntaxError(expression) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = require("node:child_process");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: external "string_decoder"
-var external_string_decoder_ = __nccwpck_require__(3193);
-// EXTERNAL MODULE: external "os"
-var external_os_ = __nccwpck_require__(857);
-// EXTERNAL MODULE: external "events"
-var external_events_ = __nccwpck_require__(4434);
-// EXTERNAL MODULE: external "child_process"
-var external_child_process_ = __nccwpck_require__(5317);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
-var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
-// export const {open} = 'fs'
-const IS_WINDOWS = process.platform === 'win32';
-/**
- * Custom implementation of readlink to ensure Windows junctions
- * maintain trailing backslash for backward compatibility with Node.js < 24
- *
- * In Node.js 20, Windows junctions (directory symlinks) always returned paths
- * with trailing backslashes. Node.js 24 removed this behavior, which breaks
- * code that relied on this format for path operations.
- *
- * This implementation restores the Node 20 behavior by adding a trailing
- * backslash to all junction results on Windows.
- */
-function readlink(fsPath) {
-    return __awaiter(this, void 0, void 0, function* () {
-        const result = yield fs.promises.readlink(fsPath);
-        // On Windows, restore Node 20 behavior: add trailing backslash to all results
-        // since junctions on Windows are always directory links
-        if (IS_WINDOWS && !result.endsWith('\\')) {
-            return `${result}\\`;
-        }
-        return result;
-    });
-}
-// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
-const UV_FS_O_EXLOCK = 0x10000000;
-const READONLY = external_fs_.constants.O_RDONLY;
-function exists(fsPath) {
-    return __awaiter(this, void 0, void 0, function* () {
-        try {
-            yield stat(fsPath);
-        }
-        catch (err) {
-            if (err.code === 'ENOENT') {
-                return false;
-            }
-            throw err;
-        }
-        return true;
-    });
-}
-function isDirectory(fsPath_1) {
-    return __awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
-        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
-        return stats.isDirectory();
-    });
-}
-/**
- * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
- * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
- */
-function isRooted(p) {
-    p = normalizeSeparators(p);
-    if (!p) {
-        throw new Error('isRooted() parameter "p" cannot be empty');
-    }
-    if (IS_WINDOWS) {
-        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
-        ); // e.g. C: or C:\hello
-    }
-    return p.startsWith('/');
-}
-/**
- * Best effort attempt to determine whether a file exists and is executable.
- * @param filePath    file path to check
- * @param extensions  additional file extensions to try
- * @return if file exists and is executable, returns the file path. otherwise empty string.
- */
-function tryGetExecutablePath(filePath, extensions) {
-    return __awaiter(this, void 0, void 0, function* () {
-        let stats = undefined;
-        try {
-            // test file exists
-            stats = yield stat(filePath);
-        }
-        catch (err) {
-            if (err.code !== 'ENOENT') {
-                // eslint-disable-next-line no-console
-                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-            }
-        }
-        if (stats && stats.isFile()) {
-            if (IS_WINDOWS) {
-                // on Windows, test for valid extension
-                const upperExt = external_path_.extname(filePath).toUpperCase();
-                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
-                    return filePath;
-                }
-            }
-            else {
-                if (isUnixExecutable(stats)) {
-                    return filePath;
-                }
-            }
-        }
-        // try each extension
-        const originalFilePath = filePath;
-        for (const extension of extensions) {
-            filePath = originalFilePath + extension;
-            stats = undefined;
-            try {
-                stats = yield stat(filePath);
-            }
-            catch (err) {
-                if (err.code !== 'ENOENT') {
-                    // eslint-disable-next-line no-console
-                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
-                }
-            }
-            if (stats && stats.isFile()) {
-                if (IS_WINDOWS) {
-                    // preserve the case of the actual file (since an extension was appended)
-                    try {
-                        const directory = external_path_.dirname(filePath);
-                        const upperName = external_path_.basename(filePath).toUpperCase();
-                        for (const actualName of yield readdir(directory)) {
-                            if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_.join(directory, actualName);
-                                break;
-                            }
-                        }
-                    }
-                    catch (err) {
-                        // eslint-disable-next-line no-console
-                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
-                    }
-                    return filePath;
-                }
-                else {
-                    if (isUnixExecutable(stats)) {
-                        return filePath;
-                    }
-                }
-            }
-        }
-        return '';
-    });
-}
-function normalizeSeparators(p) {
-    p = p || '';
-    if (IS_WINDOWS) {
-        // convert slashes on Windows
-        p = p.replace(/\//g, '\\');
-        // remove redundant slashes
-        return p.replace(/\\\\+/g, '\\');
-    }
-    // remove redundant slashes
-    return p.replace(/\/\/+/g, '/');
-}
-// on Mac/Linux, test the execute bit
-//     R   W  X  R  W X R W X
-//   256 128 64 32 16 8 4 2 1
-function isUnixExecutable(stats) {
-    return ((stats.mode & 1) > 0 ||
-        ((stats.mode & 8) > 0 &&
-            process.getgid !== undefined &&
-            stats.gid === process.getgid()) ||
-        ((stats.mode & 64) > 0 &&
-            process.getuid !== undefined &&
-            stats.uid === process.getuid()));
-}
-// Get the path of cmd.exe in windows
-function getCmdPath() {
-    var _a;
-    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
-}
-//# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
-var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-/**
- * Copies a file or folder.
- * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See CopyOptions.
- */
-function cp(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
-        const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
-        // Dest is an existing file, but not forcing
-        if (destStat && destStat.isFile() && !force) {
-            return;
-        }
-        // If dest is an existing directory, should copy inside.
-        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
-            ? path.join(dest, path.basename(source))
-            : dest;
-        if (!(yield ioUtil.exists(source))) {
-            throw new Error(`no such file or directory: ${source}`);
-        }
-        const sourceStat = yield ioUtil.stat(source);
-        if (sourceStat.isDirectory()) {
-            if (!recursive) {
-                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
-            }
-            else {
-                yield cpDirRecursive(source, newDest, 0, force);
-            }
-        }
-        else {
-            if (path.relative(source, newDest) === '') {
-                // a file cannot be copied to itself
-                throw new Error(`'${newDest}' and '${source}' are the same file`);
-            }
-            yield io_copyFile(source, newDest, force);
-        }
-    });
-}
-/**
- * Moves a path.
- *
- * @param     source    source path
- * @param     dest      destination path
- * @param     options   optional. See MoveOptions.
- */
-function mv(source_1, dest_1) {
-    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
-        if (yield ioUtil.exists(dest)) {
-            let destExists = true;
-            if (yield ioUtil.isDirectory(dest)) {
-                // If dest is directory copy src into dest
-                dest = path.join(dest, path.basename(source));
-                destExists = yield ioUtil.exists(dest);
-            }
-            if (destExists) {
-                if (options.force == null || options.force) {
-                    yield rmRF(dest);
-                }
-                else {
-                    throw new Error('Destination already exists');
-                }
-            }
-        }
-        yield mkdirP(path.dirname(dest));
-        yield ioUtil.rename(source, dest);
-    });
-}
-/**
- * Remove a path recursively with force
- *
- * @param inputPath path to remove
- */
-function rmRF(inputPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (ioUtil.IS_WINDOWS) {
-            // Check for invalid characters
-            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
-            if (/[*"<>|]/.test(inputPath)) {
-                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
-            }
-        }
-        try {
-            // note if path does not exist, error is silent
-            yield ioUtil.rm(inputPath, {
-                force: true,
-                maxRetries: 3,
-                recursive: true,
-                retryDelay: 300
-            });
-        }
-        catch (err) {
-            throw new Error(`File was unable to be removed ${err}`);
-        }
-    });
-}
-/**
- * Make a directory.  Creates the full path with folders in between
- * Will throw if it fails
- *
- * @param   fsPath        path to create
- * @returns Promise<void>
- */
-function mkdirP(fsPath) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        ok(fsPath, 'a path argument must be provided');
-        yield ioUtil.mkdir(fsPath, { recursive: true });
-    });
-}
-/**
- * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
- * If you check and the tool does not exist, it will throw.
- *
- * @param     tool              name of the tool
- * @param     check             whether to check if tool exists
- * @returns   Promise<string>   path to tool
- */
-function which(tool, check) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // recursive when check=true
-        if (check) {
-            const result = yield which(tool, false);
-            if (!result) {
-                if (IS_WINDOWS) {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
-                }
-                else {
-                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
-                }
-            }
-            return result;
-        }
-        const matches = yield findInPath(tool);
-        if (matches && matches.length > 0) {
-            return matches[0];
-        }
-        return '';
-    });
-}
-/**
- * Returns a list of all occurrences of the given tool on the system path.
- *
- * @returns   Promise<string[]>  the paths of the tool
- */
-function findInPath(tool) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if (!tool) {
-            throw new Error("parameter 'tool' is required");
-        }
-        // build the list of extensions to try
-        const extensions = [];
-        if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
-                if (extension) {
-                    extensions.push(extension);
-                }
-            }
-        }
-        // if it's rooted, return it if exists. otherwise return empty.
-        if (isRooted(tool)) {
-            const filePath = yield tryGetExecutablePath(tool, extensions);
-            if (filePath) {
-                return [filePath];
-            }
-            return [];
-        }
-        // if any path separators, return empty
-        if (tool.includes(external_path_.sep)) {
-            return [];
-        }
-        // build the list of directories
-        //
-        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
-        // it feels like we should not do this. Checking the current directory seems like more of a use
-        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
-        // across platforms.
-        const directories = [];
-        if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_.delimiter)) {
-                if (p) {
-                    directories.push(p);
-                }
-            }
-        }
-        // find all matches
-        const matches = [];
-        for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
-            if (filePath) {
-                matches.push(filePath);
-            }
-        }
-        return matches;
-    });
-}
-function readCopyOptions(options) {
-    const force = options.force == null ? true : options.force;
-    const recursive = Boolean(options.recursive);
-    const copySourceDirectory = options.copySourceDirectory == null
-        ? true
-        : Boolean(options.copySourceDirectory);
-    return { force, recursive, copySourceDirectory };
-}
-function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        // Ensure there is not a run away recursive copy
-        if (currentDepth >= 255)
-            return;
-        currentDepth++;
-        yield mkdirP(destDir);
-        const files = yield ioUtil.readdir(sourceDir);
-        for (const fileName of files) {
-            const srcFile = `${sourceDir}/${fileName}`;
-            const destFile = `${destDir}/${fileName}`;
-            const srcFileStat = yield ioUtil.lstat(srcFile);
-            if (srcFileStat.isDirectory()) {
-                // Recurse
-                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
-            }
-            else {
-                yield io_copyFile(srcFile, destFile, force);
-            }
-        }
-        // Change the mode for the newly created directory
-        yield ioUtil.chmod(destDir, (yield ioUtil.stat(sourceDir)).mode);
-    });
-}
-// Buffered file copy
-function io_copyFile(srcFile, destFile, force) {
-    return io_awaiter(this, void 0, void 0, function* () {
-        if ((yield ioUtil.lstat(srcFile)).isSymbolicLink()) {
-            // unlink/re-link it
-            try {
-                yield ioUtil.lstat(destFile);
-                yield ioUtil.unlink(destFile);
-            }
-            catch (e) {
-                // Try to override file permission
-                if (e.code === 'EPERM') {
-                    yield ioUtil.chmod(destFile, '0666');
-                    yield ioUtil.unlink(destFile);
-                }
-                // other errors = it doesn't exist, no work to do
-            }
-            // Copy over symlink
-            const symlinkFull = yield ioUtil.readlink(srcFile);
-            yield ioUtil.symlink(symlinkFull, destFile, ioUtil.IS_WINDOWS ? 'junction' : null);
-        }
-        else if (!(yield ioUtil.exists(destFile)) || force) {
-            yield ioUtil.copyFile(srcFile, destFile);
-        }
-    });
-}
-//# sourceMappingURL=io.js.map
-;// CONCATENATED MODULE: external "timers"
-const external_timers_namespaceObject = require("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
-var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-
-/* eslint-disable @typescript-eslint/unbound-method */
-const toolrunner_IS_WINDOWS = process.platform === 'win32';
-/*
- * Class for running command line tools. Handles quoting and arg parsing in a platform agnostic way.
- */
-class ToolRunner extends external_events_.EventEmitter {
-    constructor(toolPath, args, options) {
-        super();
-        if (!toolPath) {
-            throw new Error("Parameter 'toolPath' cannot be null or empty.");
-        }
-        this.toolPath = toolPath;
-        this.args = args || [];
-        this.options = options || {};
-    }
-    _debug(message) {
-        if (this.options.listeners && this.options.listeners.debug) {
-            this.options.listeners.debug(message);
-        }
-    }
-    _getCommandString(options, noPrefix) {
-        const toolPath = this._getSpawnFileName();
-        const args = this._getSpawnArgs(options);
-        let cmd = noPrefix ? '' : '[command]'; // omit prefix when piped to a second tool
-        if (toolrunner_IS_WINDOWS) {
-            // Windows + cmd file
-            if (this._isCmdFile()) {
-                cmd += toolPath;
-                for (const a of args) {
-                    cmd += ` ${a}`;
-                }
-            }
-            // Windows + verbatim
-            else if (options.windowsVerbatimArguments) {
-                cmd += `"${toolPath}"`;
-                for (const a of args) {
-                    cmd += ` ${a}`;
-                }
-            }
-            // Windows (regular)
-            else {
-                cmd += this._windowsQuoteCmdArg(toolPath);
-                for (const a of args) {
-                    cmd += ` ${this._windowsQuoteCmdArg(a)}`;
-                }
-            }
-        }
-        else {
-            // OSX/Linux - this can likely be improved with some form of quoting.
-            // creating processes on Unix is fundamentally different than Windows.
-            // on Unix, execvp() takes an arg array.
-            cmd += toolPath;
-            for (const a of args) {
-                cmd += ` ${a}`;
-            }
-        }
-        return cmd;
-    }
-    _processLineBuffer(data, strBuffer, onLine) {
-        try {
-            let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_.EOL);
-            while (n > -1) {
-                const line = s.substring(0, n);
-                onLine(line);
-                // the rest of the string ...
-                s = s.substring(n + external_os_.EOL.length);
-                n = s.indexOf(external_os_.EOL);
-            }
-            return s;
-        }
-        catch (err) {
-            // streaming lines to console is best effort.  Don't fail a build.
-            this._debug(`error processing line. Failed with error ${err}`);
-            return '';
-        }
-    }
-    _getSpawnFileName() {
-        if (toolrunner_IS_WINDOWS) {
-            if (this._isCmdFile()) {
-                return process.env['COMSPEC'] || 'cmd.exe';
-            }
-        }
-        return this.toolPath;
-    }
-    _getSpawnArgs(options) {
-        if (toolrunner_IS_WINDOWS) {
-            if (this._isCmdFile()) {
-                let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
-                for (const a of this.args) {
-                    argline += ' ';
-                    argline += options.windowsVerbatimArguments
-                        ? a
-                        : this._windowsQuoteCmdArg(a);
-                }
-                argline += '"';
-                return [argline];
-            }
-        }
-        return this.args;
-    }
-    _endsWith(str, end) {
-        return str.endsWith(end);
-    }
-    _isCmdFile() {
-        const upperToolPath = this.toolPath.toUpperCase();
-        return (this._endsWith(upperToolPath, '.CMD') ||
-            this._endsWith(upperToolPath, '.BAT'));
-    }
-    _windowsQuoteCmdArg(arg) {
-        // for .exe, apply the normal quoting rules that libuv applies
-        if (!this._isCmdFile()) {
-            return this._uvQuoteCmdArg(arg);
-        }
-        // otherwise apply quoting rules specific to the cmd.exe command line parser.
-        // the libuv rules are generic and are not designed specifically for cmd.exe
-        // command line parser.
-        //
-        // for a detailed description of the cmd.exe command line parser, refer to
-        // http://stackoverflow.com/questions/4094699/how-does-the-windows-command-interpreter-cmd-exe-parse-scripts/7970912#7970912
-        // need quotes for empty arg
-        if (!arg) {
-            return '""';
-        }
-        // determine whether the arg needs to be quoted
-        const cmdSpecialChars = [
-            ' ',
-            '\t',
-            '&',
-            '(',
-            ')',
-            '[',
-            ']',
-            '{',
-            '}',
-            '^',
-            '=',
-            ';',
-            '!',
-            "'",
-            '+',
-            ',',
-            '`',
-            '~',
-            '|',
-            '<',
-            '>',
-            '"'
-        ];
-        let needsQuotes = false;
-        for (const char of arg) {
-            if (cmdSpecialChars.some(x => x === char)) {
-                needsQuotes = true;
-                break;
-            }
-        }
-        // short-circuit if quotes not needed
-        if (!needsQuotes) {
-            return arg;
-        }
-        // the following quoting rules are very similar to the rules that by libuv applies.
-        //
-        // 1) wrap the string in quotes
-        //
-        // 2) double-up quotes - i.e. " => ""
-        //
-        //    this is different from the libuv quoting rules. libuv replaces " with \", which unfortunately
-        //    doesn't work well with a cmd.exe command line.
-        //
-        //    note, replacing " with "" also works well if the arg is passed to a downstream .NET console app.
-        //    for example, the command line:
-        //          foo.exe "myarg:""my val"""
-        //    is parsed by a .NET console app into an arg array:
-        //          [ "myarg:\"my val\"" ]
-        //    which is the same end result when applying libuv quoting rules. although the actual
-        //    command line from libuv quoting rules would look like:
-        //          foo.exe "myarg:\"my val\""
-        //
-        // 3) double-up slashes that precede a quote,
-        //    e.g.  hello \world    => "hello \world"
-        //          hello\"world    => "hello\\""world"
-        //          hello\\"world   => "hello\\\\""world"
-        //          hello world\    => "hello world\\"
-        //
-        //    technically this is not required for a cmd.exe command line, or the batch argument parser.
-        //    the reasons for including this as a .cmd quoting rule are:
-        //
-        //    a) this is optimized for the scenario where the argument is passed from the .cmd file to an
-        //       external program. many programs (e.g. .NET console apps) rely on the slash-doubling rule.
-        //
-        //    b) it's what we've been doing previously (by deferring to node default behavior) and we
-        //       haven't heard any complaints about that aspect.
-        //
-        // note, a weakness of the quoting rules chosen here, is that % is not escaped. in fact, % cannot be
-        // escaped when used on the command line directly - even though within a .cmd file % can be escaped
-        // by using %%.
-        //
-        // the saving grace is, on the command line, %var% is left as-is if var is not defined. this contrasts
-        // the line parsing rules within a .cmd file, where if var is not defined it is replaced with nothing.
-        //
-        // one option that was explored was replacing % with ^% - i.e. %var% => ^%var^%. this hack would
-        // often work, since it is unlikely that var^ would exist, and the ^ character is removed when the
-        // variable is used. the problem, however, is that ^ is not removed when %* is used to pass the args
-        // to an external program.
-        //
-        // an unexplored potential solution for the % escaping problem, is to create a wrapper .cmd file.
-        // % can be escaped within a .cmd file.
-        let reverse = '"';
-        let quoteHit = true;
-        for (let i = arg.length; i > 0; i--) {
-            // walk the string in reverse
-            reverse += arg[i - 1];
-            if (quoteHit && arg[i - 1] === '\\') {
-                reverse += '\\'; // double the slash
-            }
-            else if (arg[i - 1] === '"') {
-                quoteHit = true;
-                reverse += '"'; // double the quote
-            }
-            else {
-                quoteHit = false;
-            }
-        }
-        reverse += '"';
-        return reverse.split('').reverse().join('');
-    }
-    _uvQuoteCmdArg(arg) {
-        // Tool runner wraps child_process.spawn() and needs to apply the same quoting as
-        // Node in certain cases where the undocumented spawn option windowsVerbatimArguments
-        // is used.
-        //
-        // Since this function is a port of quote_cmd_arg from Node 4.x (technically, lib UV,
-        // see https://github.com/nodejs/node/blob/v4.x/deps/uv/src/win/process.c for details),
-        // pasting copyright notice from Node within this function:
-        //
-        //      Copyright Joyent, Inc. and other Node contributors. All rights reserved.
-        //
-        //      Permission is hereby granted, free of charge, to any person obtaining a copy
-        //      of this software and associated documentation files (the "Software"), to
-        //      deal in the Software without restriction, including without limitation the
-        //      rights to use, copy, modify, merge, publish, distribute, sublicense, and/or
-        //      sell copies of the Software, and to permit persons to whom the Software is
-        //      furnished to do so, subject to the following conditions:
-        //
-        //      The above copyright notice and this permission notice shall be included in
-        //      all copies or substantial portions of the Software.
-        //
-        //      THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
-        //      IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
-        //      FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
-        //      AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
-        //      LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING
-        //      FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
-        //      IN THE SOFTWARE.
-        if (!arg) {
-            // Need double quotation for empty argument
-            return '""';
-        }
-        if (!arg.includes(' ') && !arg.includes('\t') && !arg.includes('"')) {
-            // No quotation needed
-            return arg;
-        }
-        if (!arg.includes('"') && !arg.includes('\\')) {
-            // No embedded double quotes or backslashes, so I can just wrap
-            // quote marks around the whole thing.
-            return `"${arg}"`;
-        }
-        // Expected input/output:
-        //   input : hello"world
-        //   output: "hello\"world"
-        //   input : hello""world
-        //   output: "hello\"\"world"
-        //   input : hello\world
-        //   output: hello\world
-        //   input : hello\\world
-        //   output: hello\\world
-        //   input : hello\"world
-        //   output: "hello\\\"world"
-        //   input : hello\\"world
-        //   output: "hello\\\\\"world"
-        //   input : hello world\
-        //   output: "hello world\\" - note the comment in libuv actually reads "hello world\"
-        //                             but it appears the comment is wrong, it should be "hello world\\"
-        let reverse = '"';
-        let quoteHit = true;
-        for (let i = arg.length; i > 0; i--) {
-            // walk the string in reverse
-            reverse += arg[i - 1];
-            if (quoteHit && arg[i - 1] === '\\') {
-                reverse += '\\';
-            }
-            else if (arg[i - 1] === '"') {
-                quoteHit = true;
-                reverse += '\\';
-            }
-            else {
-                quoteHit = false;
-            }
-        }
-        reverse += '"';
-        return reverse.split('').reverse().join('');
-    }
-    _cloneExecOptions(options) {
-        options = options || {};
-        const result = {
-            cwd: options.cwd || process.cwd(),
-            env: options.env || process.env,
-            silent: options.silent || false,
-            windowsVerbatimArguments: options.windowsVerbatimArguments || false,
-            failOnStdErr: options.failOnStdErr || false,
-            ignoreReturnCode: options.ignoreReturnCode || false,
-            delay: options.delay || 10000
-        };
-        result.outStream = options.outStream || process.stdout;
-        result.errStream = options.errStream || process.stderr;
-        return result;
-    }
-    _getSpawnOptions(options, toolPath) {
-        options = options || {};
-        const result = {};
-        result.cwd = options.cwd;
-        result.env = options.env;
-        result['windowsVerbatimArguments'] =
-            options.windowsVerbatimArguments || this._isCmdFile();
-        if (options.windowsVerbatimArguments) {
-            result.argv0 = `"${toolPath}"`;
-        }
-        return result;
-    }
-    /**
-     * Exec a tool.
-     * Output will be streamed to the live console.
-     * Returns promise with return code
-     *
-     * @param     tool     path to tool to exec
-     * @param     options  optional exec options.  See ExecOptions
-     * @returns   number
-     */
-    exec() {
-        return toolrunner_awaiter(this, void 0, void 0, function* () {
-            // root the tool path if it is unrooted and contains relative pathing
-            if (!isRooted(this.toolPath) &&
-                (this.toolPath.includes('/') ||
-                    (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
-                // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
-            }
-            // if the tool is only a file name, then resolve it from the PATH
-            // otherwise verify it exists (add extension on Windows if necessary)
-            this.toolPath = yield which(this.toolPath, true);
-            return new Promise((resolve, reject) => toolrunner_awaiter(this, void 0, void 0, function* () {
-                this._debug(`exec tool: ${this.toolPath}`);
-                this._debug('arguments:');
-                for (const arg of this.args) {
-                    this._debug(`   ${arg}`);
-                }
-                const optionsNonNull = this._cloneExecOptions(this.options);
-                if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
-                }
-                const state = new ExecState(optionsNonNull, this.toolPath);
-                state.on('debug', (message) => {
-                    this._debug(message);
-                });
-                if (this.options.cwd && !(yield exists(this.options.cwd))) {
-                    return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
-                }
-                const fileName = this._getSpawnFileName();
-                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
-                let stdbuffer = '';
-                if (cp.stdout) {
-                    cp.stdout.on('data', (data) => {
-                        if (this.options.listeners && this.options.listeners.stdout) {
-                            this.options.listeners.stdout(data);
-                        }
-                        if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                            optionsNonNull.outStream.write(data);
-                        }
-                        stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
-                            if (this.options.listeners && this.options.listeners.stdline) {
-                                this.options.listeners.stdline(line);
-                            }
-                        });
-                    });
-                }
-                let errbuffer = '';
-                if (cp.stderr) {
-                    cp.stderr.on('data', (data) => {
-                        state.processStderr = true;
-                        if (this.options.listeners && this.options.listeners.stderr) {
-                            this.options.listeners.stderr(data);
-                        }
-                        if (!optionsNonNull.silent &&
-                            optionsNonNull.errStream &&
-                            optionsNonNull.outStream) {
-                            const s = optionsNonNull.failOnStdErr
-                                ? optionsNonNull.errStream
-                                : optionsNonNull.outStream;
-                            s.write(data);
-                        }
-                        errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
-                            if (this.options.listeners && this.options.listeners.errline) {
-                                this.options.listeners.errline(line);
-                            }
-                        });
-                    });
-                }
-                cp.on('error', (err) => {
-                    state.processError = err.message;
-                    state.processExited = true;
-                    state.processClosed = true;
-                    state.CheckComplete();
-                });
-                cp.on('exit', (code) => {
-                    state.processExitCode = code;
-                    state.processExited = true;
-                    this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
-                    state.CheckComplete();
-                });
-                cp.on('close', (code) => {
-                    state.processExitCode = code;
-                    state.processExited = true;
-                    state.processClosed = true;
-                    this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
-                    state.CheckComplete();
-                });
-                state.on('done', (error, exitCode) => {
-                    if (stdbuffer.length > 0) {
-                        this.emit('stdline', stdbuffer);
-                    }
-                    if (errbuffer.length > 0) {
-                        this.emit('errline', errbuffer);
-                    }
-                    cp.removeAllListeners();
-                    if (error) {
-                        reject(error);
-                    }
-                    else {
-                        resolve(exitCode);
-                    }
-                });
-                if (this.options.input) {
-                    if (!cp.stdin) {
-                        throw new Error('child process missing stdin');
-                    }
-                    cp.stdin.end(this.options.input);
-                }
-            }));
-        });
-    }
-}
-/**
- * Convert an arg string to an array of args. Handles escaping
- *
- * @param    argString   string of arguments
- * @returns  string[]    array of arguments
- */
-function argStringToArray(argString) {
-    const args = [];
-    let inQuotes = false;
-    let escaped = false;
-    let arg = '';
-    function append(c) {
-        // we only escape double quotes.
-        if (escaped && c !== '"') {
-            arg += '\\';
-        }
-        arg += c;
-        escaped = false;
-    }
-    for (let i = 0; i < argString.length; i++) {
-        const c = argString.charAt(i);
-        if (c === '"') {
-            if (!escaped) {
-                inQuotes = !inQuotes;
-            }
-            else {
-                append(c);
-            }
-            continue;
-        }
-        if (c === '\\' && escaped) {
-            append(c);
-            continue;
-        }
-        if (c === '\\' && inQuotes) {
-            escaped = true;
-            continue;
-        }
-        if (c === ' ' && !inQuotes) {
-            if (arg.length > 0) {
-                args.push(arg);
-                arg = '';
-            }
-            continue;
-        }
-        append(c);
-    }
-    if (arg.length > 0) {
-        args.push(arg.trim());
-    }
-    return args;
-}
-class ExecState extends external_events_.EventEmitter {
-    constructor(options, toolPath) {
-        super();
-        this.processClosed = false; // tracks whether the process has exited and stdio is closed
-        this.processError = '';
-        this.processExitCode = 0;
-        this.processExited = false; // tracks whether the process has exited
-        this.processStderr = false; // tracks whether stderr was written to
-        this.delay = 10000; // 10 seconds
-        this.done = false;
-        this.timeout = null;
-        if (!toolPath) {
-            throw new Error('toolPath must not be empty');
-        }
-        this.options = options;
-        this.toolPath = toolPath;
-        if (options.delay) {
-            this.delay = options.delay;
-        }
-    }
-    CheckComplete() {
-        if (this.done) {
-            return;
-        }
-        if (this.processClosed) {
-            this._setResult();
-        }
-        else if (this.processExited) {
-            this.timeout = (0,external_timers_namespaceObject.setTimeout)(ExecState.HandleTimeout, this.delay, this);
-        }
-    }
-    _debug(message) {
-        this.emit('debug', message);
-    }
-    _setResult() {
-        // determine whether there is an error
-        let error;
-        if (this.processExited) {
-            if (this.processError) {
-                error = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
-            }
-            else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
-                error = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
-            }
-            else if (this.processStderr && this.options.failOnStdErr) {
-                error = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
-            }
-        }
-        // clear the timeout
-        if (this.timeout) {
-            clearTimeout(this.timeout);
-            this.timeout = null;
-        }
-        this.done = true;
-        this.emit('done', error, this.processExitCode);
-    }
-    static HandleTimeout(state) {
-        if (state.done) {
-            return;
-        }
-        if (!state.processClosed && state.processExited) {
-            const message = `The STDIO streams did not close within ${state.delay / 1000} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
-            state._debug(message);
-        }
-        state._setResult();
-    }
-}
-//# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
-var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-/**
- * Exec a command.
- * Output will be streamed to the live console.
- * Returns promise with return code
- *
- * @param     commandLine        command to execute (can include additional args). Must be correctly escaped.
- * @param     args               optional arguments for tool. Escaping is handled by the lib.
- * @param     options            optional exec options.  See ExecOptions
- * @returns   Promise<number>    exit code
- */
-function exec_exec(commandLine, args, options) {
-    return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = argStringToArray(commandLine);
-        if (commandArgs.length === 0) {
-            throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
-        }
-        // Path to tool to execute should be first arg
-        const toolPath = commandArgs[0];
-        args = commandArgs.slice(1).concat(args || []);
-        const runner = new ToolRunner(toolPath, args, options);
-        return runner.exec();
-    });
-}
-/**
- * Exec a command and get the output.
- * Output will be streamed to the live console.
- * Returns promise with the exit code and collected stdout and stderr
- *
- * @param     commandLine           command to execute (can include additional args). Must be correctly escaped.
- * @param     args                  optional arguments for tool. Escaping is handled by the lib.
- * @param     options               optional exec options.  See ExecOptions
- * @returns   Promise<ExecOutput>   exit code, stdout, and stderr
- */
-function getExecOutput(commandLine, args, options) {
-    return exec_awaiter(this, void 0, void 0, function* () {
-        var _a, _b;
-        let stdout = '';
-        let stderr = '';
-        //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
-        const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
-        const stdErrListener = (data) => {
-            stderr += stderrDecoder.write(data);
-            if (originalStdErrListener) {
-                originalStdErrListener(data);
-            }
-        };
-        const stdOutListener = (data) => {
-            stdout += stdoutDecoder.write(data);
-            if (originalStdoutListener) {
-                originalStdoutListener(data);
-            }
-        };
-        const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
-        const exitCode = yield exec_exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
-        //flush any remaining characters
-        stdout += stdoutDecoder.end();
-        stderr += stderrDecoder.end();
-        return {
-            exitCode,
-            stdout,
-            stderr
-        };
-    });
-}
-//# sourceMappingURL=exec.js.map
 ;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
 
 const BLOCK = 512;
@@ -79772,6 +82279,7 @@ function fallbackData(values, previous) {
 
 
 
+
 /** The services of the last release, when it was a release of several services (the history says). */
 function servicesOfLastRelease(history) {
     const lastDeploy = [...history]
@@ -79901,6 +82409,8 @@ async function rollbackServices(settings, nas, state, context) {
         steps,
         // only the pulls of services that move (a service already on its tag has its image)
         pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
     }));
     const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
     const outputs = outputsFor(running);
@@ -79911,6 +82421,13 @@ async function rollbackServices(settings, nas, state, context) {
             : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
         progress.fail(why);
         return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    const hookFailure = rollbackHookFailure(released.code, `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`);
+    if (hookFailure) {
+        await nas.finish('failure', { detail: hookFailure.detail });
+        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
     }
     if (released.code !== 0) {
         const rolledBack = released.code === BackendExit.RolledBack;
@@ -79944,6 +82461,7 @@ async function rollbackServices(settings, nas, state, context) {
 ;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
 
  // issue 15
+
 
 
 
@@ -80077,6 +82595,8 @@ const rollbackBackend = defineFlow({
             fallback,
             ...(pull ? { pull } : {}),
             ...(renamed ? { renamed } : {}),
+            ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+            ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
             ...(restore?.manifest
                 ? {
                     restore: {
@@ -80111,6 +82631,16 @@ const rollbackBackend = defineFlow({
             ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
         };
         const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+        const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+        if (hookFailure) {
+            await nas.finish('failure', { tag, previous: current, detail: hookFailure.detail });
+            const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+            progress.fail(why);
+            const kept = hookFailure.changed
+                ? {}
+                : { DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage };
+            return { ok: false, outputs: { ...outputs, ...kept }, error: why };
+        }
         // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
         if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
             const began = released.values.restoreBegan === true;
@@ -80641,7 +83171,7 @@ function answered(r) {
     const body = r.body.replace(/\s+/g, ' ').trim();
     return `HTTP ${r.status}${body ? `: ${body.slice(0, 120)}` : ''}`;
 }
-function json(r) {
+function checks_json(r) {
     try {
         return JSON.parse(r.body);
     }
@@ -80651,13 +83181,13 @@ function json(r) {
 }
 function grafanaChecks(v, get, add) {
     const gh = get('grafana_health');
-    const health = json(gh);
+    const health = checks_json(gh);
     if (gh.status === 200 && health?.database === 'ok')
         add('Grafana', 'api/health', 'pass', 'database: ok');
     else
         add('Grafana', 'api/health', 'fail', gh.status === 200 ? `database is not ok: ${answered(gh)}` : answered(gh));
     const gd = get('grafana_datasources');
-    const list = json(gd);
+    const list = checks_json(gd);
     if (gd.status === 200 && Array.isArray(list)) {
         const uids = new Set(list.map((d) => d?.uid));
         const missing = v.expectedDatasources.filter((u) => !uids.has(u));
@@ -80686,7 +83216,7 @@ function storeChecks(v, store, get, add) {
         return;
     v.requiredMetrics.forEach((metric, i) => {
         const r = get(`${store}_metric_${i}`);
-        const body = json(r);
+        const body = checks_json(r);
         const series = body?.data?.result;
         if (r.status === 200 && body?.status === 'success' && Array.isArray(series)) {
             add(component, `metric ${metric}`, series.length > 0 ? 'pass' : 'fail', series.length > 0 ? `${series.length} series` : `no series for ${metric}`);
@@ -80707,7 +83237,7 @@ function tempoChecks(get, add) {
     else
         add('Tempo', 'ready', 'fail', tr.status !== 200 ? answered(tr) : `api/echo: ${answered(te)}`);
     const ts = get('tempo_search');
-    const traces = json(ts)?.traces;
+    const traces = checks_json(ts)?.traces;
     if (ts.status === 200 && Array.isArray(traces))
         add('Tempo', 'search', traces.length ? 'pass' : 'warn', traces.length ? 'traces found' : 'no traces yet (normal on a fresh store)');
     else
@@ -80717,7 +83247,7 @@ function lokiChecks(get, add) {
     const lr = get('loki_ready');
     add('Loki', 'ready', lr.status === 200 ? 'pass' : 'fail', lr.status === 200 ? 'ready' : answered(lr));
     const ll = get('loki_labels');
-    const labels = json(ll)?.data;
+    const labels = checks_json(ll)?.data;
     if (ll.status === 200 && Array.isArray(labels))
         add('Loki', 'labels', labels.length ? 'pass' : 'warn', labels.length ? `${labels.length} label(s)` : 'no labels: is ingestion working?');
     else
@@ -81075,1977 +83605,13 @@ const FLOWS = {
     'verify-monitoring': verifyMonitoring,
 };
 
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/command.js
-
-
-/**
- * Issues a command to the GitHub Actions runner
- *
- * @param command - The command name to issue
- * @param properties - Additional properties for the command (key-value pairs)
- * @param message - The message to include with the command
- * @remarks
- * This function outputs a specially formatted string to stdout that the Actions
- * runner interprets as a command. These commands can control workflow behavior,
- * set outputs, create annotations, mask values, and more.
- *
- * Command Format:
- *   ::name key=value,key=value::message
- *
- * @example
- * ```typescript
- * // Issue a warning annotation
- * issueCommand('warning', {}, 'This is a warning message');
- * // Output: ::warning::This is a warning message
- *
- * // Set an environment variable
- * issueCommand('set-env', { name: 'MY_VAR' }, 'some value');
- * // Output: ::set-env name=MY_VAR::some value
- *
- * // Add a secret mask
- * issueCommand('add-mask', {}, 'secretValue123');
- * // Output: ::add-mask::secretValue123
- * ```
- *
- * @internal
- * This is an internal utility function that powers the public API functions
- * such as setSecret, warning, error, and exportVariable.
- */
-function command_issueCommand(command, properties, message) {
-    const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + os.EOL);
-}
-function command_issue(name, message = '') {
-    command_issueCommand(name, {}, message);
-}
-const CMD_STRING = '::';
-class Command {
-    constructor(command, properties, message) {
-        if (!command) {
-            command = 'missing.command';
-        }
-        this.command = command;
-        this.properties = properties;
-        this.message = message;
-    }
-    toString() {
-        let cmdStr = CMD_STRING + this.command;
-        if (this.properties && Object.keys(this.properties).length > 0) {
-            cmdStr += ' ';
-            let first = true;
-            for (const key in this.properties) {
-                if (this.properties.hasOwnProperty(key)) {
-                    const val = this.properties[key];
-                    if (val) {
-                        if (first) {
-                            first = false;
-                        }
-                        else {
-                            cmdStr += ',';
-                        }
-                        cmdStr += `${key}=${escapeProperty(val)}`;
-                    }
-                }
-            }
-        }
-        cmdStr += `${CMD_STRING}${escapeData(this.message)}`;
-        return cmdStr;
-    }
-}
-function escapeData(s) {
-    return toCommandValue(s)
-        .replace(/%/g, '%25')
-        .replace(/\r/g, '%0D')
-        .replace(/\n/g, '%0A');
-}
-function escapeProperty(s) {
-    return toCommandValue(s)
-        .replace(/%/g, '%25')
-        .replace(/\r/g, '%0D')
-        .replace(/\n/g, '%0A')
-        .replace(/:/g, '%3A')
-        .replace(/,/g, '%2C');
-}
-//# sourceMappingURL=command.js.map
-// EXTERNAL MODULE: external "crypto"
-var external_crypto_ = __nccwpck_require__(6982);
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
-// For internal use, subject to change.
-// We use any as a valid input type
-/* eslint-disable @typescript-eslint/no-explicit-any */
-
-
-
-
-function file_command_issueFileCommand(command, message) {
-    const filePath = process.env[`GITHUB_${command}`];
-    if (!filePath) {
-        throw new Error(`Unable to find environment variable for file command ${command}`);
-    }
-    if (!fs.existsSync(filePath)) {
-        throw new Error(`Missing file at path: ${filePath}`);
-    }
-    fs.appendFileSync(filePath, `${toCommandValue(message)}${os.EOL}`, {
-        encoding: 'utf8'
-    });
-}
-function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${crypto.randomUUID()}`;
-    const convertedValue = toCommandValue(value);
-    // These should realistically never happen, but just in case someone finds a
-    // way to exploit uuid generation let's not allow keys or values that contain
-    // the delimiter.
-    if (key.includes(delimiter)) {
-        throw new Error(`Unexpected input: name should not contain the delimiter "${delimiter}"`);
-    }
-    if (convertedValue.includes(delimiter)) {
-        throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
-    }
-    return `${key}<<${delimiter}${os.EOL}${convertedValue}${os.EOL}${delimiter}`;
-}
-//# sourceMappingURL=file-command.js.map
-// EXTERNAL MODULE: external "http"
-var external_http_ = __nccwpck_require__(8611);
-// EXTERNAL MODULE: external "https"
-var external_https_ = __nccwpck_require__(5692);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
-function getProxyUrl(reqUrl) {
-    const usingSsl = reqUrl.protocol === 'https:';
-    if (checkBypass(reqUrl)) {
-        return undefined;
-    }
-    const proxyVar = (() => {
-        if (usingSsl) {
-            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
-        }
-        else {
-            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
-        }
-    })();
-    if (proxyVar) {
-        try {
-            return new DecodedURL(proxyVar);
-        }
-        catch (_a) {
-            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
-                return new DecodedURL(`http://${proxyVar}`);
-        }
-    }
-    else {
-        return undefined;
-    }
-}
-function checkBypass(reqUrl) {
-    if (!reqUrl.hostname) {
-        return false;
-    }
-    const reqHost = reqUrl.hostname;
-    if (isLoopbackAddress(reqHost)) {
-        return true;
-    }
-    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
-    if (!noProxy) {
-        return false;
-    }
-    // Determine the request port
-    let reqPort;
-    if (reqUrl.port) {
-        reqPort = Number(reqUrl.port);
-    }
-    else if (reqUrl.protocol === 'http:') {
-        reqPort = 80;
-    }
-    else if (reqUrl.protocol === 'https:') {
-        reqPort = 443;
-    }
-    // Format the request hostname and hostname with port
-    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
-    if (typeof reqPort === 'number') {
-        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
-    }
-    // Compare request host against noproxy
-    for (const upperNoProxyItem of noProxy
-        .split(',')
-        .map(x => x.trim().toUpperCase())
-        .filter(x => x)) {
-        if (upperNoProxyItem === '*' ||
-            upperReqHosts.some(x => x === upperNoProxyItem ||
-                x.endsWith(`.${upperNoProxyItem}`) ||
-                (upperNoProxyItem.startsWith('.') &&
-                    x.endsWith(`${upperNoProxyItem}`)))) {
-            return true;
-        }
-    }
-    return false;
-}
-function isLoopbackAddress(host) {
-    const hostLower = host.toLowerCase();
-    return (hostLower === 'localhost' ||
-        hostLower.startsWith('127.') ||
-        hostLower.startsWith('[::1]') ||
-        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
-}
-class DecodedURL extends URL {
-    constructor(url, base) {
-        super(url, base);
-        this._decodedUsername = decodeURIComponent(super.username);
-        this._decodedPassword = decodeURIComponent(super.password);
-    }
-    get username() {
-        return this._decodedUsername;
-    }
-    get password() {
-        return this._decodedPassword;
-    }
-}
-//# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
-/* eslint-disable @typescript-eslint/no-explicit-any */
-var lib_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-var HttpCodes;
-(function (HttpCodes) {
-    HttpCodes[HttpCodes["OK"] = 200] = "OK";
-    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
-    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
-    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
-    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
-    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
-    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
-    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
-    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
-    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
-    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
-    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
-    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
-    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
-    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
-    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
-    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
-    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
-    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
-    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
-    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
-    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
-    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
-    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
-    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
-    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
-    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
-})(HttpCodes || (HttpCodes = {}));
-var Headers;
-(function (Headers) {
-    Headers["Accept"] = "accept";
-    Headers["ContentType"] = "content-type";
-})(Headers || (Headers = {}));
-var MediaTypes;
-(function (MediaTypes) {
-    MediaTypes["ApplicationJson"] = "application/json";
-})(MediaTypes || (MediaTypes = {}));
-/**
- * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
- * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
- */
-function lib_getProxyUrl(serverUrl) {
-    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
-    return proxyUrl ? proxyUrl.href : '';
-}
-const HttpRedirectCodes = [
-    HttpCodes.MovedPermanently,
-    HttpCodes.ResourceMoved,
-    HttpCodes.SeeOther,
-    HttpCodes.TemporaryRedirect,
-    HttpCodes.PermanentRedirect
-];
-const HttpResponseRetryCodes = [
-    HttpCodes.BadGateway,
-    HttpCodes.ServiceUnavailable,
-    HttpCodes.GatewayTimeout
-];
-const RetryableHttpVerbs = (/* unused pure expression or super */ null && (['OPTIONS', 'GET', 'DELETE', 'HEAD']));
-const ExponentialBackoffCeiling = 10;
-const ExponentialBackoffTimeSlice = 5;
-class HttpClientError extends Error {
-    constructor(message, statusCode) {
-        super(message);
-        this.name = 'HttpClientError';
-        this.statusCode = statusCode;
-        Object.setPrototypeOf(this, HttpClientError.prototype);
-    }
-}
-class HttpClientResponse {
-    constructor(message) {
-        this.message = message;
-    }
-    readBody() {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => lib_awaiter(this, void 0, void 0, function* () {
-                let output = Buffer.alloc(0);
-                this.message.on('data', (chunk) => {
-                    output = Buffer.concat([output, chunk]);
-                });
-                this.message.on('end', () => {
-                    resolve(output.toString());
-                });
-            }));
-        });
-    }
-    readBodyBuffer() {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve) => lib_awaiter(this, void 0, void 0, function* () {
-                const chunks = [];
-                this.message.on('data', (chunk) => {
-                    chunks.push(chunk);
-                });
-                this.message.on('end', () => {
-                    resolve(Buffer.concat(chunks));
-                });
-            }));
-        });
-    }
-}
-function isHttps(requestUrl) {
-    const parsedUrl = new URL(requestUrl);
-    return parsedUrl.protocol === 'https:';
-}
-class lib_HttpClient {
-    constructor(userAgent, handlers, requestOptions) {
-        this._ignoreSslError = false;
-        this._allowRedirects = true;
-        this._allowRedirectDowngrade = false;
-        this._maxRedirects = 50;
-        this._allowRetries = false;
-        this._maxRetries = 1;
-        this._keepAlive = false;
-        this._disposed = false;
-        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
-        this.handlers = handlers || [];
-        this.requestOptions = requestOptions;
-        if (requestOptions) {
-            if (requestOptions.ignoreSslError != null) {
-                this._ignoreSslError = requestOptions.ignoreSslError;
-            }
-            this._socketTimeout = requestOptions.socketTimeout;
-            if (requestOptions.allowRedirects != null) {
-                this._allowRedirects = requestOptions.allowRedirects;
-            }
-            if (requestOptions.allowRedirectDowngrade != null) {
-                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
-            }
-            if (requestOptions.maxRedirects != null) {
-                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
-            }
-            if (requestOptions.keepAlive != null) {
-                this._keepAlive = requestOptions.keepAlive;
-            }
-            if (requestOptions.allowRetries != null) {
-                this._allowRetries = requestOptions.allowRetries;
-            }
-            if (requestOptions.maxRetries != null) {
-                this._maxRetries = requestOptions.maxRetries;
-            }
-        }
-    }
-    options(requestUrl, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    get(requestUrl, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('GET', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    del(requestUrl, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    post(requestUrl, data, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('POST', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    patch(requestUrl, data, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    put(requestUrl, data, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('PUT', requestUrl, data, additionalHeaders || {});
-        });
-    }
-    head(requestUrl, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
-        });
-    }
-    sendStream(verb, requestUrl, stream, additionalHeaders) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return this.request(verb, requestUrl, stream, additionalHeaders);
-        });
-    }
-    /**
-     * Gets a typed object from an endpoint
-     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
-     */
-    getJson(requestUrl_1) {
-        return lib_awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            const res = yield this.get(requestUrl, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    postJson(requestUrl_1, obj_1) {
-        return lib_awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.post(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    putJson(requestUrl_1, obj_1) {
-        return lib_awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.put(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    patchJson(requestUrl_1, obj_1) {
-        return lib_awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
-            const data = JSON.stringify(obj, null, 2);
-            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
-            additionalHeaders[Headers.ContentType] =
-                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
-            const res = yield this.patch(requestUrl, data, additionalHeaders);
-            return this._processResponse(res, this.requestOptions);
-        });
-    }
-    /**
-     * Makes a raw http request.
-     * All other methods such as get, post, patch, and request ultimately call this.
-     * Prefer get, del, post and patch
-     */
-    request(verb, requestUrl, data, headers) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            if (this._disposed) {
-                throw new Error('Client has already been disposed.');
-            }
-            const parsedUrl = new URL(requestUrl);
-            let info = this._prepareRequest(verb, parsedUrl, headers);
-            // Only perform retries on reads since writes may not be idempotent.
-            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
-                ? this._maxRetries + 1
-                : 1;
-            let numTries = 0;
-            let response;
-            do {
-                response = yield this.requestRaw(info, data);
-                // Check if it's an authentication challenge
-                if (response &&
-                    response.message &&
-                    response.message.statusCode === HttpCodes.Unauthorized) {
-                    let authenticationHandler;
-                    for (const handler of this.handlers) {
-                        if (handler.canHandleAuthentication(response)) {
-                            authenticationHandler = handler;
-                            break;
-                        }
-                    }
-                    if (authenticationHandler) {
-                        return authenticationHandler.handleAuthentication(this, info, data);
-                    }
-                    else {
-                        // We have received an unauthorized response but have no handlers to handle it.
-                        // Let the response return to the caller.
-                        return response;
-                    }
-                }
-                let redirectsRemaining = this._maxRedirects;
-                while (response.message.statusCode &&
-                    HttpRedirectCodes.includes(response.message.statusCode) &&
-                    this._allowRedirects &&
-                    redirectsRemaining > 0) {
-                    const redirectUrl = response.message.headers['location'];
-                    if (!redirectUrl) {
-                        // if there's no location to redirect to, we won't
-                        break;
-                    }
-                    const parsedRedirectUrl = new URL(redirectUrl);
-                    if (parsedUrl.protocol === 'https:' &&
-                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
-                        !this._allowRedirectDowngrade) {
-                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
-                    }
-                    // we need to finish reading the response before reassigning response
-                    // which will leak the open socket.
-                    yield response.readBody();
-                    // strip authorization header if redirected to a different hostname
-                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
-                        for (const header in headers) {
-                            // header names are case insensitive
-                            if (header.toLowerCase() === 'authorization') {
-                                delete headers[header];
-                            }
-                        }
-                    }
-                    // let's make the request with the new redirectUrl
-                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
-                    response = yield this.requestRaw(info, data);
-                    redirectsRemaining--;
-                }
-                if (!response.message.statusCode ||
-                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
-                    // If not a retry code, return immediately instead of retrying
-                    return response;
-                }
-                numTries += 1;
-                if (numTries < maxTries) {
-                    yield response.readBody();
-                    yield this._performExponentialBackoff(numTries);
-                }
-            } while (numTries < maxTries);
-            return response;
-        });
-    }
-    /**
-     * Needs to be called if keepAlive is set to true in request options.
-     */
-    dispose() {
-        if (this._agent) {
-            this._agent.destroy();
-        }
-        this._disposed = true;
-    }
-    /**
-     * Raw request.
-     * @param info
-     * @param data
-     */
-    requestRaw(info, data) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => {
-                function callbackForResult(err, res) {
-                    if (err) {
-                        reject(err);
-                    }
-                    else if (!res) {
-                        // If `err` is not passed, then `res` must be passed.
-                        reject(new Error('Unknown error'));
-                    }
-                    else {
-                        resolve(res);
-                    }
-                }
-                this.requestRawWithCallback(info, data, callbackForResult);
-            });
-        });
-    }
-    /**
-     * Raw request with callback.
-     * @param info
-     * @param data
-     * @param onResult
-     */
-    requestRawWithCallback(info, data, onResult) {
-        if (typeof data === 'string') {
-            if (!info.options.headers) {
-                info.options.headers = {};
-            }
-            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
-        }
-        let callbackCalled = false;
-        function handleResult(err, res) {
-            if (!callbackCalled) {
-                callbackCalled = true;
-                onResult(err, res);
-            }
-        }
-        const req = info.httpModule.request(info.options, (msg) => {
-            const res = new HttpClientResponse(msg);
-            handleResult(undefined, res);
-        });
-        let socket;
-        req.on('socket', sock => {
-            socket = sock;
-        });
-        // If we ever get disconnected, we want the socket to timeout eventually
-        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
-            if (socket) {
-                socket.end();
-            }
-            handleResult(new Error(`Request timeout: ${info.options.path}`));
-        });
-        req.on('error', function (err) {
-            // err has statusCode property
-            // res should have headers
-            handleResult(err);
-        });
-        if (data && typeof data === 'string') {
-            req.write(data, 'utf8');
-        }
-        if (data && typeof data !== 'string') {
-            data.on('close', function () {
-                req.end();
-            });
-            data.pipe(req);
-        }
-        else {
-            req.end();
-        }
-    }
-    /**
-     * Gets an http agent. This function is useful when you need an http agent that handles
-     * routing through a proxy server - depending upon the url and proxy environment variables.
-     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
-     */
-    getAgent(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        return this._getAgent(parsedUrl);
-    }
-    getAgentDispatcher(serverUrl) {
-        const parsedUrl = new URL(serverUrl);
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (!useProxy) {
-            return;
-        }
-        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
-    }
-    _prepareRequest(method, requestUrl, headers) {
-        const info = {};
-        info.parsedUrl = requestUrl;
-        const usingSsl = info.parsedUrl.protocol === 'https:';
-        info.httpModule = usingSsl ? https : http;
-        const defaultPort = usingSsl ? 443 : 80;
-        info.options = {};
-        info.options.host = info.parsedUrl.hostname;
-        info.options.port = info.parsedUrl.port
-            ? parseInt(info.parsedUrl.port)
-            : defaultPort;
-        info.options.path =
-            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
-        info.options.method = method;
-        info.options.headers = this._mergeHeaders(headers);
-        if (this.userAgent != null) {
-            info.options.headers['user-agent'] = this.userAgent;
-        }
-        info.options.agent = this._getAgent(info.parsedUrl);
-        // gives handlers an opportunity to participate
-        if (this.handlers) {
-            for (const handler of this.handlers) {
-                handler.prepareRequest(info.options);
-            }
-        }
-        return info;
-    }
-    _mergeHeaders(headers) {
-        if (this.requestOptions && this.requestOptions.headers) {
-            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
-        }
-        return lowercaseKeys(headers || {});
-    }
-    /**
-     * Gets an existing header value or returns a default.
-     * Handles converting number header values to strings since HTTP headers must be strings.
-     * Note: This returns string | string[] since some headers can have multiple values.
-     * For headers that must always be a single string (like Content-Type), use the
-     * specialized _getExistingOrDefaultContentTypeHeader method instead.
-     */
-    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
-            if (headerValue) {
-                clientHeader =
-                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
-            }
-        }
-        const additionalValue = additionalHeaders[header];
-        if (additionalValue !== undefined) {
-            return typeof additionalValue === 'number'
-                ? additionalValue.toString()
-                : additionalValue;
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    /**
-     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
-     * Always returns a single string (not an array) since Content-Type should be a single value.
-     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
-     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
-     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
-     */
-    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
-        let clientHeader;
-        if (this.requestOptions && this.requestOptions.headers) {
-            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
-            if (headerValue) {
-                if (typeof headerValue === 'number') {
-                    clientHeader = String(headerValue);
-                }
-                else if (Array.isArray(headerValue)) {
-                    clientHeader = headerValue.join(', ');
-                }
-                else {
-                    clientHeader = headerValue;
-                }
-            }
-        }
-        const additionalValue = additionalHeaders[Headers.ContentType];
-        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
-        if (additionalValue !== undefined) {
-            if (typeof additionalValue === 'number') {
-                return String(additionalValue);
-            }
-            else if (Array.isArray(additionalValue)) {
-                return additionalValue.join(', ');
-            }
-            else {
-                return additionalValue;
-            }
-        }
-        if (clientHeader !== undefined) {
-            return clientHeader;
-        }
-        return _default;
-    }
-    _getAgent(parsedUrl) {
-        let agent;
-        const proxyUrl = pm.getProxyUrl(parsedUrl);
-        const useProxy = proxyUrl && proxyUrl.hostname;
-        if (this._keepAlive && useProxy) {
-            agent = this._proxyAgent;
-        }
-        if (!useProxy) {
-            agent = this._agent;
-        }
-        // if agent is already assigned use that agent.
-        if (agent) {
-            return agent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        let maxSockets = 100;
-        if (this.requestOptions) {
-            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
-        }
-        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
-        if (proxyUrl && proxyUrl.hostname) {
-            const agentOptions = {
-                maxSockets,
-                keepAlive: this._keepAlive,
-                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
-                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
-                })), { host: proxyUrl.hostname, port: proxyUrl.port })
-            };
-            let tunnelAgent;
-            const overHttps = proxyUrl.protocol === 'https:';
-            if (usingSsl) {
-                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
-            }
-            else {
-                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
-            }
-            agent = tunnelAgent(agentOptions);
-            this._proxyAgent = agent;
-        }
-        // if tunneling agent isn't assigned create a new agent
-        if (!agent) {
-            const options = { keepAlive: this._keepAlive, maxSockets };
-            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
-            this._agent = agent;
-        }
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            agent.options = Object.assign(agent.options || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return agent;
-    }
-    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
-        let proxyAgent;
-        if (this._keepAlive) {
-            proxyAgent = this._proxyAgentDispatcher;
-        }
-        // if agent is already assigned use that agent.
-        if (proxyAgent) {
-            return proxyAgent;
-        }
-        const usingSsl = parsedUrl.protocol === 'https:';
-        proxyAgent = new ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
-            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
-        })));
-        this._proxyAgentDispatcher = proxyAgent;
-        if (usingSsl && this._ignoreSslError) {
-            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
-            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
-            // we have to cast it to any and change it directly
-            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
-                rejectUnauthorized: false
-            });
-        }
-        return proxyAgent;
-    }
-    _getUserAgentWithOrchestrationId(userAgent) {
-        const baseUserAgent = userAgent || 'actions/http-client';
-        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
-        if (orchId) {
-            // Sanitize the orchestration ID to ensure it contains only valid characters
-            // Valid characters: 0-9, a-z, _, -, .
-            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
-            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
-        }
-        return baseUserAgent;
-    }
-    _performExponentialBackoff(retryNumber) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
-            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-            return new Promise(resolve => setTimeout(() => resolve(), ms));
-        });
-    }
-    _processResponse(res, options) {
-        return lib_awaiter(this, void 0, void 0, function* () {
-            return new Promise((resolve, reject) => lib_awaiter(this, void 0, void 0, function* () {
-                const statusCode = res.message.statusCode || 0;
-                const response = {
-                    statusCode,
-                    result: null,
-                    headers: {}
-                };
-                // not found leads to null obj returned
-                if (statusCode === HttpCodes.NotFound) {
-                    resolve(response);
-                }
-                // get the result from the body
-                function dateTimeDeserializer(key, value) {
-                    if (typeof value === 'string') {
-                        const a = new Date(value);
-                        if (!isNaN(a.valueOf())) {
-                            return a;
-                        }
-                    }
-                    return value;
-                }
-                let obj;
-                let contents;
-                try {
-                    contents = yield res.readBody();
-                    if (contents && contents.length > 0) {
-                        if (options && options.deserializeDates) {
-                            obj = JSON.parse(contents, dateTimeDeserializer);
-                        }
-                        else {
-                            obj = JSON.parse(contents);
-                        }
-                        response.result = obj;
-                    }
-                    response.headers = res.message.headers;
-                }
-                catch (err) {
-                    // Invalid resource (contents not json);  leaving result obj null
-                }
-                // note that 3xx redirects are handled by the http layer.
-                if (statusCode > 299) {
-                    let msg;
-                    // if exception/error in body, attempt to get better error
-                    if (obj && obj.message) {
-                        msg = obj.message;
-                    }
-                    else if (contents && contents.length > 0) {
-                        // it may be the case that the exception is in the body message as string
-                        msg = contents;
-                    }
-                    else {
-                        msg = `Failed request: (${statusCode})`;
-                    }
-                    const err = new HttpClientError(msg, statusCode);
-                    err.result = response.result;
-                    reject(err);
-                }
-                else {
-                    resolve(response);
-                }
-            }));
-        });
-    }
-}
-const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
-//# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
-var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-class BasicCredentialHandler {
-    constructor(username, password) {
-        this.username = username;
-        this.password = password;
-    }
-    prepareRequest(options) {
-        if (!options.headers) {
-            throw Error('The request has no headers');
-        }
-        options.headers['Authorization'] = `Basic ${Buffer.from(`${this.username}:${this.password}`).toString('base64')}`;
-    }
-    // This handler cannot handle 401
-    canHandleAuthentication() {
-        return false;
-    }
-    handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
-            throw new Error('not implemented');
-        });
-    }
-}
-class auth_BearerCredentialHandler {
-    constructor(token) {
-        this.token = token;
-    }
-    // currently implements pre-authorization
-    // TODO: support preAuth = false where it hooks on 401
-    prepareRequest(options) {
-        if (!options.headers) {
-            throw Error('The request has no headers');
-        }
-        options.headers['Authorization'] = `Bearer ${this.token}`;
-    }
-    // This handler cannot handle 401
-    canHandleAuthentication() {
-        return false;
-    }
-    handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
-            throw new Error('not implemented');
-        });
-    }
-}
-class PersonalAccessTokenCredentialHandler {
-    constructor(token) {
-        this.token = token;
-    }
-    // currently implements pre-authorization
-    // TODO: support preAuth = false where it hooks on 401
-    prepareRequest(options) {
-        if (!options.headers) {
-            throw Error('The request has no headers');
-        }
-        options.headers['Authorization'] = `Basic ${Buffer.from(`PAT:${this.token}`).toString('base64')}`;
-    }
-    // This handler cannot handle 401
-    canHandleAuthentication() {
-        return false;
-    }
-    handleAuthentication() {
-        return auth_awaiter(this, void 0, void 0, function* () {
-            throw new Error('not implemented');
-        });
-    }
-}
-//# sourceMappingURL=auth.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/oidc-utils.js
-var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-class oidc_utils_OidcClient {
-    static createHttpClient(allowRetry = true, maxRetry = 10) {
-        const requestOptions = {
-            allowRetries: allowRetry,
-            maxRetries: maxRetry
-        };
-        return new HttpClient('actions/oidc-client', [new BearerCredentialHandler(oidc_utils_OidcClient.getRequestToken())], requestOptions);
-    }
-    static getRequestToken() {
-        const token = process.env['ACTIONS_ID_TOKEN_REQUEST_TOKEN'];
-        if (!token) {
-            throw new Error('Unable to get ACTIONS_ID_TOKEN_REQUEST_TOKEN env variable');
-        }
-        return token;
-    }
-    static getIDTokenUrl() {
-        const runtimeUrl = process.env['ACTIONS_ID_TOKEN_REQUEST_URL'];
-        if (!runtimeUrl) {
-            throw new Error('Unable to get ACTIONS_ID_TOKEN_REQUEST_URL env variable');
-        }
-        return runtimeUrl;
-    }
-    static getCall(id_token_url) {
-        return oidc_utils_awaiter(this, void 0, void 0, function* () {
-            var _a;
-            const httpclient = oidc_utils_OidcClient.createHttpClient();
-            const res = yield httpclient
-                .getJson(id_token_url)
-                .catch(error => {
-                throw new Error(`Failed to get ID Token. \n 
-        Error Code : ${error.statusCode}\n 
-        Error Message: ${error.message}`);
-            });
-            const id_token = (_a = res.result) === null || _a === void 0 ? void 0 : _a.value;
-            if (!id_token) {
-                throw new Error('Response json body do not have ID Token field');
-            }
-            return id_token;
-        });
-    }
-    static getIDToken(audience) {
-        return oidc_utils_awaiter(this, void 0, void 0, function* () {
-            try {
-                // New ID Token is requested from action service
-                let id_token_url = oidc_utils_OidcClient.getIDTokenUrl();
-                if (audience) {
-                    const encodedAudience = encodeURIComponent(audience);
-                    id_token_url = `${id_token_url}&audience=${encodedAudience}`;
-                }
-                debug(`ID token url is ${id_token_url}`);
-                const id_token = yield oidc_utils_OidcClient.getCall(id_token_url);
-                setSecret(id_token);
-                return id_token;
-            }
-            catch (error) {
-                throw new Error(`Error message: ${error.message}`);
-            }
-        });
-    }
-}
-//# sourceMappingURL=oidc-utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/summary.js
-var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-const { access, appendFile, writeFile } = external_fs_.promises;
-const SUMMARY_ENV_VAR = 'GITHUB_STEP_SUMMARY';
-const SUMMARY_DOCS_URL = 'https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-job-summary';
-class Summary {
-    constructor() {
-        this._buffer = '';
-    }
-    /**
-     * Finds the summary file path from the environment, rejects if env var is not found or file does not exist
-     * Also checks r/w permissions.
-     *
-     * @returns step summary file path
-     */
-    filePath() {
-        return summary_awaiter(this, void 0, void 0, function* () {
-            if (this._filePath) {
-                return this._filePath;
-            }
-            const pathFromEnv = process.env[SUMMARY_ENV_VAR];
-            if (!pathFromEnv) {
-                throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
-            }
-            try {
-                yield access(pathFromEnv, external_fs_.constants.R_OK | external_fs_.constants.W_OK);
-            }
-            catch (_a) {
-                throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
-            }
-            this._filePath = pathFromEnv;
-            return this._filePath;
-        });
-    }
-    /**
-     * Wraps content in an HTML tag, adding any HTML attributes
-     *
-     * @param {string} tag HTML tag to wrap
-     * @param {string | null} content content within the tag
-     * @param {[attribute: string]: string} attrs key-value list of HTML attributes to add
-     *
-     * @returns {string} content wrapped in HTML element
-     */
-    wrap(tag, content, attrs = {}) {
-        const htmlAttrs = Object.entries(attrs)
-            .map(([key, value]) => ` ${key}="${value}"`)
-            .join('');
-        if (!content) {
-            return `<${tag}${htmlAttrs}>`;
-        }
-        return `<${tag}${htmlAttrs}>${content}</${tag}>`;
-    }
-    /**
-     * Writes text in the buffer to the summary buffer file and empties buffer. Will append by default.
-     *
-     * @param {SummaryWriteOptions} [options] (optional) options for write operation
-     *
-     * @returns {Promise<Summary>} summary instance
-     */
-    write(options) {
-        return summary_awaiter(this, void 0, void 0, function* () {
-            const overwrite = !!(options === null || options === void 0 ? void 0 : options.overwrite);
-            const filePath = yield this.filePath();
-            const writeFunc = overwrite ? writeFile : appendFile;
-            yield writeFunc(filePath, this._buffer, { encoding: 'utf8' });
-            return this.emptyBuffer();
-        });
-    }
-    /**
-     * Clears the summary buffer and wipes the summary file
-     *
-     * @returns {Summary} summary instance
-     */
-    clear() {
-        return summary_awaiter(this, void 0, void 0, function* () {
-            return this.emptyBuffer().write({ overwrite: true });
-        });
-    }
-    /**
-     * Returns the current summary buffer as a string
-     *
-     * @returns {string} string of summary buffer
-     */
-    stringify() {
-        return this._buffer;
-    }
-    /**
-     * If the summary buffer is empty
-     *
-     * @returns {boolen} true if the buffer is empty
-     */
-    isEmptyBuffer() {
-        return this._buffer.length === 0;
-    }
-    /**
-     * Resets the summary buffer without writing to summary file
-     *
-     * @returns {Summary} summary instance
-     */
-    emptyBuffer() {
-        this._buffer = '';
-        return this;
-    }
-    /**
-     * Adds raw text to the summary buffer
-     *
-     * @param {string} text content to add
-     * @param {boolean} [addEOL=false] (optional) append an EOL to the raw text (default: false)
-     *
-     * @returns {Summary} summary instance
-     */
-    addRaw(text, addEOL = false) {
-        this._buffer += text;
-        return addEOL ? this.addEOL() : this;
-    }
-    /**
-     * Adds the operating system-specific end-of-line marker to the buffer
-     *
-     * @returns {Summary} summary instance
-     */
-    addEOL() {
-        return this.addRaw(external_os_.EOL);
-    }
-    /**
-     * Adds an HTML codeblock to the summary buffer
-     *
-     * @param {string} code content to render within fenced code block
-     * @param {string} lang (optional) language to syntax highlight code
-     *
-     * @returns {Summary} summary instance
-     */
-    addCodeBlock(code, lang) {
-        const attrs = Object.assign({}, (lang && { lang }));
-        const element = this.wrap('pre', this.wrap('code', code), attrs);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML list to the summary buffer
-     *
-     * @param {string[]} items list of items to render
-     * @param {boolean} [ordered=false] (optional) if the rendered list should be ordered or not (default: false)
-     *
-     * @returns {Summary} summary instance
-     */
-    addList(items, ordered = false) {
-        const tag = ordered ? 'ol' : 'ul';
-        const listItems = items.map(item => this.wrap('li', item)).join('');
-        const element = this.wrap(tag, listItems);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML table to the summary buffer
-     *
-     * @param {SummaryTableCell[]} rows table rows
-     *
-     * @returns {Summary} summary instance
-     */
-    addTable(rows) {
-        const tableBody = rows
-            .map(row => {
-            const cells = row
-                .map(cell => {
-                if (typeof cell === 'string') {
-                    return this.wrap('td', cell);
-                }
-                const { header, data, colspan, rowspan } = cell;
-                const tag = header ? 'th' : 'td';
-                const attrs = Object.assign(Object.assign({}, (colspan && { colspan })), (rowspan && { rowspan }));
-                return this.wrap(tag, data, attrs);
-            })
-                .join('');
-            return this.wrap('tr', cells);
-        })
-            .join('');
-        const element = this.wrap('table', tableBody);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds a collapsable HTML details element to the summary buffer
-     *
-     * @param {string} label text for the closed state
-     * @param {string} content collapsable content
-     *
-     * @returns {Summary} summary instance
-     */
-    addDetails(label, content) {
-        const element = this.wrap('details', this.wrap('summary', label) + content);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML image tag to the summary buffer
-     *
-     * @param {string} src path to the image you to embed
-     * @param {string} alt text description of the image
-     * @param {SummaryImageOptions} options (optional) addition image attributes
-     *
-     * @returns {Summary} summary instance
-     */
-    addImage(src, alt, options) {
-        const { width, height } = options || {};
-        const attrs = Object.assign(Object.assign({}, (width && { width })), (height && { height }));
-        const element = this.wrap('img', null, Object.assign({ src, alt }, attrs));
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML section heading element
-     *
-     * @param {string} text heading text
-     * @param {number | string} [level=1] (optional) the heading level, default: 1
-     *
-     * @returns {Summary} summary instance
-     */
-    addHeading(text, level) {
-        const tag = `h${level}`;
-        const allowedTag = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'].includes(tag)
-            ? tag
-            : 'h1';
-        const element = this.wrap(allowedTag, text);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML thematic break (<hr>) to the summary buffer
-     *
-     * @returns {Summary} summary instance
-     */
-    addSeparator() {
-        const element = this.wrap('hr', null);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML line break (<br>) to the summary buffer
-     *
-     * @returns {Summary} summary instance
-     */
-    addBreak() {
-        const element = this.wrap('br', null);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML blockquote to the summary buffer
-     *
-     * @param {string} text quote text
-     * @param {string} cite (optional) citation url
-     *
-     * @returns {Summary} summary instance
-     */
-    addQuote(text, cite) {
-        const attrs = Object.assign({}, (cite && { cite }));
-        const element = this.wrap('blockquote', text, attrs);
-        return this.addRaw(element).addEOL();
-    }
-    /**
-     * Adds an HTML anchor tag to the summary buffer
-     *
-     * @param {string} text link text/content
-     * @param {string} href hyperlink
-     *
-     * @returns {Summary} summary instance
-     */
-    addLink(text, href) {
-        const element = this.wrap('a', text, { href });
-        return this.addRaw(element).addEOL();
-    }
-}
-const _summary = new Summary();
-/**
- * @deprecated use `core.summary`
- */
-const markdownSummary = (/* unused pure expression or super */ null && (_summary));
-const summary = (/* unused pure expression or super */ null && (_summary));
-//# sourceMappingURL=summary.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
-
-/**
- * toPosixPath converts the given path to the posix form. On Windows, \\ will be
- * replaced with /.
- *
- * @param pth. Path to transform.
- * @return string Posix path.
- */
-function toPosixPath(pth) {
-    return pth.replace(/[\\]/g, '/');
-}
-/**
- * toWin32Path converts the given path to the win32 form. On Linux, / will be
- * replaced with \\.
- *
- * @param pth. Path to transform.
- * @return string Win32 path.
- */
-function toWin32Path(pth) {
-    return pth.replace(/[/]/g, '\\');
-}
-/**
- * toPlatformPath converts the given path to a platform-specific path. It does
- * this by replacing instances of / and \ with the platform-specific path
- * separator.
- *
- * @param pth The path to platformize.
- * @return string The platform-specific path.
- */
-function toPlatformPath(pth) {
-    return pth.replace(/[/\\]/g, path.sep);
-}
-//# sourceMappingURL=path-utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
-var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-const getWindowsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout: version } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Version"', undefined, {
-        silent: true
-    });
-    const { stdout: name } = yield exec.getExecOutput('powershell -command "(Get-CimInstance -ClassName Win32_OperatingSystem).Caption"', undefined, {
-        silent: true
-    });
-    return {
-        name: name.trim(),
-        version: version.trim()
-    };
-});
-const getMacOsInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    var _a, _b, _c, _d;
-    const { stdout } = yield exec.getExecOutput('sw_vers', undefined, {
-        silent: true
-    });
-    const version = (_b = (_a = stdout.match(/ProductVersion:\s*(.+)/)) === null || _a === void 0 ? void 0 : _a[1]) !== null && _b !== void 0 ? _b : '';
-    const name = (_d = (_c = stdout.match(/ProductName:\s*(.+)/)) === null || _c === void 0 ? void 0 : _c[1]) !== null && _d !== void 0 ? _d : '';
-    return {
-        name,
-        version
-    };
-});
-const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* () {
-    const { stdout } = yield exec.getExecOutput('lsb_release', ['-i', '-r', '-s'], {
-        silent: true
-    });
-    const [name, version] = stdout.trim().split('\n');
-    return {
-        name,
-        version
-    };
-});
-const platform = external_os_.platform();
-const arch = external_os_.arch();
-const isWindows = platform === 'win32';
-const isMacOS = platform === 'darwin';
-const isLinux = platform === 'linux';
-function getDetails() {
-    return platform_awaiter(this, void 0, void 0, function* () {
-        return Object.assign(Object.assign({}, (yield (isWindows
-            ? getWindowsInfo()
-            : isMacOS
-                ? getMacOsInfo()
-                : getLinuxInfo()))), { platform,
-            arch,
-            isWindows,
-            isMacOS,
-            isLinux });
-    });
-}
-//# sourceMappingURL=platform.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
-var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
-    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
-    return new (P || (P = Promise))(function (resolve, reject) {
-        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
-        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
-        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
-        step((generator = generator.apply(thisArg, _arguments || [])).next());
-    });
-};
-
-
-
-
-
-
-/**
- * The code to exit an action
- */
-var ExitCode;
-(function (ExitCode) {
-    /**
-     * A code indicating that the action was successful
-     */
-    ExitCode[ExitCode["Success"] = 0] = "Success";
-    /**
-     * A code indicating that the action was a failure
-     */
-    ExitCode[ExitCode["Failure"] = 1] = "Failure";
-})(ExitCode || (ExitCode = {}));
-//-----------------------------------------------------------------------
-// Variables
-//-----------------------------------------------------------------------
-/**
- * Sets env variable for this action and future actions in the job
- * @param name the name of the variable to set
- * @param val the value of the variable. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function exportVariable(name, val) {
-    const convertedVal = toCommandValue(val);
-    process.env[name] = convertedVal;
-    const filePath = process.env['GITHUB_ENV'] || '';
-    if (filePath) {
-        return issueFileCommand('ENV', prepareKeyValueMessage(name, val));
-    }
-    issueCommand('set-env', { name }, convertedVal);
-}
-/**
- * Registers a secret which will get masked from logs
- *
- * @param secret - Value of the secret to be masked
- * @remarks
- * This function instructs the Actions runner to mask the specified value in any
- * logs produced during the workflow run. Once registered, the secret value will
- * be replaced with asterisks (***) whenever it appears in console output, logs,
- * or error messages.
- *
- * This is useful for protecting sensitive information such as:
- * - API keys
- * - Access tokens
- * - Authentication credentials
- * - URL parameters containing signatures (SAS tokens)
- *
- * Note that masking only affects future logs; any previous appearances of the
- * secret in logs before calling this function will remain unmasked.
- *
- * @example
- * ```typescript
- * // Register an API token as a secret
- * const apiToken = "abc123xyz456";
- * setSecret(apiToken);
- *
- * // Now any logs containing this value will show *** instead
- * console.log(`Using token: ${apiToken}`); // Outputs: "Using token: ***"
- * ```
- */
-function core_setSecret(secret) {
-    issueCommand('add-mask', {}, secret);
-}
-/**
- * Prepends inputPath to the PATH (for this action and future actions)
- * @param inputPath
- */
-function addPath(inputPath) {
-    const filePath = process.env['GITHUB_PATH'] || '';
-    if (filePath) {
-        issueFileCommand('PATH', inputPath);
-    }
-    else {
-        issueCommand('add-path', {}, inputPath);
-    }
-    process.env['PATH'] = `${inputPath}${path.delimiter}${process.env['PATH']}`;
-}
-/**
- * Gets the value of an input.
- * Unless trimWhitespace is set to false in InputOptions, the value is also trimmed.
- * Returns an empty string if the value is not defined.
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   string
- */
-function getInput(name, options) {
-    const val = process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] || '';
-    if (options && options.required && !val) {
-        throw new Error(`Input required and not supplied: ${name}`);
-    }
-    if (options && options.trimWhitespace === false) {
-        return val;
-    }
-    return val.trim();
-}
-/**
- * Gets the values of an multiline input.  Each value is also trimmed.
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   string[]
- *
- */
-function getMultilineInput(name, options) {
-    const inputs = getInput(name, options)
-        .split('\n')
-        .filter(x => x !== '');
-    if (options && options.trimWhitespace === false) {
-        return inputs;
-    }
-    return inputs.map(input => input.trim());
-}
-/**
- * Gets the input value of the boolean type in the YAML 1.2 "core schema" specification.
- * Support boolean input list: `true | True | TRUE | false | False | FALSE` .
- * The return value is also in boolean type.
- * ref: https://yaml.org/spec/1.2/spec.html#id2804923
- *
- * @param     name     name of the input to get
- * @param     options  optional. See InputOptions.
- * @returns   boolean
- */
-function getBooleanInput(name, options) {
-    const trueValue = ['true', 'True', 'TRUE'];
-    const falseValue = ['false', 'False', 'FALSE'];
-    const val = getInput(name, options);
-    if (trueValue.includes(val))
-        return true;
-    if (falseValue.includes(val))
-        return false;
-    throw new TypeError(`Input does not meet YAML 1.2 "Core Schema" specification: ${name}\n` +
-        `Support boolean input list: \`true | True | TRUE | false | False | FALSE\``);
-}
-/**
- * Sets the value of an output.
- *
- * @param     name     name of the output to set
- * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function setOutput(name, value) {
-    const filePath = process.env['GITHUB_OUTPUT'] || '';
-    if (filePath) {
-        return issueFileCommand('OUTPUT', prepareKeyValueMessage(name, value));
-    }
-    process.stdout.write(os.EOL);
-    issueCommand('set-output', { name }, toCommandValue(value));
-}
-/**
- * Enables or disables the echoing of commands into stdout for the rest of the step.
- * Echoing is disabled by default if ACTIONS_STEP_DEBUG is not set.
- *
- */
-function setCommandEcho(enabled) {
-    issue('echo', enabled ? 'on' : 'off');
-}
-//-----------------------------------------------------------------------
-// Results
-//-----------------------------------------------------------------------
-/**
- * Sets the action status to failed.
- * When the action exits it will be with an exit code of 1
- * @param message add error issue message
- */
-function setFailed(message) {
-    process.exitCode = ExitCode.Failure;
-    error(message);
-}
-//-----------------------------------------------------------------------
-// Logging Commands
-//-----------------------------------------------------------------------
-/**
- * Gets whether Actions Step Debug is on or not
- */
-function isDebug() {
-    return process.env['RUNNER_DEBUG'] === '1';
-}
-/**
- * Writes debug message to user log
- * @param message debug message
- */
-function core_debug(message) {
-    issueCommand('debug', {}, message);
-}
-/**
- * Adds an error issue
- * @param message error issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function error(message, properties = {}) {
-    issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Adds a warning issue
- * @param message warning issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function warning(message, properties = {}) {
-    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Adds a notice issue
- * @param message notice issue message. Errors will be converted to string via toString()
- * @param properties optional properties to add to the annotation.
- */
-function notice(message, properties = {}) {
-    issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
-}
-/**
- * Writes info to log with console.log.
- * @param message info message
- */
-function info(message) {
-    process.stdout.write(message + os.EOL);
-}
-/**
- * Begin an output group.
- *
- * Output until the next `groupEnd` will be foldable in this group
- *
- * @param name The name of the output group
- */
-function startGroup(name) {
-    issue('group', name);
-}
-/**
- * End an output group.
- */
-function endGroup() {
-    issue('endgroup');
-}
-/**
- * Wrap an asynchronous function call in a group.
- *
- * Returns the same type as the function itself.
- *
- * @param name The name of the group
- * @param fn The function to wrap in the group
- */
-function group(name, fn) {
-    return core_awaiter(this, void 0, void 0, function* () {
-        startGroup(name);
-        let result;
-        try {
-            result = yield fn();
-        }
-        finally {
-            endGroup();
-        }
-        return result;
-    });
-}
-//-----------------------------------------------------------------------
-// Wrapper action state
-//-----------------------------------------------------------------------
-/**
- * Saves state for current action, the state can only be retrieved by this action's post job execution.
- *
- * @param     name     name of the state to store
- * @param     value    value to store. Non-string values will be converted to a string via JSON.stringify
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-function saveState(name, value) {
-    const filePath = process.env['GITHUB_STATE'] || '';
-    if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
-    }
-    issueCommand('save-state', { name }, toCommandValue(value));
-}
-/**
- * Gets the value of an state set by this action's main execution.
- *
- * @param     name     name of the state to get
- * @returns   string
- */
-function getState(name) {
-    return process.env[`STATE_${name}`] || '';
-}
-function getIDToken(aud) {
-    return core_awaiter(this, void 0, void 0, function* () {
-        return yield OidcClient.getIDToken(aud);
-    });
-}
-/**
- * Summary exports
- */
-
-/**
- * @deprecated use core.summary
- */
-
-/**
- * Path exports
- */
-
-/**
- * Platform utilities exports
- */
-
-//# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/report/platform.ts
-
-
-/** Replaces every registered secret, and each of its lines, with *** (in a line or a block of lines alike). */
-class Redactor {
-    secrets = [];
-    add(value) {
-        const parts = [value, ...value.split(/\r?\n/)].map((s) => s.trim()).filter((s) => s.length >= 3);
-        for (const part of parts)
-            if (!this.secrets.includes(part))
-                this.secrets.push(part);
-        this.secrets.sort((a, b) => b.length - a.length);
-        return parts;
-    }
-    redact(text) {
-        let out = text;
-        for (const secret of this.secrets)
-            if (out.includes(secret))
-                out = out.split(secret).join('***');
-        return out;
-    }
-}
-/**
- * Whether the runner could read some line of `text` as a workflow command:
- * one that starts with `::` once leading white space is gone, or the legacy
- * `##[name ...]` form, which the runner finds anywhere in a line. The runner
- * splits on CR as well as LF, and its idea of white space is wider than
- * ASCII, so any leading run of spaces, separators and control characters
- * counts.
- */
-function readableAsCommand(text) {
-    if (text.includes('##['))
-        return true;
-    return text.split(/\r\n|\r|\n/).some((line) => /^[\s\p{Z}\p{Cc}\p{Cf}]*::/u.test(line));
-}
-/**
- * The GitHub Actions runner, through @actions/core. Lines that did not come
- * from us (remote output, and any line of ours that quotes text which could
- * be read as a command) are printed with workflow commands stopped, under a
- * random token only this process knows; our own next command resumes them.
- */
-class ActionsPlatform {
-    redactor = new Redactor();
-    stopToken = randomBytes(16).toString('hex');
-    stopped = false;
-    /** Before a line or command of ours that the runner must read: resume commands if they are stopped. */
-    ours() {
-        if (this.stopped) {
-            process.stdout.write(`::${this.stopToken}::\n`);
-            this.stopped = false;
-        }
-    }
-    /** Before text that must not be read as a command. */
-    stop() {
-        if (!this.stopped) {
-            process.stdout.write(`::stop-commands::${this.stopToken}\n`);
-            this.stopped = true;
-        }
-    }
-    info(line) {
-        const text = this.redactor.redact(line);
-        // A line quoting a container log, a commit subject or an HTTP body stays text.
-        if (readableAsCommand(text))
-            this.stop();
-        else
-            this.ours();
-        core.info(text);
-    }
-    remote(lines) {
-        this.stop();
-        let ok = true;
-        for (const part of lines) {
-            if (typeof part === 'string') {
-                ok = process.stdout.write(`${this.redactor.redact(part)}\n`) && ok;
-                continue;
-            }
-            // The log gets the packet's own bytes unless a secret is there: no copy, no new Buffer (each
-            // new one would be external memory more that only a garbage collection frees). Secrets are
-            // looked for in the text, which dies as soon as it is searched: when V8 next collects its
-            // young generation it finds nothing of it alive. Memory stays bounded by 'drain'.
-            const text = part.toString('utf8');
-            const shown = this.redactor.redact(text);
-            ok = process.stdout.write(shown === text ? part : shown) && ok;
-        }
-        return ok;
-    }
-    drained(resume) {
-        process.stdout.once('drain', resume);
-    }
-    // The runner reads `::warning::`, `::error::` and `::group::` lines as their
-    // command first, so what their data quotes (escaped by core onto one line)
-    // cannot start another.
-    warning(message) {
-        this.ours();
-        core.warning(this.redactor.redact(message));
-    }
-    error(message) {
-        this.ours();
-        core.error(this.redactor.redact(message));
-    }
-    startGroup(name) {
-        this.ours();
-        core.startGroup(this.redactor.redact(name));
-    }
-    endGroup() {
-        this.ours();
-        core.endGroup();
-    }
-    setSecret(value) {
-        this.ours();
-        for (const part of this.redactor.add(value))
-            core.setSecret(part);
-    }
-    setOutput(name, value) {
-        this.ours();
-        core.setOutput(name, value);
-    }
-    exportVariable(name, value) {
-        this.ours();
-        core.exportVariable(name, value);
-    }
-    async addSummary(markdown) {
-        // Outside a runner (no summary file) there is nowhere to write it.
-        if (!process.env.GITHUB_STEP_SUMMARY)
-            return;
-        await core.summary.addRaw(this.redactor.redact(markdown), true).write();
-    }
-    setFailed(message) {
-        this.ours();
-        core.setFailed(this.redactor.redact(message));
-    }
-}
-/**
- * Plain terminal output for the `nas-release` command. It issues no workflow
- * commands of its own, so when it runs inside a workflow's `run:` step (where
- * the runner reads its output) it stops them for good before its first line:
- * nothing it prints, from the NAS or elsewhere, can act on the runner.
- */
-class TerminalPlatform {
-    redactor = new Redactor();
-    outputs = new Map();
-    depth = 0;
-    constructor(insideRunner = process.env.GITHUB_ACTIONS === 'true') {
-        if (insideRunner)
-            process.stdout.write(`::stop-commands::${(0,external_node_crypto_.randomBytes)(16).toString('hex')}\n`);
-    }
-    write(line, stream = process.stdout) {
-        return stream.write('  '.repeat(this.depth) + this.redactor.redact(line) + '\n');
-    }
-    info(line) {
-        this.write(line);
-    }
-    remote(lines) {
-        let ok = true;
-        for (const part of lines) {
-            // a Buffer's lines each end with \n: the last one is not followed by another line
-            const text = typeof part === 'string' ? part : part.toString('utf8', 0, part.length - 1);
-            for (const line of text.split('\n'))
-                ok = this.write(`│ ${line}`);
-        }
-        return ok;
-    }
-    drained(resume) {
-        process.stdout.once('drain', resume);
-    }
-    warning(message) {
-        this.write(`warning: ${message}`, process.stderr);
-    }
-    error(message) {
-        this.write(`error: ${message}`, process.stderr);
-    }
-    startGroup(name) {
-        this.write(`▸ ${name}`);
-        this.depth = 1;
-    }
-    endGroup() {
-        this.depth = 0;
-    }
-    setSecret(value) {
-        this.redactor.add(value);
-    }
-    setOutput(name, value) {
-        this.outputs.set(name, value);
-    }
-    exportVariable() { }
-    async addSummary() { }
-    setFailed(message) {
-        this.write(`✗ ${message}`, process.stderr);
-        process.exitCode = 1;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/cli.ts
 /**
  * nas-release: the actions from a terminal.
  *
  *   nas-release <action> [--<input> <value> | --<input>=<value>]...
  *   nas-release <action> --help
+ *   nas-release status|history|logs [service] [--<flag> <value>]...
  *   nas-release --help
  *
  * Flags are the action's input names. Secrets and host keys can come from a
@@ -83053,6 +83619,7 @@ class TerminalPlatform {
  * history. Boolean inputs take a bare flag (--dry-run). The outputs are printed
  * as KEY=VALUE lines at the end. Exit status: 0 done, 1 failed, 2 usage error.
  */
+
 
 
 
@@ -83132,7 +83699,7 @@ function indent(text, by) {
         .join('\n');
 }
 function mainHelp() {
-    const width = Math.max(...Object.keys(ACTIONS).map((n) => n.length));
+    const width = Math.max(...[...Object.keys(ACTIONS), ...Object.keys(COMMANDS)].map((n) => n.length));
     const lines = [
         `Usage: ${PROG} <action> [--<input> <value>]...`,
         `       ${PROG} <action> --help`,
@@ -83142,7 +83709,10 @@ function mainHelp() {
         'Actions:',
         ...Object.entries(ACTIONS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
         '',
-        `Run '${PROG} <action> --help' for the inputs of an action.`,
+        'Day-two commands (read-only: they take no release lock and record nothing; the same connection flags):',
+        ...Object.entries(COMMANDS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
+        '',
+        `Run '${PROG} <action> --help' for the inputs of an action, '${PROG} <command> --help' for the flags of a command.`,
         'Exit status: 0 done, 1 the action failed, 2 usage error.',
     ];
     return lines.join('\n');
@@ -83170,6 +83740,31 @@ function actionHelpText(action) {
     lines.push('', `(from ${help.source})`);
     return lines.join('\n');
 }
+function commandHelpText(name) {
+    const spec = COMMANDS[name];
+    const bare = spec.positional ? ` [${spec.positional}]` : '';
+    const lines = [
+        `Usage: ${PROG} ${name}${bare} [--<flag> <value>]...`,
+        '',
+        spec.description,
+        'Read-only: it takes no release lock and writes nothing on the NAS (dry-run and lock-timeout change nothing).',
+        '',
+        'Flags:',
+    ];
+    for (const [flagName, input] of Object.entries(spec.inputs)) {
+        const flag = isBoolean(spec, flagName) ? `--${flagName}[=true|false]` : `--${flagName} <value>`;
+        const notes = [
+            input.required ? 'required' : undefined,
+            input.default !== undefined && input.default !== '' ? `default: ${input.default}` : undefined,
+        ].filter(Boolean);
+        lines.push(`  ${flag}${notes.length ? `  (${notes.join('; ')})` : ''}`);
+        if (FILE_INPUTS.includes(flagName))
+            lines.push(`  --${flagName}-file <path>  (read the value from a file)`);
+        lines.push(indent(input.description, '      '));
+    }
+    lines.push('', 'Exit status: 0 done, 1 failed, 2 usage error.');
+    return lines.join('\n');
+}
 function readValueFile(flag, path, input) {
     let text;
     try {
@@ -83181,9 +83776,9 @@ function readValueFile(flag, path, input) {
     // A key keeps its text as written; a password file's final newline is not part of the password.
     return input === 'private-key' ? text : text.replace(/\r?\n$/, '');
 }
-/** Parses the flags of one action into its raw input values. */
+/** Parses the flags of one action (or day-two command) into its raw input values. */
 function parseFlags(action, argv) {
-    const spec = ACTIONS[action];
+    const spec = ACTIONS[action] ?? COMMANDS[action];
     const values = new Map();
     const valid = () => Object.keys(spec.inputs)
         .flatMap((n) => (FILE_INPUTS.includes(n) ? [`--${n}`, `--${n}-file`] : [`--${n}`]))
@@ -83242,8 +83837,10 @@ async function main(argv) {
         process.stdout.write(mainHelp() + '\n');
         return 0;
     }
+    if (Object.hasOwn(COMMANDS, action))
+        return cli_command(action, rest);
     if (!Object.hasOwn(ACTIONS, action)) {
-        throw new UsageError(`unknown action ${JSON.stringify(action)}. Actions: ${Object.keys(ACTIONS).join(', ')}`);
+        throw new UsageError(`unknown action ${JSON.stringify(action)}. Actions: ${Object.keys(ACTIONS).join(', ')}; commands: ${Object.keys(COMMANDS).join(', ')}`);
     }
     if (rest.includes('--help') || rest.includes('-h')) {
         process.stdout.write(actionHelpText(action) + '\n');
@@ -83261,6 +83858,22 @@ async function main(argv) {
             process.stdout.write(`${name}=${value}\n`);
     }
     return ok ? 0 : 1;
+}
+/** A day-two command: a bare first argument fills its positional flag (`logs api`). */
+async function cli_command(name, argv) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+        process.stdout.write(commandHelpText(name) + '\n');
+        return 0;
+    }
+    const { positional } = COMMANDS[name];
+    const bare = positional && argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
+    const values = parseFlags(name, bare === undefined ? argv : argv.slice(1));
+    if (bare !== undefined && positional) {
+        if (values.has(positional))
+            throw new UsageError(`--${positional} is given more than once`);
+        values.set(positional, bare);
+    }
+    return runCommand(name, (flag) => values.get(flag));
 }
 main(process.argv.slice(2)).then((code) => exit(code), (err) => {
     if (err instanceof UsageError) {

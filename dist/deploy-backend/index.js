@@ -58013,6 +58013,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -58140,6 +58148,37 @@ for (const [name, action] of Object.entries(ACTIONS)) {
         default: release ? 'always' : 'failure',
     };
 }
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
 
@@ -58166,7 +58205,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -63849,7 +63889,7 @@ function obtainFailure(source, image, tag, code) {
 
 
 /** How the backend's phases end. */
-const BackendExit = {
+const backend_BackendExit = {
     ...CheckoutExit,
     ...ImageExit,
     /** repo-path vanished between the state read and the phase. */
@@ -63874,19 +63914,19 @@ const BackendExit = {
 };
 /** The exits of a release that end it before the recreate: no container was touched. */
 const BEFORE_RECREATE = new Set([
-    BackendExit.FetchFailed,
-    BackendExit.DirtyCheckout,
-    BackendExit.CheckoutFailed,
-    BackendExit.NoCheckout,
-    BackendExit.BuildFailed,
-    BackendExit.ImageMissingAfterBuild,
-    BackendExit.BackupFailed,
-    BackendExit.EnvFileFailed,
-    BackendExit.RegistryLoginFailed,
-    BackendExit.PullFailed,
-    BackendExit.ImageNotTransferred,
+    backend_BackendExit.FetchFailed,
+    backend_BackendExit.DirtyCheckout,
+    backend_BackendExit.CheckoutFailed,
+    backend_BackendExit.NoCheckout,
+    backend_BackendExit.BuildFailed,
+    backend_BackendExit.ImageMissingAfterBuild,
+    backend_BackendExit.BackupFailed,
+    backend_BackendExit.EnvFileFailed,
+    backend_BackendExit.RegistryLoginFailed,
+    backend_BackendExit.PullFailed,
+    backend_BackendExit.ImageNotTransferred,
 ]);
-const backend_EXIT = exitCodes(BackendExit);
+const backend_EXIT = exitCodes(backend_BackendExit);
 /** The tag a container runs, when it runs this image. */
 function runningTag(image, runningImage) {
     return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
@@ -63971,6 +64011,8 @@ function backend_imageInventory(image) {
         decode: (values) => ({ inventory: decodeInventory(values) }),
     };
 }
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const backend_ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
 function decodeRecreate(values) {
     return {
         previous: values.get('previous') ?? '',
@@ -63995,11 +64037,11 @@ nr_say ok ${`${name} done`}`
         : shell_sh `:`;
     const watch = r.dryRun ? undefined : p.watch;
     return shell_lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, shell_sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker_docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? shell_sh `:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -64022,7 +64064,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -64036,16 +64078,16 @@ if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true
   if [ -n "$nr_watch_breach$nr_watch_failed" ]; then
-    [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.WatchRolledBackDataNotPutBack)}
-    ${backend_EXIT.exit(BackendExit.WatchRolledBack)}
+    [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(backend_BackendExit.WatchRolledBackDataNotPutBack)}
+    ${backend_EXIT.exit(backend_BackendExit.WatchRolledBack)}
   fi
-  [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
-  ${backend_EXIT.exit(BackendExit.RolledBack)}
+  [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(backend_BackendExit.RolledBackDataNotPutBack)}
+  ${backend_EXIT.exit(backend_BackendExit.RolledBack)}
 fi
 nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
-nr_value running "$(${r.run(docker_docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
+nr_value running "$(${r.run(docker_docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(backend_BackendExit.RollbackFailed)}`
         : shell_sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
-nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(BackendExit.FailedWithoutFallback)}`}`);
+nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(backend_BackendExit.FailedWithoutFallback)}`}`);
 }
 /** Where the watch leaves how it ended, for the success line the phase writes after its body. */
 function watchOutcomeFile(repo) {
@@ -64111,14 +64153,14 @@ function releasePhase(r, p) {
             ? {
                 endings: [
                     {
-                        code: BackendExit.WatchRolledBack,
+                        code: backend_BackendExit.WatchRolledBack,
                         outcome: 'rolled-back',
                         update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
                     },
                     ...(p.fallback && p.backup?.restoreOnFallback
                         ? [
                             {
-                                code: BackendExit.WatchRolledBackDataNotPutBack,
+                                code: backend_BackendExit.WatchRolledBackDataNotPutBack,
                                 outcome: 'rolled-back',
                                 update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DATA_DETAIL },
                             },
@@ -64150,10 +64192,10 @@ ${obtainImage(r, {
             build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
             authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
         })}
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not built'` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not built'` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
 ${recreateBackend(r, {
             repo: p.repo,
@@ -64246,6 +64288,9 @@ function rollbackPhase(r, p) {
             fallback: p.fallback ? p.fallback.tag : p.current,
             ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
             force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: backend_ROLLBACK_HOOKS,
             steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes; the environment file is staged before it
             beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
@@ -64277,7 +64322,7 @@ function rollbackPhase(r, p) {
 }
 /** Tags `from` as `to` before anything changes, or ends the phase as a failed pull would: nothing changed. */
 function retag(r, from, to) {
-    return sh `${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${backend_EXIT.exit(BackendExit.PullFailed)}; }`;
+    return sh `${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${backend_EXIT.exit(backend_BackendExit.PullFailed)}; }`;
 }
 /** The ids of images by reference, empty for one the NAS does not have. */
 function imageIds(r, refs) {
@@ -64384,7 +64429,7 @@ function switchBackEnding(serving, update) {
     };
 }
 const blue_green_EXIT = exitCodes(BlueGreenExit);
-const BACKEND = exitCodes(BackendExit);
+const BACKEND = exitCodes(backend_BackendExit);
 /** The exits after which the colour that served before still serves, and the new one was stopped. */
 const LIVE_KEPT = new Set([
     BlueGreenExit.BlueGreenIdleStartFailed,
@@ -64571,11 +64616,11 @@ nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(
 nr_dir=${stateDir}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
 nr_bg_t0=$(nr_ms); nr_warm=false
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${BACKEND.exit(backend_BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -64671,7 +64716,7 @@ ${p.live
                 stop: removeColor(p.live),
             }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
 exit 0`);
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
@@ -64780,18 +64825,18 @@ nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `Building backend image (${ref})`)}
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${BACKEND.exit(backend_BackendExit.NoCheckout)}
 if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
   nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
 else
   nr_say group ${`docker build ${ref}`}
-  ${r.change(docker_docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
+  ${r.change(docker_docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(backend_BackendExit.BuildFailed)}; }
   nr_say endgroup
   nr_say ok 'Image built'
 fi
 ${steps.say('verifyImage')}
 if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not built'` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
+else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not built'` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
 ${switchColors(r, p, new program_Steps(SWITCH_STEPS))}`,
         decode: (values) => ({
@@ -64854,22 +64899,46 @@ async function rollback_deployment_startRollbackDeployment(nas, { progress, depl
         progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/rollback-hooks.ts
+
+/**
+ * What a rollback that a user's hook ended left: pre-rollback fails before
+ * anything changes; post-rollback fails once the target runs, verified.
+ * `what` names the rollback ("the rollback to app:2026.01.09-def4567").
+ * Undefined for any other end.
+ */
+function rollback_hooks_rollbackHookFailure(code, what) {
+    if (code === BackendExit.PreDeployFailed)
+        return {
+            detail: 'pre-rollback failed',
+            why: `pre-rollback failed, so ${what} stopped before anything changed: what ran before runs on.`,
+            changed: false,
+        };
+    if (code === BackendExit.PostDeployFailed)
+        return {
+            detail: 'post-rollback failed',
+            why: `${what.charAt(0).toUpperCase()}${what.slice(1)} is done (it runs and passed its checks), but post-rollback failed.`,
+            changed: true,
+        };
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/release/failures.ts
 
 
 /** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
 function beforeRecreateDetail(code) {
-    if (code === BackendExit.BuildFailed)
+    if (code === backend_BackendExit.BuildFailed)
         return 'build failed';
-    if (code === BackendExit.RegistryLoginFailed)
+    if (code === backend_BackendExit.RegistryLoginFailed)
         return 'registry login failed';
-    if (code === BackendExit.PullFailed)
+    if (code === backend_BackendExit.PullFailed)
         return 'image pull failed';
-    if (code === BackendExit.ImageNotTransferred)
+    if (code === backend_BackendExit.ImageNotTransferred)
         return 'image not transferred';
-    if (code === BackendExit.BackupFailed)
+    if (code === backend_BackendExit.BackupFailed)
         return 'backup failed';
-    if (code === BackendExit.EnvFileFailed)
+    if (code === backend_BackendExit.EnvFileFailed)
         return 'environment file not written';
     if (code === CheckoutExit.DirtyCheckout)
         return 'dirty checkout';
@@ -65524,6 +65593,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -65755,7 +65826,7 @@ const external_node_path_namespaceObject = require("node:path");
  * putting every one back when any fails. Values are reported by the
  * service's position in the list, so no name is ever a shell word of ours.
  */
-const services_EXIT = exitCodes(BackendExit);
+const services_EXIT = exitCodes(backend_BackendExit);
 /** The labels compose puts on a service's container: found by docker alone (no compose call, none of its start-up time). */
 const services_SERVICE_LABEL = 'com.docker.compose.service';
 const services_PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
@@ -65852,12 +65923,12 @@ function services_obtainImage(r, o) {
   nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
 else
   nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
-  ${r.change(docker_docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(BackendExit.BuildFailed)}; }
+  ${r.change(docker_docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(backend_BackendExit.BuildFailed)}; }
   nr_say endgroup
   nr_say ok ${`Image ${ref} built`}
 fi
 if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then :
-else ${r.dryRun ? shell_sh `nr_say info ${`dry-run: ${ref} was not built`}` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
+else ${r.dryRun ? shell_sh `nr_say info ${`dry-run: ${ref} was not built`}` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi`;
 }
 /**
  * Runs the parts (each may `exit` with a named code, as obtainImage does) at
@@ -65971,18 +66042,18 @@ ${shell_lines(...indexed.filter((m) => !m.fallback).map((m) => shell_sh `nr_valu
 nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
-  ${services_EXIT.exit(BackendExit.RolledBack)}
+  ${services_EXIT.exit(backend_BackendExit.RolledBack)}
 fi
 nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
-${services_EXIT.exit(BackendExit.RollbackFailed)}`
+${services_EXIT.exit(backend_BackendExit.RollbackFailed)}`
         : shell_sh `nr_say warn 'Nothing to put back: the new containers are left for inspection'
 nr_value failed "$nr_failed"
 ${shell_lines(...indexed.map((m) => shell_sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
 nr_value rolled_back false
-${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
-    return shell_lines(HEALTH, containerFinder(r, p.repo, p.composeFile), shell_sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+${services_EXIT.exit(backend_BackendExit.FailedWithoutFallback)}`;
+    return shell_lines(HEALTH, containerFinder(r, p.repo, p.composeFile), shell_sh `cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${shell_lines(...ups)}
@@ -66001,7 +66072,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${shell_lines(...indexed.map((m) => shell_sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -66059,9 +66130,9 @@ nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
-cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${source.kind === 'nas' ? allAtOnce(r, obtain) : shell_lines(...obtain)}
-cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
 nr_value built yes
@@ -66113,6 +66184,9 @@ function servicesRollbackPhase(r, p) {
             healthTimeout: p.healthTimeout,
             force: p.force,
             fallback: true,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
         })),
@@ -66310,6 +66384,7 @@ async function cleanupServices(settings, nas, progress, history, backups) {
 
 
 
+
 /**
  * The runner's side of blue-green releases (issue 15): deploy-backend and
  * rollback-backend branch here when `strategy` is `blue-green`. Everything
@@ -66327,10 +66402,10 @@ const BEFORE_START = new Set([
     CheckoutExit.FetchFailed,
     CheckoutExit.DirtyCheckout,
     CheckoutExit.CheckoutFailed,
-    BackendExit.NoCheckout,
-    BackendExit.BuildFailed,
-    BackendExit.ImageMissingAfterBuild,
-    BackendExit.PreDeployFailed,
+    backend_BackendExit.NoCheckout,
+    backend_BackendExit.BuildFailed,
+    backend_BackendExit.ImageMissingAfterBuild,
+    backend_BackendExit.PreDeployFailed,
     BlueGreenExit.BlueGreenStateChanged,
 ]);
 /** Why the live colour kept serving, for the history and the annotation. */
@@ -66543,7 +66618,24 @@ async function rollbackBlueGreen(settings, nas, context) {
         live,
         previous: current,
         named: !!settings.tag,
+        ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
+        hookNames: ROLLBACK_HOOKS,
     }));
+    const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+    if (hookFailure) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            detail: hookFailure.detail,
+            ...(hookFailure.changed ? { color: idle } : live ? { color: live } : {}),
+        });
+        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) }, released);
+        delete end.outputs.ROLLED_BACK;
+        return { ok: false, outputs: hookFailure.changed ? end.outputs : {}, error: why };
+    }
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
         await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
         return {
@@ -72612,7 +72704,7 @@ async function runnerFailed(nas, progress, release, failed) {
 
 
 const DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-const KNOWN_EXITS = new Set(Object.values(BackendExit));
+const KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
 /** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
 function deploy_services_deployedServices(services, running, previous) {
     return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
@@ -72627,13 +72719,13 @@ function servicesFailure(tag, services, values, code, tail) {
     })
         .join('');
     const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-    if (code === BackendExit.RolledBack)
+    if (code === backend_BackendExit.RolledBack)
         return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
-    if (code === BackendExit.RollbackFailed)
+    if (code === backend_BackendExit.RollbackFailed)
         return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failures_failureOf(tail, code)}${logs}`;
-    if (code === BackendExit.FailedWithoutFallback)
+    if (code === backend_BackendExit.FailedWithoutFallback)
         return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
-    if (code === BackendExit.PreDeployFailed)
+    if (code === backend_BackendExit.PreDeployFailed)
         return 'pre-deploy failed; no container was changed';
     return `The release ${tag} failed: ${failures_failureOf(tail, code)}${logs}`;
 }
@@ -72764,17 +72856,17 @@ async function deployServices(settings, nas, { progress, deployment }) {
         return { ok: false, outputs, error: why };
     }
     if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
+        const rolledBack = released.code === backend_BackendExit.RolledBack;
         await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
             tag,
             commit,
             previous: firstPrevious,
             services: nowRecord,
-            detail: released.code === BackendExit.PreDeployFailed
+            detail: released.code === backend_BackendExit.PreDeployFailed
                 ? 'pre-deploy failed'
-                : released.code === BackendExit.PostDeployFailed
+                : released.code === backend_BackendExit.PostDeployFailed
                     ? 'post-deploy failed'
-                    : released.code === BackendExit.RollbackFailed
+                    : released.code === backend_BackendExit.RollbackFailed
                         ? 'release and rollback failed'
                         : `health check failed: ${values.failed.join(', ')}`,
         });
@@ -72830,7 +72922,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
 const deploy_DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
-const deploy_KNOWN_EXITS = new Set(Object.values(BackendExit));
+const deploy_KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code, watch) {
     if (watch.status === 'passed' && code === 0)
@@ -72838,7 +72930,7 @@ function watchStatusOf(code, watch) {
     // A guard never answered: the release stays, but it cannot be said to have passed.
     if (watch.status === 'inconclusive' && code === 0)
         return 'inconclusive';
-    if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack)
+    if (code === backend_BackendExit.WatchRolledBack || code === backend_BackendExit.WatchRolledBackDataNotPutBack)
         return 'rolled-back';
     if (watch.status === 'breached' || watch.status === 'query-failed')
         return 'breached';
@@ -72942,7 +73034,7 @@ const deployBackend = defineFlow({
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
             await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
             const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
-            const what = released.code === BackendExit.BackupFailed
+            const what = released.code === backend_BackendExit.BackupFailed
                 ? 'the backup before the release failed (its partial folder was removed)'
                 : imageProblem
                     ? `${imageProblem}. ${failures_failureOf(released.tail, released.code)}`
@@ -72950,7 +73042,7 @@ const deployBackend = defineFlow({
             return {
                 ok: false,
                 outputs: {},
-                error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failures_failureOf(released.tail, released.code)}` : ''}`,
+                error: `deploy-backend failed before any container changed: ${what}${released.code === backend_BackendExit.BackupFailed ? `. ${failures_failureOf(released.tail, released.code)}` : ''}`,
             };
         }
         const reported = released.code === 0 ? values.running !== '' : deploy_KNOWN_EXITS.has(released.code);
@@ -72996,22 +73088,22 @@ const deployBackend = defineFlow({
         if (data)
             progress.warn(data.text);
         if (released.code !== 0) {
-            const rollbackFailed = released.code === BackendExit.RollbackFailed;
-            const preDeployFailed = released.code === BackendExit.PreDeployFailed;
+            const rollbackFailed = released.code === backend_BackendExit.RollbackFailed;
+            const preDeployFailed = released.code === backend_BackendExit.PreDeployFailed;
             // the phase wrote a watch rollback's line itself, word for word
-            const writtenByPhase = released.code === BackendExit.WatchRolledBack || released.code === BackendExit.WatchRolledBackDataNotPutBack;
+            const writtenByPhase = released.code === backend_BackendExit.WatchRolledBack || released.code === backend_BackendExit.WatchRolledBackDataNotPutBack;
             const watchDetail = () => rollbackFailed
                 ? 'watch breached and rollback failed'
-                : released.code === BackendExit.WatchRolledBack
+                : released.code === backend_BackendExit.WatchRolledBack
                     ? WATCH_ROLLBACK_DETAIL
-                    : released.code === BackendExit.WatchRolledBackDataNotPutBack
+                    : released.code === backend_BackendExit.WatchRolledBackDataNotPutBack
                         ? WATCH_ROLLBACK_DATA_DETAIL
                         : 'watch breached, nothing to roll back to';
             const detail = watchEnded
                 ? watchDetail()
                 : preDeployFailed
                     ? 'pre-deploy failed'
-                    : released.code === BackendExit.PostDeployFailed
+                    : released.code === backend_BackendExit.PostDeployFailed
                         ? 'post-deploy failed'
                         : rollbackFailed
                             ? 'release and rollback failed'

@@ -58013,6 +58013,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -58140,6 +58148,37 @@ for (const [name, action] of Object.entries(ACTIONS)) {
         default: release ? 'always' : 'failure',
     };
 }
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
 
@@ -58166,7 +58205,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -63366,6 +63406,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -64615,6 +64657,8 @@ function imageInventory(image) {
         decode: (values) => ({ inventory: decodeInventory(values) }),
     };
 }
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
 function decodeRecreate(values) {
     return {
         previous: values.get('previous') ?? '',
@@ -64643,7 +64687,7 @@ cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh `:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -64666,7 +64710,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -64890,6 +64934,9 @@ function rollbackPhase(r, p) {
             fallback: p.fallback ? p.fallback.tag : p.current,
             ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
             force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes; the environment file is staged before it
             beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
@@ -65157,7 +65204,7 @@ function answered(r) {
     const body = r.body.replace(/\s+/g, ' ').trim();
     return `HTTP ${r.status}${body ? `: ${body.slice(0, 120)}` : ''}`;
 }
-function json(r) {
+function checks_json(r) {
     try {
         return JSON.parse(r.body);
     }
@@ -65167,13 +65214,13 @@ function json(r) {
 }
 function grafanaChecks(v, get, add) {
     const gh = get('grafana_health');
-    const health = json(gh);
+    const health = checks_json(gh);
     if (gh.status === 200 && health?.database === 'ok')
         add('Grafana', 'api/health', 'pass', 'database: ok');
     else
         add('Grafana', 'api/health', 'fail', gh.status === 200 ? `database is not ok: ${answered(gh)}` : answered(gh));
     const gd = get('grafana_datasources');
-    const list = json(gd);
+    const list = checks_json(gd);
     if (gd.status === 200 && Array.isArray(list)) {
         const uids = new Set(list.map((d) => d?.uid));
         const missing = v.expectedDatasources.filter((u) => !uids.has(u));
@@ -65202,7 +65249,7 @@ function storeChecks(v, store, get, add) {
         return;
     v.requiredMetrics.forEach((metric, i) => {
         const r = get(`${store}_metric_${i}`);
-        const body = json(r);
+        const body = checks_json(r);
         const series = body?.data?.result;
         if (r.status === 200 && body?.status === 'success' && Array.isArray(series)) {
             add(component, `metric ${metric}`, series.length > 0 ? 'pass' : 'fail', series.length > 0 ? `${series.length} series` : `no series for ${metric}`);
@@ -65223,7 +65270,7 @@ function tempoChecks(get, add) {
     else
         add('Tempo', 'ready', 'fail', tr.status !== 200 ? answered(tr) : `api/echo: ${answered(te)}`);
     const ts = get('tempo_search');
-    const traces = json(ts)?.traces;
+    const traces = checks_json(ts)?.traces;
     if (ts.status === 200 && Array.isArray(traces))
         add('Tempo', 'search', traces.length ? 'pass' : 'warn', traces.length ? 'traces found' : 'no traces yet (normal on a fresh store)');
     else
@@ -65233,7 +65280,7 @@ function lokiChecks(get, add) {
     const lr = get('loki_ready');
     add('Loki', 'ready', lr.status === 200 ? 'pass' : 'fail', lr.status === 200 ? 'ready' : answered(lr));
     const ll = get('loki_labels');
-    const labels = json(ll)?.data;
+    const labels = checks_json(ll)?.data;
     if (ll.status === 200 && Array.isArray(labels))
         add('Loki', 'labels', labels.length ? 'pass' : 'warn', labels.length ? `${labels.length} label(s)` : 'no labels: is ingestion working?');
     else

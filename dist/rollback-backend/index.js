@@ -58013,6 +58013,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -58140,6 +58148,37 @@ for (const [name, action] of Object.entries(ACTIONS)) {
         default: release ? 'always' : 'failure',
     };
 }
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
 
@@ -58166,7 +58205,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -63971,6 +64011,8 @@ function imageInventory(image) {
         decode: (values) => ({ inventory: decodeInventory(values) }),
     };
 }
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
 function decodeRecreate(values) {
     return {
         previous: values.get('previous') ?? '',
@@ -63999,7 +64041,7 @@ cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker_docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? shell_sh `:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -64022,7 +64064,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -64246,6 +64288,9 @@ function rollbackPhase(r, p) {
             fallback: p.fallback ? p.fallback.tag : p.current,
             ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
             force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             steps: new program_Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes; the environment file is staged before it
             beforeRecreate: shell_lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
@@ -64575,7 +64620,7 @@ cd ${p.repo} || ${BACKEND.exit(backend_BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new shell_Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -64671,7 +64716,7 @@ ${p.live
                 stop: removeColor(p.live),
             }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${hook('post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
 exit 0`);
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
@@ -64852,6 +64897,30 @@ async function startRollbackDeployment(nas, { progress, deployment }, o) {
         await deployment.start(o.inputs, commit, o.description);
     else
         progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/rollback-hooks.ts
+
+/**
+ * What a rollback that a user's hook ended left: pre-rollback fails before
+ * anything changes; post-rollback fails once the target runs, verified.
+ * `what` names the rollback ("the rollback to app:2026.01.09-def4567").
+ * Undefined for any other end.
+ */
+function rollbackHookFailure(code, what) {
+    if (code === backend_BackendExit.PreDeployFailed)
+        return {
+            detail: 'pre-rollback failed',
+            why: `pre-rollback failed, so ${what} stopped before anything changed: what ran before runs on.`,
+            changed: false,
+        };
+    if (code === backend_BackendExit.PostDeployFailed)
+        return {
+            detail: 'post-rollback failed',
+            why: `${what.charAt(0).toUpperCase()}${what.slice(1)} is done (it runs and passed its checks), but post-rollback failed.`,
+            changed: true,
+        };
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/release/failures.ts
@@ -65524,6 +65593,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -65982,7 +66053,7 @@ nr_value rolled_back false
 ${services_EXIT.exit(backend_BackendExit.FailedWithoutFallback)}`;
     return shell_lines(HEALTH, containerFinder(r, p.repo, p.composeFile), shell_sh `cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${shell_lines(...ups)}
@@ -66001,7 +66072,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${shell_lines(...indexed.map((m) => shell_sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -66113,6 +66184,9 @@ function servicesRollbackPhase(r, p) {
             healthTimeout: p.healthTimeout,
             force: p.force,
             fallback: true,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
         })),
@@ -66299,6 +66373,7 @@ async function cleanupServices(settings, nas, progress, history, backups) {
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
 
 
 
@@ -66543,7 +66618,24 @@ async function rollbackBlueGreen(settings, nas, context) {
         live,
         previous: current,
         named: !!settings.tag,
+        ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
+        hookNames: ROLLBACK_HOOKS,
     }));
+    const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+    if (hookFailure) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            detail: hookFailure.detail,
+            ...(hookFailure.changed ? { color: idle } : live ? { color: live } : {}),
+        });
+        const why = `${hookFailure.why} ${failures_failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: blue_green_proxyToCheck(bg) }, released);
+        delete end.outputs.ROLLED_BACK;
+        return { ok: false, outputs: hookFailure.changed ? end.outputs : {}, error: why };
+    }
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
         await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
         return {
@@ -67225,6 +67317,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
 
 
 
+
 /** The services of the last release, when it was a release of several services (the history says). */
 function servicesOfLastRelease(history) {
     const lastDeploy = [...history]
@@ -67354,6 +67447,8 @@ async function rollbackServices(settings, nas, state, context) {
         steps,
         // only the pulls of services that move (a service already on its tag has its image)
         pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
     }));
     const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
     const outputs = outputsFor(running);
@@ -67364,6 +67459,13 @@ async function rollbackServices(settings, nas, state, context) {
             : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failures_failureOf(released.tail, released.code)}`;
         progress.fail(why);
         return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    const hookFailure = rollbackHookFailure(released.code, `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`);
+    if (hookFailure) {
+        await nas.finish('failure', { detail: hookFailure.detail });
+        const why = `${hookFailure.why} ${failures_failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
     }
     if (released.code !== 0) {
         const rolledBack = released.code === backend_BackendExit.RolledBack;
@@ -67397,6 +67499,7 @@ async function rollbackServices(settings, nas, state, context) {
 ;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
 
  // issue 15
+
 
 
 
@@ -67530,6 +67633,8 @@ const rollbackBackend = defineFlow({
             fallback,
             ...(pull ? { pull } : {}),
             ...(renamed ? { renamed } : {}),
+            ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+            ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
             ...(restore?.manifest
                 ? {
                     restore: {
@@ -67564,6 +67669,16 @@ const rollbackBackend = defineFlow({
             ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
         };
         const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+        const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+        if (hookFailure) {
+            await nas.finish('failure', { tag, previous: current, detail: hookFailure.detail });
+            const why = `${hookFailure.why} ${failures_failureOf(released.tail, released.code)}`;
+            progress.fail(why);
+            const kept = hookFailure.changed
+                ? {}
+                : { DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage };
+            return { ok: false, outputs: { ...outputs, ...kept }, error: why };
+        }
         // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
         if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
             const began = released.values.restoreBegan === true;
