@@ -4,6 +4,7 @@
  *
  *   nas-release <action> [--<input> <value> | --<input>=<value>]...
  *   nas-release <action> --help
+ *   nas-release status|history|logs [service] [--<flag> <value>]...
  *   nas-release --help
  *
  * Flags are the action's input names. Secrets and host keys can come from a
@@ -14,7 +15,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import { ACTIONS, type ActionSpec } from './inputs/spec.js';
+import { ACTIONS, COMMANDS, type ActionSpec, type CommandSpec } from './inputs/spec.js';
+import { runCommand } from './day-two/run.js';
 import { runAction } from './release/run.js';
 import { FLOWS } from './release/flows.js';
 import { TerminalPlatform } from './report/platform.js';
@@ -52,7 +54,7 @@ function here(): string {
   return typeof __dirname === 'string' ? __dirname : dirname(process.argv[1] ?? '.');
 }
 
-function isBoolean(spec: ActionSpec, input: string): boolean {
+function isBoolean(spec: ActionSpec | CommandSpec, input: string): boolean {
   const def = spec.inputs[input]?.default;
   return def === 'true' || def === 'false';
 }
@@ -111,7 +113,7 @@ function indent(text: string, by: string): string {
 }
 
 function mainHelp(): string {
-  const width = Math.max(...Object.keys(ACTIONS).map((n) => n.length));
+  const width = Math.max(...[...Object.keys(ACTIONS), ...Object.keys(COMMANDS)].map((n) => n.length));
   const lines = [
     `Usage: ${PROG} <action> [--<input> <value>]...`,
     `       ${PROG} <action> --help`,
@@ -121,7 +123,10 @@ function mainHelp(): string {
     'Actions:',
     ...Object.entries(ACTIONS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
     '',
-    `Run '${PROG} <action> --help' for the inputs of an action.`,
+    'Day-two commands (read-only: they take no release lock and record nothing; the same connection flags):',
+    ...Object.entries(COMMANDS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
+    '',
+    `Run '${PROG} <action> --help' for the inputs of an action, '${PROG} <command> --help' for the flags of a command.`,
     'Exit status: 0 done, 1 the action failed, 2 usage error.',
   ];
   return lines.join('\n');
@@ -149,6 +154,31 @@ function actionHelpText(action: string): string {
   return lines.join('\n');
 }
 
+function commandHelpText(name: string): string {
+  const spec = COMMANDS[name];
+  const bare = spec.positional ? ` [${spec.positional}]` : '';
+  const lines = [
+    `Usage: ${PROG} ${name}${bare} [--<flag> <value>]...`,
+    '',
+    spec.description,
+    'Read-only: it takes no release lock and writes nothing on the NAS (dry-run and lock-timeout change nothing).',
+    '',
+    'Flags:',
+  ];
+  for (const [flagName, input] of Object.entries(spec.inputs)) {
+    const flag = isBoolean(spec, flagName) ? `--${flagName}[=true|false]` : `--${flagName} <value>`;
+    const notes = [
+      input.required ? 'required' : undefined,
+      input.default !== undefined && input.default !== '' ? `default: ${input.default}` : undefined,
+    ].filter(Boolean);
+    lines.push(`  ${flag}${notes.length ? `  (${notes.join('; ')})` : ''}`);
+    if (FILE_INPUTS.includes(flagName)) lines.push(`  --${flagName}-file <path>  (read the value from a file)`);
+    lines.push(indent(input.description, '      '));
+  }
+  lines.push('', 'Exit status: 0 done, 1 failed, 2 usage error.');
+  return lines.join('\n');
+}
+
 function readValueFile(flag: string, path: string, input: string): string {
   let text: string;
   try {
@@ -162,9 +192,9 @@ function readValueFile(flag: string, path: string, input: string): string {
   return input === 'private-key' ? text : text.replace(/\r?\n$/, '');
 }
 
-/** Parses the flags of one action into its raw input values. */
+/** Parses the flags of one action (or day-two command) into its raw input values. */
 function parseFlags(action: string, argv: string[]): Map<string, string> {
-  const spec = ACTIONS[action];
+  const spec = ACTIONS[action] ?? COMMANDS[action];
   const values = new Map<string, string>();
   const valid = () =>
     Object.keys(spec.inputs)
@@ -222,8 +252,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(mainHelp() + '\n');
     return 0;
   }
+  if (Object.hasOwn(COMMANDS, action)) return command(action, rest);
   if (!Object.hasOwn(ACTIONS, action)) {
-    throw new UsageError(`unknown action ${JSON.stringify(action)}. Actions: ${Object.keys(ACTIONS).join(', ')}`);
+    throw new UsageError(
+      `unknown action ${JSON.stringify(action)}. Actions: ${Object.keys(ACTIONS).join(', ')}; commands: ${Object.keys(COMMANDS).join(', ')}`,
+    );
   }
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(actionHelpText(action) + '\n');
@@ -239,6 +272,22 @@ async function main(argv: string[]): Promise<number> {
     for (const [name, value] of platform.outputs) process.stdout.write(`${name}=${value}\n`);
   }
   return ok ? 0 : 1;
+}
+
+/** A day-two command: a bare first argument fills its positional flag (`logs api`). */
+async function command(name: string, argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(commandHelpText(name) + '\n');
+    return 0;
+  }
+  const { positional } = COMMANDS[name];
+  const bare = positional && argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const values = parseFlags(name, bare === undefined ? argv : argv.slice(1));
+  if (bare !== undefined && positional) {
+    if (values.has(positional)) throw new UsageError(`--${positional} is given more than once`);
+    values.set(positional, bare);
+  }
+  return runCommand(name, (flag) => values.get(flag));
 }
 
 main(process.argv.slice(2)).then(

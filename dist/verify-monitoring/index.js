@@ -57052,14 +57052,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = argStringToArray(commandLine);
+        const commandArgs = tr.argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new ToolRunner(toolPath, args, options);
+        const runner = new tr.ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -57079,8 +57079,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
-        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stdoutDecoder = new StringDecoder('utf8');
+        const stderrDecoder = new StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -57775,9 +57775,17 @@ const deployedServices = {
     DEPLOYED_SERVICES: 'JSON: each service of a several-service release to its tag, image and previous tag (not set for a single service).',
 };
 const verify = {
+    checks: {
+        description: 'What to verify (comma or newline separated): `grafana`, `prometheus`, `mimir`, `loki`, `tempo`, `containers`. Only these run and appear in the report.',
+        default: 'grafana,mimir,loki,tempo,containers',
+    },
     'grafana-url': { description: 'Grafana URL as reached from the NAS.', default: 'http://127.0.0.1:3000' },
     'grafana-credentials': { description: '`user:password` for basic auth, or an API token.', default: '', secret: true },
     'mimir-url': { description: 'Mimir URL as reached from the NAS.', default: 'http://127.0.0.1:9009' },
+    'prometheus-url': {
+        description: 'Prometheus URL as reached from the NAS, for the `prometheus` check (readiness at `/-/ready`, queries at `/api/v1/query`).',
+        default: 'http://127.0.0.1:9090',
+    },
     'loki-url': { description: 'Loki URL as reached from the NAS.', default: 'http://127.0.0.1:3100' },
     'tempo-url': { description: 'Tempo URL as reached from the NAS.', default: 'http://127.0.0.1:3200' },
     'expected-datasources': {
@@ -57785,7 +57793,7 @@ const verify = {
         default: 'MIMIR,LOKI,TEMPO',
     },
     'required-metrics': {
-        description: 'PromQL selectors (one a line) that must each return at least one series from Mimir.',
+        description: 'PromQL selectors (one a line) that must each return at least one series: from Mimir when `checks` names `mimir` (also when it names `prometheus` too), else from Prometheus when it names `prometheus`.',
         default: 'up{source="pipeline"}\nup{job="scanium-backend"}',
     },
     'fail-on-warnings': { description: 'Fail the step on a warning too.', default: 'false' },
@@ -57886,6 +57894,7 @@ const envFile = {
         description: "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
         default: '',
         secret: true,
+        envValues: true,
     },
     'env-file': { description: 'Path of the environment file, relative to repo-path.', default: 'backend/.env' },
 };
@@ -57985,7 +57994,7 @@ const ACTIONS = {
         outputs: {
             ...backendOutputs,
             ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
-            WATCH_STATUS: '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+            WATCH_STATUS: '`passed` (no guard breached during the watch, and each got answers), `inconclusive` (a guard never got one good answer: the release stays, with a warning naming the guard), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
             WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
             ...backupOutputs,
             ...deployedServices,
@@ -58004,6 +58013,14 @@ const ACTIONS = {
                 default: '',
             },
             force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+            'pre-rollback': {
+                description: 'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+                default: '',
+            },
+            'post-rollback': {
+                description: 'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+                default: '',
+            },
             services: {
                 description: "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
                 default: '',
@@ -58118,10 +58135,54 @@ const ACTIONS = {
         },
     },
 };
+// Every action reports its outcome the same way: a release always, a scheduled check or maintenance on failure.
+for (const [name, action] of Object.entries(ACTIONS)) {
+    const release = name.startsWith('deploy-') || name.startsWith('rollback-');
+    action.inputs.notify = {
+        description: 'Where to send a message with the outcome, one URL a line: a Slack (`https://hooks.slack.com/…`) or Discord (`https://discord.com/api/webhooks/…`) incoming webhook, ntfy (`https://ntfy.sh/<topic>`, or `ntfy+https://<host>/<topic>` for your own server), Gotify (`gotify+https://<host>/message?token=<app token>`), or any other `https://` URL (a JSON body). `http://` only to a loopback or private address. Each line is a secret. A message that cannot be sent is a warning.',
+        default: '',
+        secret: true,
+    };
+    action.inputs['notify-on'] = {
+        description: '`always` (every outcome), `failure` (a failure, an automatic or guard rollback, an interrupted operation, a failed verify) or `never`.',
+        default: release ? 'always' : 'failure',
+    };
+}
+const json = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+const COMMANDS = {
+    status: {
+        description: 'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            json,
+        },
+    },
+    history: {
+        description: 'Show the release history, newest first.',
+        inputs: {
+            ...connection,
+            limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+            json,
+        },
+    },
+    logs: {
+        description: "Print the services' logs through compose (every colour of a blue-green backend).",
+        positional: 'service',
+        inputs: {
+            ...connection,
+            'compose-file': backend['compose-file'],
+            service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+            tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+            follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+        },
+    },
+};
 
 ;// CONCATENATED MODULE: ./src/inputs/reader.ts
 
-class InputError extends Error {
+class reader_InputError extends Error {
     input;
     constructor(input, message) {
         super(`Input '${input}': ${message}`);
@@ -58144,7 +58205,8 @@ class InputReader {
     constructor(action, raw) {
         this.action = action;
         this.raw = raw;
-        const spec = ACTIONS[action];
+        // an action's inputs, or the flags of a day-two command of the CLI
+        const spec = ACTIONS[action] ?? COMMANDS[action];
         if (!spec)
             throw new Error(`unknown action ${action}`);
         this.spec = spec.inputs;
@@ -58162,13 +58224,13 @@ class InputReader {
         if (value === '')
             value = spec.default?.includes('${{') ? '' : (spec.default ?? '');
         if (spec.required && value === '')
-            throw new InputError(name, 'is required and was not given');
+            throw new reader_InputError(name, 'is required and was not given');
         if (value.includes('\0'))
-            throw new InputError(name, 'holds a NUL byte');
+            throw new reader_InputError(name, 'holds a NUL byte');
         if (!opts.multiline && /[\r\n]/.test(value))
-            throw new InputError(name, 'must be a single line');
+            throw new reader_InputError(name, 'must be a single line');
         if (!opts.multiline && CONTROL.test(value))
-            throw new InputError(name, 'holds a control character');
+            throw new reader_InputError(name, 'holds a control character');
         return value;
     }
     bool(name) {
@@ -58177,19 +58239,19 @@ class InputReader {
             return true;
         if (/^(false|False|FALSE)$/.test(value))
             return false;
-        throw new InputError(name, `must be true or false, not ${JSON.stringify(value)}`);
+        throw new reader_InputError(name, `must be true or false, not ${JSON.stringify(value)}`);
     }
     int(name, min, max) {
         const value = this.string(name);
         if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-            throw new InputError(name, `must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+            throw new reader_InputError(name, `must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
         }
         return Number(value);
     }
     oneOf(name, values) {
         const value = this.string(name);
         if (!values.includes(value)) {
-            throw new InputError(name, `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(value)}`);
+            throw new reader_InputError(name, `must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, not ${JSON.stringify(value)}`);
         }
         return value;
     }
@@ -58197,7 +58259,7 @@ class InputReader {
     matching(name, pattern, what) {
         const value = this.string(name);
         if (value !== '' && !pattern.test(value))
-            throw new InputError(name, `must be ${what}, not ${JSON.stringify(value.slice(0, 200))}`);
+            throw new reader_InputError(name, `must be ${what}, not ${JSON.stringify(value.slice(0, 200))}`);
         return value;
     }
     /** A comma- or newline-separated list, each item matching `pattern`. */
@@ -58208,7 +58270,7 @@ class InputReader {
             .filter(Boolean);
         for (const item of items)
             if (!pattern.test(item))
-                throw new InputError(name, `item ${JSON.stringify(item.slice(0, 200))} is not ${what}`);
+                throw new reader_InputError(name, `item ${JSON.stringify(item.slice(0, 200))} is not ${what}`);
         return items;
     }
     /** Non-empty lines. */
@@ -58219,7 +58281,7 @@ class InputReader {
             .filter(Boolean);
         for (const item of items)
             if (CONTROL.test(item))
-                throw new InputError(name, 'holds a control character');
+                throw new reader_InputError(name, 'holds a control character');
         return items;
     }
     /** A path inside the checkout: relative, no `..`, and no leading `-` (docker would read it as an option). */
@@ -58228,9 +58290,9 @@ class InputReader {
         if (value === '')
             return value;
         if (value.startsWith('/') || value.split('/').includes('..'))
-            throw new InputError(name, `must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
+            throw new reader_InputError(name, `must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
         if (value.startsWith('-'))
-            throw new InputError(name, `must not start with - (docker would take it as an option); for a folder of that name write ./${value.slice(0, 200)}`);
+            throw new reader_InputError(name, `must not start with - (docker would take it as an option); for a folder of that name write ./${value.slice(0, 200)}`);
         return value;
     }
     url(name) {
@@ -58242,10 +58304,10 @@ class InputReader {
             url = new URL(value);
         }
         catch {
-            throw new InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+            throw new reader_InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
         }
         if (!/^https?:$/.test(url.protocol) || /\s/.test(value))
-            throw new InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+            throw new reader_InputError(name, `must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
         return value.replace(/\/+$/, '');
     }
     /** Fails when an input the action declares was never read: the check that keeps metadata and code in step. */
@@ -58253,7 +58315,7 @@ class InputReader {
         return Object.keys(this.spec).filter((name) => !this.read.has(name));
     }
 }
-const PATTERNS = {
+const reader_PATTERNS = {
     host: /^(\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)$/,
     username: /^[A-Za-z0-9_][A-Za-z0-9._@-]{0,63}$/,
     /** An image name, optionally registry-qualified as docker takes it (ghcr.io/owner/app/api, 127.0.0.1:5000/app). */
@@ -58273,6 +58335,830 @@ const PATTERNS = {
     /** An image with an optional registry, tag or digest (busybox:latest, registry.example:5000/tools/box:1.36). */
     imageRef: /^[a-z0-9]+([._:-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
 };
+
+;// CONCATENATED MODULE: ./src/ssh/quote.ts
+/**
+ * The one place where a value becomes part of a remote shell command.
+ * POSIX single quotes keep every byte literal; a quote inside is closed,
+ * escaped and reopened. NUL cannot travel in a shell word, so it is refused.
+ */
+function quote(value) {
+    if (value.includes('\0'))
+        throw new Error('a value holds a NUL byte, which a remote command cannot carry');
+    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
+        return value;
+    return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+const RESERVED = new Set([
+    'case',
+    'coproc',
+    'do',
+    'done',
+    'elif',
+    'else',
+    'esac',
+    'fi',
+    'for',
+    'function',
+    'if',
+    'in',
+    'select',
+    'then',
+    'time',
+    'until',
+    'while',
+    '!',
+    '{',
+    '}',
+]);
+/**
+ * Quotes each word of an argument list and joins them into one command. A
+ * first word that the shell would read as an assignment or a reserved word
+ * is quoted too, so it always runs as the command.
+ */
+function quoteArgv(argv) {
+    return argv
+        .map((word, i) => {
+        const q = quote(word);
+        return i === 0 && q === word && (word.includes('=') || RESERVED.has(word)) ? `'${word}'` : q;
+    })
+        .join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/remote/shell.ts
+
+/** Shell text that is safe to paste: written by us, or made by quoting. */
+class shell_Shell {
+    text;
+    constructor(text) {
+        this.text = text;
+    }
+    toString() {
+        return this.text;
+    }
+}
+function render(part) {
+    if (part instanceof shell_Shell)
+        return part.text;
+    if (typeof part === 'number') {
+        if (!Number.isFinite(part))
+            throw new Error(`not a finite number: ${part}`);
+        return String(part);
+    }
+    if (typeof part === 'string')
+        return quote(part);
+    return quoteArgv(part);
+}
+/**
+ * Tagged template for remote shell code. The literal text is ours; every
+ * interpolated value is quoted (an argument list word by word), unless it is
+ * already Shell. So `sh\`cd ${path} && ${argv}\`` can never run an input.
+ */
+function shell_sh(strings, ...values) {
+    let out = strings[0];
+    values.forEach((value, i) => {
+        out += render(value) + strings[i + 1];
+    });
+    return new shell_Shell(out);
+}
+/** Joins shell fragments line by line. */
+function shell_lines(...parts) {
+    return new shell_Shell(parts
+        .filter((p) => p instanceof shell_Shell)
+        .map((p) => p.text)
+        .join('\n'));
+}
+/** Renders a value or an argument list as one quoted shell word or command. */
+function word(part) {
+    return new shell_Shell(render(part));
+}
+
+;// CONCATENATED MODULE: ./src/remote/program.ts
+
+/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+const DECLARED = new Map();
+/**
+ * A program's exit codes, declared once as a TypeScript enum and handed to the
+ * shell as variables: `exitCodes(ReleaseExit)` defines `NR_EXIT_BUILD_FAILED=33`
+ * and so on, and `codes.exit(ReleaseExit.BuildFailed)` renders
+ * `exit "$NR_EXIT_BUILD_FAILED"`. The shell never holds a number of its own.
+ */
+class ExitCodes {
+    names = new Map();
+    constructor(codes) {
+        for (const [key, value] of Object.entries(codes)) {
+            if (typeof value !== 'number')
+                continue; // a numeric enum maps values back to names too
+            const name = `NR_EXIT_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+            const known = DECLARED.get(name);
+            if (known !== undefined && known !== value)
+                throw new Error(`${name} is declared as ${known} and ${value}`);
+            DECLARED.set(name, value);
+            this.names.set(value, name);
+        }
+    }
+    /** `"$NR_EXIT_…"`: the code as the shell sees it. */
+    code(value) {
+        const name = this.names.get(value);
+        if (!name)
+            throw new Error(`exit code ${String(value)} is not declared`);
+        return new shell_Shell(`"$${name}"`);
+    }
+    /** `exit "$NR_EXIT_…"`. */
+    exit(value) {
+        return shell_sh `exit ${this.code(value)}`;
+    }
+}
+/** The shell definitions of every declared exit code. */
+function exitCodeDefinitions() {
+    return new shell_Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+}
+function exitCodes(codes) {
+    return new ExitCodes(codes);
+}
+/**
+ * The numbered steps of a flow, as a list: `[n/N]` comes from its length, so
+ * the count cannot drift from the lines printed. A program announces a step
+ * with `steps.say(i)` (`nr_say step TEXT` on the NAS); the runner announces
+ * its own with Progress.step.
+ */
+class program_Steps {
+    texts;
+    keys;
+    constructor(texts) {
+        this.texts = texts;
+        this.keys = Object.keys(texts);
+    }
+    get count() {
+        return this.keys.length;
+    }
+    text(key) {
+        return this.texts[key];
+    }
+    /** The step's marker line, for a program that runs on the NAS. */
+    say(key, text = this.texts[key]) {
+        return shell_sh `nr_say step ${text}`;
+    }
+}
+/**
+ * The longest value printed on one line. A write to a pipe of up to PIPE_BUF
+ * (4096 bytes on Linux) bytes is atomic; a longer one can be split, and a line
+ * that a background job prints at that moment lands inside it. So a longer
+ * value goes as lines of this size (`value+` appends to it).
+ */
+const VALUE_CHUNK = 3000;
+/**
+ * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
+ * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
+ * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ */
+const PRELUDE = new shell_Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() {
+  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
+  # survive, and a NAS without fold sends it on one line
+  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+}
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
+/** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
+function programText(opts) {
+    return (shell_lines(new shell_Shell('{'), shell_sh `PATH=${opts.path}:"$PATH"; export PATH`, shell_sh `NR_M=${opts.marker}`, new shell_Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new shell_Shell('}')).text + '\n');
+}
+
+;// CONCATENATED MODULE: ./src/programs/backups.ts
+
+
+
+/**
+ * Backups and restores on the NAS (issue 13): the shell that archives named
+ * volumes through a short-lived container and dumps databases inside their
+ * own containers, writes a backup folder under a temporary name with a
+ * manifest and the sha256 of every file, verifies one, and restores one.
+ * The data never passes through the runner; no password is ever on a command
+ * line (the dump tools read them from the container's own environment).
+ */
+const backups_BackupExit = {
+    /** An item could not be backed up: the partial folder is removed, nothing else changed. */
+    BackupFailed: 50,
+    /** The backup to restore is missing, or a file of it does not match its sha256. */
+    BackupCorrupt: 51,
+    /** The safety backup before a restore failed: nothing was restored. */
+    SafetyBackupFailed: 52,
+    /** A database or a volume could not be restored. */
+    RestoreFailed: 53,
+    /** The environment file could not be written: no container was changed. */
+    EnvFileFailed: 54,
+};
+const backups_BACKUP_EXIT = exitCodes(backups_BackupExit);
+function backups_decodeBackup(values, prefix = 'backup') {
+    return {
+        id: values.get(`${prefix}_id`) ?? '',
+        path: values.get(`${prefix}_path`) ?? '',
+        bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
+    };
+}
+/**
+ * Library functions (constant shell; values arrive as arguments):
+ *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
+ *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
+ *   nr_bk_service PROJECT SERVICE  the running container of a compose service
+ *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
+ *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
+ *   nr_bk_sized FOLDER             every file the manifest lists is there with its size (no data read)
+ *   nr_bk_sum FILE                 its sha256
+ */
+const backups_BACKUP_LIBRARY = new shell_Shell(`nr_bk_project() {
+  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
+  if [ -z "$nr_p" ]; then
+    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
+  fi
+  printf '%s' "$nr_p"
+}
+nr_bk_volume() {
+  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
+  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
+  [ -n "$nr_v" ] && printf '%s' "$nr_v"
+}
+nr_bk_service() {
+  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
+  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
+  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
+}
+nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
+nr_bk_verify() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  # every item of the manifest has its line, and every line holds
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
+}
+nr_bk_present() {
+  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
+  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
+  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
+}
+nr_bk_sized() {
+  nr_bk_present "$1" || return 1
+  grep -o '"file":"[^"/]*","bytes":[0-9]*' "$1/manifest.json" | sed 's/^"file":"//; s/","bytes":/ /' | {
+    nr_n=0
+    while read -r nr_file nr_bytes; do [ "$(wc -c < "$1/$nr_file")" -eq "$nr_bytes" ] || exit 1; nr_n=$((nr_n + 1)); done
+    [ "$nr_n" -eq "$(grep -c . "$1/SHA256SUMS")" ]
+  }
+}`);
+/**
+ * The dump commands, run inside the database's container: credentials from its own environment.
+ * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
+ * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
+ * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
+ */
+const DUMP = {
+    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
+    mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
+};
+/** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
+const MYSQL_RELOAD = 75;
+/**
+ * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
+ * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
+ */
+const MYSQL_OBJECTS = '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
+/**
+ * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
+ * database of its own; the one in use is replaced only once the load is whole, in one step (PostgreSQL: two renames in
+ * one transaction; MySQL/MariaDB: one RENAME TABLE of every table), so a load that fails leaves it as it was.
+ * Every wait on the server is bounded: a session that keeps a lock fails the restore (which is then undone).
+ */
+const RESTORE = {
+    postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
+# sessions of their own on another database: the one restored may be the server's default (postgres)
+c=template1; [ "$d" = template1 ] && c=postgres
+q() { psql -X -q -tA -v ON_ERROR_STOP=1 -U "$u" -d "$c" -v d="$d" -v t="$t" -v o="$o"; }
+t=; o=; t=$(echo "SELECT 'nr_restore_' || left(md5(:'d'), 16)" | q) && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# no wait on the server is unbounded: a lock a session keeps fails the restore, which is then undone
+w="SET client_min_messages = warning; SET lock_timeout = '60s'; SET statement_timeout = '600s';"
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q >/dev/null <<SQL || exit 1
+$w
+DROP DATABASE IF EXISTS :"t";
+DROP DATABASE IF EXISTS :"o";
+CREATE DATABASE :"t" TEMPLATE template0;
+SQL
+if ! pg_restore -U "$u" -d "$t" --no-owner --exit-on-error; then
+  echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1
+fi
+# one transaction renames the database in use away and the loaded one in its place (sessions ended first): whole or not at all
+q >/dev/null <<SQL || { echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1; }
+$w
+SELECT set_config('nr.d', :'d', false), set_config('nr.t', :'t', false), set_config('nr.o', :'o', false);
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
+DO \\$\\$ BEGIN
+  IF EXISTS (SELECT FROM pg_database WHERE datname = current_setting('nr.d')) THEN
+    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.d'), current_setting('nr.o'));
+  END IF;
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.t'), current_setting('nr.d'));
+END \\$\\$;
+SQL
+echo "$w DROP DATABASE IF EXISTS :\\"o\\";" | q >/dev/null || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
+    mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
+d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
+# a session that keeps a lock makes the restore fail (and be undone), not wait for a day
+q() { "$m" -u "$u" -N -B -e "SET SESSION lock_wait_timeout = 60; $1"; }
+# the database's sessions end first: one in a transaction holds its tables' locks
+ends() {
+  for s in $(q 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\\t' '$2 == ENVIRON["d"] { print $1 }'); do
+    "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
+  done
+}
+if [ "$2" = replace ]; then ends; q "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1; exec "$m" -u "$u" "$d"; fi
+t=$(q "SELECT CONCAT('nr_restore_', LEFT(MD5('$d'), 16))") && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`; CREATE DATABASE \\\`$t\\\`" || exit 1
+"$m" -u "$u" "$t" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit 1; }
+# views, triggers, routines and events cannot move to another database: such a database is replaced by a second load
+in="IN ('$d', '$t')"
+n=$(q "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA $in AND TABLE_TYPE <> 'BASE TABLE') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA $in)") || n=x
+[ "$n" = 0 ] || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit ${MYSQL_RELOAD}; }
+# one RENAME TABLE moves the tables in use away and the loaded ones in their place: whole or not at all
+ends
+pair() { printf "SELECT %s AS k, TABLE_NAME AS n, CONCAT('\\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\` TO \\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\`') AS r FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'" "$1" "$2" "$3" "$2"; }
+q "CREATE DATABASE IF NOT EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$o\\\`; SET SESSION group_concat_max_len = 16777216;
+SELECT GROUP_CONCAT(r ORDER BY k, n SEPARATOR ', ') INTO @p FROM ($(pair 0 "$d" "$o") UNION ALL $(pair 1 "$t" "$d")) AS s;
+SET @q = IF(@p IS NULL, 'DO 0', CONCAT('RENAME TABLE ', @p)); PREPARE s FROM @q; EXECUTE s" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`"; exit 1; }
+q "DROP DATABASE IF EXISTS \\\`$o\\\`; DROP DATABASE IF EXISTS \\\`$t\\\`" || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
+};
+/** Each database kind's tool, to say why a container does not fit. */
+const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' };
+/**
+ * Defines `nr_backup`: takes a backup of the plan's items into
+ * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
+ * on failure it removes the partial folder, says which item failed and why,
+ * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
+ */
+function backups_backupFunction(p, label, prefix = 'backup') {
+    const tag = label.tag || 'none';
+    const items = [];
+    for (const volume of p.volumes) {
+        const file = itemFile({ kind: 'volume', volume });
+        const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
+        items.push(sh `nr_bk_item=${`volume ${volume}`}
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort ${`no volume ${volume} in compose project`} "$nr_bk_proj"; return 1; }
+if nr_bk_receive ${file}; then
+  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
+  nr_bk_received; nr_bk_w=$?; nr_bk_why=
+else
+  nr_bk_why=$({ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
+fi
+nr_bk_whole ${file} || return 1
+[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head} || return 1`);
+    }
+    for (const db of p.databases) {
+        const file = itemFile(db);
+        const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
+        const head = JSON.stringify({
+            kind: db.kind,
+            source: db.service,
+            ...(db.database ? { database: db.database } : {}),
+            ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
+            file,
+        }).slice(0, -1);
+        const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
+        const misfit = db.kind === 'custom'
+            ? `the dump command failed (exit $nr_rc)`
+            : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
+        const found = p.found?.containers[db.service];
+        items.push(sh `nr_bk_item=${source}
+nr_bk_c=${found ? sh `${found}` : sh `$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort ${`service ${db.service} has no running container in compose project`} "$nr_bk_proj"; return 1; }
+nr_bk_why=$({ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
+nr_bk_whole ${file} || return 1
+nr_rc=$(cat "$nr_bk_tmp/.rc")
+if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
+[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_bk_add ${file} ${head} || return 1`);
+    }
+    const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
+    return sh `nr_backup() {
+  nr_bk_dir=${p.dir}
+  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
+  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
+  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
+  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
+  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
+  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
+  nr_bk_items=''; nr_bk_total=0
+  # standard input to FILE, its sha256 and its length computed on the way (beside the write, not after it). It fails,
+  # printing why, when a write fails or the file holds other bytes than were hashed (a full disk, a quota, a size limit):
+  # a file cut short is never summed as whole
+  nr_bk_write() {
+    rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed"
+    if mkfifo -m 600 "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.hash" > "$nr_bk_tmp/.sum" &
+      nr_bk_hasher=$!
+      wc -c < "$nr_bk_tmp/.count" > "$nr_bk_tmp/.hashed" &
+      nr_bk_counter=$!
+      nr_bk_e=$(tee "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      wait "$nr_bk_hasher" || nr_bk_rc=1; wait "$nr_bk_counter" || nr_bk_rc=1
+      rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count"
+    else
+      # no fifo: summed from the disk after the write, whose own status alone says the file is whole
+      nr_bk_e=$(cat 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      [ "$nr_bk_rc" != 0 ] || { nr_bk_sum "$nr_bk_tmp/$1" > "$nr_bk_tmp/.sum" && wc -c < "$nr_bk_tmp/$1" > "$nr_bk_tmp/.hashed"; } || nr_bk_rc=1
+    fi
+    if [ "$nr_bk_rc" != 0 ]; then
+      printf '%s' "writing $1 failed"; [ -z "$nr_bk_e" ] || printf ': %s' "$(printf '%s' "$nr_bk_e" | tail -n 1)"
+      return 1
+    fi
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); nr_bk_n=$(cat "$nr_bk_tmp/.hashed" 2>/dev/null); nr_bk_d=$(wc -c < "$nr_bk_tmp/$1")
+    case \${#nr_bk_s}:$nr_bk_s in 64:*[!0-9a-f]* | 64:) ;; 64:*) [ -n "$nr_bk_n" ] && [ $((nr_bk_n)) -eq $((nr_bk_d)) ] && return 0 ;; esac
+    printf '%s' "$1 holds $((nr_bk_d)) bytes of the $((nr_bk_n)) read, or its sha256 could not be kept"
+    return 1
+  }
+  # a fifo in the partial folder whose bytes become FILE through nr_bk_write: a volume's container writes its archive
+  # into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
+  nr_bk_receive() {
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.why"
+    # docker run -v cannot mount a path with a colon: such a folder takes the stream
+    case $nr_bk_tmp in *:*) return 1 ;; esac
+    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
+    nr_bk_write "$1" < "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.why" &
+    nr_bk_receiver=$!
+  }
+  # the status of the receiver's write
+  nr_bk_received() {
+    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
+    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
+    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
+    wait "$nr_bk_receiver"; nr_bk_rc=$?; rm -f "$nr_bk_tmp/.fifo"
+    return "$nr_bk_rc"
+  }
+  # after a write ($nr_bk_w its status, $nr_bk_why or .why the reason): the backup ends when FILE is not whole
+  nr_bk_whole() {
+    [ "$nr_bk_w" = 0 ] && return 0
+    [ -n "$nr_bk_why" ] || nr_bk_why=$(cat "$nr_bk_tmp/.why" 2>/dev/null)
+    nr_bk_abort "\${nr_bk_why:-writing $1 failed} (is the disk full, a quota reached or a file size limit hit?)"
+    return 1
+  }
+  nr_bk_add() {
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum"); nr_bk_b=$(cat "$nr_bk_tmp/.hashed"); nr_bk_b=$((nr_bk_b))
+    rm -f "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed" "$nr_bk_tmp/.why"
+    chmod 600 "$nr_bk_tmp/$1"
+    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS" || { nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
+    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
+    nr_bk_total=$((nr_bk_total + nr_bk_b))
+    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
+  }
+  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" ) || { nr_bk_item=SHA256SUMS; nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
+  nr_bk_proj=${p.found?.project ? sh `${p.found.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+${lines(...items)}
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc" "$nr_bk_tmp/.why"
+  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
+  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
+  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
+  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
+  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
+  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
+}`;
+}
+/**
+ * A backup taken by itself (backup-backend), then the listing of the
+ * directory in the same round trip; the backup just written is not hashed a
+ * second time (its sums were computed while it was written, from the bytes
+ * that reached the disk), but its files and their sizes are checked.
+ */
+function takeBackup(r, p, label) {
+    return {
+        title: 'Taking a backup',
+        timeout: 6 * 3600,
+        // detached like every change: a runner that vanishes cannot leave a partial folder behind
+        begin: { tag: label.tag, detail: 'backup' },
+        success: { tag: label.tag, detail: 'backup' },
+        script: lines(backups_BACKUP_LIBRARY, backups_backupFunction(p, label), r.dryRun
+            ? sh `nr_say info 'dry-run: no backup taken'`
+            : sh `nr_backup || ${backups_BACKUP_EXIT.exit(backups_BackupExit.BackupFailed)}`, 
+        // the listing in the same phase (read-only), where the id of the backup just written is known
+        backups_listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') })),
+        decode: (values) => ({ ...backups_decodeBackup(values), entries: backups_decodeListing(values) }),
+    };
+}
+/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
+function listBackups(dir, o = {}) {
+    return {
+        title: 'Listing backups',
+        timeout: 3600,
+        quiet: true,
+        script: lines(backups_BACKUP_LIBRARY, backups_listingValue(dir, o)),
+        decode: backups_decodeListing,
+    };
+}
+/**
+ * The listing value. `quick`: a backup "verifies" when every file it lists is
+ * there (no data read: for choosing one, whose sha256 the restore checks
+ * first); else each file's sha256 is checked, except the backup just written,
+ * whose files must be there with the sizes its manifest gives.
+ */
+function backups_listingValue(dir, o = {}) {
+    const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
+    return sh `nr_value backups_b64 "$(
+  for nr_d in ${dir}/[0-9]*T*Z-*; do
+    [ -d "$nr_d" ] || continue
+    nr_ok=bad
+    nr_chk=${check}; [ "\${nr_d##*/}" != ${o.justWritten ?? new Shell("''")} ] || nr_chk=nr_bk_sized
+    if "$nr_chk" "$nr_d"; then nr_ok=ok; fi
+    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
+    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
+  done | base64 | tr -d '\\n')"`;
+}
+function backups_decodeListing(values) {
+    return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
+}
+/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
+function removeBackups(r, dir, ids) {
+    return {
+        title: 'Removing old backups',
+        timeout: 600,
+        script: r.dryRun
+            ? sh `nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
+            : lines(...ids.map((id) => sh `rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh `:`),
+        decode: () => undefined,
+    };
+}
+/**
+ * Defines shell function NAME: restores ITEMS from the backup folder given as
+ * its argument, returning 1 at the first item that fails (named in the log).
+ */
+function restoreItemsFunction(image, items, name) {
+    // the items come from a manifest.json: held to the rules of the inputs, whatever the caller checked
+    for (const item of items) {
+        const problem = restoreItemProblem(item);
+        if (problem)
+            throw new Error(`The backup's manifest.json cannot be restored: ${problem}`);
+    }
+    const restores = items.map((i) => {
+        const file = sh `"$1/"${i.file}`;
+        if (i.kind === 'volume')
+            return sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
+nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
+nr_say ok ${`Volume ${i.source} restored`}`;
+        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
+        const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+        const exec = sh `nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
+        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
+${i.kind === 'mysql'
+            ? sh `nr_rs_mode=
+if grep -Eq ${MYSQL_OBJECTS} ${file}; then
+  nr_rs_mode=replace
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
+fi
+${exec} $nr_rs_mode < ${file}; nr_rc=$?
+if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
+  ${exec} replace < ${file}; nr_rc=$?
+fi`
+            : sh `${exec} < ${file}; nr_rc=$?`}
+[ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
+nr_say ok ${`Database ${what} restored`}`;
+    });
+    return sh `${new Shell(name)}() {
+${lines(...restores, sh `:`)}
+}`;
+}
+/**
+ * What a restore did to the data, reported as value `data` (the last one
+ * said wins: an undo after the recreate overrides `restored`).
+ */
+const DataOutcome = {
+    /** The backup's data is in place. */
+    Restored: 'restored',
+    /** The backup is missing or does not verify: the data was not touched. */
+    BackupCorrupt: 'backup-corrupt',
+    /** The safety backup failed: the data was not touched. */
+    SafetyBackupFailed: 'safety-backup-failed',
+    /** An item failed, or the release after the restore did: the data of before is back from the safety backup. */
+    Undone: 'undone',
+    /** An item failed, or the release after the restore did, and the data of before could not be put back: it is in the safety backup. */
+    NotUndone: 'not-undone',
+};
+const DATA_OUTCOMES = new Set(Object.values(DataOutcome));
+function backups_decodeDataOutcome(values) {
+    const data = values.get('data') ?? '';
+    return DATA_OUTCOMES.has(data) ? { data: data } : {};
+}
+/**
+ * Defines the restore's shell functions (nothing runs yet):
+ *   nr_restore     verify; stop the containers that use the data (never the
+ *                  database services), so the failed release's sessions end
+ *                  and the safety backup is a quiesced snapshot; take it;
+ *                  restore each database and volume; start the others again.
+ *                  Returns 0, or the BackupExit code of how it failed; when an
+ *                  item fails it puts the data of before back first. It never
+ *                  starts the backend again: the caller recreates it, or
+ *                  starts it (nr_rs_start_backend).
+ *   nr_rs_undo     puts the data of before back from the safety backup, the
+ *                  containers that use it stopped (a recreate that failed after
+ *                  the restore); returns 1 when it could not.
+ * Reports `data` (DataOutcome), `restore_undone` (yes, no) and the `safety_…` values.
+ */
+function backups_restoreData(r, p, safety) {
+    const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
+    const name = typeof p.id === 'string' ? p.id : 'taken before the release';
+    const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
+    const databases = p.items
+        .filter((i) => i.kind !== 'volume')
+        .map((i) => i.kind === 'custom'
+        ? {
+            kind: 'custom',
+            service: i.source,
+            database: i.database ?? '',
+            dump: i.dump ?? 'exit 1',
+            restore: i.restore ?? '',
+        }
+        : { kind: i.kind, service: i.source, database: i.database ?? '' });
+    // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
+    const safetyItems = plannedItems(volumes, databases);
+    const data = (o) => sh `nr_value data ${o}`;
+    const fail = (code) => sh `return ${backups_BACKUP_EXIT.code(code)}`;
+    return sh `${backups_BACKUP_LIBRARY}
+nr_rs_dir=${folder}
+nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
+${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
+${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
+${backups_backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+# the containers that use the data stop (their sessions and locks end with them); the database services keep running
+nr_rs_stop() {
+  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
+  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+${lines(sh `  :`, ...volumes.map((v) => sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
+    nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
+    [ "$nr_n" = ${p.container} ] && continue
+    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
+  done`))}
+}
+nr_rs_start_others() {
+  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
+  nr_rs_stopped=
+}
+nr_rs_start_backend() {
+  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
+  :
+}
+nr_rs_undo() {
+  nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
+  if nr_rs_undo_items "$nr_rs_safety"; then
+    nr_value restore_undone yes; ${data(DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
+    nr_rs_done=
+  else
+    nr_value restore_undone no; ${data(DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+    return 1
+  fi
+}
+nr_restore() {
+  if ! nr_bk_verify "$nr_rs_dir"; then
+    nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
+    ${data(DataOutcome.BackupCorrupt)}; ${fail(backups_BackupExit.BackupCorrupt)}
+  fi
+  nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
+${r.dryRun
+        ? sh `  nr_say info 'dry-run: no safety backup, nothing restored'`
+        : sh `  nr_value restore_began yes
+  nr_rs_stop
+  if ! nr_backup; then
+    nr_say fail 'The safety backup failed: nothing was restored'
+    nr_rs_start_others; ${data(DataOutcome.SafetyBackupFailed)}; ${fail(backups_BackupExit.SafetyBackupFailed)}
+  fi
+  nr_rs_safety="$nr_bk_dir/$nr_bk_id"
+  if ! nr_rs_items "$nr_rs_dir"; then
+    # ends whole or not at all: the data of before comes back from the safety backup
+    nr_rs_undo
+    nr_rs_start_others; ${fail(backups_BackupExit.RestoreFailed)}
+  fi
+  nr_rs_done=yes; ${data(DataOutcome.Restored)}
+  nr_rs_start_others`}
+}`;
+}
+/**
+ * A restore that, when it fails, ends the phase with its code: the backend
+ * (the release that ran before) started again first.
+ */
+function backups_restoreOrExit() {
+    return sh `nr_restore || { nr_rs_rc=$?; nr_rs_start_backend; exit "$nr_rs_rc"; }`;
+}
+/**
+ * Undoes a restore that happened (nothing otherwise), for a recreate after it
+ * that failed: stops the containers that use the data, puts the data of
+ * before back; sets nr_fb_incomplete when it could not.
+ */
+function backups_undoRestore() {
+    return sh `if [ "$nr_rs_done" = yes ]; then
+  nr_rs_stop
+  nr_rs_undo || nr_fb_incomplete=1
+  nr_rs_start_others
+fi`;
+}
+
+;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
+
+
+/** The shortest value of an environment file masked on its own. */
+const ENV_VALUE_MIN = 8;
+/**
+ * The values of an environment file's `KEY=value` lines (an `export ` in
+ * front and one pair of quotes around dropped), for masking each on its own:
+ * an application prints a value (a DSN in a connection error), not the line.
+ * Values shorter than ENV_VALUE_MIN characters (`1`, `true`, a port, a log
+ * level) are left to the line's mask: masked alone, every such word of the
+ * log would read `***`.
+ */
+function envValues(content) {
+    const out = [];
+    for (const line of content.split(/\r?\n/)) {
+        const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*?)\s*$/.exec(line);
+        if (!m)
+            continue;
+        const value = /^(["'])(.*)\1$/.exec(m[1])?.[2] ?? m[1];
+        if (value.trim().length >= ENV_VALUE_MIN)
+            out.push(value.trim());
+    }
+    return out;
+}
+/** The sha256 the history records (never the content). */
+function envSha256(content) {
+    return createHash('sha256').update(content).digest('hex');
+}
+function keptCopy(p, tag) {
+    return `${p.stateDir}/env/${tag || 'none'}.env`;
+}
+/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
+function excluded(p) {
+    return sh `grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
+}
+/**
+ * Writes the release's environment file and keeps a copy for `tag`; the file
+ * that was there first is kept for `previous` when that release has none, so
+ * a rollback to it gets back what it ran with.
+ */
+function env_file_writeEnvFile(r, p, content, tag, previous) {
+    if (r.dryRun)
+        return env_file_stageEnvFile(r, p, content);
+    return sh `${env_file_stageEnvFile(r, p, content)}
+${env_file_installEnvFile(r, p, content, { tag, previous }, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))}`;
+}
+/** In the private state directory: a phase cut short leaves no file in the checkout. */
+function stagedFile(p) {
+    return `${p.stateDir}/env/.staged`;
+}
+/**
+ * The first half of writeEnvFile, before anything changes: the content in a
+ * private file of the state directory (nothing reads it yet); the phase
+ * ends EnvFileFailed when it cannot be written.
+ */
+function env_file_stageEnvFile(r, p, content) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
+    const b64 = Buffer.from(content, 'utf8').toString('base64');
+    const staged = stagedFile(p);
+    return sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`} &&
+( umask 077; printf '%s' ${b64} | base64 -d > ${staged} ) && chmod 600 ${staged} || { rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}: nothing was changed`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }`;
+}
+/**
+ * The second half: the staged file takes the environment file's place (one
+ * rename), with the copies kept; `failed` runs when it cannot.
+ */
+function env_file_installEnvFile(r, p, content, o, failed) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun)
+        return sh `:`;
+    const staged = stagedFile(p);
+    return sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, o.previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, o.previous)} ); fi
+if mv -f ${staged} ${file}; then
+  ( umask 077; cp ${file} ${`${keptCopy(p, o.tag)}.tmp`} && mv -f ${`${keptCopy(p, o.tag)}.tmp`} ${keptCopy(p, o.tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${o.tag}`}
+  ${excluded(p)}
+  nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
+else
+  rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}`}
+  ${failed}
+fi`;
+}
+/** Puts back the environment file a release ran with, when a copy of it was kept. */
+function env_file_putBackEnvFile(r, p, tag) {
+    const file = `${p.repo}/${p.path}`;
+    const copy = keptCopy(p, tag);
+    if (r.dryRun)
+        return sh `[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
+    return sh `if [ -f ${copy} ]; then
+  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
+  ${excluded(p)}
+fi`;
+}
 
 ;// CONCATENATED MODULE: ./src/report/progress.ts
 const RULE = '═'.repeat(60);
@@ -58493,103 +59379,6 @@ class DeploymentRecorder {
     }
 }
 
-;// CONCATENATED MODULE: ./src/ssh/quote.ts
-/**
- * The one place where a value becomes part of a remote shell command.
- * POSIX single quotes keep every byte literal; a quote inside is closed,
- * escaped and reopened. NUL cannot travel in a shell word, so it is refused.
- */
-function quote(value) {
-    if (value.includes('\0'))
-        throw new Error('a value holds a NUL byte, which a remote command cannot carry');
-    if (value !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(value))
-        return value;
-    return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-const RESERVED = new Set([
-    'case',
-    'coproc',
-    'do',
-    'done',
-    'elif',
-    'else',
-    'esac',
-    'fi',
-    'for',
-    'function',
-    'if',
-    'in',
-    'select',
-    'then',
-    'time',
-    'until',
-    'while',
-    '!',
-    '{',
-    '}',
-]);
-/**
- * Quotes each word of an argument list and joins them into one command. A
- * first word that the shell would read as an assignment or a reserved word
- * is quoted too, so it always runs as the command.
- */
-function quoteArgv(argv) {
-    return argv
-        .map((word, i) => {
-        const q = quote(word);
-        return i === 0 && q === word && (word.includes('=') || RESERVED.has(word)) ? `'${word}'` : q;
-    })
-        .join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/remote/shell.ts
-
-/** Shell text that is safe to paste: written by us, or made by quoting. */
-class Shell {
-    text;
-    constructor(text) {
-        this.text = text;
-    }
-    toString() {
-        return this.text;
-    }
-}
-function render(part) {
-    if (part instanceof Shell)
-        return part.text;
-    if (typeof part === 'number') {
-        if (!Number.isFinite(part))
-            throw new Error(`not a finite number: ${part}`);
-        return String(part);
-    }
-    if (typeof part === 'string')
-        return quote(part);
-    return quoteArgv(part);
-}
-/**
- * Tagged template for remote shell code. The literal text is ours; every
- * interpolated value is quoted (an argument list word by word), unless it is
- * already Shell. So `sh\`cd ${path} && ${argv}\`` can never run an input.
- */
-function sh(strings, ...values) {
-    let out = strings[0];
-    values.forEach((value, i) => {
-        out += render(value) + strings[i + 1];
-    });
-    return new Shell(out);
-}
-/** Joins shell fragments line by line. */
-function lines(...parts) {
-    return new Shell(parts
-        .filter((p) => p instanceof Shell)
-        .map((p) => p.text)
-        .join('\n'));
-}
-/** Renders a value or an argument list as one quoted shell word or command. */
-function word(part) {
-    return new Shell(render(part));
-}
-
 ;// CONCATENATED MODULE: ./src/remote/command.ts
 
 
@@ -58613,6 +59402,8 @@ function resolve(cmd, tools) {
         return ['sudo', '-n', ...env, ...tool, ...rest];
     return [...(env.length ? ['env', ...env] : []), ...tool, ...rest];
 }
+/** Closes the descriptors the NAS-side programs keep their locks on (the release lock, busy, follow). */
+const NO_LOCK_FDS = '3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-';
 /**
  * Renders commands into program text. State-changing commands go through
  * `change`, which in a dry run prints the command instead of running it.
@@ -58628,13 +59419,22 @@ class Renderer {
     run(cmd) {
         if (cmd.changes)
             throw new Error(`${cmd.argv.join(' ')} changes the NAS: render it with change()`);
-        return new Shell(quoteArgv(this.resolve(cmd)));
+        return new shell_Shell(quoteArgv(this.resolve(cmd)));
+    }
+    /**
+     * The user's own command (a hook, a switch-command), run by `sh -c`. It gets
+     * none of the descriptors 3 to 9, where the phase and the lock holder keep
+     * their locks: a process it leaves running (`nohup … &`) holds no lock and
+     * blocks no later release.
+     */
+    user(text) {
+        return shell_sh `${this.change({ argv: ['sh', '-c', text], changes: true })} ${new shell_Shell(NO_LOCK_FDS)}`;
     }
     /** A state-changing command: printed, not run, in a dry run. */
     change(cmd) {
         if (!this.dryRun)
-            return new Shell(quoteArgv(this.resolve(cmd)));
-        return sh `nr_say info ${'dry-run, would run: ' + quoteArgv(this.resolve(cmd))}`;
+            return new shell_Shell(quoteArgv(this.resolve(cmd)));
+        return shell_sh `nr_say info ${'dry-run, would run: ' + quoteArgv(this.resolve(cmd))}`;
     }
     resolve(cmd) {
         return resolve(cmd, this.tools);
@@ -58646,23 +59446,56 @@ class Renderer {
  */
 function toolFunctions(tools) {
     const fn = (name, tool) => `${name}() { ${quoteArgv(resolve({ argv: [tool] }, tools))} "$@"; }`;
-    return new Shell([fn('nr_docker', 'docker'), fn('nr_compose', 'compose'), fn('nr_git', 'git')].join('\n'));
+    return new shell_Shell([fn('nr_docker', 'docker'), fn('nr_compose', 'compose'), fn('nr_git', 'git')].join('\n'));
 }
 
 ;// CONCATENATED MODULE: ./src/remote/history.ts
 
 const HISTORY_FILE = 'history.jsonl';
+/**
+ * The shell variable with members (`,"name":"value"`) that a record written on
+ * the NAS adds to what the runner knew: what only the NAS learns during a phase.
+ */
+const history_RECORD_MORE = 'nr_record_more';
 const CURRENT_FILE = 'current.json';
+/**
+ * Keys of operations a detached phase ended on the NAS whose runner has not
+ * (yet) seen that end: the runner takes its own key out once it has, so what
+ * stays was finished by the NAS after its runner vanished, for the next run to report.
+ */
+const UNREPORTED_FILE = 'unreported';
+/** The key of one operation in the unreported list. */
+function reportKey(record) {
+    return `${record.id} ${record.action} ${record.started}`;
+}
+/** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
+function markUnreported(stateDir, record) {
+    return shell_sh `nr_dir=${stateDir}
+( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+}
+/** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
+function clearUnreported(stateDir, keys) {
+    if (!keys.length)
+        return shell_sh `:`;
+    const patterns = keys.flatMap((k) => ['-e', k]);
+    return shell_sh `nr_dir=${stateDir}
+if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
+  ( flock -w 10 6
+    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
+    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
+fi`;
+}
 /** Reads the last lines of the history and any operation left in progress. */
 function readHistory(stateDir, lastLines = 500) {
-    return sh `nr_dir=${stateDir}
+    return shell_sh `nr_dir=${stateDir}
 nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
+nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
 }
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
 function beginOperation(stateDir, record, interrupted) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${interrupted ? appendLine(interrupted) : sh `:`}
+    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
+${interrupted ? appendLine(interrupted) : shell_sh `:`}
 printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
 }
 /**
@@ -58671,13 +59504,13 @@ printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -
  * it is on disk the moment the release is done, whatever happens to the runner.
  */
 function endOperation(stateDir, record) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
+    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
 ${appendLine(record)}
 rm -f "$nr_dir/${CURRENT_FILE}"`;
 }
 /** Appends a record (an interrupted operation filed by the next one). */
 function appendRecord(stateDir, record) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
+    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
 ${appendLine(record)}`;
 }
 function appendLine(record) {
@@ -58686,9 +59519,9 @@ function appendLine(record) {
     // A torn last line (no newline) gets one first, so the new record stays whole.
     const json = JSON.stringify(record);
     const line = record.ended
-        ? sh `printf '%s\\n' ${json}`
-        : sh `printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
-    return sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
+        ? shell_sh `printf '%s\\n' ${json}`
+        : shell_sh `printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new shell_Shell(history_RECORD_MORE)}"`;
+    return shell_sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
 ${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
 function decode(b64) {
@@ -58724,13 +59557,20 @@ function parseHistoryValues(values) {
     const current = parseHistory(decode(values.get('current_b64')))[0];
     return current ? { records, inProgress: current } : { records };
 }
+/** Keys of the operations the NAS finished after their runner vanished (see UNREPORTED_FILE). */
+function parseUnreported(values) {
+    return decode(values.get('unreported_b64'))
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+}
 /**
  * The releases of one stack as a stack: a deploy or a named rollback pushes
  * its tag, an empty-tag rollback pops back to the one below. With A, B, C
  * deployed and C running, the previous release is B; after rolling back to B,
  * it is A.
  */
-function releaseStack(records, stack) {
+function history_releaseStack(records, stack) {
     const out = [];
     for (const r of records) {
         if (r.stack !== stack || r.outcome !== 'success' || !r.tag)
@@ -58769,9 +59609,15 @@ function withDeploy(history, run, release) {
 function commitOf(history, tag) {
     return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
 }
+/** The image a successful backend release of `tag` ran, as the history knows it (undefined before it recorded images). */
+function imageOf(history, tag) {
+    return [...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.image)?.image;
+}
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */
 function previousRelease(records, stack, running) {
-    const releases = releaseStack(records, stack);
+    const releases = history_releaseStack(records, stack);
     let at = releases.lastIndexOf(running);
     if (at < 0)
         at = releases.length;
@@ -58791,8 +59637,8 @@ function previousRelease(records, stack, running) {
  * of a second to start, longer than the rest of the probe together.
  */
 function probeTools(sudo) {
-    const s = new Shell(sudo ? 'sudo -n ' : '');
-    return sh `
+    const s = new shell_Shell(sudo ? 'sudo -n ' : '');
+    return shell_sh `
 for nr_t in git docker docker-compose flock setsid timeout curl wget; do nr_value "path_$nr_t" "$(command -v "$nr_t" 2>/dev/null || true)"; done
 nr_value uname "$(uname -sm 2>/dev/null)"
 nr_value git_version "$(git --version 2>/dev/null)"
@@ -58800,14 +59646,14 @@ if command -v docker >/dev/null 2>&1; then
   ( nr_value docker_version "$(${s}"$(command -v docker)" version --format '{{.Server.Version}}' 2>&1 | tr '\\n' ' ')" ) &
   ( nr_value compose_v2 "$(${s}"$(command -v docker)" compose version --short 2>/dev/null)" ) &
 fi
-${sudo ? sh `command -v docker-compose >/dev/null 2>&1 && nr_value sudo_compose "$(sudo -n -l "$(command -v docker-compose)" >/dev/null 2>&1 && echo allowed)"` : sh `:`}`;
+${sudo ? shell_sh `command -v docker-compose >/dev/null 2>&1 && nr_value sudo_compose "$(sudo -n -l "$(command -v docker-compose)" >/dev/null 2>&1 && echo allowed)"` : shell_sh `:`}`;
 }
 /**
  * Tool functions for the first program, before the probe has spoken: docker
  * and git as found on the NAS's PATH (docker through sudo when asked).
  */
 function probingToolFunctions(sudo) {
-    return new Shell(`nr_docker() { ${sudo ? 'sudo -n ' : ''}"$(command -v docker || echo docker)" "$@"; }
+    return new shell_Shell(`nr_docker() { ${sudo ? 'sudo -n ' : ''}"$(command -v docker || echo docker)" "$@"; }
 nr_git() { git "$@"; }`);
 }
 const WHERE = {
@@ -58874,7 +59720,7 @@ function parseTools(values, opts) {
 
 ;// CONCATENATED MODULE: ./src/remote/state-dir.ts
 /** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
-function stateDirOf(repoPath) {
+function state_dir_stateDirOf(repoPath) {
     return `${repoPath}/.git/nas-release`;
 }
 
@@ -60670,106 +61516,6 @@ class Session {
     }
 }
 
-;// CONCATENATED MODULE: ./src/remote/program.ts
-
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
-const DECLARED = new Map();
-/**
- * A program's exit codes, declared once as a TypeScript enum and handed to the
- * shell as variables: `exitCodes(ReleaseExit)` defines `NR_EXIT_BUILD_FAILED=33`
- * and so on, and `codes.exit(ReleaseExit.BuildFailed)` renders
- * `exit "$NR_EXIT_BUILD_FAILED"`. The shell never holds a number of its own.
- */
-class ExitCodes {
-    names = new Map();
-    constructor(codes) {
-        for (const [key, value] of Object.entries(codes)) {
-            if (typeof value !== 'number')
-                continue; // a numeric enum maps values back to names too
-            const name = `NR_EXIT_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
-            const known = DECLARED.get(name);
-            if (known !== undefined && known !== value)
-                throw new Error(`${name} is declared as ${known} and ${value}`);
-            DECLARED.set(name, value);
-            this.names.set(value, name);
-        }
-    }
-    /** `"$NR_EXIT_…"`: the code as the shell sees it. */
-    code(value) {
-        const name = this.names.get(value);
-        if (!name)
-            throw new Error(`exit code ${String(value)} is not declared`);
-        return new Shell(`"$${name}"`);
-    }
-    /** `exit "$NR_EXIT_…"`. */
-    exit(value) {
-        return sh `exit ${this.code(value)}`;
-    }
-}
-/** The shell definitions of every declared exit code. */
-function exitCodeDefinitions() {
-    return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
-}
-function exitCodes(codes) {
-    return new ExitCodes(codes);
-}
-/**
- * The numbered steps of a flow, as a list: `[n/N]` comes from its length, so
- * the count cannot drift from the lines printed. A program announces a step
- * with `steps.say(i)` (`nr_say step TEXT` on the NAS); the runner announces
- * its own with Progress.step.
- */
-class Steps {
-    texts;
-    keys;
-    constructor(texts) {
-        this.texts = texts;
-        this.keys = Object.keys(texts);
-    }
-    get count() {
-        return this.keys.length;
-    }
-    text(key) {
-        return this.texts[key];
-    }
-    /** The step's marker line, for a program that runs on the NAS. */
-    say(key, text = this.texts[key]) {
-        return sh `nr_say step ${text}`;
-    }
-}
-/**
- * The longest value printed on one line. A write to a pipe of up to PIPE_BUF
- * (4096 bytes on Linux) bytes is atomic; a longer one can be split, and a line
- * that a background job prints at that moment lands inside it. So a longer
- * value goes as lines of this size (`value+` appends to it).
- */
-const VALUE_CHUNK = 3000;
-/**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
- */
-const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
-}
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
-/** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
-function programText(opts) {
-    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new Shell('}')).text + '\n');
-}
-
 ;// CONCATENATED MODULE: ./src/remote/lock.ts
 
 
@@ -60811,8 +61557,8 @@ const STATE_PROGRAM_LIMIT = 110;
  * keep it.
  */
 function lockHolder(opts) {
-    const heartbeats = sh `while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
-    return sh `NR_M=${opts.marker}
+    const heartbeats = shell_sh `while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
+    return shell_sh `NR_M=${opts.marker}
 PATH=${opts.path}:"$PATH"; export PATH
 ${exitCodeDefinitions()}
 for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
@@ -60852,12 +61598,12 @@ function thenUnderLock(then, marker, limit, heartbeats) {
     const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
     if (then.text.split('\n').includes(end))
         throw new Error('the first program contains its own end line');
-    return sh `nr_gone=
+    return shell_sh `nr_gone=
 trap 'nr_gone=1' USR1
 exec 3<&0
-setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new Shell(end)}' &
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new shell_Shell(end)}' &
 ${then}
-${new Shell(end)}
+${new shell_Shell(end)}
 nr_state=$!
 ( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
 nr_watch=$!
@@ -60920,7 +61666,7 @@ class HistoryRecorder {
     begin(update) {
         this.record = { ...this.base(), tag: '', ...update };
         if (!this.recording)
-            return sh `:`;
+            return shell_sh `:`;
         const interrupted = this.interrupted;
         this.interrupted = undefined;
         return beginOperation(this.stateDir, this.record, interrupted);
@@ -60931,33 +61677,37 @@ class HistoryRecorder {
      * with the body's status. The success is on disk as soon as it happens, so
      * a runner cancelled a moment later loses nothing.
      */
-    recordingSuccess(body, update = {}, after, endings = []) {
+    recordingSuccess(body, update = {}, after, endings = [], fields) {
         if (this.recording) {
             this.successWritten = true;
             this.phaseEndings = endings;
         }
+        // Each end the phase writes itself is also unreported until the runner has seen it (finish() takes it out).
+        const ending = (record) => shell_lines(endOperation(this.stateDir, record), markUnreported(this.stateDir, record));
         const others = this.recording
-            ? endings.map((e) => sh `if [ "$nr_rc" = ${e.code} ]; then
-${endOperation(this.stateDir, { ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
+            ? endings.map((e) => shell_sh `if [ "$nr_rc" = ${e.code} ]; then
+${ending({ ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
 fi`)
             : [];
         const success = this.recording
-            ? endOperation(this.stateDir, {
+            ? ending({
                 ...(this.record ?? this.base()),
                 ...update,
                 outcome: 'success',
                 ended: undefined,
             })
-            : sh `:`;
-        return sh `(
+            : shell_sh `:`;
+        return shell_sh `${new shell_Shell(history_RECORD_MORE)}=
+(
 ${body}
 )
 nr_rc=$?
 if [ "$nr_rc" = 0 ]; then
+${this.recording && fields ? fields : shell_sh `:`}
 ${success}
-${after ?? sh `:`}
+${after ?? shell_sh `:`}
 fi
-${lines(sh `:`, ...others)}
+${shell_lines(shell_sh `:`, ...others)}
 exit "$nr_rc"`;
     }
     /**
@@ -60984,8 +61734,17 @@ exit "$nr_rc"`;
         this.interrupted = undefined;
         return {
             record,
-            shell: lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, endOperation(this.stateDir, record)),
+            shell: shell_lines(interrupted ? appendRecord(this.stateDir, interrupted) : undefined, endOperation(this.stateDir, record)),
         };
+    }
+    /**
+     * Shell that takes this operation out of the unreported list once finish()
+     * has run: this runner has seen how its phase ended, so the next run need not report it.
+     */
+    seen() {
+        if (!this.finished || !this.successWritten || !this.startedAt)
+            return undefined;
+        return clearUnreported(this.stateDir, [reportKey(this.record ?? this.base())]);
     }
     get isFinished() {
         return this.finished;
@@ -61027,7 +61786,7 @@ class LockClient {
     async takeAndRead(request, state, onMarker) {
         const { progress } = this;
         const output = this.exec.output(state, { onMarker, allowFailure: true });
-        const then = new Shell(programText({ path: request.remotePath, marker: this.exec.marker, script: state.script }));
+        const then = new shell_Shell(programText({ path: request.remotePath, marker: this.exec.marker, script: state.script }));
         const script = lockHolder({
             stateDir: request.stateDir,
             holder: JSON.stringify(request.holder),
@@ -61039,7 +61798,7 @@ class LockClient {
         this.exec.channels += 1;
         // Like every program, on standard input (never on a command line); the channel's input stays open for the heartbeats.
         const channel = await this.session.exec('sh -s');
-        channel.write(lines(new Shell('{'), script, new Shell('}')).text + '\n');
+        channel.write(shell_lines(new shell_Shell('{'), script, new shell_Shell('}')).text + '\n');
         this.channel = channel;
         const prefix = this.exec.marker + ' ';
         return new Promise((resolve, reject) => {
@@ -61160,20 +61919,20 @@ function describeHolder(json) {
  */
 function detached(stateDir, phase) {
     const end = `NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-    const body = lines(new Shell('('), PRELUDE, phase, new Shell(')'), sh `nr_rc=$?
+    const body = shell_lines(new shell_Shell('('), PRELUDE, phase, new shell_Shell(')'), shell_sh `nr_rc=$?
 rm -f "$1/phase.sh"
 echo "$nr_rc" > "$1/phase.rc"`);
     if (body.text.split('\n').includes(end))
         throw new Error('the phase contains its own end line');
-    return sh `nr_dir=${stateDir}
+    return shell_sh `nr_dir=${stateDir}
 mkdir -p "$nr_dir"
 # one follower at a time reads the phase files (an older one may still be reading its status), and one phase runs
 exec 7>>"$nr_dir/follow"; flock 7
 exec 8>>"$nr_dir/busy"; flock 8
 rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
-( umask 077; cat > "$nr_dir/phase.sh" ) <<'${new Shell(end)}'
+( umask 077; cat > "$nr_dir/phase.sh" ) <<'${new shell_Shell(end)}'
 ${body}
-${new Shell(end)}
+${new shell_Shell(end)}
 NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
 nr_pid=$!
 # the phase holds the busy lock from here on, whatever happens to this channel
@@ -61266,14 +62025,14 @@ class ProgramRunner {
         return this.exec.run(this.job(program), { onMarker: this.relay.relay, ...options });
     }
     async foreground(program, tools) {
-        return decoded(program, await this.send(program, lines(toolFunctions(tools), program.script)));
+        return decoded(program, await this.send(program, shell_lines(toolFunctions(tools), program.script)));
     }
     async detached(program, tools, script) {
-        return decoded(program, await this.send(program, detached(this.stateDir, lines(exitCodeDefinitions(), toolFunctions(tools), script))));
+        return decoded(program, await this.send(program, detached(this.stateDir, shell_lines(exitCodeDefinitions(), toolFunctions(tools), script))));
     }
     /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
     async streamed(program, tools, input) {
-        const job = this.job({ ...program, script: lines(toolFunctions(tools), program.script) });
+        const job = this.job({ ...program, script: shell_lines(toolFunctions(tools), program.script) });
         return decoded(program, await this.exec.runWithInput(job, input, { onMarker: this.relay.relay, allowFailure: true }));
     }
     send(program, script) {
@@ -61316,12 +62075,16 @@ class SshNas {
     relay;
     connected;
     facts;
+    /** How this operation ended, as recorded by finish(). */
+    outcome;
+    /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
+    unreported = [];
     constructor(conn, kind, progress) {
         this.conn = conn;
         this.kind = kind;
         this.progress = progress;
         this.dryRun = conn.dryRun;
-        this.stateDir = stateDirOf(conn.repoPath);
+        this.stateDir = state_dir_stateDirOf(conn.repoPath);
         this.render = new Renderer(PROBING_TOOLS, conn.dryRun);
         this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun);
         this.relay = new MarkerRelay(progress);
@@ -61359,7 +62122,7 @@ class SshNas {
         const { lock, session, runner } = await this.connect();
         const state = {
             title: 'Reading the NAS state',
-            script: lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), sh `wait`),
+            script: shell_lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), shell_sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), shell_sh `wait`),
             timeout: 120,
             quiet: true,
         };
@@ -61407,6 +62170,7 @@ class SshNas {
         });
         const { records, inProgress } = parseHistoryValues(result.values);
         const answers = questions.decode(result.values);
+        this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
         if (!inProgress)
             return { facts, history: records, answers };
         // Under the lock, an operation still marked in progress was left by a vanished run. Without
@@ -61415,6 +62179,7 @@ class SshNas {
             return { facts, history: records, inProgress, answers };
         const interrupted = { ...inProgress, outcome: 'interrupted', ended: new Date().toISOString() };
         this.history.fileInterrupted(interrupted);
+        this.unreported.push(interrupted);
         return { facts, history: records, interrupted, answers };
     }
     ready(step) {
@@ -61438,19 +62203,33 @@ class SshNas {
         const begin = this.history.begin(phase.begin);
         // A phase that ends the release writes its success line itself; one that a verification follows leaves it to finish().
         const body = phase.success
-            ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess, phase.endings)
-            : lines(phase.script, phase.afterSuccess);
-        const script = lines(begin, body);
+            ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess, phase.endings, phase.successFields)
+            : shell_lines(phase.script, phase.afterSuccess);
+        const script = shell_lines(begin, body);
         // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
         if (this.dryRun)
             return runner.foreground({ ...phase, script }, tools);
         return runner.detached(phase, tools, script);
     }
     async finish(outcome, update = {}) {
-        const { shell } = this.history.finish(outcome, update);
+        const { shell: ended, record } = this.history.finish(outcome, update);
+        this.outcome ??= record;
+        const shell = ended || this.history.seen() ? shell_lines(ended, this.history.seen()) : undefined;
         if (!shell || !this.connected || this.connected.session.closed)
             return;
         await this.connected.runner.foreground({ title: 'Recording the release history', script: shell, timeout: 60, quiet: true, decode: () => undefined }, this.facts?.tools ?? PROBING_TOOLS);
+    }
+    /** Takes reported operations out of the unreported list on the NAS (a dry run changes nothing). */
+    async acknowledge(records) {
+        if (this.dryRun || !records.length || !this.connected || this.connected.session.closed)
+            return;
+        await this.connected.runner.foreground({
+            title: 'Recording the reported outcomes',
+            script: clearUnreported(this.stateDir, records.map(reportKey)),
+            timeout: 60,
+            quiet: true,
+            decode: () => undefined,
+        }, this.facts?.tools ?? PROBING_TOOLS);
     }
     /**
      * Runs `body` against this NAS and closes it. An error after the lock was
@@ -61478,8 +62257,335 @@ class SshNas {
         this.connected.session.close();
     }
 }
+/** A lock-free run leaves an operation alone for a while: its runner may be about to take it out itself. */
+const UNREPORTED_GRACE_MS = 5 * 60_000;
+/** The records of the unreported keys, oldest first; each key once. */
+function unreportedOf(records, keys, locking) {
+    const wanted = new Set(keys);
+    const out = [];
+    for (const r of records) {
+        const key = reportKey(r);
+        if (!wanted.has(key))
+            continue;
+        wanted.delete(key);
+        if (!locking && !(Date.now() - Date.parse(r.ended ?? '') > UNREPORTED_GRACE_MS))
+            continue;
+        out.push(r);
+    }
+    return out;
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/report/notify.ts
+
+const NOTIFY_ON = ['always', 'failure', 'never'];
+/** Seconds one notification may take; they are all sent at once. */
+const NOTIFY_TIMEOUT_SECONDS = 10;
+/** Why a line of `notify` is refused (the line itself is a secret and is never quoted). */
+class NotifyUrlError extends Error {
+}
+/**
+ * Recognises a line of `notify`: `ntfy+https://…` and `gotify+https://…`
+ * by their prefix, Slack and Discord by their webhook hosts, ntfy.sh by its
+ * host; anything else gets a JSON body. https only, except for a loopback or
+ * private address (a receiver on the NAS's own network).
+ */
+function notifyTarget(line) {
+    const prefixed = /^(ntfy|gotify)\+(.*)$/i.exec(line);
+    const raw = prefixed ? prefixed[2] : line;
+    let url;
+    try {
+        url = new URL(raw);
+    }
+    catch {
+        throw new NotifyUrlError('is not a URL');
+    }
+    if (/\s/.test(raw))
+        throw new NotifyUrlError('holds white space');
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        throw new NotifyUrlError(`must be an https:// URL, not ${url.protocol}//`);
+    const host = url.hostname.toLowerCase();
+    if (url.protocol === 'http:' && !localHost(host))
+        throw new NotifyUrlError(`uses http:// to ${host}: its token would cross the network in clear text; use https:// (http:// is taken only for a loopback or private address)`);
+    if (url.username || url.password)
+        throw new NotifyUrlError('must not hold a user or password (put a token in its path or query)');
+    let kind = 'json';
+    if (prefixed)
+        kind = prefixed[1].toLowerCase();
+    else if (host === 'hooks.slack.com')
+        kind = 'slack';
+    else if (/^(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)$/.test(host) &&
+        url.pathname.startsWith('/api/webhooks/'))
+        kind = 'discord';
+    else if (host === 'ntfy.sh')
+        kind = 'ntfy';
+    if (kind === 'ntfy' && url.pathname.replace(/\/+$/, '').split('/').filter(Boolean).length !== 1)
+        throw new NotifyUrlError('is an ntfy URL without a topic (write https://ntfy.sh/<topic>)');
+    if (kind === 'gotify' && !url.searchParams.get('token'))
+        throw new NotifyUrlError('is a Gotify URL without ?token= (write gotify+https://<host>/message?token=<app token>)');
+    return { kind, url: url.toString(), label: `${SERVICE[kind]} (${url.host})` };
+}
+const SERVICE = {
+    slack: 'Slack',
+    discord: 'Discord',
+    ntfy: 'ntfy',
+    gotify: 'Gotify',
+    json: 'webhook',
+};
+/** localhost, a loopback address, or a private (RFC 1918, unique local, link-local) one. */
+function localHost(host) {
+    const bare = host.replace(/^\[|\]$/g, '');
+    if (bare === 'localhost')
+        return true;
+    const family = (0,external_node_net_.isIP)(bare);
+    if (family === 4) {
+        const [a, b] = bare.split('.').map(Number);
+        return (a === 127 || a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 169 && b === 254));
+    }
+    if (family === 6)
+        return bare === '::1' || /^f[cd]/i.test(bare) || /^fe[89ab]/i.test(bare);
+    return false;
+}
+const OUTCOME_WORDS = {
+    success: { icon: '✅', words: 'succeeded' },
+    noop: { icon: '✅', words: 'changed nothing (already in place)' },
+    failure: { icon: '❌', words: 'failed' },
+    'rolled-back': { icon: '↩️', words: 'failed and was rolled back automatically' },
+    'guard-breach': { icon: '↩️', words: 'breached a metrics guard and was rolled back automatically' },
+    'verify-failed': { icon: '❌', words: 'found the monitoring stack failing' },
+    'verify-warnings': { icon: '⚠️', words: 'found warnings in the monitoring stack' },
+    interrupted: { icon: '⚠️', words: 'was interrupted (its runner vanished before the end)' },
+};
+/** Whether an outcome is worth a message under `notify-on`. */
+function wanted(on, outcome) {
+    if (on === 'never')
+        return false;
+    if (on === 'always')
+        return true;
+    return outcome !== 'success' && outcome !== 'noop' && outcome !== 'verify-warnings';
+}
+/** The message's title: action, outcome and release. */
+function titleOf(e) {
+    const o = OUTCOME_WORDS[e.outcome];
+    const release = e.tag ? ` ${e.image ? `${e.image}:` : ''}${e.tag}` : '';
+    return `${o.icon} ${e.action}${release} ${o.words}${e.repository ? ` (${e.repository})` : ''}`;
+}
+/** The message's body lines: the release, what ran before, why, and where to read the log. */
+function bodyOf(e) {
+    const out = [];
+    if (e.tag)
+        out.push(`Release: ${e.image ? `${e.image}:` : ''}${e.tag}${e.commit ? ` (commit ${e.commit})` : ''}`);
+    else if (e.commit)
+        out.push(`Commit: ${e.commit}`);
+    if (e.previous)
+        out.push(`Before: ${e.previous}`);
+    if (e.reason)
+        out.push(`Reason: ${e.reason}`);
+    out.push(`Run: ${e.run}`);
+    if (e.reportedBy)
+        out.push(`Reported late by ${e.reportedBy}: the runner of this operation vanished and the NAS finished it by itself.`);
+    return out;
+}
+/** The request for one target: its body and headers. */
+function requestOf(target, e) {
+    const title = titleOf(e);
+    const body = bodyOf(e);
+    const text = [title, ...body].join('\n');
+    const json = { 'content-type': 'application/json' };
+    const failed = wanted('failure', e.outcome);
+    switch (target.kind) {
+        case 'slack':
+            return { body: JSON.stringify({ text }), headers: json };
+        case 'discord':
+            // Discord refuses content over 2000 characters.
+            return { body: JSON.stringify({ content: text.slice(0, 2000), allowed_mentions: { parse: [] } }), headers: json };
+        case 'ntfy':
+            // Header values must be Latin-1: the title goes in the body's first line instead when it is not.
+            return {
+                body: body.join('\n'),
+                headers: {
+                    'content-type': 'text/plain; charset=utf-8',
+                    title: latin1(title),
+                    priority: failed ? 'high' : 'default',
+                    tags: failed ? 'warning' : 'white_check_mark',
+                },
+            };
+        case 'gotify':
+            return {
+                body: JSON.stringify({ title, message: body.join('\n'), priority: failed ? 8 : 4 }),
+                headers: json,
+            };
+        case 'json':
+            return { body: JSON.stringify({ text, title, ...e }), headers: json };
+    }
+}
+function latin1(s) {
+    return s.replace(/[^\x20-\x7e\xa0-\xff]/g, '').trim();
+}
+/**
+ * Sends `event` to every target at once, each within the timeout. Never
+ * throws: a message that cannot be sent is a warning naming the service and
+ * host, never the URL. Returns how many were delivered.
+ */
+async function sendAll(targets, event, warn, timeoutSeconds = NOTIFY_TIMEOUT_SECONDS) {
+    const sent = await Promise.all(targets.map(async (target) => {
+        const { body, headers } = requestOf(target, event);
+        try {
+            const res = await fetch(target.url, {
+                method: 'POST',
+                body,
+                headers,
+                redirect: 'error',
+                signal: AbortSignal.timeout(timeoutSeconds * 1000),
+            });
+            await res.body?.cancel();
+            if (!res.ok)
+                throw new Error(`HTTP ${res.status}`);
+            return true;
+        }
+        catch (err) {
+            warn(`The ${target.label} notification was not sent: ${reasonOf(err, timeoutSeconds)}. The release itself is not affected.`);
+            return false;
+        }
+    }));
+    return sent.filter(Boolean).length;
+}
+function reasonOf(err, timeoutSeconds) {
+    const e = err;
+    if (e.name === 'TimeoutError')
+        return `no answer within ${timeoutSeconds}s`;
+    // fetch's own message is "fetch failed"; the cause says why (ECONNREFUSED, ENOTFOUND…), without the URL.
+    const why = e.cause?.code ?? e.cause?.message ?? e.message;
+    return why.replace(/\w+:\/\/\S+/g, '<url>');
+}
+
+;// CONCATENATED MODULE: ./src/inputs/notify.ts
+
+
+/** Reads `notify` and `notify-on`: each line a URL whose kind is known, refused (never quoted: it holds a token) before anything connects. */
+function readNotify(reader) {
+    const lines = reader.lines('notify');
+    const on = reader.oneOf('notify-on', NOTIFY_ON);
+    const targets = lines.map((line, i) => {
+        try {
+            return notifyTarget(line);
+        }
+        catch (err) {
+            if (err instanceof NotifyUrlError)
+                throw new reader_InputError('notify', `line ${i + 1} ${err.message}`);
+            throw err;
+        }
+    });
+    return { targets, on };
+}
+
+;// CONCATENATED MODULE: ./src/release/notify-run.ts
+
+
+
+/** The notify inputs of a run whose other inputs were refused, so the refusal is still reported; none when they are bad too. */
+function notifyOfRefusedRun(action, raw) {
+    try {
+        return readNotify(new InputReader(action, raw));
+    }
+    catch {
+        return undefined;
+    }
+}
+/** What a notification says about this run, from the flow's result and its history record. */
+function eventOfResult(action, result, record, run) {
+    const o = result.outputs;
+    let outcome;
+    if (o.WATCH_STATUS === 'rolled-back')
+        outcome = 'guard-breach';
+    else if (record?.outcome === 'rolled-back' || o.ROLLED_BACK === 'true')
+        outcome = 'rolled-back';
+    else if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'failed')
+        outcome = 'verify-failed';
+    else if (!result.ok)
+        outcome = action === 'verify-monitoring' ? 'verify-failed' : 'failure';
+    else if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'warnings')
+        outcome = 'verify-warnings';
+    else if (record?.outcome === 'noop')
+        outcome = 'noop';
+    else
+        outcome = 'success';
+    return {
+        action,
+        outcome,
+        tag: record?.tag || o.DEPLOYED_BACKEND_TAG || o.DEPLOYED_MONITORING_TAG || undefined,
+        commit: record?.commit || o.MONITORING_COMMIT || undefined,
+        previous: record?.previous || o.PREVIOUS_BACKEND_TAG || o.PREVIOUS_MONITORING_COMMIT || undefined,
+        reason: result.ok
+            ? outcome === 'noop'
+                ? record?.detail
+                : undefined
+            : firstLine(result.error ?? `${action} failed`),
+        run,
+        repository: process.env.GITHUB_REPOSITORY,
+    };
+}
+/** What a notification says about a run that ended with an error (a refused input, an unreachable NAS). */
+function eventOfError(action, message, record, run) {
+    return {
+        action,
+        outcome: 'failure',
+        tag: record?.tag || undefined,
+        commit: record?.commit,
+        previous: record?.previous,
+        reason: firstLine(message),
+        run,
+        repository: process.env.GITHUB_REPOSITORY,
+    };
+}
+/** What a notification says about an earlier operation no runner reported. */
+function eventOfEarlier(record, reportedBy) {
+    const outcome = record.outcome === 'rolled-back' || record.outcome === 'interrupted' || record.outcome === 'noop'
+        ? record.outcome
+        : record.outcome === 'success'
+            ? 'success'
+            : 'failure';
+    return {
+        action: record.action,
+        outcome,
+        tag: record.tag || undefined,
+        commit: record.commit,
+        previous: record.previous,
+        reason: record.detail,
+        run: record.run ?? `run ${record.id}`,
+        repository: process.env.GITHUB_REPOSITORY,
+        reportedBy,
+    };
+}
+function firstLine(text) {
+    return text.split('\n')[0].slice(0, 500);
+}
+/**
+ * Sends the events `notify-on` wants to every `notify` URL. Never fails the
+ * run: what cannot be sent is a warning. A dry run sends nothing.
+ */
+async function notify(settings, events, progress, dryRun = false) {
+    if (!settings?.targets.length)
+        return;
+    const due = events.filter((e) => wanted(settings.on, e.outcome));
+    if (!due.length)
+        return;
+    if (dryRun) {
+        progress.detail(`dry-run: ${due.length} notification(s) not sent to ${settings.targets.length} URL(s)`);
+        return;
+    }
+    for (const event of due) {
+        const sent = await sendAll(settings.targets, event, (m) => progress.warn(m));
+        progress.detail(`Notified ${sent} of ${settings.targets.length} URL(s): ${event.action} ${event.outcome}`);
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/release/run.ts
+
+
+
+
 
 
 
@@ -61499,13 +62605,32 @@ async function runAction(action, flow, raw, platform) {
             const value = raw(name);
             if (value && value.trim())
                 platform.setSecret(value.trim());
+            if (value && spec.envValues)
+                for (const v of envValues(value))
+                    platform.setSecret(v);
         }
     }
     const deployment = new DeploymentRecorder(progress);
+    let notifySettings;
+    let nas;
     try {
         const settings = flow.settings(new InputReader(action, raw));
-        const nas = new SshNas(settings.conn, flow.kind, progress);
-        const result = await nas.operate((n) => flow.run(settings, n, { progress, deployment }));
+        notifySettings = settings.conn.notify;
+        const on = new SshNas(settings.conn, flow.kind, progress);
+        nas = on;
+        const result = await on.operate(async (n) => {
+            const ended = await flow.run(settings, n, { progress, deployment });
+            // What earlier runs could not report (their runner vanished) goes out once, then is marked reported.
+            const earlier = on.unreported.filter((r) => notifySettings && wanted(notifySettings.on, eventOfEarlier(r, '').outcome));
+            if (earlier.length && !on.dryRun && notifySettings?.targets.length) {
+                await notify(notifySettings, earlier.map((r) => eventOfEarlier(r, on.run.url)), progress);
+                await on
+                    .acknowledge(earlier)
+                    .catch((err) => progress.warn(`The reported outcomes were not recorded: ${err.message}`));
+            }
+            return ended;
+        });
+        await notify(notifySettings, [eventOfResult(action, result, on.outcome, on.run.url)], progress, on.dryRun);
         await deployment.finish(result.ok, result.ok ? `${action} succeeded` : (result.error ?? `${action} failed`).split('\n')[0]);
         for (const [name, value] of Object.entries(result.outputs)) {
             platform.setOutput(name, value);
@@ -61518,90 +62643,37 @@ async function runAction(action, flow, raw, platform) {
         return true;
     }
     catch (err) {
-        const message = err instanceof InputError ? `${err.message}. Nothing was changed on the NAS.` : err.message;
+        const message = err instanceof reader_InputError ? `${err.message}. Nothing was changed on the NAS.` : err.message;
         await deployment.finish(false, message.split('\n')[0]);
         progress.fail(message.split('\n')[0]);
+        notifySettings ??= notifyOfRefusedRun(action, raw);
+        await notify(notifySettings, [eventOfError(action, message, nas?.outcome, (nas?.run ?? currentRun()).url)], progress, nas?.dryRun);
         platform.setFailed(message);
         return false;
     }
 }
 
-;// CONCATENATED MODULE: ./src/rules/tags.ts
-/** The backend's image tags and the monitoring's git tags: `YYYY.MM.DD-<sha7>`. */
-const DATED_TAG = /^\d{4}\.(0[1-9]|1[0-2])\.(0[1-9]|[12]\d|3[01])-[0-9a-f]{7}$/;
-/** The tag of a commit deployed at `when` (UTC date). */
-function datedTag(commit, when) {
-    if (!/^[0-9a-f]{7,64}$/.test(commit))
-        throw new Error(`not a commit hash: ${commit}`);
-    const y = when.getUTCFullYear();
-    const m = String(when.getUTCMonth() + 1).padStart(2, '0');
-    const d = String(when.getUTCDate()).padStart(2, '0');
-    return `${y}.${m}.${d}-${commit.slice(0, 7)}`;
-}
-function isDatedTag(tag) {
-    return DATED_TAG.test(tag);
-}
-/** A backend rollback target: a dated tag or `latest`. */
-function isBackendRollbackTag(tag) {
-    return tag === 'latest' || isDatedTag(tag);
-}
-/** A monitoring release tag: the prefix and a dated tag. */
-function isMonitoringTag(tag, prefix) {
-    return tag.startsWith(prefix) && isDatedTag(tag.slice(prefix.length));
-}
-/**
- * What the history knows: the last time each tag of `stack` was deployed or
- * rolled back to successfully. Failed, rolled-back and no-op records say
- * nothing about which release is newer, so they do not count.
- */
-function lastReleased(records, stack) {
-    const times = new Map();
-    for (const r of records) {
-        if (r.stack !== stack || r.outcome !== 'success' || !r.tag || !/^(deploy|rollback)-/.test(r.action))
-            continue;
-        const when = Date.parse(r.ended ?? r.started);
-        if (Number.isFinite(when))
-            times.set(r.tag, Math.max(when, times.get(r.tag) ?? when));
-    }
-    return times;
-}
-/**
- * Newest first: by the date in the tag, then, on the same date, by when the
- * tag last became the release (`times`, later first; unknown last). The name
- * decides only between tags nothing else tells apart, so that the order is
- * the same whatever order the tags come in.
- */
-function newestFirst(tags, times = new Map()) {
-    const time = (t) => times.get(t) ?? -Infinity;
-    const date = (t) => t.replace(/^.*?(\d{4}\.\d{2}\.\d{2})-[0-9a-f]{7}$/, '$1');
-    const later = (a, b) => {
-        const ta = time(a);
-        const tb = time(b);
-        return ta === tb ? 0 : tb > ta ? 1 : -1;
-    };
-    return [...tags].sort((a, b) => date(b).localeCompare(date(a)) || later(a, b) || b.localeCompare(a));
-}
-
 ;// CONCATENATED MODULE: ./src/inputs/connection.ts
 
 
-function readConnection(r) {
-    const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
+
+function connection_readConnection(r) {
+    const host = r.matching('host', reader_PATTERNS.host, 'a host name or an IP address');
     const port = r.int('port', 1, 65535);
-    const username = r.matching('username', PATTERNS.username, 'a user name (letters, digits, . _ - @)');
+    const username = r.matching('username', reader_PATTERNS.username, 'a user name (letters, digits, . _ - @)');
     const privateKey = r.string('private-key', { multiline: true, trim: false }).trim();
     const passphrase = r.string('passphrase', { trim: false });
     const password = r.string('password', { trim: false });
     if (privateKey && !isPrivateKey(privateKey)) {
-        throw new InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
+        throw new reader_InputError('private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
     }
     if (!privateKey && !password)
-        throw new InputError('private-key', 'or password is required: give the SSH private key (or a password)');
+        throw new reader_InputError('private-key', 'or password is required: give the SSH private key (or a password)');
     const hostKeys = readHostKeys(r, 'host-key');
     const jump = readJump(r);
     const skipHostKeyCheck = r.bool('insecure-skip-host-key-check');
-    const repoPath = r.matching('repo-path', PATTERNS.absolutePath, 'an absolute path').replace(/(.)\/+$/, '$1');
-    const remotePath = r.matching('remote-path', PATTERNS.remotePath, 'absolute directories separated by colons');
+    const repoPath = r.matching('repo-path', reader_PATTERNS.absolutePath, 'an absolute path').replace(/(.)\/+$/, '$1');
+    const remotePath = r.matching('remote-path', reader_PATTERNS.remotePath, 'absolute directories separated by colons');
     return {
         host,
         port,
@@ -61619,6 +62691,7 @@ function readConnection(r) {
         dryRun: r.bool('dry-run'),
         remotePath,
         sudo: r.bool('sudo'),
+        notify: readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
 }
@@ -61627,7 +62700,7 @@ function readHostKeys(r, input) {
         return parseHostKeys(r.string(input, { multiline: true }), input);
     }
     catch (err) {
-        throw new InputError(input, err.message);
+        throw new reader_InputError(input, err.message);
     }
 }
 function isPrivateKey(text) {
@@ -61639,7 +62712,7 @@ function isPrivateKey(text) {
  * A missing jump-host-key is refused when connecting, where the presented fingerprint can be shown.
  */
 function readJump(r) {
-    const host = r.matching('jump-host', PATTERNS.host, 'a host name or an IP address');
+    const host = r.matching('jump-host', reader_PATTERNS.host, 'a host name or an IP address');
     const port = r.string('jump-port');
     const username = r.string('jump-username');
     const privateKey = r.string('jump-private-key', { multiline: true, trim: false }).trim();
@@ -61653,19 +62726,19 @@ function readJump(r) {
             'jump-host-key': hostKeyText,
         }).find(([, value]) => value !== '');
         if (given)
-            throw new InputError(given[0], 'is set but jump-host is not: set jump-host to go through a jump host');
+            throw new reader_InputError(given[0], 'is set but jump-host is not: set jump-host to go through a jump host');
         if (port !== '22')
-            throw new InputError('jump-port', 'is set but jump-host is not: set jump-host to go through a jump host');
+            throw new reader_InputError('jump-port', 'is set but jump-host is not: set jump-host to go through a jump host');
         return undefined;
     }
     if (!username)
-        throw new InputError('jump-username', 'is required with jump-host: the user to log in as on the jump host');
-    if (!PATTERNS.username.test(username))
-        throw new InputError('jump-username', `must be a user name (letters, digits, . _ - @), not ${JSON.stringify(username.slice(0, 200))}`);
+        throw new reader_InputError('jump-username', 'is required with jump-host: the user to log in as on the jump host');
+    if (!reader_PATTERNS.username.test(username))
+        throw new reader_InputError('jump-username', `must be a user name (letters, digits, . _ - @), not ${JSON.stringify(username.slice(0, 200))}`);
     if (privateKey && !isPrivateKey(privateKey))
-        throw new InputError('jump-private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
+        throw new reader_InputError('jump-private-key', 'is not a private key (expected a -----BEGIN ... PRIVATE KEY----- block, OpenSSH or PEM)');
     if (!privateKey && !password)
-        throw new InputError('jump-private-key', "or jump-password is required with jump-host: give the jump host user's SSH private key (or a password)");
+        throw new reader_InputError('jump-private-key', "or jump-password is required with jump-host: give the jump host user's SSH private key (or a password)");
     return {
         host,
         port: r.int('jump-port', 1, 65535),
@@ -61677,7 +62750,7 @@ function readJump(r) {
 
 ;// CONCATENATED MODULE: ./src/inputs/image-source.ts
 
-const IMAGE_SOURCES = ['nas', 'registry', 'runner'];
+const IMAGE_SOURCES = (/* unused pure expression or super */ null && (['nas', 'registry', 'runner']));
 const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 /** The registry an image name is pulled from, as docker reads the name ('' for Docker Hub). */
 function registryOf(image) {
@@ -61694,7 +62767,7 @@ function registryOf(image) {
  * several services: the credentials log in to one registry, so with them
  * every image must be on that one (`imagesInput` names the input that lists them).
  */
-function readImageSource(r, image, opts) {
+function image_source_readImageSource(r, image, opts) {
     const images = typeof image === 'string' ? [image] : image;
     const kind = r.oneOf('image-source', IMAGE_SOURCES);
     const server = r.matching('registry', PATTERNS.registry, 'a registry host such as ghcr.io or 127.0.0.1:5000');
@@ -61749,7 +62822,7 @@ const UNIT_SECONDS = { s: 1, m: 60, h: 3600 };
  * A duration like `90s`, `5m`, `1h30m`; a bare number is seconds. Returns
  * undefined when the text is not one.
  */
-function parseDuration(text) {
+function guards_parseDuration(text) {
     const t = text.trim();
     if (/^\d+$/.test(t))
         return Number(t);
@@ -61761,7 +62834,7 @@ function parseDuration(text) {
     return seconds;
 }
 /** Seconds as the shortest duration text (`300` → `5m`, `90` → `1m30s`). */
-function formatDuration(seconds) {
+function guards_formatDuration(seconds) {
     if (seconds === 0)
         return '0s';
     let out = '';
@@ -61778,44 +62851,50 @@ function formatDuration(seconds) {
     }
     return out;
 }
-class GuardSyntaxError extends Error {
+class guards_GuardSyntaxError extends (/* unused pure expression or super */ null && (Error)) {
 }
 const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
 // The condition is read from the end of the line, so the PromQL may hold comparisons of its own.
 const GUARD = /^([^:]*):(.+?)\s(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+for\s+(\S+)$/;
-/** One guard line; throws GuardSyntaxError saying what is wrong. */
-function parseGuard(line) {
+/**
+ * One guard line; throws GuardSyntaxError saying what is wrong. With `promql`,
+ * the query is parsed too, and refused with the position of its first error.
+ */
+function parseGuard(line, promql) {
     const m = GUARD.exec(line.trim());
     if (!m)
-        throw new GuardSyntaxError(`${JSON.stringify(line.trim().slice(0, 200))} is not "<name>: <PromQL> <op> <threshold> for <duration>" (op one of > >= < <=, e.g. "errors: sum(rate(http_requests_total{code=~\\"5..\\"}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m")`);
+        throw new guards_GuardSyntaxError(`${JSON.stringify(line.trim().slice(0, 200))} is not "<name>: <PromQL> <op> <threshold> for <duration>" (op one of > >= < <=, e.g. "errors: sum(rate(http_requests_total{code=~\\"5..\\"}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 5m")`);
     const [, rawName, rawQuery, op, threshold, rawFor] = m;
     const name = rawName.trim();
     if (!NAME.test(name))
-        throw new GuardSyntaxError(`guard name ${JSON.stringify(name.slice(0, 80))} must start with a letter and hold only letters, digits, _ . - (at most 63)`);
+        throw new guards_GuardSyntaxError(`guard name ${JSON.stringify(name.slice(0, 80))} must start with a letter and hold only letters, digits, _ . - (at most 63)`);
     const query = rawQuery.trim();
     if (query.length > 4000)
-        throw new GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
-    const forSeconds = parseDuration(rawFor);
+        throw new guards_GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
+    const bad = promql?.(query);
+    if (bad)
+        throw new guards_GuardSyntaxError(`guard ${name}: its PromQL does not parse at character ${bad.at + 1} of ${JSON.stringify(query)} (${bad.near ? `at ${JSON.stringify(bad.near)}` : 'it ends there: something is missing'})`);
+    const forSeconds = guards_parseDuration(rawFor);
     if (forSeconds === undefined || forSeconds > 86400)
-        throw new GuardSyntaxError(`guard ${name}: "for ${rawFor.slice(0, 40)}" is not a duration like 30s, 5m or 1h (at most 24h)`);
+        throw new guards_GuardSyntaxError(`guard ${name}: "for ${rawFor.slice(0, 40)}" is not a duration like 30s, 5m or 1h (at most 24h)`);
     return { name, query, op: op, threshold, forSeconds };
 }
 /** The `guards` input: one guard a line; blank lines and lines starting with # are skipped. */
-function parseGuards(text) {
+function guards_parseGuards(text, promql) {
     const guards = [];
     for (const line of text.split(/\r?\n/)) {
         if (!line.trim() || line.trim().startsWith('#'))
             continue;
-        const guard = parseGuard(line);
+        const guard = parseGuard(line, promql);
         if (guards.some((g) => g.name === guard.name))
-            throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
+            throw new guards_GuardSyntaxError(`guard name ${guard.name} is used twice`);
         guards.push(guard);
     }
     return guards;
 }
 /** The guard's condition as text: `sum(...) > 0.01 for 5m`. */
-function describeGuard(g) {
-    return `${g.query} ${g.op} ${g.threshold} for ${formatDuration(g.forSeconds)}`;
+function guards_describeGuard(g) {
+    return `${g.query} ${g.op} ${g.threshold} for ${guards_formatDuration(g.forSeconds)}`;
 }
 /**
  * Whether a value breaches the guard's threshold. NaN never does (Prometheus
@@ -61840,7 +62919,7 @@ function breaches(g, value) {
  * Of several series, the one that matters: the highest for `>`/`>=`, the
  * lowest for `<`/`<=` (any series breaching is a breach, and the worst is reported).
  */
-function worstOf(g, values) {
+function guards_worstOf(g, values) {
     const real = values.filter((v) => !Number.isNaN(v));
     if (real.length === 0)
         return values.length ? NaN : undefined;
@@ -61854,7 +62933,7 @@ function worstOf(g, values) {
  * query) breaks the run: the condition was not seen to hold. Returns the
  * index of the poll where the breach is seen, or undefined.
  */
-function breachAt(g, samples) {
+function guards_breachAt(g, samples) {
     let since;
     for (let i = 0; i < samples.length; i++) {
         const s = samples[i];
@@ -61869,188 +62948,16 @@ function breachAt(g, samples) {
     return undefined;
 }
 
-;// CONCATENATED MODULE: ./src/rules/backups.ts
-/**
- * What a backup holds and which backups to keep or restore: pure logic, so
- * the parsing of the inputs and the choice of a backup are tested without a NAS.
- */
-/** A name docker and compose accept, also safe as part of a file name. */
-const backups_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
-class BackupSpecError extends Error {
-}
-/**
- * Parses one line of `backup-databases`:
- *   postgres:<service>[/<database>]
- *   mysql:<service>[/<database>]
- *   custom:<service>/<name> dump="<command>" restore="<command>"
- * An empty database means the container's own (POSTGRES_DB, MYSQL_DATABASE).
- * A custom item's dump command writes the backup to standard output, its
- * restore command reads it on standard input; both run in the service's container.
- */
-function parseDatabaseLine(line) {
-    const text = line.trim();
-    const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
-    if (custom) {
-        const [, service, database, dump, restore] = custom;
-        checkName(service, 'service', text);
-        checkName(database, 'name', text);
-        return { kind: 'custom', service, database, dump, restore };
-    }
-    if (text.startsWith('custom:'))
-        throw new BackupSpecError(`${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`);
-    const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
-    if (!m)
-        throw new BackupSpecError(`${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`);
-    const [, kind, service, database = ''] = m;
-    checkName(service, 'service', text);
-    if (database)
-        checkName(database, 'database', text);
-    return { kind: kind, service, database };
-}
-function checkName(value, what, line) {
-    if (!backups_NAME.test(value))
-        throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
-}
-/** Parses `backup-volumes`: one compose volume a line. */
-function parseVolumeLines(lines) {
-    const out = [];
-    for (const raw of lines) {
-        const v = raw.trim();
-        if (!v)
-            continue;
-        if (!backups_NAME.test(v))
-            throw new BackupSpecError(`${JSON.stringify(v.slice(0, 100))} is not a compose volume name`);
-        if (!out.includes(v))
-            out.push(v);
-    }
-    return out;
-}
-/** The file an item is stored in, inside the backup folder. */
-function itemFile(item) {
-    if (item.kind === 'volume')
-        return `volume-${item.volume}.tar.gz`;
-    return `${item.kind}-${item.service}${item.database ? `-${item.database}` : ''}.dump`;
-}
-/** A backup id: `<UTC time>-<tag>` (tag `none` when nothing ran). */
-const BACKUP_ID = /^\d{8}T\d{6}Z-[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-function isBackupId(text) {
-    return BACKUP_ID.test(text);
-}
-/** The manifest items a backup of these volumes and databases holds, before sizes and sums are known. */
-function plannedItems(volumes, databases) {
-    return [
-        ...volumes.map((v) => ({
-            kind: 'volume',
-            source: v,
-            file: itemFile({ kind: 'volume', volume: v }),
-            bytes: 0,
-            sha256: '',
-        })),
-        ...databases.map((d) => ({
-            kind: d.kind,
-            source: d.service,
-            ...(d.database ? { database: d.database } : {}),
-            ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
-            file: itemFile(d),
-            bytes: 0,
-            sha256: '',
-        })),
-    ];
-}
-/** Parses a manifest; undefined when it is not one. */
-function parseManifest(text) {
-    try {
-        const m = JSON.parse(text);
-        if (typeof m !== 'object' || m === null || typeof m.id !== 'string' || !Array.isArray(m.items))
-            return undefined;
-        return m;
-    }
-    catch {
-        return undefined;
-    }
-}
-/**
- * Parses the listing the NAS prints: one line a backup,
- * `<id> <ok|bad> <bytes> <manifest base64>`.
- */
-function parseBackupListing(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        const [id, verdict, bytes, b64] = line.trim().split(/\s+/);
-        if (!id || !isBackupId(id))
-            continue;
-        const manifest = b64 ? parseManifest(Buffer.from(b64, 'base64').toString('utf8')) : undefined;
-        out.push({
-            id,
-            verifies: verdict === 'ok' && !!manifest && manifest.id === id,
-            bytes: Number(bytes) || 0,
-            ...(manifest ? { manifest } : {}),
-        });
-    }
-    return newestBackupsFirst(out);
-}
-/** Ids start with their UTC time, so they sort by it. */
-function newestBackupsFirst(entries) {
-    return [...entries].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-}
-/** The tag a backup id names. */
-function tagOfBackup(id) {
-    return id.slice(id.indexOf('-') + 1);
-}
-/**
- * The backup `auto` restores when rolling back to `target`: the newest one
- * that holds the target release's data (taken while it ran, just before the
- * release that replaced it). Safety backups taken before a restore are not
- * candidates: they hold data a restore already replaced.
- */
-function autoBackup(entries, target) {
-    return newestBackupsFirst(entries).find((e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'));
-}
-/**
- * Which backups retention removes: all but the newest `keep`, never the
- * newest one of the running release nor the one a rollback to the previous
- * release would restore.
- */
-function planBackupRetention(entries, keep, protect) {
-    const sorted = newestBackupsFirst(entries);
-    const protectedIds = new Set();
-    for (const tag of [protect.running, protect.previous]) {
-        if (!tag)
-            continue;
-        const found = autoBackup(sorted, tag);
-        if (found)
-            protectedIds.add(found.id);
-    }
-    const kept = [];
-    const removed = [];
-    sorted.forEach((e, i) => (i < keep || protectedIds.has(e.id) ? kept : removed).push(e.id));
-    return { keep: kept, remove: removed };
-}
-/** The BACKUPS output: newest first, with the release, size and whether it verifies. */
-function backupsOutput(entries) {
-    return JSON.stringify(newestBackupsFirst(entries).map((e) => ({
-        id: e.id,
-        release: e.manifest?.tag ?? tagOfBackup(e.id),
-        commit: e.manifest?.commit ?? '',
-        time: e.manifest?.time ?? '',
-        reason: e.manifest?.reason ?? '',
-        bytes: e.bytes,
-        verifies: e.verifies,
-        items: (e.manifest?.items ?? []).map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`),
-    })));
-}
-
 ;// CONCATENATED MODULE: ./src/rules/services.ts
 
-class ServicesSyntaxError extends Error {
+class services_ServicesSyntaxError extends (/* unused pure expression or super */ null && (Error)) {
 }
-const KEYS = ['image', 'container', 'tag-variable', 'build-context', 'dockerfile', 'health-url'];
+const KEYS = (/* unused pure expression or super */ null && (['image', 'container', 'tag-variable', 'build-context', 'dockerfile', 'health-url']));
 function relativePath(value, where, key) {
     if (value.startsWith('/') || value.split('/').includes('..'))
-        throw new ServicesSyntaxError(`${where}: ${key} must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
+        throw new services_ServicesSyntaxError(`${where}: ${key} must be a path inside repo-path (relative, without ..), not ${JSON.stringify(value)}`);
     if (value.startsWith('-'))
-        throw new ServicesSyntaxError(`${where}: ${key} must not start with - (docker would take it as an option)`);
+        throw new services_ServicesSyntaxError(`${where}: ${key} must not start with - (docker would take it as an option)`);
     return value;
 }
 function httpUrl(value, where) {
@@ -62064,7 +62971,7 @@ function httpUrl(value, where) {
         ok = false;
     }
     if (!ok)
-        throw new ServicesSyntaxError(`${where}: health-url must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+        throw new services_ServicesSyntaxError(`${where}: health-url must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
     return value.replace(/\/+$/, '');
 }
 /**
@@ -62075,7 +62982,7 @@ function httpUrl(value, where) {
  * (two containers cannot share a name), the others get the one compose makes.
  * `health-url=` with nothing after it means no URL. Errors say the line.
  */
-function parseServices(text, defaults, rules) {
+function services_parseServices(text, defaults, rules) {
     const out = [];
     text.split(/\r?\n/).forEach((raw, i) => {
         const line = raw.trim();
@@ -62084,46 +62991,46 @@ function parseServices(text, defaults, rules) {
         const where = `line ${i + 1} (${JSON.stringify(line.length > 80 ? `${line.slice(0, 80)}…` : line)})`;
         const [name, ...words] = line.split(/\s+/);
         if (name.includes('='))
-            throw new ServicesSyntaxError(`${where}: a line starts with the compose service name, then key=value words`);
+            throw new services_ServicesSyntaxError(`${where}: a line starts with the compose service name, then key=value words`);
         if (!rules.name.test(name))
-            throw new ServicesSyntaxError(`${where}: ${JSON.stringify(name)} is not a compose service name`);
+            throw new services_ServicesSyntaxError(`${where}: ${JSON.stringify(name)} is not a compose service name`);
         const given = new Map();
         for (const w of words) {
             const at = w.indexOf('=');
             const key = (at > 0 ? w.slice(0, at) : w);
             if (at <= 0 || !KEYS.includes(key))
-                throw new ServicesSyntaxError(`${where}: ${JSON.stringify(w.slice(0, 60))} is not one of ${KEYS.map((k) => `${k}=`).join(', ')}`);
+                throw new services_ServicesSyntaxError(`${where}: ${JSON.stringify(w.slice(0, 60))} is not one of ${KEYS.map((k) => `${k}=`).join(', ')}`);
             if (given.has(key))
-                throw new ServicesSyntaxError(`${where}: ${key} is given twice`);
+                throw new services_ServicesSyntaxError(`${where}: ${key} is given twice`);
             given.set(key, w.slice(at + 1));
         }
         const value = (key, fallback) => given.get(key) ?? fallback;
         const image = value('image', defaults.image);
         if (!rules.image.test(image))
-            throw new ServicesSyntaxError(`${where}: image must be a Docker image name, not ${JSON.stringify(image)}`);
+            throw new services_ServicesSyntaxError(`${where}: image must be a Docker image name, not ${JSON.stringify(image)}`);
         const container = value('container', name === defaults.service ? defaults.container : '');
         if (container !== '' && !rules.name.test(container))
-            throw new ServicesSyntaxError(`${where}: container must be a container name, not ${JSON.stringify(container)}`);
+            throw new services_ServicesSyntaxError(`${where}: container must be a container name, not ${JSON.stringify(container)}`);
         const tagVariable = value('tag-variable', defaults.tagVariable);
         if (!rules.envName.test(tagVariable))
-            throw new ServicesSyntaxError(`${where}: tag-variable must be an environment variable name, not ${JSON.stringify(tagVariable)}`);
+            throw new services_ServicesSyntaxError(`${where}: tag-variable must be an environment variable name, not ${JSON.stringify(tagVariable)}`);
         const buildContext = relativePath(value('build-context', defaults.buildContext) || '.', where, 'build-context');
         const dockerfile = value('dockerfile', defaults.dockerfile);
         if (dockerfile)
             relativePath(dockerfile, where, 'dockerfile');
         const healthUrl = httpUrl(value('health-url', defaults.healthUrl), where);
         if (out.some((s) => s.name === name))
-            throw new ServicesSyntaxError(`${where}: service ${name} is listed twice`);
+            throw new services_ServicesSyntaxError(`${where}: service ${name} is listed twice`);
         if (container && out.some((s) => s.container === container))
-            throw new ServicesSyntaxError(`${where}: container ${container} is already the container of another service`);
+            throw new services_ServicesSyntaxError(`${where}: container ${container} is already the container of another service`);
         const sameImage = out.find((s) => s.image === image);
         if (sameImage && (sameImage.buildContext !== buildContext || sameImage.dockerfile !== dockerfile))
-            throw new ServicesSyntaxError(`${where}: image ${image} is also the image of ${sameImage.name}, built from ${sameImage.buildContext}${sameImage.dockerfile ? ` with ${sameImage.dockerfile}` : ''}: services sharing an image share its build-context and dockerfile`);
+            throw new services_ServicesSyntaxError(`${where}: image ${image} is also the image of ${sameImage.name}, built from ${sameImage.buildContext}${sameImage.dockerfile ? ` with ${sameImage.dockerfile}` : ''}: services sharing an image share its build-context and dockerfile`);
         out.push({ name, image, container, tagVariable, buildContext, dockerfile, healthUrl });
     });
     return out;
 }
-function distinctImages(services) {
+function services_distinctImages(services) {
     const byImage = new Map();
     for (const s of services) {
         const known = byImage.get(s.image);
@@ -62140,14 +63047,14 @@ function distinctImages(services) {
     return [...byImage.values()];
 }
 /** rollback-backend's `services`: names, comma or newline separated. */
-function parseServiceNames(text, rules) {
+function services_parseServiceNames(text, rules) {
     const names = text
         .split(/[,\n]/)
         .map((s) => s.trim())
         .filter(Boolean);
     for (const n of names)
         if (!rules.name.test(n))
-            throw new ServicesSyntaxError(`${JSON.stringify(n.slice(0, 100))} is not a compose service name`);
+            throw new services_ServicesSyntaxError(`${JSON.stringify(n.slice(0, 100))} is not a compose service name`);
     return [...new Set(names)];
 }
 /** `pulled`: the registry tag the image of `tag` was pulled as (image-source: registry), when known. */
@@ -62170,6 +63077,21 @@ function pulledTagOf(records, image, tag) {
         for (const s of recordServices(r).values())
             if (s.image === image && s.tag === tag && s.pulled)
                 return s.pulled;
+    return undefined;
+}
+/**
+ * The digest `image:tag` was pulled as, by the history (the newest record
+ * that has one): what a rollback pulls rather than a tag that may have moved.
+ */
+function pulledDigestOf(records, image, tag) {
+    for (const r of [...records].reverse()) {
+        const digest = r.digests?.[image];
+        if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest))
+            continue;
+        for (const s of recordServices(r).values())
+            if (s.image === image && s.tag === tag)
+                return digest;
+    }
     return undefined;
 }
 /** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
@@ -62319,7 +63241,7 @@ function readTarget(r) {
         healthTimeout: r.int('health-timeout', 1, 3600),
     };
 }
-function readCheckout(r) {
+function backend_readCheckout(r) {
     return {
         branch: r.matching('branch', PATTERNS.branch, 'a branch name'),
         remote: r.matching('remote', PATTERNS.remote, 'a git remote name'),
@@ -62371,7 +63293,7 @@ function readEnvFile(r) {
         throw new InputError('env-file', 'is required when env-file-content is given');
     return { path, content };
 }
-function readDeployBackend(r) {
+function readDeployBackend(r, promql) {
     const conn = readConnection(r);
     const target = readTarget(r);
     const buildContext = r.relativePath('build-context') || '.';
@@ -62386,12 +63308,12 @@ function readDeployBackend(r) {
             : readImageSource(r, target.image, { withTag: true }),
         buildContext,
         dockerfile,
-        checkout: readCheckout(r),
+        checkout: backend_readCheckout(r),
         autoRollback: r.bool('auto-rollback'),
         preDeploy: r.string('pre-deploy', { multiline: true }),
         postDeploy: r.string('post-deploy', { multiline: true }),
         keepImages: r.int('keep-images', 0, 1000),
-        ...readWatch(r),
+        ...readWatch(r, promql),
         backups: readBackups(r, conn.repoPath),
         autoRollbackRestore: r.bool('auto-rollback-restore'),
         envFile: readEnvFile(r),
@@ -62432,11 +63354,14 @@ function duration(r, name, max) {
         throw new InputError(name, `must be a duration like 30s, 10m or 1h (at most ${formatDuration(max)}), not ${JSON.stringify(text.slice(0, 100))}`);
     return seconds;
 }
-/** The watch inputs, all checked even when the watch is off, so a typo never waits for the day it is turned on. */
-function readWatch(r) {
+/**
+ * The watch inputs, all checked even when the watch is off, so a typo never
+ * waits for the day it is turned on; with `promql`, each guard's query is parsed too.
+ */
+function readWatch(r, promql) {
     let guards;
     try {
-        guards = parseGuards(r.string('guards', { multiline: true }));
+        guards = parseGuards(r.string('guards', { multiline: true }), promql);
     }
     catch (err) {
         if (err instanceof GuardSyntaxError)
@@ -62481,6 +63406,8 @@ function readRollbackBackend(r) {
         envFile: readEnvFile(r),
         services: readServiceNames(r),
         blueGreen: readBlueGreen(r), // issue 15
+        preRollback: r.string('pre-rollback', { multiline: true }),
+        postRollback: r.string('post-rollback', { multiline: true }),
     };
     // issue 15: a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
@@ -62508,17 +63435,19 @@ function readCleanupBackend(r) {
     const conn = readConnection(r);
     const image = r.matching('image', PATTERNS.image, 'a Docker image name');
     const container = r.matching('container', PATTERNS.name, 'a container name');
+    const service = r.matching('service', PATTERNS.name, 'a compose service name');
     return {
         conn,
         image,
         container,
+        service,
         keep: r.int('keep', 0, 10000),
         pruneDangling: r.bool('prune-dangling'),
         backups: { dir: readBackupDir(r, conn.repoPath), keep: r.int('backup-keep', 1, 10000) },
         composeFile: r.relativePath('compose-file'),
         // cleanup needs only each service's image and container; the other keys are never used here
         services: readServices(r, {
-            service: r.matching('service', PATTERNS.name, 'a compose service name'),
+            service,
             image,
             container,
             tagVariable: 'TAG',
@@ -62529,364 +63458,73 @@ function readCleanupBackend(r) {
     };
 }
 
-;// CONCATENATED MODULE: ./src/programs/backups.ts
+;// CONCATENATED MODULE: ./src/inputs/monitoring.ts
 
 
 
-/**
- * Backups and restores on the NAS (issue 13): the shell that archives named
- * volumes through a short-lived container and dumps databases inside their
- * own containers, writes a backup folder under a temporary name with a
- * manifest and the sha256 of every file, verifies one, and restores one.
- * The data never passes through the runner; no password is ever on a command
- * line (the dump tools read them from the container's own environment).
- */
-const BackupExit = {
-    /** An item could not be backed up: the partial folder is removed, nothing else changed. */
-    BackupFailed: 50,
-    /** The backup to restore is missing, or a file of it does not match its sha256. */
-    BackupCorrupt: 51,
-    /** The safety backup before a restore failed: nothing was restored. */
-    SafetyBackupFailed: 52,
-    /** A database or a volume could not be restored. */
-    RestoreFailed: 53,
-    /** The environment file could not be written: no container was changed. */
-    EnvFileFailed: 54,
-};
-const BACKUP_EXIT = exitCodes(BackupExit);
-function decodeBackup(values, prefix = 'backup') {
+
+/** What verify-monitoring can check, in the order the report lists them. */
+const CHECKS = ['grafana', 'prometheus', 'mimir', 'tempo', 'loki', 'containers'];
+function readChecks(r) {
+    const named = r.list('checks', /^[a-z]{1,20}$/, `a check (${CHECKS.join(', ')})`);
+    for (const name of named)
+        if (!CHECKS.includes(name))
+            throw new reader_InputError('checks', `${JSON.stringify(name)} is not a check: name some of ${CHECKS.join(', ')}`);
+    if (named.length === 0)
+        throw new reader_InputError('checks', `names no check: name some of ${CHECKS.join(', ')}`);
+    return new Set(named);
+}
+function readVerify(r) {
+    const credentials = r.string('grafana-credentials', { trim: true });
     return {
-        id: values.get(`${prefix}_id`) ?? '',
-        path: values.get(`${prefix}_path`) ?? '',
-        bytes: Number(values.get(`${prefix}_bytes`) ?? '0') || 0,
+        checks: readChecks(r),
+        grafanaUrl: r.url('grafana-url'),
+        grafanaCredentials: credentials,
+        mimirUrl: r.url('mimir-url'),
+        prometheusUrl: r.url('prometheus-url'),
+        lokiUrl: r.url('loki-url'),
+        tempoUrl: r.url('tempo-url'),
+        expectedDatasources: r.list('expected-datasources', /^[A-Za-z0-9_.-]{1,100}$/, 'a datasource UID'),
+        requiredMetrics: r.lines('required-metrics'),
+        failOnWarnings: r.bool('fail-on-warnings'),
+        containers: r.list('containers', reader_PATTERNS.name, 'a container name'),
     };
 }
-/**
- * Library functions (constant shell; values arrive as arguments):
- *   nr_bk_project FILE CONTAINER   the compose project: the container's label, else the file's folder
- *   nr_bk_volume PROJECT NAME      the docker volume of a compose volume
- *   nr_bk_service PROJECT SERVICE  the running container of a compose service
- *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
- *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
- *   nr_bk_sum FILE                 its sha256
- */
-const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
-  nr_p=$(nr_docker inspect --format '{{index .Config.Labels "com.docker.compose.project"}}' "$2" 2>/dev/null || true)
-  if [ -z "$nr_p" ]; then
-    nr_p=$(cd "$(dirname "$1")" 2>/dev/null && pwd); nr_p=$(basename "$nr_p" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')
-  fi
-  printf '%s' "$nr_p"
+function readStack(r) {
+    return {
+        composeFile: r.relativePath('compose-file'),
+        healthTimeout: r.int('health-timeout', 1, 3600),
+        tagPrefix: r.matching('tag-prefix', PATTERNS.tagPrefix, 'a tag prefix (letters, digits, . _ -)'),
+        verify: r.bool('verify'),
+    };
 }
-nr_bk_volume() {
-  nr_v=$(nr_docker volume ls -q --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.volume=$2" 2>/dev/null | head -n 1)
-  if [ -z "$nr_v" ] && nr_docker volume inspect "$1_$2" >/dev/null 2>&1; then nr_v="$1_$2"; fi
-  [ -n "$nr_v" ] && printf '%s' "$nr_v"
+function readDeployMonitoring(r) {
+    return {
+        conn: readConnection(r),
+        stack: readStack(r),
+        checkout: readCheckout(r),
+        createTag: r.bool('create-tag'),
+        pushTag: r.bool('push-tag'),
+        checks: readVerify(r),
+    };
 }
-nr_bk_service() {
-  # one docker call: the name comes with the listing (legacy links add "other/alias" names beside it)
-  nr_s=$(nr_docker ps --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" --format '{{.Names}}' 2>/dev/null |
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i !~ /\\//) { print $i; exit } }')
-  [ -n "$nr_s" ] && printf '%s\\n' "$nr_s"
-}
-nr_bk_sum() { sha256sum "$1" | cut -d ' ' -f 1; }
-nr_bk_verify() {
-  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
-  # every item of the manifest has its line, and every line holds
-  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
-  ( cd "$1" && sha256sum -c SHA256SUMS >/dev/null 2>&1 )
-}
-nr_bk_present() {
-  [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
-  [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
-  while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
-}`);
-/**
- * The dump commands, run inside the database's container: credentials from its own environment.
- * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
- * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
- * reads any level.
- */
-const DUMP = {
-    postgres: 'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 "${1:-${POSTGRES_DB:-$u}}"',
-    mysql: 'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
-};
-/** The restore commands: end the sessions, drop and recreate the database, read the dump on standard input. */
-const RESTORE = {
-    postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
-psql -X -q -v ON_ERROR_STOP=1 -U "$u" -d postgres -v d="$d" >/dev/null <<'SQL' || exit 1
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
-DROP DATABASE IF EXISTS :"d";
-CREATE DATABASE :"d";
-SQL
-exec pg_restore -U "$u" -d "$d" --no-owner --exit-on-error`,
-    mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
-d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
-# the database's sessions end first: one in a transaction holds its tables' locks, which DROP DATABASE would wait for
-for s in $("$m" -u "$u" -N -B -e 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\t' '$2 == ENVIRON["d"] { print $1 }'); do
-  "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
-done
-# a session that takes a lock again meanwhile makes the restore fail (and be undone), not wait for a day
-"$m" -u "$u" -e "SET SESSION lock_wait_timeout = 60; DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
-exec "$m" -u "$u" "$d"`,
-};
-/** Each database kind's tool, to say why a container does not fit. */
-const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' };
-/**
- * Defines `nr_backup`: takes a backup of the plan's items into
- * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
- * on failure it removes the partial folder, says which item failed and why,
- * and returns 1. Reports `<prefix>_id`, `<prefix>_path`, `<prefix>_bytes`.
- */
-function backupFunction(p, label, prefix = 'backup') {
-    const tag = label.tag || 'none';
-    const items = [];
-    for (const volume of p.volumes) {
-        const file = itemFile({ kind: 'volume', volume });
-        const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
-        items.push(sh `nr_bk_item=${`volume ${volume}`}
-nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
-if nr_bk_receive ${file}; then
-  nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
-  nr_bk_received
-else
-  { nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
-fi
-[ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head}`);
+function readRollbackMonitoring(r) {
+    const stack = readStack(r);
+    const tag = r.string('tag');
+    if (tag !== '' && !isMonitoringTag(tag, stack.tagPrefix)) {
+        throw new InputError('tag', `must be a monitoring release tag like ${stack.tagPrefix}2026.01.09-def4567 (<tag-prefix>YYYY.MM.DD-<7 hex>), or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`);
     }
-    for (const db of p.databases) {
-        const file = itemFile(db);
-        const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
-        const head = JSON.stringify({
-            kind: db.kind,
-            source: db.service,
-            ...(db.database ? { database: db.database } : {}),
-            ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
-            file,
-        }).slice(0, -1);
-        const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
-        const misfit = db.kind === 'custom'
-            ? `the dump command failed (exit $nr_rc)`
-            : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
-        const found = p.found?.containers[db.service];
-        items.push(sh `nr_bk_item=${source}
-nr_bk_c=${found ? sh `${found}` : sh `$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
-{ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
-nr_rc=$(cat "$nr_bk_tmp/.rc")
-if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
-[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head}`);
-    }
-    const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
-    return sh `nr_backup() {
-  nr_bk_dir=${p.dir}
-  ( umask 077; mkdir -p "$nr_bk_dir" ) && chmod 700 "$nr_bk_dir" || { nr_say fail "Cannot create the backup directory $nr_bk_dir"; return 1; }
-  nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}
-  while [ -e "$nr_bk_dir/$nr_bk_id" ]; do nr_sleep 1; nr_bk_time=$(date -u +%Y%m%dT%H%M%SZ); nr_bk_id="$nr_bk_time-"${tag}; done
-  nr_bk_tmp="$nr_bk_dir/.partial-$nr_bk_id"
-  rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
-  nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
-  nr_bk_items=''; nr_bk_total=0
-  # standard input to FILE, its sha256 computed on the way (beside the write, not after it)
-  nr_bk_write() {
-    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
-    if mkfifo "$nr_bk_tmp/.fifo" 2>/dev/null; then
-      nr_bk_sum "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.sum" &
-      nr_bk_hasher=$!
-      tee "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/$1"
-      wait "$nr_bk_hasher"; rm -f "$nr_bk_tmp/.fifo"
-    else
-      cat > "$nr_bk_tmp/$1"
-    fi
-  }
-  # a fifo in the partial folder whose bytes become FILE, their sha256 computed on the way: a volume's container writes
-  # its archive into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
-  nr_bk_receive() {
-    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
-    # docker run -v cannot mount a path with a colon: such a folder takes the stream
-    case $nr_bk_tmp in *:*) return 1 ;; esac
-    mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
-    { tee "$nr_bk_tmp/$1" < "$nr_bk_tmp/.fifo" | sha256sum | cut -d ' ' -f 1 > "$nr_bk_tmp/.sum"; } &
-    nr_bk_receiver=$!
-  }
-  nr_bk_received() {
-    # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
-    # comes and goes ends that wait (and adds nothing to what a finished container wrote)
-    while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
-    wait "$nr_bk_receiver"; rm -f "$nr_bk_tmp/.fifo"
-  }
-  nr_bk_add() {
-    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
-    rm -f "$nr_bk_tmp/.sum"
-    nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
-    chmod 600 "$nr_bk_tmp/$1"
-    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS"
-    nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
-    nr_bk_total=$((nr_bk_total + nr_bk_b))
-    nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
-  }
-  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
-  nr_bk_proj=${p.found?.project ? sh `${p.found.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
-${lines(...items)}
-  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
-  ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
-  # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
-  ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
-  mv "$nr_bk_tmp" "$nr_bk_dir/$nr_bk_id" || { nr_bk_item=folder; nr_bk_abort "cannot rename to $nr_bk_id"; return 1; }
-  nr_value ${`${prefix}_id`} "$nr_bk_id"; nr_value ${`${prefix}_path`} "$nr_bk_dir/$nr_bk_id"; nr_value ${`${prefix}_bytes`} "$nr_bk_total"
-  nr_say ok "Backup $nr_bk_id written ($nr_bk_total bytes)"
-}`;
+    return { conn: readConnection(r), stack, tag, checks: readVerify(r) };
 }
-/**
- * A backup taken by itself (backup-backend), then the listing of the
- * directory in the same round trip; the backup just written is not hashed a
- * second time (its sums were computed while it was written).
- */
-function takeBackup(r, p, label) {
-    return {
-        title: 'Taking a backup',
-        timeout: 6 * 3600,
-        // detached like every change: a runner that vanishes cannot leave a partial folder behind
-        begin: { tag: label.tag, detail: 'backup' },
-        success: { tag: label.tag, detail: 'backup' },
-        script: lines(BACKUP_LIBRARY, backupFunction(p, label), r.dryRun
-            ? sh `nr_say info 'dry-run: no backup taken'`
-            : sh `nr_backup || ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}`, 
-        // the listing in the same phase (read-only), where the id of the backup just written is known
-        listingValue(p.dir, { justWritten: new Shell('"$nr_bk_id"') })),
-        decode: (values) => ({ ...decodeBackup(values), entries: decodeListing(values) }),
-    };
-}
-/** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
-function listBackups(dir, o = {}) {
-    return {
-        title: 'Listing backups',
-        timeout: 3600,
-        quiet: true,
-        script: lines(BACKUP_LIBRARY, listingValue(dir, o)),
-        decode: decodeListing,
-    };
-}
-/**
- * The listing value. `quick`: a backup "verifies" when every file it lists is
- * there (no data read: for choosing one, whose sha256 the restore checks
- * first); else each file's sha256 is checked, except the backup just written.
- */
-function listingValue(dir, o = {}) {
-    const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
-    return sh `nr_value backups_b64 "$(
-  for nr_d in ${dir}/[0-9]*T*Z-*; do
-    [ -d "$nr_d" ] || continue
-    nr_ok=bad
-    if [ "\${nr_d##*/}" = ${o.justWritten ?? new Shell("''")} ]; then nr_ok=ok; elif ${check} "$nr_d"; then nr_ok=ok; fi
-    nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
-    printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
-  done | base64 | tr -d '\\n')"`;
-}
-function decodeListing(values) {
-    return parseBackupListing(Buffer.from(values.get('backups_b64') ?? '', 'base64').toString('utf8'));
-}
-/** Removes backup folders (ids checked by the caller against BACKUP_ID). */
-function removeBackups(r, dir, ids) {
-    return {
-        title: 'Removing old backups',
-        timeout: 600,
-        script: r.dryRun
-            ? sh `nr_say info ${`dry-run: would remove ${ids.length} backup(s)`}`
-            : lines(...ids.map((id) => sh `rm -rf ${`${dir}/${id}`} && nr_say ok ${`Removed backup ${id}`}`), sh `:`),
-        decode: () => undefined,
-    };
-}
-/**
- * Defines shell function NAME: restores ITEMS from the backup folder given as
- * its argument, returning 1 at the first item that fails (named in the log).
- */
-function restoreItemsFunction(image, items, name) {
-    const restores = items.map((i) => {
-        const file = sh `"$1/"${i.file}`;
-        if (i.kind === 'volume')
-            return sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
-nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
-nr_say ok ${`Volume ${i.source} restored`}`;
-        const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind];
-        const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
-        return sh `nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
-nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
-nr_say ok ${`Database ${what} restored`}`;
-    });
-    return sh `${new Shell(name)}() {
-${lines(...restores, sh `:`)}
-}`;
-}
-/**
- * The first part of a restore, inside the rollback's detached phase: verify,
- * take a safety backup of the same items, stop the containers that use the
- * data (never the database services), restore each database and volume,
- * start the others again. The caller recreates the backend after it. When an
- * item fails, the safety backup is restored, everything stopped starts again
- * and it exits RestoreFailed (value `restore_undone`: yes or no).
- */
-function restoreData(r, p, safety) {
-    const folder = typeof p.id === 'string' ? sh `${`${p.dir}/${p.id}`}` : sh `${p.dir}/${p.id}`;
-    const name = typeof p.id === 'string' ? p.id : 'taken before the release';
-    const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
-    const databases = p.items
-        .filter((i) => i.kind !== 'volume')
-        .map((i) => i.kind === 'custom'
-        ? {
-            kind: 'custom',
-            service: i.source,
-            database: i.database ?? '',
-            dump: i.dump ?? 'exit 1',
-            restore: i.restore ?? '',
-        }
-        : { kind: i.kind, service: i.source, database: i.database ?? '' });
-    // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
-    const safetyItems = plannedItems(volumes, databases);
-    return sh `${BACKUP_LIBRARY}
-nr_rs_dir=${folder}
-${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
-${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-if ! nr_bk_verify "$nr_rs_dir"; then
-  nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
-  ${BACKUP_EXIT.exit(BackupExit.BackupCorrupt)}
-fi
-nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
-${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
-${r.dryRun
-        ? sh `nr_say info 'dry-run: no safety backup, nothing restored'`
-        : sh `nr_backup || { nr_say fail 'The safety backup failed: nothing was restored'; ${BACKUP_EXIT.exit(BackupExit.SafetyBackupFailed)}; }
-nr_rs_safety="$nr_bk_dir/$nr_bk_id"
-nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-# the containers that use the data stop; the database services keep running
-nr_rs_stopped=''
-nr_rs_backend=''
-nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
-${lines(...volumes.map((v) => sh `nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
-  nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-  [ "$nr_n" = ${p.container} ] && continue
-  nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
-done`))}
-if ! nr_rs_items "$nr_rs_dir"; then
-  # ends whole or not at all: the data of before comes back from the safety backup, and what was stopped starts again
-  nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
-  if nr_rs_undo_items "$nr_rs_safety"; then
-    nr_value restore_undone yes; nr_say ok 'The data of before the restore is back'
-  else
-    nr_value restore_undone no; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
-  fi
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_say ok ${`Started ${p.container} again`}
-  for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done
-  ${BACKUP_EXIT.exit(BackupExit.RestoreFailed)}
-fi
-for nr_n in $nr_rs_stopped; do nr_docker start "$nr_n" >/dev/null && nr_say ok "Started $nr_n again"; done`}`;
+function readVerifyMonitoring(r) {
+    return { conn: connection_readConnection(r), checks: readVerify(r) };
 }
 
 ;// CONCATENATED MODULE: ./src/remote/docker.ts
 
 /** The compose project a container belongs to, as the folder it was started from. */
 const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
-const docker = {
+const docker_docker = {
     /** No --label: on the legacy builder (most NAS engines) each label is one more build step; the tag names the commit. */
     build: (o) => change([
         'docker',
@@ -62900,6 +63538,8 @@ const docker = {
     /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
     containerImage: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
+    /** The id of the image a container runs: what it runs even once no tag names that image any more. */
+    containerImageId: (container) => command(['docker', 'container', 'inspect', '--format', '{{.Image}}', container]),
     /** `<status> <compose project folder>` of a container: who owns a stack name. */
     containerOwner: (container) => command([
         'docker',
@@ -62934,6 +63574,8 @@ const docker = {
     logout: (o) => change(['docker', 'logout', ...(o.server ? [o.server] : [])], { DOCKER_CONFIG: o.config }),
     pull: (ref, config) => change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
     tag: (source, target) => change(['docker', 'tag', source, target]),
+    /** `repo@sha256:…` lines: the registry digests an image was pulled (or pushed) as. */
+    repoDigests: (ref) => command(['docker', 'image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', ref]),
     /** Reads an image archive (docker save's tar) on standard input. */
     load: () => change(['docker', 'load']),
     /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */
@@ -62959,7 +63601,7 @@ function upServices(o) {
         ...o.services,
     ], o.env);
 }
-const compose = {
+const docker_compose = {
     /** Recreates one service with the image tag in the variable the compose file reads. */
     up: (o) => upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
     /** Recreates several services at once (issue 14). */
@@ -63054,7 +63696,7 @@ done`;
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
 
-const git = {
+const git_git = {
     /** Writes remote-tracking refs and tags in .git (never the work tree): a dry run does not fetch. */
     fetch: (repo, remote) => change(['git', '-C', repo, 'fetch', '--quiet', '--tags', '--force', remote]),
     /** Tags and branches of every remote: a monitoring rollback may name a tag made elsewhere. */
@@ -63101,7 +63743,7 @@ const git = {
  * nr_wait_stack T C...       waits until every container runs, and is
  *                            healthy where it has a healthcheck
  */
-const HEALTH = new Shell(`nr_now() { date +%s; }
+const health_HEALTH = new shell_Shell(`nr_now() { date +%s; }
 nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
 nr_http_ok() {
   if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
@@ -63151,3796 +63793,6 @@ nr_wait_stack() {
   done
 }`);
 
-;// CONCATENATED MODULE: ./src/programs/watch.ts
-
-
-/** Seconds one query may take before it counts as failed. */
-const QUERY_TIMEOUT = 10;
-/**
- * The NAS side of the watch: constant shell, values only as arguments.
- *
- * nr_prom_get URL FILE      GETs URL into FILE (curl, else wget), prints the HTTP status (0: no answer)
- * nr_prom_parse OP THR      reads a /api/v1/query answer on stdin and prints one line:
- *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
- *                             highest value for > and >=, the lowest for < and <=, NaN only when every
- *                             series is NaN; BREACH 1 when WORST breaches THR),
- *                             `empty` (no series), or `error MESSAGE`
- * nr_watch_guard I NAME Q OP THR FOR
- *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
- *                           prints the progress line, sets nr_watch_breach=I on a breach, and
- *                           nr_watch_failed=I on a failed query under on-query-error=fail
- *
- * The JSON is read without a JSON parser: escaped backslashes and quotes are
- * dropped first, so no text inside a string (a label value, an error message)
- * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
- * (or a scalar's `"result":[t,"v"]`) is one series.
- */
-const WATCH = new Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
-nr_prom_get() {
-  if command -v curl >/dev/null 2>&1; then
-    nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
-  else
-    : > "$2"
-    # timeout(1) rather than wget -T (see nr_http_ok); GNU wget keeps the body of a 400, which says what is wrong with the query
-    if [ -n "$nr_watch_gnu_wget" ]; then timeout ${QUERY_TIMEOUT} wget --content-on-error -S -O "$2" "$1" 2>"$2.err"
-    else timeout ${QUERY_TIMEOUT} wget -S -O "$2" "$1" 2>"$2.err"; fi
-    nr_pc=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$2.err" | tail -n 1 | sed 's/.* //')
-  fi
-  case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
-}
-nr_prom_parse() {
-  head -c 1000000 | awk -v op="$1" -v thr="$2" '
-    function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
-    function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
-    { body = body $0 " " }
-    END {
-      gsub(/\\\\\\\\/, "", body); gsub(/\\\\"/, "", body)
-      ws = "[ \\t\\r\\n]*"
-      if (body !~ ("\\"status\\"" ws ":" ws "\\"success\\"")) {
-        msg = "not a Prometheus query answer"
-        if (match(body, "\\"error\\"" ws ":" ws "\\"[^\\"]*\\"")) { msg = substr(body, RSTART, RLENGTH); sub(/^"error"[^:]*:[^"]*"/, "", msg); sub(/"$/, "", msg) }
-        print "error " clean(msg); exit
-      }
-      type = ""
-      if (match(body, "\\"resultType\\"" ws ":" ws "\\"[a-z]*\\"")) { type = substr(body, RSTART, RLENGTH); sub(/"$/, "", type); sub(/.*"/, "", type) }
-      if (type == "vector") pat = "\\"value\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
-      else if (type == "scalar") pat = "\\"result\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
-      else { print "error the query returns a " (type == "" ? "result of no known type" : type) ", not an instant vector or a scalar"; exit }
-      n = 0; worst = ""; rest = body
-      while (match(rest, pat)) {
-        v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
-        sub(/"$/, "", v); sub(/.*"/, "", v); n++
-        if (v !~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ && v !~ /^([-+]?Inf|NaN)$/) { print "error a series value is not a number: " clean(v); exit }
-        if (v == "NaN") { if (worst == "") worst = v; continue }
-        if (worst == "" || worst == "NaN" || (op ~ /^>/ ? num(v) > num(worst) : num(v) < num(worst))) worst = v
-      }
-      if (n == 0) { print "empty"; exit }
-      b = 0
-      if (worst != "NaN") {
-        x = num(worst); t = thr + 0
-        if (op == ">") b = x > t; else if (op == ">=") b = x >= t; else if (op == "<") b = x < t; else if (op == "<=") b = x <= t
-      }
-      print "value " clean(worst) " " n " " (b ? 1 : 0)
-    }'
-}
-nr_watch_guard() {
-  nr_wi=$1; nr_wn=$2; nr_wq=$3; nr_wop=$4; nr_wthr=$5; nr_wfor=$6; nr_wf="$nr_watch_dir/$1"
-  nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
-  if [ "$nr_wcode" = 0 ]; then
-    nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
-  else
-    nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
-    case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
-  fi
-  eval "nr_wsince=\\\${nr_watch_since_$nr_wi}"
-  case $nr_wres in
-    'value '*)
-      set -- $nr_wres
-      printf '%s v %s %s\\n' "$nr_at" "$2" "$3" >> "$nr_wf"
-      if [ "$4" = 1 ]; then
-        [ -n "$nr_wsince" ] || nr_wsince=$nr_at
-        nr_wheld=$((nr_at - nr_wsince))
-        nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
-        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
-          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
-        fi
-      else
-        nr_wsince=
-        nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
-      fi ;;
-    *)
-      nr_wsince=
-      [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
-      printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
-      nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
-      if [ "$nr_watch_on_error" = fail ]; then
-        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
-      fi ;;
-  esac
-  eval "nr_watch_since_$nr_wi=\\$nr_wsince"
-}`);
-/** Every byte but letters, digits and `-_.` percent-encoded: the query travels as data of a URL. */
-function urlEncode(text) {
-    return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-/** The value names the watch reports. */
-const STATUS = 'watch_status';
-const watch_GUARD = 'watch_guard';
-const samplesName = (i) => `watch_samples_${i}`;
-/**
- * Shell that watches the guards on the NAS until the watch time is over or a
- * guard breaches; it returns 0 when the release passed, 1 when it must be
- * rolled back (a breach, or a failed query under on-query-error=fail). The
- * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
- */
-function watchGuards(p) {
-    const every = formatDuration(p.interval);
-    const polls = p.guards.map((g, i) => sh `nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`);
-    return lines(WATCH, sh `nr_watch() {
-nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
-nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
-nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
-nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
-while :; do
-  nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
-  nr_say info "poll $nr_watch_n at \${nr_at}s of ${new Shell(String(p.seconds))}s"`, ...polls, sh `  [ -n "$nr_watch_breach$nr_watch_failed" ] && break
-  [ "$nr_at" -ge ${p.seconds} ] && break
-  nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
-  nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
-done
-nr_say endgroup
-[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`, ...p.guards.map((_, i) => sh `nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`), sh `rm -rf "$nr_watch_dir"
-if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${watch_GUARD} "$nr_watch_breach"; return 1; fi
-if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${watch_GUARD} "$nr_watch_failed"; return 1; fi
-nr_value ${STATUS} passed; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
-}`);
-}
-function decodeSamples(b64) {
-    const out = [];
-    for (const line of Buffer.from(b64 ?? '', 'base64')
-        .toString('utf8')
-        .split('\n')) {
-        const m = /^(\d+) (v|e) (.*)$/.exec(line);
-        if (!m)
-            continue;
-        const at = Number(m[1]);
-        if (m[2] === 'e')
-            out.push({ at, error: m[3] });
-        else {
-            const raw = m[3].split(' ')[0];
-            const value = raw === '+Inf' || raw === 'Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-            out.push({ at, value });
-        }
-    }
-    return out;
-}
-/** The watch's values as the runner reads them. */
-function decodeWatch(values, guards) {
-    const raw = values.get(STATUS) ?? '';
-    const status = raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
-    const reports = guards.map((g, i) => {
-        const samples = decodeSamples(values.get(samplesName(i + 1)));
-        const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
-        const worst = worstOf(g, seen);
-        return {
-            name: g.name,
-            query: g.query,
-            condition: describeGuard(g),
-            samples,
-            ...(worst === undefined ? {} : { worst }),
-            errors: samples.filter((s) => s.error !== undefined).length,
-            breached: breachAt(g, samples) !== undefined,
-        };
-    });
-    const index = Number(values.get(watch_GUARD) ?? '0') - 1;
-    const guard = reports[index];
-    return { status, guards: reports, ...(guard ? { guard } : {}) };
-}
-
-;// CONCATENATED MODULE: ./src/rules/images.ts
-
-/**
- * Parses `docker image ls --format '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}'` lines
- * ("2026.01.10-abc123f 12.3MB 5cfddd1be29a 2026-01-10 09:00:00 +0000 UTC").
- */
-function parseImageTags(text) {
-    const out = [];
-    for (const line of text.split('\n')) {
-        const [tag, size, id, ...createdAt] = line.trim().split(/\s+/);
-        if (!tag || tag === '<none>')
-            continue;
-        const created = parseCreatedAt(createdAt.join(' '));
-        out.push({
-            tag,
-            bytes: parseSize(size ?? ''),
-            ...(id ? { id } : {}),
-            ...(created !== undefined ? { created } : {}),
-        });
-    }
-    return out;
-}
-/** Docker's `CreatedAt` ("2026-01-10 09:00:00 +0000 UTC") in milliseconds since the epoch; undefined when it is not that. */
-function parseCreatedAt(text) {
-    const m = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(\.\d+)? ([+-]\d{2})(\d{2})\b/.exec(text.trim());
-    if (!m)
-        return undefined;
-    const when = Date.parse(`${m[1]}T${m[2]}${m[3] ?? ''}${m[4]}:${m[5]}`);
-    return Number.isFinite(when) ? when : undefined;
-}
-/**
- * When each tag last became the backend's release: its last successful deploy
- * or rollback in the history, or the time its image was built when that is
- * later (or the history does not know it: a hand-built image, a re-cloned
- * checkout, records older than the history read).
- */
-function releaseTimes(tags, history) {
-    const times = lastReleased(history, 'backend');
-    for (const t of tags)
-        if (t.created !== undefined)
-            times.set(t.tag, Math.max(t.created, times.get(t.tag) ?? t.created));
-    return times;
-}
-/** Docker's human sizes ("570MB", "1.2GB", "532kB", "12B") in bytes. */
-function parseSize(text) {
-    const m = /^([\d.]+)\s*([kKMGT]?B)$/.exec(text.trim());
-    if (!m)
-        return 0;
-    const unit = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 }[m[2]] ?? 1;
-    return Math.round(Number(m[1]) * unit);
-}
-/**
- * The keep-rules: the newest `keep` dated tags stay, and so do the running
- * tag, the tag an empty-tag rollback would go to, `latest`, and anything that
- * is not a dated tag. Everything else goes. Both lists newest first (see
- * `datedTags`).
- */
-function planCleanup(tags, keep, protectedTags, history = []) {
-    const dated = datedTags(tags, history);
-    const guard = new Set(protectedTags.filter((t) => !!t));
-    const keepList = dated.filter((t, i) => i < keep || guard.has(t));
-    const remove = dated.filter((t) => !keepList.includes(t));
-    return { keep: keepList, remove, failed: [], freedBytes: freedBytes(tags, new Set(remove)) };
-}
-/** The bytes freed when the tags `gone` go: an image is freed only when every tag naming it goes (an estimate: layers may be shared). */
-function freedBytes(tags, gone) {
-    const images = new Map();
-    for (const t of tags) {
-        const key = t.id ?? `tag:${t.tag}`;
-        const image = images.get(key) ?? { bytes: t.bytes, allGone: true };
-        image.allGone &&= gone.has(t.tag);
-        images.set(key, image);
-    }
-    return [...images.values()].reduce((sum, i) => sum + (i.allGone ? i.bytes : 0), 0);
-}
-/** The dated tags present, newest first: by date, then by when each last became the release (`releaseTimes`). */
-function datedTags(tags, history = []) {
-    return newestFirst(tags.filter((t) => isDatedTag(t.tag)).map((t) => t.tag), releaseTimes(tags, history));
-}
-
-;// CONCATENATED MODULE: ./src/programs/checkout.ts
-
-
-
-/** How moving the checkout can fail. */
-const CheckoutExit = {
-    /** The fetch failed, or the branch or ref is not on the remote. */
-    FetchFailed: 20,
-    /** Local changes and on-dirty: fail (or stashing/discarding them failed). */
-    DirtyCheckout: 21,
-    CheckoutFailed: 22,
-};
-const CHECKOUT = exitCodes(CheckoutExit);
-/** Decodes fetchTarget's values. */
-function decodeFetchedTarget(values) {
-    return { commit: values.get('commit') ?? '', subject: values.get('subject') ?? '' };
-}
-/**
- * Fetches the remote and finds the commit to release: `ref` (which must be on
- * remote/branch) or the branch's tip. Touches only remote-tracking refs and
- * tags, never the work tree (a dry run does not fetch: it reads what was
- * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
- */
-function fetchTarget(r, t) {
-    const upstream = `refs/remotes/${t.remote}/${t.branch}`;
-    return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${t.ref
-        ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
-${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }`
-        : sh `:`}
-nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
-nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 200)"`;
-}
-/**
- * Moves the checkout to `commit` on the branch: local changes per `on-dirty`
- * first, and a checkout left detached (a monitoring rollback) is switched
- * back to the branch with a warning.
- */
-function moveCheckout(r, t, commit) {
-    return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
-if [ -n "$nr_dirty" ]; then
-  case ${t.onDirty} in
-    fail)
-      nr_say fail 'The checkout has local changes (on-dirty: fail); nothing was changed. Dirty paths:'
-      printf '%s\n' "$nr_dirty" | head -n 50 | while IFS= read -r nr_l; do nr_say info "  $nr_l"; done
-      ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)} ;;
-    stash)
-      ${r.change(git.stash(t.repo, `nas-release: local changes before ${t.runLabel}`))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
-      nr_say warn ${`Local changes in the checkout were stashed (on-dirty: stash); see git stash list in ${t.repo}`} ;;
-    reset)
-      ${r.change(git.resetHard(t.repo))} && ${r.change(git.clean(t.repo))} || ${CHECKOUT.exit(CheckoutExit.DirtyCheckout)}
-      nr_say warn 'Local changes in the checkout were discarded (on-dirty: reset)' ;;
-  esac
-fi
-if ! ${r.run(git.symbolicHead(t.repo))} >/dev/null; then
-  nr_at=$(${r.run(git.exactTag(t.repo, 'HEAD'))} 2>/dev/null || ${r.run(git.shortHead(t.repo))})
-  nr_say warn "The checkout was detached at $nr_at (a monitoring rollback); switching it back to branch "${t.branch}". The monitoring files on disk change with it."
-fi
-${r.change(git.checkoutBranch(t.repo, t.branch, commit))} || { nr_say fail ${`git checkout ${t.branch} failed`}; ${CHECKOUT.exit(CheckoutExit.CheckoutFailed)}; }
-${r.change(git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
-nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
-}
-
-;// CONCATENATED MODULE: ./src/programs/env-file.ts
-
-
-
-/** The sha256 the history records (never the content). */
-function envSha256(content) {
-    return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
-}
-function keptCopy(p, tag) {
-    return `${p.stateDir}/env/${tag || 'none'}.env`;
-}
-/** Keeps the file out of `git status` (it is not part of the repository), through .git/info/exclude. */
-function excluded(p) {
-    return sh `grep -qxF ${`/${p.path}`} ${`${p.repo}/.git/info/exclude`} 2>/dev/null || { mkdir -p ${`${p.repo}/.git/info`} && printf '%s\\n' ${`/${p.path}`} >> ${`${p.repo}/.git/info/exclude`}; }`;
-}
-/**
- * Writes the release's environment file and keeps a copy for `tag`; the file
- * that was there first is kept for `previous` when that release has none, so
- * a rollback to it gets back what it ran with.
- */
-function writeEnvFile(r, p, content, tag, previous) {
-    const file = `${p.repo}/${p.path}`;
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
-    const b64 = Buffer.from(content, 'utf8').toString('base64');
-    return sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`}
-if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; cp ${file} ${keptCopy(p, previous)} ); fi
-( umask 077; printf '%s' ${b64} | base64 -d > ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} || { rm -f ${`${file}.nr-tmp`}; nr_say fail ${`Cannot write ${p.path}`}; ${BACKUP_EXIT.exit(BackupExit.EnvFileFailed)}; }
-( umask 077; cp ${file} ${`${keptCopy(p, tag)}.tmp`} && mv -f ${`${keptCopy(p, tag)}.tmp`} ${keptCopy(p, tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${tag}`}
-${excluded(p)}
-nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${tag}`}`;
-}
-/** Puts back the environment file a release ran with, when a copy of it was kept. */
-function putBackEnvFile(r, p, tag) {
-    const file = `${p.repo}/${p.path}`;
-    const copy = keptCopy(p, tag);
-    if (r.dryRun)
-        return sh `[ -f ${copy} ] && nr_say info ${`dry-run: would put back ${p.path} of ${tag}`}; :`;
-    return sh `if [ -f ${copy} ]; then
-  ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
-  ${excluded(p)}
-fi`;
-}
-
-;// CONCATENATED MODULE: ./src/programs/image-sources.ts
-
-
-
-/**
- * Where one image comes from, on the NAS (issue 14). Each function here is
- * about one image `{ image, tag }`, so a release of several services calls it
- * once for each distinct image.
- */
-const ImageExit = {
-    /** repo-path vanished between the state read and the phase. */
-    NoCheckout: 30,
-    BuildFailed: 33,
-    ImageMissingAfterBuild: 34,
-    /** `docker login` refused the registry credentials (or could not reach the registry). */
-    RegistryLoginFailed: 70,
-    /** `docker pull` failed: the tag is missing, or the registry refused it. */
-    PullFailed: 71,
-    /** The image streamed from the runner is not in the NAS's engine. */
-    ImageNotTransferred: 72,
-};
-const image_sources_EXIT = exitCodes(ImageExit);
-/**
- * Pulls `ref` from the registry and tags it `target`. With credentials,
- * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
- * touched), the password on `docker login`'s standard input through `printf`,
- * a shell builtin: it is in no process's arguments. Logs out and removes the
- * folder right after the pull, whatever its outcome.
- */
-function pullImage(r, o) {
-    const server = o.login?.server ?? '';
-    const where = server || 'Docker Hub';
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
-    const config = o.login ? o.authDir : undefined;
-    const login = o.login
-        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
-nr_say info ${`Logging in to ${where} as ${o.login.username}`}
-if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
-  nr_say ok ${`Logged in to ${where}`}
-else
-  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
-  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
-fi`
-        : sh `:`;
-    const logout = o.login
-        ? sh `${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
-rm -rf ${o.authDir}`
-        : sh `:`;
-    return sh `${login}
-nr_say group ${`docker pull ${o.ref}`}
-if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
-nr_say endgroup
-${logout}
-if [ "$nr_pulled" = 0 ]; then
-  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
-fi
-${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
-nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
-}
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-function obtainImage(r, p) {
-    const ref = `${p.image}:${p.tag}`;
-    const source = p.source;
-    if (source.kind === 'registry')
-        return pullImage(r, {
-            ref: `${p.image}:${source.tag}`,
-            target: ref,
-            authDir: p.authDir,
-            what: 'image',
-            ...(source.login ? { login: source.login } : {}),
-        });
-    if (source.kind === 'runner')
-        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-/** What the step that obtains an image says, by source. */
-function obtainStepText(source, ref) {
-    if (source.kind === 'registry')
-        return `Pulling backend image (${ref})`;
-    if (source.kind === 'runner')
-        return `Checking backend image from the runner (${ref})`;
-    return `Building backend image (${ref})`;
-}
-/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
-function nasLayersScript(r) {
-    return sh `nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
-if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
-}
-function decodeNasLayers(values) {
-    const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
-    return {
-        chains: text
-            .split('\n')
-            .map((l) => l.trim().split(/\s+/).filter(Boolean))
-            .filter((c) => c.length > 0),
-    };
-}
-/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
-function nasLayersQuestion() {
-    return { script: (r) => nasLayersScript(r), decode: decodeNasLayers };
-}
-/**
- * Loads an image archive (docker save's tar, gzip-compressed) from standard
- * input into the NAS's engine: `gunzip | docker load`, no file. Reports
- * whether `ref` is there afterwards.
- */
-function loadImage(r, ref) {
-    return {
-        title: 'Loading the image into the NAS',
-        timeout: 6 * 3600,
-        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
-        decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
-    };
-}
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code) {
-    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-    const login = source.kind === 'registry' ? source.login : undefined;
-    if (code === ImageExit.RegistryLoginFailed)
-        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-    if (code === ImageExit.PullFailed)
-        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-    if (code === ImageExit.ImageNotTransferred)
-        return `the image ${image}:${tag} built on the runner is not on the NAS`;
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/programs/backend.ts
-
-
-
-
-
-
-
-
-
-
-
-
-/** How the backend's phases end. */
-const BackendExit = {
-    ...CheckoutExit,
-    ...ImageExit,
-    /** repo-path vanished between the state read and the phase. */
-    NoCheckout: 30,
-    PreDeployFailed: 31,
-    PostDeployFailed: 32,
-    BuildFailed: 33,
-    ImageMissingAfterBuild: 34,
-    /** The new tag failed and the fallback runs again, healthy. */
-    RolledBack: 40,
-    /** The new tag failed and there was nothing to go back to: it is left for inspection. */
-    FailedWithoutFallback: 41,
-    /** The new tag failed and the fallback did not come back healthy either. */
-    RollbackFailed: 42,
-    /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
-    WatchRolledBack: 43,
-    ...BackupExit,
-};
-/** The exits of a release that end it before the recreate: no container was touched. */
-const BEFORE_RECREATE = new Set([
-    BackendExit.FetchFailed,
-    BackendExit.DirtyCheckout,
-    BackendExit.CheckoutFailed,
-    BackendExit.NoCheckout,
-    BackendExit.BuildFailed,
-    BackendExit.ImageMissingAfterBuild,
-    BackendExit.BackupFailed,
-    BackendExit.EnvFileFailed,
-    BackendExit.RegistryLoginFailed,
-    BackendExit.PullFailed,
-    BackendExit.ImageNotTransferred,
-]);
-const backend_EXIT = exitCodes(BackendExit);
-/** The tag a container runs, when it runs this image. */
-function runningTag(image, runningImage) {
-    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
-}
-/** The image's tags, base64 in one value (any number of them). */
-function inventoryValue(r, image) {
-    return sh `nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
-}
-/**
- * The image's tags asked beside the questions already started in the background, and sent once they have
- * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
- */
-function inventoryAfterOthers(r, image) {
-    return sh `nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
-wait
-nr_value tags_b64 "$nr_tags_b64"`;
-}
-function decodeInventory(values) {
-    return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
-}
-/** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
-function deployState(target, checkout, source = { kind: 'nas' }) {
-    const runner = source.kind === 'runner';
-    return {
-        // The image query runs beside the fetch; its value line is short, so it cannot tear another.
-        // The layers' value line is long: it is asked after the others have ended.
-        script: (r) => sh `( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
-${fetchTarget(r, checkout)}${runner
-            ? sh `
-wait
-${nasLayersScript(r)}
-${inventoryValue(r, target.image)}`
-            : sh ``}`,
-        decode: (values) => ({
-            runningImage: values.get('running_image') ?? '',
-            ...decodeFetchedTarget(values),
-            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
-        }),
-    };
-}
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-function imagesState(image, container) {
-    return {
-        script: (r) => sh `( nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)" ) &
-${inventoryAfterOthers(r, image)}`,
-        decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
-    };
-}
-/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
-function imageTags(image) {
-    return {
-        script: (r) => inventoryValue(r, image),
-        decode: (values) => ({ inventory: decodeInventory(values) }),
-    };
-}
-/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
-function imageInventory(image) {
-    return {
-        script: (r) => inventoryAfterOthers(r, image),
-        decode: (values) => ({ inventory: decodeInventory(values) }),
-    };
-}
-function decodeRecreate(values) {
-    return {
-        previous: values.get('previous') ?? '',
-        running: values.get('running') ?? '',
-        rolledBack: values.get('rolled_back') === 'true',
-    };
-}
-/**
- * Changes the running backend: pre-deploy, recreate with the tag, wait for
- * health, verify, post-deploy; when the new tag fails, print its logs and put
- * the fallback tag back. Run detached on the NAS, so a hang-up cannot cut it in half.
- */
-function recreateBackend(r, p) {
-    const { target: t } = p;
-    const ref = `${t.image}:${p.tag}`;
-    const up = (tag, force) => r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const watch = r.dryRun ? undefined : p.watch;
-    return lines(HEALTH, watch ? watchGuards(watch) : undefined, sh `nr_watch_breach=; nr_watch_failed=
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
-nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
-case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
-nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
-${p.beforeRecreate ?? sh `:`}
-${p.steps.say('recreate')}
-if ${up(p.tag, p.force)}; then
-  nr_say ok 'Container recreated'
-  ${p.steps.say('health')}
-  ${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh `nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
-else
-  nr_say fail 'docker compose up failed'; nr_ok=0
-fi
-if [ "$nr_ok" = 1 ]; then
-  nr_say ok 'Backend is healthy'
-  ${p.steps.say('verify')}
-  nr_now_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null)
-  if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
-  else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
-  ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
-  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
-fi
-if [ "$nr_ok" = 1 ]; then
-  nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-  exit 0
-fi
-nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
-${r.run(docker.logs(t.container, 100))} 2>&1 || true
-nr_say endgroup
-${p.fallback
-        ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
-${p.onFallback ?? sh `:`}
-if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
-  nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
-  nr_value running ${p.fallback}; nr_value rolled_back true
-  [ -z "$nr_watch_breach$nr_watch_failed" ] || ${backend_EXIT.exit(BackendExit.WatchRolledBack)}
-  ${backend_EXIT.exit(BackendExit.RolledBack)}
-fi
-nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
-nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(BackendExit.RollbackFailed)}`
-        : sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
-nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(BackendExit.FailedWithoutFallback)}`}`);
-}
-/** The steps of a backend release on the NAS, after the runner's lock step. */
-const RELEASE_STEPS = {
-    checkout: 'Updating repository',
-    tag: 'Computing image tag',
-    build: 'Building backend image',
-    verifyImage: 'Verifying image tag',
-    recreate: 'Deploying backend container',
-    health: 'Waiting for backend to be healthy',
-    verify: 'Verifying deployment',
-};
-/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
-const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
-/** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
-function releasePhase(r, p) {
-    const { target } = p;
-    const ref = `${target.image}:${p.tag}`;
-    const steps = new Steps(RELEASE_STEPS);
-    return {
-        title: 'Releasing the backend',
-        // a watch's polls may each take up to a query timeout per guard past the interval
-        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
-        begin: {
-            tag: p.tag,
-            commit: p.commit,
-            previous: p.previous,
-            detail: 'deploy',
-            ...envRecord(p),
-            ...pulledRecord(p),
-        },
-        success: {
-            tag: p.tag,
-            commit: p.commit,
-            previous: p.previous,
-            ...envRecord(p),
-            ...pulledRecord(p),
-            ...(p.watch ? { detail: 'watch passed' } : {}),
-        },
-        // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-        ...(p.watch
-            ? {
-                endings: [
-                    {
-                        code: BackendExit.WatchRolledBack,
-                        outcome: 'rolled-back',
-                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-                    },
-                ],
-            }
-            : {}),
-        // The backups are listed in the same round trip, for retention (presence only, no data read).
-        afterSuccess: p.backup
-            ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
-            : inventoryValue(r, target.image),
-        script: sh `${p.backup
-            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
-                ? sh `nr_say info 'dry-run: no backup taken'`
-                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
-            : sh `:`}
-${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
-nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
-${steps.say('tag')}
-nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
-${obtainImage(r, {
-            image: target.image,
-            tag: p.tag,
-            source: p.source ?? { kind: 'nas' },
-            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        })}
-cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
-${steps.say('verifyImage')}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
-nr_value built yes
-${recreateBackend(r, {
-            repo: p.repo,
-            target,
-            tag: p.tag,
-            fallback: p.fallback,
-            force: false,
-            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
-            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
-            ...(p.watch ? { watch: p.watch } : {}),
-            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
-            ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
-        })}`,
-        decode: (values) => ({
-            ...decodeRecreate(values),
-            built: values.get('built') === 'yes',
-            inventory: decodeInventory(values),
-            watch: decodeWatch(values, p.watch?.guards ?? []),
-            ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
-            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
-            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
-        }),
-    };
-}
-function envRecord(p) {
-    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
-}
-/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
-function pulledRecord(p) {
-    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
-}
-/** What a failed release does before its fallback comes back: its environment file, and its data when asked. */
-function fallbackShell(r, p) {
-    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
-        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${restoreData(r, {
-            dir: p.backup.plan.dir,
-            id: new Shell('"$nr_bk_id"'),
-            repo: p.repo,
-            composeFile: p.target.composeFile,
-            container: p.target.container,
-            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-            image: p.backup.plan.image,
-        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}`
-        : undefined, sh `:`);
-}
-/** The steps of a backend rollback on the NAS. */
-const ROLLBACK_STEPS = {
-    recreate: 'Redeploying with the target tag',
-    health: 'Waiting for backend to be healthy',
-    verify: 'Verifying rollback',
-};
-function rollbackPhase(r, p) {
-    const env = p.envFile
-        ? p.envFile.content
-            ? writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.current)
-            : putBackEnvFile(r, p.envFile.plan, p.tag)
-        : undefined;
-    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
-    return {
-        title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
-        timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
-        begin: {
-            tag: p.tag,
-            previous: p.current,
-            detail: p.named ? 'named' : 'previous-release',
-            ...(restoreId ? { backup: restoreId } : {}),
-        },
-        success: {},
-        script: recreateBackend(r, {
-            repo: p.repo,
-            target: p.target,
-            tag: p.tag,
-            fallback: p.current,
-            force: p.force || !!p.restore,
-            steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
-            // the restore verifies the backup before anything changes, so it comes before the environment file
-            beforeRecreate: lines(p.pull
-                ? pullImage(r, {
-                    ref: p.pull.ref,
-                    target: `${p.target.image}:${p.tag}`,
-                    authDir: p.pull.authDir,
-                    what: 'the missing image',
-                    ...(p.pull.login ? { login: p.pull.login } : {}),
-                })
-                : undefined, p.restore ? restoreData(r, p.restore.plan, p.restore.safety) : undefined, env, sh `:`),
-            ...(p.envFile ? { onFallback: putBackEnvFile(r, p.envFile.plan, p.current) } : {}),
-        }),
-        decode: (values) => ({
-            ...decodeRecreate(values),
-            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
-            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
-            ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
-        }),
-    };
-}
-/** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
-function whatRuns(r, container) {
-    return {
-        title: 'Asking what runs now',
-        timeout: 60,
-        quiet: true,
-        script: sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
-        decode: (values) => values.get('running_image') ?? '',
-    };
-}
-/** The commit a dated tag was built from, by its short SHA, through git on the NAS. */
-function commitOfTag(r, repo, shortSha) {
-    return {
-        title: 'Finding the commit of the tag',
-        timeout: 60,
-        quiet: true,
-        script: sh `nr_value commit "$(${r.run(git.revParse(repo, `${shortSha}^{commit}`))})"`,
-        decode: (values) => values.get('commit') ?? '',
-    };
-}
-/**
- * Removes image tags in one docker call (in one program, whatever their
- * number), then lists what is left, so the log and the outputs count only
- * what was really removed. A dry run removes nothing and reports what would go.
- */
-function removeImages(r, image, tags, pruneDangling) {
-    return {
-        title: 'Removing old images',
-        timeout: 1800,
-        script: lines(tags.length
-            ? sh `${r.change(docker.removeImages(tags.map((t) => `${image}:${t}`)))} 2>&1 || nr_say warn 'Some images could not be removed (still used by a container?)'
-${inventoryValue(r, image)}`
-            : undefined, pruneDangling
-            ? sh `${r.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'`
-            : undefined, sh `:`),
-        decode: (values) => {
-            if (r.dryRun)
-                return { removed: [...tags], kept: [] };
-            const left = new Set(decodeInventory(values).map((t) => t.tag));
-            return { removed: tags.filter((t) => !left.has(t)), kept: tags.filter((t) => left.has(t)) };
-        },
-    };
-}
-
-;// CONCATENATED MODULE: ./src/release/failures.ts
-
-
-/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
-function beforeRecreateDetail(code) {
-    if (code === BackendExit.BuildFailed)
-        return 'build failed';
-    if (code === BackendExit.RegistryLoginFailed)
-        return 'registry login failed';
-    if (code === BackendExit.PullFailed)
-        return 'image pull failed';
-    if (code === BackendExit.ImageNotTransferred)
-        return 'image not transferred';
-    if (code === BackendExit.BackupFailed)
-        return 'backup failed';
-    if (code === BackendExit.EnvFileFailed)
-        return 'environment file not written';
-    if (code === CheckoutExit.DirtyCheckout)
-        return 'dirty checkout';
-    return 'checkout or build failed';
-}
-/** The line that says why, from a failed program's last lines. */
-function failureOf(tail, code) {
-    const last = tail.filter((l) => l.trim()).slice(-8);
-    return `exit code ${code}${last.length ? `; last lines:\n${last.join('\n')}` : ''}`;
-}
-/**
- * Why a recreate failed, from the most to the least serious: the new tag and
- * the way back both failed; the way back worked; nothing to go back to.
- * Shared by deploy (`the release …`) and rollback (`the rollback to …`).
- */
-function recreateFailure(o) {
-    if (o.rollbackFailed)
-        return `${o.what} failed and putting ${o.image}:${o.fallback} back failed too; the backend runs ${o.running ? `${o.image}:${o.running}` : 'an unknown image (docker did not answer)'}. ${failureOf(o.tail, o.code)}`;
-    if (o.rolledBack)
-        return `${o.what} failed its health check and was rolled back to ${o.image}:${o.running}`;
-    return `${o.what} failed: ${failureOf(o.tail, o.code)}`;
-}
-/** Says what an interrupted run left behind; `now` describes what runs now. */
-function reportInterrupted(progress, interrupted, now) {
-    if (!interrupted)
-        return;
-    const r = interrupted;
-    progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
-}
-/** Says that a release runs beside this lock-free operation, whose view may be a moment old. */
-function reportInProgress(progress, running) {
-    if (!running)
-        return;
-    progress.warn(`A release is running on the NAS right now: ${running.action} of ${running.tag || '?'} (${running.run ?? 'unknown run'}, by ${running.actor ?? '?'}, since ${running.started}). What follows shows the state before it ends.`);
-}
-
-;// CONCATENATED MODULE: ./src/release/flow.ts
-/** Declares a flow, keeping its settings type. */
-function defineFlow(flow) {
-    return flow;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/backup.ts
-
-
-
-
-
-
-
-
-
-
-const BACKUP_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    backup: 'Backing up volumes and databases',
-    list: 'Listing backups',
-});
-/** The backup plan of the inputs, for a compose file and container. */
-function backupPlan(b, o) {
-    return {
-        ...(o.found ? { found: o.found } : {}),
-        dir: b.dir,
-        repo: o.repo,
-        composeFile: o.composeFile,
-        container: o.container,
-        volumes: b.volumes,
-        databases: b.databases,
-        image: b.image,
-    };
-}
-/** Keeps the newest `keep` backups and the ones a rollback needs; removes the others. Returns what is left. */
-async function pruneBackups(nas, progress, o) {
-    const previous = o.running ? previousRelease(o.history, 'backend', o.running) : undefined;
-    const plan = planBackupRetention(o.entries, o.keep, { running: o.running, previous });
-    const remove = plan.remove.filter(isBackupId);
-    if (remove.length === 0)
-        return o.entries;
-    progress.detail(`Keeping ${plan.keep.length} backup(s) (keep ${o.keep}; always those of ${o.running || 'the running release'}${previous ? ` and ${previous}` : ''}); removing ${remove.length}`);
-    const outcome = await nas.runProgram(removeBackups(nas.render, o.dir, remove));
-    if (outcome.code !== 0) {
-        progress.warn(`Removing old backups ended with exit code ${outcome.code}`);
-        return o.entries;
-    }
-    return nas.dryRun ? o.entries : o.entries.filter((e) => !remove.includes(e.id));
-}
-const PROJECT_LABEL = 'com.docker.compose.project';
-const SERVICE_LABEL = 'com.docker.compose.service';
-/**
- * The running image and, in the same docker call, the compose project of the
- * backend container; the running containers of the database services in one
- * more, beside it. So the backup phase makes no lookups of its own.
- */
-function backupState(container, services) {
-    const inspect = command([
-        'docker',
-        'container',
-        'inspect',
-        '--format',
-        `{{.Config.Image}} {{index .Config.Labels "${PROJECT_LABEL}"}}`,
-        container,
-    ]);
-    const running = command([
-        'docker',
-        'ps',
-        ...services.flatMap((s) => ['--filter', `label=${SERVICE_LABEL}=${s}`]),
-        '--format',
-        `{{.Label "${PROJECT_LABEL}"}} {{.Label "${SERVICE_LABEL}"}} {{.Names}}`,
-    ]);
-    return {
-        script: (r) => lines(services.length ? sh `( nr_value backup_services "$(${r.run(running)} 2>/dev/null | tr '\n' ' ')" ) &` : null, sh `nr_value backup_container "$(${r.run(inspect)} 2>/dev/null)"`),
-        decode: (values) => {
-            const [runningImage = '', project = ''] = (values.get('backup_container') ?? '').split(' ');
-            if (!project)
-                return { runningImage };
-            const containers = {};
-            const words = (values.get('backup_services') ?? '').split(' ').filter(Boolean);
-            for (let i = 0; i + 2 < words.length; i += 3) {
-                // legacy links list "other/alias" names beside the container's own
-                const name = words[i + 2].split(',').find((n) => !n.includes('/'));
-                if (words[i] === project && name && !containers[words[i + 1]])
-                    containers[words[i + 1]] = name;
-            }
-            return { runningImage, found: { project, containers } };
-        },
-    };
-}
-/** backup-backend: back up the backend's volumes and databases on the NAS, prune, and list the backups. */
-const backupBackend = defineFlow({
-    kind: { action: 'backup-backend', stack: 'backend', locking: true },
-    settings: readBackupBackend,
-    async run(settings, nas, { progress }) {
-        const { conn, backups } = settings;
-        progress.banner('Backend Backup - NAS Local');
-        progress.plan(BACKUP_STEPS.count);
-        progress.step(`${BACKUP_STEPS.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(backupState(settings.container, backups.enabled ? backups.databases.map((d) => d.service) : []));
-        reportInProgress(progress, state.inProgress);
-        const running = runningTag(settings.image, state.answers.runningImage);
-        let outputs = { BACKUP_ID: '', BACKUP_PATH: '', BACKUP_BYTES: '0' };
-        let listed;
-        progress.step(BACKUP_STEPS.text('backup'));
-        if (backups.enabled) {
-            const taken = await nas.runPhase(takeBackup(nas.render, backupPlan(backups, {
-                repo: conn.repoPath,
-                composeFile: settings.composeFile,
-                container: settings.container,
-                found: state.answers.found,
-            }), { tag: running, commit: commitOf(state.history, running), reason: 'manual' }));
-            if (taken.code !== 0) {
-                const why = taken.code === BackupExit.BackupFailed
-                    ? `The backup failed; its partial folder was removed. ${failureOf(taken.tail, taken.code)}`
-                    : `The backup ended with exit code ${taken.code}. ${failureOf(taken.tail, taken.code)}`;
-                await nas.finish('failure', { tag: running, detail: 'backup failed' });
-                progress.fail(why);
-                return { ok: false, outputs: {}, error: why };
-            }
-            outputs = {
-                BACKUP_ID: taken.values.id,
-                BACKUP_PATH: taken.values.path,
-                BACKUP_BYTES: String(taken.values.bytes),
-            };
-            listed = taken.values.entries;
-        }
-        else {
-            progress.ok(backups.volumes.length || backups.databases.length
-                ? 'Backup off (backup: false): listing only'
-                : 'Nothing to back up (backup-volumes and backup-databases are empty): listing only');
-        }
-        progress.step(BACKUP_STEPS.text('list'));
-        let entries = listed ?? (await nas.runProgram(listBackups(backups.dir))).values;
-        entries = await pruneBackups(nas, progress, {
-            dir: backups.dir,
-            keep: backups.keep,
-            running,
-            history: state.history,
-            entries,
-        });
-        for (const e of entries)
-            progress.detail(`${e.id}  ${(e.bytes / 1e6).toFixed(1)} MB  ${e.verifies ? 'verifies' : 'DOES NOT VERIFY'}  ${e.manifest?.reason ?? ''}`);
-        const bad = entries.filter((e) => !e.verifies);
-        if (bad.length)
-            progress.warn(`${bad.length} backup(s) do not verify: ${bad.map((e) => e.id).join(', ')}`);
-        progress.ok(`${entries.length} backup(s) in ${backups.dir}`);
-        await nas.finish('success', {
-            tag: running,
-            detail: outputs.BACKUP_ID ? `backup ${outputs.BACKUP_ID}` : 'listed backups',
-        });
-        const all = { ...outputs, BACKUPS: backupsOutput(entries) };
-        progress.results(outputs.BACKUP_ID ? 'BACKUP COMPLETE' : 'BACKUPS LISTED', outputs);
-        if (outputs.BACKUP_ID)
-            await progress.platform.addSummary(`### Backend backed up\n\n\`${outputs.BACKUP_ID}\` (${(Number(outputs.BACKUP_BYTES) / 1e6).toFixed(1)} MB) on ${conn.host}.\n`);
-        return { ok: true, outputs: all };
-    },
-});
-
-;// CONCATENATED MODULE: ./src/programs/blue-green.ts
-
-
-
-
-
-
-
-/**
- * Blue-green releases (issue 15): the backend service runs under two compose
- * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
- * same compose file, under `<project>`) sends requests to the live one through
- * a one-line upstream include. A release starts the idle colour beside the
- * live one, waits for its health, points the proxy at it, drains and stops
- * (or keeps warm) the old one: all in one detached phase.
- */
-/** How a blue-green phase ends, besides the backend's own exits (NoCheckout, PreDeployFailed, ...). */
-const BlueGreenExit = {
-    /** The live colour is not the one the runner read (a vanished run's phase switched it): nothing changed. */
-    BlueGreenStateChanged: 60,
-    /** compose could not start the idle colour; the live one serves on. */
-    BlueGreenIdleStartFailed: 61,
-    /** The idle colour failed its health check; it is stopped, the proxy was never touched. */
-    BlueGreenIdleUnhealthy: 62,
-    /** `nginx -t` refused the configuration (or the reload failed): the live colour serves on. */
-    BlueGreenProxyRefused: 63,
-    /** The user's switch-command failed: the live colour serves on. */
-    BlueGreenSwitchFailed: 64,
-    /** After the switch the proxy did not answer: switched back, the live colour serves on. */
-    BlueGreenProxyCheckFailed: 65,
-    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
-    BlueGreenProxyReloadPending: 66,
-};
-const blue_green_EXIT = exitCodes(BlueGreenExit);
-const BACKEND = exitCodes(BackendExit);
-/** The exits after which the colour that served before still serves, and the new one was stopped. */
-const LIVE_KEPT = new Set([
-    BlueGreenExit.BlueGreenIdleStartFailed,
-    BlueGreenExit.BlueGreenIdleUnhealthy,
-    BlueGreenExit.BlueGreenProxyRefused,
-    BlueGreenExit.BlueGreenSwitchFailed,
-    BlueGreenExit.BlueGreenProxyCheckFailed,
-    BlueGreenExit.BlueGreenProxyReloadPending,
-]);
-const COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
-const otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
-/** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
-function composeProject(composeFile) {
-    const parts = composeFile.split('/').filter(Boolean);
-    const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
-    return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
-}
-/** The state file that says which colour serves (written after each switch, atomically). */
-const LIVE_FILE = 'live-color';
-/** `<colour> <until epoch>` of the old colour kept warm; the timer stops it only while this line is unchanged. */
-const WARM_FILE = 'warm-color';
-/** Placeholders for a shell function's arguments in a catalog command rendered as its body. */
-const ARG = ['NR_ARG_1', 'NR_ARG_2'];
-/** `name() { <command with NR_ARG_n as "$n"> ; }`: a catalog command as a shell function of its arguments. */
-function shellFunction(name, body) {
-    // the placeholders are plain words (quote() leaves them bare): one inside quotes would stay literal
-    if (/'[^']*NR_ARG_\d[^']*'/.test(body.text))
-        throw new Error(`${name}: an argument placeholder was quoted`);
-    let text = body.text;
-    ARG.forEach((arg, i) => {
-        text = text.split(arg).join(`"$${i + 1}"`);
-    });
-    return new Shell(`${name}() { ${text}; }`);
-}
-/**
- * `nr_bg_state_of PROJECT SERVICE`: `<id> <status> <healthy|unhealthy|starting|none> <image>` of the service's
- * container under that project, empty without one; the health read from docker's status text.
- */
-const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
-  nr_bg_ls "$1" "$2" | { IFS=' ' read -r nr_i nr_s nr_img nr_st || exit 0
-    case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
-    printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
-}`);
-/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
-function colorLibrary(r) {
-    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
-        ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
-        : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
-}
-/** The health URL of a colour: health-url (through the proxy) with the colour's port. */
-function colorUrl(healthUrl, port) {
-    if (!healthUrl)
-        return '';
-    const url = new URL(healthUrl);
-    url.port = String(port);
-    return url.toString();
-}
-/** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
-function colorQuestions(r, repo, target) {
-    const project = composeProject(target.composeFile);
-    // each colour in the background, beside the other questions: their value lines are short, so none tears another
-    const one = (c) => sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
-    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
-}
-function decodeColorState(text) {
-    const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
-    return { status, health, image };
-}
-function decodeColors(values) {
-    const live = values.get('bg_live')?.trim();
-    return {
-        live: live === 'blue' || live === 'green' ? live : '',
-        colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
-    };
-}
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
-function blueGreenDeployState(target, checkout) {
-    return {
-        script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
-    };
-}
-/** rollback-backend's first questions with blue-green: the colours and the image's tags. */
-function blueGreenImagesState(repo, target, inventory) {
-    return {
-        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
-        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
-    };
-}
-/** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
-function tagsInUse(image) {
-    return {
-        script: (r) => sh `nr_value images_in_use "$(${r.run(colors.imagesInUse())} 2>/dev/null | tr '\\n' ' ')"`,
-        decode: (values) => (values.get('images_in_use') ?? '')
-            .split(' ')
-            .filter((ref) => ref.startsWith(`${image}:`))
-            .map((ref) => ref.slice(image.length + 1)),
-    };
-}
-/** The tag a colour runs, when it runs this image. */
-function colorTag(image, state) {
-    return state.status === 'running' && state.image.startsWith(`${image}:`) ? state.image.slice(image.length + 1) : '';
-}
-/** The steps of the blue-green part of a phase. */
-const SWITCH_STEPS = {
-    start: 'Starting the idle colour',
-    health: 'Waiting for the idle colour to be healthy',
-    switch: 'Switching the proxy',
-    drain: 'Draining the old colour',
-};
-function decodeSwitch(values) {
-    const live = values.get('live_color');
-    const ms = Number(values.get('switch_ms'));
-    return {
-        running: values.get('running') ?? '',
-        liveColor: live === 'blue' || live === 'green' ? live : '',
-        rolledBack: values.get('rolled_back') === 'true',
-        warm: values.get('warm') === 'true',
-        ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
-    };
-}
-/**
- * The NAS-side switch: start the idle colour (unless it already runs the tag,
- * healthy: a warm rollback), wait for its health, point the proxy at it,
- * check through the proxy, drain, stop or keep warm the old colour. A failure
- * before the switch leaves the proxy untouched and stops the idle colour.
- */
-function switchColors(r, p, steps) {
-    const { target: t, bg } = p;
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    const project = composeProject(t.composeFile);
-    const ref = `${t.image}:${p.tag}`;
-    const stateDir = stateDirOf(p.repo);
-    const idlePort = bg.ports[idle];
-    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
-    const envOf = (c) => ({
-        COLOR: c,
-        [bg.portVariable]: String(bg.ports[c]),
-        [t.tagVariable]: p.tag,
-    });
-    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
-    // A colour this phase started is stopped when the release fails; a warm one it found running stays.
-    const stopIdle = sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
-    const refused = (code) => sh `${stopIdle}
-nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const setLive = (c) => sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
-    // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
-    // the colour, container and port reach it through its environment only.
-    const userSwitch = (c, cid) => sh `( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
-    const switchTo = (c, cid) => bg.switchCommand ? sh `${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh `nr_switch_to ${bg.ports[c]}`;
-    return lines(HEALTH, colorLibrary(r), 
-    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
-    new Shell(`nr_switch_to() {
-  nr_up_new="$nr_upstream.nr-new.$$"
-  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
-  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
-  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
-  # a configuration that does not validate is never reloaded: the running workers keep the old one
-  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
-  if [ "$nr_rc" -ne 0 ]; then
-    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back
-    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
-    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
-    return 1
-  fi
-  rm -f "$nr_upstream.nr-prev"
-}
-nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
-nr_dir=${stateDir}
-# nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
-if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
-nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
-${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_idle_cid=\${nr_idle%% *}
-nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
-case "\${nr_idle#* }" in
-  ${`running healthy ${ref}`}) nr_warm=true ;;
-  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
-esac
-if [ "$nr_warm" = true ]; then
-  nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
-else
-  nr_warm=false
-  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
-    nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
-    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
-  fi
-  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-  nr_say ok ${`The ${idle} colour started`}
-  ${steps.say('health')}
-  ${r.dryRun
-        ? sh `nr_say info 'dry-run: health wait skipped'`
-        : sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
-    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
-    nr_bg_logs "$nr_idle_cid" 2>&1 || true
-    nr_say endgroup
-    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
-    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
-  fi`}
-  nr_say ok ${`The ${idle} colour is healthy`}
-fi
-${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
-${bg.switchCommand
-        ? sh `:`
-        : sh `nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
-case "$nr_px" in
-  ?*) ;;
-  *)
-    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
-    nr_say info ${`Starting the proxy (${bg.proxyService})`}
-    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
-    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
-    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
-esac`}
-${r.dryRun
-        ? sh `nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
-        : bg.switchCommand
-            ? sh `if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
-  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
-  nr_say fail 'switch-command failed: the live colour serves on'
-  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
-fi
-while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-            : sh `nr_switch_to ${idlePort}; nr_rc=$?
-if [ "$nr_rc" -eq 2 ]; then
-  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
-elif [ "$nr_rc" -ne 0 ]; then
-  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
-fi`}
-nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
-${setLive(idle)}
-rm -f "$nr_dir/${new Shell(WARM_FILE)}"
-nr_say ok ${`The proxy sends requests to the ${idle} colour`}
-${t.healthUrl && !r.dryRun
-        ? sh `nr_i=0
-until nr_http_ok ${t.healthUrl}; do
-  nr_i=$((nr_i + 1))
-  if [ "$nr_i" -ge 40 ]; then
-    nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
-    ${p.live ? sh `${switchTo(p.live, new Shell('"$nr_live_cid"'))} || nr_say warn 'Switching back failed'` : sh `:`}
-    ${setLive(p.live)}
-    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
-  fi
-  nr_sleep 0.25
-done
-nr_say ok ${`${t.healthUrl} answers through the proxy`}`
-        : sh `:`}
-nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.live
-        ? lines(bg.keepWarm > 0
-            ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
-            : steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), bg.keepWarm > 0
-            ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-            : drainThenStop(r, {
-                drainSeconds: bg.drainSeconds,
-                color: p.live,
-                project: `${project}-${p.live}`,
-                service: t.service,
-                port: bg.ports[p.live],
-                // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
-                earlyEnd: !bg.switchCommand,
-                stop: removeColor(p.live),
-            }))
-        : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-exit 0`);
-}
-/**
- * The drain and the old colour's stop, off the release's critical path: the
- * new release serves from the switch on, so the phase ends there and the
- * runner reports it, while a job it leaves behind waits for the requests in
- * flight and stops the old colour. That job keeps the phase's busy lock (its
- * descriptor 8, inherited), so the next release waits for the stop, exactly
- * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short. With the built-in nginx switch the drain
- * ends as soon as nothing is in flight: nginx's workers of before the switch
- * have exited (each finishes its requests first) and no connection to the old
- * colour's port is open; `drainSeconds` is then the longest wait.
- */
-function drainThenStop(r, o) {
-    if (r.dryRun)
-        return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-    const drain = o.earlyEnd
-        ? sh `nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
-  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
-        : sh `nr_sleep ${o.drainSeconds}`;
-    // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
-    // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
-    return sh `${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
-${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
-nr_bg_in_flight() {
-  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
-  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
-  [ -r /proc/net/tcp ] || return 0
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
-}
-( ${drain}
-  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
-  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
-) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
-nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
-}
-/**
- * Keeps the old colour running for `seconds`, then stops it: a timer detached
- * on the NAS (its own session, no descriptor of the phase, so it holds no lock
- * while it sleeps) that takes the busy lock, as a phase does, and stops the
- * colour only while the warm line it wrote is unchanged: a switch back to that
- * colour, or the next release, rewrites or removes it. A NAS that reboots
- * loses the timer; the next release then replaces the warm colour anyway.
- */
-function keepWarm(r, o) {
-    const timer = sh `sleep "$1" 2>/dev/null
-exec 8>>"$2/busy"; flock 8
-[ "$(cat "$2/${new Shell(WARM_FILE)}" 2>/dev/null)" = "$3" ] || exit 0
-[ "$(cat "$2/${new Shell(LIVE_FILE)}" 2>/dev/null)" != ${o.color} ] || exit 0
-cd ${o.repo} && ${o.stop} >/dev/null 2>&1
-rm -f "$2/${new Shell(WARM_FILE)}"`;
-    return sh `nr_warm_line="${new Shell(o.color)} $(( $(date +%s) + ${o.seconds} ))"
-printf '%s\\n' "$nr_warm_line" > "$nr_dir/${new Shell(WARM_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(WARM_FILE)}.tmp" "$nr_dir/${new Shell(WARM_FILE)}"
-${r.dryRun ? sh `:` : sh `setsid sh -c ${timer.text} nr-warm-timer ${o.seconds} "$nr_dir" "$nr_warm_line" </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &`}
-nr_say ok ${`The ${o.color} colour stays up for ${o.seconds}s; a timer on the NAS stops it then, unless it serves again`}`;
-}
-/** The steps of a blue-green release on the NAS, after the runner's lock step. */
-const BLUE_GREEN_RELEASE_STEPS = {
-    checkout: RELEASE_STEPS.checkout,
-    tag: RELEASE_STEPS.tag,
-    build: RELEASE_STEPS.build,
-    verifyImage: RELEASE_STEPS.verifyImage,
-    ...SWITCH_STEPS,
-};
-/** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
-function blueGreenReleasePhase(r, p) {
-    const { target } = p;
-    const ref = `${target.image}:${p.tag}`;
-    const steps = new Steps(BLUE_GREEN_RELEASE_STEPS);
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    const tags = imageTags(target.image);
-    const inUse = tagsInUse(target.image);
-    return {
-        title: 'Releasing the backend (blue-green)',
-        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
-        // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-        ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
-nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
-${steps.say('tag')}
-nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
-cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
-${steps.say('verifyImage')}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
-nr_value built yes
-${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
-        decode: (values) => ({
-            ...decodeSwitch(values),
-            built: values.get('built') === 'yes',
-            ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
-        }),
-    };
-}
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
-function blueGreenRollbackPhase(r, p) {
-    const idle = p.live ? otherColor(p.live) : 'blue';
-    return {
-        title: 'Rolling back the backend (blue-green)',
-        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        success: { color: idle },
-        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
-        decode: decodeSwitch,
-    };
-}
-
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
-;// CONCATENATED MODULE: ./src/programs/services.ts
-
-
-
-
-
-
-
-
-
-
-
-/**
- * The NAS side of a release of several compose services (issue 14): what
- * each service runs, getting each distinct image once, recreating them
- * together, waiting for all of them in parallel under one timeout, and
- * putting every one back when any fails. Values are reported by the
- * service's position in the list, so no name is ever a shell word of ours.
- */
-const services_EXIT = exitCodes(BackendExit);
-/** The labels compose puts on a service's container: found by docker alone (no compose call, none of its start-up time). */
-const services_SERVICE_LABEL = 'com.docker.compose.service';
-const services_PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
-/**
- * Shell functions finding a service's container: its own name, or the one
- * compose made for the service of this compose file (its labels name the
- * service and the compose file's folder; an id works wherever a name does).
- * nr_svc_container NAME SERVICE, nr_svc_image NAME SERVICE, nr_svc_logs NAME SERVICE.
- */
-function containerFinder(r, repo, composeFile) {
-    const inspect = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
-    const logs = r.run(command(['docker', 'logs', '--tail', '100']));
-    const list = r.run(command(['docker', 'container', 'ls', '--all', '--quiet']));
-    return sh `nr_svc_dir=$(cd ${repo} 2>/dev/null && cd ${external_node_path_namespaceObject.posix.dirname(composeFile)} 2>/dev/null && pwd)
-nr_svc_container() { if [ -n "$1" ]; then printf '%s\n' "$1"; else ${list} --filter "label=${new Shell(services_SERVICE_LABEL)}=$2" --filter "label=${new Shell(services_PROJECT_DIR_LABEL)}=$nr_svc_dir" 2>/dev/null | head -n 1; fi; }
-nr_svc_image() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspect} "$nr_sc" 2>/dev/null; }
-nr_svc_logs() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${logs} "$nr_sc" 2>&1; }`;
-}
-const containerOf = (s) => sh `"$(nr_svc_container ${s.container} ${s.name})"`;
-const imageOf = (s) => sh `"$(nr_svc_image ${s.container} ${s.name})"`;
-/** `image:tag` each service's container runs, as values `svc_image_<i>`. */
-function runningImages(r, repo, composeFile, services) {
-    return lines(containerFinder(r, repo, composeFile), 
-    // each service asked at once (one or two docker calls each), not one after the other; each value is one
-    // line, written whole
-    ...services.map((s, i) => sh `( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`), sh `wait`);
-}
-function decodeRunningImages(values, services) {
-    return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
-}
-/** The tag a service runs, when its container runs the service's image. */
-function serviceTag(image, runningImage) {
-    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
-}
-/** deploy-backend's first questions with several services: what each runs, and the commit to release. */
-function servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }) {
-    const runner = source.kind === 'runner';
-    const images = distinctImages(services).map((i) => i.image);
-    return {
-        // the layers' value line is long: asked after the others have ended (as for a single service)
-        script: (r) => sh `( ${runningImages(r, checkout.repo, composeFile, services)} ) &
-${fetchTarget(r, checkout)}
-wait${runner
-            ? sh `
-${nasLayersScript(r)}
-${inventoryValues(r, images)}`
-            : sh ``}`,
-        decode: (values) => ({
-            runningImages: decodeRunningImages(values, services),
-            ...decodeFetchedTarget(values),
-            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
-        }),
-    };
-}
-function inventoryValues(r, images) {
-    return lines(...images.map((image, i) => sh `nr_value ${`img_tags_b64_${i}`} "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`));
-}
-function decodeInventories(values, images) {
-    return new Map(images.map((image, i) => [
-        image,
-        parseImageTags(Buffer.from(values.get(`img_tags_b64_${i}`) ?? '', 'base64').toString()),
-    ]));
-}
-/** What each service runs and which tags each image has: rollback's and cleanup's questions once the services are known. */
-function servicesImages(r, repo, composeFile, services) {
-    const images = [...new Set(services.map((s) => s.image))];
-    return {
-        title: 'Asking what each service runs',
-        timeout: 120,
-        quiet: true,
-        script: lines(runningImages(r, repo, composeFile, services), inventoryValues(r, images)),
-        decode: (values) => ({
-            runningImages: decodeRunningImages(values, services),
-            inventory: decodeInventories(values, images),
-        }),
-    };
-}
-/**
- * Gets one image of the release onto the NAS, tagged `image:tag`: today by
- * building it there (reused when the tag exists). One function per distinct
- * image, so other sources (a registry pull, a stream from the runner) slot in here.
- */
-function services_obtainImage(r, o) {
-    const ref = `${o.image}:${o.tag}`;
-    return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
-else
-  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
-  ${r.change(docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok ${`Image ${ref} built`}
-fi
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
-else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
-}
-/**
- * Runs the parts (each may `exit` with a named code, as obtainImage does) at
- * the same time, each in a subshell: the first one's output live, each
- * other's kept in a file of its own and printed after it, in the order of the
- * list. It waits for every part (nothing is left building), then goes on only
- * when all of them succeeded; else it exits with the code of the first that
- * failed, in the order of the list, printing no output after that one's. A NAS
- * without mktemp runs them one after the other, as a dry run or a single part
- * does. Each part's text is written once, as a shell function (so it must not
- * read the positional parameters).
- */
-function allAtOnce(r, parts) {
-    if (r.dryRun || parts.length < 2)
-        return lines(...parts);
-    const numbered = parts.map((part, n) => ({ part, n, fn: new Shell(`nr_par_${n}`) }));
-    const rest = numbered.slice(1);
-    const file = (n) => new Shell(`"$nr_par/${n}"`);
-    return sh `${lines(...numbered.map(({ part, fn }) => sh `${fn}() {
-${part}
-}`))}
-if nr_par=$(mktemp -d 2>/dev/null) && [ -d "$nr_par" ]; then
-${lines(...rest.map(({ n, fn }) => sh `  ( ${fn} ) > ${file(n)} 2>&1 & ${new Shell(`nr_par_pid_${n}=$!`)}`))}
-  nr_par_rc=0
-  ( ${numbered[0].fn} ) || nr_par_rc=$?
-${lines(...rest.map(({ n }) => sh `  ${new Shell(`nr_par_rc_${n}=0; wait "$nr_par_pid_${n}" || nr_par_rc_${n}=$?`)}`))}
-${lines(...rest.map(({ n }) => sh `  if [ "$nr_par_rc" = 0 ]; then cat ${file(n)}; ${new Shell(`nr_par_rc=$nr_par_rc_${n}`)}; fi`))}
-  rm -rf "$nr_par"
-  [ "$nr_par_rc" = 0 ] || exit "$nr_par_rc"
-else
-${lines(...numbered.map(({ fn }) => sh `  ${fn}`))}
-fi`;
-}
-/** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
-const FAILED_LOG_LINES = 10;
-function decodeServicesRecreate(values, moves) {
-    return {
-        running: moves.map((_, i) => values.get(`svc_running_${i}`) ?? ''),
-        failedLogs: new Map(moves.flatMap((m, i) => {
-            const b64 = values.get(`svc_logs_b64_${i}`);
-            return b64 === undefined ? [] : [[m.spec.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
-        })),
-        failed: (values.get('failed') ?? '').split(' ').filter(Boolean),
-        rolledBack: values.get('rolled_back') === 'true',
-    };
-}
-/** `compose up` of the services to a tag each; the variables of the services left alone keep their tags. */
-function services_upServices(r, p, targets, force) {
-    const env = {};
-    for (const o of p.others)
-        env[o.spec.tagVariable] = o.tag;
-    for (const t of targets)
-        env[t.spec.tagVariable] = t.tag;
-    return r.change(compose.upServices({ file: p.composeFile, services: targets.map((t) => t.spec.name), env, force }));
-}
-/** Waits for the services in parallel (one timeout for all); names each that fails in `nr_failed`. */
-function waitAll(r, p, moves) {
-    if (r.dryRun)
-        return sh `nr_say info 'dry-run: health wait skipped'`;
-    return lines(
-    // each container found once (a recreate gives it a new id), then reused by the wait and the verification
-    ...moves.map(({ spec, i }) => sh `${new Shell(`nr_c_${i}`)}=${containerOf(spec)}`), ...moves.map(({ spec, i }) => sh `( nr_wait_container ${new Shell(`"$nr_c_${i}"`)} ${p.healthTimeout} ${spec.healthUrl} ) & ${new Shell(`nr_wait_${i}=$!`)}`), ...moves.map(({ spec, i }) => sh `if wait ${new Shell(`"$nr_wait_${i}"`)}; then nr_say ok ${`${spec.name} is healthy`}; else nr_failed="$nr_failed "${spec.name}; fi`));
-}
-/**
- * Recreates several services together: pre-deploy, one `compose up` of all
- * of them (per target tag), the health of every one awaited in parallel,
- * each container's image verified, post-deploy. When any fails, its last log
- * lines are printed and every moved service goes back to its fallback tag
- * (the others stay as they are: they did not change). Run detached.
- */
-function recreateServices(r, p) {
-    const indexed = p.moves.map((m, i) => ({ ...m, i }));
-    const byTag = (list, tagOf) => {
-        const out = new Map();
-        for (const m of list)
-            out.set(tagOf(m), [...(out.get(tagOf(m)) ?? []), m]);
-        return out;
-    };
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${services_EXIT.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const ups = [...byTag(indexed, (m) => m.tag)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), p.force)} || nr_up_ok=0`);
-    const inspectImages = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
-    // one docker call for every container (a line each, in order, when all of them answer); else one each
-    const allImages = sh `nr_imgs=$(${inspectImages} ${new Shell(indexed.map((m) => `"$nr_c_${m.i}"`).join(' '))} 2>/dev/null) || nr_imgs=`;
-    const verify = indexed.map((m, k) => sh `nr_now_img=$(printf '%s\n' "$nr_imgs" | sed -n ${`${k + 1}p`})
-[ -n "$nr_imgs" ] || nr_now_img=$(${inspectImages} ${new Shell(`"$nr_c_${m.i}"`)} 2>/dev/null)
-if [ "$nr_now_img" = ${`${m.spec.image}:${m.tag}`} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok ${`${m.spec.name} runs `}"$nr_now_img"
-else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:${m.tag}`}; nr_failed="$nr_failed "${m.spec.name}; fi`);
-    const logs = indexed.map((m) => sh `case " $nr_failed " in *${` ${m.spec.name} `}*)
-  nr_lg=$(nr_svc_logs ${m.spec.container} ${m.spec.name})
-  nr_say group ${`Last 100 log lines of ${m.spec.name} (${m.spec.image}:${m.tag})`}
-  printf '%s\n' "$nr_lg"
-  nr_say endgroup
-  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
-esac`);
-    const back = indexed.filter((m) => m.fallback);
-    const fallback = p.fallback && back.length
-        ? sh `nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
-${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
-nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
-${lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
-${waitAll(r, p, back)}
-nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
-nr_value failed "$nr_failed"
-${lines(...back.map((m) => sh `nr_value ${`svc_running_${m.i}`} "$(nr_svc_image ${m.spec.container} ${m.spec.name} | sed 's/^.*://')"`))}
-${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
-nr_value rolled_back true
-if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
-  nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
-  ${services_EXIT.exit(BackendExit.RolledBack)}
-fi
-nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
-${services_EXIT.exit(BackendExit.RollbackFailed)}`
-        : sh `nr_say warn 'Nothing to put back: the new containers are left for inspection'
-nr_value failed "$nr_failed"
-${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
-nr_value rolled_back false
-${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
-    return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
-${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
-nr_up_ok=1
-${lines(...ups)}
-if [ "$nr_up_ok" = 1 ]; then
-  nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
-  ${p.steps.say('health')}
-  ${waitAll(r, p, indexed)}
-  if [ -z "$nr_failed" ]; then
-    ${p.steps.say('verify')}
-    ${lines(allImages, ...verify)}
-  fi
-else
-  nr_say fail 'docker compose up failed'; nr_failed=${` ${p.moves.map((m) => m.spec.name).join(' ')}`}
-fi
-if [ -z "$nr_failed" ]; then
-  nr_say ok 'Every service is healthy'
-  ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
-  nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-  exit 0
-fi
-nr_say fail "Not healthy:$nr_failed"
-${lines(...logs)}
-${fallback}`);
-}
-/** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
-function servicesReleasePhase(r, p) {
-    const steps = new Steps(RELEASE_STEPS);
-    const images = distinctImages(p.services);
-    const moves = p.services.map((spec, i) => ({
-        spec,
-        tag: p.tag,
-        fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
-    }));
-    const firstPrevious = p.previous.find(Boolean) ?? '';
-    const source = p.source ?? { kind: 'nas' };
-    // as a single-service release records it; each service's record holds it too
-    const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
-    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
-    const getting = source.kind === 'registry'
-        ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
-        : source.kind === 'runner'
-            ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
-            : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
-    // each image once, whatever the source; `obtaining` says which one an image exit is about
-    const obtain = images.map((i, n) => sh `nr_value obtaining ${String(n)}
-${source.kind === 'nas'
-        ? services_obtainImage(r, { ...i, tag: p.tag })
-        : obtainImage(r, {
-            image: i.image,
-            tag: p.tag,
-            source,
-            build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        })}`);
-    return {
-        title: 'Releasing the services',
-        timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
-        begin: { ...update, detail: 'deploy' },
-        success: update,
-        ...(p.listTags
-            ? {
-                afterSuccess: inventoryValues(r, images.map((i) => i.image)),
-            }
-            : {}),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
-nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
-${steps.say('tag')}
-nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
-cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-${source.kind === 'nas' ? allAtOnce(r, obtain) : lines(...obtain)}
-cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-${steps.say('verifyImage')}
-nr_say ok ${`Every image exists with tag ${p.tag}`}
-nr_value built yes
-${recreateServices(r, {
-            repo: p.repo,
-            composeFile: p.composeFile,
-            moves,
-            others: [],
-            healthTimeout: p.healthTimeout,
-            force: false,
-            fallback: p.autoRollback,
-            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
-            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
-            hookTags: { tag: p.tag, previous: firstPrevious },
-            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-        })}`,
-        decode: (values) => ({
-            ...decodeServicesRecreate(values, moves),
-            built: values.get('built') === 'yes',
-            ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
-            inventory: decodeInventories(values, images.map((i) => i.image)),
-        }),
-    };
-}
-/** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
-function servicesRollbackPhase(r, p) {
-    const first = p.moves[0];
-    return {
-        title: 'Rolling back services',
-        timeout: p.healthTimeout * 2 + 600,
-        begin: {
-            tag: first?.tag ?? '',
-            previous: first?.fallback ?? '',
-            detail: p.named ? 'named' : 'previous-release',
-            services: p.record,
-        },
-        success: {},
-        script: lines(...(p.pulls ?? []).map((pull) => pullImage(r, {
-            ref: pull.ref,
-            target: pull.target,
-            authDir: pull.authDir,
-            what: `the missing image of ${pull.services.join(', ')}`,
-            ...(pull.login ? { login: pull.login } : {}),
-        })), recreateServices(r, {
-            repo: p.repo,
-            composeFile: p.composeFile,
-            moves: p.moves,
-            others: p.others,
-            healthTimeout: p.healthTimeout,
-            force: p.force,
-            fallback: true,
-            hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
-            steps: p.steps,
-        })),
-        decode: (values) => decodeServicesRecreate(values, p.moves),
-    };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/cleanup.ts
-
-
-
-
-
- // issue 15
-
-
-
-
-
-
-
-const CLEANUP_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    list: 'Listing images',
-    remove: 'Removing old images',
-});
-/** Removes what the keep-rules let go, in one remote call whatever their number. */
-async function cleanupImages(nas, progress, o) {
-    const plan = planCleanup(o.inventory, o.keep, [o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])], o.history);
-    progress.detail(`Keeping ${plan.keep.length} dated tag(s) of ${o.image} (keep ${o.keep}; always the running tag${o.running ? ` ${o.running}` : ''}${o.rollbackTarget ? `, the rollback target ${o.rollbackTarget}` : ''}${o.protect?.length ? `, the services' running and rollback tags ${[...new Set(o.protect)].join(' ')}` : ''}, latest and undated tags)`);
-    if (plan.remove.length === 0 && !o.pruneDangling) {
-        progress.ok('Nothing to remove');
-        return { keep: plan.keep, removed: [], failed: [], freedBytes: 0 };
-    }
-    const outcome = await nas.runProgram(removeImages(nas.render, o.image, plan.remove, o.pruneDangling));
-    if (outcome.code !== 0)
-        progress.warn(`Removing images ended with exit code ${outcome.code}`);
-    const { removed, kept } = outcome.values;
-    // Freed bytes count only images whose every tag really went.
-    const freed = freedBytes(o.inventory, new Set(removed));
-    const keep = datedTags(o.inventory, o.history).filter((t) => plan.keep.includes(t) || kept.includes(t));
-    for (const tag of removed)
-        progress.detail(`${nas.dryRun ? 'would remove' : 'removed'} ${o.image}:${tag}`);
-    for (const tag of kept)
-        progress.warn(`Could not remove ${o.image}:${tag} (still used by a container?); it is kept`);
-    progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`);
-    return { keep, removed, failed: kept, freedBytes: freed };
-}
-/** cleanup-backend's first questions: what runs, the image's tags, and the backups there are (not read through). */
-function cleanupState(image, container, backupDir) {
-    const images = imagesState(image, container);
-    const inUse = tagsInUse(image); // issue 15
-    return {
-        script: (r) => lines(images.script(r), inUse.script(r), BACKUP_LIBRARY, listingValue(backupDir, { quick: true })),
-        decode: (values) => ({ ...images.decode(values), inUse: inUse.decode(values), backups: decodeListing(values) }),
-    };
-}
-/** cleanup-backend: keep the newest dated tags, never the running one or the rollback target; prune backups alike. */
-const cleanupBackend = defineFlow({
-    kind: { action: 'cleanup-backend', stack: 'backend', locking: true },
-    settings: readCleanupBackend,
-    async run(settings, nas, { progress }) {
-        const { conn, image } = settings;
-        progress.banner('Backend Image Cleanup - NAS Local');
-        progress.plan(CLEANUP_STEPS.count);
-        progress.step(`${CLEANUP_STEPS.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(cleanupState(image, settings.container, settings.backups.dir));
-        reportInProgress(progress, state.inProgress);
-        progress.step(`Listing ${image} images`);
-        if (settings.services.length)
-            return cleanupServices(settings, nas, progress, state.history, state.answers.backups);
-        const running = runningTag(image, state.answers.runningImage) || undefined;
-        const { inventory } = state.answers;
-        progress.ok(`${inventory.length} tag(s) found; running: ${running ?? 'none'}`);
-        progress.step(CLEANUP_STEPS.text('remove'));
-        const result = await cleanupImages(nas, progress, {
-            image,
-            keep: settings.keep,
-            running,
-            rollbackTarget: running ? previousRelease(state.history, 'backend', running) : undefined,
-            inventory,
-            history: state.history,
-            pruneDangling: settings.pruneDangling,
-            inUse: state.answers.inUse, // issue 15: a warm colour's image
-        });
-        const { backups } = state.answers;
-        const left = backups.length
-            ? await pruneBackups(nas, progress, {
-                dir: settings.backups.dir,
-                keep: settings.backups.keep,
-                running: running ?? '',
-                history: state.history,
-                entries: backups,
-            })
-            : backups;
-        const removedBackups = backups.filter((b) => !left.includes(b)).map((b) => b.id);
-        if (backups.length && !nas.dryRun)
-            progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removedBackups.length} of ${backups.length} backup(s) in ${settings.backups.dir}`);
-        const outputs = {
-            REMOVED_TAGS: JSON.stringify(result.removed),
-            KEPT_TAGS: JSON.stringify(result.keep),
-            FREED_BYTES: String(result.freedBytes),
-            REMOVED_BACKUPS: JSON.stringify(nas.dryRun ? [] : removedBackups),
-        };
-        const removedText = `removed ${result.removed.length} tag(s)${result.removed.length ? `: ${result.removed.join(' ')}` : ''}`;
-        await nas.finish('success', {
-            detail: `${removedText}${removedBackups.length ? `; ${removedBackups.length} backup(s)` : ''}`.slice(0, 300),
-        });
-        progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
-        await progress.platform.addSummary(`### Backend images cleaned up\n\nKept ${result.keep.length}, removed ${result.removed.length} (${(result.freedBytes / 1e6).toFixed(1)} MB).\n`);
-        return { ok: true, outputs };
-    },
-});
-/**
- * cleanup-backend with several services (issue 14): the newest `keep` dated
- * tags of each image stay, and never a tag any service of the image runs or
- * would go back to in an empty-tag rollback. Outputs name `image:tag`.
- */
-async function cleanupServices(settings, nas, progress, history, backups) {
-    const { conn, services } = settings;
-    progress.step(`Listing the images of ${services.map((s) => s.name).join(', ')}`);
-    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, settings.composeFile, services));
-    const running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
-    for (const [i, s] of services.entries())
-        progress.detail(`${s.name}: runs ${s.image}:${running[i] || '(nothing)'}`);
-    progress.step(CLEANUP_STEPS.text('remove'));
-    const removed = [];
-    const kept = [];
-    let freed = 0;
-    for (const [image, inventory] of asked.values.inventory) {
-        const protect = services.flatMap((s, i) => s.image === image && running[i] ? [running[i], previousServiceRelease(history, s.name, running[i]) ?? ''] : []);
-        const result = await cleanupImages(nas, progress, {
-            image,
-            keep: settings.keep,
-            protect: protect.filter(Boolean),
-            inventory,
-            history: imageHistory(history, image),
-            pruneDangling: false,
-        });
-        removed.push(...result.removed.map((t) => `${image}:${t}`));
-        kept.push(...result.keep.map((t) => `${image}:${t}`));
-        freed += result.freedBytes;
-    }
-    if (settings.pruneDangling)
-        await nas.runProgram(removeImages(nas.render, services[0].image, [], true));
-    const left = backups.length
-        ? await pruneBackups(nas, progress, {
-            dir: settings.backups.dir,
-            keep: settings.backups.keep,
-            running: running[0] ?? '',
-            history,
-            entries: backups,
-        })
-        : backups;
-    const removedBackups = nas.dryRun ? [] : backups.filter((b) => !left.includes(b)).map((b) => b.id);
-    const outputs = {
-        REMOVED_TAGS: JSON.stringify(removed),
-        KEPT_TAGS: JSON.stringify(kept),
-        FREED_BYTES: String(freed),
-        REMOVED_BACKUPS: JSON.stringify(removedBackups),
-    };
-    await nas.finish('success', {
-        detail: `removed ${removed.length} tag(s)${removed.length ? `: ${removed.join(' ')}` : ''}`.slice(0, 300),
-    });
-    progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
-    await progress.platform.addSummary(`### Service images cleaned up\n\nKept ${kept.length}, removed ${removed.length} (${(freed / 1e6).toFixed(1)} MB).\n`);
-    return { ok: true, outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-target.ts
-
-/**
- * The tag a rollback goes to: the one the input names, or else the release
- * before the running one in the history; without one, an error that lists the
- * tags the NAS has, before anything changed.
- */
-function rollbackTarget(progress, settings, o) {
-    if (settings.tag)
-        return settings.tag;
-    const previous = previousRelease(o.history, 'backend', o.current);
-    if (!previous)
-        throw new Error(`No previous release in the history of ${settings.conn.repoPath} to roll back to (running: ${o.current || 'nothing'}). Name a tag; available: ${o.available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-    progress.detail(`Target: the previous release, ${previous} (from the release history)`);
-    return previous;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
-
-
-
-/**
- * Starts the GitHub deployment of a rollback to `tag`, when an environment is
- * set: for the commit the tag was built from (the history knows it, else the
- * checkout resolves the dated tag's short SHA). Without a commit it only warns:
- * a deployment record is never a reason to stop a rollback.
- */
-async function startRollbackDeployment(nas, { progress, deployment }, o) {
-    if (!o.inputs.environment)
-        return;
-    let commit = commitOf(o.history, o.tag);
-    if (!commit && isDatedTag(o.tag))
-        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
-    if (commit)
-        await deployment.start(o.inputs, commit, o.description);
-    else
-        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
-
-
-
-
-
-
-
-
-
-
-
-/**
- * The runner's side of blue-green releases (issue 15): deploy-backend and
- * rollback-backend branch here when `strategy` is `blue-green`. Everything
- * that changes the NAS, from the idle colour's start to the old one's stop,
- * is one detached phase (src/programs/blue-green.ts).
- */
-const BLUE_GREEN_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...BLUE_GREEN_RELEASE_STEPS });
-const BLUE_GREEN_ROLLBACK_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    image: 'Verifying the image exists',
-    ...SWITCH_STEPS,
-});
-/** The exits of a release that end it before any colour changed. */
-const BEFORE_START = new Set([
-    CheckoutExit.FetchFailed,
-    CheckoutExit.DirtyCheckout,
-    CheckoutExit.CheckoutFailed,
-    BackendExit.NoCheckout,
-    BackendExit.BuildFailed,
-    BackendExit.ImageMissingAfterBuild,
-    BackendExit.PreDeployFailed,
-    BlueGreenExit.BlueGreenStateChanged,
-]);
-/** Why the live colour kept serving, for the history and the annotation. */
-function refusal(code) {
-    switch (code) {
-        case BlueGreenExit.BlueGreenIdleStartFailed:
-            return 'the idle colour did not start';
-        case BlueGreenExit.BlueGreenIdleUnhealthy:
-            return 'health check failed';
-        case BlueGreenExit.BlueGreenProxyRefused:
-            return 'proxy configuration refused';
-        case BlueGreenExit.BlueGreenSwitchFailed:
-            return 'switch-command failed';
-        case BlueGreenExit.BlueGreenProxyReloadPending:
-            return 'the proxy did not take the new configuration in time';
-        default:
-            return 'the proxy did not answer after the switch';
-    }
-}
-function describeColors(progress, image, state) {
-    for (const c of ['blue', 'green']) {
-        const s = state.colors[c];
-        progress.detail(`${c}${state.live === c ? ' (live)' : ''}: ${s.status ? `${s.status}${s.health !== 'none' ? ` ${s.health}` : ''} ${s.image}` : 'no container'}`);
-    }
-    if (!state.live)
-        progress.detail(`No colour is live yet: ${image} starts as blue`);
-}
-/** Outputs and the failure message of a phase that ended without the switch, or with it. */
-function ending(o, phase) {
-    const { values, code } = phase;
-    if (code === 0) {
-        return {
-            outcome: 'success',
-            outputs: {
-                DEPLOYED_BACKEND_TAG: o.tag,
-                PREVIOUS_BACKEND_TAG: o.previous,
-                BACKEND_IMAGE: `${o.image}:${o.tag}`,
-                ROLLED_BACK: 'false',
-                LIVE_COLOR: values.liveColor,
-            },
-        };
-    }
-    const kept = LIVE_KEPT.has(code);
-    const outputs = {
-        DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
-        PREVIOUS_BACKEND_TAG: o.previous,
-        BACKEND_IMAGE: kept
-            ? o.previous
-                ? `${o.image}:${o.previous}`
-                : ''
-            : values.running
-                ? `${o.image}:${values.running}`
-                : '',
-        ROLLED_BACK: String(kept),
-        LIVE_COLOR: kept ? o.live : values.liveColor,
-    };
-    if (kept) {
-        const why = refusal(code);
-        return {
-            outcome: o.live ? 'rolled-back' : 'failure',
-            detail: why,
-            outputs,
-            error: `${o.what} was not switched to (${why}); ${o.live ? `the ${o.live} colour (${o.image}:${o.previous}) serves on` : 'nothing served before it'}. ${failureOf(phase.tail, code)}`,
-        };
-    }
-    return {
-        outcome: 'failure',
-        detail: `ended with exit code ${code}`,
-        outputs,
-        error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
-    };
-}
-/** deploy-backend with strategy blue-green. */
-async function deployBlueGreen(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, blueGreen: bg } = settings;
-    const steps = BLUE_GREEN_DEPLOY_STEPS;
-    progress.banner('Backend Deployment - blue-green behind the proxy');
-    progress.plan(steps.count);
-    progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
-    const { commit, subject, live } = state.answers;
-    const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
-    reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}${previous ? ` (${target.image}:${previous})` : ''}.`);
-    reportInProgress(progress, state.inProgress);
-    describeColors(progress, target.image, state.answers);
-    const tag = datedTag(commit, new Date());
-    const ref = `${target.image}:${tag}`;
-    await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
-    const released = await nas.runPhase(blueGreenReleasePhase(nas.render, {
-        repo: conn.repoPath,
-        target,
-        bg,
-        tag,
-        live,
-        previous,
-        checkout,
-        commit,
-        subject,
-        buildContext: settings.buildContext,
-        dockerfile: settings.dockerfile,
-        runLabel: `${nas.run.url} (${nas.run.actor})`,
-        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-        listImages: settings.keepImages > 0,
-    }));
-    if (released.code !== 0 && BEFORE_START.has(released.code)) {
-        await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
-        return {
-            ok: false,
-            outputs: {},
-            error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
-        };
-    }
-    const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag }, released);
-    if (end.outcome !== 'success') {
-        await nas.finish(end.outcome, {
-            tag,
-            commit,
-            previous,
-            ...(end.detail ? { detail: end.detail } : {}),
-            ...(live ? { color: live } : {}),
-        });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
-    }
-    const idle = live ? otherColor(live) : 'blue';
-    await nas.finish('success', { tag, commit, previous, color: idle });
-    const images = released.values.images;
-    if (settings.keepImages > 0 && images) {
-        const history = withDeploy(state.history, nas.run, { tag, commit, previous });
-        // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
-        await cleanupImages(nas, progress, {
-            image: target.image,
-            keep: settings.keepImages,
-            running: tag,
-            rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
-            inventory: images.inventory,
-            history,
-            pruneDangling: false,
-            inUse: images.inUse,
-        });
-    }
-    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag, LIVE_COLOR: idle });
-    await progress.platform.addSummary(`### Backend deployed (blue-green)\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Live colour | ${idle} |\n| Previous | \`${previous || '(none)'}\`${live && bg.keepWarm > 0 ? ` (kept warm ${bg.keepWarm}s on ${live})` : ''} |\n| Host | ${conn.host} |\n`);
-    return { ok: true, outputs: end.outputs };
-}
-/** rollback-backend with strategy blue-green: a switch alone when the target is still warm. */
-async function rollbackBlueGreen(settings, nas, context) {
-    const { progress } = context;
-    const { conn, target, blueGreen: bg } = settings;
-    const steps = BLUE_GREEN_ROLLBACK_STEPS;
-    progress.banner('Backend Rollback - blue-green behind the proxy');
-    progress.plan(steps.count);
-    progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
-    const { live, inventory } = state.answers;
-    const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
-    reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
-    reportInProgress(progress, state.inProgress);
-    describeColors(progress, target.image, state.answers);
-    const available = datedTags(inventory, state.history);
-    const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
-    const ref = `${target.image}:${tag}`;
-    progress.step(`Verifying image ${ref} exists`);
-    if (!inventory.some((t) => t.tag === tag))
-        throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-    progress.ok('Image exists');
-    if (current === tag) {
-        progress.ok(`${ref} is already live (${live}): nothing to do`);
-        await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
-        const outputs = {
-            DEPLOYED_BACKEND_TAG: tag,
-            PREVIOUS_BACKEND_TAG: current,
-            BACKEND_IMAGE: ref,
-            LIVE_COLOR: live,
-        };
-        progress.results('ROLLBACK NOT NEEDED', outputs);
-        return { ok: true, outputs };
-    }
-    const idle = live ? otherColor(live) : 'blue';
-    if (colorTag(target.image, state.answers.colors[idle]) === tag)
-        progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
-    await startRollbackDeployment(nas, context, {
-        inputs: settings.deployment,
-        repo: conn.repoPath,
-        history: state.history,
-        tag,
-        description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
-    });
-    const released = await nas.runPhase(blueGreenRollbackPhase(nas.render, {
-        repo: conn.repoPath,
-        target,
-        bg,
-        tag,
-        live,
-        previous: current,
-        named: !!settings.tag,
-    }));
-    if (released.code !== 0 && BEFORE_START.has(released.code)) {
-        await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
-        return {
-            ok: false,
-            outputs: {},
-            error: `rollback-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
-        };
-    }
-    const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag }, released);
-    delete end.outputs.ROLLED_BACK;
-    if (end.outcome !== 'success') {
-        await nas.finish(end.outcome, {
-            tag,
-            previous: current,
-            ...(end.detail ? { detail: end.detail } : {}),
-            ...(live ? { color: live } : {}),
-        });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
-    }
-    await nas.finish('success', { color: idle });
-    progress.results('ROLLBACK COMPLETE', {
-        'Previous image': current ? `${target.image}:${current}` : '(none)',
-        'Current image': ref,
-        LIVE_COLOR: idle,
-        ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
-    });
-    progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
-    await progress.platform.addSummary(`### Backend rolled back (blue-green)\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}; the ${idle} colour is live.\n`);
-    return { ok: true, outputs: end.outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
-/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
-function jsonValue(v) {
-    if (Number.isFinite(v))
-        return v;
-    if (Number.isNaN(v))
-        return 'NaN';
-    return v > 0 ? '+Inf' : '-Inf';
-}
-function showValue(v) {
-    if (v === undefined)
-        return '(none)';
-    const j = jsonValue(v);
-    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
-}
-function jsonSample(s) {
-    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
-}
-/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
-function watchReportJson(status, watch) {
-    return JSON.stringify({
-        status,
-        guards: watch.guards.map((g) => ({
-            name: g.name,
-            query: g.query,
-            condition: g.condition,
-            worst: g.worst === undefined ? null : jsonValue(g.worst),
-            breached: g.breached,
-            errors: g.errors,
-            samples: g.samples.map(jsonSample),
-        })),
-    });
-}
-/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
-function valuesOverTime(g, last = 20) {
-    const shown = g.samples.slice(-last);
-    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
-    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
-}
-/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
-function watchFailure(watch) {
-    const g = watch.guard;
-    if (!g)
-        return 'the metrics watch failed';
-    const what = watch.status === 'query-failed'
-        ? `the query of guard ${g.name} failed and on-query-error is fail`
-        : `guard ${g.name} breached (${g.condition})`;
-    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
-}
-/** The job summary's table: each guard's worst value. */
-function watchSummary(status, watch) {
-    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : 'ok'} |`);
-    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = require("node:child_process");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
-
-const BLOCK = 512;
-const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
-/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
-function entrySize(header) {
-    const field = header.subarray(124, 136);
-    if (field[0] & 0x80) {
-        let n = field[0] & 0x7f;
-        for (let i = 1; i < field.length; i++)
-            n = n * 256 + field[i];
-        return n;
-    }
-    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-    return text ? parseInt(text, 8) : 0;
-}
-function field(header, from, to) {
-    const end = header.indexOf(0, from);
-    return header.toString('utf8', from, end < 0 || end > to ? to : end);
-}
-/** `path=` of a PAX extended header's records, if any. */
-function paxPath(data) {
-    let at = 0;
-    let path;
-    while (at < data.length) {
-        const space = data.indexOf(0x20, at);
-        if (space < 0)
-            break;
-        const length = parseInt(data.toString('latin1', at, space), 10);
-        if (!(length > 0))
-            break;
-        const record = data.toString('utf8', space + 1, at + length - 1);
-        if (record.startsWith('path='))
-            path = record.slice(5);
-        at += length;
-    }
-    return path;
-}
-/**
- * Leaves out of a `docker save` archive the layer blobs the NAS already has.
- * An archive of Docker 25 or later (OCI layout) names each layer
- * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
- * blob is the uncompressed tar); `docker load` looks a layer up by its chain
- * and reads its file only when it is missing, so leaving out a layer the NAS
- * has changes nothing it loads. Everything else (the manifests, the config,
- * the layers of an older engine's layout, whose names say nothing of their
- * content) passes through unchanged. A streaming filter: it holds at most one
- * header and its extended header, never an entry's data.
- */
-class LayerFilter extends external_node_stream_.Transform {
-    skip;
-    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
-    remaining = 0;
-    keep = true;
-    pending = [];
-    pendingLength = 0;
-    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
-    extension = [];
-    extensionPath;
-    /** Reading an extended header's data: it is held, not passed. */
-    readingExtension;
-    ended = false;
-    dropped = 0;
-    droppedBytes = 0;
-    constructor(skip) {
-        super();
-        this.skip = skip;
-    }
-    _transform(chunk, _enc, done) {
-        let at = 0;
-        while (at < chunk.length) {
-            if (this.ended) {
-                this.push(chunk.subarray(at));
-                break;
-            }
-            if (this.remaining > 0) {
-                const n = Math.min(this.remaining, chunk.length - at);
-                const piece = chunk.subarray(at, at + n);
-                if (this.readingExtension)
-                    this.readingExtension.data.push(Buffer.from(piece));
-                else if (this.keep)
-                    this.push(piece);
-                else
-                    this.droppedBytes += n;
-                this.remaining -= n;
-                at += n;
-                if (this.remaining === 0 && this.readingExtension)
-                    this.endExtension();
-                continue;
-            }
-            // a header block, perhaps split between chunks
-            const need = BLOCK - this.pendingLength;
-            const piece = chunk.subarray(at, at + need);
-            this.pending.push(Buffer.from(piece));
-            this.pendingLength += piece.length;
-            at += piece.length;
-            if (this.pendingLength < BLOCK)
-                break;
-            const header = Buffer.concat(this.pending, BLOCK);
-            this.pending = [];
-            this.pendingLength = 0;
-            this.header(header);
-        }
-        done();
-    }
-    _flush(done) {
-        if (this.pendingLength)
-            this.push(Buffer.concat(this.pending));
-        done();
-    }
-    header(header) {
-        if (header.every((b) => b === 0)) {
-            // the end of the archive: whatever follows is passed as it is
-            for (const e of this.extension)
-                this.push(e);
-            this.extension = [];
-            this.push(header);
-            this.ended = true;
-            return;
-        }
-        const size = entrySize(header);
-        const padded = Math.ceil(size / BLOCK) * BLOCK;
-        const type = String.fromCharCode(header[156]);
-        if (type === 'x' || type === 'L') {
-            this.extension.push(header);
-            this.readingExtension = { kind: type, size, data: [] };
-            this.remaining = padded;
-            if (padded === 0)
-                this.endExtension();
-            return;
-        }
-        const prefix = field(header, 345, 500);
-        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-        const blob = LAYER_BLOB.exec(name);
-        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
-        if (this.keep) {
-            for (const e of this.extension)
-                this.push(e);
-            this.push(header);
-        }
-        else {
-            this.dropped += 1;
-            this.droppedBytes += BLOCK;
-        }
-        this.extension = [];
-        this.extensionPath = undefined;
-        this.remaining = padded;
-    }
-    endExtension() {
-        const ext = this.readingExtension;
-        this.readingExtension = undefined;
-        const data = Buffer.concat(ext.data);
-        this.extension.push(data);
-        const body = data.subarray(0, ext.size);
-        if (ext.kind === 'x')
-            this.extensionPath = paxPath(body) ?? this.extensionPath;
-        else
-            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
-    }
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
-
-
-function compress(data, options) {
-    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
-}
-/**
- * gzip in blocks compressed side by side on libuv's thread pool, as pigz
- * does: each block is a gzip member of its own, and a stream of members is
- * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
- * output keeps the input's order; at most `inFlight` blocks are held, so
- * memory stays bounded and backpressure reaches the producer. Compression is
- * the runner's slowest step of a transfer, and one deflate stream keeps one
- * core busy while the others wait.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    options;
-    block = [];
-    blockLength = 0;
-    queue = [];
-    constructor(options = { level: 6 }) {
-        super();
-        this.options = options;
-    }
-    get blockSize() {
-        return this.options.blockSize ?? 1 << 20;
-    }
-    _transform(chunk, _enc, done) {
-        this.block.push(chunk);
-        this.blockLength += chunk.length;
-        if (this.blockLength < this.blockSize)
-            return done();
-        this.dispatch();
-        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
-    }
-    _flush(done) {
-        if (this.blockLength > 0)
-            this.dispatch();
-        this.emitUntil(0).then(() => done(), done);
-    }
-    dispatch() {
-        const data = Buffer.concat(this.block, this.blockLength);
-        this.block = [];
-        this.blockLength = 0;
-        const compressed = compress(data, { level: this.options.level });
-        compressed.catch(() => undefined); // reported when its turn comes
-        this.queue.push(compressed);
-    }
-    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
-    async emitUntil(limit) {
-        while (this.queue.length > limit)
-            this.push(await this.queue.shift());
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runner/docker.ts
-
-
-
-
-
-
-async function output(args, cwd) {
-    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
-    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
-/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
-async function builderOf() {
-    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
-    if (version.code !== 0)
-        return { buildx: false, cache: false };
-    const inspect = await output(['buildx', 'inspect']);
-    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
-    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
-    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
-    return { buildx: true, cache: exports && service };
-}
-/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
-function buildArgs(o, builder) {
-    const file = o.dockerfile ? ['--file', o.dockerfile] : [];
-    if (!builder.buildx)
-        return ['build', '--tag', o.ref, ...file, o.context];
-    const cache = builder.cache
-        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
-        : [];
-    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
-}
-/** The workspace the runner checked the repository out in: build paths are relative to it. */
-function workspace() {
-    return process.env.GITHUB_WORKSPACE || process.cwd();
-}
-function inWorkspace(path) {
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
-}
-/** The commit checked out in the workspace, or '' when it is not a git checkout. */
-async function workspaceCommit() {
-    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
-        ignoreReturnCode: true,
-        silent: true,
-    }).catch(() => ({ exitCode: 1, stdout: '' }));
-    return r.exitCode === 0 ? r.stdout.trim() : '';
-}
-/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
-async function buildOnRunner(o, print) {
-    const builder = await builderOf();
-    const args = buildArgs(o, builder);
-    const r = await getExecOutput('docker', args, {
-        ignoreReturnCode: true,
-        silent: true,
-        cwd: workspace(),
-        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
-    });
-    return { code: r.exitCode, args };
-}
-/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
-async function imageLayers(ref) {
-    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
-    if (r.code !== 0)
-        return [];
-    return r.stdout
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((d) => d.replace(/^sha256:/, ''));
-}
-/** Counts the bytes that pass. */
-class Counter extends external_node_stream_.Transform {
-    bytes = 0;
-    _transform(chunk, _enc, done) {
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-}
-/**
- * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
- * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
- * It ends only once docker save has exited 0, and fails otherwise, so a
- * consumer never takes a cut archive for a whole one. `onProgress` is called
- * every `everyMs` while it runs, and `stats` once it has ended.
- */
-function saveImage(ref, o) {
-    const started = Date.now();
-    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-        if (stderr.length < 4000)
-            stderr += d.toString();
-    });
-    const exited = new Promise((resolve) => {
-        child.on('error', () => resolve(127));
-        child.on('close', (code) => resolve(code ?? 1));
-    });
-    const raw = new Counter();
-    const filter = new LayerFilter(o.skip);
-    const gzip = new ParallelGzip({ level: o.level ?? 6 });
-    const sent = new Counter();
-    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
-    const out = new external_node_stream_.PassThrough({
-        flush(done) {
-            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
-        },
-    });
-    const stats = () => ({
-        archive: raw.bytes,
-        sent: sent.bytes,
-        skippedLayers: filter.dropped,
-        skippedBytes: filter.droppedBytes,
-        seconds: (Date.now() - started) / 1000,
-    });
-    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
-    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
-        if (timer)
-            clearInterval(timer);
-        if (err) {
-            child.kill('SIGKILL');
-            out.destroy(err);
-        }
-    });
-    return { stream: out, stats };
-}
-
-;// CONCATENATED MODULE: ./src/rules/layers.ts
-/**
- * The layers of an image that need not cross to the NAS (issue 14,
- * image-source: runner): a layer is there when the NAS has an image whose
- * layers start with the same chain (the same diff IDs up to and including
- * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
- */
-function layersOnNas(image, nasChains) {
-    const strip = (d) => d.replace(/^sha256:/, '');
-    const prefixes = new Set();
-    for (const chain of nasChains) {
-        let prefix = '';
-        for (const d of chain) {
-            prefix += `${strip(d)} `;
-            prefixes.add(prefix);
-        }
-    }
-    const present = new Set();
-    const missing = new Set();
-    let prefix = '';
-    for (const d of image.map(strip)) {
-        prefix += `${d} `;
-        (prefixes.has(prefix) ? present : missing).add(d);
-    }
-    // A blob that one position needs cannot be left out for another that has it.
-    for (const d of missing)
-        present.delete(d);
-    return present;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
-
-
-
-/** The step the runner adds to a release whose image it builds. */
-const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
-const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
-/**
- * Puts one image on the NAS from the runner: builds it with the runner's
- * docker, then streams `docker save` (without the layers the NAS has,
- * gzip-compressed) into `docker load` on the NAS over the SSH connection the
- * release already holds. Nothing on the NAS changes but its image store: the
- * release phase recreates afterwards. A stream that leaves layers out and
- * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
- */
-async function imageFromRunner(nas, progress, p) {
-    const ref = `${p.image}:${p.tag}`;
-    progress.step(p.step ?? RUNNER_STEP);
-    if (p.inventory.some((t) => t.tag === p.tag)) {
-        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
-        return { ok: true };
-    }
-    if (nas.dryRun) {
-        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
-        return { ok: true };
-    }
-    const checkedOut = await workspaceCommit();
-    if (checkedOut && checkedOut !== p.commit)
-        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
-    if (!checkedOut)
-        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
-    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
-    const built = await buildOnRunner({
-        ref,
-        context: inWorkspace(p.context),
-        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
-        cacheScope: p.image,
-    }, (line) => progress.platform.remote([line]));
-    progress.platform.endGroup();
-    if (built.code !== 0)
-        return fail(`The build of ${ref} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code}); nothing was sent, the running container was not touched`, 'build on the runner failed');
-    progress.ok(`Built ${ref} on the runner (docker ${built.args[0]})`);
-    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
-    let sent = await send(nas, progress, ref, skip);
-    if (!sent.ok && skip.size > 0) {
-        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
-        sent = await send(nas, progress, ref, new Set());
-    }
-    if (!sent.ok)
-        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
-    const s = sent.stats;
-    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
-    return { ok: true, sent: s };
-}
-async function send(nas, progress, ref, skip) {
-    const save = saveImage(ref, {
-        skip,
-        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
-    });
-    try {
-        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
-        if (loaded.code !== 0 || !loaded.values.loaded)
-            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
-        return { ok: true, stats: save.stats() };
-    }
-    catch (err) {
-        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
-    }
-}
-function fail(error, detail) {
-    return { ok: false, error, detail };
-}
-/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
-async function runnerFailed(nas, progress, release, failed) {
-    progress.fail(failed.error);
-    await nas.finish('failure', { ...release, detail: failed.detail });
-    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-const KNOWN_EXITS = new Set(Object.values(BackendExit));
-/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
-function deploy_services_deployedServices(services, running, previous) {
-    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
-}
-/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
-function servicesFailure(tag, services, values, code, tail) {
-    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
-    const logs = values.failed
-        .map((name) => {
-        const text = values.failedLogs.get(name);
-        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
-    })
-        .join('');
-    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-    if (code === BackendExit.RolledBack)
-        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
-    if (code === BackendExit.RollbackFailed)
-        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
-    if (code === BackendExit.FailedWithoutFallback)
-        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
-    if (code === BackendExit.PreDeployFailed)
-        return 'pre-deploy failed; no container was changed';
-    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
-}
-/**
- * deploy-backend with several services (issue 14): the same steps as a
- * single-service release, in one detached phase; every service gets the
- * release's tag, and when any fails every one goes back to what ran before.
- */
-async function deployServices(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, services, source } = settings;
-    const images = distinctImages(services);
-    progress.banner('Backend Deployment - NAS Local Tagged Build');
-    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
-    progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
-    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source));
-    const { runningImages, commit, subject } = state.answers;
-    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
-    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
-    reportInProgress(progress, state.inProgress);
-    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
-    const tag = datedTag(commit, new Date());
-    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-    const pulled = source.kind === 'registry' ? source.tag : undefined;
-    const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag, pulled)]));
-    if (source.kind === 'runner') {
-        // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
-        const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
-        for (const i of images) {
-            const ref = `${i.image}:${tag}`;
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: i.image,
-                tag,
-                commit,
-                context: i.buildContext,
-                dockerfile: i.dockerfile,
-                layers,
-                inventory: state.answers.inventory?.get(i.image) ?? [],
-                step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-            if (fromRunner.sent)
-                layers.chains.push(await imageLayers(ref));
-        }
-    }
-    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        checkout,
-        commit,
-        subject,
-        tag,
-        services,
-        previous,
-        healthTimeout: target.healthTimeout,
-        autoRollback: settings.autoRollback,
-        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-        runLabel: `${nas.run.url} (${nas.run.actor})`,
-        record,
-        source,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-        listTags: settings.keepImages > 0,
-    }));
-    const firstPrevious = previous.find(Boolean) ?? '';
-    const skippedWatch = {
-        WATCH_STATUS: 'skipped',
-        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
-    };
-    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-        // an image exit names the image being obtained (and the services that run it)
-        const failedImage = images[released.values.obtaining ?? -1];
-        const imageProblem = failedImage && obtainFailure(source, failedImage.image, tag, released.code);
-        return {
-            ok: false,
-            outputs: {},
-            error: `deploy-backend failed before any container changed: ${imageProblem
-                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
-                : failureOf(released.tail, released.code)}`,
-        };
-    }
-    const { values } = released;
-    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
-    let running = values.running;
-    if (!reported) {
-        // The report was cut short: say only what is known, asked again.
-        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
-        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
-    }
-    const outputs = {
-        DEPLOYED_BACKEND_TAG: running[0] ?? '',
-        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
-        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
-        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-        ...skippedWatch,
-        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
-    };
-    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i] ? [[s.name, serviceRecord(s, running[i], running[i] === tag ? pulled : undefined)]] : []));
-    if (!reported) {
-        await nas.finish('failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: `release ended with exit code ${released.code}, report incomplete`,
-        });
-        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: released.code === BackendExit.PreDeployFailed
-                ? 'pre-deploy failed'
-                : released.code === BackendExit.PostDeployFailed
-                    ? 'post-deploy failed'
-                    : released.code === BackendExit.RollbackFailed
-                        ? 'release and rollback failed'
-                        : `health check failed: ${values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
-    if (settings.keepImages > 0)
-        for (const [image, inventory] of values.inventory) {
-            const users = services.filter((s) => s.image === image);
-            await cleanupImages(nas, progress, {
-                image,
-                keep: settings.keepImages,
-                running: tag,
-                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
-                inventory,
-                history: imageHistory(history, image),
-                pruneDangling: false,
-            });
-        }
-    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
-    for (const [i, s] of services.entries())
-        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
-    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
-        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
-        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
-
- // issue 15
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const deploy_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-/** Why a release that never reached the recreate failed, for the history. */
-/** Exit codes the release phase itself ends with: any other means its report was cut short. */
-const deploy_KNOWN_EXITS = new Set(Object.values(BackendExit));
-/** WATCH_STATUS from how the release phase ended. */
-function watchStatusOf(code, watch) {
-    if (watch.status === 'passed' && code === 0)
-        return 'passed';
-    if (code === BackendExit.WatchRolledBack)
-        return 'rolled-back';
-    if (watch.status === 'breached' || watch.status === 'query-failed')
-        return 'breached';
-    return 'skipped';
-}
-/** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
-const deployBackend = defineFlow({
-    kind: { action: 'deploy-backend', stack: 'backend', locking: true },
-    settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, context) {
-        // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
-        if (settings.services.length)
-            return deployServices(settings, nas, context);
-        if (settings.blueGreen.strategy === 'blue-green')
-            return deployBlueGreen(settings, nas, context);
-        const { progress, deployment } = context;
-        const { conn, target, checkout } = settings;
-        progress.banner('Backend Deployment - NAS Local Tagged Build');
-        // An image built on the runner is one more step, on the runner, before the NAS's phase.
-        progress.plan(deploy_DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
-        progress.step(`${deploy_DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-        // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
-        const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source));
-        const { runningImage, commit, subject } = state.answers;
-        reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
-        reportInProgress(progress, state.inProgress);
-        const tag = datedTag(commit, new Date());
-        const ref = `${target.image}:${tag}`;
-        await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
-        if (settings.source.kind === 'runner') {
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: target.image,
-                tag,
-                commit,
-                context: settings.buildContext,
-                dockerfile: settings.dockerfile,
-                layers: state.answers.layers ?? { chains: [] },
-                inventory: state.answers.inventory ?? [],
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-        }
-        // One detached phase from checkout to health, so a hang-up cannot leave a half-done
-        // checkout or recreate, and no round trip is spent between the build and the recreate.
-        const previous = runningTag(target.image, runningImage);
-        const skippedWatch = {
-            WATCH_STATUS: 'skipped',
-            WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
-        };
-        const { backups, envFile } = settings;
-        const env = envFile.content ? envSha256(envFile.content) : undefined;
-        const released = await nas.runPhase(releasePhase(nas.render, {
-            repo: conn.repoPath,
-            target,
-            checkout,
-            commit,
-            subject,
-            tag,
-            buildContext: settings.buildContext,
-            dockerfile: settings.dockerfile,
-            fallback: settings.autoRollback ? previous : '',
-            previous,
-            preDeploy: settings.preDeploy,
-            postDeploy: settings.postDeploy,
-            runLabel: `${nas.run.url} (${nas.run.actor})`,
-            source: settings.source,
-            authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-            ...(settings.watch ? { watch: settings.watch } : {}),
-            ...(backups.enabled
-                ? {
-                    backup: {
-                        plan: backupPlan(backups, { repo: conn.repoPath, ...target }),
-                        label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
-                        restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
-                    },
-                }
-                : {}),
-            ...(envFile.content
-                ? {
-                    envFile: {
-                        plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
-                        content: envFile.content,
-                        sha256: env,
-                    },
-                }
-                : {}),
-        }));
-        const backupOutputs = backups.enabled
-            ? {
-                BACKUP_ID: released.values.backup?.id ?? '',
-                BACKUP_PATH: released.values.backup?.path ?? '',
-                BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
-            }
-            : {};
-        const { values } = released;
-        if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-            await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-            const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
-            const what = released.code === BackendExit.BackupFailed
-                ? 'the backup before the release failed (its partial folder was removed)'
-                : imageProblem
-                    ? `${imageProblem}. ${failureOf(released.tail, released.code)}`
-                    : failureOf(released.tail, released.code);
-            return {
-                ok: false,
-                outputs: {},
-                error: `deploy-backend failed before any container changed: ${what}${released.code === BackendExit.BackupFailed ? `. ${failureOf(released.tail, released.code)}` : ''}`,
-            };
-        }
-        const reported = released.code === 0 ? values.running !== '' : deploy_KNOWN_EXITS.has(released.code);
-        if (!reported) {
-            // The phase's report was cut short (a full disk on the NAS loses its log and its markers, a
-            // killed phase ends without them): say only what is known, its exit code and what runs now.
-            const now = await nas.runProgram(whatRuns(nas.render, target.container));
-            const tagNow = runningTag(target.image, now.values);
-            await nas.finish('failure', {
-                tag,
-                commit,
-                previous,
-                detail: `release ended with exit code ${released.code}, report incomplete`,
-            });
-            const why = `The release of ${ref} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the backend now runs ${now.values || 'nothing'}. ${failureOf(released.tail, released.code)}`;
-            progress.fail(why);
-            return {
-                ok: false,
-                outputs: {
-                    DEPLOYED_BACKEND_TAG: tagNow,
-                    PREVIOUS_BACKEND_TAG: previous,
-                    BACKEND_IMAGE: now.values,
-                    ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
-                    ...skippedWatch,
-                },
-                error: why,
-            };
-        }
-        const watchStatus = watchStatusOf(released.code, values.watch);
-        const outputs = {
-            DEPLOYED_BACKEND_TAG: values.running,
-            PREVIOUS_BACKEND_TAG: values.previous || previous,
-            BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
-            ROLLED_BACK: String(values.rolledBack),
-            WATCH_STATUS: watchStatus,
-            WATCH_REPORT: watchReportJson(watchStatus, values.watch),
-            ...backupOutputs,
-        };
-        if (values.watch.guards.length && values.watch.status)
-            await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
-        const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
-        if (values.safety?.id)
-            progress.warn(`The data of before the release was restored (auto-rollback-restore); the failed release's data is in backup ${values.safety.id}`);
-        if (released.code !== 0) {
-            const rollbackFailed = released.code === BackendExit.RollbackFailed;
-            const preDeployFailed = released.code === BackendExit.PreDeployFailed;
-            await nas.finish(values.rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
-                tag,
-                commit,
-                previous,
-                detail: watchEnded
-                    ? rollbackFailed
-                        ? 'watch breached and rollback failed'
-                        : released.code === BackendExit.WatchRolledBack
-                            ? WATCH_ROLLBACK_DETAIL
-                            : 'watch breached, nothing to roll back to'
-                    : preDeployFailed
-                        ? 'pre-deploy failed'
-                        : released.code === BackendExit.PostDeployFailed
-                            ? 'post-deploy failed'
-                            : rollbackFailed
-                                ? 'release and rollback failed'
-                                : 'health check failed',
-            });
-            const why = watchEnded
-                ? `The release ${ref} passed its health check but its metrics watch failed: ${watchFailure(values.watch)}. ${released.code === BackendExit.WatchRolledBack
-                    ? `It was rolled back to ${target.image}:${values.running}.`
-                    : rollbackFailed
-                        ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
-                        : 'There was no previous release to roll back to: it is left running for inspection.'}`
-                : preDeployFailed
-                    ? 'pre-deploy failed; no container was changed'
-                    : recreateFailure({
-                        what: `The release ${ref}`,
-                        image: target.image,
-                        fallback: previous,
-                        running: values.running,
-                        rolledBack: values.rolledBack,
-                        rollbackFailed,
-                        tail: released.tail,
-                        code: released.code,
-                    });
-            progress.fail(why);
-            return { ok: false, outputs, error: why };
-        }
-        await nas.finish('success', { tag, commit, previous, ...(env ? { env } : {}) });
-        const history = withDeploy(state.history, nas.run, { tag, commit, previous });
-        if (backups.enabled && !nas.dryRun && values.backups)
-            await pruneBackups(nas, progress, {
-                dir: backups.dir,
-                keep: backups.keep,
-                running: tag,
-                history,
-                entries: values.backups,
-            });
-        const recent = datedTags(values.inventory, history).slice(0, 5);
-        if (settings.keepImages > 0)
-            await cleanupImages(nas, progress, {
-                image: target.image,
-                keep: settings.keepImages,
-                running: tag,
-                rollbackTarget: previousRelease(state.history, 'backend', tag),
-                inventory: values.inventory,
-                history,
-                pruneDangling: false,
-            });
-        progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
-        progress.detail(`Recent tags: ${recent.join(', ')}`);
-        await progress.platform.addSummary(`### Backend deployed\n\n| | |\n|---|---|\n| Tag | \`${tag}\` |\n| Commit | \`${commit}\` |\n| Previous | \`${previous || '(none)'}\` |\n| Host | ${conn.host} |\n`);
-        return { ok: true, outputs };
-    },
-});
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
-
-
-
-
-
-
-
-
-
-
-/** The services of the last release, when it was a release of several services (the history says). */
-function servicesOfLastRelease(history) {
-    const lastDeploy = [...history]
-        .reverse()
-        .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
-    return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
-}
-function specOf(name, r) {
-    return {
-        name,
-        image: r.image,
-        container: r.container,
-        tagVariable: r.tagVariable,
-        healthUrl: r.healthUrl,
-        buildContext: '.',
-        dockerfile: '',
-    };
-}
-/**
- * rollback-backend with several services (issue 14): the named services (or
- * all of the release's) each to `tag`, or each to its own previous release
- * by the history; the other services are not touched. Unknown names fail
- * before anything changes, listing the services there are.
- */
-async function rollbackServices(settings, nas, state, context) {
-    const { progress } = context;
-    const { conn, target } = settings;
-    const known = servicesOfLastRelease(state.history);
-    const names = settings.services.length ? settings.services : [...known.keys()];
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length || known.size === 0)
-        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
-    if (settings.restoreBackup)
-        throw new Error("Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.");
-    if (settings.envFile.content)
-        throw new Error("Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.");
-    const all = [...known].map(([name, r]) => specOf(name, r));
-    progress.step('Verifying the images exist');
-    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
-    const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
-    const moves = [];
-    // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
-    const pulls = [];
-    const source = settings.source;
-    for (const name of names) {
-        const spec = all.find((s) => s.name === name);
-        const now = current.get(name) ?? '';
-        const tag = settings.tag || previousServiceRelease(state.history, name, now);
-        const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
-        if (!tag)
-            throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-        const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
-        if (!onNas && source.kind === 'registry') {
-            // the credentials go only to the registry the inputs name, whatever a service's image in the history says
-            if (source.login && registryOf(spec.image) !== source.login.server)
-                throw new Error(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`);
-            const ref = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
-            const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
-            if (same)
-                same.services.push(name);
-            else {
-                pulls.push({
-                    ref,
-                    target: `${spec.image}:${tag}`,
-                    services: [name],
-                    authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-                    ...(source.login ? { login: source.login } : {}),
-                });
-                progress.warn(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${ref}) before anything changes`);
-            }
-        }
-        else if (!onNas)
-            throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-        progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
-        if (now !== tag || settings.force)
-            moves.push({ spec, tag, fallback: now });
-    }
-    progress.step('Checking current deployment');
-    for (const s of all)
-        progress.detail(`${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`);
-    const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
-    const outputsFor = (running) => {
-        const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
-        const tagOf = (n) => running.get(n) ?? current.get(n) ?? '';
-        return {
-            DEPLOYED_BACKEND_TAG: tagOf(first.name),
-            PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
-            BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
-            DEPLOYED_SERVICES: deploy_services_deployedServices(all, all.map((s) => tagOf(s.name)), all.map((s) => current.get(s.name) ?? '')),
-        };
-    };
-    if (moves.length === 0) {
-        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`);
-        await nas.finish('noop', { detail: 'already running' });
-        const outputs = outputsFor(new Map());
-        progress.results('ROLLBACK NOT NEEDED', outputs);
-        return { ok: true, outputs };
-    }
-    // One deployment for one release: services sent each to its own previous release may land on several.
-    const targets = [...new Set(moves.map((m) => m.tag))];
-    if (targets.length === 1)
-        await startRollbackDeployment(nas, context, {
-            inputs: settings.deployment,
-            repo: conn.repoPath,
-            history: state.history,
-            tag: targets[0],
-            description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
-        });
-    else if (settings.deployment.environment)
-        progress.warn(`The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`);
-    const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
-    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
-    const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        moves,
-        others: all
-            .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
-            .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
-        healthTimeout: target.healthTimeout,
-        force: settings.force,
-        named: !!settings.tag,
-        record,
-        steps,
-        // only the pulls of services that move (a service already on its tag has its image)
-        pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
-    }));
-    const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
-    const outputs = outputsFor(running);
-    if (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed) {
-        await nas.finish('failure', { detail: 'image pull failed' });
-        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
-            ? `logging in to ${source.kind === 'registry' ? source.login?.server || 'Docker Hub' : 'the registry'} failed (check registry-username and registry-password)`
-            : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs: outputsFor(new Map()), error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name)
-                ? [
-                    [
-                        m.spec.name,
-                        serviceRecord(m.spec, running.get(m.spec.name) ?? '', pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? '')),
-                    ],
-                ]
-                : [])),
-            detail: released.code === BackendExit.RollbackFailed
-                ? 'rollback and restore failed'
-                : `health check failed: ${released.values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(`rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`, moves.map((m) => m.spec), released.values, released.code, released.tail).replace(/^The release /, 'The ');
-        progress.fail(why);
-        return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
-    }
-    await nas.finish('success', {});
-    progress.results('ROLLBACK COMPLETE', {
-        ...Object.fromEntries(moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`])),
-    });
-    await progress.platform.addSummary(`### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
-        .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
-        .join('\n')}\n\nOn ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
-
- // issue 15
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** A restore that ends with these changed nothing: the backup did not verify, or the safety backup failed. */
-const NOTHING_CHANGED = new Set([
-    BackendExit.BackupCorrupt,
-    BackendExit.SafetyBackupFailed,
-    BackendExit.EnvFileFailed,
-]);
-const ROLLBACK_BACKEND_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    image: 'Verifying the image exists',
-    current: 'Checking current deployment',
-    ...ROLLBACK_STEPS,
-});
-/** rollback-backend: bring back a named tag, or the release before the running one. */
-const rollbackBackend = defineFlow({
-    kind: { action: 'rollback-backend', stack: 'backend', locking: true },
-    settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, context) {
-        if (settings.blueGreen.strategy === 'blue-green')
-            return rollbackBlueGreen(settings, nas, context); // issue 15
-        const { progress } = context;
-        const { conn, target } = settings;
-        const steps = ROLLBACK_BACKEND_STEPS;
-        progress.banner('Backend Rollback - NAS Local');
-        progress.plan(steps.count);
-        progress.step(`${steps.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(imagesState(target.image, target.container));
-        const { runningImage, inventory } = state.answers;
-        reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
-        reportInProgress(progress, state.inProgress);
-        // A release of several services (issue 14) is rolled back per service; without one, today's single service.
-        if (settings.services.length || servicesOfLastRelease(state.history).size)
-            return rollbackServices(settings, nas, state, context);
-        const current = runningTag(target.image, runningImage);
-        const available = datedTags(inventory, state.history);
-        const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
-        const ref = `${target.image}:${tag}`;
-        progress.step(`Verifying image ${ref} exists`);
-        // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
-        let pull;
-        if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-            const pulled = [...state.history]
-                .reverse()
-                .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
-            pull = {
-                ref: `${target.image}:${pulled ?? tag}`,
-                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-                ...(settings.source.login ? { login: settings.source.login } : {}),
-            };
-            progress.warn(`Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`);
-        }
-        else if (!inventory.some((t) => t.tag === tag)) {
-            const list = available.slice(0, 15).join('\n  ');
-            throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`);
-        }
-        if (!pull)
-            progress.ok('Image exists');
-        progress.step(steps.text('current'));
-        progress.detail(`Current image: ${runningImage || '(no container)'}`);
-        progress.detail(`Target image:  ${ref}`);
-        // The backup to restore: found and verified before anything changes (the phase verifies it again first).
-        let restore;
-        if (settings.restoreBackup) {
-            const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
-            restore =
-                settings.restoreBackup === 'auto'
-                    ? autoBackup(entries, tag)
-                    : entries.find((e) => e.id === settings.restoreBackup);
-            const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
-            if (!restore)
-                throw new Error(`restore-backup: ${settings.restoreBackup === 'auto' ? `no backup of ${tag} (taken while it ran) exists` : `backup ${settings.restoreBackup} does not exist`} in ${settings.backupDir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`);
-            if (!restore.verifies || !restore.manifest)
-                throw new Error(`restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`);
-            progress.ok(`Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`);
-        }
-        if (current === tag && !settings.force && !restore) {
-            progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
-            await nas.finish('noop', { tag, previous: current, detail: 'already running' });
-            const outputs = { DEPLOYED_BACKEND_TAG: tag, PREVIOUS_BACKEND_TAG: current, BACKEND_IMAGE: ref };
-            progress.results('ROLLBACK NOT NEEDED', outputs);
-            return { ok: true, outputs };
-        }
-        await startRollbackDeployment(nas, context, {
-            inputs: settings.deployment,
-            repo: conn.repoPath,
-            history: state.history,
-            tag,
-            description: `Rollback of the backend from ${current || 'nothing'} to ${tag}`,
-        });
-        const released = await nas.runPhase(rollbackPhase(nas.render, {
-            repo: conn.repoPath,
-            target,
-            tag,
-            current,
-            force: settings.force || current === tag,
-            named: !!settings.tag,
-            ...(pull ? { pull } : {}),
-            ...(restore?.manifest
-                ? {
-                    restore: {
-                        plan: {
-                            dir: settings.backupDir,
-                            id: restore.id,
-                            repo: conn.repoPath,
-                            composeFile: target.composeFile,
-                            container: target.container,
-                            items: restore.manifest.items,
-                            image: settings.backupImage,
-                        },
-                        safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
-                    },
-                }
-                : {}),
-            ...(settings.envFile.path
-                ? {
-                    envFile: {
-                        plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
-                        content: settings.envFile.content,
-                    },
-                }
-                : {}),
-        }));
-        const { running, rolledBack } = released.values;
-        const outputs = {
-            DEPLOYED_BACKEND_TAG: running,
-            PREVIOUS_BACKEND_TAG: current,
-            BACKEND_IMAGE: running ? `${target.image}:${running}` : '',
-            ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
-        };
-        const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
-        if (restore && released.code !== 0 && NOTHING_CHANGED.has(released.code)) {
-            await nas.finish('failure', { tag, previous: current, backup: restore.id, detail: 'restore refused' });
-            const why = `The restore of ${restore.id} was refused before anything changed: ${failureOf(released.tail, released.code)}`;
-            progress.fail(why);
-            return { ok: false, outputs, error: why };
-        }
-        if (restore && released.code === BackendExit.RestoreFailed) {
-            const undone = released.values.restoreUndone === true;
-            await nas.finish('failure', {
-                tag,
-                previous: current,
-                backup: restore.id,
-                detail: undone ? 'restore failed, undone' : 'restore failed',
-            });
-            const safetyId = outputs.SAFETY_BACKUP_ID || '(none)';
-            const state = undone
-                ? `the data of before it was put back from safety backup ${safetyId} and ${current || 'the backend'} runs again`
-                : `the data of before it could not be put back; it is in safety backup ${safetyId} (restore it by id)`;
-            const why = `Restoring ${restore.id} failed part way; ${state}. ${failureOf(released.tail, released.code)}`;
-            progress.fail(why);
-            return { ok: false, outputs, error: why };
-        }
-        if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
-            await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
-            const why = `The rollback to ${ref} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
-                ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
-                : `pulling ${pull.ref} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
-            progress.fail(why);
-            return {
-                ok: false,
-                outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
-                error: why,
-            };
-        }
-        if (restore && released.code === 0)
-            outputs.RESTORED_BACKUP = restore.id;
-        if (released.code !== 0) {
-            const rollbackFailed = released.code === BackendExit.RollbackFailed;
-            await nas.finish(rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
-                tag,
-                previous: current,
-                detail: rollbackFailed ? 'rollback and restore failed' : 'health check failed',
-            });
-            const why = recreateFailure({
-                what: `The rollback to ${ref}`,
-                image: target.image,
-                fallback: current,
-                running,
-                rolledBack,
-                rollbackFailed,
-                tail: released.tail,
-                code: released.code,
-            });
-            progress.fail(why);
-            return { ok: false, outputs, error: why };
-        }
-        await nas.finish('success', { ...envRecord, ...(restore ? { backup: restore.id } : {}) });
-        progress.results('ROLLBACK COMPLETE', {
-            'Previous image': runningImage,
-            'Current image': ref,
-            ...(restore ? { 'Restored backup': restore.id, 'Safety backup': outputs.SAFETY_BACKUP_ID } : {}),
-        });
-        progress.ok(`Successfully rolled back to: ${tag}`);
-        await progress.platform.addSummary(`### Backend rolled back\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}.\n`);
-        return { ok: true, outputs };
-    },
-});
-
-;// CONCATENATED MODULE: ./src/inputs/monitoring.ts
-
-
-
-
-function readVerify(r) {
-    const credentials = r.string('grafana-credentials', { trim: true });
-    return {
-        grafanaUrl: r.url('grafana-url'),
-        grafanaCredentials: credentials,
-        mimirUrl: r.url('mimir-url'),
-        lokiUrl: r.url('loki-url'),
-        tempoUrl: r.url('tempo-url'),
-        expectedDatasources: r.list('expected-datasources', /^[A-Za-z0-9_.-]{1,100}$/, 'a datasource UID'),
-        requiredMetrics: r.lines('required-metrics'),
-        failOnWarnings: r.bool('fail-on-warnings'),
-        containers: r.list('containers', PATTERNS.name, 'a container name'),
-    };
-}
-function readStack(r) {
-    return {
-        composeFile: r.relativePath('compose-file'),
-        healthTimeout: r.int('health-timeout', 1, 3600),
-        tagPrefix: r.matching('tag-prefix', PATTERNS.tagPrefix, 'a tag prefix (letters, digits, . _ -)'),
-        verify: r.bool('verify'),
-    };
-}
-function readDeployMonitoring(r) {
-    return {
-        conn: readConnection(r),
-        stack: readStack(r),
-        checkout: readCheckout(r),
-        createTag: r.bool('create-tag'),
-        pushTag: r.bool('push-tag'),
-        checks: readVerify(r),
-    };
-}
-function readRollbackMonitoring(r) {
-    const stack = readStack(r);
-    const tag = r.string('tag');
-    if (tag !== '' && !isMonitoringTag(tag, stack.tagPrefix)) {
-        throw new InputError('tag', `must be a monitoring release tag like ${stack.tagPrefix}2026.01.09-def4567 (<tag-prefix>YYYY.MM.DD-<7 hex>), or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`);
-    }
-    return { conn: readConnection(r), stack, tag, checks: readVerify(r) };
-}
-function readVerifyMonitoring(r) {
-    return { conn: readConnection(r), checks: readVerify(r) };
-}
-
 ;// CONCATENATED MODULE: ./src/remote/http.ts
 
 /**
@@ -66958,8 +63810,8 @@ function httpGetAll(requests, authorization, timeoutSeconds = 5) {
     // one line, as every client's header file wants it (and nothing more can ride along)
     if (/[\r\n]/.test(authorization))
         throw new Error('the Authorization header must be a single line');
-    const one = (r) => sh `( nr_get ${r.id} ${r.url} ${r.auth && authorization ? 'auth' : ''} ) &`;
-    return lines(sh `nr_tmp=$(mktemp -d) || exit 1
+    const one = (r) => shell_sh `( nr_get ${r.id} ${r.url} ${r.auth && authorization ? 'auth' : ''} ) &`;
+    return shell_lines(shell_sh `nr_tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$nr_tmp"' EXIT
 nr_auth=${authorization}
 # The credentials go to the client in private files (curl's -H @file, GNU wget's wgetrc), never on its command line.
@@ -66982,7 +63834,7 @@ nr_get() {
   fi
   [ -n "$nr_code" ] || nr_code=0
   printf '%s %s %s' "$nr_code" "$(head -c 200000 "$nr_f.body" 2>/dev/null | base64 | tr -d '\n')" "$(tail -c 300 "$nr_f.err" 2>/dev/null | base64 | tr -d '\n')" > "$nr_f.out"
-}`, ...requests.map(one), new Shell('wait'), ...requests.map((r) => sh `nr_value ${'http_' + r.id} "$(cat "$nr_tmp/"${r.id}.out)"`));
+}`, ...requests.map(one), new shell_Shell('wait'), ...requests.map((r) => shell_sh `nr_value ${'http_' + r.id} "$(cat "$nr_tmp/"${r.id}.out)"`));
 }
 /** Decodes one `http_<id>` value. */
 function parseHttpValue(value) {
@@ -66991,6 +63843,70 @@ function parseHttpValue(value) {
     const [status, body = '', error = ''] = value.split(' ');
     const decode = (b64) => Buffer.from(b64, 'base64').toString('utf8');
     return { status: Number(status) || 0, body: decode(body), error: decode(error).trim() };
+}
+
+;// CONCATENATED MODULE: ./src/programs/checkout.ts
+
+
+
+/** How moving the checkout can fail. */
+const checkout_CheckoutExit = {
+    /** The fetch failed, or the branch or ref is not on the remote. */
+    FetchFailed: 20,
+    /** Local changes and on-dirty: fail (or stashing/discarding them failed). */
+    DirtyCheckout: 21,
+    CheckoutFailed: 22,
+};
+const CHECKOUT = exitCodes(checkout_CheckoutExit);
+/** Decodes fetchTarget's values. */
+function checkout_decodeFetchedTarget(values) {
+    return { commit: values.get('commit') ?? '', subject: values.get('subject') ?? '' };
+}
+/**
+ * Fetches the remote and finds the commit to release: `ref` (which must be on
+ * remote/branch) or the branch's tip. Touches only remote-tracking refs and
+ * tags, never the work tree (a dry run does not fetch: it reads what was
+ * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
+ */
+function checkout_fetchTarget(r, t) {
+    const upstream = `refs/remotes/${t.remote}/${t.branch}`;
+    return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }
+${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }
+${t.ref
+        ? sh `${r.run(git.revParse(t.repo, `${t.ref}^{commit}`))} >/dev/null || { nr_say fail ${`ref ${t.ref} is not a commit fetched from ${t.remote}`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }
+${r.run(git.isAncestor(t.repo, t.ref, upstream))} || { nr_say fail ${`ref ${t.ref} is not on ${t.remote}/${t.branch}`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }`
+        : sh `:`}
+nr_value commit "$(${r.run(git.revParse(t.repo, `${t.ref || upstream}^{commit}`))})"
+nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 200)"`;
+}
+/**
+ * Moves the checkout to `commit` on the branch: local changes per `on-dirty`
+ * first, and a checkout left detached (a monitoring rollback) is switched
+ * back to the branch with a warning.
+ */
+function checkout_moveCheckout(r, t, commit) {
+    return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}
+if [ -n "$nr_dirty" ]; then
+  case ${t.onDirty} in
+    fail)
+      nr_say fail 'The checkout has local changes (on-dirty: fail); nothing was changed. Dirty paths:'
+      printf '%s\n' "$nr_dirty" | head -n 50 | while IFS= read -r nr_l; do nr_say info "  $nr_l"; done
+      ${CHECKOUT.exit(checkout_CheckoutExit.DirtyCheckout)} ;;
+    stash)
+      ${r.change(git.stash(t.repo, `nas-release: local changes before ${t.runLabel}`))} || ${CHECKOUT.exit(checkout_CheckoutExit.DirtyCheckout)}
+      nr_say warn ${`Local changes in the checkout were stashed (on-dirty: stash); see git stash list in ${t.repo}`} ;;
+    reset)
+      ${r.change(git.resetHard(t.repo))} && ${r.change(git.clean(t.repo))} || ${CHECKOUT.exit(checkout_CheckoutExit.DirtyCheckout)}
+      nr_say warn 'Local changes in the checkout were discarded (on-dirty: reset)' ;;
+  esac
+fi
+if ! ${r.run(git.symbolicHead(t.repo))} >/dev/null; then
+  nr_at=$(${r.run(git.exactTag(t.repo, 'HEAD'))} 2>/dev/null || ${r.run(git.shortHead(t.repo))})
+  nr_say warn "The checkout was detached at $nr_at (a monitoring rollback); switching it back to branch "${t.branch}". The monitoring files on disk change with it."
+fi
+${r.change(git.checkoutBranch(t.repo, t.branch, commit))} || { nr_say fail ${`git checkout ${t.branch} failed`}; ${CHECKOUT.exit(checkout_CheckoutExit.CheckoutFailed)}; }
+${r.change(git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
+nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
 }
 
 ;// CONCATENATED MODULE: ./src/programs/monitoring.ts
@@ -67003,7 +63919,7 @@ function parseHttpValue(value) {
 
 /** How the monitoring stack's programs end. */
 const MonitoringExit = {
-    ...CheckoutExit,
+    ...checkout_CheckoutExit,
     NoCheckout: 30,
     LeftoversNotRemoved: 50,
     ComposeDownFailed: 51,
@@ -67154,7 +64070,7 @@ nr_value dirty "$(${r.run(git.trackedChanges(repo))} | head -n 20 | tr '\\n' ';'
         }),
     };
 }
-const ROLLBACK_STACK_STEPS = RESTART_STEPS;
+const ROLLBACK_STACK_STEPS = (/* unused pure expression or super */ null && (RESTART_STEPS));
 /** rollback-monitoring's detached phase: check out the tag (detached) and restart the stack. Reports the commit. */
 function rollbackStackPhase(r, p) {
     const repo = p.place.repo;
@@ -67189,7 +64105,7 @@ else nr_say warn ${`Could not push ${p.tag} to ${p.remote} (no credentials on th
 }
 /** The checks: every HTTP GET from the NAS in parallel, and the containers' states. */
 function checksScript(requests, authorization, containers) {
-    return lines(HEALTH, httpGetAll(requests, authorization), ...containers.map((c, i) => sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
+    return shell_lines(health_HEALTH, httpGetAll(requests, authorization), ...containers.map((c, i) => shell_sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
 }
 function decodeChecks(requests, containers, values) {
     return {
@@ -67198,7 +64114,7 @@ function decodeChecks(requests, containers, values) {
     };
 }
 /** A monitoring release's verification step, as a program of its own. */
-function checksProgram(requests, authorization, v) {
+function monitoring_checksProgram(requests, authorization, v) {
     return {
         title: 'Verifying the monitoring stack',
         timeout: 60,
@@ -67210,7 +64126,7 @@ function checksProgram(requests, authorization, v) {
 /** verify-monitoring's one program: the checks, and whether a release holds the lock, with the probe. */
 function verifyState(stateDir, requests, authorization, v) {
     return {
-        script: () => sh `nr_lock=${stateDir}/lock
+        script: () => shell_sh `nr_lock=${stateDir}/lock
 if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi
 ${checksScript(requests, authorization, v.containers)}`,
         decode: (values) => {
@@ -67223,23 +64139,998 @@ ${checksScript(requests, authorization, v.containers)}`,
     };
 }
 
+;// CONCATENATED MODULE: ./src/programs/watch.ts
+
+
+
+/** Seconds one query may take before it counts as failed. */
+const QUERY_TIMEOUT = 10;
+/** The largest answer the watch reads (bytes); a larger one is a failed query, said as such, never cut. */
+const ANSWER_CAP = 1_000_000;
+/**
+ * The NAS side of the watch: constant shell, values only as arguments.
+ *
+ * nr_prom_get URL FILE      GETs URL into FILE (curl, else wget), prints the HTTP status (0: no answer)
+ * nr_prom_parse OP THR      reads a /api/v1/query answer on stdin and prints one line:
+ *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
+ *                             highest value for > and >=, the lowest for < and <=, NaN only when every
+ *                             series is NaN; BREACH 1 when WORST breaches THR),
+ *                             `empty` (no series), or `error MESSAGE`; the caller keeps it to ANSWER_CAP bytes
+ * nr_watch_guard I NAME Q OP THR FOR
+ *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
+ *                           prints the progress line, sets nr_watch_breach=I on a breach, and
+ *                           nr_watch_failed=I on a failed query under on-query-error=fail
+ *
+ * The JSON is read without a JSON parser: escaped backslashes and quotes are
+ * dropped first, so no text inside a string (a label value, an error message)
+ * can hold a quote and look like a "value" field; then every `"value":[t,"v"]`
+ * (or a scalar's `"result":[t,"v"]`) is one series.
+ */
+const WATCH = new shell_Shell(`nr_watch_gnu_wget=; wget --version 2>/dev/null | grep -q 'GNU Wget' && nr_watch_gnu_wget=1
+nr_prom_get() {
+  if command -v curl >/dev/null 2>&1; then
+    nr_pc=$(curl -sS -m ${QUERY_TIMEOUT} -o "$2" -w '%{http_code}' "$1" 2>"$2.err")
+  else
+    : > "$2"
+    # timeout(1) rather than wget -T (see nr_http_ok); GNU wget keeps the body of a 400, which says what is wrong with the query
+    if [ -n "$nr_watch_gnu_wget" ]; then timeout ${QUERY_TIMEOUT} wget --content-on-error -S -O "$2" "$1" 2>"$2.err"
+    else timeout ${QUERY_TIMEOUT} wget -S -O "$2" "$1" 2>"$2.err"; fi
+    nr_pc=$(grep -o 'HTTP/[0-9.]* [0-9][0-9][0-9]' "$2.err" | tail -n 1 | sed 's/.* //')
+  fi
+  case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
+}
+nr_prom_parse() {
+  awk -v op="$1" -v thr="$2" '
+    function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
+    function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
+    { body = body $0 " " }
+    END {
+      gsub(/\\\\\\\\/, "", body); gsub(/\\\\"/, "", body)
+      ws = "[ \\t\\r\\n]*"
+      if (body !~ ("\\"status\\"" ws ":" ws "\\"success\\"")) {
+        msg = "not a Prometheus query answer"
+        if (match(body, "\\"error\\"" ws ":" ws "\\"[^\\"]*\\"")) { msg = substr(body, RSTART, RLENGTH); sub(/^"error"[^:]*:[^"]*"/, "", msg); sub(/"$/, "", msg) }
+        print "error " clean(msg); exit
+      }
+      type = ""
+      if (match(body, "\\"resultType\\"" ws ":" ws "\\"[a-z]*\\"")) { type = substr(body, RSTART, RLENGTH); sub(/"$/, "", type); sub(/.*"/, "", type) }
+      if (type == "vector") pat = "\\"value\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else if (type == "scalar") pat = "\\"result\\"" ws ":" ws "\\\\[[^],]*," ws "\\"[^\\"]*\\""
+      else { print "error the query returns a " (type == "" ? "result of no known type" : type) ", not an instant vector or a scalar"; exit }
+      n = 0; worst = ""; rest = body
+      while (match(rest, pat)) {
+        v = substr(rest, RSTART, RLENGTH); rest = substr(rest, RSTART + RLENGTH)
+        sub(/"$/, "", v); sub(/.*"/, "", v); n++
+        if (v !~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][-+]?[0-9]+)?$/ && v !~ /^([-+]?Inf|NaN)$/) { print "error a series value is not a number: " clean(v); exit }
+        if (v == "NaN") { if (worst == "") worst = v; continue }
+        if (worst == "" || worst == "NaN" || (op ~ /^>/ ? num(v) > num(worst) : num(v) < num(worst))) worst = v
+      }
+      if (n == 0) { print "empty"; exit }
+      b = 0
+      if (worst != "NaN") {
+        x = num(worst); t = thr + 0
+        if (op == ">") b = x > t; else if (op == ">=") b = x >= t; else if (op == "<") b = x < t; else if (op == "<=") b = x <= t
+      }
+      print "value " clean(worst) " " n " " (b ? 1 : 0)
+    }'
+}
+nr_watch_guard() {
+  nr_wi=$1; nr_wn=$2; nr_wq=$3; nr_wop=$4; nr_wthr=$5; nr_wfor=$6; nr_wf="$nr_watch_dir/$1"
+  nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
+  if [ "$nr_wcode" = 0 ]; then
+    nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
+  elif nr_wsize=$(wc -c < "$nr_wf.body") && [ "$((nr_wsize))" -gt ${ANSWER_CAP} ]; then
+    # a series past any cut could be the one that breaches: an answer too long to read whole is not read at all
+    nr_wres="error the answer is $((nr_wsize)) bytes, over the ${ANSWER_CAP} the watch reads: aggregate the query (max, sum, topk) so it returns fewer series"
+  else
+    nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
+    case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
+  fi
+  eval "nr_wsince=\\\${nr_watch_since_$nr_wi}"
+  case $nr_wres in
+    'value '*)
+      set -- $nr_wres
+      printf '%s v %s %s\\n' "$nr_at" "$2" "$3" >> "$nr_wf"
+      if [ "$4" = 1 ]; then
+        [ -n "$nr_wsince" ] || nr_wsince=$nr_at
+        nr_wheld=$((nr_at - nr_wsince))
+        nr_say info "$nr_wn = $2 $nr_wop $nr_wthr: breaching for \${nr_wheld}s of \${nr_wfor}s ($3 series)"
+        if [ "$nr_wheld" -ge "$nr_wfor" ]; then
+          nr_watch_breach=$nr_wi; nr_watch_why="Guard $nr_wn breached: $2 $nr_wop $nr_wthr for \${nr_wheld}s (its duration: \${nr_wfor}s)"
+        fi
+      else
+        nr_wsince=
+        nr_say info "$nr_wn = $2 (limit $nr_wop $nr_wthr): ok ($3 series)"
+      fi ;;
+    *)
+      nr_wsince=
+      [ "$nr_wres" = empty ] && nr_wres='error the query returned no series (a metric or label that matches nothing?)'
+      printf '%s e %s\\n' "$nr_at" "\${nr_wres#error }" >> "$nr_wf"
+      nr_say warn "Guard $nr_wn: query failed: \${nr_wres#error }"
+      if [ "$nr_watch_on_error" = fail ]; then
+        nr_watch_failed=$nr_wi; nr_watch_why="Guard $nr_wn: its query failed and on-query-error is fail: \${nr_wres#error }"
+      fi ;;
+  esac
+  eval "nr_watch_since_$nr_wi=\\$nr_wsince"
+}`);
+/** Every byte but letters, digits and `-_.` percent-encoded: the query travels as data of a URL. */
+function urlEncode(text) {
+    return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+/**
+ * The success line's detail, from how the watch ended on the NAS (`watch passed`, `watch inconclusive`): an
+ * inconclusive watch must not be filed as passed. The phase's body runs in a subshell, so the watch leaves its
+ * outcome in `file` for the line written after it.
+ */
+function watch_watchDetailField(file) {
+    return sh `nr_wo=$(cat ${file} 2>/dev/null); rm -f ${file}
+case $nr_wo in passed|inconclusive) ${new Shell(RECORD_MORE)}="$${new Shell(RECORD_MORE)}"',"detail":"watch '"$nr_wo"'"' ;; esac`;
+}
+/** The value names the watch reports. */
+const STATUS = 'watch_status';
+const watch_GUARD = 'watch_guard';
+const samplesName = (i) => `watch_samples_${i}`;
+/**
+ * Shell that watches the guards on the NAS until the watch time is over or a
+ * guard breaches; it returns 0 when the release passed, 1 when it must be
+ * rolled back (a breach, or a failed query under on-query-error=fail); a
+ * watch in which a guard never got one good answer ends `inconclusive`. The
+ * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
+ */
+function watch_watchGuards(p, outcomeFile) {
+    const every = formatDuration(p.interval);
+    const keep = (outcome) => (outcomeFile ? sh `printf '%s' ${outcome} > ${outcomeFile}` : sh `:`);
+    const polls = p.guards.map((g, i) => sh `nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`);
+    return lines(WATCH, sh `nr_watch() {
+nr_watch_url=${p.metricsUrl.replace(/\/+$/, '')}; nr_watch_on_error=${p.onQueryError}
+nr_watch_dir=$(mktemp -d) || { nr_say fail 'Watch: no temporary directory'; return 1; }
+nr_watch_breach=; nr_watch_failed=; nr_watch_why=; nr_watch_n=0; nr_watch_t0=$(date +%s)
+nr_say group ${`Watching ${p.guards.length} guard(s) for ${formatDuration(p.seconds)}, every ${every}, at ${p.metricsUrl}`}
+while :; do
+  nr_at=$(( $(date +%s) - nr_watch_t0 )); nr_watch_n=$((nr_watch_n + 1))
+  nr_say info "poll $nr_watch_n at \${nr_at}s of ${new Shell(String(p.seconds))}s"`, ...polls, sh `  [ -n "$nr_watch_breach$nr_watch_failed" ] && break
+  [ "$nr_at" -ge ${p.seconds} ] && break
+  nr_next=$((nr_watch_t0 + nr_watch_n * ${p.interval})); [ "$nr_next" -le $((nr_watch_t0 + ${p.seconds})) ] || nr_next=$((nr_watch_t0 + ${p.seconds}))
+  nr_left=$((nr_next - $(date +%s))); [ "$nr_left" -le 0 ] || nr_sleep "$nr_left"
+done
+nr_say endgroup
+[ -z "$nr_watch_why" ] || nr_say fail "$nr_watch_why"`, ...p.guards.map((_, i) => sh `nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`), 
+    // A guard without one value in its samples watched nothing: the watch cannot say the release passed.
+    sh `nr_watch_silent=`, ...p.guards.map((g, i) => sh `grep -q '^[0-9]* v ' "$nr_watch_dir/"${i + 1} 2>/dev/null || nr_watch_silent="$nr_watch_silent "${g.name}`), sh `rm -rf "$nr_watch_dir"
+if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${watch_GUARD} "$nr_watch_breach"; return 1; fi
+if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${watch_GUARD} "$nr_watch_failed"; return 1; fi
+if [ -n "$nr_watch_silent" ]; then
+  nr_value ${STATUS} inconclusive; ${keep('inconclusive')}
+  nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
+  return 0
+fi
+nr_value ${STATUS} passed; ${keep('passed')}; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
+}`);
+}
+function decodeSamples(b64) {
+    const out = [];
+    for (const line of Buffer.from(b64 ?? '', 'base64')
+        .toString('utf8')
+        .split('\n')) {
+        const m = /^(\d+) (v|e) (.*)$/.exec(line);
+        if (!m)
+            continue;
+        const at = Number(m[1]);
+        if (m[2] === 'e')
+            out.push({ at, error: m[3] });
+        else {
+            const raw = m[3].split(' ')[0];
+            const value = raw === '+Inf' || raw === 'Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
+            out.push({ at, value });
+        }
+    }
+    return out;
+}
+/** The watch's values as the runner reads them. */
+function watch_decodeWatch(values, guards) {
+    const raw = values.get(STATUS) ?? '';
+    const status = raw === 'passed' || raw === 'inconclusive' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+    const reports = guards.map((g, i) => {
+        const samples = decodeSamples(values.get(samplesName(i + 1)));
+        const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));
+        const worst = worstOf(g, seen);
+        return {
+            name: g.name,
+            query: g.query,
+            condition: describeGuard(g),
+            samples,
+            ...(worst === undefined ? {} : { worst }),
+            errors: samples.filter((s) => s.error !== undefined).length,
+            breached: breachAt(g, samples) !== undefined,
+        };
+    });
+    const index = Number(values.get(watch_GUARD) ?? '0') - 1;
+    const guard = reports[index];
+    return { status, guards: reports, ...(guard ? { guard } : {}) };
+}
+
+;// CONCATENATED MODULE: ./src/programs/image-sources.ts
+
+
+
+
+/**
+ * Where one image comes from, on the NAS (issue 14). Each function here is
+ * about one image `{ image, tag }`, so a release of several services calls it
+ * once for each distinct image.
+ */
+const ImageExit = {
+    /** repo-path vanished between the state read and the phase. */
+    NoCheckout: 30,
+    BuildFailed: 33,
+    ImageMissingAfterBuild: 34,
+    /** `docker login` refused the registry credentials (or could not reach the registry). */
+    RegistryLoginFailed: 70,
+    /** `docker pull` failed: the tag is missing, or the registry refused it. */
+    PullFailed: 71,
+    /** The image streamed from the runner is not in the NAS's engine. */
+    ImageNotTransferred: 72,
+};
+const image_sources_EXIT = exitCodes(ImageExit);
+/**
+ * Pulls `ref` from the registry and tags it `target`. With credentials,
+ * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
+ * touched), the password on `docker login`'s standard input through `printf`,
+ * a shell builtin: it is in no process's arguments. Logs out and removes the
+ * folder right after the pull, whatever its outcome.
+ */
+function image_sources_pullImage(r, o) {
+    const server = o.login?.server ?? '';
+    const where = server || 'Docker Hub';
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
+    const config = o.login ? o.authDir : undefined;
+    const login = o.login
+        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+nr_say info ${`Logging in to ${where} as ${o.login.username}`}
+if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
+  nr_say ok ${`Logged in to ${where}`}
+else
+  printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
+  nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+fi`
+        : sh `:`;
+    const logout = o.login
+        ? sh `${r.change(docker.logout({ server, config: o.authDir }))} >/dev/null 2>&1 || true
+rm -rf ${o.authDir}`
+        : sh `:`;
+    return sh `${login}
+nr_say group ${`docker pull ${o.ref}`}
+if ${r.change(docker.pull(o.ref, config))} 2>&1; then nr_pulled=1; else nr_pulled=0; fi
+nr_say endgroup
+${logout}
+if [ "$nr_pulled" = 0 ]; then
+  nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
+  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+fi
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
+}
+/** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
+function asDockerNames(image) {
+    return image.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
+}
+/** A digest as the history may hold it: `sha256:` and 64 hex digits. */
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** Shell that sets nr_pd to the digest `ref` was pulled as from `image`'s repository ('' when none, or not sha256 and hex). */
+function digestOf(r, ref, image) {
+    return sh `nr_pd=$(${r.run(docker.repoDigests(ref))} 2>/dev/null | awk -v r=${`${asDockerNames(image)}@`} 'index($0, r) == 1 { print substr($0, length(r) + 1); exit }')
+case $nr_pd in sha256:*[!0-9a-f]*) nr_pd= ;; sha256:?*) ;; *) nr_pd= ;; esac`;
+}
+/**
+ * Shell that sets RECORD_MORE (history.ts) to the digest `ref` was pulled as
+ * from `image`'s repository, for the history: a rollback pulls that digest,
+ * never the tag again (a tag moves: `latest`, a branch, a re-pushed version).
+ */
+function image_sources_pulledDigestFields(r, ref, image) {
+    return sh `${digestOf(r, ref, image)}
+[ -z "$nr_pd" ] || ${new Shell(RECORD_MORE)}=',"digest":"'"$nr_pd"'"'`;
+}
+/** The same for the images of a release of several services: `digests`, by image. */
+function pulledDigestsFields(r, images, tag) {
+    return lines(sh `nr_pds=`, ...images.map((image) => sh `${digestOf(r, `${image}:${tag}`, image)}
+[ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
+}
+/**
+ * The shell that puts `image:tag` on the NAS from its source: built from the
+ * checkout (reused when it exists, as before), pulled from the registry
+ * (always: a re-run pulls what the workflow pushed), or checked to have
+ * arrived from the runner (streamed before the phase, see loadImage).
+ */
+function image_sources_obtainImage(r, p) {
+    const ref = `${p.image}:${p.tag}`;
+    const source = p.source;
+    if (source.kind === 'registry')
+        return image_sources_pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: ref,
+            authDir: p.authDir,
+            what: 'image',
+            ...(source.login ? { login: source.login } : {}),
+        });
+    if (source.kind === 'runner')
+        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+}
+/** What the step that obtains an image says, by source. */
+function image_sources_obtainStepText(source, ref) {
+    if (source.kind === 'registry')
+        return `Pulling backend image (${ref})`;
+    if (source.kind === 'runner')
+        return `Checking backend image from the runner (${ref})`;
+    return `Building backend image (${ref})`;
+}
+/** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
+function image_sources_nasLayersScript(r) {
+    return sh `nr_ids=$(${r.run(docker.imageIds())} 2>/dev/null | sort -u)
+if [ -n "$nr_ids" ]; then nr_value nas_layers_b64 "$(${r.run(docker.imageLayers([]))} $nr_ids 2>/dev/null | base64 | tr -d '\\n')"; fi`;
+}
+function image_sources_decodeNasLayers(values) {
+    const text = Buffer.from(values.get('nas_layers_b64') ?? '', 'base64').toString();
+    return {
+        chains: text
+            .split('\n')
+            .map((l) => l.trim().split(/\s+/).filter(Boolean))
+            .filter((c) => c.length > 0),
+    };
+}
+/** The layers on the NAS, asked alone (a state question of a flow that needs nothing else). */
+function nasLayersQuestion() {
+    return { script: (r) => image_sources_nasLayersScript(r), decode: image_sources_decodeNasLayers };
+}
+/**
+ * Loads an image archive (docker save's tar, gzip-compressed) from standard
+ * input into the NAS's engine: `gunzip | docker load`, no file. Reports
+ * whether `ref` is there afterwards.
+ */
+function loadImage(r, ref) {
+    return {
+        title: 'Loading the image into the NAS',
+        timeout: 6 * 3600,
+        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
+    };
+}
+/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
+function obtainFailure(source, image, tag, code) {
+    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
+    const login = source.kind === 'registry' ? source.login : undefined;
+    if (code === ImageExit.RegistryLoginFailed)
+        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+    if (code === ImageExit.PullFailed)
+        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+    if (code === ImageExit.ImageNotTransferred)
+        return `the image ${image}:${tag} built on the runner is not on the NAS`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/programs/backend.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** How the backend's phases end. */
+const backend_BackendExit = {
+    ...checkout_CheckoutExit,
+    ...ImageExit,
+    /** repo-path vanished between the state read and the phase. */
+    NoCheckout: 30,
+    PreDeployFailed: 31,
+    PostDeployFailed: 32,
+    BuildFailed: 33,
+    ImageMissingAfterBuild: 34,
+    /** The new tag failed and the fallback runs again, healthy. */
+    RolledBack: 40,
+    /** The new tag failed and there was nothing to go back to: it is left for inspection. */
+    FailedWithoutFallback: 41,
+    /** The new tag failed and the fallback did not come back healthy either. */
+    RollbackFailed: 42,
+    /** The new tag was healthy, a metrics guard breached during the watch, and the fallback runs again, healthy. */
+    WatchRolledBack: 43,
+    /** As RolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+    RolledBackDataNotPutBack: 44,
+    /** As WatchRolledBack, but the data the fallback ran with could not be put back (value `data` says how). */
+    WatchRolledBackDataNotPutBack: 45,
+    ...backups_BackupExit,
+};
+/** The exits of a release that end it before the recreate: no container was touched. */
+const BEFORE_RECREATE = new Set([
+    backend_BackendExit.FetchFailed,
+    backend_BackendExit.DirtyCheckout,
+    backend_BackendExit.CheckoutFailed,
+    backend_BackendExit.NoCheckout,
+    backend_BackendExit.BuildFailed,
+    backend_BackendExit.ImageMissingAfterBuild,
+    backend_BackendExit.BackupFailed,
+    backend_BackendExit.EnvFileFailed,
+    backend_BackendExit.RegistryLoginFailed,
+    backend_BackendExit.PullFailed,
+    backend_BackendExit.ImageNotTransferred,
+]);
+const backend_EXIT = exitCodes(backend_BackendExit);
+/** The tag a container runs, when it runs this image. */
+function runningTag(image, runningImage) {
+    return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
+}
+/** The tag a fallback that no tag of the image names gets: it says what it is, and one image always gets the same. */
+function fallbackTag(id) {
+    return `fallback-${id.replace(/^sha256:/, '').slice(0, 12)}`;
+}
+/**
+ * The fallback of a release of `image:tag`, from what the container runs now: its own tag when it runs one of this
+ * image (and that is not the tag being released, which a pull may move), else its image by id under fallbackTag.
+ */
+function fallbackOf(image, running, tag) {
+    const now = runningTag(image, running.image);
+    if (!running.id)
+        return { tag: now };
+    return { tag: now && now !== tag ? now : fallbackTag(running.id), ran: { image: running.image, id: running.id } };
+}
+/** The image's tags, base64 in one value (any number of them). */
+function inventoryValue(r, image) {
+    return sh `nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
+}
+/**
+ * The image's tags asked beside the questions already started in the background, and sent once they have
+ * answered: a value line this long could be torn by another writer where the NAS has no fold to cut it.
+ */
+function inventoryAfterOthers(r, image) {
+    return sh `nr_tags_b64=$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')
+wait
+nr_value tags_b64 "$nr_tags_b64"`;
+}
+function decodeInventory(values) {
+    return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
+}
+/** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
+function deployState(target, checkout, source = { kind: 'nas' }) {
+    const runner = source.kind === 'runner';
+    return {
+        // The image query runs beside the fetch; its value line is short, so it cannot tear another.
+        // The layers' value line is long: it is asked after the others have ended.
+        script: (r) => sh `( ${runningValues(r, target.container)} ) &
+${fetchTarget(r, checkout)}${runner
+            ? sh `
+wait
+${nasLayersScript(r)}
+${inventoryValue(r, target.image)}`
+            : sh ``}`,
+        decode: (values) => ({
+            ...decodeRunning(values),
+            ...decodeFetchedTarget(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+        }),
+    };
+}
+/** What the container runs: its `image:tag` and its image's id (two short value lines). */
+function runningValues(r, container) {
+    return sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"; nr_value running_image_id "$(${r.run(docker.containerImageId(container))} 2>/dev/null)"`;
+}
+function decodeRunning(values) {
+    const id = values.get('running_image_id');
+    return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
+}
+/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
+function imagesState(image, container) {
+    return {
+        script: (r) => sh `( ${runningValues(r, container)} ) &
+${inventoryAfterOthers(r, image)}`,
+        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+    };
+}
+/** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
+function imageTags(image) {
+    return {
+        script: (r) => inventoryValue(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
+    };
+}
+/** The image's tags alone (a blue-green rollback finds its containers through compose, not `container`). */
+function imageInventory(image) {
+    return {
+        script: (r) => inventoryAfterOthers(r, image),
+        decode: (values) => ({ inventory: decodeInventory(values) }),
+    };
+}
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+const ROLLBACK_HOOKS = { pre: 'pre-rollback', post: 'post-rollback' };
+function decodeRecreate(values) {
+    return {
+        previous: values.get('previous') ?? '',
+        running: values.get('running') ?? '',
+        rolledBack: values.get('rolled_back') === 'true',
+        ...(values.get('up_failed') === 'yes' ? { upFailed: true } : {}),
+    };
+}
+/**
+ * Changes the running backend: pre-deploy, recreate with the tag, wait for
+ * health, verify, post-deploy; when the new tag fails, print its logs and put
+ * the fallback tag back. Run detached on the NAS, so a hang-up cannot cut it in half.
+ */
+function recreateBackend(r, p) {
+    const { target: t } = p;
+    const ref = `${t.image}:${p.tag}`;
+    const up = (tag, force) => r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
+    const hook = (name, text, failure) => text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+    const watch = r.dryRun ? undefined : p.watch;
+    return lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
+cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
+nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
+case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
+nr_value previous "$nr_prev"
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh `:`}
+${p.steps.say('recreate')}
+if [ -n "$nr_before_failed" ]; then
+  nr_say fail 'The recreate did not start: what comes before it failed after a change'; nr_ok=0
+elif ${up(p.tag, p.force)}; then
+  nr_say ok 'Container recreated'
+  ${p.steps.say('health')}
+  ${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh `nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
+else
+  nr_say fail 'docker compose up failed (its error is above)'; nr_ok=0; nr_value up_failed yes
+fi
+if [ "$nr_ok" = 1 ]; then
+  nr_say ok 'Backend is healthy'
+  ${p.steps.say('verify')}
+  nr_now_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null)
+  if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
+  else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
+  ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
+  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
+fi
+if [ "$nr_ok" = 1 ]; then
+  nr_value running ${p.tag}; nr_value rolled_back false
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
+  exit 0
+fi
+nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
+${r.run(docker.logs(t.container, 100))} 2>&1 || true
+nr_say endgroup
+${p.fallback
+        ? sh `nr_say warn ${`Rolling back to ${t.image}:${p.fallback}${p.fallbackRan ? ` (what ran before: ${p.fallbackRan.image}, ${p.fallbackRan.id})` : ''}`}
+${p.onFallback ?? sh `:`}
+${p.fallbackRan ? keepFallback(r, `${t.image}:${p.fallback}`, p.fallbackRan.id) : sh `:`}
+if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
+  nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
+  nr_value running ${p.fallback}; nr_value rolled_back true
+  if [ -n "$nr_watch_breach$nr_watch_failed" ]; then
+    [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(backend_BackendExit.WatchRolledBackDataNotPutBack)}
+    ${backend_EXIT.exit(backend_BackendExit.WatchRolledBack)}
+  fi
+  [ -z "$nr_fb_incomplete" ] || ${backend_EXIT.exit(backend_BackendExit.RolledBackDataNotPutBack)}
+  ${backend_EXIT.exit(backend_BackendExit.RolledBack)}
+fi
+nr_say fail ${`The rollback to ${p.fallback} did not become healthy either`}
+nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | sed 's/^.*://')"; nr_value rolled_back true; ${backend_EXIT.exit(backend_BackendExit.RollbackFailed)}`
+        : sh `nr_say warn 'No previous tag to roll back to: the new container is left for inspection'
+nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(backend_BackendExit.FailedWithoutFallback)}`}`);
+}
+/** Where the watch leaves how it ended, for the success line the phase writes after its body. */
+function watchOutcomeFile(repo) {
+    return `${stateDirOf(repo)}/watch-outcome`;
+}
+/**
+ * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
+ * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
+ */
+function keepFallback(r, ref, id) {
+    return sh `if [ "$(${r.run(docker.imageExists(ref))} 2>/dev/null)" != ${id} ]; then
+  ${r.change(docker.tag(id, ref))} && nr_say info ${`Tagged ${id} as ${ref}`} || nr_say warn ${`Cannot tag ${id} as ${ref}`}
+fi`;
+}
+/** The steps of a backend release on the NAS, after the runner's lock step. */
+const RELEASE_STEPS = {
+    checkout: 'Updating repository',
+    tag: 'Computing image tag',
+    build: 'Building backend image',
+    verifyImage: 'Verifying image tag',
+    recreate: 'Deploying backend container',
+    health: 'Waiting for backend to be healthy',
+    verify: 'Verifying deployment',
+};
+/** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
+const WATCH_ROLLBACK_DETAIL = 'metrics guard breached during the watch';
+/** …and when the data of before the release could not be restored on the way back. */
+const WATCH_ROLLBACK_DATA_DETAIL = (/* unused pure expression or super */ null && (`${WATCH_ROLLBACK_DETAIL}; data of before not restored`));
+/** deploy-backend's one detached phase, from the checkout to health, with its own automatic rollback. */
+function releasePhase(r, p) {
+    const { target } = p;
+    const ref = `${target.image}:${p.tag}`;
+    const steps = new Steps(RELEASE_STEPS);
+    return {
+        title: 'Releasing the backend',
+        // a watch's polls may each take up to a query timeout per guard past the interval
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+        begin: {
+            tag: p.tag,
+            image: target.image,
+            commit: p.commit,
+            previous: p.previous,
+            detail: 'deploy',
+            ...(p.fallbackRan ? { ran: p.fallbackRan } : {}),
+            ...envRecord(p),
+            ...pulledRecord(p),
+        },
+        success: {
+            tag: p.tag,
+            image: target.image,
+            commit: p.commit,
+            previous: p.previous,
+            ...envRecord(p),
+            ...pulledRecord(p),
+        },
+        ...(p.source?.kind === 'registry' || p.watch
+            ? {
+                successFields: lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, sh `:`),
+            }
+            : {}),
+        // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
+        ...(p.watch
+            ? {
+                endings: [
+                    {
+                        code: backend_BackendExit.WatchRolledBack,
+                        outcome: 'rolled-back',
+                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
+                    },
+                    ...(p.fallback && p.backup?.restoreOnFallback
+                        ? [
+                            {
+                                code: backend_BackendExit.WatchRolledBackDataNotPutBack,
+                                outcome: 'rolled-back',
+                                update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DATA_DETAIL },
+                            },
+                        ]
+                        : []),
+                ],
+            }
+            : {}),
+        // The backups are listed in the same round trip, for retention (presence only, no data read).
+        afterSuccess: p.backup
+            ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
+            : inventoryValue(r, target.image),
+        script: sh `${p.backup
+            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
+                ? sh `nr_say info 'dry-run: no backup taken'`
+                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
+            : sh `:`}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
+${steps.say('tag')}
+nr_say ok ${`Image tag: ${p.tag}`}
+${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
+${obtainImage(r, {
+            image: target.image,
+            tag: p.tag,
+            source: p.source ?? { kind: 'nas' },
+            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        })}
+cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
+${steps.say('verifyImage')}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${backend_EXIT.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi
+nr_value built yes
+${recreateBackend(r, {
+            repo: p.repo,
+            target,
+            tag: p.tag,
+            fallback: p.fallback,
+            ...(p.fallback && p.fallbackRan ? { fallbackRan: p.fallbackRan } : {}),
+            force: false,
+            ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
+            ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
+            ...(p.watch ? { watch: p.watch } : {}),
+            steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
+        })}`,
+        decode: (values) => ({
+            ...decodeRecreate(values),
+            built: values.get('built') === 'yes',
+            inventory: decodeInventory(values),
+            watch: decodeWatch(values, p.watch?.guards ?? []),
+            ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...decodeDataOutcome(values),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+        }),
+    };
+}
+function envRecord(p) {
+    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
+function pulledRecord(p) {
+    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+}
+/**
+ * What a failed release does before its fallback comes back: its environment file, and its data when asked.
+ * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
+ */
+function fallbackShell(r, p) {
+    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
+        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(r, {
+            dir: p.backup.plan.dir,
+            id: new Shell('"$nr_bk_id"'),
+            repo: p.repo,
+            composeFile: p.target.composeFile,
+            container: p.target.container,
+            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
+            image: p.backup.plan.image,
+        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
+        : undefined, sh `:`);
+}
+/** The steps of a backend rollback on the NAS. */
+const ROLLBACK_STEPS = {
+    recreate: 'Redeploying with the target tag',
+    health: 'Waiting for backend to be healthy',
+    verify: 'Verifying rollback',
+};
+function rollbackPhase(r, p) {
+    const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
+    // The file is staged before anything changes; after a restore, one that cannot take its place undoes the
+    // restore (through the fallback) rather than leave the backend stopped.
+    const installed = written
+        ? installEnvFile(r, written.plan, written.content, { tag: p.tag, previous: p.current }, p.restore
+            ? sh `nr_value before_failed env-file; nr_before_failed=1`
+            : BACKUP_EXIT.exit(BackupExit.EnvFileFailed))
+        : p.envFile
+            ? putBackEnvFile(r, p.envFile.plan, p.tag)
+            : undefined;
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    return {
+        title: p.restore ? 'Restoring the data and rolling back the backend' : 'Rolling back the backend',
+        timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
+        begin: {
+            tag: p.tag,
+            image: p.target.image,
+            previous: p.current,
+            ...(p.fallback?.ran ? { ran: p.fallback.ran } : {}),
+            detail: p.named ? 'named' : 'previous-release',
+            ...(restoreId ? { backup: restoreId } : {}),
+            ...env,
+        },
+        success: env,
+        script: recreateBackend(r, {
+            repo: p.repo,
+            target: p.target,
+            tag: p.tag,
+            fallback: p.fallback ? p.fallback.tag : p.current,
+            ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
+            force: p.force || !!p.restore,
+            ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+            ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+            hookNames: ROLLBACK_HOOKS,
+            steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+            // the restore verifies the backup before anything changes; the environment file is staged before it
+            beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
+                ? pullImage(r, {
+                    ref: p.pull.ref,
+                    target: `${p.target.image}:${p.tag}`,
+                    authDir: p.pull.authDir,
+                    what: 'the missing image',
+                    ...(p.pull.login ? { login: p.pull.login } : {}),
+                })
+                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
+            // the release that ran before comes back on the data it ran with
+            ...(p.envFile || p.restore
+                ? {
+                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
+                }
+                : {}),
+        }),
+        decode: (values) => ({
+            ...decodeRecreate(values),
+            ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+            ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+            ...decodeDataOutcome(values),
+            ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+            ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+        }),
+    };
+}
+/** Tags `from` as `to` before anything changes, or ends the phase as a failed pull would: nothing changed. */
+function retag(r, from, to) {
+    return sh `${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${backend_EXIT.exit(backend_BackendExit.PullFailed)}; }`;
+}
+/** The ids of images by reference, empty for one the NAS does not have. */
+function imageIds(r, refs) {
+    return {
+        title: 'Looking for the images',
+        timeout: 60,
+        quiet: true,
+        script: lines(...refs.map((ref, i) => sh `nr_value ${`image_id_${i}`} "$(${r.run(docker.imageExists(ref))} 2>/dev/null)"`)),
+        decode: (values) => refs.map((_, i) => values.get(`image_id_${i}`) ?? ''),
+    };
+}
+/** What the backend container runs now (`image:tag`, empty without one): asked when a phase's report was cut short. */
+function whatRuns(r, container) {
+    return {
+        title: 'Asking what runs now',
+        timeout: 60,
+        quiet: true,
+        script: sh `nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"`,
+        decode: (values) => values.get('running_image') ?? '',
+    };
+}
+/** The commit a dated tag was built from, by its short SHA, through git on the NAS. */
+function commitOfTag(r, repo, shortSha) {
+    return {
+        title: 'Finding the commit of the tag',
+        timeout: 60,
+        quiet: true,
+        script: sh `nr_value commit "$(${r.run(git.revParse(repo, `${shortSha}^{commit}`))})"`,
+        decode: (values) => values.get('commit') ?? '',
+    };
+}
+/**
+ * Removes image tags in one docker call (in one program, whatever their
+ * number), then lists what is left, so the log and the outputs count only
+ * what was really removed. A dry run removes nothing and reports what would go.
+ */
+function removeImages(r, image, tags, pruneDangling) {
+    return {
+        title: 'Removing old images',
+        timeout: 1800,
+        script: lines(tags.length
+            ? sh `${r.change(docker.removeImages(tags.map((t) => `${image}:${t}`)))} 2>&1 || nr_say warn 'Some images could not be removed (still used by a container?)'
+${inventoryValue(r, image)}`
+            : undefined, pruneDangling
+            ? sh `${r.change(docker.pruneDangling())} >/dev/null && nr_say ok 'Dangling images pruned'`
+            : undefined, sh `:`),
+        decode: (values) => {
+            if (r.dryRun)
+                return { removed: [...tags], kept: [] };
+            const left = new Set(decodeInventory(values).map((t) => t.tag));
+            return { removed: tags.filter((t) => !left.has(t)), kept: tags.filter((t) => left.has(t)) };
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/release/failures.ts
+
+
+/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
+function beforeRecreateDetail(code) {
+    if (code === BackendExit.BuildFailed)
+        return 'build failed';
+    if (code === BackendExit.RegistryLoginFailed)
+        return 'registry login failed';
+    if (code === BackendExit.PullFailed)
+        return 'image pull failed';
+    if (code === BackendExit.ImageNotTransferred)
+        return 'image not transferred';
+    if (code === BackendExit.BackupFailed)
+        return 'backup failed';
+    if (code === BackendExit.EnvFileFailed)
+        return 'environment file not written';
+    if (code === CheckoutExit.DirtyCheckout)
+        return 'dirty checkout';
+    return 'checkout or build failed';
+}
+/** The line that says why, from a failed program's last lines. */
+function failureOf(tail, code) {
+    const last = tail.filter((l) => l.trim()).slice(-8);
+    return `exit code ${code}${last.length ? `; last lines:\n${last.join('\n')}` : ''}`;
+}
+/**
+ * Why a recreate failed, from the most to the least serious: the new tag and
+ * the way back both failed; the way back worked; nothing to go back to.
+ * Shared by deploy (`the release …`) and rollback (`the rollback to …`).
+ */
+function recreateFailure(o) {
+    const failed = o.upFailed
+        ? 'could not be created (docker compose up failed; its error is in the log)'
+        : 'failed its health check';
+    if (o.rollbackFailed)
+        return `${o.what} failed and putting ${o.image}:${o.fallback} back failed too; the backend runs ${o.running ? `${o.image}:${o.running}` : 'an unknown image (docker did not answer)'}. ${failureOf(o.tail, o.code)}`;
+    if (o.rolledBack)
+        return `${o.what} ${failed} and was rolled back to ${o.image}:${o.running}`;
+    return `${o.what} failed: ${failureOf(o.tail, o.code)}`;
+}
+/** Says what an interrupted run left behind; `now` describes what runs now. */
+function reportInterrupted(progress, interrupted, now) {
+    if (!interrupted)
+        return;
+    const r = interrupted;
+    progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
+}
+/** Says that a release runs beside this lock-free operation, whose view may be a moment old. */
+function reportInProgress(progress, running) {
+    if (!running)
+        return;
+    progress.warn(`A release is running on the NAS right now: ${running.action} of ${running.tag || '?'} (${running.run ?? 'unknown run'}, by ${running.actor ?? '?'}, since ${running.started}). What follows shows the state before it ends.`);
+}
+
+;// CONCATENATED MODULE: ./src/release/flow.ts
+/** Declares a flow, keeping its settings type. */
+function defineFlow(flow) {
+    return flow;
+}
+
 ;// CONCATENATED MODULE: ./src/release/monitoring/checks.ts
-/** The HTTP requests the checks need, all made from the NAS in one round trip. */
-function checkRequests(v) {
-    return [
-        { id: 'grafana_health', url: `${v.grafanaUrl}/api/health` },
-        { id: 'grafana_datasources', url: `${v.grafanaUrl}/api/datasources`, auth: true },
-        { id: 'mimir_ready', url: `${v.mimirUrl}/ready` },
-        ...v.requiredMetrics.map((m, i) => ({
-            id: `mimir_metric_${i}`,
-            url: `${v.mimirUrl}/prometheus/api/v1/query?query=${encodeURIComponent(m)}`,
-        })),
-        { id: 'tempo_ready', url: `${v.tempoUrl}/ready` },
-        { id: 'tempo_echo', url: `${v.tempoUrl}/api/echo` },
-        { id: 'tempo_search', url: `${v.tempoUrl}/api/search?limit=1` },
-        { id: 'loki_ready', url: `${v.lokiUrl}/ready` },
-        { id: 'loki_labels', url: `${v.lokiUrl}/loki/api/v1/labels` },
-    ];
+
+/**
+ * Where `required-metrics` are queried: Mimir when it is checked (the store the
+ * dashboards read; a Prometheus beside it remote-writes there, so a series in
+ * Mimir proves the whole path), else Prometheus when it is; none otherwise.
+ */
+function metricsStore(v) {
+    if (v.checks.has('mimir'))
+        return 'mimir';
+    if (v.checks.has('prometheus'))
+        return 'prometheus';
+    return undefined;
+}
+/** The containers whose state the checks read: none unless `containers` is checked. */
+function checks_checkedContainers(v) {
+    return v.checks.has('containers') ? v.containers : [];
+}
+/** The HTTP requests the named checks need, all made from the NAS in one round trip. */
+function checks_checkRequests(v) {
+    const store = metricsStore(v);
+    const queryApi = store === 'mimir' ? `${v.mimirUrl}/prometheus` : v.prometheusUrl;
+    const requests = {
+        grafana: [
+            { id: 'grafana_health', url: `${v.grafanaUrl}/api/health` },
+            { id: 'grafana_datasources', url: `${v.grafanaUrl}/api/datasources`, auth: true },
+        ],
+        prometheus: [{ id: 'prometheus_ready', url: `${v.prometheusUrl}/-/ready` }],
+        mimir: [{ id: 'mimir_ready', url: `${v.mimirUrl}/ready` }],
+        tempo: [
+            { id: 'tempo_ready', url: `${v.tempoUrl}/ready` },
+            { id: 'tempo_echo', url: `${v.tempoUrl}/api/echo` },
+            { id: 'tempo_search', url: `${v.tempoUrl}/api/search?limit=1` },
+        ],
+        loki: [
+            { id: 'loki_ready', url: `${v.lokiUrl}/ready` },
+            { id: 'loki_labels', url: `${v.lokiUrl}/loki/api/v1/labels` },
+        ],
+        containers: [],
+    };
+    if (store)
+        requests[store].push(...v.requiredMetrics.map((m, i) => ({
+            id: `${store}_metric_${i}`,
+            url: `${queryApi}/api/v1/query?query=${encodeURIComponent(m)}`,
+        })));
+    return CHECKS.filter((c) => v.checks.has(c)).flatMap((c) => requests[c]);
 }
 /** `user:password` becomes basic auth; anything else is an API token. */
 function authorizationHeader(credentials) {
@@ -67247,13 +65138,17 @@ function authorizationHeader(credentials) {
         return '';
     return credentials.includes(':') ? `Basic ${Buffer.from(credentials).toString('base64')}` : `Bearer ${credentials}`;
 }
+/** The Authorization header of the checks: only Grafana's take it. */
+function checks_checksAuthorization(v) {
+    return v.checks.has('grafana') ? authorizationHeader(v.grafanaCredentials) : '';
+}
 function answered(r) {
     if (r.status === 0)
         return `no answer (${r.error || 'connection failed'})`;
     const body = r.body.replace(/\s+/g, ' ').trim();
     return `HTTP ${r.status}${body ? `: ${body.slice(0, 120)}` : ''}`;
 }
-function json(r) {
+function checks_json(r) {
     try {
         return JSON.parse(r.body);
     }
@@ -67261,23 +65156,15 @@ function json(r) {
         return undefined;
     }
 }
-/**
- * Judges the answers: each check ends pass, warn or fail, saying what came
- * back when it does not pass. `containers` maps each stack container to its
- * `status health restarts` line (or `missing`).
- */
-function evaluateChecks(v, responses, containers) {
-    const get = (id) => responses.get(id) ?? { status: 0, body: '', error: 'not asked' };
-    const out = [];
-    const add = (component, check, status, detail) => void out.push({ component, check, status, detail });
+function grafanaChecks(v, get, add) {
     const gh = get('grafana_health');
-    const health = json(gh);
+    const health = checks_json(gh);
     if (gh.status === 200 && health?.database === 'ok')
         add('Grafana', 'api/health', 'pass', 'database: ok');
     else
         add('Grafana', 'api/health', 'fail', gh.status === 200 ? `database is not ok: ${answered(gh)}` : answered(gh));
     const gd = get('grafana_datasources');
-    const list = json(gd);
+    const list = checks_json(gd);
     if (gd.status === 200 && Array.isArray(list)) {
         const uids = new Set(list.map((d) => d?.uid));
         const missing = v.expectedDatasources.filter((u) => !uids.has(u));
@@ -67292,22 +65179,34 @@ function evaluateChecks(v, responses, containers) {
     else {
         add('Grafana', 'datasources', 'fail', gd.status === 200 ? `not a JSON list: ${answered(gd)}` : answered(gd));
     }
-    const mr = get('mimir_ready');
-    add('Mimir', 'ready', mr.status === 200 ? 'pass' : 'fail', mr.status === 200 ? 'ready' : answered(mr));
+}
+/**
+ * A metrics store (Mimir or Prometheus): ready, and, when it is the store the
+ * required metrics are queried against, a series for each of them. A required
+ * metric with no series fails: what needs it (a dashboard, an alert) sees nothing.
+ */
+function storeChecks(v, store, get, add) {
+    const component = store === 'mimir' ? 'Mimir' : 'Prometheus';
+    const ready = get(`${store}_ready`);
+    add(component, 'ready', ready.status === 200 ? 'pass' : 'fail', ready.status === 200 ? 'ready' : answered(ready));
+    if (metricsStore(v) !== store)
+        return;
     v.requiredMetrics.forEach((metric, i) => {
-        const r = get(`mimir_metric_${i}`);
-        const body = json(r);
+        const r = get(`${store}_metric_${i}`);
+        const body = checks_json(r);
         const series = body?.data?.result;
         if (r.status === 200 && body?.status === 'success' && Array.isArray(series)) {
-            add('Mimir', `metric ${metric}`, series.length > 0 ? 'pass' : 'warn', series.length > 0 ? `${series.length} series` : `no series for ${metric}`);
+            add(component, `metric ${metric}`, series.length > 0 ? 'pass' : 'fail', series.length > 0 ? `${series.length} series` : `no series for ${metric}`);
         }
-        else if (r.status === 0 || mr.status !== 200) {
-            add('Mimir', `metric ${metric}`, 'fail', answered(r));
+        else if (r.status === 0 || ready.status !== 200) {
+            add(component, `metric ${metric}`, 'fail', answered(r));
         }
         else {
-            add('Mimir', `metric ${metric}`, 'warn', `query ${metric} failed: ${answered(r)}`);
+            add(component, `metric ${metric}`, 'warn', `query ${metric} failed: ${answered(r)}`);
         }
     });
+}
+function tempoChecks(get, add) {
     const tr = get('tempo_ready');
     const te = get('tempo_echo');
     if (tr.status === 200 && te.status >= 200 && te.status < 300)
@@ -67315,19 +65214,23 @@ function evaluateChecks(v, responses, containers) {
     else
         add('Tempo', 'ready', 'fail', tr.status !== 200 ? answered(tr) : `api/echo: ${answered(te)}`);
     const ts = get('tempo_search');
-    const traces = json(ts)?.traces;
+    const traces = checks_json(ts)?.traces;
     if (ts.status === 200 && Array.isArray(traces))
         add('Tempo', 'search', traces.length ? 'pass' : 'warn', traces.length ? 'traces found' : 'no traces yet (normal on a fresh store)');
     else
         add('Tempo', 'search', ts.status === 0 ? 'fail' : 'warn', answered(ts));
+}
+function lokiChecks(get, add) {
     const lr = get('loki_ready');
     add('Loki', 'ready', lr.status === 200 ? 'pass' : 'fail', lr.status === 200 ? 'ready' : answered(lr));
     const ll = get('loki_labels');
-    const labels = json(ll)?.data;
+    const labels = checks_json(ll)?.data;
     if (ll.status === 200 && Array.isArray(labels))
         add('Loki', 'labels', labels.length ? 'pass' : 'warn', labels.length ? `${labels.length} label(s)` : 'no labels: is ingestion working?');
     else
         add('Loki', 'labels', ll.status === 0 ? 'fail' : 'warn', answered(ll));
+}
+function containerChecks(v, containers, add) {
     for (const name of v.containers) {
         const state = containers.get(name) ?? 'missing';
         const [status, health] = state.split(' ');
@@ -67338,6 +65241,27 @@ function evaluateChecks(v, responses, containers) {
                 ? 'not found'
                 : `${status}${health && health !== 'none' ? `, ${health}` : ''}`);
     }
+}
+/**
+ * Judges the answers of the named checks, and only those: each ends pass,
+ * warn or fail, saying what came back when it does not pass. `containers`
+ * maps each stack container to its `status health restarts` line (or `missing`).
+ */
+function evaluateChecks(v, responses, containers) {
+    const get = (id) => responses.get(id) ?? { status: 0, body: '', error: 'not asked' };
+    const out = [];
+    const add = (component, check, status, detail) => void out.push({ component, check, status, detail });
+    const judge = {
+        grafana: () => grafanaChecks(v, get, add),
+        prometheus: () => storeChecks(v, 'prometheus', get, add),
+        mimir: () => storeChecks(v, 'mimir', get, add),
+        tempo: () => tempoChecks(get, add),
+        loki: () => lokiChecks(get, add),
+        containers: () => containerChecks(v, containers, add),
+    };
+    for (const check of CHECKS)
+        if (v.checks.has(check))
+            judge[check]();
     return out;
 }
 function overallStatus(results) {
@@ -67406,7 +65330,7 @@ async function verifyRelease(nas, progress, checks, enabled) {
         progress.detail(nas.dryRun ? 'dry-run: verification skipped' : 'verify: false, skipped');
         return { status: 'skipped', failed: false, summary: '' };
     }
-    const outcome = await nas.runProgram(checksProgram(checkRequests(checks), authorizationHeader(checks.grafanaCredentials), checks));
+    const outcome = await nas.runProgram(checksProgram(checkRequests(checks), checksAuthorization(checks), { containers: checkedContainers(checks) }));
     const verification = judgeChecks(checks, outcome.values);
     reportVerification(progress, verification);
     return {
@@ -67415,7 +65339,7 @@ async function verifyRelease(nas, progress, checks, enabled) {
         summary: verificationSummary('Verification', verification),
     };
 }
-const VERIFY_STEPS = new Steps({ connect: 'Connecting', checks: 'Running the checks' });
+const VERIFY_STEPS = new program_Steps({ connect: 'Connecting', checks: 'Running the checks' });
 /** verify-monitoring: read-only checks of the stack, from the NAS. Takes no lock. */
 const verifyMonitoring = defineFlow({
     kind: { action: 'verify-monitoring', stack: 'monitoring', locking: false },
@@ -67425,7 +65349,9 @@ const verifyMonitoring = defineFlow({
         progress.plan(VERIFY_STEPS.count);
         progress.step(`Connecting to ${conn.host}`);
         // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
-        const state = await nas.readState(verifyState(stateDirOf(conn.repoPath), checkRequests(checks), authorizationHeader(checks.grafanaCredentials), checks));
+        const state = await nas.readState(verifyState(state_dir_stateDirOf(conn.repoPath), checks_checkRequests(checks), checks_checksAuthorization(checks), {
+            containers: checks_checkedContainers(checks),
+        }));
         progress.ok('Connected');
         progress.step(VERIFY_STEPS.text('checks'));
         const { lockHolder } = state.answers;
@@ -67447,221 +65373,13 @@ const verifyMonitoring = defineFlow({
     },
 });
 
-;// CONCATENATED MODULE: ./src/release/monitoring/deploy.ts
-
-
-
-
-
-
-
-
-
-const DEPLOY_MONITORING_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    ...RELEASE_STACK_STEPS,
-    verify: 'Verifying the stack',
-    tagRelease: 'Tagging the release',
-});
-/** deploy-monitoring: release the stack's configuration from git, restart it cleanly, verify it, tag the release. */
-const deployMonitoring = defineFlow({
-    kind: { action: 'deploy-monitoring', stack: 'monitoring', locking: true },
-    settings: (reader) => ({ ...readDeployMonitoring(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, { progress, deployment }) {
-        const { conn, stack, checkout } = settings;
-        const place = stackPlace(conn.repoPath, stack, settings.checks);
-        progress.banner('Monitoring Stack Deployment - NAS');
-        progress.plan(DEPLOY_MONITORING_STEPS.count);
-        progress.step(`${DEPLOY_MONITORING_STEPS.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(stackState(place, checkout));
-        reportInterrupted(progress, state.interrupted, '');
-        reportInProgress(progress, state.inProgress);
-        const { commit, subject, leftovers, conflicts } = state.answers;
-        if (conflicts.length)
-            throw new Error(`${conflicts.map((c) => `Container ${c.name} (${c.why})`).join('; ')} holds a name of this stack. deploy-monitoring never removes another compose project's container: stop that project or remove the container, then deploy again. Nothing was changed.`);
-        // Without a tag the release is recorded by its commit alone: a tag name that exists nowhere
-        // would later be offered (and fail) as the target of an empty-tag rollback.
-        const tag = settings.createTag ? `${stack.tagPrefix}${datedTag(commit, new Date())}` : '';
-        await deployment.start(settings.deployment, commit, `Deploy monitoring ${tag || commit.slice(0, 7)}`);
-        const phase = await nas.runPhase(releaseStackPhase(nas.render, {
-            place,
-            checkout,
-            commit,
-            subject,
-            tag,
-            leftovers,
-            runLabel: `${nas.run.url} (${nas.run.actor})`,
-        }));
-        const outputs = { DEPLOYED_MONITORING_TAG: '', MONITORING_COMMIT: commit, VERIFY_STATUS: 'skipped' };
-        if (phase.code !== 0) {
-            await nas.finish('failure', {
-                detail: phase.code === MonitoringExit.StackUnhealthy ? 'health check failed' : 'release failed',
-            });
-            return { ok: false, outputs, error: `deploy-monitoring failed: ${failureOf(phase.tail, phase.code)}` };
-        }
-        const verified = await verifyRelease(nas, progress, settings.checks, stack.verify);
-        outputs.VERIFY_STATUS = verified.status;
-        if (verified.failed) {
-            await nas.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
-            return {
-                ok: false,
-                outputs,
-                error: `The monitoring stack at ${commit.slice(0, 7)} is running but verification ${verified.status === 'failed' ? 'failed' : 'has warnings (fail-on-warnings)'}; no release tag was created`,
-            };
-        }
-        if (tag) {
-            progress.step(`Tagging the release (${tag})`);
-            const tagged = await nas.runProgram(tagRelease(nas.render, {
-                repo: conn.repoPath,
-                remote: checkout.remote,
-                tag,
-                commit,
-                message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
-                push: settings.pushTag,
-            }));
-            if (tagged.code !== 0) {
-                await nas.finish('failure', { tag, commit, detail: 'tagging failed' });
-                return {
-                    ok: false,
-                    outputs,
-                    error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
-                };
-            }
-        }
-        else {
-            progress.step('Tagging the release');
-            progress.detail('create-tag: false, no tag created');
-        }
-        outputs.DEPLOYED_MONITORING_TAG = tag;
-        await nas.finish('success', { tag, commit });
-        progress.results('MONITORING DEPLOYMENT COMPLETE', {
-            DEPLOYED_MONITORING_TAG: tag,
-            MONITORING_COMMIT: commit,
-            VERIFY_STATUS: outputs.VERIFY_STATUS,
-        });
-        await progress.platform.addSummary(`### Monitoring deployed: \`${tag || commit.slice(0, 7)}\`\n\nCommit \`${commit}\` on ${conn.host}.\n\n${verified.summary}`);
-        return { ok: true, outputs };
-    },
-});
-
-;// CONCATENATED MODULE: ./src/release/monitoring/rollback.ts
-
-
-
-
-
-
-
-
-
-const ROLLBACK_MONITORING_STEPS = new Steps({
-    lock: 'Taking the release lock',
-    tag: 'Verifying the tag exists',
-    current: 'Checking current deployment',
-    ...ROLLBACK_STACK_STEPS,
-    verify: 'Verifying the stack',
-});
-/** rollback-monitoring: check out an earlier release tag (detached) and restart the stack cleanly. */
-const rollbackMonitoring = defineFlow({
-    kind: { action: 'rollback-monitoring', stack: 'monitoring', locking: true },
-    settings: (reader) => ({ ...readRollbackMonitoring(reader), deployment: readDeploymentInputs(reader) }),
-    async run(settings, nas, { progress, deployment }) {
-        const { conn, stack } = settings;
-        const repo = conn.repoPath;
-        const steps = ROLLBACK_MONITORING_STEPS;
-        const place = stackPlace(repo, stack, settings.checks);
-        progress.banner('Monitoring Stack Rollback - NAS');
-        progress.plan(steps.count);
-        progress.step(`${steps.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(checkoutState(repo));
-        reportInterrupted(progress, state.interrupted, '');
-        reportInProgress(progress, state.inProgress);
-        const { head, branch, headTags, tagCommits, dirty } = state.answers;
-        const available = newestFirst([...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)), lastReleased(state.history, 'monitoring'));
-        const headTag = headTags.find((t) => isMonitoringTag(t, stack.tagPrefix)) ?? '';
-        const current = headTag ||
-            [...state.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.commit === head)
-                ?.tag ||
-            '';
-        let tag = settings.tag;
-        if (!tag) {
-            const previous = previousRelease(state.history, 'monitoring', current);
-            if (!previous)
-                throw new Error(`No previous monitoring release in the history of ${repo} to roll back to (current: ${current || head.slice(0, 7)}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-            tag = previous;
-            progress.detail(`Target: the previous release, ${tag} (from the release history)`);
-        }
-        progress.step(`Verifying tag ${tag} exists`);
-        if (!available.includes(tag)) {
-            throw new Error(`Tag ${tag} does not exist in the NAS checkout or its remote. Available monitoring tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-        }
-        progress.ok('Tag exists');
-        progress.step(steps.text('current'));
-        progress.detail(`Current: ${branch ? `branch ${branch}` : `detached${headTag ? ` at ${headTag}` : ''}`} (${head.slice(0, 7)})`);
-        progress.detail(`Target:  ${tag}`);
-        if (dirty.length)
-            throw new Error(`The checkout has local changes to tracked files (${dirty.join(', ')}); a rollback would mix them into the old release. Commit, stash or discard them first. Nothing was changed.`);
-        await deployment.start(settings.deployment, tagCommits.get(tag) ?? '', `Rollback of monitoring from ${current || head.slice(0, 7)} to ${tag}`);
-        const previous = current || head;
-        const phase = await nas.runPhase(rollbackStackPhase(nas.render, { place, tag, previous, named: !!settings.tag }));
-        const { commit } = phase.values;
-        const outputs = {
-            DEPLOYED_MONITORING_TAG: tag,
-            MONITORING_COMMIT: commit,
-            PREVIOUS_MONITORING_COMMIT: head,
-            VERIFY_STATUS: 'skipped',
-        };
-        if (phase.code !== 0) {
-            await nas.finish('failure', { tag, commit, detail: 'health check failed' });
-            return {
-                ok: false,
-                outputs,
-                error: `rollback-monitoring to ${tag} failed: ${failureOf(phase.tail, phase.code)}`,
-            };
-        }
-        const verified = await verifyRelease(nas, progress, settings.checks, stack.verify);
-        outputs.VERIFY_STATUS = verified.status;
-        if (verified.failed) {
-            await nas.finish('failure', { tag, commit, detail: `verification ${verified.status}` });
-            return {
-                ok: false,
-                outputs,
-                error: `The monitoring stack was rolled back to ${tag} but verification ${verified.status}`,
-            };
-        }
-        await nas.finish('success', { tag, commit, previous, detail: settings.tag ? 'named' : 'previous-release' });
-        progress.results('MONITORING ROLLBACK COMPLETE', outputs);
-        progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
-        await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || head.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`);
-        return { ok: true, outputs };
-    },
-});
-
-;// CONCATENATED MODULE: ./src/release/flows.ts
-
-
-
-
-
-
-
-/** Every action's flow, by action name: used by the entry files and the `nas-release` command. */
-const FLOWS = {
-    'deploy-backend': deployBackend,
-    'rollback-backend': rollbackBackend,
-    'cleanup-backend': cleanupBackend,
-    'backup-backend': backupBackend,
-    'deploy-monitoring': deployMonitoring,
-    'rollback-monitoring': rollbackMonitoring,
-    'verify-monitoring': verifyMonitoring,
-};
-
 ;// CONCATENATED MODULE: ./src/actions/verify-monitoring.ts
 
 
 
+// Its own flow only, not FLOWS: the bundle then carries what this action uses and nothing more.
 
-void runAction('verify-monitoring', FLOWS['verify-monitoring'], runnerInputs, new ActionsPlatform());
+void runAction('verify-monitoring', verifyMonitoring, runnerInputs, new ActionsPlatform());
 
 })();
 

@@ -1,6 +1,7 @@
 import { ActionsPlatform } from '../report/platform.js';
 import { runnerInputs } from '../inputs/reader.js';
 import { runAction } from '../release/run.js';
-import { FLOWS } from '../release/flows.js';
+// Its own flow only, not FLOWS: the bundle then carries what this action uses and nothing more.
+import { cleanupBackend } from '../release/backend/cleanup.js';
 
-void runAction('cleanup-backend', FLOWS['cleanup-backend'], runnerInputs, new ActionsPlatform());
+void runAction('cleanup-backend', cleanupBackend, runnerInputs, new ActionsPlatform());

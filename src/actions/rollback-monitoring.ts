@@ -1,6 +1,7 @@
 import { ActionsPlatform } from '../report/platform.js';
 import { runnerInputs } from '../inputs/reader.js';
 import { runAction } from '../release/run.js';
-import { FLOWS } from '../release/flows.js';
+// Its own flow only, not FLOWS: the bundle then carries what this action uses and nothing more.
+import { rollbackMonitoring } from '../release/monitoring/rollback.js';
 
-void runAction('rollback-monitoring', FLOWS['rollback-monitoring'], runnerInputs, new ActionsPlatform());
+void runAction('rollback-monitoring', rollbackMonitoring, runnerInputs, new ActionsPlatform());

@@ -9,6 +9,7 @@ import {
   parseDuration,
   parseGuards,
   type Guard,
+  type PromqlCheck,
   type WatchPlan,
 } from '../rules/guards.js';
 import {
@@ -100,6 +101,9 @@ export interface RollbackBackendInputs {
   source: ImageSource;
   /** issue 15 */
   blueGreen: BlueGreenSettings;
+  /** The user's commands around the change, as pre-deploy and post-deploy are around a deploy. */
+  preRollback: string;
+  postRollback: string;
 }
 
 export interface BackupBackendInputs {
@@ -250,7 +254,7 @@ export function readEnvFile(r: InputReader): EnvFileSettings {
   return { path, content };
 }
 
-export function readDeployBackend(r: InputReader): DeployBackendInputs {
+export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployBackendInputs {
   const conn = readConnection(r);
   const target = readTarget(r);
   const buildContext = r.relativePath('build-context') || '.';
@@ -274,7 +278,7 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
     preDeploy: r.string('pre-deploy', { multiline: true }),
     postDeploy: r.string('post-deploy', { multiline: true }),
     keepImages: r.int('keep-images', 0, 1000),
-    ...readWatch(r),
+    ...readWatch(r, promql),
     backups: readBackups(r, conn.repoPath),
     autoRollbackRestore: r.bool('auto-rollback-restore'),
     envFile: readEnvFile(r),
@@ -324,11 +328,14 @@ function duration(r: InputReader, name: string, max: number): number {
   return seconds;
 }
 
-/** The watch inputs, all checked even when the watch is off, so a typo never waits for the day it is turned on. */
-function readWatch(r: InputReader): { watch?: WatchPlan } {
+/**
+ * The watch inputs, all checked even when the watch is off, so a typo never
+ * waits for the day it is turned on; with `promql`, each guard's query is parsed too.
+ */
+function readWatch(r: InputReader, promql?: PromqlCheck): { watch?: WatchPlan } {
   let guards: Guard[];
   try {
-    guards = parseGuards(r.string('guards', { multiline: true }));
+    guards = parseGuards(r.string('guards', { multiline: true }), promql);
   } catch (err) {
     if (err instanceof GuardSyntaxError) throw new InputError('guards', err.message);
     throw err;
@@ -381,6 +388,8 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     envFile: readEnvFile(r),
     services: readServiceNames(r),
     blueGreen: readBlueGreen(r), // issue 15
+    preRollback: r.string('pre-rollback', { multiline: true }),
+    postRollback: r.string('post-rollback', { multiline: true }),
   };
   // issue 15: a blue-green rollback changes images only
   if (settings.blueGreen.strategy === 'blue-green')

@@ -3,6 +3,8 @@ import type { ConnectOptions, JumpOptions } from '../ssh/session.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
 import type { ComposeChoice } from '../remote/nas.js';
+import type { NotifySettings } from '../report/notify.js';
+import { readNotify } from './notify.js';
 
 export type { ComposeChoice };
 
@@ -16,6 +18,8 @@ export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {
   sudo: boolean;
   /** The secret values given, to mask in the log. */
   secrets: string[];
+  /** Where every action sends its outcome. */
+  notify: NotifySettings;
 }
 
 export function readConnection(r: InputReader): ConnectionInputs {
@@ -55,6 +59,7 @@ export function readConnection(r: InputReader): ConnectionInputs {
     dryRun: r.bool('dry-run'),
     remotePath,
     sudo: r.bool('sudo'),
+    notify: readNotify(r),
     secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s): s is string => !!s),
   };
 }

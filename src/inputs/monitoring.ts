@@ -3,10 +3,17 @@ import { readCheckout, type CheckoutInputs } from './backend.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
+/** What verify-monitoring can check, in the order the report lists them. */
+export const CHECKS = ['grafana', 'prometheus', 'mimir', 'tempo', 'loki', 'containers'] as const;
+export type Check = (typeof CHECKS)[number];
+
 export interface VerifyInputs {
+  /** Only these run and appear in the report. */
+  checks: ReadonlySet<Check>;
   grafanaUrl: string;
   grafanaCredentials: string;
   mimirUrl: string;
+  prometheusUrl: string;
   lokiUrl: string;
   tempoUrl: string;
   expectedDatasources: string[];
@@ -22,12 +29,23 @@ export interface StackInputs {
   verify: boolean;
 }
 
+function readChecks(r: InputReader): Set<Check> {
+  const named = r.list('checks', /^[a-z]{1,20}$/, `a check (${CHECKS.join(', ')})`);
+  for (const name of named)
+    if (!(CHECKS as readonly string[]).includes(name))
+      throw new InputError('checks', `${JSON.stringify(name)} is not a check: name some of ${CHECKS.join(', ')}`);
+  if (named.length === 0) throw new InputError('checks', `names no check: name some of ${CHECKS.join(', ')}`);
+  return new Set(named as Check[]);
+}
+
 export function readVerify(r: InputReader): VerifyInputs {
   const credentials = r.string('grafana-credentials', { trim: true });
   return {
+    checks: readChecks(r),
     grafanaUrl: r.url('grafana-url'),
     grafanaCredentials: credentials,
     mimirUrl: r.url('mimir-url'),
+    prometheusUrl: r.url('prometheus-url'),
     lokiUrl: r.url('loki-url'),
     tempoUrl: r.url('tempo-url'),
     expectedDatasources: r.list('expected-datasources', /^[A-Za-z0-9_.-]{1,100}$/, 'a datasource UID'),

@@ -1,4 +1,4 @@
-import { ACTIONS, type InputSpec } from './spec.js';
+import { ACTIONS, COMMANDS, type InputSpec } from './spec.js';
 
 /** Where raw input values come from: the runner's INPUT_* variables, or CLI flags. */
 export type RawInputs = (name: string) => string | undefined;
@@ -30,7 +30,8 @@ export class InputReader {
     readonly action: string,
     private readonly raw: RawInputs,
   ) {
-    const spec = ACTIONS[action];
+    // an action's inputs, or the flags of a day-two command of the CLI
+    const spec = ACTIONS[action] ?? COMMANDS[action];
     if (!spec) throw new Error(`unknown action ${action}`);
     this.spec = spec.inputs;
   }

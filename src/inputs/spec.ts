@@ -9,6 +9,8 @@ export interface InputSpec {
   required?: boolean;
   /** Masked in the log, every line of it. */
   secret?: boolean;
+  /** Its lines are `KEY=value`: each value is masked on its own too (see envValues). */
+  envValues?: boolean;
 }
 export interface ActionSpec {
   name: string;
@@ -123,9 +125,19 @@ const deployedServices = {
 };
 
 const verify: Record<string, InputSpec> = {
+  checks: {
+    description:
+      'What to verify (comma or newline separated): `grafana`, `prometheus`, `mimir`, `loki`, `tempo`, `containers`. Only these run and appear in the report.',
+    default: 'grafana,mimir,loki,tempo,containers',
+  },
   'grafana-url': { description: 'Grafana URL as reached from the NAS.', default: 'http://127.0.0.1:3000' },
   'grafana-credentials': { description: '`user:password` for basic auth, or an API token.', default: '', secret: true },
   'mimir-url': { description: 'Mimir URL as reached from the NAS.', default: 'http://127.0.0.1:9009' },
+  'prometheus-url': {
+    description:
+      'Prometheus URL as reached from the NAS, for the `prometheus` check (readiness at `/-/ready`, queries at `/api/v1/query`).',
+    default: 'http://127.0.0.1:9090',
+  },
   'loki-url': { description: 'Loki URL as reached from the NAS.', default: 'http://127.0.0.1:3100' },
   'tempo-url': { description: 'Tempo URL as reached from the NAS.', default: 'http://127.0.0.1:3200' },
   'expected-datasources': {
@@ -133,7 +145,8 @@ const verify: Record<string, InputSpec> = {
     default: 'MIMIR,LOKI,TEMPO',
   },
   'required-metrics': {
-    description: 'PromQL selectors (one a line) that must each return at least one series from Mimir.',
+    description:
+      'PromQL selectors (one a line) that must each return at least one series: from Mimir when `checks` names `mimir` (also when it names `prometheus` too), else from Prometheus when it names `prometheus`.',
     default: 'up{source="pipeline"}\nup{job="scanium-backend"}',
   },
   'fail-on-warnings': { description: 'Fail the step on a warning too.', default: 'false' },
@@ -248,6 +261,7 @@ const envFile: Record<string, InputSpec> = {
       "Text of the backend's environment file (from a secret): written on the NAS atomically, private, and kept with the release. Empty: the file is left alone.",
     default: '',
     secret: true,
+    envValues: true,
   },
   'env-file': { description: 'Path of the environment file, relative to repo-path.', default: 'backend/.env' },
 };
@@ -365,7 +379,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       ...backendOutputs,
       ROLLED_BACK: '`true` when the new release failed and the previous one was put back.',
       WATCH_STATUS:
-        '`passed` (no guard breached during the watch), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
+        '`passed` (no guard breached during the watch, and each got answers), `inconclusive` (a guard never got one good answer: the release stays, with a warning naming the guard), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
       ...deployedServices,
@@ -385,6 +399,16 @@ export const ACTIONS: Record<string, ActionSpec> = {
         default: '',
       },
       force: { description: 'Recreate even when the target tag is already running.', default: 'false' },
+      'pre-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path before the container changes (BACKEND_TAG: the tag rolled back to; PREVIOUS_BACKEND_TAG: the tag running before); failing stops the rollback before anything changes.',
+        default: '',
+      },
+      'post-rollback': {
+        description:
+          'Shell command run on the NAS in repo-path after a verified rollback, with the same environment as pre-rollback.',
+        default: '',
+      },
       services: {
         description:
           "Services of a several-service release to roll back (comma or newline separated): to `tag`, or each to its own previous release. Empty: all of the release's services (or the single service of `service`).",
@@ -507,4 +531,62 @@ export const ACTIONS: Record<string, ActionSpec> = {
   },
 };
 
+// Every action reports its outcome the same way: a release always, a scheduled check or maintenance on failure.
+for (const [name, action] of Object.entries(ACTIONS)) {
+  const release = name.startsWith('deploy-') || name.startsWith('rollback-');
+  action.inputs.notify = {
+    description:
+      'Where to send a message with the outcome, one URL a line: a Slack (`https://hooks.slack.com/…`) or Discord (`https://discord.com/api/webhooks/…`) incoming webhook, ntfy (`https://ntfy.sh/<topic>`, or `ntfy+https://<host>/<topic>` for your own server), Gotify (`gotify+https://<host>/message?token=<app token>`), or any other `https://` URL (a JSON body). `http://` only to a loopback or private address. Each line is a secret. A message that cannot be sent is a warning.',
+    default: '',
+    secret: true,
+  };
+  action.inputs['notify-on'] = {
+    description:
+      '`always` (every outcome), `failure` (a failure, an automatic or guard rollback, an interrupted operation, a failed verify) or `never`.',
+    default: release ? 'always' : 'failure',
+  };
+}
+
 export type ActionName = keyof typeof ACTIONS;
+
+/** A day-two command of `nas-release` (read-only, no release lock): flags as inputs, no action.yml. */
+export interface CommandSpec {
+  description: string;
+  inputs: Record<string, InputSpec>;
+  /** The input a bare argument gives (`nas-release logs api`). */
+  positional?: string;
+}
+
+const json: InputSpec = { description: 'Print JSON on standard output (and nothing else there).', default: 'false' };
+
+/** The CLI's day-two commands: they read the NAS and change nothing, so they take the connection flags of the actions. */
+export const COMMANDS: Record<string, CommandSpec> = {
+  status: {
+    description:
+      'Show what runs: each service of the compose file (image tag, health, since when), the live colour, the lock holder, the last operation.',
+    inputs: {
+      ...connection,
+      'compose-file': backend['compose-file'],
+      json,
+    },
+  },
+  history: {
+    description: 'Show the release history, newest first.',
+    inputs: {
+      ...connection,
+      limit: { description: 'How many operations to show (1 to 500).', default: '20' },
+      json,
+    },
+  },
+  logs: {
+    description: "Print the services' logs through compose (every colour of a blue-green backend).",
+    positional: 'service',
+    inputs: {
+      ...connection,
+      'compose-file': backend['compose-file'],
+      service: { description: 'Compose service whose logs to print (empty: every service).', default: '' },
+      tail: { description: 'How many of the last lines of each container to print first.', default: '100' },
+      follow: { description: 'Keep printing new lines until Ctrl-C.', default: 'false' },
+    },
+  },
+};

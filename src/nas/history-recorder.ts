@@ -1,5 +1,15 @@
-import { appendRecord, beginOperation, endOperation, type HistoryRecord, type Outcome } from '../remote/history.js';
-import { sh, lines, type Shell } from '../remote/shell.js';
+import {
+  RECORD_MORE,
+  appendRecord,
+  beginOperation,
+  clearUnreported,
+  endOperation,
+  markUnreported,
+  reportKey,
+  type HistoryRecord,
+  type Outcome,
+} from '../remote/history.js';
+import { Shell, sh, lines } from '../remote/shell.js';
 import type { RunInfo } from '../report/run-info.js';
 import type { OperationKind, RecordUpdate } from './nas.js';
 import type { PhaseEnding } from '../remote/program.js';
@@ -61,31 +71,42 @@ export class HistoryRecorder {
    * with the body's status. The success is on disk as soon as it happens, so
    * a runner cancelled a moment later loses nothing.
    */
-  recordingSuccess(body: Shell, update: RecordUpdate = {}, after?: Shell, endings: readonly PhaseEnding[] = []): Shell {
+  recordingSuccess(
+    body: Shell,
+    update: RecordUpdate = {},
+    after?: Shell,
+    endings: readonly PhaseEnding[] = [],
+    fields?: Shell,
+  ): Shell {
     if (this.recording) {
       this.successWritten = true;
       this.phaseEndings = endings;
     }
+    // Each end the phase writes itself is also unreported until the runner has seen it (finish() takes it out).
+    const ending = (record: HistoryRecord): Shell =>
+      lines(endOperation(this.stateDir, record), markUnreported(this.stateDir, record));
     const others = this.recording
       ? endings.map(
           (e) => sh`if [ "$nr_rc" = ${e.code} ]; then
-${endOperation(this.stateDir, { ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
+${ending({ ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
 fi`,
         )
       : [];
     const success = this.recording
-      ? endOperation(this.stateDir, {
+      ? ending({
           ...(this.record ?? this.base()),
           ...update,
           outcome: 'success',
           ended: undefined,
         })
       : sh`:`;
-    return sh`(
+    return sh`${new Shell(RECORD_MORE)}=
+(
 ${body}
 )
 nr_rc=$?
 if [ "$nr_rc" = 0 ]; then
+${this.recording && fields ? fields : sh`:`}
 ${success}
 ${after ?? sh`:`}
 fi
@@ -119,6 +140,15 @@ exit "$nr_rc"`;
         endOperation(this.stateDir, record),
       ),
     };
+  }
+
+  /**
+   * Shell that takes this operation out of the unreported list once finish()
+   * has run: this runner has seen how its phase ended, so the next run need not report it.
+   */
+  seen(): Shell | undefined {
+    if (!this.finished || !this.successWritten || !this.startedAt) return undefined;
+    return clearUnreported(this.stateDir, [reportKey(this.record ?? this.base())]);
   }
 
   get isFinished(): boolean {

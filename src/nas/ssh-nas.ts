@@ -1,6 +1,13 @@
 import type { ConnectionInputs } from '../inputs/connection.js';
 import { Renderer, type Tools } from '../remote/command.js';
-import { parseHistoryValues, readHistory } from '../remote/history.js';
+import {
+  clearUnreported,
+  parseHistoryValues,
+  parseUnreported,
+  readHistory,
+  reportKey,
+  type HistoryRecord,
+} from '../remote/history.js';
 import { parseTools, probeTools, probingToolFunctions, type NasFacts } from '../remote/nas.js';
 import type { Program, ProgramOutcome, TypedProgram } from '../remote/program.js';
 import { lines, sh } from '../remote/shell.js';
@@ -41,6 +48,10 @@ export class SshNas implements Nas {
   private readonly relay: MarkerRelay;
   private connected?: Connected;
   private facts?: NasFacts;
+  /** How this operation ended, as recorded by finish(). */
+  outcome?: HistoryRecord;
+  /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
+  unreported: HistoryRecord[] = [];
 
   constructor(
     private readonly conn: ConnectionInputs,
@@ -152,12 +163,14 @@ export class SshNas implements Nas {
     });
     const { records, inProgress } = parseHistoryValues(result.values);
     const answers = questions.decode(result.values);
+    this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
     if (!inProgress) return { facts, history: records, answers };
     // Under the lock, an operation still marked in progress was left by a vanished run. Without
     // the lock (a dry run, a verify), it may be a release running right now: never call it interrupted.
     if (!this.locking) return { facts, history: records, inProgress, answers };
     const interrupted = { ...inProgress, outcome: 'interrupted' as const, ended: new Date().toISOString() };
     this.history.fileInterrupted(interrupted);
+    this.unreported.push(interrupted);
     return { facts, history: records, interrupted, answers };
   }
 
@@ -183,7 +196,13 @@ export class SshNas implements Nas {
     const begin = this.history.begin(phase.begin);
     // A phase that ends the release writes its success line itself; one that a verification follows leaves it to finish().
     const body = phase.success
-      ? this.history.recordingSuccess(phase.script, phase.success, phase.afterSuccess, phase.endings)
+      ? this.history.recordingSuccess(
+          phase.script,
+          phase.success,
+          phase.afterSuccess,
+          phase.endings,
+          phase.successFields,
+        )
       : lines(phase.script, phase.afterSuccess);
     const script = lines(begin, body);
     // A dry run takes no lock and changes nothing: it must not touch the phase files (log, status) a real release may be using.
@@ -192,10 +211,27 @@ export class SshNas implements Nas {
   }
 
   async finish(outcome: Outcome, update: RecordUpdate = {}): Promise<void> {
-    const { shell } = this.history.finish(outcome, update);
+    const { shell: ended, record } = this.history.finish(outcome, update);
+    this.outcome ??= record;
+    const shell = ended || this.history.seen() ? lines(ended, this.history.seen()) : undefined;
     if (!shell || !this.connected || this.connected.session.closed) return;
     await this.connected.runner.foreground(
       { title: 'Recording the release history', script: shell, timeout: 60, quiet: true, decode: () => undefined },
+      this.facts?.tools ?? PROBING_TOOLS,
+    );
+  }
+
+  /** Takes reported operations out of the unreported list on the NAS (a dry run changes nothing). */
+  async acknowledge(records: readonly HistoryRecord[]): Promise<void> {
+    if (this.dryRun || !records.length || !this.connected || this.connected.session.closed) return;
+    await this.connected.runner.foreground(
+      {
+        title: 'Recording the reported outcomes',
+        script: clearUnreported(this.stateDir, records.map(reportKey)),
+        timeout: 60,
+        quiet: true,
+        decode: () => undefined,
+      },
       this.facts?.tools ?? PROBING_TOOLS,
     );
   }
@@ -225,4 +261,21 @@ export class SshNas implements Nas {
     this.connected.exec.close();
     this.connected.session.close();
   }
+}
+
+/** A lock-free run leaves an operation alone for a while: its runner may be about to take it out itself. */
+const UNREPORTED_GRACE_MS = 5 * 60_000;
+
+/** The records of the unreported keys, oldest first; each key once. */
+function unreportedOf(records: readonly HistoryRecord[], keys: readonly string[], locking: boolean): HistoryRecord[] {
+  const wanted = new Set(keys);
+  const out: HistoryRecord[] = [];
+  for (const r of records) {
+    const key = reportKey(r);
+    if (!wanted.has(key)) continue;
+    wanted.delete(key);
+    if (!locking && !(Date.now() - Date.parse(r.ended ?? '') > UNREPORTED_GRACE_MS)) continue;
+    out.push(r);
+  }
+  return out;
 }

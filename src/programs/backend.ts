@@ -2,9 +2,10 @@ import type { BackendTarget, CheckoutInputs } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
+import { stateDirOf } from '../remote/state-dir.js';
 import { HEALTH } from '../remote/health.js';
 import type { WatchPlan } from '../rules/guards.js';
-import { decodeWatch, watchGuards, type WatchResult } from './watch.js';
+import { decodeWatch, watchDetailField, watchGuards, type WatchResult } from './watch.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
@@ -37,6 +38,7 @@ import {
   obtainImage,
   obtainStepText,
   pullImage,
+  pulledDigestFields,
   type NasLayers,
 } from './image-sources.js';
 import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
@@ -89,6 +91,29 @@ export function runningTag(image: string, runningImage: string): string {
   return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
 }
 
+/** What a failed release brings back: what ran before it, exactly, whatever the image is called now. */
+export interface Fallback {
+  /** The tag of the release's image compose starts it with; empty: nothing ran before (or auto-rollback is off). */
+  tag: string;
+  /** The id of the image that ran, and what docker called it: the tag is made to name that id before it comes back. */
+  ran?: { image: string; id: string };
+}
+
+/** The tag a fallback that no tag of the image names gets: it says what it is, and one image always gets the same. */
+export function fallbackTag(id: string): string {
+  return `fallback-${id.replace(/^sha256:/, '').slice(0, 12)}`;
+}
+
+/**
+ * The fallback of a release of `image:tag`, from what the container runs now: its own tag when it runs one of this
+ * image (and that is not the tag being released, which a pull may move), else its image by id under fallbackTag.
+ */
+export function fallbackOf(image: string, running: { image: string; id?: string }, tag: string): Fallback {
+  const now = runningTag(image, running.image);
+  if (!running.id) return { tag: now };
+  return { tag: now && now !== tag ? now : fallbackTag(running.id), ran: { image: running.image, id: running.id } };
+}
+
 /** The image's tags, base64 in one value (any number of them). */
 function inventoryValue(r: Renderer, image: string): Shell {
   return sh`nr_value tags_b64 "$(${r.run(docker.imageTags(image))} | base64 | tr -d '\\n')"`;
@@ -109,6 +134,8 @@ function decodeInventory(values: ReadonlyMap<string, string>): ImageTag[] {
 export interface DeployState extends FetchedTarget, Partial<PreflightState> {
   /** `image:tag` the container runs, empty without one. */
   runningImage: string;
+  /** The id of the image the container runs (absent without a container). */
+  runningId?: string;
   /** With image-source runner: the layers the NAS has, and the image's tags there. */
   layers?: NasLayers;
   inventory?: ImageTag[];
@@ -126,7 +153,7 @@ export function deployState(
   return {
     // The image query runs beside the fetch; its value line is short, so it cannot tear another.
     // The layers' value line is long: it is asked after the others have ended.
-    script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
+    script: (r) => sh`( ${runningValues(r, target.container)} ) &
 ${checks.before}
 ${fetchTarget(r, checkout)}
 ${checks.after}${
@@ -138,7 +165,7 @@ ${inventoryValue(r, target.image)}`
         : sh``
     }`,
     decode: (values) => ({
-      runningImage: values.get('running_image') ?? '',
+      ...decodeRunning(values),
       ...decodeFetchedTarget(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
       ...checks.decode(values),
@@ -148,15 +175,25 @@ ${inventoryValue(r, target.image)}`
 
 export interface ImagesState {
   runningImage: string;
+  runningId?: string;
   inventory: ImageTag[];
+}
+
+/** What the container runs: its `image:tag` and its image's id (two short value lines). */
+function runningValues(r: Renderer, container: string): Shell {
+  return sh`nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)"; nr_value running_image_id "$(${r.run(docker.containerImageId(container))} 2>/dev/null)"`;
+}
+function decodeRunning(values: ReadonlyMap<string, string>): { runningImage: string; runningId?: string } {
+  const id = values.get('running_image_id');
+  return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
 }
 
 /** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
 export function imagesState(image: string, container: string): StateQuestions<ImagesState> {
   return {
-    script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(container))} 2>/dev/null)" ) &
+    script: (r) => sh`( ${runningValues(r, container)} ) &
 ${inventoryAfterOthers(r, image)}`,
-    decode: (values) => ({ runningImage: values.get('running_image') ?? '', inventory: decodeInventory(values) }),
+    decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
   };
 }
 
@@ -176,6 +213,14 @@ export function imageInventory(image: string): StateQuestions<{ inventory: Image
   };
 }
 
+/** The names of the user's commands before and after a recreate, for the log. */
+export interface HookNames {
+  pre: string;
+  post: string;
+}
+/** A rollback's hooks: run where a deploy runs pre-deploy and post-deploy, with the same environment. */
+export const ROLLBACK_HOOKS: HookNames = { pre: 'pre-rollback', post: 'post-rollback' };
+
 /** The steps the NAS announces while it recreates the backend (their texts differ between deploy and rollback). */
 export type RecreateSteps = Steps<'recreate' | 'health' | 'verify'>;
 
@@ -185,9 +230,13 @@ export interface RecreatePlan {
   tag: string;
   /** Tag to put back when the new one fails; empty: none (leave it for inspection). */
   fallback: string;
+  /** The image that ran before, by id: made the fallback tag's image again before it comes back. */
+  fallbackRan?: { image: string; id: string };
   force: boolean;
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** Watch the metrics guards once healthy, before post-deploy; a breach rolls back like a failed health check. */
   watch?: WatchPlan;
   steps: RecreateSteps;
@@ -210,12 +259,15 @@ export interface RecreateValues {
   /** The tag that runs now (empty when docker did not answer). */
   running: string;
   rolledBack: boolean;
+  /** `docker compose up` failed: the new container was never created (or never started). */
+  upFailed?: boolean;
 }
 function decodeRecreate(values: ReadonlyMap<string, string>): RecreateValues {
   return {
     previous: values.get('previous') ?? '',
     running: values.get('running') ?? '',
     rolledBack: values.get('rolled_back') === 'true',
+    ...(values.get('up_failed') === 'yes' ? { upFailed: true } : {}),
   };
 }
 
@@ -232,19 +284,19 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const watch = r.dryRun ? undefined : p.watch;
   return lines(
     HEALTH,
-    watch ? watchGuards(watch) : undefined,
+    watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined,
     sh`nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
 nr_value previous "$nr_prev"
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate')}
 if [ -n "$nr_before_failed" ]; then
@@ -254,7 +306,7 @@ elif ${up(p.tag, p.force)}; then
   ${p.steps.say('health')}
   ${r.dryRun ? sh`nr_say info 'dry-run: health wait skipped'; nr_ok=1` : sh`nr_ok=0; nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl} && nr_ok=1`}
 else
-  nr_say fail 'docker compose up failed'; nr_ok=0
+  nr_say fail 'docker compose up failed (its error is above)'; nr_ok=0; nr_value up_failed yes
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_say ok 'Backend is healthy'
@@ -267,7 +319,7 @@ if [ "$nr_ok" = 1 ]; then
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say group ${`Last 100 log lines of ${t.container} (${ref})`}
@@ -275,8 +327,9 @@ ${r.run(docker.logs(t.container, 100))} 2>&1 || true
 nr_say endgroup
 ${
   p.fallback
-    ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}`}
+    ? sh`nr_say warn ${`Rolling back to ${t.image}:${p.fallback}${p.fallbackRan ? ` (what ran before: ${p.fallbackRan.image}, ${p.fallbackRan.id})` : ''}`}
 ${p.onFallback ?? sh`:`}
+${p.fallbackRan ? keepFallback(r, `${t.image}:${p.fallback}`, p.fallbackRan.id) : sh`:`}
 if ${up(p.fallback, true)} && nr_wait_container ${t.container} ${t.healthTimeout} ${t.healthUrl}; then
   nr_say ok ${`Rolled back: ${t.container} runs ${t.image}:${p.fallback} and is healthy`}
   nr_value running ${p.fallback}; nr_value rolled_back true
@@ -293,6 +346,21 @@ nr_value running "$(${r.run(docker.containerImage(t.container))} 2>/dev/null | s
 nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.FailedWithoutFallback)}`
 }`,
   );
+}
+
+/** Where the watch leaves how it ended, for the success line the phase writes after its body. */
+function watchOutcomeFile(repo: string): string {
+  return `${stateDirOf(repo)}/watch-outcome`;
+}
+
+/**
+ * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
+ * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
+ */
+export function keepFallback(r: Renderer, ref: string, id: string): Shell {
+  return sh`if [ "$(${r.run(docker.imageExists(ref))} 2>/dev/null)" != ${id} ]; then
+  ${r.change(docker.tag(id, ref))} && nr_say info ${`Tagged ${id} as ${ref}`} || nr_say warn ${`Cannot tag ${id} as ${ref}`}
+fi`;
 }
 
 /** The steps of a backend release on the NAS, after the runner's lock step. */
@@ -317,6 +385,8 @@ export interface ReleasePlan {
   dockerfile: string;
   /** What runs now: put back when the release fails (empty: nothing to put back, or auto-rollback is off). */
   fallback: string;
+  /** What ran before the release (recorded in the history), and the id the fallback tag is made to name. */
+  fallbackRan?: { image: string; id: string };
   previous: string;
   preDeploy?: string;
   postDeploy?: string;
@@ -383,20 +453,31 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
     timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
     begin: {
       tag: p.tag,
+      image: target.image,
       commit: p.commit,
       previous: p.previous,
       detail: 'deploy',
+      ...(p.fallbackRan ? { ran: p.fallbackRan } : {}),
       ...envRecord(p),
       ...pulledRecord(p),
     },
     success: {
       tag: p.tag,
+      image: target.image,
       commit: p.commit,
       previous: p.previous,
       ...envRecord(p),
       ...pulledRecord(p),
-      ...(p.watch ? { detail: 'watch passed' } : {}),
     },
+    ...(p.source?.kind === 'registry' || p.watch
+      ? {
+          successFields: lines(
+            p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined,
+            p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined,
+            sh`:`,
+          ),
+        }
+      : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
     ...(p.watch
       ? {
@@ -451,6 +532,7 @@ ${recreateBackend(r, {
   target,
   tag: p.tag,
   fallback: p.fallback,
+  ...(p.fallback && p.fallbackRan ? { fallbackRan: p.fallbackRan } : {}),
   force: false,
   ...(p.preDeploy ? { preDeploy: p.preDeploy } : {}),
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
@@ -545,6 +627,12 @@ export function rollbackPhase(
     envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
     /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
     pull?: { ref: string; login?: RegistryLogin; authDir: string };
+    /** The target ran under another image name (renamed since): that `image:tag` is tagged as the target first. */
+    renamed?: string;
+    /** What runs now, by id: put back when the target fails (default: the running tag). */
+    fallback?: Fallback;
+    preRollback?: string;
+    postRollback?: string;
   },
 ): Phase<RollbackValues> {
   const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
@@ -570,7 +658,9 @@ export function rollbackPhase(
     timeout: p.target.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
     begin: {
       tag: p.tag,
+      image: p.target.image,
       previous: p.current,
+      ...(p.fallback?.ran ? { ran: p.fallback.ran } : {}),
       detail: p.named ? 'named' : 'previous-release',
       ...(restoreId ? { backup: restoreId } : {}),
       ...env,
@@ -580,11 +670,16 @@ export function rollbackPhase(
       repo: p.repo,
       target: p.target,
       tag: p.tag,
-      fallback: p.current,
+      fallback: p.fallback ? p.fallback.tag : p.current,
+      ...(p.fallback?.tag && p.fallback.ran ? { fallbackRan: p.fallback.ran } : {}),
       force: p.force || !!p.restore,
+      ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+      ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+      hookNames: ROLLBACK_HOOKS,
       steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
       // the restore verifies the backup before anything changes; the environment file is staged before it
       beforeRecreate: lines(
+        p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined,
         p.pull
           ? pullImage(r, {
               ref: p.pull.ref,
@@ -619,6 +714,24 @@ export function rollbackPhase(
       ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
       ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
     }),
+  };
+}
+
+/** Tags `from` as `to` before anything changes, or ends the phase as a failed pull would: nothing changed. */
+function retag(r: Renderer, from: string, to: string): Shell {
+  return sh`${r.change(docker.tag(from, to))} && nr_say ok ${`Tagged ${from} as ${to} (the image was renamed since it ran)`} || { nr_say fail ${`Cannot tag ${from} as ${to}; the running container was not touched`}; ${EXIT.exit(BackendExit.PullFailed)}; }`;
+}
+
+/** The ids of images by reference, empty for one the NAS does not have. */
+export function imageIds(r: Renderer, refs: readonly string[]): TypedProgram<string[]> {
+  return {
+    title: 'Looking for the images',
+    timeout: 60,
+    quiet: true,
+    script: lines(
+      ...refs.map((ref, i) => sh`nr_value ${`image_id_${i}`} "$(${r.run(docker.imageExists(ref))} 2>/dev/null)"`),
+    ),
+    decode: (values) => refs.map((_, i) => values.get(`image_id_${i}`) ?? ''),
   };
 }
 

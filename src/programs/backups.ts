@@ -3,6 +3,7 @@ import { exitCodes, type Phase, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import {
   itemFile,
+  restoreItemProblem,
   parseBackupListing,
   plannedItems,
   type BackupEntry,
@@ -82,6 +83,7 @@ export function decodeBackup(values: ReadonlyMap<string, string>, prefix = 'back
  *   nr_bk_service PROJECT SERVICE  the running container of a compose service
  *   nr_bk_verify FOLDER            every file the manifest lists is there with its sha256
  *   nr_bk_present FOLDER           every file the manifest lists is there (no data read)
+ *   nr_bk_sized FOLDER             every file the manifest lists is there with its size (no data read)
  *   nr_bk_sum FILE                 its sha256
  */
 export const BACKUP_LIBRARY = new Shell(`nr_bk_project() {
@@ -113,39 +115,101 @@ nr_bk_present() {
   [ -f "$1/manifest.json" ] && [ -f "$1/SHA256SUMS" ] || return 1
   [ "$(grep -o '"sha256"' "$1/manifest.json" | wc -l)" -eq "$(grep -c . "$1/SHA256SUMS")" ] || return 1
   while read -r nr_sum nr_file; do [ -f "$1/$nr_file" ] || return 1; done < "$1/SHA256SUMS"
+}
+nr_bk_sized() {
+  nr_bk_present "$1" || return 1
+  grep -o '"file":"[^"/]*","bytes":[0-9]*' "$1/manifest.json" | sed 's/^"file":"//; s/","bytes":/ /' | {
+    nr_n=0
+    while read -r nr_file nr_bytes; do [ "$(wc -c < "$1/$nr_file")" -eq "$nr_bytes" ] || exit 1; nr_n=$((nr_n + 1)); done
+    [ "$nr_n" -eq "$(grep -c . "$1/SHA256SUMS")" ]
+  }
 }`);
 
 /**
  * The dump commands, run inside the database's container: credentials from its own environment.
  * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
  * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
- * reads any level.
+ * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
  */
 const DUMP = {
   postgres:
-    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 "${1:-${POSTGRES_DB:-$u}}"',
+    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
   mysql:
     'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
 } as const;
 
-/** The restore commands: end the sessions, drop and recreate the database, read the dump on standard input. */
+/** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
+const MYSQL_RELOAD = 75;
+/**
+ * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
+ * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
+ */
+const MYSQL_OBJECTS =
+  '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
+
+/**
+ * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
+ * database of its own; the one in use is replaced only once the load is whole, in one step (PostgreSQL: two renames in
+ * one transaction; MySQL/MariaDB: one RENAME TABLE of every table), so a load that fails leaves it as it was.
+ * Every wait on the server is bounded: a session that keeps a lock fails the restore (which is then undone).
+ */
 const RESTORE = {
   postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
-psql -X -q -v ON_ERROR_STOP=1 -U "$u" -d postgres -v d="$d" >/dev/null <<'SQL' || exit 1
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
-DROP DATABASE IF EXISTS :"d";
-CREATE DATABASE :"d";
+# sessions of their own on another database: the one restored may be the server's default (postgres)
+c=template1; [ "$d" = template1 ] && c=postgres
+q() { psql -X -q -tA -v ON_ERROR_STOP=1 -U "$u" -d "$c" -v d="$d" -v t="$t" -v o="$o"; }
+t=; o=; t=$(echo "SELECT 'nr_restore_' || left(md5(:'d'), 16)" | q) && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# no wait on the server is unbounded: a lock a session keeps fails the restore, which is then undone
+w="SET client_min_messages = warning; SET lock_timeout = '60s'; SET statement_timeout = '600s';"
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q >/dev/null <<SQL || exit 1
+$w
+DROP DATABASE IF EXISTS :"t";
+DROP DATABASE IF EXISTS :"o";
+CREATE DATABASE :"t" TEMPLATE template0;
 SQL
-exec pg_restore -U "$u" -d "$d" --no-owner --exit-on-error`,
+if ! pg_restore -U "$u" -d "$t" --no-owner --exit-on-error; then
+  echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1
+fi
+# one transaction renames the database in use away and the loaded one in its place (sessions ended first): whole or not at all
+q >/dev/null <<SQL || { echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1; }
+$w
+SELECT set_config('nr.d', :'d', false), set_config('nr.t', :'t', false), set_config('nr.o', :'o', false);
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
+DO \\$\\$ BEGIN
+  IF EXISTS (SELECT FROM pg_database WHERE datname = current_setting('nr.d')) THEN
+    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.d'), current_setting('nr.o'));
+  END IF;
+  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.t'), current_setting('nr.d'));
+END \\$\\$;
+SQL
+echo "$w DROP DATABASE IF EXISTS :\\"o\\";" | q >/dev/null || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
   mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
 d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
-# the database's sessions end first: one in a transaction holds its tables' locks, which DROP DATABASE would wait for
-for s in $("$m" -u "$u" -N -B -e 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\t' '$2 == ENVIRON["d"] { print $1 }'); do
-  "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
-done
-# a session that takes a lock again meanwhile makes the restore fail (and be undone), not wait for a day
-"$m" -u "$u" -e "SET SESSION lock_wait_timeout = 60; DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1
-exec "$m" -u "$u" "$d"`,
+# a session that keeps a lock makes the restore fail (and be undone), not wait for a day
+q() { "$m" -u "$u" -N -B -e "SET SESSION lock_wait_timeout = 60; $1"; }
+# the database's sessions end first: one in a transaction holds its tables' locks
+ends() {
+  for s in $(q 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\\t' '$2 == ENVIRON["d"] { print $1 }'); do
+    "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
+  done
+}
+if [ "$2" = replace ]; then ends; q "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1; exec "$m" -u "$u" "$d"; fi
+t=$(q "SELECT CONCAT('nr_restore_', LEFT(MD5('$d'), 16))") && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
+# the dump loads into a database of its own: the one in use is replaced only once the load is whole
+q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`; CREATE DATABASE \\\`$t\\\`" || exit 1
+"$m" -u "$u" "$t" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit 1; }
+# views, triggers, routines and events cannot move to another database: such a database is replaced by a second load
+in="IN ('$d', '$t')"
+n=$(q "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA $in AND TABLE_TYPE <> 'BASE TABLE') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA $in)") || n=x
+[ "$n" = 0 ] || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit ${MYSQL_RELOAD}; }
+# one RENAME TABLE moves the tables in use away and the loaded ones in their place: whole or not at all
+ends
+pair() { printf "SELECT %s AS k, TABLE_NAME AS n, CONCAT('\\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\` TO \\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\`') AS r FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'" "$1" "$2" "$3" "$2"; }
+q "CREATE DATABASE IF NOT EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$o\\\`; SET SESSION group_concat_max_len = 16777216;
+SELECT GROUP_CONCAT(r ORDER BY k, n SEPARATOR ', ') INTO @p FROM ($(pair 0 "$d" "$o") UNION ALL $(pair 1 "$t" "$d")) AS s;
+SET @q = IF(@p IS NULL, 'DO 0', CONCAT('RENAME TABLE ', @p)); PREPARE s FROM @q; EXECUTE s" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`"; exit 1; }
+q "DROP DATABASE IF EXISTS \\\`$o\\\`; DROP DATABASE IF EXISTS \\\`$t\\\`" || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
 } as const;
 
 /** Each database kind's tool, to say why a container does not fit. */
@@ -164,15 +228,16 @@ export function backupFunction(p: BackupPlan, label: BackupLabel, prefix = 'back
     const file = itemFile({ kind: 'volume', volume });
     const head = JSON.stringify({ kind: 'volume', source: volume, file }).slice(0, -1);
     items.push(sh`nr_bk_item=${`volume ${volume}`}
-nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort "no volume ${new Shell(volume)} in compose project $nr_bk_proj"; return 1; }
+nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${volume}) || { nr_bk_abort ${`no volume ${volume} in compose project`} "$nr_bk_proj"; return 1; }
 if nr_bk_receive ${file}; then
   nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" -v "$nr_bk_tmp/.fifo:/nr-archive" ${p.image} tar -C /nr-volume -czf /nr-archive . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"
-  nr_bk_received
+  nr_bk_received; nr_bk_w=$?; nr_bk_why=
 else
-  { nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+  nr_bk_why=$({ nr_docker run --rm --network none -v "$nr_bk_v:/nr-volume:ro" ${p.image} tar -C /nr-volume -czf - . 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
 fi
+nr_bk_whole ${file} || return 1
 [ "$(cat "$nr_bk_tmp/.rc")" = 0 ] || { nr_bk_abort "$(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head}`);
+nr_bk_add ${file} ${head} || return 1`);
   }
   for (const db of p.databases) {
     const file = itemFile(db);
@@ -191,12 +256,13 @@ nr_bk_add ${file} ${head}`);
         : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
     const found = p.found?.containers[db.service];
     items.push(sh`nr_bk_item=${source}
-nr_bk_c=${found ? sh`${found}` : sh`$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort "service ${new Shell(db.service)} has no running container in compose project $nr_bk_proj"; return 1; }
-{ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}
+nr_bk_c=${found ? sh`${found}` : sh`$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort ${`service ${db.service} has no running container in compose project`} "$nr_bk_proj"; return 1; }
+nr_bk_why=$({ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
+nr_bk_whole ${file} || return 1
 nr_rc=$(cat "$nr_bk_tmp/.rc")
 if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
 [ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
-nr_bk_add ${file} ${head}`);
+nr_bk_add ${file} ${head} || return 1`);
   }
   const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
   return sh`nr_backup() {
@@ -208,48 +274,71 @@ nr_bk_add ${file} ${head}`);
   rm -rf "$nr_bk_tmp"; ( umask 077; mkdir "$nr_bk_tmp" ) || { nr_say fail "Cannot create $nr_bk_tmp"; return 1; }
   nr_bk_abort() { nr_say fail "Backup of $nr_bk_item failed: $*"; rm -rf "$nr_bk_tmp"; }
   nr_bk_items=''; nr_bk_total=0
-  # standard input to FILE, its sha256 computed on the way (beside the write, not after it)
+  # standard input to FILE, its sha256 and its length computed on the way (beside the write, not after it). It fails,
+  # printing why, when a write fails or the file holds other bytes than were hashed (a full disk, a quota, a size limit):
+  # a file cut short is never summed as whole
   nr_bk_write() {
-    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
-    if mkfifo "$nr_bk_tmp/.fifo" 2>/dev/null; then
-      nr_bk_sum "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.sum" &
+    rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed"
+    if mkfifo -m 600 "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>/dev/null; then
+      nr_bk_sum "$nr_bk_tmp/.hash" > "$nr_bk_tmp/.sum" &
       nr_bk_hasher=$!
-      tee "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/$1"
-      wait "$nr_bk_hasher"; rm -f "$nr_bk_tmp/.fifo"
+      wc -c < "$nr_bk_tmp/.count" > "$nr_bk_tmp/.hashed" &
+      nr_bk_counter=$!
+      nr_bk_e=$(tee "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count" 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      wait "$nr_bk_hasher" || nr_bk_rc=1; wait "$nr_bk_counter" || nr_bk_rc=1
+      rm -f "$nr_bk_tmp/.hash" "$nr_bk_tmp/.count"
     else
-      cat > "$nr_bk_tmp/$1"
+      # no fifo: summed from the disk after the write, whose own status alone says the file is whole
+      nr_bk_e=$(cat 2>&1 > "$nr_bk_tmp/$1"); nr_bk_rc=$?
+      [ "$nr_bk_rc" != 0 ] || { nr_bk_sum "$nr_bk_tmp/$1" > "$nr_bk_tmp/.sum" && wc -c < "$nr_bk_tmp/$1" > "$nr_bk_tmp/.hashed"; } || nr_bk_rc=1
     fi
+    if [ "$nr_bk_rc" != 0 ]; then
+      printf '%s' "writing $1 failed"; [ -z "$nr_bk_e" ] || printf ': %s' "$(printf '%s' "$nr_bk_e" | tail -n 1)"
+      return 1
+    fi
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); nr_bk_n=$(cat "$nr_bk_tmp/.hashed" 2>/dev/null); nr_bk_d=$(wc -c < "$nr_bk_tmp/$1")
+    case \${#nr_bk_s}:$nr_bk_s in 64:*[!0-9a-f]* | 64:) ;; 64:*) [ -n "$nr_bk_n" ] && [ $((nr_bk_n)) -eq $((nr_bk_d)) ] && return 0 ;; esac
+    printf '%s' "$1 holds $((nr_bk_d)) bytes of the $((nr_bk_n)) read, or its sha256 could not be kept"
+    return 1
   }
-  # a fifo in the partial folder whose bytes become FILE, their sha256 computed on the way: a volume's container writes
-  # its archive into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
+  # a fifo in the partial folder whose bytes become FILE through nr_bk_write: a volume's container writes its archive
+  # into it (mounted), not through docker's output stream, which costs the engine more CPU than gzip costs tar
   nr_bk_receive() {
-    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.sum"
+    rm -f "$nr_bk_tmp/.fifo" "$nr_bk_tmp/.why"
     # docker run -v cannot mount a path with a colon: such a folder takes the stream
     case $nr_bk_tmp in *:*) return 1 ;; esac
     mkfifo -m 600 "$nr_bk_tmp/.fifo" 2>/dev/null || return 1
-    { tee "$nr_bk_tmp/$1" < "$nr_bk_tmp/.fifo" | sha256sum | cut -d ' ' -f 1 > "$nr_bk_tmp/.sum"; } &
+    nr_bk_write "$1" < "$nr_bk_tmp/.fifo" > "$nr_bk_tmp/.why" &
     nr_bk_receiver=$!
   }
+  # the status of the receiver's write
   nr_bk_received() {
     # a container that failed before it opened the fifo leaves the reader waiting to open it: a writer that
     # comes and goes ends that wait (and adds nothing to what a finished container wrote)
     while kill -0 "$nr_bk_receiver" 2>/dev/null; do : 3<> "$nr_bk_tmp/.fifo"; nr_sleep 0.01; done
-    wait "$nr_bk_receiver"; rm -f "$nr_bk_tmp/.fifo"
+    wait "$nr_bk_receiver"; nr_bk_rc=$?; rm -f "$nr_bk_tmp/.fifo"
+    return "$nr_bk_rc"
+  }
+  # after a write ($nr_bk_w its status, $nr_bk_why or .why the reason): the backup ends when FILE is not whole
+  nr_bk_whole() {
+    [ "$nr_bk_w" = 0 ] && return 0
+    [ -n "$nr_bk_why" ] || nr_bk_why=$(cat "$nr_bk_tmp/.why" 2>/dev/null)
+    nr_bk_abort "\${nr_bk_why:-writing $1 failed} (is the disk full, a quota reached or a file size limit hit?)"
+    return 1
   }
   nr_bk_add() {
-    nr_bk_s=$(cat "$nr_bk_tmp/.sum" 2>/dev/null); [ -n "$nr_bk_s" ] || nr_bk_s=$(nr_bk_sum "$nr_bk_tmp/$1")
-    rm -f "$nr_bk_tmp/.sum"
-    nr_bk_b=$(wc -c < "$nr_bk_tmp/$1"); nr_bk_b=$((nr_bk_b))
+    nr_bk_s=$(cat "$nr_bk_tmp/.sum"); nr_bk_b=$(cat "$nr_bk_tmp/.hashed"); nr_bk_b=$((nr_bk_b))
+    rm -f "$nr_bk_tmp/.sum" "$nr_bk_tmp/.hashed" "$nr_bk_tmp/.why"
     chmod 600 "$nr_bk_tmp/$1"
-    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS"
+    printf '%s  %s\\n' "$nr_bk_s" "$1" >> "$nr_bk_tmp/SHA256SUMS" || { nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
     nr_bk_items="$nr_bk_items\${nr_bk_items:+,}$2,\\"bytes\\":$nr_bk_b,\\"sha256\\":\\"$nr_bk_s\\"}"
     nr_bk_total=$((nr_bk_total + nr_bk_b))
     nr_say ok "Backed up $nr_bk_item ($nr_bk_b bytes)"
   }
-  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" )
+  ( umask 077; : > "$nr_bk_tmp/SHA256SUMS" ) || { nr_bk_item=SHA256SUMS; nr_bk_abort 'cannot write SHA256SUMS'; return 1; }
   nr_bk_proj=${p.found?.project ? sh`${p.found.project}` : sh`$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
 ${lines(...items)}
-  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc"
+  rm -f "$nr_bk_tmp/.err" "$nr_bk_tmp/.rc" "$nr_bk_tmp/.why"
   ( umask 077; printf '{"id":"%s",%s,"time":"%s","items":[%s]}\\n' "$nr_bk_id" ${manifestHead} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$nr_bk_items" > "$nr_bk_tmp/manifest.json" ) || { nr_bk_item=manifest; nr_bk_abort 'cannot write manifest.json'; return 1; }
   # the folder's files on disk before the rename: only them, not every dirty page of the NAS as a bare sync
   ( cd "$nr_bk_tmp" && sync -- . * ) 2>/dev/null || sync 2>/dev/null || true
@@ -262,7 +351,8 @@ ${lines(...items)}
 /**
  * A backup taken by itself (backup-backend), then the listing of the
  * directory in the same round trip; the backup just written is not hashed a
- * second time (its sums were computed while it was written).
+ * second time (its sums were computed while it was written, from the bytes
+ * that reached the disk), but its files and their sizes are checked.
  */
 export function takeBackup(
   r: Renderer,
@@ -302,7 +392,8 @@ export function listBackups(dir: string, o: { quick?: boolean } = {}): TypedProg
 /**
  * The listing value. `quick`: a backup "verifies" when every file it lists is
  * there (no data read: for choosing one, whose sha256 the restore checks
- * first); else each file's sha256 is checked, except the backup just written.
+ * first); else each file's sha256 is checked, except the backup just written,
+ * whose files must be there with the sizes its manifest gives.
  */
 export function listingValue(dir: string, o: { quick?: boolean; justWritten?: Shell } = {}): Shell {
   const check = new Shell(o.quick ? 'nr_bk_present' : 'nr_bk_verify');
@@ -310,7 +401,8 @@ export function listingValue(dir: string, o: { quick?: boolean; justWritten?: Sh
   for nr_d in ${dir}/[0-9]*T*Z-*; do
     [ -d "$nr_d" ] || continue
     nr_ok=bad
-    if [ "\${nr_d##*/}" = ${o.justWritten ?? new Shell("''")} ]; then nr_ok=ok; elif ${check} "$nr_d"; then nr_ok=ok; fi
+    nr_chk=${check}; [ "\${nr_d##*/}" != ${o.justWritten ?? new Shell("''")} ] || nr_chk=nr_bk_sized
+    if "$nr_chk" "$nr_d"; then nr_ok=ok; fi
     nr_b=$(ls -ln "$nr_d" 2>/dev/null | awk '{ s += $5 } END { print s + 0 }')
     printf '%s %s %s %s\\n' "\${nr_d##*/}" "$nr_ok" "$((nr_b))" "$(base64 < "$nr_d/manifest.json" 2>/dev/null | tr -d '\\n')"
   done | base64 | tr -d '\\n')"`;
@@ -349,6 +441,11 @@ export interface RestorePlan {
  * its argument, returning 1 at the first item that fails (named in the log).
  */
 function restoreItemsFunction(image: string, items: readonly ManifestItem[], name: string): Shell {
+  // the items come from a manifest.json: held to the rules of the inputs, whatever the caller checked
+  for (const item of items) {
+    const problem = restoreItemProblem(item);
+    if (problem) throw new Error(`The backup's manifest.json cannot be restored: ${problem}`);
+  }
   const restores = items.map((i) => {
     const file = sh`"$1/"${i.file}`;
     if (i.kind === 'volume')
@@ -357,8 +454,23 @@ nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd
 nr_say ok ${`Volume ${i.source} restored`}`;
     const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind as 'postgres' | 'mysql'];
     const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
+    const exec = sh`nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
     return sh`nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
-nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''} < ${file} || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
+${
+  i.kind === 'mysql'
+    ? sh`nr_rs_mode=
+if grep -Eq ${MYSQL_OBJECTS} ${file}; then
+  nr_rs_mode=replace
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
+fi
+${exec} $nr_rs_mode < ${file}; nr_rc=$?
+if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
+  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
+  ${exec} replace < ${file}; nr_rc=$?
+fi`
+    : sh`${exec} < ${file}; nr_rc=$?`
+}
+[ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
 nr_say ok ${`Database ${what} restored`}`;
   });
   return sh`${new Shell(name)}() {
@@ -443,7 +555,7 @@ ${lines(
     ) => sh`  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
     nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
     [ "$nr_n" = ${p.container} ] && continue
-    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume ${new Shell(v)})"
+    nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
   done`,
   ),
 )}

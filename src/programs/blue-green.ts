@@ -18,7 +18,7 @@ import {
 } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
-import { BackendExit, imageTags, RELEASE_STEPS } from './backend.js';
+import { BackendExit, imageTags, RELEASE_STEPS, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
 
@@ -258,6 +258,8 @@ export interface SwitchPlan {
   live: Color | '';
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** PREVIOUS_BACKEND_TAG for the hooks. */
   previous: string;
 }
@@ -317,7 +319,7 @@ nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_b
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const setLive = (c: Color | ''): Shell =>
@@ -325,7 +327,7 @@ nr_say ok ${`${name} done`}`
   // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
   // the colour, container and port reach it through its environment only.
   const userSwitch = (c: Color, cid: Shell): Shell =>
-    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.change({ argv: ['sh', '-c', bg.switchCommand], changes: true })} )`;
+    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
   const switchTo = (c: Color, cid: Shell): Shell =>
     bg.switchCommand ? sh`${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh`nr_switch_to ${bg.ports[c]}`;
   return lines(
@@ -358,7 +360,7 @@ cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -473,7 +475,7 @@ ${
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
-${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`,
   );
 }

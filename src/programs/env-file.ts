@@ -17,6 +17,28 @@ export interface EnvFilePlan {
   stateDir: string;
 }
 
+/** The shortest value of an environment file masked on its own. */
+export const ENV_VALUE_MIN = 8;
+
+/**
+ * The values of an environment file's `KEY=value` lines (an `export ` in
+ * front and one pair of quotes around dropped), for masking each on its own:
+ * an application prints a value (a DSN in a connection error), not the line.
+ * Values shorter than ENV_VALUE_MIN characters (`1`, `true`, a port, a log
+ * level) are left to the line's mask: masked alone, every such word of the
+ * log would read `***`.
+ */
+export function envValues(content: string): string[] {
+  const out: string[] = [];
+  for (const line of content.split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    const value = /^(["'])(.*)\1$/.exec(m[1])?.[2] ?? m[1];
+    if (value.trim().length >= ENV_VALUE_MIN) out.push(value.trim());
+  }
+  return out;
+}
+
 /** The sha256 the history records (never the content). */
 export function envSha256(content: string): string {
   return createHash('sha256').update(content).digest('hex');

@@ -2,7 +2,8 @@ import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import type { Renderer } from '../remote/command.js';
 import { docker } from '../remote/docker.js';
 import { exitCodes, type StateQuestions, type TypedProgram } from '../remote/program.js';
-import { sh, type Shell } from '../remote/shell.js';
+import { RECORD_MORE } from '../remote/history.js';
+import { Shell, lines, sh } from '../remote/shell.js';
 
 /**
  * Where one image comes from, on the NAS (issue 14). Each function here is
@@ -82,6 +83,42 @@ fi
 ${o.platform ? platformCheck(r, o.ref, o.platform) : sh`:`}
 ${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
+}
+
+/** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
+function asDockerNames(image: string): string {
+  return image.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
+}
+
+/** A digest as the history may hold it: `sha256:` and 64 hex digits. */
+export const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** Shell that sets nr_pd to the digest `ref` was pulled as from `image`'s repository ('' when none, or not sha256 and hex). */
+function digestOf(r: Renderer, ref: string, image: string): Shell {
+  return sh`nr_pd=$(${r.run(docker.repoDigests(ref))} 2>/dev/null | awk -v r=${`${asDockerNames(image)}@`} 'index($0, r) == 1 { print substr($0, length(r) + 1); exit }')
+case $nr_pd in sha256:*[!0-9a-f]*) nr_pd= ;; sha256:?*) ;; *) nr_pd= ;; esac`;
+}
+
+/**
+ * Shell that sets RECORD_MORE (history.ts) to the digest `ref` was pulled as
+ * from `image`'s repository, for the history: a rollback pulls that digest,
+ * never the tag again (a tag moves: `latest`, a branch, a re-pushed version).
+ */
+export function pulledDigestFields(r: Renderer, ref: string, image: string): Shell {
+  return sh`${digestOf(r, ref, image)}
+[ -z "$nr_pd" ] || ${new Shell(RECORD_MORE)}=',"digest":"'"$nr_pd"'"'`;
+}
+
+/** The same for the images of a release of several services: `digests`, by image. */
+export function pulledDigestsFields(r: Renderer, images: readonly string[], tag: string): Shell {
+  return lines(
+    sh`nr_pds=`,
+    ...images.map(
+      (image) => sh`${digestOf(r, `${image}:${tag}`, image)}
+[ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`,
+    ),
+    sh`[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`,
+  );
 }
 
 /**

@@ -9,7 +9,7 @@ import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } 
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
-import { BackendExit, RELEASE_STEPS } from './backend.js';
+import { BackendExit, keepFallback, RELEASE_STEPS, ROLLBACK_HOOKS, type Fallback, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
@@ -17,6 +17,7 @@ import {
   nasLayersScript,
   obtainImage as obtainFromSource,
   pullImage,
+  pulledDigestsFields,
   type NasLayers,
 } from './image-sources.js';
 
@@ -42,11 +43,13 @@ const PROJECT_DIR_LABEL = 'com.docker.compose.project.working_dir';
  */
 function containerFinder(r: Renderer, repo: string, composeFile: string): Shell {
   const inspect = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}']));
+  const inspectId = r.run(command(['docker', 'container', 'inspect', '--format', '{{.Image}}']));
   const logs = r.run(command(['docker', 'logs', '--tail', '100']));
   const list = r.run(command(['docker', 'container', 'ls', '--all', '--quiet']));
   return sh`nr_svc_dir=$(cd ${repo} 2>/dev/null && cd ${posix.dirname(composeFile)} 2>/dev/null && pwd)
 nr_svc_container() { if [ -n "$1" ]; then printf '%s\n' "$1"; else ${list} --filter "label=${new Shell(SERVICE_LABEL)}=$2" --filter "label=${new Shell(PROJECT_DIR_LABEL)}=$nr_svc_dir" 2>/dev/null | head -n 1; fi; }
 nr_svc_image() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspect} "$nr_sc" 2>/dev/null; }
+nr_svc_image_id() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${inspectId} "$nr_sc" 2>/dev/null; }
 nr_svc_logs() { nr_sc=$(nr_svc_container "$1" "$2"); [ -n "$nr_sc" ] && ${logs} "$nr_sc" 2>&1; }`;
 }
 const containerOf = (s: Pick<ServiceSpec, 'name' | 'container'>): Shell =>
@@ -59,12 +62,23 @@ function runningImages(r: Renderer, repo: string, composeFile: string, services:
     containerFinder(r, repo, composeFile),
     // each service asked at once (one or two docker calls each), not one after the other; each value is one
     // line, written whole
-    ...services.map((s, i) => sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)} ) &`),
+    ...services.map(
+      (s, i) =>
+        sh`( nr_value ${`svc_image_${i}`} ${imageOf(s)}; nr_value ${`svc_image_id_${i}`} "$(nr_svc_image_id ${s.container} ${s.name})" ) &`,
+    ),
     sh`wait`,
   );
 }
 function decodeRunningImages(values: ReadonlyMap<string, string>, services: readonly ServiceSpec[]): string[] {
   return services.map((_, i) => values.get(`svc_image_${i}`) ?? '');
+}
+/** The image id each service's container runs, when docker named any. */
+function decodeRunningIds(
+  values: ReadonlyMap<string, string>,
+  services: readonly ServiceSpec[],
+): { runningIds?: string[] } {
+  const ids = services.map((_, i) => values.get(`svc_image_id_${i}`) ?? '');
+  return ids.some(Boolean) ? { runningIds: ids } : {};
 }
 
 /** The tag a service runs, when its container runs the service's image. */
@@ -75,6 +89,8 @@ export function serviceTag(image: string, runningImage: string): string {
 export interface ServicesDeployState extends FetchedTarget, Partial<PreflightState> {
   /** `image:tag` each service runs, in the order of the list (empty: none). */
   runningImages: string[];
+  /** The id of the image each service runs (empty: none). */
+  runningIds?: string[];
   /** With image-source runner: the layers the NAS has, and each distinct image's tags there. */
   layers?: NasLayers;
   inventory?: Map<string, ImageTag[]>;
@@ -116,6 +132,7 @@ ${inventoryValues(r, images)}`
     }`,
     decode: (values) => ({
       runningImages: decodeRunningImages(values, services),
+      ...decodeRunningIds(values, services),
       ...decodeFetchedTarget(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
       ...checks.decode(values),
@@ -227,6 +244,8 @@ export interface ServiceMove {
   tag: string;
   /** The tag it ran before, put back when the release fails; empty: nothing to put back. */
   fallback: string;
+  /** The image it ran, by id: the fallback tag is made to name it before it comes back. */
+  fallbackRan?: { image: string; id: string };
 }
 
 export interface ServicesRecreatePlan {
@@ -242,6 +261,8 @@ export interface ServicesRecreatePlan {
   fallback: boolean;
   preDeploy?: string;
   postDeploy?: string;
+  /** What the log calls the hooks (a rollback's are pre-rollback and post-rollback). */
+  hookNames?: HookNames;
   /** BACKEND_TAG and PREVIOUS_BACKEND_TAG of the hooks. */
   hookTags: { tag: string; previous: string };
   steps: Steps<'recreate' | 'health' | 'verify'>;
@@ -325,7 +346,7 @@ export function recreateServices(r: Renderer, p: ServicesRecreatePlan): Shell {
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.change({ argv: ['sh', '-c', text], changes: true })} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
+( BACKEND_TAG=${p.hookTags.tag}; PREVIOUS_BACKEND_TAG=${p.hookTags.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
   const ups = [...byTag(indexed, (m) => m.tag)].map(
@@ -358,8 +379,9 @@ esac`,
   const back = indexed.filter((m) => m.fallback);
   const fallback =
     p.fallback && back.length
-      ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}`).join(', ')}`}
+      ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
+${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${lines(
   ...[...byTag(back, (m) => m.fallback)].map(
@@ -394,7 +416,7 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     containerFinder(r, p.repo, p.composeFile),
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=
-${hook('pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -413,7 +435,7 @@ if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
   ${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
-  ${hook('post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+  ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
 nr_say fail "Not healthy:$nr_failed"
@@ -432,6 +454,8 @@ export interface ServicesReleasePlan {
   services: readonly ServiceSpec[];
   /** The tag each service runs now, in the order of the list (empty: none, or not its image). */
   previous: readonly string[];
+  /** What each service falls back to, by image id (default: its previous tag). */
+  fallbacks?: readonly Fallback[];
   healthTimeout: number;
   autoRollback: boolean;
   preDeploy?: string;
@@ -462,11 +486,11 @@ export interface ServicesReleaseValues extends ServicesRecreateValues {
 export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase<ServicesReleaseValues> {
   const steps = new Steps(RELEASE_STEPS);
   const images = distinctImages(p.services);
-  const moves = p.services.map((spec, i) => ({
-    spec,
-    tag: p.tag,
-    fallback: p.autoRollback ? (p.previous[i] ?? '') : '',
-  }));
+  const moves = p.services.map((spec, i): ServiceMove => {
+    const back = p.fallbacks?.[i];
+    const fallback = p.autoRollback ? (back ? back.tag : (p.previous[i] ?? '')) : '';
+    return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
+  });
   const firstPrevious = p.previous.find(Boolean) ?? '';
   const source = p.source ?? { kind: 'nas' };
   // as a single-service release records it; each service's record holds it too
@@ -500,6 +524,15 @@ ${
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
     begin: { ...update, detail: 'deploy' },
     success: update,
+    ...(source.kind === 'registry'
+      ? {
+          successFields: pulledDigestsFields(
+            r,
+            images.map((i) => i.image),
+            p.tag,
+          ),
+        }
+      : {}),
     ...(p.listTags
       ? {
           afterSuccess: inventoryValues(
@@ -570,6 +603,8 @@ export function servicesRollbackPhase(
     steps: Steps<'recreate' | 'health' | 'verify'>;
     /** Target images gone from the NAS (image-source: registry): each pulled as `ref` and tagged `target` first, before anything changes. */
     pulls?: readonly ServicePull[];
+    preRollback?: string;
+    postRollback?: string;
   },
 ): Phase<ServicesRecreateValues> {
   const first = p.moves[0];
@@ -601,6 +636,9 @@ export function servicesRollbackPhase(
         healthTimeout: p.healthTimeout,
         force: p.force,
         fallback: true,
+        ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
+        ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
+        hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
       }),

@@ -8,9 +8,12 @@ import {
   type WatchPlan,
 } from '../rules/guards.js';
 import { lines, sh, Shell } from '../remote/shell.js';
+import { RECORD_MORE } from '../remote/history.js';
 
 /** Seconds one query may take before it counts as failed. */
 export const QUERY_TIMEOUT = 10;
+/** The largest answer the watch reads (bytes); a larger one is a failed query, said as such, never cut. */
+export const ANSWER_CAP = 1_000_000;
 
 /**
  * The NAS side of the watch: constant shell, values only as arguments.
@@ -20,7 +23,7 @@ export const QUERY_TIMEOUT = 10;
  *                             `value WORST COUNT BREACH` (an instant vector or a scalar; WORST is the
  *                             highest value for > and >=, the lowest for < and <=, NaN only when every
  *                             series is NaN; BREACH 1 when WORST breaches THR),
- *                             `empty` (no series), or `error MESSAGE`
+ *                             `empty` (no series), or `error MESSAGE`; the caller keeps it to ANSWER_CAP bytes
  * nr_watch_guard I NAME Q OP THR FOR
  *                           one poll of guard I (Q URL-encoded): records the sample in $nr_watch_dir/I,
  *                           prints the progress line, sets nr_watch_breach=I on a breach, and
@@ -46,7 +49,7 @@ nr_prom_get() {
   case $nr_pc in [1-9][0-9][0-9]) printf '%s' "$nr_pc" ;; *) printf 0 ;; esac
 }
 nr_prom_parse() {
-  head -c 1000000 | awk -v op="$1" -v thr="$2" '
+  awk -v op="$1" -v thr="$2" '
     function num(v) { if (v == "+Inf" || v == "Inf") return 1e308 * 10; if (v == "-Inf") return -1e308 * 10; return v + 0 }
     function clean(s) { gsub(/[^ -~]/, " ", s); return substr(s, 1, 200) }
     { body = body $0 " " }
@@ -85,6 +88,9 @@ nr_watch_guard() {
   nr_wcode=$(nr_prom_get "$nr_watch_url/api/v1/query?query=$nr_wq" "$nr_wf.body")
   if [ "$nr_wcode" = 0 ]; then
     nr_wres="error no answer from $nr_watch_url: $(tail -c 200 "$nr_wf.body.err" 2>/dev/null | tr -c ' -~' ' ')"
+  elif nr_wsize=$(wc -c < "$nr_wf.body") && [ "$((nr_wsize))" -gt ${ANSWER_CAP} ]; then
+    # a series past any cut could be the one that breaches: an answer too long to read whole is not read at all
+    nr_wres="error the answer is $((nr_wsize)) bytes, over the ${ANSWER_CAP} the watch reads: aggregate the query (max, sum, topk) so it returns fewer series"
   else
     nr_wres=$(nr_prom_parse "$nr_wop" "$nr_wthr" < "$nr_wf.body")
     case $nr_wcode in 2??) ;; *) nr_wres="error HTTP $nr_wcode: \${nr_wres#error }" ;; esac
@@ -122,6 +128,16 @@ export function urlEncode(text: string): string {
   return encodeURIComponent(text).replace(/[!'()*~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
+/**
+ * The success line's detail, from how the watch ended on the NAS (`watch passed`, `watch inconclusive`): an
+ * inconclusive watch must not be filed as passed. The phase's body runs in a subshell, so the watch leaves its
+ * outcome in `file` for the line written after it.
+ */
+export function watchDetailField(file: string): Shell {
+  return sh`nr_wo=$(cat ${file} 2>/dev/null); rm -f ${file}
+case $nr_wo in passed|inconclusive) ${new Shell(RECORD_MORE)}="$${new Shell(RECORD_MORE)}"',"detail":"watch '"$nr_wo"'"' ;; esac`;
+}
+
 /** The value names the watch reports. */
 const STATUS = 'watch_status';
 const GUARD = 'watch_guard';
@@ -130,11 +146,13 @@ const samplesName = (i: number): string => `watch_samples_${i}`;
 /**
  * Shell that watches the guards on the NAS until the watch time is over or a
  * guard breaches; it returns 0 when the release passed, 1 when it must be
- * rolled back (a breach, or a failed query under on-query-error=fail). The
+ * rolled back (a breach, or a failed query under on-query-error=fail); a
+ * watch in which a guard never got one good answer ends `inconclusive`. The
  * PromQL travels URL-encoded as a quoted argument: the shell never reads it.
  */
-export function watchGuards(p: WatchPlan): Shell {
+export function watchGuards(p: WatchPlan, outcomeFile?: string): Shell {
   const every = formatDuration(p.interval);
+  const keep = (outcome: string): Shell => (outcomeFile ? sh`printf '%s' ${outcome} > ${outcomeFile}` : sh`:`);
   const polls = p.guards.map(
     (g, i) => sh`nr_watch_guard ${i + 1} ${g.name} ${urlEncode(g.query)} ${g.op} ${g.threshold} ${g.forSeconds}`,
   );
@@ -159,10 +177,21 @@ nr_say endgroup
     ...p.guards.map(
       (_, i) => sh`nr_value ${samplesName(i + 1)} "$(base64 < "$nr_watch_dir/"${i + 1} 2>/dev/null | tr -d '\\n')"`,
     ),
+    // A guard without one value in its samples watched nothing: the watch cannot say the release passed.
+    sh`nr_watch_silent=`,
+    ...p.guards.map(
+      (g, i) =>
+        sh`grep -q '^[0-9]* v ' "$nr_watch_dir/"${i + 1} 2>/dev/null || nr_watch_silent="$nr_watch_silent "${g.name}`,
+    ),
     sh`rm -rf "$nr_watch_dir"
 if [ -n "$nr_watch_breach" ]; then nr_value ${STATUS} breached; nr_value ${GUARD} "$nr_watch_breach"; return 1; fi
 if [ -n "$nr_watch_failed" ]; then nr_value ${STATUS} query-failed; nr_value ${GUARD} "$nr_watch_failed"; return 1; fi
-nr_value ${STATUS} passed; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
+if [ -n "$nr_watch_silent" ]; then
+  nr_value ${STATUS} inconclusive; ${keep('inconclusive')}
+  nr_say warn "Watch inconclusive: guard(s)$nr_watch_silent never got one good answer in ${new Shell(formatDuration(p.seconds))}; the release stays, but nothing watched it"
+  return 0
+fi
+nr_value ${STATUS} passed; ${keep('passed')}; nr_say ok ${`Watch passed: no guard breached in ${formatDuration(p.seconds)}`}
 }`,
   );
 }
@@ -181,8 +210,11 @@ export interface GuardReport {
 }
 
 export interface WatchResult {
-  /** What the NAS reported: empty when the watch did not run (or its report was cut short). */
-  status: '' | 'passed' | 'breached' | 'query-failed';
+  /**
+   * What the NAS reported: empty when the watch did not run (or its report was cut short);
+   * `inconclusive` when it ran to its end but a guard never got one good answer.
+   */
+  status: '' | 'passed' | 'inconclusive' | 'breached' | 'query-failed';
   /** The guard that ended the watch (breached, or whose query failed under on-query-error=fail). */
   guard?: GuardReport;
   guards: GuardReport[];
@@ -209,7 +241,8 @@ function decodeSamples(b64: string | undefined): Sample[] {
 /** The watch's values as the runner reads them. */
 export function decodeWatch(values: ReadonlyMap<string, string>, guards: readonly Guard[]): WatchResult {
   const raw = values.get(STATUS) ?? '';
-  const status: WatchResult['status'] = raw === 'passed' || raw === 'breached' || raw === 'query-failed' ? raw : '';
+  const status: WatchResult['status'] =
+    raw === 'passed' || raw === 'inconclusive' || raw === 'breached' || raw === 'query-failed' ? raw : '';
   const reports = guards.map((g, i): GuardReport => {
     const samples = decodeSamples(values.get(samplesName(i + 1)));
     const seen = samples.flatMap((s) => (s.value === undefined ? [] : [s.value]));

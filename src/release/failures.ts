@@ -34,12 +34,17 @@ export function recreateFailure(o: {
   running: string;
   rolledBack: boolean;
   rollbackFailed: boolean;
+  /** docker compose up failed: the new container was not created. */
+  upFailed?: boolean;
   tail: readonly string[];
   code: number;
 }): string {
+  const failed = o.upFailed
+    ? 'could not be created (docker compose up failed; its error is in the log)'
+    : 'failed its health check';
   if (o.rollbackFailed)
     return `${o.what} failed and putting ${o.image}:${o.fallback} back failed too; the backend runs ${o.running ? `${o.image}:${o.running}` : 'an unknown image (docker did not answer)'}. ${failureOf(o.tail, o.code)}`;
-  if (o.rolledBack) return `${o.what} failed its health check and was rolled back to ${o.image}:${o.running}`;
+  if (o.rolledBack) return `${o.what} ${failed} and was rolled back to ${o.image}:${o.running}`;
   return `${o.what} failed: ${failureOf(o.tail, o.code)}`;
 }
 

@@ -52,6 +52,9 @@ export function resolve(cmd: Pick<Command, 'argv' | 'env'>, tools: Tools): strin
   return [...(env.length ? ['env', ...env] : []), ...tool, ...rest];
 }
 
+/** Closes the descriptors the NAS-side programs keep their locks on (the release lock, busy, follow). */
+export const NO_LOCK_FDS = '3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-';
+
 /**
  * Renders commands into program text. State-changing commands go through
  * `change`, which in a dry run prints the command instead of running it.
@@ -66,6 +69,16 @@ export class Renderer {
   run(cmd: ReadCommand): Shell {
     if (cmd.changes) throw new Error(`${cmd.argv.join(' ')} changes the NAS: render it with change()`);
     return new Shell(quoteArgv(this.resolve(cmd)));
+  }
+
+  /**
+   * The user's own command (a hook, a switch-command), run by `sh -c`. It gets
+   * none of the descriptors 3 to 9, where the phase and the lock holder keep
+   * their locks: a process it leaves running (`nohup … &`) holds no lock and
+   * blocks no later release.
+   */
+  user(text: string): Shell {
+    return sh`${this.change({ argv: ['sh', '-c', text], changes: true })} ${new Shell(NO_LOCK_FDS)}`;
   }
 
   /** A state-changing command: printed, not run, in a dry run. */

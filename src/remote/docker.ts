@@ -23,6 +23,9 @@ export const docker = {
     command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
   containerImage: (container: string): ReadCommand =>
     command(['docker', 'container', 'inspect', '--format', '{{.Config.Image}}', container]),
+  /** The id of the image a container runs: what it runs even once no tag names that image any more. */
+  containerImageId: (container: string): ReadCommand =>
+    command(['docker', 'container', 'inspect', '--format', '{{.Image}}', container]),
   /** `<status> <compose project folder>` of a container: who owns a stack name. */
   containerOwner: (container: string): ReadCommand =>
     command([
@@ -63,6 +66,9 @@ export const docker = {
   pull: (ref: string, config?: string): ChangeCommand =>
     change(['docker', 'pull', ref], config ? { DOCKER_CONFIG: config } : undefined),
   tag: (source: string, target: string): ChangeCommand => change(['docker', 'tag', source, target]),
+  /** `repo@sha256:…` lines: the registry digests an image was pulled (or pushed) as. */
+  repoDigests: (ref: string): ReadCommand =>
+    command(['docker', 'image', 'inspect', '--format', '{{range .RepoDigests}}{{println .}}{{end}}', ref]),
   /** Reads an image archive (docker save's tar) on standard input. */
   load: (): ChangeCommand => change(['docker', 'load']),
   /** The layer chains (`RootFS.Layers`, space-separated diff IDs) of the images given. */

@@ -1,4 +1,4 @@
-import { sh, type Shell } from './shell.js';
+import { Shell, sh } from './shell.js';
 
 /**
  * The release history: one JSON line per operation in `history.jsonl` beside
@@ -31,6 +31,14 @@ export interface HistoryRecord {
   services?: Record<string, ServiceRecord>;
   /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
   pulled?: string;
+  /** The image (name, no tag) the tag is of: an empty-tag rollback goes back across a renamed image. */
+  image?: string;
+  /** What the backend ran before this operation (`image:tag`, or what docker names it) and that image's id. */
+  ran?: { image: string; id: string };
+  /** The digest (`sha256:…`) of what that pull got: a rollback pulls `image@digest`, never a tag that may have moved since. */
+  digest?: string;
+  /** The same for a release of several services: each image's digest, by image name. */
+  digests?: Record<string, string>;
   /** blue-green (issue 15): the colour serving through the proxy after this operation. */
   color?: 'blue' | 'green';
 }
@@ -45,16 +53,53 @@ export interface ServiceRecord {
   healthUrl: string;
   /** image-source: registry: the registry tag the service's image was pulled as (a rollback pulls it again when the image is gone). */
   pulled?: string;
+  /** What the service ran before this operation, and that image's id. */
+  ran?: { image: string; id: string };
 }
 
 export const HISTORY_FILE = 'history.jsonl';
+/**
+ * The shell variable with members (`,"name":"value"`) that a record written on
+ * the NAS adds to what the runner knew: what only the NAS learns during a phase.
+ */
+export const RECORD_MORE = 'nr_record_more';
 export const CURRENT_FILE = 'current.json';
+/**
+ * Keys of operations a detached phase ended on the NAS whose runner has not
+ * (yet) seen that end: the runner takes its own key out once it has, so what
+ * stays was finished by the NAS after its runner vanished, for the next run to report.
+ */
+export const UNREPORTED_FILE = 'unreported';
+
+/** The key of one operation in the unreported list. */
+export function reportKey(record: Pick<HistoryRecord, 'id' | 'action' | 'started'>): string {
+  return `${record.id} ${record.action} ${record.started}`;
+}
+
+/** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
+export function markUnreported(stateDir: string, record: HistoryRecord): Shell {
+  return sh`nr_dir=${stateDir}
+( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+}
+
+/** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
+export function clearUnreported(stateDir: string, keys: readonly string[]): Shell {
+  if (!keys.length) return sh`:`;
+  const patterns = keys.flatMap((k) => ['-e', k]);
+  return sh`nr_dir=${stateDir}
+if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
+  ( flock -w 10 6
+    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
+    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
+fi`;
+}
 
 /** Reads the last lines of the history and any operation left in progress. */
 export function readHistory(stateDir: string, lastLines = 500): Shell {
   return sh`nr_dir=${stateDir}
 nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
+nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
 }
 
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
@@ -88,7 +133,7 @@ function appendLine(record: HistoryRecord): Shell {
   const json = JSON.stringify(record);
   const line = record.ended
     ? sh`printf '%s\\n' ${json}`
-    : sh`printf '%s,"ended":"%s"}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`;
+    : sh`printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new Shell(RECORD_MORE)}"`;
   return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
 ${line} >> "$nr_dir/${HISTORY_FILE}"`;
 }
@@ -130,6 +175,14 @@ export function parseHistoryValues(values: Map<string, string>): {
   const records = parseHistory(decode(values.get('history_b64')));
   const current = parseHistory(decode(values.get('current_b64')))[0];
   return current ? { records, inProgress: current } : { records };
+}
+
+/** Keys of the operations the NAS finished after their runner vanished (see UNREPORTED_FILE). */
+export function parseUnreported(values: Map<string, string>): string[] {
+  return decode(values.get('unreported_b64'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /**
@@ -180,6 +233,13 @@ export function withDeploy(
 /** The commit a backend release tag was deployed from, as the history knows it ('' when it does not). */
 export function commitOf(history: readonly HistoryRecord[], tag: string): string {
   return [...history].reverse().find((r) => r.stack === 'backend' && r.tag === tag && r.commit)?.commit ?? '';
+}
+
+/** The image a successful backend release of `tag` ran, as the history knows it (undefined before it recorded images). */
+export function imageOf(history: readonly HistoryRecord[], tag: string): string | undefined {
+  return [...history]
+    .reverse()
+    .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.image)?.image;
 }
 
 /** The release an empty-tag rollback goes to, given what runs now; undefined when there is none. */

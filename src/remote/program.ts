@@ -34,7 +34,10 @@ export interface StateQuestions<T> {
 
 /** The fields of an operation's history record a flow sets. */
 export type RecordUpdate = Partial<
-  Pick<HistoryRecord, 'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'services' | 'pulled' | 'color'>
+  Pick<
+    HistoryRecord,
+    'tag' | 'commit' | 'previous' | 'detail' | 'backup' | 'env' | 'services' | 'pulled' | 'color' | 'image' | 'ran'
+  >
 >;
 
 /**
@@ -53,6 +56,8 @@ export interface Phase<T> extends TypedProgram<T> {
   success?: RecordUpdate;
   /** Read-only shell run after the success line (e.g. listing what is left). */
   afterSuccess?: Shell;
+  /** Shell run before the success line, setting RECORD_MORE (see history.ts) to what the NAS adds to it. */
+  successFields?: Shell;
   /**
    * Other ends the phase records itself, by exit code: an outcome that may
    * come long after the runner is gone (a rollback by the metrics watch) is

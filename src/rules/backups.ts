@@ -113,6 +113,57 @@ export function plannedItems(volumes: readonly string[], databases: readonly Dat
   ];
 }
 
+/** Why an item cannot be restored: its kind, names, commands and file follow the rules of the inputs; undefined when they do. */
+export function restoreItemProblem(item: unknown): string | undefined {
+  if (typeof item !== 'object' || item === null) return 'an item is not an object';
+  const i = item as Record<string, unknown>;
+  const kinds = ['volume', 'postgres', 'mysql', 'custom'];
+  if (typeof i.kind !== 'string' || !kinds.includes(i.kind))
+    return `kind ${JSON.stringify(i.kind)} is not one of ${kinds.join(', ')}`;
+  const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
+  if (typeof i.source !== 'string' || !NAME.test(i.source))
+    return `${what}: its source is not a ${i.kind === 'volume' ? 'compose volume' : 'service'} name`;
+  if (i.database !== undefined && (typeof i.database !== 'string' || (i.database !== '' && !NAME.test(i.database))))
+    return `${what}: ${JSON.stringify(String(i.database).slice(0, 100))} is not a database name`;
+  if (i.kind === 'volume' && i.database !== undefined) return `${what}: a volume has no database`;
+  if (i.kind === 'custom') {
+    if (!i.database) return `${what}: a custom item needs its name`;
+    // the same rule as a custom line of backup-databases: a command within double quotes
+    for (const c of ['dump', 'restore'] as const)
+      if (typeof i[c] !== 'string' || !/^[^"]+$/.test(i[c]))
+        return `${what}: its ${c} command is missing or holds a double quote`;
+  } else if (i.dump !== undefined || i.restore !== undefined) return `${what}: only a custom item has commands`;
+  // a file of the backup folder itself: a plain name, never a path out of it
+  if (typeof i.file !== 'string' || !NAME.test(i.file))
+    return `${what}: its file ${JSON.stringify(String(i.file).slice(0, 100))} is not a file name`;
+  return undefined;
+}
+
+/** Why a manifest item cannot be restored (its text reaches the NAS's shell); undefined when it can. */
+export function manifestItemProblem(item: unknown): string | undefined {
+  const problem = restoreItemProblem(item);
+  if (problem) return problem;
+  const i = item as Record<string, unknown>;
+  const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
+  if (typeof i.bytes !== 'number' || !Number.isSafeInteger(i.bytes) || i.bytes < 0)
+    return `${what}: its bytes is not a count`;
+  if (typeof i.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(i.sha256))
+    return `${what}: its sha256 is not 64 hex digits`;
+  return undefined;
+}
+
+/** Why a manifest's items cannot be restored, the first reason found; undefined when they can. */
+export function manifestProblem(m: Pick<Manifest, 'items'>): string | undefined {
+  if (!Array.isArray(m.items) || m.items.length === 0) return 'it lists no item';
+  for (const item of m.items as unknown[]) {
+    const problem = manifestItemProblem(item);
+    if (problem) return problem;
+  }
+  const files = m.items.map((i) => i.file);
+  if (new Set(files).size !== files.length) return 'it lists a file twice';
+  return undefined;
+}
+
 export interface Manifest {
   id: string;
   /** The release whose data it holds: what ran when it was taken ('' when nothing ran). */

@@ -57,8 +57,14 @@ const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
 // The condition is read from the end of the line, so the PromQL may hold comparisons of its own.
 const GUARD = /^([^:]*):(.+?)\s(>=|<=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s+for\s+(\S+)$/;
 
-/** One guard line; throws GuardSyntaxError saying what is wrong. */
-export function parseGuard(line: string): Guard {
+/** Checks a guard's PromQL: where it stops parsing, or undefined (see rules/promql.ts). */
+export type PromqlCheck = (query: string) => { at: number; near: string } | undefined;
+
+/**
+ * One guard line; throws GuardSyntaxError saying what is wrong. With `promql`,
+ * the query is parsed too, and refused with the position of its first error.
+ */
+export function parseGuard(line: string, promql?: PromqlCheck): Guard {
   const m = GUARD.exec(line.trim());
   if (!m)
     throw new GuardSyntaxError(
@@ -72,6 +78,13 @@ export function parseGuard(line: string): Guard {
     );
   const query = rawQuery.trim();
   if (query.length > 4000) throw new GuardSyntaxError(`the query of guard ${name} is longer than 4000 characters`);
+  const bad = promql?.(query);
+  if (bad)
+    throw new GuardSyntaxError(
+      `guard ${name}: its PromQL does not parse at character ${bad.at + 1} of ${JSON.stringify(query)} (${
+        bad.near ? `at ${JSON.stringify(bad.near)}` : 'it ends there: something is missing'
+      })`,
+    );
   const forSeconds = parseDuration(rawFor);
   if (forSeconds === undefined || forSeconds > 86400)
     throw new GuardSyntaxError(
@@ -81,11 +94,11 @@ export function parseGuard(line: string): Guard {
 }
 
 /** The `guards` input: one guard a line; blank lines and lines starting with # are skipped. */
-export function parseGuards(text: string): Guard[] {
+export function parseGuards(text: string, promql?: PromqlCheck): Guard[] {
   const guards: Guard[] = [];
   for (const line of text.split(/\r?\n/)) {
     if (!line.trim() || line.trim().startsWith('#')) continue;
-    const guard = parseGuard(line);
+    const guard = parseGuard(line, promql);
     if (guards.some((g) => g.name === guard.name)) throw new GuardSyntaxError(`guard name ${guard.name} is used twice`);
     guards.push(guard);
   }

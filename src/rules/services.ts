@@ -188,6 +188,19 @@ export function pulledTagOf(records: readonly HistoryRecord[], image: string, ta
   return undefined;
 }
 
+/**
+ * The digest `image:tag` was pulled as, by the history (the newest record
+ * that has one): what a rollback pulls rather than a tag that may have moved.
+ */
+export function pulledDigestOf(records: readonly HistoryRecord[], image: string, tag: string): string | undefined {
+  for (const r of [...records].reverse()) {
+    const digest = r.digests?.[image];
+    if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest)) continue;
+    for (const s of recordServices(r).values()) if (s.image === image && s.tag === tag) return digest;
+  }
+  return undefined;
+}
+
 /** A service of the history is used to recreate it: every field must look like what a release writes, or it is skipped. */
 function isServiceRecord(v: unknown): v is ServiceRecord {
   const r = v as ServiceRecord;

@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
   BROKEN_BUILD,
@@ -128,6 +130,44 @@ describe('deploy-backend against the stand-in NAS', () => {
     expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(seed);
   });
 
+  it('data safety 11: a failed release whose application prints a value of its env file shows *** in its log lines', async () => {
+    const dsn = 'postgres://shop:Sup3r-s3cret-pw@db:5432/shop';
+    pushCommit(
+      {
+        ...BROKEN_HEALTH,
+        // the application reads the env file and prints the DSN in its connection error, as apps do
+        'backend/docker-compose.yml': `services:
+  api:
+    build: .
+    image: scanium-backend:\${BACKEND_TAG:-latest}
+    container_name: scanium-backend
+    network_mode: host
+    env_file: .env
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:18080/health"]
+      interval: 1s
+      timeout: 2s
+      retries: 3
+`,
+        'backend/Dockerfile': `FROM nas-base:latest
+COPY www /www
+CMD ["sh", "-c", "echo \\"connection to $DATABASE_URL failed\\"; exec httpd -f -p 127.0.0.1:18080 -h /www"]
+`,
+      },
+      'An application that prints its DSN and never gets healthy',
+    );
+    const run = await runAction(
+      'deploy-backend',
+      connection({ 'health-url': HEALTH_URL, 'env-file-content': `DATABASE_URL=${dsn}\nLOG_LEVEL=info\nDEBUG=1\n` }),
+      // runAction fails the test when the DSN reaches the log anywhere
+      { secrets: [dsn] },
+    );
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/Last 100 log lines of scanium-backend/);
+    expect(run.stdout).toContain('connection to *** failed');
+  });
+
   it('ref pins an older commit of the branch; a ref not on the branch is refused', async () => {
     const old = pushCommit({ 'backend/www/version': 'old\n' }, 'Older');
     pushCommit({ 'backend/www/version': 'newer\n' }, 'Newer');
@@ -223,5 +263,43 @@ describe('rollback-backend against the stand-in NAS', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toContain("Input 'tag'");
     expect(existsSync('/tmp/pwned')).toBe(false);
+  });
+
+  it('pre-rollback and post-rollback run around the change with BACKEND_TAG and PREVIOUS_BACKEND_TAG; a failing pre-rollback changes nothing', async () => {
+    const a = tagOf(originHead());
+    expect((await deploy()).code).toBe(0);
+    const b = tagOf(pushCommit({ 'backend/www/version': 'b\n' }, 'B'));
+    expect((await deploy()).code).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'nr-hooks-'));
+    chownSync(dir, Number(asNas(['id', '-u']).trim()), Number(asNas(['id', '-g']).trim()));
+    // each hook says its tags and what runs while it runs
+    const says = (file: string): string =>
+      `printf '%s %s %s\\n' "$BACKEND_TAG" "$PREVIOUS_BACKEND_TAG" "$(docker inspect --format '{{.Config.Image}}' scanium-backend)" > ${dir}/${file}`;
+    const started = docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', 'scanium-backend');
+
+    const refused = await rollback({ tag: a, 'pre-rollback': `${says('refused')}; exit 7` });
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('pre-rollback failed (exit 7)');
+    expect(refused.stdout).toContain(
+      `pre-rollback failed, so the rollback to scanium-backend:${a} stopped before anything changed`,
+    );
+    expect(readFileSync(join(dir, 'refused'), 'utf8')).toBe(`${a} ${b} scanium-backend:${b}\n`);
+    expect(docker('inspect', '--format', '{{.Id}} {{.State.StartedAt}}', 'scanium-backend')).toBe(started);
+    expect(refused.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: b, BACKEND_IMAGE: `scanium-backend:${b}` });
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      tag: a,
+      previous: b,
+      outcome: 'failure',
+      detail: 'pre-rollback failed',
+    });
+
+    const done = await rollback({ tag: a, 'pre-rollback': says('pre'), 'post-rollback': says('post') });
+    expect(done.code, done.stdout).toBe(0);
+    expect(readFileSync(join(dir, 'pre'), 'utf8')).toBe(`${a} ${b} scanium-backend:${b}\n`);
+    expect(readFileSync(join(dir, 'post'), 'utf8')).toBe(`${a} ${b} scanium-backend:${a}\n`);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect(historyLines().at(-1)).toMatchObject({ action: 'rollback-backend', tag: a, outcome: 'success' });
+    rmSync(dir, { recursive: true, force: true });
   });
 });

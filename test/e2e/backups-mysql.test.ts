@@ -1,6 +1,6 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -254,6 +254,82 @@ describe('MySQL/MariaDB backups and restores (nas-mariadb)', () => {
       holder.kill();
       for (let i = 0; i < 120 && existsSync(join(REPO, '.git/nas-release/phase.sh')); i++)
         await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+
+  it('data safety 7: a MySQL dump that fails to load never leaves the database without its rows, even for a moment', async () => {
+    const backup = await run('backup-backend', {});
+    expect(backup.code, backup.stdout + backup.stderr).toBe(0);
+    const id = backup.outputs.BACKUP_ID;
+    // the dump loads its rows, then fails on its last statement; its sums made to match
+    const file = join(BACKUPS, id, manifestOf(id).items[0].file);
+    writeFileSync(file, readFileSync(file, 'utf8') + '\nTHIS IS NOT SQL;\n');
+    const sum = createHash('sha256').update(readFileSync(file)).digest('hex');
+    const sums = join(BACKUPS, id, 'SHA256SUMS');
+    writeFileSync(sums, readFileSync(sums, 'utf8').replace(/^\S+(  \S+)$/m, `${sum}$1`));
+    const before = rows();
+    // the rows are read again and again while the restore runs: each answer must be the rows of before
+    const answers = new Set<string>();
+    let restoring = true;
+    const watch = (async () => {
+      while (restoring)
+        answers.add(
+          await new Promise<string>((resolve) =>
+            execFile(
+              'docker',
+              [
+                'exec',
+                '-e',
+                'MYSQL_PWD',
+                DB,
+                'mariadb',
+                '-N',
+                '-B',
+                '-u',
+                'shelf',
+                'shelf',
+                '-e',
+                'SELECT name FROM items ORDER BY id',
+              ],
+              { encoding: 'utf8', env: { ...process.env, MYSQL_PWD: USER_PASSWORD } },
+              (err, stdout, stderr) => resolve(err ? `error: ${stderr.trim()}` : stdout.trim()),
+            ),
+          ),
+        );
+    })();
+    const failed = await run('rollback-backend', { tag: r1, 'restore-backup': id });
+    restoring = false;
+    await watch;
+    expect(failed.code).not.toBe(0);
+    expect(failed.stdout + failed.stderr).toMatch(/Restoring mysql:db failed/);
+    // a session ended by the undo's swap is not a database without its rows: every answer given is the rows of before
+    expect([...answers].filter((a) => !/ERROR (2006|2013|1927)/.test(a))).toEqual([before]);
+    expect(rows()).toBe(before);
+  });
+
+  it('a MySQL database with a trigger (which cannot move between databases) is loaded in place, the trigger with it', async () => {
+    rootSql(
+      'CREATE TRIGGER shelf.items_named BEFORE INSERT ON shelf.items FOR EACH ROW SET NEW.name = TRIM(NEW.name);',
+    );
+    try {
+      const before = rows();
+      const backup = await run('backup-backend', {});
+      expect(backup.code, backup.stdout + backup.stderr).toBe(0);
+      sql("DELETE FROM items WHERE name = 'pear';");
+
+      const back = await run('rollback-backend', { tag: r1, 'restore-backup': backup.outputs.BACKUP_ID });
+
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+      expect(back.stdout).toContain('mysql:db holds views, triggers, routines or events');
+      expect(back.stdout).toContain('it is loaded in place');
+      expect(back.stdout).toContain('Database mysql:db restored');
+      expect(rows()).toBe(before);
+      expect(rootSql("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = 'shelf';")).toBe(
+        'items_named',
+      );
+      expect(rootSql("SHOW DATABASES LIKE 'nr\\_%';")).toBe('');
+    } finally {
+      rootSql('DROP TRIGGER IF EXISTS shelf.items_named;');
     }
   });
 

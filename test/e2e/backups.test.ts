@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   REPO,
   resetNas,
   runAction,
+  sh,
   tagOf,
   type ActionRun,
 } from './harness.js';
@@ -135,6 +136,20 @@ async function run(action: string, extra: Record<string, string>, port?: number)
 
 function psql(sql: string): string {
   return docker('exec', DB, 'psql', '-X', '-q', '-tA', '-U', 'shop', '-d', 'shop', '-c', sql);
+}
+/** A client that could not connect, or whose session was ended: no answer from the database. */
+const CONNECTION_LOST =
+  /^error: psql: error: connection to server .* failed|terminating connection due to administrator command|server closed the connection/;
+/** What `SELECT name FROM items` answers right now, or why it cannot (the database or the table missing). */
+function rowsNow(): Promise<string> {
+  return new Promise((resolve) =>
+    execFile(
+      'docker',
+      ['exec', DB, 'psql', '-X', '-q', '-tA', '-U', 'shop', '-d', 'shop', '-c', 'SELECT name FROM items ORDER BY id'],
+      { encoding: 'utf8' },
+      (err, stdout, stderr) => resolve(err ? `error: ${stderr.trim()}` : stdout.trim()),
+    ),
+  );
 }
 function rows(): string {
   return psql('SELECT name FROM items ORDER BY id');
@@ -506,6 +521,82 @@ describe('backups bound to releases', () => {
     expect(historyLines().at(-1)).toMatchObject({ action: 'deploy-backend', tag: r3, outcome: 'rolled-back' });
   });
 
+  it('data safety 7: a dump that does not load never leaves the database without its rows, even for a moment', async () => {
+    const taken = await run('backup-backend', {});
+    expect(taken.code).toBe(0);
+    const id = taken.outputs.BACKUP_ID;
+    // a dump pg_restore cannot read, with sums that still match
+    const dump = join(BACKUPS, id, 'postgres-db.dump');
+    writeFileSync(dump, 'not a dump\n');
+    const sum = execFileSync('sha256sum', [dump], { encoding: 'utf8' }).split(' ')[0];
+    const sums = join(BACKUPS, id, 'SHA256SUMS');
+    writeFileSync(sums, readFileSync(sums, 'utf8').replace(/^\S+(  postgres-db\.dump)$/m, `${sum}$1`));
+    const before = rows();
+    // the rows are read again and again while the restore runs: each answer must be the rows of before
+    const answers = new Set<string>();
+    let restoring = true;
+    const watch = (async () => {
+      while (restoring) answers.add(await rowsNow());
+    })();
+    const failed = await run('rollback-backend', { tag: r1, 'restore-backup': id });
+    restoring = false;
+    await watch;
+    expect(failed.code).not.toBe(0);
+    expect(failed.stdout + failed.stderr).toMatch(/Restoring postgres:db failed/);
+    // a connection refused for an instant (the undo's swap renames the database, ends its sessions) is not a database
+    // without its rows: every answer the database gave is the rows of before
+    const given = [...answers].filter((a) => !CONNECTION_LOST.test(a));
+    expect(given).toEqual([before]);
+    expect(rows()).toBe(before);
+  });
+
+  it("data safety 8: a backup of the server's default database (postgres) restores", async () => {
+    const pg = (sql: string): string =>
+      docker('exec', DB, 'psql', '-X', '-q', '-tA', '-U', 'shop', '-d', 'postgres', '-c', sql);
+    pg("CREATE TABLE IF NOT EXISTS notes (body text); TRUNCATE notes; INSERT INTO notes VALUES ('kept')");
+    const shop = rows();
+    const only = { 'backup-databases': 'postgres:db/postgres', 'backup-volumes': '' };
+    const taken = await run('backup-backend', only);
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    pg("INSERT INTO notes VALUES ('after the backup')");
+
+    const restored = await run('rollback-backend', { ...only, tag: r1, 'restore-backup': taken.outputs.BACKUP_ID });
+
+    expect(restored.code, restored.stdout + restored.stderr).toBe(0);
+    expect(restored.stdout).toContain('Database postgres:db/postgres restored');
+    expect(pg('SELECT body FROM notes')).toBe('kept');
+    // the application's own database was not touched
+    expect(rows()).toBe(shop);
+  });
+
+  it('data safety 4: a backup the disk cannot hold fails, naming why, and leaves no backup behind', async () => {
+    const small = '/volume1/nrb-small';
+    const dir = `${small}/backups`;
+    sh(`umount ${small} 2>/dev/null; rm -rf ${small}; mkdir -p ${small}
+mount -t tmpfs -o size=4m,mode=0755 nrb-small ${small} && chown nas:nas ${small}`);
+    try {
+      // an upload that does not compress, larger than the room left
+      docker('exec', API, 'sh', '-c', 'head -c 2000000 /dev/urandom > /uploads/big.bin');
+      asNas(['sh', '-c', `head -c 3000000 /dev/zero > ${small}/ballast`]);
+      const full = await run('backup-backend', { 'backup-dir': dir });
+      expect(full.code).not.toBe(0);
+      expect(full.stdout).toMatch(
+        /Backup of volume uploads failed: writing volume-uploads\.tar\.gz failed.*is the disk full/,
+      );
+      expect(full.outputs.BACKUP_ID ?? '').toBe('');
+      expect(readdirSync(dir)).toEqual([]);
+      // with room again the same backup is whole
+      asNas(['rm', `${small}/ballast`]);
+      const whole = await run('backup-backend', { 'backup-dir': dir });
+      expect(whole.code, whole.stdout + whole.stderr).toBe(0);
+      expect(readdirSync(dir)).toEqual([whole.outputs.BACKUP_ID]);
+      expect(JSON.parse(whole.outputs.BACKUPS)).toMatchObject([{ id: whole.outputs.BACKUP_ID, verifies: true }]);
+    } finally {
+      docker('exec', API, 'rm', '-f', '/uploads/big.bin');
+      sh(`umount ${small} 2>/dev/null; rm -rf ${small}; true`);
+    }
+  });
+
   it('bad input fails before anything changes, naming it', async () => {
     const count = backupIds().length;
     const apiStarted = startedAt(API);
@@ -530,5 +621,54 @@ describe('backups bound to releases', () => {
     expect(backupIds().filter((d) => d.startsWith('.partial'))).toEqual([]);
     expect(startedAt(API)).toBe(apiStarted);
     expect(containerImage(API)).toBe(`store-api:${r1}`);
+  });
+  it('data safety 7: the phase killed on the NAS in the middle of the load leaves the database as it was, and the next operation runs', async () => {
+    // rows enough for the load to take a moment
+    psql('CREATE TABLE bulk AS SELECT g AS n, md5(g::text) AS t FROM generate_series(1, 400000) g');
+    const taken = await run('backup-backend', {});
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    psql('DROP TABLE bulk');
+    const before = rows();
+    // asked on the server's default database: the one restored may be gone for a while
+    const loading = (): string =>
+      docker(
+        'exec',
+        DB,
+        'psql',
+        '-X',
+        '-q',
+        '-tA',
+        '-U',
+        'shop',
+        '-d',
+        'postgres',
+        '-c',
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore'",
+      );
+    const restoring = run('rollback-backend', { tag: r1, 'restore-backup': taken.outputs.BACKUP_ID });
+    let ended = false;
+    void restoring.then(() => (ended = true));
+    // the restore is loading: the NAS loses the phase there (a reboot, the OOM killer)
+    while (!ended && loading() === '0') await new Promise((r) => setTimeout(r, 20));
+    expect(ended, 'the load was seen').toBe(false);
+    const phase = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .find((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(`sh\0${REPO}/.git/nas-release/phase.sh\0`);
+        } catch {
+          return false;
+        }
+      });
+    expect(phase, 'the phase runs').toBeDefined();
+    process.kill(-Number(phase), 'SIGKILL');
+    const killed = await restoring;
+    expect(killed.code).not.toBe(0);
+    // as before the restore: never empty, never half loaded
+    expect(rows()).toBe(before);
+    expect(() => psql('SELECT count(*) FROM bulk')).toThrow();
+    // the next operation is not blocked
+    const next = await run('backup-backend', {});
+    expect(next.code, next.stdout + next.stderr).toBe(0);
   });
 });

@@ -23,15 +23,15 @@ import {
 import { TcpProxy } from './support/proxy.js';
 
 /**
- * Hostile values in every string input of every action (pre-deploy and
- * post-deploy are shell commands by design): each one is refused before
+ * Hostile values in every string input of every action (pre-deploy,
+ * post-deploy, pre-rollback and post-rollback are shell commands by design): each one is refused before
  * anything connects, with a message naming the input, or used literally.
  * No value ever runs a command: a sentinel file named in the values is
  * never created, on the runner or on the NAS.
  */
 
 const SENTINEL = `/tmp/nr-sentinel-${randomBytes(6).toString('hex')}`;
-const SKIP = new Set(['pre-deploy', 'post-deploy']);
+const SKIP = new Set(['pre-deploy', 'post-deploy', 'pre-rollback', 'post-rollback']);
 const WORKERS = 3;
 
 const PAYLOADS = [

@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runAction } from './harness.js';
+import { ROOT, runAction } from './harness.js';
 import {
   NRG_IMAGE,
   NRG_REPO,
@@ -130,6 +130,21 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     // the failed colour was stopped: only the live one runs
     expect(await oneColourRuns()).toHaveLength(1);
     expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'rolled-back', detail: 'health check failed' });
+  });
+
+  it('data safety 31: a colour that cannot be created never touches the proxy: compose’s error, the live colour serves on', async () => {
+    const before = await version();
+    const up = upstream();
+    const dockerfile = readFileSync(join(ROOT, 'test/nas/app-bluegreen/nrg/Dockerfile'), 'utf8');
+    pushSample({ 'nrg/Dockerfile': 'FROM nas-base:latest\nCOPY www /www\n' }, 'An image without a command');
+    const run = await deploy();
+    pushSample({ 'nrg/Dockerfile': dockerfile }, 'The command back');
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('No command specified'); // compose's own error
+    expect(run.stdout).toContain('the proxy was not touched');
+    expect(await version()).toBe(before);
+    expect(upstream()).toBe(up);
+    expect(await oneColourRuns()).toHaveLength(1);
   });
 
   it('a configuration nginx -t refuses is never reloaded: the release fails with nginx’s message, the live colour serves on', async () => {

@@ -16,13 +16,13 @@ import {
   docker,
   historyLines,
   httpGet,
+  originHead,
   pushCommit,
   resetNas,
   runAction,
   tagOf,
   commandLinesDuring,
   asNas,
-  originHead,
 } from './harness.js';
 
 /** The runner's own engine and the registry of test/nas/image-sources.sh. */
@@ -41,12 +41,14 @@ function runnerDocker(...args: string[]): string {
 function removeOwnImages(): void {
   for (const engine of [undefined, RUNNER_DOCKER]) {
     const env = { ...process.env, ...(engine ? { DOCKER_HOST: engine } : {}) };
-    const refs = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
+    // an image a re-pushed tag left without a name (`<none>`) goes by its id
+    const refs = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], {
       encoding: 'utf8',
       env,
     })
       .split('\n')
-      .filter((r) => r.startsWith(`${PULLED}:`) || r.startsWith(`${BUILT}:`));
+      .filter((r) => r.startsWith(`${PULLED}:`) || r.startsWith(`${BUILT}:`))
+      .map((r) => (r.split(' ')[0].endsWith(':<none>') ? r.split(' ')[1] : r.split(' ')[0]));
     if (refs.length) execFileSync('docker', ['image', 'rm', '--force', ...refs], { env, stdio: 'ignore' });
   }
 }
@@ -102,9 +104,28 @@ function claimArchitecture(ref: string, architecture: string): void {
 /** What the workflow does before a registry release: build on the runner and push `image:tag` (of `architecture`). */
 function buildAndPush(sha: string, tag: string, architecture?: string): void {
   const ws = workspaceAt(sha);
+  try {
+    push(join(ws, 'backend'), tag, architecture);
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+/** Pushes an image that cannot start (no command: in real life a broken entrypoint, a wrong architecture). */
+function pushBroken(tag: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nrr-broken-'));
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM nas-base:latest\nLABEL broken=no-command\n');
+    push(dir, tag);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function push(context: string, tag: string, architecture?: string): void {
   const config = mkdtempSync(join(tmpdir(), 'nrr-cfg-'));
   try {
-    runnerDocker('build', '--quiet', '--tag', `${PULLED}:${tag}`, join(ws, 'backend'));
+    runnerDocker('build', '--quiet', '--tag', `${PULLED}:${tag}`, context);
     if (architecture) claimArchitecture(`${PULLED}:${tag}`, architecture);
     execFileSync('docker', ['login', '--username', REG_USER, '--password-stdin', REGISTRY], {
       input: REG_PASSWORD,
@@ -117,7 +138,6 @@ function buildAndPush(sha: string, tag: string, architecture?: string): void {
     });
   } finally {
     rmSync(config, { recursive: true, force: true });
-    rmSync(ws, { recursive: true, force: true });
   }
 }
 
@@ -256,6 +276,66 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     expect(existsSync(join(REPO, '.git/nas-release/registry-auth'))).toBe(false);
   });
 
+  it('data safety 31: a registry release that cannot start under a renamed image brings back the NAS-built release; an empty-tag rollback crosses the rename', async () => {
+    const built = originHead();
+    const first = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }));
+    expect(first.code, first.stdout).toBe(0);
+    const before = `scanium-backend:${tagOf(built)}`;
+    const id = docker('image', 'inspect', '--format', '{{.Id}}', before);
+
+    const sha = pushCommit({ 'backend/docker-compose.yml': composeFor(PULLED) }, 'Images from the registry');
+    pushBroken(sha);
+    const run = await deploy(registryInputs(sha));
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain('No command specified'); // compose's own error
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(run.stdout).toMatch(/::error::The release .* could not be created .* and was rolled back to /);
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect((await httpGet(HEALTH_URL)).status).toBe(200);
+    expect(historyLines().at(-1)).toMatchObject({
+      tag: tagOf(sha),
+      outcome: 'rolled-back',
+      detail: 'container not created',
+      ran: { image: before, id },
+    });
+
+    // the image fixed: the rename succeeds, then an empty-tag rollback goes back to the NAS-built release
+    const fixed = pushCommit({ 'backend/www/version': 'from the registry\n' }, 'Fixed image');
+    buildAndPush(fixed, fixed);
+    expect((await deploy(registryInputs(fixed))).code).toBe(0);
+    expect(containerImage('scanium-backend')).toBe(`${PULLED}:${tagOf(fixed)}`);
+    const back = await runAction('rollback-backend', connection({ 'health-url': HEALTH_URL, image: PULLED }));
+    expect(back.code, back.stdout).toBe(0);
+    expect(back.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOf(built));
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+  });
+
+  it('data safety 31: a backend started by hand (no history) comes back when the first registry release cannot start', async () => {
+    const app = join(REPO, 'backend');
+    docker('build', '--quiet', '--tag', 'scanium-backend:latest', app);
+    execFileSync('docker-compose', ['--file', join(app, 'docker-compose.yml'), 'up', '--detach', '--no-build'], {
+      cwd: app,
+      stdio: 'ignore',
+    });
+    const id = docker('inspect', '--format', '{{.Image}}', 'scanium-backend');
+    expect(historyLines()).toEqual([]);
+
+    const sha = pushCommit({ 'backend/docker-compose.yml': composeFor(PULLED) }, 'Images from the registry');
+    pushBroken(sha);
+    const run = await deploy(registryInputs(sha));
+    expect(run.code).not.toBe(0);
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(run.stdout).not.toContain('left for inspection');
+    expect(docker('inspect', '--format', '{{.Image}}', 'scanium-backend')).toBe(id);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    expect(historyLines().at(-1)).toMatchObject({
+      outcome: 'rolled-back',
+      ran: { image: 'scanium-backend:latest', id },
+    });
+  });
+
   it('runner: builds with the runner engine, streams the image over SSH into the NAS, runs it', async () => {
     const sha = pushCommit(
       { 'backend/docker-compose.yml': composeFor(BUILT), 'backend/www/version': 'built on the runner\n' },
@@ -307,5 +387,59 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     } finally {
       rmSync(old, { recursive: true, force: true });
     }
+  });
+});
+
+describe('data safety 9: a registry rollback gets back what the release ran', () => {
+  beforeEach(() => {
+    resetNas();
+    removeOwnImages();
+  });
+  afterAll(() => {
+    resetNas();
+    removeOwnImages();
+  });
+
+  it('a tag re-pushed with other content since: the rollback pulls the digest of the release, not the tag', async () => {
+    const one = pushCommit(
+      { 'backend/docker-compose.yml': composeFor(PULLED), 'backend/www/version': 'one\n' },
+      'Release one, pushed as moving',
+    );
+    buildAndPush(one, 'moving');
+    const first = await deploy(registryInputs('moving'));
+    expect(first.code, first.stdout).toBe(0);
+    const id = docker('image', 'inspect', '--format', '{{.Id}}', `${PULLED}:${tagOf(one)}`);
+    const recorded = historyLines().at(-1) ?? {};
+    expect(recorded).toMatchObject({ tag: tagOf(one), pulled: 'moving', outcome: 'success' });
+
+    // the same tag now names other content, and release one's image is gone from the NAS
+    const two = pushCommit({ 'backend/www/version': 'two\n' }, 'Release two, pushed as moving too');
+    buildAndPush(two, 'moving');
+    const second = await deploy(registryInputs('moving'));
+    expect(second.code, second.stdout).toBe(0);
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('two\n');
+    docker('image', 'rm', `${PULLED}:${tagOf(one)}`);
+    expect(nasHas(id)).toBe(false);
+
+    const back = await runAction(
+      'rollback-backend',
+      connection({
+        'health-url': HEALTH_URL,
+        image: PULLED,
+        'image-source': 'registry',
+        'registry-username': REG_USER,
+        'registry-password': REG_PASSWORD,
+      }),
+      { secrets: [REG_PASSWORD] },
+    );
+    expect(back.code, back.stdout).toBe(0);
+    expect(containerImage('scanium-backend')).toBe(`${PULLED}:${tagOf(one)}`);
+    expect(docker('image', 'inspect', '--format', '{{.Id}}', `${PULLED}:${tagOf(one)}`)).toBe(id);
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('one\n');
+    // the history kept the digest release one was pulled as, and the rollback says it pulled that
+    expect(recorded.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(back.stdout).toContain(
+      `it is pulled from the registry (${PULLED}:moving) by the digest it was released with (${PULLED}@${recorded.digest})`,
+    );
   });
 });

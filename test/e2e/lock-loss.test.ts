@@ -53,3 +53,30 @@ describe('defect 12.10: losing the release lock goes unnoticed', () => {
     expect(last.detail).toMatch(/release lock was lost/);
   });
 });
+
+describe('data safety 6: a process a hook leaves running holds no lock', () => {
+  // The hook's background process writes its pid here (world-writable: the hook runs as the NAS user).
+  const dir = mkdtempSync(join(tmpdir(), 'nr-hook-'));
+  const pidFile = join(dir, 'pid');
+  const left = (): string => sh(`cat ${pidFile} 2>/dev/null; true`).trim();
+  beforeAll(() => {
+    chmodSync(dir, 0o777);
+    resetNas();
+  });
+  afterAll(() => {
+    if (/^\d+$/.test(left())) sh(`kill ${left()} 2>/dev/null; true`);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a pre-deploy hook that starts `nohup sleep &` does not block the next release', async () => {
+    const hook = `nohup sleep 600 >/dev/null 2>&1 & echo $! > ${pidFile}`;
+    const first = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, 'pre-deploy': hook }));
+    expect(first.code, first.stdout).toBe(0);
+    // the hook's process still runs: what it holds open is what the next release would wait for
+    expect(left()).toMatch(/^\d+$/);
+    expect(sh(`kill -0 ${left()} && echo alive; true`).trim()).toBe('alive');
+    const second = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL, 'lock-timeout': '15' }));
+    expect(second.stdout).not.toContain('waiting for a release phase left running');
+    expect(second.code, second.stdout).toBe(0);
+  });
+});

@@ -284,3 +284,28 @@ describe('verify-monitoring against the stand-in NAS', () => {
     expect(withCreds.outputs.VERIFY_STATUS).toBe('passed');
   });
 });
+
+describe('verify-monitoring of a plain Prometheus (checks: prometheus)', () => {
+  // The stand-in's real Prometheus (test/nas/prometheus.sh) at prometheus-url's default, 127.0.0.1:9090; it
+  // scrapes the sample backend, so up{job="scanium-backend"} has a series whether that backend runs or not.
+  it('checks only Prometheus, and a required metric that is absent fails it', async () => {
+    const present = 'up{job="scanium-backend"}';
+    const ok = await verify({ checks: 'prometheus', 'required-metrics': present });
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.outputs.VERIFY_STATUS).toBe('passed');
+    const report = JSON.parse(ok.outputs.VERIFY_REPORT) as Array<{ component: string; check: string; status: string }>;
+    expect(report.map((r) => `${r.component} ${r.check} ${r.status}`)).toEqual([
+      'Prometheus ready pass',
+      `Prometheus metric ${present} pass`,
+    ]);
+    expect(ok.summary).not.toMatch(/Grafana|Mimir|Loki|Tempo|containers/);
+
+    const absent = await verify({ checks: 'prometheus', 'required-metrics': `${present}\nnr_never_exported_total` });
+    expect(absent.code).toBe(1);
+    expect(absent.outputs.VERIFY_STATUS).toBe('failed');
+    expect(absent.stdout).toContain(
+      '✗ Prometheus metric nr_never_exported_total: no series for nr_never_exported_total',
+    );
+    expect(absent.stdout).toContain('✗ FAILED (1 failed check)');
+  });
+});

@@ -117,6 +117,26 @@ function buildAndPush(sha: string, tag: string, images: readonly ('api' | 'web')
   }
 }
 
+/** Pushes `image:tag` that cannot start (no command: in real life a broken entrypoint, a wrong architecture). */
+function pushBroken(image: string, tag: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nrs-broken-'));
+  const config = mkdtempSync(join(tmpdir(), 'nrs-cfg-'));
+  const env = { ...process.env, DOCKER_HOST: RUNNER_DOCKER, DOCKER_CONFIG: config };
+  try {
+    writeFileSync(join(dir, 'Dockerfile'), 'FROM nas-base:latest\nLABEL broken=no-command\n');
+    runnerDocker('build', '--quiet', '--tag', `${image}:${tag}`, dir);
+    execFileSync('docker', ['login', '--username', REG_USER, '--password-stdin', REGISTRY], {
+      input: REG_PASSWORD,
+      env,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    execFileSync('docker', ['push', `${image}:${tag}`], { env, stdio: 'ignore' });
+  } finally {
+    rmSync(config, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The sample's compose file naming the registry's images. */
 function composeFromRegistry(): string {
   const seed = readFileSync(join(ROOT, 'test/nas/app/multi/docker-compose.yml'), 'utf8');
@@ -200,6 +220,13 @@ describe('several services with image-source registry or runner (issue 14)', () 
       pulled: sha,
       services: { api: { tag, pulled: sha }, worker: { tag, pulled: sha }, web: { tag, image: WEB, pulled: sha } },
     });
+    // data safety 9: and the digest each image was pulled as, which a rollback pulls rather than the tag
+    const digests = history().at(-1)?.digests as Record<string, string>;
+    expect(Object.keys(digests).sort()).toEqual([API, WEB].sort());
+    for (const image of [API, WEB])
+      expect(docker('image', 'inspect', '--format', '{{join .RepoDigests " "}}', `${image}:${tag}`)).toContain(
+        `${image}@${digests[image]}`,
+      );
     expect(run.stdout).toContain(`::add-mask::${REG_PASSWORD}`);
     expect(readFileSync(HISTORY, 'utf8')).not.toContain(REG_PASSWORD);
     expect(existsSync(AUTH_DIR)).toBe(false);
@@ -239,6 +266,7 @@ describe('several services with image-source registry or runner (issue 14)', () 
     expect(back.stdout).toContain(
       `Image ${WEB}:${tag} (service web) is not on the NAS: it is pulled from the registry (${WEB}:${sha})`,
     );
+    expect(back.stdout).toContain(`by the digest it was released with (${WEB}@${digests[WEB]})`);
     expect(images()).toEqual({ api: `${API}:${two}`, worker: `${API}:${two}`, web: `${WEB}:${tag}` });
     expect((await httpGet('http://127.0.0.1:18102/version')).body).toBe('web one\n');
     expect(docker('inspect', '--format', '{{.State.StartedAt}}', 'nrs-api')).toBe(apiStarted);
@@ -248,6 +276,31 @@ describe('several services with image-source registry or runner (issue 14)', () 
       services: { web: { tag, pulled: sha } },
     });
     expect(existsSync(AUTH_DIR)).toBe(false);
+  });
+
+  it('data safety 31: the first registry release of renamed images that cannot start brings every NAS-built service back', async () => {
+    const built = await runAction('deploy-backend', app('nrs-api', { services: servicesFor('nrs-web') }));
+    expect(built.code, built.stdout + built.stderr).toBe(0);
+    const ids = (): string[] =>
+      ['nrs-api', workerContainer(), 'nrs-web'].map((c) => docker('inspect', '--format', '{{.Image}}', c));
+    const before = ids();
+    const ran = images();
+
+    const sha = pushCommit({ 'nrs/docker-compose.yml': composeFromRegistry() }, 'Images from the registry', ORIGIN);
+    pushBroken(API, sha);
+    buildAndPush(sha, sha, ['web']);
+    const run = await fromRegistry(sha);
+    expect(run.code).not.toBe(0);
+    expect(run.outputs.ROLLED_BACK).toBe('true');
+    expect(run.stdout).toContain('No command specified'); // compose's own error
+    expect(ids()).toEqual(before);
+    expect(containerState('nrs-api')).toBe('running healthy');
+    expect(containerState(workerContainer())).toBe('running healthy');
+    expect((await httpGet('http://127.0.0.1:18102/health')).status).toBe(200);
+    expect(history().at(-1)).toMatchObject({
+      outcome: 'rolled-back',
+      services: { api: { ran: { image: ran.api } }, web: { ran: { image: ran.web } } },
+    });
   });
 
   it("runner: each distinct image built on the runner's engine and sent over SSH once, all three run the release tag", async () => {

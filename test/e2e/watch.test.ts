@@ -148,30 +148,59 @@ describe('deploy-backend watches its metrics guards against a real Prometheus', 
     expect(historyLines().filter((l) => l.tag === bad)).toHaveLength(1);
   });
 
-  it('a query error warns by default, and rolls the release back with on-query-error=fail', async () => {
+  it('a watch that never got an answer ends inconclusive; a broken PromQL is refused before connecting; a refused query rolls back with on-query-error=fail', async () => {
     const first = await firstRelease();
-    // Nothing listens on 9091: every query fails, and the default only warns.
+    // Nothing listens on 9091: every query fails, and the default only warns, but the watch cannot say it passed.
     const good = releaseWithErrors('0', 'Release watched through a dead endpoint');
     const warned = await runAction(
       'deploy-backend',
       watchInputs({ 'metrics-url': 'http://127.0.0.1:9091', watch: '4s' }),
     );
     expect(warned.code, warned.stdout).toBe(0);
-    expect(warned.outputs.WATCH_STATUS).toBe('passed');
+    expect(warned.outputs).toMatchObject({
+      WATCH_STATUS: 'inconclusive',
+      ROLLED_BACK: 'false',
+      DEPLOYED_BACKEND_TAG: good,
+    });
     expect(warned.stdout).toMatch(/::warning::Guard errors: query failed: no answer from http:\/\/127\.0\.0\.1:9091/);
+    expect(warned.stdout).toMatch(
+      /::warning::Watch inconclusive: guard\(s\) errors never got one good answer in 4s; the release stays/,
+    );
+    expect(warned.stdout).not.toContain('Watch passed');
     const report = JSON.parse(warned.outputs.WATCH_REPORT) as Report;
+    expect(report.status).toBe('inconclusive');
     expect(report.guards[0].errors).toBe(report.guards[0].samples.length);
     expect(report.guards[0].worst).toBeNull();
+    expect(warned.summary).toContain('### Metrics watch: inconclusive');
+    expect(historyLines().at(-1)).toMatchObject({ tag: good, outcome: 'success', detail: 'watch inconclusive' });
     await expectRunning(good);
 
-    // A query Prometheus refuses (bad PromQL), with on-query-error=fail: rolled back, saying what Prometheus said.
+    // A guard whose PromQL does not parse is refused before anything connects, naming the guard and where.
     pushCommit({ 'backend/www/version': 'three\n' }, 'Release with a broken guard');
+    const proxy = await TcpProxy.start({ targetPort: 2222 });
+    try {
+      const broken = await runAction(
+        'deploy-backend',
+        watchInputs({
+          port: String(proxy.port),
+          guards: 'errors: sum(rate(sample_http_requests_total[5s]) > 0.01 for 4s',
+        }),
+      );
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toMatch(
+        /^::error::Input 'guards': guard errors: its PromQL does not parse at character 41 of "sum\(rate\(sample_http_requests_total\[5s\]\)" \(it ends there: something is missing\)\. Nothing was changed on the NAS/m,
+      );
+      expect(proxy.connections).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+    await expectRunning(good);
+
+    // A query that parses but that Prometheus refuses (rate of an instant vector), with on-query-error=fail:
+    // rolled back, saying what Prometheus said.
     const failed = await runAction(
       'deploy-backend',
-      watchInputs({
-        guards: 'errors: sum(rate(sample_http_requests_total[5s]) > 0.01 for 4s',
-        'on-query-error': 'fail',
-      }),
+      watchInputs({ guards: 'errors: rate(sample_http_requests_total) > 0.01 for 4s', 'on-query-error': 'fail' }),
     );
     expect(failed.code).toBe(1);
     expect(failed.outputs).toMatchObject({
@@ -180,9 +209,45 @@ describe('deploy-backend watches its metrics guards against a real Prometheus', 
       DEPLOYED_BACKEND_TAG: good,
     });
     expect(failed.stdout).toMatch(/::error::.*the query of guard errors failed and on-query-error is fail/);
-    expect(failed.stdout).toMatch(/HTTP 400: .*parse error/);
+    expect(failed.stdout).toMatch(/HTTP 400: .*parse error: expected type range vector/);
     await expectRunning(good);
     expect(first).not.toBe(good);
+  });
+});
+
+/**
+ * One series of value 0 whose label fills the first 999,9xx bytes of the answer (label_replace repeating
+ * it tenfold, five times over), then, sorted after it, one of value 0.5: past the first 1,000,000 bytes.
+ */
+function longAnswerQuery(): string {
+  let q = 'label_replace(vector(0), "pad", "xxxxxxxxx", "", "")';
+  for (const extra of [9, 9, 8, 7, 0]) {
+    const tenfold = '${1}'.repeat(10) + 'x'.repeat(extra);
+    q = `label_replace(${q}, "pad", "${tenfold}", "pad", "(.*)")`;
+  }
+  return `sort(${q} or label_replace(vector(0.5), "late", "yes", "", ""))`;
+}
+
+describe('data safety 10: an answer too long to read whole', () => {
+  beforeEach(() => resetNas());
+
+  it('is a failed query that names the guard and the cap, never a cut answer that passes', async () => {
+    const first = await firstRelease();
+    releaseWithErrors('0', 'Release watched by a guard with a long answer');
+    const run = await runAction(
+      'deploy-backend',
+      watchInputs({ guards: `long: ${longAnswerQuery()} > 0.01 for 2s`, 'on-query-error': 'fail', watch: '4s' }),
+    );
+    expect(run.stdout).toMatch(
+      /Guard long: query failed: the answer is 1000\d\d\d bytes, over the 1000000 the watch reads: aggregate the query/,
+    );
+    expect(run.code).toBe(1);
+    expect(run.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      WATCH_STATUS: 'rolled-back',
+      DEPLOYED_BACKEND_TAG: first,
+    });
+    await expectRunning(first);
   });
 });
 

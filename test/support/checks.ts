@@ -6,7 +6,7 @@ const ok = (body: unknown): HttpResponse => ({ status: 200, body: JSON.stringify
 
 /**
  * What a healthy stack answers the checks: every endpoint up, the expected
- * datasources there, a series for each required metric, traces and labels
+ * datasources there, a series for each required metric (in Mimir and in Prometheus), traces and labels
  * present, every container running and healthy.
  */
 export function healthyStack(v: VerifyInputs): CheckAnswers {
@@ -14,15 +14,17 @@ export function healthyStack(v: VerifyInputs): CheckAnswers {
     ['grafana_health', ok({ database: 'ok' })],
     ['grafana_datasources', ok(v.expectedDatasources.map((uid) => ({ uid })))],
     ['mimir_ready', { status: 200, body: 'ready', error: '' }],
+    ['prometheus_ready', { status: 200, body: 'Prometheus Server is Ready.', error: '' }],
     ['tempo_ready', { status: 200, body: 'ready', error: '' }],
     ['tempo_echo', { status: 200, body: 'echo', error: '' }],
     ['tempo_search', ok({ traces: [{ traceID: 'a1' }] })],
     ['loki_ready', { status: 200, body: 'ready', error: '' }],
     ['loki_labels', ok({ status: 'success', data: ['job', 'container'] })],
   ]);
-  v.requiredMetrics.forEach((_, i) =>
-    responses.set(`mimir_metric_${i}`, ok({ status: 'success', data: { result: [{ value: [0, '1'] }] } })),
-  );
+  v.requiredMetrics.forEach((_, i) => {
+    for (const store of ['mimir', 'prometheus'])
+      responses.set(`${store}_metric_${i}`, ok({ status: 'success', data: { result: [{ value: [0, '1'] }] } }));
+  });
   return { responses, states: new Map(v.containers.map((c) => [c, 'running healthy 0'])) };
 }
 

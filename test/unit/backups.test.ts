@@ -204,14 +204,16 @@ describe('NAS-side backup shell, run with a real sh', () => {
       # as docker does: the archive goes to a mounted /nr-archive when there is one, else to standard output
       nr_fake_out=; for nr_a in "$@"; do case $nr_a in *:/nr-archive) nr_fake_out=\${nr_a%:/nr-archive} ;; esac; done
       [ "$NR_FAKE_RUN" = fail ] && { echo 'docker: Error response from daemon: no such image' >&2; return 125; }
-      if [ -n "$nr_fake_out" ]; then printf 'volume-bytes' > "$nr_fake_out"; else printf 'volume-bytes'; fi ;;
+      if [ -n "$nr_fake_out" ]; then nr_fake_bytes volume-bytes > "$nr_fake_out"; else nr_fake_bytes volume-bytes; fi ;;
     "ps --filter") [ "$5" = label=com.docker.compose.service=db ] && echo nrb-db ;;
     "exec -i") cat > /dev/null ;;
     "stop nrb-api") : ;;
-    "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; printf 'dump-bytes' ;;
+    "exec nrb-db") if [ "$NR_FAKE_DUMP" = fail ]; then echo 'pg_dump: connection refused' >&2; return 1; fi; nr_fake_bytes dump-bytes ;;
     *) return 1 ;;
   esac
-}`;
+}
+# NR_FAKE_BIG: that many bytes instead of the text
+nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zero; else printf '%s' "$1"; fi; }`;
   const plan = (dir: string) => ({
     dir,
     repo: join(work, 'repo'),
@@ -349,6 +351,69 @@ describe('NAS-side backup shell, run with a real sh', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it.each([
+    [
+      'a database dump written through the stream',
+      { databases: [{ kind: 'postgres' as const, service: 'db', database: '' }], volumes: [] },
+      'postgres:db',
+      'postgres-db.dump',
+    ],
+    [
+      'a volume archive written into the fifo the container mounts',
+      { databases: [], volumes: ['uploads'] },
+      'volume uploads',
+      'volume-uploads.tar.gz',
+    ],
+  ])(
+    'data safety 4: %s, cut short by a write error, fails the backup: nothing is kept or listed as whole',
+    (_, items, what, file) => {
+      const dir = join(work, `cut-short-${file}`);
+      // a file size limit (EFBIG) hits the data file only: the small manifest after it could still be written
+      const script = lines(
+        sh`trap '' XFSZ; ulimit -f 64; NR_FAKE_BIG=1048576`,
+        new Shell(FAKE_DOCKER),
+        BACKUP_LIBRARY,
+        backupFunction({ ...plan(dir), ...items }, { tag: T2, commit: '', reason: 'manual' }),
+        sh`nr_backup || echo RETURNED-1`,
+        listingValue(dir, { justWritten: new Shell('"$nr_bk_id"') }),
+      ).text;
+      const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(out).toContain('RETURNED-1');
+      expect(out).toMatch(
+        new RegExp(`Backup of ${what} failed: writing ${file.replace(/\./g, '\\.')} failed.*File too large`),
+      );
+      expect(readdirSync(dir)).toEqual([]);
+      const values = new Map(
+        [...out.matchAll(/^MARK value (\S+) ?(.*)$/gm)].map((m): [string, string] => [m[1], m[2]]),
+      );
+      expect(decodeListing(values)).toEqual([]);
+    },
+  );
+
+  it('data safety 4: the listing checks the backup just written (its files and sizes), never takes it as whole', () => {
+    const dir = join(work, 'just-written');
+    const values = run(
+      lines(
+        new Shell(FAKE_DOCKER),
+        BACKUP_LIBRARY,
+        backupFunction(plan(dir), { tag: T2, commit: '', reason: 'manual' }),
+        sh`nr_backup`,
+        listingValue(dir, { justWritten: new Shell('"$nr_bk_id"') }),
+      ).text,
+    );
+    const id = values.get('backup_id') ?? '';
+    expect(decodeListing(values)).toMatchObject([{ id, verifies: true }]);
+    // the same listing, with the dump cut short after it was written
+    writeFileSync(join(dir, id, 'postgres-db.dump'), 'dump-by');
+    const listed = run(
+      lines(BACKUP_LIBRARY, sh`nr_bk_id=${id}`, listingValue(dir, { justWritten: new Shell('"$nr_bk_id"') })).text,
+    );
+    expect(decodeListing(listed)).toMatchObject([{ id, verifies: false }]);
+  });
+
   /**
    * Runs a restore with a docker that records every call; returns its exit code and the calls.
    * `failFirstRestore`: the first database restore fails (the one from the backup, not the undo).
@@ -404,6 +469,42 @@ describe('NAS-side backup shell, run with a real sh', () => {
     const calls = existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
     return { code, calls, out };
   }
+
+  it('data safety 13: a crafted manifest item is refused before any shell is written, and nothing it holds runs', () => {
+    const id = '20260108T000000Z-crafted';
+    const marker = join(work, 'crafted-ran');
+    makeBackup(id, { 'b.dump': 'bbb' });
+    const crafted = (source: string) =>
+      lines(
+        exitCodeDefinitions(),
+        sh`NR_M=MARK`,
+        PRELUDE,
+        new Shell(FAKE_DOCKER),
+        restoreData(
+          new Renderer(bareTools, false),
+          {
+            dir: work,
+            id,
+            repo: join(work, 'repo'),
+            composeFile: 'store/docker-compose.yml',
+            container: 'nrb-api',
+            items: [{ kind: 'postgres', source, file: 'b.dump', bytes: 3, sha256: envSha256('bbb') }],
+            image: 'busybox:latest',
+          },
+          { tag: T3, commit: '', reason: `safety before restore ${id}` },
+        ),
+      ).text;
+    let error: unknown;
+    try {
+      execFileSync('sh', ['-c', crafted(`db$(touch ${marker})`)], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (e) {
+      error = e;
+    }
+    expect(existsSync(marker)).toBe(false);
+    expect(String(error)).toMatch(
+      /manifest\.json cannot be restored: item "db\$\(touch .*\)": its source is not a service name/,
+    );
+  });
 
   it('a restore of a corrupt backup exits before any docker call that changes something', () => {
     const id = '20260105T000000Z-restore-corrupt';

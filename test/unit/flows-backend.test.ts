@@ -1,5 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { BackendExit, type DeployState, type ImagesState, type ReleaseValues } from '../../src/programs/backend.js';
+import {
+  BackendExit,
+  fallbackOf,
+  type DeployState,
+  type ImagesState,
+  type ReleaseValues,
+} from '../../src/programs/backend.js';
 import { CheckoutExit } from '../../src/programs/checkout.js';
 import { cleanupBackend } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
@@ -85,7 +91,7 @@ describe('deploy-backend', () => {
     });
     expect(nas.ran).toEqual([RELEASE]);
     expect(nas.finishes).toEqual([{ outcome: 'success', update: { tag: TAG, commit: COMMIT, previous: T3 } }]);
-    expect(nas.phases[0].begin).toEqual({ tag: TAG, commit: COMMIT, previous: T3, detail: 'deploy' });
+    expect(nas.phases[0].begin).toEqual({ tag: TAG, image: IMAGE, commit: COMMIT, previous: T3, detail: 'deploy' });
     expect(platform.lines).toContain(`   Recent tags: ${TAG}, ${T3}, ${T2}`);
     expect(platform.lines).toContain(`DEPLOYED_BACKEND_TAG=${TAG}`);
     expectSteps(platform, 8, 8);
@@ -326,6 +332,50 @@ describe('deploy-backend', () => {
     expect(nas.finishes[0].outcome).toBe('failure');
   });
 
+  it('data safety 31: the fallback is what runs, by its image id, also when the compose file names another image now', () => {
+    const id = 'sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+    // its own tag, pinned to the id it names now
+    expect(fallbackOf(IMAGE, { image: `${IMAGE}:${T3}`, id }, TAG)).toEqual({
+      tag: T3,
+      ran: { image: `${IMAGE}:${T3}`, id },
+    });
+    // another image name (a rename, a backend started by hand), or the tag being released (a pull moves it): by id
+    for (const running of [`old-name:${T3}`, 'scanium-backend-by-hand', `${IMAGE}:${TAG}`])
+      expect(fallbackOf(IMAGE, { image: running, id }, TAG)).toEqual({
+        tag: 'fallback-0123456789ab',
+        ran: { image: running, id },
+      });
+    // nothing runs: nothing to fall back to
+    expect(fallbackOf(IMAGE, { image: '' }, TAG)).toEqual({ tag: '' });
+  });
+
+  it('data safety 31: a release after a rename falls back to the image that ran, by id; the history records what ran', async () => {
+    const { nas, context } = fakeWorld();
+    const id = 'sha256:feedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedfacefeedface';
+    nas.answerState({
+      answers: { ...deployState(), runningImage: `old-name:${T3}`, runningId: id },
+      history: [released('backend', T3)],
+    });
+    nas.answer(RELEASE, {
+      code: BackendExit.RolledBack,
+      values: releaseValues({ previous: '', running: 'fallback-feedfacefeed', rolledBack: true, upFailed: true }),
+      steps: 6,
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend), nas, context);
+
+    const script = nas.phases[0].script.text;
+    expect(script).toContain(`Rolling back to ${IMAGE}:fallback-feedfacefeed (what ran before: old-name:${T3}, ${id})`);
+    expect(script).toContain(`tag ${id} ${IMAGE}:fallback-feedfacefeed`);
+    expect(nas.phases[0].begin).toMatchObject({ image: IMAGE, previous: '', ran: { image: `old-name:${T3}`, id } });
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', DEPLOYED_BACKEND_TAG: 'fallback-feedfacefeed' });
+    expect(result.error).toBe(
+      `The release ${IMAGE}:${TAG} could not be created (docker compose up failed; its error is in the log) and was rolled back to ${IMAGE}:fallback-feedfacefeed`,
+    );
+    expect(nas.finishes[0]).toMatchObject({ outcome: 'rolled-back', update: { detail: 'container not created' } });
+  });
+
   it('a lock that is not free in time fails the step, and nothing runs', async () => {
     const { nas, deployment, context } = fakeWorld();
     nas.answerState(new Error('The release lock is held by deploy-backend (octocat); gave up after 600 s'));
@@ -356,7 +406,7 @@ describe('rollback-backend', () => {
       ok: true,
       outputs: { DEPLOYED_BACKEND_TAG: T1, PREVIOUS_BACKEND_TAG: T3, BACKEND_IMAGE: `${IMAGE}:${T1}` },
     });
-    expect(nas.phases[0].begin).toEqual({ tag: T1, previous: T3, detail: 'named' });
+    expect(nas.phases[0].begin).toEqual({ tag: T1, image: IMAGE, previous: T3, detail: 'named' });
     expect(nas.finishes).toEqual([{ outcome: 'success', update: {} }]);
     expect(platform.lines).toContain(`✓ Successfully rolled back to: ${T1}`);
     expectSteps(platform, 6, 6);
@@ -371,7 +421,7 @@ describe('rollback-backend', () => {
 
     expect(result.ok).toBe(true);
     expect(result.outputs.DEPLOYED_BACKEND_TAG).toBe(T2);
-    expect(nas.phases[0].begin).toEqual({ tag: T2, previous: T3, detail: 'previous-release' });
+    expect(nas.phases[0].begin).toEqual({ tag: T2, image: IMAGE, previous: T3, detail: 'previous-release' });
     expect(platform.lines).toContain(`   Target: the previous release, ${T2} (from the release history)`);
   });
 

@@ -58,7 +58,13 @@ describe('rollback-backend restore-backup', () => {
       RESTORED_BACKUP: BEFORE_T3,
       SAFETY_BACKUP_ID: safety.id,
     });
-    expect(nas.phases[0].begin).toEqual({ tag: T2, previous: T3, detail: 'previous-release', backup: BEFORE_T3 });
+    expect(nas.phases[0].begin).toEqual({
+      tag: T2,
+      image: IMAGE,
+      previous: T3,
+      detail: 'previous-release',
+      backup: BEFORE_T3,
+    });
     expect(nas.phases[0].script.text).toContain(`/volume1/docker/shop/backups/${BEFORE_T3}`);
     expect(nas.finishes).toEqual([{ outcome: 'success', update: { backup: BEFORE_T3 } }]);
   });
@@ -85,6 +91,22 @@ describe('rollback-backend restore-backup', () => {
 
     await expect(run).rejects.toThrow(/backup .* is incomplete or corrupt.*Nothing was changed/s);
     expect(nas.phases).toEqual([]);
+  });
+
+  it('data safety 13: a backup whose manifest.json holds shell in an item is refused before anything changes, naming why', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: imagesState(T3), history });
+    const crafted = entry(BEFORE_T3, `before ${T3}`);
+    crafted.manifest!.items[1] = { ...crafted.manifest!.items[1], source: "db'; touch /tmp/x; '" };
+    nas.answer('Listing backups', { code: 0, values: [crafted] });
+
+    const run = rollbackBackend.run(settingsOf(rollbackBackend, { 'restore-backup': 'auto' }), nas, context);
+
+    await expect(run).rejects.toThrow(
+      `restore-backup: backup ${BEFORE_T3} has a manifest.json that cannot be restored (item "db'; touch /tmp/x; '": its source is not a service name); it is not restored. Nothing was changed.`,
+    );
+    expect(nas.phases).toEqual([]);
+    expect(nas.finishes).toEqual([]);
   });
 
   it('a corrupt backup found by the phase itself: failure recorded with the id, nothing changed', async () => {

@@ -457,6 +457,103 @@ describe('verify-monitoring', () => {
     ]);
   });
 
+  /** The state program the flow sent the NAS, as text. */
+  const stateScript = (nas: ReturnType<typeof fakeWorld>['nas']): string => {
+    const call = nas.calls.find((c) => c.kind === 'readState');
+    return call?.kind === 'readState' ? call.questions.script(nas.render).text : '';
+  };
+  type Row = { component: string; check: string; status: string; detail: string };
+
+  it('checks: prometheus asks a plain Prometheus only (/-/ready, /api/v1/query), and reports only that', async () => {
+    const { nas, platform, context } = fakeWorld();
+    const settings = settingsOf(verifyMonitoring, {
+      checks: 'prometheus',
+      'prometheus-url': 'http://127.0.0.1:9090/',
+      'required-metrics': 'up{job="shop"}',
+    });
+    nas.answerState({ answers: healthyStack(settings.checks) });
+
+    const result = await verifyMonitoring.run(settings, nas, context);
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs.VERIFY_STATUS).toBe('passed');
+    expect(JSON.parse(result.outputs.VERIFY_REPORT)).toEqual([
+      { component: 'Prometheus', check: 'ready', status: 'pass', detail: 'ready' },
+      { component: 'Prometheus', check: 'metric up{job="shop"}', status: 'pass', detail: '1 series' },
+    ]);
+    const script = stateScript(nas);
+    expect(script).toContain('http://127.0.0.1:9090/-/ready');
+    expect(script).toContain(`http://127.0.0.1:9090/api/v1/query?query=${encodeURIComponent('up{job="shop"}')}`);
+    for (const other of [':3000', ':9009', ':3100', ':3200', 'scanium-grafana']) expect(script).not.toContain(other);
+    expect(platform.summary[0]).not.toMatch(/Grafana|Mimir|Loki|Tempo|containers/);
+  });
+
+  it('a required metric that is absent fails the step, in Prometheus as in Mimir', async () => {
+    for (const store of ['prometheus', 'mimir'] as const) {
+      const { nas, platform, context } = fakeWorld();
+      const settings = settingsOf(verifyMonitoring, {
+        checks: store,
+        'required-metrics': 'up{job="shop"}\nshop_orders_total',
+      });
+      const answers = healthyStack(settings.checks);
+      answers.responses.set(`${store}_metric_1`, {
+        status: 200,
+        body: '{"status":"success","data":{"resultType":"vector","result":[]}}',
+        error: '',
+      });
+      nas.answerState({ answers });
+
+      const result = await verifyMonitoring.run(settings, nas, context);
+
+      const component = store === 'mimir' ? 'Mimir' : 'Prometheus';
+      expect(result, store).toMatchObject({ ok: false, error: 'Monitoring verification failed' });
+      expect((JSON.parse(result.outputs.VERIFY_REPORT) as Row[]).filter((r) => r.status !== 'pass')).toEqual([
+        {
+          component,
+          check: 'metric shop_orders_total',
+          status: 'fail',
+          detail: 'no series for shop_orders_total',
+        },
+      ]);
+      expect(platform.lines).toContain(`✗ ${component} metric shop_orders_total: no series for shop_orders_total`);
+    }
+  });
+
+  it('with mimir and prometheus both named, the required metrics are queried against Mimir only', async () => {
+    const { nas, context } = fakeWorld();
+    const settings = settingsOf(verifyMonitoring, { checks: 'prometheus\nmimir', 'required-metrics': 'up' });
+    nas.answerState({ answers: healthyStack(settings.checks) });
+
+    const result = await verifyMonitoring.run(settings, nas, context);
+
+    expect((JSON.parse(result.outputs.VERIFY_REPORT) as Row[]).map((r) => `${r.component} ${r.check}`)).toEqual([
+      'Prometheus ready',
+      'Mimir ready',
+      'Mimir metric up',
+    ]);
+    const script = stateScript(nas);
+    expect(script).toContain('http://127.0.0.1:9009/prometheus/api/v1/query?query=up');
+    expect(script).not.toContain('http://127.0.0.1:9090/api/v1/query');
+  });
+
+  it('the default checks are the stack of before: Grafana, Mimir, Tempo, Loki and the containers', async () => {
+    const { nas, context } = fakeWorld();
+    const settings = settingsOf(verifyMonitoring);
+    nas.answerState({ answers: healthyStack(settings.checks) });
+    const result = await verifyMonitoring.run(settings, nas, context);
+    const components = (JSON.parse(result.outputs.VERIFY_REPORT) as Row[]).map((r) => r.component);
+    expect([...new Set(components)]).toEqual(['Grafana', 'Mimir', 'Tempo', 'Loki', 'containers']);
+    expect(stateScript(nas)).not.toContain(':9090');
+  });
+
+  it('a check that is not one, or none at all, is refused naming the checks input', () => {
+    expect(() => settingsOf(verifyMonitoring, { checks: 'grafana,prometheus,graphite' })).toThrow(
+      /^Input 'checks': "graphite" is not a check: name some of grafana, prometheus, mimir, tempo, loki, containers/,
+    );
+    expect(() => settingsOf(verifyMonitoring, { checks: ' , ' })).toThrow(/^Input 'checks': names no check/);
+    expect(() => settingsOf(deployMonitoring, { checks: 'Loki' })).toThrow(/^Input 'checks': item "Loki" is not/);
+  });
+
   it('a NAS that cannot be read fails the step', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState(new Error("The NAS has no 'curl' on the PATH"));

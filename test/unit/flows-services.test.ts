@@ -120,6 +120,41 @@ describe('deploy-backend with several services', () => {
     expect(result.outputs.ROLLED_BACK).toBe('true');
     expect(nas.finishes[0]).toMatchObject({ outcome: 'rolled-back', update: { detail: 'health check failed: web' } });
   });
+
+  it('data safety 31: after a rename each service falls back to the image it ran, by id, and the history records it', async () => {
+    const { nas, context } = fakeWorld();
+    const api = 'sha256:aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111';
+    const web = 'sha256:bbbbbbbbbbbb2222222222222222222222222222222222222222222222222222';
+    nas.answerState({
+      answers: {
+        ...state(B),
+        runningImages: [`old-api:${B}`, `old-api:${B}`, `shop-web:${B}`],
+        runningIds: [api, api, web],
+      },
+      history: [],
+    });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.RolledBack,
+      values: {
+        running: ['fallback-aaaaaaaaaaaa', 'fallback-aaaaaaaaaaaa', B],
+        failed: ['api', 'worker', 'web'],
+        failedLogs: new Map(),
+        rolledBack: true,
+        built: true,
+        inventory: new Map(),
+      },
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, INPUTS), nas, context);
+    const script = nas.phases[0].script.text;
+    // the renamed image by id under a tag that says what it is; web by its own tag, pinned to its id
+    expect(script).toContain(`tag ${api} shop-api:fallback-aaaaaaaaaaaa`);
+    expect(script).toContain(`tag ${web} shop-web:${B}`);
+    expect(script).not.toContain('did not run before');
+    expect(result.outputs.ROLLED_BACK).toBe('true');
+    expect(nas.phases[0].begin).toMatchObject({
+      services: { api: { ran: { image: `old-api:${B}`, id: api } }, web: { ran: { image: `shop-web:${B}`, id: web } } },
+    });
+  });
 });
 
 describe('rollback-backend of some services', () => {

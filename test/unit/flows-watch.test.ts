@@ -89,9 +89,9 @@ describe('deploy-backend with a metrics watch', () => {
       '| errors | `` sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m])) > 0.01 for 30s `` | 0.004 | 3 | 1 | ok |',
     );
     expect(summary).toContain('| latency |');
-    // The phase carries the watch, and says in its success line that the watch passed.
+    // The phase carries the watch, and its success line says how the watch ended on the NAS (see history.test.ts).
     const phase = nas.phases[0];
-    expect(phase.success).toMatchObject({ detail: 'watch passed' });
+    expect(phase.successFields?.text).toContain('"detail":"watch \'"$nr_wo"\'"');
     expect(phase.script.text).toContain('nr_watch_guard 1 errors ');
     expect(phase.script.text).not.toContain(ERRORS);
   });
@@ -183,6 +183,40 @@ describe('deploy-backend with a metrics watch', () => {
       outcome: 'rolled-back',
       update: { tag: TAG, commit: COMMIT, previous: T3, detail },
     });
+  });
+
+  it('a guard that never got one good answer: WATCH_STATUS=inconclusive, never passed; the release stays, the step passes', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: state, history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: 0,
+      values: release({
+        watch_status: 'inconclusive',
+        watch_samples_1: b64('0 e no answer from http://127.0.0.1:9091\n15 e no answer from http://127.0.0.1:9091\n'),
+        watch_samples_2: b64('0 v 1.5 1\n15 v 2 1\n'),
+      }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WATCH_INPUTS), nas, context);
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({
+      WATCH_STATUS: 'inconclusive',
+      ROLLED_BACK: 'false',
+      DEPLOYED_BACKEND_TAG: TAG,
+    });
+    expect(JSON.parse(result.outputs.WATCH_REPORT)).toMatchObject({
+      status: 'inconclusive',
+      guards: [
+        { name: 'errors', worst: null, errors: 2 },
+        { name: 'latency', worst: 2 },
+      ],
+    });
+    const summary = platform.summary.join('');
+    expect(summary).toContain('### Metrics watch: inconclusive');
+    expect(summary).toMatch(/\| errors \| .* \| \(none\) \| 2 \| 2 \| no answer \|/);
+    expect(summary).toMatch(/\| latency \| .* \| 2 \| 2 \| 0 \| ok \|/);
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { tag: TAG, commit: COMMIT, previous: T3 } }]);
   });
 
   it('a breach with nothing to roll back to: WATCH_STATUS=breached, the release left for inspection', async () => {

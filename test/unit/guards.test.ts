@@ -12,7 +12,8 @@ import {
 } from '../../src/rules/guards.js';
 import { InputReader } from '../../src/inputs/reader.js';
 import { readDeployBackend } from '../../src/inputs/backend.js';
-import { CONNECTION_INPUTS } from '../support/settings.js';
+import { deployBackend } from '../../src/release/backend/deploy.js';
+import { CONNECTION_INPUTS, settingsOf } from '../support/settings.js';
 
 const ERRORS = 'sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))';
 
@@ -99,6 +100,46 @@ describe('the breach rule', () => {
     expect(breachAt(g, polls([0.02, 0.02, undefined, 0.02, 0.02]))).toBeUndefined();
     // for 0: the first breaching poll
     expect(breachAt({ ...g, forSeconds: 0 }, polls([0, 0.02]))).toBe(1);
+  });
+});
+
+describe("each guard's PromQL, parsed with Prometheus' grammar before connecting", () => {
+  const settings = (guards: string, extra: Record<string, string> = {}) =>
+    settingsOf(deployBackend, { guards, watch: '10m', ...extra });
+
+  it('accepts the PromQL of the README and of real dashboards', () => {
+    const queries = [
+      ERRORS,
+      'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))',
+      'max(container_memory_working_set_bytes{name="scanium-backend"} / (container_spec_memory_limit_bytes{name="scanium-backend"} > 0))',
+      'sum without (instance) (rate(x_total{job=~"api|worker", code!~"2.."}[5m] offset 1m))',
+      'max_over_time(up{job="shop"}[10m:30s]) == bool 0',
+      '{"my.dotted.metric", env="prod"}',
+      'absent(up{job="shop"}) or vector(0)',
+    ];
+    const guards = queries.map((q, i) => `g${i}: ${q} > 0.5 for 1m`).join('\n');
+    expect(settings(guards).watch?.guards.map((g) => g.query)).toEqual(queries);
+  });
+
+  it('refuses a query that does not parse, naming the guard and the position of the error', () => {
+    expect(() => settings('ok: up < 1 for 1m\nerrors: sum(rate(http_requests_total[5m]) > 0.01 for 5m')).toThrow(
+      'Input \'guards\': guard errors: its PromQL does not parse at character 34 of "sum(rate(http_requests_total[5m])" (it ends there: something is missing)',
+    );
+    expect(() => settings('latency: rate(x[5m]) bogus_word > 1 for 1m')).toThrow(
+      'Input \'guards\': guard latency: its PromQL does not parse at character 13 of "rate(x[5m]) bogus_word" (at "bogus_word")',
+    );
+    expect(() => settings('five: up{code=~} > 0 for 1m')).toThrow(
+      /guard five: its PromQL does not parse at character 10 of "up{code=~}" \(at "}"\)/,
+    );
+    expect(() => settings('typo: sum(x) by job > 0 for 1m')).toThrow(
+      /guard typo: its PromQL does not parse at character 11 /,
+    );
+  });
+
+  it('also while the watch is off, so a broken guard never waits for the day it is turned on', () => {
+    expect(() => settings('errors: sum(rate(x[5m]) > 0 for 5m', { watch: '0' })).toThrow(
+      /^Input 'guards': guard errors: its PromQL does not parse/,
+    );
   });
 });
 

@@ -1,4 +1,13 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { HistoryRecorder } from '../../src/nas/history-recorder.js';
+import { pulledDigestFields, pulledDigestsFields } from '../../src/programs/image-sources.js';
+import { watchDetailField } from '../../src/programs/watch.js';
+import { Renderer, bareTools } from '../../src/remote/command.js';
+import { lines, sh } from '../../src/remote/shell.js';
 import {
   parseHistory,
   parseHistoryValues,
@@ -170,5 +179,70 @@ describe('releaseStack and previousRelease', () => {
 
   it('when what runs is not in the history, the previous release is the last one recorded', () => {
     expect(previousRelease([deploy(A), deploy(B)], 'backend', 'latest')).toBe(B);
+  });
+});
+
+describe('the success line the phase writes on the NAS (data safety 9: the digest a registry release pulled)', () => {
+  const IMAGE = '127.0.0.1:5000/app';
+  const TAG = '2026.01.01-aaaaaaa';
+  const DIGEST = `sha256:${'ab12'.repeat(16)}`;
+
+  /** Runs a phase's recorded body with real dash and a docker whose inspect prints `digests`; the history's lines. */
+  function successLine(
+    digests: string,
+    fields = pulledDigestFields(new Renderer(bareTools, false), `${IMAGE}:${TAG}`, IMAGE),
+  ): Array<Record<string, unknown>> {
+    const dir = mkdtempSync(join(tmpdir(), 'history-digest-'));
+    try {
+      writeFileSync(join(dir, 'digests'), digests);
+      writeFileSync(join(dir, 'docker'), `#!/bin/sh\ncat '${dir}/digests'\n`, { mode: 0o755 });
+      const recorder = new HistoryRecorder(
+        { action: 'deploy-backend', stack: 'backend', locking: true },
+        { id: 'run-1', actor: 'me', url: 'https://github.example/run/1', started: '2026-01-01T00:00:00Z' },
+        join(dir, 'state'),
+        true,
+      );
+      recorder.begin({ tag: TAG, pulled: 'latest' });
+      const script = recorder.recordingSuccess(sh`:`, { tag: TAG, pulled: 'latest' }, undefined, [], fields);
+      const r = spawnSync('dash', ['-c', script.text], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return readFileSync(join(dir, 'state', 'history.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it("the digest of the image's own repository, beside the tag it was pulled as", () => {
+    const [line] = successLine(`other/repo@sha256:${'00'.repeat(32)}\n${IMAGE}@${DIGEST}\n`);
+    expect(line).toMatchObject({ tag: TAG, pulled: 'latest', digest: DIGEST, outcome: 'success' });
+  });
+
+  it('no digest (an image never pushed), or one that is not sha256 and hex, records none, and the line stays whole', () => {
+    expect(successLine('')[0]).not.toHaveProperty('digest');
+    const [odd] = successLine(`${IMAGE}@sha256:ab"},"outcome":"failure\n`);
+    expect(odd).toMatchObject({ tag: TAG, outcome: 'success' });
+    expect(odd).not.toHaveProperty('digest');
+  });
+
+  it('a watched release: the detail says how the watch ended, and an inconclusive watch is never filed as passed', () => {
+    const file = join(tmpdir(), `watch-outcome-${process.pid}`);
+    const after = (outcome: string) =>
+      successLine(`${IMAGE}@${DIGEST}\n`, lines(sh`printf %s ${outcome} > ${file}`, watchDetailField(file)))[0];
+    expect(after('passed')).toMatchObject({ outcome: 'success', detail: 'watch passed' });
+    expect(after('inconclusive')).toMatchObject({ outcome: 'success', detail: 'watch inconclusive' });
+    expect(after('')).not.toHaveProperty('detail');
+  });
+
+  it("several services: each image's digest by image name", () => {
+    const fields = pulledDigestsFields(new Renderer(bareTools, false), [IMAGE, 'ghcr.io/o/web'], TAG);
+    // the fake docker answers the same for both images: only the one whose repository it names is recorded
+    expect(successLine(`${IMAGE}@${DIGEST}\n`, fields)[0]).toMatchObject({ digests: { [IMAGE]: DIGEST } });
+    expect(successLine('', fields)[0]).not.toHaveProperty('digests');
   });
 });

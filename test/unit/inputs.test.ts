@@ -7,6 +7,7 @@ import { readDeployBackend } from '../../src/inputs/backend.js';
 import { readConnection } from '../../src/inputs/connection.js';
 import { InputError, InputReader, PATTERNS, runnerInputs } from '../../src/inputs/reader.js';
 import { ACTIONS } from '../../src/inputs/spec.js';
+import { envValues } from '../../src/programs/env-file.js';
 import { fingerprint } from '../../src/ssh/host-key.js';
 
 const ACTION = 'deploy-backend';
@@ -378,5 +379,26 @@ describe('readConnection', () => {
       readConnection(r);
       expect(r.unread().filter((n) => shared.includes(n))).toEqual([]);
     }
+  });
+});
+
+describe('data safety 11: the values of env-file-content are masked one by one', () => {
+  it('each value of 8 characters or more, without export and quotes; short values and comments are not', () => {
+    const content = [
+      'DATABASE_URL=postgres://shop:Sup3r-s3cret-pw@db:5432/shop',
+      'export API_TOKEN="tok_0123456789abcdef"',
+      "  SESSION_KEY = 'k3y-with spaces'  ",
+      'DEBUG=1',
+      'FEATURE=true',
+      'PORT=5432',
+      '# COMMENTED=not-a-value-at-all',
+      'not a line of the format',
+    ].join('\r\n');
+    expect(envValues(content)).toEqual([
+      'postgres://shop:Sup3r-s3cret-pw@db:5432/shop',
+      'tok_0123456789abcdef',
+      'k3y-with spaces',
+    ]);
+    expect(ACTIONS['deploy-backend'].inputs['env-file-content']).toMatchObject({ secret: true, envValues: true });
   });
 });

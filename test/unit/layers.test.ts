@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['programs'], // the NAS-side programs, each with its exit codes, values and steps
   ['nas'], // the seam: the Nas interface and its SSH implementation
   ['github'], // deployments
-  ['release'], // the flows
+  ['release', 'day-two'], // the flows, and the CLI's read-only day-two commands
   ['actions', 'cli.ts'], // entries
 ];
 

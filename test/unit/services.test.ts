@@ -10,6 +10,7 @@ import {
   parseServiceNames,
   parseServices,
   previousServiceRelease,
+  pulledDigestOf,
   pulledTagOf,
   recordServices,
   releasedServices,
@@ -259,6 +260,19 @@ describe('each service in the history', () => {
     // a pulled tag that is not a docker tag (it would reach docker pull) makes the entry no record
     const odd = released('backend', B, { services: { api: { ...svc(B), pulled: 'x;reboot' } } });
     expect(recordServices(odd).size).toBe(0);
+  });
+
+  it('data safety 9: the digest a service image was released with, found by image and tag; never one that is not sha256', () => {
+    const digest = `sha256:${'0a'.repeat(32)}`;
+    const deploy = released('backend', B, {
+      services: { api: { ...svc(B), pulled: 'latest' }, web: svc(B, 'web') },
+      digests: { shop: digest, web: 'sha256:x"; reboot' },
+    });
+    // a later rollback record of the same tag, without digests, does not hide it
+    const rollback = rollbackOf({ api: { ...svc(B), pulled: 'latest' } }, true);
+    expect(pulledDigestOf([deployOf(A), deploy, rollback], 'shop', B)).toBe(digest);
+    expect(pulledDigestOf([deployOf(A), deploy], 'shop', A)).toBeUndefined();
+    expect(pulledDigestOf([deployOf(A), deploy], 'web', B)).toBeUndefined();
   });
 
   it('ignores service entries the history file holds that are not records', () => {

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WATCH, urlEncode, watchGuards } from '../../src/programs/watch.js';
+import { PRELUDE } from '../../src/remote/program.js';
+import { lines, sh } from '../../src/remote/shell.js';
 import { parseGuards } from '../../src/rules/guards.js';
 
 /**
@@ -17,7 +19,23 @@ const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 const busyboxBin = join(work, 'bb');
 if (BUSYBOX) {
   spawnSync('mkdir', ['-p', busyboxBin]);
-  for (const applet of ['sh', 'awk', 'head', 'sed', 'tr', 'tail', 'grep', 'cat', 'base64', 'mktemp', 'date', 'rm'])
+  for (const applet of [
+    'sh',
+    'awk',
+    'head',
+    'sed',
+    'tr',
+    'tail',
+    'grep',
+    'cat',
+    'base64',
+    'mktemp',
+    'date',
+    'rm',
+    'sleep',
+    'wget',
+    'timeout',
+  ])
     symlinkSync(BUSYBOX, join(busyboxBin, applet));
 }
 const SHELLS: Array<[string, string[], Record<string, string>]> = [
@@ -108,5 +126,52 @@ describe('the watch program', () => {
       const r = spawnSync(shell[0], ['-n'], { input: text, encoding: 'utf8' });
       expect(r.status, r.stderr).toBe(0);
     }
+  });
+});
+
+describe.each(SHELLS)('a watch whose guard never answers, with %s', (_, shell, env) => {
+  /** Runs the whole watch for 1 s against a port nothing listens on; its values and warnings. */
+  function watchDeadEndpoint(onQueryError: 'warn' | 'fail') {
+    const program = lines(
+      PRELUDE,
+      watchGuards({
+        guards: parseGuards('errors: up == 0 > 0 for 1m\nlatency: up > 1 for 1m'),
+        metricsUrl: 'http://127.0.0.1:1',
+        seconds: 1,
+        interval: 1,
+        onQueryError,
+      }),
+      sh`nr_watch; printf 'rc=%s\\n' "$?"`,
+    );
+    const r = spawnSync(shell[0], ['-c', program.text], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env, NR_M: '@@' },
+      timeout: 30_000,
+    });
+    const out = r.stdout.split('\n');
+    const value = (name: string) =>
+      out.find((l) => l.startsWith(`@@ value ${name} `))?.slice(`@@ value ${name} `.length);
+    return {
+      rc: out.find((l) => l.startsWith('rc=')),
+      value,
+      warnings: out.filter((l) => l.startsWith('@@ warn ')),
+      polls: out.filter((l) => l.startsWith('@@ info poll ')).length,
+    };
+  }
+
+  it('ends inconclusive, never passed, with a warning naming each guard; the release stays (0)', () => {
+    const run = watchDeadEndpoint('warn');
+    expect(run.rc).toBe('rc=0');
+    expect(run.value('watch_status')).toBe('inconclusive');
+    expect(run.warnings.at(-1)).toBe(
+      '@@ warn Watch inconclusive: guard(s) errors latency never got one good answer in 1s; the release stays, but nothing watched it',
+    );
+  });
+
+  it('with on-query-error=fail, the first failed query ends the watch for a rollback (1), as before', () => {
+    const run = watchDeadEndpoint('fail');
+    expect(run.rc).toBe('rc=1');
+    expect(run.value('watch_status')).toBe('query-failed');
+    expect(run.polls).toBe(1);
   });
 });

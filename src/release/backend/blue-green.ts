@@ -1,7 +1,7 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs, RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, imageInventory } from '../../programs/backend.js';
+import { BackendExit, imageInventory, ROLLBACK_HOOKS } from '../../programs/backend.js';
 import {
   BLUE_GREEN_RELEASE_STEPS,
   BlueGreenExit,
@@ -22,6 +22,7 @@ import { CheckoutExit } from '../../programs/checkout.js';
 import { previousRelease, withDeploy } from '../../remote/history.js';
 import { rollbackTarget } from './rollback-target.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
+import { rollbackHookFailure } from './rollback-hooks.js';
 import { Steps, type ProgramOutcome } from '../../remote/program.js';
 import { datedTags } from '../../rules/images.js';
 import { datedTag } from '../../rules/tags.js';
@@ -311,8 +312,28 @@ export async function rollbackBlueGreen(
       live,
       previous: current,
       named: !!settings.tag,
+      ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
+      ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
+      hookNames: ROLLBACK_HOOKS,
     }),
   );
+  const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+  if (hookFailure) {
+    await nas.finish('failure', {
+      tag,
+      previous: current,
+      detail: hookFailure.detail,
+      ...(hookFailure.changed ? { color: idle } : live ? { color: live } : {}),
+    });
+    const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    const end = ending(
+      { what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) },
+      released,
+    );
+    delete end.outputs.ROLLED_BACK;
+    return { ok: false, outputs: hookFailure.changed ? end.outputs : {}, error: why };
+  }
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
     await nas.finish('failure', { tag, previous: current, detail: 'failed before the idle colour started' });
     return {

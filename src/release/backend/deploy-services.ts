@@ -1,7 +1,7 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, BEFORE_RECREATE } from '../../programs/backend.js';
+import { BackendExit, BEFORE_RECREATE, fallbackOf } from '../../programs/backend.js';
 import {
   servicesDeployState,
   servicesImages,
@@ -115,7 +115,17 @@ export async function deployServices(
   if (refused) return refused;
   await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
   const pulled = source.kind === 'registry' ? source.tag : undefined;
-  const record = Object.fromEntries(services.map((s) => [s.name, serviceRecord(s, tag, pulled)]));
+  // What each service runs now comes back when the release fails, by its image's id (it may run another name).
+  const ids = state.answers.runningIds ?? [];
+  const fallbacks = services.map((s, i) =>
+    fallbackOf(s.image, { image: runningImages[i] ?? '', ...(ids[i] ? { id: ids[i] } : {}) }, tag),
+  );
+  const record = Object.fromEntries(
+    services.map((s, i) => {
+      const ran = fallbacks[i].ran;
+      return [s.name, { ...serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
+    }),
+  );
   if (source.kind === 'runner') {
     // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
     const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
@@ -146,6 +156,7 @@ export async function deployServices(
       tag,
       services,
       previous,
+      fallbacks,
       healthTimeout: target.healthTimeout,
       autoRollback: settings.autoRollback,
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
@@ -202,7 +213,17 @@ export async function deployServices(
   };
   const nowRecord = Object.fromEntries(
     services.flatMap((s, i) =>
-      running[i] ? [[s.name, serviceRecord(s, running[i], running[i] === tag ? pulled : undefined)]] : [],
+      running[i]
+        ? [
+            [
+              s.name,
+              {
+                ...serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
+                ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
+              },
+            ],
+          ]
+        : [],
     ),
   );
   if (!reported) {

@@ -8,6 +8,7 @@ import {
   BackendExit,
   BEFORE_RECREATE,
   deployState,
+  fallbackOf,
   releasePhase,
   RELEASE_STEPS,
   runningTag,
@@ -22,6 +23,7 @@ import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from '.
 import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
+import { promqlSyntaxError } from '../../rules/promql.js';
 import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
@@ -41,6 +43,8 @@ const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
 /** WATCH_STATUS from how the release phase ended. */
 function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
   if (watch.status === 'passed' && code === 0) return 'passed';
+  // A guard never answered: the release stays, but it cannot be said to have passed.
+  if (watch.status === 'inconclusive' && code === 0) return 'inconclusive';
   if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack) return 'rolled-back';
   if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
   return 'skipped';
@@ -49,7 +53,8 @@ function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 export const deployBackend = defineFlow<DeployBackendInputs & { deployment: DeploymentInputs }>({
   kind: { action: 'deploy-backend', stack: 'backend', locking: true },
-  settings: (reader) => ({ ...readDeployBackend(reader), deployment: readDeploymentInputs(reader) }),
+  // The guards' PromQL is parsed here, so only this flow's bundle carries the grammar.
+  settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context): Promise<FlowResult> {
     // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
     if (settings.services.length) return deployServices(settings, nas, context);
@@ -101,6 +106,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
     const previous = runningTag(target.image, runningImage);
+    // What runs now comes back when the release fails, by its image's id: also under a renamed image or a moved tag.
+    const { runningId } = state.answers;
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     const skippedWatch = {
       WATCH_STATUS: 'skipped',
       WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
@@ -117,7 +125,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         tag,
         buildContext: settings.buildContext,
         dockerfile: settings.dockerfile,
-        fallback: settings.autoRollback ? previous : '',
+        fallback: settings.autoRollback ? fallback.tag : '',
+        ...(fallback.ran ? { fallbackRan: fallback.ran } : {}),
         previous,
         preDeploy: settings.preDeploy,
         postDeploy: settings.postDeploy,
@@ -192,7 +201,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           DEPLOYED_BACKEND_TAG: tagNow,
           PREVIOUS_BACKEND_TAG: previous,
           BACKEND_IMAGE: now.values,
-          ROLLED_BACK: String(tagNow !== '' && tagNow === previous),
+          ROLLED_BACK: String(tagNow !== '' && tagNow === fallback.tag),
           ...skippedWatch,
         },
         error: why,
@@ -212,7 +221,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (values.watch.guards.length && values.watch.status)
       await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
     const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
-    const data = fallbackData(values, previous);
+    const data = fallbackData(values, fallback.tag);
     if (data) progress.warn(data.text);
     if (released.code !== 0) {
       const rollbackFailed = released.code === BackendExit.RollbackFailed;
@@ -236,7 +245,9 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
             ? 'post-deploy failed'
             : rollbackFailed
               ? 'release and rollback failed'
-              : 'health check failed';
+              : values.upFailed
+                ? 'container not created'
+                : 'health check failed';
       await nas.finish(values.rolledBack && !rollbackFailed ? 'rolled-back' : 'failure', {
         tag,
         commit,
@@ -248,7 +259,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
             writtenByPhase
               ? `It was rolled back to ${target.image}:${values.running}.`
               : rollbackFailed
-                ? `Putting ${target.image}:${previous} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
+                ? `Putting ${target.image}:${fallback.tag} back failed too; the backend runs ${values.running ? `${target.image}:${values.running}` : 'an unknown image'}.`
                 : 'There was no previous release to roll back to: it is left running for inspection.'
           }`
         : preDeployFailed
@@ -256,9 +267,10 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
           : recreateFailure({
               what: `The release ${ref}`,
               image: target.image,
-              fallback: previous,
+              fallback: fallback.tag,
               running: values.running,
               rolledBack: values.rolledBack,
+              upFailed: values.upFailed,
               rollbackFailed,
               tail: released.tail,
               code: released.code,

@@ -16,6 +16,7 @@ import { Steps } from '../../remote/program.js';
 import { datedTags } from '../../rules/images.js';
 import {
   previousServiceRelease,
+  pulledDigestOf,
   pulledTagOf,
   recordServices,
   releasedServices,
@@ -27,6 +28,7 @@ import { failureOf } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { deployedServices, servicesFailure } from './deploy-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
+import { rollbackHookFailure } from './rollback-hooks.js';
 
 /** The services of the last release, when it was a release of several services (the history says). */
 export function servicesOfLastRelease(history: readonly HistoryRecord[]): Map<string, ServiceRecord> {
@@ -101,7 +103,10 @@ export async function rollbackServices(
         throw new Error(
           `Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`,
         );
-      const ref = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+      const pulled = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
+      // the digest it was released with: its tag may name other content by now
+      const digest = pulledDigestOf(state.history, spec.image, tag);
+      const ref = digest ? `${spec.image}@${digest}` : pulled;
       const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
       if (same) same.services.push(name);
       else {
@@ -113,7 +118,7 @@ export async function rollbackServices(
           ...(source.login ? { login: source.login } : {}),
         });
         progress.warn(
-          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${ref}) before anything changes`,
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${pulled})${digest ? ` by the digest it was released with (${ref})` : ''} before anything changes`,
         );
       }
     } else if (!onNas)
@@ -185,6 +190,8 @@ export async function rollbackServices(
       steps,
       // only the pulls of services that move (a service already on its tag has its image)
       pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+      ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+      ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
     }),
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
@@ -198,6 +205,16 @@ export async function rollbackServices(
     }. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);
     return { ok: false, outputs: outputsFor(new Map()), error: why };
+  }
+  const hookFailure = rollbackHookFailure(
+    released.code,
+    `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`,
+  );
+  if (hookFailure) {
+    await nas.finish('failure', { detail: hookFailure.detail });
+    const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
   }
   if (released.code !== 0) {
     const rolledBack = released.code === BackendExit.RolledBack;

@@ -1,7 +1,16 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
 import { rollbackBlueGreen } from './blue-green.js'; // issue 15
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
-import { BackendExit, imagesState, rollbackPhase, ROLLBACK_STEPS, runningTag } from '../../programs/backend.js';
+import {
+  BackendExit,
+  fallbackOf,
+  imageIds,
+  imagesState,
+  rollbackPhase,
+  ROLLBACK_STEPS,
+  runningTag,
+} from '../../programs/backend.js';
+import { imageOf } from '../../remote/history.js';
 import { rollbackTarget } from './rollback-target.js';
 import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
@@ -10,10 +19,12 @@ import { datedTags } from '../../rules/images.js';
 import { DataOutcome, listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { autoBackup, type BackupEntry } from '../../rules/backups.js';
+import { autoBackup, manifestProblem, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
+import { rollbackHookFailure } from './rollback-hooks.js';
 import type { RegistryLogin } from '../../inputs/image-source.js';
+import { DIGEST } from '../../programs/image-sources.js';
 
 /** A restore that ends with these restored nothing: the backup did not verify, the safety backup failed, the environment file was not staged. */
 const NOTHING_RESTORED: ReadonlySet<number> = new Set([
@@ -42,7 +53,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
     const state = await nas.readState(imagesState(target.image, target.container));
-    const { runningImage, inventory } = state.answers;
+    const { runningImage, runningId, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     // A release of several services (issue 14) is rolled back per service; without one, today's single service.
@@ -56,25 +67,38 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.step(`Verifying image ${ref} exists`);
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
     let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
-    if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-      const pulled = [...state.history]
-        .reverse()
-        .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
+    // A release of the image under its name of before a rename comes back under the name the compose file reads now.
+    const ranAs = imageOf(state.history, tag);
+    let renamed: string | undefined;
+    if (!inventory.some((t) => t.tag === tag) && ranAs && ranAs !== target.image) {
+      renamed = `${ranAs}:${tag}`;
+      const [id] = (await nas.runProgram(imageIds(nas.render, [renamed]))).values;
+      if (!id)
+        throw new Error(
+          `Image ${renamed} (the release ${tag}, before ${target.image} was its name) is not on the NAS any more. Nothing was changed.`,
+        );
+      progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
+    } else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
+      const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
+      const pulled = records.find((r) => r.pulled)?.pulled;
+      // the digest it was released with: its tag may name other content by now
+      const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
       pull = {
-        ref: `${target.image}:${pulled ?? tag}`,
+        ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         ...(settings.source.login ? { login: settings.source.login } : {}),
       };
-      progress.warn(
-        `Image ${ref} is not on the NAS: it is pulled from the registry (${pull.ref}) before anything changes`,
-      );
+      const from = digest
+        ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
+        : `the registry (${pull.ref})`;
+      progress.warn(`Image ${ref} is not on the NAS: it is pulled from ${from} before anything changes`);
     } else if (!inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
       throw new Error(
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`,
       );
     }
-    if (!pull) progress.ok('Image exists');
+    if (!pull && !renamed) progress.ok('Image exists');
     progress.step(steps.text('current'));
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
@@ -95,6 +119,12 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         throw new Error(
           `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
         );
+      // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
+      const problem = manifestProblem(restore.manifest);
+      if (problem)
+        throw new Error(
+          `restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`,
+        );
       progress.ok(
         `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
       );
@@ -107,6 +137,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       return { ok: true, outputs };
     }
 
+    // What runs now comes back if the target fails, by its image's id (it may run under another name).
+    const fallback = fallbackOf(target.image, { image: runningImage, ...(runningId ? { id: runningId } : {}) }, tag);
     await startRollbackDeployment(nas, context, {
       inputs: settings.deployment,
       repo: conn.repoPath,
@@ -122,7 +154,11 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         current,
         force: settings.force || current === tag,
         named: !!settings.tag,
+        fallback,
         ...(pull ? { pull } : {}),
+        ...(renamed ? { renamed } : {}),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
         ...(restore?.manifest
           ? {
               restore: {
@@ -158,6 +194,16 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       ...(restore ? { RESTORED_BACKUP: '', SAFETY_BACKUP_ID: released.values.safety?.id ?? '' } : {}),
     };
     const envRecord = settings.envFile.content ? { env: envSha256(settings.envFile.content) } : {};
+    const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
+    if (hookFailure) {
+      await nas.finish('failure', { tag, previous: current, detail: hookFailure.detail });
+      const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      const kept: Record<string, string> = hookFailure.changed
+        ? {}
+        : { DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage };
+      return { ok: false, outputs: { ...outputs, ...kept }, error: why };
+    }
     // how far the phase got, not its exit code alone: past the verify, containers were stopped and started again
     if (restore && released.code !== 0 && NOTHING_RESTORED.has(released.code)) {
       const began = released.values.restoreBegan === true;
@@ -189,6 +235,16 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
       progress.fail(why);
       return { ok: false, outputs, error: why };
     }
+    if (renamed && released.code === BackendExit.PullFailed) {
+      await nas.finish('failure', { tag, previous: current, detail: 'image not tagged' });
+      const why = `The rollback to ${ref} stopped before anything changed: ${renamed} could not be tagged as ${ref}. ${failureOf(released.tail, released.code)}`;
+      progress.fail(why);
+      return {
+        ok: false,
+        outputs: { ...outputs, DEPLOYED_BACKEND_TAG: current, BACKEND_IMAGE: runningImage },
+        error: why,
+      };
+    }
     if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
       await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
       const why = `The rollback to ${ref} stopped before anything changed: ${
@@ -219,23 +275,26 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
             ? 'environment file not written'
             : rollbackFailed
               ? 'health check failed and putting back failed'
-              : 'health check failed',
+              : released.values.upFailed
+                ? 'container not created'
+                : 'health check failed',
           ...(data ? [data.detail] : []),
         ].join(', '),
       });
       const why = envFailed
         ? `The rollback to ${ref} stopped after the restore: ${settings.envFile.path} could not be written, so ${ref} was not started; ${
             rollbackFailed
-              ? `putting ${target.image}:${current} back failed too`
+              ? `putting ${target.image}:${fallback.tag} back failed too`
               : `${target.image}:${running} runs again`
           }. ${failureOf(released.tail, released.code)}`
         : recreateFailure({
             what: `The rollback to ${ref}`,
             image: target.image,
-            fallback: current,
+            fallback: fallback.tag,
             running,
             rolledBack,
             rollbackFailed,
+            upFailed: released.values.upFailed,
             tail: released.tail,
             code: released.code,
           });

@@ -1,8 +1,11 @@
 import type { GuardReport, WatchResult } from '../../programs/watch.js';
 import type { Sample } from '../../rules/guards.js';
 
-/** WATCH_STATUS: `breached` is a breach that could not be rolled back (no previous release, or its rollback failed). */
-export type WatchStatus = 'passed' | 'rolled-back' | 'skipped' | 'breached';
+/**
+ * WATCH_STATUS: `breached` is a breach that could not be rolled back (no previous release, or its rollback failed);
+ * `inconclusive` a watch in which a guard never got one good answer (the release stays).
+ */
+export type WatchStatus = 'passed' | 'inconclusive' | 'rolled-back' | 'skipped' | 'breached';
 
 /** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
 function jsonValue(v: number): number | string {
@@ -62,7 +65,7 @@ export function watchSummary(status: WatchStatus, watch: WatchResult): string {
   const cell = (text: string): string => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const rows = watch.guards.map(
     (g) =>
-      `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : 'ok'} |`,
+      `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`,
   );
   return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
 }

@@ -7,8 +7,9 @@ import type { Progress } from '../../report/progress.js';
 import { reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import {
-  authorizationHeader,
+  checkedContainers,
   checkRequests,
+  checksAuthorization,
   checksTable,
   evaluateChecks,
   overallStatus,
@@ -70,7 +71,7 @@ export async function verifyRelease(
     return { status: 'skipped', failed: false, summary: '' };
   }
   const outcome = await nas.runProgram(
-    checksProgram(checkRequests(checks), authorizationHeader(checks.grafanaCredentials), checks),
+    checksProgram(checkRequests(checks), checksAuthorization(checks), { containers: checkedContainers(checks) }),
   );
   const verification = judgeChecks(checks, outcome.values);
   reportVerification(progress, verification);
@@ -93,12 +94,9 @@ export const verifyMonitoring = defineFlow({
     progress.step(`Connecting to ${conn.host}`);
     // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
     const state = await nas.readState(
-      verifyState(
-        stateDirOf(conn.repoPath),
-        checkRequests(checks),
-        authorizationHeader(checks.grafanaCredentials),
-        checks,
-      ),
+      verifyState(stateDirOf(conn.repoPath), checkRequests(checks), checksAuthorization(checks), {
+        containers: checkedContainers(checks),
+      }),
     );
     progress.ok('Connected');
     progress.step(VERIFY_STEPS.text('checks'));
