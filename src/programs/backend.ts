@@ -41,6 +41,7 @@ import {
   pulledDigestFields,
   type NasLayers,
 } from './image-sources.js';
+import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
@@ -81,6 +82,7 @@ export const BEFORE_RECREATE: ReadonlySet<number> = new Set([
   BackendExit.RegistryLoginFailed,
   BackendExit.PullFailed,
   BackendExit.ImageNotTransferred,
+  BackendExit.PlatformMismatch,
 ]);
 const EXIT = exitCodes(BackendExit);
 
@@ -129,7 +131,7 @@ function decodeInventory(values: ReadonlyMap<string, string>): ImageTag[] {
   return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
 
-export interface DeployState extends FetchedTarget {
+export interface DeployState extends FetchedTarget, Partial<PreflightState> {
   /** `image:tag` the container runs, empty without one. */
   runningImage: string;
   /** The id of the image the container runs (absent without a container). */
@@ -144,13 +146,17 @@ export function deployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
   source: ImageSource = { kind: 'nas' },
+  preflight?: PreflightPlan,
 ): StateQuestions<DeployState> {
   const runner = source.kind === 'runner';
+  const checks = preflightQuestions(preflight, checkout);
   return {
     // The image query runs beside the fetch; its value line is short, so it cannot tear another.
     // The layers' value line is long: it is asked after the others have ended.
     script: (r) => sh`( ${runningValues(r, target.container)} ) &
-${fetchTarget(r, checkout)}${
+${checks.before}
+${fetchTarget(r, checkout)}
+${checks.after}${
       runner
         ? sh`
 wait
@@ -162,6 +168,7 @@ ${inventoryValue(r, target.image)}`
       ...decodeRunning(values),
       ...decodeFetchedTarget(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+      ...checks.decode(values),
     }),
   };
 }
@@ -393,6 +400,8 @@ export interface ReleasePlan {
   /** Where the image comes from (default: built on the NAS), and the registry login's private folder. */
   source?: ImageSource;
   authDir?: string;
+  /** The NAS's platform (learned in the first round trip): a pulled image of another is refused before anything changes. */
+  platform?: string;
 }
 
 export interface ReleaseValues extends RecreateValues {
@@ -409,6 +418,8 @@ export interface ReleaseValues extends RecreateValues {
   data?: DataOutcome;
   /** With backups configured, the backups there are after a successful release (for retention). */
   backups?: BackupEntry[];
+  /** A pulled image refused for its platform: the platform its config names. */
+  imagePlatform?: string;
 }
 
 /** The history's word for a release rolled back by its watch (written by the phase itself, on the NAS). */
@@ -421,6 +432,21 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
   const { target } = p;
   const ref = `${target.image}:${p.tag}`;
   const steps = new Steps(RELEASE_STEPS);
+  const source = p.source ?? { kind: 'nas' };
+  // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
+  // refused before the backup and the checkout move.
+  const pullFirst = source.kind === 'registry';
+  const obtain = lines(
+    steps.say('build', obtainStepText(source, ref)),
+    obtainImage(r, {
+      image: target.image,
+      tag: p.tag,
+      source,
+      build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+      authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+      ...(p.platform ? { platform: p.platform } : {}),
+    }),
+  );
   return {
     title: 'Releasing the backend',
     // a watch's polls may each take up to a query timeout per guard past the interval
@@ -477,31 +503,25 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
     afterSuccess: p.backup
       ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
       : inventoryValue(r, target.image),
-    script: sh`${
-      p.backup
-        ? lines(
-            BACKUP_LIBRARY,
-            backupFunction(p.backup.plan, p.backup.label),
-            r.dryRun
-              ? sh`nr_say info 'dry-run: no backup taken'`
-              : sh`nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
+    script: sh`${pullFirst ? obtain : sh`:`}
+${
+  p.backup
+    ? lines(
+        BACKUP_LIBRARY,
+        backupFunction(p.backup.plan, p.backup.label),
+        r.dryRun
+          ? sh`nr_say info 'dry-run: no backup taken'`
+          : sh`nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
 nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`,
-          )
-        : sh`:`
-    }
+      )
+    : sh`:`
+}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
-${obtainImage(r, {
-  image: target.image,
-  tag: p.tag,
-  source: p.source ?? { kind: 'nas' },
-  build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-  authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-})}
+${pullFirst ? sh`:` : obtain}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
@@ -530,6 +550,7 @@ ${recreateBackend(r, {
       ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
       ...decodeDataOutcome(values),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+      ...(values.get('image_platform') !== undefined ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
     }),
   };
 }

@@ -21,6 +21,8 @@ export const ImageExit = {
   PullFailed: 71,
   /** The image streamed from the runner is not in the NAS's engine. */
   ImageNotTransferred: 72,
+  /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
+  PlatformMismatch: 73,
 } as const;
 const EXIT = exitCodes(ImageExit);
 
@@ -34,6 +36,8 @@ export interface ObtainPlan {
   build: { repo: string; context: string; dockerfile: string };
   /** `registry`: a private DOCKER_CONFIG for the login, removed after the pull (a folder only this release uses). */
   authDir: string;
+  /** The NAS's platform (`linux/arm64`), learned in the first round trip: a pulled image of another is refused. */
+  platform?: string;
 }
 
 /**
@@ -45,7 +49,7 @@ export interface ObtainPlan {
  */
 export function pullImage(
   r: Renderer,
-  o: { ref: string; target: string; login?: RegistryLogin; authDir: string; what: string },
+  o: { ref: string; target: string; login?: RegistryLogin; authDir: string; what: string; platform?: string },
 ): Shell {
   const server = o.login?.server ?? '';
   const where = server || 'Docker Hub';
@@ -76,6 +80,7 @@ if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
   ${EXIT.exit(ImageExit.PullFailed)}
 fi
+${o.platform ? platformCheck(r, o.ref, o.platform) : sh`:`}
 ${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
@@ -117,6 +122,28 @@ export function pulledDigestsFields(r: Renderer, images: readonly string[], tag:
 }
 
 /**
+ * Refuses a pulled image built for another platform than the NAS's (it would
+ * start with `exec format error`), before it is tagged: the image's config
+ * names its OS, architecture and variant. A variant is compared only when both name one.
+ */
+function platformCheck(r: Renderer, ref: string, nas: string): Shell {
+  const [os = '', arch = '', variant = ''] = nas.split('/');
+  return sh`nr_img_pf=$(${r.run(docker.imagePlatform(ref))} 2>/dev/null)
+nr_img_v=\${nr_img_pf#*/*/}; [ "$nr_img_v" != "$nr_img_pf" ] || nr_img_v=
+case "$nr_img_pf" in
+  ${`${os}/${arch}`}|${`${os}/${arch}/`}*) nr_pf_ok=1 ;;
+  *) nr_pf_ok=0 ;;
+esac
+[ -z "$nr_img_v" ] || [ -z ${variant} ] || [ "$nr_img_v" = ${variant} ] || nr_pf_ok=0
+if [ "$nr_pf_ok" = 0 ]; then
+  nr_value image_platform "$nr_img_pf"
+  nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
+  ${EXIT.exit(ImageExit.PlatformMismatch)}
+fi
+nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
+}
+
+/**
  * The shell that puts `image:tag` on the NAS from its source: built from the
  * checkout (reused when it exists, as before), pulled from the registry
  * (always: a re-run pulls what the workflow pushed), or checked to have
@@ -132,6 +159,7 @@ export function obtainImage(r: Renderer, p: ObtainPlan): Shell {
       authDir: p.authDir,
       what: 'image',
       ...(source.login ? { login: source.login } : {}),
+      ...(p.platform ? { platform: p.platform } : {}),
     });
   if (source.kind === 'runner')
     return sh`if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
@@ -196,13 +224,21 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; 
 }
 
 /** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-export function obtainFailure(source: ImageSource, image: string, tag: string, code: number): string | undefined {
+export function obtainFailure(
+  source: ImageSource,
+  image: string,
+  tag: string,
+  code: number,
+  platforms?: { image: string; nas: string },
+): string | undefined {
   const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
   const login = source.kind === 'registry' ? source.login : undefined;
   if (code === ImageExit.RegistryLoginFailed)
     return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
   if (code === ImageExit.PullFailed)
     return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+  if (code === ImageExit.PlatformMismatch)
+    return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
   if (code === ImageExit.ImageNotTransferred) return `the image ${image}:${tag} built on the runner is not on the NAS`;
   return undefined;
 }

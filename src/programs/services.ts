@@ -1,3 +1,5 @@
+import { preflightQuestions, type PreflightState } from './preflight.js';
+import type { ComposeChoice } from '../inputs/connection.js';
 import { posix } from 'node:path';
 import type { CheckoutInputs } from '../inputs/backend.js';
 import { command, type Renderer } from '../remote/command.js';
@@ -84,7 +86,7 @@ export function serviceTag(image: string, runningImage: string): string {
   return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
 }
 
-export interface ServicesDeployState extends FetchedTarget {
+export interface ServicesDeployState extends FetchedTarget, Partial<PreflightState> {
   /** `image:tag` each service runs, in the order of the list (empty: none). */
   runningImages: string[];
   /** The id of the image each service runs (empty: none). */
@@ -100,13 +102,27 @@ export function servicesDeployState(
   composeFile: string,
   checkout: CheckoutInputs & { repo: string },
   source: ImageSource = { kind: 'nas' },
+  compose?: ComposeChoice,
 ): StateQuestions<ServicesDeployState> {
   const runner = source.kind === 'runner';
   const images = distinctImages(services).map((i) => i.image);
+  const checks = preflightQuestions(
+    compose
+      ? {
+          repo: checkout.repo,
+          file: composeFile,
+          services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+          compose,
+        }
+      : undefined,
+    checkout,
+  );
   return {
     // the layers' value line is long: asked after the others have ended (as for a single service)
     script: (r) => sh`( ${runningImages(r, checkout.repo, composeFile, services)} ) &
+${checks.before}
 ${fetchTarget(r, checkout)}
+${checks.after}
 wait${
       runner
         ? sh`
@@ -119,6 +135,7 @@ ${inventoryValues(r, images)}`
       ...decodeRunningIds(values, services),
       ...decodeFetchedTarget(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
+      ...checks.decode(values),
     }),
   };
 }
@@ -451,6 +468,8 @@ export interface ServicesReleasePlan {
   authDir?: string;
   /** List each image's tags after a success, for keep-images (unset: not asked, no docker call spent). */
   listTags?: boolean;
+  /** The NAS's platform: a pulled image of another is refused before the recreate. */
+  platform?: string;
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
@@ -459,6 +478,8 @@ export interface ServicesReleaseValues extends ServicesRecreateValues {
   obtaining?: number;
   /** The tags of each distinct image after a successful release (with listTags; else none). */
   inventory: Map<string, ImageTag[]>;
+  /** A pulled image refused for its platform: the platform its config names. */
+  imagePlatform?: string;
 }
 
 /** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
@@ -494,6 +515,7 @@ ${
         source,
         build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
         authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        ...(p.platform ? { platform: p.platform } : {}),
       })
 }`,
   );
@@ -548,6 +570,7 @@ ${recreateServices(r, {
       ...decodeServicesRecreate(values, moves),
       built: values.get('built') === 'yes',
       ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
+      ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
       inventory: decodeInventories(
         values,
         images.map((i) => i.image),

@@ -9,6 +9,7 @@ export function beforeRecreateDetail(code: number): string {
   if (code === BackendExit.RegistryLoginFailed) return 'registry login failed';
   if (code === BackendExit.PullFailed) return 'image pull failed';
   if (code === BackendExit.ImageNotTransferred) return 'image not transferred';
+  if (code === BackendExit.PlatformMismatch) return 'image of another platform';
   if (code === BackendExit.BackupFailed) return 'backup failed';
   if (code === BackendExit.EnvFileFailed) return 'environment file not written';
   if (code === CheckoutExit.DirtyCheckout) return 'dirty checkout';

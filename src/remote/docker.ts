@@ -14,6 +14,9 @@ export const docker = {
       ...(o.dockerfile ? ['--file', o.dockerfile] : []),
       o.context,
     ]),
+  /** `os/architecture[/variant]` of an image, from its config. */
+  imagePlatform: (ref: string): ReadCommand =>
+    command(['docker', 'image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}{{with .Variant}}/{{.}}{{end}}', ref]),
   imageExists: (ref: string): ReadCommand => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
   /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
   imageTags: (image: string): ReadCommand =>

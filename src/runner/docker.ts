@@ -34,10 +34,10 @@ export async function builderOf(): Promise<{ buildx: boolean; cache: boolean }> 
 
 /** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
 export function buildArgs(
-  o: { ref: string; context: string; dockerfile?: string; cacheScope: string },
+  o: { ref: string; context: string; dockerfile?: string; cacheScope: string; platform?: string },
   builder: { buildx: boolean; cache: boolean },
 ): string[] {
-  const file = o.dockerfile ? ['--file', o.dockerfile] : [];
+  const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
   if (!builder.buildx) return ['build', '--tag', o.ref, ...file, o.context];
   const cache = builder.cache
     ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
@@ -63,12 +63,23 @@ export async function workspaceCommit(): Promise<string> {
   return r.exitCode === 0 ? r.stdout.trim() : '';
 }
 
+/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
+export async function runnerPlatform(): Promise<string> {
+  const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
+    code: 1,
+    stdout: '',
+    stderr: '',
+  }));
+  return r.code === 0 ? r.stdout.trim() : '';
+}
+
 /** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
 export async function buildOnRunner(
-  o: { ref: string; context: string; dockerfile?: string; cacheScope: string },
+  o: { ref: string; context: string; dockerfile?: string; cacheScope: string; platform?: string },
   print: PrintLines,
+  known?: { buildx: boolean; cache: boolean },
 ): Promise<{ code: number; args: string[] }> {
-  const builder = await builderOf();
+  const builder = known ?? (await builderOf());
   const args = buildArgs(o, builder);
   const r = await getExecOutput('docker', args, {
     ignoreReturnCode: true,

@@ -99,6 +99,37 @@ describe('deploy-backend against the stand-in NAS', () => {
     expect(containerState('scanium-backend')).toBe('running healthy');
   });
 
+  it('a compose file that ignores the tag variable, or lacks the service, is refused before anything changes', async () => {
+    const seed = originHead();
+    const compose = asNas(['git', '-C', REPO, 'show', 'HEAD:backend/docker-compose.yml']);
+    expect(compose).toContain('image: scanium-backend:${BACKEND_TAG:-latest}');
+    const sha = pushCommit(
+      { 'backend/docker-compose.yml': compose.replace('${BACKEND_TAG:-latest}', 'latest') },
+      'Pin the image to latest',
+    );
+    const run = await deploy();
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      `::error::deploy-backend failed before anything changed: The compose file does not fit the release: in backend/docker-compose.yml at ${sha.slice(0, 7)}, service api's image (scanium-backend:latest) does not read BACKEND_TAG`,
+    );
+    expect(run.stdout).toContain('write the line `image: scanium-backend:${BACKEND_TAG}` in service api');
+    // nothing changed: the checkout is at the seed, nothing was built, nothing runs
+    expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(seed);
+    expect(docker('image', 'ls', '--quiet', 'scanium-backend')).toBe('');
+    expect(containerImage('scanium-backend')).toBe('');
+    expect(historyLines().at(-1)).toMatchObject({
+      outcome: 'failure',
+      detail: 'compose file refused by the preflight',
+    });
+
+    const missing = await deploy({ service: 'worker' });
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(
+      `backend/docker-compose.yml at ${sha.slice(0, 7)} has no service worker (its services: api)`,
+    );
+    expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(seed);
+  });
+
   it('data safety 11: a failed release whose application prints a value of its env file shows *** in its log lines', async () => {
     const dsn = 'postgres://shop:Sup3r-s3cret-pw@db:5432/shop';
     pushCommit(

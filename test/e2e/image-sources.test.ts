@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import {
   runAction,
   tagOf,
   commandLinesDuring,
+  asNas,
 } from './harness.js';
 
 /** The runner's own engine and the registry of test/nas/image-sources.sh. */
@@ -70,11 +72,40 @@ function workspaceAt(sha: string): string {
   return dir;
 }
 
-/** What the workflow does before a registry release: build on the runner and push `image:tag`. */
-function buildAndPush(sha: string, tag: string): void {
+/**
+ * Rewrites the architecture in an image's config on the runner's engine (docker save, edit, docker load):
+ * an image "built for" another platform without a registry from outside or an emulator. Its files stay amd64.
+ */
+function claimArchitecture(ref: string, architecture: string): void {
+  const dir = mkdtempSync(join(tmpdir(), 'nrr-arch-'));
+  const env = { ...process.env, DOCKER_HOST: RUNNER_DOCKER };
+  try {
+    execFileSync('sh', ['-c', 'docker save "$1" | tar -x -C "$2"', 'sh', ref, dir], { env });
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as {
+      Config: string;
+      RepoTags: string[];
+    }[];
+    const config = JSON.parse(readFileSync(join(dir, manifest[0].Config), 'utf8')) as Record<string, unknown>;
+    const text = JSON.stringify({ ...config, architecture });
+    const id = createHash('sha256').update(text).digest('hex');
+    rmSync(join(dir, manifest[0].Config));
+    writeFileSync(join(dir, `${id}.json`), text);
+    writeFileSync(
+      join(dir, 'manifest.json'),
+      JSON.stringify([{ ...manifest[0], Config: `${id}.json`, RepoTags: [ref] }]),
+    );
+    rmSync(join(dir, 'repositories'), { force: true });
+    execFileSync('sh', ['-c', 'tar -c -C "$1" . | docker load', 'sh', dir], { env, stdio: 'ignore' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What the workflow does before a registry release: build on the runner and push `image:tag` (of `architecture`). */
+function buildAndPush(sha: string, tag: string, architecture?: string): void {
   const ws = workspaceAt(sha);
   try {
-    push(join(ws, 'backend'), tag);
+    push(join(ws, 'backend'), tag, architecture);
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }
@@ -91,10 +122,11 @@ function pushBroken(tag: string): void {
   }
 }
 
-function push(context: string, tag: string): void {
+function push(context: string, tag: string, architecture?: string): void {
   const config = mkdtempSync(join(tmpdir(), 'nrr-cfg-'));
   try {
     runnerDocker('build', '--quiet', '--tag', `${PULLED}:${tag}`, context);
+    if (architecture) claimArchitecture(`${PULLED}:${tag}`, architecture);
     execFileSync('docker', ['login', '--username', REG_USER, '--password-stdin', REGISTRY], {
       input: REG_PASSWORD,
       env: { ...process.env, DOCKER_HOST: RUNNER_DOCKER, DOCKER_CONFIG: config },
@@ -227,6 +259,23 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
     expect((await httpGet(HEALTH_URL)).status).toBe(200);
   });
 
+  it('registry: an image whose config says another architecture is refused before anything changes, naming both', async () => {
+    const seed = originHead();
+    const sha = pushCommit({ 'backend/docker-compose.yml': composeFor(PULLED) }, 'Release an ARM image');
+    buildAndPush(sha, sha, 'arm64');
+    const run = await deploy(registryInputs(sha));
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain(
+      `::error::deploy-backend failed before any container changed: the image ${PULLED}:${sha} is built for linux/arm64, but the NAS runs linux/amd64`,
+    );
+    // nothing changed: the checkout is where it was, no dated tag, no container, no backup folder
+    expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(seed);
+    expect(nasHas(`${PULLED}:${tagOf(sha)}`)).toBe(false);
+    expect(containerImage('scanium-backend')).toBe('');
+    expect(historyLines().at(-1)).toMatchObject({ outcome: 'failure', detail: 'image of another platform' });
+    expect(existsSync(join(REPO, '.git/nas-release/registry-auth'))).toBe(false);
+  });
+
   it('data safety 31: a registry release that cannot start under a renamed image brings back the NAS-built release; an empty-tag rollback crosses the rename', async () => {
     const built = originHead();
     const first = await runAction('deploy-backend', connection({ 'health-url': HEALTH_URL }));
@@ -309,6 +358,12 @@ describe('image-source: registry and runner against the stand-in NAS and its reg
       expect(containerImage('scanium-backend')).toBe(`${BUILT}:${tag}`);
       expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('built on the runner\n');
       expect(run.stdout).toContain('[2/9] Building the image on the runner and sending it to the NAS...');
+      // built for the platform the NAS's engine reported in the first round trip
+      const nasPlatform = docker('version', '--format', '{{.Server.Os}}/{{.Server.Arch}}');
+      expect(run.stdout).toContain(`Built ${BUILT}:${tag} on the runner for the NAS's platform ${nasPlatform}`);
+      expect(runnerDocker('image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}', `${BUILT}:${tag}`)).toBe(
+        nasPlatform,
+      );
       expect(run.stdout).toMatch(
         new RegExp(`Sent ${BUILT}:${tag.replace(/\./g, '\\.')} to the NAS: [\\d.]+ MB compressed .* MB/s`),
       );

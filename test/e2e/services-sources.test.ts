@@ -339,6 +339,9 @@ describe('several services with image-source registry or runner (issue 14)', () 
       // built on the runner only: no build on the NAS
       expect(run.stdout).not.toMatch(/::group::docker build \S+ \(for /);
       expect(count(run.stdout, /::group::docker build \S+ \(on the runner\)/g)).toBe(2);
+      // each built for the NAS's platform, and the compose file's three services checked before anything changed
+      expect(count(run.stdout, /Built nrs-(api|web):\S+ on the runner for the NAS's platform linux\/amd64/g)).toBe(2);
+      expect(run.stdout).toMatch(/service api reads \S+, service worker reads \S+, service web reads \S+/);
       expect(history().at(-1)).toMatchObject({ outcome: 'success', tag, services: { web: { tag } } });
     } finally {
       rmSync(ws, { recursive: true, force: true });

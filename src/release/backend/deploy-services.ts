@@ -25,6 +25,7 @@ import { watchReportJson } from './watch-report.js';
 import { Steps } from '../../remote/program.js';
 import { RELEASE_STEPS } from '../../programs/backend.js';
 import { obtainFailure } from '../../programs/image-sources.js';
+import { refuseComposeFile } from './preflight.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { imageLayers } from '../../runner/docker.js';
 import { imageFromRunner, runnerFailed, RUNNER_STEP } from './image-from-runner.js';
@@ -88,7 +89,13 @@ export async function deployServices(
   progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
   progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
   const state = await nas.readState(
-    servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source),
+    servicesDeployState(
+      services,
+      target.composeFile,
+      { repo: conn.repoPath, ...checkout },
+      source,
+      conn.composeCommand,
+    ),
   );
   const { runningImages, commit, subject } = state.answers;
   const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
@@ -96,6 +103,16 @@ export async function deployServices(
   reportInProgress(progress, state.inProgress);
   const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
   const tag = datedTag(commit, new Date());
+  const platform = state.answers.platform ?? '';
+  const byName = new Map(services.map((s) => [s.name, s.image]));
+  const refused = await refuseComposeFile(nas, progress, state.answers, {
+    file: target.composeFile,
+    commit,
+    tag,
+    services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+    image: (name) => byName.get(name) ?? '',
+  });
+  if (refused) return refused;
   await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
   const pulled = source.kind === 'registry' ? source.tag : undefined;
   // What each service runs now comes back when the release fails, by its image's id (it may run another name).
@@ -123,6 +140,7 @@ export async function deployServices(
         layers,
         inventory: state.answers.inventory?.get(i.image) ?? [],
         step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
+        ...(platform ? { platform } : {}),
       });
       if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
       if (fromRunner.sent) layers.chains.push(await imageLayers(ref));
@@ -148,6 +166,7 @@ export async function deployServices(
       source,
       authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
       listTags: settings.keepImages > 0,
+      ...(platform ? { platform } : {}),
     }),
   );
   const firstPrevious = previous.find(Boolean) ?? '';
@@ -159,7 +178,12 @@ export async function deployServices(
     await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
     // an image exit names the image being obtained (and the services that run it)
     const failedImage = images[released.values.obtaining ?? -1];
-    const imageProblem = failedImage && obtainFailure(source, failedImage.image, tag, released.code);
+    const imageProblem =
+      failedImage &&
+      obtainFailure(source, failedImage.image, tag, released.code, {
+        image: released.values.imagePlatform ?? '',
+        nas: platform,
+      });
     return {
       ok: false,
       outputs: {},

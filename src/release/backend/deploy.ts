@@ -32,6 +32,7 @@ import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
 import { imageFromRunner, runnerFailed } from './image-from-runner.js';
 import { obtainFailure } from '../../programs/image-sources.js';
+import { refuseComposeFile } from './preflight.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -65,12 +66,28 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     progress.plan(DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
     progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
     // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
-    const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source));
+    const state = await nas.readState(
+      deployState(target, { repo: conn.repoPath, ...checkout }, settings.source, {
+        repo: conn.repoPath,
+        file: target.composeFile,
+        services: [{ name: target.service, tagVariable: target.tagVariable }],
+        compose: conn.composeCommand,
+      }),
+    );
     const { runningImage, commit, subject } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
+    const platform = state.answers.platform ?? '';
+    const refused = await refuseComposeFile(nas, progress, state.answers, {
+      file: target.composeFile,
+      commit,
+      tag,
+      services: [{ name: target.service, tagVariable: target.tagVariable }],
+      image: () => target.image,
+    });
+    if (refused) return refused;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
     if (settings.source.kind === 'runner') {
       const fromRunner = await imageFromRunner(nas, progress, {
@@ -81,6 +98,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         dockerfile: settings.dockerfile,
         layers: state.answers.layers ?? { chains: [] },
         inventory: state.answers.inventory ?? [],
+        ...(platform ? { platform } : {}),
       });
       if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
     }
@@ -115,6 +133,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         source: settings.source,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        ...(platform ? { platform } : {}),
         ...(settings.watch ? { watch: settings.watch } : {}),
         ...(backups.enabled
           ? {
@@ -146,7 +165,10 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-      const imageProblem = obtainFailure(settings.source, target.image, tag, released.code);
+      const imageProblem = obtainFailure(settings.source, target.image, tag, released.code, {
+        image: values.imagePlatform ?? '',
+        nas: platform,
+      });
       const what =
         released.code === BackendExit.BackupFailed
           ? 'the backup before the release failed (its partial folder was removed)'

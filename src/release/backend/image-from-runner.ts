@@ -4,8 +4,11 @@ import { loadImage, type NasLayers } from '../../programs/image-sources.js';
 import type { Progress } from '../../report/progress.js';
 import type { ImageTag } from '../../rules/images.js';
 import { layersOnNas } from '../../rules/layers.js';
+import { samePlatform } from '../../programs/preflight.js';
 import {
+  builderOf,
   buildOnRunner,
+  runnerPlatform,
   imageLayers,
   inWorkspace,
   saveImage,
@@ -31,6 +34,8 @@ export interface RunnerImagePlan {
   inventory: readonly ImageTag[];
   /** The step's text (a release of several images names each); default RUNNER_STEP. */
   step?: string;
+  /** The NAS's platform (`linux/arm64`): the image is built for it. */
+  platform?: string;
 }
 
 export type RunnerImageResult = { ok: true; sent?: SaveStats } | { ok: false; error: string; detail: string };
@@ -68,6 +73,16 @@ export async function imageFromRunner(nas: Nas, progress: Progress, p: RunnerIma
   if (!checkedOut)
     progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
 
+  const builder = await builderOf();
+  const own = p.platform ? await runnerPlatform() : '';
+  // another architecture is built through buildx, its RUN steps under QEMU's emulation
+  const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
+  if (foreign && !builder.buildx)
+    return fail(
+      `The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`,
+      'runner cannot build for the NAS platform',
+    );
+  const target = p.platform ? ` for ${p.platform}` : '';
   progress.platform.startGroup(`docker build ${ref} (on the runner)`);
   const built = await buildOnRunner(
     {
@@ -75,16 +90,20 @@ export async function imageFromRunner(nas: Nas, progress: Progress, p: RunnerIma
       context: inWorkspace(p.context),
       ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
       cacheScope: p.image,
+      ...(p.platform ? { platform: p.platform } : {}),
     },
     (line) => progress.platform.remote([line]),
+    builder,
   );
   progress.platform.endGroup();
   if (built.code !== 0)
     return fail(
-      `The build of ${ref} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code}); nothing was sent, the running container was not touched`,
+      `The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`,
       'build on the runner failed',
     );
-  progress.ok(`Built ${ref} on the runner (docker ${built.args[0]})`);
+  progress.ok(
+    `Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`,
+  );
 
   const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
   let sent = await send(nas, progress, ref, skip);
