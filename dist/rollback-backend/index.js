@@ -62896,6 +62896,8 @@ const docker_docker = {
         ...(o.dockerfile ? ['--file', o.dockerfile] : []),
         o.context,
     ]),
+    /** `os/architecture[/variant]` of an image, from its config. */
+    imagePlatform: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}{{with .Variant}}/{{.}}{{end}}', ref]),
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
     /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
@@ -63724,6 +63726,8 @@ const ImageExit = {
     PullFailed: 71,
     /** The image streamed from the runner is not in the NAS's engine. */
     ImageNotTransferred: 72,
+    /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
+    PlatformMismatch: 73,
 };
 const image_sources_EXIT = exitCodes(ImageExit);
 /**
@@ -63763,6 +63767,7 @@ if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
   ${image_sources_EXIT.exit(ImageExit.PullFailed)}
 fi
+${o.platform ? platformCheck(r, o.ref, o.platform) : shell_sh `:`}
 ${r.change(docker_docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
@@ -63792,6 +63797,27 @@ function image_sources_pulledDigestsFields(r, images, tag) {
 [ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
 }
 /**
+ * Refuses a pulled image built for another platform than the NAS's (it would
+ * start with `exec format error`), before it is tagged: the image's config
+ * names its OS, architecture and variant. A variant is compared only when both name one.
+ */
+function platformCheck(r, ref, nas) {
+    const [os = '', arch = '', variant = ''] = nas.split('/');
+    return shell_sh `nr_img_pf=$(${r.run(docker_docker.imagePlatform(ref))} 2>/dev/null)
+nr_img_v=\${nr_img_pf#*/*/}; [ "$nr_img_v" != "$nr_img_pf" ] || nr_img_v=
+case "$nr_img_pf" in
+  ${`${os}/${arch}`}|${`${os}/${arch}/`}*) nr_pf_ok=1 ;;
+  *) nr_pf_ok=0 ;;
+esac
+[ -z "$nr_img_v" ] || [ -z ${variant} ] || [ "$nr_img_v" = ${variant} ] || nr_pf_ok=0
+if [ "$nr_pf_ok" = 0 ]; then
+  nr_value image_platform "$nr_img_pf"
+  nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
+  ${image_sources_EXIT.exit(ImageExit.PlatformMismatch)}
+fi
+nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
+}
+/**
  * The shell that puts `image:tag` on the NAS from its source: built from the
  * checkout (reused when it exists, as before), pulled from the registry
  * (always: a re-run pulls what the workflow pushed), or checked to have
@@ -63807,6 +63833,7 @@ function image_sources_obtainImage(r, p) {
             authDir: p.authDir,
             what: 'image',
             ...(source.login ? { login: source.login } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
         });
     if (source.kind === 'runner')
         return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
@@ -63862,19 +63889,174 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; 
     };
 }
 /** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function image_sources_obtainFailure(source, image, tag, code) {
+function image_sources_obtainFailure(source, image, tag, code, platforms) {
     const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
     const login = source.kind === 'registry' ? source.login : undefined;
     if (code === ImageExit.RegistryLoginFailed)
         return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
     if (code === ImageExit.PullFailed)
         return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+    if (code === ImageExit.PlatformMismatch)
+        return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
     if (code === ImageExit.ImageNotTransferred)
         return `the image ${image}:${tag} built on the runner is not on the NAS`;
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/programs/preflight.ts
+
+/**
+ * Questions of a release's first round trip that catch, before anything
+ * changes, what would otherwise fail after the checkout moved: the NAS's
+ * platform (an image of another architecture starts with `exec format error`),
+ * and the compose file's contract with the release (its services exist and
+ * read the tag variable), checked on the commit being released.
+ */
+/** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
+function platformOf(dockerOsArch, machine) {
+    const [os = '', arch = ''] = dockerOsArch.trim().split('/');
+    if (os && arch) {
+        // docker reports 32-bit ARM without its variant: the kernel's machine name has it
+        if (arch === 'arm')
+            return `${os}/arm/${/^armv6/.test(machine.trim()) ? 'v6' : 'v7'}`;
+        return `${os}/${arch}`;
+    }
+    const byMachine = {
+        x86_64: 'linux/amd64',
+        amd64: 'linux/amd64',
+        aarch64: 'linux/arm64',
+        arm64: 'linux/arm64',
+        armv7l: 'linux/arm/v7',
+        armv8l: 'linux/arm/v7',
+        armv6l: 'linux/arm/v6',
+        i686: 'linux/386',
+    };
+    return byMachine[machine.trim()] ?? '';
+}
+/** Whether an image of `image` runs on `nas` (both `os/arch[/variant]`; a variant is compared only when both name one). */
+function preflight_samePlatform(image, nas) {
+    const [io, ia, iv] = image.split('/');
+    const [no, na, nv] = nas.split('/');
+    return io === no && ia === na && (!iv || !nv || iv === nv);
+}
+/** Asks the engine's platform (beside the other questions): value `nas_platform`. */
+function platformQuestion() {
+    return sh `( nr_value nas_platform "$(nr_docker version --format '{{.Server.Os}}/{{.Server.Arch}}' 2>/dev/null | head -n 1) $(uname -m 2>/dev/null)" ) &`;
+}
+function decodePlatform(values) {
+    const [osArch = '', machine = ''] = (values.get('nas_platform') ?? '').trim().split(/\s+/);
+    return platformOf(osArch.includes('/') ? osArch : '', osArch.includes('/') ? machine : osArch);
+}
+/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
+function sentinelOf(variable) {
+    return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+}
+/**
+ * The compose preflight, run after the fetch: the commit's compose file (git
+ * show, into a temporary file; the work tree is not touched) through `compose
+ * config` with each tag variable set to its sentinel, in the checkout's folder
+ * so relative paths and `.env` resolve as they will. Runs in the background;
+ * reports `compose_images` (`service=image` words) or `compose_error`.
+ * Compose is run without sudo: `config` reads files only.
+ */
+function composeQuestion(c) {
+    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
+    const variables = [...new Set(c.services.map((s) => s.tagVariable))];
+    for (const v of variables)
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
+            throw new Error(`not a variable name: ${v}`);
+    // exported in the subshell: `env` cannot run the nr_docker function
+    const env = variables.map((v) => sh `${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
+    const v2 = sh `nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
+    const v1 = sh `docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
+    const run = c.compose === 'docker compose'
+        ? v2
+        : c.compose === 'docker-compose'
+            ? v1
+            : sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
+    return sh `(
+nr_pf_dir=${c.repo}/${dir}
+nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
+if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
+  nr_value compose_error missing
+elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
+  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
+    /^[^ #]/ { top = $0; next }
+    top != "services:" { next }
+    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
+    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
+  ' | tr -d "\\"'" | tr '\\n' ' ')"
+else
+  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+fi
+rm -f "$nr_pf_tmp"
+) &`;
+}
+function decodeCompose(values) {
+    const error = values.get('compose_error');
+    if (error === 'missing')
+        return { read: 'missing' };
+    if (error !== undefined)
+        return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
+    const listed = values.get('compose_images');
+    if (listed === undefined)
+        return { read: 'unknown' };
+    const images = new Map();
+    for (const word of listed.split(/\s+/).filter(Boolean)) {
+        const at = word.indexOf('=');
+        const service = word.slice(0, at);
+        const image = word.slice(at + 1);
+        // a service's name line comes first (empty), its image after it
+        if (image || !images.has(service))
+            images.set(service, image);
+    }
+    return { read: 'ok', images };
+}
+/**
+ * What the compose file at the released commit gets wrong, one sentence each,
+ * with the line to add; empty when it keeps the contract. A file compose could
+ * not read is not refused here (it may need the environment file this release
+ * writes): the release says so and goes on.
+ */
+function preflight_composeProblems(found, c) {
+    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
+    if (found.read === 'missing')
+        return [`${at} does not exist: set compose-file to the compose file of the commit being released`];
+    if (found.read !== 'ok')
+        return [];
+    const problems = [];
+    const names = [...found.images.keys()];
+    for (const s of c.services) {
+        const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
+        if (!found.images.has(s.name)) {
+            problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
+            continue;
+        }
+        const image = found.images.get(s.name) ?? '';
+        if (!image.includes(sentinelOf(s.tagVariable)))
+            problems.push(`in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+    }
+    return problems;
+}
+/**
+ * The preflight's questions in a state script: the platform beside everything
+ * (`before`), the compose file of the fetched commit once the fetch is done (`after`).
+ */
+function preflight_preflightQuestions(plan, checkout) {
+    const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+    return {
+        before: platformQuestion(),
+        after: plan ? composeQuestion({ ...plan, rev }) : sh `:`,
+        decode: (values) => {
+            const platform = decodePlatform(values);
+            const compose = decodeCompose(values);
+            return { ...(platform ? { platform } : {}), ...(compose.read !== 'unknown' ? { compose } : {}) };
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
 
 
 
@@ -63925,6 +64107,7 @@ const backend_BEFORE_RECREATE = new Set([
     backend_BackendExit.RegistryLoginFailed,
     backend_BackendExit.PullFailed,
     backend_BackendExit.ImageNotTransferred,
+    backend_BackendExit.PlatformMismatch,
 ]);
 const backend_EXIT = exitCodes(backend_BackendExit);
 /** The tag a container runs, when it runs this image. */
@@ -63962,13 +64145,16 @@ function decodeInventory(values) {
     return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
-function deployState(target, checkout, source = { kind: 'nas' }) {
+function deployState(target, checkout, source = { kind: 'nas' }, preflight) {
     const runner = source.kind === 'runner';
+    const checks = preflightQuestions(preflight, checkout);
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
         // The layers' value line is long: it is asked after the others have ended.
         script: (r) => sh `( ${runningValues(r, target.container)} ) &
-${fetchTarget(r, checkout)}${runner
+${checks.before}
+${fetchTarget(r, checkout)}
+${checks.after}${runner
             ? sh `
 wait
 ${nasLayersScript(r)}
@@ -63978,6 +64164,7 @@ ${inventoryValue(r, target.image)}`
             ...decodeRunning(values),
             ...decodeFetchedTarget(values),
             ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+            ...checks.decode(values),
         }),
     };
 }
@@ -64121,6 +64308,18 @@ function releasePhase(r, p) {
     const { target } = p;
     const ref = `${target.image}:${p.tag}`;
     const steps = new Steps(backend_RELEASE_STEPS);
+    const source = p.source ?? { kind: 'nas' };
+    // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
+    // refused before the backup and the checkout move.
+    const pullFirst = source.kind === 'registry';
+    const obtain = lines(steps.say('build', obtainStepText(source, ref)), obtainImage(r, {
+        image: target.image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        ...(p.platform ? { platform: p.platform } : {}),
+    }));
     return {
         title: 'Releasing the backend',
         // a watch's polls may each take up to a query timeout per guard past the interval
@@ -64173,7 +64372,8 @@ function releasePhase(r, p) {
         afterSuccess: p.backup
             ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
             : inventoryValue(r, target.image),
-        script: sh `${p.backup
+        script: sh `${pullFirst ? obtain : sh `:`}
+${p.backup
             ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
                 ? sh `nr_say info 'dry-run: no backup taken'`
                 : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
@@ -64184,14 +64384,7 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
-${obtainImage(r, {
-            image: target.image,
-            tag: p.tag,
-            source: p.source ?? { kind: 'nas' },
-            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        })}
+${pullFirst ? sh `:` : obtain}
 cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
@@ -64220,6 +64413,7 @@ ${recreateBackend(r, {
             ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
             ...decodeDataOutcome(values),
             ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+            ...(values.get('image_platform') !== undefined ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
         }),
     };
 }
@@ -64936,6 +65130,8 @@ function failures_beforeRecreateDetail(code) {
         return 'image pull failed';
     if (code === BackendExit.ImageNotTransferred)
         return 'image not transferred';
+    if (code === BackendExit.PlatformMismatch)
+        return 'image of another platform';
     if (code === BackendExit.BackupFailed)
         return 'backup failed';
     if (code === BackendExit.EnvFileFailed)
@@ -65819,6 +66015,7 @@ const external_node_path_namespaceObject = require("node:path");
 
 
 
+
 /**
  * The NAS side of a release of several compose services (issue 14): what
  * each service runs, getting each distinct image once, recreating them
@@ -65869,13 +66066,23 @@ function services_serviceTag(image, runningImage) {
     return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
 }
 /** deploy-backend's first questions with several services: what each runs, and the commit to release. */
-function services_servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }) {
+function services_servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }, compose) {
     const runner = source.kind === 'runner';
     const images = distinctImages(services).map((i) => i.image);
+    const checks = preflightQuestions(compose
+        ? {
+            repo: checkout.repo,
+            file: composeFile,
+            services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+            compose,
+        }
+        : undefined, checkout);
     return {
         // the layers' value line is long: asked after the others have ended (as for a single service)
         script: (r) => sh `( ${runningImages(r, checkout.repo, composeFile, services)} ) &
+${checks.before}
 ${fetchTarget(r, checkout)}
+${checks.after}
 wait${runner
             ? sh `
 ${nasLayersScript(r)}
@@ -65886,6 +66093,7 @@ ${inventoryValues(r, images)}`
             ...decodeRunningIds(values, services),
             ...decodeFetchedTarget(values),
             ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventories(values, images) } : {}),
+            ...checks.decode(values),
         }),
     };
 }
@@ -66108,6 +66316,7 @@ ${source.kind === 'nas'
             source,
             build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
             authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+            ...(p.platform ? { platform: p.platform } : {}),
         })}`);
     return {
         title: 'Releasing the services',
@@ -66153,6 +66362,7 @@ ${recreateServices(r, {
             ...decodeServicesRecreate(values, moves),
             built: values.get('built') === 'yes',
             ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
             inventory: decodeInventories(values, images.map((i) => i.image)),
         }),
     };
@@ -66668,6 +66878,33 @@ async function rollbackBlueGreen(settings, nas, context) {
     return { ok: true, outputs: end.outputs };
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/preflight.ts
+
+/**
+ * The compose preflight's verdict, before anything changes: a compose file at
+ * the released commit that misses a service or ignores its tag variable ends
+ * the release here, recorded, with the line to write; one compose could not
+ * read is a warning (it may need what the release writes, its environment file).
+ */
+async function preflight_refuseComposeFile(nas, progress, found, c) {
+    const compose = found.compose ?? { read: 'unknown' };
+    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
+    if (compose.read === 'unreadable') {
+        progress.warn(`compose config could not read ${at}, so its services were not checked: ${compose.error}`);
+        return undefined;
+    }
+    const problems = composeProblems(compose, c);
+    if (!problems.length) {
+        if (compose.read === 'ok')
+            progress.ok(`${at}: ${c.services.map((s) => `service ${s.name} reads ${s.tagVariable}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`);
+        return undefined;
+    }
+    const why = `The compose file does not fit the release: ${problems.join('; ')}. Nothing was changed (the checkout, the images and the containers are as they were).`;
+    progress.fail(why);
+    await nas.finish('failure', { tag: c.tag, commit: c.commit, detail: 'compose file refused by the preflight' });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before anything changed: ${why}` };
+}
+
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = require("node:child_process");
 // EXTERNAL MODULE: external "node:stream"
@@ -66902,7 +67139,7 @@ async function output(args, cwd) {
     return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 /** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
-async function builderOf() {
+async function docker_builderOf() {
     const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
     if (version.code !== 0)
         return { buildx: false, cache: false };
@@ -66914,7 +67151,7 @@ async function builderOf() {
 }
 /** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
 function buildArgs(o, builder) {
-    const file = o.dockerfile ? ['--file', o.dockerfile] : [];
+    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
     if (!builder.buildx)
         return ['build', '--tag', o.ref, ...file, o.context];
     const cache = builder.cache
@@ -66937,9 +67174,18 @@ async function docker_workspaceCommit() {
     }).catch(() => ({ exitCode: 1, stdout: '' }));
     return r.exitCode === 0 ? r.stdout.trim() : '';
 }
+/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
+async function docker_runnerPlatform() {
+    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
+        code: 1,
+        stdout: '',
+        stderr: '',
+    }));
+    return r.code === 0 ? r.stdout.trim() : '';
+}
 /** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
-async function docker_buildOnRunner(o, print) {
-    const builder = await builderOf();
+async function docker_buildOnRunner(o, print, known) {
+    const builder = known ?? (await docker_builderOf());
     const args = buildArgs(o, builder);
     const r = await getExecOutput('docker', args, {
         ignoreReturnCode: true,
@@ -67020,6 +67266,7 @@ function docker_saveImage(ref, o) {
 
 
 
+
 /** The step the runner adds to a release whose image it builds. */
 const image_from_runner_RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
 const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
@@ -67048,17 +67295,25 @@ async function image_from_runner_imageFromRunner(nas, progress, p) {
         return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
     if (!checkedOut)
         progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
+    const builder = await builderOf();
+    const own = p.platform ? await runnerPlatform() : '';
+    // another architecture is built through buildx, its RUN steps under QEMU's emulation
+    const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
+    if (foreign && !builder.buildx)
+        return fail(`The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`, 'runner cannot build for the NAS platform');
+    const target = p.platform ? ` for ${p.platform}` : '';
     progress.platform.startGroup(`docker build ${ref} (on the runner)`);
     const built = await buildOnRunner({
         ref,
         context: inWorkspace(p.context),
         ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
         cacheScope: p.image,
-    }, (line) => progress.platform.remote([line]));
+        ...(p.platform ? { platform: p.platform } : {}),
+    }, (line) => progress.platform.remote([line]), builder);
     progress.platform.endGroup();
     if (built.code !== 0)
-        return fail(`The build of ${ref} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code}); nothing was sent, the running container was not touched`, 'build on the runner failed');
-    progress.ok(`Built ${ref} on the runner (docker ${built.args[0]})`);
+        return fail(`The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`, 'build on the runner failed');
+    progress.ok(`Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`);
     const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
     let sent = await send(nas, progress, ref, skip);
     if (!sent.ok && skip.size > 0) {
@@ -67111,6 +67366,7 @@ async function image_from_runner_runnerFailed(nas, progress, release, failed) {
 
 
 
+
 const DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock', ...backend_RELEASE_STEPS });
 const KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
 /** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
@@ -67149,13 +67405,24 @@ async function deployServices(settings, nas, { progress, deployment }) {
     // image-source runner: one step on the runner for each distinct image, before the NAS's phase
     progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
     progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source));
+    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source, conn.composeCommand));
     const { runningImages, commit, subject } = state.answers;
     const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
     reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
     reportInProgress(progress, state.inProgress);
     const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
     const tag = datedTag(commit, new Date());
+    const platform = state.answers.platform ?? '';
+    const byName = new Map(services.map((s) => [s.name, s.image]));
+    const refused = await refuseComposeFile(nas, progress, state.answers, {
+        file: target.composeFile,
+        commit,
+        tag,
+        services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+        image: (name) => byName.get(name) ?? '',
+    });
+    if (refused)
+        return refused;
     await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
     const pulled = source.kind === 'registry' ? source.tag : undefined;
     // What each service runs now comes back when the release fails, by its image's id (it may run another name).
@@ -67179,6 +67446,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
                 layers,
                 inventory: state.answers.inventory?.get(i.image) ?? [],
                 step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
+                ...(platform ? { platform } : {}),
             });
             if (!fromRunner.ok)
                 return runnerFailed(nas, progress, { tag, commit }, fromRunner);
@@ -67205,6 +67473,7 @@ async function deployServices(settings, nas, { progress, deployment }) {
         source,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         listTags: settings.keepImages > 0,
+        ...(platform ? { platform } : {}),
     }));
     const firstPrevious = previous.find(Boolean) ?? '';
     const skippedWatch = {
@@ -67215,7 +67484,11 @@ async function deployServices(settings, nas, { progress, deployment }) {
         await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
         // an image exit names the image being obtained (and the services that run it)
         const failedImage = images[released.values.obtaining ?? -1];
-        const imageProblem = failedImage && obtainFailure(source, failedImage.image, tag, released.code);
+        const imageProblem = failedImage &&
+            obtainFailure(source, failedImage.image, tag, released.code, {
+                image: released.values.imagePlatform ?? '',
+                nas: platform,
+            });
         return {
             ok: false,
             outputs: {},

@@ -63590,6 +63590,8 @@ const docker_docker = {
         ...(o.dockerfile ? ['--file', o.dockerfile] : []),
         o.context,
     ]),
+    /** `os/architecture[/variant]` of an image, from its config. */
+    imagePlatform: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Os}}/{{.Architecture}}{{with .Variant}}/{{.}}{{end}}', ref]),
     imageExists: (ref) => command(['docker', 'image', 'inspect', '--format', '{{.Id}}', ref]),
     /** `Tag Size ID CreatedAt` lines of an image's tags (CreatedAt last: it holds spaces). */
     imageTags: (image) => command(['docker', 'image', 'ls', image, '--format', '{{.Tag}} {{.Size}} {{.ID}} {{.CreatedAt}}']),
@@ -64426,6 +64428,8 @@ const ImageExit = {
     PullFailed: 71,
     /** The image streamed from the runner is not in the NAS's engine. */
     ImageNotTransferred: 72,
+    /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
+    PlatformMismatch: 73,
 };
 const image_sources_EXIT = exitCodes(ImageExit);
 /**
@@ -64465,6 +64469,7 @@ if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
   ${image_sources_EXIT.exit(ImageExit.PullFailed)}
 fi
+${o.platform ? platformCheck(r, o.ref, o.platform) : sh `:`}
 ${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
@@ -64494,6 +64499,27 @@ function pulledDigestsFields(r, images, tag) {
 [ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
 }
 /**
+ * Refuses a pulled image built for another platform than the NAS's (it would
+ * start with `exec format error`), before it is tagged: the image's config
+ * names its OS, architecture and variant. A variant is compared only when both name one.
+ */
+function platformCheck(r, ref, nas) {
+    const [os = '', arch = '', variant = ''] = nas.split('/');
+    return sh `nr_img_pf=$(${r.run(docker.imagePlatform(ref))} 2>/dev/null)
+nr_img_v=\${nr_img_pf#*/*/}; [ "$nr_img_v" != "$nr_img_pf" ] || nr_img_v=
+case "$nr_img_pf" in
+  ${`${os}/${arch}`}|${`${os}/${arch}/`}*) nr_pf_ok=1 ;;
+  *) nr_pf_ok=0 ;;
+esac
+[ -z "$nr_img_v" ] || [ -z ${variant} ] || [ "$nr_img_v" = ${variant} ] || nr_pf_ok=0
+if [ "$nr_pf_ok" = 0 ]; then
+  nr_value image_platform "$nr_img_pf"
+  nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
+  ${image_sources_EXIT.exit(ImageExit.PlatformMismatch)}
+fi
+nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
+}
+/**
  * The shell that puts `image:tag` on the NAS from its source: built from the
  * checkout (reused when it exists, as before), pulled from the registry
  * (always: a re-run pulls what the workflow pushed), or checked to have
@@ -64509,6 +64535,7 @@ function image_sources_obtainImage(r, p) {
             authDir: p.authDir,
             what: 'image',
             ...(source.login ? { login: source.login } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
         });
     if (source.kind === 'runner')
         return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
@@ -64564,19 +64591,174 @@ if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; 
     };
 }
 /** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code) {
+function obtainFailure(source, image, tag, code, platforms) {
     const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
     const login = source.kind === 'registry' ? source.login : undefined;
     if (code === ImageExit.RegistryLoginFailed)
         return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
     if (code === ImageExit.PullFailed)
         return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+    if (code === ImageExit.PlatformMismatch)
+        return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
     if (code === ImageExit.ImageNotTransferred)
         return `the image ${image}:${tag} built on the runner is not on the NAS`;
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/programs/preflight.ts
+
+/**
+ * Questions of a release's first round trip that catch, before anything
+ * changes, what would otherwise fail after the checkout moved: the NAS's
+ * platform (an image of another architecture starts with `exec format error`),
+ * and the compose file's contract with the release (its services exist and
+ * read the tag variable), checked on the commit being released.
+ */
+/** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
+function platformOf(dockerOsArch, machine) {
+    const [os = '', arch = ''] = dockerOsArch.trim().split('/');
+    if (os && arch) {
+        // docker reports 32-bit ARM without its variant: the kernel's machine name has it
+        if (arch === 'arm')
+            return `${os}/arm/${/^armv6/.test(machine.trim()) ? 'v6' : 'v7'}`;
+        return `${os}/${arch}`;
+    }
+    const byMachine = {
+        x86_64: 'linux/amd64',
+        amd64: 'linux/amd64',
+        aarch64: 'linux/arm64',
+        arm64: 'linux/arm64',
+        armv7l: 'linux/arm/v7',
+        armv8l: 'linux/arm/v7',
+        armv6l: 'linux/arm/v6',
+        i686: 'linux/386',
+    };
+    return byMachine[machine.trim()] ?? '';
+}
+/** Whether an image of `image` runs on `nas` (both `os/arch[/variant]`; a variant is compared only when both name one). */
+function samePlatform(image, nas) {
+    const [io, ia, iv] = image.split('/');
+    const [no, na, nv] = nas.split('/');
+    return io === no && ia === na && (!iv || !nv || iv === nv);
+}
+/** Asks the engine's platform (beside the other questions): value `nas_platform`. */
+function platformQuestion() {
+    return sh `( nr_value nas_platform "$(nr_docker version --format '{{.Server.Os}}/{{.Server.Arch}}' 2>/dev/null | head -n 1) $(uname -m 2>/dev/null)" ) &`;
+}
+function decodePlatform(values) {
+    const [osArch = '', machine = ''] = (values.get('nas_platform') ?? '').trim().split(/\s+/);
+    return platformOf(osArch.includes('/') ? osArch : '', osArch.includes('/') ? machine : osArch);
+}
+/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
+function sentinelOf(variable) {
+    return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+}
+/**
+ * The compose preflight, run after the fetch: the commit's compose file (git
+ * show, into a temporary file; the work tree is not touched) through `compose
+ * config` with each tag variable set to its sentinel, in the checkout's folder
+ * so relative paths and `.env` resolve as they will. Runs in the background;
+ * reports `compose_images` (`service=image` words) or `compose_error`.
+ * Compose is run without sudo: `config` reads files only.
+ */
+function composeQuestion(c) {
+    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
+    const variables = [...new Set(c.services.map((s) => s.tagVariable))];
+    for (const v of variables)
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
+            throw new Error(`not a variable name: ${v}`);
+    // exported in the subshell: `env` cannot run the nr_docker function
+    const env = variables.map((v) => sh `${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
+    const v2 = sh `nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
+    const v1 = sh `docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
+    const run = c.compose === 'docker compose'
+        ? v2
+        : c.compose === 'docker-compose'
+            ? v1
+            : sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
+    return sh `(
+nr_pf_dir=${c.repo}/${dir}
+nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
+if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
+  nr_value compose_error missing
+elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
+  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
+    /^[^ #]/ { top = $0; next }
+    top != "services:" { next }
+    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
+    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
+  ' | tr -d "\\"'" | tr '\\n' ' ')"
+else
+  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+fi
+rm -f "$nr_pf_tmp"
+) &`;
+}
+function decodeCompose(values) {
+    const error = values.get('compose_error');
+    if (error === 'missing')
+        return { read: 'missing' };
+    if (error !== undefined)
+        return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
+    const listed = values.get('compose_images');
+    if (listed === undefined)
+        return { read: 'unknown' };
+    const images = new Map();
+    for (const word of listed.split(/\s+/).filter(Boolean)) {
+        const at = word.indexOf('=');
+        const service = word.slice(0, at);
+        const image = word.slice(at + 1);
+        // a service's name line comes first (empty), its image after it
+        if (image || !images.has(service))
+            images.set(service, image);
+    }
+    return { read: 'ok', images };
+}
+/**
+ * What the compose file at the released commit gets wrong, one sentence each,
+ * with the line to add; empty when it keeps the contract. A file compose could
+ * not read is not refused here (it may need the environment file this release
+ * writes): the release says so and goes on.
+ */
+function composeProblems(found, c) {
+    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
+    if (found.read === 'missing')
+        return [`${at} does not exist: set compose-file to the compose file of the commit being released`];
+    if (found.read !== 'ok')
+        return [];
+    const problems = [];
+    const names = [...found.images.keys()];
+    for (const s of c.services) {
+        const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
+        if (!found.images.has(s.name)) {
+            problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
+            continue;
+        }
+        const image = found.images.get(s.name) ?? '';
+        if (!image.includes(sentinelOf(s.tagVariable)))
+            problems.push(`in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+    }
+    return problems;
+}
+/**
+ * The preflight's questions in a state script: the platform beside everything
+ * (`before`), the compose file of the fetched commit once the fetch is done (`after`).
+ */
+function preflight_preflightQuestions(plan, checkout) {
+    const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+    return {
+        before: platformQuestion(),
+        after: plan ? composeQuestion({ ...plan, rev }) : sh `:`,
+        decode: (values) => {
+            const platform = decodePlatform(values);
+            const compose = decodeCompose(values);
+            return { ...(platform ? { platform } : {}), ...(compose.read !== 'unknown' ? { compose } : {}) };
+        },
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
 
 
 
@@ -64627,6 +64809,7 @@ const BEFORE_RECREATE = new Set([
     backend_BackendExit.RegistryLoginFailed,
     backend_BackendExit.PullFailed,
     backend_BackendExit.ImageNotTransferred,
+    backend_BackendExit.PlatformMismatch,
 ]);
 const backend_EXIT = exitCodes(backend_BackendExit);
 /** The tag a container runs, when it runs this image. */
@@ -64664,13 +64847,16 @@ function decodeInventory(values) {
     return parseImageTags(Buffer.from(values.get('tags_b64') ?? '', 'base64').toString());
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
-function deployState(target, checkout, source = { kind: 'nas' }) {
+function deployState(target, checkout, source = { kind: 'nas' }, preflight) {
     const runner = source.kind === 'runner';
+    const checks = preflightQuestions(preflight, checkout);
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
         // The layers' value line is long: it is asked after the others have ended.
         script: (r) => sh `( ${runningValues(r, target.container)} ) &
-${fetchTarget(r, checkout)}${runner
+${checks.before}
+${fetchTarget(r, checkout)}
+${checks.after}${runner
             ? sh `
 wait
 ${nasLayersScript(r)}
@@ -64680,6 +64866,7 @@ ${inventoryValue(r, target.image)}`
             ...decodeRunning(values),
             ...decodeFetchedTarget(values),
             ...(runner ? { layers: decodeNasLayers(values), inventory: decodeInventory(values) } : {}),
+            ...checks.decode(values),
         }),
     };
 }
@@ -64823,6 +65010,18 @@ function releasePhase(r, p) {
     const { target } = p;
     const ref = `${target.image}:${p.tag}`;
     const steps = new Steps(RELEASE_STEPS);
+    const source = p.source ?? { kind: 'nas' };
+    // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
+    // refused before the backup and the checkout move.
+    const pullFirst = source.kind === 'registry';
+    const obtain = lines(steps.say('build', obtainStepText(source, ref)), obtainImage(r, {
+        image: target.image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        ...(p.platform ? { platform: p.platform } : {}),
+    }));
     return {
         title: 'Releasing the backend',
         // a watch's polls may each take up to a query timeout per guard past the interval
@@ -64875,7 +65074,8 @@ function releasePhase(r, p) {
         afterSuccess: p.backup
             ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
             : inventoryValue(r, target.image),
-        script: sh `${p.backup
+        script: sh `${pullFirst ? obtain : sh `:`}
+${p.backup
             ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
                 ? sh `nr_say info 'dry-run: no backup taken'`
                 : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
@@ -64886,14 +65086,7 @@ ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commi
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', obtainStepText(p.source ?? { kind: 'nas' }, ref))}
-${obtainImage(r, {
-            image: target.image,
-            tag: p.tag,
-            source: p.source ?? { kind: 'nas' },
-            build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        })}
+${pullFirst ? sh `:` : obtain}
 cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
@@ -64922,6 +65115,7 @@ ${recreateBackend(r, {
             ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
             ...decodeDataOutcome(values),
             ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
+            ...(values.get('image_platform') !== undefined ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
         }),
     };
 }
@@ -65093,6 +65287,8 @@ function beforeRecreateDetail(code) {
         return 'image pull failed';
     if (code === BackendExit.ImageNotTransferred)
         return 'image not transferred';
+    if (code === BackendExit.PlatformMismatch)
+        return 'image of another platform';
     if (code === BackendExit.BackupFailed)
         return 'backup failed';
     if (code === BackendExit.EnvFileFailed)
