@@ -3,6 +3,7 @@ import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';
 import { readImageSource, type ImageSource } from './image-source.js';
+import { refuseWithRunnerProject } from './project-source.js';
 import {
   formatDuration,
   GuardSyntaxError,
@@ -52,6 +53,8 @@ export interface BackendTarget {
   tagVariable: string;
   healthUrl: string;
   healthTimeout: number;
+  /** The compose project, pinned (project-source: runner); absent: the one compose derives from the file's folder. */
+  composeProject?: string;
 }
 
 export interface CheckoutInputs {
@@ -282,6 +285,12 @@ export function readDeployBackend(r: InputReader): DeployBackendInputs {
   };
   if (services.length) servicesOnly(settings);
   refuseWithBlueGreen(settings); // issue 15
+  refuseWithRunnerProject(conn, [
+    ['services', services.length > 0],
+    ['strategy', settings.blueGreen.strategy !== 'recreate'],
+    ['backup-volumes', settings.backups.enabled],
+    ['env-file-content', settings.envFile.content !== ''],
+  ]);
   return { ...settings, services };
 }
 
@@ -304,6 +313,7 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
 
 export function readBackupBackend(r: InputReader): BackupBackendInputs {
   const conn = readConnection(r);
+  refuseWithRunnerProject(conn, [], 'backup-backend');
   return {
     conn,
     composeFile: r.relativePath('compose-file'),
@@ -391,6 +401,12 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       ['image-source', settings.source.kind !== 'nas'],
     ] as const)
       if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
+  refuseWithRunnerProject(conn, [
+    ['services', settings.services.length > 0],
+    ['strategy', settings.blueGreen.strategy !== 'recreate'],
+    ['restore-backup', restoreBackup !== ''],
+    ['env-file-content', settings.envFile.content !== ''],
+  ]);
   return settings;
 }
 
@@ -408,7 +424,7 @@ export function readCleanupBackend(r: InputReader): CleanupBackendInputs {
   const image = r.matching('image', PATTERNS.image, 'a Docker image name');
   const container = r.matching('container', PATTERNS.name, 'a container name');
   const service = r.matching('service', PATTERNS.name, 'a compose service name');
-  return {
+  const settings: CleanupBackendInputs = {
     conn,
     image,
     container,
@@ -428,4 +444,6 @@ export function readCleanupBackend(r: InputReader): CleanupBackendInputs {
       healthUrl: '',
     }),
   };
+  refuseWithRunnerProject(conn, [['services', settings.services.length > 0]]);
+  return settings;
 }

@@ -3,12 +3,15 @@ import type { ConnectOptions, JumpOptions } from '../ssh/session.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
 import type { ComposeChoice } from '../remote/nas.js';
+import type { ProjectSource } from '../remote/state-dir.js';
 
 export type { ComposeChoice };
 
 /** The inputs every action shares: how to reach the NAS (what the SSH session takes) and where the checkout is. */
 export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {
   repoPath: string;
+  /** Where the NAS gets the project's files (absent: git). */
+  projectSource?: ProjectSource;
   composeCommand: ComposeChoice;
   lockTimeout: number;
   dryRun: boolean;
@@ -50,6 +53,7 @@ export function readConnection(r: InputReader): ConnectionInputs {
     ...(jump ? { jump } : {}),
     connectTimeout: r.int('connect-timeout', 1, 3600),
     repoPath,
+    projectSource: r.oneOf('project-source', ['git', 'runner'] as const),
     composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose'] as const),
     lockTimeout: r.int('lock-timeout', 0, 86400),
     dryRun: r.bool('dry-run'),

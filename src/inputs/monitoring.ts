@@ -1,5 +1,6 @@
 import { isMonitoringTag } from '../rules/tags.js';
 import { readCheckout, type CheckoutInputs } from './backend.js';
+import { refuseWithRunnerProject } from './project-source.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
@@ -56,8 +57,10 @@ export interface DeployMonitoringInputs {
 }
 
 export function readDeployMonitoring(r: InputReader): DeployMonitoringInputs {
+  const conn = readConnection(r);
+  refuseWithRunnerProject(conn, [], 'deploy-monitoring');
   return {
-    conn: readConnection(r),
+    conn,
     stack: readStack(r),
     checkout: readCheckout(r),
     createTag: r.bool('create-tag'),
@@ -82,7 +85,9 @@ export function readRollbackMonitoring(r: InputReader): RollbackMonitoringInputs
       `must be a monitoring release tag like ${stack.tagPrefix}2026.01.09-def4567 (<tag-prefix>YYYY.MM.DD-<7 hex>), or empty for the previous release; got ${JSON.stringify(tag.slice(0, 100))}`,
     );
   }
-  return { conn: readConnection(r), stack, tag, checks: readVerify(r) };
+  const conn = readConnection(r);
+  refuseWithRunnerProject(conn, [], 'rollback-monitoring');
+  return { conn, stack, tag, checks: readVerify(r) };
 }
 
 export function readVerifyMonitoring(r: InputReader): { conn: ConnectionInputs; checks: VerifyInputs } {

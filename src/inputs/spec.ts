@@ -55,7 +55,16 @@ const connection: Record<string, InputSpec> = {
     default: '',
   },
   'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
-  'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
+  'repo-path': {
+    description:
+      "The application's folder on the NAS: its git checkout (project-source: git), or the folder the runner ships releases into (project-source: runner).",
+    default: '/volume1/docker/scanium/repo',
+  },
+  'project-source': {
+    description:
+      "Where the NAS gets the project's files: `git` (repo-path is a git checkout; the NAS fetches with its own access to the repository) or `runner` (the runner's checkout ships the compose file's folder, and the build context when the NAS builds, over SSH into `<repo-path>/releases/<tag>`, switched into place through the `<repo-path>/current` link: no git and no repository credentials on the NAS). Every action on one repo-path must use the same value (the lock and the history live in `<repo-path>/.git/nas-release` or `<repo-path>/.nas-release`).",
+    default: 'git',
+  },
   'compose-command': {
     description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
     default: 'auto',

@@ -1,3 +1,4 @@
+import { stateDirOf, type ProjectSource } from '../remote/state-dir.js';
 import type { ClientChannel } from 'ssh2';
 import { lockHolder, LOCK_HEARTBEAT_EVERY } from '../remote/lock.js';
 import { missingTool } from '../remote/nas.js';
@@ -88,7 +89,15 @@ export class LockClient {
           );
         } else if (kind === 'phase') progress.detail(`Waiting: ${rest.join(' ')}`);
         else if (kind === 'missing') fail(new Error(missingTool(rest[0] ?? '?', request.remotePath)));
-        else if (kind === 'norepo') fail(new Error(noCheckout(request.repoPath)));
+        else if (kind === 'norepo')
+          fail(
+            new Error(
+              noCheckout(
+                request.repoPath,
+                request.stateDir === stateDirOf(request.repoPath, 'runner') ? 'runner' : 'git',
+              ),
+            ),
+          );
         else if (kind === 'timeout')
           fail(
             new Error(
@@ -154,7 +163,9 @@ export class LockLostError extends Error {
   }
 }
 
-export function noCheckout(repoPath: string): string {
+export function noCheckout(repoPath: string, source: ProjectSource = 'git'): string {
+  if (source === 'runner')
+    return `repo-path ${repoPath} does not exist on the NAS. Create that folder first (project-source: runner ships the releases into it). Nothing was changed.`;
   return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 

@@ -48,7 +48,7 @@ export class SshNas implements Nas {
     private readonly progress: Progress,
   ) {
     this.dryRun = conn.dryRun;
-    this.stateDir = stateDirOf(conn.repoPath);
+    this.stateDir = stateDirOf(conn.repoPath, conn.projectSource);
     this.render = new Renderer(PROBING_TOOLS, conn.dryRun);
     this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun);
     this.relay = new MarkerRelay(progress);
@@ -98,7 +98,9 @@ export class SshNas implements Nas {
       script: lines(
         probingToolFunctions(conn.sudo),
         probeTools(conn.sudo),
-        sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`,
+        conn.projectSource === 'runner'
+          ? sh`[ -d ${conn.repoPath} ] && nr_value repo yes`
+          : sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`,
         readHistory(this.stateDir),
         questions.script(this.render),
         sh`wait`,
@@ -137,8 +139,9 @@ export class SshNas implements Nas {
       sudo: conn.sudo,
       compose: conn.composeCommand,
       remotePath: conn.remotePath,
+      git: conn.projectSource !== 'runner',
     });
-    if (result.values.get('repo') !== 'yes') throw new Error(noCheckout(conn.repoPath));
+    if (result.values.get('repo') !== 'yes') throw new Error(noCheckout(conn.repoPath, conn.projectSource));
     if (result.code !== 0) throw new RemoteError('Reading the NAS state', result.code, result.tail);
     this.facts = facts;
     this.render = new Renderer(facts.tools, conn.dryRun);

@@ -27,6 +27,8 @@ import {
   decodeListing,
   listingValue,
 } from './backups.js';
+import { switchFunction, switchRelease } from './releases.js';
+import type { ProjectSource } from '../remote/state-dir.js';
 import { installEnvFile, putBackEnvFile, stageEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
 import { plannedItems, type BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
@@ -117,13 +119,16 @@ export function deployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
   source: ImageSource = { kind: 'nas' },
+  project: ProjectSource = 'git',
 ): StateQuestions<DeployState> {
   const runner = source.kind === 'runner';
+  // project-source: runner: the commit comes from the runner's checkout; the NAS has no git to fetch with
+  const fetched = project === 'git' ? fetchTarget : (): Shell => sh`:`;
   return {
     // The image query runs beside the fetch; its value line is short, so it cannot tear another.
     // The layers' value line is long: it is asked after the others have ended.
     script: (r) => sh`( nr_value running_image "$(${r.run(docker.containerImage(target.container))} 2>/dev/null)" ) &
-${fetchTarget(r, checkout)}${
+${fetched(r, checkout)}${
       runner
         ? sh`
 wait
@@ -221,7 +226,16 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
   const { target: t } = p;
   const ref = `${t.image}:${p.tag}`;
   const up = (tag: string, force: boolean): Shell =>
-    r.change(compose.up({ file: t.composeFile, service: t.service, tagVariable: t.tagVariable, tag, force }));
+    r.change(
+      compose.up({
+        file: t.composeFile,
+        project: t.composeProject,
+        service: t.service,
+        tagVariable: t.tagVariable,
+        tag,
+        force,
+      }),
+    );
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
       ? sh`nr_say info ${`Running ${name}...`}
@@ -323,6 +337,8 @@ export interface ReleasePlan {
   /** Where the image comes from (default: built on the NAS), and the registry login's private folder. */
   source?: ImageSource;
   authDir?: string;
+  /** project-source: runner: the files arrived in `<root>/releases/<tag>`; the phase switches to them instead of a checkout. */
+  released?: { root: string };
 }
 
 export interface ReleaseValues extends RecreateValues {
@@ -408,8 +424,14 @@ nr_backup || { nr_say fail 'The backup before the release failed: nothing was ch
           )
         : sh`:`
     }
-${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
-${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
+${
+  p.released
+    ? sh`${steps.say('checkout', `Switching to the release folder releases/${p.tag}`)}
+${switchFunction(p.released.root)}
+${switchRelease(r, p.tag)} || { nr_say fail 'The release folder could not be switched into place; nothing else was changed'; ${EXIT.exit(BackendExit.CheckoutFailed)}; }`
+    : sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}`
+}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
@@ -467,6 +489,9 @@ function pulledRecord(p: ReleasePlan): { pulled?: string } {
  */
 function fallbackShell(r: Renderer, p: ReleasePlan): Shell {
   return lines(
+    p.released
+      ? sh`${switchRelease(r, p.fallback)} || nr_say warn ${`The release folder of ${p.fallback} is not there: ${p.fallback} comes back with the compose file of ${p.tag}`}`
+      : undefined,
     p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined,
     p.backup?.restoreOnFallback && !r.dryRun
       ? sh`nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
@@ -524,6 +549,8 @@ export function rollbackPhase(
     envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
     /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
     pull?: { ref: string; login?: RegistryLogin; authDir: string };
+    /** project-source: runner: the target's release folder is switched back in with its image (and out again on failure). */
+    released?: { root: string };
   },
 ): Phase<RollbackValues> {
   const written = p.envFile?.content ? { plan: p.envFile.plan, content: p.envFile.content } : undefined;
@@ -573,15 +600,23 @@ export function rollbackPhase(
               ...(p.pull.login ? { login: p.pull.login } : {}),
             })
           : undefined,
+        p.released
+          ? sh`${switchFunction(p.released.root)}
+${switchRelease(r, p.tag)} || nr_say warn ${`The release folder of ${p.tag} is not there: it comes back with the compose file of ${p.current || 'the current release'}`}`
+          : undefined,
         written ? stageEnvFile(r, written.plan, written.content) : undefined,
         p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined,
         installed,
         sh`:`,
       ),
       // the release that ran before comes back on the data it ran with
-      ...(p.envFile || p.restore
+      ...(p.envFile || p.restore || p.released
         ? {
             onFallback: lines(
+              p.released && p.current
+                ? sh`${switchFunction(p.released.root)}
+${switchRelease(r, p.current)} || nr_say warn ${`The release folder of ${p.current} is not there: the compose file of ${p.tag} stays current`}`
+                : undefined,
               p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined,
               p.restore ? undoRestore() : undefined,
               sh`:`,

@@ -99,8 +99,21 @@ function upServices(o: {
 
 export const compose = {
   /** Recreates one service with the image tag in the variable the compose file reads. */
-  up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): ChangeCommand =>
-    upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
+  up: (o: {
+    file: string;
+    project?: string;
+    service: string;
+    tagVariable: string;
+    tag: string;
+    force?: boolean;
+  }): ChangeCommand =>
+    upServices({
+      file: o.file,
+      ...(o.project ? { project: o.project } : {}),
+      services: [o.service],
+      env: { [o.tagVariable]: o.tag },
+      force: o.force,
+    }),
   /** Recreates several services at once (issue 14). */
   upServices,
   down: (file: string): ChangeCommand => change(['compose', '--file', file, 'down', '--remove-orphans']),

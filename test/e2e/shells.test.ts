@@ -11,7 +11,14 @@ import {
   resetNas,
   runAction,
   tagOf,
+  docker,
+  historyLines,
+  httpGet,
+  runnerWorkspace,
+  sh,
 } from './harness.js';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * The NAS shells operators meet (issue "Real NAS shells"): a Synology-like
@@ -93,6 +100,70 @@ describe('NAS shells', () => {
     expect(error).toMatch(/^::error::The NAS has no 'git' on the PATH .*Package Center.*Nothing was changed\.$/);
     expect(asNas(['git', '-C', REPO, 'rev-parse', 'HEAD']).trim()).toBe(head);
     expect(containerState('scanium-backend')).toBe('missing');
+  });
+
+  it('project-source: runner releases twice, rolls back and cleans up on a NAS without git, into a folder that is no checkout', async () => {
+    resetNas();
+    const root = '/volume1/docker/scanium/shipped';
+    sh(`rm -rf ${root} && install -d -o nas -g nas ${root}`);
+    const conn = (more: Record<string, string> = {}): Record<string, string> =>
+      connection({
+        port: '2225',
+        'remote-path': '/nonexistent',
+        'project-source': 'runner',
+        'repo-path': root,
+        'health-url': HEALTH_URL,
+        ...more,
+      });
+    const link = (): string => sh(`readlink ${root}/current`).trim();
+    const first = originHead();
+    const ws1 = runnerWorkspace(first);
+    // an untracked file of the runner's checkout (a secret, say) never leaves the runner
+    writeFileSync(join(ws1, 'backend/untracked.secret'), 'hunter2\n');
+    const d1 = await runAction('deploy-backend', conn(), { env: { GITHUB_WORKSPACE: ws1, GITHUB_SHA: first } });
+    expect(d1.code, d1.stdout).toBe(0);
+    expect(d1.stdout).toContain('git:     none');
+    expect(d1.outputs.DEPLOYED_BACKEND_TAG).toBe(tagOf(first));
+    expect(link()).toBe(`releases/${tagOf(first)}`);
+    expect(existsSync(`${root}/.git`)).toBe(false);
+    expect(existsSync(`${root}/releases/${tagOf(first)}/backend/Dockerfile`)).toBe(true);
+    expect(existsSync(`${root}/releases/${tagOf(first)}/backend/untracked.secret`)).toBe(false);
+    expect(
+      docker('inspect', '--format', '{{index .Config.Labels "com.docker.compose.project"}}', 'scanium-backend'),
+    ).toBe('backend');
+
+    const second = pushCommit({ 'backend/www/version': 'two\n' }, 'Second release');
+    const ws2 = runnerWorkspace(second);
+    const d2 = await runAction('deploy-backend', conn(), { env: { GITHUB_WORKSPACE: ws2, GITHUB_SHA: second } });
+    expect(d2.code, d2.stdout).toBe(0);
+    expect(d2.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: tagOf(second), PREVIOUS_BACKEND_TAG: tagOf(first) });
+    // the NAS built the image from the shipped build context
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('two\n');
+    expect(link()).toBe(`releases/${tagOf(second)}`);
+
+    const rb = await runAction('rollback-backend', conn());
+    expect(rb.code, rb.stdout).toBe(0);
+    expect(rb.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: tagOf(first), PREVIOUS_BACKEND_TAG: tagOf(second) });
+    expect(containerImage('scanium-backend')).toBe(`scanium-backend:${tagOf(first)}`);
+    expect(link()).toBe(`releases/${tagOf(first)}`);
+    expect((await httpGet('http://127.0.0.1:18080/version')).body).not.toBe('two\n');
+
+    // first runs and has no rollback target: the second release goes, its image and its folder
+    const cl = await runAction('cleanup-backend', conn({ keep: '0' }));
+    expect(cl.code, cl.stdout).toBe(0);
+    expect(JSON.parse(cl.outputs.REMOVED_TAGS)).toEqual([tagOf(second)]);
+    expect(existsSync(`${root}/releases/${tagOf(second)}`)).toBe(false);
+    expect(existsSync(`${root}/releases/${tagOf(first)}/backend/docker-compose.yml`)).toBe(true);
+    expect(containerState('scanium-backend')).toBe('running healthy');
+    const history = historyLines(`${root}/.nas-release`).map((r) => [r.action, r.outcome, r.tag ?? '', r.commit ?? '']);
+    expect(history).toEqual([
+      ['deploy-backend', 'success', tagOf(first), first],
+      ['deploy-backend', 'success', tagOf(second), second],
+      ['rollback-backend', 'success', tagOf(first), ''],
+      ['cleanup-backend', 'success', '', ''],
+    ]);
+    for (const ws of [ws1, ws2]) rmSync(ws, { recursive: true, force: true });
+    sh(`rm -rf ${root}`);
   });
 
   it('sudo: a user outside the docker group releases through sudo -n; without sudo it is told why', async () => {

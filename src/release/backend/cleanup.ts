@@ -6,6 +6,7 @@ import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
 import { colorsState, liveTag, tagsInUse } from '../../programs/blue-green.js'; // issue 15
 import { lines } from '../../remote/shell.js';
+import { pruneReleases } from '../../programs/releases.js';
 import type { BackupEntry } from '../../rules/backups.js';
 import { pruneBackups } from './backup.js';
 import type { Progress } from '../../report/progress.js';
@@ -47,6 +48,8 @@ export async function cleanupImages(
     pruneDangling: boolean;
     /** Tags containers use (the colours of blue-green, issue 15): never removed. */
     inUse?: readonly string[];
+    /** project-source: runner: the repo-path whose release folders go with their images. */
+    releases?: string;
   },
 ): Promise<CleanupResult> {
   const plan = planCleanup(
@@ -73,6 +76,7 @@ export async function cleanupImages(
   progress.ok(
     `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`,
   );
+  if (o.releases && removed.length) await nas.runProgram(pruneReleases(nas.render, o.releases, removed));
   return { keep, removed, failed: kept, freedBytes: freed };
 }
 
@@ -137,6 +141,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       history: state.history,
       pruneDangling: settings.pruneDangling,
       inUse: state.answers.inUse, // issue 15: a warm colour's image
+      ...(conn.projectSource === 'runner' ? { releases: conn.repoPath } : {}),
     });
     const { backups } = state.answers;
     const left = backups.length

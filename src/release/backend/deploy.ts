@@ -30,6 +30,9 @@ import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
 import { imageFromRunner, runnerFailed } from './image-from-runner.js';
 import { obtainFailure } from '../../programs/image-sources.js';
+import { releasedLayout } from '../../programs/releases.js';
+import { runnerCheckout } from '../../runner/project.js';
+import { shipRelease } from './project-from-runner.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 
@@ -54,14 +57,24 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (settings.services.length) return deployServices(settings, nas, context);
     if (settings.blueGreen.strategy === 'blue-green') return deployBlueGreen(settings, nas, context);
     const { progress, deployment } = context;
-    const { conn, target, checkout } = settings;
+    const { conn, checkout } = settings;
+    // project-source: runner: the release is the runner's checkout, its files shipped into a release folder
+    const shipped = conn.projectSource === 'runner' ? await runnerCheckout(checkout.ref) : undefined;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
-    // An image built on the runner is one more step, on the runner, before the NAS's phase.
-    progress.plan(DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
+    // An image built on the runner, and files shipped from it, are one more step each before the NAS's phase.
+    progress.plan(DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0) + (shipped ? 1 : 0));
     progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
     // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
-    const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source));
-    const { runningImage, commit, subject } = state.answers;
+    const state = await nas.readState(
+      deployState(settings.target, { repo: conn.repoPath, ...checkout }, settings.source, conn.projectSource),
+    );
+    const { runningImage } = state.answers;
+    const { commit, subject } = shipped ?? state.answers;
+    const layout = shipped
+      ? releasedLayout(conn.repoPath, settings.target)
+      : { repo: conn.repoPath, target: settings.target };
+    const { target } = layout;
+    const stateDir = stateDirOf(conn.repoPath, conn.projectSource);
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     const tag = datedTag(commit, new Date());
@@ -79,6 +92,19 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       });
       if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
     }
+    if (shipped) {
+      const sent = await shipRelease(nas, progress, {
+        root: conn.repoPath,
+        tag,
+        checkout: shipped,
+        composeFile: settings.target.composeFile,
+        // the NAS builds from the shipped files only when it builds
+        ...(settings.source.kind === 'nas'
+          ? { buildContext: settings.buildContext, dockerfile: settings.dockerfile }
+          : {}),
+      });
+      if (!sent.ok) return runnerFailed(nas, progress, { tag, commit }, sent);
+    }
 
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
@@ -91,7 +117,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const env = envFile.content ? envSha256(envFile.content) : undefined;
     const released = await nas.runPhase(
       releasePhase(nas.render, {
-        repo: conn.repoPath,
+        repo: layout.repo,
+        ...(shipped ? { released: { root: conn.repoPath } } : {}),
         target,
         checkout,
         commit,
@@ -105,7 +132,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         postDeploy: settings.postDeploy,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         source: settings.source,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        authDir: `${stateDir}/registry-auth`,
         ...(settings.watch ? { watch: settings.watch } : {}),
         ...(backups.enabled
           ? {
@@ -119,7 +146,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         ...(envFile.content
           ? {
               envFile: {
-                plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                plan: { repo: conn.repoPath, path: envFile.path, stateDir },
                 content: envFile.content,
                 sha256: env,
               },
@@ -265,6 +292,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         inventory: values.inventory,
         history,
         pruneDangling: false,
+        ...(shipped ? { releases: conn.repoPath } : {}),
       });
     progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
     progress.detail(`Recent tags: ${recent.join(', ')}`);

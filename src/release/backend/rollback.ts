@@ -10,6 +10,7 @@ import { datedTags } from '../../rules/images.js';
 import { DataOutcome, listBackups } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
+import { releasedLayout } from '../../programs/releases.js';
 import { autoBackup, type BackupEntry } from '../../rules/backups.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
@@ -62,7 +63,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         .find((r) => r.stack === 'backend' && r.tag === tag && r.pulled)?.pulled;
       pull = {
         ref: `${target.image}:${pulled ?? tag}`,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        authDir: `${stateDirOf(conn.repoPath, conn.projectSource)}/registry-auth`,
         ...(settings.source.login ? { login: settings.source.login } : {}),
       };
       progress.warn(
@@ -116,8 +117,10 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     });
     const released = await nas.runPhase(
       rollbackPhase(nas.render, {
-        repo: conn.repoPath,
-        target,
+        // project-source: runner: compose runs through the `current` link, switched to the target's release folder
+        ...(conn.projectSource === 'runner'
+          ? { ...releasedLayout(conn.repoPath, target), released: { root: conn.repoPath } }
+          : { repo: conn.repoPath, target }),
         tag,
         current,
         force: settings.force || current === tag,
@@ -142,7 +145,11 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         ...(settings.envFile.path
           ? {
               envFile: {
-                plan: { repo: conn.repoPath, path: settings.envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                plan: {
+                  repo: conn.repoPath,
+                  path: settings.envFile.path,
+                  stateDir: stateDirOf(conn.repoPath, conn.projectSource),
+                },
                 content: settings.envFile.content,
                 ...(settings.envFile.content ? { sha256: envSha256(settings.envFile.content) } : {}),
               },

@@ -94,7 +94,7 @@ export const verifyMonitoring = defineFlow({
     // Read-only: the checks go in the first program, with the NAS probe, in one round trip.
     const state = await nas.readState(
       verifyState(
-        stateDirOf(conn.repoPath),
+        stateDirOf(conn.repoPath, conn.projectSource),
         checkRequests(checks),
         authorizationHeader(checks.grafanaCredentials),
         checks,
