@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  BROKEN_HEALTH,
   HEALTH_URL,
   REPO,
   asNas,
@@ -141,6 +142,18 @@ describe('NAS shells', () => {
     expect((await httpGet('http://127.0.0.1:18080/version')).body).toBe('two\n');
     expect(link()).toBe(`releases/${tagOf(second)}`);
 
+    // a release that fails its health check comes back on the folder of the release before it
+    const broken = pushCommit(BROKEN_HEALTH, 'Break the health endpoint');
+    const ws3 = runnerWorkspace(broken);
+    const d3 = await runAction('deploy-backend', conn({ 'health-timeout': '60' }), {
+      env: { GITHUB_WORKSPACE: ws3, GITHUB_SHA: broken },
+    });
+    expect(d3.code).not.toBe(0);
+    expect(d3.outputs).toMatchObject({ ROLLED_BACK: 'true', DEPLOYED_BACKEND_TAG: tagOf(second) });
+    expect(link()).toBe(`releases/${tagOf(second)}`);
+    expect(existsSync(`${root}/releases/${tagOf(broken)}/backend/www/version`)).toBe(true);
+    expect(existsSync(`${root}/releases/${tagOf(broken)}/backend/www/health`)).toBe(false);
+
     const rb = await runAction('rollback-backend', conn());
     expect(rb.code, rb.stdout).toBe(0);
     expect(rb.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: tagOf(first), PREVIOUS_BACKEND_TAG: tagOf(second) });
@@ -148,21 +161,23 @@ describe('NAS shells', () => {
     expect(link()).toBe(`releases/${tagOf(first)}`);
     expect((await httpGet('http://127.0.0.1:18080/version')).body).not.toBe('two\n');
 
-    // first runs and has no rollback target: the second release goes, its image and its folder
+    // first runs and has no rollback target: the second and the broken releases go, their images and their folders
     const cl = await runAction('cleanup-backend', conn({ keep: '0' }));
     expect(cl.code, cl.stdout).toBe(0);
-    expect(JSON.parse(cl.outputs.REMOVED_TAGS)).toEqual([tagOf(second)]);
+    expect(JSON.parse(cl.outputs.REMOVED_TAGS).sort()).toEqual([tagOf(second), tagOf(broken)].sort());
     expect(existsSync(`${root}/releases/${tagOf(second)}`)).toBe(false);
+    expect(existsSync(`${root}/releases/${tagOf(broken)}`)).toBe(false);
     expect(existsSync(`${root}/releases/${tagOf(first)}/backend/docker-compose.yml`)).toBe(true);
     expect(containerState('scanium-backend')).toBe('running healthy');
     const history = historyLines(`${root}/.nas-release`).map((r) => [r.action, r.outcome, r.tag ?? '', r.commit ?? '']);
     expect(history).toEqual([
       ['deploy-backend', 'success', tagOf(first), first],
       ['deploy-backend', 'success', tagOf(second), second],
+      ['deploy-backend', 'rolled-back', tagOf(broken), broken],
       ['rollback-backend', 'success', tagOf(first), ''],
       ['cleanup-backend', 'success', '', ''],
     ]);
-    for (const ws of [ws1, ws2]) rmSync(ws, { recursive: true, force: true });
+    for (const ws of [ws1, ws2, ws3]) rmSync(ws, { recursive: true, force: true });
     sh(`rm -rf ${root}`);
   });
 
