@@ -121,6 +121,13 @@ describe('NAS shells', () => {
     const ws1 = runnerWorkspace(first);
     // an untracked file of the runner's checkout (a secret, say) never leaves the runner
     writeFileSync(join(ws1, 'backend/untracked.secret'), 'hunter2\n');
+    // a dry run of the first release ships and switches nothing
+    const dry = await runAction('deploy-backend', conn({ 'dry-run': 'true' }), {
+      env: { GITHUB_WORKSPACE: ws1, GITHUB_SHA: first },
+    });
+    expect(dry.code, dry.stdout).toBe(0);
+    expect(dry.stdout).toContain(`would switch current to releases/${tagOf(first)}`);
+    expect(existsSync(`${root}/releases`) || existsSync(`${root}/current`)).toBe(false);
     const d1 = await runAction('deploy-backend', conn(), { env: { GITHUB_WORKSPACE: ws1, GITHUB_SHA: first } });
     expect(d1.code, d1.stdout).toBe(0);
     expect(d1.stdout).toContain('git:     none');

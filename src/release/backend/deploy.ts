@@ -117,7 +117,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const env = envFile.content ? envSha256(envFile.content) : undefined;
     const released = await nas.runPhase(
       releasePhase(nas.render, {
-        repo: layout.repo,
+        // a dry run switches nothing: its first release has no `current` yet to work in
+        repo: shipped && nas.dryRun ? conn.repoPath : layout.repo,
         ...(shipped ? { released: { root: conn.repoPath } } : {}),
         target,
         checkout,
