@@ -12,15 +12,22 @@ import {
   originHead,
   privateKey,
   resetNas,
+  runnerWorkspace,
+  sh,
   tagOf,
 } from './harness.js';
+import { rmSync } from 'node:fs';
 
 const run = promisify(execFile);
 const CLI = join(ROOT, 'dist/cli/index.js');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+      // a terminal has no workflow's workspace: the CLI ships the folder it runs in
+      ...(cwd ? { cwd, env: { ...process.env, GITHUB_WORKSPACE: '', GITHUB_SHA: '' } } : {}),
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -69,5 +76,41 @@ describe('nas-release from a terminal (the README quick start)', () => {
     const refused = await cli(['rollback-backend', ...conn, '--tag', '$(touch /tmp/pwned-cli)']);
     expect(refused.code).toBe(1);
     expect(refused.stderr + refused.stdout).toContain("Input 'tag'");
+  });
+
+  it('project-source: runner ships the current folder from a terminal: no git needed on the NAS', async () => {
+    const sha = originHead();
+    const root = '/volume1/docker/scanium/cli-shipped';
+    sh(`rm -rf ${root} && install -d -o nas -g nas ${root}`);
+    const ws = runnerWorkspace(sha);
+    const deployed = await cli(
+      [
+        'deploy-backend',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '2225',
+        '--remote-path',
+        '/nonexistent',
+        '--username',
+        'nas',
+        '--private-key-file',
+        join(STATE, 'client_ed25519'),
+        '--host-key',
+        hostFingerprint(),
+        '--project-source',
+        'runner',
+        '--repo-path',
+        root,
+        '--health-url',
+        HEALTH_URL,
+      ],
+      ws,
+    );
+    expect(deployed.code, deployed.stdout + deployed.stderr).toBe(0);
+    expect(containerImage('scanium-backend')).toBe(`scanium-backend:${tagOf(sha)}`);
+    expect(sh(`readlink ${root}/current`).trim()).toBe(`releases/${tagOf(sha)}`);
+    rmSync(ws, { recursive: true, force: true });
+    sh(`rm -rf ${root}`);
   });
 });
