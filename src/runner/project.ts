@@ -73,7 +73,9 @@ export function projectArchive(paths: readonly string[], fromGit: boolean): Read
     if (exit === 0) out.end();
     else
       out.destroy(
-        new Error(`${cmd} ${args.slice(0, 4).join(' ')} failed (exit ${exit}): ${stderr.trim().slice(0, 300)}`),
+        new Error(
+          `${fromGit ? 'git archive' : 'tar'} of ${paths.join(' ')} failed (exit ${exit}): ${stderr.trim().slice(0, 300)}`,
+        ),
       );
   };
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

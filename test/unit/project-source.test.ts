@@ -13,7 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readBackupBackend, readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
 import { readDeployMonitoring } from '../../src/inputs/monitoring.js';
@@ -28,7 +28,7 @@ import {
 import { bareTools, Renderer } from '../../src/remote/command.js';
 import { lines, Shell, sh } from '../../src/remote/shell.js';
 import { stateDirOf } from '../../src/remote/state-dir.js';
-import { shippedPaths } from '../../src/runner/project.js';
+import { projectArchive, runnerCheckout, shippedPaths } from '../../src/runner/project.js';
 
 const conn = { host: 'nas.local', username: 'deploy', password: 'pw', 'insecure-skip-host-key-check': 'true' };
 const reader = (action: string, raw: Record<string, string>): InputReader =>
@@ -182,5 +182,53 @@ ${switchRelease(live, tag)}`,
     expect(pruned.code, pruned.out).toBe(0);
     expect(pruned.out).toContain('value gone= a');
     expect(readdirSync(join(root, 'releases')).sort()).toEqual(['b', 'c']);
+  });
+});
+
+/** The runner's side: a real git checkout in a temporary folder as GITHUB_WORKSPACE. */
+describe('the runner ships its checkout', () => {
+  const git = (dir: string, ...args: string[]): string =>
+    spawnSync('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { encoding: 'utf8' }).stdout;
+  function checkout(): { dir: string; sha: string } {
+    const dir = mkdtempSync(join(work, 'ws-'));
+    git(dir, 'init', '-q');
+    mkdirSync(join(dir, 'backend'));
+    writeFileSync(join(dir, 'backend/docker-compose.yml'), 'services: {}\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'First: compose');
+    writeFileSync(join(dir, 'backend/.env'), 'SECRET=1\n');
+    return { dir, sha: git(dir, 'rev-parse', 'HEAD').trim() };
+  }
+  async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+  const saved = { ws: process.env.GITHUB_WORKSPACE, sha: process.env.GITHUB_SHA };
+  afterAll(() => {
+    process.env.GITHUB_WORKSPACE = saved.ws;
+    process.env.GITHUB_SHA = saved.sha;
+    if (saved.ws === undefined) delete process.env.GITHUB_WORKSPACE;
+    if (saved.sha === undefined) delete process.env.GITHUB_SHA;
+  });
+
+  it('names the release by the checkout, and refuses a ref it does not hold before connecting', async () => {
+    const { dir, sha } = checkout();
+    process.env.GITHUB_WORKSPACE = dir;
+    delete process.env.GITHUB_SHA;
+    expect(await runnerCheckout('')).toEqual({ commit: sha, subject: 'First: compose', git: true });
+    await expect(runnerCheckout('f'.repeat(40))).rejects.toThrow(/ref is fffffff, but the runner's checkout .* is at/);
+    process.env.GITHUB_WORKSPACE = mkdtempSync(join(work, 'plain-'));
+    await expect(runnerCheckout('')).rejects.toThrow(/not a git checkout and GITHUB_SHA is not set/);
+  });
+
+  it('archives the tracked files only, and fails the stream for a path the checkout does not have', async () => {
+    const { dir } = checkout();
+    process.env.GITHUB_WORKSPACE = dir;
+    const tar = gunzipSync(await collect(projectArchive(['backend'], true))).toString('latin1');
+    expect(tar).toContain('backend/docker-compose.yml');
+    expect(tar).not.toContain('backend/.env');
+    await expect(collect(projectArchive(['nowhere'], true))).rejects.toThrow(/git archive of nowhere failed/);
+    await expect(collect(projectArchive(['nowhere'], false))).rejects.toThrow(/tar of nowhere failed/);
   });
 });
