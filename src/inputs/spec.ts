@@ -172,7 +172,8 @@ const deployments: Record<string, InputSpec> = {
   },
   'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
   'github-token': {
-    description: 'Token for the deployments API; it needs `deployments: write`.',
+    description:
+      'Token for the deployments API; it needs `deployments: write`. deploy-monitoring also creates its tag with it through the API (`contents: write`), so the NAS needs no write access; without that permission the NAS pushes the tag, as without a token.',
     default: '${{ github.token }}',
     secret: true,
   },

@@ -9,6 +9,7 @@ import {
 } from '../../programs/monitoring.js';
 import { MonitoringExit } from '../../programs/monitoring.js';
 import { Steps } from '../../remote/program.js';
+import { createTagThroughApi } from '../../github/tags.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
@@ -83,7 +84,8 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
           tag,
           commit,
           message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
-          push: settings.pushTag,
+          // with a github-token the tag reaches GitHub through its API: the NAS needs no write access
+          push: settings.pushTag && !settings.deployment.token,
         }),
       );
       if (tagged.code !== 0) {
@@ -93,6 +95,30 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
           outputs,
           error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
         };
+      }
+      if (settings.pushTag && settings.deployment.token && !nas.dryRun) {
+        const made = await createTagThroughApi(settings.deployment.token, {
+          tag,
+          commit,
+          message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
+        });
+        if (made.ok) progress.ok(`Created ${tag} on GitHub (through the API)`);
+        else {
+          // a token without contents: write (the job's default permissions, say): push from the NAS, as before
+          progress.warn(
+            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write): pushing it from the NAS`,
+          );
+          await nas.runProgram(
+            tagRelease(nas.render, {
+              repo: conn.repoPath,
+              remote: checkout.remote,
+              tag,
+              commit,
+              message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
+              push: true,
+            }),
+          );
+        }
       }
     } else {
       progress.step('Tagging the release');
