@@ -64173,7 +64173,7 @@ function readNotify(reader) {
 
 
 
-function readConnection(r) {
+function readConnection(r, o = {}) {
     const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
     const port = r.int('port', 1, 65535);
     const username = r.matching('username', PATTERNS.username, 'a user name (letters, digits, . _ - @)');
@@ -64207,7 +64207,8 @@ function readConnection(r) {
         dryRun: r.bool('dry-run'),
         remotePath,
         sudo: r.bool('sudo'),
-        notify: readNotify(r),
+        // the CLI's read-only day-two commands change nothing, so they have nothing to notify about
+        notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
 }
@@ -73797,7 +73798,7 @@ function jsonText(value) {
 /** Nothing more to ask than what every state read asks (the probe, the history). */
 const NOTHING = { script: () => sh `:`, decode: () => undefined };
 function prepare(command, r) {
-    const settings = { ...command.settings(r), conn: readConnection(r) };
+    const settings = { ...command.settings(r), conn: readConnection(r, { notify: false }) };
     return { conn: settings.conn, run: (nas, out, ssh) => command.run(settings, nas, out, ssh) };
 }
 function composeFileOf(r) {

@@ -62657,7 +62657,7 @@ async function runAction(action, flow, raw, platform) {
 
 
 
-function connection_readConnection(r) {
+function connection_readConnection(r, o = {}) {
     const host = r.matching('host', reader_PATTERNS.host, 'a host name or an IP address');
     const port = r.int('port', 1, 65535);
     const username = r.matching('username', reader_PATTERNS.username, 'a user name (letters, digits, . _ - @)');
@@ -62691,7 +62691,8 @@ function connection_readConnection(r) {
         dryRun: r.bool('dry-run'),
         remotePath,
         sudo: r.bool('sudo'),
-        notify: readNotify(r),
+        // the CLI's read-only day-two commands change nothing, so they have nothing to notify about
+        notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
 }

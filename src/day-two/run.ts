@@ -26,7 +26,7 @@ interface Command<S> {
 type Ready = (nas: Nas, out: DayTwoPlatform, ssh: SshNas) => Promise<ExitStatus>;
 
 function prepare<S>(command: Command<S>, r: InputReader): { conn: ConnectionInputs; run: Ready } {
-  const settings = { ...command.settings(r), conn: readConnection(r) };
+  const settings = { ...command.settings(r), conn: readConnection(r, { notify: false }) };
   return { conn: settings.conn, run: (nas, out, ssh) => command.run(settings, nas, out, ssh) };
 }
 

@@ -22,7 +22,7 @@ export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {
   notify: NotifySettings;
 }
 
-export function readConnection(r: InputReader): ConnectionInputs {
+export function readConnection(r: InputReader, o: { notify?: boolean } = {}): ConnectionInputs {
   const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
   const port = r.int('port', 1, 65535);
   const username = r.matching('username', PATTERNS.username, 'a user name (letters, digits, . _ - @)');
@@ -59,7 +59,8 @@ export function readConnection(r: InputReader): ConnectionInputs {
     dryRun: r.bool('dry-run'),
     remotePath,
     sudo: r.bool('sudo'),
-    notify: readNotify(r),
+    // the CLI's read-only day-two commands change nothing, so they have nothing to notify about
+    notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
     secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s): s is string => !!s),
   };
 }
