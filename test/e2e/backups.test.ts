@@ -17,6 +17,7 @@ import {
   tagOf,
   type ActionRun,
 } from './harness.js';
+import { cutDuring, killDuring, type Broken } from './support/faults.js';
 import { TcpProxy } from './support/proxy.js';
 
 /**
@@ -351,6 +352,67 @@ describe('backups bound to releases', () => {
     expect(rows()).toBe('apple\npear\nplum');
     expect(uploads()).toEqual(['photo-1.jpg', 'r1.txt']);
     expect(containerImage(API)).toBe(`store-api:${r1}`);
+  });
+
+  it('data safety 7 (faults): a runner killed or a link cut at the safety backup, the load and the undo: the phase ends whole by itself, the database is the backup or as before, never empty, and the next operation runs', async () => {
+    // rows enough for each stage of the restore to take a moment
+    psql('CREATE TABLE bulk AS SELECT g AS n, md5(g::text) AS t FROM generate_series(1, 200000) g');
+    const taken = await run('backup-backend', {});
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    const id = taken.outputs.BACKUP_ID;
+    const backedUp = rows();
+    psql('DROP TABLE bulk');
+    const phaseFile = join(REPO, '.git/nas-release/phase.sh');
+    const points: Array<{ how: 'kill' | 'cut'; at: RegExp; stage: string; corrupt?: boolean }> = [
+      { how: 'kill', at: new RegExp(`Stopped ${API}`), stage: 'the safety backup' },
+      { how: 'cut', at: /Backup \S+ written/, stage: 'the load' },
+      { how: 'kill', at: /Putting the data of before the restore back/, stage: 'the undo', corrupt: true },
+    ];
+    for (const point of points) {
+      psql(`INSERT INTO items (name) VALUES ('${point.how}-${point.stage.replace(/\W/g, '')}')`);
+      const before = rows();
+      const dump = join(BACKUPS, id, 'postgres-db.dump');
+      const sums = join(BACKUPS, id, 'SHA256SUMS');
+      const whole = { dump: readFileSync(dump), sums: readFileSync(sums, 'utf8') };
+      if (point.corrupt) {
+        // a dump pg_restore cannot read, with sums that still match: the load fails and the restore is undone
+        writeFileSync(dump, 'not a dump\n');
+        const sum = execFileSync('sha256sum', [dump], { encoding: 'utf8' }).split(' ')[0];
+        writeFileSync(sums, whole.sums.replace(/^\S+(  postgres-db\.dump)$/m, `${sum}$1`));
+      }
+      const extra = { tag: r1, 'restore-backup': id };
+      let broken: Broken;
+      if (point.how === 'kill') {
+        broken = await killDuring('rollback-backend', extra, point.at, inputs);
+      } else {
+        const proxy = await TcpProxy.start({ targetPort: 2222 });
+        try {
+          broken = await cutDuring(proxy, 'rollback-backend', extra, { at: point.at }, inputs);
+        } finally {
+          await proxy.close();
+        }
+      }
+      expect(broken.struck, `the fault struck during ${point.stage}:\n${broken.stdout}`).toBe(true);
+      expect(broken.code).not.toBe(0);
+      // the detached phase goes on without the runner; the next operation waits for it, then runs
+      for (let i = 0; i < 240 && existsSync(phaseFile); i++) await new Promise((r) => setTimeout(r, 500));
+      expect(existsSync(phaseFile), `the phase ended after a fault during ${point.stage}`).toBe(false);
+      const next = await run('backup-backend', {});
+      expect(next.code, next.stdout + next.stderr).toBe(0);
+      if (point.corrupt) {
+        writeFileSync(dump, whole.dump);
+        writeFileSync(sums, whole.sums);
+        // undone: the data of before the restore, whole
+        expect(rows()).toBe(before);
+        expect(() => psql('SELECT count(*) FROM bulk')).toThrow();
+      } else {
+        // restored: the backup's data, whole
+        expect(rows()).toBe(backedUp);
+        expect(psql('SELECT count(*) FROM bulk')).toBe('200000');
+        psql('DROP TABLE bulk');
+      }
+      expect(containerImage(API)).toBe(`store-api:${r1}`);
+    }
   });
 
   it('a restore that fails part way puts the data of before back and the backend runs on', async () => {
