@@ -61630,6 +61630,7 @@ class HistoryRecorder {
     run;
     stateDir;
     recording;
+    tracksUnreported;
     record;
     /** An operation a vanished run left unfinished, filed once. */
     interrupted;
@@ -61642,11 +61643,17 @@ class HistoryRecorder {
     startedAt;
     constructor(kind, run, stateDir, 
     /** A dry run (or an operation without the lock) records nothing. */
-    recording) {
+    recording, 
+    /**
+     * Keep the list of outcomes no runner reported, for a later run to notify: only with `notify` set, so a
+     * release that notifies nobody makes no round trip for it.
+     */
+    tracksUnreported = true) {
         this.kind = kind;
         this.run = run;
         this.stateDir = stateDir;
         this.recording = recording;
+        this.tracksUnreported = tracksUnreported;
     }
     fileInterrupted(record) {
         this.interrupted = record;
@@ -61683,7 +61690,7 @@ class HistoryRecorder {
             this.phaseEndings = endings;
         }
         // Each end the phase writes itself is also unreported until the runner has seen it (finish() takes it out).
-        const ending = (record) => shell_lines(endOperation(this.stateDir, record), markUnreported(this.stateDir, record));
+        const ending = (record) => shell_lines(endOperation(this.stateDir, record), this.tracksUnreported ? markUnreported(this.stateDir, record) : undefined);
         const others = this.recording
             ? endings.map((e) => shell_sh `if [ "$nr_rc" = ${e.code} ]; then
 ${ending({ ...(this.record ?? this.base()), ...e.update, outcome: e.outcome, ended: undefined })}
@@ -61742,7 +61749,7 @@ exit "$nr_rc"`;
      * has run: this runner has seen how its phase ended, so the next run need not report it.
      */
     seen() {
-        if (!this.finished || !this.successWritten || !this.startedAt)
+        if (!this.tracksUnreported || !this.finished || !this.successWritten || !this.startedAt)
             return undefined;
         return clearUnreported(this.stateDir, [reportKey(this.record ?? this.base())]);
     }
@@ -62086,7 +62093,7 @@ class SshNas {
         this.dryRun = conn.dryRun;
         this.stateDir = state_dir_stateDirOf(conn.repoPath);
         this.render = new Renderer(PROBING_TOOLS, conn.dryRun);
-        this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun);
+        this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun, conn.notify.targets.length > 0);
         this.relay = new MarkerRelay(progress);
     }
     get locking() {

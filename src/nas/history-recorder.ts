@@ -38,6 +38,11 @@ export class HistoryRecorder {
     private readonly stateDir: string,
     /** A dry run (or an operation without the lock) records nothing. */
     private readonly recording: boolean,
+    /**
+     * Keep the list of outcomes no runner reported, for a later run to notify: only with `notify` set, so a
+     * release that notifies nobody makes no round trip for it.
+     */
+    private readonly tracksUnreported = true,
   ) {}
 
   fileInterrupted(record: HistoryRecord | undefined): void {
@@ -84,7 +89,10 @@ export class HistoryRecorder {
     }
     // Each end the phase writes itself is also unreported until the runner has seen it (finish() takes it out).
     const ending = (record: HistoryRecord): Shell =>
-      lines(endOperation(this.stateDir, record), markUnreported(this.stateDir, record));
+      lines(
+        endOperation(this.stateDir, record),
+        this.tracksUnreported ? markUnreported(this.stateDir, record) : undefined,
+      );
     const others = this.recording
       ? endings.map(
           (e) => sh`if [ "$nr_rc" = ${e.code} ]; then
@@ -147,7 +155,7 @@ exit "$nr_rc"`;
    * has run: this runner has seen how its phase ended, so the next run need not report it.
    */
   seen(): Shell | undefined {
-    if (!this.finished || !this.successWritten || !this.startedAt) return undefined;
+    if (!this.tracksUnreported || !this.finished || !this.successWritten || !this.startedAt) return undefined;
     return clearUnreported(this.stateDir, [reportKey(this.record ?? this.base())]);
   }
 

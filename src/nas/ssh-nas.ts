@@ -61,7 +61,13 @@ export class SshNas implements Nas {
     this.dryRun = conn.dryRun;
     this.stateDir = stateDirOf(conn.repoPath);
     this.render = new Renderer(PROBING_TOOLS, conn.dryRun);
-    this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun);
+    this.history = new HistoryRecorder(
+      kind,
+      this.run,
+      this.stateDir,
+      kind.locking && !conn.dryRun,
+      conn.notify.targets.length > 0,
+    );
     this.relay = new MarkerRelay(progress);
   }
 
