@@ -57766,7 +57766,7 @@ const backend = {
     },
     'health-timeout': { description: 'Seconds to wait for the backend to become healthy.', default: '120' },
 };
-/** Several services in one release (issue 14). */
+/** Several services in one release. */
 const services = {
     description: 'Several compose services released together, one a line: the compose service name, then `key=value` words `image=`, `container=`, `tag-variable=`, `build-context=`, `dockerfile=`, `health-url=`; what a line leaves out comes from the single-service inputs (`container` only for the line of `service`; the others: the container compose makes). Empty: the single service of `service`.',
     default: '',
@@ -57845,7 +57845,7 @@ const watch = {
         default: 'warn',
     },
 };
-/** What a backup holds and where it goes (issue 13). */
+/** What a backup holds and where it goes. */
 const backups = {
     'backup-volumes': {
         description: 'Compose volumes of the backend to back up, one a line (archived through a short-lived container).',
@@ -57873,7 +57873,7 @@ const backups = {
     },
 };
 /** The backend's environment file, released with it. */
-/** Where the release's image comes from (issue 14). */
+/** Where the release's image comes from. */
 const imageSource = {
     'image-source': {
         description: '`nas` (build on the NAS from its checkout), `registry` (pull image:image-tag on the NAS), or `runner` (build on the runner with its docker and stream the image to the NAS over the SSH connection). The NAS tags it YYYY.MM.DD-<sha7> whatever the source. With `services`, it applies to every service, each distinct image obtained once.',
@@ -57903,7 +57903,7 @@ const backupOutputs = {
     BACKUP_PATH: 'Folder of that backup on the NAS.',
     BACKUP_BYTES: 'Its size in bytes.',
 };
-// --- blue-green (issue 15): zero-downtime releases behind a reverse proxy ---
+// --- blue-green: zero-downtime releases behind a reverse proxy ---
 const blueGreen = {
     strategy: {
         description: '`recreate` (stop the running backend, start the new one) or `blue-green` (start the new release beside the live one as the idle colour, switch the proxy to it once healthy, then stop the old one: no request is lost).',
@@ -57989,7 +57989,7 @@ const ACTIONS = {
             },
             ...envFile,
             ...deployments,
-            ...blueGreen, // issue 15
+            ...blueGreen,
         },
         outputs: {
             ...backendOutputs,
@@ -57998,7 +57998,7 @@ const ACTIONS = {
             WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
             ...backupOutputs,
             ...deployedServices,
-            ...blueGreenOutputs, // issue 15
+            ...blueGreenOutputs,
         },
     },
     'rollback-backend': {
@@ -58034,14 +58034,14 @@ const ACTIONS = {
             'backup-image': backups['backup-image'],
             ...envFile,
             ...deployments,
-            ...blueGreen, // issue 15
+            ...blueGreen,
         },
         outputs: {
             ...backendOutputs,
             RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
             SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
             ...deployedServices,
-            ...blueGreenOutputs, // issue 15
+            ...blueGreenOutputs,
         },
     },
     'backup-backend': {
@@ -58538,7 +58538,7 @@ function programText(opts) {
 
 
 /**
- * Backups and restores on the NAS (issue 13): the shell that archives named
+ * Backups and restores on the NAS: the shell that archives named
  * volumes through a short-lived container and dumps databases inside their
  * own containers, writes a backup folder under a temporary name with a
  * manifest and the sha256 of every file, verifies one, and restores one.
@@ -62820,7 +62820,7 @@ function image_source_readImageSource(r, image, opts) {
 
 ;// CONCATENATED MODULE: ./src/rules/guards.ts
 /**
- * Guards of a release watch (issue 17): `<name>: <PromQL> <op> <threshold> for <duration>`,
+ * Guards of a release watch: `<name>: <PromQL> <op> <threshold> for <duration>`,
  * one a line, and the rule that says when one is breached. The watch itself
  * runs on the NAS (remote/watch.ts) and applies the same rule in its shell;
  * this module is what the runner checks inputs with and reports from.
@@ -63310,7 +63310,7 @@ function readDeployBackend(r, promql) {
     const settings = {
         conn,
         target,
-        // issue 14: with several services, one image-source for all of them, each distinct image obtained once
+        // with several services, one image-source for all of them, each distinct image obtained once
         source: services.length
             ? readImageSource(r, distinctImages(services).map((i) => i.image), { withTag: true, imagesInput: 'services' })
             : readImageSource(r, target.image, { withTag: true }),
@@ -63325,11 +63325,11 @@ function readDeployBackend(r, promql) {
         backups: readBackups(r, conn.repoPath),
         autoRollbackRestore: r.bool('auto-rollback-restore'),
         envFile: readEnvFile(r),
-        blueGreen: readBlueGreen(r), // issue 15
+        blueGreen: readBlueGreen(r),
     };
     if (services.length)
         servicesOnly(settings);
-    refuseWithBlueGreen(settings); // issue 15
+    refuseWithBlueGreen(settings);
     return { ...settings, services };
 }
 /** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
@@ -63413,11 +63413,11 @@ function readRollbackBackend(r) {
         backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
         envFile: readEnvFile(r),
         services: readServiceNames(r),
-        blueGreen: readBlueGreen(r), // issue 15
+        blueGreen: readBlueGreen(r),
         preRollback: r.string('pre-rollback', { multiline: true }),
         postRollback: r.string('post-rollback', { multiline: true }),
     };
-    // issue 15: a blue-green rollback changes images only
+    // a blue-green rollback changes images only
     if (settings.blueGreen.strategy === 'blue-green')
         for (const [name, set] of [
             ['restore-backup', restoreBackup !== ''],
@@ -63576,7 +63576,7 @@ const docker_docker = {
     remove: (containers) => change(['docker', 'rm', '-f', ...containers]),
     removeImages: (refs) => change(['docker', 'image', 'rm', ...refs]),
     pruneDangling: () => change(['docker', 'image', 'prune', '--force']),
-    // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
+    // Where images come from. Registry credentials live in a private DOCKER_CONFIG of the
     // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
     login: (o) => change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
         DOCKER_CONFIG: o.config,
@@ -63614,14 +63614,14 @@ function upServices(o) {
 const docker_compose = {
     /** Recreates one service with the image tag in the variable the compose file reads. */
     up: (o) => upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
-    /** Recreates several services at once (issue 14). */
+    /** Recreates several services at once. */
     upServices,
     down: (file) => change(['compose', '--file', file, 'down', '--remove-orphans']),
     upAll: (file) => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
     /** Names of the containers the compose project owns. */
     project: (file) => command(['compose', '--file', file, 'config', '--services']),
 };
-// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
+// --- blue-green: the two colours and the proxy, found through compose's labels ---
 /** `docker container ls` of one compose project's service, found by the labels compose gives its containers. */
 function serviceContainers(project, service, options) {
     return command([
@@ -64365,7 +64365,7 @@ function watch_decodeWatch(values, guards) {
 
 
 /**
- * Where one image comes from, on the NAS (issue 14). Each function here is
+ * Where one image comes from, on the NAS. Each function here is
  * about one image `{ image, tag }`, so a release of several services calls it
  * once for each distinct image.
  */

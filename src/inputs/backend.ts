@@ -27,7 +27,7 @@ import {
   type ServiceSpec,
 } from '../rules/services.js';
 
-/** What a backup holds and where backups go (issue 13). */
+/** What a backup holds and where backups go. */
 export interface BackupSettings {
   /** Take one before a release (true when anything is configured and `backup` is not false). */
   enabled: boolean;
@@ -77,11 +77,11 @@ export interface DeployBackendInputs {
   backups: BackupSettings;
   autoRollbackRestore: boolean;
   envFile: EnvFileSettings;
-  /** Several services released together (issue 14); empty: the single service of `target`. */
+  /** Several services released together; empty: the single service of `target`. */
   services: ServiceSpec[];
-  /** Where the image comes from (issue 14). */
+  /** Where the image comes from. */
   source: ImageSource;
-  /** issue 15 */
+  /** Blue-green releases: the colours, the proxy and its switch. */
   blueGreen: BlueGreenSettings;
 }
 
@@ -97,9 +97,9 @@ export interface RollbackBackendInputs {
   envFile: EnvFileSettings;
   /** Services of a several-service release to roll back; empty: all of them (or the single service). */
   services: string[];
-  /** `registry`: a target tag missing on the NAS is pulled (issue 14). */
+  /** `registry`: a target tag missing on the NAS is pulled. */
   source: ImageSource;
-  /** issue 15 */
+  /** Blue-green releases: the colours, the proxy and its switch. */
   blueGreen: BlueGreenSettings;
   /** The user's commands around the change, as pre-deploy and post-deploy are around a deploy. */
   preRollback: string;
@@ -122,7 +122,7 @@ export interface CleanupBackendInputs {
   pruneDangling: boolean;
   /** Backups are pruned too (the directory may hold none). */
   backups: { dir: string; keep: number };
-  /** Several services (issue 14): their images are cleaned up each, none of their running or rollback tags go. */
+  /** Several services: their images are cleaned up each, none of their running or rollback tags go. */
   services: ServiceSpec[];
   composeFile: string;
   /** The compose service: blue-green runs it under the colours' projects, never as `container`. */
@@ -139,7 +139,7 @@ function readServices(r: InputReader, defaults: Omit<ServiceSpec, 'name'> & { se
   }
 }
 
-// --- blue-green (issue 15) ---
+// --- blue-green ---
 /** How a release replaces the running backend. */
 export type Strategy = 'recreate' | 'blue-green';
 export type Color = 'blue' | 'green';
@@ -263,7 +263,7 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
   const settings: Omit<DeployBackendInputs, 'services'> = {
     conn,
     target,
-    // issue 14: with several services, one image-source for all of them, each distinct image obtained once
+    // with several services, one image-source for all of them, each distinct image obtained once
     source: services.length
       ? readImageSource(
           r,
@@ -282,10 +282,10 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
     backups: readBackups(r, conn.repoPath),
     autoRollbackRestore: r.bool('auto-rollback-restore'),
     envFile: readEnvFile(r),
-    blueGreen: readBlueGreen(r), // issue 15
+    blueGreen: readBlueGreen(r),
   };
   if (services.length) servicesOnly(settings);
-  refuseWithBlueGreen(settings); // issue 15
+  refuseWithBlueGreen(settings);
   return { ...settings, services };
 }
 
@@ -387,11 +387,11 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     backupImage: r.matching('backup-image', PATTERNS.imageRef, 'a Docker image reference (e.g. busybox:latest)'),
     envFile: readEnvFile(r),
     services: readServiceNames(r),
-    blueGreen: readBlueGreen(r), // issue 15
+    blueGreen: readBlueGreen(r),
     preRollback: r.string('pre-rollback', { multiline: true }),
     postRollback: r.string('post-rollback', { multiline: true }),
   };
-  // issue 15: a blue-green rollback changes images only
+  // a blue-green rollback changes images only
   if (settings.blueGreen.strategy === 'blue-green')
     for (const [name, set] of [
       ['restore-backup', restoreBackup !== ''],

@@ -9,7 +9,7 @@ export interface RegistryLogin {
 }
 
 /**
- * Where a release's image comes from (issue 14). Whatever the source, the NAS
+ * Where a release's image comes from. Whatever the source, the NAS
  * ends up with `image:YYYY.MM.DD-<sha7>`, so rollback and cleanup do not care.
  * - `nas`: built on the NAS from its checkout (the default, as before);
  * - `registry`: `image:tag` pulled on the NAS (a rollback pulls a missing target the same way);

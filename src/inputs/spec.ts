@@ -113,7 +113,7 @@ const backend: Record<string, InputSpec> = {
   'health-timeout': { description: 'Seconds to wait for the backend to become healthy.', default: '120' },
 };
 
-/** Several services in one release (issue 14). */
+/** Several services in one release. */
 const services: InputSpec = {
   description:
     'Several compose services released together, one a line: the compose service name, then `key=value` words `image=`, `container=`, `tag-variable=`, `build-context=`, `dockerfile=`, `health-url=`; what a line leaves out comes from the single-service inputs (`container` only for the line of `service`; the others: the container compose makes). Empty: the single service of `service`.',
@@ -204,7 +204,7 @@ const watch: Record<string, InputSpec> = {
   },
 };
 
-/** What a backup holds and where it goes (issue 13). */
+/** What a backup holds and where it goes. */
 const backups: Record<string, InputSpec> = {
   'backup-volumes': {
     description: 'Compose volumes of the backend to back up, one a line (archived through a short-lived container).',
@@ -235,7 +235,7 @@ const backups: Record<string, InputSpec> = {
 };
 
 /** The backend's environment file, released with it. */
-/** Where the release's image comes from (issue 14). */
+/** Where the release's image comes from. */
 const imageSource: Record<string, InputSpec> = {
   'image-source': {
     description:
@@ -272,7 +272,7 @@ const backupOutputs = {
   BACKUP_BYTES: 'Its size in bytes.',
 };
 
-// --- blue-green (issue 15): zero-downtime releases behind a reverse proxy ---
+// --- blue-green: zero-downtime releases behind a reverse proxy ---
 const blueGreen: Record<string, InputSpec> = {
   strategy: {
     description:
@@ -373,7 +373,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       },
       ...envFile,
       ...deployments,
-      ...blueGreen, // issue 15
+      ...blueGreen,
     },
     outputs: {
       ...backendOutputs,
@@ -383,7 +383,7 @@ export const ACTIONS: Record<string, ActionSpec> = {
       WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
       ...backupOutputs,
       ...deployedServices,
-      ...blueGreenOutputs, // issue 15
+      ...blueGreenOutputs,
     },
   },
   'rollback-backend': {
@@ -424,14 +424,14 @@ export const ACTIONS: Record<string, ActionSpec> = {
       'backup-image': backups['backup-image'],
       ...envFile,
       ...deployments,
-      ...blueGreen, // issue 15
+      ...blueGreen,
     },
     outputs: {
       ...backendOutputs,
       RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
       SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
       ...deployedServices,
-      ...blueGreenOutputs, // issue 15
+      ...blueGreenOutputs,
     },
   },
   'backup-backend': {

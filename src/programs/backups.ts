@@ -12,7 +12,7 @@ import {
 } from '../rules/backups.js';
 
 /**
- * Backups and restores on the NAS (issue 13): the shell that archives named
+ * Backups and restores on the NAS: the shell that archives named
  * volumes through a short-lived container and dumps databases inside their
  * own containers, writes a backup folder under a temporary name with a
  * manifest and the sha256 of every file, verifies one, and restores one.

@@ -23,7 +23,7 @@ import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } fr
 import type { ImageTag } from '../rules/images.js';
 
 /**
- * Blue-green releases (issue 15): the backend service runs under two compose
+ * Blue-green releases: the backend service runs under two compose
  * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
  * same compose file, under `<project>`) sends requests to the live one through
  * a one-line upstream include. A release starts the idle colour beside the

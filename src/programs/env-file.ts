@@ -4,7 +4,7 @@ import { sh, type Shell } from '../remote/shell.js';
 import { BACKUP_EXIT, BackupExit } from './backups.js';
 
 /**
- * The backend's environment file as part of a release (issue 13): written
+ * The backend's environment file as part of a release: written
  * atomically and private to the SSH user, a copy kept per release tag in the
  * state directory, so a rollback puts the target's file back with its image.
  * The content travels base64 inside the phase (a here-doc on standard input,

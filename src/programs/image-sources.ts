@@ -6,7 +6,7 @@ import { RECORD_MORE } from '../remote/history.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 
 /**
- * Where one image comes from, on the NAS (issue 14). Each function here is
+ * Where one image comes from, on the NAS. Each function here is
  * about one image `{ image, tag }`, so a release of several services calls it
  * once for each distinct image.
  */

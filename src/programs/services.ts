@@ -22,7 +22,7 @@ import {
 } from './image-sources.js';
 
 /**
- * The NAS side of a release of several compose services (issue 14): what
+ * The NAS side of a release of several compose services: what
  * each service runs, getting each distinct image once, recreating them
  * together, waiting for all of them in parallel under one timeout, and
  * putting every one back when any fails. Values are reported by the

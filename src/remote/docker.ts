@@ -55,7 +55,7 @@ export const docker = {
   remove: (containers: readonly string[]): ChangeCommand => change(['docker', 'rm', '-f', ...containers]),
   removeImages: (refs: readonly string[]): ChangeCommand => change(['docker', 'image', 'rm', ...refs]),
   pruneDangling: (): ChangeCommand => change(['docker', 'image', 'prune', '--force']),
-  // Where images come from (issue 14). Registry credentials live in a private DOCKER_CONFIG of the
+  // Where images come from. Registry credentials live in a private DOCKER_CONFIG of the
   // release's own, never in the NAS user's; the password reaches `login` on its standard input only.
   login: (o: { server: string; username: string; config: string }): ChangeCommand =>
     change(['docker', 'login', '--username', o.username, '--password-stdin', ...(o.server ? [o.server] : [])], {
@@ -110,7 +110,7 @@ export const compose = {
   /** Recreates one service with the image tag in the variable the compose file reads. */
   up: (o: { file: string; service: string; tagVariable: string; tag: string; force?: boolean }): ChangeCommand =>
     upServices({ file: o.file, services: [o.service], env: { [o.tagVariable]: o.tag }, force: o.force }),
-  /** Recreates several services at once (issue 14). */
+  /** Recreates several services at once. */
   upServices,
   down: (file: string): ChangeCommand => change(['compose', '--file', file, 'down', '--remove-orphans']),
   upAll: (file: string): ChangeCommand => change(['compose', '--file', file, 'up', '--detach', '--remove-orphans']),
@@ -118,7 +118,7 @@ export const compose = {
   project: (file: string): ReadCommand => command(['compose', '--file', file, 'config', '--services']),
 };
 
-// --- blue-green (issue 15): the two colours and the proxy, found through compose's labels ---
+// --- blue-green: the two colours and the proxy, found through compose's labels ---
 /** `docker container ls` of one compose project's service, found by the labels compose gives its containers. */
 function serviceContainers(project: string, service: string, options: readonly string[]): ReadCommand {
   return command([

@@ -23,13 +23,13 @@ export interface HistoryRecord {
   ended?: string;
   outcome?: Outcome;
   detail?: string;
-  /** The backup a rollback restored (issue 13). */
+  /** The backup a rollback restored. */
   backup?: string;
   /** sha256 of the environment file the release wrote (never its content). */
   env?: string;
-  /** A release of several services (issue 14): each service's tag, and how to find and check it again. */
+  /** A release of several services: each service's tag, and how to find and check it again. */
   services?: Record<string, ServiceRecord>;
-  /** The registry tag a release pulled (image-source: registry, issue 14): a rollback pulls it again when the image is gone. */
+  /** The registry tag a release pulled (image-source: registry): a rollback pulls it again when the image is gone. */
   pulled?: string;
   /** The image (name, no tag) the tag is of: an empty-tag rollback goes back across a renamed image. */
   image?: string;
@@ -39,7 +39,7 @@ export interface HistoryRecord {
   digest?: string;
   /** The same for a release of several services: each image's digest, by image name. */
   digests?: Record<string, string>;
-  /** blue-green (issue 15): the colour serving through the proxy after this operation. */
+  /** blue-green: the colour serving through the proxy after this operation. */
   color?: 'blue' | 'green';
 }
 

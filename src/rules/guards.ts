@@ -1,5 +1,5 @@
 /**
- * Guards of a release watch (issue 17): `<name>: <PromQL> <op> <threshold> for <duration>`,
+ * Guards of a release watch: `<name>: <PromQL> <op> <threshold> for <duration>`,
  * one a line, and the rule that says when one is breached. The watch itself
  * runs on the NAS (remote/watch.ts) and applies the same rule in its shell;
  * this module is what the runner checks inputs with and reports from.
@@ -139,7 +139,7 @@ export function worstOf(g: Pick<Guard, 'op'>, values: readonly number[]): number
   return g.op.startsWith('>') ? Math.max(...real) : Math.min(...real);
 }
 
-/** How a release is watched after its health check (issue 17). */
+/** How a release is watched after its health check. */
 export interface WatchPlan {
   guards: readonly Guard[];
   /** The Prometheus API base as reached from the NAS (`…/api/v1/query` is appended). */

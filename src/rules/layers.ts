@@ -1,6 +1,6 @@
 /**
- * The layers of an image that need not cross to the NAS (issue 14,
- * image-source: runner): a layer is there when the NAS has an image whose
+ * The layers of an image that need not cross to the NAS (image-source:
+ * runner): a layer is there when the NAS has an image whose
  * layers start with the same chain (the same diff IDs up to and including
  * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
  */

@@ -3,7 +3,7 @@ import { releaseStack, type HistoryRecord, type ServiceRecord } from '../remote/
 export type { ServiceRecord };
 
 /**
- * Several compose services in one release (issue 14): the `services` input's
+ * Several compose services in one release: the `services` input's
  * syntax, and what the history says about each service. Pure: no NAS, no
  * inputs reader, so every rule here is unit-tested on its own.
  */

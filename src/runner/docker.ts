@@ -6,7 +6,7 @@ import { LayerFilter } from './tar-filter.js';
 import { ParallelGzip } from './parallel-gzip.js';
 
 /**
- * The runner's own docker (issue 14, image-source: runner): builds an image
+ * The runner's own docker (image-source: runner): builds an image
  * on the runner and streams it, as `docker save` compressed, into whatever
  * takes it (the NAS's `docker load`, over the SSH connection). The runner's
  * docker is the one its environment names (DOCKER_HOST), as for any step.

@@ -32,7 +32,7 @@ import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
 
 /**
- * The runner's side of blue-green releases (issue 15): deploy-backend and
+ * The runner's side of blue-green releases: deploy-backend and
  * rollback-backend branch here when `strategy` is `blue-green`. Everything
  * that changes the NAS, from the idle colour's start to the old one's stop,
  * is one detached phase (src/programs/blue-green.ts).

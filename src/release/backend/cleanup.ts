@@ -4,7 +4,7 @@ import { imagesState, removeImages, runningTag, type ImagesState } from '../../p
 import { BACKUP_LIBRARY, decodeListing, listingValue } from '../../programs/backups.js';
 import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
-import { colorsState, liveTag, tagsInUse } from '../../programs/blue-green.js'; // issue 15
+import { colorsState, liveTag, tagsInUse } from '../../programs/blue-green.js';
 import { lines } from '../../remote/shell.js';
 import type { BackupEntry } from '../../rules/backups.js';
 import { pruneBackups } from './backup.js';
@@ -45,7 +45,7 @@ export async function cleanupImages(
     inventory: ImageTag[];
     history: readonly HistoryRecord[];
     pruneDangling: boolean;
-    /** Tags containers use (the colours of blue-green, issue 15): never removed. */
+    /** Tags containers use (the colours of blue-green): never removed. */
     inUse?: readonly string[];
   },
 ): Promise<CleanupResult> {
@@ -87,7 +87,7 @@ export function cleanupState(
   const { image } = settings;
   const colors = colorsState(settings.conn.repoPath, settings);
   const images = imagesState(image, settings.container);
-  const inUse = tagsInUse(image); // issue 15
+  const inUse = tagsInUse(image);
   return {
     // the colours' questions first: they run in the background, and the image's tags wait for them
     script: (r) =>
@@ -136,7 +136,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       inventory,
       history: state.history,
       pruneDangling: settings.pruneDangling,
-      inUse: state.answers.inUse, // issue 15: a warm colour's image
+      inUse: state.answers.inUse, // a warm colour's image
     });
     const { backups } = state.answers;
     const left = backups.length
@@ -172,7 +172,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
 });
 
 /**
- * cleanup-backend with several services (issue 14): the newest `keep` dated
+ * cleanup-backend with several services: the newest `keep` dated
  * tags of each image stay, and never a tag any service of the image runs or
  * would go back to in an empty-tag rollback. Outputs name `image:tag`.
  */

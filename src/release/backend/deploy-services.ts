@@ -73,7 +73,7 @@ export function servicesFailure(
 }
 
 /**
- * deploy-backend with several services (issue 14): the same steps as a
+ * deploy-backend with several services: the same steps as a
  * single-service release, in one detached phase; every service gets the
  * release's tag, and when any fails every one goes back to what ran before.
  */

@@ -1,5 +1,5 @@
 import { readDeploymentInputs } from '../../github/deployments.js';
-import { deployBlueGreen } from './blue-green.js'; // issue 15
+import { deployBlueGreen } from './blue-green.js';
 import { readDeployBackend, type DeployBackendInputs } from '../../inputs/backend.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
 import { commitOf, previousRelease, withDeploy } from '../../remote/history.js';
@@ -56,7 +56,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
   // The guards' PromQL is parsed here, so only this flow's bundle carries the grammar.
   settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context): Promise<FlowResult> {
-    // Several services (issue 14) and blue-green (issue 15) take their own paths; today's single service is unchanged.
+    // Several services and blue-green take their own paths; today's single service is unchanged.
     if (settings.services.length) return deployServices(settings, nas, context);
     if (settings.blueGreen.strategy === 'blue-green') return deployBlueGreen(settings, nas, context);
     const { progress, deployment } = context;

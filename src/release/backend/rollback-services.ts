@@ -51,7 +51,7 @@ function specOf(name: string, r: ServiceRecord): ServiceSpec {
 }
 
 /**
- * rollback-backend with several services (issue 14): the named services (or
+ * rollback-backend with several services: the named services (or
  * all of the release's) each to `tag`, or each to its own previous release
  * by the history; the other services are not touched. Unknown names fail
  * before anything changes, listing the services there are.

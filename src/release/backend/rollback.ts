@@ -1,5 +1,5 @@
 import { readDeploymentInputs, type DeploymentInputs } from '../../github/deployments.js';
-import { rollbackBlueGreen } from './blue-green.js'; // issue 15
+import { rollbackBlueGreen } from './blue-green.js';
 import { readRollbackBackend, type RollbackBackendInputs } from '../../inputs/backend.js';
 import {
   BackendExit,
@@ -45,7 +45,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
   kind: { action: 'rollback-backend', stack: 'backend', locking: true },
   settings: (reader) => ({ ...readRollbackBackend(reader), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context) {
-    if (settings.blueGreen.strategy === 'blue-green') return rollbackBlueGreen(settings, nas, context); // issue 15
+    if (settings.blueGreen.strategy === 'blue-green') return rollbackBlueGreen(settings, nas, context);
     const { progress } = context;
     const { conn, target } = settings;
     const steps = ROLLBACK_BACKEND_STEPS;
@@ -56,7 +56,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const { runningImage, runningId, inventory } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
-    // A release of several services (issue 14) is rolled back per service; without one, today's single service.
+    // A release of several services is rolled back per service; without one, today's single service.
     if (settings.services.length || servicesOfLastRelease(state.history).size)
       return rollbackServices(settings, nas, state, context);
     const current = runningTag(target.image, runningImage);
