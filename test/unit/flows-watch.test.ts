@@ -12,7 +12,7 @@ import {
 } from '../../src/programs/backend.js';
 import { decodeWatch } from '../../src/programs/watch.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
-import { PRELUDE } from '../../src/remote/program.js';
+import { linked } from '../../src/remote/program.js';
 import { lines, sh } from '../../src/remote/shell.js';
 import { parseGuards } from '../../src/rules/guards.js';
 import { FAKE_RUN, fakeWorld } from '../support/fake-nas.js';
@@ -253,12 +253,14 @@ describe('a phase ending written on the NAS', () => {
     );
     recorder.startedAt = FAKE_RUN.started;
     const update = { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL };
-    const script = lines(
-      PRELUDE,
-      recorder.begin({ tag: TAG, detail: 'deploy' }),
-      recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
-        { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
-      ]),
+    // linked: with the prelude and the history library, as the phase gets them on the NAS
+    const script = linked(
+      lines(
+        recorder.begin({ tag: TAG, detail: 'deploy' }),
+        recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
+          { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
+        ]),
+      ),
     );
     const run = spawnSync('sh', ['-c', script.text], { encoding: 'utf8' });
     expect(run.status).toBe(BackendExit.WatchRolledBack);
