@@ -12,6 +12,7 @@
  * A library's comment lines (the first non-blank character is #) and blank
  * lines are left out of the module: they would travel with every program.
  * So a library holds no here-document and no quoted string spanning lines.
+ * Its shellcheck directives stay: a program is checked with its libraries.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,12 +30,15 @@ export function shellFiles(root = ROOT) {
     .sort();
 }
 
-/** A library as it travels: without its comment lines and blank lines. */
+/** A library as it travels: without its comment lines (but its shellcheck directives) and blank lines. */
 export function strip(text) {
   return text
     .split('\n')
     .map((line) => line.trimEnd())
-    .filter((line) => line.trim() !== '' && !line.trimStart().startsWith('#'))
+    .filter((line) => {
+      const t = line.trimStart();
+      return t !== '' && (!t.startsWith('#') || /^# shellcheck /.test(t));
+    })
     .join('\n');
 }
 

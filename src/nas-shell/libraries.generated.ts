@@ -5,6 +5,7 @@ export const LIBRARIES = {
   dayTwo: `nr_flock_state() {
   [ -e "$1" ] || { echo free; return; }
   [ -r /proc/locks ] || { echo unknown; return; }
+  # shellcheck disable=SC2012 # ls -di is the portable way to an inode number (BusyBox find has no -printf)
   nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
   [ -n "$nr_ino" ] || { echo unknown; return; }
   if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
@@ -13,11 +14,13 @@ nr_status_containers() {
   nr_format=$1; shift
   for nr_p in "$@"; do
     nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$nr_p" 2>/dev/null)
+    # shellcheck disable=SC2086 # one word per container id
     [ -z "$nr_ids" ] || nr_docker container inspect --format "$nr_format" $nr_ids 2>/dev/null
   done
 }
 nr_status() {
   nr_dir=$1; nr_live=$2; nr_format=$3; shift 3
+  # shellcheck disable=SC2018 # a colour is ASCII, and programs run with LC_ALL=C
   nr_value live_color "$(head -n 1 "$nr_dir/$nr_live" 2>/dev/null | tr -cd 'a-z')"
   nr_value lock "$(nr_flock_state "$nr_dir/lock")"
   nr_value phase "$(nr_flock_state "$nr_dir/busy")"
@@ -42,6 +45,7 @@ nr_logs_wait() {
   ( cat >/dev/null; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
   nr_watch=$!
   exec 3<&-
+  # shellcheck disable=SC2086 # one word per follower
   wait $nr_pids
   kill "$nr_watch" 2>/dev/null
   exit 0
@@ -90,8 +94,10 @@ nr_http_ok() {
 }
 nr_wait_container() {
   nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
+  # shellcheck disable=SC2046 # the state's three words become the positional parameters
   set -- $(nr_state "$nr_c"); nr_r0=$3
   while :; do
+    # shellcheck disable=SC2046
     set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
     case $1 in
       exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
@@ -157,6 +163,7 @@ nr_unreported_remove() {
   [ -s "$nr_f" ] || return 0
   nr_n=$#
   while [ "$nr_n" -gt 0 ]; do set -- "$@" -e "$1"; shift; nr_n=$((nr_n - 1)); done
+  # shellcheck disable=SC2094 # descriptor 6 only holds the lock: the list is read whole before it is rewritten
   ( flock -w 10 6
     grep -v -F -x "$@" "$nr_f" > "$nr_f.tmp"
     cat "$nr_f.tmp" > "$nr_f"; rm -f "$nr_f.tmp" ) 6>>"$nr_f"
@@ -223,25 +230,6 @@ nr_stack_health() {
     esac
   done
   exit "$NR_EXIT_STACK_UNHEALTHY"
-}
-nr_tag_release() {
-  nr_has=$(nr_git -C "$1" rev-parse --verify --quiet "refs/tags/$2^{commit}" || true)
-  if [ "$nr_has" = "$3" ]; then nr_say ok "Tag $2 already exists on this commit (a re-run): reusing it"
-  elif [ -n "$nr_has" ]; then nr_say fail "Tag $2 exists on another commit ($nr_has)"; exit "$NR_EXIT_TAG_ON_ANOTHER_COMMIT"
-  elif nr_tag_create; then nr_say ok "Created tag $2"
-  else exit "$NR_EXIT_TAG_NOT_CREATED"
-  fi
-}
-nr_tag_push() {
-  if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
-  else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
-}
-nr_verify_lock() {
-  if [ -f "$1/lock" ]; then
-    exec 9>>"$1/lock"
-    flock -n 9 || nr_value lock_held "$(head -c 2000 "$1/holder" 2>/dev/null | tr '\\n' ' ')"
-    exec 9>&-
-  fi
 }`,
   /** src/nas-shell/prelude.sh */
   prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
@@ -257,4 +245,25 @@ nr_value() {
   printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
 }
 nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`,
+  /** src/nas-shell/release-tag.sh */
+  releaseTag: `nr_tag_release() {
+  nr_has=$(nr_git -C "$1" rev-parse --verify --quiet "refs/tags/$2^{commit}" || true)
+  if [ "$nr_has" = "$3" ]; then nr_say ok "Tag $2 already exists on this commit (a re-run): reusing it"
+  elif [ -n "$nr_has" ]; then nr_say fail "Tag $2 exists on another commit ($nr_has)"; exit "$NR_EXIT_TAG_ON_ANOTHER_COMMIT"
+  elif nr_tag_create; then nr_say ok "Created tag $2"
+  else exit "$NR_EXIT_TAG_NOT_CREATED"
+  fi
+}
+nr_tag_push() {
+  if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
+  else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
+}`,
+  /** src/nas-shell/verify.sh */
+  verify: `nr_verify_lock() {
+  if [ -f "$1/lock" ]; then
+    exec 9>>"$1/lock"
+    flock -n 9 || nr_value lock_held "$(head -c 2000 "$1/holder" 2>/dev/null | tr '\\n' ' ')"
+    exec 9>&-
+  fi
+}`,
 } as const;
