@@ -132,6 +132,47 @@ nr_tag_release /r v1 abc`,
   });
 });
 
+describe('the monitoring libraries run with dash and BusyBox sh', () => {
+  /** Runs a program with a fake nr_docker and nr_git; its status and its marker lines. */
+  const run = (shell: string[], script: string): { status: number | null; markers: string[]; out: string } => {
+    const text = programText({ path: '/usr/bin:/bin', marker: MARKER, script: new Shell(script) });
+    const r = spawnSync(shell[0], [...shell.slice(1), '-s'], { input: text, encoding: 'utf8', timeout: 30_000 });
+    const markers = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(`${MARKER} `))
+      .map((l) => l.slice(MARKER.length + 1));
+    return { status: r.status, markers, out: r.stdout };
+  };
+  const docker = `nr_docker() {
+  case $1 in
+    inspect) case $4 in api) echo 'running healthy 0' ;; *) echo 'running unhealthy 0' ;; esac ;;
+    logs) echo "last line of $4" ;;
+  esac
+}`;
+  for (const shell of [['dash'], ['busybox', 'sh']]) {
+    it(`${shell.join(' ')}: an unhealthy stack prints the unhealthy containers' logs and exits StackUnhealthy`, async () => {
+      const { MonitoringExit } = await import('../../src/programs/monitoring.js');
+      const r = run(shell, `${docker}\nnr_stack_health 0 api "db 1"`);
+      expect(r.status).toBe(MonitoringExit.StackUnhealthy);
+      expect(r.markers).toContain('group Last 50 log lines of db 1');
+      expect(r.markers).not.toContain('group Last 50 log lines of api');
+      expect(r.out).toContain('last line of db 1');
+    });
+
+    it(`${shell.join(' ')}: a tag on another commit stops the release; the same commit reuses it`, async () => {
+      const { MonitoringExit } = await import('../../src/programs/monitoring.js');
+      const git = (commit: string) => `nr_git() { echo ${commit}; }\nnr_tag_create() { echo created; }`;
+      const other = run(shell, `${git('b'.repeat(40))}\nnr_tag_release /r v1 ${'a'.repeat(40)}`);
+      expect(other.status).toBe(MonitoringExit.TagOnAnotherCommit);
+      expect(other.out).not.toContain('created');
+      const same = run(shell, `${git('a'.repeat(40))}\nnr_tag_release /r v1 ${'a'.repeat(40)}`);
+      expect(same.status).toBe(0);
+      expect(same.markers).toEqual(['ok Tag v1 already exists on this commit (a re-run): reusing it']);
+      expect(same.out).not.toContain('created');
+    });
+  }
+});
+
 describe('rendered programs the flow tests do not drive are clean POSIX sh', () => {
   const r = new Renderer(
     {
