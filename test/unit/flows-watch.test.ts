@@ -14,7 +14,7 @@ import { decodeWatch } from '../../src/programs/watch.js';
 import type { ServicesDeployState, ServicesReleaseValues } from '../../src/programs/services.js';
 import type { BlueGreenDeployState, BlueGreenReleaseValues } from '../../src/programs/blue-green.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
-import { PRELUDE } from '../../src/remote/program.js';
+import { linked } from '../../src/remote/program.js';
 import { lines, sh } from '../../src/remote/shell.js';
 import { parseGuards } from '../../src/rules/guards.js';
 import { FAKE_RUN, fakeWorld } from '../support/fake-nas.js';
@@ -255,12 +255,14 @@ describe('a phase ending written on the NAS', () => {
     );
     recorder.startedAt = FAKE_RUN.started;
     const update = { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL };
-    const script = lines(
-      PRELUDE,
-      recorder.begin({ tag: TAG, detail: 'deploy' }),
-      recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
-        { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
-      ]),
+    // linked: with the prelude and the history library, as the phase gets them on the NAS
+    const script = linked(
+      lines(
+        recorder.begin({ tag: TAG, detail: 'deploy' }),
+        recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
+          { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
+        ]),
+      ),
     );
     const run = spawnSync('sh', ['-c', script.text], { encoding: 'utf8' });
     expect(run.status).toBe(BackendExit.WatchRolledBack);
