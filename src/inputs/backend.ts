@@ -182,7 +182,6 @@ export function readBlueGreen(r: InputReader): BlueGreenSettings {
 function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   if (d.blueGreen.strategy !== 'blue-green') return;
   const unsupported: Array<[string, boolean]> = [
-    ['image-source', d.source.kind !== 'nas'],
     ['backup-volumes', d.backups.enabled],
     ['env-file-content', d.envFile.content !== ''],
   ];
@@ -395,7 +394,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
       ['restore-backup', restoreBackup !== ''],
       ['env-file-content', settings.envFile.content !== ''],
       ['services', settings.services.length > 0],
-      ['image-source', settings.source.kind !== 'nas'],
     ] as const)
       if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
   return settings;

@@ -39,16 +39,8 @@ import {
 import { installEnvFile, putBackEnvFile, stageEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
 import { plannedItems, type BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
-import {
-  ImageExit,
-  decodeNasLayers,
-  nasLayersScript,
-  obtainImage,
-  obtainStepText,
-  pullImage,
-  pulledDigestFields,
-  type NasLayers,
-} from './image-sources.js';
+import { ImageExit, decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
+import { imageSourceKind } from '../image-sources/table.js';
 import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
 
 /** How the backend's phases end. */
@@ -156,7 +148,7 @@ export function deployState(
   source: ImageSource = { kind: 'nas' },
   preflight?: PreflightPlan,
 ): StateQuestions<DeployState> {
-  const runner = source.kind === 'runner';
+  const runner = imageSourceKind(source).sentFromRunner;
   const checks = preflightQuestions(preflight, checkout);
   return {
     // The image query runs beside the fetch; its value line is short, so it cannot tear another.
@@ -480,12 +472,13 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
   const ref = `${target.image}:${p.tag}`;
   const steps = new Steps(RELEASE_STEPS);
   const source = p.source ?? { kind: 'nas' };
-  // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
-  // refused before the backup and the checkout move.
-  const pullFirst = source.kind === 'registry';
+  const kind = imageSourceKind(source);
+  // An image obtained without changing what runs (a pull) comes first, so a missing tag or an image of another
+  // platform is refused before the backup and the checkout move.
+  const pullFirst = kind.obtainsFirst;
   const obtain = lines(
-    steps.say('build', obtainStepText(source, ref)),
-    obtainImage(r, {
+    steps.say('build', kind.stepText(ref)),
+    kind.obtain(r, {
       image: target.image,
       tag: p.tag,
       source,
@@ -516,13 +509,9 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ...envRecord(p),
       ...pulledRecord(p),
     },
-    ...(p.source?.kind === 'registry' || p.watch
+    ...(kind.digestFields(r, ref, target.image) || p.watch
       ? {
-          successFields: lines(
-            p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined,
-            watch ? watch.successField : undefined,
-            sh`:`,
-          ),
+          successFields: lines(kind.digestFields(r, ref, target.image), watch ? watch.successField : undefined, sh`:`),
         }
       : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
@@ -604,7 +593,7 @@ function envRecord(p: ReleasePlan): { env?: string } {
 
 /** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
 function pulledRecord(p: ReleasePlan): { pulled?: string } {
-  return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+  return imageSourceKind(p.source ?? { kind: 'nas' }).record();
 }
 
 /**

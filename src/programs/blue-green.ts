@@ -23,6 +23,10 @@ import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
+import type { ImageSource } from '../inputs/image-source.js';
+import { imageSourceKind, type Reobtain } from '../image-sources/table.js';
+import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
+import { decodePlatform, platformQuestion } from './preflight.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -201,16 +205,37 @@ export function liveTag(image: string, state: BlueGreenState): string {
   return state.live ? colorTag(image, state.colors[state.live]) : '';
 }
 
-export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {}
+export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {
+  /** The NAS's platform ('' unknown): an image pulled or built on the runner must be of it. */
+  platform?: string;
+  /** With an image the runner sends: the layers the NAS has, and the image's tags there. */
+  layers?: NasLayers;
+  inventory?: ImageTag[];
+}
 
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
+/** deploy-backend's first questions with blue-green: the colours, the commit to release, what the image source needs. */
 export function blueGreenDeployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
+  source: ImageSource = { kind: 'nas' },
 ): StateQuestions<BlueGreenDeployState> {
+  const runner = imageSourceKind(source).sentFromRunner;
+  const tags = imageTags(target.image);
   return {
-    script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-    decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+    // the layers' value line is long: asked after the others have ended
+    script: (r) =>
+      lines(
+        colorQuestions(r, checkout.repo, target),
+        platformQuestion(),
+        fetchTarget(r, checkout),
+        runner ? lines(sh`wait`, nasLayersScript(r), tags.script(r)) : undefined,
+      ),
+    decode: (values) => ({
+      ...decodeColors(values),
+      ...decodeFetchedTarget(values),
+      ...(values.has('nas_platform') ? { platform: decodePlatform(values) } : {}),
+      ...(runner ? { layers: decodeNasLayers(values), inventory: tags.decode(values).inventory } : {}),
+    }),
   };
 }
 
@@ -636,6 +661,11 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
   buildContext: string;
   dockerfile: string;
   runLabel: string;
+  /** Where the image comes from (default: built on the NAS), and the registry login's private folder. */
+  source?: ImageSource;
+  authDir?: string;
+  /** The NAS's platform: an image pulled of another is refused before the idle colour starts. */
+  platform?: string;
   /** List the image's tags and the tags containers use after a success, for keep-images (unset: not asked). */
   listImages?: boolean;
 }
@@ -643,6 +673,8 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
 /** What a blue-green release reports; `images` with listImages. */
 export type BlueGreenReleaseValues = SwitchValues & {
   built: boolean;
+  /** A pulled image refused for its platform: the platform its config names. */
+  imagePlatform?: string;
   /** The metrics watch, as far as it went (absent: the release had none). */
   watch?: WatchResult;
   images?: { inventory: ImageTag[]; inUse: string[] };
@@ -656,6 +688,22 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   const tags = imageTags(target.image);
   const inUse = tagsInUse(target.image);
+  const source = p.source ?? { kind: 'nas' };
+  const kind = imageSourceKind(source);
+  // the image is on the NAS before the idle colour starts; one obtained without a change (a pull) before the checkout moves
+  const obtain = lines(
+    steps.say('build', kind.stepText(ref)),
+    kind.obtain(r, {
+      image: target.image,
+      tag: p.tag,
+      source,
+      build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
+      authDir: p.authDir ?? `${stateDirOf(p.repo)}/registry-auth`,
+      kept: 'the live colour was not touched',
+      ...(p.platform ? { platform: p.platform } : {}),
+    }),
+  );
+  const digest = kind.digestFields(r, ref, target.image);
   // a watch's rollback is recorded with the colour that serves again
   const watch =
     p.watch &&
@@ -668,30 +716,23 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   return {
     title: 'Releasing the backend (blue-green)',
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...kind.record() },
+    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle, ...kind.record() },
     endings: [
       switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
       ...(watch ? [watch.ending] : []),
     ],
-    ...(watch ? { successFields: watch.successField } : {}),
+    ...(digest || watch ? { successFields: lines(digest, watch ? watch.successField : undefined, sh`:`) } : {}),
     // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
     ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
-    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+    script: sh`${kind.obtainsFirst ? obtain : sh`:`}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
+${kind.obtainsFirst ? sh`:` : obtain}
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
@@ -700,22 +741,38 @@ ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
     decode: (values) => ({
       ...decodeSwitch(values),
       built: values.get('built') === 'yes',
+      ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
       ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
       ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
     }),
   };
 }
 
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
-export function blueGreenRollbackPhase(r: Renderer, p: SwitchPlan & { named: boolean }): Phase<SwitchValues> {
+/**
+ * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
+ * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes.
+ */
+export function blueGreenRollbackPhase(
+  r: Renderer,
+  p: SwitchPlan & { named: boolean; pull?: Reobtain },
+): Phase<SwitchValues> {
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  const pull = p.pull
+    ? pullImage(r, {
+        ref: p.pull.ref,
+        target: `${p.target.image}:${p.tag}`,
+        authDir: p.pull.authDir,
+        what: 'the missing image',
+        ...(p.pull.login ? { login: p.pull.login } : {}),
+      })
+    : undefined;
   return {
     title: 'Rolling back the backend (blue-green)',
     timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
     begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
     success: { color: idle },
     endings: [switchBackEnding(idle, {})],
-    script: switchColors(r, p, new Steps(SWITCH_STEPS)),
+    script: lines(pull, switchColors(r, p, new Steps(SWITCH_STEPS))),
     decode: decodeSwitch,
   };
 }

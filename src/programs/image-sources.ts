@@ -38,6 +38,10 @@ export interface ObtainPlan {
   authDir: string;
   /** The NAS's platform (`linux/arm64`), learned in the first round trip: a pulled image of another is refused. */
   platform?: string;
+  /** A release of several services: the services that run the image (the log names them). */
+  services?: readonly string[];
+  /** What a failed build says was not touched (default: the running container). */
+  kept?: string;
 }
 
 /**
@@ -143,45 +147,6 @@ fi
 nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
 }
 
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-export function obtainImage(r: Renderer, p: ObtainPlan): Shell {
-  const ref = `${p.image}:${p.tag}`;
-  const source = p.source;
-  if (source.kind === 'registry')
-    return pullImage(r, {
-      ref: `${p.image}:${source.tag}`,
-      target: ref,
-      authDir: p.authDir,
-      what: 'image',
-      ...(source.login ? { login: source.login } : {}),
-      ...(p.platform ? { platform: p.platform } : {}),
-    });
-  if (source.kind === 'runner')
-    return sh`if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not sent'` : sh`nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-  return sh`cd ${p.build.repo} || ${EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-
-/** What the step that obtains an image says, by source. */
-export function obtainStepText(source: ImageSource, ref: string): string {
-  if (source.kind === 'registry') return `Pulling backend image (${ref})`;
-  if (source.kind === 'runner') return `Checking backend image from the runner (${ref})`;
-  return `Building backend image (${ref})`;
-}
-
 /** The layer chains of the images on the NAS: what a stream from the runner may leave out. */
 export interface NasLayers {
   /** Each image's diff IDs, base layer first. */
@@ -221,24 +186,4 @@ export function loadImage(r: Renderer, ref: string): TypedProgram<{ loaded: bool
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
     decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
   };
-}
-
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-export function obtainFailure(
-  source: ImageSource,
-  image: string,
-  tag: string,
-  code: number,
-  platforms?: { image: string; nas: string },
-): string | undefined {
-  const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-  const login = source.kind === 'registry' ? source.login : undefined;
-  if (code === ImageExit.RegistryLoginFailed)
-    return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-  if (code === ImageExit.PullFailed)
-    return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-  if (code === ImageExit.PlatformMismatch)
-    return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
-  if (code === ImageExit.ImageNotTransferred) return `the image ${image}:${tag} built on the runner is not on the NAS`;
-  return undefined;
 }

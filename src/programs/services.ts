@@ -8,13 +8,7 @@ import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
-import {
-  distinctImages,
-  serviceRecord,
-  type ImageToObtain,
-  type ServiceRecord,
-  type ServiceSpec,
-} from '../rules/services.js';
+import { distinctImages, serviceRecord, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
 import {
@@ -29,14 +23,8 @@ import {
 } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
-import {
-  decodeNasLayers,
-  nasLayersScript,
-  obtainImage as obtainFromSource,
-  pullImage,
-  pulledDigestsFields,
-  type NasLayers,
-} from './image-sources.js';
+import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
+import { imageSourceKind } from '../image-sources/table.js';
 
 /**
  * The NAS side of a release of several compose services: what
@@ -121,7 +109,7 @@ export function servicesDeployState(
   source: ImageSource = { kind: 'nas' },
   compose?: ComposeChoice,
 ): StateQuestions<ServicesDeployState> {
-  const runner = source.kind === 'runner';
+  const runner = imageSourceKind(source).sentFromRunner;
   const images = distinctImages(services).map((i) => i.image);
   const checks = preflightQuestions(
     compose
@@ -200,26 +188,7 @@ export function servicesImages(
 }
 
 /**
- * Gets one image of the release onto the NAS, tagged `image:tag`: today by
- * building it there (reused when the tag exists). One function per distinct
- * image, so other sources (a registry pull, a stream from the runner) slot in here.
- */
-export function obtainImage(r: Renderer, o: ImageToObtain & { tag: string }): Shell {
-  const ref = `${o.image}:${o.tag}`;
-  return sh`if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
-else
-  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
-  ${r.change(docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${EXIT.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok ${`Image ${ref} built`}
-fi
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
-else ${r.dryRun ? sh`nr_say info ${`dry-run: ${ref} was not built`}` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
-}
-
-/**
- * Runs the parts (each may `exit` with a named code, as obtainImage does) at
+ * Runs the parts (each may `exit` with a named code, as obtaining an image does) at
  * the same time, each in a subshell: the first one's output live, each
  * other's kept in a file of its own and printed after it, in the order of the
  * list. It waits for every part (nothing is left building), then goes on only
@@ -522,9 +491,9 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
   });
   const firstPrevious = p.previous.find(Boolean) ?? '';
   const source = p.source ?? { kind: 'nas' };
+  const kind = imageSourceKind(source);
   // as a single-service release records it; each service's record holds it too
-  const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
-  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
+  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...kind.record() };
   // a watch's rollback is recorded with what runs after it: each service on its fallback
   const watch =
     p.watch &&
@@ -534,49 +503,32 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
       previous: firstPrevious,
       services: fallbackRecord(p.services, moves, p.record),
     });
-  const getting =
-    source.kind === 'registry'
-      ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
-      : source.kind === 'runner'
-        ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
-        : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
+  const getting = kind.stepTextOfImages(images.length, p.services.length);
   // each image once, whatever the source; `obtaining` says which one an image exit is about
   const obtain = images.map(
     (i, n) =>
       sh`nr_value obtaining ${String(n)}
-${
-  source.kind === 'nas'
-    ? obtainImage(r, { ...i, tag: p.tag })
-    : obtainFromSource(r, {
-        image: i.image,
-        tag: p.tag,
-        source,
-        build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
-        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-        ...(p.platform ? { platform: p.platform } : {}),
-      })
-}`,
+${kind.obtain(r, {
+  image: i.image,
+  tag: p.tag,
+  source,
+  build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
+  authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+  services: i.services,
+  ...(p.platform ? { platform: p.platform } : {}),
+})}`,
+  );
+  const digests = kind.digestsFields(
+    r,
+    images.map((i) => i.image),
+    p.tag,
   );
   return {
     title: 'Releasing the services',
     timeout: 3600 * images.length + p.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
     begin: { ...update, detail: 'deploy' },
     success: update,
-    ...(source.kind === 'registry' || watch
-      ? {
-          successFields: lines(
-            source.kind === 'registry'
-              ? pulledDigestsFields(
-                  r,
-                  images.map((i) => i.image),
-                  p.tag,
-                )
-              : undefined,
-            watch ? watch.successField : undefined,
-            sh`:`,
-          ),
-        }
-      : {}),
+    ...(digests || watch ? { successFields: lines(digests, watch ? watch.successField : undefined, sh`:`) } : {}),
     ...(watch ? { endings: [watch.ending] } : {}),
     ...(p.listTags
       ? {
@@ -593,7 +545,7 @@ ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-${source.kind === 'nas' ? allAtOnce(r, obtain) : lines(...obtain)}
+${kind.obtainsAtOnce ? allAtOnce(r, obtain) : lines(...obtain)}
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}

@@ -1,10 +1,13 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, runAction } from './harness.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, STATE, runAction } from './harness.js';
 import { WATCH_ROLLBACK_DETAIL } from '../../src/programs/backend.js';
 import {
   NRG_IMAGE,
+  NRG_ORIGIN,
   NRG_REPO,
   PROXY_URL,
   UPSTREAM,
@@ -484,5 +487,172 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     });
     console.log(`recreate under load: ${JSON.stringify(report)}`);
     expect(report.failed).toBeGreaterThan(0);
+  });
+});
+
+/** The runner's own engine and the registry of test/nas/image-sources.sh. */
+const RUNNER_DOCKER = 'unix:///run/nas-runner/docker.sock';
+const REGISTRY = '127.0.0.1:5000';
+const NRG_PULLED = `${REGISTRY}/nrg-backend`;
+const REG_USER = readFileSync(join(STATE, 'registry/user'), 'utf8').trim();
+const REG_PASSWORD = readFileSync(join(STATE, 'registry/password'), 'utf8').trim();
+
+/** A runner's workspace: the sample's origin checked out at `sha`, as actions/checkout leaves it. */
+function nrgWorkspace(sha: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nrg-ws-'));
+  // the origin belongs to the NAS user: git reads it for root only with safe.directory in a global config
+  const home = mkdtempSync(join(tmpdir(), 'nrg-home-'));
+  writeFileSync(join(home, '.gitconfig'), '[safe]\n\tdirectory = *\n');
+  execFileSync('git', ['clone', '-q', NRG_ORIGIN, dir], { env: { ...process.env, HOME: home } });
+  rmSync(home, { recursive: true, force: true });
+  execFileSync('git', ['-C', dir, 'checkout', '-q', sha]);
+  return dir;
+}
+
+/** What the workflow does before a registry release: build the sample at `sha` on the runner, push it as `tag`. */
+function pushToRegistry(sha: string, tag: string): void {
+  const ws = nrgWorkspace(sha);
+  const config = mkdtempSync(join(tmpdir(), 'nrg-cfg-'));
+  const env = { ...process.env, DOCKER_HOST: RUNNER_DOCKER, DOCKER_CONFIG: config };
+  try {
+    execFileSync('docker', ['build', '--quiet', '--tag', `${NRG_PULLED}:${tag}`, join(ws, 'nrg')], {
+      env,
+      stdio: 'ignore',
+    });
+    execFileSync('docker', ['login', '--username', REG_USER, '--password-stdin', REGISTRY], {
+      input: REG_PASSWORD,
+      env,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    execFileSync('docker', ['push', `${NRG_PULLED}:${tag}`], { env, stdio: 'ignore' });
+  } finally {
+    rmSync(config, { recursive: true, force: true });
+    rmSync(ws, { recursive: true, force: true });
+  }
+}
+
+/** Removes the images these tests made, on the NAS and on the runner (nothing else). */
+function removeOwnImages(): void {
+  for (const engine of [undefined, RUNNER_DOCKER]) {
+    const env = { ...process.env, ...(engine ? { DOCKER_HOST: engine } : {}) };
+    const refs = execFileSync('docker', ['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'], {
+      encoding: 'utf8',
+      env,
+    })
+      .split('\n')
+      .filter((r) => r.startsWith(`${NRG_PULLED}:`) || (engine !== undefined && r.startsWith(`${NRG_IMAGE}:`)));
+    if (refs.length) execFileSync('docker', ['image', 'rm', '--force', ...refs], { env, stdio: 'ignore' });
+  }
+}
+
+const withRegistry = (extra: Record<string, string>): Record<string, string> =>
+  nrgInputs({
+    image: NRG_PULLED,
+    'image-source': 'registry',
+    'registry-username': REG_USER,
+    'registry-password': REG_PASSWORD,
+    ...extra,
+  });
+const imageId = (engine: string | undefined, ref: string): string =>
+  execFileSync('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], {
+    encoding: 'utf8',
+    env: { ...process.env, ...(engine ? { DOCKER_HOST: engine } : {}) },
+  }).trim();
+
+describe('blue-green with images from the registry and from the runner', () => {
+  beforeAll(async () => {
+    resetSample();
+    removeOwnImages();
+    const first = await deploy();
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+  });
+  afterAll(() => {
+    resetSample();
+    removeOwnImages();
+  });
+
+  it('image-source runner: the runner builds the release and streams it in before the idle colour starts; no request lost', async () => {
+    const sha = pushVersion('from the runner');
+    const tag = tagOfSha(sha);
+    const ws = nrgWorkspace(sha);
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    try {
+      const report = await underLoad(async () => {
+        run = await runAction('deploy-backend', nrgInputs({ 'image-source': 'runner' }), {
+          env: { DOCKER_HOST: RUNNER_DOCKER, GITHUB_WORKSPACE: ws },
+        });
+      });
+      expect(run.code, run.stdout.slice(-3000)).toBe(0);
+      expect(report.failed, report.failures.join('\n')).toBe(0);
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+    expect(run.stdout).toContain('[2/10] Building the image on the runner and sending it to the NAS...');
+    expect(run.stdout).toContain(`Image ${NRG_IMAGE}:${tag} is on the NAS (built on the runner)`);
+    expect(run.stdout).not.toContain('Image built');
+    // on the NAS only because it crossed the SSH connection, and it is what serves
+    expect(imageId(undefined, `${NRG_IMAGE}:${tag}`)).toBe(imageId(RUNNER_DOCKER, `${NRG_IMAGE}:${tag}`));
+    expect(await version()).toBe('from the runner');
+    expect(await oneColourRuns()).toEqual([`nrg-backend-${run.outputs.LIVE_COLOR} ${NRG_IMAGE}:${tag}`]);
+    expect(sampleHistory().at(-1)).toMatchObject({ tag, outcome: 'success', color: run.outputs.LIVE_COLOR });
+  });
+
+  it('image-source registry: pulled before anything changes, a missing tag refused; the history keeps pulled and the digest; a rollback whose image is gone pulls it again', async () => {
+    const seed = readFileSync(join(ROOT, 'test/nas/app-bluegreen/nrg/docker-compose.yml'), 'utf8');
+    expect(seed).toContain('image: nrg-backend:${BACKEND_TAG:-latest}');
+    const one = pushSample(
+      {
+        'nrg/docker-compose.yml': seed.replace('image: nrg-backend:', `image: ${NRG_PULLED}:`),
+        'nrg/www/version': 'registry one\n',
+      },
+      'Images from the registry',
+    );
+    pushToRegistry(one, one);
+    const first = await runAction('deploy-backend', withRegistry({ 'image-tag': one }), { secrets: [REG_PASSWORD] });
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    expect(first.stdout).toContain(`Pulling backend image (${NRG_PULLED}:${tagOfSha(one)})`);
+    expect(await version()).toBe('registry one');
+    const recorded = sampleHistory().at(-1) ?? {};
+    expect(recorded).toMatchObject({ tag: tagOfSha(one), pulled: one, outcome: 'success' });
+    expect(recorded.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    // a tag never pushed: refused before the checkout moves or a colour starts
+    const head = asNas(['git', '-C', NRG_REPO, 'rev-parse', 'HEAD']).trim();
+    const two = pushVersion('registry two');
+    const missing = await runAction('deploy-backend', withRegistry({ 'image-tag': two }), { secrets: [REG_PASSWORD] });
+    expect(missing.code).not.toBe(0);
+    expect(missing.stdout).toContain(
+      `::error::deploy-backend failed before any colour changed: pulling ${NRG_PULLED}:${two} failed: the tag is missing from the registry`,
+    );
+    expect(asNas(['git', '-C', NRG_REPO, 'rev-parse', 'HEAD']).trim()).toBe(head);
+    expect(runningColors()).toEqual([`nrg-backend-${first.outputs.LIVE_COLOR} ${NRG_PULLED}:${tagOfSha(one)}`]);
+    expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'failure', detail: 'image pull failed' });
+
+    pushToRegistry(two, two);
+    const report = await underLoad(async () => {
+      const second = await runAction('deploy-backend', withRegistry({ 'image-tag': two }), {
+        secrets: [REG_PASSWORD],
+      });
+      expect(second.code, second.stdout.slice(-3000)).toBe(0);
+      expect(await version()).toBe('registry two');
+      await oneColourRuns();
+      // release one's image is gone from the NAS: the rollback pulls the digest it ran, before anything changes
+      execFileSync('docker', ['image', 'rm', `${NRG_PULLED}:${tagOfSha(one)}`, `${NRG_PULLED}:${one}`], {
+        stdio: 'ignore',
+      });
+      const back = await runAction('rollback-backend', withRegistry({}), { secrets: [REG_PASSWORD] });
+      expect(back.code, back.stdout.slice(-3000)).toBe(0);
+      expect(back.stdout).toContain(
+        `Image ${NRG_PULLED}:${tagOfSha(one)} is not on the NAS: it is pulled from the registry (${NRG_PULLED}:${one}) by the digest it was released with (${NRG_PULLED}@${recorded.digest})`,
+      );
+      expect(await version()).toBe('registry one');
+    });
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(sampleHistory().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      tag: tagOfSha(one),
+      outcome: 'success',
+    });
+    expect(readFileSync(join(NRG_REPO, '.git/nas-release/history.jsonl'), 'utf8')).not.toContain(REG_PASSWORD);
   });
 });

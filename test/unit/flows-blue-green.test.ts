@@ -241,6 +241,95 @@ describe('deploy-backend with strategy blue-green', () => {
   });
 });
 
+describe('deploy-backend with strategy blue-green and an image source', () => {
+  const state = (s: BlueGreenState, more: Partial<BlueGreenDeployState> = {}): BlueGreenDeployState => ({
+    ...s,
+    commit: COMMIT,
+    subject: 'Fix the cart',
+    platform: 'linux/amd64',
+    ...more,
+  });
+  const REGISTRY = { ...BLUE_GREEN, 'image-source': 'registry', 'image-tag': 'sha-c0ffee1' };
+
+  it('registry: the image is pulled, checked for the NAS platform and tagged before the checkout moves and the idle colour starts; the history records pulled and the digest', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, { code: 0, values: switched({}) });
+    const result = await deployBackend.run(settingsOf(deployBackend, REGISTRY), nas, context);
+    expect(result.ok).toBe(true);
+    const phase = nas.phases[0];
+    const text = phase.script.text;
+    const at = (s: string): number => {
+      expect(text).toContain(s);
+      return text.indexOf(s);
+    };
+    expect(at(`docker pull ${IMAGE}:sha-c0ffee1`)).toBeLessThan(at('Updating repository'));
+    expect(at('The image is built for $nr_img_pf, as the NAS runs')).toBeLessThan(at('Updating repository'));
+    expect(at(`docker tag ${IMAGE}:sha-c0ffee1 ${IMAGE}:${TAG}`)).toBeLessThan(at('--project-name backend-green'));
+    expect(text).not.toContain('docker build --tag');
+    expect(phase.begin).toMatchObject({ tag: TAG, pulled: 'sha-c0ffee1' });
+    expect(phase.success).toMatchObject({ tag: TAG, color: 'green', pulled: 'sha-c0ffee1' });
+    expect(phase.successFields?.text).toContain('"digest"');
+  });
+
+  it('registry: a missing tag ends the release before any colour changed, naming the pull, recorded', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BackendExit.PullFailed,
+      values: { ...switched({}), built: false },
+      tail: ['manifest unknown'],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, REGISTRY), nas, context);
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(
+      new RegExp(
+        `^deploy-backend failed before any colour changed: pulling ${IMAGE}:sha-c0ffee1 failed: the tag is missing`,
+      ),
+    );
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: TAG, commit: COMMIT, previous: T3, detail: 'image pull failed' } },
+    ]);
+  });
+
+  it('registry: an image of another platform is refused before any colour changed', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BackendExit.PlatformMismatch,
+      values: { ...{ ...switched({}), built: false }, imagePlatform: 'linux/arm64' },
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, REGISTRY), nas, context);
+    expect(result.error).toContain(
+      `the image ${IMAGE}:sha-c0ffee1 is built for linux/arm64, but the NAS runs linux/amd64`,
+    );
+    expect(nas.finishes[0].update).toMatchObject({ detail: 'image of another platform' });
+  });
+
+  it('runner: the image is sent before the phase (not again when the NAS has it), one step more, the phase checks it arrived', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({
+      answers: state(colors('blue', running(T3)), { layers: { chains: [] }, inventory: [{ tag: TAG, bytes: 1 }] }),
+      history: [released('backend', T3)],
+    });
+    nas.answer(RELEASE, { code: 0, values: switched({}) });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'image-source': 'runner' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    expect(platform.lines).toContain('[2/10] Building the image on the runner and sending it to the NAS...');
+    expect(platform.lines.join('\n')).toContain(`Image ${IMAGE}:${TAG} is already on the NAS`);
+    const text = nas.phases[0].script.text;
+    expect(text).toContain(`Image ${IMAGE}:${TAG} is on the NAS (built on the runner)`);
+    expect(text).not.toContain('docker build --tag');
+    // the state asked the NAS's layers and the image's tags for the stream
+    const asked = nas.calls[0];
+    expect(asked.kind === 'readState' && asked.questions.script(nas.render).text).toContain('nas_layers_b64');
+  });
+});
+
 describe('rollback-backend with strategy blue-green', () => {
   const inventory: ImageTag[] = [
     { tag: TAG, bytes: 1 },
@@ -316,6 +405,70 @@ describe('rollback-backend with strategy blue-green', () => {
       code: BlueGreenExit.BlueGreenSwitchBackFailed,
       update: { color: 'blue' },
     });
+  });
+
+  it('registry: a target gone from the NAS is pulled again by the digest it was released with, before the switch', async () => {
+    const { nas, context, platform } = fakeWorld();
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    nas.answerState({
+      answers: { ...colors('green', none, running(TAG)), inventory: inventory.filter((t) => t.tag !== T3) },
+      history: [
+        released('backend', T2),
+        released('backend', T3, { pulled: 'sha-3333333', digest }),
+        released('backend', TAG),
+      ],
+    });
+    nas.answer(ROLLBACK, { code: 0, values: { running: T3, liveColor: 'blue', rolledBack: false, warm: false } });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'image-source': 'registry' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    expect(platform.log).toContain(
+      `Image ${IMAGE}:${T3} is not on the NAS: it is pulled from the registry (${IMAGE}:sha-3333333) by the digest it was released with (${IMAGE}@${digest}) before anything changes`,
+    );
+    const text = nas.phases[0].script.text;
+    expect(text.indexOf(`docker pull ${IMAGE}@${digest}`)).toBeGreaterThan(-1);
+    expect(text.indexOf(`docker tag ${IMAGE}@${digest} ${IMAGE}:${T3}`)).toBeLessThan(
+      text.indexOf('--project-name backend-blue'),
+    );
+  });
+
+  it('registry: a failed pull stops the rollback before anything changed, recorded', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...colors('green', none, running(TAG)), inventory: inventory.filter((t) => t.tag !== T3) },
+      history,
+    });
+    nas.answer(ROLLBACK, {
+      code: BackendExit.PullFailed,
+      values: { running: '', liveColor: '', rolledBack: false, warm: false },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'image-source': 'registry' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain(
+      `The rollback to ${IMAGE}:${T3} stopped before anything changed: pulling ${IMAGE}:${T3} failed (is it still in the registry?)`,
+    );
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: T3, previous: TAG, detail: 'image pull failed', color: 'green' } },
+    ]);
+  });
+
+  it('nas: a target gone from the NAS is refused before anything changes', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...colors('green', none, running(TAG)), inventory: inventory.filter((t) => t.tag !== T3) },
+      history,
+    });
+    await expect(rollbackBackend.run(settingsOf(rollbackBackend, BLUE_GREEN), nas, context)).rejects.toThrow(
+      `Image ${IMAGE}:${T3} does not exist on the NAS`,
+    );
+    expect(nas.ran).toEqual([]);
   });
 
   it('refuses restore-backup with blue-green before connecting', () => {

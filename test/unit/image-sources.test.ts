@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { readDeployBackend, readRollbackBackend } from '../../src/inputs/backend.js';
-import { registryOf } from '../../src/inputs/image-source.js';
+import { IMAGE_SOURCES, registryOf, type ImageSource } from '../../src/inputs/image-source.js';
+import { imageSourceKind } from '../../src/image-sources/table.js';
+import { ImageExit } from '../../src/programs/image-sources.js';
 import { InputReader } from '../../src/inputs/reader.js';
 import { ACTIONS } from '../../src/inputs/spec.js';
 import type { DeployState, ReleaseValues } from '../../src/programs/backend.js';
@@ -104,6 +106,62 @@ describe('image-source inputs', () => {
       tag: '',
       login: { server: '127.0.0.1:5000', username: 'u', password: 'p-secret' },
     });
+  });
+});
+
+describe('the image sources table', () => {
+  const sourceOf = (kind: (typeof IMAGE_SOURCES)[number]): ImageSource =>
+    kind === 'registry'
+      ? { kind, tag: 'sha-1', login: { server: '127.0.0.1:5000', username: 'ci', password: 'secret' } }
+      : { kind };
+  const r = new Renderer(bareTools, false);
+  const plan = (source: ImageSource) => ({
+    image: '127.0.0.1:5000/app',
+    tag: '2026.03.02-c0ffee1',
+    source,
+    build: { repo: '/repo', context: 'backend', dockerfile: '' },
+    authDir: '/repo/.git/nas-release/registry-auth',
+    platform: 'linux/amd64',
+  });
+  const imageExitNames = new Set(
+    Object.keys(ImageExit).map((k) => `NR_EXIT_${k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`),
+  );
+
+  it.each(IMAGE_SOURCES)(
+    '%s answers every part of the interface, and its NAS shell ends only with image exits',
+    (kind) => {
+      const source = sourceOf(kind);
+      const k = imageSourceKind(source);
+      const ref = '127.0.0.1:5000/app:2026.03.02-c0ffee1';
+      expect(k.stepText(ref)).toContain(ref);
+      expect(k.stepTextOfImages(2, 3)).toMatch(/2 image\(s\) for 3 service\(s\)/);
+      for (const flag of [k.obtainsFirst, k.obtainsAtOnce, k.sentFromRunner]) expect(typeof flag).toBe('boolean');
+      for (const services of [undefined, ['api', 'worker']]) {
+        const text = k.obtain(r, { ...plan(source), ...(services ? { services } : {}) }).text;
+        expect(text).toContain('127.0.0.1:5000/app');
+        const exits = [...text.matchAll(/exit "\$(NR_EXIT_[A-Z_]+)"/g)].map((m) => m[1]);
+        expect(exits.length).toBeGreaterThan(0);
+        for (const name of exits) expect(imageExitNames).toContain(name);
+      }
+      expect(k.record()).toEqual(kind === 'registry' ? { pulled: 'sha-1' } : {});
+      // a source that records a pull says what its digest was, and can pull it again for a rollback
+      const digest = k.digestFields(r, ref, '127.0.0.1:5000/app');
+      const again = k.reobtain({ image: '127.0.0.1:5000/app', tag: 'T', pulled: 'sha-1', authDir: '/a' });
+      expect(!!digest).toBe(kind === 'registry');
+      expect(!!k.digestsFields(r, ['127.0.0.1:5000/app'], 'T')).toBe(kind === 'registry');
+      expect(!!again).toBe(kind === 'registry');
+      if (again)
+        expect(again).toMatchObject({ ref: '127.0.0.1:5000/app:sha-1', authDir: '/a', login: { username: 'ci' } });
+      for (const code of Object.values(ImageExit)) {
+        const said = k.failure('127.0.0.1:5000/app', 'T', code);
+        if (said !== undefined) expect(said).toContain('127.0.0.1:5000/app');
+      }
+      expect(k.failure('127.0.0.1:5000/app', 'T', 1)).toBeUndefined();
+    },
+  );
+
+  it('a kind the table does not know is refused, never built on the NAS', () => {
+    expect(() => imageSourceKind({ kind: 'ftp' } as unknown as ImageSource)).toThrow('unknown image-source "ftp"');
   });
 });
 

@@ -29,9 +29,14 @@ import { Steps, type ProgramOutcome } from '../../remote/program.js';
 import { datedTags } from '../../rules/images.js';
 import { datedTag } from '../../rules/tags.js';
 import type { Progress } from '../../report/progress.js';
-import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
+import { beforeRecreateDetail, failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
+import { imageSourceKind, type Reobtain } from '../../image-sources/table.js';
+import { ImageExit } from '../../programs/image-sources.js';
+import { stateDirOf } from '../../remote/state-dir.js';
+import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
+import { reobtainFailure, reobtainTarget } from './reobtain.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -57,6 +62,17 @@ const BEFORE_START: ReadonlySet<number> = new Set([
   BackendExit.ImageMissingAfterBuild,
   BackendExit.PreDeployFailed,
   BlueGreenExit.BlueGreenStateChanged,
+  ImageExit.RegistryLoginFailed,
+  ImageExit.PullFailed,
+  ImageExit.ImageNotTransferred,
+  ImageExit.PlatformMismatch,
+]);
+/** The image exits among them: the image could not be obtained (the history says how). */
+const IMAGE_EXITS: ReadonlySet<number> = new Set([
+  ImageExit.RegistryLoginFailed,
+  ImageExit.PullFailed,
+  ImageExit.ImageNotTransferred,
+  ImageExit.PlatformMismatch,
 ]);
 
 /** Why the live colour kept serving, for the history and the annotation. */
@@ -199,12 +215,12 @@ export async function deployBlueGreen(
   nas: Nas,
   { progress, deployment }: FlowContext,
 ): Promise<FlowResult> {
-  const { conn, target, checkout, blueGreen: bg } = settings;
+  const { conn, target, checkout, blueGreen: bg, source } = settings;
   const steps = BLUE_GREEN_DEPLOY_STEPS;
   progress.banner('Backend Deployment - blue-green behind the proxy');
-  progress.plan(steps.count);
+  progress.plan(steps.count + runnerSteps(source, 1));
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source));
   const { commit, subject, live } = state.answers;
   const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
   reportInterrupted(
@@ -217,6 +233,17 @@ export async function deployBlueGreen(
   const tag = datedTag(commit, new Date());
   const ref = `${target.image}:${tag}`;
   await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+  const platform = state.answers.platform ?? '';
+  // the image is on the NAS before the phase starts the idle colour
+  const fromRunner = await imagesFromRunner(nas, progress, source, {
+    images: [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+    tag,
+    commit,
+    ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+    inventory: () => state.answers.inventory ?? [],
+    ...(platform ? { platform } : {}),
+  });
+  if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
   const released = await nas.runPhase(
     blueGreenReleasePhase(nas.render, {
       repo: conn.repoPath,
@@ -235,14 +262,27 @@ export async function deployBlueGreen(
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       listImages: settings.keepImages > 0,
       ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
+      source,
+      authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+      ...(platform ? { platform } : {}),
     }),
   );
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
-    await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
+    const image = IMAGE_EXITS.has(released.code);
+    await nas.finish('failure', {
+      tag,
+      commit,
+      previous,
+      detail: image ? beforeRecreateDetail(released.code) : 'failed before the idle colour started',
+    });
+    const imageProblem = imageSourceKind(source).failure(target.image, tag, released.code, {
+      image: released.values.imagePlatform ?? '',
+      nas: platform,
+    });
     return {
       ok: false,
       outputs: {},
-      error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+      error: `deploy-backend failed before any colour changed: ${imageProblem ? `${imageProblem}. ` : ''}${failureOf(released.tail, released.code)}`,
     };
   }
   const end = ending(
@@ -307,11 +347,20 @@ export async function rollbackBlueGreen(
   const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
   const ref = `${target.image}:${tag}`;
   progress.step(`Verifying image ${ref} exists`);
-  if (!inventory.some((t) => t.tag === tag))
-    throw new Error(
-      `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
-    );
-  progress.ok('Image exists');
+  // a target the NAS no longer has is got back in the phase (pulled again), before anything changes
+  let pull: Reobtain | undefined;
+  if (!inventory.some((t) => t.tag === tag)) {
+    pull = reobtainTarget(progress, settings.source, {
+      image: target.image,
+      tag,
+      history: state.history,
+      authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+    });
+    if (!pull)
+      throw new Error(
+        `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
+      );
+  } else progress.ok('Image exists');
   if (current === tag) {
     progress.ok(`${ref} is already live (${live}): nothing to do`);
     await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
@@ -343,11 +392,24 @@ export async function rollbackBlueGreen(
       live,
       previous: current,
       named: !!settings.tag,
+      ...(pull ? { pull } : {}),
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
     }),
   );
+  const pullFailed = pull && reobtainFailure(pull, released.code);
+  if (pullFailed) {
+    await nas.finish('failure', {
+      tag,
+      previous: current,
+      detail: 'image pull failed',
+      ...(live ? { color: live } : {}),
+    });
+    const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: {}, error: why };
+  }
   const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
   if (hookFailure) {
     await nas.finish('failure', {

@@ -25,11 +25,10 @@ import { NO_WATCH, reportWatch, watchFailure, watchReportJson } from './watch-re
 import type { WatchResult } from '../../programs/watch.js';
 import { Steps } from '../../remote/program.js';
 import { RELEASE_STEPS } from '../../programs/backend.js';
-import { obtainFailure } from '../../programs/image-sources.js';
+import { imageSourceKind } from '../../image-sources/table.js';
 import { refuseComposeFile } from './preflight.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { imageLayers } from '../../runner/docker.js';
-import { imageFromRunner, runnerFailed, RUNNER_STEP } from './image-from-runner.js';
+import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
 
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
@@ -110,7 +109,7 @@ export async function deployServices(
   const images = distinctImages(services);
   progress.banner('Backend Deployment - NAS Local Tagged Build');
   // image-source runner: one step on the runner for each distinct image, before the NAS's phase
-  progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
+  progress.plan(DEPLOY_STEPS.count + runnerSteps(source, images.length));
   progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
   const state = await nas.readState(
     servicesDeployState(
@@ -138,7 +137,7 @@ export async function deployServices(
   });
   if (refused) return refused;
   await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-  const pulled = source.kind === 'registry' ? source.tag : undefined;
+  const { pulled } = imageSourceKind(source).record();
   // What each service runs now comes back when the release fails, by its image's id (it may run another name).
   const ids = state.answers.runningIds ?? [];
   const fallbacks = services.map((s, i) =>
@@ -150,26 +149,15 @@ export async function deployServices(
       return [s.name, { ...serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
     }),
   );
-  if (source.kind === 'runner') {
-    // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
-    const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
-    for (const i of images) {
-      const ref = `${i.image}:${tag}`;
-      const fromRunner = await imageFromRunner(nas, progress, {
-        image: i.image,
-        tag,
-        commit,
-        context: i.buildContext,
-        dockerfile: i.dockerfile,
-        layers,
-        inventory: state.answers.inventory?.get(i.image) ?? [],
-        step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
-        ...(platform ? { platform } : {}),
-      });
-      if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-      if (fromRunner.sent) layers.chains.push(await imageLayers(ref));
-    }
-  }
+  const fromRunner = await imagesFromRunner(nas, progress, source, {
+    images,
+    tag,
+    commit,
+    ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+    inventory: (image) => state.answers.inventory?.get(image) ?? [],
+    ...(platform ? { platform } : {}),
+  });
+  if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
   const released = await nas.runPhase(
     servicesReleasePhase(nas.render, {
       repo: conn.repoPath,
@@ -205,7 +193,7 @@ export async function deployServices(
     const failedImage = images[released.values.obtaining ?? -1];
     const imageProblem =
       failedImage &&
-      obtainFailure(source, failedImage.image, tag, released.code, {
+      imageSourceKind(source).failure(failedImage.image, tag, released.code, {
         image: released.values.imagePlatform ?? '',
         nas: platform,
       });

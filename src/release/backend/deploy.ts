@@ -29,8 +29,8 @@ import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { backupPlan, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
-import { imageFromRunner, runnerFailed } from './image-from-runner.js';
-import { obtainFailure } from '../../programs/image-sources.js';
+import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
+import { imageSourceKind } from '../../image-sources/table.js';
 import { refuseComposeFile } from './preflight.js';
 
 export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
@@ -52,7 +52,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
     // An image built on the runner is one more step, on the runner, before the NAS's phase.
-    progress.plan(DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
+    progress.plan(DEPLOY_STEPS.count + runnerSteps(settings.source, 1));
     progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
     // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
     const state = await nas.readState(
@@ -78,19 +78,15 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     });
     if (refused) return refused;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
-    if (settings.source.kind === 'runner') {
-      const fromRunner = await imageFromRunner(nas, progress, {
-        image: target.image,
-        tag,
-        commit,
-        context: settings.buildContext,
-        dockerfile: settings.dockerfile,
-        layers: state.answers.layers ?? { chains: [] },
-        inventory: state.answers.inventory ?? [],
-        ...(platform ? { platform } : {}),
-      });
-      if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-    }
+    const fromRunner = await imagesFromRunner(nas, progress, settings.source, {
+      images: [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+      tag,
+      commit,
+      ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+      inventory: () => state.answers.inventory ?? [],
+      ...(platform ? { platform } : {}),
+    });
+    if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
 
     // One detached phase from checkout to health, so a hang-up cannot leave a half-done
     // checkout or recreate, and no round trip is spent between the build and the recreate.
@@ -154,7 +150,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     const { values } = released;
     if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
       await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-      const imageProblem = obtainFailure(settings.source, target.image, tag, released.code, {
+      const imageProblem = imageSourceKind(settings.source).failure(target.image, tag, released.code, {
         image: values.imagePlatform ?? '',
         nas: platform,
       });

@@ -1,4 +1,6 @@
 import type { Nas } from '../../nas/nas.js';
+import type { ImageSource } from '../../inputs/image-source.js';
+import { imageSourceKind } from '../../image-sources/table.js';
 import type { FlowResult } from '../flow.js';
 import { loadImage, type NasLayers } from '../../programs/image-sources.js';
 import type { Progress } from '../../report/progress.js';
@@ -8,8 +10,8 @@ import { samePlatform } from '../../programs/preflight.js';
 import {
   builderOf,
   buildOnRunner,
-  runnerPlatform,
   imageLayers,
+  runnerPlatform,
   inWorkspace,
   saveImage,
   workspace,
@@ -143,6 +145,52 @@ async function send(
 
 function fail(error: string, detail: string): RunnerImageResult {
   return { ok: false, error, detail };
+}
+
+/** The steps the runner adds to a release of these images from `source` (one per image it sends). */
+export function runnerSteps(source: ImageSource, images: number): number {
+  return imageSourceKind(source).sentFromRunner ? images : 0;
+}
+
+/**
+ * The runner's part of obtaining a release's images, before the NAS's phase:
+ * with a source the runner sends, each image built and streamed in turn (the
+ * step names it and its services when the release has several); nothing for
+ * the other sources. The first failure ends it, before anything changed on the NAS.
+ */
+export async function imagesFromRunner(
+  nas: Nas,
+  progress: Progress,
+  source: ImageSource,
+  p: {
+    images: readonly { image: string; buildContext: string; dockerfile: string; services?: readonly string[] }[];
+    tag: string;
+    commit: string;
+    layers?: NasLayers;
+    inventory: (image: string) => readonly ImageTag[];
+    platform?: string;
+  },
+): Promise<RunnerImageResult> {
+  if (!imageSourceKind(source).sentFromRunner) return { ok: true };
+  // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
+  const layers = { chains: [...(p.layers?.chains ?? [])] };
+  for (const i of p.images) {
+    const ref = `${i.image}:${p.tag}`;
+    const fromRunner = await imageFromRunner(nas, progress, {
+      image: i.image,
+      tag: p.tag,
+      commit: p.commit,
+      context: i.buildContext,
+      dockerfile: i.dockerfile,
+      layers,
+      inventory: p.inventory(i.image),
+      ...(i.services ? { step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})` } : {}),
+      ...(p.platform ? { platform: p.platform } : {}),
+    });
+    if (!fromRunner.ok) return fromRunner;
+    if (fromRunner.sent && i !== p.images[p.images.length - 1]) layers.chains.push(await imageLayers(ref));
+  }
+  return { ok: true };
 }
 
 /** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */

@@ -10,6 +10,7 @@ import {
   type ServicePull,
 } from '../../programs/services.js';
 import { registryOf } from '../../inputs/image-source.js';
+import { imageSourceKind } from '../../image-sources/table.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import type { HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
@@ -97,28 +98,35 @@ export async function rollbackServices(
         `No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`,
       );
     const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
-    if (!onNas && source.kind === 'registry') {
+    const pulledAs = onNas ? undefined : pulledTagOf(state.history, spec.image, tag);
+    const digest = onNas ? undefined : pulledDigestOf(state.history, spec.image, tag);
+    const again = onNas
+      ? undefined
+      : imageSourceKind(source).reobtain({
+          image: spec.image,
+          tag,
+          authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+          ...(pulledAs ? { pulled: pulledAs } : {}),
+          ...(digest ? { digest } : {}),
+        });
+    if (again) {
       // the credentials go only to the registry the inputs name, whatever a service's image in the history says
-      if (source.login && registryOf(spec.image) !== source.login.server)
+      if (again.login && registryOf(spec.image) !== again.login.server)
         throw new Error(
-          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`,
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${again.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`,
         );
-      const pulled = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
-      // the digest it was released with: its tag may name other content by now
-      const digest = pulledDigestOf(state.history, spec.image, tag);
-      const ref = digest ? `${spec.image}@${digest}` : pulled;
       const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
       if (same) same.services.push(name);
       else {
         pulls.push({
-          ref,
+          ref: again.ref,
           target: `${spec.image}:${tag}`,
           services: [name],
-          authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-          ...(source.login ? { login: source.login } : {}),
+          authDir: again.authDir,
+          ...(again.login ? { login: again.login } : {}),
         });
         progress.warn(
-          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${pulled})${digest ? ` by the digest it was released with (${ref})` : ''} before anything changes`,
+          `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from ${again.from} before anything changes`,
         );
       }
     } else if (!onNas)
@@ -200,7 +208,7 @@ export async function rollbackServices(
     await nas.finish('failure', { detail: 'image pull failed' });
     const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${
       released.code === BackendExit.RegistryLoginFailed
-        ? `logging in to ${source.kind === 'registry' ? source.login?.server || 'Docker Hub' : 'the registry'} failed (check registry-username and registry-password)`
+        ? `logging in to ${pulls[0]?.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
         : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`
     }. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);

@@ -23,8 +23,8 @@ import { autoBackup, manifestProblem, type BackupEntry } from '../../rules/backu
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
-import type { RegistryLogin } from '../../inputs/image-source.js';
-import { DIGEST } from '../../programs/image-sources.js';
+import type { Reobtain } from '../../image-sources/table.js';
+import { reobtainFailure, reobtainTarget } from './reobtain.js';
 
 /** A restore that ends with these restored nothing: the backup did not verify, the safety backup failed, the environment file was not staged. */
 const NOTHING_RESTORED: ReadonlySet<number> = new Set([
@@ -65,8 +65,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
-    // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
-    let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
+    // A target the NAS no longer has is got back in the phase (pulled again), before anything changes.
+    let pull: Reobtain | undefined;
     // A release of the image under its name of before a rename comes back under the name the compose file reads now.
     const ranAs = imageOf(state.history, tag);
     let renamed: string | undefined;
@@ -78,21 +78,15 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
           `Image ${renamed} (the release ${tag}, before ${target.image} was its name) is not on the NAS any more. Nothing was changed.`,
         );
       progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
-    } else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-      const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
-      const pulled = records.find((r) => r.pulled)?.pulled;
-      // the digest it was released with: its tag may name other content by now
-      const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
-      pull = {
-        ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-        ...(settings.source.login ? { login: settings.source.login } : {}),
-      };
-      const from = digest
-        ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
-        : `the registry (${pull.ref})`;
-      progress.warn(`Image ${ref} is not on the NAS: it is pulled from ${from} before anything changes`);
     } else if (!inventory.some((t) => t.tag === tag)) {
+      pull = reobtainTarget(progress, settings.source, {
+        image: target.image,
+        tag,
+        history: state.history,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+      });
+    }
+    if (!pull && !renamed && !inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
       throw new Error(
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`,
@@ -245,13 +239,10 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         error: why,
       };
     }
-    if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
+    const pullFailed = pull && reobtainFailure(pull, released.code);
+    if (pullFailed) {
       await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
-      const why = `The rollback to ${ref} stopped before anything changed: ${
-        released.code === BackendExit.RegistryLoginFailed
-          ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
-          : `pulling ${pull.ref} failed (is it still in the registry?)`
-      }. ${failureOf(released.tail, released.code)}`;
+      const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return {
         ok: false,
