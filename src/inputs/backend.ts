@@ -296,7 +296,6 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
     ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
-    ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
@@ -396,7 +395,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     for (const [name, set] of [
       ['restore-backup', restoreBackup !== ''],
       ['env-file-content', settings.envFile.content !== ''],
-      ['services', settings.services.length > 0],
       ['image-source', settings.source.kind !== 'nas'],
     ] as const)
       if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');

@@ -30,6 +30,18 @@ import type { Progress } from '../../report/progress.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
+import {
+  colorServicesRollback,
+  colorSpecs,
+  failedServicesText,
+  liveTags,
+  refuseColorVolumes,
+  volumesPlan,
+  type ColorRollback,
+} from './blue-green-services.js';
+import { servicesOfLastRelease } from './rollback-services.js';
+import { deployedServices } from './deploy-services.js';
+import { distinctImages, serviceRecord } from '../../rules/services.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -175,9 +187,20 @@ export async function deployBlueGreen(
   progress.banner('Backend Deployment - blue-green behind the proxy');
   progress.plan(steps.count);
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+  // several services: each runs in both colours, the first behind the proxy; the others of the file are shared
+  const specs = settings.services.length ? colorSpecs(settings.services, target) : undefined;
+  const names = specs?.map((s) => s.name) ?? [target.service];
+  const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [
+    ...new Set(specs?.map((s) => s.tagVariable) ?? [target.tagVariable]),
+  ]);
+  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, volumes));
   const { commit, subject, live } = state.answers;
-  const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
+  const previousOf = specs ? liveTags(state.answers, specs) : [];
+  const previous = specs
+    ? (previousOf.find(Boolean) ?? '')
+    : live
+      ? colorTag(target.image, state.answers.colors[live])
+      : '';
   reportInterrupted(
     progress,
     state.interrupted,
@@ -187,11 +210,21 @@ export async function deployBlueGreen(
   describeColors(progress, target.image, state.answers);
   const tag = datedTag(commit, new Date());
   const ref = `${target.image}:${tag}`;
+  const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+    file: target.composeFile,
+    services: names,
+    what: 'deploy-backend',
+    update: { tag, commit, previous },
+  });
+  if (refused) return refused;
+  // each distinct image built once: the first as the single service's, the others after it
+  const built = distinctImages(settings.services);
+  const record = specs ? Object.fromEntries(settings.services.map((s) => [s.name, serviceRecord(s, tag)])) : undefined;
   await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
   const released = await nas.runPhase(
     blueGreenReleasePhase(nas.render, {
       repo: conn.repoPath,
-      target,
+      target: built.length ? { ...target, image: built[0].image } : target,
       bg,
       tag,
       live,
@@ -199,8 +232,9 @@ export async function deployBlueGreen(
       checkout,
       commit,
       subject,
-      buildContext: settings.buildContext,
-      dockerfile: settings.dockerfile,
+      ...(specs ? { services: specs.map((s) => ({ ...s, tag })), record, moreImages: built.slice(1) } : {}),
+      buildContext: built.length ? built[0].buildContext : settings.buildContext,
+      dockerfile: built.length ? built[0].dockerfile : settings.dockerfile,
       runLabel: `${nas.run.url} (${nas.run.actor})`,
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
@@ -219,6 +253,14 @@ export async function deployBlueGreen(
     { what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: proxyToCheck(bg) },
     released,
   );
+  if (specs) {
+    end.outputs.DEPLOYED_SERVICES = deployedServices(
+      settings.services,
+      settings.services.map(() => end.outputs.DEPLOYED_BACKEND_TAG ?? ''),
+      previousOf,
+    );
+    if (end.error) end.error += failedServicesText(released.values);
+  }
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,
@@ -266,12 +308,28 @@ export async function rollbackBlueGreen(
   progress.banner('Backend Rollback - blue-green behind the proxy');
   progress.plan(steps.count);
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
+  const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [target.tagVariable]);
+  const state = await nas.readState(
+    blueGreenImagesState(conn.repoPath, target, imageInventory(target.image), { ...volumes, rev: 'HEAD' }),
+  );
   const { live, inventory } = state.answers;
   const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
   reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
   reportInProgress(progress, state.inProgress);
   describeColors(progress, target.image, state.answers);
+  // a release of several services is rolled back per service: the idle colour starts with every one of them
+  const known = servicesOfLastRelease(state.history);
+  const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+    file: target.composeFile,
+    services: known.size ? [...known.keys()] : [target.service],
+    what: 'rollback-backend',
+    update: { previous: current },
+  });
+  if (refused) return refused;
+  if (settings.services.length || known.size) {
+    const chosen = await colorServicesRollback(settings, nas, context, state, known);
+    return 'done' in chosen ? chosen.done : switchToRollback(settings, nas, context, chosen.plan);
+  }
   const available = datedTags(inventory, state.history);
   const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
   const ref = `${target.image}:${tag}`;
@@ -296,6 +354,20 @@ export async function rollbackBlueGreen(
   const idle = live ? otherColor(live) : 'blue';
   if (colorTag(target.image, state.answers.colors[idle]) === tag)
     progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+  return switchToRollback(settings, nas, context, { history: state.history, tag, current, ref, live, idle });
+}
+
+/** The rollback's phase, decided: starts the idle colour at the target (all its services), switches, reports. */
+async function switchToRollback(
+  settings: RollbackBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  context: FlowContext,
+  o: ColorRollback,
+): Promise<FlowResult> {
+  const { progress } = context;
+  const { conn, target, blueGreen: bg } = settings;
+  const { tag, current, ref, live, idle } = o;
+  const state = { history: o.history };
   await startRollbackDeployment(nas, context, {
     inputs: settings.deployment,
     repo: conn.repoPath,
@@ -312,6 +384,7 @@ export async function rollbackBlueGreen(
       live,
       previous: current,
       named: !!settings.tag,
+      ...(o.services ? { services: o.services, record: o.record } : {}),
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
@@ -347,6 +420,8 @@ export async function rollbackBlueGreen(
     released,
   );
   delete end.outputs.ROLLED_BACK;
+  if (o.outputs) Object.assign(end.outputs, end.outcome === 'success' ? o.outputs : {});
+  if (end.error) end.error += failedServicesText(released.values);
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,
