@@ -32,7 +32,7 @@ export interface ColorVolumesPlan {
  * `u <service> <volume>` for each named volume a service mounts,
  * `v <volume>` and `n <volume> <name>` for the top-level volumes.
  */
-const AWK = `function flush() { if (svc != "" && src != "" && (typ == "volume" || (typ == "" && short))) print "u " svc " " src; src = ""; typ = ""; short = 0 }
+export const COLOR_VOLUMES_AWK = `function flush() { if (svc != "" && src != "" && (typ == "volume" || (typ == "" && short))) print "u " svc " " src; src = ""; typ = ""; short = 0 }
 function val(t) { sub(/^[^:]*:[ ]*/, "", t); gsub(/["']/, "", t); return t }
 /^[^ #]/ { flush(); top = $0; svc = ""; inv = 0; next }
 top == "services:" && /^  [^ #-][^:]*:[ ]*$/ { flush(); svc = $1; sub(/:$/, "", svc); inv = 0; next }
@@ -63,7 +63,7 @@ export function colorVolumesQuestion(c: ColorVolumesPlan): Shell {
 nr_cv_dir=${c.repo}/${dir}
 nr_cv_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-colors.XXXXXX") || exit 0
 if nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_cv_tmp" 2>/dev/null && nr_cv_out=$(cd "$nr_cv_dir" && ${new Shell(env.map((e) => e.text).join('; ') || ':')}; ${run} 2>/dev/null); then
-  nr_value color_volumes "$(printf '%s\\n' "$nr_cv_out" | awk ${AWK} | tr '\\n' ';' | head -c 4000)"
+  nr_value color_volumes "$(printf '%s\\n' "$nr_cv_out" | awk ${COLOR_VOLUMES_AWK} | tr '\\n' ';' | head -c 4000)"
 else
   nr_value color_volumes_unread yes
 fi

@@ -219,7 +219,10 @@ export async function deployBlueGreen(
   if (refused) return refused;
   // each distinct image built once: the first as the single service's, the others after it
   const built = distinctImages(settings.services);
-  const record = specs ? Object.fromEntries(settings.services.map((s) => [s.name, serviceRecord(s, tag)])) : undefined;
+  // no container name in the history: a colour's containers are found by compose's labels
+  const record = specs
+    ? Object.fromEntries(settings.services.map((s) => [s.name, serviceRecord({ ...s, container: '' }, tag)]))
+    : undefined;
   await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
   const released = await nas.runPhase(
     blueGreenReleasePhase(nas.render, {
