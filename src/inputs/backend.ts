@@ -183,7 +183,6 @@ function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   if (d.blueGreen.strategy !== 'blue-green') return;
   const unsupported: Array<[string, boolean]> = [
     ['image-source', d.source.kind !== 'nas'],
-    ['watch', !!d.watch],
     ['backup-volumes', d.backups.enabled],
     ['env-file-content', d.envFile.content !== ''],
   ];
@@ -292,7 +291,6 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
 /** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
 function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: [string, boolean][] = [
-    ['watch', !!s.watch],
     ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
@@ -301,7 +299,7 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it',
+      'is not supported together with services yet (a several-service release has no backups, environment file, or blue-green); release the services without it',
     );
 }
 

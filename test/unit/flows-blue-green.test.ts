@@ -234,7 +234,6 @@ describe('deploy-backend with strategy blue-green', () => {
   });
 
   it.each([
-    [{ watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' }, 'watch'],
     [{ 'backup-volumes': 'data' }, 'backup-volumes'],
     [{ 'env-file': 'backend/.env', 'env-file-content': 'A=1' }, 'env-file-content'],
   ])('refuses %o before connecting, naming %s', (inputs, name) => {
