@@ -293,13 +293,12 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
     ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
-    ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no backups, environment file, or blue-green); release the services without it',
+      'is not supported together with services yet (a several-service release has no backups or environment file); release the services without it',
     );
 }
 
@@ -393,7 +392,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     for (const [name, set] of [
       ['restore-backup', restoreBackup !== ''],
       ['env-file-content', settings.envFile.content !== ''],
-      ['services', settings.services.length > 0],
     ] as const)
       if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
   return settings;

@@ -27,6 +27,8 @@ import type { ImageSource } from '../inputs/image-source.js';
 import { imageSourceKind, type Reobtain } from '../image-sources/table.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import { decodePlatform, platformQuestion } from './preflight.js';
+import type { ImageToObtain, ServiceRecord } from '../rules/services.js';
+import { colorVolumesQuestion, decodeColorVolumes, type ColorVolumes, type ColorVolumesPlan } from './color-volumes.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -134,6 +136,7 @@ function colorLibrary(r: Renderer): Shell {
     COLOR_STATE_OF,
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
+    shellFunction('nr_bg_all', r.run(colors.projectStates(ARG[0]))),
     shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))),
     r.dryRun
       ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
@@ -163,6 +166,8 @@ export interface BlueGreenState {
   /** The colour serving through the proxy, empty before the first blue-green release. */
   live: Color | '';
   colors: Record<Color, ColorState>;
+  /** Every service each colour's project runs, by compose service name (asked by the labels, whatever the list). */
+  services?: Record<Color, Map<string, ColorState>>;
 }
 
 /** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
@@ -171,12 +176,36 @@ function colorQuestions(r: Renderer, repo: string, target: Pick<BackendTarget, '
   // each colour in the background, beside the other questions: their value lines are short, so none tears another
   const one = (c: Color): Shell =>
     sh`( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
+  // every service of the colour's project, one line each joined by ';' (a value is one line)
+  const all = (c: Color): Shell =>
+    sh`( nr_value ${`bg_${c}_all`} "$(nr_bg_all ${`${project}-${c}`} 2>/dev/null | tr '\n' ';')" ) &`;
   return lines(
     colorLibrary(r),
     sh`nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`,
     one('blue'),
     one('green'),
+    all('blue'),
+    all('green'),
   );
+}
+
+/** `<service> <id> <state> <image> <status text>;...` of a colour's project: each service's newest container. */
+export function decodeProjectStates(text: string | undefined): Map<string, ColorState> {
+  const out = new Map<string, ColorState>();
+  for (const entry of (text ?? '').split(';')) {
+    const [service = '', , status = '', image = '', ...words] = entry.trim().split(/\s+/);
+    if (!service || out.has(service)) continue;
+    const said = words.join(' ');
+    const health = said.includes('(healthy)')
+      ? 'healthy'
+      : said.includes('(unhealthy)')
+        ? 'unhealthy'
+        : said.includes('(health: ')
+          ? 'starting'
+          : 'none';
+    out.set(service, { status, health, image });
+  }
+  return out;
 }
 
 function decodeColorState(text: string | undefined): ColorState {
@@ -189,6 +218,14 @@ function decodeColors(values: ReadonlyMap<string, string>): BlueGreenState {
   return {
     live: live === 'blue' || live === 'green' ? live : '',
     colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+    ...(values.has('bg_blue_all') || values.has('bg_green_all')
+      ? {
+          services: {
+            blue: decodeProjectStates(values.get('bg_blue_all')),
+            green: decodeProjectStates(values.get('bg_green_all')),
+          },
+        }
+      : {}),
   };
 }
 
@@ -211,16 +248,20 @@ export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {
   /** With an image the runner sends: the layers the NAS has, and the image's tags there. */
   layers?: NasLayers;
   inventory?: ImageTag[];
+  /** The volumes the colours' services mount (asked with `volumes`). */
+  volumes?: ColorVolumes;
 }
 
-/** deploy-backend's first questions with blue-green: the colours, the commit to release, what the image source needs. */
+/** deploy-backend's first questions with blue-green: the colours, the commit, what the image source needs, the volumes. */
 export function blueGreenDeployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
   source: ImageSource = { kind: 'nas' },
+  volumes?: Omit<ColorVolumesPlan, 'rev'>,
 ): StateQuestions<BlueGreenDeployState> {
   const runner = imageSourceKind(source).sentFromRunner;
   const tags = imageTags(target.image);
+  const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
   return {
     // the layers' value line is long: asked after the others have ended
     script: (r) =>
@@ -228,6 +269,7 @@ export function blueGreenDeployState(
         colorQuestions(r, checkout.repo, target),
         platformQuestion(),
         fetchTarget(r, checkout),
+        volumes && colorVolumesQuestion({ ...volumes, rev }),
         runner ? lines(sh`wait`, nasLayersScript(r), tags.script(r)) : undefined,
       ),
     decode: (values) => ({
@@ -235,6 +277,7 @@ export function blueGreenDeployState(
       ...decodeFetchedTarget(values),
       ...(values.has('nas_platform') ? { platform: decodePlatform(values) } : {}),
       ...(runner ? { layers: decodeNasLayers(values), inventory: tags.decode(values).inventory } : {}),
+      ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
     }),
   };
 }
@@ -244,10 +287,16 @@ export function blueGreenImagesState(
   repo: string,
   target: BackendTarget,
   inventory: StateQuestions<{ inventory: ImageTag[] }>,
-): StateQuestions<BlueGreenState & { inventory: ImageTag[] }> {
+  volumes?: ColorVolumesPlan,
+): StateQuestions<BlueGreenState & { inventory: ImageTag[]; volumes?: ColorVolumes }> {
   return {
-    script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
-    decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+    script: (r) =>
+      lines(colorQuestions(r, repo, target), volumes && colorVolumesQuestion(volumes), inventory.script(r)),
+    decode: (values) => ({
+      ...decodeColors(values),
+      inventory: inventory.decode(values).inventory,
+      ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
+    }),
   };
 }
 
@@ -276,8 +325,26 @@ export const SWITCH_STEPS = {
   drain: 'Draining the old colour',
 } as const;
 
+/** One compose service a colour runs. */
+export interface ColorService {
+  name: string;
+  image: string;
+  tagVariable: string;
+  tag: string;
+  /**
+   * Where its health is asked: the first service's URL gets the colour's port. Empty: its container's
+   * healthcheck, else it staying up.
+   */
+  healthUrl: string;
+}
+
 export interface SwitchPlan {
   repo: string;
+  /**
+   * The services each colour runs, the first the one the proxy routes to (its port is the colour's); every other
+   * service of the compose file is shared and never touched. Unset: `target.service` alone, at `tag`.
+   */
+  services?: readonly ColorService[];
   target: BackendTarget;
   bg: BlueGreenSettings;
   tag: string;
@@ -308,6 +375,37 @@ export interface SwitchValues {
   warm: boolean;
   /** Milliseconds from the start of the phase to the proxy's reload (the switch). */
   switchMs?: number;
+  /** The colour's services that were not healthy (the idle colour refused). */
+  failed?: string[];
+  /** Their last log lines, by service. */
+  failedLogs?: Map<string, string>;
+}
+
+/** How many log lines of a service that failed its health the error message quotes (the log group holds 100). */
+const FAILED_LOG_LINES = 10;
+
+/** The services that failed their health and their last log lines (values `bg_failed`, `bg_logs_b64_<i>`). */
+export function decodeFailed(
+  values: ReadonlyMap<string, string>,
+  services: readonly Pick<ColorService, 'name'>[],
+): Pick<SwitchValues, 'failed' | 'failedLogs'> {
+  if (!values.has('bg_failed')) return {};
+  return {
+    failed: (values.get('bg_failed') ?? '').split(' ').filter(Boolean),
+    failedLogs: new Map(
+      services.flatMap((s, i): [string, string][] => {
+        const b64 = values.get(`bg_logs_b64_${i}`);
+        return b64 === undefined ? [] : [[s.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
+      }),
+    ),
+  };
+}
+
+/** The services of a switch: the plan's, or `target.service` alone at the plan's tag. */
+export function colorServicesOf(p: Pick<SwitchPlan, 'services' | 'target' | 'tag'>): readonly ColorService[] {
+  if (p.services?.length) return p.services;
+  const t = p.target;
+  return [{ name: t.service, image: t.image, tagVariable: t.tagVariable, tag: p.tag, healthUrl: t.healthUrl }];
 }
 
 export function decodeSwitch(values: ReadonlyMap<string, string>): SwitchValues {
@@ -332,17 +430,29 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
   const { target: t, bg } = p;
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   const project = composeProject(t.composeFile);
-  const ref = `${t.image}:${p.tag}`;
+  const svcs = colorServicesOf(p);
+  const ref = [...new Set(svcs.map((s) => `${s.image}:${s.tag}`))].join(', ');
   const stateDir = stateDirOf(p.repo);
   const idlePort = bg.ports[idle];
-  const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
-  const envOf = (c: Color): Record<string, string> => ({
-    COLOR: c,
-    [bg.portVariable]: String(bg.ports[c]),
-    [t.tagVariable]: p.tag,
-  });
+  const idleProject = `${project}-${idle}`;
+  // the first service is reached through the proxy: its health URL with the colour's port; the others as given
+  const urlOf = (s: ColorService, i: number): string =>
+    r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
+  // every service's tag in its variable; `group`'s last, so services sharing a variable start one tag at a time
+  const envOf = (c: Color, group: readonly ColorService[] = []): Record<string, string> => {
+    const env: Record<string, string> = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
+    for (const s of [...svcs, ...group]) env[s.tagVariable] = s.tag;
+    return env;
+  };
   const removeColor = (c: Color): Shell =>
-    r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+    r.change(
+      colors.removeServices({
+        file: t.composeFile,
+        project: `${project}-${c}`,
+        services: svcs.map((s) => s.name),
+        env: envOf(c),
+      }),
+    );
   // A colour this phase started is stopped when the release fails; a warm one it found running stays.
   const stopIdle = sh`if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
   const refused = (code: BlueGreenExit): Shell =>
@@ -394,32 +504,27 @@ if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_idle_cid=\${nr_idle%% *}
-nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh`''`}
-case "\${nr_idle#* }" in
-  ${`running healthy ${ref}`}) nr_warm=true ;;
-  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
-esac
+${warmCheck(svcs, idleProject, urlOf)}
+nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh`''`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
-  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: envOf(idle, group) }))} 2>&1; then
     nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
     ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
   fi
-  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  ${lines(...svcs.map((s, i) => sh`${new Shell(`nr_c_${i}`)}=$(nr_bg_find ${idleProject} ${s.name} 2>/dev/null)`))}
+  nr_idle_cid=$nr_c_0
   nr_say ok ${`The ${idle} colour started`}
   ${steps.say('health')}
   ${
     r.dryRun
       ? sh`nr_say info 'dry-run: health wait skipped'`
-      : sh`if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
-    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
-    nr_bg_logs "$nr_idle_cid" 2>&1 || true
-    nr_say endgroup
-    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+      : sh`${waitColor(svcs, { idle, timeout: t.healthTimeout, urlOf })}
+  if [ -n "$nr_bg_failed" ]; then
+    nr_value bg_failed "$nr_bg_failed"
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy`}${svcs.length > 1 ? sh`" (not healthy:$nr_bg_failed)"` : sh``}${`: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
     ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
   fi`
   }
@@ -499,7 +604,7 @@ ${
               drainSeconds: bg.drainSeconds,
               color: p.live,
               project: `${project}-${p.live}`,
-              service: t.service,
+              services: svcs.map((s) => s.name),
               port: bg.ports[p.live],
               // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
               earlyEnd: !bg.switchCommand,
@@ -545,7 +650,7 @@ function watchAfterSwitch(
       drainSeconds: bg.drainSeconds,
       color: o.idle,
       project: `${o.project}-${o.idle}`,
-      service: t.service,
+      services: colorServicesOf(p).map((s) => s.name),
       port: bg.ports[o.idle],
       earlyEnd: !bg.switchCommand,
       stop: o.removeColor(o.idle),
@@ -596,7 +701,7 @@ function drainThenStop(
     drainSeconds: number;
     color: Color;
     project: string;
-    service: string;
+    services: readonly string[];
     port: number;
     earlyEnd: boolean;
     stop: Shell;
@@ -618,10 +723,92 @@ nr_bg_in_flight() {
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
 }
 ( ${drain}
-  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
-  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+  ${stopEach(o.project, o.services)}
+  [ "$nr_stopped" = 1 ] || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
 nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
+}
+
+/**
+ * Each service's container of the old colour stopped at once, by docker (its own stop signal and grace period);
+ * `nr_stopped` is 1 when every one was found and stopped.
+ */
+function stopEach(project: string, services: readonly string[]): Shell {
+  return sh`${lines(
+    ...services.map(
+      (name, i) =>
+        sh`( nr_old=$(nr_bg_find ${project} ${name} 2>/dev/null); [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old" ) & ${new Shell(`nr_s_${i}=$!`)}`,
+    ),
+  )}
+  nr_stopped=1
+  ${lines(...services.map((_, i) => sh`wait ${new Shell(`"$nr_s_${i}"`)} || nr_stopped=0`))}`;
+}
+
+/**
+ * The idle colour is warm (`nr_warm=true`) when each of its services already runs its target, healthy (or up,
+ * answering its URL); `nr_idle_cid` is the first service's container.
+ */
+function warmCheck(
+  svcs: readonly ColorService[],
+  project: string,
+  urlOf: (s: ColorService, i: number) => string,
+): Shell {
+  return lines(
+    sh`nr_warm=true`,
+    ...svcs.map(
+      (s, i) => sh`nr_idle=$(nr_bg_state_of ${project} ${s.name} 2>/dev/null)
+${i === 0 ? sh`nr_idle_cid=\${nr_idle%% *}` : sh`:`}
+case "\${nr_idle#* }" in
+  ${`running healthy ${s.image}:${s.tag}`}) ;;
+  ${`running none ${s.image}:${s.tag}`}) [ -z ${urlOf(s, i)} ] || nr_http_ok ${urlOf(s, i)} || nr_warm=false ;;
+  *) nr_warm=false ;;
+esac`,
+    ),
+  );
+}
+
+/**
+ * `compose up --no-deps` of the colour's services under its project, one call per tag (services sharing a tag
+ * variable may run different tags after a per-service rollback): the shared services are never started in it.
+ */
+function startColor(
+  r: Renderer,
+  svcs: readonly ColorService[],
+  where: (group: readonly ColorService[]) => { file: string; project: string; env: Record<string, string> },
+): Shell {
+  const groups = new Map<string, ColorService[]>();
+  for (const s of svcs) groups.set(s.tag, [...(groups.get(s.tag) ?? []), s]);
+  const ups = [...groups.values()].map((group) =>
+    r.change(colors.upServices({ ...where(group), services: group.map((s) => s.name), force: true })),
+  );
+  return ups.length === 1 ? ups[0] : new Shell(`{ ${ups.map((u) => u.text).join(' && ')}; }`);
+}
+
+/**
+ * Waits for every service of the idle colour at once, under one timeout; `nr_bg_failed` names those that failed,
+ * each with its last log lines in a group (and the value `bg_logs_b64_<i>`).
+ */
+function waitColor(
+  svcs: readonly ColorService[],
+  o: { idle: Color; timeout: number; urlOf: (s: ColorService, i: number) => string },
+): Shell {
+  const c = (i: number): Shell => new Shell(`"$nr_c_${i}"`);
+  return lines(
+    ...svcs.map(
+      (s, i) => sh`( nr_wait_container ${c(i)} ${o.timeout} ${o.urlOf(s, i)} ) & ${new Shell(`nr_w_${i}=$!`)}`,
+    ),
+    sh`nr_bg_failed=`,
+    ...svcs.map((s, i) => sh`wait ${new Shell(`"$nr_w_${i}"`)} || nr_bg_failed="$nr_bg_failed "${s.name}`),
+    ...svcs.map(
+      (s, i) => sh`case " $nr_bg_failed " in *${` ${s.name} `}*)
+  nr_lg=$(nr_bg_logs ${c(i)} 2>&1)
+  nr_say group ${svcs.length > 1 ? `Last 100 log lines of the ${o.idle} colour's ${s.name} (${s.image}:${s.tag})` : `Last 100 log lines of the ${o.idle} colour (${s.image}:${s.tag})`}
+  printf '%s\n' "$nr_lg"
+  nr_say endgroup
+  nr_value ${`bg_logs_b64_${i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+esac`,
+    ),
+  );
 }
 
 /**
@@ -668,6 +855,10 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
   platform?: string;
   /** List the image's tags and the tags containers use after a success, for keep-images (unset: not asked). */
   listImages?: boolean;
+  /** The images of the services besides `target.image`, each built once (several services). */
+  moreImages?: readonly ImageToObtain[];
+  /** The history's record of the services (several services). */
+  record?: Record<string, ServiceRecord>;
 }
 
 /** What a blue-green release reports; `images` with listImages. */
@@ -691,17 +882,22 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   const source = p.source ?? { kind: 'nas' };
   const kind = imageSourceKind(source);
   // the image is on the NAS before the idle colour starts; one obtained without a change (a pull) before the checkout moves
-  const obtain = lines(
-    steps.say('build', kind.stepText(ref)),
+  const authDir = p.authDir ?? `${stateDirOf(p.repo)}/registry-auth`;
+  const obtainOne = (image: string, context: string, dockerfile: string): Shell =>
     kind.obtain(r, {
-      image: target.image,
+      image,
       tag: p.tag,
       source,
-      build: { repo: p.repo, context: p.buildContext, dockerfile: p.dockerfile },
-      authDir: p.authDir ?? `${stateDirOf(p.repo)}/registry-auth`,
+      build: { repo: p.repo, context, dockerfile },
+      authDir,
       kept: 'the live colour was not touched',
       ...(p.platform ? { platform: p.platform } : {}),
-    }),
+    });
+  // several services: each distinct image once, the others after the first
+  const obtain = lines(
+    steps.say('build', kind.stepText(ref)),
+    obtainOne(target.image, p.buildContext, p.dockerfile),
+    ...(p.moreImages ?? []).map((i) => obtainOne(i.image, i.buildContext, i.dockerfile)),
   );
   const digest = kind.digestFields(r, ref, target.image);
   // a watch's rollback is recorded with the colour that serves again
@@ -716,8 +912,22 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   return {
     title: 'Releasing the backend (blue-green)',
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...kind.record() },
-    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle, ...kind.record() },
+    begin: {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      detail: 'deploy',
+      ...kind.record(),
+      ...records(p.record),
+    },
+    success: {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      color: idle,
+      ...kind.record(),
+      ...records(p.record),
+    },
     endings: [
       switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
       ...(watch ? [watch.ending] : []),
@@ -740,6 +950,7 @@ nr_value built yes
 ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
     decode: (values) => ({
       ...decodeSwitch(values),
+      ...decodeFailed(values, colorServicesOf(p)),
       built: values.get('built') === 'yes',
       ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
       ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
@@ -754,7 +965,7 @@ ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
  */
 export function blueGreenRollbackPhase(
   r: Renderer,
-  p: SwitchPlan & { named: boolean; pull?: Reobtain },
+  p: SwitchPlan & { named: boolean; pull?: Reobtain; record?: Record<string, ServiceRecord> },
 ): Phase<SwitchValues> {
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   const pull = p.pull
@@ -769,10 +980,15 @@ export function blueGreenRollbackPhase(
   return {
     title: 'Rolling back the backend (blue-green)',
     timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
+    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release', ...records(p.record) },
     success: { color: idle },
     endings: [switchBackEnding(idle, {})],
     script: lines(pull, switchColors(r, p, new Steps(SWITCH_STEPS))),
-    decode: decodeSwitch,
+    decode: (values) => ({ ...decodeSwitch(values), ...decodeFailed(values, colorServicesOf(p)) }),
   };
+}
+
+/** The history's `services` field of a release of several services, when it is one. */
+function records(record: Record<string, ServiceRecord> | undefined): { services?: Record<string, ServiceRecord> } {
+  return record ? { services: record } : {};
 }

@@ -153,6 +153,37 @@ export const colors = {
     force: boolean;
   }): ChangeCommand =>
     upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
+  /** Starts several services under one colour's project: `--no-deps`, so a shared service is never started in it. */
+  upServices: (o: {
+    file: string;
+    project: string;
+    services: readonly string[];
+    env: Readonly<Record<string, string>>;
+    force: boolean;
+  }): ChangeCommand =>
+    upServices({ file: o.file, project: o.project, services: o.services, env: { ...o.env }, force: o.force }),
+  /** Stops and removes several services' containers of one colour's project, and nothing else of it. */
+  removeServices: (o: {
+    file: string;
+    project: string;
+    services: readonly string[];
+    env: Readonly<Record<string, string>>;
+  }): ChangeCommand =>
+    change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', ...o.services], {
+      ...o.env,
+    }),
+  /** `<service> <id> <state> <image> <status text>` of every container of a compose project, newest first. */
+  projectStates: (project: string): ReadCommand =>
+    command([
+      'docker',
+      'container',
+      'ls',
+      '--all',
+      '--filter',
+      `label=com.docker.compose.project=${project}`,
+      '--format',
+      '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}} {{.Image}} {{.Status}}',
+    ]),
   /** Stops and removes one service's container of a project (a colour that no longer serves). */
   remove: (o: {
     file: string;

@@ -14,6 +14,7 @@ bash "$here/postgres.sh" --down   # the backup tests' containers and volumes
 bash "$here/mariadb.sh" --down   # the MySQL backup tests' containers and volumes
 bash "$here/services.sh" --down   # the three-service sample application (issue 14)
 bash "$here/image-sources.sh" --down   # the registry and the runner's engine (issue 14)
+bash "$here/bluegreen-services.sh" --down   # several services as blue-green colours
 bash "$here/bluegreen.sh" --down   # the blue-green sample's containers (issue 15)
 if [ "${1:-}" = --engine ]; then pkill -x dockerd || true; fi
 echo "[nas] down"

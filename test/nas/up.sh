@@ -165,4 +165,5 @@ bash "$here/mariadb.sh"   # the MySQL/MariaDB server image of the backup tests (
 bash "$here/services.sh" --if-missing   # the three-service sample application (issue 14)
 bash "$here/image-sources.sh"   # the registry and the runner's own engine (issue 14)
 bash "$here/bluegreen.sh"   # nginx and the blue-green sample (issue 15)
+bash "$here/bluegreen-services.sh" --if-missing   # several services as blue-green colours
 say "ready: ssh -i $NAS_STATE/client_ed25519 -p $NAS_SSH_PORT $NAS_USER@127.0.0.1 (host key $(cat "$NAS_STATE/host_fingerprint"))"

@@ -37,6 +37,18 @@ import { ImageExit } from '../../programs/image-sources.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
 import { reobtainFailure, reobtainTarget } from './reobtain.js';
+import {
+  colorServicesRollback,
+  colorSpecs,
+  failedServicesText,
+  liveTags,
+  refuseColorVolumes,
+  volumesPlan,
+  type ColorRollback,
+} from './blue-green-services.js';
+import { servicesOfLastRelease } from './rollback-services.js';
+import { deployedServices } from './deploy-services.js';
+import { distinctImages, serviceRecord } from '../../rules/services.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -218,11 +230,26 @@ export async function deployBlueGreen(
   const { conn, target, checkout, blueGreen: bg, source } = settings;
   const steps = BLUE_GREEN_DEPLOY_STEPS;
   progress.banner('Backend Deployment - blue-green behind the proxy');
-  progress.plan(steps.count + runnerSteps(source, 1));
+  progress.plan(
+    steps.count + runnerSteps(source, settings.services.length ? distinctImages(settings.services).length : 1),
+  );
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source));
+  // several services: each runs in both colours, the first behind the proxy; the others of the file are shared
+  const specs = settings.services.length ? colorSpecs(settings.services, target) : undefined;
+  const names = specs?.map((s) => s.name) ?? [target.service];
+  const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [
+    ...new Set(specs?.map((s) => s.tagVariable) ?? [target.tagVariable]),
+  ]);
+  const state = await nas.readState(
+    blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source, volumes),
+  );
   const { commit, subject, live } = state.answers;
-  const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
+  const previousOf = specs ? liveTags(state.answers, specs) : [];
+  const previous = specs
+    ? (previousOf.find(Boolean) ?? '')
+    : live
+      ? colorTag(target.image, state.answers.colors[live])
+      : '';
   reportInterrupted(
     progress,
     state.interrupted,
@@ -232,11 +259,26 @@ export async function deployBlueGreen(
   describeColors(progress, target.image, state.answers);
   const tag = datedTag(commit, new Date());
   const ref = `${target.image}:${tag}`;
+  const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+    file: target.composeFile,
+    services: names,
+    what: 'deploy-backend',
+    update: { tag, commit, previous },
+  });
+  if (refused) return refused;
+  // each distinct image built once: the first as the single service's, the others after it
+  const built = distinctImages(settings.services);
+  // no container name in the history: a colour's containers are found by compose's labels
+  const record = specs
+    ? Object.fromEntries(settings.services.map((s) => [s.name, serviceRecord({ ...s, container: '' }, tag)]))
+    : undefined;
   await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
   const platform = state.answers.platform ?? '';
   // the image is on the NAS before the phase starts the idle colour
   const fromRunner = await imagesFromRunner(nas, progress, source, {
-    images: [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+    images: specs
+      ? built
+      : [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
     tag,
     commit,
     ...(state.answers.layers ? { layers: state.answers.layers } : {}),
@@ -247,7 +289,7 @@ export async function deployBlueGreen(
   const released = await nas.runPhase(
     blueGreenReleasePhase(nas.render, {
       repo: conn.repoPath,
-      target,
+      target: built.length ? { ...target, image: built[0].image } : target,
       bg,
       tag,
       live,
@@ -255,8 +297,9 @@ export async function deployBlueGreen(
       checkout,
       commit,
       subject,
-      buildContext: settings.buildContext,
-      dockerfile: settings.dockerfile,
+      ...(specs ? { services: specs.map((s) => ({ ...s, tag })), record, moreImages: built.slice(1) } : {}),
+      buildContext: built.length ? built[0].buildContext : settings.buildContext,
+      dockerfile: built.length ? built[0].dockerfile : settings.dockerfile,
       runLabel: `${nas.run.url} (${nas.run.actor})`,
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
@@ -290,6 +333,14 @@ export async function deployBlueGreen(
     released,
   );
   if (settings.watch) await watchEnding(end, progress, released, { ref, image: target.image, live, previous });
+  if (specs) {
+    end.outputs.DEPLOYED_SERVICES = deployedServices(
+      settings.services,
+      settings.services.map(() => end.outputs.DEPLOYED_BACKEND_TAG ?? ''),
+      previousOf,
+    );
+    if (end.error) end.error += failedServicesText(released.values);
+  }
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,
@@ -337,12 +388,28 @@ export async function rollbackBlueGreen(
   progress.banner('Backend Rollback - blue-green behind the proxy');
   progress.plan(steps.count);
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
+  const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [target.tagVariable]);
+  const state = await nas.readState(
+    blueGreenImagesState(conn.repoPath, target, imageInventory(target.image), { ...volumes, rev: 'HEAD' }),
+  );
   const { live, inventory } = state.answers;
   const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
   reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
   reportInProgress(progress, state.inProgress);
   describeColors(progress, target.image, state.answers);
+  // a release of several services is rolled back per service: the idle colour starts with every one of them
+  const known = servicesOfLastRelease(state.history);
+  const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+    file: target.composeFile,
+    services: known.size ? [...known.keys()] : [target.service],
+    what: 'rollback-backend',
+    update: { previous: current },
+  });
+  if (refused) return refused;
+  if (settings.services.length || known.size) {
+    const chosen = await colorServicesRollback(settings, nas, context, state, known);
+    return 'done' in chosen ? chosen.done : switchToRollback(settings, nas, context, chosen.plan);
+  }
   const available = datedTags(inventory, state.history);
   const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
   const ref = `${target.image}:${tag}`;
@@ -376,6 +443,28 @@ export async function rollbackBlueGreen(
   const idle = live ? otherColor(live) : 'blue';
   if (colorTag(target.image, state.answers.colors[idle]) === tag)
     progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+  return switchToRollback(settings, nas, context, {
+    history: state.history,
+    tag,
+    current,
+    ref,
+    live,
+    idle,
+    ...(pull ? { pull } : {}),
+  });
+}
+
+/** The rollback's phase, decided: starts the idle colour at the target (all its services), switches, reports. */
+async function switchToRollback(
+  settings: RollbackBackendInputs & { deployment: DeploymentInputs },
+  nas: Nas,
+  context: FlowContext,
+  o: ColorRollback,
+): Promise<FlowResult> {
+  const { progress } = context;
+  const { conn, target, blueGreen: bg } = settings;
+  const { tag, current, ref, live, idle, pull } = o;
+  const state = { history: o.history };
   await startRollbackDeployment(nas, context, {
     inputs: settings.deployment,
     repo: conn.repoPath,
@@ -393,6 +482,7 @@ export async function rollbackBlueGreen(
       previous: current,
       named: !!settings.tag,
       ...(pull ? { pull } : {}),
+      ...(o.services ? { services: o.services, record: o.record } : {}),
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
@@ -440,6 +530,8 @@ export async function rollbackBlueGreen(
     released,
   );
   delete end.outputs.ROLLED_BACK;
+  if (o.outputs) Object.assign(end.outputs, end.outcome === 'success' ? o.outputs : {});
+  if (end.error) end.error += failedServicesText(released.values);
   if (end.outcome !== 'success') {
     await nas.finish(end.outcome, {
       tag,

@@ -46,8 +46,8 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
   settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
   async run(settings, nas, context): Promise<FlowResult> {
     // Several services and blue-green take their own paths; today's single service is unchanged.
-    if (settings.services.length) return deployServices(settings, nas, context);
     if (settings.blueGreen.strategy === 'blue-green') return deployBlueGreen(settings, nas, context);
+    if (settings.services.length) return deployServices(settings, nas, context);
     const { progress, deployment } = context;
     const { conn, target, checkout } = settings;
     progress.banner('Backend Deployment - NAS Local Tagged Build');
