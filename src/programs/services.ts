@@ -112,7 +112,6 @@ export function servicesDeployState(
           repo: checkout.repo,
           file: composeFile,
           services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-          compose,
         }
       : undefined,
     checkout,
