@@ -20,6 +20,7 @@ import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
 import { BackendExit, imageTags, RELEASE_STEPS, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
 import type { ImageTag } from '../rules/images.js';
 
 /**
@@ -199,16 +200,19 @@ export function liveTag(image: string, state: BlueGreenState): string {
   return state.live ? colorTag(image, state.colors[state.live]) : '';
 }
 
-export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {}
+export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState, Partial<PreflightState> {}
 
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
+/** deploy-backend's first questions with blue-green: the colours, the commit to release, and the preflight's. */
 export function blueGreenDeployState(
   target: BackendTarget,
   checkout: CheckoutInputs & { repo: string },
+  preflight?: PreflightPlan,
 ): StateQuestions<BlueGreenDeployState> {
+  const checks = preflightQuestions(preflight, checkout);
   return {
-    script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-    decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+    script: (r) =>
+      lines(colorQuestions(r, checkout.repo, target), checks.before, fetchTarget(r, checkout), checks.after),
+    decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values), ...checks.decode(values) }),
   };
 }
 

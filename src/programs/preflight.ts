@@ -5,7 +5,8 @@ import { Shell, sh } from '../remote/shell.js';
  * changes, what would otherwise fail after the checkout moved: the NAS's
  * platform (an image of another architecture starts with `exec format error`),
  * and the compose file's contract with the release (its services exist and
- * read the tag variable), checked on the commit being released.
+ * read the tag variable; with blue-green, the colours can run side by side),
+ * checked on the commit being released.
  */
 
 /** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
@@ -54,6 +55,8 @@ export interface ComposeContract {
   /** The revision whose compose file is checked (the commit being released). */
   rev: string;
   services: readonly { name: string; tagVariable: string }[];
+  /** blue-green: the two colours run the service side by side, told apart by COLOR and this port variable. */
+  blueGreen?: { portVariable: string };
 }
 
 /**
@@ -180,7 +183,7 @@ export async function readComposeFile(found: ComposeText): Promise<ComposeFindin
  */
 export function composeProblems(
   found: ComposeFindings,
-  c: Pick<ComposeContract, 'file' | 'services'> & { commit: string; image: (service: string) => string },
+  c: Pick<ComposeContract, 'file' | 'services' | 'blueGreen'> & { commit: string; image: (service: string) => string },
 ): string[] {
   const at = `${c.file} at ${c.commit.slice(0, 7)}`;
   if (found.read === 'missing')
@@ -202,7 +205,37 @@ export function composeProblems(
       problems.push(
         `in ${at}, service ${s.name}'s image ${facts.image ? `(${facts.image}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`,
       );
+    if (c.blueGreen && !facts.extends)
+      problems.push(...colorProblems(`in ${at}, service ${s.name}`, facts, c.blueGreen.portVariable));
   }
+  return problems;
+}
+
+/**
+ * blue-green runs the service twice, a compose project per colour: what must
+ * differ between the colours (the container's name, the host port, the port
+ * the application listens on) has to read COLOR or the port variable.
+ */
+function colorProblems(where: string, facts: ServiceFacts, port: string): string[] {
+  const differs = (reads: ReadonlySet<string>): boolean => reads.has('COLOR') || reads.has(port);
+  const problems: string[] = [];
+  if (facts.containerName && !differs(variablesIn(facts.containerName)))
+    problems.push(
+      `${where}'s container_name (${facts.containerName}) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: ${facts.containerName}-\${COLOR}\``,
+    );
+  for (const p of facts.ports)
+    if (p.published && !differs(p.reads))
+      problems.push(
+        `${where} publishes host port ${p.published} for both colours (\`${p.text}\`), so the idle colour cannot start beside the live one: write it \`- "\${${port}}:${p.target}"\``,
+      );
+  if (!facts.reads.has(port) && !facts.ports.some((p) => p.published && !differs(p.reads)))
+    problems.push(
+      `${where} does not read ${port}, so both colours would listen on one port and the proxy could not tell them apart: ${
+        facts.ports.length
+          ? `publish the colour's port with the line \`- "\${${port}}:${facts.ports[0].target}"\` under ports`
+          : `write the line \`${port}: \${${port}}\` under its environment and listen on that port`
+      }`,
+    );
   return problems;
 }
 

@@ -585,6 +585,8 @@ export interface ServicePull {
   services: string[];
   login?: RegistryLogin;
   authDir: string;
+  /** The NAS's platform: a pulled image of another is refused before it is tagged. */
+  platform?: string;
 }
 
 /** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
@@ -605,7 +607,7 @@ export function servicesRollbackPhase(
     preRollback?: string;
     postRollback?: string;
   },
-): Phase<ServicesRecreateValues> {
+): Phase<ServicesRecreateValues & { imagePlatform?: string }> {
   const first = p.moves[0];
   return {
     title: 'Rolling back services',
@@ -625,6 +627,7 @@ export function servicesRollbackPhase(
           authDir: pull.authDir,
           what: `the missing image of ${pull.services.join(', ')}`,
           ...(pull.login ? { login: pull.login } : {}),
+          ...(pull.platform ? { platform: pull.platform } : {}),
         }),
       ),
       recreateServices(r, {
@@ -642,6 +645,9 @@ export function servicesRollbackPhase(
         steps: p.steps,
       }),
     ),
-    decode: (values) => decodeServicesRecreate(values, p.moves),
+    decode: (values) => ({
+      ...decodeServicesRecreate(values, p.moves),
+      ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+    }),
   };
 }

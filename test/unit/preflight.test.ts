@@ -102,3 +102,64 @@ describe('the compose preflight', () => {
     expect(composeProblems(await readComposeFile(decodeCompose(new Map())), contract)).toEqual([]);
   });
 });
+
+describe('the compose preflight of a blue-green release', () => {
+  const contract = {
+    file: 'backend/docker-compose.yml',
+    commit: '1234567890abcdef',
+    services: [{ name: 'api', tagVariable: 'BACKEND_TAG' }],
+    image: () => 'nrg-backend',
+    blueGreen: { portVariable: 'BACKEND_PORT' },
+  };
+  const problems = async (service: string) =>
+    composeProblems(
+      await readComposeFile(
+        decodeCompose(
+          new Map([
+            [
+              'compose_b64',
+              Buffer.from(`services:\n  api:\n    image: nrg-backend:\${BACKEND_TAG:-latest}\n${service}`).toString(
+                'base64',
+              ),
+            ],
+          ]),
+        ),
+      ),
+      contract,
+    );
+
+  it("passes the stand-in's sample: a container name by COLOR, the port from BACKEND_PORT", async () => {
+    expect(
+      await problems(
+        '    container_name: nrg-backend-${COLOR:-blue}\n    network_mode: host\n    environment:\n      BACKEND_PORT: ${BACKEND_PORT:-18121}\n',
+      ),
+    ).toEqual([]);
+    // no container name: compose names each colour's container after its project
+    expect(await problems('    ports:\n      - "127.0.0.1:${BACKEND_PORT}:8080"\n')).toEqual([]);
+    expect(await problems('    ports:\n      - published: ${BACKEND_PORT}\n        target: 8080\n')).toEqual([]);
+  });
+
+  it('refuses a container name both colours would take, with the line to write', async () => {
+    expect(
+      await problems('    container_name: scanium-backend\n    environment:\n      - BACKEND_PORT=${BACKEND_PORT}\n'),
+    ).toEqual([
+      "in backend/docker-compose.yml at 1234567, service api's container_name (scanium-backend) is the same for both colours, so the idle colour cannot start beside the live one: write the line `container_name: scanium-backend-${COLOR}`",
+    ]);
+  });
+
+  it('refuses a host port both colours would publish, and a service that never reads the port variable', async () => {
+    expect(await problems('    ports:\n      - "8080:8080"\n')).toEqual([
+      'in backend/docker-compose.yml at 1234567, service api publishes host port 8080 for both colours (`8080:8080`), so the idle colour cannot start beside the live one: write it `- "${BACKEND_PORT}:8080"`',
+    ]);
+    expect((await problems('    ports:\n      - "[::1]:8080:80/tcp"\n'))[0]).toContain(
+      'publishes host port 8080 for both colours (`[::1]:8080:80/tcp`)',
+    );
+    expect(await problems('    network_mode: host\n')).toEqual([
+      'in backend/docker-compose.yml at 1234567, service api does not read BACKEND_PORT, so both colours would listen on one port and the proxy could not tell them apart: write the line `BACKEND_PORT: ${BACKEND_PORT}` under its environment and listen on that port',
+    ]);
+    // a container port alone publishes a port docker picks: no clash, but nothing tells the colours' ports apart
+    expect((await problems('    ports:\n      - "8080"\n'))[0]).toContain(
+      'publish the colour\'s port with the line `- "${BACKEND_PORT}:8080"` under ports',
+    );
+  });
+});

@@ -30,6 +30,7 @@ import type { Progress } from '../../report/progress.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
+import { refuseComposeFile } from './preflight.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -175,7 +176,19 @@ export async function deployBlueGreen(
   progress.banner('Backend Deployment - blue-green behind the proxy');
   progress.plan(steps.count);
   progress.step(`${steps.text('lock')} on ${conn.host}`);
-  const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+  const service = [{ name: target.service, tagVariable: target.tagVariable }];
+  const state = await nas.readState(
+    blueGreenDeployState(
+      target,
+      { repo: conn.repoPath, ...checkout },
+      {
+        repo: conn.repoPath,
+        file: target.composeFile,
+        services: service,
+        blueGreen: { portVariable: bg.portVariable },
+      },
+    ),
+  );
   const { commit, subject, live } = state.answers;
   const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
   reportInterrupted(
@@ -187,6 +200,15 @@ export async function deployBlueGreen(
   describeColors(progress, target.image, state.answers);
   const tag = datedTag(commit, new Date());
   const ref = `${target.image}:${tag}`;
+  const refused = await refuseComposeFile(nas, progress, state.answers, {
+    file: target.composeFile,
+    commit,
+    tag,
+    services: service,
+    blueGreen: { portVariable: bg.portVariable },
+    image: () => target.image,
+  });
+  if (refused) return refused;
   await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
   const released = await nas.runPhase(
     blueGreenReleasePhase(nas.render, {

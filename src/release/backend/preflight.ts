@@ -10,14 +10,15 @@ import type { FlowResult } from '../flow.js';
 
 /**
  * The compose preflight's verdict, before anything changes: a compose file at
- * the released commit that misses a service, ignores its tag variable, or is
- * no YAML ends the release here, recorded, with the line to write.
+ * the released commit that misses a service, ignores its tag variable, is no
+ * YAML, or (blue-green) would run both colours on one name or port ends the
+ * release here, recorded, with the line to write.
  */
 export async function refuseComposeFile(
   nas: Nas,
   progress: Progress,
   found: Partial<PreflightState>,
-  c: Pick<ComposeContract, 'file' | 'services'> & {
+  c: Pick<ComposeContract, 'file' | 'services' | 'blueGreen'> & {
     commit: string;
     tag: string;
     image: (service: string) => string;
@@ -30,9 +31,11 @@ export async function refuseComposeFile(
       ? [`${at} is not a YAML file compose can read: ${compose.error}`]
       : composeProblems(compose, c);
   if (!problems.length) {
+    const reads = (s: { tagVariable: string }): string =>
+      c.blueGreen ? `${s.tagVariable} and ${c.blueGreen.portVariable}` : s.tagVariable;
     if (compose.read === 'ok')
       progress.ok(
-        `${at}: ${c.services.map((s) => `service ${s.name} reads ${s.tagVariable}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`,
+        `${at}: ${c.services.map((s) => `service ${s.name} reads ${reads(s)}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`,
       );
     return undefined;
   }

@@ -52,8 +52,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.banner('Backend Rollback - NAS Local');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(imagesState(target.image, target.container));
-    const { runningImage, runningId, inventory } = state.answers;
+    const registry = settings.source.kind === 'registry';
+    const state = await nas.readState(imagesState(target.image, target.container, registry));
+    const { runningImage, runningId, inventory, platform } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     // A release of several services is rolled back per service; without one, today's single service.
@@ -66,7 +67,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
     // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
-    let pull: { ref: string; login?: RegistryLogin; authDir: string } | undefined;
+    let pull: { ref: string; login?: RegistryLogin; authDir: string; platform?: string } | undefined;
     // A release of the image under its name of before a rename comes back under the name the compose file reads now.
     const ranAs = imageOf(state.history, tag);
     let renamed: string | undefined;
@@ -87,6 +88,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
         ...(settings.source.login ? { login: settings.source.login } : {}),
+        ...(platform ? { platform } : {}),
       };
       const from = digest
         ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
@@ -245,12 +247,24 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         error: why,
       };
     }
-    if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
-      await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
+    if (
+      pull &&
+      (released.code === BackendExit.RegistryLoginFailed ||
+        released.code === BackendExit.PullFailed ||
+        released.code === BackendExit.PlatformMismatch)
+    ) {
+      const mismatch = released.code === BackendExit.PlatformMismatch;
+      await nas.finish('failure', {
+        tag,
+        previous: current,
+        detail: mismatch ? 'image of another platform' : 'image pull failed',
+      });
       const why = `The rollback to ${ref} stopped before anything changed: ${
         released.code === BackendExit.RegistryLoginFailed
           ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
-          : `pulling ${pull.ref} failed (is it still in the registry?)`
+          : mismatch
+            ? `the image ${pull.ref} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${pull.platform ?? 'another'}`
+            : `pulling ${pull.ref} failed (is it still in the registry?)`
       }. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return {
