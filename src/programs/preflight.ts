@@ -143,6 +143,13 @@ function portsOf(value: unknown): ServiceFacts['ports'] {
   });
 }
 
+let yaml: Promise<typeof import('yaml')> | undefined;
+/** The YAML parser, loaded once; the preflight starts loading it while the first round trip is on the way. */
+function yamlParser(): Promise<typeof import('yaml')> {
+  yaml ??= import('yaml');
+  return yaml;
+}
+
 /**
  * Reads the compose file's services as written, with the YAML parser loaded
  * only here (the release needs it for this one check; the other bundles' paths
@@ -150,7 +157,7 @@ function portsOf(value: unknown): ServiceFacts['ports'] {
  */
 export async function readComposeFile(found: ComposeText): Promise<ComposeFindings> {
   if (found.read !== 'text') return found;
-  const { parse } = await import('yaml');
+  const { parse } = await yamlParser();
   let doc: unknown;
   try {
     doc = parse(found.text, { merge: true, maxAliasCount: 1000 });
@@ -258,6 +265,8 @@ export function preflightQuestions(
   checkout: { remote: string; branch: string; ref: string },
 ): { before: Shell; after: Shell; decode: (values: ReadonlyMap<string, string>) => Partial<PreflightState> } {
   const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+  // loaded beside the round trip, not after it; a failure to load is met where the file is read
+  if (plan) yamlParser().catch(() => undefined);
   return {
     before: platformQuestion(),
     after: plan ? composeQuestion({ ...plan, rev }) : sh`:`,
