@@ -11,6 +11,13 @@ export interface InputSpec {
   secret?: boolean;
   /** Its lines are `KEY=value`: each value is masked on its own too (see envValues). */
   envValues?: boolean;
+  /** The CLI also reads it from a file (`--<input>-file PATH`), as it does every secret: for long text such as a host key. */
+  file?: boolean;
+}
+
+/** Whether the CLI reads an input from a file: every secret (only from a file), and the long values marked `file`. */
+export function readsFile(input: InputSpec): boolean {
+  return input.secret === true || input.file === true;
 }
 export interface ActionSpec {
   name: string;
@@ -34,6 +41,7 @@ const connection: Record<string, InputSpec> = {
   'host-key': {
     description:
       'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.',
+    file: true,
   },
   'insecure-skip-host-key-check': {
     description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
@@ -55,6 +63,7 @@ const connection: Record<string, InputSpec> = {
     description:
       "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
     default: '',
+    file: true,
   },
   'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
   'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },

@@ -42,6 +42,7 @@ import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { ImageExit, decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import { imageSourceKind } from '../image-sources/table.js';
 import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
+import { decodePlatform, platformQuestion } from './preflight.js';
 
 /** How the backend's phases end. */
 export const BackendExit = {
@@ -177,6 +178,8 @@ export interface ImagesState {
   runningImage: string;
   runningId?: string;
   inventory: ImageTag[];
+  /** The NAS's platform, when asked. */
+  platform?: string;
 }
 
 /** What the container runs: its `image:tag` and its image's id (two short value lines). */
@@ -188,12 +191,19 @@ function decodeRunning(values: ReadonlyMap<string, string>): { runningImage: str
   return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
 }
 
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-export function imagesState(image: string, container: string): StateQuestions<ImagesState> {
+/**
+ * What runs and which tags of the image exist: rollback's and cleanup's first questions; with `platform`,
+ * the NAS's platform too (a rollback that may pull its image refuses one of another platform).
+ */
+export function imagesState(image: string, container: string, platform = false): StateQuestions<ImagesState> {
   return {
     script: (r) => sh`( ${runningValues(r, container)} ) &
+${platform ? platformQuestion() : sh`:`}
 ${inventoryAfterOthers(r, image)}`,
-    decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+    decode: (values) => {
+      const nas = platform ? decodePlatform(values) : '';
+      return { ...decodeRunning(values), inventory: decodeInventory(values), ...(nas ? { platform: nas } : {}) };
+    },
   };
 }
 
@@ -642,6 +652,8 @@ export interface RollbackValues extends RecreateValues {
   restoreBegan?: boolean;
   /** The environment file could not take its place after the restore: the recreate never started. */
   envFileFailed?: boolean;
+  /** A pulled image refused for its platform: the platform its config names. */
+  imagePlatform?: string;
 }
 
 export function rollbackPhase(
@@ -657,8 +669,11 @@ export function rollbackPhase(
     restore?: { plan: RestorePlan; safety: BackupLabel };
     /** The environment file: written with `content` (recorded by `sha256`), else the target's kept copy put back. */
     envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
-    /** The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything changes. */
-    pull?: { ref: string; login?: RegistryLogin; authDir: string };
+    /**
+     * The target image is not on the NAS: pull `ref` (image-source: registry) and tag it first, before anything
+     * changes; one built for another `platform` than the NAS's is refused.
+     */
+    pull?: { ref: string; login?: RegistryLogin; authDir: string; platform?: string };
     /** The target ran under another image name (renamed since): that `image:tag` is tagged as the target first. */
     renamed?: string;
     /** What runs now, by id: put back when the target fails (default: the running tag). */
@@ -719,6 +734,7 @@ export function rollbackPhase(
               authDir: p.pull.authDir,
               what: 'the missing image',
               ...(p.pull.login ? { login: p.pull.login } : {}),
+              ...(p.pull.platform ? { platform: p.pull.platform } : {}),
             })
           : undefined,
         written ? stageEnvFile(r, written.plan, written.content) : undefined,
@@ -745,6 +761,7 @@ export function rollbackPhase(
       ...decodeDataOutcome(values),
       ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
       ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+      ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
     }),
   };
 }

@@ -22,11 +22,11 @@ import { BackendExit, imageTags, RELEASE_STEPS, watchPhaseParts, watchStep, type
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
+import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
 import type { ImageTag } from '../rules/images.js';
 import type { ImageSource } from '../inputs/image-source.js';
 import { imageSourceKind, type Reobtain } from '../image-sources/table.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
-import { decodePlatform, platformQuestion } from './preflight.js';
 import type { ImageToObtain, ServiceRecord } from '../rules/services.js';
 import { colorVolumesQuestion, decodeColorVolumes, type ColorVolumes, type ColorVolumesPlan } from './color-volumes.js';
 
@@ -242,9 +242,7 @@ export function liveTag(image: string, state: BlueGreenState): string {
   return state.live ? colorTag(image, state.colors[state.live]) : '';
 }
 
-export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState {
-  /** The NAS's platform ('' unknown): an image pulled or built on the runner must be of it. */
-  platform?: string;
+export interface BlueGreenDeployState extends FetchedTarget, BlueGreenState, Partial<PreflightState> {
   /** With an image the runner sends: the layers the NAS has, and the image's tags there. */
   layers?: NasLayers;
   inventory?: ImageTag[];
@@ -258,24 +256,27 @@ export function blueGreenDeployState(
   checkout: CheckoutInputs & { repo: string },
   source: ImageSource = { kind: 'nas' },
   volumes?: Omit<ColorVolumesPlan, 'rev'>,
+  preflight?: PreflightPlan,
 ): StateQuestions<BlueGreenDeployState> {
   const runner = imageSourceKind(source).sentFromRunner;
   const tags = imageTags(target.image);
+  const checks = preflightQuestions(preflight, checkout);
   const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
   return {
     // the layers' value line is long: asked after the others have ended
     script: (r) =>
       lines(
         colorQuestions(r, checkout.repo, target),
-        platformQuestion(),
+        checks.before,
         fetchTarget(r, checkout),
+        checks.after,
         volumes && colorVolumesQuestion({ ...volumes, rev }),
         runner ? lines(sh`wait`, nasLayersScript(r), tags.script(r)) : undefined,
       ),
     decode: (values) => ({
       ...decodeColors(values),
       ...decodeFetchedTarget(values),
-      ...(values.has('nas_platform') ? { platform: decodePlatform(values) } : {}),
+      ...checks.decode(values),
       ...(runner ? { layers: decodeNasLayers(values), inventory: tags.decode(values).inventory } : {}),
       ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
     }),

@@ -1,4 +1,3 @@
-import type { ComposeChoice } from '../inputs/connection.js';
 import { Shell, sh } from '../remote/shell.js';
 
 /**
@@ -6,7 +5,8 @@ import { Shell, sh } from '../remote/shell.js';
  * changes, what would otherwise fail after the checkout moved: the NAS's
  * platform (an image of another architecture starts with `exec format error`),
  * and the compose file's contract with the release (its services exist and
- * read the tag variable), checked on the commit being released.
+ * read the tag variable; with blue-green, the colours can run side by side),
+ * checked on the commit being released.
  */
 
 /** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
@@ -55,110 +55,195 @@ export interface ComposeContract {
   /** The revision whose compose file is checked (the commit being released). */
   rev: string;
   services: readonly { name: string; tagVariable: string }[];
-  compose: ComposeChoice;
-}
-
-/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
-export function sentinelOf(variable: string): string {
-  return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+  /** blue-green: the two colours run the service side by side, told apart by COLOR and this port variable. */
+  blueGreen?: { portVariable: string };
 }
 
 /**
  * The compose preflight, run after the fetch: the commit's compose file (git
- * show, into a temporary file; the work tree is not touched) through `compose
- * config` with each tag variable set to its sentinel, in the checkout's folder
- * so relative paths and `.env` resolve as they will. Runs in the background;
- * reports `compose_images` (`service=image` words) or `compose_error`.
- * Compose is run without sudo: `config` reads files only.
+ * show; the work tree is not touched), sent back base64 as `compose_b64`, or
+ * `compose_error missing`. The runner reads it: no compose runs on the NAS,
+ * which cost the release a third of a second. Sent once the background
+ * questions have ended, as a long value line could tear another.
  */
-export function composeQuestion(c: ComposeContract): Shell {
-  const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
-  const variables = [...new Set(c.services.map((s) => s.tagVariable))];
-  for (const v of variables) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v)) throw new Error(`not a variable name: ${v}`);
-  // exported in the subshell: `env` cannot run the nr_docker function
-  const env = variables.map((v) => sh`${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
-  const v2 = sh`nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-  const v1 = sh`docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-  const run =
-    c.compose === 'docker compose'
-      ? v2
-      : c.compose === 'docker-compose'
-        ? v1
-        : sh`if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
-  return sh`(
-nr_pf_dir=${c.repo}/${dir}
-nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
-if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
-  nr_value compose_error missing
-elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
-  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
-    /^[^ #]/ { top = $0; next }
-    top != "services:" { next }
-    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
-    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
-  ' | tr -d "\\"'" | tr '\\n' ' ')"
+export function composeQuestion(c: Omit<ComposeContract, 'services'>): Shell {
+  return sh`if nr_pf_b64=$(nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} 2>/dev/null); then
+  nr_pf_b64=$(printf '%s\n' "$nr_pf_b64" | base64 | tr -d '\n')
 else
-  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+  nr_pf_b64=-
 fi
-rm -f "$nr_pf_tmp"
-) &`;
+wait
+if [ "$nr_pf_b64" = - ]; then nr_value compose_error missing; else nr_value compose_b64 "$nr_pf_b64"; fi`;
 }
 
-/** What the compose preflight found. */
-export type ComposeFindings =
-  | { read: 'ok'; images: ReadonlyMap<string, string> }
+/** What the first round trip brought of the compose file. */
+export type ComposeText =
+  | { read: 'text'; text: string }
   | { read: 'missing' }
-  | { read: 'unreadable'; error: string }
   /** Not asked (a dry run of nothing), or the NAS never answered. */
   | { read: 'unknown' };
 
-export function decodeCompose(values: ReadonlyMap<string, string>): ComposeFindings {
-  const error = values.get('compose_error');
-  if (error === 'missing') return { read: 'missing' };
-  if (error !== undefined) return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
-  const listed = values.get('compose_images');
-  if (listed === undefined) return { read: 'unknown' };
-  const images = new Map<string, string>();
-  for (const word of listed.split(/\s+/).filter(Boolean)) {
-    const at = word.indexOf('=');
-    const service = word.slice(0, at);
-    const image = word.slice(at + 1);
-    // a service's name line comes first (empty), its image after it
-    if (image || !images.has(service)) images.set(service, image);
+export function decodeCompose(values: ReadonlyMap<string, string>): ComposeText {
+  if (values.get('compose_error') === 'missing') return { read: 'missing' };
+  const b64 = values.get('compose_b64');
+  if (b64 === undefined) return { read: 'unknown' };
+  return { read: 'text', text: Buffer.from(b64, 'base64').toString('utf8') };
+}
+
+/** What a service's settings read: its image, its container name, its published ports, and every variable. */
+export interface ServiceFacts {
+  /** The image as written, '' without one. */
+  image: string;
+  /** Variables the image reads. */
+  imageReads: ReadonlySet<string>;
+  /** Variables any of its settings read. */
+  reads: ReadonlySet<string>;
+  /** container_name as written, '' without one. */
+  containerName: string;
+  /** Each `ports` entry as written (long syntax as `published:target`), with the variables it reads. */
+  ports: readonly { text: string; published: string; target: string; reads: ReadonlySet<string> }[];
+  /** Built by `extends` on another service: what it inherits is not seen here. */
+  extends: boolean;
+}
+
+/** What the compose preflight found in the file. */
+export type ComposeFindings =
+  | { read: 'ok'; services: ReadonlyMap<string, ServiceFacts>; includes: boolean }
+  | { read: 'missing' }
+  | { read: 'unreadable'; error: string }
+  | { read: 'unknown' };
+
+/** The variables a compose value reads (`$VAR`, `${VAR}`, `${VAR:-x}`…); `$$` is a literal dollar. */
+export function variablesIn(text: string): Set<string> {
+  return new Set([...text.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+
+function portsOf(value: unknown): ServiceFacts['ports'] {
+  if (!Array.isArray(value)) return [];
+  return value.map((entry: unknown) => {
+    if (entry && typeof entry === 'object') {
+      const long = entry as Record<string, unknown>;
+      const published = text(long.published);
+      const target = text(long.target);
+      return { text: `${published}:${target}`, published, target, reads: variablesIn(JSON.stringify(long)) };
+    }
+    // [host_ip:][published:]target[/protocol]; an IPv6 host address is in brackets
+    const written = text(entry);
+    const parts = written
+      .replace(/^\[[^\]]*\]:/, 'ip:')
+      .replace(/\/\w+$/, '')
+      .split(':');
+    const target = parts.at(-1) ?? '';
+    const published = parts.length > 1 ? (parts.at(-2) ?? '') : '';
+    return { text: written, published, target, reads: variablesIn(written) };
+  });
+}
+
+let yaml: Promise<typeof import('yaml')> | undefined;
+/** The YAML parser, loaded once; the preflight starts loading it while the first round trip is on the way. */
+function yamlParser(): Promise<typeof import('yaml')> {
+  yaml ??= import('yaml');
+  return yaml;
+}
+
+/**
+ * Reads the compose file's services as written, with the YAML parser loaded
+ * only here (the release needs it for this one check; the other bundles' paths
+ * never load it). Merge keys (`<<: *base`) are applied.
+ */
+export async function readComposeFile(found: ComposeText): Promise<ComposeFindings> {
+  if (found.read !== 'text') return found;
+  const { parse } = await yamlParser();
+  let doc: unknown;
+  try {
+    doc = parse(found.text, { merge: true, maxAliasCount: 1000 });
+  } catch (err) {
+    return { read: 'unreadable', error: (err as Error).message.split('\n')[0] };
   }
-  return { read: 'ok', images };
+  const root = doc && typeof doc === 'object' ? (doc as Record<string, unknown>) : {};
+  const services = new Map<string, ServiceFacts>();
+  const listed = root.services && typeof root.services === 'object' ? (root.services as Record<string, unknown>) : {};
+  for (const [name, value] of Object.entries(listed)) {
+    const s = value && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+    const image = text(s.image);
+    services.set(name, {
+      image,
+      imageReads: variablesIn(image),
+      reads: variablesIn(JSON.stringify(s)),
+      containerName: text(s.container_name),
+      ports: portsOf(s.ports),
+      extends: s.extends !== undefined,
+    });
+  }
+  return { read: 'ok', services, includes: root.include !== undefined };
 }
 
 /**
  * What the compose file at the released commit gets wrong, one sentence each,
- * with the line to add; empty when it keeps the contract. A file compose could
- * not read is not refused here (it may need the environment file this release
- * writes): the release says so and goes on.
+ * with the line to add; empty when it keeps the contract. What the file takes
+ * from elsewhere (`include`, `extends`) is not refused here: compose reads it
+ * at the release.
  */
 export function composeProblems(
   found: ComposeFindings,
-  c: Pick<ComposeContract, 'file' | 'services'> & { commit: string; image: (service: string) => string },
+  c: Pick<ComposeContract, 'file' | 'services' | 'blueGreen'> & { commit: string; image: (service: string) => string },
 ): string[] {
   const at = `${c.file} at ${c.commit.slice(0, 7)}`;
   if (found.read === 'missing')
     return [`${at} does not exist: set compose-file to the compose file of the commit being released`];
   if (found.read !== 'ok') return [];
   const problems: string[] = [];
-  const names = [...found.images.keys()];
-  for (const s of c.services) {
+  const names = [...found.services.keys()];
+  for (const [i, s] of c.services.entries()) {
     const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
-    if (!found.images.has(s.name)) {
-      problems.push(
-        `${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`,
-      );
+    const facts = found.services.get(s.name);
+    if (!facts) {
+      if (!found.includes)
+        problems.push(
+          `${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`,
+        );
       continue;
     }
-    const image = found.images.get(s.name) ?? '';
-    if (!image.includes(sentinelOf(s.tagVariable)))
+    if (!facts.imageReads.has(s.tagVariable) && !(facts.extends && !facts.image))
       problems.push(
-        `in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`,
+        `in ${at}, service ${s.name}'s image ${facts.image ? `(${facts.image}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`,
       );
+    if (c.blueGreen && !facts.extends)
+      // the proxy routes to the first service only: the others need not listen on the colour's port
+      problems.push(...colorProblems(`in ${at}, service ${s.name}`, facts, c.blueGreen.portVariable, i === 0));
   }
+  return problems;
+}
+
+/**
+ * blue-green runs the service twice, a compose project per colour: what must
+ * differ between the colours (the container's name, the host port, the port
+ * the application listens on) has to read COLOR or the port variable.
+ */
+function colorProblems(where: string, facts: ServiceFacts, port: string, proxied: boolean): string[] {
+  const differs = (reads: ReadonlySet<string>): boolean => reads.has('COLOR') || reads.has(port);
+  const problems: string[] = [];
+  if (facts.containerName && !differs(variablesIn(facts.containerName)))
+    problems.push(
+      `${where}'s container_name (${facts.containerName}) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: ${facts.containerName}-\${COLOR}\``,
+    );
+  for (const p of facts.ports)
+    if (p.published && !differs(p.reads))
+      problems.push(
+        `${where} publishes host port ${p.published} for both colours (\`${p.text}\`), so the idle colour cannot start beside the live one: write it \`- "\${${port}}:${p.target}"\``,
+      );
+  if (proxied && !facts.reads.has(port) && !facts.ports.some((p) => p.published && !differs(p.reads)))
+    problems.push(
+      `${where} does not read ${port}, so both colours would listen on one port and the proxy could not tell them apart: ${
+        facts.ports.length
+          ? `publish the colour's port with the line \`- "\${${port}}:${facts.ports[0].target}"\` under ports`
+          : `write the line \`${port}: \${${port}}\` under its environment and listen on that port`
+      }`,
+    );
   return problems;
 }
 
@@ -169,7 +254,7 @@ export type PreflightPlan = Omit<ComposeContract, 'rev'>;
 export interface PreflightState {
   /** The NAS's platform (`linux/arm64`). */
   platform: string;
-  compose: ComposeFindings;
+  compose: ComposeText;
 }
 
 /**
@@ -181,6 +266,8 @@ export function preflightQuestions(
   checkout: { remote: string; branch: string; ref: string },
 ): { before: Shell; after: Shell; decode: (values: ReadonlyMap<string, string>) => Partial<PreflightState> } {
   const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+  // loaded beside the round trip, not after it; a failure to load is met where the file is read
+  if (plan) yamlParser().catch(() => undefined);
   return {
     before: platformQuestion(),
     after: plan ? composeQuestion({ ...plan, rev }) : sh`:`,

@@ -117,7 +117,6 @@ export function servicesDeployState(
           repo: checkout.repo,
           file: composeFile,
           services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-          compose,
         }
       : undefined,
     checkout,
@@ -600,6 +599,8 @@ export interface ServicePull {
   services: string[];
   login?: RegistryLogin;
   authDir: string;
+  /** The NAS's platform: a pulled image of another is refused before it is tagged. */
+  platform?: string;
 }
 
 /** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
@@ -620,7 +621,7 @@ export function servicesRollbackPhase(
     preRollback?: string;
     postRollback?: string;
   },
-): Phase<ServicesRecreateValues> {
+): Phase<ServicesRecreateValues & { imagePlatform?: string }> {
   const first = p.moves[0];
   return {
     title: 'Rolling back services',
@@ -640,6 +641,7 @@ export function servicesRollbackPhase(
           authDir: pull.authDir,
           what: `the missing image of ${pull.services.join(', ')}`,
           ...(pull.login ? { login: pull.login } : {}),
+          ...(pull.platform ? { platform: pull.platform } : {}),
         }),
       ),
       recreateServices(r, {
@@ -657,6 +659,9 @@ export function servicesRollbackPhase(
         steps: p.steps,
       }),
     ),
-    decode: (values) => decodeServicesRecreate(values, p.moves),
+    decode: (values) => ({
+      ...decodeServicesRecreate(values, p.moves),
+      ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+    }),
   };
 }

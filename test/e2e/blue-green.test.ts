@@ -194,6 +194,33 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(await oneColourRuns()).toHaveLength(1);
   });
 
+  it('a compose file whose colours would share a container name is refused before anything changes, with the line to write', async () => {
+    const before = await version();
+    const up = upstream();
+    const head = asNas(['git', '-C', NRG_REPO, 'rev-parse', 'HEAD']).trim();
+    const compose = readFileSync(join(ROOT, 'test/nas/app-bluegreen/nrg/docker-compose.yml'), 'utf8');
+    expect(compose).toContain('container_name: nrg-backend-${COLOR:-blue}');
+    const sha = pushSample(
+      { 'nrg/docker-compose.yml': compose.replace('nrg-backend-${COLOR:-blue}', 'nrg-backend') },
+      'One container name for both colours',
+    );
+    const run = await deploy();
+    pushSample({ 'nrg/docker-compose.yml': compose }, 'The colour back in the name');
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(
+      `::error::deploy-backend failed before anything changed: The compose file does not fit the release: in nrg/docker-compose.yml at ${sha.slice(0, 7)}, service api's container_name (nrg-backend) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: nrg-backend-\${COLOR}\``,
+    );
+    // nothing changed: the checkout, the proxy, the live colour
+    expect(asNas(['git', '-C', NRG_REPO, 'rev-parse', 'HEAD']).trim()).toBe(head);
+    expect(upstream()).toBe(up);
+    expect(await version()).toBe(before);
+    expect(await oneColourRuns()).toHaveLength(1);
+    expect(sampleHistory().at(-1)).toMatchObject({
+      outcome: 'failure',
+      detail: 'compose file refused by the preflight',
+    });
+  });
+
   it('a configuration nginx -t refuses is never reloaded: the release fails with nginx’s message, the live colour serves on', async () => {
     const before = await version();
     const up = upstream();

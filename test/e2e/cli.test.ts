@@ -36,14 +36,19 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 describe('nas-release from a terminal (the README quick start)', () => {
   beforeEach(() => resetNas());
 
-  it('lists the inputs with their defaults from action.yml', async () => {
+  it('lists the inputs with their defaults from the spec it is built with, and takes secrets from files only', async () => {
     const help = await cli(['deploy-backend', '--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/--health-timeout <value> +\(default: 120\)/);
     expect(help.stdout).toContain('--private-key-file <path>');
+    expect(help.stdout).toContain('--registry-password-file <path>');
     expect(help.stdout).toContain('DEPLOYED_BACKEND_TAG');
     const bad = await cli(['deploy-backend', '--no-such-input', 'x']);
     expect(bad.code).toBe(2);
+    const inline = await cli(['deploy-backend', '--host', 'nas', '--username', 'u', '--registry-password', 'hunter2']);
+    expect(inline.code).toBe(2);
+    expect(inline.stderr).toContain('--registry-password is a secret');
+    expect(inline.stderr).toContain('--registry-password-file PATH');
   });
 
   it('deploys and rolls back through the CLI with the same lock, history and output as the action', async () => {

@@ -614,3 +614,54 @@ describe('cleanup-backend', () => {
     expect(nas.finishes).toEqual([]);
   });
 });
+
+describe('rollback-backend with image-source: registry, on a NAS of another platform', () => {
+  const GONE = '2026.01.05-0a0a0a0';
+  const inputs = { image: IMAGE, 'image-source': 'registry', tag: GONE };
+  // GONE was pulled from the registry and is no longer on the NAS; T3 runs
+  const history = [released('backend', GONE, { pulled: 'v1.4.0' }), released('backend', T3)];
+  const answers: ImagesState = {
+    runningImage: `${IMAGE}:${T3}`,
+    inventory: [{ tag: T3, bytes: MB }],
+    platform: 'linux/arm64',
+  };
+
+  it("asks the NAS's platform in the first round trip and checks the pulled image against it before it is tagged", async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers, history });
+    nas.answer(ROLLBACK, { code: 0, values: { previous: T3, running: GONE, rolledBack: false } });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, inputs), nas, context);
+
+    expect(result.ok).toBe(true);
+    const [first] = nas.calls;
+    expect(first.kind === 'readState' && first.questions.script(nas.render).text).toContain('nr_value nas_platform');
+    const script = nas.phases[0].script.text;
+    expect(script).toContain(`docker pull ${IMAGE}:v1.4.0`);
+    expect(script).toContain('but the NAS runs "linux/arm64"');
+    // the check comes before the pulled image takes the release's tag
+    expect(script.indexOf('but the NAS runs "linux/arm64"')).toBeLessThan(
+      script.indexOf(`docker tag ${IMAGE}:v1.4.0 ${IMAGE}:${GONE}`),
+    );
+  });
+
+  it('an image of another platform stops the rollback before anything changed, naming both platforms', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers, history });
+    nas.answer(ROLLBACK, {
+      code: BackendExit.PlatformMismatch,
+      values: { previous: T3, running: T3, rolledBack: false, imagePlatform: 'linux/amd64' },
+    });
+
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, inputs), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain(
+      `The rollback to ${IMAGE}:${GONE} stopped before anything changed: the image ${IMAGE}:v1.4.0 is built for linux/amd64, but the NAS runs linux/arm64.`,
+    );
+    expect(result.outputs).toMatchObject({ DEPLOYED_BACKEND_TAG: T3 });
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: GONE, previous: T3, detail: 'image of another platform' } },
+    ]);
+  });
+});

@@ -49,6 +49,42 @@ const switched = (v: Partial<SwitchValues>): SwitchValues & { built: boolean } =
 describe('deploy-backend with strategy blue-green', () => {
   const state = (s: BlueGreenState): BlueGreenDeployState => ({ ...s, commit: COMMIT, subject: 'Fix the cart' });
 
+  it("checks the commit's compose file first: a container name both colours would take is refused before anything changes", async () => {
+    const compose = (name: string) =>
+      `services:\n  api:\n    image: scanium-backend:\${BACKEND_TAG}\n    container_name: ${name}\n    network_mode: host\n    environment:\n      BACKEND_PORT: \${BACKEND_PORT}\n`;
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...state(colors('blue', running(T3))), compose: { read: 'text', text: compose('scanium-backend') } },
+      history: [released('backend', T3)],
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toContain(
+      "deploy-backend failed before anything changed: The compose file does not fit the release: in backend/docker-compose.yml at c0ffee1, service api's container_name (scanium-backend) is the same for both colours, so the idle colour cannot start beside the live one: write the line `container_name: scanium-backend-${COLOR}`",
+    );
+    expect(nas.ran).toEqual([]);
+    expect(nas.finishes).toEqual([
+      { outcome: 'failure', update: { tag: TAG, commit: COMMIT, detail: 'compose file refused by the preflight' } },
+    ]);
+    const [asked] = nas.calls;
+    expect(asked.kind === 'readState' && asked.questions.script(nas.render).text).toContain('compose_b64');
+
+    // the same file with the colour in the name goes on to the release
+    const fixed = fakeWorld();
+    fixed.nas.answerState({
+      answers: {
+        ...state(colors('blue', running(T3))),
+        compose: { read: 'text', text: compose('scanium-backend-${COLOR}') },
+      },
+      history: [released('backend', T3)],
+    });
+    fixed.nas.answer(RELEASE, { code: 0, values: switched({}) });
+    expect((await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), fixed.nas, fixed.context)).ok).toBe(true);
+    expect(fixed.platform.lines).toContain(
+      '✓ backend/docker-compose.yml at c0ffee1: service api reads BACKEND_TAG and BACKEND_PORT',
+    );
+  });
+
   it('starts the idle colour beside the live one and records the new live colour', async () => {
     const { nas, context, platform } = fakeWorld();
     nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });

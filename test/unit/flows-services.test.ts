@@ -518,6 +518,33 @@ describe('rollback-backend of services from a registry', () => {
     expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'image pull failed' } }]);
   });
 
+  it("a pulled image of another platform than the NAS's stops the rollback before anything changes, naming both", async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...singleState, platform: 'linux/arm64' }, history });
+    nas.answer(ASK, { code: 0, values: asked });
+    nas.answer(ROLLBACK, {
+      code: BackendExit.PlatformMismatch,
+      values: { running: [], failed: [], failedLogs: new Map(), rolledBack: false, imagePlatform: 'linux/amd64' },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...inputs, services: 'web', tag: A }),
+      nas,
+      context,
+    );
+    const script = nas.phases[0].script.text;
+    expect(script).toContain('but the NAS runs "linux/arm64"');
+    expect(script.indexOf('but the NAS runs "linux/arm64"')).toBeLessThan(
+      script.indexOf(`docker tag ${REG}/shop-web:sha-aaa ${REG}/shop-web:${A}`),
+    );
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toMatch(
+      new RegExp(
+        `^The rollback of web to ${A} stopped before anything changed: an image of ${REG}/shop-web:sha-aaa is built for linux/amd64, but the NAS runs linux/arm64\\.`,
+      ),
+    );
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'image of another platform' } }]);
+  });
+
   it('credentials go only to the registry the inputs name: an image of another registry is refused', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: singleState, history });

@@ -49,6 +49,7 @@ import {
 import { servicesOfLastRelease } from './rollback-services.js';
 import { deployedServices } from './deploy-services.js';
 import { distinctImages, serviceRecord } from '../../rules/services.js';
+import { refuseComposeFile } from './preflight.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -240,8 +241,17 @@ export async function deployBlueGreen(
   const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [
     ...new Set(specs?.map((s) => s.tagVariable) ?? [target.tagVariable]),
   ]);
+  const preflightServices = (specs ?? [target]).map((s) => ({
+    name: 'name' in s ? s.name : target.service,
+    tagVariable: s.tagVariable,
+  }));
   const state = await nas.readState(
-    blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source, volumes),
+    blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source, volumes, {
+      repo: conn.repoPath,
+      file: target.composeFile,
+      services: preflightServices,
+      blueGreen: { portVariable: bg.portVariable },
+    }),
   );
   const { commit, subject, live } = state.answers;
   const previousOf = specs ? liveTags(state.answers, specs) : [];
@@ -266,6 +276,15 @@ export async function deployBlueGreen(
     update: { tag, commit, previous },
   });
   if (refused) return refused;
+  const misfit = await refuseComposeFile(nas, progress, state.answers, {
+    file: target.composeFile,
+    commit,
+    tag,
+    services: preflightServices,
+    blueGreen: { portVariable: bg.portVariable },
+    image: (name) => specs?.find((s) => s.name === name)?.image ?? target.image,
+  });
+  if (misfit) return misfit;
   // each distinct image built once: the first as the single service's, the others after it
   const built = distinctImages(settings.services);
   // no container name in the history: a colour's containers are found by compose's labels

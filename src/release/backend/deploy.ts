@@ -60,7 +60,6 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
         repo: conn.repoPath,
         file: target.composeFile,
         services: [{ name: target.service, tagVariable: target.tagVariable }],
-        compose: conn.composeCommand,
       }),
     );
     const { runningImage, commit, subject } = state.answers;

@@ -60,7 +60,7 @@ function specOf(name: string, r: ServiceRecord): ServiceSpec {
 export async function rollbackServices(
   settings: RollbackBackendInputs & { deployment: DeploymentInputs },
   nas: Nas,
-  state: NasState<unknown>,
+  state: NasState<{ platform?: string }>,
   context: FlowContext,
 ): Promise<FlowResult> {
   const { progress } = context;
@@ -124,6 +124,7 @@ export async function rollbackServices(
           services: [name],
           authDir: again.authDir,
           ...(again.login ? { login: again.login } : {}),
+          ...(state.answers.platform ? { platform: state.answers.platform } : {}),
         });
         progress.warn(
           `Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from ${again.from} before anything changes`,
@@ -204,12 +205,19 @@ export async function rollbackServices(
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
   const outputs = outputsFor(running);
-  if (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed) {
-    await nas.finish('failure', { detail: 'image pull failed' });
+  if (
+    released.code === BackendExit.RegistryLoginFailed ||
+    released.code === BackendExit.PullFailed ||
+    released.code === BackendExit.PlatformMismatch
+  ) {
+    const mismatch = released.code === BackendExit.PlatformMismatch;
+    await nas.finish('failure', { detail: mismatch ? 'image of another platform' : 'image pull failed' });
     const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${
       released.code === BackendExit.RegistryLoginFailed
         ? `logging in to ${pulls[0]?.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
-        : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`
+        : mismatch
+          ? `an image of ${pulls.map((p) => p.ref).join(' or ')} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${state.answers.platform ?? 'another'}`
+          : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`
     }. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);
     return { ok: false, outputs: outputsFor(new Map()), error: why };

@@ -52,8 +52,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.banner('Backend Rollback - NAS Local');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(imagesState(target.image, target.container));
-    const { runningImage, runningId, inventory } = state.answers;
+    const registry = settings.source.kind === 'registry';
+    const state = await nas.readState(imagesState(target.image, target.container, registry));
+    const { runningImage, runningId, inventory, platform } = state.answers;
     reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
     reportInProgress(progress, state.inProgress);
     // A release of several services is rolled back per service; without one, today's single service.
@@ -66,7 +67,7 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
     // A target the NAS no longer has is got back in the phase (pulled again), before anything changes.
-    let pull: Reobtain | undefined;
+    let pull: (Reobtain & { platform?: string }) | undefined;
     // A release of the image under its name of before a rename comes back under the name the compose file reads now.
     const ranAs = imageOf(state.history, tag);
     let renamed: string | undefined;
@@ -85,6 +86,8 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         history: state.history,
         authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
       });
+      // an image of another platform is refused before it is tagged as the target
+      if (pull && platform) pull = { ...pull, platform };
     }
     if (!pull && !renamed && !inventory.some((t) => t.tag === tag)) {
       const list = available.slice(0, 15).join('\n  ');
@@ -239,9 +242,18 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
         error: why,
       };
     }
-    const pullFailed = pull && reobtainFailure(pull, released.code);
+    const mismatch = !!pull && released.code === BackendExit.PlatformMismatch;
+    const pullFailed =
+      pull &&
+      (mismatch
+        ? `the image ${pull.ref} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${pull.platform ?? 'another'}`
+        : reobtainFailure(pull, released.code));
     if (pullFailed) {
-      await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
+      await nas.finish('failure', {
+        tag,
+        previous: current,
+        detail: mismatch ? 'image of another platform' : 'image pull failed',
+      });
       const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
       progress.fail(why);
       return {
