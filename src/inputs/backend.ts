@@ -184,7 +184,6 @@ function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: Array<[string, boolean]> = [
     ['image-source', d.source.kind !== 'nas'],
     ['backup-volumes', d.backups.enabled],
-    ['env-file-content', d.envFile.content !== ''],
   ];
   for (const [name, set] of unsupported)
     if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
@@ -292,7 +291,6 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
 function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: [string, boolean][] = [
     ['backup-volumes', s.backups.enabled],
-    ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
     ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
@@ -393,7 +391,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
   if (settings.blueGreen.strategy === 'blue-green')
     for (const [name, set] of [
       ['restore-backup', restoreBackup !== ''],
-      ['env-file-content', settings.envFile.content !== ''],
       ['services', settings.services.length > 0],
       ['image-source', settings.source.kind !== 'nas'],
     ] as const)

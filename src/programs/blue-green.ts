@@ -23,6 +23,7 @@ import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
+import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -269,6 +270,11 @@ export interface SwitchPlan {
    * switches the proxy back to the old colour and stops the new one. The old colour drains (or stays warm) after it.
    */
   watch?: { plan: WatchPlan; rollBack: boolean };
+  /**
+   * The environment file, in place before the idle colour starts (compose reads it at `up` only, so the live
+   * colour keeps what it loaded); the live release's file comes back when the live colour serves on.
+   */
+  envFile?: EnvFileStep & { sha256?: string };
 }
 
 /** What a blue-green phase reports. */
@@ -320,8 +326,10 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
     r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
   // A colour this phase started is stopped when the release fails; a warm one it found running stays.
   const stopIdle = sh`if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+  const env = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey([p.previous], p.tag) });
   const refused = (code: BlueGreenExit): Shell =>
     sh`${stopIdle}
+${env ? env.undo : sh`:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
@@ -368,6 +376,7 @@ nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${env ? env.before : sh`:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -455,7 +464,7 @@ nr_say ok ${`${t.healthUrl} answers through the proxy`}`
     : sh`:`
 }
 nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive }) : sh`:`}
+${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : sh`:`}
 ${
   p.live
     ? lines(
@@ -504,6 +513,8 @@ function watchAfterSwitch(
     removeColor: (c: Color) => Shell;
     switchBack: Shell | undefined;
     setLive: (c: Color | '') => Shell;
+    /** Puts back the old release's environment file once it serves again. */
+    undo?: Shell;
   },
 ): Shell {
   const { target: t, bg } = p;
@@ -514,6 +525,7 @@ function watchAfterSwitch(
       ? sh`nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
     ${switchBackOrKeep(p, o.idle, o.switchBack)}
     ${o.setLive(live)}
+    ${o.undo ?? sh`:`}
     nr_say ok ${`The proxy sends requests to the ${live} colour again`}
     nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
     ${drainThenStop(r, {
@@ -668,8 +680,8 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   return {
     title: 'Releasing the backend (blue-green)',
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
-    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
+    begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy', ...envRecord(p) },
+    success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle, ...envRecord(p) },
     endings: [
       switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
       ...(watch ? [watch.ending] : []),
@@ -706,14 +718,19 @@ ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
   };
 }
 
+/** The sha256 of the environment file the phase writes, for the history. */
+function envRecord(p: SwitchPlan): { env?: string } {
+  return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+
 /** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
 export function blueGreenRollbackPhase(r: Renderer, p: SwitchPlan & { named: boolean }): Phase<SwitchValues> {
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   return {
     title: 'Rolling back the backend (blue-green)',
     timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-    success: { color: idle },
+    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release', ...envRecord(p) },
+    success: { color: idle, ...envRecord(p) },
     endings: [switchBackEnding(idle, {})],
     script: switchColors(r, p, new Steps(SWITCH_STEPS)),
     decode: decodeSwitch,

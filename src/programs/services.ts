@@ -29,6 +29,7 @@ import {
 } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
+import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
 import {
   decodeNasLayers,
   nasLayersScript,
@@ -285,6 +286,10 @@ export interface ServicesRecreatePlan {
   steps: Steps<'recreate' | 'health' | 'verify'>;
   /** Watch the metrics guards once every service is healthy, before post-deploy; a breach puts every one back. */
   watch?: WatchPlan;
+  /** Runs after pre-deploy, before any container changes (the environment file); it may end the phase. */
+  beforeRecreate?: Shell;
+  /** Runs before what ran before comes back (the environment file it ran with); it never ends the phase. */
+  onFallback?: Shell;
 }
 
 /** What a recreate of several services reports. */
@@ -399,6 +404,7 @@ esac`,
   const fallback =
     p.fallback && back.length
       ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
+${p.onFallback ?? sh`:`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
@@ -439,6 +445,7 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -497,6 +504,8 @@ export interface ServicesReleasePlan {
   platform?: string;
   /** The metrics watch once every service is healthy: a breach puts the whole release back. */
   watch?: WatchPlan;
+  /** The environment file of the release's services, recorded by its sha256. */
+  envFile?: EnvFileStep & { sha256?: string };
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
@@ -524,7 +533,9 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
   const source = p.source ?? { kind: 'nas' };
   // as a single-service release records it; each service's record holds it too
   const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
-  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
+  const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled, ...env };
+  const envStep = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey(p.previous, p.tag) });
   // a watch's rollback is recorded with what runs after it: each service on its fallback
   const watch =
     p.watch &&
@@ -611,6 +622,7 @@ ${recreateServices(r, {
   hookTags: { tag: p.tag, previous: firstPrevious },
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
   ...(p.watch ? { watch: p.watch } : {}),
+  ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
 })}`,
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
@@ -667,9 +679,13 @@ export function servicesRollbackPhase(
     pulls?: readonly ServicePull[];
     preRollback?: string;
     postRollback?: string;
+    /** The environment file: `tag` names the release whose file the services get, `previous` the file there now. */
+    envFile?: { step: EnvFileStep; tag: string; previous: string; sha256?: string };
   },
 ): Phase<ServicesRecreateValues> {
   const first = p.moves[0];
+  const envStep = p.envFile && envFileStep(r, p.envFile.step, p.envFile);
+  const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
   return {
     title: 'Rolling back services',
     timeout: p.healthTimeout * 2 + 600,
@@ -678,8 +694,9 @@ export function servicesRollbackPhase(
       previous: first?.fallback ?? '',
       detail: p.named ? 'named' : 'previous-release',
       services: p.record,
+      ...env,
     },
-    success: {},
+    success: env,
     script: lines(
       ...(p.pulls ?? []).map((pull) =>
         pullImage(r, {
@@ -703,6 +720,7 @@ export function servicesRollbackPhase(
         hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
+        ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
       }),
     ),
     decode: (values) => decodeServicesRecreate(values, p.moves),

@@ -32,6 +32,7 @@ import type { Progress } from '../../report/progress.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
+import { envFileOf } from '../../programs/env-file.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -56,6 +57,7 @@ const BEFORE_START: ReadonlySet<number> = new Set([
   BackendExit.BuildFailed,
   BackendExit.ImageMissingAfterBuild,
   BackendExit.PreDeployFailed,
+  BackendExit.EnvFileFailed,
   BlueGreenExit.BlueGreenStateChanged,
 ]);
 
@@ -235,6 +237,7 @@ export async function deployBlueGreen(
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       listImages: settings.keepImages > 0,
       ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
+      ...envFileOf(settings.envFile, conn.repoPath),
     }),
   );
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
@@ -346,6 +349,8 @@ export async function rollbackBlueGreen(
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
+      // the target's kept file comes back (or env-file-content is written), also for a switch to a warm colour
+      ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
     }),
   );
   const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
