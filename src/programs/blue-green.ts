@@ -370,7 +370,7 @@ nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(
     sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
+nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
@@ -385,6 +385,7 @@ case "\${nr_idle#* }" in
   ${`running healthy ${ref}`}) nr_warm=true ;;
   ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
 esac
+${env ? sh`[ -z "$nr_env_changed" ] || nr_warm=false` : sh`:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else

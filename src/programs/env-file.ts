@@ -140,10 +140,28 @@ export function envFileStep(
   o: { tag: string; previous: string },
 ): { before: Shell; undo: Shell } {
   const undo = putBackEnvFile(r, e.plan, o.previous);
+  if (e.content && !r.dryRun)
+    return {
+      before: lines(
+        stageEnvFile(r, e.plan, e.content),
+        unlikeKept(e.plan, o.tag),
+        installEnvFile(r, e.plan, e.content, o, BACKUP_EXIT.exit(BackupExit.EnvFileFailed)),
+      ),
+      undo,
+    };
   if (e.content) return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
   if (!o.tag)
     return { before: sh`nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`, undo };
   return { before: lines(keepPrevious(r, e.plan, o.previous), putBackEnvFile(r, e.plan, o.tag)), undo };
+}
+
+/**
+ * Sets nr_env_changed when the staged content differs from the copy kept for `tag`: a container that
+ * already runs `tag` (a warm colour) started with that copy, and must start again to read the new one.
+ */
+function unlikeKept(p: EnvFilePlan, tag: string): Shell {
+  const kept = keptCopy(p, tag);
+  return sh`nr_env_changed=; { [ -f ${kept} ] && [ "$(cat ${stagedFile(p)})" = "$(cat ${kept})" ]; } || nr_env_changed=1`;
 }
 
 /** The file there now, kept for `previous` when that release has no copy: the undo of a put-back can bring it back. */

@@ -470,6 +470,10 @@ describe('the environment file with strategy blue-green', () => {
     expect(result.ok).toBe(true);
     const script = nas.phases[0].script.text;
     expect(script.indexOf(`${STATE}/${T3}.env`)).toBeLessThan(script.indexOf('--project-name backend-blue'));
+    // a colour still warm on the target started with its old file: a new content starts it again
+    const unwarm = script.indexOf('[ -z "$nr_env_changed" ] || nr_warm=false');
+    expect(unwarm).toBeGreaterThan(script.indexOf(`[ "$(cat ${STATE}/.staged)" = "$(cat ${STATE}/${T3}.env)" ]`));
+    expect(unwarm).toBeLessThan(script.indexOf('(kept warm): switching only'));
     expect(nas.phases[0].success).toEqual({ color: 'blue', env: createHash('sha256').update(CONTENT).digest('hex') });
     expect(script).not.toContain(SECRET);
   });
