@@ -151,7 +151,10 @@ export function envFileStep(
     };
   if (e.content) return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
   if (!o.tag)
-    return { before: sh`nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`, undo };
+    return {
+      before: sh`nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`,
+      undo: sh`:`,
+    };
   return { before: lines(keepPrevious(r, e.plan, o.previous), putBackEnvFile(r, e.plan, o.tag)), undo };
 }
 

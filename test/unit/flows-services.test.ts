@@ -700,6 +700,25 @@ describe('the environment file with several services', () => {
     expect(nas.phases[0].script.text).toContain(`Environment file backend/.env of ${B} put back`);
   });
 
+  it('services sent to releases that recorded no file: the file is left as it is, and the undo does not touch it', async () => {
+    const { nas, context } = fakeWorld();
+    const workerOnly = released('backend', B, {
+      action: 'rollback-backend',
+      services: { worker: record(B, 'shop-api', 'WORKER_TAG') },
+    });
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C), workerOnly] });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [B, C], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { services: 'api,worker' }), nas, context);
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    expect(script).toContain('backend/.env is left as it is (the services go to no one release)');
+    expect(script).not.toContain(`${STATE}/`);
+  });
+
   it('a file that cannot be written stops the rollback before any container changes', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B)] });
