@@ -234,11 +234,12 @@ describe('deploy-backend with strategy blue-green', () => {
     ]);
   });
 
-  it.each([
-    [{ 'backup-volumes': 'data' }, 'backup-volumes'],
-  ])('refuses %o before connecting, naming %s', (inputs, name) => {
-    expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
-  });
+  it.each([[{ 'backup-volumes': 'data' }, 'backup-volumes']])(
+    'refuses %o before connecting, naming %s',
+    (inputs, name) => {
+      expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
+    },
+  );
 });
 
 describe('rollback-backend with strategy blue-green', () => {
