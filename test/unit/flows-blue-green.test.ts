@@ -415,6 +415,24 @@ describe('the environment file with strategy blue-green', () => {
     expect(platform.log).not.toContain(SECRET);
   });
 
+  it("a metrics watch's breach switches back to the live colour and puts its release file back", async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: deployState(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, { code: 0, values: switched({}) });
+    const watch = { watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' };
+    await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, ...watch, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    const script = nas.phases[0].script.text;
+    const back = script.indexOf('Switching the proxy back to the blue colour');
+    expect(back).toBeGreaterThan(-1);
+    const putBack = script.indexOf(`Environment file backend/.env of ${T3} put back`, back);
+    expect(putBack).toBeGreaterThan(back);
+    expect(putBack).toBeLessThan(script.indexOf('The proxy sends requests to the blue colour again'));
+  });
+
   it('a file that cannot be written: failed before any colour changed', async () => {
     const { nas, context } = fakeWorld();
     nas.answerState({ answers: deployState(colors('blue', running(T3))), history: [released('backend', T3)] });
