@@ -298,7 +298,7 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no backups, environment file, or blue-green); release the services without it',
+      'is not supported together with services yet (a several-service release has no backups or blue-green); release the services without it',
     );
 }
 
