@@ -181,10 +181,7 @@ export function readBlueGreen(r: InputReader): BlueGreenSettings {
 /** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
 function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   if (d.blueGreen.strategy !== 'blue-green') return;
-  const unsupported: Array<[string, boolean]> = [
-    ['backup-volumes', d.backups.enabled],
-    ['env-file-content', d.envFile.content !== ''],
-  ];
+  const unsupported: Array<[string, boolean]> = [['backup-volumes', d.backups.enabled]];
   for (const [name, set] of unsupported)
     if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
 }
@@ -291,14 +288,13 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
 function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: [string, boolean][] = [
     ['backup-volumes', s.backups.enabled],
-    ['env-file-content', s.envFile.content !== ''],
     ['auto-rollback-restore', s.autoRollbackRestore],
   ];
   const used = unsupported.find(([, on]) => on);
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no backups or environment file); release the services without it',
+      'is not supported together with services yet (a several-service release has no backups); release the services without it',
     );
 }
 
@@ -389,10 +385,7 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
   };
   // a blue-green rollback changes images only
   if (settings.blueGreen.strategy === 'blue-green')
-    for (const [name, set] of [
-      ['restore-backup', restoreBackup !== ''],
-      ['env-file-content', settings.envFile.content !== ''],
-    ] as const)
+    for (const [name, set] of [['restore-backup', restoreBackup !== '']] as const)
       if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
   return settings;
 }

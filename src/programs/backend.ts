@@ -36,7 +36,7 @@ import {
   decodeListing,
   listingValue,
 } from './backups.js';
-import { installEnvFile, putBackEnvFile, stageEnvFile, writeEnvFile, type EnvFilePlan } from './env-file.js';
+import { envFileStep, installEnvFile, putBackEnvFile, stageEnvFile, type EnvFilePlan } from './env-file.js';
 import { plannedItems, type BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { ImageExit, decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
@@ -580,7 +580,7 @@ ${recreateBackend(r, {
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
   ...(p.watch ? { watch: p.watch } : {}),
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-  ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+  ...(p.envFile ? { beforeRecreate: envFileStep(r, p.envFile, { tag: p.tag, previous: p.previous }).before } : {}),
   ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
 })}`,
     decode: (values) => ({

@@ -29,6 +29,7 @@ import { imageSourceKind, type Reobtain } from '../image-sources/table.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import type { ImageToObtain, ServiceRecord } from '../rules/services.js';
 import { colorVolumesQuestion, decodeColorVolumes, type ColorVolumes, type ColorVolumesPlan } from './color-volumes.js';
+import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -362,6 +363,11 @@ export interface SwitchPlan {
    * switches the proxy back to the old colour and stops the new one. The old colour drains (or stays warm) after it.
    */
   watch?: { plan: WatchPlan; rollBack: boolean };
+  /**
+   * The environment file, in place before the idle colour starts (compose reads it at `up` only, so the live
+   * colour keeps what it loaded); the live release's file comes back when the live colour serves on.
+   */
+  envFile?: EnvFileStep & { sha256?: string };
 }
 
 /** What a blue-green phase reports. */
@@ -456,8 +462,10 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
     );
   // A colour this phase started is stopped when the release fails; a warm one it found running stays.
   const stopIdle = sh`if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+  const env = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey([p.previous], p.tag) });
   const refused = (code: BlueGreenExit): Shell =>
     sh`${stopIdle}
+${env ? env.undo : sh`:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
@@ -498,15 +506,17 @@ nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(
     sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
+nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${env ? env.before : sh`:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 ${warmCheck(svcs, idleProject, urlOf)}
 nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh`''`}
+${env ? sh`[ -z "$nr_env_changed" ] || nr_warm=false` : sh`:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
@@ -586,7 +596,7 @@ nr_say ok ${`${t.healthUrl} answers through the proxy`}`
     : sh`:`
 }
 nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive }) : sh`:`}
+${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : sh`:`}
 ${
   p.live
     ? lines(
@@ -635,6 +645,8 @@ function watchAfterSwitch(
     removeColor: (c: Color) => Shell;
     switchBack: Shell | undefined;
     setLive: (c: Color | '') => Shell;
+    /** Puts back the old release's environment file once it serves again. */
+    undo?: Shell;
   },
 ): Shell {
   const { target: t, bg } = p;
@@ -645,6 +657,7 @@ function watchAfterSwitch(
       ? sh`nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
     ${switchBackOrKeep(p, o.idle, o.switchBack)}
     ${o.setLive(live)}
+    ${o.undo ?? sh`:`}
     nr_say ok ${`The proxy sends requests to the ${live} colour again`}
     nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
     ${drainThenStop(r, {
@@ -920,6 +933,7 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
       detail: 'deploy',
       ...kind.record(),
       ...records(p.record),
+      ...envRecord(p),
     },
     success: {
       tag: p.tag,
@@ -928,6 +942,7 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
       color: idle,
       ...kind.record(),
       ...records(p.record),
+      ...envRecord(p),
     },
     endings: [
       switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
@@ -960,6 +975,11 @@ ${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
   };
 }
 
+/** The sha256 of the environment file the phase writes, for the history. */
+function envRecord(p: SwitchPlan): { env?: string } {
+  return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+
 /**
  * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
  * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes.
@@ -981,8 +1001,14 @@ export function blueGreenRollbackPhase(
   return {
     title: 'Rolling back the backend (blue-green)',
     timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release', ...records(p.record) },
-    success: { color: idle },
+    begin: {
+      tag: p.tag,
+      previous: p.previous,
+      detail: p.named ? 'named' : 'previous-release',
+      ...records(p.record),
+      ...envRecord(p),
+    },
+    success: { color: idle, ...envRecord(p) },
     endings: [switchBackEnding(idle, {})],
     script: lines(pull, switchColors(r, p, new Steps(SWITCH_STEPS))),
     decode: (values) => ({ ...decodeSwitch(values), ...decodeFailed(values, colorServicesOf(p)) }),

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Renderer } from '../remote/command.js';
-import { sh, type Shell } from '../remote/shell.js';
+import { lines, sh, type Shell } from '../remote/shell.js';
 import { BACKUP_EXIT, BackupExit } from './backups.js';
+import type { EnvFileSettings } from '../inputs/backend.js';
+import { stateDirOf } from '../remote/state-dir.js';
 
 /**
  * The backend's environment file as part of a release: written
@@ -117,4 +119,80 @@ export function putBackEnvFile(r: Renderer, p: EnvFilePlan, tag: string): Shell 
   ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
   ${excluded(p)}
 fi`;
+}
+
+/** The environment file a release or rollback carries: `content` written, or (empty) the target's kept copy put back. */
+export interface EnvFileStep {
+  plan: EnvFilePlan;
+  content: string;
+}
+
+/**
+ * The environment file as a step of any release (one service, several, blue-green), written once:
+ * `before` runs before compose creates a container (compose reads the file only then), `undo` before
+ * what ran comes back. `tag` is the release the services go to (its copy is kept, or put back when
+ * there is no content; empty: no one release, the file is left as it is); `previous` names the file
+ * there before, kept under it when it has no copy, and put back by `undo`.
+ */
+export function envFileStep(
+  r: Renderer,
+  e: EnvFileStep,
+  o: { tag: string; previous: string },
+): { before: Shell; undo: Shell } {
+  const undo = putBackEnvFile(r, e.plan, o.previous);
+  if (e.content && !r.dryRun)
+    return {
+      before: lines(
+        stageEnvFile(r, e.plan, e.content),
+        unlikeKept(e.plan, o.tag),
+        installEnvFile(r, e.plan, e.content, o, BACKUP_EXIT.exit(BackupExit.EnvFileFailed)),
+      ),
+      undo,
+    };
+  if (e.content) return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
+  if (!o.tag)
+    return {
+      before: sh`nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`,
+      undo: sh`:`,
+    };
+  return { before: lines(keepPrevious(r, e.plan, o.previous), putBackEnvFile(r, e.plan, o.tag)), undo };
+}
+
+/**
+ * Sets nr_env_changed when the staged content differs from the copy kept for `tag`: a container that
+ * already runs `tag` (a warm colour) started with that copy, and must start again to read the new one.
+ */
+function unlikeKept(p: EnvFilePlan, tag: string): Shell {
+  const kept = keptCopy(p, tag);
+  return sh`nr_env_changed=; { [ -f ${kept} ] && [ "$(cat ${stagedFile(p)})" = "$(cat ${kept})" ]; } || nr_env_changed=1`;
+}
+
+/** The file there now, kept for `previous` when that release has no copy: the undo of a put-back can bring it back. */
+function keepPrevious(r: Renderer, p: EnvFilePlan, previous: string): Shell {
+  const file = `${p.repo}/${p.path}`;
+  if (r.dryRun || !previous) return sh`:`;
+  return sh`if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; mkdir -p ${`${p.stateDir}/env`} && cp ${file} ${keptCopy(p, previous)} ); fi`;
+}
+
+/**
+ * The key of the file there before an operation of several services: the release they all ran, else
+ * one of this operation's own (`before-<tag>`), so its undo brings back exactly that file.
+ */
+export function envPreviousKey(running: readonly string[], tag: string): string {
+  const all = [...new Set(running)];
+  return all.length === 1 && all[0] ? all[0] : `before-${tag || 'none'}`;
+}
+
+/**
+ * The environment file step of an operation, from the inputs: env-file-content written (recorded by its
+ * sha256); with `putBack` (a rollback), without content too: the target's kept copy comes back.
+ */
+export function envFileOf(
+  e: EnvFileSettings,
+  repo: string,
+  o: { putBack?: boolean } = {},
+): { envFile?: EnvFileStep & { sha256?: string } } {
+  if (!e.path || (!e.content && !o.putBack)) return {};
+  const plan = { repo, path: e.path, stateDir: stateDirOf(repo) };
+  return { envFile: { plan, content: e.content, ...(e.content ? { sha256: envSha256(e.content) } : {}) } };
 }

@@ -25,6 +25,7 @@ import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } fr
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import { imageSourceKind } from '../image-sources/table.js';
+import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
 
 /**
  * The NAS side of a release of several compose services: what
@@ -253,6 +254,10 @@ export interface ServicesRecreatePlan {
   steps: Steps<'recreate' | 'health' | 'verify'>;
   /** Watch the metrics guards once every service is healthy, before post-deploy; a breach puts every one back. */
   watch?: WatchPlan;
+  /** Runs after pre-deploy, before any container changes (the environment file); it may end the phase. */
+  beforeRecreate?: Shell;
+  /** Runs before what ran before comes back (the environment file it ran with); it never ends the phase. */
+  onFallback?: Shell;
 }
 
 /** What a recreate of several services reports. */
@@ -367,6 +372,7 @@ esac`,
   const fallback =
     p.fallback && back.length
       ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
+${p.onFallback ?? sh`:`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
@@ -407,6 +413,7 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_failed=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
@@ -465,6 +472,8 @@ export interface ServicesReleasePlan {
   platform?: string;
   /** The metrics watch once every service is healthy: a breach puts the whole release back. */
   watch?: WatchPlan;
+  /** The environment file of the release's services, recorded by its sha256. */
+  envFile?: EnvFileStep & { sha256?: string };
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
@@ -492,7 +501,16 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
   const source = p.source ?? { kind: 'nas' };
   const kind = imageSourceKind(source);
   // as a single-service release records it; each service's record holds it too
-  const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...kind.record() };
+  const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+  const update = {
+    tag: p.tag,
+    commit: p.commit,
+    previous: firstPrevious,
+    services: p.record,
+    ...kind.record(),
+    ...env,
+  };
+  const envStep = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey(p.previous, p.tag) });
   // a watch's rollback is recorded with what runs after it: each service on its fallback
   const watch =
     p.watch &&
@@ -562,6 +580,7 @@ ${recreateServices(r, {
   hookTags: { tag: p.tag, previous: firstPrevious },
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
   ...(p.watch ? { watch: p.watch } : {}),
+  ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
 })}`,
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
@@ -620,9 +639,13 @@ export function servicesRollbackPhase(
     pulls?: readonly ServicePull[];
     preRollback?: string;
     postRollback?: string;
+    /** The environment file: `tag` names the release whose file the services get, `previous` the file there now. */
+    envFile?: { step: EnvFileStep; tag: string; previous: string; sha256?: string };
   },
 ): Phase<ServicesRecreateValues & { imagePlatform?: string }> {
   const first = p.moves[0];
+  const envStep = p.envFile && envFileStep(r, p.envFile.step, p.envFile);
+  const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
   return {
     title: 'Rolling back services',
     timeout: p.healthTimeout * 2 + 600,
@@ -631,8 +654,9 @@ export function servicesRollbackPhase(
       previous: first?.fallback ?? '',
       detail: p.named ? 'named' : 'previous-release',
       services: p.record,
+      ...env,
     },
-    success: {},
+    success: env,
     script: lines(
       ...(p.pulls ?? []).map((pull) =>
         pullImage(r, {
@@ -657,6 +681,7 @@ export function servicesRollbackPhase(
         hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
+        ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
       }),
     ),
     decode: (values) => ({

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, STATE, runAction } from './harness.js';
 import { WATCH_ROLLBACK_DETAIL } from '../../src/programs/backend.js';
+import { envSha256 } from '../../src/programs/env-file.js';
 import {
   NRG_IMAGE,
   NRG_ORIGIN,
@@ -681,5 +682,50 @@ describe('blue-green with images from the registry and from the runner', () => {
       outcome: 'success',
     });
     expect(readFileSync(join(NRG_REPO, '.git/nas-release/history.jsonl'), 'utf8')).not.toContain(REG_PASSWORD);
+  });
+});
+
+describe('the environment file with blue-green', () => {
+  it('written before the idle colour starts; the live release file back when the colour is refused; the target file back with a warm switch', async () => {
+    resetSample();
+    const envOf = (n: string): string => `DATABASE_URL=postgres://nrg:pw-${n}-s3cret@db/nrg\nGREETING=${n}\n`;
+    // runAction fails the test when a value of the file reaches the log
+    const secrets = ['a', 'b'].map((n) => `postgres://nrg:pw-${n}-s3cret@db/nrg`);
+    const withEnv = (action: string, extra: Record<string, string>) =>
+      runAction(action, nrgInputs({ 'env-file': 'nrg/.env', ...extra }), { secrets });
+    const file = (): string => readFileSync(join(NRG_REPO, 'nrg/.env'), 'utf8');
+    // what a user checks: the environment the colour runs with
+    const greeting = (color: string): string =>
+      /GREETING=(\S*)/.exec(
+        sampleDocker('inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', `nrg-backend-${color}`),
+      )?.[1] ?? '';
+    const compose = readFileSync(join(__dirname, '../nas/app-bluegreen/nrg/docker-compose.yml'), 'utf8').replace(
+      '    environment:\n      BACKEND_PORT:',
+      '    env_file: .env\n    environment:\n      BACKEND_PORT:',
+    );
+    const a = tagOfSha(pushSample({ 'nrg/docker-compose.yml': compose }, 'The backend reads its env file'));
+    const first = await withEnv('deploy-backend', { 'env-file-content': envOf('a') });
+    expect(first.code, first.stdout.slice(-3000)).toBe(0);
+    expect([first.outputs.LIVE_COLOR, greeting('blue'), file()]).toEqual(['blue', 'a', envOf('a')]);
+    expect(sampleHistory().at(-1)).toMatchObject({ tag: a, env: envSha256(envOf('a')) });
+
+    const health = readFileSync(join(__dirname, '../nas/app-bluegreen/nrg/www/health'), 'utf8');
+    pushSample({ 'nrg/www/health': null, 'nrg/www/version': 'broken\n' }, 'Break the health endpoint');
+    const refused = await withEnv('deploy-backend', { 'env-file-content': envOf('b'), 'health-timeout': '8' });
+    expect(refused.code).toBe(1);
+    expect(refused.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: 'blue' });
+    expect([greeting('blue'), file()]).toEqual(['a', envOf('a')]);
+
+    pushSample({ 'nrg/www/health': health, 'nrg/www/version': 'two\n' }, 'Release two');
+    const two = await withEnv('deploy-backend', { 'env-file-content': envOf('b'), 'keep-warm': '120' });
+    expect(two.code, two.stdout.slice(-3000)).toBe(0);
+    expect([two.outputs.LIVE_COLOR, greeting('green'), file()]).toEqual(['green', 'b', envOf('b')]);
+
+    // blue still runs a, warm: the rollback is a switch, and a's file comes back for the next start
+    const back = await withEnv('rollback-backend', {});
+    expect(back.code, back.stdout.slice(-3000)).toBe(0);
+    expect(back.stdout).toContain('(kept warm): switching only');
+    expect([back.outputs.LIVE_COLOR, greeting('blue'), file()]).toEqual(['blue', 'a', envOf('a')]);
+    expect(await version()).toBe('one');
   });
 });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { envSha256 } from '../../src/programs/env-file.js';
 import {
   ROOT,
   asNas,
@@ -254,6 +255,62 @@ describe('several services in one release (issue 14)', () => {
         .slice(before)
         .every((r) => r.outcome === 'failure'),
     ).toBe(true);
+  });
+
+  it('one environment file for the services: written before their recreate, the one of before back when the release fails, the target release file back with a rollback', async () => {
+    const envOf = (n: string): string => `DATABASE_URL=postgres://nrs:pw-${n}-s3cret@db/nrs\nGREETING=${n}\n`;
+    const secrets = ['a', 'b', 'c'].map((n) => `postgres://nrs:pw-${n}-s3cret@db/nrs`);
+    // runAction fails the test when a value of the file reaches the log
+    const withEnv = (action: string, inputs: Record<string, string>) =>
+      runAction(action, { ...inputs, 'env-file': 'nrs/.env' }, { secrets });
+    const release = (content: string) =>
+      withEnv('deploy-backend', app({ services: SERVICES, 'health-timeout': '30', 'env-file-content': content }));
+    const file = (): string => readFileSync(join(REPO, 'nrs/.env'), 'utf8');
+    // what a user checks: the environment each recreated service runs with
+    const greeting = (container: string): string =>
+      /GREETING=(\S*)/.exec(
+        docker('inspect', '--format', '{{range .Config.Env}}{{println .}}{{end}}', container),
+      )?.[1] ?? '';
+    const worker = (): string =>
+      docker(
+        'ps',
+        '-q',
+        '--filter',
+        'label=com.docker.compose.project=nrs',
+        '--filter',
+        'label=com.docker.compose.service=worker',
+      );
+    const compose = readFileSync(join(ROOT, 'test/nas/app/multi/docker-compose.yml'), 'utf8')
+      .replace('    environment:\n      PORT: "18100"', '    env_file: .env\n    environment:\n      PORT: "18100"')
+      .replace('    environment:\n      PORT: "18101"', '    env_file: .env\n    environment:\n      PORT: "18101"');
+    const a = tagOf(push({ 'nrs/docker-compose.yml': compose }, 'api and worker read the env file'));
+    const first = await release(envOf('a'));
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(file()).toBe(envOf('a'));
+    expect([greeting('nrs-api'), greeting(worker())]).toEqual(['a', 'a']);
+    expect(history().at(-1)).toMatchObject({ tag: a, env: envSha256(envOf('a')) });
+
+    const b = tagOf(push({ 'nrs/api/www/version': 'api two\n' }, 'Second release'));
+    const second = await release(envOf('b'));
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    expect([file(), greeting('nrs-api')]).toEqual([envOf('b'), 'b']);
+
+    push({ 'nrs/web/www/health': null }, 'Break the web health');
+    const broken = await release(envOf('c'));
+    expect(broken.code).not.toBe(0);
+    expect(broken.outputs.ROLLED_BACK).toBe('true');
+    expect(images()).toEqual({ api: `nrs-api:${b}`, worker: `nrs-api:${b}`, web: `nrs-web:${b}` });
+    // the file of the release that runs again, and the services started with it
+    expect(file()).toBe(envOf('b'));
+    expect([greeting('nrs-api'), greeting(worker())]).toEqual(['b', 'b']);
+
+    const { 'build-context': _, ...rollbackInputs } = app();
+    const back = await withEnv('rollback-backend', rollbackInputs);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    expect(images()).toEqual({ api: `nrs-api:${a}`, worker: `nrs-api:${a}`, web: `nrs-web:${a}` });
+    expect(back.stdout).toContain(`Environment file nrs/.env of ${a} put back`);
+    expect(file()).toBe(envOf('a'));
+    expect([greeting('nrs-api'), greeting(worker())]).toEqual(['a', 'a']);
   });
 
   it('cleanup keeps the newest per image and never a running or rollback tag of any service', async () => {

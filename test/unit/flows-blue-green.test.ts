@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   BlueGreenExit,
@@ -269,12 +270,12 @@ describe('deploy-backend with strategy blue-green', () => {
     ]);
   });
 
-  it.each([
-    [{ 'backup-volumes': 'data' }, 'backup-volumes'],
-    [{ 'env-file': 'backend/.env', 'env-file-content': 'A=1' }, 'env-file-content'],
-  ])('refuses %o before connecting, naming %s', (inputs, name) => {
-    expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
-  });
+  it.each([[{ 'backup-volumes': 'data' }, 'backup-volumes']])(
+    'refuses %o before connecting, naming %s',
+    (inputs, name) => {
+      expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
+    },
+  );
 });
 
 describe('deploy-backend with strategy blue-green and an image source', () => {
@@ -563,5 +564,125 @@ describe('cleanup-backend beside blue-green', () => {
     // T3 is where an empty-tag rollback from TAG goes: it stays with the live tag
     expect(JSON.parse(result.outputs.KEPT_TAGS)).toEqual([TAG, T3]);
     expect(nas.program('Removing old images')!.script.text).toContain(`docker image rm ${IMAGE}:${T2} ${IMAGE}:${T1}`);
+  });
+});
+
+describe('the environment file with strategy blue-green', () => {
+  const SECRET = 'postgres://shop:s3cret-pass@db/shop';
+  const CONTENT = `DATABASE_URL=${SECRET}\nLOG_LEVEL=info\n`;
+  const STATE = '/volume1/docker/shop/repo/.git/nas-release/env';
+  const count = (text: string, part: string): number => text.split(part).length - 1;
+  const deployState = (s: BlueGreenState): BlueGreenDeployState => ({ ...s, commit: COMMIT, subject: 'Fix the cart' });
+  const inventory: ImageTag[] = [TAG, T3, T2].map((tag) => ({ tag, bytes: 1 }));
+
+  it('a release writes the file before the idle colour starts, puts back the live release file on every refusal, and records its sha256', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: deployState(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenIdleUnhealthy,
+      values: switched({ running: T3, liveColor: 'blue', rolledBack: true }),
+    });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    const script = nas.phases[0].script.text;
+    const start = script.indexOf('--project-name backend-green');
+    expect(script.indexOf(`${STATE}/.staged`)).toBeGreaterThan(-1);
+    expect(script.indexOf(`${STATE}/.staged`)).toBeLessThan(start);
+    expect(script.indexOf(`${STATE}/${TAG}.env`)).toBeLessThan(start);
+    // each way the live colour serves on puts its file back (the one kept for T3)
+    const refusals = count(script, 'nr_value rolled_back true');
+    expect(refusals).toBeGreaterThan(3);
+    expect(count(script, `Environment file backend/.env of ${T3} put back`)).toBe(refusals);
+    const sha = createHash('sha256').update(CONTENT).digest('hex');
+    expect(nas.phases[0].begin).toMatchObject({ tag: TAG, env: sha });
+    expect(nas.phases[0].success).toMatchObject({ tag: TAG, color: 'green', env: sha });
+    expect(script).not.toContain(SECRET);
+    expect(platform.log).not.toContain(SECRET);
+  });
+
+  it("a metrics watch's breach switches back to the live colour and puts its release file back", async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: deployState(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, { code: 0, values: switched({}) });
+    const watch = { watch: '10m', guards: 'errors: up < 1 for 1m', 'metrics-url': 'http://127.0.0.1:9090' };
+    await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, ...watch, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    const script = nas.phases[0].script.text;
+    const back = script.indexOf('Switching the proxy back to the blue colour');
+    expect(back).toBeGreaterThan(-1);
+    const putBack = script.indexOf(`Environment file backend/.env of ${T3} put back`, back);
+    expect(putBack).toBeGreaterThan(back);
+    expect(putBack).toBeLessThan(script.indexOf('The proxy sends requests to the blue colour again'));
+  });
+
+  it('a file that cannot be written: failed before any colour changed', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: deployState(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, { code: BackendExit.EnvFileFailed, values: switched({ running: '', liveColor: '' }) });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...BLUE_GREEN, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.error).toMatch(/^deploy-backend failed before any colour changed/);
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'failure',
+      update: { detail: 'failed before the idle colour started' },
+    });
+  });
+
+  it('a rollback to the warm colour puts back the file of the tag it switches to, before the switch', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...colors('green', running(T3), running(TAG)), inventory },
+      history: [released('backend', T3), released('backend', TAG)],
+    });
+    nas.answer(ROLLBACK, { code: 0, values: { running: T3, liveColor: 'blue', rolledBack: false, warm: true } });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'env-file': 'backend/.env' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    const putBack = script.indexOf(`Environment file backend/.env of ${T3} put back`);
+    expect(putBack).toBeGreaterThan(-1);
+    expect(putBack).toBeLessThan(script.indexOf('Switching the proxy'));
+    expect(putBack).toBeLessThan(script.indexOf('--project-name backend-blue'));
+    // a refusal brings back the file of the live release
+    expect(count(script, `Environment file backend/.env of ${TAG} put back`)).toBe(
+      count(script, 'nr_value rolled_back true'),
+    );
+    expect(nas.phases[0].begin).not.toHaveProperty('env');
+  });
+
+  it('env-file-content on a blue-green rollback is written for the target and recorded', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...colors('green', none, running(TAG)), inventory },
+      history: [released('backend', T3), released('backend', TAG)],
+    });
+    nas.answer(ROLLBACK, { code: 0, values: { running: T3, liveColor: 'blue', rolledBack: false, warm: false } });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    expect(script.indexOf(`${STATE}/${T3}.env`)).toBeLessThan(script.indexOf('--project-name backend-blue'));
+    // a colour still warm on the target started with its old file: a new content starts it again
+    const unwarm = script.indexOf('[ -z "$nr_env_changed" ] || nr_warm=false');
+    expect(unwarm).toBeGreaterThan(script.indexOf(`[ "$(cat ${STATE}/.staged)" = "$(cat ${STATE}/${T3}.env)" ]`));
+    expect(unwarm).toBeLessThan(script.indexOf('(kept warm): switching only'));
+    expect(nas.phases[0].success).toEqual({ color: 'blue', env: createHash('sha256').update(CONTENT).digest('hex') });
+    expect(script).not.toContain(SECRET);
   });
 });

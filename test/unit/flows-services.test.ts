@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createHash } from 'node:crypto';
 import { BackendExit } from '../../src/programs/backend.js';
 import type {
   ServicesDeployState,
@@ -569,5 +570,197 @@ describe('rollback-backend of services from a registry', () => {
       rollbackBackend.run(settingsOf(rollbackBackend, { services: 'web', tag: A }), nas, context),
     ).rejects.toThrow(`Image ${REG}/shop-web:${A} (service web) does not exist on the NAS`);
     expect(nas.ran).toEqual([ASK]);
+  });
+});
+
+describe('the environment file with several services', () => {
+  const SECRET = 'postgres://shop:s3cret-pass@db/shop';
+  const CONTENT = `DATABASE_URL=${SECRET}\nLOG_LEVEL=info\n`;
+  const STATE = '/volume1/docker/shop/repo/.git/nas-release/env';
+  const deployState: ServicesDeployState = {
+    runningImages: [`shop-api:${B}`, `shop-api:${B}`, `shop-web:${B}`],
+    commit: COMMIT,
+    subject: 'Three services',
+  };
+  const releasedValues = (running: string, code = 0): ServicesReleaseValues => ({
+    running: [running, running, running],
+    failed: code ? ['web'] : [],
+    failedLogs: new Map(),
+    rolledBack: code !== 0,
+    built: true,
+    inventory: new Map(),
+  });
+  const asked = (api: string, worker: string, web: string): ServicesImagesState => ({
+    runningImages: [`shop-api:${api}`, `shop-api:${worker}`, `shop-web:${web}`],
+    inventory: new Map([
+      ['shop-api', [A, B, C].map((tag) => ({ tag, bytes: 1 }))],
+      ['shop-web', [A, B, C].map((tag) => ({ tag, bytes: 1 }))],
+    ]),
+  });
+  const singleState = { runningImage: '', inventory: [] };
+  const withEnv = (r: HistoryRecord, env: string): HistoryRecord => ({ ...r, env });
+
+  it('a release writes one file for its services before their recreate, puts back the one of before on fallback, and records its sha256', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: deployState, history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, { code: BackendExit.RolledBack, values: releasedValues(B, 1) });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...INPUTS, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    const script = nas.phases[0].script.text;
+    const recreate = script.indexOf('up --detach --no-build --no-deps api worker web');
+    // staged and put in place (a copy kept for the release) before compose reads it
+    expect(script.indexOf(`${STATE}/.staged`)).toBeGreaterThan(-1);
+    expect(script.indexOf(`${STATE}/.staged`)).toBeLessThan(recreate);
+    expect(script.indexOf(`${STATE}/${TAG}.env`)).toBeLessThan(recreate);
+    // the fallback puts back the file of the release the services ran (B, kept when it had no copy)
+    const fallback = script.indexOf('Putting back what ran before');
+    expect(script.indexOf(`${STATE}/${B}.env`, fallback)).toBeGreaterThan(fallback);
+    expect(script.indexOf(`Environment file backend/.env of ${B} put back`, fallback)).toBeGreaterThan(fallback);
+    // the history holds the sha256, never the content; the content is never on a line of the script or the log
+    const sha = createHash('sha256').update(CONTENT).digest('hex');
+    expect(nas.phases[0].begin).toMatchObject({ tag: TAG, env: sha });
+    expect(nas.phases[0].success).toMatchObject({ tag: TAG, env: sha });
+    expect(script).not.toContain(SECRET);
+    expect(platform.log).not.toContain(SECRET);
+  });
+
+  it('services that ran different releases: the fallback puts back exactly the file there before, kept for this release', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({
+      answers: { ...deployState, runningImages: [`shop-api:${A}`, `shop-api:${B}`, `shop-web:${B}`] },
+      history: [deployOf(B)],
+    });
+    nas.answer<ServicesReleaseValues>(RELEASE, { code: 0, values: releasedValues(TAG) });
+    await deployBackend.run(
+      settingsOf(deployBackend, { ...INPUTS, 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    const script = nas.phases[0].script.text;
+    expect(script).toContain(`${STATE}/before-${TAG}.env`);
+    expect(script).not.toContain(`${STATE}/${A}.env`);
+  });
+
+  it('a rollback of the whole release puts back the target release file before the recreate; its undo the file of before', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B)] });
+    nas.answer(ASK, { code: 0, values: asked(B, B, B) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [A, A, A], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { 'env-file': 'backend/.env' }), nas, context);
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    const recreate = script.indexOf('up --detach --no-build --no-deps api worker web');
+    const putBack = script.indexOf(`Environment file backend/.env of ${A} put back`);
+    expect(putBack).toBeGreaterThan(-1);
+    expect(putBack).toBeLessThan(recreate);
+    const fallback = script.indexOf('Putting back what ran before');
+    expect(script.indexOf(`Environment file backend/.env of ${B} put back`, fallback)).toBeGreaterThan(fallback);
+    // nothing was written: no sha256 to record
+    expect(nas.phases[0].begin).not.toHaveProperty('env');
+  });
+
+  it('env-file-content on a rollback of services is written for them and recorded', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B)] });
+    nas.answer(ASK, { code: 0, values: asked(B, B, B) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [A], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { services: 'api', 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    expect(script.indexOf(`${STATE}/.staged`)).toBeLessThan(script.indexOf('up --detach --no-build --no-deps api'));
+    expect(nas.phases[0].success).toEqual({ env: createHash('sha256').update(CONTENT).digest('hex') });
+    expect(script).not.toContain(SECRET);
+    expect(platform.log).not.toContain(SECRET);
+  });
+
+  it('services sent to releases with different environment files: refused before anything changes, naming env-file-content', async () => {
+    const { nas, context } = fakeWorld();
+    const workerOnly = released('backend', B, {
+      action: 'rollback-backend',
+      services: { worker: record(B, 'shop-api', 'WORKER_TAG') },
+    });
+    nas.answerState({
+      answers: singleState,
+      history: [deployOf(A), withEnv(deployOf(B), 'b'.repeat(64)), withEnv(deployOf(C), 'c'.repeat(64)), workerOnly],
+    });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    await expect(
+      rollbackBackend.run(settingsOf(rollbackBackend, { services: 'api,worker' }), nas, context),
+    ).rejects.toThrow(
+      `Input 'env-file-content': the services go back to releases with different environment files (api to ${B}, worker to ${C}): no one backend/.env fits them all`,
+    );
+    expect(nas.ran).toEqual([ASK]);
+  });
+
+  it('services sent to releases that ran the same file get that file back', async () => {
+    const { nas, context } = fakeWorld();
+    const workerOnly = released('backend', B, {
+      action: 'rollback-backend',
+      services: { worker: record(B, 'shop-api', 'WORKER_TAG') },
+    });
+    const same = 'e'.repeat(64);
+    nas.answerState({
+      answers: singleState,
+      history: [deployOf(A), withEnv(deployOf(B), same), withEnv(deployOf(C), same), workerOnly],
+    });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [B, C], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { services: 'api,worker' }), nas, context);
+    expect(result.ok).toBe(true);
+    expect(nas.phases[0].script.text).toContain(`Environment file backend/.env of ${B} put back`);
+  });
+
+  it('services sent to releases that recorded no file: the file is left as it is, and the undo does not touch it', async () => {
+    const { nas, context } = fakeWorld();
+    const workerOnly = released('backend', B, {
+      action: 'rollback-backend',
+      services: { worker: record(B, 'shop-api', 'WORKER_TAG') },
+    });
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C), workerOnly] });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: 0,
+      values: { running: [B, C], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(settingsOf(rollbackBackend, { services: 'api,worker' }), nas, context);
+    expect(result.ok).toBe(true);
+    const script = nas.phases[0].script.text;
+    expect(script).toContain('backend/.env is left as it is (the services go to no one release)');
+    expect(script).not.toContain(`${STATE}/`);
+  });
+
+  it('a file that cannot be written stops the rollback before any container changes', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B)] });
+    nas.answer(ASK, { code: 0, values: asked(B, B, B) });
+    nas.answer<ServicesRecreateValues>(ROLLBACK, {
+      code: BackendExit.EnvFileFailed,
+      values: { running: [], failed: [], failedLogs: new Map(), rolledBack: false },
+    });
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { 'env-file': 'backend/.env', 'env-file-content': CONTENT }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    expect(result.error).toMatch(/stopped before any container changed: backend\/\.env could not be written/);
+    expect(nas.finishes).toEqual([{ outcome: 'failure', update: { detail: 'environment file not written' } }]);
   });
 });

@@ -182,10 +182,11 @@ orders-worker image=ghcr.io/acme/shop/orders tag-variable=ORDERS_TAG build-conte
     expect(settingsOf(deployBackend, { services: 'api\nworker', 'image-source': 'runner' }).source).toEqual({
       kind: 'runner',
     });
-    // the refusals that stay
-    expect(() => settingsOf(deployBackend, { ...registry, 'env-file': '.env', 'env-file-content': 'A=1' })).toThrow(
-      /^Input 'env-file-content': is not supported together with services yet/,
-    );
+    // one environment file for the release's services
+    expect(settingsOf(deployBackend, { ...registry, 'env-file': '.env', 'env-file-content': 'A=1' }).envFile).toEqual({
+      path: '.env',
+      content: 'A=1',
+    });
   });
 
   it("rollback-backend's services: names, comma or newline separated, each checked", () => {

@@ -50,6 +50,7 @@ import { servicesOfLastRelease } from './rollback-services.js';
 import { deployedServices } from './deploy-services.js';
 import { distinctImages, serviceRecord } from '../../rules/services.js';
 import { refuseComposeFile } from './preflight.js';
+import { envFileOf } from '../../programs/env-file.js';
 
 /**
  * The runner's side of blue-green releases: deploy-backend and
@@ -74,6 +75,7 @@ const BEFORE_START: ReadonlySet<number> = new Set([
   BackendExit.BuildFailed,
   BackendExit.ImageMissingAfterBuild,
   BackendExit.PreDeployFailed,
+  BackendExit.EnvFileFailed,
   BlueGreenExit.BlueGreenStateChanged,
   ImageExit.RegistryLoginFailed,
   ImageExit.PullFailed,
@@ -327,6 +329,7 @@ export async function deployBlueGreen(
       source,
       authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
       ...(platform ? { platform } : {}),
+      ...envFileOf(settings.envFile, conn.repoPath),
     }),
   );
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
@@ -505,6 +508,8 @@ async function switchToRollback(
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
+      // the target's kept file comes back (or env-file-content is written), also for a switch to a warm colour
+      ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
     }),
   );
   const pullFailed = pull && reobtainFailure(pull, released.code);

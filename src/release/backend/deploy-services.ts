@@ -29,6 +29,7 @@ import { imageSourceKind } from '../../image-sources/table.js';
 import { refuseComposeFile } from './preflight.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
+import { envFileOf } from '../../programs/env-file.js';
 
 const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
@@ -180,6 +181,7 @@ export async function deployServices(
       listTags: settings.keepImages > 0,
       ...(platform ? { platform } : {}),
       ...(settings.watch ? { watch: settings.watch } : {}),
+      ...envFileOf(settings.envFile, conn.repoPath),
     }),
   );
   const firstPrevious = previous.find(Boolean) ?? '';

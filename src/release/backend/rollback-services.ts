@@ -11,6 +11,7 @@ import {
 } from '../../programs/services.js';
 import { registryOf } from '../../inputs/image-source.js';
 import { imageSourceKind } from '../../image-sources/table.js';
+import { envPreviousKey, envSha256, type EnvFileStep } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
 import type { HistoryRecord } from '../../remote/history.js';
 import { Steps } from '../../remote/program.js';
@@ -30,6 +31,45 @@ import type { FlowContext, FlowResult } from '../flow.js';
 import { deployedServices, servicesFailure } from './deploy-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
+
+/** sha256 of the environment file a release of `tag` last ran with, by the history; empty: none recorded. */
+function envOfRelease(history: readonly HistoryRecord[], tag: string): string {
+  return (
+    [...history]
+      .reverse()
+      .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.env !== undefined)?.env ?? ''
+  );
+}
+
+/**
+ * The environment file of a rollback of services: env-file-content when given, else the file kept for the
+ * release they go to. The services a rollback recreates read it at their start; the others keep what they
+ * started with. Services sent to releases with different files would read one of them at a release it
+ * was not: refused before anything changes.
+ */
+export function servicesEnvFile(
+  settings: Pick<RollbackBackendInputs, 'envFile'>,
+  repo: string,
+  history: readonly HistoryRecord[],
+  o: { moves: readonly ServiceMove[]; running: readonly string[] },
+): { step: EnvFileStep; tag: string; previous: string; sha256?: string } | undefined {
+  const { path, content } = settings.envFile;
+  if (!path || o.moves.length === 0) return undefined;
+  const targets = [...new Set(o.moves.map((m) => m.tag))];
+  const files = new Set(targets.map((t) => envOfRelease(history, t)));
+  if (!content && files.size > 1)
+    throw new Error(
+      `Input 'env-file-content': the services go back to releases with different environment files (${o.moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}): no one ${path} fits them all. Roll them back to one tag (input tag), or give env-file-content with the file they should read. Nothing was changed.`,
+    );
+  // one target, or (put back) several that ran the same recorded file: that copy; else no release's copy is touched
+  const tag = targets.length === 1 || (!content && [...files][0]) ? targets[0] : '';
+  return {
+    step: { plan: { repo, path, stateDir: stateDirOf(repo) }, content },
+    tag,
+    previous: envPreviousKey(o.running, tag),
+    ...(content ? { sha256: envSha256(content) } : {}),
+  };
+}
 
 /** The services of the last release, when it was a release of several services (the history says). */
 export function servicesOfLastRelease(history: readonly HistoryRecord[]): Map<string, ServiceRecord> {
@@ -75,10 +115,6 @@ export async function rollbackServices(
   if (settings.restoreBackup)
     throw new Error(
       "Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.",
-    );
-  if (settings.envFile.content)
-    throw new Error(
-      "Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.",
     );
   const all = [...known].map(([name, r]) => specOf(name, r));
   progress.step('Verifying the images exist');
@@ -170,6 +206,10 @@ export async function rollbackServices(
   }
   // One deployment for one release: services sent each to its own previous release may land on several.
   const targets = [...new Set(moves.map((m) => m.tag))];
+  const envFile = servicesEnvFile(settings, conn.repoPath, state.history, {
+    moves,
+    running: all.map((s) => current.get(s.name) ?? ''),
+  });
   if (targets.length === 1)
     await startRollbackDeployment(nas, context, {
       inputs: settings.deployment,
@@ -201,6 +241,7 @@ export async function rollbackServices(
       pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
       ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
       ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
+      ...(envFile ? { envFile } : {}),
     }),
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
@@ -219,6 +260,12 @@ export async function rollbackServices(
           ? `an image of ${pulls.map((p) => p.ref).join(' or ')} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${state.answers.platform ?? 'another'}`
           : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`
     }. ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: outputsFor(new Map()), error: why };
+  }
+  if (released.code === BackendExit.EnvFileFailed) {
+    await nas.finish('failure', { detail: 'environment file not written' });
+    const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before any container changed: ${settings.envFile.path} could not be written. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);
     return { ok: false, outputs: outputsFor(new Map()), error: why };
   }
