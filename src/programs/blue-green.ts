@@ -21,6 +21,7 @@ import { stateDirOf } from '../remote/state-dir.js';
 import { BackendExit, imageTags, RELEASE_STEPS, watchPhaseParts, watchStep, type HookNames } from './backend.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
+import { putBackTree } from './releases.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
 import type { ImageSource } from '../inputs/image-source.js';
@@ -772,7 +773,8 @@ export function blueGreenRollbackPhase(
     begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
     success: { color: idle },
     endings: [switchBackEnding(idle, {})],
-    script: lines(pull, switchColors(r, p, new Steps(SWITCH_STEPS))),
+    // the target's files come back with it; the live colour runs on, whatever happens
+    script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, p, new Steps(SWITCH_STEPS))),
     decode: decodeSwitch,
   };
 }

@@ -1,3 +1,4 @@
+import type { RunnerRelease } from './checkout.js';
 import type { ComposeChoice } from '../inputs/connection.js';
 import { Shell, sh } from '../remote/shell.js';
 
@@ -54,6 +55,8 @@ export interface ComposeContract {
   file: string;
   /** The revision whose compose file is checked (the commit being released). */
   rev: string;
+  /** project-source: runner: the file itself (base64), read from the runner's checkout, as the NAS has no git. */
+  content?: string;
   services: readonly { name: string; tagVariable: string }[];
   compose: ComposeChoice;
 }
@@ -88,7 +91,7 @@ export function composeQuestion(c: ComposeContract): Shell {
   return sh`(
 nr_pf_dir=${c.repo}/${dir}
 nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
-if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
+if ! ${c.content !== undefined ? (c.content ? sh`printf '%s' ${c.content} | base64 -d` : sh`false`) : sh`nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`}`} > "$nr_pf_tmp" 2>/dev/null; then
   nr_value compose_error missing
 elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
   nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
@@ -162,6 +165,11 @@ export function composeProblems(
   return problems;
 }
 
+/** project-source: runner: the compose file shipped from the runner; absent there, it is missing. */
+function runnerContent(file: string, runner: RunnerRelease | undefined): { content?: string } {
+  return runner ? { content: runner.files?.[file] ?? '' } : {};
+}
+
 /** What the preflight checks: the compose file's contract (the platform is always asked). */
 export type PreflightPlan = Omit<ComposeContract, 'rev'>;
 
@@ -178,12 +186,12 @@ export interface PreflightState {
  */
 export function preflightQuestions(
   plan: PreflightPlan | undefined,
-  checkout: { remote: string; branch: string; ref: string },
+  checkout: { remote: string; branch: string; ref: string; runner?: RunnerRelease },
 ): { before: Shell; after: Shell; decode: (values: ReadonlyMap<string, string>) => Partial<PreflightState> } {
   const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
   return {
     before: platformQuestion(),
-    after: plan ? composeQuestion({ ...plan, rev }) : sh`:`,
+    after: plan ? composeQuestion({ ...plan, rev, ...runnerContent(plan.file, checkout.runner) }) : sh`:`,
     decode: (values) => {
       const platform = decodePlatform(values);
       const compose = decodeCompose(values);
