@@ -18,6 +18,8 @@ import {
   sh,
 } from './harness.js';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NRG_ORIGIN, PROXY_URL, get, nrgInputs, pushVersion, resetSample } from './support/blue-green.js';
@@ -207,6 +209,66 @@ describe('NAS shells', () => {
         ['cleanup-backend', 'success', ''],
       ]);
       sh(`rm -rf ${root}`);
+    });
+
+    it('monitoring beside the backend: deploys twice with its tag through the GitHub API, rolls back and verifies', async () => {
+      resetNas();
+      const root = '/volume1/docker/scanium/shipped';
+      const tree = `${root}/shipped`;
+      fresh(root);
+      const requests: Array<{ url: string; body: Record<string, unknown> }> = [];
+      const api = createServer((req, res) => {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          requests.push({ url: req.url ?? '', body: JSON.parse(body || '{}') as Record<string, unknown> });
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ sha: 'a'.repeat(40) }));
+        });
+      });
+      await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+      const env = (sha: string) => ({
+        ...workspace(sha),
+        GITHUB_API_URL: `http://127.0.0.1:${(api.address() as AddressInfo).port}`,
+        GITHUB_REPOSITORY: 'example/app',
+      });
+      const conn = (more: Record<string, string> = {}) =>
+        connection(runner(root, { 'health-timeout': '60', 'github-token': 'ghs_tagtoken', ...more }));
+      try {
+        const first = originHead();
+        const b1 = await runAction('deploy-backend', conn({ 'health-url': HEALTH_URL }), { env: env(first) });
+        expect(b1.code, b1.stdout).toBe(0);
+        const m1 = await runAction('deploy-monitoring', conn(), { env: env(first), secrets: ['ghs_tagtoken'] });
+        expect(m1.code, m1.stdout).toBe(0);
+        const tag1 = `monitoring-${tagOf(first)}`;
+        expect(m1.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: tag1, VERIFY_STATUS: 'passed' });
+        expect(requests.find((r) => r.url === '/repos/example/app/git/tags')?.body).toMatchObject({
+          tag: tag1,
+          object: first,
+        });
+        expect(requests.find((r) => r.url === '/repos/example/app/git/refs')?.body).toMatchObject({
+          ref: `refs/tags/${tag1}`,
+        });
+        // one work tree: the monitoring release left the backend's files alone
+        expect(existsSync(`${tree}/backend/docker-compose.yml`)).toBe(true);
+        expect((await httpGet('http://127.0.0.1:12345/config')).body).toContain('revision: seed');
+
+        const second = pushCommit({ 'monitoring/alloy/config.alloy': '// revision: two\n' }, 'Alloy two');
+        const m2 = await runAction('deploy-monitoring', conn(), { env: env(second), secrets: ['ghs_tagtoken'] });
+        expect(m2.code, m2.stdout).toBe(0);
+        expect((await httpGet('http://127.0.0.1:12345/config')).body).toContain('revision: two');
+
+        const rb = await runAction('rollback-monitoring', conn());
+        expect(rb.code, rb.stdout).toBe(0);
+        expect(rb.outputs).toMatchObject({ DEPLOYED_MONITORING_TAG: tag1, MONITORING_COMMIT: first });
+        expect((await httpGet('http://127.0.0.1:12345/config')).body).toContain('revision: seed');
+        expect(existsSync(`${tree}/backend/docker-compose.yml`)).toBe(true);
+        const verified = await runAction('verify-monitoring', conn());
+        expect(verified.code, verified.stdout).toBe(0);
+      } finally {
+        api.close();
+        sh(`rm -rf ${root}`);
+      }
     });
 
     it('releases several services at once', async () => {

@@ -104,10 +104,19 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
       if (token && !nas.dryRun) {
         const made = await createTagThroughApi(token, { tag, commit, message });
         if (made.ok) progress.ok(`Created ${tag} on GitHub (through the API)`);
-        else
+        else if (conn.releaseRoot)
           progress.warn(
-            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write). ${conn.releaseRoot ? 'The NAS history keeps it for rollbacks' : `Push it from the NAS by hand: git -C ${conn.repoPath} push ${checkout.remote} refs/tags/${tag}`}`,
+            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write); the NAS history keeps it for rollbacks`,
           );
+        else {
+          // a token without contents: write (the job's default permissions, say): the NAS pushes it, as without a token
+          progress.warn(
+            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write): pushing it from the NAS`,
+          );
+          await nas.runProgram(
+            tagRelease(nas.render, { repo: conn.repoPath, remote: checkout.remote, tag, commit, message, push: true }),
+          );
+        }
       } else if (conn.releaseRoot && settings.pushTag)
         progress.warn(`No github-token: ${tag} is kept in the NAS history (for rollbacks), not created on GitHub`);
     } else {
