@@ -301,7 +301,7 @@ web image=nrs-web build-context=nrs/web tag-variable=WEB_TAG health-url=http://1
       sh(`rm -rf ${root}`);
     });
 
-    it('blue-green: the proxy follows each release, its upstream file kept in the work tree', async () => {
+    it('blue-green: the proxy follows each release and a rollback, its upstream file kept in the work tree', async () => {
       resetSample();
       const root = '/volume1/docker/nrg/shipped';
       fresh(root);
@@ -316,6 +316,13 @@ web image=nrs-web build-context=nrs/web tag-variable=WEB_TAG health-url=http://1
       expect(second.outputs.LIVE_COLOR).toBe('green');
       expect((await get(`${PROXY_URL}/version`)).body.trim()).toBe('runner-two');
       expect(readFileSync(`${root}/shipped/nrg/nginx/upstream.conf`, 'utf8')).toContain('18122');
+      // an empty-tag rollback: the first release's colour serves again, its files back in the work tree
+      const back = await runAction('rollback-backend', inputs);
+      expect(back.code, back.stdout.slice(-3000)).toBe(0);
+      expect(back.outputs.DEPLOYED_BACKEND_TAG).toBe(first.outputs.DEPLOYED_BACKEND_TAG);
+      const firstVersion = readFileSync(`${root}/releases/${one}/nrg/www/version`, 'utf8');
+      expect((await get(`${PROXY_URL}/version`)).body).toBe(firstVersion);
+      expect(readFileSync(`${root}/shipped/nrg/www/version`, 'utf8')).toBe(firstVersion);
       sh(`rm -rf ${root}`);
     });
   });
