@@ -34,7 +34,7 @@ function answeredStatus(err: unknown): number | undefined {
  * loaded only when a deployment is recorded: Octokit is large, and most runs
  * never need it. A call that gets no answer, 429 or a 5xx is tried again.
  */
-async function octokit(token: string): Promise<Octokit> {
+export async function octokit(token: string): Promise<Octokit> {
   const { getOctokit } = await import('@actions/github');
   const client = getOctokit(token, { userAgent: 'nas-release' });
   client.hook.wrap('request', async (request, options) => {

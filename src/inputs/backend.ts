@@ -2,6 +2,7 @@ import { isBackendRollbackTag } from '../rules/tags.js';
 import { readConnection, type ConnectionInputs } from './connection.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 import type { OnDirty } from '../remote/git.js';
+import type { RunnerRelease } from '../remote/state-dir.js';
 import { readImageSource, type ImageSource } from './image-source.js';
 import {
   formatDuration,
@@ -60,6 +61,8 @@ export interface CheckoutInputs {
   remote: string;
   ref: string;
   onDirty: OnDirty;
+  /** project-source: runner: the runner's checkout, set before the flow runs. */
+  runner?: RunnerRelease;
 }
 
 export interface DeployBackendInputs {

@@ -3,6 +3,7 @@ import type { ConnectOptions, JumpOptions } from '../ssh/session.js';
 import { InputError, PATTERNS, type InputReader } from './reader.js';
 
 import type { ComposeChoice } from '../remote/nas.js';
+import { runnerTree } from '../remote/state-dir.js';
 import type { NotifySettings } from '../report/notify.js';
 import { readNotify } from './notify.js';
 
@@ -10,7 +11,10 @@ export type { ComposeChoice };
 
 /** The inputs every action shares: how to reach the NAS (what the SSH session takes) and where the checkout is. */
 export interface ConnectionInputs extends Omit<ConnectOptions, 'onRetry'> {
+  /** The work tree every pipeline uses: the git checkout, or (project-source: runner) the link to a release folder. */
   repoPath: string;
+  /** project-source: runner: repo-path as given, the folder holding the release folders. */
+  releaseRoot?: string;
   composeCommand: ComposeChoice;
   lockTimeout: number;
   dryRun: boolean;
@@ -53,7 +57,7 @@ export function readConnection(r: InputReader, o: { notify?: boolean } = {}): Co
     skipHostKeyCheck,
     ...(jump ? { jump } : {}),
     connectTimeout: r.int('connect-timeout', 1, 3600),
-    repoPath,
+    ...projectSource(r, repoPath),
     composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose'] as const),
     lockTimeout: r.int('lock-timeout', 0, 86400),
     dryRun: r.bool('dry-run'),
@@ -63,6 +67,13 @@ export function readConnection(r: InputReader, o: { notify?: boolean } = {}): Co
     notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
     secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s): s is string => !!s),
   };
+}
+
+/** project-source: runner: the pipelines work in the link to the current release folder under repo-path. */
+function projectSource(r: InputReader, repoPath: string): { repoPath: string; releaseRoot?: string } {
+  if (r.oneOf('project-source', ['git', 'runner'] as const) === 'git') return { repoPath };
+  if (repoPath === '/') throw new InputError('repo-path', 'must be a folder below / with project-source: runner');
+  return { repoPath: runnerTree(repoPath), releaseRoot: repoPath };
 }
 
 function readHostKeys(r: InputReader, input: string): PinnedKey[] {

@@ -66,7 +66,16 @@ const connection: Record<string, InputSpec> = {
     file: true,
   },
   'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
-  'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
+  'repo-path': {
+    description:
+      "The application's folder on the NAS: its git checkout (project-source: git), or the folder the runner ships releases into (project-source: runner).",
+    default: '/volume1/docker/scanium/repo',
+  },
+  'project-source': {
+    description:
+      "Where the NAS gets the project's files. `git`: repo-path is a git checkout the NAS fetches into, with its own access to the repository. `runner`: the runner's checkout (the CLI: the current folder) ships what the release needs (the compose file's folder, the build context when the NAS builds, the monitoring stack's folder) over SSH into `<repo-path>/releases/<commit>/`, whole or not at all, before anything changes; the release's phase then gives the work tree `<repo-path>/<name of repo-path>` those files, as a git checkout moves to a commit. No git and no repository credentials on the NAS; the lock and the history live in `<repo-path>/.nas-release`.",
+    default: 'git',
+  },
   'compose-command': {
     description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
     default: 'auto',
@@ -185,7 +194,8 @@ const deployments: Record<string, InputSpec> = {
   },
   'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
   'github-token': {
-    description: 'Token for the deployments API; it needs `deployments: write`.',
+    description:
+      'Token for the deployments API; it needs `deployments: write`. deploy-monitoring also creates its release tag with it through the API (`contents: write`), so the NAS never pushes.',
     default: '${{ github.token }}',
     secret: true,
   },

@@ -1,3 +1,4 @@
+import { runnerRootOf } from '../remote/state-dir.js';
 import type { ClientChannel } from 'ssh2';
 import { lockHolder, LOCK_HEARTBEAT_EVERY } from '../remote/lock.js';
 import { missingTool } from '../remote/nas.js';
@@ -155,6 +156,9 @@ export class LockLostError extends Error {
 }
 
 export function noCheckout(repoPath: string): string {
+  const root = runnerRootOf(repoPath);
+  if (root)
+    return `repo-path ${root} does not exist on the NAS. Create that folder first (project-source: runner ships the releases into it). Nothing was changed.`;
   return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 

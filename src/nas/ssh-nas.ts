@@ -52,6 +52,8 @@ export class SshNas implements Nas {
   outcome?: HistoryRecord;
   /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
   unreported: HistoryRecord[] = [];
+  /** Runs once, under the lock, right after the first state is read (project-source: runner ships the files). */
+  afterFirstRead?: (nas: Nas) => Promise<void>;
 
   constructor(
     private readonly conn: ConnectionInputs,
@@ -115,7 +117,9 @@ export class SshNas implements Nas {
       script: lines(
         probingToolFunctions(conn.sudo),
         probeTools(conn.sudo),
-        sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`,
+        conn.releaseRoot
+          ? sh`[ -d ${conn.releaseRoot} ] && nr_value repo yes`
+          : sh`[ -d ${conn.repoPath}/.git ] && nr_value repo yes`,
         readHistory(this.stateDir),
         questions.script(this.render),
         sh`wait`,
@@ -154,6 +158,7 @@ export class SshNas implements Nas {
       sudo: conn.sudo,
       compose: conn.composeCommand,
       remotePath: conn.remotePath,
+      git: !conn.releaseRoot,
     });
     if (result.values.get('repo') !== 'yes') throw new Error(noCheckout(conn.repoPath));
     if (result.code !== 0) throw new RemoteError('Reading the NAS state', result.code, result.tail);
@@ -169,6 +174,9 @@ export class SshNas implements Nas {
     });
     const { records, inProgress } = parseHistoryValues(result.values);
     const answers = questions.decode(result.values);
+    const after = this.afterFirstRead;
+    this.afterFirstRead = undefined;
+    if (after) await after(this);
     this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
     if (!inProgress) return { facts, history: records, answers };
     // Under the lock, an operation still marked in progress was left by a vanished run. Without

@@ -2,7 +2,8 @@ import type { BackendTarget, CheckoutInputs } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
-import { stateDirOf } from '../remote/state-dir.js';
+import { runnerRootOf, stateDirOf } from '../remote/state-dir.js';
+import { putBackTree } from './releases.js';
 import { HEALTH } from '../remote/health.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, watchDetailField, watchGuards, type WatchResult } from './watch.js';
@@ -740,12 +741,14 @@ export function rollbackPhase(
         written ? stageEnvFile(r, written.plan, written.content) : undefined,
         p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined,
         installed,
+        putBackTree(r, p.repo, p.tag),
         sh`:`,
       ),
       // the release that ran before comes back on the data it ran with
-      ...(p.envFile || p.restore
+      ...(p.envFile || p.restore || runnerRootOf(p.repo)
         ? {
             onFallback: lines(
+              putBackTree(r, p.repo, p.current),
               p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined,
               p.restore ? undoRestore() : undefined,
               sh`:`,

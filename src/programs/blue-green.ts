@@ -21,6 +21,7 @@ import { stateDirOf } from '../remote/state-dir.js';
 import { BackendExit, imageTags, RELEASE_STEPS, watchPhaseParts, watchStep, type HookNames } from './backend.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, type WatchResult } from './watch.js';
+import { putBackTree } from './releases.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import { preflightQuestions, type PreflightPlan, type PreflightState } from './preflight.js';
 import type { ImageTag } from '../rules/images.js';
@@ -1010,7 +1011,8 @@ export function blueGreenRollbackPhase(
     },
     success: { color: idle, ...envRecord(p) },
     endings: [switchBackEnding(idle, {})],
-    script: lines(pull, switchColors(r, p, new Steps(SWITCH_STEPS))),
+    // the target's files come back with it; the live colour runs on, whatever happens
+    script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, p, new Steps(SWITCH_STEPS))),
     decode: (values) => ({ ...decodeSwitch(values), ...decodeFailed(values, colorServicesOf(p)) }),
   };
 }

@@ -2,6 +2,10 @@ import type { Renderer } from '../remote/command.js';
 import { git, type OnDirty } from '../remote/git.js';
 import { exitCodes } from '../remote/program.js';
 import { sh, type Shell } from '../remote/shell.js';
+import { switchTree } from './releases.js';
+import type { RunnerRelease } from '../remote/state-dir.js';
+
+export type { RunnerRelease };
 
 /** How moving the checkout can fail. */
 export const CheckoutExit = {
@@ -33,6 +37,8 @@ export interface CheckoutTarget {
   onDirty: OnDirty;
   /** Names the run in a stash message. */
   runLabel: string;
+  /** project-source: runner: the commit the runner's checkout holds, shipped to the NAS instead of fetched. */
+  runner?: RunnerRelease;
 }
 
 /**
@@ -42,6 +48,10 @@ export interface CheckoutTarget {
  * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
  */
 export function fetchTarget(r: Renderer, t: Omit<CheckoutTarget, 'onDirty' | 'runLabel'>): Shell {
+  // project-source: runner: the NAS has no git; the commit is the runner's, its files shipped after the lock
+  if (t.runner)
+    return sh`nr_value commit ${t.runner.commit}
+nr_value subject ${t.runner.subject}`;
   const upstream = `refs/remotes/${t.remote}/${t.branch}`;
   return sh`${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
 ${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
@@ -61,6 +71,8 @@ nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 2
  * back to the branch with a warning.
  */
 export function moveCheckout(r: Renderer, t: CheckoutTarget, commit: string): Shell {
+  const switched = switchTree(r, t.repo, commit, CHECKOUT.exit(CheckoutExit.CheckoutFailed));
+  if (switched) return switched;
   return sh`nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
 if [ -n "$nr_dirty" ]; then
   case ${t.onDirty} in

@@ -3,6 +3,8 @@ import type { VerifyInputs } from '../inputs/monitoring.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
+import { runnerRootOf, stateDirOf } from '../remote/state-dir.js';
+import { takeTreeOf } from './releases.js';
 import { httpGetAll, parseHttpValue, type HttpRequest, type HttpResponse } from '../remote/http.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
@@ -193,7 +195,11 @@ export interface CheckoutState {
 /** rollback-monitoring's first questions: where the checkout is, and the tags it knows (fetched from its remotes). */
 export function checkoutState(repo: string): StateQuestions<CheckoutState> {
   return {
-    script: (r) => sh`${r.change(git.fetchAll(repo))} >/dev/null 2>&1
+    // project-source: runner: no git; the release folder the work tree took last is its head, the tags are the history's
+    script: (r) =>
+      runnerRootOf(repo)
+        ? sh`nr_value head "$(cat ${`${stateDirOf(repo)}/tree`} 2>/dev/null)"`
+        : sh`${r.change(git.fetchAll(repo))} >/dev/null 2>&1
 nr_value head "$(${r.run(git.revParse(repo, 'HEAD'))})"
 nr_value branch "$(${r.run(git.branchName(repo))})"
 nr_value head_tags "$(${r.run(git.tagsAt(repo, 'HEAD'))} | tr '\\n' ' ')"
@@ -233,9 +239,12 @@ export function rollbackStackPhase(
     title: 'Rolling back the monitoring stack',
     timeout: p.place.healthTimeout + 1800,
     begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-    script: sh`${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${EXIT.exit(MonitoringExit.CheckoutFailed)}; }
+    script: sh`${
+      takeTreeOf(r, repo, p.tag, EXIT.exit(MonitoringExit.CheckoutFailed)) ??
+      sh`${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${EXIT.exit(MonitoringExit.CheckoutFailed)}; }
 nr_value commit "$(${r.run(git.revParse(repo, `refs/tags/${p.tag}^{commit}`))})"
-nr_say ok ${`Checked out ${p.tag}`}
+nr_say ok ${`Checked out ${p.tag}`}`
+    }
 ${restartStack(r, p.place, new Steps(ROLLBACK_STACK_STEPS))}`,
     decode: (values) => ({ commit: values.get('commit') ?? '' }),
   };

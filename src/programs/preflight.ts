@@ -1,3 +1,4 @@
+import type { RunnerRelease } from './checkout.js';
 import { Shell, sh } from '../remote/shell.js';
 
 /**
@@ -54,6 +55,8 @@ export interface ComposeContract {
   file: string;
   /** The revision whose compose file is checked (the commit being released). */
   rev: string;
+  /** project-source: runner: the file itself (base64), read from the runner's checkout, as the NAS has no git. */
+  content?: string;
   services: readonly { name: string; tagVariable: string }[];
   /** blue-green: the two colours run the service side by side, told apart by COLOR and this port variable. */
   blueGreen?: { portVariable: string };
@@ -67,6 +70,13 @@ export interface ComposeContract {
  * questions have ended, as a long value line could tear another.
  */
 export function composeQuestion(c: Omit<ComposeContract, 'services'>): Shell {
+  // project-source: runner: the runner's own file, echoed into the answers (the NAS has no git to show it)
+  if (c.content !== undefined)
+    return c.content
+      ? sh`wait
+nr_value compose_b64 ${c.content}`
+      : sh`wait
+nr_value compose_error missing`;
   return sh`if nr_pf_b64=$(nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} 2>/dev/null); then
   nr_pf_b64=$(printf '%s\n' "$nr_pf_b64" | base64 | tr -d '\n')
 else
@@ -247,6 +257,11 @@ function colorProblems(where: string, facts: ServiceFacts, port: string, proxied
   return problems;
 }
 
+/** project-source: runner: the compose file shipped from the runner; absent there, it is missing. */
+function runnerContent(file: string, runner: RunnerRelease | undefined): { content?: string } {
+  return runner ? { content: runner.files?.[file] ?? '' } : {};
+}
+
 /** What the preflight checks: the compose file's contract (the platform is always asked). */
 export type PreflightPlan = Omit<ComposeContract, 'rev'>;
 
@@ -263,14 +278,14 @@ export interface PreflightState {
  */
 export function preflightQuestions(
   plan: PreflightPlan | undefined,
-  checkout: { remote: string; branch: string; ref: string },
+  checkout: { remote: string; branch: string; ref: string; runner?: RunnerRelease },
 ): { before: Shell; after: Shell; decode: (values: ReadonlyMap<string, string>) => Partial<PreflightState> } {
   const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
   // loaded beside the round trip, not after it; a failure to load is met where the file is read
   if (plan) yamlParser().catch(() => undefined);
   return {
     before: platformQuestion(),
-    after: plan ? composeQuestion({ ...plan, rev }) : sh`:`,
+    after: plan ? composeQuestion({ ...plan, rev, ...runnerContent(plan.file, checkout.runner) }) : sh`:`,
     decode: (values) => {
       const platform = decodePlatform(values);
       const compose = decodeCompose(values);

@@ -21,6 +21,7 @@ import {
   type Fallback,
   type HookNames,
 } from './backend.js';
+import { putBackTree } from './releases.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
@@ -658,6 +659,10 @@ export function servicesRollbackPhase(
     },
     success: env,
     script: lines(
+      // every service back to one release: its files come back with it
+      p.others.length === 0 && new Set(p.moves.map((m) => m.tag)).size === 1 && first
+        ? putBackTree(r, p.repo, first.tag)
+        : undefined,
       ...(p.pulls ?? []).map((pull) =>
         pullImage(r, {
           ref: pull.ref,

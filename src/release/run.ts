@@ -5,6 +5,7 @@ import type { Platform } from '../report/platform.js';
 import { Progress } from '../report/progress.js';
 import { DeploymentRecorder } from '../github/deployments.js';
 import { SshNas } from '../nas/ssh-nas.js';
+import { prepareRunnerProject } from './project-from-runner.js';
 import type { Flow, FlowSettings } from './flow.js';
 import { wanted, type NotifySettings } from '../report/notify.js';
 import { currentRun } from '../report/run-info.js';
@@ -37,7 +38,10 @@ export async function runAction<S extends FlowSettings>(
   try {
     const settings = flow.settings(new InputReader(action, raw));
     notifySettings = settings.conn.notify;
+    // project-source: runner: the release's files go from the runner's checkout, once the NAS is locked
+    const ship = await prepareRunnerProject(settings, progress);
     const on = new SshNas(settings.conn, flow.kind, progress);
+    if (ship) on.afterFirstRead = ship;
     nas = on;
     const result = await on.operate(async (n) => {
       const ended = await flow.run(settings, n, { progress, deployment });

@@ -58,10 +58,17 @@ export function missingTool(tool: string, remotePath: string): string {
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 export function parseTools(
   values: Map<string, string>,
-  opts: { sudo: boolean; compose: ComposeChoice; remotePath: string },
+  opts: { sudo: boolean; compose: ComposeChoice; remotePath: string; git?: boolean },
 ): NasFacts {
   const path = (t: string): string => values.get(`path_${t}`) ?? '';
-  for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout'] as const) {
+  // project-source: runner ships the files: the NAS needs no git then
+  for (const tool of [
+    ...(opts.git === false ? [] : ['git' as const]),
+    'docker',
+    'flock',
+    'setsid',
+    'timeout',
+  ] as const) {
     if (!path(tool)) throw new Error(missingTool(tool, opts.remotePath));
   }
   const dockerVersion = (values.get('docker_version') ?? '').trim();
@@ -109,7 +116,9 @@ export function parseTools(
       `System:  ${values.get('uname') ?? '?'}`,
       `docker:  ${path('docker')} (engine ${dockerVersion})${opts.sudo ? ' through sudo -n' : ''}`,
       `compose: ${compose.join(' ')} (${composeVersion})`,
-      `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
+      opts.git === false
+        ? 'git:     not used (project-source: runner)'
+        : `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
       `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
     ],
   };

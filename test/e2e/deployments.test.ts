@@ -2,7 +2,18 @@ import { rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HEALTH_URL, REPO, connection, originHead, pushCommit, resetNas, runAction, tagOf } from './harness.js';
+import {
+  HEALTH_URL,
+  ORIGIN,
+  REPO,
+  asNas,
+  connection,
+  originHead,
+  pushCommit,
+  resetNas,
+  runAction,
+  tagOf,
+} from './harness.js';
 
 interface Request {
   method: string;
@@ -40,7 +51,12 @@ async function fakeApi(status = 201, failFirst = 0): Promise<{ server: Server; u
         JSON.stringify(
           status >= 400
             ? { message: 'Resource not accessible by integration' }
-            : { id: req.url?.endsWith('/deployments') ? next++ : 1, state: 'in_progress' },
+            : {
+                id: req.url?.endsWith('/deployments') ? next++ : 1,
+                state: 'in_progress',
+                // a tag object's id, for the ref that points at it
+                ...(req.url?.endsWith('/git/tags') ? { sha: 'a'.repeat(40) } : {}),
+              },
         ),
       );
     });
@@ -168,5 +184,39 @@ describe('GitHub deployments', () => {
     );
     expect(run.code).toBe(0);
     expect(api.requests).toEqual([]);
+  });
+  it('deploy-monitoring with a github-token creates its tag through the API, never pushed from the NAS', async () => {
+    api = await fakeApi();
+    const env = { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' };
+    const sha = originHead();
+    const tag = `monitoring-${tagOf(sha)}`;
+    const run = await runAction(
+      'deploy-monitoring',
+      connection({ 'health-timeout': '60', 'github-token': 'ghs_tagtoken' }),
+      { env, secrets: ['ghs_tagtoken'] },
+    );
+    expect(run.code, run.stdout).toBe(0);
+    const tagObject = api.requests.find((r) => r.url === '/repos/example/app/git/tags');
+    expect(tagObject?.body).toMatchObject({ tag, object: sha, type: 'commit' });
+    expect(tagObject?.auth).toBe('token ghs_tagtoken');
+    const ref = api.requests.find((r) => r.url === '/repos/example/app/git/refs');
+    expect(ref?.body).toEqual({ ref: `refs/tags/${tag}`, sha: 'a'.repeat(40) });
+    expect(run.stdout).toContain(`Created ${tag} on GitHub (through the API)`);
+    // the NAS tagged its checkout (rollback-monitoring reads its tags), and pushed nothing
+    expect(asNas(['git', '-C', REPO, 'tag', '--list', tag]).trim()).toBe(tag);
+    expect(asNas(['git', '-C', ORIGIN, 'tag', '--list', tag]).trim()).toBe('');
+  });
+
+  it('deploy-monitoring with a token that may not create tags pushes the tag from the NAS, as before', async () => {
+    api = await fakeApi(403);
+    const tag = `monitoring-${tagOf(originHead())}`;
+    const run = await runAction(
+      'deploy-monitoring',
+      connection({ 'health-timeout': '60', 'github-token': 'ghs_readonly' }),
+      { env: { GITHUB_API_URL: api.url, GITHUB_REPOSITORY: 'example/app' }, secrets: ['ghs_readonly'] },
+    );
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/Could not create .* through the API \(HTTP 403.*pushing it from the NAS/);
+    expect(asNas(['git', '-C', ORIGIN, 'tag', '--list', tag]).trim()).toBe(tag);
   });
 });

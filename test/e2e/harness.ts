@@ -247,8 +247,9 @@ export async function httpGet(url: string): Promise<{ status: number; body: stri
   }
 }
 
-export function historyLines(): Array<Record<string, string>> {
-  const file = join(REPO, '.git/nas-release/history.jsonl');
+/** The release history of the NAS checkout, or of another state folder (project-source: runner keeps it in `<repo-path>/.nas-release`). */
+export function historyLines(stateDir = join(REPO, '.git/nas-release')): Array<Record<string, string>> {
+  const file = join(stateDir, 'history.jsonl');
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
     .split('\n')
@@ -287,4 +288,16 @@ export async function commandLinesDuring<T>(body: () => Promise<T>): Promise<{ r
     running = false;
     await sampling;
   }
+}
+
+/** A runner's workspace: an origin checked out at `sha`, as actions/checkout leaves it. */
+export function runnerWorkspace(sha: string, origin = ORIGIN): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nr-ws-'));
+  // the origin belongs to the NAS user: git reads it for root only with safe.directory in a global config
+  const home = mkdtempSync(join(tmpdir(), 'nr-home-'));
+  writeFileSync(join(home, '.gitconfig'), '[safe]\n\tdirectory = *\n');
+  execFileSync('git', ['clone', '-q', origin, dir], { env: { ...process.env, HOME: home } });
+  rmSync(home, { recursive: true, force: true });
+  execFileSync('git', ['-C', dir, 'checkout', '-q', sha]);
+  return dir;
 }

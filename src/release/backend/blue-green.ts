@@ -382,6 +382,7 @@ export async function deployBlueGreen(
     // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
     await cleanupImages(nas, progress, {
       image: target.image,
+      repo: conn.repoPath,
       keep: settings.keepImages,
       running: tag,
       rollbackTarget: previous || previousRelease(state.history, 'backend', tag),

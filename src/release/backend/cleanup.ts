@@ -6,6 +6,7 @@ import { previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
 import { colorsState, liveTag, tagsInUse } from '../../programs/blue-green.js';
 import { lines } from '../../remote/shell.js';
+import { pruneReleases } from '../../programs/releases.js';
 import type { BackupEntry } from '../../rules/backups.js';
 import { pruneBackups } from './backup.js';
 import type { Progress } from '../../report/progress.js';
@@ -47,6 +48,8 @@ export async function cleanupImages(
     pruneDangling: boolean;
     /** Tags containers use (the colours of blue-green): never removed. */
     inUse?: readonly string[];
+    /** The work tree: with project-source: runner, the release folders of the removed tags go with them. */
+    repo?: string;
   },
 ): Promise<CleanupResult> {
   const plan = planCleanup(
@@ -73,6 +76,18 @@ export async function cleanupImages(
   progress.ok(
     `${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`,
   );
+  const prune = o.repo
+    ? pruneReleases(nas.render, o.repo, removed, [
+        ...keep,
+        ...[o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])].filter((t): t is string => !!t),
+        ...o.history.filter((r) => r.stack === 'monitoring' && r.tag).map((r) => r.tag),
+      ])
+    : undefined;
+  if (prune) {
+    const pruned = await nas.runProgram(prune);
+    if (pruned.values.length)
+      progress.detail(`Removed the release folders ${pruned.values.join(', ')} with their images`);
+  }
   return { keep, removed, failed: kept, freedBytes: freed };
 }
 
@@ -132,6 +147,7 @@ export const cleanupBackend = defineFlow<CleanupBackendInputs>({
       image,
       keep: settings.keep,
       running,
+      repo: conn.repoPath,
       rollbackTarget: running ? previousRelease(state.history, 'backend', running) : undefined,
       inventory,
       history: state.history,
@@ -200,6 +216,7 @@ async function cleanupServices(
       image,
       keep: settings.keep,
       protect: protect.filter(Boolean),
+      repo: conn.repoPath,
       inventory,
       history: imageHistory(history, image),
       pruneDangling: false,

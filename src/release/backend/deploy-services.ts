@@ -294,6 +294,7 @@ export async function deployServices(
       const users = services.filter((s) => s.image === image);
       await cleanupImages(nas, progress, {
         image,
+        repo: conn.repoPath,
         keep: settings.keepImages,
         running: tag,
         protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),

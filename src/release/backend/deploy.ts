@@ -274,6 +274,7 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     if (settings.keepImages > 0)
       await cleanupImages(nas, progress, {
         image: target.image,
+        repo: conn.repoPath,
         keep: settings.keepImages,
         running: tag,
         rollbackTarget: previousRelease(state.history, 'backend', tag),

@@ -9,6 +9,7 @@ import {
 } from '../../programs/monitoring.js';
 import { MonitoringExit } from '../../programs/monitoring.js';
 import { Steps } from '../../remote/program.js';
+import { createTagThroughApi } from '../../github/tags.js';
 import { failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
@@ -76,24 +77,48 @@ export const deployMonitoring = defineFlow<DeployMonitoringInputs & { deployment
 
     if (tag) {
       progress.step(`Tagging the release (${tag})`);
-      const tagged = await nas.runProgram(
-        tagRelease(nas.render, {
-          repo: conn.repoPath,
-          remote: checkout.remote,
-          tag,
-          commit,
-          message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
-          push: settings.pushTag,
-        }),
-      );
-      if (tagged.code !== 0) {
-        await nas.finish('failure', { tag, commit, detail: 'tagging failed' });
-        return {
-          ok: false,
-          outputs,
-          error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
-        };
+      const message = `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`;
+      const token = settings.pushTag ? settings.deployment.token : '';
+      // project-source: runner: the NAS has no git; the history keeps the tag for rollbacks, GitHub gets it through its API
+      if (!conn.releaseRoot) {
+        const tagged = await nas.runProgram(
+          tagRelease(nas.render, {
+            repo: conn.repoPath,
+            remote: checkout.remote,
+            tag,
+            commit,
+            message,
+            // with a github-token the tag reaches GitHub through its API: the NAS needs no write access
+            push: settings.pushTag && !token,
+          }),
+        );
+        if (tagged.code !== 0) {
+          await nas.finish('failure', { tag, commit, detail: 'tagging failed' });
+          return {
+            ok: false,
+            outputs,
+            error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
+          };
+        }
       }
+      if (token && !nas.dryRun) {
+        const made = await createTagThroughApi(token, { tag, commit, message });
+        if (made.ok) progress.ok(`Created ${tag} on GitHub (through the API)`);
+        else if (conn.releaseRoot)
+          progress.warn(
+            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write); the NAS history keeps it for rollbacks`,
+          );
+        else {
+          // a token without contents: write (the job's default permissions, say): the NAS pushes it, as without a token
+          progress.warn(
+            `Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write): pushing it from the NAS`,
+          );
+          await nas.runProgram(
+            tagRelease(nas.render, { repo: conn.repoPath, remote: checkout.remote, tag, commit, message, push: true }),
+          );
+        }
+      } else if (conn.releaseRoot && settings.pushTag)
+        progress.warn(`No github-token: ${tag} is kept in the NAS history (for rollbacks), not created on GitHub`);
     } else {
       progress.step('Tagging the release');
       progress.detail('create-tag: false, no tag created');

@@ -31,7 +31,15 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     const state = await nas.readState(checkoutState(repo));
     reportInterrupted(progress, state.interrupted, '');
     reportInProgress(progress, state.inProgress);
-    const { head, branch, headTags, tagCommits, dirty } = state.answers;
+    const { head, branch, headTags, dirty } = state.answers;
+    // project-source: runner: no git tags on the NAS; the releases the history recorded are the tags there are
+    const tagCommits = conn.releaseRoot
+      ? new Map(
+          state.history
+            .filter((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.tag && r.commit)
+            .map((r) => [r.tag, r.commit ?? ''] as const),
+        )
+      : state.answers.tagCommits;
     const available = newestFirst(
       [...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)),
       lastReleased(state.history, 'monitoring'),
@@ -39,6 +47,9 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     const headTag = headTags.find((t) => isMonitoringTag(t, stack.tagPrefix)) ?? '';
     const current =
       headTag ||
+      (conn.releaseRoot
+        ? [...state.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.tag)?.tag
+        : '') ||
       [...state.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.commit === head)
         ?.tag ||
       '';
@@ -104,9 +115,10 @@ export const rollbackMonitoring = defineFlow<RollbackMonitoringInputs & { deploy
     }
     await nas.finish('success', { tag, commit, previous, detail: settings.tag ? 'named' : 'previous-release' });
     progress.results('MONITORING ROLLBACK COMPLETE', outputs);
-    progress.warn(
-      `The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`,
-    );
+    if (!conn.releaseRoot)
+      progress.warn(
+        `The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`,
+      );
     await progress.platform.addSummary(
       `### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || head.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`,
     );
