@@ -293,9 +293,7 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
 function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: [string, boolean][] = [
     ['watch', !!s.watch],
-    ['backup-volumes', s.backups.enabled],
     ['env-file-content', s.envFile.content !== ''],
-    ['auto-rollback-restore', s.autoRollbackRestore],
     ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
   const used = unsupported.find(([, on]) => on);

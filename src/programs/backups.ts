@@ -562,7 +562,7 @@ ${appsFunction(p)}
 # the containers that use the data stop (their sessions and locks end with them); the database services keep running
 nr_rs_stop() {
   nr_bk_proj=${p.project ? sh`${p.project}` : sh`$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
-  nr_rs_apps_now=$(nr_rs_apps | tr '\n' ' ')
+  nr_rs_apps_now=$(nr_rs_apps | tr '\\n' ' ')
   for nr_c in $nr_rs_apps_now; do
     nr_docker stop "$nr_c" >/dev/null 2>&1 || continue
     case " $nr_rs_backend " in *" $nr_c "*) ;; *) nr_rs_backend="$nr_rs_backend $nr_c" ;; esac
@@ -633,7 +633,7 @@ function appsFunction(p: RestorePlan): Shell {
 ${lines(
   ...apps.map((a) =>
     a.container
-      ? sh`  printf '%s\n' ${a.container}`
+      ? sh`  printf '%s\\n' ${a.container}`
       : sh`  nr_bk_service ${a.project ? sh`${a.project}` : sh`"$nr_bk_proj"`} ${a.service}`,
   ),
 )}

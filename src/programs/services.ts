@@ -12,6 +12,9 @@ import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpe
 import { BackendExit, keepFallback, RELEASE_STEPS, ROLLBACK_HOOKS, type Fallback, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
+import { decodeListing, listingValue, type AppContainer, type BackupValues, type DataOutcome } from './backups.js';
+import type { BackupEntry } from '../rules/backups.js';
+import { backupBeforeRelease, decodeReleaseData, restoreOnFallback, type ReleaseBackup } from './release-steps.js';
 import {
   decodeNasLayers,
   nasLayersScript,
@@ -266,6 +269,14 @@ export interface ServicesRecreatePlan {
   /** BACKEND_TAG and PREVIOUS_BACKEND_TAG of the hooks. */
   hookTags: { tag: string; previous: string };
   steps: Steps<'recreate' | 'health' | 'verify'>;
+  /** After pre-deploy, before the services change (a rollback's restore): it may end the phase. */
+  beforeRecreate?: Shell;
+  /** After the services' compose up (a rollback's restore starts the services it stopped and left alone). */
+  afterUp?: Shell;
+  /** Before what ran before is put back (the data restored): never ends the phase, sets nr_fb_incomplete when the data could not be put back. */
+  onFallback?: Shell;
+  /** After what ran before is put back (the services the restore stopped and no fallback recreated start again). */
+  afterFallback?: Shell;
 }
 
 /** What a recreate of several services reports. */
@@ -382,6 +393,7 @@ esac`,
       ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
+${p.onFallback ?? sh`:`}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${lines(
   ...[...byTag(back, (m) => m.fallback)].map(
@@ -394,6 +406,7 @@ ${lines(
       )} || nr_up_ok=0`,
   ),
 )}
+${p.afterFallback ?? sh`:`}
 ${waitAll(r, p, back)}
 nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
 nr_value failed "$nr_failed"
@@ -402,6 +415,7 @@ ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_value ${`svc_runn
 nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  [ -z "$nr_fb_incomplete" ] || ${EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
   ${EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
@@ -415,11 +429,13 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     HEALTH,
     containerFinder(r, p.repo, p.composeFile),
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-nr_failed=
+nr_failed=; nr_fb_incomplete=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
+${p.afterUp ?? sh`:`}
 if [ "$nr_up_ok" = 1 ]; then
   nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
   ${p.steps.say('health')}
@@ -470,6 +486,17 @@ export interface ServicesReleasePlan {
   listTags?: boolean;
   /** The NAS's platform: a pulled image of another is refused before the recreate. */
   platform?: string;
+  /** A backup taken before anything changes, of the data the services use; restored when they fall back, if asked. */
+  backup?: ReleaseBackup;
+}
+
+/** The application containers of services that use the data: every one listed, but a database service the backup holds. */
+export function servicesApps(
+  services: readonly ServiceSpec[],
+  backup?: { databases: readonly { service: string }[] },
+): AppContainer[] {
+  const databases = new Set((backup?.databases ?? []).map((d) => d.service));
+  return services.filter((s) => !databases.has(s.name)).map((s) => ({ service: s.name, container: s.container }));
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
@@ -480,6 +507,13 @@ export interface ServicesReleaseValues extends ServicesRecreateValues {
   inventory: Map<string, ImageTag[]>;
   /** A pulled image refused for its platform: the platform its config names. */
   imagePlatform?: string;
+  backup?: BackupValues;
+  /** The backup of the failed release's data taken before a restore on fallback. */
+  safety?: BackupValues;
+  /** What the restore on fallback did to the data (none: no restore ran). */
+  data?: DataOutcome;
+  /** With a backup, the backups there are after a successful release (for retention). */
+  backups?: BackupEntry[];
 }
 
 /** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
@@ -492,6 +526,16 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
     return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
   });
   const firstPrevious = p.previous.find(Boolean) ?? '';
+  // the data of before comes back before the services' fallback: every service that uses it stopped first
+  const restore = restoreOnFallback(r, p.backup, {
+    repo: p.repo,
+    composeFile: p.composeFile,
+    container: p.services.find((s) => s.container)?.container ?? '',
+    apps: servicesApps(p.services, p.backup?.plan),
+    tag: p.tag,
+    commit: p.commit,
+    fallback: 'what ran before',
+  });
   const source = p.source ?? { kind: 'nas' };
   // as a single-service release records it; each service's record holds it too
   const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
@@ -533,15 +577,22 @@ ${
           ),
         }
       : {}),
-    ...(p.listTags
+    ...(p.listTags || p.backup
       ? {
-          afterSuccess: inventoryValues(
-            r,
-            images.map((i) => i.image),
+          afterSuccess: lines(
+            p.listTags
+              ? inventoryValues(
+                  r,
+                  images.map((i) => i.image),
+                )
+              : undefined,
+            // the backups are listed in the same round trip, for retention (presence only, no data read)
+            p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined,
           ),
         }
       : {}),
-    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+    script: sh`${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
@@ -565,9 +616,12 @@ ${recreateServices(r, {
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
   hookTags: { tag: p.tag, previous: firstPrevious },
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+  ...(restore ? { onFallback: restore, afterFallback: sh`nr_rs_start_backend` } : {}),
 })}`,
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
+      ...decodeReleaseData(values),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
       ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
       ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),

@@ -157,6 +157,122 @@ describe('deploy-backend with several services', () => {
   });
 });
 
+describe('deploy-backend with several services and backups', () => {
+  const state = (running: string): ServicesDeployState => ({
+    runningImages: [`shop-api:${running}`, `shop-api:${running}`, `shop-web:${running}`],
+    commit: COMMIT,
+    subject: 'Three services',
+  });
+  const BEFORE = `20260302T090000Z-${B}`;
+  const SAFETY = `20260302T091000Z-${TAG}`;
+  const failed = (v: Partial<ServicesReleaseValues>): ServicesReleaseValues => ({
+    running: [B, B, B],
+    failed: ['api'],
+    failedLogs: new Map(),
+    rolledBack: true,
+    built: true,
+    inventory: new Map(),
+    backup: { id: BEFORE, path: `/b/${BEFORE}`, bytes: 10 },
+    ...v,
+  });
+  const WITH_RESTORE = {
+    ...INPUTS,
+    'backup-databases': 'postgres:db',
+    'backup-volumes': 'uploads',
+    'auto-rollback': 'true',
+    'auto-rollback-restore': 'true',
+  };
+
+  it('one backup before anything changes; a failed release restores the data, every application service stopped, before the services come back', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.RolledBack,
+      values: failed({ safety: { id: SAFETY, path: '', bytes: 1 }, data: 'restored' }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WITH_RESTORE), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', BACKUP_ID: BEFORE, DEPLOYED_BACKEND_TAG: B });
+    const said = `The data of before the release was restored from backup ${BEFORE} (auto-rollback-restore); the failed release's data is in backup ${SAFETY}`;
+    expect(platform.warnings).toContain(said);
+    expect(result.error).toContain(said);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: expect.objectContaining({ detail: 'health check failed: api, data of before restored' }),
+      },
+    ]);
+    const text = nas.phases[0].script.text;
+    // one backup, labelled with the release that ran, before the checkout moves
+    expect(text.split('nr_backup || {').length - 1).toBe(1);
+    expect(text.indexOf('nr_backup || {')).toBeLessThan(text.indexOf('git -C'));
+    expect(text).toContain(`nr_bk_id="$nr_bk_time-"${B}`);
+    // the restore comes before the services' fallback compose up, and their start after it
+    const fallback = text.slice(text.indexOf('Putting back what ran before'));
+    const restore = fallback.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    const up = fallback.indexOf('up --detach');
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(up);
+    expect(fallback.indexOf('\nnr_rs_start_backend\n')).toBeGreaterThan(up);
+    // every application service of the release is stopped for it (by name, or by its compose labels); never the database
+    const apps = text.slice(text.indexOf('nr_rs_apps() {'));
+    const body = apps.slice(0, apps.indexOf('\n}'));
+    expect(body).toContain("printf '%s\\n' shop-api");
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" worker');
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" web');
+    expect(body).not.toMatch(/\bdb\b/);
+  });
+
+  it('data safety 1: a restore on fallback that failed says the data was NOT restored, with its own exit', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.RolledBackDataNotPutBack,
+      values: failed({ safety: { id: SAFETY, path: '', bytes: 1 }, data: 'undone' }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WITH_RESTORE), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs.ROLLED_BACK).toBe('true');
+    expect(result.error).toContain('Every service was put back to what ran before');
+    expect(result.error).toContain(
+      `The data of before the release was NOT restored: restoring backup ${BEFORE} failed`,
+    );
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'rolled-back',
+      update: { detail: 'health check failed: api, data not restored (restore failed, undone)' },
+    });
+    // the phase says so with its own exit once the services are back
+    const text = nas.phases[0].script.text;
+    expect(text).toContain(`[ -z "$nr_fb_incomplete" ] || exit "$NR_EXIT_ROLLED_BACK_DATA_NOT_PUT_BACK"`);
+  });
+
+  it('a backup without auto-rollback-restore: no restore in the phase, the backups pruned after a success', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: 0,
+      values: failed({ running: [TAG, TAG, TAG], failed: [], rolledBack: false, backups: [] }),
+    });
+
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...INPUTS, 'backup-databases': 'postgres:db' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs.BACKUP_ID).toBe(BEFORE);
+    const text = nas.phases[0].script.text;
+    expect(text).toContain('nr_backup || {');
+    expect(text).not.toContain('nr_restore');
+    expect(nas.phases[0].afterSuccess?.text).toContain('backups_b64');
+  });
+});
+
 describe('rollback-backend of some services', () => {
   const asked = (api: string, worker: string, web: string): ServicesImagesState => ({
     runningImages: [`shop-api:${api}`, `shop-api:${worker}`, `shop-web:${web}`],

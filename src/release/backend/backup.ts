@@ -1,6 +1,14 @@
 import { readBackupBackend, type BackupBackendInputs, type BackupSettings } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
+import {
+  BackupExit,
+  DataOutcome,
+  listBackups,
+  removeBackups,
+  takeBackup,
+  type BackupPlan,
+  type BackupValues,
+} from '../../programs/backups.js';
 import { runningTag } from '../../programs/backend.js';
 import { command } from '../../remote/command.js';
 import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
@@ -187,3 +195,42 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     return { ok: true, outputs: all };
   },
 });
+
+/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
+export function fallbackData(
+  values: { backup?: BackupValues; safety?: BackupValues; data?: DataOutcome },
+  previous: string,
+): { detail: string; text: string } | undefined {
+  const backup = values.backup?.id ?? '';
+  const safety = values.safety?.id ?? '';
+  const on = `${previous || 'the previous release'} runs on the failed release's data`;
+  switch (values.data) {
+    case undefined:
+      return undefined;
+    case DataOutcome.Restored:
+      return {
+        detail: 'data of before restored',
+        text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
+      };
+    case DataOutcome.BackupCorrupt:
+      return {
+        detail: 'data not restored (backup corrupt)',
+        text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
+      };
+    case DataOutcome.SafetyBackupFailed:
+      return {
+        detail: 'data not restored (safety backup failed)',
+        text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
+      };
+    case DataOutcome.Undone:
+      return {
+        detail: 'data not restored (restore failed, undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
+      };
+    case DataOutcome.NotUndone:
+      return {
+        detail: 'data not restored (restore failed, not undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
+      };
+  }
+}
