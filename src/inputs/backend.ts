@@ -184,7 +184,6 @@ function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: Array<[string, boolean]> = [
     ['image-source', d.source.kind !== 'nas'],
     ['watch', !!d.watch],
-    ['backup-volumes', d.backups.enabled],
     ['env-file-content', d.envFile.content !== ''],
   ];
   for (const [name, set] of unsupported)
@@ -392,7 +391,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
   // a blue-green rollback changes images only
   if (settings.blueGreen.strategy === 'blue-green')
     for (const [name, set] of [
-      ['restore-backup', restoreBackup !== ''],
       ['env-file-content', settings.envFile.content !== ''],
       ['services', settings.services.length > 0],
       ['image-source', settings.source.kind !== 'nas'],

@@ -21,6 +21,17 @@ import { stateDirOf } from '../remote/state-dir.js';
 import { BackendExit, imageTags, RELEASE_STEPS, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
+import type { BackupEntry } from '../rules/backups.js';
+import { decodeListing, listingValue, type AppContainer, type BackupValues, type DataOutcome } from './backups.js';
+import {
+  backupBeforeRelease,
+  decodeReleaseData,
+  restoreBeforeTarget,
+  restoreOnFallback,
+  undoRestoreThenStart,
+  type ReleaseBackup,
+  type RollbackRestore,
+} from './release-steps.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -262,6 +273,10 @@ export interface SwitchPlan {
   hookNames?: HookNames;
   /** PREVIOUS_BACKEND_TAG for the hooks. */
   previous: string;
+  /** After the pre-deploy hook, before the idle colour starts (a rollback's restore): it may end the phase. */
+  beforeStart?: Shell;
+  /** When the release is refused and the live colour serves on, once the idle colour is stopped (the data put back): never ends the phase. */
+  onRefused?: Shell;
 }
 
 /** What a blue-green phase reports. */
@@ -315,6 +330,7 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
   const stopIdle = sh`if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
   const refused = (code: BlueGreenExit): Shell =>
     sh`${stopIdle}
+${p.onRefused ?? sh`:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
@@ -361,6 +377,7 @@ nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeStart ?? sh`:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
 nr_idle_cid=\${nr_idle%% *}
@@ -588,13 +605,54 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
   runLabel: string;
   /** List the image's tags and the tags containers use after a success, for keep-images (unset: not asked). */
   listImages?: boolean;
+  /** A backup taken before anything changes; with restoreOnFallback, put back when the release is refused. */
+  backup?: ReleaseBackup;
 }
 
 /** What a blue-green release reports; `images` with listImages. */
 export type BlueGreenReleaseValues = SwitchValues & {
   built: boolean;
   images?: { inventory: ImageTag[]; inUse: string[] };
+  backup?: BackupValues;
+  safety?: BackupValues;
+  data?: DataOutcome;
+  backups?: BackupEntry[];
 };
+
+/** The application containers of both colours (a restore stops them; the shared services keep running). */
+export function colorApps(target: Pick<BackendTarget, 'composeFile' | 'service'>): AppContainer[] {
+  const project = composeProject(target.composeFile);
+  return COLORS.map((c) => ({ service: target.service, container: '', project: `${project}-${c}` }));
+}
+
+/**
+ * A refused release's restore (auto-rollback-restore): the live colour served throughout, but the idle colour
+ * (its start may migrate) and pre-deploy ran against the shared data, which the live colour then reads. So the
+ * data of before comes back whenever the phase started the idle colour or ran pre-deploy, the live colour
+ * stopped while it is put back and started again after: a short outage, and what it wrote since the backup is
+ * in the safety backup. A warm colour found running the release (no pre-deploy) changed nothing: no restore.
+ */
+function restoreRefused(r: Renderer, p: BlueGreenReleasePlan): Shell | undefined {
+  const restore = restoreOnFallback(r, p.backup, {
+    repo: p.repo,
+    composeFile: p.target.composeFile,
+    container: p.target.container,
+    apps: colorApps(p.target),
+    project: composeProject(p.target.composeFile),
+    tag: p.tag,
+    commit: p.commit,
+    fallback: p.live ? `the ${p.live} colour` : 'nothing',
+  });
+  if (!restore) return undefined;
+  const run = lines(restore, sh`nr_rs_start_backend`);
+  return p.preDeploy
+    ? run
+    : sh`if [ "$nr_warm" = true ]; then
+  nr_say info 'The idle colour already ran this release and no pre-deploy ran: the data is not restored'
+else
+${run}
+fi`;
+}
 
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
 export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Phase<BlueGreenReleaseValues> {
@@ -604,6 +662,7 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   const tags = imageTags(target.image);
   const inUse = tagsInUse(target.image);
+  const refusedRestore = restoreRefused(r, p);
   return {
     title: 'Releasing the backend (blue-green)',
     timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
@@ -611,8 +670,16 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
     success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
     endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
     // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-    ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
-    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+    ...(p.listImages || p.backup
+      ? {
+          afterSuccess: lines(
+            p.listImages ? lines(tags.script(r), inUse.script(r)) : undefined,
+            p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined,
+          ),
+        }
+      : {}),
+    script: sh`${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
@@ -631,25 +698,47 @@ ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
-${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore } : p, new Steps(SWITCH_STEPS))}`,
     decode: (values) => ({
       ...decodeSwitch(values),
+      ...decodeReleaseData(values),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
       ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
     }),
   };
 }
 
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
-export function blueGreenRollbackPhase(r: Renderer, p: SwitchPlan & { named: boolean }): Phase<SwitchValues> {
+/** What a blue-green rollback reports; the data values with a restore. */
+export type BlueGreenRollbackValues = SwitchValues & ReturnType<typeof decodeReleaseData>;
+
+/**
+ * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
+ * switch. With a restore, both colours stop while the backup is put back and the target colour starts on the
+ * restored data (the live colour stays stopped until the switch); a target that is refused puts the data of
+ * before back and the live colour starts again.
+ */
+export function blueGreenRollbackPhase(
+  r: Renderer,
+  p: SwitchPlan & { named: boolean; restore?: RollbackRestore },
+): Phase<BlueGreenRollbackValues> {
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
+  const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+  const plan = p.restore
+    ? { ...p, beforeStart: restoreBeforeTarget(r, p.restore), onRefused: undoRestoreThenStart() }
+    : p;
   return {
     title: 'Rolling back the backend (blue-green)',
-    timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-    begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
+    timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds + (p.restore ? 6 * 3600 : 0),
+    begin: {
+      tag: p.tag,
+      previous: p.previous,
+      detail: p.named ? 'named' : 'previous-release',
+      ...(restoreId ? { backup: restoreId } : {}),
+    },
     success: { color: idle },
     endings: [switchBackEnding(idle, {})],
-    script: switchColors(r, p, new Steps(SWITCH_STEPS)),
-    decode: decodeSwitch,
+    script: switchColors(r, plan, new Steps(SWITCH_STEPS)),
+    decode: (values) => ({ ...decodeSwitch(values), ...decodeReleaseData(values) }),
   };
 }

@@ -9,7 +9,9 @@ import {
   blueGreenImagesState,
   blueGreenReleasePhase,
   blueGreenRollbackPhase,
+  colorApps,
   colorTag,
+  composeProject,
   LIVE_KEPT,
   otherColor,
   SWITCH_STEPS,
@@ -19,7 +21,8 @@ import {
   type SwitchValues,
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
-import { previousRelease, withDeploy } from '../../remote/history.js';
+import { commitOf, previousRelease, withDeploy } from '../../remote/history.js';
+import { backupPlan, backupToRestore, dataAfterUndo, fallbackData, pruneBackups, restoreEnded } from './backup.js';
 import { rollbackTarget } from './rollback-target.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
@@ -55,6 +58,7 @@ const BEFORE_START: ReadonlySet<number> = new Set([
   BackendExit.ImageMissingAfterBuild,
   BackendExit.PreDeployFailed,
   BlueGreenExit.BlueGreenStateChanged,
+  BackendExit.BackupFailed,
 ]);
 
 /** Why the live colour kept serving, for the history and the annotation. */
@@ -205,8 +209,30 @@ export async function deployBlueGreen(
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       listImages: settings.keepImages > 0,
+      ...(settings.backups.enabled
+        ? {
+            backup: {
+              // the shared services (the database) run under the compose file's own project, beside the colours
+              plan: backupPlan(settings.backups, {
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: target.container,
+                found: { project: composeProject(target.composeFile), containers: {} },
+              }),
+              label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+              restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+            },
+          }
+        : {}),
     }),
   );
+  const backupOutputs: Record<string, string> = settings.backups.enabled
+    ? {
+        BACKUP_ID: released.values.backup?.id ?? '',
+        BACKUP_PATH: released.values.backup?.path ?? '',
+        BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+      }
+    : {};
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
     await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
     return {
@@ -219,19 +245,32 @@ export async function deployBlueGreen(
     { what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: proxyToCheck(bg) },
     released,
   );
+  Object.assign(end.outputs, backupOutputs);
   if (end.outcome !== 'success') {
+    // a refused release's data, put back or not (auto-rollback-restore)
+    const data = fallbackData(released.values, live ? `the ${live} colour` : '');
+    if (data) progress.warn(data.text);
+    const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
     await nas.finish(end.outcome, {
       tag,
       commit,
       previous,
-      ...(end.detail ? { detail: end.detail } : {}),
+      ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
       ...(end.color ? { color: end.color } : {}),
     });
-    progress.fail(end.error ?? '');
-    return { ok: false, outputs: end.outputs, error: end.error };
+    progress.fail(error ?? '');
+    return { ok: false, outputs: end.outputs, error };
   }
   const idle = live ? otherColor(live) : 'blue';
   await nas.finish('success', { tag, commit, previous, color: idle });
+  if (settings.backups.enabled && !nas.dryRun && released.values.backups)
+    await pruneBackups(nas, progress, {
+      dir: settings.backups.dir,
+      keep: settings.backups.keep,
+      running: tag,
+      history: withDeploy(state.history, nas.run, { tag, commit, previous }),
+      entries: released.values.backups,
+    });
   const images = released.values.images;
   if (settings.keepImages > 0 && images) {
     const history = withDeploy(state.history, nas.run, { tag, commit, previous });
@@ -281,7 +320,10 @@ export async function rollbackBlueGreen(
       `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
     );
   progress.ok('Image exists');
-  if (current === tag) {
+  const restore = settings.restoreBackup
+    ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+    : undefined;
+  if (current === tag && !restore) {
     progress.ok(`${ref} is already live (${live}): nothing to do`);
     await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
     const outputs = {
@@ -315,8 +357,54 @@ export async function rollbackBlueGreen(
       ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
       ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
       hookNames: ROLLBACK_HOOKS,
+      ...(restore
+        ? {
+            restore: {
+              plan: {
+                dir: settings.backupDir,
+                id: restore.id,
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: target.container,
+                items: restore.manifest.items,
+                image: settings.backupImage,
+                apps: colorApps(target),
+                project: composeProject(target.composeFile),
+              },
+              safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+            },
+          }
+        : {}),
     }),
   );
+  const restoreOutputs: Record<string, string> = restore
+    ? {
+        RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+        SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+      }
+    : {};
+  const ended = restore
+    ? restoreEnded(released.code, {
+        id: restore.id,
+        began: released.values.restoreBegan,
+        undone: released.values.restoreUndone,
+        safety: restoreOutputs.SAFETY_BACKUP_ID,
+        running: live ? `the ${live} colour` : 'what ran',
+        stopped: live ? `the ${live} colour` : 'nothing',
+      })
+    : undefined;
+  if (restore && ended) {
+    await nas.finish('failure', {
+      tag,
+      previous: current,
+      backup: restore.id,
+      detail: ended.detail,
+      ...(live ? { color: live } : {}),
+    });
+    const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: restoreOutputs, error: why };
+  }
   const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
   if (hookFailure) {
     await nas.finish('failure', {
@@ -347,21 +435,30 @@ export async function rollbackBlueGreen(
     released,
   );
   delete end.outputs.ROLLED_BACK;
+  Object.assign(end.outputs, restoreOutputs);
   if (end.outcome !== 'success') {
+    // the live colour serves on: on the data of before, put back from the safety backup, or not
+    const data =
+      restore && released.values.restoreBegan
+        ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+        : undefined;
+    const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
     await nas.finish(end.outcome, {
       tag,
       previous: current,
-      ...(end.detail ? { detail: end.detail } : {}),
+      ...(restore ? { backup: restore.id } : {}),
+      ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
       ...(end.color ? { color: end.color } : {}),
     });
-    progress.fail(end.error ?? '');
-    return { ok: false, outputs: end.outputs, error: end.error };
+    progress.fail(error ?? '');
+    return { ok: false, outputs: end.outputs, error };
   }
-  await nas.finish('success', { color: idle });
+  await nas.finish('success', { color: idle, ...(restore ? { backup: restore.id } : {}) });
   progress.results('ROLLBACK COMPLETE', {
     'Previous image': current ? `${target.image}:${current}` : '(none)',
     'Current image': ref,
     LIVE_COLOR: idle,
+    ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
     ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
   });
   progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
