@@ -12,9 +12,23 @@ import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpe
 import { BackendExit, keepFallback, RELEASE_STEPS, ROLLBACK_HOOKS, type Fallback, type HookNames } from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
-import { decodeListing, listingValue, type AppContainer, type BackupValues, type DataOutcome } from './backups.js';
+import {
+  decodeListing,
+  listingValue,
+  undoRestore,
+  type AppContainer,
+  type BackupValues,
+  type DataOutcome,
+} from './backups.js';
 import type { BackupEntry } from '../rules/backups.js';
-import { backupBeforeRelease, decodeReleaseData, restoreOnFallback, type ReleaseBackup } from './release-steps.js';
+import {
+  backupBeforeRelease,
+  decodeReleaseData,
+  restoreBeforeTarget,
+  restoreOnFallback,
+  type ReleaseBackup,
+  type RollbackRestore,
+} from './release-steps.js';
 import {
   decodeNasLayers,
   nasLayersScript,
@@ -659,17 +673,25 @@ export function servicesRollbackPhase(
     pulls?: readonly ServicePull[];
     preRollback?: string;
     postRollback?: string;
+    /**
+     * Data to restore before the services move: every application service of the release stopped for it (the
+     * database services keep running), the moved ones recreated on the restored data, the others started again.
+     */
+    restore?: RollbackRestore;
   },
-): Phase<ServicesRecreateValues> {
+): Phase<ServicesRecreateValues & ReturnType<typeof decodeReleaseData>> {
   const first = p.moves[0];
+  const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+  const started = sh`nr_rs_start_backend`;
   return {
     title: 'Rolling back services',
-    timeout: p.healthTimeout * 2 + 600,
+    timeout: p.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
     begin: {
       tag: first?.tag ?? '',
       previous: first?.fallback ?? '',
       detail: p.named ? 'named' : 'previous-release',
       services: p.record,
+      ...(restoreId ? { backup: restoreId } : {}),
     },
     success: {},
     script: lines(
@@ -688,15 +710,23 @@ export function servicesRollbackPhase(
         moves: p.moves,
         others: p.others,
         healthTimeout: p.healthTimeout,
-        force: p.force,
+        force: p.force || !!p.restore,
         fallback: true,
         ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
         ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
         hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
+        ...(p.restore
+          ? {
+              beforeRecreate: restoreBeforeTarget(r, p.restore),
+              afterUp: started,
+              onFallback: undoRestore(),
+              afterFallback: started,
+            }
+          : {}),
       }),
     ),
-    decode: (values) => decodeServicesRecreate(values, p.moves),
+    decode: (values) => ({ ...decodeServicesRecreate(values, p.moves), ...decodeReleaseData(values) }),
   };
 }
