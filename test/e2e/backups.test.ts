@@ -6,6 +6,7 @@ import {
   asNas,
   connection,
   containerImage,
+  containerState,
   docker,
   historyLines,
   httpGet,
@@ -787,6 +788,40 @@ mount -t tmpfs -o size=4m,mode=0755 nrb-small ${small} && chown nas:nas ${small}
       tag: bad,
       outcome: 'rolled-back',
       detail: expect.stringMatching(/^health check failed: api\b.*, data of before restored$/),
+    });
+  });
+
+  it('several services: rollback-backend with restore-backup puts the data back first, then the services at their targets, the database kept running', async () => {
+    // after the case above: api and worker run the good release of several services
+    const good = containerImage(API).split(':')[1];
+    const taken = await run('backup-backend', {});
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    const before = rows();
+    psql("INSERT INTO items (name) VALUES ('written-after-the-backup')");
+    const dbStarted = startedAt(DB);
+
+    const back = await run('rollback-backend', {
+      services: 'api,worker',
+      tag: good,
+      'restore-backup': taken.outputs.BACKUP_ID,
+    });
+
+    const log = back.stdout + back.stderr;
+    expect(back.code, log).toBe(0);
+    expect(back.outputs).toMatchObject({ RESTORED_BACKUP: taken.outputs.BACKUP_ID });
+    expect(back.outputs.SAFETY_BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-/);
+    expect(rows()).toBe(before);
+    // both services stopped for the restore, then recreated on the restored data; the database was not stopped
+    expect(log).toContain(`Stopped ${API}`);
+    expect(log).toContain('Stopped nrb-worker');
+    expect(log.indexOf('Stopped nrb-worker')).toBeLessThan(log.indexOf('Database postgres:db restored'));
+    expect(containerState(API)).toBe('running healthy');
+    expect(docker('inspect', '--format', '{{.State.Running}}', 'nrb-worker')).toBe('true');
+    expect(startedAt(DB)).toBe(dbStarted);
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      outcome: 'success',
+      backup: taken.outputs.BACKUP_ID,
     });
   });
 });
