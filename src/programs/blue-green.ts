@@ -632,7 +632,7 @@ export function colorApps(target: Pick<BackendTarget, 'composeFile' | 'service'>
  * stopped while it is put back and started again after: a short outage, and what it wrote since the backup is
  * in the safety backup. A warm colour found running the release (no pre-deploy) changed nothing: no restore.
  */
-function restoreRefused(r: Renderer, p: BlueGreenReleasePlan): Shell | undefined {
+function restoreRefused(r: Renderer, p: BlueGreenReleasePlan): { define: Shell; call: Shell } | undefined {
   const restore = restoreOnFallback(r, p.backup, {
     repo: p.repo,
     composeFile: p.target.composeFile,
@@ -644,14 +644,19 @@ function restoreRefused(r: Renderer, p: BlueGreenReleasePlan): Shell | undefined
     fallback: p.live ? `the ${p.live} colour` : 'nothing',
   });
   if (!restore) return undefined;
-  const run = lines(restore, sh`nr_rs_start_backend`);
-  return p.preDeploy
-    ? run
+  // defined once: every refusal of the switch calls it
+  const define = sh`nr_bg_restore() {
+${restore}
+nr_rs_start_backend
+}`;
+  const call = p.preDeploy
+    ? sh`nr_bg_restore`
     : sh`if [ "$nr_warm" = true ]; then
   nr_say info 'The idle colour already ran this release and no pre-deploy ran: the data is not restored'
 else
-${run}
+  nr_bg_restore
 fi`;
+  return { define, call };
 }
 
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
@@ -698,7 +703,8 @@ ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
-${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore } : p, new Steps(SWITCH_STEPS))}`,
+${refusedRestore ? refusedRestore.define : sh`:`}
+${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore.call } : p, new Steps(SWITCH_STEPS))}`,
     decode: (values) => ({
       ...decodeSwitch(values),
       ...decodeReleaseData(values),

@@ -288,14 +288,20 @@ describe('deploy-backend with strategy blue-green', () => {
       update: { detail: 'health check failed, data of before restored', color: 'blue' },
     });
     const text = nas.phases[0].script.text;
-    // each refusal: the idle colour stops first, then the restore (unless a warm colour ran nothing new), then the live colour starts
+    // defined once, before the switch: the restore, then the live colour started again
+    expect(text.split('nr_bg_restore() {').length - 1).toBe(1);
+    const define = text.slice(text.indexOf('nr_bg_restore() {'));
+    const restore = define.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(define.indexOf('\nnr_rs_start_backend\n}'));
+    expect(text.indexOf('nr_bg_restore() {')).toBeLessThan(text.indexOf('--project-name backend-green'));
+    // each refusal: the idle colour stops first, then the restore (unless a warm colour ran nothing new)
     const refusal = text.slice(text.indexOf('is not healthy: the proxy was not touched'));
     const stop = refusal.indexOf('--project-name backend-green');
-    const restore = refusal.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    const call = refusal.indexOf('  nr_bg_restore\n');
     expect(stop).toBeGreaterThan(-1);
-    expect(stop).toBeLessThan(restore);
-    expect(restore).toBeLessThan(refusal.indexOf('\nnr_rs_start_backend\n'));
-    expect(refusal.slice(0, restore)).toContain('if [ "$nr_warm" = true ]; then');
+    expect(stop).toBeLessThan(call);
+    expect(refusal.slice(stop, call)).toContain('if [ "$nr_warm" = true ]; then');
     const apps = text.slice(text.indexOf('nr_rs_apps() {'));
     expect(apps.slice(0, apps.indexOf('\n}'))).toContain('nr_bk_service backend-blue api');
   });
