@@ -2,7 +2,8 @@
 /**
  * Builds the committed artefacts:
  *   1. actions/<name>/action.yml and the README's action tables, from src/inputs/spec.ts;
- *   2. one self-contained CommonJS bundle per entry with @vercel/ncc:
+ *   2. src/nas-shell/libraries.generated.ts, from src/nas-shell/*.sh (see scripts/nas-shell.mjs);
+ *   3. one self-contained CommonJS bundle per entry with @vercel/ncc:
  *      src/actions/<name>.ts -> dist/<name>/index.js, src/cli.ts -> dist/cli/index.js.
  *
  *   node scripts/build.mjs           build (rewrites dist/ and the generated metadata)
@@ -183,11 +184,19 @@ async function main() {
   const list = entries(Object.keys(ACTIONS).sort());
 
   const differences = [];
+  const nasShell = await import('./nas-shell.mjs');
   if (check) {
     differences.push(...meta.staleMetadata(ROOT).map((p) => `${p}: out of date with src/inputs/spec.ts`));
+    if (!nasShell.upToDate(ROOT)) differences.push(`${nasShell.GENERATED}: out of date with src/nas-shell/*.sh`);
   } else {
     const written = meta.writeMetadata(ROOT);
     console.log(written.length ? `metadata: wrote ${written.join(', ')}` : 'metadata: up to date');
+    // Before the bundles: they hold the libraries as this module's strings.
+    if (nasShell.upToDate(ROOT)) console.log('nas-shell: up to date');
+    else {
+      writeFileSync(join(ROOT, nasShell.GENERATED), nasShell.generate(ROOT));
+      console.log(`nas-shell: wrote ${nasShell.GENERATED}`);
+    }
   }
 
   const tmp = mkdtempSync(join(tmpdir(), 'nas-release-build-'));

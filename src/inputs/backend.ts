@@ -183,7 +183,6 @@ function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
   if (d.blueGreen.strategy !== 'blue-green') return;
   const unsupported: Array<[string, boolean]> = [
     ['image-source', d.source.kind !== 'nas'],
-    ['watch', !!d.watch],
     ['env-file-content', d.envFile.content !== ''],
   ];
   for (const [name, set] of unsupported)
@@ -291,7 +290,6 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
 /** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
 function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   const unsupported: [string, boolean][] = [
-    ['watch', !!s.watch],
     ['env-file-content', s.envFile.content !== ''],
     ['strategy', s.blueGreen.strategy !== 'recreate'],
   ];
@@ -299,7 +297,7 @@ function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
   if (used)
     throw new InputError(
       used[0],
-      'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it',
+      'is not supported together with services yet (a several-service release has no environment file, or blue-green); release the services without it',
     );
 }
 

@@ -1,12 +1,6 @@
 import { toolFunctions, type Tools } from '../remote/command.js';
 import { detached } from '../remote/detached.js';
-import {
-  exitCodeDefinitions,
-  programText,
-  type Program,
-  type ProgramOutcome,
-  type TypedProgram,
-} from '../remote/program.js';
+import { programText, type Program, type ProgramOutcome, type TypedProgram } from '../remote/program.js';
 import type { Readable } from 'node:stream';
 import { lines, type Shell } from '../remote/shell.js';
 import type { Progress } from '../report/progress.js';
@@ -48,7 +42,7 @@ export class MarkerRelay {
  * Runs programs on the NAS through the executor: in the foreground, or as a
  * detached phase (see remote/detached.ts) whose log the channel follows.
  * Programs see the tools the probe found as `nr_docker`, `nr_compose`, `nr_git`,
- * and the exit codes as `NR_EXIT_…` (a detached phase gets its own copy).
+ * and the exit codes they use as `NR_EXIT_…` (a detached phase gets its own copy).
  */
 export class ProgramRunner {
   constructor(
@@ -75,10 +69,7 @@ export class ProgramRunner {
   }
 
   async detached<T>(program: TypedProgram<T>, tools: Tools, script: Shell): Promise<ProgramOutcome<T>> {
-    return decoded(
-      program,
-      await this.send(program, detached(this.stateDir, lines(exitCodeDefinitions(), toolFunctions(tools), script))),
-    );
+    return decoded(program, await this.send(program, detached(this.stateDir, lines(toolFunctions(tools), script))));
   }
 
   /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */

@@ -6,7 +6,15 @@ import { stateDirOf } from '../remote/state-dir.js';
 import { HEALTH } from '../remote/health.js';
 import type { WatchPlan } from '../rules/guards.js';
 import { decodeWatch, watchDetailField, watchGuards, type WatchResult } from './watch.js';
-import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
+import {
+  exitCodes,
+  Steps,
+  type Phase,
+  type PhaseEnding,
+  type RecordUpdate,
+  type StateQuestions,
+  type TypedProgram,
+} from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { CheckoutExit, decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
@@ -285,10 +293,10 @@ export function recreateBackend(r: Renderer, p: RecreatePlan): Shell {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
       : sh`:`;
-  const watch = r.dryRun ? undefined : p.watch;
+  const watch = watchStep(r, p.watch, p.repo);
   return lines(
     HEALTH,
-    watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined,
+    watch.library,
     sh`nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
@@ -313,7 +321,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh`true` : sh`false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? sh`if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh`:`}
-  ${watch ? sh`if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh`nr_say info 'dry-run: metrics watch skipped'` : sh`:`}
+  ${p.watch ? sh`if [ "$nr_ok" = 1 ]; then ${watch.run(sh`nr_ok=0`)}; fi` : sh`:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -349,6 +357,45 @@ nr_value running ${p.tag}; nr_value rolled_back false; ${EXIT.exit(BackendExit.F
 /** Where the watch leaves how it ended, for the success line the phase writes after its body. */
 function watchOutcomeFile(repo: string): string {
   return `${stateDirOf(repo)}/watch-outcome`;
+}
+
+/**
+ * The metrics watch as a step of any release (one service, several, blue-green): `library` defines nr_watch
+ * (none on a dry run), `run(onBreach)` watches once the release is healthy and runs `onBreach` when it must be
+ * rolled back (nr_watch_breach or nr_watch_failed then set); the phase's parts say how it ended.
+ */
+export function watchStep(
+  r: Renderer,
+  plan: WatchPlan | undefined,
+  repo: string,
+): { library?: Shell; run: (onBreach: Shell) => Shell } {
+  const live = r.dryRun ? undefined : plan;
+  return {
+    ...(live ? { library: watchGuards(live, watchOutcomeFile(repo)) } : {}),
+    run: (onBreach) =>
+      live ? sh`nr_watch || { ${onBreach}; }` : plan ? sh`nr_say info 'dry-run: metrics watch skipped'` : sh`:`,
+  };
+}
+
+/**
+ * What a phase with a watch adds: the time the watch may take (its polls may each take up to a query timeout per
+ * guard past the interval), the success line's `watch passed|inconclusive`, and the watch's rollback written on
+ * the NAS as it happens (WatchRolledBack), since the runner may be gone by then: the watch is long.
+ */
+export function watchPhaseParts(
+  plan: WatchPlan,
+  repo: string,
+  rolledBack: RecordUpdate,
+): { timeout: number; successField: Shell; ending: PhaseEnding } {
+  return {
+    timeout: plan.seconds * 2 + plan.guards.length * 60,
+    successField: watchDetailField(watchOutcomeFile(repo)),
+    ending: {
+      code: BackendExit.WatchRolledBack,
+      outcome: 'rolled-back',
+      update: { ...rolledBack, detail: WATCH_ROLLBACK_DETAIL },
+    },
+  };
 }
 
 /**
@@ -445,10 +492,10 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ...(p.platform ? { platform: p.platform } : {}),
     }),
   );
+  const watch = p.watch && watchPhaseParts(p.watch, p.repo, { tag: p.tag, commit: p.commit, previous: p.previous });
   return {
     title: 'Releasing the backend',
-    // a watch's polls may each take up to a query timeout per guard past the interval
-    timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+    timeout: 3600 + target.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
     begin: {
       tag: p.tag,
       image: target.image,
@@ -471,20 +518,16 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ? {
           successFields: lines(
             p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined,
-            p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined,
+            watch ? watch.successField : undefined,
             sh`:`,
           ),
         }
       : {}),
     // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-    ...(p.watch
+    ...(watch
       ? {
           endings: [
-            {
-              code: BackendExit.WatchRolledBack,
-              outcome: 'rolled-back' as const,
-              update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-            },
+            watch.ending,
             ...(p.fallback && p.backup?.restoreOnFallback
               ? [
                   {

@@ -18,7 +18,9 @@ import {
 } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { stateDirOf } from '../remote/state-dir.js';
-import { BackendExit, imageTags, RELEASE_STEPS, type HookNames } from './backend.js';
+import { BackendExit, imageTags, RELEASE_STEPS, watchPhaseParts, watchStep, type HookNames } from './backend.js';
+import type { WatchPlan } from '../rules/guards.js';
+import { decodeWatch, type WatchResult } from './watch.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageTag } from '../rules/images.js';
 import type { BackupEntry } from '../rules/backups.js';
@@ -277,6 +279,11 @@ export interface SwitchPlan {
   beforeStart?: Shell;
   /** When the release is refused and the live colour serves on, once the idle colour is stopped (the data put back): never ends the phase. */
   onRefused?: Shell;
+  /**
+   * The metrics watch after the switch, while the old colour still runs; `rollBack` (auto-rollback): a breach
+   * switches the proxy back to the old colour and stops the new one. The old colour drains (or stays warm) after it.
+   */
+  watch?: { plan: WatchPlan; rollBack: boolean };
 }
 
 /** What a blue-green phase reports. */
@@ -465,6 +472,7 @@ nr_say ok ${`${t.healthUrl} answers through the proxy`}`
     : sh`:`
 }
 nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive }) : sh`:`}
 ${
   p.live
     ? lines(
@@ -492,9 +500,51 @@ ${
       )
     : steps.say('drain', 'No old colour to drain (the first blue-green release)')
 }
+${p.watch ? sh`[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh`:`}
 ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`,
   );
+}
+
+/**
+ * The watch step of a blue-green release, after the switch: the old colour still runs, so a breach switches the
+ * proxy straight back to it (no cold start) and then drains and stops the new colour. Without an old colour (or
+ * with auto-rollback off) the new one stays, the old one drains as after a pass, and the phase ends failed
+ * (nr_watch_kept). A switch back that fails is the incident of a failed check through the proxy.
+ */
+function watchAfterSwitch(
+  r: Renderer,
+  p: SwitchPlan,
+  o: {
+    idle: Color;
+    project: string;
+    removeColor: (c: Color) => Shell;
+    switchBack: Shell | undefined;
+    setLive: (c: Color | '') => Shell;
+  },
+): Shell {
+  const { target: t, bg } = p;
+  const watch = watchStep(r, p.watch?.plan, p.repo);
+  const live = p.live;
+  const back =
+    live && p.watch?.rollBack && o.switchBack
+      ? sh`nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
+    ${switchBackOrKeep(p, o.idle, o.switchBack)}
+    ${o.setLive(live)}
+    nr_say ok ${`The proxy sends requests to the ${live} colour again`}
+    nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
+    ${drainThenStop(r, {
+      drainSeconds: bg.drainSeconds,
+      color: o.idle,
+      project: `${o.project}-${o.idle}`,
+      service: t.service,
+      port: bg.ports[o.idle],
+      earlyEnd: !bg.switchCommand,
+      stop: o.removeColor(o.idle),
+    })}
+    ${BACKEND.exit(BackendExit.WatchRolledBack)}`
+      : sh`nr_say warn ${live ? 'auto-rollback is off: the new colour stays live, for inspection' : 'No colour served before: the new colour stays live, for inspection'}; nr_watch_kept=1`;
+  return lines(watch.library, sh`nr_watch_breach=; nr_watch_failed=; nr_watch_kept=`, watch.run(back));
 }
 
 /** What the user must check when the switch back failed: the proxy they route with. */
@@ -612,6 +662,8 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
 /** What a blue-green release reports; `images` with listImages. */
 export type BlueGreenReleaseValues = SwitchValues & {
   built: boolean;
+  /** The metrics watch, as far as it went (absent: the release had none). */
+  watch?: WatchResult;
   images?: { inventory: ImageTag[]; inUse: string[] };
   backup?: BackupValues;
   safety?: BackupValues;
@@ -668,12 +720,25 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
   const tags = imageTags(target.image);
   const inUse = tagsInUse(target.image);
   const refusedRestore = restoreRefused(r, p);
+  // a watch's rollback is recorded with the colour that serves again
+  const watch =
+    p.watch &&
+    watchPhaseParts(p.watch.plan, p.repo, {
+      tag: p.tag,
+      commit: p.commit,
+      previous: p.previous,
+      ...(p.live ? { color: p.live } : {}),
+    });
   return {
     title: 'Releasing the backend (blue-green)',
-    timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
+    timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
     begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
     success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
-    endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
+    endings: [
+      switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
+      ...(watch ? [watch.ending] : []),
+    ],
+    ...(watch ? { successFields: watch.successField } : {}),
     // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
     ...(p.listImages || p.backup
       ? {
@@ -710,6 +775,7 @@ ${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore.call } : p,
       ...decodeReleaseData(values),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
+      ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
       ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
     }),
   };

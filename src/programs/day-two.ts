@@ -1,3 +1,4 @@
+import { library } from '../nas-shell/link.js';
 import { command, type Renderer } from '../remote/command.js';
 import type { StateQuestions, TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
@@ -56,16 +57,11 @@ const FIELDS = [
 ];
 
 /**
- * `nr_flock_state FILE`: `held` when some process holds a flock on FILE, `free` when none does (or FILE does not
- * exist), `unknown` when /proc/locks cannot be read. Looks at the kernel's table: takes nothing.
+ * The day-two library (src/nas-shell/day-two.sh). `nr_flock_state FILE`: `held` when some process holds a flock on
+ * FILE, `free` when none does (or FILE does not exist), `unknown` when /proc/locks cannot be read. Looks at the
+ * kernel's table: takes nothing.
  */
-export const FLOCK_STATE = new Shell(`nr_flock_state() {
-  [ -e "$1" ] || { echo free; return; }
-  [ -r /proc/locks ] || { echo unknown; return; }
-  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
-  [ -n "$nr_ino" ] || { echo unknown; return; }
-  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
-}`);
+export const FLOCK_STATE = new Shell(library('dayTwo'));
 
 function decodeB64(values: ReadonlyMap<string, string>, name: string): string {
   return Buffer.from(values.get(name) ?? '', 'base64').toString('utf8');
@@ -96,27 +92,8 @@ function flockState(value: string | undefined): 'held' | 'free' | 'unknown' {
 
 /** status's questions: the containers of the compose file's projects, the live colour, the lock. */
 export function statusQuestions(repo: string, composeFile: string): StateQuestions<StatusAnswers> {
-  const dir = stateDirOf(repo);
   return {
-    script: (r) => {
-      const inspect = r.run(command(['docker', 'container', 'inspect', '--format', FIELDS.join('\t')]));
-      const perProject = projectsOf(composeFile).map(
-        (project) =>
-          sh`nr_ids=$(${r.run(command(['docker', 'container', 'ls', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${project}`]))} 2>/dev/null)
-[ -z "$nr_ids" ] || ${inspect} $nr_ids 2>/dev/null`,
-      );
-      return lines(
-        FLOCK_STATE,
-        sh`nr_dir=${dir}
-nr_value live_color "$(head -n 1 "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null | tr -cd 'a-z')"
-nr_value lock "$(nr_flock_state "$nr_dir/lock")"
-nr_value phase "$(nr_flock_state "$nr_dir/busy")"
-nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value containers_b64 "$({
-${lines(...perProject)}
-} | base64 | tr -d '\\n')"`,
-      );
-    },
+    script: () => sh`nr_status ${stateDirOf(repo)} ${LIVE_FILE} ${FIELDS.join('\t')} ${projectsOf(composeFile)}`,
     decode: (values) => ({
       containers: decodeContainers(decodeB64(values, 'containers_b64')),
       liveColor: values.get('live_color') ?? '',
@@ -141,7 +118,6 @@ export function logsProgram(
   r: Renderer,
   p: { repo: string; composeFile: string; service: string; tail: number; follow: boolean },
 ): TypedProgram<undefined> {
-  const serviceFilter = p.service ? ['--filter', `label=com.docker.compose.service=${p.service}`] : [];
   const parts = projectsOf(p.composeFile).map((project) => {
     const logs = r.run(
       command([
@@ -157,20 +133,7 @@ export function logsProgram(
         ...(p.service ? [p.service] : []),
       ]),
     );
-    const found = r.run(
-      command([
-        'docker',
-        'container',
-        'ls',
-        '--all',
-        '--quiet',
-        '--filter',
-        `label=com.docker.compose.project=${project}`,
-        ...serviceFilter,
-      ]),
-    );
-    // setsid: the job leads a process group of its own, which the watcher ends whole (compose may run children)
-    return sh`if [ -n "$(${found} 2>/dev/null)" ]; then nr_any=1; ${p.follow ? sh`setsid ${logs} 3<&- & nr_pids="$nr_pids $!"` : sh`${logs} || nr_rc=$?`}; fi`;
+    return sh`if nr_logs_has ${project} ${p.service}; then ${p.follow ? sh`nr_logs_follow` : sh`nr_logs_print`} ${logs}; fi`;
   });
   return {
     title: 'Printing the logs',
@@ -178,19 +141,9 @@ export function logsProgram(
     timeout: p.follow ? 7 * 24 * 3600 : 600,
     script: lines(
       sh`cd ${p.repo} || exit 1
-nr_any=; nr_pids=; nr_rc=0`,
-      // the channel's input, kept for the watcher (a background job's own input is /dev/null)
-      p.follow ? sh`exec 3<&0` : undefined,
+nr_logs_start ${p.follow ? 1 : 0}`,
       ...parts,
-      sh`[ -n "$nr_any" ] || exit ${NO_CONTAINERS_EXIT}`,
-      p.follow
-        ? sh`( while IFS= read -r nr_line; do :; done; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
-nr_watch=$!
-exec 3<&-
-wait $nr_pids
-kill "$nr_watch" 2>/dev/null
-exit 0`
-        : sh`exit "$nr_rc"`,
+      sh`nr_logs_end ${NO_CONTAINERS_EXIT}`,
     ),
     decode: () => undefined,
   };

@@ -3,7 +3,6 @@ import type { VerifyInputs } from '../inputs/monitoring.js';
 import type { Renderer } from '../remote/command.js';
 import { compose, docker } from '../remote/docker.js';
 import { git } from '../remote/git.js';
-import { HEALTH } from '../remote/health.js';
 import { httpGetAll, parseHttpValue, type HttpRequest, type HttpResponse } from '../remote/http.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { lines, sh, type Shell } from '../remote/shell.js';
@@ -108,32 +107,16 @@ function removeLeftovers(r: Renderer, leftovers: readonly Leftover[]): Shell {
 /**
  * Stops the stack with its orphans, starts it, and waits until every
  * container runs (and is healthy where it has a healthcheck); on a timeout,
- * prints the unhealthy containers' last log lines.
+ * prints the unhealthy containers' last log lines (src/nas-shell/monitoring.sh).
  */
 function restartStack(r: Renderer, s: StackPlace, steps: Steps<'restart' | 'health'>): Shell {
-  return lines(
-    HEALTH,
-    sh`cd ${s.repo} || ${EXIT.exit(MonitoringExit.NoCheckout)}
+  return sh`cd ${s.repo} || ${EXIT.exit(MonitoringExit.NoCheckout)}
 ${steps.say('restart')}
-nr_say group ${`compose down --remove-orphans, up -d (${s.composeFile})`}
-${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; ${EXIT.exit(MonitoringExit.ComposeDownFailed)}; }
-${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; ${EXIT.exit(MonitoringExit.ComposeUpFailed)}; }
-nr_say endgroup
-nr_say ok 'Stack started'
-${steps.say('health')}`,
-    r.dryRun
-      ? sh`nr_say info 'dry-run: health wait skipped'`
-      : sh`if ! nr_wait_stack ${s.healthTimeout} ${s.containers}; then
-  ${lines(
-    ...s.containers.map(
-      (c) => sh`case "$(nr_state ${c})" in 'running healthy '*|'running none '*) ;; *)
-    nr_say group ${`Last 50 log lines of ${c}`}; ${r.run(docker.logs(c, 50))} 2>&1; nr_say endgroup ;;
-  esac`,
-    ),
-  )}
-  ${EXIT.exit(MonitoringExit.StackUnhealthy)}
-fi`,
-  );
+nr_stack_down() { ${r.change(compose.down(s.composeFile))}; }
+nr_stack_up() { ${r.change(compose.upAll(s.composeFile))}; }
+nr_stack_restart ${s.composeFile}
+${steps.say('health')}
+${r.dryRun ? sh`nr_say info 'dry-run: health wait skipped'` : sh`nr_stack_health ${s.healthTimeout} ${s.containers}`}`;
 }
 
 const RESTART_STEPS = {
@@ -263,21 +246,16 @@ export function tagRelease(
   r: Renderer,
   p: { repo: string; remote: string; tag: string; commit: string; message: string; push: boolean },
 ): TypedProgram<void> {
-  const byHand = `git -C ${p.repo} push ${p.remote} refs/tags/${p.tag}`;
   return {
     title: 'Tagging the release',
     timeout: 300,
-    script: sh`nr_has=$(${r.run(git.revParse(p.repo, `refs/tags/${p.tag}^{commit}`))} || true)
-if [ "$nr_has" = ${p.commit} ]; then nr_say ok ${`Tag ${p.tag} already exists on this commit (a re-run): reusing it`}
-elif [ -n "$nr_has" ]; then nr_say fail ${`Tag ${p.tag} exists on another commit ($nr_has)`}; ${EXIT.exit(MonitoringExit.TagOnAnotherCommit)}
-else ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))} && nr_say ok ${`Created tag ${p.tag}`} || ${EXIT.exit(MonitoringExit.TagNotCreated)}
-fi
-${
-  p.push
-    ? sh`if ${r.change(git.pushTag(p.repo, p.remote, p.tag))} 2>&1; then nr_say ok ${`Pushed ${p.tag} to ${p.remote}`}
-else nr_say warn ${`Could not push ${p.tag} to ${p.remote} (no credentials on the NAS?). Push it by hand: ${byHand}`}; fi`
-    : sh`:`
-}`,
+    script: lines(
+      sh`nr_tag_create() { ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))}; }
+nr_tag_release ${p.repo} ${p.tag} ${p.commit}`,
+      p.push &&
+        sh`nr_tag_pushing() { ${r.change(git.pushTag(p.repo, p.remote, p.tag))}; }
+nr_tag_push ${p.repo} ${p.remote} ${p.tag}`,
+    ),
     decode: () => undefined,
   };
 }
@@ -292,7 +270,6 @@ export interface CheckAnswers {
 /** The checks: every HTTP GET from the NAS in parallel, and the containers' states. */
 function checksScript(requests: readonly HttpRequest[], authorization: string, containers: readonly string[]): Shell {
   return lines(
-    HEALTH,
     httpGetAll(requests, authorization),
     ...containers.map((c, i) => sh`nr_value ${`state_${i}`} "$(nr_state ${c})"`),
   );
@@ -336,8 +313,7 @@ export function verifyState(
   v: Pick<VerifyInputs, 'containers'>,
 ): StateQuestions<VerifyState> {
   return {
-    script: () => sh`nr_lock=${stateDir}/lock
-if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi
+    script: () => sh`nr_verify_lock ${stateDir}
 ${checksScript(requests, authorization, v.containers)}`,
     decode: (values) => {
       const held = values.get('lock_held');

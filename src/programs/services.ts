@@ -8,8 +8,25 @@ import { HEALTH } from '../remote/health.js';
 import { exitCodes, Steps, type Phase, type StateQuestions, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
 import { parseImageTags, type ImageTag } from '../rules/images.js';
-import { distinctImages, type ImageToObtain, type ServiceRecord, type ServiceSpec } from '../rules/services.js';
-import { BackendExit, keepFallback, RELEASE_STEPS, ROLLBACK_HOOKS, type Fallback, type HookNames } from './backend.js';
+import {
+  distinctImages,
+  serviceRecord,
+  type ImageToObtain,
+  type ServiceRecord,
+  type ServiceSpec,
+} from '../rules/services.js';
+import type { WatchPlan } from '../rules/guards.js';
+import { decodeWatch, type WatchResult } from './watch.js';
+import {
+  BackendExit,
+  keepFallback,
+  RELEASE_STEPS,
+  ROLLBACK_HOOKS,
+  watchPhaseParts,
+  watchStep,
+  type Fallback,
+  type HookNames,
+} from './backend.js';
 import { decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import {
@@ -291,6 +308,8 @@ export interface ServicesRecreatePlan {
   onFallback?: Shell;
   /** After what ran before is put back (the services the restore stopped and no fallback recreated start again). */
   afterFallback?: Shell;
+  /** Watch the metrics guards once every service is healthy, before post-deploy; a breach puts every one back. */
+  watch?: WatchPlan;
 }
 
 /** What a recreate of several services reports. */
@@ -429,6 +448,7 @@ ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_value ${`svc_runn
 nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  ${p.watch ? sh`[ -z "$nr_watch_breach$nr_watch_failed" ] || ${EXIT.exit(BackendExit.WatchRolledBack)}` : sh`:`}
   [ -z "$nr_fb_incomplete" ] || ${EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
   ${EXIT.exit(BackendExit.RolledBack)}
 fi
@@ -439,11 +459,13 @@ nr_value failed "$nr_failed"
 ${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
 nr_value rolled_back false
 ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
+  const watch = watchStep(r, p.watch, p.repo);
   return lines(
     HEALTH,
     containerFinder(r, p.repo, p.composeFile),
+    watch.library,
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-nr_failed=; nr_fb_incomplete=
+nr_failed=; nr_fb_incomplete=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
@@ -463,12 +485,15 @@ else
 fi
 if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
+  ${p.watch ? watch.run(sh`nr_watch_bad=1`) : sh`:`}
+fi
+if [ -z "$nr_failed$nr_watch_bad" ]; then
   ${lines(...indexed.map((m) => sh`nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
   ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
-nr_say fail "Not healthy:$nr_failed"
+[ -z "$nr_failed" ] || nr_say fail "Not healthy:$nr_failed"
 ${lines(...logs)}
 ${fallback}`,
   );
@@ -500,6 +525,8 @@ export interface ServicesReleasePlan {
   listTags?: boolean;
   /** The NAS's platform: a pulled image of another is refused before the recreate. */
   platform?: string;
+  /** The metrics watch once every service is healthy: a breach puts the whole release back. */
+  watch?: WatchPlan;
   /** A backup taken before anything changes, of the data the services use; restored when they fall back, if asked. */
   backup?: ReleaseBackup;
 }
@@ -514,6 +541,8 @@ export function servicesApps(
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
+  /** The metrics watch, as far as it went (absent: the release had none). */
+  watch?: WatchResult;
   built: boolean;
   /** The position (in distinctImages) of the image being obtained when the phase ended: the one that failed, on an image exit. */
   obtaining?: number;
@@ -554,6 +583,15 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
   // as a single-service release records it; each service's record holds it too
   const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
   const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
+  // a watch's rollback is recorded with what runs after it: each service on its fallback
+  const watch =
+    p.watch &&
+    watchPhaseParts(p.watch, p.repo, {
+      tag: p.tag,
+      commit: p.commit,
+      previous: firstPrevious,
+      services: fallbackRecord(p.services, moves, p.record),
+    });
   const getting =
     source.kind === 'registry'
       ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
@@ -579,18 +617,25 @@ ${
   );
   return {
     title: 'Releasing the services',
-    timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
+    timeout: 3600 * images.length + p.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
     begin: { ...update, detail: 'deploy' },
     success: update,
-    ...(source.kind === 'registry'
+    ...(source.kind === 'registry' || watch
       ? {
-          successFields: pulledDigestsFields(
-            r,
-            images.map((i) => i.image),
-            p.tag,
+          successFields: lines(
+            source.kind === 'registry'
+              ? pulledDigestsFields(
+                  r,
+                  images.map((i) => i.image),
+                  p.tag,
+                )
+              : undefined,
+            watch ? watch.successField : undefined,
+            sh`:`,
           ),
         }
       : {}),
+    ...(watch ? { endings: [watch.ending] } : {}),
     ...(p.listTags || p.backup
       ? {
           afterSuccess: lines(
@@ -630,10 +675,12 @@ ${recreateServices(r, {
   ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
   hookTags: { tag: p.tag, previous: firstPrevious },
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+  ...(p.watch ? { watch: p.watch } : {}),
   ...(restore ? { onFallback: restore, afterFallback: sh`nr_rs_start_backend` } : {}),
 })}`,
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
+      watch: decodeWatch(values, p.watch?.guards ?? []),
       ...decodeReleaseData(values),
       ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
@@ -645,6 +692,21 @@ ${recreateServices(r, {
       ),
     }),
   };
+}
+
+/** The history's record of the services after they were put back: each on its fallback, one without left as released. */
+function fallbackRecord(
+  services: readonly ServiceSpec[],
+  moves: readonly ServiceMove[],
+  released: Record<string, ServiceRecord>,
+): Record<string, ServiceRecord> {
+  return Object.fromEntries(
+    services.map((s, i) => {
+      const m = moves[i];
+      if (!m?.fallback) return [s.name, released[s.name]];
+      return [s.name, { ...serviceRecord(s, m.fallback), ...(m.fallbackRan ? { ran: m.fallbackRan } : {}) }];
+    }),
+  );
 }
 
 /** A target image a rollback of services pulls (image-source: registry), once for the services that run it. */

@@ -1,4 +1,4 @@
-import { Shell, sh } from './shell.js';
+import { Shell, lines, sh } from './shell.js';
 
 /**
  * The release history: one JSON line per operation in `history.jsonl` beside
@@ -76,37 +76,31 @@ export function reportKey(record: Pick<HistoryRecord, 'id' | 'action' | 'started
   return `${record.id} ${record.action} ${record.started}`;
 }
 
+// The shell of these lives in src/nas-shell/history.sh; each sets nr_dir, which the code around them may use.
+
 /** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
 export function markUnreported(stateDir: string, record: HistoryRecord): Shell {
-  return sh`nr_dir=${stateDir}
-( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+  return sh`nr_dir=${stateDir}; nr_unreported_add "$nr_dir" ${reportKey(record)}`;
 }
 
 /** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
 export function clearUnreported(stateDir: string, keys: readonly string[]): Shell {
   if (!keys.length) return sh`:`;
-  const patterns = keys.flatMap((k) => ['-e', k]);
-  return sh`nr_dir=${stateDir}
-if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
-  ( flock -w 10 6
-    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
-    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
-fi`;
+  return sh`nr_dir=${stateDir}; nr_unreported_remove "$nr_dir" ${keys}`;
 }
 
 /** Reads the last lines of the history and any operation left in progress. */
 export function readHistory(stateDir: string, lastLines = 500): Shell {
-  return sh`nr_dir=${stateDir}
-nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+  return sh`nr_dir=${stateDir}; nr_history_read "$nr_dir" ${lastLines}`;
 }
 
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
 export function beginOperation(stateDir: string, record: HistoryRecord, interrupted?: HistoryRecord): Shell {
-  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${interrupted ? appendLine(interrupted) : sh`:`}
-printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
+  return lines(
+    sh`nr_dir=${stateDir}`,
+    interrupted && appendLine(interrupted),
+    sh`nr_history_begin "$nr_dir" ${JSON.stringify(record)}`,
+  );
 }
 
 /**
@@ -115,27 +109,20 @@ printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -
  * it is on disk the moment the release is done, whatever happens to the runner.
  */
 export function endOperation(stateDir: string, record: HistoryRecord): Shell {
-  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}
-rm -f "$nr_dir/${CURRENT_FILE}"`;
+  return lines(sh`nr_dir=${stateDir}`, appendLine(record), sh`nr_history_done "$nr_dir"`);
 }
 
 /** Appends a record (an interrupted operation filed by the next one). */
 export function appendRecord(stateDir: string, record: HistoryRecord): Shell {
-  return sh`nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}`;
+  return lines(sh`nr_dir=${stateDir}`, appendLine(record));
 }
 
+/** Appends `record` to the history in "$nr_dir"; without `ended`, it ends by the NAS's clock, with RECORD_MORE. */
 function appendLine(record: HistoryRecord): Shell {
-  // One short line in one write with O_APPEND: a crash leaves it whole or absent;
-  // the reader skips anything that does not parse all the same.
-  // A torn last line (no newline) gets one first, so the new record stays whole.
   const json = JSON.stringify(record);
-  const line = record.ended
-    ? sh`printf '%s\\n' ${json}`
-    : sh`printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new Shell(RECORD_MORE)}"`;
-  return sh`if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-${line} >> "$nr_dir/${HISTORY_FILE}"`;
+  return record.ended
+    ? sh`nr_history_append "$nr_dir" ${json}`
+    : sh`nr_history_append_ended "$nr_dir" ${json.slice(0, -1)} "$${new Shell(RECORD_MORE)}"`;
 }
 
 function decode(b64: string | undefined): string {

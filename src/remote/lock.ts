@@ -1,5 +1,5 @@
-import { exitCodeDefinitions, exitCodes } from './program.js';
-import { Shell, sh } from './shell.js';
+import { exitCodes, linked } from './program.js';
+import { Shell, lines, sh } from './shell.js';
 
 /** How the lock holder ends when it cannot hold the lock (it also says why, in a marker). */
 export const LockExit = {
@@ -10,7 +10,8 @@ export const LockExit = {
   /** timeout(1)'s code: the first questions ran past STATE_PROGRAM_LIMIT on the NAS. */
   StateTimedOut: 124,
 } as const;
-const EXIT = exitCodes(LockExit);
+// Declared for the shell: src/nas-shell/lock.sh exits with them by name.
+exitCodes(LockExit);
 
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 export const LOCK_HEARTBEAT_GRACE = 45;
@@ -50,33 +51,19 @@ export function lockHolder(opts: {
   /** Seconds `then` may run on the NAS. */
   thenTimeout?: number;
 }): Shell {
-  const heartbeats = sh`while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
-  return sh`NR_M=${opts.marker}
-PATH=${opts.path}:"$PATH"; export PATH
-${exitCodeDefinitions()}
-for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
-nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoRepo)}; }
-mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
-exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
-nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
-while ! flock -n 9; do
-  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; ${EXIT.exit(LockExit.LockTimeout)}; fi
-  printf '%s held %s\\n' "$NR_M" "$(nr_holder)"
-  nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
-  flock -w "$nr_step" 9 && break
-  nr_left=$((nr_left - nr_step))
-done
-exec 8>>"$nr_dir/busy"
-if ! flock -n 8; then
-  printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
-  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; ${EXIT.exit(LockExit.LockTimeout)}; }
-fi
-exec 8>&-
-printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
-printf '%s locked\\n' "$NR_M"
-${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT, heartbeats) : heartbeats}
-: > "$nr_dir/holder"`;
+  const main = lines(
+    sh`nr_lock_take ${opts.stateDir} ${opts.timeout} ${opts.holder}`,
+    opts.then
+      ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT)
+      : sh`nr_lock_heartbeats ${LOCK_HEARTBEAT_GRACE}`,
+    sh`nr_lock_let_go`,
+  );
+  // The holder prints its few markers itself: it needs neither the prelude nor a tool function.
+  return lines(
+    sh`NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH`,
+    linked(main, { prelude: false }),
+  );
 }
 
 /**
@@ -86,25 +73,14 @@ ${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PR
  * start. When that loop ends before the questions do (the runner is gone), it
  * signals the holder, which ends the questions' process group and exits,
  * dropping the lock. Otherwise the holder reports `state <code>` and keeps the
- * lock as long as the heartbeats come.
+ * lock as long as the heartbeats come (src/nas-shell/lock.sh).
  */
-function thenUnderLock(then: Shell, marker: string, limit: number, heartbeats: Shell): Shell {
-  const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
-  if (then.text.split('\n').includes(end)) throw new Error('the first program contains its own end line');
-  return sh`nr_gone=
-trap 'nr_gone=1' USR1
-exec 3<&0
-setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new Shell(end)}' &
+function thenUnderLock(then: Shell, marker: string, limit: number): Shell {
+  const end = new Shell(`NR_STATE_END_${marker.replace(/\W/g, '')}`);
+  if (then.text.split('\n').includes(end.text)) throw new Error('the first program contains its own end line');
+  return sh`nr_lock_then_start
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${end}' &
 ${then}
-${new Shell(end)}
-nr_state=$!
-( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
-nr_watch=$!
-exec 3<&-
-wait "$nr_state"; nr_rc=$?
-# what the questions left behind (or all of them, when the runner is gone) goes with their group
-kill -TERM -"$nr_state" 2>/dev/null
-if [ -n "$nr_gone" ]; then : > "$nr_dir/holder"; exit 0; fi
-printf '%s state %s\\n' "$NR_M" "$nr_rc"
-wait "$nr_watch"`;
+${end}
+nr_lock_then_wait "$!" ${LOCK_HEARTBEAT_GRACE}`;
 }

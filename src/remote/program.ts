@@ -1,5 +1,6 @@
 import type { Renderer } from './command.js';
 import type { HistoryRecord, Outcome } from './history.js';
+import { librariesFor, library, withoutHereDocs } from '../nas-shell/link.js';
 import { Shell, lines, sh } from './shell.js';
 
 /**
@@ -83,7 +84,7 @@ export interface ProgramOutcome<T> {
   timedOut: boolean;
 }
 
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+/** Every declared exit code by shell name: each program starts with those it uses (see linked). */
 const DECLARED = new Map<string, number>();
 
 /**
@@ -116,9 +117,18 @@ export class ExitCodes<E extends Record<string, string | number>> {
   }
 }
 
-/** The shell definitions of every declared exit code. */
-export function exitCodeDefinitions(): Shell {
-  return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+/**
+ * The shell definitions of the declared exit codes: those `text` names (a program's, its libraries
+ * included), or every one without a text. Empty when the text names none.
+ */
+export function exitCodeDefinitions(text?: string): Shell {
+  const used = text === undefined ? undefined : new Set(text.match(/\bNR_EXIT_[A-Z0-9_]+/g));
+  return new Shell(
+    [...DECLARED]
+      .filter(([name]) => !used || used.has(name))
+      .map(([name, value]) => `${name}=${value}`)
+      .join('; ') || (used ? '' : ':'),
+  );
 }
 
 export function exitCodes<E extends Record<string, string | number>>(codes: E): ExitCodes<E> {
@@ -157,26 +167,24 @@ export class Steps<K extends string> {
 export const VALUE_CHUNK = 3000;
 
 /**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ * Shell functions every program may use (src/nas-shell/prelude.sh). `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`, `value NAME VALUE`; each
+ * of its lines is written whole, whatever else runs in the background). `$NR_M` is a per-run nonce, so
+ * remote output cannot forge one. Its lines are cut at VALUE_CHUNK (a test holds the two together).
  */
-export const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+export const PRELUDE = new Shell(library('prelude'));
+
+/**
+ * A script with what it uses, defined before it: the exit codes it names, the prelude (unless
+ * `prelude` is false) and the libraries it calls (see nas-shell/link.ts).
+ */
+export function linked(script: Shell, opts: { prelude?: boolean } = {}): Shell {
+  const prelude = opts.prelude ?? true;
+  const libraries = librariesFor(prelude ? `${PRELUDE.text}\n${script.text}` : script.text).map((t) => new Shell(t));
+  const own = [...(prelude ? [PRELUDE] : []), ...libraries];
+  const codes = exitCodeDefinitions(withoutHereDocs([...own, script].map((s) => s.text).join('\n')));
+  return lines(codes.text ? codes : undefined, ...own, script);
 }
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 export function programText(opts: { path: string; marker: string; script: Shell }): string {
@@ -186,9 +194,7 @@ export function programText(opts: { path: string; marker: string; script: Shell 
       sh`PATH=${opts.path}:"$PATH"; export PATH`,
       sh`NR_M=${opts.marker}`,
       new Shell('LC_ALL=C; export LC_ALL'),
-      exitCodeDefinitions(),
-      PRELUDE,
-      opts.script,
+      linked(opts.script),
       new Shell('}'),
     ).text + '\n'
   );

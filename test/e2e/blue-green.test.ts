@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, runAction } from './harness.js';
+import { WATCH_ROLLBACK_DETAIL } from '../../src/programs/backend.js';
 import {
   NRG_IMAGE,
   NRG_REPO,
@@ -130,6 +131,49 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     // the failed colour was stopped: only the live one runs
     expect(await oneColourRuns()).toHaveLength(1);
     expect(sampleHistory().at(-1)).toMatchObject({ outcome: 'rolled-back', detail: 'health check failed' });
+  });
+
+  it('a metrics guard that breaches after the switch goes straight back to the old colour, still running: no request lost, the new colour stopped', async () => {
+    const before = await version();
+    const live = liveColor();
+    const up = upstream();
+    const oldId = sampleDocker('inspect', '--format', '{{.Id}}', `nrg-backend-${live}`).trim();
+    const sha = pushSample(
+      { 'nrg/www/health': '{"status":"ok"}\n', 'nrg/www/version': 'watched\n' },
+      'A release its guard refuses',
+    );
+    let run!: Awaited<ReturnType<typeof deploy>>;
+    let seen: string[] = [];
+    const report = await underLoad(async (load) => {
+      // a guard against the stand-in's real Prometheus that holds from the first poll: it breaches after 3 s
+      run = await deploy({
+        guards: 'canary: vector(1) > 0 for 3s',
+        'metrics-url': 'http://127.0.0.1:9090',
+        watch: '30s',
+        'watch-interval': '1s',
+      });
+      seen = load.samples.map((s) => s.body.trim());
+    });
+    expect(run.code, run.stdout.slice(-3000)).toBe(1);
+    expect(run.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: live, WATCH_STATUS: 'rolled-back' });
+    expect(JSON.parse(run.outputs.WATCH_REPORT)).toMatchObject({ guards: [{ name: 'canary', breached: true }] });
+    expect(run.stdout).toMatch(
+      /::error::The release .* passed its health check but its metrics watch failed: guard canary breached/,
+    );
+    // the new colour took the traffic during the watch, and the old one answers again: not one request lost
+    expect(seen).toContain('watched');
+    expect(report.failed, report.failures.join('\n')).toBe(0);
+    expect(await version()).toBe(before);
+    expect(upstream()).toBe(up);
+    expect(liveColor()).toBe(live);
+    // the old colour was never stopped (the same container), the new one is stopped after its drain
+    expect(sampleDocker('inspect', '--format', '{{.Id}}', `nrg-backend-${live}`).trim()).toBe(oldId);
+    expect(await oneColourRuns()).toEqual([expect.stringMatching(new RegExp(`^nrg-backend-${live} `))]);
+    // the phase wrote the history line itself, once
+    const lines = sampleHistory().filter((r) => r.tag === tagOfSha(sha) && r.outcome === 'rolled-back');
+    expect(lines).toEqual([
+      expect.objectContaining({ action: 'deploy-backend', detail: WATCH_ROLLBACK_DETAIL, color: live }),
+    ]);
   });
 
   it('data safety 31: a colour that cannot be created never touches the proxy: compose’s error, the live colour serves on', async () => {

@@ -118,6 +118,43 @@ describe('several services in one release (issue 14)', () => {
     });
   });
 
+  it('a metrics guard that breaches once all three are healthy puts every one back; the phase writes the history line', async () => {
+    const a = tagOf(head());
+    const first = await deploy();
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    const watched = tagOf(push({ 'nrs/api/www/version': 'api two\n', 'nrs/web/www/version': 'web two\n' }, 'Watched'));
+    // a guard against the stand-in's real Prometheus that holds from the first poll: it breaches after 2 s
+    const run = await deploy({
+      guards: 'canary: vector(1) > 0 for 2s',
+      'metrics-url': 'http://127.0.0.1:9090',
+      watch: '30s',
+      'watch-interval': '1s',
+    });
+    expect(run.code, run.stdout).not.toBe(0);
+    expect(run.stdout).toContain('Every service is healthy');
+    expect(images(), run.stdout).toEqual({ api: `nrs-api:${a}`, worker: `nrs-api:${a}`, web: `nrs-web:${a}` });
+    expect(containerState('nrs-api')).toBe('running healthy');
+    expect((await httpGet('http://127.0.0.1:18102/version')).body).toBe('web one\n');
+    expect(run.outputs).toMatchObject({ ROLLED_BACK: 'true', WATCH_STATUS: 'rolled-back', DEPLOYED_BACKEND_TAG: a });
+    expect(JSON.parse(run.outputs.WATCH_REPORT)).toMatchObject({ guards: [{ name: 'canary', breached: true }] });
+    const error = run.stdout.split('\n').find((l) => l.startsWith('::error::')) ?? '';
+    expect(error).toContain(
+      `The release ${watched} passed its health check but its metrics watch failed: guard canary breached`,
+    );
+    expect(error).toContain('Every service was put back to what ran before');
+    // one line, written by the phase, with each service on what it runs now
+    expect(history().filter((r) => r.tag === watched && r.outcome)).toEqual([
+      expect.objectContaining({
+        outcome: 'rolled-back',
+        detail: 'metrics guard breached during the watch',
+        services: expect.objectContaining({
+          api: expect.objectContaining({ tag: a }),
+          web: expect.objectContaining({ tag: a }),
+        }),
+      }),
+    ]);
+  });
+
   it("one service's failed health puts all three back on what ran before, naming it with its logs", async () => {
     const { b } = await twoReleases();
     const broken = tagOf(push({ 'nrs/web/www/health': null }, 'Break the web health'));

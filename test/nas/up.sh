@@ -23,6 +23,8 @@ command -v flock >/dev/null || need_pkgs+=(util-linux)
 command -v sudo >/dev/null || need_pkgs+=(sudo)
 command -v curl >/dev/null || need_pkgs+=(curl)
 command -v wget >/dev/null || need_pkgs+=(wget)
+# the unit tests check every rendered NAS program with shellcheck
+command -v shellcheck >/dev/null || need_pkgs+=(shellcheck)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   say "installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -8,6 +8,7 @@ import type { NasFacts } from '../../src/remote/nas.js';
 import type { ProgramOutcome, TypedProgram } from '../../src/remote/program.js';
 import type { Platform } from '../../src/report/platform.js';
 import { Progress } from '../../src/report/progress.js';
+import { dumpRendered, renderedPhase, renderedProgram, renderedState, shellProblems } from './rendered.js';
 import type { RunInfo } from '../../src/report/run-info.js';
 
 /** A progress line a NAS program prints (`nr_say KIND TEXT`), relayed as the real runner relays it. */
@@ -112,6 +113,7 @@ export class FakeNas implements Nas {
     this.calls.push({ kind: 'readState', questions: questions as StateQuestions<unknown> });
     // Render the questions as the real NAS would, so a question that cannot be rendered fails here too.
     questions.script(this.render);
+    this.check('the first questions', renderedState(questions as StateQuestions<unknown>));
     const state = this.state;
     if (!state) throw new Error('FakeNas: the flow read the state, but the test gave no answerState');
     if (state instanceof Error) throw state;
@@ -126,6 +128,7 @@ export class FakeNas implements Nas {
 
   async runProgram<T>(program: TypedProgram<T>): Promise<ProgramOutcome<T>> {
     this.calls.push({ kind: 'program', title: program.title, program: program as TypedProgram<unknown> });
+    this.check(program.title, renderedProgram(program as TypedProgram<unknown>));
     return this.play(program);
   }
 
@@ -134,16 +137,29 @@ export class FakeNas implements Nas {
     let bytes = 0;
     for await (const chunk of input) bytes += (chunk as Buffer).length;
     this.calls.push({ kind: 'stream', title: program.title, program: program as TypedProgram<unknown>, bytes });
+    this.check(program.title, renderedProgram(program as TypedProgram<unknown>));
     return this.play(program);
   }
 
   async runPhase<T>(phase: Phase<T>): Promise<ProgramOutcome<T>> {
     this.calls.push({ kind: 'phase', title: phase.title, phase: phase as Phase<unknown> });
+    this.check(phase.title, renderedPhase(phase as Phase<unknown>));
     return this.play(phase);
   }
 
   async finish(outcome: Outcome, update: RecordUpdate = {}): Promise<void> {
     this.calls.push({ kind: 'finish', outcome, update });
+  }
+
+  /**
+   * Every program a flow sends is checked as the NAS would get it (see rendered.ts): it must parse with dash
+   * and BusyBox sh and pass shellcheck, so each flow test checks the shell of the programs it drives.
+   */
+  private check(title: string, text: string): void {
+    if (process.env.NR_DUMP_RENDERED) return dumpRendered(title, text);
+    const problems = shellProblems(text, title);
+    if (problems.length)
+      throw new Error(`FakeNas: the program "${title}" is not clean POSIX sh:\n${problems.join('\n')}`);
   }
 
   private play<T>(program: TypedProgram<T>): ProgramOutcome<T> {

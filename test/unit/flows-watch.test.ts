@@ -11,8 +11,10 @@ import {
   type ReleaseValues,
 } from '../../src/programs/backend.js';
 import { decodeWatch } from '../../src/programs/watch.js';
+import type { ServicesDeployState, ServicesReleaseValues } from '../../src/programs/services.js';
+import type { BlueGreenDeployState, BlueGreenReleaseValues } from '../../src/programs/blue-green.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
-import { PRELUDE } from '../../src/remote/program.js';
+import { linked } from '../../src/remote/program.js';
 import { lines, sh } from '../../src/remote/shell.js';
 import { parseGuards } from '../../src/rules/guards.js';
 import { FAKE_RUN, fakeWorld } from '../support/fake-nas.js';
@@ -253,12 +255,14 @@ describe('a phase ending written on the NAS', () => {
     );
     recorder.startedAt = FAKE_RUN.started;
     const update = { tag: TAG, commit: COMMIT, previous: T3, detail: WATCH_ROLLBACK_DETAIL };
-    const script = lines(
-      PRELUDE,
-      recorder.begin({ tag: TAG, detail: 'deploy' }),
-      recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
-        { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
-      ]),
+    // linked: with the prelude and the history library, as the phase gets them on the NAS
+    const script = linked(
+      lines(
+        recorder.begin({ tag: TAG, detail: 'deploy' }),
+        recorder.recordingSuccess(sh`exit ${BackendExit.WatchRolledBack}`, { tag: TAG }, undefined, [
+          { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update },
+        ]),
+      ),
     );
     const run = spawnSync('sh', ['-c', script.text], { encoding: 'utf8' });
     expect(run.status).toBe(BackendExit.WatchRolledBack);
@@ -285,5 +289,266 @@ describe('a phase ending written on the NAS', () => {
       { code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update: { detail: WATCH_ROLLBACK_DETAIL } },
     ]);
     expect(recorder.finish('rolled-back', { detail: 'health check failed' }).shell).toBeDefined();
+  });
+});
+
+/** The same watch step in the other pipelines: several services, and blue-green behind the proxy. */
+describe('the metrics watch with several services and with blue-green', () => {
+  const SERVICES = 'api tag-variable=API_TAG\nworker tag-variable=WORKER_TAG';
+  const SERVICE_INPUTS = { ...WATCH_INPUTS, services: SERVICES, image: 'shop-api', container: 'shop-api' };
+  const BREACH = {
+    watch_status: 'breached',
+    watch_guard: '1',
+    watch_samples_1: b64('0 v 0.002 1\n15 v 0.05 1\n30 v 0.051 1\n45 v 0.06 1\n'),
+    watch_samples_2: b64('0 v 1 1\n15 v 1 1\n30 v 1 1\n45 v 1 1\n'),
+  };
+  const watchOf = (values: Record<string, string>) => decodeWatch(new Map(Object.entries(values)), parseGuards(GUARDS));
+  const servicesState: ServicesDeployState = {
+    runningImages: [`shop-api:${T3}`, `shop-api:${T3}`],
+    commit: COMMIT,
+    subject: 'Two services',
+  };
+  const noDash = (text: string): void => {
+    for (const shell of ['dash', 'busybox']) {
+      const run = spawnSync(shell, shell === 'busybox' ? ['sh', '-n'] : ['-n'], { input: text, encoding: 'utf8' });
+      if (run.error) continue; // busybox may be absent
+      expect(run.stderr, shell).toBe('');
+      expect(run.status, shell).toBe(0);
+    }
+  };
+
+  it('several services: a breach once all are healthy puts every service back; WATCH_STATUS=rolled-back, the line written by the phase', async () => {
+    const { nas, platform, context } = fakeWorld();
+    nas.answerState({ answers: servicesState, history: [released('backend', T3)] });
+    nas.answer<ServicesReleaseValues>('Releasing the services', {
+      code: BackendExit.WatchRolledBack,
+      values: {
+        running: [T3, T3],
+        failed: [],
+        failedLogs: new Map(),
+        rolledBack: true,
+        built: true,
+        inventory: new Map(),
+        watch: watchOf(BREACH),
+      },
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, SERVICE_INPUTS), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      WATCH_STATUS: 'rolled-back',
+      DEPLOYED_BACKEND_TAG: T3,
+    });
+    expect(JSON.parse(result.outputs.WATCH_REPORT)).toMatchObject({
+      status: 'rolled-back',
+      guards: [{ name: 'errors', worst: 0.06, breached: true }, { name: 'latency' }],
+    });
+    expect(result.error).toBe(
+      `The release ${TAG} passed its health check but its metrics watch failed: guard errors breached (${ERRORS} > 0.01 for 30s); values over time (seconds since the watch began): 0s 0.002, 15s 0.05, 30s 0.051, 45s 0.06; query: ${ERRORS}. Every service was put back to what ran before (api shop-api:${T3}, worker shop-api:${T3}).`,
+    );
+    expect(platform.summary.join('')).toMatch(/\| errors \| .* \| 0\.06 \| 4 \| 0 \| breached \|/);
+    // the phase writes the rolled-back line itself, each service on its fallback; the flow writes nothing more
+    const back = { tag: T3, image: 'shop-api', tagVariable: 'API_TAG' };
+    expect(nas.phases[0].endings).toEqual([
+      {
+        code: BackendExit.WatchRolledBack,
+        outcome: 'rolled-back',
+        update: {
+          tag: TAG,
+          commit: COMMIT,
+          previous: T3,
+          detail: WATCH_ROLLBACK_DETAIL,
+          services: {
+            api: expect.objectContaining(back),
+            worker: expect.objectContaining({ ...back, tagVariable: 'WORKER_TAG' }),
+          },
+        },
+      },
+    ]);
+    expect(nas.finishes).toEqual([
+      { outcome: 'rolled-back', update: expect.objectContaining({ tag: TAG, detail: WATCH_ROLLBACK_DETAIL }) },
+    ]);
+    // the watch runs after every service is healthy, and before post-deploy; its rollback exits WatchRolledBack
+    const script = nas.phases[0].script.text;
+    expect(script).not.toContain(ERRORS);
+    expect(script.indexOf("nr_say ok 'Every service is healthy'")).toBeLessThan(script.indexOf('nr_watch || {'));
+    expect(script).toContain('|| exit "$NR_EXIT_WATCH_ROLLED_BACK"');
+    expect(nas.phases[0].timeout).toBeGreaterThan(600 * 2);
+    noDash(script);
+  });
+
+  it('several services: a watch that passes: WATCH_STATUS=passed; without a watch nothing of it is rendered', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: servicesState, history: [released('backend', T3)] });
+    nas.answer<ServicesReleaseValues>('Releasing the services', {
+      code: 0,
+      values: {
+        running: [TAG, TAG],
+        failed: [],
+        failedLogs: new Map(),
+        rolledBack: false,
+        built: true,
+        inventory: new Map(),
+        watch: watchOf({
+          watch_status: 'passed',
+          watch_samples_1: b64('0 v 0 1\n'),
+          watch_samples_2: b64('0 v 1 1\n'),
+        }),
+      },
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, SERVICE_INPUTS), nas, context);
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({ WATCH_STATUS: 'passed', ROLLED_BACK: 'false' });
+    expect(nas.phases[0].successFields?.text).toContain('"detail":"watch \'"$nr_wo"\'"');
+
+    const plain = fakeWorld();
+    plain.nas.answerState({ answers: servicesState, history: [released('backend', T3)] });
+    plain.nas.answer<ServicesReleaseValues>('Releasing the services', {
+      code: 0,
+      values: {
+        running: [TAG, TAG],
+        failed: [],
+        failedLogs: new Map(),
+        rolledBack: false,
+        built: true,
+        inventory: new Map(),
+      },
+    });
+    const without = await deployBackend.run(
+      settingsOf(deployBackend, { services: SERVICES, image: 'shop-api', container: 'shop-api' }),
+      plain.nas,
+      plain.context,
+    );
+    expect(without.outputs).toMatchObject({ WATCH_STATUS: 'skipped' });
+    expect(plain.nas.phases[0].script.text).not.toMatch(/nr_watch_guard|nr_watch \|\||WATCH_ROLLED_BACK/);
+    expect(plain.nas.phases[0].endings).toBeUndefined();
+  });
+
+  const BLUE_GREEN = { ...WATCH_INPUTS, strategy: 'blue-green' };
+  const bgRunning = { status: 'running', health: 'healthy', image: `${IMAGE}:${T3}` };
+  const bgNone = { status: '', health: '', image: '' };
+  const bgState = (live: 'blue' | ''): BlueGreenDeployState => ({
+    live,
+    colors: { blue: live ? bgRunning : bgNone, green: bgNone },
+    commit: COMMIT,
+    subject: 'Fix the cart',
+  });
+  const BG_RELEASE = 'Releasing the backend (blue-green)';
+
+  it('blue-green: a breach after the switch goes straight back to the old colour: ROLLED_BACK, LIVE_COLOR the old colour, the line written by the phase', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: bgState('blue'), history: [released('backend', T3)] });
+    nas.answer<BlueGreenReleaseValues>(BG_RELEASE, {
+      code: BackendExit.WatchRolledBack,
+      values: { running: T3, liveColor: 'blue', rolledBack: true, warm: false, built: true, watch: watchOf(BREACH) },
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({
+      ROLLED_BACK: 'true',
+      LIVE_COLOR: 'blue',
+      DEPLOYED_BACKEND_TAG: T3,
+      BACKEND_IMAGE: `${IMAGE}:${T3}`,
+      WATCH_STATUS: 'rolled-back',
+    });
+    expect(result.error).toContain(
+      `The release ${IMAGE}:${TAG} passed its health check but its metrics watch failed: guard errors breached`,
+    );
+    expect(result.error).toContain('The proxy was switched back to the blue colour');
+    const update = { tag: TAG, commit: COMMIT, previous: T3, color: 'blue', detail: WATCH_ROLLBACK_DETAIL };
+    expect(nas.phases[0].endings).toContainEqual({ code: BackendExit.WatchRolledBack, outcome: 'rolled-back', update });
+    expect(nas.finishes).toEqual([{ outcome: 'rolled-back', update }]);
+  });
+
+  it('blue-green: the watch runs after the switch and the check through the proxy, before the old colour drains; a breach switches back, then drains and stops the new colour', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: bgState('blue'), history: [released('backend', T3)] });
+    nas.answer<BlueGreenReleaseValues>(BG_RELEASE, {
+      code: 0,
+      values: {
+        running: TAG,
+        liveColor: 'green',
+        rolledBack: false,
+        warm: false,
+        built: true,
+        watch: watchOf({
+          watch_status: 'passed',
+          watch_samples_1: b64('0 v 0 1\n'),
+          watch_samples_2: b64('0 v 1 1\n'),
+        }),
+      },
+    });
+    const passed = await deployBackend.run(settingsOf(deployBackend, BLUE_GREEN), nas, context);
+    expect(passed.outputs).toMatchObject({ WATCH_STATUS: 'passed', LIVE_COLOR: 'green', ROLLED_BACK: 'false' });
+    expect(nas.phases[0].successFields?.text).toContain('"detail":"watch \'"$nr_wo"\'"');
+    const script = nas.phases[0].script.text;
+    const at = (text: string, from = 0): number => {
+      const i = script.indexOf(text, from);
+      expect(i, text).toBeGreaterThanOrEqual(from);
+      return i;
+    };
+    const watch = at('nr_watch || {', at('nr_value live_color green; nr_value running'));
+    // on a breach: back to blue (its port), blue live again, then green drained and stopped, and the phase ends
+    const back = at('nr_switch_to 8081', watch);
+    const greenStops = at('The green colour stops once the requests it holds are answered', back);
+    at('exit "$NR_EXIT_WATCH_ROLLED_BACK"', greenStops);
+    // after a pass: blue stays warm (keep-warm's default), its timer started as without a watch
+    at('nr-warm-timer', greenStops);
+    noDash(script);
+  });
+
+  it('blue-green with keep-warm 0: the old colour drains and stops only after the watch passed', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: bgState('blue'), history: [released('backend', T3)] });
+    nas.answer<BlueGreenReleaseValues>(BG_RELEASE, {
+      code: 0,
+      values: { running: TAG, liveColor: 'green', rolledBack: false, warm: false, built: true },
+    });
+    await deployBackend.run(settingsOf(deployBackend, { ...BLUE_GREEN, 'keep-warm': '0' }), nas, context);
+    const script = nas.phases[0].script.text;
+    expect(script).not.toContain('nr-warm-timer');
+    const watch = script.indexOf('nr_watch || {');
+    const greenStops = script.indexOf('The green colour stops once the requests it holds are answered');
+    expect(greenStops).toBeGreaterThan(watch);
+    expect(script.indexOf('The blue colour stops once the requests it holds are answered')).toBeGreaterThan(greenStops);
+    noDash(script);
+  });
+
+  it('blue-green: a breach with no colour before it (or auto-rollback off) leaves the new colour serving, failed, for inspection', async () => {
+    for (const [live, inputs] of [
+      ['', BLUE_GREEN],
+      ['blue', { ...BLUE_GREEN, 'auto-rollback': 'false' }],
+    ] as const) {
+      const { nas, context } = fakeWorld();
+      nas.answerState({ answers: bgState(live), history: live ? [released('backend', T3)] : [] });
+      nas.answer<BlueGreenReleaseValues>(BG_RELEASE, {
+        code: BackendExit.FailedWithoutFallback,
+        values: {
+          running: TAG,
+          liveColor: live ? 'green' : 'blue',
+          rolledBack: false,
+          warm: false,
+          built: true,
+          watch: watchOf(BREACH),
+        },
+      });
+      const result = await deployBackend.run(settingsOf(deployBackend, inputs), nas, context);
+      expect(result.ok).toBe(false);
+      expect(result.outputs).toMatchObject({
+        ROLLED_BACK: 'false',
+        WATCH_STATUS: 'breached',
+        DEPLOYED_BACKEND_TAG: TAG,
+      });
+      expect(result.error).toContain('it is left serving, for inspection');
+      expect(nas.finishes[0]).toMatchObject({
+        outcome: 'failure',
+        update: { detail: 'watch breached, nothing to roll back to' },
+      });
+      expect(nas.phases[0].script.text).not.toContain('exit "$NR_EXIT_WATCH_ROLLED_BACK"');
+    }
   });
 });

@@ -7,6 +7,7 @@ import { HistoryRecorder } from '../../src/nas/history-recorder.js';
 import { pulledDigestFields, pulledDigestsFields } from '../../src/programs/image-sources.js';
 import { watchDetailField } from '../../src/programs/watch.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
+import { linked } from '../../src/remote/program.js';
 import { lines, sh } from '../../src/remote/shell.js';
 import {
   parseHistory,
@@ -204,7 +205,8 @@ describe('the success line the phase writes on the NAS (data safety 9: the diges
       );
       recorder.begin({ tag: TAG, pulled: 'latest' });
       const script = recorder.recordingSuccess(sh`:`, { tag: TAG, pulled: 'latest' }, undefined, [], fields);
-      const r = spawnSync('dash', ['-c', script.text], {
+      // linked: with the history library it calls, as every program on the NAS gets it
+      const r = spawnSync('dash', ['-c', linked(script).text], {
         encoding: 'utf8',
         env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` },
       });

@@ -10,7 +10,7 @@ const SRC = resolve(__dirname, '../../src');
  * learn the code bottom-up, and a low layer never changes because a flow did.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['ssh', 'report', 'runner'], // the SSH session and executor; the log; the runner's own docker
+  ['ssh', 'report', 'runner', 'nas-shell'], // the SSH session and executor; the log; the runner's own docker; NAS shell libraries
   ['remote'], // shell text, the command catalog, and the history's records
   ['rules'], // pure release rules: dated tags and their order, the image inventory and what cleanup keeps
   ['inputs'], // typed settings from the action's inputs

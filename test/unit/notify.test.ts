@@ -10,8 +10,8 @@ import { InputError, InputReader } from '../../src/inputs/reader.js';
 import { ACTIONS } from '../../src/inputs/spec.js';
 import { HistoryRecorder } from '../../src/nas/history-recorder.js';
 import { clearUnreported, parseUnreported, readHistory, reportKey } from '../../src/remote/history.js';
-import { PRELUDE, programText } from '../../src/remote/program.js';
-import { lines, sh } from '../../src/remote/shell.js';
+import { linked, programText } from '../../src/remote/program.js';
+import { Shell, lines, sh } from '../../src/remote/shell.js';
 import { eventOfEarlier, eventOfResult } from '../../src/release/notify-run.js';
 import { notifyTarget, requestOf, sendAll, titleOf, wanted, type NotifyEvent } from '../../src/report/notify.js';
 
@@ -264,7 +264,8 @@ describe('notify: sending', () => {
 describe('notify: the unreported list on the NAS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'notify-unreported-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const run = (text: string) => spawnSync('sh', ['-c', text], { encoding: 'utf8' });
+  // linked: with the history library the shell calls, as every program on the NAS gets it
+  const run = (text: string) => spawnSync('sh', ['-c', linked(new Shell(text)).text], { encoding: 'utf8' });
   const unreported = (): string[] => {
     const text = programText({ path: '/usr/bin:/bin', marker: '@@m@@', script: readHistory(dir) });
     const out = spawnSync('/bin/sh', ['-s'], { input: text, encoding: 'utf8' }).stdout;
@@ -285,8 +286,7 @@ describe('notify: the unreported list on the NAS', () => {
     r.startedAt = `2026-12-07T10:00:0${id}.000Z`;
     return r;
   };
-  const phase = (r: HistoryRecorder) =>
-    lines(PRELUDE, r.begin({ tag: 'T' }), r.recordingSuccess(sh`:`, { tag: 'T' })).text;
+  const phase = (r: HistoryRecorder) => lines(r.begin({ tag: 'T' }), r.recordingSuccess(sh`:`, { tag: 'T' })).text;
 
   it("a phase's own end stays unreported until its runner has seen it; a vanished runner's is left for the next run", () => {
     const vanished = recorder('1');

@@ -134,9 +134,15 @@ orders-worker image=ghcr.io/acme/shop/orders tag-variable=ORDERS_TAG build-conte
         'auto-rollback-restore': 'true',
       }).backups.enabled,
     ).toBe(true);
-    expect(() => settingsOf(deployBackend, { services: 'api', watch: '10m', guards: 'e: up > 1 for 1m' })).toThrow(
-      /^Input 'watch'/,
-    );
+    // the metrics watch applies to several services as to one
+    expect(
+      settingsOf(deployBackend, {
+        services: 'api\nworker',
+        watch: '10m',
+        guards: 'e: up > 1 for 1m',
+        'metrics-url': 'http://127.0.0.1:9090',
+      }).watch,
+    ).toMatchObject({ seconds: 600, metricsUrl: 'http://127.0.0.1:9090' });
     // without services, the same inputs are fine: the single-service release is unchanged
     expect(settingsOf(deployBackend, { 'backup-volumes': 'uploads' }).services).toEqual([]);
   });

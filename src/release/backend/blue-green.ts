@@ -1,7 +1,8 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs, RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, imageInventory, ROLLBACK_HOOKS } from '../../programs/backend.js';
+import { BackendExit, imageInventory, ROLLBACK_HOOKS, WATCH_ROLLBACK_DETAIL } from '../../programs/backend.js';
+import { NO_WATCH, reportWatch, watchFailure } from './watch-report.js';
 import {
   BLUE_GREEN_RELEASE_STEPS,
   BlueGreenExit,
@@ -17,6 +18,7 @@ import {
   SWITCH_STEPS,
   proxyToCheck,
   switchBackFailedDetail,
+  type BlueGreenReleaseValues,
   type BlueGreenState,
   type SwitchValues,
 } from '../../programs/blue-green.js';
@@ -123,7 +125,8 @@ function ending(
       color: values.liveColor,
     };
   }
-  const kept = LIVE_KEPT.has(code);
+  // a watch's rollback switched back to the colour that served before, and stops the new one
+  const kept = LIVE_KEPT.has(code) || code === BackendExit.WatchRolledBack;
   const outputs = {
     DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
     PREVIOUS_BACKEND_TAG: o.previous,
@@ -166,6 +169,32 @@ function ending(
     outputs,
     error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
   };
+}
+
+/**
+ * The watch step's report in a blue-green release's ending: WATCH_STATUS and WATCH_REPORT, and when the watch
+ * ended the release, its history detail (the phase wrote a switch back's line itself, word for word) and error.
+ */
+async function watchEnding(
+  end: ReturnType<typeof ending>,
+  progress: Progress,
+  released: ProgramOutcome<BlueGreenReleaseValues>,
+  o: { ref: string; image: string; live: BlueGreenState['live']; previous: string },
+): Promise<void> {
+  const watch = await reportWatch(progress, released.code, released.values.watch);
+  Object.assign(end.outputs, watch.outputs);
+  if (!watch.ended || end.outcome === 'success') return;
+  const what = `The release ${o.ref} passed its health check but its metrics watch failed: ${watchFailure(released.values.watch ?? NO_WATCH)}.`;
+  const code = released.code;
+  if (code === BackendExit.WatchRolledBack) {
+    end.detail = WATCH_ROLLBACK_DETAIL;
+    end.error = `${what} The proxy was switched back to the ${o.live} colour (${o.image}:${o.previous}), which serves again; the new colour stops once its requests are answered.`;
+  } else if (code === BackendExit.FailedWithoutFallback) {
+    end.detail = 'watch breached, nothing to roll back to';
+    end.error = `${what} ${o.live ? 'auto-rollback is off' : 'No colour served before it'}: it is left serving, for inspection.`;
+  } else if (code === BlueGreenExit.BlueGreenSwitchBackFailed) {
+    end.error = `INCIDENT: ${what} Switching the proxy back to the ${o.live} colour failed: the proxy still sends requests to the ${end.color} colour (${o.ref}), kept running and recorded as live, and the ${o.live} colour runs beside it. ${failureOf(released.tail, code)}`;
+  }
 }
 
 /** deploy-backend with strategy blue-green. */
@@ -224,6 +253,7 @@ export async function deployBlueGreen(
             },
           }
         : {}),
+      ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
     }),
   );
   const backupOutputs: Record<string, string> = settings.backups.enabled
@@ -246,6 +276,7 @@ export async function deployBlueGreen(
     released,
   );
   Object.assign(end.outputs, backupOutputs);
+  if (settings.watch) await watchEnding(end, progress, released, { ref, image: target.image, live, previous });
   if (end.outcome !== 'success') {
     // a refused release's data, put back or not (auto-rollback-restore)
     const data = fallbackData(released.values, live ? `the ${live} colour` : '');

@@ -1,7 +1,7 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackendExit, BEFORE_RECREATE, fallbackOf } from '../../programs/backend.js';
+import { BackendExit, BEFORE_RECREATE, fallbackOf, WATCH_ROLLBACK_DETAIL } from '../../programs/backend.js';
 import {
   servicesDeployState,
   servicesImages,
@@ -22,7 +22,8 @@ import {
 import { beforeRecreateDetail, failureOf, reportInProgress, reportInterrupted } from '../failures.js';
 import type { FlowContext, FlowResult } from '../flow.js';
 import { cleanupImages } from './cleanup.js';
-import { watchReportJson } from './watch-report.js';
+import { NO_WATCH, reportWatch, watchFailure, watchReportJson } from './watch-report.js';
+import type { WatchResult } from '../../programs/watch.js';
 import { Steps } from '../../remote/program.js';
 import { RELEASE_STEPS } from '../../programs/backend.js';
 import { obtainFailure } from '../../programs/image-sources.js';
@@ -71,6 +72,29 @@ export function servicesFailure(
     return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
   if (code === BackendExit.PreDeployFailed) return 'pre-deploy failed; no container was changed';
   return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
+}
+
+/** A several-service release whose metrics watch ended it: the history's detail and the error. */
+export function servicesWatchFailure(
+  tag: string,
+  services: readonly ServiceSpec[],
+  running: readonly string[],
+  code: number,
+  watch: WatchResult,
+): { detail: string; why: string } {
+  const now = services.map((s, i) => `${s.name} ${s.image}:${running[i] || '?'}`).join(', ');
+  const what = `The release ${tag} passed its health check but its metrics watch failed: ${watchFailure(watch)}.`;
+  if (code === BackendExit.WatchRolledBack)
+    return { detail: WATCH_ROLLBACK_DETAIL, why: `${what} Every service was put back to what ran before (${now}).` };
+  if (code === BackendExit.RollbackFailed)
+    return {
+      detail: 'watch breached and rollback failed',
+      why: `${what} Putting back what ran before failed too; now: ${now}.`,
+    };
+  return {
+    detail: 'watch breached, nothing to roll back to',
+    why: `${what} Nothing was put back (auto-rollback is off, or nothing ran before): left running for inspection: ${now}.`,
+  };
 }
 
 /**
@@ -168,6 +192,7 @@ export async function deployServices(
       authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
       listTags: settings.keepImages > 0,
       ...(platform ? { platform } : {}),
+      ...(settings.watch ? { watch: settings.watch } : {}),
       ...(settings.backups.enabled
         ? {
             backup: {
@@ -228,12 +253,13 @@ export async function deployServices(
     const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
     running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
   }
+  const watch = reported ? await reportWatch(progress, released.code, values.watch) : undefined;
   const outputs: Record<string, string> = {
     DEPLOYED_BACKEND_TAG: running[0] ?? '',
     PREVIOUS_BACKEND_TAG: previous[0] ?? '',
     BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
     ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-    ...skippedWatch,
+    ...(watch ? watch.outputs : skippedWatch),
     DEPLOYED_SERVICES: deployedServices(services, running, previous),
     ...backupOutputs,
   };
@@ -266,6 +292,20 @@ export async function deployServices(
   }
   const data = fallbackData(values, 'what ran before');
   if (data) progress.warn(data.text);
+  if (released.code !== 0 && watch?.ended) {
+    // a watch's rollback: the phase wrote its history line itself, word for word
+    const { detail, why } = servicesWatchFailure(tag, services, running, released.code, values.watch ?? NO_WATCH);
+    await nas.finish(released.code === BackendExit.WatchRolledBack ? 'rolled-back' : 'failure', {
+      tag,
+      commit,
+      previous: firstPrevious,
+      services: nowRecord,
+      detail,
+    });
+    const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+    progress.fail(said);
+    return { ok: false, outputs, error: said };
+  }
   if (released.code !== 0) {
     const rolledBack =
       released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;

@@ -16,8 +16,7 @@ import {
   WATCH_ROLLBACK_DETAIL,
   whatRuns,
 } from '../../programs/backend.js';
-import type { WatchResult } from '../../programs/watch.js';
-import { watchFailure, watchReportJson, watchSummary, type WatchStatus } from './watch-report.js';
+import { reportWatch, watchFailure, watchReportJson } from './watch-report.js';
 import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
 import { datedTag } from '../../rules/tags.js';
@@ -37,16 +36,6 @@ export const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELE
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
 const KNOWN_EXITS: ReadonlySet<number> = new Set(Object.values(BackendExit));
-
-/** WATCH_STATUS from how the release phase ended. */
-function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
-  if (watch.status === 'passed' && code === 0) return 'passed';
-  // A guard never answered: the release stays, but it cannot be said to have passed.
-  if (watch.status === 'inconclusive' && code === 0) return 'inconclusive';
-  if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack) return 'rolled-back';
-  if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
-  return 'skipped';
-}
 
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 export const deployBackend = defineFlow<DeployBackendInputs & { deployment: DeploymentInputs }>({
@@ -206,19 +195,16 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
       };
     }
 
-    const watchStatus = watchStatusOf(released.code, values.watch);
+    const watch = await reportWatch(progress, released.code, values.watch);
     const outputs = {
       DEPLOYED_BACKEND_TAG: values.running,
       PREVIOUS_BACKEND_TAG: values.previous || previous,
       BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
       ROLLED_BACK: String(values.rolledBack),
-      WATCH_STATUS: watchStatus,
-      WATCH_REPORT: watchReportJson(watchStatus, values.watch),
+      ...watch.outputs,
       ...backupOutputs,
     };
-    if (values.watch.guards.length && values.watch.status)
-      await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
-    const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
+    const watchEnded = watch.ended;
     const data = fallbackData(values, fallback.tag);
     if (data) progress.warn(data.text);
     if (released.code !== 0) {

@@ -1,4 +1,6 @@
+import { BackendExit } from '../../programs/backend.js';
 import type { GuardReport, WatchResult } from '../../programs/watch.js';
+import type { Progress } from '../../report/progress.js';
 import type { Sample } from '../../rules/guards.js';
 
 /**
@@ -68,4 +70,34 @@ export function watchSummary(status: WatchStatus, watch: WatchResult): string {
       `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`,
   );
   return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
+}
+
+/** WATCH_STATUS from how a release phase ended (one service, several, blue-green). */
+export function watchStatusOf(code: number, watch: WatchResult): WatchStatus {
+  if (watch.status === 'passed' && code === 0) return 'passed';
+  // A guard never answered: the release stays, but it cannot be said to have passed.
+  if (watch.status === 'inconclusive' && code === 0) return 'inconclusive';
+  if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack) return 'rolled-back';
+  if (watch.status === 'breached' || watch.status === 'query-failed') return 'breached';
+  return 'skipped';
+}
+
+/** A release that had no watch, or whose watch did not run. */
+export const NO_WATCH: WatchResult = { status: '', guards: [] };
+
+/**
+ * The watch step's report on the runner, whatever the strategy: WATCH_STATUS and WATCH_REPORT, the summary's
+ * table when the watch ran, and whether it ended the release (a breach, or a failed query under on-query-error=fail).
+ */
+export async function reportWatch(
+  progress: Progress,
+  code: number,
+  watch: WatchResult = NO_WATCH,
+): Promise<{ outputs: { WATCH_STATUS: WatchStatus; WATCH_REPORT: string }; ended: boolean }> {
+  const status = watchStatusOf(code, watch);
+  if (watch.guards.length && watch.status) await progress.platform.addSummary(watchSummary(status, watch));
+  return {
+    outputs: { WATCH_STATUS: status, WATCH_REPORT: watchReportJson(status, watch) },
+    ended: watch.status === 'breached' || watch.status === 'query-failed',
+  };
 }
