@@ -25919,7 +25919,7 @@ nacl.setPRNG = function(fn) {
 
 /***/ }),
 
-/***/ 4371:
+/***/ 6752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -26535,7 +26535,7 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 6424:
+/***/ 4043:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 "use strict";
@@ -27107,7 +27107,7 @@ module.exports = upgrade
 "use strict";
 
 
-module.exports.request = __nccwpck_require__(6424)
+module.exports.request = __nccwpck_require__(4043)
 module.exports.stream = __nccwpck_require__(3560)
 module.exports.pipeline = __nccwpck_require__(6862)
 module.exports.upgrade = __nccwpck_require__(1882)
@@ -54419,8645 +54419,6 @@ module.exports = require("zlib");
 
 /***/ }),
 
-/***/ 7349:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveBlockMap = __nccwpck_require__(7103);
-var resolveBlockSeq = __nccwpck_require__(334);
-var resolveFlowCollection = __nccwpck_require__(3142);
-
-function resolveCollection(CN, ctx, token, onError, tagName, tag) {
-    const coll = token.type === 'block-map'
-        ? resolveBlockMap.resolveBlockMap(CN, ctx, token, onError, tag)
-        : token.type === 'block-seq'
-            ? resolveBlockSeq.resolveBlockSeq(CN, ctx, token, onError, tag)
-            : resolveFlowCollection.resolveFlowCollection(CN, ctx, token, onError, tag);
-    const Coll = coll.constructor;
-    // If we got a tagName matching the class, or the tag name is '!',
-    // then use the tagName from the node class used to create it.
-    if (tagName === '!' || tagName === Coll.tagName) {
-        coll.tag = Coll.tagName;
-        return coll;
-    }
-    if (tagName)
-        coll.tag = tagName;
-    return coll;
-}
-function composeCollection(CN, ctx, token, props, onError) {
-    const tagToken = props.tag;
-    const tagName = !tagToken
-        ? null
-        : ctx.directives.tagName(tagToken.source, msg => onError(tagToken, 'TAG_RESOLVE_FAILED', msg));
-    if (token.type === 'block-seq') {
-        const { anchor, newlineAfterProp: nl } = props;
-        const lastProp = anchor && tagToken
-            ? anchor.offset > tagToken.offset
-                ? anchor
-                : tagToken
-            : (anchor ?? tagToken);
-        if (lastProp && (!nl || nl.offset < lastProp.offset)) {
-            const message = 'Missing newline after block sequence props';
-            onError(lastProp, 'MISSING_CHAR', message);
-        }
-    }
-    const expType = token.type === 'block-map'
-        ? 'map'
-        : token.type === 'block-seq'
-            ? 'seq'
-            : token.start.source === '{'
-                ? 'map'
-                : 'seq';
-    // shortcut: check if it's a generic YAMLMap or YAMLSeq
-    // before jumping into the custom tag logic.
-    if (!tagToken ||
-        !tagName ||
-        tagName === '!' ||
-        (tagName === YAMLMap.YAMLMap.tagName && expType === 'map') ||
-        (tagName === YAMLSeq.YAMLSeq.tagName && expType === 'seq')) {
-        return resolveCollection(CN, ctx, token, onError, tagName);
-    }
-    let tag = ctx.schema.tags.find(t => t.tag === tagName && t.collection === expType);
-    if (!tag) {
-        const kt = ctx.schema.knownTags[tagName];
-        if (kt?.collection === expType) {
-            ctx.schema.tags.push(Object.assign({}, kt, { default: false }));
-            tag = kt;
-        }
-        else {
-            if (kt) {
-                onError(tagToken, 'BAD_COLLECTION_TYPE', `${kt.tag} used for ${expType} collection, but expects ${kt.collection ?? 'scalar'}`, true);
-            }
-            else {
-                onError(tagToken, 'TAG_RESOLVE_FAILED', `Unresolved tag: ${tagName}`, true);
-            }
-            return resolveCollection(CN, ctx, token, onError, tagName);
-        }
-    }
-    const coll = resolveCollection(CN, ctx, token, onError, tagName, tag);
-    const res = tag.resolve?.(coll, msg => onError(tagToken, 'TAG_RESOLVE_FAILED', msg), ctx.options) ?? coll;
-    const node = identity.isNode(res)
-        ? res
-        : new Scalar.Scalar(res);
-    node.range = coll.range;
-    node.tag = tagName;
-    if (tag?.format)
-        node.format = tag.format;
-    return node;
-}
-
-exports.composeCollection = composeCollection;
-
-
-/***/ }),
-
-/***/ 3683:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Document = __nccwpck_require__(3021);
-var composeNode = __nccwpck_require__(5937);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
-
-function composeDoc(options, directives, { offset, start, value, end }, onError) {
-    const opts = Object.assign({ _directives: directives }, options);
-    const doc = new Document.Document(undefined, opts);
-    const ctx = {
-        atKey: false,
-        atRoot: true,
-        directives: doc.directives,
-        options: doc.options,
-        schema: doc.schema
-    };
-    const props = resolveProps.resolveProps(start, {
-        indicator: 'doc-start',
-        next: value ?? end?.[0],
-        offset,
-        onError,
-        parentIndent: 0,
-        startOnNewline: true
-    });
-    if (props.found) {
-        doc.directives.docStart = true;
-        if (value &&
-            (value.type === 'block-map' || value.type === 'block-seq') &&
-            !props.hasNewline)
-            onError(props.end, 'MISSING_CHAR', 'Block collection cannot start on same line with directives-end marker');
-    }
-    // @ts-expect-error If Contents is set, let's trust the user
-    doc.contents = value
-        ? composeNode.composeNode(ctx, value, props, onError)
-        : composeNode.composeEmptyNode(ctx, props.end, start, null, props, onError);
-    const contentEnd = doc.contents.range[2];
-    const re = resolveEnd.resolveEnd(end, contentEnd, false, onError);
-    if (re.comment)
-        doc.comment = re.comment;
-    doc.range = [offset, contentEnd, re.offset];
-    return doc;
-}
-
-exports.composeDoc = composeDoc;
-
-
-/***/ }),
-
-/***/ 5937:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var composeCollection = __nccwpck_require__(7349);
-var composeScalar = __nccwpck_require__(5413);
-var resolveEnd = __nccwpck_require__(7788);
-var utilEmptyScalarPosition = __nccwpck_require__(2599);
-
-const CN = { composeNode, composeEmptyNode };
-function composeNode(ctx, token, props, onError) {
-    const atKey = ctx.atKey;
-    const { spaceBefore, comment, anchor, tag } = props;
-    let node;
-    let isSrcToken = true;
-    switch (token.type) {
-        case 'alias':
-            node = composeAlias(ctx, token, onError);
-            if (anchor || tag)
-                onError(token, 'ALIAS_PROPS', 'An alias node must not specify any properties');
-            break;
-        case 'scalar':
-        case 'single-quoted-scalar':
-        case 'double-quoted-scalar':
-        case 'block-scalar':
-            node = composeScalar.composeScalar(ctx, token, tag, onError);
-            if (anchor)
-                node.anchor = anchor.source.substring(1);
-            break;
-        case 'block-map':
-        case 'block-seq':
-        case 'flow-collection':
-            try {
-                node = composeCollection.composeCollection(CN, ctx, token, props, onError);
-                if (anchor)
-                    node.anchor = anchor.source.substring(1);
-            }
-            catch (error) {
-                // Almost certainly here due to a stack overflow
-                const message = error instanceof Error ? error.message : String(error);
-                onError(token, 'RESOURCE_EXHAUSTION', message);
-            }
-            break;
-        default: {
-            const message = token.type === 'error'
-                ? token.message
-                : `Unsupported token (type: ${token.type})`;
-            onError(token, 'UNEXPECTED_TOKEN', message);
-            isSrcToken = false;
-        }
-    }
-    node ?? (node = composeEmptyNode(ctx, token.offset, undefined, null, props, onError));
-    if (anchor && node.anchor === '')
-        onError(anchor, 'BAD_ALIAS', 'Anchor cannot be an empty string');
-    if (atKey &&
-        ctx.options.stringKeys &&
-        (!identity.isScalar(node) ||
-            typeof node.value !== 'string' ||
-            (node.tag && node.tag !== 'tag:yaml.org,2002:str'))) {
-        const msg = 'With stringKeys, all keys must be strings';
-        onError(tag ?? token, 'NON_STRING_KEY', msg);
-    }
-    if (spaceBefore)
-        node.spaceBefore = true;
-    if (comment) {
-        if (token.type === 'scalar' && token.source === '')
-            node.comment = comment;
-        else
-            node.commentBefore = comment;
-    }
-    // @ts-expect-error Type checking misses meaning of isSrcToken
-    if (ctx.options.keepSourceTokens && isSrcToken)
-        node.srcToken = token;
-    return node;
-}
-function composeEmptyNode(ctx, offset, before, pos, { spaceBefore, comment, anchor, tag, end }, onError) {
-    const token = {
-        type: 'scalar',
-        offset: utilEmptyScalarPosition.emptyScalarPosition(offset, before, pos),
-        indent: -1,
-        source: ''
-    };
-    const node = composeScalar.composeScalar(ctx, token, tag, onError);
-    if (anchor) {
-        node.anchor = anchor.source.substring(1);
-        if (node.anchor === '')
-            onError(anchor, 'BAD_ALIAS', 'Anchor cannot be an empty string');
-    }
-    if (spaceBefore)
-        node.spaceBefore = true;
-    if (comment) {
-        node.comment = comment;
-        node.range[2] = end;
-    }
-    return node;
-}
-function composeAlias({ options }, { offset, source, end }, onError) {
-    const alias = new Alias.Alias(source.substring(1));
-    if (alias.source === '')
-        onError(offset, 'BAD_ALIAS', 'Alias cannot be an empty string');
-    if (alias.source.endsWith(':'))
-        onError(offset + source.length - 1, 'BAD_ALIAS', 'Alias ending in : is ambiguous', true);
-    const valueEnd = offset + source.length;
-    const re = resolveEnd.resolveEnd(end, valueEnd, options.strict, onError);
-    alias.range = [offset, valueEnd, re.offset];
-    if (re.comment)
-        alias.comment = re.comment;
-    return alias;
-}
-
-exports.composeEmptyNode = composeEmptyNode;
-exports.composeNode = composeNode;
-
-
-/***/ }),
-
-/***/ 5413:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
-
-function composeScalar(ctx, token, tagToken, onError) {
-    const { value, type, comment, range } = token.type === 'block-scalar'
-        ? resolveBlockScalar.resolveBlockScalar(ctx, token, onError)
-        : resolveFlowScalar.resolveFlowScalar(token, ctx.options.strict, onError);
-    const tagName = tagToken
-        ? ctx.directives.tagName(tagToken.source, msg => onError(tagToken, 'TAG_RESOLVE_FAILED', msg))
-        : null;
-    let tag;
-    if (ctx.options.stringKeys && ctx.atKey) {
-        tag = ctx.schema[identity.SCALAR];
-    }
-    else if (tagName)
-        tag = findScalarTagByName(ctx.schema, value, tagName, tagToken, onError);
-    else if (token.type === 'scalar')
-        tag = findScalarTagByTest(ctx, value, token, onError);
-    else
-        tag = ctx.schema[identity.SCALAR];
-    let scalar;
-    try {
-        const res = tag.resolve(value, msg => onError(tagToken ?? token, 'TAG_RESOLVE_FAILED', msg), ctx.options);
-        scalar = identity.isScalar(res) ? res : new Scalar.Scalar(res);
-    }
-    catch (error) {
-        const msg = error instanceof Error ? error.message : String(error);
-        onError(tagToken ?? token, 'TAG_RESOLVE_FAILED', msg);
-        scalar = new Scalar.Scalar(value);
-    }
-    scalar.range = range;
-    scalar.source = value;
-    if (type)
-        scalar.type = type;
-    if (tagName)
-        scalar.tag = tagName;
-    if (tag.format)
-        scalar.format = tag.format;
-    if (comment)
-        scalar.comment = comment;
-    return scalar;
-}
-function findScalarTagByName(schema, value, tagName, tagToken, onError) {
-    if (tagName === '!')
-        return schema[identity.SCALAR]; // non-specific tag
-    const matchWithTest = [];
-    for (const tag of schema.tags) {
-        if (!tag.collection && tag.tag === tagName) {
-            if (tag.default && tag.test)
-                matchWithTest.push(tag);
-            else
-                return tag;
-        }
-    }
-    for (const tag of matchWithTest)
-        if (tag.test?.test(value))
-            return tag;
-    const kt = schema.knownTags[tagName];
-    if (kt && !kt.collection) {
-        // Ensure that the known tag is available for stringifying,
-        // but does not get used by default.
-        schema.tags.push(Object.assign({}, kt, { default: false, test: undefined }));
-        return kt;
-    }
-    onError(tagToken, 'TAG_RESOLVE_FAILED', `Unresolved tag: ${tagName}`, tagName !== 'tag:yaml.org,2002:str');
-    return schema[identity.SCALAR];
-}
-function findScalarTagByTest({ atKey, directives, schema }, value, token, onError) {
-    const tag = schema.tags.find(tag => (tag.default === true || (atKey && tag.default === 'key')) &&
-        tag.test?.test(value)) || schema[identity.SCALAR];
-    if (schema.compat) {
-        const compat = schema.compat.find(tag => tag.default && tag.test?.test(value)) ??
-            schema[identity.SCALAR];
-        if (tag.tag !== compat.tag) {
-            const ts = directives.tagString(tag.tag);
-            const cs = directives.tagString(compat.tag);
-            const msg = `Value may be parsed as either ${ts} or ${cs}`;
-            onError(token, 'TAG_RESOLVE_FAILED', msg, true);
-        }
-    }
-    return tag;
-}
-
-exports.composeScalar = composeScalar;
-
-
-/***/ }),
-
-/***/ 9984:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var node_process = __nccwpck_require__(932);
-var directives = __nccwpck_require__(1342);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var identity = __nccwpck_require__(1127);
-var composeDoc = __nccwpck_require__(3683);
-var resolveEnd = __nccwpck_require__(7788);
-
-function getErrorPos(src) {
-    if (typeof src === 'number')
-        return [src, src + 1];
-    if (Array.isArray(src))
-        return src.length === 2 ? src : [src[0], src[1]];
-    const { offset, source } = src;
-    return [offset, offset + (typeof source === 'string' ? source.length : 1)];
-}
-function parsePrelude(prelude) {
-    let comment = '';
-    let atComment = false;
-    let afterEmptyLine = false;
-    for (let i = 0; i < prelude.length; ++i) {
-        const source = prelude[i];
-        switch (source[0]) {
-            case '#':
-                comment +=
-                    (comment === '' ? '' : afterEmptyLine ? '\n\n' : '\n') +
-                        (source.substring(1) || ' ');
-                atComment = true;
-                afterEmptyLine = false;
-                break;
-            case '%':
-                if (prelude[i + 1]?.[0] !== '#')
-                    i += 1;
-                atComment = false;
-                break;
-            default:
-                // This may be wrong after doc-end, but in that case it doesn't matter
-                if (!atComment)
-                    afterEmptyLine = true;
-                atComment = false;
-        }
-    }
-    return { comment, afterEmptyLine };
-}
-/**
- * Compose a stream of CST nodes into a stream of YAML Documents.
- *
- * ```ts
- * import { Composer, Parser } from 'yaml'
- *
- * const src: string = ...
- * const tokens = new Parser().parse(src)
- * const docs = new Composer().compose(tokens)
- * ```
- */
-class Composer {
-    constructor(options = {}) {
-        this.doc = null;
-        this.atDirectives = false;
-        this.prelude = [];
-        this.errors = [];
-        this.warnings = [];
-        this.onError = (source, code, message, warning) => {
-            const pos = getErrorPos(source);
-            if (warning)
-                this.warnings.push(new errors.YAMLWarning(pos, code, message));
-            else
-                this.errors.push(new errors.YAMLParseError(pos, code, message));
-        };
-        // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
-        this.directives = new directives.Directives({ version: options.version || '1.2' });
-        this.options = options;
-    }
-    decorate(doc, afterDoc) {
-        const { comment, afterEmptyLine } = parsePrelude(this.prelude);
-        //console.log({ dc: doc.comment, prelude, comment })
-        if (comment) {
-            const dc = doc.contents;
-            if (afterDoc) {
-                doc.comment = doc.comment ? `${doc.comment}\n${comment}` : comment;
-            }
-            else if (afterEmptyLine || doc.directives.docStart || !dc) {
-                doc.commentBefore = comment;
-            }
-            else if (identity.isCollection(dc) && !dc.flow && dc.items.length > 0) {
-                let it = dc.items[0];
-                if (identity.isPair(it))
-                    it = it.key;
-                const cb = it.commentBefore;
-                it.commentBefore = cb ? `${comment}\n${cb}` : comment;
-            }
-            else {
-                const cb = dc.commentBefore;
-                dc.commentBefore = cb ? `${comment}\n${cb}` : comment;
-            }
-        }
-        if (afterDoc) {
-            for (let i = 0; i < this.errors.length; ++i)
-                doc.errors.push(this.errors[i]);
-            for (let i = 0; i < this.warnings.length; ++i)
-                doc.warnings.push(this.warnings[i]);
-        }
-        else {
-            doc.errors = this.errors;
-            doc.warnings = this.warnings;
-        }
-        this.prelude = [];
-        this.errors = [];
-        this.warnings = [];
-    }
-    /**
-     * Current stream status information.
-     *
-     * Mostly useful at the end of input for an empty stream.
-     */
-    streamInfo() {
-        return {
-            comment: parsePrelude(this.prelude).comment,
-            directives: this.directives,
-            errors: this.errors,
-            warnings: this.warnings
-        };
-    }
-    /**
-     * Compose tokens into documents.
-     *
-     * @param forceDoc - If the stream contains no document, still emit a final document including any comments and directives that would be applied to a subsequent document.
-     * @param endOffset - Should be set if `forceDoc` is also set, to set the document range end and to indicate errors correctly.
-     */
-    *compose(tokens, forceDoc = false, endOffset = -1) {
-        for (const token of tokens)
-            yield* this.next(token);
-        yield* this.end(forceDoc, endOffset);
-    }
-    /** Advance the composer by one CST token. */
-    *next(token) {
-        if (node_process.env.LOG_STREAM)
-            console.dir(token, { depth: null });
-        switch (token.type) {
-            case 'directive':
-                this.directives.add(token.source, (offset, message, warning) => {
-                    const pos = getErrorPos(token);
-                    pos[0] += offset;
-                    this.onError(pos, 'BAD_DIRECTIVE', message, warning);
-                });
-                this.prelude.push(token.source);
-                this.atDirectives = true;
-                break;
-            case 'document': {
-                const doc = composeDoc.composeDoc(this.options, this.directives, token, this.onError);
-                if (this.atDirectives && !doc.directives.docStart)
-                    this.onError(token, 'MISSING_CHAR', 'Missing directives-end/doc-start indicator line');
-                this.decorate(doc, false);
-                if (this.doc)
-                    yield this.doc;
-                this.doc = doc;
-                this.atDirectives = false;
-                break;
-            }
-            case 'byte-order-mark':
-            case 'space':
-                break;
-            case 'comment':
-            case 'newline':
-                this.prelude.push(token.source);
-                break;
-            case 'error': {
-                const msg = token.source
-                    ? `${token.message}: ${JSON.stringify(token.source)}`
-                    : token.message;
-                const error = new errors.YAMLParseError(getErrorPos(token), 'UNEXPECTED_TOKEN', msg);
-                if (this.atDirectives || !this.doc)
-                    this.errors.push(error);
-                else
-                    this.doc.errors.push(error);
-                break;
-            }
-            case 'doc-end': {
-                if (!this.doc) {
-                    const msg = 'Unexpected doc-end without preceding document';
-                    this.errors.push(new errors.YAMLParseError(getErrorPos(token), 'UNEXPECTED_TOKEN', msg));
-                    break;
-                }
-                this.doc.directives.docEnd = true;
-                const end = resolveEnd.resolveEnd(token.end, token.offset + token.source.length, this.doc.options.strict, this.onError);
-                this.decorate(this.doc, true);
-                if (end.comment) {
-                    const dc = this.doc.comment;
-                    this.doc.comment = dc ? `${dc}\n${end.comment}` : end.comment;
-                }
-                this.doc.range[2] = end.offset;
-                break;
-            }
-            default:
-                this.errors.push(new errors.YAMLParseError(getErrorPos(token), 'UNEXPECTED_TOKEN', `Unsupported token ${token.type}`));
-        }
-    }
-    /**
-     * Call at end of input to yield any remaining document.
-     *
-     * @param forceDoc - If the stream contains no document, still emit a final document including any comments and directives that would be applied to a subsequent document.
-     * @param endOffset - Should be set if `forceDoc` is also set, to set the document range end and to indicate errors correctly.
-     */
-    *end(forceDoc = false, endOffset = -1) {
-        if (this.doc) {
-            this.decorate(this.doc, true);
-            yield this.doc;
-            this.doc = null;
-        }
-        else if (forceDoc) {
-            const opts = Object.assign({ _directives: this.directives }, this.options);
-            const doc = new Document.Document(undefined, opts);
-            if (this.atDirectives)
-                this.onError(endOffset, 'MISSING_CHAR', 'Missing directives-end indicator line');
-            doc.range = [0, endOffset, endOffset];
-            this.decorate(doc, false);
-            yield doc;
-        }
-    }
-}
-
-exports.Composer = Composer;
-
-
-/***/ }),
-
-/***/ 7103:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
-var utilMapIncludes = __nccwpck_require__(1187);
-
-const startColMsg = 'All mapping items must start at the same column';
-function resolveBlockMap({ composeNode, composeEmptyNode }, ctx, bm, onError, tag) {
-    const NodeClass = tag?.nodeClass ?? YAMLMap.YAMLMap;
-    const map = new NodeClass(ctx.schema);
-    if (ctx.atRoot)
-        ctx.atRoot = false;
-    let offset = bm.offset;
-    let commentEnd = null;
-    for (const collItem of bm.items) {
-        const { start, key, sep, value } = collItem;
-        // key properties
-        const keyProps = resolveProps.resolveProps(start, {
-            indicator: 'explicit-key-ind',
-            next: key ?? sep?.[0],
-            offset,
-            onError,
-            parentIndent: bm.indent,
-            startOnNewline: true
-        });
-        const implicitKey = !keyProps.found;
-        if (implicitKey) {
-            if (key) {
-                if (key.type === 'block-seq')
-                    onError(offset, 'BLOCK_AS_IMPLICIT_KEY', 'A block sequence may not be used as an implicit map key');
-                else if ('indent' in key && key.indent !== bm.indent)
-                    onError(offset, 'BAD_INDENT', startColMsg);
-            }
-            if (!keyProps.anchor && !keyProps.tag && !sep) {
-                commentEnd = keyProps.end;
-                if (keyProps.comment) {
-                    if (map.comment)
-                        map.comment += '\n' + keyProps.comment;
-                    else
-                        map.comment = keyProps.comment;
-                }
-                continue;
-            }
-            if (keyProps.newlineAfterProp || utilContainsNewline.containsNewline(key)) {
-                onError(key ?? start[start.length - 1], 'MULTILINE_IMPLICIT_KEY', 'Implicit keys need to be on a single line');
-            }
-        }
-        else if (keyProps.found?.indent !== bm.indent) {
-            onError(offset, 'BAD_INDENT', startColMsg);
-        }
-        // key value
-        ctx.atKey = true;
-        const keyStart = keyProps.end;
-        const keyNode = key
-            ? composeNode(ctx, key, keyProps, onError)
-            : composeEmptyNode(ctx, keyStart, start, null, keyProps, onError);
-        if (ctx.schema.compat)
-            utilFlowIndentCheck.flowIndentCheck(bm.indent, key, onError);
-        ctx.atKey = false;
-        if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
-            onError(keyStart, 'DUPLICATE_KEY', 'Map keys must be unique');
-        // value properties
-        const valueProps = resolveProps.resolveProps(sep ?? [], {
-            indicator: 'map-value-ind',
-            next: value,
-            offset: keyNode.range[2],
-            onError,
-            parentIndent: bm.indent,
-            startOnNewline: !key || key.type === 'block-scalar'
-        });
-        offset = valueProps.end;
-        if (valueProps.found) {
-            if (implicitKey) {
-                if (value?.type === 'block-map' && !valueProps.hasNewline)
-                    onError(offset, 'BLOCK_AS_IMPLICIT_KEY', 'Nested mappings are not allowed in compact mappings');
-                if (ctx.options.strict &&
-                    keyProps.start < valueProps.found.offset - 1024)
-                    onError(keyNode.range, 'KEY_OVER_1024_CHARS', 'The : indicator must be at most 1024 chars after the start of an implicit block mapping key');
-            }
-            // value value
-            const valueNode = value
-                ? composeNode(ctx, value, valueProps, onError)
-                : composeEmptyNode(ctx, offset, sep, null, valueProps, onError);
-            if (ctx.schema.compat)
-                utilFlowIndentCheck.flowIndentCheck(bm.indent, value, onError);
-            offset = valueNode.range[2];
-            const pair = new Pair.Pair(keyNode, valueNode);
-            if (ctx.options.keepSourceTokens)
-                pair.srcToken = collItem;
-            map.items.push(pair);
-        }
-        else {
-            // key with no value
-            if (implicitKey)
-                onError(keyNode.range, 'MISSING_CHAR', 'Implicit map keys need to be followed by map values');
-            if (valueProps.comment) {
-                if (keyNode.comment)
-                    keyNode.comment += '\n' + valueProps.comment;
-                else
-                    keyNode.comment = valueProps.comment;
-            }
-            const pair = new Pair.Pair(keyNode);
-            if (ctx.options.keepSourceTokens)
-                pair.srcToken = collItem;
-            map.items.push(pair);
-        }
-    }
-    if (commentEnd && commentEnd < offset)
-        onError(commentEnd, 'IMPOSSIBLE', 'Map comment with trailing content');
-    map.range = [bm.offset, offset, commentEnd ?? offset];
-    return map;
-}
-
-exports.resolveBlockMap = resolveBlockMap;
-
-
-/***/ }),
-
-/***/ 8913:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-
-function resolveBlockScalar(ctx, scalar, onError) {
-    const start = scalar.offset;
-    const header = parseBlockScalarHeader(scalar, ctx.options.strict, onError);
-    if (!header)
-        return { value: '', type: null, comment: '', range: [start, start, start] };
-    const type = header.mode === '>' ? Scalar.Scalar.BLOCK_FOLDED : Scalar.Scalar.BLOCK_LITERAL;
-    const lines = scalar.source ? splitLines(scalar.source) : [];
-    // determine the end of content & start of chomping
-    let chompStart = lines.length;
-    for (let i = lines.length - 1; i >= 0; --i) {
-        const content = lines[i][1];
-        if (content === '' || content === '\r')
-            chompStart = i;
-        else
-            break;
-    }
-    // shortcut for empty contents
-    if (chompStart === 0) {
-        const value = header.chomp === '+' && lines.length > 0
-            ? '\n'.repeat(Math.max(1, lines.length - 1))
-            : '';
-        let end = start + header.length;
-        if (scalar.source)
-            end += scalar.source.length;
-        return { value, type, comment: header.comment, range: [start, end, end] };
-    }
-    // find the indentation level to trim from start
-    let trimIndent = scalar.indent + header.indent;
-    let offset = scalar.offset + header.length;
-    let contentStart = 0;
-    for (let i = 0; i < chompStart; ++i) {
-        const [indent, content] = lines[i];
-        if (content === '' || content === '\r') {
-            if (header.indent === 0 && indent.length > trimIndent)
-                trimIndent = indent.length;
-        }
-        else {
-            if (indent.length < trimIndent) {
-                const message = 'Block scalars with more-indented leading empty lines must use an explicit indentation indicator';
-                onError(offset + indent.length, 'MISSING_CHAR', message);
-            }
-            if (header.indent === 0)
-                trimIndent = indent.length;
-            contentStart = i;
-            if (trimIndent === 0 && !ctx.atRoot) {
-                const message = 'Block scalar values in collections must be indented';
-                onError(offset, 'BAD_INDENT', message);
-            }
-            break;
-        }
-        offset += indent.length + content.length + 1;
-    }
-    // include trailing more-indented empty lines in content
-    for (let i = lines.length - 1; i >= chompStart; --i) {
-        if (lines[i][0].length > trimIndent)
-            chompStart = i + 1;
-    }
-    let value = '';
-    let sep = '';
-    let prevMoreIndented = false;
-    // leading whitespace is kept intact
-    for (let i = 0; i < contentStart; ++i)
-        value += lines[i][0].slice(trimIndent) + '\n';
-    for (let i = contentStart; i < chompStart; ++i) {
-        let [indent, content] = lines[i];
-        offset += indent.length + content.length + 1;
-        const crlf = content[content.length - 1] === '\r';
-        if (crlf)
-            content = content.slice(0, -1);
-        /* istanbul ignore if already caught in lexer */
-        if (content && indent.length < trimIndent) {
-            const src = header.indent
-                ? 'explicit indentation indicator'
-                : 'first line';
-            const message = `Block scalar lines must not be less indented than their ${src}`;
-            onError(offset - content.length - (crlf ? 2 : 1), 'BAD_INDENT', message);
-            indent = '';
-        }
-        if (type === Scalar.Scalar.BLOCK_LITERAL) {
-            value += sep + indent.slice(trimIndent) + content;
-            sep = '\n';
-        }
-        else if (indent.length > trimIndent || content[0] === '\t') {
-            // more-indented content within a folded block
-            if (sep === ' ')
-                sep = '\n';
-            else if (!prevMoreIndented && sep === '\n')
-                sep = '\n\n';
-            value += sep + indent.slice(trimIndent) + content;
-            sep = '\n';
-            prevMoreIndented = true;
-        }
-        else if (content === '') {
-            // empty line
-            if (sep === '\n')
-                value += '\n';
-            else
-                sep = '\n';
-        }
-        else {
-            value += sep + content;
-            sep = ' ';
-            prevMoreIndented = false;
-        }
-    }
-    switch (header.chomp) {
-        case '-':
-            break;
-        case '+':
-            for (let i = chompStart; i < lines.length; ++i)
-                value += '\n' + lines[i][0].slice(trimIndent);
-            if (value[value.length - 1] !== '\n')
-                value += '\n';
-            break;
-        default:
-            value += '\n';
-    }
-    const end = start + header.length + scalar.source.length;
-    return { value, type, comment: header.comment, range: [start, end, end] };
-}
-function parseBlockScalarHeader({ offset, props }, strict, onError) {
-    /* istanbul ignore if should not happen */
-    if (props[0].type !== 'block-scalar-header') {
-        onError(props[0], 'IMPOSSIBLE', 'Block scalar header not found');
-        return null;
-    }
-    const { source } = props[0];
-    const mode = source[0];
-    let indent = 0;
-    let chomp = '';
-    let error = -1;
-    for (let i = 1; i < source.length; ++i) {
-        const ch = source[i];
-        if (!chomp && (ch === '-' || ch === '+'))
-            chomp = ch;
-        else {
-            const n = Number(ch);
-            if (!indent && n)
-                indent = n;
-            else if (error === -1)
-                error = offset + i;
-        }
-    }
-    if (error !== -1)
-        onError(error, 'UNEXPECTED_TOKEN', `Block scalar header includes extra characters: ${source}`);
-    let hasSpace = false;
-    let comment = '';
-    let length = source.length;
-    for (let i = 1; i < props.length; ++i) {
-        const token = props[i];
-        switch (token.type) {
-            case 'space':
-                hasSpace = true;
-            // fallthrough
-            case 'newline':
-                length += token.source.length;
-                break;
-            case 'comment':
-                if (strict && !hasSpace) {
-                    const message = 'Comments must be separated from other tokens by white space characters';
-                    onError(token, 'MISSING_CHAR', message);
-                }
-                length += token.source.length;
-                comment = token.source.substring(1);
-                break;
-            case 'error':
-                onError(token, 'UNEXPECTED_TOKEN', token.message);
-                length += token.source.length;
-                break;
-            /* istanbul ignore next should not happen */
-            default: {
-                const message = `Unexpected token in block scalar header: ${token.type}`;
-                onError(token, 'UNEXPECTED_TOKEN', message);
-                const ts = token.source;
-                if (ts && typeof ts === 'string')
-                    length += ts.length;
-            }
-        }
-    }
-    return { mode, indent, chomp, comment, length };
-}
-/** @returns Array of lines split up as `[indent, content]` */
-function splitLines(source) {
-    const split = source.split(/\n( *)/);
-    const first = split[0];
-    const m = first.match(/^( *)/);
-    const line0 = m?.[1]
-        ? [m[1], first.slice(m[1].length)]
-        : ['', first];
-    const lines = [line0];
-    for (let i = 1; i < split.length; i += 2)
-        lines.push([split[i], split[i + 1]]);
-    return lines;
-}
-
-exports.resolveBlockScalar = resolveBlockScalar;
-
-
-/***/ }),
-
-/***/ 334:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveProps = __nccwpck_require__(4631);
-var utilFlowIndentCheck = __nccwpck_require__(4051);
-
-function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
-    const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
-    const seq = new NodeClass(ctx.schema);
-    if (ctx.atRoot)
-        ctx.atRoot = false;
-    if (ctx.atKey)
-        ctx.atKey = false;
-    let offset = bs.offset;
-    let commentEnd = null;
-    for (const { start, value } of bs.items) {
-        const props = resolveProps.resolveProps(start, {
-            indicator: 'seq-item-ind',
-            next: value,
-            offset,
-            onError,
-            parentIndent: bs.indent,
-            startOnNewline: true
-        });
-        if (!props.found) {
-            if (props.anchor || props.tag || value) {
-                if (value?.type === 'block-seq')
-                    onError(props.end, 'BAD_INDENT', 'All sequence items must start at the same column');
-                else
-                    onError(offset, 'MISSING_CHAR', 'Sequence item without - indicator');
-            }
-            else {
-                commentEnd = props.end;
-                if (props.comment)
-                    seq.comment = props.comment;
-                continue;
-            }
-        }
-        const node = value
-            ? composeNode(ctx, value, props, onError)
-            : composeEmptyNode(ctx, props.end, start, null, props, onError);
-        if (ctx.schema.compat)
-            utilFlowIndentCheck.flowIndentCheck(bs.indent, value, onError);
-        offset = node.range[2];
-        seq.items.push(node);
-    }
-    seq.range = [bs.offset, offset, commentEnd ?? offset];
-    return seq;
-}
-
-exports.resolveBlockSeq = resolveBlockSeq;
-
-
-/***/ }),
-
-/***/ 7788:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-function resolveEnd(end, offset, reqSpace, onError) {
-    let comment = '';
-    if (end) {
-        let hasSpace = false;
-        let sep = '';
-        for (const token of end) {
-            const { source, type } = token;
-            switch (type) {
-                case 'space':
-                    hasSpace = true;
-                    break;
-                case 'comment': {
-                    if (reqSpace && !hasSpace)
-                        onError(token, 'MISSING_CHAR', 'Comments must be separated from other tokens by white space characters');
-                    const cb = source.substring(1) || ' ';
-                    if (!comment)
-                        comment = cb;
-                    else
-                        comment += sep + cb;
-                    sep = '';
-                    break;
-                }
-                case 'newline':
-                    if (comment)
-                        sep += source;
-                    hasSpace = true;
-                    break;
-                default:
-                    onError(token, 'UNEXPECTED_TOKEN', `Unexpected ${type} at node end`);
-            }
-            offset += source.length;
-        }
-    }
-    return { comment, offset };
-}
-
-exports.resolveEnd = resolveEnd;
-
-
-/***/ }),
-
-/***/ 3142:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var resolveEnd = __nccwpck_require__(7788);
-var resolveProps = __nccwpck_require__(4631);
-var utilContainsNewline = __nccwpck_require__(9499);
-var utilMapIncludes = __nccwpck_require__(1187);
-
-const blockMsg = 'Block collections are not allowed within flow collections';
-const isBlock = (token) => token && (token.type === 'block-map' || token.type === 'block-seq');
-function resolveFlowCollection({ composeNode, composeEmptyNode }, ctx, fc, onError, tag) {
-    const isMap = fc.start.source === '{';
-    const fcName = isMap ? 'flow map' : 'flow sequence';
-    const NodeClass = (tag?.nodeClass ?? (isMap ? YAMLMap.YAMLMap : YAMLSeq.YAMLSeq));
-    const coll = new NodeClass(ctx.schema);
-    coll.flow = true;
-    const atRoot = ctx.atRoot;
-    if (atRoot)
-        ctx.atRoot = false;
-    if (ctx.atKey)
-        ctx.atKey = false;
-    let offset = fc.offset + fc.start.source.length;
-    for (let i = 0; i < fc.items.length; ++i) {
-        const collItem = fc.items[i];
-        const { start, key, sep, value } = collItem;
-        const props = resolveProps.resolveProps(start, {
-            flow: fcName,
-            indicator: 'explicit-key-ind',
-            next: key ?? sep?.[0],
-            offset,
-            onError,
-            parentIndent: fc.indent,
-            startOnNewline: false
-        });
-        if (!props.found) {
-            if (!props.anchor && !props.tag && !sep && !value) {
-                if (i === 0 && props.comma)
-                    onError(props.comma, 'UNEXPECTED_TOKEN', `Unexpected , in ${fcName}`);
-                else if (i < fc.items.length - 1)
-                    onError(props.start, 'UNEXPECTED_TOKEN', `Unexpected empty item in ${fcName}`);
-                if (props.comment) {
-                    if (coll.comment)
-                        coll.comment += '\n' + props.comment;
-                    else
-                        coll.comment = props.comment;
-                }
-                offset = props.end;
-                continue;
-            }
-            if (!isMap && ctx.options.strict && utilContainsNewline.containsNewline(key))
-                onError(key, // checked by containsNewline()
-                'MULTILINE_IMPLICIT_KEY', 'Implicit keys of flow sequence pairs need to be on a single line');
-        }
-        if (i === 0) {
-            if (props.comma)
-                onError(props.comma, 'UNEXPECTED_TOKEN', `Unexpected , in ${fcName}`);
-        }
-        else {
-            if (!props.comma)
-                onError(props.start, 'MISSING_CHAR', `Missing , between ${fcName} items`);
-            if (props.comment) {
-                let prevItemComment = '';
-                loop: for (const st of start) {
-                    switch (st.type) {
-                        case 'comma':
-                        case 'space':
-                            break;
-                        case 'comment':
-                            prevItemComment = st.source.substring(1);
-                            break loop;
-                        default:
-                            break loop;
-                    }
-                }
-                if (prevItemComment) {
-                    let prev = coll.items[coll.items.length - 1];
-                    if (identity.isPair(prev))
-                        prev = prev.value ?? prev.key;
-                    if (prev.comment)
-                        prev.comment += '\n' + prevItemComment;
-                    else
-                        prev.comment = prevItemComment;
-                    props.comment = props.comment.substring(prevItemComment.length + 1);
-                }
-            }
-        }
-        if (!isMap && !sep && !props.found) {
-            // item is a value in a seq
-            // → key & sep are empty, start does not include ? or :
-            const valueNode = value
-                ? composeNode(ctx, value, props, onError)
-                : composeEmptyNode(ctx, props.end, sep, null, props, onError);
-            coll.items.push(valueNode);
-            offset = valueNode.range[2];
-            if (isBlock(value))
-                onError(valueNode.range, 'BLOCK_IN_FLOW', blockMsg);
-        }
-        else {
-            // item is a key+value pair
-            // key value
-            ctx.atKey = true;
-            const keyStart = props.end;
-            const keyNode = key
-                ? composeNode(ctx, key, props, onError)
-                : composeEmptyNode(ctx, keyStart, start, null, props, onError);
-            if (isBlock(key))
-                onError(keyNode.range, 'BLOCK_IN_FLOW', blockMsg);
-            ctx.atKey = false;
-            // value properties
-            const valueProps = resolveProps.resolveProps(sep ?? [], {
-                flow: fcName,
-                indicator: 'map-value-ind',
-                next: value,
-                offset: keyNode.range[2],
-                onError,
-                parentIndent: fc.indent,
-                startOnNewline: false
-            });
-            if (valueProps.found) {
-                if (!isMap && !props.found && ctx.options.strict) {
-                    if (sep)
-                        for (const st of sep) {
-                            if (st === valueProps.found)
-                                break;
-                            if (st.type === 'newline') {
-                                onError(st, 'MULTILINE_IMPLICIT_KEY', 'Implicit keys of flow sequence pairs need to be on a single line');
-                                break;
-                            }
-                        }
-                    if (props.start < valueProps.found.offset - 1024)
-                        onError(valueProps.found, 'KEY_OVER_1024_CHARS', 'The : indicator must be at most 1024 chars after the start of an implicit flow sequence key');
-                }
-            }
-            else if (value) {
-                if ('source' in value && value.source?.[0] === ':')
-                    onError(value, 'MISSING_CHAR', `Missing space after : in ${fcName}`);
-                else
-                    onError(valueProps.start, 'MISSING_CHAR', `Missing , or : between ${fcName} items`);
-            }
-            // value value
-            const valueNode = value
-                ? composeNode(ctx, value, valueProps, onError)
-                : valueProps.found
-                    ? composeEmptyNode(ctx, valueProps.end, sep, null, valueProps, onError)
-                    : null;
-            if (valueNode) {
-                if (isBlock(value))
-                    onError(valueNode.range, 'BLOCK_IN_FLOW', blockMsg);
-            }
-            else if (valueProps.comment) {
-                if (keyNode.comment)
-                    keyNode.comment += '\n' + valueProps.comment;
-                else
-                    keyNode.comment = valueProps.comment;
-            }
-            const pair = new Pair.Pair(keyNode, valueNode);
-            if (ctx.options.keepSourceTokens)
-                pair.srcToken = collItem;
-            if (isMap) {
-                const map = coll;
-                if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
-                    onError(keyStart, 'DUPLICATE_KEY', 'Map keys must be unique');
-                map.items.push(pair);
-            }
-            else {
-                const map = new YAMLMap.YAMLMap(ctx.schema);
-                map.flow = true;
-                map.items.push(pair);
-                const endRange = (valueNode ?? keyNode).range;
-                map.range = [keyNode.range[0], endRange[1], endRange[2]];
-                coll.items.push(map);
-            }
-            offset = valueNode ? valueNode.range[2] : valueProps.end;
-        }
-    }
-    const expectedEnd = isMap ? '}' : ']';
-    const [ce, ...ee] = fc.end;
-    let cePos = offset;
-    if (ce?.source === expectedEnd)
-        cePos = ce.offset + ce.source.length;
-    else {
-        const name = fcName[0].toUpperCase() + fcName.substring(1);
-        const msg = atRoot
-            ? `${name} must end with a ${expectedEnd}`
-            : `${name} in block collection must be sufficiently indented and end with a ${expectedEnd}`;
-        onError(offset, atRoot ? 'MISSING_CHAR' : 'BAD_INDENT', msg);
-        if (ce && ce.source.length !== 1)
-            ee.unshift(ce);
-    }
-    if (ee.length > 0) {
-        const end = resolveEnd.resolveEnd(ee, cePos, ctx.options.strict, onError);
-        if (end.comment) {
-            if (coll.comment)
-                coll.comment += '\n' + end.comment;
-            else
-                coll.comment = end.comment;
-        }
-        coll.range = [fc.offset, cePos, end.offset];
-    }
-    else {
-        coll.range = [fc.offset, cePos, cePos];
-    }
-    return coll;
-}
-
-exports.resolveFlowCollection = resolveFlowCollection;
-
-
-/***/ }),
-
-/***/ 6842:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-var resolveEnd = __nccwpck_require__(7788);
-
-function resolveFlowScalar(scalar, strict, onError) {
-    const { offset, type, source, end } = scalar;
-    let _type;
-    let value;
-    const _onError = (rel, code, msg) => onError(offset + rel, code, msg);
-    switch (type) {
-        case 'scalar':
-            _type = Scalar.Scalar.PLAIN;
-            value = plainValue(source, _onError);
-            break;
-        case 'single-quoted-scalar':
-            _type = Scalar.Scalar.QUOTE_SINGLE;
-            value = singleQuotedValue(source, _onError);
-            break;
-        case 'double-quoted-scalar':
-            _type = Scalar.Scalar.QUOTE_DOUBLE;
-            value = doubleQuotedValue(source, _onError);
-            break;
-        /* istanbul ignore next should not happen */
-        default:
-            onError(scalar, 'UNEXPECTED_TOKEN', `Expected a flow scalar value, but found: ${type}`);
-            return {
-                value: '',
-                type: null,
-                comment: '',
-                range: [offset, offset + source.length, offset + source.length]
-            };
-    }
-    const valueEnd = offset + source.length;
-    const re = resolveEnd.resolveEnd(end, valueEnd, strict, onError);
-    return {
-        value,
-        type: _type,
-        comment: re.comment,
-        range: [offset, valueEnd, re.offset]
-    };
-}
-function plainValue(source, onError) {
-    let badChar = '';
-    switch (source[0]) {
-        /* istanbul ignore next should not happen */
-        case '\t':
-            badChar = 'a tab character';
-            break;
-        case ',':
-            badChar = 'flow indicator character ,';
-            break;
-        case '%':
-            badChar = 'directive indicator character %';
-            break;
-        case '|':
-        case '>': {
-            badChar = `block scalar indicator ${source[0]}`;
-            break;
-        }
-        case '@':
-        case '`': {
-            badChar = `reserved character ${source[0]}`;
-            break;
-        }
-    }
-    if (badChar)
-        onError(0, 'BAD_SCALAR_START', `Plain value cannot start with ${badChar}`);
-    return unfoldLines(source);
-}
-function singleQuotedValue(source, onError) {
-    if (source[source.length - 1] !== "'" || source.length === 1)
-        onError(source.length, 'MISSING_CHAR', "Missing closing 'quote");
-    return unfoldLines(source.slice(1, -1)).replace(/''/g, "'");
-}
-function unfoldLines(source) {
-    const line = /(.*?)\r?\n/sy;
-    let match = line.exec(source);
-    if (!match)
-        return source;
-    /**
-     * The negative lookbehinds in these RegExps are to
-     * prevent causing a polynomial search time in certain cases.
-     *
-     * The try-catch is for Safari < 16.4 and other old browsers:
-     * https://caniuse.com/js-regexp-lookbehind
-     */
-    let trimEnd, trimBoth;
-    try {
-        trimEnd = new RegExp('(?<![ \t])[ \t]+$');
-        trimBoth = new RegExp('^[ \t]+|(?<![ \t])[ \t]+$', 'g');
-    }
-    catch {
-        trimEnd = /[ \t]+$/;
-        trimBoth = /^[ \t]+|[ \t]+$/g;
-    }
-    let res = match[1].replace(trimEnd, '');
-    let sep = ' ';
-    let pos = line.lastIndex;
-    while ((match = line.exec(source))) {
-        const lm = match[1].replace(trimBoth, '');
-        if (lm === '') {
-            if (sep === '\n')
-                res += sep;
-            else
-                sep = '\n';
-        }
-        else {
-            res += sep + lm;
-            sep = ' ';
-        }
-        pos = line.lastIndex;
-    }
-    const last = /[ \t]*(.*)/sy;
-    last.lastIndex = pos;
-    match = last.exec(source);
-    return res + sep + (match?.[1] ?? '');
-}
-function doubleQuotedValue(source, onError) {
-    let res = '';
-    for (let i = 1; i < source.length - 1; ++i) {
-        const ch = source[i];
-        if (ch === '\r' && source[i + 1] === '\n')
-            continue;
-        if (ch === '\n') {
-            const { fold, offset } = foldNewline(source, i);
-            res += fold;
-            i = offset;
-        }
-        else if (ch === '\\') {
-            let next = source[++i];
-            const cc = escapeCodes[next];
-            if (cc)
-                res += cc;
-            else if (next === '\n') {
-                // skip escaped newlines, but still trim the following line
-                next = source[i + 1];
-                while (next === ' ' || next === '\t')
-                    next = source[++i + 1];
-            }
-            else if (next === '\r' && source[i + 1] === '\n') {
-                // skip escaped CRLF newlines, but still trim the following line
-                next = source[++i + 1];
-                while (next === ' ' || next === '\t')
-                    next = source[++i + 1];
-            }
-            else if (next === 'x' || next === 'u' || next === 'U') {
-                const length = next === 'x' ? 2 : next === 'u' ? 4 : 8;
-                res += parseCharCode(source, i + 1, length, onError);
-                i += length;
-            }
-            else {
-                const raw = source.substr(i - 1, 2);
-                onError(i - 1, 'BAD_DQ_ESCAPE', `Invalid escape sequence ${raw}`);
-                res += raw;
-            }
-        }
-        else if (ch === ' ' || ch === '\t') {
-            // trim trailing whitespace
-            const wsStart = i;
-            let next = source[i + 1];
-            while (next === ' ' || next === '\t')
-                next = source[++i + 1];
-            if (next !== '\n' && !(next === '\r' && source[i + 2] === '\n'))
-                res += i > wsStart ? source.slice(wsStart, i + 1) : ch;
-        }
-        else {
-            res += ch;
-        }
-    }
-    if (source[source.length - 1] !== '"' || source.length === 1)
-        onError(source.length, 'MISSING_CHAR', 'Missing closing "quote');
-    return res;
-}
-/**
- * Fold a single newline into a space, multiple newlines to N - 1 newlines.
- * Presumes `source[offset] === '\n'`
- */
-function foldNewline(source, offset) {
-    let fold = '';
-    let ch = source[offset + 1];
-    while (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') {
-        if (ch === '\r' && source[offset + 2] !== '\n')
-            break;
-        if (ch === '\n')
-            fold += '\n';
-        offset += 1;
-        ch = source[offset + 1];
-    }
-    if (!fold)
-        fold = ' ';
-    return { fold, offset };
-}
-const escapeCodes = {
-    '0': '\0', // null character
-    a: '\x07', // bell character
-    b: '\b', // backspace
-    e: '\x1b', // escape character
-    f: '\f', // form feed
-    n: '\n', // line feed
-    r: '\r', // carriage return
-    t: '\t', // horizontal tab
-    v: '\v', // vertical tab
-    N: '\u0085', // Unicode next line
-    _: '\u00a0', // Unicode non-breaking space
-    L: '\u2028', // Unicode line separator
-    P: '\u2029', // Unicode paragraph separator
-    ' ': ' ',
-    '"': '"',
-    '/': '/',
-    '\\': '\\',
-    '\t': '\t'
-};
-function parseCharCode(source, offset, length, onError) {
-    const cc = source.substr(offset, length);
-    const ok = cc.length === length && /^[0-9a-fA-F]+$/.test(cc);
-    const code = ok ? parseInt(cc, 16) : NaN;
-    try {
-        return String.fromCodePoint(code);
-    }
-    catch {
-        const raw = source.substr(offset - 2, length + 2);
-        onError(offset - 2, 'BAD_DQ_ESCAPE', `Invalid escape sequence ${raw}`);
-        return raw;
-    }
-}
-
-exports.resolveFlowScalar = resolveFlowScalar;
-
-
-/***/ }),
-
-/***/ 4631:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-function resolveProps(tokens, { flow, indicator, next, offset, onError, parentIndent, startOnNewline }) {
-    let spaceBefore = false;
-    let atNewline = startOnNewline;
-    let hasSpace = startOnNewline;
-    let comment = '';
-    let commentSep = '';
-    let hasNewline = false;
-    let reqSpace = false;
-    let tab = null;
-    let anchor = null;
-    let tag = null;
-    let newlineAfterProp = null;
-    let comma = null;
-    let found = null;
-    let start = null;
-    for (const token of tokens) {
-        if (reqSpace) {
-            if (token.type !== 'space' &&
-                token.type !== 'newline' &&
-                token.type !== 'comma')
-                onError(token.offset, 'MISSING_CHAR', 'Tags and anchors must be separated from the next token by white space');
-            reqSpace = false;
-        }
-        if (tab) {
-            if (atNewline && token.type !== 'comment' && token.type !== 'newline') {
-                onError(tab, 'TAB_AS_INDENT', 'Tabs are not allowed as indentation');
-            }
-            tab = null;
-        }
-        switch (token.type) {
-            case 'space':
-                // At the doc level, tabs at line start may be parsed
-                // as leading white space rather than indentation.
-                // In a flow collection, only the parser handles indent.
-                if (!flow &&
-                    (indicator !== 'doc-start' || next?.type !== 'flow-collection') &&
-                    token.source.includes('\t')) {
-                    tab = token;
-                }
-                hasSpace = true;
-                break;
-            case 'comment': {
-                if (!hasSpace)
-                    onError(token, 'MISSING_CHAR', 'Comments must be separated from other tokens by white space characters');
-                const cb = token.source.substring(1) || ' ';
-                if (!comment)
-                    comment = cb;
-                else
-                    comment += commentSep + cb;
-                commentSep = '';
-                atNewline = false;
-                break;
-            }
-            case 'newline':
-                if (atNewline) {
-                    if (comment)
-                        comment += token.source;
-                    else if (!found || indicator !== 'seq-item-ind')
-                        spaceBefore = true;
-                }
-                else
-                    commentSep += token.source;
-                atNewline = true;
-                hasNewline = true;
-                if (anchor || tag)
-                    newlineAfterProp = token;
-                hasSpace = true;
-                break;
-            case 'anchor':
-                if (anchor)
-                    onError(token, 'MULTIPLE_ANCHORS', 'A node can have at most one anchor');
-                if (token.source.endsWith(':'))
-                    onError(token.offset + token.source.length - 1, 'BAD_ALIAS', 'Anchor ending in : is ambiguous', true);
-                anchor = token;
-                start ?? (start = token.offset);
-                atNewline = false;
-                hasSpace = false;
-                reqSpace = true;
-                break;
-            case 'tag': {
-                if (tag)
-                    onError(token, 'MULTIPLE_TAGS', 'A node can have at most one tag');
-                tag = token;
-                start ?? (start = token.offset);
-                atNewline = false;
-                hasSpace = false;
-                reqSpace = true;
-                break;
-            }
-            case indicator:
-                // Could here handle preceding comments differently
-                if (anchor || tag)
-                    onError(token, 'BAD_PROP_ORDER', `Anchors and tags must be after the ${token.source} indicator`);
-                if (found)
-                    onError(token, 'UNEXPECTED_TOKEN', `Unexpected ${token.source} in ${flow ?? 'collection'}`);
-                found = token;
-                atNewline =
-                    indicator === 'seq-item-ind' || indicator === 'explicit-key-ind';
-                hasSpace = false;
-                break;
-            case 'comma':
-                if (flow) {
-                    if (comma)
-                        onError(token, 'UNEXPECTED_TOKEN', `Unexpected , in ${flow}`);
-                    comma = token;
-                    atNewline = false;
-                    hasSpace = false;
-                    break;
-                }
-            // else fallthrough
-            default:
-                onError(token, 'UNEXPECTED_TOKEN', `Unexpected ${token.type} token`);
-                atNewline = false;
-                hasSpace = false;
-        }
-    }
-    const last = tokens[tokens.length - 1];
-    const end = last ? last.offset + last.source.length : offset;
-    if (reqSpace &&
-        next &&
-        next.type !== 'space' &&
-        next.type !== 'newline' &&
-        next.type !== 'comma' &&
-        (next.type !== 'scalar' || next.source !== '')) {
-        onError(next.offset, 'MISSING_CHAR', 'Tags and anchors must be separated from the next token by white space');
-    }
-    if (tab &&
-        ((atNewline && tab.indent <= parentIndent) ||
-            next?.type === 'block-map' ||
-            next?.type === 'block-seq'))
-        onError(tab, 'TAB_AS_INDENT', 'Tabs are not allowed as indentation');
-    return {
-        comma,
-        found,
-        spaceBefore,
-        comment,
-        hasNewline,
-        anchor,
-        tag,
-        newlineAfterProp,
-        end,
-        start: start ?? end
-    };
-}
-
-exports.resolveProps = resolveProps;
-
-
-/***/ }),
-
-/***/ 9499:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-function containsNewline(key) {
-    if (!key)
-        return null;
-    switch (key.type) {
-        case 'alias':
-        case 'scalar':
-        case 'double-quoted-scalar':
-        case 'single-quoted-scalar':
-            if (key.source.includes('\n'))
-                return true;
-            if (key.end)
-                for (const st of key.end)
-                    if (st.type === 'newline')
-                        return true;
-            return false;
-        case 'flow-collection':
-            for (const it of key.items) {
-                for (const st of it.start)
-                    if (st.type === 'newline')
-                        return true;
-                if (it.sep)
-                    for (const st of it.sep)
-                        if (st.type === 'newline')
-                            return true;
-                if (containsNewline(it.key) || containsNewline(it.value))
-                    return true;
-            }
-            return false;
-        default:
-            return true;
-    }
-}
-
-exports.containsNewline = containsNewline;
-
-
-/***/ }),
-
-/***/ 2599:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-function emptyScalarPosition(offset, before, pos) {
-    if (before) {
-        pos ?? (pos = before.length);
-        for (let i = pos - 1; i >= 0; --i) {
-            let st = before[i];
-            switch (st.type) {
-                case 'space':
-                case 'comment':
-                case 'newline':
-                    offset -= st.source.length;
-                    continue;
-            }
-            // Technically, an empty scalar is immediately after the last non-empty
-            // node, but it's more useful to place it after any whitespace.
-            st = before[++i];
-            while (st?.type === 'space') {
-                offset += st.source.length;
-                st = before[++i];
-            }
-            break;
-        }
-    }
-    return offset;
-}
-
-exports.emptyScalarPosition = emptyScalarPosition;
-
-
-/***/ }),
-
-/***/ 4051:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var utilContainsNewline = __nccwpck_require__(9499);
-
-function flowIndentCheck(indent, fc, onError) {
-    if (fc?.type === 'flow-collection') {
-        const end = fc.end[0];
-        if (end.indent === indent &&
-            (end.source === ']' || end.source === '}') &&
-            utilContainsNewline.containsNewline(fc)) {
-            const msg = 'Flow end indicator should be more indented than parent';
-            onError(end, 'BAD_INDENT', msg, true);
-        }
-    }
-}
-
-exports.flowIndentCheck = flowIndentCheck;
-
-
-/***/ }),
-
-/***/ 1187:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-
-function mapIncludes(ctx, items, search) {
-    const { uniqueKeys } = ctx.options;
-    if (uniqueKeys === false)
-        return false;
-    const isEqual = typeof uniqueKeys === 'function'
-        ? uniqueKeys
-        : (a, b) => a === b || (identity.isScalar(a) && identity.isScalar(b) && a.value === b.value);
-    return items.some(pair => isEqual(pair.key, search));
-}
-
-exports.mapIncludes = mapIncludes;
-
-
-/***/ }),
-
-/***/ 3021:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Alias = __nccwpck_require__(4065);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var toJS = __nccwpck_require__(4043);
-var Schema = __nccwpck_require__(5840);
-var stringifyDocument = __nccwpck_require__(6829);
-var anchors = __nccwpck_require__(1596);
-var applyReviver = __nccwpck_require__(3661);
-var createNode = __nccwpck_require__(2404);
-var directives = __nccwpck_require__(1342);
-
-class Document {
-    constructor(value, replacer, options) {
-        /** A comment before this Document */
-        this.commentBefore = null;
-        /** A comment immediately after this Document */
-        this.comment = null;
-        /** Errors encountered during parsing. */
-        this.errors = [];
-        /** Warnings encountered during parsing. */
-        this.warnings = [];
-        Object.defineProperty(this, identity.NODE_TYPE, { value: identity.DOC });
-        let _replacer = null;
-        if (typeof replacer === 'function' || Array.isArray(replacer)) {
-            _replacer = replacer;
-        }
-        else if (options === undefined && replacer) {
-            options = replacer;
-            replacer = undefined;
-        }
-        const opt = Object.assign({
-            intAsBigInt: false,
-            keepSourceTokens: false,
-            logLevel: 'warn',
-            prettyErrors: true,
-            strict: true,
-            stringKeys: false,
-            uniqueKeys: true,
-            version: '1.2'
-        }, options);
-        this.options = opt;
-        let { version } = opt;
-        if (options?._directives) {
-            this.directives = options._directives.atDocument();
-            if (this.directives.yaml.explicit)
-                version = this.directives.yaml.version;
-        }
-        else
-            this.directives = new directives.Directives({ version });
-        this.setSchema(version, options);
-        // @ts-expect-error We can't really know that this matches Contents.
-        this.contents =
-            value === undefined ? null : this.createNode(value, _replacer, options);
-    }
-    /**
-     * Create a deep copy of this Document and its contents.
-     *
-     * Custom Node values that inherit from `Object` still refer to their original instances.
-     */
-    clone() {
-        const copy = Object.create(Document.prototype, {
-            [identity.NODE_TYPE]: { value: identity.DOC }
-        });
-        copy.commentBefore = this.commentBefore;
-        copy.comment = this.comment;
-        copy.errors = this.errors.slice();
-        copy.warnings = this.warnings.slice();
-        copy.options = Object.assign({}, this.options);
-        if (this.directives)
-            copy.directives = this.directives.clone();
-        copy.schema = this.schema.clone();
-        // @ts-expect-error We can't really know that this matches Contents.
-        copy.contents = identity.isNode(this.contents)
-            ? this.contents.clone(copy.schema)
-            : this.contents;
-        if (this.range)
-            copy.range = this.range.slice();
-        return copy;
-    }
-    /** Adds a value to the document. */
-    add(value) {
-        if (assertCollection(this.contents))
-            this.contents.add(value);
-    }
-    /** Adds a value to the document. */
-    addIn(path, value) {
-        if (assertCollection(this.contents))
-            this.contents.addIn(path, value);
-    }
-    /**
-     * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
-     *
-     * If `node` already has an anchor, `name` is ignored.
-     * Otherwise, the `node.anchor` value will be set to `name`,
-     * or if an anchor with that name is already present in the document,
-     * `name` will be used as a prefix for a new unique anchor.
-     * If `name` is undefined, the generated anchor will use 'a' as a prefix.
-     */
-    createAlias(node, name) {
-        if (!node.anchor) {
-            const prev = anchors.anchorNames(this);
-            node.anchor =
-                // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
-                !name || prev.has(name) ? anchors.findNewAnchor(name || 'a', prev) : name;
-        }
-        return new Alias.Alias(node.anchor);
-    }
-    createNode(value, replacer, options) {
-        let _replacer = undefined;
-        if (typeof replacer === 'function') {
-            value = replacer.call({ '': value }, '', value);
-            _replacer = replacer;
-        }
-        else if (Array.isArray(replacer)) {
-            const keyToStr = (v) => typeof v === 'number' || v instanceof String || v instanceof Number;
-            const asStr = replacer.filter(keyToStr).map(String);
-            if (asStr.length > 0)
-                replacer = replacer.concat(asStr);
-            _replacer = replacer;
-        }
-        else if (options === undefined && replacer) {
-            options = replacer;
-            replacer = undefined;
-        }
-        const { aliasDuplicateObjects, anchorPrefix, flow, keepUndefined, onTagObj, tag } = options ?? {};
-        const { onAnchor, setAnchors, sourceObjects } = anchors.createNodeAnchors(this, 
-        // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
-        anchorPrefix || 'a');
-        const ctx = {
-            aliasDuplicateObjects: aliasDuplicateObjects ?? true,
-            keepUndefined: keepUndefined ?? false,
-            onAnchor,
-            onTagObj,
-            replacer: _replacer,
-            schema: this.schema,
-            sourceObjects
-        };
-        const node = createNode.createNode(value, tag, ctx);
-        if (flow && identity.isCollection(node))
-            node.flow = true;
-        setAnchors();
-        return node;
-    }
-    /**
-     * Convert a key and a value into a `Pair` using the current schema,
-     * recursively wrapping all values as `Scalar` or `Collection` nodes.
-     */
-    createPair(key, value, options = {}) {
-        const k = this.createNode(key, null, options);
-        const v = this.createNode(value, null, options);
-        return new Pair.Pair(k, v);
-    }
-    /**
-     * Removes a value from the document.
-     * @returns `true` if the item was found and removed.
-     */
-    delete(key) {
-        return assertCollection(this.contents) ? this.contents.delete(key) : false;
-    }
-    /**
-     * Removes a value from the document.
-     * @returns `true` if the item was found and removed.
-     */
-    deleteIn(path) {
-        if (Collection.isEmptyPath(path)) {
-            if (this.contents == null)
-                return false;
-            // @ts-expect-error Presumed impossible if Strict extends false
-            this.contents = null;
-            return true;
-        }
-        return assertCollection(this.contents)
-            ? this.contents.deleteIn(path)
-            : false;
-    }
-    /**
-     * Returns item at `key`, or `undefined` if not found. By default unwraps
-     * scalar values from their surrounding node; to disable set `keepScalar` to
-     * `true` (collections are always returned intact).
-     */
-    get(key, keepScalar) {
-        return identity.isCollection(this.contents)
-            ? this.contents.get(key, keepScalar)
-            : undefined;
-    }
-    /**
-     * Returns item at `path`, or `undefined` if not found. By default unwraps
-     * scalar values from their surrounding node; to disable set `keepScalar` to
-     * `true` (collections are always returned intact).
-     */
-    getIn(path, keepScalar) {
-        if (Collection.isEmptyPath(path))
-            return !keepScalar && identity.isScalar(this.contents)
-                ? this.contents.value
-                : this.contents;
-        return identity.isCollection(this.contents)
-            ? this.contents.getIn(path, keepScalar)
-            : undefined;
-    }
-    /**
-     * Checks if the document includes a value with the key `key`.
-     */
-    has(key) {
-        return identity.isCollection(this.contents) ? this.contents.has(key) : false;
-    }
-    /**
-     * Checks if the document includes a value at `path`.
-     */
-    hasIn(path) {
-        if (Collection.isEmptyPath(path))
-            return this.contents !== undefined;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path) : false;
-    }
-    /**
-     * Sets a value in this document. For `!!set`, `value` needs to be a
-     * boolean to add/remove the item from the set.
-     */
-    set(key, value) {
-        if (this.contents == null) {
-            // @ts-expect-error We can't really know that this matches Contents.
-            this.contents = Collection.collectionFromPath(this.schema, [key], value);
-        }
-        else if (assertCollection(this.contents)) {
-            this.contents.set(key, value);
-        }
-    }
-    /**
-     * Sets a value in this document. For `!!set`, `value` needs to be a
-     * boolean to add/remove the item from the set.
-     */
-    setIn(path, value) {
-        if (Collection.isEmptyPath(path)) {
-            // @ts-expect-error We can't really know that this matches Contents.
-            this.contents = value;
-        }
-        else if (this.contents == null) {
-            // @ts-expect-error We can't really know that this matches Contents.
-            this.contents = Collection.collectionFromPath(this.schema, Array.from(path), value);
-        }
-        else if (assertCollection(this.contents)) {
-            this.contents.setIn(path, value);
-        }
-    }
-    /**
-     * Change the YAML version and schema used by the document.
-     * A `null` version disables support for directives, explicit tags, anchors, and aliases.
-     * It also requires the `schema` option to be given as a `Schema` instance value.
-     *
-     * Overrides all previously set schema options.
-     */
-    setSchema(version, options = {}) {
-        if (typeof version === 'number')
-            version = String(version);
-        let opt;
-        switch (version) {
-            case '1.1':
-                if (this.directives)
-                    this.directives.yaml.version = '1.1';
-                else
-                    this.directives = new directives.Directives({ version: '1.1' });
-                opt = { resolveKnownTags: false, schema: 'yaml-1.1' };
-                break;
-            case '1.2':
-            case 'next':
-                if (this.directives)
-                    this.directives.yaml.version = version;
-                else
-                    this.directives = new directives.Directives({ version });
-                opt = { resolveKnownTags: true, schema: 'core' };
-                break;
-            case null:
-                if (this.directives)
-                    delete this.directives;
-                opt = null;
-                break;
-            default: {
-                const sv = JSON.stringify(version);
-                throw new Error(`Expected '1.1', '1.2' or null as first argument, but found: ${sv}`);
-            }
-        }
-        // Not using `instanceof Schema` to allow for duck typing
-        if (options.schema instanceof Object)
-            this.schema = options.schema;
-        else if (opt)
-            this.schema = new Schema.Schema(Object.assign(opt, options));
-        else
-            throw new Error(`With a null YAML version, the { schema: Schema } option is required`);
-    }
-    // json & jsonArg are only used from toJSON()
-    toJS({ json, jsonArg, mapAsMap, maxAliasCount, onAnchor, reviver } = {}) {
-        const ctx = {
-            anchors: new Map(),
-            doc: this,
-            keep: !json,
-            mapAsMap: mapAsMap === true,
-            mapKeyWarned: false,
-            maxAliasCount: typeof maxAliasCount === 'number' ? maxAliasCount : 100
-        };
-        const res = toJS.toJS(this.contents, jsonArg ?? '', ctx);
-        if (typeof onAnchor === 'function')
-            for (const { count, res } of ctx.anchors.values())
-                onAnchor(res, count);
-        return typeof reviver === 'function'
-            ? applyReviver.applyReviver(reviver, { '': res }, '', res)
-            : res;
-    }
-    /**
-     * A JSON representation of the document `contents`.
-     *
-     * @param jsonArg Used by `JSON.stringify` to indicate the array index or
-     *   property name.
-     */
-    toJSON(jsonArg, onAnchor) {
-        return this.toJS({ json: true, jsonArg, mapAsMap: false, onAnchor });
-    }
-    /** A YAML representation of the document. */
-    toString(options = {}) {
-        if (this.errors.length > 0)
-            throw new Error('Document with errors cannot be stringified');
-        if ('indent' in options &&
-            (!Number.isInteger(options.indent) || Number(options.indent) <= 0)) {
-            const s = JSON.stringify(options.indent);
-            throw new Error(`"indent" option must be a positive integer, not ${s}`);
-        }
-        return stringifyDocument.stringifyDocument(this, options);
-    }
-}
-function assertCollection(contents) {
-    if (identity.isCollection(contents))
-        return true;
-    throw new Error('Expected a YAML collection as document contents');
-}
-
-exports.Document = Document;
-
-
-/***/ }),
-
-/***/ 1596:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
-
-/**
- * Verify that the input string is a valid anchor.
- *
- * Will throw on errors.
- */
-function anchorIsValid(anchor) {
-    if (/[\x00-\x19\s,[\]{}]/.test(anchor)) {
-        const sa = JSON.stringify(anchor);
-        const msg = `Anchor must not contain whitespace or control characters: ${sa}`;
-        throw new Error(msg);
-    }
-    return true;
-}
-function anchorNames(root) {
-    const anchors = new Set();
-    visit.visit(root, {
-        Value(_key, node) {
-            if (node.anchor)
-                anchors.add(node.anchor);
-        }
-    });
-    return anchors;
-}
-/** Find a new anchor name with the given `prefix` and a one-indexed suffix. */
-function findNewAnchor(prefix, exclude) {
-    for (let i = 1; true; ++i) {
-        const name = `${prefix}${i}`;
-        if (!exclude.has(name))
-            return name;
-    }
-}
-function createNodeAnchors(doc, prefix) {
-    const aliasObjects = [];
-    const sourceObjects = new Map();
-    let prevAnchors = null;
-    return {
-        onAnchor: (source) => {
-            aliasObjects.push(source);
-            prevAnchors ?? (prevAnchors = anchorNames(doc));
-            const anchor = findNewAnchor(prefix, prevAnchors);
-            prevAnchors.add(anchor);
-            return anchor;
-        },
-        /**
-         * With circular references, the source node is only resolved after all
-         * of its child nodes are. This is why anchors are set only after all of
-         * the nodes have been created.
-         */
-        setAnchors: () => {
-            for (const source of aliasObjects) {
-                const ref = sourceObjects.get(source);
-                if (typeof ref === 'object' &&
-                    ref.anchor &&
-                    (identity.isScalar(ref.node) || identity.isCollection(ref.node))) {
-                    ref.node.anchor = ref.anchor;
-                }
-                else {
-                    const error = new Error('Failed to resolve repeated object (this should not happen)');
-                    error.source = source;
-                    throw error;
-                }
-            }
-        },
-        sourceObjects
-    };
-}
-
-exports.anchorIsValid = anchorIsValid;
-exports.anchorNames = anchorNames;
-exports.createNodeAnchors = createNodeAnchors;
-exports.findNewAnchor = findNewAnchor;
-
-
-/***/ }),
-
-/***/ 3661:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-/**
- * Applies the JSON.parse reviver algorithm as defined in the ECMA-262 spec,
- * in section 24.5.1.1 "Runtime Semantics: InternalizeJSONProperty" of the
- * 2021 edition: https://tc39.es/ecma262/#sec-json.parse
- *
- * Includes extensions for handling Map and Set objects.
- */
-function applyReviver(reviver, obj, key, val) {
-    if (val && typeof val === 'object') {
-        if (Array.isArray(val)) {
-            for (let i = 0, len = val.length; i < len; ++i) {
-                const v0 = val[i];
-                const v1 = applyReviver(reviver, val, String(i), v0);
-                // eslint-disable-next-line @typescript-eslint/no-array-delete
-                if (v1 === undefined)
-                    delete val[i];
-                else if (v1 !== v0)
-                    val[i] = v1;
-            }
-        }
-        else if (val instanceof Map) {
-            for (const k of Array.from(val.keys())) {
-                const v0 = val.get(k);
-                const v1 = applyReviver(reviver, val, k, v0);
-                if (v1 === undefined)
-                    val.delete(k);
-                else if (v1 !== v0)
-                    val.set(k, v1);
-            }
-        }
-        else if (val instanceof Set) {
-            for (const v0 of Array.from(val)) {
-                const v1 = applyReviver(reviver, val, v0, v0);
-                if (v1 === undefined)
-                    val.delete(v0);
-                else if (v1 !== v0) {
-                    val.delete(v0);
-                    val.add(v1);
-                }
-            }
-        }
-        else {
-            for (const [k, v0] of Object.entries(val)) {
-                const v1 = applyReviver(reviver, val, k, v0);
-                if (v1 === undefined)
-                    delete val[k];
-                else if (v1 !== v0)
-                    val[k] = v1;
-            }
-        }
-    }
-    return reviver.call(obj, key, val);
-}
-
-exports.applyReviver = applyReviver;
-
-
-/***/ }),
-
-/***/ 2404:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-
-const defaultTagPrefix = 'tag:yaml.org,2002:';
-function findTagObject(value, tagName, tags) {
-    if (tagName) {
-        const match = tags.filter(t => t.tag === tagName);
-        const tagObj = match.find(t => !t.format) ?? match[0];
-        if (!tagObj)
-            throw new Error(`Tag ${tagName} not found`);
-        return tagObj;
-    }
-    return tags.find(t => t.identify?.(value) && !t.format);
-}
-function createNode(value, tagName, ctx) {
-    if (identity.isDocument(value))
-        value = value.contents;
-    if (identity.isNode(value))
-        return value;
-    if (identity.isPair(value)) {
-        const map = ctx.schema[identity.MAP].createNode?.(ctx.schema, null, ctx);
-        map.items.push(value);
-        return map;
-    }
-    if (value instanceof String ||
-        value instanceof Number ||
-        value instanceof Boolean ||
-        (typeof BigInt !== 'undefined' && value instanceof BigInt) // not supported everywhere
-    ) {
-        // https://tc39.es/ecma262/#sec-serializejsonproperty
-        value = value.valueOf();
-    }
-    const { aliasDuplicateObjects, onAnchor, onTagObj, schema, sourceObjects } = ctx;
-    // Detect duplicate references to the same object & use Alias nodes for all
-    // after first. The `ref` wrapper allows for circular references to resolve.
-    let ref = undefined;
-    if (aliasDuplicateObjects && value && typeof value === 'object') {
-        ref = sourceObjects.get(value);
-        if (ref) {
-            ref.anchor ?? (ref.anchor = onAnchor(value));
-            return new Alias.Alias(ref.anchor);
-        }
-        else {
-            ref = { anchor: null, node: null };
-            sourceObjects.set(value, ref);
-        }
-    }
-    if (tagName?.startsWith('!!'))
-        tagName = defaultTagPrefix + tagName.slice(2);
-    let tagObj = findTagObject(value, tagName, schema.tags);
-    if (!tagObj) {
-        if (value && typeof value.toJSON === 'function') {
-            // eslint-disable-next-line @typescript-eslint/no-unsafe-call
-            value = value.toJSON();
-        }
-        if (!value || typeof value !== 'object') {
-            const node = new Scalar.Scalar(value);
-            if (ref)
-                ref.node = node;
-            return node;
-        }
-        tagObj =
-            value instanceof Map
-                ? schema[identity.MAP]
-                : Symbol.iterator in Object(value)
-                    ? schema[identity.SEQ]
-                    : schema[identity.MAP];
-    }
-    if (onTagObj) {
-        onTagObj(tagObj);
-        delete ctx.onTagObj;
-    }
-    const node = tagObj?.createNode
-        ? tagObj.createNode(ctx.schema, value, ctx)
-        : typeof tagObj?.nodeClass?.from === 'function'
-            ? tagObj.nodeClass.from(ctx.schema, value, ctx)
-            : new Scalar.Scalar(value);
-    if (tagName)
-        node.tag = tagName;
-    else if (!tagObj.default)
-        node.tag = tagObj.tag;
-    if (ref)
-        ref.node = node;
-    return node;
-}
-
-exports.createNode = createNode;
-
-
-/***/ }),
-
-/***/ 1342:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var visit = __nccwpck_require__(204);
-
-const escapeChars = {
-    '!': '%21',
-    ',': '%2C',
-    '[': '%5B',
-    ']': '%5D',
-    '{': '%7B',
-    '}': '%7D'
-};
-const escapeTagName = (tn) => tn.replace(/[!,[\]{}]/g, ch => escapeChars[ch]);
-class Directives {
-    constructor(yaml, tags) {
-        /**
-         * The directives-end/doc-start marker `---`. If `null`, a marker may still be
-         * included in the document's stringified representation.
-         */
-        this.docStart = null;
-        /** The doc-end marker `...`.  */
-        this.docEnd = false;
-        this.yaml = Object.assign({}, Directives.defaultYaml, yaml);
-        this.tags = Object.assign({}, Directives.defaultTags, tags);
-    }
-    clone() {
-        const copy = new Directives(this.yaml, this.tags);
-        copy.docStart = this.docStart;
-        return copy;
-    }
-    /**
-     * During parsing, get a Directives instance for the current document and
-     * update the stream state according to the current version's spec.
-     */
-    atDocument() {
-        const res = new Directives(this.yaml, this.tags);
-        switch (this.yaml.version) {
-            case '1.1':
-                this.atNextDocument = true;
-                break;
-            case '1.2':
-                this.atNextDocument = false;
-                this.yaml = {
-                    explicit: Directives.defaultYaml.explicit,
-                    version: '1.2'
-                };
-                this.tags = Object.assign({}, Directives.defaultTags);
-                break;
-        }
-        return res;
-    }
-    /**
-     * @param onError - May be called even if the action was successful
-     * @returns `true` on success
-     */
-    add(line, onError) {
-        if (this.atNextDocument) {
-            this.yaml = { explicit: Directives.defaultYaml.explicit, version: '1.1' };
-            this.tags = Object.assign({}, Directives.defaultTags);
-            this.atNextDocument = false;
-        }
-        const parts = line.trim().split(/[ \t]+/);
-        const name = parts.shift();
-        switch (name) {
-            case '%TAG': {
-                if (parts.length !== 2) {
-                    onError(0, '%TAG directive should contain exactly two parts');
-                    if (parts.length < 2)
-                        return false;
-                }
-                const [handle, prefix] = parts;
-                this.tags[handle] = prefix;
-                return true;
-            }
-            case '%YAML': {
-                this.yaml.explicit = true;
-                if (parts.length !== 1) {
-                    onError(0, '%YAML directive should contain exactly one part');
-                    return false;
-                }
-                const [version] = parts;
-                if (version === '1.1' || version === '1.2') {
-                    this.yaml.version = version;
-                    return true;
-                }
-                else {
-                    const isValid = /^\d+\.\d+$/.test(version);
-                    onError(6, `Unsupported YAML version ${version}`, isValid);
-                    return false;
-                }
-            }
-            default:
-                onError(0, `Unknown directive ${name}`, true);
-                return false;
-        }
-    }
-    /**
-     * Resolves a tag, matching handles to those defined in %TAG directives.
-     *
-     * @returns Resolved tag, which may also be the non-specific tag `'!'` or a
-     *   `'!local'` tag, or `null` if unresolvable.
-     */
-    tagName(source, onError) {
-        if (source === '!')
-            return '!'; // non-specific tag
-        if (source[0] !== '!') {
-            onError(`Not a valid tag: ${source}`);
-            return null;
-        }
-        if (source[1] === '<') {
-            const verbatim = source.slice(2, -1);
-            if (verbatim === '!' || verbatim === '!!') {
-                onError(`Verbatim tags aren't resolved, so ${source} is invalid.`);
-                return null;
-            }
-            if (source[source.length - 1] !== '>')
-                onError('Verbatim tags must end with a >');
-            return verbatim;
-        }
-        const [, handle, suffix] = source.match(/^(.*!)([^!]*)$/s);
-        if (!suffix)
-            onError(`The ${source} tag has no suffix`);
-        const prefix = this.tags[handle];
-        if (prefix) {
-            try {
-                return prefix + decodeURIComponent(suffix);
-            }
-            catch (error) {
-                onError(String(error));
-                return null;
-            }
-        }
-        if (handle === '!')
-            return source; // local tag
-        onError(`Could not resolve tag: ${source}`);
-        return null;
-    }
-    /**
-     * Given a fully resolved tag, returns its printable string form,
-     * taking into account current tag prefixes and defaults.
-     */
-    tagString(tag) {
-        for (const [handle, prefix] of Object.entries(this.tags)) {
-            if (tag.startsWith(prefix))
-                return handle + escapeTagName(tag.substring(prefix.length));
-        }
-        return tag[0] === '!' ? tag : `!<${tag}>`;
-    }
-    toString(doc) {
-        const lines = this.yaml.explicit
-            ? [`%YAML ${this.yaml.version || '1.2'}`]
-            : [];
-        const tagEntries = Object.entries(this.tags);
-        let tagNames;
-        if (doc && tagEntries.length > 0 && identity.isNode(doc.contents)) {
-            const tags = {};
-            visit.visit(doc.contents, (_key, node) => {
-                if (identity.isNode(node) && node.tag)
-                    tags[node.tag] = true;
-            });
-            tagNames = Object.keys(tags);
-        }
-        else
-            tagNames = [];
-        for (const [handle, prefix] of tagEntries) {
-            if (handle === '!!' && prefix === 'tag:yaml.org,2002:')
-                continue;
-            if (!doc || tagNames.some(tn => tn.startsWith(prefix)))
-                lines.push(`%TAG ${handle} ${prefix}`);
-        }
-        return lines.join('\n');
-    }
-}
-Directives.defaultYaml = { explicit: false, version: '1.2' };
-Directives.defaultTags = { '!!': 'tag:yaml.org,2002:' };
-
-exports.Directives = Directives;
-
-
-/***/ }),
-
-/***/ 1464:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-class YAMLError extends Error {
-    constructor(name, pos, code, message) {
-        super();
-        this.name = name;
-        this.code = code;
-        this.message = message;
-        this.pos = pos;
-    }
-}
-class YAMLParseError extends YAMLError {
-    constructor(pos, code, message) {
-        super('YAMLParseError', pos, code, message);
-    }
-}
-class YAMLWarning extends YAMLError {
-    constructor(pos, code, message) {
-        super('YAMLWarning', pos, code, message);
-    }
-}
-const prettifyError = (src, lc) => (error) => {
-    if (error.pos[0] === -1)
-        return;
-    error.linePos = error.pos.map(pos => lc.linePos(pos));
-    const { line, col } = error.linePos[0];
-    error.message += ` at line ${line}, column ${col}`;
-    let ci = col - 1;
-    let lineStr = src
-        .substring(lc.lineStarts[line - 1], lc.lineStarts[line])
-        .replace(/[\n\r]+$/, '');
-    // Trim to max 80 chars, keeping col position near the middle
-    if (ci >= 60 && lineStr.length > 80) {
-        const trimStart = Math.min(ci - 39, lineStr.length - 79);
-        lineStr = '…' + lineStr.substring(trimStart);
-        ci -= trimStart - 1;
-    }
-    if (lineStr.length > 80)
-        lineStr = lineStr.substring(0, 79) + '…';
-    // Include previous line in context if pointing at line start
-    if (line > 1 && /^ *$/.test(lineStr.substring(0, ci))) {
-        // Regexp won't match if start is trimmed
-        let prev = src.substring(lc.lineStarts[line - 2], lc.lineStarts[line - 1]);
-        if (prev.length > 80)
-            prev = prev.substring(0, 79) + '…\n';
-        lineStr = prev + lineStr;
-    }
-    if (/[^ ]/.test(lineStr)) {
-        let count = 1;
-        const end = error.linePos[1];
-        if (end?.line === line && end.col > col) {
-            count = Math.max(1, Math.min(end.col - col, 80 - ci));
-        }
-        const pointer = ' '.repeat(ci) + '^'.repeat(count);
-        error.message += `:\n\n${lineStr}\n${pointer}\n`;
-    }
-};
-
-exports.YAMLError = YAMLError;
-exports.YAMLParseError = YAMLParseError;
-exports.YAMLWarning = YAMLWarning;
-exports.prettifyError = prettifyError;
-
-
-/***/ }),
-
-/***/ 8815:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-var __webpack_unused_export__;
-
-
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var Schema = __nccwpck_require__(5840);
-var errors = __nccwpck_require__(1464);
-var Alias = __nccwpck_require__(4065);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
-var publicApi = __nccwpck_require__(4047);
-var visit = __nccwpck_require__(204);
-
-
-
-__webpack_unused_export__ = composer.Composer;
-__webpack_unused_export__ = Document.Document;
-__webpack_unused_export__ = Schema.Schema;
-__webpack_unused_export__ = errors.YAMLError;
-__webpack_unused_export__ = errors.YAMLParseError;
-__webpack_unused_export__ = errors.YAMLWarning;
-__webpack_unused_export__ = Alias.Alias;
-__webpack_unused_export__ = identity.isAlias;
-__webpack_unused_export__ = identity.isCollection;
-__webpack_unused_export__ = identity.isDocument;
-__webpack_unused_export__ = identity.isMap;
-__webpack_unused_export__ = identity.isNode;
-__webpack_unused_export__ = identity.isPair;
-__webpack_unused_export__ = identity.isScalar;
-__webpack_unused_export__ = identity.isSeq;
-__webpack_unused_export__ = Pair.Pair;
-__webpack_unused_export__ = Scalar.Scalar;
-__webpack_unused_export__ = YAMLMap.YAMLMap;
-__webpack_unused_export__ = YAMLSeq.YAMLSeq;
-__webpack_unused_export__ = cst;
-__webpack_unused_export__ = lexer.Lexer;
-__webpack_unused_export__ = lineCounter.LineCounter;
-__webpack_unused_export__ = parser.Parser;
-exports.qg = publicApi.parse;
-__webpack_unused_export__ = publicApi.parseAllDocuments;
-__webpack_unused_export__ = publicApi.parseDocument;
-__webpack_unused_export__ = publicApi.stringify;
-__webpack_unused_export__ = visit.visit;
-__webpack_unused_export__ = visit.visitAsync;
-
-
-/***/ }),
-
-/***/ 7249:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var node_process = __nccwpck_require__(932);
-
-function debug(logLevel, ...messages) {
-    if (logLevel === 'debug')
-        console.log(...messages);
-}
-function warn(logLevel, warning) {
-    if (logLevel === 'debug' || logLevel === 'warn') {
-        if (typeof node_process.emitWarning === 'function')
-            node_process.emitWarning(warning);
-        else
-            console.warn(warning);
-    }
-}
-
-exports.debug = debug;
-exports.warn = warn;
-
-
-/***/ }),
-
-/***/ 4065:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var anchors = __nccwpck_require__(1596);
-var visit = __nccwpck_require__(204);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
-
-class Alias extends Node.NodeBase {
-    constructor(source) {
-        super(identity.ALIAS);
-        this.source = source;
-        Object.defineProperty(this, 'tag', {
-            set() {
-                throw new Error('Alias nodes cannot have tags');
-            }
-        });
-    }
-    /**
-     * Resolve the value of this alias within `doc`, finding the last
-     * instance of the `source` anchor before this node.
-     */
-    resolve(doc, ctx) {
-        if (ctx?.maxAliasCount === 0)
-            throw new ReferenceError('Alias resolution is disabled');
-        let nodes;
-        if (ctx?.aliasResolveCache) {
-            nodes = ctx.aliasResolveCache;
-        }
-        else {
-            nodes = [];
-            visit.visit(doc, {
-                Node: (_key, node) => {
-                    if (identity.isAlias(node) || identity.hasAnchor(node))
-                        nodes.push(node);
-                }
-            });
-            if (ctx)
-                ctx.aliasResolveCache = nodes;
-        }
-        let found = undefined;
-        for (const node of nodes) {
-            if (node === this)
-                break;
-            if (node.anchor === this.source)
-                found = node;
-        }
-        if (found && ctx) {
-            const { anchors, doc, maxAliasCount } = ctx;
-            let data = anchors.get(found);
-            if (!data) {
-                // Resolve anchors for Node.prototype.toJS()
-                toJS.toJS(found, null, ctx);
-                data = anchors.get(found);
-            }
-            /* istanbul ignore if */
-            if (data?.res === undefined) {
-                const msg = 'This should not happen: Alias anchor was not resolved?';
-                throw new ReferenceError(msg);
-            }
-            if (maxAliasCount >= 0) {
-                data.count += 1;
-                if (data.aliasCount === 0)
-                    data.aliasCount = getAliasCount(doc, found, anchors);
-                if (data.count * data.aliasCount > maxAliasCount) {
-                    const msg = 'Excessive alias count indicates a resource exhaustion attack';
-                    throw new ReferenceError(msg);
-                }
-            }
-        }
-        return found;
-    }
-    toJSON(_arg, ctx) {
-        if (!ctx)
-            return { source: this.source };
-        const source = this.resolve(ctx.doc, ctx);
-        if (!source) {
-            const msg = `Unresolved alias (the anchor must be set before the alias): ${this.source}`;
-            throw new ReferenceError(msg);
-        }
-        return ctx.anchors.get(source).res;
-    }
-    toString(ctx, _onComment, _onChompKeep) {
-        const src = `*${this.source}`;
-        if (ctx) {
-            anchors.anchorIsValid(this.source);
-            if (ctx.options.verifyAliasOrder && !ctx.anchors.has(this.source)) {
-                const msg = `Unresolved alias (the anchor must be set before the alias): ${this.source}`;
-                throw new Error(msg);
-            }
-            if (ctx.implicitKey)
-                return `${src} `;
-        }
-        return src;
-    }
-}
-function getAliasCount(doc, node, anchors) {
-    if (identity.isAlias(node)) {
-        const source = node.resolve(doc);
-        const anchor = anchors && source && anchors.get(source);
-        return anchor ? anchor.count * anchor.aliasCount : 0;
-    }
-    else if (identity.isCollection(node)) {
-        let count = 0;
-        for (const item of node.items) {
-            const c = getAliasCount(doc, item, anchors);
-            if (c > count)
-                count = c;
-        }
-        return count;
-    }
-    else if (identity.isPair(node)) {
-        const kc = getAliasCount(doc, node.key, anchors);
-        const vc = getAliasCount(doc, node.value, anchors);
-        return Math.max(kc, vc);
-    }
-    return 1;
-}
-
-exports.Alias = Alias;
-
-
-/***/ }),
-
-/***/ 101:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var createNode = __nccwpck_require__(2404);
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-
-function collectionFromPath(schema, path, value) {
-    let v = value;
-    for (let i = path.length - 1; i >= 0; --i) {
-        const k = path[i];
-        if (typeof k === 'number' && Number.isInteger(k) && k >= 0) {
-            const a = [];
-            a[k] = v;
-            v = a;
-        }
-        else {
-            v = new Map([[k, v]]);
-        }
-    }
-    return createNode.createNode(v, undefined, {
-        aliasDuplicateObjects: false,
-        keepUndefined: false,
-        onAnchor: () => {
-            throw new Error('This should not happen, please report a bug.');
-        },
-        schema,
-        sourceObjects: new Map()
-    });
-}
-// Type guard is intentionally a little wrong so as to be more useful,
-// as it does not cover untypable empty non-string iterables (e.g. []).
-const isEmptyPath = (path) => path == null ||
-    (typeof path === 'object' && !!path[Symbol.iterator]().next().done);
-class Collection extends Node.NodeBase {
-    constructor(type, schema) {
-        super(type);
-        Object.defineProperty(this, 'schema', {
-            value: schema,
-            configurable: true,
-            enumerable: false,
-            writable: true
-        });
-    }
-    /**
-     * Create a copy of this collection.
-     *
-     * @param schema - If defined, overwrites the original's schema
-     */
-    clone(schema) {
-        const copy = Object.create(Object.getPrototypeOf(this), Object.getOwnPropertyDescriptors(this));
-        if (schema)
-            copy.schema = schema;
-        copy.items = copy.items.map(it => identity.isNode(it) || identity.isPair(it) ? it.clone(schema) : it);
-        if (this.range)
-            copy.range = this.range.slice();
-        return copy;
-    }
-    /**
-     * Adds a value to the collection. For `!!map` and `!!omap` the value must
-     * be a Pair instance or a `{ key, value }` object, which may not have a key
-     * that already exists in the map.
-     */
-    addIn(path, value) {
-        if (isEmptyPath(path))
-            this.add(value);
-        else {
-            const [key, ...rest] = path;
-            const node = this.get(key, true);
-            if (identity.isCollection(node))
-                node.addIn(rest, value);
-            else if (node === undefined && this.schema)
-                this.set(key, collectionFromPath(this.schema, rest, value));
-            else
-                throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
-        }
-    }
-    /**
-     * Removes a value from the collection.
-     * @returns `true` if the item was found and removed.
-     */
-    deleteIn(path) {
-        const [key, ...rest] = path;
-        if (rest.length === 0)
-            return this.delete(key);
-        const node = this.get(key, true);
-        if (identity.isCollection(node))
-            return node.deleteIn(rest);
-        else
-            throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
-    }
-    /**
-     * Returns item at `key`, or `undefined` if not found. By default unwraps
-     * scalar values from their surrounding node; to disable set `keepScalar` to
-     * `true` (collections are always returned intact).
-     */
-    getIn(path, keepScalar) {
-        const [key, ...rest] = path;
-        const node = this.get(key, true);
-        if (rest.length === 0)
-            return !keepScalar && identity.isScalar(node) ? node.value : node;
-        else
-            return identity.isCollection(node) ? node.getIn(rest, keepScalar) : undefined;
-    }
-    hasAllNullValues(allowScalar) {
-        return this.items.every(node => {
-            if (!identity.isPair(node))
-                return false;
-            const n = node.value;
-            return (n == null ||
-                (allowScalar &&
-                    identity.isScalar(n) &&
-                    n.value == null &&
-                    !n.commentBefore &&
-                    !n.comment &&
-                    !n.tag));
-        });
-    }
-    /**
-     * Checks if the collection includes a value with the key `key`.
-     */
-    hasIn(path) {
-        const [key, ...rest] = path;
-        if (rest.length === 0)
-            return this.has(key);
-        const node = this.get(key, true);
-        return identity.isCollection(node) ? node.hasIn(rest) : false;
-    }
-    /**
-     * Sets a value in this collection. For `!!set`, `value` needs to be a
-     * boolean to add/remove the item from the set.
-     */
-    setIn(path, value) {
-        const [key, ...rest] = path;
-        if (rest.length === 0) {
-            this.set(key, value);
-        }
-        else {
-            const node = this.get(key, true);
-            if (identity.isCollection(node))
-                node.setIn(rest, value);
-            else if (node === undefined && this.schema)
-                this.set(key, collectionFromPath(this.schema, rest, value));
-            else
-                throw new Error(`Expected YAML collection at ${key}. Remaining path: ${rest}`);
-        }
-    }
-}
-
-exports.Collection = Collection;
-exports.collectionFromPath = collectionFromPath;
-exports.isEmptyPath = isEmptyPath;
-
-
-/***/ }),
-
-/***/ 6673:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var applyReviver = __nccwpck_require__(3661);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
-
-class NodeBase {
-    constructor(type) {
-        Object.defineProperty(this, identity.NODE_TYPE, { value: type });
-    }
-    /** Create a copy of this node.  */
-    clone() {
-        const copy = Object.create(Object.getPrototypeOf(this), Object.getOwnPropertyDescriptors(this));
-        if (this.range)
-            copy.range = this.range.slice();
-        return copy;
-    }
-    /** A plain JavaScript representation of this node. */
-    toJS(doc, { mapAsMap, maxAliasCount, onAnchor, reviver } = {}) {
-        if (!identity.isDocument(doc))
-            throw new TypeError('A document argument is required');
-        const ctx = {
-            anchors: new Map(),
-            doc,
-            keep: true,
-            mapAsMap: mapAsMap === true,
-            mapKeyWarned: false,
-            maxAliasCount: typeof maxAliasCount === 'number' ? maxAliasCount : 100
-        };
-        const res = toJS.toJS(this, '', ctx);
-        if (typeof onAnchor === 'function')
-            for (const { count, res } of ctx.anchors.values())
-                onAnchor(res, count);
-        return typeof reviver === 'function'
-            ? applyReviver.applyReviver(reviver, { '': res }, '', res)
-            : res;
-    }
-}
-
-exports.NodeBase = NodeBase;
-
-
-/***/ }),
-
-/***/ 7165:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var createNode = __nccwpck_require__(2404);
-var stringifyPair = __nccwpck_require__(9748);
-var addPairToJSMap = __nccwpck_require__(7104);
-var identity = __nccwpck_require__(1127);
-
-function createPair(key, value, ctx) {
-    const k = createNode.createNode(key, undefined, ctx);
-    const v = createNode.createNode(value, undefined, ctx);
-    return new Pair(k, v);
-}
-class Pair {
-    constructor(key, value = null) {
-        Object.defineProperty(this, identity.NODE_TYPE, { value: identity.PAIR });
-        this.key = key;
-        this.value = value;
-    }
-    clone(schema) {
-        let { key, value } = this;
-        if (identity.isNode(key))
-            key = key.clone(schema);
-        if (identity.isNode(value))
-            value = value.clone(schema);
-        return new Pair(key, value);
-    }
-    toJSON(_, ctx) {
-        const pair = ctx?.mapAsMap ? new Map() : {};
-        return addPairToJSMap.addPairToJSMap(ctx, pair, this);
-    }
-    toString(ctx, onComment, onChompKeep) {
-        return ctx?.doc
-            ? stringifyPair.stringifyPair(this, ctx, onComment, onChompKeep)
-            : JSON.stringify(this);
-    }
-}
-
-exports.Pair = Pair;
-exports.createPair = createPair;
-
-
-/***/ }),
-
-/***/ 3301:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Node = __nccwpck_require__(6673);
-var toJS = __nccwpck_require__(4043);
-
-const isScalarValue = (value) => !value || (typeof value !== 'function' && typeof value !== 'object');
-class Scalar extends Node.NodeBase {
-    constructor(value) {
-        super(identity.SCALAR);
-        this.value = value;
-    }
-    toJSON(arg, ctx) {
-        return ctx?.keep ? this.value : toJS.toJS(this.value, arg, ctx);
-    }
-    toString() {
-        return String(this.value);
-    }
-}
-Scalar.BLOCK_FOLDED = 'BLOCK_FOLDED';
-Scalar.BLOCK_LITERAL = 'BLOCK_LITERAL';
-Scalar.PLAIN = 'PLAIN';
-Scalar.QUOTE_DOUBLE = 'QUOTE_DOUBLE';
-Scalar.QUOTE_SINGLE = 'QUOTE_SINGLE';
-
-exports.Scalar = Scalar;
-exports.isScalarValue = isScalarValue;
-
-
-/***/ }),
-
-/***/ 4454:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var stringifyCollection = __nccwpck_require__(1212);
-var addPairToJSMap = __nccwpck_require__(7104);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-
-function findPair(items, key) {
-    const k = identity.isScalar(key) ? key.value : key;
-    for (const it of items) {
-        if (identity.isPair(it)) {
-            if (it.key === key || it.key === k)
-                return it;
-            if (identity.isScalar(it.key) && it.key.value === k)
-                return it;
-        }
-    }
-    return undefined;
-}
-class YAMLMap extends Collection.Collection {
-    static get tagName() {
-        return 'tag:yaml.org,2002:map';
-    }
-    constructor(schema) {
-        super(identity.MAP, schema);
-        this.items = [];
-    }
-    /**
-     * A generic collection parsing method that can be extended
-     * to other node classes that inherit from YAMLMap
-     */
-    static from(schema, obj, ctx) {
-        const { keepUndefined, replacer } = ctx;
-        const map = new this(schema);
-        const add = (key, value) => {
-            if (typeof replacer === 'function')
-                value = replacer.call(obj, key, value);
-            else if (Array.isArray(replacer) && !replacer.includes(key))
-                return;
-            if (value !== undefined || keepUndefined)
-                map.items.push(Pair.createPair(key, value, ctx));
-        };
-        if (obj instanceof Map) {
-            for (const [key, value] of obj)
-                add(key, value);
-        }
-        else if (obj && typeof obj === 'object') {
-            for (const key of Object.keys(obj))
-                add(key, obj[key]);
-        }
-        if (typeof schema.sortMapEntries === 'function') {
-            map.items.sort(schema.sortMapEntries);
-        }
-        return map;
-    }
-    /**
-     * Adds a value to the collection.
-     *
-     * @param overwrite - If not set `true`, using a key that is already in the
-     *   collection will throw. Otherwise, overwrites the previous value.
-     */
-    add(pair, overwrite) {
-        let _pair;
-        if (identity.isPair(pair))
-            _pair = pair;
-        else if (!pair || typeof pair !== 'object' || !('key' in pair)) {
-            // In TypeScript, this never happens.
-            _pair = new Pair.Pair(pair, pair?.value);
-        }
-        else
-            _pair = new Pair.Pair(pair.key, pair.value);
-        const prev = findPair(this.items, _pair.key);
-        const sortEntries = this.schema?.sortMapEntries;
-        if (prev) {
-            if (!overwrite)
-                throw new Error(`Key ${_pair.key} already set`);
-            // For scalars, keep the old node & its comments and anchors
-            if (identity.isScalar(prev.value) && Scalar.isScalarValue(_pair.value))
-                prev.value.value = _pair.value;
-            else
-                prev.value = _pair.value;
-        }
-        else if (sortEntries) {
-            const i = this.items.findIndex(item => sortEntries(_pair, item) < 0);
-            if (i === -1)
-                this.items.push(_pair);
-            else
-                this.items.splice(i, 0, _pair);
-        }
-        else {
-            this.items.push(_pair);
-        }
-    }
-    delete(key) {
-        const it = findPair(this.items, key);
-        if (!it)
-            return false;
-        const del = this.items.splice(this.items.indexOf(it), 1);
-        return del.length > 0;
-    }
-    get(key, keepScalar) {
-        const it = findPair(this.items, key);
-        const node = it?.value;
-        return (!keepScalar && identity.isScalar(node) ? node.value : node) ?? undefined;
-    }
-    has(key) {
-        return !!findPair(this.items, key);
-    }
-    set(key, value) {
-        this.add(new Pair.Pair(key, value), true);
-    }
-    /**
-     * @param ctx - Conversion context, originally set in Document#toJS()
-     * @param {Class} Type - If set, forces the returned collection type
-     * @returns Instance of Type, Map, or Object
-     */
-    toJSON(_, ctx, Type) {
-        const map = Type ? new Type() : ctx?.mapAsMap ? new Map() : {};
-        if (ctx?.onCreate)
-            ctx.onCreate(map);
-        for (const item of this.items)
-            addPairToJSMap.addPairToJSMap(ctx, map, item);
-        return map;
-    }
-    toString(ctx, onComment, onChompKeep) {
-        if (!ctx)
-            return JSON.stringify(this);
-        for (const item of this.items) {
-            if (!identity.isPair(item))
-                throw new Error(`Map items must all be pairs; found ${JSON.stringify(item)} instead`);
-        }
-        if (!ctx.allNullValues && this.hasAllNullValues(false))
-            ctx = Object.assign({}, ctx, { allNullValues: true });
-        return stringifyCollection.stringifyCollection(this, ctx, {
-            blockItemPrefix: '',
-            flowChars: { start: '{', end: '}' },
-            itemIndent: ctx.indent || '',
-            onChompKeep,
-            onComment
-        });
-    }
-}
-
-exports.YAMLMap = YAMLMap;
-exports.findPair = findPair;
-
-
-/***/ }),
-
-/***/ 2223:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var createNode = __nccwpck_require__(2404);
-var stringifyCollection = __nccwpck_require__(1212);
-var Collection = __nccwpck_require__(101);
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var toJS = __nccwpck_require__(4043);
-
-class YAMLSeq extends Collection.Collection {
-    static get tagName() {
-        return 'tag:yaml.org,2002:seq';
-    }
-    constructor(schema) {
-        super(identity.SEQ, schema);
-        this.items = [];
-    }
-    add(value) {
-        this.items.push(value);
-    }
-    /**
-     * Removes a value from the collection.
-     *
-     * `key` must contain a representation of an integer for this to succeed.
-     * It may be wrapped in a `Scalar`.
-     *
-     * @returns `true` if the item was found and removed.
-     */
-    delete(key) {
-        const idx = asItemIndex(key);
-        if (typeof idx !== 'number')
-            return false;
-        const del = this.items.splice(idx, 1);
-        return del.length > 0;
-    }
-    get(key, keepScalar) {
-        const idx = asItemIndex(key);
-        if (typeof idx !== 'number')
-            return undefined;
-        const it = this.items[idx];
-        return !keepScalar && identity.isScalar(it) ? it.value : it;
-    }
-    /**
-     * Checks if the collection includes a value with the key `key`.
-     *
-     * `key` must contain a representation of an integer for this to succeed.
-     * It may be wrapped in a `Scalar`.
-     */
-    has(key) {
-        const idx = asItemIndex(key);
-        return typeof idx === 'number' && idx < this.items.length;
-    }
-    /**
-     * Sets a value in this collection. For `!!set`, `value` needs to be a
-     * boolean to add/remove the item from the set.
-     *
-     * If `key` does not contain a representation of an integer, this will throw.
-     * It may be wrapped in a `Scalar`.
-     */
-    set(key, value) {
-        const idx = asItemIndex(key);
-        if (typeof idx !== 'number')
-            throw new Error(`Expected a valid index, not ${key}.`);
-        const prev = this.items[idx];
-        if (identity.isScalar(prev) && Scalar.isScalarValue(value))
-            prev.value = value;
-        else
-            this.items[idx] = value;
-    }
-    toJSON(_, ctx) {
-        const seq = [];
-        if (ctx?.onCreate)
-            ctx.onCreate(seq);
-        let i = 0;
-        for (const item of this.items)
-            seq.push(toJS.toJS(item, String(i++), ctx));
-        return seq;
-    }
-    toString(ctx, onComment, onChompKeep) {
-        if (!ctx)
-            return JSON.stringify(this);
-        return stringifyCollection.stringifyCollection(this, ctx, {
-            blockItemPrefix: '- ',
-            flowChars: { start: '[', end: ']' },
-            itemIndent: (ctx.indent || '') + '  ',
-            onChompKeep,
-            onComment
-        });
-    }
-    static from(schema, obj, ctx) {
-        const { replacer } = ctx;
-        const seq = new this(schema);
-        if (obj && Symbol.iterator in Object(obj)) {
-            let i = 0;
-            for (let it of obj) {
-                if (typeof replacer === 'function') {
-                    const key = obj instanceof Set ? it : String(i++);
-                    it = replacer.call(obj, key, it);
-                }
-                seq.items.push(createNode.createNode(it, undefined, ctx));
-            }
-        }
-        return seq;
-    }
-}
-function asItemIndex(key) {
-    let idx = identity.isScalar(key) ? key.value : key;
-    if (idx && typeof idx === 'string')
-        idx = Number(idx);
-    return typeof idx === 'number' && Number.isInteger(idx) && idx >= 0
-        ? idx
-        : null;
-}
-
-exports.YAMLSeq = YAMLSeq;
-
-
-/***/ }),
-
-/***/ 7104:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var log = __nccwpck_require__(7249);
-var merge = __nccwpck_require__(452);
-var stringify = __nccwpck_require__(2148);
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
-
-function addPairToJSMap(ctx, map, { key, value }) {
-    if (identity.isNode(key) && key.addToJSMap)
-        key.addToJSMap(ctx, map, value);
-    // TODO: Should drop this special case for bare << handling
-    else if (merge.isMergeKey(ctx, key))
-        merge.addMergeToJSMap(ctx, map, value);
-    else {
-        const jsKey = toJS.toJS(key, '', ctx);
-        if (map instanceof Map) {
-            map.set(jsKey, toJS.toJS(value, jsKey, ctx));
-        }
-        else if (map instanceof Set) {
-            map.add(jsKey);
-        }
-        else {
-            const stringKey = stringifyKey(key, jsKey, ctx);
-            const jsValue = toJS.toJS(value, stringKey, ctx);
-            if (stringKey in map)
-                Object.defineProperty(map, stringKey, {
-                    value: jsValue,
-                    writable: true,
-                    enumerable: true,
-                    configurable: true
-                });
-            else
-                map[stringKey] = jsValue;
-        }
-    }
-    return map;
-}
-function stringifyKey(key, jsKey, ctx) {
-    if (jsKey === null)
-        return '';
-    // eslint-disable-next-line @typescript-eslint/no-base-to-string
-    if (typeof jsKey !== 'object')
-        return String(jsKey);
-    if (identity.isNode(key) && ctx?.doc) {
-        const strCtx = stringify.createStringifyContext(ctx.doc, {});
-        strCtx.anchors = new Set();
-        for (const node of ctx.anchors.keys())
-            strCtx.anchors.add(node.anchor);
-        strCtx.inFlow = true;
-        strCtx.inStringifyKey = true;
-        const strKey = key.toString(strCtx);
-        if (!ctx.mapKeyWarned) {
-            let jsonStr = JSON.stringify(strKey);
-            if (jsonStr.length > 40)
-                jsonStr = jsonStr.substring(0, 36) + '..."';
-            log.warn(ctx.doc.options.logLevel, `Keys with collection values will be stringified due to JS Object restrictions: ${jsonStr}. Set mapAsMap: true to use object keys.`);
-            ctx.mapKeyWarned = true;
-        }
-        return strKey;
-    }
-    return JSON.stringify(jsKey);
-}
-
-exports.addPairToJSMap = addPairToJSMap;
-
-
-/***/ }),
-
-/***/ 1127:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-const ALIAS = Symbol.for('yaml.alias');
-const DOC = Symbol.for('yaml.document');
-const MAP = Symbol.for('yaml.map');
-const PAIR = Symbol.for('yaml.pair');
-const SCALAR = Symbol.for('yaml.scalar');
-const SEQ = Symbol.for('yaml.seq');
-const NODE_TYPE = Symbol.for('yaml.node.type');
-const isAlias = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === ALIAS;
-const isDocument = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === DOC;
-const isMap = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === MAP;
-const isPair = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === PAIR;
-const isScalar = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === SCALAR;
-const isSeq = (node) => !!node && typeof node === 'object' && node[NODE_TYPE] === SEQ;
-function isCollection(node) {
-    if (node && typeof node === 'object')
-        switch (node[NODE_TYPE]) {
-            case MAP:
-            case SEQ:
-                return true;
-        }
-    return false;
-}
-function isNode(node) {
-    if (node && typeof node === 'object')
-        switch (node[NODE_TYPE]) {
-            case ALIAS:
-            case MAP:
-            case SCALAR:
-            case SEQ:
-                return true;
-        }
-    return false;
-}
-const hasAnchor = (node) => (isScalar(node) || isCollection(node)) && !!node.anchor;
-
-exports.ALIAS = ALIAS;
-exports.DOC = DOC;
-exports.MAP = MAP;
-exports.NODE_TYPE = NODE_TYPE;
-exports.PAIR = PAIR;
-exports.SCALAR = SCALAR;
-exports.SEQ = SEQ;
-exports.hasAnchor = hasAnchor;
-exports.isAlias = isAlias;
-exports.isCollection = isCollection;
-exports.isDocument = isDocument;
-exports.isMap = isMap;
-exports.isNode = isNode;
-exports.isPair = isPair;
-exports.isScalar = isScalar;
-exports.isSeq = isSeq;
-
-
-/***/ }),
-
-/***/ 4043:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-
-/**
- * Recursively convert any node or its contents to native JavaScript
- *
- * @param value - The input value
- * @param arg - If `value` defines a `toJSON()` method, use this
- *   as its first argument
- * @param ctx - Conversion context, originally set in Document#toJS(). If
- *   `{ keep: true }` is not set, output should be suitable for JSON
- *   stringification.
- */
-function toJS(value, arg, ctx) {
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-return
-    if (Array.isArray(value))
-        return value.map((v, i) => toJS(v, String(i), ctx));
-    if (value && typeof value.toJSON === 'function') {
-        // eslint-disable-next-line @typescript-eslint/no-unsafe-call
-        if (!ctx || !identity.hasAnchor(value))
-            return value.toJSON(arg, ctx);
-        const data = { aliasCount: 0, count: 1, res: undefined };
-        ctx.anchors.set(value, data);
-        ctx.onCreate = res => {
-            data.res = res;
-            delete ctx.onCreate;
-        };
-        const res = value.toJSON(arg, ctx);
-        if (ctx.onCreate)
-            ctx.onCreate(res);
-        return res;
-    }
-    if (typeof value === 'bigint' && !ctx?.keep)
-        return Number(value);
-    return value;
-}
-
-exports.toJS = toJS;
-
-
-/***/ }),
-
-/***/ 110:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var resolveBlockScalar = __nccwpck_require__(8913);
-var resolveFlowScalar = __nccwpck_require__(6842);
-var errors = __nccwpck_require__(1464);
-var stringifyString = __nccwpck_require__(3069);
-
-function resolveAsScalar(token, strict = true, onError) {
-    if (token) {
-        const _onError = (pos, code, message) => {
-            const offset = typeof pos === 'number' ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
-            if (onError)
-                onError(offset, code, message);
-            else
-                throw new errors.YAMLParseError([offset, offset + 1], code, message);
-        };
-        switch (token.type) {
-            case 'scalar':
-            case 'single-quoted-scalar':
-            case 'double-quoted-scalar':
-                return resolveFlowScalar.resolveFlowScalar(token, strict, _onError);
-            case 'block-scalar':
-                return resolveBlockScalar.resolveBlockScalar({ options: { strict } }, token, _onError);
-        }
-    }
-    return null;
-}
-/**
- * Create a new scalar token with `value`
- *
- * Values that represent an actual string but may be parsed as a different type should use a `type` other than `'PLAIN'`,
- * as this function does not support any schema operations and won't check for such conflicts.
- *
- * @param value The string representation of the value, which will have its content properly indented.
- * @param context.end Comments and whitespace after the end of the value, or after the block scalar header. If undefined, a newline will be added.
- * @param context.implicitKey Being within an implicit key may affect the resolved type of the token's value.
- * @param context.indent The indent level of the token.
- * @param context.inFlow Is this scalar within a flow collection? This may affect the resolved type of the token's value.
- * @param context.offset The offset position of the token.
- * @param context.type The preferred type of the scalar token. If undefined, the previous type of the `token` will be used, defaulting to `'PLAIN'`.
- */
-function createScalarToken(value, context) {
-    const { implicitKey = false, indent, inFlow = false, offset = -1, type = 'PLAIN' } = context;
-    const source = stringifyString.stringifyString({ type, value }, {
-        implicitKey,
-        indent: indent > 0 ? ' '.repeat(indent) : '',
-        inFlow,
-        options: { blockQuote: true, lineWidth: -1 }
-    });
-    const end = context.end ?? [
-        { type: 'newline', offset: -1, indent, source: '\n' }
-    ];
-    switch (source[0]) {
-        case '|':
-        case '>': {
-            const he = source.indexOf('\n');
-            const head = source.substring(0, he);
-            const body = source.substring(he + 1) + '\n';
-            const props = [
-                { type: 'block-scalar-header', offset, indent, source: head }
-            ];
-            if (!addEndtoBlockProps(props, end))
-                props.push({ type: 'newline', offset: -1, indent, source: '\n' });
-            return { type: 'block-scalar', offset, indent, props, source: body };
-        }
-        case '"':
-            return { type: 'double-quoted-scalar', offset, indent, source, end };
-        case "'":
-            return { type: 'single-quoted-scalar', offset, indent, source, end };
-        default:
-            return { type: 'scalar', offset, indent, source, end };
-    }
-}
-/**
- * Set the value of `token` to the given string `value`, overwriting any previous contents and type that it may have.
- *
- * Best efforts are made to retain any comments previously associated with the `token`,
- * though all contents within a collection's `items` will be overwritten.
- *
- * Values that represent an actual string but may be parsed as a different type should use a `type` other than `'PLAIN'`,
- * as this function does not support any schema operations and won't check for such conflicts.
- *
- * @param token Any token. If it does not include an `indent` value, the value will be stringified as if it were an implicit key.
- * @param value The string representation of the value, which will have its content properly indented.
- * @param context.afterKey In most cases, values after a key should have an additional level of indentation.
- * @param context.implicitKey Being within an implicit key may affect the resolved type of the token's value.
- * @param context.inFlow Being within a flow collection may affect the resolved type of the token's value.
- * @param context.type The preferred type of the scalar token. If undefined, the previous type of the `token` will be used, defaulting to `'PLAIN'`.
- */
-function setScalarValue(token, value, context = {}) {
-    let { afterKey = false, implicitKey = false, inFlow = false, type } = context;
-    let indent = 'indent' in token ? token.indent : null;
-    if (afterKey && typeof indent === 'number')
-        indent += 2;
-    if (!type)
-        switch (token.type) {
-            case 'single-quoted-scalar':
-                type = 'QUOTE_SINGLE';
-                break;
-            case 'double-quoted-scalar':
-                type = 'QUOTE_DOUBLE';
-                break;
-            case 'block-scalar': {
-                const header = token.props[0];
-                if (header.type !== 'block-scalar-header')
-                    throw new Error('Invalid block scalar header');
-                type = header.source[0] === '>' ? 'BLOCK_FOLDED' : 'BLOCK_LITERAL';
-                break;
-            }
-            default:
-                type = 'PLAIN';
-        }
-    const source = stringifyString.stringifyString({ type, value }, {
-        implicitKey: implicitKey || indent === null,
-        indent: indent !== null && indent > 0 ? ' '.repeat(indent) : '',
-        inFlow,
-        options: { blockQuote: true, lineWidth: -1 }
-    });
-    switch (source[0]) {
-        case '|':
-        case '>':
-            setBlockScalarValue(token, source);
-            break;
-        case '"':
-            setFlowScalarValue(token, source, 'double-quoted-scalar');
-            break;
-        case "'":
-            setFlowScalarValue(token, source, 'single-quoted-scalar');
-            break;
-        default:
-            setFlowScalarValue(token, source, 'scalar');
-    }
-}
-function setBlockScalarValue(token, source) {
-    const he = source.indexOf('\n');
-    const head = source.substring(0, he);
-    const body = source.substring(he + 1) + '\n';
-    if (token.type === 'block-scalar') {
-        const header = token.props[0];
-        if (header.type !== 'block-scalar-header')
-            throw new Error('Invalid block scalar header');
-        header.source = head;
-        token.source = body;
-    }
-    else {
-        const { offset } = token;
-        const indent = 'indent' in token ? token.indent : -1;
-        const props = [
-            { type: 'block-scalar-header', offset, indent, source: head }
-        ];
-        if (!addEndtoBlockProps(props, 'end' in token ? token.end : undefined))
-            props.push({ type: 'newline', offset: -1, indent, source: '\n' });
-        for (const key of Object.keys(token))
-            if (key !== 'type' && key !== 'offset')
-                delete token[key];
-        Object.assign(token, { type: 'block-scalar', indent, props, source: body });
-    }
-}
-/** @returns `true` if last token is a newline */
-function addEndtoBlockProps(props, end) {
-    if (end)
-        for (const st of end)
-            switch (st.type) {
-                case 'space':
-                case 'comment':
-                    props.push(st);
-                    break;
-                case 'newline':
-                    props.push(st);
-                    return true;
-            }
-    return false;
-}
-function setFlowScalarValue(token, source, type) {
-    switch (token.type) {
-        case 'scalar':
-        case 'double-quoted-scalar':
-        case 'single-quoted-scalar':
-            token.type = type;
-            token.source = source;
-            break;
-        case 'block-scalar': {
-            const end = token.props.slice(1);
-            let oa = source.length;
-            if (token.props[0].type === 'block-scalar-header')
-                oa -= token.props[0].source.length;
-            for (const tok of end)
-                tok.offset += oa;
-            delete token.props;
-            Object.assign(token, { type, source, end });
-            break;
-        }
-        case 'block-map':
-        case 'block-seq': {
-            const offset = token.offset + source.length;
-            const nl = { type: 'newline', offset, indent: token.indent, source: '\n' };
-            delete token.items;
-            Object.assign(token, { type, source, end: [nl] });
-            break;
-        }
-        default: {
-            const indent = 'indent' in token ? token.indent : -1;
-            const end = 'end' in token && Array.isArray(token.end)
-                ? token.end.filter(st => st.type === 'space' ||
-                    st.type === 'comment' ||
-                    st.type === 'newline')
-                : [];
-            for (const key of Object.keys(token))
-                if (key !== 'type' && key !== 'offset')
-                    delete token[key];
-            Object.assign(token, { type, indent, source, end });
-        }
-    }
-}
-
-exports.createScalarToken = createScalarToken;
-exports.resolveAsScalar = resolveAsScalar;
-exports.setScalarValue = setScalarValue;
-
-
-/***/ }),
-
-/***/ 1733:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-/**
- * Stringify a CST document, token, or collection item
- *
- * Fair warning: This applies no validation whatsoever, and
- * simply concatenates the sources in their logical order.
- */
-const stringify = (cst) => 'type' in cst ? stringifyToken(cst) : stringifyItem(cst);
-function stringifyToken(token) {
-    switch (token.type) {
-        case 'block-scalar': {
-            let res = '';
-            for (const tok of token.props)
-                res += stringifyToken(tok);
-            return res + token.source;
-        }
-        case 'block-map':
-        case 'block-seq': {
-            let res = '';
-            for (const item of token.items)
-                res += stringifyItem(item);
-            return res;
-        }
-        case 'flow-collection': {
-            let res = token.start.source;
-            for (const item of token.items)
-                res += stringifyItem(item);
-            for (const st of token.end)
-                res += st.source;
-            return res;
-        }
-        case 'document': {
-            let res = stringifyItem(token);
-            if (token.end)
-                for (const st of token.end)
-                    res += st.source;
-            return res;
-        }
-        default: {
-            let res = token.source;
-            if ('end' in token && token.end)
-                for (const st of token.end)
-                    res += st.source;
-            return res;
-        }
-    }
-}
-function stringifyItem({ start, key, sep, value }) {
-    let res = '';
-    for (const st of start)
-        res += st.source;
-    if (key)
-        res += stringifyToken(key);
-    if (sep)
-        for (const st of sep)
-            res += st.source;
-    if (value)
-        res += stringifyToken(value);
-    return res;
-}
-
-exports.stringify = stringify;
-
-
-/***/ }),
-
-/***/ 7715:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-const BREAK = Symbol('break visit');
-const SKIP = Symbol('skip children');
-const REMOVE = Symbol('remove item');
-/**
- * Apply a visitor to a CST document or item.
- *
- * Walks through the tree (depth-first) starting from the root, calling a
- * `visitor` function with two arguments when entering each item:
- *   - `item`: The current item, which included the following members:
- *     - `start: SourceToken[]` – Source tokens before the key or value,
- *       possibly including its anchor or tag.
- *     - `key?: Token | null` – Set for pair values. May then be `null`, if
- *       the key before the `:` separator is empty.
- *     - `sep?: SourceToken[]` – Source tokens between the key and the value,
- *       which should include the `:` map value indicator if `value` is set.
- *     - `value?: Token` – The value of a sequence item, or of a map pair.
- *   - `path`: The steps from the root to the current node, as an array of
- *     `['key' | 'value', number]` tuples.
- *
- * The return value of the visitor may be used to control the traversal:
- *   - `undefined` (default): Do nothing and continue
- *   - `visit.SKIP`: Do not visit the children of this token, continue with
- *      next sibling
- *   - `visit.BREAK`: Terminate traversal completely
- *   - `visit.REMOVE`: Remove the current item, then continue with the next one
- *   - `number`: Set the index of the next step. This is useful especially if
- *     the index of the current token has changed.
- *   - `function`: Define the next visitor for this item. After the original
- *     visitor is called on item entry, next visitors are called after handling
- *     a non-empty `key` and when exiting the item.
- */
-function visit(cst, visitor) {
-    if ('type' in cst && cst.type === 'document')
-        cst = { start: cst.start, value: cst.value };
-    _visit(Object.freeze([]), cst, visitor);
-}
-// Without the `as symbol` casts, TS declares these in the `visit`
-// namespace using `var`, but then complains about that because
-// `unique symbol` must be `const`.
-/** Terminate visit traversal completely */
-visit.BREAK = BREAK;
-/** Do not visit the children of the current item */
-visit.SKIP = SKIP;
-/** Remove the current item */
-visit.REMOVE = REMOVE;
-/** Find the item at `path` from `cst` as the root */
-visit.itemAtPath = (cst, path) => {
-    let item = cst;
-    for (const [field, index] of path) {
-        const tok = item?.[field];
-        if (tok && 'items' in tok) {
-            item = tok.items[index];
-        }
-        else
-            return undefined;
-    }
-    return item;
-};
-/**
- * Get the immediate parent collection of the item at `path` from `cst` as the root.
- *
- * Throws an error if the collection is not found, which should never happen if the item itself exists.
- */
-visit.parentCollection = (cst, path) => {
-    const parent = visit.itemAtPath(cst, path.slice(0, -1));
-    const field = path[path.length - 1][0];
-    const coll = parent?.[field];
-    if (coll && 'items' in coll)
-        return coll;
-    throw new Error('Parent collection not found');
-};
-function _visit(path, item, visitor) {
-    let ctrl = visitor(item, path);
-    if (typeof ctrl === 'symbol')
-        return ctrl;
-    for (const field of ['key', 'value']) {
-        const token = item[field];
-        if (token && 'items' in token) {
-            for (let i = 0; i < token.items.length; ++i) {
-                const ci = _visit(Object.freeze(path.concat([[field, i]])), token.items[i], visitor);
-                if (typeof ci === 'number')
-                    i = ci - 1;
-                else if (ci === BREAK)
-                    return BREAK;
-                else if (ci === REMOVE) {
-                    token.items.splice(i, 1);
-                    i -= 1;
-                }
-            }
-            if (typeof ctrl === 'function' && field === 'key')
-                ctrl = ctrl(item, path);
-        }
-    }
-    return typeof ctrl === 'function' ? ctrl(item, path) : ctrl;
-}
-
-exports.visit = visit;
-
-
-/***/ }),
-
-/***/ 3461:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var cstScalar = __nccwpck_require__(110);
-var cstStringify = __nccwpck_require__(1733);
-var cstVisit = __nccwpck_require__(7715);
-
-/** The byte order mark */
-const BOM = '\u{FEFF}';
-/** Start of doc-mode */
-const DOCUMENT = '\x02'; // C0: Start of Text
-/** Unexpected end of flow-mode */
-const FLOW_END = '\x18'; // C0: Cancel
-/** Next token is a scalar value */
-const SCALAR = '\x1f'; // C0: Unit Separator
-/** @returns `true` if `token` is a flow or block collection */
-const isCollection = (token) => !!token && 'items' in token;
-/** @returns `true` if `token` is a flow or block scalar; not an alias */
-const isScalar = (token) => !!token &&
-    (token.type === 'scalar' ||
-        token.type === 'single-quoted-scalar' ||
-        token.type === 'double-quoted-scalar' ||
-        token.type === 'block-scalar');
-/* istanbul ignore next */
-/** Get a printable representation of a lexer token */
-function prettyToken(token) {
-    switch (token) {
-        case BOM:
-            return '<BOM>';
-        case DOCUMENT:
-            return '<DOC>';
-        case FLOW_END:
-            return '<FLOW_END>';
-        case SCALAR:
-            return '<SCALAR>';
-        default:
-            return JSON.stringify(token);
-    }
-}
-/** Identify the type of a lexer token. May return `null` for unknown tokens. */
-function tokenType(source) {
-    switch (source) {
-        case BOM:
-            return 'byte-order-mark';
-        case DOCUMENT:
-            return 'doc-mode';
-        case FLOW_END:
-            return 'flow-error-end';
-        case SCALAR:
-            return 'scalar';
-        case '---':
-            return 'doc-start';
-        case '...':
-            return 'doc-end';
-        case '':
-        case '\n':
-        case '\r\n':
-            return 'newline';
-        case '-':
-            return 'seq-item-ind';
-        case '?':
-            return 'explicit-key-ind';
-        case ':':
-            return 'map-value-ind';
-        case '{':
-            return 'flow-map-start';
-        case '}':
-            return 'flow-map-end';
-        case '[':
-            return 'flow-seq-start';
-        case ']':
-            return 'flow-seq-end';
-        case ',':
-            return 'comma';
-    }
-    switch (source[0]) {
-        case ' ':
-        case '\t':
-            return 'space';
-        case '#':
-            return 'comment';
-        case '%':
-            return 'directive-line';
-        case '*':
-            return 'alias';
-        case '&':
-            return 'anchor';
-        case '!':
-            return 'tag';
-        case "'":
-            return 'single-quoted-scalar';
-        case '"':
-            return 'double-quoted-scalar';
-        case '|':
-        case '>':
-            return 'block-scalar-header';
-    }
-    return null;
-}
-
-exports.createScalarToken = cstScalar.createScalarToken;
-exports.resolveAsScalar = cstScalar.resolveAsScalar;
-exports.setScalarValue = cstScalar.setScalarValue;
-exports.stringify = cstStringify.stringify;
-exports.visit = cstVisit.visit;
-exports.BOM = BOM;
-exports.DOCUMENT = DOCUMENT;
-exports.FLOW_END = FLOW_END;
-exports.SCALAR = SCALAR;
-exports.isCollection = isCollection;
-exports.isScalar = isScalar;
-exports.prettyToken = prettyToken;
-exports.tokenType = tokenType;
-
-
-/***/ }),
-
-/***/ 361:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var cst = __nccwpck_require__(3461);
-
-/*
-START -> stream
-
-stream
-  directive -> line-end -> stream
-  indent + line-end -> stream
-  [else] -> line-start
-
-line-end
-  comment -> line-end
-  newline -> .
-  input-end -> END
-
-line-start
-  doc-start -> doc
-  doc-end -> stream
-  [else] -> indent -> block-start
-
-block-start
-  seq-item-start -> block-start
-  explicit-key-start -> block-start
-  map-value-start -> block-start
-  [else] -> doc
-
-doc
-  line-end -> line-start
-  spaces -> doc
-  anchor -> doc
-  tag -> doc
-  flow-start -> flow -> doc
-  flow-end -> error -> doc
-  seq-item-start -> error -> doc
-  explicit-key-start -> error -> doc
-  map-value-start -> doc
-  alias -> doc
-  quote-start -> quoted-scalar -> doc
-  block-scalar-header -> line-end -> block-scalar(min) -> line-start
-  [else] -> plain-scalar(false, min) -> doc
-
-flow
-  line-end -> flow
-  spaces -> flow
-  anchor -> flow
-  tag -> flow
-  flow-start -> flow -> flow
-  flow-end -> .
-  seq-item-start -> error -> flow
-  explicit-key-start -> flow
-  map-value-start -> flow
-  alias -> flow
-  quote-start -> quoted-scalar -> flow
-  comma -> flow
-  [else] -> plain-scalar(true, 0) -> flow
-
-quoted-scalar
-  quote-end -> .
-  [else] -> quoted-scalar
-
-block-scalar(min)
-  newline + peek(indent < min) -> .
-  [else] -> block-scalar(min)
-
-plain-scalar(is-flow, min)
-  scalar-end(is-flow) -> .
-  peek(newline + (indent < min)) -> .
-  [else] -> plain-scalar(min)
-*/
-function isEmpty(ch) {
-    switch (ch) {
-        case undefined:
-        case ' ':
-        case '\n':
-        case '\r':
-        case '\t':
-            return true;
-        default:
-            return false;
-    }
-}
-const hexDigits = new Set('0123456789ABCDEFabcdef');
-const tagChars = new Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-#;/?:@&=+$_.!~*'()");
-const flowIndicatorChars = new Set(',[]{}');
-const invalidAnchorChars = new Set(' ,[]{}\n\r\t');
-const isNotAnchorChar = (ch) => !ch || invalidAnchorChars.has(ch);
-/**
- * Splits an input string into lexical tokens, i.e. smaller strings that are
- * easily identifiable by `tokens.tokenType()`.
- *
- * Lexing starts always in a "stream" context. Incomplete input may be buffered
- * until a complete token can be emitted.
- *
- * In addition to slices of the original input, the following control characters
- * may also be emitted:
- *
- * - `\x02` (Start of Text): A document starts with the next token
- * - `\x18` (Cancel): Unexpected end of flow-mode (indicates an error)
- * - `\x1f` (Unit Separator): Next token is a scalar value
- * - `\u{FEFF}` (Byte order mark): Emitted separately outside documents
- */
-class Lexer {
-    constructor() {
-        /**
-         * Flag indicating whether the end of the current buffer marks the end of
-         * all input
-         */
-        this.atEnd = false;
-        /**
-         * Explicit indent set in block scalar header, as an offset from the current
-         * minimum indent, so e.g. set to 1 from a header `|2+`. Set to -1 if not
-         * explicitly set.
-         */
-        this.blockScalarIndent = -1;
-        /**
-         * Block scalars that include a + (keep) chomping indicator in their header
-         * include trailing empty lines, which are otherwise excluded from the
-         * scalar's contents.
-         */
-        this.blockScalarKeep = false;
-        /** Current input */
-        this.buffer = '';
-        /**
-         * Flag noting whether the map value indicator : can immediately follow this
-         * node within a flow context.
-         */
-        this.flowKey = false;
-        /** Count of surrounding flow collection levels. */
-        this.flowLevel = 0;
-        /**
-         * Minimum level of indentation required for next lines to be parsed as a
-         * part of the current scalar value.
-         */
-        this.indentNext = 0;
-        /** Indentation level of the current line. */
-        this.indentValue = 0;
-        /** Position of the next \n character. */
-        this.lineEndPos = null;
-        /** Stores the state of the lexer if reaching the end of incpomplete input */
-        this.next = null;
-        /** A pointer to `buffer`; the current position of the lexer. */
-        this.pos = 0;
-    }
-    /**
-     * Generate YAML tokens from the `source` string. If `incomplete`,
-     * a part of the last line may be left as a buffer for the next call.
-     *
-     * @returns A generator of lexical tokens
-     */
-    *lex(source, incomplete = false) {
-        if (source) {
-            if (typeof source !== 'string')
-                throw TypeError('source is not a string');
-            this.buffer = this.buffer ? this.buffer + source : source;
-            this.lineEndPos = null;
-        }
-        this.atEnd = !incomplete;
-        let next = this.next ?? 'stream';
-        while (next && (incomplete || this.hasChars(1)))
-            next = yield* this.parseNext(next);
-    }
-    atLineEnd() {
-        let i = this.pos;
-        let ch = this.buffer[i];
-        while (ch === ' ' || ch === '\t')
-            ch = this.buffer[++i];
-        if (!ch || ch === '#' || ch === '\n')
-            return true;
-        if (ch === '\r')
-            return this.buffer[i + 1] === '\n';
-        return false;
-    }
-    charAt(n) {
-        return this.buffer[this.pos + n];
-    }
-    continueScalar(offset) {
-        let ch = this.buffer[offset];
-        if (this.indentNext > 0) {
-            let indent = 0;
-            while (ch === ' ')
-                ch = this.buffer[++indent + offset];
-            if (ch === '\r') {
-                const next = this.buffer[indent + offset + 1];
-                if (next === '\n' || (!next && !this.atEnd))
-                    return offset + indent + 1;
-            }
-            return ch === '\n' || indent >= this.indentNext || (!ch && !this.atEnd)
-                ? offset + indent
-                : -1;
-        }
-        if (ch === '-' || ch === '.') {
-            const dt = this.buffer.substr(offset, 3);
-            if ((dt === '---' || dt === '...') && isEmpty(this.buffer[offset + 3]))
-                return -1;
-        }
-        return offset;
-    }
-    getLine() {
-        let end = this.lineEndPos;
-        if (typeof end !== 'number' || (end !== -1 && end < this.pos)) {
-            end = this.buffer.indexOf('\n', this.pos);
-            this.lineEndPos = end;
-        }
-        if (end === -1)
-            return this.atEnd ? this.buffer.substring(this.pos) : null;
-        if (this.buffer[end - 1] === '\r')
-            end -= 1;
-        return this.buffer.substring(this.pos, end);
-    }
-    hasChars(n) {
-        return this.pos + n <= this.buffer.length;
-    }
-    setNext(state) {
-        this.buffer = this.buffer.substring(this.pos);
-        this.pos = 0;
-        this.lineEndPos = null;
-        this.next = state;
-        return null;
-    }
-    peek(n) {
-        return this.buffer.substr(this.pos, n);
-    }
-    *parseNext(next) {
-        switch (next) {
-            case 'stream':
-                return yield* this.parseStream();
-            case 'line-start':
-                return yield* this.parseLineStart();
-            case 'block-start':
-                return yield* this.parseBlockStart();
-            case 'doc':
-                return yield* this.parseDocument();
-            case 'flow':
-                return yield* this.parseFlowCollection();
-            case 'quoted-scalar':
-                return yield* this.parseQuotedScalar();
-            case 'block-scalar':
-                return yield* this.parseBlockScalar();
-            case 'plain-scalar':
-                return yield* this.parsePlainScalar();
-        }
-    }
-    *parseStream() {
-        let line = this.getLine();
-        if (line === null)
-            return this.setNext('stream');
-        if (line[0] === cst.BOM) {
-            yield* this.pushCount(1);
-            line = line.substring(1);
-        }
-        if (line[0] === '%') {
-            let dirEnd = line.length;
-            let cs = line.indexOf('#');
-            while (cs !== -1) {
-                const ch = line[cs - 1];
-                if (ch === ' ' || ch === '\t') {
-                    dirEnd = cs - 1;
-                    break;
-                }
-                else {
-                    cs = line.indexOf('#', cs + 1);
-                }
-            }
-            while (true) {
-                const ch = line[dirEnd - 1];
-                if (ch === ' ' || ch === '\t')
-                    dirEnd -= 1;
-                else
-                    break;
-            }
-            const n = (yield* this.pushCount(dirEnd)) + (yield* this.pushSpaces(true));
-            yield* this.pushCount(line.length - n); // possible comment
-            this.pushNewline();
-            return 'stream';
-        }
-        if (this.atLineEnd()) {
-            const sp = yield* this.pushSpaces(true);
-            yield* this.pushCount(line.length - sp);
-            yield* this.pushNewline();
-            return 'stream';
-        }
-        yield cst.DOCUMENT;
-        return yield* this.parseLineStart();
-    }
-    *parseLineStart() {
-        const ch = this.charAt(0);
-        if (!ch && !this.atEnd)
-            return this.setNext('line-start');
-        if (ch === '-' || ch === '.') {
-            if (!this.atEnd && !this.hasChars(4))
-                return this.setNext('line-start');
-            const s = this.peek(3);
-            if ((s === '---' || s === '...') && isEmpty(this.charAt(3))) {
-                yield* this.pushCount(3);
-                this.indentValue = 0;
-                this.indentNext = 0;
-                return s === '---' ? 'doc' : 'stream';
-            }
-        }
-        this.indentValue = yield* this.pushSpaces(false);
-        if (this.indentNext > this.indentValue && !isEmpty(this.charAt(1)))
-            this.indentNext = this.indentValue;
-        return yield* this.parseBlockStart();
-    }
-    *parseBlockStart() {
-        const [ch0, ch1] = this.peek(2);
-        if (!ch1 && !this.atEnd)
-            return this.setNext('block-start');
-        if ((ch0 === '-' || ch0 === '?' || ch0 === ':') && isEmpty(ch1)) {
-            const n = (yield* this.pushCount(1)) + (yield* this.pushSpaces(true));
-            this.indentNext = this.indentValue + 1;
-            this.indentValue += n;
-            return 'block-start';
-        }
-        return 'doc';
-    }
-    *parseDocument() {
-        yield* this.pushSpaces(true);
-        const line = this.getLine();
-        if (line === null)
-            return this.setNext('doc');
-        let n = yield* this.pushIndicators();
-        switch (line[n]) {
-            case '#':
-                yield* this.pushCount(line.length - n);
-            // fallthrough
-            case undefined:
-                yield* this.pushNewline();
-                return yield* this.parseLineStart();
-            case '{':
-            case '[':
-                yield* this.pushCount(1);
-                this.flowKey = false;
-                this.flowLevel = 1;
-                return 'flow';
-            case '}':
-            case ']':
-                // this is an error
-                yield* this.pushCount(1);
-                return 'doc';
-            case '*':
-                yield* this.pushUntil(isNotAnchorChar);
-                return 'doc';
-            case '"':
-            case "'":
-                return yield* this.parseQuotedScalar();
-            case '|':
-            case '>':
-                n += yield* this.parseBlockScalarHeader();
-                n += yield* this.pushSpaces(true);
-                yield* this.pushCount(line.length - n);
-                yield* this.pushNewline();
-                return yield* this.parseBlockScalar();
-            default:
-                return yield* this.parsePlainScalar();
-        }
-    }
-    *parseFlowCollection() {
-        let nl, sp;
-        let indent = -1;
-        do {
-            nl = yield* this.pushNewline();
-            if (nl > 0) {
-                sp = yield* this.pushSpaces(false);
-                this.indentValue = indent = sp;
-            }
-            else {
-                sp = 0;
-            }
-            sp += yield* this.pushSpaces(true);
-        } while (nl + sp > 0);
-        const line = this.getLine();
-        if (line === null)
-            return this.setNext('flow');
-        if ((indent !== -1 && indent < this.indentNext && line[0] !== '#') ||
-            (indent === 0 &&
-                (line.startsWith('---') || line.startsWith('...')) &&
-                isEmpty(line[3]))) {
-            // Allowing for the terminal ] or } at the same (rather than greater)
-            // indent level as the initial [ or { is technically invalid, but
-            // failing here would be surprising to users.
-            const atFlowEndMarker = indent === this.indentNext - 1 &&
-                this.flowLevel === 1 &&
-                (line[0] === ']' || line[0] === '}');
-            if (!atFlowEndMarker) {
-                // this is an error
-                this.flowLevel = 0;
-                yield cst.FLOW_END;
-                return yield* this.parseLineStart();
-            }
-        }
-        let n = 0;
-        while (line[n] === ',') {
-            n += yield* this.pushCount(1);
-            n += yield* this.pushSpaces(true);
-            this.flowKey = false;
-        }
-        n += yield* this.pushIndicators();
-        switch (line[n]) {
-            case undefined:
-                return 'flow';
-            case '#':
-                yield* this.pushCount(line.length - n);
-                return 'flow';
-            case '{':
-            case '[':
-                yield* this.pushCount(1);
-                this.flowKey = false;
-                this.flowLevel += 1;
-                return 'flow';
-            case '}':
-            case ']':
-                yield* this.pushCount(1);
-                this.flowKey = true;
-                this.flowLevel -= 1;
-                return this.flowLevel ? 'flow' : 'doc';
-            case '*':
-                yield* this.pushUntil(isNotAnchorChar);
-                return 'flow';
-            case '"':
-            case "'":
-                this.flowKey = true;
-                return yield* this.parseQuotedScalar();
-            case ':': {
-                const next = this.charAt(1);
-                if (this.flowKey || isEmpty(next) || next === ',') {
-                    this.flowKey = false;
-                    yield* this.pushCount(1);
-                    yield* this.pushSpaces(true);
-                    return 'flow';
-                }
-            }
-            // fallthrough
-            default:
-                this.flowKey = false;
-                return yield* this.parsePlainScalar();
-        }
-    }
-    *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
-            while (end !== -1 && this.buffer[end + 1] === "'")
-                end = this.buffer.indexOf("'", end + 2);
-        }
-        else {
-            // double-quote
-            while (end !== -1) {
-                let n = 0;
-                while (this.buffer[end - 1 - n] === '\\')
-                    n += 1;
-                if (n % 2 === 0)
-                    break;
-                end = this.buffer.indexOf('"', end + 1);
-            }
-        }
-        // Only looking for newlines within the quotes
-        const qb = this.buffer.substring(0, end);
-        let nl = qb.indexOf('\n', this.pos);
-        if (nl !== -1) {
-            while (nl !== -1) {
-                const cs = this.continueScalar(nl + 1);
-                if (cs === -1)
-                    break;
-                nl = qb.indexOf('\n', cs);
-            }
-            if (nl !== -1) {
-                // this is an error caused by an unexpected unindent
-                end = nl - (qb[nl - 1] === '\r' ? 2 : 1);
-            }
-        }
-        if (end === -1) {
-            if (!this.atEnd)
-                return this.setNext('quoted-scalar');
-            end = this.buffer.length;
-        }
-        yield* this.pushToIndex(end + 1, false);
-        return this.flowLevel ? 'flow' : 'doc';
-    }
-    *parseBlockScalarHeader() {
-        this.blockScalarIndent = -1;
-        this.blockScalarKeep = false;
-        let i = this.pos;
-        while (true) {
-            const ch = this.buffer[++i];
-            if (ch === '+')
-                this.blockScalarKeep = true;
-            else if (ch > '0' && ch <= '9')
-                this.blockScalarIndent = Number(ch) - 1;
-            else if (ch !== '-')
-                break;
-        }
-        return yield* this.pushUntil(ch => isEmpty(ch) || ch === '#');
-    }
-    *parseBlockScalar() {
-        let nl = this.pos - 1; // may be -1 if this.pos === 0
-        let indent = 0;
-        let ch;
-        loop: for (let i = this.pos; (ch = this.buffer[i]); ++i) {
-            switch (ch) {
-                case ' ':
-                    indent += 1;
-                    break;
-                case '\n':
-                    nl = i;
-                    indent = 0;
-                    break;
-                case '\r': {
-                    const next = this.buffer[i + 1];
-                    if (!next && !this.atEnd)
-                        return this.setNext('block-scalar');
-                    if (next === '\n')
-                        break;
-                } // fallthrough
-                default:
-                    break loop;
-            }
-        }
-        if (!ch && !this.atEnd)
-            return this.setNext('block-scalar');
-        if (indent >= this.indentNext) {
-            if (this.blockScalarIndent === -1)
-                this.indentNext = indent;
-            else {
-                this.indentNext =
-                    this.blockScalarIndent + (this.indentNext === 0 ? 1 : this.indentNext);
-            }
-            do {
-                const cs = this.continueScalar(nl + 1);
-                if (cs === -1)
-                    break;
-                nl = this.buffer.indexOf('\n', cs);
-            } while (nl !== -1);
-            if (nl === -1) {
-                if (!this.atEnd)
-                    return this.setNext('block-scalar');
-                nl = this.buffer.length;
-            }
-        }
-        // Trailing insufficiently indented tabs are invalid.
-        // To catch that during parsing, we include them in the block scalar value.
-        let i = nl + 1;
-        ch = this.buffer[i];
-        while (ch === ' ')
-            ch = this.buffer[++i];
-        if (ch === '\t') {
-            while (ch === '\t' || ch === ' ' || ch === '\r' || ch === '\n')
-                ch = this.buffer[++i];
-            nl = i - 1;
-        }
-        else if (!this.blockScalarKeep) {
-            do {
-                let i = nl - 1;
-                let ch = this.buffer[i];
-                if (ch === '\r')
-                    ch = this.buffer[--i];
-                const lastChar = i; // Drop the line if last char not more indented
-                while (ch === ' ')
-                    ch = this.buffer[--i];
-                if (ch === '\n' && i >= this.pos && i + 1 + indent > lastChar)
-                    nl = i;
-                else
-                    break;
-            } while (true);
-        }
-        yield cst.SCALAR;
-        yield* this.pushToIndex(nl + 1, true);
-        return yield* this.parseLineStart();
-    }
-    *parsePlainScalar() {
-        const inFlow = this.flowLevel > 0;
-        let end = this.pos - 1;
-        let i = this.pos - 1;
-        let ch;
-        while ((ch = this.buffer[++i])) {
-            if (ch === ':') {
-                const next = this.buffer[i + 1];
-                if (isEmpty(next) || (inFlow && flowIndicatorChars.has(next)))
-                    break;
-                end = i;
-            }
-            else if (isEmpty(ch)) {
-                let next = this.buffer[i + 1];
-                if (ch === '\r') {
-                    if (next === '\n') {
-                        i += 1;
-                        ch = '\n';
-                        next = this.buffer[i + 1];
-                    }
-                    else
-                        end = i;
-                }
-                if (next === '#' || (inFlow && flowIndicatorChars.has(next)))
-                    break;
-                if (ch === '\n') {
-                    const cs = this.continueScalar(i + 1);
-                    if (cs === -1)
-                        break;
-                    i = Math.max(i, cs - 2); // to advance, but still account for ' #'
-                }
-            }
-            else {
-                if (inFlow && flowIndicatorChars.has(ch))
-                    break;
-                end = i;
-            }
-        }
-        if (!ch && !this.atEnd)
-            return this.setNext('plain-scalar');
-        yield cst.SCALAR;
-        yield* this.pushToIndex(end + 1, true);
-        return inFlow ? 'flow' : 'doc';
-    }
-    *pushCount(n) {
-        if (n > 0) {
-            yield this.buffer.substr(this.pos, n);
-            this.pos += n;
-            return n;
-        }
-        return 0;
-    }
-    *pushToIndex(i, allowEmpty) {
-        const s = this.buffer.slice(this.pos, i);
-        if (s) {
-            yield s;
-            this.pos += s.length;
-            return s.length;
-        }
-        else if (allowEmpty)
-            yield '';
-        return 0;
-    }
-    *pushIndicators() {
-        let n = 0;
-        loop: while (true) {
-            switch (this.charAt(0)) {
-                case '!':
-                    n += yield* this.pushTag();
-                    n += yield* this.pushSpaces(true);
-                    continue loop;
-                case '&':
-                    n += yield* this.pushUntil(isNotAnchorChar);
-                    n += yield* this.pushSpaces(true);
-                    continue loop;
-                case '-': // this is an error
-                case '?': // this is an error outside flow collections
-                case ':': {
-                    const inFlow = this.flowLevel > 0;
-                    const ch1 = this.charAt(1);
-                    if (isEmpty(ch1) || (inFlow && flowIndicatorChars.has(ch1))) {
-                        if (!inFlow)
-                            this.indentNext = this.indentValue + 1;
-                        else if (this.flowKey)
-                            this.flowKey = false;
-                        n += yield* this.pushCount(1);
-                        n += yield* this.pushSpaces(true);
-                        continue loop;
-                    }
-                }
-            }
-            break loop;
-        }
-        return n;
-    }
-    *pushTag() {
-        if (this.charAt(1) === '<') {
-            let i = this.pos + 2;
-            let ch = this.buffer[i];
-            while (!isEmpty(ch) && ch !== '>')
-                ch = this.buffer[++i];
-            return yield* this.pushToIndex(ch === '>' ? i + 1 : i, false);
-        }
-        else {
-            let i = this.pos + 1;
-            let ch = this.buffer[i];
-            while (ch) {
-                if (tagChars.has(ch))
-                    ch = this.buffer[++i];
-                else if (ch === '%' &&
-                    hexDigits.has(this.buffer[i + 1]) &&
-                    hexDigits.has(this.buffer[i + 2])) {
-                    ch = this.buffer[(i += 3)];
-                }
-                else
-                    break;
-            }
-            return yield* this.pushToIndex(i, false);
-        }
-    }
-    *pushNewline() {
-        const ch = this.buffer[this.pos];
-        if (ch === '\n')
-            return yield* this.pushCount(1);
-        else if (ch === '\r' && this.charAt(1) === '\n')
-            return yield* this.pushCount(2);
-        else
-            return 0;
-    }
-    *pushSpaces(allowTabs) {
-        let i = this.pos - 1;
-        let ch;
-        do {
-            ch = this.buffer[++i];
-        } while (ch === ' ' || (allowTabs && ch === '\t'));
-        const n = i - this.pos;
-        if (n > 0) {
-            yield this.buffer.substr(this.pos, n);
-            this.pos = i;
-        }
-        return n;
-    }
-    *pushUntil(test) {
-        let i = this.pos;
-        let ch = this.buffer[i];
-        while (!test(ch))
-            ch = this.buffer[++i];
-        return yield* this.pushToIndex(i, false);
-    }
-}
-
-exports.Lexer = Lexer;
-
-
-/***/ }),
-
-/***/ 6628:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-/**
- * Tracks newlines during parsing in order to provide an efficient API for
- * determining the one-indexed `{ line, col }` position for any offset
- * within the input.
- */
-class LineCounter {
-    constructor() {
-        this.lineStarts = [];
-        /**
-         * Should be called in ascending order. Otherwise, call
-         * `lineCounter.lineStarts.sort()` before calling `linePos()`.
-         */
-        this.addNewLine = (offset) => this.lineStarts.push(offset);
-        /**
-         * Performs a binary search and returns the 1-indexed { line, col }
-         * position of `offset`. If `line === 0`, `addNewLine` has never been
-         * called or `offset` is before the first known newline.
-         */
-        this.linePos = (offset) => {
-            let low = 0;
-            let high = this.lineStarts.length;
-            while (low < high) {
-                const mid = (low + high) >> 1; // Math.floor((low + high) / 2)
-                if (this.lineStarts[mid] < offset)
-                    low = mid + 1;
-                else
-                    high = mid;
-            }
-            if (this.lineStarts[low] === offset)
-                return { line: low + 1, col: 1 };
-            if (low === 0)
-                return { line: 0, col: offset };
-            const start = this.lineStarts[low - 1];
-            return { line: low, col: offset - start + 1 };
-        };
-    }
-}
-
-exports.LineCounter = LineCounter;
-
-
-/***/ }),
-
-/***/ 3456:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var node_process = __nccwpck_require__(932);
-var cst = __nccwpck_require__(3461);
-var lexer = __nccwpck_require__(361);
-
-function includesToken(list, type) {
-    for (let i = 0; i < list.length; ++i)
-        if (list[i].type === type)
-            return true;
-    return false;
-}
-function findNonEmptyIndex(list) {
-    for (let i = 0; i < list.length; ++i) {
-        switch (list[i].type) {
-            case 'space':
-            case 'comment':
-            case 'newline':
-                break;
-            default:
-                return i;
-        }
-    }
-    return -1;
-}
-function isFlowToken(token) {
-    switch (token?.type) {
-        case 'alias':
-        case 'scalar':
-        case 'single-quoted-scalar':
-        case 'double-quoted-scalar':
-        case 'flow-collection':
-            return true;
-        default:
-            return false;
-    }
-}
-function getPrevProps(parent) {
-    switch (parent.type) {
-        case 'document':
-            return parent.start;
-        case 'block-map': {
-            const it = parent.items[parent.items.length - 1];
-            return it.sep ?? it.start;
-        }
-        case 'block-seq':
-            return parent.items[parent.items.length - 1].start;
-        /* istanbul ignore next should not happen */
-        default:
-            return [];
-    }
-}
-/** Note: May modify input array */
-function getFirstKeyStartProps(prev) {
-    if (prev.length === 0)
-        return [];
-    let i = prev.length;
-    loop: while (--i >= 0) {
-        switch (prev[i].type) {
-            case 'doc-start':
-            case 'explicit-key-ind':
-            case 'map-value-ind':
-            case 'seq-item-ind':
-            case 'newline':
-                break loop;
-        }
-    }
-    while (prev[++i]?.type === 'space') {
-        /* loop */
-    }
-    return prev.splice(i, prev.length);
-}
-function arrayPushArray(target, source) {
-    // May exhaust call stack with large `source` array
-    if (source.length < 1e5)
-        Array.prototype.push.apply(target, source);
-    else
-        for (let i = 0; i < source.length; ++i)
-            target.push(source[i]);
-}
-function fixFlowSeqItems(fc) {
-    if (fc.start.type === 'flow-seq-start') {
-        for (const it of fc.items) {
-            if (it.sep &&
-                !it.value &&
-                !includesToken(it.start, 'explicit-key-ind') &&
-                !includesToken(it.sep, 'map-value-ind')) {
-                if (it.key)
-                    it.value = it.key;
-                delete it.key;
-                if (isFlowToken(it.value)) {
-                    if (it.value.end)
-                        arrayPushArray(it.value.end, it.sep);
-                    else
-                        it.value.end = it.sep;
-                }
-                else
-                    arrayPushArray(it.start, it.sep);
-                delete it.sep;
-            }
-        }
-    }
-}
-/**
- * A YAML concrete syntax tree (CST) parser
- *
- * ```ts
- * const src: string = ...
- * for (const token of new Parser().parse(src)) {
- *   // token: Token
- * }
- * ```
- *
- * To use the parser with a user-provided lexer:
- *
- * ```ts
- * function* parse(source: string, lexer: Lexer) {
- *   const parser = new Parser()
- *   for (const lexeme of lexer.lex(source))
- *     yield* parser.next(lexeme)
- *   yield* parser.end()
- * }
- *
- * const src: string = ...
- * const lexer = new Lexer()
- * for (const token of parse(src, lexer)) {
- *   // token: Token
- * }
- * ```
- */
-class Parser {
-    /**
-     * @param onNewLine - If defined, called separately with the start position of
-     *   each new line (in `parse()`, including the start of input).
-     */
-    constructor(onNewLine) {
-        /** If true, space and sequence indicators count as indentation */
-        this.atNewLine = true;
-        /** If true, next token is a scalar value */
-        this.atScalar = false;
-        /** Current indentation level */
-        this.indent = 0;
-        /** Current offset since the start of parsing */
-        this.offset = 0;
-        /** On the same line with a block map key */
-        this.onKeyLine = false;
-        /** Top indicates the node that's currently being built */
-        this.stack = [];
-        /** The source of the current token, set in parse() */
-        this.source = '';
-        /** The type of the current token, set in parse() */
-        this.type = '';
-        // Must be defined after `next()`
-        this.lexer = new lexer.Lexer();
-        this.onNewLine = onNewLine;
-    }
-    /**
-     * Parse `source` as a YAML stream.
-     * If `incomplete`, a part of the last line may be left as a buffer for the next call.
-     *
-     * Errors are not thrown, but yielded as `{ type: 'error', message }` tokens.
-     *
-     * @returns A generator of tokens representing each directive, document, and other structure.
-     */
-    *parse(source, incomplete = false) {
-        if (this.onNewLine && this.offset === 0)
-            this.onNewLine(0);
-        for (const lexeme of this.lexer.lex(source, incomplete))
-            yield* this.next(lexeme);
-        if (!incomplete)
-            yield* this.end();
-    }
-    /**
-     * Advance the parser by the `source` of one lexical token.
-     */
-    *next(source) {
-        this.source = source;
-        if (node_process.env.LOG_TOKENS)
-            console.log('|', cst.prettyToken(source));
-        if (this.atScalar) {
-            this.atScalar = false;
-            yield* this.step();
-            this.offset += source.length;
-            return;
-        }
-        const type = cst.tokenType(source);
-        if (!type) {
-            const message = `Not a YAML token: ${source}`;
-            yield* this.pop({ type: 'error', offset: this.offset, message, source });
-            this.offset += source.length;
-        }
-        else if (type === 'scalar') {
-            this.atNewLine = false;
-            this.atScalar = true;
-            this.type = 'scalar';
-        }
-        else {
-            this.type = type;
-            yield* this.step();
-            switch (type) {
-                case 'newline':
-                    this.atNewLine = true;
-                    this.indent = 0;
-                    if (this.onNewLine)
-                        this.onNewLine(this.offset + source.length);
-                    break;
-                case 'space':
-                    if (this.atNewLine && source[0] === ' ')
-                        this.indent += source.length;
-                    break;
-                case 'explicit-key-ind':
-                case 'map-value-ind':
-                case 'seq-item-ind':
-                    if (this.atNewLine)
-                        this.indent += source.length;
-                    break;
-                case 'doc-mode':
-                case 'flow-error-end':
-                    return;
-                default:
-                    this.atNewLine = false;
-            }
-            this.offset += source.length;
-        }
-    }
-    /** Call at end of input to push out any remaining constructions */
-    *end() {
-        while (this.stack.length > 0)
-            yield* this.pop();
-    }
-    get sourceToken() {
-        const st = {
-            type: this.type,
-            offset: this.offset,
-            indent: this.indent,
-            source: this.source
-        };
-        return st;
-    }
-    *step() {
-        const top = this.peek(1);
-        if (this.type === 'doc-end' && top?.type !== 'doc-end') {
-            while (this.stack.length > 0)
-                yield* this.pop();
-            this.stack.push({
-                type: 'doc-end',
-                offset: this.offset,
-                source: this.source
-            });
-            return;
-        }
-        if (!top)
-            return yield* this.stream();
-        switch (top.type) {
-            case 'document':
-                return yield* this.document(top);
-            case 'alias':
-            case 'scalar':
-            case 'single-quoted-scalar':
-            case 'double-quoted-scalar':
-                return yield* this.scalar(top);
-            case 'block-scalar':
-                return yield* this.blockScalar(top);
-            case 'block-map':
-                return yield* this.blockMap(top);
-            case 'block-seq':
-                return yield* this.blockSequence(top);
-            case 'flow-collection':
-                return yield* this.flowCollection(top);
-            case 'doc-end':
-                return yield* this.documentEnd(top);
-        }
-        /* istanbul ignore next should not happen */
-        yield* this.pop();
-    }
-    peek(n) {
-        return this.stack[this.stack.length - n];
-    }
-    *pop(error) {
-        const token = error ?? this.stack.pop();
-        /* istanbul ignore if should not happen */
-        if (!token) {
-            const message = 'Tried to pop an empty stack';
-            yield { type: 'error', offset: this.offset, source: '', message };
-        }
-        else if (this.stack.length === 0) {
-            yield token;
-        }
-        else {
-            const top = this.peek(1);
-            if (token.type === 'block-scalar') {
-                // Block scalars use their parent rather than header indent
-                token.indent = 'indent' in top ? top.indent : 0;
-            }
-            else if (token.type === 'flow-collection' && top.type === 'document') {
-                // Ignore all indent for top-level flow collections
-                token.indent = 0;
-            }
-            if (token.type === 'flow-collection')
-                fixFlowSeqItems(token);
-            switch (top.type) {
-                case 'document':
-                    top.value = token;
-                    break;
-                case 'block-scalar':
-                    top.props.push(token); // error
-                    break;
-                case 'block-map': {
-                    const it = top.items[top.items.length - 1];
-                    if (it.value) {
-                        top.items.push({ start: [], key: token, sep: [] });
-                        this.onKeyLine = true;
-                        return;
-                    }
-                    else if (it.sep) {
-                        it.value = token;
-                    }
-                    else {
-                        Object.assign(it, { key: token, sep: [] });
-                        this.onKeyLine = !it.explicitKey;
-                        return;
-                    }
-                    break;
-                }
-                case 'block-seq': {
-                    const it = top.items[top.items.length - 1];
-                    if (it.value)
-                        top.items.push({ start: [], value: token });
-                    else
-                        it.value = token;
-                    break;
-                }
-                case 'flow-collection': {
-                    const it = top.items[top.items.length - 1];
-                    if (!it || it.value)
-                        top.items.push({ start: [], key: token, sep: [] });
-                    else if (it.sep)
-                        it.value = token;
-                    else
-                        Object.assign(it, { key: token, sep: [] });
-                    return;
-                }
-                /* istanbul ignore next should not happen */
-                default:
-                    yield* this.pop();
-                    yield* this.pop(token);
-            }
-            if ((top.type === 'document' ||
-                top.type === 'block-map' ||
-                top.type === 'block-seq') &&
-                (token.type === 'block-map' || token.type === 'block-seq')) {
-                const last = token.items[token.items.length - 1];
-                if (last &&
-                    !last.sep &&
-                    !last.value &&
-                    last.start.length > 0 &&
-                    findNonEmptyIndex(last.start) === -1 &&
-                    (token.indent === 0 ||
-                        last.start.every(st => st.type !== 'comment' || st.indent < token.indent))) {
-                    if (top.type === 'document')
-                        top.end = last.start;
-                    else
-                        top.items.push({ start: last.start });
-                    token.items.splice(-1, 1);
-                }
-            }
-        }
-    }
-    *stream() {
-        switch (this.type) {
-            case 'directive-line':
-                yield { type: 'directive', offset: this.offset, source: this.source };
-                return;
-            case 'byte-order-mark':
-            case 'space':
-            case 'comment':
-            case 'newline':
-                yield this.sourceToken;
-                return;
-            case 'doc-mode':
-            case 'doc-start': {
-                const doc = {
-                    type: 'document',
-                    offset: this.offset,
-                    start: []
-                };
-                if (this.type === 'doc-start')
-                    doc.start.push(this.sourceToken);
-                this.stack.push(doc);
-                return;
-            }
-        }
-        yield {
-            type: 'error',
-            offset: this.offset,
-            message: `Unexpected ${this.type} token in YAML stream`,
-            source: this.source
-        };
-    }
-    *document(doc) {
-        if (doc.value)
-            return yield* this.lineEnd(doc);
-        switch (this.type) {
-            case 'doc-start': {
-                if (findNonEmptyIndex(doc.start) !== -1) {
-                    yield* this.pop();
-                    yield* this.step();
-                }
-                else
-                    doc.start.push(this.sourceToken);
-                return;
-            }
-            case 'anchor':
-            case 'tag':
-            case 'space':
-            case 'comment':
-            case 'newline':
-                doc.start.push(this.sourceToken);
-                return;
-        }
-        const bv = this.startBlockValue(doc);
-        if (bv)
-            this.stack.push(bv);
-        else {
-            yield {
-                type: 'error',
-                offset: this.offset,
-                message: `Unexpected ${this.type} token in YAML document`,
-                source: this.source
-            };
-        }
-    }
-    *scalar(scalar) {
-        if (this.type === 'map-value-ind') {
-            const prev = getPrevProps(this.peek(2));
-            const start = getFirstKeyStartProps(prev);
-            let sep;
-            if (scalar.end) {
-                sep = scalar.end;
-                sep.push(this.sourceToken);
-                delete scalar.end;
-            }
-            else
-                sep = [this.sourceToken];
-            const map = {
-                type: 'block-map',
-                offset: scalar.offset,
-                indent: scalar.indent,
-                items: [{ start, key: scalar, sep }]
-            };
-            this.onKeyLine = true;
-            this.stack[this.stack.length - 1] = map;
-        }
-        else
-            yield* this.lineEnd(scalar);
-    }
-    *blockScalar(scalar) {
-        switch (this.type) {
-            case 'space':
-            case 'comment':
-            case 'newline':
-                scalar.props.push(this.sourceToken);
-                return;
-            case 'scalar':
-                scalar.source = this.source;
-                // block-scalar source includes trailing newline
-                this.atNewLine = true;
-                this.indent = 0;
-                if (this.onNewLine) {
-                    let nl = this.source.indexOf('\n') + 1;
-                    while (nl !== 0) {
-                        this.onNewLine(this.offset + nl);
-                        nl = this.source.indexOf('\n', nl) + 1;
-                    }
-                }
-                yield* this.pop();
-                break;
-            /* istanbul ignore next should not happen */
-            default:
-                yield* this.pop();
-                yield* this.step();
-        }
-    }
-    *blockMap(map) {
-        const it = map.items[map.items.length - 1];
-        // it.sep is true-ish if pair already has key or : separator
-        switch (this.type) {
-            case 'newline':
-                this.onKeyLine = false;
-                if (it.value) {
-                    const end = 'end' in it.value ? it.value.end : undefined;
-                    const last = Array.isArray(end) ? end[end.length - 1] : undefined;
-                    if (last?.type === 'comment')
-                        end?.push(this.sourceToken);
-                    else
-                        map.items.push({ start: [this.sourceToken] });
-                }
-                else if (it.sep) {
-                    it.sep.push(this.sourceToken);
-                }
-                else {
-                    it.start.push(this.sourceToken);
-                }
-                return;
-            case 'space':
-            case 'comment':
-                if (it.value) {
-                    map.items.push({ start: [this.sourceToken] });
-                }
-                else if (it.sep) {
-                    it.sep.push(this.sourceToken);
-                }
-                else {
-                    if (this.atIndentedComment(it.start, map.indent)) {
-                        const prev = map.items[map.items.length - 2];
-                        const end = prev?.value?.end;
-                        if (Array.isArray(end)) {
-                            arrayPushArray(end, it.start);
-                            end.push(this.sourceToken);
-                            map.items.pop();
-                            return;
-                        }
-                    }
-                    it.start.push(this.sourceToken);
-                }
-                return;
-        }
-        if (this.indent >= map.indent) {
-            const atMapIndent = !this.onKeyLine && this.indent === map.indent;
-            const atNextItem = atMapIndent &&
-                (it.sep || it.explicitKey) &&
-                this.type !== 'seq-item-ind';
-            // For empty nodes, assign newline-separated not indented empty tokens to following node
-            let start = [];
-            if (atNextItem && it.sep && !it.value) {
-                const nl = [];
-                for (let i = 0; i < it.sep.length; ++i) {
-                    const st = it.sep[i];
-                    switch (st.type) {
-                        case 'newline':
-                            nl.push(i);
-                            break;
-                        case 'space':
-                            break;
-                        case 'comment':
-                            if (st.indent > map.indent)
-                                nl.length = 0;
-                            break;
-                        default:
-                            nl.length = 0;
-                    }
-                }
-                if (nl.length >= 2)
-                    start = it.sep.splice(nl[1]);
-            }
-            switch (this.type) {
-                case 'anchor':
-                case 'tag':
-                    if (atNextItem || it.value) {
-                        start.push(this.sourceToken);
-                        map.items.push({ start });
-                        this.onKeyLine = true;
-                    }
-                    else if (it.sep) {
-                        it.sep.push(this.sourceToken);
-                    }
-                    else {
-                        it.start.push(this.sourceToken);
-                    }
-                    return;
-                case 'explicit-key-ind':
-                    if (!it.sep && !it.explicitKey) {
-                        it.start.push(this.sourceToken);
-                        it.explicitKey = true;
-                    }
-                    else if (atNextItem || it.value) {
-                        start.push(this.sourceToken);
-                        map.items.push({ start, explicitKey: true });
-                    }
-                    else {
-                        this.stack.push({
-                            type: 'block-map',
-                            offset: this.offset,
-                            indent: this.indent,
-                            items: [{ start: [this.sourceToken], explicitKey: true }]
-                        });
-                    }
-                    this.onKeyLine = true;
-                    return;
-                case 'map-value-ind':
-                    if (it.explicitKey) {
-                        if (!it.sep) {
-                            if (includesToken(it.start, 'newline')) {
-                                Object.assign(it, { key: null, sep: [this.sourceToken] });
-                            }
-                            else {
-                                const start = getFirstKeyStartProps(it.start);
-                                this.stack.push({
-                                    type: 'block-map',
-                                    offset: this.offset,
-                                    indent: this.indent,
-                                    items: [{ start, key: null, sep: [this.sourceToken] }]
-                                });
-                            }
-                        }
-                        else if (it.value) {
-                            map.items.push({ start: [], key: null, sep: [this.sourceToken] });
-                        }
-                        else if (includesToken(it.sep, 'map-value-ind')) {
-                            this.stack.push({
-                                type: 'block-map',
-                                offset: this.offset,
-                                indent: this.indent,
-                                items: [{ start, key: null, sep: [this.sourceToken] }]
-                            });
-                        }
-                        else if (isFlowToken(it.key) &&
-                            !includesToken(it.sep, 'newline')) {
-                            const start = getFirstKeyStartProps(it.start);
-                            const key = it.key;
-                            const sep = it.sep;
-                            sep.push(this.sourceToken);
-                            // @ts-expect-error type guard is wrong here
-                            delete it.key;
-                            // @ts-expect-error type guard is wrong here
-                            delete it.sep;
-                            this.stack.push({
-                                type: 'block-map',
-                                offset: this.offset,
-                                indent: this.indent,
-                                items: [{ start, key, sep }]
-                            });
-                        }
-                        else if (start.length > 0) {
-                            // Not actually at next item
-                            it.sep = it.sep.concat(start, this.sourceToken);
-                        }
-                        else {
-                            it.sep.push(this.sourceToken);
-                        }
-                    }
-                    else {
-                        if (!it.sep) {
-                            Object.assign(it, { key: null, sep: [this.sourceToken] });
-                        }
-                        else if (it.value || atNextItem) {
-                            map.items.push({ start, key: null, sep: [this.sourceToken] });
-                        }
-                        else if (includesToken(it.sep, 'map-value-ind')) {
-                            this.stack.push({
-                                type: 'block-map',
-                                offset: this.offset,
-                                indent: this.indent,
-                                items: [{ start: [], key: null, sep: [this.sourceToken] }]
-                            });
-                        }
-                        else {
-                            it.sep.push(this.sourceToken);
-                        }
-                    }
-                    this.onKeyLine = true;
-                    return;
-                case 'alias':
-                case 'scalar':
-                case 'single-quoted-scalar':
-                case 'double-quoted-scalar': {
-                    const fs = this.flowScalar(this.type);
-                    if (atNextItem || it.value) {
-                        map.items.push({ start, key: fs, sep: [] });
-                        this.onKeyLine = true;
-                    }
-                    else if (it.sep) {
-                        this.stack.push(fs);
-                    }
-                    else {
-                        Object.assign(it, { key: fs, sep: [] });
-                        this.onKeyLine = true;
-                    }
-                    return;
-                }
-                default: {
-                    const bv = this.startBlockValue(map);
-                    if (bv) {
-                        if (bv.type === 'block-seq') {
-                            if (!it.explicitKey &&
-                                it.sep &&
-                                !includesToken(it.sep, 'newline')) {
-                                yield* this.pop({
-                                    type: 'error',
-                                    offset: this.offset,
-                                    message: 'Unexpected block-seq-ind on same line with key',
-                                    source: this.source
-                                });
-                                return;
-                            }
-                        }
-                        else if (atMapIndent) {
-                            map.items.push({ start });
-                        }
-                        this.stack.push(bv);
-                        return;
-                    }
-                }
-            }
-        }
-        yield* this.pop();
-        yield* this.step();
-    }
-    *blockSequence(seq) {
-        const it = seq.items[seq.items.length - 1];
-        switch (this.type) {
-            case 'newline':
-                if (it.value) {
-                    const end = 'end' in it.value ? it.value.end : undefined;
-                    const last = Array.isArray(end) ? end[end.length - 1] : undefined;
-                    if (last?.type === 'comment')
-                        end?.push(this.sourceToken);
-                    else
-                        seq.items.push({ start: [this.sourceToken] });
-                }
-                else
-                    it.start.push(this.sourceToken);
-                return;
-            case 'space':
-            case 'comment':
-                if (it.value)
-                    seq.items.push({ start: [this.sourceToken] });
-                else {
-                    if (this.atIndentedComment(it.start, seq.indent)) {
-                        const prev = seq.items[seq.items.length - 2];
-                        const end = prev?.value?.end;
-                        if (Array.isArray(end)) {
-                            arrayPushArray(end, it.start);
-                            end.push(this.sourceToken);
-                            seq.items.pop();
-                            return;
-                        }
-                    }
-                    it.start.push(this.sourceToken);
-                }
-                return;
-            case 'anchor':
-            case 'tag':
-                if (it.value || this.indent <= seq.indent)
-                    break;
-                it.start.push(this.sourceToken);
-                return;
-            case 'seq-item-ind':
-                if (this.indent !== seq.indent)
-                    break;
-                if (it.value || includesToken(it.start, 'seq-item-ind'))
-                    seq.items.push({ start: [this.sourceToken] });
-                else
-                    it.start.push(this.sourceToken);
-                return;
-        }
-        if (this.indent > seq.indent) {
-            const bv = this.startBlockValue(seq);
-            if (bv) {
-                this.stack.push(bv);
-                return;
-            }
-        }
-        yield* this.pop();
-        yield* this.step();
-    }
-    *flowCollection(fc) {
-        const it = fc.items[fc.items.length - 1];
-        if (this.type === 'flow-error-end') {
-            let top;
-            do {
-                yield* this.pop();
-                top = this.peek(1);
-            } while (top?.type === 'flow-collection');
-        }
-        else if (fc.end.length === 0) {
-            switch (this.type) {
-                case 'comma':
-                case 'explicit-key-ind':
-                    if (!it || it.sep)
-                        fc.items.push({ start: [this.sourceToken] });
-                    else
-                        it.start.push(this.sourceToken);
-                    return;
-                case 'map-value-ind':
-                    if (!it || it.value)
-                        fc.items.push({ start: [], key: null, sep: [this.sourceToken] });
-                    else if (it.sep)
-                        it.sep.push(this.sourceToken);
-                    else
-                        Object.assign(it, { key: null, sep: [this.sourceToken] });
-                    return;
-                case 'space':
-                case 'comment':
-                case 'newline':
-                case 'anchor':
-                case 'tag':
-                    if (!it || it.value)
-                        fc.items.push({ start: [this.sourceToken] });
-                    else if (it.sep)
-                        it.sep.push(this.sourceToken);
-                    else
-                        it.start.push(this.sourceToken);
-                    return;
-                case 'alias':
-                case 'scalar':
-                case 'single-quoted-scalar':
-                case 'double-quoted-scalar': {
-                    const fs = this.flowScalar(this.type);
-                    if (!it || it.value)
-                        fc.items.push({ start: [], key: fs, sep: [] });
-                    else if (it.sep)
-                        this.stack.push(fs);
-                    else
-                        Object.assign(it, { key: fs, sep: [] });
-                    return;
-                }
-                case 'flow-map-end':
-                case 'flow-seq-end':
-                    fc.end.push(this.sourceToken);
-                    return;
-            }
-            const bv = this.startBlockValue(fc);
-            /* istanbul ignore else should not happen */
-            if (bv)
-                this.stack.push(bv);
-            else {
-                yield* this.pop();
-                yield* this.step();
-            }
-        }
-        else {
-            const parent = this.peek(2);
-            if (parent.type === 'block-map' &&
-                ((this.type === 'map-value-ind' && parent.indent === fc.indent) ||
-                    (this.type === 'newline' &&
-                        !parent.items[parent.items.length - 1].sep))) {
-                yield* this.pop();
-                yield* this.step();
-            }
-            else if (this.type === 'map-value-ind' &&
-                parent.type !== 'flow-collection') {
-                const prev = getPrevProps(parent);
-                const start = getFirstKeyStartProps(prev);
-                fixFlowSeqItems(fc);
-                const sep = fc.end.splice(1, fc.end.length);
-                sep.push(this.sourceToken);
-                const map = {
-                    type: 'block-map',
-                    offset: fc.offset,
-                    indent: fc.indent,
-                    items: [{ start, key: fc, sep }]
-                };
-                this.onKeyLine = true;
-                this.stack[this.stack.length - 1] = map;
-            }
-            else {
-                yield* this.lineEnd(fc);
-            }
-        }
-    }
-    flowScalar(type) {
-        if (this.onNewLine) {
-            let nl = this.source.indexOf('\n') + 1;
-            while (nl !== 0) {
-                this.onNewLine(this.offset + nl);
-                nl = this.source.indexOf('\n', nl) + 1;
-            }
-        }
-        return {
-            type,
-            offset: this.offset,
-            indent: this.indent,
-            source: this.source
-        };
-    }
-    startBlockValue(parent) {
-        switch (this.type) {
-            case 'alias':
-            case 'scalar':
-            case 'single-quoted-scalar':
-            case 'double-quoted-scalar':
-                return this.flowScalar(this.type);
-            case 'block-scalar-header':
-                return {
-                    type: 'block-scalar',
-                    offset: this.offset,
-                    indent: this.indent,
-                    props: [this.sourceToken],
-                    source: ''
-                };
-            case 'flow-map-start':
-            case 'flow-seq-start':
-                return {
-                    type: 'flow-collection',
-                    offset: this.offset,
-                    indent: this.indent,
-                    start: this.sourceToken,
-                    items: [],
-                    end: []
-                };
-            case 'seq-item-ind':
-                return {
-                    type: 'block-seq',
-                    offset: this.offset,
-                    indent: this.indent,
-                    items: [{ start: [this.sourceToken] }]
-                };
-            case 'explicit-key-ind': {
-                this.onKeyLine = true;
-                const prev = getPrevProps(parent);
-                const start = getFirstKeyStartProps(prev);
-                start.push(this.sourceToken);
-                return {
-                    type: 'block-map',
-                    offset: this.offset,
-                    indent: this.indent,
-                    items: [{ start, explicitKey: true }]
-                };
-            }
-            case 'map-value-ind': {
-                this.onKeyLine = true;
-                const prev = getPrevProps(parent);
-                const start = getFirstKeyStartProps(prev);
-                return {
-                    type: 'block-map',
-                    offset: this.offset,
-                    indent: this.indent,
-                    items: [{ start, key: null, sep: [this.sourceToken] }]
-                };
-            }
-        }
-        return null;
-    }
-    atIndentedComment(start, indent) {
-        if (this.type !== 'comment')
-            return false;
-        if (this.indent <= indent)
-            return false;
-        return start.every(st => st.type === 'newline' || st.type === 'space');
-    }
-    *documentEnd(docEnd) {
-        if (this.type !== 'doc-mode') {
-            if (docEnd.end)
-                docEnd.end.push(this.sourceToken);
-            else
-                docEnd.end = [this.sourceToken];
-            if (this.type === 'newline')
-                yield* this.pop();
-        }
-    }
-    *lineEnd(token) {
-        switch (this.type) {
-            case 'comma':
-            case 'doc-start':
-            case 'doc-end':
-            case 'flow-seq-end':
-            case 'flow-map-end':
-            case 'map-value-ind':
-                yield* this.pop();
-                yield* this.step();
-                break;
-            case 'newline':
-                this.onKeyLine = false;
-            // fallthrough
-            case 'space':
-            case 'comment':
-            default:
-                // all other values are errors
-                if (token.end)
-                    token.end.push(this.sourceToken);
-                else
-                    token.end = [this.sourceToken];
-                if (this.type === 'newline')
-                    yield* this.pop();
-        }
-    }
-}
-
-exports.Parser = Parser;
-
-
-/***/ }),
-
-/***/ 4047:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var composer = __nccwpck_require__(9984);
-var Document = __nccwpck_require__(3021);
-var errors = __nccwpck_require__(1464);
-var log = __nccwpck_require__(7249);
-var identity = __nccwpck_require__(1127);
-var lineCounter = __nccwpck_require__(6628);
-var parser = __nccwpck_require__(3456);
-
-function parseOptions(options) {
-    const prettyErrors = options.prettyErrors !== false;
-    const lineCounter$1 = options.lineCounter || (prettyErrors && new lineCounter.LineCounter()) || null;
-    return { lineCounter: lineCounter$1, prettyErrors };
-}
-/**
- * Parse the input as a stream of YAML documents.
- *
- * Documents should be separated from each other by `...` or `---` marker lines.
- *
- * @returns If an empty `docs` array is returned, it will be of type
- *   EmptyStream and contain additional stream information. In
- *   TypeScript, you should use `'empty' in docs` as a type guard for it.
- */
-function parseAllDocuments(source, options = {}) {
-    const { lineCounter, prettyErrors } = parseOptions(options);
-    const parser$1 = new parser.Parser(lineCounter?.addNewLine);
-    const composer$1 = new composer.Composer(options);
-    const docs = Array.from(composer$1.compose(parser$1.parse(source)));
-    if (prettyErrors && lineCounter)
-        for (const doc of docs) {
-            doc.errors.forEach(errors.prettifyError(source, lineCounter));
-            doc.warnings.forEach(errors.prettifyError(source, lineCounter));
-        }
-    if (docs.length > 0)
-        return docs;
-    return Object.assign([], { empty: true }, composer$1.streamInfo());
-}
-/** Parse an input string into a single YAML.Document */
-function parseDocument(source, options = {}) {
-    const { lineCounter, prettyErrors } = parseOptions(options);
-    const parser$1 = new parser.Parser(lineCounter?.addNewLine);
-    const composer$1 = new composer.Composer(options);
-    // `doc` is always set by compose.end(true) at the very latest
-    let doc = null;
-    for (const _doc of composer$1.compose(parser$1.parse(source), true, source.length)) {
-        if (!doc)
-            doc = _doc;
-        else if (doc.options.logLevel !== 'silent') {
-            doc.errors.push(new errors.YAMLParseError(_doc.range.slice(0, 2), 'MULTIPLE_DOCS', 'Source contains multiple documents; please use YAML.parseAllDocuments()'));
-            break;
-        }
-    }
-    if (prettyErrors && lineCounter) {
-        doc.errors.forEach(errors.prettifyError(source, lineCounter));
-        doc.warnings.forEach(errors.prettifyError(source, lineCounter));
-    }
-    return doc;
-}
-function parse(src, reviver, options) {
-    let _reviver = undefined;
-    if (typeof reviver === 'function') {
-        _reviver = reviver;
-    }
-    else if (options === undefined && reviver && typeof reviver === 'object') {
-        options = reviver;
-    }
-    const doc = parseDocument(src, options);
-    if (!doc)
-        return null;
-    doc.warnings.forEach(warning => log.warn(doc.options.logLevel, warning));
-    if (doc.errors.length > 0) {
-        if (doc.options.logLevel !== 'silent')
-            throw doc.errors[0];
-        else
-            doc.errors = [];
-    }
-    return doc.toJS(Object.assign({ reviver: _reviver }, options));
-}
-function stringify(value, replacer, options) {
-    let _replacer = null;
-    if (typeof replacer === 'function' || Array.isArray(replacer)) {
-        _replacer = replacer;
-    }
-    else if (options === undefined && replacer) {
-        options = replacer;
-    }
-    if (typeof options === 'string')
-        options = options.length;
-    if (typeof options === 'number') {
-        const indent = Math.round(options);
-        options = indent < 1 ? undefined : indent > 8 ? { indent: 8 } : { indent };
-    }
-    if (value === undefined) {
-        const { keepUndefined } = options ?? replacer ?? {};
-        if (!keepUndefined)
-            return undefined;
-    }
-    if (identity.isDocument(value) && !_replacer)
-        return value.toString(options);
-    return new Document.Document(value, _replacer, options).toString(options);
-}
-
-exports.parse = parse;
-exports.parseAllDocuments = parseAllDocuments;
-exports.parseDocument = parseDocument;
-exports.stringify = stringify;
-
-
-/***/ }),
-
-/***/ 5840:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var tags = __nccwpck_require__(18);
-
-const sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-class Schema {
-    constructor({ compat, customTags, merge, resolveKnownTags, schema, sortMapEntries, toStringDefaults }) {
-        this.compat = Array.isArray(compat)
-            ? tags.getTags(compat, 'compat')
-            : compat
-                ? tags.getTags(null, compat)
-                : null;
-        this.name = (typeof schema === 'string' && schema) || 'core';
-        this.knownTags = resolveKnownTags ? tags.coreKnownTags : {};
-        this.tags = tags.getTags(customTags, this.name, merge);
-        this.toStringOptions = toStringDefaults ?? null;
-        Object.defineProperty(this, identity.MAP, { value: map.map });
-        Object.defineProperty(this, identity.SCALAR, { value: string.string });
-        Object.defineProperty(this, identity.SEQ, { value: seq.seq });
-        // Used by createMap()
-        this.sortMapEntries =
-            typeof sortMapEntries === 'function'
-                ? sortMapEntries
-                : sortMapEntries === true
-                    ? sortMapEntriesByKey
-                    : null;
-    }
-    clone() {
-        const copy = Object.create(Schema.prototype, Object.getOwnPropertyDescriptors(this));
-        copy.tags = this.tags.slice();
-        return copy;
-    }
-}
-
-exports.Schema = Schema;
-
-
-/***/ }),
-
-/***/ 7451:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var YAMLMap = __nccwpck_require__(4454);
-
-const map = {
-    collection: 'map',
-    default: true,
-    nodeClass: YAMLMap.YAMLMap,
-    tag: 'tag:yaml.org,2002:map',
-    resolve(map, onError) {
-        if (!identity.isMap(map))
-            onError('Expected a mapping for this tag');
-        return map;
-    },
-    createNode: (schema, obj, ctx) => YAMLMap.YAMLMap.from(schema, obj, ctx)
-};
-
-exports.map = map;
-
-
-/***/ }),
-
-/***/ 3632:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-
-const nullTag = {
-    identify: value => value == null,
-    createNode: () => new Scalar.Scalar(null),
-    default: true,
-    tag: 'tag:yaml.org,2002:null',
-    test: /^(?:~|[Nn]ull|NULL)?$/,
-    resolve: () => new Scalar.Scalar(null),
-    stringify: ({ source }, ctx) => typeof source === 'string' && nullTag.test.test(source)
-        ? source
-        : ctx.options.nullStr
-};
-
-exports.nullTag = nullTag;
-
-
-/***/ }),
-
-/***/ 1706:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var YAMLSeq = __nccwpck_require__(2223);
-
-const seq = {
-    collection: 'seq',
-    default: true,
-    nodeClass: YAMLSeq.YAMLSeq,
-    tag: 'tag:yaml.org,2002:seq',
-    resolve(seq, onError) {
-        if (!identity.isSeq(seq))
-            onError('Expected a sequence for this tag');
-        return seq;
-    },
-    createNode: (schema, obj, ctx) => YAMLSeq.YAMLSeq.from(schema, obj, ctx)
-};
-
-exports.seq = seq;
-
-
-/***/ }),
-
-/***/ 6464:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var stringifyString = __nccwpck_require__(3069);
-
-const string = {
-    identify: value => typeof value === 'string',
-    default: true,
-    tag: 'tag:yaml.org,2002:str',
-    resolve: str => str,
-    stringify(item, ctx, onComment, onChompKeep) {
-        ctx = Object.assign({ actualString: true }, ctx);
-        return stringifyString.stringifyString(item, ctx, onComment, onChompKeep);
-    }
-};
-
-exports.string = string;
-
-
-/***/ }),
-
-/***/ 3959:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-
-const boolTag = {
-    identify: value => typeof value === 'boolean',
-    default: true,
-    tag: 'tag:yaml.org,2002:bool',
-    test: /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/,
-    resolve: str => new Scalar.Scalar(str[0] === 't' || str[0] === 'T'),
-    stringify({ source, value }, ctx) {
-        if (source && boolTag.test.test(source)) {
-            const sv = source[0] === 't' || source[0] === 'T';
-            if (value === sv)
-                return source;
-        }
-        return value ? ctx.options.trueStr : ctx.options.falseStr;
-    }
-};
-
-exports.boolTag = boolTag;
-
-
-/***/ }),
-
-/***/ 8405:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
-
-const floatNaN = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    test: /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-    resolve: str => str.slice(-3).toLowerCase() === 'nan'
-        ? NaN
-        : str[0] === '-'
-            ? Number.NEGATIVE_INFINITY
-            : Number.POSITIVE_INFINITY,
-    stringify: stringifyNumber.stringifyNumber
-};
-const floatExp = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    format: 'EXP',
-    test: /^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$/,
-    resolve: str => parseFloat(str),
-    stringify(node) {
-        const num = Number(node.value);
-        return isFinite(num) ? num.toExponential() : stringifyNumber.stringifyNumber(node);
-    }
-};
-const float = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    test: /^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$/,
-    resolve(str) {
-        const node = new Scalar.Scalar(parseFloat(str));
-        const dot = str.indexOf('.');
-        if (dot !== -1 && str[str.length - 1] === '0')
-            node.minFractionDigits = str.length - dot - 1;
-        return node;
-    },
-    stringify: stringifyNumber.stringifyNumber
-};
-
-exports.float = float;
-exports.floatExp = floatExp;
-exports.floatNaN = floatNaN;
-
-
-/***/ }),
-
-/***/ 9874:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var stringifyNumber = __nccwpck_require__(8689);
-
-const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
-const intResolve = (str, offset, radix, { intAsBigInt }) => (intAsBigInt ? BigInt(str) : parseInt(str.substring(offset), radix));
-function intStringify(node, radix, prefix) {
-    const { value } = node;
-    if (intIdentify(value) && value >= 0)
-        return prefix + value.toString(radix);
-    return stringifyNumber.stringifyNumber(node);
-}
-const intOct = {
-    identify: value => intIdentify(value) && value >= 0,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'OCT',
-    test: /^0o[0-7]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 2, 8, opt),
-    stringify: node => intStringify(node, 8, '0o')
-};
-const int = {
-    identify: intIdentify,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    test: /^[-+]?[0-9]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 0, 10, opt),
-    stringify: stringifyNumber.stringifyNumber
-};
-const intHex = {
-    identify: value => intIdentify(value) && value >= 0,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'HEX',
-    test: /^0x[0-9a-fA-F]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
-    stringify: node => intStringify(node, 16, '0x')
-};
-
-exports.int = int;
-exports.intHex = intHex;
-exports.intOct = intOct;
-
-
-/***/ }),
-
-/***/ 896:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
-
-const schema = [
-    map.map,
-    seq.seq,
-    string.string,
-    _null.nullTag,
-    bool.boolTag,
-    int.intOct,
-    int.int,
-    int.intHex,
-    float.floatNaN,
-    float.floatExp,
-    float.float
-];
-
-exports.schema = schema;
-
-
-/***/ }),
-
-/***/ 3559:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-var map = __nccwpck_require__(7451);
-var seq = __nccwpck_require__(1706);
-
-function intIdentify(value) {
-    return typeof value === 'bigint' || Number.isInteger(value);
-}
-const stringifyJSON = ({ value }) => JSON.stringify(value);
-const jsonScalars = [
-    {
-        identify: value => typeof value === 'string',
-        default: true,
-        tag: 'tag:yaml.org,2002:str',
-        resolve: str => str,
-        stringify: stringifyJSON
-    },
-    {
-        identify: value => value == null,
-        createNode: () => new Scalar.Scalar(null),
-        default: true,
-        tag: 'tag:yaml.org,2002:null',
-        test: /^null$/,
-        resolve: () => null,
-        stringify: stringifyJSON
-    },
-    {
-        identify: value => typeof value === 'boolean',
-        default: true,
-        tag: 'tag:yaml.org,2002:bool',
-        test: /^true$|^false$/,
-        resolve: str => str === 'true',
-        stringify: stringifyJSON
-    },
-    {
-        identify: intIdentify,
-        default: true,
-        tag: 'tag:yaml.org,2002:int',
-        test: /^-?(?:0|[1-9][0-9]*)$/,
-        resolve: (str, _onError, { intAsBigInt }) => intAsBigInt ? BigInt(str) : parseInt(str, 10),
-        stringify: ({ value }) => intIdentify(value) ? value.toString() : JSON.stringify(value)
-    },
-    {
-        identify: value => typeof value === 'number',
-        default: true,
-        tag: 'tag:yaml.org,2002:float',
-        test: /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?$/,
-        resolve: str => parseFloat(str),
-        stringify: stringifyJSON
-    }
-];
-const jsonError = {
-    default: true,
-    tag: '',
-    test: /^/,
-    resolve(str, onError) {
-        onError(`Unresolved plain scalar ${JSON.stringify(str)}`);
-        return str;
-    }
-};
-const schema = [map.map, seq.seq].concat(jsonScalars, jsonError);
-
-exports.schema = schema;
-
-
-/***/ }),
-
-/***/ 18:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var bool = __nccwpck_require__(3959);
-var float = __nccwpck_require__(8405);
-var int = __nccwpck_require__(9874);
-var schema = __nccwpck_require__(896);
-var schema$1 = __nccwpck_require__(3559);
-var binary = __nccwpck_require__(6083);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var schema$2 = __nccwpck_require__(5913);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
-
-const schemas = new Map([
-    ['core', schema.schema],
-    ['failsafe', [map.map, seq.seq, string.string]],
-    ['json', schema$1.schema],
-    ['yaml11', schema$2.schema],
-    ['yaml-1.1', schema$2.schema]
-]);
-const tagsByName = {
-    binary: binary.binary,
-    bool: bool.boolTag,
-    float: float.float,
-    floatExp: float.floatExp,
-    floatNaN: float.floatNaN,
-    floatTime: timestamp.floatTime,
-    int: int.int,
-    intHex: int.intHex,
-    intOct: int.intOct,
-    intTime: timestamp.intTime,
-    map: map.map,
-    merge: merge.merge,
-    null: _null.nullTag,
-    omap: omap.omap,
-    pairs: pairs.pairs,
-    seq: seq.seq,
-    set: set.set,
-    timestamp: timestamp.timestamp
-};
-const coreKnownTags = {
-    'tag:yaml.org,2002:binary': binary.binary,
-    'tag:yaml.org,2002:merge': merge.merge,
-    'tag:yaml.org,2002:omap': omap.omap,
-    'tag:yaml.org,2002:pairs': pairs.pairs,
-    'tag:yaml.org,2002:set': set.set,
-    'tag:yaml.org,2002:timestamp': timestamp.timestamp
-};
-function getTags(customTags, schemaName, addMergeTag) {
-    const schemaTags = schemas.get(schemaName);
-    if (schemaTags && !customTags) {
-        return addMergeTag && !schemaTags.includes(merge.merge)
-            ? schemaTags.concat(merge.merge)
-            : schemaTags.slice();
-    }
-    let tags = schemaTags;
-    if (!tags) {
-        if (Array.isArray(customTags))
-            tags = [];
-        else {
-            const keys = Array.from(schemas.keys())
-                .filter(key => key !== 'yaml11')
-                .map(key => JSON.stringify(key))
-                .join(', ');
-            throw new Error(`Unknown schema "${schemaName}"; use one of ${keys} or define customTags array`);
-        }
-    }
-    if (Array.isArray(customTags)) {
-        for (const tag of customTags)
-            tags = tags.concat(tag);
-    }
-    else if (typeof customTags === 'function') {
-        tags = customTags(tags.slice());
-    }
-    if (addMergeTag)
-        tags = tags.concat(merge.merge);
-    return tags.reduce((tags, tag) => {
-        const tagObj = typeof tag === 'string' ? tagsByName[tag] : tag;
-        if (!tagObj) {
-            const tagName = JSON.stringify(tag);
-            const keys = Object.keys(tagsByName)
-                .map(key => JSON.stringify(key))
-                .join(', ');
-            throw new Error(`Unknown custom tag ${tagName}; use one of ${keys}`);
-        }
-        if (!tags.includes(tagObj))
-            tags.push(tagObj);
-        return tags;
-    }, []);
-}
-
-exports.coreKnownTags = coreKnownTags;
-exports.getTags = getTags;
-
-
-/***/ }),
-
-/***/ 6083:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var node_buffer = __nccwpck_require__(181);
-var Scalar = __nccwpck_require__(3301);
-var stringifyString = __nccwpck_require__(3069);
-
-const binary = {
-    identify: value => value instanceof Uint8Array, // Buffer inherits from Uint8Array
-    default: false,
-    tag: 'tag:yaml.org,2002:binary',
-    /**
-     * Returns a Buffer in node and an Uint8Array in browsers
-     *
-     * To use the resulting buffer as an image, you'll want to do something like:
-     *
-     *   const blob = new Blob([buffer], { type: 'image/jpeg' })
-     *   document.querySelector('#photo').src = URL.createObjectURL(blob)
-     */
-    resolve(src, onError) {
-        if (typeof node_buffer.Buffer === 'function') {
-            return node_buffer.Buffer.from(src, 'base64');
-        }
-        else if (typeof atob === 'function') {
-            // On IE 11, atob() can't handle newlines
-            const str = atob(src.replace(/[\n\r]/g, ''));
-            const buffer = new Uint8Array(str.length);
-            for (let i = 0; i < str.length; ++i)
-                buffer[i] = str.charCodeAt(i);
-            return buffer;
-        }
-        else {
-            onError('This environment does not support reading binary tags; either Buffer or atob is required');
-            return src;
-        }
-    },
-    stringify({ comment, type, value }, ctx, onComment, onChompKeep) {
-        if (!value)
-            return '';
-        const buf = value; // checked earlier by binary.identify()
-        let str;
-        if (typeof node_buffer.Buffer === 'function') {
-            str =
-                buf instanceof node_buffer.Buffer
-                    ? buf.toString('base64')
-                    : node_buffer.Buffer.from(buf.buffer).toString('base64');
-        }
-        else if (typeof btoa === 'function') {
-            let s = '';
-            for (let i = 0; i < buf.length; ++i)
-                s += String.fromCharCode(buf[i]);
-            str = btoa(s);
-        }
-        else {
-            throw new Error('This environment does not support writing binary tags; either Buffer or btoa is required');
-        }
-        type ?? (type = Scalar.Scalar.BLOCK_LITERAL);
-        if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
-            const lineWidth = Math.max(ctx.options.lineWidth - ctx.indent.length, ctx.options.minContentWidth);
-            const n = Math.ceil(str.length / lineWidth);
-            const lines = new Array(n);
-            for (let i = 0, o = 0; i < n; ++i, o += lineWidth) {
-                lines[i] = str.substr(o, lineWidth);
-            }
-            str = lines.join(type === Scalar.Scalar.BLOCK_LITERAL ? '\n' : ' ');
-        }
-        return stringifyString.stringifyString({ comment, type, value: str }, ctx, onComment, onChompKeep);
-    }
-};
-
-exports.binary = binary;
-
-
-/***/ }),
-
-/***/ 8398:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-
-function boolStringify({ value, source }, ctx) {
-    const boolObj = value ? trueTag : falseTag;
-    if (source && boolObj.test.test(source))
-        return source;
-    return value ? ctx.options.trueStr : ctx.options.falseStr;
-}
-const trueTag = {
-    identify: value => value === true,
-    default: true,
-    tag: 'tag:yaml.org,2002:bool',
-    test: /^(?:Y|y|[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/,
-    resolve: () => new Scalar.Scalar(true),
-    stringify: boolStringify
-};
-const falseTag = {
-    identify: value => value === false,
-    default: true,
-    tag: 'tag:yaml.org,2002:bool',
-    test: /^(?:N|n|[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/,
-    resolve: () => new Scalar.Scalar(false),
-    stringify: boolStringify
-};
-
-exports.falseTag = falseTag;
-exports.trueTag = trueTag;
-
-
-/***/ }),
-
-/***/ 5782:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-var stringifyNumber = __nccwpck_require__(8689);
-
-const floatNaN = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    test: /^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$/,
-    resolve: (str) => str.slice(-3).toLowerCase() === 'nan'
-        ? NaN
-        : str[0] === '-'
-            ? Number.NEGATIVE_INFINITY
-            : Number.POSITIVE_INFINITY,
-    stringify: stringifyNumber.stringifyNumber
-};
-const floatExp = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    format: 'EXP',
-    test: /^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$/,
-    resolve: (str) => parseFloat(str.replace(/_/g, '')),
-    stringify(node) {
-        const num = Number(node.value);
-        return isFinite(num) ? num.toExponential() : stringifyNumber.stringifyNumber(node);
-    }
-};
-const float = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    test: /^[-+]?(?:[0-9][0-9_]*)?\.[0-9_]*$/,
-    resolve(str) {
-        const node = new Scalar.Scalar(parseFloat(str.replace(/_/g, '')));
-        const dot = str.indexOf('.');
-        if (dot !== -1) {
-            const f = str.substring(dot + 1).replace(/_/g, '');
-            if (f[f.length - 1] === '0')
-                node.minFractionDigits = f.length;
-        }
-        return node;
-    },
-    stringify: stringifyNumber.stringifyNumber
-};
-
-exports.float = float;
-exports.floatExp = floatExp;
-exports.floatNaN = floatNaN;
-
-
-/***/ }),
-
-/***/ 873:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var stringifyNumber = __nccwpck_require__(8689);
-
-const intIdentify = (value) => typeof value === 'bigint' || Number.isInteger(value);
-function intResolve(str, offset, radix, { intAsBigInt }) {
-    const sign = str[0];
-    if (sign === '-' || sign === '+')
-        offset += 1;
-    str = str.substring(offset).replace(/_/g, '');
-    if (intAsBigInt) {
-        switch (radix) {
-            case 2:
-                str = `0b${str}`;
-                break;
-            case 8:
-                str = `0o${str}`;
-                break;
-            case 16:
-                str = `0x${str}`;
-                break;
-        }
-        const n = BigInt(str);
-        return sign === '-' ? BigInt(-1) * n : n;
-    }
-    const n = parseInt(str, radix);
-    return sign === '-' ? -1 * n : n;
-}
-function intStringify(node, radix, prefix) {
-    const { value } = node;
-    if (intIdentify(value)) {
-        const str = value.toString(radix);
-        return value < 0 ? '-' + prefix + str.substr(1) : prefix + str;
-    }
-    return stringifyNumber.stringifyNumber(node);
-}
-const intBin = {
-    identify: intIdentify,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'BIN',
-    test: /^[-+]?0b[0-1_]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 2, 2, opt),
-    stringify: node => intStringify(node, 2, '0b')
-};
-const intOct = {
-    identify: intIdentify,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'OCT',
-    test: /^[-+]?0[0-7_]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 1, 8, opt),
-    stringify: node => intStringify(node, 8, '0')
-};
-const int = {
-    identify: intIdentify,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    test: /^[-+]?[0-9][0-9_]*$/,
-    resolve: (str, _onError, opt) => intResolve(str, 0, 10, opt),
-    stringify: stringifyNumber.stringifyNumber
-};
-const intHex = {
-    identify: intIdentify,
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'HEX',
-    test: /^[-+]?0x[0-9a-fA-F_]+$/,
-    resolve: (str, _onError, opt) => intResolve(str, 2, 16, opt),
-    stringify: node => intStringify(node, 16, '0x')
-};
-
-exports.int = int;
-exports.intBin = intBin;
-exports.intHex = intHex;
-exports.intOct = intOct;
-
-
-/***/ }),
-
-/***/ 452:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-
-// If the value associated with a merge key is a single mapping node, each of
-// its key/value pairs is inserted into the current mapping, unless the key
-// already exists in it. If the value associated with the merge key is a
-// sequence, then this sequence is expected to contain mapping nodes and each
-// of these nodes is merged in turn according to its order in the sequence.
-// Keys in mapping nodes earlier in the sequence override keys specified in
-// later mapping nodes. -- http://yaml.org/type/merge.html
-const MERGE_KEY = '<<';
-const merge = {
-    identify: value => value === MERGE_KEY ||
-        (typeof value === 'symbol' && value.description === MERGE_KEY),
-    default: 'key',
-    tag: 'tag:yaml.org,2002:merge',
-    test: /^<<$/,
-    resolve: () => Object.assign(new Scalar.Scalar(Symbol(MERGE_KEY)), {
-        addToJSMap: addMergeToJSMap
-    }),
-    stringify: () => MERGE_KEY
-};
-const isMergeKey = (ctx, key) => (merge.identify(key) ||
-    (identity.isScalar(key) &&
-        (!key.type || key.type === Scalar.Scalar.PLAIN) &&
-        merge.identify(key.value))) &&
-    ctx?.doc.schema.tags.some(tag => tag.tag === merge.tag && tag.default);
-function addMergeToJSMap(ctx, map, value) {
-    const source = resolveAliasValue(ctx, value);
-    if (identity.isSeq(source))
-        for (const it of source.items)
-            mergeValue(ctx, map, it);
-    else if (Array.isArray(source))
-        for (const it of source)
-            mergeValue(ctx, map, it);
-    else
-        mergeValue(ctx, map, source);
-}
-function mergeValue(ctx, map, value) {
-    const source = resolveAliasValue(ctx, value);
-    if (!identity.isMap(source))
-        throw new Error('Merge sources must be maps or map aliases');
-    const srcMap = source.toJSON(null, ctx, Map);
-    for (const [key, value] of srcMap) {
-        if (map instanceof Map) {
-            if (!map.has(key))
-                map.set(key, value);
-        }
-        else if (map instanceof Set) {
-            map.add(key);
-        }
-        else if (!Object.prototype.hasOwnProperty.call(map, key)) {
-            Object.defineProperty(map, key, {
-                value,
-                writable: true,
-                enumerable: true,
-                configurable: true
-            });
-        }
-    }
-    return map;
-}
-function resolveAliasValue(ctx, value) {
-    return ctx && identity.isAlias(value) ? value.resolve(ctx.doc, ctx) : value;
-}
-
-exports.addMergeToJSMap = addMergeToJSMap;
-exports.isMergeKey = isMergeKey;
-exports.merge = merge;
-
-
-/***/ }),
-
-/***/ 303:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var toJS = __nccwpck_require__(4043);
-var YAMLMap = __nccwpck_require__(4454);
-var YAMLSeq = __nccwpck_require__(2223);
-var pairs = __nccwpck_require__(8385);
-
-class YAMLOMap extends YAMLSeq.YAMLSeq {
-    constructor() {
-        super();
-        this.add = YAMLMap.YAMLMap.prototype.add.bind(this);
-        this.delete = YAMLMap.YAMLMap.prototype.delete.bind(this);
-        this.get = YAMLMap.YAMLMap.prototype.get.bind(this);
-        this.has = YAMLMap.YAMLMap.prototype.has.bind(this);
-        this.set = YAMLMap.YAMLMap.prototype.set.bind(this);
-        this.tag = YAMLOMap.tag;
-    }
-    /**
-     * If `ctx` is given, the return type is actually `Map<unknown, unknown>`,
-     * but TypeScript won't allow widening the signature of a child method.
-     */
-    toJSON(_, ctx) {
-        if (!ctx)
-            return super.toJSON(_);
-        const map = new Map();
-        if (ctx?.onCreate)
-            ctx.onCreate(map);
-        for (const pair of this.items) {
-            let key, value;
-            if (identity.isPair(pair)) {
-                key = toJS.toJS(pair.key, '', ctx);
-                value = toJS.toJS(pair.value, key, ctx);
-            }
-            else {
-                key = toJS.toJS(pair, '', ctx);
-            }
-            if (map.has(key))
-                throw new Error('Ordered maps must not include duplicate keys');
-            map.set(key, value);
-        }
-        return map;
-    }
-    static from(schema, iterable, ctx) {
-        const pairs$1 = pairs.createPairs(schema, iterable, ctx);
-        const omap = new this();
-        omap.items = pairs$1.items;
-        return omap;
-    }
-}
-YAMLOMap.tag = 'tag:yaml.org,2002:omap';
-const omap = {
-    collection: 'seq',
-    identify: value => value instanceof Map,
-    nodeClass: YAMLOMap,
-    default: false,
-    tag: 'tag:yaml.org,2002:omap',
-    resolve(seq, onError) {
-        const pairs$1 = pairs.resolvePairs(seq, onError);
-        const seenKeys = [];
-        for (const { key } of pairs$1.items) {
-            if (identity.isScalar(key)) {
-                if (seenKeys.includes(key.value)) {
-                    onError(`Ordered maps must not include duplicate keys: ${key.value}`);
-                }
-                else {
-                    seenKeys.push(key.value);
-                }
-            }
-        }
-        return Object.assign(new YAMLOMap(), pairs$1);
-    },
-    createNode: (schema, iterable, ctx) => YAMLOMap.from(schema, iterable, ctx)
-};
-
-exports.YAMLOMap = YAMLOMap;
-exports.omap = omap;
-
-
-/***/ }),
-
-/***/ 8385:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var Scalar = __nccwpck_require__(3301);
-var YAMLSeq = __nccwpck_require__(2223);
-
-function resolvePairs(seq, onError) {
-    if (identity.isSeq(seq)) {
-        for (let i = 0; i < seq.items.length; ++i) {
-            let item = seq.items[i];
-            if (identity.isPair(item))
-                continue;
-            else if (identity.isMap(item)) {
-                if (item.items.length > 1)
-                    onError('Each pair must have its own sequence indicator');
-                const pair = item.items[0] || new Pair.Pair(new Scalar.Scalar(null));
-                if (item.commentBefore)
-                    pair.key.commentBefore = pair.key.commentBefore
-                        ? `${item.commentBefore}\n${pair.key.commentBefore}`
-                        : item.commentBefore;
-                if (item.comment) {
-                    const cn = pair.value ?? pair.key;
-                    cn.comment = cn.comment
-                        ? `${item.comment}\n${cn.comment}`
-                        : item.comment;
-                }
-                item = pair;
-            }
-            seq.items[i] = identity.isPair(item) ? item : new Pair.Pair(item);
-        }
-    }
-    else
-        onError('Expected a sequence for this tag');
-    return seq;
-}
-function createPairs(schema, iterable, ctx) {
-    const { replacer } = ctx;
-    const pairs = new YAMLSeq.YAMLSeq(schema);
-    pairs.tag = 'tag:yaml.org,2002:pairs';
-    let i = 0;
-    if (iterable && Symbol.iterator in Object(iterable))
-        for (let it of iterable) {
-            if (typeof replacer === 'function')
-                it = replacer.call(iterable, String(i++), it);
-            let key, value;
-            if (Array.isArray(it)) {
-                if (it.length === 2) {
-                    key = it[0];
-                    value = it[1];
-                }
-                else
-                    throw new TypeError(`Expected [key, value] tuple: ${it}`);
-            }
-            else if (it && it instanceof Object) {
-                const keys = Object.keys(it);
-                if (keys.length === 1) {
-                    key = keys[0];
-                    value = it[key];
-                }
-                else {
-                    throw new TypeError(`Expected tuple with one key, not ${keys.length} keys`);
-                }
-            }
-            else {
-                key = it;
-            }
-            pairs.items.push(Pair.createPair(key, value, ctx));
-        }
-    return pairs;
-}
-const pairs = {
-    collection: 'seq',
-    default: false,
-    tag: 'tag:yaml.org,2002:pairs',
-    resolve: resolvePairs,
-    createNode: createPairs
-};
-
-exports.createPairs = createPairs;
-exports.pairs = pairs;
-exports.resolvePairs = resolvePairs;
-
-
-/***/ }),
-
-/***/ 5913:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var map = __nccwpck_require__(7451);
-var _null = __nccwpck_require__(3632);
-var seq = __nccwpck_require__(1706);
-var string = __nccwpck_require__(6464);
-var binary = __nccwpck_require__(6083);
-var bool = __nccwpck_require__(8398);
-var float = __nccwpck_require__(5782);
-var int = __nccwpck_require__(873);
-var merge = __nccwpck_require__(452);
-var omap = __nccwpck_require__(303);
-var pairs = __nccwpck_require__(8385);
-var set = __nccwpck_require__(1528);
-var timestamp = __nccwpck_require__(6752);
-
-const schema = [
-    map.map,
-    seq.seq,
-    string.string,
-    _null.nullTag,
-    bool.trueTag,
-    bool.falseTag,
-    int.intBin,
-    int.intOct,
-    int.int,
-    int.intHex,
-    float.floatNaN,
-    float.floatExp,
-    float.float,
-    binary.binary,
-    merge.merge,
-    omap.omap,
-    pairs.pairs,
-    set.set,
-    timestamp.intTime,
-    timestamp.floatTime,
-    timestamp.timestamp
-];
-
-exports.schema = schema;
-
-
-/***/ }),
-
-/***/ 1528:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Pair = __nccwpck_require__(7165);
-var YAMLMap = __nccwpck_require__(4454);
-
-class YAMLSet extends YAMLMap.YAMLMap {
-    constructor(schema) {
-        super(schema);
-        this.tag = YAMLSet.tag;
-    }
-    add(key) {
-        let pair;
-        if (identity.isPair(key))
-            pair = key;
-        else if (key &&
-            typeof key === 'object' &&
-            'key' in key &&
-            'value' in key &&
-            key.value === null)
-            pair = new Pair.Pair(key.key, null);
-        else
-            pair = new Pair.Pair(key, null);
-        const prev = YAMLMap.findPair(this.items, pair.key);
-        if (!prev)
-            this.items.push(pair);
-    }
-    /**
-     * If `keepPair` is `true`, returns the Pair matching `key`.
-     * Otherwise, returns the value of that Pair's key.
-     */
-    get(key, keepPair) {
-        const pair = YAMLMap.findPair(this.items, key);
-        return !keepPair && identity.isPair(pair)
-            ? identity.isScalar(pair.key)
-                ? pair.key.value
-                : pair.key
-            : pair;
-    }
-    set(key, value) {
-        if (typeof value !== 'boolean')
-            throw new Error(`Expected boolean value for set(key, value) in a YAML set, not ${typeof value}`);
-        const prev = YAMLMap.findPair(this.items, key);
-        if (prev && !value) {
-            this.items.splice(this.items.indexOf(prev), 1);
-        }
-        else if (!prev && value) {
-            this.items.push(new Pair.Pair(key));
-        }
-    }
-    toJSON(_, ctx) {
-        return super.toJSON(_, ctx, Set);
-    }
-    toString(ctx, onComment, onChompKeep) {
-        if (!ctx)
-            return JSON.stringify(this);
-        if (this.hasAllNullValues(true))
-            return super.toString(Object.assign({}, ctx, { allNullValues: true }), onComment, onChompKeep);
-        else
-            throw new Error('Set items must all have null values');
-    }
-    static from(schema, iterable, ctx) {
-        const { replacer } = ctx;
-        const set = new this(schema);
-        if (iterable && Symbol.iterator in Object(iterable))
-            for (let value of iterable) {
-                if (typeof replacer === 'function')
-                    value = replacer.call(iterable, value, value);
-                set.items.push(Pair.createPair(value, null, ctx));
-            }
-        return set;
-    }
-}
-YAMLSet.tag = 'tag:yaml.org,2002:set';
-const set = {
-    collection: 'map',
-    identify: value => value instanceof Set,
-    nodeClass: YAMLSet,
-    default: false,
-    tag: 'tag:yaml.org,2002:set',
-    createNode: (schema, iterable, ctx) => YAMLSet.from(schema, iterable, ctx),
-    resolve(map, onError) {
-        if (identity.isMap(map)) {
-            if (map.hasAllNullValues(true))
-                return Object.assign(new YAMLSet(), map);
-            else
-                onError('Set items must all have null values');
-        }
-        else
-            onError('Expected a mapping for this tag');
-        return map;
-    }
-};
-
-exports.YAMLSet = YAMLSet;
-exports.set = set;
-
-
-/***/ }),
-
-/***/ 6752:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var stringifyNumber = __nccwpck_require__(8689);
-
-/** Internal types handle bigint as number, because TS can't figure it out. */
-function parseSexagesimal(str, asBigInt) {
-    const sign = str[0];
-    const parts = sign === '-' || sign === '+' ? str.substring(1) : str;
-    const num = (n) => asBigInt ? BigInt(n) : Number(n);
-    const res = parts
-        .replace(/_/g, '')
-        .split(':')
-        .reduce((res, p) => res * num(60) + num(p), num(0));
-    return (sign === '-' ? num(-1) * res : res);
-}
-/**
- * hhhh:mm:ss.sss
- *
- * Internal types handle bigint as number, because TS can't figure it out.
- */
-function stringifySexagesimal(node) {
-    let { value } = node;
-    let num = (n) => n;
-    if (typeof value === 'bigint')
-        num = n => BigInt(n);
-    else if (isNaN(value) || !isFinite(value))
-        return stringifyNumber.stringifyNumber(node);
-    let sign = '';
-    if (value < 0) {
-        sign = '-';
-        value *= num(-1);
-    }
-    const _60 = num(60);
-    const parts = [value % _60]; // seconds, including ms
-    if (value < 60) {
-        parts.unshift(0); // at least one : is required
-    }
-    else {
-        value = (value - parts[0]) / _60;
-        parts.unshift(value % _60); // minutes
-        if (value >= 60) {
-            value = (value - parts[0]) / _60;
-            parts.unshift(value); // hours
-        }
-    }
-    return (sign +
-        parts
-            .map(n => String(n).padStart(2, '0'))
-            .join(':')
-            .replace(/000000\d*$/, '') // % 60 may introduce error
-    );
-}
-const intTime = {
-    identify: value => typeof value === 'bigint' || Number.isInteger(value),
-    default: true,
-    tag: 'tag:yaml.org,2002:int',
-    format: 'TIME',
-    test: /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+$/,
-    resolve: (str, _onError, { intAsBigInt }) => parseSexagesimal(str, intAsBigInt),
-    stringify: stringifySexagesimal
-};
-const floatTime = {
-    identify: value => typeof value === 'number',
-    default: true,
-    tag: 'tag:yaml.org,2002:float',
-    format: 'TIME',
-    test: /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*$/,
-    resolve: str => parseSexagesimal(str, false),
-    stringify: stringifySexagesimal
-};
-const timestamp = {
-    identify: value => value instanceof Date,
-    default: true,
-    tag: 'tag:yaml.org,2002:timestamp',
-    // If the time zone is omitted, the timestamp is assumed to be specified in UTC. The time part
-    // may be omitted altogether, resulting in a date format. In such a case, the time part is
-    // assumed to be 00:00:00Z (start of day, UTC).
-    test: RegExp('^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})' + // YYYY-Mm-Dd
-        '(?:' + // time is optional
-        '(?:t|T|[ \\t]+)' + // t | T | whitespace
-        '([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2}(\\.[0-9]+)?)' + // Hh:Mm:Ss(.ss)?
-        '(?:[ \\t]*(Z|[-+][012]?[0-9](?::[0-9]{2})?))?' + // Z | +5 | -03:30
-        ')?$'),
-    resolve(str) {
-        const match = str.match(timestamp.test);
-        if (!match)
-            throw new Error('!!timestamp expects a date, starting with yyyy-mm-dd');
-        const [, year, month, day, hour, minute, second] = match.map(Number);
-        const millisec = match[7] ? Number((match[7] + '00').substr(1, 3)) : 0;
-        let date = Date.UTC(year, month - 1, day, hour || 0, minute || 0, second || 0, millisec);
-        const tz = match[8];
-        if (tz && tz !== 'Z') {
-            let d = parseSexagesimal(tz, false);
-            if (Math.abs(d) < 30)
-                d *= 60;
-            date -= 60000 * d;
-        }
-        return new Date(date);
-    },
-    stringify: ({ value }) => value?.toISOString().replace(/(T00:00:00)?\.000Z$/, '') ?? ''
-};
-
-exports.floatTime = floatTime;
-exports.intTime = intTime;
-exports.timestamp = timestamp;
-
-
-/***/ }),
-
-/***/ 4475:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-const FOLD_FLOW = 'flow';
-const FOLD_BLOCK = 'block';
-const FOLD_QUOTED = 'quoted';
-/**
- * Tries to keep input at up to `lineWidth` characters, splitting only on spaces
- * not followed by newlines or spaces unless `mode` is `'quoted'`. Lines are
- * terminated with `\n` and started with `indent`.
- */
-function foldFlowLines(text, indent, mode = 'flow', { indentAtStart, lineWidth = 80, minContentWidth = 20, onFold, onOverflow } = {}) {
-    if (!lineWidth || lineWidth < 0)
-        return text;
-    if (lineWidth < minContentWidth)
-        minContentWidth = 0;
-    const endStep = Math.max(1 + minContentWidth, 1 + lineWidth - indent.length);
-    if (text.length <= endStep)
-        return text;
-    const folds = [];
-    const escapedFolds = {};
-    let end = lineWidth - indent.length;
-    if (typeof indentAtStart === 'number') {
-        if (indentAtStart > lineWidth - Math.max(2, minContentWidth))
-            folds.push(0);
-        else
-            end = lineWidth - indentAtStart;
-    }
-    let split = undefined;
-    let prev = undefined;
-    let overflow = false;
-    let i = -1;
-    let escStart = -1;
-    let escEnd = -1;
-    if (mode === FOLD_BLOCK) {
-        i = consumeMoreIndentedLines(text, i, indent.length);
-        if (i !== -1)
-            end = i + endStep;
-    }
-    for (let ch; (ch = text[(i += 1)]);) {
-        if (mode === FOLD_QUOTED && ch === '\\') {
-            escStart = i;
-            switch (text[i + 1]) {
-                case 'x':
-                    i += 3;
-                    break;
-                case 'u':
-                    i += 5;
-                    break;
-                case 'U':
-                    i += 9;
-                    break;
-                default:
-                    i += 1;
-            }
-            escEnd = i;
-        }
-        if (ch === '\n') {
-            if (mode === FOLD_BLOCK)
-                i = consumeMoreIndentedLines(text, i, indent.length);
-            end = i + indent.length + endStep;
-            split = undefined;
-        }
-        else {
-            if (ch === ' ' &&
-                prev &&
-                prev !== ' ' &&
-                prev !== '\n' &&
-                prev !== '\t') {
-                // space surrounded by non-space can be replaced with newline + indent
-                const next = text[i + 1];
-                if (next && next !== ' ' && next !== '\n' && next !== '\t')
-                    split = i;
-            }
-            if (i >= end) {
-                if (split) {
-                    folds.push(split);
-                    end = split + endStep;
-                    split = undefined;
-                }
-                else if (mode === FOLD_QUOTED) {
-                    // white-space collected at end may stretch past lineWidth
-                    while (prev === ' ' || prev === '\t') {
-                        prev = ch;
-                        ch = text[(i += 1)];
-                        overflow = true;
-                    }
-                    // Account for newline escape, but don't break preceding escape
-                    const j = i > escEnd + 1 ? i - 2 : escStart - 1;
-                    // Bail out if lineWidth & minContentWidth are shorter than an escape string
-                    if (escapedFolds[j])
-                        return text;
-                    folds.push(j);
-                    escapedFolds[j] = true;
-                    end = j + endStep;
-                    split = undefined;
-                }
-                else {
-                    overflow = true;
-                }
-            }
-        }
-        prev = ch;
-    }
-    if (overflow && onOverflow)
-        onOverflow();
-    if (folds.length === 0)
-        return text;
-    if (onFold)
-        onFold();
-    let res = text.slice(0, folds[0]);
-    for (let i = 0; i < folds.length; ++i) {
-        const fold = folds[i];
-        const end = folds[i + 1] || text.length;
-        if (fold === 0)
-            res = `\n${indent}${text.slice(0, end)}`;
-        else {
-            if (mode === FOLD_QUOTED && escapedFolds[fold])
-                res += `${text[fold]}\\`;
-            res += `\n${indent}${text.slice(fold + 1, end)}`;
-        }
-    }
-    return res;
-}
-/**
- * Presumes `i + 1` is at the start of a line
- * @returns index of last newline in more-indented block
- */
-function consumeMoreIndentedLines(text, i, indent) {
-    let end = i;
-    let start = i + 1;
-    let ch = text[start];
-    while (ch === ' ' || ch === '\t') {
-        if (i < start + indent) {
-            ch = text[++i];
-        }
-        else {
-            do {
-                ch = text[++i];
-            } while (ch && ch !== '\n');
-            end = i;
-            start = i + 1;
-            ch = text[start];
-        }
-    }
-    return end;
-}
-
-exports.FOLD_BLOCK = FOLD_BLOCK;
-exports.FOLD_FLOW = FOLD_FLOW;
-exports.FOLD_QUOTED = FOLD_QUOTED;
-exports.foldFlowLines = foldFlowLines;
-
-
-/***/ }),
-
-/***/ 2148:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var anchors = __nccwpck_require__(1596);
-var identity = __nccwpck_require__(1127);
-var stringifyComment = __nccwpck_require__(9799);
-var stringifyString = __nccwpck_require__(3069);
-
-function createStringifyContext(doc, options) {
-    const opt = Object.assign({
-        blockQuote: true,
-        commentString: stringifyComment.stringifyComment,
-        defaultKeyType: null,
-        defaultStringType: 'PLAIN',
-        directives: null,
-        doubleQuotedAsJSON: false,
-        doubleQuotedMinMultiLineLength: 40,
-        falseStr: 'false',
-        flowCollectionPadding: true,
-        indentSeq: true,
-        lineWidth: 80,
-        minContentWidth: 20,
-        nullStr: 'null',
-        simpleKeys: false,
-        singleQuote: null,
-        trailingComma: false,
-        trueStr: 'true',
-        verifyAliasOrder: true
-    }, doc.schema.toStringOptions, options);
-    let inFlow;
-    switch (opt.collectionStyle) {
-        case 'block':
-            inFlow = false;
-            break;
-        case 'flow':
-            inFlow = true;
-            break;
-        default:
-            inFlow = null;
-    }
-    return {
-        anchors: new Set(),
-        doc,
-        flowCollectionPadding: opt.flowCollectionPadding ? ' ' : '',
-        indent: '',
-        indentStep: typeof opt.indent === 'number' ? ' '.repeat(opt.indent) : '  ',
-        inFlow,
-        options: opt
-    };
-}
-function getTagObject(tags, item) {
-    if (item.tag) {
-        const match = tags.filter(t => t.tag === item.tag);
-        if (match.length > 0)
-            return match.find(t => t.format === item.format) ?? match[0];
-    }
-    let tagObj = undefined;
-    let obj;
-    if (identity.isScalar(item)) {
-        obj = item.value;
-        let match = tags.filter(t => t.identify?.(obj));
-        if (match.length > 1) {
-            const testMatch = match.filter(t => t.test);
-            if (testMatch.length > 0)
-                match = testMatch;
-        }
-        tagObj =
-            match.find(t => t.format === item.format) ?? match.find(t => !t.format);
-    }
-    else {
-        obj = item;
-        tagObj = tags.find(t => t.nodeClass && obj instanceof t.nodeClass);
-    }
-    if (!tagObj) {
-        const name = obj?.constructor?.name ?? (obj === null ? 'null' : typeof obj);
-        throw new Error(`Tag not resolved for ${name} value`);
-    }
-    return tagObj;
-}
-// needs to be called before value stringifier to allow for circular anchor refs
-function stringifyProps(node, tagObj, { anchors: anchors$1, doc }) {
-    if (!doc.directives)
-        return '';
-    const props = [];
-    const anchor = (identity.isScalar(node) || identity.isCollection(node)) && node.anchor;
-    if (anchor && anchors.anchorIsValid(anchor)) {
-        anchors$1.add(anchor);
-        props.push(`&${anchor}`);
-    }
-    const tag = node.tag ?? (tagObj.default ? null : tagObj.tag);
-    if (tag)
-        props.push(doc.directives.tagString(tag));
-    return props.join(' ');
-}
-function stringify(item, ctx, onComment, onChompKeep) {
-    if (identity.isPair(item))
-        return item.toString(ctx, onComment, onChompKeep);
-    if (identity.isAlias(item)) {
-        if (ctx.doc.directives)
-            return item.toString(ctx);
-        if (ctx.resolvedAliases?.has(item)) {
-            throw new TypeError(`Cannot stringify circular structure without alias nodes`);
-        }
-        else {
-            if (ctx.resolvedAliases)
-                ctx.resolvedAliases.add(item);
-            else
-                ctx.resolvedAliases = new Set([item]);
-            item = item.resolve(ctx.doc);
-        }
-    }
-    let tagObj = undefined;
-    const node = identity.isNode(item)
-        ? item
-        : ctx.doc.createNode(item, { onTagObj: o => (tagObj = o) });
-    tagObj ?? (tagObj = getTagObject(ctx.doc.schema.tags, node));
-    const props = stringifyProps(node, tagObj, ctx);
-    if (props.length > 0)
-        ctx.indentAtStart = (ctx.indentAtStart ?? 0) + props.length + 1;
-    const str = typeof tagObj.stringify === 'function'
-        ? tagObj.stringify(node, ctx, onComment, onChompKeep)
-        : identity.isScalar(node)
-            ? stringifyString.stringifyString(node, ctx, onComment, onChompKeep)
-            : node.toString(ctx, onComment, onChompKeep);
-    if (!props)
-        return str;
-    return identity.isScalar(node) || str[0] === '{' || str[0] === '['
-        ? `${props} ${str}`
-        : `${props}\n${ctx.indent}${str}`;
-}
-
-exports.createStringifyContext = createStringifyContext;
-exports.stringify = stringify;
-
-
-/***/ }),
-
-/***/ 1212:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
-
-function stringifyCollection(collection, ctx, options) {
-    const flow = ctx.inFlow ?? collection.flow;
-    const stringify = flow ? stringifyFlowCollection : stringifyBlockCollection;
-    return stringify(collection, ctx, options);
-}
-function stringifyBlockCollection({ comment, items }, ctx, { blockItemPrefix, flowChars, itemIndent, onChompKeep, onComment }) {
-    const { indent, options: { commentString } } = ctx;
-    const itemCtx = Object.assign({}, ctx, { indent: itemIndent, type: null });
-    let chompKeep = false; // flag for the preceding node's status
-    const lines = [];
-    for (let i = 0; i < items.length; ++i) {
-        const item = items[i];
-        let comment = null;
-        if (identity.isNode(item)) {
-            if (!chompKeep && item.spaceBefore)
-                lines.push('');
-            addCommentBefore(ctx, lines, item.commentBefore, chompKeep);
-            if (item.comment)
-                comment = item.comment;
-        }
-        else if (identity.isPair(item)) {
-            const ik = identity.isNode(item.key) ? item.key : null;
-            if (ik) {
-                if (!chompKeep && ik.spaceBefore)
-                    lines.push('');
-                addCommentBefore(ctx, lines, ik.commentBefore, chompKeep);
-            }
-        }
-        chompKeep = false;
-        let str = stringify.stringify(item, itemCtx, () => (comment = null), () => (chompKeep = true));
-        if (comment)
-            str += stringifyComment.lineComment(str, itemIndent, commentString(comment));
-        if (chompKeep && comment)
-            chompKeep = false;
-        lines.push(blockItemPrefix + str);
-    }
-    let str;
-    if (lines.length === 0) {
-        str = flowChars.start + flowChars.end;
-    }
-    else {
-        str = lines[0];
-        for (let i = 1; i < lines.length; ++i) {
-            const line = lines[i];
-            str += line ? `\n${indent}${line}` : '\n';
-        }
-    }
-    if (comment) {
-        str += '\n' + stringifyComment.indentComment(commentString(comment), indent);
-        if (onComment)
-            onComment();
-    }
-    else if (chompKeep && onChompKeep)
-        onChompKeep();
-    return str;
-}
-function stringifyFlowCollection({ items }, ctx, { flowChars, itemIndent }) {
-    const { indent, indentStep, flowCollectionPadding: fcPadding, options: { commentString } } = ctx;
-    itemIndent += indentStep;
-    const itemCtx = Object.assign({}, ctx, {
-        indent: itemIndent,
-        inFlow: true,
-        type: null
-    });
-    let reqNewline = false;
-    let linesAtValue = 0;
-    const lines = [];
-    for (let i = 0; i < items.length; ++i) {
-        const item = items[i];
-        let comment = null;
-        if (identity.isNode(item)) {
-            if (item.spaceBefore)
-                lines.push('');
-            addCommentBefore(ctx, lines, item.commentBefore, false);
-            if (item.comment)
-                comment = item.comment;
-        }
-        else if (identity.isPair(item)) {
-            const ik = identity.isNode(item.key) ? item.key : null;
-            if (ik) {
-                if (ik.spaceBefore)
-                    lines.push('');
-                addCommentBefore(ctx, lines, ik.commentBefore, false);
-                if (ik.comment)
-                    reqNewline = true;
-            }
-            const iv = identity.isNode(item.value) ? item.value : null;
-            if (iv) {
-                if (iv.comment)
-                    comment = iv.comment;
-                if (iv.commentBefore)
-                    reqNewline = true;
-            }
-            else if (item.value == null && ik?.comment) {
-                comment = ik.comment;
-            }
-        }
-        if (comment)
-            reqNewline = true;
-        let str = stringify.stringify(item, itemCtx, () => (comment = null));
-        reqNewline || (reqNewline = lines.length > linesAtValue || str.includes('\n'));
-        if (i < items.length - 1) {
-            str += ',';
-        }
-        else if (ctx.options.trailingComma) {
-            if (ctx.options.lineWidth > 0) {
-                reqNewline || (reqNewline = lines.reduce((sum, line) => sum + line.length + 2, 2) +
-                    (str.length + 2) >
-                    ctx.options.lineWidth);
-            }
-            if (reqNewline) {
-                str += ',';
-            }
-        }
-        if (comment)
-            str += stringifyComment.lineComment(str, itemIndent, commentString(comment));
-        lines.push(str);
-        linesAtValue = lines.length;
-    }
-    const { start, end } = flowChars;
-    if (lines.length === 0) {
-        return start + end;
-    }
-    else {
-        if (!reqNewline) {
-            const len = lines.reduce((sum, line) => sum + line.length + 2, 2);
-            reqNewline = ctx.options.lineWidth > 0 && len > ctx.options.lineWidth;
-        }
-        if (reqNewline) {
-            let str = start;
-            for (const line of lines)
-                str += line ? `\n${indentStep}${indent}${line}` : '\n';
-            return `${str}\n${indent}${end}`;
-        }
-        else {
-            return `${start}${fcPadding}${lines.join(' ')}${fcPadding}${end}`;
-        }
-    }
-}
-function addCommentBefore({ indent, options: { commentString } }, lines, comment, chompKeep) {
-    if (comment && chompKeep)
-        comment = comment.replace(/^\n+/, '');
-    if (comment) {
-        const ic = stringifyComment.indentComment(commentString(comment), indent);
-        lines.push(ic.trimStart()); // Avoid double indent on first line
-    }
-}
-
-exports.stringifyCollection = stringifyCollection;
-
-
-/***/ }),
-
-/***/ 9799:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-/**
- * Stringifies a comment.
- *
- * Empty comment lines are left empty,
- * lines consisting of a single space are replaced by `#`,
- * and all other lines are prefixed with a `#`.
- */
-const stringifyComment = (str) => str.replace(/^(?!$)(?: $)?/gm, '#');
-function indentComment(comment, indent) {
-    if (/^\n+$/.test(comment))
-        return comment.substring(1);
-    return indent ? comment.replace(/^(?! *$)/gm, indent) : comment;
-}
-const lineComment = (str, indent, comment) => str.endsWith('\n')
-    ? indentComment(comment, indent)
-    : comment.includes('\n')
-        ? '\n' + indentComment(comment, indent)
-        : (str.endsWith(' ') ? '' : ' ') + comment;
-
-exports.indentComment = indentComment;
-exports.lineComment = lineComment;
-exports.stringifyComment = stringifyComment;
-
-
-/***/ }),
-
-/***/ 6829:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
-
-function stringifyDocument(doc, options) {
-    const lines = [];
-    let hasDirectives = options.directives === true;
-    if (options.directives !== false && doc.directives) {
-        const dir = doc.directives.toString(doc);
-        if (dir) {
-            lines.push(dir);
-            hasDirectives = true;
-        }
-        else if (doc.directives.docStart)
-            hasDirectives = true;
-    }
-    if (hasDirectives)
-        lines.push('---');
-    const ctx = stringify.createStringifyContext(doc, options);
-    const { commentString } = ctx.options;
-    if (doc.commentBefore) {
-        if (lines.length !== 1)
-            lines.unshift('');
-        const cs = commentString(doc.commentBefore);
-        lines.unshift(stringifyComment.indentComment(cs, ''));
-    }
-    let chompKeep = false;
-    let contentComment = null;
-    if (doc.contents) {
-        if (identity.isNode(doc.contents)) {
-            if (doc.contents.spaceBefore && hasDirectives)
-                lines.push('');
-            if (doc.contents.commentBefore) {
-                const cs = commentString(doc.contents.commentBefore);
-                lines.push(stringifyComment.indentComment(cs, ''));
-            }
-            // top-level block scalars need to be indented if followed by a comment
-            ctx.forceBlockIndent = !!doc.comment;
-            contentComment = doc.contents.comment;
-        }
-        const onChompKeep = contentComment ? undefined : () => (chompKeep = true);
-        let body = stringify.stringify(doc.contents, ctx, () => (contentComment = null), onChompKeep);
-        if (contentComment)
-            body += stringifyComment.lineComment(body, '', commentString(contentComment));
-        if ((body[0] === '|' || body[0] === '>') &&
-            lines[lines.length - 1] === '---') {
-            // Top-level block scalars with a preceding doc marker ought to use the
-            // same line for their header.
-            lines[lines.length - 1] = `--- ${body}`;
-        }
-        else
-            lines.push(body);
-    }
-    else {
-        lines.push(stringify.stringify(doc.contents, ctx));
-    }
-    if (doc.directives?.docEnd) {
-        if (doc.comment) {
-            const cs = commentString(doc.comment);
-            if (cs.includes('\n')) {
-                lines.push('...');
-                lines.push(stringifyComment.indentComment(cs, ''));
-            }
-            else {
-                lines.push(`... ${cs}`);
-            }
-        }
-        else {
-            lines.push('...');
-        }
-    }
-    else {
-        let dc = doc.comment;
-        if (dc && chompKeep)
-            dc = dc.replace(/^\n+/, '');
-        if (dc) {
-            if ((!chompKeep || contentComment) && lines[lines.length - 1] !== '')
-                lines.push('');
-            lines.push(stringifyComment.indentComment(commentString(dc), ''));
-        }
-    }
-    return lines.join('\n') + '\n';
-}
-
-exports.stringifyDocument = stringifyDocument;
-
-
-/***/ }),
-
-/***/ 8689:
-/***/ ((__unused_webpack_module, exports) => {
-
-"use strict";
-
-
-function stringifyNumber({ format, minFractionDigits, tag, value }) {
-    if (typeof value === 'bigint')
-        return String(value);
-    const num = typeof value === 'number' ? value : Number(value);
-    if (!isFinite(num))
-        return isNaN(num) ? '.nan' : num < 0 ? '-.inf' : '.inf';
-    let n = Object.is(value, -0) ? '-0' : JSON.stringify(value);
-    if (!format &&
-        minFractionDigits &&
-        (!tag || tag === 'tag:yaml.org,2002:float') &&
-        /^-?\d/.test(n) &&
-        !n.includes('e')) {
-        let i = n.indexOf('.');
-        if (i < 0) {
-            i = n.length;
-            n += '.';
-        }
-        let d = minFractionDigits - (n.length - i - 1);
-        while (d-- > 0)
-            n += '0';
-    }
-    return n;
-}
-
-exports.stringifyNumber = stringifyNumber;
-
-
-/***/ }),
-
-/***/ 9748:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-var Scalar = __nccwpck_require__(3301);
-var stringify = __nccwpck_require__(2148);
-var stringifyComment = __nccwpck_require__(9799);
-
-function stringifyPair({ key, value }, ctx, onComment, onChompKeep) {
-    const { allNullValues, doc, indent, indentStep, options: { commentString, indentSeq, simpleKeys } } = ctx;
-    let keyComment = (identity.isNode(key) && key.comment) || null;
-    if (simpleKeys) {
-        if (keyComment) {
-            throw new Error('With simple keys, key nodes cannot have comments');
-        }
-        if (identity.isCollection(key) || (!identity.isNode(key) && typeof key === 'object')) {
-            const msg = 'With simple keys, collection cannot be used as a key value';
-            throw new Error(msg);
-        }
-    }
-    let explicitKey = !simpleKeys &&
-        (!key ||
-            (keyComment && value == null && !ctx.inFlow) ||
-            identity.isCollection(key) ||
-            (identity.isScalar(key)
-                ? key.type === Scalar.Scalar.BLOCK_FOLDED || key.type === Scalar.Scalar.BLOCK_LITERAL
-                : typeof key === 'object'));
-    ctx = Object.assign({}, ctx, {
-        allNullValues: false,
-        implicitKey: !explicitKey && (simpleKeys || !allNullValues),
-        indent: indent + indentStep
-    });
-    let keyCommentDone = false;
-    let chompKeep = false;
-    let str = stringify.stringify(key, ctx, () => (keyCommentDone = true), () => (chompKeep = true));
-    if (!explicitKey && !ctx.inFlow && str.length > 1024) {
-        if (simpleKeys)
-            throw new Error('With simple keys, single line scalar must not span more than 1024 characters');
-        explicitKey = true;
-    }
-    if (ctx.inFlow) {
-        if (allNullValues || value == null) {
-            if (keyCommentDone && onComment)
-                onComment();
-            return str === '' ? '?' : explicitKey ? `? ${str}` : str;
-        }
-    }
-    else if ((allNullValues && !simpleKeys) || (value == null && explicitKey)) {
-        str = `? ${str}`;
-        if (keyComment && !keyCommentDone) {
-            str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
-        }
-        else if (chompKeep && onChompKeep)
-            onChompKeep();
-        return str;
-    }
-    if (keyCommentDone)
-        keyComment = null;
-    if (explicitKey) {
-        if (keyComment)
-            str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
-        str = `? ${str}\n${indent}:`;
-    }
-    else {
-        str = `${str}:`;
-        if (keyComment)
-            str += stringifyComment.lineComment(str, ctx.indent, commentString(keyComment));
-    }
-    let vsb, vcb, valueComment;
-    if (identity.isNode(value)) {
-        vsb = !!value.spaceBefore;
-        vcb = value.commentBefore;
-        valueComment = value.comment;
-    }
-    else {
-        vsb = false;
-        vcb = null;
-        valueComment = null;
-        if (value && typeof value === 'object')
-            value = doc.createNode(value);
-    }
-    ctx.implicitKey = false;
-    if (!explicitKey && !keyComment && identity.isScalar(value))
-        ctx.indentAtStart = str.length + 1;
-    chompKeep = false;
-    if (!indentSeq &&
-        indentStep.length >= 2 &&
-        !ctx.inFlow &&
-        !explicitKey &&
-        identity.isSeq(value) &&
-        !value.flow &&
-        !value.tag &&
-        !value.anchor) {
-        // If indentSeq === false, consider '- ' as part of indentation where possible
-        ctx.indent = ctx.indent.substring(2);
-    }
-    let valueCommentDone = false;
-    const valueStr = stringify.stringify(value, ctx, () => (valueCommentDone = true), () => (chompKeep = true));
-    let ws = ' ';
-    if (keyComment || vsb || vcb) {
-        ws = vsb ? '\n' : '';
-        if (vcb) {
-            const cs = commentString(vcb);
-            ws += `\n${stringifyComment.indentComment(cs, ctx.indent)}`;
-        }
-        if (valueStr === '' && !ctx.inFlow) {
-            if (ws === '\n' && valueComment)
-                ws = '\n\n';
-        }
-        else {
-            ws += `\n${ctx.indent}`;
-        }
-    }
-    else if (!explicitKey && identity.isCollection(value)) {
-        const vs0 = valueStr[0];
-        const nl0 = valueStr.indexOf('\n');
-        const hasNewline = nl0 !== -1;
-        const flow = ctx.inFlow ?? value.flow ?? value.items.length === 0;
-        if (hasNewline || !flow) {
-            let hasPropsLine = false;
-            if (hasNewline && (vs0 === '&' || vs0 === '!')) {
-                let sp0 = valueStr.indexOf(' ');
-                if (vs0 === '&' &&
-                    sp0 !== -1 &&
-                    sp0 < nl0 &&
-                    valueStr[sp0 + 1] === '!') {
-                    sp0 = valueStr.indexOf(' ', sp0 + 1);
-                }
-                if (sp0 === -1 || nl0 < sp0)
-                    hasPropsLine = true;
-            }
-            if (!hasPropsLine)
-                ws = `\n${ctx.indent}`;
-        }
-    }
-    else if (valueStr === '' || valueStr[0] === '\n') {
-        ws = '';
-    }
-    str += ws + valueStr;
-    if (ctx.inFlow) {
-        if (valueCommentDone && onComment)
-            onComment();
-    }
-    else if (valueComment && !valueCommentDone) {
-        str += stringifyComment.lineComment(str, ctx.indent, commentString(valueComment));
-    }
-    else if (chompKeep && onChompKeep) {
-        onChompKeep();
-    }
-    return str;
-}
-
-exports.stringifyPair = stringifyPair;
-
-
-/***/ }),
-
-/***/ 3069:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var Scalar = __nccwpck_require__(3301);
-var foldFlowLines = __nccwpck_require__(4475);
-
-const getFoldOptions = (ctx, isBlock) => ({
-    indentAtStart: isBlock ? ctx.indent.length : ctx.indentAtStart,
-    lineWidth: ctx.options.lineWidth,
-    minContentWidth: ctx.options.minContentWidth
-});
-// Also checks for lines starting with %, as parsing the output as YAML 1.1 will
-// presume that's starting a new document.
-const containsDocumentMarker = (str) => /^(%|---|\.\.\.)/m.test(str);
-function lineLengthOverLimit(str, lineWidth, indentLength) {
-    if (!lineWidth || lineWidth < 0)
-        return false;
-    const limit = lineWidth - indentLength;
-    const strLen = str.length;
-    if (strLen <= limit)
-        return false;
-    for (let i = 0, start = 0; i < strLen; ++i) {
-        if (str[i] === '\n') {
-            if (i - start > limit)
-                return true;
-            start = i + 1;
-            if (strLen - start <= limit)
-                return false;
-        }
-    }
-    return true;
-}
-function doubleQuotedString(value, ctx) {
-    const json = JSON.stringify(value);
-    if (ctx.options.doubleQuotedAsJSON)
-        return json;
-    const { implicitKey } = ctx;
-    const minMultiLineLength = ctx.options.doubleQuotedMinMultiLineLength;
-    const indent = ctx.indent || (containsDocumentMarker(value) ? '  ' : '');
-    let str = '';
-    let start = 0;
-    for (let i = 0, ch = json[i]; ch; ch = json[++i]) {
-        if (ch === ' ' && json[i + 1] === '\\' && json[i + 2] === 'n') {
-            // space before newline needs to be escaped to not be folded
-            str += json.slice(start, i) + '\\ ';
-            i += 1;
-            start = i;
-            ch = '\\';
-        }
-        if (ch === '\\')
-            switch (json[i + 1]) {
-                case 'u':
-                    {
-                        str += json.slice(start, i);
-                        const code = json.substr(i + 2, 4);
-                        switch (code) {
-                            case '0000':
-                                str += '\\0';
-                                break;
-                            case '0007':
-                                str += '\\a';
-                                break;
-                            case '000b':
-                                str += '\\v';
-                                break;
-                            case '001b':
-                                str += '\\e';
-                                break;
-                            case '0085':
-                                str += '\\N';
-                                break;
-                            case '00a0':
-                                str += '\\_';
-                                break;
-                            case '2028':
-                                str += '\\L';
-                                break;
-                            case '2029':
-                                str += '\\P';
-                                break;
-                            default:
-                                if (code.substr(0, 2) === '00')
-                                    str += '\\x' + code.substr(2);
-                                else
-                                    str += json.substr(i, 6);
-                        }
-                        i += 5;
-                        start = i + 1;
-                    }
-                    break;
-                case 'n':
-                    if (implicitKey ||
-                        json[i + 2] === '"' ||
-                        json.length < minMultiLineLength) {
-                        i += 1;
-                    }
-                    else {
-                        // folding will eat first newline
-                        str += json.slice(start, i) + '\n\n';
-                        while (json[i + 2] === '\\' &&
-                            json[i + 3] === 'n' &&
-                            json[i + 4] !== '"') {
-                            str += '\n';
-                            i += 2;
-                        }
-                        str += indent;
-                        // space after newline needs to be escaped to not be folded
-                        if (json[i + 2] === ' ')
-                            str += '\\';
-                        i += 1;
-                        start = i + 1;
-                    }
-                    break;
-                default:
-                    i += 1;
-            }
-    }
-    str = start ? str + json.slice(start) : json;
-    return implicitKey
-        ? str
-        : foldFlowLines.foldFlowLines(str, indent, foldFlowLines.FOLD_QUOTED, getFoldOptions(ctx, false));
-}
-function singleQuotedString(value, ctx) {
-    if (ctx.options.singleQuote === false ||
-        (ctx.implicitKey && value.includes('\n')) ||
-        /[ \t]\n|\n[ \t]/.test(value) // single quoted string can't have leading or trailing whitespace around newline
-    )
-        return doubleQuotedString(value, ctx);
-    const indent = ctx.indent || (containsDocumentMarker(value) ? '  ' : '');
-    const res = "'" + value.replace(/'/g, "''").replace(/\n+/g, `$&\n${indent}`) + "'";
-    return ctx.implicitKey
-        ? res
-        : foldFlowLines.foldFlowLines(res, indent, foldFlowLines.FOLD_FLOW, getFoldOptions(ctx, false));
-}
-function quotedString(value, ctx) {
-    const { singleQuote } = ctx.options;
-    let qs;
-    if (singleQuote === false)
-        qs = doubleQuotedString;
-    else {
-        const hasDouble = value.includes('"');
-        const hasSingle = value.includes("'");
-        if (hasDouble && !hasSingle)
-            qs = singleQuotedString;
-        else if (hasSingle && !hasDouble)
-            qs = doubleQuotedString;
-        else
-            qs = singleQuote ? singleQuotedString : doubleQuotedString;
-    }
-    return qs(value, ctx);
-}
-// The negative lookbehind avoids a polynomial search,
-// but isn't supported yet on Safari: https://caniuse.com/js-regexp-lookbehind
-let blockEndNewlines;
-try {
-    blockEndNewlines = new RegExp('(^|(?<!\n))\n+(?!\n|$)', 'g');
-}
-catch {
-    blockEndNewlines = /\n+(?!\n|$)/g;
-}
-function blockString({ comment, type, value }, ctx, onComment, onChompKeep) {
-    const { blockQuote, commentString, lineWidth } = ctx.options;
-    // 1. Block can't end in whitespace unless the last line is non-empty.
-    // 2. Strings consisting of only whitespace are best rendered explicitly.
-    if (!blockQuote || /\n[\t ]+$/.test(value)) {
-        return quotedString(value, ctx);
-    }
-    const indent = ctx.indent ||
-        (ctx.forceBlockIndent || containsDocumentMarker(value) ? '  ' : '');
-    const literal = blockQuote === 'literal'
-        ? true
-        : blockQuote === 'folded' || type === Scalar.Scalar.BLOCK_FOLDED
-            ? false
-            : type === Scalar.Scalar.BLOCK_LITERAL
-                ? true
-                : !lineLengthOverLimit(value, lineWidth, indent.length);
-    if (!value)
-        return literal ? '|\n' : '>\n';
-    // determine chomping from whitespace at value end
-    let chomp;
-    let endStart;
-    for (endStart = value.length; endStart > 0; --endStart) {
-        const ch = value[endStart - 1];
-        if (ch !== '\n' && ch !== '\t' && ch !== ' ')
-            break;
-    }
-    let end = value.substring(endStart);
-    const endNlPos = end.indexOf('\n');
-    if (endNlPos === -1) {
-        chomp = '-'; // strip
-    }
-    else if (value === end || endNlPos !== end.length - 1) {
-        chomp = '+'; // keep
-        if (onChompKeep)
-            onChompKeep();
-    }
-    else {
-        chomp = ''; // clip
-    }
-    if (end) {
-        value = value.slice(0, -end.length);
-        if (end[end.length - 1] === '\n')
-            end = end.slice(0, -1);
-        end = end.replace(blockEndNewlines, `$&${indent}`);
-    }
-    // determine indent indicator from whitespace at value start
-    let startWithSpace = false;
-    let startEnd;
-    let startNlPos = -1;
-    for (startEnd = 0; startEnd < value.length; ++startEnd) {
-        const ch = value[startEnd];
-        if (ch === ' ')
-            startWithSpace = true;
-        else if (ch === '\n')
-            startNlPos = startEnd;
-        else
-            break;
-    }
-    let start = value.substring(0, startNlPos < startEnd ? startNlPos + 1 : startEnd);
-    if (start) {
-        value = value.substring(start.length);
-        start = start.replace(/\n+/g, `$&${indent}`);
-    }
-    const indentSize = indent ? '2' : '1'; // root is at -1
-    // Leading | or > is added later
-    let header = (startWithSpace ? indentSize : '') + chomp;
-    if (comment) {
-        header += ' ' + commentString(comment.replace(/ ?[\r\n]+/g, ' '));
-        if (onComment)
-            onComment();
-    }
-    if (!literal) {
-        const foldedValue = value
-            .replace(/\n+/g, '\n$&')
-            .replace(/(?:^|\n)([\t ].*)(?:([\n\t ]*)\n(?![\n\t ]))?/g, '$1$2') // more-indented lines aren't folded
-            //                ^ more-ind. ^ empty     ^ capture next empty lines only at end of indent
-            .replace(/\n+/g, `$&${indent}`);
-        let literalFallback = false;
-        const foldOptions = getFoldOptions(ctx, true);
-        if (blockQuote !== 'folded' && type !== Scalar.Scalar.BLOCK_FOLDED) {
-            foldOptions.onOverflow = () => {
-                literalFallback = true;
-            };
-        }
-        const body = foldFlowLines.foldFlowLines(`${start}${foldedValue}${end}`, indent, foldFlowLines.FOLD_BLOCK, foldOptions);
-        if (!literalFallback)
-            return `>${header}\n${indent}${body}`;
-    }
-    value = value.replace(/\n+/g, `$&${indent}`);
-    return `|${header}\n${indent}${start}${value}${end}`;
-}
-function plainString(item, ctx, onComment, onChompKeep) {
-    const { type, value } = item;
-    const { actualString, implicitKey, indent, indentStep, inFlow } = ctx;
-    if ((implicitKey && value.includes('\n')) ||
-        (inFlow && /[[\]{},]/.test(value))) {
-        return quotedString(value, ctx);
-    }
-    if (/^[\n\t ,[\]{}#&*!|>'"%@`]|^[?-]$|^[?-][ \t]|[\n:][ \t]|[ \t]\n|[\n\t ]#|[\n\t :]$/.test(value)) {
-        // not allowed:
-        // - '-' or '?'
-        // - start with an indicator character (except [?:-]) or /[?-] /
-        // - '\n ', ': ' or ' \n' anywhere
-        // - '#' not preceded by a non-space char
-        // - end with ' ' or ':'
-        return implicitKey || inFlow || !value.includes('\n')
-            ? quotedString(value, ctx)
-            : blockString(item, ctx, onComment, onChompKeep);
-    }
-    if (!implicitKey &&
-        !inFlow &&
-        type !== Scalar.Scalar.PLAIN &&
-        value.includes('\n')) {
-        // Where allowed & type not set explicitly, prefer block style for multiline strings
-        return blockString(item, ctx, onComment, onChompKeep);
-    }
-    if (containsDocumentMarker(value)) {
-        if (indent === '') {
-            ctx.forceBlockIndent = true;
-            return blockString(item, ctx, onComment, onChompKeep);
-        }
-        else if (implicitKey && indent === indentStep) {
-            return quotedString(value, ctx);
-        }
-    }
-    const str = value.replace(/\n+/g, `$&\n${indent}`);
-    // Verify that output will be parsed as a string, as e.g. plain numbers and
-    // booleans get parsed with those types in v1.2 (e.g. '42', 'true' & '0.9e-3'),
-    // and others in v1.1.
-    if (actualString) {
-        const test = (tag) => tag.default && tag.tag !== 'tag:yaml.org,2002:str' && tag.test?.test(str);
-        const { compat, tags } = ctx.doc.schema;
-        if (tags.some(test) || compat?.some(test))
-            return quotedString(value, ctx);
-    }
-    return implicitKey
-        ? str
-        : foldFlowLines.foldFlowLines(str, indent, foldFlowLines.FOLD_FLOW, getFoldOptions(ctx, false));
-}
-function stringifyString(item, ctx, onComment, onChompKeep) {
-    const { implicitKey, inFlow } = ctx;
-    const ss = typeof item.value === 'string'
-        ? item
-        : Object.assign({}, item, { value: String(item.value) });
-    let { type } = item;
-    if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
-        // force double quotes on control characters & unpaired surrogates
-        if (/[\x00-\x08\x0b-\x1f\x7f-\x9f\u{D800}-\u{DFFF}]/u.test(ss.value))
-            type = Scalar.Scalar.QUOTE_DOUBLE;
-    }
-    const _stringify = (_type) => {
-        switch (_type) {
-            case Scalar.Scalar.BLOCK_FOLDED:
-            case Scalar.Scalar.BLOCK_LITERAL:
-                return implicitKey || inFlow
-                    ? quotedString(ss.value, ctx) // blocks are not valid inside flow containers
-                    : blockString(ss, ctx, onComment, onChompKeep);
-            case Scalar.Scalar.QUOTE_DOUBLE:
-                return doubleQuotedString(ss.value, ctx);
-            case Scalar.Scalar.QUOTE_SINGLE:
-                return singleQuotedString(ss.value, ctx);
-            case Scalar.Scalar.PLAIN:
-                return plainString(ss, ctx, onComment, onChompKeep);
-            default:
-                return null;
-        }
-    };
-    let res = _stringify(type);
-    if (res === null) {
-        const { defaultKeyType, defaultStringType } = ctx.options;
-        const t = (implicitKey && defaultKeyType) || defaultStringType;
-        res = _stringify(t);
-        if (res === null)
-            throw new Error(`Unsupported default string type ${t}`);
-    }
-    return res;
-}
-
-exports.stringifyString = stringifyString;
-
-
-/***/ }),
-
-/***/ 204:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-"use strict";
-
-
-var identity = __nccwpck_require__(1127);
-
-const BREAK = Symbol('break visit');
-const SKIP = Symbol('skip children');
-const REMOVE = Symbol('remove node');
-/**
- * Apply a visitor to an AST node or document.
- *
- * Walks through the tree (depth-first) starting from `node`, calling a
- * `visitor` function with three arguments:
- *   - `key`: For sequence values and map `Pair`, the node's index in the
- *     collection. Within a `Pair`, `'key'` or `'value'`, correspondingly.
- *     `null` for the root node.
- *   - `node`: The current node.
- *   - `path`: The ancestry of the current node.
- *
- * The return value of the visitor may be used to control the traversal:
- *   - `undefined` (default): Do nothing and continue
- *   - `visit.SKIP`: Do not visit the children of this node, continue with next
- *     sibling
- *   - `visit.BREAK`: Terminate traversal completely
- *   - `visit.REMOVE`: Remove the current node, then continue with the next one
- *   - `Node`: Replace the current node, then continue by visiting it
- *   - `number`: While iterating the items of a sequence or map, set the index
- *     of the next step. This is useful especially if the index of the current
- *     node has changed.
- *
- * If `visitor` is a single function, it will be called with all values
- * encountered in the tree, including e.g. `null` values. Alternatively,
- * separate visitor functions may be defined for each `Map`, `Pair`, `Seq`,
- * `Alias` and `Scalar` node. To define the same visitor function for more than
- * one node type, use the `Collection` (map and seq), `Value` (map, seq & scalar)
- * and `Node` (alias, map, seq & scalar) targets. Of all these, only the most
- * specific defined one will be used for each node.
- */
-function visit(node, visitor) {
-    const visitor_ = initVisitor(visitor);
-    if (identity.isDocument(node)) {
-        const cd = visit_(null, node.contents, visitor_, Object.freeze([node]));
-        if (cd === REMOVE)
-            node.contents = null;
-    }
-    else
-        visit_(null, node, visitor_, Object.freeze([]));
-}
-// Without the `as symbol` casts, TS declares these in the `visit`
-// namespace using `var`, but then complains about that because
-// `unique symbol` must be `const`.
-/** Terminate visit traversal completely */
-visit.BREAK = BREAK;
-/** Do not visit the children of the current node */
-visit.SKIP = SKIP;
-/** Remove the current node */
-visit.REMOVE = REMOVE;
-function visit_(key, node, visitor, path) {
-    const ctrl = callVisitor(key, node, visitor, path);
-    if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visit_(key, ctrl, visitor, path);
-    }
-    if (typeof ctrl !== 'symbol') {
-        if (identity.isCollection(node)) {
-            path = Object.freeze(path.concat(node));
-            for (let i = 0; i < node.items.length; ++i) {
-                const ci = visit_(i, node.items[i], visitor, path);
-                if (typeof ci === 'number')
-                    i = ci - 1;
-                else if (ci === BREAK)
-                    return BREAK;
-                else if (ci === REMOVE) {
-                    node.items.splice(i, 1);
-                    i -= 1;
-                }
-            }
-        }
-        else if (identity.isPair(node)) {
-            path = Object.freeze(path.concat(node));
-            const ck = visit_('key', node.key, visitor, path);
-            if (ck === BREAK)
-                return BREAK;
-            else if (ck === REMOVE)
-                node.key = null;
-            const cv = visit_('value', node.value, visitor, path);
-            if (cv === BREAK)
-                return BREAK;
-            else if (cv === REMOVE)
-                node.value = null;
-        }
-    }
-    return ctrl;
-}
-/**
- * Apply an async visitor to an AST node or document.
- *
- * Walks through the tree (depth-first) starting from `node`, calling a
- * `visitor` function with three arguments:
- *   - `key`: For sequence values and map `Pair`, the node's index in the
- *     collection. Within a `Pair`, `'key'` or `'value'`, correspondingly.
- *     `null` for the root node.
- *   - `node`: The current node.
- *   - `path`: The ancestry of the current node.
- *
- * The return value of the visitor may be used to control the traversal:
- *   - `Promise`: Must resolve to one of the following values
- *   - `undefined` (default): Do nothing and continue
- *   - `visit.SKIP`: Do not visit the children of this node, continue with next
- *     sibling
- *   - `visit.BREAK`: Terminate traversal completely
- *   - `visit.REMOVE`: Remove the current node, then continue with the next one
- *   - `Node`: Replace the current node, then continue by visiting it
- *   - `number`: While iterating the items of a sequence or map, set the index
- *     of the next step. This is useful especially if the index of the current
- *     node has changed.
- *
- * If `visitor` is a single function, it will be called with all values
- * encountered in the tree, including e.g. `null` values. Alternatively,
- * separate visitor functions may be defined for each `Map`, `Pair`, `Seq`,
- * `Alias` and `Scalar` node. To define the same visitor function for more than
- * one node type, use the `Collection` (map and seq), `Value` (map, seq & scalar)
- * and `Node` (alias, map, seq & scalar) targets. Of all these, only the most
- * specific defined one will be used for each node.
- */
-async function visitAsync(node, visitor) {
-    const visitor_ = initVisitor(visitor);
-    if (identity.isDocument(node)) {
-        const cd = await visitAsync_(null, node.contents, visitor_, Object.freeze([node]));
-        if (cd === REMOVE)
-            node.contents = null;
-    }
-    else
-        await visitAsync_(null, node, visitor_, Object.freeze([]));
-}
-// Without the `as symbol` casts, TS declares these in the `visit`
-// namespace using `var`, but then complains about that because
-// `unique symbol` must be `const`.
-/** Terminate visit traversal completely */
-visitAsync.BREAK = BREAK;
-/** Do not visit the children of the current node */
-visitAsync.SKIP = SKIP;
-/** Remove the current node */
-visitAsync.REMOVE = REMOVE;
-async function visitAsync_(key, node, visitor, path) {
-    const ctrl = await callVisitor(key, node, visitor, path);
-    if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visitAsync_(key, ctrl, visitor, path);
-    }
-    if (typeof ctrl !== 'symbol') {
-        if (identity.isCollection(node)) {
-            path = Object.freeze(path.concat(node));
-            for (let i = 0; i < node.items.length; ++i) {
-                const ci = await visitAsync_(i, node.items[i], visitor, path);
-                if (typeof ci === 'number')
-                    i = ci - 1;
-                else if (ci === BREAK)
-                    return BREAK;
-                else if (ci === REMOVE) {
-                    node.items.splice(i, 1);
-                    i -= 1;
-                }
-            }
-        }
-        else if (identity.isPair(node)) {
-            path = Object.freeze(path.concat(node));
-            const ck = await visitAsync_('key', node.key, visitor, path);
-            if (ck === BREAK)
-                return BREAK;
-            else if (ck === REMOVE)
-                node.key = null;
-            const cv = await visitAsync_('value', node.value, visitor, path);
-            if (cv === BREAK)
-                return BREAK;
-            else if (cv === REMOVE)
-                node.value = null;
-        }
-    }
-    return ctrl;
-}
-function initVisitor(visitor) {
-    if (typeof visitor === 'object' &&
-        (visitor.Collection || visitor.Node || visitor.Value)) {
-        return Object.assign({
-            Alias: visitor.Node,
-            Map: visitor.Node,
-            Scalar: visitor.Node,
-            Seq: visitor.Node
-        }, visitor.Value && {
-            Map: visitor.Value,
-            Scalar: visitor.Value,
-            Seq: visitor.Value
-        }, visitor.Collection && {
-            Map: visitor.Collection,
-            Seq: visitor.Collection
-        }, visitor);
-    }
-    return visitor;
-}
-function callVisitor(key, node, visitor, path) {
-    if (typeof visitor === 'function')
-        return visitor(key, node, path);
-    if (identity.isMap(node))
-        return visitor.Map?.(key, node, path);
-    if (identity.isSeq(node))
-        return visitor.Seq?.(key, node, path);
-    if (identity.isPair(node))
-        return visitor.Pair?.(key, node, path);
-    if (identity.isScalar(node))
-        return visitor.Scalar?.(key, node, path);
-    if (identity.isAlias(node))
-        return visitor.Alias?.(key, node, path);
-    return undefined;
-}
-function replaceNode(key, path, node) {
-    const parent = path[path.length - 1];
-    if (identity.isCollection(parent)) {
-        parent.items[key] = node;
-    }
-    else if (identity.isPair(parent)) {
-        if (key === 'key')
-            parent.key = node;
-        else
-            parent.value = node;
-    }
-    else if (identity.isDocument(parent)) {
-        parent.contents = node;
-    }
-    else {
-        const pt = identity.isAlias(parent) ? 'alias' : 'scalar';
-        throw new Error(`Cannot replace node with ${pt} parent`);
-    }
-}
-
-exports.visit = visit;
-exports.visitAsync = visitAsync;
-
-
-/***/ }),
-
 /***/ 8342:
 /***/ ((module) => {
 
@@ -63105,6 +54466,36 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/asset-relocator-loader */
 /******/ 	if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = __dirname + "/";
 /******/ 	
+/******/ 	/* webpack/runtime/create fake namespace object */
+/******/ 	(() => {
+/******/ 		var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 		var leafPrototypes;
+/******/ 		// create a fake namespace object
+/******/ 		// mode & 1: value is a module id, require it
+/******/ 		// mode & 2: merge all properties of value into the ns
+/******/ 		// mode & 4: return value when already ns object
+/******/ 		// mode & 16: return value when it's Promise-like
+/******/ 		// mode & 8|1: behave like require
+/******/ 		__nccwpck_require__.t = function(value, mode) {
+/******/ 			if(mode & 1) value = this(value);
+/******/ 			if(mode & 8) return value;
+/******/ 			if(typeof value === 'object' && value) {
+/******/ 				if((mode & 4) && value.__esModule) return value;
+/******/ 				if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 			}
+/******/ 			var ns = Object.create(null);
+/******/ 			__nccwpck_require__.r(ns);
+/******/ 			var def = {};
+/******/ 			leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 			for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 				Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 			}
+/******/ 			def['default'] = () => (value);
+/******/ 			__nccwpck_require__.d(ns, def);
+/******/ 			return ns;
+/******/ 		};
+/******/ 	})();
+/******/ 	
 /******/ 	/* webpack/runtime/define property getters */
 /******/ 	(() => {
 /******/ 		// define getter functions for harmony exports
@@ -63142,6 +54533,17 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/hasOwnProperty shorthand */
 /******/ 	(() => {
 /******/ 		__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ 	})();
+/******/ 	
+/******/ 	/* webpack/runtime/make namespace object */
+/******/ 	(() => {
+/******/ 		// define __esModule on exports
+/******/ 		__nccwpck_require__.r = (exports) => {
+/******/ 			if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 				Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 			}
+/******/ 			Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 		};
 /******/ 	})();
 /******/ 	
 /******/ 	/* webpack/runtime/require chunk loading */
@@ -63192,13 +54594,11 @@ var __webpack_exports__ = {};
 (() => {
 "use strict";
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = require("node:fs");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/inputs/spec.ts
+/** Whether the CLI reads an input from a file: every secret (only from a file), and the long values marked `file`. */
+function readsFile(input) {
+    return input.secret === true || input.file === true;
+}
 const connection = {
     host: { description: 'NAS host name or address.', required: true },
     port: { description: 'SSH port.', default: '22' },
@@ -63211,6 +54611,7 @@ const connection = {
     password: { description: 'Password authentication, when no private-key is given.', secret: true },
     'host-key': {
         description: 'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.',
+        file: true,
     },
     'insecure-skip-host-key-check': {
         description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
@@ -63230,9 +54631,17 @@ const connection = {
     'jump-host-key': {
         description: "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
         default: '',
+        file: true,
     },
     'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
-    'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
+    'repo-path': {
+        description: "The application's folder on the NAS: its git checkout (project-source: git), or the folder the runner ships releases into (project-source: runner).",
+        default: '/volume1/docker/scanium/repo',
+    },
+    'project-source': {
+        description: "Where the NAS gets the project's files. `git`: repo-path is a git checkout the NAS fetches into, with its own access to the repository. `runner`: the runner's checkout (the CLI: the current folder) ships what the release needs (the compose file's folder, the build context when the NAS builds, the monitoring stack's folder) over SSH into `<repo-path>/releases/<commit>/`, whole or not at all, before anything changes; the release's phase then gives the work tree `<repo-path>/<name of repo-path>` those files, as a git checkout moves to a commit. No git and no repository credentials on the NAS; the lock and the history live in `<repo-path>/.nas-release`.",
+        default: 'git',
+    },
     'compose-command': {
         description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
         default: 'auto',
@@ -63336,7 +54745,7 @@ const deployments = {
     },
     'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
     'github-token': {
-        description: 'Token for the deployments API; it needs `deployments: write`.',
+        description: 'Token for the deployments API; it needs `deployments: write`. deploy-monitoring also creates its release tag with it through the API (`contents: write`), so the NAS never pushes.',
         default: '${{ github.token }}',
         secret: true,
     },
@@ -63695,6 +55104,159 @@ const COMMANDS = {
     },
 };
 
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = require("node:fs");
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/inputs/cli-flags.ts
+
+
+
+/** A command line `nas-release` cannot run: exit status 2. */
+class UsageError extends Error {
+}
+/** A boolean input takes a bare flag (`--dry-run`) as well as `--dry-run=false` or `--dry-run false`. */
+function isBoolean(input) {
+    return input?.default === 'true' || input?.default === 'false';
+}
+/** Every flag an action or command takes: its inputs, and `--<input>-file` for those read from a file. */
+function validFlags(inputs) {
+    return Object.entries(inputs).flatMap(([name, input]) => input.secret ? [`--${name}-file`] : readsFile(input) ? [`--${name}`, `--${name}-file`] : [`--${name}`]);
+}
+function readValueFile(flag, path, input) {
+    let text;
+    try {
+        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
+    }
+    catch (err) {
+        throw new UsageError(`${flag}: cannot read ${path}: ${err.code ?? err.message}`);
+    }
+    // A key keeps its text as written; a password file's final newline is not part of the password.
+    return input === 'private-key' ? text : text.replace(/\r?\n$/, '');
+}
+/**
+ * Parses the flags of one action (or day-two command) into its raw input
+ * values: `--<input> <value>`, `--<input>=<value>`, a bare boolean flag, and
+ * `--<input>-file PATH` for the inputs read from a file. A secret is taken
+ * from a file only: on a command line, `ps` and the shell history show it.
+ */
+function parseFlags(name, inputs, argv) {
+    const options = Object.fromEntries(Object.entries(inputs).flatMap(([input, spec]) => [
+        [input, { type: isBoolean(spec) ? 'boolean' : 'string' }],
+        ...(readsFile(spec) ? [[`${input}-file`, { type: 'string' }]] : []),
+    ]));
+    // Not strict: the unknown flags, the values a boolean takes and the errors are ours, each naming its flag.
+    const { tokens } = (0,external_node_util_.parseArgs)({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
+    const values = new Map();
+    for (let i = 0; i < tokens.length; i++) {
+        const token = tokens[i];
+        if (token.kind === 'option-terminator')
+            throw new UsageError(`unexpected argument "--": inputs are given as --<input> <value>`);
+        if (token.kind === 'positional')
+            throw new UsageError(`unexpected argument ${JSON.stringify(token.value)}: inputs are given as --<input> <value>`);
+        const flag = token.rawName;
+        const fromFile = !Object.hasOwn(inputs, token.name) && token.name.endsWith('-file');
+        const input = fromFile ? token.name.slice(0, -'-file'.length) : token.name;
+        const spec = Object.hasOwn(inputs, input) ? inputs[input] : undefined;
+        if (!flag.startsWith('--') || !spec || (fromFile && !readsFile(spec)))
+            throw new UsageError(`unknown flag ${flag} for ${name}. Valid flags: ${validFlags(inputs).join(', ')}`);
+        if (!fromFile && spec.secret)
+            throw new UsageError(`${flag} is a secret: on a command line, ps and the shell history show it. Give it from a file: ${flag}-file PATH (${flag}-file /dev/stdin reads it from standard input)`);
+        let value = token.value;
+        if (!fromFile && isBoolean(spec)) {
+            const next = tokens[i + 1];
+            if (value === undefined && next?.kind === 'positional' && /^(true|false)$/i.test(next.value)) {
+                value = next.value;
+                i++;
+            }
+            value ??= 'true';
+        }
+        else if (value === undefined || (!token.inlineValue && value.startsWith('--') && value.length > 2)) {
+            throw new UsageError(`${flag} needs a value (or write ${flag}=<value>)`);
+        }
+        if (fromFile)
+            value = readValueFile(flag, value, input);
+        if (values.has(input))
+            throw new UsageError(`--${input} is given more than once`);
+        values.set(input, value);
+    }
+    return values;
+}
+
+;// CONCATENATED MODULE: ./src/inputs/cli-help.ts
+
+
+/**
+ * The CLI's help, from the input spec the bundle is built with (the same
+ * table the action.yml files are generated from): nothing is read at run time.
+ */
+const PROG = 'nas-release';
+function indent(text, by) {
+    return text
+        .split('\n')
+        .map((line) => by + line)
+        .join('\n');
+}
+/** One input's lines: its flag (and the file flag), what it defaults to, and its description. */
+function inputHelp(name, input) {
+    const flag = isBoolean(input) ? `--${name}[=true|false]` : `--${name} <value>`;
+    const notes = [
+        input.required ? 'required' : undefined,
+        input.default !== undefined && input.default !== '' ? `default: ${input.default.replace(/\n/g, '\\n')}` : undefined,
+    ].filter(Boolean);
+    const noted = notes.length ? `  (${notes.join('; ')})` : '';
+    const lines = input.secret
+        ? [`  --${name}-file <path>${noted}  (a secret: read from a file, never given on the command line)`]
+        : [`  ${flag}${noted}`];
+    if (readsFile(input) && !input.secret)
+        lines.push(`  --${name}-file <path>  (read the value from a file)`);
+    lines.push(indent(input.description, '      '));
+    return lines;
+}
+function mainHelp(actions, commands) {
+    const width = Math.max(...[...Object.keys(actions), ...Object.keys(commands)].map((n) => n.length));
+    return [
+        `Usage: ${PROG} <action> [--<input> <value>]...`,
+        `       ${PROG} <action> --help`,
+        '',
+        'Releases a Docker Compose application onto a NAS over SSH, as the GitHub actions do.',
+        '',
+        'Actions:',
+        ...Object.entries(actions).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
+        '',
+        'Day-two commands (read-only: they take no release lock and record nothing; the same connection flags):',
+        ...Object.entries(commands).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
+        '',
+        `Run '${PROG} <action> --help' for the inputs of an action, '${PROG} <command> --help' for the flags of a command.`,
+        'Secrets are read from files (--<input>-file PATH), never given on the command line.',
+        'Exit status: 0 done, 1 the action failed, 2 usage error.',
+    ].join('\n');
+}
+function actionHelp(name, spec) {
+    const lines = [`Usage: ${PROG} ${name} [--<input> <value>]...`, '', spec.description, '', 'Inputs:'];
+    for (const [input, s] of Object.entries(spec.inputs))
+        lines.push(...inputHelp(input, s));
+    lines.push('', 'Outputs (printed as KEY=VALUE at the end):');
+    for (const [output, description] of Object.entries(spec.outputs))
+        lines.push(`  ${output}`, indent(description, '      '));
+    return lines.join('\n');
+}
+function commandHelp(name, spec) {
+    const bare = spec.positional ? ` [${spec.positional}]` : '';
+    const lines = [
+        `Usage: ${PROG} ${name}${bare} [--<flag> <value>]...`,
+        '',
+        spec.description,
+        'Read-only: it takes no release lock and writes nothing on the NAS (dry-run and lock-timeout change nothing).',
+        '',
+        'Flags:',
+    ];
+    for (const [flag, input] of Object.entries(spec.inputs))
+        lines.push(...inputHelp(flag, input));
+    lines.push('', 'Exit status: 0 done, 1 failed, 2 usage error.');
+    return lines.join('\n');
+}
+
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:crypto"
@@ -63964,6 +55526,30 @@ const PATTERNS = {
     imageRef: /^[a-z0-9]+([._:-]{1,2}[a-z0-9]+)*(\/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$/,
 };
 
+;// CONCATENATED MODULE: ./src/remote/state-dir.ts
+/**
+ * project-source: runner. The runner ships each release's files into `<root>/releases/<commit>/`; the work tree
+ * every pipeline uses is the folder `<root>/<name of root>`, which takes a release's files as a checkout takes a
+ * commit's, so compose finds the file and names the project as it does in a git checkout at `<root>`. The lock
+ * and the history live in `<root>/.nas-release`.
+ */
+const runnerRoots = new Map();
+/** The work tree of a release root (and remembers it, so stateDirOf finds the root's state folder). */
+function runnerTree(root) {
+    const tree = `${root}/${root.slice(root.lastIndexOf('/') + 1)}`;
+    runnerRoots.set(tree, root);
+    return tree;
+}
+/** The release root of a work tree runnerTree returned; undefined for a git checkout. */
+function runnerRootOf(tree) {
+    return runnerRoots.get(tree);
+}
+/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
+function stateDirOf(repoPath) {
+    const root = runnerRoots.get(repoPath);
+    return root ? `${root}/.nas-release` : `${repoPath}/.git/nas-release`;
+}
+
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
 ;// CONCATENATED MODULE: ./src/report/notify.ts
@@ -64173,6 +55759,7 @@ function readNotify(reader) {
 
 
 
+
 function readConnection(r, o = {}) {
     const host = r.matching('host', PATTERNS.host, 'a host name or an IP address');
     const port = r.int('port', 1, 65535);
@@ -64201,7 +55788,7 @@ function readConnection(r, o = {}) {
         skipHostKeyCheck,
         ...(jump ? { jump } : {}),
         connectTimeout: r.int('connect-timeout', 1, 3600),
-        repoPath,
+        ...projectSource(r, repoPath),
         composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
         lockTimeout: r.int('lock-timeout', 0, 86400),
         dryRun: r.bool('dry-run'),
@@ -64211,6 +55798,14 @@ function readConnection(r, o = {}) {
         notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
+}
+/** project-source: runner: the pipelines work in the link to the current release folder under repo-path. */
+function projectSource(r, repoPath) {
+    if (r.oneOf('project-source', ['git', 'runner']) === 'git')
+        return { repoPath };
+    if (repoPath === '/')
+        throw new InputError('repo-path', 'must be a folder below / with project-source: runner');
+    return { repoPath: runnerTree(repoPath), releaseRoot: repoPath };
 }
 function readHostKeys(r, input) {
     try {
@@ -64451,35 +56046,24 @@ const UNREPORTED_FILE = 'unreported';
 function reportKey(record) {
     return `${record.id} ${record.action} ${record.started}`;
 }
+// The shell of these lives in src/nas-shell/history.sh; each sets nr_dir, which the code around them may use.
 /** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
 function markUnreported(stateDir, record) {
-    return sh `nr_dir=${stateDir}
-( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+    return sh `nr_dir=${stateDir}; nr_unreported_add "$nr_dir" ${reportKey(record)}`;
 }
 /** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
 function clearUnreported(stateDir, keys) {
     if (!keys.length)
         return sh `:`;
-    const patterns = keys.flatMap((k) => ['-e', k]);
-    return sh `nr_dir=${stateDir}
-if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
-  ( flock -w 10 6
-    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
-    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
-fi`;
+    return sh `nr_dir=${stateDir}; nr_unreported_remove "$nr_dir" ${keys}`;
 }
 /** Reads the last lines of the history and any operation left in progress. */
 function readHistory(stateDir, lastLines = 500) {
-    return sh `nr_dir=${stateDir}
-nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+    return sh `nr_dir=${stateDir}; nr_history_read "$nr_dir" ${lastLines}`;
 }
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
 function beginOperation(stateDir, record, interrupted) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${interrupted ? appendLine(interrupted) : sh `:`}
-printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
+    return lines(sh `nr_dir=${stateDir}`, interrupted && appendLine(interrupted), sh `nr_history_begin "$nr_dir" ${JSON.stringify(record)}`);
 }
 /**
  * Appends the finished operation and clears the in-progress record. A record
@@ -64487,25 +56071,18 @@ printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -
  * it is on disk the moment the release is done, whatever happens to the runner.
  */
 function endOperation(stateDir, record) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}
-rm -f "$nr_dir/${CURRENT_FILE}"`;
+    return lines(sh `nr_dir=${stateDir}`, appendLine(record), sh `nr_history_done "$nr_dir"`);
 }
 /** Appends a record (an interrupted operation filed by the next one). */
 function appendRecord(stateDir, record) {
-    return sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}`;
+    return lines(sh `nr_dir=${stateDir}`, appendLine(record));
 }
+/** Appends `record` to the history in "$nr_dir"; without `ended`, it ends by the NAS's clock, with RECORD_MORE. */
 function appendLine(record) {
-    // One short line in one write with O_APPEND: a crash leaves it whole or absent;
-    // the reader skips anything that does not parse all the same.
-    // A torn last line (no newline) gets one first, so the new record stays whole.
     const json = JSON.stringify(record);
-    const line = record.ended
-        ? sh `printf '%s\\n' ${json}`
-        : sh `printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new Shell(RECORD_MORE)}"`;
-    return sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-${line} >> "$nr_dir/${HISTORY_FILE}"`;
+    return record.ended
+        ? sh `nr_history_append "$nr_dir" ${json}`
+        : sh `nr_history_append_ended "$nr_dir" ${json.slice(0, -1)} "$${new Shell(RECORD_MORE)}"`;
 }
 function decode(b64) {
     return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
@@ -64655,7 +56232,14 @@ function missingTool(tool, remotePath) {
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 function parseTools(values, opts) {
     const path = (t) => values.get(`path_${t}`) ?? '';
-    for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout']) {
+    // project-source: runner ships the files: the NAS needs no git then
+    for (const tool of [
+        ...(opts.git === false ? [] : ['git']),
+        'docker',
+        'flock',
+        'setsid',
+        'timeout',
+    ]) {
         if (!path(tool))
             throw new Error(missingTool(tool, opts.remotePath));
     }
@@ -64695,16 +56279,12 @@ function parseTools(values, opts) {
             `System:  ${values.get('uname') ?? '?'}`,
             `docker:  ${path('docker')} (engine ${dockerVersion})${opts.sudo ? ' through sudo -n' : ''}`,
             `compose: ${compose.join(' ')} (${composeVersion})`,
-            `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
+            opts.git === false
+                ? 'git:     not used (project-source: runner)'
+                : `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
             `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
         ],
     };
-}
-
-;// CONCATENATED MODULE: ./src/remote/state-dir.ts
-/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
-function stateDirOf(repoPath) {
-    return `${repoPath}/.git/nas-release`;
 }
 
 ;// CONCATENATED MODULE: external "node:os"
@@ -66423,9 +58003,314 @@ class Session {
     }
 }
 
+;// CONCATENATED MODULE: ./src/nas-shell/libraries.generated.ts
+// Generated by scripts/nas-shell.mjs from src/nas-shell/*.sh (npm run build): do not edit.
+/** Each NAS shell library, without its comment lines. */
+const LIBRARIES = {
+    /** src/nas-shell/day-two.sh */
+    dayTwo: `nr_flock_state() {
+  [ -e "$1" ] || { echo free; return; }
+  [ -r /proc/locks ] || { echo unknown; return; }
+  # shellcheck disable=SC2012 # ls -di is the portable way to an inode number (BusyBox find has no -printf)
+  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
+  [ -n "$nr_ino" ] || { echo unknown; return; }
+  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
+}
+nr_status_containers() {
+  nr_format=$1; shift
+  for nr_p in "$@"; do
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$nr_p" 2>/dev/null)
+    # shellcheck disable=SC2086 # one word per container id
+    [ -z "$nr_ids" ] || nr_docker container inspect --format "$nr_format" $nr_ids 2>/dev/null
+  done
+}
+nr_status() {
+  nr_dir=$1; nr_live=$2; nr_format=$3; shift 3
+  # shellcheck disable=SC2018 # a colour is ASCII, and programs run with LC_ALL=C
+  nr_value live_color "$(head -n 1 "$nr_dir/$nr_live" 2>/dev/null | tr -cd 'a-z')"
+  nr_value lock "$(nr_flock_state "$nr_dir/lock")"
+  nr_value phase "$(nr_flock_state "$nr_dir/busy")"
+  nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value containers_b64 "$(nr_status_containers "$nr_format" "$@" | base64 | tr -d '\\n')"
+}
+nr_logs_start() {
+  nr_any=; nr_pids=; nr_rc=0
+  if [ "$1" = 1 ]; then exec 3<&0; fi
+}
+nr_logs_has() {
+  if [ -n "$2" ]; then
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null)
+  else
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" 2>/dev/null)
+  fi
+  [ -n "$nr_ids" ]
+}
+nr_logs_print() { nr_any=1; "$@" || nr_rc=$?; }
+nr_logs_follow() { nr_any=1; setsid "$@" 3<&- & nr_pids="$nr_pids $!"; }
+nr_logs_wait() {
+  ( cat >/dev/null; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
+  nr_watch=$!
+  exec 3<&-
+  # shellcheck disable=SC2086 # one word per follower
+  wait $nr_pids
+  kill "$nr_watch" 2>/dev/null
+  exit 0
+}
+nr_logs_end() {
+  [ -n "$nr_any" ] || exit "$1"
+  [ -z "$nr_pids" ] || nr_logs_wait
+  exit "$nr_rc"
+}`,
+    /** src/nas-shell/detached.sh */
+    detached: `nr_phase_prepare() {
+  nr_dir=$1
+  mkdir -p "$nr_dir"
+  exec 7>>"$nr_dir/follow"; flock 7
+  exec 8>>"$nr_dir/busy"; flock 8
+  rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
+}
+nr_phase_write() { ( umask 077; cat > "$nr_dir/phase.sh" ); }
+nr_phase_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
+nr_phase_follow() {
+  NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
+  nr_pid=$!
+  exec 8>&-
+  trap : CHLD
+  nr_off=0; nr_idle=0; nr_polls=0
+  while :; do
+    nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
+    nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
+    if [ "$nr_size" -gt "$nr_off" ]; then
+      tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
+    fi
+    [ "$nr_done" = 1 ] && break
+    if ! kill -0 "$nr_pid" 2>/dev/null; then
+      nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }
+    fi
+    nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_phase_nap 0.05; else nr_phase_nap 0.3; fi
+  done
+  exit "$(cat "$nr_dir/phase.rc")"
+}`,
+    /** src/nas-shell/health.sh */
+    health: `nr_now() { date +%s; }
+nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
+nr_http_ok() {
+  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
+}
+nr_wait_container() {
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
+  # shellcheck disable=SC2046 # the state's three words become the positional parameters
+  set -- $(nr_state "$nr_c"); nr_r0=$3
+  while :; do
+    # shellcheck disable=SC2046
+    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
+    case $1 in
+      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
+      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
+    esac
+    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
+    if [ "$1" = running ]; then
+      case $2 in
+        healthy) return 0 ;;
+        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
+        none)
+          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
+      esac
+    fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}
+nr_wait_stack() {
+  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
+  while :; do
+    nr_ok=0; nr_n=0; nr_bad=''
+    for nr_c in "$@"; do
+      nr_n=$((nr_n + 1))
+      nr_s=$(nr_state "$nr_c")
+      case $nr_s in
+        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
+        *) nr_bad="$nr_bad $nr_c" ;;
+      esac
+    done
+    nr_el=$(( $(nr_now) - nr_t0 ))
+    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}`,
+    /** src/nas-shell/history.sh */
+    history: `nr_history_mend() {
+  mkdir -p "$1"
+  if [ -s "$1/history.jsonl" ] && [ -n "$(tail -c 1 "$1/history.jsonl")" ]; then printf '\\n' >> "$1/history.jsonl"; fi
+}
+nr_history_append() { nr_history_mend "$1"; printf '%s\\n' "$2" >> "$1/history.jsonl"; }
+nr_history_append_ended() {
+  nr_history_mend "$1"
+  printf '%s,"ended":"%s"%s}\\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3" >> "$1/history.jsonl"
+}
+nr_history_begin() {
+  mkdir -p "$1"
+  printf '%s\\n' "$2" > "$1/current.json.tmp" && mv -f "$1/current.json.tmp" "$1/current.json"
+}
+nr_history_done() { rm -f "$1/current.json"; }
+nr_history_read() {
+  nr_value history_b64 "$(tail -n "$2" "$1/history.jsonl" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value current_b64 "$(base64 < "$1/current.json" 2>/dev/null | tr -d '\\n')"
+  nr_value unreported_b64 "$(tail -n 50 "$1/unreported" 2>/dev/null | base64 | tr -d '\\n')"
+}
+nr_unreported_add() { ( flock -w 10 6; printf '%s\\n' "$2" >&6 ) 6>>"$1/unreported"; }
+nr_unreported_remove() {
+  nr_f=$1/unreported; shift
+  [ -s "$nr_f" ] || return 0
+  nr_n=$#
+  while [ "$nr_n" -gt 0 ]; do set -- "$@" -e "$1"; shift; nr_n=$((nr_n - 1)); done
+  # shellcheck disable=SC2094 # descriptor 6 only holds the lock: the list is read whole before it is rewritten
+  ( flock -w 10 6
+    grep -v -F -x "$@" "$nr_f" > "$nr_f.tmp"
+    cat "$nr_f.tmp" > "$nr_f"; rm -f "$nr_f.tmp" ) 6>>"$nr_f"
+}`,
+    /** src/nas-shell/lock.sh */
+    lock: `nr_lock_holder() { head -c 2000 "$nr_dir/holder" 2>/dev/null | tr '\\n' ' '; }
+nr_lock_take() {
+  for nr_t in flock timeout setsid; do
+    command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit "$NR_EXIT_TOOL_MISSING"; }
+  done
+  nr_dir=$1; nr_left=$2
+  [ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit "$NR_EXIT_NO_REPO"; }
+  mkdir -p "$nr_dir" || exit "$NR_EXIT_NO_STATE_DIR"
+  exec 9>>"$nr_dir/lock" || exit "$NR_EXIT_NO_STATE_DIR"
+  while ! flock -n 9; do
+    if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_lock_holder)"; exit "$NR_EXIT_LOCK_TIMEOUT"; fi
+    printf '%s held %s\\n' "$NR_M" "$(nr_lock_holder)"
+    nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
+    flock -w "$nr_step" 9 && break
+    nr_left=$((nr_left - nr_step))
+  done
+  exec 8>>"$nr_dir/busy"
+  if ! flock -n 8; then
+    printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
+    flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; exit "$NR_EXIT_LOCK_TIMEOUT"; }
+  fi
+  exec 8>&-
+  printf '%s\\n' "$3" > "$nr_dir/holder"
+  printf '%s locked\\n' "$NR_M"
+}
+nr_lock_heartbeats() { while nr_beat=$(timeout "$1" head -n 1) && [ -n "$nr_beat" ]; do :; done; }
+nr_lock_let_go() { : > "$nr_dir/holder"; }
+nr_lock_then_start() {
+  nr_gone=
+  trap 'nr_gone=1' USR1
+  exec 3<&0
+}
+nr_lock_then_wait() {
+  nr_state=$1
+  ( nr_lock_heartbeats "$2"; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
+  nr_watch=$!
+  exec 3<&-
+  wait "$nr_state"; nr_rc=$?
+  kill -TERM -"$nr_state" 2>/dev/null
+  if [ -n "$nr_gone" ]; then nr_lock_let_go; exit 0; fi
+  printf '%s state %s\\n' "$NR_M" "$nr_rc"
+  wait "$nr_watch"
+}`,
+    /** src/nas-shell/monitoring.sh */
+    monitoring: `nr_stack_restart() {
+  nr_say group "compose down --remove-orphans, up -d ($1)"
+  nr_stack_down 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; exit "$NR_EXIT_COMPOSE_DOWN_FAILED"; }
+  nr_stack_up 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; exit "$NR_EXIT_COMPOSE_UP_FAILED"; }
+  nr_say endgroup
+  nr_say ok 'Stack started'
+}
+nr_stack_health() {
+  nr_stack_t=$1; shift
+  nr_wait_stack "$nr_stack_t" "$@" && return 0
+  for nr_sc in "$@"; do
+    case "$(nr_state "$nr_sc")" in
+      'running healthy '*|'running none '*) ;;
+      *) nr_say group "Last 50 log lines of $nr_sc"; nr_docker logs --tail 50 "$nr_sc" 2>&1; nr_say endgroup ;;
+    esac
+  done
+  exit "$NR_EXIT_STACK_UNHEALTHY"
+}`,
+    /** src/nas-shell/prelude.sh */
+    prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() {
+  if [ "\${#2}" -gt 3000 ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w 3000 | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+}
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`,
+    /** src/nas-shell/release-tag.sh */
+    releaseTag: `nr_tag_release() {
+  nr_has=$(nr_git -C "$1" rev-parse --verify --quiet "refs/tags/$2^{commit}" || true)
+  if [ "$nr_has" = "$3" ]; then nr_say ok "Tag $2 already exists on this commit (a re-run): reusing it"
+  elif [ -n "$nr_has" ]; then nr_say fail "Tag $2 exists on another commit ($nr_has)"; exit "$NR_EXIT_TAG_ON_ANOTHER_COMMIT"
+  elif nr_tag_create; then nr_say ok "Created tag $2"
+  else exit "$NR_EXIT_TAG_NOT_CREATED"
+  fi
+}
+nr_tag_push() {
+  if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
+  else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
+}`,
+    /** src/nas-shell/verify.sh */
+    verify: `nr_verify_lock() {
+  if [ -f "$1/lock" ]; then
+    exec 9>>"$1/lock"
+    flock -n 9 || nr_value lock_held "$(head -c 2000 "$1/holder" 2>/dev/null | tr '\\n' ' ')"
+    exec 9>&-
+  fi
+}`,
+};
+
+;// CONCATENATED MODULE: ./src/nas-shell/link.ts
+
+/** A library's text, as it travels. */
+function library(name) {
+    return LIBRARIES[name];
+}
+const NAMES = Object.keys(LIBRARIES);
+/** A call of the function: the name as a word, not a variable (`$name`, `${name}`, `name=`) nor part of a name. */
+const callOf = (fn) => new RegExp(`(?<![\\w$])(?<!\\$\\{)${fn}(?![\\w=])`);
+/** The functions each library defines (`name() {` at the start of a line), as call patterns. */
+const CALLS = new Map(NAMES.map((name) => [name, [...LIBRARIES[name].matchAll(/^([a-z_][a-z0-9_]*)\(\)/gm)].map(([, fn]) => callOf(fn))]));
+/**
+ * A text without the bodies of our own quoted here-documents (`<<'NR_…'`): each is a program of
+ * its own (a detached phase, the first questions under the lock), linked on its own.
+ */
+function withoutHereDocs(text) {
+    return text.replace(/<<'(NR_\w+)'[^\n]*\n[\s\S]*?\n\1(?=\n|$)/g, "<<'$1'");
+}
+/**
+ * The libraries a program calls, and those they call in turn, in a fixed order: all but the
+ * prelude (every program has it) and any whose text the program holds already.
+ */
+function librariesFor(text) {
+    const own = withoutHereDocs(text);
+    const needed = new Set();
+    for (let scan = own; scan;) {
+        const found = NAMES.filter((name) => name !== 'prelude' && !needed.has(name) && CALLS.get(name)?.some((call) => call.test(scan)));
+        found.forEach((name) => needed.add(name));
+        scan = found.map((name) => LIBRARIES[name]).join('\n');
+    }
+    return NAMES.filter((name) => needed.has(name) && !own.includes(LIBRARIES[name])).map(library);
+}
+
 ;// CONCATENATED MODULE: ./src/remote/program.ts
 
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+
+/** Every declared exit code by shell name: each program starts with those it uses (see linked). */
 const DECLARED = new Map();
 /**
  * A program's exit codes, declared once as a TypeScript enum and handed to the
@@ -66459,9 +58344,16 @@ class ExitCodes {
         return sh `exit ${this.code(value)}`;
     }
 }
-/** The shell definitions of every declared exit code. */
-function exitCodeDefinitions() {
-    return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+/**
+ * The shell definitions of the declared exit codes: those `text` names (a program's, its libraries
+ * included), or every one without a text. Empty when the text names none.
+ */
+function exitCodeDefinitions(text) {
+    const used = text === undefined ? undefined : new Set(text.match(/\bNR_EXIT_[A-Z0-9_]+/g));
+    return new Shell([...DECLARED]
+        .filter(([name]) => !used || used.has(name))
+        .map(([name, value]) => `${name}=${value}`)
+        .join('; ') || (used ? '' : ':'));
 }
 function exitCodes(codes) {
     return new ExitCodes(codes);
@@ -66498,29 +58390,26 @@ class Steps {
  */
 const VALUE_CHUNK = 3000;
 /**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ * Shell functions every program may use (src/nas-shell/prelude.sh). `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`, `value NAME VALUE`; each
+ * of its lines is written whole, whatever else runs in the background). `$NR_M` is a per-run nonce, so
+ * remote output cannot forge one. Its lines are cut at VALUE_CHUNK (a test holds the two together).
  */
-const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+const PRELUDE = new Shell(library('prelude'));
+/**
+ * A script with what it uses, defined before it: the exit codes it names, the prelude (unless
+ * `prelude` is false) and the libraries it calls (see nas-shell/link.ts).
+ */
+function linked(script, opts = {}) {
+    const prelude = opts.prelude ?? true;
+    const libraries = librariesFor(prelude ? `${PRELUDE.text}\n${script.text}` : script.text).map((t) => new Shell(t));
+    const own = [...(prelude ? [PRELUDE] : []), ...libraries];
+    const codes = exitCodeDefinitions(withoutHereDocs([...own, script].map((s) => s.text).join('\n')));
+    return lines(codes.text ? codes : undefined, ...own, script);
 }
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 function programText(opts) {
-    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new Shell('}')).text + '\n');
+    return (lines(new Shell('{'), sh `PATH=${opts.path}:"$PATH"; export PATH`, sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), linked(opts.script), new Shell('}')).text + '\n');
 }
 
 ;// CONCATENATED MODULE: ./src/remote/lock.ts
@@ -66535,7 +58424,8 @@ const LockExit = {
     /** timeout(1)'s code: the first questions ran past STATE_PROGRAM_LIMIT on the NAS. */
     StateTimedOut: 124,
 };
-const EXIT = exitCodes(LockExit);
+// Declared for the shell: src/nas-shell/lock.sh exits with them by name.
+exitCodes(LockExit);
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 const LOCK_HEARTBEAT_GRACE = 45;
 /** How often the runner sends one. */
@@ -66564,33 +58454,12 @@ const STATE_PROGRAM_LIMIT = 110;
  * keep it.
  */
 function lockHolder(opts) {
-    const heartbeats = sh `while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
-    return sh `NR_M=${opts.marker}
-PATH=${opts.path}:"$PATH"; export PATH
-${exitCodeDefinitions()}
-for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
-nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoRepo)}; }
-mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
-exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
-nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
-while ! flock -n 9; do
-  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; ${EXIT.exit(LockExit.LockTimeout)}; fi
-  printf '%s held %s\\n' "$NR_M" "$(nr_holder)"
-  nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
-  flock -w "$nr_step" 9 && break
-  nr_left=$((nr_left - nr_step))
-done
-exec 8>>"$nr_dir/busy"
-if ! flock -n 8; then
-  printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
-  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; ${EXIT.exit(LockExit.LockTimeout)}; }
-fi
-exec 8>&-
-printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
-printf '%s locked\\n' "$NR_M"
-${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT, heartbeats) : heartbeats}
-: > "$nr_dir/holder"`;
+    const main = lines(sh `nr_lock_take ${opts.stateDir} ${opts.timeout} ${opts.holder}`, opts.then
+        ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT)
+        : sh `nr_lock_heartbeats ${LOCK_HEARTBEAT_GRACE}`, sh `nr_lock_let_go`);
+    // The holder prints its few markers itself: it needs neither the prelude nor a tool function.
+    return lines(sh `NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH`, linked(main, { prelude: false }));
 }
 /**
  * Runs the first questions (a whole program, handed to `sh -s` as a quoted
@@ -66599,28 +58468,17 @@ ${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PR
  * start. When that loop ends before the questions do (the runner is gone), it
  * signals the holder, which ends the questions' process group and exits,
  * dropping the lock. Otherwise the holder reports `state <code>` and keeps the
- * lock as long as the heartbeats come.
+ * lock as long as the heartbeats come (src/nas-shell/lock.sh).
  */
-function thenUnderLock(then, marker, limit, heartbeats) {
-    const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
-    if (then.text.split('\n').includes(end))
+function thenUnderLock(then, marker, limit) {
+    const end = new Shell(`NR_STATE_END_${marker.replace(/\W/g, '')}`);
+    if (then.text.split('\n').includes(end.text))
         throw new Error('the first program contains its own end line');
-    return sh `nr_gone=
-trap 'nr_gone=1' USR1
-exec 3<&0
-setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new Shell(end)}' &
+    return sh `nr_lock_then_start
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${end}' &
 ${then}
-${new Shell(end)}
-nr_state=$!
-( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
-nr_watch=$!
-exec 3<&-
-wait "$nr_state"; nr_rc=$?
-# what the questions left behind (or all of them, when the runner is gone) goes with their group
-kill -TERM -"$nr_state" 2>/dev/null
-if [ -n "$nr_gone" ]; then : > "$nr_dir/holder"; exit 0; fi
-printf '%s state %s\\n' "$NR_M" "$nr_rc"
-wait "$nr_watch"`;
+${end}
+nr_lock_then_wait "$!" ${LOCK_HEARTBEAT_GRACE}`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/history-recorder.ts
@@ -66771,6 +58629,7 @@ exit "$nr_rc"`;
 
 
 
+
 /**
  * The runner's side of the release lock (see remote/lock.ts): one channel
  * whose NAS process holds `flock` while the channel lives and heartbeats
@@ -66898,6 +58757,9 @@ class LockLostError extends Error {
     }
 }
 function noCheckout(repoPath) {
+    const root = runnerRootOf(repoPath);
+    if (root)
+        return `repo-path ${root} does not exist on the NAS. Create that folder first (project-source: runner ships the releases into it). Nothing was changed.`;
     return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 function describeHolder(json) {
@@ -66932,42 +58794,18 @@ function describeHolder(json) {
  * has no argument limit.
  */
 function detached(stateDir, phase) {
-    const end = `NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-    const body = lines(new Shell('('), PRELUDE, phase, new Shell(')'), sh `nr_rc=$?
+    const end = new Shell(`NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`);
+    // The phase file is a program of its own: it gets what it uses (exit codes, prelude, libraries) itself.
+    const body = lines(linked(lines(new Shell('('), phase, new Shell(')'))), sh `nr_rc=$?
 rm -f "$1/phase.sh"
 echo "$nr_rc" > "$1/phase.rc"`);
-    if (body.text.split('\n').includes(end))
+    if (body.text.split('\n').includes(end.text))
         throw new Error('the phase contains its own end line');
-    return sh `nr_dir=${stateDir}
-mkdir -p "$nr_dir"
-# one follower at a time reads the phase files (an older one may still be reading its status), and one phase runs
-exec 7>>"$nr_dir/follow"; flock 7
-exec 8>>"$nr_dir/busy"; flock 8
-rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
-( umask 077; cat > "$nr_dir/phase.sh" ) <<'${new Shell(end)}'
+    return sh `nr_phase_prepare ${stateDir}
+nr_phase_write <<'${end}'
 ${body}
-${new Shell(end)}
-NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
-nr_pid=$!
-# the phase holds the busy lock from here on, whatever happens to this channel
-exec 8>&-
-# the phase is this shell's child: its end (SIGCHLD) cuts the nap before the next poll short, so its status
-# goes back at once rather than up to a poll later (dash and BusyBox ash end a wait on a trapped signal; bash naps on)
-trap : CHLD
-nr_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
-nr_off=0; nr_idle=0; nr_polls=0
-while :; do
-  nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
-  nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
-  if [ "$nr_size" -gt "$nr_off" ]; then
-    tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
-  fi
-  [ "$nr_done" = 1 ] && break
-  if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  # poll often while a phase is young (most end within seconds: the runner waits for that), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_nap 0.05; else nr_nap 0.3; fi
-done
-exit "$(cat "$nr_dir/phase.rc")"`;
+${end}
+nr_phase_follow`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/program-runner.ts
@@ -67014,7 +58852,7 @@ class MarkerRelay {
  * Runs programs on the NAS through the executor: in the foreground, or as a
  * detached phase (see remote/detached.ts) whose log the channel follows.
  * Programs see the tools the probe found as `nr_docker`, `nr_compose`, `nr_git`,
- * and the exit codes as `NR_EXIT_…` (a detached phase gets its own copy).
+ * and the exit codes they use as `NR_EXIT_…` (a detached phase gets its own copy).
  */
 class ProgramRunner {
     exec;
@@ -67042,7 +58880,7 @@ class ProgramRunner {
         return decoded(program, await this.send(program, lines(toolFunctions(tools), program.script)));
     }
     async detached(program, tools, script) {
-        return decoded(program, await this.send(program, detached(this.stateDir, lines(exitCodeDefinitions(), toolFunctions(tools), script))));
+        return decoded(program, await this.send(program, detached(this.stateDir, lines(toolFunctions(tools), script))));
     }
     /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
     async streamed(program, tools, input) {
@@ -67093,6 +58931,8 @@ class SshNas {
     outcome;
     /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
     unreported = [];
+    /** Runs once, under the lock, right after the first state is read (project-source: runner ships the files). */
+    afterFirstRead;
     constructor(conn, kind, progress) {
         this.conn = conn;
         this.kind = kind;
@@ -67136,7 +58976,9 @@ class SshNas {
         const { lock, session, runner } = await this.connect();
         const state = {
             title: 'Reading the NAS state',
-            script: lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), sh `wait`),
+            script: lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), conn.releaseRoot
+                ? sh `[ -d ${conn.releaseRoot} ] && nr_value repo yes`
+                : sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), sh `wait`),
             timeout: 120,
             quiet: true,
         };
@@ -67168,6 +59010,7 @@ class SshNas {
             sudo: conn.sudo,
             compose: conn.composeCommand,
             remotePath: conn.remotePath,
+            git: !conn.releaseRoot,
         });
         if (result.values.get('repo') !== 'yes')
             throw new Error(noCheckout(conn.repoPath));
@@ -67184,6 +59027,10 @@ class SshNas {
         });
         const { records, inProgress } = parseHistoryValues(result.values);
         const answers = questions.decode(result.values);
+        const after = this.afterFirstRead;
+        this.afterFirstRead = undefined;
+        if (after)
+            await after(this);
         this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
         if (!inProgress)
             return { facts, history: records, answers };
@@ -67408,6 +59255,23 @@ const colors = {
     containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
     up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
+    /** Starts several services under one colour's project: `--no-deps`, so a shared service is never started in it. */
+    upServices: (o) => upServices({ file: o.file, project: o.project, services: o.services, env: { ...o.env }, force: o.force }),
+    /** Stops and removes several services' containers of one colour's project, and nothing else of it. */
+    removeServices: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', ...o.services], {
+        ...o.env,
+    }),
+    /** `<service> <id> <state> <image> <status text>` of every container of a compose project, newest first. */
+    projectStates: (project) => command([
+        'docker',
+        'container',
+        'ls',
+        '--all',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--format',
+        '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}} {{.Image}} {{.Status}}',
+    ]),
     /** Stops and removes one service's container of a project (a colour that no longer serves). */
     remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
         ...o.env,
@@ -67467,9 +59331,10 @@ done`;
 
 ;// CONCATENATED MODULE: ./src/remote/health.ts
 
+
 /**
- * Health waits that run on the NAS, polling locally once a second rather
- * than once a round trip. Constant shell code: values arrive as arguments.
+ * Health waits that run on the NAS, polling locally several times a second
+ * rather than once a round trip (src/nas-shell/health.sh). Values arrive as arguments.
  *
  * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
  * nr_wait_container C T URL  waits up to T seconds for container C: its own
@@ -67477,56 +59342,11 @@ done`;
  *                            once when it exits or restarts
  * nr_wait_stack T C...       waits until every container runs, and is
  *                            healthy where it has a healthcheck
+ *
+ * A program that calls them gets the library without naming it (see
+ * nas-shell/link.ts); including it by hand is harmless.
  */
-const HEALTH = new Shell(`nr_now() { date +%s; }
-nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
-nr_http_ok() {
-  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
-}
-nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
-  set -- $(nr_state "$nr_c"); nr_r0=$3
-  while :; do
-    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
-    case $1 in
-      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
-      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
-    esac
-    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
-    if [ "$1" = running ]; then
-      case $2 in
-        healthy) return 0 ;;
-        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
-        none)
-          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
-      esac
-    fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}
-nr_wait_stack() {
-  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
-  while :; do
-    nr_ok=0; nr_n=0; nr_bad=''
-    for nr_c in "$@"; do
-      nr_n=$((nr_n + 1))
-      nr_s=$(nr_state "$nr_c")
-      case $nr_s in
-        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
-        *) nr_bad="$nr_bad $nr_c" ;;
-      esac
-    done
-    nr_el=$(( $(nr_now) - nr_t0 ))
-    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}`);
+const HEALTH = new Shell(library('health'));
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
 
@@ -67563,6 +59383,165 @@ const git = {
         GIT_SSH_COMMAND: 'ssh -o BatchMode=yes',
     }),
 };
+
+;// CONCATENATED MODULE: ./src/programs/releases.ts
+
+
+/**
+ * project-source: runner on the NAS: `<root>/releases/<commit>/` holds the files of each release, shipped whole
+ * before anything changes; the work tree (see runnerTree) takes the files of one of them in the release's phase.
+ */
+function releasesDir(root) {
+    return `${root}/releases`;
+}
+/**
+ * Unpacks the gzip-compressed tar on standard input into a temporary folder beside the releases, renamed to
+ * `releases/<commit>` only once whole: a cut stream or a killed runner never leaves a release folder, and the
+ * work tree is not touched. Temporary folders a killed upload left over an hour ago go first.
+ */
+function receiveRelease(root, commit, paths) {
+    const dir = `${releasesDir(root)}/${commit}`;
+    return {
+        title: 'Receiving the release files',
+        timeout: 3600,
+        script: sh `mkdir -p ${releasesDir(root)} || { nr_say fail ${`Cannot create ${releasesDir(root)}`}; exit 1; }
+find ${releasesDir(root)} -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null
+nr_tmp=${`${releasesDir(root)}/.incoming-${commit}`}-$$
+rm -rf "$nr_tmp" "$nr_tmp.cut" && mkdir "$nr_tmp" || { nr_say fail ${`Cannot create a folder in ${releasesDir(root)}`}; exit 1; }
+nr_bad=
+( gunzip -c || : > "$nr_tmp.cut" ) | tar -xf - -C "$nr_tmp" || nr_bad=1
+[ -e "$nr_tmp.cut" ] && nr_bad=1
+if [ -n "$nr_bad" ]; then rm -rf "$nr_tmp" "$nr_tmp.cut"; nr_say fail 'The files from the runner arrived cut or corrupt: nothing was kept'; exit 1; fi
+printf '%s\n' ${paths} > "$nr_tmp.paths" || { rm -rf "$nr_tmp" "$nr_tmp.paths"; exit 1; }
+if [ -d ${dir} ] && [ -f ${`${dir}.paths`} ] && [ -z "$(grep -vxF -f ${`${dir}.paths`} "$nr_tmp.paths")" ]; then
+  rm -rf "$nr_tmp" "$nr_tmp.paths"; nr_value existed yes
+else
+  # the same commit shipped for another stack's paths: its folder takes both (the files of one commit agree)
+  if [ -d ${dir} ]; then cp -pR ${dir}/. "$nr_tmp"/ && sort -u ${`${dir}.paths`} "$nr_tmp.paths" > "$nr_tmp.both" 2>/dev/null && mv -f "$nr_tmp.both" "$nr_tmp.paths" || nr_bad=1; fi
+  # the paths first: a folder is only ever there with them; a folder replaced moves aside first (under the lock)
+  [ -z "$nr_bad" ] && mv -f "$nr_tmp.paths" ${`${dir}.paths`} && { [ ! -d ${dir} ] || mv ${dir} "$nr_tmp.old"; } && mv "$nr_tmp" ${dir} || { rm -rf "$nr_tmp" "$nr_tmp.paths" "$nr_tmp.both"; [ -d "$nr_tmp.old" ] && mv "$nr_tmp.old" ${dir}; nr_say fail ${`Cannot put the received files in ${dir}`}; exit 1; }
+  rm -rf "$nr_tmp.old"
+fi
+nr_value received yes`,
+        decode: (values) => ({ received: values.get('received') === 'yes', existed: values.get('existed') === 'yes' }),
+    };
+}
+/** The work tree's record in the state folder: `tree` (the last release folder it took), `tree-files` (the files releases gave it). */
+function treeRecord(root, name) {
+    return `${stateDirOf(`${root}/${root.slice(root.lastIndexOf('/') + 1)}`)}/${name}`;
+}
+/**
+ * Shell defining `nr_sync_tree <folder>`, which gives the work tree the files of `releases/<folder>` as `git
+ * checkout` gives a checkout a commit's: each file of the release written; of the files earlier releases gave,
+ * those under the paths this release ships (`releases/<folder>.paths`) that it no longer has removed; every other
+ * file (an environment file, the proxy's upstream file, data, another stack's files) left alone. The work tree is
+ * a real folder, not a link to the release folder: a bind mount is resolved when its container is created, so a
+ * link would keep running containers (the blue-green proxy) on the old folder. And `nr_release_of <tag>`: the
+ * release folder of a release tag (which ends in its commit's 7 hex), in `nr_ro`.
+ */
+function syncFunction(root, tree) {
+    const rel = releasesDir(root);
+    const files = treeRecord(root, 'tree-files');
+    return sh `nr_sync_tree() {
+  [ -d ${rel}/"$1" ] || { nr_say fail "There is no release folder $1 in "${rel}; return 1; }
+  if [ -L ${tree} ] || { [ -e ${tree} ] && [ ! -d ${tree} ]; }; then nr_say fail ${`${tree} is not a folder: move it away (project-source: runner keeps the release's files there)`}; return 1; fi
+  mkdir -p ${tree} ${stateDirOf(tree)} && ( cd ${rel}/"$1" && tar -cf - . ) | ( cd ${tree} && tar -xf - ) || return 1
+  ( cd ${rel}/"$1" && find . ! -type d ) > ${`${files}.add`} || return 1
+  touch ${files} && awk -v paths=${rel}/"$1.paths" -v added=${`${files}.add`} '
+    BEGIN { while ((getline l < paths) > 0) p[++n] = l; while ((getline l < added) > 0) a[l] = 1 }
+    ($0 in a) { next }
+    { mine = 0; for (i = 1; i <= n; i++) if (p[i] == "." || $0 == "./" p[i] || index($0, "./" p[i] "/") == 1) mine = 1
+      print (mine ? "gone " : "kept ") $0 }' ${files} > ${`${files}.plan`} || return 1
+  while IFS= read -r nr_l; do case $nr_l in "gone "*) rm -f ${tree}/"\${nr_l#gone }" ;; esac; done < ${`${files}.plan`}
+  { sed -n 's/^kept //p' ${`${files}.plan`}; cat ${`${files}.add`}; } > ${`${files}.new`} && mv -f ${`${files}.new`} ${files} || return 1
+  rm -f ${`${files}.add`} ${`${files}.plan`}
+  printf '%s\\n' "$1" > ${`${treeRecord(root, 'tree')}.new`} && mv -f ${`${treeRecord(root, 'tree')}.new`} ${treeRecord(root, 'tree')}
+}
+nr_release_of() {
+  nr_ro=
+  for nr_d in ${rel}/"\${1##*-}"*; do [ -d "$nr_d" ] && nr_ro=\${nr_d##*/}; done
+  [ -n "$nr_ro" ]
+}`;
+}
+/**
+ * Gives the work tree `tree` the files of `commit`'s release folder, or ends with `failed`. Undefined for a git
+ * checkout: callers use it wherever the checkout moves.
+ */
+function switchTree(r, tree, commit, failed) {
+    const root = runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would give ${tree} the files of releases/${commit}`}`;
+    return sh `${syncFunction(root, tree)}
+nr_sync_tree ${commit} || { nr_say fail ${`${tree} could not take the files of ${commit.slice(0, 7)}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${commit.slice(0, 7)}`}`;
+}
+/**
+ * Puts back the files of `tag`'s release (a release tag ends in its commit's 7 hex), with a warning when there is
+ * no release folder of it (the files stay as they are): a rollback's target, or, on a failure, the release before.
+ */
+function putBackTree(r, tree, tag) {
+    const root = runnerRootOf(tree);
+    if (!root || !tag)
+        return undefined;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`;
+    return sh `${syncFunction(root, tree)}
+if nr_release_of ${tag}; then
+  nr_sync_tree "$nr_ro" && nr_say ok ${`${tree} holds the files of ${tag}`} || nr_say warn ${`${tree} could not take the files of ${tag}`}
+else
+  nr_say warn ${`There is no release folder of ${tag}: the files stay those there are`}
+fi`;
+}
+/**
+ * Gives the work tree the files of `tag`'s release and reports its commit, or ends with `failed` when there is no
+ * release folder of it (a rollback that needs them: the monitoring stack's). Undefined for a git checkout.
+ */
+function takeTreeOf(r, tree, tag, failed) {
+    const root = runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    return sh `${syncFunction(root, tree)}
+nr_release_of ${tag} || { nr_say fail ${`There is no release folder of ${tag} in ${releasesDir(root)}`}; ${failed}; }
+nr_value commit "$nr_ro"
+${r.dryRun
+        ? sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`
+        : sh `nr_sync_tree "$nr_ro" || { nr_say fail ${`${tree} could not take the files of ${tag}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${tag}`}`}`;
+}
+/**
+ * Removes the release folders of the commits whose image tags went (`removed`), unless a tag in `protect` (the
+ * running and rollback releases, of the backend and of the monitoring stack) or any image tag on the NAS still
+ * names the commit, and never the folder the work tree took last. A folder without images (a release under way)
+ * is never named, so never removed.
+ */
+function pruneReleases(r, tree, removed, protect) {
+    const root = runnerRootOf(tree);
+    const short = (t) => t.slice(t.lastIndexOf('-') + 1);
+    const keep = new Set(protect.map(short));
+    const gone = [...new Set(removed.map(short))].filter((s) => /^[0-9a-f]{7}$/.test(s) && !keep.has(s));
+    if (!root || !gone.length)
+        return undefined;
+    return {
+        title: 'Removing old release folders',
+        timeout: 600,
+        quiet: true,
+        script: sh `nr_cur=$(cat ${treeRecord(root, 'tree')} 2>/dev/null); nr_gone=
+nr_tags=$(nr_docker image ls --format '{{.Tag}}') || { nr_value gone ''; exit 0; }
+for nr_s in ${gone}; do
+  if printf '%s\\n' "$nr_tags" | grep -q -- "-$nr_s\\$"; then continue; fi
+  for nr_d in ${releasesDir(root)}/"$nr_s"*; do
+    [ -d "$nr_d" ] || continue
+    if [ "\${nr_d##*/}" = "$nr_cur" ]; then nr_say info "Release folder \${nr_d##*/} holds the files in use: kept"
+    else ${r.dryRun ? sh `nr_say info "dry-run: would remove release folder \${nr_d##*/}"` : sh `rm -rf "$nr_d" "$nr_d.paths" && nr_gone="$nr_gone \${nr_d##*/}"`}
+    fi
+  done
+done
+nr_value gone "$nr_gone"`,
+        decode: (values) => (values.get('gone') ?? '').split(' ').filter(Boolean),
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/rules/guards.ts
 /**
@@ -68052,6 +60031,7 @@ function datedTags(tags, history = []) {
 
 
 
+
 /** How moving the checkout can fail. */
 const CheckoutExit = {
     /** The fetch failed, or the branch or ref is not on the remote. */
@@ -68072,6 +60052,10 @@ function decodeFetchedTarget(values) {
  * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
  */
 function fetchTarget(r, t) {
+    // project-source: runner: the NAS has no git; the commit is the runner's, its files shipped after the lock
+    if (t.runner)
+        return sh `nr_value commit ${t.runner.commit}
+nr_value subject ${t.runner.subject}`;
     const upstream = `refs/remotes/${t.remote}/${t.branch}`;
     return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
 ${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
@@ -68088,6 +60072,9 @@ nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 2
  * back to the branch with a warning.
  */
 function moveCheckout(r, t, commit) {
+    const switched = switchTree(r, t.repo, commit, CHECKOUT.exit(CheckoutExit.CheckoutFailed));
+    if (switched)
+        return switched;
     return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
 if [ -n "$nr_dirty" ]; then
   case ${t.onDirty} in
@@ -68798,14 +60785,20 @@ nr_rs_dir=${folder}
 nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
 ${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image, ...(p.project ? { found: { project: p.project, containers: {} } } : {}) }, safety, 'safety')}
+${appsFunction(p)}
 # the containers that use the data stop (their sessions and locks end with them); the database services keep running
 nr_rs_stop() {
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+  nr_bk_proj=${p.project ? sh `${p.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+  nr_rs_apps_now=$(nr_rs_apps | tr '\\n' ' ')
+  for nr_c in $nr_rs_apps_now; do
+    nr_docker stop "$nr_c" >/dev/null 2>&1 || continue
+    case " $nr_rs_backend " in *" $nr_c "*) ;; *) nr_rs_backend="$nr_rs_backend $nr_c" ;; esac
+    nr_say ok "Stopped $nr_c"
+  done
 ${lines(sh `  :`, ...volumes.map((v) => sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
     nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-    [ "$nr_n" = ${p.container} ] && continue
+    case " $nr_rs_apps_now " in *" $nr_n "*) continue ;; esac
     nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
   done`))}
 }
@@ -68814,8 +60807,8 @@ nr_rs_start_others() {
   nr_rs_stopped=
 }
 nr_rs_start_backend() {
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
-  :
+  for nr_c in $nr_rs_backend; do nr_docker start "$nr_c" >/dev/null && nr_say ok "Started $nr_c again"; done
+  nr_rs_backend=
 }
 nr_rs_undo() {
   nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
@@ -68851,6 +60844,16 @@ ${r.dryRun
   nr_rs_start_others`}
 }`;
 }
+/** Defines `nr_rs_apps`: the application containers of the plan that run now, a name a line (after nr_bk_proj is set). */
+function appsFunction(p) {
+    const apps = p.apps ?? [{ service: '', container: p.container }];
+    return sh `nr_rs_apps() {
+${lines(...apps.map((a) => a.container
+        ? sh `  printf '%s\\n' ${a.container}`
+        : sh `  nr_bk_service ${a.project ? sh `${a.project}` : sh `"$nr_bk_proj"`} ${a.service}`))}
+  :
+}`;
+}
 /**
  * A restore that, when it fails, ends the phase with its code: the backend
  * (the release that ran before) started again first.
@@ -68871,7 +60874,76 @@ function undoRestore() {
 fi`;
 }
 
+;// CONCATENATED MODULE: ./src/programs/release-steps.ts
+
+
+
+/** The backup before the release: ends the phase with BackupFailed (nothing changed) when it cannot be taken. */
+function backupBeforeRelease(r, backup) {
+    if (!backup)
+        return sh `:`;
+    const what = [
+        ...backup.plan.volumes.map((v) => `volume ${v}`),
+        ...backup.plan.databases.map((d) => `${d.kind}:${d.service}`),
+    ].join(', ');
+    return lines(BACKUP_LIBRARY, backupFunction(backup.plan, backup.label), r.dryRun
+        ? sh `nr_say info 'dry-run: no backup taken'`
+        : sh `nr_say info ${`Backing up ${what} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`);
+}
+/**
+ * The restore of the backup taken before the release, for a release that falls back: defines the restore's
+ * functions and runs it. It never ends the phase: a restore that fails sets nr_fb_incomplete and the release
+ * that ran before comes back on the data there is (`fallback` names it). The application containers it
+ * stopped stay stopped (the fallback recreates them, or the caller starts them with nr_rs_start_backend).
+ * Nothing without auto-rollback-restore, or in a dry run.
+ */
+function restoreOnFallback(r, backup, o) {
+    if (!backup?.restoreOnFallback || r.dryRun)
+        return undefined;
+    return sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(r, {
+        dir: backup.plan.dir,
+        id: new Shell('"$nr_bk_id"'),
+        repo: o.repo,
+        composeFile: o.composeFile,
+        container: o.container,
+        items: plannedItems(backup.plan.volumes, backup.plan.databases),
+        image: backup.plan.image,
+        ...(o.apps ? { apps: o.apps } : {}),
+        ...(o.project ? { project: o.project } : {}),
+    }, { tag: o.tag, commit: o.commit, reason: 'safety before auto-rollback-restore' })}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${o.fallback} comes back on the data there is`}; }`;
+}
+/**
+ * A rollback's restore before its target starts: verifies the backup, stops the application containers,
+ * takes the safety backup, restores. When it fails the containers it stopped start again on the data of
+ * before and the phase ends with its BackupExit code. The containers stay stopped when it succeeds: the
+ * target starts on the restored data.
+ */
+function restoreBeforeTarget(r, restore) {
+    return lines(restoreData(r, restore.plan, restore.safety), restoreOrExit());
+}
+/**
+ * A rollback whose target failed after its restore: the data of before comes back from the safety backup
+ * (nr_fb_incomplete when it cannot), then the application containers the restore stopped start again.
+ */
+function undoRestoreThenStart() {
+    return lines(undoRestore(), sh `nr_rs_start_backend`);
+}
+/** The data values of a release or rollback phase: its backup, the safety backup, what a restore did. */
+function decodeReleaseData(values) {
+    return {
+        ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+        ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+        ...decodeDataOutcome(values),
+        ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+        ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
 
 
 
@@ -68967,6 +61039,62 @@ function putBackEnvFile(r, p, tag) {
   ${excluded(p)}
 fi`;
 }
+/**
+ * The environment file as a step of any release (one service, several, blue-green), written once:
+ * `before` runs before compose creates a container (compose reads the file only then), `undo` before
+ * what ran comes back. `tag` is the release the services go to (its copy is kept, or put back when
+ * there is no content; empty: no one release, the file is left as it is); `previous` names the file
+ * there before, kept under it when it has no copy, and put back by `undo`.
+ */
+function envFileStep(r, e, o) {
+    const undo = putBackEnvFile(r, e.plan, o.previous);
+    if (e.content && !r.dryRun)
+        return {
+            before: lines(stageEnvFile(r, e.plan, e.content), unlikeKept(e.plan, o.tag), installEnvFile(r, e.plan, e.content, o, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))),
+            undo,
+        };
+    if (e.content)
+        return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
+    if (!o.tag)
+        return {
+            before: sh `nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`,
+            undo: sh `:`,
+        };
+    return { before: lines(keepPrevious(r, e.plan, o.previous), putBackEnvFile(r, e.plan, o.tag)), undo };
+}
+/**
+ * Sets nr_env_changed when the staged content differs from the copy kept for `tag`: a container that
+ * already runs `tag` (a warm colour) started with that copy, and must start again to read the new one.
+ */
+function unlikeKept(p, tag) {
+    const kept = keptCopy(p, tag);
+    return sh `nr_env_changed=; { [ -f ${kept} ] && [ "$(cat ${stagedFile(p)})" = "$(cat ${kept})" ]; } || nr_env_changed=1`;
+}
+/** The file there now, kept for `previous` when that release has no copy: the undo of a put-back can bring it back. */
+function keepPrevious(r, p, previous) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun || !previous)
+        return sh `:`;
+    return sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; mkdir -p ${`${p.stateDir}/env`} && cp ${file} ${keptCopy(p, previous)} ); fi`;
+}
+/**
+ * The key of the file there before an operation of several services: the release they all ran, else
+ * one of this operation's own (`before-<tag>`), so its undo brings back exactly that file.
+ */
+function envPreviousKey(running, tag) {
+    const all = [...new Set(running)];
+    return all.length === 1 && all[0] ? all[0] : `before-${tag || 'none'}`;
+}
+/**
+ * The environment file step of an operation, from the inputs: env-file-content written (recorded by its
+ * sha256); with `putBack` (a rollback), without content too: the target's kept copy comes back.
+ */
+function envFileOf(e, repo, o = {}) {
+    if (!e.path || (!e.content && !o.putBack))
+        return {};
+    const plan = { repo, path: e.path, stateDir: stateDirOf(repo) };
+    return { envFile: { plan, content: e.content, ...(e.content ? { sha256: envSha256(e.content) } : {}) } };
+}
 
 ;// CONCATENATED MODULE: ./src/programs/image-sources.ts
 
@@ -68992,7 +61120,7 @@ const ImageExit = {
     /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
     PlatformMismatch: 73,
 };
-const image_sources_EXIT = exitCodes(ImageExit);
+const EXIT = exitCodes(ImageExit);
 /**
  * Pulls `ref` from the registry and tags it `target`. With credentials,
  * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
@@ -69007,14 +61135,14 @@ function pullImage(r, o) {
         return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
     const config = o.login ? o.authDir : undefined;
     const login = o.login
-        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${EXIT.exit(ImageExit.RegistryLoginFailed)}; }
 nr_say info ${`Logging in to ${where} as ${o.login.username}`}
 if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
   nr_say ok ${`Logged in to ${where}`}
 else
   printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
   nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+  ${EXIT.exit(ImageExit.RegistryLoginFailed)}
 fi`
         : sh `:`;
     const logout = o.login
@@ -69028,10 +61156,10 @@ nr_say endgroup
 ${logout}
 if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+  ${EXIT.exit(ImageExit.PullFailed)}
 fi
 ${o.platform ? platformCheck(r, o.ref, o.platform) : sh `:`}
-${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
 /** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
@@ -69076,48 +61204,9 @@ esac
 if [ "$nr_pf_ok" = 0 ]; then
   nr_value image_platform "$nr_img_pf"
   nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
-  ${image_sources_EXIT.exit(ImageExit.PlatformMismatch)}
+  ${EXIT.exit(ImageExit.PlatformMismatch)}
 fi
 nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
-}
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-function obtainImage(r, p) {
-    const ref = `${p.image}:${p.tag}`;
-    const source = p.source;
-    if (source.kind === 'registry')
-        return pullImage(r, {
-            ref: `${p.image}:${source.tag}`,
-            target: ref,
-            authDir: p.authDir,
-            what: 'image',
-            ...(source.login ? { login: source.login } : {}),
-            ...(p.platform ? { platform: p.platform } : {}),
-        });
-    if (source.kind === 'runner')
-        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-/** What the step that obtains an image says, by source. */
-function obtainStepText(source, ref) {
-    if (source.kind === 'registry')
-        return `Pulling backend image (${ref})`;
-    if (source.kind === 'runner')
-        return `Checking backend image from the runner (${ref})`;
-    return `Building backend image (${ref})`;
 }
 /** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
 function nasLayersScript(r) {
@@ -69146,24 +61235,170 @@ function loadImage(r, ref) {
     return {
         title: 'Loading the image into the NAS',
         timeout: 6 * 3600,
-        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
         decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
     };
 }
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code, platforms) {
-    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-    const login = source.kind === 'registry' ? source.login : undefined;
-    if (code === ImageExit.RegistryLoginFailed)
-        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-    if (code === ImageExit.PullFailed)
-        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-    if (code === ImageExit.PlatformMismatch)
-        return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
-    if (code === ImageExit.ImageNotTransferred)
-        return `the image ${image}:${tag} built on the runner is not on the NAS`;
-    return undefined;
+
+;// CONCATENATED MODULE: ./src/image-sources/built-on-nas.ts
+
+
+
+
+const built_on_nas_EXIT = exitCodes(ImageExit);
+/**
+ * `image-source: nas` (the default): the image is built on the NAS from its
+ * checkout at the released commit, reused when it exists (a re-run, or this
+ * commit released today). A rollback cannot build an image that is gone.
+ */
+function builtOnNas() {
+    return {
+        stepText: (ref) => `Building backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Getting ${images} image(s) for ${services} service(s)`,
+        obtainsFirst: false,
+        obtainsAtOnce: true,
+        sentFromRunner: false,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            const build = r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }));
+            // an image of several services says which, and is checked at once: they are built side by side
+            if (p.services)
+                return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (for ${p.services.join(', ')}): reusing it`}
+else
+  nr_say group ${`docker build ${ref} (for ${p.services.join(', ')})`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok ${`Image ${ref} built`}
+fi
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
+else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${built_on_nas_EXIT.exit(ImageExit.ImageMissingAfterBuild)}`}; fi`;
+            return sh `cd ${p.build.repo} || ${built_on_nas_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); "${p.kept ?? 'the running container was not touched'}; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: () => undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/pulled-from-registry.ts
+
+/**
+ * `image-source: registry`: the workflow pushed `image:tag`; the NAS pulls it
+ * (always: a re-run pulls what the workflow pushed), checks its platform and
+ * tags it with the dated tag. The history keeps the tag and the digest it was
+ * pulled as, so a rollback whose image is gone pulls that digest again.
+ */
+function pulledFromRegistry(source) {
+    const login = source.login;
+    return {
+        stepText: (ref) => `Pulling backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Pulling ${images} image(s) for ${services} service(s) from the registry, tag ${source.tag}`,
+        // a pull changes nothing that runs
+        obtainsFirst: true,
+        obtainsAtOnce: false,
+        sentFromRunner: false,
+        obtain: (r, p) => pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: `${p.image}:${p.tag}`,
+            authDir: p.authDir,
+            what: 'image',
+            ...(login ? { login } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
+        }),
+        record: () => ({ pulled: source.tag }),
+        digestFields: (r, ref, image) => pulledDigestFields(r, ref, image),
+        digestsFields: (r, images, tag) => pulledDigestsFields(r, images, tag),
+        failure(image, _tag, code, platforms) {
+            const pulled = `${image}:${source.tag}`;
+            if (code === ImageExit.RegistryLoginFailed)
+                return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+            if (code === ImageExit.PullFailed)
+                return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+            if (code === ImageExit.PlatformMismatch)
+                return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
+            return undefined;
+        },
+        reobtain(o) {
+            const tagged = `${o.image}:${o.pulled ?? o.tag}`;
+            // the digest it was released with: its tag may name other content by now
+            const ref = o.digest ? `${o.image}@${o.digest}` : tagged;
+            return {
+                ref,
+                authDir: o.authDir,
+                ...(login ? { login } : {}),
+                from: o.digest
+                    ? `the registry (${tagged}) by the digest it was released with (${ref})`
+                    : `the registry (${ref})`,
+            };
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/sent-from-runner.ts
+
+
+
+
+const sent_from_runner_EXIT = exitCodes(ImageExit);
+/**
+ * `image-source: runner`: the runner builds the image with its docker and
+ * streams it into the NAS's engine before the phase (release/backend/image-from-runner.ts);
+ * the phase checks it arrived. A rollback cannot build an image that is gone.
+ */
+function sentFromRunner() {
+    return {
+        stepText: (ref) => `Checking backend image from the runner (${ref})`,
+        stepTextOfImages: (images, services) => `Checking ${images} image(s) for ${services} service(s) from the runner`,
+        obtainsFirst: false,
+        obtainsAtOnce: false,
+        sentFromRunner: true,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${sent_from_runner_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: (image, tag, code) => code === ImageExit.ImageNotTransferred
+            ? `the image ${image}:${tag} built on the runner is not on the NAS`
+            : undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/table.ts
+
+
+
+/** The module of each kind of image-source: the one place that tells the kinds apart. */
+function imageSourceKind(source) {
+    switch (source.kind) {
+        case 'nas':
+            return builtOnNas();
+        case 'registry':
+            return pulledFromRegistry(source);
+        case 'runner':
+            return sentFromRunner();
+        default:
+            return unknownKind(source);
+    }
+}
+/** A kind the switch above does not name fails to compile here. */
+function unknownKind(source) {
+    throw new Error(`unknown image-source ${JSON.stringify(source.kind)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/programs/preflight.ts
@@ -69173,7 +61408,8 @@ function obtainFailure(source, image, tag, code, platforms) {
  * changes, what would otherwise fail after the checkout moved: the NAS's
  * platform (an image of another architecture starts with `exec format error`),
  * and the compose file's contract with the release (its services exist and
- * read the tag variable), checked on the commit being released.
+ * read the tag variable; with blue-green, the colours can run side by side),
+ * checked on the commit being released.
  */
 /** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
 function platformOf(dockerOsArch, machine) {
@@ -69210,76 +61446,109 @@ function decodePlatform(values) {
     const [osArch = '', machine = ''] = (values.get('nas_platform') ?? '').trim().split(/\s+/);
     return platformOf(osArch.includes('/') ? osArch : '', osArch.includes('/') ? machine : osArch);
 }
-/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
-function sentinelOf(variable) {
-    return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-}
 /**
  * The compose preflight, run after the fetch: the commit's compose file (git
- * show, into a temporary file; the work tree is not touched) through `compose
- * config` with each tag variable set to its sentinel, in the checkout's folder
- * so relative paths and `.env` resolve as they will. Runs in the background;
- * reports `compose_images` (`service=image` words) or `compose_error`.
- * Compose is run without sudo: `config` reads files only.
+ * show; the work tree is not touched), sent back base64 as `compose_b64`, or
+ * `compose_error missing`. The runner reads it: no compose runs on the NAS,
+ * which cost the release a third of a second. Sent once the background
+ * questions have ended, as a long value line could tear another.
  */
 function composeQuestion(c) {
-    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
-    const variables = [...new Set(c.services.map((s) => s.tagVariable))];
-    for (const v of variables)
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
-            throw new Error(`not a variable name: ${v}`);
-    // exported in the subshell: `env` cannot run the nr_docker function
-    const env = variables.map((v) => sh `${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
-    const v2 = sh `nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const v1 = sh `docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const run = c.compose === 'docker compose'
-        ? v2
-        : c.compose === 'docker-compose'
-            ? v1
-            : sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
-    return sh `(
-nr_pf_dir=${c.repo}/${dir}
-nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
-if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
-  nr_value compose_error missing
-elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
-  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
-    /^[^ #]/ { top = $0; next }
-    top != "services:" { next }
-    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
-    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
-  ' | tr -d "\\"'" | tr '\\n' ' ')"
+    // project-source: runner: the runner's own file, echoed into the answers (the NAS has no git to show it)
+    if (c.content !== undefined)
+        return c.content
+            ? sh `wait
+nr_value compose_b64 ${c.content}`
+            : sh `wait
+nr_value compose_error missing`;
+    return sh `if nr_pf_b64=$(nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} 2>/dev/null); then
+  nr_pf_b64=$(printf '%s\n' "$nr_pf_b64" | base64 | tr -d '\n')
 else
-  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+  nr_pf_b64=-
 fi
-rm -f "$nr_pf_tmp"
-) &`;
+wait
+if [ "$nr_pf_b64" = - ]; then nr_value compose_error missing; else nr_value compose_b64 "$nr_pf_b64"; fi`;
 }
 function decodeCompose(values) {
-    const error = values.get('compose_error');
-    if (error === 'missing')
+    if (values.get('compose_error') === 'missing')
         return { read: 'missing' };
-    if (error !== undefined)
-        return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
-    const listed = values.get('compose_images');
-    if (listed === undefined)
+    const b64 = values.get('compose_b64');
+    if (b64 === undefined)
         return { read: 'unknown' };
-    const images = new Map();
-    for (const word of listed.split(/\s+/).filter(Boolean)) {
-        const at = word.indexOf('=');
-        const service = word.slice(0, at);
-        const image = word.slice(at + 1);
-        // a service's name line comes first (empty), its image after it
-        if (image || !images.has(service))
-            images.set(service, image);
+    return { read: 'text', text: Buffer.from(b64, 'base64').toString('utf8') };
+}
+/** The variables a compose value reads (`$VAR`, `${VAR}`, `${VAR:-x}`…); `$$` is a literal dollar. */
+function variablesIn(text) {
+    return new Set([...text.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
+}
+function preflight_text(value) {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+function portsOf(value) {
+    if (!Array.isArray(value))
+        return [];
+    return value.map((entry) => {
+        if (entry && typeof entry === 'object') {
+            const long = entry;
+            const published = preflight_text(long.published);
+            const target = preflight_text(long.target);
+            return { text: `${published}:${target}`, published, target, reads: variablesIn(JSON.stringify(long)) };
+        }
+        // [host_ip:][published:]target[/protocol]; an IPv6 host address is in brackets
+        const written = preflight_text(entry);
+        const parts = written
+            .replace(/^\[[^\]]*\]:/, 'ip:')
+            .replace(/\/\w+$/, '')
+            .split(':');
+        const target = parts.at(-1) ?? '';
+        const published = parts.length > 1 ? (parts.at(-2) ?? '') : '';
+        return { text: written, published, target, reads: variablesIn(written) };
+    });
+}
+let yaml;
+/** The YAML parser, loaded once; the preflight starts loading it while the first round trip is on the way. */
+function yamlParser() {
+    yaml ??= __nccwpck_require__.e(/* import() */ 815).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8815, 19));
+    return yaml;
+}
+/**
+ * Reads the compose file's services as written, with the YAML parser loaded
+ * only here (the release needs it for this one check; the other bundles' paths
+ * never load it). Merge keys (`<<: *base`) are applied.
+ */
+async function readComposeFile(found) {
+    if (found.read !== 'text')
+        return found;
+    const { parse } = await yamlParser();
+    let doc;
+    try {
+        doc = parse(found.text, { merge: true, maxAliasCount: 1000 });
     }
-    return { read: 'ok', images };
+    catch (err) {
+        return { read: 'unreadable', error: err.message.split('\n')[0] };
+    }
+    const root = doc && typeof doc === 'object' ? doc : {};
+    const services = new Map();
+    const listed = root.services && typeof root.services === 'object' ? root.services : {};
+    for (const [name, value] of Object.entries(listed)) {
+        const s = value && typeof value === 'object' ? value : {};
+        const image = preflight_text(s.image);
+        services.set(name, {
+            image,
+            imageReads: variablesIn(image),
+            reads: variablesIn(JSON.stringify(s)),
+            containerName: preflight_text(s.container_name),
+            ports: portsOf(s.ports),
+            extends: s.extends !== undefined,
+        });
+    }
+    return { read: 'ok', services, includes: root.include !== undefined };
 }
 /**
  * What the compose file at the released commit gets wrong, one sentence each,
- * with the line to add; empty when it keeps the contract. A file compose could
- * not read is not refused here (it may need the environment file this release
- * writes): the release says so and goes on.
+ * with the line to add; empty when it keeps the contract. What the file takes
+ * from elsewhere (`include`, `extends`) is not refused here: compose reads it
+ * at the release.
  */
 function composeProblems(found, c) {
     const at = `${c.file} at ${c.commit.slice(0, 7)}`;
@@ -69288,18 +61557,45 @@ function composeProblems(found, c) {
     if (found.read !== 'ok')
         return [];
     const problems = [];
-    const names = [...found.images.keys()];
-    for (const s of c.services) {
+    const names = [...found.services.keys()];
+    for (const [i, s] of c.services.entries()) {
         const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
-        if (!found.images.has(s.name)) {
-            problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
+        const facts = found.services.get(s.name);
+        if (!facts) {
+            if (!found.includes)
+                problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
             continue;
         }
-        const image = found.images.get(s.name) ?? '';
-        if (!image.includes(sentinelOf(s.tagVariable)))
-            problems.push(`in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (!facts.imageReads.has(s.tagVariable) && !(facts.extends && !facts.image))
+            problems.push(`in ${at}, service ${s.name}'s image ${facts.image ? `(${facts.image}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (c.blueGreen && !facts.extends)
+            // the proxy routes to the first service only: the others need not listen on the colour's port
+            problems.push(...colorProblems(`in ${at}, service ${s.name}`, facts, c.blueGreen.portVariable, i === 0));
     }
     return problems;
+}
+/**
+ * blue-green runs the service twice, a compose project per colour: what must
+ * differ between the colours (the container's name, the host port, the port
+ * the application listens on) has to read COLOR or the port variable.
+ */
+function colorProblems(where, facts, port, proxied) {
+    const differs = (reads) => reads.has('COLOR') || reads.has(port);
+    const problems = [];
+    if (facts.containerName && !differs(variablesIn(facts.containerName)))
+        problems.push(`${where}'s container_name (${facts.containerName}) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: ${facts.containerName}-\${COLOR}\``);
+    for (const p of facts.ports)
+        if (p.published && !differs(p.reads))
+            problems.push(`${where} publishes host port ${p.published} for both colours (\`${p.text}\`), so the idle colour cannot start beside the live one: write it \`- "\${${port}}:${p.target}"\``);
+    if (proxied && !facts.reads.has(port) && !facts.ports.some((p) => p.published && !differs(p.reads)))
+        problems.push(`${where} does not read ${port}, so both colours would listen on one port and the proxy could not tell them apart: ${facts.ports.length
+            ? `publish the colour's port with the line \`- "\${${port}}:${facts.ports[0].target}"\` under ports`
+            : `write the line \`${port}: \${${port}}\` under its environment and listen on that port`}`);
+    return problems;
+}
+/** project-source: runner: the compose file shipped from the runner; absent there, it is missing. */
+function runnerContent(file, runner) {
+    return runner ? { content: runner.files?.[file] ?? '' } : {};
 }
 /**
  * The preflight's questions in a state script: the platform beside everything
@@ -69307,9 +61603,12 @@ function composeProblems(found, c) {
  */
 function preflightQuestions(plan, checkout) {
     const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+    // loaded beside the round trip, not after it; a failure to load is met where the file is read
+    if (plan)
+        yamlParser().catch(() => undefined);
     return {
         before: platformQuestion(),
-        after: plan ? composeQuestion({ ...plan, rev }) : sh `:`,
+        after: plan ? composeQuestion({ ...plan, rev, ...runnerContent(plan.file, checkout.runner) }) : sh `:`,
         decode: (values) => {
             const platform = decodePlatform(values);
             const compose = decodeCompose(values);
@@ -69319,6 +61618,9 @@ function preflightQuestions(plan, checkout) {
 }
 
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
+
+
 
 
 
@@ -69409,7 +61711,7 @@ function decodeInventory(values) {
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
 function deployState(target, checkout, source = { kind: 'nas' }, preflight) {
-    const runner = source.kind === 'runner';
+    const runner = imageSourceKind(source).sentFromRunner;
     const checks = preflightQuestions(preflight, checkout);
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
@@ -69439,12 +61741,19 @@ function decodeRunning(values) {
     const id = values.get('running_image_id');
     return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
 }
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-function imagesState(image, container) {
+/**
+ * What runs and which tags of the image exist: rollback's and cleanup's first questions; with `platform`,
+ * the NAS's platform too (a rollback that may pull its image refuses one of another platform).
+ */
+function imagesState(image, container, platform = false) {
     return {
         script: (r) => sh `( ${runningValues(r, container)} ) &
+${platform ? platformQuestion() : sh `:`}
 ${inventoryAfterOthers(r, image)}`,
-        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+        decode: (values) => {
+            const nas = platform ? decodePlatform(values) : '';
+            return { ...decodeRunning(values), inventory: decodeInventory(values), ...(nas ? { platform: nas } : {}) };
+        },
     };
 }
 /** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
@@ -69485,8 +61794,8 @@ function recreateBackend(r, p) {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
         : sh `:`;
-    const watch = r.dryRun ? undefined : p.watch;
-    return lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
+    const watch = watchStep(r, p.watch, p.repo);
+    return lines(HEALTH, watch.library, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${backend_EXIT.exit(BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
@@ -69510,7 +61819,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
-  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
+  ${p.watch ? sh `if [ "$nr_ok" = 1 ]; then ${watch.run(sh `nr_ok=0`)}; fi` : sh `:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -69544,6 +61853,34 @@ function watchOutcomeFile(repo) {
     return `${stateDirOf(repo)}/watch-outcome`;
 }
 /**
+ * The metrics watch as a step of any release (one service, several, blue-green): `library` defines nr_watch
+ * (none on a dry run), `run(onBreach)` watches once the release is healthy and runs `onBreach` when it must be
+ * rolled back (nr_watch_breach or nr_watch_failed then set); the phase's parts say how it ended.
+ */
+function watchStep(r, plan, repo) {
+    const live = r.dryRun ? undefined : plan;
+    return {
+        ...(live ? { library: watchGuards(live, watchOutcomeFile(repo)) } : {}),
+        run: (onBreach) => live ? sh `nr_watch || { ${onBreach}; }` : plan ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`,
+    };
+}
+/**
+ * What a phase with a watch adds: the time the watch may take (its polls may each take up to a query timeout per
+ * guard past the interval), the success line's `watch passed|inconclusive`, and the watch's rollback written on
+ * the NAS as it happens (WatchRolledBack), since the runner may be gone by then: the watch is long.
+ */
+function watchPhaseParts(plan, repo, rolledBack) {
+    return {
+        timeout: plan.seconds * 2 + plan.guards.length * 60,
+        successField: watchDetailField(watchOutcomeFile(repo)),
+        ending: {
+            code: BackendExit.WatchRolledBack,
+            outcome: 'rolled-back',
+            update: { ...rolledBack, detail: WATCH_ROLLBACK_DETAIL },
+        },
+    };
+}
+/**
  * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
  * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
  */
@@ -69572,10 +61909,11 @@ function releasePhase(r, p) {
     const ref = `${target.image}:${p.tag}`;
     const steps = new Steps(RELEASE_STEPS);
     const source = p.source ?? { kind: 'nas' };
-    // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
-    // refused before the backup and the checkout move.
-    const pullFirst = source.kind === 'registry';
-    const obtain = lines(steps.say('build', obtainStepText(source, ref)), obtainImage(r, {
+    const kind = imageSourceKind(source);
+    // An image obtained without changing what runs (a pull) comes first, so a missing tag or an image of another
+    // platform is refused before the backup and the checkout move.
+    const pullFirst = kind.obtainsFirst;
+    const obtain = lines(steps.say('build', kind.stepText(ref)), kind.obtain(r, {
         image: target.image,
         tag: p.tag,
         source,
@@ -69583,10 +61921,10 @@ function releasePhase(r, p) {
         authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
         ...(p.platform ? { platform: p.platform } : {}),
     }));
+    const watch = p.watch && watchPhaseParts(p.watch, p.repo, { tag: p.tag, commit: p.commit, previous: p.previous });
     return {
         title: 'Releasing the backend',
-        // a watch's polls may each take up to a query timeout per guard past the interval
-        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
         begin: {
             tag: p.tag,
             image: target.image,
@@ -69605,20 +61943,16 @@ function releasePhase(r, p) {
             ...envRecord(p),
             ...pulledRecord(p),
         },
-        ...(p.source?.kind === 'registry' || p.watch
+        ...(kind.digestFields(r, ref, target.image) || p.watch
             ? {
-                successFields: lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, sh `:`),
+                successFields: lines(kind.digestFields(r, ref, target.image), watch ? watch.successField : undefined, sh `:`),
             }
             : {}),
         // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-        ...(p.watch
+        ...(watch
             ? {
                 endings: [
-                    {
-                        code: BackendExit.WatchRolledBack,
-                        outcome: 'rolled-back',
-                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-                    },
+                    watch.ending,
                     ...(p.fallback && p.backup?.restoreOnFallback
                         ? [
                             {
@@ -69636,12 +61970,7 @@ function releasePhase(r, p) {
             ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
             : inventoryValue(r, target.image),
         script: sh `${pullFirst ? obtain : sh `:`}
-${p.backup
-            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
-                ? sh `nr_say info 'dry-run: no backup taken'`
-                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
-            : sh `:`}
+${backupBeforeRelease(r, p.backup)}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -69664,7 +61993,7 @@ ${recreateBackend(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             ...(p.watch ? { watch: p.watch } : {}),
             steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.envFile ? { beforeRecreate: envFileStep(r, p.envFile, { tag: p.tag, previous: p.previous }).before } : {}),
             ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
         })}`,
         decode: (values) => ({
@@ -69685,26 +62014,21 @@ function envRecord(p) {
 }
 /** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
 function pulledRecord(p) {
-    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+    return imageSourceKind(p.source ?? { kind: 'nas' }).record();
 }
 /**
  * What a failed release does before its fallback comes back: its environment file, and its data when asked.
  * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
  */
 function fallbackShell(r, p) {
-    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
-        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${restoreData(r, {
-            dir: p.backup.plan.dir,
-            id: new Shell('"$nr_bk_id"'),
-            repo: p.repo,
-            composeFile: p.target.composeFile,
-            container: p.target.container,
-            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-            image: p.backup.plan.image,
-        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
-nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
-        : undefined, sh `:`);
+    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.target.composeFile,
+        container: p.target.container,
+        tag: p.tag,
+        commit: p.commit,
+        fallback: p.fallback,
+    }), sh `:`);
 }
 /** The steps of a backend rollback on the NAS. */
 const ROLLBACK_STEPS = {
@@ -69757,12 +62081,13 @@ function rollbackPhase(r, p) {
                     authDir: p.pull.authDir,
                     what: 'the missing image',
                     ...(p.pull.login ? { login: p.pull.login } : {}),
+                    ...(p.pull.platform ? { platform: p.pull.platform } : {}),
                 })
-                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
+                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, putBackTree(r, p.repo, p.tag), sh `:`),
             // the release that ran before comes back on the data it ran with
-            ...(p.envFile || p.restore
+            ...(p.envFile || p.restore || runnerRootOf(p.repo)
                 ? {
-                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
+                    onFallback: lines(putBackTree(r, p.repo, p.current), p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
                 }
                 : {}),
         }),
@@ -69774,6 +62099,7 @@ function rollbackPhase(r, p) {
             ...decodeDataOutcome(values),
             ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
             ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
         }),
     };
 }
@@ -69835,7 +62161,103 @@ ${inventoryValue(r, image)}`
     };
 }
 
+;// CONCATENATED MODULE: ./src/programs/color-volumes.ts
+
+/**
+ * The awk that reads `compose config`'s normalised YAML (v1: short volume
+ * syntax and `data: {}`; v2: long syntax and `name: <project>_data`):
+ * `u <service> <volume>` for each named volume a service mounts,
+ * `v <volume>` and `n <volume> <name>` for the top-level volumes.
+ */
+const COLOR_VOLUMES_AWK = `function flush() { if (svc != "" && src != "" && (typ == "volume" || (typ == "" && short))) print "u " svc " " src; src = ""; typ = ""; short = 0 }
+function val(t) { sub(/^[^:]*:[ ]*/, "", t); gsub(/["']/, "", t); return t }
+/^[^ #]/ { flush(); top = $0; svc = ""; inv = 0; next }
+top == "services:" && /^  [^ #-][^:]*:[ ]*$/ { flush(); svc = $1; sub(/:$/, "", svc); inv = 0; next }
+top == "services:" && /^    [^ -]/ { flush(); inv = ($0 ~ /^    volumes:[ ]*$/); next }
+top == "services:" && inv && /^ *- / { flush(); it = $0; sub(/^ *- */, "", it); gsub(/["']/, "", it)
+  if (it ~ /^(type|source|target|read_only|volume|bind|consistency):/) { k = it; sub(/:.*/, "", k); if (k == "type") typ = val(it); if (k == "source") src = val(it) }
+  else if (it ~ /:/ && it !~ /^[\\/.~$]/) { src = it; sub(/:.*/, "", src); short = 1 }
+  next }
+top == "services:" && inv && /^      *(type|source):/ { it = $0; sub(/^ */, "", it); if (it ~ /^type:/) typ = val(it); else src = val(it); next }
+top == "volumes:" && /^  [^ #][^:]*:/ { vol = $1; sub(/:.*/, "", vol); print "v " vol; next }
+top == "volumes:" && /^    name:/ { print "n " vol " " val($0); next }
+END { flush() }`;
+function colorVolumesQuestion(c) {
+    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
+    for (const v of Object.keys(c.env))
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
+            throw new Error(`not a variable: ${v}`);
+    const env = Object.entries(c.env).map(([k, v]) => sh `${new Shell(k)}=${v}; export ${new Shell(k)}`);
+    const args = sh `--project-name ${c.project} --project-directory "$nr_cv_dir" --file "$nr_cv_tmp" config`;
+    const v2 = sh `nr_docker compose ${args}`;
+    const v1 = sh `docker-compose ${args}`;
+    const run = c.compose === 'docker compose'
+        ? v2
+        : c.compose === 'docker-compose'
+            ? v1
+            : sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
+    return sh `(
+nr_cv_dir=${c.repo}/${dir}
+nr_cv_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-colors.XXXXXX") || exit 0
+if nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_cv_tmp" 2>/dev/null && nr_cv_out=$(cd "$nr_cv_dir" && ${new Shell(env.map((e) => e.text).join('; ') || ':')}; ${run} 2>/dev/null); then
+  nr_value color_volumes "$(printf '%s\\n' "$nr_cv_out" | awk ${COLOR_VOLUMES_AWK} | tr '\\n' ';' | head -c 4000)"
+else
+  nr_value color_volumes_unread yes
+fi
+rm -f "$nr_cv_tmp"
+) &`;
+}
+function decodeColorVolumes(values) {
+    if (values.has('color_volumes_unread'))
+        return { read: 'unreadable' };
+    const text = values.get('color_volumes');
+    if (text === undefined)
+        return { read: 'unknown' };
+    const uses = new Map();
+    const names = new Map();
+    for (const line of text.split(';')) {
+        const [kind, a = '', b = ''] = line.trim().split(/\s+/);
+        if (kind === 'u' && a && b)
+            uses.set(b, [...new Set([...(uses.get(b) ?? []), a])]);
+        if (kind === 'v' && a && !names.has(a))
+            names.set(a, '');
+        if (kind === 'n' && a)
+            names.set(a, b);
+    }
+    return { read: 'ok', uses, names };
+}
+/**
+ * The volumes the colours' services mount that would not be one volume in both colours, a sentence each with the
+ * line to add; empty when they share every one. `project` is the compose file's own project (`<project>_<volume>`
+ * is the volume the application used under it), `blue` the blue colour's.
+ */
+function colorVolumeProblems(found, o) {
+    if (found.read !== 'ok')
+        return [];
+    const problems = [];
+    for (const [volume, users] of found.uses) {
+        const mine = users.filter((u) => o.services.includes(u));
+        if (!mine.length || !found.names.has(volume))
+            continue;
+        const name = found.names.get(volume) ?? '';
+        // v1 prints no name for a volume of the project; v2 prints the one it derives from the project
+        if (name && name !== `${o.blue}_${volume}`)
+            continue;
+        problems.push(`volume ${volume} (mounted by ${mine.join(', ')}) would be a different volume in each colour (${o.blue}_${volume}, ${o.green}_${volume}), so a colour would start on empty data: in ${o.file}, under the top-level volumes, give it a fixed name with the line \`name: ${o.project}_${volume}\` under \`${volume}:\` (the volume it has under compose's own project name)`);
+    }
+    return problems;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/blue-green.ts
+
+
+
+
+
+
+
+
+
 
 
 
@@ -69932,7 +62354,7 @@ const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
 }`);
 /** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
 function colorLibrary(r) {
-    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
+    return lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_all', r.run(colors.projectStates(ARG[0]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
         ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
         : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
 }
@@ -69949,7 +62371,28 @@ function colorQuestions(r, repo, target) {
     const project = composeProject(target.composeFile);
     // each colour in the background, beside the other questions: their value lines are short, so none tears another
     const one = (c) => sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
-    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
+    // every service of the colour's project, one line each joined by ';' (a value is one line)
+    const all = (c) => sh `( nr_value ${`bg_${c}_all`} "$(nr_bg_all ${`${project}-${c}`} 2>/dev/null | tr '\n' ';')" ) &`;
+    return lines(colorLibrary(r), sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'), all('blue'), all('green'));
+}
+/** `<service> <id> <state> <image> <status text>;...` of a colour's project: each service's newest container. */
+function decodeProjectStates(text) {
+    const out = new Map();
+    for (const entry of (text ?? '').split(';')) {
+        const [service = '', , status = '', image = '', ...words] = entry.trim().split(/\s+/);
+        if (!service || out.has(service))
+            continue;
+        const said = words.join(' ');
+        const health = said.includes('(healthy)')
+            ? 'healthy'
+            : said.includes('(unhealthy)')
+                ? 'unhealthy'
+                : said.includes('(health: ')
+                    ? 'starting'
+                    : 'none';
+        out.set(service, { status, health, image });
+    }
+    return out;
 }
 function decodeColorState(text) {
     const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
@@ -69960,6 +62403,14 @@ function decodeColors(values) {
     return {
         live: live === 'blue' || live === 'green' ? live : '',
         colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+        ...(values.has('bg_blue_all') || values.has('bg_green_all')
+            ? {
+                services: {
+                    blue: decodeProjectStates(values.get('bg_blue_all')),
+                    green: decodeProjectStates(values.get('bg_green_all')),
+                },
+            }
+            : {}),
     };
 }
 /** The live colour and each colour's container, found through compose's labels (cleanup-backend's protected tags). */
@@ -69970,18 +62421,33 @@ function colorsState(repo, target) {
 function liveTag(image, state) {
     return state.live ? colorTag(image, state.colors[state.live]) : '';
 }
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
-function blueGreenDeployState(target, checkout) {
+/** deploy-backend's first questions with blue-green: the colours, the commit, what the image source needs, the volumes. */
+function blueGreenDeployState(target, checkout, source = { kind: 'nas' }, volumes, preflight) {
+    const runner = imageSourceKind(source).sentFromRunner;
+    const tags = imageTags(target.image);
+    const checks = preflightQuestions(preflight, checkout);
+    const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
     return {
-        script: (r) => lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+        // the layers' value line is long: asked after the others have ended
+        script: (r) => lines(colorQuestions(r, checkout.repo, target), checks.before, fetchTarget(r, checkout), checks.after, volumes && colorVolumesQuestion({ ...volumes, rev }), runner ? lines(sh `wait`, nasLayersScript(r), tags.script(r)) : undefined),
+        decode: (values) => ({
+            ...decodeColors(values),
+            ...decodeFetchedTarget(values),
+            ...checks.decode(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: tags.decode(values).inventory } : {}),
+            ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
+        }),
     };
 }
 /** rollback-backend's first questions with blue-green: the colours and the image's tags. */
-function blueGreenImagesState(repo, target, inventory) {
+function blueGreenImagesState(repo, target, inventory, volumes) {
     return {
-        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
-        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+        script: (r) => lines(colorQuestions(r, repo, target), volumes && colorVolumesQuestion(volumes), inventory.script(r)),
+        decode: (values) => ({
+            ...decodeColors(values),
+            inventory: inventory.decode(values).inventory,
+            ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
+        }),
     };
 }
 /** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
@@ -70005,6 +62471,27 @@ const SWITCH_STEPS = {
     switch: 'Switching the proxy',
     drain: 'Draining the old colour',
 };
+/** How many log lines of a service that failed its health the error message quotes (the log group holds 100). */
+const FAILED_LOG_LINES = 10;
+/** The services that failed their health and their last log lines (values `bg_failed`, `bg_logs_b64_<i>`). */
+function decodeFailed(values, services) {
+    if (!values.has('bg_failed'))
+        return {};
+    return {
+        failed: (values.get('bg_failed') ?? '').split(' ').filter(Boolean),
+        failedLogs: new Map(services.flatMap((s, i) => {
+            const b64 = values.get(`bg_logs_b64_${i}`);
+            return b64 === undefined ? [] : [[s.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
+        })),
+    };
+}
+/** The services of a switch: the plan's, or `target.service` alone at the plan's tag. */
+function colorServicesOf(p) {
+    if (p.services?.length)
+        return p.services;
+    const t = p.target;
+    return [{ name: t.service, image: t.image, tagVariable: t.tagVariable, tag: p.tag, healthUrl: t.healthUrl }];
+}
 function decodeSwitch(values) {
     const live = values.get('live_color');
     const ms = Number(values.get('switch_ms'));
@@ -70026,19 +62513,32 @@ function switchColors(r, p, steps) {
     const { target: t, bg } = p;
     const idle = p.live ? otherColor(p.live) : 'blue';
     const project = composeProject(t.composeFile);
-    const ref = `${t.image}:${p.tag}`;
+    const svcs = colorServicesOf(p);
+    const ref = [...new Set(svcs.map((s) => `${s.image}:${s.tag}`))].join(', ');
     const stateDir = stateDirOf(p.repo);
     const idlePort = bg.ports[idle];
-    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
-    const envOf = (c) => ({
-        COLOR: c,
-        [bg.portVariable]: String(bg.ports[c]),
-        [t.tagVariable]: p.tag,
-    });
-    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+    const idleProject = `${project}-${idle}`;
+    // the first service is reached through the proxy: its health URL with the colour's port; the others as given
+    const urlOf = (s, i) => r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
+    // every service's tag in its variable; `group`'s last, so services sharing a variable start one tag at a time
+    const envOf = (c, group = []) => {
+        const env = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
+        for (const s of [...svcs, ...group])
+            env[s.tagVariable] = s.tag;
+        return env;
+    };
+    const removeColor = (c) => r.change(colors.removeServices({
+        file: t.composeFile,
+        project: `${project}-${c}`,
+        services: svcs.map((s) => s.name),
+        env: envOf(c),
+    }));
     // A colour this phase started is stopped when the release fails; a warm one it found running stays.
     const stopIdle = sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+    const env = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey([p.previous], p.tag) });
     const refused = (code) => sh `${stopIdle}
+${env ? env.undo : sh `:`}
+${p.onRefused ?? sh `:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
     const hook = (name, text, failure) => text
         ? sh `nr_say info ${`Running ${name}...`}
@@ -70072,38 +62572,36 @@ nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-pr
 nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
+nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${env ? env.before : sh `:`}
+${p.beforeStart ?? sh `:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_idle_cid=\${nr_idle%% *}
-nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : sh `''`}
-case "\${nr_idle#* }" in
-  ${`running healthy ${ref}`}) nr_warm=true ;;
-  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
-esac
+${warmCheck(svcs, idleProject, urlOf)}
+nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh `''`}
+${env ? sh `[ -z "$nr_env_changed" ] || nr_warm=false` : sh `:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
-  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: envOf(idle, group) }))} 2>&1; then
     nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
     ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
   fi
-  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  ${lines(...svcs.map((s, i) => sh `${new Shell(`nr_c_${i}`)}=$(nr_bg_find ${idleProject} ${s.name} 2>/dev/null)`))}
+  nr_idle_cid=$nr_c_0
   nr_say ok ${`The ${idle} colour started`}
   ${steps.say('health')}
   ${r.dryRun
         ? sh `nr_say info 'dry-run: health wait skipped'`
-        : sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
-    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
-    nr_bg_logs "$nr_idle_cid" 2>&1 || true
-    nr_say endgroup
-    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+        : sh `${waitColor(svcs, { idle, timeout: t.healthTimeout, urlOf })}
+  if [ -n "$nr_bg_failed" ]; then
+    nr_value bg_failed "$nr_bg_failed"
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy`}${svcs.length > 1 ? sh `" (not healthy:$nr_bg_failed)"` : sh ``}${`: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
     ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
   fi`}
   nr_say ok ${`The ${idle} colour is healthy`}
@@ -70157,6 +62655,7 @@ done
 nr_say ok ${`${t.healthUrl} answers through the proxy`}`
         : sh `:`}
 nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : sh `:`}
 ${p.live
         ? lines(bg.keepWarm > 0
             ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
@@ -70166,15 +62665,46 @@ ${p.live
                 drainSeconds: bg.drainSeconds,
                 color: p.live,
                 project: `${project}-${p.live}`,
-                service: t.service,
+                services: svcs.map((s) => s.name),
                 port: bg.ports[p.live],
                 // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
                 earlyEnd: !bg.switchCommand,
                 stop: removeColor(p.live),
             }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
+${p.watch ? sh `[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh `:`}
 ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
 exit 0`);
+}
+/**
+ * The watch step of a blue-green release, after the switch: the old colour still runs, so a breach switches the
+ * proxy straight back to it (no cold start) and then drains and stops the new colour. Without an old colour (or
+ * with auto-rollback off) the new one stays, the old one drains as after a pass, and the phase ends failed
+ * (nr_watch_kept). A switch back that fails is the incident of a failed check through the proxy.
+ */
+function watchAfterSwitch(r, p, o) {
+    const { target: t, bg } = p;
+    const watch = watchStep(r, p.watch?.plan, p.repo);
+    const live = p.live;
+    const back = live && p.watch?.rollBack && o.switchBack
+        ? sh `nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
+    ${switchBackOrKeep(p, o.idle, o.switchBack)}
+    ${o.setLive(live)}
+    ${o.undo ?? sh `:`}
+    nr_say ok ${`The proxy sends requests to the ${live} colour again`}
+    nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
+    ${drainThenStop(r, {
+            drainSeconds: bg.drainSeconds,
+            color: o.idle,
+            project: `${o.project}-${o.idle}`,
+            services: colorServicesOf(p).map((s) => s.name),
+            port: bg.ports[o.idle],
+            earlyEnd: !bg.switchCommand,
+            stop: o.removeColor(o.idle),
+        })}
+    ${BACKEND.exit(BackendExit.WatchRolledBack)}`
+        : sh `nr_say warn ${live ? 'auto-rollback is off: the new colour stays live, for inspection' : 'No colour served before: the new colour stays live, for inspection'}; nr_watch_kept=1`;
+    return lines(watch.library, sh `nr_watch_breach=; nr_watch_failed=; nr_watch_kept=`, watch.run(back));
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
 function proxyToCheck(bg) {
@@ -70227,10 +62757,57 @@ nr_bg_in_flight() {
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
 }
 ( ${drain}
-  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
-  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+  ${stopEach(o.project, o.services)}
+  [ "$nr_stopped" = 1 ] || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
 nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
+}
+/**
+ * Each service's container of the old colour stopped at once, by docker (its own stop signal and grace period);
+ * `nr_stopped` is 1 when every one was found and stopped.
+ */
+function stopEach(project, services) {
+    return sh `${lines(...services.map((name, i) => sh `( nr_old=$(nr_bg_find ${project} ${name} 2>/dev/null); [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old" ) & ${new Shell(`nr_s_${i}=$!`)}`))}
+  nr_stopped=1
+  ${lines(...services.map((_, i) => sh `wait ${new Shell(`"$nr_s_${i}"`)} || nr_stopped=0`))}`;
+}
+/**
+ * The idle colour is warm (`nr_warm=true`) when each of its services already runs its target, healthy (or up,
+ * answering its URL); `nr_idle_cid` is the first service's container.
+ */
+function warmCheck(svcs, project, urlOf) {
+    return lines(sh `nr_warm=true`, ...svcs.map((s, i) => sh `nr_idle=$(nr_bg_state_of ${project} ${s.name} 2>/dev/null)
+${i === 0 ? sh `nr_idle_cid=\${nr_idle%% *}` : sh `:`}
+case "\${nr_idle#* }" in
+  ${`running healthy ${s.image}:${s.tag}`}) ;;
+  ${`running none ${s.image}:${s.tag}`}) [ -z ${urlOf(s, i)} ] || nr_http_ok ${urlOf(s, i)} || nr_warm=false ;;
+  *) nr_warm=false ;;
+esac`));
+}
+/**
+ * `compose up --no-deps` of the colour's services under its project, one call per tag (services sharing a tag
+ * variable may run different tags after a per-service rollback): the shared services are never started in it.
+ */
+function startColor(r, svcs, where) {
+    const groups = new Map();
+    for (const s of svcs)
+        groups.set(s.tag, [...(groups.get(s.tag) ?? []), s]);
+    const ups = [...groups.values()].map((group) => r.change(colors.upServices({ ...where(group), services: group.map((s) => s.name), force: true })));
+    return ups.length === 1 ? ups[0] : new Shell(`{ ${ups.map((u) => u.text).join(' && ')}; }`);
+}
+/**
+ * Waits for every service of the idle colour at once, under one timeout; `nr_bg_failed` names those that failed,
+ * each with its last log lines in a group (and the value `bg_logs_b64_<i>`).
+ */
+function waitColor(svcs, o) {
+    const c = (i) => new Shell(`"$nr_c_${i}"`);
+    return lines(...svcs.map((s, i) => sh `( nr_wait_container ${c(i)} ${o.timeout} ${o.urlOf(s, i)} ) & ${new Shell(`nr_w_${i}=$!`)}`), sh `nr_bg_failed=`, ...svcs.map((s, i) => sh `wait ${new Shell(`"$nr_w_${i}"`)} || nr_bg_failed="$nr_bg_failed "${s.name}`), ...svcs.map((s, i) => sh `case " $nr_bg_failed " in *${` ${s.name} `}*)
+  nr_lg=$(nr_bg_logs ${c(i)} 2>&1)
+  nr_say group ${svcs.length > 1 ? `Last 100 log lines of the ${o.idle} colour's ${s.name} (${s.image}:${s.tag})` : `Last 100 log lines of the ${o.idle} colour (${s.image}:${s.tag})`}
+  printf '%s\n' "$nr_lg"
+  nr_say endgroup
+  nr_value ${`bg_logs_b64_${i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+esac`));
 }
 /**
  * Keeps the old colour running for `seconds`, then stops it: a timer detached
@@ -70260,6 +62837,45 @@ const BLUE_GREEN_RELEASE_STEPS = {
     verifyImage: RELEASE_STEPS.verifyImage,
     ...SWITCH_STEPS,
 };
+/** The application containers of both colours (a restore stops them; the shared services keep running). */
+function colorApps(target, services = [target.service]) {
+    const project = composeProject(target.composeFile);
+    return COLORS.flatMap((c) => services.map((service) => ({ service, container: '', project: `${project}-${c}` })));
+}
+/**
+ * A refused release's restore (auto-rollback-restore): the live colour served throughout, but the idle colour
+ * (its start may migrate) and pre-deploy ran against the shared data, which the live colour then reads. So the
+ * data of before comes back whenever the phase started the idle colour or ran pre-deploy, the live colour
+ * stopped while it is put back and started again after: a short outage, and what it wrote since the backup is
+ * in the safety backup. A warm colour found running the release (no pre-deploy) changed nothing: no restore.
+ */
+function restoreRefused(r, p) {
+    const restore = restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.target.composeFile,
+        container: p.target.container,
+        apps: colorApps(p.target),
+        project: composeProject(p.target.composeFile),
+        tag: p.tag,
+        commit: p.commit,
+        fallback: p.live ? `the ${p.live} colour` : 'nothing',
+    });
+    if (!restore)
+        return undefined;
+    // defined once: every refusal of the switch calls it
+    const define = sh `nr_bg_restore() {
+${restore}
+nr_rs_start_backend
+}`;
+    const call = p.preDeploy
+        ? sh `nr_bg_restore`
+        : sh `if [ "$nr_warm" = true ]; then
+  nr_say info 'The idle colour already ran this release and no pre-deploy ran: the data is not restored'
+else
+  nr_bg_restore
+fi`;
+    return { define, call };
+}
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
 function blueGreenReleasePhase(r, p) {
     const { target } = p;
@@ -70268,56 +62884,145 @@ function blueGreenReleasePhase(r, p) {
     const idle = p.live ? otherColor(p.live) : 'blue';
     const tags = imageTags(target.image);
     const inUse = tagsInUse(target.image);
+    const source = p.source ?? { kind: 'nas' };
+    const kind = imageSourceKind(source);
+    // the image is on the NAS before the idle colour starts; one obtained without a change (a pull) before the checkout moves
+    const authDir = p.authDir ?? `${stateDirOf(p.repo)}/registry-auth`;
+    const obtainOne = (image, context, dockerfile) => kind.obtain(r, {
+        image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context, dockerfile },
+        authDir,
+        kept: 'the live colour was not touched',
+        ...(p.platform ? { platform: p.platform } : {}),
+    });
+    // several services: each distinct image once, the others after the first
+    const obtain = lines(steps.say('build', kind.stepText(ref)), obtainOne(target.image, p.buildContext, p.dockerfile), ...(p.moreImages ?? []).map((i) => obtainOne(i.image, i.buildContext, i.dockerfile)));
+    const digest = kind.digestFields(r, ref, target.image);
+    const refusedRestore = restoreRefused(r, p);
+    // a watch's rollback is recorded with the colour that serves again
+    const watch = p.watch &&
+        watchPhaseParts(p.watch.plan, p.repo, {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            ...(p.live ? { color: p.live } : {}),
+        });
     return {
         title: 'Releasing the backend (blue-green)',
-        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
-        endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
+        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
+        begin: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            detail: 'deploy',
+            ...kind.record(),
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+        },
+        success: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            color: idle,
+            ...kind.record(),
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+        },
+        endings: [
+            switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
+            ...(watch ? [watch.ending] : []),
+        ],
+        ...(digest || watch ? { successFields: lines(digest, watch ? watch.successField : undefined, sh `:`) } : {}),
         // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-        ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+        ...(p.listImages || p.backup
+            ? {
+                afterSuccess: lines(p.listImages ? lines(tags.script(r), inUse.script(r)) : undefined, p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined),
+            }
+            : {}),
+        script: sh `${kind.obtainsFirst ? obtain : sh `:`}
+${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
+${kind.obtainsFirst ? sh `:` : obtain}
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
 ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not built'` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
-${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+${refusedRestore ? refusedRestore.define : sh `:`}
+${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore.call } : p, new Steps(SWITCH_STEPS))}`,
         decode: (values) => ({
             ...decodeSwitch(values),
+            ...decodeFailed(values, colorServicesOf(p)),
+            ...decodeReleaseData(values),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
             built: values.get('built') === 'yes',
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+            ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
             ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
         }),
     };
 }
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
+/** The sha256 of the environment file the phase writes, for the history. */
+function blue_green_envRecord(p) {
+    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/**
+ * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
+ * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes. With a
+ * restore, both colours stop while the backup is put back and the target colour starts on the restored data (the
+ * live colour stays stopped until the switch); a target that is refused puts the data of before back and the
+ * live colour starts again.
+ */
 function blueGreenRollbackPhase(r, p) {
     const idle = p.live ? otherColor(p.live) : 'blue';
+    const pull = p.pull
+        ? pullImage(r, {
+            ref: p.pull.ref,
+            target: `${p.target.image}:${p.tag}`,
+            authDir: p.pull.authDir,
+            what: 'the missing image',
+            ...(p.pull.login ? { login: p.pull.login } : {}),
+        })
+        : undefined;
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const plan = p.restore
+        ? { ...p, beforeStart: restoreBeforeTarget(r, p.restore), onRefused: undoRestoreThenStart() }
+        : p;
     return {
         title: 'Rolling back the backend (blue-green)',
-        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        success: { color: idle },
+        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds + (p.restore ? 6 * 3600 : 0),
+        begin: {
+            tag: p.tag,
+            previous: p.previous,
+            detail: p.named ? 'named' : 'previous-release',
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+            ...(restoreId ? { backup: restoreId } : {}),
+        },
+        success: { color: idle, ...blue_green_envRecord(p) },
         endings: [switchBackEnding(idle, {})],
-        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
-        decode: decodeSwitch,
+        // the target's files come back with it; the live colour runs on, whatever happens
+        script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, plan, new Steps(SWITCH_STEPS))),
+        decode: (values) => ({
+            ...decodeSwitch(values),
+            ...decodeFailed(values, colorServicesOf(p)),
+            ...decodeReleaseData(values),
+        }),
     };
+}
+/** The history's `services` field of a release of several services, when it is one. */
+function records(record) {
+    return record ? { services: record } : {};
 }
 
 ;// CONCATENATED MODULE: ./src/programs/day-two.ts
+
 
 
 
@@ -70343,16 +63048,11 @@ const FIELDS = [
     '{{.State.FinishedAt}}',
 ];
 /**
- * `nr_flock_state FILE`: `held` when some process holds a flock on FILE, `free` when none does (or FILE does not
- * exist), `unknown` when /proc/locks cannot be read. Looks at the kernel's table: takes nothing.
+ * The day-two library (src/nas-shell/day-two.sh). `nr_flock_state FILE`: `held` when some process holds a flock on
+ * FILE, `free` when none does (or FILE does not exist), `unknown` when /proc/locks cannot be read. Looks at the
+ * kernel's table: takes nothing.
  */
-const FLOCK_STATE = new Shell(`nr_flock_state() {
-  [ -e "$1" ] || { echo free; return; }
-  [ -r /proc/locks ] || { echo unknown; return; }
-  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
-  [ -n "$nr_ino" ] || { echo unknown; return; }
-  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
-}`);
+const FLOCK_STATE = new Shell(library('dayTwo'));
 function decodeB64(values, name) {
     return Buffer.from(values.get(name) ?? '', 'base64').toString('utf8');
 }
@@ -70370,21 +63070,8 @@ function flockState(value) {
 }
 /** status's questions: the containers of the compose file's projects, the live colour, the lock. */
 function statusQuestions(repo, composeFile) {
-    const dir = stateDirOf(repo);
     return {
-        script: (r) => {
-            const inspect = r.run(command(['docker', 'container', 'inspect', '--format', FIELDS.join('\t')]));
-            const perProject = projectsOf(composeFile).map((project) => sh `nr_ids=$(${r.run(command(['docker', 'container', 'ls', '--all', '--quiet', '--filter', `label=com.docker.compose.project=${project}`]))} 2>/dev/null)
-[ -z "$nr_ids" ] || ${inspect} $nr_ids 2>/dev/null`);
-            return lines(FLOCK_STATE, sh `nr_dir=${dir}
-nr_value live_color "$(head -n 1 "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null | tr -cd 'a-z')"
-nr_value lock "$(nr_flock_state "$nr_dir/lock")"
-nr_value phase "$(nr_flock_state "$nr_dir/busy")"
-nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value containers_b64 "$({
-${lines(...perProject)}
-} | base64 | tr -d '\\n')"`);
-        },
+        script: () => sh `nr_status ${stateDirOf(repo)} ${LIVE_FILE} ${FIELDS.join('\t')} ${projectsOf(composeFile)}`,
         decode: (values) => ({
             containers: decodeContainers(decodeB64(values, 'containers_b64')),
             liveColor: values.get('live_color') ?? '',
@@ -70404,7 +63091,6 @@ const NO_CONTAINERS_EXIT = 3;
  * session is ended, so nothing is left following on the NAS.
  */
 function logsProgram(r, p) {
-    const serviceFilter = p.service ? ['--filter', `label=com.docker.compose.service=${p.service}`] : [];
     const parts = projectsOf(p.composeFile).map((project) => {
         const logs = r.run(command([
             'compose',
@@ -70418,34 +63104,14 @@ function logsProgram(r, p) {
             ...(p.follow ? ['--follow'] : []),
             ...(p.service ? [p.service] : []),
         ]));
-        const found = r.run(command([
-            'docker',
-            'container',
-            'ls',
-            '--all',
-            '--quiet',
-            '--filter',
-            `label=com.docker.compose.project=${project}`,
-            ...serviceFilter,
-        ]));
-        // setsid: the job leads a process group of its own, which the watcher ends whole (compose may run children)
-        return sh `if [ -n "$(${found} 2>/dev/null)" ]; then nr_any=1; ${p.follow ? sh `setsid ${logs} 3<&- & nr_pids="$nr_pids $!"` : sh `${logs} || nr_rc=$?`}; fi`;
+        return sh `if nr_logs_has ${project} ${p.service}; then ${p.follow ? sh `nr_logs_follow` : sh `nr_logs_print`} ${logs}; fi`;
     });
     return {
         title: 'Printing the logs',
         // a follow runs until Ctrl-C: the timer must not end it
         timeout: p.follow ? 7 * 24 * 3600 : 600,
         script: lines(sh `cd ${p.repo} || exit 1
-nr_any=; nr_pids=; nr_rc=0`, 
-        // the channel's input, kept for the watcher (a background job's own input is /dev/null)
-        p.follow ? sh `exec 3<&0` : undefined, ...parts, sh `[ -n "$nr_any" ] || exit ${NO_CONTAINERS_EXIT}`, p.follow
-            ? sh `( while IFS= read -r nr_line; do :; done; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
-nr_watch=$!
-exec 3<&-
-wait $nr_pids
-kill "$nr_watch" 2>/dev/null
-exit 0`
-            : sh `exit "$nr_rc"`),
+nr_logs_start ${p.follow ? 1 : 0}`, ...parts, sh `nr_logs_end ${NO_CONTAINERS_EXIT}`),
         decode: () => undefined,
     };
 }
@@ -70744,7 +63410,7 @@ class DecodedURL extends URL {
 // EXTERNAL MODULE: ./node_modules/tunnel/index.js
 var node_modules_tunnel = __nccwpck_require__(770);
 // EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(4371);
+var undici = __nccwpck_require__(6752);
 ;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
@@ -74054,6 +66720,520 @@ class DeploymentRecorder {
     }
 }
 
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
+
+const BLOCK = 512;
+const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
+/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
+function entrySize(header) {
+    const field = header.subarray(124, 136);
+    if (field[0] & 0x80) {
+        let n = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            n = n * 256 + field[i];
+        return n;
+    }
+    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+    return text ? parseInt(text, 8) : 0;
+}
+function field(header, from, to) {
+    const end = header.indexOf(0, from);
+    return header.toString('utf8', from, end < 0 || end > to ? to : end);
+}
+/** `path=` of a PAX extended header's records, if any. */
+function paxPath(data) {
+    let at = 0;
+    let path;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        if (space < 0)
+            break;
+        const length = parseInt(data.toString('latin1', at, space), 10);
+        if (!(length > 0))
+            break;
+        const record = data.toString('utf8', space + 1, at + length - 1);
+        if (record.startsWith('path='))
+            path = record.slice(5);
+        at += length;
+    }
+    return path;
+}
+/**
+ * Leaves out of a `docker save` archive the layer blobs the NAS already has.
+ * An archive of Docker 25 or later (OCI layout) names each layer
+ * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
+ * blob is the uncompressed tar); `docker load` looks a layer up by its chain
+ * and reads its file only when it is missing, so leaving out a layer the NAS
+ * has changes nothing it loads. Everything else (the manifests, the config,
+ * the layers of an older engine's layout, whose names say nothing of their
+ * content) passes through unchanged. A streaming filter: it holds at most one
+ * header and its extended header, never an entry's data.
+ */
+class LayerFilter extends external_node_stream_.Transform {
+    skip;
+    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
+    remaining = 0;
+    keep = true;
+    pending = [];
+    pendingLength = 0;
+    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
+    extension = [];
+    extensionPath;
+    /** Reading an extended header's data: it is held, not passed. */
+    readingExtension;
+    ended = false;
+    dropped = 0;
+    droppedBytes = 0;
+    constructor(skip) {
+        super();
+        this.skip = skip;
+    }
+    _transform(chunk, _enc, done) {
+        let at = 0;
+        while (at < chunk.length) {
+            if (this.ended) {
+                this.push(chunk.subarray(at));
+                break;
+            }
+            if (this.remaining > 0) {
+                const n = Math.min(this.remaining, chunk.length - at);
+                const piece = chunk.subarray(at, at + n);
+                if (this.readingExtension)
+                    this.readingExtension.data.push(Buffer.from(piece));
+                else if (this.keep)
+                    this.push(piece);
+                else
+                    this.droppedBytes += n;
+                this.remaining -= n;
+                at += n;
+                if (this.remaining === 0 && this.readingExtension)
+                    this.endExtension();
+                continue;
+            }
+            // a header block, perhaps split between chunks
+            const need = BLOCK - this.pendingLength;
+            const piece = chunk.subarray(at, at + need);
+            this.pending.push(Buffer.from(piece));
+            this.pendingLength += piece.length;
+            at += piece.length;
+            if (this.pendingLength < BLOCK)
+                break;
+            const header = Buffer.concat(this.pending, BLOCK);
+            this.pending = [];
+            this.pendingLength = 0;
+            this.header(header);
+        }
+        done();
+    }
+    _flush(done) {
+        if (this.pendingLength)
+            this.push(Buffer.concat(this.pending));
+        done();
+    }
+    header(header) {
+        if (header.every((b) => b === 0)) {
+            // the end of the archive: whatever follows is passed as it is
+            for (const e of this.extension)
+                this.push(e);
+            this.extension = [];
+            this.push(header);
+            this.ended = true;
+            return;
+        }
+        const size = entrySize(header);
+        const padded = Math.ceil(size / BLOCK) * BLOCK;
+        const type = String.fromCharCode(header[156]);
+        if (type === 'x' || type === 'L') {
+            this.extension.push(header);
+            this.readingExtension = { kind: type, size, data: [] };
+            this.remaining = padded;
+            if (padded === 0)
+                this.endExtension();
+            return;
+        }
+        const prefix = field(header, 345, 500);
+        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+        const blob = LAYER_BLOB.exec(name);
+        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
+        if (this.keep) {
+            for (const e of this.extension)
+                this.push(e);
+            this.push(header);
+        }
+        else {
+            this.dropped += 1;
+            this.droppedBytes += BLOCK;
+        }
+        this.extension = [];
+        this.extensionPath = undefined;
+        this.remaining = padded;
+    }
+    endExtension() {
+        const ext = this.readingExtension;
+        this.readingExtension = undefined;
+        const data = Buffer.concat(ext.data);
+        this.extension.push(data);
+        const body = data.subarray(0, ext.size);
+        if (ext.kind === 'x')
+            this.extensionPath = paxPath(body) ?? this.extensionPath;
+        else
+            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
+
+
+function compress(data, options) {
+    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+/**
+ * gzip in blocks compressed side by side on libuv's thread pool, as pigz
+ * does: each block is a gzip member of its own, and a stream of members is
+ * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
+ * output keeps the input's order; at most `inFlight` blocks are held, so
+ * memory stays bounded and backpressure reaches the producer. Compression is
+ * the runner's slowest step of a transfer, and one deflate stream keeps one
+ * core busy while the others wait.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    options;
+    block = [];
+    blockLength = 0;
+    queue = [];
+    constructor(options = { level: 6 }) {
+        super();
+        this.options = options;
+    }
+    get blockSize() {
+        return this.options.blockSize ?? 1 << 20;
+    }
+    _transform(chunk, _enc, done) {
+        this.block.push(chunk);
+        this.blockLength += chunk.length;
+        if (this.blockLength < this.blockSize)
+            return done();
+        this.dispatch();
+        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
+    }
+    _flush(done) {
+        if (this.blockLength > 0)
+            this.dispatch();
+        this.emitUntil(0).then(() => done(), done);
+    }
+    dispatch() {
+        const data = Buffer.concat(this.block, this.blockLength);
+        this.block = [];
+        this.blockLength = 0;
+        const compressed = compress(data, { level: this.options.level });
+        compressed.catch(() => undefined); // reported when its turn comes
+        this.queue.push(compressed);
+    }
+    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
+    async emitUntil(limit) {
+        while (this.queue.length > limit)
+            this.push(await this.queue.shift());
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/docker.ts
+
+
+
+
+
+
+async function output(args, cwd) {
+    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
+async function builderOf() {
+    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
+    if (version.code !== 0)
+        return { buildx: false, cache: false };
+    const inspect = await output(['buildx', 'inspect']);
+    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
+    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
+    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
+    return { buildx: true, cache: exports && service };
+}
+/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
+function buildArgs(o, builder) {
+    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
+    if (!builder.buildx)
+        return ['build', '--tag', o.ref, ...file, o.context];
+    const cache = builder.cache
+        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
+        : [];
+    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
+}
+/** The workspace the runner checked the repository out in: build paths are relative to it. */
+function workspace() {
+    return process.env.GITHUB_WORKSPACE || process.cwd();
+}
+function inWorkspace(path) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
+}
+/** The commit checked out in the workspace, or '' when it is not a git checkout. */
+async function workspaceCommit() {
+    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
+        ignoreReturnCode: true,
+        silent: true,
+    }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return r.exitCode === 0 ? r.stdout.trim() : '';
+}
+/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
+async function runnerPlatform() {
+    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
+        code: 1,
+        stdout: '',
+        stderr: '',
+    }));
+    return r.code === 0 ? r.stdout.trim() : '';
+}
+/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
+async function buildOnRunner(o, print, known) {
+    const builder = known ?? (await builderOf());
+    const args = buildArgs(o, builder);
+    const r = await getExecOutput('docker', args, {
+        ignoreReturnCode: true,
+        silent: true,
+        cwd: workspace(),
+        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
+    });
+    return { code: r.exitCode, args };
+}
+/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
+async function imageLayers(ref) {
+    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
+    if (r.code !== 0)
+        return [];
+    return r.stdout
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((d) => d.replace(/^sha256:/, ''));
+}
+/** Counts the bytes that pass. */
+class Counter extends external_node_stream_.Transform {
+    bytes = 0;
+    _transform(chunk, _enc, done) {
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+}
+/**
+ * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
+ * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
+ * It ends only once docker save has exited 0, and fails otherwise, so a
+ * consumer never takes a cut archive for a whole one. `onProgress` is called
+ * every `everyMs` while it runs, and `stats` once it has ended.
+ */
+function saveImage(ref, o) {
+    const started = Date.now();
+    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+        if (stderr.length < 4000)
+            stderr += d.toString();
+    });
+    const exited = new Promise((resolve) => {
+        child.on('error', () => resolve(127));
+        child.on('close', (code) => resolve(code ?? 1));
+    });
+    const raw = new Counter();
+    const filter = new LayerFilter(o.skip);
+    const gzip = new ParallelGzip({ level: o.level ?? 6 });
+    const sent = new Counter();
+    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
+    const out = new external_node_stream_.PassThrough({
+        flush(done) {
+            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
+        },
+    });
+    const stats = () => ({
+        archive: raw.bytes,
+        sent: sent.bytes,
+        skippedLayers: filter.dropped,
+        skippedBytes: filter.droppedBytes,
+        seconds: (Date.now() - started) / 1000,
+    });
+    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
+    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
+        if (timer)
+            clearInterval(timer);
+        if (err) {
+            child.kill('SIGKILL');
+            out.destroy(err);
+        }
+    });
+    return { stream: out, stats };
+}
+
+;// CONCATENATED MODULE: ./src/runner/project.ts
+
+
+
+
+
+
+
+/**
+ * project-source: runner. The runner's checkout (GITHUB_WORKSPACE; the CLI: the current folder) is what a
+ * release ships to the NAS: its commit names the release, and the folders the release needs go over SSH.
+ */
+async function project_git(args) {
+    const r = await getExecOutput('git', ['-C', workspace(), ...args], { ignoreReturnCode: true, silent: true }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return { code: r.exitCode, out: r.stdout.trim() };
+}
+/**
+ * The commit the runner's checkout holds (its HEAD; without git, GITHUB_SHA) and its subject. Throws, before
+ * anything connects, when there is none or it is not the commit the workflow asked for.
+ */
+async function runnerCheckout(ref) {
+    const head = await project_git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+    const sha = process.env.GITHUB_SHA ?? '';
+    const commit = head.code === 0 ? head.out : sha;
+    if (!/^[0-9a-f]{40}$/.test(commit))
+        throw new Error(`project-source: runner ships the runner's checkout, but ${workspace()} is not a git checkout and GITHUB_SHA is not set: check the repository out first (actions/checkout). Nothing was changed.`);
+    const wanted = ref || (head.code === 0 ? '' : sha);
+    if (wanted && wanted !== commit)
+        throw new Error(`ref is ${wanted.slice(0, 7)}, but the runner's checkout (${workspace()}) is at ${commit.slice(0, 7)}: with project-source: runner, check out the commit being released (actions/checkout, ref: \${{ github.sha }}). Nothing was changed.`);
+    const subject = head.code === 0 ? (await project_git(['log', '-1', '--format=%s', 'HEAD'])).out.slice(0, 200) : '';
+    return { commit, subject, git: head.code === 0 };
+}
+/**
+ * The folders and files a release needs from the checkout, relative to it: each once, and none inside another
+ * (`.` takes everything).
+ */
+function shippedPaths(paths) {
+    const all = [...new Set(paths.filter(Boolean).map((p) => external_node_path_namespaceObject.posix.normalize(p).replace(/\/+$/, '') || '.'))];
+    if (all.includes('.'))
+        return ['.'];
+    return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`))).sort();
+}
+/** A file of the runner's checkout as the release ships it (the commit's, in a git checkout); undefined if none. */
+async function checkoutFile(path, fromGit) {
+    if (fromGit) {
+        const r = await getExecOutput('git', ['-C', workspace(), 'show', `HEAD:${path}`], {
+            ignoreReturnCode: true,
+            silent: true,
+        }).catch(() => undefined);
+        return r && r.exitCode === 0 ? Buffer.from(r.stdout, 'utf8') : undefined;
+    }
+    return (0,promises_namespaceObject.readFile)(external_node_path_namespaceObject.posix.join(workspace(), path)).catch(() => undefined);
+}
+/**
+ * A gzip-compressed tar of `paths` in the runner's checkout: `git archive HEAD` in a git checkout (tracked files
+ * only, so nothing untracked, a secret say, leaves the runner), else the folders as they are. The stream ends
+ * only once the archiver exited 0, and fails otherwise, so the NAS never takes a cut archive for a whole one.
+ */
+function projectArchive(paths, fromGit) {
+    const [cmd, args] = fromGit
+        ? ['git', ['-C', workspace(), 'archive', '--format=tar', 'HEAD', '--', ...paths]]
+        : ['tar', ['-cf', '-', '-C', workspace(), '--', ...paths]];
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gzip = (0,external_node_zlib_.createGzip)();
+    const out = new external_node_stream_.PassThrough();
+    let stderr = '';
+    let exit;
+    let gzipped = false;
+    const settle = () => {
+        if (exit === undefined || !gzipped)
+            return;
+        if (exit === 0)
+            out.end();
+        else
+            out.destroy(new Error(`${fromGit ? 'git archive' : 'tar'} of ${paths.join(' ')} failed (exit ${exit}): ${stderr.trim().slice(0, 300)}`));
+    };
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    child.on('error', (err) => out.destroy(err));
+    child.on('close', (code) => {
+        exit = code;
+        settle();
+    });
+    child.stdout.pipe(gzip);
+    gzip.on('data', (chunk) => {
+        if (!out.write(chunk)) {
+            gzip.pause();
+            out.once('drain', () => gzip.resume());
+        }
+    });
+    gzip.on('end', () => {
+        gzipped = true;
+        settle();
+    });
+    gzip.on('error', (err) => out.destroy(err));
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/release/project-from-runner.ts
+
+
+
+const folderOf = (file) => (file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.');
+/**
+ * The paths of the runner's checkout a release needs: the compose file's folder (the backend's, or the
+ * monitoring stack's), and the build contexts and Dockerfiles when the NAS builds the images.
+ */
+function releasePaths(s) {
+    const builds = !s.source || s.source.kind === 'nas';
+    return shippedPaths([
+        ...(s.target ? [folderOf(s.target.composeFile)] : []),
+        ...(s.stack ? [folderOf(s.stack.composeFile)] : []),
+        ...(builds && s.target ? [s.buildContext ?? '', s.dockerfile ?? ''] : []),
+        ...(builds ? (s.services ?? []).flatMap((x) => [x.buildContext, x.dockerfile]) : []),
+    ]);
+}
+/**
+ * project-source: runner, before anything connects: the release is the commit of the runner's checkout (which
+ * must be the one `ref` names), its compose file read there for the preflight. Returns what ships the files once
+ * the NAS is locked, or undefined when the action ships nothing (git, or an action that releases no commit).
+ */
+async function prepareRunnerProject(settings, progress) {
+    const s = settings;
+    const root = s.conn.releaseRoot;
+    if (!root || !s.checkout)
+        return undefined;
+    const at = await runnerCheckout(s.checkout.ref);
+    const compose = s.target?.composeFile ?? s.stack?.composeFile;
+    const content = compose ? await checkoutFile(compose, at.git) : undefined;
+    s.checkout.runner = {
+        commit: at.commit,
+        subject: at.subject,
+        ...(compose && content ? { files: { [compose]: content.toString('base64') } } : {}),
+    };
+    const paths = releasePaths(s);
+    return async (nas) => {
+        const dir = `${root}/releases/${at.commit}`;
+        if (nas.dryRun) {
+            progress.detail(`dry-run: would send ${paths.join(', ')} of ${at.commit.slice(0, 7)} to ${dir}`);
+            return;
+        }
+        if (!at.git)
+            progress.warn(`${workspace()} is not a git checkout: ${paths.join(', ')} are sent as they are, untracked files included`);
+        let got;
+        try {
+            got = await nas.streamProgram(receiveRelease(root, at.commit, paths), projectArchive(paths, at.git));
+        }
+        catch (err) {
+            throw new Error(`Sending ${paths.join(', ')} to ${dir} failed: ${err.message}. Nothing was changed.`);
+        }
+        if (got.code !== 0 || !got.values.received)
+            throw new Error(`The release files did not arrive whole in ${dir} (exit ${got.code}). Nothing was changed.`);
+        progress.ok(`${got.values.existed ? 'Already on the NAS' : 'Sent'}: ${paths.join(', ')} of ${at.commit.slice(0, 7)} in ${dir}`);
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/release/notify-run.ts
 
 
@@ -74165,6 +67345,7 @@ async function notify(settings, events, progress, dryRun = false) {
 
 
 
+
 /**
  * Runs one action from its inputs to its outputs: the same code for the
  * runner's entry files and for the `nas-release` command. Inputs become
@@ -74190,7 +67371,11 @@ async function runAction(action, flow, raw, platform) {
     try {
         const settings = flow.settings(new InputReader(action, raw));
         notifySettings = settings.conn.notify;
+        // project-source: runner: the release's files go from the runner's checkout, once the NAS is locked
+        const ship = await prepareRunnerProject(settings, progress);
         const on = new SshNas(settings.conn, flow.kind, progress);
+        if (ship)
+            on.afterFirstRead = ship;
         nas = on;
         const result = await on.operate(async (n) => {
             const ended = await flow.run(settings, n, { progress, deployment });
@@ -74556,20 +67741,6 @@ function readBlueGreen(r) {
         switchCommand: r.string('switch-command', { multiline: true }),
     };
 }
-/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
-function refuseWithBlueGreen(d) {
-    if (d.blueGreen.strategy !== 'blue-green')
-        return;
-    const unsupported = [
-        ['image-source', d.source.kind !== 'nas'],
-        ['watch', !!d.watch],
-        ['backup-volumes', d.backups.enabled],
-        ['env-file-content', d.envFile.content !== ''],
-    ];
-    for (const [name, set] of unsupported)
-        if (set)
-            throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
-}
 // --- end blue-green ---
 function readTarget(r) {
     return {
@@ -74660,23 +67831,7 @@ function readDeployBackend(r, promql) {
         envFile: readEnvFile(r),
         blueGreen: readBlueGreen(r),
     };
-    if (services.length)
-        servicesOnly(settings);
-    refuseWithBlueGreen(settings);
     return { ...settings, services };
-}
-/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
-function servicesOnly(s) {
-    const unsupported = [
-        ['watch', !!s.watch],
-        ['backup-volumes', s.backups.enabled],
-        ['env-file-content', s.envFile.content !== ''],
-        ['auto-rollback-restore', s.autoRollbackRestore],
-        ['strategy', s.blueGreen.strategy !== 'recreate'],
-    ];
-    const used = unsupported.find(([, on]) => on);
-    if (used)
-        throw new InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it');
 }
 function readBackupBackend(r) {
     const conn = readConnection(r);
@@ -74750,16 +67905,6 @@ function readRollbackBackend(r) {
         preRollback: r.string('pre-rollback', { multiline: true }),
         postRollback: r.string('post-rollback', { multiline: true }),
     };
-    // a blue-green rollback changes images only
-    if (settings.blueGreen.strategy === 'blue-green')
-        for (const [name, set] of [
-            ['restore-backup', restoreBackup !== ''],
-            ['env-file-content', settings.envFile.content !== ''],
-            ['services', settings.services.length > 0],
-            ['image-source', settings.source.kind !== 'nas'],
-        ])
-            if (set)
-                throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
     return settings;
 }
 function readServiceNames(r) {
@@ -75015,8 +68160,107 @@ const backupBackend = defineFlow({
         return { ok: true, outputs: all };
     },
 });
+/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
+function fallbackData(values, previous) {
+    const backup = values.backup?.id ?? '';
+    const safety = values.safety?.id ?? '';
+    const on = `${previous || 'the previous release'} runs on the failed release's data`;
+    switch (values.data) {
+        case undefined:
+            return undefined;
+        case DataOutcome.Restored:
+            return {
+                detail: 'data of before restored',
+                text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
+            };
+        case DataOutcome.BackupCorrupt:
+            return {
+                detail: 'data not restored (backup corrupt)',
+                text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
+            };
+        case DataOutcome.SafetyBackupFailed:
+            return {
+                detail: 'data not restored (safety backup failed)',
+                text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
+            };
+        case DataOutcome.Undone:
+            return {
+                detail: 'data not restored (restore failed, undone)',
+                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
+            };
+        case DataOutcome.NotUndone:
+            return {
+                detail: 'data not restored (restore failed, not undone)',
+                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
+            };
+    }
+}
+/**
+ * The backup a rollback restores (`restore-backup`: auto, or an id), found in the listing and held to the
+ * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
+ * pipeline uses it.
+ */
+async function backupToRestore(nas, progress, o) {
+    const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
+    const restore = o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);
+    const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
+    if (!restore)
+        throw new Error(`restore-backup: ${o.restoreBackup === 'auto' ? `no backup of ${o.tag} (taken while it ran) exists` : `backup ${o.restoreBackup} does not exist`} in ${o.dir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`);
+    if (!restore.verifies || !restore.manifest)
+        throw new Error(`restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`);
+    // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
+    const problem = manifestProblem(restore.manifest);
+    if (problem)
+        throw new Error(`restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`);
+    progress.ok(`Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`);
+    return { ...restore, manifest: restore.manifest };
+}
+/**
+ * How a rollback's restore ended when it ended the phase itself (the backup did not verify, the safety backup
+ * failed, an item failed): the history's detail and the message; undefined for any other exit.
+ */
+function restoreEnded(code, o) {
+    if (code === BackupExit.BackupCorrupt || code === BackupExit.SafetyBackupFailed)
+        return o.began
+            ? {
+                detail: 'safety backup failed, nothing restored',
+                why: `The restore of ${o.id} stopped before it changed any data: the safety backup failed; ${o.stopped} was stopped for it and started again on ${o.running}.`,
+            }
+            : { detail: 'restore refused', why: `The restore of ${o.id} was refused before anything changed.` };
+    if (code === BackupExit.RestoreFailed)
+        return {
+            detail: o.undone ? 'restore failed, undone' : 'restore failed',
+            why: `Restoring ${o.id} failed part way; ${o.undone
+                ? `the data of before it was put back from safety backup ${o.safety || '(none)'} and ${o.running} runs again`
+                : `the data of before it could not be put back; it is in safety backup ${o.safety || '(none)'} (restore it by id)`}.`,
+        };
+    return undefined;
+}
+/** What the data is after a rollback with a restore whose target failed: the restore undone, or not. */
+function dataAfterUndo(backup, safety, data) {
+    if (data === DataOutcome.Undone)
+        return {
+            detail: 'restore undone',
+            text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
+        };
+    if (data === DataOutcome.NotUndone)
+        return {
+            detail: 'restore not undone',
+            text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
+        };
+    return {
+        detail: 'data restored',
+        text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
+    };
+}
 
 ;// CONCATENATED MODULE: ./src/programs/services.ts
+
+
+
+
+
+
 
 
 
@@ -75080,14 +68324,13 @@ function serviceTag(image, runningImage) {
 }
 /** deploy-backend's first questions with several services: what each runs, and the commit to release. */
 function servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }, compose) {
-    const runner = source.kind === 'runner';
+    const runner = imageSourceKind(source).sentFromRunner;
     const images = distinctImages(services).map((i) => i.image);
     const checks = preflightQuestions(compose
         ? {
             repo: checkout.repo,
             file: composeFile,
             services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-            compose,
         }
         : undefined, checkout);
     return {
@@ -75134,25 +68377,7 @@ function servicesImages(r, repo, composeFile, services) {
     };
 }
 /**
- * Gets one image of the release onto the NAS, tagged `image:tag`: today by
- * building it there (reused when the tag exists). One function per distinct
- * image, so other sources (a registry pull, a stream from the runner) slot in here.
- */
-function services_obtainImage(r, o) {
-    const ref = `${o.image}:${o.tag}`;
-    return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
-else
-  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
-  ${r.change(docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok ${`Image ${ref} built`}
-fi
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
-else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(BackendExit.ImageMissingAfterBuild)}`}; fi`;
-}
-/**
- * Runs the parts (each may `exit` with a named code, as obtainImage does) at
+ * Runs the parts (each may `exit` with a named code, as obtaining an image does) at
  * the same time, each in a subshell: the first one's output live, each
  * other's kept in a file of its own and printed after it, in the order of the
  * list. It waits for every part (nothing is left building), then goes on only
@@ -75184,7 +68409,7 @@ ${lines(...numbered.map(({ fn }) => sh `  ${fn}`))}
 fi`;
 }
 /** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
-const FAILED_LOG_LINES = 10;
+const services_FAILED_LOG_LINES = 10;
 function decodeServicesRecreate(values, moves) {
     return {
         running: moves.map((_, i) => values.get(`svc_running_${i}`) ?? ''),
@@ -75246,15 +68471,17 @@ else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:
   nr_say group ${`Last 100 log lines of ${m.spec.name} (${m.spec.image}:${m.tag})`}
   printf '%s\n' "$nr_lg"
   nr_say endgroup
-  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${services_FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
 esac`);
     const back = indexed.filter((m) => m.fallback);
     const fallback = p.fallback && back.length
         ? sh `nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
+${p.onFallback ?? sh `:`}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
+${p.afterFallback ?? sh `:`}
 ${waitAll(r, p, back)}
 nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
 nr_value failed "$nr_failed"
@@ -75263,6 +68490,8 @@ ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh `nr_value ${`svc_run
 nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  ${p.watch ? sh `[ -z "$nr_watch_breach$nr_watch_failed" ] || ${services_EXIT.exit(BackendExit.WatchRolledBack)}` : sh `:`}
+  [ -z "$nr_fb_incomplete" ] || ${services_EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
   ${services_EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
@@ -75272,12 +68501,15 @@ nr_value failed "$nr_failed"
 ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
 nr_value rolled_back false
 ${services_EXIT.exit(BackendExit.FailedWithoutFallback)}`;
-    return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-nr_failed=
+    const watch = watchStep(r, p.watch, p.repo);
+    return lines(HEALTH, containerFinder(r, p.repo, p.composeFile), watch.library, sh `cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
+nr_failed=; nr_fb_incomplete=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? sh `:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
+${p.afterUp ?? sh `:`}
 if [ "$nr_up_ok" = 1 ]; then
   nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
   ${p.steps.say('health')}
@@ -75291,14 +68523,22 @@ else
 fi
 if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
+  ${p.watch ? watch.run(sh `nr_watch_bad=1`) : sh `:`}
+fi
+if [ -z "$nr_failed$nr_watch_bad" ]; then
   ${lines(...indexed.map((m) => sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
   ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
   exit 0
 fi
-nr_say fail "Not healthy:$nr_failed"
+[ -z "$nr_failed" ] || nr_say fail "Not healthy:$nr_failed"
 ${lines(...logs)}
 ${fallback}`);
+}
+/** The application containers of services that use the data: every one listed, but a database service the backup holds. */
+function servicesApps(services, backup) {
+    const databases = new Set((backup?.databases ?? []).map((d) => d.service));
+    return services.filter((s) => !databases.has(s.name)).map((s) => ({ service: s.name, container: s.container }));
 }
 /** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
 function servicesReleasePhase(r, p) {
@@ -75310,50 +68550,75 @@ function servicesReleasePhase(r, p) {
         return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
     });
     const firstPrevious = p.previous.find(Boolean) ?? '';
+    // the data of before comes back before the services' fallback: every service that uses it stopped first
+    const restore = restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.composeFile,
+        container: p.services.find((s) => s.container)?.container ?? '',
+        apps: servicesApps(p.services, p.backup?.plan),
+        tag: p.tag,
+        commit: p.commit,
+        fallback: 'what ran before',
+    });
     const source = p.source ?? { kind: 'nas' };
+    const kind = imageSourceKind(source);
     // as a single-service release records it; each service's record holds it too
-    const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
-    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
-    const getting = source.kind === 'registry'
-        ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
-        : source.kind === 'runner'
-            ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
-            : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    const update = {
+        tag: p.tag,
+        commit: p.commit,
+        previous: firstPrevious,
+        services: p.record,
+        ...kind.record(),
+        ...env,
+    };
+    const envStep = p.envFile && envFileStep(r, p.envFile, { tag: p.tag, previous: envPreviousKey(p.previous, p.tag) });
+    // a watch's rollback is recorded with what runs after it: each service on its fallback
+    const watch = p.watch &&
+        watchPhaseParts(p.watch, p.repo, {
+            tag: p.tag,
+            commit: p.commit,
+            previous: firstPrevious,
+            services: fallbackRecord(p.services, moves, p.record),
+        });
+    const getting = kind.stepTextOfImages(images.length, p.services.length);
     // each image once, whatever the source; `obtaining` says which one an image exit is about
     const obtain = images.map((i, n) => sh `nr_value obtaining ${String(n)}
-${source.kind === 'nas'
-        ? services_obtainImage(r, { ...i, tag: p.tag })
-        : obtainImage(r, {
-            image: i.image,
-            tag: p.tag,
-            source,
-            build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-            ...(p.platform ? { platform: p.platform } : {}),
-        })}`);
+${kind.obtain(r, {
+        image: i.image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
+        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        services: i.services,
+        ...(p.platform ? { platform: p.platform } : {}),
+    })}`);
+    const digests = kind.digestsFields(r, images.map((i) => i.image), p.tag);
     return {
         title: 'Releasing the services',
-        timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
+        timeout: 3600 * images.length + p.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
         begin: { ...update, detail: 'deploy' },
         success: update,
-        ...(source.kind === 'registry'
+        ...(digests || watch ? { successFields: lines(digests, watch ? watch.successField : undefined, sh `:`) } : {}),
+        ...(watch ? { endings: [watch.ending] } : {}),
+        ...(p.listTags || p.backup
             ? {
-                successFields: pulledDigestsFields(r, images.map((i) => i.image), p.tag),
+                afterSuccess: lines(p.listTags
+                    ? inventoryValues(r, images.map((i) => i.image))
+                    : undefined, 
+                // the backups are listed in the same round trip, for retention (presence only, no data read)
+                p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined),
             }
             : {}),
-        ...(p.listTags
-            ? {
-                afterSuccess: inventoryValues(r, images.map((i) => i.image)),
-            }
-            : {}),
-        script: sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+        script: sh `${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
-${source.kind === 'nas' ? allAtOnce(r, obtain) : lines(...obtain)}
+${kind.obtainsAtOnce ? allAtOnce(r, obtain) : lines(...obtain)}
 cd ${p.repo} || ${services_EXIT.exit(BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
@@ -75370,9 +68635,20 @@ ${recreateServices(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             hookTags: { tag: p.tag, previous: firstPrevious },
             steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+            ...(p.watch ? { watch: p.watch } : {}),
+            ...(envStep || restore
+                ? {
+                    onFallback: lines(envStep?.undo, restore, sh `:`),
+                    ...(restore ? { afterFallback: sh `nr_rs_start_backend` } : {}),
+                }
+                : {}),
+            ...(envStep ? { beforeRecreate: envStep.before } : {}),
         })}`,
         decode: (values) => ({
             ...decodeServicesRecreate(values, moves),
+            watch: decodeWatch(values, p.watch?.guards ?? []),
+            ...decodeReleaseData(values),
+            ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
             built: values.get('built') === 'yes',
             ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
             ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
@@ -75380,44 +68656,77 @@ ${recreateServices(r, {
         }),
     };
 }
+/** The history's record of the services after they were put back: each on its fallback, one without left as released. */
+function fallbackRecord(services, moves, released) {
+    return Object.fromEntries(services.map((s, i) => {
+        const m = moves[i];
+        if (!m?.fallback)
+            return [s.name, released[s.name]];
+        return [s.name, { ...serviceRecord(s, m.fallback), ...(m.fallbackRan ? { ran: m.fallbackRan } : {}) }];
+    }));
+}
 /** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
 function servicesRollbackPhase(r, p) {
     const first = p.moves[0];
+    const envStep = p.envFile && envFileStep(r, p.envFile.step, p.envFile);
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const started = sh `nr_rs_start_backend`;
     return {
         title: 'Rolling back services',
-        timeout: p.healthTimeout * 2 + 600,
+        timeout: p.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
         begin: {
             tag: first?.tag ?? '',
             previous: first?.fallback ?? '',
             detail: p.named ? 'named' : 'previous-release',
             services: p.record,
+            ...env,
+            ...(restoreId ? { backup: restoreId } : {}),
         },
-        success: {},
-        script: lines(...(p.pulls ?? []).map((pull) => pullImage(r, {
+        success: env,
+        script: lines(
+        // every service back to one release: its files come back with it
+        p.others.length === 0 && new Set(p.moves.map((m) => m.tag)).size === 1 && first
+            ? putBackTree(r, p.repo, first.tag)
+            : undefined, ...(p.pulls ?? []).map((pull) => pullImage(r, {
             ref: pull.ref,
             target: pull.target,
             authDir: pull.authDir,
             what: `the missing image of ${pull.services.join(', ')}`,
             ...(pull.login ? { login: pull.login } : {}),
+            ...(pull.platform ? { platform: pull.platform } : {}),
         })), recreateServices(r, {
             repo: p.repo,
             composeFile: p.composeFile,
             moves: p.moves,
             others: p.others,
             healthTimeout: p.healthTimeout,
-            force: p.force,
+            force: p.force || !!p.restore,
             fallback: true,
             ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
             ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
             hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
+            // the environment file is staged first (nothing to undo in the data when it fails), then the data restored
+            ...(envStep || p.restore
+                ? {
+                    beforeRecreate: lines(envStep?.before, p.restore ? restoreBeforeTarget(r, p.restore) : undefined, sh `:`),
+                    onFallback: lines(p.restore ? undoRestore() : undefined, envStep?.undo, sh `:`),
+                    ...(p.restore ? { afterUp: started, afterFallback: started } : {}),
+                }
+                : {}),
         })),
-        decode: (values) => decodeServicesRecreate(values, p.moves),
+        decode: (values) => ({
+            ...decodeServicesRecreate(values, p.moves),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+            ...decodeReleaseData(values),
+        }),
     };
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/cleanup.ts
+
 
 
 
@@ -75456,6 +68765,18 @@ async function cleanupImages(nas, progress, o) {
     for (const tag of kept)
         progress.warn(`Could not remove ${o.image}:${tag} (still used by a container?); it is kept`);
     progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`);
+    const prune = o.repo
+        ? pruneReleases(nas.render, o.repo, removed, [
+            ...keep,
+            ...[o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])].filter((t) => !!t),
+            ...o.history.filter((r) => r.stack === 'monitoring' && r.tag).map((r) => r.tag),
+        ])
+        : undefined;
+    if (prune) {
+        const pruned = await nas.runProgram(prune);
+        if (pruned.values.length)
+            progress.detail(`Removed the release folders ${pruned.values.join(', ')} with their images`);
+    }
     return { keep, removed, failed: kept, freedBytes: freed };
 }
 /**
@@ -75505,6 +68826,7 @@ const cleanupBackend = defineFlow({
             image,
             keep: settings.keep,
             running,
+            repo: conn.repoPath,
             rollbackTarget: running ? previousRelease(state.history, 'backend', running) : undefined,
             inventory,
             history: state.history,
@@ -75561,6 +68883,7 @@ async function cleanupServices(settings, nas, progress, history, backups) {
             image,
             keep: settings.keep,
             protect: protect.filter(Boolean),
+            repo: conn.repoPath,
             inventory,
             history: imageHistory(history, image),
             pruneDangling: false,
@@ -75593,6 +68916,91 @@ async function cleanupServices(settings, nas, progress, history, backups) {
     progress.results(conn.dryRun ? 'CLEANUP DRY-RUN COMPLETE' : 'CLEANUP COMPLETE', outputs);
     await progress.platform.addSummary(`### Service images cleaned up\n\nKept ${kept.length}, removed ${removed.length} (${(freed / 1e6).toFixed(1)} MB).\n`);
     return { ok: true, outputs };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
+
+/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
+function jsonValue(v) {
+    if (Number.isFinite(v))
+        return v;
+    if (Number.isNaN(v))
+        return 'NaN';
+    return v > 0 ? '+Inf' : '-Inf';
+}
+function showValue(v) {
+    if (v === undefined)
+        return '(none)';
+    const j = jsonValue(v);
+    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
+}
+function jsonSample(s) {
+    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
+}
+/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
+function watchReportJson(status, watch) {
+    return JSON.stringify({
+        status,
+        guards: watch.guards.map((g) => ({
+            name: g.name,
+            query: g.query,
+            condition: g.condition,
+            worst: g.worst === undefined ? null : jsonValue(g.worst),
+            breached: g.breached,
+            errors: g.errors,
+            samples: g.samples.map(jsonSample),
+        })),
+    });
+}
+/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
+function valuesOverTime(g, last = 20) {
+    const shown = g.samples.slice(-last);
+    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
+    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
+}
+/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
+function watchFailure(watch) {
+    const g = watch.guard;
+    if (!g)
+        return 'the metrics watch failed';
+    const what = watch.status === 'query-failed'
+        ? `the query of guard ${g.name} failed and on-query-error is fail`
+        : `guard ${g.name} breached (${g.condition})`;
+    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
+}
+/** The job summary's table: each guard's worst value. */
+function watchSummary(status, watch) {
+    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`);
+    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
+}
+/** WATCH_STATUS from how a release phase ended (one service, several, blue-green). */
+function watchStatusOf(code, watch) {
+    if (watch.status === 'passed' && code === 0)
+        return 'passed';
+    // A guard never answered: the release stays, but it cannot be said to have passed.
+    if (watch.status === 'inconclusive' && code === 0)
+        return 'inconclusive';
+    if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack)
+        return 'rolled-back';
+    if (watch.status === 'breached' || watch.status === 'query-failed')
+        return 'breached';
+    return 'skipped';
+}
+/** A release that had no watch, or whose watch did not run. */
+const NO_WATCH = { status: '', guards: [] };
+/**
+ * The watch step's report on the runner, whatever the strategy: WATCH_STATUS and WATCH_REPORT, the summary's
+ * table when the watch ran, and whether it ended the release (a breach, or a failed query under on-query-error=fail).
+ */
+async function reportWatch(progress, code, watch = NO_WATCH) {
+    const status = watchStatusOf(code, watch);
+    if (watch.guards.length && watch.status)
+        await progress.platform.addSummary(watchSummary(status, watch));
+    return {
+        outputs: { WATCH_STATUS: status, WATCH_REPORT: watchReportJson(status, watch) },
+        ended: watch.status === 'breached' || watch.status === 'query-failed',
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/rollback-target.ts
@@ -75658,7 +69066,975 @@ function rollbackHookFailure(code, what) {
     return undefined;
 }
 
+;// CONCATENATED MODULE: ./src/rules/layers.ts
+/**
+ * The layers of an image that need not cross to the NAS (image-source:
+ * runner): a layer is there when the NAS has an image whose
+ * layers start with the same chain (the same diff IDs up to and including
+ * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
+ */
+function layersOnNas(image, nasChains) {
+    const strip = (d) => d.replace(/^sha256:/, '');
+    const prefixes = new Set();
+    for (const chain of nasChains) {
+        let prefix = '';
+        for (const d of chain) {
+            prefix += `${strip(d)} `;
+            prefixes.add(prefix);
+        }
+    }
+    const present = new Set();
+    const missing = new Set();
+    let prefix = '';
+    for (const d of image.map(strip)) {
+        prefix += `${d} `;
+        (prefixes.has(prefix) ? present : missing).add(d);
+    }
+    // A blob that one position needs cannot be left out for another that has it.
+    for (const d of missing)
+        present.delete(d);
+    return present;
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
+
+
+
+
+
+/** The step the runner adds to a release whose image it builds. */
+const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
+/**
+ * Puts one image on the NAS from the runner: builds it with the runner's
+ * docker, then streams `docker save` (without the layers the NAS has,
+ * gzip-compressed) into `docker load` on the NAS over the SSH connection the
+ * release already holds. Nothing on the NAS changes but its image store: the
+ * release phase recreates afterwards. A stream that leaves layers out and
+ * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
+ */
+async function imageFromRunner(nas, progress, p) {
+    const ref = `${p.image}:${p.tag}`;
+    progress.step(p.step ?? RUNNER_STEP);
+    if (p.inventory.some((t) => t.tag === p.tag)) {
+        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
+        return { ok: true };
+    }
+    if (nas.dryRun) {
+        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
+        return { ok: true };
+    }
+    const checkedOut = await workspaceCommit();
+    if (checkedOut && checkedOut !== p.commit)
+        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
+    if (!checkedOut)
+        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
+    const builder = await builderOf();
+    const own = p.platform ? await runnerPlatform() : '';
+    // another architecture is built through buildx, its RUN steps under QEMU's emulation
+    const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
+    if (foreign && !builder.buildx)
+        return fail(`The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`, 'runner cannot build for the NAS platform');
+    const target = p.platform ? ` for ${p.platform}` : '';
+    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
+    const built = await buildOnRunner({
+        ref,
+        context: inWorkspace(p.context),
+        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
+        cacheScope: p.image,
+        ...(p.platform ? { platform: p.platform } : {}),
+    }, (line) => progress.platform.remote([line]), builder);
+    progress.platform.endGroup();
+    if (built.code !== 0)
+        return fail(`The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`, 'build on the runner failed');
+    progress.ok(`Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`);
+    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
+    let sent = await send(nas, progress, ref, skip);
+    if (!sent.ok && skip.size > 0) {
+        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
+        sent = await send(nas, progress, ref, new Set());
+    }
+    if (!sent.ok)
+        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
+    const s = sent.stats;
+    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
+    return { ok: true, sent: s };
+}
+async function send(nas, progress, ref, skip) {
+    const save = saveImage(ref, {
+        skip,
+        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
+    });
+    try {
+        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
+        if (loaded.code !== 0 || !loaded.values.loaded)
+            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
+        return { ok: true, stats: save.stats() };
+    }
+    catch (err) {
+        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
+    }
+}
+function fail(error, detail) {
+    return { ok: false, error, detail };
+}
+/** The steps the runner adds to a release of these images from `source` (one per image it sends). */
+function runnerSteps(source, images) {
+    return imageSourceKind(source).sentFromRunner ? images : 0;
+}
+/**
+ * The runner's part of obtaining a release's images, before the NAS's phase:
+ * with a source the runner sends, each image built and streamed in turn (the
+ * step names it and its services when the release has several); nothing for
+ * the other sources. The first failure ends it, before anything changed on the NAS.
+ */
+async function imagesFromRunner(nas, progress, source, p) {
+    if (!imageSourceKind(source).sentFromRunner)
+        return { ok: true };
+    // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
+    const layers = { chains: [...(p.layers?.chains ?? [])] };
+    for (const i of p.images) {
+        const ref = `${i.image}:${p.tag}`;
+        const fromRunner = await imageFromRunner(nas, progress, {
+            image: i.image,
+            tag: p.tag,
+            commit: p.commit,
+            context: i.buildContext,
+            dockerfile: i.dockerfile,
+            layers,
+            inventory: p.inventory(i.image),
+            ...(i.services ? { step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})` } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
+        });
+        if (!fromRunner.ok)
+            return fromRunner;
+        if (fromRunner.sent && i !== p.images[p.images.length - 1])
+            layers.chains.push(await imageLayers(ref));
+    }
+    return { ok: true };
+}
+/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
+async function runnerFailed(nas, progress, release, failed) {
+    progress.fail(failed.error);
+    await nas.finish('failure', { ...release, detail: failed.detail });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/reobtain.ts
+
+
+
+/**
+ * A rollback's target image the NAS no longer has: how its source gets it
+ * back, in the phase, before anything changes (said in the log), from what the
+ * history recorded of the release of `tag` (the tag it was pulled as, and the
+ * digest: its tag may name other content by now). Undefined: the source cannot.
+ */
+function reobtainTarget(progress, source, o) {
+    const records = [...o.history].reverse().filter((r) => r.stack === 'backend' && r.tag === o.tag);
+    const pulled = records.find((r) => r.pulled)?.pulled;
+    const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
+    const again = imageSourceKind(source).reobtain({
+        image: o.image,
+        tag: o.tag,
+        authDir: o.authDir,
+        ...(pulled ? { pulled } : {}),
+        ...(digest ? { digest } : {}),
+    });
+    if (again)
+        progress.warn(`Image ${o.image}:${o.tag} is not on the NAS: it is pulled from ${again.from} before anything changes`);
+    return again;
+}
+/** Why a rollback stopped whose target image could not be got back (nothing changed); undefined for other exits. */
+function reobtainFailure(pull, code) {
+    if (code === BackendExit.RegistryLoginFailed)
+        return `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`;
+    if (code === BackendExit.PullFailed)
+        return `pulling ${pull.ref} failed (is it still in the registry?)`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/blue-green-services.ts
+
+
+
+
+
+/**
+ * The health URL of a colour's service: the first's is its own or health-url (the proxy's, given the colour's
+ * port on the NAS); another's only when its line gives one (health-url is the proxy's, not its own).
+ */
+function colorHealthUrl(index, own, proxyUrl) {
+    if (index === 0)
+        return own || proxyUrl;
+    return own === proxyUrl ? '' : own;
+}
+/** The colour's services of a release of several services. */
+function colorSpecs(services, target) {
+    return services.map((s, i) => ({
+        name: s.name,
+        image: s.image,
+        tagVariable: s.tagVariable,
+        healthUrl: colorHealthUrl(i, s.healthUrl, target.healthUrl),
+    }));
+}
+/** The volumes question of a blue-green release: the blue colour's project, the variables the colours set. */
+function volumesPlan(repo, target, bg, compose, tagVariables) {
+    const env = { COLOR: 'blue', [bg.portVariable]: String(bg.ports.blue) };
+    for (const v of tagVariables)
+        env[v] = 'nas-release-check';
+    return { repo, file: target.composeFile, project: `${composeProject(target.composeFile)}-blue`, env, compose };
+}
+/**
+ * A compose file whose colours would not share a volume ends the release before anything changes, recorded, with
+ * the line to add; one compose could not read is a warning (it may need what the release writes).
+ */
+async function refuseColorVolumes(nas, progress, found, o) {
+    if (found?.read === 'unreadable') {
+        progress.warn(`compose config could not read ${o.file}: whether the colours share their volumes was not checked`);
+        return undefined;
+    }
+    const project = composeProject(o.file);
+    const problems = found
+        ? colorVolumeProblems(found, {
+            file: o.file,
+            project,
+            blue: `${project}-blue`,
+            green: `${project}-green`,
+            services: o.services,
+        })
+        : [];
+    if (!problems.length)
+        return undefined;
+    const why = `The colours would not share their data: ${problems.join('; ')}. Nothing was changed.`;
+    progress.fail(why);
+    await nas.finish('failure', { ...o.update, detail: 'compose file refused: a volume not shared by the colours' });
+    return { ok: false, outputs: {}, error: `${o.what} failed before anything changed: ${why}` };
+}
+/** The services that failed their health in the idle colour, with their last log lines, for the error message. */
+function failedServicesText(values) {
+    if (!values.failed?.length)
+        return '';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs?.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    return ` Not healthy: ${values.failed.join(', ')}.${logs}`;
+}
+/** What each service of the live colour runs, by name ('' for one it does not run). */
+function liveTags(state, services) {
+    const none = { status: '', health: '', image: '' };
+    const live = state.live ? state.services?.[state.live] : undefined;
+    return services.map((s) => (live ? colorTag(s.image, live.get(s.name) ?? none) : ''));
+}
+/**
+ * A per-service rollback under blue-green: the named services (all of the last release's when none is named)
+ * each to `tag` or its own previous release, the others at what the live colour runs; the idle colour is started
+ * with all of them, then the proxy switched. Unknown names and missing images fail before anything changes.
+ * Undefined when nothing moves (answered here).
+ */
+async function colorServicesRollback(settings, nas, { progress }, state, known) {
+    const { conn, target } = settings;
+    const names = settings.services.length ? settings.services : [...known.keys()];
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length || known.size === 0)
+        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
+    const specs = [...known].map(([name, r]) => ({ name, ...r }));
+    const now = liveTags(state.answers, specs);
+    progress.step('Verifying the images exist');
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, specs.map((s) => ({ ...s, buildContext: '.', dockerfile: '' }))));
+    const services = specs.map((s, i) => {
+        const running = now[i] || s.tag;
+        if (!names.includes(s.name))
+            return { ...colorOf(s, i, target), tag: running };
+        const tag = settings.tag || previousServiceRelease(state.history, s.name, running);
+        const inventory = asked.values.inventory.get(s.image) ?? [];
+        const available = datedTags(inventory, state.history);
+        if (!tag)
+            throw new Error(`No previous release of service ${s.name} in the history of ${conn.repoPath} to roll back to (running: ${running || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        if (!inventory.some((t) => t.tag === tag))
+            throw new Error(`Image ${s.image}:${tag} (service ${s.name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+        return { ...colorOf(s, i, target), tag };
+    });
+    const moved = services.filter((s, i) => names.includes(s.name) && (s.tag !== now[i] || settings.force));
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${now[i] || '(nothing)'} -> ${s.image}:${s.tag}${names.includes(s.name) ? '' : ' (as the live colour runs it)'}`);
+    const outputs = (tags) => ({
+        DEPLOYED_SERVICES: JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: tags[i], image: s.image, previous: now[i] }]))),
+    });
+    if (!moved.length) {
+        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to switch anyway)`);
+        await nas.finish('noop', {
+            detail: 'already running',
+            ...(state.answers.live ? { color: state.answers.live } : {}),
+        });
+        return { done: { ok: true, outputs: outputs(now) } };
+    }
+    const first = moved[0];
+    const live = state.answers.live;
+    return {
+        plan: {
+            history: state.history,
+            tag: first.tag,
+            current: now[services.indexOf(first)],
+            ref: moved.map((s) => `${s.name} ${s.image}:${s.tag}`).join(', '),
+            live,
+            idle: live ? otherColor(live) : 'blue',
+            services,
+            record: Object.fromEntries(moved.map((s) => {
+                const r = known.get(s.name);
+                return [s.name, serviceRecord({ ...r, name: s.name, buildContext: '.', dockerfile: '' }, s.tag)];
+            })),
+            outputs: outputs(services.map((s) => s.tag)),
+        },
+    };
+}
+function colorOf(s, i, target) {
+    return {
+        name: s.name,
+        image: s.image,
+        tagVariable: s.tagVariable,
+        healthUrl: colorHealthUrl(i, s.healthUrl, target.healthUrl),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/preflight.ts
+
+/**
+ * The compose preflight's verdict, before anything changes: a compose file at
+ * the released commit that misses a service, ignores its tag variable, is no
+ * YAML, or (blue-green) would run both colours on one name or port ends the
+ * release here, recorded, with the line to write.
+ */
+async function refuseComposeFile(nas, progress, found, c) {
+    const compose = await readComposeFile(found.compose ?? { read: 'unknown' });
+    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
+    const problems = compose.read === 'unreadable'
+        ? [`${at} is not a YAML file compose can read: ${compose.error}`]
+        : composeProblems(compose, c);
+    if (!problems.length) {
+        const reads = (s) => c.blueGreen ? `${s.tagVariable} and ${c.blueGreen.portVariable}` : s.tagVariable;
+        if (compose.read === 'ok')
+            progress.ok(`${at}: ${c.services.map((s) => `service ${s.name} reads ${reads(s)}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`);
+        return undefined;
+    }
+    const why = `The compose file does not fit the release: ${problems.join('; ')}. Nothing was changed (the checkout, the images and the containers are as they were).`;
+    progress.fail(why);
+    await nas.finish('failure', { tag: c.tag, commit: c.commit, detail: 'compose file refused by the preflight' });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before anything changed: ${why}` };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
+const KNOWN_EXITS = new Set(Object.values(BackendExit));
+/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
+function deploy_services_deployedServices(services, running, previous) {
+    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
+}
+/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
+function servicesFailure(tag, services, values, code, tail) {
+    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
+    if (code === BackendExit.RolledBack || code === BackendExit.RolledBackDataNotPutBack)
+        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
+    if (code === BackendExit.RollbackFailed)
+        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
+    if (code === BackendExit.FailedWithoutFallback)
+        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
+    if (code === BackendExit.PreDeployFailed)
+        return 'pre-deploy failed; no container was changed';
+    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
+}
+/** A several-service release whose metrics watch ended it: the history's detail and the error. */
+function servicesWatchFailure(tag, services, running, code, watch) {
+    const now = services.map((s, i) => `${s.name} ${s.image}:${running[i] || '?'}`).join(', ');
+    const what = `The release ${tag} passed its health check but its metrics watch failed: ${watchFailure(watch)}.`;
+    if (code === BackendExit.WatchRolledBack)
+        return { detail: WATCH_ROLLBACK_DETAIL, why: `${what} Every service was put back to what ran before (${now}).` };
+    if (code === BackendExit.RollbackFailed)
+        return {
+            detail: 'watch breached and rollback failed',
+            why: `${what} Putting back what ran before failed too; now: ${now}.`,
+        };
+    return {
+        detail: 'watch breached, nothing to roll back to',
+        why: `${what} Nothing was put back (auto-rollback is off, or nothing ran before): left running for inspection: ${now}.`,
+    };
+}
+/**
+ * deploy-backend with several services: the same steps as a
+ * single-service release, in one detached phase; every service gets the
+ * release's tag, and when any fails every one goes back to what ran before.
+ */
+async function deployServices(settings, nas, { progress, deployment }) {
+    const { conn, target, checkout, services, source } = settings;
+    const images = distinctImages(services);
+    progress.banner('Backend Deployment - NAS Local Tagged Build');
+    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
+    progress.plan(DEPLOY_STEPS.count + runnerSteps(source, images.length));
+    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source, conn.composeCommand));
+    const { runningImages, commit, subject } = state.answers;
+    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
+    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
+    reportInProgress(progress, state.inProgress);
+    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
+    const tag = datedTag(commit, new Date());
+    const platform = state.answers.platform ?? '';
+    const byName = new Map(services.map((s) => [s.name, s.image]));
+    const refused = await refuseComposeFile(nas, progress, state.answers, {
+        file: target.composeFile,
+        commit,
+        tag,
+        services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+        image: (name) => byName.get(name) ?? '',
+    });
+    if (refused)
+        return refused;
+    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
+    const { pulled } = imageSourceKind(source).record();
+    // What each service runs now comes back when the release fails, by its image's id (it may run another name).
+    const ids = state.answers.runningIds ?? [];
+    const fallbacks = services.map((s, i) => fallbackOf(s.image, { image: runningImages[i] ?? '', ...(ids[i] ? { id: ids[i] } : {}) }, tag));
+    const record = Object.fromEntries(services.map((s, i) => {
+        const ran = fallbacks[i].ran;
+        return [s.name, { ...serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
+    }));
+    const fromRunner = await imagesFromRunner(nas, progress, source, {
+        images,
+        tag,
+        commit,
+        ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+        inventory: (image) => state.answers.inventory?.get(image) ?? [],
+        ...(platform ? { platform } : {}),
+    });
+    if (!fromRunner.ok)
+        return runnerFailed(nas, progress, { tag, commit }, fromRunner);
+    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        checkout,
+        commit,
+        subject,
+        tag,
+        services,
+        previous,
+        fallbacks,
+        healthTimeout: target.healthTimeout,
+        autoRollback: settings.autoRollback,
+        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+        runLabel: `${nas.run.url} (${nas.run.actor})`,
+        record,
+        source,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        listTags: settings.keepImages > 0,
+        ...(platform ? { platform } : {}),
+        ...(settings.watch ? { watch: settings.watch } : {}),
+        ...envFileOf(settings.envFile, conn.repoPath),
+        ...(settings.backups.enabled
+            ? {
+                backup: {
+                    plan: backupPlan(settings.backups, {
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: services.find((s) => s.container)?.container ?? '',
+                    }),
+                    label: {
+                        tag: previous.find(Boolean) ?? '',
+                        commit: commitOf(state.history, previous.find(Boolean) ?? ''),
+                        reason: `before ${tag}`,
+                    },
+                    restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+                },
+            }
+            : {}),
+    }));
+    const backupOutputs = settings.backups.enabled
+        ? {
+            BACKUP_ID: released.values.backup?.id ?? '',
+            BACKUP_PATH: released.values.backup?.path ?? '',
+            BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+        : {};
+    const firstPrevious = previous.find(Boolean) ?? '';
+    const skippedWatch = {
+        WATCH_STATUS: 'skipped',
+        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+    };
+    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
+        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
+        // an image exit names the image being obtained (and the services that run it)
+        const failedImage = images[released.values.obtaining ?? -1];
+        const imageProblem = failedImage &&
+            imageSourceKind(source).failure(failedImage.image, tag, released.code, {
+                image: released.values.imagePlatform ?? '',
+                nas: platform,
+            });
+        return {
+            ok: false,
+            outputs: {},
+            error: `deploy-backend failed before any container changed: ${imageProblem
+                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
+                : failureOf(released.tail, released.code)}`,
+        };
+    }
+    const { values } = released;
+    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
+    let running = values.running;
+    if (!reported) {
+        // The report was cut short: say only what is known, asked again.
+        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
+        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    }
+    const watch = reported ? await reportWatch(progress, released.code, values.watch) : undefined;
+    const outputs = {
+        DEPLOYED_BACKEND_TAG: running[0] ?? '',
+        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
+        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
+        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
+        ...(watch ? watch.outputs : skippedWatch),
+        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
+        ...backupOutputs,
+    };
+    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i]
+        ? [
+            [
+                s.name,
+                {
+                    ...serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
+                    ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
+                },
+            ],
+        ]
+        : []));
+    if (!reported) {
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: `release ended with exit code ${released.code}, report incomplete`,
+        });
+        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    const data = fallbackData(values, 'what ran before');
+    if (data)
+        progress.warn(data.text);
+    if (released.code !== 0 && watch?.ended) {
+        // a watch's rollback: the phase wrote its history line itself, word for word
+        const { detail, why } = servicesWatchFailure(tag, services, running, released.code, values.watch ?? NO_WATCH);
+        await nas.finish(released.code === BackendExit.WatchRolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail,
+        });
+        const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+        progress.fail(said);
+        return { ok: false, outputs, error: said };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
+        const failed = `health check failed: ${values.failed.join(', ')}`;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: released.code === BackendExit.PreDeployFailed
+                ? 'pre-deploy failed'
+                : released.code === BackendExit.PostDeployFailed
+                    ? 'post-deploy failed'
+                    : released.code === BackendExit.RollbackFailed
+                        ? 'release and rollback failed'
+                        : data
+                            ? `${failed}, ${data.detail}`
+                            : failed,
+        });
+        const said = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+        const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
+    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
+    if (settings.backups.enabled && !nas.dryRun && values.backups)
+        await pruneBackups(nas, progress, {
+            dir: settings.backups.dir,
+            keep: settings.backups.keep,
+            running: tag,
+            history,
+            entries: values.backups,
+        });
+    if (settings.keepImages > 0)
+        for (const [image, inventory] of values.inventory) {
+            const users = services.filter((s) => s.image === image);
+            await cleanupImages(nas, progress, {
+                image,
+                repo: conn.repoPath,
+                keep: settings.keepImages,
+                running: tag,
+                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
+                inventory,
+                history: imageHistory(history, image),
+                pruneDangling: false,
+            });
+        }
+    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
+    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
+        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
+        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** sha256 of the environment file a release of `tag` last ran with, by the history; empty: none recorded. */
+function envOfRelease(history, tag) {
+    return ([...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.env !== undefined)?.env ?? '');
+}
+/**
+ * The environment file of a rollback of services: env-file-content when given, else the file kept for the
+ * release they go to. The services a rollback recreates read it at their start; the others keep what they
+ * started with. Services sent to releases with different files would read one of them at a release it
+ * was not: refused before anything changes.
+ */
+function servicesEnvFile(settings, repo, history, o) {
+    const { path, content } = settings.envFile;
+    if (!path || o.moves.length === 0)
+        return undefined;
+    const targets = [...new Set(o.moves.map((m) => m.tag))];
+    const files = new Set(targets.map((t) => envOfRelease(history, t)));
+    if (!content && files.size > 1)
+        throw new Error(`Input 'env-file-content': the services go back to releases with different environment files (${o.moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}): no one ${path} fits them all. Roll them back to one tag (input tag), or give env-file-content with the file they should read. Nothing was changed.`);
+    // one target, or (put back) several that ran the same recorded file: that copy; else no release's copy is touched
+    const tag = targets.length === 1 || (!content && [...files][0]) ? targets[0] : '';
+    return {
+        step: { plan: { repo, path, stateDir: stateDirOf(repo) }, content },
+        tag,
+        previous: envPreviousKey(o.running, tag),
+        ...(content ? { sha256: envSha256(content) } : {}),
+    };
+}
+/** The services of the last release, when it was a release of several services (the history says). */
+function servicesOfLastRelease(history) {
+    const lastDeploy = [...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
+    return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
+}
+function specOf(name, r) {
+    return {
+        name,
+        image: r.image,
+        container: r.container,
+        tagVariable: r.tagVariable,
+        healthUrl: r.healthUrl,
+        buildContext: '.',
+        dockerfile: '',
+    };
+}
+/**
+ * rollback-backend with several services: the named services (or
+ * all of the release's) each to `tag`, or each to its own previous release
+ * by the history; the other services are not touched. Unknown names fail
+ * before anything changes, listing the services there are.
+ */
+async function rollbackServices(settings, nas, state, context) {
+    const { progress } = context;
+    const { conn, target } = settings;
+    const known = servicesOfLastRelease(state.history);
+    const names = settings.services.length ? settings.services : [...known.keys()];
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length || known.size === 0)
+        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
+    const all = [...known].map(([name, r]) => specOf(name, r));
+    progress.step('Verifying the images exist');
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
+    const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
+    const moves = [];
+    // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
+    const pulls = [];
+    const source = settings.source;
+    for (const name of names) {
+        const spec = all.find((s) => s.name === name);
+        const now = current.get(name) ?? '';
+        const tag = settings.tag || previousServiceRelease(state.history, name, now);
+        const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
+        if (!tag)
+            throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
+        const pulledAs = onNas ? undefined : pulledTagOf(state.history, spec.image, tag);
+        const digest = onNas ? undefined : pulledDigestOf(state.history, spec.image, tag);
+        const again = onNas
+            ? undefined
+            : imageSourceKind(source).reobtain({
+                image: spec.image,
+                tag,
+                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+                ...(pulledAs ? { pulled: pulledAs } : {}),
+                ...(digest ? { digest } : {}),
+            });
+        if (again) {
+            // the credentials go only to the registry the inputs name, whatever a service's image in the history says
+            if (again.login && registryOf(spec.image) !== again.login.server)
+                throw new Error(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${again.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`);
+            const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
+            if (same)
+                same.services.push(name);
+            else {
+                pulls.push({
+                    ref: again.ref,
+                    target: `${spec.image}:${tag}`,
+                    services: [name],
+                    authDir: again.authDir,
+                    ...(again.login ? { login: again.login } : {}),
+                    ...(state.answers.platform ? { platform: state.answers.platform } : {}),
+                });
+                progress.warn(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from ${again.from} before anything changes`);
+            }
+        }
+        else if (!onNas)
+            throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+        progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
+        // a restore recreates the services on the restored data, as force does
+        if (now !== tag || settings.force || settings.restoreBackup)
+            moves.push({ spec, tag, fallback: now });
+    }
+    progress.step('Checking current deployment');
+    for (const s of all)
+        progress.detail(`${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`);
+    const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
+    const outputsFor = (running) => {
+        const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
+        const tagOf = (n) => running.get(n) ?? current.get(n) ?? '';
+        return {
+            DEPLOYED_BACKEND_TAG: tagOf(first.name),
+            PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
+            BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
+            DEPLOYED_SERVICES: deploy_services_deployedServices(all, all.map((s) => tagOf(s.name)), all.map((s) => current.get(s.name) ?? '')),
+        };
+    };
+    if (moves.length === 0) {
+        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`);
+        await nas.finish('noop', { detail: 'already running' });
+        const outputs = outputsFor(new Map());
+        progress.results('ROLLBACK NOT NEEDED', outputs);
+        return { ok: true, outputs };
+    }
+    // One deployment for one release: services sent each to its own previous release may land on several.
+    const targets = [...new Set(moves.map((m) => m.tag))];
+    const envFile = servicesEnvFile(settings, conn.repoPath, state.history, {
+        moves,
+        running: all.map((s) => current.get(s.name) ?? ''),
+    });
+    if (settings.restoreBackup === 'auto' && targets.length > 1)
+        throw new Error(`Input 'restore-backup': auto restores the backup taken while one release ran, but the services go back to ${targets.length} releases (${targets.join(', ')}): name the backup to restore by its id, or a tag. Nothing was changed.`);
+    const restore = settings.restoreBackup
+        ? await backupToRestore(nas, progress, {
+            dir: settings.backupDir,
+            restoreBackup: settings.restoreBackup,
+            tag: targets[0],
+        })
+        : undefined;
+    if (targets.length === 1)
+        await startRollbackDeployment(nas, context, {
+            inputs: settings.deployment,
+            repo: conn.repoPath,
+            history: state.history,
+            tag: targets[0],
+            description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
+        });
+    else if (settings.deployment.environment)
+        progress.warn(`The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`);
+    const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
+    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
+    const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        moves,
+        others: all
+            .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
+            .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
+        healthTimeout: target.healthTimeout,
+        force: settings.force,
+        named: !!settings.tag,
+        record,
+        steps,
+        // only the pulls of services that move (a service already on its tag has its image)
+        pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
+        ...(envFile ? { envFile } : {}),
+        ...(restore
+            ? {
+                restore: {
+                    plan: {
+                        dir: settings.backupDir,
+                        id: restore.id,
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: all.find((s) => s.container)?.container ?? '',
+                        items: restore.manifest.items,
+                        image: settings.backupImage,
+                        // every application service of the release stops for the restore, never a database it restores
+                        apps: servicesApps(all, {
+                            databases: restore.manifest.items
+                                .filter((i) => i.kind !== 'volume')
+                                .map((i) => ({ service: i.source })),
+                        }),
+                    },
+                    safety: { tag: moves[0].fallback, commit: '', reason: `safety before restore ${restore.id}` },
+                },
+            }
+            : {}),
+    }));
+    const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
+    const restoreOutputs = restore
+        ? {
+            RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+            SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+        }
+        : {};
+    const outputs = { ...outputsFor(running), ...restoreOutputs };
+    const ended = restore
+        ? restoreEnded(released.code, {
+            id: restore.id,
+            began: released.values.restoreBegan,
+            undone: released.values.restoreUndone,
+            safety: restoreOutputs.SAFETY_BACKUP_ID,
+            running: 'what ran before',
+            stopped: 'every service of the release',
+        })
+        : undefined;
+    if (restore && ended) {
+        await nas.finish('failure', { backup: restore.id, detail: ended.detail });
+        const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: { ...outputsFor(new Map()), ...restoreOutputs }, error: why };
+    }
+    if (released.code === BackendExit.RegistryLoginFailed ||
+        released.code === BackendExit.PullFailed ||
+        released.code === BackendExit.PlatformMismatch) {
+        const mismatch = released.code === BackendExit.PlatformMismatch;
+        await nas.finish('failure', { detail: mismatch ? 'image of another platform' : 'image pull failed' });
+        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
+            ? `logging in to ${pulls[0]?.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
+            : mismatch
+                ? `an image of ${pulls.map((p) => p.ref).join(' or ')} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${state.answers.platform ?? 'another'}`
+                : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    if (released.code === BackendExit.EnvFileFailed) {
+        await nas.finish('failure', { detail: 'environment file not written' });
+        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before any container changed: ${settings.envFile.path} could not be written. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    const hookFailure = rollbackHookFailure(released.code, `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`);
+    if (hookFailure) {
+        await nas.finish('failure', { detail: hookFailure.detail });
+        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
+        const data = restore && released.values.restoreBegan
+            ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+            : undefined;
+        const failed = released.code === BackendExit.RollbackFailed
+            ? 'health check failed and putting back failed'
+            : `health check failed: ${released.values.failed.join(', ')}`;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            ...(restore ? { backup: restore.id } : {}),
+            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name)
+                ? [
+                    [
+                        m.spec.name,
+                        serviceRecord(m.spec, running.get(m.spec.name) ?? '', pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? '')),
+                    ],
+                ]
+                : [])),
+            detail: data ? `${failed}, ${data.detail}` : failed,
+        });
+        const said = servicesFailure(`rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`, moves.map((m) => m.spec), released.values, released.code, released.tail).replace(/^The release /, 'The ');
+        const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
+        progress.fail(why);
+        return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
+    }
+    await nas.finish('success', restore ? { backup: restore.id } : {});
+    progress.results('ROLLBACK COMPLETE', {
+        ...Object.fromEntries(moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`])),
+        ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
+    });
+    await progress.platform.addSummary(`### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
+        .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
+        .join('\n')}\n\nOn ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
@@ -75692,7 +70068,20 @@ const BEFORE_START = new Set([
     BackendExit.BuildFailed,
     BackendExit.ImageMissingAfterBuild,
     BackendExit.PreDeployFailed,
+    BackendExit.EnvFileFailed,
     BlueGreenExit.BlueGreenStateChanged,
+    BackendExit.BackupFailed,
+    ImageExit.RegistryLoginFailed,
+    ImageExit.PullFailed,
+    ImageExit.ImageNotTransferred,
+    ImageExit.PlatformMismatch,
+]);
+/** The image exits among them: the image could not be obtained (the history says how). */
+const IMAGE_EXITS = new Set([
+    ImageExit.RegistryLoginFailed,
+    ImageExit.PullFailed,
+    ImageExit.ImageNotTransferred,
+    ImageExit.PlatformMismatch,
 ]);
 /** Why the live colour kept serving, for the history and the annotation. */
 function refusal(code) {
@@ -75735,7 +70124,8 @@ function ending(o, phase) {
             color: values.liveColor,
         };
     }
-    const kept = LIVE_KEPT.has(code);
+    // a watch's rollback switched back to the colour that served before, and stops the new one
+    const kept = LIVE_KEPT.has(code) || code === BackendExit.WatchRolledBack;
     const outputs = {
         DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
         PREVIOUS_BACKEND_TAG: o.previous,
@@ -75779,25 +70169,106 @@ function ending(o, phase) {
         error: `${o.what} failed: ${failureOf(phase.tail, code)}`,
     };
 }
+/**
+ * The watch step's report in a blue-green release's ending: WATCH_STATUS and WATCH_REPORT, and when the watch
+ * ended the release, its history detail (the phase wrote a switch back's line itself, word for word) and error.
+ */
+async function watchEnding(end, progress, released, o) {
+    const watch = await reportWatch(progress, released.code, released.values.watch);
+    Object.assign(end.outputs, watch.outputs);
+    if (!watch.ended || end.outcome === 'success')
+        return;
+    const what = `The release ${o.ref} passed its health check but its metrics watch failed: ${watchFailure(released.values.watch ?? NO_WATCH)}.`;
+    const code = released.code;
+    if (code === BackendExit.WatchRolledBack) {
+        end.detail = WATCH_ROLLBACK_DETAIL;
+        end.error = `${what} The proxy was switched back to the ${o.live} colour (${o.image}:${o.previous}), which serves again; the new colour stops once its requests are answered.`;
+    }
+    else if (code === BackendExit.FailedWithoutFallback) {
+        end.detail = 'watch breached, nothing to roll back to';
+        end.error = `${what} ${o.live ? 'auto-rollback is off' : 'No colour served before it'}: it is left serving, for inspection.`;
+    }
+    else if (code === BlueGreenExit.BlueGreenSwitchBackFailed) {
+        end.error = `INCIDENT: ${what} Switching the proxy back to the ${o.live} colour failed: the proxy still sends requests to the ${end.color} colour (${o.ref}), kept running and recorded as live, and the ${o.live} colour runs beside it. ${failureOf(released.tail, code)}`;
+    }
+}
 /** deploy-backend with strategy blue-green. */
 async function deployBlueGreen(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, blueGreen: bg } = settings;
+    const { conn, target, checkout, blueGreen: bg, source } = settings;
     const steps = BLUE_GREEN_DEPLOY_STEPS;
     progress.banner('Backend Deployment - blue-green behind the proxy');
-    progress.plan(steps.count);
+    progress.plan(steps.count + runnerSteps(source, settings.services.length ? distinctImages(settings.services).length : 1));
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+    // several services: each runs in both colours, the first behind the proxy; the others of the file are shared
+    const specs = settings.services.length ? colorSpecs(settings.services, target) : undefined;
+    const names = specs?.map((s) => s.name) ?? [target.service];
+    const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [
+        ...new Set(specs?.map((s) => s.tagVariable) ?? [target.tagVariable]),
+    ]);
+    const preflightServices = (specs ?? [target]).map((s) => ({
+        name: 'name' in s ? s.name : target.service,
+        tagVariable: s.tagVariable,
+    }));
+    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source, volumes, {
+        repo: conn.repoPath,
+        file: target.composeFile,
+        services: preflightServices,
+        blueGreen: { portVariable: bg.portVariable },
+    }));
     const { commit, subject, live } = state.answers;
-    const previous = live ? colorTag(target.image, state.answers.colors[live]) : '';
+    const previousOf = specs ? liveTags(state.answers, specs) : [];
+    const previous = specs
+        ? (previousOf.find(Boolean) ?? '')
+        : live
+            ? colorTag(target.image, state.answers.colors[live])
+            : '';
     reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}${previous ? ` (${target.image}:${previous})` : ''}.`);
     reportInProgress(progress, state.inProgress);
     describeColors(progress, target.image, state.answers);
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
+    const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+        file: target.composeFile,
+        services: names,
+        what: 'deploy-backend',
+        update: { tag, commit, previous },
+    });
+    if (refused)
+        return refused;
+    const misfit = await refuseComposeFile(nas, progress, state.answers, {
+        file: target.composeFile,
+        commit,
+        tag,
+        services: preflightServices,
+        blueGreen: { portVariable: bg.portVariable },
+        image: (name) => specs?.find((s) => s.name === name)?.image ?? target.image,
+    });
+    if (misfit)
+        return misfit;
+    // each distinct image built once: the first as the single service's, the others after it
+    const built = distinctImages(settings.services);
+    // no container name in the history: a colour's containers are found by compose's labels
+    const record = specs
+        ? Object.fromEntries(settings.services.map((s) => [s.name, serviceRecord({ ...s, container: '' }, tag)]))
+        : undefined;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+    const platform = state.answers.platform ?? '';
+    // the image is on the NAS before the phase starts the idle colour
+    const fromRunner = await imagesFromRunner(nas, progress, source, {
+        images: specs
+            ? built
+            : [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+        tag,
+        commit,
+        ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+        inventory: () => state.answers.inventory ?? [],
+        ...(platform ? { platform } : {}),
+    });
+    if (!fromRunner.ok)
+        return runnerFailed(nas, progress, { tag, commit }, fromRunner);
     const released = await nas.runPhase(blueGreenReleasePhase(nas.render, {
         repo: conn.repoPath,
-        target,
+        target: built.length ? { ...target, image: built[0].image } : target,
         bg,
         tag,
         live,
@@ -75805,41 +70276,101 @@ async function deployBlueGreen(settings, nas, { progress, deployment }) {
         checkout,
         commit,
         subject,
-        buildContext: settings.buildContext,
-        dockerfile: settings.dockerfile,
+        ...(specs ? { services: specs.map((s) => ({ ...s, tag })), record, moreImages: built.slice(1) } : {}),
+        buildContext: built.length ? built[0].buildContext : settings.buildContext,
+        dockerfile: built.length ? built[0].dockerfile : settings.dockerfile,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
         ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
         listImages: settings.keepImages > 0,
+        ...(settings.backups.enabled
+            ? {
+                backup: {
+                    // the shared services (the database) run under the compose file's own project, beside the colours
+                    plan: backupPlan(settings.backups, {
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: target.container,
+                        found: { project: composeProject(target.composeFile), containers: {} },
+                    }),
+                    label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+                    restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+                },
+            }
+            : {}),
+        ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
+        source,
+        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        ...(platform ? { platform } : {}),
+        ...envFileOf(settings.envFile, conn.repoPath),
     }));
+    const backupOutputs = settings.backups.enabled
+        ? {
+            BACKUP_ID: released.values.backup?.id ?? '',
+            BACKUP_PATH: released.values.backup?.path ?? '',
+            BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+        : {};
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
-        await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
+        const image = IMAGE_EXITS.has(released.code);
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous,
+            detail: image ? beforeRecreateDetail(released.code) : 'failed before the idle colour started',
+        });
+        const imageProblem = imageSourceKind(source).failure(target.image, tag, released.code, {
+            image: released.values.imagePlatform ?? '',
+            nas: platform,
+        });
         return {
             ok: false,
             outputs: {},
-            error: `deploy-backend failed before any colour changed: ${failureOf(released.tail, released.code)}`,
+            error: `deploy-backend failed before any colour changed: ${imageProblem ? `${imageProblem}. ` : ''}${failureOf(released.tail, released.code)}`,
         };
     }
     const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: proxyToCheck(bg) }, released);
+    Object.assign(end.outputs, backupOutputs);
+    if (settings.watch)
+        await watchEnding(end, progress, released, { ref, image: target.image, live, previous });
+    if (specs) {
+        end.outputs.DEPLOYED_SERVICES = deploy_services_deployedServices(settings.services, settings.services.map(() => end.outputs.DEPLOYED_BACKEND_TAG ?? ''), previousOf);
+        if (end.error)
+            end.error += failedServicesText(released.values);
+    }
     if (end.outcome !== 'success') {
+        // a refused release's data, put back or not (auto-rollback-restore)
+        const data = fallbackData(released.values, live ? `the ${live} colour` : '');
+        if (data)
+            progress.warn(data.text);
+        const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
         await nas.finish(end.outcome, {
             tag,
             commit,
             previous,
-            ...(end.detail ? { detail: end.detail } : {}),
+            ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
             ...(end.color ? { color: end.color } : {}),
         });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
+        progress.fail(error ?? '');
+        return { ok: false, outputs: end.outputs, error };
     }
     const idle = live ? otherColor(live) : 'blue';
     await nas.finish('success', { tag, commit, previous, color: idle });
+    if (settings.backups.enabled && !nas.dryRun && released.values.backups)
+        await pruneBackups(nas, progress, {
+            dir: settings.backups.dir,
+            keep: settings.backups.keep,
+            running: tag,
+            history: withDeploy(state.history, nas.run, { tag, commit, previous }),
+            entries: released.values.backups,
+        });
     const images = released.values.images;
     if (settings.keepImages > 0 && images) {
         const history = withDeploy(state.history, nas.run, { tag, commit, previous });
         // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
         await cleanupImages(nas, progress, {
             image: target.image,
+            repo: conn.repoPath,
             keep: settings.keepImages,
             running: tag,
             rollbackTarget: previous || previousRelease(state.history, 'backend', tag),
@@ -75861,20 +70392,59 @@ async function rollbackBlueGreen(settings, nas, context) {
     progress.banner('Backend Rollback - blue-green behind the proxy');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
+    const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [target.tagVariable]);
+    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image), { ...volumes, rev: 'HEAD' }));
     const { live, inventory } = state.answers;
     const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
     reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
     reportInProgress(progress, state.inProgress);
     describeColors(progress, target.image, state.answers);
+    // a release of several services is rolled back per service: the idle colour starts with every one of them
+    const known = servicesOfLastRelease(state.history);
+    const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+        file: target.composeFile,
+        services: known.size ? [...known.keys()] : [target.service],
+        what: 'rollback-backend',
+        update: { previous: current },
+    });
+    if (refused)
+        return refused;
+    if (settings.services.length || known.size) {
+        const chosen = await colorServicesRollback(settings, nas, context, state, known);
+        if ('done' in chosen)
+            return chosen.done;
+        // the backup is the one taken while the first moved service's target ran (name it by id when they differ)
+        const restore = settings.restoreBackup
+            ? await backupToRestore(nas, progress, {
+                dir: settings.backupDir,
+                restoreBackup: settings.restoreBackup,
+                tag: chosen.plan.tag,
+            })
+            : undefined;
+        return switchToRollback(settings, nas, context, { ...chosen.plan, ...(restore ? { restore } : {}) });
+    }
     const available = datedTags(inventory, state.history);
     const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
-    if (!inventory.some((t) => t.tag === tag))
-        throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-    progress.ok('Image exists');
-    if (current === tag) {
+    // a target the NAS no longer has is got back in the phase (pulled again), before anything changes
+    let pull;
+    if (!inventory.some((t) => t.tag === tag)) {
+        pull = reobtainTarget(progress, settings.source, {
+            image: target.image,
+            tag,
+            history: state.history,
+            authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        });
+        if (!pull)
+            throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+    }
+    else
+        progress.ok('Image exists');
+    const restore = settings.restoreBackup
+        ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+        : undefined;
+    if (current === tag && !restore) {
         progress.ok(`${ref} is already live (${live}): nothing to do`);
         await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
         const outputs = {
@@ -75889,6 +70459,23 @@ async function rollbackBlueGreen(settings, nas, context) {
     const idle = live ? otherColor(live) : 'blue';
     if (colorTag(target.image, state.answers.colors[idle]) === tag)
         progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+    return switchToRollback(settings, nas, context, {
+        history: state.history,
+        tag,
+        current,
+        ref,
+        live,
+        idle,
+        ...(pull ? { pull } : {}),
+        ...(restore ? { restore } : {}),
+    });
+}
+/** The rollback's phase, decided: starts the idle colour at the target (all its services), switches, reports. */
+async function switchToRollback(settings, nas, context, o) {
+    const { progress } = context;
+    const { conn, target, blueGreen: bg } = settings;
+    const { tag, current, ref, live, idle, pull, restore } = o;
+    const state = { history: o.history };
     await startRollbackDeployment(nas, context, {
         inputs: settings.deployment,
         repo: conn.repoPath,
@@ -75904,10 +70491,72 @@ async function rollbackBlueGreen(settings, nas, context) {
         live,
         previous: current,
         named: !!settings.tag,
+        ...(pull ? { pull } : {}),
+        ...(o.services ? { services: o.services, record: o.record } : {}),
         ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
         ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
         hookNames: ROLLBACK_HOOKS,
+        // the target's kept file comes back (or env-file-content is written), also for a switch to a warm colour
+        ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
+        ...(restore
+            ? {
+                restore: {
+                    plan: {
+                        dir: settings.backupDir,
+                        id: restore.id,
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: target.container,
+                        items: restore.manifest.items,
+                        image: settings.backupImage,
+                        apps: colorApps(target, o.services?.map((s) => s.name)),
+                        project: composeProject(target.composeFile),
+                    },
+                    safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+                },
+            }
+            : {}),
     }));
+    const pullFailed = pull && reobtainFailure(pull, released.code);
+    if (pullFailed) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            detail: 'image pull failed',
+            ...(live ? { color: live } : {}),
+        });
+        const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: {}, error: why };
+    }
+    const restoreOutputs = restore
+        ? {
+            RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+            SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+        }
+        : {};
+    const ended = restore
+        ? restoreEnded(released.code, {
+            id: restore.id,
+            began: released.values.restoreBegan,
+            undone: released.values.restoreUndone,
+            safety: restoreOutputs.SAFETY_BACKUP_ID,
+            running: live ? `the ${live} colour` : 'what ran',
+            stopped: live ? `the ${live} colour` : 'nothing',
+        })
+        : undefined;
+    if (restore && ended) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            backup: restore.id,
+            detail: ended.detail,
+            ...(live ? { color: live } : {}),
+        });
+        const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: restoreOutputs, error: why };
+    }
     const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
     if (hookFailure) {
         await nas.finish('failure', {
@@ -75932,82 +70581,38 @@ async function rollbackBlueGreen(settings, nas, context) {
     }
     const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) }, released);
     delete end.outputs.ROLLED_BACK;
+    if (o.outputs)
+        Object.assign(end.outputs, end.outcome === 'success' ? o.outputs : {});
+    if (end.error)
+        end.error += failedServicesText(released.values);
+    Object.assign(end.outputs, restoreOutputs);
     if (end.outcome !== 'success') {
+        // the live colour serves on: on the data of before, put back from the safety backup, or not
+        const data = restore && released.values.restoreBegan
+            ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+            : undefined;
+        const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
         await nas.finish(end.outcome, {
             tag,
             previous: current,
-            ...(end.detail ? { detail: end.detail } : {}),
+            ...(restore ? { backup: restore.id } : {}),
+            ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
             ...(end.color ? { color: end.color } : {}),
         });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
+        progress.fail(error ?? '');
+        return { ok: false, outputs: end.outputs, error };
     }
-    await nas.finish('success', { color: idle });
+    await nas.finish('success', { color: idle, ...(restore ? { backup: restore.id } : {}) });
     progress.results('ROLLBACK COMPLETE', {
         'Previous image': current ? `${target.image}:${current}` : '(none)',
         'Current image': ref,
         LIVE_COLOR: idle,
+        ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
         ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
     });
     progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
     await progress.platform.addSummary(`### Backend rolled back (blue-green)\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}; the ${idle} colour is live.\n`);
     return { ok: true, outputs: end.outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
-/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
-function jsonValue(v) {
-    if (Number.isFinite(v))
-        return v;
-    if (Number.isNaN(v))
-        return 'NaN';
-    return v > 0 ? '+Inf' : '-Inf';
-}
-function showValue(v) {
-    if (v === undefined)
-        return '(none)';
-    const j = jsonValue(v);
-    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
-}
-function jsonSample(s) {
-    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
-}
-/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
-function watchReportJson(status, watch) {
-    return JSON.stringify({
-        status,
-        guards: watch.guards.map((g) => ({
-            name: g.name,
-            query: g.query,
-            condition: g.condition,
-            worst: g.worst === undefined ? null : jsonValue(g.worst),
-            breached: g.breached,
-            errors: g.errors,
-            samples: g.samples.map(jsonSample),
-        })),
-    });
-}
-/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
-function valuesOverTime(g, last = 20) {
-    const shown = g.samples.slice(-last);
-    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
-    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
-}
-/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
-function watchFailure(watch) {
-    const g = watch.guard;
-    if (!g)
-        return 'the metrics watch failed';
-    const what = watch.status === 'query-failed'
-        ? `the query of guard ${g.name} failed and on-query-error is fail`
-        : `guard ${g.name} breached (${g.condition})`;
-    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
-}
-/** The job summary's table: each guard's worst value. */
-function watchSummary(status, watch) {
-    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`);
-    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@lezer/common/dist/index.js
@@ -81516,737 +76121,7 @@ function promqlSyntaxError(expression) {
     return at === undefined ? undefined : { at, near: expression.slice(at, at + 20) };
 }
 
-;// CONCATENATED MODULE: ./src/release/backend/preflight.ts
-
-/**
- * The compose preflight's verdict, before anything changes: a compose file at
- * the released commit that misses a service or ignores its tag variable ends
- * the release here, recorded, with the line to write; one compose could not
- * read is a warning (it may need what the release writes, its environment file).
- */
-async function refuseComposeFile(nas, progress, found, c) {
-    const compose = found.compose ?? { read: 'unknown' };
-    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
-    if (compose.read === 'unreadable') {
-        progress.warn(`compose config could not read ${at}, so its services were not checked: ${compose.error}`);
-        return undefined;
-    }
-    const problems = composeProblems(compose, c);
-    if (!problems.length) {
-        if (compose.read === 'ok')
-            progress.ok(`${at}: ${c.services.map((s) => `service ${s.name} reads ${s.tagVariable}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`);
-        return undefined;
-    }
-    const why = `The compose file does not fit the release: ${problems.join('; ')}. Nothing was changed (the checkout, the images and the containers are as they were).`;
-    progress.fail(why);
-    await nas.finish('failure', { tag: c.tag, commit: c.commit, detail: 'compose file refused by the preflight' });
-    return { ok: false, outputs: {}, error: `deploy-backend failed before anything changed: ${why}` };
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = require("node:child_process");
-;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
-
-const BLOCK = 512;
-const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
-/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
-function entrySize(header) {
-    const field = header.subarray(124, 136);
-    if (field[0] & 0x80) {
-        let n = field[0] & 0x7f;
-        for (let i = 1; i < field.length; i++)
-            n = n * 256 + field[i];
-        return n;
-    }
-    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-    return text ? parseInt(text, 8) : 0;
-}
-function field(header, from, to) {
-    const end = header.indexOf(0, from);
-    return header.toString('utf8', from, end < 0 || end > to ? to : end);
-}
-/** `path=` of a PAX extended header's records, if any. */
-function paxPath(data) {
-    let at = 0;
-    let path;
-    while (at < data.length) {
-        const space = data.indexOf(0x20, at);
-        if (space < 0)
-            break;
-        const length = parseInt(data.toString('latin1', at, space), 10);
-        if (!(length > 0))
-            break;
-        const record = data.toString('utf8', space + 1, at + length - 1);
-        if (record.startsWith('path='))
-            path = record.slice(5);
-        at += length;
-    }
-    return path;
-}
-/**
- * Leaves out of a `docker save` archive the layer blobs the NAS already has.
- * An archive of Docker 25 or later (OCI layout) names each layer
- * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
- * blob is the uncompressed tar); `docker load` looks a layer up by its chain
- * and reads its file only when it is missing, so leaving out a layer the NAS
- * has changes nothing it loads. Everything else (the manifests, the config,
- * the layers of an older engine's layout, whose names say nothing of their
- * content) passes through unchanged. A streaming filter: it holds at most one
- * header and its extended header, never an entry's data.
- */
-class LayerFilter extends external_node_stream_.Transform {
-    skip;
-    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
-    remaining = 0;
-    keep = true;
-    pending = [];
-    pendingLength = 0;
-    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
-    extension = [];
-    extensionPath;
-    /** Reading an extended header's data: it is held, not passed. */
-    readingExtension;
-    ended = false;
-    dropped = 0;
-    droppedBytes = 0;
-    constructor(skip) {
-        super();
-        this.skip = skip;
-    }
-    _transform(chunk, _enc, done) {
-        let at = 0;
-        while (at < chunk.length) {
-            if (this.ended) {
-                this.push(chunk.subarray(at));
-                break;
-            }
-            if (this.remaining > 0) {
-                const n = Math.min(this.remaining, chunk.length - at);
-                const piece = chunk.subarray(at, at + n);
-                if (this.readingExtension)
-                    this.readingExtension.data.push(Buffer.from(piece));
-                else if (this.keep)
-                    this.push(piece);
-                else
-                    this.droppedBytes += n;
-                this.remaining -= n;
-                at += n;
-                if (this.remaining === 0 && this.readingExtension)
-                    this.endExtension();
-                continue;
-            }
-            // a header block, perhaps split between chunks
-            const need = BLOCK - this.pendingLength;
-            const piece = chunk.subarray(at, at + need);
-            this.pending.push(Buffer.from(piece));
-            this.pendingLength += piece.length;
-            at += piece.length;
-            if (this.pendingLength < BLOCK)
-                break;
-            const header = Buffer.concat(this.pending, BLOCK);
-            this.pending = [];
-            this.pendingLength = 0;
-            this.header(header);
-        }
-        done();
-    }
-    _flush(done) {
-        if (this.pendingLength)
-            this.push(Buffer.concat(this.pending));
-        done();
-    }
-    header(header) {
-        if (header.every((b) => b === 0)) {
-            // the end of the archive: whatever follows is passed as it is
-            for (const e of this.extension)
-                this.push(e);
-            this.extension = [];
-            this.push(header);
-            this.ended = true;
-            return;
-        }
-        const size = entrySize(header);
-        const padded = Math.ceil(size / BLOCK) * BLOCK;
-        const type = String.fromCharCode(header[156]);
-        if (type === 'x' || type === 'L') {
-            this.extension.push(header);
-            this.readingExtension = { kind: type, size, data: [] };
-            this.remaining = padded;
-            if (padded === 0)
-                this.endExtension();
-            return;
-        }
-        const prefix = field(header, 345, 500);
-        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-        const blob = LAYER_BLOB.exec(name);
-        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
-        if (this.keep) {
-            for (const e of this.extension)
-                this.push(e);
-            this.push(header);
-        }
-        else {
-            this.dropped += 1;
-            this.droppedBytes += BLOCK;
-        }
-        this.extension = [];
-        this.extensionPath = undefined;
-        this.remaining = padded;
-    }
-    endExtension() {
-        const ext = this.readingExtension;
-        this.readingExtension = undefined;
-        const data = Buffer.concat(ext.data);
-        this.extension.push(data);
-        const body = data.subarray(0, ext.size);
-        if (ext.kind === 'x')
-            this.extensionPath = paxPath(body) ?? this.extensionPath;
-        else
-            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
-    }
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
-
-
-function compress(data, options) {
-    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
-}
-/**
- * gzip in blocks compressed side by side on libuv's thread pool, as pigz
- * does: each block is a gzip member of its own, and a stream of members is
- * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
- * output keeps the input's order; at most `inFlight` blocks are held, so
- * memory stays bounded and backpressure reaches the producer. Compression is
- * the runner's slowest step of a transfer, and one deflate stream keeps one
- * core busy while the others wait.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    options;
-    block = [];
-    blockLength = 0;
-    queue = [];
-    constructor(options = { level: 6 }) {
-        super();
-        this.options = options;
-    }
-    get blockSize() {
-        return this.options.blockSize ?? 1 << 20;
-    }
-    _transform(chunk, _enc, done) {
-        this.block.push(chunk);
-        this.blockLength += chunk.length;
-        if (this.blockLength < this.blockSize)
-            return done();
-        this.dispatch();
-        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
-    }
-    _flush(done) {
-        if (this.blockLength > 0)
-            this.dispatch();
-        this.emitUntil(0).then(() => done(), done);
-    }
-    dispatch() {
-        const data = Buffer.concat(this.block, this.blockLength);
-        this.block = [];
-        this.blockLength = 0;
-        const compressed = compress(data, { level: this.options.level });
-        compressed.catch(() => undefined); // reported when its turn comes
-        this.queue.push(compressed);
-    }
-    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
-    async emitUntil(limit) {
-        while (this.queue.length > limit)
-            this.push(await this.queue.shift());
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runner/docker.ts
-
-
-
-
-
-
-async function output(args, cwd) {
-    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
-    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
-/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
-async function builderOf() {
-    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
-    if (version.code !== 0)
-        return { buildx: false, cache: false };
-    const inspect = await output(['buildx', 'inspect']);
-    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
-    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
-    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
-    return { buildx: true, cache: exports && service };
-}
-/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
-function buildArgs(o, builder) {
-    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
-    if (!builder.buildx)
-        return ['build', '--tag', o.ref, ...file, o.context];
-    const cache = builder.cache
-        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
-        : [];
-    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
-}
-/** The workspace the runner checked the repository out in: build paths are relative to it. */
-function workspace() {
-    return process.env.GITHUB_WORKSPACE || process.cwd();
-}
-function inWorkspace(path) {
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
-}
-/** The commit checked out in the workspace, or '' when it is not a git checkout. */
-async function workspaceCommit() {
-    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
-        ignoreReturnCode: true,
-        silent: true,
-    }).catch(() => ({ exitCode: 1, stdout: '' }));
-    return r.exitCode === 0 ? r.stdout.trim() : '';
-}
-/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
-async function runnerPlatform() {
-    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
-        code: 1,
-        stdout: '',
-        stderr: '',
-    }));
-    return r.code === 0 ? r.stdout.trim() : '';
-}
-/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
-async function buildOnRunner(o, print, known) {
-    const builder = known ?? (await builderOf());
-    const args = buildArgs(o, builder);
-    const r = await getExecOutput('docker', args, {
-        ignoreReturnCode: true,
-        silent: true,
-        cwd: workspace(),
-        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
-    });
-    return { code: r.exitCode, args };
-}
-/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
-async function imageLayers(ref) {
-    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
-    if (r.code !== 0)
-        return [];
-    return r.stdout
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((d) => d.replace(/^sha256:/, ''));
-}
-/** Counts the bytes that pass. */
-class Counter extends external_node_stream_.Transform {
-    bytes = 0;
-    _transform(chunk, _enc, done) {
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-}
-/**
- * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
- * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
- * It ends only once docker save has exited 0, and fails otherwise, so a
- * consumer never takes a cut archive for a whole one. `onProgress` is called
- * every `everyMs` while it runs, and `stats` once it has ended.
- */
-function saveImage(ref, o) {
-    const started = Date.now();
-    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-        if (stderr.length < 4000)
-            stderr += d.toString();
-    });
-    const exited = new Promise((resolve) => {
-        child.on('error', () => resolve(127));
-        child.on('close', (code) => resolve(code ?? 1));
-    });
-    const raw = new Counter();
-    const filter = new LayerFilter(o.skip);
-    const gzip = new ParallelGzip({ level: o.level ?? 6 });
-    const sent = new Counter();
-    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
-    const out = new external_node_stream_.PassThrough({
-        flush(done) {
-            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
-        },
-    });
-    const stats = () => ({
-        archive: raw.bytes,
-        sent: sent.bytes,
-        skippedLayers: filter.dropped,
-        skippedBytes: filter.droppedBytes,
-        seconds: (Date.now() - started) / 1000,
-    });
-    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
-    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
-        if (timer)
-            clearInterval(timer);
-        if (err) {
-            child.kill('SIGKILL');
-            out.destroy(err);
-        }
-    });
-    return { stream: out, stats };
-}
-
-;// CONCATENATED MODULE: ./src/rules/layers.ts
-/**
- * The layers of an image that need not cross to the NAS (image-source:
- * runner): a layer is there when the NAS has an image whose
- * layers start with the same chain (the same diff IDs up to and including
- * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
- */
-function layersOnNas(image, nasChains) {
-    const strip = (d) => d.replace(/^sha256:/, '');
-    const prefixes = new Set();
-    for (const chain of nasChains) {
-        let prefix = '';
-        for (const d of chain) {
-            prefix += `${strip(d)} `;
-            prefixes.add(prefix);
-        }
-    }
-    const present = new Set();
-    const missing = new Set();
-    let prefix = '';
-    for (const d of image.map(strip)) {
-        prefix += `${d} `;
-        (prefixes.has(prefix) ? present : missing).add(d);
-    }
-    // A blob that one position needs cannot be left out for another that has it.
-    for (const d of missing)
-        present.delete(d);
-    return present;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
-
-
-
-
-/** The step the runner adds to a release whose image it builds. */
-const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
-const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
-/**
- * Puts one image on the NAS from the runner: builds it with the runner's
- * docker, then streams `docker save` (without the layers the NAS has,
- * gzip-compressed) into `docker load` on the NAS over the SSH connection the
- * release already holds. Nothing on the NAS changes but its image store: the
- * release phase recreates afterwards. A stream that leaves layers out and
- * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
- */
-async function imageFromRunner(nas, progress, p) {
-    const ref = `${p.image}:${p.tag}`;
-    progress.step(p.step ?? RUNNER_STEP);
-    if (p.inventory.some((t) => t.tag === p.tag)) {
-        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
-        return { ok: true };
-    }
-    if (nas.dryRun) {
-        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
-        return { ok: true };
-    }
-    const checkedOut = await workspaceCommit();
-    if (checkedOut && checkedOut !== p.commit)
-        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
-    if (!checkedOut)
-        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
-    const builder = await builderOf();
-    const own = p.platform ? await runnerPlatform() : '';
-    // another architecture is built through buildx, its RUN steps under QEMU's emulation
-    const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
-    if (foreign && !builder.buildx)
-        return fail(`The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`, 'runner cannot build for the NAS platform');
-    const target = p.platform ? ` for ${p.platform}` : '';
-    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
-    const built = await buildOnRunner({
-        ref,
-        context: inWorkspace(p.context),
-        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
-        cacheScope: p.image,
-        ...(p.platform ? { platform: p.platform } : {}),
-    }, (line) => progress.platform.remote([line]), builder);
-    progress.platform.endGroup();
-    if (built.code !== 0)
-        return fail(`The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`, 'build on the runner failed');
-    progress.ok(`Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`);
-    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
-    let sent = await send(nas, progress, ref, skip);
-    if (!sent.ok && skip.size > 0) {
-        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
-        sent = await send(nas, progress, ref, new Set());
-    }
-    if (!sent.ok)
-        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
-    const s = sent.stats;
-    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
-    return { ok: true, sent: s };
-}
-async function send(nas, progress, ref, skip) {
-    const save = saveImage(ref, {
-        skip,
-        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
-    });
-    try {
-        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
-        if (loaded.code !== 0 || !loaded.values.loaded)
-            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
-        return { ok: true, stats: save.stats() };
-    }
-    catch (err) {
-        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
-    }
-}
-function fail(error, detail) {
-    return { ok: false, error, detail };
-}
-/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
-async function runnerFailed(nas, progress, release, failed) {
-    progress.fail(failed.error);
-    await nas.finish('failure', { ...release, detail: failed.detail });
-    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-const KNOWN_EXITS = new Set(Object.values(BackendExit));
-/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
-function deploy_services_deployedServices(services, running, previous) {
-    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
-}
-/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
-function servicesFailure(tag, services, values, code, tail) {
-    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
-    const logs = values.failed
-        .map((name) => {
-        const text = values.failedLogs.get(name);
-        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
-    })
-        .join('');
-    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-    if (code === BackendExit.RolledBack)
-        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
-    if (code === BackendExit.RollbackFailed)
-        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
-    if (code === BackendExit.FailedWithoutFallback)
-        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
-    if (code === BackendExit.PreDeployFailed)
-        return 'pre-deploy failed; no container was changed';
-    return `The release ${tag} failed: ${failureOf(tail, code)}${logs}`;
-}
-/**
- * deploy-backend with several services: the same steps as a
- * single-service release, in one detached phase; every service gets the
- * release's tag, and when any fails every one goes back to what ran before.
- */
-async function deployServices(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, services, source } = settings;
-    const images = distinctImages(services);
-    progress.banner('Backend Deployment - NAS Local Tagged Build');
-    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
-    progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
-    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source, conn.composeCommand));
-    const { runningImages, commit, subject } = state.answers;
-    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
-    reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
-    reportInProgress(progress, state.inProgress);
-    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
-    const tag = datedTag(commit, new Date());
-    const platform = state.answers.platform ?? '';
-    const byName = new Map(services.map((s) => [s.name, s.image]));
-    const refused = await refuseComposeFile(nas, progress, state.answers, {
-        file: target.composeFile,
-        commit,
-        tag,
-        services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-        image: (name) => byName.get(name) ?? '',
-    });
-    if (refused)
-        return refused;
-    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-    const pulled = source.kind === 'registry' ? source.tag : undefined;
-    // What each service runs now comes back when the release fails, by its image's id (it may run another name).
-    const ids = state.answers.runningIds ?? [];
-    const fallbacks = services.map((s, i) => fallbackOf(s.image, { image: runningImages[i] ?? '', ...(ids[i] ? { id: ids[i] } : {}) }, tag));
-    const record = Object.fromEntries(services.map((s, i) => {
-        const ran = fallbacks[i].ran;
-        return [s.name, { ...serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
-    }));
-    if (source.kind === 'runner') {
-        // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
-        const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
-        for (const i of images) {
-            const ref = `${i.image}:${tag}`;
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: i.image,
-                tag,
-                commit,
-                context: i.buildContext,
-                dockerfile: i.dockerfile,
-                layers,
-                inventory: state.answers.inventory?.get(i.image) ?? [],
-                step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
-                ...(platform ? { platform } : {}),
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-            if (fromRunner.sent)
-                layers.chains.push(await imageLayers(ref));
-        }
-    }
-    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        checkout,
-        commit,
-        subject,
-        tag,
-        services,
-        previous,
-        fallbacks,
-        healthTimeout: target.healthTimeout,
-        autoRollback: settings.autoRollback,
-        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-        runLabel: `${nas.run.url} (${nas.run.actor})`,
-        record,
-        source,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-        listTags: settings.keepImages > 0,
-        ...(platform ? { platform } : {}),
-    }));
-    const firstPrevious = previous.find(Boolean) ?? '';
-    const skippedWatch = {
-        WATCH_STATUS: 'skipped',
-        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
-    };
-    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-        // an image exit names the image being obtained (and the services that run it)
-        const failedImage = images[released.values.obtaining ?? -1];
-        const imageProblem = failedImage &&
-            obtainFailure(source, failedImage.image, tag, released.code, {
-                image: released.values.imagePlatform ?? '',
-                nas: platform,
-            });
-        return {
-            ok: false,
-            outputs: {},
-            error: `deploy-backend failed before any container changed: ${imageProblem
-                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
-                : failureOf(released.tail, released.code)}`,
-        };
-    }
-    const { values } = released;
-    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
-    let running = values.running;
-    if (!reported) {
-        // The report was cut short: say only what is known, asked again.
-        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
-        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
-    }
-    const outputs = {
-        DEPLOYED_BACKEND_TAG: running[0] ?? '',
-        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
-        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
-        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-        ...skippedWatch,
-        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
-    };
-    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i]
-        ? [
-            [
-                s.name,
-                {
-                    ...serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
-                    ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
-                },
-            ],
-        ]
-        : []));
-    if (!reported) {
-        await nas.finish('failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: `release ended with exit code ${released.code}, report incomplete`,
-        });
-        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: released.code === BackendExit.PreDeployFailed
-                ? 'pre-deploy failed'
-                : released.code === BackendExit.PostDeployFailed
-                    ? 'post-deploy failed'
-                    : released.code === BackendExit.RollbackFailed
-                        ? 'release and rollback failed'
-                        : `health check failed: ${values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
-    if (settings.keepImages > 0)
-        for (const [image, inventory] of values.inventory) {
-            const users = services.filter((s) => s.image === image);
-            await cleanupImages(nas, progress, {
-                image,
-                keep: settings.keepImages,
-                running: tag,
-                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
-                inventory,
-                history: imageHistory(history, image),
-                pruneDangling: false,
-            });
-        }
-    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
-    for (const [i, s] of services.entries())
-        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
-    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
-        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
-        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
-
 ;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
-
 
 
 
@@ -82271,19 +76146,6 @@ const deploy_DEPLOY_STEPS = new Steps({ lock: 'Taking the release lock', ...RELE
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
 const deploy_KNOWN_EXITS = new Set(Object.values(BackendExit));
-/** WATCH_STATUS from how the release phase ended. */
-function watchStatusOf(code, watch) {
-    if (watch.status === 'passed' && code === 0)
-        return 'passed';
-    // A guard never answered: the release stays, but it cannot be said to have passed.
-    if (watch.status === 'inconclusive' && code === 0)
-        return 'inconclusive';
-    if (code === BackendExit.WatchRolledBack || code === BackendExit.WatchRolledBackDataNotPutBack)
-        return 'rolled-back';
-    if (watch.status === 'breached' || watch.status === 'query-failed')
-        return 'breached';
-    return 'skipped';
-}
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 const deployBackend = defineFlow({
     kind: { action: 'deploy-backend', stack: 'backend', locking: true },
@@ -82291,22 +76153,21 @@ const deployBackend = defineFlow({
     settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
     async run(settings, nas, context) {
         // Several services and blue-green take their own paths; today's single service is unchanged.
-        if (settings.services.length)
-            return deployServices(settings, nas, context);
         if (settings.blueGreen.strategy === 'blue-green')
             return deployBlueGreen(settings, nas, context);
+        if (settings.services.length)
+            return deployServices(settings, nas, context);
         const { progress, deployment } = context;
         const { conn, target, checkout } = settings;
         progress.banner('Backend Deployment - NAS Local Tagged Build');
         // An image built on the runner is one more step, on the runner, before the NAS's phase.
-        progress.plan(deploy_DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
+        progress.plan(deploy_DEPLOY_STEPS.count + runnerSteps(settings.source, 1));
         progress.step(`${deploy_DEPLOY_STEPS.text('lock')} on ${conn.host}`);
         // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
         const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source, {
             repo: conn.repoPath,
             file: target.composeFile,
             services: [{ name: target.service, tagVariable: target.tagVariable }],
-            compose: conn.composeCommand,
         }));
         const { runningImage, commit, subject } = state.answers;
         reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
@@ -82324,20 +76185,16 @@ const deployBackend = defineFlow({
         if (refused)
             return refused;
         await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
-        if (settings.source.kind === 'runner') {
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: target.image,
-                tag,
-                commit,
-                context: settings.buildContext,
-                dockerfile: settings.dockerfile,
-                layers: state.answers.layers ?? { chains: [] },
-                inventory: state.answers.inventory ?? [],
-                ...(platform ? { platform } : {}),
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-        }
+        const fromRunner = await imagesFromRunner(nas, progress, settings.source, {
+            images: [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+            tag,
+            commit,
+            ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+            inventory: () => state.answers.inventory ?? [],
+            ...(platform ? { platform } : {}),
+        });
+        if (!fromRunner.ok)
+            return runnerFailed(nas, progress, { tag, commit }, fromRunner);
         // One detached phase from checkout to health, so a hang-up cannot leave a half-done
         // checkout or recreate, and no round trip is spent between the build and the recreate.
         const previous = runningTag(target.image, runningImage);
@@ -82398,7 +76255,7 @@ const deployBackend = defineFlow({
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
             await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-            const imageProblem = obtainFailure(settings.source, target.image, tag, released.code, {
+            const imageProblem = imageSourceKind(settings.source).failure(target.image, tag, released.code, {
                 image: values.imagePlatform ?? '',
                 nas: platform,
             });
@@ -82439,19 +76296,16 @@ const deployBackend = defineFlow({
                 error: why,
             };
         }
-        const watchStatus = watchStatusOf(released.code, values.watch);
+        const watch = await reportWatch(progress, released.code, values.watch);
         const outputs = {
             DEPLOYED_BACKEND_TAG: values.running,
             PREVIOUS_BACKEND_TAG: values.previous || previous,
             BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
             ROLLED_BACK: String(values.rolledBack),
-            WATCH_STATUS: watchStatus,
-            WATCH_REPORT: watchReportJson(watchStatus, values.watch),
+            ...watch.outputs,
             ...backupOutputs,
         };
-        if (values.watch.guards.length && values.watch.status)
-            await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
-        const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
+        const watchEnded = watch.ended;
         const data = fallbackData(values, fallback.tag);
         if (data)
             progress.warn(data.text);
@@ -82521,6 +76375,7 @@ const deployBackend = defineFlow({
         if (settings.keepImages > 0)
             await cleanupImages(nas, progress, {
                 image: target.image,
+                repo: conn.repoPath,
                 keep: settings.keepImages,
                 running: tag,
                 rollbackTarget: previousRelease(state.history, 'backend', tag),
@@ -82534,231 +76389,6 @@ const deployBackend = defineFlow({
         return { ok: true, outputs };
     },
 });
-/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
-function fallbackData(values, previous) {
-    const backup = values.backup?.id ?? '';
-    const safety = values.safety?.id ?? '';
-    const on = `${previous || 'the previous release'} runs on the failed release's data`;
-    switch (values.data) {
-        case undefined:
-            return undefined;
-        case DataOutcome.Restored:
-            return {
-                detail: 'data of before restored',
-                text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
-            };
-        case DataOutcome.BackupCorrupt:
-            return {
-                detail: 'data not restored (backup corrupt)',
-                text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
-            };
-        case DataOutcome.SafetyBackupFailed:
-            return {
-                detail: 'data not restored (safety backup failed)',
-                text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
-            };
-        case DataOutcome.Undone:
-            return {
-                detail: 'data not restored (restore failed, undone)',
-                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
-            };
-        case DataOutcome.NotUndone:
-            return {
-                detail: 'data not restored (restore failed, not undone)',
-                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
-            };
-    }
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
-
-
-
-
-
-
-
-
-
-
-
-/** The services of the last release, when it was a release of several services (the history says). */
-function servicesOfLastRelease(history) {
-    const lastDeploy = [...history]
-        .reverse()
-        .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
-    return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
-}
-function specOf(name, r) {
-    return {
-        name,
-        image: r.image,
-        container: r.container,
-        tagVariable: r.tagVariable,
-        healthUrl: r.healthUrl,
-        buildContext: '.',
-        dockerfile: '',
-    };
-}
-/**
- * rollback-backend with several services: the named services (or
- * all of the release's) each to `tag`, or each to its own previous release
- * by the history; the other services are not touched. Unknown names fail
- * before anything changes, listing the services there are.
- */
-async function rollbackServices(settings, nas, state, context) {
-    const { progress } = context;
-    const { conn, target } = settings;
-    const known = servicesOfLastRelease(state.history);
-    const names = settings.services.length ? settings.services : [...known.keys()];
-    const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length || known.size === 0)
-        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
-    if (settings.restoreBackup)
-        throw new Error("Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.");
-    if (settings.envFile.content)
-        throw new Error("Input 'env-file-content': an environment file is not supported with several services yet. Nothing was changed.");
-    const all = [...known].map(([name, r]) => specOf(name, r));
-    progress.step('Verifying the images exist');
-    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
-    const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
-    const moves = [];
-    // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
-    const pulls = [];
-    const source = settings.source;
-    for (const name of names) {
-        const spec = all.find((s) => s.name === name);
-        const now = current.get(name) ?? '';
-        const tag = settings.tag || previousServiceRelease(state.history, name, now);
-        const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
-        if (!tag)
-            throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-        const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
-        if (!onNas && source.kind === 'registry') {
-            // the credentials go only to the registry the inputs name, whatever a service's image in the history says
-            if (source.login && registryOf(spec.image) !== source.login.server)
-                throw new Error(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${source.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`);
-            const pulled = `${spec.image}:${pulledTagOf(state.history, spec.image, tag) ?? tag}`;
-            // the digest it was released with: its tag may name other content by now
-            const digest = pulledDigestOf(state.history, spec.image, tag);
-            const ref = digest ? `${spec.image}@${digest}` : pulled;
-            const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
-            if (same)
-                same.services.push(name);
-            else {
-                pulls.push({
-                    ref,
-                    target: `${spec.image}:${tag}`,
-                    services: [name],
-                    authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-                    ...(source.login ? { login: source.login } : {}),
-                });
-                progress.warn(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from the registry (${pulled})${digest ? ` by the digest it was released with (${ref})` : ''} before anything changes`);
-            }
-        }
-        else if (!onNas)
-            throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-        progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
-        if (now !== tag || settings.force)
-            moves.push({ spec, tag, fallback: now });
-    }
-    progress.step('Checking current deployment');
-    for (const s of all)
-        progress.detail(`${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`);
-    const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
-    const outputsFor = (running) => {
-        const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
-        const tagOf = (n) => running.get(n) ?? current.get(n) ?? '';
-        return {
-            DEPLOYED_BACKEND_TAG: tagOf(first.name),
-            PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
-            BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
-            DEPLOYED_SERVICES: deploy_services_deployedServices(all, all.map((s) => tagOf(s.name)), all.map((s) => current.get(s.name) ?? '')),
-        };
-    };
-    if (moves.length === 0) {
-        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`);
-        await nas.finish('noop', { detail: 'already running' });
-        const outputs = outputsFor(new Map());
-        progress.results('ROLLBACK NOT NEEDED', outputs);
-        return { ok: true, outputs };
-    }
-    // One deployment for one release: services sent each to its own previous release may land on several.
-    const targets = [...new Set(moves.map((m) => m.tag))];
-    if (targets.length === 1)
-        await startRollbackDeployment(nas, context, {
-            inputs: settings.deployment,
-            repo: conn.repoPath,
-            history: state.history,
-            tag: targets[0],
-            description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
-        });
-    else if (settings.deployment.environment)
-        progress.warn(`The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`);
-    const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
-    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
-    const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        moves,
-        others: all
-            .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
-            .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
-        healthTimeout: target.healthTimeout,
-        force: settings.force,
-        named: !!settings.tag,
-        record,
-        steps,
-        // only the pulls of services that move (a service already on its tag has its image)
-        pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
-        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
-        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
-    }));
-    const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
-    const outputs = outputsFor(running);
-    if (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed) {
-        await nas.finish('failure', { detail: 'image pull failed' });
-        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
-            ? `logging in to ${source.kind === 'registry' ? source.login?.server || 'Docker Hub' : 'the registry'} failed (check registry-username and registry-password)`
-            : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs: outputsFor(new Map()), error: why };
-    }
-    const hookFailure = rollbackHookFailure(released.code, `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`);
-    if (hookFailure) {
-        await nas.finish('failure', { detail: hookFailure.detail });
-        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name)
-                ? [
-                    [
-                        m.spec.name,
-                        serviceRecord(m.spec, running.get(m.spec.name) ?? '', pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? '')),
-                    ],
-                ]
-                : [])),
-            detail: released.code === BackendExit.RollbackFailed
-                ? 'health check failed and putting back failed'
-                : `health check failed: ${released.values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(`rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`, moves.map((m) => m.spec), released.values, released.code, released.tail).replace(/^The release /, 'The ');
-        progress.fail(why);
-        return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
-    }
-    await nas.finish('success', {});
-    progress.results('ROLLBACK COMPLETE', {
-        ...Object.fromEntries(moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`])),
-    });
-    await progress.platform.addSummary(`### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
-        .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
-        .join('\n')}\n\nOn ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
 
 ;// CONCATENATED MODULE: ./src/release/backend/rollback.ts
 
@@ -82804,8 +76434,9 @@ const rollbackBackend = defineFlow({
         progress.banner('Backend Rollback - NAS Local');
         progress.plan(steps.count);
         progress.step(`${steps.text('lock')} on ${conn.host}`);
-        const state = await nas.readState(imagesState(target.image, target.container));
-        const { runningImage, runningId, inventory } = state.answers;
+        const registry = settings.source.kind === 'registry';
+        const state = await nas.readState(imagesState(target.image, target.container, registry));
+        const { runningImage, runningId, inventory, platform } = state.answers;
         reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
         reportInProgress(progress, state.inProgress);
         // A release of several services is rolled back per service; without one, today's single service.
@@ -82816,7 +76447,7 @@ const rollbackBackend = defineFlow({
         const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
         const ref = `${target.image}:${tag}`;
         progress.step(`Verifying image ${ref} exists`);
-        // image-source: registry: a target the NAS no longer has is pulled again in the phase, before anything changes.
+        // A target the NAS no longer has is got back in the phase (pulled again), before anything changes.
         let pull;
         // A release of the image under its name of before a rename comes back under the name the compose file reads now.
         const ranAs = imageOf(state.history, tag);
@@ -82828,22 +76459,18 @@ const rollbackBackend = defineFlow({
                 throw new Error(`Image ${renamed} (the release ${tag}, before ${target.image} was its name) is not on the NAS any more. Nothing was changed.`);
             progress.ok(`${tag} ran as ${renamed} (${id}): it is tagged ${ref} before anything changes`);
         }
-        else if (!inventory.some((t) => t.tag === tag) && settings.source.kind === 'registry') {
-            const records = [...state.history].reverse().filter((r) => r.stack === 'backend' && r.tag === tag);
-            const pulled = records.find((r) => r.pulled)?.pulled;
-            // the digest it was released with: its tag may name other content by now
-            const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
-            pull = {
-                ref: digest ? `${target.image}@${digest}` : `${target.image}:${pulled ?? tag}`,
-                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-                ...(settings.source.login ? { login: settings.source.login } : {}),
-            };
-            const from = digest
-                ? `the registry (${target.image}:${pulled ?? tag}) by the digest it was released with (${pull.ref})`
-                : `the registry (${pull.ref})`;
-            progress.warn(`Image ${ref} is not on the NAS: it is pulled from ${from} before anything changes`);
-        }
         else if (!inventory.some((t) => t.tag === tag)) {
+            pull = reobtainTarget(progress, settings.source, {
+                image: target.image,
+                tag,
+                history: state.history,
+                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+            });
+            // an image of another platform is refused before it is tagged as the target
+            if (pull && platform)
+                pull = { ...pull, platform };
+        }
+        if (!pull && !renamed && !inventory.some((t) => t.tag === tag)) {
             const list = available.slice(0, 15).join('\n  ');
             throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${list || '(none)'}\nNothing was changed.`);
         }
@@ -82853,24 +76480,9 @@ const rollbackBackend = defineFlow({
         progress.detail(`Current image: ${runningImage || '(no container)'}`);
         progress.detail(`Target image:  ${ref}`);
         // The backup to restore: found and verified before anything changes (the phase verifies it again first).
-        let restore;
-        if (settings.restoreBackup) {
-            const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
-            restore =
-                settings.restoreBackup === 'auto'
-                    ? autoBackup(entries, tag)
-                    : entries.find((e) => e.id === settings.restoreBackup);
-            const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
-            if (!restore)
-                throw new Error(`restore-backup: ${settings.restoreBackup === 'auto' ? `no backup of ${tag} (taken while it ran) exists` : `backup ${settings.restoreBackup} does not exist`} in ${settings.backupDir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`);
-            if (!restore.verifies || !restore.manifest)
-                throw new Error(`restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`);
-            // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
-            const problem = manifestProblem(restore.manifest);
-            if (problem)
-                throw new Error(`restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`);
-            progress.ok(`Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`);
-        }
+        const restore = settings.restoreBackup
+            ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+            : undefined;
         if (current === tag && !settings.force && !restore) {
             progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
             await nas.finish('noop', { tag, previous: current, detail: 'already running' });
@@ -82984,11 +76596,18 @@ const rollbackBackend = defineFlow({
                 error: why,
             };
         }
-        if (pull && (released.code === BackendExit.RegistryLoginFailed || released.code === BackendExit.PullFailed)) {
-            await nas.finish('failure', { tag, previous: current, detail: 'image pull failed' });
-            const why = `The rollback to ${ref} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
-                ? `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
-                : `pulling ${pull.ref} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
+        const mismatch = !!pull && released.code === BackendExit.PlatformMismatch;
+        const pullFailed = pull &&
+            (mismatch
+                ? `the image ${pull.ref} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${pull.platform ?? 'another'}`
+                : reobtainFailure(pull, released.code));
+        if (pullFailed) {
+            await nas.finish('failure', {
+                tag,
+                previous: current,
+                detail: mismatch ? 'image of another platform' : 'image pull failed',
+            });
+            const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
             progress.fail(why);
             return {
                 ok: false,
@@ -83048,23 +76667,6 @@ const rollbackBackend = defineFlow({
         return { ok: true, outputs };
     },
 });
-/** What the data is after a rollback with a restore whose recreate failed: the restore undone, or not. */
-function dataAfterUndo(backup, safety, data) {
-    if (data === DataOutcome.Undone)
-        return {
-            detail: 'restore undone',
-            text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
-        };
-    if (data === DataOutcome.NotUndone)
-        return {
-            detail: 'restore not undone',
-            text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
-        };
-    return {
-        detail: 'data restored',
-        text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
-    };
-}
 
 ;// CONCATENATED MODULE: ./src/inputs/monitoring.ts
 
@@ -83188,6 +76790,7 @@ function parseHttpValue(value) {
 
 
 
+
 /** How the monitoring stack's programs end. */
 const MonitoringExit = {
     ...CheckoutExit,
@@ -83257,24 +76860,16 @@ function removeLeftovers(r, leftovers) {
 /**
  * Stops the stack with its orphans, starts it, and waits until every
  * container runs (and is healthy where it has a healthcheck); on a timeout,
- * prints the unhealthy containers' last log lines.
+ * prints the unhealthy containers' last log lines (src/nas-shell/monitoring.sh).
  */
 function restartStack(r, s, steps) {
-    return lines(HEALTH, sh `cd ${s.repo} || ${monitoring_EXIT.exit(MonitoringExit.NoCheckout)}
+    return sh `cd ${s.repo} || ${monitoring_EXIT.exit(MonitoringExit.NoCheckout)}
 ${steps.say('restart')}
-nr_say group ${`compose down --remove-orphans, up -d (${s.composeFile})`}
-${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; ${monitoring_EXIT.exit(MonitoringExit.ComposeDownFailed)}; }
-${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; ${monitoring_EXIT.exit(MonitoringExit.ComposeUpFailed)}; }
-nr_say endgroup
-nr_say ok 'Stack started'
-${steps.say('health')}`, r.dryRun
-        ? sh `nr_say info 'dry-run: health wait skipped'`
-        : sh `if ! nr_wait_stack ${s.healthTimeout} ${s.containers}; then
-  ${lines(...s.containers.map((c) => sh `case "$(nr_state ${c})" in 'running healthy '*|'running none '*) ;; *)
-    nr_say group ${`Last 50 log lines of ${c}`}; ${r.run(docker.logs(c, 50))} 2>&1; nr_say endgroup ;;
-  esac`))}
-  ${monitoring_EXIT.exit(MonitoringExit.StackUnhealthy)}
-fi`);
+nr_stack_down() { ${r.change(compose.down(s.composeFile))}; }
+nr_stack_up() { ${r.change(compose.upAll(s.composeFile))}; }
+nr_stack_restart ${s.composeFile}
+${steps.say('health')}
+${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'` : sh `nr_stack_health ${s.healthTimeout} ${s.containers}`}`;
 }
 const RESTART_STEPS = {
     restart: 'Restarting the stack (down --remove-orphans, up -d)',
@@ -83316,7 +76911,10 @@ ${restartStack(r, p.place, new Steps(RESTART_STEPS))}`,
 /** rollback-monitoring's first questions: where the checkout is, and the tags it knows (fetched from its remotes). */
 function checkoutState(repo) {
     return {
-        script: (r) => sh `${r.change(git.fetchAll(repo))} >/dev/null 2>&1
+        // project-source: runner: no git; the release folder the work tree took last is its head, the tags are the history's
+        script: (r) => runnerRootOf(repo)
+            ? sh `nr_value head "$(cat ${`${stateDirOf(repo)}/tree`} 2>/dev/null)"`
+            : sh `${r.change(git.fetchAll(repo))} >/dev/null 2>&1
 nr_value head "$(${r.run(git.revParse(repo, 'HEAD'))})"
 nr_value branch "$(${r.run(git.branchName(repo))})"
 nr_value head_tags "$(${r.run(git.tagsAt(repo, 'HEAD'))} | tr '\\n' ' ')"
@@ -83349,34 +76947,29 @@ function rollbackStackPhase(r, p) {
         title: 'Rolling back the monitoring stack',
         timeout: p.place.healthTimeout + 1800,
         begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        script: sh `${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${monitoring_EXIT.exit(MonitoringExit.CheckoutFailed)}; }
+        script: sh `${takeTreeOf(r, repo, p.tag, monitoring_EXIT.exit(MonitoringExit.CheckoutFailed)) ??
+            sh `${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${monitoring_EXIT.exit(MonitoringExit.CheckoutFailed)}; }
 nr_value commit "$(${r.run(git.revParse(repo, `refs/tags/${p.tag}^{commit}`))})"
-nr_say ok ${`Checked out ${p.tag}`}
+nr_say ok ${`Checked out ${p.tag}`}`}
 ${restartStack(r, p.place, new Steps(ROLLBACK_STACK_STEPS))}`,
         decode: (values) => ({ commit: values.get('commit') ?? '' }),
     };
 }
 /** Creates the annotated release tag (reused on a re-run) and pushes it; a failed push is a warning. */
 function tagRelease(r, p) {
-    const byHand = `git -C ${p.repo} push ${p.remote} refs/tags/${p.tag}`;
     return {
         title: 'Tagging the release',
         timeout: 300,
-        script: sh `nr_has=$(${r.run(git.revParse(p.repo, `refs/tags/${p.tag}^{commit}`))} || true)
-if [ "$nr_has" = ${p.commit} ]; then nr_say ok ${`Tag ${p.tag} already exists on this commit (a re-run): reusing it`}
-elif [ -n "$nr_has" ]; then nr_say fail ${`Tag ${p.tag} exists on another commit ($nr_has)`}; ${monitoring_EXIT.exit(MonitoringExit.TagOnAnotherCommit)}
-else ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))} && nr_say ok ${`Created tag ${p.tag}`} || ${monitoring_EXIT.exit(MonitoringExit.TagNotCreated)}
-fi
-${p.push
-            ? sh `if ${r.change(git.pushTag(p.repo, p.remote, p.tag))} 2>&1; then nr_say ok ${`Pushed ${p.tag} to ${p.remote}`}
-else nr_say warn ${`Could not push ${p.tag} to ${p.remote} (no credentials on the NAS?). Push it by hand: ${byHand}`}; fi`
-            : sh `:`}`,
+        script: lines(sh `nr_tag_create() { ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))}; }
+nr_tag_release ${p.repo} ${p.tag} ${p.commit}`, p.push &&
+            sh `nr_tag_pushing() { ${r.change(git.pushTag(p.repo, p.remote, p.tag))}; }
+nr_tag_push ${p.repo} ${p.remote} ${p.tag}`),
         decode: () => undefined,
     };
 }
 /** The checks: every HTTP GET from the NAS in parallel, and the containers' states. */
 function checksScript(requests, authorization, containers) {
-    return lines(HEALTH, httpGetAll(requests, authorization), ...containers.map((c, i) => sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
+    return lines(httpGetAll(requests, authorization), ...containers.map((c, i) => sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
 }
 function decodeChecks(requests, containers, values) {
     return {
@@ -83397,8 +76990,7 @@ function checksProgram(requests, authorization, v) {
 /** verify-monitoring's one program: the checks, and whether a release holds the lock, with the probe. */
 function verifyState(stateDir, requests, authorization, v) {
     return {
-        script: () => sh `nr_lock=${stateDir}/lock
-if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi
+        script: () => sh `nr_verify_lock ${stateDir}
 ${checksScript(requests, authorization, v.containers)}`,
         decode: (values) => {
             const held = values.get('lock_held');
@@ -83408,6 +77000,36 @@ ${checksScript(requests, authorization, v.containers)}`,
             };
         },
     };
+}
+
+;// CONCATENATED MODULE: ./src/github/tags.ts
+
+/**
+ * Creates an annotated release tag on GitHub through its API (`github-token` with `contents: write`), so the NAS
+ * never needs write access to the repository. An existing tag of the same name is left alone. Never throws: a
+ * tag that could not be made is the caller's warning, as a failed push from the NAS was.
+ */
+async function createTagThroughApi(token, o) {
+    const [owner, repo] = (process.env.GITHUB_REPOSITORY ?? '').split('/');
+    if (!owner || !repo)
+        return { ok: false, error: 'GITHUB_REPOSITORY is not set' };
+    try {
+        const client = await octokit(token);
+        const made = await client.rest.git.createTag({
+            owner,
+            repo,
+            tag: o.tag,
+            message: o.message,
+            object: o.commit,
+            type: 'commit',
+        });
+        await client.rest.git.createRef({ owner, repo, ref: `refs/tags/${o.tag}`, sha: made.data.sha });
+        return { ok: true };
+    }
+    catch (err) {
+        const status = err.status;
+        return { ok: false, error: `${status ? `HTTP ${status}: ` : ''}${err.message}`.slice(0, 300) };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/release/monitoring/checks.ts
@@ -83708,6 +77330,7 @@ const verifyMonitoring = defineFlow({
 
 
 
+
 const DEPLOY_MONITORING_STEPS = new Steps({
     lock: 'Taking the release lock',
     ...RELEASE_STACK_STEPS,
@@ -83762,22 +77385,42 @@ const deployMonitoring = defineFlow({
         }
         if (tag) {
             progress.step(`Tagging the release (${tag})`);
-            const tagged = await nas.runProgram(tagRelease(nas.render, {
-                repo: conn.repoPath,
-                remote: checkout.remote,
-                tag,
-                commit,
-                message: `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`,
-                push: settings.pushTag,
-            }));
-            if (tagged.code !== 0) {
-                await nas.finish('failure', { tag, commit, detail: 'tagging failed' });
-                return {
-                    ok: false,
-                    outputs,
-                    error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
-                };
+            const message = `Monitoring release ${tag}\n\nDeployed by ${nas.run.actor} (${nas.run.url})`;
+            const token = settings.pushTag ? settings.deployment.token : '';
+            // project-source: runner: the NAS has no git; the history keeps the tag for rollbacks, GitHub gets it through its API
+            if (!conn.releaseRoot) {
+                const tagged = await nas.runProgram(tagRelease(nas.render, {
+                    repo: conn.repoPath,
+                    remote: checkout.remote,
+                    tag,
+                    commit,
+                    message,
+                    // with a github-token the tag reaches GitHub through its API: the NAS needs no write access
+                    push: settings.pushTag && !token,
+                }));
+                if (tagged.code !== 0) {
+                    await nas.finish('failure', { tag, commit, detail: 'tagging failed' });
+                    return {
+                        ok: false,
+                        outputs,
+                        error: `The stack is released but the tag ${tag} could not be created: ${failureOf(tagged.tail, tagged.code)}`,
+                    };
+                }
             }
+            if (token && !nas.dryRun) {
+                const made = await createTagThroughApi(token, { tag, commit, message });
+                if (made.ok)
+                    progress.ok(`Created ${tag} on GitHub (through the API)`);
+                else if (conn.releaseRoot)
+                    progress.warn(`Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write); the NAS history keeps it for rollbacks`);
+                else {
+                    // a token without contents: write (the job's default permissions, say): the NAS pushes it, as without a token
+                    progress.warn(`Could not create ${tag} on GitHub through the API (${made.error}; the github-token needs contents: write): pushing it from the NAS`);
+                    await nas.runProgram(tagRelease(nas.render, { repo: conn.repoPath, remote: checkout.remote, tag, commit, message, push: true }));
+                }
+            }
+            else if (conn.releaseRoot && settings.pushTag)
+                progress.warn(`No github-token: ${tag} is kept in the NAS history (for rollbacks), not created on GitHub`);
         }
         else {
             progress.step('Tagging the release');
@@ -83827,10 +77470,19 @@ const rollbackMonitoring = defineFlow({
         const state = await nas.readState(checkoutState(repo));
         reportInterrupted(progress, state.interrupted, '');
         reportInProgress(progress, state.inProgress);
-        const { head, branch, headTags, tagCommits, dirty } = state.answers;
+        const { head, branch, headTags, dirty } = state.answers;
+        // project-source: runner: no git tags on the NAS; the releases the history recorded are the tags there are
+        const tagCommits = conn.releaseRoot
+            ? new Map(state.history
+                .filter((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.tag && r.commit)
+                .map((r) => [r.tag, r.commit ?? '']))
+            : state.answers.tagCommits;
         const available = newestFirst([...tagCommits.keys()].filter((t) => isMonitoringTag(t, stack.tagPrefix)), lastReleased(state.history, 'monitoring'));
         const headTag = headTags.find((t) => isMonitoringTag(t, stack.tagPrefix)) ?? '';
         const current = headTag ||
+            (conn.releaseRoot
+                ? [...state.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.tag)?.tag
+                : '') ||
             [...state.history].reverse().find((r) => r.stack === 'monitoring' && r.outcome === 'success' && r.commit === head)
                 ?.tag ||
             '';
@@ -83882,7 +77534,8 @@ const rollbackMonitoring = defineFlow({
         }
         await nas.finish('success', { tag, commit, previous, detail: settings.tag ? 'named' : 'previous-release' });
         progress.results('MONITORING ROLLBACK COMPLETE', outputs);
-        progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
+        if (!conn.releaseRoot)
+            progress.warn(`The NAS checkout is now detached at ${tag}. The next deploy-monitoring or deploy-backend switches it back to its branch (with a warning), which brings the branch's monitoring files back on disk; run deploy-monitoring to release them.`);
         await progress.platform.addSummary(`### Monitoring rolled back to \`${tag}\`\n\nFrom \`${current || head.slice(0, 7)}\` on ${conn.host}. The checkout is detached.\n\n${verified.summary}`);
         return { ok: true, outputs };
     },
@@ -83916,9 +77569,9 @@ const FLOWS = {
  *   nas-release status|history|logs [service] [--<flag> <value>]...
  *   nas-release --help
  *
- * Flags are the action's input names. Secrets and host keys can come from a
- * file (--private-key-file PATH ...) so they stay out of `ps` and the shell
- * history. Boolean inputs take a bare flag (--dry-run). The outputs are printed
+ * Flags are the action's input names. Secrets come from a file only
+ * (--private-key-file PATH ...) so they stay out of `ps` and the shell
+ * history; host keys can too. Boolean inputs take a bare flag (--dry-run). The outputs are printed
  * as KEY=VALUE lines at the end. Exit status: 0 done, 1 failed, 2 usage error.
  */
 
@@ -83928,215 +77581,15 @@ const FLOWS = {
 
 
 
-
-const PROG = 'nas-release';
-/** Inputs that can also be read from a file with --<input>-file PATH. */
-const FILE_INPUTS = [
-    'private-key',
-    'passphrase',
-    'password',
-    'grafana-credentials',
-    'host-key',
-    'jump-private-key',
-    'jump-password',
-    'jump-host-key',
-];
-class UsageError extends Error {
-}
-function here() {
-    // The bundle is CommonJS (dist/cli/index.js); from the sources, tsx runs this file as CommonJS too.
-    return typeof __dirname === 'string' ? __dirname : (0,external_node_path_namespaceObject.dirname)(process.argv[1] ?? '.');
-}
-function isBoolean(spec, input) {
-    const def = spec.inputs[input]?.default;
-    return def === 'true' || def === 'false';
-}
-/** The inputs and outputs as the action's action.yml declares them; the spec when the file is not there. */
-function actionHelp(action) {
-    const spec = ACTIONS[action];
-    const candidates = [
-        (0,external_node_path_namespaceObject.join)(here(), '..', '..', 'actions', action, 'action.yml'),
-        (0,external_node_path_namespaceObject.join)(here(), '..', 'actions', action, 'action.yml'),
-    ];
-    for (const file of candidates) {
-        if (!(0,external_node_fs_namespaceObject.existsSync)(file))
-            continue;
-        try {
-            const doc = (0,dist/* parse */.qg)((0,external_node_fs_namespaceObject.readFileSync)(file, 'utf8'));
-            return {
-                description: String(doc.description ?? spec.description),
-                inputs: Object.entries(doc.inputs ?? {}).map(([name, i]) => ({
-                    name,
-                    description: String(i.description ?? ''),
-                    default: i.default === undefined || i.default === null ? undefined : String(i.default),
-                    required: i.required === true,
-                })),
-                outputs: Object.entries(doc.outputs ?? {}).map(([name, o]) => ({
-                    name,
-                    description: String(o.description ?? ''),
-                })),
-                source: file,
-            };
-        }
-        catch {
-            // An unreadable action.yml: fall through to the spec compiled in.
-        }
-    }
-    return {
-        description: spec.description,
-        inputs: Object.entries(spec.inputs).map(([name, i]) => ({
-            name,
-            description: i.description,
-            default: i.default,
-            required: i.required === true,
-        })),
-        outputs: Object.entries(spec.outputs).map(([name, description]) => ({ name, description })),
-        source: 'built-in spec',
-    };
-}
-function indent(text, by) {
-    return text
-        .split('\n')
-        .map((line) => by + line)
-        .join('\n');
-}
-function mainHelp() {
-    const width = Math.max(...[...Object.keys(ACTIONS), ...Object.keys(COMMANDS)].map((n) => n.length));
-    const lines = [
-        `Usage: ${PROG} <action> [--<input> <value>]...`,
-        `       ${PROG} <action> --help`,
-        '',
-        'Releases a Docker Compose application onto a NAS over SSH, as the GitHub actions do.',
-        '',
-        'Actions:',
-        ...Object.entries(ACTIONS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
-        '',
-        'Day-two commands (read-only: they take no release lock and record nothing; the same connection flags):',
-        ...Object.entries(COMMANDS).map(([name, spec]) => `  ${name.padEnd(width)}  ${spec.description}`),
-        '',
-        `Run '${PROG} <action> --help' for the inputs of an action, '${PROG} <command> --help' for the flags of a command.`,
-        'Exit status: 0 done, 1 the action failed, 2 usage error.',
-    ];
-    return lines.join('\n');
-}
-function actionHelpText(action) {
-    const spec = ACTIONS[action];
-    const help = actionHelp(action);
-    const lines = [`Usage: ${PROG} ${action} [--<input> <value>]...`, '', help.description, '', 'Inputs:'];
-    for (const input of help.inputs) {
-        const flag = isBoolean(spec, input.name) ? `--${input.name}[=true|false]` : `--${input.name} <value>`;
-        const notes = [
-            input.required ? 'required' : undefined,
-            input.default !== undefined && input.default !== ''
-                ? `default: ${input.default.replace(/\n/g, '\\n')}`
-                : undefined,
-        ].filter(Boolean);
-        lines.push(`  ${flag}${notes.length ? `  (${notes.join('; ')})` : ''}`);
-        if (FILE_INPUTS.includes(input.name))
-            lines.push(`  --${input.name}-file <path>  (read the value from a file)`);
-        lines.push(indent(input.description, '      '));
-    }
-    lines.push('', 'Outputs (printed as KEY=VALUE at the end):');
-    for (const output of help.outputs)
-        lines.push(`  ${output.name}`, indent(output.description, '      '));
-    lines.push('', `(from ${help.source})`);
-    return lines.join('\n');
-}
-function commandHelpText(name) {
-    const spec = COMMANDS[name];
-    const bare = spec.positional ? ` [${spec.positional}]` : '';
-    const lines = [
-        `Usage: ${PROG} ${name}${bare} [--<flag> <value>]...`,
-        '',
-        spec.description,
-        'Read-only: it takes no release lock and writes nothing on the NAS (dry-run and lock-timeout change nothing).',
-        '',
-        'Flags:',
-    ];
-    for (const [flagName, input] of Object.entries(spec.inputs)) {
-        const flag = isBoolean(spec, flagName) ? `--${flagName}[=true|false]` : `--${flagName} <value>`;
-        const notes = [
-            input.required ? 'required' : undefined,
-            input.default !== undefined && input.default !== '' ? `default: ${input.default}` : undefined,
-        ].filter(Boolean);
-        lines.push(`  ${flag}${notes.length ? `  (${notes.join('; ')})` : ''}`);
-        if (FILE_INPUTS.includes(flagName))
-            lines.push(`  --${flagName}-file <path>  (read the value from a file)`);
-        lines.push(indent(input.description, '      '));
-    }
-    lines.push('', 'Exit status: 0 done, 1 failed, 2 usage error.');
-    return lines.join('\n');
-}
-function readValueFile(flag, path, input) {
-    let text;
-    try {
-        text = (0,external_node_fs_namespaceObject.readFileSync)(path, 'utf8');
-    }
-    catch (err) {
-        throw new UsageError(`${flag}: cannot read ${path}: ${err.code ?? err.message}`);
-    }
-    // A key keeps its text as written; a password file's final newline is not part of the password.
-    return input === 'private-key' ? text : text.replace(/\r?\n$/, '');
-}
-/** Parses the flags of one action (or day-two command) into its raw input values. */
-function parseFlags(action, argv) {
-    const spec = ACTIONS[action] ?? COMMANDS[action];
-    const values = new Map();
-    const valid = () => Object.keys(spec.inputs)
-        .flatMap((n) => (FILE_INPUTS.includes(n) ? [`--${n}`, `--${n}-file`] : [`--${n}`]))
-        .join(', ');
-    for (let i = 0; i < argv.length; i++) {
-        const arg = argv[i];
-        if (!arg.startsWith('--') || arg === '--')
-            throw new UsageError(`unexpected argument ${JSON.stringify(arg)}: inputs are given as --<input> <value>`);
-        const eq = arg.indexOf('=');
-        const flag = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-        let value = eq >= 0 ? arg.slice(eq + 1) : undefined;
-        let input = flag;
-        let fromFile = false;
-        if (!(flag in spec.inputs) &&
-            flag.endsWith('-file') &&
-            FILE_INPUTS.includes(flag.slice(0, -5)) &&
-            flag.slice(0, -5) in spec.inputs) {
-            input = flag.slice(0, -5);
-            fromFile = true;
-        }
-        if (!(input in spec.inputs))
-            throw new UsageError(`unknown flag --${flag} for ${action}. Valid flags: ${valid()}`);
-        if (value === undefined) {
-            const next = argv[i + 1];
-            if (!fromFile && isBoolean(spec, input)) {
-                if (next !== undefined && /^(true|false)$/i.test(next)) {
-                    value = next;
-                    i++;
-                }
-                else {
-                    value = 'true';
-                }
-            }
-            else {
-                if (next === undefined || (next.startsWith('--') && next.length > 2))
-                    throw new UsageError(`--${flag} needs a value (or write --${flag}=<value>)`);
-                value = next;
-                i++;
-            }
-        }
-        if (fromFile)
-            value = readValueFile(`--${flag}`, value, input);
-        if (values.has(input))
-            throw new UsageError(`--${input} is given more than once`);
-        values.set(input, value);
-    }
-    return values;
-}
+const cli_PROG = 'nas-release';
 async function main(argv) {
     const [action, ...rest] = argv;
     if (action === undefined) {
-        process.stderr.write(mainHelp() + '\n');
+        process.stderr.write(mainHelp(ACTIONS, COMMANDS) + '\n');
         return 2;
     }
     if (action === '--help' || action === '-h' || action === 'help') {
-        process.stdout.write(mainHelp() + '\n');
+        process.stdout.write(mainHelp(ACTIONS, COMMANDS) + '\n');
         return 0;
     }
     if (Object.hasOwn(COMMANDS, action))
@@ -84145,10 +77598,10 @@ async function main(argv) {
         throw new UsageError(`unknown action ${JSON.stringify(action)}. Actions: ${Object.keys(ACTIONS).join(', ')}; commands: ${Object.keys(COMMANDS).join(', ')}`);
     }
     if (rest.includes('--help') || rest.includes('-h')) {
-        process.stdout.write(actionHelpText(action) + '\n');
+        process.stdout.write(actionHelp(action, ACTIONS[action]) + '\n');
         return 0;
     }
-    const values = parseFlags(action, rest);
+    const values = parseFlags(action, ACTIONS[action].inputs, rest);
     const flow = FLOWS[action];
     if (!flow)
         throw new Error(`${action} has no release flow`);
@@ -84164,12 +77617,12 @@ async function main(argv) {
 /** A day-two command: a bare first argument fills its positional flag (`logs api`). */
 async function cli_command(name, argv) {
     if (argv.includes('--help') || argv.includes('-h')) {
-        process.stdout.write(commandHelpText(name) + '\n');
+        process.stdout.write(commandHelp(name, COMMANDS[name]) + '\n');
         return 0;
     }
     const { positional } = COMMANDS[name];
     const bare = positional && argv[0] !== undefined && !argv[0].startsWith('-') ? argv[0] : undefined;
-    const values = parseFlags(name, bare === undefined ? argv : argv.slice(1));
+    const values = parseFlags(name, COMMANDS[name].inputs, bare === undefined ? argv : argv.slice(1));
     if (bare !== undefined && positional) {
         if (values.has(positional))
             throw new UsageError(`--${positional} is given more than once`);
@@ -84179,11 +77632,11 @@ async function cli_command(name, argv) {
 }
 main(process.argv.slice(2)).then((code) => exit(code), (err) => {
     if (err instanceof UsageError) {
-        process.stderr.write(`${PROG}: ${err.message}\n`);
+        process.stderr.write(`${cli_PROG}: ${err.message}\n`);
         exit(2);
     }
     else {
-        process.stderr.write(`${PROG}: ${err?.stack ?? String(err)}\n`);
+        process.stderr.write(`${cli_PROG}: ${err?.stack ?? String(err)}\n`);
         exit(1);
     }
 });

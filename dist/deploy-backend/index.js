@@ -54370,6 +54370,14 @@ module.exports = require("path");
 
 /***/ }),
 
+/***/ 932:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("process");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -54457,6 +54465,36 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/asset-relocator-loader */
 /******/ 	if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = __dirname + "/";
 /******/ 	
+/******/ 	/* webpack/runtime/create fake namespace object */
+/******/ 	(() => {
+/******/ 		var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 		var leafPrototypes;
+/******/ 		// create a fake namespace object
+/******/ 		// mode & 1: value is a module id, require it
+/******/ 		// mode & 2: merge all properties of value into the ns
+/******/ 		// mode & 4: return value when already ns object
+/******/ 		// mode & 16: return value when it's Promise-like
+/******/ 		// mode & 8|1: behave like require
+/******/ 		__nccwpck_require__.t = function(value, mode) {
+/******/ 			if(mode & 1) value = this(value);
+/******/ 			if(mode & 8) return value;
+/******/ 			if(typeof value === 'object' && value) {
+/******/ 				if((mode & 4) && value.__esModule) return value;
+/******/ 				if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 			}
+/******/ 			var ns = Object.create(null);
+/******/ 			__nccwpck_require__.r(ns);
+/******/ 			var def = {};
+/******/ 			leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 			for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 				Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 			}
+/******/ 			def['default'] = () => (value);
+/******/ 			__nccwpck_require__.d(ns, def);
+/******/ 			return ns;
+/******/ 		};
+/******/ 	})();
+/******/ 	
 /******/ 	/* webpack/runtime/define property getters */
 /******/ 	(() => {
 /******/ 		// define getter functions for harmony exports
@@ -54494,6 +54532,17 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/hasOwnProperty shorthand */
 /******/ 	(() => {
 /******/ 		__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ 	})();
+/******/ 	
+/******/ 	/* webpack/runtime/make namespace object */
+/******/ 	(() => {
+/******/ 		// define __esModule on exports
+/******/ 		__nccwpck_require__.r = (exports) => {
+/******/ 			if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 				Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 			}
+/******/ 			Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 		};
 /******/ 	})();
 /******/ 	
 /******/ 	/* webpack/runtime/require chunk loading */
@@ -57684,6 +57733,10 @@ class TerminalPlatform {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/spec.ts
+/** Whether the CLI reads an input from a file: every secret (only from a file), and the long values marked `file`. */
+function readsFile(input) {
+    return input.secret === true || input.file === true;
+}
 const connection = {
     host: { description: 'NAS host name or address.', required: true },
     port: { description: 'SSH port.', default: '22' },
@@ -57696,6 +57749,7 @@ const connection = {
     password: { description: 'Password authentication, when no private-key is given.', secret: true },
     'host-key': {
         description: 'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.',
+        file: true,
     },
     'insecure-skip-host-key-check': {
         description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
@@ -57715,9 +57769,17 @@ const connection = {
     'jump-host-key': {
         description: "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
         default: '',
+        file: true,
     },
     'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
-    'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
+    'repo-path': {
+        description: "The application's folder on the NAS: its git checkout (project-source: git), or the folder the runner ships releases into (project-source: runner).",
+        default: '/volume1/docker/scanium/repo',
+    },
+    'project-source': {
+        description: "Where the NAS gets the project's files. `git`: repo-path is a git checkout the NAS fetches into, with its own access to the repository. `runner`: the runner's checkout (the CLI: the current folder) ships what the release needs (the compose file's folder, the build context when the NAS builds, the monitoring stack's folder) over SSH into `<repo-path>/releases/<commit>/`, whole or not at all, before anything changes; the release's phase then gives the work tree `<repo-path>/<name of repo-path>` those files, as a git checkout moves to a commit. No git and no repository credentials on the NAS; the lock and the history live in `<repo-path>/.nas-release`.",
+        default: 'git',
+    },
     'compose-command': {
         description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
         default: 'auto',
@@ -57771,7 +57833,7 @@ const services = {
     description: 'Several compose services released together, one a line: the compose service name, then `key=value` words `image=`, `container=`, `tag-variable=`, `build-context=`, `dockerfile=`, `health-url=`; what a line leaves out comes from the single-service inputs (`container` only for the line of `service`; the others: the container compose makes). Empty: the single service of `service`.',
     default: '',
 };
-const deployedServices = {
+const spec_deployedServices = {
     DEPLOYED_SERVICES: 'JSON: each service of a several-service release to its tag, image and previous tag (not set for a single service).',
 };
 const verify = {
@@ -57821,7 +57883,7 @@ const deployments = {
     },
     'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
     'github-token': {
-        description: 'Token for the deployments API; it needs `deployments: write`.',
+        description: 'Token for the deployments API; it needs `deployments: write`. deploy-monitoring also creates its release tag with it through the API (`contents: write`), so the NAS never pushes.',
         default: '${{ github.token }}',
         secret: true,
     },
@@ -57997,7 +58059,7 @@ const ACTIONS = {
             WATCH_STATUS: '`passed` (no guard breached during the watch, and each got answers), `inconclusive` (a guard never got one good answer: the release stays, with a warning naming the guard), `rolled-back` (a guard breached, or a query failed with on-query-error: fail), or `skipped` (no watch, or the release failed before it); not set when the release failed before any container changed.',
             WATCH_REPORT: 'JSON: the watch status and, for each guard, its condition, worst value and samples.',
             ...backupOutputs,
-            ...deployedServices,
+            ...spec_deployedServices,
             ...blueGreenOutputs,
         },
     },
@@ -58040,7 +58102,7 @@ const ACTIONS = {
             ...backendOutputs,
             RESTORED_BACKUP: 'Id of the backup restored, empty when none was.',
             SAFETY_BACKUP_ID: 'Id of the backup of the data taken just before the restore (restore it to undo).',
-            ...deployedServices,
+            ...spec_deployedServices,
             ...blueGreenOutputs,
         },
     },
@@ -58433,9 +58495,314 @@ function word(part) {
     return new Shell(render(part));
 }
 
+;// CONCATENATED MODULE: ./src/nas-shell/libraries.generated.ts
+// Generated by scripts/nas-shell.mjs from src/nas-shell/*.sh (npm run build): do not edit.
+/** Each NAS shell library, without its comment lines. */
+const LIBRARIES = {
+    /** src/nas-shell/day-two.sh */
+    dayTwo: `nr_flock_state() {
+  [ -e "$1" ] || { echo free; return; }
+  [ -r /proc/locks ] || { echo unknown; return; }
+  # shellcheck disable=SC2012 # ls -di is the portable way to an inode number (BusyBox find has no -printf)
+  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
+  [ -n "$nr_ino" ] || { echo unknown; return; }
+  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
+}
+nr_status_containers() {
+  nr_format=$1; shift
+  for nr_p in "$@"; do
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$nr_p" 2>/dev/null)
+    # shellcheck disable=SC2086 # one word per container id
+    [ -z "$nr_ids" ] || nr_docker container inspect --format "$nr_format" $nr_ids 2>/dev/null
+  done
+}
+nr_status() {
+  nr_dir=$1; nr_live=$2; nr_format=$3; shift 3
+  # shellcheck disable=SC2018 # a colour is ASCII, and programs run with LC_ALL=C
+  nr_value live_color "$(head -n 1 "$nr_dir/$nr_live" 2>/dev/null | tr -cd 'a-z')"
+  nr_value lock "$(nr_flock_state "$nr_dir/lock")"
+  nr_value phase "$(nr_flock_state "$nr_dir/busy")"
+  nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value containers_b64 "$(nr_status_containers "$nr_format" "$@" | base64 | tr -d '\\n')"
+}
+nr_logs_start() {
+  nr_any=; nr_pids=; nr_rc=0
+  if [ "$1" = 1 ]; then exec 3<&0; fi
+}
+nr_logs_has() {
+  if [ -n "$2" ]; then
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null)
+  else
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" 2>/dev/null)
+  fi
+  [ -n "$nr_ids" ]
+}
+nr_logs_print() { nr_any=1; "$@" || nr_rc=$?; }
+nr_logs_follow() { nr_any=1; setsid "$@" 3<&- & nr_pids="$nr_pids $!"; }
+nr_logs_wait() {
+  ( cat >/dev/null; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
+  nr_watch=$!
+  exec 3<&-
+  # shellcheck disable=SC2086 # one word per follower
+  wait $nr_pids
+  kill "$nr_watch" 2>/dev/null
+  exit 0
+}
+nr_logs_end() {
+  [ -n "$nr_any" ] || exit "$1"
+  [ -z "$nr_pids" ] || nr_logs_wait
+  exit "$nr_rc"
+}`,
+    /** src/nas-shell/detached.sh */
+    detached: `nr_phase_prepare() {
+  nr_dir=$1
+  mkdir -p "$nr_dir"
+  exec 7>>"$nr_dir/follow"; flock 7
+  exec 8>>"$nr_dir/busy"; flock 8
+  rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
+}
+nr_phase_write() { ( umask 077; cat > "$nr_dir/phase.sh" ); }
+nr_phase_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
+nr_phase_follow() {
+  NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
+  nr_pid=$!
+  exec 8>&-
+  trap : CHLD
+  nr_off=0; nr_idle=0; nr_polls=0
+  while :; do
+    nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
+    nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
+    if [ "$nr_size" -gt "$nr_off" ]; then
+      tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
+    fi
+    [ "$nr_done" = 1 ] && break
+    if ! kill -0 "$nr_pid" 2>/dev/null; then
+      nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }
+    fi
+    nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_phase_nap 0.05; else nr_phase_nap 0.3; fi
+  done
+  exit "$(cat "$nr_dir/phase.rc")"
+}`,
+    /** src/nas-shell/health.sh */
+    health: `nr_now() { date +%s; }
+nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
+nr_http_ok() {
+  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
+}
+nr_wait_container() {
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
+  # shellcheck disable=SC2046 # the state's three words become the positional parameters
+  set -- $(nr_state "$nr_c"); nr_r0=$3
+  while :; do
+    # shellcheck disable=SC2046
+    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
+    case $1 in
+      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
+      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
+    esac
+    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
+    if [ "$1" = running ]; then
+      case $2 in
+        healthy) return 0 ;;
+        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
+        none)
+          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
+      esac
+    fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}
+nr_wait_stack() {
+  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
+  while :; do
+    nr_ok=0; nr_n=0; nr_bad=''
+    for nr_c in "$@"; do
+      nr_n=$((nr_n + 1))
+      nr_s=$(nr_state "$nr_c")
+      case $nr_s in
+        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
+        *) nr_bad="$nr_bad $nr_c" ;;
+      esac
+    done
+    nr_el=$(( $(nr_now) - nr_t0 ))
+    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}`,
+    /** src/nas-shell/history.sh */
+    history: `nr_history_mend() {
+  mkdir -p "$1"
+  if [ -s "$1/history.jsonl" ] && [ -n "$(tail -c 1 "$1/history.jsonl")" ]; then printf '\\n' >> "$1/history.jsonl"; fi
+}
+nr_history_append() { nr_history_mend "$1"; printf '%s\\n' "$2" >> "$1/history.jsonl"; }
+nr_history_append_ended() {
+  nr_history_mend "$1"
+  printf '%s,"ended":"%s"%s}\\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3" >> "$1/history.jsonl"
+}
+nr_history_begin() {
+  mkdir -p "$1"
+  printf '%s\\n' "$2" > "$1/current.json.tmp" && mv -f "$1/current.json.tmp" "$1/current.json"
+}
+nr_history_done() { rm -f "$1/current.json"; }
+nr_history_read() {
+  nr_value history_b64 "$(tail -n "$2" "$1/history.jsonl" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value current_b64 "$(base64 < "$1/current.json" 2>/dev/null | tr -d '\\n')"
+  nr_value unreported_b64 "$(tail -n 50 "$1/unreported" 2>/dev/null | base64 | tr -d '\\n')"
+}
+nr_unreported_add() { ( flock -w 10 6; printf '%s\\n' "$2" >&6 ) 6>>"$1/unreported"; }
+nr_unreported_remove() {
+  nr_f=$1/unreported; shift
+  [ -s "$nr_f" ] || return 0
+  nr_n=$#
+  while [ "$nr_n" -gt 0 ]; do set -- "$@" -e "$1"; shift; nr_n=$((nr_n - 1)); done
+  # shellcheck disable=SC2094 # descriptor 6 only holds the lock: the list is read whole before it is rewritten
+  ( flock -w 10 6
+    grep -v -F -x "$@" "$nr_f" > "$nr_f.tmp"
+    cat "$nr_f.tmp" > "$nr_f"; rm -f "$nr_f.tmp" ) 6>>"$nr_f"
+}`,
+    /** src/nas-shell/lock.sh */
+    lock: `nr_lock_holder() { head -c 2000 "$nr_dir/holder" 2>/dev/null | tr '\\n' ' '; }
+nr_lock_take() {
+  for nr_t in flock timeout setsid; do
+    command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit "$NR_EXIT_TOOL_MISSING"; }
+  done
+  nr_dir=$1; nr_left=$2
+  [ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit "$NR_EXIT_NO_REPO"; }
+  mkdir -p "$nr_dir" || exit "$NR_EXIT_NO_STATE_DIR"
+  exec 9>>"$nr_dir/lock" || exit "$NR_EXIT_NO_STATE_DIR"
+  while ! flock -n 9; do
+    if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_lock_holder)"; exit "$NR_EXIT_LOCK_TIMEOUT"; fi
+    printf '%s held %s\\n' "$NR_M" "$(nr_lock_holder)"
+    nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
+    flock -w "$nr_step" 9 && break
+    nr_left=$((nr_left - nr_step))
+  done
+  exec 8>>"$nr_dir/busy"
+  if ! flock -n 8; then
+    printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
+    flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; exit "$NR_EXIT_LOCK_TIMEOUT"; }
+  fi
+  exec 8>&-
+  printf '%s\\n' "$3" > "$nr_dir/holder"
+  printf '%s locked\\n' "$NR_M"
+}
+nr_lock_heartbeats() { while nr_beat=$(timeout "$1" head -n 1) && [ -n "$nr_beat" ]; do :; done; }
+nr_lock_let_go() { : > "$nr_dir/holder"; }
+nr_lock_then_start() {
+  nr_gone=
+  trap 'nr_gone=1' USR1
+  exec 3<&0
+}
+nr_lock_then_wait() {
+  nr_state=$1
+  ( nr_lock_heartbeats "$2"; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
+  nr_watch=$!
+  exec 3<&-
+  wait "$nr_state"; nr_rc=$?
+  kill -TERM -"$nr_state" 2>/dev/null
+  if [ -n "$nr_gone" ]; then nr_lock_let_go; exit 0; fi
+  printf '%s state %s\\n' "$NR_M" "$nr_rc"
+  wait "$nr_watch"
+}`,
+    /** src/nas-shell/monitoring.sh */
+    monitoring: `nr_stack_restart() {
+  nr_say group "compose down --remove-orphans, up -d ($1)"
+  nr_stack_down 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; exit "$NR_EXIT_COMPOSE_DOWN_FAILED"; }
+  nr_stack_up 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; exit "$NR_EXIT_COMPOSE_UP_FAILED"; }
+  nr_say endgroup
+  nr_say ok 'Stack started'
+}
+nr_stack_health() {
+  nr_stack_t=$1; shift
+  nr_wait_stack "$nr_stack_t" "$@" && return 0
+  for nr_sc in "$@"; do
+    case "$(nr_state "$nr_sc")" in
+      'running healthy '*|'running none '*) ;;
+      *) nr_say group "Last 50 log lines of $nr_sc"; nr_docker logs --tail 50 "$nr_sc" 2>&1; nr_say endgroup ;;
+    esac
+  done
+  exit "$NR_EXIT_STACK_UNHEALTHY"
+}`,
+    /** src/nas-shell/prelude.sh */
+    prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() {
+  if [ "\${#2}" -gt 3000 ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w 3000 | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+}
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`,
+    /** src/nas-shell/release-tag.sh */
+    releaseTag: `nr_tag_release() {
+  nr_has=$(nr_git -C "$1" rev-parse --verify --quiet "refs/tags/$2^{commit}" || true)
+  if [ "$nr_has" = "$3" ]; then nr_say ok "Tag $2 already exists on this commit (a re-run): reusing it"
+  elif [ -n "$nr_has" ]; then nr_say fail "Tag $2 exists on another commit ($nr_has)"; exit "$NR_EXIT_TAG_ON_ANOTHER_COMMIT"
+  elif nr_tag_create; then nr_say ok "Created tag $2"
+  else exit "$NR_EXIT_TAG_NOT_CREATED"
+  fi
+}
+nr_tag_push() {
+  if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
+  else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
+}`,
+    /** src/nas-shell/verify.sh */
+    verify: `nr_verify_lock() {
+  if [ -f "$1/lock" ]; then
+    exec 9>>"$1/lock"
+    flock -n 9 || nr_value lock_held "$(head -c 2000 "$1/holder" 2>/dev/null | tr '\\n' ' ')"
+    exec 9>&-
+  fi
+}`,
+};
+
+;// CONCATENATED MODULE: ./src/nas-shell/link.ts
+
+/** A library's text, as it travels. */
+function library(name) {
+    return LIBRARIES[name];
+}
+const NAMES = Object.keys(LIBRARIES);
+/** A call of the function: the name as a word, not a variable (`$name`, `${name}`, `name=`) nor part of a name. */
+const callOf = (fn) => new RegExp(`(?<![\\w$])(?<!\\$\\{)${fn}(?![\\w=])`);
+/** The functions each library defines (`name() {` at the start of a line), as call patterns. */
+const CALLS = new Map(NAMES.map((name) => [name, [...LIBRARIES[name].matchAll(/^([a-z_][a-z0-9_]*)\(\)/gm)].map(([, fn]) => callOf(fn))]));
+/**
+ * A text without the bodies of our own quoted here-documents (`<<'NR_…'`): each is a program of
+ * its own (a detached phase, the first questions under the lock), linked on its own.
+ */
+function withoutHereDocs(text) {
+    return text.replace(/<<'(NR_\w+)'[^\n]*\n[\s\S]*?\n\1(?=\n|$)/g, "<<'$1'");
+}
+/**
+ * The libraries a program calls, and those they call in turn, in a fixed order: all but the
+ * prelude (every program has it) and any whose text the program holds already.
+ */
+function librariesFor(text) {
+    const own = withoutHereDocs(text);
+    const needed = new Set();
+    for (let scan = own; scan;) {
+        const found = NAMES.filter((name) => name !== 'prelude' && !needed.has(name) && CALLS.get(name)?.some((call) => call.test(scan)));
+        found.forEach((name) => needed.add(name));
+        scan = found.map((name) => LIBRARIES[name]).join('\n');
+    }
+    return NAMES.filter((name) => needed.has(name) && !own.includes(LIBRARIES[name])).map(library);
+}
+
 ;// CONCATENATED MODULE: ./src/remote/program.ts
 
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+
+/** Every declared exit code by shell name: each program starts with those it uses (see linked). */
 const DECLARED = new Map();
 /**
  * A program's exit codes, declared once as a TypeScript enum and handed to the
@@ -58469,9 +58836,16 @@ class ExitCodes {
         return shell_sh `exit ${this.code(value)}`;
     }
 }
-/** The shell definitions of every declared exit code. */
-function exitCodeDefinitions() {
-    return new Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+/**
+ * The shell definitions of the declared exit codes: those `text` names (a program's, its libraries
+ * included), or every one without a text. Empty when the text names none.
+ */
+function exitCodeDefinitions(text) {
+    const used = text === undefined ? undefined : new Set(text.match(/\bNR_EXIT_[A-Z0-9_]+/g));
+    return new Shell([...DECLARED]
+        .filter(([name]) => !used || used.has(name))
+        .map(([name, value]) => `${name}=${value}`)
+        .join('; ') || (used ? '' : ':'));
 }
 function exitCodes(codes) {
     return new ExitCodes(codes);
@@ -58508,29 +58882,26 @@ class program_Steps {
  */
 const VALUE_CHUNK = 3000;
 /**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ * Shell functions every program may use (src/nas-shell/prelude.sh). `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`, `value NAME VALUE`; each
+ * of its lines is written whole, whatever else runs in the background). `$NR_M` is a per-run nonce, so
+ * remote output cannot forge one. Its lines are cut at VALUE_CHUNK (a test holds the two together).
  */
-const PRELUDE = new Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+const PRELUDE = new Shell(library('prelude'));
+/**
+ * A script with what it uses, defined before it: the exit codes it names, the prelude (unless
+ * `prelude` is false) and the libraries it calls (see nas-shell/link.ts).
+ */
+function linked(script, opts = {}) {
+    const prelude = opts.prelude ?? true;
+    const libraries = librariesFor(prelude ? `${PRELUDE.text}\n${script.text}` : script.text).map((t) => new Shell(t));
+    const own = [...(prelude ? [PRELUDE] : []), ...libraries];
+    const codes = exitCodeDefinitions(withoutHereDocs([...own, script].map((s) => s.text).join('\n')));
+    return shell_lines(codes.text ? codes : undefined, ...own, script);
 }
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 function programText(opts) {
-    return (shell_lines(new Shell('{'), shell_sh `PATH=${opts.path}:"$PATH"; export PATH`, shell_sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new Shell('}')).text + '\n');
+    return (shell_lines(new Shell('{'), shell_sh `PATH=${opts.path}:"$PATH"; export PATH`, shell_sh `NR_M=${opts.marker}`, new Shell('LC_ALL=C; export LC_ALL'), linked(opts.script), new Shell('}')).text + '\n');
 }
 
 ;// CONCATENATED MODULE: ./src/rules/backups.ts
@@ -58666,7 +59037,7 @@ function manifestItemProblem(item) {
     return undefined;
 }
 /** Why a manifest's items cannot be restored, the first reason found; undefined when they can. */
-function manifestProblem(m) {
+function backups_manifestProblem(m) {
     if (!Array.isArray(m.items) || m.items.length === 0)
         return 'it lists no item';
     for (const item of m.items) {
@@ -58725,7 +59096,7 @@ function tagOfBackup(id) {
  * release that replaced it). Safety backups taken before a restore are not
  * candidates: they hold data a restore already replaced.
  */
-function autoBackup(entries, target) {
+function backups_autoBackup(entries, target) {
     return newestBackupsFirst(entries).find((e) => tagOfBackup(e.id) === target && !(e.manifest?.reason ?? '').startsWith('safety'));
 }
 /**
@@ -58739,7 +59110,7 @@ function planBackupRetention(entries, keep, protect) {
     for (const tag of [protect.running, protect.previous]) {
         if (!tag)
             continue;
-        const found = autoBackup(sorted, tag);
+        const found = backups_autoBackup(sorted, tag);
         if (found)
             protectedIds.add(found.id);
     }
@@ -59078,7 +59449,7 @@ function takeBackup(r, p, label) {
     };
 }
 /** Lists the backups of a directory, each verified: `<id> <ok|bad> <bytes> <manifest base64>` lines, base64 in one value. */
-function listBackups(dir, o = {}) {
+function backups_listBackups(dir, o = {}) {
     return {
         title: 'Listing backups',
         timeout: 3600,
@@ -59163,7 +59534,7 @@ ${shell_lines(...restores, shell_sh `:`)}
  * What a restore did to the data, reported as value `data` (the last one
  * said wins: an undo after the recreate overrides `restored`).
  */
-const DataOutcome = {
+const backups_DataOutcome = {
     /** The backup's data is in place. */
     Restored: 'restored',
     /** The backup is missing or does not verify: the data was not touched. */
@@ -59175,7 +59546,7 @@ const DataOutcome = {
     /** An item failed, or the release after the restore did, and the data of before could not be put back: it is in the safety backup. */
     NotUndone: 'not-undone',
 };
-const DATA_OUTCOMES = new Set(Object.values(DataOutcome));
+const DATA_OUTCOMES = new Set(Object.values(backups_DataOutcome));
 function backups_decodeDataOutcome(values) {
     const data = values.get('data') ?? '';
     return DATA_OUTCOMES.has(data) ? { data: data } : {};
@@ -59219,14 +59590,20 @@ nr_rs_dir=${folder}
 nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
 ${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image, ...(p.project ? { found: { project: p.project, containers: {} } } : {}) }, safety, 'safety')}
+${appsFunction(p)}
 # the containers that use the data stop (their sessions and locks end with them); the database services keep running
 nr_rs_stop() {
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+  nr_bk_proj=${p.project ? shell_sh `${p.project}` : shell_sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+  nr_rs_apps_now=$(nr_rs_apps | tr '\\n' ' ')
+  for nr_c in $nr_rs_apps_now; do
+    nr_docker stop "$nr_c" >/dev/null 2>&1 || continue
+    case " $nr_rs_backend " in *" $nr_c "*) ;; *) nr_rs_backend="$nr_rs_backend $nr_c" ;; esac
+    nr_say ok "Stopped $nr_c"
+  done
 ${shell_lines(shell_sh `  :`, ...volumes.map((v) => shell_sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
     nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-    [ "$nr_n" = ${p.container} ] && continue
+    case " $nr_rs_apps_now " in *" $nr_n "*) continue ;; esac
     nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
   done`))}
 }
@@ -59235,23 +59612,23 @@ nr_rs_start_others() {
   nr_rs_stopped=
 }
 nr_rs_start_backend() {
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
-  :
+  for nr_c in $nr_rs_backend; do nr_docker start "$nr_c" >/dev/null && nr_say ok "Started $nr_c again"; done
+  nr_rs_backend=
 }
 nr_rs_undo() {
   nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
   if nr_rs_undo_items "$nr_rs_safety"; then
-    nr_value restore_undone yes; ${data(DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
+    nr_value restore_undone yes; ${data(backups_DataOutcome.Undone)}; nr_say ok 'The data of before the restore is back'
     nr_rs_done=
   else
-    nr_value restore_undone no; ${data(DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
+    nr_value restore_undone no; ${data(backups_DataOutcome.NotUndone)}; nr_say fail "The data of before the restore could not be put back: it is in backup \${nr_rs_safety##*/}"
     return 1
   fi
 }
 nr_restore() {
   if ! nr_bk_verify "$nr_rs_dir"; then
     nr_say fail ${`Backup ${name} is missing or corrupt (a file is missing or does not match its sha256): nothing was changed`}
-    ${data(DataOutcome.BackupCorrupt)}; ${fail(backups_BackupExit.BackupCorrupt)}
+    ${data(backups_DataOutcome.BackupCorrupt)}; ${fail(backups_BackupExit.BackupCorrupt)}
   fi
   nr_say ok ${`Backup ${name} verifies (sha256 of every file)`}
 ${r.dryRun
@@ -59260,7 +59637,7 @@ ${r.dryRun
   nr_rs_stop
   if ! nr_backup; then
     nr_say fail 'The safety backup failed: nothing was restored'
-    nr_rs_start_others; ${data(DataOutcome.SafetyBackupFailed)}; ${fail(backups_BackupExit.SafetyBackupFailed)}
+    nr_rs_start_others; ${data(backups_DataOutcome.SafetyBackupFailed)}; ${fail(backups_BackupExit.SafetyBackupFailed)}
   fi
   nr_rs_safety="$nr_bk_dir/$nr_bk_id"
   if ! nr_rs_items "$nr_rs_dir"; then
@@ -59268,8 +59645,18 @@ ${r.dryRun
     nr_rs_undo
     nr_rs_start_others; ${fail(backups_BackupExit.RestoreFailed)}
   fi
-  nr_rs_done=yes; ${data(DataOutcome.Restored)}
+  nr_rs_done=yes; ${data(backups_DataOutcome.Restored)}
   nr_rs_start_others`}
+}`;
+}
+/** Defines `nr_rs_apps`: the application containers of the plan that run now, a name a line (after nr_bk_proj is set). */
+function appsFunction(p) {
+    const apps = p.apps ?? [{ service: '', container: p.container }];
+    return shell_sh `nr_rs_apps() {
+${shell_lines(...apps.map((a) => a.container
+        ? shell_sh `  printf '%s\\n' ${a.container}`
+        : shell_sh `  nr_bk_service ${a.project ? shell_sh `${a.project}` : shell_sh `"$nr_bk_proj"`} ${a.service}`))}
+  :
 }`;
 }
 /**
@@ -59292,7 +59679,32 @@ function backups_undoRestore() {
 fi`;
 }
 
+;// CONCATENATED MODULE: ./src/remote/state-dir.ts
+/**
+ * project-source: runner. The runner ships each release's files into `<root>/releases/<commit>/`; the work tree
+ * every pipeline uses is the folder `<root>/<name of root>`, which takes a release's files as a checkout takes a
+ * commit's, so compose finds the file and names the project as it does in a git checkout at `<root>`. The lock
+ * and the history live in `<root>/.nas-release`.
+ */
+const runnerRoots = new Map();
+/** The work tree of a release root (and remembers it, so stateDirOf finds the root's state folder). */
+function runnerTree(root) {
+    const tree = `${root}/${root.slice(root.lastIndexOf('/') + 1)}`;
+    runnerRoots.set(tree, root);
+    return tree;
+}
+/** The release root of a work tree runnerTree returned; undefined for a git checkout. */
+function state_dir_runnerRootOf(tree) {
+    return runnerRoots.get(tree);
+}
+/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
+function state_dir_stateDirOf(repoPath) {
+    const root = runnerRoots.get(repoPath);
+    return root ? `${root}/.nas-release` : `${repoPath}/.git/nas-release`;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
 
 
 
@@ -59319,7 +59731,7 @@ function envValues(content) {
     return out;
 }
 /** The sha256 the history records (never the content). */
-function envSha256(content) {
+function env_file_envSha256(content) {
     return (0,external_node_crypto_.createHash)('sha256').update(content).digest('hex');
 }
 function keptCopy(p, tag) {
@@ -59352,7 +59764,7 @@ function stagedFile(p) {
 function env_file_stageEnvFile(r, p, content) {
     const file = `${p.repo}/${p.path}`;
     if (r.dryRun)
-        return shell_sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${envSha256(content).slice(0, 12)}…)`}`;
+        return shell_sh `nr_say info ${`dry-run: would write ${p.path} (sha256 ${env_file_envSha256(content).slice(0, 12)}…)`}`;
     const b64 = Buffer.from(content, 'utf8').toString('base64');
     const staged = stagedFile(p);
     return shell_sh `( umask 077; mkdir -p ${`${p.stateDir}/env`} "$(dirname ${file})" ) && chmod 700 ${`${p.stateDir}/env`} &&
@@ -59371,7 +59783,7 @@ function env_file_installEnvFile(r, p, content, o, failed) {
 if mv -f ${staged} ${file}; then
   ( umask 077; cp ${file} ${`${keptCopy(p, o.tag)}.tmp`} && mv -f ${`${keptCopy(p, o.tag)}.tmp`} ${keptCopy(p, o.tag)} ) || nr_say warn ${`Cannot keep a copy of ${p.path} for ${o.tag}`}
   ${excluded(p)}
-  nr_say ok ${`Environment file ${p.path} written (sha256 ${envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
+  nr_say ok ${`Environment file ${p.path} written (sha256 ${env_file_envSha256(content).slice(0, 12)}…), kept for ${o.tag}`}
 else
   rm -f ${staged}; nr_say fail ${`Cannot write ${p.path}`}
   ${failed}
@@ -59387,6 +59799,62 @@ function env_file_putBackEnvFile(r, p, tag) {
   ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
   ${excluded(p)}
 fi`;
+}
+/**
+ * The environment file as a step of any release (one service, several, blue-green), written once:
+ * `before` runs before compose creates a container (compose reads the file only then), `undo` before
+ * what ran comes back. `tag` is the release the services go to (its copy is kept, or put back when
+ * there is no content; empty: no one release, the file is left as it is); `previous` names the file
+ * there before, kept under it when it has no copy, and put back by `undo`.
+ */
+function env_file_envFileStep(r, e, o) {
+    const undo = env_file_putBackEnvFile(r, e.plan, o.previous);
+    if (e.content && !r.dryRun)
+        return {
+            before: shell_lines(env_file_stageEnvFile(r, e.plan, e.content), unlikeKept(e.plan, o.tag), env_file_installEnvFile(r, e.plan, e.content, o, backups_BACKUP_EXIT.exit(backups_BackupExit.EnvFileFailed))),
+            undo,
+        };
+    if (e.content)
+        return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
+    if (!o.tag)
+        return {
+            before: shell_sh `nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`,
+            undo: shell_sh `:`,
+        };
+    return { before: shell_lines(keepPrevious(r, e.plan, o.previous), env_file_putBackEnvFile(r, e.plan, o.tag)), undo };
+}
+/**
+ * Sets nr_env_changed when the staged content differs from the copy kept for `tag`: a container that
+ * already runs `tag` (a warm colour) started with that copy, and must start again to read the new one.
+ */
+function unlikeKept(p, tag) {
+    const kept = keptCopy(p, tag);
+    return shell_sh `nr_env_changed=; { [ -f ${kept} ] && [ "$(cat ${stagedFile(p)})" = "$(cat ${kept})" ]; } || nr_env_changed=1`;
+}
+/** The file there now, kept for `previous` when that release has no copy: the undo of a put-back can bring it back. */
+function keepPrevious(r, p, previous) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun || !previous)
+        return shell_sh `:`;
+    return shell_sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; mkdir -p ${`${p.stateDir}/env`} && cp ${file} ${keptCopy(p, previous)} ); fi`;
+}
+/**
+ * The key of the file there before an operation of several services: the release they all ran, else
+ * one of this operation's own (`before-<tag>`), so its undo brings back exactly that file.
+ */
+function env_file_envPreviousKey(running, tag) {
+    const all = [...new Set(running)];
+    return all.length === 1 && all[0] ? all[0] : `before-${tag || 'none'}`;
+}
+/**
+ * The environment file step of an operation, from the inputs: env-file-content written (recorded by its
+ * sha256); with `putBack` (a rollback), without content too: the target's kept copy comes back.
+ */
+function env_file_envFileOf(e, repo, o = {}) {
+    if (!e.path || (!e.content && !o.putBack))
+        return {};
+    const plan = { repo, path: e.path, stateDir: state_dir_stateDirOf(repo) };
+    return { envFile: { plan, content: e.content, ...(e.content ? { sha256: env_file_envSha256(e.content) } : {}) } };
 }
 
 ;// CONCATENATED MODULE: ./src/report/progress.ts
@@ -59697,35 +60165,24 @@ const UNREPORTED_FILE = 'unreported';
 function reportKey(record) {
     return `${record.id} ${record.action} ${record.started}`;
 }
+// The shell of these lives in src/nas-shell/history.sh; each sets nr_dir, which the code around them may use.
 /** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
 function markUnreported(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}
-( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+    return shell_sh `nr_dir=${stateDir}; nr_unreported_add "$nr_dir" ${reportKey(record)}`;
 }
 /** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
 function clearUnreported(stateDir, keys) {
     if (!keys.length)
         return shell_sh `:`;
-    const patterns = keys.flatMap((k) => ['-e', k]);
-    return shell_sh `nr_dir=${stateDir}
-if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
-  ( flock -w 10 6
-    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
-    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
-fi`;
+    return shell_sh `nr_dir=${stateDir}; nr_unreported_remove "$nr_dir" ${keys}`;
 }
 /** Reads the last lines of the history and any operation left in progress. */
 function readHistory(stateDir, lastLines = 500) {
-    return shell_sh `nr_dir=${stateDir}
-nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+    return shell_sh `nr_dir=${stateDir}; nr_history_read "$nr_dir" ${lastLines}`;
 }
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
 function beginOperation(stateDir, record, interrupted) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${interrupted ? appendLine(interrupted) : shell_sh `:`}
-printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, interrupted && appendLine(interrupted), shell_sh `nr_history_begin "$nr_dir" ${JSON.stringify(record)}`);
 }
 /**
  * Appends the finished operation and clears the in-progress record. A record
@@ -59733,25 +60190,18 @@ printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -
  * it is on disk the moment the release is done, whatever happens to the runner.
  */
 function endOperation(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}
-rm -f "$nr_dir/${CURRENT_FILE}"`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, appendLine(record), shell_sh `nr_history_done "$nr_dir"`);
 }
 /** Appends a record (an interrupted operation filed by the next one). */
 function appendRecord(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, appendLine(record));
 }
+/** Appends `record` to the history in "$nr_dir"; without `ended`, it ends by the NAS's clock, with RECORD_MORE. */
 function appendLine(record) {
-    // One short line in one write with O_APPEND: a crash leaves it whole or absent;
-    // the reader skips anything that does not parse all the same.
-    // A torn last line (no newline) gets one first, so the new record stays whole.
     const json = JSON.stringify(record);
-    const line = record.ended
-        ? shell_sh `printf '%s\\n' ${json}`
-        : shell_sh `printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new Shell(RECORD_MORE)}"`;
-    return shell_sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-${line} >> "$nr_dir/${HISTORY_FILE}"`;
+    return record.ended
+        ? shell_sh `nr_history_append "$nr_dir" ${json}`
+        : shell_sh `nr_history_append_ended "$nr_dir" ${json.slice(0, -1)} "$${new Shell(RECORD_MORE)}"`;
 }
 function decode(b64) {
     return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
@@ -59901,7 +60351,14 @@ function missingTool(tool, remotePath) {
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 function parseTools(values, opts) {
     const path = (t) => values.get(`path_${t}`) ?? '';
-    for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout']) {
+    // project-source: runner ships the files: the NAS needs no git then
+    for (const tool of [
+        ...(opts.git === false ? [] : ['git']),
+        'docker',
+        'flock',
+        'setsid',
+        'timeout',
+    ]) {
         if (!path(tool))
             throw new Error(missingTool(tool, opts.remotePath));
     }
@@ -59941,16 +60398,12 @@ function parseTools(values, opts) {
             `System:  ${values.get('uname') ?? '?'}`,
             `docker:  ${path('docker')} (engine ${dockerVersion})${opts.sudo ? ' through sudo -n' : ''}`,
             `compose: ${compose.join(' ')} (${composeVersion})`,
-            `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
+            opts.git === false
+                ? 'git:     not used (project-source: runner)'
+                : `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
             `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
         ],
     };
-}
-
-;// CONCATENATED MODULE: ./src/remote/state-dir.ts
-/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
-function stateDirOf(repoPath) {
-    return `${repoPath}/.git/nas-release`;
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/exec.ts
@@ -61757,7 +62210,8 @@ const LockExit = {
     /** timeout(1)'s code: the first questions ran past STATE_PROGRAM_LIMIT on the NAS. */
     StateTimedOut: 124,
 };
-const EXIT = exitCodes(LockExit);
+// Declared for the shell: src/nas-shell/lock.sh exits with them by name.
+exitCodes(LockExit);
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 const LOCK_HEARTBEAT_GRACE = 45;
 /** How often the runner sends one. */
@@ -61786,33 +62240,12 @@ const STATE_PROGRAM_LIMIT = 110;
  * keep it.
  */
 function lockHolder(opts) {
-    const heartbeats = shell_sh `while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
-    return shell_sh `NR_M=${opts.marker}
-PATH=${opts.path}:"$PATH"; export PATH
-${exitCodeDefinitions()}
-for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
-nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoRepo)}; }
-mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
-exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
-nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
-while ! flock -n 9; do
-  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; ${EXIT.exit(LockExit.LockTimeout)}; fi
-  printf '%s held %s\\n' "$NR_M" "$(nr_holder)"
-  nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
-  flock -w "$nr_step" 9 && break
-  nr_left=$((nr_left - nr_step))
-done
-exec 8>>"$nr_dir/busy"
-if ! flock -n 8; then
-  printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
-  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; ${EXIT.exit(LockExit.LockTimeout)}; }
-fi
-exec 8>&-
-printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
-printf '%s locked\\n' "$NR_M"
-${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT, heartbeats) : heartbeats}
-: > "$nr_dir/holder"`;
+    const main = shell_lines(shell_sh `nr_lock_take ${opts.stateDir} ${opts.timeout} ${opts.holder}`, opts.then
+        ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT)
+        : shell_sh `nr_lock_heartbeats ${LOCK_HEARTBEAT_GRACE}`, shell_sh `nr_lock_let_go`);
+    // The holder prints its few markers itself: it needs neither the prelude nor a tool function.
+    return shell_lines(shell_sh `NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH`, linked(main, { prelude: false }));
 }
 /**
  * Runs the first questions (a whole program, handed to `sh -s` as a quoted
@@ -61821,28 +62254,17 @@ ${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PR
  * start. When that loop ends before the questions do (the runner is gone), it
  * signals the holder, which ends the questions' process group and exits,
  * dropping the lock. Otherwise the holder reports `state <code>` and keeps the
- * lock as long as the heartbeats come.
+ * lock as long as the heartbeats come (src/nas-shell/lock.sh).
  */
-function thenUnderLock(then, marker, limit, heartbeats) {
-    const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
-    if (then.text.split('\n').includes(end))
+function thenUnderLock(then, marker, limit) {
+    const end = new Shell(`NR_STATE_END_${marker.replace(/\W/g, '')}`);
+    if (then.text.split('\n').includes(end.text))
         throw new Error('the first program contains its own end line');
-    return shell_sh `nr_gone=
-trap 'nr_gone=1' USR1
-exec 3<&0
-setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new Shell(end)}' &
+    return shell_sh `nr_lock_then_start
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${end}' &
 ${then}
-${new Shell(end)}
-nr_state=$!
-( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
-nr_watch=$!
-exec 3<&-
-wait "$nr_state"; nr_rc=$?
-# what the questions left behind (or all of them, when the runner is gone) goes with their group
-kill -TERM -"$nr_state" 2>/dev/null
-if [ -n "$nr_gone" ]; then : > "$nr_dir/holder"; exit 0; fi
-printf '%s state %s\\n' "$NR_M" "$nr_rc"
-wait "$nr_watch"`;
+${end}
+nr_lock_then_wait "$!" ${LOCK_HEARTBEAT_GRACE}`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/history-recorder.ts
@@ -61993,6 +62415,7 @@ exit "$nr_rc"`;
 
 
 
+
 /**
  * The runner's side of the release lock (see remote/lock.ts): one channel
  * whose NAS process holds `flock` while the channel lives and heartbeats
@@ -62120,6 +62543,9 @@ class LockLostError extends Error {
     }
 }
 function noCheckout(repoPath) {
+    const root = state_dir_runnerRootOf(repoPath);
+    if (root)
+        return `repo-path ${root} does not exist on the NAS. Create that folder first (project-source: runner ships the releases into it). Nothing was changed.`;
     return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 function describeHolder(json) {
@@ -62154,42 +62580,18 @@ function describeHolder(json) {
  * has no argument limit.
  */
 function detached(stateDir, phase) {
-    const end = `NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-    const body = shell_lines(new Shell('('), PRELUDE, phase, new Shell(')'), shell_sh `nr_rc=$?
+    const end = new Shell(`NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`);
+    // The phase file is a program of its own: it gets what it uses (exit codes, prelude, libraries) itself.
+    const body = shell_lines(linked(shell_lines(new Shell('('), phase, new Shell(')'))), shell_sh `nr_rc=$?
 rm -f "$1/phase.sh"
 echo "$nr_rc" > "$1/phase.rc"`);
-    if (body.text.split('\n').includes(end))
+    if (body.text.split('\n').includes(end.text))
         throw new Error('the phase contains its own end line');
-    return shell_sh `nr_dir=${stateDir}
-mkdir -p "$nr_dir"
-# one follower at a time reads the phase files (an older one may still be reading its status), and one phase runs
-exec 7>>"$nr_dir/follow"; flock 7
-exec 8>>"$nr_dir/busy"; flock 8
-rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
-( umask 077; cat > "$nr_dir/phase.sh" ) <<'${new Shell(end)}'
+    return shell_sh `nr_phase_prepare ${stateDir}
+nr_phase_write <<'${end}'
 ${body}
-${new Shell(end)}
-NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
-nr_pid=$!
-# the phase holds the busy lock from here on, whatever happens to this channel
-exec 8>&-
-# the phase is this shell's child: its end (SIGCHLD) cuts the nap before the next poll short, so its status
-# goes back at once rather than up to a poll later (dash and BusyBox ash end a wait on a trapped signal; bash naps on)
-trap : CHLD
-nr_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
-nr_off=0; nr_idle=0; nr_polls=0
-while :; do
-  nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
-  nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
-  if [ "$nr_size" -gt "$nr_off" ]; then
-    tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
-  fi
-  [ "$nr_done" = 1 ] && break
-  if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  # poll often while a phase is young (most end within seconds: the runner waits for that), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_nap 0.05; else nr_nap 0.3; fi
-done
-exit "$(cat "$nr_dir/phase.rc")"`;
+${end}
+nr_phase_follow`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/program-runner.ts
@@ -62236,7 +62638,7 @@ class MarkerRelay {
  * Runs programs on the NAS through the executor: in the foreground, or as a
  * detached phase (see remote/detached.ts) whose log the channel follows.
  * Programs see the tools the probe found as `nr_docker`, `nr_compose`, `nr_git`,
- * and the exit codes as `NR_EXIT_…` (a detached phase gets its own copy).
+ * and the exit codes they use as `NR_EXIT_…` (a detached phase gets its own copy).
  */
 class ProgramRunner {
     exec;
@@ -62264,7 +62666,7 @@ class ProgramRunner {
         return decoded(program, await this.send(program, shell_lines(toolFunctions(tools), program.script)));
     }
     async detached(program, tools, script) {
-        return decoded(program, await this.send(program, detached(this.stateDir, shell_lines(exitCodeDefinitions(), toolFunctions(tools), script))));
+        return decoded(program, await this.send(program, detached(this.stateDir, shell_lines(toolFunctions(tools), script))));
     }
     /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
     async streamed(program, tools, input) {
@@ -62315,12 +62717,14 @@ class SshNas {
     outcome;
     /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
     unreported = [];
+    /** Runs once, under the lock, right after the first state is read (project-source: runner ships the files). */
+    afterFirstRead;
     constructor(conn, kind, progress) {
         this.conn = conn;
         this.kind = kind;
         this.progress = progress;
         this.dryRun = conn.dryRun;
-        this.stateDir = stateDirOf(conn.repoPath);
+        this.stateDir = state_dir_stateDirOf(conn.repoPath);
         this.render = new Renderer(PROBING_TOOLS, conn.dryRun);
         this.history = new HistoryRecorder(kind, this.run, this.stateDir, kind.locking && !conn.dryRun, conn.notify.targets.length > 0);
         this.relay = new MarkerRelay(progress);
@@ -62358,7 +62762,9 @@ class SshNas {
         const { lock, session, runner } = await this.connect();
         const state = {
             title: 'Reading the NAS state',
-            script: shell_lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), shell_sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), shell_sh `wait`),
+            script: shell_lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), conn.releaseRoot
+                ? shell_sh `[ -d ${conn.releaseRoot} ] && nr_value repo yes`
+                : shell_sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), shell_sh `wait`),
             timeout: 120,
             quiet: true,
         };
@@ -62390,6 +62796,7 @@ class SshNas {
             sudo: conn.sudo,
             compose: conn.composeCommand,
             remotePath: conn.remotePath,
+            git: !conn.releaseRoot,
         });
         if (result.values.get('repo') !== 'yes')
             throw new Error(noCheckout(conn.repoPath));
@@ -62406,6 +62813,10 @@ class SshNas {
         });
         const { records, inProgress } = parseHistoryValues(result.values);
         const answers = questions.decode(result.values);
+        const after = this.afterFirstRead;
+        this.afterFirstRead = undefined;
+        if (after)
+            await after(this);
         this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
         if (!inProgress)
             return { facts, history: records, answers };
@@ -62509,6 +62920,681 @@ function unreportedOf(records, keys, locking) {
         out.push(r);
     }
     return out;
+}
+
+;// CONCATENATED MODULE: ./src/programs/releases.ts
+
+
+/**
+ * project-source: runner on the NAS: `<root>/releases/<commit>/` holds the files of each release, shipped whole
+ * before anything changes; the work tree (see runnerTree) takes the files of one of them in the release's phase.
+ */
+function releasesDir(root) {
+    return `${root}/releases`;
+}
+/**
+ * Unpacks the gzip-compressed tar on standard input into a temporary folder beside the releases, renamed to
+ * `releases/<commit>` only once whole: a cut stream or a killed runner never leaves a release folder, and the
+ * work tree is not touched. Temporary folders a killed upload left over an hour ago go first.
+ */
+function receiveRelease(root, commit, paths) {
+    const dir = `${releasesDir(root)}/${commit}`;
+    return {
+        title: 'Receiving the release files',
+        timeout: 3600,
+        script: shell_sh `mkdir -p ${releasesDir(root)} || { nr_say fail ${`Cannot create ${releasesDir(root)}`}; exit 1; }
+find ${releasesDir(root)} -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null
+nr_tmp=${`${releasesDir(root)}/.incoming-${commit}`}-$$
+rm -rf "$nr_tmp" "$nr_tmp.cut" && mkdir "$nr_tmp" || { nr_say fail ${`Cannot create a folder in ${releasesDir(root)}`}; exit 1; }
+nr_bad=
+( gunzip -c || : > "$nr_tmp.cut" ) | tar -xf - -C "$nr_tmp" || nr_bad=1
+[ -e "$nr_tmp.cut" ] && nr_bad=1
+if [ -n "$nr_bad" ]; then rm -rf "$nr_tmp" "$nr_tmp.cut"; nr_say fail 'The files from the runner arrived cut or corrupt: nothing was kept'; exit 1; fi
+printf '%s\n' ${paths} > "$nr_tmp.paths" || { rm -rf "$nr_tmp" "$nr_tmp.paths"; exit 1; }
+if [ -d ${dir} ] && [ -f ${`${dir}.paths`} ] && [ -z "$(grep -vxF -f ${`${dir}.paths`} "$nr_tmp.paths")" ]; then
+  rm -rf "$nr_tmp" "$nr_tmp.paths"; nr_value existed yes
+else
+  # the same commit shipped for another stack's paths: its folder takes both (the files of one commit agree)
+  if [ -d ${dir} ]; then cp -pR ${dir}/. "$nr_tmp"/ && sort -u ${`${dir}.paths`} "$nr_tmp.paths" > "$nr_tmp.both" 2>/dev/null && mv -f "$nr_tmp.both" "$nr_tmp.paths" || nr_bad=1; fi
+  # the paths first: a folder is only ever there with them; a folder replaced moves aside first (under the lock)
+  [ -z "$nr_bad" ] && mv -f "$nr_tmp.paths" ${`${dir}.paths`} && { [ ! -d ${dir} ] || mv ${dir} "$nr_tmp.old"; } && mv "$nr_tmp" ${dir} || { rm -rf "$nr_tmp" "$nr_tmp.paths" "$nr_tmp.both"; [ -d "$nr_tmp.old" ] && mv "$nr_tmp.old" ${dir}; nr_say fail ${`Cannot put the received files in ${dir}`}; exit 1; }
+  rm -rf "$nr_tmp.old"
+fi
+nr_value received yes`,
+        decode: (values) => ({ received: values.get('received') === 'yes', existed: values.get('existed') === 'yes' }),
+    };
+}
+/** The work tree's record in the state folder: `tree` (the last release folder it took), `tree-files` (the files releases gave it). */
+function treeRecord(root, name) {
+    return `${state_dir_stateDirOf(`${root}/${root.slice(root.lastIndexOf('/') + 1)}`)}/${name}`;
+}
+/**
+ * Shell defining `nr_sync_tree <folder>`, which gives the work tree the files of `releases/<folder>` as `git
+ * checkout` gives a checkout a commit's: each file of the release written; of the files earlier releases gave,
+ * those under the paths this release ships (`releases/<folder>.paths`) that it no longer has removed; every other
+ * file (an environment file, the proxy's upstream file, data, another stack's files) left alone. The work tree is
+ * a real folder, not a link to the release folder: a bind mount is resolved when its container is created, so a
+ * link would keep running containers (the blue-green proxy) on the old folder. And `nr_release_of <tag>`: the
+ * release folder of a release tag (which ends in its commit's 7 hex), in `nr_ro`.
+ */
+function syncFunction(root, tree) {
+    const rel = releasesDir(root);
+    const files = treeRecord(root, 'tree-files');
+    return shell_sh `nr_sync_tree() {
+  [ -d ${rel}/"$1" ] || { nr_say fail "There is no release folder $1 in "${rel}; return 1; }
+  if [ -L ${tree} ] || { [ -e ${tree} ] && [ ! -d ${tree} ]; }; then nr_say fail ${`${tree} is not a folder: move it away (project-source: runner keeps the release's files there)`}; return 1; fi
+  mkdir -p ${tree} ${state_dir_stateDirOf(tree)} && ( cd ${rel}/"$1" && tar -cf - . ) | ( cd ${tree} && tar -xf - ) || return 1
+  ( cd ${rel}/"$1" && find . ! -type d ) > ${`${files}.add`} || return 1
+  touch ${files} && awk -v paths=${rel}/"$1.paths" -v added=${`${files}.add`} '
+    BEGIN { while ((getline l < paths) > 0) p[++n] = l; while ((getline l < added) > 0) a[l] = 1 }
+    ($0 in a) { next }
+    { mine = 0; for (i = 1; i <= n; i++) if (p[i] == "." || $0 == "./" p[i] || index($0, "./" p[i] "/") == 1) mine = 1
+      print (mine ? "gone " : "kept ") $0 }' ${files} > ${`${files}.plan`} || return 1
+  while IFS= read -r nr_l; do case $nr_l in "gone "*) rm -f ${tree}/"\${nr_l#gone }" ;; esac; done < ${`${files}.plan`}
+  { sed -n 's/^kept //p' ${`${files}.plan`}; cat ${`${files}.add`}; } > ${`${files}.new`} && mv -f ${`${files}.new`} ${files} || return 1
+  rm -f ${`${files}.add`} ${`${files}.plan`}
+  printf '%s\\n' "$1" > ${`${treeRecord(root, 'tree')}.new`} && mv -f ${`${treeRecord(root, 'tree')}.new`} ${treeRecord(root, 'tree')}
+}
+nr_release_of() {
+  nr_ro=
+  for nr_d in ${rel}/"\${1##*-}"*; do [ -d "$nr_d" ] && nr_ro=\${nr_d##*/}; done
+  [ -n "$nr_ro" ]
+}`;
+}
+/**
+ * Gives the work tree `tree` the files of `commit`'s release folder, or ends with `failed`. Undefined for a git
+ * checkout: callers use it wherever the checkout moves.
+ */
+function switchTree(r, tree, commit, failed) {
+    const root = state_dir_runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    if (r.dryRun)
+        return shell_sh `nr_say info ${`dry-run: would give ${tree} the files of releases/${commit}`}`;
+    return shell_sh `${syncFunction(root, tree)}
+nr_sync_tree ${commit} || { nr_say fail ${`${tree} could not take the files of ${commit.slice(0, 7)}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${commit.slice(0, 7)}`}`;
+}
+/**
+ * Puts back the files of `tag`'s release (a release tag ends in its commit's 7 hex), with a warning when there is
+ * no release folder of it (the files stay as they are): a rollback's target, or, on a failure, the release before.
+ */
+function releases_putBackTree(r, tree, tag) {
+    const root = runnerRootOf(tree);
+    if (!root || !tag)
+        return undefined;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`;
+    return sh `${syncFunction(root, tree)}
+if nr_release_of ${tag}; then
+  nr_sync_tree "$nr_ro" && nr_say ok ${`${tree} holds the files of ${tag}`} || nr_say warn ${`${tree} could not take the files of ${tag}`}
+else
+  nr_say warn ${`There is no release folder of ${tag}: the files stay those there are`}
+fi`;
+}
+/**
+ * Gives the work tree the files of `tag`'s release and reports its commit, or ends with `failed` when there is no
+ * release folder of it (a rollback that needs them: the monitoring stack's). Undefined for a git checkout.
+ */
+function takeTreeOf(r, tree, tag, failed) {
+    const root = runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    return sh `${syncFunction(root, tree)}
+nr_release_of ${tag} || { nr_say fail ${`There is no release folder of ${tag} in ${releasesDir(root)}`}; ${failed}; }
+nr_value commit "$nr_ro"
+${r.dryRun
+        ? sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`
+        : sh `nr_sync_tree "$nr_ro" || { nr_say fail ${`${tree} could not take the files of ${tag}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${tag}`}`}`;
+}
+/**
+ * Removes the release folders of the commits whose image tags went (`removed`), unless a tag in `protect` (the
+ * running and rollback releases, of the backend and of the monitoring stack) or any image tag on the NAS still
+ * names the commit, and never the folder the work tree took last. A folder without images (a release under way)
+ * is never named, so never removed.
+ */
+function pruneReleases(r, tree, removed, protect) {
+    const root = state_dir_runnerRootOf(tree);
+    const short = (t) => t.slice(t.lastIndexOf('-') + 1);
+    const keep = new Set(protect.map(short));
+    const gone = [...new Set(removed.map(short))].filter((s) => /^[0-9a-f]{7}$/.test(s) && !keep.has(s));
+    if (!root || !gone.length)
+        return undefined;
+    return {
+        title: 'Removing old release folders',
+        timeout: 600,
+        quiet: true,
+        script: shell_sh `nr_cur=$(cat ${treeRecord(root, 'tree')} 2>/dev/null); nr_gone=
+nr_tags=$(nr_docker image ls --format '{{.Tag}}') || { nr_value gone ''; exit 0; }
+for nr_s in ${gone}; do
+  if printf '%s\\n' "$nr_tags" | grep -q -- "-$nr_s\\$"; then continue; fi
+  for nr_d in ${releasesDir(root)}/"$nr_s"*; do
+    [ -d "$nr_d" ] || continue
+    if [ "\${nr_d##*/}" = "$nr_cur" ]; then nr_say info "Release folder \${nr_d##*/} holds the files in use: kept"
+    else ${r.dryRun ? shell_sh `nr_say info "dry-run: would remove release folder \${nr_d##*/}"` : shell_sh `rm -rf "$nr_d" "$nr_d.paths" && nr_gone="$nr_gone \${nr_d##*/}"`}
+    fi
+  done
+done
+nr_value gone "$nr_gone"`,
+        decode: (values) => (values.get('gone') ?? '').split(' ').filter(Boolean),
+    };
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
+
+const BLOCK = 512;
+const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
+/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
+function entrySize(header) {
+    const field = header.subarray(124, 136);
+    if (field[0] & 0x80) {
+        let n = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            n = n * 256 + field[i];
+        return n;
+    }
+    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+    return text ? parseInt(text, 8) : 0;
+}
+function field(header, from, to) {
+    const end = header.indexOf(0, from);
+    return header.toString('utf8', from, end < 0 || end > to ? to : end);
+}
+/** `path=` of a PAX extended header's records, if any. */
+function paxPath(data) {
+    let at = 0;
+    let path;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        if (space < 0)
+            break;
+        const length = parseInt(data.toString('latin1', at, space), 10);
+        if (!(length > 0))
+            break;
+        const record = data.toString('utf8', space + 1, at + length - 1);
+        if (record.startsWith('path='))
+            path = record.slice(5);
+        at += length;
+    }
+    return path;
+}
+/**
+ * Leaves out of a `docker save` archive the layer blobs the NAS already has.
+ * An archive of Docker 25 or later (OCI layout) names each layer
+ * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
+ * blob is the uncompressed tar); `docker load` looks a layer up by its chain
+ * and reads its file only when it is missing, so leaving out a layer the NAS
+ * has changes nothing it loads. Everything else (the manifests, the config,
+ * the layers of an older engine's layout, whose names say nothing of their
+ * content) passes through unchanged. A streaming filter: it holds at most one
+ * header and its extended header, never an entry's data.
+ */
+class LayerFilter extends external_node_stream_.Transform {
+    skip;
+    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
+    remaining = 0;
+    keep = true;
+    pending = [];
+    pendingLength = 0;
+    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
+    extension = [];
+    extensionPath;
+    /** Reading an extended header's data: it is held, not passed. */
+    readingExtension;
+    ended = false;
+    dropped = 0;
+    droppedBytes = 0;
+    constructor(skip) {
+        super();
+        this.skip = skip;
+    }
+    _transform(chunk, _enc, done) {
+        let at = 0;
+        while (at < chunk.length) {
+            if (this.ended) {
+                this.push(chunk.subarray(at));
+                break;
+            }
+            if (this.remaining > 0) {
+                const n = Math.min(this.remaining, chunk.length - at);
+                const piece = chunk.subarray(at, at + n);
+                if (this.readingExtension)
+                    this.readingExtension.data.push(Buffer.from(piece));
+                else if (this.keep)
+                    this.push(piece);
+                else
+                    this.droppedBytes += n;
+                this.remaining -= n;
+                at += n;
+                if (this.remaining === 0 && this.readingExtension)
+                    this.endExtension();
+                continue;
+            }
+            // a header block, perhaps split between chunks
+            const need = BLOCK - this.pendingLength;
+            const piece = chunk.subarray(at, at + need);
+            this.pending.push(Buffer.from(piece));
+            this.pendingLength += piece.length;
+            at += piece.length;
+            if (this.pendingLength < BLOCK)
+                break;
+            const header = Buffer.concat(this.pending, BLOCK);
+            this.pending = [];
+            this.pendingLength = 0;
+            this.header(header);
+        }
+        done();
+    }
+    _flush(done) {
+        if (this.pendingLength)
+            this.push(Buffer.concat(this.pending));
+        done();
+    }
+    header(header) {
+        if (header.every((b) => b === 0)) {
+            // the end of the archive: whatever follows is passed as it is
+            for (const e of this.extension)
+                this.push(e);
+            this.extension = [];
+            this.push(header);
+            this.ended = true;
+            return;
+        }
+        const size = entrySize(header);
+        const padded = Math.ceil(size / BLOCK) * BLOCK;
+        const type = String.fromCharCode(header[156]);
+        if (type === 'x' || type === 'L') {
+            this.extension.push(header);
+            this.readingExtension = { kind: type, size, data: [] };
+            this.remaining = padded;
+            if (padded === 0)
+                this.endExtension();
+            return;
+        }
+        const prefix = field(header, 345, 500);
+        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+        const blob = LAYER_BLOB.exec(name);
+        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
+        if (this.keep) {
+            for (const e of this.extension)
+                this.push(e);
+            this.push(header);
+        }
+        else {
+            this.dropped += 1;
+            this.droppedBytes += BLOCK;
+        }
+        this.extension = [];
+        this.extensionPath = undefined;
+        this.remaining = padded;
+    }
+    endExtension() {
+        const ext = this.readingExtension;
+        this.readingExtension = undefined;
+        const data = Buffer.concat(ext.data);
+        this.extension.push(data);
+        const body = data.subarray(0, ext.size);
+        if (ext.kind === 'x')
+            this.extensionPath = paxPath(body) ?? this.extensionPath;
+        else
+            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
+
+
+function compress(data, options) {
+    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+/**
+ * gzip in blocks compressed side by side on libuv's thread pool, as pigz
+ * does: each block is a gzip member of its own, and a stream of members is
+ * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
+ * output keeps the input's order; at most `inFlight` blocks are held, so
+ * memory stays bounded and backpressure reaches the producer. Compression is
+ * the runner's slowest step of a transfer, and one deflate stream keeps one
+ * core busy while the others wait.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    options;
+    block = [];
+    blockLength = 0;
+    queue = [];
+    constructor(options = { level: 6 }) {
+        super();
+        this.options = options;
+    }
+    get blockSize() {
+        return this.options.blockSize ?? 1 << 20;
+    }
+    _transform(chunk, _enc, done) {
+        this.block.push(chunk);
+        this.blockLength += chunk.length;
+        if (this.blockLength < this.blockSize)
+            return done();
+        this.dispatch();
+        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
+    }
+    _flush(done) {
+        if (this.blockLength > 0)
+            this.dispatch();
+        this.emitUntil(0).then(() => done(), done);
+    }
+    dispatch() {
+        const data = Buffer.concat(this.block, this.blockLength);
+        this.block = [];
+        this.blockLength = 0;
+        const compressed = compress(data, { level: this.options.level });
+        compressed.catch(() => undefined); // reported when its turn comes
+        this.queue.push(compressed);
+    }
+    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
+    async emitUntil(limit) {
+        while (this.queue.length > limit)
+            this.push(await this.queue.shift());
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/docker.ts
+
+
+
+
+
+
+async function output(args, cwd) {
+    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
+async function builderOf() {
+    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
+    if (version.code !== 0)
+        return { buildx: false, cache: false };
+    const inspect = await output(['buildx', 'inspect']);
+    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
+    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
+    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
+    return { buildx: true, cache: exports && service };
+}
+/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
+function buildArgs(o, builder) {
+    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
+    if (!builder.buildx)
+        return ['build', '--tag', o.ref, ...file, o.context];
+    const cache = builder.cache
+        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
+        : [];
+    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
+}
+/** The workspace the runner checked the repository out in: build paths are relative to it. */
+function workspace() {
+    return process.env.GITHUB_WORKSPACE || process.cwd();
+}
+function inWorkspace(path) {
+    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
+}
+/** The commit checked out in the workspace, or '' when it is not a git checkout. */
+async function workspaceCommit() {
+    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
+        ignoreReturnCode: true,
+        silent: true,
+    }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return r.exitCode === 0 ? r.stdout.trim() : '';
+}
+/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
+async function runnerPlatform() {
+    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
+        code: 1,
+        stdout: '',
+        stderr: '',
+    }));
+    return r.code === 0 ? r.stdout.trim() : '';
+}
+/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
+async function buildOnRunner(o, print, known) {
+    const builder = known ?? (await builderOf());
+    const args = buildArgs(o, builder);
+    const r = await getExecOutput('docker', args, {
+        ignoreReturnCode: true,
+        silent: true,
+        cwd: workspace(),
+        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
+    });
+    return { code: r.exitCode, args };
+}
+/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
+async function imageLayers(ref) {
+    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
+    if (r.code !== 0)
+        return [];
+    return r.stdout
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((d) => d.replace(/^sha256:/, ''));
+}
+/** Counts the bytes that pass. */
+class Counter extends external_node_stream_.Transform {
+    bytes = 0;
+    _transform(chunk, _enc, done) {
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+}
+/**
+ * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
+ * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
+ * It ends only once docker save has exited 0, and fails otherwise, so a
+ * consumer never takes a cut archive for a whole one. `onProgress` is called
+ * every `everyMs` while it runs, and `stats` once it has ended.
+ */
+function saveImage(ref, o) {
+    const started = Date.now();
+    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+        if (stderr.length < 4000)
+            stderr += d.toString();
+    });
+    const exited = new Promise((resolve) => {
+        child.on('error', () => resolve(127));
+        child.on('close', (code) => resolve(code ?? 1));
+    });
+    const raw = new Counter();
+    const filter = new LayerFilter(o.skip);
+    const gzip = new ParallelGzip({ level: o.level ?? 6 });
+    const sent = new Counter();
+    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
+    const out = new external_node_stream_.PassThrough({
+        flush(done) {
+            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
+        },
+    });
+    const stats = () => ({
+        archive: raw.bytes,
+        sent: sent.bytes,
+        skippedLayers: filter.dropped,
+        skippedBytes: filter.droppedBytes,
+        seconds: (Date.now() - started) / 1000,
+    });
+    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
+    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
+        if (timer)
+            clearInterval(timer);
+        if (err) {
+            child.kill('SIGKILL');
+            out.destroy(err);
+        }
+    });
+    return { stream: out, stats };
+}
+
+;// CONCATENATED MODULE: ./src/runner/project.ts
+
+
+
+
+
+
+
+/**
+ * project-source: runner. The runner's checkout (GITHUB_WORKSPACE; the CLI: the current folder) is what a
+ * release ships to the NAS: its commit names the release, and the folders the release needs go over SSH.
+ */
+async function project_git(args) {
+    const r = await getExecOutput('git', ['-C', workspace(), ...args], { ignoreReturnCode: true, silent: true }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return { code: r.exitCode, out: r.stdout.trim() };
+}
+/**
+ * The commit the runner's checkout holds (its HEAD; without git, GITHUB_SHA) and its subject. Throws, before
+ * anything connects, when there is none or it is not the commit the workflow asked for.
+ */
+async function runnerCheckout(ref) {
+    const head = await project_git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+    const sha = process.env.GITHUB_SHA ?? '';
+    const commit = head.code === 0 ? head.out : sha;
+    if (!/^[0-9a-f]{40}$/.test(commit))
+        throw new Error(`project-source: runner ships the runner's checkout, but ${workspace()} is not a git checkout and GITHUB_SHA is not set: check the repository out first (actions/checkout). Nothing was changed.`);
+    const wanted = ref || (head.code === 0 ? '' : sha);
+    if (wanted && wanted !== commit)
+        throw new Error(`ref is ${wanted.slice(0, 7)}, but the runner's checkout (${workspace()}) is at ${commit.slice(0, 7)}: with project-source: runner, check out the commit being released (actions/checkout, ref: \${{ github.sha }}). Nothing was changed.`);
+    const subject = head.code === 0 ? (await project_git(['log', '-1', '--format=%s', 'HEAD'])).out.slice(0, 200) : '';
+    return { commit, subject, git: head.code === 0 };
+}
+/**
+ * The folders and files a release needs from the checkout, relative to it: each once, and none inside another
+ * (`.` takes everything).
+ */
+function shippedPaths(paths) {
+    const all = [...new Set(paths.filter(Boolean).map((p) => external_node_path_namespaceObject.posix.normalize(p).replace(/\/+$/, '') || '.'))];
+    if (all.includes('.'))
+        return ['.'];
+    return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`))).sort();
+}
+/** A file of the runner's checkout as the release ships it (the commit's, in a git checkout); undefined if none. */
+async function checkoutFile(path, fromGit) {
+    if (fromGit) {
+        const r = await getExecOutput('git', ['-C', workspace(), 'show', `HEAD:${path}`], {
+            ignoreReturnCode: true,
+            silent: true,
+        }).catch(() => undefined);
+        return r && r.exitCode === 0 ? Buffer.from(r.stdout, 'utf8') : undefined;
+    }
+    return (0,promises_namespaceObject.readFile)(external_node_path_namespaceObject.posix.join(workspace(), path)).catch(() => undefined);
+}
+/**
+ * A gzip-compressed tar of `paths` in the runner's checkout: `git archive HEAD` in a git checkout (tracked files
+ * only, so nothing untracked, a secret say, leaves the runner), else the folders as they are. The stream ends
+ * only once the archiver exited 0, and fails otherwise, so the NAS never takes a cut archive for a whole one.
+ */
+function projectArchive(paths, fromGit) {
+    const [cmd, args] = fromGit
+        ? ['git', ['-C', workspace(), 'archive', '--format=tar', 'HEAD', '--', ...paths]]
+        : ['tar', ['-cf', '-', '-C', workspace(), '--', ...paths]];
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gzip = (0,external_node_zlib_.createGzip)();
+    const out = new external_node_stream_.PassThrough();
+    let stderr = '';
+    let exit;
+    let gzipped = false;
+    const settle = () => {
+        if (exit === undefined || !gzipped)
+            return;
+        if (exit === 0)
+            out.end();
+        else
+            out.destroy(new Error(`${fromGit ? 'git archive' : 'tar'} of ${paths.join(' ')} failed (exit ${exit}): ${stderr.trim().slice(0, 300)}`));
+    };
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    child.on('error', (err) => out.destroy(err));
+    child.on('close', (code) => {
+        exit = code;
+        settle();
+    });
+    child.stdout.pipe(gzip);
+    gzip.on('data', (chunk) => {
+        if (!out.write(chunk)) {
+            gzip.pause();
+            out.once('drain', () => gzip.resume());
+        }
+    });
+    gzip.on('end', () => {
+        gzipped = true;
+        settle();
+    });
+    gzip.on('error', (err) => out.destroy(err));
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/release/project-from-runner.ts
+
+
+
+const folderOf = (file) => (file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.');
+/**
+ * The paths of the runner's checkout a release needs: the compose file's folder (the backend's, or the
+ * monitoring stack's), and the build contexts and Dockerfiles when the NAS builds the images.
+ */
+function releasePaths(s) {
+    const builds = !s.source || s.source.kind === 'nas';
+    return shippedPaths([
+        ...(s.target ? [folderOf(s.target.composeFile)] : []),
+        ...(s.stack ? [folderOf(s.stack.composeFile)] : []),
+        ...(builds && s.target ? [s.buildContext ?? '', s.dockerfile ?? ''] : []),
+        ...(builds ? (s.services ?? []).flatMap((x) => [x.buildContext, x.dockerfile]) : []),
+    ]);
+}
+/**
+ * project-source: runner, before anything connects: the release is the commit of the runner's checkout (which
+ * must be the one `ref` names), its compose file read there for the preflight. Returns what ships the files once
+ * the NAS is locked, or undefined when the action ships nothing (git, or an action that releases no commit).
+ */
+async function prepareRunnerProject(settings, progress) {
+    const s = settings;
+    const root = s.conn.releaseRoot;
+    if (!root || !s.checkout)
+        return undefined;
+    const at = await runnerCheckout(s.checkout.ref);
+    const compose = s.target?.composeFile ?? s.stack?.composeFile;
+    const content = compose ? await checkoutFile(compose, at.git) : undefined;
+    s.checkout.runner = {
+        commit: at.commit,
+        subject: at.subject,
+        ...(compose && content ? { files: { [compose]: content.toString('base64') } } : {}),
+    };
+    const paths = releasePaths(s);
+    return async (nas) => {
+        const dir = `${root}/releases/${at.commit}`;
+        if (nas.dryRun) {
+            progress.detail(`dry-run: would send ${paths.join(', ')} of ${at.commit.slice(0, 7)} to ${dir}`);
+            return;
+        }
+        if (!at.git)
+            progress.warn(`${workspace()} is not a git checkout: ${paths.join(', ')} are sent as they are, untracked files included`);
+        let got;
+        try {
+            got = await nas.streamProgram(receiveRelease(root, at.commit, paths), projectArchive(paths, at.git));
+        }
+        catch (err) {
+            throw new Error(`Sending ${paths.join(', ')} to ${dir} failed: ${err.message}. Nothing was changed.`);
+        }
+        if (got.code !== 0 || !got.values.received)
+            throw new Error(`The release files did not arrive whole in ${dir} (exit ${got.code}). Nothing was changed.`);
+        progress.ok(`${got.values.existed ? 'Already on the NAS' : 'Sent'}: ${paths.join(', ')} of ${at.commit.slice(0, 7)} in ${dir}`);
+    };
 }
 
 // EXTERNAL MODULE: external "node:net"
@@ -62827,6 +63913,7 @@ async function notify(settings, events, progress, dryRun = false) {
 
 
 
+
 /**
  * Runs one action from its inputs to its outputs: the same code for the
  * runner's entry files and for the `nas-release` command. Inputs become
@@ -62852,7 +63939,11 @@ async function runAction(action, flow, raw, platform) {
     try {
         const settings = flow.settings(new InputReader(action, raw));
         notifySettings = settings.conn.notify;
+        // project-source: runner: the release's files go from the runner's checkout, once the NAS is locked
+        const ship = await prepareRunnerProject(settings, progress);
         const on = new SshNas(settings.conn, flow.kind, progress);
+        if (ship)
+            on.afterFirstRead = ship;
         nas = on;
         const result = await on.operate(async (n) => {
             const ended = await flow.run(settings, n, { progress, deployment });
@@ -63008,6 +64099,23 @@ const colors = {
     containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
     up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
+    /** Starts several services under one colour's project: `--no-deps`, so a shared service is never started in it. */
+    upServices: (o) => upServices({ file: o.file, project: o.project, services: o.services, env: { ...o.env }, force: o.force }),
+    /** Stops and removes several services' containers of one colour's project, and nothing else of it. */
+    removeServices: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', ...o.services], {
+        ...o.env,
+    }),
+    /** `<service> <id> <state> <image> <status text>` of every container of a compose project, newest first. */
+    projectStates: (project) => command([
+        'docker',
+        'container',
+        'ls',
+        '--all',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--format',
+        '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}} {{.Image}} {{.Status}}',
+    ]),
     /** Stops and removes one service's container of a project (a colour that no longer serves). */
     remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
         ...o.env,
@@ -63103,9 +64211,10 @@ const git_git = {
 
 ;// CONCATENATED MODULE: ./src/remote/health.ts
 
+
 /**
- * Health waits that run on the NAS, polling locally once a second rather
- * than once a round trip. Constant shell code: values arrive as arguments.
+ * Health waits that run on the NAS, polling locally several times a second
+ * rather than once a round trip (src/nas-shell/health.sh). Values arrive as arguments.
  *
  * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
  * nr_wait_container C T URL  waits up to T seconds for container C: its own
@@ -63113,56 +64222,11 @@ const git_git = {
  *                            once when it exits or restarts
  * nr_wait_stack T C...       waits until every container runs, and is
  *                            healthy where it has a healthcheck
+ *
+ * A program that calls them gets the library without naming it (see
+ * nas-shell/link.ts); including it by hand is harmless.
  */
-const HEALTH = new Shell(`nr_now() { date +%s; }
-nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
-nr_http_ok() {
-  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
-}
-nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
-  set -- $(nr_state "$nr_c"); nr_r0=$3
-  while :; do
-    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
-    case $1 in
-      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
-      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
-    esac
-    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
-    if [ "$1" = running ]; then
-      case $2 in
-        healthy) return 0 ;;
-        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
-        none)
-          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
-      esac
-    fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}
-nr_wait_stack() {
-  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
-  while :; do
-    nr_ok=0; nr_n=0; nr_bad=''
-    for nr_c in "$@"; do
-      nr_n=$((nr_n + 1))
-      nr_s=$(nr_state "$nr_c")
-      case $nr_s in
-        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
-        *) nr_bad="$nr_bad $nr_c" ;;
-      esac
-    done
-    nr_el=$(( $(nr_now) - nr_t0 ))
-    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}`);
+const HEALTH = new Shell(library('health'));
 
 ;// CONCATENATED MODULE: ./src/rules/guards.ts
 /**
@@ -63652,6 +64716,7 @@ function images_datedTags(tags, history = []) {
 
 
 
+
 /** How moving the checkout can fail. */
 const CheckoutExit = {
     /** The fetch failed, or the branch or ref is not on the remote. */
@@ -63672,6 +64737,10 @@ function decodeFetchedTarget(values) {
  * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
  */
 function fetchTarget(r, t) {
+    // project-source: runner: the NAS has no git; the commit is the runner's, its files shipped after the lock
+    if (t.runner)
+        return shell_sh `nr_value commit ${t.runner.commit}
+nr_value subject ${t.runner.subject}`;
     const upstream = `refs/remotes/${t.remote}/${t.branch}`;
     return shell_sh `${r.change(git_git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
 ${r.run(git_git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(CheckoutExit.FetchFailed)}; }
@@ -63688,6 +64757,9 @@ nr_value subject "$(${r.run(git_git.subject(t.repo, t.ref || upstream))} | head 
  * back to the branch with a warning.
  */
 function moveCheckout(r, t, commit) {
+    const switched = switchTree(r, t.repo, commit, CHECKOUT.exit(CheckoutExit.CheckoutFailed));
+    if (switched)
+        return switched;
     return shell_sh `nr_dirty=$(${r.run(git_git.status(t.repo))}) || ${CHECKOUT.exit(CheckoutExit.FetchFailed)}
 if [ -n "$nr_dirty" ]; then
   case ${t.onDirty} in
@@ -63710,6 +64782,74 @@ fi
 ${r.change(git_git.checkoutBranch(t.repo, t.branch, commit))} || { nr_say fail ${`git checkout ${t.branch} failed`}; ${CHECKOUT.exit(CheckoutExit.CheckoutFailed)}; }
 ${r.change(git_git.setUpstream(t.repo, t.remote, t.branch))} 2>/dev/null || true
 nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
+}
+
+;// CONCATENATED MODULE: ./src/programs/release-steps.ts
+
+
+
+/** The backup before the release: ends the phase with BackupFailed (nothing changed) when it cannot be taken. */
+function backupBeforeRelease(r, backup) {
+    if (!backup)
+        return shell_sh `:`;
+    const what = [
+        ...backup.plan.volumes.map((v) => `volume ${v}`),
+        ...backup.plan.databases.map((d) => `${d.kind}:${d.service}`),
+    ].join(', ');
+    return shell_lines(BACKUP_LIBRARY, backupFunction(backup.plan, backup.label), r.dryRun
+        ? shell_sh `nr_say info 'dry-run: no backup taken'`
+        : shell_sh `nr_say info ${`Backing up ${what} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${backups_BACKUP_EXIT.exit(backups_BackupExit.BackupFailed)}; }`);
+}
+/**
+ * The restore of the backup taken before the release, for a release that falls back: defines the restore's
+ * functions and runs it. It never ends the phase: a restore that fails sets nr_fb_incomplete and the release
+ * that ran before comes back on the data there is (`fallback` names it). The application containers it
+ * stopped stay stopped (the fallback recreates them, or the caller starts them with nr_rs_start_backend).
+ * Nothing without auto-rollback-restore, or in a dry run.
+ */
+function restoreOnFallback(r, backup, o) {
+    if (!backup?.restoreOnFallback || r.dryRun)
+        return undefined;
+    return shell_sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${backups_restoreData(r, {
+        dir: backup.plan.dir,
+        id: new Shell('"$nr_bk_id"'),
+        repo: o.repo,
+        composeFile: o.composeFile,
+        container: o.container,
+        items: plannedItems(backup.plan.volumes, backup.plan.databases),
+        image: backup.plan.image,
+        ...(o.apps ? { apps: o.apps } : {}),
+        ...(o.project ? { project: o.project } : {}),
+    }, { tag: o.tag, commit: o.commit, reason: 'safety before auto-rollback-restore' })}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${o.fallback} comes back on the data there is`}; }`;
+}
+/**
+ * A rollback's restore before its target starts: verifies the backup, stops the application containers,
+ * takes the safety backup, restores. When it fails the containers it stopped start again on the data of
+ * before and the phase ends with its BackupExit code. The containers stay stopped when it succeeds: the
+ * target starts on the restored data.
+ */
+function release_steps_restoreBeforeTarget(r, restore) {
+    return lines(restoreData(r, restore.plan, restore.safety), restoreOrExit());
+}
+/**
+ * A rollback whose target failed after its restore: the data of before comes back from the safety backup
+ * (nr_fb_incomplete when it cannot), then the application containers the restore stopped start again.
+ */
+function release_steps_undoRestoreThenStart() {
+    return lines(undoRestore(), sh `nr_rs_start_backend`);
+}
+/** The data values of a release or rollback phase: its backup, the safety backup, what a restore did. */
+function release_steps_decodeReleaseData(values) {
+    return {
+        ...(values.get('backup_id') ? { backup: backups_decodeBackup(values) } : {}),
+        ...(values.get('safety_id') ? { safety: backups_decodeBackup(values, 'safety') } : {}),
+        ...backups_decodeDataOutcome(values),
+        ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+        ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/programs/image-sources.ts
@@ -63736,7 +64876,7 @@ const ImageExit = {
     /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
     PlatformMismatch: 73,
 };
-const image_sources_EXIT = exitCodes(ImageExit);
+const EXIT = exitCodes(ImageExit);
 /**
  * Pulls `ref` from the registry and tags it `target`. With credentials,
  * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
@@ -63751,14 +64891,14 @@ function image_sources_pullImage(r, o) {
         return shell_sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
     const config = o.login ? o.authDir : undefined;
     const login = o.login
-        ? shell_sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+        ? shell_sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${EXIT.exit(ImageExit.RegistryLoginFailed)}; }
 nr_say info ${`Logging in to ${where} as ${o.login.username}`}
 if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker_docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
   nr_say ok ${`Logged in to ${where}`}
 else
   printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
   nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+  ${EXIT.exit(ImageExit.RegistryLoginFailed)}
 fi`
         : shell_sh `:`;
     const logout = o.login
@@ -63772,10 +64912,10 @@ nr_say endgroup
 ${logout}
 if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+  ${EXIT.exit(ImageExit.PullFailed)}
 fi
 ${o.platform ? platformCheck(r, o.ref, o.platform) : shell_sh `:`}
-${r.change(docker_docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+${r.change(docker_docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${EXIT.exit(ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
 /** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
@@ -63783,7 +64923,7 @@ function asDockerNames(image) {
     return image.replace(/^(docker\.io|index\.docker\.io)\//, '').replace(/^library\//, '');
 }
 /** A digest as the history may hold it: `sha256:` and 64 hex digits. */
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
+const image_sources_DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Shell that sets nr_pd to the digest `ref` was pulled as from `image`'s repository ('' when none, or not sha256 and hex). */
 function digestOf(r, ref, image) {
     return shell_sh `nr_pd=$(${r.run(docker_docker.repoDigests(ref))} 2>/dev/null | awk -v r=${`${asDockerNames(image)}@`} 'index($0, r) == 1 { print substr($0, length(r) + 1); exit }')
@@ -63820,48 +64960,9 @@ esac
 if [ "$nr_pf_ok" = 0 ]; then
   nr_value image_platform "$nr_img_pf"
   nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
-  ${image_sources_EXIT.exit(ImageExit.PlatformMismatch)}
+  ${EXIT.exit(ImageExit.PlatformMismatch)}
 fi
 nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
-}
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-function obtainImage(r, p) {
-    const ref = `${p.image}:${p.tag}`;
-    const source = p.source;
-    if (source.kind === 'registry')
-        return image_sources_pullImage(r, {
-            ref: `${p.image}:${source.tag}`,
-            target: ref,
-            authDir: p.authDir,
-            what: 'image',
-            ...(source.login ? { login: source.login } : {}),
-            ...(p.platform ? { platform: p.platform } : {}),
-        });
-    if (source.kind === 'runner')
-        return shell_sh `if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not sent'` : shell_sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-    return shell_sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker_docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-/** What the step that obtains an image says, by source. */
-function obtainStepText(source, ref) {
-    if (source.kind === 'registry')
-        return `Pulling backend image (${ref})`;
-    if (source.kind === 'runner')
-        return `Checking backend image from the runner (${ref})`;
-    return `Building backend image (${ref})`;
 }
 /** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
 function nasLayersScript(r) {
@@ -63890,24 +64991,170 @@ function loadImage(r, ref) {
     return {
         title: 'Loading the image into the NAS',
         timeout: 6 * 3600,
-        script: shell_sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker_docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
-if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        script: shell_sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker_docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${EXIT.exit(ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
         decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
     };
 }
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code, platforms) {
-    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-    const login = source.kind === 'registry' ? source.login : undefined;
-    if (code === ImageExit.RegistryLoginFailed)
-        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-    if (code === ImageExit.PullFailed)
-        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-    if (code === ImageExit.PlatformMismatch)
-        return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
-    if (code === ImageExit.ImageNotTransferred)
-        return `the image ${image}:${tag} built on the runner is not on the NAS`;
-    return undefined;
+
+;// CONCATENATED MODULE: ./src/image-sources/built-on-nas.ts
+
+
+
+
+const built_on_nas_EXIT = exitCodes(ImageExit);
+/**
+ * `image-source: nas` (the default): the image is built on the NAS from its
+ * checkout at the released commit, reused when it exists (a re-run, or this
+ * commit released today). A rollback cannot build an image that is gone.
+ */
+function builtOnNas() {
+    return {
+        stepText: (ref) => `Building backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Getting ${images} image(s) for ${services} service(s)`,
+        obtainsFirst: false,
+        obtainsAtOnce: true,
+        sentFromRunner: false,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            const build = r.change(docker_docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }));
+            // an image of several services says which, and is checked at once: they are built side by side
+            if (p.services)
+                return shell_sh `if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (for ${p.services.join(', ')}): reusing it`}
+else
+  nr_say group ${`docker build ${ref} (for ${p.services.join(', ')})`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok ${`Image ${ref} built`}
+fi
+if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then :
+else ${r.dryRun ? shell_sh `nr_say info ${`dry-run: ${ref} was not built`}` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${built_on_nas_EXIT.exit(ImageExit.ImageMissingAfterBuild)}`}; fi`;
+            return shell_sh `cd ${p.build.repo} || ${built_on_nas_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); "${p.kept ?? 'the running container was not touched'}; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: () => undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/pulled-from-registry.ts
+
+/**
+ * `image-source: registry`: the workflow pushed `image:tag`; the NAS pulls it
+ * (always: a re-run pulls what the workflow pushed), checks its platform and
+ * tags it with the dated tag. The history keeps the tag and the digest it was
+ * pulled as, so a rollback whose image is gone pulls that digest again.
+ */
+function pulledFromRegistry(source) {
+    const login = source.login;
+    return {
+        stepText: (ref) => `Pulling backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Pulling ${images} image(s) for ${services} service(s) from the registry, tag ${source.tag}`,
+        // a pull changes nothing that runs
+        obtainsFirst: true,
+        obtainsAtOnce: false,
+        sentFromRunner: false,
+        obtain: (r, p) => image_sources_pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: `${p.image}:${p.tag}`,
+            authDir: p.authDir,
+            what: 'image',
+            ...(login ? { login } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
+        }),
+        record: () => ({ pulled: source.tag }),
+        digestFields: (r, ref, image) => pulledDigestFields(r, ref, image),
+        digestsFields: (r, images, tag) => pulledDigestsFields(r, images, tag),
+        failure(image, _tag, code, platforms) {
+            const pulled = `${image}:${source.tag}`;
+            if (code === ImageExit.RegistryLoginFailed)
+                return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+            if (code === ImageExit.PullFailed)
+                return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+            if (code === ImageExit.PlatformMismatch)
+                return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
+            return undefined;
+        },
+        reobtain(o) {
+            const tagged = `${o.image}:${o.pulled ?? o.tag}`;
+            // the digest it was released with: its tag may name other content by now
+            const ref = o.digest ? `${o.image}@${o.digest}` : tagged;
+            return {
+                ref,
+                authDir: o.authDir,
+                ...(login ? { login } : {}),
+                from: o.digest
+                    ? `the registry (${tagged}) by the digest it was released with (${ref})`
+                    : `the registry (${ref})`,
+            };
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/sent-from-runner.ts
+
+
+
+
+const sent_from_runner_EXIT = exitCodes(ImageExit);
+/**
+ * `image-source: runner`: the runner builds the image with its docker and
+ * streams it into the NAS's engine before the phase (release/backend/image-from-runner.ts);
+ * the phase checks it arrived. A rollback cannot build an image that is gone.
+ */
+function sentFromRunner() {
+    return {
+        stepText: (ref) => `Checking backend image from the runner (${ref})`,
+        stepTextOfImages: (images, services) => `Checking ${images} image(s) for ${services} service(s) from the runner`,
+        obtainsFirst: false,
+        obtainsAtOnce: false,
+        sentFromRunner: true,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            return shell_sh `if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not sent'` : shell_sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${sent_from_runner_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: (image, tag, code) => code === ImageExit.ImageNotTransferred
+            ? `the image ${image}:${tag} built on the runner is not on the NAS`
+            : undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/table.ts
+
+
+
+/** The module of each kind of image-source: the one place that tells the kinds apart. */
+function table_imageSourceKind(source) {
+    switch (source.kind) {
+        case 'nas':
+            return builtOnNas();
+        case 'registry':
+            return pulledFromRegistry(source);
+        case 'runner':
+            return sentFromRunner();
+        default:
+            return unknownKind(source);
+    }
+}
+/** A kind the switch above does not name fails to compile here. */
+function unknownKind(source) {
+    throw new Error(`unknown image-source ${JSON.stringify(source.kind)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/programs/preflight.ts
@@ -63917,7 +65164,8 @@ function obtainFailure(source, image, tag, code, platforms) {
  * changes, what would otherwise fail after the checkout moved: the NAS's
  * platform (an image of another architecture starts with `exec format error`),
  * and the compose file's contract with the release (its services exist and
- * read the tag variable), checked on the commit being released.
+ * read the tag variable; with blue-green, the colours can run side by side),
+ * checked on the commit being released.
  */
 /** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
 function platformOf(dockerOsArch, machine) {
@@ -63954,76 +65202,109 @@ function decodePlatform(values) {
     const [osArch = '', machine = ''] = (values.get('nas_platform') ?? '').trim().split(/\s+/);
     return platformOf(osArch.includes('/') ? osArch : '', osArch.includes('/') ? machine : osArch);
 }
-/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
-function sentinelOf(variable) {
-    return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-}
 /**
  * The compose preflight, run after the fetch: the commit's compose file (git
- * show, into a temporary file; the work tree is not touched) through `compose
- * config` with each tag variable set to its sentinel, in the checkout's folder
- * so relative paths and `.env` resolve as they will. Runs in the background;
- * reports `compose_images` (`service=image` words) or `compose_error`.
- * Compose is run without sudo: `config` reads files only.
+ * show; the work tree is not touched), sent back base64 as `compose_b64`, or
+ * `compose_error missing`. The runner reads it: no compose runs on the NAS,
+ * which cost the release a third of a second. Sent once the background
+ * questions have ended, as a long value line could tear another.
  */
 function composeQuestion(c) {
-    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
-    const variables = [...new Set(c.services.map((s) => s.tagVariable))];
-    for (const v of variables)
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
-            throw new Error(`not a variable name: ${v}`);
-    // exported in the subshell: `env` cannot run the nr_docker function
-    const env = variables.map((v) => shell_sh `${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
-    const v2 = shell_sh `nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const v1 = shell_sh `docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const run = c.compose === 'docker compose'
-        ? v2
-        : c.compose === 'docker-compose'
-            ? v1
-            : shell_sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
-    return shell_sh `(
-nr_pf_dir=${c.repo}/${dir}
-nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
-if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
-  nr_value compose_error missing
-elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
-  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
-    /^[^ #]/ { top = $0; next }
-    top != "services:" { next }
-    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
-    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
-  ' | tr -d "\\"'" | tr '\\n' ' ')"
+    // project-source: runner: the runner's own file, echoed into the answers (the NAS has no git to show it)
+    if (c.content !== undefined)
+        return c.content
+            ? shell_sh `wait
+nr_value compose_b64 ${c.content}`
+            : shell_sh `wait
+nr_value compose_error missing`;
+    return shell_sh `if nr_pf_b64=$(nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} 2>/dev/null); then
+  nr_pf_b64=$(printf '%s\n' "$nr_pf_b64" | base64 | tr -d '\n')
 else
-  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+  nr_pf_b64=-
 fi
-rm -f "$nr_pf_tmp"
-) &`;
+wait
+if [ "$nr_pf_b64" = - ]; then nr_value compose_error missing; else nr_value compose_b64 "$nr_pf_b64"; fi`;
 }
 function decodeCompose(values) {
-    const error = values.get('compose_error');
-    if (error === 'missing')
+    if (values.get('compose_error') === 'missing')
         return { read: 'missing' };
-    if (error !== undefined)
-        return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
-    const listed = values.get('compose_images');
-    if (listed === undefined)
+    const b64 = values.get('compose_b64');
+    if (b64 === undefined)
         return { read: 'unknown' };
-    const images = new Map();
-    for (const word of listed.split(/\s+/).filter(Boolean)) {
-        const at = word.indexOf('=');
-        const service = word.slice(0, at);
-        const image = word.slice(at + 1);
-        // a service's name line comes first (empty), its image after it
-        if (image || !images.has(service))
-            images.set(service, image);
+    return { read: 'text', text: Buffer.from(b64, 'base64').toString('utf8') };
+}
+/** The variables a compose value reads (`$VAR`, `${VAR}`, `${VAR:-x}`…); `$$` is a literal dollar. */
+function variablesIn(text) {
+    return new Set([...text.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
+}
+function preflight_text(value) {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+function portsOf(value) {
+    if (!Array.isArray(value))
+        return [];
+    return value.map((entry) => {
+        if (entry && typeof entry === 'object') {
+            const long = entry;
+            const published = preflight_text(long.published);
+            const target = preflight_text(long.target);
+            return { text: `${published}:${target}`, published, target, reads: variablesIn(JSON.stringify(long)) };
+        }
+        // [host_ip:][published:]target[/protocol]; an IPv6 host address is in brackets
+        const written = preflight_text(entry);
+        const parts = written
+            .replace(/^\[[^\]]*\]:/, 'ip:')
+            .replace(/\/\w+$/, '')
+            .split(':');
+        const target = parts.at(-1) ?? '';
+        const published = parts.length > 1 ? (parts.at(-2) ?? '') : '';
+        return { text: written, published, target, reads: variablesIn(written) };
+    });
+}
+let yaml;
+/** The YAML parser, loaded once; the preflight starts loading it while the first round trip is on the way. */
+function yamlParser() {
+    yaml ??= __nccwpck_require__.e(/* import() */ 815).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8815, 19));
+    return yaml;
+}
+/**
+ * Reads the compose file's services as written, with the YAML parser loaded
+ * only here (the release needs it for this one check; the other bundles' paths
+ * never load it). Merge keys (`<<: *base`) are applied.
+ */
+async function readComposeFile(found) {
+    if (found.read !== 'text')
+        return found;
+    const { parse } = await yamlParser();
+    let doc;
+    try {
+        doc = parse(found.text, { merge: true, maxAliasCount: 1000 });
     }
-    return { read: 'ok', images };
+    catch (err) {
+        return { read: 'unreadable', error: err.message.split('\n')[0] };
+    }
+    const root = doc && typeof doc === 'object' ? doc : {};
+    const services = new Map();
+    const listed = root.services && typeof root.services === 'object' ? root.services : {};
+    for (const [name, value] of Object.entries(listed)) {
+        const s = value && typeof value === 'object' ? value : {};
+        const image = preflight_text(s.image);
+        services.set(name, {
+            image,
+            imageReads: variablesIn(image),
+            reads: variablesIn(JSON.stringify(s)),
+            containerName: preflight_text(s.container_name),
+            ports: portsOf(s.ports),
+            extends: s.extends !== undefined,
+        });
+    }
+    return { read: 'ok', services, includes: root.include !== undefined };
 }
 /**
  * What the compose file at the released commit gets wrong, one sentence each,
- * with the line to add; empty when it keeps the contract. A file compose could
- * not read is not refused here (it may need the environment file this release
- * writes): the release says so and goes on.
+ * with the line to add; empty when it keeps the contract. What the file takes
+ * from elsewhere (`include`, `extends`) is not refused here: compose reads it
+ * at the release.
  */
 function composeProblems(found, c) {
     const at = `${c.file} at ${c.commit.slice(0, 7)}`;
@@ -64032,18 +65313,45 @@ function composeProblems(found, c) {
     if (found.read !== 'ok')
         return [];
     const problems = [];
-    const names = [...found.images.keys()];
-    for (const s of c.services) {
+    const names = [...found.services.keys()];
+    for (const [i, s] of c.services.entries()) {
         const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
-        if (!found.images.has(s.name)) {
-            problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
+        const facts = found.services.get(s.name);
+        if (!facts) {
+            if (!found.includes)
+                problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
             continue;
         }
-        const image = found.images.get(s.name) ?? '';
-        if (!image.includes(sentinelOf(s.tagVariable)))
-            problems.push(`in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (!facts.imageReads.has(s.tagVariable) && !(facts.extends && !facts.image))
+            problems.push(`in ${at}, service ${s.name}'s image ${facts.image ? `(${facts.image}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (c.blueGreen && !facts.extends)
+            // the proxy routes to the first service only: the others need not listen on the colour's port
+            problems.push(...colorProblems(`in ${at}, service ${s.name}`, facts, c.blueGreen.portVariable, i === 0));
     }
     return problems;
+}
+/**
+ * blue-green runs the service twice, a compose project per colour: what must
+ * differ between the colours (the container's name, the host port, the port
+ * the application listens on) has to read COLOR or the port variable.
+ */
+function colorProblems(where, facts, port, proxied) {
+    const differs = (reads) => reads.has('COLOR') || reads.has(port);
+    const problems = [];
+    if (facts.containerName && !differs(variablesIn(facts.containerName)))
+        problems.push(`${where}'s container_name (${facts.containerName}) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: ${facts.containerName}-\${COLOR}\``);
+    for (const p of facts.ports)
+        if (p.published && !differs(p.reads))
+            problems.push(`${where} publishes host port ${p.published} for both colours (\`${p.text}\`), so the idle colour cannot start beside the live one: write it \`- "\${${port}}:${p.target}"\``);
+    if (proxied && !facts.reads.has(port) && !facts.ports.some((p) => p.published && !differs(p.reads)))
+        problems.push(`${where} does not read ${port}, so both colours would listen on one port and the proxy could not tell them apart: ${facts.ports.length
+            ? `publish the colour's port with the line \`- "\${${port}}:${facts.ports[0].target}"\` under ports`
+            : `write the line \`${port}: \${${port}}\` under its environment and listen on that port`}`);
+    return problems;
+}
+/** project-source: runner: the compose file shipped from the runner; absent there, it is missing. */
+function runnerContent(file, runner) {
+    return runner ? { content: runner.files?.[file] ?? '' } : {};
 }
 /**
  * The preflight's questions in a state script: the platform beside everything
@@ -64051,9 +65359,12 @@ function composeProblems(found, c) {
  */
 function preflightQuestions(plan, checkout) {
     const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+    // loaded beside the round trip, not after it; a failure to load is met where the file is read
+    if (plan)
+        yamlParser().catch(() => undefined);
     return {
         before: platformQuestion(),
-        after: plan ? composeQuestion({ ...plan, rev }) : shell_sh `:`,
+        after: plan ? composeQuestion({ ...plan, rev, ...runnerContent(plan.file, checkout.runner) }) : shell_sh `:`,
         decode: (values) => {
             const platform = decodePlatform(values);
             const compose = decodeCompose(values);
@@ -64063,6 +65374,9 @@ function preflightQuestions(plan, checkout) {
 }
 
 ;// CONCATENATED MODULE: ./src/programs/backend.ts
+
+
+
 
 
 
@@ -64153,7 +65467,7 @@ function decodeInventory(values) {
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
 function deployState(target, checkout, source = { kind: 'nas' }, preflight) {
-    const runner = source.kind === 'runner';
+    const runner = table_imageSourceKind(source).sentFromRunner;
     const checks = preflightQuestions(preflight, checkout);
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
@@ -64183,12 +65497,19 @@ function decodeRunning(values) {
     const id = values.get('running_image_id');
     return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
 }
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-function imagesState(image, container) {
+/**
+ * What runs and which tags of the image exist: rollback's and cleanup's first questions; with `platform`,
+ * the NAS's platform too (a rollback that may pull its image refuses one of another platform).
+ */
+function imagesState(image, container, platform = false) {
     return {
         script: (r) => shell_sh `( ${runningValues(r, container)} ) &
+${platform ? platformQuestion() : shell_sh `:`}
 ${inventoryAfterOthers(r, image)}`,
-        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+        decode: (values) => {
+            const nas = platform ? decodePlatform(values) : '';
+            return { ...decodeRunning(values), inventory: decodeInventory(values), ...(nas ? { platform: nas } : {}) };
+        },
     };
 }
 /** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
@@ -64229,8 +65550,8 @@ function recreateBackend(r, p) {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
         : shell_sh `:`;
-    const watch = r.dryRun ? undefined : p.watch;
-    return shell_lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, shell_sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
+    const watch = watchStep(r, p.watch, p.repo);
+    return shell_lines(HEALTH, watch.library, shell_sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker_docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
@@ -64254,7 +65575,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? shell_sh `true` : shell_sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? shell_sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : shell_sh `:`}
-  ${watch ? shell_sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? shell_sh `nr_say info 'dry-run: metrics watch skipped'` : shell_sh `:`}
+  ${p.watch ? shell_sh `if [ "$nr_ok" = 1 ]; then ${watch.run(shell_sh `nr_ok=0`)}; fi` : shell_sh `:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -64285,7 +65606,35 @@ nr_value running ${p.tag}; nr_value rolled_back false; ${backend_EXIT.exit(backe
 }
 /** Where the watch leaves how it ended, for the success line the phase writes after its body. */
 function watchOutcomeFile(repo) {
-    return `${stateDirOf(repo)}/watch-outcome`;
+    return `${state_dir_stateDirOf(repo)}/watch-outcome`;
+}
+/**
+ * The metrics watch as a step of any release (one service, several, blue-green): `library` defines nr_watch
+ * (none on a dry run), `run(onBreach)` watches once the release is healthy and runs `onBreach` when it must be
+ * rolled back (nr_watch_breach or nr_watch_failed then set); the phase's parts say how it ended.
+ */
+function watchStep(r, plan, repo) {
+    const live = r.dryRun ? undefined : plan;
+    return {
+        ...(live ? { library: watchGuards(live, watchOutcomeFile(repo)) } : {}),
+        run: (onBreach) => live ? shell_sh `nr_watch || { ${onBreach}; }` : plan ? shell_sh `nr_say info 'dry-run: metrics watch skipped'` : shell_sh `:`,
+    };
+}
+/**
+ * What a phase with a watch adds: the time the watch may take (its polls may each take up to a query timeout per
+ * guard past the interval), the success line's `watch passed|inconclusive`, and the watch's rollback written on
+ * the NAS as it happens (WatchRolledBack), since the runner may be gone by then: the watch is long.
+ */
+function watchPhaseParts(plan, repo, rolledBack) {
+    return {
+        timeout: plan.seconds * 2 + plan.guards.length * 60,
+        successField: watchDetailField(watchOutcomeFile(repo)),
+        ending: {
+            code: backend_BackendExit.WatchRolledBack,
+            outcome: 'rolled-back',
+            update: { ...rolledBack, detail: WATCH_ROLLBACK_DETAIL },
+        },
+    };
 }
 /**
  * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
@@ -64316,10 +65665,11 @@ function releasePhase(r, p) {
     const ref = `${target.image}:${p.tag}`;
     const steps = new program_Steps(RELEASE_STEPS);
     const source = p.source ?? { kind: 'nas' };
-    // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
-    // refused before the backup and the checkout move.
-    const pullFirst = source.kind === 'registry';
-    const obtain = shell_lines(steps.say('build', obtainStepText(source, ref)), obtainImage(r, {
+    const kind = table_imageSourceKind(source);
+    // An image obtained without changing what runs (a pull) comes first, so a missing tag or an image of another
+    // platform is refused before the backup and the checkout move.
+    const pullFirst = kind.obtainsFirst;
+    const obtain = shell_lines(steps.say('build', kind.stepText(ref)), kind.obtain(r, {
         image: target.image,
         tag: p.tag,
         source,
@@ -64327,10 +65677,10 @@ function releasePhase(r, p) {
         authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
         ...(p.platform ? { platform: p.platform } : {}),
     }));
+    const watch = p.watch && watchPhaseParts(p.watch, p.repo, { tag: p.tag, commit: p.commit, previous: p.previous });
     return {
         title: 'Releasing the backend',
-        // a watch's polls may each take up to a query timeout per guard past the interval
-        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
         begin: {
             tag: p.tag,
             image: target.image,
@@ -64349,20 +65699,16 @@ function releasePhase(r, p) {
             ...envRecord(p),
             ...pulledRecord(p),
         },
-        ...(p.source?.kind === 'registry' || p.watch
+        ...(kind.digestFields(r, ref, target.image) || p.watch
             ? {
-                successFields: shell_lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, shell_sh `:`),
+                successFields: shell_lines(kind.digestFields(r, ref, target.image), watch ? watch.successField : undefined, shell_sh `:`),
             }
             : {}),
         // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-        ...(p.watch
+        ...(watch
             ? {
                 endings: [
-                    {
-                        code: backend_BackendExit.WatchRolledBack,
-                        outcome: 'rolled-back',
-                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-                    },
+                    watch.ending,
                     ...(p.fallback && p.backup?.restoreOnFallback
                         ? [
                             {
@@ -64380,12 +65726,7 @@ function releasePhase(r, p) {
             ? shell_lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
             : inventoryValue(r, target.image),
         script: shell_sh `${pullFirst ? obtain : shell_sh `:`}
-${p.backup
-            ? shell_lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
-                ? shell_sh `nr_say info 'dry-run: no backup taken'`
-                : shell_sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${backups_BACKUP_EXIT.exit(backups_BackupExit.BackupFailed)}; }`)
-            : shell_sh `:`}
+${backupBeforeRelease(r, p.backup)}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -64408,7 +65749,7 @@ ${recreateBackend(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             ...(p.watch ? { watch: p.watch } : {}),
             steps: new program_Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.envFile ? { beforeRecreate: env_file_envFileStep(r, p.envFile, { tag: p.tag, previous: p.previous }).before } : {}),
             ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
         })}`,
         decode: (values) => ({
@@ -64429,29 +65770,24 @@ function envRecord(p) {
 }
 /** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
 function pulledRecord(p) {
-    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+    return table_imageSourceKind(p.source ?? { kind: 'nas' }).record();
 }
 /**
  * What a failed release does before its fallback comes back: its environment file, and its data when asked.
  * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
  */
 function fallbackShell(r, p) {
-    return shell_lines(p.envFile ? env_file_putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
-        ? shell_sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${backups_restoreData(r, {
-            dir: p.backup.plan.dir,
-            id: new Shell('"$nr_bk_id"'),
-            repo: p.repo,
-            composeFile: p.target.composeFile,
-            container: p.target.container,
-            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-            image: p.backup.plan.image,
-        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
-nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
-        : undefined, shell_sh `:`);
+    return shell_lines(p.envFile ? env_file_putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.target.composeFile,
+        container: p.target.container,
+        tag: p.tag,
+        commit: p.commit,
+        fallback: p.fallback,
+    }), shell_sh `:`);
 }
 /** The steps of a backend rollback on the NAS. */
-const ROLLBACK_STEPS = {
+const backend_ROLLBACK_STEPS = {
     recreate: 'Redeploying with the target tag',
     health: 'Waiting for backend to be healthy',
     verify: 'Verifying rollback',
@@ -64492,7 +65828,7 @@ function rollbackPhase(r, p) {
             ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
             ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
             hookNames: backend_ROLLBACK_HOOKS,
-            steps: new Steps({ ...ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
+            steps: new Steps({ ...backend_ROLLBACK_STEPS, recreate: `Setting ${p.target.tagVariable} and redeploying` }),
             // the restore verifies the backup before anything changes; the environment file is staged before it
             beforeRecreate: lines(p.renamed ? retag(r, p.renamed, `${p.target.image}:${p.tag}`) : undefined, p.pull
                 ? pullImage(r, {
@@ -64501,12 +65837,13 @@ function rollbackPhase(r, p) {
                     authDir: p.pull.authDir,
                     what: 'the missing image',
                     ...(p.pull.login ? { login: p.pull.login } : {}),
+                    ...(p.pull.platform ? { platform: p.pull.platform } : {}),
                 })
-                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
+                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, putBackTree(r, p.repo, p.tag), sh `:`),
             // the release that ran before comes back on the data it ran with
-            ...(p.envFile || p.restore
+            ...(p.envFile || p.restore || runnerRootOf(p.repo)
                 ? {
-                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
+                    onFallback: lines(putBackTree(r, p.repo, p.current), p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
                 }
                 : {}),
         }),
@@ -64518,6 +65855,7 @@ function rollbackPhase(r, p) {
             ...decodeDataOutcome(values),
             ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
             ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
         }),
     };
 }
@@ -64579,7 +65917,188 @@ ${inventoryValue(r, image)}`
     };
 }
 
+;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
+
+/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
+function jsonValue(v) {
+    if (Number.isFinite(v))
+        return v;
+    if (Number.isNaN(v))
+        return 'NaN';
+    return v > 0 ? '+Inf' : '-Inf';
+}
+function showValue(v) {
+    if (v === undefined)
+        return '(none)';
+    const j = jsonValue(v);
+    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
+}
+function jsonSample(s) {
+    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
+}
+/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
+function watchReportJson(status, watch) {
+    return JSON.stringify({
+        status,
+        guards: watch.guards.map((g) => ({
+            name: g.name,
+            query: g.query,
+            condition: g.condition,
+            worst: g.worst === undefined ? null : jsonValue(g.worst),
+            breached: g.breached,
+            errors: g.errors,
+            samples: g.samples.map(jsonSample),
+        })),
+    });
+}
+/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
+function valuesOverTime(g, last = 20) {
+    const shown = g.samples.slice(-last);
+    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
+    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
+}
+/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
+function watchFailure(watch) {
+    const g = watch.guard;
+    if (!g)
+        return 'the metrics watch failed';
+    const what = watch.status === 'query-failed'
+        ? `the query of guard ${g.name} failed and on-query-error is fail`
+        : `guard ${g.name} breached (${g.condition})`;
+    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
+}
+/** The job summary's table: each guard's worst value. */
+function watchSummary(status, watch) {
+    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`);
+    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
+}
+/** WATCH_STATUS from how a release phase ended (one service, several, blue-green). */
+function watchStatusOf(code, watch) {
+    if (watch.status === 'passed' && code === 0)
+        return 'passed';
+    // A guard never answered: the release stays, but it cannot be said to have passed.
+    if (watch.status === 'inconclusive' && code === 0)
+        return 'inconclusive';
+    if (code === backend_BackendExit.WatchRolledBack || code === backend_BackendExit.WatchRolledBackDataNotPutBack)
+        return 'rolled-back';
+    if (watch.status === 'breached' || watch.status === 'query-failed')
+        return 'breached';
+    return 'skipped';
+}
+/** A release that had no watch, or whose watch did not run. */
+const NO_WATCH = { status: '', guards: [] };
+/**
+ * The watch step's report on the runner, whatever the strategy: WATCH_STATUS and WATCH_REPORT, the summary's
+ * table when the watch ran, and whether it ended the release (a breach, or a failed query under on-query-error=fail).
+ */
+async function reportWatch(progress, code, watch = NO_WATCH) {
+    const status = watchStatusOf(code, watch);
+    if (watch.guards.length && watch.status)
+        await progress.platform.addSummary(watchSummary(status, watch));
+    return {
+        outputs: { WATCH_STATUS: status, WATCH_REPORT: watchReportJson(status, watch) },
+        ended: watch.status === 'breached' || watch.status === 'query-failed',
+    };
+}
+
+;// CONCATENATED MODULE: ./src/programs/color-volumes.ts
+
+/**
+ * The awk that reads `compose config`'s normalised YAML (v1: short volume
+ * syntax and `data: {}`; v2: long syntax and `name: <project>_data`):
+ * `u <service> <volume>` for each named volume a service mounts,
+ * `v <volume>` and `n <volume> <name>` for the top-level volumes.
+ */
+const COLOR_VOLUMES_AWK = `function flush() { if (svc != "" && src != "" && (typ == "volume" || (typ == "" && short))) print "u " svc " " src; src = ""; typ = ""; short = 0 }
+function val(t) { sub(/^[^:]*:[ ]*/, "", t); gsub(/["']/, "", t); return t }
+/^[^ #]/ { flush(); top = $0; svc = ""; inv = 0; next }
+top == "services:" && /^  [^ #-][^:]*:[ ]*$/ { flush(); svc = $1; sub(/:$/, "", svc); inv = 0; next }
+top == "services:" && /^    [^ -]/ { flush(); inv = ($0 ~ /^    volumes:[ ]*$/); next }
+top == "services:" && inv && /^ *- / { flush(); it = $0; sub(/^ *- */, "", it); gsub(/["']/, "", it)
+  if (it ~ /^(type|source|target|read_only|volume|bind|consistency):/) { k = it; sub(/:.*/, "", k); if (k == "type") typ = val(it); if (k == "source") src = val(it) }
+  else if (it ~ /:/ && it !~ /^[\\/.~$]/) { src = it; sub(/:.*/, "", src); short = 1 }
+  next }
+top == "services:" && inv && /^      *(type|source):/ { it = $0; sub(/^ */, "", it); if (it ~ /^type:/) typ = val(it); else src = val(it); next }
+top == "volumes:" && /^  [^ #][^:]*:/ { vol = $1; sub(/:.*/, "", vol); print "v " vol; next }
+top == "volumes:" && /^    name:/ { print "n " vol " " val($0); next }
+END { flush() }`;
+function color_volumes_colorVolumesQuestion(c) {
+    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
+    for (const v of Object.keys(c.env))
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
+            throw new Error(`not a variable: ${v}`);
+    const env = Object.entries(c.env).map(([k, v]) => shell_sh `${new Shell(k)}=${v}; export ${new Shell(k)}`);
+    const args = shell_sh `--project-name ${c.project} --project-directory "$nr_cv_dir" --file "$nr_cv_tmp" config`;
+    const v2 = shell_sh `nr_docker compose ${args}`;
+    const v1 = shell_sh `docker-compose ${args}`;
+    const run = c.compose === 'docker compose'
+        ? v2
+        : c.compose === 'docker-compose'
+            ? v1
+            : shell_sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
+    return shell_sh `(
+nr_cv_dir=${c.repo}/${dir}
+nr_cv_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-colors.XXXXXX") || exit 0
+if nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_cv_tmp" 2>/dev/null && nr_cv_out=$(cd "$nr_cv_dir" && ${new Shell(env.map((e) => e.text).join('; ') || ':')}; ${run} 2>/dev/null); then
+  nr_value color_volumes "$(printf '%s\\n' "$nr_cv_out" | awk ${COLOR_VOLUMES_AWK} | tr '\\n' ';' | head -c 4000)"
+else
+  nr_value color_volumes_unread yes
+fi
+rm -f "$nr_cv_tmp"
+) &`;
+}
+function color_volumes_decodeColorVolumes(values) {
+    if (values.has('color_volumes_unread'))
+        return { read: 'unreadable' };
+    const text = values.get('color_volumes');
+    if (text === undefined)
+        return { read: 'unknown' };
+    const uses = new Map();
+    const names = new Map();
+    for (const line of text.split(';')) {
+        const [kind, a = '', b = ''] = line.trim().split(/\s+/);
+        if (kind === 'u' && a && b)
+            uses.set(b, [...new Set([...(uses.get(b) ?? []), a])]);
+        if (kind === 'v' && a && !names.has(a))
+            names.set(a, '');
+        if (kind === 'n' && a)
+            names.set(a, b);
+    }
+    return { read: 'ok', uses, names };
+}
+/**
+ * The volumes the colours' services mount that would not be one volume in both colours, a sentence each with the
+ * line to add; empty when they share every one. `project` is the compose file's own project (`<project>_<volume>`
+ * is the volume the application used under it), `blue` the blue colour's.
+ */
+function colorVolumeProblems(found, o) {
+    if (found.read !== 'ok')
+        return [];
+    const problems = [];
+    for (const [volume, users] of found.uses) {
+        const mine = users.filter((u) => o.services.includes(u));
+        if (!mine.length || !found.names.has(volume))
+            continue;
+        const name = found.names.get(volume) ?? '';
+        // v1 prints no name for a volume of the project; v2 prints the one it derives from the project
+        if (name && name !== `${o.blue}_${volume}`)
+            continue;
+        problems.push(`volume ${volume} (mounted by ${mine.join(', ')}) would be a different volume in each colour (${o.blue}_${volume}, ${o.green}_${volume}), so a colour would start on empty data: in ${o.file}, under the top-level volumes, give it a fixed name with the line \`name: ${o.project}_${volume}\` under \`${volume}:\` (the volume it has under compose's own project name)`);
+    }
+    return problems;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/blue-green.ts
+
+
+
+
+
+
+
+
+
 
 
 
@@ -64640,10 +66159,10 @@ const LIVE_KEPT = new Set([
     BlueGreenExit.BlueGreenProxyCheckFailed,
     BlueGreenExit.BlueGreenProxyReloadPending,
 ]);
-const COLORS = (/* unused pure expression or super */ null && (['blue', 'green']));
+const COLORS = ['blue', 'green'];
 const blue_green_otherColor = (c) => (c === 'blue' ? 'green' : 'blue');
 /** The compose project name of the compose file, as compose derives it: its folder's name, lowercase, [a-z0-9_-] only. */
-function composeProject(composeFile) {
+function blue_green_composeProject(composeFile) {
     const parts = composeFile.split('/').filter(Boolean);
     const folder = parts.length > 1 ? parts[parts.length - 2] : 'default';
     return folder.toLowerCase().replace(/[^a-z0-9_-]/g, '') || 'default';
@@ -64676,7 +66195,7 @@ const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
 }`);
 /** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
 function colorLibrary(r) {
-    return shell_lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker_docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
+    return shell_lines(shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker_docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_all', r.run(colors.projectStates(ARG[0]))), shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))), r.dryRun
         ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
         : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))));
 }
@@ -64690,10 +66209,31 @@ function colorUrl(healthUrl, port) {
 }
 /** Reads the live colour and each colour's container: the blue-green part of a flow's first questions. */
 function colorQuestions(r, repo, target) {
-    const project = composeProject(target.composeFile);
+    const project = blue_green_composeProject(target.composeFile);
     // each colour in the background, beside the other questions: their value lines are short, so none tears another
     const one = (c) => shell_sh `( nr_value ${`bg_${c}`} "$(nr_bg_state_of ${`${project}-${c}`} ${target.service} 2>/dev/null)" ) &`;
-    return shell_lines(colorLibrary(r), shell_sh `nr_value bg_live "$(cat ${`${stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'));
+    // every service of the colour's project, one line each joined by ';' (a value is one line)
+    const all = (c) => shell_sh `( nr_value ${`bg_${c}_all`} "$(nr_bg_all ${`${project}-${c}`} 2>/dev/null | tr '\n' ';')" ) &`;
+    return shell_lines(colorLibrary(r), shell_sh `nr_value bg_live "$(cat ${`${state_dir_stateDirOf(repo)}/${LIVE_FILE}`} 2>/dev/null)"`, one('blue'), one('green'), all('blue'), all('green'));
+}
+/** `<service> <id> <state> <image> <status text>;...` of a colour's project: each service's newest container. */
+function decodeProjectStates(text) {
+    const out = new Map();
+    for (const entry of (text ?? '').split(';')) {
+        const [service = '', , status = '', image = '', ...words] = entry.trim().split(/\s+/);
+        if (!service || out.has(service))
+            continue;
+        const said = words.join(' ');
+        const health = said.includes('(healthy)')
+            ? 'healthy'
+            : said.includes('(unhealthy)')
+                ? 'unhealthy'
+                : said.includes('(health: ')
+                    ? 'starting'
+                    : 'none';
+        out.set(service, { status, health, image });
+    }
+    return out;
 }
 function decodeColorState(text) {
     const [, status = '', health = '', image = ''] = (text ?? '').trim().split(/\s+/);
@@ -64704,6 +66244,14 @@ function decodeColors(values) {
     return {
         live: live === 'blue' || live === 'green' ? live : '',
         colors: { blue: decodeColorState(values.get('bg_blue')), green: decodeColorState(values.get('bg_green')) },
+        ...(values.has('bg_blue_all') || values.has('bg_green_all')
+            ? {
+                services: {
+                    blue: decodeProjectStates(values.get('bg_blue_all')),
+                    green: decodeProjectStates(values.get('bg_green_all')),
+                },
+            }
+            : {}),
     };
 }
 /** The live colour and each colour's container, found through compose's labels (cleanup-backend's protected tags). */
@@ -64714,18 +66262,33 @@ function colorsState(repo, target) {
 function liveTag(image, state) {
     return state.live ? blue_green_colorTag(image, state.colors[state.live]) : '';
 }
-/** deploy-backend's first questions with blue-green: the colours, and the commit to release. */
-function blueGreenDeployState(target, checkout) {
+/** deploy-backend's first questions with blue-green: the colours, the commit, what the image source needs, the volumes. */
+function blueGreenDeployState(target, checkout, source = { kind: 'nas' }, volumes, preflight) {
+    const runner = table_imageSourceKind(source).sentFromRunner;
+    const tags = imageTags(target.image);
+    const checks = preflightQuestions(preflight, checkout);
+    const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
     return {
-        script: (r) => shell_lines(colorQuestions(r, checkout.repo, target), fetchTarget(r, checkout)),
-        decode: (values) => ({ ...decodeColors(values), ...decodeFetchedTarget(values) }),
+        // the layers' value line is long: asked after the others have ended
+        script: (r) => shell_lines(colorQuestions(r, checkout.repo, target), checks.before, fetchTarget(r, checkout), checks.after, volumes && color_volumes_colorVolumesQuestion({ ...volumes, rev }), runner ? shell_lines(shell_sh `wait`, nasLayersScript(r), tags.script(r)) : undefined),
+        decode: (values) => ({
+            ...decodeColors(values),
+            ...decodeFetchedTarget(values),
+            ...checks.decode(values),
+            ...(runner ? { layers: decodeNasLayers(values), inventory: tags.decode(values).inventory } : {}),
+            ...(volumes ? { volumes: color_volumes_decodeColorVolumes(values) } : {}),
+        }),
     };
 }
 /** rollback-backend's first questions with blue-green: the colours and the image's tags. */
-function blue_green_blueGreenImagesState(repo, target, inventory) {
+function blue_green_blueGreenImagesState(repo, target, inventory, volumes) {
     return {
-        script: (r) => lines(colorQuestions(r, repo, target), inventory.script(r)),
-        decode: (values) => ({ ...decodeColors(values), inventory: inventory.decode(values).inventory }),
+        script: (r) => lines(colorQuestions(r, repo, target), volumes && colorVolumesQuestion(volumes), inventory.script(r)),
+        decode: (values) => ({
+            ...decodeColors(values),
+            inventory: inventory.decode(values).inventory,
+            ...(volumes ? { volumes: decodeColorVolumes(values) } : {}),
+        }),
     };
 }
 /** The tags of `image` that containers use (a warm colour, the live one): cleanup never removes them. */
@@ -64749,6 +66312,27 @@ const SWITCH_STEPS = {
     switch: 'Switching the proxy',
     drain: 'Draining the old colour',
 };
+/** How many log lines of a service that failed its health the error message quotes (the log group holds 100). */
+const FAILED_LOG_LINES = 10;
+/** The services that failed their health and their last log lines (values `bg_failed`, `bg_logs_b64_<i>`). */
+function decodeFailed(values, services) {
+    if (!values.has('bg_failed'))
+        return {};
+    return {
+        failed: (values.get('bg_failed') ?? '').split(' ').filter(Boolean),
+        failedLogs: new Map(services.flatMap((s, i) => {
+            const b64 = values.get(`bg_logs_b64_${i}`);
+            return b64 === undefined ? [] : [[s.name, Buffer.from(b64, 'base64').toString('utf8').trimEnd()]];
+        })),
+    };
+}
+/** The services of a switch: the plan's, or `target.service` alone at the plan's tag. */
+function colorServicesOf(p) {
+    if (p.services?.length)
+        return p.services;
+    const t = p.target;
+    return [{ name: t.service, image: t.image, tagVariable: t.tagVariable, tag: p.tag, healthUrl: t.healthUrl }];
+}
 function decodeSwitch(values) {
     const live = values.get('live_color');
     const ms = Number(values.get('switch_ms'));
@@ -64769,20 +66353,33 @@ function decodeSwitch(values) {
 function switchColors(r, p, steps) {
     const { target: t, bg } = p;
     const idle = p.live ? blue_green_otherColor(p.live) : 'blue';
-    const project = composeProject(t.composeFile);
-    const ref = `${t.image}:${p.tag}`;
-    const stateDir = stateDirOf(p.repo);
+    const project = blue_green_composeProject(t.composeFile);
+    const svcs = colorServicesOf(p);
+    const ref = [...new Set(svcs.map((s) => `${s.image}:${s.tag}`))].join(', ');
+    const stateDir = state_dir_stateDirOf(p.repo);
     const idlePort = bg.ports[idle];
-    const idleUrl = r.dryRun ? '' : colorUrl(t.healthUrl, idlePort);
-    const envOf = (c) => ({
-        COLOR: c,
-        [bg.portVariable]: String(bg.ports[c]),
-        [t.tagVariable]: p.tag,
-    });
-    const removeColor = (c) => r.change(colors.remove({ file: t.composeFile, project: `${project}-${c}`, service: t.service, env: envOf(c) }));
+    const idleProject = `${project}-${idle}`;
+    // the first service is reached through the proxy: its health URL with the colour's port; the others as given
+    const urlOf = (s, i) => r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
+    // every service's tag in its variable; `group`'s last, so services sharing a variable start one tag at a time
+    const envOf = (c, group = []) => {
+        const env = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
+        for (const s of [...svcs, ...group])
+            env[s.tagVariable] = s.tag;
+        return env;
+    };
+    const removeColor = (c) => r.change(colors.removeServices({
+        file: t.composeFile,
+        project: `${project}-${c}`,
+        services: svcs.map((s) => s.name),
+        env: envOf(c),
+    }));
     // A colour this phase started is stopped when the release fails; a warm one it found running stays.
     const stopIdle = shell_sh `if [ "$nr_warm" != true ]; then ${removeColor(idle)} >/dev/null 2>&1 && nr_say info ${`The ${idle} colour (${ref}) was stopped`}; fi`;
+    const env = p.envFile && env_file_envFileStep(r, p.envFile, { tag: p.tag, previous: env_file_envPreviousKey([p.previous], p.tag) });
     const refused = (code) => shell_sh `${stopIdle}
+${env ? env.undo : shell_sh `:`}
+${p.onRefused ?? shell_sh `:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
     const hook = (name, text, failure) => text
         ? shell_sh `nr_say info ${`Running ${name}...`}
@@ -64816,38 +66413,36 @@ nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-pr
 nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), shell_sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
 nr_dir=${stateDir}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
-nr_bg_t0=$(nr_ms); nr_warm=false
+nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(backend_BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${env ? env.before : shell_sh `:`}
+${p.beforeStart ?? shell_sh `:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-nr_idle=$(nr_bg_state_of ${`${project}-${idle}`} ${t.service} 2>/dev/null)
-nr_idle_cid=\${nr_idle%% *}
-nr_live_cid=${p.live && bg.switchCommand ? shell_sh `$(nr_bg_find ${`${project}-${p.live}`} ${t.service} 2>/dev/null)` : shell_sh `''`}
-case "\${nr_idle#* }" in
-  ${`running healthy ${ref}`}) nr_warm=true ;;
-  ${`running none ${ref}`}) nr_warm=true; [ -z ${idleUrl} ] || nr_http_ok ${idleUrl} || nr_warm=false ;;
-esac
+${warmCheck(svcs, idleProject, urlOf)}
+nr_live_cid=${p.live && bg.switchCommand ? shell_sh `$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : shell_sh `''`}
+${env ? shell_sh `[ -z "$nr_env_changed" ] || nr_warm=false` : shell_sh `:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
-  if ! ${r.change(colors.up({ file: t.composeFile, project: `${project}-${idle}`, service: t.service, env: envOf(idle), force: true }))} 2>&1; then
+  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: envOf(idle, group) }))} 2>&1; then
     nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
     ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
   fi
-  nr_idle_cid=$(nr_bg_find ${`${project}-${idle}`} ${t.service} 2>/dev/null)
+  ${shell_lines(...svcs.map((s, i) => shell_sh `${new Shell(`nr_c_${i}`)}=$(nr_bg_find ${idleProject} ${s.name} 2>/dev/null)`))}
+  nr_idle_cid=$nr_c_0
   nr_say ok ${`The ${idle} colour started`}
   ${steps.say('health')}
   ${r.dryRun
         ? shell_sh `nr_say info 'dry-run: health wait skipped'`
-        : shell_sh `if ! nr_wait_container "$nr_idle_cid" ${t.healthTimeout} ${idleUrl}; then
-    nr_say group ${`Last 100 log lines of the ${idle} colour (${ref})`}
-    nr_bg_logs "$nr_idle_cid" 2>&1 || true
-    nr_say endgroup
-    nr_say fail ${`The ${idle} colour (${ref}) is not healthy: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
+        : shell_sh `${waitColor(svcs, { idle, timeout: t.healthTimeout, urlOf })}
+  if [ -n "$nr_bg_failed" ]; then
+    nr_value bg_failed "$nr_bg_failed"
+    nr_say fail ${`The ${idle} colour (${ref}) is not healthy`}${svcs.length > 1 ? shell_sh `" (not healthy:$nr_bg_failed)"` : shell_sh ``}${`: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
     ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
   fi`}
   nr_say ok ${`The ${idle} colour is healthy`}
@@ -64901,6 +66496,7 @@ done
 nr_say ok ${`${t.healthUrl} answers through the proxy`}`
         : shell_sh `:`}
 nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : shell_sh `:`}
 ${p.live
         ? shell_lines(bg.keepWarm > 0
             ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
@@ -64910,15 +66506,46 @@ ${p.live
                 drainSeconds: bg.drainSeconds,
                 color: p.live,
                 project: `${project}-${p.live}`,
-                service: t.service,
+                services: svcs.map((s) => s.name),
                 port: bg.ports[p.live],
                 // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
                 earlyEnd: !bg.switchCommand,
                 stop: removeColor(p.live),
             }))
         : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
+${p.watch ? shell_sh `[ -z "$nr_watch_kept" ] || ${BACKEND.exit(backend_BackendExit.FailedWithoutFallback)}` : shell_sh `:`}
 ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
 exit 0`);
+}
+/**
+ * The watch step of a blue-green release, after the switch: the old colour still runs, so a breach switches the
+ * proxy straight back to it (no cold start) and then drains and stops the new colour. Without an old colour (or
+ * with auto-rollback off) the new one stays, the old one drains as after a pass, and the phase ends failed
+ * (nr_watch_kept). A switch back that fails is the incident of a failed check through the proxy.
+ */
+function watchAfterSwitch(r, p, o) {
+    const { target: t, bg } = p;
+    const watch = watchStep(r, p.watch?.plan, p.repo);
+    const live = p.live;
+    const back = live && p.watch?.rollBack && o.switchBack
+        ? shell_sh `nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
+    ${switchBackOrKeep(p, o.idle, o.switchBack)}
+    ${o.setLive(live)}
+    ${o.undo ?? shell_sh `:`}
+    nr_say ok ${`The proxy sends requests to the ${live} colour again`}
+    nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
+    ${drainThenStop(r, {
+            drainSeconds: bg.drainSeconds,
+            color: o.idle,
+            project: `${o.project}-${o.idle}`,
+            services: colorServicesOf(p).map((s) => s.name),
+            port: bg.ports[o.idle],
+            earlyEnd: !bg.switchCommand,
+            stop: o.removeColor(o.idle),
+        })}
+    ${BACKEND.exit(backend_BackendExit.WatchRolledBack)}`
+        : shell_sh `nr_say warn ${live ? 'auto-rollback is off: the new colour stays live, for inspection' : 'No colour served before: the new colour stays live, for inspection'}; nr_watch_kept=1`;
+    return shell_lines(watch.library, shell_sh `nr_watch_breach=; nr_watch_failed=; nr_watch_kept=`, watch.run(back));
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
 function blue_green_proxyToCheck(bg) {
@@ -64971,10 +66598,57 @@ nr_bg_in_flight() {
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
 }
 ( ${drain}
-  nr_old=$(nr_bg_find ${o.project} ${o.service} 2>/dev/null)
-  { [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old"; } || ${o.stop}
+  ${stopEach(o.project, o.services)}
+  [ "$nr_stopped" = 1 ] || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &
 nr_say ok ${`The ${o.color} colour stops once the requests it holds are answered (at most ${o.drainSeconds}s; the next release waits for it)`}`;
+}
+/**
+ * Each service's container of the old colour stopped at once, by docker (its own stop signal and grace period);
+ * `nr_stopped` is 1 when every one was found and stopped.
+ */
+function stopEach(project, services) {
+    return shell_sh `${shell_lines(...services.map((name, i) => shell_sh `( nr_old=$(nr_bg_find ${project} ${name} 2>/dev/null); [ -n "$nr_old" ] && nr_bg_stop "$nr_old" && nr_bg_rm "$nr_old" ) & ${new Shell(`nr_s_${i}=$!`)}`))}
+  nr_stopped=1
+  ${shell_lines(...services.map((_, i) => shell_sh `wait ${new Shell(`"$nr_s_${i}"`)} || nr_stopped=0`))}`;
+}
+/**
+ * The idle colour is warm (`nr_warm=true`) when each of its services already runs its target, healthy (or up,
+ * answering its URL); `nr_idle_cid` is the first service's container.
+ */
+function warmCheck(svcs, project, urlOf) {
+    return shell_lines(shell_sh `nr_warm=true`, ...svcs.map((s, i) => shell_sh `nr_idle=$(nr_bg_state_of ${project} ${s.name} 2>/dev/null)
+${i === 0 ? shell_sh `nr_idle_cid=\${nr_idle%% *}` : shell_sh `:`}
+case "\${nr_idle#* }" in
+  ${`running healthy ${s.image}:${s.tag}`}) ;;
+  ${`running none ${s.image}:${s.tag}`}) [ -z ${urlOf(s, i)} ] || nr_http_ok ${urlOf(s, i)} || nr_warm=false ;;
+  *) nr_warm=false ;;
+esac`));
+}
+/**
+ * `compose up --no-deps` of the colour's services under its project, one call per tag (services sharing a tag
+ * variable may run different tags after a per-service rollback): the shared services are never started in it.
+ */
+function startColor(r, svcs, where) {
+    const groups = new Map();
+    for (const s of svcs)
+        groups.set(s.tag, [...(groups.get(s.tag) ?? []), s]);
+    const ups = [...groups.values()].map((group) => r.change(colors.upServices({ ...where(group), services: group.map((s) => s.name), force: true })));
+    return ups.length === 1 ? ups[0] : new Shell(`{ ${ups.map((u) => u.text).join(' && ')}; }`);
+}
+/**
+ * Waits for every service of the idle colour at once, under one timeout; `nr_bg_failed` names those that failed,
+ * each with its last log lines in a group (and the value `bg_logs_b64_<i>`).
+ */
+function waitColor(svcs, o) {
+    const c = (i) => new Shell(`"$nr_c_${i}"`);
+    return shell_lines(...svcs.map((s, i) => shell_sh `( nr_wait_container ${c(i)} ${o.timeout} ${o.urlOf(s, i)} ) & ${new Shell(`nr_w_${i}=$!`)}`), shell_sh `nr_bg_failed=`, ...svcs.map((s, i) => shell_sh `wait ${new Shell(`"$nr_w_${i}"`)} || nr_bg_failed="$nr_bg_failed "${s.name}`), ...svcs.map((s, i) => shell_sh `case " $nr_bg_failed " in *${` ${s.name} `}*)
+  nr_lg=$(nr_bg_logs ${c(i)} 2>&1)
+  nr_say group ${svcs.length > 1 ? `Last 100 log lines of the ${o.idle} colour's ${s.name} (${s.image}:${s.tag})` : `Last 100 log lines of the ${o.idle} colour (${s.image}:${s.tag})`}
+  printf '%s\n' "$nr_lg"
+  nr_say endgroup
+  nr_value ${`bg_logs_b64_${i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+esac`));
 }
 /**
  * Keeps the old colour running for `seconds`, then stops it: a timer detached
@@ -65004,6 +66678,45 @@ const BLUE_GREEN_RELEASE_STEPS = {
     verifyImage: RELEASE_STEPS.verifyImage,
     ...SWITCH_STEPS,
 };
+/** The application containers of both colours (a restore stops them; the shared services keep running). */
+function blue_green_colorApps(target, services = [target.service]) {
+    const project = blue_green_composeProject(target.composeFile);
+    return COLORS.flatMap((c) => services.map((service) => ({ service, container: '', project: `${project}-${c}` })));
+}
+/**
+ * A refused release's restore (auto-rollback-restore): the live colour served throughout, but the idle colour
+ * (its start may migrate) and pre-deploy ran against the shared data, which the live colour then reads. So the
+ * data of before comes back whenever the phase started the idle colour or ran pre-deploy, the live colour
+ * stopped while it is put back and started again after: a short outage, and what it wrote since the backup is
+ * in the safety backup. A warm colour found running the release (no pre-deploy) changed nothing: no restore.
+ */
+function restoreRefused(r, p) {
+    const restore = restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.target.composeFile,
+        container: p.target.container,
+        apps: blue_green_colorApps(p.target),
+        project: blue_green_composeProject(p.target.composeFile),
+        tag: p.tag,
+        commit: p.commit,
+        fallback: p.live ? `the ${p.live} colour` : 'nothing',
+    });
+    if (!restore)
+        return undefined;
+    // defined once: every refusal of the switch calls it
+    const define = shell_sh `nr_bg_restore() {
+${restore}
+nr_rs_start_backend
+}`;
+    const call = p.preDeploy
+        ? shell_sh `nr_bg_restore`
+        : shell_sh `if [ "$nr_warm" = true ]; then
+  nr_say info 'The idle colour already ran this release and no pre-deploy ran: the data is not restored'
+else
+  nr_bg_restore
+fi`;
+    return { define, call };
+}
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
 function blueGreenReleasePhase(r, p) {
     const { target } = p;
@@ -65012,176 +66725,145 @@ function blueGreenReleasePhase(r, p) {
     const idle = p.live ? blue_green_otherColor(p.live) : 'blue';
     const tags = imageTags(target.image);
     const inUse = tagsInUse(target.image);
+    const source = p.source ?? { kind: 'nas' };
+    const kind = table_imageSourceKind(source);
+    // the image is on the NAS before the idle colour starts; one obtained without a change (a pull) before the checkout moves
+    const authDir = p.authDir ?? `${state_dir_stateDirOf(p.repo)}/registry-auth`;
+    const obtainOne = (image, context, dockerfile) => kind.obtain(r, {
+        image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context, dockerfile },
+        authDir,
+        kept: 'the live colour was not touched',
+        ...(p.platform ? { platform: p.platform } : {}),
+    });
+    // several services: each distinct image once, the others after the first
+    const obtain = shell_lines(steps.say('build', kind.stepText(ref)), obtainOne(target.image, p.buildContext, p.dockerfile), ...(p.moreImages ?? []).map((i) => obtainOne(i.image, i.buildContext, i.dockerfile)));
+    const digest = kind.digestFields(r, ref, target.image);
+    const refusedRestore = restoreRefused(r, p);
+    // a watch's rollback is recorded with the colour that serves again
+    const watch = p.watch &&
+        watchPhaseParts(p.watch.plan, p.repo, {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            ...(p.live ? { color: p.live } : {}),
+        });
     return {
         title: 'Releasing the backend (blue-green)',
-        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds,
-        begin: { tag: p.tag, commit: p.commit, previous: p.previous, detail: 'deploy' },
-        success: { tag: p.tag, commit: p.commit, previous: p.previous, color: idle },
-        endings: [switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous })],
+        timeout: 3600 + target.healthTimeout + 900 + p.bg.drainSeconds + (watch ? watch.timeout : 0),
+        begin: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            detail: 'deploy',
+            ...kind.record(),
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+        },
+        success: {
+            tag: p.tag,
+            commit: p.commit,
+            previous: p.previous,
+            color: idle,
+            ...kind.record(),
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+        },
+        endings: [
+            switchBackEnding(idle, { tag: p.tag, commit: p.commit, previous: p.previous }),
+            ...(watch ? [watch.ending] : []),
+        ],
+        ...(digest || watch ? { successFields: shell_lines(digest, watch ? watch.successField : undefined, shell_sh `:`) } : {}),
         // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-        ...(p.listImages ? { afterSuccess: shell_lines(tags.script(r), inUse.script(r)) } : {}),
-        script: shell_sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+        ...(p.listImages || p.backup
+            ? {
+                afterSuccess: shell_lines(p.listImages ? shell_lines(tags.script(r), inUse.script(r)) : undefined, p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined),
+            }
+            : {}),
+        script: shell_sh `${kind.obtainsFirst ? obtain : shell_sh `:`}
+${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
-${steps.say('build', `Building backend image (${ref})`)}
+${kind.obtainsFirst ? shell_sh `:` : obtain}
 cd ${p.repo} || ${BACKEND.exit(backend_BackendExit.NoCheckout)}
-if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker_docker.build({ image: target.image, tag: p.tag, context: p.buildContext, dockerfile: p.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the live colour was not touched"; ${BACKEND.exit(backend_BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi
 ${steps.say('verifyImage')}
 if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? shell_sh `nr_say info 'dry-run: the image was not built'` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
-${switchColors(r, p, new program_Steps(SWITCH_STEPS))}`,
+${refusedRestore ? refusedRestore.define : shell_sh `:`}
+${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore.call } : p, new program_Steps(SWITCH_STEPS))}`,
         decode: (values) => ({
             ...decodeSwitch(values),
+            ...decodeFailed(values, colorServicesOf(p)),
+            ...release_steps_decodeReleaseData(values),
+            ...(values.has('backups_b64') ? { backups: backups_decodeListing(values) } : {}),
             built: values.get('built') === 'yes',
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+            ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
             ...(p.listImages ? { images: { ...tags.decode(values), inUse: inUse.decode(values) } } : {}),
         }),
     };
 }
-/** rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and switch. */
+/** The sha256 of the environment file the phase writes, for the history. */
+function blue_green_envRecord(p) {
+    return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+}
+/**
+ * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
+ * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes. With a
+ * restore, both colours stop while the backup is put back and the target colour starts on the restored data (the
+ * live colour stays stopped until the switch); a target that is refused puts the data of before back and the
+ * live colour starts again.
+ */
 function blue_green_blueGreenRollbackPhase(r, p) {
     const idle = p.live ? blue_green_otherColor(p.live) : 'blue';
+    const pull = p.pull
+        ? pullImage(r, {
+            ref: p.pull.ref,
+            target: `${p.target.image}:${p.tag}`,
+            authDir: p.pull.authDir,
+            what: 'the missing image',
+            ...(p.pull.login ? { login: p.pull.login } : {}),
+        })
+        : undefined;
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const plan = p.restore
+        ? { ...p, beforeStart: restoreBeforeTarget(r, p.restore), onRefused: undoRestoreThenStart() }
+        : p;
     return {
         title: 'Rolling back the backend (blue-green)',
-        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
-        begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        success: { color: idle },
+        timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds + (p.restore ? 6 * 3600 : 0),
+        begin: {
+            tag: p.tag,
+            previous: p.previous,
+            detail: p.named ? 'named' : 'previous-release',
+            ...records(p.record),
+            ...blue_green_envRecord(p),
+            ...(restoreId ? { backup: restoreId } : {}),
+        },
+        success: { color: idle, ...blue_green_envRecord(p) },
         endings: [switchBackEnding(idle, {})],
-        script: switchColors(r, p, new Steps(SWITCH_STEPS)),
-        decode: decodeSwitch,
+        // the target's files come back with it; the live colour runs on, whatever happens
+        script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, plan, new Steps(SWITCH_STEPS))),
+        decode: (values) => ({
+            ...decodeSwitch(values),
+            ...decodeFailed(values, colorServicesOf(p)),
+            ...decodeReleaseData(values),
+        }),
     };
 }
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-target.ts
-
-/**
- * The tag a rollback goes to: the one the input names, or else the release
- * before the running one in the history; without one, an error that lists the
- * tags the NAS has, before anything changed.
- */
-function rollback_target_rollbackTarget(progress, settings, o) {
-    if (settings.tag)
-        return settings.tag;
-    const previous = previousRelease(o.history, 'backend', o.current);
-    if (!previous)
-        throw new Error(`No previous release in the history of ${settings.conn.repoPath} to roll back to (running: ${o.current || 'nothing'}). Name a tag; available: ${o.available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
-    progress.detail(`Target: the previous release, ${previous} (from the release history)`);
-    return previous;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
-
-
-
-/**
- * Starts the GitHub deployment of a rollback to `tag`, when an environment is
- * set: for the commit the tag was built from (the history knows it, else the
- * checkout resolves the dated tag's short SHA). Without a commit it only warns:
- * a deployment record is never a reason to stop a rollback.
- */
-async function rollback_deployment_startRollbackDeployment(nas, { progress, deployment }, o) {
-    if (!o.inputs.environment)
-        return;
-    let commit = commitOf(o.history, o.tag);
-    if (!commit && isDatedTag(o.tag))
-        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
-    if (commit)
-        await deployment.start(o.inputs, commit, o.description);
-    else
-        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/rollback-hooks.ts
-
-/**
- * What a rollback that a user's hook ended left: pre-rollback fails before
- * anything changes; post-rollback fails once the target runs, verified.
- * `what` names the rollback ("the rollback to app:2026.01.09-def4567").
- * Undefined for any other end.
- */
-function rollback_hooks_rollbackHookFailure(code, what) {
-    if (code === BackendExit.PreDeployFailed)
-        return {
-            detail: 'pre-rollback failed',
-            why: `pre-rollback failed, so ${what} stopped before anything changed: what ran before runs on.`,
-            changed: false,
-        };
-    if (code === BackendExit.PostDeployFailed)
-        return {
-            detail: 'post-rollback failed',
-            why: `${what.charAt(0).toUpperCase()}${what.slice(1)} is done (it runs and passed its checks), but post-rollback failed.`,
-            changed: true,
-        };
-    return undefined;
-}
-
-;// CONCATENATED MODULE: ./src/release/failures.ts
-
-
-/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
-function beforeRecreateDetail(code) {
-    if (code === backend_BackendExit.BuildFailed)
-        return 'build failed';
-    if (code === backend_BackendExit.RegistryLoginFailed)
-        return 'registry login failed';
-    if (code === backend_BackendExit.PullFailed)
-        return 'image pull failed';
-    if (code === backend_BackendExit.ImageNotTransferred)
-        return 'image not transferred';
-    if (code === backend_BackendExit.PlatformMismatch)
-        return 'image of another platform';
-    if (code === backend_BackendExit.BackupFailed)
-        return 'backup failed';
-    if (code === backend_BackendExit.EnvFileFailed)
-        return 'environment file not written';
-    if (code === CheckoutExit.DirtyCheckout)
-        return 'dirty checkout';
-    return 'checkout or build failed';
-}
-/** The line that says why, from a failed program's last lines. */
-function failures_failureOf(tail, code) {
-    const last = tail.filter((l) => l.trim()).slice(-8);
-    return `exit code ${code}${last.length ? `; last lines:\n${last.join('\n')}` : ''}`;
-}
-/**
- * Why a recreate failed, from the most to the least serious: the new tag and
- * the way back both failed; the way back worked; nothing to go back to.
- * Shared by deploy (`the release …`) and rollback (`the rollback to …`).
- */
-function recreateFailure(o) {
-    const failed = o.upFailed
-        ? 'could not be created (docker compose up failed; its error is in the log)'
-        : 'failed its health check';
-    if (o.rollbackFailed)
-        return `${o.what} failed and putting ${o.image}:${o.fallback} back failed too; the backend runs ${o.running ? `${o.image}:${o.running}` : 'an unknown image (docker did not answer)'}. ${failures_failureOf(o.tail, o.code)}`;
-    if (o.rolledBack)
-        return `${o.what} ${failed} and was rolled back to ${o.image}:${o.running}`;
-    return `${o.what} failed: ${failures_failureOf(o.tail, o.code)}`;
-}
-/** Says what an interrupted run left behind; `now` describes what runs now. */
-function failures_reportInterrupted(progress, interrupted, now) {
-    if (!interrupted)
-        return;
-    const r = interrupted;
-    progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
-}
-/** Says that a release runs beside this lock-free operation, whose view may be a moment old. */
-function failures_reportInProgress(progress, running) {
-    if (!running)
-        return;
-    progress.warn(`A release is running on the NAS right now: ${running.action} of ${running.tag || '?'} (${running.run ?? 'unknown run'}, by ${running.actor ?? '?'}, since ${running.started}). What follows shows the state before it ends.`);
+/** The history's `services` field of a release of several services, when it is one. */
+function records(record) {
+    return record ? { services: record } : {};
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/connection.ts
+
 
 
 
@@ -65213,7 +66895,7 @@ function connection_readConnection(r, o = {}) {
         skipHostKeyCheck,
         ...(jump ? { jump } : {}),
         connectTimeout: r.int('connect-timeout', 1, 3600),
-        repoPath,
+        ...projectSource(r, repoPath),
         composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
         lockTimeout: r.int('lock-timeout', 0, 86400),
         dryRun: r.bool('dry-run'),
@@ -65223,6 +66905,14 @@ function connection_readConnection(r, o = {}) {
         notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
+}
+/** project-source: runner: the pipelines work in the link to the current release folder under repo-path. */
+function projectSource(r, repoPath) {
+    if (r.oneOf('project-source', ['git', 'runner']) === 'git')
+        return { repoPath };
+    if (repoPath === '/')
+        throw new reader_InputError('repo-path', 'must be a folder below / with project-source: runner');
+    return { repoPath: runnerTree(repoPath), releaseRoot: repoPath };
 }
 function readHostKeys(r, input) {
     try {
@@ -65282,7 +66972,7 @@ function readJump(r) {
 const IMAGE_SOURCES = ['nas', 'registry', 'runner'];
 const DOCKER_HUB = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);
 /** The registry an image name is pulled from, as docker reads the name ('' for Docker Hub). */
-function registryOf(image) {
+function image_source_registryOf(image) {
     const slash = image.indexOf('/');
     if (slash < 0)
         return '';
@@ -65324,14 +67014,14 @@ function image_source_readImageSource(r, image, opts) {
     if (username && !password)
         throw new reader_InputError('registry-password', 'is required when registry-username is given');
     for (const one of images) {
-        const named = registryOf(one);
+        const named = image_source_registryOf(one);
         if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
             throw new reader_InputError('registry', `is ${server}, but image ${one} is pulled from ${named || 'Docker Hub'}: name the registry in image (such as ${server}/${one.split('/').pop()})`);
     }
-    const named = registryOf(images[0] ?? '');
-    const elsewhere = images.find((one) => registryOf(one) !== named);
+    const named = image_source_registryOf(images[0] ?? '');
+    const elsewhere = images.find((one) => image_source_registryOf(one) !== named);
     if (username && elsewhere !== undefined)
-        throw new reader_InputError(opts.imagesInput ?? 'image', `names images on two registries (${images[0]} on ${named || 'Docker Hub'}, ${elsewhere} on ${registryOf(elsewhere) || 'Docker Hub'}), but registry-username and registry-password log in to one: release them from one registry`);
+        throw new reader_InputError(opts.imagesInput ?? 'image', `names images on two registries (${images[0]} on ${named || 'Docker Hub'}, ${elsewhere} on ${image_source_registryOf(elsewhere) || 'Docker Hub'}), but registry-username and registry-password log in to one: release them from one registry`);
     return {
         kind,
         tag,
@@ -65449,7 +67139,7 @@ function services_parseServiceNames(text, rules) {
     return [...new Set(names)];
 }
 /** `pulled`: the registry tag the image of `tag` was pulled as (image-source: registry), when known. */
-function serviceRecord(s, tag, pulled) {
+function services_serviceRecord(s, tag, pulled) {
     return {
         tag,
         image: s.image,
@@ -65463,9 +67153,9 @@ function serviceRecord(s, tag, pulled) {
  * The registry tag `image:tag` was pulled as, by the history (the newest
  * record that says): what a rollback pulls when the image is gone from the NAS.
  */
-function pulledTagOf(records, image, tag) {
+function services_pulledTagOf(records, image, tag) {
     for (const r of [...records].reverse())
-        for (const s of recordServices(r).values())
+        for (const s of services_recordServices(r).values())
             if (s.image === image && s.tag === tag && s.pulled)
                 return s.pulled;
     return undefined;
@@ -65474,12 +67164,12 @@ function pulledTagOf(records, image, tag) {
  * The digest `image:tag` was pulled as, by the history (the newest record
  * that has one): what a rollback pulls rather than a tag that may have moved.
  */
-function pulledDigestOf(records, image, tag) {
+function services_pulledDigestOf(records, image, tag) {
     for (const r of [...records].reverse()) {
         const digest = r.digests?.[image];
         if (typeof digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(digest))
             continue;
-        for (const s of recordServices(r).values())
+        for (const s of services_recordServices(r).values())
             if (s.image === image && s.tag === tag)
                 return digest;
     }
@@ -65503,7 +67193,7 @@ function isServiceRecord(v) {
         (r.pulled === undefined || (typeof r.pulled === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(r.pulled))));
 }
 /** The services a history record names, skipping anything malformed (the history is a file on the NAS). */
-function recordServices(record) {
+function services_recordServices(record) {
     const out = new Map();
     const services = record.services;
     if (typeof services !== 'object' || services === null)
@@ -65518,12 +67208,12 @@ function recordServices(record) {
  * deploy with services sets the list; rollbacks after it move the tags of
  * the services they name, and nothing else.
  */
-function releasedServices(records) {
+function services_releasedServices(records) {
     let current = new Map();
     for (const r of records) {
         if (r.stack !== 'backend' || r.outcome !== 'success')
             continue;
-        const services = recordServices(r);
+        const services = services_recordServices(r);
         if (services.size === 0)
             continue;
         if (r.action === 'deploy-backend')
@@ -65540,9 +67230,9 @@ function releasedServices(records) {
  * rule as the backend's (A, B, C deployed: B, then A), over the records that
  * moved this service. A rollback of another service does not count.
  */
-function previousServiceRelease(records, service, running) {
+function services_previousServiceRelease(records, service, running) {
     const own = records.flatMap((r) => {
-        const s = recordServices(r).get(service);
+        const s = services_recordServices(r).get(service);
         return s ? [{ ...r, tag: s.tag }] : [];
     });
     const releases = releaseStack(own, 'backend');
@@ -65562,7 +67252,7 @@ function previousServiceRelease(records, service, running) {
  */
 function imageHistory(records, image) {
     return records.flatMap((r) => {
-        const tags = [...new Set([...recordServices(r).values()].filter((s) => s.image === image).map((s) => s.tag))];
+        const tags = [...new Set([...services_recordServices(r).values()].filter((s) => s.image === image).map((s) => s.tag))];
         return tags.map((tag) => ({ ...r, tag }));
     });
 }
@@ -65605,20 +67295,6 @@ function readBlueGreen(r) {
         keepWarm: r.int('keep-warm', 0, 7 * 24 * 3600),
         switchCommand: r.string('switch-command', { multiline: true }),
     };
-}
-/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
-function refuseWithBlueGreen(d) {
-    if (d.blueGreen.strategy !== 'blue-green')
-        return;
-    const unsupported = [
-        ['image-source', d.source.kind !== 'nas'],
-        ['watch', !!d.watch],
-        ['backup-volumes', d.backups.enabled],
-        ['env-file-content', d.envFile.content !== ''],
-    ];
-    for (const [name, set] of unsupported)
-        if (set)
-            throw new reader_InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
 }
 // --- end blue-green ---
 function readTarget(r) {
@@ -65710,23 +67386,7 @@ function readDeployBackend(r, promql) {
         envFile: readEnvFile(r),
         blueGreen: readBlueGreen(r),
     };
-    if (services.length)
-        servicesOnly(settings);
-    refuseWithBlueGreen(settings);
     return { ...settings, services };
-}
-/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
-function servicesOnly(s) {
-    const unsupported = [
-        ['watch', !!s.watch],
-        ['backup-volumes', s.backups.enabled],
-        ['env-file-content', s.envFile.content !== ''],
-        ['auto-rollback-restore', s.autoRollbackRestore],
-        ['strategy', s.blueGreen.strategy !== 'recreate'],
-    ];
-    const used = unsupported.find(([, on]) => on);
-    if (used)
-        throw new reader_InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it');
 }
 function readBackupBackend(r) {
     const conn = connection_readConnection(r);
@@ -65800,16 +67460,6 @@ function readRollbackBackend(r) {
         preRollback: r.string('pre-rollback', { multiline: true }),
         postRollback: r.string('post-rollback', { multiline: true }),
     };
-    // a blue-green rollback changes images only
-    if (settings.blueGreen.strategy === 'blue-green')
-        for (const [name, set] of [
-            ['restore-backup', restoreBackup !== ''],
-            ['env-file-content', settings.envFile.content !== ''],
-            ['services', settings.services.length > 0],
-            ['image-source', settings.source.kind !== 'nas'],
-        ])
-            if (set)
-                throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
     return settings;
 }
 function readServiceNames(r) {
@@ -65847,6 +67497,63 @@ function readCleanupBackend(r) {
             healthUrl: '',
         }),
     };
+}
+
+;// CONCATENATED MODULE: ./src/release/failures.ts
+
+
+/** The history's word for a release that ended before its recreate (nothing changed on the NAS). */
+function beforeRecreateDetail(code) {
+    if (code === backend_BackendExit.BuildFailed)
+        return 'build failed';
+    if (code === backend_BackendExit.RegistryLoginFailed)
+        return 'registry login failed';
+    if (code === backend_BackendExit.PullFailed)
+        return 'image pull failed';
+    if (code === backend_BackendExit.ImageNotTransferred)
+        return 'image not transferred';
+    if (code === backend_BackendExit.PlatformMismatch)
+        return 'image of another platform';
+    if (code === backend_BackendExit.BackupFailed)
+        return 'backup failed';
+    if (code === backend_BackendExit.EnvFileFailed)
+        return 'environment file not written';
+    if (code === CheckoutExit.DirtyCheckout)
+        return 'dirty checkout';
+    return 'checkout or build failed';
+}
+/** The line that says why, from a failed program's last lines. */
+function failures_failureOf(tail, code) {
+    const last = tail.filter((l) => l.trim()).slice(-8);
+    return `exit code ${code}${last.length ? `; last lines:\n${last.join('\n')}` : ''}`;
+}
+/**
+ * Why a recreate failed, from the most to the least serious: the new tag and
+ * the way back both failed; the way back worked; nothing to go back to.
+ * Shared by deploy (`the release …`) and rollback (`the rollback to …`).
+ */
+function recreateFailure(o) {
+    const failed = o.upFailed
+        ? 'could not be created (docker compose up failed; its error is in the log)'
+        : 'failed its health check';
+    if (o.rollbackFailed)
+        return `${o.what} failed and putting ${o.image}:${o.fallback} back failed too; the backend runs ${o.running ? `${o.image}:${o.running}` : 'an unknown image (docker did not answer)'}. ${failures_failureOf(o.tail, o.code)}`;
+    if (o.rolledBack)
+        return `${o.what} ${failed} and was rolled back to ${o.image}:${o.running}`;
+    return `${o.what} failed: ${failures_failureOf(o.tail, o.code)}`;
+}
+/** Says what an interrupted run left behind; `now` describes what runs now. */
+function failures_reportInterrupted(progress, interrupted, now) {
+    if (!interrupted)
+        return;
+    const r = interrupted;
+    progress.warn(`The previous operation did not finish: ${r.action} of ${r.tag || '?'} (${r.run ?? 'unknown run'}, by ${r.actor ?? '?'}, started ${r.started}) was interrupted. ${now}`);
+}
+/** Says that a release runs beside this lock-free operation, whose view may be a moment old. */
+function failures_reportInProgress(progress, running) {
+    if (!running)
+        return;
+    progress.warn(`A release is running on the NAS right now: ${running.action} of ${running.tag || '?'} (${running.run ?? 'unknown run'}, by ${running.actor ?? '?'}, since ${running.started}). What follows shows the state before it ends.`);
 }
 
 ;// CONCATENATED MODULE: ./src/release/flow.ts
@@ -65983,7 +67690,7 @@ const backupBackend = defineFlow({
                 : 'Nothing to back up (backup-volumes and backup-databases are empty): listing only');
         }
         progress.step(BACKUP_STEPS.text('list'));
-        let entries = listed ?? (await nas.runProgram(listBackups(backups.dir))).values;
+        let entries = listed ?? (await nas.runProgram(backups_listBackups(backups.dir))).values;
         entries = await pruneBackups(nas, progress, {
             dir: backups.dir,
             keep: backups.keep,
@@ -66008,10 +67715,170 @@ const backupBackend = defineFlow({
         return { ok: true, outputs: all };
     },
 });
+/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
+function fallbackData(values, previous) {
+    const backup = values.backup?.id ?? '';
+    const safety = values.safety?.id ?? '';
+    const on = `${previous || 'the previous release'} runs on the failed release's data`;
+    switch (values.data) {
+        case undefined:
+            return undefined;
+        case backups_DataOutcome.Restored:
+            return {
+                detail: 'data of before restored',
+                text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
+            };
+        case backups_DataOutcome.BackupCorrupt:
+            return {
+                detail: 'data not restored (backup corrupt)',
+                text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
+            };
+        case backups_DataOutcome.SafetyBackupFailed:
+            return {
+                detail: 'data not restored (safety backup failed)',
+                text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
+            };
+        case backups_DataOutcome.Undone:
+            return {
+                detail: 'data not restored (restore failed, undone)',
+                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
+            };
+        case backups_DataOutcome.NotUndone:
+            return {
+                detail: 'data not restored (restore failed, not undone)',
+                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
+            };
+    }
+}
+/**
+ * The backup a rollback restores (`restore-backup`: auto, or an id), found in the listing and held to the
+ * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
+ * pipeline uses it.
+ */
+async function backup_backupToRestore(nas, progress, o) {
+    const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
+    const restore = o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);
+    const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
+    if (!restore)
+        throw new Error(`restore-backup: ${o.restoreBackup === 'auto' ? `no backup of ${o.tag} (taken while it ran) exists` : `backup ${o.restoreBackup} does not exist`} in ${o.dir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`);
+    if (!restore.verifies || !restore.manifest)
+        throw new Error(`restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`);
+    // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
+    const problem = manifestProblem(restore.manifest);
+    if (problem)
+        throw new Error(`restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`);
+    progress.ok(`Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`);
+    return { ...restore, manifest: restore.manifest };
+}
+/**
+ * How a rollback's restore ended when it ended the phase itself (the backup did not verify, the safety backup
+ * failed, an item failed): the history's detail and the message; undefined for any other exit.
+ */
+function backup_restoreEnded(code, o) {
+    if (code === BackupExit.BackupCorrupt || code === BackupExit.SafetyBackupFailed)
+        return o.began
+            ? {
+                detail: 'safety backup failed, nothing restored',
+                why: `The restore of ${o.id} stopped before it changed any data: the safety backup failed; ${o.stopped} was stopped for it and started again on ${o.running}.`,
+            }
+            : { detail: 'restore refused', why: `The restore of ${o.id} was refused before anything changed.` };
+    if (code === BackupExit.RestoreFailed)
+        return {
+            detail: o.undone ? 'restore failed, undone' : 'restore failed',
+            why: `Restoring ${o.id} failed part way; ${o.undone
+                ? `the data of before it was put back from safety backup ${o.safety || '(none)'} and ${o.running} runs again`
+                : `the data of before it could not be put back; it is in safety backup ${o.safety || '(none)'} (restore it by id)`}.`,
+        };
+    return undefined;
+}
+/** What the data is after a rollback with a restore whose target failed: the restore undone, or not. */
+function backup_dataAfterUndo(backup, safety, data) {
+    if (data === DataOutcome.Undone)
+        return {
+            detail: 'restore undone',
+            text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
+        };
+    if (data === DataOutcome.NotUndone)
+        return {
+            detail: 'restore not undone',
+            text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
+        };
+    return {
+        detail: 'data restored',
+        text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
+    };
+}
 
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = require("node:path");
+;// CONCATENATED MODULE: ./src/release/backend/rollback-target.ts
+
+/**
+ * The tag a rollback goes to: the one the input names, or else the release
+ * before the running one in the history; without one, an error that lists the
+ * tags the NAS has, before anything changed.
+ */
+function rollback_target_rollbackTarget(progress, settings, o) {
+    if (settings.tag)
+        return settings.tag;
+    const previous = previousRelease(o.history, 'backend', o.current);
+    if (!previous)
+        throw new Error(`No previous release in the history of ${settings.conn.repoPath} to roll back to (running: ${o.current || 'nothing'}). Name a tag; available: ${o.available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+    progress.detail(`Target: the previous release, ${previous} (from the release history)`);
+    return previous;
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/rollback-deployment.ts
+
+
+
+/**
+ * Starts the GitHub deployment of a rollback to `tag`, when an environment is
+ * set: for the commit the tag was built from (the history knows it, else the
+ * checkout resolves the dated tag's short SHA). Without a commit it only warns:
+ * a deployment record is never a reason to stop a rollback.
+ */
+async function rollback_deployment_startRollbackDeployment(nas, { progress, deployment }, o) {
+    if (!o.inputs.environment)
+        return;
+    let commit = commitOf(o.history, o.tag);
+    if (!commit && isDatedTag(o.tag))
+        commit = (await nas.runProgram(commitOfTag(nas.render, o.repo, o.tag.slice(-7)))).values;
+    if (commit)
+        await deployment.start(o.inputs, commit, o.description);
+    else
+        progress.warn(`No commit is known for ${o.tag}: no GitHub deployment is recorded`);
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/rollback-hooks.ts
+
+/**
+ * What a rollback that a user's hook ended left: pre-rollback fails before
+ * anything changes; post-rollback fails once the target runs, verified.
+ * `what` names the rollback ("the rollback to app:2026.01.09-def4567").
+ * Undefined for any other end.
+ */
+function rollback_hooks_rollbackHookFailure(code, what) {
+    if (code === BackendExit.PreDeployFailed)
+        return {
+            detail: 'pre-rollback failed',
+            why: `pre-rollback failed, so ${what} stopped before anything changed: what ran before runs on.`,
+            changed: false,
+        };
+    if (code === BackendExit.PostDeployFailed)
+        return {
+            detail: 'post-rollback failed',
+            why: `${what.charAt(0).toUpperCase()}${what.slice(1)} is done (it runs and passed its checks), but post-rollback failed.`,
+            changed: true,
+        };
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/services.ts
+
+
+
+
+
+
 
 
 
@@ -66070,19 +67937,18 @@ function decodeRunningIds(values, services) {
     return ids.some(Boolean) ? { runningIds: ids } : {};
 }
 /** The tag a service runs, when its container runs the service's image. */
-function serviceTag(image, runningImage) {
+function services_serviceTag(image, runningImage) {
     return runningImage.startsWith(`${image}:`) ? runningImage.slice(image.length + 1) : '';
 }
 /** deploy-backend's first questions with several services: what each runs, and the commit to release. */
 function servicesDeployState(services, composeFile, checkout, source = { kind: 'nas' }, compose) {
-    const runner = source.kind === 'runner';
+    const runner = table_imageSourceKind(source).sentFromRunner;
     const images = distinctImages(services).map((i) => i.image);
     const checks = preflightQuestions(compose
         ? {
             repo: checkout.repo,
             file: composeFile,
             services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-            compose,
         }
         : undefined, checkout);
     return {
@@ -66115,7 +67981,7 @@ function decodeInventories(values, images) {
     ]));
 }
 /** What each service runs and which tags each image has: rollback's and cleanup's questions once the services are known. */
-function servicesImages(r, repo, composeFile, services) {
+function services_servicesImages(r, repo, composeFile, services) {
     const images = [...new Set(services.map((s) => s.image))];
     return {
         title: 'Asking what each service runs',
@@ -66129,25 +67995,7 @@ function servicesImages(r, repo, composeFile, services) {
     };
 }
 /**
- * Gets one image of the release onto the NAS, tagged `image:tag`: today by
- * building it there (reused when the tag exists). One function per distinct
- * image, so other sources (a registry pull, a stream from the runner) slot in here.
- */
-function services_obtainImage(r, o) {
-    const ref = `${o.image}:${o.tag}`;
-    return shell_sh `if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (for ${o.services.join(', ')}): reusing it`}
-else
-  nr_say group ${`docker build ${ref} (for ${o.services.join(', ')})`}
-  ${r.change(docker_docker.build({ image: o.image, tag: o.tag, context: o.buildContext, dockerfile: o.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${services_EXIT.exit(backend_BackendExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok ${`Image ${ref} built`}
-fi
-if ${r.run(docker_docker.imageExists(ref))} >/dev/null 2>&1; then :
-else ${r.dryRun ? shell_sh `nr_say info ${`dry-run: ${ref} was not built`}` : shell_sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${services_EXIT.exit(backend_BackendExit.ImageMissingAfterBuild)}`}; fi`;
-}
-/**
- * Runs the parts (each may `exit` with a named code, as obtainImage does) at
+ * Runs the parts (each may `exit` with a named code, as obtaining an image does) at
  * the same time, each in a subshell: the first one's output live, each
  * other's kept in a file of its own and printed after it, in the order of the
  * list. It waits for every part (nothing is left building), then goes on only
@@ -66179,7 +68027,7 @@ ${shell_lines(...numbered.map(({ fn }) => shell_sh `  ${fn}`))}
 fi`;
 }
 /** How many of a failed service's last log lines its error message quotes (the log group holds 100). */
-const FAILED_LOG_LINES = 10;
+const services_FAILED_LOG_LINES = 10;
 function decodeServicesRecreate(values, moves) {
     return {
         running: moves.map((_, i) => values.get(`svc_running_${i}`) ?? ''),
@@ -66241,15 +68089,17 @@ else nr_say fail ${`${m.spec.name} runs `}"$nr_now_img, not "${`${m.spec.image}:
   nr_say group ${`Last 100 log lines of ${m.spec.name} (${m.spec.image}:${m.tag})`}
   printf '%s\n' "$nr_lg"
   nr_say endgroup
-  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
+  nr_value ${`svc_logs_b64_${m.i}`} "$(printf '%s\n' "$nr_lg" | tail -n ${services_FAILED_LOG_LINES} | base64 | tr -d '\n')" ;;
 esac`);
     const back = indexed.filter((m) => m.fallback);
     const fallback = p.fallback && back.length
         ? shell_sh `nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
 ${shell_lines(...indexed.filter((m) => !m.fallback).map((m) => shell_sh `nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${shell_lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
+${p.onFallback ?? shell_sh `:`}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${shell_lines(...[...byTag(back, (m) => m.fallback)].map(([tag, ms]) => shell_sh `${services_upServices(r, p, ms.map((m) => ({ spec: m.spec, tag })), true)} || nr_up_ok=0`))}
+${p.afterFallback ?? shell_sh `:`}
 ${waitAll(r, p, back)}
 nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
 nr_value failed "$nr_failed"
@@ -66258,6 +68108,8 @@ ${shell_lines(...indexed.filter((m) => !m.fallback).map((m) => shell_sh `nr_valu
 nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
+  ${p.watch ? shell_sh `[ -z "$nr_watch_breach$nr_watch_failed" ] || ${services_EXIT.exit(backend_BackendExit.WatchRolledBack)}` : shell_sh `:`}
+  [ -z "$nr_fb_incomplete" ] || ${services_EXIT.exit(backend_BackendExit.RolledBackDataNotPutBack)}
   ${services_EXIT.exit(backend_BackendExit.RolledBack)}
 fi
 nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
@@ -66267,12 +68119,15 @@ nr_value failed "$nr_failed"
 ${shell_lines(...indexed.map((m) => shell_sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
 nr_value rolled_back false
 ${services_EXIT.exit(backend_BackendExit.FailedWithoutFallback)}`;
-    return shell_lines(HEALTH, containerFinder(r, p.repo, p.composeFile), shell_sh `cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
-nr_failed=
+    const watch = watchStep(r, p.watch, p.repo);
+    return shell_lines(HEALTH, containerFinder(r, p.repo, p.composeFile), watch.library, shell_sh `cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
+nr_failed=; nr_fb_incomplete=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, backend_BackendExit.PreDeployFailed)}
+${p.beforeRecreate ?? shell_sh `:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${shell_lines(...ups)}
+${p.afterUp ?? shell_sh `:`}
 if [ "$nr_up_ok" = 1 ]; then
   nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
   ${p.steps.say('health')}
@@ -66286,14 +68141,22 @@ else
 fi
 if [ -z "$nr_failed" ]; then
   nr_say ok 'Every service is healthy'
+  ${p.watch ? watch.run(shell_sh `nr_watch_bad=1`) : shell_sh `:`}
+fi
+if [ -z "$nr_failed$nr_watch_bad" ]; then
   ${shell_lines(...indexed.map((m) => shell_sh `nr_value ${`svc_running_${m.i}`} ${m.tag}`))}
   nr_value failed ''; nr_value rolled_back false
   ${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, backend_BackendExit.PostDeployFailed)}
   exit 0
 fi
-nr_say fail "Not healthy:$nr_failed"
+[ -z "$nr_failed" ] || nr_say fail "Not healthy:$nr_failed"
 ${shell_lines(...logs)}
 ${fallback}`);
+}
+/** The application containers of services that use the data: every one listed, but a database service the backup holds. */
+function services_servicesApps(services, backup) {
+    const databases = new Set((backup?.databases ?? []).map((d) => d.service));
+    return services.filter((s) => !databases.has(s.name)).map((s) => ({ service: s.name, container: s.container }));
 }
 /** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
 function servicesReleasePhase(r, p) {
@@ -66305,50 +68168,75 @@ function servicesReleasePhase(r, p) {
         return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
     });
     const firstPrevious = p.previous.find(Boolean) ?? '';
+    // the data of before comes back before the services' fallback: every service that uses it stopped first
+    const restore = restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.composeFile,
+        container: p.services.find((s) => s.container)?.container ?? '',
+        apps: services_servicesApps(p.services, p.backup?.plan),
+        tag: p.tag,
+        commit: p.commit,
+        fallback: 'what ran before',
+    });
     const source = p.source ?? { kind: 'nas' };
+    const kind = table_imageSourceKind(source);
     // as a single-service release records it; each service's record holds it too
-    const pulled = source.kind === 'registry' ? { pulled: source.tag } : {};
-    const update = { tag: p.tag, commit: p.commit, previous: firstPrevious, services: p.record, ...pulled };
-    const getting = source.kind === 'registry'
-        ? `Pulling ${images.length} image(s) for ${p.services.length} service(s) from the registry, tag ${source.tag}`
-        : source.kind === 'runner'
-            ? `Checking ${images.length} image(s) for ${p.services.length} service(s) from the runner`
-            : `Getting ${images.length} image(s) for ${p.services.length} service(s)`;
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    const update = {
+        tag: p.tag,
+        commit: p.commit,
+        previous: firstPrevious,
+        services: p.record,
+        ...kind.record(),
+        ...env,
+    };
+    const envStep = p.envFile && env_file_envFileStep(r, p.envFile, { tag: p.tag, previous: env_file_envPreviousKey(p.previous, p.tag) });
+    // a watch's rollback is recorded with what runs after it: each service on its fallback
+    const watch = p.watch &&
+        watchPhaseParts(p.watch, p.repo, {
+            tag: p.tag,
+            commit: p.commit,
+            previous: firstPrevious,
+            services: fallbackRecord(p.services, moves, p.record),
+        });
+    const getting = kind.stepTextOfImages(images.length, p.services.length);
     // each image once, whatever the source; `obtaining` says which one an image exit is about
     const obtain = images.map((i, n) => shell_sh `nr_value obtaining ${String(n)}
-${source.kind === 'nas'
-        ? services_obtainImage(r, { ...i, tag: p.tag })
-        : obtainImage(r, {
-            image: i.image,
-            tag: p.tag,
-            source,
-            build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
-            authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
-            ...(p.platform ? { platform: p.platform } : {}),
-        })}`);
+${kind.obtain(r, {
+        image: i.image,
+        tag: p.tag,
+        source,
+        build: { repo: p.repo, context: i.buildContext, dockerfile: i.dockerfile },
+        authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
+        services: i.services,
+        ...(p.platform ? { platform: p.platform } : {}),
+    })}`);
+    const digests = kind.digestsFields(r, images.map((i) => i.image), p.tag);
     return {
         title: 'Releasing the services',
-        timeout: 3600 * images.length + p.healthTimeout * 2 + 900,
+        timeout: 3600 * images.length + p.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
         begin: { ...update, detail: 'deploy' },
         success: update,
-        ...(source.kind === 'registry'
+        ...(digests || watch ? { successFields: shell_lines(digests, watch ? watch.successField : undefined, shell_sh `:`) } : {}),
+        ...(watch ? { endings: [watch.ending] } : {}),
+        ...(p.listTags || p.backup
             ? {
-                successFields: pulledDigestsFields(r, images.map((i) => i.image), p.tag),
+                afterSuccess: shell_lines(p.listTags
+                    ? inventoryValues(r, images.map((i) => i.image))
+                    : undefined, 
+                // the backups are listed in the same round trip, for retention (presence only, no data read)
+                p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined),
             }
             : {}),
-        ...(p.listTags
-            ? {
-                afterSuccess: inventoryValues(r, images.map((i) => i.image)),
-            }
-            : {}),
-        script: shell_sh `${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+        script: shell_sh `${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
 nr_say ok ${`Image tag: ${p.tag}`}
 ${steps.say('build', `${getting}: ${images.map((i) => `${i.image}:${p.tag}`).join(', ')}`)}
 cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
-${source.kind === 'nas' ? allAtOnce(r, obtain) : shell_lines(...obtain)}
+${kind.obtainsAtOnce ? allAtOnce(r, obtain) : shell_lines(...obtain)}
 cd ${p.repo} || ${services_EXIT.exit(backend_BackendExit.NoCheckout)}
 ${steps.say('verifyImage')}
 nr_say ok ${`Every image exists with tag ${p.tag}`}
@@ -66365,9 +68253,20 @@ ${recreateServices(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             hookTags: { tag: p.tag, previous: firstPrevious },
             steps: new program_Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
+            ...(p.watch ? { watch: p.watch } : {}),
+            ...(envStep || restore
+                ? {
+                    onFallback: shell_lines(envStep?.undo, restore, shell_sh `:`),
+                    ...(restore ? { afterFallback: shell_sh `nr_rs_start_backend` } : {}),
+                }
+                : {}),
+            ...(envStep ? { beforeRecreate: envStep.before } : {}),
         })}`,
         decode: (values) => ({
             ...decodeServicesRecreate(values, moves),
+            watch: decodeWatch(values, p.watch?.guards ?? []),
+            ...release_steps_decodeReleaseData(values),
+            ...(values.has('backups_b64') ? { backups: backups_decodeListing(values) } : {}),
             built: values.get('built') === 'yes',
             ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
             ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
@@ -66375,44 +68274,77 @@ ${recreateServices(r, {
         }),
     };
 }
+/** The history's record of the services after they were put back: each on its fallback, one without left as released. */
+function fallbackRecord(services, moves, released) {
+    return Object.fromEntries(services.map((s, i) => {
+        const m = moves[i];
+        if (!m?.fallback)
+            return [s.name, released[s.name]];
+        return [s.name, { ...services_serviceRecord(s, m.fallback), ...(m.fallbackRan ? { ran: m.fallbackRan } : {}) }];
+    }));
+}
 /** rollback-backend's detached phase for some services of a release: each to its target, the others untouched. */
-function servicesRollbackPhase(r, p) {
+function services_servicesRollbackPhase(r, p) {
     const first = p.moves[0];
+    const envStep = p.envFile && envFileStep(r, p.envFile.step, p.envFile);
+    const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+    const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+    const started = sh `nr_rs_start_backend`;
     return {
         title: 'Rolling back services',
-        timeout: p.healthTimeout * 2 + 600,
+        timeout: p.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
         begin: {
             tag: first?.tag ?? '',
             previous: first?.fallback ?? '',
             detail: p.named ? 'named' : 'previous-release',
             services: p.record,
+            ...env,
+            ...(restoreId ? { backup: restoreId } : {}),
         },
-        success: {},
-        script: lines(...(p.pulls ?? []).map((pull) => pullImage(r, {
+        success: env,
+        script: lines(
+        // every service back to one release: its files come back with it
+        p.others.length === 0 && new Set(p.moves.map((m) => m.tag)).size === 1 && first
+            ? putBackTree(r, p.repo, first.tag)
+            : undefined, ...(p.pulls ?? []).map((pull) => pullImage(r, {
             ref: pull.ref,
             target: pull.target,
             authDir: pull.authDir,
             what: `the missing image of ${pull.services.join(', ')}`,
             ...(pull.login ? { login: pull.login } : {}),
+            ...(pull.platform ? { platform: pull.platform } : {}),
         })), recreateServices(r, {
             repo: p.repo,
             composeFile: p.composeFile,
             moves: p.moves,
             others: p.others,
             healthTimeout: p.healthTimeout,
-            force: p.force,
+            force: p.force || !!p.restore,
             fallback: true,
             ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
             ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
             hookNames: ROLLBACK_HOOKS,
             hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
             steps: p.steps,
+            // the environment file is staged first (nothing to undo in the data when it fails), then the data restored
+            ...(envStep || p.restore
+                ? {
+                    beforeRecreate: lines(envStep?.before, p.restore ? restoreBeforeTarget(r, p.restore) : undefined, sh `:`),
+                    onFallback: lines(p.restore ? undoRestore() : undefined, envStep?.undo, sh `:`),
+                    ...(p.restore ? { afterUp: started, afterFallback: started } : {}),
+                }
+                : {}),
         })),
-        decode: (values) => decodeServicesRecreate(values, p.moves),
+        decode: (values) => ({
+            ...decodeServicesRecreate(values, p.moves),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+            ...decodeReleaseData(values),
+        }),
     };
 }
 
 ;// CONCATENATED MODULE: ./src/release/backend/cleanup.ts
+
 
 
 
@@ -66451,6 +68383,18 @@ async function cleanupImages(nas, progress, o) {
     for (const tag of kept)
         progress.warn(`Could not remove ${o.image}:${tag} (still used by a container?); it is kept`);
     progress.ok(`${nas.dryRun ? 'Would remove' : 'Removed'} ${removed.length} image tag(s), about ${(freed / 1e6).toFixed(1)} MB`);
+    const prune = o.repo
+        ? pruneReleases(nas.render, o.repo, removed, [
+            ...keep,
+            ...[o.running, o.rollbackTarget, ...(o.protect ?? []), ...(o.inUse ?? [])].filter((t) => !!t),
+            ...o.history.filter((r) => r.stack === 'monitoring' && r.tag).map((r) => r.tag),
+        ])
+        : undefined;
+    if (prune) {
+        const pruned = await nas.runProgram(prune);
+        if (pruned.values.length)
+            progress.detail(`Removed the release folders ${pruned.values.join(', ')} with their images`);
+    }
     return { keep, removed, failed: kept, freedBytes: freed };
 }
 /**
@@ -66500,6 +68444,7 @@ const cleanupBackend = defineFlow({
             image,
             keep: settings.keep,
             running,
+            repo: conn.repoPath,
             rollbackTarget: running ? history_previousRelease(state.history, 'backend', running) : undefined,
             inventory,
             history: state.history,
@@ -66542,8 +68487,8 @@ const cleanupBackend = defineFlow({
 async function cleanupServices(settings, nas, progress, history, backups) {
     const { conn, services } = settings;
     progress.step(`Listing the images of ${services.map((s) => s.name).join(', ')}`);
-    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, settings.composeFile, services));
-    const running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    const asked = await nas.runProgram(services_servicesImages(nas.render, conn.repoPath, settings.composeFile, services));
+    const running = services.map((s, i) => services_serviceTag(s.image, asked.values.runningImages[i] ?? ''));
     for (const [i, s] of services.entries())
         progress.detail(`${s.name}: runs ${s.image}:${running[i] || '(nothing)'}`);
     progress.step(CLEANUP_STEPS.text('remove'));
@@ -66551,11 +68496,12 @@ async function cleanupServices(settings, nas, progress, history, backups) {
     const kept = [];
     let freed = 0;
     for (const [image, inventory] of asked.values.inventory) {
-        const protect = services.flatMap((s, i) => s.image === image && running[i] ? [running[i], previousServiceRelease(history, s.name, running[i]) ?? ''] : []);
+        const protect = services.flatMap((s, i) => s.image === image && running[i] ? [running[i], services_previousServiceRelease(history, s.name, running[i]) ?? ''] : []);
         const result = await cleanupImages(nas, progress, {
             image,
             keep: settings.keep,
             protect: protect.filter(Boolean),
+            repo: conn.repoPath,
             inventory,
             history: imageHistory(history, image),
             pruneDangling: false,
@@ -66590,7 +68536,975 @@ async function cleanupServices(settings, nas, progress, history, backups) {
     return { ok: true, outputs };
 }
 
+;// CONCATENATED MODULE: ./src/rules/layers.ts
+/**
+ * The layers of an image that need not cross to the NAS (image-source:
+ * runner): a layer is there when the NAS has an image whose
+ * layers start with the same chain (the same diff IDs up to and including
+ * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
+ */
+function layersOnNas(image, nasChains) {
+    const strip = (d) => d.replace(/^sha256:/, '');
+    const prefixes = new Set();
+    for (const chain of nasChains) {
+        let prefix = '';
+        for (const d of chain) {
+            prefix += `${strip(d)} `;
+            prefixes.add(prefix);
+        }
+    }
+    const present = new Set();
+    const missing = new Set();
+    let prefix = '';
+    for (const d of image.map(strip)) {
+        prefix += `${d} `;
+        (prefixes.has(prefix) ? present : missing).add(d);
+    }
+    // A blob that one position needs cannot be left out for another that has it.
+    for (const d of missing)
+        present.delete(d);
+    return present;
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
+
+
+
+
+
+/** The step the runner adds to a release whose image it builds. */
+const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
+const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
+const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
+/**
+ * Puts one image on the NAS from the runner: builds it with the runner's
+ * docker, then streams `docker save` (without the layers the NAS has,
+ * gzip-compressed) into `docker load` on the NAS over the SSH connection the
+ * release already holds. Nothing on the NAS changes but its image store: the
+ * release phase recreates afterwards. A stream that leaves layers out and
+ * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
+ */
+async function imageFromRunner(nas, progress, p) {
+    const ref = `${p.image}:${p.tag}`;
+    progress.step(p.step ?? RUNNER_STEP);
+    if (p.inventory.some((t) => t.tag === p.tag)) {
+        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
+        return { ok: true };
+    }
+    if (nas.dryRun) {
+        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
+        return { ok: true };
+    }
+    const checkedOut = await workspaceCommit();
+    if (checkedOut && checkedOut !== p.commit)
+        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
+    if (!checkedOut)
+        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
+    const builder = await builderOf();
+    const own = p.platform ? await runnerPlatform() : '';
+    // another architecture is built through buildx, its RUN steps under QEMU's emulation
+    const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
+    if (foreign && !builder.buildx)
+        return fail(`The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`, 'runner cannot build for the NAS platform');
+    const target = p.platform ? ` for ${p.platform}` : '';
+    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
+    const built = await buildOnRunner({
+        ref,
+        context: inWorkspace(p.context),
+        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
+        cacheScope: p.image,
+        ...(p.platform ? { platform: p.platform } : {}),
+    }, (line) => progress.platform.remote([line]), builder);
+    progress.platform.endGroup();
+    if (built.code !== 0)
+        return fail(`The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`, 'build on the runner failed');
+    progress.ok(`Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`);
+    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
+    let sent = await send(nas, progress, ref, skip);
+    if (!sent.ok && skip.size > 0) {
+        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
+        sent = await send(nas, progress, ref, new Set());
+    }
+    if (!sent.ok)
+        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
+    const s = sent.stats;
+    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
+    return { ok: true, sent: s };
+}
+async function send(nas, progress, ref, skip) {
+    const save = saveImage(ref, {
+        skip,
+        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
+    });
+    try {
+        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
+        if (loaded.code !== 0 || !loaded.values.loaded)
+            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
+        return { ok: true, stats: save.stats() };
+    }
+    catch (err) {
+        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
+    }
+}
+function fail(error, detail) {
+    return { ok: false, error, detail };
+}
+/** The steps the runner adds to a release of these images from `source` (one per image it sends). */
+function runnerSteps(source, images) {
+    return table_imageSourceKind(source).sentFromRunner ? images : 0;
+}
+/**
+ * The runner's part of obtaining a release's images, before the NAS's phase:
+ * with a source the runner sends, each image built and streamed in turn (the
+ * step names it and its services when the release has several); nothing for
+ * the other sources. The first failure ends it, before anything changed on the NAS.
+ */
+async function imagesFromRunner(nas, progress, source, p) {
+    if (!table_imageSourceKind(source).sentFromRunner)
+        return { ok: true };
+    // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
+    const layers = { chains: [...(p.layers?.chains ?? [])] };
+    for (const i of p.images) {
+        const ref = `${i.image}:${p.tag}`;
+        const fromRunner = await imageFromRunner(nas, progress, {
+            image: i.image,
+            tag: p.tag,
+            commit: p.commit,
+            context: i.buildContext,
+            dockerfile: i.dockerfile,
+            layers,
+            inventory: p.inventory(i.image),
+            ...(i.services ? { step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})` } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
+        });
+        if (!fromRunner.ok)
+            return fromRunner;
+        if (fromRunner.sent && i !== p.images[p.images.length - 1])
+            layers.chains.push(await imageLayers(ref));
+    }
+    return { ok: true };
+}
+/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
+async function runnerFailed(nas, progress, release, failed) {
+    progress.fail(failed.error);
+    await nas.finish('failure', { ...release, detail: failed.detail });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/reobtain.ts
+
+
+
+/**
+ * A rollback's target image the NAS no longer has: how its source gets it
+ * back, in the phase, before anything changes (said in the log), from what the
+ * history recorded of the release of `tag` (the tag it was pulled as, and the
+ * digest: its tag may name other content by now). Undefined: the source cannot.
+ */
+function reobtain_reobtainTarget(progress, source, o) {
+    const records = [...o.history].reverse().filter((r) => r.stack === 'backend' && r.tag === o.tag);
+    const pulled = records.find((r) => r.pulled)?.pulled;
+    const digest = records.find((r) => r.digest && DIGEST.test(r.digest))?.digest;
+    const again = imageSourceKind(source).reobtain({
+        image: o.image,
+        tag: o.tag,
+        authDir: o.authDir,
+        ...(pulled ? { pulled } : {}),
+        ...(digest ? { digest } : {}),
+    });
+    if (again)
+        progress.warn(`Image ${o.image}:${o.tag} is not on the NAS: it is pulled from ${again.from} before anything changes`);
+    return again;
+}
+/** Why a rollback stopped whose target image could not be got back (nothing changed); undefined for other exits. */
+function reobtain_reobtainFailure(pull, code) {
+    if (code === BackendExit.RegistryLoginFailed)
+        return `logging in to ${pull.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`;
+    if (code === BackendExit.PullFailed)
+        return `pulling ${pull.ref} failed (is it still in the registry?)`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/blue-green-services.ts
+
+
+
+
+
+/**
+ * The health URL of a colour's service: the first's is its own or health-url (the proxy's, given the colour's
+ * port on the NAS); another's only when its line gives one (health-url is the proxy's, not its own).
+ */
+function colorHealthUrl(index, own, proxyUrl) {
+    if (index === 0)
+        return own || proxyUrl;
+    return own === proxyUrl ? '' : own;
+}
+/** The colour's services of a release of several services. */
+function colorSpecs(services, target) {
+    return services.map((s, i) => ({
+        name: s.name,
+        image: s.image,
+        tagVariable: s.tagVariable,
+        healthUrl: colorHealthUrl(i, s.healthUrl, target.healthUrl),
+    }));
+}
+/** The volumes question of a blue-green release: the blue colour's project, the variables the colours set. */
+function blue_green_services_volumesPlan(repo, target, bg, compose, tagVariables) {
+    const env = { COLOR: 'blue', [bg.portVariable]: String(bg.ports.blue) };
+    for (const v of tagVariables)
+        env[v] = 'nas-release-check';
+    return { repo, file: target.composeFile, project: `${blue_green_composeProject(target.composeFile)}-blue`, env, compose };
+}
+/**
+ * A compose file whose colours would not share a volume ends the release before anything changes, recorded, with
+ * the line to add; one compose could not read is a warning (it may need what the release writes).
+ */
+async function blue_green_services_refuseColorVolumes(nas, progress, found, o) {
+    if (found?.read === 'unreadable') {
+        progress.warn(`compose config could not read ${o.file}: whether the colours share their volumes was not checked`);
+        return undefined;
+    }
+    const project = blue_green_composeProject(o.file);
+    const problems = found
+        ? colorVolumeProblems(found, {
+            file: o.file,
+            project,
+            blue: `${project}-blue`,
+            green: `${project}-green`,
+            services: o.services,
+        })
+        : [];
+    if (!problems.length)
+        return undefined;
+    const why = `The colours would not share their data: ${problems.join('; ')}. Nothing was changed.`;
+    progress.fail(why);
+    await nas.finish('failure', { ...o.update, detail: 'compose file refused: a volume not shared by the colours' });
+    return { ok: false, outputs: {}, error: `${o.what} failed before anything changed: ${why}` };
+}
+/** The services that failed their health in the idle colour, with their last log lines, for the error message. */
+function blue_green_services_failedServicesText(values) {
+    if (!values.failed?.length)
+        return '';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs?.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    return ` Not healthy: ${values.failed.join(', ')}.${logs}`;
+}
+/** What each service of the live colour runs, by name ('' for one it does not run). */
+function liveTags(state, services) {
+    const none = { status: '', health: '', image: '' };
+    const live = state.live ? state.services?.[state.live] : undefined;
+    return services.map((s) => (live ? blue_green_colorTag(s.image, live.get(s.name) ?? none) : ''));
+}
+/**
+ * A per-service rollback under blue-green: the named services (all of the last release's when none is named)
+ * each to `tag` or its own previous release, the others at what the live colour runs; the idle colour is started
+ * with all of them, then the proxy switched. Unknown names and missing images fail before anything changes.
+ * Undefined when nothing moves (answered here).
+ */
+async function blue_green_services_colorServicesRollback(settings, nas, { progress }, state, known) {
+    const { conn, target } = settings;
+    const names = settings.services.length ? settings.services : [...known.keys()];
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length || known.size === 0)
+        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
+    const specs = [...known].map(([name, r]) => ({ name, ...r }));
+    const now = liveTags(state.answers, specs);
+    progress.step('Verifying the images exist');
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, specs.map((s) => ({ ...s, buildContext: '.', dockerfile: '' }))));
+    const services = specs.map((s, i) => {
+        const running = now[i] || s.tag;
+        if (!names.includes(s.name))
+            return { ...colorOf(s, i, target), tag: running };
+        const tag = settings.tag || previousServiceRelease(state.history, s.name, running);
+        const inventory = asked.values.inventory.get(s.image) ?? [];
+        const available = datedTags(inventory, state.history);
+        if (!tag)
+            throw new Error(`No previous release of service ${s.name} in the history of ${conn.repoPath} to roll back to (running: ${running || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        if (!inventory.some((t) => t.tag === tag))
+            throw new Error(`Image ${s.image}:${tag} (service ${s.name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+        return { ...colorOf(s, i, target), tag };
+    });
+    const moved = services.filter((s, i) => names.includes(s.name) && (s.tag !== now[i] || settings.force));
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${now[i] || '(nothing)'} -> ${s.image}:${s.tag}${names.includes(s.name) ? '' : ' (as the live colour runs it)'}`);
+    const outputs = (tags) => ({
+        DEPLOYED_SERVICES: JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: tags[i], image: s.image, previous: now[i] }]))),
+    });
+    if (!moved.length) {
+        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to switch anyway)`);
+        await nas.finish('noop', {
+            detail: 'already running',
+            ...(state.answers.live ? { color: state.answers.live } : {}),
+        });
+        return { done: { ok: true, outputs: outputs(now) } };
+    }
+    const first = moved[0];
+    const live = state.answers.live;
+    return {
+        plan: {
+            history: state.history,
+            tag: first.tag,
+            current: now[services.indexOf(first)],
+            ref: moved.map((s) => `${s.name} ${s.image}:${s.tag}`).join(', '),
+            live,
+            idle: live ? otherColor(live) : 'blue',
+            services,
+            record: Object.fromEntries(moved.map((s) => {
+                const r = known.get(s.name);
+                return [s.name, serviceRecord({ ...r, name: s.name, buildContext: '.', dockerfile: '' }, s.tag)];
+            })),
+            outputs: outputs(services.map((s) => s.tag)),
+        },
+    };
+}
+function colorOf(s, i, target) {
+    return {
+        name: s.name,
+        image: s.image,
+        tagVariable: s.tagVariable,
+        healthUrl: colorHealthUrl(i, s.healthUrl, target.healthUrl),
+    };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/preflight.ts
+
+/**
+ * The compose preflight's verdict, before anything changes: a compose file at
+ * the released commit that misses a service, ignores its tag variable, is no
+ * YAML, or (blue-green) would run both colours on one name or port ends the
+ * release here, recorded, with the line to write.
+ */
+async function refuseComposeFile(nas, progress, found, c) {
+    const compose = await readComposeFile(found.compose ?? { read: 'unknown' });
+    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
+    const problems = compose.read === 'unreadable'
+        ? [`${at} is not a YAML file compose can read: ${compose.error}`]
+        : composeProblems(compose, c);
+    if (!problems.length) {
+        const reads = (s) => c.blueGreen ? `${s.tagVariable} and ${c.blueGreen.portVariable}` : s.tagVariable;
+        if (compose.read === 'ok')
+            progress.ok(`${at}: ${c.services.map((s) => `service ${s.name} reads ${reads(s)}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`);
+        return undefined;
+    }
+    const why = `The compose file does not fit the release: ${problems.join('; ')}. Nothing was changed (the checkout, the images and the containers are as they were).`;
+    progress.fail(why);
+    await nas.finish('failure', { tag: c.tag, commit: c.commit, detail: 'compose file refused by the preflight' });
+    return { ok: false, outputs: {}, error: `deploy-backend failed before anything changed: ${why}` };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+const DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
+const KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
+/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
+function deploy_services_deployedServices(services, running, previous) {
+    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
+}
+/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
+function deploy_services_servicesFailure(tag, services, values, code, tail) {
+    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
+    const logs = values.failed
+        .map((name) => {
+        const text = values.failedLogs.get(name);
+        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
+    })
+        .join('');
+    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
+    if (code === backend_BackendExit.RolledBack || code === backend_BackendExit.RolledBackDataNotPutBack)
+        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
+    if (code === backend_BackendExit.RollbackFailed)
+        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failures_failureOf(tail, code)}${logs}`;
+    if (code === backend_BackendExit.FailedWithoutFallback)
+        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
+    if (code === backend_BackendExit.PreDeployFailed)
+        return 'pre-deploy failed; no container was changed';
+    return `The release ${tag} failed: ${failures_failureOf(tail, code)}${logs}`;
+}
+/** A several-service release whose metrics watch ended it: the history's detail and the error. */
+function servicesWatchFailure(tag, services, running, code, watch) {
+    const now = services.map((s, i) => `${s.name} ${s.image}:${running[i] || '?'}`).join(', ');
+    const what = `The release ${tag} passed its health check but its metrics watch failed: ${watchFailure(watch)}.`;
+    if (code === backend_BackendExit.WatchRolledBack)
+        return { detail: WATCH_ROLLBACK_DETAIL, why: `${what} Every service was put back to what ran before (${now}).` };
+    if (code === backend_BackendExit.RollbackFailed)
+        return {
+            detail: 'watch breached and rollback failed',
+            why: `${what} Putting back what ran before failed too; now: ${now}.`,
+        };
+    return {
+        detail: 'watch breached, nothing to roll back to',
+        why: `${what} Nothing was put back (auto-rollback is off, or nothing ran before): left running for inspection: ${now}.`,
+    };
+}
+/**
+ * deploy-backend with several services: the same steps as a
+ * single-service release, in one detached phase; every service gets the
+ * release's tag, and when any fails every one goes back to what ran before.
+ */
+async function deployServices(settings, nas, { progress, deployment }) {
+    const { conn, target, checkout, services, source } = settings;
+    const images = distinctImages(services);
+    progress.banner('Backend Deployment - NAS Local Tagged Build');
+    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
+    progress.plan(DEPLOY_STEPS.count + runnerSteps(source, images.length));
+    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
+    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source, conn.composeCommand));
+    const { runningImages, commit, subject } = state.answers;
+    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
+    failures_reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
+    failures_reportInProgress(progress, state.inProgress);
+    const previous = services.map((s, i) => services_serviceTag(s.image, runningImages[i] ?? ''));
+    const tag = datedTag(commit, new Date());
+    const platform = state.answers.platform ?? '';
+    const byName = new Map(services.map((s) => [s.name, s.image]));
+    const refused = await refuseComposeFile(nas, progress, state.answers, {
+        file: target.composeFile,
+        commit,
+        tag,
+        services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
+        image: (name) => byName.get(name) ?? '',
+    });
+    if (refused)
+        return refused;
+    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
+    const { pulled } = table_imageSourceKind(source).record();
+    // What each service runs now comes back when the release fails, by its image's id (it may run another name).
+    const ids = state.answers.runningIds ?? [];
+    const fallbacks = services.map((s, i) => fallbackOf(s.image, { image: runningImages[i] ?? '', ...(ids[i] ? { id: ids[i] } : {}) }, tag));
+    const record = Object.fromEntries(services.map((s, i) => {
+        const ran = fallbacks[i].ran;
+        return [s.name, { ...services_serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
+    }));
+    const fromRunner = await imagesFromRunner(nas, progress, source, {
+        images,
+        tag,
+        commit,
+        ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+        inventory: (image) => state.answers.inventory?.get(image) ?? [],
+        ...(platform ? { platform } : {}),
+    });
+    if (!fromRunner.ok)
+        return runnerFailed(nas, progress, { tag, commit }, fromRunner);
+    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        checkout,
+        commit,
+        subject,
+        tag,
+        services,
+        previous,
+        fallbacks,
+        healthTimeout: target.healthTimeout,
+        autoRollback: settings.autoRollback,
+        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+        runLabel: `${nas.run.url} (${nas.run.actor})`,
+        record,
+        source,
+        authDir: `${state_dir_stateDirOf(conn.repoPath)}/registry-auth`,
+        listTags: settings.keepImages > 0,
+        ...(platform ? { platform } : {}),
+        ...(settings.watch ? { watch: settings.watch } : {}),
+        ...env_file_envFileOf(settings.envFile, conn.repoPath),
+        ...(settings.backups.enabled
+            ? {
+                backup: {
+                    plan: backupPlan(settings.backups, {
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: services.find((s) => s.container)?.container ?? '',
+                    }),
+                    label: {
+                        tag: previous.find(Boolean) ?? '',
+                        commit: history_commitOf(state.history, previous.find(Boolean) ?? ''),
+                        reason: `before ${tag}`,
+                    },
+                    restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+                },
+            }
+            : {}),
+    }));
+    const backupOutputs = settings.backups.enabled
+        ? {
+            BACKUP_ID: released.values.backup?.id ?? '',
+            BACKUP_PATH: released.values.backup?.path ?? '',
+            BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+        : {};
+    const firstPrevious = previous.find(Boolean) ?? '';
+    const skippedWatch = {
+        WATCH_STATUS: 'skipped',
+        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+    };
+    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
+        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
+        // an image exit names the image being obtained (and the services that run it)
+        const failedImage = images[released.values.obtaining ?? -1];
+        const imageProblem = failedImage &&
+            table_imageSourceKind(source).failure(failedImage.image, tag, released.code, {
+                image: released.values.imagePlatform ?? '',
+                nas: platform,
+            });
+        return {
+            ok: false,
+            outputs: {},
+            error: `deploy-backend failed before any container changed: ${imageProblem
+                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failures_failureOf(released.tail, released.code)}`
+                : failures_failureOf(released.tail, released.code)}`,
+        };
+    }
+    const { values } = released;
+    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
+    let running = values.running;
+    if (!reported) {
+        // The report was cut short: say only what is known, asked again.
+        const asked = await nas.runProgram(services_servicesImages(nas.render, conn.repoPath, target.composeFile, services));
+        running = services.map((s, i) => services_serviceTag(s.image, asked.values.runningImages[i] ?? ''));
+    }
+    const watch = reported ? await reportWatch(progress, released.code, values.watch) : undefined;
+    const outputs = {
+        DEPLOYED_BACKEND_TAG: running[0] ?? '',
+        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
+        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
+        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
+        ...(watch ? watch.outputs : skippedWatch),
+        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
+        ...backupOutputs,
+    };
+    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i]
+        ? [
+            [
+                s.name,
+                {
+                    ...services_serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
+                    ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
+                },
+            ],
+        ]
+        : []));
+    if (!reported) {
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: `release ended with exit code ${released.code}, report incomplete`,
+        });
+        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failures_failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    const data = fallbackData(values, 'what ran before');
+    if (data)
+        progress.warn(data.text);
+    if (released.code !== 0 && watch?.ended) {
+        // a watch's rollback: the phase wrote its history line itself, word for word
+        const { detail, why } = servicesWatchFailure(tag, services, running, released.code, values.watch ?? NO_WATCH);
+        await nas.finish(released.code === backend_BackendExit.WatchRolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail,
+        });
+        const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+        progress.fail(said);
+        return { ok: false, outputs, error: said };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === backend_BackendExit.RolledBack || released.code === backend_BackendExit.RolledBackDataNotPutBack;
+        const failed = `health check failed: ${values.failed.join(', ')}`;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            tag,
+            commit,
+            previous: firstPrevious,
+            services: nowRecord,
+            detail: released.code === backend_BackendExit.PreDeployFailed
+                ? 'pre-deploy failed'
+                : released.code === backend_BackendExit.PostDeployFailed
+                    ? 'post-deploy failed'
+                    : released.code === backend_BackendExit.RollbackFailed
+                        ? 'release and rollback failed'
+                        : data
+                            ? `${failed}, ${data.detail}`
+                            : failed,
+        });
+        const said = deploy_services_servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+        const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
+        progress.fail(why);
+        return { ok: false, outputs, error: why };
+    }
+    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
+    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
+    if (settings.backups.enabled && !nas.dryRun && values.backups)
+        await pruneBackups(nas, progress, {
+            dir: settings.backups.dir,
+            keep: settings.backups.keep,
+            running: tag,
+            history,
+            entries: values.backups,
+        });
+    if (settings.keepImages > 0)
+        for (const [image, inventory] of values.inventory) {
+            const users = services.filter((s) => s.image === image);
+            await cleanupImages(nas, progress, {
+                image,
+                repo: conn.repoPath,
+                keep: settings.keepImages,
+                running: tag,
+                protect: users.flatMap((s) => [services_previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
+                inventory,
+                history: imageHistory(history, image),
+                pruneDangling: false,
+            });
+        }
+    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
+    for (const [i, s] of services.entries())
+        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
+    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
+        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
+        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
+;// CONCATENATED MODULE: ./src/release/backend/rollback-services.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** sha256 of the environment file a release of `tag` last ran with, by the history; empty: none recorded. */
+function envOfRelease(history, tag) {
+    return ([...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.outcome === 'success' && r.tag === tag && r.env !== undefined)?.env ?? '');
+}
+/**
+ * The environment file of a rollback of services: env-file-content when given, else the file kept for the
+ * release they go to. The services a rollback recreates read it at their start; the others keep what they
+ * started with. Services sent to releases with different files would read one of them at a release it
+ * was not: refused before anything changes.
+ */
+function servicesEnvFile(settings, repo, history, o) {
+    const { path, content } = settings.envFile;
+    if (!path || o.moves.length === 0)
+        return undefined;
+    const targets = [...new Set(o.moves.map((m) => m.tag))];
+    const files = new Set(targets.map((t) => envOfRelease(history, t)));
+    if (!content && files.size > 1)
+        throw new Error(`Input 'env-file-content': the services go back to releases with different environment files (${o.moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}): no one ${path} fits them all. Roll them back to one tag (input tag), or give env-file-content with the file they should read. Nothing was changed.`);
+    // one target, or (put back) several that ran the same recorded file: that copy; else no release's copy is touched
+    const tag = targets.length === 1 || (!content && [...files][0]) ? targets[0] : '';
+    return {
+        step: { plan: { repo, path, stateDir: stateDirOf(repo) }, content },
+        tag,
+        previous: envPreviousKey(o.running, tag),
+        ...(content ? { sha256: envSha256(content) } : {}),
+    };
+}
+/** The services of the last release, when it was a release of several services (the history says). */
+function rollback_services_servicesOfLastRelease(history) {
+    const lastDeploy = [...history]
+        .reverse()
+        .find((r) => r.stack === 'backend' && r.action === 'deploy-backend' && r.outcome === 'success');
+    return lastDeploy && recordServices(lastDeploy).size ? releasedServices(history) : new Map();
+}
+function specOf(name, r) {
+    return {
+        name,
+        image: r.image,
+        container: r.container,
+        tagVariable: r.tagVariable,
+        healthUrl: r.healthUrl,
+        buildContext: '.',
+        dockerfile: '',
+    };
+}
+/**
+ * rollback-backend with several services: the named services (or
+ * all of the release's) each to `tag`, or each to its own previous release
+ * by the history; the other services are not touched. Unknown names fail
+ * before anything changes, listing the services there are.
+ */
+async function rollbackServices(settings, nas, state, context) {
+    const { progress } = context;
+    const { conn, target } = settings;
+    const known = rollback_services_servicesOfLastRelease(state.history);
+    const names = settings.services.length ? settings.services : [...known.keys()];
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length || known.size === 0)
+        throw new Error(`Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`);
+    const all = [...known].map(([name, r]) => specOf(name, r));
+    progress.step('Verifying the images exist');
+    const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
+    const current = new Map(all.map((s, i) => [s.name, serviceTag(s.image, asked.values.runningImages[i] ?? '')]));
+    const moves = [];
+    // image-source: registry: a target image gone from the NAS is pulled, once per image and tag, before anything changes
+    const pulls = [];
+    const source = settings.source;
+    for (const name of names) {
+        const spec = all.find((s) => s.name === name);
+        const now = current.get(name) ?? '';
+        const tag = settings.tag || previousServiceRelease(state.history, name, now);
+        const available = datedTags(asked.values.inventory.get(spec.image) ?? [], state.history);
+        if (!tag)
+            throw new Error(`No previous release of service ${name} in the history of ${conn.repoPath} to roll back to (running: ${now || 'nothing'}). Name a tag; available: ${available.slice(0, 10).join(', ') || 'none'}. Nothing was changed.`);
+        const onNas = (asked.values.inventory.get(spec.image) ?? []).some((t) => t.tag === tag);
+        const pulledAs = onNas ? undefined : pulledTagOf(state.history, spec.image, tag);
+        const digest = onNas ? undefined : pulledDigestOf(state.history, spec.image, tag);
+        const again = onNas
+            ? undefined
+            : imageSourceKind(source).reobtain({
+                image: spec.image,
+                tag,
+                authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+                ...(pulledAs ? { pulled: pulledAs } : {}),
+                ...(digest ? { digest } : {}),
+            });
+        if (again) {
+            // the credentials go only to the registry the inputs name, whatever a service's image in the history says
+            if (again.login && registryOf(spec.image) !== again.login.server)
+                throw new Error(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS and would be pulled from ${registryOf(spec.image) || 'Docker Hub'}, but registry-username logs in to ${again.login.server || 'Docker Hub'} (the registry of image ${target.image}): set image to an image of ${registryOf(spec.image) || 'Docker Hub'}. Nothing was changed.`);
+            const same = pulls.find((p) => p.target === `${spec.image}:${tag}`);
+            if (same)
+                same.services.push(name);
+            else {
+                pulls.push({
+                    ref: again.ref,
+                    target: `${spec.image}:${tag}`,
+                    services: [name],
+                    authDir: again.authDir,
+                    ...(again.login ? { login: again.login } : {}),
+                    ...(state.answers.platform ? { platform: state.answers.platform } : {}),
+                });
+                progress.warn(`Image ${spec.image}:${tag} (service ${name}) is not on the NAS: it is pulled from ${again.from} before anything changes`);
+            }
+        }
+        else if (!onNas)
+            throw new Error(`Image ${spec.image}:${tag} (service ${name}) does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+        progress.detail(`${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`);
+        // a restore recreates the services on the restored data, as force does
+        if (now !== tag || settings.force || settings.restoreBackup)
+            moves.push({ spec, tag, fallback: now });
+    }
+    progress.step('Checking current deployment');
+    for (const s of all)
+        progress.detail(`${s.name}: runs ${s.image}:${current.get(s.name) || '(nothing)'}${moves.some((m) => m.spec.name === s.name) ? '' : ' (left alone)'}`);
+    const steps = new Steps({ ...ROLLBACK_STEPS, recreate: 'Redeploying the services with their target tags' });
+    const outputsFor = (running) => {
+        const first = moves[0]?.spec ?? all.find((s) => s.name === names[0]) ?? all[0];
+        const tagOf = (n) => running.get(n) ?? current.get(n) ?? '';
+        return {
+            DEPLOYED_BACKEND_TAG: tagOf(first.name),
+            PREVIOUS_BACKEND_TAG: current.get(first.name) ?? '',
+            BACKEND_IMAGE: tagOf(first.name) ? `${first.image}:${tagOf(first.name)}` : '',
+            DEPLOYED_SERVICES: deployedServices(all, all.map((s) => tagOf(s.name)), all.map((s) => current.get(s.name) ?? '')),
+        };
+    };
+    if (moves.length === 0) {
+        progress.ok(`${names.join(', ')} already run their target tags: nothing to do (set force: true to recreate anyway)`);
+        await nas.finish('noop', { detail: 'already running' });
+        const outputs = outputsFor(new Map());
+        progress.results('ROLLBACK NOT NEEDED', outputs);
+        return { ok: true, outputs };
+    }
+    // One deployment for one release: services sent each to its own previous release may land on several.
+    const targets = [...new Set(moves.map((m) => m.tag))];
+    const envFile = servicesEnvFile(settings, conn.repoPath, state.history, {
+        moves,
+        running: all.map((s) => current.get(s.name) ?? ''),
+    });
+    if (settings.restoreBackup === 'auto' && targets.length > 1)
+        throw new Error(`Input 'restore-backup': auto restores the backup taken while one release ran, but the services go back to ${targets.length} releases (${targets.join(', ')}): name the backup to restore by its id, or a tag. Nothing was changed.`);
+    const restore = settings.restoreBackup
+        ? await backupToRestore(nas, progress, {
+            dir: settings.backupDir,
+            restoreBackup: settings.restoreBackup,
+            tag: targets[0],
+        })
+        : undefined;
+    if (targets.length === 1)
+        await startRollbackDeployment(nas, context, {
+            inputs: settings.deployment,
+            repo: conn.repoPath,
+            history: state.history,
+            tag: targets[0],
+            description: `Rollback of ${moves.map((m) => m.spec.name).join(', ')} to ${targets[0]}`,
+        });
+    else if (settings.deployment.environment)
+        progress.warn(`The services go back to ${targets.length} different releases (${targets.join(', ')}): no GitHub deployment is recorded`);
+    const pulledOf = (m) => pulledTagOf(state.history, m.spec.image, m.tag);
+    const record = Object.fromEntries(moves.map((m) => [m.spec.name, serviceRecord(m.spec, m.tag, pulledOf(m))]));
+    const released = await nas.runPhase(servicesRollbackPhase(nas.render, {
+        repo: conn.repoPath,
+        composeFile: target.composeFile,
+        moves,
+        others: all
+            .filter((s) => !moves.some((m) => m.spec.name === s.name) && current.get(s.name))
+            .map((spec) => ({ spec, tag: current.get(spec.name) ?? '' })),
+        healthTimeout: target.healthTimeout,
+        force: settings.force,
+        named: !!settings.tag,
+        record,
+        steps,
+        // only the pulls of services that move (a service already on its tag has its image)
+        pulls: pulls.filter((p) => moves.some((m) => p.target === `${m.spec.image}:${m.tag}`)),
+        ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
+        ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
+        ...(envFile ? { envFile } : {}),
+        ...(restore
+            ? {
+                restore: {
+                    plan: {
+                        dir: settings.backupDir,
+                        id: restore.id,
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: all.find((s) => s.container)?.container ?? '',
+                        items: restore.manifest.items,
+                        image: settings.backupImage,
+                        // every application service of the release stops for the restore, never a database it restores
+                        apps: servicesApps(all, {
+                            databases: restore.manifest.items
+                                .filter((i) => i.kind !== 'volume')
+                                .map((i) => ({ service: i.source })),
+                        }),
+                    },
+                    safety: { tag: moves[0].fallback, commit: '', reason: `safety before restore ${restore.id}` },
+                },
+            }
+            : {}),
+    }));
+    const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
+    const restoreOutputs = restore
+        ? {
+            RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+            SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+        }
+        : {};
+    const outputs = { ...outputsFor(running), ...restoreOutputs };
+    const ended = restore
+        ? restoreEnded(released.code, {
+            id: restore.id,
+            began: released.values.restoreBegan,
+            undone: released.values.restoreUndone,
+            safety: restoreOutputs.SAFETY_BACKUP_ID,
+            running: 'what ran before',
+            stopped: 'every service of the release',
+        })
+        : undefined;
+    if (restore && ended) {
+        await nas.finish('failure', { backup: restore.id, detail: ended.detail });
+        const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: { ...outputsFor(new Map()), ...restoreOutputs }, error: why };
+    }
+    if (released.code === BackendExit.RegistryLoginFailed ||
+        released.code === BackendExit.PullFailed ||
+        released.code === BackendExit.PlatformMismatch) {
+        const mismatch = released.code === BackendExit.PlatformMismatch;
+        await nas.finish('failure', { detail: mismatch ? 'image of another platform' : 'image pull failed' });
+        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before anything changed: ${released.code === BackendExit.RegistryLoginFailed
+            ? `logging in to ${pulls[0]?.login?.server || 'Docker Hub'} failed (check registry-username and registry-password)`
+            : mismatch
+                ? `an image of ${pulls.map((p) => p.ref).join(' or ')} is built for ${released.values.imagePlatform || 'an unknown platform'}, but the NAS runs ${state.answers.platform ?? 'another'}`
+                : `pulling ${pulls.map((p) => p.ref).join(' or ')} failed (is it still in the registry?)`}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    if (released.code === BackendExit.EnvFileFailed) {
+        await nas.finish('failure', { detail: 'environment file not written' });
+        const why = `The rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')} stopped before any container changed: ${settings.envFile.path} could not be written. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: outputsFor(new Map()), error: why };
+    }
+    const hookFailure = rollbackHookFailure(released.code, `the rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`);
+    if (hookFailure) {
+        await nas.finish('failure', { detail: hookFailure.detail });
+        const why = `${hookFailure.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
+    }
+    if (released.code !== 0) {
+        const rolledBack = released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
+        const data = restore && released.values.restoreBegan
+            ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+            : undefined;
+        const failed = released.code === BackendExit.RollbackFailed
+            ? 'health check failed and putting back failed'
+            : `health check failed: ${released.values.failed.join(', ')}`;
+        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+            ...(restore ? { backup: restore.id } : {}),
+            services: Object.fromEntries(moves.flatMap((m) => running.get(m.spec.name)
+                ? [
+                    [
+                        m.spec.name,
+                        serviceRecord(m.spec, running.get(m.spec.name) ?? '', pulledTagOf(state.history, m.spec.image, running.get(m.spec.name) ?? '')),
+                    ],
+                ]
+                : [])),
+            detail: data ? `${failed}, ${data.detail}` : failed,
+        });
+        const said = servicesFailure(`rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`, moves.map((m) => m.spec), released.values, released.code, released.tail).replace(/^The release /, 'The ');
+        const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
+        progress.fail(why);
+        return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
+    }
+    await nas.finish('success', restore ? { backup: restore.id } : {});
+    progress.results('ROLLBACK COMPLETE', {
+        ...Object.fromEntries(moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`])),
+        ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
+    });
+    await progress.platform.addSummary(`### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves
+        .map((m) => `| ${m.spec.name} | \`${m.fallback || '(none)'}\` | \`${m.tag}\` |`)
+        .join('\n')}\n\nOn ${conn.host}.\n`);
+    return { ok: true, outputs };
+}
+
 ;// CONCATENATED MODULE: ./src/release/backend/blue-green.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
 
 
 
@@ -66624,7 +69538,20 @@ const BEFORE_START = new Set([
     backend_BackendExit.BuildFailed,
     backend_BackendExit.ImageMissingAfterBuild,
     backend_BackendExit.PreDeployFailed,
+    backend_BackendExit.EnvFileFailed,
     BlueGreenExit.BlueGreenStateChanged,
+    backend_BackendExit.BackupFailed,
+    ImageExit.RegistryLoginFailed,
+    ImageExit.PullFailed,
+    ImageExit.ImageNotTransferred,
+    ImageExit.PlatformMismatch,
+]);
+/** The image exits among them: the image could not be obtained (the history says how). */
+const IMAGE_EXITS = new Set([
+    ImageExit.RegistryLoginFailed,
+    ImageExit.PullFailed,
+    ImageExit.ImageNotTransferred,
+    ImageExit.PlatformMismatch,
 ]);
 /** Why the live colour kept serving, for the history and the annotation. */
 function refusal(code) {
@@ -66667,7 +69594,8 @@ function ending(o, phase) {
             color: values.liveColor,
         };
     }
-    const kept = LIVE_KEPT.has(code);
+    // a watch's rollback switched back to the colour that served before, and stops the new one
+    const kept = LIVE_KEPT.has(code) || code === backend_BackendExit.WatchRolledBack;
     const outputs = {
         DEPLOYED_BACKEND_TAG: kept ? o.previous : values.running,
         PREVIOUS_BACKEND_TAG: o.previous,
@@ -66711,25 +69639,106 @@ function ending(o, phase) {
         error: `${o.what} failed: ${failures_failureOf(phase.tail, code)}`,
     };
 }
+/**
+ * The watch step's report in a blue-green release's ending: WATCH_STATUS and WATCH_REPORT, and when the watch
+ * ended the release, its history detail (the phase wrote a switch back's line itself, word for word) and error.
+ */
+async function watchEnding(end, progress, released, o) {
+    const watch = await reportWatch(progress, released.code, released.values.watch);
+    Object.assign(end.outputs, watch.outputs);
+    if (!watch.ended || end.outcome === 'success')
+        return;
+    const what = `The release ${o.ref} passed its health check but its metrics watch failed: ${watchFailure(released.values.watch ?? NO_WATCH)}.`;
+    const code = released.code;
+    if (code === backend_BackendExit.WatchRolledBack) {
+        end.detail = WATCH_ROLLBACK_DETAIL;
+        end.error = `${what} The proxy was switched back to the ${o.live} colour (${o.image}:${o.previous}), which serves again; the new colour stops once its requests are answered.`;
+    }
+    else if (code === backend_BackendExit.FailedWithoutFallback) {
+        end.detail = 'watch breached, nothing to roll back to';
+        end.error = `${what} ${o.live ? 'auto-rollback is off' : 'No colour served before it'}: it is left serving, for inspection.`;
+    }
+    else if (code === BlueGreenExit.BlueGreenSwitchBackFailed) {
+        end.error = `INCIDENT: ${what} Switching the proxy back to the ${o.live} colour failed: the proxy still sends requests to the ${end.color} colour (${o.ref}), kept running and recorded as live, and the ${o.live} colour runs beside it. ${failures_failureOf(released.tail, code)}`;
+    }
+}
 /** deploy-backend with strategy blue-green. */
 async function deployBlueGreen(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, blueGreen: bg } = settings;
+    const { conn, target, checkout, blueGreen: bg, source } = settings;
     const steps = BLUE_GREEN_DEPLOY_STEPS;
     progress.banner('Backend Deployment - blue-green behind the proxy');
-    progress.plan(steps.count);
+    progress.plan(steps.count + runnerSteps(source, settings.services.length ? distinctImages(settings.services).length : 1));
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }));
+    // several services: each runs in both colours, the first behind the proxy; the others of the file are shared
+    const specs = settings.services.length ? colorSpecs(settings.services, target) : undefined;
+    const names = specs?.map((s) => s.name) ?? [target.service];
+    const volumes = blue_green_services_volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [
+        ...new Set(specs?.map((s) => s.tagVariable) ?? [target.tagVariable]),
+    ]);
+    const preflightServices = (specs ?? [target]).map((s) => ({
+        name: 'name' in s ? s.name : target.service,
+        tagVariable: s.tagVariable,
+    }));
+    const state = await nas.readState(blueGreenDeployState(target, { repo: conn.repoPath, ...checkout }, source, volumes, {
+        repo: conn.repoPath,
+        file: target.composeFile,
+        services: preflightServices,
+        blueGreen: { portVariable: bg.portVariable },
+    }));
     const { commit, subject, live } = state.answers;
-    const previous = live ? blue_green_colorTag(target.image, state.answers.colors[live]) : '';
+    const previousOf = specs ? liveTags(state.answers, specs) : [];
+    const previous = specs
+        ? (previousOf.find(Boolean) ?? '')
+        : live
+            ? blue_green_colorTag(target.image, state.answers.colors[live])
+            : '';
     failures_reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}${previous ? ` (${target.image}:${previous})` : ''}.`);
     failures_reportInProgress(progress, state.inProgress);
     describeColors(progress, target.image, state.answers);
     const tag = datedTag(commit, new Date());
     const ref = `${target.image}:${tag}`;
+    const refused = await blue_green_services_refuseColorVolumes(nas, progress, state.answers.volumes, {
+        file: target.composeFile,
+        services: names,
+        what: 'deploy-backend',
+        update: { tag, commit, previous },
+    });
+    if (refused)
+        return refused;
+    const misfit = await refuseComposeFile(nas, progress, state.answers, {
+        file: target.composeFile,
+        commit,
+        tag,
+        services: preflightServices,
+        blueGreen: { portVariable: bg.portVariable },
+        image: (name) => specs?.find((s) => s.name === name)?.image ?? target.image,
+    });
+    if (misfit)
+        return misfit;
+    // each distinct image built once: the first as the single service's, the others after it
+    const built = distinctImages(settings.services);
+    // no container name in the history: a colour's containers are found by compose's labels
+    const record = specs
+        ? Object.fromEntries(settings.services.map((s) => [s.name, services_serviceRecord({ ...s, container: '' }, tag)]))
+        : undefined;
     await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
+    const platform = state.answers.platform ?? '';
+    // the image is on the NAS before the phase starts the idle colour
+    const fromRunner = await imagesFromRunner(nas, progress, source, {
+        images: specs
+            ? built
+            : [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+        tag,
+        commit,
+        ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+        inventory: () => state.answers.inventory ?? [],
+        ...(platform ? { platform } : {}),
+    });
+    if (!fromRunner.ok)
+        return runnerFailed(nas, progress, { tag, commit }, fromRunner);
     const released = await nas.runPhase(blueGreenReleasePhase(nas.render, {
         repo: conn.repoPath,
-        target,
+        target: built.length ? { ...target, image: built[0].image } : target,
         bg,
         tag,
         live,
@@ -66737,41 +69746,101 @@ async function deployBlueGreen(settings, nas, { progress, deployment }) {
         checkout,
         commit,
         subject,
-        buildContext: settings.buildContext,
-        dockerfile: settings.dockerfile,
+        ...(specs ? { services: specs.map((s) => ({ ...s, tag })), record, moreImages: built.slice(1) } : {}),
+        buildContext: built.length ? built[0].buildContext : settings.buildContext,
+        dockerfile: built.length ? built[0].dockerfile : settings.dockerfile,
         runLabel: `${nas.run.url} (${nas.run.actor})`,
         ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
         ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
         listImages: settings.keepImages > 0,
+        ...(settings.backups.enabled
+            ? {
+                backup: {
+                    // the shared services (the database) run under the compose file's own project, beside the colours
+                    plan: backupPlan(settings.backups, {
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: target.container,
+                        found: { project: blue_green_composeProject(target.composeFile), containers: {} },
+                    }),
+                    label: { tag: previous, commit: history_commitOf(state.history, previous), reason: `before ${tag}` },
+                    restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+                },
+            }
+            : {}),
+        ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
+        source,
+        authDir: `${state_dir_stateDirOf(conn.repoPath)}/registry-auth`,
+        ...(platform ? { platform } : {}),
+        ...env_file_envFileOf(settings.envFile, conn.repoPath),
     }));
+    const backupOutputs = settings.backups.enabled
+        ? {
+            BACKUP_ID: released.values.backup?.id ?? '',
+            BACKUP_PATH: released.values.backup?.path ?? '',
+            BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+        }
+        : {};
     if (released.code !== 0 && BEFORE_START.has(released.code)) {
-        await nas.finish('failure', { tag, commit, previous, detail: 'failed before the idle colour started' });
+        const image = IMAGE_EXITS.has(released.code);
+        await nas.finish('failure', {
+            tag,
+            commit,
+            previous,
+            detail: image ? beforeRecreateDetail(released.code) : 'failed before the idle colour started',
+        });
+        const imageProblem = table_imageSourceKind(source).failure(target.image, tag, released.code, {
+            image: released.values.imagePlatform ?? '',
+            nas: platform,
+        });
         return {
             ok: false,
             outputs: {},
-            error: `deploy-backend failed before any colour changed: ${failures_failureOf(released.tail, released.code)}`,
+            error: `deploy-backend failed before any colour changed: ${imageProblem ? `${imageProblem}. ` : ''}${failures_failureOf(released.tail, released.code)}`,
         };
     }
     const end = ending({ what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: blue_green_proxyToCheck(bg) }, released);
+    Object.assign(end.outputs, backupOutputs);
+    if (settings.watch)
+        await watchEnding(end, progress, released, { ref, image: target.image, live, previous });
+    if (specs) {
+        end.outputs.DEPLOYED_SERVICES = deploy_services_deployedServices(settings.services, settings.services.map(() => end.outputs.DEPLOYED_BACKEND_TAG ?? ''), previousOf);
+        if (end.error)
+            end.error += blue_green_services_failedServicesText(released.values);
+    }
     if (end.outcome !== 'success') {
+        // a refused release's data, put back or not (auto-rollback-restore)
+        const data = fallbackData(released.values, live ? `the ${live} colour` : '');
+        if (data)
+            progress.warn(data.text);
+        const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
         await nas.finish(end.outcome, {
             tag,
             commit,
             previous,
-            ...(end.detail ? { detail: end.detail } : {}),
+            ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
             ...(end.color ? { color: end.color } : {}),
         });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
+        progress.fail(error ?? '');
+        return { ok: false, outputs: end.outputs, error };
     }
     const idle = live ? blue_green_otherColor(live) : 'blue';
     await nas.finish('success', { tag, commit, previous, color: idle });
+    if (settings.backups.enabled && !nas.dryRun && released.values.backups)
+        await pruneBackups(nas, progress, {
+            dir: settings.backups.dir,
+            keep: settings.backups.keep,
+            running: tag,
+            history: withDeploy(state.history, nas.run, { tag, commit, previous }),
+            entries: released.values.backups,
+        });
     const images = released.values.images;
     if (settings.keepImages > 0 && images) {
         const history = withDeploy(state.history, nas.run, { tag, commit, previous });
         // The warm colour runs the previous tag: it is the rollback target, which cleanup never removes.
         await cleanupImages(nas, progress, {
             image: target.image,
+            repo: conn.repoPath,
             keep: settings.keepImages,
             running: tag,
             rollbackTarget: previous || history_previousRelease(state.history, 'backend', tag),
@@ -66793,20 +69862,59 @@ async function rollbackBlueGreen(settings, nas, context) {
     progress.banner('Backend Rollback - blue-green behind the proxy');
     progress.plan(steps.count);
     progress.step(`${steps.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image)));
+    const volumes = volumesPlan(conn.repoPath, target, bg, conn.composeCommand, [target.tagVariable]);
+    const state = await nas.readState(blueGreenImagesState(conn.repoPath, target, imageInventory(target.image), { ...volumes, rev: 'HEAD' }));
     const { live, inventory } = state.answers;
     const current = live ? colorTag(target.image, state.answers.colors[live]) : '';
     reportInterrupted(progress, state.interrupted, `The live colour is ${live || 'none'}.`);
     reportInProgress(progress, state.inProgress);
     describeColors(progress, target.image, state.answers);
+    // a release of several services is rolled back per service: the idle colour starts with every one of them
+    const known = servicesOfLastRelease(state.history);
+    const refused = await refuseColorVolumes(nas, progress, state.answers.volumes, {
+        file: target.composeFile,
+        services: known.size ? [...known.keys()] : [target.service],
+        what: 'rollback-backend',
+        update: { previous: current },
+    });
+    if (refused)
+        return refused;
+    if (settings.services.length || known.size) {
+        const chosen = await colorServicesRollback(settings, nas, context, state, known);
+        if ('done' in chosen)
+            return chosen.done;
+        // the backup is the one taken while the first moved service's target ran (name it by id when they differ)
+        const restore = settings.restoreBackup
+            ? await backupToRestore(nas, progress, {
+                dir: settings.backupDir,
+                restoreBackup: settings.restoreBackup,
+                tag: chosen.plan.tag,
+            })
+            : undefined;
+        return switchToRollback(settings, nas, context, { ...chosen.plan, ...(restore ? { restore } : {}) });
+    }
     const available = datedTags(inventory, state.history);
     const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
     const ref = `${target.image}:${tag}`;
     progress.step(`Verifying image ${ref} exists`);
-    if (!inventory.some((t) => t.tag === tag))
-        throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
-    progress.ok('Image exists');
-    if (current === tag) {
+    // a target the NAS no longer has is got back in the phase (pulled again), before anything changes
+    let pull;
+    if (!inventory.some((t) => t.tag === tag)) {
+        pull = reobtainTarget(progress, settings.source, {
+            image: target.image,
+            tag,
+            history: state.history,
+            authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+        });
+        if (!pull)
+            throw new Error(`Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`);
+    }
+    else
+        progress.ok('Image exists');
+    const restore = settings.restoreBackup
+        ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+        : undefined;
+    if (current === tag && !restore) {
         progress.ok(`${ref} is already live (${live}): nothing to do`);
         await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
         const outputs = {
@@ -66821,6 +69929,23 @@ async function rollbackBlueGreen(settings, nas, context) {
     const idle = live ? otherColor(live) : 'blue';
     if (colorTag(target.image, state.answers.colors[idle]) === tag)
         progress.detail(`${ref} is still warm on the ${idle} colour: the rollback is a switch`);
+    return switchToRollback(settings, nas, context, {
+        history: state.history,
+        tag,
+        current,
+        ref,
+        live,
+        idle,
+        ...(pull ? { pull } : {}),
+        ...(restore ? { restore } : {}),
+    });
+}
+/** The rollback's phase, decided: starts the idle colour at the target (all its services), switches, reports. */
+async function switchToRollback(settings, nas, context, o) {
+    const { progress } = context;
+    const { conn, target, blueGreen: bg } = settings;
+    const { tag, current, ref, live, idle, pull, restore } = o;
+    const state = { history: o.history };
     await startRollbackDeployment(nas, context, {
         inputs: settings.deployment,
         repo: conn.repoPath,
@@ -66836,10 +69961,72 @@ async function rollbackBlueGreen(settings, nas, context) {
         live,
         previous: current,
         named: !!settings.tag,
+        ...(pull ? { pull } : {}),
+        ...(o.services ? { services: o.services, record: o.record } : {}),
         ...(settings.preRollback ? { preDeploy: settings.preRollback } : {}),
         ...(settings.postRollback ? { postDeploy: settings.postRollback } : {}),
         hookNames: ROLLBACK_HOOKS,
+        // the target's kept file comes back (or env-file-content is written), also for a switch to a warm colour
+        ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
+        ...(restore
+            ? {
+                restore: {
+                    plan: {
+                        dir: settings.backupDir,
+                        id: restore.id,
+                        repo: conn.repoPath,
+                        composeFile: target.composeFile,
+                        container: target.container,
+                        items: restore.manifest.items,
+                        image: settings.backupImage,
+                        apps: colorApps(target, o.services?.map((s) => s.name)),
+                        project: composeProject(target.composeFile),
+                    },
+                    safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+                },
+            }
+            : {}),
     }));
+    const pullFailed = pull && reobtainFailure(pull, released.code);
+    if (pullFailed) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            detail: 'image pull failed',
+            ...(live ? { color: live } : {}),
+        });
+        const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: {}, error: why };
+    }
+    const restoreOutputs = restore
+        ? {
+            RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+            SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+        }
+        : {};
+    const ended = restore
+        ? restoreEnded(released.code, {
+            id: restore.id,
+            began: released.values.restoreBegan,
+            undone: released.values.restoreUndone,
+            safety: restoreOutputs.SAFETY_BACKUP_ID,
+            running: live ? `the ${live} colour` : 'what ran',
+            stopped: live ? `the ${live} colour` : 'nothing',
+        })
+        : undefined;
+    if (restore && ended) {
+        await nas.finish('failure', {
+            tag,
+            previous: current,
+            backup: restore.id,
+            detail: ended.detail,
+            ...(live ? { color: live } : {}),
+        });
+        const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+        progress.fail(why);
+        return { ok: false, outputs: restoreOutputs, error: why };
+    }
     const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
     if (hookFailure) {
         await nas.finish('failure', {
@@ -66864,82 +70051,38 @@ async function rollbackBlueGreen(settings, nas, context) {
     }
     const end = ending({ what: `The rollback to ${ref}`, image: target.image, live, previous: current, tag, proxy: proxyToCheck(bg) }, released);
     delete end.outputs.ROLLED_BACK;
+    if (o.outputs)
+        Object.assign(end.outputs, end.outcome === 'success' ? o.outputs : {});
+    if (end.error)
+        end.error += failedServicesText(released.values);
+    Object.assign(end.outputs, restoreOutputs);
     if (end.outcome !== 'success') {
+        // the live colour serves on: on the data of before, put back from the safety backup, or not
+        const data = restore && released.values.restoreBegan
+            ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+            : undefined;
+        const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
         await nas.finish(end.outcome, {
             tag,
             previous: current,
-            ...(end.detail ? { detail: end.detail } : {}),
+            ...(restore ? { backup: restore.id } : {}),
+            ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
             ...(end.color ? { color: end.color } : {}),
         });
-        progress.fail(end.error ?? '');
-        return { ok: false, outputs: end.outputs, error: end.error };
+        progress.fail(error ?? '');
+        return { ok: false, outputs: end.outputs, error };
     }
-    await nas.finish('success', { color: idle });
+    await nas.finish('success', { color: idle, ...(restore ? { backup: restore.id } : {}) });
     progress.results('ROLLBACK COMPLETE', {
         'Previous image': current ? `${target.image}:${current}` : '(none)',
         'Current image': ref,
         LIVE_COLOR: idle,
+        ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
         ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
     });
     progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);
     await progress.platform.addSummary(`### Backend rolled back (blue-green)\n\nFrom \`${current || '(none)'}\` to \`${tag}\` on ${conn.host}; the ${idle} colour is live.\n`);
     return { ok: true, outputs: end.outputs };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/watch-report.ts
-/** A value as JSON can hold it: NaN and the infinities as Prometheus writes them. */
-function jsonValue(v) {
-    if (Number.isFinite(v))
-        return v;
-    if (Number.isNaN(v))
-        return 'NaN';
-    return v > 0 ? '+Inf' : '-Inf';
-}
-function showValue(v) {
-    if (v === undefined)
-        return '(none)';
-    const j = jsonValue(v);
-    return typeof j === 'string' ? j : String(Number(j.toPrecision(6)));
-}
-function jsonSample(s) {
-    return s.value === undefined ? { at: s.at, error: s.error ?? '' } : { at: s.at, value: jsonValue(s.value) };
-}
-/** WATCH_REPORT: the status and each guard's condition, worst value and samples (seconds since the watch began). */
-function watchReportJson(status, watch) {
-    return JSON.stringify({
-        status,
-        guards: watch.guards.map((g) => ({
-            name: g.name,
-            query: g.query,
-            condition: g.condition,
-            worst: g.worst === undefined ? null : jsonValue(g.worst),
-            breached: g.breached,
-            errors: g.errors,
-            samples: g.samples.map(jsonSample),
-        })),
-    });
-}
-/** The values a guard saw over time, for the error: `0s 0.05, 15s 0.051, 30s (query failed: …)`. */
-function valuesOverTime(g, last = 20) {
-    const shown = g.samples.slice(-last);
-    const parts = shown.map((s) => s.value === undefined ? `${s.at}s (no value: ${s.error ?? '?'})` : `${s.at}s ${showValue(s.value)}`);
-    return (g.samples.length > shown.length ? '…, ' : '') + parts.join(', ');
-}
-/** Why the watch ended the release: the guard, what it saw, and the query to paste into Grafana. */
-function watchFailure(watch) {
-    const g = watch.guard;
-    if (!g)
-        return 'the metrics watch failed';
-    const what = watch.status === 'query-failed'
-        ? `the query of guard ${g.name} failed and on-query-error is fail`
-        : `guard ${g.name} breached (${g.condition})`;
-    return `${what}; values over time (seconds since the watch began): ${valuesOverTime(g)}; query: ${g.query}`;
-}
-/** The job summary's table: each guard's worst value. */
-function watchSummary(status, watch) {
-    const cell = (text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-    const rows = watch.guards.map((g) => `| ${cell(g.name)} | \`\` ${cell(g.condition)} \`\` | ${showValue(g.worst)} | ${g.samples.length} | ${g.errors} | ${g.breached ? 'breached' : g.worst === undefined ? 'no answer' : 'ok'} |`);
-    return `### Metrics watch: ${status}\n\n| Guard | Condition | Worst value | Polls | Failed queries | Result |\n|---|---|---|---|---|---|\n${rows.join('\n')}\n`;
 }
 
 ;// CONCATENATED MODULE: ./node_modules/@lezer/common/dist/index.js
@@ -72448,739 +75591,7 @@ function promqlSyntaxError(expression) {
     return at === undefined ? undefined : { at, near: expression.slice(at, at + 20) };
 }
 
-;// CONCATENATED MODULE: ./src/release/backend/preflight.ts
-
-/**
- * The compose preflight's verdict, before anything changes: a compose file at
- * the released commit that misses a service or ignores its tag variable ends
- * the release here, recorded, with the line to write; one compose could not
- * read is a warning (it may need what the release writes, its environment file).
- */
-async function refuseComposeFile(nas, progress, found, c) {
-    const compose = found.compose ?? { read: 'unknown' };
-    const at = `${c.file} at ${c.commit.slice(0, 7)}`;
-    if (compose.read === 'unreadable') {
-        progress.warn(`compose config could not read ${at}, so its services were not checked: ${compose.error}`);
-        return undefined;
-    }
-    const problems = composeProblems(compose, c);
-    if (!problems.length) {
-        if (compose.read === 'ok')
-            progress.ok(`${at}: ${c.services.map((s) => `service ${s.name} reads ${s.tagVariable}`).join(', ')}${found.platform ? `; the NAS runs ${found.platform}` : ''}`);
-        return undefined;
-    }
-    const why = `The compose file does not fit the release: ${problems.join('; ')}. Nothing was changed (the checkout, the images and the containers are as they were).`;
-    progress.fail(why);
-    await nas.finish('failure', { tag: c.tag, commit: c.commit, detail: 'compose file refused by the preflight' });
-    return { ok: false, outputs: {}, error: `deploy-backend failed before anything changed: ${why}` };
-}
-
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = require("node:child_process");
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
-
-const BLOCK = 512;
-const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
-/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
-function entrySize(header) {
-    const field = header.subarray(124, 136);
-    if (field[0] & 0x80) {
-        let n = field[0] & 0x7f;
-        for (let i = 1; i < field.length; i++)
-            n = n * 256 + field[i];
-        return n;
-    }
-    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
-    return text ? parseInt(text, 8) : 0;
-}
-function field(header, from, to) {
-    const end = header.indexOf(0, from);
-    return header.toString('utf8', from, end < 0 || end > to ? to : end);
-}
-/** `path=` of a PAX extended header's records, if any. */
-function paxPath(data) {
-    let at = 0;
-    let path;
-    while (at < data.length) {
-        const space = data.indexOf(0x20, at);
-        if (space < 0)
-            break;
-        const length = parseInt(data.toString('latin1', at, space), 10);
-        if (!(length > 0))
-            break;
-        const record = data.toString('utf8', space + 1, at + length - 1);
-        if (record.startsWith('path='))
-            path = record.slice(5);
-        at += length;
-    }
-    return path;
-}
-/**
- * Leaves out of a `docker save` archive the layer blobs the NAS already has.
- * An archive of Docker 25 or later (OCI layout) names each layer
- * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
- * blob is the uncompressed tar); `docker load` looks a layer up by its chain
- * and reads its file only when it is missing, so leaving out a layer the NAS
- * has changes nothing it loads. Everything else (the manifests, the config,
- * the layers of an older engine's layout, whose names say nothing of their
- * content) passes through unchanged. A streaming filter: it holds at most one
- * header and its extended header, never an entry's data.
- */
-class LayerFilter extends external_node_stream_.Transform {
-    skip;
-    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
-    remaining = 0;
-    keep = true;
-    pending = [];
-    pendingLength = 0;
-    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
-    extension = [];
-    extensionPath;
-    /** Reading an extended header's data: it is held, not passed. */
-    readingExtension;
-    ended = false;
-    dropped = 0;
-    droppedBytes = 0;
-    constructor(skip) {
-        super();
-        this.skip = skip;
-    }
-    _transform(chunk, _enc, done) {
-        let at = 0;
-        while (at < chunk.length) {
-            if (this.ended) {
-                this.push(chunk.subarray(at));
-                break;
-            }
-            if (this.remaining > 0) {
-                const n = Math.min(this.remaining, chunk.length - at);
-                const piece = chunk.subarray(at, at + n);
-                if (this.readingExtension)
-                    this.readingExtension.data.push(Buffer.from(piece));
-                else if (this.keep)
-                    this.push(piece);
-                else
-                    this.droppedBytes += n;
-                this.remaining -= n;
-                at += n;
-                if (this.remaining === 0 && this.readingExtension)
-                    this.endExtension();
-                continue;
-            }
-            // a header block, perhaps split between chunks
-            const need = BLOCK - this.pendingLength;
-            const piece = chunk.subarray(at, at + need);
-            this.pending.push(Buffer.from(piece));
-            this.pendingLength += piece.length;
-            at += piece.length;
-            if (this.pendingLength < BLOCK)
-                break;
-            const header = Buffer.concat(this.pending, BLOCK);
-            this.pending = [];
-            this.pendingLength = 0;
-            this.header(header);
-        }
-        done();
-    }
-    _flush(done) {
-        if (this.pendingLength)
-            this.push(Buffer.concat(this.pending));
-        done();
-    }
-    header(header) {
-        if (header.every((b) => b === 0)) {
-            // the end of the archive: whatever follows is passed as it is
-            for (const e of this.extension)
-                this.push(e);
-            this.extension = [];
-            this.push(header);
-            this.ended = true;
-            return;
-        }
-        const size = entrySize(header);
-        const padded = Math.ceil(size / BLOCK) * BLOCK;
-        const type = String.fromCharCode(header[156]);
-        if (type === 'x' || type === 'L') {
-            this.extension.push(header);
-            this.readingExtension = { kind: type, size, data: [] };
-            this.remaining = padded;
-            if (padded === 0)
-                this.endExtension();
-            return;
-        }
-        const prefix = field(header, 345, 500);
-        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
-        const blob = LAYER_BLOB.exec(name);
-        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
-        if (this.keep) {
-            for (const e of this.extension)
-                this.push(e);
-            this.push(header);
-        }
-        else {
-            this.dropped += 1;
-            this.droppedBytes += BLOCK;
-        }
-        this.extension = [];
-        this.extensionPath = undefined;
-        this.remaining = padded;
-    }
-    endExtension() {
-        const ext = this.readingExtension;
-        this.readingExtension = undefined;
-        const data = Buffer.concat(ext.data);
-        this.extension.push(data);
-        const body = data.subarray(0, ext.size);
-        if (ext.kind === 'x')
-            this.extensionPath = paxPath(body) ?? this.extensionPath;
-        else
-            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
-    }
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
-
-
-function compress(data, options) {
-    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
-}
-/**
- * gzip in blocks compressed side by side on libuv's thread pool, as pigz
- * does: each block is a gzip member of its own, and a stream of members is
- * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
- * output keeps the input's order; at most `inFlight` blocks are held, so
- * memory stays bounded and backpressure reaches the producer. Compression is
- * the runner's slowest step of a transfer, and one deflate stream keeps one
- * core busy while the others wait.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    options;
-    block = [];
-    blockLength = 0;
-    queue = [];
-    constructor(options = { level: 6 }) {
-        super();
-        this.options = options;
-    }
-    get blockSize() {
-        return this.options.blockSize ?? 1 << 20;
-    }
-    _transform(chunk, _enc, done) {
-        this.block.push(chunk);
-        this.blockLength += chunk.length;
-        if (this.blockLength < this.blockSize)
-            return done();
-        this.dispatch();
-        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
-    }
-    _flush(done) {
-        if (this.blockLength > 0)
-            this.dispatch();
-        this.emitUntil(0).then(() => done(), done);
-    }
-    dispatch() {
-        const data = Buffer.concat(this.block, this.blockLength);
-        this.block = [];
-        this.blockLength = 0;
-        const compressed = compress(data, { level: this.options.level });
-        compressed.catch(() => undefined); // reported when its turn comes
-        this.queue.push(compressed);
-    }
-    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
-    async emitUntil(limit) {
-        while (this.queue.length > limit)
-            this.push(await this.queue.shift());
-    }
-}
-
-;// CONCATENATED MODULE: ./src/runner/docker.ts
-
-
-
-
-
-
-async function output(args, cwd) {
-    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
-    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
-/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
-async function builderOf() {
-    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
-    if (version.code !== 0)
-        return { buildx: false, cache: false };
-    const inspect = await output(['buildx', 'inspect']);
-    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
-    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
-    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
-    return { buildx: true, cache: exports && service };
-}
-/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
-function buildArgs(o, builder) {
-    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
-    if (!builder.buildx)
-        return ['build', '--tag', o.ref, ...file, o.context];
-    const cache = builder.cache
-        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
-        : [];
-    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
-}
-/** The workspace the runner checked the repository out in: build paths are relative to it. */
-function workspace() {
-    return process.env.GITHUB_WORKSPACE || process.cwd();
-}
-function inWorkspace(path) {
-    return (0,external_node_path_namespaceObject.isAbsolute)(path) ? path : (0,external_node_path_namespaceObject.join)(workspace(), path);
-}
-/** The commit checked out in the workspace, or '' when it is not a git checkout. */
-async function workspaceCommit() {
-    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
-        ignoreReturnCode: true,
-        silent: true,
-    }).catch(() => ({ exitCode: 1, stdout: '' }));
-    return r.exitCode === 0 ? r.stdout.trim() : '';
-}
-/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
-async function runnerPlatform() {
-    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
-        code: 1,
-        stdout: '',
-        stderr: '',
-    }));
-    return r.code === 0 ? r.stdout.trim() : '';
-}
-/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
-async function buildOnRunner(o, print, known) {
-    const builder = known ?? (await builderOf());
-    const args = buildArgs(o, builder);
-    const r = await getExecOutput('docker', args, {
-        ignoreReturnCode: true,
-        silent: true,
-        cwd: workspace(),
-        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
-    });
-    return { code: r.exitCode, args };
-}
-/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
-async function imageLayers(ref) {
-    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
-    if (r.code !== 0)
-        return [];
-    return r.stdout
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
-        .map((d) => d.replace(/^sha256:/, ''));
-}
-/** Counts the bytes that pass. */
-class Counter extends external_node_stream_.Transform {
-    bytes = 0;
-    _transform(chunk, _enc, done) {
-        this.bytes += chunk.length;
-        done(null, chunk);
-    }
-}
-/**
- * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
- * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
- * It ends only once docker save has exited 0, and fails otherwise, so a
- * consumer never takes a cut archive for a whole one. `onProgress` is called
- * every `everyMs` while it runs, and `stats` once it has ended.
- */
-function saveImage(ref, o) {
-    const started = Date.now();
-    const child = (0,external_node_child_process_namespaceObject.spawn)('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-        if (stderr.length < 4000)
-            stderr += d.toString();
-    });
-    const exited = new Promise((resolve) => {
-        child.on('error', () => resolve(127));
-        child.on('close', (code) => resolve(code ?? 1));
-    });
-    const raw = new Counter();
-    const filter = new LayerFilter(o.skip);
-    const gzip = new ParallelGzip({ level: o.level ?? 6 });
-    const sent = new Counter();
-    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
-    const out = new external_node_stream_.PassThrough({
-        flush(done) {
-            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
-        },
-    });
-    const stats = () => ({
-        archive: raw.bytes,
-        sent: sent.bytes,
-        skippedLayers: filter.dropped,
-        skippedBytes: filter.droppedBytes,
-        seconds: (Date.now() - started) / 1000,
-    });
-    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
-    (0,external_node_stream_.pipeline)(child.stdout, raw, filter, gzip, sent, out, (err) => {
-        if (timer)
-            clearInterval(timer);
-        if (err) {
-            child.kill('SIGKILL');
-            out.destroy(err);
-        }
-    });
-    return { stream: out, stats };
-}
-
-;// CONCATENATED MODULE: ./src/rules/layers.ts
-/**
- * The layers of an image that need not cross to the NAS (image-source:
- * runner): a layer is there when the NAS has an image whose
- * layers start with the same chain (the same diff IDs up to and including
- * it), which is how docker load looks a layer up. Diff IDs without `sha256:`.
- */
-function layersOnNas(image, nasChains) {
-    const strip = (d) => d.replace(/^sha256:/, '');
-    const prefixes = new Set();
-    for (const chain of nasChains) {
-        let prefix = '';
-        for (const d of chain) {
-            prefix += `${strip(d)} `;
-            prefixes.add(prefix);
-        }
-    }
-    const present = new Set();
-    const missing = new Set();
-    let prefix = '';
-    for (const d of image.map(strip)) {
-        prefix += `${d} `;
-        (prefixes.has(prefix) ? present : missing).add(d);
-    }
-    // A blob that one position needs cannot be left out for another that has it.
-    for (const d of missing)
-        present.delete(d);
-    return present;
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/image-from-runner.ts
-
-
-
-
-/** The step the runner adds to a release whose image it builds. */
-const RUNNER_STEP = 'Building the image on the runner and sending it to the NAS';
-const mb = (bytes) => `${(bytes / 1e6).toFixed(1)} MB`;
-const speed = (s) => `${(s.sent / 1e6 / Math.max(s.seconds, 0.001)).toFixed(1)} MB/s`;
-/**
- * Puts one image on the NAS from the runner: builds it with the runner's
- * docker, then streams `docker save` (without the layers the NAS has,
- * gzip-compressed) into `docker load` on the NAS over the SSH connection the
- * release already holds. Nothing on the NAS changes but its image store: the
- * release phase recreates afterwards. A stream that leaves layers out and
- * fails to load is sent once more whole (the NAS may have lost a layer since it was asked).
- */
-async function imageFromRunner(nas, progress, p) {
-    const ref = `${p.image}:${p.tag}`;
-    progress.step(p.step ?? RUNNER_STEP);
-    if (p.inventory.some((t) => t.tag === p.tag)) {
-        progress.ok(`Image ${ref} is already on the NAS (this commit was deployed today, or this is a re-run): not sent again`);
-        return { ok: true };
-    }
-    if (nas.dryRun) {
-        progress.detail(`dry-run: would build ${ref} on the runner and send it to the NAS`);
-        return { ok: true };
-    }
-    const checkedOut = await workspaceCommit();
-    if (checkedOut && checkedOut !== p.commit)
-        return fail(`The runner's checkout (${workspace()}) is at ${checkedOut.slice(0, 7)}, but this release is ${p.commit.slice(0, 7)}: check out the commit being released (actions/checkout, and ref: \${{ github.sha }}); nothing was built or sent, the running container was not touched`, 'runner checkout is another commit');
-    if (!checkedOut)
-        progress.warn(`${workspace()} is not a git checkout: cannot check that it holds ${p.commit.slice(0, 7)}`);
-    const builder = await builderOf();
-    const own = p.platform ? await runnerPlatform() : '';
-    // another architecture is built through buildx, its RUN steps under QEMU's emulation
-    const foreign = !!p.platform && !!own && !samePlatform(own, p.platform);
-    if (foreign && !builder.buildx)
-        return fail(`The NAS runs ${p.platform}, but the runner's docker is ${own} and has no buildx: building for ${p.platform} needs buildx and QEMU on the runner (add docker/setup-qemu-action and docker/setup-buildx-action before this step); nothing was built or sent, the running container was not touched`, 'runner cannot build for the NAS platform');
-    const target = p.platform ? ` for ${p.platform}` : '';
-    progress.platform.startGroup(`docker build ${ref} (on the runner)`);
-    const built = await buildOnRunner({
-        ref,
-        context: inWorkspace(p.context),
-        ...(p.dockerfile ? { dockerfile: inWorkspace(p.dockerfile) } : {}),
-        cacheScope: p.image,
-        ...(p.platform ? { platform: p.platform } : {}),
-    }, (line) => progress.platform.remote([line]), builder);
-    progress.platform.endGroup();
-    if (built.code !== 0)
-        return fail(`The build of ${ref}${target} on the runner failed (docker ${built.args.join(' ')}, exit ${built.code})${foreign ? `; the runner is ${own}: a RUN step of another architecture needs QEMU (docker/setup-qemu-action)` : ''}; nothing was sent, the running container was not touched`, 'build on the runner failed');
-    progress.ok(`Built ${ref} on the runner${p.platform ? ` for the NAS's platform ${p.platform}${foreign ? ` (the runner is ${own}: buildx under QEMU)` : ''}` : ''} (docker ${built.args[0]})`);
-    const skip = layersOnNas(await imageLayers(ref), p.layers.chains);
-    let sent = await send(nas, progress, ref, skip);
-    if (!sent.ok && skip.size > 0) {
-        progress.warn(`Loading ${ref} without the layers the NAS had failed: sending it whole`);
-        sent = await send(nas, progress, ref, new Set());
-    }
-    if (!sent.ok)
-        return fail(`${sent.error}; the running container was not touched`, 'image transfer failed');
-    const s = sent.stats;
-    progress.ok(`Sent ${ref} to the NAS: ${mb(s.sent)} compressed (${mb(s.archive)} of docker save) in ${s.seconds.toFixed(1)}s, ${speed(s)}${s.skippedLayers ? `; ${s.skippedLayers} layer(s) the NAS has (${mb(s.skippedBytes)}) left out` : ''}`);
-    return { ok: true, sent: s };
-}
-async function send(nas, progress, ref, skip) {
-    const save = saveImage(ref, {
-        skip,
-        onProgress: (s) => progress.detail(`${mb(s.sent)} sent (${mb(s.archive)} of docker save read), ${speed(s)}`),
-    });
-    try {
-        const loaded = await nas.streamProgram(loadImage(nas.render, ref), save.stream);
-        if (loaded.code !== 0 || !loaded.values.loaded)
-            return { ok: false, error: `Loading ${ref} into the NAS's docker failed (exit ${loaded.code})` };
-        return { ok: true, stats: save.stats() };
-    }
-    catch (err) {
-        return { ok: false, error: `Sending ${ref} to the NAS failed: ${err.message}` };
-    }
-}
-function fail(error, detail) {
-    return { ok: false, error, detail };
-}
-/** A runner image that never reached the NAS: the release ends there, recorded, before any container changed. */
-async function runnerFailed(nas, progress, release, failed) {
-    progress.fail(failed.error);
-    await nas.finish('failure', { ...release, detail: failed.detail });
-    return { ok: false, outputs: {}, error: `deploy-backend failed before any container changed: ${failed.error}` };
-}
-
-;// CONCATENATED MODULE: ./src/release/backend/deploy-services.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-const DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock', ...RELEASE_STEPS });
-const KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
-/** DEPLOYED_SERVICES: each service to the tag it runs, its image and the tag it ran before. */
-function deploy_services_deployedServices(services, running, previous) {
-    return JSON.stringify(Object.fromEntries(services.map((s, i) => [s.name, { tag: running[i] ?? '', image: s.image, previous: previous[i] ?? '' }])));
-}
-/** Why a several-service release failed after the recreate: which services, their last log lines, where things are. */
-function servicesFailure(tag, services, values, code, tail) {
-    const failed = values.failed.length ? values.failed.join(', ') : 'a service';
-    const logs = values.failed
-        .map((name) => {
-        const text = values.failedLogs.get(name);
-        return text === undefined ? '' : `\nLast log lines of ${name}:\n${text || '(it logged nothing)'}`;
-    })
-        .join('');
-    const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-    if (code === backend_BackendExit.RolledBack)
-        return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
-    if (code === backend_BackendExit.RollbackFailed)
-        return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failures_failureOf(tail, code)}${logs}`;
-    if (code === backend_BackendExit.FailedWithoutFallback)
-        return `The release ${tag} failed: ${failed} did not become healthy and nothing was put back (auto-rollback is off, or nothing ran before); left for inspection: ${now}.${logs}`;
-    if (code === backend_BackendExit.PreDeployFailed)
-        return 'pre-deploy failed; no container was changed';
-    return `The release ${tag} failed: ${failures_failureOf(tail, code)}${logs}`;
-}
-/**
- * deploy-backend with several services: the same steps as a
- * single-service release, in one detached phase; every service gets the
- * release's tag, and when any fails every one goes back to what ran before.
- */
-async function deployServices(settings, nas, { progress, deployment }) {
-    const { conn, target, checkout, services, source } = settings;
-    const images = distinctImages(services);
-    progress.banner('Backend Deployment - NAS Local Tagged Build');
-    // image-source runner: one step on the runner for each distinct image, before the NAS's phase
-    progress.plan(DEPLOY_STEPS.count + (source.kind === 'runner' ? images.length : 0));
-    progress.step(`${DEPLOY_STEPS.text('lock')} on ${conn.host}`);
-    const state = await nas.readState(servicesDeployState(services, target.composeFile, { repo: conn.repoPath, ...checkout }, source, conn.composeCommand));
-    const { runningImages, commit, subject } = state.answers;
-    const now = services.map((s, i) => `${s.name}: ${runningImages[i] || 'nothing'}`).join(', ');
-    failures_reportInterrupted(progress, state.interrupted, `The services run ${now}.`);
-    failures_reportInProgress(progress, state.inProgress);
-    const previous = services.map((s, i) => serviceTag(s.image, runningImages[i] ?? ''));
-    const tag = datedTag(commit, new Date());
-    const platform = state.answers.platform ?? '';
-    const byName = new Map(services.map((s) => [s.name, s.image]));
-    const refused = await refuseComposeFile(nas, progress, state.answers, {
-        file: target.composeFile,
-        commit,
-        tag,
-        services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
-        image: (name) => byName.get(name) ?? '',
-    });
-    if (refused)
-        return refused;
-    await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
-    const pulled = source.kind === 'registry' ? source.tag : undefined;
-    // What each service runs now comes back when the release fails, by its image's id (it may run another name).
-    const ids = state.answers.runningIds ?? [];
-    const fallbacks = services.map((s, i) => fallbackOf(s.image, { image: runningImages[i] ?? '', ...(ids[i] ? { id: ids[i] } : {}) }, tag));
-    const record = Object.fromEntries(services.map((s, i) => {
-        const ran = fallbacks[i].ran;
-        return [s.name, { ...serviceRecord(s, tag, pulled), ...(ran ? { ran } : {}) }];
-    }));
-    if (source.kind === 'runner') {
-        // the chains grow with each image sent, so a later image leaves out the layers an earlier one brought
-        const layers = { chains: [...(state.answers.layers?.chains ?? [])] };
-        for (const i of images) {
-            const ref = `${i.image}:${tag}`;
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: i.image,
-                tag,
-                commit,
-                context: i.buildContext,
-                dockerfile: i.dockerfile,
-                layers,
-                inventory: state.answers.inventory?.get(i.image) ?? [],
-                step: `${RUNNER_STEP} (${ref}, for ${i.services.join(', ')})`,
-                ...(platform ? { platform } : {}),
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-            if (fromRunner.sent)
-                layers.chains.push(await imageLayers(ref));
-        }
-    }
-    const released = await nas.runPhase(servicesReleasePhase(nas.render, {
-        repo: conn.repoPath,
-        composeFile: target.composeFile,
-        checkout,
-        commit,
-        subject,
-        tag,
-        services,
-        previous,
-        fallbacks,
-        healthTimeout: target.healthTimeout,
-        autoRollback: settings.autoRollback,
-        ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-        ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-        runLabel: `${nas.run.url} (${nas.run.actor})`,
-        record,
-        source,
-        authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-        listTags: settings.keepImages > 0,
-        ...(platform ? { platform } : {}),
-    }));
-    const firstPrevious = previous.find(Boolean) ?? '';
-    const skippedWatch = {
-        WATCH_STATUS: 'skipped',
-        WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
-    };
-    if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-        await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-        // an image exit names the image being obtained (and the services that run it)
-        const failedImage = images[released.values.obtaining ?? -1];
-        const imageProblem = failedImage &&
-            obtainFailure(source, failedImage.image, tag, released.code, {
-                image: released.values.imagePlatform ?? '',
-                nas: platform,
-            });
-        return {
-            ok: false,
-            outputs: {},
-            error: `deploy-backend failed before any container changed: ${imageProblem
-                ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failures_failureOf(released.tail, released.code)}`
-                : failures_failureOf(released.tail, released.code)}`,
-        };
-    }
-    const { values } = released;
-    const reported = released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
-    let running = values.running;
-    if (!reported) {
-        // The report was cut short: say only what is known, asked again.
-        const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, services));
-        running = services.map((s, i) => serviceTag(s.image, asked.values.runningImages[i] ?? ''));
-    }
-    const outputs = {
-        DEPLOYED_BACKEND_TAG: running[0] ?? '',
-        PREVIOUS_BACKEND_TAG: previous[0] ?? '',
-        BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
-        ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-        ...skippedWatch,
-        DEPLOYED_SERVICES: deploy_services_deployedServices(services, running, previous),
-    };
-    const nowRecord = Object.fromEntries(services.flatMap((s, i) => running[i]
-        ? [
-            [
-                s.name,
-                {
-                    ...serviceRecord(s, running[i], running[i] === tag ? pulled : undefined),
-                    ...(fallbacks[i].ran ? { ran: fallbacks[i].ran } : {}),
-                },
-            ],
-        ]
-        : []));
-    if (!reported) {
-        await nas.finish('failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: `release ended with exit code ${released.code}, report incomplete`,
-        });
-        const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failures_failureOf(released.tail, released.code)}`;
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    if (released.code !== 0) {
-        const rolledBack = released.code === backend_BackendExit.RolledBack;
-        await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-            tag,
-            commit,
-            previous: firstPrevious,
-            services: nowRecord,
-            detail: released.code === backend_BackendExit.PreDeployFailed
-                ? 'pre-deploy failed'
-                : released.code === backend_BackendExit.PostDeployFailed
-                    ? 'post-deploy failed'
-                    : released.code === backend_BackendExit.RollbackFailed
-                        ? 'release and rollback failed'
-                        : `health check failed: ${values.failed.join(', ')}`,
-        });
-        const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
-        progress.fail(why);
-        return { ok: false, outputs, error: why };
-    }
-    await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
-    const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
-    if (settings.keepImages > 0)
-        for (const [image, inventory] of values.inventory) {
-            const users = services.filter((s) => s.image === image);
-            await cleanupImages(nas, progress, {
-                image,
-                keep: settings.keepImages,
-                running: tag,
-                protect: users.flatMap((s) => [previousServiceRelease(history, s.name, tag) ?? '']).filter(Boolean),
-                inventory,
-                history: imageHistory(history, image),
-                pruneDangling: false,
-            });
-        }
-    progress.results('DEPLOYMENT COMPLETE', { DEPLOYED_BACKEND_TAG: tag });
-    for (const [i, s] of services.entries())
-        progress.detail(`${s.name}: ${s.image}:${tag} (was ${previous[i] || 'nothing'})`);
-    await progress.platform.addSummary(`### Services deployed\n\n| Service | Image | Tag | Previous |\n|---|---|---|---|\n${services
-        .map((s, i) => `| ${s.name} | \`${s.image}\` | \`${tag}\` | \`${previous[i] || '(none)'}\` |`)
-        .join('\n')}\n\nCommit \`${commit}\` on ${conn.host}.\n`);
-    return { ok: true, outputs };
-}
-
 ;// CONCATENATED MODULE: ./src/release/backend/deploy.ts
-
 
 
 
@@ -73205,19 +75616,6 @@ const deploy_DEPLOY_STEPS = new program_Steps({ lock: 'Taking the release lock',
 /** Why a release that never reached the recreate failed, for the history. */
 /** Exit codes the release phase itself ends with: any other means its report was cut short. */
 const deploy_KNOWN_EXITS = new Set(Object.values(backend_BackendExit));
-/** WATCH_STATUS from how the release phase ended. */
-function watchStatusOf(code, watch) {
-    if (watch.status === 'passed' && code === 0)
-        return 'passed';
-    // A guard never answered: the release stays, but it cannot be said to have passed.
-    if (watch.status === 'inconclusive' && code === 0)
-        return 'inconclusive';
-    if (code === backend_BackendExit.WatchRolledBack || code === backend_BackendExit.WatchRolledBackDataNotPutBack)
-        return 'rolled-back';
-    if (watch.status === 'breached' || watch.status === 'query-failed')
-        return 'breached';
-    return 'skipped';
-}
 /** deploy-backend: update the checkout, build `image:YYYY.MM.DD-<sha7>`, recreate, wait for health, verify; roll back by itself on failure. */
 const deployBackend = defineFlow({
     kind: { action: 'deploy-backend', stack: 'backend', locking: true },
@@ -73225,22 +75623,21 @@ const deployBackend = defineFlow({
     settings: (reader) => ({ ...readDeployBackend(reader, promqlSyntaxError), deployment: readDeploymentInputs(reader) }),
     async run(settings, nas, context) {
         // Several services and blue-green take their own paths; today's single service is unchanged.
-        if (settings.services.length)
-            return deployServices(settings, nas, context);
         if (settings.blueGreen.strategy === 'blue-green')
             return deployBlueGreen(settings, nas, context);
+        if (settings.services.length)
+            return deployServices(settings, nas, context);
         const { progress, deployment } = context;
         const { conn, target, checkout } = settings;
         progress.banner('Backend Deployment - NAS Local Tagged Build');
         // An image built on the runner is one more step, on the runner, before the NAS's phase.
-        progress.plan(deploy_DEPLOY_STEPS.count + (settings.source.kind === 'runner' ? 1 : 0));
+        progress.plan(deploy_DEPLOY_STEPS.count + runnerSteps(settings.source, 1));
         progress.step(`${deploy_DEPLOY_STEPS.text('lock')} on ${conn.host}`);
         // Read the state and fetch the target commit in one round trip; the work tree is not touched yet.
         const state = await nas.readState(deployState(target, { repo: conn.repoPath, ...checkout }, settings.source, {
             repo: conn.repoPath,
             file: target.composeFile,
             services: [{ name: target.service, tagVariable: target.tagVariable }],
-            compose: conn.composeCommand,
         }));
         const { runningImage, commit, subject } = state.answers;
         failures_reportInterrupted(progress, state.interrupted, `The backend now runs ${runningImage || 'nothing'}.`);
@@ -73258,20 +75655,16 @@ const deployBackend = defineFlow({
         if (refused)
             return refused;
         await deployment.start(settings.deployment, commit, `Deploy ${ref}`);
-        if (settings.source.kind === 'runner') {
-            const fromRunner = await imageFromRunner(nas, progress, {
-                image: target.image,
-                tag,
-                commit,
-                context: settings.buildContext,
-                dockerfile: settings.dockerfile,
-                layers: state.answers.layers ?? { chains: [] },
-                inventory: state.answers.inventory ?? [],
-                ...(platform ? { platform } : {}),
-            });
-            if (!fromRunner.ok)
-                return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-        }
+        const fromRunner = await imagesFromRunner(nas, progress, settings.source, {
+            images: [{ image: target.image, buildContext: settings.buildContext, dockerfile: settings.dockerfile }],
+            tag,
+            commit,
+            ...(state.answers.layers ? { layers: state.answers.layers } : {}),
+            inventory: () => state.answers.inventory ?? [],
+            ...(platform ? { platform } : {}),
+        });
+        if (!fromRunner.ok)
+            return runnerFailed(nas, progress, { tag, commit }, fromRunner);
         // One detached phase from checkout to health, so a hang-up cannot leave a half-done
         // checkout or recreate, and no round trip is spent between the build and the recreate.
         const previous = runningTag(target.image, runningImage);
@@ -73283,7 +75676,7 @@ const deployBackend = defineFlow({
             WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
         };
         const { backups, envFile } = settings;
-        const env = envFile.content ? envSha256(envFile.content) : undefined;
+        const env = envFile.content ? env_file_envSha256(envFile.content) : undefined;
         const released = await nas.runPhase(releasePhase(nas.render, {
             repo: conn.repoPath,
             target,
@@ -73300,7 +75693,7 @@ const deployBackend = defineFlow({
             postDeploy: settings.postDeploy,
             runLabel: `${nas.run.url} (${nas.run.actor})`,
             source: settings.source,
-            authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+            authDir: `${state_dir_stateDirOf(conn.repoPath)}/registry-auth`,
             ...(platform ? { platform } : {}),
             ...(settings.watch ? { watch: settings.watch } : {}),
             ...(backups.enabled
@@ -73315,7 +75708,7 @@ const deployBackend = defineFlow({
             ...(envFile.content
                 ? {
                     envFile: {
-                        plan: { repo: conn.repoPath, path: envFile.path, stateDir: stateDirOf(conn.repoPath) },
+                        plan: { repo: conn.repoPath, path: envFile.path, stateDir: state_dir_stateDirOf(conn.repoPath) },
                         content: envFile.content,
                         sha256: env,
                     },
@@ -73332,7 +75725,7 @@ const deployBackend = defineFlow({
         const { values } = released;
         if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
             await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-            const imageProblem = obtainFailure(settings.source, target.image, tag, released.code, {
+            const imageProblem = table_imageSourceKind(settings.source).failure(target.image, tag, released.code, {
                 image: values.imagePlatform ?? '',
                 nas: platform,
             });
@@ -73373,19 +75766,16 @@ const deployBackend = defineFlow({
                 error: why,
             };
         }
-        const watchStatus = watchStatusOf(released.code, values.watch);
+        const watch = await reportWatch(progress, released.code, values.watch);
         const outputs = {
             DEPLOYED_BACKEND_TAG: values.running,
             PREVIOUS_BACKEND_TAG: values.previous || previous,
             BACKEND_IMAGE: values.running ? `${target.image}:${values.running}` : '',
             ROLLED_BACK: String(values.rolledBack),
-            WATCH_STATUS: watchStatus,
-            WATCH_REPORT: watchReportJson(watchStatus, values.watch),
+            ...watch.outputs,
             ...backupOutputs,
         };
-        if (values.watch.guards.length && values.watch.status)
-            await progress.platform.addSummary(watchSummary(watchStatus, values.watch));
-        const watchEnded = values.watch.status === 'breached' || values.watch.status === 'query-failed';
+        const watchEnded = watch.ended;
         const data = fallbackData(values, fallback.tag);
         if (data)
             progress.warn(data.text);
@@ -73455,6 +75845,7 @@ const deployBackend = defineFlow({
         if (settings.keepImages > 0)
             await cleanupImages(nas, progress, {
                 image: target.image,
+                repo: conn.repoPath,
                 keep: settings.keepImages,
                 running: tag,
                 rollbackTarget: history_previousRelease(state.history, 'backend', tag),
@@ -73468,41 +75859,6 @@ const deployBackend = defineFlow({
         return { ok: true, outputs };
     },
 });
-/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
-function fallbackData(values, previous) {
-    const backup = values.backup?.id ?? '';
-    const safety = values.safety?.id ?? '';
-    const on = `${previous || 'the previous release'} runs on the failed release's data`;
-    switch (values.data) {
-        case undefined:
-            return undefined;
-        case DataOutcome.Restored:
-            return {
-                detail: 'data of before restored',
-                text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
-            };
-        case DataOutcome.BackupCorrupt:
-            return {
-                detail: 'data not restored (backup corrupt)',
-                text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
-            };
-        case DataOutcome.SafetyBackupFailed:
-            return {
-                detail: 'data not restored (safety backup failed)',
-                text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
-            };
-        case DataOutcome.Undone:
-            return {
-                detail: 'data not restored (restore failed, undone)',
-                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
-            };
-        case DataOutcome.NotUndone:
-            return {
-                detail: 'data not restored (restore failed, not undone)',
-                text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
-            };
-    }
-}
 
 ;// CONCATENATED MODULE: ./src/actions/deploy-backend.ts
 

@@ -54370,6 +54370,14 @@ module.exports = require("path");
 
 /***/ }),
 
+/***/ 932:
+/***/ ((module) => {
+
+"use strict";
+module.exports = require("process");
+
+/***/ }),
+
 /***/ 2203:
 /***/ ((module) => {
 
@@ -54457,6 +54465,36 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/asset-relocator-loader */
 /******/ 	if (typeof __nccwpck_require__ !== 'undefined') __nccwpck_require__.ab = __dirname + "/";
 /******/ 	
+/******/ 	/* webpack/runtime/create fake namespace object */
+/******/ 	(() => {
+/******/ 		var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 		var leafPrototypes;
+/******/ 		// create a fake namespace object
+/******/ 		// mode & 1: value is a module id, require it
+/******/ 		// mode & 2: merge all properties of value into the ns
+/******/ 		// mode & 4: return value when already ns object
+/******/ 		// mode & 16: return value when it's Promise-like
+/******/ 		// mode & 8|1: behave like require
+/******/ 		__nccwpck_require__.t = function(value, mode) {
+/******/ 			if(mode & 1) value = this(value);
+/******/ 			if(mode & 8) return value;
+/******/ 			if(typeof value === 'object' && value) {
+/******/ 				if((mode & 4) && value.__esModule) return value;
+/******/ 				if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 			}
+/******/ 			var ns = Object.create(null);
+/******/ 			__nccwpck_require__.r(ns);
+/******/ 			var def = {};
+/******/ 			leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 			for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 				Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 			}
+/******/ 			def['default'] = () => (value);
+/******/ 			__nccwpck_require__.d(ns, def);
+/******/ 			return ns;
+/******/ 		};
+/******/ 	})();
+/******/ 	
 /******/ 	/* webpack/runtime/define property getters */
 /******/ 	(() => {
 /******/ 		// define getter functions for harmony exports
@@ -54494,6 +54532,17 @@ module.exports = {"rE":"1.17.0"};
 /******/ 	/* webpack/runtime/hasOwnProperty shorthand */
 /******/ 	(() => {
 /******/ 		__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ 	})();
+/******/ 	
+/******/ 	/* webpack/runtime/make namespace object */
+/******/ 	(() => {
+/******/ 		// define __esModule on exports
+/******/ 		__nccwpck_require__.r = (exports) => {
+/******/ 			if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 				Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 			}
+/******/ 			Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 		};
 /******/ 	})();
 /******/ 	
 /******/ 	/* webpack/runtime/require chunk loading */
@@ -57052,14 +57101,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = tr.argStringToArray(commandLine);
+        const commandArgs = argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new tr.ToolRunner(toolPath, args, options);
+        const runner = new ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -57073,14 +57122,14 @@ function exec_exec(commandLine, args, options) {
  * @param     options               optional exec options.  See ExecOptions
  * @returns   Promise<ExecOutput>   exit code, stdout, and stderr
  */
-function getExecOutput(commandLine, args, options) {
+function exec_getExecOutput(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
         var _a, _b;
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new StringDecoder('utf8');
-        const stderrDecoder = new StringDecoder('utf8');
+        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -57684,6 +57733,10 @@ class TerminalPlatform {
 }
 
 ;// CONCATENATED MODULE: ./src/inputs/spec.ts
+/** Whether the CLI reads an input from a file: every secret (only from a file), and the long values marked `file`. */
+function readsFile(input) {
+    return input.secret === true || input.file === true;
+}
 const connection = {
     host: { description: 'NAS host name or address.', required: true },
     port: { description: 'SSH port.', default: '22' },
@@ -57696,6 +57749,7 @@ const connection = {
     password: { description: 'Password authentication, when no private-key is given.', secret: true },
     'host-key': {
         description: 'Expected host key(s), one a line: a SHA256: fingerprint, or a public key as ssh-keyscan prints it. Required unless insecure-skip-host-key-check is true.',
+        file: true,
     },
     'insecure-skip-host-key-check': {
         description: 'Skip host-key pinning (anyone on the path could impersonate the NAS).',
@@ -57715,9 +57769,17 @@ const connection = {
     'jump-host-key': {
         description: "The jump host's expected host key(s), in the forms host-key takes. Required with jump-host (insecure-skip-host-key-check does not apply to it).",
         default: '',
+        file: true,
     },
     'connect-timeout': { description: 'Seconds to establish the SSH connection, retries included.', default: '30' },
-    'repo-path': { description: "The application's git checkout on the NAS.", default: '/volume1/docker/scanium/repo' },
+    'repo-path': {
+        description: "The application's folder on the NAS: its git checkout (project-source: git), or the folder the runner ships releases into (project-source: runner).",
+        default: '/volume1/docker/scanium/repo',
+    },
+    'project-source': {
+        description: "Where the NAS gets the project's files. `git`: repo-path is a git checkout the NAS fetches into, with its own access to the repository. `runner`: the runner's checkout (the CLI: the current folder) ships what the release needs (the compose file's folder, the build context when the NAS builds, the monitoring stack's folder) over SSH into `<repo-path>/releases/<commit>/`, whole or not at all, before anything changes; the release's phase then gives the work tree `<repo-path>/<name of repo-path>` those files, as a git checkout moves to a commit. No git and no repository credentials on the NAS; the lock and the history live in `<repo-path>/.nas-release`.",
+        default: 'git',
+    },
     'compose-command': {
         description: '`docker compose`, `docker-compose`, or `auto` (the first that works on the NAS).',
         default: 'auto',
@@ -57821,7 +57883,7 @@ const deployments = {
     },
     'environment-url': { description: 'URL shown on the deployment (the application as users reach it).', default: '' },
     'github-token': {
-        description: 'Token for the deployments API; it needs `deployments: write`.',
+        description: 'Token for the deployments API; it needs `deployments: write`. deploy-monitoring also creates its release tag with it through the API (`contents: write`), so the NAS never pushes.',
         default: '${{ github.token }}',
         secret: true,
     },
@@ -58433,9 +58495,314 @@ function word(part) {
     return new shell_Shell(render(part));
 }
 
+;// CONCATENATED MODULE: ./src/nas-shell/libraries.generated.ts
+// Generated by scripts/nas-shell.mjs from src/nas-shell/*.sh (npm run build): do not edit.
+/** Each NAS shell library, without its comment lines. */
+const LIBRARIES = {
+    /** src/nas-shell/day-two.sh */
+    dayTwo: `nr_flock_state() {
+  [ -e "$1" ] || { echo free; return; }
+  [ -r /proc/locks ] || { echo unknown; return; }
+  # shellcheck disable=SC2012 # ls -di is the portable way to an inode number (BusyBox find has no -printf)
+  nr_ino=$(ls -di "$1" 2>/dev/null | awk '{print $1}')
+  [ -n "$nr_ino" ] || { echo unknown; return; }
+  if grep -Eq "FLOCK .* [0-9a-f]+:[0-9a-f]+:$nr_ino " /proc/locks; then echo held; else echo free; fi
+}
+nr_status_containers() {
+  nr_format=$1; shift
+  for nr_p in "$@"; do
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$nr_p" 2>/dev/null)
+    # shellcheck disable=SC2086 # one word per container id
+    [ -z "$nr_ids" ] || nr_docker container inspect --format "$nr_format" $nr_ids 2>/dev/null
+  done
+}
+nr_status() {
+  nr_dir=$1; nr_live=$2; nr_format=$3; shift 3
+  # shellcheck disable=SC2018 # a colour is ASCII, and programs run with LC_ALL=C
+  nr_value live_color "$(head -n 1 "$nr_dir/$nr_live" 2>/dev/null | tr -cd 'a-z')"
+  nr_value lock "$(nr_flock_state "$nr_dir/lock")"
+  nr_value phase "$(nr_flock_state "$nr_dir/busy")"
+  nr_value holder_b64 "$(head -c 2000 "$nr_dir/holder" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value containers_b64 "$(nr_status_containers "$nr_format" "$@" | base64 | tr -d '\\n')"
+}
+nr_logs_start() {
+  nr_any=; nr_pids=; nr_rc=0
+  if [ "$1" = 1 ]; then exec 3<&0; fi
+}
+nr_logs_has() {
+  if [ -n "$2" ]; then
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" --filter "label=com.docker.compose.service=$2" 2>/dev/null)
+  else
+    nr_ids=$(nr_docker container ls --all --quiet --filter "label=com.docker.compose.project=$1" 2>/dev/null)
+  fi
+  [ -n "$nr_ids" ]
+}
+nr_logs_print() { nr_any=1; "$@" || nr_rc=$?; }
+nr_logs_follow() { nr_any=1; setsid "$@" 3<&- & nr_pids="$nr_pids $!"; }
+nr_logs_wait() {
+  ( cat >/dev/null; for nr_p in $nr_pids; do kill -TERM -"$nr_p" 2>/dev/null; done ) <&3 3<&- &
+  nr_watch=$!
+  exec 3<&-
+  # shellcheck disable=SC2086 # one word per follower
+  wait $nr_pids
+  kill "$nr_watch" 2>/dev/null
+  exit 0
+}
+nr_logs_end() {
+  [ -n "$nr_any" ] || exit "$1"
+  [ -z "$nr_pids" ] || nr_logs_wait
+  exit "$nr_rc"
+}`,
+    /** src/nas-shell/detached.sh */
+    detached: `nr_phase_prepare() {
+  nr_dir=$1
+  mkdir -p "$nr_dir"
+  exec 7>>"$nr_dir/follow"; flock 7
+  exec 8>>"$nr_dir/busy"; flock 8
+  rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
+}
+nr_phase_write() { ( umask 077; cat > "$nr_dir/phase.sh" ); }
+nr_phase_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
+nr_phase_follow() {
+  NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
+  nr_pid=$!
+  exec 8>&-
+  trap : CHLD
+  nr_off=0; nr_idle=0; nr_polls=0
+  while :; do
+    nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
+    nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
+    if [ "$nr_size" -gt "$nr_off" ]; then
+      tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
+    fi
+    [ "$nr_done" = 1 ] && break
+    if ! kill -0 "$nr_pid" 2>/dev/null; then
+      nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }
+    fi
+    nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_phase_nap 0.05; else nr_phase_nap 0.3; fi
+  done
+  exit "$(cat "$nr_dir/phase.rc")"
+}`,
+    /** src/nas-shell/health.sh */
+    health: `nr_now() { date +%s; }
+nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
+nr_http_ok() {
+  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
+  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
+}
+nr_wait_container() {
+  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
+  # shellcheck disable=SC2046 # the state's three words become the positional parameters
+  set -- $(nr_state "$nr_c"); nr_r0=$3
+  while :; do
+    # shellcheck disable=SC2046
+    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
+    case $1 in
+      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
+      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
+    esac
+    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
+    if [ "$1" = running ]; then
+      case $2 in
+        healthy) return 0 ;;
+        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
+        none)
+          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
+          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
+      esac
+    fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}
+nr_wait_stack() {
+  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
+  while :; do
+    nr_ok=0; nr_n=0; nr_bad=''
+    for nr_c in "$@"; do
+      nr_n=$((nr_n + 1))
+      nr_s=$(nr_state "$nr_c")
+      case $nr_s in
+        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
+        *) nr_bad="$nr_bad $nr_c" ;;
+      esac
+    done
+    nr_el=$(( $(nr_now) - nr_t0 ))
+    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
+    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
+    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
+    nr_sleep 0.25
+  done
+}`,
+    /** src/nas-shell/history.sh */
+    history: `nr_history_mend() {
+  mkdir -p "$1"
+  if [ -s "$1/history.jsonl" ] && [ -n "$(tail -c 1 "$1/history.jsonl")" ]; then printf '\\n' >> "$1/history.jsonl"; fi
+}
+nr_history_append() { nr_history_mend "$1"; printf '%s\\n' "$2" >> "$1/history.jsonl"; }
+nr_history_append_ended() {
+  nr_history_mend "$1"
+  printf '%s,"ended":"%s"%s}\\n' "$2" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$3" >> "$1/history.jsonl"
+}
+nr_history_begin() {
+  mkdir -p "$1"
+  printf '%s\\n' "$2" > "$1/current.json.tmp" && mv -f "$1/current.json.tmp" "$1/current.json"
+}
+nr_history_done() { rm -f "$1/current.json"; }
+nr_history_read() {
+  nr_value history_b64 "$(tail -n "$2" "$1/history.jsonl" 2>/dev/null | base64 | tr -d '\\n')"
+  nr_value current_b64 "$(base64 < "$1/current.json" 2>/dev/null | tr -d '\\n')"
+  nr_value unreported_b64 "$(tail -n 50 "$1/unreported" 2>/dev/null | base64 | tr -d '\\n')"
+}
+nr_unreported_add() { ( flock -w 10 6; printf '%s\\n' "$2" >&6 ) 6>>"$1/unreported"; }
+nr_unreported_remove() {
+  nr_f=$1/unreported; shift
+  [ -s "$nr_f" ] || return 0
+  nr_n=$#
+  while [ "$nr_n" -gt 0 ]; do set -- "$@" -e "$1"; shift; nr_n=$((nr_n - 1)); done
+  # shellcheck disable=SC2094 # descriptor 6 only holds the lock: the list is read whole before it is rewritten
+  ( flock -w 10 6
+    grep -v -F -x "$@" "$nr_f" > "$nr_f.tmp"
+    cat "$nr_f.tmp" > "$nr_f"; rm -f "$nr_f.tmp" ) 6>>"$nr_f"
+}`,
+    /** src/nas-shell/lock.sh */
+    lock: `nr_lock_holder() { head -c 2000 "$nr_dir/holder" 2>/dev/null | tr '\\n' ' '; }
+nr_lock_take() {
+  for nr_t in flock timeout setsid; do
+    command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; exit "$NR_EXIT_TOOL_MISSING"; }
+  done
+  nr_dir=$1; nr_left=$2
+  [ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; exit "$NR_EXIT_NO_REPO"; }
+  mkdir -p "$nr_dir" || exit "$NR_EXIT_NO_STATE_DIR"
+  exec 9>>"$nr_dir/lock" || exit "$NR_EXIT_NO_STATE_DIR"
+  while ! flock -n 9; do
+    if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_lock_holder)"; exit "$NR_EXIT_LOCK_TIMEOUT"; fi
+    printf '%s held %s\\n' "$NR_M" "$(nr_lock_holder)"
+    nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
+    flock -w "$nr_step" 9 && break
+    nr_left=$((nr_left - nr_step))
+  done
+  exec 8>>"$nr_dir/busy"
+  if ! flock -n 8; then
+    printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
+    flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; exit "$NR_EXIT_LOCK_TIMEOUT"; }
+  fi
+  exec 8>&-
+  printf '%s\\n' "$3" > "$nr_dir/holder"
+  printf '%s locked\\n' "$NR_M"
+}
+nr_lock_heartbeats() { while nr_beat=$(timeout "$1" head -n 1) && [ -n "$nr_beat" ]; do :; done; }
+nr_lock_let_go() { : > "$nr_dir/holder"; }
+nr_lock_then_start() {
+  nr_gone=
+  trap 'nr_gone=1' USR1
+  exec 3<&0
+}
+nr_lock_then_wait() {
+  nr_state=$1
+  ( nr_lock_heartbeats "$2"; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
+  nr_watch=$!
+  exec 3<&-
+  wait "$nr_state"; nr_rc=$?
+  kill -TERM -"$nr_state" 2>/dev/null
+  if [ -n "$nr_gone" ]; then nr_lock_let_go; exit 0; fi
+  printf '%s state %s\\n' "$NR_M" "$nr_rc"
+  wait "$nr_watch"
+}`,
+    /** src/nas-shell/monitoring.sh */
+    monitoring: `nr_stack_restart() {
+  nr_say group "compose down --remove-orphans, up -d ($1)"
+  nr_stack_down 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; exit "$NR_EXIT_COMPOSE_DOWN_FAILED"; }
+  nr_stack_up 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; exit "$NR_EXIT_COMPOSE_UP_FAILED"; }
+  nr_say endgroup
+  nr_say ok 'Stack started'
+}
+nr_stack_health() {
+  nr_stack_t=$1; shift
+  nr_wait_stack "$nr_stack_t" "$@" && return 0
+  for nr_sc in "$@"; do
+    case "$(nr_state "$nr_sc")" in
+      'running healthy '*|'running none '*) ;;
+      *) nr_say group "Last 50 log lines of $nr_sc"; nr_docker logs --tail 50 "$nr_sc" 2>&1; nr_say endgroup ;;
+    esac
+  done
+  exit "$NR_EXIT_STACK_UNHEALTHY"
+}`,
+    /** src/nas-shell/prelude.sh */
+    prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
+nr_value() {
+  if [ "\${#2}" -gt 3000 ] && command -v fold >/dev/null 2>&1; then
+    case $2 in
+      *[!\\ -~]*) ;;
+      *) printf '%s value %s \\n' "$NR_M" "$1"
+        printf '%s\\n' "$2" | fold -b -w 3000 | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
+        return ;;
+    esac
+  fi
+  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+}
+nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`,
+    /** src/nas-shell/release-tag.sh */
+    releaseTag: `nr_tag_release() {
+  nr_has=$(nr_git -C "$1" rev-parse --verify --quiet "refs/tags/$2^{commit}" || true)
+  if [ "$nr_has" = "$3" ]; then nr_say ok "Tag $2 already exists on this commit (a re-run): reusing it"
+  elif [ -n "$nr_has" ]; then nr_say fail "Tag $2 exists on another commit ($nr_has)"; exit "$NR_EXIT_TAG_ON_ANOTHER_COMMIT"
+  elif nr_tag_create; then nr_say ok "Created tag $2"
+  else exit "$NR_EXIT_TAG_NOT_CREATED"
+  fi
+}
+nr_tag_push() {
+  if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
+  else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
+}`,
+    /** src/nas-shell/verify.sh */
+    verify: `nr_verify_lock() {
+  if [ -f "$1/lock" ]; then
+    exec 9>>"$1/lock"
+    flock -n 9 || nr_value lock_held "$(head -c 2000 "$1/holder" 2>/dev/null | tr '\\n' ' ')"
+    exec 9>&-
+  fi
+}`,
+};
+
+;// CONCATENATED MODULE: ./src/nas-shell/link.ts
+
+/** A library's text, as it travels. */
+function library(name) {
+    return LIBRARIES[name];
+}
+const NAMES = Object.keys(LIBRARIES);
+/** A call of the function: the name as a word, not a variable (`$name`, `${name}`, `name=`) nor part of a name. */
+const callOf = (fn) => new RegExp(`(?<![\\w$])(?<!\\$\\{)${fn}(?![\\w=])`);
+/** The functions each library defines (`name() {` at the start of a line), as call patterns. */
+const CALLS = new Map(NAMES.map((name) => [name, [...LIBRARIES[name].matchAll(/^([a-z_][a-z0-9_]*)\(\)/gm)].map(([, fn]) => callOf(fn))]));
+/**
+ * A text without the bodies of our own quoted here-documents (`<<'NR_…'`): each is a program of
+ * its own (a detached phase, the first questions under the lock), linked on its own.
+ */
+function withoutHereDocs(text) {
+    return text.replace(/<<'(NR_\w+)'[^\n]*\n[\s\S]*?\n\1(?=\n|$)/g, "<<'$1'");
+}
+/**
+ * The libraries a program calls, and those they call in turn, in a fixed order: all but the
+ * prelude (every program has it) and any whose text the program holds already.
+ */
+function librariesFor(text) {
+    const own = withoutHereDocs(text);
+    const needed = new Set();
+    for (let scan = own; scan;) {
+        const found = NAMES.filter((name) => name !== 'prelude' && !needed.has(name) && CALLS.get(name)?.some((call) => call.test(scan)));
+        found.forEach((name) => needed.add(name));
+        scan = found.map((name) => LIBRARIES[name]).join('\n');
+    }
+    return NAMES.filter((name) => needed.has(name) && !own.includes(LIBRARIES[name])).map(library);
+}
+
 ;// CONCATENATED MODULE: ./src/remote/program.ts
 
-/** Every declared exit code by shell name: each program starts with all of them (see programText). */
+
+/** Every declared exit code by shell name: each program starts with those it uses (see linked). */
 const DECLARED = new Map();
 /**
  * A program's exit codes, declared once as a TypeScript enum and handed to the
@@ -58469,9 +58836,16 @@ class ExitCodes {
         return shell_sh `exit ${this.code(value)}`;
     }
 }
-/** The shell definitions of every declared exit code. */
-function exitCodeDefinitions() {
-    return new shell_Shell([...DECLARED].map(([name, value]) => `${name}=${value}`).join('; ') || ':');
+/**
+ * The shell definitions of the declared exit codes: those `text` names (a program's, its libraries
+ * included), or every one without a text. Empty when the text names none.
+ */
+function exitCodeDefinitions(text) {
+    const used = text === undefined ? undefined : new Set(text.match(/\bNR_EXIT_[A-Z0-9_]+/g));
+    return new shell_Shell([...DECLARED]
+        .filter(([name]) => !used || used.has(name))
+        .map(([name, value]) => `${name}=${value}`)
+        .join('; ') || (used ? '' : ':'));
 }
 function exitCodes(codes) {
     return new ExitCodes(codes);
@@ -58508,29 +58882,26 @@ class program_Steps {
  */
 const VALUE_CHUNK = 3000;
 /**
- * Shell functions every program may use. `nr_say KIND TEXT` prints a progress
- * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`,
- * `value NAME VALUE`; each of its lines is written whole, whatever else runs in the
- * background). `$NR_M` is a per-run nonce, so remote output cannot forge one.
+ * Shell functions every program may use (src/nas-shell/prelude.sh). `nr_say KIND TEXT` prints a progress
+ * marker that the runner turns into a log line (`ok`, `warn`, `info`, `fail`, `value NAME VALUE`; each
+ * of its lines is written whole, whatever else runs in the background). `$NR_M` is a per-run nonce, so
+ * remote output cannot forge one. Its lines are cut at VALUE_CHUNK (a test holds the two together).
  */
-const PRELUDE = new shell_Shell(`nr_say() { nr_k=$1; shift; printf '%s %s %.${VALUE_CHUNK}s\\n' "$NR_M" "$nr_k" "$*"; }
-nr_value() {
-  # a long value goes in lines under PIPE_BUF; only plain ASCII (base64, lists) is cut, as a cut character would not
-  # survive, and a NAS without fold sends it on one line
-  if [ "\${#2}" -gt ${VALUE_CHUNK} ] && command -v fold >/dev/null 2>&1; then
-    case $2 in
-      *[!\\ -~]*) ;;
-      *) printf '%s value %s \\n' "$NR_M" "$1"
-        printf '%s\\n' "$2" | fold -b -w ${VALUE_CHUNK} | while IFS= read -r nr_chunk; do printf '%s value+ %s %s\\n' "$NR_M" "$1" "$nr_chunk"; done
-        return ;;
-    esac
-  fi
-  printf '%s value %s %s\\n' "$NR_M" "$1" "$2"
+const PRELUDE = new shell_Shell(library('prelude'));
+/**
+ * A script with what it uses, defined before it: the exit codes it names, the prelude (unless
+ * `prelude` is false) and the libraries it calls (see nas-shell/link.ts).
+ */
+function linked(script, opts = {}) {
+    const prelude = opts.prelude ?? true;
+    const libraries = librariesFor(prelude ? `${PRELUDE.text}\n${script.text}` : script.text).map((t) => new shell_Shell(t));
+    const own = [...(prelude ? [PRELUDE] : []), ...libraries];
+    const codes = exitCodeDefinitions(withoutHereDocs([...own, script].map((s) => s.text).join('\n')));
+    return shell_lines(codes.text ? codes : undefined, ...own, script);
 }
-nr_sleep() { sleep "$1" 2>/dev/null || sleep 1; }`);
 /** The text sent to `sh -s`: a brace group, so the whole program is parsed before any of it runs. */
 function programText(opts) {
-    return (shell_lines(new shell_Shell('{'), shell_sh `PATH=${opts.path}:"$PATH"; export PATH`, shell_sh `NR_M=${opts.marker}`, new shell_Shell('LC_ALL=C; export LC_ALL'), exitCodeDefinitions(), PRELUDE, opts.script, new shell_Shell('}')).text + '\n');
+    return (shell_lines(new shell_Shell('{'), shell_sh `PATH=${opts.path}:"$PATH"; export PATH`, shell_sh `NR_M=${opts.marker}`, new shell_Shell('LC_ALL=C; export LC_ALL'), linked(opts.script), new shell_Shell('}')).text + '\n');
 }
 
 ;// CONCATENATED MODULE: ./src/programs/backups.ts
@@ -58990,14 +59361,20 @@ nr_rs_dir=${folder}
 nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
 ${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-${backups_backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${backups_backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image, ...(p.project ? { found: { project: p.project, containers: {} } } : {}) }, safety, 'safety')}
+${appsFunction(p)}
 # the containers that use the data stop (their sessions and locks end with them); the database services keep running
 nr_rs_stop() {
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+  nr_bk_proj=${p.project ? sh `${p.project}` : sh `$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+  nr_rs_apps_now=$(nr_rs_apps | tr '\\n' ' ')
+  for nr_c in $nr_rs_apps_now; do
+    nr_docker stop "$nr_c" >/dev/null 2>&1 || continue
+    case " $nr_rs_backend " in *" $nr_c "*) ;; *) nr_rs_backend="$nr_rs_backend $nr_c" ;; esac
+    nr_say ok "Stopped $nr_c"
+  done
 ${lines(sh `  :`, ...volumes.map((v) => sh `  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
     nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-    [ "$nr_n" = ${p.container} ] && continue
+    case " $nr_rs_apps_now " in *" $nr_n "*) continue ;; esac
     nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
   done`))}
 }
@@ -59006,8 +59383,8 @@ nr_rs_start_others() {
   nr_rs_stopped=
 }
 nr_rs_start_backend() {
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
-  :
+  for nr_c in $nr_rs_backend; do nr_docker start "$nr_c" >/dev/null && nr_say ok "Started $nr_c again"; done
+  nr_rs_backend=
 }
 nr_rs_undo() {
   nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
@@ -59043,6 +59420,16 @@ ${r.dryRun
   nr_rs_start_others`}
 }`;
 }
+/** Defines `nr_rs_apps`: the application containers of the plan that run now, a name a line (after nr_bk_proj is set). */
+function appsFunction(p) {
+    const apps = p.apps ?? [{ service: '', container: p.container }];
+    return sh `nr_rs_apps() {
+${lines(...apps.map((a) => a.container
+        ? sh `  printf '%s\\n' ${a.container}`
+        : sh `  nr_bk_service ${a.project ? sh `${a.project}` : sh `"$nr_bk_proj"`} ${a.service}`))}
+  :
+}`;
+}
 /**
  * A restore that, when it fails, ends the phase with its code: the backend
  * (the release that ran before) started again first.
@@ -59063,7 +59450,32 @@ function backups_undoRestore() {
 fi`;
 }
 
+;// CONCATENATED MODULE: ./src/remote/state-dir.ts
+/**
+ * project-source: runner. The runner ships each release's files into `<root>/releases/<commit>/`; the work tree
+ * every pipeline uses is the folder `<root>/<name of root>`, which takes a release's files as a checkout takes a
+ * commit's, so compose finds the file and names the project as it does in a git checkout at `<root>`. The lock
+ * and the history live in `<root>/.nas-release`.
+ */
+const runnerRoots = new Map();
+/** The work tree of a release root (and remembers it, so stateDirOf finds the root's state folder). */
+function runnerTree(root) {
+    const tree = `${root}/${root.slice(root.lastIndexOf('/') + 1)}`;
+    runnerRoots.set(tree, root);
+    return tree;
+}
+/** The release root of a work tree runnerTree returned; undefined for a git checkout. */
+function state_dir_runnerRootOf(tree) {
+    return runnerRoots.get(tree);
+}
+/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
+function state_dir_stateDirOf(repoPath) {
+    const root = runnerRoots.get(repoPath);
+    return root ? `${root}/.nas-release` : `${repoPath}/.git/nas-release`;
+}
+
 ;// CONCATENATED MODULE: ./src/programs/env-file.ts
+
 
 
 
@@ -59105,7 +59517,7 @@ function excluded(p) {
  * that was there first is kept for `previous` when that release has none, so
  * a rollback to it gets back what it ran with.
  */
-function env_file_writeEnvFile(r, p, content, tag, previous) {
+function writeEnvFile(r, p, content, tag, previous) {
     if (r.dryRun)
         return env_file_stageEnvFile(r, p, content);
     return sh `${env_file_stageEnvFile(r, p, content)}
@@ -59158,6 +59570,62 @@ function env_file_putBackEnvFile(r, p, tag) {
   ( umask 077; mkdir -p "$(dirname ${file})" && cp ${copy} ${`${file}.nr-tmp`} ) && chmod 600 ${`${file}.nr-tmp`} && mv -f ${`${file}.nr-tmp`} ${file} && nr_say ok ${`Environment file ${p.path} of ${tag} put back`} || nr_say warn ${`Cannot put back ${p.path} of ${tag}`}
   ${excluded(p)}
 fi`;
+}
+/**
+ * The environment file as a step of any release (one service, several, blue-green), written once:
+ * `before` runs before compose creates a container (compose reads the file only then), `undo` before
+ * what ran comes back. `tag` is the release the services go to (its copy is kept, or put back when
+ * there is no content; empty: no one release, the file is left as it is); `previous` names the file
+ * there before, kept under it when it has no copy, and put back by `undo`.
+ */
+function env_file_envFileStep(r, e, o) {
+    const undo = env_file_putBackEnvFile(r, e.plan, o.previous);
+    if (e.content && !r.dryRun)
+        return {
+            before: lines(env_file_stageEnvFile(r, e.plan, e.content), unlikeKept(e.plan, o.tag), env_file_installEnvFile(r, e.plan, e.content, o, BACKUP_EXIT.exit(BackupExit.EnvFileFailed))),
+            undo,
+        };
+    if (e.content)
+        return { before: writeEnvFile(r, e.plan, e.content, o.tag, o.previous), undo };
+    if (!o.tag)
+        return {
+            before: sh `nr_say info ${`${e.plan.path} is left as it is (the services go to no one release)`}`,
+            undo: sh `:`,
+        };
+    return { before: lines(keepPrevious(r, e.plan, o.previous), env_file_putBackEnvFile(r, e.plan, o.tag)), undo };
+}
+/**
+ * Sets nr_env_changed when the staged content differs from the copy kept for `tag`: a container that
+ * already runs `tag` (a warm colour) started with that copy, and must start again to read the new one.
+ */
+function unlikeKept(p, tag) {
+    const kept = keptCopy(p, tag);
+    return sh `nr_env_changed=; { [ -f ${kept} ] && [ "$(cat ${stagedFile(p)})" = "$(cat ${kept})" ]; } || nr_env_changed=1`;
+}
+/** The file there now, kept for `previous` when that release has no copy: the undo of a put-back can bring it back. */
+function keepPrevious(r, p, previous) {
+    const file = `${p.repo}/${p.path}`;
+    if (r.dryRun || !previous)
+        return sh `:`;
+    return sh `if [ -f ${file} ] && [ ! -f ${keptCopy(p, previous)} ]; then ( umask 077; mkdir -p ${`${p.stateDir}/env`} && cp ${file} ${keptCopy(p, previous)} ); fi`;
+}
+/**
+ * The key of the file there before an operation of several services: the release they all ran, else
+ * one of this operation's own (`before-<tag>`), so its undo brings back exactly that file.
+ */
+function envPreviousKey(running, tag) {
+    const all = [...new Set(running)];
+    return all.length === 1 && all[0] ? all[0] : `before-${tag || 'none'}`;
+}
+/**
+ * The environment file step of an operation, from the inputs: env-file-content written (recorded by its
+ * sha256); with `putBack` (a rollback), without content too: the target's kept copy comes back.
+ */
+function envFileOf(e, repo, o = {}) {
+    if (!e.path || (!e.content && !o.putBack))
+        return {};
+    const plan = { repo, path: e.path, stateDir: stateDirOf(repo) };
+    return { envFile: { plan, content: e.content, ...(e.content ? { sha256: envSha256(e.content) } : {}) } };
 }
 
 ;// CONCATENATED MODULE: ./src/report/progress.ts
@@ -59468,35 +59936,24 @@ const UNREPORTED_FILE = 'unreported';
 function reportKey(record) {
     return `${record.id} ${record.action} ${record.started}`;
 }
+// The shell of these lives in src/nas-shell/history.sh; each sets nr_dir, which the code around them may use.
 /** Adds an operation to the unreported list (under a lock on the file: a lock-free run may be taking keys out). */
 function markUnreported(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}
-( flock -w 10 6; printf '%s\\n' ${reportKey(record)} >&6 ) 6>>"$nr_dir/${UNREPORTED_FILE}"`;
+    return shell_sh `nr_dir=${stateDir}; nr_unreported_add "$nr_dir" ${reportKey(record)}`;
 }
 /** Takes operations out of the unreported list once they are reported (rewritten in place, so the lock holds). */
 function clearUnreported(stateDir, keys) {
     if (!keys.length)
         return shell_sh `:`;
-    const patterns = keys.flatMap((k) => ['-e', k]);
-    return shell_sh `nr_dir=${stateDir}
-if [ -s "$nr_dir/${UNREPORTED_FILE}" ]; then
-  ( flock -w 10 6
-    grep -v -F -x ${patterns} "$nr_dir/${UNREPORTED_FILE}" > "$nr_dir/${UNREPORTED_FILE}.tmp"
-    cat "$nr_dir/${UNREPORTED_FILE}.tmp" > "$nr_dir/${UNREPORTED_FILE}"; rm -f "$nr_dir/${UNREPORTED_FILE}.tmp" ) 6>>"$nr_dir/${UNREPORTED_FILE}"
-fi`;
+    return shell_sh `nr_dir=${stateDir}; nr_unreported_remove "$nr_dir" ${keys}`;
 }
 /** Reads the last lines of the history and any operation left in progress. */
 function readHistory(stateDir, lastLines = 500) {
-    return shell_sh `nr_dir=${stateDir}
-nr_value history_b64 "$(tail -n ${lastLines} "$nr_dir/${HISTORY_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value current_b64 "$(cat "$nr_dir/${CURRENT_FILE}" 2>/dev/null | base64 | tr -d '\\n')"
-nr_value unreported_b64 "$(tail -n 50 "$nr_dir/${UNREPORTED_FILE}" 2>/dev/null | base64 | tr -d '\\n')"`;
+    return shell_sh `nr_dir=${stateDir}; nr_history_read "$nr_dir" ${lastLines}`;
 }
 /** Records the operation now starting (replacing any left behind, which the caller has filed). */
 function beginOperation(stateDir, record, interrupted) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${interrupted ? appendLine(interrupted) : shell_sh `:`}
-printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -f "$nr_dir/${CURRENT_FILE}.tmp" "$nr_dir/${CURRENT_FILE}"`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, interrupted && appendLine(interrupted), shell_sh `nr_history_begin "$nr_dir" ${JSON.stringify(record)}`);
 }
 /**
  * Appends the finished operation and clears the in-progress record. A record
@@ -59504,25 +59961,18 @@ printf '%s\\n' ${JSON.stringify(record)} > "$nr_dir/${CURRENT_FILE}.tmp" && mv -
  * it is on disk the moment the release is done, whatever happens to the runner.
  */
 function endOperation(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}
-rm -f "$nr_dir/${CURRENT_FILE}"`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, appendLine(record), shell_sh `nr_history_done "$nr_dir"`);
 }
 /** Appends a record (an interrupted operation filed by the next one). */
 function appendRecord(stateDir, record) {
-    return shell_sh `nr_dir=${stateDir}; mkdir -p "$nr_dir"
-${appendLine(record)}`;
+    return shell_lines(shell_sh `nr_dir=${stateDir}`, appendLine(record));
 }
+/** Appends `record` to the history in "$nr_dir"; without `ended`, it ends by the NAS's clock, with RECORD_MORE. */
 function appendLine(record) {
-    // One short line in one write with O_APPEND: a crash leaves it whole or absent;
-    // the reader skips anything that does not parse all the same.
-    // A torn last line (no newline) gets one first, so the new record stays whole.
     const json = JSON.stringify(record);
-    const line = record.ended
-        ? shell_sh `printf '%s\\n' ${json}`
-        : shell_sh `printf '%s,"ended":"%s"%s}\\n' ${json.slice(0, -1)} "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$${new shell_Shell(history_RECORD_MORE)}"`;
-    return shell_sh `if [ -s "$nr_dir/${HISTORY_FILE}" ] && [ -n "$(tail -c 1 "$nr_dir/${HISTORY_FILE}")" ]; then printf '\\n' >> "$nr_dir/${HISTORY_FILE}"; fi
-${line} >> "$nr_dir/${HISTORY_FILE}"`;
+    return record.ended
+        ? shell_sh `nr_history_append "$nr_dir" ${json}`
+        : shell_sh `nr_history_append_ended "$nr_dir" ${json.slice(0, -1)} "$${new shell_Shell(history_RECORD_MORE)}"`;
 }
 function decode(b64) {
     return b64 ? Buffer.from(b64, 'base64').toString('utf8') : '';
@@ -59672,7 +60122,14 @@ function missingTool(tool, remotePath) {
 /** Turns the probe's values into the tools to use, or a one-line explanation of what is missing. */
 function parseTools(values, opts) {
     const path = (t) => values.get(`path_${t}`) ?? '';
-    for (const tool of ['git', 'docker', 'flock', 'setsid', 'timeout']) {
+    // project-source: runner ships the files: the NAS needs no git then
+    for (const tool of [
+        ...(opts.git === false ? [] : ['git']),
+        'docker',
+        'flock',
+        'setsid',
+        'timeout',
+    ]) {
         if (!path(tool))
             throw new Error(missingTool(tool, opts.remotePath));
     }
@@ -59712,16 +60169,12 @@ function parseTools(values, opts) {
             `System:  ${values.get('uname') ?? '?'}`,
             `docker:  ${path('docker')} (engine ${dockerVersion})${opts.sudo ? ' through sudo -n' : ''}`,
             `compose: ${compose.join(' ')} (${composeVersion})`,
-            `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
+            opts.git === false
+                ? 'git:     not used (project-source: runner)'
+                : `git:     ${path('git')} (${(values.get('git_version') ?? '').replace(/^git version /, '')})`,
             `http:    ${path('curl') || path('wget') || 'none (health-url and verify need curl or wget)'}`,
         ],
     };
-}
-
-;// CONCATENATED MODULE: ./src/remote/state-dir.ts
-/** Where the lock, the history and the detached phase's log live: inside `.git/`, outside the work tree. */
-function state_dir_stateDirOf(repoPath) {
-    return `${repoPath}/.git/nas-release`;
 }
 
 ;// CONCATENATED MODULE: ./src/ssh/exec.ts
@@ -61528,7 +61981,8 @@ const LockExit = {
     /** timeout(1)'s code: the first questions ran past STATE_PROGRAM_LIMIT on the NAS. */
     StateTimedOut: 124,
 };
-const EXIT = exitCodes(LockExit);
+// Declared for the shell: src/nas-shell/lock.sh exits with them by name.
+exitCodes(LockExit);
 /** Seconds without a heartbeat after which the NAS lets go of a lock whose runner vanished. */
 const LOCK_HEARTBEAT_GRACE = 45;
 /** How often the runner sends one. */
@@ -61557,33 +62011,12 @@ const STATE_PROGRAM_LIMIT = 110;
  * keep it.
  */
 function lockHolder(opts) {
-    const heartbeats = shell_sh `while nr_beat=$(timeout ${LOCK_HEARTBEAT_GRACE} head -n 1) && [ -n "$nr_beat" ]; do :; done`;
-    return shell_sh `NR_M=${opts.marker}
-PATH=${opts.path}:"$PATH"; export PATH
-${exitCodeDefinitions()}
-for nr_t in flock timeout setsid; do command -v "$nr_t" >/dev/null 2>&1 || { printf '%s missing %s\\n' "$NR_M" "$nr_t"; ${EXIT.exit(LockExit.ToolMissing)}; }; done
-nr_dir=${opts.stateDir}; nr_left=${opts.timeout}
-[ -d "\${nr_dir%/*}" ] || { printf '%s norepo\\n' "$NR_M"; ${EXIT.exit(LockExit.NoRepo)}; }
-mkdir -p "$nr_dir" || ${EXIT.exit(LockExit.NoStateDir)}
-exec 9>>"$nr_dir/lock" || ${EXIT.exit(LockExit.NoStateDir)}
-nr_holder() { cat "$nr_dir/holder" 2>/dev/null | head -c 2000 | tr '\\n' ' '; }
-while ! flock -n 9; do
-  if [ "$nr_left" -le 0 ]; then printf '%s timeout %s\\n' "$NR_M" "$(nr_holder)"; ${EXIT.exit(LockExit.LockTimeout)}; fi
-  printf '%s held %s\\n' "$NR_M" "$(nr_holder)"
-  nr_step=10; [ "$nr_left" -lt 10 ] && nr_step=$nr_left
-  flock -w "$nr_step" 9 && break
-  nr_left=$((nr_left - nr_step))
-done
-exec 8>>"$nr_dir/busy"
-if ! flock -n 8; then
-  printf '%s phase %s\\n' "$NR_M" "waiting for a release phase left running by an interrupted run"
-  flock -w "$((nr_left > 0 ? nr_left : 1))" 8 || { printf '%s timeout %s\\n' "$NR_M" "a detached release phase still running"; ${EXIT.exit(LockExit.LockTimeout)}; }
-fi
-exec 8>&-
-printf '%s\\n' ${opts.holder} > "$nr_dir/holder"
-printf '%s locked\\n' "$NR_M"
-${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT, heartbeats) : heartbeats}
-: > "$nr_dir/holder"`;
+    const main = shell_lines(shell_sh `nr_lock_take ${opts.stateDir} ${opts.timeout} ${opts.holder}`, opts.then
+        ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PROGRAM_LIMIT)
+        : shell_sh `nr_lock_heartbeats ${LOCK_HEARTBEAT_GRACE}`, shell_sh `nr_lock_let_go`);
+    // The holder prints its few markers itself: it needs neither the prelude nor a tool function.
+    return shell_lines(shell_sh `NR_M=${opts.marker}
+PATH=${opts.path}:"$PATH"; export PATH`, linked(main, { prelude: false }));
 }
 /**
  * Runs the first questions (a whole program, handed to `sh -s` as a quoted
@@ -61592,28 +62025,17 @@ ${opts.then ? thenUnderLock(opts.then, opts.marker, opts.thenTimeout ?? STATE_PR
  * start. When that loop ends before the questions do (the runner is gone), it
  * signals the holder, which ends the questions' process group and exits,
  * dropping the lock. Otherwise the holder reports `state <code>` and keeps the
- * lock as long as the heartbeats come.
+ * lock as long as the heartbeats come (src/nas-shell/lock.sh).
  */
-function thenUnderLock(then, marker, limit, heartbeats) {
-    const end = `NR_STATE_END_${marker.replace(/\W/g, '')}`;
-    if (then.text.split('\n').includes(end))
+function thenUnderLock(then, marker, limit) {
+    const end = new shell_Shell(`NR_STATE_END_${marker.replace(/\W/g, '')}`);
+    if (then.text.split('\n').includes(end.text))
         throw new Error('the first program contains its own end line');
-    return shell_sh `nr_gone=
-trap 'nr_gone=1' USR1
-exec 3<&0
-setsid timeout ${limit} sh -s 3<&- 9>&- <<'${new shell_Shell(end)}' &
+    return shell_sh `nr_lock_then_start
+setsid timeout ${limit} sh -s 3<&- 9>&- <<'${end}' &
 ${then}
-${new shell_Shell(end)}
-nr_state=$!
-( ${heartbeats}; kill -USR1 $$ 2>/dev/null ) <&3 3<&- 9>&- &
-nr_watch=$!
-exec 3<&-
-wait "$nr_state"; nr_rc=$?
-# what the questions left behind (or all of them, when the runner is gone) goes with their group
-kill -TERM -"$nr_state" 2>/dev/null
-if [ -n "$nr_gone" ]; then : > "$nr_dir/holder"; exit 0; fi
-printf '%s state %s\\n' "$NR_M" "$nr_rc"
-wait "$nr_watch"`;
+${end}
+nr_lock_then_wait "$!" ${LOCK_HEARTBEAT_GRACE}`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/history-recorder.ts
@@ -61764,6 +62186,7 @@ exit "$nr_rc"`;
 
 
 
+
 /**
  * The runner's side of the release lock (see remote/lock.ts): one channel
  * whose NAS process holds `flock` while the channel lives and heartbeats
@@ -61891,6 +62314,9 @@ class LockLostError extends Error {
     }
 }
 function noCheckout(repoPath) {
+    const root = state_dir_runnerRootOf(repoPath);
+    if (root)
+        return `repo-path ${root} does not exist on the NAS. Create that folder first (project-source: runner ships the releases into it). Nothing was changed.`;
     return `repo-path ${repoPath} is not a git checkout on the NAS (no .git folder there). Clone the application there first. Nothing was changed.`;
 }
 function describeHolder(json) {
@@ -61925,42 +62351,18 @@ function describeHolder(json) {
  * has no argument limit.
  */
 function detached(stateDir, phase) {
-    const end = `NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
-    const body = shell_lines(new shell_Shell('('), PRELUDE, phase, new shell_Shell(')'), shell_sh `nr_rc=$?
+    const end = new shell_Shell(`NR_PHASE_END_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`);
+    // The phase file is a program of its own: it gets what it uses (exit codes, prelude, libraries) itself.
+    const body = shell_lines(linked(shell_lines(new shell_Shell('('), phase, new shell_Shell(')'))), shell_sh `nr_rc=$?
 rm -f "$1/phase.sh"
 echo "$nr_rc" > "$1/phase.rc"`);
-    if (body.text.split('\n').includes(end))
+    if (body.text.split('\n').includes(end.text))
         throw new Error('the phase contains its own end line');
-    return shell_sh `nr_dir=${stateDir}
-mkdir -p "$nr_dir"
-# one follower at a time reads the phase files (an older one may still be reading its status), and one phase runs
-exec 7>>"$nr_dir/follow"; flock 7
-exec 8>>"$nr_dir/busy"; flock 8
-rm -f "$nr_dir/phase.rc"; : > "$nr_dir/phase.log"
-( umask 077; cat > "$nr_dir/phase.sh" ) <<'${new shell_Shell(end)}'
+    return shell_sh `nr_phase_prepare ${stateDir}
+nr_phase_write <<'${end}'
 ${body}
-${new shell_Shell(end)}
-NR_M="$NR_M" PATH="$PATH" setsid sh "$nr_dir/phase.sh" "$nr_dir" </dev/null >>"$nr_dir/phase.log" 2>&1 7>&- &
-nr_pid=$!
-# the phase holds the busy lock from here on, whatever happens to this channel
-exec 8>&-
-# the phase is this shell's child: its end (SIGCHLD) cuts the nap before the next poll short, so its status
-# goes back at once rather than up to a poll later (dash and BusyBox ash end a wait on a trapped signal; bash naps on)
-trap : CHLD
-nr_nap() { nr_sleep "$1" & nr_nap_pid=$!; wait "$nr_nap_pid"; kill "$nr_nap_pid" 2>/dev/null; }
-nr_off=0; nr_idle=0; nr_polls=0
-while :; do
-  nr_done=0; [ -s "$nr_dir/phase.rc" ] && nr_done=1
-  nr_size=$(wc -c < "$nr_dir/phase.log"); nr_size=$((nr_size))
-  if [ "$nr_size" -gt "$nr_off" ]; then
-    tail -c +"$((nr_off + 1))" "$nr_dir/phase.log" | head -c "$((nr_size - nr_off))"; nr_off=$nr_size
-  fi
-  [ "$nr_done" = 1 ] && break
-  if ! kill -0 "$nr_pid" 2>/dev/null; then nr_idle=$((nr_idle + 1)); [ "$nr_idle" -gt 25 ] && { echo "the detached phase ended without a status" >&2; exit 1; }; fi
-  # poll often while a phase is young (most end within seconds: the runner waits for that), then less
-  nr_polls=$((nr_polls + 1)); if [ "$nr_polls" -lt 200 ]; then nr_nap 0.05; else nr_nap 0.3; fi
-done
-exit "$(cat "$nr_dir/phase.rc")"`;
+${end}
+nr_phase_follow`;
 }
 
 ;// CONCATENATED MODULE: ./src/nas/program-runner.ts
@@ -62007,7 +62409,7 @@ class MarkerRelay {
  * Runs programs on the NAS through the executor: in the foreground, or as a
  * detached phase (see remote/detached.ts) whose log the channel follows.
  * Programs see the tools the probe found as `nr_docker`, `nr_compose`, `nr_git`,
- * and the exit codes as `NR_EXIT_…` (a detached phase gets its own copy).
+ * and the exit codes they use as `NR_EXIT_…` (a detached phase gets its own copy).
  */
 class ProgramRunner {
     exec;
@@ -62035,7 +62437,7 @@ class ProgramRunner {
         return decoded(program, await this.send(program, shell_lines(toolFunctions(tools), program.script)));
     }
     async detached(program, tools, script) {
-        return decoded(program, await this.send(program, detached(this.stateDir, shell_lines(exitCodeDefinitions(), toolFunctions(tools), script))));
+        return decoded(program, await this.send(program, detached(this.stateDir, shell_lines(toolFunctions(tools), script))));
     }
     /** A foreground program fed `input` on its standard input (see Executor.runWithInput). */
     async streamed(program, tools, input) {
@@ -62086,6 +62488,8 @@ class SshNas {
     outcome;
     /** Earlier operations whose outcome no runner has reported: the NAS finished them, or they were interrupted. */
     unreported = [];
+    /** Runs once, under the lock, right after the first state is read (project-source: runner ships the files). */
+    afterFirstRead;
     constructor(conn, kind, progress) {
         this.conn = conn;
         this.kind = kind;
@@ -62129,7 +62533,9 @@ class SshNas {
         const { lock, session, runner } = await this.connect();
         const state = {
             title: 'Reading the NAS state',
-            script: shell_lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), shell_sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), shell_sh `wait`),
+            script: shell_lines(probingToolFunctions(conn.sudo), probeTools(conn.sudo), conn.releaseRoot
+                ? shell_sh `[ -d ${conn.releaseRoot} ] && nr_value repo yes`
+                : shell_sh `[ -d ${conn.repoPath}/.git ] && nr_value repo yes`, readHistory(this.stateDir), questions.script(this.render), shell_sh `wait`),
             timeout: 120,
             quiet: true,
         };
@@ -62161,6 +62567,7 @@ class SshNas {
             sudo: conn.sudo,
             compose: conn.composeCommand,
             remotePath: conn.remotePath,
+            git: !conn.releaseRoot,
         });
         if (result.values.get('repo') !== 'yes')
             throw new Error(noCheckout(conn.repoPath));
@@ -62177,6 +62584,10 @@ class SshNas {
         });
         const { records, inProgress } = parseHistoryValues(result.values);
         const answers = questions.decode(result.values);
+        const after = this.afterFirstRead;
+        this.afterFirstRead = undefined;
+        if (after)
+            await after(this);
         this.unreported = unreportedOf(records, parseUnreported(result.values), this.locking);
         if (!inProgress)
             return { facts, history: records, answers };
@@ -62280,6 +62691,681 @@ function unreportedOf(records, keys, locking) {
         out.push(r);
     }
     return out;
+}
+
+;// CONCATENATED MODULE: ./src/programs/releases.ts
+
+
+/**
+ * project-source: runner on the NAS: `<root>/releases/<commit>/` holds the files of each release, shipped whole
+ * before anything changes; the work tree (see runnerTree) takes the files of one of them in the release's phase.
+ */
+function releasesDir(root) {
+    return `${root}/releases`;
+}
+/**
+ * Unpacks the gzip-compressed tar on standard input into a temporary folder beside the releases, renamed to
+ * `releases/<commit>` only once whole: a cut stream or a killed runner never leaves a release folder, and the
+ * work tree is not touched. Temporary folders a killed upload left over an hour ago go first.
+ */
+function receiveRelease(root, commit, paths) {
+    const dir = `${releasesDir(root)}/${commit}`;
+    return {
+        title: 'Receiving the release files',
+        timeout: 3600,
+        script: shell_sh `mkdir -p ${releasesDir(root)} || { nr_say fail ${`Cannot create ${releasesDir(root)}`}; exit 1; }
+find ${releasesDir(root)} -maxdepth 1 -name '.incoming-*' -mmin +60 -exec rm -rf {} + 2>/dev/null
+nr_tmp=${`${releasesDir(root)}/.incoming-${commit}`}-$$
+rm -rf "$nr_tmp" "$nr_tmp.cut" && mkdir "$nr_tmp" || { nr_say fail ${`Cannot create a folder in ${releasesDir(root)}`}; exit 1; }
+nr_bad=
+( gunzip -c || : > "$nr_tmp.cut" ) | tar -xf - -C "$nr_tmp" || nr_bad=1
+[ -e "$nr_tmp.cut" ] && nr_bad=1
+if [ -n "$nr_bad" ]; then rm -rf "$nr_tmp" "$nr_tmp.cut"; nr_say fail 'The files from the runner arrived cut or corrupt: nothing was kept'; exit 1; fi
+printf '%s\n' ${paths} > "$nr_tmp.paths" || { rm -rf "$nr_tmp" "$nr_tmp.paths"; exit 1; }
+if [ -d ${dir} ] && [ -f ${`${dir}.paths`} ] && [ -z "$(grep -vxF -f ${`${dir}.paths`} "$nr_tmp.paths")" ]; then
+  rm -rf "$nr_tmp" "$nr_tmp.paths"; nr_value existed yes
+else
+  # the same commit shipped for another stack's paths: its folder takes both (the files of one commit agree)
+  if [ -d ${dir} ]; then cp -pR ${dir}/. "$nr_tmp"/ && sort -u ${`${dir}.paths`} "$nr_tmp.paths" > "$nr_tmp.both" 2>/dev/null && mv -f "$nr_tmp.both" "$nr_tmp.paths" || nr_bad=1; fi
+  # the paths first: a folder is only ever there with them; a folder replaced moves aside first (under the lock)
+  [ -z "$nr_bad" ] && mv -f "$nr_tmp.paths" ${`${dir}.paths`} && { [ ! -d ${dir} ] || mv ${dir} "$nr_tmp.old"; } && mv "$nr_tmp" ${dir} || { rm -rf "$nr_tmp" "$nr_tmp.paths" "$nr_tmp.both"; [ -d "$nr_tmp.old" ] && mv "$nr_tmp.old" ${dir}; nr_say fail ${`Cannot put the received files in ${dir}`}; exit 1; }
+  rm -rf "$nr_tmp.old"
+fi
+nr_value received yes`,
+        decode: (values) => ({ received: values.get('received') === 'yes', existed: values.get('existed') === 'yes' }),
+    };
+}
+/** The work tree's record in the state folder: `tree` (the last release folder it took), `tree-files` (the files releases gave it). */
+function treeRecord(root, name) {
+    return `${stateDirOf(`${root}/${root.slice(root.lastIndexOf('/') + 1)}`)}/${name}`;
+}
+/**
+ * Shell defining `nr_sync_tree <folder>`, which gives the work tree the files of `releases/<folder>` as `git
+ * checkout` gives a checkout a commit's: each file of the release written; of the files earlier releases gave,
+ * those under the paths this release ships (`releases/<folder>.paths`) that it no longer has removed; every other
+ * file (an environment file, the proxy's upstream file, data, another stack's files) left alone. The work tree is
+ * a real folder, not a link to the release folder: a bind mount is resolved when its container is created, so a
+ * link would keep running containers (the blue-green proxy) on the old folder. And `nr_release_of <tag>`: the
+ * release folder of a release tag (which ends in its commit's 7 hex), in `nr_ro`.
+ */
+function syncFunction(root, tree) {
+    const rel = releasesDir(root);
+    const files = treeRecord(root, 'tree-files');
+    return sh `nr_sync_tree() {
+  [ -d ${rel}/"$1" ] || { nr_say fail "There is no release folder $1 in "${rel}; return 1; }
+  if [ -L ${tree} ] || { [ -e ${tree} ] && [ ! -d ${tree} ]; }; then nr_say fail ${`${tree} is not a folder: move it away (project-source: runner keeps the release's files there)`}; return 1; fi
+  mkdir -p ${tree} ${stateDirOf(tree)} && ( cd ${rel}/"$1" && tar -cf - . ) | ( cd ${tree} && tar -xf - ) || return 1
+  ( cd ${rel}/"$1" && find . ! -type d ) > ${`${files}.add`} || return 1
+  touch ${files} && awk -v paths=${rel}/"$1.paths" -v added=${`${files}.add`} '
+    BEGIN { while ((getline l < paths) > 0) p[++n] = l; while ((getline l < added) > 0) a[l] = 1 }
+    ($0 in a) { next }
+    { mine = 0; for (i = 1; i <= n; i++) if (p[i] == "." || $0 == "./" p[i] || index($0, "./" p[i] "/") == 1) mine = 1
+      print (mine ? "gone " : "kept ") $0 }' ${files} > ${`${files}.plan`} || return 1
+  while IFS= read -r nr_l; do case $nr_l in "gone "*) rm -f ${tree}/"\${nr_l#gone }" ;; esac; done < ${`${files}.plan`}
+  { sed -n 's/^kept //p' ${`${files}.plan`}; cat ${`${files}.add`}; } > ${`${files}.new`} && mv -f ${`${files}.new`} ${files} || return 1
+  rm -f ${`${files}.add`} ${`${files}.plan`}
+  printf '%s\\n' "$1" > ${`${treeRecord(root, 'tree')}.new`} && mv -f ${`${treeRecord(root, 'tree')}.new`} ${treeRecord(root, 'tree')}
+}
+nr_release_of() {
+  nr_ro=
+  for nr_d in ${rel}/"\${1##*-}"*; do [ -d "$nr_d" ] && nr_ro=\${nr_d##*/}; done
+  [ -n "$nr_ro" ]
+}`;
+}
+/**
+ * Gives the work tree `tree` the files of `commit`'s release folder, or ends with `failed`. Undefined for a git
+ * checkout: callers use it wherever the checkout moves.
+ */
+function releases_switchTree(r, tree, commit, failed) {
+    const root = runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would give ${tree} the files of releases/${commit}`}`;
+    return sh `${syncFunction(root, tree)}
+nr_sync_tree ${commit} || { nr_say fail ${`${tree} could not take the files of ${commit.slice(0, 7)}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${commit.slice(0, 7)}`}`;
+}
+/**
+ * Puts back the files of `tag`'s release (a release tag ends in its commit's 7 hex), with a warning when there is
+ * no release folder of it (the files stay as they are): a rollback's target, or, on a failure, the release before.
+ */
+function releases_putBackTree(r, tree, tag) {
+    const root = runnerRootOf(tree);
+    if (!root || !tag)
+        return undefined;
+    if (r.dryRun)
+        return sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`;
+    return sh `${syncFunction(root, tree)}
+if nr_release_of ${tag}; then
+  nr_sync_tree "$nr_ro" && nr_say ok ${`${tree} holds the files of ${tag}`} || nr_say warn ${`${tree} could not take the files of ${tag}`}
+else
+  nr_say warn ${`There is no release folder of ${tag}: the files stay those there are`}
+fi`;
+}
+/**
+ * Gives the work tree the files of `tag`'s release and reports its commit, or ends with `failed` when there is no
+ * release folder of it (a rollback that needs them: the monitoring stack's). Undefined for a git checkout.
+ */
+function releases_takeTreeOf(r, tree, tag, failed) {
+    const root = runnerRootOf(tree);
+    if (!root)
+        return undefined;
+    return sh `${syncFunction(root, tree)}
+nr_release_of ${tag} || { nr_say fail ${`There is no release folder of ${tag} in ${releasesDir(root)}`}; ${failed}; }
+nr_value commit "$nr_ro"
+${r.dryRun
+        ? sh `nr_say info ${`dry-run: would give ${tree} the files of ${tag}`}`
+        : sh `nr_sync_tree "$nr_ro" || { nr_say fail ${`${tree} could not take the files of ${tag}`}; ${failed}; }
+nr_say ok ${`${tree} holds the files of ${tag}`}`}`;
+}
+/**
+ * Removes the release folders of the commits whose image tags went (`removed`), unless a tag in `protect` (the
+ * running and rollback releases, of the backend and of the monitoring stack) or any image tag on the NAS still
+ * names the commit, and never the folder the work tree took last. A folder without images (a release under way)
+ * is never named, so never removed.
+ */
+function pruneReleases(r, tree, removed, protect) {
+    const root = runnerRootOf(tree);
+    const short = (t) => t.slice(t.lastIndexOf('-') + 1);
+    const keep = new Set(protect.map(short));
+    const gone = [...new Set(removed.map(short))].filter((s) => /^[0-9a-f]{7}$/.test(s) && !keep.has(s));
+    if (!root || !gone.length)
+        return undefined;
+    return {
+        title: 'Removing old release folders',
+        timeout: 600,
+        quiet: true,
+        script: sh `nr_cur=$(cat ${treeRecord(root, 'tree')} 2>/dev/null); nr_gone=
+nr_tags=$(nr_docker image ls --format '{{.Tag}}') || { nr_value gone ''; exit 0; }
+for nr_s in ${gone}; do
+  if printf '%s\\n' "$nr_tags" | grep -q -- "-$nr_s\\$"; then continue; fi
+  for nr_d in ${releasesDir(root)}/"$nr_s"*; do
+    [ -d "$nr_d" ] || continue
+    if [ "\${nr_d##*/}" = "$nr_cur" ]; then nr_say info "Release folder \${nr_d##*/} holds the files in use: kept"
+    else ${r.dryRun ? sh `nr_say info "dry-run: would remove release folder \${nr_d##*/}"` : sh `rm -rf "$nr_d" "$nr_d.paths" && nr_gone="$nr_gone \${nr_d##*/}"`}
+    fi
+  done
+done
+nr_value gone "$nr_gone"`,
+        decode: (values) => (values.get('gone') ?? '').split(' ').filter(Boolean),
+    };
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = require("node:child_process");
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = require("node:fs/promises");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = require("node:path");
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./src/runner/tar-filter.ts
+
+const BLOCK = 512;
+const LAYER_BLOB = /^(?:\.\/)?blobs\/sha256\/([0-9a-f]{64})$/;
+/** A tar entry's size field: octal text, or base-256 when its first byte has the high bit set. */
+function entrySize(header) {
+    const field = header.subarray(124, 136);
+    if (field[0] & 0x80) {
+        let n = field[0] & 0x7f;
+        for (let i = 1; i < field.length; i++)
+            n = n * 256 + field[i];
+        return n;
+    }
+    const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+    return text ? parseInt(text, 8) : 0;
+}
+function field(header, from, to) {
+    const end = header.indexOf(0, from);
+    return header.toString('utf8', from, end < 0 || end > to ? to : end);
+}
+/** `path=` of a PAX extended header's records, if any. */
+function paxPath(data) {
+    let at = 0;
+    let path;
+    while (at < data.length) {
+        const space = data.indexOf(0x20, at);
+        if (space < 0)
+            break;
+        const length = parseInt(data.toString('latin1', at, space), 10);
+        if (!(length > 0))
+            break;
+        const record = data.toString('utf8', space + 1, at + length - 1);
+        if (record.startsWith('path='))
+            path = record.slice(5);
+        at += length;
+    }
+    return path;
+}
+/**
+ * Leaves out of a `docker save` archive the layer blobs the NAS already has.
+ * An archive of Docker 25 or later (OCI layout) names each layer
+ * `blobs/sha256/<digest>`, and a layer's digest there is its diff ID (the
+ * blob is the uncompressed tar); `docker load` looks a layer up by its chain
+ * and reads its file only when it is missing, so leaving out a layer the NAS
+ * has changes nothing it loads. Everything else (the manifests, the config,
+ * the layers of an older engine's layout, whose names say nothing of their
+ * content) passes through unchanged. A streaming filter: it holds at most one
+ * header and its extended header, never an entry's data.
+ */
+class tar_filter_LayerFilter extends external_node_stream_.Transform {
+    skip;
+    /** Bytes of the entry being passed (`keep`) or dropped, still to come, padding included. */
+    remaining = 0;
+    keep = true;
+    pending = [];
+    pendingLength = 0;
+    /** Extended headers (PAX `x`, GNU `L`) held until the entry they describe decides. */
+    extension = [];
+    extensionPath;
+    /** Reading an extended header's data: it is held, not passed. */
+    readingExtension;
+    ended = false;
+    dropped = 0;
+    droppedBytes = 0;
+    constructor(skip) {
+        super();
+        this.skip = skip;
+    }
+    _transform(chunk, _enc, done) {
+        let at = 0;
+        while (at < chunk.length) {
+            if (this.ended) {
+                this.push(chunk.subarray(at));
+                break;
+            }
+            if (this.remaining > 0) {
+                const n = Math.min(this.remaining, chunk.length - at);
+                const piece = chunk.subarray(at, at + n);
+                if (this.readingExtension)
+                    this.readingExtension.data.push(Buffer.from(piece));
+                else if (this.keep)
+                    this.push(piece);
+                else
+                    this.droppedBytes += n;
+                this.remaining -= n;
+                at += n;
+                if (this.remaining === 0 && this.readingExtension)
+                    this.endExtension();
+                continue;
+            }
+            // a header block, perhaps split between chunks
+            const need = BLOCK - this.pendingLength;
+            const piece = chunk.subarray(at, at + need);
+            this.pending.push(Buffer.from(piece));
+            this.pendingLength += piece.length;
+            at += piece.length;
+            if (this.pendingLength < BLOCK)
+                break;
+            const header = Buffer.concat(this.pending, BLOCK);
+            this.pending = [];
+            this.pendingLength = 0;
+            this.header(header);
+        }
+        done();
+    }
+    _flush(done) {
+        if (this.pendingLength)
+            this.push(Buffer.concat(this.pending));
+        done();
+    }
+    header(header) {
+        if (header.every((b) => b === 0)) {
+            // the end of the archive: whatever follows is passed as it is
+            for (const e of this.extension)
+                this.push(e);
+            this.extension = [];
+            this.push(header);
+            this.ended = true;
+            return;
+        }
+        const size = entrySize(header);
+        const padded = Math.ceil(size / BLOCK) * BLOCK;
+        const type = String.fromCharCode(header[156]);
+        if (type === 'x' || type === 'L') {
+            this.extension.push(header);
+            this.readingExtension = { kind: type, size, data: [] };
+            this.remaining = padded;
+            if (padded === 0)
+                this.endExtension();
+            return;
+        }
+        const prefix = field(header, 345, 500);
+        const name = this.extensionPath ?? (prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100));
+        const blob = LAYER_BLOB.exec(name);
+        this.keep = !(blob && this.skip.has(blob[1]) && (type === '0' || type === '\0'));
+        if (this.keep) {
+            for (const e of this.extension)
+                this.push(e);
+            this.push(header);
+        }
+        else {
+            this.dropped += 1;
+            this.droppedBytes += BLOCK;
+        }
+        this.extension = [];
+        this.extensionPath = undefined;
+        this.remaining = padded;
+    }
+    endExtension() {
+        const ext = this.readingExtension;
+        this.readingExtension = undefined;
+        const data = Buffer.concat(ext.data);
+        this.extension.push(data);
+        const body = data.subarray(0, ext.size);
+        if (ext.kind === 'x')
+            this.extensionPath = paxPath(body) ?? this.extensionPath;
+        else
+            this.extensionPath = body.toString('utf8').replace(/\0.*$/s, '');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/parallel-gzip.ts
+
+
+function compress(data, options) {
+    return new Promise((resolve, reject) => (0,external_node_zlib_.gzip)(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+/**
+ * gzip in blocks compressed side by side on libuv's thread pool, as pigz
+ * does: each block is a gzip member of its own, and a stream of members is
+ * one gzip stream to `gunzip` (GNU's and BusyBox's read them all). The
+ * output keeps the input's order; at most `inFlight` blocks are held, so
+ * memory stays bounded and backpressure reaches the producer. Compression is
+ * the runner's slowest step of a transfer, and one deflate stream keeps one
+ * core busy while the others wait.
+ */
+class parallel_gzip_ParallelGzip extends external_node_stream_.Transform {
+    options;
+    block = [];
+    blockLength = 0;
+    queue = [];
+    constructor(options = { level: 6 }) {
+        super();
+        this.options = options;
+    }
+    get blockSize() {
+        return this.options.blockSize ?? 1 << 20;
+    }
+    _transform(chunk, _enc, done) {
+        this.block.push(chunk);
+        this.blockLength += chunk.length;
+        if (this.blockLength < this.blockSize)
+            return done();
+        this.dispatch();
+        this.emitUntil((this.options.inFlight ?? 4) - 1).then(() => done(), done);
+    }
+    _flush(done) {
+        if (this.blockLength > 0)
+            this.dispatch();
+        this.emitUntil(0).then(() => done(), done);
+    }
+    dispatch() {
+        const data = Buffer.concat(this.block, this.blockLength);
+        this.block = [];
+        this.blockLength = 0;
+        const compressed = compress(data, { level: this.options.level });
+        compressed.catch(() => undefined); // reported when its turn comes
+        this.queue.push(compressed);
+    }
+    /** Pushes finished blocks, in order, until no more than `limit` are in flight. */
+    async emitUntil(limit) {
+        while (this.queue.length > limit)
+            this.push(await this.queue.shift());
+    }
+}
+
+;// CONCATENATED MODULE: ./src/runner/docker.ts
+
+
+
+
+
+
+async function output(args, cwd) {
+    const r = await getExecOutput('docker', args, { ignoreReturnCode: true, silent: true, ...(cwd ? { cwd } : {}) });
+    return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+/** How this runner builds: buildx (and, with a builder that can export a cache and the Actions cache service, its gha cache), or the legacy builder. */
+async function builderOf() {
+    const version = await output(['buildx', 'version']).catch(() => ({ code: 1, stdout: '', stderr: '' }));
+    if (version.code !== 0)
+        return { buildx: false, cache: false };
+    const inspect = await output(['buildx', 'inspect']);
+    // The default `docker` driver cannot export a cache; docker-container (docker/setup-buildx-action) can.
+    const exports = /Driver:\s+(docker-container|remote|kubernetes)/.test(inspect.stdout);
+    const service = !!process.env.ACTIONS_RUNTIME_TOKEN && !!(process.env.ACTIONS_CACHE_URL || process.env.ACTIONS_RESULTS_URL);
+    return { buildx: true, cache: exports && service };
+}
+/** The argument list of the build: buildx with --load (and its cache flags) when present, else `docker build`. */
+function buildArgs(o, builder) {
+    const file = [...(o.platform ? ['--platform', o.platform] : []), ...(o.dockerfile ? ['--file', o.dockerfile] : [])];
+    if (!builder.buildx)
+        return ['build', '--tag', o.ref, ...file, o.context];
+    const cache = builder.cache
+        ? ['--cache-from', `type=gha,scope=${o.cacheScope}`, '--cache-to', `type=gha,mode=max,scope=${o.cacheScope}`]
+        : [];
+    return ['buildx', 'build', '--load', ...cache, '--tag', o.ref, ...file, o.context];
+}
+/** The workspace the runner checked the repository out in: build paths are relative to it. */
+function workspace() {
+    return process.env.GITHUB_WORKSPACE || process.cwd();
+}
+function inWorkspace(path) {
+    return isAbsolute(path) ? path : join(workspace(), path);
+}
+/** The commit checked out in the workspace, or '' when it is not a git checkout. */
+async function workspaceCommit() {
+    const r = await getExecOutput('git', ['-C', workspace(), 'rev-parse', 'HEAD'], {
+        ignoreReturnCode: true,
+        silent: true,
+    }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return r.exitCode === 0 ? r.stdout.trim() : '';
+}
+/** The platform of the runner's engine (`linux/amd64`); '' when it does not answer. */
+async function runnerPlatform() {
+    const r = await output(['version', '--format', '{{.Server.Os}}/{{.Server.Arch}}']).catch(() => ({
+        code: 1,
+        stdout: '',
+        stderr: '',
+    }));
+    return r.code === 0 ? r.stdout.trim() : '';
+}
+/** Builds `ref` with the runner's docker; its output goes to `print`. Resolves with the exit code. */
+async function buildOnRunner(o, print, known) {
+    const builder = known ?? (await builderOf());
+    const args = buildArgs(o, builder);
+    const r = await getExecOutput('docker', args, {
+        ignoreReturnCode: true,
+        silent: true,
+        cwd: workspace(),
+        listeners: { stdline: (line) => print(line), errline: (line) => print(line) },
+    });
+    return { code: r.exitCode, args };
+}
+/** The diff IDs of an image on the runner (`sha256:` stripped), base layer first; empty when it is not there. */
+async function imageLayers(ref) {
+    const r = await output(['image', 'inspect', '--format', '{{range .RootFS.Layers}}{{.}} {{end}}', ref]);
+    if (r.code !== 0)
+        return [];
+    return r.stdout
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((d) => d.replace(/^sha256:/, ''));
+}
+/** Counts the bytes that pass. */
+class Counter extends (/* unused pure expression or super */ null && (Transform)) {
+    bytes = 0;
+    _transform(chunk, _enc, done) {
+        this.bytes += chunk.length;
+        done(null, chunk);
+    }
+}
+/**
+ * `docker save ref`, without the layer blobs named in `skip` (diff IDs the
+ * NAS has, see LayerFilter), gzip-compressed: a stream to pipe into the NAS.
+ * It ends only once docker save has exited 0, and fails otherwise, so a
+ * consumer never takes a cut archive for a whole one. `onProgress` is called
+ * every `everyMs` while it runs, and `stats` once it has ended.
+ */
+function saveImage(ref, o) {
+    const started = Date.now();
+    const child = spawn('docker', ['save', ref], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+        if (stderr.length < 4000)
+            stderr += d.toString();
+    });
+    const exited = new Promise((resolve) => {
+        child.on('error', () => resolve(127));
+        child.on('close', (code) => resolve(code ?? 1));
+    });
+    const raw = new Counter();
+    const filter = new LayerFilter(o.skip);
+    const gzip = new ParallelGzip({ level: o.level ?? 6 });
+    const sent = new Counter();
+    // The end waits for docker save's exit code: a failed save fails the stream instead of ending it.
+    const out = new PassThrough({
+        flush(done) {
+            void exited.then((code) => done(code === 0 ? null : new Error(`docker save ${ref} failed on the runner (exit ${code}): ${stderr.trim()}`)));
+        },
+    });
+    const stats = () => ({
+        archive: raw.bytes,
+        sent: sent.bytes,
+        skippedLayers: filter.dropped,
+        skippedBytes: filter.droppedBytes,
+        seconds: (Date.now() - started) / 1000,
+    });
+    const timer = o.onProgress ? setInterval(() => o.onProgress(stats()), o.everyMs ?? 2000) : undefined;
+    pipeline(child.stdout, raw, filter, gzip, sent, out, (err) => {
+        if (timer)
+            clearInterval(timer);
+        if (err) {
+            child.kill('SIGKILL');
+            out.destroy(err);
+        }
+    });
+    return { stream: out, stats };
+}
+
+;// CONCATENATED MODULE: ./src/runner/project.ts
+
+
+
+
+
+
+
+/**
+ * project-source: runner. The runner's checkout (GITHUB_WORKSPACE; the CLI: the current folder) is what a
+ * release ships to the NAS: its commit names the release, and the folders the release needs go over SSH.
+ */
+async function project_git(args) {
+    const r = await exec_getExecOutput('git', ['-C', workspace(), ...args], { ignoreReturnCode: true, silent: true }).catch(() => ({ exitCode: 1, stdout: '' }));
+    return { code: r.exitCode, out: r.stdout.trim() };
+}
+/**
+ * The commit the runner's checkout holds (its HEAD; without git, GITHUB_SHA) and its subject. Throws, before
+ * anything connects, when there is none or it is not the commit the workflow asked for.
+ */
+async function runnerCheckout(ref) {
+    const head = await project_git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+    const sha = process.env.GITHUB_SHA ?? '';
+    const commit = head.code === 0 ? head.out : sha;
+    if (!/^[0-9a-f]{40}$/.test(commit))
+        throw new Error(`project-source: runner ships the runner's checkout, but ${workspace()} is not a git checkout and GITHUB_SHA is not set: check the repository out first (actions/checkout). Nothing was changed.`);
+    const wanted = ref || (head.code === 0 ? '' : sha);
+    if (wanted && wanted !== commit)
+        throw new Error(`ref is ${wanted.slice(0, 7)}, but the runner's checkout (${workspace()}) is at ${commit.slice(0, 7)}: with project-source: runner, check out the commit being released (actions/checkout, ref: \${{ github.sha }}). Nothing was changed.`);
+    const subject = head.code === 0 ? (await project_git(['log', '-1', '--format=%s', 'HEAD'])).out.slice(0, 200) : '';
+    return { commit, subject, git: head.code === 0 };
+}
+/**
+ * The folders and files a release needs from the checkout, relative to it: each once, and none inside another
+ * (`.` takes everything).
+ */
+function shippedPaths(paths) {
+    const all = [...new Set(paths.filter(Boolean).map((p) => external_node_path_namespaceObject.posix.normalize(p).replace(/\/+$/, '') || '.'))];
+    if (all.includes('.'))
+        return ['.'];
+    return all.filter((p) => !all.some((q) => q !== p && p.startsWith(`${q}/`))).sort();
+}
+/** A file of the runner's checkout as the release ships it (the commit's, in a git checkout); undefined if none. */
+async function checkoutFile(path, fromGit) {
+    if (fromGit) {
+        const r = await exec_getExecOutput('git', ['-C', workspace(), 'show', `HEAD:${path}`], {
+            ignoreReturnCode: true,
+            silent: true,
+        }).catch(() => undefined);
+        return r && r.exitCode === 0 ? Buffer.from(r.stdout, 'utf8') : undefined;
+    }
+    return (0,promises_namespaceObject.readFile)(external_node_path_namespaceObject.posix.join(workspace(), path)).catch(() => undefined);
+}
+/**
+ * A gzip-compressed tar of `paths` in the runner's checkout: `git archive HEAD` in a git checkout (tracked files
+ * only, so nothing untracked, a secret say, leaves the runner), else the folders as they are. The stream ends
+ * only once the archiver exited 0, and fails otherwise, so the NAS never takes a cut archive for a whole one.
+ */
+function projectArchive(paths, fromGit) {
+    const [cmd, args] = fromGit
+        ? ['git', ['-C', workspace(), 'archive', '--format=tar', 'HEAD', '--', ...paths]]
+        : ['tar', ['-cf', '-', '-C', workspace(), '--', ...paths]];
+    const child = (0,external_node_child_process_namespaceObject.spawn)(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const gzip = (0,external_node_zlib_.createGzip)();
+    const out = new external_node_stream_.PassThrough();
+    let stderr = '';
+    let exit;
+    let gzipped = false;
+    const settle = () => {
+        if (exit === undefined || !gzipped)
+            return;
+        if (exit === 0)
+            out.end();
+        else
+            out.destroy(new Error(`${fromGit ? 'git archive' : 'tar'} of ${paths.join(' ')} failed (exit ${exit}): ${stderr.trim().slice(0, 300)}`));
+    };
+    child.stderr.on('data', (d) => (stderr += d.toString()));
+    child.on('error', (err) => out.destroy(err));
+    child.on('close', (code) => {
+        exit = code;
+        settle();
+    });
+    child.stdout.pipe(gzip);
+    gzip.on('data', (chunk) => {
+        if (!out.write(chunk)) {
+            gzip.pause();
+            out.once('drain', () => gzip.resume());
+        }
+    });
+    gzip.on('end', () => {
+        gzipped = true;
+        settle();
+    });
+    gzip.on('error', (err) => out.destroy(err));
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/release/project-from-runner.ts
+
+
+
+const folderOf = (file) => (file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.');
+/**
+ * The paths of the runner's checkout a release needs: the compose file's folder (the backend's, or the
+ * monitoring stack's), and the build contexts and Dockerfiles when the NAS builds the images.
+ */
+function releasePaths(s) {
+    const builds = !s.source || s.source.kind === 'nas';
+    return shippedPaths([
+        ...(s.target ? [folderOf(s.target.composeFile)] : []),
+        ...(s.stack ? [folderOf(s.stack.composeFile)] : []),
+        ...(builds && s.target ? [s.buildContext ?? '', s.dockerfile ?? ''] : []),
+        ...(builds ? (s.services ?? []).flatMap((x) => [x.buildContext, x.dockerfile]) : []),
+    ]);
+}
+/**
+ * project-source: runner, before anything connects: the release is the commit of the runner's checkout (which
+ * must be the one `ref` names), its compose file read there for the preflight. Returns what ships the files once
+ * the NAS is locked, or undefined when the action ships nothing (git, or an action that releases no commit).
+ */
+async function prepareRunnerProject(settings, progress) {
+    const s = settings;
+    const root = s.conn.releaseRoot;
+    if (!root || !s.checkout)
+        return undefined;
+    const at = await runnerCheckout(s.checkout.ref);
+    const compose = s.target?.composeFile ?? s.stack?.composeFile;
+    const content = compose ? await checkoutFile(compose, at.git) : undefined;
+    s.checkout.runner = {
+        commit: at.commit,
+        subject: at.subject,
+        ...(compose && content ? { files: { [compose]: content.toString('base64') } } : {}),
+    };
+    const paths = releasePaths(s);
+    return async (nas) => {
+        const dir = `${root}/releases/${at.commit}`;
+        if (nas.dryRun) {
+            progress.detail(`dry-run: would send ${paths.join(', ')} of ${at.commit.slice(0, 7)} to ${dir}`);
+            return;
+        }
+        if (!at.git)
+            progress.warn(`${workspace()} is not a git checkout: ${paths.join(', ')} are sent as they are, untracked files included`);
+        let got;
+        try {
+            got = await nas.streamProgram(receiveRelease(root, at.commit, paths), projectArchive(paths, at.git));
+        }
+        catch (err) {
+            throw new Error(`Sending ${paths.join(', ')} to ${dir} failed: ${err.message}. Nothing was changed.`);
+        }
+        if (got.code !== 0 || !got.values.received)
+            throw new Error(`The release files did not arrive whole in ${dir} (exit ${got.code}). Nothing was changed.`);
+        progress.ok(`${got.values.existed ? 'Already on the NAS' : 'Sent'}: ${paths.join(', ')} of ${at.commit.slice(0, 7)} in ${dir}`);
+    };
 }
 
 // EXTERNAL MODULE: external "node:net"
@@ -62598,6 +63684,7 @@ async function notify(settings, events, progress, dryRun = false) {
 
 
 
+
 /**
  * Runs one action from its inputs to its outputs: the same code for the
  * runner's entry files and for the `nas-release` command. Inputs become
@@ -62623,7 +63710,11 @@ async function runAction(action, flow, raw, platform) {
     try {
         const settings = flow.settings(new InputReader(action, raw));
         notifySettings = settings.conn.notify;
+        // project-source: runner: the release's files go from the runner's checkout, once the NAS is locked
+        const ship = await prepareRunnerProject(settings, progress);
         const on = new SshNas(settings.conn, flow.kind, progress);
+        if (ship)
+            on.afterFirstRead = ship;
         nas = on;
         const result = await on.operate(async (n) => {
             const ended = await flow.run(settings, n, { progress, deployment });
@@ -62664,6 +63755,7 @@ async function runAction(action, flow, raw, platform) {
 
 
 
+
 function connection_readConnection(r, o = {}) {
     const host = r.matching('host', reader_PATTERNS.host, 'a host name or an IP address');
     const port = r.int('port', 1, 65535);
@@ -62692,7 +63784,7 @@ function connection_readConnection(r, o = {}) {
         skipHostKeyCheck,
         ...(jump ? { jump } : {}),
         connectTimeout: r.int('connect-timeout', 1, 3600),
-        repoPath,
+        ...projectSource(r, repoPath),
         composeCommand: r.oneOf('compose-command', ['auto', 'docker compose', 'docker-compose']),
         lockTimeout: r.int('lock-timeout', 0, 86400),
         dryRun: r.bool('dry-run'),
@@ -62702,6 +63794,14 @@ function connection_readConnection(r, o = {}) {
         notify: o.notify === false ? { targets: [], on: 'never' } : readNotify(r),
         secrets: [privateKey, passphrase, password, jump?.privateKey, jump?.password].filter((s) => !!s),
     };
+}
+/** project-source: runner: the pipelines work in the link to the current release folder under repo-path. */
+function projectSource(r, repoPath) {
+    if (r.oneOf('project-source', ['git', 'runner']) === 'git')
+        return { repoPath };
+    if (repoPath === '/')
+        throw new reader_InputError('repo-path', 'must be a folder below / with project-source: runner');
+    return { repoPath: runnerTree(repoPath), releaseRoot: repoPath };
 }
 function readHostKeys(r, input) {
     try {
@@ -63223,20 +64323,6 @@ function readBlueGreen(r) {
         switchCommand: r.string('switch-command', { multiline: true }),
     };
 }
-/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
-function refuseWithBlueGreen(d) {
-    if (d.blueGreen.strategy !== 'blue-green')
-        return;
-    const unsupported = [
-        ['image-source', d.source.kind !== 'nas'],
-        ['watch', !!d.watch],
-        ['backup-volumes', d.backups.enabled],
-        ['env-file-content', d.envFile.content !== ''],
-    ];
-    for (const [name, set] of unsupported)
-        if (set)
-            throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
-}
 // --- end blue-green ---
 function readTarget(r) {
     return {
@@ -63327,23 +64413,7 @@ function readDeployBackend(r, promql) {
         envFile: readEnvFile(r),
         blueGreen: readBlueGreen(r),
     };
-    if (services.length)
-        servicesOnly(settings);
-    refuseWithBlueGreen(settings);
     return { ...settings, services };
-}
-/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
-function servicesOnly(s) {
-    const unsupported = [
-        ['watch', !!s.watch],
-        ['backup-volumes', s.backups.enabled],
-        ['env-file-content', s.envFile.content !== ''],
-        ['auto-rollback-restore', s.autoRollbackRestore],
-        ['strategy', s.blueGreen.strategy !== 'recreate'],
-    ];
-    const used = unsupported.find(([, on]) => on);
-    if (used)
-        throw new InputError(used[0], 'is not supported together with services yet (a several-service release has no metrics watch, backups, environment file, or blue-green); release the services without it');
 }
 function readBackupBackend(r) {
     const conn = readConnection(r);
@@ -63417,16 +64487,6 @@ function readRollbackBackend(r) {
         preRollback: r.string('pre-rollback', { multiline: true }),
         postRollback: r.string('post-rollback', { multiline: true }),
     };
-    // a blue-green rollback changes images only
-    if (settings.blueGreen.strategy === 'blue-green')
-        for (const [name, set] of [
-            ['restore-backup', restoreBackup !== ''],
-            ['env-file-content', settings.envFile.content !== ''],
-            ['services', settings.services.length > 0],
-            ['image-source', settings.source.kind !== 'nas'],
-        ])
-            if (set)
-                throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
     return settings;
 }
 function readServiceNames(r) {
@@ -63647,6 +64707,23 @@ const colors = {
     containerStateOf: (project, service) => serviceContainers(project, service, ['--all', '--latest', '--format', '{{.ID}} {{.State}} {{.Image}} {{.Status}}']),
     /** Starts one service under its own project name, the colour and its port in the environment, never building. */
     up: (o) => upServices({ file: o.file, project: o.project, services: [o.service], env: { ...o.env }, force: o.force }),
+    /** Starts several services under one colour's project: `--no-deps`, so a shared service is never started in it. */
+    upServices: (o) => upServices({ file: o.file, project: o.project, services: o.services, env: { ...o.env }, force: o.force }),
+    /** Stops and removes several services' containers of one colour's project, and nothing else of it. */
+    removeServices: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', ...o.services], {
+        ...o.env,
+    }),
+    /** `<service> <id> <state> <image> <status text>` of every container of a compose project, newest first. */
+    projectStates: (project) => command([
+        'docker',
+        'container',
+        'ls',
+        '--all',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--format',
+        '{{.Label "com.docker.compose.service"}} {{.ID}} {{.State}} {{.Image}} {{.Status}}',
+    ]),
     /** Stops and removes one service's container of a project (a colour that no longer serves). */
     remove: (o) => change(['compose', '--project-name', o.project, '--file', o.file, 'rm', '--stop', '--force', o.service], {
         ...o.env,
@@ -63740,69 +64817,6 @@ const git_git = {
     }),
 };
 
-;// CONCATENATED MODULE: ./src/remote/health.ts
-
-/**
- * Health waits that run on the NAS, polling locally once a second rather
- * than once a round trip. Constant shell code: values arrive as arguments.
- *
- * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
- * nr_wait_container C T URL  waits up to T seconds for container C: its own
- *                            healthcheck, else URL, else staying up; fails at
- *                            once when it exits or restarts
- * nr_wait_stack T C...       waits until every container runs, and is
- *                            healthy where it has a healthcheck
- */
-const health_HEALTH = new shell_Shell(`nr_now() { date +%s; }
-nr_state() { nr_docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.RestartCount}}' "$1" 2>/dev/null || echo 'missing none 0'; }
-nr_http_ok() {
-  if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null -m 5 "$1" 2>/dev/null
-  else timeout 5 wget -q -O /dev/null "$1" 2>/dev/null; fi  # timeout(1), not wget -T: some BusyBox builds lack it or crash on it
-}
-nr_wait_container() {
-  nr_c=$1; nr_t=$2; nr_u=$3; nr_t0=$(nr_now); nr_up=''; nr_last=0
-  set -- $(nr_state "$nr_c"); nr_r0=$3
-  while :; do
-    set -- $(nr_state "$nr_c"); nr_el=$(( $(nr_now) - nr_t0 ))
-    case $1 in
-      exited|dead|missing|removing) nr_say fail "Container $nr_c is $1 (after \${nr_el}s)"; return 1 ;;
-      restarting) nr_say fail "Container $nr_c is restarting (after \${nr_el}s)"; return 1 ;;
-    esac
-    if [ "$3" -gt "$nr_r0" ]; then nr_say fail "Container $nr_c restarted (after \${nr_el}s)"; return 1; fi
-    if [ "$1" = running ]; then
-      case $2 in
-        healthy) return 0 ;;
-        unhealthy) nr_say fail "Container $nr_c is unhealthy (after \${nr_el}s)"; return 1 ;;
-        none)
-          if [ -n "$nr_u" ]; then nr_http_ok "$nr_u" && return 0
-          else [ -n "$nr_up" ] || nr_up=$nr_el; [ $((nr_el - nr_up)) -ge 5 ] && return 0; fi ;;
-      esac
-    fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Container $nr_c is not healthy after \${nr_t}s (state: $1, health: $2)"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "waiting... \${nr_el}s/\${nr_t}s"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}
-nr_wait_stack() {
-  nr_t=$1; shift; nr_t0=$(nr_now); nr_last=0
-  while :; do
-    nr_ok=0; nr_n=0; nr_bad=''
-    for nr_c in "$@"; do
-      nr_n=$((nr_n + 1))
-      nr_s=$(nr_state "$nr_c")
-      case $nr_s in
-        'running healthy '*|'running none '*) nr_ok=$((nr_ok + 1)) ;;
-        *) nr_bad="$nr_bad $nr_c" ;;
-      esac
-    done
-    nr_el=$(( $(nr_now) - nr_t0 ))
-    if [ "$nr_ok" -eq "$nr_n" ]; then nr_say ok "Health: $nr_ok/$nr_n containers healthy (\${nr_el}s)"; return 0; fi
-    if [ "$nr_el" -ge "$nr_t" ]; then nr_say fail "Health: $nr_ok/$nr_n containers healthy after \${nr_t}s; not healthy:$nr_bad"; nr_value unhealthy "$nr_bad"; return 1; fi
-    if [ $((nr_el - nr_last)) -ge 3 ]; then nr_say info "Health: $nr_ok/$nr_n containers healthy (waiting... \${nr_el}s/\${nr_t}s)"; nr_last=$nr_el; fi
-    nr_sleep 0.25
-  done
-}`);
-
 ;// CONCATENATED MODULE: ./src/remote/http.ts
 
 /**
@@ -63859,6 +64873,7 @@ function parseHttpValue(value) {
 
 
 
+
 /** How moving the checkout can fail. */
 const checkout_CheckoutExit = {
     /** The fetch failed, or the branch or ref is not on the remote. */
@@ -63879,6 +64894,10 @@ function checkout_decodeFetchedTarget(values) {
  * fetched last). Reports `commit` and `subject` (decodeFetchedTarget).
  */
 function checkout_fetchTarget(r, t) {
+    // project-source: runner: the NAS has no git; the commit is the runner's, its files shipped after the lock
+    if (t.runner)
+        return sh `nr_value commit ${t.runner.commit}
+nr_value subject ${t.runner.subject}`;
     const upstream = `refs/remotes/${t.remote}/${t.branch}`;
     return sh `${r.change(git.fetch(t.repo, t.remote))} || { nr_say fail ${`git fetch ${t.remote} failed in ${t.repo}`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }
 ${r.run(git.revParse(t.repo, upstream))} >/dev/null || { nr_say fail ${`The remote has no branch ${t.branch} (${t.remote}/${t.branch} not found)`}; ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}; }
@@ -63895,6 +64914,9 @@ nr_value subject "$(${r.run(git.subject(t.repo, t.ref || upstream))} | head -c 2
  * back to the branch with a warning.
  */
 function checkout_moveCheckout(r, t, commit) {
+    const switched = switchTree(r, t.repo, commit, CHECKOUT.exit(checkout_CheckoutExit.CheckoutFailed));
+    if (switched)
+        return switched;
     return sh `nr_dirty=$(${r.run(git.status(t.repo))}) || ${CHECKOUT.exit(checkout_CheckoutExit.FetchFailed)}
 if [ -n "$nr_dirty" ]; then
   case ${t.onDirty} in
@@ -63927,6 +64949,7 @@ nr_say ok ${`Repository at ${commit.slice(0, 7)} on ${t.branch}`}`;
 
 
 
+
 /** How the monitoring stack's programs end. */
 const MonitoringExit = {
     ...checkout_CheckoutExit,
@@ -63938,7 +64961,7 @@ const MonitoringExit = {
     TagOnAnotherCommit: 60,
     TagNotCreated: 61,
 };
-const monitoring_EXIT = exitCodes(MonitoringExit);
+const EXIT = exitCodes(MonitoringExit);
 /** Where the stack lives, from an action's settings. */
 function stackPlace(repo, stack, checks) {
     return { repo, composeFile: stack.composeFile, containers: checks.containers, healthTimeout: stack.healthTimeout };
@@ -63991,29 +65014,21 @@ function findLeftovers(s, values) {
 function removeLeftovers(r, leftovers) {
     if (leftovers.length === 0)
         return sh `nr_say ok 'Clean slate: no leftover containers'`;
-    return lines(...leftovers.map((l) => sh `nr_say warn ${`Removing leftover container ${l.name} (${l.why}): it would cause name conflicts and stale DNS answers in the stack`}`), sh `${r.change(docker.remove(leftovers.map((l) => l.name)))} >/dev/null || { nr_say fail 'Could not remove the leftover containers'; ${monitoring_EXIT.exit(MonitoringExit.LeftoversNotRemoved)}; }`);
+    return lines(...leftovers.map((l) => sh `nr_say warn ${`Removing leftover container ${l.name} (${l.why}): it would cause name conflicts and stale DNS answers in the stack`}`), sh `${r.change(docker.remove(leftovers.map((l) => l.name)))} >/dev/null || { nr_say fail 'Could not remove the leftover containers'; ${EXIT.exit(MonitoringExit.LeftoversNotRemoved)}; }`);
 }
 /**
  * Stops the stack with its orphans, starts it, and waits until every
  * container runs (and is healthy where it has a healthcheck); on a timeout,
- * prints the unhealthy containers' last log lines.
+ * prints the unhealthy containers' last log lines (src/nas-shell/monitoring.sh).
  */
 function restartStack(r, s, steps) {
-    return lines(HEALTH, sh `cd ${s.repo} || ${monitoring_EXIT.exit(MonitoringExit.NoCheckout)}
+    return sh `cd ${s.repo} || ${EXIT.exit(MonitoringExit.NoCheckout)}
 ${steps.say('restart')}
-nr_say group ${`compose down --remove-orphans, up -d (${s.composeFile})`}
-${r.change(compose.down(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose down failed'; ${monitoring_EXIT.exit(MonitoringExit.ComposeDownFailed)}; }
-${r.change(compose.upAll(s.composeFile))} 2>&1 || { nr_say endgroup; nr_say fail 'compose up failed'; ${monitoring_EXIT.exit(MonitoringExit.ComposeUpFailed)}; }
-nr_say endgroup
-nr_say ok 'Stack started'
-${steps.say('health')}`, r.dryRun
-        ? sh `nr_say info 'dry-run: health wait skipped'`
-        : sh `if ! nr_wait_stack ${s.healthTimeout} ${s.containers}; then
-  ${lines(...s.containers.map((c) => sh `case "$(nr_state ${c})" in 'running healthy '*|'running none '*) ;; *)
-    nr_say group ${`Last 50 log lines of ${c}`}; ${r.run(docker.logs(c, 50))} 2>&1; nr_say endgroup ;;
-  esac`))}
-  ${monitoring_EXIT.exit(MonitoringExit.StackUnhealthy)}
-fi`);
+nr_stack_down() { ${r.change(compose.down(s.composeFile))}; }
+nr_stack_up() { ${r.change(compose.upAll(s.composeFile))}; }
+nr_stack_restart ${s.composeFile}
+${steps.say('health')}
+${r.dryRun ? sh `nr_say info 'dry-run: health wait skipped'` : sh `nr_stack_health ${s.healthTimeout} ${s.containers}`}`;
 }
 const RESTART_STEPS = {
     restart: 'Restarting the stack (down --remove-orphans, up -d)',
@@ -64055,7 +65070,10 @@ ${restartStack(r, p.place, new Steps(RESTART_STEPS))}`,
 /** rollback-monitoring's first questions: where the checkout is, and the tags it knows (fetched from its remotes). */
 function checkoutState(repo) {
     return {
-        script: (r) => sh `${r.change(git.fetchAll(repo))} >/dev/null 2>&1
+        // project-source: runner: no git; the release folder the work tree took last is its head, the tags are the history's
+        script: (r) => runnerRootOf(repo)
+            ? sh `nr_value head "$(cat ${`${stateDirOf(repo)}/tree`} 2>/dev/null)"`
+            : sh `${r.change(git.fetchAll(repo))} >/dev/null 2>&1
 nr_value head "$(${r.run(git.revParse(repo, 'HEAD'))})"
 nr_value branch "$(${r.run(git.branchName(repo))})"
 nr_value head_tags "$(${r.run(git.tagsAt(repo, 'HEAD'))} | tr '\\n' ' ')"
@@ -64088,34 +65106,29 @@ function rollbackStackPhase(r, p) {
         title: 'Rolling back the monitoring stack',
         timeout: p.place.healthTimeout + 1800,
         begin: { tag: p.tag, previous: p.previous, detail: p.named ? 'named' : 'previous-release' },
-        script: sh `${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${monitoring_EXIT.exit(MonitoringExit.CheckoutFailed)}; }
+        script: sh `${takeTreeOf(r, repo, p.tag, EXIT.exit(MonitoringExit.CheckoutFailed)) ??
+            sh `${r.change(git.checkoutDetached(repo, `refs/tags/${p.tag}`))} || { nr_say fail ${`git checkout ${p.tag} failed`}; ${EXIT.exit(MonitoringExit.CheckoutFailed)}; }
 nr_value commit "$(${r.run(git.revParse(repo, `refs/tags/${p.tag}^{commit}`))})"
-nr_say ok ${`Checked out ${p.tag}`}
+nr_say ok ${`Checked out ${p.tag}`}`}
 ${restartStack(r, p.place, new Steps(ROLLBACK_STACK_STEPS))}`,
         decode: (values) => ({ commit: values.get('commit') ?? '' }),
     };
 }
 /** Creates the annotated release tag (reused on a re-run) and pushes it; a failed push is a warning. */
 function tagRelease(r, p) {
-    const byHand = `git -C ${p.repo} push ${p.remote} refs/tags/${p.tag}`;
     return {
         title: 'Tagging the release',
         timeout: 300,
-        script: sh `nr_has=$(${r.run(git.revParse(p.repo, `refs/tags/${p.tag}^{commit}`))} || true)
-if [ "$nr_has" = ${p.commit} ]; then nr_say ok ${`Tag ${p.tag} already exists on this commit (a re-run): reusing it`}
-elif [ -n "$nr_has" ]; then nr_say fail ${`Tag ${p.tag} exists on another commit ($nr_has)`}; ${monitoring_EXIT.exit(MonitoringExit.TagOnAnotherCommit)}
-else ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))} && nr_say ok ${`Created tag ${p.tag}`} || ${monitoring_EXIT.exit(MonitoringExit.TagNotCreated)}
-fi
-${p.push
-            ? sh `if ${r.change(git.pushTag(p.repo, p.remote, p.tag))} 2>&1; then nr_say ok ${`Pushed ${p.tag} to ${p.remote}`}
-else nr_say warn ${`Could not push ${p.tag} to ${p.remote} (no credentials on the NAS?). Push it by hand: ${byHand}`}; fi`
-            : sh `:`}`,
+        script: lines(sh `nr_tag_create() { ${r.change(git.tagAnnotated(p.repo, p.tag, p.commit, p.message))}; }
+nr_tag_release ${p.repo} ${p.tag} ${p.commit}`, p.push &&
+            sh `nr_tag_pushing() { ${r.change(git.pushTag(p.repo, p.remote, p.tag))}; }
+nr_tag_push ${p.repo} ${p.remote} ${p.tag}`),
         decode: () => undefined,
     };
 }
 /** The checks: every HTTP GET from the NAS in parallel, and the containers' states. */
 function checksScript(requests, authorization, containers) {
-    return shell_lines(health_HEALTH, httpGetAll(requests, authorization), ...containers.map((c, i) => shell_sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
+    return shell_lines(httpGetAll(requests, authorization), ...containers.map((c, i) => shell_sh `nr_value ${`state_${i}`} "$(nr_state ${c})"`));
 }
 function decodeChecks(requests, containers, values) {
     return {
@@ -64136,8 +65149,7 @@ function monitoring_checksProgram(requests, authorization, v) {
 /** verify-monitoring's one program: the checks, and whether a release holds the lock, with the probe. */
 function verifyState(stateDir, requests, authorization, v) {
     return {
-        script: () => shell_sh `nr_lock=${stateDir}/lock
-if [ -f "$nr_lock" ]; then exec 9>>"$nr_lock"; flock -n 9 || nr_value lock_held "$(head -c 2000 ${stateDir}/holder 2>/dev/null | tr '\\n' ' ')"; exec 9>&-; fi
+        script: () => shell_sh `nr_verify_lock ${stateDir}
 ${checksScript(requests, authorization, v.containers)}`,
         decode: (values) => {
             const held = values.get('lock_held');
@@ -64148,6 +65160,25 @@ ${checksScript(requests, authorization, v.containers)}`,
         },
     };
 }
+
+;// CONCATENATED MODULE: ./src/remote/health.ts
+
+
+/**
+ * Health waits that run on the NAS, polling locally several times a second
+ * rather than once a round trip (src/nas-shell/health.sh). Values arrive as arguments.
+ *
+ * nr_http_ok URL             true when URL answers 2xx (curl, else wget)
+ * nr_wait_container C T URL  waits up to T seconds for container C: its own
+ *                            healthcheck, else URL, else staying up; fails at
+ *                            once when it exits or restarts
+ * nr_wait_stack T C...       waits until every container runs, and is
+ *                            healthy where it has a healthcheck
+ *
+ * A program that calls them gets the library without naming it (see
+ * nas-shell/link.ts); including it by hand is harmless.
+ */
+const health_HEALTH = new shell_Shell(library('health'));
 
 ;// CONCATENATED MODULE: ./src/programs/watch.ts
 
@@ -64359,6 +65390,74 @@ function watch_decodeWatch(values, guards) {
     return { status, guards: reports, ...(guard ? { guard } : {}) };
 }
 
+;// CONCATENATED MODULE: ./src/programs/release-steps.ts
+
+
+
+/** The backup before the release: ends the phase with BackupFailed (nothing changed) when it cannot be taken. */
+function release_steps_backupBeforeRelease(r, backup) {
+    if (!backup)
+        return sh `:`;
+    const what = [
+        ...backup.plan.volumes.map((v) => `volume ${v}`),
+        ...backup.plan.databases.map((d) => `${d.kind}:${d.service}`),
+    ].join(', ');
+    return lines(BACKUP_LIBRARY, backupFunction(backup.plan, backup.label), r.dryRun
+        ? sh `nr_say info 'dry-run: no backup taken'`
+        : sh `nr_say info ${`Backing up ${what} before the release`}
+nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`);
+}
+/**
+ * The restore of the backup taken before the release, for a release that falls back: defines the restore's
+ * functions and runs it. It never ends the phase: a restore that fails sets nr_fb_incomplete and the release
+ * that ran before comes back on the data there is (`fallback` names it). The application containers it
+ * stopped stay stopped (the fallback recreates them, or the caller starts them with nr_rs_start_backend).
+ * Nothing without auto-rollback-restore, or in a dry run.
+ */
+function release_steps_restoreOnFallback(r, backup, o) {
+    if (!backup?.restoreOnFallback || r.dryRun)
+        return undefined;
+    return sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
+${restoreData(r, {
+        dir: backup.plan.dir,
+        id: new Shell('"$nr_bk_id"'),
+        repo: o.repo,
+        composeFile: o.composeFile,
+        container: o.container,
+        items: plannedItems(backup.plan.volumes, backup.plan.databases),
+        image: backup.plan.image,
+        ...(o.apps ? { apps: o.apps } : {}),
+        ...(o.project ? { project: o.project } : {}),
+    }, { tag: o.tag, commit: o.commit, reason: 'safety before auto-rollback-restore' })}
+nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${o.fallback} comes back on the data there is`}; }`;
+}
+/**
+ * A rollback's restore before its target starts: verifies the backup, stops the application containers,
+ * takes the safety backup, restores. When it fails the containers it stopped start again on the data of
+ * before and the phase ends with its BackupExit code. The containers stay stopped when it succeeds: the
+ * target starts on the restored data.
+ */
+function restoreBeforeTarget(r, restore) {
+    return lines(restoreData(r, restore.plan, restore.safety), restoreOrExit());
+}
+/**
+ * A rollback whose target failed after its restore: the data of before comes back from the safety backup
+ * (nr_fb_incomplete when it cannot), then the application containers the restore stopped start again.
+ */
+function undoRestoreThenStart() {
+    return lines(undoRestore(), sh `nr_rs_start_backend`);
+}
+/** The data values of a release or rollback phase: its backup, the safety backup, what a restore did. */
+function decodeReleaseData(values) {
+    return {
+        ...(values.get('backup_id') ? { backup: decodeBackup(values) } : {}),
+        ...(values.get('safety_id') ? { safety: decodeBackup(values, 'safety') } : {}),
+        ...decodeDataOutcome(values),
+        ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
+        ...(values.has('restore_undone') ? { restoreUndone: values.get('restore_undone') === 'yes' } : {}),
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/programs/image-sources.ts
 
 
@@ -64369,7 +65468,7 @@ function watch_decodeWatch(values, guards) {
  * about one image `{ image, tag }`, so a release of several services calls it
  * once for each distinct image.
  */
-const ImageExit = {
+const image_sources_ImageExit = {
     /** repo-path vanished between the state read and the phase. */
     NoCheckout: 30,
     BuildFailed: 33,
@@ -64383,7 +65482,7 @@ const ImageExit = {
     /** The pulled image is built for another platform than the NAS's (value `image_platform` says which). */
     PlatformMismatch: 73,
 };
-const image_sources_EXIT = exitCodes(ImageExit);
+const image_sources_EXIT = exitCodes(image_sources_ImageExit);
 /**
  * Pulls `ref` from the registry and tags it `target`. With credentials,
  * logs in first with a DOCKER_CONFIG of its own (the NAS user's is never
@@ -64398,14 +65497,14 @@ function image_sources_pullImage(r, o) {
         return sh `nr_say info ${`dry-run: would ${o.login ? `log in to ${where} as ${o.login.username}, ` : ''}pull ${o.ref} and tag it ${o.target}`}`;
     const config = o.login ? o.authDir : undefined;
     const login = o.login
-        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}; }
+        ? sh `rm -rf ${o.authDir}; ( umask 077; mkdir -p ${o.authDir} ) || { nr_say fail ${`Cannot create ${o.authDir}`}; ${image_sources_EXIT.exit(image_sources_ImageExit.RegistryLoginFailed)}; }
 nr_say info ${`Logging in to ${where} as ${o.login.username}`}
 if nr_out=$(printf '%s' ${Buffer.from(o.login.password, 'utf8').toString('base64')} | base64 -d | ${r.change(docker.login({ server, username: o.login.username, config: o.authDir }))} 2>&1); then
   nr_say ok ${`Logged in to ${where}`}
 else
   printf '%s\\n' "$nr_out"; rm -rf ${o.authDir}
   nr_say fail ${`Logging in to ${where} as ${o.login.username} failed (check registry-username and registry-password) before pulling ${o.ref}; the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.RegistryLoginFailed)}
+  ${image_sources_EXIT.exit(image_sources_ImageExit.RegistryLoginFailed)}
 fi`
         : sh `:`;
     const logout = o.login
@@ -64419,10 +65518,10 @@ nr_say endgroup
 ${logout}
 if [ "$nr_pulled" = 0 ]; then
   nr_say fail ${`Pulling ${o.ref} failed (is the tag pushed, and may ${o.login ? o.login.username : 'an anonymous user'} read it?); the running container was not touched`}
-  ${image_sources_EXIT.exit(ImageExit.PullFailed)}
+  ${image_sources_EXIT.exit(image_sources_ImageExit.PullFailed)}
 fi
 ${o.platform ? platformCheck(r, o.ref, o.platform) : sh `:`}
-${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(ImageExit.PullFailed)}; }
+${r.change(docker.tag(o.ref, o.target))} || { nr_say fail ${`Cannot tag ${o.ref} as ${o.target}`}; ${image_sources_EXIT.exit(image_sources_ImageExit.PullFailed)}; }
 nr_say ok ${`Pulled ${o.what} ${o.ref}, tagged ${o.target}`}`;
 }
 /** An image name as docker writes it in RepoDigests (Docker Hub's host and `library/` left out). */
@@ -64446,7 +65545,7 @@ function image_sources_pulledDigestFields(r, ref, image) {
 [ -z "$nr_pd" ] || ${new Shell(RECORD_MORE)}=',"digest":"'"$nr_pd"'"'`;
 }
 /** The same for the images of a release of several services: `digests`, by image. */
-function pulledDigestsFields(r, images, tag) {
+function image_sources_pulledDigestsFields(r, images, tag) {
     return lines(sh `nr_pds=`, ...images.map((image) => sh `${digestOf(r, `${image}:${tag}`, image)}
 [ -z "$nr_pd" ] || nr_pds="$nr_pds",${`${JSON.stringify(image)}:"`}"$nr_pd"'"'`), sh `[ -z "$nr_pds" ] || ${new Shell(RECORD_MORE)}=',"digests":{'"\${nr_pds#,}"'}'`);
 }
@@ -64467,48 +65566,9 @@ esac
 if [ "$nr_pf_ok" = 0 ]; then
   nr_value image_platform "$nr_img_pf"
   nr_say fail "The image "${ref}" is built for \${nr_img_pf:-an unknown platform}, but the NAS runs "${nas}": push an image for "${nas}" (docker buildx build --platform "${nas}"); the running container was not touched"
-  ${image_sources_EXIT.exit(ImageExit.PlatformMismatch)}
+  ${image_sources_EXIT.exit(image_sources_ImageExit.PlatformMismatch)}
 fi
 nr_say ok "The image is built for $nr_img_pf, as the NAS runs"`;
-}
-/**
- * The shell that puts `image:tag` on the NAS from its source: built from the
- * checkout (reused when it exists, as before), pulled from the registry
- * (always: a re-run pulls what the workflow pushed), or checked to have
- * arrived from the runner (streamed before the phase, see loadImage).
- */
-function image_sources_obtainImage(r, p) {
-    const ref = `${p.image}:${p.tag}`;
-    const source = p.source;
-    if (source.kind === 'registry')
-        return image_sources_pullImage(r, {
-            ref: `${p.image}:${source.tag}`,
-            target: ref,
-            authDir: p.authDir,
-            what: 'image',
-            ...(source.login ? { login: source.login } : {}),
-            ...(p.platform ? { platform: p.platform } : {}),
-        });
-    if (source.kind === 'runner')
-        return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
-else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
-    return sh `cd ${p.build.repo} || ${image_sources_EXIT.exit(ImageExit.NoCheckout)}
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
-  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
-else
-  nr_say group ${`docker build ${ref}`}
-  ${r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }))} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); the running container was not touched"; ${image_sources_EXIT.exit(ImageExit.BuildFailed)}; }
-  nr_say endgroup
-  nr_say ok 'Image built'
-fi`;
-}
-/** What the step that obtains an image says, by source. */
-function image_sources_obtainStepText(source, ref) {
-    if (source.kind === 'registry')
-        return `Pulling backend image (${ref})`;
-    if (source.kind === 'runner')
-        return `Checking backend image from the runner (${ref})`;
-    return `Building backend image (${ref})`;
 }
 /** The value line the layer question prints, and its decoding (one line per image, diff IDs space-separated). */
 function image_sources_nasLayersScript(r) {
@@ -64537,24 +65597,170 @@ function loadImage(r, ref) {
     return {
         title: 'Loading the image into the NAS',
         timeout: 6 * 3600,
-        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; }
-if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(ImageExit.ImageNotTransferred)}; fi`,
+        script: sh `( gunzip -c || { echo 'gunzip: the stream from the runner is cut or corrupt' >&2; exit 1; } ) | ${r.change(docker.load())} 2>&1 || { nr_say fail 'docker load failed on the NAS'; ${image_sources_EXIT.exit(image_sources_ImageExit.ImageNotTransferred)}; }
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_value loaded yes; else nr_say fail ${`docker load ended, but ${ref} is not on the NAS`}; ${image_sources_EXIT.exit(image_sources_ImageExit.ImageNotTransferred)}; fi`,
         decode: (values) => ({ loaded: values.get('loaded') === 'yes' }),
     };
 }
-/** What a release that ended with one of this module's exit codes says, naming the image; undefined for other codes. */
-function obtainFailure(source, image, tag, code, platforms) {
-    const pulled = source.kind === 'registry' ? `${image}:${source.tag}` : '';
-    const login = source.kind === 'registry' ? source.login : undefined;
-    if (code === ImageExit.RegistryLoginFailed)
-        return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
-    if (code === ImageExit.PullFailed)
-        return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
-    if (code === ImageExit.PlatformMismatch)
-        return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
-    if (code === ImageExit.ImageNotTransferred)
-        return `the image ${image}:${tag} built on the runner is not on the NAS`;
-    return undefined;
+
+;// CONCATENATED MODULE: ./src/image-sources/built-on-nas.ts
+
+
+
+
+const built_on_nas_EXIT = exitCodes(image_sources_ImageExit);
+/**
+ * `image-source: nas` (the default): the image is built on the NAS from its
+ * checkout at the released commit, reused when it exists (a re-run, or this
+ * commit released today). A rollback cannot build an image that is gone.
+ */
+function built_on_nas_builtOnNas() {
+    return {
+        stepText: (ref) => `Building backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Getting ${images} image(s) for ${services} service(s)`,
+        obtainsFirst: false,
+        obtainsAtOnce: true,
+        sentFromRunner: false,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            const build = r.change(docker.build({ image: p.image, tag: p.tag, context: p.build.context, dockerfile: p.build.dockerfile }));
+            // an image of several services says which, and is checked at once: they are built side by side
+            if (p.services)
+                return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (for ${p.services.join(', ')}): reusing it`}
+else
+  nr_say group ${`docker build ${ref} (for ${p.services.join(', ')})`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail ${`Build of ${ref} failed`}" (exit $nr_rc); no container was touched"; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok ${`Image ${ref} built`}
+fi
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then :
+else ${r.dryRun ? sh `nr_say info ${`dry-run: ${ref} was not built`}` : sh `nr_say fail ${`Image ${ref} is missing after the build`}; ${built_on_nas_EXIT.exit(ImageExit.ImageMissingAfterBuild)}`}; fi`;
+            return sh `cd ${p.build.repo} || ${built_on_nas_EXIT.exit(ImageExit.NoCheckout)}
+if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then
+  nr_say ok ${`Image ${ref} already exists (this commit was deployed today, or this is a re-run): reusing it`}
+else
+  nr_say group ${`docker build ${ref}`}
+  ${build} 2>&1 || { nr_rc=$?; nr_say endgroup; nr_say fail "Build failed (exit $nr_rc); "${p.kept ?? 'the running container was not touched'}; ${built_on_nas_EXIT.exit(ImageExit.BuildFailed)}; }
+  nr_say endgroup
+  nr_say ok 'Image built'
+fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: () => undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/pulled-from-registry.ts
+
+/**
+ * `image-source: registry`: the workflow pushed `image:tag`; the NAS pulls it
+ * (always: a re-run pulls what the workflow pushed), checks its platform and
+ * tags it with the dated tag. The history keeps the tag and the digest it was
+ * pulled as, so a rollback whose image is gone pulls that digest again.
+ */
+function pulled_from_registry_pulledFromRegistry(source) {
+    const login = source.login;
+    return {
+        stepText: (ref) => `Pulling backend image (${ref})`,
+        stepTextOfImages: (images, services) => `Pulling ${images} image(s) for ${services} service(s) from the registry, tag ${source.tag}`,
+        // a pull changes nothing that runs
+        obtainsFirst: true,
+        obtainsAtOnce: false,
+        sentFromRunner: false,
+        obtain: (r, p) => pullImage(r, {
+            ref: `${p.image}:${source.tag}`,
+            target: `${p.image}:${p.tag}`,
+            authDir: p.authDir,
+            what: 'image',
+            ...(login ? { login } : {}),
+            ...(p.platform ? { platform: p.platform } : {}),
+        }),
+        record: () => ({ pulled: source.tag }),
+        digestFields: (r, ref, image) => pulledDigestFields(r, ref, image),
+        digestsFields: (r, images, tag) => pulledDigestsFields(r, images, tag),
+        failure(image, _tag, code, platforms) {
+            const pulled = `${image}:${source.tag}`;
+            if (code === ImageExit.RegistryLoginFailed)
+                return `logging in to ${login?.server || 'Docker Hub'} as ${login?.username ?? '?'} failed, so ${pulled} was not pulled: check registry-username and registry-password (and that the NAS reaches the registry)`;
+            if (code === ImageExit.PullFailed)
+                return `pulling ${pulled} failed: the tag is missing from the registry, or the registry refused it (is image-tag the tag the workflow pushed?)`;
+            if (code === ImageExit.PlatformMismatch)
+                return `the image ${pulled} is built for ${platforms?.image || 'an unknown platform'}, but the NAS runs ${platforms?.nas || 'another'}: push an image built for ${platforms?.nas || "the NAS's platform"} (docker buildx build --platform ${platforms?.nas || '<platform>'}, or a multi-platform image)`;
+            return undefined;
+        },
+        reobtain(o) {
+            const tagged = `${o.image}:${o.pulled ?? o.tag}`;
+            // the digest it was released with: its tag may name other content by now
+            const ref = o.digest ? `${o.image}@${o.digest}` : tagged;
+            return {
+                ref,
+                authDir: o.authDir,
+                ...(login ? { login } : {}),
+                from: o.digest
+                    ? `the registry (${tagged}) by the digest it was released with (${ref})`
+                    : `the registry (${ref})`,
+            };
+        },
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/sent-from-runner.ts
+
+
+
+
+const sent_from_runner_EXIT = exitCodes(image_sources_ImageExit);
+/**
+ * `image-source: runner`: the runner builds the image with its docker and
+ * streams it into the NAS's engine before the phase (release/backend/image-from-runner.ts);
+ * the phase checks it arrived. A rollback cannot build an image that is gone.
+ */
+function sent_from_runner_sentFromRunner() {
+    return {
+        stepText: (ref) => `Checking backend image from the runner (${ref})`,
+        stepTextOfImages: (images, services) => `Checking ${images} image(s) for ${services} service(s) from the runner`,
+        obtainsFirst: false,
+        obtainsAtOnce: false,
+        sentFromRunner: true,
+        obtain(r, p) {
+            const ref = `${p.image}:${p.tag}`;
+            return sh `if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} is on the NAS (built on the runner)`}
+else ${r.dryRun ? sh `nr_say info 'dry-run: the image was not sent'` : sh `nr_say fail ${`Image ${ref} is not on the NAS: the stream from the runner did not deliver it`}; ${sent_from_runner_EXIT.exit(ImageExit.ImageNotTransferred)}`}; fi`;
+        },
+        record: () => ({}),
+        digestFields: () => undefined,
+        digestsFields: () => undefined,
+        failure: (image, tag, code) => code === ImageExit.ImageNotTransferred
+            ? `the image ${image}:${tag} built on the runner is not on the NAS`
+            : undefined,
+        reobtain: () => undefined,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/image-sources/table.ts
+
+
+
+/** The module of each kind of image-source: the one place that tells the kinds apart. */
+function table_imageSourceKind(source) {
+    switch (source.kind) {
+        case 'nas':
+            return builtOnNas();
+        case 'registry':
+            return pulledFromRegistry(source);
+        case 'runner':
+            return sentFromRunner();
+        default:
+            return unknownKind(source);
+    }
+}
+/** A kind the switch above does not name fails to compile here. */
+function unknownKind(source) {
+    throw new Error(`unknown image-source ${JSON.stringify(source.kind)}`);
 }
 
 ;// CONCATENATED MODULE: ./src/programs/preflight.ts
@@ -64564,7 +65770,8 @@ function obtainFailure(source, image, tag, code, platforms) {
  * changes, what would otherwise fail after the checkout moved: the NAS's
  * platform (an image of another architecture starts with `exec format error`),
  * and the compose file's contract with the release (its services exist and
- * read the tag variable), checked on the commit being released.
+ * read the tag variable; with blue-green, the colours can run side by side),
+ * checked on the commit being released.
  */
 /** The NAS's platform as docker names it (`linux/amd64`, `linux/arm64`, `linux/arm/v7`); '' when unknown. */
 function platformOf(dockerOsArch, machine) {
@@ -64594,83 +65801,116 @@ function samePlatform(image, nas) {
     return io === no && ia === na && (!iv || !nv || iv === nv);
 }
 /** Asks the engine's platform (beside the other questions): value `nas_platform`. */
-function platformQuestion() {
+function preflight_platformQuestion() {
     return sh `( nr_value nas_platform "$(nr_docker version --format '{{.Server.Os}}/{{.Server.Arch}}' 2>/dev/null | head -n 1) $(uname -m 2>/dev/null)" ) &`;
 }
-function decodePlatform(values) {
+function preflight_decodePlatform(values) {
     const [osArch = '', machine = ''] = (values.get('nas_platform') ?? '').trim().split(/\s+/);
     return platformOf(osArch.includes('/') ? osArch : '', osArch.includes('/') ? machine : osArch);
 }
-/** A value of the tag variable no real tag has, by variable, so the check sees which one an image reads. */
-function sentinelOf(variable) {
-    return `nas-release-preflight-${variable.toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-}
 /**
  * The compose preflight, run after the fetch: the commit's compose file (git
- * show, into a temporary file; the work tree is not touched) through `compose
- * config` with each tag variable set to its sentinel, in the checkout's folder
- * so relative paths and `.env` resolve as they will. Runs in the background;
- * reports `compose_images` (`service=image` words) or `compose_error`.
- * Compose is run without sudo: `config` reads files only.
+ * show; the work tree is not touched), sent back base64 as `compose_b64`, or
+ * `compose_error missing`. The runner reads it: no compose runs on the NAS,
+ * which cost the release a third of a second. Sent once the background
+ * questions have ended, as a long value line could tear another.
  */
 function composeQuestion(c) {
-    const dir = c.file.includes('/') ? c.file.slice(0, c.file.lastIndexOf('/')) : '.';
-    const variables = [...new Set(c.services.map((s) => s.tagVariable))];
-    for (const v of variables)
-        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(v))
-            throw new Error(`not a variable name: ${v}`);
-    // exported in the subshell: `env` cannot run the nr_docker function
-    const env = variables.map((v) => sh `${new Shell(v)}=${sentinelOf(v)}; export ${new Shell(v)}`);
-    const v2 = sh `nr_docker compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const v1 = sh `docker-compose --project-directory "$nr_pf_dir" --file "$nr_pf_tmp" config`;
-    const run = c.compose === 'docker compose'
-        ? v2
-        : c.compose === 'docker-compose'
-            ? v1
-            : sh `if nr_docker compose version >/dev/null 2>&1; then ${v2}; else ${v1}; fi`;
-    return sh `(
-nr_pf_dir=${c.repo}/${dir}
-nr_pf_tmp=$(mktemp "\${TMPDIR:-/tmp}/nas-release-compose.XXXXXX") || exit 0
-if ! nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} > "$nr_pf_tmp" 2>/dev/null; then
-  nr_value compose_error missing
-elif nr_pf_out=$(cd "$nr_pf_dir" && ${new Shell(env.map((e) => e.text).join('; '))}; ${run} 2>&1); then
-  nr_value compose_images "$(printf '%s\\n' "$nr_pf_out" | awk '
-    /^[^ #]/ { top = $0; next }
-    top != "services:" { next }
-    /^  [^ #][^:]*:[ ]*$/ { svc = $1; sub(/:$/, "", svc); printf "%s=\\n", svc; next }
-    /^    image:/ { img = $0; sub(/^    image:[ ]*/, "", img); printf "%s=%s\\n", svc, img }
-  ' | tr -d "\\"'" | tr '\\n' ' ')"
+    // project-source: runner: the runner's own file, echoed into the answers (the NAS has no git to show it)
+    if (c.content !== undefined)
+        return c.content
+            ? sh `wait
+nr_value compose_b64 ${c.content}`
+            : sh `wait
+nr_value compose_error missing`;
+    return sh `if nr_pf_b64=$(nr_git -C ${c.repo} show ${`${c.rev}:${c.file}`} 2>/dev/null); then
+  nr_pf_b64=$(printf '%s\n' "$nr_pf_b64" | base64 | tr -d '\n')
 else
-  nr_value compose_error "unreadable: $(printf '%s' "$nr_pf_out" | tr '\\n' ' ' | head -c 400)"
+  nr_pf_b64=-
 fi
-rm -f "$nr_pf_tmp"
-) &`;
+wait
+if [ "$nr_pf_b64" = - ]; then nr_value compose_error missing; else nr_value compose_b64 "$nr_pf_b64"; fi`;
 }
 function decodeCompose(values) {
-    const error = values.get('compose_error');
-    if (error === 'missing')
+    if (values.get('compose_error') === 'missing')
         return { read: 'missing' };
-    if (error !== undefined)
-        return { read: 'unreadable', error: error.replace(/^unreadable: /, '') };
-    const listed = values.get('compose_images');
-    if (listed === undefined)
+    const b64 = values.get('compose_b64');
+    if (b64 === undefined)
         return { read: 'unknown' };
-    const images = new Map();
-    for (const word of listed.split(/\s+/).filter(Boolean)) {
-        const at = word.indexOf('=');
-        const service = word.slice(0, at);
-        const image = word.slice(at + 1);
-        // a service's name line comes first (empty), its image after it
-        if (image || !images.has(service))
-            images.set(service, image);
+    return { read: 'text', text: Buffer.from(b64, 'base64').toString('utf8') };
+}
+/** The variables a compose value reads (`$VAR`, `${VAR}`, `${VAR:-x}`…); `$$` is a literal dollar. */
+function variablesIn(text) {
+    return new Set([...text.replace(/\$\$/g, '').matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
+}
+function preflight_text(value) {
+    return typeof value === 'string' || typeof value === 'number' ? String(value) : '';
+}
+function portsOf(value) {
+    if (!Array.isArray(value))
+        return [];
+    return value.map((entry) => {
+        if (entry && typeof entry === 'object') {
+            const long = entry;
+            const published = preflight_text(long.published);
+            const target = preflight_text(long.target);
+            return { text: `${published}:${target}`, published, target, reads: variablesIn(JSON.stringify(long)) };
+        }
+        // [host_ip:][published:]target[/protocol]; an IPv6 host address is in brackets
+        const written = preflight_text(entry);
+        const parts = written
+            .replace(/^\[[^\]]*\]:/, 'ip:')
+            .replace(/\/\w+$/, '')
+            .split(':');
+        const target = parts.at(-1) ?? '';
+        const published = parts.length > 1 ? (parts.at(-2) ?? '') : '';
+        return { text: written, published, target, reads: variablesIn(written) };
+    });
+}
+let yaml;
+/** The YAML parser, loaded once; the preflight starts loading it while the first round trip is on the way. */
+function yamlParser() {
+    yaml ??= __nccwpck_require__.e(/* import() */ 815).then(__nccwpck_require__.t.bind(__nccwpck_require__, 8815, 19));
+    return yaml;
+}
+/**
+ * Reads the compose file's services as written, with the YAML parser loaded
+ * only here (the release needs it for this one check; the other bundles' paths
+ * never load it). Merge keys (`<<: *base`) are applied.
+ */
+async function readComposeFile(found) {
+    if (found.read !== 'text')
+        return found;
+    const { parse } = await yamlParser();
+    let doc;
+    try {
+        doc = parse(found.text, { merge: true, maxAliasCount: 1000 });
     }
-    return { read: 'ok', images };
+    catch (err) {
+        return { read: 'unreadable', error: err.message.split('\n')[0] };
+    }
+    const root = doc && typeof doc === 'object' ? doc : {};
+    const services = new Map();
+    const listed = root.services && typeof root.services === 'object' ? root.services : {};
+    for (const [name, value] of Object.entries(listed)) {
+        const s = value && typeof value === 'object' ? value : {};
+        const image = preflight_text(s.image);
+        services.set(name, {
+            image,
+            imageReads: variablesIn(image),
+            reads: variablesIn(JSON.stringify(s)),
+            containerName: preflight_text(s.container_name),
+            ports: portsOf(s.ports),
+            extends: s.extends !== undefined,
+        });
+    }
+    return { read: 'ok', services, includes: root.include !== undefined };
 }
 /**
  * What the compose file at the released commit gets wrong, one sentence each,
- * with the line to add; empty when it keeps the contract. A file compose could
- * not read is not refused here (it may need the environment file this release
- * writes): the release says so and goes on.
+ * with the line to add; empty when it keeps the contract. What the file takes
+ * from elsewhere (`include`, `extends`) is not refused here: compose reads it
+ * at the release.
  */
 function composeProblems(found, c) {
     const at = `${c.file} at ${c.commit.slice(0, 7)}`;
@@ -64679,18 +65919,45 @@ function composeProblems(found, c) {
     if (found.read !== 'ok')
         return [];
     const problems = [];
-    const names = [...found.images.keys()];
-    for (const s of c.services) {
+    const names = [...found.services.keys()];
+    for (const [i, s] of c.services.entries()) {
         const wanted = `image: ${c.image(s.name)}:\${${s.tagVariable}}`;
-        if (!found.images.has(s.name)) {
-            problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
+        const facts = found.services.get(s.name);
+        if (!facts) {
+            if (!found.includes)
+                problems.push(`${at} has no service ${s.name} (its services: ${names.join(', ') || 'none'}): add it, with the line \`${wanted}\`, or name one of its services`);
             continue;
         }
-        const image = found.images.get(s.name) ?? '';
-        if (!image.includes(sentinelOf(s.tagVariable)))
-            problems.push(`in ${at}, service ${s.name}'s image ${image ? `(${image.replace(sentinelOf(s.tagVariable), `\${${s.tagVariable}}`)}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (!facts.imageReads.has(s.tagVariable) && !(facts.extends && !facts.image))
+            problems.push(`in ${at}, service ${s.name}'s image ${facts.image ? `(${facts.image}) ` : ''}does not read ${s.tagVariable}, so the release would not run the image it made: write the line \`${wanted}\` in service ${s.name}`);
+        if (c.blueGreen && !facts.extends)
+            // the proxy routes to the first service only: the others need not listen on the colour's port
+            problems.push(...colorProblems(`in ${at}, service ${s.name}`, facts, c.blueGreen.portVariable, i === 0));
     }
     return problems;
+}
+/**
+ * blue-green runs the service twice, a compose project per colour: what must
+ * differ between the colours (the container's name, the host port, the port
+ * the application listens on) has to read COLOR or the port variable.
+ */
+function colorProblems(where, facts, port, proxied) {
+    const differs = (reads) => reads.has('COLOR') || reads.has(port);
+    const problems = [];
+    if (facts.containerName && !differs(variablesIn(facts.containerName)))
+        problems.push(`${where}'s container_name (${facts.containerName}) is the same for both colours, so the idle colour cannot start beside the live one: write the line \`container_name: ${facts.containerName}-\${COLOR}\``);
+    for (const p of facts.ports)
+        if (p.published && !differs(p.reads))
+            problems.push(`${where} publishes host port ${p.published} for both colours (\`${p.text}\`), so the idle colour cannot start beside the live one: write it \`- "\${${port}}:${p.target}"\``);
+    if (proxied && !facts.reads.has(port) && !facts.ports.some((p) => p.published && !differs(p.reads)))
+        problems.push(`${where} does not read ${port}, so both colours would listen on one port and the proxy could not tell them apart: ${facts.ports.length
+            ? `publish the colour's port with the line \`- "\${${port}}:${facts.ports[0].target}"\` under ports`
+            : `write the line \`${port}: \${${port}}\` under its environment and listen on that port`}`);
+    return problems;
+}
+/** project-source: runner: the compose file shipped from the runner; absent there, it is missing. */
+function runnerContent(file, runner) {
+    return runner ? { content: runner.files?.[file] ?? '' } : {};
 }
 /**
  * The preflight's questions in a state script: the platform beside everything
@@ -64698,11 +65965,14 @@ function composeProblems(found, c) {
  */
 function preflight_preflightQuestions(plan, checkout) {
     const rev = checkout.ref || `refs/remotes/${checkout.remote}/${checkout.branch}`;
+    // loaded beside the round trip, not after it; a failure to load is met where the file is read
+    if (plan)
+        yamlParser().catch(() => undefined);
     return {
-        before: platformQuestion(),
-        after: plan ? composeQuestion({ ...plan, rev }) : sh `:`,
+        before: preflight_platformQuestion(),
+        after: plan ? composeQuestion({ ...plan, rev, ...runnerContent(plan.file, checkout.runner) }) : sh `:`,
         decode: (values) => {
-            const platform = decodePlatform(values);
+            const platform = preflight_decodePlatform(values);
             const compose = decodeCompose(values);
             return { ...(platform ? { platform } : {}), ...(compose.read !== 'unknown' ? { compose } : {}) };
         },
@@ -64724,10 +65994,13 @@ function preflight_preflightQuestions(plan, checkout) {
 
 
 
+
+
+
 /** How the backend's phases end. */
 const backend_BackendExit = {
     ...checkout_CheckoutExit,
-    ...ImageExit,
+    ...image_sources_ImageExit,
     /** repo-path vanished between the state read and the phase. */
     NoCheckout: 30,
     PreDeployFailed: 31,
@@ -64800,7 +66073,7 @@ function decodeInventory(values) {
 }
 /** deploy-backend's first questions: what runs, and the commit to release (fetched, the work tree untouched). */
 function deployState(target, checkout, source = { kind: 'nas' }, preflight) {
-    const runner = source.kind === 'runner';
+    const runner = imageSourceKind(source).sentFromRunner;
     const checks = preflightQuestions(preflight, checkout);
     return {
         // The image query runs beside the fetch; its value line is short, so it cannot tear another.
@@ -64830,12 +66103,19 @@ function decodeRunning(values) {
     const id = values.get('running_image_id');
     return { runningImage: values.get('running_image') ?? '', ...(id ? { runningId: id } : {}) };
 }
-/** What runs and which tags of the image exist: rollback's and cleanup's first questions. */
-function imagesState(image, container) {
+/**
+ * What runs and which tags of the image exist: rollback's and cleanup's first questions; with `platform`,
+ * the NAS's platform too (a rollback that may pull its image refuses one of another platform).
+ */
+function imagesState(image, container, platform = false) {
     return {
         script: (r) => sh `( ${runningValues(r, container)} ) &
+${platform ? platformQuestion() : sh `:`}
 ${inventoryAfterOthers(r, image)}`,
-        decode: (values) => ({ ...decodeRunning(values), inventory: decodeInventory(values) }),
+        decode: (values) => {
+            const nas = platform ? decodePlatform(values) : '';
+            return { ...decodeRunning(values), inventory: decodeInventory(values), ...(nas ? { platform: nas } : {}) };
+        },
     };
 }
 /** The image's tags, asked at once: at the end of a phase, where nothing else writes. */
@@ -64876,8 +66156,8 @@ function recreateBackend(r, p) {
 ( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=$nr_prev; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${backend_EXIT.exit(failure)}; }
 nr_say ok ${`${name} done`}`
         : sh `:`;
-    const watch = r.dryRun ? undefined : p.watch;
-    return lines(HEALTH, watch ? watchGuards(watch, watchOutcomeFile(p.repo)) : undefined, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
+    const watch = watchStep(r, p.watch, p.repo);
+    return lines(HEALTH, watch.library, sh `nr_watch_breach=; nr_watch_failed=; nr_before_failed=; nr_fb_incomplete=
 cd ${p.repo} || ${backend_EXIT.exit(backend_BackendExit.NoCheckout)}
 nr_img=$(${r.run(docker.containerImage(t.container))} 2>/dev/null || true)
 case "$nr_img" in ${t.image + ':'}*) nr_prev=\${nr_img##*:} ;; *) nr_prev= ;; esac
@@ -64901,7 +66181,7 @@ if [ "$nr_ok" = 1 ]; then
   if [ "$nr_now_img" = ${ref} ] || ${r.dryRun ? sh `true` : sh `false`}; then nr_say ok "Container is running with image: $nr_now_img"
   else nr_say fail "Container runs $nr_now_img, not "${ref}; nr_ok=0; fi
   ${t.healthUrl && !r.dryRun ? sh `if [ "$nr_ok" = 1 ]; then if nr_http_ok ${t.healthUrl}; then nr_say ok 'Health endpoint responding'; else nr_say fail ${`Health endpoint ${t.healthUrl} is not responding`}; nr_ok=0; fi; fi` : sh `:`}
-  ${watch ? sh `if [ "$nr_ok" = 1 ]; then nr_watch || nr_ok=0; fi` : p.watch ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`}
+  ${p.watch ? sh `if [ "$nr_ok" = 1 ]; then ${watch.run(sh `nr_ok=0`)}; fi` : sh `:`}
 fi
 if [ "$nr_ok" = 1 ]; then
   nr_value running ${p.tag}; nr_value rolled_back false
@@ -64935,6 +66215,34 @@ function watchOutcomeFile(repo) {
     return `${stateDirOf(repo)}/watch-outcome`;
 }
 /**
+ * The metrics watch as a step of any release (one service, several, blue-green): `library` defines nr_watch
+ * (none on a dry run), `run(onBreach)` watches once the release is healthy and runs `onBreach` when it must be
+ * rolled back (nr_watch_breach or nr_watch_failed then set); the phase's parts say how it ended.
+ */
+function watchStep(r, plan, repo) {
+    const live = r.dryRun ? undefined : plan;
+    return {
+        ...(live ? { library: watchGuards(live, watchOutcomeFile(repo)) } : {}),
+        run: (onBreach) => live ? sh `nr_watch || { ${onBreach}; }` : plan ? sh `nr_say info 'dry-run: metrics watch skipped'` : sh `:`,
+    };
+}
+/**
+ * What a phase with a watch adds: the time the watch may take (its polls may each take up to a query timeout per
+ * guard past the interval), the success line's `watch passed|inconclusive`, and the watch's rollback written on
+ * the NAS as it happens (WatchRolledBack), since the runner may be gone by then: the watch is long.
+ */
+function watchPhaseParts(plan, repo, rolledBack) {
+    return {
+        timeout: plan.seconds * 2 + plan.guards.length * 60,
+        successField: watchDetailField(watchOutcomeFile(repo)),
+        ending: {
+            code: backend_BackendExit.WatchRolledBack,
+            outcome: 'rolled-back',
+            update: { ...rolledBack, detail: WATCH_ROLLBACK_DETAIL },
+        },
+    };
+}
+/**
  * Makes `ref` name the image that ran before, by its id: under a renamed image no tag of it is left for compose,
  * and a pull may have moved the tag. Only when a release falls back, so a release that succeeds leaves no such tag.
  */
@@ -64963,10 +66271,11 @@ function releasePhase(r, p) {
     const ref = `${target.image}:${p.tag}`;
     const steps = new Steps(RELEASE_STEPS);
     const source = p.source ?? { kind: 'nas' };
-    // A pull changes nothing that runs: it comes first, so a missing tag or an image of another platform is
-    // refused before the backup and the checkout move.
-    const pullFirst = source.kind === 'registry';
-    const obtain = lines(steps.say('build', obtainStepText(source, ref)), obtainImage(r, {
+    const kind = imageSourceKind(source);
+    // An image obtained without changing what runs (a pull) comes first, so a missing tag or an image of another
+    // platform is refused before the backup and the checkout move.
+    const pullFirst = kind.obtainsFirst;
+    const obtain = lines(steps.say('build', kind.stepText(ref)), kind.obtain(r, {
         image: target.image,
         tag: p.tag,
         source,
@@ -64974,10 +66283,10 @@ function releasePhase(r, p) {
         authDir: p.authDir ?? `${p.repo}/.git/nas-release/registry-auth`,
         ...(p.platform ? { platform: p.platform } : {}),
     }));
+    const watch = p.watch && watchPhaseParts(p.watch, p.repo, { tag: p.tag, commit: p.commit, previous: p.previous });
     return {
         title: 'Releasing the backend',
-        // a watch's polls may each take up to a query timeout per guard past the interval
-        timeout: 3600 + target.healthTimeout * 2 + 900 + (p.watch ? p.watch.seconds * 2 + p.watch.guards.length * 60 : 0),
+        timeout: 3600 + target.healthTimeout * 2 + 900 + (watch ? watch.timeout : 0),
         begin: {
             tag: p.tag,
             image: target.image,
@@ -64996,20 +66305,16 @@ function releasePhase(r, p) {
             ...envRecord(p),
             ...pulledRecord(p),
         },
-        ...(p.source?.kind === 'registry' || p.watch
+        ...(kind.digestFields(r, ref, target.image) || p.watch
             ? {
-                successFields: lines(p.source?.kind === 'registry' ? pulledDigestFields(r, ref, target.image) : undefined, p.watch ? watchDetailField(watchOutcomeFile(p.repo)) : undefined, sh `:`),
+                successFields: lines(kind.digestFields(r, ref, target.image), watch ? watch.successField : undefined, sh `:`),
             }
             : {}),
         // A watch's rollback is written on the NAS as it happens: the runner may be gone by then (the watch is long).
-        ...(p.watch
+        ...(watch
             ? {
                 endings: [
-                    {
-                        code: backend_BackendExit.WatchRolledBack,
-                        outcome: 'rolled-back',
-                        update: { tag: p.tag, commit: p.commit, previous: p.previous, detail: WATCH_ROLLBACK_DETAIL },
-                    },
+                    watch.ending,
                     ...(p.fallback && p.backup?.restoreOnFallback
                         ? [
                             {
@@ -65027,12 +66332,7 @@ function releasePhase(r, p) {
             ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
             : inventoryValue(r, target.image),
         script: sh `${pullFirst ? obtain : sh `:`}
-${p.backup
-            ? lines(BACKUP_LIBRARY, backupFunction(p.backup.plan, p.backup.label), r.dryRun
-                ? sh `nr_say info 'dry-run: no backup taken'`
-                : sh `nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`)
-            : sh `:`}
+${backupBeforeRelease(r, p.backup)}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -65055,7 +66355,7 @@ ${recreateBackend(r, {
             ...(p.postDeploy ? { postDeploy: p.postDeploy } : {}),
             ...(p.watch ? { watch: p.watch } : {}),
             steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
-            ...(p.envFile ? { beforeRecreate: writeEnvFile(r, p.envFile.plan, p.envFile.content, p.tag, p.previous) } : {}),
+            ...(p.envFile ? { beforeRecreate: envFileStep(r, p.envFile, { tag: p.tag, previous: p.previous }).before } : {}),
             ...(p.fallback ? { onFallback: fallbackShell(r, p) } : {}),
         })}`,
         decode: (values) => ({
@@ -65076,26 +66376,21 @@ function envRecord(p) {
 }
 /** The registry tag a registry release pulls, for the history (a rollback pulls it again when the image is gone). */
 function pulledRecord(p) {
-    return p.source?.kind === 'registry' ? { pulled: p.source.tag } : {};
+    return imageSourceKind(p.source ?? { kind: 'nas' }).record();
 }
 /**
  * What a failed release does before its fallback comes back: its environment file, and its data when asked.
  * A restore that fails here never stops the fallback: it comes back on the data there is, and says which.
  */
 function fallbackShell(r, p) {
-    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, p.backup?.restoreOnFallback && !r.dryRun
-        ? sh `nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${restoreData(r, {
-            dir: p.backup.plan.dir,
-            id: new Shell('"$nr_bk_id"'),
-            repo: p.repo,
-            composeFile: p.target.composeFile,
-            container: p.target.container,
-            items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-            image: p.backup.plan.image,
-        }, { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' })}
-nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
-        : undefined, sh `:`);
+    return lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined, restoreOnFallback(r, p.backup, {
+        repo: p.repo,
+        composeFile: p.target.composeFile,
+        container: p.target.container,
+        tag: p.tag,
+        commit: p.commit,
+        fallback: p.fallback,
+    }), sh `:`);
 }
 /** The steps of a backend rollback on the NAS. */
 const ROLLBACK_STEPS = {
@@ -65148,12 +66443,13 @@ function rollbackPhase(r, p) {
                     authDir: p.pull.authDir,
                     what: 'the missing image',
                     ...(p.pull.login ? { login: p.pull.login } : {}),
+                    ...(p.pull.platform ? { platform: p.pull.platform } : {}),
                 })
-                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, sh `:`),
+                : undefined, written ? stageEnvFile(r, written.plan, written.content) : undefined, p.restore ? lines(restoreData(r, p.restore.plan, p.restore.safety), restoreOrExit()) : undefined, installed, putBackTree(r, p.repo, p.tag), sh `:`),
             // the release that ran before comes back on the data it ran with
-            ...(p.envFile || p.restore
+            ...(p.envFile || p.restore || runnerRootOf(p.repo)
                 ? {
-                    onFallback: lines(p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
+                    onFallback: lines(putBackTree(r, p.repo, p.current), p.envFile ? putBackEnvFile(r, p.envFile.plan, p.current) : undefined, p.restore ? undoRestore() : undefined, sh `:`),
                 }
                 : {}),
         }),
@@ -65165,6 +66461,7 @@ function rollbackPhase(r, p) {
             ...decodeDataOutcome(values),
             ...(values.get('restore_began') === 'yes' ? { restoreBegan: true } : {}),
             ...(values.get('before_failed') === 'env-file' ? { envFileFailed: true } : {}),
+            ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
         }),
     };
 }

@@ -181,13 +181,6 @@ export function readBlueGreen(r: InputReader): BlueGreenSettings {
   };
 }
 
-/** Features of deploy-backend that blue-green does not carry yet: refused before connecting, naming the input. */
-function refuseWithBlueGreen(d: Omit<DeployBackendInputs, 'services'>): void {
-  if (d.blueGreen.strategy !== 'blue-green') return;
-  const unsupported: Array<[string, boolean]> = [['backup-volumes', d.backups.enabled]];
-  for (const [name, set] of unsupported)
-    if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
-}
 // --- end blue-green ---
 
 function readTarget(r: InputReader): BackendTarget {
@@ -282,23 +275,7 @@ export function readDeployBackend(r: InputReader, promql?: PromqlCheck): DeployB
     envFile: readEnvFile(r),
     blueGreen: readBlueGreen(r),
   };
-  if (services.length) servicesOnly(settings);
-  refuseWithBlueGreen(settings);
   return { ...settings, services };
-}
-
-/** What a several-service release does not do yet: refused before connecting rather than done for one service only. */
-function servicesOnly(s: Omit<DeployBackendInputs, 'services'>): void {
-  const unsupported: [string, boolean][] = [
-    ['backup-volumes', s.backups.enabled],
-    ['auto-rollback-restore', s.autoRollbackRestore],
-  ];
-  const used = unsupported.find(([, on]) => on);
-  if (used)
-    throw new InputError(
-      used[0],
-      'is not supported together with services yet (a several-service release has no backups); release the services without it',
-    );
 }
 
 export function readBackupBackend(r: InputReader): BackupBackendInputs {
@@ -386,10 +363,6 @@ export function readRollbackBackend(r: InputReader): RollbackBackendInputs {
     preRollback: r.string('pre-rollback', { multiline: true }),
     postRollback: r.string('post-rollback', { multiline: true }),
   };
-  // a blue-green rollback changes images only
-  if (settings.blueGreen.strategy === 'blue-green')
-    for (const [name, set] of [['restore-backup', restoreBackup !== '']] as const)
-      if (set) throw new InputError(name, 'is not supported with strategy blue-green yet (use strategy recreate)');
   return settings;
 }
 

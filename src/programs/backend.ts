@@ -21,9 +21,7 @@ import { parseImageTags, type ImageTag } from '../rules/images.js';
 import { CheckoutExit, decodeFetchedTarget, fetchTarget, moveCheckout, type FetchedTarget } from './checkout.js';
 import {
   BACKUP_EXIT,
-  BACKUP_LIBRARY,
   BackupExit,
-  backupFunction,
   decodeBackup,
   decodeDataOutcome,
   restoreData,
@@ -31,14 +29,14 @@ import {
   undoRestore,
   type DataOutcome,
   type BackupLabel,
-  type BackupPlan,
   type BackupValues,
   type RestorePlan,
   decodeListing,
   listingValue,
 } from './backups.js';
+import { backupBeforeRelease, restoreOnFallback, type ReleaseBackup } from './release-steps.js';
 import { envFileStep, installEnvFile, putBackEnvFile, stageEnvFile, type EnvFilePlan } from './env-file.js';
-import { plannedItems, type BackupEntry } from '../rules/backups.js';
+import type { BackupEntry } from '../rules/backups.js';
 import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { ImageExit, decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import { imageSourceKind } from '../image-sources/table.js';
@@ -444,7 +442,7 @@ export interface ReleasePlan {
   runLabel: string;
   watch?: WatchPlan;
   /** A backup taken before anything changes, of the data the running release uses. */
-  backup?: { plan: BackupPlan; label: BackupLabel; restoreOnFallback: boolean };
+  backup?: ReleaseBackup;
   /** The environment file this release writes. */
   envFile?: { plan: EnvFilePlan; content: string; sha256?: string };
   /** Where the image comes from (default: built on the NAS), and the registry login's private folder. */
@@ -547,18 +545,7 @@ export function releasePhase(r: Renderer, p: ReleasePlan): Phase<ReleaseValues> 
       ? lines(inventoryValue(r, target.image), listingValue(p.backup.plan.dir, { quick: true }))
       : inventoryValue(r, target.image),
     script: sh`${pullFirst ? obtain : sh`:`}
-${
-  p.backup
-    ? lines(
-        BACKUP_LIBRARY,
-        backupFunction(p.backup.plan, p.backup.label),
-        r.dryRun
-          ? sh`nr_say info 'dry-run: no backup taken'`
-          : sh`nr_say info ${`Backing up ${[...p.backup.plan.volumes.map((v) => `volume ${v}`), ...p.backup.plan.databases.map((d) => `${d.kind}:${d.service}`)].join(', ')} before the release`}
-nr_backup || { nr_say fail 'The backup before the release failed: nothing was changed'; ${BACKUP_EXIT.exit(BackupExit.BackupFailed)}; }`,
-      )
-    : sh`:`
-}
+${backupBeforeRelease(r, p.backup)}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -614,23 +601,14 @@ function pulledRecord(p: ReleasePlan): { pulled?: string } {
 function fallbackShell(r: Renderer, p: ReleasePlan): Shell {
   return lines(
     p.envFile ? putBackEnvFile(r, p.envFile.plan, p.fallback) : undefined,
-    p.backup?.restoreOnFallback && !r.dryRun
-      ? sh`nr_say warn 'Restoring the data of before the release (auto-rollback-restore)'
-${restoreData(
-  r,
-  {
-    dir: p.backup.plan.dir,
-    id: new Shell('"$nr_bk_id"'),
-    repo: p.repo,
-    composeFile: p.target.composeFile,
-    container: p.target.container,
-    items: plannedItems(p.backup.plan.volumes, p.backup.plan.databases),
-    image: p.backup.plan.image,
-  },
-  { tag: p.tag, commit: p.commit, reason: 'safety before auto-rollback-restore' },
-)}
-nr_restore || { nr_fb_incomplete=1; nr_say warn ${`The data of before the release was not restored: ${p.fallback} comes back on the data there is`}; }`
-      : undefined,
+    restoreOnFallback(r, p.backup, {
+      repo: p.repo,
+      composeFile: p.target.composeFile,
+      container: p.target.container,
+      tag: p.tag,
+      commit: p.commit,
+      fallback: p.fallback,
+    }),
     sh`:`,
   );
 }

@@ -434,6 +434,21 @@ export interface RestorePlan {
   container: string;
   items: readonly ManifestItem[];
   image: string;
+  /**
+   * The application's containers that use the data, stopped first and started again by nr_rs_start_backend
+   * (never a database service): each found by its name, or by its compose service (in `project`, default the
+   * project of the data). Default: the backend container alone.
+   */
+  apps?: readonly AppContainer[];
+  /** The compose project of the volumes and database services, when the caller knows it (a blue-green release's shared one). */
+  project?: string;
+}
+
+/** One application container a restore stops: by name, or by compose service and project. */
+export interface AppContainer {
+  service: string;
+  container: string;
+  project?: string;
 }
 
 /**
@@ -542,11 +557,17 @@ nr_rs_dir=${folder}
 nr_rs_safety=; nr_rs_stopped=; nr_rs_backend=; nr_rs_done=
 ${restoreItemsFunction(p.image, p.items, 'nr_rs_items')}
 ${restoreItemsFunction(p.image, safetyItems, 'nr_rs_undo_items')}
-${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image }, safety, 'safety')}
+${backupFunction({ dir: p.dir, repo: p.repo, composeFile: p.composeFile, container: p.container, volumes, databases, image: p.image, ...(p.project ? { found: { project: p.project, containers: {} } } : {}) }, safety, 'safety')}
+${appsFunction(p)}
 # the containers that use the data stop (their sessions and locks end with them); the database services keep running
 nr_rs_stop() {
-  nr_bk_proj=$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})
-  nr_docker stop ${p.container} >/dev/null 2>&1 && nr_rs_backend=stopped && nr_say ok ${`Stopped ${p.container}`}
+  nr_bk_proj=${p.project ? sh`${p.project}` : sh`$(nr_bk_project ${`${p.repo}/${p.composeFile}`} ${p.container})`}
+  nr_rs_apps_now=$(nr_rs_apps | tr '\\n' ' ')
+  for nr_c in $nr_rs_apps_now; do
+    nr_docker stop "$nr_c" >/dev/null 2>&1 || continue
+    case " $nr_rs_backend " in *" $nr_c "*) ;; *) nr_rs_backend="$nr_rs_backend $nr_c" ;; esac
+    nr_say ok "Stopped $nr_c"
+  done
 ${lines(
   sh`  :`,
   ...volumes.map(
@@ -554,7 +575,7 @@ ${lines(
       v,
     ) => sh`  nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${v}) && for nr_c in $(nr_docker ps -q --filter "volume=$nr_bk_v"); do
     nr_n=$(nr_docker inspect --format '{{.Name}}' "$nr_c" | sed 's|^/||')
-    [ "$nr_n" = ${p.container} ] && continue
+    case " $nr_rs_apps_now " in *" $nr_n "*) continue ;; esac
     nr_docker stop "$nr_n" >/dev/null && nr_rs_stopped="$nr_rs_stopped $nr_n" && nr_say ok "Stopped $nr_n (uses volume "${v}")"
   done`,
   ),
@@ -565,8 +586,8 @@ nr_rs_start_others() {
   nr_rs_stopped=
 }
 nr_rs_start_backend() {
-  [ "$nr_rs_backend" = stopped ] && nr_docker start ${p.container} >/dev/null && nr_rs_backend= && nr_say ok ${`Started ${p.container} again`}
-  :
+  for nr_c in $nr_rs_backend; do nr_docker start "$nr_c" >/dev/null && nr_say ok "Started $nr_c again"; done
+  nr_rs_backend=
 }
 nr_rs_undo() {
   nr_say warn "Putting the data of before the restore back from safety backup \${nr_rs_safety##*/}"
@@ -602,6 +623,21 @@ ${
   nr_rs_done=yes; ${data(DataOutcome.Restored)}
   nr_rs_start_others`
 }
+}`;
+}
+
+/** Defines `nr_rs_apps`: the application containers of the plan that run now, a name a line (after nr_bk_proj is set). */
+function appsFunction(p: RestorePlan): Shell {
+  const apps = p.apps ?? [{ service: '', container: p.container }];
+  return sh`nr_rs_apps() {
+${lines(
+  ...apps.map((a) =>
+    a.container
+      ? sh`  printf '%s\\n' ${a.container}`
+      : sh`  nr_bk_service ${a.project ? sh`${a.project}` : sh`"$nr_bk_proj"`} ${a.service}`,
+  ),
+)}
+  :
 }`;
 }
 

@@ -31,6 +31,17 @@ import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './i
 import type { ImageToObtain, ServiceRecord } from '../rules/services.js';
 import { colorVolumesQuestion, decodeColorVolumes, type ColorVolumes, type ColorVolumesPlan } from './color-volumes.js';
 import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
+import type { BackupEntry } from '../rules/backups.js';
+import { decodeListing, listingValue, type AppContainer, type BackupValues, type DataOutcome } from './backups.js';
+import {
+  backupBeforeRelease,
+  decodeReleaseData,
+  restoreBeforeTarget,
+  restoreOnFallback,
+  undoRestoreThenStart,
+  type ReleaseBackup,
+  type RollbackRestore,
+} from './release-steps.js';
 
 /**
  * Blue-green releases: the backend service runs under two compose
@@ -359,6 +370,10 @@ export interface SwitchPlan {
   hookNames?: HookNames;
   /** PREVIOUS_BACKEND_TAG for the hooks. */
   previous: string;
+  /** After the pre-deploy hook, before the idle colour starts (a rollback's restore): it may end the phase. */
+  beforeStart?: Shell;
+  /** When the release is refused and the live colour serves on, once the idle colour is stopped (the data put back): never ends the phase. */
+  onRefused?: Shell;
   /**
    * The metrics watch after the switch, while the old colour still runs; `rollBack` (auto-rollback): a breach
    * switches the proxy back to the old colour and stops the new one. The old colour drains (or stays warm) after it.
@@ -467,6 +482,7 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
   const refused = (code: BlueGreenExit): Shell =>
     sh`${stopIdle}
 ${env ? env.undo : sh`:`}
+${p.onRefused ?? sh`:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
   const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
     text
@@ -514,6 +530,7 @@ if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:
 nr_value previous ${p.previous}
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${env ? env.before : sh`:`}
+${p.beforeStart ?? sh`:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
 ${warmCheck(svcs, idleProject, urlOf)}
 nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh`''`}
@@ -874,6 +891,8 @@ export interface BlueGreenReleasePlan extends SwitchPlan {
   moreImages?: readonly ImageToObtain[];
   /** The history's record of the services (several services). */
   record?: Record<string, ServiceRecord>;
+  /** A backup taken before anything changes; with restoreOnFallback, put back when the release is refused. */
+  backup?: ReleaseBackup;
 }
 
 /** What a blue-green release reports; `images` with listImages. */
@@ -884,7 +903,54 @@ export type BlueGreenReleaseValues = SwitchValues & {
   /** The metrics watch, as far as it went (absent: the release had none). */
   watch?: WatchResult;
   images?: { inventory: ImageTag[]; inUse: string[] };
+  backup?: BackupValues;
+  safety?: BackupValues;
+  data?: DataOutcome;
+  backups?: BackupEntry[];
 };
+
+/** The application containers of both colours (a restore stops them; the shared services keep running). */
+export function colorApps(
+  target: Pick<BackendTarget, 'composeFile' | 'service'>,
+  services: readonly string[] = [target.service],
+): AppContainer[] {
+  const project = composeProject(target.composeFile);
+  return COLORS.flatMap((c) => services.map((service) => ({ service, container: '', project: `${project}-${c}` })));
+}
+
+/**
+ * A refused release's restore (auto-rollback-restore): the live colour served throughout, but the idle colour
+ * (its start may migrate) and pre-deploy ran against the shared data, which the live colour then reads. So the
+ * data of before comes back whenever the phase started the idle colour or ran pre-deploy, the live colour
+ * stopped while it is put back and started again after: a short outage, and what it wrote since the backup is
+ * in the safety backup. A warm colour found running the release (no pre-deploy) changed nothing: no restore.
+ */
+function restoreRefused(r: Renderer, p: BlueGreenReleasePlan): { define: Shell; call: Shell } | undefined {
+  const restore = restoreOnFallback(r, p.backup, {
+    repo: p.repo,
+    composeFile: p.target.composeFile,
+    container: p.target.container,
+    apps: colorApps(p.target),
+    project: composeProject(p.target.composeFile),
+    tag: p.tag,
+    commit: p.commit,
+    fallback: p.live ? `the ${p.live} colour` : 'nothing',
+  });
+  if (!restore) return undefined;
+  // defined once: every refusal of the switch calls it
+  const define = sh`nr_bg_restore() {
+${restore}
+nr_rs_start_backend
+}`;
+  const call = p.preDeploy
+    ? sh`nr_bg_restore`
+    : sh`if [ "$nr_warm" = true ]; then
+  nr_say info 'The idle colour already ran this release and no pre-deploy ran: the data is not restored'
+else
+  nr_bg_restore
+fi`;
+  return { define, call };
+}
 
 /** deploy-backend's one detached phase with blue-green: checkout, build, then the switch. */
 export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Phase<BlueGreenReleaseValues> {
@@ -915,6 +981,7 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
     ...(p.moreImages ?? []).map((i) => obtainOne(i.image, i.buildContext, i.dockerfile)),
   );
   const digest = kind.digestFields(r, ref, target.image);
+  const refusedRestore = restoreRefused(r, p);
   // a watch's rollback is recorded with the colour that serves again
   const watch =
     p.watch &&
@@ -951,8 +1018,16 @@ export function blueGreenReleasePhase(r: Renderer, p: BlueGreenReleasePlan): Pha
     ],
     ...(digest || watch ? { successFields: lines(digest, watch ? watch.successField : undefined, sh`:`) } : {}),
     // in the phase, not a program after it: no round trip more (the old colour still runs: its tag is in use)
-    ...(p.listImages ? { afterSuccess: lines(tags.script(r), inUse.script(r)) } : {}),
+    ...(p.listImages || p.backup
+      ? {
+          afterSuccess: lines(
+            p.listImages ? lines(tags.script(r), inUse.script(r)) : undefined,
+            p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined,
+          ),
+        }
+      : {}),
     script: sh`${kind.obtainsFirst ? obtain : sh`:`}
+${backupBeforeRelease(r, p.backup)}
 ${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
@@ -964,10 +1039,13 @@ ${steps.say('verifyImage')}
 if ${r.run(docker.imageExists(ref))} >/dev/null 2>&1; then nr_say ok ${`Image ${ref} exists`}
 else ${r.dryRun ? sh`nr_say info 'dry-run: the image was not built'` : sh`nr_say fail ${`Image ${ref} is missing after the build`}; ${BACKEND.exit(BackendExit.ImageMissingAfterBuild)}`}; fi
 nr_value built yes
-${switchColors(r, p, new Steps(SWITCH_STEPS))}`,
+${refusedRestore ? refusedRestore.define : sh`:`}
+${switchColors(r, refusedRestore ? { ...p, onRefused: refusedRestore.call } : p, new Steps(SWITCH_STEPS))}`,
     decode: (values) => ({
       ...decodeSwitch(values),
       ...decodeFailed(values, colorServicesOf(p)),
+      ...decodeReleaseData(values),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
       ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
       ...(p.watch ? { watch: decodeWatch(values, p.watch.plan.guards) } : {}),
@@ -981,14 +1059,25 @@ function envRecord(p: SwitchPlan): { env?: string } {
   return p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
 }
 
+/** What a blue-green rollback reports; the data values with a restore. */
+export type BlueGreenRollbackValues = SwitchValues & ReturnType<typeof decodeReleaseData>;
+
 /**
  * rollback-backend's detached phase with blue-green: a switch alone when the target is warm, else start it and
- * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes.
+ * switch; a target image gone from the NAS is pulled again first (`pull`), before anything changes. With a
+ * restore, both colours stop while the backup is put back and the target colour starts on the restored data (the
+ * live colour stays stopped until the switch); a target that is refused puts the data of before back and the
+ * live colour starts again.
  */
 export function blueGreenRollbackPhase(
   r: Renderer,
-  p: SwitchPlan & { named: boolean; pull?: Reobtain; record?: Record<string, ServiceRecord> },
-): Phase<SwitchValues> {
+  p: SwitchPlan & {
+    named: boolean;
+    pull?: Reobtain;
+    record?: Record<string, ServiceRecord>;
+    restore?: RollbackRestore;
+  },
+): Phase<BlueGreenRollbackValues> {
   const idle: Color = p.live ? otherColor(p.live) : 'blue';
   const pull = p.pull
     ? pullImage(r, {
@@ -999,21 +1088,30 @@ export function blueGreenRollbackPhase(
         ...(p.pull.login ? { login: p.pull.login } : {}),
       })
     : undefined;
+  const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+  const plan = p.restore
+    ? { ...p, beforeStart: restoreBeforeTarget(r, p.restore), onRefused: undoRestoreThenStart() }
+    : p;
   return {
     title: 'Rolling back the backend (blue-green)',
-    timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds,
+    timeout: p.target.healthTimeout + 600 + p.bg.drainSeconds + (p.restore ? 6 * 3600 : 0),
     begin: {
       tag: p.tag,
       previous: p.previous,
       detail: p.named ? 'named' : 'previous-release',
       ...records(p.record),
       ...envRecord(p),
+      ...(restoreId ? { backup: restoreId } : {}),
     },
     success: { color: idle, ...envRecord(p) },
     endings: [switchBackEnding(idle, {})],
     // the target's files come back with it; the live colour runs on, whatever happens
-    script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, p, new Steps(SWITCH_STEPS))),
-    decode: (values) => ({ ...decodeSwitch(values), ...decodeFailed(values, colorServicesOf(p)) }),
+    script: lines(pull, putBackTree(r, p.repo, p.tag), switchColors(r, plan, new Steps(SWITCH_STEPS))),
+    decode: (values) => ({
+      ...decodeSwitch(values),
+      ...decodeFailed(values, colorServicesOf(p)),
+      ...decodeReleaseData(values),
+    }),
   };
 }
 

@@ -27,6 +27,23 @@ import type { ImageSource, RegistryLogin } from '../inputs/image-source.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import { imageSourceKind } from '../image-sources/table.js';
 import { envFileStep, envPreviousKey, type EnvFileStep } from './env-file.js';
+import {
+  decodeListing,
+  listingValue,
+  undoRestore,
+  type AppContainer,
+  type BackupValues,
+  type DataOutcome,
+} from './backups.js';
+import type { BackupEntry } from '../rules/backups.js';
+import {
+  backupBeforeRelease,
+  decodeReleaseData,
+  restoreBeforeTarget,
+  restoreOnFallback,
+  type ReleaseBackup,
+  type RollbackRestore,
+} from './release-steps.js';
 
 /**
  * The NAS side of a release of several compose services: what
@@ -253,12 +270,16 @@ export interface ServicesRecreatePlan {
   /** BACKEND_TAG and PREVIOUS_BACKEND_TAG of the hooks. */
   hookTags: { tag: string; previous: string };
   steps: Steps<'recreate' | 'health' | 'verify'>;
+  /** After pre-deploy, before the services change (the environment file, a rollback's restore): it may end the phase. */
+  beforeRecreate?: Shell;
+  /** After the services' compose up (a rollback's restore starts the services it stopped and left alone). */
+  afterUp?: Shell;
+  /** Before what ran before is put back (its environment file, the data restored): never ends the phase, sets nr_fb_incomplete when the data could not be put back. */
+  onFallback?: Shell;
+  /** After what ran before is put back (the services the restore stopped and no fallback recreated start again). */
+  afterFallback?: Shell;
   /** Watch the metrics guards once every service is healthy, before post-deploy; a breach puts every one back. */
   watch?: WatchPlan;
-  /** Runs after pre-deploy, before any container changes (the environment file); it may end the phase. */
-  beforeRecreate?: Shell;
-  /** Runs before what ran before comes back (the environment file it ran with); it never ends the phase. */
-  onFallback?: Shell;
 }
 
 /** What a recreate of several services reports. */
@@ -373,9 +394,9 @@ esac`,
   const fallback =
     p.fallback && back.length
       ? sh`nr_say warn ${`Putting back what ran before: ${back.map((m) => `${m.spec.name} ${m.spec.image}:${m.fallback}${m.fallbackRan ? ` (${m.fallbackRan.image}, ${m.fallbackRan.id})` : ''}`).join(', ')}`}
-${p.onFallback ?? sh`:`}
 ${lines(...indexed.filter((m) => !m.fallback).map((m) => sh`nr_say warn ${`${m.spec.name} did not run before: it is left on ${m.tag} for inspection`}`))}
 ${lines(...back.map((m) => (m.fallbackRan ? keepFallback(r, `${m.spec.image}:${m.fallback}`, m.fallbackRan.id) : undefined)))}
+${p.onFallback ?? sh`:`}
 nr_up_ok=1; nr_failed_new=$nr_failed; nr_failed=
 ${lines(
   ...[...byTag(back, (m) => m.fallback)].map(
@@ -388,6 +409,7 @@ ${lines(
       )} || nr_up_ok=0`,
   ),
 )}
+${p.afterFallback ?? sh`:`}
 ${waitAll(r, p, back)}
 nr_back_failed=$nr_failed; nr_failed=$nr_failed_new
 nr_value failed "$nr_failed"
@@ -397,6 +419,7 @@ nr_value rolled_back true
 if [ "$nr_up_ok" = 1 ] && [ -z "$nr_back_failed" ]; then
   nr_say ok ${`Rolled back: ${back.map((m) => `${m.spec.name} runs ${m.spec.image}:${m.fallback}`).join(', ')}, healthy`}
   ${p.watch ? sh`[ -z "$nr_watch_breach$nr_watch_failed" ] || ${EXIT.exit(BackendExit.WatchRolledBack)}` : sh`:`}
+  [ -z "$nr_fb_incomplete" ] || ${EXIT.exit(BackendExit.RolledBackDataNotPutBack)}
   ${EXIT.exit(BackendExit.RolledBack)}
 fi
 nr_say fail "Putting back what ran before failed too (not healthy:$nr_back_failed)"
@@ -412,12 +435,13 @@ ${EXIT.exit(BackendExit.FailedWithoutFallback)}`;
     containerFinder(r, p.repo, p.composeFile),
     watch.library,
     sh`cd ${p.repo} || ${EXIT.exit(BackendExit.NoCheckout)}
-nr_failed=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
+nr_failed=; nr_fb_incomplete=; nr_watch_breach=; nr_watch_failed=; nr_watch_bad=
 ${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${p.beforeRecreate ?? sh`:`}
 ${p.steps.say('recreate', `${p.steps.text('recreate')} (${p.moves.map((m) => m.spec.name).join(', ')})`)}
 nr_up_ok=1
 ${lines(...ups)}
+${p.afterUp ?? sh`:`}
 if [ "$nr_up_ok" = 1 ]; then
   nr_say ok ${`Recreated ${p.moves.map((m) => m.spec.name).join(', ')}`}
   ${p.steps.say('health')}
@@ -475,6 +499,17 @@ export interface ServicesReleasePlan {
   watch?: WatchPlan;
   /** The environment file of the release's services, recorded by its sha256. */
   envFile?: EnvFileStep & { sha256?: string };
+  /** A backup taken before anything changes, of the data the services use; restored when they fall back, if asked. */
+  backup?: ReleaseBackup;
+}
+
+/** The application containers of services that use the data: every one listed, but a database service the backup holds. */
+export function servicesApps(
+  services: readonly ServiceSpec[],
+  backup?: { databases: readonly { service: string }[] },
+): AppContainer[] {
+  const databases = new Set((backup?.databases ?? []).map((d) => d.service));
+  return services.filter((s) => !databases.has(s.name)).map((s) => ({ service: s.name, container: s.container }));
 }
 
 export interface ServicesReleaseValues extends ServicesRecreateValues {
@@ -487,6 +522,13 @@ export interface ServicesReleaseValues extends ServicesRecreateValues {
   inventory: Map<string, ImageTag[]>;
   /** A pulled image refused for its platform: the platform its config names. */
   imagePlatform?: string;
+  backup?: BackupValues;
+  /** The backup of the failed release's data taken before a restore on fallback. */
+  safety?: BackupValues;
+  /** What the restore on fallback did to the data (none: no restore ran). */
+  data?: DataOutcome;
+  /** With a backup, the backups there are after a successful release (for retention). */
+  backups?: BackupEntry[];
 }
 
 /** deploy-backend's one detached phase with several services: checkout, each distinct image once, recreate all, health. */
@@ -499,6 +541,16 @@ export function servicesReleasePhase(r: Renderer, p: ServicesReleasePlan): Phase
     return { spec, tag: p.tag, fallback, ...(fallback && back?.ran ? { fallbackRan: back.ran } : {}) };
   });
   const firstPrevious = p.previous.find(Boolean) ?? '';
+  // the data of before comes back before the services' fallback: every service that uses it stopped first
+  const restore = restoreOnFallback(r, p.backup, {
+    repo: p.repo,
+    composeFile: p.composeFile,
+    container: p.services.find((s) => s.container)?.container ?? '',
+    apps: servicesApps(p.services, p.backup?.plan),
+    tag: p.tag,
+    commit: p.commit,
+    fallback: 'what ran before',
+  });
   const source = p.source ?? { kind: 'nas' };
   const kind = imageSourceKind(source);
   // as a single-service release records it; each service's record holds it too
@@ -548,15 +600,22 @@ ${kind.obtain(r, {
     success: update,
     ...(digests || watch ? { successFields: lines(digests, watch ? watch.successField : undefined, sh`:`) } : {}),
     ...(watch ? { endings: [watch.ending] } : {}),
-    ...(p.listTags
+    ...(p.listTags || p.backup
       ? {
-          afterSuccess: inventoryValues(
-            r,
-            images.map((i) => i.image),
+          afterSuccess: lines(
+            p.listTags
+              ? inventoryValues(
+                  r,
+                  images.map((i) => i.image),
+                )
+              : undefined,
+            // the backups are listed in the same round trip, for retention (presence only, no data read)
+            p.backup ? listingValue(p.backup.plan.dir, { quick: true }) : undefined,
           ),
         }
       : {}),
-    script: sh`${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
+    script: sh`${backupBeforeRelease(r, p.backup)}
+${steps.say('checkout', `Updating repository from ${p.checkout.remote}/${p.checkout.branch}`)}
 ${moveCheckout(r, { repo: p.repo, ...p.checkout, runLabel: p.runLabel }, p.commit)}
 nr_say info ${`${p.commit.slice(0, 7)} ${p.subject}`}
 ${steps.say('tag')}
@@ -581,11 +640,19 @@ ${recreateServices(r, {
   hookTags: { tag: p.tag, previous: firstPrevious },
   steps: new Steps({ recreate: steps.text('recreate'), health: steps.text('health'), verify: steps.text('verify') }),
   ...(p.watch ? { watch: p.watch } : {}),
-  ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
+  ...(envStep || restore
+    ? {
+        onFallback: lines(envStep?.undo, restore, sh`:`),
+        ...(restore ? { afterFallback: sh`nr_rs_start_backend` } : {}),
+      }
+    : {}),
+  ...(envStep ? { beforeRecreate: envStep.before } : {}),
 })}`,
     decode: (values) => ({
       ...decodeServicesRecreate(values, moves),
       watch: decodeWatch(values, p.watch?.guards ?? []),
+      ...decodeReleaseData(values),
+      ...(values.has('backups_b64') ? { backups: decodeListing(values) } : {}),
       built: values.get('built') === 'yes',
       ...(values.has('obtaining') ? { obtaining: Number(values.get('obtaining')) } : {}),
       ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
@@ -642,20 +709,28 @@ export function servicesRollbackPhase(
     postRollback?: string;
     /** The environment file: `tag` names the release whose file the services get, `previous` the file there now. */
     envFile?: { step: EnvFileStep; tag: string; previous: string; sha256?: string };
+    /**
+     * Data to restore before the services move: every application service of the release stopped for it (the
+     * database services keep running), the moved ones recreated on the restored data, the others started again.
+     */
+    restore?: RollbackRestore;
   },
-): Phase<ServicesRecreateValues & { imagePlatform?: string }> {
+): Phase<ServicesRecreateValues & { imagePlatform?: string } & ReturnType<typeof decodeReleaseData>> {
   const first = p.moves[0];
   const envStep = p.envFile && envFileStep(r, p.envFile.step, p.envFile);
   const env = p.envFile?.sha256 ? { env: p.envFile.sha256 } : {};
+  const restoreId = p.restore && typeof p.restore.plan.id === 'string' ? p.restore.plan.id : undefined;
+  const started = sh`nr_rs_start_backend`;
   return {
     title: 'Rolling back services',
-    timeout: p.healthTimeout * 2 + 600,
+    timeout: p.healthTimeout * 2 + 600 + (p.restore ? 6 * 3600 : 0),
     begin: {
       tag: first?.tag ?? '',
       previous: first?.fallback ?? '',
       detail: p.named ? 'named' : 'previous-release',
       services: p.record,
       ...env,
+      ...(restoreId ? { backup: restoreId } : {}),
     },
     success: env,
     script: lines(
@@ -679,19 +754,27 @@ export function servicesRollbackPhase(
         moves: p.moves,
         others: p.others,
         healthTimeout: p.healthTimeout,
-        force: p.force,
+        force: p.force || !!p.restore,
         fallback: true,
         ...(p.preRollback ? { preDeploy: p.preRollback } : {}),
         ...(p.postRollback ? { postDeploy: p.postRollback } : {}),
         hookNames: ROLLBACK_HOOKS,
         hookTags: { tag: first?.tag ?? '', previous: first?.fallback ?? '' },
         steps: p.steps,
-        ...(envStep ? { beforeRecreate: envStep.before, onFallback: envStep.undo } : {}),
+        // the environment file is staged first (nothing to undo in the data when it fails), then the data restored
+        ...(envStep || p.restore
+          ? {
+              beforeRecreate: lines(envStep?.before, p.restore ? restoreBeforeTarget(r, p.restore) : undefined, sh`:`),
+              onFallback: lines(p.restore ? undoRestore() : undefined, envStep?.undo, sh`:`),
+              ...(p.restore ? { afterUp: started, afterFallback: started } : {}),
+            }
+          : {}),
       }),
     ),
     decode: (values) => ({
       ...decodeServicesRecreate(values, p.moves),
       ...(values.has('image_platform') ? { imagePlatform: values.get('image_platform') ?? '' } : {}),
+      ...decodeReleaseData(values),
     }),
   };
 }

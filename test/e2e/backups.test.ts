@@ -6,6 +6,7 @@ import {
   asNas,
   connection,
   containerImage,
+  containerState,
   docker,
   historyLines,
   httpGet,
@@ -732,5 +733,95 @@ mount -t tmpfs -o size=4m,mode=0755 nrb-small ${small} && chown nas:nas ${small}
     // the next operation is not blocked
     const next = await run('backup-backend', {});
     expect(next.code, next.stdout + next.stderr).toBe(0);
+  });
+
+  it('several services: one backup before the release; a failed release restores the data before the services come back, every application service stopped, the database kept running', async () => {
+    // a worker from the API's image on the same uploads (named for the stand-in's clean-up; the action finds it by its
+    // compose labels); the password in the file (no env file here)
+    const compose = COMPOSE.replace('PGPASSWORD: "${DB_PASSWORD:-}"', `PGPASSWORD: "${DB_PASSWORD}"`).replace(
+      '\nvolumes:\n  pgdata:',
+      '\n  worker:\n    image: store-api:${WORKER_TAG:-latest}\n    container_name: nrb-worker\n    network_mode: host\n    command: ["sleep", "100000"]\n    volumes:\n      - uploads:/uploads\n    stop_grace_period: 1s\nvolumes:\n  pgdata:',
+    );
+    const services = 'api tag-variable=STORE_TAG\nworker tag-variable=WORKER_TAG';
+    const worker = (): string =>
+      docker(
+        'ps',
+        '-q',
+        '--filter',
+        'label=com.docker.compose.project=store',
+        '--filter',
+        'label=com.docker.compose.service=worker',
+      );
+    const good = tagOf(pushCommit({ ...GOOD, 'store/docker-compose.yml': compose }, 'store: a worker beside the API'));
+    const first = await run('deploy-backend', { services });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.outputs.BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-/);
+    psql("INSERT INTO items (name) VALUES ('quince')");
+    const before = rows();
+    const files = uploads();
+    const dbStarted = startedAt(DB);
+
+    const bad = tagOf(
+      pushCommit({ ...BREAKING, 'store/docker-compose.yml': compose }, 'store: rename items, with the worker'),
+    );
+    const failed = await run('deploy-backend', { services, 'auto-rollback': 'true', 'auto-rollback-restore': 'true' });
+
+    const log = failed.stdout + failed.stderr;
+    expect(failed.code, log).not.toBe(0);
+    expect(failed.outputs.ROLLED_BACK, log).toBe('true');
+    // one backup, of the release that ran, taken before anything changed
+    expect(failed.outputs.BACKUP_ID).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-${good.replace(/\./g, '\\.')}$`));
+    expect(log.match(/Backup \d{8}T\d{6}Z-\S+ written/g)?.length).toBe(2); // the backup and the safety backup
+    // both services are back on the release of before, on its data: rows, table and files
+    expect(containerImage(API)).toBe(`store-api:${good}`);
+    expect(containerImage(worker().split('\n')[0])).toBe(`store-api:${good}`);
+    expect(rows()).toBe(before);
+    expect(uploads()).toEqual(files);
+    expect(uploads()).not.toContain('r2.txt');
+    // the application services were stopped for the restore; the database was not
+    expect(log).toContain(`Stopped ${API}`);
+    expect(log).toContain('Stopped nrb-worker');
+    expect(startedAt(DB)).toBe(dbStarted);
+    expect(log).toMatch(/The data of before the release was restored from backup \d{8}T\d{6}Z-/);
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'deploy-backend',
+      tag: bad,
+      outcome: 'rolled-back',
+      detail: expect.stringMatching(/^health check failed: api\b.*, data of before restored$/),
+    });
+  });
+
+  it('several services: rollback-backend with restore-backup puts the data back first, then the services at their targets, the database kept running', async () => {
+    // after the case above: api and worker run the good release of several services
+    const good = containerImage(API).split(':')[1];
+    const taken = await run('backup-backend', {});
+    expect(taken.code, taken.stdout + taken.stderr).toBe(0);
+    const before = rows();
+    psql("INSERT INTO items (name) VALUES ('written-after-the-backup')");
+    const dbStarted = startedAt(DB);
+
+    const back = await run('rollback-backend', {
+      services: 'api,worker',
+      tag: good,
+      'restore-backup': taken.outputs.BACKUP_ID,
+    });
+
+    const log = back.stdout + back.stderr;
+    expect(back.code, log).toBe(0);
+    expect(back.outputs).toMatchObject({ RESTORED_BACKUP: taken.outputs.BACKUP_ID });
+    expect(back.outputs.SAFETY_BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-/);
+    expect(rows()).toBe(before);
+    // both services stopped for the restore, then recreated on the restored data; the database was not stopped
+    expect(log).toContain(`Stopped ${API}`);
+    expect(log).toContain('Stopped nrb-worker');
+    expect(log.indexOf('Stopped nrb-worker')).toBeLessThan(log.indexOf('Database postgres:db restored'));
+    expect(containerState(API)).toBe('running healthy');
+    expect(docker('inspect', '--format', '{{.State.Running}}', 'nrb-worker')).toBe('true');
+    expect(startedAt(DB)).toBe(dbStarted);
+    expect(historyLines().at(-1)).toMatchObject({
+      action: 'rollback-backend',
+      outcome: 'success',
+      backup: taken.outputs.BACKUP_ID,
+    });
   });
 });

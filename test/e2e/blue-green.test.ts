@@ -501,6 +501,77 @@ describe('blue-green deploys and rollbacks behind nginx', () => {
     expect(back.outputs.PREVIOUS_BACKEND_TAG).toBe(run.outputs.DEPLOYED_BACKEND_TAG);
   });
 
+  it('backups with blue-green: one before the idle colour starts; a refused release whose pre-deploy changed the shared database puts its data back, the live colour serving on it', async () => {
+    // a shared PostgreSQL of the compose file's own project (its labels are all the backup looks for), not a colour's
+    const removeDb = (): void => {
+      try {
+        sampleDocker('rm', '-f', '-v', 'nrg-db');
+      } catch {
+        // none there
+      }
+    };
+    removeDb();
+    sampleDocker(
+      ...['run', '--detach', '--name', 'nrg-db', '--network', 'host'],
+      ...['--label', 'com.docker.compose.project=nrg', '--label', 'com.docker.compose.service=db'],
+      ...['--env', 'POSTGRES_USER=shop', '--env', 'POSTGRES_PASSWORD=pw-Quu3eith', '--env', 'POSTGRES_DB=shop'],
+      ...['--env', 'PGPORT=55632', 'nas-postgres:latest'],
+    );
+    const psql = (sql: string): string =>
+      sampleDocker('exec', 'nrg-db', 'psql', '-X', '-q', '-tA', '-U', 'shop', '-d', 'shop', '-c', sql);
+    try {
+      for (let i = 0; i < 120; i++) {
+        try {
+          psql('SELECT 1');
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      psql("CREATE TABLE items (name text); INSERT INTO items VALUES ('apple')");
+      const before = await version();
+      const live = liveColor();
+      const dbStarted = sampleDocker('inspect', '--format', '{{.State.StartedAt}}', 'nrg-db');
+      pushSample({ 'nrg/www/health': null, 'nrg/www/version': 'broken\n' }, 'Break the health endpoint (again)');
+      const run = await deploy({
+        'health-timeout': '8',
+        'backup-databases': 'postgres:db',
+        'backup-image': 'nas-base:latest',
+        'auto-rollback': 'true',
+        'auto-rollback-restore': 'true',
+        // the release's migration: it writes to the shared database before the idle colour starts
+        'pre-deploy': `docker exec nrg-db psql -X -q -U shop -d shop -c "INSERT INTO items VALUES ('from-the-release')"`,
+      });
+      const log = run.stdout + run.stderr;
+      expect(run.code, log.slice(-3000)).toBe(1);
+      expect(run.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: live });
+      expect(run.outputs.BACKUP_ID).toMatch(/^\d{8}T\d{6}Z-/);
+      // the backup comes before the pre-deploy and the idle colour
+      const written = log.indexOf(`Backup ${run.outputs.BACKUP_ID} written`);
+      expect(written).toBeGreaterThan(-1);
+      expect(written).toBeLessThan(log.indexOf('Running pre-deploy'));
+      expect(written).toBeLessThan(log.indexOf(`as the ${live === 'blue' ? 'green' : 'blue'} colour`));
+      // the data of before is back; the live colour was stopped for it and serves again; the database kept running
+      expect(psql('SELECT name FROM items ORDER BY name')).toBe('apple');
+      expect(log).toContain(`Stopped nrg-backend-${live}`);
+      expect(log).toContain(`Started nrg-backend-${live} again`);
+      expect(sampleDocker('inspect', '--format', '{{.State.StartedAt}}', 'nrg-db')).toBe(dbStarted);
+      expect(await settledVersion(before)).toBe(before);
+      expect(log).toMatch(/The data of before the release was restored from backup \d{8}T\d{6}Z-/);
+      expect(sampleHistory().at(-1)).toMatchObject({
+        outcome: 'rolled-back',
+        detail: 'health check failed, data of before restored',
+        color: live,
+      });
+    } finally {
+      pushSample(
+        { 'nrg/www/health': '{"status":"ok"}\n', 'nrg/www/version': 'restored\n' },
+        'Mend the health endpoint',
+      );
+      removeDb();
+    }
+  });
+
   it('the recreate strategy beside it, on the same proxy and load, loses requests', async () => {
     toRecreate();
     const first = await runAction('deploy-backend', nrgRecreateInputs());

@@ -563,6 +563,65 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
     expect(calls).not.toContain('start nrb-api');
   });
 
+  it('a restore of several services stops every application service (by name or by its compose labels), never the database, and starts them again', () => {
+    const id = '20260109T000000Z-restore-apps';
+    makeBackup(id, { 'a.tar.gz': 'aaa', 'b.dump': 'bbb' });
+    const log = join(work, `calls-${id}`);
+    const docker = FAKE_DOCKER.replace('nr_docker() {', `nr_docker() {\n  echo "$*" >> '${log}'`)
+      .replace(
+        '"ps --filter") [ "$5" = label=com.docker.compose.service=db ] && echo nrb-db ;;',
+        '"ps --filter") case $5 in *=db) echo nrb-db ;; *=worker) echo store-worker-1 ;; *) return 0 ;; esac ;;',
+      )
+      .replace(
+        '"stop nrb-api") : ;;',
+        '"stop nrb-api"|"start nrb-api"|"stop store-worker-1"|"start store-worker-1") : ;;',
+      );
+    const item = (file: string, kind: 'volume' | 'postgres', source: string) => ({
+      kind,
+      source,
+      file,
+      bytes: 0,
+      sha256: '',
+    });
+    const script = lines(
+      exitCodeDefinitions(),
+      sh`NR_M=MARK`,
+      PRELUDE,
+      new Shell(docker),
+      restoreData(
+        new Renderer(bareTools, false),
+        {
+          dir: work,
+          id,
+          repo: join(work, 'repo'),
+          composeFile: 'store/docker-compose.yml',
+          container: 'nrb-api',
+          items: [item('a.tar.gz', 'volume', 'uploads'), item('b.dump', 'postgres', 'db')],
+          image: 'busybox:latest',
+          apps: [
+            { service: 'api', container: 'nrb-api' },
+            { service: 'worker', container: '' },
+            { service: 'web', container: '' },
+          ],
+        },
+        { tag: T3, commit: '', reason: `safety before restore ${id}` },
+      ),
+      sh`nr_restore && nr_rs_start_backend`,
+    ).text;
+    const out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+    const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    const first = (c: string): number => calls.findIndex((k) => k.startsWith(c));
+    // both application services stop before the safety backup and the restore; web runs no container: nothing to stop
+    expect(first('stop nrb-api')).toBeGreaterThan(-1);
+    expect(first('stop store-worker-1')).toBeGreaterThan(-1);
+    expect(first('stop store-worker-1')).toBeLessThan(first('exec -i'));
+    expect(calls.filter((c) => c.startsWith('stop'))).toEqual(['stop nrb-api', 'stop store-worker-1']);
+    // the database keeps running: it is restored in place
+    expect(calls.some((c) => c.startsWith('exec -i nrb-db'))).toBe(true);
+    expect(calls.filter((c) => c.startsWith('start'))).toEqual(['start nrb-api', 'start store-worker-1']);
+    expect(out).toContain('MARK value data restored');
+  });
+
   it('writes the environment file atomically, private, with a copy kept for the release', () => {
     const repo = join(work, 'repo');
     mkdirSync(join(repo, '.git'), { recursive: true });

@@ -8,6 +8,7 @@ import {
   type SwitchValues,
 } from '../../src/programs/blue-green.js';
 import { BackendExit } from '../../src/programs/backend.js';
+import type { BackupEntry } from '../../src/rules/backups.js';
 import { cleanupBackend, cleanupState } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
@@ -269,13 +270,6 @@ describe('deploy-backend with strategy blue-green', () => {
       },
     ]);
   });
-
-  it.each([[{ 'backup-volumes': 'data' }, 'backup-volumes']])(
-    'refuses %o before connecting, naming %s',
-    (inputs, name) => {
-      expect(() => settingsOf(deployBackend, { ...BLUE_GREEN, ...inputs })).toThrow(name);
-    },
-  );
 });
 
 describe('deploy-backend with strategy blue-green and an image source', () => {
@@ -364,6 +358,78 @@ describe('deploy-backend with strategy blue-green and an image source', () => {
     // the state asked the NAS's layers and the image's tags for the stream
     const asked = nas.calls[0];
     expect(asked.kind === 'readState' && asked.questions.script(nas.render).text).toContain('nas_layers_b64');
+  });
+
+  const BEFORE = `20260302T090000Z-${T3}`;
+  const WITH_BACKUP = { ...BLUE_GREEN, 'backup-databases': 'postgres:db', 'backup-volumes': 'data' };
+
+  it('a backup before anything changes: taken before the checkout and the idle colour, of the shared project, pruned after a success', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    nas.answer(RELEASE, {
+      code: 0,
+      values: { ...switched({}), backup: { id: BEFORE, path: `/b/${BEFORE}`, bytes: 9 }, backups: [] },
+    });
+    const result = await deployBackend.run(settingsOf(deployBackend, WITH_BACKUP), nas, context);
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({ BACKUP_ID: BEFORE, BACKUP_PATH: `/b/${BEFORE}`, BACKUP_BYTES: '9' });
+    const text = nas.phases[0].script.text;
+    const backup = text.indexOf('nr_backup || {');
+    expect(backup).toBeGreaterThan(-1);
+    expect(backup).toBeLessThan(text.indexOf('git -C'));
+    expect(backup).toBeLessThan(text.indexOf('--project-name backend-green'));
+    // the database runs under the compose file's own project, beside the colours
+    expect(text).toContain('nr_bk_proj=backend\n');
+    expect(text).toContain(`nr_bk_id="$nr_bk_time-"${T3}`);
+    // without auto-rollback-restore, a refused release never restores
+    expect(text).not.toContain('nr_restore');
+    expect(nas.phases[0].afterSuccess?.text).toContain('backups_b64');
+  });
+
+  it('auto-rollback-restore: a refused release puts the data of before back (the idle colour ran on it), the live colour stopped for it and started again', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: state(colors('blue', running(T3))), history: [released('backend', T3)] });
+    const SAFETY = `20260302T091000Z-${TAG}`;
+    nas.answer(RELEASE, {
+      code: BlueGreenExit.BlueGreenIdleUnhealthy,
+      values: {
+        ...switched({ running: T3, liveColor: 'blue', rolledBack: true }),
+        backup: { id: BEFORE, path: '', bytes: 9 },
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        data: 'restored',
+      },
+    });
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...WITH_BACKUP, 'auto-rollback-restore': 'true' }),
+      nas,
+      context,
+    );
+    expect(result.ok).toBe(false);
+    const said = `The data of before the release was restored from backup ${BEFORE} (auto-rollback-restore); the failed release's data is in backup ${SAFETY}`;
+    expect(platform.warnings).toContain(said);
+    expect(result.error).toContain(said);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', LIVE_COLOR: 'blue', BACKUP_ID: BEFORE });
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'rolled-back',
+      update: { detail: 'health check failed, data of before restored', color: 'blue' },
+    });
+    const text = nas.phases[0].script.text;
+    // defined once, before the switch: the restore, then the live colour started again
+    expect(text.split('nr_bg_restore() {').length - 1).toBe(1);
+    const define = text.slice(text.indexOf('nr_bg_restore() {'));
+    const restore = define.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(define.indexOf('\nnr_rs_start_backend\n}'));
+    expect(text.indexOf('nr_bg_restore() {')).toBeLessThan(text.indexOf('--project-name backend-green'));
+    // each refusal: the idle colour stops first, then the restore (unless a warm colour ran nothing new)
+    const refusal = text.slice(text.indexOf("is not healthy'"));
+    const stop = refusal.indexOf('--project-name backend-green');
+    const call = refusal.indexOf('  nr_bg_restore\n');
+    expect(stop).toBeGreaterThan(-1);
+    expect(stop).toBeLessThan(call);
+    expect(refusal.slice(stop, call)).toContain('if [ "$nr_warm" = true ]; then');
+    const apps = text.slice(text.indexOf('nr_rs_apps() {'));
+    expect(apps.slice(0, apps.indexOf('\n}'))).toContain('nr_bk_service backend-blue api');
   });
 });
 
@@ -508,8 +574,150 @@ describe('rollback-backend with strategy blue-green', () => {
     expect(nas.ran).toEqual([]);
   });
 
-  it('refuses restore-backup with blue-green before connecting', () => {
-    expect(() => settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' })).toThrow('restore-backup');
+  const BEFORE_TAG = `20260120T090000Z-${T3}`;
+  const SAFETY = `20260302T091000Z-${TAG}`;
+  const backupOf = (id: string): BackupEntry => ({
+    id,
+    verifies: true,
+    bytes: 10,
+    manifest: {
+      id,
+      tag: T3,
+      commit: '',
+      reason: `before ${TAG}`,
+      time: '',
+      items: [{ kind: 'postgres', source: 'db', file: 'postgres-db.dump', bytes: 5, sha256: 'b'.repeat(64) }],
+    },
+  });
+
+  it('restore-backup: the target colour starts on the restored data, both colours stopped for the restore, the shared database kept', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', none, running(TAG)), inventory }, history });
+    nas.answer('Listing backups', { code: 0, values: [backupOf(BEFORE_TAG)] });
+    nas.answer(ROLLBACK, {
+      code: 0,
+      values: {
+        running: T3,
+        liveColor: 'blue',
+        rolledBack: false,
+        warm: false,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        data: 'restored',
+      },
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({
+      DEPLOYED_BACKEND_TAG: T3,
+      LIVE_COLOR: 'blue',
+      RESTORED_BACKUP: BEFORE_TAG,
+      SAFETY_BACKUP_ID: SAFETY,
+    });
+    expect(nas.phases[0].begin).toMatchObject({ tag: T3, backup: BEFORE_TAG });
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { color: 'blue', backup: BEFORE_TAG } }]);
+    const text = nas.phases[0].script.text;
+    // the restore ends the phase when it fails (the colours start again), and comes before the target colour starts
+    const restore = text.indexOf('nr_restore || { nr_rs_rc=$?; nr_rs_start_backend;');
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(text.indexOf('--project-name backend-blue'));
+    // both colours' application containers stop for it, found by compose labels; the database is restored in place
+    const apps = text.slice(text.indexOf('nr_rs_apps() {'));
+    const body = apps.slice(0, apps.indexOf('\n}'));
+    expect(body).toContain('nr_bk_service backend-blue api');
+    expect(body).toContain('nr_bk_service backend-green api');
+    expect(body).not.toMatch(/\bdb\b/);
+    expect(text).toContain('nr_bk_proj=backend\n');
+  });
+
+  it('data safety 2: a blue-green rollback with restore whose target is refused puts the data of before back and the live colour serves on it', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', none, running(TAG)), inventory }, history });
+    nas.answer('Listing backups', { code: 0, values: [backupOf(BEFORE_TAG)] });
+    nas.answer(ROLLBACK, {
+      code: BlueGreenExit.BlueGreenIdleUnhealthy,
+      values: {
+        running: TAG,
+        liveColor: 'green',
+        rolledBack: true,
+        warm: false,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        restoreBegan: true,
+        data: 'undone',
+      },
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ LIVE_COLOR: 'green', RESTORED_BACKUP: '', SAFETY_BACKUP_ID: SAFETY });
+    expect(result.error).toContain(
+      `The restore of ${BEFORE_TAG} was undone: the data of before it is back from safety backup ${SAFETY}.`,
+    );
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: {
+          tag: T3,
+          previous: TAG,
+          backup: BEFORE_TAG,
+          detail: 'health check failed, restore undone',
+          color: 'green',
+        },
+      },
+    ]);
+    // the refusal stops the target colour, puts the data back, then starts the live colour again
+    const text = nas.phases[0].script.text;
+    const refusal = text.slice(text.indexOf("is not healthy'"));
+    const undo = refusal.indexOf('nr_rs_undo ||');
+    expect(refusal.indexOf('--project-name backend-blue')).toBeLessThan(undo);
+    expect(undo).toBeLessThan(refusal.indexOf('\nnr_rs_start_backend\n'));
+  });
+
+  it('a restore that failed part way in a blue-green rollback: the live colour runs again, the message says where the data is', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: { ...colors('green', none, running(TAG)), inventory }, history });
+    nas.answer('Listing backups', { code: 0, values: [backupOf(BEFORE_TAG)] });
+    nas.answer(ROLLBACK, {
+      code: BackendExit.RestoreFailed,
+      values: {
+        running: '',
+        liveColor: '',
+        rolledBack: false,
+        warm: false,
+        safety: { id: SAFETY, path: '', bytes: 1 },
+        restoreBegan: true,
+        restoreUndone: true,
+        data: 'undone',
+      },
+      tail: ['Restoring postgres:db failed'],
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { ...BLUE_GREEN, 'restore-backup': 'auto' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(false);
+    expect(result.error).toContain(
+      `Restoring ${BEFORE_TAG} failed part way; the data of before it was put back from safety backup ${SAFETY} and the green colour runs again.`,
+    );
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'failure',
+        update: { tag: T3, previous: TAG, backup: BEFORE_TAG, detail: 'restore failed, undone', color: 'green' },
+      },
+    ]);
   });
 });
 

@@ -11,6 +11,7 @@ import { cleanupBackend } from '../../src/release/backend/cleanup.js';
 import { deployBackend } from '../../src/release/backend/deploy.js';
 import { rollbackBackend } from '../../src/release/backend/rollback.js';
 import type { HistoryRecord, ServiceRecord } from '../../src/remote/history.js';
+import type { BackupEntry } from '../../src/rules/backups.js';
 import { fakeWorld } from '../support/fake-nas.js';
 import { released } from '../support/records.js';
 import { settingsOf } from '../support/settings.js';
@@ -158,6 +159,122 @@ describe('deploy-backend with several services', () => {
   });
 });
 
+describe('deploy-backend with several services and backups', () => {
+  const state = (running: string): ServicesDeployState => ({
+    runningImages: [`shop-api:${running}`, `shop-api:${running}`, `shop-web:${running}`],
+    commit: COMMIT,
+    subject: 'Three services',
+  });
+  const BEFORE = `20260302T090000Z-${B}`;
+  const SAFETY = `20260302T091000Z-${TAG}`;
+  const failed = (v: Partial<ServicesReleaseValues>): ServicesReleaseValues => ({
+    running: [B, B, B],
+    failed: ['api'],
+    failedLogs: new Map(),
+    rolledBack: true,
+    built: true,
+    inventory: new Map(),
+    backup: { id: BEFORE, path: `/b/${BEFORE}`, bytes: 10 },
+    ...v,
+  });
+  const WITH_RESTORE = {
+    ...INPUTS,
+    'backup-databases': 'postgres:db',
+    'backup-volumes': 'uploads',
+    'auto-rollback': 'true',
+    'auto-rollback-restore': 'true',
+  };
+
+  it('one backup before anything changes; a failed release restores the data, every application service stopped, before the services come back', async () => {
+    const { nas, context, platform } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.RolledBack,
+      values: failed({ safety: { id: SAFETY, path: '', bytes: 1 }, data: 'restored' }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WITH_RESTORE), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ ROLLED_BACK: 'true', BACKUP_ID: BEFORE, DEPLOYED_BACKEND_TAG: B });
+    const said = `The data of before the release was restored from backup ${BEFORE} (auto-rollback-restore); the failed release's data is in backup ${SAFETY}`;
+    expect(platform.warnings).toContain(said);
+    expect(result.error).toContain(said);
+    expect(nas.finishes).toEqual([
+      {
+        outcome: 'rolled-back',
+        update: expect.objectContaining({ detail: 'health check failed: api, data of before restored' }),
+      },
+    ]);
+    const text = nas.phases[0].script.text;
+    // one backup, labelled with the release that ran, before the checkout moves
+    expect(text.split('nr_backup || {').length - 1).toBe(1);
+    expect(text.indexOf('nr_backup || {')).toBeLessThan(text.indexOf('git -C'));
+    expect(text).toContain(`nr_bk_id="$nr_bk_time-"${B}`);
+    // the restore comes before the services' fallback compose up, and their start after it
+    const fallback = text.slice(text.indexOf('Putting back what ran before'));
+    const restore = fallback.indexOf('nr_restore || { nr_fb_incomplete=1;');
+    const up = fallback.indexOf('up --detach');
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(up);
+    expect(fallback.indexOf('\nnr_rs_start_backend\n')).toBeGreaterThan(up);
+    // every application service of the release is stopped for it (by name, or by its compose labels); never the database
+    const apps = text.slice(text.indexOf('nr_rs_apps() {'));
+    const body = apps.slice(0, apps.indexOf('\n}'));
+    expect(body).toContain("printf '%s\\n' shop-api");
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" worker');
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" web');
+    expect(body).not.toMatch(/\bdb\b/);
+  });
+
+  it('data safety 1: a restore on fallback that failed says the data was NOT restored, with its own exit', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: BackendExit.RolledBackDataNotPutBack,
+      values: failed({ safety: { id: SAFETY, path: '', bytes: 1 }, data: 'undone' }),
+    });
+
+    const result = await deployBackend.run(settingsOf(deployBackend, WITH_RESTORE), nas, context);
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs.ROLLED_BACK).toBe('true');
+    expect(result.error).toContain('Every service was put back to what ran before');
+    expect(result.error).toContain(
+      `The data of before the release was NOT restored: restoring backup ${BEFORE} failed`,
+    );
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'rolled-back',
+      update: { detail: 'health check failed: api, data not restored (restore failed, undone)' },
+    });
+    // the phase says so with its own exit once the services are back
+    const text = nas.phases[0].script.text;
+    expect(text).toContain(`[ -z "$nr_fb_incomplete" ] || exit "$NR_EXIT_ROLLED_BACK_DATA_NOT_PUT_BACK"`);
+  });
+
+  it('a backup without auto-rollback-restore: no restore in the phase, the backups pruned after a success', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: state(B), history: [deployOf(B)] });
+    nas.answer<ServicesReleaseValues>(RELEASE, {
+      code: 0,
+      values: failed({ running: [TAG, TAG, TAG], failed: [], rolledBack: false, backups: [] }),
+    });
+
+    const result = await deployBackend.run(
+      settingsOf(deployBackend, { ...INPUTS, 'backup-databases': 'postgres:db' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs.BACKUP_ID).toBe(BEFORE);
+    const text = nas.phases[0].script.text;
+    expect(text).toContain('nr_backup || {');
+    expect(text).not.toContain('nr_restore');
+    expect(nas.phases[0].afterSuccess?.text).toContain('backups_b64');
+  });
+});
+
 describe('rollback-backend of some services', () => {
   const asked = (api: string, worker: string, web: string): ServicesImagesState => ({
     runningImages: [`shop-api:${api}`, `shop-api:${worker}`, `shop-web:${web}`],
@@ -214,6 +331,124 @@ describe('rollback-backend of some services', () => {
       worker: { tag: B, image: 'shop-api', previous: C },
       web: { tag: C, image: 'shop-web', previous: C },
     });
+  });
+
+  const TAKEN = `20260103T090000Z-${B}`;
+  const SAFETY_ID = `20260302T091000Z-${C}`;
+  const backupOf = (id: string): BackupEntry => ({
+    id,
+    verifies: true,
+    bytes: 10,
+    manifest: {
+      id,
+      tag: B,
+      commit: '',
+      reason: `before ${C}`,
+      time: '',
+      items: [
+        { kind: 'postgres', source: 'db', file: 'postgres-db.dump', bytes: 5, sha256: 'b'.repeat(64) },
+        { kind: 'volume', source: 'uploads', file: 'volume-uploads.tar.gz', bytes: 5, sha256: 'a'.repeat(64) },
+      ],
+    },
+  });
+
+  it('restore-backup with services: the data restored first (every application service stopped), then the services at their targets, the others started again', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C)] });
+    nas.answer(ASK, { code: 0, values: asked(C, C, C) });
+    nas.answer('Listing backups', { code: 0, values: [backupOf(TAKEN)] });
+    nas.answer(ROLLBACK, {
+      code: 0,
+      values: {
+        running: [B],
+        failed: [],
+        failedLogs: new Map(),
+        rolledBack: false,
+        safety: { id: SAFETY_ID, path: '', bytes: 1 },
+        data: 'restored',
+      },
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { services: 'worker', 'restore-backup': 'auto' }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(true);
+    expect(result.outputs).toMatchObject({ RESTORED_BACKUP: TAKEN, SAFETY_BACKUP_ID: SAFETY_ID });
+    expect(nas.ran).toEqual([ASK, 'Listing backups', ROLLBACK]);
+    expect(nas.phases[0].begin).toMatchObject({ tag: B, backup: TAKEN });
+    expect(nas.finishes).toEqual([{ outcome: 'success', update: { backup: TAKEN } }]);
+    const text = nas.phases[0].script.text;
+    // the restore ends the phase when it fails (the services start again); it comes before the worker's compose up
+    const restore = text.indexOf('nr_restore || { nr_rs_rc=$?; nr_rs_start_backend;');
+    const up = text.indexOf('up --detach', restore);
+    expect(restore).toBeGreaterThan(-1);
+    expect(restore).toBeLessThan(up);
+    expect(text.slice(up, text.indexOf('\n', up))).toContain('--force-recreate worker');
+    // the services left alone, stopped for the restore, start again after the up
+    expect(text.indexOf('\nnr_rs_start_backend\n', up)).toBeGreaterThan(up);
+    // every application service of the release stops for the restore, the database never
+    const apps = text.slice(text.indexOf('nr_rs_apps() {'));
+    const body = apps.slice(0, apps.indexOf('\n}'));
+    expect(body).toContain("printf '%s\\n' shop-api");
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" worker');
+    expect(body).toContain('nr_bk_service "$nr_bk_proj" web');
+    expect(body).not.toMatch(/\bdb\b/);
+  });
+
+  it('data safety 2: restore-backup with services whose target fails: the restore undone before the services come back, and said', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C)] });
+    nas.answer(ASK, { code: 0, values: asked(C, C, C) });
+    nas.answer('Listing backups', { code: 0, values: [backupOf(TAKEN)] });
+    nas.answer(ROLLBACK, {
+      code: BackendExit.RolledBack,
+      values: {
+        running: [C],
+        failed: ['worker'],
+        failedLogs: new Map(),
+        rolledBack: true,
+        safety: { id: SAFETY_ID, path: '', bytes: 1 },
+        restoreBegan: true,
+        data: 'undone',
+      },
+    });
+
+    const result = await rollbackBackend.run(
+      settingsOf(rollbackBackend, { services: 'worker', 'restore-backup': TAKEN }),
+      nas,
+      context,
+    );
+
+    expect(result.ok).toBe(false);
+    expect(result.outputs).toMatchObject({ RESTORED_BACKUP: '', SAFETY_BACKUP_ID: SAFETY_ID });
+    expect(result.error).toContain(
+      `The restore of ${TAKEN} was undone: the data of before it is back from safety backup ${SAFETY_ID}.`,
+    );
+    expect(nas.finishes[0]).toMatchObject({
+      outcome: 'rolled-back',
+      update: { backup: TAKEN, detail: 'health check failed: worker, restore undone' },
+    });
+    const text = nas.phases[0].script.text;
+    const fallback = text.slice(text.indexOf('Putting back what ran before'));
+    expect(fallback.indexOf('nr_rs_undo ||')).toBeGreaterThan(-1);
+    expect(fallback.indexOf('nr_rs_undo ||')).toBeLessThan(fallback.indexOf('up --detach'));
+  });
+
+  it('restore-backup auto with services that go back to different releases is refused before anything changes, saying why', async () => {
+    const { nas, context } = fakeWorld();
+    nas.answerState({ answers: singleState, history: [deployOf(A), deployOf(B), deployOf(C)] });
+    nas.answer(ASK, { code: 0, values: asked(C, B, C) });
+    await expect(
+      rollbackBackend.run(
+        settingsOf(rollbackBackend, { services: 'api,worker', 'restore-backup': 'auto' }),
+        nas,
+        context,
+      ),
+    ).rejects.toThrow(/auto restores the backup taken while one release ran, but the services go back to 2 releases/);
+    expect(nas.phases).toEqual([]);
   });
 
   it("with an environment, a rollback of services to one release records its deployment for that release's commit", async () => {

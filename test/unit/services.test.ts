@@ -126,9 +126,14 @@ orders-worker image=ghcr.io/acme/shop/orders tag-variable=ORDERS_TAG build-conte
   });
 
   it('what a several-service release does not do yet is refused by name, not done for one service', () => {
-    expect(() => settingsOf(deployBackend, { services: 'api\nworker', 'backup-volumes': 'uploads' })).toThrow(
-      /^Input 'backup-volumes': is not supported together with services yet/,
-    );
+    // backups and their restore on fallback apply to several services as to one
+    expect(
+      settingsOf(deployBackend, {
+        services: 'api\nworker',
+        'backup-volumes': 'uploads',
+        'auto-rollback-restore': 'true',
+      }).backups.enabled,
+    ).toBe(true);
     // the metrics watch applies to several services as to one
     expect(
       settingsOf(deployBackend, {

@@ -1,13 +1,28 @@
 import { readBackupBackend, type BackupBackendInputs, type BackupSettings } from '../../inputs/backend.js';
 import type { Nas } from '../../nas/nas.js';
-import { BackupExit, listBackups, removeBackups, takeBackup, type BackupPlan } from '../../programs/backups.js';
+import {
+  BackupExit,
+  DataOutcome,
+  listBackups,
+  removeBackups,
+  takeBackup,
+  type BackupPlan,
+  type BackupValues,
+} from '../../programs/backups.js';
 import { runningTag } from '../../programs/backend.js';
 import { command } from '../../remote/command.js';
 import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
 import { Steps, type StateQuestions } from '../../remote/program.js';
 import { lines, sh } from '../../remote/shell.js';
 import type { Progress } from '../../report/progress.js';
-import { backupsOutput, isBackupId, planBackupRetention, type BackupEntry } from '../../rules/backups.js';
+import {
+  autoBackup,
+  backupsOutput,
+  isBackupId,
+  manifestProblem,
+  planBackupRetention,
+  type BackupEntry,
+} from '../../rules/backups.js';
 import { failureOf, reportInProgress } from '../failures.js';
 import { defineFlow } from '../flow.js';
 
@@ -187,3 +202,125 @@ export const backupBackend = defineFlow<BackupBackendInputs>({
     return { ok: true, outputs: all };
   },
 });
+
+/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
+export function fallbackData(
+  values: { backup?: BackupValues; safety?: BackupValues; data?: DataOutcome },
+  previous: string,
+): { detail: string; text: string } | undefined {
+  const backup = values.backup?.id ?? '';
+  const safety = values.safety?.id ?? '';
+  const on = `${previous || 'the previous release'} runs on the failed release's data`;
+  switch (values.data) {
+    case undefined:
+      return undefined;
+    case DataOutcome.Restored:
+      return {
+        detail: 'data of before restored',
+        text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
+      };
+    case DataOutcome.BackupCorrupt:
+      return {
+        detail: 'data not restored (backup corrupt)',
+        text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
+      };
+    case DataOutcome.SafetyBackupFailed:
+      return {
+        detail: 'data not restored (safety backup failed)',
+        text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
+      };
+    case DataOutcome.Undone:
+      return {
+        detail: 'data not restored (restore failed, undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
+      };
+    case DataOutcome.NotUndone:
+      return {
+        detail: 'data not restored (restore failed, not undone)',
+        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
+      };
+  }
+}
+
+/**
+ * The backup a rollback restores (`restore-backup`: auto, or an id), found in the listing and held to the
+ * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
+ * pipeline uses it.
+ */
+export async function backupToRestore(
+  nas: Nas,
+  progress: Progress,
+  o: { dir: string; restoreBackup: string; tag: string },
+): Promise<BackupEntry & { manifest: NonNullable<BackupEntry['manifest']> }> {
+  const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
+  const restore =
+    o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);
+  const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
+  if (!restore)
+    throw new Error(
+      `restore-backup: ${o.restoreBackup === 'auto' ? `no backup of ${o.tag} (taken while it ran) exists` : `backup ${o.restoreBackup} does not exist`} in ${o.dir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`,
+    );
+  if (!restore.verifies || !restore.manifest)
+    throw new Error(
+      `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
+    );
+  // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
+  const problem = manifestProblem(restore.manifest);
+  if (problem)
+    throw new Error(
+      `restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`,
+    );
+  progress.ok(
+    `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
+  );
+  return { ...restore, manifest: restore.manifest };
+}
+
+/**
+ * How a rollback's restore ended when it ended the phase itself (the backup did not verify, the safety backup
+ * failed, an item failed): the history's detail and the message; undefined for any other exit.
+ */
+export function restoreEnded(
+  code: number,
+  o: { id: string; began?: boolean; undone?: boolean; safety: string; running: string; stopped: string },
+): { detail: string; why: string } | undefined {
+  if (code === BackupExit.BackupCorrupt || code === BackupExit.SafetyBackupFailed)
+    return o.began
+      ? {
+          detail: 'safety backup failed, nothing restored',
+          why: `The restore of ${o.id} stopped before it changed any data: the safety backup failed; ${o.stopped} was stopped for it and started again on ${o.running}.`,
+        }
+      : { detail: 'restore refused', why: `The restore of ${o.id} was refused before anything changed.` };
+  if (code === BackupExit.RestoreFailed)
+    return {
+      detail: o.undone ? 'restore failed, undone' : 'restore failed',
+      why: `Restoring ${o.id} failed part way; ${
+        o.undone
+          ? `the data of before it was put back from safety backup ${o.safety || '(none)'} and ${o.running} runs again`
+          : `the data of before it could not be put back; it is in safety backup ${o.safety || '(none)'} (restore it by id)`
+      }.`,
+    };
+  return undefined;
+}
+
+/** What the data is after a rollback with a restore whose target failed: the restore undone, or not. */
+export function dataAfterUndo(
+  backup: string,
+  safety: string,
+  data: DataOutcome | undefined,
+): { detail: string; text: string } {
+  if (data === DataOutcome.Undone)
+    return {
+      detail: 'restore undone',
+      text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
+    };
+  if (data === DataOutcome.NotUndone)
+    return {
+      detail: 'restore not undone',
+      text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
+    };
+  return {
+    detail: 'data restored',
+    text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
+  };
+}

@@ -1,4 +1,5 @@
 import type { Reobtain } from '../../image-sources/table.js';
+import type { BackupEntry } from '../../rules/backups.js';
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { BackendTarget, BlueGreenSettings, RollbackBackendInputs } from '../../inputs/backend.js';
 import type { ComposeChoice } from '../../inputs/connection.js';
@@ -127,6 +128,8 @@ export interface ColorRollback {
   record?: Record<string, ServiceRecord>;
   /** A target image gone from the NAS, pulled again in the phase before anything changes. */
   pull?: Reobtain;
+  /** The backup to restore before the target colour starts (restore-backup). */
+  restore?: BackupEntry & { manifest: NonNullable<BackupEntry['manifest']> };
   /** DEPLOYED_SERVICES and the other outputs of a rollback of several services. */
   outputs?: Record<string, string>;
 }

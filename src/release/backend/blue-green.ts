@@ -10,7 +10,9 @@ import {
   blueGreenImagesState,
   blueGreenReleasePhase,
   blueGreenRollbackPhase,
+  colorApps,
   colorTag,
+  composeProject,
   LIVE_KEPT,
   otherColor,
   SWITCH_STEPS,
@@ -21,7 +23,8 @@ import {
   type SwitchValues,
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
-import { previousRelease, withDeploy } from '../../remote/history.js';
+import { commitOf, previousRelease, withDeploy } from '../../remote/history.js';
+import { backupPlan, backupToRestore, dataAfterUndo, fallbackData, pruneBackups, restoreEnded } from './backup.js';
 import { rollbackTarget } from './rollback-target.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
@@ -77,6 +80,7 @@ const BEFORE_START: ReadonlySet<number> = new Set([
   BackendExit.PreDeployFailed,
   BackendExit.EnvFileFailed,
   BlueGreenExit.BlueGreenStateChanged,
+  BackendExit.BackupFailed,
   ImageExit.RegistryLoginFailed,
   ImageExit.PullFailed,
   ImageExit.ImageNotTransferred,
@@ -325,6 +329,21 @@ export async function deployBlueGreen(
       ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
       ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
       listImages: settings.keepImages > 0,
+      ...(settings.backups.enabled
+        ? {
+            backup: {
+              // the shared services (the database) run under the compose file's own project, beside the colours
+              plan: backupPlan(settings.backups, {
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: target.container,
+                found: { project: composeProject(target.composeFile), containers: {} },
+              }),
+              label: { tag: previous, commit: commitOf(state.history, previous), reason: `before ${tag}` },
+              restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+            },
+          }
+        : {}),
       ...(settings.watch ? { watch: { plan: settings.watch, rollBack: settings.autoRollback } } : {}),
       source,
       authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
@@ -332,6 +351,13 @@ export async function deployBlueGreen(
       ...envFileOf(settings.envFile, conn.repoPath),
     }),
   );
+  const backupOutputs: Record<string, string> = settings.backups.enabled
+    ? {
+        BACKUP_ID: released.values.backup?.id ?? '',
+        BACKUP_PATH: released.values.backup?.path ?? '',
+        BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+      }
+    : {};
   if (released.code !== 0 && BEFORE_START.has(released.code)) {
     const image = IMAGE_EXITS.has(released.code);
     await nas.finish('failure', {
@@ -354,6 +380,7 @@ export async function deployBlueGreen(
     { what: `The release ${ref}`, image: target.image, live, previous, tag, proxy: proxyToCheck(bg) },
     released,
   );
+  Object.assign(end.outputs, backupOutputs);
   if (settings.watch) await watchEnding(end, progress, released, { ref, image: target.image, live, previous });
   if (specs) {
     end.outputs.DEPLOYED_SERVICES = deployedServices(
@@ -364,18 +391,30 @@ export async function deployBlueGreen(
     if (end.error) end.error += failedServicesText(released.values);
   }
   if (end.outcome !== 'success') {
+    // a refused release's data, put back or not (auto-rollback-restore)
+    const data = fallbackData(released.values, live ? `the ${live} colour` : '');
+    if (data) progress.warn(data.text);
+    const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
     await nas.finish(end.outcome, {
       tag,
       commit,
       previous,
-      ...(end.detail ? { detail: end.detail } : {}),
+      ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
       ...(end.color ? { color: end.color } : {}),
     });
-    progress.fail(end.error ?? '');
-    return { ok: false, outputs: end.outputs, error: end.error };
+    progress.fail(error ?? '');
+    return { ok: false, outputs: end.outputs, error };
   }
   const idle = live ? otherColor(live) : 'blue';
   await nas.finish('success', { tag, commit, previous, color: idle });
+  if (settings.backups.enabled && !nas.dryRun && released.values.backups)
+    await pruneBackups(nas, progress, {
+      dir: settings.backups.dir,
+      keep: settings.backups.keep,
+      running: tag,
+      history: withDeploy(state.history, nas.run, { tag, commit, previous }),
+      entries: released.values.backups,
+    });
   const images = released.values.images;
   if (settings.keepImages > 0 && images) {
     const history = withDeploy(state.history, nas.run, { tag, commit, previous });
@@ -431,7 +470,16 @@ export async function rollbackBlueGreen(
   if (refused) return refused;
   if (settings.services.length || known.size) {
     const chosen = await colorServicesRollback(settings, nas, context, state, known);
-    return 'done' in chosen ? chosen.done : switchToRollback(settings, nas, context, chosen.plan);
+    if ('done' in chosen) return chosen.done;
+    // the backup is the one taken while the first moved service's target ran (name it by id when they differ)
+    const restore = settings.restoreBackup
+      ? await backupToRestore(nas, progress, {
+          dir: settings.backupDir,
+          restoreBackup: settings.restoreBackup,
+          tag: chosen.plan.tag,
+        })
+      : undefined;
+    return switchToRollback(settings, nas, context, { ...chosen.plan, ...(restore ? { restore } : {}) });
   }
   const available = datedTags(inventory, state.history);
   const tag = rollbackTarget(progress, settings, { history: state.history, current, available });
@@ -451,7 +499,10 @@ export async function rollbackBlueGreen(
         `Image ${ref} does not exist on the NAS. Available tags, newest first:\n  ${available.slice(0, 15).join('\n  ') || '(none)'}\nNothing was changed.`,
       );
   } else progress.ok('Image exists');
-  if (current === tag) {
+  const restore = settings.restoreBackup
+    ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+    : undefined;
+  if (current === tag && !restore) {
     progress.ok(`${ref} is already live (${live}): nothing to do`);
     await nas.finish('noop', { tag, previous: current, detail: 'already running', ...(live ? { color: live } : {}) });
     const outputs = {
@@ -474,6 +525,7 @@ export async function rollbackBlueGreen(
     live,
     idle,
     ...(pull ? { pull } : {}),
+    ...(restore ? { restore } : {}),
   });
 }
 
@@ -486,7 +538,7 @@ async function switchToRollback(
 ): Promise<FlowResult> {
   const { progress } = context;
   const { conn, target, blueGreen: bg } = settings;
-  const { tag, current, ref, live, idle, pull } = o;
+  const { tag, current, ref, live, idle, pull, restore } = o;
   const state = { history: o.history };
   await startRollbackDeployment(nas, context, {
     inputs: settings.deployment,
@@ -511,6 +563,27 @@ async function switchToRollback(
       hookNames: ROLLBACK_HOOKS,
       // the target's kept file comes back (or env-file-content is written), also for a switch to a warm colour
       ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
+      ...(restore
+        ? {
+            restore: {
+              plan: {
+                dir: settings.backupDir,
+                id: restore.id,
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: target.container,
+                items: restore.manifest.items,
+                image: settings.backupImage,
+                apps: colorApps(
+                  target,
+                  o.services?.map((s) => s.name),
+                ),
+                project: composeProject(target.composeFile),
+              },
+              safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
+            },
+          }
+        : {}),
     }),
   );
   const pullFailed = pull && reobtainFailure(pull, released.code);
@@ -524,6 +597,34 @@ async function switchToRollback(
     const why = `The rollback to ${ref} stopped before anything changed: ${pullFailed}. ${failureOf(released.tail, released.code)}`;
     progress.fail(why);
     return { ok: false, outputs: {}, error: why };
+  }
+  const restoreOutputs: Record<string, string> = restore
+    ? {
+        RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+        SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+      }
+    : {};
+  const ended = restore
+    ? restoreEnded(released.code, {
+        id: restore.id,
+        began: released.values.restoreBegan,
+        undone: released.values.restoreUndone,
+        safety: restoreOutputs.SAFETY_BACKUP_ID,
+        running: live ? `the ${live} colour` : 'what ran',
+        stopped: live ? `the ${live} colour` : 'nothing',
+      })
+    : undefined;
+  if (restore && ended) {
+    await nas.finish('failure', {
+      tag,
+      previous: current,
+      backup: restore.id,
+      detail: ended.detail,
+      ...(live ? { color: live } : {}),
+    });
+    const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: restoreOutputs, error: why };
   }
   const hookFailure = rollbackHookFailure(released.code, `the rollback to ${ref}`);
   if (hookFailure) {
@@ -557,21 +658,30 @@ async function switchToRollback(
   delete end.outputs.ROLLED_BACK;
   if (o.outputs) Object.assign(end.outputs, end.outcome === 'success' ? o.outputs : {});
   if (end.error) end.error += failedServicesText(released.values);
+  Object.assign(end.outputs, restoreOutputs);
   if (end.outcome !== 'success') {
+    // the live colour serves on: on the data of before, put back from the safety backup, or not
+    const data =
+      restore && released.values.restoreBegan
+        ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+        : undefined;
+    const error = data ? `${end.error ?? ''} ${data.text}` : end.error;
     await nas.finish(end.outcome, {
       tag,
       previous: current,
-      ...(end.detail ? { detail: end.detail } : {}),
+      ...(restore ? { backup: restore.id } : {}),
+      ...(end.detail ? { detail: data ? `${end.detail}, ${data.detail}` : end.detail } : {}),
       ...(end.color ? { color: end.color } : {}),
     });
-    progress.fail(end.error ?? '');
-    return { ok: false, outputs: end.outputs, error: end.error };
+    progress.fail(error ?? '');
+    return { ok: false, outputs: end.outputs, error };
   }
-  await nas.finish('success', { color: idle });
+  await nas.finish('success', { color: idle, ...(restore ? { backup: restore.id } : {}) });
   progress.results('ROLLBACK COMPLETE', {
     'Previous image': current ? `${target.image}:${current}` : '(none)',
     'Current image': ref,
     LIVE_COLOR: idle,
+    ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
     ...(released.values.switchMs !== undefined ? { 'Switch (on the NAS)': `${released.values.switchMs} ms` } : {}),
   });
   progress.ok(`Successfully rolled back to: ${tag}${released.values.warm ? ' (a switch to the warm colour)' : ''}`);

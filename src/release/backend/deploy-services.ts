@@ -9,7 +9,8 @@ import {
   serviceTag,
   type ServicesRecreateValues,
 } from '../../programs/services.js';
-import { withDeploy } from '../../remote/history.js';
+import { commitOf, withDeploy } from '../../remote/history.js';
+import { backupPlan, fallbackData, pruneBackups } from './backup.js';
 import { datedTag } from '../../rules/tags.js';
 import {
   distinctImages,
@@ -63,7 +64,7 @@ export function servicesFailure(
     })
     .join('');
   const now = services.map((s, i) => `${s.name} ${s.image}:${values.running[i] || '?'}`).join(', ');
-  if (code === BackendExit.RolledBack)
+  if (code === BackendExit.RolledBack || code === BackendExit.RolledBackDataNotPutBack)
     return `The release ${tag} failed: ${failed} did not become healthy. Every service was put back to what ran before (${now}).${logs}`;
   if (code === BackendExit.RollbackFailed)
     return `The release ${tag} failed (${failed} did not become healthy) and putting back what ran before failed too; now: ${now}. ${failureOf(tail, code)}${logs}`;
@@ -182,8 +183,32 @@ export async function deployServices(
       ...(platform ? { platform } : {}),
       ...(settings.watch ? { watch: settings.watch } : {}),
       ...envFileOf(settings.envFile, conn.repoPath),
+      ...(settings.backups.enabled
+        ? {
+            backup: {
+              plan: backupPlan(settings.backups, {
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: services.find((s) => s.container)?.container ?? '',
+              }),
+              label: {
+                tag: previous.find(Boolean) ?? '',
+                commit: commitOf(state.history, previous.find(Boolean) ?? ''),
+                reason: `before ${tag}`,
+              },
+              restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+            },
+          }
+        : {}),
     }),
   );
+  const backupOutputs: Record<string, string> = settings.backups.enabled
+    ? {
+        BACKUP_ID: released.values.backup?.id ?? '',
+        BACKUP_PATH: released.values.backup?.path ?? '',
+        BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
+      }
+    : {};
   const firstPrevious = previous.find(Boolean) ?? '';
   const skippedWatch = {
     WATCH_STATUS: 'skipped',
@@ -226,6 +251,7 @@ export async function deployServices(
     ROLLED_BACK: String(values.rolledBack && released.code !== 0),
     ...(watch ? watch.outputs : skippedWatch),
     DEPLOYED_SERVICES: deployedServices(services, running, previous),
+    ...backupOutputs,
   };
   const nowRecord = Object.fromEntries(
     services.flatMap((s, i) =>
@@ -254,6 +280,8 @@ export async function deployServices(
     progress.fail(why);
     return { ok: false, outputs, error: why };
   }
+  const data = fallbackData(values, 'what ran before');
+  if (data) progress.warn(data.text);
   if (released.code !== 0 && watch?.ended) {
     // a watch's rollback: the phase wrote its history line itself, word for word
     const { detail, why } = servicesWatchFailure(tag, services, running, released.code, values.watch ?? NO_WATCH);
@@ -264,11 +292,14 @@ export async function deployServices(
       services: nowRecord,
       detail,
     });
-    progress.fail(why);
-    return { ok: false, outputs, error: why };
+    const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
+    progress.fail(said);
+    return { ok: false, outputs, error: said };
   }
   if (released.code !== 0) {
-    const rolledBack = released.code === BackendExit.RolledBack;
+    const rolledBack =
+      released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
+    const failed = `health check failed: ${values.failed.join(', ')}`;
     await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
       tag,
       commit,
@@ -281,14 +312,25 @@ export async function deployServices(
             ? 'post-deploy failed'
             : released.code === BackendExit.RollbackFailed
               ? 'release and rollback failed'
-              : `health check failed: ${values.failed.join(', ')}`,
+              : data
+                ? `${failed}, ${data.detail}`
+                : failed,
     });
-    const why = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+    const said = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
+    const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
     progress.fail(why);
     return { ok: false, outputs, error: why };
   }
   await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
   const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
+  if (settings.backups.enabled && !nas.dryRun && values.backups)
+    await pruneBackups(nas, progress, {
+      dir: settings.backups.dir,
+      keep: settings.backups.keep,
+      running: tag,
+      history,
+      entries: values.backups,
+    });
   if (settings.keepImages > 0)
     for (const [image, inventory] of values.inventory) {
       const users = services.filter((s) => s.image === image);

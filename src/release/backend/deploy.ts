@@ -15,9 +15,7 @@ import {
   WATCH_ROLLBACK_DATA_DETAIL,
   WATCH_ROLLBACK_DETAIL,
   whatRuns,
-  type ReleaseValues,
 } from '../../programs/backend.js';
-import { DataOutcome } from '../../programs/backups.js';
 import { reportWatch, watchFailure, watchReportJson } from './watch-report.js';
 import { beforeRecreateDetail, failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow, type FlowResult } from '../flow.js';
@@ -27,7 +25,7 @@ import { cleanupImages } from './cleanup.js';
 import { datedTags } from '../../rules/images.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { backupPlan, pruneBackups } from './backup.js';
+import { backupPlan, fallbackData, pruneBackups } from './backup.js';
 import { deployServices } from './deploy-services.js';
 import { imagesFromRunner, runnerFailed, runnerSteps } from './image-from-runner.js';
 import { imageSourceKind } from '../../image-sources/table.js';
@@ -290,39 +288,3 @@ export const deployBackend = defineFlow<DeployBackendInputs & { deployment: Depl
     return { ok: true, outputs };
   },
 });
-
-/** What the restore of an automatic rollback (auto-rollback-restore) did to the data; none without one. */
-function fallbackData(values: ReleaseValues, previous: string): { detail: string; text: string } | undefined {
-  const backup = values.backup?.id ?? '';
-  const safety = values.safety?.id ?? '';
-  const on = `${previous || 'the previous release'} runs on the failed release's data`;
-  switch (values.data) {
-    case undefined:
-      return undefined;
-    case DataOutcome.Restored:
-      return {
-        detail: 'data of before restored',
-        text: `The data of before the release was restored from backup ${backup} (auto-rollback-restore); the failed release's data is in backup ${safety}`,
-      };
-    case DataOutcome.BackupCorrupt:
-      return {
-        detail: 'data not restored (backup corrupt)',
-        text: `The data of before the release was NOT restored: backup ${backup} is missing or corrupt; ${on}`,
-      };
-    case DataOutcome.SafetyBackupFailed:
-      return {
-        detail: 'data not restored (safety backup failed)',
-        text: `The data of before the release was NOT restored: the safety backup of the failed release's data failed; ${on}`,
-      };
-    case DataOutcome.Undone:
-      return {
-        detail: 'data not restored (restore failed, undone)',
-        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data was put back from safety backup ${safety}; ${on}`,
-      };
-    case DataOutcome.NotUndone:
-      return {
-        detail: 'data not restored (restore failed, not undone)',
-        text: `The data of before the release was NOT restored: restoring backup ${backup} failed part way and the failed release's data could not be put back either, so the data is partly restored; the failed release's data is in safety backup ${safety}`,
-      };
-  }
-}

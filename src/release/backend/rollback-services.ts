@@ -2,7 +2,9 @@ import type { DeploymentInputs } from '../../github/deployments.js';
 import type { RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas, NasState } from '../../nas/nas.js';
 import { BackendExit, ROLLBACK_STEPS } from '../../programs/backend.js';
+import { backupToRestore, dataAfterUndo, restoreEnded } from './backup.js';
 import {
+  servicesApps,
   servicesImages,
   servicesRollbackPhase,
   serviceTag,
@@ -112,10 +114,6 @@ export async function rollbackServices(
     throw new Error(
       `Input 'services': ${unknown.length ? `no service ${unknown.join(', ')} in` : 'there is no'} the last release of several services in the history of ${conn.repoPath}; its services are: ${[...known.keys()].join(', ') || '(none: the last release was of a single service, roll it back without services)'}. Nothing was changed.`,
     );
-  if (settings.restoreBackup)
-    throw new Error(
-      "Input 'restore-backup': restoring backups is not supported with several services yet. Nothing was changed.",
-    );
   const all = [...known].map(([name, r]) => specOf(name, r));
   progress.step('Verifying the images exist');
   const asked = await nas.runProgram(servicesImages(nas.render, conn.repoPath, target.composeFile, all));
@@ -173,7 +171,8 @@ export async function rollbackServices(
     progress.detail(
       `${name}: ${spec.image}:${now || '(nothing)'} -> ${spec.image}:${tag}${settings.tag ? '' : ' (its previous release)'}`,
     );
-    if (now !== tag || settings.force) moves.push({ spec, tag, fallback: now });
+    // a restore recreates the services on the restored data, as force does
+    if (now !== tag || settings.force || settings.restoreBackup) moves.push({ spec, tag, fallback: now });
   }
   progress.step('Checking current deployment');
   for (const s of all)
@@ -210,6 +209,17 @@ export async function rollbackServices(
     moves,
     running: all.map((s) => current.get(s.name) ?? ''),
   });
+  if (settings.restoreBackup === 'auto' && targets.length > 1)
+    throw new Error(
+      `Input 'restore-backup': auto restores the backup taken while one release ran, but the services go back to ${targets.length} releases (${targets.join(', ')}): name the backup to restore by its id, or a tag. Nothing was changed.`,
+    );
+  const restore = settings.restoreBackup
+    ? await backupToRestore(nas, progress, {
+        dir: settings.backupDir,
+        restoreBackup: settings.restoreBackup,
+        tag: targets[0],
+      })
+    : undefined;
   if (targets.length === 1)
     await startRollbackDeployment(nas, context, {
       inputs: settings.deployment,
@@ -242,10 +252,54 @@ export async function rollbackServices(
       ...(settings.preRollback ? { preRollback: settings.preRollback } : {}),
       ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
       ...(envFile ? { envFile } : {}),
+      ...(restore
+        ? {
+            restore: {
+              plan: {
+                dir: settings.backupDir,
+                id: restore.id,
+                repo: conn.repoPath,
+                composeFile: target.composeFile,
+                container: all.find((s) => s.container)?.container ?? '',
+                items: restore.manifest.items,
+                image: settings.backupImage,
+                // every application service of the release stops for the restore, never a database it restores
+                apps: servicesApps(all, {
+                  databases: restore.manifest.items
+                    .filter((i) => i.kind !== 'volume')
+                    .map((i) => ({ service: i.source })),
+                }),
+              },
+              safety: { tag: moves[0].fallback, commit: '', reason: `safety before restore ${restore.id}` },
+            },
+          }
+        : {}),
     }),
   );
   const running = new Map(moves.map((m, i) => [m.spec.name, released.values.running[i] ?? '']));
-  const outputs = outputsFor(running);
+  const restoreOutputs: Record<string, string> = restore
+    ? {
+        RESTORED_BACKUP: released.code === 0 || released.values.data === 'restored' ? restore.id : '',
+        SAFETY_BACKUP_ID: released.values.safety?.id ?? '',
+      }
+    : {};
+  const outputs = { ...outputsFor(running), ...restoreOutputs };
+  const ended = restore
+    ? restoreEnded(released.code, {
+        id: restore.id,
+        began: released.values.restoreBegan,
+        undone: released.values.restoreUndone,
+        safety: restoreOutputs.SAFETY_BACKUP_ID,
+        running: 'what ran before',
+        stopped: 'every service of the release',
+      })
+    : undefined;
+  if (restore && ended) {
+    await nas.finish('failure', { backup: restore.id, detail: ended.detail });
+    const why = `${ended.why} ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs: { ...outputsFor(new Map()), ...restoreOutputs }, error: why };
+  }
   if (
     released.code === BackendExit.RegistryLoginFailed ||
     released.code === BackendExit.PullFailed ||
@@ -280,8 +334,18 @@ export async function rollbackServices(
     return { ok: false, outputs: hookFailure.changed ? outputs : outputsFor(new Map()), error: why };
   }
   if (released.code !== 0) {
-    const rolledBack = released.code === BackendExit.RolledBack;
+    const rolledBack =
+      released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
+    const data =
+      restore && released.values.restoreBegan
+        ? dataAfterUndo(restore.id, restoreOutputs.SAFETY_BACKUP_ID, released.values.data)
+        : undefined;
+    const failed =
+      released.code === BackendExit.RollbackFailed
+        ? 'health check failed and putting back failed'
+        : `health check failed: ${released.values.failed.join(', ')}`;
     await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+      ...(restore ? { backup: restore.id } : {}),
       services: Object.fromEntries(
         moves.flatMap((m) =>
           running.get(m.spec.name)
@@ -298,26 +362,25 @@ export async function rollbackServices(
             : [],
         ),
       ),
-      detail:
-        released.code === BackendExit.RollbackFailed
-          ? 'health check failed and putting back failed'
-          : `health check failed: ${released.values.failed.join(', ')}`,
+      detail: data ? `${failed}, ${data.detail}` : failed,
     });
-    const why = servicesFailure(
+    const said = servicesFailure(
       `rollback of ${moves.map((m) => `${m.spec.name} to ${m.tag}`).join(', ')}`,
       moves.map((m) => m.spec),
       released.values,
       released.code,
       released.tail,
     ).replace(/^The release /, 'The ');
+    const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
     progress.fail(why);
     return { ok: false, outputs, error: why || failureOf(released.tail, released.code) };
   }
-  await nas.finish('success', {});
+  await nas.finish('success', restore ? { backup: restore.id } : {});
   progress.results('ROLLBACK COMPLETE', {
     ...Object.fromEntries(
       moves.map((m) => [m.spec.name, `${m.spec.image}:${m.fallback || '(none)'} -> ${m.spec.image}:${m.tag}`]),
     ),
+    ...(restore ? { 'Restored backup': restore.id, 'Safety backup': restoreOutputs.SAFETY_BACKUP_ID } : {}),
   });
   await progress.platform.addSummary(
     `### Services rolled back\n\n| Service | From | To |\n|---|---|---|\n${moves

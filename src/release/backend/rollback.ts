@@ -16,10 +16,10 @@ import { Steps } from '../../remote/program.js';
 import { failureOf, recreateFailure, reportInProgress, reportInterrupted } from '../failures.js';
 import { defineFlow } from '../flow.js';
 import { datedTags } from '../../rules/images.js';
-import { DataOutcome, listBackups } from '../../programs/backups.js';
+import { DataOutcome } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { autoBackup, manifestProblem, type BackupEntry } from '../../rules/backups.js';
+import { backupToRestore, dataAfterUndo } from './backup.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
@@ -100,32 +100,9 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     progress.detail(`Current image: ${runningImage || '(no container)'}`);
     progress.detail(`Target image:  ${ref}`);
     // The backup to restore: found and verified before anything changes (the phase verifies it again first).
-    let restore: BackupEntry | undefined;
-    if (settings.restoreBackup) {
-      const entries = (await nas.runProgram(listBackups(settings.backupDir, { quick: true }))).values;
-      restore =
-        settings.restoreBackup === 'auto'
-          ? autoBackup(entries, tag)
-          : entries.find((e) => e.id === settings.restoreBackup);
-      const known = entries.slice(0, 10).map((e) => `${e.id}${e.verifies ? '' : ' (does not verify)'}`);
-      if (!restore)
-        throw new Error(
-          `restore-backup: ${settings.restoreBackup === 'auto' ? `no backup of ${tag} (taken while it ran) exists` : `backup ${settings.restoreBackup} does not exist`} in ${settings.backupDir}. Backups, newest first:\n  ${known.join('\n  ') || '(none)'}\nNothing was changed.`,
-        );
-      if (!restore.verifies || !restore.manifest)
-        throw new Error(
-          `restore-backup: backup ${restore.id} is incomplete or corrupt (its manifest or a file it lists is missing); it is not restored. Nothing was changed.`,
-        );
-      // the manifest's text reaches the NAS's shell: it is held to the rules of the inputs it was made from
-      const problem = manifestProblem(restore.manifest);
-      if (problem)
-        throw new Error(
-          `restore-backup: backup ${restore.id} has a manifest.json that cannot be restored (${problem}); it is not restored. Nothing was changed.`,
-        );
-      progress.ok(
-        `Backup to restore: ${restore.id} (${restore.manifest.items.map((i) => `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`).join(', ')}); its sha256 are checked on the NAS before anything changes`,
-      );
-    }
+    const restore = settings.restoreBackup
+      ? await backupToRestore(nas, progress, { dir: settings.backupDir, restoreBackup: settings.restoreBackup, tag })
+      : undefined;
     if (current === tag && !settings.force && !restore) {
       progress.ok(`${ref} is already running: nothing to do (set force: true to recreate it anyway)`);
       await nas.finish('noop', { tag, previous: current, detail: 'already running' });
@@ -318,25 +295,3 @@ export const rollbackBackend = defineFlow<RollbackBackendInputs & { deployment: 
     return { ok: true, outputs };
   },
 });
-
-/** What the data is after a rollback with a restore whose recreate failed: the restore undone, or not. */
-function dataAfterUndo(
-  backup: string,
-  safety: string,
-  data: DataOutcome | undefined,
-): { detail: string; text: string } {
-  if (data === DataOutcome.Undone)
-    return {
-      detail: 'restore undone',
-      text: `The restore of ${backup} was undone: the data of before it is back from safety backup ${safety}.`,
-    };
-  if (data === DataOutcome.NotUndone)
-    return {
-      detail: 'restore not undone',
-      text: `The data of before the restore of ${backup} could not be put back: the backend has the data of ${backup}, partly put back; the data of before is in safety backup ${safety} (restore it by id).`,
-    };
-  return {
-    detail: 'data restored',
-    text: `The data is the one restored from ${backup}; the data of before is in safety backup ${safety}.`,
-  };
-}
