@@ -53,19 +53,33 @@ export function readImageSource(
     ? r.matching('image-tag', PATTERNS.dockerTag, 'a docker tag (letters, digits, _ . -), such as a commit SHA')
     : '';
   if (kind !== 'registry') {
-    if (tag) throw new InputError('image-tag', `is used only with image-source: registry (image-source is ${kind})`);
-    for (const [name, value] of [
+    refuseRegistryInputs(kind, [
+      ['image-tag', tag],
       ['registry', server],
       ['registry-username', username],
       ['registry-password', password],
-    ] as const)
-      if (value) throw new InputError(name, `is used only with image-source: registry (image-source is ${kind})`);
+    ]);
     return { kind };
   }
   if (opts.withTag && !tag)
     throw new InputError('image-tag', 'is required with image-source: registry: the tag the workflow pushed');
   if (password && !username) throw new InputError('registry-username', 'is required when registry-password is given');
   if (username && !password) throw new InputError('registry-password', 'is required when registry-username is given');
+  return registrySource(images, { tag, server, username, password }, opts.imagesInput);
+}
+
+/** Refuses the first registry input given to a source that pulls from no registry. */
+function refuseRegistryInputs(kind: string, inputs: readonly (readonly [string, string])[]): void {
+  for (const [name, value] of inputs)
+    if (value) throw new InputError(name, `is used only with image-source: registry (image-source is ${kind})`);
+}
+
+/** The registry source, once every image is checked to be on the one registry the credentials log in to. */
+function registrySource(
+  images: readonly string[],
+  { tag, server, username, password }: { tag: string; server: string; username: string; password: string },
+  imagesInput: string | undefined,
+): ImageSource {
   for (const one of images) {
     const named = registryOf(one);
     if (server && !(server === named || (named === '' && DOCKER_HUB.has(server))))
@@ -78,11 +92,11 @@ export function readImageSource(
   const elsewhere = images.find((one) => registryOf(one) !== named);
   if (username && elsewhere !== undefined)
     throw new InputError(
-      opts.imagesInput ?? 'image',
+      imagesInput ?? 'image',
       `names images on two registries (${images[0]} on ${named || 'Docker Hub'}, ${elsewhere} on ${registryOf(elsewhere) || 'Docker Hub'}), but registry-username and registry-password log in to one: release them from one registry`,
     );
   return {
-    kind,
+    kind: 'registry',
     tag,
     ...(username ? { login: { server: named, username, password } } : {}),
   };

@@ -22,14 +22,7 @@ export function eventOfResult(
   run: string,
 ): NotifyEvent {
   const o = result.outputs;
-  let outcome: EventOutcome;
-  if (o.WATCH_STATUS === 'rolled-back') outcome = 'guard-breach';
-  else if (record?.outcome === 'rolled-back' || o.ROLLED_BACK === 'true') outcome = 'rolled-back';
-  else if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'failed') outcome = 'verify-failed';
-  else if (!result.ok) outcome = action === 'verify-monitoring' ? 'verify-failed' : 'failure';
-  else if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'warnings') outcome = 'verify-warnings';
-  else if (record?.outcome === 'noop') outcome = 'noop';
-  else outcome = 'success';
+  const outcome = outcomeOfResult(action, result, record);
   return {
     action,
     outcome,
@@ -44,6 +37,18 @@ export function eventOfResult(
     run,
     repository: process.env.GITHUB_REPOSITORY,
   };
+}
+
+/** The outcome a notification names, from the flow's result and its history record. */
+function outcomeOfResult(action: string, result: FlowResult, record: HistoryRecord | undefined): EventOutcome {
+  const o = result.outputs;
+  if (o.WATCH_STATUS === 'rolled-back') return 'guard-breach';
+  if (record?.outcome === 'rolled-back' || o.ROLLED_BACK === 'true') return 'rolled-back';
+  if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'failed') return 'verify-failed';
+  if (!result.ok) return action === 'verify-monitoring' ? 'verify-failed' : 'failure';
+  if (action === 'verify-monitoring' && o.VERIFY_STATUS === 'warnings') return 'verify-warnings';
+  if (record?.outcome === 'noop') return 'noop';
+  return 'success';
 }
 
 /** What a notification says about a run that ended with an error (a refused input, an unreachable NAS). */

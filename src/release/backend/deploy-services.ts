@@ -1,13 +1,19 @@
 import type { DeploymentInputs } from '../../github/deployments.js';
 import type { DeployBackendInputs } from '../../inputs/backend.js';
-import type { Nas } from '../../nas/nas.js';
+import type { Nas, NasState, RecordUpdate } from '../../nas/nas.js';
+import type { Progress } from '../../report/progress.js';
+import type { Fallback } from '../../programs/backend.js';
+import type { ProgramOutcome } from '../../remote/program.js';
 import { BackendExit, BEFORE_RECREATE, fallbackOf, WATCH_ROLLBACK_DETAIL } from '../../programs/backend.js';
 import {
   servicesDeployState,
   servicesImages,
   servicesReleasePhase,
   serviceTag,
+  type ServicesDeployState,
   type ServicesRecreateValues,
+  type ServicesReleasePlan,
+  type ServicesReleaseValues,
 } from '../../programs/services.js';
 import { commitOf, withDeploy } from '../../remote/history.js';
 import { backupPlan, fallbackData, pruneBackups } from './backup.js';
@@ -97,16 +103,45 @@ export function servicesWatchFailure(
   };
 }
 
+type DeploySettings = DeployBackendInputs & { deployment: DeploymentInputs };
+type Released = ProgramOutcome<ServicesReleaseValues>;
+
+/** What a release of several services knows before its phase runs. */
+interface PlannedServices {
+  state: NasState<ServicesDeployState>;
+  images: ReturnType<typeof distinctImages>;
+  commit: string;
+  subject: string;
+  tag: string;
+  platform: string;
+  /** The tag each service runs now, in the order of the list. */
+  previous: string[];
+  /** What each service falls back to, by its image's id. */
+  fallbacks: Fallback[];
+  /** The history's record of the services in this release. */
+  record: ServicesReleasePlan['record'];
+  /** The registry tag a registry release pulls, for the history. */
+  pulled?: string;
+}
+
 /**
  * deploy-backend with several services: the same steps as a
  * single-service release, in one detached phase; every service gets the
  * release's tag, and when any fails every one goes back to what ran before.
  */
-export async function deployServices(
-  settings: DeployBackendInputs & { deployment: DeploymentInputs },
+export async function deployServices(settings: DeploySettings, nas: Nas, context: FlowContext): Promise<FlowResult> {
+  const planned = await planServicesRelease(settings, nas, context);
+  if ('done' in planned) return planned.done;
+  const released = await nas.runPhase(servicesReleasePhase(nas.render, servicesReleasePlanOf(settings, nas, planned)));
+  return interpretServicesRelease(settings, nas, context.progress, planned, released);
+}
+
+/** Takes the lock, reads the state, checks the compose file and brings runner-built images: all before any change. */
+async function planServicesRelease(
+  settings: DeploySettings,
   nas: Nas,
   { progress, deployment }: FlowContext,
-): Promise<FlowResult> {
+): Promise<PlannedServices | { done: FlowResult }> {
   const { conn, target, checkout, services, source } = settings;
   const images = distinctImages(services);
   progress.banner('Backend Deployment - NAS Local Tagged Build');
@@ -137,7 +172,7 @@ export async function deployServices(
     services: services.map((s) => ({ name: s.name, tagVariable: s.tagVariable })),
     image: (name) => byName.get(name) ?? '',
   });
-  if (refused) return refused;
+  if (refused) return { done: refused };
   await deployment.start(settings.deployment, commit, `Deploy ${services.map((s) => s.name).join(', ')} at ${tag}`);
   const { pulled } = imageSourceKind(source).record();
   // What each service runs now comes back when the release fails, by its image's id (it may run another name).
@@ -159,81 +194,95 @@ export async function deployServices(
     inventory: (image) => state.answers.inventory?.get(image) ?? [],
     ...(platform ? { platform } : {}),
   });
-  if (!fromRunner.ok) return runnerFailed(nas, progress, { tag, commit }, fromRunner);
-  const released = await nas.runPhase(
-    servicesReleasePhase(nas.render, {
-      repo: conn.repoPath,
-      composeFile: target.composeFile,
-      checkout,
-      commit,
-      subject,
-      tag,
-      services,
-      previous,
-      fallbacks,
-      healthTimeout: target.healthTimeout,
-      autoRollback: settings.autoRollback,
-      ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
-      ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
-      runLabel: `${nas.run.url} (${nas.run.actor})`,
-      record,
-      source,
-      authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
-      listTags: settings.keepImages > 0,
-      ...(platform ? { platform } : {}),
-      ...(settings.watch ? { watch: settings.watch } : {}),
-      ...envFileOf(settings.envFile, conn.repoPath),
-      ...(settings.backups.enabled
-        ? {
-            backup: {
-              plan: backupPlan(settings.backups, {
-                repo: conn.repoPath,
-                composeFile: target.composeFile,
-                container: services.find((s) => s.container)?.container ?? '',
-              }),
-              label: {
-                tag: previous.find(Boolean) ?? '',
-                commit: commitOf(state.history, previous.find(Boolean) ?? ''),
-                reason: `before ${tag}`,
-              },
-              restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+  if (!fromRunner.ok) return { done: await runnerFailed(nas, progress, { tag, commit }, fromRunner) };
+  return { state, images, commit, subject, tag, platform, previous, fallbacks, record, pulled };
+}
+
+/** The release phase's plan: checkout, images, backup, env file, hooks, recreate of every service, health and watch. */
+function servicesReleasePlanOf(settings: DeploySettings, nas: Nas, p: PlannedServices): ServicesReleasePlan {
+  const { conn, target, checkout, services, source } = settings;
+  const { tag, previous, platform } = p;
+  return {
+    repo: conn.repoPath,
+    composeFile: target.composeFile,
+    checkout,
+    commit: p.commit,
+    subject: p.subject,
+    tag,
+    services,
+    previous,
+    fallbacks: p.fallbacks,
+    healthTimeout: target.healthTimeout,
+    autoRollback: settings.autoRollback,
+    ...(settings.preDeploy ? { preDeploy: settings.preDeploy } : {}),
+    ...(settings.postDeploy ? { postDeploy: settings.postDeploy } : {}),
+    runLabel: `${nas.run.url} (${nas.run.actor})`,
+    record: p.record,
+    source,
+    authDir: `${stateDirOf(conn.repoPath)}/registry-auth`,
+    listTags: settings.keepImages > 0,
+    ...(platform ? { platform } : {}),
+    ...(settings.watch ? { watch: settings.watch } : {}),
+    ...envFileOf(settings.envFile, conn.repoPath),
+    ...(settings.backups.enabled
+      ? {
+          backup: {
+            plan: backupPlan(settings.backups, {
+              repo: conn.repoPath,
+              composeFile: target.composeFile,
+              container: services.find((s) => s.container)?.container ?? '',
+            }),
+            label: {
+              tag: previous.find(Boolean) ?? '',
+              commit: commitOf(p.state.history, previous.find(Boolean) ?? ''),
+              reason: `before ${tag}`,
             },
-          }
-        : {}),
-    }),
-  );
-  const backupOutputs: Record<string, string> = settings.backups.enabled
-    ? {
-        BACKUP_ID: released.values.backup?.id ?? '',
-        BACKUP_PATH: released.values.backup?.path ?? '',
-        BACKUP_BYTES: String(released.values.backup?.bytes ?? 0),
-      }
-    : {};
-  const firstPrevious = previous.find(Boolean) ?? '';
-  const skippedWatch = {
-    WATCH_STATUS: 'skipped',
-    WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }),
+            restoreOnFallback: settings.autoRollbackRestore && settings.autoRollback,
+          },
+        }
+      : {}),
   };
-  if (released.code !== 0 && BEFORE_RECREATE.has(released.code)) {
-    await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
-    // an image exit names the image being obtained (and the services that run it)
-    const failedImage = images[released.values.obtaining ?? -1];
-    const imageProblem =
-      failedImage &&
-      imageSourceKind(source).failure(failedImage.image, tag, released.code, {
-        image: released.values.imagePlatform ?? '',
-        nas: platform,
-      });
-    return {
-      ok: false,
-      outputs: {},
-      error: `deploy-backend failed before any container changed: ${
-        imageProblem
-          ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
-          : failureOf(released.tail, released.code)
-      }`,
-    };
-  }
+}
+
+/** The release ended before its recreate: no container changed; an image exit names the image and its services. */
+async function failedServicesBeforeRecreate(
+  settings: DeploySettings,
+  nas: Nas,
+  { images, tag, platform }: PlannedServices,
+  released: Released,
+): Promise<FlowResult> {
+  await nas.finish('failure', { detail: beforeRecreateDetail(released.code) });
+  // an image exit names the image being obtained (and the services that run it)
+  const failedImage = images[released.values.obtaining ?? -1];
+  const imageProblem =
+    failedImage &&
+    imageSourceKind(settings.source).failure(failedImage.image, tag, released.code, {
+      image: released.values.imagePlatform ?? '',
+      nas: platform,
+    });
+  return {
+    ok: false,
+    outputs: {},
+    error: `deploy-backend failed before any container changed: ${
+      imageProblem
+        ? `${imageProblem} (the image of ${failedImage.services.join(', ')}). ${failureOf(released.tail, released.code)}`
+        : failureOf(released.tail, released.code)
+    }`,
+  };
+}
+
+/** What the release phase's exit means: nothing changed, a report cut short, a watch or a failed release, or the release. */
+async function interpretServicesRelease(
+  settings: DeploySettings,
+  nas: Nas,
+  progress: Progress,
+  p: PlannedServices,
+  released: Released,
+): Promise<FlowResult> {
+  const { conn, target, services } = settings;
+  const { tag, previous } = p;
+  if (released.code !== 0 && BEFORE_RECREATE.has(released.code))
+    return failedServicesBeforeRecreate(settings, nas, p, released);
   const { values } = released;
   const reported =
     released.code === 0 ? values.running.every(Boolean) : KNOWN_EXITS.has(released.code) && values.running.length > 0;
@@ -249,11 +298,50 @@ export async function deployServices(
     PREVIOUS_BACKEND_TAG: previous[0] ?? '',
     BACKEND_IMAGE: running[0] ? `${services[0].image}:${running[0]}` : '',
     ROLLED_BACK: String(values.rolledBack && released.code !== 0),
-    ...(watch ? watch.outputs : skippedWatch),
+    ...(watch
+      ? watch.outputs
+      : { WATCH_STATUS: 'skipped', WATCH_REPORT: watchReportJson('skipped', { status: '', guards: [] }) }),
     DEPLOYED_SERVICES: deployedServices(services, running, previous),
-    ...backupOutputs,
+    ...(settings.backups.enabled
+      ? {
+          BACKUP_ID: values.backup?.id ?? '',
+          BACKUP_PATH: values.backup?.path ?? '',
+          BACKUP_BYTES: String(values.backup?.bytes ?? 0),
+        }
+      : {}),
   };
-  const nowRecord = Object.fromEntries(
+  const nowRecord = recordOfRunning(services, running, p);
+  const finished = { tag, commit: p.commit, previous: previous.find(Boolean) ?? '', services: nowRecord };
+  if (!reported) {
+    await nas.finish('failure', {
+      ...finished,
+      detail: `release ended with exit code ${released.code}, report incomplete`,
+    });
+    const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
+    progress.fail(why);
+    return { ok: false, outputs, error: why };
+  }
+  if (released.code !== 0) {
+    const said = await reportFailedServices(settings, nas, progress, p, released, {
+      running,
+      finished,
+      watchEnded: watch?.ended === true,
+    });
+    progress.fail(said);
+    return { ok: false, outputs, error: said };
+  }
+  const data = fallbackData(values, 'what ran before');
+  if (data) progress.warn(data.text);
+  return reportServicesReleased(settings, nas, progress, p, values, outputs);
+}
+
+/** The history's record of what each service runs now (a service that runs nothing is left out). */
+function recordOfRunning(
+  services: readonly ServiceSpec[],
+  running: readonly string[],
+  { tag, pulled, fallbacks }: PlannedServices,
+): ServicesReleasePlan['record'] {
+  return Object.fromEntries(
     services.flatMap((s, i) =>
       running[i]
         ? [
@@ -268,59 +356,54 @@ export async function deployServices(
         : [],
     ),
   );
-  if (!reported) {
-    await nas.finish('failure', {
-      tag,
-      commit,
-      previous: firstPrevious,
-      services: nowRecord,
-      detail: `release ended with exit code ${released.code}, report incomplete`,
-    });
-    const why = `The release ${tag} ended with exit code ${released.code} and its report from the NAS is incomplete (is the NAS's disk full?); the services now run ${services.map((s, i) => `${s.name} ${running[i] || 'nothing'}`).join(', ')}. ${failureOf(released.tail, released.code)}`;
-    progress.fail(why);
-    return { ok: false, outputs, error: why };
-  }
+}
+
+/** The history's detail of a release of several services that failed before its watch, by its exit code. */
+const SERVICES_FAILED_DETAIL: Partial<Record<number, string>> = {
+  [BackendExit.PreDeployFailed]: 'pre-deploy failed',
+  [BackendExit.PostDeployFailed]: 'post-deploy failed',
+  [BackendExit.RollbackFailed]: 'release and rollback failed',
+};
+
+/** Files a failed release (its watch ended it, or its recreate failed) and says where each service is. */
+async function reportFailedServices(
+  settings: DeploySettings,
+  nas: Nas,
+  progress: Progress,
+  { tag }: PlannedServices,
+  { code, values, tail }: Released,
+  { running, finished, watchEnded }: { running: string[]; finished: RecordUpdate; watchEnded: boolean },
+): Promise<string> {
+  const { services } = settings;
   const data = fallbackData(values, 'what ran before');
   if (data) progress.warn(data.text);
-  if (released.code !== 0 && watch?.ended) {
+  const withData = (why: string): string => (data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why);
+  if (watchEnded) {
     // a watch's rollback: the phase wrote its history line itself, word for word
-    const { detail, why } = servicesWatchFailure(tag, services, running, released.code, values.watch ?? NO_WATCH);
-    await nas.finish(released.code === BackendExit.WatchRolledBack ? 'rolled-back' : 'failure', {
-      tag,
-      commit,
-      previous: firstPrevious,
-      services: nowRecord,
-      detail,
-    });
-    const said = data ? `${why}${why.endsWith('.') ? '' : '.'} ${data.text}` : why;
-    progress.fail(said);
-    return { ok: false, outputs, error: said };
+    const { detail, why } = servicesWatchFailure(tag, services, running, code, values.watch ?? NO_WATCH);
+    await nas.finish(code === BackendExit.WatchRolledBack ? 'rolled-back' : 'failure', { ...finished, detail });
+    return withData(why);
   }
-  if (released.code !== 0) {
-    const rolledBack =
-      released.code === BackendExit.RolledBack || released.code === BackendExit.RolledBackDataNotPutBack;
-    const failed = `health check failed: ${values.failed.join(', ')}`;
-    await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
-      tag,
-      commit,
-      previous: firstPrevious,
-      services: nowRecord,
-      detail:
-        released.code === BackendExit.PreDeployFailed
-          ? 'pre-deploy failed'
-          : released.code === BackendExit.PostDeployFailed
-            ? 'post-deploy failed'
-            : released.code === BackendExit.RollbackFailed
-              ? 'release and rollback failed'
-              : data
-                ? `${failed}, ${data.detail}`
-                : failed,
-    });
-    const said = servicesFailure(tag, services, { ...values, running }, released.code, released.tail);
-    const why = data ? `${said}${said.endsWith('.') ? '' : '.'} ${data.text}` : said;
-    progress.fail(why);
-    return { ok: false, outputs, error: why };
-  }
+  const rolledBack = code === BackendExit.RolledBack || code === BackendExit.RolledBackDataNotPutBack;
+  const failed = `health check failed: ${values.failed.join(', ')}`;
+  await nas.finish(rolledBack ? 'rolled-back' : 'failure', {
+    ...finished,
+    detail: SERVICES_FAILED_DETAIL[code] ?? (data ? `${failed}, ${data.detail}` : failed),
+  });
+  return withData(servicesFailure(tag, services, { ...values, running }, code, tail));
+}
+
+/** Files the release in the history, prunes backups and each image's tags, and reports it. */
+async function reportServicesReleased(
+  settings: DeploySettings,
+  nas: Nas,
+  progress: Progress,
+  { state, tag, commit, previous, record }: PlannedServices,
+  values: ServicesReleaseValues,
+  outputs: Record<string, string>,
+): Promise<FlowResult> {
+  const { conn, services } = settings;
+  const firstPrevious = previous.find(Boolean) ?? '';
   await nas.finish('success', { tag, commit, previous: firstPrevious, services: record });
   const history = withDeploy(state.history, nas.run, { tag, commit, previous: firstPrevious, services: record });
   if (settings.backups.enabled && !nas.dryRun && values.backups)
