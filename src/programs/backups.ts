@@ -1,6 +1,7 @@
 import type { Renderer } from '../remote/command.js';
 import { exitCodes, type Phase, type TypedProgram } from '../remote/program.js';
 import { Shell, lines, sh } from '../remote/shell.js';
+import { databaseKind, isDatabaseKindName } from '../database-kinds/table.js';
 import {
   itemFile,
   restoreItemProblem,
@@ -126,96 +127,6 @@ nr_bk_sized() {
 }`);
 
 /**
- * The dump commands, run inside the database's container: credentials from its own environment.
- * pg_dump compresses at level 1, not its default 6: the backup stands in front of every release, and
- * on the stand-in level 1 dumps 100,000 rows in about half the time for 4% more bytes. pg_restore
- * reads any level. A table another session keeps locked fails the dump after a minute instead of hanging it.
- */
-const DUMP = {
-  postgres:
-    'command -v pg_dump >/dev/null || exit 127; u=${POSTGRES_USER:-postgres}; exec pg_dump -U "$u" -Fc -Z 1 --lock-wait-timeout=60000 "${1:-${POSTGRES_DB:-$u}}"',
-  mysql:
-    'd=$(command -v mysqldump || command -v mariadb-dump) || exit 127; u=root; p=${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=${MYSQL_USER:-$MARIADB_USER}; p=${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }; MYSQL_PWD=$p exec "$d" --single-transaction --routines --triggers -u "$u" "${1:-${MYSQL_DATABASE:-$MARIADB_DATABASE}}"',
-} as const;
-
-/** The exit of a MySQL restore whose dump loaded whole but holds what cannot move between databases: it is loaded again, in place. */
-const MYSQL_RELOAD = 75;
-/**
- * The lines of a mysqldump that create a view, a trigger, a routine or an event (a versioned comment, or CREATE with a
- * definer): such a dump is loaded in place, never into another database, as the text of these objects may name this one.
- */
-const MYSQL_OBJECTS =
-  '^(/\\*![0-9]+ CREATE|CREATE (DEFINER|FUNCTION|PROCEDURE|AGGREGATE|TRIGGER|EVENT|VIEW|ALGORITHM|SQL|OR ))';
-
-/**
- * The restore commands, run inside the database's container, the dump on standard input. The dump loads into a
- * database of its own; the one in use is replaced only once the load is whole, in one step (PostgreSQL: two renames in
- * one transaction; MySQL/MariaDB: one RENAME TABLE of every table), so a load that fails leaves it as it was.
- * Every wait on the server is bounded: a session that keeps a lock fails the restore (which is then undone).
- */
-const RESTORE = {
-  postgres: `command -v pg_restore >/dev/null || exit 127; u=\${POSTGRES_USER:-postgres}; d=\${1:-\${POSTGRES_DB:-$u}}
-# sessions of their own on another database: the one restored may be the server's default (postgres)
-c=template1; [ "$d" = template1 ] && c=postgres
-q() { psql -X -q -tA -v ON_ERROR_STOP=1 -U "$u" -d "$c" -v d="$d" -v t="$t" -v o="$o"; }
-t=; o=; t=$(echo "SELECT 'nr_restore_' || left(md5(:'d'), 16)" | q) && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
-# no wait on the server is unbounded: a lock a session keeps fails the restore, which is then undone
-w="SET client_min_messages = warning; SET lock_timeout = '60s'; SET statement_timeout = '600s';"
-# the dump loads into a database of its own: the one in use is replaced only once the load is whole
-q >/dev/null <<SQL || exit 1
-$w
-DROP DATABASE IF EXISTS :"t";
-DROP DATABASE IF EXISTS :"o";
-CREATE DATABASE :"t" TEMPLATE template0;
-SQL
-if ! pg_restore -U "$u" -d "$t" --no-owner --exit-on-error; then
-  echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1
-fi
-# one transaction renames the database in use away and the loaded one in its place (sessions ended first): whole or not at all
-q >/dev/null <<SQL || { echo "$w DROP DATABASE IF EXISTS :\\"t\\";" | q >/dev/null; exit 1; }
-$w
-SELECT set_config('nr.d', :'d', false), set_config('nr.t', :'t', false), set_config('nr.o', :'o', false);
-SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :'d' AND pid <> pg_backend_pid();
-DO \\$\\$ BEGIN
-  IF EXISTS (SELECT FROM pg_database WHERE datname = current_setting('nr.d')) THEN
-    EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.d'), current_setting('nr.o'));
-  END IF;
-  EXECUTE format('ALTER DATABASE %I RENAME TO %I', current_setting('nr.t'), current_setting('nr.d'));
-END \\$\\$;
-SQL
-echo "$w DROP DATABASE IF EXISTS :\\"o\\";" | q >/dev/null || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
-  mysql: `m=$(command -v mysql || command -v mariadb) || exit 127; u=root; p=\${MYSQL_ROOT_PASSWORD:-$MARIADB_ROOT_PASSWORD}; [ -n "$p" ] || { u=\${MYSQL_USER:-$MARIADB_USER}; p=\${MYSQL_PASSWORD:-$MARIADB_PASSWORD}; }
-d=\${1:-\${MYSQL_DATABASE:-$MARIADB_DATABASE}}; export MYSQL_PWD=$p
-# a session that keeps a lock makes the restore fail (and be undone), not wait for a day
-q() { "$m" -u "$u" -N -B -e "SET SESSION lock_wait_timeout = 60; $1"; }
-# the database's sessions end first: one in a transaction holds its tables' locks
-ends() {
-  for s in $(q 'SELECT ID, DB FROM information_schema.PROCESSLIST' | d=$d awk -F '\\t' '$2 == ENVIRON["d"] { print $1 }'); do
-    "$m" -u "$u" -e "KILL CONNECTION $s" 2>/dev/null
-  done
-}
-if [ "$2" = replace ]; then ends; q "DROP DATABASE IF EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$d\\\`" || exit 1; exec "$m" -u "$u" "$d"; fi
-t=$(q "SELECT CONCAT('nr_restore_', LEFT(MD5('$d'), 16))") && [ -n "$t" ] || exit 1; o=nr_replaced_\${t#nr_restore_}
-# the dump loads into a database of its own: the one in use is replaced only once the load is whole
-q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`; CREATE DATABASE \\\`$t\\\`" || exit 1
-"$m" -u "$u" "$t" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit 1; }
-# views, triggers, routines and events cannot move to another database: such a database is replaced by a second load
-in="IN ('$d', '$t')"
-n=$(q "SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA $in AND TABLE_TYPE <> 'BASE TABLE') + (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA $in) + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA $in)") || n=x
-[ "$n" = 0 ] || { q "DROP DATABASE IF EXISTS \\\`$t\\\`"; exit ${MYSQL_RELOAD}; }
-# one RENAME TABLE moves the tables in use away and the loaded ones in their place: whole or not at all
-ends
-pair() { printf "SELECT %s AS k, TABLE_NAME AS n, CONCAT('\\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\` TO \\\`%s\\\`.\\\`', REPLACE(TABLE_NAME, '\\\`', '\\\`\\\`'), '\\\`') AS r FROM information_schema.TABLES WHERE TABLE_SCHEMA = '%s'" "$1" "$2" "$3" "$2"; }
-q "CREATE DATABASE IF NOT EXISTS \\\`$d\\\`; CREATE DATABASE \\\`$o\\\`; SET SESSION group_concat_max_len = 16777216;
-SELECT GROUP_CONCAT(r ORDER BY k, n SEPARATOR ', ') INTO @p FROM ($(pair 0 "$d" "$o") UNION ALL $(pair 1 "$t" "$d")) AS s;
-SET @q = IF(@p IS NULL, 'DO 0', CONCAT('RENAME TABLE ', @p)); PREPARE s FROM @q; EXECUTE s" || { q "DROP DATABASE IF EXISTS \\\`$t\\\`; DROP DATABASE IF EXISTS \\\`$o\\\`"; exit 1; }
-q "DROP DATABASE IF EXISTS \\\`$o\\\`; DROP DATABASE IF EXISTS \\\`$t\\\`" || echo "the data replaced is left in database $o (dropped by the next restore)" >&2`,
-} as const;
-
-/** Each database kind's tool, to say why a container does not fit. */
-const TOOL = { postgres: 'pg_dump', mysql: 'mysqldump' } as const;
-
-/**
  * Defines `nr_backup`: takes a backup of the plan's items into
  * `<dir>/<UTC time>-<tag>`, written as `.partial-<id>` and renamed when whole;
  * on failure it removes the partial folder, says which item failed and why,
@@ -242,26 +153,18 @@ nr_bk_add ${file} ${head} || return 1`);
   for (const db of p.databases) {
     const file = itemFile(db);
     const source = `${db.kind}:${db.service}${db.database ? `/${db.database}` : ''}`;
+    const kind = databaseKind(db.kind);
     const head = JSON.stringify({
       kind: db.kind,
       source: db.service,
       ...(db.database ? { database: db.database } : {}),
-      ...(db.kind === 'custom' ? { dump: db.dump, restore: db.restore } : {}),
+      ...kind.recorded(db),
       file,
     }).slice(0, -1);
-    const dump = db.kind === 'custom' ? db.dump : DUMP[db.kind];
-    const misfit =
-      db.kind === 'custom'
-        ? `the dump command failed (exit $nr_rc)`
-        : `the container of service ${db.service} has no ${TOOL[db.kind]}: is it a ${db.kind === 'postgres' ? 'PostgreSQL' : 'MySQL/MariaDB'} database?`;
     const found = p.found?.containers[db.service];
     items.push(sh`nr_bk_item=${source}
 nr_bk_c=${found ? sh`${found}` : sh`$(nr_bk_service "$nr_bk_proj" ${db.service})`} || { nr_bk_abort ${`service ${db.service} has no running container in compose project`} "$nr_bk_proj"; return 1; }
-nr_bk_why=$({ nr_docker exec "$nr_bk_c" sh -c ${dump} nr-dump ${db.database} 2> "$nr_bk_tmp/.err"; echo "$?" > "$nr_bk_tmp/.rc"; } | nr_bk_write ${file}); nr_bk_w=$?
-nr_bk_whole ${file} || return 1
-nr_rc=$(cat "$nr_bk_tmp/.rc")
-if [ "$nr_rc" = 127 ]; then nr_bk_abort ${misfit}; return 1; fi
-[ "$nr_rc" = 0 ] || { nr_bk_abort "exit $nr_rc: $(tail -n 3 "$nr_bk_tmp/.err" | tr '\\n' ' ')"; return 1; }
+nr_db_dump ${kind.dump(db)} ${db.database} ${file} ${kind.misfit(db)} || return 1
 nr_bk_add ${file} ${head} || return 1`);
   }
   const manifestHead = JSON.stringify({ tag: label.tag, commit: label.commit, reason: label.reason }).slice(1, -1);
@@ -467,24 +370,10 @@ function restoreItemsFunction(image: string, items: readonly ManifestItem[], nam
       return sh`nr_bk_v=$(nr_bk_volume "$nr_bk_proj" ${i.source}) || nr_bk_v="$nr_bk_proj"_${i.source}
 nr_docker run --rm -i --network none -v "$nr_bk_v:/nr-volume" ${image} sh -c 'cd /nr-volume && rm -rf ./* ./.[!.]* ./..?* && tar -xzf -' < ${file} || { nr_say fail ${`Restoring volume ${i.source} failed`}; return 1; }
 nr_say ok ${`Volume ${i.source} restored`}`;
-    const restore = i.kind === 'custom' ? (i.restore ?? 'exit 1') : RESTORE[i.kind as 'postgres' | 'mysql'];
+    const kind = databaseKind(i.kind);
     const what = `${i.kind}:${i.source}${i.database ? `/${i.database}` : ''}`;
-    const exec = sh`nr_docker exec -i "$nr_bk_c" sh -c ${restore} nr-restore ${i.database ?? ''}`;
     return sh`nr_bk_c=$(nr_bk_service "$nr_bk_proj" ${i.source}) || { nr_say fail ${`Service ${i.source} has no running container: ${what} cannot be restored`}; return 1; }
-${
-  i.kind === 'mysql'
-    ? sh`nr_rs_mode=
-if grep -Eq ${MYSQL_OBJECTS} ${file}; then
-  nr_rs_mode=replace
-  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database (nor load into one, as their text may name this one): it is loaded in place, and a load that fails is undone from the safety backup`}
-fi
-${exec} $nr_rs_mode < ${file}; nr_rc=$?
-if [ "$nr_rc" = ${MYSQL_RELOAD} ]; then
-  nr_say warn ${`${what} holds views, triggers, routines or events, which cannot move to another database: its dump loaded whole, so it is loaded again in place`}
-  ${exec} replace < ${file}; nr_rc=$?
-fi`
-    : sh`${exec} < ${file}; nr_rc=$?`
-}
+${kind.restore(kind.fromManifest(i), file, what)}
 [ "$nr_rc" = 0 ] || { nr_say fail ${`Restoring ${what} failed`}; return 1; }
 nr_say ok ${`Database ${what} restored`}`;
   });
@@ -535,19 +424,9 @@ export function restoreData(r: Renderer, p: RestorePlan, safety: BackupLabel): S
   const folder = typeof p.id === 'string' ? sh`${`${p.dir}/${p.id}`}` : sh`${p.dir}/${p.id}`;
   const name = typeof p.id === 'string' ? p.id : 'taken before the release';
   const volumes = p.items.filter((i) => i.kind === 'volume').map((i) => i.source);
-  const databases: DatabaseItem[] = p.items
-    .filter((i) => i.kind !== 'volume')
-    .map((i) =>
-      i.kind === 'custom'
-        ? {
-            kind: 'custom',
-            service: i.source,
-            database: i.database ?? '',
-            dump: i.dump ?? 'exit 1',
-            restore: i.restore ?? '',
-          }
-        : { kind: i.kind as 'postgres' | 'mysql', service: i.source, database: i.database ?? '' },
-    );
+  const databases: DatabaseItem[] = p.items.flatMap((i) =>
+    isDatabaseKindName(i.kind) ? [databaseKind(i.kind).fromManifest(i)] : [],
+  );
   // The same items as the safety backup names them, to put the data of before back when a restore fails part way.
   const safetyItems = plannedItems(volumes, databases);
   const data = (o: DataOutcome): Shell => sh`nr_value data ${o}`;

@@ -2,20 +2,14 @@
  * What a backup holds and which backups to keep or restore: pure logic, so
  * the parsing of the inputs and the choice of a backup are tested without a NAS.
  */
+import { BackupSpecError, NAME } from '../database-kinds/kind.js';
+import { DATABASE_KINDS, databaseKind, isDatabaseKindName, type DatabaseItem } from '../database-kinds/table.js';
 
-/** One database a backup dumps, from a line of `backup-databases`. */
-export type DatabaseItem =
-  | { kind: 'postgres' | 'mysql'; service: string; database: string }
-  | { kind: 'custom'; service: string; database: string; dump: string; restore: string };
-
-/** A name docker and compose accept, also safe as part of a file name. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-/** Why a line of backup-databases or backup-volumes is refused (the reader names the input). */
-export class BackupSpecError extends Error {}
+export type { DatabaseItem } from '../database-kinds/table.js';
+export { BackupSpecError };
 
 /**
- * Parses one line of `backup-databases`:
+ * Parses one line of `backup-databases`, `<kind>:…` (database-kinds/table.ts):
  *   postgres:<service>[/<database>]
  *   mysql:<service>[/<database>]
  *   custom:<service>/<name> dump="<command>" restore="<command>"
@@ -25,31 +19,15 @@ export class BackupSpecError extends Error {}
  */
 export function parseDatabaseLine(line: string): DatabaseItem {
   const text = line.trim();
-  const custom = /^custom:([^/\s]+)\/(\S+)\s+dump="([^"]+)"\s+restore="([^"]+)"$/.exec(text);
-  if (custom) {
-    const [, service, database, dump, restore] = custom;
-    checkName(service, 'service', text);
-    checkName(database, 'name', text);
-    return { kind: 'custom', service, database, dump, restore };
+  const kind = text.slice(0, Math.max(0, text.indexOf(':')));
+  const item = isDatabaseKindName(kind) ? databaseKind(kind).parse(text) : undefined;
+  if (!item) {
+    const syntaxes = DATABASE_KINDS.map((k) => databaseKind(k).syntax);
+    throw new BackupSpecError(
+      `${JSON.stringify(text.slice(0, 100))}: expected ${syntaxes.slice(0, -1).join(', ')} or ${syntaxes[syntaxes.length - 1]}`,
+    );
   }
-  if (text.startsWith('custom:'))
-    throw new BackupSpecError(
-      `${JSON.stringify(text)}: a custom item reads custom:<service>/<name> dump="<command>" restore="<command>"`,
-    );
-  const m = /^(postgres|mysql):([^/\s]+)(?:\/(\S+))?$/.exec(text);
-  if (!m)
-    throw new BackupSpecError(
-      `${JSON.stringify(text.slice(0, 100))}: expected postgres:<service>[/<database>], mysql:<service>[/<database>] or custom:<service>/<name> dump="…" restore="…"`,
-    );
-  const [, kind, service, database = ''] = m;
-  checkName(service, 'service', text);
-  if (database) checkName(database, 'database', text);
-  return { kind: kind as 'postgres' | 'mysql', service, database };
-}
-
-function checkName(value: string, what: string, line: string): void {
-  if (!NAME.test(value))
-    throw new BackupSpecError(`${JSON.stringify(line.slice(0, 100))}: ${JSON.stringify(value)} is not a ${what} name`);
+  return item;
 }
 
 /** Parses `backup-volumes`: one compose volume a line. */
@@ -79,7 +57,7 @@ export function isBackupId(text: string): boolean {
 
 /** An item as the manifest lists it. */
 export interface ManifestItem {
-  kind: 'volume' | 'postgres' | 'mysql' | 'custom';
+  kind: 'volume' | DatabaseItem['kind'];
   /** The compose volume, or the compose service of a database. */
   source: string;
   database?: string;
@@ -105,7 +83,7 @@ export function plannedItems(volumes: readonly string[], databases: readonly Dat
       kind: d.kind,
       source: d.service,
       ...(d.database ? { database: d.database } : {}),
-      ...(d.kind === 'custom' ? { dump: d.dump, restore: d.restore } : {}),
+      ...databaseKind(d.kind).recorded(d),
       file: itemFile(d),
       bytes: 0,
       sha256: '',
@@ -117,7 +95,7 @@ export function plannedItems(volumes: readonly string[], databases: readonly Dat
 export function restoreItemProblem(item: unknown): string | undefined {
   if (typeof item !== 'object' || item === null) return 'an item is not an object';
   const i = item as Record<string, unknown>;
-  const kinds = ['volume', 'postgres', 'mysql', 'custom'];
+  const kinds: readonly string[] = ['volume', ...DATABASE_KINDS];
   if (typeof i.kind !== 'string' || !kinds.includes(i.kind))
     return `kind ${JSON.stringify(i.kind)} is not one of ${kinds.join(', ')}`;
   const what = `item ${JSON.stringify(String(i.source).slice(0, 100))}`;
@@ -125,14 +103,13 @@ export function restoreItemProblem(item: unknown): string | undefined {
     return `${what}: its source is not a ${i.kind === 'volume' ? 'compose volume' : 'service'} name`;
   if (i.database !== undefined && (typeof i.database !== 'string' || (i.database !== '' && !NAME.test(i.database))))
     return `${what}: ${JSON.stringify(String(i.database).slice(0, 100))} is not a database name`;
-  if (i.kind === 'volume' && i.database !== undefined) return `${what}: a volume has no database`;
-  if (i.kind === 'custom') {
-    if (!i.database) return `${what}: a custom item needs its name`;
-    // the same rule as a custom line of backup-databases: a command within double quotes
-    for (const c of ['dump', 'restore'] as const)
-      if (typeof i[c] !== 'string' || !/^[^"]+$/.test(i[c]))
-        return `${what}: its ${c} command is missing or holds a double quote`;
-  } else if (i.dump !== undefined || i.restore !== undefined) return `${what}: only a custom item has commands`;
+  if (i.kind === 'volume') {
+    if (i.database !== undefined) return `${what}: a volume has no database`;
+    if (i.dump !== undefined || i.restore !== undefined) return `${what}: only a custom item has commands`;
+  } else if (isDatabaseKindName(i.kind)) {
+    const problem = databaseKind(i.kind).manifestProblem(i, what);
+    if (problem) return problem;
+  }
   // a file of the backup folder itself: a plain name, never a path out of it
   if (typeof i.file !== 'string' || !NAME.test(i.file))
     return `${what}: its file ${JSON.stringify(String(i.file).slice(0, 100))} is not a file name`;

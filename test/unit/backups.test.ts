@@ -14,6 +14,7 @@ import {
   restoreData,
   restoreOrExit,
 } from '../../src/programs/backups.js';
+import { librariesFor } from '../../src/nas-shell/link.js';
 import { envSha256, writeEnvFile } from '../../src/programs/env-file.js';
 import { Renderer, bareTools } from '../../src/remote/command.js';
 import { exitCodeDefinitions, PRELUDE } from '../../src/remote/program.js';
@@ -29,6 +30,9 @@ import {
   type Manifest,
 } from '../../src/rules/backups.js';
 import { CONNECTION_INPUTS } from '../support/settings.js';
+
+/** A script with the NAS shell libraries it calls (src/nas-shell/*.sh) defined first, as a program sent to the NAS links them. */
+const withLibraries = (text: string): string => [...librariesFor(text), text].join('\n');
 
 const reader = (action: string, raw: Record<string, string>): InputReader =>
   new InputReader(action, (name) => ({ ...CONNECTION_INPUTS, ...raw })[name]);
@@ -144,7 +148,7 @@ describe('NAS-side backup shell, run with a real sh', () => {
   /** Runs shell with the prelude and a marker, and returns the values it reported. */
   function run(script: string): Map<string, string> {
     const text = lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text;
-    const out = execFileSync('sh', ['-c', text], { encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', withLibraries(text)], { encoding: 'utf8' });
     const values = new Map<string, string>();
     for (const line of out.split('\n')) {
       const m = /^MARK value (\S+) ?(.*)$/.exec(line);
@@ -265,9 +269,48 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
       backupFunction(plan(dir), { tag: T2, commit: '', reason: 'manual' }),
       sh`nr_backup || echo RETURNED-1`,
     ).text;
-    const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], { encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', withLibraries(lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text)], {
+      encoding: 'utf8',
+    });
     expect(out).toContain('RETURNED-1');
     expect(out).toMatch(/Backup of postgres:db failed: .*connection refused/);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it.each([
+    [
+      { kind: 'postgres' as const, service: 'db', database: '' },
+      'postgres:db',
+      'the container of service db has no pg_dump: is it a PostgreSQL database?',
+    ],
+    [
+      { kind: 'mysql' as const, service: 'db', database: 'shop' },
+      'mysql:db/shop',
+      'the container of service db has no mysqldump: is it a MySQL/MariaDB database?',
+    ],
+    [
+      { kind: 'custom' as const, service: 'db', database: 'index', dump: 'indexer --dump', restore: 'indexer --load' },
+      'custom:db/index',
+      'the dump command failed (exit 127: a command it runs is not found in the container of service db)',
+    ],
+  ])('a dump whose container has not its tool (exit 127) fails the backup, saying so: %j', (db, what, misfit) => {
+    const dir = join(work, `misfit-${db.kind}`);
+    const docker = FAKE_DOCKER.replace(
+      '"exec nrb-db") ',
+      `"exec nrb-db") if [ "$NR_FAKE_DUMP" = missing ]; then echo 'sh: not found' >&2; return 127; fi; `,
+    );
+    const script = lines(
+      sh`NR_FAKE_DUMP=missing`,
+      new Shell(docker),
+      BACKUP_LIBRARY,
+      backupFunction({ ...plan(dir), databases: [db] }, { tag: T2, commit: '', reason: 'manual' }),
+      sh`nr_backup || echo RETURNED-1`,
+    ).text;
+    const out = execFileSync('sh', ['-c', withLibraries(lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text)], {
+      encoding: 'utf8',
+    });
+    expect(out).toContain('RETURNED-1');
+    expect(out).toContain(`Backup of ${what} failed: ${misfit}`);
     expect(readdirSync(dir)).toEqual([]);
   });
 
@@ -342,7 +385,7 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
       backupFunction({ ...plan(dir), databases: [] }, { tag: T2, commit: '', reason: 'manual' }),
       sh`nr_backup || echo RETURNED-1`,
     ).text;
-    const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], {
+    const out = execFileSync('sh', ['-c', withLibraries(lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text)], {
       encoding: 'utf8',
       timeout: 10_000,
     });
@@ -377,7 +420,7 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
         sh`nr_backup || echo RETURNED-1`,
         listingValue(dir, { justWritten: new Shell('"$nr_bk_id"') }),
       ).text;
-      const out = execFileSync('sh', ['-c', lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text], {
+      const out = execFileSync('sh', ['-c', withLibraries(lines(sh`NR_M=MARK`, PRELUDE, new Shell(script)).text)], {
         encoding: 'utf8',
         timeout: 20_000,
       });
@@ -461,7 +504,7 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
     let code = 0;
     let out = '';
     try {
-      out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+      out = execFileSync('sh', ['-c', withLibraries(script)], { encoding: 'utf8' });
     } catch (e) {
       code = (e as { status: number }).status;
       out = (e as { stdout: string }).stdout;
@@ -608,7 +651,7 @@ nr_fake_bytes() { if [ -n "$NR_FAKE_BIG" ]; then head -c "$NR_FAKE_BIG" /dev/zer
       ),
       sh`nr_restore && nr_rs_start_backend`,
     ).text;
-    const out = execFileSync('sh', ['-c', script], { encoding: 'utf8' });
+    const out = execFileSync('sh', ['-c', withLibraries(script)], { encoding: 'utf8' });
     const calls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
     const first = (c: string): number => calls.findIndex((k) => k.startsWith(c));
     // both application services stop before the safety backup and the restore; web runs no container: nothing to stop

@@ -12,7 +12,7 @@ const SRC = resolve(__dirname, '../../src');
 const LAYERS: readonly (readonly string[])[] = [
   ['ssh', 'report', 'runner', 'nas-shell'], // the SSH session and executor; the log; the runner's own docker; NAS shell libraries
   ['remote'], // shell text, the command catalog, and the history's records
-  ['rules'], // pure release rules: dated tags and their order, the image inventory and what cleanup keeps
+  ['rules', 'database-kinds'], // pure release rules: dated tags and their order, the image inventory and what cleanup keeps; a module per database kind
   ['inputs'], // typed settings from the action's inputs
   ['programs', 'image-sources'], // the NAS-side programs, each with its exit codes, values and steps; a module per image source
   ['nas'], // the seam: the Nas interface and its SSH implementation
