@@ -317,6 +317,11 @@ nr_tag_push() {
   if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
   else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
 }`,
+  /** src/nas-shell/switch-command.sh */
+  switchCommand: `nr_switch_command() {
+  ( cd "$2" && COLOR=$3 && CONTAINER=$4 && PORT=$5 && export COLOR CONTAINER PORT && nr_switch_command_user ) > "$1/switch.out" 2>&1
+}
+nr_switch_command_said() { while IFS= read -r nr_l; do nr_say "$1" "switch-command: $nr_l"; done < "$2/switch.out"; }`,
   /** src/nas-shell/verify.sh */
   verify: `nr_verify_lock() {
   if [ -f "$1/lock" ]; then

@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LIBRARIES } from '../../src/nas-shell/libraries.generated.js';
 
 /**
- * The built-in proxy's switch (src/nas-shell/nginx.sh), run locally with real
+ * The proxies' shell (src/nas-shell/nginx.sh, switch-command.sh), run locally with real
  * shells, dash and BusyBox's sh: `docker exec` runs the container's script
  * right here, its /proc a folder of the test's (this host's own may hold the
  * stand-in's nginx workers), with an `nginx` of the test's own on the PATH
@@ -45,7 +45,7 @@ const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 const bbBin = join(work, 'bb');
 if (BUSYBOX) {
   mkdirSync(bbBin);
-  for (const applet of ['sh', 'cat', 'rm', 'mv', 'cp', 'mkdir', 'dirname', 'sleep', 'sed', 'ls'])
+  for (const applet of ['sh', 'cat', 'rm', 'mv', 'cp', 'mkdir', 'dirname', 'sleep', 'sed', 'ls', 'pwd'])
     symlinkSync(BUSYBOX, join(bbBin, applet));
 }
 const SHELLS: Array<[string, string, string]> = [
@@ -73,6 +73,7 @@ nr_docker() {
   nr_script=$(printf '%s' "$5" | sed "s#/proc/#$FAKE_PROC/#g"); shift 5; sh -c "$nr_script" "$@"
 }
 ${LIBRARIES.nginx}
+${LIBRARIES.switchCommand}
 up=${dir}/conf/upstream.conf
 ${main}`;
   const r = spawnSync(shell, ['-c', script], {
@@ -159,5 +160,22 @@ nr_nginx_start() { nr_started=1; cat "$up"; }
 nr_nginx_proxy shop proxy "$up" 8082; echo "px=$nr_px"`,
     );
     expect(r.out).toBe('say info Starting the proxy (proxy)\nserver 127.0.0.1:8082;\npx=px-shop-proxy\n');
+  });
+});
+
+describe.each(SHELLS)('the switch-command with %s', (_, shell, path) => {
+  it('runs in the repository with COLOR, CONTAINER and PORT; its output goes to the log, its failure is returned', () => {
+    const r = run(
+      shell,
+      path,
+      `mkdir -p "$FAKE_PROC/repo"
+nr_switch_command_user() { echo "$(pwd) $COLOR $CONTAINER $PORT"; [ "$COLOR" = blue ]; }
+nr_switch_command "$FAKE_PROC" "$FAKE_PROC/repo" blue c1 8081; echo "rc=$?"; nr_switch_command_said info "$FAKE_PROC"
+nr_switch_command "$FAKE_PROC" "$FAKE_PROC/repo" green c2 8082; echo "rc=$?"; nr_switch_command_said fail "$FAKE_PROC"`,
+    );
+    const repo = join(r.dir, 'proc/repo');
+    expect(r.out).toBe(
+      `rc=0\nsay info switch-command: ${repo} blue c1 8081\nrc=1\nsay fail switch-command: ${repo} green c2 8082\n`,
+    );
   });
 });
