@@ -256,6 +256,65 @@ nr_stack_health() {
   done
   exit "$NR_EXIT_STACK_UNHEALTHY"
 }`,
+  /** src/nas-shell/nginx.sh */
+  nginx: `# shellcheck disable=SC2016 # the lines expand in the proxy's container, not here
+nr_nginx_reload_script() {
+  echo 'nr_wait=$1'
+  echo 'nginx -t 2>&1 || exit'
+  echo 'nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = "nginx: worker process" ]; }'
+  echo 'nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done'
+  echo 'nginx -s reload 2>&1 || exit'
+  echo 'nr_n=0'
+  echo 'while :; do'
+  echo '  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done'
+  echo '  [ -n "$nr_busy" ] || exit 0'
+  echo '  nr_n=$((nr_n + 1))'
+  echo '  if [ "$nr_n" -gt $((nr_wait * 50)) ]; then'
+  echo '    echo "the old worker $nr_busy still accepts \${nr_wait}s after the reload: the master did not take the new configuration"'
+  echo '    exit 3'
+  echo '  fi'
+  echo '  sleep 0.02'
+  echo 'done'
+}
+nr_nginx_reload() { nr_docker exec "$1" sh -c "$(nr_nginx_reload_script)" nr-nginx-reload "$2"; }
+# shellcheck disable=SC2016 # the script expands in the proxy's container
+nr_nginx_old_workers() {
+  nr_docker exec "$1" sh -c 'for nr_p in /proc/[0-9]*; do nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = "nginx: worker process is shutting down" ] && exit 0; done; exit 4'
+}
+nr_nginx_write() {
+  mkdir -p "$(dirname "$1")" && printf 'server 127.0.0.1:%s;\\n' "$2" > "$1.nr-new.$$" && mv -f "$1.nr-new.$$" "$1"
+}
+nr_nginx_put_back() { if [ -f "$1.nr-prev" ]; then mv -f "$1.nr-prev" "$1"; else rm -f "$1"; fi; }
+nr_nginx_proxy() {
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+  [ -z "$nr_px" ] || return 0
+  nr_say info "Starting the proxy ($2)"
+  nr_nginx_write "$3" "$4" || nr_say warn 'Could not write the upstream file'
+  nr_nginx_start 2>&1 || nr_say warn 'docker compose could not start the proxy'
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+}
+nr_nginx_switch_to() {
+  rm -f "$1.nr-prev"; [ -f "$1" ] && cp -p "$1" "$1.nr-prev"
+  nr_nginx_write "$1" "$3" || { nr_say fail "Could not write $1"; return 1; }
+  [ -n "$2" ] || { nr_say fail 'The proxy has no container'; nr_nginx_put_back "$1"; return 1; }
+  nr_out=$(nr_nginx_reload "$2" "$4" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_nginx_put_back "$1"
+    if [ "$nr_rc" -eq 3 ]; then nr_nginx_reload "$2" "$4" >/dev/null 2>&1; return 2; fi
+    return 1
+  fi
+  rm -f "$1.nr-prev"
+}
+nr_nginx_in_flight() {
+  nr_nginx_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq 4 ] || return 0
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+nr_nginx_drain() {
+  nr_drain_end=$(( $(nr_ms) + $3 * 1000 ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_nginx_in_flight "$1" "$2"; do nr_sleep 0.1; done
+}`,
   /** src/nas-shell/prelude.sh */
   prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
 nr_value() {
@@ -283,6 +342,11 @@ nr_tag_push() {
   if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
   else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
 }`,
+  /** src/nas-shell/switch-command.sh */
+  switchCommand: `nr_switch_command() {
+  ( cd "$2" && COLOR=$3 && CONTAINER=$4 && PORT=$5 && export COLOR CONTAINER PORT && nr_switch_command_user ) > "$1/switch.out" 2>&1
+}
+nr_switch_command_said() { while IFS= read -r nr_l; do nr_say "$1" "switch-command: $nr_l"; done < "$2/switch.out"; }`,
   /** src/nas-shell/verify.sh */
   verify: `nr_verify_lock() {
   if [ -f "$1/lock" ]; then

@@ -1,12 +1,6 @@
 import type { BackendTarget, BlueGreenSettings, CheckoutInputs, Color } from '../inputs/backend.js';
 import type { Renderer } from '../remote/command.js';
-import {
-  colors,
-  docker,
-  NGINX_NO_OLD_WORKERS_EXIT,
-  NGINX_RELOAD_PENDING_EXIT,
-  NGINX_RELOAD_WAIT_SECONDS,
-} from '../remote/docker.js';
+import { colors, docker } from '../remote/docker.js';
 import { HEALTH } from '../remote/health.js';
 import {
   exitCodes,
@@ -27,6 +21,7 @@ import { preflightQuestions, type PreflightPlan, type PreflightState } from './p
 import type { ImageTag } from '../rules/images.js';
 import type { ImageSource } from '../inputs/image-source.js';
 import { imageSourceKind, type Reobtain } from '../image-sources/table.js';
+import { proxyKind, type ProxyKind, type ProxyRefusal } from '../proxies/proxy-table.js';
 import { decodeNasLayers, nasLayersScript, pullImage, type NasLayers } from './image-sources.js';
 import type { ImageToObtain, ServiceRecord } from '../rules/services.js';
 import { colorVolumesQuestion, decodeColorVolumes, type ColorVolumes, type ColorVolumesPlan } from './color-volumes.js';
@@ -66,7 +61,7 @@ export const BlueGreenExit = {
   BlueGreenSwitchFailed: 64,
   /** After the switch the proxy did not answer: switched back, the live colour serves on. */
   BlueGreenProxyCheckFailed: 65,
-  /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+  /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS (proxies/nginx.ts) after the reload: the upstream was put back. */
   BlueGreenProxyReloadPending: 66,
   /**
    * An incident: after the switch the proxy did not answer, and the switch back failed too. The proxy still sends
@@ -141,7 +136,7 @@ export const COLOR_STATE_OF = new Shell(`nr_bg_state_of() {
     printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
 }`);
 
-/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
+/** The colour library: find a compose service's container by its labels, ask its state. */
 function colorLibrary(r: Renderer): Shell {
   return lines(
     shellFunction('nr_bg_find', r.run(colors.containerOf(ARG[0], ARG[1]))),
@@ -150,10 +145,6 @@ function colorLibrary(r: Renderer): Shell {
     shellFunction('nr_bg_logs', r.run(docker.logs(ARG[0], 100))),
     shellFunction('nr_bg_running', r.run(colors.runningContainerOf(ARG[0], ARG[1]))),
     shellFunction('nr_bg_all', r.run(colors.projectStates(ARG[0]))),
-    shellFunction('nr_bg_old_workers', r.run(colors.nginxOldWorkers(ARG[0]))),
-    r.dryRun
-      ? new Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
-      : shellFunction('nr_nginx_switch', r.change(colors.nginxTestAndReload(ARG[0]))),
   );
 }
 
@@ -443,6 +434,46 @@ export function decodeSwitch(values: ReadonlyMap<string, string>): SwitchValues 
   };
 }
 
+/** The exit of each refusal of the proxy: the live colour serves on. */
+const REFUSAL_EXIT: Record<ProxyRefusal, BlueGreenExit> = {
+  refused: BlueGreenExit.BlueGreenProxyRefused,
+  reloadPending: BlueGreenExit.BlueGreenProxyReloadPending,
+  commandFailed: BlueGreenExit.BlueGreenSwitchFailed,
+};
+
+/** `nr_ms`: milliseconds since the epoch (whole seconds where date has no %N). */
+const NR_MS = new Shell(
+  `nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`,
+);
+
+/** Writes the live colour's file atomically. */
+function setLive(c: Color | ''): Shell {
+  return sh`printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
+}
+
+/** A user's hook (pre-deploy, post-deploy) with the tags in its environment; its failure ends the phase. */
+function hookStep(r: Renderer, p: SwitchPlan, name: string, text: string | undefined, failure: BackendExit): Shell {
+  return text
+    ? sh`nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+    : sh`:`;
+}
+
+/** What the switch's parts share. */
+interface SwitchParts {
+  idle: Color;
+  /** The compose project of the shared services; a colour's is `<project>-<colour>`. */
+  project: string;
+  svcs: readonly ColorService[];
+  /** The colour's images, for the log. */
+  ref: string;
+  proxy: ProxyKind;
+  /** Ends the phase with `code`: the idle colour stopped, the live one serves on. */
+  refused: (code: BlueGreenExit) => Shell;
+  removeColor: (c: Color) => Shell;
+}
+
 /**
  * The NAS-side switch: start the idle colour (unless it already runs the tag,
  * healthy: a warm rollback), wait for its health, point the proxy at it,
@@ -455,18 +486,9 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
   const project = composeProject(t.composeFile);
   const svcs = colorServicesOf(p);
   const ref = [...new Set(svcs.map((s) => `${s.image}:${s.tag}`))].join(', ');
-  const stateDir = stateDirOf(p.repo);
   const idlePort = bg.ports[idle];
-  const idleProject = `${project}-${idle}`;
-  // the first service is reached through the proxy: its health URL with the colour's port; the others as given
-  const urlOf = (s: ColorService, i: number): string =>
-    r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
-  // every service's tag in its variable; `group`'s last, so services sharing a variable start one tag at a time
-  const envOf = (c: Color, group: readonly ColorService[] = []): Record<string, string> => {
-    const env: Record<string, string> = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
-    for (const s of [...svcs, ...group]) env[s.tagVariable] = s.tag;
-    return env;
-  };
+  const proxy = proxyKind(bg);
+  const envOf = colorEnv(bg, svcs);
   const removeColor = (c: Color): Shell =>
     r.change(
       colors.removeServices({
@@ -484,69 +506,89 @@ export function switchColors(r: Renderer, p: SwitchPlan, steps: Steps<keyof type
 ${env ? env.undo : sh`:`}
 ${p.onRefused ?? sh`:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${EXIT.exit(code)}`;
-  const hook = (name: string, text: string | undefined, failure: BackendExit): Shell =>
-    text
-      ? sh`nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-      : sh`:`;
-  const setLive = (c: Color | ''): Shell =>
-    sh`printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
-  // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
-  // the colour, container and port reach it through its environment only.
-  const userSwitch = (c: Color, cid: Shell): Shell =>
-    sh`( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
-  const switchTo = (c: Color, cid: Shell): Shell =>
-    bg.switchCommand ? sh`${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh`nr_switch_to ${bg.ports[c]}`;
+  const parts: SwitchParts = { idle, project, svcs, ref, proxy, refused, removeColor };
+  const at = { repo: p.repo, composeFile: t.composeFile, project, idle, live: p.live, env: envOf(idle) };
+  const switchBack = p.live ? proxy.switchTo(r, at, p.live, new Shell('"$nr_live_cid"')) : undefined;
   return lines(
     HEALTH,
     colorLibrary(r),
-    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
-    new Shell(`nr_switch_to() {
-  nr_up_new="$nr_upstream.nr-new.$$"
-  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
-  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
-  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
-  # a configuration that does not validate is never reloaded: the running workers keep the old one
-  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
-  if [ "$nr_rc" -ne 0 ]; then
-    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back
-    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
-    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
-    return 1
-  fi
-  rm -f "$nr_upstream.nr-prev"
-}
-nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`),
-    sh`nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
-nr_dir=${stateDir}
+    NR_MS,
+    sh`nr_dir=${stateDirOf(p.repo)}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
 nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hookStep(r, p, p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${env ? env.before : sh`:`}
 ${p.beforeStart ?? sh`:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-${warmCheck(svcs, idleProject, urlOf)}
-nr_live_cid=${p.live && bg.switchCommand ? sh`$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh`''`}
-${env ? sh`[ -z "$nr_env_changed" ] || nr_warm=false` : sh`:`}
+${startIdle(r, p, parts, { steps, envOf, envChanged: !!env })}
+${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
+${proxy.switchStep(r, at, (why) => refused(REFUSAL_EXIT[why]))}
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
+${setLive(idle)}
+rm -f "$nr_dir/${new Shell(WARM_FILE)}"
+nr_say ok ${`The proxy sends requests to the ${idle} colour`}
+${checkThroughProxy(r, p, parts, switchBack)}
+nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.watch ? watchAfterSwitch(r, p, { ...parts, switchBack, ...(env ? { undo: env.undo } : {}) }) : sh`:`}
+${retireOld(r, p, parts, steps)}
+${p.watch ? sh`[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh`:`}
+${hookStep(r, p, p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+exit 0`,
+  );
+}
+
+/** A colour's environment: COLOR, its port, every service's tag in its variable (`group`'s last: services sharing a variable start one tag at a time). */
+function colorEnv(
+  bg: BlueGreenSettings,
+  svcs: readonly ColorService[],
+): (c: Color, group?: readonly ColorService[]) => Record<string, string> {
+  return (c, group = []) => {
+    const env: Record<string, string> = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
+    for (const s of [...svcs, ...group]) env[s.tagVariable] = s.tag;
+    return env;
+  };
+}
+
+/**
+ * The idle colour warm (switching only), else started and waited for; `nr_idle_cid` is its first service's
+ * container, `nr_live_cid` the live colour's when the proxy needs it for a switch back.
+ */
+function startIdle(
+  r: Renderer,
+  p: SwitchPlan,
+  o: SwitchParts,
+  more: {
+    steps: Steps<keyof typeof SWITCH_STEPS>;
+    envOf: (c: Color, group?: readonly ColorService[]) => Record<string, string>;
+    envChanged: boolean;
+  },
+): Shell {
+  const { target: t, bg } = p;
+  const { idle, svcs, ref } = o;
+  const idlePort = bg.ports[idle];
+  const idleProject = `${o.project}-${idle}`;
+  // the first service is reached through the proxy: its health URL with the colour's port; the others as given
+  const urlOf = (s: ColorService, i: number): string =>
+    r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
+  return sh`${warmCheck(svcs, idleProject, urlOf)}
+nr_live_cid=${p.live && o.proxy.needsContainer ? sh`$(nr_bg_find ${`${o.project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh`''`}
+${more.envChanged ? sh`[ -z "$nr_env_changed" ] || nr_warm=false` : sh`:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
-  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: envOf(idle, group) }))} 2>&1; then
+  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: more.envOf(idle, group) }))} 2>&1; then
     nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
-    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
+    ${o.refused(BlueGreenExit.BlueGreenIdleStartFailed)}
   fi
   ${lines(...svcs.map((s, i) => sh`${new Shell(`nr_c_${i}`)}=$(nr_bg_find ${idleProject} ${s.name} 2>/dev/null)`))}
   nr_idle_cid=$nr_c_0
   nr_say ok ${`The ${idle} colour started`}
-  ${steps.say('health')}
+  ${more.steps.say('health')}
   ${
     r.dryRun
       ? sh`nr_say info 'dry-run: health wait skipped'`
@@ -554,97 +596,53 @@ else
   if [ -n "$nr_bg_failed" ]; then
     nr_value bg_failed "$nr_bg_failed"
     nr_say fail ${`The ${idle} colour (${ref}) is not healthy`}${svcs.length > 1 ? sh`" (not healthy:$nr_bg_failed)"` : sh``}${`: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
-    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
+    ${o.refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
   fi`
   }
   nr_say ok ${`The ${idle} colour is healthy`}
-fi
-${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
-${
-  bg.switchCommand
-    ? sh`:`
-    : sh`nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
-case "$nr_px" in
-  ?*) ;;
-  *)
-    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
-    nr_say info ${`Starting the proxy (${bg.proxyService})`}
-    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
-    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
-    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
-esac`
+fi`;
 }
-${
-  r.dryRun
-    ? sh`nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
-    : bg.switchCommand
-      ? sh`if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
-  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
-  nr_say fail 'switch-command failed: the live colour serves on'
-  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
-fi
-while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-      : sh`nr_switch_to ${idlePort}; nr_rc=$?
-if [ "$nr_rc" -eq 2 ]; then
-  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
-elif [ "$nr_rc" -ne 0 ]; then
-  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
-fi`
-}
-nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
-${setLive(idle)}
-rm -f "$nr_dir/${new Shell(WARM_FILE)}"
-nr_say ok ${`The proxy sends requests to the ${idle} colour`}
-${
-  t.healthUrl && !r.dryRun
-    ? sh`nr_i=0
+
+/** After the switch, health-url must answer through the proxy; else the switch back (or the incident). */
+function checkThroughProxy(r: Renderer, p: SwitchPlan, o: SwitchParts, switchBack: Shell | undefined): Shell {
+  const t = p.target;
+  if (!t.healthUrl || r.dryRun) return sh`:`;
+  return sh`nr_i=0
 until nr_http_ok ${t.healthUrl}; do
   nr_i=$((nr_i + 1))
   if [ "$nr_i" -ge 40 ]; then
     nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
-    ${p.live ? switchBackOrKeep(p, idle, switchTo(p.live, new Shell('"$nr_live_cid"'))) : sh`:`}
+    ${switchBack ? switchBackOrKeep(p, o.idle, switchBack) : sh`:`}
     ${setLive(p.live)}
-    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
+    ${o.refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
   fi
   nr_sleep 0.25
 done
-nr_say ok ${`${t.healthUrl} answers through the proxy`}`
-    : sh`:`
+nr_say ok ${`${t.healthUrl} answers through the proxy`}`;
 }
-nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : sh`:`}
-${
-  p.live
-    ? lines(
-        bg.keepWarm > 0
-          ? steps.say(
-              'drain',
-              `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`,
-            )
-          : steps.say(
-              'drain',
-              `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`,
-            ),
-        bg.keepWarm > 0
-          ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-          : drainThenStop(r, {
-              drainSeconds: bg.drainSeconds,
-              color: p.live,
-              project: `${project}-${p.live}`,
-              services: svcs.map((s) => s.name),
-              port: bg.ports[p.live],
-              // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
-              earlyEnd: !bg.switchCommand,
-              stop: removeColor(p.live),
-            }),
-      )
-    : steps.say('drain', 'No old colour to drain (the first blue-green release)')
-}
-${p.watch ? sh`[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh`:`}
-${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-exit 0`,
+
+/** The old colour, once the new one serves: kept warm for keep-warm seconds, else drained and stopped. */
+function retireOld(r: Renderer, p: SwitchPlan, o: SwitchParts, steps: Steps<keyof typeof SWITCH_STEPS>): Shell {
+  const { bg } = p;
+  if (!p.live) return steps.say('drain', 'No old colour to drain (the first blue-green release)');
+  if (bg.keepWarm > 0)
+    return lines(
+      steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`),
+      keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: o.removeColor(p.live) }),
+    );
+  return lines(
+    steps.say(
+      'drain',
+      `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`,
+    ),
+    drainThenStop(r, {
+      drainSeconds: bg.drainSeconds,
+      color: p.live,
+      project: `${o.project}-${p.live}`,
+      services: o.svcs.map((s) => s.name),
+      drain: o.proxy.drain(bg.ports[p.live], bg.drainSeconds),
+      stop: o.removeColor(p.live),
+    }),
   );
 }
 
@@ -657,12 +655,8 @@ exit 0`,
 function watchAfterSwitch(
   r: Renderer,
   p: SwitchPlan,
-  o: {
-    idle: Color;
-    project: string;
-    removeColor: (c: Color) => Shell;
+  o: SwitchParts & {
     switchBack: Shell | undefined;
-    setLive: (c: Color | '') => Shell;
     /** Puts back the old release's environment file once it serves again. */
     undo?: Shell;
   },
@@ -674,7 +668,7 @@ function watchAfterSwitch(
     live && p.watch?.rollBack && o.switchBack
       ? sh`nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
     ${switchBackOrKeep(p, o.idle, o.switchBack)}
-    ${o.setLive(live)}
+    ${setLive(live)}
     ${o.undo ?? sh`:`}
     nr_say ok ${`The proxy sends requests to the ${live} colour again`}
     nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
@@ -682,9 +676,8 @@ function watchAfterSwitch(
       drainSeconds: bg.drainSeconds,
       color: o.idle,
       project: `${o.project}-${o.idle}`,
-      services: colorServicesOf(p).map((s) => s.name),
-      port: bg.ports[o.idle],
-      earlyEnd: !bg.switchCommand,
+      services: o.svcs.map((s) => s.name),
+      drain: o.proxy.drain(bg.ports[o.idle], bg.drainSeconds),
       stop: o.removeColor(o.idle),
     })}
     ${BACKEND.exit(BackendExit.WatchRolledBack)}`
@@ -694,9 +687,7 @@ function watchAfterSwitch(
 
 /** What the user must check when the switch back failed: the proxy they route with. */
 export function proxyToCheck(bg: BlueGreenSettings): string {
-  return bg.switchCommand
-    ? 'the proxy your switch-command drives'
-    : `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`;
+  return proxyKind(bg).toCheck;
 }
 
 /**
@@ -722,10 +713,9 @@ function switchBackOrKeep(p: SwitchPlan, idle: Color, switchBack: Shell): Shell 
  * flight and stops the old colour. That job keeps the phase's busy lock (its
  * descriptor 8, inherited), so the next release waits for the stop, exactly
  * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short. With the built-in nginx switch the drain
- * ends as soon as nothing is in flight: nginx's workers of before the switch
- * have exited (each finishes its requests first) and no connection to the old
- * colour's port is open; `drainSeconds` is then the longest wait.
+ * that vanishes cannot cut it short. The proxy's `drain` waits for the
+ * requests in flight (nginx's ends as soon as there are none); `drainSeconds`
+ * is the longest wait.
  */
 function drainThenStop(
   r: Renderer,
@@ -734,27 +724,17 @@ function drainThenStop(
     color: Color;
     project: string;
     services: readonly string[];
-    port: number;
-    earlyEnd: boolean;
+    /** The proxy's wait for the requests in flight. */
+    drain: Shell;
     stop: Shell;
   },
 ): Shell {
   if (r.dryRun) return sh`nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-  const drain = o.earlyEnd
-    ? sh`nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
-  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
-    : sh`nr_sleep ${o.drainSeconds}`;
   // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
   // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
   return sh`${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
 ${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
-nr_bg_in_flight() {
-  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
-  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
-  [ -r /proc/net/tcp ] || return 0
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
-}
-( ${drain}
+( ${o.drain}
   ${stopEach(o.project, o.services)}
   [ "$nr_stopped" = 1 ] || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &

@@ -203,52 +203,6 @@ export const colors = {
   /** The id of a compose project's service container while it runs (empty otherwise). */
   runningContainerOf: (project: string, service: string): ReadCommand =>
     serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
-  /**
-   * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
-   * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
-   * effect. One exec: the switch is on the critical path.
-   */
-  nginxTestAndReload: (container: string): ChangeCommand =>
-    change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
-  /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
-  nginxOldWorkers: (container: string): ReadCommand =>
-    command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
 
-/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
-export const NGINX_NO_OLD_WORKERS_EXIT = 4;
-/** Exits 0 while a worker of before the last reload is still finishing its requests. */
-const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
-  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
-done
-exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
-
-/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
-export const NGINX_RELOAD_WAIT_SECONDS = 10;
-/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
-export const NGINX_RELOAD_PENDING_EXIT = 3;
-const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
-
-/**
- * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
- * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
- * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
- * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
- * what a BusyBox or Debian nginx container has.
- */
-const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
-nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
-nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
-nginx -s reload 2>&1 || exit
-nr_n=0
-while :; do
-  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
-  [ -n "$nr_busy" ] || exit 0
-  nr_n=$((nr_n + 1))
-  if [ "$nr_n" -gt ${NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
-    echo "the old worker $nr_busy still accepts ${NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
-    exit ${NGINX_RELOAD_PENDING_EXIT}
-  fi
-  sleep 0.02
-done`;
 // --- end blue-green ---

@@ -244,7 +244,7 @@ describe('deploy-backend with strategy blue-green', () => {
       },
     ]);
     expect(phase.script.text).toMatch(
-      /if ! nr_switch_to 8081; then[^]*nr_value live_color green[^]*NR_EXIT_BLUE_GREEN_SWITCH_BACK_FAILED/,
+      /if ! nr_nginx_switch_to \S+ "\$nr_px" 8081 10; then[^]*nr_value live_color green[^]*NR_EXIT_BLUE_GREEN_SWITCH_BACK_FAILED/,
     );
   });
 

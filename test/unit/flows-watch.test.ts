@@ -493,7 +493,7 @@ describe('the metrics watch with several services and with blue-green', () => {
     };
     const watch = at('nr_watch || {', at('nr_value live_color green; nr_value running'));
     // on a breach: back to blue (its port), blue live again, then green drained and stopped, and the phase ends
-    const back = at('nr_switch_to 8081', watch);
+    const back = at('nr_nginx_switch_to /volume1/docker/shop/repo/backend/nginx/upstream.conf "$nr_px" 8081 10', watch);
     const greenStops = at('The green colour stops once the requests it holds are answered', back);
     at('exit "$NR_EXIT_WATCH_ROLLED_BACK"', greenStops);
     // after a pass: blue stays warm (keep-warm's default), its timer started as without a watch

@@ -14,7 +14,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['remote'], // shell text, the command catalog, and the history's records
   ['rules', 'database-kinds'], // pure release rules: dated tags and their order, the image inventory and what cleanup keeps; a module per database kind
   ['inputs'], // typed settings from the action's inputs
-  ['programs', 'image-sources'], // the NAS-side programs, each with its exit codes, values and steps; a module per image source
+  ['programs', 'image-sources', 'proxies'], // the NAS-side programs, each with its exit codes, values and steps; a module per image source and per proxy
   ['nas'], // the seam: the Nas interface and its SSH implementation
   ['github'], // deployments
   ['release', 'day-two'], // the flows, and the CLI's read-only day-two commands
