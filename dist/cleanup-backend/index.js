@@ -58754,6 +58754,65 @@ nr_stack_health() {
   done
   exit "$NR_EXIT_STACK_UNHEALTHY"
 }`,
+    /** src/nas-shell/nginx.sh */
+    nginx: `# shellcheck disable=SC2016 # the lines expand in the proxy's container, not here
+nr_nginx_reload_script() {
+  echo 'nr_wait=$1'
+  echo 'nginx -t 2>&1 || exit'
+  echo 'nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = "nginx: worker process" ]; }'
+  echo 'nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done'
+  echo 'nginx -s reload 2>&1 || exit'
+  echo 'nr_n=0'
+  echo 'while :; do'
+  echo '  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done'
+  echo '  [ -n "$nr_busy" ] || exit 0'
+  echo '  nr_n=$((nr_n + 1))'
+  echo '  if [ "$nr_n" -gt $((nr_wait * 50)) ]; then'
+  echo '    echo "the old worker $nr_busy still accepts \${nr_wait}s after the reload: the master did not take the new configuration"'
+  echo '    exit 3'
+  echo '  fi'
+  echo '  sleep 0.02'
+  echo 'done'
+}
+nr_nginx_reload() { nr_docker exec "$1" sh -c "$(nr_nginx_reload_script)" nr-nginx-reload "$2"; }
+# shellcheck disable=SC2016 # the script expands in the proxy's container
+nr_nginx_old_workers() {
+  nr_docker exec "$1" sh -c 'for nr_p in /proc/[0-9]*; do nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = "nginx: worker process is shutting down" ] && exit 0; done; exit 4'
+}
+nr_nginx_write() {
+  mkdir -p "$(dirname "$1")" && printf 'server 127.0.0.1:%s;\\n' "$2" > "$1.nr-new.$$" && mv -f "$1.nr-new.$$" "$1"
+}
+nr_nginx_put_back() { if [ -f "$1.nr-prev" ]; then mv -f "$1.nr-prev" "$1"; else rm -f "$1"; fi; }
+nr_nginx_proxy() {
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+  [ -z "$nr_px" ] || return 0
+  nr_say info "Starting the proxy ($2)"
+  nr_nginx_write "$3" "$4" || nr_say warn 'Could not write the upstream file'
+  nr_nginx_start 2>&1 || nr_say warn 'docker compose could not start the proxy'
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+}
+nr_nginx_switch_to() {
+  rm -f "$1.nr-prev"; [ -f "$1" ] && cp -p "$1" "$1.nr-prev"
+  nr_nginx_write "$1" "$3" || { nr_say fail "Could not write $1"; return 1; }
+  [ -n "$2" ] || { nr_say fail 'The proxy has no container'; nr_nginx_put_back "$1"; return 1; }
+  nr_out=$(nr_nginx_reload "$2" "$4" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_nginx_put_back "$1"
+    if [ "$nr_rc" -eq 3 ]; then nr_nginx_reload "$2" "$4" >/dev/null 2>&1; return 2; fi
+    return 1
+  fi
+  rm -f "$1.nr-prev"
+}
+nr_nginx_in_flight() {
+  nr_nginx_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq 4 ] || return 0
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+nr_nginx_drain() {
+  nr_drain_end=$(( $(nr_ms) + $3 * 1000 ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_nginx_in_flight "$1" "$2"; do nr_sleep 0.1; done
+}`,
     /** src/nas-shell/prelude.sh */
     prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
 nr_value() {
@@ -58781,6 +58840,11 @@ nr_tag_push() {
   if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
   else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
 }`,
+    /** src/nas-shell/switch-command.sh */
+    switchCommand: `nr_switch_command() {
+  ( cd "$2" && COLOR=$3 && CONTAINER=$4 && PORT=$5 && export COLOR CONTAINER PORT && nr_switch_command_user ) > "$1/switch.out" 2>&1
+}
+nr_switch_command_said() { while IFS= read -r nr_l; do nr_say "$1" "switch-command: $nr_l"; done < "$2/switch.out"; }`,
     /** src/nas-shell/verify.sh */
     verify: `nr_verify_lock() {
   if [ -f "$1/lock" ]; then
@@ -65015,49 +65079,7 @@ const docker_colors = {
     imagesInUse: () => command_command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
     /** The id of a compose project's service container while it runs (empty otherwise). */
     runningContainerOf: (project, service) => serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
-    /**
-     * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
-     * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
-     * effect. One exec: the switch is on the critical path.
-     */
-    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
-    /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
-    nginxOldWorkers: (container) => command_command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
-/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
-const docker_NGINX_NO_OLD_WORKERS_EXIT = 4;
-/** Exits 0 while a worker of before the last reload is still finishing its requests. */
-const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
-  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
-done
-exit ${docker_NGINX_NO_OLD_WORKERS_EXIT}`;
-/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
-const docker_NGINX_RELOAD_WAIT_SECONDS = 10;
-/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
-const docker_NGINX_RELOAD_PENDING_EXIT = 3;
-const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
-/**
- * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
- * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
- * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
- * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
- * what a BusyBox or Debian nginx container has.
- */
-const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
-nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
-nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
-nginx -s reload 2>&1 || exit
-nr_n=0
-while :; do
-  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
-  [ -n "$nr_busy" ] || exit 0
-  nr_n=$((nr_n + 1))
-  if [ "$nr_n" -gt ${docker_NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
-    echo "the old worker $nr_busy still accepts ${docker_NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
-    exit ${docker_NGINX_RELOAD_PENDING_EXIT}
-  fi
-  sleep 0.02
-done`;
 // --- end blue-green ---
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
@@ -66666,6 +66688,96 @@ ${inventoryValue(r, image)}`
     };
 }
 
+;// CONCATENATED MODULE: ./src/proxies/nginx.ts
+
+
+/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
+const NGINX_RELOAD_WAIT_SECONDS = 10;
+/**
+ * The built-in proxy: nginx, a service of the compose file, routing through a
+ * one-line upstream include (`proxy-upstream-file`): the file is rewritten,
+ * `nginx -t` validates it, a graceful reload takes it, and the switch waits
+ * until the old workers no longer accept (src/nas-shell/nginx.sh). Its drain
+ * ends as soon as nothing is in flight.
+ */
+function nginx_nginx(bg) {
+    const upstream = (s) => `${s.repo}/${bg.upstreamFile}`;
+    return {
+        toCheck: `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`,
+        needsContainer: false,
+        switchTo: (_r, s, c) => sh `nr_nginx_switch_to ${upstream(s)} "$nr_px" ${bg.ports[c]} ${NGINX_RELOAD_WAIT_SECONDS}`,
+        switchStep: (r, s, refused) => {
+            const port = bg.ports[s.idle];
+            const start = r.change(colors.up({ file: s.composeFile, project: s.project, service: bg.proxyService, env: s.env, force: false }));
+            return sh `nr_nginx_start() { ${start}; }
+nr_nginx_proxy ${s.project} ${bg.proxyService} ${upstream(s)} ${port}
+${r.dryRun
+                ? sh `nr_say info ${`dry-run: would point ${bg.upstreamFile} at 127.0.0.1:${port}, run nginx -t and nginx -s reload`}`
+                : sh `nr_nginx_switch_to ${upstream(s)} "$nr_px" ${port} ${NGINX_RELOAD_WAIT_SECONDS}; nr_rc=$?
+if [ "$nr_rc" -eq 2 ]; then
+  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${s.live || 'nothing'})`}
+  ${refused('reloadPending')}
+elif [ "$nr_rc" -ne 0 ]; then
+  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${s.live || 'nothing'})`}
+  ${refused('refused')}
+fi`}`;
+        },
+        drain: (port, seconds) => sh `nr_nginx_drain "$nr_px" ${port} ${seconds}`,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/proxies/switch-command.ts
+
+/**
+ * The user's own proxy, switched by their `switch-command`: their own command
+ * by design (it comes from the workflow), run as a word of sh -c in the
+ * repository; the colour, its container and its port reach it through its
+ * environment only (COLOR, CONTAINER, PORT; src/nas-shell/switch-command.sh).
+ * What it prints goes to the log. It may hold requests the phase cannot see:
+ * its drain takes the whole time.
+ */
+function switch_command_switchCommand(bg) {
+    return {
+        toCheck: 'the proxy your switch-command drives',
+        needsContainer: true,
+        switchTo: (_r, s, c, cid) => sh `nr_switch_command "$nr_dir" ${s.repo} ${c} ${cid} ${bg.ports[c]}`,
+        switchStep: (r, s, refused) => r.dryRun
+            ? sh `nr_say info ${'dry-run: would point the proxy (switch-command)'}`
+            : sh `nr_switch_command_user() { ${r.user(bg.switchCommand)}; }
+if ! nr_switch_command "$nr_dir" ${s.repo} ${s.idle} ${new Shell('"$nr_idle_cid"')} ${bg.ports[s.idle]}; then
+  nr_switch_command_said fail "$nr_dir"
+  nr_say fail 'switch-command failed: the live colour serves on'
+  ${refused('commandFailed')}
+fi
+nr_switch_command_said info "$nr_dir"`,
+        drain: (_port, seconds) => sh `nr_sleep ${seconds}`,
+    };
+}
+
+;// CONCATENATED MODULE: ./src/proxies/proxy-table.ts
+
+
+/** Which proxy the settings name: a switch-command replaces the built-in nginx. */
+function proxyName(bg) {
+    return bg.switchCommand ? 'switch-command' : 'nginx';
+}
+/** The module of each proxy: the one place that tells the proxies apart. */
+function proxy_table_proxyKind(bg) {
+    const name = proxyName(bg);
+    switch (name) {
+        case 'nginx':
+            return nginx(bg);
+        case 'switch-command':
+            return switchCommand(bg);
+        default:
+            return unknownProxy(name);
+    }
+}
+/** A proxy the switch above does not name fails to compile here. */
+function unknownProxy(name) {
+    throw new Error(`unknown proxy ${JSON.stringify(name)}`);
+}
+
 ;// CONCATENATED MODULE: ./src/programs/color-volumes.ts
 
 /**
@@ -66770,6 +66882,7 @@ function colorVolumeProblems(found, o) {
 
 
 
+
 /**
  * Blue-green releases: the backend service runs under two compose
  * projects, `<project>-blue` and `<project>-green`; the proxy (nginx, in the
@@ -66792,7 +66905,7 @@ const BlueGreenExit = {
     BlueGreenSwitchFailed: 64,
     /** After the switch the proxy did not answer: switched back, the live colour serves on. */
     BlueGreenProxyCheckFailed: 65,
-    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS after the reload: the upstream was put back. */
+    /** nginx's old workers still accepted NGINX_RELOAD_WAIT_SECONDS (proxies/nginx.ts) after the reload: the upstream was put back. */
     BlueGreenProxyReloadPending: 66,
     /**
      * An incident: after the switch the proxy did not answer, and the switch back failed too. The proxy still sends
@@ -66857,11 +66970,9 @@ const COLOR_STATE_OF = new shell_Shell(`nr_bg_state_of() {
     case $nr_st in *'(healthy)'*) nr_h=healthy ;; *'(unhealthy)'*) nr_h=unhealthy ;; *'(health: '*) nr_h=starting ;; *) nr_h=none ;; esac
     printf '%s %s %s %s\\n' "$nr_i" "$nr_s" "$nr_h" "$nr_img"; }
 }`);
-/** The colour library: find a compose service's container by its labels, ask its state, the proxy's nginx. */
+/** The colour library: find a compose service's container by its labels, ask its state. */
 function colorLibrary(r) {
-    return shell_lines(shellFunction('nr_bg_find', r.run(docker_colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(docker_colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker_docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(docker_colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_all', r.run(docker_colors.projectStates(ARG[0]))), shellFunction('nr_bg_old_workers', r.run(docker_colors.nginxOldWorkers(ARG[0]))), r.dryRun
-        ? new shell_Shell('nr_nginx_switch() { nr_say info "dry-run, would run: nginx -t && nginx -s reload in $1"; }')
-        : shellFunction('nr_nginx_switch', r.change(docker_colors.nginxTestAndReload(ARG[0]))));
+    return shell_lines(shellFunction('nr_bg_find', r.run(docker_colors.containerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_ls', r.run(docker_colors.containerStateOf(ARG[0], ARG[1]))), COLOR_STATE_OF, shellFunction('nr_bg_logs', r.run(docker_docker.logs(ARG[0], 100))), shellFunction('nr_bg_running', r.run(docker_colors.runningContainerOf(ARG[0], ARG[1]))), shellFunction('nr_bg_all', r.run(docker_colors.projectStates(ARG[0]))));
 }
 /** The health URL of a colour: health-url (through the proxy) with the colour's port. */
 function colorUrl(healthUrl, port) {
@@ -67008,6 +67119,26 @@ function decodeSwitch(values) {
         ...(Number.isFinite(ms) && values.has('switch_ms') ? { switchMs: ms } : {}),
     };
 }
+/** The exit of each refusal of the proxy: the live colour serves on. */
+const REFUSAL_EXIT = {
+    refused: BlueGreenExit.BlueGreenProxyRefused,
+    reloadPending: BlueGreenExit.BlueGreenProxyReloadPending,
+    commandFailed: BlueGreenExit.BlueGreenSwitchFailed,
+};
+/** `nr_ms`: milliseconds since the epoch (whole seconds where date has no %N). */
+const NR_MS = new shell_Shell(`nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`);
+/** Writes the live colour's file atomically. */
+function setLive(c) {
+    return sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
+}
+/** A user's hook (pre-deploy, post-deploy) with the tags in its environment; its failure ends the phase. */
+function hookStep(r, p, name, text, failure) {
+    return text
+        ? sh `nr_say info ${`Running ${name}...`}
+( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
+nr_say ok ${`${name} done`}`
+        : sh `:`;
+}
 /**
  * The NAS-side switch: start the idle colour (unless it already runs the tag,
  * healthy: a warm rollback), wait for its health, point the proxy at it,
@@ -67020,18 +67151,9 @@ function switchColors(r, p, steps) {
     const project = composeProject(t.composeFile);
     const svcs = colorServicesOf(p);
     const ref = [...new Set(svcs.map((s) => `${s.image}:${s.tag}`))].join(', ');
-    const stateDir = stateDirOf(p.repo);
     const idlePort = bg.ports[idle];
-    const idleProject = `${project}-${idle}`;
-    // the first service is reached through the proxy: its health URL with the colour's port; the others as given
-    const urlOf = (s, i) => r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
-    // every service's tag in its variable; `group`'s last, so services sharing a variable start one tag at a time
-    const envOf = (c, group = []) => {
-        const env = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
-        for (const s of [...svcs, ...group])
-            env[s.tagVariable] = s.tag;
-        return env;
-    };
+    const proxy = proxyKind(bg);
+    const envOf = colorEnv(bg, svcs);
     const removeColor = (c) => r.change(colors.removeServices({
         file: t.composeFile,
         project: `${project}-${c}`,
@@ -67045,141 +67167,114 @@ function switchColors(r, p, steps) {
 ${env ? env.undo : sh `:`}
 ${p.onRefused ?? sh `:`}
 nr_value live_color ${p.live}; nr_value running ${p.previous}; nr_value rolled_back true; ${blue_green_EXIT.exit(code)}`;
-    const hook = (name, text, failure) => text
-        ? sh `nr_say info ${`Running ${name}...`}
-( BACKEND_TAG=${p.tag}; PREVIOUS_BACKEND_TAG=${p.previous}; export BACKEND_TAG PREVIOUS_BACKEND_TAG; ${r.user(text)} ) || { nr_rc=$?; nr_say fail "${name} failed (exit $nr_rc)"; ${BACKEND.exit(failure)}; }
-nr_say ok ${`${name} done`}`
-        : sh `:`;
-    const setLive = (c) => sh `printf '%s\\n' ${c} > "$nr_dir/${new Shell(LIVE_FILE)}.tmp" && mv -f "$nr_dir/${new Shell(LIVE_FILE)}.tmp" "$nr_dir/${new Shell(LIVE_FILE)}"`;
-    // The user's switch-command: their own command by design (it comes from the workflow), run as a word of sh -c;
-    // the colour, container and port reach it through its environment only.
-    const userSwitch = (c, cid) => sh `( cd ${p.repo} && COLOR=${c} && CONTAINER=${cid} && PORT=${bg.ports[c]} && export COLOR CONTAINER PORT && ${r.user(bg.switchCommand)} )`;
-    const switchTo = (c, cid) => bg.switchCommand ? sh `${userSwitch(c, cid)} > "$nr_dir/switch.out" 2>&1` : sh `nr_switch_to ${bg.ports[c]}`;
-    return lines(HEALTH, colorLibrary(r), 
-    // nr_switch_to PORT: write the upstream atomically (rename), validate, reload; the old line is put back on a refusal.
-    new Shell(`nr_switch_to() {
-  nr_up_new="$nr_upstream.nr-new.$$"
-  rm -f "$nr_upstream.nr-prev"; [ -f "$nr_upstream" ] && cp -p "$nr_upstream" "$nr_upstream.nr-prev"
-  { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' "$1" > "$nr_up_new" && mv -f "$nr_up_new" "$nr_upstream"; } || { nr_say fail "Could not write $nr_upstream"; return 1; }
-  [ -n "$nr_px" ] || { nr_say fail 'The proxy has no container'; nr_put_back; return 1; }
-  # a configuration that does not validate is never reloaded: the running workers keep the old one
-  nr_out=$(nr_nginx_switch "$nr_px" 2>&1); nr_rc=$?
-  if [ "$nr_rc" -ne 0 ]; then
-    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
-    nr_put_back
-    # the reload did not take effect in time: the old line back, reloaded again so that a late reload ends on it
-    if [ "$nr_rc" -eq ${NGINX_RELOAD_PENDING_EXIT} ]; then nr_nginx_switch "$nr_px" >/dev/null 2>&1; return 2; fi
-    return 1
-  fi
-  rm -f "$nr_upstream.nr-prev"
-}
-nr_put_back() { if [ -f "$nr_upstream.nr-prev" ]; then mv -f "$nr_upstream.nr-prev" "$nr_upstream"; else rm -f "$nr_upstream"; fi; }
-nr_ms() { nr_ms_now=$(date +%s%N 2>/dev/null); case $nr_ms_now in *N|'') echo $(( $(date +%s) * 1000 ));; *) echo $(( nr_ms_now / 1000000 ));; esac; }`), sh `nr_upstream=${`${p.repo}/${bg.upstreamFile}`}
-nr_dir=${stateDir}
+    const parts = { idle, project, svcs, ref, proxy, refused, removeColor };
+    const at = { repo: p.repo, composeFile: t.composeFile, project, idle, live: p.live, env: envOf(idle) };
+    const switchBack = p.live ? proxy.switchTo(r, at, p.live, new Shell('"$nr_live_cid"')) : undefined;
+    return lines(HEALTH, colorLibrary(r), NR_MS, sh `nr_dir=${stateDirOf(p.repo)}
 # nr_bg_t0, not nr_t0: the health wait (nr_wait_container) sets nr_t0 to its own start, in seconds
 nr_bg_t0=$(nr_ms); nr_warm=false; nr_env_changed=
 cd ${p.repo} || ${BACKEND.exit(BackendExit.NoCheckout)}
 nr_seen=$(cat "$nr_dir/${new Shell(LIVE_FILE)}" 2>/dev/null)
 if [ "$nr_seen" != ${p.live} ]; then nr_say fail "The live colour is \${nr_seen:-none}, not "${p.live || 'none'}" (a run that vanished switched it): nothing was changed; run again"; ${blue_green_EXIT.exit(BlueGreenExit.BlueGreenStateChanged)}; fi
 nr_value previous ${p.previous}
-${hook(p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
+${hookStep(r, p, p.hookNames?.pre ?? 'pre-deploy', p.preDeploy, BackendExit.PreDeployFailed)}
 ${env ? env.before : sh `:`}
 ${p.beforeStart ?? sh `:`}
 ${steps.say('start', `Starting ${ref} as the ${idle} colour (port ${idlePort}) beside ${p.live ? `the live ${p.live} colour` : 'nothing'}`)}
-${warmCheck(svcs, idleProject, urlOf)}
-nr_live_cid=${p.live && bg.switchCommand ? sh `$(nr_bg_find ${`${project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh `''`}
-${env ? sh `[ -z "$nr_env_changed" ] || nr_warm=false` : sh `:`}
+${startIdle(r, p, parts, { steps, envOf, envChanged: !!env })}
+${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
+${proxy.switchStep(r, at, (why) => refused(REFUSAL_EXIT[why]))}
+nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
+${setLive(idle)}
+rm -f "$nr_dir/${new Shell(WARM_FILE)}"
+nr_say ok ${`The proxy sends requests to the ${idle} colour`}
+${checkThroughProxy(r, p, parts, switchBack)}
+nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
+${p.watch ? watchAfterSwitch(r, p, { ...parts, switchBack, ...(env ? { undo: env.undo } : {}) }) : sh `:`}
+${retireOld(r, p, parts, steps)}
+${p.watch ? sh `[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh `:`}
+${hookStep(r, p, p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
+exit 0`);
+}
+/** A colour's environment: COLOR, its port, every service's tag in its variable (`group`'s last: services sharing a variable start one tag at a time). */
+function colorEnv(bg, svcs) {
+    return (c, group = []) => {
+        const env = { COLOR: c, [bg.portVariable]: String(bg.ports[c]) };
+        for (const s of [...svcs, ...group])
+            env[s.tagVariable] = s.tag;
+        return env;
+    };
+}
+/**
+ * The idle colour warm (switching only), else started and waited for; `nr_idle_cid` is its first service's
+ * container, `nr_live_cid` the live colour's when the proxy needs it for a switch back.
+ */
+function startIdle(r, p, o, more) {
+    const { target: t, bg } = p;
+    const { idle, svcs, ref } = o;
+    const idlePort = bg.ports[idle];
+    const idleProject = `${o.project}-${idle}`;
+    // the first service is reached through the proxy: its health URL with the colour's port; the others as given
+    const urlOf = (s, i) => r.dryRun ? '' : i === 0 ? colorUrl(s.healthUrl, idlePort) : s.healthUrl;
+    return sh `${warmCheck(svcs, idleProject, urlOf)}
+nr_live_cid=${p.live && o.proxy.needsContainer ? sh `$(nr_bg_find ${`${o.project}-${p.live}`} ${svcs[0].name} 2>/dev/null)` : sh `''`}
+${more.envChanged ? sh `[ -z "$nr_env_changed" ] || nr_warm=false` : sh `:`}
 if [ "$nr_warm" = true ]; then
   nr_say ok ${`The ${idle} colour already runs ${ref}, healthy (kept warm): switching only`}
 else
   nr_warm=false
-  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: envOf(idle, group) }))} 2>&1; then
+  if ! ${startColor(r, svcs, (group) => ({ file: t.composeFile, project: idleProject, env: more.envOf(idle, group) }))} 2>&1; then
     nr_say fail ${`docker compose could not start the ${idle} colour; the proxy was not touched`}
-    ${refused(BlueGreenExit.BlueGreenIdleStartFailed)}
+    ${o.refused(BlueGreenExit.BlueGreenIdleStartFailed)}
   fi
   ${lines(...svcs.map((s, i) => sh `${new Shell(`nr_c_${i}`)}=$(nr_bg_find ${idleProject} ${s.name} 2>/dev/null)`))}
   nr_idle_cid=$nr_c_0
   nr_say ok ${`The ${idle} colour started`}
-  ${steps.say('health')}
+  ${more.steps.say('health')}
   ${r.dryRun
         ? sh `nr_say info 'dry-run: health wait skipped'`
         : sh `${waitColor(svcs, { idle, timeout: t.healthTimeout, urlOf })}
   if [ -n "$nr_bg_failed" ]; then
     nr_value bg_failed "$nr_bg_failed"
     nr_say fail ${`The ${idle} colour (${ref}) is not healthy`}${svcs.length > 1 ? sh `" (not healthy:$nr_bg_failed)"` : sh ``}${`: the proxy was not touched, ${p.live ? `the ${p.live} colour serves on` : 'nothing served before'}`}
-    ${refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
+    ${o.refused(BlueGreenExit.BlueGreenIdleUnhealthy)}
   fi`}
   nr_say ok ${`The ${idle} colour is healthy`}
-fi
-${steps.say('switch', `Switching the proxy to the ${idle} colour (127.0.0.1:${idlePort})`)}
-${bg.switchCommand
-        ? sh `:`
-        : sh `nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null)
-case "$nr_px" in
-  ?*) ;;
-  *)
-    # no proxy running (the first blue-green release): it starts with the upstream of the new colour
-    nr_say info ${`Starting the proxy (${bg.proxyService})`}
-    { mkdir -p "$(dirname "$nr_upstream")" && printf 'server 127.0.0.1:%s;\\n' ${idlePort} > "$nr_upstream.nr-new.$$" && mv -f "$nr_upstream.nr-new.$$" "$nr_upstream"; } || nr_say warn 'Could not write the upstream file'
-    ${r.change(colors.up({ file: t.composeFile, project, service: bg.proxyService, env: envOf(idle), force: false }))} 2>&1 || nr_say warn 'docker compose could not start the proxy'
-    nr_px=$(nr_bg_running ${project} ${bg.proxyService} 2>/dev/null) ;;
-esac`}
-${r.dryRun
-        ? sh `nr_say info ${`dry-run: would point ${bg.switchCommand ? 'the proxy (switch-command)' : `${bg.upstreamFile} at 127.0.0.1:${idlePort}, run nginx -t and nginx -s reload`}`}`
-        : bg.switchCommand
-            ? sh `if ! ${switchTo(idle, new Shell('"$nr_idle_cid"'))}; then
-  while IFS= read -r nr_l; do nr_say fail "switch-command: $nr_l"; done < "$nr_dir/switch.out"
-  nr_say fail 'switch-command failed: the live colour serves on'
-  ${refused(BlueGreenExit.BlueGreenSwitchFailed)}
-fi
-while IFS= read -r nr_l; do nr_say info "switch-command: $nr_l"; done < "$nr_dir/switch.out"`
-            : sh `nr_switch_to ${idlePort}; nr_rc=$?
-if [ "$nr_rc" -eq 2 ]; then
-  nr_say fail ${`nginx did not take the new configuration within ${NGINX_RELOAD_WAIT_SECONDS}s of its reload: the upstream was put back, requests go where they did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyReloadPending)}
-elif [ "$nr_rc" -ne 0 ]; then
-  nr_say fail ${`The proxy refused the new configuration: it was not reloaded and sends requests where it did before (${p.live || 'nothing'})`}
-  ${refused(BlueGreenExit.BlueGreenProxyRefused)}
-fi`}
-nr_value switch_ms "$(( $(nr_ms) - nr_bg_t0 ))"
-${setLive(idle)}
-rm -f "$nr_dir/${new Shell(WARM_FILE)}"
-nr_say ok ${`The proxy sends requests to the ${idle} colour`}
-${t.healthUrl && !r.dryRun
-        ? sh `nr_i=0
+fi`;
+}
+/** After the switch, health-url must answer through the proxy; else the switch back (or the incident). */
+function checkThroughProxy(r, p, o, switchBack) {
+    const t = p.target;
+    if (!t.healthUrl || r.dryRun)
+        return sh `:`;
+    return sh `nr_i=0
 until nr_http_ok ${t.healthUrl}; do
   nr_i=$((nr_i + 1))
   if [ "$nr_i" -ge 40 ]; then
     nr_say fail ${`${t.healthUrl} does not answer through the proxy: switching back`}
-    ${p.live ? switchBackOrKeep(p, idle, switchTo(p.live, new Shell('"$nr_live_cid"'))) : sh `:`}
+    ${switchBack ? switchBackOrKeep(p, o.idle, switchBack) : sh `:`}
     ${setLive(p.live)}
-    ${refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
+    ${o.refused(BlueGreenExit.BlueGreenProxyCheckFailed)}
   fi
   nr_sleep 0.25
 done
-nr_say ok ${`${t.healthUrl} answers through the proxy`}`
-        : sh `:`}
-nr_value live_color ${idle}; nr_value running ${p.tag}; nr_value rolled_back false; nr_value warm "$nr_warm"
-${p.watch ? watchAfterSwitch(r, p, { idle, project, removeColor, switchBack: p.live ? switchTo(p.live, new Shell('"$nr_live_cid"')) : undefined, setLive, ...(env ? { undo: env.undo } : {}) }) : sh `:`}
-${p.live
-        ? lines(bg.keepWarm > 0
-            ? steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`)
-            : steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), bg.keepWarm > 0
-            ? keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: removeColor(p.live) })
-            : drainThenStop(r, {
-                drainSeconds: bg.drainSeconds,
-                color: p.live,
-                project: `${project}-${p.live}`,
-                services: svcs.map((s) => s.name),
-                port: bg.ports[p.live],
-                // the user's own proxy (switch-command) may hold requests this phase cannot see: the whole drain
-                earlyEnd: !bg.switchCommand,
-                stop: removeColor(p.live),
-            }))
-        : steps.say('drain', 'No old colour to drain (the first blue-green release)')}
-${p.watch ? sh `[ -z "$nr_watch_kept" ] || ${BACKEND.exit(BackendExit.FailedWithoutFallback)}` : sh `:`}
-${hook(p.hookNames?.post ?? 'post-deploy', p.postDeploy, BackendExit.PostDeployFailed)}
-exit 0`);
+nr_say ok ${`${t.healthUrl} answers through the proxy`}`;
+}
+/** The old colour, once the new one serves: kept warm for keep-warm seconds, else drained and stopped. */
+function retireOld(r, p, o, steps) {
+    const { bg } = p;
+    if (!p.live)
+        return steps.say('drain', 'No old colour to drain (the first blue-green release)');
+    if (bg.keepWarm > 0)
+        return lines(steps.say('drain', `Keeping the ${p.live} colour warm for ${bg.keepWarm}s (a rollback to it is a switch alone)`), keepWarm(r, { repo: p.repo, color: p.live, seconds: bg.keepWarm, stop: o.removeColor(p.live) }));
+    return lines(steps.say('drain', `Draining the ${p.live} colour until its requests are answered (at most ${bg.drainSeconds}s), then stopping it`), drainThenStop(r, {
+        drainSeconds: bg.drainSeconds,
+        color: p.live,
+        project: `${o.project}-${p.live}`,
+        services: o.svcs.map((s) => s.name),
+        drain: o.proxy.drain(bg.ports[p.live], bg.drainSeconds),
+        stop: o.removeColor(p.live),
+    }));
 }
 /**
  * The watch step of a blue-green release, after the switch: the old colour still runs, so a breach switches the
@@ -67194,7 +67289,7 @@ function watchAfterSwitch(r, p, o) {
     const back = live && p.watch?.rollBack && o.switchBack
         ? sh `nr_say warn ${`Switching the proxy back to the ${live} colour (${t.image}:${p.previous}), still running`}
     ${switchBackOrKeep(p, o.idle, o.switchBack)}
-    ${o.setLive(live)}
+    ${setLive(live)}
     ${o.undo ?? sh `:`}
     nr_say ok ${`The proxy sends requests to the ${live} colour again`}
     nr_value live_color ${live}; nr_value running ${p.previous}; nr_value rolled_back true
@@ -67202,9 +67297,8 @@ function watchAfterSwitch(r, p, o) {
             drainSeconds: bg.drainSeconds,
             color: o.idle,
             project: `${o.project}-${o.idle}`,
-            services: colorServicesOf(p).map((s) => s.name),
-            port: bg.ports[o.idle],
-            earlyEnd: !bg.switchCommand,
+            services: o.svcs.map((s) => s.name),
+            drain: o.proxy.drain(bg.ports[o.idle], bg.drainSeconds),
             stop: o.removeColor(o.idle),
         })}
     ${BACKEND.exit(BackendExit.WatchRolledBack)}`
@@ -67213,9 +67307,7 @@ function watchAfterSwitch(r, p, o) {
 }
 /** What the user must check when the switch back failed: the proxy they route with. */
 function proxyToCheck(bg) {
-    return bg.switchCommand
-        ? 'the proxy your switch-command drives'
-        : `the proxy (service ${bg.proxyService}, ${bg.upstreamFile})`;
+    return proxyKind(bg).toCheck;
 }
 /**
  * The switch back after a failed check through the proxy; when it fails too, the proxy still routes to the new
@@ -67239,29 +67331,18 @@ function switchBackOrKeep(p, idle, switchBack) {
  * flight and stops the old colour. That job keeps the phase's busy lock (its
  * descriptor 8, inherited), so the next release waits for the stop, exactly
  * as it waits for a phase; it runs in the phase's own session, so a runner
- * that vanishes cannot cut it short. With the built-in nginx switch the drain
- * ends as soon as nothing is in flight: nginx's workers of before the switch
- * have exited (each finishes its requests first) and no connection to the old
- * colour's port is open; `drainSeconds` is then the longest wait.
+ * that vanishes cannot cut it short. The proxy's `drain` waits for the
+ * requests in flight (nginx's ends as soon as there are none); `drainSeconds`
+ * is the longest wait.
  */
 function drainThenStop(r, o) {
     if (r.dryRun)
         return sh `nr_say info ${`dry-run: would drain ${o.drainSeconds}s, then stop the ${o.color} colour`}`;
-    const drain = o.earlyEnd
-        ? sh `nr_drain_end=$(( $(nr_ms) + ${o.drainSeconds * 1000} ))
-  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_bg_in_flight "$nr_px" ${o.port}; do nr_sleep 0.1; done`
-        : sh `nr_sleep ${o.drainSeconds}`;
     // docker itself stops and removes the colour's container (with the stop signal and grace period compose gave it):
     // the next release waits for this job, and compose v1 alone takes half a second to start; compose is the fallback
     return sh `${shellFunction('nr_bg_stop', r.change(colors.stop(ARG[0])))}
 ${shellFunction('nr_bg_rm', r.change(colors.removeStopped(ARG[0])))}
-nr_bg_in_flight() {
-  nr_bg_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq ${NGINX_NO_OLD_WORKERS_EXIT} ] || return 0
-  # a connection to the port from elsewhere (state 01, established), over IPv4 or IPv6; unreadable: assume one
-  [ -r /proc/net/tcp ] || return 0
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
-}
-( ${drain}
+( ${o.drain}
   ${stopEach(o.project, o.services)}
   [ "$nr_stopped" = 1 ] || ${o.stop}
 ) </dev/null >/dev/null 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 9>&- &

@@ -58754,6 +58754,65 @@ nr_stack_health() {
   done
   exit "$NR_EXIT_STACK_UNHEALTHY"
 }`,
+    /** src/nas-shell/nginx.sh */
+    nginx: `# shellcheck disable=SC2016 # the lines expand in the proxy's container, not here
+nr_nginx_reload_script() {
+  echo 'nr_wait=$1'
+  echo 'nginx -t 2>&1 || exit'
+  echo 'nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = "nginx: worker process" ]; }'
+  echo 'nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done'
+  echo 'nginx -s reload 2>&1 || exit'
+  echo 'nr_n=0'
+  echo 'while :; do'
+  echo '  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done'
+  echo '  [ -n "$nr_busy" ] || exit 0'
+  echo '  nr_n=$((nr_n + 1))'
+  echo '  if [ "$nr_n" -gt $((nr_wait * 50)) ]; then'
+  echo '    echo "the old worker $nr_busy still accepts \${nr_wait}s after the reload: the master did not take the new configuration"'
+  echo '    exit 3'
+  echo '  fi'
+  echo '  sleep 0.02'
+  echo 'done'
+}
+nr_nginx_reload() { nr_docker exec "$1" sh -c "$(nr_nginx_reload_script)" nr-nginx-reload "$2"; }
+# shellcheck disable=SC2016 # the script expands in the proxy's container
+nr_nginx_old_workers() {
+  nr_docker exec "$1" sh -c 'for nr_p in /proc/[0-9]*; do nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = "nginx: worker process is shutting down" ] && exit 0; done; exit 4'
+}
+nr_nginx_write() {
+  mkdir -p "$(dirname "$1")" && printf 'server 127.0.0.1:%s;\\n' "$2" > "$1.nr-new.$$" && mv -f "$1.nr-new.$$" "$1"
+}
+nr_nginx_put_back() { if [ -f "$1.nr-prev" ]; then mv -f "$1.nr-prev" "$1"; else rm -f "$1"; fi; }
+nr_nginx_proxy() {
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+  [ -z "$nr_px" ] || return 0
+  nr_say info "Starting the proxy ($2)"
+  nr_nginx_write "$3" "$4" || nr_say warn 'Could not write the upstream file'
+  nr_nginx_start 2>&1 || nr_say warn 'docker compose could not start the proxy'
+  nr_px=$(nr_bg_running "$1" "$2" 2>/dev/null)
+}
+nr_nginx_switch_to() {
+  rm -f "$1.nr-prev"; [ -f "$1" ] && cp -p "$1" "$1.nr-prev"
+  nr_nginx_write "$1" "$3" || { nr_say fail "Could not write $1"; return 1; }
+  [ -n "$2" ] || { nr_say fail 'The proxy has no container'; nr_nginx_put_back "$1"; return 1; }
+  nr_out=$(nr_nginx_reload "$2" "$4" 2>&1); nr_rc=$?
+  if [ "$nr_rc" -ne 0 ]; then
+    printf '%s\\n' "$nr_out" | while IFS= read -r nr_l; do nr_say fail "nginx: $nr_l"; done
+    nr_nginx_put_back "$1"
+    if [ "$nr_rc" -eq 3 ]; then nr_nginx_reload "$2" "$4" >/dev/null 2>&1; return 2; fi
+    return 1
+  fi
+  rm -f "$1.nr-prev"
+}
+nr_nginx_in_flight() {
+  nr_nginx_old_workers "$1" >/dev/null 2>&1; [ "$?" -eq 4 ] || return 0
+  [ -r /proc/net/tcp ] || return 0
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v p="$(printf ':%04X' "$2")" '$4 == "01" && (substr($2, length($2) - 4) == p || substr($3, length($3) - 4) == p) { f = 1 } END { exit !f }'
+}
+nr_nginx_drain() {
+  nr_drain_end=$(( $(nr_ms) + $3 * 1000 ))
+  while [ "$(nr_ms)" -lt "$nr_drain_end" ] && nr_nginx_in_flight "$1" "$2"; do nr_sleep 0.1; done
+}`,
     /** src/nas-shell/prelude.sh */
     prelude: `nr_say() { nr_k=$1; shift; printf '%s %s %.3000s\\n' "$NR_M" "$nr_k" "$*"; }
 nr_value() {
@@ -58781,6 +58840,11 @@ nr_tag_push() {
   if nr_tag_pushing 2>&1; then nr_say ok "Pushed $3 to $2"
   else nr_say warn "Could not push $3 to $2 (no credentials on the NAS?). Push it by hand: git -C $1 push $2 refs/tags/$3"; fi
 }`,
+    /** src/nas-shell/switch-command.sh */
+    switchCommand: `nr_switch_command() {
+  ( cd "$2" && COLOR=$3 && CONTAINER=$4 && PORT=$5 && export COLOR CONTAINER PORT && nr_switch_command_user ) > "$1/switch.out" 2>&1
+}
+nr_switch_command_said() { while IFS= read -r nr_l; do nr_say "$1" "switch-command: $nr_l"; done < "$2/switch.out"; }`,
     /** src/nas-shell/verify.sh */
     verify: `nr_verify_lock() {
   if [ -f "$1/lock" ]; then
@@ -65077,49 +65141,7 @@ const colors = {
     imagesInUse: () => command(['docker', 'container', 'ls', '--all', '--format', '{{.Image}}']),
     /** The id of a compose project's service container while it runs (empty otherwise). */
     runningContainerOf: (project, service) => serviceContainers(project, service, ['--quiet', '--latest', '--filter', 'status=running']),
-    /**
-     * In the proxy's container, `nginx -t`, and only when it validates, `nginx -s reload` (graceful: new workers
-     * take the new upstream, old ones finish the requests they hold), then the wait until the reload has taken
-     * effect. One exec: the switch is on the critical path.
-     */
-    nginxTestAndReload: (container) => change(['docker', 'exec', container, 'sh', '-c', NGINX_TEST_RELOAD_AND_WAIT]),
-    /** In the proxy's container: exits 0 while an nginx worker of before the reload still finishes requests. */
-    nginxOldWorkers: (container) => command(['docker', 'exec', container, 'sh', '-c', NGINX_OLD_WORKERS]),
 };
-/** The exit of the old-workers script when no nginx worker is still finishing requests of before a reload. */
-const NGINX_NO_OLD_WORKERS_EXIT = 4;
-/** Exits 0 while a worker of before the last reload is still finishing its requests. */
-const NGINX_OLD_WORKERS = `for nr_p in /proc/[0-9]*; do
-  nr_t=; read -r nr_t 2>/dev/null < "$nr_p/cmdline"; [ "$nr_t" = 'nginx: worker process is shutting down' ] && exit 0
-done
-exit ${NGINX_NO_OLD_WORKERS_EXIT}`;
-/** How long the switch waits for nginx's old workers to stop accepting after `nginx -s reload`. */
-const NGINX_RELOAD_WAIT_SECONDS = 10;
-/** The exit of the reload script when an old worker still accepts after that wait (the master did not reload). */
-const NGINX_RELOAD_PENDING_EXIT = 3;
-const NGINX_ACCEPTING_WORKER = 'nginx: worker process';
-/**
- * `nginx -s reload` only signals the master and returns: for a moment (the master's own pause of 100 ms, at least)
- * the old workers still accept new connections and send them to the old upstream. So the script notes the pids of
- * the accepting workers before the reload and waits until none of them is one any more: an old worker told to quit
- * retitles itself "worker process is shutting down" and closes its listeners, then exits. Only sh, /proc and sleep:
- * what a BusyBox or Debian nginx container has.
- */
-const NGINX_TEST_RELOAD_AND_WAIT = `nginx -t 2>&1 || exit
-nr_accepting() { nr_t=; read -r nr_t 2>/dev/null < "/proc/$1/cmdline"; [ "$nr_t" = '${NGINX_ACCEPTING_WORKER}' ]; }
-nr_old=; for nr_p in /proc/[0-9]*; do nr_accepting "\${nr_p#/proc/}" && nr_old="$nr_old \${nr_p#/proc/}"; done
-nginx -s reload 2>&1 || exit
-nr_n=0
-while :; do
-  nr_busy=; for nr_p in $nr_old; do nr_accepting "$nr_p" && { nr_busy=$nr_p; break; }; done
-  [ -n "$nr_busy" ] || exit 0
-  nr_n=$((nr_n + 1))
-  if [ "$nr_n" -gt ${NGINX_RELOAD_WAIT_SECONDS * 50} ]; then
-    echo "the old worker $nr_busy still accepts ${NGINX_RELOAD_WAIT_SECONDS}s after the reload: the master did not take the new configuration"
-    exit ${NGINX_RELOAD_PENDING_EXIT}
-  fi
-  sleep 0.02
-done`;
 // --- end blue-green ---
 
 ;// CONCATENATED MODULE: ./src/remote/git.ts
