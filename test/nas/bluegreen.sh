@@ -21,7 +21,19 @@ say() { printf '[nas/bluegreen] %s\n' "$*"; }
 remove_containers() {
   local ids
   ids=$( { docker ps -aq --filter name='^nrg-'; for p in nrg nrg-blue nrg-green; do docker ps -aq --filter label=com.docker.compose.project=$p; done; } | sort -u)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null
+  [ -n "$ids" ] || return 0
+  # a release's detached drain may be removing one of them at this moment, and docker refuses a second removal
+  # ("already in progress"): remove what can be, then wait until none of them is left
+  docker rm -f $ids >/dev/null 2>&1 || true
+  local left i
+  for _ in $(seq 1 150); do
+    left=$(for i in $ids; do docker ps -aq --filter id="$i"; done)
+    [ -n "$left" ] || return 0
+    docker rm -f $left >/dev/null 2>&1 || true
+    sleep 0.2
+  done
+  echo "bluegreen.sh: containers still there after 30 s: $left" >&2
+  return 1
 }
 if [ "${1:-}" = --down ]; then remove_containers; exit 0; fi
 
