@@ -66804,10 +66804,25 @@ function fallbackData(values, previous) {
     }
 }
 /**
- * The backup a rollback restores (`restore-backup`: auto, or an id), found in the listing and held to the
- * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
- * pipeline uses it.
+ * What a rollback's phase restores: the backup's items put back, the containers that use the data stopped for it,
+ * and a safety backup of the data there is, labelled with the tag that ran it.
  */
+function rollbackRestore(settings, o) {
+    return {
+        plan: {
+            dir: settings.backupDir,
+            id: o.restore.id,
+            repo: o.repo,
+            composeFile: o.composeFile,
+            container: o.container,
+            items: o.restore.manifest.items,
+            image: settings.backupImage,
+            ...(o.apps ? { apps: o.apps } : {}),
+            ...(o.project ? { project: o.project } : {}),
+        },
+        safety: { tag: o.ran, commit: '', reason: `safety before restore ${o.restore.id}` },
+    };
+}
 async function backupToRestore(nas, progress, o) {
     const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
     const restore = o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);

@@ -67944,10 +67944,25 @@ function backup_fallbackData(values, previous) {
     }
 }
 /**
- * The backup a rollback restores (`restore-backup`: auto, or an id), found in the listing and held to the
- * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
- * pipeline uses it.
+ * What a rollback's phase restores: the backup's items put back, the containers that use the data stopped for it,
+ * and a safety backup of the data there is, labelled with the tag that ran it.
  */
+function rollbackRestore(settings, o) {
+    return {
+        plan: {
+            dir: settings.backupDir,
+            id: o.restore.id,
+            repo: o.repo,
+            composeFile: o.composeFile,
+            container: o.container,
+            items: o.restore.manifest.items,
+            image: settings.backupImage,
+            ...(o.apps ? { apps: o.apps } : {}),
+            ...(o.project ? { project: o.project } : {}),
+        },
+        safety: { tag: o.ran, commit: '', reason: `safety before restore ${o.restore.id}` },
+    };
+}
 async function backupToRestore(nas, progress, o) {
     const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
     const restore = o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);
@@ -69595,24 +69610,17 @@ function servicesRollbackPlanOf(settings, state, { moves, all, current, pulls },
         ...(envFile ? { envFile } : {}),
         ...(restore
             ? {
-                restore: {
-                    plan: {
-                        dir: settings.backupDir,
-                        id: restore.id,
-                        repo: conn.repoPath,
-                        composeFile: target.composeFile,
-                        container: all.find((s) => s.container)?.container ?? '',
-                        items: restore.manifest.items,
-                        image: settings.backupImage,
-                        // every application service of the release stops for the restore, never a database it restores
-                        apps: servicesApps(all, {
-                            databases: restore.manifest.items
-                                .filter((i) => i.kind !== 'volume')
-                                .map((i) => ({ service: i.source })),
-                        }),
-                    },
-                    safety: { tag: moves[0].fallback, commit: '', reason: `safety before restore ${restore.id}` },
-                },
+                restore: rollbackRestore(settings, {
+                    restore,
+                    repo: conn.repoPath,
+                    composeFile: target.composeFile,
+                    container: all.find((s) => s.container)?.container ?? '',
+                    ran: moves[0].fallback,
+                    // every application service of the release stops for the restore, never a database it restores
+                    apps: servicesApps(all, {
+                        databases: restore.manifest.items.filter((i) => i.kind !== 'volume').map((i) => ({ service: i.source })),
+                    }),
+                }),
             }
             : {}),
     };
@@ -70219,20 +70227,15 @@ async function switchToRollback(settings, nas, context, o) {
         ...env_file_envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
         ...(restore
             ? {
-                restore: {
-                    plan: {
-                        dir: settings.backupDir,
-                        id: restore.id,
-                        repo: conn.repoPath,
-                        composeFile: target.composeFile,
-                        container: target.container,
-                        items: restore.manifest.items,
-                        image: settings.backupImage,
-                        apps: colorApps(target, o.services?.map((s) => s.name)),
-                        project: blue_green_composeProject(target.composeFile),
-                    },
-                    safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
-                },
+                restore: rollbackRestore(settings, {
+                    restore,
+                    repo: conn.repoPath,
+                    composeFile: target.composeFile,
+                    container: target.container,
+                    ran: current,
+                    apps: colorApps(target, o.services?.map((s) => s.name)),
+                    project: blue_green_composeProject(target.composeFile),
+                }),
             }
             : {}),
     }));
@@ -70483,18 +70486,13 @@ function rollbackPlanOf(settings, p) {
         ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
         ...(restore?.manifest
             ? {
-                restore: {
-                    plan: {
-                        dir: settings.backupDir,
-                        id: restore.id,
-                        repo: conn.repoPath,
-                        composeFile: target.composeFile,
-                        container: target.container,
-                        items: restore.manifest.items,
-                        image: settings.backupImage,
-                    },
-                    safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
-                },
+                restore: rollbackRestore(settings, {
+                    restore: { ...restore, manifest: restore.manifest },
+                    repo: conn.repoPath,
+                    composeFile: target.composeFile,
+                    container: target.container,
+                    ran: current,
+                }),
             }
             : {}),
         ...(envFile.path

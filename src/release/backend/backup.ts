@@ -6,9 +6,11 @@ import {
   listBackups,
   removeBackups,
   takeBackup,
+  type AppContainer,
   type BackupPlan,
   type BackupValues,
 } from '../../programs/backups.js';
+import type { RollbackRestore } from '../../programs/release-steps.js';
 import { runningTag } from '../../programs/backend.js';
 import { command } from '../../remote/command.js';
 import { commitOf, previousRelease, type HistoryRecord } from '../../remote/history.js';
@@ -247,11 +249,46 @@ export function fallbackData(
  * rules of the inputs before anything changes (the phase verifies its sha256 again first). Every rollback
  * pipeline uses it.
  */
+/** A backup a rollback restores, with the manifest that lists its items. */
+export type BackupToRestore = BackupEntry & { manifest: NonNullable<BackupEntry['manifest']> };
+
+/**
+ * What a rollback's phase restores: the backup's items put back, the containers that use the data stopped for it,
+ * and a safety backup of the data there is, labelled with the tag that ran it.
+ */
+export function rollbackRestore(
+  settings: { backupDir: string; backupImage: string },
+  o: {
+    restore: BackupToRestore;
+    repo: string;
+    composeFile: string;
+    container: string;
+    ran: string;
+    apps?: readonly AppContainer[];
+    project?: string;
+  },
+): RollbackRestore {
+  return {
+    plan: {
+      dir: settings.backupDir,
+      id: o.restore.id,
+      repo: o.repo,
+      composeFile: o.composeFile,
+      container: o.container,
+      items: o.restore.manifest.items,
+      image: settings.backupImage,
+      ...(o.apps ? { apps: o.apps } : {}),
+      ...(o.project ? { project: o.project } : {}),
+    },
+    safety: { tag: o.ran, commit: '', reason: `safety before restore ${o.restore.id}` },
+  };
+}
+
 export async function backupToRestore(
   nas: Nas,
   progress: Progress,
   o: { dir: string; restoreBackup: string; tag: string },
-): Promise<BackupEntry & { manifest: NonNullable<BackupEntry['manifest']> }> {
+): Promise<BackupToRestore> {
   const entries = (await nas.runProgram(listBackups(o.dir, { quick: true }))).values;
   const restore =
     o.restoreBackup === 'auto' ? autoBackup(entries, o.tag) : entries.find((e) => e.id === o.restoreBackup);

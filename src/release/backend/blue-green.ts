@@ -24,7 +24,15 @@ import {
 } from '../../programs/blue-green.js';
 import { CheckoutExit } from '../../programs/checkout.js';
 import { commitOf, previousRelease, withDeploy } from '../../remote/history.js';
-import { backupPlan, backupToRestore, dataAfterUndo, fallbackData, pruneBackups, restoreEnded } from './backup.js';
+import {
+  backupPlan,
+  backupToRestore,
+  dataAfterUndo,
+  fallbackData,
+  pruneBackups,
+  restoreEnded,
+  rollbackRestore,
+} from './backup.js';
 import { rollbackTarget } from './rollback-target.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
@@ -565,23 +573,18 @@ async function switchToRollback(
       ...envFileOf(settings.envFile, conn.repoPath, { putBack: true }),
       ...(restore
         ? {
-            restore: {
-              plan: {
-                dir: settings.backupDir,
-                id: restore.id,
-                repo: conn.repoPath,
-                composeFile: target.composeFile,
-                container: target.container,
-                items: restore.manifest.items,
-                image: settings.backupImage,
-                apps: colorApps(
-                  target,
-                  o.services?.map((s) => s.name),
-                ),
-                project: composeProject(target.composeFile),
-              },
-              safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
-            },
+            restore: rollbackRestore(settings, {
+              restore,
+              repo: conn.repoPath,
+              composeFile: target.composeFile,
+              container: target.container,
+              ran: current,
+              apps: colorApps(
+                target,
+                o.services?.map((s) => s.name),
+              ),
+              project: composeProject(target.composeFile),
+            }),
           }
         : {}),
     }),

@@ -3,7 +3,7 @@ import type { RollbackBackendInputs } from '../../inputs/backend.js';
 import type { Nas, NasState, RecordUpdate } from '../../nas/nas.js';
 import type { Progress } from '../../report/progress.js';
 import { BackendExit, ROLLBACK_STEPS } from '../../programs/backend.js';
-import { backupToRestore, dataAfterUndo, restoreEnded } from './backup.js';
+import { backupToRestore, dataAfterUndo, restoreEnded, rollbackRestore } from './backup.js';
 import {
   servicesApps,
   servicesImages,
@@ -338,24 +338,17 @@ function servicesRollbackPlanOf(
     ...(envFile ? { envFile } : {}),
     ...(restore
       ? {
-          restore: {
-            plan: {
-              dir: settings.backupDir,
-              id: restore.id,
-              repo: conn.repoPath,
-              composeFile: target.composeFile,
-              container: all.find((s) => s.container)?.container ?? '',
-              items: restore.manifest.items,
-              image: settings.backupImage,
-              // every application service of the release stops for the restore, never a database it restores
-              apps: servicesApps(all, {
-                databases: restore.manifest.items
-                  .filter((i) => i.kind !== 'volume')
-                  .map((i) => ({ service: i.source })),
-              }),
-            },
-            safety: { tag: moves[0].fallback, commit: '', reason: `safety before restore ${restore.id}` },
-          },
+          restore: rollbackRestore(settings, {
+            restore,
+            repo: conn.repoPath,
+            composeFile: target.composeFile,
+            container: all.find((s) => s.container)?.container ?? '',
+            ran: moves[0].fallback,
+            // every application service of the release stops for the restore, never a database it restores
+            apps: servicesApps(all, {
+              databases: restore.manifest.items.filter((i) => i.kind !== 'volume').map((i) => ({ service: i.source })),
+            }),
+          }),
         }
       : {}),
   };

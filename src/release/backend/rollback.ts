@@ -25,7 +25,7 @@ import { datedTags } from '../../rules/images.js';
 import { DataOutcome } from '../../programs/backups.js';
 import { envSha256 } from '../../programs/env-file.js';
 import { stateDirOf } from '../../remote/state-dir.js';
-import { backupToRestore, dataAfterUndo } from './backup.js';
+import { backupToRestore, dataAfterUndo, rollbackRestore } from './backup.js';
 import { rollbackServices, servicesOfLastRelease } from './rollback-services.js';
 import { startRollbackDeployment } from './rollback-deployment.js';
 import { rollbackHookFailure } from './rollback-hooks.js';
@@ -205,18 +205,13 @@ function rollbackPlanOf(settings: RollbackSettings, p: PlannedRollback): Paramet
     ...(settings.postRollback ? { postRollback: settings.postRollback } : {}),
     ...(restore?.manifest
       ? {
-          restore: {
-            plan: {
-              dir: settings.backupDir,
-              id: restore.id,
-              repo: conn.repoPath,
-              composeFile: target.composeFile,
-              container: target.container,
-              items: restore.manifest.items,
-              image: settings.backupImage,
-            },
-            safety: { tag: current, commit: '', reason: `safety before restore ${restore.id}` },
-          },
+          restore: rollbackRestore(settings, {
+            restore: { ...restore, manifest: restore.manifest },
+            repo: conn.repoPath,
+            composeFile: target.composeFile,
+            container: target.container,
+            ran: current,
+          }),
         }
       : {}),
     ...(envFile.path
